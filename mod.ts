@@ -1,0 +1,21 @@
+/**
+ * cosmos-webgpu: the NVIDIA Cosmos tokenizers on WebGPU.
+ *
+ * @example
+ * ```ts
+ * import { loadTokenizer } from "./mod.ts";
+ * const tok = await loadTokenizer({ encoder: "enc.safetensors", decoder: "dec.safetensors" });
+ * const enc = await tok.encode({ data: new Float32Array(3 * 256 * 256), shape: [1, 3, 256, 256] });
+ * const rec = await tok.decode(enc.latent ?? enc.indices!);
+ * await tok.dispose();
+ * ```
+ * @module
+ */
+
+export { loadTokenizer, Tokenizer } from "./src/tokenizer.ts";
+export type { EncodeResult, LoadOptions, WeightsInput } from "./src/tokenizer.ts";
+export type { HostTensor } from "./src/types.ts";
+export { findVariant, VARIANTS } from "./src/models/variants.ts";
+export type { VariantSpec } from "./src/models/variants.ts";
+export { encodeSafetensors, parseSafetensors } from "./src/weights/safetensors.ts";
+export type { SafetensorsFile } from "./src/weights/safetensors.ts";

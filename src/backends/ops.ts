@@ -1,0 +1,104 @@
+/**
+ * The op interface the model graph is written against.
+ *
+ * Layers and models (src/nn, src/models) call only these methods, so one graph runs on every
+ * backend: WebGPU now, WebAssembly later. Tensors are opaque backend handles, channels-first
+ * and batch-first like the reference: [B, C, H, W] for images, [B, C, T, H, W] for video.
+ * Ops are recorded in order and may run asynchronously; `read` waits for everything before it.
+ * @module
+ */
+
+import type { HostTensor } from "../types.ts";
+
+/** A backend-owned tensor. Its storage is returned to the backend by `release`. */
+export interface Tensor {
+  readonly shape: readonly number[];
+  readonly dtype: "f32" | "i32";
+}
+
+/** A convolution's parameters, uploaded once. Weight layout is torch's [Cout, Cin, kt, kh, kw]. */
+export interface ConvWeights {
+  weight: Tensor;
+  bias: Tensor;
+  cout: number;
+  cin: number;
+  /** Kernel extent (t, h, w); image convs have t = 1. */
+  kernel: [number, number, number];
+}
+
+/** GroupNorm affine parameters, uploaded once, plus the group count and epsilon. */
+export interface NormWeights {
+  /** Interleaved (gamma, beta) per channel. */
+  gammaBeta: Tensor;
+  channels: number;
+  groups: number;
+  eps: number;
+}
+
+/** GroupNorm to apply to a convolution's input as it is loaded. */
+export interface FusedNorm {
+  /** From `groupNormStats` on the same input. */
+  stats: Tensor;
+  weights: NormWeights;
+  /** Apply SiLU after the affine transform. */
+  silu: boolean;
+}
+
+export interface ConvOptions {
+  /** Strides (t, h, w). Default 1. */
+  stride?: [number, number, number];
+  /** Zero padding before the first row / column. Default (kernel - 1) / 2. */
+  padLow?: [number, number];
+  /** Zero padding after the last row / column. Default (kernel - 1) / 2. */
+  padHigh?: [number, number];
+  /** Causal temporal padding: taps before frame 0 read frame 0. Default kt - 1. */
+  padTime?: number;
+  /** Read the input through a nearest 2x spatial upsample (the decoder's Upsample). */
+  upsample?: boolean;
+  /** Normalise (and maybe SiLU) the input on load. */
+  norm?: FusedNorm;
+  /** Added to the output (the residual branch of a ResNet block). */
+  residual?: Tensor;
+}
+
+export interface GroupNormOptions {
+  groups: number;
+  eps: number;
+  /** Statistics per frame (video's CausalNormalize) instead of over the whole clip. */
+  perFrame?: boolean;
+}
+
+/** FSQ levels with the constants the reference derives from them. */
+export interface FsqSpec {
+  levels: number[];
+}
+
+/** What every backend implements. */
+export interface Ops {
+  readonly name: string;
+  /** Copies a host tensor to the backend. */
+  upload(t: HostTensor): Tensor;
+  /** Waits for pending work, copies a tensor back to the host. */
+  read(t: Tensor): Promise<HostTensor>;
+  /** Returns a tensor's storage for reuse. Using it afterwards is an error. */
+  release(t: Tensor): void;
+
+  conv(x: Tensor, w: ConvWeights, opts?: ConvOptions): Tensor;
+  /** (mean, rstd) per (batch, frame or 1, group), for `conv`'s fused norm or `groupNorm`. */
+  groupNormStats(x: Tensor, opts: GroupNormOptions): Tensor;
+  /** Standalone GroupNorm (+ SiLU) with precomputed statistics. */
+  groupNorm(x: Tensor, norm: FusedNorm): Tensor;
+  /**
+   * Self-attention over the spatial positions of a packed [B, 3C, H, W] q/k/v tensor:
+   * out[b, :, i] = sum_j softmax_j(q_i . k_j / sqrt(C)) v_j, shaped [B, C, H, W].
+   */
+  attention(qkv: Tensor): Tensor;
+  /** `levels` of 2D Haar DWT: [B, C, H, W] -> [B, C * 4^levels, H / 2^levels, W / 2^levels]. */
+  haarPatch(x: Tensor, levels: number): Tensor;
+  /** The inverse of `haarPatch`. */
+  haarUnpatch(x: Tensor, levels: number): Tensor;
+  /** FSQ of [B, D, ...] (D = levels.length): codes [B, D, ...] and indices [B, ...]. */
+  fsqQuantize(z: Tensor, spec: FsqSpec): { codes: Tensor; indices: Tensor };
+  /** Indices [B, ...] back to codes [B, D, ...]. */
+  fsqDequantize(indices: Tensor, spec: FsqSpec): Tensor;
+}

@@ -1,0 +1,98 @@
+/**
+ * Adapter and device acquisition.
+ *
+ * The limits that matter for a convolutional autoencoder are the storage binding size and the
+ * buffer size: activations of a 1024x1024 image at full width reach hundreds of MiB, so we ask
+ * the adapter for everything it can give rather than the WebGPU defaults (128 MiB binding).
+ * @module
+ */
+
+/** What the caller may ask of the adapter. */
+export interface DeviceOptions {
+  /** Prefer a fallback (CPU rasterizer) adapter; mostly for tests. */
+  forceFallbackAdapter?: boolean;
+  powerPreference?: GPUPowerPreference;
+}
+
+/** A device with the facts about it the runtime needs. */
+export interface GpuContext {
+  device: GPUDevice;
+  adapterInfo: GPUAdapterInfo;
+  /** A human-readable adapter name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
+  adapterName: string;
+  /** True for software rasterizers (llvmpipe, lavapipe, SwiftShader). */
+  isSoftware: boolean;
+  features: Set<string>;
+  limits: {
+    maxStorageBufferBindingSize: number;
+    maxBufferSize: number;
+    maxComputeWorkgroupsPerDimension: number;
+    minUniformBufferOffsetAlignment: number;
+    maxComputeWorkgroupStorageSize: number;
+    maxComputeInvocationsPerWorkgroup: number;
+  };
+}
+
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
+
+/**
+ * Acquires a WebGPU device with the adapter's largest buffer limits.
+ *
+ * @throws when the runtime has no WebGPU or no adapter is found, with what to do about it.
+ */
+export async function acquireGpu(options: DeviceOptions = {}): Promise<GpuContext> {
+  const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
+  if (!gpu) {
+    throw new Error(
+      "WebGPU is not available: this runtime has no navigator.gpu (Deno 2.x exposes it by default; in a browser use one with WebGPU enabled)",
+    );
+  }
+  const adapter = await gpu.requestAdapter({
+    powerPreference: options.powerPreference ?? "high-performance",
+    forceFallbackAdapter: options.forceFallbackAdapter ?? false,
+  });
+  if (!adapter) {
+    throw new Error(
+      "No WebGPU adapter found: install a GPU driver with Vulkan support, or Mesa (llvmpipe/lavapipe) for a CPU fallback",
+    );
+  }
+  const al = adapter.limits;
+  const requiredLimits: Record<string, number> = {
+    maxStorageBufferBindingSize: al.maxStorageBufferBindingSize,
+    maxBufferSize: al.maxBufferSize,
+    maxComputeWorkgroupStorageSize: al.maxComputeWorkgroupStorageSize,
+    maxComputeInvocationsPerWorkgroup: al.maxComputeInvocationsPerWorkgroup,
+    maxComputeWorkgroupSizeX: al.maxComputeWorkgroupSizeX,
+    maxComputeWorkgroupSizeY: al.maxComputeWorkgroupSizeY,
+    maxStorageBuffersPerShaderStage: al.maxStorageBuffersPerShaderStage,
+  };
+  const wanted: GPUFeatureName[] = [];
+  if (adapter.features.has("timestamp-query")) wanted.push("timestamp-query");
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({ requiredLimits, requiredFeatures: wanted });
+  } catch (err) {
+    throw new Error(`Cannot create a WebGPU device: ${(err as Error).message}`);
+  }
+  const info = adapter.info;
+  const adapterName = info.description || [info.vendor, info.architecture, info.device]
+    .filter((s) => s).join(" ") ||
+    "unknown adapter";
+  const dl = device.limits;
+  return {
+    device,
+    adapterInfo: info,
+    adapterName,
+    isSoftware: SOFTWARE_ADAPTER.test(adapterName) ||
+      (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true,
+    features: new Set([...device.features]),
+    limits: {
+      maxStorageBufferBindingSize: dl.maxStorageBufferBindingSize,
+      maxBufferSize: dl.maxBufferSize,
+      maxComputeWorkgroupsPerDimension: dl.maxComputeWorkgroupsPerDimension,
+      minUniformBufferOffsetAlignment: dl.minUniformBufferOffsetAlignment,
+      maxComputeWorkgroupStorageSize: dl.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: dl.maxComputeInvocationsPerWorkgroup,
+    },
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * Pipeline cache: one compute pipeline per (kernel, entry point, specialisation constants).
+ *
+ * Shapes never enter the key; they travel as uniforms, so one pipeline serves every resolution
+ * and frame count. Constants (tile sizes, kernel extents, fusion flags) are prepended to the
+ * WGSL source as `const` declarations, which lets the compiler unroll and fold them.
+ * @module
+ */
+
+import { WGSL } from "../../generated/wgsl.ts";
+
+export type ConstValue = number | boolean;
+export type Constants = Record<string, ConstValue>;
+
+/** Kernels that include the shared GEMM core ahead of their own loaders. */
+const INCLUDES: Record<string, string[]> = {
+  conv: ["conv", "gemm_core"],
+  matmul: ["matmul", "gemm_core"],
+};
+
+function constDecl(name: string, value: ConstValue): string {
+  if (typeof value === "boolean") return `const ${name}: bool = ${value};`;
+  if (!Number.isInteger(value) || value < 0) {
+    throw new Error(`Invalid shader constant ${name}: ${value} is not a non-negative integer`);
+  }
+  return `const ${name}: u32 = ${value}u;`;
+}
+
+/** Full WGSL source of a kernel with its constants. */
+export function kernelSource(kernel: string, constants: Constants = {}): string {
+  const parts = INCLUDES[kernel] ?? [kernel];
+  const decls = Object.keys(constants).sort().map((k) => constDecl(k, constants[k]));
+  const bodies = parts.map((part) => {
+    const src = WGSL[part];
+    if (src === undefined) throw new Error(`Unknown WGSL kernel: ${part}`);
+    return src;
+  });
+  return [...decls, ...bodies].join("\n");
+}
+
+export class PipelineCache {
+  #device: GPUDevice;
+  #pipelines = new Map<string, GPUComputePipeline>();
+  #modules = new Map<string, GPUShaderModule>();
+
+  constructor(device: GPUDevice) {
+    this.#device = device;
+  }
+
+  get size(): number {
+    return this.#pipelines.size;
+  }
+
+  get(kernel: string, entryPoint = "main", constants: Constants = {}): GPUComputePipeline {
+    const constKey = Object.keys(constants).sort().map((k) => `${k}=${constants[k]}`).join(",");
+    const moduleKey = `${kernel}|${constKey}`;
+    const key = `${moduleKey}|${entryPoint}`;
+    let pipeline = this.#pipelines.get(key);
+    if (pipeline) return pipeline;
+    let module = this.#modules.get(moduleKey);
+    if (!module) {
+      module = this.#device.createShaderModule({
+        code: kernelSource(kernel, constants),
+        label: moduleKey,
+      });
+      this.#modules.set(moduleKey, module);
+    }
+    pipeline = this.#device.createComputePipeline({
+      layout: "auto",
+      compute: { module, entryPoint },
+      label: key,
+    });
+    this.#pipelines.set(key, pipeline);
+    return pipeline;
+  }
+}

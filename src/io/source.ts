@@ -1,0 +1,47 @@
+/**
+ * Where checkpoint bytes come from: a file path, a URL (fetched) or the bytes themselves, so the
+ * same call works in a script, a server and a browser.
+ * @module
+ */
+
+/** A checkpoint file given by path, URL or content. */
+export type WeightsInput = string | URL | Uint8Array | ArrayBuffer;
+
+const URL_LIKE = /^(https?|file|data|blob):/i;
+
+/** Reads a weights input into memory; returns the bytes and a label for messages. */
+export async function readWeightsInput(
+  input: WeightsInput,
+  what: string,
+): Promise<{ bytes: Uint8Array; source: string }> {
+  if (input instanceof Uint8Array) return { bytes: input, source: `<${what} bytes>` };
+  if (input instanceof ArrayBuffer) {
+    return { bytes: new Uint8Array(input), source: `<${what} bytes>` };
+  }
+  const isUrl = input instanceof URL || URL_LIKE.test(input);
+  const label = String(input);
+  if (isUrl && !label.startsWith("file:")) {
+    let res: Response;
+    try {
+      res = await fetch(input);
+    } catch (err) {
+      throw new Error(`Cannot fetch ${what} "${label}": ${(err as Error).message}`);
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new Error(`Cannot fetch ${what} "${label}": HTTP ${res.status} ${res.statusText}`);
+    }
+    return { bytes: new Uint8Array(await res.arrayBuffer()), source: label };
+  }
+  const deno = (globalThis as { Deno?: { readFile(p: string | URL): Promise<Uint8Array> } }).Deno;
+  if (!deno) {
+    throw new Error(
+      `Cannot read ${what} "${label}": file paths need Deno; pass a URL or the bytes instead`,
+    );
+  }
+  try {
+    return { bytes: await deno.readFile(input), source: label };
+  } catch (err) {
+    throw new Error(`Cannot read ${what} "${label}": ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The official Cosmos tokenizer variants, for naming a model and checking that weights match it.
+ * @module
+ */
+
+export interface VariantSpec {
+  /** Official name, e.g. "Cosmos-0.1-Tokenizer-CI8x8". */
+  name: string;
+  kind: "image" | "video";
+  discrete: boolean;
+  spatialCompression: number;
+  /** 1 for images. */
+  temporalCompression: number;
+}
+
+const OFFICIAL = [
+  "Cosmos-0.1-Tokenizer-CI8x8",
+  "Cosmos-0.1-Tokenizer-CI16x16",
+  "Cosmos-0.1-Tokenizer-DI8x8",
+  "Cosmos-0.1-Tokenizer-DI16x16",
+  "Cosmos-0.1-Tokenizer-CV4x8x8",
+  "Cosmos-0.1-Tokenizer-CV8x8x8",
+  "Cosmos-0.1-Tokenizer-CV8x16x16",
+  "Cosmos-0.1-Tokenizer-DV4x8x8",
+  "Cosmos-0.1-Tokenizer-DV8x8x8",
+  "Cosmos-0.1-Tokenizer-DV8x16x16",
+  "Cosmos-1.0-Tokenizer-CV8x8x8",
+  "Cosmos-1.0-Tokenizer-DV8x16x16",
+];
+
+function specOf(name: string): VariantSpec {
+  const m = /-(C|D)(I|V)(\d+)x(\d+)(?:x(\d+))?$/.exec(name)!;
+  const video = m[2] === "V";
+  return {
+    name,
+    kind: video ? "video" : "image",
+    discrete: m[1] === "D",
+    temporalCompression: video ? Number(m[3]) : 1,
+    spatialCompression: Number(video ? m[4] : m[3]),
+  };
+}
+
+/** Every official variant. */
+export const VARIANTS: readonly VariantSpec[] = OFFICIAL.map(specOf);
+
+/**
+ * Resolves "Cosmos-0.1-Tokenizer-CI8x8", "nvidia/Cosmos-0.1-Tokenizer-CI8x8" or the short
+ * "CI8x8" (the newest release of that variant).
+ */
+export function findVariant(name: string): VariantSpec {
+  const bare = name.replace(/^nvidia\//, "");
+  const exact = VARIANTS.find((v) => v.name === bare);
+  if (exact) return exact;
+  const short = VARIANTS.filter((v) => v.name.endsWith(`-${bare}`));
+  if (short.length) return short[short.length - 1];
+  throw new Error(
+    `Unknown model "${name}": expected one of ${VARIANTS.map((v) => v.name).join(", ")}`,
+  );
+}
+
+/** The official name matching an architecture, or a descriptive one ("CI8x8-like"). */
+export function describeVariant(
+  kind: "image" | "video",
+  discrete: boolean,
+  spatial: number,
+  temporal = 1,
+): string {
+  const short = `${discrete ? "D" : "C"}${kind === "image" ? "I" : "V"}${
+    kind === "video" ? `${temporal}x` : ""
+  }${spatial}x${spatial}`;
+  const match = VARIANTS.filter((v) => v.name.endsWith(`-${short}`));
+  return match.length ? match[match.length - 1].name : `${short} (unofficial)`;
+}

@@ -1,0 +1,46 @@
+/**
+ * Turning host weight arrays into backend parameters.
+ * @module
+ */
+
+import type { ConvWeights, NormWeights, Ops } from "../backends/ops.ts";
+
+/** Uploads a conv's weight ([Cout, Cin, (kt,) kh, kw]) and bias ([Cout]). */
+export function convParams(
+  ops: Ops,
+  weight: Float32Array,
+  shape: readonly number[],
+  bias: Float32Array,
+): ConvWeights {
+  const [cout, cin, ...k] = shape;
+  const kernel: [number, number, number] = k.length === 3
+    ? [k[0], k[1], k[2]]
+    : [1, k[0] ?? 1, k[1] ?? 1];
+  if (bias.length !== cout) {
+    throw new Error(`Conv bias has ${bias.length} values, expected ${cout}`);
+  }
+  return {
+    weight: ops.upload({ data: weight, shape: [cout, cin * kernel[0] * kernel[1] * kernel[2]] }),
+    bias: ops.upload({ data: bias, shape: [cout] }),
+    cout,
+    cin,
+    kernel,
+  };
+}
+
+/** Uploads GroupNorm's affine parameters, interleaved as the kernels read them. */
+export function normParams(
+  ops: Ops,
+  gamma: Float32Array,
+  beta: Float32Array,
+  groups: number,
+  eps = 1e-6,
+): NormWeights {
+  const channels = gamma.length;
+  const gb = new Float32Array(2 * channels);
+  for (let c = 0; c < channels; c++) {
+    gb[2 * c] = gamma[c];
+    gb[2 * c + 1] = beta[c];
+  }
+  return { gammaBeta: ops.upload({ data: gb, shape: [channels, 2] }), channels, groups, eps };
+}

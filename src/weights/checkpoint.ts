@@ -1,0 +1,65 @@
+/**
+ * A checkpoint half (encoder or decoder) as the model builders see it: named float tensors with
+ * shape checks whose errors name the file, the tensor and what was expected.
+ * @module
+ */
+
+import type { SafetensorsFile } from "./safetensors.ts";
+import { fmtShape } from "../types.ts";
+
+/** Named tensors of one checkpoint file, whatever format it came from. */
+export interface TensorSource {
+  /** Label for messages: the path, URL or "<bytes>". */
+  readonly source: string;
+  names(): string[];
+  shape(name: string): number[] | undefined;
+  float32(name: string): Float32Array;
+  metadata: Record<string, string>;
+}
+
+/** Adapts a parsed safetensors file. */
+export function safetensorsSource(file: SafetensorsFile): TensorSource {
+  return {
+    source: file.source,
+    metadata: file.metadata,
+    names: () => [...file.entries.keys()],
+    shape: (name) => file.entries.get(name)?.shape,
+    float32: (name) => file.float32(name),
+  };
+}
+
+/** Reads tensors for a model, checking presence and shapes, and tracking which were used. */
+export class WeightReader {
+  readonly used: Set<string> = new Set();
+  constructor(readonly src: TensorSource, readonly half: "encoder" | "decoder") {}
+
+  has(name: string): boolean {
+    return this.src.shape(name) !== undefined;
+  }
+
+  shape(name: string): number[] {
+    const s = this.src.shape(name);
+    if (!s) {
+      throw new Error(
+        `Cannot load ${this.half}: "${this.src.source}" has no tensor "${name}"`,
+      );
+    }
+    return s;
+  }
+
+  /** The tensor's values, after checking its shape against `expected` (-1: any extent). */
+  take(name: string, expected: number[]): Float32Array {
+    const s = this.shape(name);
+    const ok = s.length === expected.length &&
+      s.every((d, i) => expected[i] < 0 || d === expected[i]);
+    if (!ok) {
+      throw new Error(
+        `Cannot load ${this.half}: tensor "${name}" in "${this.src.source}" has shape ${
+          fmtShape(s)
+        }, expected ${fmtShape(expected.map((d) => (d < 0 ? "*" : d) as unknown as number))}`,
+      );
+    }
+    this.used.add(name);
+    return this.src.float32(name);
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Test helpers: seeded random data, tolerance checks and the shared WebGPU backend.
+ * @module
+ */
+
+import { WebGpuOps } from "../src/backends/webgpu/backend.ts";
+
+/** Deterministic uniform random numbers in [lo, hi) (mulberry32). */
+export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  let a = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
+  }
+  return out;
+}
+
+/** max |a - b| / max |b|: the fixture README's relative error. */
+export function relError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  if (actual.length !== expected.length) {
+    throw new Error(`Length mismatch: ${actual.length} vs ${expected.length}`);
+  }
+  let maxDiff = 0, maxRef = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    // NaN must fail, so compare in a way NaN cannot pass.
+    if (!(d <= maxDiff)) maxDiff = Number.isNaN(d) ? Infinity : d;
+    maxRef = Math.max(maxRef, Math.abs(expected[i]));
+  }
+  return maxRef === 0 ? maxDiff : maxDiff / maxRef;
+}
+
+/** Throws unless the relative error is within `tol`. */
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tol: number,
+  what = "tensor",
+): number {
+  const err = relError(actual, expected);
+  if (!(err <= tol)) {
+    throw new Error(`${what}: relative error ${err.toExponential(3)} exceeds ${tol}`);
+  }
+  return err;
+}
+
+let shared: Promise<WebGpuOps | null> | null = null;
+
+/**
+ * The WebGPU backend every test shares (creating devices is slow on llvmpipe). Resolves to null
+ * when there is no adapter, unless CI=true, where a missing adapter fails the test run.
+ */
+export function gpuOps(): Promise<WebGpuOps | null> {
+  shared ??= WebGpuOps.create().catch((err) => {
+    if (Deno.env.get("CI") === "true") throw err;
+    console.warn(`No WebGPU adapter, GPU tests are skipped: ${err.message}`);
+    return null;
+  });
+  return shared;
+}
+
+/** Deno.test options for tests that hold a device across tests. */
+export const GPU_TEST = { sanitizeResources: false, sanitizeOps: false };

@@ -1,0 +1,92 @@
+// GroupNorm over channels-first activations viewed as [B, C, F, S]: statistics per
+// (b, f, group) over ch_per_group * S values. Images use F = 1, S = H * W (torch's GroupNorm);
+// video's per-frame norm uses F = T, S = H * W (the reference folds time into the batch).
+//
+// `stats` writes (mean, 1 / sqrt(var + eps)) with the biased variance, in two passes over the
+// data (mean first, then squared deviations) so large activations lose no precision. The
+// normalisation itself is usually fused into the next convolution's loads; `apply` is the
+// standalone form (with optional SiLU) for where no convolution follows.
+
+struct Params {
+  channels: u32, frames: u32, spatial: u32, groups: u32,
+  ch_per_group: u32, eps: f32, silu: u32, _pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> stats: array<vec2<f32>>;
+@group(0) @binding(2) var<storage, read> gamma_beta: array<vec2<f32>>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<uniform> p: Params;
+
+const WG: u32 = 256u;
+var<workgroup> partial: array<f32, WG>;
+
+fn reduce_sum(tid: u32, v: f32) -> f32 {
+  partial[tid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (tid < s) {
+      partial[tid] += partial[tid + s];
+    }
+    workgroupBarrier();
+  }
+  let total = partial[0];
+  workgroupBarrier();
+  return total;
+}
+
+@compute @workgroup_size(WG)
+fn stats_main(
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+  let slot = wid.x + wid.y * nwg.x; // (b * frames + f) * groups + g
+  let g = slot % p.groups;
+  let bf = slot / p.groups;
+  let f = bf % p.frames;
+  let b = bf / p.frames;
+  let count = p.ch_per_group * p.spatial;
+  let tid = lid.x;
+
+  var s = 0.0;
+  for (var i = tid; i < count; i += WG) {
+    let c = g * p.ch_per_group + i / p.spatial;
+    s += x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial];
+  }
+  let mean = reduce_sum(tid, s) / f32(count);
+  var sq = 0.0;
+  for (var i = tid; i < count; i += WG) {
+    let c = g * p.ch_per_group + i / p.spatial;
+    let d = x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial] - mean;
+    sq += d * d;
+  }
+  let variance = reduce_sum(tid, sq) / f32(count);
+  if (tid == 0u) {
+    stats[slot] = vec2<f32>(mean, inverseSqrt(variance + p.eps));
+  }
+}
+
+@compute @workgroup_size(WG)
+fn apply_main(
+  @builtin(global_invocation_id) gid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  let total = arrayLength(&y);
+  if (i >= total) {
+    return;
+  }
+  let rest = i / p.spatial;
+  let f = rest % p.frames;
+  let bc = rest / p.frames;
+  let c = bc % p.channels;
+  let b = bc / p.channels;
+  let st = stats[(b * p.frames + f) * p.groups + c / p.ch_per_group];
+  let gb = gamma_beta[c];
+  var v = (x[i] - st.x) * st.y * gb.x + gb.y;
+  if (p.silu != 0u) {
+    v = v / (1.0 + exp(-v));
+  }
+  y[i] = v;
+}

@@ -1,0 +1,65 @@
+// Row softmax in place, with the attention scale applied to the logits first:
+//   row[j] = exp(scale * row[j] - max) / sum. One workgroup per row.
+
+struct Params {
+  rows: u32, cols: u32, scale: f32, _pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> s: array<f32>;
+@group(0) @binding(1) var<uniform> p: Params;
+
+const WG: u32 = 256u;
+var<workgroup> partial: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+  let row = wid.x + wid.y * nwg.x;
+  let tid = lid.x;
+  // Rows past the end still join the barriers below; they only skip memory accesses.
+  let live = row < p.rows;
+  let base = row * p.cols;
+
+  var m = -3.4e38;
+  if (live) {
+    for (var j = tid; j < p.cols; j += WG) {
+      m = max(m, p.scale * s[base + j]);
+    }
+  }
+  partial[tid] = m;
+  workgroupBarrier();
+  for (var k = WG / 2u; k > 0u; k >>= 1u) {
+    if (tid < k) {
+      partial[tid] = max(partial[tid], partial[tid + k]);
+    }
+    workgroupBarrier();
+  }
+  let row_max = partial[0];
+  workgroupBarrier();
+
+  var sum = 0.0;
+  if (live) {
+    for (var j = tid; j < p.cols; j += WG) {
+      let e = exp(p.scale * s[base + j] - row_max);
+      s[base + j] = e;
+      sum += e;
+    }
+  }
+  partial[tid] = sum;
+  workgroupBarrier();
+  for (var k = WG / 2u; k > 0u; k >>= 1u) {
+    if (tid < k) {
+      partial[tid] += partial[tid + k];
+    }
+    workgroupBarrier();
+  }
+  let inv = 1.0 / partial[0];
+  if (live) {
+    for (var j = tid; j < p.cols; j += WG) {
+      s[base + j] *= inv;
+    }
+  }
+}
