@@ -86,7 +86,9 @@ export class Tokenizer {
   #encoder: ImageEncoder | null;
   #decoder: ImageDecoder | null;
   #queue: Promise<unknown> = Promise.resolve();
-  #disposed = false;
+  #disposed: Promise<void> | null = null;
+  /** Every parameter tensor this tokenizer uploaded, released by dispose(). */
+  #weights: Tensor[];
 
   /** @internal use loadTokenizer */
   constructor(
@@ -95,7 +97,9 @@ export class Tokenizer {
     encoder: ImageEncoder | null,
     decoder: ImageDecoder | null,
     model: string,
+    weights: Tensor[],
   ) {
+    this.#weights = weights;
     this.#gpu = gpu;
     this.ops = gpu;
     this.#ownsOps = ownsOps;
@@ -113,10 +117,8 @@ export class Tokenizer {
 
   /** Runs calls one after another so concurrent callers never interleave on the device. */
   #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(() => {
-      if (this.#disposed) throw new Error("Tokenizer was disposed");
-      return fn();
-    });
+    if (this.#disposed) return Promise.reject(new Error("Tokenizer was disposed"));
+    const run = this.#queue.then(fn);
     this.#queue = run.catch(() => {});
     return run;
   }
@@ -126,6 +128,7 @@ export class Tokenizer {
    * @param probe receives intermediate tensors by reference module name (for tests).
    */
   encode(input: HostTensor, probe?: Probe): Promise<EncodeResult> {
+    if (this.#disposed) return Promise.reject(new Error("Tokenizer was disposed"));
     const encoder = this.#encoder;
     if (!encoder) return Promise.reject(new Error("Cannot encode: no encoder was loaded"));
     try {
@@ -159,6 +162,7 @@ export class Tokenizer {
    * [B, 3, h*s, w*s].
    */
   decode(input: HostTensor, probe?: Probe): Promise<HostTensor> {
+    if (this.#disposed) return Promise.reject(new Error("Tokenizer was disposed"));
     const decoder = this.#decoder;
     if (!decoder) return Promise.reject(new Error("Cannot decode: no decoder was loaded"));
     try {
@@ -187,14 +191,19 @@ export class Tokenizer {
     });
   }
 
-  /** Frees the device and everything on it. Pending calls finish first. */
-  async dispose(): Promise<void> {
-    if (this.#disposed) return;
-    await this.#queue;
-    this.#disposed = true;
-    this.#encoder = null;
-    this.#decoder = null;
-    if (this.#ownsOps) this.#gpu.destroy();
+  /**
+   * Frees the weights, and the device when the tokenizer created it. Calls already made finish
+   * first; calls made afterwards reject.
+   */
+  dispose(): Promise<void> {
+    this.#disposed ??= this.#queue.then(() => {
+      this.#encoder = null;
+      this.#decoder = null;
+      for (const w of this.#weights) this.#gpu.release(w);
+      this.#weights = [];
+      if (this.#ownsOps) this.#gpu.destroy();
+    });
+    return this.#disposed;
   }
 }
 
@@ -258,16 +267,24 @@ export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
   }
   const ownsOps = !options.ops;
   const gpu = options.ops ?? await WebGpuOps.create(options.webgpu);
+  const weights: Tensor[] = [];
+  const uploader = {
+    upload(t: HostTensor): Tensor {
+      const tensor = gpu.upload(t);
+      weights.push(tensor);
+      return tensor;
+    },
+  };
   try {
     let encoder: ImageEncoder | null = null, decoder: ImageDecoder | null = null;
     if (encCfg) {
       const reader = new WeightReader(encSrc!, "encoder");
-      encoder = new ImageEncoder(gpu, reader, encCfg);
+      encoder = new ImageEncoder(uploader, reader, encCfg);
       checkAllUsed(reader);
     }
     if (decCfg) {
       const reader = new WeightReader(decSrc!, "decoder");
-      decoder = new ImageDecoder(gpu, reader, decCfg);
+      decoder = new ImageDecoder(uploader, reader, decCfg);
       checkAllUsed(reader);
     }
     const cfg = (encCfg ?? decCfg)!;
@@ -276,9 +293,10 @@ export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
       : describeVariant(cfg.kind, cfg.fsqLevels !== null, cfg.spatialCompression);
     // Weight uploads are queued; make sure they (and any error) have landed.
     await gpu.flush();
-    return new Tokenizer(gpu, ownsOps, encoder, decoder, model);
+    return new Tokenizer(gpu, ownsOps, encoder, decoder, model, weights);
   } catch (err) {
     if (ownsOps) gpu.destroy();
+    else for (const w of weights) gpu.release(w);
     throw err;
   }
 }

@@ -73,6 +73,11 @@ export interface FsqSpec {
   levels: number[];
 }
 
+/** What loading parameters needs of a backend (a tokenizer wraps it to track its weights). */
+export interface Uploader {
+  upload(t: HostTensor): Tensor;
+}
+
 /** What every backend implements. */
 export interface Ops {
   readonly name: string;

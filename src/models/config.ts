@@ -88,6 +88,8 @@ function need(src: TensorSource, half: string, name: string): number[] {
   return s;
 }
 
+const article = (half: string) => (half === "encoder" ? "an" : "a");
+
 /** Checks that `src` holds the `expected` half of a supported tokenizer. */
 function checkHalf(src: TensorSource, expected: "encoder" | "decoder"): void {
   const half = detectHalf(src);
@@ -98,7 +100,9 @@ function checkHalf(src: TensorSource, expected: "encoder" | "decoder"): void {
   }
   if (half !== expected) {
     throw new Error(
-      `Cannot load ${expected}: "${src.source}" holds a ${half}, not an ${expected} (were the encoder and decoder files swapped?)`,
+      `Cannot load ${expected}: "${src.source}" holds ${article(half)} ${half}, not ${
+        article(expected)
+      } ${expected} (were the encoder and decoder files swapped?)`,
     );
   }
   if (isVideo(src, half)) {

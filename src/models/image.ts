@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { ConvWeights, NormWeights, Ops, Tensor } from "../backends/ops.ts";
+import type { ConvWeights, NormWeights, Ops, Tensor, Uploader } from "../backends/ops.ts";
 import type { WeightReader } from "../weights/checkpoint.ts";
 import {
   AttnBlock,
@@ -36,7 +36,7 @@ interface Mid {
   block2: ResnetBlock;
 }
 
-function loadMid(ops: Ops, w: WeightReader, prefix: string, c: number): Mid {
+function loadMid(ops: Uploader, w: WeightReader, prefix: string, c: number): Mid {
   return {
     block1: new ResnetBlock(ops, w, `${prefix}.mid.block_1`, c, c),
     attn: new AttnBlock(ops, w, `${prefix}.mid.attn_1`, c),
@@ -67,7 +67,7 @@ export class ImageEncoder {
   #convOut: ConvWeights;
   #quantConv: ConvWeights;
 
-  constructor(ops: Ops, w: WeightReader, config: ImageEncoderConfig) {
+  constructor(ops: Uploader, w: WeightReader, config: ImageEncoderConfig) {
     this.config = config;
     const c = config;
     this.#convIn = loadConv2d(ops, w, "encoder.conv_in", c.channels, 3 * c.patchSize ** 2, 3);
@@ -125,7 +125,7 @@ export class ImageDecoder {
   #normOut: NormWeights;
   #convOut: ConvWeights;
 
-  constructor(ops: Ops, w: WeightReader, config: ImageDecoderConfig) {
+  constructor(ops: Uploader, w: WeightReader, config: ImageDecoderConfig) {
     this.config = config;
     const c = config;
     this.#postQuant = loadConv2d(ops, w, "post_quant_conv", c.zChannels, c.latentChannels, 1);

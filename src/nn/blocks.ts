@@ -9,7 +9,14 @@
  * @module
  */
 
-import type { ConvOptions, ConvWeights, NormWeights, Ops, Tensor } from "../backends/ops.ts";
+import type {
+  ConvOptions,
+  ConvWeights,
+  NormWeights,
+  Ops,
+  Tensor,
+  Uploader,
+} from "../backends/ops.ts";
 import type { WeightReader } from "../weights/checkpoint.ts";
 import { convParams, normParams } from "./params.ts";
 
@@ -20,7 +27,7 @@ export const NORM_EPS = 1e-6;
 
 /** Loads `${prefix}.weight` / `${prefix}.bias` of a 2D conv with the expected shape. */
 export function loadConv2d(
-  ops: Ops,
+  ops: Uploader,
   w: WeightReader,
   prefix: string,
   cout: number,
@@ -33,7 +40,7 @@ export function loadConv2d(
 }
 
 export function loadNorm(
-  ops: Ops,
+  ops: Uploader,
   w: WeightReader,
   prefix: string,
   channels: number,
@@ -76,7 +83,7 @@ export class ResnetBlock {
   conv2: ConvWeights;
   shortcut: ConvWeights | null;
 
-  constructor(ops: Ops, w: WeightReader, prefix: string, cin: number, cout: number) {
+  constructor(ops: Uploader, w: WeightReader, prefix: string, cin: number, cout: number) {
     this.norm1 = loadNorm(ops, w, `${prefix}.norm1`, cin);
     this.conv1 = loadConv2d(ops, w, `${prefix}.conv1`, cout, cin, 3);
     this.norm2 = loadNorm(ops, w, `${prefix}.norm2`, cout);
@@ -102,7 +109,7 @@ export class AttnBlock {
   qkv: ConvWeights;
   proj: ConvWeights;
 
-  constructor(ops: Ops, w: WeightReader, prefix: string, channels: number) {
+  constructor(ops: Uploader, w: WeightReader, prefix: string, channels: number) {
     const c = channels;
     this.norm = loadNorm(ops, w, `${prefix}.norm`, c);
     // q, k and v are three 1x1 convs of the same input: one GEMM with 3C outputs.
@@ -129,7 +136,7 @@ export class AttnBlock {
 /** Stride-2 3x3 conv after padding one zero row/column at the bottom/right. */
 export class Downsample {
   conv: ConvWeights;
-  constructor(ops: Ops, w: WeightReader, prefix: string, channels: number) {
+  constructor(ops: Uploader, w: WeightReader, prefix: string, channels: number) {
     this.conv = loadConv2d(ops, w, `${prefix}.conv`, channels, channels, 3);
   }
   forward(ops: Ops, x: Tensor): Tensor {
@@ -140,7 +147,7 @@ export class Downsample {
 /** Nearest 2x upsample then a 3x3 conv, as one fused convolution. */
 export class Upsample {
   conv: ConvWeights;
-  constructor(ops: Ops, w: WeightReader, prefix: string, channels: number) {
+  constructor(ops: Uploader, w: WeightReader, prefix: string, channels: number) {
     this.conv = loadConv2d(ops, w, `${prefix}.conv`, channels, channels, 3);
   }
   forward(ops: Ops, x: Tensor): Tensor {

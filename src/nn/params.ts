@@ -3,11 +3,11 @@
  * @module
  */
 
-import type { ConvWeights, NormWeights, Ops } from "../backends/ops.ts";
+import type { ConvWeights, NormWeights, Uploader } from "../backends/ops.ts";
 
 /** Uploads a conv's weight ([Cout, Cin, (kt,) kh, kw]) and bias ([Cout]). */
 export function convParams(
-  ops: Ops,
+  ops: Uploader,
   weight: Float32Array,
   shape: readonly number[],
   bias: Float32Array,
@@ -30,7 +30,7 @@ export function convParams(
 
 /** Uploads GroupNorm's affine parameters, interleaved as the kernels read them. */
 export function normParams(
-  ops: Ops,
+  ops: Uploader,
   gamma: Float32Array,
   beta: Float32Array,
   groups: number,

@@ -48,7 +48,7 @@ export interface GemmTiles {
 /** Tiles for discrete GPUs: 64x64 outputs per 256-thread workgroup, 4x4 per thread. */
 const GPU_TILES: GemmTiles = { WG_M: 16, WG_N: 16, TM: 4, TN: 4, BK: 16 };
 /** Tiles for CPU rasterizers, which run a workgroup on one core in 8-wide SIMD batches. */
-const SOFTWARE_TILES: GemmTiles = { WG_M: 8, WG_N: 8, TM: 4, TN: 4, BK: 16 };
+const SOFTWARE_TILES: GemmTiles = { WG_M: 16, WG_N: 16, TM: 8, TN: 4, BK: 8 };
 
 /** Elementwise kernels' workgroup size (fixed in their WGSL). */
 const ELEMENTWISE_WG = 256;
@@ -57,6 +57,8 @@ const UNIFORM_ALIGN = 256;
 const ARENA_BYTES = 64 * 1024;
 /** Dispatches per submitted command buffer before an automatic flush. */
 const MAX_PENDING_DISPATCHES = 512;
+/** Two timestamps per dispatch; WebGPU caps a query set at 4096 queries. */
+const MAX_PROFILED_DISPATCHES = 2048;
 /** Bytes of attention scores materialised at once (per batch of query rows). */
 const ATTENTION_SCORE_BUDGET = 64 * 1024 * 1024;
 
@@ -319,8 +321,9 @@ export class WebGpuOps implements Ops {
   // ---- profiling (bench) ---------------------------------------------------------------
 
   /** Starts timing every dispatch with timestamp queries, when the adapter allows it. */
-  startProfiling(capacity = 2048): boolean {
+  startProfiling(capacity = MAX_PROFILED_DISPATCHES): boolean {
     if (!this.ctx.features.has("timestamp-query")) return false;
+    capacity = Math.min(capacity, MAX_PROFILED_DISPATCHES);
     this.#profile = {
       querySet: this.#device.createQuerySet({ type: "timestamp", count: capacity * 2 }),
       resolve: this.#device.createBuffer({
