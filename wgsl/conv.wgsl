@@ -41,8 +41,36 @@ fn load_a(batch: u32, m: u32, k: u32) -> f32 {
   return weight[m * p.K + k];
 }
 
-fn load_b(batch: u32, k: u32, n: u32) -> f32 {
-  if (k >= p.K || n >= p.N) {
+// Where one output position's receptive field starts, worked out once per tile column.
+struct Column {
+  valid: bool,
+  // Offset of (b, channel 0, frame 0, row 0, col 0) in x; the batch's first stats slot.
+  x_base: u32,
+  stat_base: u32,
+  t0: i32,
+  h0: i32,
+  w0: i32,
+}
+
+fn column(batch: u32, n: u32) -> Column {
+  let b = n / p.p_out;
+  let q = n % p.p_out;
+  let hw_out = p.h_out * p.w_out;
+  let to = q / hw_out;
+  let ho = (q / p.w_out) % p.h_out;
+  let wo = q % p.w_out;
+  return Column(
+    n < p.N,
+    b * p.cin * p.t_in * p.hw_in,
+    b * p.stat_frames * p.groups,
+    i32(to * p.stride_t) - i32(p.pad_t),
+    i32(ho * p.stride_h) - i32(p.pad_h),
+    i32(wo * p.stride_w) - i32(p.pad_w),
+  );
+}
+
+fn load_b(col: Column, k: u32) -> f32 {
+  if (!col.valid || k >= p.K) {
     return 0.0;
   }
   let ci = k / KTAPS;
@@ -50,17 +78,10 @@ fn load_b(batch: u32, k: u32, n: u32) -> f32 {
   let kt = tap / (KH * KW);
   let kh = (tap / KW) % KH;
   let kw = tap % KW;
-  let b = n / p.p_out;
-  let q = n % p.p_out;
-  let hw_out = p.h_out * p.w_out;
-  let to = q / hw_out;
-  let ho = (q / p.w_out) % p.h_out;
-  let wo = q % p.w_out;
-
   // Causal temporal tap: clamp to frame 0.
-  let t = u32(max(i32(to * p.stride_t + kt) - i32(p.pad_t), 0));
-  var h = i32(ho * p.stride_h + kh) - i32(p.pad_h);
-  var w = i32(wo * p.stride_w + kw) - i32(p.pad_w);
+  let t = u32(max(col.t0 + i32(kt), 0));
+  var h = col.h0 + i32(kh);
+  var w = col.w0 + i32(kw);
   var h_lim = i32(p.h_in);
   var w_lim = i32(p.w_in);
   if (UPSAMPLE) {
@@ -74,10 +95,10 @@ fn load_b(batch: u32, k: u32, n: u32) -> f32 {
     h = h / 2;
     w = w / 2;
   }
-  var v = x[((b * p.cin + ci) * p.t_in + t) * p.hw_in + u32(h) * p.w_in + u32(w)];
+  var v = x[col.x_base + (ci * p.t_in + t) * p.hw_in + u32(h) * p.w_in + u32(w)];
   if (NORM) {
     let frame = select(0u, t, p.stat_frames > 1u);
-    let s = stats[(b * p.stat_frames + frame) * p.groups + ci / p.ch_per_group];
+    let s = stats[col.stat_base + frame * p.groups + ci / p.ch_per_group];
     let gb = gamma_beta[ci];
     v = (v - s.x) * s.y * gb.x + gb.y;
   }

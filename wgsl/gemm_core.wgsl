@@ -3,9 +3,13 @@
 // C[m, n] = sum_k A[m, k] * B[k, n], computed one BM x BN tile per workgroup. Operand loads and
 // the output store are not here: each kernel that includes this core supplies
 //   fn load_a(batch: u32, m: u32, k: u32) -> f32   (zero outside the matrix)
-//   fn load_b(batch: u32, k: u32, n: u32) -> f32
+//   struct Column; fn column(batch: u32, n: u32) -> Column
+//   fn load_b(col: Column, k: u32) -> f32           (zero outside the matrix)
 //   fn store_c(batch: u32, m: u32, n: u32, acc: f32)
 //   fn gemm_dims() -> vec3<u32>                     (M, N, K)
+// Each thread loads B for one fixed column of the tile (the host keeps THREADS a multiple of
+// BN), so whatever a column costs to address (an im2col position: batch, frame, row, column)
+// is worked out once per tile in `column`, not once per k.
 // so convolution (implicit im2col, fused GroupNorm+SiLU, bias and residual) and strided batched
 // matmul share one inner loop. Tile sizes are pipeline constants prepended by the host:
 //   WG_M, WG_N: threads per workgroup along m and n; TM, TN: outputs per thread; BK: k step.
@@ -44,6 +48,9 @@ fn main(
   for (var i = 0u; i < TM * TN; i++) {
     acc[i] = 0.0;
   }
+  let b_col = tid % BN;
+  let b_row = tid / BN;
+  let col = column(batch, n0 + b_col);
   var a_reg: array<f32, TM>;
   var b_reg: array<f32, TN>;
 
@@ -54,10 +61,8 @@ fn main(
       let kk = i % BK;
       tile_a[kk * BM + mm] = load_a(batch, m0 + mm, k0 + kk);
     }
-    for (var i = tid; i < BK * BN; i += THREADS) {
-      let kk = i / BN;
-      let nn = i % BN;
-      tile_b[i] = load_b(batch, k0 + kk, n0 + nn);
+    for (var kk = b_row; kk < BK; kk += THREADS / BN) {
+      tile_b[kk * BN + b_col] = load_b(col, k0 + kk);
     }
     workgroupBarrier();
     for (var kk = 0u; kk < BK; kk++) {

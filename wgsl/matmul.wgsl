@@ -27,11 +27,20 @@ fn load_a(batch: u32, m: u32, k: u32) -> f32 {
   return a[p.a_off + batch * p.a_sb + m * p.a_sm + k * p.a_sk];
 }
 
-fn load_b(batch: u32, k: u32, n: u32) -> f32 {
-  if (k >= p.K || n >= p.N) {
+struct Column {
+  valid: bool,
+  base: u32,
+}
+
+fn column(batch: u32, n: u32) -> Column {
+  return Column(n < p.N, p.b_off + batch * p.b_sb + n * p.b_sn);
+}
+
+fn load_b(col: Column, k: u32) -> f32 {
+  if (!col.valid || k >= p.K) {
     return 0.0;
   }
-  return b[p.b_off + batch * p.b_sb + k * p.b_sk + n * p.b_sn];
+  return b[col.base + k * p.b_sk];
 }
 
 fn store_c(batch: u32, m: u32, n: u32, acc: f32) {

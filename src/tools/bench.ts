@@ -17,6 +17,7 @@ import {
   randomCheckpoint,
 } from "../models/image_spec.ts";
 import { findVariant } from "../models/variants.ts";
+import { convParams, normParams } from "../nn/params.ts";
 
 function arg(name: string): string | undefined {
   const i = Deno.args.indexOf(`--${name}`);
@@ -87,6 +88,50 @@ for (const tiles of TILE_CANDIDATES) {
   if (g > ceiling) [ceiling, ceilingTiles] = [g, tiles];
 }
 console.log(`ceiling   ${ceiling.toFixed(1)} GFLOP/s (best tiled matmul above)\n`);
+
+// Representative convolutions of the official-width networks, alone, with the default tiles.
+{
+  const kops = await WebGpuOps.create();
+  const convCases: [string, number[], number, number, boolean][] = [
+    ["3x3 256->256 @64x64, fused norm+SiLU", [1, 256, 64, 64], 256, 3, true],
+    ["3x3 512->512 @32x32", [1, 512, 32, 32], 512, 3, false],
+    ["1x1 256->512 @64x64", [1, 256, 64, 64], 512, 1, false],
+  ];
+  for (const [label, shape, cout, k, fused] of convCases) {
+    const cin = shape[1];
+    const w = convParams(
+      kops,
+      new Float32Array(cout * cin * k * k),
+      [cout, cin, k, k],
+      new Float32Array(cout),
+    );
+    const x = kops.upload({ data: new Float32Array(shape.reduce((a, b) => a * b)), shape });
+    const norm = fused
+      ? {
+        stats: kops.groupNormStats(x, { groups: 32, eps: 1e-6 }),
+        weights: normParams(kops, new Float32Array(cin), new Float32Array(cin), 32),
+        silu: true,
+      }
+      : undefined;
+    let best = 0;
+    for (let r = 0; r < 3; r++) {
+      kops.startProfiling();
+      kops.release(kops.conv(x, w, { norm }));
+      await kops.flush();
+      const prof = kops.stopProfiling();
+      const f = prof[k === 1 ? "conv1x1" : "conv3x3"];
+      if (r > 0 && f) best = Math.max(best, f.flops / f.ms / 1e6);
+    }
+    console.log(
+      `conv      ${label.padEnd(38)} ${best.toFixed(1).padStart(7)} GFLOP/s  ${
+        (100 * best / ceiling).toFixed(0).padStart(3)
+      }% of ceiling`,
+    );
+  }
+  kops.destroy();
+}
+if (Deno.args.includes("--kernels-only")) Deno.exit(0);
+console.log();
 
 const arch = officialImageArchitecture(variant.discrete, variant.spatialCompression);
 const ops = await WebGpuOps.create();

@@ -112,6 +112,12 @@ export class WebGpuOps implements Ops {
     this.pipelines = new PipelineCache(ctx.device);
     this.attentionScoreBytes = options.attentionScoreBytes ?? ATTENTION_SCORE_BUDGET;
     this.tiles = { ...(ctx.isSoftware ? SOFTWARE_TILES : GPU_TILES), ...options.tiles };
+    const t = this.tiles;
+    if (t.WG_M % t.TN !== 0) {
+      // gemm_core gives each thread one B column: THREADS (WG_M * WG_N) must be a multiple of
+      // BN (WG_N * TN).
+      throw new Error(`Invalid GEMM tiles ${JSON.stringify(t)}: WG_M must be a multiple of TN`);
+    }
     this.#dummy = ctx.device.createBuffer({
       size: 256,
       usage: GPUBufferUsage.STORAGE,
