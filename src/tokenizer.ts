@@ -19,6 +19,7 @@ import { checkImageInput, checkIndicesInput, checkLatentInput } from "./io/valid
 import { parseSafetensors } from "./weights/safetensors.ts";
 import { safetensorsSource, type TensorSource, WeightReader } from "./weights/checkpoint.ts";
 import type { HostTensor } from "./types.ts";
+import type { PoolStats } from "./backends/webgpu/pool.ts";
 
 export type { WeightsInput } from "./io/source.ts";
 
@@ -113,6 +114,14 @@ export class Tokenizer {
     this.spatialCompression = cfg.spatialCompression;
     this.latentChannels = cfg.latentChannels;
     this.backend = `webgpu (${gpu.ctx.adapterName})`;
+  }
+
+  /**
+   * GPU memory of the backend's buffer pool in bytes: in use now, allocated, and the peaks
+   * (shared with other tokenizers when the backend was passed in).
+   */
+  memoryStats(): PoolStats {
+    return this.#gpu.pool.stats();
   }
 
   /** Runs calls one after another so concurrent callers never interleave on the device. */

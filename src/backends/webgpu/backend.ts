@@ -19,7 +19,7 @@ import type {
 } from "../ops.ts";
 import { fmtShape, type HostTensor, numel } from "../../types.ts";
 import { acquireGpu, type DeviceOptions, type GpuContext } from "./device.ts";
-import { BufferPool } from "./pool.ts";
+import { BufferPool, sizeClass } from "./pool.ts";
 import { type Constants, PipelineCache } from "./pipelines.ts";
 import { fsqConstants } from "../../nn/fsq.ts";
 
@@ -96,6 +96,7 @@ export class WebGpuOps implements Ops {
   #arenaIndex = 0;
   #arenaOffset = 0;
   #dummy: GPUBuffer;
+  #staging = new Map<number, GPUBuffer[]>();
   #lost: string | null = null;
   #profile: {
     querySet: GPUQuerySet;
@@ -179,22 +180,28 @@ export class WebGpuOps implements Ops {
 
   async read(t: Tensor): Promise<HostTensor> {
     const g = this.#gpu(t);
-    const staging = this.#device.createBuffer({
-      size: Math.max(16, g.bytes),
+    // Readback buffers are recycled by size class like storage buffers.
+    const size = sizeClass(g.bytes);
+    const staging = this.#staging.get(size)?.pop() ?? this.#device.createBuffer({
+      size,
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
       label: "readback",
     });
     const enc = this.#ensureEncoder();
     enc.copyBufferToBuffer(g.buffer, 0, staging, 0, g.bytes);
-    await this.flush();
+    let mapped = false;
     try {
+      await this.flush();
       await staging.mapAsync(GPUMapMode.READ);
+      mapped = true;
       const copy = staging.getMappedRange(0, g.bytes).slice(0);
-      staging.unmap();
       const data = g.dtype === "i32" ? new Int32Array(copy) : new Float32Array(copy);
       return { data, shape: [...g.shape] };
     } finally {
-      staging.destroy();
+      if (mapped) staging.unmap();
+      let list = this.#staging.get(size);
+      if (!list) this.#staging.set(size, list = []);
+      list.push(staging);
     }
   }
 
@@ -671,6 +678,8 @@ export class WebGpuOps implements Ops {
   /** Releases everything the backend owns. */
   destroy(): void {
     this.pool.trim();
+    for (const list of this.#staging.values()) list.forEach((b) => b.destroy());
+    this.#staging.clear();
     for (const a of this.#arenas) a.destroy();
     this.#dummy.destroy();
     this.#device.destroy();
