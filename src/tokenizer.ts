@@ -1,5 +1,6 @@
 /**
- * The public tokenizer: load a checkpoint, encode images to latents or FSQ tokens, decode back.
+ * The public tokenizer: load a checkpoint, encode images or videos to latents or FSQ tokens,
+ * decode back.
  * @module
  */
 
@@ -7,18 +8,32 @@ import type { Ops, Tensor } from "./backends/ops.ts";
 import { WebGpuOps, type WebGpuOptions } from "./backends/webgpu/backend.ts";
 import { fsqConstants } from "./nn/fsq.ts";
 import {
-  type ImageDecoderConfig,
-  type ImageEncoderConfig,
+  compressionFromMetadata,
+  type HalfConfig,
   inferImageDecoder,
   inferImageEncoder,
+  inferVideoDecoder,
+  inferVideoEncoder,
+  isVideoCheckpoint,
+  type VideoCompression,
 } from "./models/config.ts";
-import { ImageDecoder, ImageEncoder, type Probe } from "./models/image.ts";
+import { ImageDecoder, ImageEncoder } from "./models/image.ts";
+import { VideoDecoder, VideoEncoder } from "./models/video.ts";
+import type { Probe } from "./models/graph.ts";
 import { describeVariant, findVariant } from "./models/variants.ts";
 import { readWeightsInput, type WeightsInput } from "./io/source.ts";
 import { checkImageInput, checkIndicesInput, checkLatentInput } from "./io/validate.ts";
+import {
+  checkSameFrameShape,
+  checkWindow,
+  concatTime,
+  DEFAULT_WINDOW,
+  sliceTime,
+  windowRanges,
+} from "./io/frames.ts";
 import { parseSafetensors } from "./weights/safetensors.ts";
 import { safetensorsSource, type TensorSource, WeightReader } from "./weights/checkpoint.ts";
-import type { HostTensor } from "./types.ts";
+import { fmtShape, type HostTensor } from "./types.ts";
 import type { PoolStats } from "./backends/webgpu/pool.ts";
 
 export type { WeightsInput } from "./io/source.ts";
@@ -33,6 +48,13 @@ export interface LoadOptions {
    * the variant is inferred from the weights; when given, the weights must match it.
    */
   model?: string;
+  /**
+   * A video tokenizer's compression, which its weights do not show: taken from `model`, else
+   * from the checkpoint's `__metadata__.config`, else from here.
+   */
+  compression?: VideoCompression;
+  /** Frames per independent temporal window of a video tokenizer (default 17, as the reference CLI). */
+  window?: number;
   /** WebGPU device options, for tests and benchmarks. */
   webgpu?: WebGpuOptions;
   /** Use this backend instead of creating one (shared between tokenizers; not disposed). */
@@ -40,13 +62,24 @@ export interface LoadOptions {
 }
 
 export interface EncodeResult {
-  /** Continuous tokenizers: the latent [B, C, h, w]. */
+  /** Continuous tokenizers: the latent [B, C, h, w] (video: [B, C, t, h, w]). */
   latent?: HostTensor;
-  /** Discrete tokenizers: FSQ indices [B, h, w] in [0, codebookSize). */
+  /** Discrete tokenizers: FSQ indices [B, h, w] (video: [B, t, h, w]) in [0, codebookSize). */
   indices?: HostTensor;
-  /** Discrete tokenizers: the quantized code values [B, D, h, w], each in [-1, 1]. */
+  /** Discrete tokenizers: the quantized code values [B, D, ...], each in [-1, 1]. */
   codes?: HostTensor;
 }
+
+/** One window of a stream: its tokens and the input frames it covers. */
+export interface StreamChunk extends EncodeResult {
+  /** Window number, from 0. */
+  window: number;
+  /** Input frames [start, end) of the whole stream. */
+  frames: [number, number];
+}
+
+type Encoder = ImageEncoder | VideoEncoder;
+type Decoder = ImageDecoder | VideoDecoder;
 
 /** Non-parameter buffers an official state_dict may carry, which the model does not need. */
 const IGNORED_BUFFERS =
@@ -72,9 +105,13 @@ async function loadSource(input: WeightsInput, what: string): Promise<TensorSour
 export class Tokenizer {
   /** Official variant name, or a description of an unofficial one. */
   readonly model: string;
-  readonly kind: "image";
+  readonly kind: "image" | "video";
   readonly discrete: boolean;
   readonly spatialCompression: number;
+  /** 1 for images. */
+  readonly temporalCompression: number;
+  /** Frames per independent window (videos); 1 for images. */
+  readonly window: number;
   /** Latent channels (continuous) or FSQ dimension (discrete). */
   readonly latentChannels: number;
   /** FSQ levels of a discrete tokenizer. */
@@ -84,8 +121,8 @@ export class Tokenizer {
   readonly ops: Ops;
   #gpu: WebGpuOps;
   #ownsOps: boolean;
-  #encoder: ImageEncoder | null;
-  #decoder: ImageDecoder | null;
+  #encoder: Encoder | null;
+  #decoder: Decoder | null;
   #queue: Promise<unknown> = Promise.resolve();
   #disposed: Promise<void> | null = null;
   /** Every parameter tensor this tokenizer uploaded, released by dispose(). */
@@ -95,10 +132,11 @@ export class Tokenizer {
   constructor(
     gpu: WebGpuOps,
     ownsOps: boolean,
-    encoder: ImageEncoder | null,
-    decoder: ImageDecoder | null,
+    encoder: Encoder | null,
+    decoder: Decoder | null,
     model: string,
     weights: Tensor[],
+    window: number,
   ) {
     this.#weights = weights;
     this.#gpu = gpu;
@@ -106,14 +144,21 @@ export class Tokenizer {
     this.#ownsOps = ownsOps;
     this.#encoder = encoder;
     this.#decoder = decoder;
-    const cfg: ImageEncoderConfig | ImageDecoderConfig = (encoder?.config ?? decoder?.config)!;
+    const cfg: HalfConfig = (encoder?.config ?? decoder?.config)!;
     this.model = model;
-    this.kind = "image";
+    this.kind = cfg.kind;
     this.fsqLevels = cfg.fsqLevels;
     this.discrete = cfg.fsqLevels !== null;
     this.spatialCompression = cfg.spatialCompression;
+    this.temporalCompression = cfg.kind === "video" ? cfg.temporalCompression : 1;
+    this.window = cfg.kind === "video" ? window : 1;
     this.latentChannels = cfg.latentChannels;
     this.backend = `webgpu (${gpu.ctx.adapterName})`;
+  }
+
+  /** Latent frames of one full window. */
+  get latentWindow(): number {
+    return 1 + (this.window - 1) / this.temporalCompression;
   }
 
   /**
@@ -132,72 +177,173 @@ export class Tokenizer {
     return run;
   }
 
+  #video(): boolean {
+    return this.kind === "video";
+  }
+
+  /** Checks pixels and returns the window ranges (one for images) before any GPU work. */
+  #checkPixels(input: HostTensor): [number, number][] {
+    checkImageInput(input, this.spatialCompression, this.#video());
+    return this.#video()
+      ? windowRanges(input.shape[2], this.window, this.temporalCompression)
+      : [[0, 1]];
+  }
+
+  /** One window (or image batch) through the encoder. Runs inside #serial. */
+  async #encodeWindow(encoder: Encoder, input: HostTensor, probe?: Probe): Promise<EncodeResult> {
+    const ops = this.#gpu;
+    const x = ops.upload(input);
+    let z: Tensor | null = null;
+    try {
+      z = await encoder.forward(ops, x, probe);
+      if (!this.fsqLevels) return { latent: await ops.read(z) };
+      const q = ops.fsqQuantize(z, { levels: this.fsqLevels });
+      try {
+        return { indices: await ops.read(q.indices), codes: await ops.read(q.codes) };
+      } finally {
+        ops.release(q.indices);
+        ops.release(q.codes);
+      }
+    } finally {
+      ops.release(x);
+      if (z) ops.release(z);
+    }
+  }
+
+  /** One window of tokens through the decoder. Runs inside #serial. */
+  async #decodeWindow(decoder: Decoder, input: HostTensor, probe?: Probe): Promise<HostTensor> {
+    const ops = this.#gpu;
+    const uploaded = ops.upload(input);
+    let z = uploaded;
+    let y: Tensor | null = null;
+    try {
+      if (this.fsqLevels) z = ops.fsqDequantize(uploaded, { levels: this.fsqLevels });
+      y = await decoder.forward(ops, z, probe);
+      return await ops.read(y);
+    } finally {
+      ops.release(uploaded);
+      if (z !== uploaded) ops.release(z);
+      if (y) ops.release(y);
+    }
+  }
+
   /**
-   * Encodes [B, 3, H, W] images with values in [-1, 1].
+   * Encodes [B, 3, H, W] images, or [B, 3, T, H, W] videos, with values in [-1, 1]. Videos go
+   * through in independent windows of `window` frames (each 1 + k x tc frames, the last one
+   * possibly shorter; any other frame count is an error), their tokens joined along time.
    * @param probe receives intermediate tensors by reference module name (for tests).
    */
   encode(input: HostTensor, probe?: Probe): Promise<EncodeResult> {
     if (this.#disposed) return Promise.reject(new Error("Tokenizer was disposed"));
     const encoder = this.#encoder;
     if (!encoder) return Promise.reject(new Error("Cannot encode: no encoder was loaded"));
+    let ranges: [number, number][];
     try {
-      checkImageInput(input, this.spatialCompression);
+      ranges = this.#checkPixels(input);
     } catch (err) {
       return Promise.reject(err);
     }
     return this.#serial(async () => {
-      const ops = this.#gpu;
-      const x = ops.upload(input);
-      let z: Tensor | null = null;
-      try {
-        z = await encoder.forward(ops, x, probe);
-        if (!this.fsqLevels) return { latent: await ops.read(z) };
-        const q = ops.fsqQuantize(z, { levels: this.fsqLevels });
-        try {
-          return { indices: await ops.read(q.indices), codes: await ops.read(q.codes) };
-        } finally {
-          ops.release(q.indices);
-          ops.release(q.codes);
-        }
-      } finally {
-        ops.release(x);
-        if (z) ops.release(z);
+      if (!this.#video()) return await this.#encodeWindow(encoder, input, probe);
+      const parts: EncodeResult[] = [];
+      for (const [t0, t1] of ranges) {
+        const window = ranges.length === 1 ? input : sliceTime(input, t0, t1);
+        parts.push(await this.#encodeWindow(encoder, window, probe));
       }
+      return joinResults(parts);
     });
   }
 
+  #checkTokens(input: HostTensor): void {
+    if (this.fsqLevels) {
+      checkIndicesInput(input, fsqConstants(this.fsqLevels).codebookSize, this.#video());
+    } else {
+      checkLatentInput(input, this.latentChannels, this.#video());
+    }
+  }
+
   /**
-   * Decodes a latent [B, C, h, w] (continuous) or FSQ indices [B, h, w] (discrete) to images
-   * [B, 3, h*s, w*s].
+   * Decodes a latent [B, C, h, w] / [B, C, t, h, w] (continuous) or FSQ indices [B, h, w] /
+   * [B, t, h, w] (discrete) to pixels. Video tokens are decoded in windows of `latentWindow`
+   * latent frames, matching how they were encoded.
    */
   decode(input: HostTensor, probe?: Probe): Promise<HostTensor> {
     if (this.#disposed) return Promise.reject(new Error("Tokenizer was disposed"));
     const decoder = this.#decoder;
     if (!decoder) return Promise.reject(new Error("Cannot decode: no decoder was loaded"));
     try {
-      if (this.fsqLevels) {
-        checkIndicesInput(input, fsqConstants(this.fsqLevels).codebookSize);
-      } else {
-        checkLatentInput(input, this.latentChannels);
-      }
+      this.#checkTokens(input);
     } catch (err) {
       return Promise.reject(err);
     }
     return this.#serial(async () => {
-      const ops = this.#gpu;
-      const uploaded = ops.upload(input);
-      let z = uploaded;
-      let y: Tensor | null = null;
-      try {
-        if (this.fsqLevels) z = ops.fsqDequantize(uploaded, { levels: this.fsqLevels });
-        y = await decoder.forward(ops, z, probe);
-        return await ops.read(y);
-      } finally {
-        ops.release(uploaded);
-        if (z !== uploaded) ops.release(z);
-        if (y) ops.release(y);
+      if (!this.#video()) return await this.#decodeWindow(decoder, input, probe);
+      const axis = this.fsqLevels ? 1 : 2;
+      const t = input.shape[axis];
+      const parts: HostTensor[] = [];
+      for (let t0 = 0; t0 < t; t0 += this.latentWindow) {
+        const t1 = Math.min(t, t0 + this.latentWindow);
+        const window = t0 === 0 && t1 === t ? input : sliceTime(input, t0, t1, axis);
+        parts.push(await this.#decodeWindow(decoder, window, probe));
       }
+      return concatTime(parts);
     });
+  }
+
+  /**
+   * Encodes a video that arrives in pieces ([B, 3, H, W] frames or [B, 3, t, H, W] clips),
+   * yielding each window's tokens as soon as its frames are in. GPU memory stays that of one
+   * window whatever the stream's length. The last window may be shorter but must hold
+   * 1 + k x tc frames.
+   */
+  async *encodeStream(
+    frames: AsyncIterable<HostTensor> | Iterable<HostTensor>,
+  ): AsyncGenerator<StreamChunk> {
+    if (!this.#video()) throw new Error("Cannot stream: this is an image tokenizer");
+    let pending: HostTensor | null = null;
+    let start = 0, index = 0;
+    const flush = async (count: number): Promise<StreamChunk> => {
+      const window: HostTensor = count === pending!.shape[2]
+        ? pending!
+        : sliceTime(pending!, 0, count);
+      const rest = pending!.shape[2] - count;
+      const result = await this.encode(window);
+      pending = rest > 0 ? sliceTime(pending!, count, count + rest) : null;
+      const chunk = {
+        ...result,
+        window: index++,
+        frames: [start, start + count] as [number, number],
+      };
+      start += count;
+      return chunk;
+    };
+    for await (const piece of frames) {
+      const clip = piece.shape.length === 4
+        ? { data: piece.data, shape: [piece.shape[0], piece.shape[1], 1, ...piece.shape.slice(2)] }
+        : piece;
+      if (clip.shape.length !== 5) {
+        throw new Error(
+          `Cannot stream: expected frames [B, 3, H, W] or clips [B, 3, t, H, W], got ${
+            fmtShape(piece.shape)
+          }`,
+        );
+      }
+      if (pending) checkSameFrameShape(pending, clip);
+      pending = pending ? concatTime([pending, clip]) : clip;
+      while (pending && pending.shape[2] >= this.window) yield await flush(this.window);
+    }
+    if (pending) yield await flush((pending as HostTensor).shape[2]);
+  }
+
+  /** Decodes a stream of token windows (as `encodeStream` yields them), one window at a time. */
+  async *decodeStream(
+    tokens: AsyncIterable<HostTensor | EncodeResult> | Iterable<HostTensor | EncodeResult>,
+  ): AsyncGenerator<HostTensor> {
+    for await (const item of tokens) {
+      const t = "data" in item ? item : (item.latent ?? item.indices);
+      if (!t) throw new Error("Cannot decode: a stream item has neither latent nor indices");
+      yield await this.decode(t as HostTensor);
+    }
   }
 
   /**
@@ -216,28 +362,59 @@ export class Tokenizer {
   }
 }
 
-function checkAgainstModel(
-  name: string | undefined,
-  cfg: ImageEncoderConfig | ImageDecoderConfig,
-  source: string,
-): void {
+/** Joins per-window results along time. */
+function joinResults(parts: EncodeResult[]): EncodeResult {
+  if (parts.length === 1) return parts[0];
+  const out: EncodeResult = {};
+  if (parts[0].latent) out.latent = concatTime(parts.map((p) => p.latent!));
+  if (parts[0].indices) out.indices = concatTime(parts.map((p) => p.indices!), 1);
+  if (parts[0].codes) out.codes = concatTime(parts.map((p) => p.codes!));
+  return out;
+}
+
+function checkAgainstModel(name: string | undefined, cfg: HalfConfig, source: string): void {
   if (!name) return;
   const spec = findVariant(name);
   const discrete = cfg.fsqLevels !== null;
+  const temporal = cfg.kind === "video" ? cfg.temporalCompression : 1;
   if (
     spec.kind !== cfg.kind || spec.discrete !== discrete ||
-    spec.spatialCompression !== cfg.spatialCompression
+    spec.spatialCompression !== cfg.spatialCompression || spec.temporalCompression !== temporal
   ) {
     throw new Error(
       `Cannot load ${cfg.half}: "${source}" holds a ${
-        describeVariant(cfg.kind, discrete, cfg.spatialCompression)
+        describeVariant(cfg.kind, discrete, cfg.spatialCompression, temporal)
       } ${cfg.half}, not ${spec.name}`,
     );
   }
 }
 
+/** Where a video tokenizer's compression comes from: the model name, metadata, or the caller. */
+function videoCompression(
+  options: LoadOptions,
+  sources: TensorSource[],
+): VideoCompression {
+  if (options.model) {
+    const spec = findVariant(options.model);
+    if (spec.kind === "video") {
+      return { spatial: spec.spatialCompression, temporal: spec.temporalCompression };
+    }
+  }
+  for (const src of sources) {
+    const c = compressionFromMetadata(src);
+    if (c) return c;
+  }
+  if (options.compression) return options.compression;
+  throw new Error(
+    `Cannot load video tokenizer "${
+      sources[0].source
+    }": its weights do not say its compression; pass model (e.g. "Cosmos-0.1-Tokenizer-CV8x8x8") or compression: { spatial, temporal }`,
+  );
+}
+
 /**
- * Loads a Cosmos image tokenizer from safetensors checkpoints.
+ * Loads a Cosmos tokenizer (image or video, continuous or discrete) from safetensors
+ * checkpoints.
  *
  * @example
  * ```ts
@@ -256,8 +433,15 @@ export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
     options.encoder === undefined ? null : loadSource(options.encoder, "encoder"),
     options.decoder === undefined ? null : loadSource(options.decoder, "decoder"),
   ]);
-  const encCfg = encSrc ? inferImageEncoder(encSrc) : null;
-  const decCfg = decSrc ? inferImageDecoder(decSrc) : null;
+  const sources = [encSrc, decSrc].filter((s): s is TensorSource => s !== null);
+  const video = sources.some(isVideoCheckpoint);
+  const comp = video ? videoCompression(options, sources) : null;
+  const encCfg = encSrc
+    ? (comp ? inferVideoEncoder(encSrc, comp) : inferImageEncoder(encSrc))
+    : null;
+  const decCfg = decSrc
+    ? (comp ? inferVideoDecoder(decSrc, comp) : inferImageDecoder(decSrc))
+    : null;
   if (encCfg) checkAgainstModel(options.model, encCfg, encSrc!.source);
   if (decCfg) checkAgainstModel(options.model, decCfg, decSrc!.source);
   if (encCfg && decCfg) {
@@ -274,6 +458,8 @@ export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
       );
     }
   }
+  const window = options.window ?? DEFAULT_WINDOW;
+  if (comp) checkWindow(window, comp.temporal);
   const ownsOps = !options.ops;
   const gpu = options.ops ?? await WebGpuOps.create(options.webgpu);
   const weights: Tensor[] = [];
@@ -285,24 +471,31 @@ export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
     },
   };
   try {
-    let encoder: ImageEncoder | null = null, decoder: ImageDecoder | null = null;
+    let encoder: Encoder | null = null, decoder: Decoder | null = null;
     if (encCfg) {
       const reader = new WeightReader(encSrc!, "encoder");
-      encoder = new ImageEncoder(uploader, reader, encCfg);
+      encoder = encCfg.kind === "video"
+        ? new VideoEncoder(uploader, reader, encCfg)
+        : new ImageEncoder(uploader, reader, encCfg);
       checkAllUsed(reader);
     }
     if (decCfg) {
       const reader = new WeightReader(decSrc!, "decoder");
-      decoder = new ImageDecoder(uploader, reader, decCfg);
+      decoder = decCfg.kind === "video"
+        ? new VideoDecoder(uploader, reader, decCfg)
+        : new ImageDecoder(uploader, reader, decCfg);
       checkAllUsed(reader);
     }
     const cfg = (encCfg ?? decCfg)!;
-    const model = options.model
-      ? findVariant(options.model).name
-      : describeVariant(cfg.kind, cfg.fsqLevels !== null, cfg.spatialCompression);
+    const model = options.model ? findVariant(options.model).name : describeVariant(
+      cfg.kind,
+      cfg.fsqLevels !== null,
+      cfg.spatialCompression,
+      cfg.kind === "video" ? cfg.temporalCompression : 1,
+    );
     // Weight uploads are queued; make sure they (and any error) have landed.
     await gpu.flush();
-    return new Tokenizer(gpu, ownsOps, encoder, decoder, model, weights);
+    return new Tokenizer(gpu, ownsOps, encoder, decoder, model, weights, window);
   } catch (err) {
     if (ownsOps) gpu.destroy();
     else for (const w of weights) gpu.release(w);

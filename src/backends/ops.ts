@@ -94,14 +94,27 @@ export interface Ops {
   /** Standalone GroupNorm (+ SiLU) with precomputed statistics. */
   groupNorm(x: Tensor, norm: FusedNorm): Tensor;
   /**
-   * Self-attention over the spatial positions of a packed [B, 3C, H, W] q/k/v tensor:
-   * out[b, :, i] = sum_j softmax_j(q_i . k_j / sqrt(C)) v_j, shaped [B, C, H, W].
+   * Self-attention over a packed q/k/v tensor [B, 3C, H, W] or [B, 3C, T, H, W], shaped
+   * [B, C, ...]: out_i = sum_j softmax_j(q_i . k_j / sqrt(C)) v_j.
+   * "spatial": i, j range over the H * W positions (of each frame, for video).
+   * "temporal": i, j range over the frames of each pixel, with j <= i (causal).
    */
-  attention(qkv: Tensor): Tensor;
-  /** `levels` of 2D Haar DWT: [B, C, H, W] -> [B, C * 4^levels, H / 2^levels, W / 2^levels]. */
+  attention(qkv: Tensor, kind?: "spatial" | "temporal"): Tensor;
+  /**
+   * `levels` of Haar DWT. Images: [B, C, H, W] -> [B, C * 4^levels, H / 2^levels, W / 2^levels].
+   * Video: frame 0 is first repeated 2^levels - 1 more times, then
+   * [B, C, T', H, W] -> [B, C * 8^levels, T' / 2^levels, ...] (the reference's Patcher3D).
+   */
   haarPatch(x: Tensor, levels: number): Tensor;
-  /** The inverse of `haarPatch`. */
+  /** The inverse of `haarPatch` (for video, dropping the 2^levels - 1 repeated frames). */
   haarUnpatch(x: Tensor, levels: number): Tensor;
+  /**
+   * Average pooling of video by 2 along "space" (2x2, a zero pad past the bottom/right edge)
+   * or "time" (frame pairs (2t - 1, 2t), frame -1 reading frame 0).
+   */
+  avgPool(x: Tensor, axis: "space" | "time"): Tensor;
+  /** Nearest 2x upsampling along "space", or "time" (T -> 2T - 1: frame t reads (t + 1) / 2). */
+  upsample(x: Tensor, axis: "space" | "time"): Tensor;
   /** FSQ of [B, D, ...] (D = levels.length): codes [B, D, ...] and indices [B, ...]. */
   fsqQuantize(z: Tensor, spec: FsqSpec): { codes: Tensor; indices: Tensor };
   /** Indices [B, ...] back to codes [B, D, ...]. */

@@ -21,21 +21,26 @@ function checkData(t: HostTensor, what: string): void {
   }
 }
 
-/** An image batch [B, 3, H, W] of finite float values with H and W divisible by `factor`. */
-export function checkImageInput(t: HostTensor, factor: number): void {
-  const what = "encode";
-  checkData(t, what);
+/**
+ * Pixels of finite float values with H and W divisible by `factor`: an image batch
+ * [B, 3, H, W], or for a video tokenizer (`video`) a video batch [B, 3, T, H, W] (the frame
+ * count is checked against the windows by the tokenizer).
+ */
+export function checkImageInput(t: HostTensor, factor: number, video = false): void {
+  checkData(t, "encode");
   if (!(t.data instanceof Float32Array)) {
     throw new Error(`Cannot encode: expected Float32Array data, got ${t.data?.constructor?.name}`);
   }
-  if (t.shape.length !== 4) {
+  if (t.shape.length !== (video ? 5 : 4)) {
+    const takes = video
+      ? "a video tokenizer takes [B, 3, T, H, W]"
+      : "an image tokenizer takes [B, 3, H, W]";
     throw new Error(
-      `Cannot encode: an image tokenizer takes [B, 3, H, W], got rank ${t.shape.length} ${
-        fmtShape(t.shape)
-      }`,
+      `Cannot encode: ${takes}, got rank ${t.shape.length} ${fmtShape(t.shape)}`,
     );
   }
-  const [, c, h, w] = t.shape;
+  const c = t.shape[1];
+  const [h, w] = t.shape.slice(-2);
   if (c !== 3) {
     throw new Error(`Cannot encode: expected 3 channels (RGB), got ${c} in ${fmtShape(t.shape)}`);
   }
@@ -50,17 +55,19 @@ export function checkImageInput(t: HostTensor, factor: number): void {
   }
 }
 
-/** A continuous latent [B, C, h, w]. */
-export function checkLatentInput(t: HostTensor, channels: number): void {
+/** A continuous latent [B, C, h, w] (video: [B, C, t, h, w]). */
+export function checkLatentInput(t: HostTensor, channels: number, video = false): void {
   checkData(t, "decode");
   if (!(t.data instanceof Float32Array)) {
     throw new Error(
       `Cannot decode: a continuous tokenizer takes a Float32Array latent, got ${t.data?.constructor?.name}`,
     );
   }
-  if (t.shape.length !== 4 || t.shape[1] !== channels) {
+  if (t.shape.length !== (video ? 5 : 4) || t.shape[1] !== channels) {
     throw new Error(
-      `Cannot decode: expected a latent [B, ${channels}, h, w], got ${fmtShape(t.shape)}`,
+      `Cannot decode: expected a latent [B, ${channels}, ${video ? "t, " : ""}h, w], got ${
+        fmtShape(t.shape)
+      }`,
     );
   }
   const i = t.data.findIndex((v) => !Number.isFinite(v));
@@ -69,16 +76,18 @@ export function checkLatentInput(t: HostTensor, channels: number): void {
   }
 }
 
-/** FSQ indices [B, h, w] in [0, codebookSize). */
-export function checkIndicesInput(t: HostTensor, codebookSize: number): void {
+/** FSQ indices [B, h, w] (video: [B, t, h, w]) in [0, codebookSize). */
+export function checkIndicesInput(t: HostTensor, codebookSize: number, video = false): void {
   checkData(t, "decode");
   if (!(t.data instanceof Int32Array)) {
     throw new Error(
       `Cannot decode: a discrete tokenizer takes Int32Array indices, got ${t.data?.constructor?.name}`,
     );
   }
-  if (t.shape.length !== 3) {
-    throw new Error(`Cannot decode: expected indices [B, h, w], got ${fmtShape(t.shape)}`);
+  if (t.shape.length !== (video ? 4 : 3)) {
+    throw new Error(
+      `Cannot decode: expected indices [B, ${video ? "t, " : ""}h, w], got ${fmtShape(t.shape)}`,
+    );
   }
   const i = t.data.findIndex((v) => v < 0 || v >= codebookSize);
   if (i >= 0) {

@@ -53,7 +53,54 @@ export interface ImageDecoderConfig {
   outChannels: number;
 }
 
-export type HalfConfig = ImageEncoderConfig | ImageDecoderConfig;
+/** Compression factors of a video tokenizer, which its weights do not reveal. */
+export interface VideoCompression {
+  spatial: number;
+  temporal: number;
+  /** The reference's legacy_mode for the decoder's temporal upsampling levels (default false). */
+  legacyMode?: boolean;
+}
+
+export interface VideoEncoderConfig {
+  half: "encoder";
+  kind: "video";
+  patchSize: number;
+  channels: number;
+  levelWidths: number[];
+  numResBlocks: number;
+  levelAttn: boolean[];
+  /** Per level but the last: which hybrid downsampling paths run. */
+  levelDown: { spatial: boolean; temporal: boolean }[];
+  zChannels: number;
+  latentChannels: number;
+  fsqLevels: number[] | null;
+  spatialCompression: number;
+  temporalCompression: number;
+}
+
+export interface VideoDecoderConfig {
+  half: "decoder";
+  kind: "video";
+  patchSize: number;
+  midChannels: number;
+  levelWidths: number[];
+  blocksPerLevel: number;
+  levelAttn: boolean[];
+  /** By level index (entry 0 unused: level 0 never upsamples). */
+  levelUp: { spatial: boolean; temporal: boolean }[];
+  zChannels: number;
+  latentChannels: number;
+  fsqLevels: number[] | null;
+  spatialCompression: number;
+  temporalCompression: number;
+  outChannels: number;
+}
+
+export type HalfConfig =
+  | ImageEncoderConfig
+  | ImageDecoderConfig
+  | VideoEncoderConfig
+  | VideoDecoderConfig;
 
 function count(f: (i: number) => boolean): number {
   let n = 0;
@@ -105,11 +152,12 @@ function checkHalf(src: TensorSource, expected: "encoder" | "decoder"): void {
       } ${expected} (were the encoder and decoder files swapped?)`,
     );
   }
-  if (isVideo(src, half)) {
-    throw new Error(
-      `Cannot load ${expected}: "${src.source}" is a video tokenizer ${half}; this version runs the image tokenizers (CI, DI) only`,
-    );
-  }
+}
+
+/** Whether a checkpoint half is a video (factorized causal 3D) network. */
+export function isVideoCheckpoint(src: TensorSource): boolean {
+  const half = detectHalf(src);
+  return half !== null && isVideo(src, half);
 }
 
 function patchFromChannels(src: TensorSource, half: string, name: string, ch: number): number {
@@ -129,6 +177,9 @@ function fsqFor(latentChannels: number): number[] | null {
 
 export function inferImageEncoder(src: TensorSource): ImageEncoderConfig {
   checkHalf(src, "encoder");
+  if (isVideo(src, "encoder")) {
+    throw new Error(`Cannot load encoder: "${src.source}" is a video tokenizer, not an image one`);
+  }
   const h = "encoder";
   const convIn = need(src, h, "encoder.conv_in.weight");
   const patchSize = patchFromChannels(src, h, "encoder.conv_in.weight", convIn[1]);
@@ -166,6 +217,9 @@ export function inferImageEncoder(src: TensorSource): ImageEncoderConfig {
 
 export function inferImageDecoder(src: TensorSource): ImageDecoderConfig {
   checkHalf(src, "decoder");
+  if (isVideo(src, "decoder")) {
+    throw new Error(`Cannot load decoder: "${src.source}" is a video tokenizer, not an image one`);
+  }
   const h = "decoder";
   const convIn = need(src, h, "decoder.conv_in.weight");
   const convOut = need(src, h, "decoder.conv_out.weight");
@@ -202,4 +256,140 @@ export function inferImageDecoder(src: TensorSource): ImageDecoderConfig {
     spatialCompression: patchSize * 2 ** numUp,
     outChannels: 3,
   };
+}
+
+function videoPatch(src: TensorSource, half: string, name: string, ch: number): number {
+  const p = Math.round(Math.cbrt(ch / 3));
+  if (3 * p ** 3 !== ch || log2Exact(p) < 0) {
+    throw new Error(
+      `Cannot load ${half}: "${name}" in "${src.source}" has ${ch} patch channels, not 3 x a power-of-two patch volume`,
+    );
+  }
+  return p;
+}
+
+function checkCompression(c: VideoCompression, patch: number, levels: number, half: string) {
+  for (const [what, f] of [["spatial", c.spatial], ["temporal", c.temporal]] as const) {
+    const steps = log2Exact(f) - log2Exact(patch);
+    if (log2Exact(f) < 0 || steps < 0 || steps > levels) {
+      throw new Error(
+        `Cannot load ${half}: ${what} compression ${f} does not fit a patch size of ${patch} and ${levels} levels`,
+      );
+    }
+  }
+}
+
+/**
+ * The video encoder's architecture. The weights do not say which levels downsample in time or
+ * space (every hybrid downsampler has all its convolutions), so the compression factors come
+ * from the caller and the levels are derived from them exactly as the reference derives them.
+ */
+export function inferVideoEncoder(src: TensorSource, comp: VideoCompression): VideoEncoderConfig {
+  checkHalf(src, "encoder");
+  const h = "encoder";
+  const convIn = need(src, h, "encoder.conv_in.0.conv3d.weight");
+  const patchSize = videoPatch(src, h, "encoder.conv_in.0.conv3d.weight", convIn[1]);
+  const blockKey = (i: number, j: number) => `encoder.down.${i}.block.${j}.conv1.0.conv3d.weight`;
+  const levels = count((i) => src.shape(blockKey(i, 0)) !== undefined);
+  if (levels === 0) throw new Error(`Cannot load encoder: "${src.source}" has no "encoder.down.0"`);
+  checkCompression(comp, patchSize, levels, h);
+  const numResBlocks = count((j) => src.shape(blockKey(0, j)) !== undefined);
+  const levelWidths = Array.from({ length: levels }, (_, i) => need(src, h, blockKey(i, 0))[0]);
+  const levelAttn = Array.from(
+    { length: levels },
+    (_, i) => src.shape(`encoder.down.${i}.attn.0.0.q.conv3d.weight`) !== undefined,
+  );
+  const spatialDowns = log2Exact(comp.spatial) - log2Exact(patchSize);
+  const temporalDowns = log2Exact(comp.temporal) - log2Exact(patchSize);
+  const levelDown = Array.from({ length: levels - 1 }, (_, i) => ({
+    spatial: i < spatialDowns,
+    temporal: i < temporalDowns,
+  }));
+  const zChannels = need(src, h, "encoder.conv_out.0.conv3d.weight")[0];
+  const latentChannels = need(src, h, "quant_conv.conv3d.weight")[0];
+  return {
+    half: "encoder",
+    kind: "video",
+    patchSize,
+    channels: convIn[0],
+    levelWidths,
+    numResBlocks,
+    levelAttn,
+    levelDown,
+    zChannels,
+    latentChannels,
+    fsqLevels: fsqFor(latentChannels),
+    spatialCompression: comp.spatial,
+    temporalCompression: comp.temporal,
+  };
+}
+
+/** The video decoder's architecture; see inferVideoEncoder for why compression is an input. */
+export function inferVideoDecoder(src: TensorSource, comp: VideoCompression): VideoDecoderConfig {
+  checkHalf(src, "decoder");
+  const h = "decoder";
+  const convIn = need(src, h, "decoder.conv_in.0.conv3d.weight");
+  const convOut = need(src, h, "decoder.conv_out.0.conv3d.weight");
+  const patchSize = videoPatch(src, h, "decoder.conv_out.0.conv3d.weight", convOut[0]);
+  const blockKey = (i: number, j: number) => `decoder.up.${i}.block.${j}.conv1.0.conv3d.weight`;
+  const levels = count((i) => src.shape(blockKey(i, 0)) !== undefined);
+  if (levels === 0) throw new Error(`Cannot load decoder: "${src.source}" has no "decoder.up.0"`);
+  checkCompression(comp, patchSize, levels, h);
+  const blocksPerLevel = count((j) => src.shape(blockKey(0, j)) !== undefined);
+  const levelWidths = Array.from({ length: levels }, (_, i) => need(src, h, blockKey(i, 0))[0]);
+  const levelAttn = Array.from(
+    { length: levels },
+    (_, i) => src.shape(`decoder.up.${i}.attn.0.0.q.conv3d.weight`) !== undefined,
+  );
+  const spatialUps = log2Exact(comp.spatial) - log2Exact(patchSize);
+  const temporalUps = log2Exact(comp.temporal) - log2Exact(patchSize);
+  // The reference's DecoderFactorized: level i (counted from the lowest resolution) upsamples in
+  // time for 0 < i <= temporalUps (legacy: i < temporalUps), and in space with it, or alone
+  // while more spatial than temporal steps remain.
+  const levelUp = Array.from({ length: levels }, (_, i) => {
+    const rev = levels - i - 1;
+    const temporal = i === 0
+      ? false
+      : comp.legacyMode
+      ? rev < temporalUps
+      : 0 < rev && rev < temporalUps + 1;
+    const spatial = i !== 0 && (temporal || (rev < spatialUps && spatialUps > temporalUps));
+    return { spatial, temporal };
+  });
+  const latentChannels = need(src, h, "post_quant_conv.conv3d.weight")[1];
+  return {
+    half: "decoder",
+    kind: "video",
+    patchSize,
+    midChannels: convIn[0],
+    levelWidths,
+    blocksPerLevel,
+    levelAttn,
+    levelUp,
+    zChannels: convIn[1],
+    latentChannels,
+    fsqLevels: fsqFor(latentChannels),
+    spatialCompression: comp.spatial,
+    temporalCompression: comp.temporal,
+    outChannels: 3,
+  };
+}
+
+/** Compression factors recorded in a checkpoint's metadata (the fixtures' and our converter's). */
+export function compressionFromMetadata(src: TensorSource): VideoCompression | null {
+  const raw = src.metadata?.config;
+  if (!raw) return null;
+  try {
+    const cfg = JSON.parse(raw);
+    if (Number.isInteger(cfg.spatial_compression) && Number.isInteger(cfg.temporal_compression)) {
+      return {
+        spatial: cfg.spatial_compression,
+        temporal: cfg.temporal_compression,
+        legacyMode: cfg.legacy_mode === true,
+      };
+    }
+  } catch {
+    // Metadata that is not JSON says nothing about the architecture.
+  }
+  return null;
 }

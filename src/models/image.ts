@@ -20,20 +20,14 @@ import {
   Upsample,
 } from "../nn/blocks.ts";
 import type { ImageDecoderConfig, ImageEncoderConfig } from "./config.ts";
+import { chain, type Mid, type Probe, runMid } from "./graph.ts";
 
-/** Called with intermediate results named like the reference's modules (tests use it). */
-export type Probe = (name: string, t: Tensor) => Promise<void> | void;
+export type { Probe } from "./graph.ts";
 
 interface Level {
   blocks: ResnetBlock[];
   attn: AttnBlock[];
   resample: Downsample | Upsample | null;
-}
-
-interface Mid {
-  block1: ResnetBlock;
-  attn: AttnBlock;
-  block2: ResnetBlock;
 }
 
 function loadMid(ops: Uploader, w: WeightReader, prefix: string, c: number): Mid {
@@ -42,20 +36,6 @@ function loadMid(ops: Uploader, w: WeightReader, prefix: string, c: number): Mid
     attn: new AttnBlock(ops, w, `${prefix}.mid.attn_1`, c),
     block2: new ResnetBlock(ops, w, `${prefix}.mid.block_2`, c, c),
   };
-}
-
-/** Runs `step` on `x` and releases `x` unless it is the caller's `keep` tensor. */
-function chain(ops: Ops, x: Tensor, keep: Tensor, step: (x: Tensor) => Tensor): Tensor {
-  const y = step(x);
-  if (x !== keep) ops.release(x);
-  return y;
-}
-
-async function runMid(ops: Ops, mid: Mid, x: Tensor, keep: Tensor, name: string, probe?: Probe) {
-  let h = chain(ops, x, keep, (t) => mid.block1.forward(ops, t));
-  h = chain(ops, h, keep, (t) => mid.attn.forward(ops, t));
-  await probe?.(`${name}.mid.attn_1`, h);
-  return chain(ops, h, keep, (t) => mid.block2.forward(ops, t));
 }
 
 export class ImageEncoder {

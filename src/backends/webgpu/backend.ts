@@ -536,51 +536,122 @@ export class WebGpuOps implements Ops {
     return this.#alloc(shape);
   }
 
-  attention(qkvIn: Tensor): Tensor {
+  attention(qkvIn: Tensor, kind: "spatial" | "temporal" = "spatial"): Tensor {
     const qkv = this.#gpu(qkvIn);
     const [b, c3] = qkv.shape;
-    if (c3 % 3 !== 0) throw new Error(`attention expects packed q/k/v, got ${fmtShape(qkv.shape)}`);
+    if (c3 % 3 !== 0 || qkv.shape.length < 3) {
+      throw new Error(`attention expects packed q/k/v, got ${fmtShape(qkv.shape)}`);
+    }
     const c = c3 / 3;
-    const n = numel(qkv.shape.slice(2));
+    const video = qkv.shape.length === 5;
+    const frames = video ? qkv.shape[2] : 1;
+    const pixels = numel(qkv.shape.slice(video ? 3 : 2));
+    if (kind === "temporal" && !video) {
+      throw new Error(`temporal attention needs [B, 3C, T, H, W], got ${fmtShape(qkv.shape)}`);
+    }
     const out = this.#alloc([b, c, ...qkv.shape.slice(2)], "f32", "attention");
-    // Scores are materialised for a block of query rows at a time, never the whole N x N.
+    const scale = Math.fround(c ** -0.5);
+    if (kind === "temporal") {
+      const scores = this.#alloc([b, frames, frames, pixels], "f32", "temporal scores");
+      const u = new ArrayBuffer(32);
+      const total = b * frames * frames * pixels;
+      new Uint32Array(u).set([c, frames, pixels, total]);
+      new Float32Array(u)[4] = scale;
+      this.#dispatch(
+        this.pipelines.get("attention_temporal", "scores_main"),
+        [qkv, scores, null, this.#uniforms(u)],
+        Math.ceil(total / ELEMENTWISE_WG),
+        "attention",
+        2 * total * c,
+      );
+      const applied = b * c * frames * pixels;
+      const u2 = u.slice(0);
+      new Uint32Array(u2)[3] = applied;
+      this.#dispatch(
+        this.pipelines.get("attention_temporal", "apply_main"),
+        [qkv, scores, out, this.#uniforms(u2)],
+        Math.ceil(applied / ELEMENTWISE_WG),
+        "attention",
+        applied * (frames + 1),
+      );
+      this.release(scores);
+      return out;
+    }
+    // Spatial: frames are the matmul batch; scores exist for one block of query rows at a time
+    // (per frame), never the whole N x N.
+    const n = pixels;
     const budget = Math.min(this.attentionScoreBytes, this.ctx.limits.maxStorageBufferBindingSize);
-    let rows = Math.max(1, Math.floor(budget / (4 * n * b)));
+    let rows = Math.max(1, Math.floor(budget / (4 * n * frames)));
     if (rows < n && rows > 64) rows -= rows % 64;
     rows = Math.min(rows, n);
-    const scores = this.#alloc([b, rows, n], "f32", "attention scores");
-    // Each block's scores are packed as [b, qr, n], so a short last block needs no masking.
-    const scale = Math.fround(c ** -0.5);
-    const batchStride = c3 * n;
-    for (let q0 = 0; q0 < n; q0 += rows) {
-      const qr = Math.min(rows, n - q0);
-      // S[i, j] = sum_c q[c, q0 + i] k[c, j]
-      this.matmul(qkv, qkv, scores, { M: qr, N: n, K: c, batch: b }, {
-        a: [q0, batchStride, 1, n],
-        b: [c * n, batchStride, n, 1],
-        c: [0, qr * n, n, 1],
-      }, "attention");
-      const u = new ArrayBuffer(16);
-      new Uint32Array(u).set([b * qr, n]);
-      new Float32Array(u)[2] = scale;
-      this.#dispatch(
-        this.pipelines.get("softmax"),
-        [{ buffer: scores.buffer, size: b * qr * n * 4 }, this.#uniforms(u)],
-        b * qr,
-        "attention",
-      );
-      // out[c, q0 + i] = sum_j v[c, j] S[i, j]
-      this.matmul(qkv, scores, out, { M: c, N: qr, K: n, batch: b }, {
-        a: [2 * c * n, batchStride, n, 1],
-        b: [0, qr * n, 1, n],
-        c: [q0, c * n, n, 1],
-      }, "attention");
+    const scores = this.#alloc([frames, rows, n], "f32", "attention scores");
+    // Each block's scores are packed as [frames, qr, n], so a short last block needs no masking.
+    const vol = frames * n; // one channel of one batch item
+    for (let bi = 0; bi < b; bi++) {
+      const base = bi * c3 * vol;
+      for (let q0 = 0; q0 < n; q0 += rows) {
+        const qr = Math.min(rows, n - q0);
+        // S[f][i, j] = sum_c q[c, f, q0 + i] k[c, f, j]
+        this.matmul(qkv, qkv, scores, { M: qr, N: n, K: c, batch: frames }, {
+          a: [base + q0, n, 1, vol],
+          b: [base + c * vol, n, vol, 1],
+          c: [0, qr * n, n, 1],
+        }, "attention");
+        const u = new ArrayBuffer(16);
+        new Uint32Array(u).set([frames * qr, n]);
+        new Float32Array(u)[2] = scale;
+        this.#dispatch(
+          this.pipelines.get("softmax"),
+          [{ buffer: scores.buffer, size: frames * qr * n * 4 }, this.#uniforms(u)],
+          frames * qr,
+          "attention",
+        );
+        // out[c, f, q0 + i] = sum_j v[c, f, j] S[f][i, j]
+        this.matmul(qkv, scores, out, { M: c, N: qr, K: n, batch: frames }, {
+          a: [base + 2 * c * vol, n, vol, 1],
+          b: [0, qr * n, 1, n],
+          c: [bi * c * vol + q0, n, vol, 1],
+        }, "attention");
+      }
     }
     this.release(scores);
     return out;
   }
 
+  #resample(xIn: Tensor, entry: string, outDims: [number, number, number]): Tensor {
+    const x = this.#gpu(xIn);
+    if (x.shape.length !== 5) {
+      throw new Error(`${entry} expects [B, C, T, H, W], got ${fmtShape(x.shape)}`);
+    }
+    const [b, c, t, h, w] = x.shape;
+    const out = this.#alloc([b, c, ...outDims], "f32", entry);
+    const total = numel(out.shape);
+    const u = new Uint32Array([t, h, w, total, ...outDims, 0]);
+    this.#dispatch(
+      this.pipelines.get("resample", entry),
+      [x, out, this.#uniforms(u.buffer)],
+      Math.ceil(total / ELEMENTWISE_WG),
+      "resample",
+    );
+    return out;
+  }
+
+  avgPool(x: Tensor, axis: "space" | "time"): Tensor {
+    const [, , t, h, w] = x.shape;
+    return axis === "space"
+      ? this.#resample(x, "pool_space", [t, Math.ceil(h / 2), Math.ceil(w / 2)])
+      : this.#resample(x, "pool_time", [Math.floor((t - 1) / 2) + 1, h, w]);
+  }
+
+  upsample(x: Tensor, axis: "space" | "time"): Tensor {
+    const [, , t, h, w] = x.shape;
+    return axis === "space"
+      ? this.#resample(x, "up_space", [t, 2 * h, 2 * w])
+      : this.#resample(x, "up_time", [Math.max(1, 2 * t - 1), h, w]);
+  }
+
   haarPatch(xIn: Tensor, levels: number): Tensor {
+    if (xIn.shape.length === 5) return this.#haar3d(xIn, levels, true);
     let x = this.#gpu(xIn);
     for (let l = 0; l < levels; l++) {
       const [b, c, h, w] = x.shape;
@@ -605,6 +676,7 @@ export class WebGpuOps implements Ops {
   }
 
   haarUnpatch(xIn: Tensor, levels: number): Tensor {
+    if (xIn.shape.length === 5) return this.#haar3d(xIn, levels, false);
     let x = this.#gpu(xIn);
     for (let l = 0; l < levels; l++) {
       const [b, c4, h, w] = x.shape;
@@ -622,6 +694,62 @@ export class WebGpuOps implements Ops {
         "haar",
       );
       if (x !== xIn) this.release(x);
+      x = out;
+    }
+    return x;
+  }
+
+  /** Video Haar levels; frame-0 repetition before the first, trimming after the last. */
+  #haar3d(xIn: Tensor, levels: number, forward: boolean): Tensor {
+    const x0 = this.#gpu(xIn);
+    const repeat = 2 ** levels - 1;
+    // Plan every level first, so a bad shape fails before anything is allocated.
+    const plan: {
+      shape: number[];
+      half: number[];
+      c: number;
+      lead: number;
+      trim: number;
+      full: number;
+    }[] = [];
+    let shape = [...x0.shape];
+    for (let l = 0; l < levels; l++) {
+      const [b, ch, t, h, w] = shape;
+      if (forward) {
+        const lead = l === 0 ? repeat : 0;
+        if ((t + lead) % 2 || h % 2 || w % 2) {
+          throw new Error(
+            `Haar patching of ${
+              fmtShape(x0.shape)
+            }: frames (+${repeat}), height and width must be even at every level`,
+          );
+        }
+        const half = [(t + lead) / 2, h / 2, w / 2];
+        shape = [b, 8 * ch, ...half];
+        plan.push({ shape, half, c: ch, lead, trim: 0, full: t });
+      } else {
+        if (ch % 8) {
+          throw new Error(`Haar unpatching needs [B, 8C, T, H, W], got ${fmtShape(x0.shape)}`);
+        }
+        const trim = l === levels - 1 ? repeat : 0;
+        const full = 2 * t - trim;
+        if (full < 1) throw new Error(`Haar unpatching of ${fmtShape(x0.shape)} leaves no frames`);
+        shape = [b, ch / 8, full, 2 * h, 2 * w];
+        plan.push({ shape, half: [t, h, w], c: ch / 8, lead: 0, trim, full });
+      }
+    }
+    let x: GpuTensor = x0;
+    for (const step of plan) {
+      const out = this.#alloc(step.shape, "f32", "haar");
+      const total = step.shape[0] * step.c * numel(step.half);
+      const u = new Uint32Array([step.c, ...step.half, total, step.lead, step.trim, step.full]);
+      this.#dispatch(
+        this.pipelines.get("haar3d", forward ? "dwt_main" : "idwt_main"),
+        [x, out, this.#uniforms(u.buffer)],
+        Math.ceil(total / ELEMENTWISE_WG),
+        "haar",
+      );
+      if (x !== x0) this.release(x);
       x = out;
     }
     return x;
