@@ -53,7 +53,12 @@ export interface LoadOptions {
    * from the checkpoint's `__metadata__.config`, else from here.
    */
   compression?: VideoCompression;
-  /** Frames per independent temporal window of a video tokenizer (default 17, as the reference CLI). */
+  /**
+   * Frames per independent temporal window of a video tokenizer. Unset, `encode` and `decode`
+   * run the whole clip in one causal pass (the reference's `encode`/`decode`) and streams use
+   * 17 frames (the reference CLI's window). Set, long clips go through in independent windows
+   * of this many frames (1 + k x tc), as the reference CLI does, so memory stays bounded.
+   */
   window?: number;
   /** WebGPU device options, for tests and benchmarks. */
   webgpu?: WebGpuOptions;
@@ -110,8 +115,8 @@ export class Tokenizer {
   readonly spatialCompression: number;
   /** 1 for images. */
   readonly temporalCompression: number;
-  /** Frames per independent window (videos); 1 for images. */
-  readonly window: number;
+  /** Frames per independent window (videos), or null for whole clips; 1 for images. */
+  readonly window: number | null;
   /** Latent channels (continuous) or FSQ dimension (discrete). */
   readonly latentChannels: number;
   /** FSQ levels of a discrete tokenizer. */
@@ -136,7 +141,7 @@ export class Tokenizer {
     decoder: Decoder | null,
     model: string,
     weights: Tensor[],
-    window: number,
+    window: number | null,
   ) {
     this.#weights = weights;
     this.#gpu = gpu;
@@ -156,9 +161,14 @@ export class Tokenizer {
     this.backend = `webgpu (${gpu.ctx.adapterName})`;
   }
 
-  /** Latent frames of one full window. */
-  get latentWindow(): number {
-    return 1 + (this.window - 1) / this.temporalCompression;
+  /** Frames of a stream's windows: the window option, else the reference CLI's 17. */
+  get streamWindow(): number {
+    return this.window ?? DEFAULT_WINDOW;
+  }
+
+  /** Latent frames of one window, or null for whole clips. */
+  get latentWindow(): number | null {
+    return this.window === null ? null : 1 + (this.window - 1) / this.temporalCompression;
   }
 
   /**
@@ -184,9 +194,9 @@ export class Tokenizer {
   /** Checks pixels and returns the window ranges (one for images) before any GPU work. */
   #checkPixels(input: HostTensor): [number, number][] {
     checkImageInput(input, this.spatialCompression, this.#video());
-    return this.#video()
-      ? windowRanges(input.shape[2], this.window, this.temporalCompression)
-      : [[0, 1]];
+    if (!this.#video()) return [[0, 1]];
+    const t = input.shape[2];
+    return windowRanges(t, this.window ?? t, this.temporalCompression);
   }
 
   /** One window (or image batch) through the encoder. Runs inside #serial. */
@@ -227,10 +237,24 @@ export class Tokenizer {
     }
   }
 
+  /** Encodes one window as a whole clip (streams). */
+  #encodeOne(input: HostTensor): Promise<EncodeResult> {
+    if (this.#disposed) return Promise.reject(new Error("Tokenizer was disposed"));
+    const encoder = this.#encoder;
+    if (!encoder) return Promise.reject(new Error("Cannot encode: no encoder was loaded"));
+    try {
+      checkImageInput(input, this.spatialCompression, true);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#serial(() => this.#encodeWindow(encoder, input));
+  }
+
   /**
-   * Encodes [B, 3, H, W] images, or [B, 3, T, H, W] videos, with values in [-1, 1]. Videos go
-   * through in independent windows of `window` frames (each 1 + k x tc frames, the last one
-   * possibly shorter; any other frame count is an error), their tokens joined along time.
+   * Encodes [B, 3, H, W] images, or [B, 3, T, H, W] videos, with values in [-1, 1]. A video of
+   * 1 + k x tc frames goes through in one causal pass, or, with the `window` option, in
+   * independent windows of that many frames (the last one possibly shorter but also
+   * 1 + k x tc frames; any other frame count is an error), their tokens joined along time.
    * @param probe receives intermediate tensors by reference module name (for tests).
    */
   encode(input: HostTensor, probe?: Probe): Promise<EncodeResult> {
@@ -264,8 +288,8 @@ export class Tokenizer {
 
   /**
    * Decodes a latent [B, C, h, w] / [B, C, t, h, w] (continuous) or FSQ indices [B, h, w] /
-   * [B, t, h, w] (discrete) to pixels. Video tokens are decoded in windows of `latentWindow`
-   * latent frames, matching how they were encoded.
+   * [B, t, h, w] (discrete) to pixels. With the `window` option, video tokens are decoded in
+   * windows of `latentWindow` latent frames, matching how they were encoded.
    */
   decode(input: HostTensor, probe?: Probe): Promise<HostTensor> {
     if (this.#disposed) return Promise.reject(new Error("Tokenizer was disposed"));
@@ -280,9 +304,10 @@ export class Tokenizer {
       if (!this.#video()) return await this.#decodeWindow(decoder, input, probe);
       const axis = this.fsqLevels ? 1 : 2;
       const t = input.shape[axis];
+      const step = this.latentWindow ?? t;
       const parts: HostTensor[] = [];
-      for (let t0 = 0; t0 < t; t0 += this.latentWindow) {
-        const t1 = Math.min(t, t0 + this.latentWindow);
+      for (let t0 = 0; t0 < t; t0 += step) {
+        const t1 = Math.min(t, t0 + step);
         const window = t0 === 0 && t1 === t ? input : sliceTime(input, t0, t1, axis);
         parts.push(await this.#decodeWindow(decoder, window, probe));
       }
@@ -330,7 +355,9 @@ export class Tokenizer {
       }
       if (pending) checkSameFrameShape(pending, clip);
       pending = pending ? concatTime([pending, clip]) : clip;
-      while (pending && pending.shape[2] >= this.window) yield await flush(this.window);
+      while (pending && pending.shape[2] >= this.streamWindow) {
+        yield await flush(this.streamWindow);
+      }
     }
     if (pending) yield await flush((pending as HostTensor).shape[2]);
   }
@@ -458,8 +485,8 @@ export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
       );
     }
   }
-  const window = options.window ?? DEFAULT_WINDOW;
-  if (comp) checkWindow(window, comp.temporal);
+  const window = options.window ?? null;
+  if (comp && window !== null) checkWindow(window, comp.temporal);
   const ownsOps = !options.ops;
   const gpu = options.ops ?? await WebGpuOps.create(options.webgpu);
   const weights: Tensor[] = [];

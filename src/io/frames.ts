@@ -70,6 +70,13 @@ export function windowRanges(frames: number, window: number, tc: number): [numbe
   const last = b - a;
   if ((last - 1) % tc !== 0) {
     const shorter = frames - ((last - 1) % tc);
+    if (ranges.length === 1) {
+      throw new Error(
+        `Cannot encode ${frames} frames: this tokenizer takes 1 + k x ${tc} frames (e.g. ${shorter} or ${
+          shorter + tc
+        })`,
+      );
+    }
     throw new Error(
       `Cannot encode ${frames} frames: windows of ${window} leave a last window of ${last} frames, and every window needs 1 + k x ${tc} frames (use ${shorter} or ${
         shorter + tc
