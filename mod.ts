@@ -1,5 +1,6 @@
 /**
- * cosmos-webgpu: the NVIDIA Cosmos tokenizers on WebGPU.
+ * cosmos-webgpu: the NVIDIA Cosmos tokenizers (image and video, continuous and discrete) on
+ * WebGPU.
  *
  * @example
  * ```ts
@@ -13,7 +14,8 @@
  */
 
 export { loadTokenizer, Tokenizer } from "./src/tokenizer.ts";
-export type { EncodeResult, LoadOptions, WeightsInput } from "./src/tokenizer.ts";
+export type { EncodeResult, LoadOptions, StreamChunk, WeightsInput } from "./src/tokenizer.ts";
+export type { VideoCompression } from "./src/models/config.ts";
 export type { HostTensor } from "./src/types.ts";
 export { findVariant, VARIANTS } from "./src/models/variants.ts";
 export type { VariantSpec } from "./src/models/variants.ts";
