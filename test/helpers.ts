@@ -65,3 +65,27 @@ export function gpuOps(): Promise<WebGpuOps | null> {
 
 /** Deno.test options for tests that hold a device across tests. */
 export const GPU_TEST = { sanitizeResources: false, sanitizeOps: false };
+
+/**
+ * A test that needs the shared WebGPU backend: it runs `fn` with it, or, where there is no
+ * adapter (and CI is not set), shows as ignored instead of passing silently.
+ */
+export function gpuTest(
+  name: string,
+  fn: (ops: WebGpuOps) => Promise<void>,
+  options: { ignore?: boolean } = {},
+): void {
+  Deno.test({
+    name,
+    ignore: options.ignore ?? false,
+    ...GPU_TEST,
+    async fn(t) {
+      const ops = await gpuOps();
+      if (!ops) {
+        await t.step({ name: "skipped: no WebGPU adapter", ignore: true, fn() {} });
+        return;
+      }
+      await fn(ops);
+    },
+  });
+}

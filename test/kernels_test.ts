@@ -4,28 +4,12 @@
  */
 
 import assert from "node:assert/strict";
-import { assertClose, GPU_TEST, gpuOps, randomArray } from "./helpers.ts";
+import { assertClose, gpuTest, randomArray } from "./helpers.ts";
 import { refAttention, refConv, refFsq, refGroupNorm, refHaar } from "./reference.ts";
 import { convParams, normParams } from "../src/nn/params.ts";
-import type { WebGpuOps } from "../src/backends/webgpu/backend.ts";
 import { DEFAULT_FSQ_LEVELS } from "../src/nn/fsq.ts";
 
 const TOL = 1e-5;
-
-function gpuTest(name: string, fn: (ops: WebGpuOps) => Promise<void>) {
-  Deno.test({
-    name,
-    ...GPU_TEST,
-    async fn(t) {
-      const ops = await gpuOps();
-      if (!ops) {
-        await t.step({ name: "skipped: no WebGPU adapter", ignore: true, fn() {} });
-        return;
-      }
-      await fn(ops);
-    },
-  });
-}
 
 interface ConvCase {
   name: string;

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { assertClose, GPU_TEST, gpuOps, randomArray } from "./helpers.ts";
+import { assertClose, gpuTest, randomArray } from "./helpers.ts";
 import { refHaar } from "./reference.ts";
 import {
   refAttention3d,
@@ -20,21 +20,6 @@ import type { Tensor } from "../src/backends/ops.ts";
 
 const TOL = 1e-6;
 const ATTN_TOL = 1e-5;
-
-function gpuTest(name: string, fn: (ops: WebGpuOps) => Promise<void>) {
-  Deno.test({
-    name,
-    ...GPU_TEST,
-    async fn(t) {
-      const ops = await gpuOps();
-      if (!ops) {
-        await t.step({ name: "skipped: no WebGPU adapter", ignore: true, fn() {} });
-        return;
-      }
-      await fn(ops);
-    },
-  });
-}
 
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { assertClose, GPU_TEST, gpuOps, randomArray } from "./helpers.ts";
+import { assertClose, GPU_TEST, gpuOps, gpuTest, randomArray } from "./helpers.ts";
 import { encodeSafetensors, loadTokenizer, parseSafetensors, type Tokenizer } from "../mod.ts";
 import type { SafetensorsDtype, SafetensorsFile } from "../src/weights/safetensors.ts";
 import type { WebGpuOps } from "../src/backends/webgpu/backend.ts";
@@ -15,23 +15,6 @@ const FIXTURES = new URL("./fixtures/", import.meta.url);
 /** Path of a fixture checkpoint half, e.g. weights("CI8x8", "encoder"). */
 function weights(variant: string, half: "encoder" | "decoder"): string {
   return new URL(`${variant}/${half}.safetensors`, FIXTURES).pathname;
-}
-
-/** A test that needs the shared WebGPU backend; skipped (as fixtures_test.ts does) without one. */
-function gpuTest(name: string, fn: (ops: WebGpuOps) => Promise<void>, ignore = false): void {
-  Deno.test({
-    name,
-    ignore,
-    ...GPU_TEST,
-    async fn(t) {
-      const ops = await gpuOps();
-      if (!ops) {
-        await t.step({ name: "skipped: no WebGPU adapter", ignore: true, fn() {} });
-        return;
-      }
-      await fn(ops);
-    },
-  });
 }
 
 /**

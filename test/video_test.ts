@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { assertClose, GPU_TEST, gpuOps, randomArray } from "./helpers.ts";
+import { assertClose, gpuTest, randomArray } from "./helpers.ts";
 import { loadTokenizer, type Tokenizer } from "../mod.ts";
 import type { HostTensor } from "../src/types.ts";
 import type { WebGpuOps } from "../src/backends/webgpu/backend.ts";
@@ -23,21 +23,6 @@ function load(variant: string, ops: WebGpuOps, window?: number): Promise<Tokeniz
 
 function video(frames: number, h: number, w: number, seed: number): HostTensor {
   return { data: randomArray(3 * frames * h * w, seed), shape: [1, 3, frames, h, w] };
-}
-
-function gpuTest(name: string, fn: (ops: WebGpuOps) => Promise<void>): void {
-  Deno.test({
-    name,
-    ...GPU_TEST,
-    async fn(t) {
-      const ops = await gpuOps();
-      if (!ops) {
-        await t.step({ name: "skipped: no WebGPU adapter", ignore: true, fn() {} });
-        return;
-      }
-      await fn(ops);
-    },
-  });
 }
 
 /** Latent frames [0, n) of a [B, C, t, h, w] latent as one flat array. */

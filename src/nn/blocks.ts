@@ -18,7 +18,7 @@ import type {
   Uploader,
 } from "../backends/ops.ts";
 import type { WeightReader } from "../weights/checkpoint.ts";
-import { convParams, normParams } from "./params.ts";
+import { convParams, loadPackedQkv, normParams } from "./params.ts";
 
 /** GroupNorm's group count in the 2D networks (the reference's Normalize). */
 export const GROUPS_2D = 32;
@@ -112,14 +112,7 @@ export class AttnBlock {
   constructor(ops: Uploader, w: WeightReader, prefix: string, channels: number) {
     const c = channels;
     this.norm = loadNorm(ops, w, `${prefix}.norm`, c);
-    // q, k and v are three 1x1 convs of the same input: one GEMM with 3C outputs.
-    const weight = new Float32Array(3 * c * c);
-    const bias = new Float32Array(3 * c);
-    ["q", "k", "v"].forEach((name, i) => {
-      weight.set(w.take(`${prefix}.${name}.weight`, [c, c, 1, 1]), i * c * c);
-      bias.set(w.take(`${prefix}.${name}.bias`, [c]), i * c);
-    });
-    this.qkv = convParams(ops, weight, [3 * c, c, 1, 1], bias);
+    this.qkv = loadPackedQkv(ops, w, (q, part) => `${prefix}.${q}.${part}`, c, [1, 1]);
     this.proj = loadConv2d(ops, w, `${prefix}.proj_out`, c, c, 1);
   }
 

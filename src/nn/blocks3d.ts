@@ -17,7 +17,7 @@ import type {
   Uploader,
 } from "../backends/ops.ts";
 import type { WeightReader } from "../weights/checkpoint.ts";
-import { convParams, normParams } from "./params.ts";
+import { convParams, loadPackedQkv, normParams } from "./params.ts";
 import { NORM_EPS } from "./blocks.ts";
 
 /** Loads a CausalConv3d (`${prefix}.conv3d.weight` / `.bias`). */
@@ -127,14 +127,7 @@ export class AttnBlock3d {
     readonly kind: "spatial" | "temporal",
   ) {
     this.norm = loadCausalNorm(up, w, `${prefix}.norm`, c);
-    // q, k and v: one 1x1x1 conv with 3C outputs.
-    const weight = new Float32Array(3 * c * c);
-    const bias = new Float32Array(3 * c);
-    ["q", "k", "v"].forEach((name, i) => {
-      weight.set(w.take(`${prefix}.${name}.conv3d.weight`, [c, c, 1, 1, 1]), i * c * c);
-      bias.set(w.take(`${prefix}.${name}.conv3d.bias`, [c]), i * c);
-    });
-    this.qkv = convParams(up, weight, [3 * c, c, 1, 1, 1], bias);
+    this.qkv = loadPackedQkv(up, w, (q, part) => `${prefix}.${q}.conv3d.${part}`, c, [1, 1, 1]);
     this.proj = loadConv3d(up, w, `${prefix}.proj_out`, c, c, [1, 1, 1]);
   }
 

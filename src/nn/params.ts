@@ -4,6 +4,7 @@
  */
 
 import type { ConvWeights, NormWeights, Uploader } from "../backends/ops.ts";
+import type { WeightReader } from "../weights/checkpoint.ts";
 
 /** Uploads a conv's weight ([Cout, Cin, (kt,) kh, kw]) and bias ([Cout]). */
 export function convParams(
@@ -43,4 +44,24 @@ export function normParams(
     gb[2 * c + 1] = beta[c];
   }
   return { gammaBeta: ops.upload({ data: gb, shape: [channels, 2] }), channels, groups, eps };
+}
+
+/**
+ * q, k and v of an attention block (three 1x1 convs of the same input) as one conv with 3C
+ * outputs, so they cost one GEMM. `name` gives each tensor's checkpoint name.
+ */
+export function loadPackedQkv(
+  up: Uploader,
+  w: WeightReader,
+  name: (which: "q" | "k" | "v", part: "weight" | "bias") => string,
+  c: number,
+  kernel: readonly number[],
+): ConvWeights {
+  const weight = new Float32Array(3 * c * c);
+  const bias = new Float32Array(3 * c);
+  (["q", "k", "v"] as const).forEach((which, i) => {
+    weight.set(w.take(name(which, "weight"), [c, c, ...kernel]), i * c * c);
+    bias.set(w.take(name(which, "bias"), [c]), i * c);
+  });
+  return convParams(up, weight, [3 * c, c, ...kernel], bias);
 }
