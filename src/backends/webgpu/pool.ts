@@ -8,9 +8,6 @@
  * @module
  */
 
-const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC |
-  GPUBufferUsage.COPY_DST;
-
 /** Smallest buffer handed out: WebGPU bindings must be non-empty and 16-byte sized. */
 const MIN_BYTES = 256;
 
@@ -60,7 +57,10 @@ export class BufferPool {
     const list = this.#free.get(size);
     let buf = list?.pop();
     if (!buf) {
-      buf = this.#device.createBuffer({ size, usage: STORAGE_USAGE, label });
+      // GPUBufferUsage is read here, not at module load, so that importing the package works
+      // where WebGPU is absent (the CPU functions need none of it).
+      const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+      buf = this.#device.createBuffer({ size, usage, label });
       this.#stats.created++;
       this.#stats.allocated += size;
       this.#stats.peakAllocated = Math.max(this.#stats.peakAllocated, this.#stats.allocated);

@@ -1,0 +1,123 @@
+/**
+ * The package as users import it from a URL: mod.ts itself and the bundled
+ * dist/cosmos-webgpu.js, both served over HTTP on 127.0.0.1 and imported by a fresh Deno
+ * process that also fetches its weights from the server, giving the local import's result.
+ */
+
+import assert from "node:assert/strict";
+import { DIST_OUT, renderDist } from "../src/tools/build_dist.ts";
+import { GPU_TEST, gpuOps } from "./helpers.ts";
+import { loadTokenizer, parseSafetensors } from "../mod.ts";
+
+const ROOT = new URL("../", import.meta.url);
+
+Deno.test("dist/cosmos-webgpu.js is up to date with the sources (run `deno task build`)", async () => {
+  const committed = await Deno.readTextFile(DIST_OUT);
+  assert.equal(committed, await renderDist());
+  assert.ok(!/\bDeno\./.test(committed), "the bundle calls no Deno API directly");
+});
+
+const TYPES: Record<string, string> = {
+  ts: "application/typescript",
+  js: "application/javascript",
+  json: "application/json",
+};
+
+/** Serves the repository read-only; returns its base URL and a function to stop it. */
+function serveRepository(): { base: string; close: () => Promise<void> } {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const path = decodeURIComponent(new URL(req.url).pathname);
+    if (path.includes("..")) return new Response("bad path", { status: 400 });
+    try {
+      const body = await Deno.readFile(new URL(`.${path}`, ROOT));
+      const ext = path.split(".").pop() ?? "";
+      return new Response(body, {
+        headers: { "content-type": TYPES[ext] ?? "application/octet-stream" },
+      });
+    } catch {
+      return new Response("not found", { status: 404 });
+    }
+  });
+  return {
+    base: `http://127.0.0.1:${server.addr.port}`,
+    close: () => server.shutdown(),
+  };
+}
+
+/** What the child process runs: import by URL, load weights by URL, encode the fixture input. */
+const CHILD = `
+const [entry, base] = Deno.args;
+const api = await import(entry);
+const dir = base + "/test/fixtures/CI8x8/";
+const tok = await api.loadTokenizer({
+  encoder: dir + "encoder.safetensors",
+  decoder: new URL(dir + "decoder.safetensors"),
+});
+const bytes = new Uint8Array(await (await fetch(dir + "case_48x80.safetensors")).arrayBuffer());
+const c = api.parseSafetensors(bytes);
+const enc = await tok.encode({ data: c.float32("input"), shape: c.entries.get("input").shape });
+await tok.dispose();
+console.log(JSON.stringify({ shape: enc.latent.shape, data: Array.from(enc.latent.data) }));
+`;
+
+Deno.test({
+  name: "mod.ts and dist/cosmos-webgpu.js imported by URL tokenize like the local import",
+  ...GPU_TEST,
+  async fn(t) {
+    const ops = await gpuOps();
+    if (!ops) {
+      await t.step({ name: "skipped: no WebGPU adapter", ignore: true, fn() {} });
+      return;
+    }
+    const dir = new URL("./fixtures/CI8x8/", import.meta.url);
+    const tok = await loadTokenizer({
+      encoder: new URL("encoder.safetensors", dir),
+      decoder: new URL("decoder.safetensors", dir),
+      ops,
+    });
+    const c = parseSafetensors(await Deno.readFile(new URL("case_48x80.safetensors", dir)));
+    const local = await tok.encode({
+      data: c.float32("input"),
+      shape: c.entries.get("input")!.shape,
+    });
+    await tok.dispose();
+
+    const { base, close } = serveRepository();
+    const scratch = await Deno.makeTempDir();
+    try {
+      for (const entry of ["mod.ts", "dist/cosmos-webgpu.js"]) {
+        const host = new URL(base).host;
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "--no-lock",
+            "--no-config",
+            `--allow-import=${host}`,
+            `--allow-net=${host}`,
+            "--allow-env",
+            "-",
+            `${base}/${entry}`,
+            base,
+          ],
+          cwd: scratch,
+          stdin: "piped",
+          stdout: "piped",
+          stderr: "piped",
+          env: { DENO_DIR: `${scratch}/deno_dir`, NO_COLOR: "1" },
+        }).spawn();
+        const writer = out.stdin.getWriter();
+        await writer.write(new TextEncoder().encode(CHILD));
+        await writer.close();
+        const { code, stdout, stderr } = await out.output();
+        const err = new TextDecoder().decode(stderr);
+        assert.equal(code, 0, `importing ${entry} by URL failed:\n${err}`);
+        const got = JSON.parse(new TextDecoder().decode(stdout).trim().split("\n").pop()!);
+        assert.deepEqual(got.shape, local.latent!.shape, entry);
+        assert.deepEqual(got.data, Array.from(local.latent!.data), `${entry} latent`);
+      }
+    } finally {
+      await close();
+      await Deno.remove(scratch, { recursive: true });
+    }
+  },
+});
