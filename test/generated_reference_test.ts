@@ -1,8 +1,10 @@
 /**
  * Reference cases on architectures the shared fixtures lack (test/fixtures/generated/README.md):
- * the official width (channels 128, 4 channels per GroupNorm group) and a narrow model with
- * attention inside a level and patch size 2. The reference PyTorch implementation ran on weights
- * from our randomCheckpoint; the weights are regenerated here from the seeds in each file.
+ * image tokenizers at the official width (channels 128, 4 channels per GroupNorm group) and a
+ * narrow model with attention inside a level and patch size 2; video tokenizers (CV/DV) at the
+ * official width and a narrow CV with attention inside a level over 25 frames. The reference
+ * PyTorch implementation ran on weights from our randomCheckpoint; the weights are regenerated
+ * here from the seeds in each file.
  */
 
 import assert from "node:assert/strict";
@@ -15,6 +17,11 @@ import {
   imageEncoderShapes,
   randomCheckpoint,
 } from "../src/models/image_spec.ts";
+import {
+  type VideoArchitecture,
+  videoDecoderShapes,
+  videoEncoderShapes,
+} from "../src/models/video_spec.ts";
 import type { HostTensor } from "../src/types.ts";
 
 /** The fixture README's tolerance: max |diff| / max |ref|. */
@@ -25,6 +32,10 @@ const CASES = [
   "di16x16_official_32x32",
   "ci8x8_narrow_attn_p2_24x40",
   "ci8x8_official_batch2_16x16",
+  "cv8x8x8_official_9x16x24",
+  "dv4x8x8_official_9x16x16",
+  "cv4x8x8_narrow_25x16x16",
+  "dv8x16x16_official_9x32x32",
 ];
 
 async function sha256(bytes: Uint8Array): Promise<string> {
@@ -46,15 +57,30 @@ for (const name of CASES) {
         return;
       }
       const c = parseSafetensors(await Deno.readFile(new URL(`${name}.safetensors`, DIR)));
-      const arch: ImageArchitecture = JSON.parse(c.metadata.arch);
+      const video = c.metadata.kind === "video";
       const t0 = performance.now();
-      const encoder = randomCheckpoint(imageEncoderShapes(arch), Number(c.metadata.encoder_seed));
-      const decoder = randomCheckpoint(imageDecoderShapes(arch), Number(c.metadata.decoder_seed));
+      let encShapes: Map<string, number[]>, decShapes: Map<string, number[]>;
+      if (video) {
+        const arch: VideoArchitecture = JSON.parse(c.metadata.arch);
+        [encShapes, decShapes] = [videoEncoderShapes(arch), videoDecoderShapes(arch)];
+      } else {
+        const arch: ImageArchitecture = JSON.parse(c.metadata.arch);
+        [encShapes, decShapes] = [imageEncoderShapes(arch), imageDecoderShapes(arch)];
+      }
+      const encoder = randomCheckpoint(encShapes, Number(c.metadata.encoder_seed));
+      const decoder = randomCheckpoint(decShapes, Number(c.metadata.decoder_seed));
       // The reference ran on exactly these bytes; a mismatch means the generator changed.
       assert.equal(await sha256(encoder), c.metadata.encoder_sha256, "encoder weights changed");
       assert.equal(await sha256(decoder), c.metadata.decoder_sha256, "decoder weights changed");
       const t1 = performance.now();
-      const tok = await loadTokenizer({ encoder, decoder, ops });
+      // Video checkpoints do not show their compression in their shapes.
+      const compression = video
+        ? {
+          spatial: Number(c.metadata.spatial_compression),
+          temporal: Number(c.metadata.temporal_compression),
+        }
+        : undefined;
+      const tok = await loadTokenizer({ encoder, decoder, ops, compression });
       const t2 = performance.now();
       try {
         const want = (key: string): HostTensor => ({

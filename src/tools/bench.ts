@@ -1,10 +1,11 @@
 /**
- * `deno task bench [--sizes 256,512] [--variant CI8x8] [--repeats 1]`
+ * `deno task bench [--variant CI8x8] [--sizes 256,512] [--video-variant CV4x8x8]
+ *  [--video-sizes 128] [--window 9] [--repeats 1] [--kernels-only|--image-only|--video-only]`
  *
- * Milliseconds per image for encode and decode of an official-width image tokenizer (channels
- * 128, random weights) and GFLOP/s per kernel family from timestamp queries, each beside the
- * adapter's ceiling measured in the same run: the best GFLOP/s of our tiled matmul over a few
- * tile shapes on a large square problem.
+ * Milliseconds per image (and per video frame, one window at a time) for encode and decode of
+ * official-width tokenizers (channels 128, random weights), peak GPU memory, and GFLOP/s per
+ * kernel family from timestamp queries, each beside the adapter's ceiling measured in the same
+ * run: the best GFLOP/s of our tiled matmul over a few tile shapes on a large square problem.
  * @module
  */
 
@@ -17,6 +18,13 @@ import {
   randomCheckpoint,
 } from "../models/image_spec.ts";
 import { findVariant } from "../models/variants.ts";
+import {
+  officialVideoArchitecture,
+  videoDecoderShapes,
+  videoEncoderShapes,
+} from "../models/video_spec.ts";
+import type { Tokenizer } from "../tokenizer.ts";
+import type { HostTensor } from "../types.ts";
 import { convParams, normParams } from "../nn/params.ts";
 
 function arg(name: string): string | undefined {
@@ -74,7 +82,6 @@ const repeats = Number(arg("repeats") ?? 1);
 const matmulN = software ? 512 : 4096;
 
 console.log(`adapter   ${adapter}${software ? " (software rasterizer)" : ""}`);
-console.log(`model     ${variant.name}, official width (channels 128), random weights`);
 
 // Ceiling: our best tiled matmul on this adapter.
 let ceiling = 0, ceilingTiles = TILE_CANDIDATES[0];
@@ -133,24 +140,31 @@ console.log(`ceiling   ${ceiling.toFixed(1)} GFLOP/s (best tiled matmul above)\n
 if (Deno.args.includes("--kernels-only")) Deno.exit(0);
 console.log();
 
-const arch = officialImageArchitecture(variant.discrete, variant.spatialCompression);
 const ops = await WebGpuOps.create();
-const tok = await loadTokenizer({
-  encoder: randomCheckpoint(imageEncoderShapes(arch), 1),
-  decoder: randomCheckpoint(imageDecoderShapes(arch), 2),
-  ops,
-});
 console.log(
   `conv tiles ${JSON.stringify(ops.tiles)} (matmul ceiling tiles ${JSON.stringify(ceilingTiles)})`,
 );
 
-for (const size of sizes) {
-  const input = { data: new Float32Array(3 * size * size), shape: [1, 3, size, size] };
-  for (let i = 0; i < input.data.length; i++) input.data[i] = Math.sin(i * 0.001) * 0.9;
+/** Smooth test content: a sum of sinusoids in [-0.9, 0.9]. */
+function content(shape: number[]): HostTensor {
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < data.length; i++) data[i] = Math.sin(i * 0.001) * 0.9;
+  return { data, shape };
+}
+
+/** Times encode and decode of one input; per-kernel-family GFLOP/s from timestamps. */
+async function benchInput(
+  tok: Tokenizer,
+  label: string,
+  input: HostTensor,
+  perUnit: number,
+  unit: string,
+) {
   const enc0 = await tok.encode(input); // compiles pipelines
   const tokens = enc0.latent ?? enc0.indices!;
   await tok.decode(tokens);
   let encMs = Infinity, decMs = Infinity;
+  const weights = ops.pool.stats().inUse;
   ops.pool.resetPeak();
   const families: Record<string, { ms: number; flops: number }> = {};
   for (let r = 0; r < repeats; r++) {
@@ -166,11 +180,14 @@ for (const size of sizes) {
       for (const [k, v] of Object.entries(prof)) families[k] = { ms: v.ms, flops: v.flops };
     }
   }
-  const peak = ops.pool.stats().peakAllocated / 2 ** 20;
+  const mib = (b: number) => (b / 2 ** 20).toFixed(0);
+  const activations = ops.pool.stats().peakInUse - weights;
   console.log(
-    `${size}x${size}  encode ${encMs.toFixed(1)} ms/image  decode ${
-      decMs.toFixed(1)
-    } ms/image  peak GPU pool ${peak.toFixed(0)} MiB`,
+    `${label}  encode ${(encMs / perUnit).toFixed(1)} ms/${unit}  decode ${
+      (decMs / perUnit).toFixed(1)
+    } ms/${unit}  peak GPU memory ${mib(activations)} MiB activations + ${
+      mib(weights)
+    } MiB weights`,
   );
   const total = Object.values(families).reduce((a, f) => a + f.ms, 0);
   for (const [name, f] of Object.entries(families).sort((a, b) => b[1].ms - a[1].ms)) {
@@ -187,5 +204,49 @@ for (const size of sizes) {
     );
   }
 }
-await tok.dispose();
+
+if (!Deno.args.includes("--video-only")) {
+  const arch = officialImageArchitecture(variant.discrete, variant.spatialCompression);
+  const tok = await loadTokenizer({
+    encoder: randomCheckpoint(imageEncoderShapes(arch), 1),
+    decoder: randomCheckpoint(imageDecoderShapes(arch), 2),
+    ops,
+  });
+  console.log(`\n${variant.name}, official width (channels 128), random weights`);
+  for (const size of sizes) {
+    await benchInput(tok, `${size}x${size}`, content([1, 3, size, size]), 1, "image");
+  }
+  await tok.dispose();
+}
+
+if (!Deno.args.includes("--image-only")) {
+  const vspec = findVariant(arg("video-variant") ?? "CV4x8x8");
+  const arch = officialVideoArchitecture(
+    vspec.discrete,
+    vspec.spatialCompression,
+    vspec.temporalCompression,
+  );
+  const window = Number(arg("window") ?? 1 + 2 * vspec.temporalCompression);
+  const tok = await loadTokenizer({
+    encoder: randomCheckpoint(videoEncoderShapes(arch), 3),
+    decoder: randomCheckpoint(videoDecoderShapes(arch), 4),
+    model: vspec.name,
+    window,
+    ops,
+  });
+  console.log(
+    `\n${vspec.name}, official width (channels 128), random weights, windows of ${window} frames`,
+  );
+  const videoSizes = (arg("video-sizes") ?? (software ? "128" : "256,512")).split(",").map(Number);
+  for (const size of videoSizes) {
+    await benchInput(
+      tok,
+      `${window}x${size}x${size}`,
+      content([1, 3, window, size, size]),
+      window,
+      "frame",
+    );
+  }
+  await tok.dispose();
+}
 ops.destroy();
