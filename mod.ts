@@ -20,4 +20,12 @@ export type { HostTensor } from "./src/types.ts";
 export { findVariant, VARIANTS } from "./src/models/variants.ts";
 export type { VariantSpec } from "./src/models/variants.ts";
 export { encodeSafetensors, parseSafetensors } from "./src/weights/safetensors.ts";
+// CPU (WebAssembly) Haar wavelet and FSQ, for servers with tokens or pixels and no GPU.
+export {
+  fsqCodesToIndices,
+  fsqIndicesToCodes,
+  fsqQuantize,
+  haarPatch,
+  haarUnpatch,
+} from "./src/cpu/mod.ts";
 export type { SafetensorsFile } from "./src/weights/safetensors.ts";

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { DIST_OUT, renderDist } from "../src/tools/build_dist.ts";
 import { GPU_TEST, gpuOps } from "./helpers.ts";
-import { loadTokenizer, parseSafetensors } from "../mod.ts";
+import { fsqIndicesToCodes, loadTokenizer, parseSafetensors } from "../mod.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -57,7 +57,13 @@ const bytes = new Uint8Array(await (await fetch(dir + "case_48x80.safetensors"))
 const c = api.parseSafetensors(bytes);
 const enc = await tok.encode({ data: c.float32("input"), shape: c.entries.get("input").shape });
 await tok.dispose();
-console.log(JSON.stringify({ shape: enc.latent.shape, data: Array.from(enc.latent.data) }));
+// The WebAssembly CPU functions travel in both too.
+const cpu = await api.fsqIndicesToCodes({ data: new Int32Array([0, 1, 63999]), shape: [1, 3] });
+console.log(JSON.stringify({
+  shape: enc.latent.shape,
+  data: Array.from(enc.latent.data),
+  codes: Array.from(cpu.data),
+}));
 `;
 
 Deno.test({
@@ -81,6 +87,10 @@ Deno.test({
       shape: c.entries.get("input")!.shape,
     });
     await tok.dispose();
+    const localCodes = await fsqIndicesToCodes({
+      data: new Int32Array([0, 1, 63999]),
+      shape: [1, 3],
+    });
 
     const { base, close } = serveRepository();
     const scratch = await Deno.makeTempDir();
@@ -114,6 +124,7 @@ Deno.test({
         const got = JSON.parse(new TextDecoder().decode(stdout).trim().split("\n").pop()!);
         assert.deepEqual(got.shape, local.latent!.shape, entry);
         assert.deepEqual(got.data, Array.from(local.latent!.data), `${entry} latent`);
+        assert.deepEqual(got.codes, Array.from(localCodes.data), `${entry} CPU FSQ`);
       }
     } finally {
       await close();

@@ -1,0 +1,133 @@
+/**
+ * Loader and memory layout of the CPU kernels (asm/, embedded in src/generated/wasm.ts): the
+ * module is instantiated once, on first use, and its linear memory grows to fit each call's
+ * buffers, which are laid out one after the other from the module's heap base. WebAssembly
+ * memory cannot shrink: it stays at the largest call's size (inputs and outputs, plus one
+ * scratch copy for the Haar transforms) for the life of the process.
+ *
+ * V8 first runs the module with its baseline compiler and swaps in optimized code after some
+ * use, so the very first large call runs several times slower than later ones.
+ * @module
+ */
+
+import { CPU_WASM_BASE64 } from "../generated/wasm.ts";
+
+/** The exports of asm/*.ts. Pointers are byte offsets into `memory`. */
+export interface CpuKernels {
+  memory: WebAssembly.Memory;
+  heapBase(): number;
+  fsqTable(): number;
+  haar2dForward(src: number, dst: number, b: number, c: number, h: number, w: number): void;
+  haar2dInverse(src: number, dst: number, b: number, c: number, h: number, w: number): void;
+  haar3dForward(
+    src: number,
+    dst: number,
+    b: number,
+    c: number,
+    t: number,
+    h: number,
+    w: number,
+    lead: number,
+    tFull: number,
+  ): void;
+  haar3dInverse(
+    src: number,
+    dst: number,
+    b: number,
+    c: number,
+    t: number,
+    h: number,
+    w: number,
+    trim: number,
+  ): void;
+  fsqQuantize(z: number, codes: number, indices: number, b: number, d: number, p: number): number;
+  fsqIndicesToCodes(
+    indices: number,
+    codes: number,
+    b: number,
+    d: number,
+    p: number,
+    size: number,
+  ): number;
+  fsqCodesToIndices(codes: number, indices: number, b: number, d: number, p: number): number;
+}
+
+const PAGE = 65536;
+/** wasm32 addresses at most 4 GiB (65536 pages). */
+const MAX_BYTES = 65536 * PAGE;
+
+/** An instantiated kernel module and a bump allocator over its memory. */
+export class CpuWasm {
+  readonly k: CpuKernels;
+  readonly #base: number;
+
+  constructor(k: CpuKernels) {
+    this.k = k;
+    this.#base = align(k.heapBase());
+  }
+
+  /**
+   * Reserves consecutive buffers of the given sizes in bytes (each 16-byte aligned), growing
+   * the memory when needed, and returns their addresses. Earlier reservations are reused: a
+   * call's buffers are only valid until the next call.
+   */
+  reserve(what: string, ...sizes: number[]): number[] {
+    const ptrs: number[] = [];
+    let end = this.#base;
+    for (const s of sizes) {
+      ptrs.push(end);
+      end = align(end + s);
+    }
+    if (end > MAX_BYTES) {
+      throw new Error(
+        `Cannot ${what}: needs ${end} bytes of WebAssembly memory, more than the 4 GiB limit`,
+      );
+    }
+    const have = this.k.memory.buffer.byteLength;
+    if (end > have) {
+      try {
+        this.k.memory.grow(Math.ceil((end - have) / PAGE));
+      } catch (err) {
+        throw new Error(`Cannot ${what}: could not grow WebAssembly memory to ${end} bytes`, {
+          cause: err,
+        });
+      }
+    }
+    return ptrs;
+  }
+
+  /** A float32 view of `n` values at `ptr` (invalidated when the memory grows). */
+  f32(ptr: number, n: number): Float32Array {
+    return new Float32Array(this.k.memory.buffer, ptr, n);
+  }
+
+  /** An int32 view of `n` values at `ptr` (invalidated when the memory grows). */
+  i32(ptr: number, n: number): Int32Array {
+    return new Int32Array(this.k.memory.buffer, ptr, n);
+  }
+}
+
+function align(n: number): number {
+  return Math.ceil(n / 16) * 16;
+}
+
+function decodeBase64(s: string): Uint8Array<ArrayBuffer> {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+let shared: Promise<CpuWasm> | null = null;
+
+/** The shared kernel module, instantiated on first use. */
+export function cpuWasm(): Promise<CpuWasm> {
+  shared ??= WebAssembly.instantiate(decodeBase64(CPU_WASM_BASE64), {}).then(
+    ({ instance }) => new CpuWasm(instance.exports as unknown as CpuKernels),
+    (err) => {
+      shared = null;
+      throw err;
+    },
+  );
+  return shared;
+}
