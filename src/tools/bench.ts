@@ -1,11 +1,13 @@
 /**
  * `deno task bench [--variant CI8x8] [--sizes 256,512] [--video-variant CV4x8x8]
- *  [--video-sizes 128] [--window 9] [--repeats 1] [--kernels-only|--image-only|--video-only]`
+ *  [--video-sizes 128] [--window 9] [--repeats 1]
+ *  [--cpu-only|--kernels-only|--image-only|--video-only]`
  *
  * Milliseconds per image (and per video frame, one window at a time) for encode and decode of
  * official-width tokenizers (channels 128, random weights), peak GPU memory, and GFLOP/s per
  * kernel family from timestamp queries, each beside the adapter's ceiling measured in the same
  * run: the best GFLOP/s of our tiled matmul over a few tile shapes on a large square problem.
+ * First, the WebAssembly Haar (MB/s) and FSQ (million codes/s) against plain TypeScript loops.
  * @module
  */
 
@@ -26,6 +28,7 @@ import {
 import type { Tokenizer } from "../tokenizer.ts";
 import type { HostTensor } from "../types.ts";
 import { convParams, normParams } from "../nn/params.ts";
+import { benchCpu } from "../cpu/bench.ts";
 
 function arg(name: string): string | undefined {
   const i = Deno.args.indexOf(`--${name}`);
@@ -65,6 +68,12 @@ async function matmulGflops(tiles: GemmTiles, n: number, reps: number): Promise<
     ops.destroy();
   }
 }
+
+// The WebAssembly CPU kernels need no adapter; they are measured first.
+console.log("CPU (WebAssembly) Haar and FSQ, against plain TypeScript loops:");
+for (const line of await benchCpu()) console.log(`  ${line}`);
+if (Deno.args.includes("--cpu-only")) Deno.exit(0);
+console.log();
 
 const probe = await WebGpuOps.create();
 const software = probe.ctx.isSoftware;
