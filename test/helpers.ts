@@ -4,6 +4,7 @@
  */
 
 import { WebGpuOps } from "../src/backends/webgpu/backend.ts";
+import type { TensorSource } from "../src/weights/checkpoint.ts";
 
 /** Deterministic uniform random numbers in [lo, hi) (mulberry32). */
 export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
@@ -88,4 +89,17 @@ export function gpuTest(
       await fn(ops);
     },
   });
+}
+
+/** A checkpoint with names and shapes but no data: enough for architecture inference. */
+export function shapesSource(shapes: Map<string, number[]>, source: string): TensorSource {
+  return {
+    source,
+    metadata: {},
+    names: () => [...shapes.keys()],
+    shape: (n) => shapes.get(n),
+    float32: () => {
+      throw new Error("no data");
+    },
+  };
 }

@@ -11,19 +11,7 @@ import {
 } from "../src/models/image_spec.ts";
 import { inferImageDecoder, inferImageEncoder } from "../src/models/config.ts";
 import { parseSafetensors } from "../src/weights/safetensors.ts";
-import type { TensorSource } from "../src/weights/checkpoint.ts";
-
-function shapesSource(shapes: Map<string, number[]>, source: string): TensorSource {
-  return {
-    source,
-    metadata: {},
-    names: () => [...shapes.keys()],
-    shape: (n) => shapes.get(n),
-    float32: () => {
-      throw new Error("no data");
-    },
-  };
-}
+import { shapesSource } from "./helpers.ts";
 
 for (const variant of ["CI8x8", "CI16x16", "DI8x8", "DI16x16"]) {
   Deno.test(`imageEncoderShapes()/imageDecoderShapes() reproduce the ${variant} fixture's names and shapes`, async () => {

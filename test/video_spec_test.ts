@@ -13,19 +13,7 @@ import {
 } from "../src/models/video_spec.ts";
 import { inferVideoDecoder, inferVideoEncoder } from "../src/models/config.ts";
 import { parseSafetensors } from "../src/weights/safetensors.ts";
-import type { TensorSource } from "../src/weights/checkpoint.ts";
-
-function shapesSource(shapes: Map<string, number[]>, source: string): TensorSource {
-  return {
-    source,
-    metadata: {},
-    names: () => [...shapes.keys()],
-    shape: (n) => shapes.get(n),
-    float32: () => {
-      throw new Error("no data");
-    },
-  };
-}
+import { shapesSource } from "./helpers.ts";
 
 const VARIANTS = ["CV4x8x8", "CV8x8x8", "CV8x16x16", "DV4x8x8", "DV8x8x8", "DV8x16x16"];
 
