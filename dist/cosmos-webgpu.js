@@ -1269,12 +1269,14 @@ var Upsample = class {
   }
 };
 
-// src/models/graph.ts
+// src/nn/chain.ts
 function chain(ops, x, keep, step) {
   const y = step(x);
   if (x !== keep && y !== x) ops.release(x);
   return y;
 }
+
+// src/models/graph.ts
 async function runMid(ops, mid, x, keep, name, probe) {
   let h = chain(ops, x, keep, (t) => mid.block1.forward(ops, t));
   h = chain(ops, h, keep, (t) => mid.attn.forward(ops, t));
@@ -1527,28 +1529,28 @@ var HybridDownsample = class {
   forward(ops, x) {
     if (!this.spatial && !this.temporal) return x;
     let h = x;
-    if (this.spatial) {
-      const pooled = ops.avgPool(h, "space");
-      const y = ops.conv(h, this.conv1, {
-        stride: [1, 2, 2],
-        padLow: [0, 0],
-        padHigh: [1, 1],
-        residual: pooled
-      });
-      ops.release(pooled);
-      if (h !== x) ops.release(h);
-      h = y;
-    }
-    if (this.temporal) {
-      const pooled = ops.avgPool(h, "time");
-      const y = ops.conv(h, this.conv2, { stride: [2, 1, 1], padTime: 2, residual: pooled });
-      ops.release(pooled);
-      if (h !== x) ops.release(h);
-      h = y;
-    }
-    const out = ops.conv(h, this.conv3);
-    if (h !== x) ops.release(h);
-    return out;
+    if (this.spatial) h = chain(ops, h, x, (t) => this.#space(ops, t));
+    if (this.temporal) h = chain(ops, h, x, (t) => this.#time(ops, t));
+    return chain(ops, h, x, (t) => ops.conv(t, this.conv3));
+  }
+  /** Stride-2 conv of the bottom/right zero-padded input, plus its 2x2 average. */
+  #space(ops, x) {
+    const pooled = ops.avgPool(x, "space");
+    const y = ops.conv(x, this.conv1, {
+      stride: [1, 2, 2],
+      padLow: [0, 0],
+      padHigh: [1, 1],
+      residual: pooled
+    });
+    ops.release(pooled);
+    return y;
+  }
+  /** Stride-2 causal temporal conv, plus the average of frame pairs. */
+  #time(ops, x) {
+    const pooled = ops.avgPool(x, "time");
+    const y = ops.conv(x, this.conv2, { stride: [2, 1, 1], padTime: 2, residual: pooled });
+    ops.release(pooled);
+    return y;
   }
 };
 var HybridUpsample = class {
@@ -1567,23 +1569,23 @@ var HybridUpsample = class {
   forward(ops, x) {
     if (!this.spatial && !this.temporal) return x;
     let h = x;
-    if (this.temporal) {
-      const repeated = h.shape[2] > 1 ? ops.upsample(h, "time") : h;
-      const y = ops.conv(repeated, this.conv1, { residual: repeated });
-      if (repeated !== h) ops.release(repeated);
-      if (h !== x) ops.release(h);
-      h = y;
-    }
-    if (this.spatial) {
-      const repeated = ops.upsample(h, "space");
-      const y = ops.conv(repeated, this.conv2, { residual: repeated });
-      ops.release(repeated);
-      if (h !== x) ops.release(h);
-      h = y;
-    }
-    const out = ops.conv(h, this.conv3);
-    if (h !== x) ops.release(h);
-    return out;
+    if (this.temporal) h = chain(ops, h, x, (t) => this.#time(ops, t));
+    if (this.spatial) h = chain(ops, h, x, (t) => this.#space(ops, t));
+    return chain(ops, h, x, (t) => ops.conv(t, this.conv3));
+  }
+  /** Frames repeated (T -> 2T - 1), plus a causal temporal conv of them. */
+  #time(ops, x) {
+    const repeated = x.shape[2] > 1 ? ops.upsample(x, "time") : x;
+    const y = ops.conv(repeated, this.conv1, { residual: repeated });
+    if (repeated !== x) ops.release(repeated);
+    return y;
+  }
+  /** Nearest 2x in space, plus a spatial conv of it. */
+  #space(ops, x) {
+    const repeated = ops.upsample(x, "space");
+    const y = ops.conv(repeated, this.conv2, { residual: repeated });
+    ops.release(repeated);
+    return y;
   }
 };
 

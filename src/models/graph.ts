@@ -4,6 +4,9 @@
  */
 
 import type { Ops, Tensor } from "../backends/ops.ts";
+import { chain } from "../nn/chain.ts";
+
+export { chain } from "../nn/chain.ts";
 
 /** Called with intermediate results named like the reference's modules (tests use it). */
 export type Probe = (name: string, t: Tensor) => Promise<void> | void;
@@ -11,16 +14,6 @@ export type Probe = (name: string, t: Tensor) => Promise<void> | void;
 /** Anything with a forward step. */
 export interface Step {
   forward(ops: Ops, x: Tensor): Tensor;
-}
-
-/**
- * Runs `step` on `x` and releases `x`, unless `x` is the caller's tensor (`keep`) or the step
- * returned it unchanged (an identity resampler).
- */
-export function chain(ops: Ops, x: Tensor, keep: Tensor, step: (x: Tensor) => Tensor): Tensor {
-  const y = step(x);
-  if (x !== keep && y !== x) ops.release(x);
-  return y;
 }
 
 /** The middle of every Cosmos network: ResNet block, attention, ResNet block. */

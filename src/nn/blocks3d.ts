@@ -19,6 +19,7 @@ import type {
 import type { WeightReader } from "../weights/checkpoint.ts";
 import { convParams, loadPackedQkv, normParams } from "./params.ts";
 import { NORM_EPS } from "./blocks.ts";
+import { chain } from "./chain.ts";
 
 /** Loads a CausalConv3d (`${prefix}.conv3d.weight` / `.bias`). */
 export function loadConv3d(
@@ -182,29 +183,31 @@ export class HybridDownsample {
   forward(ops: Ops, x: Tensor): Tensor {
     if (!this.spatial && !this.temporal) return x;
     let h = x;
-    if (this.spatial) {
-      const pooled = ops.avgPool(h, "space");
-      const y = ops.conv(h, this.conv1, {
-        stride: [1, 2, 2],
-        padLow: [0, 0],
-        padHigh: [1, 1],
-        residual: pooled,
-      });
-      ops.release(pooled);
-      if (h !== x) ops.release(h);
-      h = y;
-    }
-    if (this.temporal) {
-      const pooled = ops.avgPool(h, "time");
-      // The reference prepends frame 0 once, then CausalConv3d prepends it once more.
-      const y = ops.conv(h, this.conv2, { stride: [2, 1, 1], padTime: 2, residual: pooled });
-      ops.release(pooled);
-      if (h !== x) ops.release(h);
-      h = y;
-    }
-    const out = ops.conv(h, this.conv3);
-    if (h !== x) ops.release(h);
-    return out;
+    if (this.spatial) h = chain(ops, h, x, (t) => this.#space(ops, t));
+    if (this.temporal) h = chain(ops, h, x, (t) => this.#time(ops, t));
+    return chain(ops, h, x, (t) => ops.conv(t, this.conv3));
+  }
+
+  /** Stride-2 conv of the bottom/right zero-padded input, plus its 2x2 average. */
+  #space(ops: Ops, x: Tensor): Tensor {
+    const pooled = ops.avgPool(x, "space");
+    const y = ops.conv(x, this.conv1, {
+      stride: [1, 2, 2],
+      padLow: [0, 0],
+      padHigh: [1, 1],
+      residual: pooled,
+    });
+    ops.release(pooled);
+    return y;
+  }
+
+  /** Stride-2 causal temporal conv, plus the average of frame pairs. */
+  #time(ops: Ops, x: Tensor): Tensor {
+    const pooled = ops.avgPool(x, "time");
+    // The reference prepends frame 0 once, then CausalConv3d prepends it once more.
+    const y = ops.conv(x, this.conv2, { stride: [2, 1, 1], padTime: 2, residual: pooled });
+    ops.release(pooled);
+    return y;
   }
 }
 
@@ -233,23 +236,25 @@ export class HybridUpsample {
   forward(ops: Ops, x: Tensor): Tensor {
     if (!this.spatial && !this.temporal) return x;
     let h = x;
-    if (this.temporal) {
-      // A single frame is not repeated (the reference's time_factor is 1 then).
-      const repeated = h.shape[2] > 1 ? ops.upsample(h, "time") : h;
-      const y = ops.conv(repeated, this.conv1, { residual: repeated });
-      if (repeated !== h) ops.release(repeated);
-      if (h !== x) ops.release(h);
-      h = y;
-    }
-    if (this.spatial) {
-      const repeated = ops.upsample(h, "space");
-      const y = ops.conv(repeated, this.conv2, { residual: repeated });
-      ops.release(repeated);
-      if (h !== x) ops.release(h);
-      h = y;
-    }
-    const out = ops.conv(h, this.conv3);
-    if (h !== x) ops.release(h);
-    return out;
+    if (this.temporal) h = chain(ops, h, x, (t) => this.#time(ops, t));
+    if (this.spatial) h = chain(ops, h, x, (t) => this.#space(ops, t));
+    return chain(ops, h, x, (t) => ops.conv(t, this.conv3));
+  }
+
+  /** Frames repeated (T -> 2T - 1), plus a causal temporal conv of them. */
+  #time(ops: Ops, x: Tensor): Tensor {
+    // A single frame is not repeated (the reference's time_factor is 1 then).
+    const repeated = x.shape[2] > 1 ? ops.upsample(x, "time") : x;
+    const y = ops.conv(repeated, this.conv1, { residual: repeated });
+    if (repeated !== x) ops.release(repeated);
+    return y;
+  }
+
+  /** Nearest 2x in space, plus a spatial conv of it. */
+  #space(ops: Ops, x: Tensor): Tensor {
+    const repeated = ops.upsample(x, "space");
+    const y = ops.conv(repeated, this.conv2, { residual: repeated });
+    ops.release(repeated);
+    return y;
   }
 }
