@@ -1907,6 +1907,50 @@ function checkSameFrameShape(a, b, timeAxis = 2) {
   }
 }
 
+// src/weights/checkpoint.ts
+function safetensorsSource(file) {
+  return {
+    source: file.source,
+    metadata: file.metadata,
+    names: () => [...file.entries.keys()],
+    shape: (name) => file.entries.get(name)?.shape,
+    float32: (name) => file.float32(name)
+  };
+}
+var WeightReader = class {
+  constructor(src, half) {
+    this.src = src;
+    this.half = half;
+  }
+  src;
+  half;
+  used = /* @__PURE__ */ new Set();
+  has(name) {
+    return this.src.shape(name) !== void 0;
+  }
+  shape(name) {
+    const s = this.src.shape(name);
+    if (!s) {
+      throw new Error(
+        `Cannot load ${this.half}: "${this.src.source}" has no tensor "${name}"`
+      );
+    }
+    return s;
+  }
+  /** The tensor's values, after checking its shape against `expected` (-1: any extent). */
+  take(name, expected) {
+    const s = this.shape(name);
+    const ok = s.length === expected.length && s.every((d, i) => expected[i] < 0 || d === expected[i]);
+    if (!ok) {
+      throw new Error(
+        `Cannot load ${this.half}: tensor "${name}" in "${this.src.source}" has shape ${fmtShape(s)}, expected ${fmtShape(expected.map((d) => d < 0 ? "*" : d))}`
+      );
+    }
+    this.used.add(name);
+    return this.src.float32(name);
+  }
+};
+
 // src/weights/safetensors.ts
 var DTYPE_SIZE = {
   F32: 4,
@@ -2182,49 +2226,834 @@ function encodeSafetensors(tensors, metadata) {
   return out;
 }
 
-// src/weights/checkpoint.ts
-function safetensorsSource(file) {
-  return {
-    source: file.source,
-    metadata: file.metadata,
-    names: () => [...file.entries.keys()],
-    shape: (name) => file.entries.get(name)?.shape,
-    float32: (name) => file.float32(name)
-  };
+// src/weights/pickle.ts
+var DTYPE_BYTES = {
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  F64: 8,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1
+};
+var STORAGE_CLASSES = {
+  FloatStorage: "F32",
+  HalfStorage: "F16",
+  BFloat16Storage: "BF16",
+  DoubleStorage: "F64",
+  LongStorage: "I64",
+  IntStorage: "I32",
+  ShortStorage: "I16",
+  CharStorage: "I8",
+  ByteStorage: "U8",
+  BoolStorage: "BOOL"
+};
+var StorageType = class {
+  constructor(dtype) {
+    this.dtype = dtype;
+  }
+  dtype;
+};
+var PickledObject = class {
+  constructor(className) {
+    this.className = className;
+  }
+  className;
+  /** The dict BUILD gave it (attribute name -> value), or undefined before BUILD. */
+  state = void 0;
+};
+var PickledTensor = class {
+  constructor(storage, offset, shape, stride) {
+    this.storage = storage;
+    this.offset = offset;
+    this.shape = shape;
+    this.stride = stride;
+  }
+  storage;
+  offset;
+  shape;
+  stride;
+};
+var PickledClass = class {
+  constructor(name) {
+    this.name = name;
+  }
+  name;
+};
+var PickledFunction = class {
+  constructor(name, call) {
+    this.name = name;
+    this.call = call;
+  }
+  name;
+  call;
+};
+function isIntList(v) {
+  return Array.isArray(v) && v.every((d) => Number.isSafeInteger(d) && d >= 0);
 }
-var WeightReader = class {
-  constructor(src, half) {
-    this.src = src;
-    this.half = half;
+function unpickle(bytes, options) {
+  const { source } = options;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const text = new TextDecoder("utf-8", { fatal: true });
+  const stack = [];
+  const marks = [];
+  const memo = /* @__PURE__ */ new Map();
+  let pos = 0;
+  let at = 0;
+  function fail2(detail) {
+    throw new Error(`Cannot read pickle in "${source}": ${detail} (opcode at byte ${at})`);
   }
-  src;
-  half;
-  used = /* @__PURE__ */ new Set();
-  has(name) {
-    return this.src.shape(name) !== void 0;
-  }
-  shape(name) {
-    const s = this.src.shape(name);
-    if (!s) {
-      throw new Error(
-        `Cannot load ${this.half}: "${this.src.source}" has no tensor "${name}"`
-      );
+  const need2 = (n) => {
+    if (pos + n > bytes.length) {
+      fail2(`data is truncated (needs ${pos + n - bytes.length} more bytes)`);
     }
+    const p = pos;
+    pos += n;
+    return p;
+  };
+  const top = () => {
+    if (stack.length === 0 || marks.length && stack.length <= marks[marks.length - 1]) {
+      fail2("stack underflow");
+    }
+    return stack[stack.length - 1];
+  };
+  const pop = () => (top(), stack.pop());
+  const popMark = () => {
+    const m = marks.pop();
+    return m === void 0 ? fail2("no MARK on the stack") : stack.splice(m);
+  };
+  const str = (n) => {
+    const p = need2(n);
+    try {
+      return text.decode(bytes.subarray(p, p + n));
+    } catch {
+      return fail2("string is not valid UTF-8");
+    }
+  };
+  const line = () => {
+    const end = bytes.indexOf(10, pos);
+    if (end < 0) fail2("data is truncated (unterminated GLOBAL)");
+    const s = str(end - pos);
+    pos++;
     return s;
+  };
+  const long = (n) => {
+    const p = need2(n);
+    let v = 0n;
+    for (let i = n - 1; i >= 0; i--) v = v << 8n | BigInt(bytes[p + i]);
+    if (n > 0 && bytes[p + n - 1] & 128) v -= 1n << BigInt(8 * n);
+    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  };
+  const put = (key) => memo.set(key, top());
+  const get = (key) => {
+    if (!memo.has(key)) fail2(`memo key ${key} was never stored`);
+    stack.push(memo.get(key));
+  };
+  const setItems = (dict, items) => {
+    if (!(dict instanceof Map)) fail2("SETITEM(S) on something that is not a dict");
+    if (items.length % 2) fail2("SETITEMS with an odd number of items");
+    for (let i = 0; i < items.length; i += 2) {
+      const k = items[i];
+      if (k !== null && typeof k === "object") fail2("dict key that is not a str, int or bool");
+      dict.set(k, items[i + 1]);
+    }
+  };
+  const append = (list, items) => {
+    if (!Array.isArray(list)) fail2("APPEND(S) on something that is not a list");
+    list.push(...items);
+  };
+  const call = (fn, args) => {
+    if (!(fn instanceof PickledFunction)) fail2("REDUCE on something that is not a function");
+    if (!Array.isArray(args)) fail2(`arguments of ${fn.name} are not a tuple`);
+    return fn.call(args);
+  };
+  const resolve = (module, name) => {
+    const full = `${module}.${name}`;
+    if (module === "__torch__" || module.startsWith("__torch__.")) return new PickledClass(full);
+    if (module === "torch" && Object.hasOwn(STORAGE_CLASSES, name)) {
+      return new StorageType(STORAGE_CLASSES[name]);
+    }
+    const fn = (call2) => new PickledFunction(full, call2);
+    switch (full) {
+      case "collections.OrderedDict":
+        return fn((args) => {
+          if (args.length) fail2("OrderedDict with arguments");
+          return /* @__PURE__ */ new Map();
+        });
+      case "torch._utils._rebuild_tensor_v2":
+        return fn((args) => {
+          const [storage, offset, shape, stride] = args;
+          if (args.length < 6 || args.length > 7 || !Number.isSafeInteger(offset) || offset < 0 || !isIntList(shape) || !isIntList(stride) || shape.length !== stride.length) {
+            fail2(`unexpected arguments to ${full}`);
+          }
+          return new PickledTensor(storage, offset, shape, stride);
+        });
+      case "torch._utils._rebuild_parameter":
+        return fn((args) => {
+          if (args.length !== 3 || !(args[0] instanceof PickledTensor)) {
+            fail2(`unexpected arguments to ${full}`);
+          }
+          return args[0];
+        });
+      case "torch.jit._pickle.build_intlist":
+      case "torch.jit._pickle.build_doublelist":
+      case "torch.jit._pickle.build_boollist":
+      case "torch.jit._pickle.build_tensorlist":
+      case "torch.jit._pickle.build_genericlist":
+      case "torch.jit._pickle.restore_type_tag":
+        return fn((args) => {
+          if (args.length < 1) fail2(`no arguments to ${full}`);
+          return args[0];
+        });
+    }
+    throw new Error(`Unsupported class "${full}" in "${source}"`);
+  };
+  for (; ; ) {
+    at = pos;
+    const op = bytes[need2(1)];
+    switch (op) {
+      case 128: {
+        const v = bytes[need2(1)];
+        if (v > 5) fail2(`unknown protocol ${v}`);
+        break;
+      }
+      case 149:
+        need2(8);
+        break;
+      case 46: {
+        if (marks.length) fail2("MARK left open at STOP");
+        if (stack.length !== 1) fail2(`STOP with ${stack.length} values on the stack`);
+        if (pos !== bytes.length) fail2(`${bytes.length - pos} bytes after STOP`);
+        return stack[0];
+      }
+      case 40:
+        marks.push(stack.length);
+        break;
+      case 48:
+        pop();
+        break;
+      case 49:
+        popMark();
+        break;
+      case 50:
+        stack.push(top());
+        break;
+      case 78:
+        stack.push(null);
+        break;
+      case 136:
+        stack.push(true);
+        break;
+      case 137:
+        stack.push(false);
+        break;
+      case 74:
+        stack.push(dv.getInt32(need2(4), true));
+        break;
+      case 75:
+        stack.push(bytes[need2(1)]);
+        break;
+      case 77:
+        stack.push(dv.getUint16(need2(2), true));
+        break;
+      case 138:
+        stack.push(long(bytes[need2(1)]));
+        break;
+      case 139: {
+        const n = dv.getInt32(need2(4), true);
+        if (n < 0 || n > 64) fail2(`LONG4 of ${n} bytes`);
+        stack.push(long(n));
+        break;
+      }
+      case 71:
+        stack.push(dv.getFloat64(need2(8), false));
+        break;
+      case 88:
+        stack.push(str(dv.getUint32(need2(4), true)));
+        break;
+      case 140:
+        stack.push(str(bytes[need2(1)]));
+        break;
+      case 66:
+      // BINBYTES
+      case 67: {
+        const n = op === 66 ? dv.getUint32(need2(4), true) : bytes[need2(1)];
+        const p = need2(n);
+        stack.push(bytes.slice(p, p + n));
+        break;
+      }
+      case 41:
+        stack.push([]);
+        break;
+      case 133:
+      // TUPLE1
+      case 134:
+      // TUPLE2
+      case 135: {
+        const items = Array.from({ length: op - 132 }, pop).reverse();
+        stack.push(items);
+        break;
+      }
+      case 116:
+      // TUPLE
+      case 108:
+        stack.push(popMark());
+        break;
+      case 93:
+        stack.push([]);
+        break;
+      case 125:
+        stack.push(/* @__PURE__ */ new Map());
+        break;
+      case 100: {
+        const d = /* @__PURE__ */ new Map();
+        setItems(d, popMark());
+        stack.push(d);
+        break;
+      }
+      case 97: {
+        const v = pop();
+        append(top(), [v]);
+        break;
+      }
+      case 101: {
+        const items = popMark();
+        append(top(), items);
+        break;
+      }
+      case 115: {
+        const v = pop(), k = pop();
+        setItems(top(), [k, v]);
+        break;
+      }
+      case 117: {
+        const items = popMark();
+        setItems(top(), items);
+        break;
+      }
+      case 113:
+        put(bytes[need2(1)]);
+        break;
+      case 114:
+        put(dv.getUint32(need2(4), true));
+        break;
+      case 148:
+        put(memo.size);
+        break;
+      case 104:
+        get(bytes[need2(1)]);
+        break;
+      case 106:
+        get(dv.getUint32(need2(4), true));
+        break;
+      case 99: {
+        const module = line();
+        stack.push(resolve(module, line()));
+        break;
+      }
+      case 82: {
+        const args = pop();
+        stack.push(call(pop(), args));
+        break;
+      }
+      case 129: {
+        const args = pop(), cls = pop();
+        if (!(cls instanceof PickledClass)) fail2("NEWOBJ on something that is not a class");
+        if (!Array.isArray(args) || args.length) fail2(`NEWOBJ of ${cls.name} with arguments`);
+        stack.push(new PickledObject(cls.name));
+        break;
+      }
+      case 98: {
+        const state = pop(), obj = top();
+        if (!(obj instanceof PickledObject)) fail2("BUILD on something that is not an object");
+        if (obj.state !== void 0) fail2(`BUILD twice on ${obj.className}`);
+        obj.state = state;
+        break;
+      }
+      case 81:
+        stack.push(options.persistentLoad(pop()));
+        break;
+      default:
+        throw new Error(
+          `Unsupported pickle opcode 0x${op.toString(16).padStart(2, "0")} at byte ${at} in "${source}"`
+        );
+    }
   }
-  /** The tensor's values, after checking its shape against `expected` (-1: any extent). */
-  take(name, expected) {
-    const s = this.shape(name);
-    const ok = s.length === expected.length && s.every((d, i) => expected[i] < 0 || d === expected[i]);
-    if (!ok) {
-      throw new Error(
-        `Cannot load ${this.half}: tensor "${name}" in "${this.src.source}" has shape ${fmtShape(s)}, expected ${fmtShape(expected.map((d) => d < 0 ? "*" : d))}`
+}
+
+// src/weights/zip.ts
+var SIG_LOCAL = 67324752;
+var SIG_CENTRAL = 33639248;
+var SIG_EOCD = 101010256;
+var SIG_ZIP64_EOCD = 101075792;
+var SIG_ZIP64_LOCATOR = 117853008;
+var crcTable = null;
+function crc32(data) {
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 3988292384 ^ c >>> 1 : c >>> 1;
+      crcTable[n] = c >>> 0;
+    }
+  }
+  let crc = 4294967295;
+  for (let i = 0; i < data.length; i++) crc = crcTable[(crc ^ data[i]) & 255] ^ crc >>> 8;
+  return (crc ^ 4294967295) >>> 0;
+}
+var ZipArchive = class _ZipArchive {
+  constructor(label, what, bytes) {
+    this.label = label;
+    this.what = what;
+    this.#bytes = bytes;
+    this.#entries = /* @__PURE__ */ new Map();
+  }
+  label;
+  what;
+  #bytes;
+  #entries;
+  #verified = /* @__PURE__ */ new Set();
+  /**
+   * Parses the end records, the central directory and every local header.
+   * @param label the file name or URL, for messages
+   * @param what how messages name the archive ("ZIP archive", "TorchScript")
+   */
+  static open(bytes, label, what = "ZIP archive") {
+    const zip = new _ZipArchive(label, what, bytes);
+    zip.#parse();
+    return zip;
+  }
+  /** Member names in central-directory order. */
+  names() {
+    return [...this.#entries.keys()];
+  }
+  entry(name) {
+    return this.#entries.get(name);
+  }
+  /**
+   * A stored member's bytes (a view into the archive, no copy), CRC-checked. Deflated members need
+   * {@link readAsync}.
+   */
+  read(name) {
+    const e = this.#checkReadable(name);
+    if (e.method === 8) {
+      this.#fail(`member "${name}" is deflated; read it with readAsync`);
+    }
+    if (e.compressedSize !== e.size) {
+      this.#fail(
+        `stored member "${name}" has compressed size ${e.compressedSize} but size ${e.size}`
       );
     }
-    this.used.add(name);
-    return this.src.float32(name);
+    return this.#verify(e, this.#bytes.subarray(e.dataOffset, e.dataOffset + e.size));
+  }
+  /** Any readable member's bytes (inflated when deflated), CRC-checked. */
+  async readAsync(name) {
+    const e = this.#checkReadable(name);
+    if (e.method === 0) return this.read(name);
+    const packed = this.#bytes.subarray(e.dataOffset, e.dataOffset + e.compressedSize);
+    const out = new Uint8Array(e.size);
+    let filled = 0;
+    const stream = new Blob([packed]).stream();
+    const reader = stream.pipeThrough(new DecompressionStream("deflate-raw")).getReader();
+    try {
+      for (let r = await reader.read(); !r.done; r = await reader.read()) {
+        if (filled + r.value.length > e.size) {
+          filled = Infinity;
+          await reader.cancel();
+          break;
+        }
+        out.set(r.value, filled);
+        filled += r.value.length;
+      }
+    } catch (err) {
+      this.#fail(`member "${name}" is not valid deflate data (${err.message})`);
+    }
+    if (filled === Infinity) this.#fail(`member "${name}" inflates to more than ${e.size} bytes`);
+    if (filled !== e.size) {
+      this.#fail(`member "${name}" inflates to ${filled} bytes, not ${e.size}`);
+    }
+    return this.#verify(e, out);
+  }
+  #fail(detail) {
+    throw new Error(`Cannot read ${this.what} "${this.label}": ${detail}`);
+  }
+  #checkReadable(name) {
+    const e = this.#entries.get(name);
+    if (!e) this.#fail(`no member "${name}"`);
+    if (e.flags & 65) this.#fail(`member "${name}" is encrypted`);
+    if (e.method !== 0 && e.method !== 8) {
+      this.#fail(`member "${name}" uses unsupported compression method ${e.method}`);
+    }
+    return e;
+  }
+  #verify(e, data) {
+    if (!this.#verified.has(e.name)) {
+      const got = crc32(data);
+      if (got !== e.crc32) {
+        this.#fail(
+          `member "${e.name}" fails its CRC-32 check (stored ${hex(e.crc32)}, computed ${hex(got)})`
+        );
+      }
+      this.#verified.add(e.name);
+    }
+    return data;
+  }
+  #parse() {
+    const b = this.#bytes;
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const need2 = (offset, length, what) => {
+      if (offset < 0 || offset + length > b.length) {
+        this.#fail(`${what} at byte ${offset} runs past the end of the file (${b.length} bytes)`);
+      }
+    };
+    const u64 = (offset, what) => {
+      const v = dv.getBigUint64(offset, true);
+      if (v > BigInt(Number.MAX_SAFE_INTEGER)) this.#fail(`${what} ${v} is too large`);
+      return Number(v);
+    };
+    let eocd = -1;
+    for (let p2 = b.length - 22; p2 >= Math.max(0, b.length - 22 - 65535); p2--) {
+      if (dv.getUint32(p2, true) === SIG_EOCD && p2 + 22 + dv.getUint16(p2 + 20, true) === b.length) {
+        eocd = p2;
+        break;
+      }
+    }
+    if (eocd < 0) {
+      this.#fail(
+        b.length < 22 ? `${b.length} bytes is too short for a ZIP archive` : "no end-of-central-directory record (not a ZIP archive, or truncated)"
+      );
+    }
+    if (dv.getUint16(eocd + 4, true) !== 0 || dv.getUint16(eocd + 6, true) !== 0) {
+      this.#fail("multi-disk archives are not supported");
+    }
+    let count2 = dv.getUint16(eocd + 10, true);
+    let cdSize = dv.getUint32(eocd + 12, true);
+    let cdOffset = dv.getUint32(eocd + 16, true);
+    let cdEnd = eocd;
+    if (eocd >= 20 && dv.getUint32(eocd - 20, true) === SIG_ZIP64_LOCATOR) {
+      const rec = u64(eocd - 12, "ZIP64 end record offset");
+      need2(rec, 56, "ZIP64 end-of-central-directory record");
+      if (dv.getUint32(rec, true) !== SIG_ZIP64_EOCD) {
+        this.#fail(`bad ZIP64 end-of-central-directory signature at byte ${rec}`);
+      }
+      if (dv.getUint32(rec + 16, true) !== 0 || dv.getUint32(rec + 20, true) !== 0) {
+        this.#fail("multi-disk archives are not supported");
+      }
+      count2 = u64(rec + 32, "entry count");
+      cdSize = u64(rec + 40, "central directory size");
+      cdOffset = u64(rec + 48, "central directory offset");
+      cdEnd = rec;
+    } else if (count2 === 65535 || cdSize === 4294967295 || cdOffset === 4294967295) {
+      this.#fail("ZIP64 values without a ZIP64 end-of-central-directory locator");
+    }
+    if (cdOffset + cdSize > cdEnd) {
+      this.#fail(
+        `central directory (${cdSize} bytes at ${cdOffset}) runs past its end record at ${cdEnd}`
+      );
+    }
+    const decoder = new TextDecoder();
+    let p = cdOffset;
+    for (let i = 0; i < count2; i++) {
+      need2(p, 46, `central directory entry ${i}`);
+      if (p + 46 > cdOffset + cdSize) {
+        this.#fail(`central directory holds fewer than ${count2} entries`);
+      }
+      if (dv.getUint32(p, true) !== SIG_CENTRAL) {
+        this.#fail(`bad central directory signature at byte ${p}`);
+      }
+      const flags = dv.getUint16(p + 8, true);
+      const method = dv.getUint16(p + 10, true);
+      const crc = dv.getUint32(p + 16, true);
+      let compressedSize = dv.getUint32(p + 20, true);
+      let size = dv.getUint32(p + 24, true);
+      const nameLen = dv.getUint16(p + 28, true);
+      const extraLen = dv.getUint16(p + 30, true);
+      const commentLen = dv.getUint16(p + 32, true);
+      let disk = dv.getUint16(p + 34, true);
+      let local = dv.getUint32(p + 42, true);
+      const end = p + 46 + nameLen + extraLen + commentLen;
+      if (end > cdOffset + cdSize) this.#fail(`central directory entry ${i} runs past its end`);
+      const nameBytes = b.subarray(p + 46, p + 46 + nameLen);
+      const name = decoder.decode(nameBytes);
+      for (let x = p + 46 + nameLen; x + 4 <= p + 46 + nameLen + extraLen; ) {
+        const id = dv.getUint16(x, true), len = dv.getUint16(x + 2, true);
+        const stop = x + 4 + len;
+        if (stop > p + 46 + nameLen + extraLen) {
+          this.#fail(`member "${name}" has a malformed extra field`);
+        }
+        if (id === 1) {
+          let q = x + 4;
+          const take = (what) => {
+            if (q + 8 > stop) this.#fail(`member "${name}" has a short ZIP64 extra field`);
+            const v = u64(q, `member "${name}" ${what}`);
+            q += 8;
+            return v;
+          };
+          if (size === 4294967295) size = take("size");
+          if (compressedSize === 4294967295) compressedSize = take("compressed size");
+          if (local === 4294967295) local = take("offset");
+          if (disk === 65535) disk = q + 4 <= stop ? dv.getUint32(q, true) : disk;
+        }
+        x = stop;
+      }
+      if (disk !== 0) this.#fail(`member "${name}" lies on another disk`);
+      if (this.#entries.has(name)) this.#fail(`member "${name}" appears twice`);
+      need2(local, 30, `local header of "${name}"`);
+      if (dv.getUint32(local, true) !== SIG_LOCAL) {
+        this.#fail(`bad local header signature for member "${name}" at byte ${local}`);
+      }
+      const localNameLen = dv.getUint16(local + 26, true);
+      const localExtraLen = dv.getUint16(local + 28, true);
+      need2(local + 30, localNameLen + localExtraLen, `local header of "${name}"`);
+      const localName = b.subarray(local + 30, local + 30 + localNameLen);
+      if (localName.length !== nameBytes.length || localName.some((c, k) => c !== nameBytes[k])) {
+        this.#fail(`local header at byte ${local} does not name member "${name}"`);
+      }
+      if (dv.getUint16(local + 8, true) !== method) {
+        this.#fail(`member "${name}" has different methods in its local and central headers`);
+      }
+      const dataOffset = local + 30 + localNameLen + localExtraLen;
+      if (dataOffset + compressedSize > cdOffset) {
+        this.#fail(`member "${name}" is truncated (${compressedSize} bytes at ${dataOffset})`);
+      }
+      this.#entries.set(name, {
+        name,
+        method,
+        flags,
+        crc32: crc,
+        compressedSize,
+        size,
+        dataOffset
+      });
+      p = end;
+    }
   }
 };
+function hex(v) {
+  return `0x${v.toString(16).padStart(8, "0")}`;
+}
+
+// src/weights/torchscript.ts
+async function readTorchScript(bytes, source) {
+  const zip = ZipArchive.open(bytes, source, "TorchScript");
+  const inflated = /* @__PURE__ */ new Map();
+  for (const name of zip.names()) {
+    if (zip.entry(name).method !== 0 && isNeeded(name)) {
+      inflated.set(name, await zip.readAsync(name));
+    }
+  }
+  return build(zip, source, (name) => inflated.get(name) ?? zip.read(name));
+}
+function isNeeded(name) {
+  return /^[^/]+\/(data\.pkl|byteorder|data\/[^/]+)$/.test(name);
+}
+function build(zip, source, read) {
+  function fail2(detail) {
+    throw new Error(`Cannot read TorchScript "${source}": ${detail}`);
+  }
+  const first = zip.names()[0];
+  const slash = first?.indexOf("/") ?? -1;
+  if (slash <= 0) {
+    fail2(
+      first === void 0 ? "the archive is empty" : `member "${first}" lies outside an archive folder`
+    );
+  }
+  const archive = first.slice(0, slash);
+  const prefix = `${archive}/`;
+  for (const name of zip.names()) {
+    if (!name.startsWith(prefix)) {
+      fail2(`member "${name}" lies outside the archive folder "${archive}"`);
+    }
+  }
+  if (zip.entry(`${prefix}byteorder`)) {
+    const order = new TextDecoder().decode(read(`${prefix}byteorder`)).trim();
+    if (order === "big") fail2("its tensors are big-endian, which is not supported");
+    if (order !== "little") fail2(`unknown byteorder ${JSON.stringify(order)}`);
+  }
+  if (!zip.entry(`${prefix}data.pkl`)) {
+    fail2(`there is no member "${prefix}data.pkl" (not a TorchScript archive?)`);
+  }
+  const storages = /* @__PURE__ */ new Map();
+  const root = unpickle(read(`${prefix}data.pkl`), {
+    source,
+    persistentLoad(pid) {
+      if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== "storage" || !(pid[1] instanceof StorageType) || typeof pid[2] !== "string" || !Number.isSafeInteger(pid[4]) || pid[4] < 0) {
+        return fail2(`data.pkl has an unexpected persistent id ${describe(pid)}`);
+      }
+      const [, type, key, , numel2] = pid;
+      const record = `${prefix}data/${key}`;
+      const known = storages.get(key);
+      if (known) {
+        if (known.dtype !== type.dtype || known.numel !== numel2) {
+          fail2(`data.pkl uses record "${record}" as two different storages`);
+        }
+        return known;
+      }
+      const entry = zip.entry(record) ?? fail2(`data.pkl references missing record "${record}"`);
+      const bytes = numel2 * DTYPE_BYTES[type.dtype];
+      if (entry.size !== bytes) {
+        fail2(
+          `record "${record}" has ${entry.size} bytes, but data.pkl says it holds ${numel2} ${type.dtype} values (${bytes} bytes)`
+        );
+      }
+      const storage = { dtype: type.dtype, record, numel: numel2 };
+      storages.set(key, storage);
+      return storage;
+    }
+  });
+  const backing = new Set(storages.values());
+  const tensors = /* @__PURE__ */ new Map();
+  const walk = (obj, path, seen) => {
+    if (!(obj.state instanceof Map)) {
+      fail2(`module "${path || "<root>"}" (${obj.className}) has no attribute dict`);
+    }
+    seen.add(obj);
+    for (const [key, value] of obj.state) {
+      const name = path ? `${path}.${key}` : String(key);
+      if (value instanceof PickledTensor) {
+        tensors.set(name, checkTensor2(value, name));
+      } else if (value instanceof PickledObject) {
+        if (seen.has(value)) fail2(`module "${name}" contains itself`);
+        walk(value, name, seen);
+      }
+    }
+    seen.delete(obj);
+  };
+  const checkTensor2 = (t, name) => {
+    const storage = t.storage;
+    if (!backing.has(storage)) {
+      fail2(`tensor "${name}" is not backed by a storage record`);
+    }
+    const numel2 = t.shape.reduce((a, b) => a * b, 1);
+    const last = t.offset + t.shape.reduce((a, d, i) => a + (d - 1) * t.stride[i], 0);
+    if (numel2 > 0 && last >= storage.numel) {
+      fail2(
+        `tensor "${name}" (shape [${t.shape}], stride [${t.stride}], offset ${t.offset}) reaches past the ${storage.numel} values of "${storage.record}"`
+      );
+    }
+    return { storage, offset: t.offset, shape: t.shape, stride: t.stride };
+  };
+  if (!(root instanceof PickledObject)) fail2("data.pkl does not hold a module");
+  walk(root, "", /* @__PURE__ */ new Set());
+  return {
+    source,
+    metadata: {},
+    names: () => [...tensors.keys()],
+    shape: (name) => tensors.get(name)?.shape.slice(),
+    float32(name) {
+      const t = tensors.get(name) ?? fail2(`there is no tensor "${name}"`);
+      return gather(t, read(t.storage.record));
+    }
+  };
+}
+function gather(t, raw) {
+  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const bits = new Uint32Array(1), asF32 = new Float32Array(bits.buffer);
+  const load = {
+    F32: (i) => dv.getFloat32(4 * i, true),
+    F16: (i) => f16ToF32(dv.getUint16(2 * i, true)),
+    BF16: (i) => (bits[0] = dv.getUint16(2 * i, true) << 16, asF32[0]),
+    F64: (i) => dv.getFloat64(8 * i, true),
+    I64: (i) => Number(dv.getBigInt64(8 * i, true)),
+    I32: (i) => dv.getInt32(4 * i, true),
+    I16: (i) => dv.getInt16(2 * i, true),
+    I8: (i) => dv.getInt8(i),
+    U8: (i) => dv.getUint8(i),
+    BOOL: (i) => dv.getUint8(i) ? 1 : 0
+  }[t.storage.dtype];
+  const { shape, stride } = t;
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (t.storage.dtype === "F32" && LITTLE_ENDIAN && isContiguous(t)) {
+    return new Float32Array(raw.slice(4 * t.offset, 4 * (t.offset + n)).buffer);
+  }
+  const out = new Float32Array(n);
+  if (n === 0) return out;
+  const idx = new Array(shape.length).fill(0);
+  let src = t.offset;
+  for (let k = 0; k < n; k++) {
+    out[k] = load(src);
+    for (let d = shape.length - 1; d >= 0; d--) {
+      if (++idx[d] < shape[d]) {
+        src += stride[d];
+        break;
+      }
+      src -= (shape[d] - 1) * stride[d];
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+var LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+function isContiguous({ shape, stride }) {
+  let expect = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    if (shape[d] !== 1 && stride[d] !== expect) return false;
+    expect *= shape[d];
+  }
+  return true;
+}
+function describe(v) {
+  try {
+    return JSON.stringify(v, (_, x) => typeof x === "bigint" ? String(x) : x) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+var ENCODER_HALF = /^(encoder|quant_conv|quantizer|distribution)\./;
+var DECODER_HALF = /^(decoder|post_quant_conv|inv_quant)\./;
+function subset(src, keep, source) {
+  const names = src.names().filter((n) => keep.test(n));
+  const own = new Set(names);
+  return {
+    source,
+    metadata: src.metadata,
+    names: () => names.slice(),
+    shape: (name) => own.has(name) ? src.shape(name) : void 0,
+    float32(name) {
+      if (!own.has(name)) throw new Error(`"${source}" has no tensor "${name}"`);
+      return src.float32(name);
+    }
+  };
+}
+function splitHalves(src) {
+  const stray = src.names().find((n) => !ENCODER_HALF.test(n) && !DECODER_HALF.test(n));
+  if (stray !== void 0) {
+    throw new Error(
+      `Cannot split "${src.source}" into encoder and decoder: tensor "${stray}" belongs to neither`
+    );
+  }
+  const encoder = subset(src, ENCODER_HALF, `${src.source} (encoder half)`);
+  const decoder = subset(src, DECODER_HALF, `${src.source} (decoder half)`);
+  for (const [half, s] of [["encoder", encoder], ["decoder", decoder]]) {
+    if (!s.names().some((n) => n.startsWith(`${half}.`))) {
+      throw new Error(`Cannot split "${src.source}": it has no ${half} tensors`);
+    }
+  }
+  return { encoder, decoder };
+}
+function isAutoencoder(src) {
+  const names = src.names();
+  return names.some((n) => n.startsWith("encoder.")) && names.some((n) => n.startsWith("decoder."));
+}
+
+// src/weights/formats.ts
+function isZip(bytes) {
+  return bytes.length >= 4 && bytes[0] === 80 && bytes[1] === 75 && (bytes[2] === 3 && bytes[3] === 4 || bytes[2] === 5 && bytes[3] === 6);
+}
+function pickHalf(src, half) {
+  if (half === void 0 || !isAutoencoder(src)) return src;
+  if (half !== "encoder" && half !== "decoder") {
+    throw new Error(`Cannot pick half "${half}" of "${src.source}": use "encoder" or "decoder"`);
+  }
+  return splitHalves(src)[half];
+}
+async function readCheckpoint(bytes, source, half) {
+  const src = isZip(bytes) ? await readTorchScript(bytes, source) : safetensorsSource(parseSafetensors(bytes, source));
+  return pickHalf(src, half);
+}
 
 // src/tokenizer.ts
 var IGNORED_BUFFERS = /(^|\.)(wavelets|_arange|patch_size_buffer|_levels|_basis|implicit_codebook)$/;
@@ -2238,7 +3067,7 @@ function checkAllUsed(reader) {
 }
 async function loadSource(input, what) {
   const { bytes, source } = await readWeightsInput(input, what);
-  return safetensorsSource(parseSafetensors(bytes, source));
+  return await readCheckpoint(bytes, source, what);
 }
 var Tokenizer = class {
   /** Official variant name, or a description of an unofficial one. */

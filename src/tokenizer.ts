@@ -31,17 +31,20 @@ import {
   sliceTime,
   windowRanges,
 } from "./io/frames.ts";
-import { parseSafetensors } from "./weights/safetensors.ts";
-import { safetensorsSource, type TensorSource, WeightReader } from "./weights/checkpoint.ts";
+import { readCheckpoint } from "./weights/formats.ts";
+import { type TensorSource, WeightReader } from "./weights/checkpoint.ts";
 import { fmtShape, type HostTensor } from "./types.ts";
 import type { PoolStats } from "./backends/webgpu/pool.ts";
 
 export type { WeightsInput } from "./io/source.ts";
 
 export interface LoadOptions {
-  /** Encoder checkpoint (safetensors): path, URL or bytes. */
+  /**
+   * Encoder checkpoint: path, URL or bytes of a safetensors file or a TorchScript archive
+   * (encoder.jit, or autoencoder.jit, whose encoder half is used).
+   */
   encoder?: WeightsInput;
-  /** Decoder checkpoint (safetensors): path, URL or bytes. */
+  /** Decoder checkpoint, likewise (decoder.jit, or autoencoder.jit's decoder half). */
   decoder?: WeightsInput;
   /**
    * Official model name ("Cosmos-0.1-Tokenizer-CI8x8", "nvidia/...", or "CI8x8"). Optional:
@@ -103,7 +106,8 @@ function checkAllUsed(reader: WeightReader): void {
 
 async function loadSource(input: WeightsInput, what: string): Promise<TensorSource> {
   const { bytes, source } = await readWeightsInput(input, what);
-  return safetensorsSource(parseSafetensors(bytes, source));
+  // Safetensors, or a TorchScript archive (an autoencoder.jit gives the half asked for).
+  return await readCheckpoint(bytes, source, what);
 }
 
 /** A loaded tokenizer. Calls may overlap; they run one at a time on the device. */

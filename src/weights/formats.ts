@@ -1,0 +1,52 @@
+/**
+ * Checkpoint format detection: TorchScript archives (`.jit`, a ZIP) and safetensors files load
+ * through the same call.
+ * @module
+ */
+
+import { safetensorsSource, type TensorSource } from "./checkpoint.ts";
+import { parseSafetensors } from "./safetensors.ts";
+import { isAutoencoder, parseTorchScript, readTorchScript, splitHalves } from "./torchscript.ts";
+
+/** Whether the bytes start like a ZIP archive (a TorchScript `.jit` file). */
+export function isZip(bytes: Uint8Array): boolean {
+  return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b &&
+    ((bytes[2] === 3 && bytes[3] === 4) || (bytes[2] === 5 && bytes[3] === 6));
+}
+
+/**
+ * With `half` ("encoder" or "decoder"), the tensors of that half when `src` is a whole
+ * autoencoder (autoencoder.jit); otherwise `src` itself.
+ */
+function pickHalf(src: TensorSource, half: string | undefined): TensorSource {
+  if (half === undefined || !isAutoencoder(src)) return src;
+  if (half !== "encoder" && half !== "decoder") {
+    throw new Error(`Cannot pick half "${half}" of "${src.source}": use "encoder" or "decoder"`);
+  }
+  return splitHalves(src)[half];
+}
+
+/**
+ * Parses a checkpoint, TorchScript (sniffed by the ZIP magic "PK\x03\x04") or safetensors.
+ * TorchScript members must be stored, as torch writes them; {@link readCheckpoint} also inflates
+ * deflated ones.
+ * @param half "encoder" or "decoder": from an autoencoder checkpoint, take only that half
+ */
+export function parseCheckpoint(bytes: Uint8Array, source: string, half?: string): TensorSource {
+  const src = isZip(bytes)
+    ? parseTorchScript(bytes, source)
+    : safetensorsSource(parseSafetensors(bytes, source));
+  return pickHalf(src, half);
+}
+
+/** Like {@link parseCheckpoint}, also reading TorchScript archives with deflated members. */
+export async function readCheckpoint(
+  bytes: Uint8Array,
+  source: string,
+  half?: string,
+): Promise<TensorSource> {
+  const src = isZip(bytes)
+    ? await readTorchScript(bytes, source)
+    : safetensorsSource(parseSafetensors(bytes, source));
+  return pickHalf(src, half);
+}
