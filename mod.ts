@@ -18,6 +18,8 @@ export type { EncodeResult, LoadOptions, StreamChunk, WeightsInput } from "./src
 export type { VideoCompression } from "./src/models/config.ts";
 export type { HostTensor } from "./src/types.ts";
 export { findVariant, VARIANTS } from "./src/models/variants.ts";
+export { resolveCheckpoint } from "./src/hub/hub.ts";
+export type { DownloadProgress, ResolvedCheckpoint, ResolveOptions } from "./src/hub/hub.ts";
 export type { VariantSpec } from "./src/models/variants.ts";
 export { encodeSafetensors, parseSafetensors } from "./src/weights/safetensors.ts";
 // CPU (WebAssembly) Haar wavelet and FSQ, for servers with tokens or pixels and no GPU.

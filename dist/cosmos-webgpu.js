@@ -3055,6 +3055,402 @@ async function readCheckpoint(bytes, source, half) {
   return pickHalf(src, half);
 }
 
+// src/hub/env.ts
+function denoApi() {
+  return globalThis.Deno;
+}
+function envVar(name) {
+  const deno = denoApi();
+  if (!deno) return void 0;
+  try {
+    const v = deno.env.get(name);
+    return v === void 0 || v === "" ? void 0 : v;
+  } catch {
+    return void 0;
+  }
+}
+function joinPath(...parts) {
+  return parts.filter((p) => p !== "").map((p, i) => i === 0 ? p.replace(/[\\/]+$/, "") : p.replace(/^[\\/]+|[\\/]+$/g, "")).join("/") || "/";
+}
+function homeDir() {
+  return envVar("HOME") ?? envVar("USERPROFILE");
+}
+function expandHome(path) {
+  if (path !== "~" && !path.startsWith("~/") && !path.startsWith("~\\")) return path;
+  const home = homeDir();
+  return home ? home + path.slice(1) : path;
+}
+function hfHome() {
+  const explicit = envVar("HF_HOME");
+  if (explicit) return expandHome(explicit);
+  const xdg = envVar("XDG_CACHE_HOME");
+  if (xdg) return joinPath(expandHome(xdg), "huggingface");
+  const home = homeDir();
+  if (!home) throw new Error("Cannot locate the Hugging Face cache: set HF_HOME or HF_HUB_CACHE");
+  return joinPath(home, ".cache", "huggingface");
+}
+function hubCacheDir() {
+  const explicit = envVar("HF_HUB_CACHE");
+  return explicit ? expandHome(explicit) : joinPath(hfHome(), "hub");
+}
+function hubEndpoint() {
+  return (envVar("HF_ENDPOINT") ?? "https://huggingface.co").replace(/\/+$/, "");
+}
+async function hubToken() {
+  const fromEnv = envVar("HF_TOKEN");
+  if (fromEnv) return fromEnv.trim();
+  const deno = denoApi();
+  if (!deno) return void 0;
+  try {
+    const path = envVar("HF_TOKEN_PATH") ?? joinPath(hfHome(), "token");
+    const text = (await deno.readTextFile(expandHome(path))).trim();
+    return text || void 0;
+  } catch {
+    return void 0;
+  }
+}
+function hubOffline() {
+  return ["1", "ON", "YES", "TRUE"].includes((envVar("HF_HUB_OFFLINE") ?? "").toUpperCase());
+}
+
+// src/hub/cache.ts
+var COMMIT = /^[0-9a-f]{40}$/;
+function isCommitHash(revision) {
+  return COMMIT.test(revision);
+}
+function repoFolder(cacheDir, repo) {
+  return joinPath(cacheDir, `models--${repo.split("/").join("--")}`);
+}
+function fs() {
+  const deno = denoApi();
+  if (!deno) throw new Error("The Hugging Face cache needs a file system (Deno)");
+  return deno;
+}
+function isNotFound(err) {
+  const deno = denoApi();
+  return !!deno && err instanceof deno.errors.NotFound;
+}
+async function exists(path) {
+  try {
+    await fs().stat(path);
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
+async function cachedCommit(cacheDir, repo, revision) {
+  if (isCommitHash(revision)) return revision;
+  try {
+    const text = (await fs().readTextFile(joinPath(repoFolder(cacheDir, repo), "refs", revision))).trim();
+    return text || null;
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw err;
+  }
+}
+async function cachedFile(cacheDir, repo, revision, file) {
+  const commit = await cachedCommit(cacheDir, repo, revision);
+  if (!commit) return null;
+  const path = joinPath(repoFolder(cacheDir, repo), "snapshots", commit, file);
+  return await exists(path) ? path : null;
+}
+async function writeRef(cacheDir, repo, revision, commit) {
+  if (revision === commit) return;
+  const path = joinPath(repoFolder(cacheDir, repo), "refs", revision);
+  await fs().mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  let current = null;
+  try {
+    current = (await fs().readTextFile(path)).trim();
+  } catch {
+  }
+  if (current !== commit) await fs().writeTextFile(path, commit);
+}
+async function linkSnapshot(cacheDir, repo, commit, file, etag) {
+  const deno = fs();
+  const folder = repoFolder(cacheDir, repo);
+  const path = joinPath(folder, "snapshots", commit, file);
+  await deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  try {
+    await deno.remove(path);
+  } catch {
+  }
+  const up = "../".repeat(2 + file.split("/").length - 1);
+  try {
+    await deno.symlink(`${up}blobs/${etag}`, path);
+  } catch {
+    await deno.copyFile(joinPath(folder, "blobs", etag), path);
+  }
+  return path;
+}
+
+// src/hub/hub.ts
+var EXTENSIONS = ["jit", "safetensors"];
+var REPO_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
+var SHA256 = /^[0-9a-f]{64}$/;
+var SAFE_ETAG = /^[\w.+=-]+$/;
+async function resolveCheckpoint(model, options = {}) {
+  if (!denoApi()) {
+    throw new Error(
+      `Cannot resolve "${model}": the hub cache needs a file system (Deno); pass encoder and decoder URLs instead`
+    );
+  }
+  const local = await localCheckpoint(model);
+  if (local) return local;
+  const repo = repoId(model);
+  const revision = options.revision ?? "main";
+  const ctx = {
+    repo,
+    revision,
+    cacheDir: expandHome(options.cacheDir ?? hubCacheDir()),
+    endpoint: (options.endpoint ?? hubEndpoint()).replace(/\/+$/, ""),
+    token: options.token ?? await hubToken(),
+    fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+    onProgress: options.onProgress
+  };
+  const offline = options.offline ?? hubOffline();
+  const [enc, dec] = await Promise.allSettled([
+    resolveHalf(ctx, "encoder", offline),
+    resolveHalf(ctx, "decoder", offline)
+  ]);
+  if (enc.status === "rejected") throw enc.reason;
+  if (dec.status === "rejected") throw dec.reason;
+  return { encoder: enc.value.path, decoder: dec.value.path, repo, revision: enc.value.commit };
+}
+function repoId(model) {
+  const bare = model.replace(/^nvidia\//, "");
+  if (!bare.includes("/")) {
+    try {
+      return `nvidia/${findVariant(bare).name}`;
+    } catch (err) {
+      if (model.startsWith("nvidia/") && REPO_ID.test(model)) return model;
+      throw new Error(
+        `${err.message}, a hub repo id (owner/name) or a directory of checkpoints`
+      );
+    }
+  }
+  if (REPO_ID.test(model)) return model;
+  throw new Error(
+    `Unknown model "${model}": expected an official name (e.g. "Cosmos-0.1-Tokenizer-CI8x8"), a hub repo id (owner/name) or an existing directory`
+  );
+}
+async function localCheckpoint(model) {
+  const deno = denoApi();
+  const dir = expandHome(model);
+  try {
+    if (!(await deno.stat(dir)).isDirectory) return null;
+  } catch {
+    return null;
+  }
+  const find = async (half) => {
+    for (const ext of EXTENSIONS) {
+      const path = `${dir.replace(/[\\/]+$/, "")}/${half}.${ext}`;
+      try {
+        if ((await deno.stat(path)).isFile) return path;
+      } catch {
+      }
+    }
+    throw new Error(
+      `Directory "${model}" has no ${EXTENSIONS.map((e) => `${half}.${e}`).join(" or ")}`
+    );
+  };
+  const [encoder, decoder] = await Promise.all([find("encoder"), find("decoder")]);
+  return { encoder, decoder, repo: model, revision: "local" };
+}
+async function resolveHalf(ctx, half, offline) {
+  const names = EXTENSIONS.map((e) => `${half}.${e}`);
+  for (const name of names) {
+    const path = await cachedFile(ctx.cacheDir, ctx.repo, ctx.revision, name);
+    if (path) {
+      return { path, commit: await cachedCommit(ctx.cacheDir, ctx.repo, ctx.revision) };
+    }
+  }
+  if (offline) {
+    throw cannotDownload(ctx, names[0], "offline (offline: true or HF_HUB_OFFLINE) and not cached");
+  }
+  for (const name of names) {
+    const meta = await headFile(ctx, name);
+    if (meta) return { path: await download(ctx, name, meta), commit: meta.commit };
+  }
+  const at = ctx.revision === "main" ? "" : ` at revision "${ctx.revision}"`;
+  throw new Error(`${ctx.repo} has no ${names.join(" or ")}${at}`);
+}
+function cannotDownload(ctx, file, reason) {
+  return new Error(
+    `Cannot download "${file}" from ${ctx.repo}: ${reason}; set HF_ENDPOINT or download it yourself into ${repoFolder(ctx.cacheDir, ctx.repo)} (e.g. huggingface-cli download ${ctx.repo} --cache-dir ${ctx.cacheDir})`
+  );
+}
+function authError(ctx, file, res) {
+  const why = ctx.token ? "the token given (HF_TOKEN) was refused: check that it can read this repository" : "the repository is private, gated or does not exist: set HF_TOKEN to an access token that can read it";
+  return new Error(
+    `Cannot download "${file}" from ${ctx.repo}: HTTP ${res.status} ${res.statusText}; ${why}`
+  );
+}
+function headers(ctx, extra = {}) {
+  const h = new Headers(extra);
+  if (ctx.token) h.set("Authorization", `Bearer ${ctx.token}`);
+  return h;
+}
+function normalizeEtag(etag) {
+  return etag.trim().replace(/^W\//, "").replace(/^"(.*)"$/, "$1");
+}
+function isRelativeUrl(location) {
+  return !/^[a-z][a-z0-9+.-]*:/i.test(location) && !location.startsWith("//");
+}
+async function headFile(ctx, file) {
+  const resolveUrl = `${ctx.endpoint}/${ctx.repo}/resolve/${encodeURIComponent(ctx.revision)}/${file}`;
+  let url = resolveUrl;
+  for (let hops = 0; ; hops++) {
+    let res;
+    try {
+      res = await ctx.fetch(url, { method: "HEAD", headers: headers(ctx), redirect: "manual" });
+    } catch (err) {
+      throw cannotDownload(ctx, file, err.message);
+    }
+    await res.body?.cancel();
+    if (res.status === 404) return null;
+    if (res.status === 401 || res.status === 403) throw authError(ctx, file, res);
+    const redirect = res.status >= 300 && res.status < 400;
+    const commit = res.headers.get("x-repo-commit");
+    const location = res.headers.get("location");
+    if (redirect && !commit && location && isRelativeUrl(location) && hops < 5) {
+      url = new URL(location, url).href;
+      continue;
+    }
+    if (!res.ok && !redirect) {
+      throw cannotDownload(ctx, file, `HTTP ${res.status} ${res.statusText}`);
+    }
+    const etagHeader = res.headers.get("x-linked-etag") ?? res.headers.get("etag");
+    if (!commit || !etagHeader) {
+      throw cannotDownload(
+        ctx,
+        file,
+        `the answer of ${ctx.endpoint} has no X-Repo-Commit or ETag (is it a Hugging Face hub?)`
+      );
+    }
+    const etag = normalizeEtag(etagHeader);
+    if (!SAFE_ETAG.test(etag) || /^\.+$/.test(etag)) {
+      throw cannotDownload(ctx, file, `unexpected ETag "${etagHeader}"`);
+    }
+    const sizeHeader = res.headers.get("x-linked-size") ?? res.headers.get("content-length");
+    const size = sizeHeader !== null && /^\d+$/.test(sizeHeader) ? Number(sizeHeader) : null;
+    return { url: resolveUrl, commit, etag, size };
+  }
+}
+async function download(ctx, file, meta) {
+  const deno = denoApi();
+  const blobs = `${repoFolder(ctx.cacheDir, ctx.repo)}/blobs`;
+  const blob = `${blobs}/${meta.etag}`;
+  let present = false;
+  try {
+    present = (await deno.stat(blob)).isFile;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  if (!present) {
+    await deno.mkdir(blobs, { recursive: true });
+    const part = `${blob}.incomplete`;
+    await fetchInto(ctx, file, meta, part, true);
+    await verify(ctx, file, meta, part);
+    await deno.rename(part, blob);
+  }
+  const path = await linkSnapshot(ctx.cacheDir, ctx.repo, meta.commit, file, meta.etag);
+  await writeRef(ctx.cacheDir, ctx.repo, ctx.revision, meta.commit);
+  return path;
+}
+async function fileSize(path) {
+  try {
+    return (await denoApi().stat(path)).size;
+  } catch (err) {
+    if (isNotFound(err)) return 0;
+    throw err;
+  }
+}
+async function fetchInto(ctx, file, meta, part, mayRetry) {
+  const deno = denoApi();
+  let have = await fileSize(part);
+  if (meta.size !== null && have > meta.size) {
+    await deno.remove(part);
+    have = 0;
+  }
+  const progress = (bytes, total2) => ctx.onProgress?.({ file, bytes, total: meta.size ?? total2 });
+  if (meta.size !== null && have === meta.size && have > 0) {
+    progress(have, have);
+    return;
+  }
+  let res;
+  try {
+    res = await ctx.fetch(meta.url, {
+      headers: headers(ctx, have > 0 ? { Range: `bytes=${have}-` } : {})
+    });
+  } catch (err) {
+    throw cannotDownload(ctx, file, err.message);
+  }
+  if (res.status === 416 && mayRetry) {
+    await res.body?.cancel();
+    await deno.remove(part);
+    return await fetchInto(ctx, file, meta, part, false);
+  }
+  if (res.status === 401 || res.status === 403) {
+    await res.body?.cancel();
+    throw authError(ctx, file, res);
+  }
+  if (!res.ok || !res.body) {
+    await res.body?.cancel();
+    throw cannotDownload(ctx, file, `HTTP ${res.status} ${res.statusText}`);
+  }
+  const append = res.status === 206;
+  if (append) {
+    const range = res.headers.get("content-range") ?? "";
+    if (!range.startsWith(`bytes ${have}-`)) {
+      await res.body.cancel();
+      await deno.remove(part);
+      if (mayRetry) return await fetchInto(ctx, file, meta, part, false);
+      throw cannotDownload(ctx, file, `unexpected Content-Range "${range}"`);
+    }
+  } else {
+    have = 0;
+  }
+  const length = Number(res.headers.get("content-length") ?? NaN);
+  const total = Number.isFinite(length) ? have + length : 0;
+  const out = await deno.open(
+    part,
+    append ? { write: true, create: true, append: true } : { write: true, create: true, truncate: true }
+  );
+  try {
+    for await (const chunk of res.body) {
+      for (let off = 0; off < chunk.length; ) off += await out.write(chunk.subarray(off));
+      have += chunk.length;
+      progress(have, total);
+    }
+  } catch (err) {
+    throw cannotDownload(ctx, file, `download interrupted: ${err.message}`);
+  } finally {
+    out.close();
+  }
+}
+function hex2(buf) {
+  return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+async function verify(ctx, file, meta, part) {
+  const deno = denoApi();
+  const fail2 = async (what) => {
+    await deno.remove(part).catch(() => {
+    });
+    throw new Error(
+      `Download of "${file}" from ${ctx.repo} is corrupt (${what}); it was removed: try again`
+    );
+  };
+  const size = await fileSize(part);
+  if (meta.size !== null && size !== meta.size) {
+    await fail2(`${size} bytes, expected ${meta.size}`);
+  }
+  if (SHA256.test(meta.etag)) {
+    const digest = hex2(await crypto.subtle.digest("SHA-256", await deno.readFile(part)));
+    if (digest !== meta.etag) await fail2(`sha256 ${digest}, expected ${meta.etag}`);
+  }
+}
+
 // src/tokenizer.ts
 var IGNORED_BUFFERS = /(^|\.)(wavelets|_arange|patch_size_buffer|_levels|_basis|implicit_codebook)$/;
 function checkAllUsed(reader) {
@@ -3353,6 +3749,15 @@ function videoCompression(options, sources) {
   );
 }
 async function loadTokenizer(options) {
+  if (options?.model && options.encoder === void 0 && options.decoder === void 0) {
+    const files = await resolveCheckpoint(options.model, options.hub);
+    let official;
+    try {
+      official = findVariant(options.model).name;
+    } catch {
+    }
+    options = { ...options, encoder: files.encoder, decoder: files.decoder, model: official };
+  }
   if (!options || options.encoder === void 0 && options.decoder === void 0) {
     throw new Error("Cannot load tokenizer: give an encoder, a decoder, or both");
   }
@@ -3704,5 +4109,6 @@ export {
   haarPatch,
   haarUnpatch,
   loadTokenizer,
-  parseSafetensors
+  parseSafetensors,
+  resolveCheckpoint
 };

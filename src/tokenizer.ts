@@ -32,6 +32,7 @@ import {
   windowRanges,
 } from "./io/frames.ts";
 import { readCheckpoint } from "./weights/formats.ts";
+import { resolveCheckpoint, type ResolveOptions } from "./hub/hub.ts";
 import { type TensorSource, WeightReader } from "./weights/checkpoint.ts";
 import { fmtShape, type HostTensor } from "./types.ts";
 import type { PoolStats } from "./backends/webgpu/pool.ts";
@@ -47,10 +48,15 @@ export interface LoadOptions {
   /** Decoder checkpoint, likewise (decoder.jit, or autoencoder.jit's decoder half). */
   decoder?: WeightsInput;
   /**
-   * Official model name ("Cosmos-0.1-Tokenizer-CI8x8", "nvidia/...", or "CI8x8"). Optional:
-   * the variant is inferred from the weights; when given, the weights must match it.
+   * Official model name ("Cosmos-0.1-Tokenizer-CI8x8", "nvidia/...", or "CI8x8"). With encoder
+   * and/or decoder given it is optional (the variant is inferred from the weights, which must
+   * match it when it is given). Alone, it names what to load: an official model, any hub repo id
+   * holding encoder/decoder checkpoints ("acme/cosmos-ci8x8-ft"), or a local directory; hub files
+   * are found in, or downloaded into, the huggingface_hub cache (see `hub`).
    */
   model?: string;
+  /** Hub settings when only `model` is given (endpoint, token, cacheDir, revision, progress). */
+  hub?: ResolveOptions;
   /**
    * A video tokenizer's compression, which its weights do not show: taken from `model`, else
    * from the checkpoint's `__metadata__.config`, else from here.
@@ -456,6 +462,16 @@ function videoCompression(
  * ```
  */
 export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
+  if (options?.model && options.encoder === undefined && options.decoder === undefined) {
+    const files = await resolveCheckpoint(options.model, options.hub);
+    let official: string | undefined;
+    try {
+      official = findVariant(options.model).name;
+    } catch {
+      // A fine-tuned repo or a directory: the variant is inferred from the weights.
+    }
+    options = { ...options, encoder: files.encoder, decoder: files.decoder, model: official };
+  }
   if (!options || (options.encoder === undefined && options.decoder === undefined)) {
     throw new Error("Cannot load tokenizer: give an encoder, a decoder, or both");
   }

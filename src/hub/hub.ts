@@ -1,0 +1,398 @@
+/**
+ * Resolves a model name, a Hugging Face hub repo id or a local directory to encoder and decoder
+ * checkpoint files, downloading them into the huggingface_hub cache (shared with the Python
+ * client) when they are not there yet.
+ *
+ * @example
+ * ```ts
+ * const { encoder, decoder } = await resolveCheckpoint("Cosmos-0.1-Tokenizer-DV4x8x8");
+ * ```
+ * @module
+ */
+
+import { findVariant } from "../models/variants.ts";
+import { denoApi, expandHome, hubCacheDir, hubEndpoint, hubOffline, hubToken } from "./env.ts";
+import {
+  cachedCommit,
+  cachedFile,
+  isNotFound,
+  linkSnapshot,
+  repoFolder,
+  writeRef,
+} from "./cache.ts";
+
+/** Progress of one file's download; `bytes` counts a resumed download's earlier part too. */
+export interface DownloadProgress {
+  file: string;
+  bytes: number;
+  /** Expected size, or 0 where the server did not say. */
+  total: number;
+}
+
+export interface ResolveOptions {
+  /** Hub URL; default HF_ENDPOINT, else https://huggingface.co. */
+  endpoint?: string;
+  /** Access token sent as `Authorization: Bearer`; default HF_TOKEN, else the saved login. */
+  token?: string;
+  /** Cache directory; default HF_HUB_CACHE, else $HF_HOME/hub (~/.cache/huggingface/hub). */
+  cacheDir?: string;
+  /** Branch, tag or commit hash; default "main". */
+  revision?: string;
+  /** fetch to use (tests, proxies); default globalThis.fetch. */
+  fetch?: typeof fetch;
+  /** Called as bytes arrive. */
+  onProgress?: (p: DownloadProgress) => void;
+  /** Use only the cache; default HF_HUB_OFFLINE. */
+  offline?: boolean;
+}
+
+export interface ResolvedCheckpoint {
+  /** Local path of encoder.jit or encoder.safetensors. */
+  encoder: string;
+  /** Local path of decoder.jit or decoder.safetensors. */
+  decoder: string;
+  /** Hub repo id ("nvidia/Cosmos-0.1-Tokenizer-CI8x8"), or the directory given. */
+  repo: string;
+  /** Commit hash the files come from, or "local" for a directory. */
+  revision: string;
+}
+
+type Half = "encoder" | "decoder";
+
+/** File names tried for each half, in this order (the official repos hold .jit files). */
+const EXTENSIONS = ["jit", "safetensors"] as const;
+
+const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+const SAFE_ETAG = /^[\w.+=-]+$/;
+
+interface Context {
+  repo: string;
+  revision: string;
+  cacheDir: string;
+  endpoint: string;
+  token: string | undefined;
+  fetch: typeof fetch;
+  onProgress?: (p: DownloadProgress) => void;
+}
+
+interface FileMeta {
+  url: string;
+  commit: string;
+  etag: string;
+  size: number | null;
+}
+
+/**
+ * Local encoder and decoder checkpoint paths for `model`: an official name ("CI8x8",
+ * "Cosmos-0.1-Tokenizer-CI8x8", "nvidia/Cosmos-0.1-Tokenizer-CI8x8"; repo nvidia/<name>), any
+ * hub repo id ("owner/name"), or a local directory holding encoder/decoder .jit or .safetensors
+ * files (returned as is). Hub files come from the cache when there, else are downloaded into it.
+ */
+export async function resolveCheckpoint(
+  model: string,
+  options: ResolveOptions = {},
+): Promise<ResolvedCheckpoint> {
+  if (!denoApi()) {
+    throw new Error(
+      `Cannot resolve "${model}": the hub cache needs a file system (Deno); pass encoder and decoder URLs instead`,
+    );
+  }
+  const local = await localCheckpoint(model);
+  if (local) return local;
+  const repo = repoId(model);
+  const revision = options.revision ?? "main";
+  const ctx: Context = {
+    repo,
+    revision,
+    cacheDir: expandHome(options.cacheDir ?? hubCacheDir()),
+    endpoint: (options.endpoint ?? hubEndpoint()).replace(/\/+$/, ""),
+    token: options.token ?? await hubToken(),
+    fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+    onProgress: options.onProgress,
+  };
+  const offline = options.offline ?? hubOffline();
+  // Both halves run to the end (no download left writing behind a failure) before any throws.
+  const [enc, dec] = await Promise.allSettled([
+    resolveHalf(ctx, "encoder", offline),
+    resolveHalf(ctx, "decoder", offline),
+  ]);
+  if (enc.status === "rejected") throw enc.reason;
+  if (dec.status === "rejected") throw dec.reason;
+  return { encoder: enc.value.path, decoder: dec.value.path, repo, revision: enc.value.commit };
+}
+
+/** The hub repo id for an official name or an owner/name id. */
+function repoId(model: string): string {
+  const bare = model.replace(/^nvidia\//, "");
+  if (!bare.includes("/")) {
+    try {
+      return `nvidia/${findVariant(bare).name}`;
+    } catch (err) {
+      if (model.startsWith("nvidia/") && REPO_ID.test(model)) return model;
+      throw new Error(
+        `${(err as Error).message}, a hub repo id (owner/name) or a directory of checkpoints`,
+      );
+    }
+  }
+  if (REPO_ID.test(model)) return model;
+  throw new Error(
+    `Unknown model "${model}": expected an official name (e.g. "Cosmos-0.1-Tokenizer-CI8x8"), a hub repo id (owner/name) or an existing directory`,
+  );
+}
+
+/** A directory's checkpoints, or null where `model` is no directory. */
+async function localCheckpoint(model: string): Promise<ResolvedCheckpoint | null> {
+  const deno = denoApi()!;
+  const dir = expandHome(model);
+  try {
+    if (!(await deno.stat(dir)).isDirectory) return null;
+  } catch {
+    return null;
+  }
+  const find = async (half: Half): Promise<string> => {
+    for (const ext of EXTENSIONS) {
+      const path = `${dir.replace(/[\\/]+$/, "")}/${half}.${ext}`;
+      try {
+        if ((await deno.stat(path)).isFile) return path;
+      } catch { /* try the next */ }
+    }
+    throw new Error(
+      `Directory "${model}" has no ${EXTENSIONS.map((e) => `${half}.${e}`).join(" or ")}`,
+    );
+  };
+  const [encoder, decoder] = await Promise.all([find("encoder"), find("decoder")]);
+  return { encoder, decoder, repo: model, revision: "local" };
+}
+
+async function resolveHalf(
+  ctx: Context,
+  half: Half,
+  offline: boolean,
+): Promise<{ path: string; commit: string }> {
+  const names = EXTENSIONS.map((e) => `${half}.${e}`);
+  for (const name of names) {
+    const path = await cachedFile(ctx.cacheDir, ctx.repo, ctx.revision, name);
+    if (path) {
+      return { path, commit: (await cachedCommit(ctx.cacheDir, ctx.repo, ctx.revision))! };
+    }
+  }
+  if (offline) {
+    throw cannotDownload(ctx, names[0], "offline (offline: true or HF_HUB_OFFLINE) and not cached");
+  }
+  for (const name of names) {
+    const meta = await headFile(ctx, name);
+    if (meta) return { path: await download(ctx, name, meta), commit: meta.commit };
+  }
+  const at = ctx.revision === "main" ? "" : ` at revision "${ctx.revision}"`;
+  throw new Error(`${ctx.repo} has no ${names.join(" or ")}${at}`);
+}
+
+function cannotDownload(ctx: Context, file: string, reason: string): Error {
+  return new Error(
+    `Cannot download "${file}" from ${ctx.repo}: ${reason}; set HF_ENDPOINT or download it yourself into ${
+      repoFolder(ctx.cacheDir, ctx.repo)
+    } (e.g. huggingface-cli download ${ctx.repo} --cache-dir ${ctx.cacheDir})`,
+  );
+}
+
+function authError(ctx: Context, file: string, res: Response): Error {
+  const why = ctx.token
+    ? "the token given (HF_TOKEN) was refused: check that it can read this repository"
+    : "the repository is private, gated or does not exist: set HF_TOKEN to an access token that can read it";
+  return new Error(
+    `Cannot download "${file}" from ${ctx.repo}: HTTP ${res.status} ${res.statusText}; ${why}`,
+  );
+}
+
+function headers(ctx: Context, extra: Record<string, string> = {}): Headers {
+  const h = new Headers(extra);
+  if (ctx.token) h.set("Authorization", `Bearer ${ctx.token}`);
+  return h;
+}
+
+/** Strips W/ and quotes from an ETag. */
+function normalizeEtag(etag: string): string {
+  return etag.trim().replace(/^W\//, "").replace(/^"(.*)"$/, "$1");
+}
+
+function isRelativeUrl(location: string): boolean {
+  return !/^[a-z][a-z0-9+.-]*:/i.test(location) && !location.startsWith("//");
+}
+
+/** HEAD resolve/<revision>/<file>: commit, etag and size, or null on 404. */
+async function headFile(ctx: Context, file: string): Promise<FileMeta | null> {
+  const resolveUrl = `${ctx.endpoint}/${ctx.repo}/resolve/${
+    encodeURIComponent(ctx.revision)
+  }/${file}`;
+  let url = resolveUrl;
+  for (let hops = 0;; hops++) {
+    let res: Response;
+    try {
+      res = await ctx.fetch(url, { method: "HEAD", headers: headers(ctx), redirect: "manual" });
+    } catch (err) {
+      throw cannotDownload(ctx, file, (err as Error).message);
+    }
+    await res.body?.cancel();
+    if (res.status === 404) return null;
+    if (res.status === 401 || res.status === 403) throw authError(ctx, file, res);
+    const redirect = res.status >= 300 && res.status < 400;
+    const commit = res.headers.get("x-repo-commit");
+    const location = res.headers.get("location");
+    // A renamed repository answers with a relative redirect (and no commit): follow it, as the
+    // Python client does. An absolute one (the LFS CDN) is the file itself: not followed.
+    if (redirect && !commit && location && isRelativeUrl(location) && hops < 5) {
+      url = new URL(location, url).href;
+      continue;
+    }
+    if (!res.ok && !redirect) {
+      throw cannotDownload(ctx, file, `HTTP ${res.status} ${res.statusText}`);
+    }
+    const etagHeader = res.headers.get("x-linked-etag") ?? res.headers.get("etag");
+    if (!commit || !etagHeader) {
+      throw cannotDownload(
+        ctx,
+        file,
+        `the answer of ${ctx.endpoint} has no X-Repo-Commit or ETag (is it a Hugging Face hub?)`,
+      );
+    }
+    const etag = normalizeEtag(etagHeader);
+    if (!SAFE_ETAG.test(etag) || /^\.+$/.test(etag)) {
+      throw cannotDownload(ctx, file, `unexpected ETag "${etagHeader}"`);
+    }
+    const sizeHeader = res.headers.get("x-linked-size") ?? res.headers.get("content-length");
+    const size = sizeHeader !== null && /^\d+$/.test(sizeHeader) ? Number(sizeHeader) : null;
+    // GET the resolve URL (not a redirect target, which may be signed and expire).
+    return { url: resolveUrl, commit, etag, size };
+  }
+}
+
+/** Downloads a file into blobs/<etag> (unless there), links its snapshot and writes the ref. */
+async function download(ctx: Context, file: string, meta: FileMeta): Promise<string> {
+  const deno = denoApi()!;
+  const blobs = `${repoFolder(ctx.cacheDir, ctx.repo)}/blobs`;
+  const blob = `${blobs}/${meta.etag}`;
+  let present = false;
+  try {
+    present = (await deno.stat(blob)).isFile;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  if (!present) {
+    await deno.mkdir(blobs, { recursive: true });
+    const part = `${blob}.incomplete`;
+    await fetchInto(ctx, file, meta, part, true);
+    await verify(ctx, file, meta, part);
+    await deno.rename(part, blob);
+  }
+  const path = await linkSnapshot(ctx.cacheDir, ctx.repo, meta.commit, file, meta.etag);
+  await writeRef(ctx.cacheDir, ctx.repo, ctx.revision, meta.commit);
+  return path;
+}
+
+async function fileSize(path: string): Promise<number> {
+  try {
+    return (await denoApi()!.stat(path)).size;
+  } catch (err) {
+    if (isNotFound(err)) return 0;
+    throw err;
+  }
+}
+
+/** GETs the file into `part`, resuming from what `part` already holds. */
+async function fetchInto(
+  ctx: Context,
+  file: string,
+  meta: FileMeta,
+  part: string,
+  mayRetry: boolean,
+): Promise<void> {
+  const deno = denoApi()!;
+  let have = await fileSize(part);
+  if (meta.size !== null && have > meta.size) {
+    await deno.remove(part);
+    have = 0;
+  }
+  const progress = (bytes: number, total: number) =>
+    ctx.onProgress?.({ file, bytes, total: meta.size ?? total });
+  if (meta.size !== null && have === meta.size && have > 0) {
+    progress(have, have); // complete already; verify() checks it
+    return;
+  }
+  let res: Response;
+  try {
+    res = await ctx.fetch(meta.url, {
+      headers: headers(ctx, have > 0 ? { Range: `bytes=${have}-` } : {}),
+    });
+  } catch (err) {
+    throw cannotDownload(ctx, file, (err as Error).message);
+  }
+  if (res.status === 416 && mayRetry) {
+    await res.body?.cancel();
+    await deno.remove(part);
+    return await fetchInto(ctx, file, meta, part, false);
+  }
+  if (res.status === 401 || res.status === 403) {
+    await res.body?.cancel();
+    throw authError(ctx, file, res);
+  }
+  if (!res.ok || !res.body) {
+    await res.body?.cancel();
+    throw cannotDownload(ctx, file, `HTTP ${res.status} ${res.statusText}`);
+  }
+  const append = res.status === 206;
+  if (append) {
+    const range = res.headers.get("content-range") ?? "";
+    if (!range.startsWith(`bytes ${have}-`)) {
+      await res.body.cancel();
+      await deno.remove(part);
+      if (mayRetry) return await fetchInto(ctx, file, meta, part, false);
+      throw cannotDownload(ctx, file, `unexpected Content-Range "${range}"`);
+    }
+  } else {
+    have = 0; // a full answer: start over
+  }
+  const length = Number(res.headers.get("content-length") ?? NaN);
+  const total = Number.isFinite(length) ? have + length : 0;
+  const out = await deno.open(
+    part,
+    append
+      ? { write: true, create: true, append: true }
+      : { write: true, create: true, truncate: true },
+  );
+  try {
+    for await (const chunk of res.body) {
+      for (let off = 0; off < chunk.length;) off += await out.write(chunk.subarray(off));
+      have += chunk.length;
+      progress(have, total);
+    }
+  } catch (err) {
+    // What arrived stays in `part`: the next call resumes from there.
+    throw cannotDownload(ctx, file, `download interrupted: ${(err as Error).message}`);
+  } finally {
+    out.close();
+  }
+}
+
+function hex(buf: ArrayBuffer): string {
+  return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Checks size and (for LFS files, whose etag is their sha256) the hash; removes bad data. */
+async function verify(ctx: Context, file: string, meta: FileMeta, part: string): Promise<void> {
+  const deno = denoApi()!;
+  const fail = async (what: string): Promise<never> => {
+    await deno.remove(part).catch(() => {});
+    throw new Error(
+      `Download of "${file}" from ${ctx.repo} is corrupt (${what}); it was removed: try again`,
+    );
+  };
+  const size = await fileSize(part);
+  if (meta.size !== null && size !== meta.size) {
+    await fail(`${size} bytes, expected ${meta.size}`);
+  }
+  if (SHA256.test(meta.etag)) {
+    const digest = hex(await crypto.subtle.digest("SHA-256", await deno.readFile(part)));
+    if (digest !== meta.etag) await fail(`sha256 ${digest}, expected ${meta.etag}`);
+  }
+}

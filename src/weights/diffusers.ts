@@ -1,0 +1,381 @@
+/**
+ * Diffusers checkpoints of the causal continuous video tokenizers (`AutoencoderKLCosmos`,
+ * e.g. the `vae/diffusion_pytorch_model.safetensors` of a Cosmos 1.0 pipeline): one file with
+ * both halves under diffusers' parameter names, mapped to and from the official
+ * encoder.jit / decoder.jit state_dict names.
+ *
+ * The mapping follows diffusers' `AutoencoderKLCosmos` module tree (and the renames of its
+ * `scripts/convert_cosmos_to_diffusers.py`); it is written once, as the {@link GRAMMAR} below,
+ * and read in both directions. No tensor changes shape or layout: diffusers builds every
+ * convolution, attention projection included, as a `Conv3d` with the official kernel
+ * ([out, in, kt, kh, kw]), and its norms as the same `GroupNorm` under `.norm`. The Haar
+ * patcher buffers (`wavelets`, `_arange`) are not persistent in diffusers and are not stored;
+ * where a file holds them anyway they are dropped, as the loader recomputes them.
+ *
+ * The one non-local rule: the decoder's levels run in opposite orders. The official
+ * `decoder.up.{k}` counts from the output (up.0 is the last level run), diffusers'
+ * `decoder.up_blocks.{k}` from the input, so `up.{k}` is `up_blocks.{L - 1 - k}` with L the
+ * number of levels, read off the names.
+ * @module
+ */
+
+import { safetensorsSource, type TensorSource } from "./checkpoint.ts";
+import { parseSafetensors } from "./safetensors.ts";
+
+/** The module kinds of the name grammar. */
+type Kind =
+  | "model"
+  | "encoder"
+  | "decoder"
+  | "mid"
+  | "resnet"
+  | "attention"
+  | "resample"
+  | "factorized"
+  | "conv"
+  | "norm"
+  | "param";
+
+/**
+ * One rule: an official name prefix, the diffusers prefix it becomes, and the kind of module
+ * below it; without a kind, both sides must match the rest of the name exactly. `{i}` and `{j}`
+ * are indices copied across; `{u}` is a decoder level, reversed across (see the module notes).
+ */
+type Rule = readonly [ours: string, diffusers: string, child?: Kind];
+
+/** The whole mapping, as a grammar over dotted names. */
+const GRAMMAR: Record<Kind, readonly Rule[]> = {
+  model: [
+    ["encoder.", "encoder.", "encoder"],
+    ["quant_conv.", "quant_conv.", "conv"],
+    ["post_quant_conv.", "post_quant_conv.", "conv"],
+    ["decoder.", "decoder.", "decoder"],
+  ],
+  encoder: [
+    ["conv_in.", "conv_in.", "factorized"],
+    ["down.{i}.block.{j}.", "down_blocks.{i}.resnets.{j}.", "resnet"],
+    ["down.{i}.attn.{j}.0.", "down_blocks.{i}.attentions.{j}.", "attention"],
+    ["down.{i}.attn.{j}.1.", "down_blocks.{i}.temp_attentions.{j}.", "attention"],
+    ["down.{i}.downsample.", "down_blocks.{i}.downsamplers.0.", "resample"],
+    ["mid.", "mid_block.", "mid"],
+    ["norm_out.", "norm_out.", "norm"],
+    ["conv_out.", "conv_out.", "factorized"],
+  ],
+  decoder: [
+    ["conv_in.", "conv_in.", "factorized"],
+    ["mid.", "mid_block.", "mid"],
+    ["up.{u}.block.{j}.", "up_blocks.{u}.resnets.{j}.", "resnet"],
+    ["up.{u}.attn.{j}.0.", "up_blocks.{u}.attentions.{j}.", "attention"],
+    ["up.{u}.attn.{j}.1.", "up_blocks.{u}.temp_attentions.{j}.", "attention"],
+    ["up.{u}.upsample.", "up_blocks.{u}.upsamplers.0.", "resample"],
+    ["norm_out.", "norm_out.", "norm"],
+    ["conv_out.", "conv_out.", "factorized"],
+  ],
+  mid: [
+    ["block_1.", "resnets.0.", "resnet"],
+    ["attn_1.0.", "attentions.0.", "attention"],
+    ["attn_1.1.", "temp_attentions.0.", "attention"],
+    ["block_2.", "resnets.1.", "resnet"],
+  ],
+  resnet: [
+    ["norm1.", "norm1.", "norm"],
+    ["conv1.", "conv1.", "factorized"],
+    ["norm2.", "norm2.", "norm"],
+    ["conv2.", "conv2.", "factorized"],
+    ["nin_shortcut.", "conv_shortcut.", "conv"],
+  ],
+  attention: [
+    ["norm.", "norm.", "norm"],
+    ["q.", "to_q.", "conv"],
+    ["k.", "to_k.", "conv"],
+    ["v.", "to_v.", "conv"],
+    ["proj_out.", "to_out.0.", "conv"],
+  ],
+  // Both hybrid resamplers keep their three convs under the same names (conv1..conv3).
+  resample: [
+    ["conv1.", "conv1.", "conv"],
+    ["conv2.", "conv2.", "conv"],
+    ["conv3.", "conv3.", "conv"],
+  ],
+  factorized: [
+    ["0.", "conv_s.", "conv"],
+    ["1.", "conv_t.", "conv"],
+  ],
+  conv: [["conv3d.", "", "param"]],
+  norm: [["norm.", "norm.", "param"]],
+  param: [["weight", "weight"], ["bias", "bias"]],
+};
+
+/** Which side of a rule a name is written in. */
+type Side = 0 | 1;
+
+interface Compiled {
+  match: [RegExp, RegExp];
+  /** Placeholder names, in the order of the capture groups (the same on both sides). */
+  slots: string[][];
+  templates: [string, string];
+  child?: Kind;
+}
+
+function compile(template: string, leaf: boolean): { re: RegExp; slots: string[] } {
+  const slots: string[] = [];
+  const body = template.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{(\w)\}/g, (_, s) => {
+    slots.push(s);
+    return "(\\d+)";
+  });
+  return { re: new RegExp(`^${body}${leaf ? "$" : ""}`), slots };
+}
+
+const COMPILED: Record<Kind, Compiled[]> = Object.fromEntries(
+  Object.entries(GRAMMAR).map(([kind, rules]) => [
+    kind,
+    rules.map(([ours, theirs, child]) => {
+      const a = compile(ours, child === undefined), b = compile(theirs, child === undefined);
+      return { match: [a.re, b.re], slots: [a.slots, b.slots], templates: [ours, theirs], child };
+    }),
+  ]),
+) as Record<Kind, Compiled[]>;
+
+/** The non-parameter buffers that are dropped rather than mapped. */
+const BUFFERS = /(^|\.)(wavelets|_arange|patch_size_buffer)$/;
+
+/** Number of decoder levels named in `names` (written on `side`). */
+function upLevels(names: Iterable<string>, side: Side): number {
+  const re = side === 0 ? /^decoder\.up\.(\d+)\./ : /^decoder\.up_blocks\.(\d+)\./;
+  let n = 0;
+  for (const name of names) {
+    const m = re.exec(name);
+    if (m) n = Math.max(n, Number(m[1]) + 1);
+  }
+  return n;
+}
+
+/** `rest` (written on `from`) under `kind`, written on the other side; undefined if no rule fits. */
+function translate(rest: string, kind: Kind, from: Side, levels: number): string | undefined {
+  const to: Side = from === 0 ? 1 : 0;
+  for (const rule of COMPILED[kind]) {
+    const m = rule.match[from].exec(rest);
+    if (!m) continue;
+    const values = new Map<string, number>();
+    rule.slots[from].forEach((slot, k) => values.set(slot, Number(m[k + 1])));
+    let ok = true;
+    const head = rule.templates[to].replace(/\{(\w)\}/g, (_, slot: string) => {
+      const v = values.get(slot)!;
+      if (slot !== "u") return String(v);
+      if (v >= levels) ok = false;
+      return String(levels - 1 - v);
+    });
+    if (!ok) continue;
+    if (rule.child === undefined) return head;
+    const tail = translate(rest.slice(m[0].length), rule.child, from, levels);
+    if (tail !== undefined) return head + tail;
+  }
+  return undefined;
+}
+
+/**
+ * The diffusers name of an official tensor name, or undefined when it has none.
+ * @param levels number of decoder levels (`decoder.up.{k}`), needed for decoder names
+ */
+export function toDiffusersName(name: string, levels: number): string | undefined {
+  return translate(name, "model", 0, levels);
+}
+
+/**
+ * The official name of a diffusers tensor name, or undefined when it has none.
+ * @param levels number of decoder levels (`decoder.up_blocks.{k}`), needed for decoder names
+ */
+export function fromDiffusersName(name: string, levels: number): string | undefined {
+  return translate(name, "model", 1, levels);
+}
+
+/**
+ * The official name of every diffusers name in `names` (buffers left out), keyed by the
+ * diffusers name.
+ * @param source label for messages
+ * @throws Error naming the first tensor that has no official counterpart
+ */
+export function fromDiffusersNames(names: string[], source = "<names>"): Map<string, string> {
+  return mapAll(names, 1, source);
+}
+
+/**
+ * The diffusers name of every official name in `names` (buffers left out), keyed by the
+ * official name.
+ * @param source label for messages
+ * @throws Error naming the first tensor that has no diffusers counterpart
+ */
+export function toDiffusersNames(names: string[], source = "<names>"): Map<string, string> {
+  return mapAll(names, 0, source);
+}
+
+function mapAll(names: string[], from: Side, source: string): Map<string, string> {
+  const levels = upLevels(names, from);
+  const out = new Map<string, string>();
+  const seen = new Map<string, string>();
+  for (const name of names) {
+    if (BUFFERS.test(name)) continue;
+    const mapped = translate(name, "model", from, levels);
+    if (mapped === undefined) {
+      throw new Error(
+        from === 1
+          ? `Cannot read diffusers checkpoint "${source}": tensor "${name}" is not an AutoencoderKLCosmos parameter this loader knows`
+          : `Cannot convert "${source}" to diffusers names: tensor "${name}" has no AutoencoderKLCosmos counterpart`,
+      );
+    }
+    const twin = seen.get(mapped);
+    if (twin !== undefined) {
+      throw new Error(`"${source}": tensors "${twin}" and "${name}" both map to "${mapped}"`);
+    }
+    seen.set(mapped, name);
+    out.set(name, mapped);
+  }
+  return out;
+}
+
+/** Names only diffusers' AutoencoderKLCosmos uses (never an official state_dict's). */
+const DIFFUSERS_MARKER =
+  /^(?:(?:encoder|decoder)\.(?:conv_in\.conv_[st]\.|down_blocks\.|up_blocks\.|mid_block\.)|(?:post_)?quant_conv\.(?:weight|bias)$)/;
+
+/** Whether `src` is named like a diffusers AutoencoderKLCosmos checkpoint. */
+export function isDiffusersCheckpoint(src: Pick<TensorSource, "names">): boolean {
+  return src.names().some((n) => DIFFUSERS_MARKER.test(n));
+}
+
+/** `src` seen through a renaming: `names` maps each new name to the name in `src`. */
+function renamed(
+  src: TensorSource,
+  names: Map<string, string>,
+  source: string,
+  metadata: Record<string, string>,
+): TensorSource {
+  const own = (name: string) => {
+    const inner = names.get(name);
+    if (inner === undefined) throw new Error(`"${source}" has no tensor "${name}"`);
+    return inner;
+  };
+  return {
+    source,
+    metadata,
+    names: () => [...names.keys()],
+    shape: (name) => {
+      const inner = names.get(name);
+      return inner === undefined ? undefined : src.shape(inner);
+    },
+    float32: (name) => src.float32(own(name)),
+  };
+}
+
+const ENCODER_HALF = /^(encoder|quant_conv)\./;
+const DECODER_HALF = /^(decoder|post_quant_conv)\./;
+
+/**
+ * The compression a diffusers checkpoint records, as our metadata `config` JSON: from a `config`
+ * entry of the file's metadata (ours: spatial_compression / temporal_compression, or diffusers':
+ * spatial_compression_ratio / temporal_compression_ratio), else from `config` (the contents
+ * of diffusers' config.json, which lives beside the weights). Undefined when neither says.
+ */
+function compressionConfig(
+  metadata: Record<string, string>,
+  config?: Record<string, unknown>,
+): string | undefined {
+  const candidates: unknown[] = [];
+  try {
+    if (metadata.config !== undefined) candidates.push(JSON.parse(metadata.config));
+  } catch { /* not JSON: says nothing */ }
+  if (config !== undefined) candidates.push(config);
+  for (const c of candidates) {
+    if (typeof c !== "object" || c === null) continue;
+    const r = c as Record<string, unknown>;
+    const s = r.spatial_compression ?? r.spatial_compression_ratio;
+    const t = r.temporal_compression ?? r.temporal_compression_ratio;
+    if (Number.isInteger(s) && Number.isInteger(t)) {
+      return JSON.stringify({ spatial_compression: s, temporal_compression: t });
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Splits a diffusers AutoencoderKLCosmos checkpoint into the official encoder and decoder
+ * halves (`encoder.*` + `quant_conv.*`, `decoder.*` + `post_quant_conv.*`), under official names,
+ * shapes and data unchanged. The halves carry metadata `config` with the compression only when
+ * the file's metadata or `options.config` (diffusers' config.json) says it; otherwise the
+ * loader needs `model` or `compression`.
+ * @throws Error naming a tensor that is not an AutoencoderKLCosmos parameter, or a missing half
+ */
+export function fromDiffusers(
+  src: TensorSource,
+  options: { config?: Record<string, unknown> } = {},
+): { encoder: TensorSource; decoder: TensorSource } {
+  const toOurs = fromDiffusersNames(src.names(), src.source);
+  const metadata = { ...src.metadata };
+  delete metadata.config;
+  const config = compressionConfig(src.metadata, options.config);
+  if (config !== undefined) metadata.config = config;
+  const half = (which: "encoder" | "decoder", keep: RegExp): TensorSource => {
+    const names = new Map<string, string>();
+    for (const [theirs, ours] of toOurs) if (keep.test(ours)) names.set(ours, theirs);
+    if (![...names.keys()].some((n) => n.startsWith(`${which}.`))) {
+      throw new Error(
+        `Cannot split diffusers checkpoint "${src.source}": it has no ${which} tensors`,
+      );
+    }
+    return renamed(src, names, `${src.source} (diffusers, ${which} half)`, metadata);
+  };
+  return { encoder: half("encoder", ENCODER_HALF), decoder: half("decoder", DECODER_HALF) };
+}
+
+/**
+ * The inverse of {@link fromDiffusers}: official-named tensors (an autoencoder, or its two
+ * halves) as one diffusers-named checkpoint, shapes and data unchanged. Buffers are left out,
+ * as diffusers does not store them.
+ * @throws Error naming a tensor that has no diffusers counterpart, or appears twice
+ */
+export function toDiffusers(...sources: TensorSource[]): TensorSource {
+  const owner = new Map<string, TensorSource>();
+  for (const s of sources) {
+    for (const n of s.names()) {
+      if (owner.has(n)) {
+        throw new Error(`Cannot convert to diffusers names: tensor "${n}" is in two sources`);
+      }
+      owner.set(n, s);
+    }
+  }
+  const label = sources.map((s) => s.source).join(" + ");
+  const toTheirs = toDiffusersNames([...owner.keys()], label);
+  const names = new Map<string, string>();
+  for (const [ours, theirs] of toTheirs) names.set(theirs, ours);
+  const merged: TensorSource = {
+    source: label,
+    metadata: {},
+    names: () => [...owner.keys()],
+    shape: (n) => owner.get(n)?.shape(n),
+    float32: (n) => {
+      const s = owner.get(n);
+      if (!s) throw new Error(`"${label}" has no tensor "${n}"`);
+      return s.float32(n);
+    },
+  };
+  return renamed(merged, names, `${label} (diffusers names)`, { format: "pt" });
+}
+
+/**
+ * Reads a diffusers AutoencoderKLCosmos safetensors file (`diffusion_pytorch_model.safetensors`)
+ * into the official encoder and decoder halves; see {@link fromDiffusers}.
+ * @param source label for messages
+ * @throws Error when the file is not safetensors or not named like a diffusers checkpoint
+ */
+export function loadDiffusersSource(
+  bytes: Uint8Array,
+  source: string,
+  options: { config?: Record<string, unknown> } = {},
+): { encoder: TensorSource; decoder: TensorSource } {
+  const src = safetensorsSource(parseSafetensors(bytes, source));
+  if (!isDiffusersCheckpoint(src)) {
+    throw new Error(
+      `Cannot read "${source}" as a diffusers checkpoint: none of its tensors has an AutoencoderKLCosmos name (e.g. "encoder.conv_in.conv_s.weight")`,
+    );
+  }
+  return fromDiffusers(src, options);
+}
