@@ -1513,13 +1513,18 @@ var SpaceTimeAttn = class {
     return y;
   }
 };
+function optionalConv3d(up, w, used, prefix, c, k) {
+  if (used) return loadConv3d(up, w, prefix, c, c, k);
+  w.skip(`${prefix}.conv3d.weight`, `${prefix}.conv3d.bias`);
+  return null;
+}
 var HybridDownsample = class {
   constructor(up, w, prefix, c, spatial, temporal) {
     this.spatial = spatial;
     this.temporal = temporal;
-    this.conv1 = loadConv3d(up, w, `${prefix}.conv1`, c, c, [1, 3, 3]);
-    this.conv2 = loadConv3d(up, w, `${prefix}.conv2`, c, c, [3, 1, 1]);
-    this.conv3 = loadConv3d(up, w, `${prefix}.conv3`, c, c, [1, 1, 1]);
+    this.conv1 = optionalConv3d(up, w, spatial, `${prefix}.conv1`, c, [1, 3, 3]);
+    this.conv2 = optionalConv3d(up, w, temporal, `${prefix}.conv2`, c, [3, 1, 1]);
+    this.conv3 = optionalConv3d(up, w, spatial || temporal, `${prefix}.conv3`, c, [1, 1, 1]);
   }
   spatial;
   temporal;
@@ -1557,9 +1562,9 @@ var HybridUpsample = class {
   constructor(up, w, prefix, c, spatial, temporal) {
     this.spatial = spatial;
     this.temporal = temporal;
-    this.conv1 = loadConv3d(up, w, `${prefix}.conv1`, c, c, [3, 1, 1]);
-    this.conv2 = loadConv3d(up, w, `${prefix}.conv2`, c, c, [1, 3, 3]);
-    this.conv3 = loadConv3d(up, w, `${prefix}.conv3`, c, c, [1, 1, 1]);
+    this.conv1 = optionalConv3d(up, w, temporal, `${prefix}.conv1`, c, [3, 1, 1]);
+    this.conv2 = optionalConv3d(up, w, spatial, `${prefix}.conv2`, c, [1, 3, 3]);
+    this.conv3 = optionalConv3d(up, w, spatial || temporal, `${prefix}.conv3`, c, [1, 1, 1]);
   }
   spatial;
   temporal;
@@ -1937,6 +1942,13 @@ var WeightReader = class {
     }
     return s;
   }
+  /**
+   * Marks tensors the architecture holds but never runs (a hybrid resampler's switched-off
+   * path) as accounted for, without reading or uploading them; absent ones are fine too.
+   */
+  skip(...names) {
+    for (const n of names) if (this.has(n)) this.used.add(n);
+  }
   /** The tensor's values, after checking its shape against `expected` (-1: any extent). */
   take(name, expected) {
     const s = this.shape(name);
@@ -2224,6 +2236,271 @@ function encodeSafetensors(tensors, metadata) {
     }
   }
   return out;
+}
+
+// src/weights/diffusers.ts
+var GRAMMAR = {
+  model: [
+    ["encoder.", "encoder.", "encoder"],
+    ["quant_conv.", "quant_conv.", "conv"],
+    ["post_quant_conv.", "post_quant_conv.", "conv"],
+    ["decoder.", "decoder.", "decoder"]
+  ],
+  encoder: [
+    ["conv_in.", "conv_in.", "factorized"],
+    ["down.{i}.block.{j}.", "down_blocks.{i}.resnets.{j}.", "resnet"],
+    ["down.{i}.attn.{j}.0.", "down_blocks.{i}.attentions.{j}.", "attention"],
+    ["down.{i}.attn.{j}.1.", "down_blocks.{i}.temp_attentions.{j}.", "attention"],
+    ["down.{i}.downsample.", "down_blocks.{i}.downsamplers.0.", "resample"],
+    ["mid.", "mid_block.", "mid"],
+    ["norm_out.", "norm_out.", "norm"],
+    ["conv_out.", "conv_out.", "factorized"]
+  ],
+  decoder: [
+    ["conv_in.", "conv_in.", "factorized"],
+    ["mid.", "mid_block.", "mid"],
+    ["up.{u}.block.{j}.", "up_blocks.{u}.resnets.{j}.", "resnet"],
+    ["up.{u}.attn.{j}.0.", "up_blocks.{u}.attentions.{j}.", "attention"],
+    ["up.{u}.attn.{j}.1.", "up_blocks.{u}.temp_attentions.{j}.", "attention"],
+    ["up.{u}.upsample.", "up_blocks.{u}.upsamplers.0.", "resample"],
+    ["norm_out.", "norm_out.", "norm"],
+    ["conv_out.", "conv_out.", "factorized"]
+  ],
+  mid: [
+    ["block_1.", "resnets.0.", "resnet"],
+    ["attn_1.0.", "attentions.0.", "attention"],
+    ["attn_1.1.", "temp_attentions.0.", "attention"],
+    ["block_2.", "resnets.1.", "resnet"]
+  ],
+  resnet: [
+    ["norm1.", "norm1.", "norm"],
+    ["conv1.", "conv1.", "factorized"],
+    ["norm2.", "norm2.", "norm"],
+    ["conv2.", "conv2.", "factorized"],
+    ["nin_shortcut.", "conv_shortcut.", "conv"]
+  ],
+  attention: [
+    ["norm.", "norm.", "norm"],
+    ["q.", "to_q.", "conv"],
+    ["k.", "to_k.", "conv"],
+    ["v.", "to_v.", "conv"],
+    ["proj_out.", "to_out.0.", "conv"]
+  ],
+  // Both hybrid resamplers keep their three convs under the same names (conv1..conv3).
+  resample: [
+    ["conv1.", "conv1.", "conv"],
+    ["conv2.", "conv2.", "conv"],
+    ["conv3.", "conv3.", "conv"]
+  ],
+  factorized: [
+    ["0.", "conv_s.", "conv"],
+    ["1.", "conv_t.", "conv"]
+  ],
+  conv: [["conv3d.", "", "param"]],
+  norm: [["norm.", "norm.", "param"]],
+  param: [["weight", "weight"], ["bias", "bias"]]
+};
+function compile(template, leaf) {
+  const slots = [];
+  const body = template.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{(\w)\}/g, (_, s) => {
+    slots.push(s);
+    return "(\\d+)";
+  });
+  return { re: new RegExp(`^${body}${leaf ? "$" : ""}`), slots };
+}
+var COMPILED = Object.fromEntries(
+  Object.entries(GRAMMAR).map(([kind, rules]) => [
+    kind,
+    rules.map(([ours, theirs, child]) => {
+      const a = compile(ours, child === void 0), b = compile(theirs, child === void 0);
+      return { match: [a.re, b.re], slots: [a.slots, b.slots], templates: [ours, theirs], child };
+    })
+  ])
+);
+var BUFFERS = /(^|\.)(wavelets|_arange|patch_size_buffer)$/;
+function upLevels(names, side) {
+  const re = side === 0 ? /^decoder\.up\.(\d+)\./ : /^decoder\.up_blocks\.(\d+)\./;
+  let n = 0;
+  for (const name of names) {
+    const m = re.exec(name);
+    if (m) n = Math.max(n, Number(m[1]) + 1);
+  }
+  return n;
+}
+function translate(rest, kind, from, levels) {
+  const to = from === 0 ? 1 : 0;
+  for (const rule of COMPILED[kind]) {
+    const m = rule.match[from].exec(rest);
+    if (!m) continue;
+    const values = /* @__PURE__ */ new Map();
+    rule.slots[from].forEach((slot, k) => values.set(slot, Number(m[k + 1])));
+    let ok = true;
+    const head = rule.templates[to].replace(/\{(\w)\}/g, (_, slot) => {
+      const v = values.get(slot);
+      if (slot !== "u") return String(v);
+      if (v >= levels) ok = false;
+      return String(levels - 1 - v);
+    });
+    if (!ok) continue;
+    if (rule.child === void 0) return head;
+    const tail = translate(rest.slice(m[0].length), rule.child, from, levels);
+    if (tail !== void 0) return head + tail;
+  }
+  return void 0;
+}
+function toDiffusersName(name, levels) {
+  return translate(name, "model", 0, levels);
+}
+function fromDiffusersNames(names, source = "<names>") {
+  return mapAll(names, 1, source);
+}
+function mapAll(names, from, source) {
+  const levels = upLevels(names, from);
+  const out = /* @__PURE__ */ new Map();
+  const seen = /* @__PURE__ */ new Map();
+  for (const name of names) {
+    if (BUFFERS.test(name)) continue;
+    const mapped = translate(name, "model", from, levels);
+    if (mapped === void 0) {
+      throw new Error(
+        from === 1 ? `Cannot read diffusers checkpoint "${source}": tensor "${name}" is not an AutoencoderKLCosmos parameter this loader knows` : `Cannot convert "${source}" to diffusers names: tensor "${name}" has no AutoencoderKLCosmos counterpart`
+      );
+    }
+    const twin = seen.get(mapped);
+    if (twin !== void 0) {
+      throw new Error(`"${source}": tensors "${twin}" and "${name}" both map to "${mapped}"`);
+    }
+    seen.set(mapped, name);
+    out.set(name, mapped);
+  }
+  return out;
+}
+var DIFFUSERS_MARKER = /^(?:encoder|decoder)\.(?:conv_in\.conv_[st]\.|down_blocks\.|up_blocks\.|mid_block\.)/;
+function isDiffusersCheckpoint(src) {
+  return src.names().some((n) => DIFFUSERS_MARKER.test(n));
+}
+function renamed(src, names, source, metadata) {
+  return {
+    source,
+    metadata,
+    names: () => [...names.keys()],
+    shape: (name) => {
+      const inner = names.get(name);
+      return inner === void 0 ? void 0 : typeof inner === "string" ? src.shape(inner) : inner;
+    },
+    float32: (name) => {
+      const inner = names.get(name);
+      if (inner === void 0) throw new Error(`"${source}" has no tensor "${name}"`);
+      if (typeof inner === "string") return src.float32(inner);
+      return new Float32Array(inner.reduce((a, b) => a * b, 1));
+    }
+  };
+}
+var ENCODER_HALF = /^(encoder|quant_conv)\./;
+var DECODER_HALF = /^(decoder|post_quant_conv)\./;
+function recordedCompression(metadata, config) {
+  const candidates = [];
+  try {
+    if (metadata.config !== void 0) candidates.push(JSON.parse(metadata.config));
+  } catch {
+  }
+  if (config !== void 0) candidates.push(config);
+  for (const c of candidates) {
+    if (typeof c !== "object" || c === null) continue;
+    const r = c;
+    const spatial = r.spatial_compression ?? r.spatial_compression_ratio;
+    const temporal = r.temporal_compression ?? r.temporal_compression_ratio;
+    if (Number.isInteger(spatial) && Number.isInteger(temporal)) {
+      return { spatial, temporal };
+    }
+  }
+  return void 0;
+}
+var RESAMPLER_CONVS = {
+  encoder: [
+    ["conv1", "spatial", [1, 3, 3]],
+    ["conv2", "temporal", [3, 1, 1]],
+    ["conv3", "any", [1, 1, 1]]
+  ],
+  decoder: [
+    ["conv1", "temporal", [3, 1, 1]],
+    ["conv2", "spatial", [1, 3, 3]],
+    ["conv3", "any", [1, 1, 1]]
+  ]
+};
+function resamplerConvs(half, names, shape, compression) {
+  const re = half === "encoder" ? /^encoder\.down\.(\d+)\./ : /^decoder\.up\.(\d+)\./;
+  let n = 0;
+  for (const name of names) {
+    const m = re.exec(name);
+    if (m) n = Math.max(n, Number(m[1]) + 1);
+  }
+  const patched = half === "encoder" ? shape("encoder.conv_in.0.conv3d.weight")?.[1] : shape("decoder.conv_out.0.conv3d.weight")?.[0];
+  const logP = patched === void 0 ? null : Math.round(Math.log2(patched / 3) / 3);
+  const out = [];
+  for (let level = 0; level < n; level++) {
+    if (half === "encoder" ? level === n - 1 : level === 0) continue;
+    const prefix = half === "encoder" ? `encoder.down.${level}` : `decoder.up.${level}`;
+    const c = shape(`${prefix}.block.0.conv2.0.conv3d.weight`)?.[0];
+    if (c === void 0) continue;
+    let spatialOn = null, temporalOn = null;
+    if (compression && logP !== null) {
+      const ns = Math.log2(compression.spatial) - logP;
+      const nt = Math.log2(compression.temporal) - logP;
+      if (half === "encoder") {
+        spatialOn = level < ns;
+        temporalOn = level < nt;
+      } else {
+        const d = n - 1 - level;
+        temporalOn = 0 < d && d < nt + 1;
+        spatialOn = temporalOn || d < ns && ns > nt;
+      }
+    }
+    for (const [conv2, path, kernel] of RESAMPLER_CONVS[half]) {
+      const built = spatialOn === null || temporalOn === null ? null : path === "spatial" ? spatialOn : path === "temporal" ? temporalOn : spatialOn || temporalOn;
+      const base = `${prefix}.${half === "encoder" ? "downsample" : "upsample"}.${conv2}.conv3d`;
+      out.push({ name: `${base}.weight`, shape: [c, c, ...kernel], built });
+      out.push({ name: `${base}.bias`, shape: [c], built });
+    }
+  }
+  return out;
+}
+function fromDiffusers(src, options = {}) {
+  const toOurs = fromDiffusersNames(src.names(), src.source);
+  const compression = recordedCompression(src.metadata, options.config);
+  const metadata = { ...src.metadata };
+  delete metadata.config;
+  if (compression) {
+    metadata.config = JSON.stringify({
+      spatial_compression: compression.spatial,
+      temporal_compression: compression.temporal
+    });
+  }
+  const half = (which, keep) => {
+    const names = /* @__PURE__ */ new Map();
+    for (const [theirs, ours] of toOurs) if (keep.test(ours)) names.set(ours, theirs);
+    if (![...names.keys()].some((n) => n.startsWith(`${which}.`))) {
+      throw new Error(
+        `Cannot split diffusers checkpoint "${src.source}": it has no ${which} tensors`
+      );
+    }
+    const shape = (n) => {
+      const inner = names.get(n);
+      return typeof inner === "string" ? src.shape(inner) : inner;
+    };
+    const levels = upLevels(names.keys(), 0);
+    for (const conv2 of resamplerConvs(which, [...names.keys()], shape, compression)) {
+      if (names.has(conv2.name)) continue;
+      if (conv2.built) {
+        throw new Error(
+          `Cannot read diffusers checkpoint "${src.source}": it has no tensor "${toDiffusersName(conv2.name, levels)}", which its compression (${compression.spatial}x spatial, ${compression.temporal}x temporal) needs`
+        );
+      }
+      names.set(conv2.name, conv2.shape);
+    }
+    return renamed(src, names, `${src.source} (diffusers, ${which} half)`, metadata);
+  };
+  return { encoder: half("encoder", ENCODER_HALF), decoder: half("decoder", DECODER_HALF) };
 }
 
 // src/weights/pickle.ts
@@ -3002,8 +3279,8 @@ function describe(v) {
     return String(v);
   }
 }
-var ENCODER_HALF = /^(encoder|quant_conv|quantizer|distribution)\./;
-var DECODER_HALF = /^(decoder|post_quant_conv|inv_quant)\./;
+var ENCODER_HALF2 = /^(encoder|quant_conv|quantizer|distribution)\./;
+var DECODER_HALF2 = /^(decoder|post_quant_conv|inv_quant)\./;
 function subset(src, keep, source) {
   const names = src.names().filter((n) => keep.test(n));
   const own = new Set(names);
@@ -3019,14 +3296,14 @@ function subset(src, keep, source) {
   };
 }
 function splitHalves(src) {
-  const stray = src.names().find((n) => !ENCODER_HALF.test(n) && !DECODER_HALF.test(n));
+  const stray = src.names().find((n) => !ENCODER_HALF2.test(n) && !DECODER_HALF2.test(n));
   if (stray !== void 0) {
     throw new Error(
       `Cannot split "${src.source}" into encoder and decoder: tensor "${stray}" belongs to neither`
     );
   }
-  const encoder = subset(src, ENCODER_HALF, `${src.source} (encoder half)`);
-  const decoder = subset(src, DECODER_HALF, `${src.source} (decoder half)`);
+  const encoder = subset(src, ENCODER_HALF2, `${src.source} (encoder half)`);
+  const decoder = subset(src, DECODER_HALF2, `${src.source} (decoder half)`);
   for (const [half, s] of [["encoder", encoder], ["decoder", decoder]]) {
     if (!s.names().some((n) => n.startsWith(`${half}.`))) {
       throw new Error(`Cannot split "${src.source}": it has no ${half} tensors`);
@@ -3044,10 +3321,12 @@ function isZip(bytes) {
   return bytes.length >= 4 && bytes[0] === 80 && bytes[1] === 75 && (bytes[2] === 3 && bytes[3] === 4 || bytes[2] === 5 && bytes[3] === 6);
 }
 function pickHalf(src, half) {
-  if (half === void 0 || !isAutoencoder(src)) return src;
+  if (half === void 0) return src;
   if (half !== "encoder" && half !== "decoder") {
     throw new Error(`Cannot pick half "${half}" of "${src.source}": use "encoder" or "decoder"`);
   }
+  if (isDiffusersCheckpoint(src)) return fromDiffusers(src)[half];
+  if (!isAutoencoder(src)) return src;
   return splitHalves(src)[half];
 }
 async function readCheckpoint(bytes, source, half) {

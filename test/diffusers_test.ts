@@ -213,16 +213,98 @@ function encode(src: TensorSource): Uint8Array {
   return encodeSafetensors(tensors, src.metadata);
 }
 
-/** The CV8x8x8 fixture as one diffusers-named file, as diffusers would save it. */
-function diffusersFile(): Uint8Array {
+/**
+ * The CV8x8x8 fixture as one diffusers-named file: every official tensor, or (`saved`) only
+ * those AutoencoderKLCosmos has, as its save_pretrained writes them.
+ */
+function diffusersFile(saved = false): Uint8Array {
   const enc = fixtureSource("CV8x8x8", "encoder"), dec = fixtureSource("CV8x8x8", "decoder");
-  const bytes = encode(toDiffusers(enc, dec));
+  const compression = saved ? { spatial: 8, temporal: 8 } : undefined;
+  const bytes = encode(toDiffusers([enc, dec], { compression }));
   const file = parseSafetensors(bytes);
   assert.ok(file.entries.has("encoder.down_blocks.0.resnets.0.conv1.conv_s.weight"));
-  assert.ok(file.entries.has("decoder.up_blocks.0.upsamplers.0.conv1.weight"));
-  assert.equal(file.entries.size, enc.names().length + dec.names().length);
+  assert.ok(file.entries.has("decoder.up_blocks.1.upsamplers.0.conv1.weight"));
+  // Diffusers builds no conv in CV8x8x8's second downsampler nor its first upsampler.
+  assert.equal(file.entries.has("decoder.up_blocks.0.upsamplers.0.conv1.weight"), !saved);
+  assert.equal(file.entries.size, enc.names().length + dec.names().length - (saved ? 12 : 0));
   return bytes;
 }
+
+/** Official resampler tensors a diffusers file of `variant` lacks, by the constructor. */
+const NOT_BUILT: Record<string, [{ spatial: number; temporal: number }, string[]]> = {
+  // 2 of 3 downsample levels: the first does space and time, the second nothing; likewise up.
+  CV8x8x8: [{ spatial: 8, temporal: 8 }, [
+    "encoder.down.1.downsample.conv1",
+    "encoder.down.1.downsample.conv2",
+    "encoder.down.1.downsample.conv3",
+    "decoder.up.2.upsample.conv1",
+    "decoder.up.2.upsample.conv2",
+    "decoder.up.2.upsample.conv3",
+  ]],
+  // Space twice, time once: the second level only in space.
+  CV8x16x16: [{ spatial: 16, temporal: 8 }, [
+    "encoder.down.1.downsample.conv2",
+    "decoder.up.2.upsample.conv1",
+  ]],
+  // Time never: space only, at the first level; the decoder has two levels.
+  CV4x8x8: [{ spatial: 8, temporal: 4 }, [
+    "encoder.down.0.downsample.conv2",
+    "encoder.down.1.downsample.conv1",
+    "encoder.down.1.downsample.conv2",
+    "encoder.down.1.downsample.conv3",
+    "decoder.up.1.upsample.conv1",
+  ]],
+};
+
+for (const [variant, [compression, missing]] of Object.entries(NOT_BUILT)) {
+  Deno.test(`diffusers files lack the resampler convs diffusers does not build (${variant})`, () => {
+    const shapes = fixtureShapes(variant);
+    const src = shapesSource(shapes, variant);
+    const saved = toDiffusers(src, { compression });
+    const theirs = toDiffusersNames([...shapes.keys()]);
+    const kept = new Set(saved.names());
+    const dropped = [...shapes.keys()].filter((n) => !kept.has(theirs.get(n)!));
+    const want = missing.flatMap((p) => [`${p}.conv3d.bias`, `${p}.conv3d.weight`]).sort();
+    assert.deepEqual(dropped.sort(), want);
+    // Read back, with or without the compression: the same names and shapes as the official.
+    for (
+      const config of [undefined, {
+        spatial_compression_ratio: compression.spatial,
+        temporal_compression_ratio: compression.temporal,
+      }]
+    ) {
+      const { encoder, decoder } = fromDiffusers(saved, { config });
+      const back = new Map([...encoder.names(), ...decoder.names()].map((n) => [n, 0]));
+      assert.deepEqual([...back.keys()].sort(), [...shapes.keys()].sort());
+      for (const h of [encoder, decoder]) {
+        for (const n of h.names()) assert.deepEqual(h.shape(n), shapes.get(n), n);
+      }
+      for (const p of missing) {
+        const h = p.startsWith("encoder") ? encoder : decoder;
+        assert.ok(h.float32(`${p}.conv3d.weight`).every((v) => v === 0));
+      }
+    }
+  });
+}
+
+Deno.test("diffusers files: a missing conv of a path that is on fails when the compression is known", () => {
+  const src = shapesSource(fixtureShapes("CV8x8x8"), "CV8x8x8");
+  const full = toDiffusers(src);
+  const lacking = "encoder.down_blocks.0.downsamplers.0.conv2.weight";
+  const names = new Map(full.names().filter((n) => n !== lacking).map((n) => [n, full.shape(n)!]));
+  const file = shapesSource(names, "lacking.safetensors");
+  assert.throws(
+    () =>
+      fromDiffusers(file, {
+        config: { spatial_compression_ratio: 8, temporal_compression_ratio: 8 },
+      }),
+    new RegExp(`"lacking\\.safetensors": it has no tensor "${lacking.replaceAll(".", "\\.")}"`),
+  );
+  // Not knowing the compression, the reader cannot tell: it fills the conv in.
+  assert.ok(
+    fromDiffusers(file).encoder.names().includes("encoder.down.0.downsample.conv2.conv3d.weight"),
+  );
+});
 
 Deno.test("a diffusers file holds the fixture's tensors, bit for bit, under the mapped names", () => {
   const halves = loadDiffusersSource(diffusersFile(), "<diffusers>");
@@ -237,9 +319,11 @@ Deno.test("a diffusers file holds the fixture's tensors, bit for bit, under the 
 });
 
 gpuTest("a diffusers CV8x8x8 file tokenizes like the fixture's own files", async (ops) => {
-  const halves = loadDiffusersSource(diffusersFile(), "<diffusers>");
   const model = "Cosmos-1.0-Tokenizer-CV8x8x8";
-  const encBytes = encode(halves.encoder), decBytes = encode(halves.decoder);
+  // The one diffusers file given as both halves, as a user would (loadTokenizer picks each).
+  const encBytes = diffusersFile(true), decBytes = encBytes;
+  const halves = loadDiffusersSource(encBytes, "<diffusers>");
+  assert.ok(halves.encoder.names().length > 0 && halves.decoder.names().length > 0);
   // The file does not record its compression: the loader needs the model (or compression).
   await assert.rejects(
     loadTokenizer({ encoder: encBytes, decoder: decBytes, ops }),

@@ -159,14 +159,32 @@ export class SpaceTimeAttn {
 }
 
 /**
+ * A resampler's conv, loaded only when its path runs. The official checkpoints hold all three
+ * convs of every hybrid resampler whatever is switched on (diffusers' do not); the unused ones
+ * are accounted for but never uploaded.
+ */
+function optionalConv3d(
+  up: Uploader,
+  w: WeightReader,
+  used: boolean,
+  prefix: string,
+  c: number,
+  k: [number, number, number],
+): ConvWeights | null {
+  if (used) return loadConv3d(up, w, prefix, c, c, k);
+  w.skip(`${prefix}.conv3d.weight`, `${prefix}.conv3d.bias`);
+  return null;
+}
+
+/**
  * CausalHybridDownsample3d: in space, a stride-2 (1,3,3) conv of the bottom/right zero-padded
  * input plus its 2x2 average; in time, a stride-2 causal (3,1,1) conv plus the average of frame
  * pairs; then a 1x1x1 conv. With neither path enabled it is the identity.
  */
 export class HybridDownsample {
-  conv1: ConvWeights;
-  conv2: ConvWeights;
-  conv3: ConvWeights;
+  conv1: ConvWeights | null;
+  conv2: ConvWeights | null;
+  conv3: ConvWeights | null;
   constructor(
     up: Uploader,
     w: WeightReader,
@@ -175,9 +193,9 @@ export class HybridDownsample {
     readonly spatial: boolean,
     readonly temporal: boolean,
   ) {
-    this.conv1 = loadConv3d(up, w, `${prefix}.conv1`, c, c, [1, 3, 3]);
-    this.conv2 = loadConv3d(up, w, `${prefix}.conv2`, c, c, [3, 1, 1]);
-    this.conv3 = loadConv3d(up, w, `${prefix}.conv3`, c, c, [1, 1, 1]);
+    this.conv1 = optionalConv3d(up, w, spatial, `${prefix}.conv1`, c, [1, 3, 3]);
+    this.conv2 = optionalConv3d(up, w, temporal, `${prefix}.conv2`, c, [3, 1, 1]);
+    this.conv3 = optionalConv3d(up, w, spatial || temporal, `${prefix}.conv3`, c, [1, 1, 1]);
   }
 
   forward(ops: Ops, x: Tensor): Tensor {
@@ -185,13 +203,13 @@ export class HybridDownsample {
     let h = x;
     if (this.spatial) h = chain(ops, h, x, (t) => this.#space(ops, t));
     if (this.temporal) h = chain(ops, h, x, (t) => this.#time(ops, t));
-    return chain(ops, h, x, (t) => ops.conv(t, this.conv3));
+    return chain(ops, h, x, (t) => ops.conv(t, this.conv3!));
   }
 
   /** Stride-2 conv of the bottom/right zero-padded input, plus its 2x2 average. */
   #space(ops: Ops, x: Tensor): Tensor {
     const pooled = ops.avgPool(x, "space");
-    const y = ops.conv(x, this.conv1, {
+    const y = ops.conv(x, this.conv1!, {
       stride: [1, 2, 2],
       padLow: [0, 0],
       padHigh: [1, 1],
@@ -205,7 +223,7 @@ export class HybridDownsample {
   #time(ops: Ops, x: Tensor): Tensor {
     const pooled = ops.avgPool(x, "time");
     // The reference prepends frame 0 once, then CausalConv3d prepends it once more.
-    const y = ops.conv(x, this.conv2, { stride: [2, 1, 1], padTime: 2, residual: pooled });
+    const y = ops.conv(x, this.conv2!, { stride: [2, 1, 1], padTime: 2, residual: pooled });
     ops.release(pooled);
     return y;
   }
@@ -217,9 +235,9 @@ export class HybridDownsample {
  * enabled it is the identity.
  */
 export class HybridUpsample {
-  conv1: ConvWeights;
-  conv2: ConvWeights;
-  conv3: ConvWeights;
+  conv1: ConvWeights | null;
+  conv2: ConvWeights | null;
+  conv3: ConvWeights | null;
   constructor(
     up: Uploader,
     w: WeightReader,
@@ -228,9 +246,9 @@ export class HybridUpsample {
     readonly spatial: boolean,
     readonly temporal: boolean,
   ) {
-    this.conv1 = loadConv3d(up, w, `${prefix}.conv1`, c, c, [3, 1, 1]);
-    this.conv2 = loadConv3d(up, w, `${prefix}.conv2`, c, c, [1, 3, 3]);
-    this.conv3 = loadConv3d(up, w, `${prefix}.conv3`, c, c, [1, 1, 1]);
+    this.conv1 = optionalConv3d(up, w, temporal, `${prefix}.conv1`, c, [3, 1, 1]);
+    this.conv2 = optionalConv3d(up, w, spatial, `${prefix}.conv2`, c, [1, 3, 3]);
+    this.conv3 = optionalConv3d(up, w, spatial || temporal, `${prefix}.conv3`, c, [1, 1, 1]);
   }
 
   forward(ops: Ops, x: Tensor): Tensor {
@@ -238,14 +256,14 @@ export class HybridUpsample {
     let h = x;
     if (this.temporal) h = chain(ops, h, x, (t) => this.#time(ops, t));
     if (this.spatial) h = chain(ops, h, x, (t) => this.#space(ops, t));
-    return chain(ops, h, x, (t) => ops.conv(t, this.conv3));
+    return chain(ops, h, x, (t) => ops.conv(t, this.conv3!));
   }
 
   /** Frames repeated (T -> 2T - 1), plus a causal temporal conv of them. */
   #time(ops: Ops, x: Tensor): Tensor {
     // A single frame is not repeated (the reference's time_factor is 1 then).
     const repeated = x.shape[2] > 1 ? ops.upsample(x, "time") : x;
-    const y = ops.conv(repeated, this.conv1, { residual: repeated });
+    const y = ops.conv(repeated, this.conv1!, { residual: repeated });
     if (repeated !== x) ops.release(repeated);
     return y;
   }
@@ -253,7 +271,7 @@ export class HybridUpsample {
   /** Nearest 2x in space, plus a spatial conv of it. */
   #space(ops: Ops, x: Tensor): Tensor {
     const repeated = ops.upsample(x, "space");
-    const y = ops.conv(repeated, this.conv2, { residual: repeated });
+    const y = ops.conv(repeated, this.conv2!, { residual: repeated });
     ops.release(repeated);
     return y;
   }

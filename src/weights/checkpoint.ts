@@ -47,6 +47,14 @@ export class WeightReader {
     return s;
   }
 
+  /**
+   * Marks tensors the architecture holds but never runs (a hybrid resampler's switched-off
+   * path) as accounted for, without reading or uploading them; absent ones are fine too.
+   */
+  skip(...names: string[]): void {
+    for (const n of names) if (this.has(n)) this.used.add(n);
+  }
+
   /** The tensor's values, after checking its shape against `expected` (-1: any extent). */
   take(name: string, expected: number[]): Float32Array {
     const s = this.shape(name);

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { fromDiffusers, isDiffusersCheckpoint } from "./diffusers.ts";
 import { safetensorsSource, type TensorSource } from "./checkpoint.ts";
 import { parseSafetensors } from "./safetensors.ts";
 import { isAutoencoder, parseTorchScript, readTorchScript, splitHalves } from "./torchscript.ts";
@@ -19,10 +20,13 @@ export function isZip(bytes: Uint8Array): boolean {
  * autoencoder (autoencoder.jit); otherwise `src` itself.
  */
 function pickHalf(src: TensorSource, half: string | undefined): TensorSource {
-  if (half === undefined || !isAutoencoder(src)) return src;
+  if (half === undefined) return src;
   if (half !== "encoder" && half !== "decoder") {
     throw new Error(`Cannot pick half "${half}" of "${src.source}": use "encoder" or "decoder"`);
   }
+  // Before isAutoencoder: a diffusers file also has encoder.* and decoder.* names.
+  if (isDiffusersCheckpoint(src)) return fromDiffusers(src)[half];
+  if (!isAutoencoder(src)) return src;
   return splitHalves(src)[half];
 }
 
