@@ -3730,6 +3730,26 @@ async function verify(ctx, file, meta, part) {
   }
 }
 
+// src/hub/progress.ts
+var MB = 1024 * 1024;
+function terminalProgress() {
+  const deno = globalThis.Deno;
+  if (!deno?.stderr.isTerminal()) return void 0;
+  const encoder = new TextEncoder();
+  const started = performance.now();
+  let last = 0;
+  return (p) => {
+    const now = performance.now();
+    const done = p.total > 0 && p.bytes >= p.total;
+    if (!done && now - last < 250) return;
+    last = now;
+    const rate = p.bytes / MB / Math.max(1e-3, (now - started) / 1e3);
+    const of = p.total > 0 ? ` / ${(p.total / MB).toFixed(1)}` : "";
+    const line = `\rdownloading ${p.file}: ${(p.bytes / MB).toFixed(1)}${of} MB, ${rate.toFixed(1)} MB/s${done ? "\n" : ""}`;
+    deno.stderr.writeSync(encoder.encode(line));
+  };
+}
+
 // src/tokenizer.ts
 var IGNORED_BUFFERS = /(^|\.)(wavelets|_arange|patch_size_buffer|_levels|_basis|implicit_codebook)$/;
 function checkAllUsed(reader) {
@@ -4029,7 +4049,10 @@ function videoCompression(options, sources) {
 }
 async function loadTokenizer(options) {
   if (options?.model && options.encoder === void 0 && options.decoder === void 0) {
-    const files = await resolveCheckpoint(options.model, options.hub);
+    const files = await resolveCheckpoint(options.model, {
+      ...options.hub,
+      onProgress: options.hub?.onProgress ?? terminalProgress()
+    });
     let official;
     try {
       official = findVariant(options.model).name;

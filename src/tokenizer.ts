@@ -33,6 +33,7 @@ import {
 } from "./io/frames.ts";
 import { readCheckpoint } from "./weights/formats.ts";
 import { resolveCheckpoint, type ResolveOptions } from "./hub/hub.ts";
+import { terminalProgress } from "./hub/progress.ts";
 import { type TensorSource, WeightReader } from "./weights/checkpoint.ts";
 import { fmtShape, type HostTensor } from "./types.ts";
 import type { PoolStats } from "./backends/webgpu/pool.ts";
@@ -463,7 +464,10 @@ function videoCompression(
  */
 export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
   if (options?.model && options.encoder === undefined && options.decoder === undefined) {
-    const files = await resolveCheckpoint(options.model, options.hub);
+    const files = await resolveCheckpoint(options.model, {
+      ...options.hub,
+      onProgress: options.hub?.onProgress ?? terminalProgress(),
+    });
     let official: string | undefined;
     try {
       official = findVariant(options.model).name;
