@@ -23,10 +23,9 @@ import {
 import { DEFAULT_FSQ_LEVELS } from "../src/nn/fsq.ts";
 import { parseSafetensors } from "../src/weights/safetensors.ts";
 import { type HostTensor, numel } from "../src/types.ts";
-import { assertClose, GPU_TEST, gpuOps, randomArray } from "./helpers.ts";
+import { assertClose, gpuTest, randomArray } from "./helpers.ts";
 import { refFsq, refHaar } from "./reference.ts";
 import { refHaarPatch3d, refHaarUnpatch3d, refTensor } from "./reference_video.ts";
-import type { WebGpuOps } from "../src/backends/webgpu/backend.ts";
 
 /** The task's tolerance for the Haar transforms against the reference fixtures. */
 const FIXTURE_TOL = 1e-5;
@@ -263,21 +262,6 @@ Deno.test("fsqIndicesToCodes(fsqCodesToIndices(c)) is c over whole codebooks", a
 
 // ---------------------------------------------------------------------------------------------
 // CPU vs GPU
-
-function gpuTest(name: string, fn: (ops: WebGpuOps) => Promise<void>) {
-  Deno.test({
-    name,
-    ...GPU_TEST,
-    async fn(t) {
-      const ops = await gpuOps();
-      if (!ops) {
-        await t.step({ name: "skipped: no WebGPU adapter", ignore: true, fn() {} });
-        return;
-      }
-      await fn(ops);
-    },
-  });
-}
 
 gpuTest("haarPatch() and haarUnpatch() agree with the GPU to the last rounding", async (ops) => {
   for (const [i, [shape, p]] of [...HAAR_2D, ...HAAR_3D].entries()) {

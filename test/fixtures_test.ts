@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { assertClose, GPU_TEST, gpuOps } from "./helpers.ts";
+import { assertClose, gpuTest } from "./helpers.ts";
 import { loadTokenizer } from "../mod.ts";
 import { parseSafetensors } from "../src/weights/safetensors.ts";
 import type { HostTensor } from "../src/types.ts";
@@ -38,15 +38,9 @@ const worst: Record<string, number> = {};
 
 for (const variant of VARIANTS) {
   for (const size of casesOf(variant)) {
-    Deno.test({
-      name: `${variant} ${size} matches the reference (latents, reconstruction, probes)`,
-      ...GPU_TEST,
-      async fn(t) {
-        const ops = await gpuOps();
-        if (!ops) {
-          await t.step({ name: "skipped: no WebGPU adapter", ignore: true, fn() {} });
-          return;
-        }
+    gpuTest(
+      `${variant} ${size} matches the reference (latents, reconstruction, probes)`,
+      async (ops) => {
         const dir = new URL(`${variant}/`, FIXTURES);
         const tok = await loadTokenizer({
           encoder: new URL("encoder.safetensors", dir).pathname,
@@ -94,6 +88,6 @@ for (const variant of VARIANTS) {
         worst[variant] = Math.max(worst[variant] ?? 0, max);
         console.log(`${variant} ${size}: max relative error ${max.toExponential(2)}`);
       },
-    });
+    );
   }
 }

@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { assertClose, GPU_TEST, gpuOps } from "./helpers.ts";
+import { assertClose, gpuTest } from "./helpers.ts";
 import { loadTokenizer } from "../mod.ts";
 import { parseSafetensors } from "../src/weights/safetensors.ts";
 import {
@@ -47,83 +47,74 @@ async function sha256(bytes: Uint8Array): Promise<string> {
 }
 
 for (const name of CASES) {
-  Deno.test({
-    name: `${name} matches the reference run on generated weights`,
-    ...GPU_TEST,
-    async fn(t) {
-      const ops = await gpuOps();
-      if (!ops) {
-        await t.step({ name: "skipped: no WebGPU adapter", ignore: true, fn() {} });
-        return;
+  gpuTest(`${name} matches the reference run on generated weights`, async (ops) => {
+    const c = parseSafetensors(await Deno.readFile(new URL(`${name}.safetensors`, DIR)));
+    const video = c.metadata.kind === "video";
+    const t0 = performance.now();
+    let encShapes: Map<string, number[]>, decShapes: Map<string, number[]>;
+    if (video) {
+      const arch: VideoArchitecture = JSON.parse(c.metadata.arch);
+      [encShapes, decShapes] = [videoEncoderShapes(arch), videoDecoderShapes(arch)];
+    } else {
+      const arch: ImageArchitecture = JSON.parse(c.metadata.arch);
+      [encShapes, decShapes] = [imageEncoderShapes(arch), imageDecoderShapes(arch)];
+    }
+    const encoder = randomCheckpoint(encShapes, Number(c.metadata.encoder_seed));
+    const decoder = randomCheckpoint(decShapes, Number(c.metadata.decoder_seed));
+    // The reference ran on exactly these bytes; a mismatch means the generator changed.
+    assert.equal(await sha256(encoder), c.metadata.encoder_sha256, "encoder weights changed");
+    assert.equal(await sha256(decoder), c.metadata.decoder_sha256, "decoder weights changed");
+    const t1 = performance.now();
+    // Video checkpoints do not show their compression in their shapes.
+    const compression = video
+      ? {
+        spatial: Number(c.metadata.spatial_compression),
+        temporal: Number(c.metadata.temporal_compression),
       }
-      const c = parseSafetensors(await Deno.readFile(new URL(`${name}.safetensors`, DIR)));
-      const video = c.metadata.kind === "video";
-      const t0 = performance.now();
-      let encShapes: Map<string, number[]>, decShapes: Map<string, number[]>;
-      if (video) {
-        const arch: VideoArchitecture = JSON.parse(c.metadata.arch);
-        [encShapes, decShapes] = [videoEncoderShapes(arch), videoDecoderShapes(arch)];
-      } else {
-        const arch: ImageArchitecture = JSON.parse(c.metadata.arch);
-        [encShapes, decShapes] = [imageEncoderShapes(arch), imageDecoderShapes(arch)];
-      }
-      const encoder = randomCheckpoint(encShapes, Number(c.metadata.encoder_seed));
-      const decoder = randomCheckpoint(decShapes, Number(c.metadata.decoder_seed));
-      // The reference ran on exactly these bytes; a mismatch means the generator changed.
-      assert.equal(await sha256(encoder), c.metadata.encoder_sha256, "encoder weights changed");
-      assert.equal(await sha256(decoder), c.metadata.decoder_sha256, "decoder weights changed");
-      const t1 = performance.now();
-      // Video checkpoints do not show their compression in their shapes.
-      const compression = video
-        ? {
-          spatial: Number(c.metadata.spatial_compression),
-          temporal: Number(c.metadata.temporal_compression),
-        }
-        : undefined;
-      const tok = await loadTokenizer({ encoder, decoder, ops, compression });
-      const t2 = performance.now();
-      try {
-        const want = (key: string): HostTensor => ({
-          data: c.float32(key),
-          shape: c.entries.get(key)!.shape,
-        });
-        const errs: Record<string, number> = {};
-        const check = (key: string, got: HostTensor) => {
-          const ref = want(key);
-          assert.deepEqual(got.shape, ref.shape, `${key} shape`);
-          errs[key] = assertClose(got.data, ref.data, TOL, `${name} ${key}`);
-        };
-        const enc = await tok.encode(want("input"));
-        const t3 = performance.now();
-        let rec: HostTensor;
-        if (tok.discrete) {
-          const idx = c.int32("indices");
-          const shape = c.entries.get("indices")!.shape;
-          assert.deepEqual(enc.indices!.shape, shape);
-          const differ = [...idx].filter((v, i) => v !== enc.indices!.data[i]).length;
-          assert.equal(
-            differ,
-            0,
-            `${differ} of ${idx.length} indices differ (reference's smallest distance to a ` +
-              `rounding boundary: ${c.metadata.min_rounding_margin})`,
-          );
-          check("codes", enc.codes!);
-          rec = await tok.decode({ data: idx, shape });
-        } else {
-          check("latent", enc.latent!);
-          rec = await tok.decode(want("latent"));
-        }
-        const t4 = performance.now();
-        check("reconstruction", rec);
-        const ms = (a: number, b: number) => `${(b - a).toFixed(0)} ms`;
-        console.log(
-          `${name}: max relative error ${
-            Object.entries(errs).map(([k, e]) => `${k} ${e.toExponential(2)}`).join(", ")
-          }; weights ${ms(t0, t1)}, load ${ms(t1, t2)}, encode ${ms(t2, t3)}, decode ${ms(t3, t4)}`,
+      : undefined;
+    const tok = await loadTokenizer({ encoder, decoder, ops, compression });
+    const t2 = performance.now();
+    try {
+      const want = (key: string): HostTensor => ({
+        data: c.float32(key),
+        shape: c.entries.get(key)!.shape,
+      });
+      const errs: Record<string, number> = {};
+      const check = (key: string, got: HostTensor) => {
+        const ref = want(key);
+        assert.deepEqual(got.shape, ref.shape, `${key} shape`);
+        errs[key] = assertClose(got.data, ref.data, TOL, `${name} ${key}`);
+      };
+      const enc = await tok.encode(want("input"));
+      const t3 = performance.now();
+      let rec: HostTensor;
+      if (tok.discrete) {
+        const idx = c.int32("indices");
+        const shape = c.entries.get("indices")!.shape;
+        assert.deepEqual(enc.indices!.shape, shape);
+        const differ = [...idx].filter((v, i) => v !== enc.indices!.data[i]).length;
+        assert.equal(
+          differ,
+          0,
+          `${differ} of ${idx.length} indices differ (reference's smallest distance to a ` +
+            `rounding boundary: ${c.metadata.min_rounding_margin})`,
         );
-      } finally {
-        await tok.dispose();
+        check("codes", enc.codes!);
+        rec = await tok.decode({ data: idx, shape });
+      } else {
+        check("latent", enc.latent!);
+        rec = await tok.decode(want("latent"));
       }
-    },
+      const t4 = performance.now();
+      check("reconstruction", rec);
+      const ms = (a: number, b: number) => `${(b - a).toFixed(0)} ms`;
+      console.log(
+        `${name}: max relative error ${
+          Object.entries(errs).map(([k, e]) => `${k} ${e.toExponential(2)}`).join(", ")
+        }; weights ${ms(t0, t1)}, load ${ms(t1, t2)}, encode ${ms(t2, t3)}, decode ${ms(t3, t4)}`,
+      );
+    } finally {
+      await tok.dispose();
+    }
   });
 }

@@ -3,20 +3,14 @@
  */
 
 import assert from "node:assert/strict";
-import { GPU_TEST, gpuOps, randomArray } from "./helpers.ts";
+import { gpuTest, randomArray } from "./helpers.ts";
 import { loadTokenizer } from "../mod.ts";
 
 const DIR = new URL("./fixtures/DI8x8/", import.meta.url);
 
-Deno.test({
-  name: "encode()/decode() return every buffer and allocate nothing new in steady state",
-  ...GPU_TEST,
-  async fn(t) {
-    const ops = await gpuOps();
-    if (!ops) {
-      await t.step({ name: "skipped: no WebGPU adapter", ignore: true, fn() {} });
-      return;
-    }
+gpuTest(
+  "encode()/decode() return every buffer and allocate nothing new in steady state",
+  async (ops) => {
     const tok = await loadTokenizer({
       encoder: new URL("encoder.safetensors", DIR),
       decoder: new URL("decoder.safetensors", DIR),
@@ -37,4 +31,4 @@ Deno.test({
     await tok.dispose();
     assert.ok(tok.memoryStats().inUse < before.inUse, "dispose() returns the weights");
   },
-});
+);

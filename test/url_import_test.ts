@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { DIST_OUT, renderDist } from "../src/tools/build_dist.ts";
-import { GPU_TEST, gpuOps } from "./helpers.ts";
+import { gpuTest } from "./helpers.ts";
 import { fsqIndicesToCodes, loadTokenizer, parseSafetensors } from "../mod.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -66,15 +66,9 @@ console.log(JSON.stringify({
 }));
 `;
 
-Deno.test({
-  name: "mod.ts and dist/cosmos-webgpu.js imported by URL tokenize like the local import",
-  ...GPU_TEST,
-  async fn(t) {
-    const ops = await gpuOps();
-    if (!ops) {
-      await t.step({ name: "skipped: no WebGPU adapter", ignore: true, fn() {} });
-      return;
-    }
+gpuTest(
+  "mod.ts and dist/cosmos-webgpu.js imported by URL tokenize like the local import",
+  async (ops) => {
     const dir = new URL("./fixtures/CI8x8/", import.meta.url);
     const tok = await loadTokenizer({
       encoder: new URL("encoder.safetensors", dir),
@@ -131,4 +125,4 @@ Deno.test({
       await Deno.remove(scratch, { recursive: true });
     }
   },
-});
+);
