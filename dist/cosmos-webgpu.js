@@ -893,6 +893,285 @@ var WebGpuOps = class _WebGpuOps {
   }
 };
 
+// src/generated/wasm.ts
+var CPU_WASM_BASE64 = "AGFzbQEAAAABOAZgBn9/f39/fwBgAAF/YAZ/f39/f38Bf2AIf39/f39/f38AYAl/f39/f39/f38AYAV/f39/fwF/AwoJAwQAAAEBAgIFBQMBAAEHlgEKCGZzcVRhYmxlAAUIaGVhcEJhc2UABAtmc3FRdWFudGl6ZQAGEWZzcUluZGljZXNUb0NvZGVzAAcRZnNxQ29kZXNUb0luZGljZXMACA1oYWFyMmRGb3J3YXJkAAMNaGFhcjJkSW52ZXJzZQACDWhhYXIzZEZvcndhcmQAAQ1oYWFyM2RJbnZlcnNlAAAGbWVtb3J5AgAMAQQK8TYJ6QwDDXsXfwt9IARBAXQgB2shICAFQQJ0IAZsIRogBCAFbCAGbCIhIANsQQJ0IRUgBkEBdCEbQdwK/QkCACEIA0AgFyACIANsSQRAIBcgA24hIiAXIANwISNBACEYA0AgBCAYSgRAIAAgIkEDdCADbCAjaiAhbCAFIBhsIAZsakECdGohJCAYQQF0IhYgB04hHCAWQQFqIhkgB04hHSABIBcgIGwiHiAWIAdraiAabEECdGohJSABIBkgB2sgHmogGmxBAnRqISZBACEZA0AgBSAZSwRAICQgBiAZbEECdGohKCAlIBlBAXQgG2xBAnQiFmoiHiAbQQJ0IidqIR8gJyAWICZqIilqISdBACEWA0AgFkEEaiAGTQRAQdAK/QkCACIKIAogKCAWQQJ0aiIq/QAEAP3mASIJIAogFSAqav0ABAD95gEiC/3kAf3mASIMIAogCiAqIBVBAXRq/QAEAP3mASINIAogKiAVQQNsav0ABAD95gEiDv3kAf3mASIP/eQBIRAgCiAJIAv95QH95gEiCSAKIA0gDv3lAf3mASIL/eQBIQ0gDCAP/eUBIQwgCSAL/eUBIQsgCiAKICogFUECdGr9AAQA/eYBIg4gCiAqIBVBBWxq/QAEAP3mASIP/eQB/eYBIhEgCiAKICogFUEGbGr9AAQA/eYBIhIgCiAqIBVBB2xq/QAEAP3mASIT/eQB/eYBIgn95AEhFCAKIA4gD/3lAf3mASIOIAogEiAT/eUB/eYBIg/95AEhEiARIAn95QEhCSAOIA/95QEhDiAWQQN0ISogHARAIB4gKmoiKyAKIBD95gEgCiAU/eYB/eQBIAj95gEiDyAKIA395gEgCiAS/eYB/eQBIAj95gEiEf0NAAECAxAREhMEBQYHFBUWF/0LBAAgKyAPIBH9DQgJCgsYGRobDA0ODxwdHh/9CwQQIB8gKmoiKyAKIAz95gEgCiAJ/eYB/eQBIAj95gEiDyAKIAv95gEgCiAO/eYB/eQBIAj95gEiCv0NAAECAxAREhMEBQYHFBUWF/0LBAAgKyAPIAr9DQgJCgsYGRobDA0ODxwdHh/9CwQQCyAdBEBB0Ar9CQIAIgogDP3mASAKIAn95gH95QEgCP3mASEJICkgKmoiKyAKIBD95gEgCiAU/eYB/eUBIAj95gEiDCAKIA395gEgCiAS/eYB/eUBIAj95gEiDf0NAAECAxAREhMEBQYHFBUWF/0LBAAgKyAMIA39DQgJCgsYGRobDA0ODxwdHh/9CwQQICcgKmoiKiAJIAogC/3mASAKIA795gH95QEgCP3mASIK/Q0AAQIDEBESEwQFBgcUFRYX/QsEACAqIAkgCv0NCAkKCxgZGhsMDQ4PHB0eH/0LBBALIBZBBGohFgwBCwsDQCAGIBZLBEAgKCAWQQJ0aiIqKgIAQ/MENT+UIi0gFSAqaioCAEPzBDU/lCIukkPzBDU/lCIvICogFUEBdGoqAgBD8wQ1P5QiMCAqIBVBA2xqKgIAQ/MENT+UIjGSQ/MENT+UIjKSISwgLSAuk0PzBDU/lCItIDAgMZND8wQ1P5QiLpIhMCAvIDKTIS8gLSAukyExICogFUECdGoqAgBD8wQ1P5QiMiAqIBVBBWxqKgIAQ/MENT+UIjOSQ/MENT+UIjQgKiAVQQZsaioCAEPzBDU/lCI1ICogFUEHbGoqAgBD8wQ1P5QiLZJD8wQ1P5QiLpIhNiAyIDOTQ/MENT+UIjIgNSAtk0PzBDU/lCItkiEzIDQgLpMhLiAyIC2TIS0gFkEDdCEqIBwEQCAeICpqIisgLEPzBDU/lCA2Q/MENT+UkkPzBDVAlDgCACArIDBD8wQ1P5QgM0PzBDU/lJJD8wQ1QJQ4AgQgHyAqaiIrIC9D8wQ1P5QgLkPzBDU/lJJD8wQ1QJQ4AgAgKyAxQ/MENT+UIC1D8wQ1P5SSQ/MENUCUOAIECyAdBEAgKSAqaiIrICxD8wQ1P5QgNkPzBDU/lJND8wQ1QJQ4AgAgKyAwQ/MENT+UIDND8wQ1P5STQ/MENUCUOAIEICcgKmoiKiAvQ/MENT+UIC5D8wQ1P5STQ/MENUCUOAIAICogMUPzBDU/lCAtQ/MENT+Uk0PzBDVAlDgCBAsgFkEBaiEWDAELCyAZQQFqIRkMAQsLIBhBAWohGAwBCwsgF0EBaiEXDAELCwu1DAMVfw59EXsgBUECdCAGbCEUIAQgBWwgBmwiESADbEECdCEcIAZBAXQhE0HcCv0JAgAhMgNAIBsgAiADbEkEQCAbIANuIRAgGyADcCEPQQAhGgNAIAQgGkoEQCAAIAggG2wiCSAaQQF0IgogB2siC0EAIAtBAEobaiAUbEECdGohDiAAIAkgCkEBaiAHayIJQQAgCUEAShtqIBRsQQJ0aiENIAEgEEEDdCADbCAPaiARbCAFIBpsIAZsakECdGohDEEAIRkDQCAFIBlLBEAgDiAZQQF0IBNsQQJ0IglqIhggE0ECdCIKaiEXIAogCSANaiIWaiEVIAwgBiAZbEECdGohEkEAIQkDQCAJQQRqIgogBk0EQEHQCv0JAgAiMyAzIAlBA3QiCyAYaiId/QAEACI0IB39AAQQIjX9DQABAgMICQoLEBESExgZGhv95gEiMCAzIAsgFmoiHf0ABAAiNiAd/QAEECI3/Q0AAQIDCAkKCxAREhMYGRob/eYBIi/95AH95gEiLSAzIDMgCyAXaiId/QAEACI4IB39AAQQIjn9DQABAgMICQoLEBESExgZGhv95gEiLiAzIAsgFWoiC/0ABAAiOiAL/QAEECI7/Q0AAQIDCAkKCxAREhMYGRob/eYBIiz95AH95gEiPP3kASExIDMgMyA0IDX9DQQFBgcMDQ4PFBUWFxwdHh/95gEiNCAzIDYgN/0NBAUGBwwNDg8UFRYXHB0eH/3mASI1/eQB/eYBIjYgMyAzIDggOf0NBAUGBwwNDg8UFRYXHB0eH/3mASI3IDMgOiA7/Q0EBQYHDA0ODxQVFhccHR4f/eYBIjj95AH95gEiOf3lASE6IBIgCUECdGoiCSAzIDH95gEgMyA2IDn95AEiNv3mAf3kASAy/ecB/QsEACAJIBxqQdAK/QkCACI5IDH95gEgOSA2/eYB/eUBIDL95wH9CwQAIAkgHEEBdGpB0Ar9CQIAIjEgLSA8/eUBIi395gEgMSA6/eYB/eQBIDL95wH9CwQAIAkgHEEDbGpB0Ar9CQIAIjEgLf3mASAxIDr95gH95QEgMv3nAf0LBAAgCSAcQQJ0akHQCv0JAgAiLSAzIDAgL/3lAf3mASIvIDMgLiAs/eUB/eYBIiz95AEiLv3mASAtIDMgNCA1/eUB/eYBIi0gMyA3IDj95QH95gEiMP3kASIx/eYB/eQBIDL95wH9CwQAIAkgHEEFbGpB0Ar9CQIAIjMgLv3mASAzIDH95gH95QEgMv3nAf0LBAAgCSAcQQZsakHQCv0JAgAiLiAvICz95QEiLP3mASAuIC0gMP3lASIt/eYB/eQBIDL95wH9CwQAIAkgHEEHbGpB0Ar9CQIAIi4gLP3mASAuIC395gH95QEgMv3nAf0LBAAgCiEJDAELCwNAIAYgCUsEQCASIAlBAnRqIgogCUEDdCILIBhqKgIAQ/MENT+UIiUgCyAWaioCAEPzBDU/lCIkkkPzBDU/lCImIAsgF2oqAgBD8wQ1P5QiIyALIBVqKgIAQ/MENT+UIiKSQ/MENT+UIieSQ/MENT+UIiggCUEBdEEBakECdCILIBhqKgIAQ/MENT+UIiEgCyAWaioCAEPzBDU/lCIgkkPzBDU/lCIpIAsgF2oqAgBD8wQ1P5QiHyALIBVqKgIAQ/MENT+UIh6SQ/MENT+UIiqSQ/MENT+UIiuSQ/MENUCVOAIAIAogHGogKCArk0PzBDVAlTgCACAKIBxBAXRqICYgJ5ND8wQ1P5QiJiApICqTQ/MENT+UIieSQ/MENUCVOAIAIAogHEEDbGogJiAnk0PzBDVAlTgCACAKIBxBAnRqICUgJJND8wQ1P5QiJCAjICKTQ/MENT+UIiKSQ/MENT+UIiMgISAgk0PzBDU/lCIgIB8gHpND8wQ1P5QiHpJD8wQ1P5QiH5JD8wQ1QJU4AgAgCiAcQQVsaiAjIB+TQ/MENUCVOAIAIAogHEEGbGogJCAik0PzBDU/lCIfICAgHpND8wQ1P5QiHpJD8wQ1QJU4AgAgCiAcQQdsaiAfIB6TQ/MENUCVOAIAIAlBAWohCQwBCwsgGUEBaiEZDAELCyAaQQFqIRoMAQsLIBtBAWohGwwBCwsLvAUDDn8GfQl7IAQgBWwiDiADbEECdCERIAVBAXQhDUHYCv0JAgAhHgNAIBAgAiADbEkEQCAAIBAgA25BAnQgA2wgECADcGogDmxBAnRqIQkgASAQQQJ0IA5sQQJ0aiEIQQAhDwNAIAQgD0sEQCAJIAUgD2xBAnRqIQwgCCAPQQF0IA1sQQJ0aiILIA1BAnRqIQpBACEGA0AgBkEEaiIHIAVNBEAgBkEDdCISIAtqIhNB0Ar9CQIAIh8gHyAMIAZBAnRqIgb9AAQA/eYBIhwgHyAGIBFq/QAEAP3mASIb/eQB/eYBIiAgHyAfIAYgEUEBdGr9AAQA/eYBIhogHyAGIBFBA2xq/QAEAP3mASIh/eQB/eYBIiL95AEgHv3mASIdICAgIv3lASAe/eYBIiD9DQABAgMQERITBAUGBxQVFhf9CwQAIBMgHSAg/Q0ICQoLGBkaGwwNDg8cHR4f/QsEECAKIBJqIgYgHyAcIBv95QH95gEiGyAfIBogIf3lAf3mASIa/eQBIB795gEiHCAbIBr95QEgHv3mASIa/Q0AAQIDEBESEwQFBgcUFRYX/QsEACAGIBwgGv0NCAkKCxgZGhsMDQ4PHB0eH/0LBBAgByEGDAELCwNAIAUgBksEQCAGQQN0IgcgC2oiEiAMIAZBAnRqIhMqAgBD8wQ1P5QiFyARIBNqKgIAQ/MENT+UIhaSQ/MENT+UIhggEyARQQF0aioCAEPzBDU/lCIVIBMgEUEDbGoqAgBD8wQ1P5QiFJJD8wQ1P5QiGZJDAAAAQJQ4AgAgEiAYIBmTQwAAAECUOAIEIAcgCmoiByAXIBaTQ/MENT+UIhYgFSAUk0PzBDU/lCIUkkMAAABAlDgCACAHIBYgFJNDAAAAQJQ4AgQgBkEBaiEGDAELCyAPQQFqIQ8MAQsLIBBBAWohEAwBCwsL9AUDDn8GfQh7IAQgBWwiDCADbEECdCERIAVBAXQhC0HUCv0JAgAhHQNAIBAgAiADbEkEQCAAIBBBAnQgDGxBAnRqIQkgASAQIANuQQJ0IANsIBAgA3BqIAxsQQJ0aiEIQQAhDwNAIAQgD0sEQCAJIA9BAXQgC2xBAnRqIg4gC0ECdGohDSAIIAUgD2xBAnRqIQpBACEGA0AgBkEEaiIHIAVNBEBB0Ar9CQIAIh4gBkEDdCISIA5qIhP9AAQAIhogE/0ABBAiHP0NAAECAwgJCgsQERITGBkaG/3mASIbIB4gGiAc/Q0EBQYHDA0ODxQVFhccHR4f/eYBIh/95AEhHCAKIAZBAnRqIgYgHiAc/eYBIB4gHiANIBJqIhL9AAQAIiAgEv0ABBAiIf0NAAECAwgJCgsQERITGBkaG/3mASIaIB4gICAh/Q0EBQYHDA0ODxQVFhccHR4f/eYBIh795AEiIP3mAf3kASAd/eYB/QsEACAGIBFqQdAK/QkCACIhIBz95gEgISAg/eYB/eUBIB395gH9CwQAIAYgEUEBdGpB0Ar9CQIAIhwgGyAf/eUBIhv95gEgHCAaIB795QEiGv3mAf3kASAd/eYB/QsEACAGIBFBA2xqQdAK/QkCACIcIBv95gEgHCAa/eYB/eUBIB395gH9CwQAIAchBgwBCwsDQCAFIAZLBEAgCiAGQQJ0aiIHIAZBA3QiEiAOaioCAEPzBDU/lCIXIAZBAXRBAWpBAnQiEyAOaioCAEPzBDU/lCIWkkPzBDU/lCIYIA0gEmoqAgBD8wQ1P5QiFSANIBNqKgIAQ/MENT+UIhSSQ/MENT+UIhmSQwAAAD+UOAIAIAcgEWogGCAZk0MAAAA/lDgCACAHIBFBAXRqIBcgFpND8wQ1P5QiFiAVIBSTQ/MENT+UIhSSQwAAAD+UOAIAIAcgEUEDbGogFiAUk0MAAAA/lDgCACAGQQFqIQYMAQsLIA9BAWohDwwBCwsgEEEBaiEQDAELCwsFAEHgCgsFAEGACAuACwQaewt/BHwGfQNAIAMgIksEQCACIAUgImxBAnRqISNBACEhA0AgBCAhSgRAIAAgBCAibCAhaiAFbCInQQJ0IiBqISQgASAgaiElICFBAnQiIEHACGoqAgAiL/0TIQYgIEHgCGoqAgAiMP0TIQcgIEGACWoqAgAiMf0TIQggIEGACGooAgBBAm0iJrIiMv0TIQkgJv0RIQogIEGgCGooAgAiKP0RIQtBACEgA0AgIEEEaiAFTQRAICQgIEECdCIpav0ABAAiDCAM/eUBQcQK/QkCACIS/UH9owEEQEHACv0JAgAgDCAI/eQBIhP94AH95gEiDv1fQaAJ/QoDACIP/fcBIg1BqAn9CgMAIhD98gFBsAn9CgMAIhH98AEiDCAR/fEBIRQgDSAUQbgJ/QoDACIV/fIB/fEBIBRBwAn9CgMAIhT98gH98QEiFiAW/fIBIg0gDf3yASEXIA4gDv0NCAkKCwwNDg8AAQIDBAUGB/1fIA/99wEiDiAQ/fIBIBH98AEiGCAR/fEBIQ8gDiAPIBX98gH98QEgDyAU/fIB/fEBIg4gDv3yASIPIA/98gEhECAlIClqIBMgEv1EQcgK/QkCACIR/U4gEyAS/UNBzAr9CQIA/U79UCARQcgJ/QoDACISIBb98AFB0An9CgMAIhNB2An9CgMAIhQgFv3yAf3wASAN/fIB/fABQeAJ/QoDACIVQegJ/QoDACIZIBb98gH98AFB8An9CgMAIhpB+An9CgMAIhsgFv3yAf3wASAN/fIB/fABIBf98gH98AFBgAr9CgMAIhxBiAr9CgMAIh0gFv3yAf3wAUGQCv0KAwAiHkGYCv0KAwAiHyAW/fIB/fABIA398gH98AFBoAr9CgMAIg0gF/3yAf3wASAXIBf98gH98gH98AEgDEGwCv0KAwAiDP3OAUE0/csB/fIB/V4gEiAO/fABIBMgFCAO/fIB/fABIA/98gH98AEgFSAZIA798gH98AEgGiAbIA798gH98AEgD/3yAf3wASAQ/fIB/fABIBwgHSAO/fIB/fABIB4gHyAO/fIB/fABIA/98gH98AEgDSAQ/fIB/fABIBAgEP3yAf3yAf3wASAYIAz9zgFBNP3LAf3yAf1e/Q0AAQIDBAUGBxAREhMUFRYXIgz95QH95gEgESAM/eQB/ecBIAb95gEgB/3lAf1qIgwgCf3nAf0LBAAgDP34ASAK/a4BIAv9tQEhDCAjIClqIikgIQR7ICn9AAQAIAz9rgEFIAwL/QsEACAgQQRqISAMAgsLCwNAIAUgIEsEQCAkICBBAnRqKgIAIjMgM5NDAAAAAFwEQCAgICdqDwsgMyAxkiIzi0MAAADAlLtEAAAAAAAARMClIitE/oIrZUcV9z+iniEsICsgLEQAAOD+Qi7mP6KhICxEdjx5Ne856j2ioSItIC2iIi4gLqIhKyAtRAAAAAAAAPA/oCAtRFVVVVVVVcU/okQAAAAAAADgP6AgLqKgIC1EERERERERgT+iRFVVVVVVVaU/oCAtRBqgARqgASo/okQXbMEWbMFWP6AgLqKgICuioCAtRDTHVqXjHcc+okQaoAEaoAH6PqAgLUTkRPVnReZaPqJEXJ94t09+kj6gIC6ioCArRJjY+O/Y7iE+oqAgKyAroqKgICz8BkL/B3xCNIa/orYhNCAlICBBAnRqIDNDAAAAAF4EfUMAAIA/BUMAAIC/QwAAAAAgM0MAAAAAXRsLQwAAgD8gNJOUIDRDAACAP5KVIC+UIDCTkCIzIDKVOAIAIDP8ACAmaiAobCEpICMgIEECdGoiKiAhBH8gKigCACApagUgKQs2AgAgIEEBaiEgDAELCyAhQQFqISEMAQsLICJBAWohIgwBCwtBfwvcAwQFfwV7A3wBfSACIARsIQkgBf0RIQsDQCAGQQRqIgcgCU0EQCAAIAZBAnRq/QAEACAL/Tr9owEEQCAHIQYMAgsLCwNAIAYgCUkEQCAAIAZBAnRqKAIAIgdBAEggBSAHTHIEQCAGDwsgBkEBaiEGDAELCwNAIAIgCEsEQCAAIAQgCGxBAnRqIQpBACEGA0AgAyAGSgRAIAEgAyAIbCAGaiAEbEECdGohCSAGQQJ0IgVBgAhqKAIAIge3IhD9FCEMIAVBoAhqKAIAtyIS/RQhDiAHQQJtsiIT/RMhC0EAIQUDQCAFQQRqIgcgBE0EQCAFQQJ0IgUgCmr9AAQAIg39/gEgDv3zAf11IQ8gBSAJaiAPIA8gDP3zAf11IAz98gH98QH9XiANIA39DQgJCgsMDQ4PAAECAwQFBgf9/gEgDv3zAf11Ig0gDSAM/fMB/XUgDP3yAf3xAf1e/Q0AAQIDBAUGBxAREhMUFRYXIAv95QEgC/3nAf0LBAAgByEFDAELCwNAIAQgBUsEQCAFQQJ0IgcgCmooAgC3IBKjnCERIAcgCWogESARIBCjnCAQoqG2IBOTIBOVOAIAIAVBAWohBQwBCwsgBkEBaiEGDAELCyAIQQFqIQgMAQsLQX8LrAMDCX8FewR9A0AgAiAHSwRAIAEgBCAHbEECdGohCEEAIQYDQCADIAZKBEAgACADIAdsIAZqIARsIgpBAnRqIQkgBkECdCIFQYAIaigCACILQQJtsiIU/RMhDiALQQFrsiIV/RMhDyAFQaAIaigCACIL/REhEEEAIQUDQCAFQQRqIARNBEACQCAFQQJ0IgwgCWr9AAQAIA795gEgDv3kASIS/WohESASIBH95QH94AH9DG8SgzpvEoM6bxKDOm8Sgzr9RSAR/QwAAAAAAAAAAAAAAAAAAAAA/UYgESAP/UX9Tv1O/aMBRQ0AIBH9+AEgEP21ASERIAggDGoiDCAGBHsgDP0ABAAgEf2uAQUgEQv9CwQAIAVBBGohBQwCCwsLA0AgBCAFSwRAIAkgBUECdGoqAgAgFJQgFJIiFpAhEyAWIBOTi0NvEoM6XyATQwAAAABgcSATIBVfcUUEQCAFIApqDwsgE/wAIAtsIQwgCCAFQQJ0aiINIAYEfyANKAIAIAxqBSAMCzYCACAFQQFqIQUMAQsLIAZBAWohBgwBCwsgB0EBaiEHDAELC0F/Cwu7AQQAQaYJC4IBRMD+gitlRxX3PwAAAAAAADhDAADg/kIu5j92PHk17znqPQAAAAAAAPA/AAAAAAAA4D9VVVVVVVXFP1VVVVVVVaU/ERERERERgT8XbMEWbMFWPxqgARqgASo/GqABGqAB+j40x1al4x3HPlyfeLdPfpI+5ET1Z0XmWj6Y2Pjv2O4hPgBBsAoLAv8DAEHDCgsNwAAAAAAAAIA/AACAvwBB0AoLEPMENT8AAAA/AAAAQPMENUA=";
+
+// src/cpu/wasm.ts
+var PAGE = 65536;
+var MAX_BYTES = 65536 * PAGE;
+var CpuWasm = class {
+  k;
+  #base;
+  constructor(k) {
+    this.k = k;
+    this.#base = align(k.heapBase());
+  }
+  /**
+   * Reserves consecutive buffers of the given sizes in bytes (each 16-byte aligned), growing
+   * the memory when needed, and returns their addresses. Earlier reservations are reused: a
+   * call's buffers are only valid until the next call.
+   */
+  reserve(what, ...sizes) {
+    const ptrs = [];
+    let end = this.#base;
+    for (const s of sizes) {
+      ptrs.push(end);
+      end = align(end + s);
+    }
+    if (end > MAX_BYTES) {
+      throw new Error(
+        `Cannot ${what}: needs ${end} bytes of WebAssembly memory, more than the 4 GiB limit`
+      );
+    }
+    const have = this.k.memory.buffer.byteLength;
+    if (end > have) {
+      try {
+        this.k.memory.grow(Math.ceil((end - have) / PAGE));
+      } catch (err) {
+        throw new Error(`Cannot ${what}: could not grow WebAssembly memory to ${end} bytes`, {
+          cause: err
+        });
+      }
+    }
+    return ptrs;
+  }
+  /** A float32 view of `n` values at `ptr` (invalidated when the memory grows). */
+  f32(ptr, n) {
+    return new Float32Array(this.k.memory.buffer, ptr, n);
+  }
+  /** An int32 view of `n` values at `ptr` (invalidated when the memory grows). */
+  i32(ptr, n) {
+    return new Int32Array(this.k.memory.buffer, ptr, n);
+  }
+};
+function align(n) {
+  return Math.ceil(n / 16) * 16;
+}
+function decodeBase64(s) {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+var shared = null;
+function cpuWasm() {
+  shared ??= WebAssembly.instantiate(decodeBase64(CPU_WASM_BASE64), {}).then(
+    ({ instance }) => new CpuWasm(instance.exports),
+    (err) => {
+      shared = null;
+      throw err;
+    }
+  );
+  return shared;
+}
+
+// src/cpu/mod.ts
+var PATCH_SIZES = [1, 2, 4, 8];
+var MAX_CODEBOOK = 2 ** 31 - 1;
+function fail(what, message) {
+  throw new Error(`Cannot ${what}: ${message}`);
+}
+function checkTensor(what, x, dtype, name) {
+  const want = dtype === "f32" ? Float32Array : Int32Array;
+  if (!(x.data instanceof want)) {
+    fail(what, `expected ${want.name} ${name}, got ${x.data?.constructor?.name ?? typeof x.data}`);
+  }
+  if (!Array.isArray(x.shape) || !x.shape.every((d) => Number.isInteger(d) && d > 0)) {
+    fail(what, `${name} shape must be positive integers, got ${fmtShape(x.shape ?? [])}`);
+  }
+  if (x.data.length !== numel(x.shape)) {
+    fail(what, `${x.data.length} values for ${name} shape ${fmtShape(x.shape)}`);
+  }
+}
+function levelsOf(what, patchSize) {
+  if (!PATCH_SIZES.includes(patchSize)) {
+    fail(what, `patch size must be one of ${PATCH_SIZES.join(", ")}, got ${patchSize}`);
+  }
+  return Math.log2(patchSize);
+}
+function copyOut(w, ptr, shape) {
+  return { data: w.f32(ptr, numel(shape)).slice(), shape };
+}
+async function haarPatch(x, patchSize) {
+  const what = "haarPatch";
+  const w = await cpuWasm();
+  const levels = levelsOf(what, patchSize);
+  checkTensor(what, x, "f32", "input");
+  const p = patchSize;
+  const shape = x.shape;
+  if (shape.length !== 4 && shape.length !== 5) {
+    fail(what, `expected [B, C, H, W] or [B, C, T, H, W], got ${fmtShape(shape)}`);
+  }
+  const [hh, ww] = shape.slice(-2);
+  if (hh % p || ww % p) {
+    fail(what, `height and width must be divisible by the patch size ${p}, got ${fmtShape(shape)}`);
+  }
+  if (shape.length === 5 && (shape[2] + p - 1) % p) {
+    fail(
+      what,
+      `frames must be 1 + a multiple of the patch size ${p} ((T + ${p - 1}) divisible by ${p}), got ${fmtShape(shape)}`
+    );
+  }
+  if (levels === 0) return { data: x.data.slice(), shape: [...shape] };
+  const n = x.data.length;
+  if (shape.length === 4) {
+    const [b2, c2, h2, wd2] = shape;
+    const [a2, bb2] = w.reserve(what, 4 * n, 4 * n);
+    w.f32(a2, n).set(x.data);
+    let src2 = a2, dst2 = bb2, ch2 = c2, hs2 = h2, ws2 = wd2;
+    for (let l = 0; l < levels; l++) {
+      hs2 /= 2;
+      ws2 /= 2;
+      w.k.haar2dForward(src2, dst2, b2, ch2, hs2, ws2);
+      ch2 *= 4;
+      [src2, dst2] = [dst2, src2];
+    }
+    return copyOut(w, src2, [b2, ch2, hs2, ws2]);
+  }
+  const [b, c, t, h, wd] = shape;
+  const lead = p - 1;
+  const m = n / t * (t + lead);
+  const [a, bb] = w.reserve(what, 4 * m, 4 * m);
+  w.f32(a, n).set(x.data);
+  let src = a, dst = bb, ch = c, ts = t, hs = h, ws = wd;
+  for (let l = 0; l < levels; l++) {
+    const full = ts;
+    const pad = l === 0 ? lead : 0;
+    ts = (ts + pad) / 2;
+    hs /= 2;
+    ws /= 2;
+    w.k.haar3dForward(src, dst, b, ch, ts, hs, ws, pad, full);
+    ch *= 8;
+    [src, dst] = [dst, src];
+  }
+  return copyOut(w, src, [b, ch, ts, hs, ws]);
+}
+async function haarUnpatch(x, patchSize) {
+  const what = "haarUnpatch";
+  const w = await cpuWasm();
+  const levels = levelsOf(what, patchSize);
+  checkTensor(what, x, "f32", "input");
+  const p = patchSize;
+  const shape = x.shape;
+  if (shape.length !== 4 && shape.length !== 5) {
+    fail(what, `expected [B, C, H, W] or [B, C, T, H, W], got ${fmtShape(shape)}`);
+  }
+  const group = p ** (shape.length - 2);
+  if (shape[1] % group) {
+    fail(
+      what,
+      `channels must be divisible by ${group} (patch size ${p}, ${shape.length - 2} dims), got ${fmtShape(shape)}`
+    );
+  }
+  if (levels === 0) return { data: x.data.slice(), shape: [...shape] };
+  const n = x.data.length;
+  const [a, bb] = w.reserve(what, 4 * n, 4 * n);
+  w.f32(a, n).set(x.data);
+  let src = a, dst = bb;
+  if (shape.length === 4) {
+    let [b2, ch2, hs2, ws2] = shape;
+    for (let l = 0; l < levels; l++) {
+      ch2 /= 4;
+      w.k.haar2dInverse(src, dst, b2, ch2, hs2, ws2);
+      hs2 *= 2;
+      ws2 *= 2;
+      [src, dst] = [dst, src];
+    }
+    return copyOut(w, src, [b2, ch2, hs2, ws2]);
+  }
+  let [b, ch, ts, hs, ws] = shape;
+  for (let l = 0; l < levels; l++) {
+    const trim = l === levels - 1 ? p - 1 : 0;
+    ch /= 8;
+    w.k.haar3dInverse(src, dst, b, ch, ts, hs, ws, trim);
+    ts = 2 * ts - trim;
+    hs *= 2;
+    ws *= 2;
+    [src, dst] = [dst, src];
+  }
+  return copyOut(w, src, [b, ch, ts, hs, ws]);
+}
+function loadLevels(what, w, levels) {
+  if (!Array.isArray(levels)) fail(what, `levels must be an array of integers >= 2`);
+  let k;
+  try {
+    k = fsqConstants(levels);
+  } catch (err) {
+    fail(what, err.message);
+  }
+  if (k.codebookSize > MAX_CODEBOOK) {
+    fail(what, `FSQ levels [${levels.join(", ")}] give ${k.codebookSize} codes, more than int32`);
+  }
+  const table = w.k.fsqTable();
+  w.i32(table, 8).set(levels);
+  w.i32(table + 32, 8).set(k.basis);
+  w.f32(table + 64, 8).set(k.halfL);
+  w.f32(table + 96, 8).set(k.offset);
+  w.f32(table + 128, 8).set(k.shift);
+  return k.codebookSize;
+}
+function checkChannels(what, x, name, d) {
+  if (x.shape.length < 2 || x.shape[1] !== d) {
+    fail(
+      what,
+      `expected ${name} [B, D, ...] with D = ${d} (one channel per FSQ level), got ${fmtShape(x.shape)}`
+    );
+  }
+  return [x.shape[0], numel(x.shape.slice(2))];
+}
+async function fsqQuantize(z, levels = DEFAULT_FSQ_LEVELS) {
+  const what = "fsqQuantize";
+  const w = await cpuWasm();
+  loadLevels(what, w, levels);
+  checkTensor(what, z, "f32", "z");
+  const [b, positions] = checkChannels(what, z, "z", levels.length);
+  const n = z.data.length;
+  const [zp, cp, ip] = w.reserve(what, 4 * n, 4 * n, 4 * b * positions);
+  w.f32(zp, n).set(z.data);
+  const bad = w.k.fsqQuantize(zp, cp, ip, b, levels.length, positions);
+  if (bad >= 0) fail(what, `z holds the non-finite value ${z.data[bad]} at flat index ${bad}`);
+  return {
+    indices: { data: w.i32(ip, b * positions).slice(), shape: [b, ...z.shape.slice(2)] },
+    codes: copyOut(w, cp, [...z.shape])
+  };
+}
+async function fsqCodesToIndices(codes, levels = DEFAULT_FSQ_LEVELS) {
+  const what = "fsqCodesToIndices";
+  const w = await cpuWasm();
+  loadLevels(what, w, levels);
+  checkTensor(what, codes, "f32", "codes");
+  const [b, positions] = checkChannels(what, codes, "codes", levels.length);
+  const n = codes.data.length;
+  const [cp, ip] = w.reserve(what, 4 * n, 4 * b * positions);
+  w.f32(cp, n).set(codes.data);
+  const bad = w.k.fsqCodesToIndices(cp, ip, b, levels.length, positions);
+  if (bad >= 0) {
+    const d = Math.floor(bad / positions) % levels.length;
+    const l = levels[d];
+    fail(
+      what,
+      `code ${codes.data[bad]} at flat index ${bad} is not on the grid of ${l} levels (k / ${Math.floor(l / 2)} - 1 for k = 0..${l - 1})`
+    );
+  }
+  return { data: w.i32(ip, b * positions).slice(), shape: [b, ...codes.shape.slice(2)] };
+}
+async function fsqIndicesToCodes(indices, levels = DEFAULT_FSQ_LEVELS) {
+  const what = "fsqIndicesToCodes";
+  const w = await cpuWasm();
+  const size = loadLevels(what, w, levels);
+  checkTensor(what, indices, "i32", "indices");
+  const [b, ...rest] = indices.shape;
+  const positions = numel(rest);
+  const n = indices.data.length;
+  const [ip, cp] = w.reserve(what, 4 * n, 4 * n * levels.length);
+  w.i32(ip, n).set(indices.data);
+  const bad = w.k.fsqIndicesToCodes(ip, cp, b, levels.length, positions, size);
+  if (bad >= 0) {
+    fail(what, `index ${indices.data[bad]} at flat index ${bad} is outside [0, ${size})`);
+  }
+  return copyOut(w, cp, [b, levels.length, ...rest]);
+}
+
 // src/models/config.ts
 function count(f) {
   let n = 0;
@@ -3778,10 +4057,15 @@ var Tokenizer = class {
   latentChannels;
   /** FSQ levels of a discrete tokenizer. */
   fsqLevels;
-  /** Name of the backend and adapter, e.g. "webgpu (llvmpipe ...)". */
+  /**
+   * Name of the backend and adapter, e.g. "webgpu (llvmpipe ...)", or "none (why)" for a
+   * tokenizer loaded where there is no adapter: then only the parts that need no network work
+   * (`indicesToCodes`, `codesToIndices`, on the CPU), and encode/decode say why they cannot.
+   */
   backend;
   ops;
   #gpu;
+  #noDevice;
   #ownsOps;
   #encoder;
   #decoder;
@@ -3790,9 +4074,10 @@ var Tokenizer = class {
   /** Every parameter tensor this tokenizer uploaded, released by dispose(). */
   #weights;
   /** @internal use loadTokenizer */
-  constructor(gpu, ownsOps, encoder, decoder, model, weights, window) {
+  constructor(gpu, noDevice, ownsOps, encoder, decoder, model, weights, window) {
     this.#weights = weights;
     this.#gpu = gpu;
+    this.#noDevice = noDevice;
     this.ops = gpu;
     this.#ownsOps = ownsOps;
     this.#encoder = encoder;
@@ -3806,7 +4091,7 @@ var Tokenizer = class {
     this.temporalCompression = cfg.kind === "video" ? cfg.temporalCompression : 1;
     this.window = cfg.kind === "video" ? window : 1;
     this.latentChannels = cfg.latentChannels;
-    this.backend = `webgpu (${gpu.ctx.adapterName})`;
+    this.backend = gpu ? `webgpu (${gpu.ctx.adapterName})` : `none (${noDevice})`;
   }
   /** Frames of a stream's windows: the window option, else the reference CLI's 17. */
   get streamWindow() {
@@ -3821,7 +4106,41 @@ var Tokenizer = class {
    * (shared with other tokenizers when the backend was passed in).
    */
   memoryStats() {
-    return this.#gpu.pool.stats();
+    return this.#gpu?.pool.stats() ?? { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
+  }
+  /** The device, or the reason there is none, for encode/decode. */
+  #device(what) {
+    if (this.#gpu) return this.#gpu;
+    throw new Error(
+      `Cannot ${what}: this tokenizer has no WebGPU device (${this.#noDevice}); indicesToCodes and codesToIndices work without one`
+    );
+  }
+  #checkDiscrete(what) {
+    if (!this.fsqLevels) {
+      throw new Error(`Cannot ${what}: ${this.model} is a continuous tokenizer, it has no codes`);
+    }
+    return this.fsqLevels;
+  }
+  /**
+   * FSQ indices ([B, h, w] or [B, t, h, w]) to the code values the decoder starts from
+   * ([B, 6, ...]), on the CPU (WebAssembly): needs no device.
+   */
+  indicesToCodes(indices) {
+    try {
+      const levels = this.#checkDiscrete("indicesToCodes");
+      return fsqIndicesToCodes(indices, levels);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+  /** Code values ([B, 6, ...]) to FSQ indices, on the CPU (WebAssembly): needs no device. */
+  codesToIndices(codes) {
+    try {
+      const levels = this.#checkDiscrete("codesToIndices");
+      return fsqCodesToIndices(codes, levels);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
   /** Runs calls one after another so concurrent callers never interleave on the device. */
   #serial(fn) {
@@ -3843,7 +4162,7 @@ var Tokenizer = class {
   }
   /** One window (or image batch) through the encoder. Runs inside #serial. */
   async #encodeWindow(encoder, input, probe) {
-    const ops = this.#gpu;
+    const ops = this.#device("encode");
     const x = ops.upload(input);
     let z = null;
     try {
@@ -3863,7 +4182,7 @@ var Tokenizer = class {
   }
   /** One window of tokens through the decoder. Runs inside #serial. */
   async #decodeWindow(decoder, input, probe) {
-    const ops = this.#gpu;
+    const ops = this.#device("decode");
     const uploaded = ops.upload(input);
     let z = uploaded;
     let y = null;
@@ -4005,9 +4324,9 @@ var Tokenizer = class {
     this.#disposed ??= this.#queue.then(() => {
       this.#encoder = null;
       this.#decoder = null;
-      for (const w of this.#weights) this.#gpu.release(w);
+      for (const w of this.#weights) this.#gpu?.release(w);
       this.#weights = [];
-      if (this.#ownsOps) this.#gpu.destroy();
+      if (this.#ownsOps) this.#gpu?.destroy();
     });
     return this.#disposed;
   }
@@ -4085,10 +4404,21 @@ async function loadTokenizer(options) {
   const window = options.window ?? null;
   if (comp && window !== null) checkWindow(window, comp.temporal);
   const ownsOps = !options.ops;
-  const gpu = options.ops ?? await WebGpuOps.create(options.webgpu);
+  let gpu = options.ops ?? null;
+  let noDevice = null;
+  if (!gpu && options.gpu === false) noDevice = "loaded with gpu: false";
+  else if (!gpu) {
+    try {
+      gpu = await WebGpuOps.create(options.webgpu);
+    } catch (err) {
+      if (options.gpu === true) throw err;
+      noDevice = err.message;
+    }
+  }
   const weights = [];
   const uploader = {
     upload(t) {
+      if (!gpu) return { shape: t.shape, dtype: t.data instanceof Int32Array ? "i32" : "f32" };
       const tensor = gpu.upload(t);
       weights.push(tensor);
       return tensor;
@@ -4113,292 +4443,13 @@ async function loadTokenizer(options) {
       cfg.spatialCompression,
       cfg.kind === "video" ? cfg.temporalCompression : 1
     );
-    await gpu.flush();
-    return new Tokenizer(gpu, ownsOps, encoder, decoder, model, weights, window);
+    await gpu?.flush();
+    return new Tokenizer(gpu, noDevice, ownsOps, encoder, decoder, model, weights, window);
   } catch (err) {
-    if (ownsOps) gpu.destroy();
-    else for (const w of weights) gpu.release(w);
+    if (ownsOps) gpu?.destroy();
+    else for (const w of weights) gpu?.release(w);
     throw err;
   }
-}
-
-// src/generated/wasm.ts
-var CPU_WASM_BASE64 = "AGFzbQEAAAABOAZgBn9/f39/fwBgAAF/YAZ/f39/f38Bf2AIf39/f39/f38AYAl/f39/f39/f38AYAV/f39/fwF/AwoJAwQAAAEBAgIFBQMBAAEHlgEKCGZzcVRhYmxlAAUIaGVhcEJhc2UABAtmc3FRdWFudGl6ZQAGEWZzcUluZGljZXNUb0NvZGVzAAcRZnNxQ29kZXNUb0luZGljZXMACA1oYWFyMmRGb3J3YXJkAAMNaGFhcjJkSW52ZXJzZQACDWhhYXIzZEZvcndhcmQAAQ1oYWFyM2RJbnZlcnNlAAAGbWVtb3J5AgAMAQQK8TYJ6QwDDXsXfwt9IARBAXQgB2shICAFQQJ0IAZsIRogBCAFbCAGbCIhIANsQQJ0IRUgBkEBdCEbQdwK/QkCACEIA0AgFyACIANsSQRAIBcgA24hIiAXIANwISNBACEYA0AgBCAYSgRAIAAgIkEDdCADbCAjaiAhbCAFIBhsIAZsakECdGohJCAYQQF0IhYgB04hHCAWQQFqIhkgB04hHSABIBcgIGwiHiAWIAdraiAabEECdGohJSABIBkgB2sgHmogGmxBAnRqISZBACEZA0AgBSAZSwRAICQgBiAZbEECdGohKCAlIBlBAXQgG2xBAnQiFmoiHiAbQQJ0IidqIR8gJyAWICZqIilqISdBACEWA0AgFkEEaiAGTQRAQdAK/QkCACIKIAogKCAWQQJ0aiIq/QAEAP3mASIJIAogFSAqav0ABAD95gEiC/3kAf3mASIMIAogCiAqIBVBAXRq/QAEAP3mASINIAogKiAVQQNsav0ABAD95gEiDv3kAf3mASIP/eQBIRAgCiAJIAv95QH95gEiCSAKIA0gDv3lAf3mASIL/eQBIQ0gDCAP/eUBIQwgCSAL/eUBIQsgCiAKICogFUECdGr9AAQA/eYBIg4gCiAqIBVBBWxq/QAEAP3mASIP/eQB/eYBIhEgCiAKICogFUEGbGr9AAQA/eYBIhIgCiAqIBVBB2xq/QAEAP3mASIT/eQB/eYBIgn95AEhFCAKIA4gD/3lAf3mASIOIAogEiAT/eUB/eYBIg/95AEhEiARIAn95QEhCSAOIA/95QEhDiAWQQN0ISogHARAIB4gKmoiKyAKIBD95gEgCiAU/eYB/eQBIAj95gEiDyAKIA395gEgCiAS/eYB/eQBIAj95gEiEf0NAAECAxAREhMEBQYHFBUWF/0LBAAgKyAPIBH9DQgJCgsYGRobDA0ODxwdHh/9CwQQIB8gKmoiKyAKIAz95gEgCiAJ/eYB/eQBIAj95gEiDyAKIAv95gEgCiAO/eYB/eQBIAj95gEiCv0NAAECAxAREhMEBQYHFBUWF/0LBAAgKyAPIAr9DQgJCgsYGRobDA0ODxwdHh/9CwQQCyAdBEBB0Ar9CQIAIgogDP3mASAKIAn95gH95QEgCP3mASEJICkgKmoiKyAKIBD95gEgCiAU/eYB/eUBIAj95gEiDCAKIA395gEgCiAS/eYB/eUBIAj95gEiDf0NAAECAxAREhMEBQYHFBUWF/0LBAAgKyAMIA39DQgJCgsYGRobDA0ODxwdHh/9CwQQICcgKmoiKiAJIAogC/3mASAKIA795gH95QEgCP3mASIK/Q0AAQIDEBESEwQFBgcUFRYX/QsEACAqIAkgCv0NCAkKCxgZGhsMDQ4PHB0eH/0LBBALIBZBBGohFgwBCwsDQCAGIBZLBEAgKCAWQQJ0aiIqKgIAQ/MENT+UIi0gFSAqaioCAEPzBDU/lCIukkPzBDU/lCIvICogFUEBdGoqAgBD8wQ1P5QiMCAqIBVBA2xqKgIAQ/MENT+UIjGSQ/MENT+UIjKSISwgLSAuk0PzBDU/lCItIDAgMZND8wQ1P5QiLpIhMCAvIDKTIS8gLSAukyExICogFUECdGoqAgBD8wQ1P5QiMiAqIBVBBWxqKgIAQ/MENT+UIjOSQ/MENT+UIjQgKiAVQQZsaioCAEPzBDU/lCI1ICogFUEHbGoqAgBD8wQ1P5QiLZJD8wQ1P5QiLpIhNiAyIDOTQ/MENT+UIjIgNSAtk0PzBDU/lCItkiEzIDQgLpMhLiAyIC2TIS0gFkEDdCEqIBwEQCAeICpqIisgLEPzBDU/lCA2Q/MENT+UkkPzBDVAlDgCACArIDBD8wQ1P5QgM0PzBDU/lJJD8wQ1QJQ4AgQgHyAqaiIrIC9D8wQ1P5QgLkPzBDU/lJJD8wQ1QJQ4AgAgKyAxQ/MENT+UIC1D8wQ1P5SSQ/MENUCUOAIECyAdBEAgKSAqaiIrICxD8wQ1P5QgNkPzBDU/lJND8wQ1QJQ4AgAgKyAwQ/MENT+UIDND8wQ1P5STQ/MENUCUOAIEICcgKmoiKiAvQ/MENT+UIC5D8wQ1P5STQ/MENUCUOAIAICogMUPzBDU/lCAtQ/MENT+Uk0PzBDVAlDgCBAsgFkEBaiEWDAELCyAZQQFqIRkMAQsLIBhBAWohGAwBCwsgF0EBaiEXDAELCwu1DAMVfw59EXsgBUECdCAGbCEUIAQgBWwgBmwiESADbEECdCEcIAZBAXQhE0HcCv0JAgAhMgNAIBsgAiADbEkEQCAbIANuIRAgGyADcCEPQQAhGgNAIAQgGkoEQCAAIAggG2wiCSAaQQF0IgogB2siC0EAIAtBAEobaiAUbEECdGohDiAAIAkgCkEBaiAHayIJQQAgCUEAShtqIBRsQQJ0aiENIAEgEEEDdCADbCAPaiARbCAFIBpsIAZsakECdGohDEEAIRkDQCAFIBlLBEAgDiAZQQF0IBNsQQJ0IglqIhggE0ECdCIKaiEXIAogCSANaiIWaiEVIAwgBiAZbEECdGohEkEAIQkDQCAJQQRqIgogBk0EQEHQCv0JAgAiMyAzIAlBA3QiCyAYaiId/QAEACI0IB39AAQQIjX9DQABAgMICQoLEBESExgZGhv95gEiMCAzIAsgFmoiHf0ABAAiNiAd/QAEECI3/Q0AAQIDCAkKCxAREhMYGRob/eYBIi/95AH95gEiLSAzIDMgCyAXaiId/QAEACI4IB39AAQQIjn9DQABAgMICQoLEBESExgZGhv95gEiLiAzIAsgFWoiC/0ABAAiOiAL/QAEECI7/Q0AAQIDCAkKCxAREhMYGRob/eYBIiz95AH95gEiPP3kASExIDMgMyA0IDX9DQQFBgcMDQ4PFBUWFxwdHh/95gEiNCAzIDYgN/0NBAUGBwwNDg8UFRYXHB0eH/3mASI1/eQB/eYBIjYgMyAzIDggOf0NBAUGBwwNDg8UFRYXHB0eH/3mASI3IDMgOiA7/Q0EBQYHDA0ODxQVFhccHR4f/eYBIjj95AH95gEiOf3lASE6IBIgCUECdGoiCSAzIDH95gEgMyA2IDn95AEiNv3mAf3kASAy/ecB/QsEACAJIBxqQdAK/QkCACI5IDH95gEgOSA2/eYB/eUBIDL95wH9CwQAIAkgHEEBdGpB0Ar9CQIAIjEgLSA8/eUBIi395gEgMSA6/eYB/eQBIDL95wH9CwQAIAkgHEEDbGpB0Ar9CQIAIjEgLf3mASAxIDr95gH95QEgMv3nAf0LBAAgCSAcQQJ0akHQCv0JAgAiLSAzIDAgL/3lAf3mASIvIDMgLiAs/eUB/eYBIiz95AEiLv3mASAtIDMgNCA1/eUB/eYBIi0gMyA3IDj95QH95gEiMP3kASIx/eYB/eQBIDL95wH9CwQAIAkgHEEFbGpB0Ar9CQIAIjMgLv3mASAzIDH95gH95QEgMv3nAf0LBAAgCSAcQQZsakHQCv0JAgAiLiAvICz95QEiLP3mASAuIC0gMP3lASIt/eYB/eQBIDL95wH9CwQAIAkgHEEHbGpB0Ar9CQIAIi4gLP3mASAuIC395gH95QEgMv3nAf0LBAAgCiEJDAELCwNAIAYgCUsEQCASIAlBAnRqIgogCUEDdCILIBhqKgIAQ/MENT+UIiUgCyAWaioCAEPzBDU/lCIkkkPzBDU/lCImIAsgF2oqAgBD8wQ1P5QiIyALIBVqKgIAQ/MENT+UIiKSQ/MENT+UIieSQ/MENT+UIiggCUEBdEEBakECdCILIBhqKgIAQ/MENT+UIiEgCyAWaioCAEPzBDU/lCIgkkPzBDU/lCIpIAsgF2oqAgBD8wQ1P5QiHyALIBVqKgIAQ/MENT+UIh6SQ/MENT+UIiqSQ/MENT+UIiuSQ/MENUCVOAIAIAogHGogKCArk0PzBDVAlTgCACAKIBxBAXRqICYgJ5ND8wQ1P5QiJiApICqTQ/MENT+UIieSQ/MENUCVOAIAIAogHEEDbGogJiAnk0PzBDVAlTgCACAKIBxBAnRqICUgJJND8wQ1P5QiJCAjICKTQ/MENT+UIiKSQ/MENT+UIiMgISAgk0PzBDU/lCIgIB8gHpND8wQ1P5QiHpJD8wQ1P5QiH5JD8wQ1QJU4AgAgCiAcQQVsaiAjIB+TQ/MENUCVOAIAIAogHEEGbGogJCAik0PzBDU/lCIfICAgHpND8wQ1P5QiHpJD8wQ1QJU4AgAgCiAcQQdsaiAfIB6TQ/MENUCVOAIAIAlBAWohCQwBCwsgGUEBaiEZDAELCyAaQQFqIRoMAQsLIBtBAWohGwwBCwsLvAUDDn8GfQl7IAQgBWwiDiADbEECdCERIAVBAXQhDUHYCv0JAgAhHgNAIBAgAiADbEkEQCAAIBAgA25BAnQgA2wgECADcGogDmxBAnRqIQkgASAQQQJ0IA5sQQJ0aiEIQQAhDwNAIAQgD0sEQCAJIAUgD2xBAnRqIQwgCCAPQQF0IA1sQQJ0aiILIA1BAnRqIQpBACEGA0AgBkEEaiIHIAVNBEAgBkEDdCISIAtqIhNB0Ar9CQIAIh8gHyAMIAZBAnRqIgb9AAQA/eYBIhwgHyAGIBFq/QAEAP3mASIb/eQB/eYBIiAgHyAfIAYgEUEBdGr9AAQA/eYBIhogHyAGIBFBA2xq/QAEAP3mASIh/eQB/eYBIiL95AEgHv3mASIdICAgIv3lASAe/eYBIiD9DQABAgMQERITBAUGBxQVFhf9CwQAIBMgHSAg/Q0ICQoLGBkaGwwNDg8cHR4f/QsEECAKIBJqIgYgHyAcIBv95QH95gEiGyAfIBogIf3lAf3mASIa/eQBIB795gEiHCAbIBr95QEgHv3mASIa/Q0AAQIDEBESEwQFBgcUFRYX/QsEACAGIBwgGv0NCAkKCxgZGhsMDQ4PHB0eH/0LBBAgByEGDAELCwNAIAUgBksEQCAGQQN0IgcgC2oiEiAMIAZBAnRqIhMqAgBD8wQ1P5QiFyARIBNqKgIAQ/MENT+UIhaSQ/MENT+UIhggEyARQQF0aioCAEPzBDU/lCIVIBMgEUEDbGoqAgBD8wQ1P5QiFJJD8wQ1P5QiGZJDAAAAQJQ4AgAgEiAYIBmTQwAAAECUOAIEIAcgCmoiByAXIBaTQ/MENT+UIhYgFSAUk0PzBDU/lCIUkkMAAABAlDgCACAHIBYgFJNDAAAAQJQ4AgQgBkEBaiEGDAELCyAPQQFqIQ8MAQsLIBBBAWohEAwBCwsL9AUDDn8GfQh7IAQgBWwiDCADbEECdCERIAVBAXQhC0HUCv0JAgAhHQNAIBAgAiADbEkEQCAAIBBBAnQgDGxBAnRqIQkgASAQIANuQQJ0IANsIBAgA3BqIAxsQQJ0aiEIQQAhDwNAIAQgD0sEQCAJIA9BAXQgC2xBAnRqIg4gC0ECdGohDSAIIAUgD2xBAnRqIQpBACEGA0AgBkEEaiIHIAVNBEBB0Ar9CQIAIh4gBkEDdCISIA5qIhP9AAQAIhogE/0ABBAiHP0NAAECAwgJCgsQERITGBkaG/3mASIbIB4gGiAc/Q0EBQYHDA0ODxQVFhccHR4f/eYBIh/95AEhHCAKIAZBAnRqIgYgHiAc/eYBIB4gHiANIBJqIhL9AAQAIiAgEv0ABBAiIf0NAAECAwgJCgsQERITGBkaG/3mASIaIB4gICAh/Q0EBQYHDA0ODxQVFhccHR4f/eYBIh795AEiIP3mAf3kASAd/eYB/QsEACAGIBFqQdAK/QkCACIhIBz95gEgISAg/eYB/eUBIB395gH9CwQAIAYgEUEBdGpB0Ar9CQIAIhwgGyAf/eUBIhv95gEgHCAaIB795QEiGv3mAf3kASAd/eYB/QsEACAGIBFBA2xqQdAK/QkCACIcIBv95gEgHCAa/eYB/eUBIB395gH9CwQAIAchBgwBCwsDQCAFIAZLBEAgCiAGQQJ0aiIHIAZBA3QiEiAOaioCAEPzBDU/lCIXIAZBAXRBAWpBAnQiEyAOaioCAEPzBDU/lCIWkkPzBDU/lCIYIA0gEmoqAgBD8wQ1P5QiFSANIBNqKgIAQ/MENT+UIhSSQ/MENT+UIhmSQwAAAD+UOAIAIAcgEWogGCAZk0MAAAA/lDgCACAHIBFBAXRqIBcgFpND8wQ1P5QiFiAVIBSTQ/MENT+UIhSSQwAAAD+UOAIAIAcgEUEDbGogFiAUk0MAAAA/lDgCACAGQQFqIQYMAQsLIA9BAWohDwwBCwsgEEEBaiEQDAELCwsFAEHgCgsFAEGACAuACwQaewt/BHwGfQNAIAMgIksEQCACIAUgImxBAnRqISNBACEhA0AgBCAhSgRAIAAgBCAibCAhaiAFbCInQQJ0IiBqISQgASAgaiElICFBAnQiIEHACGoqAgAiL/0TIQYgIEHgCGoqAgAiMP0TIQcgIEGACWoqAgAiMf0TIQggIEGACGooAgBBAm0iJrIiMv0TIQkgJv0RIQogIEGgCGooAgAiKP0RIQtBACEgA0AgIEEEaiAFTQRAICQgIEECdCIpav0ABAAiDCAM/eUBQcQK/QkCACIS/UH9owEEQEHACv0JAgAgDCAI/eQBIhP94AH95gEiDv1fQaAJ/QoDACIP/fcBIg1BqAn9CgMAIhD98gFBsAn9CgMAIhH98AEiDCAR/fEBIRQgDSAUQbgJ/QoDACIV/fIB/fEBIBRBwAn9CgMAIhT98gH98QEiFiAW/fIBIg0gDf3yASEXIA4gDv0NCAkKCwwNDg8AAQIDBAUGB/1fIA/99wEiDiAQ/fIBIBH98AEiGCAR/fEBIQ8gDiAPIBX98gH98QEgDyAU/fIB/fEBIg4gDv3yASIPIA/98gEhECAlIClqIBMgEv1EQcgK/QkCACIR/U4gEyAS/UNBzAr9CQIA/U79UCARQcgJ/QoDACISIBb98AFB0An9CgMAIhNB2An9CgMAIhQgFv3yAf3wASAN/fIB/fABQeAJ/QoDACIVQegJ/QoDACIZIBb98gH98AFB8An9CgMAIhpB+An9CgMAIhsgFv3yAf3wASAN/fIB/fABIBf98gH98AFBgAr9CgMAIhxBiAr9CgMAIh0gFv3yAf3wAUGQCv0KAwAiHkGYCv0KAwAiHyAW/fIB/fABIA398gH98AFBoAr9CgMAIg0gF/3yAf3wASAXIBf98gH98gH98AEgDEGwCv0KAwAiDP3OAUE0/csB/fIB/V4gEiAO/fABIBMgFCAO/fIB/fABIA/98gH98AEgFSAZIA798gH98AEgGiAbIA798gH98AEgD/3yAf3wASAQ/fIB/fABIBwgHSAO/fIB/fABIB4gHyAO/fIB/fABIA/98gH98AEgDSAQ/fIB/fABIBAgEP3yAf3yAf3wASAYIAz9zgFBNP3LAf3yAf1e/Q0AAQIDBAUGBxAREhMUFRYXIgz95QH95gEgESAM/eQB/ecBIAb95gEgB/3lAf1qIgwgCf3nAf0LBAAgDP34ASAK/a4BIAv9tQEhDCAjIClqIikgIQR7ICn9AAQAIAz9rgEFIAwL/QsEACAgQQRqISAMAgsLCwNAIAUgIEsEQCAkICBBAnRqKgIAIjMgM5NDAAAAAFwEQCAgICdqDwsgMyAxkiIzi0MAAADAlLtEAAAAAAAARMClIitE/oIrZUcV9z+iniEsICsgLEQAAOD+Qi7mP6KhICxEdjx5Ne856j2ioSItIC2iIi4gLqIhKyAtRAAAAAAAAPA/oCAtRFVVVVVVVcU/okQAAAAAAADgP6AgLqKgIC1EERERERERgT+iRFVVVVVVVaU/oCAtRBqgARqgASo/okQXbMEWbMFWP6AgLqKgICuioCAtRDTHVqXjHcc+okQaoAEaoAH6PqAgLUTkRPVnReZaPqJEXJ94t09+kj6gIC6ioCArRJjY+O/Y7iE+oqAgKyAroqKgICz8BkL/B3xCNIa/orYhNCAlICBBAnRqIDNDAAAAAF4EfUMAAIA/BUMAAIC/QwAAAAAgM0MAAAAAXRsLQwAAgD8gNJOUIDRDAACAP5KVIC+UIDCTkCIzIDKVOAIAIDP8ACAmaiAobCEpICMgIEECdGoiKiAhBH8gKigCACApagUgKQs2AgAgIEEBaiEgDAELCyAhQQFqISEMAQsLICJBAWohIgwBCwtBfwvcAwQFfwV7A3wBfSACIARsIQkgBf0RIQsDQCAGQQRqIgcgCU0EQCAAIAZBAnRq/QAEACAL/Tr9owEEQCAHIQYMAgsLCwNAIAYgCUkEQCAAIAZBAnRqKAIAIgdBAEggBSAHTHIEQCAGDwsgBkEBaiEGDAELCwNAIAIgCEsEQCAAIAQgCGxBAnRqIQpBACEGA0AgAyAGSgRAIAEgAyAIbCAGaiAEbEECdGohCSAGQQJ0IgVBgAhqKAIAIge3IhD9FCEMIAVBoAhqKAIAtyIS/RQhDiAHQQJtsiIT/RMhC0EAIQUDQCAFQQRqIgcgBE0EQCAFQQJ0IgUgCmr9AAQAIg39/gEgDv3zAf11IQ8gBSAJaiAPIA8gDP3zAf11IAz98gH98QH9XiANIA39DQgJCgsMDQ4PAAECAwQFBgf9/gEgDv3zAf11Ig0gDSAM/fMB/XUgDP3yAf3xAf1e/Q0AAQIDBAUGBxAREhMUFRYXIAv95QEgC/3nAf0LBAAgByEFDAELCwNAIAQgBUsEQCAFQQJ0IgcgCmooAgC3IBKjnCERIAcgCWogESARIBCjnCAQoqG2IBOTIBOVOAIAIAVBAWohBQwBCwsgBkEBaiEGDAELCyAIQQFqIQgMAQsLQX8LrAMDCX8FewR9A0AgAiAHSwRAIAEgBCAHbEECdGohCEEAIQYDQCADIAZKBEAgACADIAdsIAZqIARsIgpBAnRqIQkgBkECdCIFQYAIaigCACILQQJtsiIU/RMhDiALQQFrsiIV/RMhDyAFQaAIaigCACIL/REhEEEAIQUDQCAFQQRqIARNBEACQCAFQQJ0IgwgCWr9AAQAIA795gEgDv3kASIS/WohESASIBH95QH94AH9DG8SgzpvEoM6bxKDOm8Sgzr9RSAR/QwAAAAAAAAAAAAAAAAAAAAA/UYgESAP/UX9Tv1O/aMBRQ0AIBH9+AEgEP21ASERIAggDGoiDCAGBHsgDP0ABAAgEf2uAQUgEQv9CwQAIAVBBGohBQwCCwsLA0AgBCAFSwRAIAkgBUECdGoqAgAgFJQgFJIiFpAhEyAWIBOTi0NvEoM6XyATQwAAAABgcSATIBVfcUUEQCAFIApqDwsgE/wAIAtsIQwgCCAFQQJ0aiINIAYEfyANKAIAIAxqBSAMCzYCACAFQQFqIQUMAQsLIAZBAWohBgwBCwsgB0EBaiEHDAELC0F/Cwu7AQQAQaYJC4IBRMD+gitlRxX3PwAAAAAAADhDAADg/kIu5j92PHk17znqPQAAAAAAAPA/AAAAAAAA4D9VVVVVVVXFP1VVVVVVVaU/ERERERERgT8XbMEWbMFWPxqgARqgASo/GqABGqAB+j40x1al4x3HPlyfeLdPfpI+5ET1Z0XmWj6Y2Pjv2O4hPgBBsAoLAv8DAEHDCgsNwAAAAAAAAIA/AACAvwBB0AoLEPMENT8AAAA/AAAAQPMENUA=";
-
-// src/cpu/wasm.ts
-var PAGE = 65536;
-var MAX_BYTES = 65536 * PAGE;
-var CpuWasm = class {
-  k;
-  #base;
-  constructor(k) {
-    this.k = k;
-    this.#base = align(k.heapBase());
-  }
-  /**
-   * Reserves consecutive buffers of the given sizes in bytes (each 16-byte aligned), growing
-   * the memory when needed, and returns their addresses. Earlier reservations are reused: a
-   * call's buffers are only valid until the next call.
-   */
-  reserve(what, ...sizes) {
-    const ptrs = [];
-    let end = this.#base;
-    for (const s of sizes) {
-      ptrs.push(end);
-      end = align(end + s);
-    }
-    if (end > MAX_BYTES) {
-      throw new Error(
-        `Cannot ${what}: needs ${end} bytes of WebAssembly memory, more than the 4 GiB limit`
-      );
-    }
-    const have = this.k.memory.buffer.byteLength;
-    if (end > have) {
-      try {
-        this.k.memory.grow(Math.ceil((end - have) / PAGE));
-      } catch (err) {
-        throw new Error(`Cannot ${what}: could not grow WebAssembly memory to ${end} bytes`, {
-          cause: err
-        });
-      }
-    }
-    return ptrs;
-  }
-  /** A float32 view of `n` values at `ptr` (invalidated when the memory grows). */
-  f32(ptr, n) {
-    return new Float32Array(this.k.memory.buffer, ptr, n);
-  }
-  /** An int32 view of `n` values at `ptr` (invalidated when the memory grows). */
-  i32(ptr, n) {
-    return new Int32Array(this.k.memory.buffer, ptr, n);
-  }
-};
-function align(n) {
-  return Math.ceil(n / 16) * 16;
-}
-function decodeBase64(s) {
-  const bin = atob(s);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-var shared = null;
-function cpuWasm() {
-  shared ??= WebAssembly.instantiate(decodeBase64(CPU_WASM_BASE64), {}).then(
-    ({ instance }) => new CpuWasm(instance.exports),
-    (err) => {
-      shared = null;
-      throw err;
-    }
-  );
-  return shared;
-}
-
-// src/cpu/mod.ts
-var PATCH_SIZES = [1, 2, 4, 8];
-var MAX_CODEBOOK = 2 ** 31 - 1;
-function fail(what, message) {
-  throw new Error(`Cannot ${what}: ${message}`);
-}
-function checkTensor(what, x, dtype, name) {
-  const want = dtype === "f32" ? Float32Array : Int32Array;
-  if (!(x.data instanceof want)) {
-    fail(what, `expected ${want.name} ${name}, got ${x.data?.constructor?.name ?? typeof x.data}`);
-  }
-  if (!Array.isArray(x.shape) || !x.shape.every((d) => Number.isInteger(d) && d > 0)) {
-    fail(what, `${name} shape must be positive integers, got ${fmtShape(x.shape ?? [])}`);
-  }
-  if (x.data.length !== numel(x.shape)) {
-    fail(what, `${x.data.length} values for ${name} shape ${fmtShape(x.shape)}`);
-  }
-}
-function levelsOf(what, patchSize) {
-  if (!PATCH_SIZES.includes(patchSize)) {
-    fail(what, `patch size must be one of ${PATCH_SIZES.join(", ")}, got ${patchSize}`);
-  }
-  return Math.log2(patchSize);
-}
-function copyOut(w, ptr, shape) {
-  return { data: w.f32(ptr, numel(shape)).slice(), shape };
-}
-async function haarPatch(x, patchSize) {
-  const what = "haarPatch";
-  const w = await cpuWasm();
-  const levels = levelsOf(what, patchSize);
-  checkTensor(what, x, "f32", "input");
-  const p = patchSize;
-  const shape = x.shape;
-  if (shape.length !== 4 && shape.length !== 5) {
-    fail(what, `expected [B, C, H, W] or [B, C, T, H, W], got ${fmtShape(shape)}`);
-  }
-  const [hh, ww] = shape.slice(-2);
-  if (hh % p || ww % p) {
-    fail(what, `height and width must be divisible by the patch size ${p}, got ${fmtShape(shape)}`);
-  }
-  if (shape.length === 5 && (shape[2] + p - 1) % p) {
-    fail(
-      what,
-      `frames must be 1 + a multiple of the patch size ${p} ((T + ${p - 1}) divisible by ${p}), got ${fmtShape(shape)}`
-    );
-  }
-  if (levels === 0) return { data: x.data.slice(), shape: [...shape] };
-  const n = x.data.length;
-  if (shape.length === 4) {
-    const [b2, c2, h2, wd2] = shape;
-    const [a2, bb2] = w.reserve(what, 4 * n, 4 * n);
-    w.f32(a2, n).set(x.data);
-    let src2 = a2, dst2 = bb2, ch2 = c2, hs2 = h2, ws2 = wd2;
-    for (let l = 0; l < levels; l++) {
-      hs2 /= 2;
-      ws2 /= 2;
-      w.k.haar2dForward(src2, dst2, b2, ch2, hs2, ws2);
-      ch2 *= 4;
-      [src2, dst2] = [dst2, src2];
-    }
-    return copyOut(w, src2, [b2, ch2, hs2, ws2]);
-  }
-  const [b, c, t, h, wd] = shape;
-  const lead = p - 1;
-  const m = n / t * (t + lead);
-  const [a, bb] = w.reserve(what, 4 * m, 4 * m);
-  w.f32(a, n).set(x.data);
-  let src = a, dst = bb, ch = c, ts = t, hs = h, ws = wd;
-  for (let l = 0; l < levels; l++) {
-    const full = ts;
-    const pad = l === 0 ? lead : 0;
-    ts = (ts + pad) / 2;
-    hs /= 2;
-    ws /= 2;
-    w.k.haar3dForward(src, dst, b, ch, ts, hs, ws, pad, full);
-    ch *= 8;
-    [src, dst] = [dst, src];
-  }
-  return copyOut(w, src, [b, ch, ts, hs, ws]);
-}
-async function haarUnpatch(x, patchSize) {
-  const what = "haarUnpatch";
-  const w = await cpuWasm();
-  const levels = levelsOf(what, patchSize);
-  checkTensor(what, x, "f32", "input");
-  const p = patchSize;
-  const shape = x.shape;
-  if (shape.length !== 4 && shape.length !== 5) {
-    fail(what, `expected [B, C, H, W] or [B, C, T, H, W], got ${fmtShape(shape)}`);
-  }
-  const group = p ** (shape.length - 2);
-  if (shape[1] % group) {
-    fail(
-      what,
-      `channels must be divisible by ${group} (patch size ${p}, ${shape.length - 2} dims), got ${fmtShape(shape)}`
-    );
-  }
-  if (levels === 0) return { data: x.data.slice(), shape: [...shape] };
-  const n = x.data.length;
-  const [a, bb] = w.reserve(what, 4 * n, 4 * n);
-  w.f32(a, n).set(x.data);
-  let src = a, dst = bb;
-  if (shape.length === 4) {
-    let [b2, ch2, hs2, ws2] = shape;
-    for (let l = 0; l < levels; l++) {
-      ch2 /= 4;
-      w.k.haar2dInverse(src, dst, b2, ch2, hs2, ws2);
-      hs2 *= 2;
-      ws2 *= 2;
-      [src, dst] = [dst, src];
-    }
-    return copyOut(w, src, [b2, ch2, hs2, ws2]);
-  }
-  let [b, ch, ts, hs, ws] = shape;
-  for (let l = 0; l < levels; l++) {
-    const trim = l === levels - 1 ? p - 1 : 0;
-    ch /= 8;
-    w.k.haar3dInverse(src, dst, b, ch, ts, hs, ws, trim);
-    ts = 2 * ts - trim;
-    hs *= 2;
-    ws *= 2;
-    [src, dst] = [dst, src];
-  }
-  return copyOut(w, src, [b, ch, ts, hs, ws]);
-}
-function loadLevels(what, w, levels) {
-  if (!Array.isArray(levels)) fail(what, `levels must be an array of integers >= 2`);
-  let k;
-  try {
-    k = fsqConstants(levels);
-  } catch (err) {
-    fail(what, err.message);
-  }
-  if (k.codebookSize > MAX_CODEBOOK) {
-    fail(what, `FSQ levels [${levels.join(", ")}] give ${k.codebookSize} codes, more than int32`);
-  }
-  const table = w.k.fsqTable();
-  w.i32(table, 8).set(levels);
-  w.i32(table + 32, 8).set(k.basis);
-  w.f32(table + 64, 8).set(k.halfL);
-  w.f32(table + 96, 8).set(k.offset);
-  w.f32(table + 128, 8).set(k.shift);
-  return k.codebookSize;
-}
-function checkChannels(what, x, name, d) {
-  if (x.shape.length < 2 || x.shape[1] !== d) {
-    fail(
-      what,
-      `expected ${name} [B, D, ...] with D = ${d} (one channel per FSQ level), got ${fmtShape(x.shape)}`
-    );
-  }
-  return [x.shape[0], numel(x.shape.slice(2))];
-}
-async function fsqQuantize(z, levels = DEFAULT_FSQ_LEVELS) {
-  const what = "fsqQuantize";
-  const w = await cpuWasm();
-  loadLevels(what, w, levels);
-  checkTensor(what, z, "f32", "z");
-  const [b, positions] = checkChannels(what, z, "z", levels.length);
-  const n = z.data.length;
-  const [zp, cp, ip] = w.reserve(what, 4 * n, 4 * n, 4 * b * positions);
-  w.f32(zp, n).set(z.data);
-  const bad = w.k.fsqQuantize(zp, cp, ip, b, levels.length, positions);
-  if (bad >= 0) fail(what, `z holds the non-finite value ${z.data[bad]} at flat index ${bad}`);
-  return {
-    indices: { data: w.i32(ip, b * positions).slice(), shape: [b, ...z.shape.slice(2)] },
-    codes: copyOut(w, cp, [...z.shape])
-  };
-}
-async function fsqCodesToIndices(codes, levels = DEFAULT_FSQ_LEVELS) {
-  const what = "fsqCodesToIndices";
-  const w = await cpuWasm();
-  loadLevels(what, w, levels);
-  checkTensor(what, codes, "f32", "codes");
-  const [b, positions] = checkChannels(what, codes, "codes", levels.length);
-  const n = codes.data.length;
-  const [cp, ip] = w.reserve(what, 4 * n, 4 * b * positions);
-  w.f32(cp, n).set(codes.data);
-  const bad = w.k.fsqCodesToIndices(cp, ip, b, levels.length, positions);
-  if (bad >= 0) {
-    const d = Math.floor(bad / positions) % levels.length;
-    const l = levels[d];
-    fail(
-      what,
-      `code ${codes.data[bad]} at flat index ${bad} is not on the grid of ${l} levels (k / ${Math.floor(l / 2)} - 1 for k = 0..${l - 1})`
-    );
-  }
-  return { data: w.i32(ip, b * positions).slice(), shape: [b, ...codes.shape.slice(2)] };
-}
-async function fsqIndicesToCodes(indices, levels = DEFAULT_FSQ_LEVELS) {
-  const what = "fsqIndicesToCodes";
-  const w = await cpuWasm();
-  const size = loadLevels(what, w, levels);
-  checkTensor(what, indices, "i32", "indices");
-  const [b, ...rest] = indices.shape;
-  const positions = numel(rest);
-  const n = indices.data.length;
-  const [ip, cp] = w.reserve(what, 4 * n, 4 * n * levels.length);
-  w.i32(ip, n).set(indices.data);
-  const bad = w.k.fsqIndicesToCodes(ip, cp, b, levels.length, positions, size);
-  if (bad >= 0) {
-    fail(what, `index ${indices.data[bad]} at flat index ${bad} is outside [0, ${size})`);
-  }
-  return copyOut(w, cp, [b, levels.length, ...rest]);
 }
 export {
   Tokenizer,

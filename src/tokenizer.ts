@@ -7,6 +7,7 @@
 import type { Ops, Tensor } from "./backends/ops.ts";
 import { WebGpuOps, type WebGpuOptions } from "./backends/webgpu/backend.ts";
 import { fsqConstants } from "./nn/fsq.ts";
+import { fsqCodesToIndices, fsqIndicesToCodes } from "./cpu/mod.ts";
 import {
   compressionFromMetadata,
   type HalfConfig,
@@ -70,6 +71,12 @@ export interface LoadOptions {
    * of this many frames (1 + k x tc), as the reference CLI does, so memory stays bounded.
    */
   window?: number;
+  /**
+   * Whether to use a WebGPU device. Default: use one when an adapter is found, else load
+   * without (encode/decode then reject saying why; the CPU parts work). `true`: fail to load
+   * without one. `false`: never create one (token/code conversion only).
+   */
+  gpu?: boolean;
   /** WebGPU device options, for tests and benchmarks. */
   webgpu?: WebGpuOptions;
   /** Use this backend instead of creating one (shared between tokenizers; not disposed). */
@@ -132,10 +139,15 @@ export class Tokenizer {
   readonly latentChannels: number;
   /** FSQ levels of a discrete tokenizer. */
   readonly fsqLevels: number[] | null;
-  /** Name of the backend and adapter, e.g. "webgpu (llvmpipe ...)". */
+  /**
+   * Name of the backend and adapter, e.g. "webgpu (llvmpipe ...)", or "none (why)" for a
+   * tokenizer loaded where there is no adapter: then only the parts that need no network work
+   * (`indicesToCodes`, `codesToIndices`, on the CPU), and encode/decode say why they cannot.
+   */
   readonly backend: string;
-  readonly ops: Ops;
-  #gpu: WebGpuOps;
+  readonly ops: Ops | null;
+  #gpu: WebGpuOps | null;
+  #noDevice: string | null;
   #ownsOps: boolean;
   #encoder: Encoder | null;
   #decoder: Decoder | null;
@@ -146,7 +158,8 @@ export class Tokenizer {
 
   /** @internal use loadTokenizer */
   constructor(
-    gpu: WebGpuOps,
+    gpu: WebGpuOps | null,
+    noDevice: string | null,
     ownsOps: boolean,
     encoder: Encoder | null,
     decoder: Decoder | null,
@@ -156,6 +169,7 @@ export class Tokenizer {
   ) {
     this.#weights = weights;
     this.#gpu = gpu;
+    this.#noDevice = noDevice;
     this.ops = gpu;
     this.#ownsOps = ownsOps;
     this.#encoder = encoder;
@@ -169,7 +183,7 @@ export class Tokenizer {
     this.temporalCompression = cfg.kind === "video" ? cfg.temporalCompression : 1;
     this.window = cfg.kind === "video" ? window : 1;
     this.latentChannels = cfg.latentChannels;
-    this.backend = `webgpu (${gpu.ctx.adapterName})`;
+    this.backend = gpu ? `webgpu (${gpu.ctx.adapterName})` : `none (${noDevice})`;
   }
 
   /** Frames of a stream's windows: the window option, else the reference CLI's 17. */
@@ -187,7 +201,46 @@ export class Tokenizer {
    * (shared with other tokenizers when the backend was passed in).
    */
   memoryStats(): PoolStats {
-    return this.#gpu.pool.stats();
+    return this.#gpu?.pool.stats() ??
+      { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
+  }
+
+  /** The device, or the reason there is none, for encode/decode. */
+  #device(what: string): WebGpuOps {
+    if (this.#gpu) return this.#gpu;
+    throw new Error(
+      `Cannot ${what}: this tokenizer has no WebGPU device (${this.#noDevice}); indicesToCodes and codesToIndices work without one`,
+    );
+  }
+
+  #checkDiscrete(what: string): number[] {
+    if (!this.fsqLevels) {
+      throw new Error(`Cannot ${what}: ${this.model} is a continuous tokenizer, it has no codes`);
+    }
+    return this.fsqLevels;
+  }
+
+  /**
+   * FSQ indices ([B, h, w] or [B, t, h, w]) to the code values the decoder starts from
+   * ([B, 6, ...]), on the CPU (WebAssembly): needs no device.
+   */
+  indicesToCodes(indices: HostTensor): Promise<HostTensor> {
+    try {
+      const levels = this.#checkDiscrete("indicesToCodes");
+      return fsqIndicesToCodes(indices, levels);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Code values ([B, 6, ...]) to FSQ indices, on the CPU (WebAssembly): needs no device. */
+  codesToIndices(codes: HostTensor): Promise<HostTensor> {
+    try {
+      const levels = this.#checkDiscrete("codesToIndices");
+      return fsqCodesToIndices(codes, levels);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Runs calls one after another so concurrent callers never interleave on the device. */
@@ -212,7 +265,7 @@ export class Tokenizer {
 
   /** One window (or image batch) through the encoder. Runs inside #serial. */
   async #encodeWindow(encoder: Encoder, input: HostTensor, probe?: Probe): Promise<EncodeResult> {
-    const ops = this.#gpu;
+    const ops = this.#device("encode");
     const x = ops.upload(input);
     let z: Tensor | null = null;
     try {
@@ -233,7 +286,7 @@ export class Tokenizer {
 
   /** One window of tokens through the decoder. Runs inside #serial. */
   async #decodeWindow(decoder: Decoder, input: HostTensor, probe?: Probe): Promise<HostTensor> {
-    const ops = this.#gpu;
+    const ops = this.#device("decode");
     const uploaded = ops.upload(input);
     let z = uploaded;
     let y: Tensor | null = null;
@@ -392,9 +445,9 @@ export class Tokenizer {
     this.#disposed ??= this.#queue.then(() => {
       this.#encoder = null;
       this.#decoder = null;
-      for (const w of this.#weights) this.#gpu.release(w);
+      for (const w of this.#weights) this.#gpu?.release(w);
       this.#weights = [];
-      if (this.#ownsOps) this.#gpu.destroy();
+      if (this.#ownsOps) this.#gpu?.destroy();
     });
     return this.#disposed;
   }
@@ -512,10 +565,22 @@ export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
   const window = options.window ?? null;
   if (comp && window !== null) checkWindow(window, comp.temporal);
   const ownsOps = !options.ops;
-  const gpu = options.ops ?? await WebGpuOps.create(options.webgpu);
+  let gpu: WebGpuOps | null = options.ops ?? null;
+  let noDevice: string | null = null;
+  if (!gpu && options.gpu === false) noDevice = "loaded with gpu: false";
+  else if (!gpu) {
+    try {
+      gpu = await WebGpuOps.create(options.webgpu);
+    } catch (err) {
+      if (options.gpu === true) throw err;
+      noDevice = (err as Error).message;
+    }
+  }
   const weights: Tensor[] = [];
   const uploader = {
     upload(t: HostTensor): Tensor {
+      // Without a device the weights are still checked (names, shapes), just not uploaded.
+      if (!gpu) return { shape: t.shape, dtype: t.data instanceof Int32Array ? "i32" : "f32" };
       const tensor = gpu.upload(t);
       weights.push(tensor);
       return tensor;
@@ -545,11 +610,11 @@ export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
       cfg.kind === "video" ? cfg.temporalCompression : 1,
     );
     // Weight uploads are queued; make sure they (and any error) have landed.
-    await gpu.flush();
-    return new Tokenizer(gpu, ownsOps, encoder, decoder, model, weights, window);
+    await gpu?.flush();
+    return new Tokenizer(gpu, noDevice, ownsOps, encoder, decoder, model, weights, window);
   } catch (err) {
-    if (ownsOps) gpu.destroy();
-    else for (const w of weights) gpu.release(w);
+    if (ownsOps) gpu?.destroy();
+    else for (const w of weights) gpu?.release(w);
     throw err;
   }
 }
