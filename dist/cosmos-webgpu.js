@@ -2192,6 +2192,7 @@ function checkSameFrameShape(a, b, timeAxis = 2) {
 }
 
 // src/weights/checkpoint.ts
+var ARCHITECTURE_BUFFERS = /(^|\.)(wavelets|_arange|patch_size_buffer|_levels|_basis|implicit_codebook)$/;
 function safetensorsSource(file) {
   return {
     source: file.source,
@@ -4030,9 +4031,10 @@ function terminalProgress() {
 }
 
 // src/tokenizer.ts
-var IGNORED_BUFFERS = /(^|\.)(wavelets|_arange|patch_size_buffer|_levels|_basis|implicit_codebook)$/;
 function checkAllUsed(reader) {
-  const unused = reader.src.names().filter((n) => !reader.used.has(n) && !IGNORED_BUFFERS.test(n));
+  const unused = reader.src.names().filter(
+    (n) => !reader.used.has(n) && !ARCHITECTURE_BUFFERS.test(n)
+  );
   if (unused.length) {
     throw new Error(
       `Cannot load ${reader.half}: "${reader.src.source}" has ${unused.length} tensor(s) this architecture does not use, e.g. "${unused[0]}"`

@@ -35,7 +35,7 @@ import {
 import { readCheckpoint } from "./weights/formats.ts";
 import { resolveCheckpoint, type ResolveOptions } from "./hub/hub.ts";
 import { terminalProgress } from "./hub/progress.ts";
-import { type TensorSource, WeightReader } from "./weights/checkpoint.ts";
+import { ARCHITECTURE_BUFFERS, type TensorSource, WeightReader } from "./weights/checkpoint.ts";
 import { fmtShape, type HostTensor } from "./types.ts";
 import type { PoolStats } from "./backends/webgpu/pool.ts";
 
@@ -103,12 +103,10 @@ export interface StreamChunk extends EncodeResult {
 type Encoder = ImageEncoder | VideoEncoder;
 type Decoder = ImageDecoder | VideoDecoder;
 
-/** Non-parameter buffers an official state_dict may carry, which the model does not need. */
-const IGNORED_BUFFERS =
-  /(^|\.)(wavelets|_arange|patch_size_buffer|_levels|_basis|implicit_codebook)$/;
-
 function checkAllUsed(reader: WeightReader): void {
-  const unused = reader.src.names().filter((n) => !reader.used.has(n) && !IGNORED_BUFFERS.test(n));
+  const unused = reader.src.names().filter((n) =>
+    !reader.used.has(n) && !ARCHITECTURE_BUFFERS.test(n)
+  );
   if (unused.length) {
     throw new Error(
       `Cannot load ${reader.half}: "${reader.src.source}" has ${unused.length} tensor(s) this architecture does not use, e.g. "${

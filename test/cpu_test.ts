@@ -23,7 +23,14 @@ import {
 import { DEFAULT_FSQ_LEVELS } from "../src/nn/fsq.ts";
 import { parseSafetensors } from "../src/weights/safetensors.ts";
 import { type HostTensor, numel } from "../src/types.ts";
-import { assertClose, gpuTest, randomArray } from "./helpers.ts";
+import {
+  assertClose,
+  FIXTURE_VARIANTS,
+  fixtureCases,
+  FIXTURES,
+  gpuTest,
+  randomArray,
+} from "./helpers.ts";
 import { refFsq, refHaar } from "./reference.ts";
 import { refHaarPatch3d, refHaarUnpatch3d, refTensor } from "./reference_video.ts";
 
@@ -31,20 +38,6 @@ import { refHaarPatch3d, refHaarUnpatch3d, refTensor } from "./reference_video.t
 const FIXTURE_TOL = 1e-5;
 /** CPU vs GPU (and vs float64 references): the last float rounding, compounded over levels. */
 const ROUNDING_TOL = 1e-6;
-
-const FIXTURES = new URL("./fixtures/", import.meta.url);
-const VARIANTS = [
-  "CI8x8",
-  "CI16x16",
-  "DI8x8",
-  "DI16x16",
-  "CV4x8x8",
-  "CV8x8x8",
-  "CV8x16x16",
-  "DV4x8x8",
-  "DV8x8x8",
-  "DV8x16x16",
-];
 
 function tensor(shape: number[], seed: number, lo = -1, hi = 1): HostTensor {
   return { data: randomArray(numel(shape), seed, lo, hi), shape };
@@ -70,13 +63,11 @@ function record(key: string, err: number): void {
 // ---------------------------------------------------------------------------------------------
 // Reference fixtures
 
-for (const variant of VARIANTS) {
+for (const variant of FIXTURE_VARIANTS) {
   const dir = new URL(`${variant}/`, FIXTURES);
-  const cases = [...Deno.readDirSync(dir)].map((e) => e.name)
-    .filter((n) => /^case_.*\.safetensors$/.test(n)).sort();
-  for (const file of cases) {
-    Deno.test(`fixture ${variant} ${file.slice(5, -12)}: patch, unpatch and FSQ`, async () => {
-      const c = parseSafetensors(await Deno.readFile(new URL(file, dir)));
+  for (const size of fixtureCases(variant)) {
+    Deno.test(`fixture ${variant} ${size}: patch, unpatch and FSQ`, async () => {
+      const c = parseSafetensors(await Deno.readFile(new URL(`case_${size}.safetensors`, dir)));
       const get = (name: string): HostTensor => ({
         data: c.entries.get(name)!.dtype === "I32" ? c.int32(name) : c.float32(name),
         shape: c.entries.get(name)!.shape,

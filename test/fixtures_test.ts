@@ -5,39 +5,19 @@
  */
 
 import assert from "node:assert/strict";
-import { assertClose, gpuTest } from "./helpers.ts";
+import { assertClose, FIXTURE_VARIANTS, fixtureCases, FIXTURES, gpuTest } from "./helpers.ts";
 import { loadTokenizer } from "../mod.ts";
 import { parseSafetensors } from "../src/weights/safetensors.ts";
 import type { HostTensor } from "../src/types.ts";
 
 /** The fixture README's tolerance: max |diff| / max |ref|. */
 const TOL = 1e-4;
-const FIXTURES = new URL("./fixtures/", import.meta.url);
-const VARIANTS = [
-  "CI8x8",
-  "CI16x16",
-  "DI8x8",
-  "DI16x16",
-  "CV4x8x8",
-  "CV8x8x8",
-  "CV8x16x16",
-  "DV4x8x8",
-  "DV8x8x8",
-  "DV8x16x16",
-];
-
-/** The case files of a variant's fixture folder ("64x64", "9x32x32", ...). */
-function casesOf(variant: string): string[] {
-  const names = [...Deno.readDirSync(new URL(`${variant}/`, FIXTURES))].map((e) => e.name);
-  return names.filter((n) => /^case_.*\.safetensors$/.test(n))
-    .map((n) => n.slice(5, -12)).sort();
-}
 
 /** Largest error per variant, printed at the end for the issue note. */
 const worst: Record<string, number> = {};
 
-for (const variant of VARIANTS) {
-  for (const size of casesOf(variant)) {
+for (const variant of FIXTURE_VARIANTS) {
+  for (const size of fixtureCases(variant)) {
     gpuTest(
       `${variant} ${size} matches the reference (latents, reconstruction, probes)`,
       async (ops) => {

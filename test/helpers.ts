@@ -103,3 +103,24 @@ export function shapesSource(shapes: Map<string, number[]>, source: string): Ten
     },
   };
 }
+
+/** The shared fixtures' variants, copied to test/fixtures/. */
+export const FIXTURES: URL = new URL("./fixtures/", import.meta.url);
+export const FIXTURE_VARIANTS: readonly string[] = [
+  "CI8x8",
+  "CI16x16",
+  "DI8x8",
+  "DI16x16",
+  "CV4x8x8",
+  "CV8x8x8",
+  "CV8x16x16",
+  "DV4x8x8",
+  "DV8x8x8",
+  "DV8x16x16",
+];
+
+/** The case files of a variant's fixture folder ("64x64", "9x32x32", ...). */
+export function fixtureCases(variant: string): string[] {
+  const names = [...Deno.readDirSync(new URL(`${variant}/`, FIXTURES))].map((e) => e.name);
+  return names.filter((n) => /^case_.*\.safetensors$/.test(n)).map((n) => n.slice(5, -12)).sort();
+}

@@ -12,7 +12,7 @@
 import { readCheckpoint } from "../weights/formats.ts";
 import { readWeightsInput, type WeightsInput } from "../io/source.ts";
 import { encodeSafetensors } from "../weights/safetensors.ts";
-import type { TensorSource } from "../weights/checkpoint.ts";
+import { ARCHITECTURE_BUFFERS, type TensorSource } from "../weights/checkpoint.ts";
 import {
   compressionFromMetadata,
   detectHalf,
@@ -26,9 +26,6 @@ import {
 } from "../models/config.ts";
 import { describeVariant, findVariant } from "../models/variants.ts";
 import { isAutoencoder, splitHalves } from "../weights/torchscript.ts";
-
-/** Architecture constants an official state_dict may hold, which the model rebuilds itself. */
-const DROPPED = /(^|\.)(wavelets|_arange|patch_size_buffer|_levels|_basis|implicit_codebook)$/;
 
 export interface ConvertOptions {
   /** Official model name, for a video checkpoint's compression (and as a check). */
@@ -94,7 +91,7 @@ export async function convertCheckpoint(
   const tensors: Parameters<typeof encodeSafetensors>[0] = {};
   for (const h of halves) {
     for (const name of h.names()) {
-      if (DROPPED.test(name)) continue;
+      if (ARCHITECTURE_BUFFERS.test(name)) continue;
       tensors[name] = { dtype: "F32", shape: h.shape(name)!, data: h.float32(name) };
     }
   }

@@ -7,6 +7,13 @@
 import type { SafetensorsFile } from "./safetensors.ts";
 import { fmtShape } from "../types.ts";
 
+/**
+ * Architecture constants an official state_dict may hold (the Haar filters, FSQ's levels and
+ * basis): the model rebuilds them itself, so loaders ignore them and converters drop them.
+ */
+export const ARCHITECTURE_BUFFERS: RegExp =
+  /(^|\.)(wavelets|_arange|patch_size_buffer|_levels|_basis|implicit_codebook)$/;
+
 /** Named tensors of one checkpoint file, whatever format it came from. */
 export interface TensorSource {
   /** Label for messages: the path, URL or "<bytes>". */
