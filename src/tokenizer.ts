@@ -4,8 +4,10 @@
  * @module
  */
 
-import type { Ops, Tensor } from "./backends/ops.ts";
-import { WebGpuOps, type WebGpuOptions } from "./backends/webgpu/backend.ts";
+import type { Backend, MemoryStats, Ops, Tensor } from "./backends/ops.ts";
+import type { WebGpuOptions } from "./backends/webgpu/backend.ts";
+import type { WasmOptions } from "./backends/wasm/backend.ts";
+import { type BackendChoice, createBackend } from "./backends/select.ts";
 import { fsqConstants } from "./nn/fsq.ts";
 import { fsqCodesToIndices, fsqIndicesToCodes } from "./cpu/mod.ts";
 import {
@@ -37,7 +39,6 @@ import { resolveCheckpoint, type ResolveOptions } from "./hub/hub.ts";
 import { terminalProgress } from "./hub/progress.ts";
 import { ARCHITECTURE_BUFFERS, type TensorSource, WeightReader } from "./weights/checkpoint.ts";
 import { fmtShape, type HostTensor } from "./types.ts";
-import type { PoolStats } from "./backends/webgpu/pool.ts";
 
 export type { WeightsInput } from "./io/source.ts";
 
@@ -72,15 +73,19 @@ export interface LoadOptions {
    */
   window?: number;
   /**
-   * Whether to use a WebGPU device. Default: use one when an adapter is found, else load
-   * without (encode/decode then reject saying why; the CPU parts work). `true`: fail to load
-   * without one. `false`: never create one (token/code conversion only).
+   * What runs the network. "auto" (the default): WebGPU on a real GPU, else the WebAssembly
+   * backend (a CPU rasterizer such as llvmpipe counts as no GPU: WebAssembly is faster on the
+   * same cores), else none. "webgpu": any WebGPU adapter, CPU rasterizers included, or fail.
+   * "wasm": the WebAssembly backend, or fail. "none": load and check the weights only
+   * (encode/decode then reject; token/code conversion works on the CPU).
    */
-  gpu?: boolean;
+  backend?: BackendChoice;
   /** WebGPU device options, for tests and benchmarks. */
   webgpu?: WebGpuOptions;
+  /** WebAssembly backend options: threads (default: the machine's cores), relaxed SIMD. */
+  wasm?: WasmOptions;
   /** Use this backend instead of creating one (shared between tokenizers; not disposed). */
-  ops?: WebGpuOps;
+  ops?: Backend;
 }
 
 export interface EncodeResult {
@@ -138,13 +143,14 @@ export class Tokenizer {
   /** FSQ levels of a discrete tokenizer. */
   readonly fsqLevels: number[] | null;
   /**
-   * Name of the backend and adapter, e.g. "webgpu (llvmpipe ...)", or "none (why)" for a
-   * tokenizer loaded where there is no adapter: then only the parts that need no network work
-   * (`indicesToCodes`, `codesToIndices`, on the CPU), and encode/decode say why they cannot.
+   * What runs the network, e.g. "webgpu (NVIDIA H100 ...)" or "wasm (relaxed SIMD, 2
+   * threads)", or "none (why)" for a tokenizer with no backend: then only the parts that need
+   * no network work (`indicesToCodes`, `codesToIndices`, on the CPU), and encode/decode say
+   * why they cannot.
    */
   readonly backend: string;
   readonly ops: Ops | null;
-  #gpu: WebGpuOps | null;
+  #gpu: Backend | null;
   #noDevice: string | null;
   #ownsOps: boolean;
   #encoder: Encoder | null;
@@ -156,7 +162,7 @@ export class Tokenizer {
 
   /** @internal use loadTokenizer */
   constructor(
-    gpu: WebGpuOps | null,
+    gpu: Backend | null,
     noDevice: string | null,
     ownsOps: boolean,
     encoder: Encoder | null,
@@ -181,7 +187,7 @@ export class Tokenizer {
     this.temporalCompression = cfg.kind === "video" ? cfg.temporalCompression : 1;
     this.window = cfg.kind === "video" ? window : 1;
     this.latentChannels = cfg.latentChannels;
-    this.backend = gpu ? `webgpu (${gpu.ctx.adapterName})` : `none (${noDevice})`;
+    this.backend = gpu ? gpu.label : `none (${noDevice})`;
   }
 
   /** Frames of a stream's windows: the window option, else the reference CLI's 17. */
@@ -195,19 +201,19 @@ export class Tokenizer {
   }
 
   /**
-   * GPU memory of the backend's buffer pool in bytes: in use now, allocated, and the peaks
-   * (shared with other tokenizers when the backend was passed in).
+   * Memory of the backend's tensor storage in bytes (GPU buffers, or WebAssembly heap): in use
+   * now, allocated, and the peaks (shared with other tokenizers when the backend was passed in).
    */
-  memoryStats(): PoolStats {
-    return this.#gpu?.pool.stats() ??
+  memoryStats(): MemoryStats {
+    return this.#gpu?.memoryStats() ??
       { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
   }
 
-  /** The device, or the reason there is none, for encode/decode. */
-  #device(what: string): WebGpuOps {
+  /** The backend, or the reason there is none, for encode/decode. */
+  #device(what: string): Backend {
     if (this.#gpu) return this.#gpu;
     throw new Error(
-      `Cannot ${what}: this tokenizer has no WebGPU device (${this.#noDevice}); indicesToCodes and codesToIndices work without one`,
+      `Cannot ${what}: this tokenizer has no backend (${this.#noDevice}); indicesToCodes and codesToIndices work without one`,
     );
   }
 
@@ -563,16 +569,12 @@ export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
   const window = options.window ?? null;
   if (comp && window !== null) checkWindow(window, comp.temporal);
   const ownsOps = !options.ops;
-  let gpu: WebGpuOps | null = options.ops ?? null;
+  let gpu: Backend | null = options.ops ?? null;
   let noDevice: string | null = null;
-  if (!gpu && options.gpu === false) noDevice = "loaded with gpu: false";
-  else if (!gpu) {
-    try {
-      gpu = await WebGpuOps.create(options.webgpu);
-    } catch (err) {
-      if (options.gpu === true) throw err;
-      noDevice = (err as Error).message;
-    }
+  if (!gpu) {
+    const chosen = await createBackend(options.backend ?? "auto", options);
+    gpu = chosen.ops;
+    noDevice = chosen.reason;
   }
   const weights: Tensor[] = [];
   const uploader = {

@@ -1,9 +1,11 @@
 /**
- * Test helpers: seeded random data, tolerance checks and the shared WebGPU backend.
+ * Test helpers: seeded random data, tolerance checks and the shared backends.
  * @module
  */
 
 import { WebGpuOps } from "../src/backends/webgpu/backend.ts";
+import { WasmOps } from "../src/backends/wasm/backend.ts";
+import type { Backend } from "../src/backends/ops.ts";
 import type { TensorSource } from "../src/weights/checkpoint.ts";
 
 /** Deterministic uniform random numbers in [lo, hi) (mulberry32). */
@@ -123,4 +125,51 @@ export const FIXTURE_VARIANTS: readonly string[] = [
 export function fixtureCases(variant: string): string[] {
   const names = [...Deno.readDirSync(new URL(`${variant}/`, FIXTURES))].map((e) => e.name);
   return names.filter((n) => /^case_.*\.safetensors$/.test(n)).map((n) => n.slice(5, -12)).sort();
+}
+
+let sharedWasm: Promise<WasmOps> | null = null;
+
+/** The WebAssembly backend every test shares (default threads). */
+export function wasmOps(): Promise<WasmOps> {
+  sharedWasm ??= WasmOps.create();
+  return sharedWasm;
+}
+
+/** The backends a network test runs on. */
+export const BACKENDS = ["webgpu", "wasm"] as const;
+
+/** A test run with the shared backend `backend` (named after it); see gpuTest. */
+export function backendTest(
+  name: string,
+  backend: typeof BACKENDS[number],
+  fn: (ops: Backend) => Promise<void>,
+  options: { ignore?: boolean } = {},
+): void {
+  if (backend === "webgpu") return gpuTest(`${name} [webgpu]`, fn, options);
+  Deno.test({
+    name: `${name} [wasm]`,
+    ignore: options.ignore ?? false,
+    ...GPU_TEST,
+    async fn() {
+      await fn(await wasmOps());
+    },
+  });
+}
+
+/** A kernel test, registered once per backend. */
+export function kernelTest(
+  name: string,
+  fn: (ops: Backend, backend: typeof BACKENDS[number]) => Promise<void> | void,
+): void {
+  for (const backend of BACKENDS) {
+    backendTest(name, backend, async (ops) => await fn(ops, backend));
+  }
+}
+
+/** A fresh backend with its attention score budget set (tests of query blocking). */
+export function createOps(
+  backend: typeof BACKENDS[number],
+  options: { attentionScoreBytes: number },
+): Promise<Backend> {
+  return backend === "webgpu" ? WebGpuOps.create(options) : WasmOps.create(options);
 }

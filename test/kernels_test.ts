@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { assertClose, gpuTest, randomArray } from "./helpers.ts";
+import { assertClose, createOps, kernelTest, randomArray } from "./helpers.ts";
 import { refAttention, refConv, refFsq, refGroupNorm, refHaar } from "./reference.ts";
 import { convParams, normParams } from "../src/nn/params.ts";
 import { DEFAULT_FSQ_LEVELS } from "../src/nn/fsq.ts";
@@ -76,7 +76,7 @@ function upsample2x(x: Float32Array, [b, c, t, h, w]: number[]): Float32Array {
 }
 
 for (const [i, c] of CONV_CASES.entries()) {
-  gpuTest(`conv() matches the reference: ${c.name}`, async (ops) => {
+  kernelTest(`conv() matches the reference: ${c.name}`, async (ops) => {
     const [b, cin, t, h, w] = c.shape;
     const kn = c.k[0] * c.k[1] * c.k[2];
     const x = randomArray(b * cin * t * h * w, 100 + i);
@@ -138,7 +138,7 @@ for (const [i, c] of CONV_CASES.entries()) {
   });
 }
 
-gpuTest(
+kernelTest(
   "groupNormStats() + groupNorm() match the reference, per clip and per frame",
   async (ops) => {
     for (const [perFrame, shape] of [[false, [2, 12, 5, 7]], [true, [1, 6, 3, 4, 5]]] as const) {
@@ -164,50 +164,63 @@ gpuTest(
   },
 );
 
-gpuTest("attention() matches the reference, in one block and in many query blocks", async (ops) => {
-  for (const [b, c, h, w] of [[1, 8, 5, 7], [2, 16, 4, 4]]) {
-    const n = h * w;
-    const qkv = randomArray(b * 3 * c * n, 11 + c, -2, 2);
-    const ref = refAttention(qkv, b, c, n);
-    const got = await ops.read(ops.attention(ops.upload({ data: qkv, shape: [b, 3 * c, h, w] })));
-    assert.deepEqual(got.shape, [b, c, h, w]);
-    assertClose(got.data, ref, TOL, `attention ${b}x${c}x${h}x${w}`);
-  }
-});
+kernelTest(
+  "attention() matches the reference, in one block and in many query blocks",
+  async (ops) => {
+    for (const [b, c, h, w] of [[1, 8, 5, 7], [2, 16, 4, 4]]) {
+      const n = h * w;
+      const qkv = randomArray(b * 3 * c * n, 11 + c, -2, 2);
+      const ref = refAttention(qkv, b, c, n);
+      const got = await ops.read(ops.attention(ops.upload({ data: qkv, shape: [b, 3 * c, h, w] })));
+      assert.deepEqual(got.shape, [b, c, h, w]);
+      assertClose(got.data, ref, TOL, `attention ${b}x${c}x${h}x${w}`);
+    }
+  },
+);
 
-gpuTest("attention() splits long sequences into query blocks with the same result", async () => {
-  const { WebGpuOps } = await import("../src/backends/webgpu/backend.ts");
-  // 130 tokens with a budget of 3 rows' scores: blocks of 3, the last one short.
-  const small = await WebGpuOps.create({ attentionScoreBytes: 3 * 130 * 4 });
-  try {
-    const [b, c, h, w] = [1, 4, 10, 13];
-    const qkv = randomArray(b * 3 * c * h * w, 21, -2, 2);
-    const got = await small.read(
-      small.attention(small.upload({ data: qkv, shape: [b, 3 * c, h, w] })),
+kernelTest(
+  "attention() splits long sequences into query blocks with the same result",
+  async (_ops, backend) => {
+    // 130 tokens with a budget of 3 rows' scores: blocks of 3, the last one short.
+    const small = await createOps(backend, { attentionScoreBytes: 3 * 130 * 4 });
+    try {
+      const [b, c, h, w] = [1, 4, 10, 13];
+      const qkv = randomArray(b * 3 * c * h * w, 21, -2, 2);
+      const got = await small.read(
+        small.attention(small.upload({ data: qkv, shape: [b, 3 * c, h, w] })),
+      );
+      assertClose(got.data, refAttention(qkv, b, c, h * w), TOL, "blocked attention");
+    } finally {
+      small.destroy();
+    }
+  },
+);
+
+kernelTest(
+  "haarPatch() and haarUnpatch() invert each other and match the reference",
+  async (ops) => {
+    const shape = [2, 3, 8, 12];
+    const x = randomArray(2 * 3 * 8 * 12, 31);
+    const xt = ops.upload({ data: x, shape });
+    const one = await ops.read(ops.haarPatch(xt, 1));
+    assert.deepEqual(one.shape, [2, 12, 4, 6]);
+    assertClose(one.data, refHaar(x, shape), 1e-6, "haar level 1");
+    const two = ops.haarPatch(xt, 2);
+    const twoHost = await ops.read(two);
+    assert.deepEqual(twoHost.shape, [2, 48, 2, 3]);
+    assertClose(
+      twoHost.data,
+      refHaar(one.data as Float32Array, [2, 12, 4, 6]),
+      1e-6,
+      "haar level 2",
     );
-    assertClose(got.data, refAttention(qkv, b, c, h * w), TOL, "blocked attention");
-  } finally {
-    small.destroy();
-  }
-});
+    const back = await ops.read(ops.haarUnpatch(two, 2));
+    assert.deepEqual(back.shape, shape);
+    assertClose(back.data, x, 1e-6, "haar round trip");
+  },
+);
 
-gpuTest("haarPatch() and haarUnpatch() invert each other and match the reference", async (ops) => {
-  const shape = [2, 3, 8, 12];
-  const x = randomArray(2 * 3 * 8 * 12, 31);
-  const xt = ops.upload({ data: x, shape });
-  const one = await ops.read(ops.haarPatch(xt, 1));
-  assert.deepEqual(one.shape, [2, 12, 4, 6]);
-  assertClose(one.data, refHaar(x, shape), 1e-6, "haar level 1");
-  const two = ops.haarPatch(xt, 2);
-  const twoHost = await ops.read(two);
-  assert.deepEqual(twoHost.shape, [2, 48, 2, 3]);
-  assertClose(twoHost.data, refHaar(one.data as Float32Array, [2, 12, 4, 6]), 1e-6, "haar level 2");
-  const back = await ops.read(ops.haarUnpatch(two, 2));
-  assert.deepEqual(back.shape, shape);
-  assertClose(back.data, x, 1e-6, "haar round trip");
-});
-
-gpuTest("fsqQuantize() and fsqDequantize() match the reference", async (ops) => {
+kernelTest("fsqQuantize() and fsqDequantize() match the reference", async (ops) => {
   const levels = [...DEFAULT_FSQ_LEVELS];
   const [b, h, w] = [2, 5, 7];
   const z = randomArray(b * 6 * h * w, 41, -4, 4);

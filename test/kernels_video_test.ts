@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { assertClose, gpuTest, randomArray } from "./helpers.ts";
+import { assertClose, createOps, kernelTest, randomArray } from "./helpers.ts";
 import { refHaar } from "./reference.ts";
 import {
   refAttention3d,
@@ -15,8 +15,7 @@ import {
   refTensor,
   refUpsample,
 } from "./reference_video.ts";
-import { WebGpuOps } from "../src/backends/webgpu/backend.ts";
-import type { Tensor } from "../src/backends/ops.ts";
+import type { Ops, Tensor } from "../src/backends/ops.ts";
 
 const TOL = 1e-6;
 const ATTN_TOL = 1e-5;
@@ -25,7 +24,7 @@ const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
 /** Uploads, applies `op`, reads back and releases both tensors. */
 async function run(
-  ops: WebGpuOps,
+  ops: Ops,
   data: Float32Array,
   shape: number[],
   op: (x: Tensor) => Tensor,
@@ -51,7 +50,7 @@ const HAAR_CASES: { shape: number[]; levels: number; out: number[] }[] = [
 ];
 
 for (const [i, c] of HAAR_CASES.entries()) {
-  gpuTest(
+  kernelTest(
     `haarPatch() on video matches the reference: [${c.shape}] levels ${c.levels}`,
     async (ops) => {
       const x = randomArray(numel(c.shape), 700 + i);
@@ -91,7 +90,7 @@ Deno.test("the 3D Haar reference reduces to the 2D one on a still frame", () => 
   assert.ok(y.data.subarray(4 * plane).every((v) => Math.abs(v) < 1e-12), "time-high blocks");
 });
 
-gpuTest("haarPatch() on video rejects odd extents (the reference would reflect-pad)", (ops) => {
+kernelTest("haarPatch() on video rejects odd extents (the reference would reflect-pad)", (ops) => {
   // Frames 4 + 1 = 5, or an odd height: the reference pads by reflection, the kernel refuses.
   for (const shape of [[1, 1, 4, 4, 4], [1, 1, 3, 3, 4], [1, 1, 3, 4, 5]]) {
     const x = ops.upload({ data: new Float32Array(numel(shape)), shape });
@@ -104,7 +103,7 @@ gpuTest("haarPatch() on video rejects odd extents (the reference would reflect-p
   return Promise.resolve();
 });
 
-gpuTest("haarUnpatch() on video matches the reference inverse on random input", async (ops) => {
+kernelTest("haarUnpatch() on video matches the reference inverse on random input", async (ops) => {
   const cases: { shape: number[]; levels: number; out: number[] }[] = [
     // 2 frames -> 4, minus 1 dropped = 3.
     { shape: [1, 16, 2, 2, 3], levels: 1, out: [1, 2, 3, 4, 6] },
@@ -124,7 +123,7 @@ gpuTest("haarUnpatch() on video matches the reference inverse on random input", 
 // ---------------------------------------------------------------------------------------------
 // Average pooling and upsampling (CausalHybridDownsample3d / CausalHybridUpsample3d)
 
-gpuTest("avgPool('space') matches the reference on even and odd sizes", async (ops) => {
+kernelTest("avgPool('space') matches the reference on even and odd sizes", async (ops) => {
   for (const [i, shape] of [[1, 3, 2, 4, 6], [1, 2, 2, 5, 3], [2, 1, 1, 1, 1]].entries()) {
     const x = randomArray(numel(shape), 740 + i);
     const ref = refAvgPool(refTensor(x, shape), "space");
@@ -136,7 +135,7 @@ gpuTest("avgPool('space') matches the reference on even and odd sizes", async (o
   }
 });
 
-gpuTest("avgPool('time') matches the reference for T = 1, 5, 6", async (ops) => {
+kernelTest("avgPool('time') matches the reference for T = 1, 5, 6", async (ops) => {
   for (const [i, t] of [1, 5, 6].entries()) {
     const shape = [2, 2, t, 2, 3];
     const x = randomArray(numel(shape), 760 + i);
@@ -148,7 +147,7 @@ gpuTest("avgPool('time') matches the reference for T = 1, 5, 6", async (ops) => 
   }
 });
 
-gpuTest("upsample('space') matches the reference", async (ops) => {
+kernelTest("upsample('space') matches the reference", async (ops) => {
   for (const [i, shape] of [[1, 2, 3, 2, 3], [2, 3, 1, 3, 1]].entries()) {
     const x = randomArray(numel(shape), 780 + i);
     const ref = refUpsample(refTensor(x, shape), "space");
@@ -159,7 +158,7 @@ gpuTest("upsample('space') matches the reference", async (ops) => {
   }
 });
 
-gpuTest("upsample('time') matches the reference: T -> 2T - 1, T = 1 unchanged", async (ops) => {
+kernelTest("upsample('time') matches the reference: T -> 2T - 1, T = 1 unchanged", async (ops) => {
   for (const [i, t] of [1, 2, 3].entries()) {
     const shape = [2, 2, t, 2, 3];
     const x = randomArray(numel(shape), 800 + i);
@@ -174,7 +173,7 @@ gpuTest("upsample('time') matches the reference: T -> 2T - 1, T = 1 unchanged", 
 // ---------------------------------------------------------------------------------------------
 // Attention
 
-gpuTest("attention('temporal') matches the causal reference, T = 4 and T = 1", async (ops) => {
+kernelTest("attention('temporal') matches the causal reference, T = 4 and T = 1", async (ops) => {
   for (const [i, shape] of [[2, 15, 4, 3, 2], [1, 12, 1, 2, 3]].entries()) {
     const qkv = randomArray(numel(shape), 820 + i, -2, 2);
     const ref = refAttention3d(refTensor(qkv, shape), "temporal");
@@ -184,7 +183,7 @@ gpuTest("attention('temporal') matches the causal reference, T = 4 and T = 1", a
   }
 });
 
-gpuTest("attention('spatial') on video attends within each frame", async (ops) => {
+kernelTest("attention('spatial') on video attends within each frame", async (ops) => {
   for (const [i, shape] of [[1, 3 * 6, 3, 4, 5], [2, 3 * 4, 2, 3, 3]].entries()) {
     const qkv = randomArray(numel(shape), 840 + i, -2, 2);
     const ref = refAttention3d(refTensor(qkv, shape), "spatial");
@@ -197,11 +196,11 @@ gpuTest("attention('spatial') on video attends within each frame", async (ops) =
   }
 });
 
-gpuTest("attention('spatial') on video in many query blocks, batch 2", async () => {
+kernelTest("attention('spatial') on video in many query blocks, batch 2", async (_ops, backend) => {
   // 30 positions x 3 frames with a budget of 4 rows' scores per frame: blocks of 4 query rows,
   // the last one short (30 = 7 * 4 + 2), for each of the 2 batch items.
   const [b, c, t, h, w] = [2, 4, 3, 5, 6];
-  const small = await WebGpuOps.create({ attentionScoreBytes: 4 * (h * w) * t * 4 });
+  const small = await createOps(backend, { attentionScoreBytes: 4 * (h * w) * t * 4 });
   try {
     const shape = [b, 3 * c, t, h, w];
     const qkv = randomArray(numel(shape), 860, -2, 2);
@@ -214,7 +213,7 @@ gpuTest("attention('spatial') on video in many query blocks, batch 2", async () 
   }
 });
 
-gpuTest("attention() on images still works with batch 2", async (ops) => {
+kernelTest("attention() on images still works with batch 2", async (ops) => {
   const [b, c, h, w] = [2, 6, 3, 5];
   const qkv = randomArray(b * 3 * c * h * w, 880, -2, 2);
   // An image is a one-frame video for the reference.

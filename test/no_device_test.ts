@@ -14,9 +14,9 @@ Deno.test("a tokenizer without a device converts indices and codes on the CPU, e
   const tok = await loadTokenizer({
     encoder: file("DV8x8x8", "encoder.safetensors"),
     decoder: file("DV8x8x8", "decoder.safetensors"),
-    gpu: false,
+    backend: "none",
   });
-  assert.equal(tok.backend, "none (loaded with gpu: false)");
+  assert.equal(tok.backend, 'none (loaded with backend: "none")');
   assert.equal(tok.model, "Cosmos-0.1-Tokenizer-DV8x8x8");
   const c = parseSafetensors(await Deno.readFile(file("DV8x8x8", "case_17x32x48.safetensors")));
   const indices = { data: c.int32("indices"), shape: c.entries.get("indices")!.shape };
@@ -27,19 +27,22 @@ Deno.test("a tokenizer without a device converts indices and codes on the CPU, e
   assert.deepEqual([...(await tok.codesToIndices(codes)).data], [...indices.data]);
   await assert.rejects(
     tok.encode({ data: new Float32Array(3 * 9 * 16 * 16), shape: [1, 3, 9, 16, 16] }),
-    /Cannot encode: this tokenizer has no WebGPU device \(loaded with gpu: false\); indicesToCodes and codesToIndices work without one/,
+    /Cannot encode: this tokenizer has no backend \(loaded with backend: "none"\); indicesToCodes and codesToIndices work without one/,
   );
-  await assert.rejects(tok.decode(indices), /Cannot decode: this tokenizer has no WebGPU device/);
+  await assert.rejects(tok.decode(indices), /Cannot decode: this tokenizer has no backend/);
   assert.equal(tok.memoryStats().inUse, 0);
   await tok.dispose();
 });
 
 Deno.test("a tokenizer without a device still checks its weights and its kind", async () => {
   await assert.rejects(
-    loadTokenizer({ encoder: file("CI8x8", "decoder.safetensors"), gpu: false }),
+    loadTokenizer({ encoder: file("CI8x8", "decoder.safetensors"), backend: "none" }),
     /holds a decoder, not an encoder/,
   );
-  const ci = await loadTokenizer({ encoder: file("CI8x8", "encoder.safetensors"), gpu: false });
+  const ci = await loadTokenizer({
+    encoder: file("CI8x8", "encoder.safetensors"),
+    backend: "none",
+  });
   await assert.rejects(
     ci.indicesToCodes({ data: new Int32Array(4), shape: [1, 2, 2] }),
     /Cannot indicesToCodes: Cosmos-0\.1-Tokenizer-CI8x8 is a continuous tokenizer, it has no codes/,

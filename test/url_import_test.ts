@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { DIST_OUT, renderDist } from "../src/tools/build_dist.ts";
-import { gpuTest } from "./helpers.ts";
+import { BACKENDS, backendTest } from "./helpers.ts";
 import { fsqIndicesToCodes, loadTokenizer, parseSafetensors } from "../mod.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -46,12 +46,13 @@ function serveRepository(): { base: string; close: () => Promise<void> } {
 
 /** What the child process runs: import by URL, load weights by URL, encode the fixture input. */
 const CHILD = `
-const [entry, base] = Deno.args;
+const [entry, base, backend] = Deno.args;
 const api = await import(entry);
 const dir = base + "/test/fixtures/CI8x8/";
 const tok = await api.loadTokenizer({
   encoder: dir + "encoder.safetensors",
   decoder: new URL(dir + "decoder.safetensors"),
+  backend,
 });
 const bytes = new Uint8Array(await (await fetch(dir + "case_48x80.safetensors")).arrayBuffer());
 const c = api.parseSafetensors(bytes);
@@ -60,69 +61,75 @@ await tok.dispose();
 // The WebAssembly CPU functions travel in both too.
 const cpu = await api.fsqIndicesToCodes({ data: new Int32Array([0, 1, 63999]), shape: [1, 3] });
 console.log(JSON.stringify({
+  backend: tok.backend,
   shape: enc.latent.shape,
   data: Array.from(enc.latent.data),
   codes: Array.from(cpu.data),
 }));
 `;
 
-gpuTest(
-  "mod.ts and dist/cosmos-webgpu.js imported by URL tokenize like the local import",
-  async (ops) => {
-    const dir = new URL("./fixtures/CI8x8/", import.meta.url);
-    const tok = await loadTokenizer({
-      encoder: new URL("encoder.safetensors", dir),
-      decoder: new URL("decoder.safetensors", dir),
-      ops,
-    });
-    const c = parseSafetensors(await Deno.readFile(new URL("case_48x80.safetensors", dir)));
-    const local = await tok.encode({
-      data: c.float32("input"),
-      shape: c.entries.get("input")!.shape,
-    });
-    await tok.dispose();
-    const localCodes = await fsqIndicesToCodes({
-      data: new Int32Array([0, 1, 63999]),
-      shape: [1, 3],
-    });
+for (const backend of BACKENDS) {
+  backendTest(
+    "mod.ts and dist/cosmos-webgpu.js imported by URL tokenize like the local import",
+    backend,
+    async (ops) => {
+      const dir = new URL("./fixtures/CI8x8/", import.meta.url);
+      const tok = await loadTokenizer({
+        encoder: new URL("encoder.safetensors", dir),
+        decoder: new URL("decoder.safetensors", dir),
+        ops,
+      });
+      const c = parseSafetensors(await Deno.readFile(new URL("case_48x80.safetensors", dir)));
+      const local = await tok.encode({
+        data: c.float32("input"),
+        shape: c.entries.get("input")!.shape,
+      });
+      await tok.dispose();
+      const localCodes = await fsqIndicesToCodes({
+        data: new Int32Array([0, 1, 63999]),
+        shape: [1, 3],
+      });
 
-    const { base, close } = serveRepository();
-    const scratch = await Deno.makeTempDir();
-    try {
-      for (const entry of ["mod.ts", "dist/cosmos-webgpu.js"]) {
-        const host = new URL(base).host;
-        const out = await new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "--no-lock",
-            "--no-config",
-            `--allow-import=${host}`,
-            `--allow-net=${host}`,
-            "--allow-env",
-            "-",
-            `${base}/${entry}`,
-            base,
-          ],
-          cwd: scratch,
-          stdin: "piped",
-          stdout: "piped",
-          stderr: "piped",
-          env: { DENO_DIR: `${scratch}/deno_dir`, NO_COLOR: "1" },
-        }).spawn();
-        const writer = out.stdin.getWriter();
-        await writer.write(new TextEncoder().encode(CHILD));
-        await writer.close();
-        const { code, stdout, stderr } = await out.output();
-        const err = new TextDecoder().decode(stderr);
-        assert.equal(code, 0, `importing ${entry} by URL failed:\n${err}`);
-        const got = JSON.parse(new TextDecoder().decode(stdout).trim().split("\n").pop()!);
-        assert.deepEqual(got.shape, local.latent!.shape, entry);
-        assert.deepEqual(got.data, Array.from(local.latent!.data), `${entry} latent`);
-        assert.deepEqual(got.codes, Array.from(localCodes.data), `${entry} CPU FSQ`);
+      const { base, close } = serveRepository();
+      const scratch = await Deno.makeTempDir();
+      try {
+        for (const entry of ["mod.ts", "dist/cosmos-webgpu.js"]) {
+          const host = new URL(base).host;
+          const out = await new Deno.Command(Deno.execPath(), {
+            args: [
+              "run",
+              "--no-lock",
+              "--no-config",
+              `--allow-import=${host}`,
+              `--allow-net=${host}`,
+              "--allow-env",
+              "-",
+              `${base}/${entry}`,
+              base,
+              backend,
+            ],
+            cwd: scratch,
+            stdin: "piped",
+            stdout: "piped",
+            stderr: "piped",
+            env: { DENO_DIR: `${scratch}/deno_dir`, NO_COLOR: "1" },
+          }).spawn();
+          const writer = out.stdin.getWriter();
+          await writer.write(new TextEncoder().encode(CHILD));
+          await writer.close();
+          const { code, stdout, stderr } = await out.output();
+          const err = new TextDecoder().decode(stderr);
+          assert.equal(code, 0, `importing ${entry} by URL failed:\n${err}`);
+          const got = JSON.parse(new TextDecoder().decode(stdout).trim().split("\n").pop()!);
+          assert.ok(got.backend.startsWith(`${backend} (`), `${entry} ran on ${got.backend}`);
+          assert.deepEqual(got.shape, local.latent!.shape, entry);
+          assert.deepEqual(got.data, Array.from(local.latent!.data), `${entry} latent`);
+          assert.deepEqual(got.codes, Array.from(localCodes.data), `${entry} CPU FSQ`);
+        }
+      } finally {
+        await close();
+        await Deno.remove(scratch, { recursive: true });
       }
-    } finally {
-      await close();
-      await Deno.remove(scratch, { recursive: true });
-    }
-  },
-);
+    },
+  );
+}

@@ -120,3 +120,30 @@ export interface Ops {
   /** Indices [B, ...] back to codes [B, D, ...]. */
   fsqDequantize(indices: Tensor, spec: FsqSpec): Tensor;
 }
+
+/** Memory held by a backend's tensor storage, in bytes. */
+export interface MemoryStats {
+  /** Bytes of tensors handed out now. */
+  inUse: number;
+  /** Bytes of every block or buffer the backend owns (handed out or free for reuse). */
+  allocated: number;
+  /** Highest `inUse` seen since the last `resetPeak()`. */
+  peakInUse: number;
+  /** Highest `allocated` seen since the last `resetPeak()`. */
+  peakAllocated: number;
+  /** Blocks or buffers created since the backend began. */
+  created: number;
+}
+
+/** A backend a tokenizer can own: ops plus their lifecycle. */
+export interface Backend extends Ops {
+  /** What runs the ops, e.g. "webgpu (NVIDIA H100)" or "wasm (relaxed SIMD, 16 threads)". */
+  readonly label: string;
+  /** Waits until every recorded op has run (and reports its errors). */
+  flush(): Promise<void>;
+  memoryStats(): MemoryStats;
+  /** Forgets the memory peaks (per-pass figures). */
+  resetPeak(): void;
+  /** Frees everything the backend owns; it cannot be used afterwards. */
+  destroy(): void;
+}

@@ -1,20 +1,21 @@
 /**
- * Loader and memory layout of the CPU kernels (asm/, embedded in src/generated/wasm.ts): the
- * module is instantiated once, on first use, and its linear memory grows to fit each call's
- * buffers, which are laid out one after the other from the module's heap base. WebAssembly
- * memory cannot shrink: it stays at the largest call's size (inputs and outputs, plus one
- * scratch copy for the Haar transforms) for the life of the process.
+ * Loading of the CPU kernels (asm/, embedded in src/generated/wasm.ts) and the memory layout of
+ * the standalone CPU functions (src/cpu/mod.ts). The kernels import their memory, so the host
+ * owns it: the WebAssembly backend shares one memory between worker threads, the standalone
+ * functions use a private one that grows to fit each call's buffers, laid out one after the
+ * other from the module's heap base. WebAssembly memory cannot shrink: it stays at the largest
+ * call's size (inputs and outputs, plus one scratch copy for the Haar transforms) for the life
+ * of the process.
  *
  * V8 first runs the module with its baseline compiler and swaps in optimized code after some
  * use, so the very first large call runs several times slower than later ones.
  * @module
  */
 
-import { CPU_WASM_BASE64 } from "../generated/wasm.ts";
+import { WASM_BASE64 } from "../generated/wasm.ts";
 
-/** The exports of asm/*.ts. Pointers are byte offsets into `memory`. */
+/** The exports of asm/*.ts. Pointers are byte offsets into the imported memory. */
 export interface CpuKernels {
-  memory: WebAssembly.Memory;
   heapBase(): number;
   fsqTable(): number;
   haar2dForward(src: number, dst: number, b: number, c: number, h: number, w: number): void;
@@ -59,10 +60,12 @@ const MAX_BYTES = 65536 * PAGE;
 /** An instantiated kernel module and a bump allocator over its memory. */
 export class CpuWasm {
   readonly k: CpuKernels;
+  readonly memory: WebAssembly.Memory;
   readonly #base: number;
 
-  constructor(k: CpuKernels) {
+  constructor(k: CpuKernels, memory: WebAssembly.Memory) {
     this.k = k;
+    this.memory = memory;
     this.#base = align(k.heapBase());
   }
 
@@ -83,10 +86,10 @@ export class CpuWasm {
         `Cannot ${what}: needs ${end} bytes of WebAssembly memory, more than the 4 GiB limit`,
       );
     }
-    const have = this.k.memory.buffer.byteLength;
+    const have = this.memory.buffer.byteLength;
     if (end > have) {
       try {
-        this.k.memory.grow(Math.ceil((end - have) / PAGE));
+        this.memory.grow(Math.ceil((end - have) / PAGE));
       } catch (err) {
         throw new Error(`Cannot ${what}: could not grow WebAssembly memory to ${end} bytes`, {
           cause: err,
@@ -98,12 +101,12 @@ export class CpuWasm {
 
   /** A float32 view of `n` values at `ptr` (invalidated when the memory grows). */
   f32(ptr: number, n: number): Float32Array {
-    return new Float32Array(this.k.memory.buffer, ptr, n);
+    return new Float32Array(this.memory.buffer, ptr, n);
   }
 
   /** An int32 view of `n` values at `ptr` (invalidated when the memory grows). */
   i32(ptr: number, n: number): Int32Array {
-    return new Int32Array(this.k.memory.buffer, ptr, n);
+    return new Int32Array(this.memory.buffer, ptr, n);
   }
 }
 
@@ -118,16 +121,103 @@ function decodeBase64(s: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
+/** The builds of the kernels (src/tools/build_embedded.ts WASM_VARIANTS). */
+export type WasmVariant = "simd" | "relaxed" | "simd-shared" | "relaxed-shared";
+
+/** (func (param v128 v128 v128) (result v128) f32x4.relaxed_madd): valid where FMA is. */
+const RELAXED_PROBE = new Uint8Array([
+  0,
+  97,
+  115,
+  109,
+  1,
+  0,
+  0,
+  0,
+  1,
+  8,
+  1,
+  96,
+  3,
+  123,
+  123,
+  123,
+  1,
+  123,
+  3,
+  2,
+  1,
+  0,
+  10,
+  13,
+  1,
+  11,
+  0,
+  32,
+  0,
+  32,
+  1,
+  32,
+  2,
+  253,
+  133,
+  2,
+  11,
+]);
+
+/** Whether the runtime has relaxed SIMD (fused multiply-add on v128). */
+export function hasRelaxedSimd(): boolean {
+  try {
+    return WebAssembly.validate(RELAXED_PROBE);
+  } catch {
+    return false;
+  }
+}
+
+/** Whether the runtime can share a WebAssembly memory between threads. */
+export function hasSharedMemory(): boolean {
+  try {
+    return new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }).buffer instanceof
+      SharedArrayBuffer;
+  } catch {
+    return false;
+  }
+}
+
+const compiled = new Map<WasmVariant, Promise<WebAssembly.Module>>();
+
+/** The compiled module of a build variant (compiled once per process). */
+export function kernelModule(variant: WasmVariant): Promise<WebAssembly.Module> {
+  let m = compiled.get(variant);
+  if (!m) {
+    m = WebAssembly.compile(decodeBase64(WASM_BASE64[variant]));
+    compiled.set(variant, m);
+    m.catch(() => compiled.delete(variant));
+  }
+  return m;
+}
+
+/** Instantiates a kernel module over `memory` (several instances may share one). */
+export async function instantiateKernels(
+  module: WebAssembly.Module,
+  memory: WebAssembly.Memory,
+): Promise<CpuKernels> {
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  return instance.exports as unknown as CpuKernels;
+}
+
 let shared: Promise<CpuWasm> | null = null;
 
-/** The shared kernel module, instantiated on first use. */
+/** The standalone functions' kernel module, on a private memory, instantiated on first use. */
 export function cpuWasm(): Promise<CpuWasm> {
-  shared ??= WebAssembly.instantiate(decodeBase64(CPU_WASM_BASE64), {}).then(
-    ({ instance }) => new CpuWasm(instance.exports as unknown as CpuKernels),
-    (err) => {
-      shared = null;
-      throw err;
-    },
-  );
+  shared ??= (async () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_BYTES / PAGE });
+    const k = await instantiateKernels(
+      await kernelModule(hasRelaxedSimd() ? "relaxed" : "simd"),
+      memory,
+    );
+    return new CpuWasm(k, memory);
+  })();
+  shared.catch(() => shared = null);
   return shared;
 }

@@ -9,12 +9,13 @@
  */
 
 import type {
+  Backend,
   ConvOptions,
   ConvWeights,
   FsqSpec,
   FusedNorm,
   GroupNormOptions,
-  Ops,
+  MemoryStats,
   Tensor,
 } from "../ops.ts";
 import { fmtShape, type HostTensor, numel } from "../../types.ts";
@@ -80,7 +81,7 @@ export interface KernelProfile {
   [family: string]: { ms: number; dispatches: number; flops: number };
 }
 
-export class WebGpuOps implements Ops {
+export class WebGpuOps implements Backend {
   readonly name = "webgpu";
   readonly ctx: GpuContext;
   readonly pool: BufferPool;
@@ -129,6 +130,10 @@ export class WebGpuOps implements Ops {
     });
   }
 
+  get label(): string {
+    return `webgpu (${this.ctx.adapterName})`;
+  }
+
   static async create(options: WebGpuOptions = {}): Promise<WebGpuOps> {
     return new WebGpuOps(await acquireGpu(options), options);
   }
@@ -171,6 +176,14 @@ export class WebGpuOps implements Ops {
       g.bytes,
     );
     return g;
+  }
+
+  memoryStats(): MemoryStats {
+    return this.pool.stats();
+  }
+
+  resetPeak(): void {
+    this.pool.resetPeak();
   }
 
   /** A tensor that is never released (weights). */

@@ -35,6 +35,36 @@ export interface GpuContext {
 
 const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
 
+/** A readable adapter name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
+function adapterNameOf(info: GPUAdapterInfo): string {
+  return info.description || [info.vendor, info.architecture, info.device]
+    .filter((s) => s).join(" ") ||
+    "unknown adapter";
+}
+
+function isSoftwareAdapter(info: GPUAdapterInfo, name: string): boolean {
+  return SOFTWARE_ADAPTER.test(name) ||
+    (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+}
+
+/**
+ * The adapter WebGPU would give, without creating a device: its name and whether it is a CPU
+ * rasterizer; null when the runtime has no WebGPU or no adapter.
+ */
+export async function probeAdapter(
+  options: DeviceOptions = {},
+): Promise<{ name: string; isSoftware: boolean } | null> {
+  const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
+  if (!gpu) return null;
+  const adapter = await gpu.requestAdapter({
+    powerPreference: options.powerPreference ?? "high-performance",
+    forceFallbackAdapter: options.forceFallbackAdapter ?? false,
+  }).catch(() => null);
+  if (!adapter) return null;
+  const name = adapterNameOf(adapter.info);
+  return { name, isSoftware: isSoftwareAdapter(adapter.info, name) };
+}
+
 /**
  * Acquires a WebGPU device with the adapter's largest buffer limits.
  *
@@ -75,16 +105,13 @@ export async function acquireGpu(options: DeviceOptions = {}): Promise<GpuContex
     throw new Error(`Cannot create a WebGPU device: ${(err as Error).message}`);
   }
   const info = adapter.info;
-  const adapterName = info.description || [info.vendor, info.architecture, info.device]
-    .filter((s) => s).join(" ") ||
-    "unknown adapter";
+  const adapterName = adapterNameOf(info);
   const dl = device.limits;
   return {
     device,
     adapterInfo: info,
     adapterName,
-    isSoftware: SOFTWARE_ADAPTER.test(adapterName) ||
-      (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true,
+    isSoftware: isSoftwareAdapter(info, adapterName),
     features: new Set([...device.features]),
     limits: {
       maxStorageBufferBindingSize: dl.maxStorageBufferBindingSize,

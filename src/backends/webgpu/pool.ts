@@ -8,6 +8,8 @@
  * @module
  */
 
+import type { MemoryStats } from "../ops.ts";
+
 /** Smallest buffer handed out: WebGPU bindings must be non-empty and 16-byte sized. */
 const MIN_BYTES = 256;
 
@@ -20,19 +22,8 @@ export function sizeClass(bytes: number): number {
   return pow + Math.ceil((n - pow) / quarter) * quarter;
 }
 
-/** Counters the bench and tests read. */
-export interface PoolStats {
-  /** Bytes in buffers currently handed out. */
-  inUse: number;
-  /** Bytes of every buffer the pool owns (handed out or free). */
-  allocated: number;
-  /** Highest `inUse` seen since the last `resetPeak()`. */
-  peakInUse: number;
-  /** Highest `allocated` seen since the last `resetPeak()`. */
-  peakAllocated: number;
-  /** Buffers created since the pool began. */
-  created: number;
-}
+/** The pool's counters (buffers are the blocks). */
+export type PoolStats = MemoryStats;
 
 /** Recycles storage buffers by size class. */
 export class BufferPool {

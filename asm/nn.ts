@@ -1,0 +1,333 @@
+// deno-fmt-ignore-file
+// deno-lint-ignore-file
+// (AssemblyScript: deno fmt would drop the @inline decorators.)
+
+// The WebAssembly backend's layer kernels other than the matrix products (gemm.ts): convolution
+// input gathering (im2col) with GroupNorm, SiLU, nearest upsampling, zero and causal padding
+// fused in, GroupNorm statistics and application, row softmax, causal temporal attention and
+// the video resamplers. They follow the WGSL kernels of the WebGPU backend (wgsl/) operation for
+// operation, so that both backends round alike.
+//
+// Every function takes its share of the work as a range [start, end) of independent items, so
+// the host can hand ranges to several threads sharing one memory; items never write where
+// another item writes. Pointers are byte offsets into the memory.
+
+// @ts-ignore: decorator
+@inline function f(p: usize, i: usize): f32 {
+  return load<f32>(p + (i << 2));
+}
+
+// @ts-ignore: decorator
+@inline function put(p: usize, i: usize, v: f32): void {
+  store<f32>(p + (i << 2), v);
+}
+
+// @ts-ignore: decorator
+@inline function silu(v: f32): f32 {
+  return v / (1.0 + Mathf.exp(-v));
+}
+
+/**
+ * Rows [k0, k1) of the column matrix col[K, len] of one batch item's convolution, K = cin * kt
+ * * kh * kw in the weight's (ci, tap) order, for output positions q0 .. q0 + len - 1 (q runs
+ * over tOut * hOut * wOut). Taps outside the (upsampled) image read 0; taps before frame 0 read
+ * frame 0. With stats != 0 each value is normalised first: (v - mean) * rstd * gamma + beta,
+ * then SiLU if silu != 0, so padding stays an exact zero as in torch.
+ */
+export function im2col(
+  x: usize, col: usize, cin: i32, tIn: i32, hIn: i32, wIn: i32,
+  kt: i32, kh: i32, kw: i32, tOut: i32, hOut: i32, wOut: i32,
+  st: i32, sh: i32, sw: i32, padT: i32, padH: i32, padW: i32, up: i32,
+  stats: usize, gammaBeta: usize, groups: i32, statFrames: i32, act: i32,
+  q0: i32, len: i32, k0: i32, k1: i32,
+): void {
+  const taps = kt * kh * kw;
+  const hw = hIn * wIn;
+  const hLim = hIn * up, wLim = wIn * up;
+  const cpg = stats ? cin / groups : 1;
+  for (let k = k0; k < k1; k++) {
+    const ci = k / taps;
+    const tap = k % taps;
+    const dt = tap / (kh * kw);
+    const dh = (tap / kw) % kh;
+    const dw = tap % kw;
+    let g: f32 = 1.0, bt: f32 = 0.0;
+    if (stats) {
+      g = f(gammaBeta, 2 * ci);
+      bt = f(gammaBeta, 2 * ci + 1);
+    }
+    const row = col + ((<usize> k * <usize> len) << 2);
+    let q = q0;
+    let n = 0;
+    while (n < len) {
+      const to = q / (hOut * wOut);
+      const ho = (q / wOut) % hOut;
+      let wo = q % wOut;
+      // One output row at a time: (t, h) are fixed along it.
+      const run = min(wOut - wo, len - n);
+      let t = to * st - padT + dt;
+      if (t < 0) t = 0;
+      let h = ho * sh - padH + dh;
+      const rowOut = row + (<usize> n << 2);
+      if (h < 0 || h >= hLim) {
+        memory.fill(rowOut, 0, <usize> run << 2);
+      } else {
+        if (up > 1) h = h / up;
+        const src = x + ((<usize> (ci * tIn + t) * <usize> hw + <usize> (h * wIn)) << 2);
+        let mean: f32 = 0.0, rstd: f32 = 1.0;
+        if (stats) {
+          const frame = statFrames > 1 ? t : 0;
+          const s = stats + (<usize> ((frame * groups + ci / cpg) * 2) << 2);
+          mean = load<f32>(s);
+          rstd = load<f32>(s, 4);
+        }
+        for (let j = 0; j < run; j++) {
+          let w = (wo + j) * sw - padW + dw;
+          let v: f32 = 0.0;
+          if (w >= 0 && w < wLim) {
+            if (up > 1) w = w / up;
+            v = f(src, <usize> w);
+            if (stats) {
+              v = (v - mean) * rstd * g + bt;
+              if (act) v = silu(v);
+            }
+          }
+          put(rowOut, <usize> j, v);
+        }
+      }
+      n += run;
+      q += run;
+    }
+  }
+}
+
+/**
+ * GroupNorm statistics of x viewed as [B, C, F, S], slots (b, f, g) in [s0, s1): writes
+ * (mean, 1 / sqrt(var + eps)) with the biased variance, from two passes in float64.
+ */
+export function groupNormStats(
+  x: usize, stats: usize, channels: i32, frames: i32, spatial: i32, groups: i32, eps: f32,
+  s0: i32, s1: i32,
+): void {
+  const cpg = channels / groups;
+  const count = <f64> cpg * <f64> spatial;
+  for (let slot = s0; slot < s1; slot++) {
+    const g = slot % groups;
+    const bf = slot / groups;
+    const fr = bf % frames;
+    const b = bf / frames;
+    let sum: f64 = 0;
+    for (let c = g * cpg; c < (g + 1) * cpg; c++) {
+      const p = x + ((<usize> ((b * channels + c) * frames + fr) * <usize> spatial) << 2);
+      for (let i = 0; i < spatial; i++) sum += <f64> f(p, <usize> i);
+    }
+    const mean = <f32> (sum / count);
+    let sq: f64 = 0;
+    for (let c = g * cpg; c < (g + 1) * cpg; c++) {
+      const p = x + ((<usize> ((b * channels + c) * frames + fr) * <usize> spatial) << 2);
+      for (let i = 0; i < spatial; i++) {
+        const d = <f64> (f(p, <usize> i) - mean);
+        sq += d * d;
+      }
+    }
+    const variance = <f32> (sq / count);
+    put(stats, <usize> (2 * slot), mean);
+    put(stats, <usize> (2 * slot + 1), 1.0 / Mathf.sqrt(variance + eps));
+  }
+}
+
+/** y = GroupNorm(x) (then SiLU if act) for the planes (b, c, f) in [p0, p1) of [B, C, F, S]. */
+export function groupNormApply(
+  x: usize, y: usize, stats: usize, gammaBeta: usize, channels: i32, frames: i32, spatial: i32,
+  groups: i32, act: i32, p0: i32, p1: i32,
+): void {
+  const cpg = channels / groups;
+  for (let plane = p0; plane < p1; plane++) {
+    const fr = plane % frames;
+    const c = (plane / frames) % channels;
+    const b = plane / (frames * channels);
+    const s = stats + (<usize> (((b * frames + fr) * groups + c / cpg) * 2) << 2);
+    const mean = load<f32>(s), rstd = load<f32>(s, 4);
+    const g = f(gammaBeta, 2 * c), bt = f(gammaBeta, 2 * c + 1);
+    const src = x + ((<usize> plane * <usize> spatial) << 2);
+    const dst = y + ((<usize> plane * <usize> spatial) << 2);
+    for (let i = 0; i < spatial; i++) {
+      let v = (f(src, <usize> i) - mean) * rstd * g + bt;
+      if (act) v = silu(v);
+      put(dst, <usize> i, v);
+    }
+  }
+}
+
+/** In-place softmax of rows [r0, r1) of s[rows, n] after scaling the logits by `scale`. */
+export function softmaxRows(s: usize, n: i32, scale: f32, r0: i32, r1: i32): void {
+  for (let r = r0; r < r1; r++) {
+    const row = s + ((<usize> r * <usize> n) << 2);
+    let m: f32 = -3.4e38;
+    for (let j = 0; j < n; j++) m = max(m, scale * f(row, <usize> j));
+    let sum: f32 = 0.0;
+    for (let j = 0; j < n; j++) {
+      const e = Mathf.exp(scale * f(row, <usize> j) - m);
+      put(row, <usize> j, e);
+      sum += e;
+    }
+    const inv: f32 = 1.0 / sum;
+    for (let j = 0; j < n; j++) put(row, <usize> j, f(row, <usize> j) * inv);
+  }
+}
+
+/**
+ * Causal attention along time at pixels [p0, p1) of b * pixels, over packed q/k/v
+ * [B, 3C, T, P] into out [B, C, T, P]. `scratch` holds T floats per call.
+ */
+export function temporalAttention(
+  qkv: usize, out: usize, channels: i32, frames: i32, pixels: i32, scale: f32,
+  scratch: usize, p0: i32, p1: i32,
+): void {
+  const plane = <usize> frames * <usize> pixels;
+  for (let item = p0; item < p1; item++) {
+    const b = item / pixels;
+    const pix = item % pixels;
+    const base = <usize> b * 3 * <usize> channels * plane + <usize> pix;
+    const q = qkv + (base << 2);
+    const k = qkv + ((base + <usize> channels * plane) << 2);
+    const v = qkv + ((base + 2 * <usize> channels * plane) << 2);
+    const o = out + ((<usize> b * <usize> channels * plane + <usize> pix) << 2);
+    for (let tq = 0; tq < frames; tq++) {
+      let m: f32 = -3.4e38;
+      for (let tk = 0; tk <= tq; tk++) {
+        let dot: f32 = 0.0;
+        for (let c = 0; c < channels; c++) {
+          const at = <usize> c * plane;
+          dot += f(q, at + <usize> tq * <usize> pixels) * f(k, at + <usize> tk * <usize> pixels);
+        }
+        const sc = dot * scale;
+        put(scratch, <usize> tk, sc);
+        m = max(m, sc);
+      }
+      let sum: f32 = 0.0;
+      for (let tk = 0; tk <= tq; tk++) {
+        const e = Mathf.exp(f(scratch, <usize> tk) - m);
+        put(scratch, <usize> tk, e);
+        sum += e;
+      }
+      for (let c = 0; c < channels; c++) {
+        const at = <usize> c * plane;
+        let acc: f32 = 0.0;
+        for (let tk = 0; tk <= tq; tk++) {
+          acc += f(scratch, <usize> tk) / sum * f(v, at + <usize> tk * <usize> pixels);
+        }
+        put(o, at + <usize> tq * <usize> pixels, acc);
+      }
+    }
+  }
+}
+
+// Video resampling over planes (b, c) in [p0, p1) of [B, C, T, H, W]; see wgsl/resample.wgsl.
+
+/** 2x2 average with stride 2, taps past the bottom/right edge reading 0. */
+export function poolSpace(src: usize, dst: usize, t: i32, h: i32, w: i32, p0: i32, p1: i32): void {
+  const ho = (h + 1) / 2, wo = (w + 1) / 2;
+  for (let plane = p0; plane < p1; plane++) {
+    for (let tt = 0; tt < t; tt++) {
+      const s = src + ((<usize> (plane * t + tt) * <usize> (h * w)) << 2);
+      const d = dst + ((<usize> (plane * t + tt) * <usize> (ho * wo)) << 2);
+      for (let i = 0; i < ho; i++) {
+        for (let j = 0; j < wo; j++) {
+          const a = f(s, <usize> (2 * i * w + 2 * j));
+          const bb: f32 = 2 * j + 1 < w ? f(s, <usize> (2 * i * w + 2 * j + 1)) : 0.0;
+          const c: f32 = 2 * i + 1 < h ? f(s, <usize> ((2 * i + 1) * w + 2 * j)) : 0.0;
+          const e: f32 = 2 * i + 1 < h && 2 * j + 1 < w
+            ? f(s, <usize> ((2 * i + 1) * w + 2 * j + 1)) : 0.0;
+          put(d, <usize> (i * wo + j), (a + bb + c + e) / 4.0);
+        }
+      }
+    }
+  }
+}
+
+/** Frame pairs (2t - 1, 2t) averaged, frame -1 reading frame 0: T -> (T - 1) / 2 + 1. */
+export function poolTime(src: usize, dst: usize, t: i32, hw: i32, p0: i32, p1: i32): void {
+  const to = (t - 1) / 2 + 1;
+  for (let plane = p0; plane < p1; plane++) {
+    for (let tt = 0; tt < to; tt++) {
+      const prev = max(2 * tt - 1, 0);
+      const a = src + ((<usize> (plane * t + prev) * <usize> hw) << 2);
+      const b = src + ((<usize> (plane * t + 2 * tt) * <usize> hw) << 2);
+      const d = dst + ((<usize> (plane * to + tt) * <usize> hw) << 2);
+      for (let i = 0; i < hw; i++) put(d, <usize> i, (f(a, <usize> i) + f(b, <usize> i)) / 2.0);
+    }
+  }
+}
+
+/** Nearest 2x in height and width. */
+export function upSpace(src: usize, dst: usize, t: i32, h: i32, w: i32, p0: i32, p1: i32): void {
+  for (let plane = p0; plane < p1; plane++) {
+    for (let tt = 0; tt < t; tt++) {
+      const s = src + ((<usize> (plane * t + tt) * <usize> (h * w)) << 2);
+      const d = dst + ((<usize> (plane * t + tt) * <usize> (4 * h * w)) << 2);
+      for (let i = 0; i < 2 * h; i++) {
+        for (let j = 0; j < 2 * w; j++) {
+          put(d, <usize> (i * 2 * w + j), f(s, <usize> ((i >> 1) * w + (j >> 1))));
+        }
+      }
+    }
+  }
+}
+
+/** Nearest 2x in time without the leading duplicate: T -> 2T - 1, frame t reads (t + 1) / 2. */
+export function upTime(src: usize, dst: usize, t: i32, hw: i32, p0: i32, p1: i32): void {
+  const to = max(2 * t - 1, 1);
+  for (let plane = p0; plane < p1; plane++) {
+    for (let tt = 0; tt < to; tt++) {
+      memory.copy(
+        dst + ((<usize> (plane * to + tt) * <usize> hw) << 2),
+        src + ((<usize> (plane * t + (tt + 1) / 2) * <usize> hw) << 2),
+        <usize> hw << 2,
+      );
+    }
+  }
+}
+
+/**
+ * Placeholder matrix product until the blocked kernel lands: C[m, n] = (acc ? C : 0) +
+ * sum_k A[m, k] B[k, n] (+ bias[m] when bias != 0), m in [m0, m1), n in [n0, n1); A[m, k] at
+ * a + 4 (m sam + k sak), B[k, n] at b + 4 (k sbk + n sbn), C[m, n] at c + 4 (m ldc + n).
+ */
+export function gemmSimple(
+  a: usize, sam: i32, sak: i32, b: usize, sbk: i32, sbn: i32, c: usize, ldc: i32,
+  bias: usize, accumulate: i32, k: i32, m0: i32, m1: i32, n0: i32, n1: i32,
+): void {
+  for (let m = m0; m < m1; m++) {
+    const crow = c + ((<usize> m * <usize> ldc) << 2);
+    const init: f32 = bias ? f(bias, <usize> m) : 0.0;
+    for (let n = n0; n < n1; n++) {
+      put(crow, <usize> n, accumulate ? f(crow, <usize> n) + init : init);
+    }
+    for (let kk = 0; kk < k; kk++) {
+      const av = f(a, <usize> (m * sam + kk * sak));
+      const brow = b + ((<usize> kk * <usize> sbk) << 2);
+      for (let n = n0; n < n1; n++) {
+        put(crow, <usize> n, f(crow, <usize> n) + av * f(brow, <usize> (n * sbn)));
+      }
+    }
+  }
+}
+
+/**
+ * gemmSimple over blocks [start, end) of a grid of blockM x blockN output blocks (row-major
+ * over the blocks), so threads can share one product. `scratch` is the thread's packing area.
+ */
+export function gemmBlocks(
+  a: usize, sam: i32, sak: i32, b: usize, sbk: i32, sbn: i32, c: usize, ldc: i32,
+  bias: usize, accumulate: i32, k: i32, m: i32, n: i32, blockM: i32, blockN: i32,
+  scratch: usize, start: i32, end: i32,
+): void {
+  const cols = (n + blockN - 1) / blockN;
+  for (let item = start; item < end; item++) {
+    const m0 = (item / cols) * blockM;
+    const n0 = (item % cols) * blockN;
+    gemmSimple(a, sam, sak, b, sbk, sbn, c, ldc, bias, accumulate, k, m0, min(m, m0 + blockM),
+      n0, min(n, n0 + blockN));
+  }
+}

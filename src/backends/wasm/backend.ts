@@ -1,0 +1,730 @@
+/**
+ * The WebAssembly implementation of the op interface, for machines with no GPU: every op runs
+ * in the AssemblyScript kernels of asm/ on one linear memory, split over worker threads that
+ * share it where the runtime allows (Deno does), on the calling thread alone otherwise.
+ *
+ * Ops run eagerly and synchronously as they are called; `read` only copies out. Convolutions
+ * are matrix products over columns gathered from the input (with GroupNorm, SiLU, upsampling
+ * and padding applied while gathering), a bounded block of columns at a time; 1x1 convolutions
+ * multiply the input directly. Spatial attention holds the scores of one block of query rows.
+ * @module
+ */
+
+import type {
+  Backend,
+  ConvOptions,
+  ConvWeights,
+  FsqSpec,
+  FusedNorm,
+  GroupNormOptions,
+  MemoryStats,
+  Tensor,
+} from "../ops.ts";
+import { fmtShape, type HostTensor, numel } from "../../types.ts";
+import { fsqConstants } from "../../nn/fsq.ts";
+import {
+  type CpuKernels,
+  hasRelaxedSimd,
+  hasSharedMemory,
+  instantiateKernels,
+  kernelModule,
+  type WasmVariant,
+} from "../../cpu/wasm.ts";
+import { WasmHeap } from "./heap.ts";
+import { CONTROL_BYTES, ThreadPool } from "./threads.ts";
+import type { KernelProfile } from "../webgpu/backend.ts";
+
+/** The exports of asm/nn.ts besides the CPU functions'. */
+interface NnKernels extends CpuKernels {
+  im2col(...args: number[]): void;
+  groupNormStats(...args: number[]): void;
+  groupNormApply(...args: number[]): void;
+  softmaxRows(...args: number[]): void;
+  temporalAttention(...args: number[]): void;
+  poolSpace(...args: number[]): void;
+  poolTime(...args: number[]): void;
+  upSpace(...args: number[]): void;
+  upTime(...args: number[]): void;
+  gemmBlocks(...args: number[]): void;
+}
+
+/** A tensor in the WebAssembly heap. */
+export class WasmTensor implements Tensor {
+  released = false;
+  constructor(
+    readonly ptr: number,
+    readonly shape: readonly number[],
+    readonly dtype: "f32" | "i32",
+  ) {}
+  get size(): number {
+    return numel(this.shape);
+  }
+}
+
+export interface WasmOptions {
+  /** Threads (the calling one included). Default: the machine's logical cores. */
+  threads?: number;
+  /** Use fused multiply-add where the runtime has relaxed SIMD. Default true. */
+  relaxedSimd?: boolean;
+  /** Bytes of gathered convolution columns held at once. */
+  columnBytes?: number;
+  /** Bytes of attention scores held at once. */
+  attentionScoreBytes?: number;
+}
+
+/** Per-thread scratch: the largest any kernel asks for. */
+const SCRATCH_BYTES = 1 << 20;
+const COLUMN_BYTES = 8 << 20;
+const ATTENTION_SCORE_BYTES = 4 << 20;
+/** Work items per chunk handed to a thread: enough chunks to balance, few enough to be cheap. */
+const CHUNKS_PER_THREAD = 4;
+
+/** Whether this thread may block in Atomics.wait (a browser's main thread may not). */
+function canBlock(): boolean {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function defaultThreads(): number {
+  const n = (globalThis.navigator as { hardwareConcurrency?: number } | undefined)
+    ?.hardwareConcurrency;
+  return Number.isInteger(n) && n! > 0 ? n! : 1;
+}
+
+export class WasmOps implements Backend {
+  readonly name = "wasm";
+  readonly label: string;
+  readonly variant: WasmVariant;
+  readonly heap: WasmHeap;
+  readonly columnBytes: number;
+  readonly attentionScoreBytes: number;
+  readonly #k: NnKernels;
+  readonly #pool: ThreadPool | null;
+  readonly #scratch: number;
+  #profile: KernelProfile | null = null;
+  #destroyed = false;
+
+  private constructor(
+    k: NnKernels,
+    memory: WebAssembly.Memory,
+    variant: WasmVariant,
+    pool: ThreadPool | null,
+    heapBase: number,
+    scratch: number,
+    options: WasmOptions,
+  ) {
+    this.#k = k;
+    this.variant = variant;
+    this.#pool = pool;
+    this.#scratch = scratch;
+    this.heap = new WasmHeap(memory, heapBase);
+    this.columnBytes = options.columnBytes ?? COLUMN_BYTES;
+    this.attentionScoreBytes = options.attentionScoreBytes ?? ATTENTION_SCORE_BYTES;
+    this.label = `wasm (${variant.startsWith("relaxed") ? "relaxed SIMD" : "SIMD"}, ${
+      pool ? pool.threads : 1
+    } thread${pool && pool.threads > 1 ? "s" : ""})`;
+  }
+
+  static async create(options: WasmOptions = {}): Promise<WasmOps> {
+    const threads = options.threads ?? defaultThreads();
+    if (!Number.isInteger(threads) || threads < 1) {
+      throw new Error(`threads must be a positive integer, got ${threads}`);
+    }
+    const threaded = threads > 1 && hasSharedMemory() && canBlock();
+    const fma = (options.relaxedSimd ?? true) && hasRelaxedSimd();
+    const variant = `${fma ? "relaxed" : "simd"}${threaded ? "-shared" : ""}` as WasmVariant;
+    const module = await kernelModule(variant);
+    const memory = new WebAssembly.Memory({
+      initial: 32,
+      maximum: 65536,
+      shared: threaded,
+    } as WebAssembly.MemoryDescriptor);
+    const k = await instantiateKernels(module, memory) as NnKernels;
+    // Layout: module statics, the thread control block, one scratch area per thread, the heap.
+    const control = Math.ceil(k.heapBase() / 64) * 64;
+    const scratch = control + Math.ceil(CONTROL_BYTES / 64) * 64;
+    const n = threaded ? threads : 1;
+    const heapBase = scratch + n * SCRATCH_BYTES;
+    const grow = Math.ceil((heapBase - memory.buffer.byteLength) / 65536);
+    if (grow > 0) memory.grow(grow);
+    const pool = threaded
+      ? await ThreadPool.create({
+        module,
+        memory,
+        kernels: k as unknown as Record<string, unknown>,
+        workers: threads - 1,
+        control,
+        scratch: Array.from({ length: n }, (_, i) => scratch + i * SCRATCH_BYTES),
+      })
+      : null;
+    return new WasmOps(k, memory, variant, pool, heapBase, scratch, options);
+  }
+
+  get threads(): number {
+    return this.#pool?.threads ?? 1;
+  }
+
+  // ---- tensors -------------------------------------------------------------------------
+
+  #alloc(shape: readonly number[], dtype: "f32" | "i32" = "f32", what = "tensor"): WasmTensor {
+    return new WasmTensor(this.heap.alloc(numel(shape) * 4, what), shape, dtype);
+  }
+
+  #t(t: Tensor): WasmTensor {
+    const w = t as WasmTensor;
+    if (!(w instanceof WasmTensor)) throw new Error("Tensor belongs to another backend");
+    if (w.released) throw new Error(`Tensor ${fmtShape(w.shape)} was used after release`);
+    if (this.#destroyed) throw new Error("The WebAssembly backend was disposed");
+    return w;
+  }
+
+  #f32(ptr: number, n: number): Float32Array {
+    return new Float32Array(this.heap.memory.buffer, ptr, n);
+  }
+
+  upload(t: HostTensor): Tensor {
+    if (t.data.length !== numel(t.shape)) {
+      throw new Error(
+        `Cannot upload tensor: ${t.data.length} values for shape ${fmtShape(t.shape)}`,
+      );
+    }
+    const dtype = t.data instanceof Int32Array ? "i32" : "f32";
+    const w = this.#alloc(t.shape, dtype, "upload");
+    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.length * 4);
+    new Uint8Array(this.heap.memory.buffer, w.ptr, bytes.length).set(bytes);
+    return w;
+  }
+
+  read(t: Tensor): Promise<HostTensor> {
+    const w = this.#t(t);
+    const bytes = new Uint8Array(this.heap.memory.buffer, w.ptr, w.size * 4).slice();
+    const data = w.dtype === "i32" ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer);
+    return Promise.resolve({ data, shape: [...w.shape] });
+  }
+
+  release(t: Tensor): void {
+    const w = this.#t(t);
+    w.released = true;
+    this.heap.free(w.ptr);
+  }
+
+  memoryStats(): MemoryStats {
+    return this.heap.stats();
+  }
+
+  resetPeak(): void {
+    this.heap.resetPeak();
+  }
+
+  /** Ops run as they are called: nothing is ever pending. */
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  // ---- launching -----------------------------------------------------------------------
+
+  /** Runs kernel(...args, start, end) over [0, total) on every thread. */
+  #run(kernel: keyof NnKernels, args: number[], total: number, scratchArg = -1): void {
+    const threads = this.threads;
+    const chunk = Math.max(1, Math.ceil(total / (threads * CHUNKS_PER_THREAD)));
+    if (this.#pool) this.#pool.run(kernel, args, total, chunk, scratchArg);
+    else {
+      if (scratchArg >= 0) args[scratchArg] = this.#scratch;
+      (this.#k[kernel] as (...a: number[]) => void)(...args, 0, total);
+    }
+  }
+
+  #timed<T>(family: string, flops: number, f: () => T): T {
+    if (!this.#profile) return f();
+    const t0 = performance.now();
+    const r = f();
+    const e = this.#profile[family] ??= { ms: 0, dispatches: 0, flops: 0 };
+    e.ms += performance.now() - t0;
+    e.dispatches++;
+    e.flops += flops;
+    return r;
+  }
+
+  /** Times every op by family until `stopProfiling`. */
+  startProfiling(): boolean {
+    this.#profile = {};
+    return true;
+  }
+
+  stopProfiling(): KernelProfile {
+    const p = this.#profile ?? {};
+    this.#profile = null;
+    return p;
+  }
+
+  /**
+   * C[m, n] (+)= sum_k A[m, k] B[k, n] (+ bias[m]) over strided views (element strides; C rows
+   * `ldc` apart), split over the threads by blocks of rows and columns.
+   */
+  gemm(
+    a: number,
+    sam: number,
+    sak: number,
+    b: number,
+    sbk: number,
+    sbn: number,
+    c: number,
+    ldc: number,
+    dims: { M: number; N: number; K: number },
+    bias = 0,
+    accumulate = false,
+  ): void {
+    const { M, N, K } = dims;
+    // Blocks of whole rows where there are enough columns to keep every thread busy, so each
+    // block reuses its packed rows; blocks of rows too where there are not.
+    const want = this.threads * CHUNKS_PER_THREAD;
+    const blockN = Math.max(64, Math.ceil(N / want / 16) * 16);
+    const colBlocks = Math.ceil(N / blockN);
+    const blockM = colBlocks >= want ? M : Math.max(16, Math.ceil(M * colBlocks / want / 16) * 16);
+    const blocks = Math.ceil(M / blockM) * colBlocks;
+    this.#runBlocks(
+      "gemmBlocks",
+      [
+        a,
+        sam,
+        sak,
+        b,
+        sbk,
+        sbn,
+        c,
+        ldc,
+        bias,
+        accumulate ? 1 : 0,
+        K,
+        M,
+        N,
+        blockM,
+        blockN,
+        0,
+      ],
+      blocks,
+      15,
+    );
+  }
+
+  /** Runs a kernel over `items` work items, one item per chunk. */
+  #runBlocks(kernel: keyof NnKernels, args: number[], items: number, scratchArg: number): void {
+    if (this.#pool) this.#pool.run(kernel, args, items, 1, scratchArg);
+    else {
+      args[scratchArg] = this.#scratch;
+      (this.#k[kernel] as (...a: number[]) => void)(...args, 0, items);
+    }
+  }
+
+  // ---- ops -----------------------------------------------------------------------------
+
+  conv(xIn: Tensor, w: ConvWeights, opts: ConvOptions = {}): Tensor {
+    const x = this.#t(xIn);
+    const video = x.shape.length === 5;
+    if (x.shape.length !== 4 && !video) {
+      throw new Error(`conv expects a rank 4 or 5 input, got ${fmtShape(x.shape)}`);
+    }
+    const [b, cin] = x.shape;
+    const [tIn, hIn, wIn] = video ? x.shape.slice(2) : [1, x.shape[2], x.shape[3]];
+    if (cin !== w.cin) {
+      throw new Error(`conv expects ${w.cin} input channels, got ${fmtShape(x.shape)}`);
+    }
+    const [kt, kh, kw] = w.kernel;
+    const [st, sh, sw] = opts.stride ?? [1, 1, 1];
+    const [plH, plW] = opts.padLow ?? [(kh - 1) >> 1, (kw - 1) >> 1];
+    const [phH, phW] = opts.padHigh ?? [(kh - 1) >> 1, (kw - 1) >> 1];
+    const padT = opts.padTime ?? kt - 1;
+    const up = opts.upsample ? 2 : 1;
+    const tOut = Math.floor((tIn + padT - kt) / st) + 1;
+    const hOut = Math.floor((hIn * up + plH + phH - kh) / sh) + 1;
+    const wOut = Math.floor((wIn * up + plW + phW - kw) / sw) + 1;
+    const outShape = video ? [b, w.cout, tOut, hOut, wOut] : [b, w.cout, hOut, wOut];
+    if (opts.residual && fmtShape(opts.residual.shape) !== fmtShape(outShape)) {
+      throw new Error(
+        `conv residual ${fmtShape(opts.residual.shape)} does not match output ${
+          fmtShape(outShape)
+        }`,
+      );
+    }
+    const M = w.cout, P = tOut * hOut * wOut, K = cin * kt * kh * kw;
+    const pIn = tIn * hIn * wIn;
+    const out = this.#alloc(outShape, "f32", "conv");
+    const weight = this.#t(w.weight).ptr, bias = this.#t(w.bias).ptr;
+    const residual = opts.residual ? this.#t(opts.residual) : null;
+    if (residual) this.#f32(out.ptr, out.size).set(this.#f32(residual.ptr, residual.size));
+    const norm = opts.norm;
+    const direct = K === cin && st === 1 && sh === 1 && sw === 1 && up === 1 && !norm &&
+      plH + phH + plW + phW + padT === 0;
+    const family = kt * kh * kw > 1 ? "conv3x3" : "conv1x1";
+    this.#timed(family, 2 * M * K * P * b, () => {
+      if (direct) {
+        for (let bi = 0; bi < b; bi++) {
+          this.gemm(
+            weight,
+            K,
+            1,
+            x.ptr + 4 * bi * cin * pIn,
+            pIn,
+            1,
+            out.ptr + 4 * bi * M * P,
+            P,
+            { M, N: P, K },
+            bias,
+            !!residual,
+          );
+        }
+        return;
+      }
+      const len = Math.max(1, Math.min(P, Math.floor(this.columnBytes / (4 * K))));
+      const col = this.heap.alloc(4 * K * len, "convolution columns");
+      try {
+        const stats = norm ? this.#t(norm.stats) : null;
+        const groups = norm?.weights.groups ?? 1;
+        const statFrames = stats ? stats.shape[1] : 1;
+        for (let bi = 0; bi < b; bi++) {
+          for (let q0 = 0; q0 < P; q0 += len) {
+            const n = Math.min(len, P - q0);
+            this.#run("im2col", [
+              x.ptr + 4 * bi * cin * pIn,
+              col,
+              cin,
+              tIn,
+              hIn,
+              wIn,
+              kt,
+              kh,
+              kw,
+              tOut,
+              hOut,
+              wOut,
+              st,
+              sh,
+              sw,
+              padT,
+              plH,
+              plW,
+              up,
+              stats ? stats.ptr + 4 * bi * statFrames * groups * 2 : 0,
+              norm ? this.#t(norm.weights.gammaBeta).ptr : 0,
+              groups,
+              statFrames,
+              norm?.silu ? 1 : 0,
+              q0,
+              n,
+            ], K);
+            this.gemm(
+              weight,
+              K,
+              1,
+              col,
+              n,
+              1,
+              out.ptr + 4 * (bi * M * P + q0),
+              P,
+              { M, N: n, K },
+              bias,
+              !!residual,
+            );
+          }
+        }
+      } finally {
+        this.heap.free(col);
+      }
+    });
+    return out;
+  }
+
+  groupNormStats(xIn: Tensor, opts: GroupNormOptions): Tensor {
+    const x = this.#t(xIn);
+    const [b, c] = x.shape;
+    const frames = opts.perFrame && x.shape.length === 5 ? x.shape[2] : 1;
+    const spatial = numel(x.shape.slice(2)) / frames;
+    if (c % opts.groups !== 0) {
+      throw new Error(`GroupNorm: ${c} channels do not split into ${opts.groups} groups`);
+    }
+    const stats = this.#alloc([b, frames, opts.groups, 2], "f32", "norm stats");
+    this.#timed("norm", 0, () =>
+      this.#run("groupNormStats", [
+        x.ptr,
+        stats.ptr,
+        c,
+        frames,
+        spatial,
+        opts.groups,
+        opts.eps,
+      ], b * frames * opts.groups));
+    return stats;
+  }
+
+  groupNorm(xIn: Tensor, norm: FusedNorm): Tensor {
+    const x = this.#t(xIn);
+    const stats = this.#t(norm.stats);
+    const [b, c] = x.shape;
+    const frames = stats.shape[1];
+    const spatial = numel(x.shape.slice(2)) / frames;
+    const out = this.#alloc(x.shape, "f32", "groupnorm");
+    this.#timed("norm", 0, () =>
+      this.#run("groupNormApply", [
+        x.ptr,
+        out.ptr,
+        stats.ptr,
+        this.#t(norm.weights.gammaBeta).ptr,
+        c,
+        frames,
+        spatial,
+        norm.weights.groups,
+        norm.silu ? 1 : 0,
+      ], b * c * frames));
+    return out;
+  }
+
+  attention(qkvIn: Tensor, kind: "spatial" | "temporal" = "spatial"): Tensor {
+    const qkv = this.#t(qkvIn);
+    const [b, c3] = qkv.shape;
+    if (c3 % 3 !== 0 || qkv.shape.length < 3) {
+      throw new Error(`attention expects packed q/k/v, got ${fmtShape(qkv.shape)}`);
+    }
+    const c = c3 / 3;
+    const video = qkv.shape.length === 5;
+    const frames = video ? qkv.shape[2] : 1;
+    const n = numel(qkv.shape.slice(video ? 3 : 2));
+    if (kind === "temporal" && !video) {
+      throw new Error(`temporal attention needs [B, 3C, T, H, W], got ${fmtShape(qkv.shape)}`);
+    }
+    const out = this.#alloc([b, c, ...qkv.shape.slice(2)], "f32", "attention");
+    const scale = Math.fround(c ** -0.5);
+    if (kind === "temporal") {
+      if (4 * frames > SCRATCH_BYTES) throw new Error(`Too many frames (${frames}) to attend`);
+      this.#timed(
+        "attention",
+        4 * b * frames * frames * n * c,
+        () =>
+          this.#run(
+            "temporalAttention",
+            [
+              qkv.ptr,
+              out.ptr,
+              c,
+              frames,
+              n,
+              scale,
+              0,
+            ],
+            b * n,
+            6,
+          ),
+      );
+      return out;
+    }
+    const rows = Math.max(1, Math.min(n, Math.floor(this.attentionScoreBytes / (4 * n))));
+    const scores = this.heap.alloc(4 * rows * n, "attention scores");
+    const vol = frames * n;
+    try {
+      this.#timed("attention", 4 * b * frames * n * n * c, () => {
+        for (let bi = 0; bi < b; bi++) {
+          const base = qkv.ptr + 4 * bi * c3 * vol;
+          for (let f = 0; f < frames; f++) {
+            for (let q0 = 0; q0 < n; q0 += rows) {
+              const qr = Math.min(rows, n - q0);
+              // S[i, j] = sum_c q[c, f, q0 + i] k[c, f, j]
+              this.gemm(
+                base + 4 * (f * n + q0),
+                1,
+                vol,
+                base + 4 * (c * vol + f * n),
+                vol,
+                1,
+                scores,
+                n,
+                { M: qr, N: n, K: c },
+              );
+              this.#run("softmaxRows", [scores, n, scale], qr);
+              // out[c, f, q0 + i] = sum_j v[c, f, j] S[i, j]
+              this.gemm(
+                base + 4 * (2 * c * vol + f * n),
+                vol,
+                1,
+                scores,
+                1,
+                n,
+                out.ptr + 4 * (bi * c * vol + f * n + q0),
+                vol,
+                { M: c, N: qr, K: n },
+              );
+            }
+          }
+        }
+      });
+    } finally {
+      this.heap.free(scores);
+    }
+    return out;
+  }
+
+  #resample(
+    xIn: Tensor,
+    kernel: "poolSpace" | "poolTime" | "upSpace" | "upTime",
+    outDims: [number, number, number],
+  ): Tensor {
+    const x = this.#t(xIn);
+    if (x.shape.length !== 5) {
+      throw new Error(`${kernel} expects [B, C, T, H, W], got ${fmtShape(x.shape)}`);
+    }
+    const [b, c, t, h, w] = x.shape;
+    const out = this.#alloc([b, c, ...outDims], "f32", kernel);
+    const dims = kernel === "poolSpace" || kernel === "upSpace" ? [t, h, w] : [t, h * w];
+    this.#timed("resample", 0, () => this.#run(kernel, [x.ptr, out.ptr, ...dims], b * c));
+    return out;
+  }
+
+  avgPool(x: Tensor, axis: "space" | "time"): Tensor {
+    const [, , t, h, w] = x.shape;
+    return axis === "space"
+      ? this.#resample(x, "poolSpace", [t, Math.ceil(h / 2), Math.ceil(w / 2)])
+      : this.#resample(x, "poolTime", [Math.floor((t - 1) / 2) + 1, h, w]);
+  }
+
+  upsample(x: Tensor, axis: "space" | "time"): Tensor {
+    const [, , t, h, w] = x.shape;
+    return axis === "space"
+      ? this.#resample(x, "upSpace", [t, 2 * h, 2 * w])
+      : this.#resample(x, "upTime", [Math.max(1, 2 * t - 1), h, w]);
+  }
+
+  haarPatch(xIn: Tensor, levels: number): Tensor {
+    return this.#timed("haar", 0, () => this.#haar(this.#t(xIn), levels, true));
+  }
+
+  haarUnpatch(xIn: Tensor, levels: number): Tensor {
+    return this.#timed("haar", 0, () => this.#haar(this.#t(xIn), levels, false));
+  }
+
+  /** Haar levels, planned first so a bad shape fails before anything is allocated. */
+  #haar(x0: WasmTensor, levels: number, forward: boolean): Tensor {
+    const video = x0.shape.length === 5;
+    if (!video && x0.shape.length !== 4) {
+      throw new Error(`Haar transform expects rank 4 or 5, got ${fmtShape(x0.shape)}`);
+    }
+    const repeat = 2 ** levels - 1;
+    const steps: { shape: number[]; run: (src: number, dst: number) => void }[] = [];
+    let shape = [...x0.shape];
+    const k = this.#k;
+    for (let l = 0; l < levels; l++) {
+      if (!video) {
+        const [b, c, h, w] = shape;
+        if (forward) {
+          if (h % 2 || w % 2) {
+            throw new Error(
+              `Haar patching needs [B, C, H, W] with even H, W, got ${fmtShape(x0.shape)}`,
+            );
+          }
+          shape = [b, 4 * c, h / 2, w / 2];
+          steps.push({ shape, run: (s, d) => k.haar2dForward(s, d, b, c, h / 2, w / 2) });
+        } else {
+          if (c % 4) {
+            throw new Error(`Haar unpatching needs [B, 4C, H, W], got ${fmtShape(x0.shape)}`);
+          }
+          shape = [b, c / 4, 2 * h, 2 * w];
+          steps.push({ shape, run: (s, d) => k.haar2dInverse(s, d, b, c / 4, h, w) });
+        }
+        continue;
+      }
+      const [b, c, t, h, w] = shape;
+      if (forward) {
+        const lead = l === 0 ? repeat : 0;
+        if ((t + lead) % 2 || h % 2 || w % 2) {
+          throw new Error(
+            `Haar patching of ${
+              fmtShape(x0.shape)
+            }: frames (+${repeat}), height and width must be even at every level`,
+          );
+        }
+        const half = [(t + lead) / 2, h / 2, w / 2];
+        shape = [b, 8 * c, ...half];
+        steps.push({
+          shape,
+          run: (s, d) => k.haar3dForward(s, d, b, c, half[0], half[1], half[2], lead, t),
+        });
+      } else {
+        if (c % 8) {
+          throw new Error(`Haar unpatching needs [B, 8C, T, H, W], got ${fmtShape(x0.shape)}`);
+        }
+        const trim = l === levels - 1 ? repeat : 0;
+        const full = 2 * t - trim;
+        if (full < 1) throw new Error(`Haar unpatching of ${fmtShape(x0.shape)} leaves no frames`);
+        shape = [b, c / 8, full, 2 * h, 2 * w];
+        steps.push({ shape, run: (s, d) => k.haar3dInverse(s, d, b, c / 8, t, h, w, trim) });
+      }
+    }
+    let x = x0;
+    for (const step of steps) {
+      const out = this.#alloc(step.shape, "f32", "haar");
+      step.run(x.ptr, out.ptr);
+      if (x !== x0) this.release(x);
+      x = out;
+    }
+    if (x === x0) {
+      const copy = this.#alloc(x0.shape, "f32", "haar");
+      this.#f32(copy.ptr, copy.size).set(this.#f32(x0.ptr, x0.size));
+      return copy;
+    }
+    return x;
+  }
+
+  #fsqTable(spec: FsqSpec): void {
+    const c = fsqConstants(spec.levels);
+    const table = this.#k.fsqTable();
+    const buf = this.heap.memory.buffer;
+    new Int32Array(buf, table, 8).set(spec.levels);
+    new Int32Array(buf, table + 32, 8).set(c.basis);
+    new Float32Array(buf, table + 64, 8).set(c.halfL);
+    new Float32Array(buf, table + 96, 8).set(c.offset);
+    new Float32Array(buf, table + 128, 8).set(c.shift);
+  }
+
+  fsqQuantize(zIn: Tensor, spec: FsqSpec): { codes: Tensor; indices: Tensor } {
+    const z = this.#t(zIn);
+    const [b, d] = z.shape;
+    if (d !== spec.levels.length) {
+      throw new Error(`FSQ expects ${spec.levels.length} channels, got ${fmtShape(z.shape)}`);
+    }
+    const rest = z.shape.slice(2);
+    const positions = numel(rest);
+    const codes = this.#alloc(z.shape, "f32", "fsq codes");
+    const indices = this.#alloc([b, ...rest], "i32", "fsq indices");
+    this.#fsqTable(spec);
+    const bad = this.#k.fsqQuantize(z.ptr, codes.ptr, indices.ptr, b, d, positions);
+    if (bad >= 0) {
+      this.release(codes);
+      this.release(indices);
+      throw new Error(`FSQ input holds a non-finite value at flat index ${bad}`);
+    }
+    return { codes, indices };
+  }
+
+  fsqDequantize(idxIn: Tensor, spec: FsqSpec): Tensor {
+    const idx = this.#t(idxIn);
+    const [b, ...rest] = idx.shape;
+    const positions = numel(rest);
+    const d = spec.levels.length;
+    const codes = this.#alloc([b, d, ...rest], "f32", "fsq codes");
+    this.#fsqTable(spec);
+    const size = fsqConstants(spec.levels).codebookSize;
+    const bad = this.#k.fsqIndicesToCodes(idx.ptr, codes.ptr, b, d, positions, size);
+    if (bad >= 0) {
+      this.release(codes);
+      throw new Error(`FSQ index at flat index ${bad} is outside [0, ${size})`);
+    }
+    return codes;
+  }
+
+  /** Stops the worker threads; the memory goes with the last reference to the backend. */
+  destroy(): void {
+    this.#destroyed = true;
+    this.#pool?.close();
+  }
+}

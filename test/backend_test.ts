@@ -1,0 +1,123 @@
+/**
+ * Backend choice: "auto" takes WebGPU only on a real GPU and WebAssembly otherwise, explicit
+ * choices are honoured or fail clearly, and the WebAssembly backend gives the same numbers on
+ * any thread count.
+ */
+
+import assert from "node:assert/strict";
+import { loadTokenizer } from "../mod.ts";
+import { probeAdapter } from "../src/backends/webgpu/device.ts";
+import { WasmOps } from "../src/backends/wasm/backend.ts";
+import { GPU_TEST, randomArray } from "./helpers.ts";
+import { convParams, normParams } from "../src/nn/params.ts";
+
+const dir = new URL("./fixtures/CI8x8/", import.meta.url);
+const halves = {
+  encoder: new URL("encoder.safetensors", dir).pathname,
+  decoder: new URL("decoder.safetensors", dir).pathname,
+};
+
+Deno.test({
+  name: 'backend "auto" is WebGPU on a hardware adapter and WebAssembly otherwise',
+  ...GPU_TEST,
+  async fn() {
+    const adapter = await probeAdapter();
+    const tok = await loadTokenizer({ ...halves });
+    try {
+      const want = adapter && !adapter.isSoftware ? "webgpu (" : "wasm (";
+      assert.ok(
+        tok.backend.startsWith(want),
+        `auto chose ${tok.backend} (adapter: ${adapter?.name})`,
+      );
+    } finally {
+      await tok.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: 'backend "wasm" tokenizes and says so, with the thread count asked for',
+  ...GPU_TEST,
+  async fn() {
+    const tok = await loadTokenizer({ ...halves, backend: "wasm", wasm: { threads: 1 } });
+    try {
+      assert.match(tok.backend, /^wasm \((relaxed )?SIMD, 1 thread\)$/);
+      const enc = await tok.encode({ data: randomArray(3 * 16 * 16, 1), shape: [1, 3, 16, 16] });
+      assert.deepEqual(enc.latent!.shape, [1, 16, 2, 2]);
+      assert.ok(tok.memoryStats().peakInUse > 0);
+    } finally {
+      await tok.dispose();
+    }
+  },
+});
+
+Deno.test("an unknown backend or a bad thread count is a clear load error", async () => {
+  await assert.rejects(
+    // deno-lint-ignore no-explicit-any
+    loadTokenizer({ ...halves, backend: "cuda" as any }),
+    /Unknown backend "cuda": expected one of auto, webgpu, wasm, none/,
+  );
+  await assert.rejects(
+    loadTokenizer({ ...halves, backend: "wasm", wasm: { threads: 0 } }),
+    /threads must be a positive integer, got 0/,
+  );
+});
+
+Deno.test({
+  name: 'without WebGPU, "webgpu" fails saying so and "auto" falls back to WebAssembly',
+  ...GPU_TEST,
+  async fn() {
+    const nav = globalThis.navigator as unknown as Record<string, unknown>;
+    Object.defineProperty(nav, "gpu", { value: undefined, configurable: true });
+    try {
+      await assert.rejects(
+        loadTokenizer({ ...halves, backend: "webgpu" }),
+        /WebGPU is not available: this runtime has no navigator.gpu/,
+      );
+      const tok = await loadTokenizer({ ...halves });
+      assert.ok(tok.backend.startsWith("wasm ("), tok.backend);
+      await tok.dispose();
+    } finally {
+      delete nav.gpu;
+    }
+    assert.ok("gpu" in navigator, "navigator.gpu is back");
+  },
+});
+
+Deno.test({
+  name: "the WebAssembly backend gives identical results on 1 and 3 threads",
+  ...GPU_TEST,
+  async fn() {
+    const results: Float32Array[] = [];
+    for (const threads of [1, 3]) {
+      const ops = await WasmOps.create({ threads });
+      try {
+        assert.equal(ops.threads, threads);
+        const [cin, cout, h, w] = [24, 40, 19, 23];
+        const x = ops.upload({ data: randomArray(2 * cin * h * w, 5), shape: [2, cin, h, w] });
+        const conv = convParams(
+          ops,
+          randomArray(cout * cin * 9, 6, -0.2, 0.2),
+          [cout, cin, 3, 3],
+          randomArray(cout, 7),
+        );
+        const norm = normParams(ops, randomArray(cin, 8, 0.5, 1.5), randomArray(cin, 9), 8, 1e-6);
+        const stats = ops.groupNormStats(x, { groups: 8, eps: 1e-6 });
+        const y = ops.conv(x, conv, { norm: { stats, weights: norm, silu: true } });
+        const qkv = ops.conv(
+          y,
+          convParams(
+            ops,
+            randomArray(3 * cout * cout, 10, -0.2, 0.2),
+            [3 * cout, cout, 1, 1],
+            randomArray(3 * cout, 11),
+          ),
+        );
+        results.push((await ops.read(ops.attention(qkv))).data as Float32Array);
+      } finally {
+        ops.destroy();
+      }
+    }
+    assert.deepEqual(results[1], results[0]);
+  },
+});
