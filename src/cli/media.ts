@@ -112,7 +112,7 @@ async function loadImage(tok: Tokenizer, input: string, pad: PadMode) {
 // ---------------------------------------------------------------------------------------------
 // Video windows
 
-interface WindowMeta {
+export interface WindowMeta {
   /** The original frames of the window (kept for metrics only when asked). */
   originals: RgbImage[];
   /** Frames added before and after (only the last window may have any). */
@@ -128,7 +128,7 @@ interface WindowMeta {
  * first and last frames (the reference's edge padding, split before and after as it splits it).
  * Each window's bookkeeping goes into `queue` before the window is yielded.
  */
-async function* paddedWindows(
+export async function* paddedWindows(
   frames: AsyncIterable<RgbImage>,
   tok: Tokenizer,
   padMode: PadMode,
