@@ -69,9 +69,9 @@ function checkKind(tok: Tokenizer, input: string, kind: "image" | "video"): void
   if (tok.kind !== kind) {
     const want = kind === "image" ? "an image model (CI/DI)" : "a video model (CV/DV)";
     throw new Error(
-      `"${input}" is ${
-        kind === "image" ? "an image" : "a video"
-      } but ${tok.model} is a ${tok.kind} tokenizer; use ${want}`,
+      `"${input}" is ${kind === "image" ? "an image" : "a video"} but ${tok.model} is ${
+        tok.kind === "image" ? "an image" : "a video"
+      } tokenizer; use ${want}`,
     );
   }
 }
