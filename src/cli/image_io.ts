@@ -122,7 +122,11 @@ export function decodeImage(
 }
 
 /** Encodes RGB pixels as PNG, or JPEG of the given quality (1-100). */
-export function encodeImage(img: RgbImage, format: ImageFormat, quality = 95): Uint8Array {
+export function encodeImage(
+  img: RgbImage,
+  format: ImageFormat,
+  quality = 95,
+): Uint8Array<ArrayBuffer> {
   const rgba = new Uint8Array(img.width * img.height * 4);
   for (let i = 0, j = 0; i < img.data.length; i += 3, j += 4) {
     rgba[j] = img.data[i];
