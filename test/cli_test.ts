@@ -421,6 +421,53 @@ Deno.test({
 });
 
 Deno.test({
+  name: "examples: encode_image.ts and decode_tokens.ts give the CLI's reconstruction",
+  ...GPU_TEST,
+  async fn() {
+    const example = (name: string, args: string[]) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", new URL(`../examples/${name}`, import.meta.url).pathname, ...args],
+        stdout: "piped",
+        stderr: "piped",
+      }).output().then((o) => ({
+        code: o.code,
+        stdout: new TextDecoder().decode(o.stdout),
+        stderr: new TextDecoder().decode(o.stderr),
+      }));
+    Deno.copyFileSync(`${dir}/a.png`, `${dir}/ex.png`);
+    const enc = ok(
+      await example("encode_image.ts", [`${dir}/ex.png`, "--encoder", fixture("CI8x8", "encoder")]),
+    );
+    assert.match(enc.stdout, /40x30 -> latent \[1,16,4,5\]/);
+    ok(
+      await example("decode_tokens.ts", [
+        `${dir}/ex.tokens.safetensors`,
+        "--decoder",
+        fixture("CI8x8", "decoder"),
+      ]),
+    );
+    const decoded = decodeImage(Deno.readFileSync(`${dir}/ex.tokens.png`), "ex");
+    const autoencoded = decodeImage(Deno.readFileSync(`${dir}/rec/a.png`), "rec");
+    assert.deepEqual([...decoded.data], [...autoencoded.data]);
+    if (HAS_FFMPEG) {
+      const v = ok(
+        await example("encode_video.ts", [
+          `${dir}/v.mp4`,
+          "--encoder",
+          fixture("DV4x8x8", "encoder"),
+          "--window",
+          "9",
+        ]),
+      );
+      assert.match(
+        v.stdout,
+        /window 0: frames \[0,9\) -> \[1,3,4,4\]\nwindow 1: frames \[9,14\) -> \[1,2,4,4\]/,
+      );
+    }
+  },
+});
+
+Deno.test({
   name: "clean up the CLI test folder",
   fn() {
     Deno.removeSync(dir, { recursive: true });
