@@ -6,8 +6,12 @@
  * @module
  */
 
-import { PNG } from "pngjs";
-import jpeg from "jpeg-js";
+// Pinned here rather than in deno.json's import map: an install from a URL
+// (`deno install -g -A -n cosmos <url>/src/cli/main.ts`) sees no deno.json.
+// deno-lint-ignore no-import-prefix
+import { PNG } from "npm:pngjs@7.0.0";
+// deno-lint-ignore no-import-prefix
+import jpeg from "npm:jpeg-js@0.4.4";
 import { Buffer } from "node:buffer";
 import type { HostTensor } from "../types.ts";
 
