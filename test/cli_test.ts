@@ -19,6 +19,8 @@ import {
 import { planOutputs } from "../src/cli/commands.ts";
 import { formatDuration, formatProgress } from "../src/cli/progress.ts";
 import { readTokenFile } from "../src/cli/tokens.ts";
+import { convertCheckpoint } from "../src/tools/convert.ts";
+import { existsSync } from "node:fs";
 
 const MAIN = new URL("../src/cli/main.ts", import.meta.url).pathname;
 const fixture = (v: string, half: string) => new URL(`${v}/${half}.safetensors`, FIXTURES).pathname;
@@ -241,6 +243,23 @@ Deno.test("bad input: each mistake gets a message that names it", async () => {
     assert.match(r.stderr, message, args.join(" "));
   }
   Deno.removeSync(`${dir}/notes.txt`);
+});
+
+Deno.test("convert and bench are the tools' own code behind the CLI", async () => {
+  const jit = new URL("CV4x8x8/encoder.jit", FIXTURES).pathname;
+  const noModel = await cosmos(["convert", jit, `${dir}/c.safetensors`]);
+  assert.equal(noModel.code, 1);
+  assert.match(noModel.stderr, /pass --model NAME or --spatial S --temporal T/);
+  assert.ok(!existsSync(`${dir}/c.safetensors`));
+  const r = ok(await cosmos(["convert", jit, `${dir}/c.safetensors`, "--model", "CV4x8x8"]));
+  assert.match(r.stdout, /Cosmos-0.1-Tokenizer-CV4x8x8, 144 tensors/);
+  const expected = await convertCheckpoint(jit, { model: "CV4x8x8" });
+  assert.deepEqual(Deno.readFileSync(`${dir}/c.safetensors`), expected.bytes);
+  const shown = ok(await cosmos(["info", `${dir}/c.safetensors`]));
+  assert.match(shown.stdout, /Cosmos-0.1-Tokenizer-CV4x8x8 \(video, continuous, 4x8x8 compression/);
+  const bench = ok(await cosmos(["bench", "--cpu-only"]));
+  assert.match(bench.stdout, /haar2d patch .* wasm [\d.]+ MB\/s/);
+  assert.match(bench.stdout, /fsqQuantize .* M codes\/s/);
 });
 
 // ---------------------------------------------------------------------------------------------
