@@ -4017,10 +4017,10 @@ function terminalLine(intervalMs = 250) {
   if (!deno?.stderr.isTerminal()) return void 0;
   const encoder = new TextEncoder();
   let last = -Infinity;
-  return (text, final = false) => {
+  return (text, final = false, force = false) => {
     const now = performance.now();
-    if (!final && now - last < intervalMs) return;
-    last = now;
+    if (!final && !force && now - last < intervalMs) return;
+    if (!force) last = now;
     deno.stderr.writeSync(encoder.encode(`\r${text}\x1B[K${final ? "\n" : ""}`));
   };
 }

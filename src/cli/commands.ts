@@ -362,11 +362,13 @@ async function runItems(
   for (let i = 0; i < inputs.length; i++) {
     try {
       const r = await fn(tok, inputs[i], outputs[i], opts);
+      bar?.clear();
       reports.push(r);
       if (json) console.log(JSON.stringify(r));
       else console.log(itemLine(r));
     } catch (err) {
       failed++;
+      bar?.clear();
       const message = (err as Error).message;
       if (json) console.log(JSON.stringify({ input: inputs[i], output: null, error: message }));
       else console.error(`${inputs[i]}: ${message}`);

@@ -37,7 +37,7 @@ export function formatProgress(
 }
 
 export class ProgressBar {
-  #line: ((text: string, final?: boolean) => void) | undefined;
+  #line: ((text: string, final?: boolean, force?: boolean) => void) | undefined;
   #start = performance.now();
   #done = 0;
   #shown = false;
@@ -62,6 +62,11 @@ export class ProgressBar {
     if (!this.#line || elapsed < 1) return;
     this.#shown = true;
     this.#line(formatProgress(this.label, this.#done, this.total, this.unit, elapsed));
+  }
+
+  /** Erases the line so other output can be printed; the next tick draws it again. */
+  clear(): void {
+    if (this.#line && this.#shown) this.#line("", false, true);
   }
 
   /** Ends the line, if one was shown, with the final count. */

@@ -11,22 +11,23 @@ const MB = 1024 * 1024;
 
 /**
  * A writer of one status line on a terminal's stderr: each call replaces the line, calls closer
- * than `intervalMs` to the last are dropped unless `final`, and `final` ends the line. Undefined
- * when stderr is not a terminal.
+ * than `intervalMs` to the last are dropped unless `final` or `force`, and `final` ends the line.
+ * Undefined when stderr is not a terminal.
  */
 export function terminalLine(
   intervalMs = 250,
-): ((text: string, final?: boolean) => void) | undefined {
+): ((text: string, final?: boolean, force?: boolean) => void) | undefined {
   const deno = (globalThis as {
     Deno?: { stderr: { isTerminal(): boolean; writeSync(b: Uint8Array): number } };
   }).Deno;
   if (!deno?.stderr.isTerminal()) return undefined;
   const encoder = new TextEncoder();
   let last = -Infinity;
-  return (text, final = false) => {
+  return (text, final = false, force = false) => {
     const now = performance.now();
-    if (!final && now - last < intervalMs) return;
-    last = now;
+    if (!final && !force && now - last < intervalMs) return;
+    // A forced write (clearing the line for other output) leaves the next update free to redraw.
+    if (!force) last = now;
     // Clear to the end of the line: a shorter line must not leave the tail of a longer one.
     deno.stderr.writeSync(encoder.encode(`\r${text}\x1b[K${final ? "\n" : ""}`));
   };
