@@ -110,4 +110,9 @@ Deno.test("QualityMeter: PSNR pooled over all frames, SSIM averaged over frames"
   close(q.psnr, 20 * Math.log10(255 / (Math.sqrt(8) + F32_EPS)), 1e-9, "pooled");
   close(q.ssim, (slowSsim(f0, r0, w, h, 3) + 1) / 2, 1e-10, "mean SSIM");
   assert.throws(() => new QualityMeter().result(), /No frames/);
+  // Frames smaller than the window have a PSNR but no SSIM.
+  const tiny = new QualityMeter();
+  tiny.add(new Uint8Array(4 * 4 * 3), new Uint8Array(4 * 4 * 3).fill(2), 4, 4);
+  close(tiny.result().psnr, 20 * Math.log10(255 / (2 + F32_EPS)), 1e-9, "tiny PSNR");
+  assert.ok(Number.isNaN(tiny.result().ssim));
 });

@@ -418,7 +418,7 @@ function report(
     frames,
     tokens: tokens.shape,
     psnr: q ? q.psnr : null,
-    ssim: q ? q.ssim : null,
+    ssim: q && Number.isFinite(q.ssim) ? q.ssim : null,
     encode_ms: ms(encodeMs),
     decode_ms: ms(decodeMs),
     total_ms: Math.round(performance.now() - start),

@@ -129,7 +129,10 @@ export class QualityMeter {
   #ssim = 0;
   #frames = 0;
 
-  /** Adds one frame pair (HWC, 0..255); returns that frame's own PSNR and SSIM. */
+  /**
+   * Adds one frame pair (HWC, 0..255); returns that frame's own PSNR and SSIM. Frames smaller
+   * than SSIM's 7x7 window have no SSIM (NaN, and so has the item's), as the evaluation has none.
+   */
   add(
     original: ArrayLike<number>,
     reconstruction: ArrayLike<number>,
@@ -137,7 +140,9 @@ export class QualityMeter {
     height: number,
     channels = 3,
   ): { psnr: number; ssim: number } {
-    const s = ssim(original, reconstruction, width, height, channels);
+    const s = width < WIN || height < WIN
+      ? NaN
+      : ssim(original, reconstruction, width, height, channels);
     const se = squaredError(original, reconstruction);
     this.#se += se;
     this.#count += original.length;
