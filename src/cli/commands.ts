@@ -377,12 +377,14 @@ async function runItems(
   }
   bar?.finish();
   const secs = ((performance.now() - started) / 1000).toFixed(1);
-  const measured = reports.filter((r) => r.psnr !== null);
   const summary = [`${verb}: ${reports.length} of ${inputs.length} done in ${secs} s`];
-  if (measured.length) {
-    const mean = (k: "psnr" | "ssim") => measured.reduce((a, r) => a + r[k]!, 0) / measured.length;
-    summary.push(`mean PSNR ${mean("psnr").toFixed(2)} dB, mean SSIM ${mean("ssim").toFixed(4)}`);
-  }
+  const mean = (k: "psnr" | "ssim") => {
+    const values = reports.map((r) => r[k]).filter((v): v is number => v !== null);
+    return values.length ? values.reduce((a, v) => a + v, 0) / values.length : null;
+  };
+  const psnr = mean("psnr"), ssim = mean("ssim");
+  if (psnr !== null) summary.push(`mean PSNR ${psnr.toFixed(2)} dB`);
+  if (ssim !== null) summary.push(`mean SSIM ${ssim.toFixed(4)}`);
   if (failed) summary.push(`${failed} failed`);
   // With --json, stdout holds only the item lines.
   (json ? console.error : console.log)(summary.join(", "));
