@@ -5035,21 +5035,30 @@ async function verify(ctx, file, meta, part) {
 
 // src/hub/progress.ts
 var MB = 1024 * 1024;
-function terminalProgress() {
+function terminalLine(intervalMs = 250) {
   const deno = globalThis.Deno;
   if (!deno?.stderr.isTerminal()) return void 0;
   const encoder = new TextEncoder();
-  const started = performance.now();
-  let last = 0;
-  return (p) => {
+  let last = -Infinity;
+  return (text, final = false, force = false) => {
     const now = performance.now();
+    if (!final && !force && now - last < intervalMs) return;
+    if (!force) last = now;
+    deno.stderr.writeSync(encoder.encode(`\r${text}\x1B[K${final ? "\n" : ""}`));
+  };
+}
+function terminalProgress() {
+  const line = terminalLine();
+  if (!line) return void 0;
+  const started = performance.now();
+  return (p) => {
     const done = p.total > 0 && p.bytes >= p.total;
-    if (!done && now - last < 250) return;
-    last = now;
-    const rate = p.bytes / MB / Math.max(1e-3, (now - started) / 1e3);
+    const rate = p.bytes / MB / Math.max(1e-3, (performance.now() - started) / 1e3);
     const of = p.total > 0 ? ` / ${(p.total / MB).toFixed(1)}` : "";
-    const line = `\rdownloading ${p.file}: ${(p.bytes / MB).toFixed(1)}${of} MB, ${rate.toFixed(1)} MB/s${done ? "\n" : ""}`;
-    deno.stderr.writeSync(encoder.encode(line));
+    line(
+      `downloading ${p.file}: ${(p.bytes / MB).toFixed(1)}${of} MB, ${rate.toFixed(1)} MB/s`,
+      done
+    );
   };
 }
 

@@ -1,0 +1,567 @@
+/**
+ * The `cosmos` commands: their options, help, and what each runs.
+ * @module
+ */
+
+import { globSync } from "node:fs";
+import { type LoadOptions, loadTokenizer, type Tokenizer } from "../tokenizer.ts";
+import { findVariant } from "../models/variants.ts";
+import { convertCheckpoint } from "../tools/convert.ts";
+import { runBench } from "../tools/bench.ts";
+import {
+  type CommandSpec,
+  helpText,
+  intOption,
+  type OptionSpec,
+  parseCommand,
+  type Parsed,
+  UsageError,
+} from "./args.ts";
+import {
+  autoencodeItem,
+  decodeItem,
+  encodeItem,
+  type ItemReport,
+  mediaKind,
+  type MediaOptions,
+} from "./media.ts";
+import { readTokenFile } from "./tokens.ts";
+import { describeFile, formatInfo } from "./info.ts";
+import { cleanUpOnInterrupt, writeFileAtomic } from "./cleanup.ts";
+import { ProgressBar } from "./progress.ts";
+import { requireFfmpeg } from "./video_io.ts";
+import { fmtShape } from "../types.ts";
+
+const MODEL_OPTIONS: Record<string, OptionSpec> = {
+  model: {
+    type: "string",
+    short: "m",
+    value: "NAME",
+    help:
+      "official model (CI8x8, Cosmos-0.1-Tokenizer-DV4x8x8, nvidia/...), hub repo id or local directory; with --encoder/--decoder, a check and a video's compression",
+  },
+  encoder: { type: "string", value: "FILE", help: "encoder checkpoint (.safetensors, .jit)" },
+  decoder: { type: "string", value: "FILE", help: "decoder checkpoint (.safetensors, .jit)" },
+};
+
+const OUTPUT_OPTIONS: Record<string, OptionSpec> = {
+  output: {
+    type: "string",
+    short: "o",
+    value: "PATH",
+    help: "output file (one input) or directory (several inputs, or a path ending in /)",
+  },
+  json: {
+    type: "boolean",
+    help: "one JSON object per item on stdout (input, output, psnr, ssim, timings, ...)",
+  },
+  quiet: { type: "boolean", short: "q", help: "no progress bar" },
+};
+
+const MEDIA_OPTIONS: Record<string, OptionSpec> = {
+  window: {
+    type: "string",
+    value: "N",
+    help: "frames per video window, 1 + k x temporal compression (default 17, as the reference)",
+  },
+  pad: {
+    type: "string",
+    value: "MODE",
+    help:
+      "sizes the model cannot take are padded to its multiple and cropped back: reflect (default) or zero",
+  },
+};
+
+const IMAGE_OUT_OPTIONS: Record<string, OptionSpec> = {
+  format: {
+    type: "string",
+    value: "EXT",
+    help: "output format when writing to a directory: png, jpg, mp4, ... (default: the input's)",
+  },
+  quality: { type: "string", value: "Q", help: "JPEG quality 1-100 (default 95)" },
+  fps: {
+    type: "string",
+    value: "FPS",
+    help: "frame rate of written videos (default: the input's)",
+  },
+};
+
+const INPUTS_HELP =
+  "Inputs are files or glob patterns (quote them: 'frames/*.png'). Images: PNG, JPEG. Videos\n" +
+  "(.mp4, .mov, .mkv, .webm, ...) are read and written through ffmpeg, which must be on PATH.";
+
+export const COMMANDS: Record<string, CommandSpec> = {
+  encode: {
+    name: "encode",
+    summary: "images or videos to token files (.safetensors)",
+    usage: "INPUT... (--model NAME | --encoder FILE) [-o PATH] [options]",
+    description: INPUTS_HELP +
+      "\nEach token file holds `indices` (discrete models) or `latent` (continuous) and, in its\n" +
+      "__metadata__, the model, shapes and source, so `cosmos decode` can restore the original size.\n" +
+      "Default output: tokens/NAME.safetensors beside each input.",
+    options: { ...MODEL_OPTIONS, ...MEDIA_OPTIONS, ...OUTPUT_OPTIONS },
+    minPositionals: 1,
+  },
+  decode: {
+    name: "decode",
+    summary: "token files back to images or videos",
+    usage: "TOKENS... [--model NAME | --decoder FILE] [-o PATH] [options]",
+    description:
+      "Token files come from `cosmos encode`. Without --model or --decoder, the model\n" +
+      "named in the first file is loaded (from the hub cache, downloading it if needed).\n" +
+      "Default output: decoded/NAME.EXT beside each token file, EXT being the source's.",
+    options: {
+      ...MODEL_OPTIONS,
+      ...OUTPUT_OPTIONS,
+      ...IMAGE_OUT_OPTIONS,
+    },
+    minPositionals: 1,
+  },
+  autoencode: {
+    name: "autoencode",
+    summary: "encode and decode: reconstructions with PSNR and SSIM",
+    usage: "INPUT... (--model NAME | --encoder FILE --decoder FILE) [-o PATH] [options]",
+    description: INPUTS_HELP +
+      "\nPSNR and SSIM are computed as NVIDIA's tokenizer evaluation (TokenBench) computes them, on\n" +
+      "0..255 pixels: PSNR over all frames of an item, SSIM per frame (7x7 window) then averaged.\n" +
+      "Default output: reconstructions/NAME beside each input, as the reference CLI writes.",
+    options: { ...MODEL_OPTIONS, ...MEDIA_OPTIONS, ...OUTPUT_OPTIONS, ...IMAGE_OUT_OPTIONS },
+    minPositionals: 1,
+  },
+  info: {
+    name: "info",
+    summary: "what a weights file or token file holds",
+    usage: "FILE... [--model NAME] [--json]",
+    description:
+      "Checkpoints: safetensors, TorchScript (.jit) or diffusers files. Video checkpoints\n" +
+      "do not record their compression unless converted; --model supplies it.",
+    options: {
+      model: { type: "string", short: "m", value: "NAME", help: "a video checkpoint's model" },
+      json: { type: "boolean", help: "one JSON object per file" },
+    },
+    minPositionals: 1,
+  },
+  convert: {
+    name: "convert",
+    summary: "any supported checkpoint to canonical safetensors",
+    usage: "IN OUT [--model NAME | --spatial S --temporal T]",
+    description:
+      "Writes our parameter names in F32 with the variant, compression and provenance in\n" +
+      "__metadata__, from a TorchScript .jit (encoder, decoder or autoencoder), a diffusers file\n" +
+      "or safetensors, so the result loads with no further options.",
+    options: {
+      model: {
+        type: "string",
+        short: "m",
+        value: "NAME",
+        help: "the model (a check; a video's compression)",
+      },
+      spatial: { type: "string", value: "S", help: "a video checkpoint's spatial compression" },
+      temporal: { type: "string", value: "T", help: "a video checkpoint's temporal compression" },
+    },
+    minPositionals: 2,
+    maxPositionals: 2,
+  },
+  bench: {
+    name: "bench",
+    summary: "throughput on this machine's WebGPU adapter (random official-width weights)",
+    usage: "[--variant CI8x8] [--sizes 256,512] [--video-variant CV4x8x8] [--video-sizes 128] ...",
+    description:
+      "CPU Haar/FSQ throughput, the adapter's matmul ceiling, representative convolutions, then ms per\n" +
+      "image and per video frame with peak GPU memory and GFLOP/s per kernel family.",
+    options: {
+      variant: { type: "string", value: "NAME", help: "image variant (default CI8x8)" },
+      sizes: { type: "string", value: "LIST", help: "image sizes, e.g. 256,512" },
+      "video-variant": { type: "string", value: "NAME", help: "video variant (default CV4x8x8)" },
+      "video-sizes": { type: "string", value: "LIST", help: "video frame sizes" },
+      window: { type: "string", value: "N", help: "video window in frames" },
+      repeats: { type: "string", value: "N", help: "timed repeats (default 1)" },
+      "cpu-only": { type: "boolean", help: "only the WebAssembly Haar and FSQ" },
+      "kernels-only": { type: "boolean", help: "stop after the kernel measurements" },
+      "image-only": { type: "boolean", help: "no video tokenizer" },
+      "video-only": { type: "boolean", help: "no image tokenizer" },
+    },
+    minPositionals: 0,
+    maxPositionals: 0,
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+
+const GLOB_CHARS = /[*?[{]/;
+
+/** Files named by the arguments: globs expanded (sorted), plain paths checked. */
+export function expandInputs(args: string[]): string[] {
+  const out: string[] = [];
+  for (const arg of args) {
+    if (GLOB_CHARS.test(arg)) {
+      const matches = (globSync(arg) as string[]).filter((p) => {
+        try {
+          return Deno.statSync(p).isFile;
+        } catch {
+          return false;
+        }
+      }).sort();
+      if (!matches.length) throw new Error(`No files match "${arg}"`);
+      out.push(...matches);
+      continue;
+    }
+    let stat: Deno.FileInfo;
+    try {
+      stat = Deno.statSync(arg);
+    } catch {
+      throw new Error(`No such file: "${arg}"`);
+    }
+    if (stat.isDirectory) {
+      throw new Error(`"${arg}" is a directory; give files or a glob such as "${arg}/*.png"`);
+    }
+    out.push(arg);
+  }
+  return [...new Set(out)];
+}
+
+function dirname(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
+}
+
+function basename(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+
+function stem(path: string): string {
+  const base = basename(path);
+  const dot = base.lastIndexOf(".");
+  return dot > 0 ? base.slice(0, dot) : base;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Output paths: `-o FILE` for one input, `-o DIR` for any number (made if missing), else
+ * `defaultDir` beside each input. Two inputs writing one output, or an output overwriting its
+ * input, are errors before any work.
+ */
+export function planOutputs(
+  inputs: string[],
+  output: string | undefined,
+  defaultDir: string,
+  name: (input: string) => string,
+): string[] {
+  const toDir = output !== undefined &&
+    (inputs.length > 1 || output.endsWith("/") || isDirectory(output));
+  const outs = inputs.map((input) => {
+    if (output !== undefined && !toDir) return output;
+    const dir = output !== undefined
+      ? output.replace(/\/+$/, "") || "/"
+      : `${dirname(input)}/${defaultDir}`;
+    return `${dir}/${name(input)}`;
+  });
+  const seen = new Map<string, string>();
+  outs.forEach((o, i) => {
+    if (o === inputs[i]) throw new Error(`"${inputs[i]}" would be overwritten by its own output`);
+    const other = seen.get(o);
+    if (other) throw new Error(`"${other}" and "${inputs[i]}" would both be written to "${o}"`);
+    seen.set(o, inputs[i]);
+  });
+  for (const o of outs) Deno.mkdirSync(dirname(o), { recursive: true });
+  return outs;
+}
+
+/** The tokenizer the options name. */
+async function openTokenizer(
+  values: Parsed["values"],
+  command: string,
+  extra: Partial<LoadOptions> = {},
+): Promise<Tokenizer> {
+  const model = values.model as string | undefined;
+  const encoder = values.encoder as string | undefined;
+  const decoder = values.decoder as string | undefined;
+  if (!model && !encoder && !decoder && !extra.model) {
+    throw new UsageError(`cosmos ${command}: give --model NAME, or --encoder/--decoder FILE`);
+  }
+  if (model) findVariantOrRepo(model);
+  const options: LoadOptions = { ...extra };
+  if (model) options.model = model;
+  if (encoder) options.encoder = encoder;
+  if (decoder) options.decoder = decoder;
+  return await loadTokenizer(options);
+}
+
+/** Unknown short names fail here with the list of models; repo ids and directories pass. */
+function findVariantOrRepo(model: string): void {
+  if (model.includes("/") || isDirectory(model)) return;
+  findVariant(model);
+}
+
+function mediaOptions(values: Parsed["values"], command: string): MediaOptions {
+  const pad = (values.pad as string | undefined) ?? "reflect";
+  if (pad !== "reflect" && pad !== "zero") {
+    throw new UsageError(`cosmos ${command}: --pad must be reflect or zero, got "${pad}"`);
+  }
+  const quality = intOption(values, "quality", 95, command);
+  if (quality > 100) throw new UsageError(`cosmos ${command}: --quality must be 1-100`);
+  const fps = values.fps === undefined ? undefined : Number(values.fps);
+  if (fps !== undefined && !(fps > 0)) {
+    throw new UsageError(`cosmos ${command}: --fps must be a positive number, got "${values.fps}"`);
+  }
+  return {
+    pad,
+    quality,
+    fps,
+    progress: values.json !== true && values.quiet !== true,
+  };
+}
+
+const fmt = (v: number | null, digits: number) => (v === null ? "-" : v.toFixed(digits));
+
+/** One human-readable line per item. */
+function itemLine(r: ItemReport): string {
+  const size = `${r.width}x${r.height}${r.kind === "video" ? `x${r.frames}f` : ""}`;
+  const parts = [`${r.input} -> ${r.output}`, size, `tokens ${fmtShape(r.tokens)}`];
+  if (r.psnr !== null) parts.push(`PSNR ${fmt(r.psnr, 2)} dB`, `SSIM ${fmt(r.ssim, 4)}`);
+  if (r.encode_ms !== null) parts.push(`encode ${r.encode_ms} ms`);
+  if (r.decode_ms !== null) parts.push(`decode ${r.decode_ms} ms`);
+  return parts.join("  ");
+}
+
+type ItemFn = (
+  tok: Tokenizer,
+  input: string,
+  output: string,
+  opts: MediaOptions,
+) => Promise<ItemReport>;
+
+/**
+ * Runs items one by one: a failing item is reported (stderr, or a JSON line with `error`) and
+ * the others still run; the status is 1 if any failed. Totals at the end.
+ */
+async function runItems(
+  tok: Tokenizer,
+  inputs: string[],
+  outputs: string[],
+  opts: MediaOptions,
+  json: boolean,
+  fn: ItemFn,
+  verb: string,
+): Promise<number> {
+  const reports: ItemReport[] = [];
+  let failed = 0;
+  const images = inputs.every((i) => !i.endsWith(".safetensors") && mediaKindOrNull(i) === "image");
+  // A batch of images shows one bar over items; videos show their own bars over frames.
+  const bar = images && inputs.length > 1
+    ? new ProgressBar(verb, inputs.length, "images", opts.progress)
+    : null;
+  const started = performance.now();
+  for (let i = 0; i < inputs.length; i++) {
+    try {
+      const r = await fn(tok, inputs[i], outputs[i], opts);
+      bar?.clear();
+      reports.push(r);
+      if (json) console.log(JSON.stringify(r));
+      else console.log(itemLine(r));
+    } catch (err) {
+      failed++;
+      bar?.clear();
+      const message = (err as Error).message;
+      if (json) console.log(JSON.stringify({ input: inputs[i], output: null, error: message }));
+      else console.error(`${inputs[i]}: ${message}`);
+    }
+    bar?.tick();
+  }
+  bar?.finish();
+  const secs = ((performance.now() - started) / 1000).toFixed(1);
+  const summary = [`${verb}: ${reports.length} of ${inputs.length} done in ${secs} s`];
+  const mean = (k: "psnr" | "ssim") => {
+    const values = reports.map((r) => r[k]).filter((v): v is number => v !== null);
+    return values.length ? values.reduce((a, v) => a + v, 0) / values.length : null;
+  };
+  const psnr = mean("psnr"), ssim = mean("ssim");
+  if (psnr !== null) summary.push(`mean PSNR ${psnr.toFixed(2)} dB`);
+  if (ssim !== null) summary.push(`mean SSIM ${ssim.toFixed(4)}`);
+  if (failed) summary.push(`${failed} failed`);
+  // With --json, stdout holds only the item lines.
+  (json ? console.error : console.log)(summary.join(", "));
+  return failed ? 1 : 0;
+}
+
+function mediaKindOrNull(path: string): "image" | "video" | null {
+  try {
+    return mediaKind(path);
+  } catch {
+    return null;
+  }
+}
+
+async function withTokenizer(tok: Tokenizer, fn: () => Promise<number>): Promise<number> {
+  try {
+    return await fn();
+  } finally {
+    await tok.dispose();
+  }
+}
+
+/** Fails before loading a model when a video is among the inputs and ffmpeg is missing. */
+async function checkTools(inputs: string[], outputs: string[]): Promise<void> {
+  for (const p of [...inputs, ...outputs]) mediaKind(p); // unsupported formats fail first
+  if ([...inputs, ...outputs].some((p) => mediaKind(p) === "video")) await requireFfmpeg();
+}
+
+function windowOption(values: Parsed["values"], command: string): number {
+  return intOption(values, "window", 17, command);
+}
+
+async function encodeCommand(p: Parsed): Promise<number> {
+  const inputs = expandInputs(p.positionals);
+  const outputs = planOutputs(
+    inputs,
+    p.values.output as string | undefined,
+    "tokens",
+    (i) => `${stem(i)}.safetensors`,
+  );
+  await checkTools(inputs, []);
+  const opts = mediaOptions(p.values, "encode");
+  const tok = await openTokenizer(p.values, "encode", { window: windowOption(p.values, "encode") });
+  return await withTokenizer(
+    tok,
+    () => runItems(tok, inputs, outputs, opts, p.values.json === true, encodeItem, "encode"),
+  );
+}
+
+async function decodeCommand(p: Parsed): Promise<number> {
+  const inputs = expandInputs(p.positionals);
+  const infos = await Promise.all(
+    inputs.map(async (i) => readTokenFile(await Deno.readFile(i), i).info),
+  );
+  const format = p.values.format as string | undefined;
+  const outputs = planOutputs(
+    inputs,
+    p.values.output as string | undefined,
+    "decoded",
+    (i) => `${stem(i)}.${format ?? infos[inputs.indexOf(i)].sourceFormat}`,
+  );
+  await checkTools([], outputs);
+  const opts = mediaOptions(p.values, "decode");
+  const first = infos[0];
+  const extra: Partial<LoadOptions> = {};
+  // The token file names its model and compression: enough to load a decoder file that does not
+  // record them, or, with no option at all, to fetch the official model.
+  if (first.kind === "video") {
+    extra.compression = { spatial: first.spatialCompression, temporal: first.temporalCompression };
+  }
+  const official = officialName(first.model);
+  if (!p.values.model && !p.values.decoder && !p.values.encoder) {
+    if (!official) {
+      throw new UsageError(
+        `cosmos decode: "${inputs[0]}" was made by ${first.model}; give --decoder FILE`,
+      );
+    }
+    extra.model = official;
+  }
+  const tok = await openTokenizer(p.values, "decode", extra);
+  return await withTokenizer(
+    tok,
+    () => runItems(tok, inputs, outputs, opts, p.values.json === true, decodeItem, "decode"),
+  );
+}
+
+function officialName(model: string): string | null {
+  try {
+    return findVariant(model).name;
+  } catch {
+    return null;
+  }
+}
+
+async function autoencodeCommand(p: Parsed): Promise<number> {
+  const inputs = expandInputs(p.positionals);
+  const format = p.values.format as string | undefined;
+  const outputs = planOutputs(
+    inputs,
+    p.values.output as string | undefined,
+    "reconstructions",
+    (i) => (format ? `${stem(i)}.${format}` : basename(i)),
+  );
+  if (!p.values.model && (!p.values.encoder || !p.values.decoder)) {
+    throw new UsageError("cosmos autoencode: give --model NAME, or both --encoder and --decoder");
+  }
+  await checkTools(inputs, outputs);
+  const opts = mediaOptions(p.values, "autoencode");
+  const tok = await openTokenizer(p.values, "autoencode", {
+    window: windowOption(p.values, "autoencode"),
+  });
+  return await withTokenizer(
+    tok,
+    () =>
+      runItems(tok, inputs, outputs, opts, p.values.json === true, autoencodeItem, "autoencode"),
+  );
+}
+
+async function infoCommand(p: Parsed): Promise<number> {
+  let status = 0;
+  for (const file of expandInputs(p.positionals)) {
+    try {
+      const info = await describeFile(file, p.values.model as string | undefined);
+      console.log(p.values.json ? JSON.stringify(info) : formatInfo(info));
+    } catch (err) {
+      status = 1;
+      console.error((err as Error).message);
+    }
+  }
+  return status;
+}
+
+async function convertCommand(p: Parsed): Promise<number> {
+  const [input, output] = p.positionals;
+  const spatial = p.values.spatial as string | undefined;
+  const temporal = p.values.temporal as string | undefined;
+  if ((spatial === undefined) !== (temporal === undefined)) {
+    throw new UsageError("cosmos convert: give both --spatial and --temporal, or neither");
+  }
+  const result = await convertCheckpoint(input, {
+    model: p.values.model as string | undefined,
+    compression: spatial && temporal
+      ? {
+        spatial: intOption(p.values, "spatial", 0, "convert"),
+        temporal: intOption(p.values, "temporal", 0, "convert"),
+      }
+      : undefined,
+  });
+  await writeFileAtomic(output, result.bytes);
+  console.log(
+    `${output}: ${result.variant}, ${result.tensors} tensors, ${result.bytes.length} bytes`,
+  );
+  return 0;
+}
+
+async function benchCommand(_p: Parsed, argv: string[]): Promise<number> {
+  await runBench(argv);
+  return 0;
+}
+
+const RUNNERS: Record<string, (p: Parsed, argv: string[]) => Promise<number>> = {
+  encode: encodeCommand,
+  decode: decodeCommand,
+  autoencode: autoencodeCommand,
+  info: infoCommand,
+  convert: convertCommand,
+  bench: benchCommand,
+};
+
+/** Runs one command; returns the exit status (help and usage errors included). */
+export async function runCommand(name: string, argv: string[]): Promise<number> {
+  const spec = COMMANDS[name];
+  const p = parseCommand(spec, argv);
+  if (p.help) {
+    console.log(helpText(spec));
+    return 0;
+  }
+  cleanUpOnInterrupt();
+  return await RUNNERS[name](p, argv);
+}

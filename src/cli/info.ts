@@ -1,0 +1,207 @@
+/**
+ * `cosmos info`: what a file holds. A checkpoint (safetensors, TorchScript .jit, diffusers):
+ * which halves, the variant the loader would infer, widths, tensor count, parameters, dtypes and
+ * metadata. A token file: the model, the token shape, the source and its size.
+ * @module
+ */
+
+import { parseSafetensors } from "../weights/safetensors.ts";
+import { isZip, readCheckpoint } from "../weights/formats.ts";
+import type { TensorSource } from "../weights/checkpoint.ts";
+import { isDiffusersCheckpoint } from "../weights/diffusers.ts";
+import { fromDiffusers } from "../weights/diffusers.ts";
+import { isAutoencoder, splitHalves } from "../weights/torchscript.ts";
+import {
+  compressionFromMetadata,
+  detectHalf,
+  type HalfConfig,
+  inferImageDecoder,
+  inferImageEncoder,
+  inferVideoDecoder,
+  inferVideoEncoder,
+  isVideoCheckpoint,
+  type VideoCompression,
+} from "../models/config.ts";
+import { describeVariant, findVariant } from "../models/variants.ts";
+import { readTokenFile, TOKEN_FORMAT } from "./tokens.ts";
+import { fmtShape } from "../types.ts";
+
+export interface HalfInfo {
+  half: "encoder" | "decoder";
+  kind: "image" | "video";
+  /** The official variant name, a descriptive one, or null when a video's compression is unknown. */
+  variant: string | null;
+  discrete: boolean | null;
+  spatialCompression: number | null;
+  temporalCompression: number | null;
+  latentChannels: number | null;
+  fsqLevels: number[] | null;
+}
+
+export interface FileInfo {
+  file: string;
+  type: "checkpoint" | "tokens";
+  format: string;
+  bytes: number;
+  tensors: number;
+  parameters: number;
+  dtypes: string[];
+  halves: HalfInfo[];
+  metadata: Record<string, string>;
+  /** Token files: the token tensor's name and shape. */
+  tokens?: { name: string; shape: number[] };
+}
+
+function halfInfo(src: TensorSource, model: string | undefined): HalfInfo {
+  const half = detectHalf(src)!;
+  const video = isVideoCheckpoint(src);
+  let comp: VideoCompression | null = null;
+  if (video) {
+    const spec = model ? findVariant(model) : null;
+    comp = spec?.kind === "video"
+      ? { spatial: spec.spatialCompression, temporal: spec.temporalCompression }
+      : compressionFromMetadata(src);
+  }
+  if (video && !comp) {
+    return {
+      half,
+      kind: "video",
+      variant: null,
+      discrete: null,
+      spatialCompression: null,
+      temporalCompression: null,
+      latentChannels: null,
+      fsqLevels: null,
+    };
+  }
+  const cfg: HalfConfig = video
+    ? (half === "encoder" ? inferVideoEncoder(src, comp!) : inferVideoDecoder(src, comp!))
+    : (half === "encoder" ? inferImageEncoder(src) : inferImageDecoder(src));
+  const temporal = cfg.kind === "video" ? cfg.temporalCompression : 1;
+  return {
+    half,
+    kind: cfg.kind,
+    variant: describeVariant(cfg.kind, cfg.fsqLevels !== null, cfg.spatialCompression, temporal),
+    discrete: cfg.fsqLevels !== null,
+    spatialCompression: cfg.spatialCompression,
+    temporalCompression: temporal,
+    latentChannels: cfg.latentChannels,
+    fsqLevels: cfg.fsqLevels,
+  };
+}
+
+/** Reads and describes a file; throws a clear message for files that are neither kind. */
+export async function describeFile(path: string, model?: string): Promise<FileInfo> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (err) {
+    throw new Error(`Cannot read "${path}": ${(err as Error).message}`);
+  }
+  const zip = isZip(bytes);
+  if (!zip) {
+    // Safetensors starts with a little-endian header length and then "{".
+    if (bytes.length < 9 || bytes[8] !== 0x7b) {
+      throw new Error(
+        `"${path}" is neither a safetensors file nor a TorchScript archive (.jit)`,
+      );
+    }
+    const st = parseSafetensors(bytes, path);
+    if (st.metadata.format === TOKEN_FORMAT) {
+      const { info, tokens } = readTokenFile(bytes, path);
+      return {
+        file: path,
+        type: "tokens",
+        format: "safetensors",
+        bytes: bytes.length,
+        tensors: st.entries.size,
+        parameters: tokens.data.length,
+        dtypes: [...new Set([...st.entries.values()].map((e) => e.dtype))],
+        halves: [],
+        metadata: st.metadata,
+        tokens: { name: info.discrete ? "indices" : "latent", shape: tokens.shape },
+      };
+    }
+  }
+  const src = await readCheckpoint(bytes, path);
+  const names = src.names();
+  let halves: TensorSource[];
+  let format = zip ? "TorchScript archive" : "safetensors";
+  if (isDiffusersCheckpoint(src)) {
+    const h = fromDiffusers(src);
+    halves = [h.encoder, h.decoder];
+    format += ", diffusers AutoencoderKLCosmos names";
+  } else if (isAutoencoder(src)) {
+    const h = splitHalves(src);
+    halves = [h.encoder, h.decoder];
+  } else if (detectHalf(src)) {
+    halves = [src];
+  } else {
+    throw new Error(`"${path}" holds no Cosmos tokenizer encoder or decoder`);
+  }
+  // A TorchScript archive's storages are read as they come; only safetensors name dtypes.
+  const dtypes = zip
+    ? []
+    : [...new Set([...parseSafetensors(bytes, path).entries.values()].map((e) => e.dtype))];
+  return {
+    file: path,
+    type: "checkpoint",
+    format,
+    bytes: bytes.length,
+    tensors: names.length,
+    parameters: names.reduce((a, n) => a + src.shape(n)!.reduce((x, y) => x * y, 1), 0),
+    dtypes,
+    halves: halves.map((h) => halfInfo(h, model)),
+    metadata: src.metadata,
+  };
+}
+
+function size(bytes: number): string {
+  return bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`;
+}
+
+/** The human-readable description. */
+export function formatInfo(info: FileInfo): string {
+  const lines = [info.file];
+  const row = (k: string, v: string) => lines.push(`  ${k.padEnd(10)} ${v}`);
+  if (info.type === "tokens") {
+    const m = info.metadata;
+    row("holds", `${m.kind} tokens (${info.tokens!.name} ${fmtShape(info.tokens!.shape)})`);
+    row("model", m.model);
+    const crop = JSON.parse(m.crop);
+    const frames = m.kind === "video"
+      ? `, ${m.frames} frames at ${m.fps} fps, windows of ${m.window}`
+      : "";
+    row("source", `${m.source} (${crop.width}x${crop.height}${frames})`);
+    row("file", `${info.format}, ${size(info.bytes)}`);
+    return lines.join("\n");
+  }
+  row(
+    "format",
+    `${info.format}, ${info.tensors} tensors, ${(info.parameters / 1e6).toFixed(2)} M parameters${
+      info.dtypes.length ? ` (${info.dtypes.join(", ")})` : ""
+    }, ${size(info.bytes)}`,
+  );
+  row("holds", info.halves.map((h) => h.half).join(" + "));
+  const h = info.halves[0];
+  if (h.variant) {
+    const what = `${h.kind}, ${
+      h.discrete ? `discrete FSQ levels [${h.fsqLevels}]` : "continuous"
+    }, ${
+      h.kind === "video" ? `${h.temporalCompression}x` : ""
+    }${h.spatialCompression}x${h.spatialCompression} compression, ${h.latentChannels} latent channels`;
+    row("model", `${h.variant} (${what})`);
+  } else {
+    row(
+      "model",
+      "video tokenizer; its compression is not recorded in the file (pass --model NAME)",
+    );
+  }
+  for (const [k, v] of Object.entries(info.metadata)) {
+    row(
+      k === Object.keys(info.metadata)[0] ? "metadata" : "",
+      `${k}: ${v.length > 80 ? `${v.slice(0, 77)}...` : v}`,
+    );
+  }
+  return lines.join("\n");
+}
