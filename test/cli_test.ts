@@ -227,6 +227,12 @@ Deno.test("bad input: each mistake gets a message that names it", async () => {
     [["info", `${dir}/a.png`], 1, /neither a safetensors file nor a TorchScript archive/],
     [["encode", `${dir}/a.png`, ...CI, "--window", "0"], 2, /--window must be a positive integer/],
     [
+      ["encode", `${dir}/a.png`, ...CI, "--backend", "cuda"],
+      2,
+      /--backend must be auto, webgpu or wasm, got "cuda"/,
+    ],
+    [["encode", `${dir}/a.png`, ...CI, "--threads", "0"], 2, /--threads must be a positive/],
+    [
       ["autoencode", `${dir}/v.mp4`, ...DV],
       1,
       /ffmpeg was not found on PATH.*apt-get install ffmpeg/,
@@ -278,11 +284,16 @@ Deno.test({
         "-o",
         `${dir}/rec`,
         "--json",
+        "--backend",
+        "wasm",
+        "--threads",
+        "2",
       ]),
     );
     const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
     assert.equal(lines.length, 2);
     for (const line of lines) {
+      assert.match(line.backend, /^wasm \((relaxed )?SIMD, 2 threads\)$/);
       for (const k of ["input", "output", "psnr", "ssim", "encode_ms", "decode_ms", "total_ms"]) {
         assert.ok(k in line, `${k} in ${JSON.stringify(line)}`);
       }

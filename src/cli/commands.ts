@@ -42,6 +42,17 @@ const MODEL_OPTIONS: Record<string, OptionSpec> = {
   },
   encoder: { type: "string", value: "FILE", help: "encoder checkpoint (.safetensors, .jit)" },
   decoder: { type: "string", value: "FILE", help: "decoder checkpoint (.safetensors, .jit)" },
+  backend: {
+    type: "string",
+    value: "NAME",
+    help:
+      "what runs the network: auto (default: WebGPU on a GPU, else WebAssembly), webgpu or wasm",
+  },
+  threads: {
+    type: "string",
+    value: "N",
+    help: "WebAssembly backend threads (default: every core)",
+  },
 };
 
 const OUTPUT_OPTIONS: Record<string, OptionSpec> = {
@@ -288,6 +299,16 @@ async function openTokenizer(
   }
   if (model) findVariantOrRepo(model);
   const options: LoadOptions = { ...extra };
+  const backend = (values.backend as string | undefined) ?? "auto";
+  if (!["auto", "webgpu", "wasm"].includes(backend)) {
+    throw new UsageError(
+      `cosmos ${command}: --backend must be auto, webgpu or wasm, got "${backend}"`,
+    );
+  }
+  options.backend = backend as LoadOptions["backend"];
+  if (values.threads !== undefined) {
+    options.wasm = { threads: intOption(values, "threads", 1, command) };
+  }
   if (model) options.model = model;
   if (encoder) options.encoder = encoder;
   if (decoder) options.decoder = decoder;
@@ -359,12 +380,13 @@ async function runItems(
     ? new ProgressBar(verb, inputs.length, "images", opts.progress)
     : null;
   const started = performance.now();
+  if (!json) console.error(`${tok.model} on ${tok.backend}`);
   for (let i = 0; i < inputs.length; i++) {
     try {
       const r = await fn(tok, inputs[i], outputs[i], opts);
       bar?.clear();
       reports.push(r);
-      if (json) console.log(JSON.stringify(r));
+      if (json) console.log(JSON.stringify({ ...r, backend: tok.backend }));
       else console.log(itemLine(r));
     } catch (err) {
       failed++;
