@@ -50,6 +50,32 @@ export interface CpuKernels {
     size: number,
   ): number;
   fsqCodesToIndices(codes: number, indices: number, b: number, d: number, p: number): number;
+  /**
+   * asm/gemm.ts: C[m, n] = (accumulate ? C[m, n] : 0) + sum_k A[m, k] B[k, n] (+ bias[m] when
+   * bias != 0) for m in [m0, m1), n in [n0, n1); A[m, k] at a + 4 (m sam + k sak), B[k, n] at
+   * b + 4 (k sbk + n sbn), C[m, n] at c + 4 (m ldc + n). Pointers in bytes, strides in floats;
+   * `scratch` holds gemmScratchBytes(m1 - m0, n1 - n0, k) bytes of the calling thread's own.
+   */
+  gemm(
+    m0: number,
+    m1: number,
+    n0: number,
+    n1: number,
+    k: number,
+    a: number,
+    sam: number,
+    sak: number,
+    b: number,
+    sbk: number,
+    sbn: number,
+    c: number,
+    ldc: number,
+    bias: number,
+    accumulate: number,
+    scratch: number,
+  ): void;
+  /** Scratch bytes of one `gemm` call over `m` rows, `n` columns and depth `k`. */
+  gemmScratchBytes(m: number, n: number, k: number): number;
 }
 
 const PAGE = 65536;

@@ -49,15 +49,18 @@ export async function renderWgslModule(): Promise<string> {
   return out + "};\n";
 }
 
-/** Compiles asm/*.ts (every file an entry) with the AssemblyScript compiler, in memory. */
-export async function compileWasm(): Promise<Uint8Array> {
+/**
+ * Compiles asm/*.ts (every file an entry) with the AssemblyScript compiler, in memory, with
+ * `flags` (the bench passes ASC_FLAGS plus `--enable relaxed-simd` to time that variant).
+ */
+export async function compileWasm(flags: readonly string[] = ASC_FLAGS): Promise<Uint8Array> {
   const names = await listDir(ASM_DIR, ".ts");
   const sources = new Map<string, string>();
   for (const name of names) sources.set(name, await Deno.readTextFile(new URL(name, ASM_DIR)));
   // Loaded on demand: the WGSL half of the build does not need the compiler.
   const { default: asc } = await import("assemblyscript/asc");
   let wasm: Uint8Array | null = null;
-  const { error, stderr } = await asc.main([...names, "--outFile", "out.wasm", ...ASC_FLAGS], {
+  const { error, stderr } = await asc.main([...names, "--outFile", "out.wasm", ...flags], {
     readFile: (name: string) => sources.get(name.replace(/^(\.\/)+/, "")) ?? null,
     writeFile: (name: string, contents: Uint8Array | string) => {
       if (name.endsWith("out.wasm") && typeof contents !== "string") wasm = contents;
