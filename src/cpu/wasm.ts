@@ -76,6 +76,32 @@ export interface CpuKernels {
   ): void;
   /** Scratch bytes of one `gemm` call over `m` rows, `n` columns and depth `k`. */
   gemmScratchBytes(m: number, n: number, k: number): number;
+  /** asm/winograd.ts: bytes of a layer's transformed weights (winogradWeights). */
+  winogradWeightsBytes(cout: number, cin: number): number;
+  /** Scratch bytes of one thread's winogradConv. */
+  winogradScratchBytes(cout: number, cin: number): number;
+  /** Torch-layout 3x3 weights w[cout, cin, 3, 3] at `w` -> Winograd weights at `u`. */
+  winogradWeights(w: number, u: number, cout: number, cin: number): void;
+  /**
+   * 3x3 stride-1 convolution, output tiles [t0, t1) (4x4 tiles, row-major over ceil(h / 4) x
+   * ceil(w / 4)): Y[cout, h, w] at `y` = conv(X[cin, h + 2, w + 2] at `x`, zero-padded) with the
+   * weights `u` of winogradWeights, + bias[co] (bias != 0) + R[cout, h, w] at `res` (res != 0;
+   * may equal y). `scratch`: winogradScratchBytes(cout, cin) bytes of the calling thread's own.
+   */
+  winogradConv(
+    x: number,
+    u: number,
+    bias: number,
+    res: number,
+    y: number,
+    cin: number,
+    cout: number,
+    h: number,
+    w: number,
+    t0: number,
+    t1: number,
+    scratch: number,
+  ): void;
 }
 
 const PAGE = 65536;
