@@ -7,7 +7,9 @@
  * official-width tokenizers (channels 128, random weights), peak GPU memory, and GFLOP/s per
  * kernel family from timestamp queries, each beside the adapter's ceiling measured in the same
  * run: the best GFLOP/s of our tiled matmul over a few tile shapes on a large square problem.
- * First, the WebAssembly Haar (MB/s) and FSQ (million codes/s) against plain TypeScript loops.
+ * First, the WebAssembly Haar (MB/s) and FSQ (million codes/s) against plain TypeScript loops,
+ * and the WebAssembly SGEMM and Winograd convolution (single-thread GFLOP/s, plain and relaxed
+ * SIMD).
  * @module
  */
 
@@ -70,7 +72,7 @@ async function matmulGflops(tiles: GemmTiles, n: number, reps: number): Promise<
 }
 
 // The WebAssembly CPU kernels need no adapter; they are measured first.
-console.log("CPU (WebAssembly) Haar and FSQ, against plain TypeScript loops:");
+console.log("CPU (WebAssembly) Haar and FSQ against plain TypeScript loops; SGEMM and Winograd:");
 for (const line of await benchCpu()) console.log(`  ${line}`);
 if (Deno.args.includes("--cpu-only")) Deno.exit(0);
 console.log();
