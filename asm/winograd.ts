@@ -196,15 +196,43 @@ export function winogradConv(
     for (let ci = 0; ci < cin; ci++) {
       const plane = x + (<usize> (ci * hp) << 2) * <usize> wp;
       for (let g = 0; g < ntP; g += 4) {
-        for (let l = 0; l < 4; l++) {
+        const t = tb + g;
+        const r0 = t / tilesW * 4;
+        const c0 = t % tilesW * 4;
+        if (g + 4 <= nt && c0 + 18 <= wp && r0 + 6 <= hp) {
+          // Four tiles side by side in one tile row, inside X: each row of the 6 x 18 patch as
+          // five loads (the last of two floats), transposed to the 6 tile-lane vectors.
+          let src = plane + <usize> r0 * rowBytes + (<usize> c0 << 2);
+          for (let i = 0; i < 6; i++) {
+            const v0 = v128.load(src);
+            const v1 = v128.load(src, 16);
+            const v2 = v128.load(src, 32);
+            const v3 = v128.load(src, 48);
+            const v4 = v128.load64_zero(src, 64);
+            const a0 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5);
+            const a1 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
+            const a2 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7);
+            const a3 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
+            const b0 = v128.shuffle<f32>(v1, v2, 0, 4, 1, 5);
+            const b1 = v128.shuffle<f32>(v3, v4, 0, 4, 1, 5);
+            const d = tmp + <usize> (i * 96);
+            v128.store(d, v128.shuffle<f32>(a0, a1, 0, 1, 4, 5));
+            v128.store(d, v128.shuffle<f32>(a0, a1, 2, 3, 6, 7), 16);
+            v128.store(d, v128.shuffle<f32>(a2, a3, 0, 1, 4, 5), 32);
+            v128.store(d, v128.shuffle<f32>(a2, a3, 2, 3, 6, 7), 48);
+            v128.store(d, v128.shuffle<f32>(b0, b1, 0, 1, 4, 5), 64);
+            v128.store(d, v128.shuffle<f32>(b0, b1, 2, 3, 6, 7), 80);
+            src += rowBytes;
+          }
+        } else for (let l = 0; l < 4; l++) {
           const lane = tmp + (<usize> l << 2);
           if (g + l >= nt) {
             for (let e = 0; e < 36; e++) store<f32>(lane + (<usize> e << 4), 0);
             continue;
           }
-          const t = tb + g + l;
-          const r0 = t / tilesW * 4;
-          const c0 = t % tilesW * 4;
+          const tl = tb + g + l;
+          const r0 = tl / tilesW * 4;
+          const c0 = tl % tilesW * 4;
           let src = plane + <usize> r0 * rowBytes + (<usize> c0 << 2);
           if (r0 + 6 <= hp && c0 + 6 <= wp) {
             for (let i = 0; i < 6; i++) {
@@ -259,16 +287,51 @@ export function winogradConv(
           const p = tmp2 + (<usize> e << 4);
           v128.store(p, f32x4.add(v128.load(p), bv));
         }
+        const t = tb + g;
+        const r0 = t / tilesW * 4;
+        const c0 = t % tilesW * 4;
+        if (g + 4 <= nt && c0 + 16 <= w && r0 + 4 <= h) {
+          // Four whole tiles side by side: each output row transposed to four tiles' rows.
+          for (let r = 0; r < 4; r++) {
+            const o = tmp2 + <usize> (r * 64);
+            const o0 = v128.load(o);
+            const o1 = v128.load(o, 16);
+            const o2 = v128.load(o, 32);
+            const o3 = v128.load(o, 48);
+            const a0 = v128.shuffle<f32>(o0, o1, 0, 4, 1, 5);
+            const a1 = v128.shuffle<f32>(o2, o3, 0, 4, 1, 5);
+            const a2 = v128.shuffle<f32>(o0, o1, 2, 6, 3, 7);
+            const a3 = v128.shuffle<f32>(o2, o3, 2, 6, 3, 7);
+            let y0 = v128.shuffle<f32>(a0, a1, 0, 1, 4, 5);
+            let y1 = v128.shuffle<f32>(a0, a1, 2, 3, 6, 7);
+            let y2 = v128.shuffle<f32>(a2, a3, 0, 1, 4, 5);
+            let y3 = v128.shuffle<f32>(a2, a3, 2, 3, 6, 7);
+            const at = (outPlane + <usize> (r0 + r) * <usize> w + <usize> c0) << 2;
+            if (res) {
+              const rp = res + at;
+              y0 = f32x4.add(y0, v128.load(rp));
+              y1 = f32x4.add(y1, v128.load(rp, 16));
+              y2 = f32x4.add(y2, v128.load(rp, 32));
+              y3 = f32x4.add(y3, v128.load(rp, 48));
+            }
+            const yp = y + at;
+            v128.store(yp, y0);
+            v128.store(yp, y1, 16);
+            v128.store(yp, y2, 32);
+            v128.store(yp, y3, 48);
+          }
+          continue;
+        }
         const lanes = min(4, nt - g);
         for (let l = 0; l < lanes; l++) {
-          const t = tb + g + l;
-          const r0 = t / tilesW * 4;
-          const c0 = t % tilesW * 4;
-          const rows = min(4, h - r0);
-          const cols = min(4, w - c0);
+          const tl = tb + g + l;
+          const r1 = tl / tilesW * 4;
+          const c1 = tl % tilesW * 4;
+          const rows = min(4, h - r1);
+          const cols = min(4, w - c1);
           const lane = tmp2 + (<usize> l << 2);
           for (let r = 0; r < rows; r++) {
-            const at = (outPlane + <usize> (r0 + r) * <usize> w + <usize> c0) << 2;
+            const at = (outPlane + <usize> (r1 + r) * <usize> w + <usize> c1) << 2;
             for (let cc = 0; cc < cols; cc++) {
               let v = load<f32>(lane + (<usize> (r * 4 + cc) << 4));
               if (res) v += load<f32>(res + at + (<usize> cc << 2));

@@ -117,6 +117,7 @@ const CASES: Conv[] = [
   { cin: 13, cout: 12, h: 6, w: 11, bias: true, res: "inplace" },
   { cin: 5, cout: 9, h: 33, w: 35, bias: true, res: "separate" }, // 81 tiles: two blocks
   { cin: 16, cout: 6, h: 2, w: 30, bias: false, res: "separate" },
+  { cin: 7, cout: 13, h: 8, w: 20, bias: true, res: "inplace" }, // whole rows of four tiles
 ];
 
 Deno.test("winograd conv: odd sizes, bias and residual against a float64 direct conv", async () => {
