@@ -55,7 +55,7 @@ export function winogradWeightsBytes(cout: i32, cin: i32): i32 {
 
 /** Scratch bytes of one thread's winogradConv. */
 export function winogradScratchBytes(cout: i32, cin: i32): i32 {
-  return (36 * cin * NB + 36 * roundUp(cout, MR) * NB + 36 * 4 * 3) * 4 + 64;
+  return (36 * cin * NB + 36 * roundUp(cout, MR) * NB + 36 * 4 * 2) * 4 + 64;
 }
 
 /** Torch-layout weights w[Cout, Cin, 3, 3] at `w` -> U at `u` (winogradWeightsBytes). */
@@ -110,21 +110,14 @@ function gRow(i: i32, x0: f64, x1: f64, x2: f64): f64 {
 }
 
 /**
- * y = B^T x on six vectors: x_k at src + k * ss, y_i at dst + i * ds (bytes). Sums left to right,
- * products by 1/2 and 2 exact.
+ * Stores y = B^T x of six vectors at dst + i * ds (bytes), with the constants 3/2, 5/2, 1/2, 2.
+ * Sums left to right; the products by 1/2 and 2 are exact.
  */
 // @ts-ignore: decorator
-@inline function bt6(src: usize, ss: usize, dst: usize, ds: usize): void {
-  const x0 = v128.load(src);
-  const x1 = v128.load(src + ss);
-  const x2 = v128.load(src + 2 * ss);
-  const x3 = v128.load(src + 3 * ss);
-  const x4 = v128.load(src + 4 * ss);
-  const x5 = v128.load(src + 5 * ss);
-  const c15 = v128.load32_splat(KV);
-  const c25 = v128.load32_splat(KV, 4);
-  const half = v128.load32_splat(KV, 8);
-  const two = v128.load32_splat(KV, 12);
+@inline function bt6(
+  x0: v128, x1: v128, x2: v128, x3: v128, x4: v128, x5: v128, dst: usize, ds: usize,
+  c15: v128, c25: v128, half: v128, two: v128,
+): void {
   // 1 -3/2 -2 3/2 1 0
   v128.store(dst, f32x4.add(f32x4.add(f32x4.sub(f32x4.sub(x0, f32x4.mul(c15, x1)), f32x4.mul(two, x2)), f32x4.mul(c15, x3)), x4));
   // 0 -1 1/2 5/2 1 0
@@ -139,31 +132,28 @@ function gRow(i: i32, x0: f64, x1: f64, x2: f64): f64 {
   v128.store(dst + 5 * ds, f32x4.add(f32x4.add(f32x4.sub(f32x4.sub(x1, f32x4.mul(c15, x2)), f32x4.mul(two, x3)), f32x4.mul(c15, x4)), x5));
 }
 
-/** y = A^T m on six vectors: m_k at src + k * ss, y_r at dst + r * ds (bytes); exact products. */
+/** Stores y = A^T m of six vectors at dst + r * ds (bytes); every product is exact. */
 // @ts-ignore: decorator
-@inline function at6(src: usize, ss: usize, dst: usize, ds: usize): void {
-  const m0 = v128.load(src);
-  const m1 = v128.load(src + ss);
-  const m2 = v128.load(src + 2 * ss);
-  const m3 = v128.load(src + 3 * ss);
-  const m4 = v128.load(src + 4 * ss);
-  const m5 = v128.load(src + 5 * ss);
-  const half = v128.load32_splat(KV, 8);
-  const two = v128.load32_splat(KV, 12);
-  const quarter = v128.load32_splat(KV, 16);
-  const four = v128.load32_splat(KV, 20);
-  const eighth = v128.load32_splat(KV, 24);
-  const eight = v128.load32_splat(KV, 28);
+@inline function at6(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v128, dst: usize, ds: usize): void {
   const p = f32x4.add(m1, m2);
   const q = f32x4.sub(m1, m2);
   // 1 1 1 1 1 0
   v128.store(dst, f32x4.add(f32x4.add(f32x4.add(m0, p), m3), m4));
   // 0 1 -1 1/2 -2 0
-  v128.store(dst + ds, f32x4.sub(f32x4.add(q, f32x4.mul(half, m3)), f32x4.mul(two, m4)));
+  v128.store(dst + ds, f32x4.sub(f32x4.add(q, f32x4.mul(v128.load32_splat(KV, 8), m3)), f32x4.mul(v128.load32_splat(KV, 12), m4)));
   // 0 1 1 1/4 4 0
-  v128.store(dst + 2 * ds, f32x4.add(f32x4.add(p, f32x4.mul(quarter, m3)), f32x4.mul(four, m4)));
+  v128.store(dst + 2 * ds, f32x4.add(f32x4.add(p, f32x4.mul(v128.load32_splat(KV, 16), m3)), f32x4.mul(v128.load32_splat(KV, 20), m4)));
   // 0 1 -1 1/8 -8 1
-  v128.store(dst + 3 * ds, f32x4.add(f32x4.sub(f32x4.add(q, f32x4.mul(eighth, m3)), f32x4.mul(eight, m4)), m5));
+  v128.store(dst + 3 * ds, f32x4.add(f32x4.sub(f32x4.add(q, f32x4.mul(v128.load32_splat(KV, 24), m3)), f32x4.mul(v128.load32_splat(KV, 28), m4)), m5));
+}
+
+/** Transposes the 4x4 block of rows a, b, c, d (lane j of row i -> lane i of column j). */
+// @ts-ignore: decorator
+@inline function col(a: v128, b: v128, c: v128, d: v128, j: i32): v128 {
+  if (j == 0) return v128.shuffle<f32>(v128.shuffle<f32>(a, b, 0, 4, 1, 5), v128.shuffle<f32>(c, d, 0, 4, 1, 5), 0, 1, 4, 5);
+  if (j == 1) return v128.shuffle<f32>(v128.shuffle<f32>(a, b, 0, 4, 1, 5), v128.shuffle<f32>(c, d, 0, 4, 1, 5), 2, 3, 6, 7);
+  if (j == 2) return v128.shuffle<f32>(v128.shuffle<f32>(a, b, 2, 6, 3, 7), v128.shuffle<f32>(c, d, 2, 6, 3, 7), 0, 1, 4, 5);
+  return v128.shuffle<f32>(v128.shuffle<f32>(a, b, 2, 6, 3, 7), v128.shuffle<f32>(c, d, 2, 6, 3, 7), 2, 3, 6, 7);
 }
 
 /**
@@ -172,6 +162,11 @@ function gRow(i: i32, x0: f64, x1: f64, x2: f64): f64 {
  * when bias != 0, plus R[co, h, w] at `res` when res != 0 (res may equal y). Tiles are 4x4,
  * numbered row-major over ceil(h / 4) x ceil(w / 4); `scratch` holds
  * winogradScratchBytes(cout, cin) bytes of the calling thread's own.
+ *
+ * Per block: V[pos][tile / NR][ci][tile % NR] (the GEMM's packed B), M[co][pos][tile] (so that
+ * the output transform reads it in order). The transforms run four tiles to a vector; tiles
+ * whose patch crosses the edge of X or Y, or that are not four side by side in a tile row, go
+ * through a lane-by-lane gather or scatter with the same arithmetic.
  */
 export function winogradConv(
   x: usize, u: usize, bias: usize, res: usize, y: usize,
@@ -183,16 +178,21 @@ export function winogradConv(
   const wp = w + 2;
   const rowBytes = <usize> wp << 2;
   const vPos = <usize> (cin * NB) << 2;
-  const mPos = <usize> (coutP * NB) << 2;
   const uPos = <usize> (coutP * cin) << 2;
+  const mRow = <usize> (36 * NB) << 2;
   const V = (scratch + 15) & ~(<usize> 15);
   const Mb = V + 36 * vPos;
-  const tmp = Mb + 36 * mPos;
+  const tmp = Mb + <usize> coutP * mRow;
   const tmp2 = tmp + 36 * 16;
+  const c15 = v128.load32_splat(KV);
+  const c25 = v128.load32_splat(KV, 4);
+  const half = v128.load32_splat(KV, 8);
+  const two = v128.load32_splat(KV, 12);
   for (let tb = t0; tb < t1; tb += NB) {
     const nt = min(NB, t1 - tb);
     const ntP = roundUp(nt, NR);
-    // Input transform, four tiles to a vector.
+    // Input transform, four tiles to a vector: rows of the patch (B^T along each row, into tmp),
+    // then columns (B^T down each column, into V).
     for (let ci = 0; ci < cin; ci++) {
       const plane = x + (<usize> (ci * hp) << 2) * <usize> wp;
       for (let g = 0; g < ntP; g += 4) {
@@ -209,83 +209,82 @@ export function winogradConv(
             const v2 = v128.load(src, 32);
             const v3 = v128.load(src, 48);
             const v4 = v128.load64_zero(src, 64);
-            const a0 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5);
-            const a1 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
-            const a2 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7);
-            const a3 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
-            const b0 = v128.shuffle<f32>(v1, v2, 0, 4, 1, 5);
-            const b1 = v128.shuffle<f32>(v3, v4, 0, 4, 1, 5);
-            const d = tmp + <usize> (i * 96);
-            v128.store(d, v128.shuffle<f32>(a0, a1, 0, 1, 4, 5));
-            v128.store(d, v128.shuffle<f32>(a0, a1, 2, 3, 6, 7), 16);
-            v128.store(d, v128.shuffle<f32>(a2, a3, 0, 1, 4, 5), 32);
-            v128.store(d, v128.shuffle<f32>(a2, a3, 2, 3, 6, 7), 48);
-            v128.store(d, v128.shuffle<f32>(b0, b1, 0, 1, 4, 5), 64);
-            v128.store(d, v128.shuffle<f32>(b0, b1, 2, 3, 6, 7), 80);
+            bt6(
+              col(v0, v1, v2, v3, 0), col(v0, v1, v2, v3, 1), col(v0, v1, v2, v3, 2),
+              col(v0, v1, v2, v3, 3), col(v1, v2, v3, v4, 0), col(v1, v2, v3, v4, 1),
+              tmp + <usize> (i * 96), 16, c15, c25, half, two,
+            );
             src += rowBytes;
           }
-        } else for (let l = 0; l < 4; l++) {
-          const lane = tmp + (<usize> l << 2);
-          if (g + l >= nt) {
-            for (let e = 0; e < 36; e++) store<f32>(lane + (<usize> e << 4), 0);
-            continue;
-          }
-          const tl = tb + g + l;
-          const r0 = tl / tilesW * 4;
-          const c0 = tl % tilesW * 4;
-          let src = plane + <usize> r0 * rowBytes + (<usize> c0 << 2);
-          if (r0 + 6 <= hp && c0 + 6 <= wp) {
-            for (let i = 0; i < 6; i++) {
-              const d = lane + <usize> (i * 96);
-              store<f32>(d, load<f32>(src));
-              store<f32>(d, load<f32>(src, 4), 16);
-              store<f32>(d, load<f32>(src, 8), 32);
-              store<f32>(d, load<f32>(src, 12), 48);
-              store<f32>(d, load<f32>(src, 16), 64);
-              store<f32>(d, load<f32>(src, 20), 80);
-              src += rowBytes;
-            }
-          } else {
+        } else {
+          for (let l = 0; l < 4; l++) {
+            const lane = tmp2 + (<usize> l << 2);
+            const tl = tb + g + l;
+            const r1 = tl / tilesW * 4;
+            const c1 = tl % tilesW * 4;
+            let src = plane + <usize> r1 * rowBytes + (<usize> c1 << 2);
             for (let i = 0; i < 6; i++) {
               const d = lane + <usize> (i * 96);
               for (let j = 0; j < 6; j++) {
-                const inside = r0 + i < hp && c0 + j < wp;
+                const inside = g + l < nt && r1 + i < hp && c1 + j < wp;
                 store<f32>(d + (<usize> j << 4), inside ? load<f32>(src + (<usize> j << 2)) : 0);
               }
               src += rowBytes;
             }
           }
+          for (let i = 0; i < 6; i++) {
+            const d = tmp2 + <usize> (i * 96);
+            bt6(
+              v128.load(d), v128.load(d, 16), v128.load(d, 32), v128.load(d, 48), v128.load(d, 64),
+              v128.load(d, 80), tmp + <usize> (i * 96), 16, c15, c25, half, two,
+            );
+          }
         }
-        // Columns, then rows: V = B^T d B.
-        for (let j = 0; j < 6; j++) bt6(tmp + (<usize> j << 4), 96, tmp2 + (<usize> j << 4), 96);
         const dst = V + (<usize> (((g >> 3) * cin + ci) * NR + (g & 4)) << 2);
-        for (let i = 0; i < 6; i++) bt6(tmp2 + <usize> (i * 96), 16, dst + <usize> (i * 6) * vPos, vPos);
+        for (let j = 0; j < 6; j++) {
+          const s = tmp + (<usize> j << 4);
+          bt6(
+            v128.load(s), v128.load(s, 96), v128.load(s, 192), v128.load(s, 288),
+            v128.load(s, 384), v128.load(s, 480), dst + <usize> j * vPos, 6 * vPos,
+            c15, c25, half, two,
+          );
+        }
       }
     }
-    // M[pos] = U[pos] V[pos], Cout x ntP.
+    // M[co][pos] = U[pos] V[pos], Cout x ntP for each position.
     for (let pos = 0; pos < 36; pos++) {
       const a = u + <usize> pos * uPos;
       const b = V + <usize> pos * vPos;
-      const c = Mb + <usize> pos * mPos;
+      const c = Mb + (<usize> (pos * NB) << 2);
       for (let i = 0; i < coutP; i += MR) {
         const pa = a + (<usize> (i * cin) << 2);
-        const pc = c + (<usize> (i * NB) << 2);
+        const pc = c + <usize> i * mRow;
         for (let j = 0; j < ntP; j += NR) {
-          microKernel(pa, b + (<usize> (j * cin) << 2), cin, pc + (<usize> j << 2), <usize> NB << 2, false, 0);
+          microKernel(pa, b + (<usize> (j * cin) << 2), cin, pc + (<usize> j << 2), mRow, false, 0);
         }
       }
     }
-    // Output transform: Y = A^T M A + bias (+ R), four tiles to a vector.
+    // Output transform, four tiles to a vector: A^T along the rows of M (into tmp), then down
+    // the columns (into tmp2), + bias (+ R) on the way to Y.
     for (let co = 0; co < cout; co++) {
       const bv = bias ? v128.load32_splat(bias + (<usize> co << 2)) : f32x4.splat(0);
       const outPlane = <usize> co * <usize> h * <usize> w;
+      const mco = Mb + <usize> co * mRow;
       for (let g = 0; g < nt; g += 4) {
-        const src = Mb + (<usize> (co * NB + g) << 2);
-        for (let j = 0; j < 6; j++) at6(src + <usize> j * mPos, 6 * mPos, tmp + (<usize> j << 4), 96);
-        for (let r = 0; r < 4; r++) at6(tmp + <usize> (r * 96), 16, tmp2 + <usize> (r * 64), 16);
-        for (let e = 0; e < 16; e++) {
-          const p = tmp2 + (<usize> e << 4);
-          v128.store(p, f32x4.add(v128.load(p), bv));
+        let src = mco + (<usize> g << 2);
+        for (let i = 0; i < 6; i++) {
+          at6(
+            v128.load(src), v128.load(src, NB * 4), v128.load(src, NB * 8), v128.load(src, NB * 12),
+            v128.load(src, NB * 16), v128.load(src, NB * 20), tmp + <usize> (i * 64), 16,
+          );
+          src += <usize> (6 * NB) << 2;
+        }
+        for (let c = 0; c < 4; c++) {
+          const s = tmp + (<usize> c << 4);
+          at6(
+            v128.load(s), v128.load(s, 64), v128.load(s, 128), v128.load(s, 192), v128.load(s, 256),
+            v128.load(s, 320), tmp2 + (<usize> c << 4), 64,
+          );
         }
         const t = tb + g;
         const r0 = t / tilesW * 4;
@@ -298,14 +297,10 @@ export function winogradConv(
             const o1 = v128.load(o, 16);
             const o2 = v128.load(o, 32);
             const o3 = v128.load(o, 48);
-            const a0 = v128.shuffle<f32>(o0, o1, 0, 4, 1, 5);
-            const a1 = v128.shuffle<f32>(o2, o3, 0, 4, 1, 5);
-            const a2 = v128.shuffle<f32>(o0, o1, 2, 6, 3, 7);
-            const a3 = v128.shuffle<f32>(o2, o3, 2, 6, 3, 7);
-            let y0 = v128.shuffle<f32>(a0, a1, 0, 1, 4, 5);
-            let y1 = v128.shuffle<f32>(a0, a1, 2, 3, 6, 7);
-            let y2 = v128.shuffle<f32>(a2, a3, 0, 1, 4, 5);
-            let y3 = v128.shuffle<f32>(a2, a3, 2, 3, 6, 7);
+            let y0 = f32x4.add(col(o0, o1, o2, o3, 0), bv);
+            let y1 = f32x4.add(col(o0, o1, o2, o3, 1), bv);
+            let y2 = f32x4.add(col(o0, o1, o2, o3, 2), bv);
+            let y3 = f32x4.add(col(o0, o1, o2, o3, 3), bv);
             const at = (outPlane + <usize> (r0 + r) * <usize> w + <usize> c0) << 2;
             if (res) {
               const rp = res + at;
@@ -322,6 +317,7 @@ export function winogradConv(
           }
           continue;
         }
+        const b: f32 = bias ? load<f32>(bias + (<usize> co << 2)) : 0;
         const lanes = min(4, nt - g);
         for (let l = 0; l < lanes; l++) {
           const tl = tb + g + l;
@@ -333,7 +329,7 @@ export function winogradConv(
           for (let r = 0; r < rows; r++) {
             const at = (outPlane + <usize> (r1 + r) * <usize> w + <usize> c1) << 2;
             for (let cc = 0; cc < cols; cc++) {
-              let v = load<f32>(lane + (<usize> (r * 4 + cc) << 4));
+              let v = load<f32>(lane + (<usize> (r * 4 + cc) << 4)) + b;
               if (res) v += load<f32>(res + at + (<usize> cc << 2));
               store<f32>(y + at + (<usize> cc << 2), v);
             }
