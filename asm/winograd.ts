@@ -20,9 +20,10 @@
 // The host transforms the weights once per layer (winogradWeights, into winogradWeightsBytes),
 // laid out as the GEMM micro-kernel's packed A: U[pos][co / MR][ci][co % MR], 36 positions,
 // Cout padded with zeros to a multiple of MR. winogradConv then computes output tiles [t0, t1)
-// (4x4 tiles numbered row-major over ceil(H / 4) x ceil(W / 4)) in blocks of NB tiles: the input
-// transform of the block into V[pos][tile / NR][ci][tile % NR] (the micro-kernel's packed B),
-// 36 GEMMs M[pos] = U[pos] V[pos] (Cout x NB), and the output transform with bias and residual.
+// (4x4 tiles numbered row-major over ceil(H / 4) x ceil(W / 4)) in blocks of NB tiles (16 to
+// 128, by the size of U): the input transform of the block into V[pos][tile / NR][ci][tile % NR]
+// (the micro-kernel's packed B), 36 GEMMs M[co][pos] = U[pos] V[pos] (Cout x NB), and the output
+// transform with bias and residual.
 // Threads sharing one memory split the tiles, each with its own scratch (winogradScratchBytes).
 
 import { microKernel } from "./gemm";
@@ -32,9 +33,17 @@ import { microKernel } from "./gemm";
 @inline const MR: i32 = 6;
 // @ts-ignore: decorator
 @inline const NR: i32 = 8;
-/** Tiles per block (a multiple of NR). */
+/**
+ * Tiles per block (a multiple of NR): small when U fits in the last-level cache, so that the
+ * block's V and M stay near L2; large when U streams from memory once per block. Measured
+ * (effective GFLOP/s, relaxed SIMD) 128 channels @ 256^2: 16 tiles 129, 32 128, 64 125; 256 @
+ * 128^2: 16..64 within 1%; 512 @ 64^2: 32 145, 64 151, 128 154.
+ */
 // @ts-ignore: decorator
-@inline const NB: i32 = 64;
+@inline function blockTiles(cout: i32, cin: i32): i32 {
+  const u = 36 * roundUp(cout, MR) * cin * 4;
+  return u > (16 << 20) ? 128 : u > (4 << 20) ? 64 : 16;
+}
 
 // B^T, G and A^T of F(4x4, 3x3) with points 0, 1, -1, 1/2, -2, infinity (Toom-Cook):
 //   B^T = [1 -3/2 -2  3/2 1 0; 0 -1 1/2 5/2 1 0; 0 1 -5/2 1/2 1 0; 0 -2 -1 2 1 0;
@@ -55,7 +64,8 @@ export function winogradWeightsBytes(cout: i32, cin: i32): i32 {
 
 /** Scratch bytes of one thread's winogradConv. */
 export function winogradScratchBytes(cout: i32, cin: i32): i32 {
-  return (36 * cin * NB + 36 * roundUp(cout, MR) * NB + 36 * 4 * 2) * 4 + 64;
+  const nb = blockTiles(cout, cin);
+  return (36 * cin * nb + 36 * roundUp(cout, MR) * nb + 36 * 4 * 2) * 4 + 64;
 }
 
 /** Torch-layout weights w[Cout, Cin, 3, 3] at `w` -> U at `u` (winogradWeightsBytes). */
@@ -177,6 +187,7 @@ export function winogradConv(
   const hp = h + 2;
   const wp = w + 2;
   const rowBytes = <usize> wp << 2;
+  const NB = blockTiles(cout, cin);
   const vPos = <usize> (cin * NB) << 2;
   const uPos = <usize> (coutP * cin) << 2;
   const mRow = <usize> (36 * NB) << 2;
@@ -270,14 +281,15 @@ export function winogradConv(
       const bv = bias ? v128.load32_splat(bias + (<usize> co << 2)) : f32x4.splat(0);
       const outPlane = <usize> co * <usize> h * <usize> w;
       const mco = Mb + <usize> co * mRow;
+      const ps = <usize> NB << 2;
       for (let g = 0; g < nt; g += 4) {
         let src = mco + (<usize> g << 2);
         for (let i = 0; i < 6; i++) {
           at6(
-            v128.load(src), v128.load(src, NB * 4), v128.load(src, NB * 8), v128.load(src, NB * 12),
-            v128.load(src, NB * 16), v128.load(src, NB * 20), tmp + <usize> (i * 64), 16,
+            v128.load(src), v128.load(src + ps), v128.load(src + 2 * ps), v128.load(src + 3 * ps),
+            v128.load(src + 4 * ps), v128.load(src + 5 * ps), tmp + <usize> (i * 64), 16,
           );
-          src += <usize> (6 * NB) << 2;
+          src += 6 * ps;
         }
         for (let c = 0; c < 4; c++) {
           const s = tmp + (<usize> c << 4);

@@ -118,6 +118,7 @@ const CASES: Conv[] = [
   { cin: 5, cout: 9, h: 33, w: 35, bias: true, res: "separate" }, // 81 tiles: two blocks
   { cin: 16, cout: 6, h: 2, w: 30, bias: false, res: "separate" },
   { cin: 7, cout: 13, h: 8, w: 20, bias: true, res: "inplace" }, // whole rows of four tiles
+  { cin: 180, cout: 181, h: 5, w: 70, bias: true, res: "separate" }, // blocks of 64 tiles
 ];
 
 Deno.test("winograd conv: odd sizes, bias and residual against a float64 direct conv", async () => {
