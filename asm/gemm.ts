@@ -12,16 +12,18 @@
 //
 // Goto/BLIS blocking: for each block of NC columns, for each block of KC depth, the B block is
 // packed into micro-panels of NR columns (k-major, zero-padded past n1), then for each block of
-// MC rows the A block is packed into micro-panels of MR rows (k-major, zero-padded past m1), and
-// the MR x NR micro-kernel runs over every pair of micro-panels (B micro-panel in L1, A block in
-// L2). Tiles cut by m1 or n1 go through a small buffer in scratch. There is no static mutable
-// state and no allocation: each thread passes its own `scratch` (gemmScratchBytes) and a range
-// of C of its own, so threads sharing one memory can split C into disjoint ranges.
+// MC rows the A block is packed into micro-panels of MR rows (k-major, zero-padded past m1, each
+// float stored as a 4-lane vector), and the MR x NR micro-kernel runs over every pair of
+// micro-panels (B micro-panel in L1, A block in L2). Tiles cut by m1 or n1 go through a small
+// buffer in scratch. There is no static mutable state and no allocation: each thread passes its
+// own `scratch` (gemmScratchBytes) and a range of C of its own, so threads sharing one memory can
+// split C into disjoint ranges (splitting columns, each thread packs only its part of B).
 //
 // The multiply-add is fused (f32x4.relaxed_madd) when built with --enable relaxed-simd, and a
 // multiply then an add otherwise. Measured single-thread on a Zen 4 EPYC (V8 of Deno 2.9.6),
-// 512 x 4096 x 4608: 6 x 8 tiles 32 GFLOP/s plain, 41 relaxed; 5 x 8 30 / 38; 4 x 8 31 / 37;
-// KC 128..512, MC 48..192 and NC 512..2048 within 3% of each other.
+// 512 x 4096 x 4608 with A loaded with splats: 6 x 8 tiles 32 GFLOP/s plain, 41 relaxed; 5 x 8
+// 30 / 38; 4 x 8 31 / 37; with A packed pre-broadcast (microKernelB) 6 x 8: 34 / 46. KC 128..512,
+// MC 48..192 and NC 512..2048 within 3% of each other.
 
 // @ts-ignore: decorator
 @inline const MR: i32 = 6;
@@ -51,7 +53,7 @@
 }
 
 /**
- * The MR x NR micro-kernel: C tile (rows `ldc` bytes apart) = (load ? C : 0) + sum over `kc` of
+ * The MR x NR micro-kernel: C tile (rows `ldc` bytes apart) = (beta ? C : 0) + sum over `kc` of
  * the packed A micro-panel `pa` (MR floats per k) times the packed B micro-panel `pb` (NR floats
  * per k), + bias[i] for each row i when bias != 0. Every pointer is 16-byte aligned except c.
  */
@@ -159,6 +161,113 @@ export function microKernel(pa: usize, pb: usize, kc: i32, c: usize, ldc: usize,
 }
 
 /**
+ * microKernel on an A micro-panel packed pre-broadcast (each float four times, MR vectors per k),
+ * as gemm packs it: plain vector loads rather than load-and-splat, which V8 on x64 issues as
+ * vbroadcastss, an FP-pipe op where the multiply-adds wait. Measured 512 x 4096 x 4608: 34
+ * GFLOP/s plain and 46 relaxed, against 32 and 41 with the splats.
+ */
+function microKernelB(pa: usize, pb: usize, kc: i32, c: usize, ldc: usize, beta: bool, bias: usize): void {
+  let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  let c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  let a = c00, b0 = c00, b1 = c00;
+  let k = 0;
+  if (!ASC_FEATURE_RELAXED_SIMD) for (; k + 4 <= kc; k += 4) {
+    b0 = v128.load(pb, 0); b1 = v128.load(pb, 16);
+    { a = v128.load(pa, 0*MR*4 + 0); c00 = madd(a, b0, c00); c01 = madd(a, b1, c01); }
+    { a = v128.load(pa, 0*MR*4 + 16); c10 = madd(a, b0, c10); c11 = madd(a, b1, c11); }
+    { a = v128.load(pa, 0*MR*4 + 32); c20 = madd(a, b0, c20); c21 = madd(a, b1, c21); }
+    { a = v128.load(pa, 0*MR*4 + 48); c30 = madd(a, b0, c30); c31 = madd(a, b1, c31); }
+    if (MR > 4) { a = v128.load(pa, 0*MR*4 + 64); c40 = madd(a, b0, c40); c41 = madd(a, b1, c41); }
+    if (MR > 5) { a = v128.load(pa, 0*MR*4 + 80); c50 = madd(a, b0, c50); c51 = madd(a, b1, c51); }
+    b0 = v128.load(pb, 32); b1 = v128.load(pb, 48);
+    { a = v128.load(pa, 4*MR*4 + 0); c00 = madd(a, b0, c00); c01 = madd(a, b1, c01); }
+    { a = v128.load(pa, 4*MR*4 + 16); c10 = madd(a, b0, c10); c11 = madd(a, b1, c11); }
+    { a = v128.load(pa, 4*MR*4 + 32); c20 = madd(a, b0, c20); c21 = madd(a, b1, c21); }
+    { a = v128.load(pa, 4*MR*4 + 48); c30 = madd(a, b0, c30); c31 = madd(a, b1, c31); }
+    if (MR > 4) { a = v128.load(pa, 4*MR*4 + 64); c40 = madd(a, b0, c40); c41 = madd(a, b1, c41); }
+    if (MR > 5) { a = v128.load(pa, 4*MR*4 + 80); c50 = madd(a, b0, c50); c51 = madd(a, b1, c51); }
+    b0 = v128.load(pb, 64); b1 = v128.load(pb, 80);
+    { a = v128.load(pa, 8*MR*4 + 0); c00 = madd(a, b0, c00); c01 = madd(a, b1, c01); }
+    { a = v128.load(pa, 8*MR*4 + 16); c10 = madd(a, b0, c10); c11 = madd(a, b1, c11); }
+    { a = v128.load(pa, 8*MR*4 + 32); c20 = madd(a, b0, c20); c21 = madd(a, b1, c21); }
+    { a = v128.load(pa, 8*MR*4 + 48); c30 = madd(a, b0, c30); c31 = madd(a, b1, c31); }
+    if (MR > 4) { a = v128.load(pa, 8*MR*4 + 64); c40 = madd(a, b0, c40); c41 = madd(a, b1, c41); }
+    if (MR > 5) { a = v128.load(pa, 8*MR*4 + 80); c50 = madd(a, b0, c50); c51 = madd(a, b1, c51); }
+    b0 = v128.load(pb, 96); b1 = v128.load(pb, 112);
+    { a = v128.load(pa, 12*MR*4 + 0); c00 = madd(a, b0, c00); c01 = madd(a, b1, c01); }
+    { a = v128.load(pa, 12*MR*4 + 16); c10 = madd(a, b0, c10); c11 = madd(a, b1, c11); }
+    { a = v128.load(pa, 12*MR*4 + 32); c20 = madd(a, b0, c20); c21 = madd(a, b1, c21); }
+    { a = v128.load(pa, 12*MR*4 + 48); c30 = madd(a, b0, c30); c31 = madd(a, b1, c31); }
+    if (MR > 4) { a = v128.load(pa, 12*MR*4 + 64); c40 = madd(a, b0, c40); c41 = madd(a, b1, c41); }
+    if (MR > 5) { a = v128.load(pa, 12*MR*4 + 80); c50 = madd(a, b0, c50); c51 = madd(a, b1, c51); }
+    pa += 4 * MR << 4;
+    pb += 4 * NR << 2;
+  }
+  for (; k < kc; k++) {
+    b0 = v128.load(pb, 0); b1 = v128.load(pb, 16);
+    { a = v128.load(pa, 0*MR*4 + 0); c00 = madd(a, b0, c00); c01 = madd(a, b1, c01); }
+    { a = v128.load(pa, 0*MR*4 + 16); c10 = madd(a, b0, c10); c11 = madd(a, b1, c11); }
+    { a = v128.load(pa, 0*MR*4 + 32); c20 = madd(a, b0, c20); c21 = madd(a, b1, c21); }
+    { a = v128.load(pa, 0*MR*4 + 48); c30 = madd(a, b0, c30); c31 = madd(a, b1, c31); }
+    if (MR > 4) { a = v128.load(pa, 0*MR*4 + 64); c40 = madd(a, b0, c40); c41 = madd(a, b1, c41); }
+    if (MR > 5) { a = v128.load(pa, 0*MR*4 + 80); c50 = madd(a, b0, c50); c51 = madd(a, b1, c51); }
+    pa += MR << 4;
+    pb += NR << 2;
+  }
+  if (bias) {
+    let s = v128.load32_splat(bias);
+    c00 = f32x4.add(c00, s); c01 = f32x4.add(c01, s);
+    s = v128.load32_splat(bias, 4);
+    c10 = f32x4.add(c10, s); c11 = f32x4.add(c11, s);
+    s = v128.load32_splat(bias, 8);
+    c20 = f32x4.add(c20, s); c21 = f32x4.add(c21, s);
+    s = v128.load32_splat(bias, 12);
+    c30 = f32x4.add(c30, s); c31 = f32x4.add(c31, s);
+    if (MR >= 5) {
+      s = v128.load32_splat(bias, 16);
+      c40 = f32x4.add(c40, s); c41 = f32x4.add(c41, s);
+    }
+    if (MR >= 6) {
+      s = v128.load32_splat(bias, 20);
+      c50 = f32x4.add(c50, s); c51 = f32x4.add(c51, s);
+    }
+  }
+  if (beta) {
+    c00 = f32x4.add(c00, v128.load(c)); c01 = f32x4.add(c01, v128.load(c, 16));
+    c += ldc;
+    c10 = f32x4.add(c10, v128.load(c)); c11 = f32x4.add(c11, v128.load(c, 16));
+    c += ldc;
+    c20 = f32x4.add(c20, v128.load(c)); c21 = f32x4.add(c21, v128.load(c, 16));
+    c += ldc;
+    c30 = f32x4.add(c30, v128.load(c)); c31 = f32x4.add(c31, v128.load(c, 16));
+    if (MR >= 5) {
+      c += ldc;
+      c40 = f32x4.add(c40, v128.load(c)); c41 = f32x4.add(c41, v128.load(c, 16));
+    }
+    if (MR >= 6) {
+      c += ldc;
+      c50 = f32x4.add(c50, v128.load(c)); c51 = f32x4.add(c51, v128.load(c, 16));
+    }
+    c -= <usize> (MR - 1) * ldc;
+  }
+  v128.store(c, c00); v128.store(c, c01, 16);
+  c += ldc;
+  v128.store(c, c10); v128.store(c, c11, 16);
+  c += ldc;
+  v128.store(c, c20); v128.store(c, c21, 16);
+  c += ldc;
+  v128.store(c, c30); v128.store(c, c31, 16);
+  if (MR >= 5) {
+    c += ldc;
+    v128.store(c, c40); v128.store(c, c41, 16);
+  }
+  if (MR >= 6) {
+    c += ldc;
+    v128.store(c, c50); v128.store(c, c51, 16);
+  }
+}
+
+/**
  * The micro-kernel on a tile of C cut to `mr` x `nr` (at most MR x NR): full tiles go straight
  * to C, cut ones through `tile` (MR * NR floats) and `tbias` (MR floats) in scratch.
  */
@@ -168,7 +277,7 @@ export function microKernel(pa: usize, pb: usize, kc: i32, c: usize, ldc: usize,
   tile: usize, tbias: usize,
 ): void {
   if (mr == MR && nr == NR) {
-    microKernel(pa, pb, kc, c, <usize> ldc << 2, beta, bias);
+    microKernelB(pa, pb, kc, c, <usize> ldc << 2, beta, bias);
     return;
   }
   for (let i = 0; i < mr; i++) {
@@ -179,7 +288,7 @@ export function microKernel(pa: usize, pb: usize, kc: i32, c: usize, ldc: usize,
   if (bias) {
     for (let i = 0; i < MR; i++) store<f32>(tbias + (<usize> i << 2), i < mr ? load<f32>(bias + (<usize> i << 2)) : 0);
   }
-  microKernel(pa, pb, kc, tile, NR << 2, true, bias ? tbias : 0);
+  microKernelB(pa, pb, kc, tile, NR << 2, true, bias ? tbias : 0);
   for (let i = 0; i < mr; i++) {
     const dst = c + (<usize> (i * ldc) << 2);
     const src = tile + (<usize> (i * NR) << 2);
@@ -215,7 +324,10 @@ function packB(b: usize, sbk: i32, sbn: i32, k0: i32, kc: i32, n0: i32, nc: i32,
   }
 }
 
-/** Packs A[m0 .. m0 + mc, k0 .. k0 + kc) into MR-row micro-panels at `dst`, zero-padded. */
+/**
+ * Packs A[m0 .. m0 + mc, k0 .. k0 + kc) into MR-row micro-panels at `dst`, zero-padded, each
+ * float stored four times (a vector per float, for microKernelB).
+ */
 function packA(a: usize, sam: i32, sak: i32, m0: i32, mc: i32, k0: i32, kc: i32, dst: usize): void {
   const ks = <usize> sak << 2;
   const rs = <usize> sam << 2;
@@ -227,32 +339,32 @@ function packA(a: usize, sam: i32, sak: i32, m0: i32, mc: i32, k0: i32, kc: i32,
         // Rows contiguous in k: read each row in turn, writing every MR-th float.
         for (let r = 0; r < MR; r++) {
           let p = src + <usize> r * rs;
-          let q = dst + (<usize> r << 2);
+          let q = dst + (<usize> r << 4);
           for (let k = 0; k < kc; k++) {
-            store<f32>(q, load<f32>(p));
+            v128.store(q, v128.load32_splat(p));
             p += 4;
-            q += MR << 2;
+            q += MR << 4;
           }
         }
       } else {
         let p = src;
         let q = dst;
         for (let k = 0; k < kc; k++) {
-          for (let r = 0; r < MR; r++) store<f32>(q + (<usize> r << 2), load<f32>(p + <usize> r * rs));
+          for (let r = 0; r < MR; r++) v128.store(q + (<usize> r << 4), v128.load32_splat(p + <usize> r * rs));
           p += ks;
-          q += MR << 2;
+          q += MR << 4;
         }
       }
     } else {
       let p = src;
       let q = dst;
       for (let k = 0; k < kc; k++) {
-        for (let r = 0; r < MR; r++) store<f32>(q + (<usize> r << 2), r < mr ? load<f32>(p + <usize> r * rs) : 0);
+        for (let r = 0; r < MR; r++) v128.store(q + (<usize> r << 4), f32x4.splat(r < mr ? load<f32>(p + <usize> r * rs) : 0));
         p += ks;
-        q += MR << 2;
+        q += MR << 4;
       }
     }
-    dst += <usize> (MR * kc) << 2;
+    dst += <usize> (MR * kc) << 4;
   }
 }
 
@@ -261,7 +373,7 @@ export function gemmScratchBytes(m: i32, n: i32, k: i32): i32 {
   const mc = roundUp(min(MC, m), MR);
   const nc = roundUp(min(NC, n), NR);
   const kc = min(KC, k);
-  return (mc * kc + kc * nc + MR * NR + MR) * 4 + 64;
+  return (4 * mc * kc + kc * nc + MR * NR + MR) * 4 + 64;
 }
 
 /**
@@ -295,7 +407,7 @@ export function gemm(
   const ncMax = roundUp(min(NC, N), NR);
   const kcMax = min(KC, K);
   const ap = base;
-  const bp = ap + (<usize> (mcMax * kcMax) << 2);
+  const bp = ap + (<usize> (mcMax * kcMax) << 4);
   const tile = bp + (<usize> (kcMax * ncMax) << 2);
   const tbias = tile + (<usize> (MR * NR) << 2);
   for (let jc = n0; jc < n1; jc += NC) {
@@ -315,7 +427,7 @@ export function gemm(
             const mr = min(MR, mc - ir);
             const cp = c + (<usize> ((ic + ir) * ldc + jc + jr) << 2);
             const bb = first && bias ? bias + (<usize> (ic + ir) << 2) : 0;
-            microTile(ap + (<usize> (ir * kc) << 2), pb, kc, cp, ldc, mr, nr, beta, bb, tile, tbias);
+            microTile(ap + (<usize> (ir * kc) << 4), pb, kc, cp, ldc, mr, nr, beta, bb, tile, tbias);
           }
         }
       }
