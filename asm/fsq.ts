@@ -18,6 +18,17 @@
 
 const TABLE: usize = memory.data(160, 16);
 
+// Where this instance reads its table: the static one by default. Instances that share one
+// memory re-initialise the module's static data whenever one is instantiated (a worker thread
+// starting), so the WebAssembly backend points its calling thread's instance at a table in its
+// own heap instead. A global is per instance, so other threads are unaffected.
+let table: usize = TABLE;
+
+/** Reads the constants from `p` (160 bytes, 16-aligned) from now on. */
+export function fsqUseTable(p: usize): void {
+  table = p;
+}
+
 // @ts-ignore: decorator
 @inline const LEVELS: usize = 0;
 // @ts-ignore: decorator
@@ -31,7 +42,7 @@ const TABLE: usize = memory.data(160, 16);
 
 /** Address of the constants table the host fills before each call. */
 export function fsqTable(): usize {
-  return TABLE;
+  return table;
 }
 
 /** First byte past the module's static data, where the host may lay out its buffers. */
@@ -41,12 +52,12 @@ export function heapBase(): usize {
 
 // @ts-ignore: decorator
 @inline function tableI32(field: usize, d: i32): i32 {
-  return load<i32>(TABLE + field + (<usize> d << 2));
+  return load<i32>(table + field + (<usize> d << 2));
 }
 
 // @ts-ignore: decorator
 @inline function tableF32(field: usize, d: i32): f32 {
-  return load<f32>(TABLE + field + (<usize> d << 2));
+  return load<f32>(table + field + (<usize> d << 2));
 }
 
 // exp(x) for x <= 0 in float64, accurate to a few float64 ulps, so that rounding it to float32

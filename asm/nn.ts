@@ -289,33 +289,11 @@ export function upTime(src: usize, dst: usize, t: i32, hw: i32, p0: i32, p1: i32
   }
 }
 
-/**
- * Placeholder matrix product until the blocked kernel lands: C[m, n] = (acc ? C : 0) +
- * sum_k A[m, k] B[k, n] (+ bias[m] when bias != 0), m in [m0, m1), n in [n0, n1); A[m, k] at
- * a + 4 (m sam + k sak), B[k, n] at b + 4 (k sbk + n sbn), C[m, n] at c + 4 (m ldc + n).
- */
-export function gemmSimple(
-  a: usize, sam: i32, sak: i32, b: usize, sbk: i32, sbn: i32, c: usize, ldc: i32,
-  bias: usize, accumulate: i32, k: i32, m0: i32, m1: i32, n0: i32, n1: i32,
-): void {
-  for (let m = m0; m < m1; m++) {
-    const crow = c + ((<usize> m * <usize> ldc) << 2);
-    const init: f32 = bias ? f(bias, <usize> m) : 0.0;
-    for (let n = n0; n < n1; n++) {
-      put(crow, <usize> n, accumulate ? f(crow, <usize> n) + init : init);
-    }
-    for (let kk = 0; kk < k; kk++) {
-      const av = f(a, <usize> (m * sam + kk * sak));
-      const brow = b + ((<usize> kk * <usize> sbk) << 2);
-      for (let n = n0; n < n1; n++) {
-        put(crow, <usize> n, f(crow, <usize> n) + av * f(brow, <usize> (n * sbn)));
-      }
-    }
-  }
-}
+import { gemm } from "./gemm";
+import { winogradConv } from "./winograd";
 
 /**
- * gemmSimple over blocks [start, end) of a grid of blockM x blockN output blocks (row-major
+ * gemm (gemm.ts) over blocks [start, end) of a grid of blockM x blockN output blocks (row-major
  * over the blocks), so threads can share one product. `scratch` is the thread's packing area.
  */
 export function gemmBlocks(
@@ -327,7 +305,16 @@ export function gemmBlocks(
   for (let item = start; item < end; item++) {
     const m0 = (item / cols) * blockM;
     const n0 = (item % cols) * blockN;
-    gemmSimple(a, sam, sak, b, sbk, sbn, c, ldc, bias, accumulate, k, m0, min(m, m0 + blockM),
-      n0, min(n, n0 + blockN));
+    gemm(m0, min(m, m0 + blockM), n0, min(n, n0 + blockN), k, a, sam, sak, b, sbk, sbn, c, ldc,
+      bias, accumulate, scratch);
   }
+}
+
+/** winogradConv over the 4-row bands of tiles [r0, r1): threads split whole tile rows. */
+export function winogradRows(
+  x: usize, u: usize, bias: usize, res: usize, y: usize, cin: i32, cout: i32, h: i32, w: i32,
+  scratch: usize, r0: i32, r1: i32,
+): void {
+  const tilesW = (w + 3) / 4;
+  winogradConv(x, u, bias, res, y, cin, cout, h, w, r0 * tilesW, r1 * tilesW, scratch);
 }

@@ -263,9 +263,13 @@ Deno.test("convert and bench are the tools' own code behind the CLI", async () =
   assert.deepEqual(Deno.readFileSync(`${dir}/c.safetensors`), expected.bytes);
   const shown = ok(await cosmos(["info", `${dir}/c.safetensors`]));
   assert.match(shown.stdout, /Cosmos-0.1-Tokenizer-CV4x8x8 \(video, continuous, 4x8x8 compression/);
-  const bench = ok(await cosmos(["bench", "--cpu-only"]));
-  assert.match(bench.stdout, /haar2d patch .* wasm [\d.]+ MB\/s/);
-  assert.match(bench.stdout, /fsqQuantize .* M codes\/s/);
+  // The CPU kernels, then the WebAssembly backend's ceiling and convolutions.
+  const wasm = ok(await cosmos(["bench", "--backend", "wasm", "--threads", "2", "--kernels-only"]));
+  assert.match(wasm.stdout, /haar2d patch .* wasm [\d.]+ MB\/s/);
+  assert.match(wasm.stdout, /fsqQuantize .* M codes\/s/);
+  assert.match(wasm.stdout, /WebAssembly: wasm \((relaxed )?SIMD, 2 threads\)/);
+  assert.match(wasm.stdout, /ceiling +[\d.]+ GFLOP\/s \(SGEMM/);
+  assert.match(wasm.stdout, /conv +3x3 512->512 @32x32 +[\d.]+ GFLOP\/s +\d+% of ceiling/);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -175,12 +175,20 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
   bench: {
     name: "bench",
-    summary: "throughput on this machine's WebGPU adapter (random official-width weights)",
-    usage: "[--variant CI8x8] [--sizes 256,512] [--video-variant CV4x8x8] [--video-sizes 128] ...",
+    summary: "throughput on this machine, WebGPU and WebAssembly (random official-width weights)",
+    usage:
+      "[--backend webgpu,wasm] [--threads N] [--variant CI8x8] [--sizes 256,512] [--video-sizes 128] ...",
     description:
-      "CPU Haar/FSQ throughput, the adapter's matmul ceiling, representative convolutions, then ms per\n" +
-      "image and per video frame with peak GPU memory and GFLOP/s per kernel family.",
+      "CPU Haar/FSQ/SGEMM/Winograd throughput; then for each backend its matrix-product ceiling,\n" +
+      "representative convolutions, and ms per image and per video frame with peak memory and\n" +
+      "GFLOP/s per kernel family.",
     options: {
+      backend: {
+        type: "string",
+        value: "LIST",
+        help: "backends to measure: webgpu, wasm or both (default webgpu,wasm)",
+      },
+      threads: { type: "string", value: "N", help: "WebAssembly threads (default: every core)" },
       variant: { type: "string", value: "NAME", help: "image variant (default CI8x8)" },
       sizes: { type: "string", value: "LIST", help: "image sizes, e.g. 256,512" },
       "video-variant": { type: "string", value: "NAME", help: "video variant (default CV4x8x8)" },

@@ -7,6 +7,7 @@
 import { fsqIndicesToCodes, fsqQuantize, haarPatch } from "./mod.ts";
 import { tsFsqIndicesToCodes, tsFsqQuantize, tsHaarPatch } from "./ts_reference.ts";
 import { DEFAULT_FSQ_LEVELS } from "../nn/fsq.ts";
+import { benchGemm } from "./bench_gemm.ts";
 import type { HostTensor } from "../types.ts";
 
 /** Deterministic values in [lo, hi). */
@@ -42,7 +43,8 @@ function line(name: string, wasm: number, ts: number, unit: string, digits = 0):
 /**
  * Measures Haar patching (2D 1x3x512x512, 3D 1x3x17x256x256; MB/s of float32 input) and FSQ
  * quantize / indices-to-codes (million positions per second, 1M positions, levels
- * [8, 8, 8, 5, 5, 5]); returns one printable line per measurement.
+ * [8, 8, 8, 5, 5, 5]), then the SGEMM and Winograd convolution of src/cpu/bench_gemm.ts
+ * (single-thread GFLOP/s, plain and relaxed SIMD); returns one printable line per measurement.
  */
 export async function benchCpu(): Promise<string[]> {
   const lines: string[] = [];
@@ -79,6 +81,7 @@ export async function benchCpu(): Promise<string[]> {
     "M codes/s",
     1,
   ));
+  lines.push(...await benchGemm());
   return lines;
 }
 

@@ -18,6 +18,8 @@ import { WASM_BASE64 } from "../generated/wasm.ts";
 export interface CpuKernels {
   heapBase(): number;
   fsqTable(): number;
+  /** Moves this instance's FSQ constants table to `ptr` (160 bytes). */
+  fsqUseTable(ptr: number): void;
   haar2dForward(src: number, dst: number, b: number, c: number, h: number, w: number): void;
   haar2dInverse(src: number, dst: number, b: number, c: number, h: number, w: number): void;
   haar3dForward(
@@ -51,6 +53,58 @@ export interface CpuKernels {
     size: number,
   ): number;
   fsqCodesToIndices(codes: number, indices: number, b: number, d: number, p: number): number;
+  /**
+   * asm/gemm.ts: C[m, n] = (accumulate ? C[m, n] : 0) + sum_k A[m, k] B[k, n] (+ bias[m] when
+   * bias != 0) for m in [m0, m1), n in [n0, n1); A[m, k] at a + 4 (m sam + k sak), B[k, n] at
+   * b + 4 (k sbk + n sbn), C[m, n] at c + 4 (m ldc + n). Pointers in bytes, strides in floats;
+   * `scratch` holds gemmScratchBytes(m1 - m0, n1 - n0, k) bytes of the calling thread's own.
+   */
+  gemm(
+    m0: number,
+    m1: number,
+    n0: number,
+    n1: number,
+    k: number,
+    a: number,
+    sam: number,
+    sak: number,
+    b: number,
+    sbk: number,
+    sbn: number,
+    c: number,
+    ldc: number,
+    bias: number,
+    accumulate: number,
+    scratch: number,
+  ): void;
+  /** Scratch bytes of one `gemm` call over `m` rows, `n` columns and depth `k`. */
+  gemmScratchBytes(m: number, n: number, k: number): number;
+  /** asm/winograd.ts: bytes of a layer's transformed weights (winogradWeights). */
+  winogradWeightsBytes(cout: number, cin: number): number;
+  /** Scratch bytes of one thread's winogradConv. */
+  winogradScratchBytes(cout: number, cin: number): number;
+  /** Torch-layout 3x3 weights w[cout, cin, 3, 3] at `w` -> Winograd weights at `u`. */
+  winogradWeights(w: number, u: number, cout: number, cin: number): void;
+  /**
+   * 3x3 stride-1 convolution, output tiles [t0, t1) (4x4 tiles, row-major over ceil(h / 4) x
+   * ceil(w / 4)): Y[cout, h, w] at `y` = conv(X[cin, h + 2, w + 2] at `x`, zero-padded) with the
+   * weights `u` of winogradWeights, + bias[co] (bias != 0) + R[cout, h, w] at `res` (res != 0;
+   * may equal y). `scratch`: winogradScratchBytes(cout, cin) bytes of the calling thread's own.
+   */
+  winogradConv(
+    x: number,
+    u: number,
+    bias: number,
+    res: number,
+    y: number,
+    cin: number,
+    cout: number,
+    h: number,
+    w: number,
+    t0: number,
+    t1: number,
+    scratch: number,
+  ): void;
 }
 
 const PAGE = 65536;

@@ -1,17 +1,24 @@
 /**
- * `deno task bench [--variant CI8x8] [--sizes 256,512] [--video-variant CV4x8x8]
- *  [--video-sizes 128] [--window 9] [--repeats 1]
+ * `deno task bench [--backend webgpu,wasm] [--threads N] [--variant CI8x8] [--sizes 256,512]
+ *  [--video-variant CV4x8x8] [--video-sizes 128] [--window 9] [--repeats 1]
  *  [--cpu-only|--kernels-only|--image-only|--video-only]`
  *
- * Milliseconds per image (and per video frame, one window at a time) for encode and decode of
- * official-width tokenizers (channels 128, random weights), peak GPU memory, and GFLOP/s per
- * kernel family from timestamp queries, each beside the adapter's ceiling measured in the same
- * run: the best GFLOP/s of our tiled matmul over a few tile shapes on a large square problem.
- * First, the WebAssembly Haar (MB/s) and FSQ (million codes/s) against plain TypeScript loops.
+ * For each backend: milliseconds per image (and per video frame, one window at a time) for
+ * encode and decode of official-width tokenizers (channels 128, random weights), peak memory,
+ * and GFLOP/s per kernel family (WebGPU: timestamp queries; WebAssembly: wall time per op),
+ * each beside the backend's ceiling measured in the same run: the best GFLOP/s of its matrix
+ * product (WebGPU: our tiled matmul over a few tile shapes; WebAssembly: the blocked SGEMM on
+ * every thread).
+ * First, the WebAssembly Haar (MB/s) and FSQ (million codes/s) against plain TypeScript loops,
+ * and the WebAssembly SGEMM and Winograd convolution (single-thread GFLOP/s, plain and relaxed
+ * SIMD).
  * @module
  */
 
-import { type GemmTiles, WebGpuOps } from "../backends/webgpu/backend.ts";
+import { type GemmTiles, type KernelProfile, WebGpuOps } from "../backends/webgpu/backend.ts";
+import { WasmOps } from "../backends/wasm/backend.ts";
+import type { Backend } from "../backends/ops.ts";
+import { probeAdapter } from "../backends/webgpu/device.ts";
 import { loadTokenizer } from "../tokenizer.ts";
 import {
   imageDecoderShapes,
@@ -69,15 +76,41 @@ async function matmulGflops(tiles: GemmTiles, n: number, reps: number): Promise<
   }
 }
 
+/** A backend that times its ops by kernel family. */
+type Profiled = Backend & { startProfiling(): boolean; stopProfiling(): KernelProfile };
+
+const BACKEND_NAMES = ["webgpu", "wasm"];
+
 /** Runs the benchmark with command-line arguments (as `deno task bench` and `cosmos bench` do). */
 export async function runBench(args: string[]): Promise<void> {
   const arg = (name: string) => argOf(args, name);
   // The WebAssembly CPU kernels need no adapter; they are measured first.
-  console.log("CPU (WebAssembly) Haar and FSQ, against plain TypeScript loops:");
+  console.log("CPU (WebAssembly) Haar and FSQ against plain TypeScript loops; SGEMM and Winograd:");
   for (const line of await benchCpu()) console.log(`  ${line}`);
   if (args.includes("--cpu-only")) return;
-  console.log();
 
+  const backends = (arg("backend") ?? BACKEND_NAMES.join(",")).split(",");
+  for (const b of backends) {
+    if (!BACKEND_NAMES.includes(b)) {
+      throw new Error(`Unknown backend "${b}": expected ${BACKEND_NAMES.join(" or ")}`);
+    }
+  }
+  for (const b of backends) {
+    console.log();
+    if (b === "wasm") {
+      await benchWasm(args);
+      continue;
+    }
+    if (!await probeAdapter()) {
+      console.log("webgpu: no adapter here, skipped");
+      continue;
+    }
+    await benchWebGpu(args);
+  }
+}
+
+async function benchWebGpu(args: string[]): Promise<void> {
+  const arg = (name: string) => argOf(args, name);
   const probe = await WebGpuOps.create();
   const software = probe.ctx.isSoftware;
   const adapter = probe.ctx.adapterName;
@@ -86,16 +119,8 @@ export async function runBench(args: string[]): Promise<void> {
   if (!hasTimestamps) {
     console.warn("This adapter has no timestamp-query: per-kernel GFLOP/s cannot be measured");
   }
-
-  const variant = findVariant(arg("variant") ?? "CI8x8");
-  if (variant.kind !== "image") {
-    throw new Error(`The bench runs image variants, not ${variant.name}`);
-  }
-  const sizes = (arg("sizes") ?? (software ? "256" : "256,512,1024")).split(",").map(Number);
-  const repeats = Number(arg("repeats") ?? 1);
   const matmulN = software ? 512 : 4096;
-
-  console.log(`adapter   ${adapter}${software ? " (software rasterizer)" : ""}`);
+  console.log(`WebGPU: adapter ${adapter}${software ? " (software rasterizer)" : ""}`);
 
   // Ceiling: our best tiled matmul on this adapter.
   let ceiling = 0, ceilingTiles = TILE_CANDIDATES[0];
@@ -109,118 +134,173 @@ export async function runBench(args: string[]): Promise<void> {
     if (g > ceiling) [ceiling, ceilingTiles] = [g, tiles];
   }
   console.log(`ceiling   ${ceiling.toFixed(1)} GFLOP/s (best tiled matmul above)\n`);
-
-  // Representative convolutions of the official-width networks, alone, with the default tiles.
-  {
-    const kops = await WebGpuOps.create();
-    const convCases: [string, number[], number, number, boolean][] = [
-      ["3x3 256->256 @64x64, fused norm+SiLU", [1, 256, 64, 64], 256, 3, true],
-      ["3x3 512->512 @32x32", [1, 512, 32, 32], 512, 3, false],
-      ["1x1 256->512 @64x64", [1, 256, 64, 64], 512, 1, false],
-    ];
-    for (const [label, shape, cout, k, fused] of convCases) {
-      const cin = shape[1];
-      const w = convParams(
-        kops,
-        new Float32Array(cout * cin * k * k),
-        [cout, cin, k, k],
-        new Float32Array(cout),
-      );
-      const x = kops.upload({ data: new Float32Array(shape.reduce((a, b) => a * b)), shape });
-      const norm = fused
-        ? {
-          stats: kops.groupNormStats(x, { groups: 32, eps: 1e-6 }),
-          weights: normParams(kops, new Float32Array(cin), new Float32Array(cin), 32),
-          silu: true,
-        }
-        : undefined;
-      let best = 0;
-      for (let r = 0; r < 3; r++) {
-        kops.startProfiling();
-        kops.release(kops.conv(x, w, { norm }));
-        await kops.flush();
-        const prof = kops.stopProfiling();
-        const f = prof[k === 1 ? "conv1x1" : "conv3x3"];
-        if (r > 0 && f) best = Math.max(best, f.flops / f.ms / 1e6);
-      }
-      console.log(
-        `conv      ${label.padEnd(38)} ${best.toFixed(1).padStart(7)} GFLOP/s  ${
-          (100 * best / ceiling).toFixed(0).padStart(3)
-        }% of ceiling`,
-      );
-    }
-    kops.destroy();
-  }
+  const kops = await WebGpuOps.create();
+  await benchConvs(kops, ceiling);
+  kops.destroy();
   if (args.includes("--kernels-only")) return;
-  console.log();
-
   const ops = await WebGpuOps.create();
   console.log(
-    `conv tiles ${JSON.stringify(ops.tiles)} (matmul ceiling tiles ${
+    `\nconv tiles ${JSON.stringify(ops.tiles)} (matmul ceiling tiles ${
       JSON.stringify(ceilingTiles)
     })`,
   );
+  await benchTokenizers(ops, ceiling, {
+    sizes: arg("sizes") ?? (software ? "256" : "256,512,1024"),
+    videoSizes: arg("video-sizes") ?? (software ? "128" : "256,512"),
+    args,
+  });
+  ops.destroy();
+}
 
-  /** Smooth test content: a sum of sinusoids in [-0.9, 0.9]. */
-  function content(shape: number[]): HostTensor {
-    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < data.length; i++) data[i] = Math.sin(i * 0.001) * 0.9;
-    return { data, shape };
+async function benchWasm(args: string[]): Promise<void> {
+  const arg = (name: string) => argOf(args, name);
+  const threads = arg("threads") === undefined ? undefined : Number(arg("threads"));
+  const ops = await WasmOps.create({ threads });
+  console.log(`WebAssembly: ${ops.label}`);
+  // Ceiling: the blocked SGEMM on every thread, as a 3x3 512->512 conv at 64x64 would be as a
+  // plain matrix product (im2col), best of 3.
+  const [m, n, k] = [512, 4096, 4608];
+  const a = ops.heap.alloc(4 * m * k), b = ops.heap.alloc(4 * k * n), c = ops.heap.alloc(4 * m * n);
+  let ceiling = 0;
+  for (let r = 0; r < 3; r++) {
+    const t0 = performance.now();
+    ops.gemm(a, k, 1, b, n, 1, c, n, { M: m, N: n, K: k });
+    ceiling = Math.max(ceiling, 2 * m * n * k / (performance.now() - t0) / 1e6);
   }
+  [a, b, c].forEach((p) => ops.heap.free(p));
+  console.log(`ceiling   ${ceiling.toFixed(1)} GFLOP/s (SGEMM ${m}x${n}x${k} on every thread)\n`);
+  await benchConvs(ops, ceiling);
+  if (!args.includes("--kernels-only")) {
+    await benchTokenizers(ops, ceiling, {
+      sizes: arg("sizes") ?? "256",
+      videoSizes: arg("video-sizes") ?? "128",
+      args,
+    });
+  }
+  ops.destroy();
+}
 
-  /** Times encode and decode of one input; per-kernel-family GFLOP/s from timestamps. */
-  async function benchInput(
-    tok: Tokenizer,
-    label: string,
-    input: HostTensor,
-    perUnit: number,
-    unit: string,
-  ) {
-    const enc0 = await tok.encode(input); // compiles pipelines
-    const tokens = enc0.latent ?? enc0.indices!;
-    await tok.decode(tokens);
-    let encMs = Infinity, decMs = Infinity;
-    const weights = ops.pool.stats().inUse;
-    ops.pool.resetPeak();
-    const families: Record<string, { ms: number; flops: number }> = {};
-    for (let r = 0; r < repeats; r++) {
-      ops.startProfiling();
-      let t0 = performance.now();
-      await tok.encode(input);
-      encMs = Math.min(encMs, performance.now() - t0);
-      t0 = performance.now();
-      await tok.decode(tokens);
-      decMs = Math.min(decMs, performance.now() - t0);
-      const prof = ops.stopProfiling();
-      if (r === repeats - 1) {
-        for (const [k, v] of Object.entries(prof)) families[k] = { ms: v.ms, flops: v.flops };
-      }
-    }
-    const mib = (b: number) => (b / 2 ** 20).toFixed(0);
-    const activations = ops.pool.stats().peakInUse - weights;
-    console.log(
-      `${label}  encode ${(encMs / perUnit).toFixed(1)} ms/${unit}  decode ${
-        (decMs / perUnit).toFixed(1)
-      } ms/${unit}  peak GPU memory ${mib(activations)} MiB activations + ${
-        mib(weights)
-      } MiB weights`,
+/**
+ * Representative convolutions of the official-width networks, alone. GFLOP/s count the direct
+ * convolution's multiply-adds, so a Winograd convolution can pass its backend's ceiling.
+ */
+async function benchConvs(ops: Profiled, ceiling: number): Promise<void> {
+  const convCases: [string, number[], number, number, boolean][] = [
+    ["3x3 256->256 @64x64, fused norm+SiLU", [1, 256, 64, 64], 256, 3, true],
+    ["3x3 512->512 @32x32", [1, 512, 32, 32], 512, 3, false],
+    ["1x1 256->512 @64x64", [1, 256, 64, 64], 512, 1, false],
+  ];
+  for (const [label, shape, cout, k, fused] of convCases) {
+    const cin = shape[1];
+    const w = convParams(
+      ops,
+      new Float32Array(cout * cin * k * k),
+      [cout, cin, k, k],
+      new Float32Array(cout),
     );
-    const total = Object.values(families).reduce((a, f) => a + f.ms, 0);
-    for (const [name, f] of Object.entries(families).sort((a, b) => b[1].ms - a[1].ms)) {
-      const gflops = f.flops ? f.flops / f.ms / 1e6 : 0;
-      console.log(
-        `  ${name.padEnd(10)} ${f.ms.toFixed(1).padStart(9)} ms  ${
-          (100 * f.ms / total).toFixed(0).padStart(3)
-        }% of GPU time` +
-          (f.flops
-            ? `  ${gflops.toFixed(1).padStart(7)} GFLOP/s  ${
-              (100 * gflops / ceiling).toFixed(0).padStart(3)
-            }% of ceiling`
-            : ""),
-      );
+    const x = ops.upload({ data: new Float32Array(shape.reduce((a, b) => a * b)), shape });
+    const norm = fused
+      ? {
+        stats: ops.groupNormStats(x, { groups: 32, eps: 1e-6 }),
+        weights: normParams(ops, new Float32Array(cin), new Float32Array(cin), 32),
+        silu: true,
+      }
+      : undefined;
+    let best = 0;
+    for (let r = 0; r < 3; r++) {
+      ops.startProfiling();
+      ops.release(ops.conv(x, w, { norm }));
+      await ops.flush();
+      const prof = ops.stopProfiling();
+      const f = prof[k === 1 ? "conv1x1" : "conv3x3"];
+      if (r > 0 && f) best = Math.max(best, f.flops / f.ms / 1e6);
+    }
+    console.log(
+      `conv      ${label.padEnd(38)} ${best.toFixed(1).padStart(7)} GFLOP/s  ${
+        (100 * best / ceiling).toFixed(0).padStart(3)
+      }% of ceiling`,
+    );
+    for (const t of [x, w.weight, w.bias, ...(norm ? [norm.stats, norm.weights.gammaBeta] : [])]) {
+      ops.release(t);
     }
   }
+}
 
+/** Smooth test content: a sum of sinusoids in [-0.9, 0.9]. */
+function content(shape: number[]): HostTensor {
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < data.length; i++) data[i] = Math.sin(i * 0.001) * 0.9;
+  return { data, shape };
+}
+
+/** Times encode and decode of one input; per-kernel-family GFLOP/s from the profile. */
+async function benchInput(
+  ops: Profiled,
+  ceiling: number,
+  repeats: number,
+  tok: Tokenizer,
+  label: string,
+  input: HostTensor,
+  perUnit: number,
+  unit: string,
+) {
+  const enc0 = await tok.encode(input); // compiles pipelines, warms up the JIT
+  const tokens = enc0.latent ?? enc0.indices!;
+  await tok.decode(tokens);
+  let encMs = Infinity, decMs = Infinity;
+  const weights = ops.memoryStats().inUse;
+  ops.resetPeak();
+  const families: Record<string, { ms: number; flops: number }> = {};
+  for (let r = 0; r < repeats; r++) {
+    ops.startProfiling();
+    let t0 = performance.now();
+    await tok.encode(input);
+    encMs = Math.min(encMs, performance.now() - t0);
+    t0 = performance.now();
+    await tok.decode(tokens);
+    decMs = Math.min(decMs, performance.now() - t0);
+    const prof = ops.stopProfiling();
+    if (r === repeats - 1) {
+      for (const [k, v] of Object.entries(prof)) families[k] = { ms: v.ms, flops: v.flops };
+    }
+  }
+  const mib = (b: number) => (b / 2 ** 20).toFixed(0);
+  const activations = ops.memoryStats().peakInUse - weights;
+  console.log(
+    `${label}  encode ${(encMs / perUnit).toFixed(1)} ms/${unit}  decode ${
+      (decMs / perUnit).toFixed(1)
+    } ms/${unit}  (encode+decode ${((encMs + decMs) / perUnit).toFixed(1)} ms/${unit})  ` +
+      `peak memory ${mib(activations)} MiB activations + ${mib(weights)} MiB weights`,
+  );
+  const total = Object.values(families).reduce((a, f) => a + f.ms, 0);
+  for (const [name, f] of Object.entries(families).sort((a, b) => b[1].ms - a[1].ms)) {
+    const gflops = f.flops ? f.flops / f.ms / 1e6 : 0;
+    console.log(
+      `  ${name.padEnd(10)} ${f.ms.toFixed(1).padStart(9)} ms  ${
+        (100 * f.ms / total).toFixed(0).padStart(3)
+      }% of op time` +
+        (f.flops
+          ? `  ${gflops.toFixed(1).padStart(7)} GFLOP/s  ${
+            (100 * gflops / ceiling).toFixed(0).padStart(3)
+          }% of ceiling`
+          : ""),
+    );
+  }
+}
+
+/** The official-width image and video tokenizers on `ops`. */
+async function benchTokenizers(
+  ops: Profiled,
+  ceiling: number,
+  plan: { sizes: string; videoSizes: string; args: string[] },
+): Promise<void> {
+  const args = plan.args;
+  const arg = (name: string) => argOf(args, name);
+  const repeats = Number(arg("repeats") ?? 1);
+  const variant = findVariant(arg("variant") ?? "CI8x8");
+  if (variant.kind !== "image") {
+    throw new Error(`The bench runs image variants, not ${variant.name}`);
+  }
   if (!args.includes("--video-only")) {
     const arch = officialImageArchitecture(variant.discrete, variant.spatialCompression);
     const tok = await loadTokenizer({
@@ -228,9 +308,12 @@ export async function runBench(args: string[]): Promise<void> {
       decoder: randomCheckpoint(imageDecoderShapes(arch), 2),
       ops,
     });
-    console.log(`\n${variant.name}, official width (channels 128), random weights`);
-    for (const size of sizes) {
-      await benchInput(tok, `${size}x${size}`, content([1, 3, size, size]), 1, "image");
+    console.log(
+      `\n${variant.name}, official width (channels 128), random weights, on ${ops.label}`,
+    );
+    for (const size of plan.sizes.split(",").map(Number)) {
+      const input = content([1, 3, size, size]);
+      await benchInput(ops, ceiling, repeats, tok, `${size}x${size}`, input, 1, "image");
     }
     await tok.dispose();
   }
@@ -251,23 +334,23 @@ export async function runBench(args: string[]): Promise<void> {
       ops,
     });
     console.log(
-      `\n${vspec.name}, official width (channels 128), random weights, windows of ${window} frames`,
+      `\n${vspec.name}, official width (channels 128), random weights, windows of ${window} frames, on ${ops.label}`,
     );
-    const videoSizes = (arg("video-sizes") ?? (software ? "128" : "256,512")).split(",").map(
-      Number,
-    );
-    for (const size of videoSizes) {
+    for (const size of plan.videoSizes.split(",").map(Number)) {
+      const input = content([1, 3, window, size, size]);
       await benchInput(
+        ops,
+        ceiling,
+        repeats,
         tok,
         `${window}x${size}x${size}`,
-        content([1, 3, window, size, size]),
+        input,
         window,
         "frame",
       );
     }
     await tok.dispose();
   }
-  ops.destroy();
 }
 
 if (import.meta.main) await runBench(Deno.args);

@@ -46,6 +46,11 @@ interface NnKernels extends CpuKernels {
   upSpace(...args: number[]): void;
   upTime(...args: number[]): void;
   gemmBlocks(...args: number[]): void;
+  winogradRows(...args: number[]): void;
+  gemmScratchBytes(m: number, n: number, k: number): number;
+  winogradWeightsBytes(cout: number, cin: number): number;
+  winogradScratchBytes(cout: number, cin: number): number;
+  winogradWeights(w: number, u: number, cout: number, cin: number): void;
 }
 
 /** A tensor in the WebAssembly heap. */
@@ -72,8 +77,10 @@ export interface WasmOptions {
   attentionScoreBytes?: number;
 }
 
-/** Per-thread scratch: the largest any kernel asks for. */
-const SCRATCH_BYTES = 1 << 20;
+/** asm/fsq.ts's constants table. */
+const FSQ_TABLE_BYTES = 160;
+/** Channels up to which 3x3 convolutions take the Winograd path (its scratch is sized for them). */
+const WINOGRAD_MAX_CHANNELS = 512;
 const COLUMN_BYTES = 8 << 20;
 const ATTENTION_SCORE_BYTES = 4 << 20;
 /** Work items per chunk handed to a thread: enough chunks to balance, few enough to be cheap. */
@@ -105,6 +112,7 @@ export class WasmOps implements Backend {
   readonly #k: NnKernels;
   readonly #pool: ThreadPool | null;
   readonly #scratch: number;
+  readonly #scratchBytes: number;
   #profile: KernelProfile | null = null;
   #destroyed = false;
 
@@ -115,9 +123,11 @@ export class WasmOps implements Backend {
     pool: ThreadPool | null,
     heapBase: number,
     scratch: number,
+    scratchBytes: number,
     options: WasmOptions,
   ) {
     this.#k = k;
+    this.#scratchBytes = scratchBytes;
     this.variant = variant;
     this.#pool = pool;
     this.#scratch = scratch;
@@ -146,11 +156,21 @@ export class WasmOps implements Backend {
     const k = await instantiateKernels(module, memory) as NnKernels;
     // Layout: module statics, the thread control block, one scratch area per thread, the heap.
     const control = Math.ceil(k.heapBase() / 64) * 64;
-    const scratch = control + Math.ceil(CONTROL_BYTES / 64) * 64;
+    const scratch = control + Math.ceil((CONTROL_BYTES + FSQ_TABLE_BYTES) / 64) * 64;
     const n = threaded ? threads : 1;
-    const heapBase = scratch + n * SCRATCH_BYTES;
+    // Per-thread scratch: GEMM packing at its largest blocks, or a Winograd convolution's
+    // transformed tiles at the widest official layer.
+    const scratchBytes = Math.ceil(
+      Math.max(
+        k.gemmScratchBytes(1 << 16, 1 << 16, 1 << 16),
+        k.winogradScratchBytes(WINOGRAD_MAX_CHANNELS, WINOGRAD_MAX_CHANNELS),
+      ) / 64,
+    ) * 64;
+    const heapBase = scratch + n * scratchBytes;
     const grow = Math.ceil((heapBase - memory.buffer.byteLength) / 65536);
     if (grow > 0) memory.grow(grow);
+    // The FSQ constants live past the statics, which a worker starting would overwrite.
+    k.fsqUseTable(control + CONTROL_BYTES);
     const pool = threaded
       ? await ThreadPool.create({
         module,
@@ -158,10 +178,10 @@ export class WasmOps implements Backend {
         kernels: k as unknown as Record<string, unknown>,
         workers: threads - 1,
         control,
-        scratch: Array.from({ length: n }, (_, i) => scratch + i * SCRATCH_BYTES),
+        scratch: Array.from({ length: n }, (_, i) => scratch + i * scratchBytes),
       })
       : null;
-    return new WasmOps(k, memory, variant, pool, heapBase, scratch, options);
+    return new WasmOps(k, memory, variant, pool, heapBase, scratch, scratchBytes, options);
   }
 
   get threads(): number {
@@ -360,7 +380,14 @@ export class WasmOps implements Backend {
     const direct = K === cin && st === 1 && sh === 1 && sw === 1 && up === 1 && !norm &&
       plH + phH + plW + phW + padT === 0;
     const family = kt * kh * kw > 1 ? "conv3x3" : "conv1x1";
+    const winograd = kt === 1 && kh === 3 && kw === 3 && st === 1 && sh === 1 && sw === 1 &&
+      plH === 1 && plW === 1 && phH === 1 && phW === 1 &&
+      this.#k.winogradScratchBytes(M, cin) <= this.#scratchBytes;
     this.#timed(family, 2 * M * K * P * b, () => {
+      if (winograd) {
+        this.#winograd(x, w, opts, out, [b, cin, tIn, hIn, wIn], up);
+        return;
+      }
       if (direct) {
         for (let bi = 0; bi < b; bi++) {
           this.gemm(
@@ -438,6 +465,111 @@ export class WasmOps implements Backend {
     return out;
   }
 
+  /**
+   * A 3x3, stride 1, pad 1 convolution by Winograd F(4x4, 3x3) (asm/winograd.ts): per image or
+   * frame, the input is gathered once into a zero-padded plane (normalised, upsampled), then
+   * transformed, multiplied and transformed back by bands of tile rows on every thread. The
+   * weights are transformed per call into a transient buffer, so they are held once.
+   */
+  #winograd(
+    x: WasmTensor,
+    w: ConvWeights,
+    opts: ConvOptions,
+    out: WasmTensor,
+    [b, cin, frames, hIn, wIn]: number[],
+    up: number,
+  ): void {
+    const k = this.#k;
+    const cout = w.cout;
+    const h = hIn * up, wd = wIn * up, hp = h + 2, wp = wd + 2;
+    const plane = h * wd, pIn = frames * hIn * wIn;
+    const u = this.heap.alloc(k.winogradWeightsBytes(cout, cin), "Winograd weights");
+    const xp = this.heap.alloc(4 * cin * hp * wp, "padded input");
+    // Frames of a video are planes `frames` apart in each channel: staged through a buffer.
+    const stage = frames > 1 ? this.heap.alloc(4 * cout * plane, "conv output frame") : 0;
+    const mem = () => new Float32Array(this.heap.memory.buffer);
+    try {
+      k.winogradWeights(this.#t(w.weight).ptr, u, cout, cin);
+      const norm = opts.norm;
+      const stats = norm ? this.#t(norm.stats) : null;
+      const groups = norm?.weights.groups ?? 1;
+      const statFrames = stats ? stats.shape[1] : 1;
+      const bias = this.#t(w.bias).ptr;
+      const rows = Math.ceil(h / 4);
+      for (let bi = 0; bi < b; bi++) {
+        const outBase = out.ptr + 4 * bi * cout * frames * plane;
+        for (let f = 0; f < frames; f++) {
+          // A 1x1 "convolution" with pad 1 gathers the padded, normalised, upsampled frame.
+          this.#run("im2col", [
+            x.ptr + 4 * bi * cin * pIn,
+            xp,
+            cin,
+            frames,
+            hIn,
+            wIn,
+            1,
+            1,
+            1,
+            frames,
+            hp,
+            wp,
+            1,
+            1,
+            1,
+            0,
+            1,
+            1,
+            up,
+            stats ? stats.ptr + 4 * bi * statFrames * groups * 2 : 0,
+            norm ? this.#t(norm.weights.gammaBeta).ptr : 0,
+            groups,
+            statFrames,
+            norm?.silu ? 1 : 0,
+            f * hp * wp,
+            hp * wp,
+          ], cin);
+          const y = stage || outBase;
+          if (stage && opts.residual) {
+            // The residual was copied into `out`; bring this frame's into the stage.
+            const m = mem();
+            for (let c = 0; c < cout; c++) {
+              const src = (outBase >> 2) + (c * frames + f) * plane;
+              m.copyWithin((stage >> 2) + c * plane, src, src + plane);
+            }
+          }
+          this.#runBlocks(
+            "winogradRows",
+            [
+              xp,
+              u,
+              bias,
+              opts.residual ? y : 0,
+              y,
+              cin,
+              cout,
+              h,
+              wd,
+              0,
+            ],
+            rows,
+            9,
+          );
+          if (stage) {
+            const m = mem();
+            for (let c = 0; c < cout; c++) {
+              const dst = (outBase >> 2) + (c * frames + f) * plane;
+              m.copyWithin(dst, (stage >> 2) + c * plane, (stage >> 2) + (c + 1) * plane);
+            }
+          }
+        }
+      }
+    } finally {
+      this.heap.free(u);
+      this.heap.free(xp);
+      if (stage) this.heap.free(stage);
+    }
+  }
+
   groupNormStats(xIn: Tensor, opts: GroupNormOptions): Tensor {
     const x = this.#t(xIn);
     const [b, c] = x.shape;
@@ -498,7 +630,7 @@ export class WasmOps implements Backend {
     const out = this.#alloc([b, c, ...qkv.shape.slice(2)], "f32", "attention");
     const scale = Math.fround(c ** -0.5);
     if (kind === "temporal") {
-      if (4 * frames > SCRATCH_BYTES) throw new Error(`Too many frames (${frames}) to attend`);
+      if (4 * frames > this.#scratchBytes) throw new Error(`Too many frames (${frames}) to attend`);
       this.#timed(
         "attention",
         4 * b * frames * frames * n * c,

@@ -1,0 +1,353 @@
+// deno-fmt-ignore-file
+// deno-lint-ignore-file
+// (AssemblyScript: deno fmt would drop the @inline decorators.)
+
+// 3x3 stride-1 convolution by Winograd F(4x4, 3x3), for the WebAssembly backend:
+//
+//   Y[co, h, w] = bias[co] + sum_{ci, i, j} W[co, ci, i, j] X[ci, h + i, w + j] (+ R[co, h, w])
+//
+// X is the zero-padded input [Cin, H + 2, W + 2], Y and the residual R are [Cout, H, W]
+// (channels first, f32, contiguous); any H, W >= 1 (edge tiles are cut). Pointers are byte
+// offsets into this module's memory.
+//
+// Interpolation points 0, 1, -1, 1/2, -2 (and infinity) rather than the usual 0, +-1, +-2: the
+// transforms' coefficients are smaller and better balanced, which makes the float32 result
+// about five times more accurate (max |err| / max |ref| 4.5e-6 against 2.4e-5 for 512 input
+// channels, kaiming weights, N(0, 1) inputs; F(2x2, 3x3) 9e-7, F(6x6, 3x3) 2e-5, the float32
+// direct sum 2.4e-6). B^T and A^T are exact in float32; G (thirds and fifteenths) is applied in
+// float64 by the weight transform, rounded once.
+//
+// The host transforms the weights once per layer (winogradWeights, into winogradWeightsBytes),
+// laid out as the GEMM micro-kernel's packed A: U[pos][co / MR][ci][co % MR], 36 positions,
+// Cout padded with zeros to a multiple of MR. winogradConv then computes output tiles [t0, t1)
+// (4x4 tiles numbered row-major over ceil(H / 4) x ceil(W / 4)) in blocks of NB tiles (16 to
+// 128, by the size of U): the input transform of the block into V[pos][tile / NR][ci][tile % NR]
+// (the micro-kernel's packed B), 36 GEMMs M[co][pos] = U[pos] V[pos] (Cout x NB), and the output
+// transform with bias and residual.
+// Threads sharing one memory split the tiles, each with its own scratch (winogradScratchBytes).
+
+import { microKernel } from "./gemm";
+
+// The micro-kernel's tile (asm/gemm.ts).
+// @ts-ignore: decorator
+@inline const MR: i32 = 6;
+// @ts-ignore: decorator
+@inline const NR: i32 = 8;
+/**
+ * Tiles per block (a multiple of NR): small when U fits in the last-level cache, so that the
+ * block's V and M stay near L2; large when U streams from memory once per block. Measured
+ * (effective GFLOP/s, relaxed SIMD) 128 channels @ 256^2: 16 tiles 129, 32 128, 64 125; 256 @
+ * 128^2: 16..64 within 1%; 512 @ 64^2: 32 145, 64 151, 128 154.
+ */
+// @ts-ignore: decorator
+@inline function blockTiles(cout: i32, cin: i32): i32 {
+  const u = 36 * roundUp(cout, MR) * cin * 4;
+  return u > (16 << 20) ? 128 : u > (4 << 20) ? 64 : 16;
+}
+
+// B^T, G and A^T of F(4x4, 3x3) with points 0, 1, -1, 1/2, -2, infinity (Toom-Cook):
+//   B^T = [1 -3/2 -2  3/2 1 0; 0 -1 1/2 5/2 1 0; 0 1 -5/2 1/2 1 0; 0 -2 -1 2 1 0;
+//          0 1/2 -1 -1/2 1 0; 0 1 -3/2 -2 3/2 1]
+//   G   = [1 0 0; 1/3 1/3 1/3; -1/3 1/3 -1/3; -16/15 -8/15 -4/15; 1/15 -2/15 4/15; 0 0 1]
+//   A^T = [1 1 1 1 1 0; 0 1 -1 1/2 -2 0; 0 1 1 1/4 4 0; 0 1 -1 1/8 -8 1]
+const KV: usize = memory.data<f32>([1.5, 2.5, 0.5, 2.0, 0.25, 4.0, 0.125, 8.0], 16);
+
+// @ts-ignore: decorator
+@inline function roundUp(a: i32, b: i32): i32 {
+  return (a + b - 1) / b * b;
+}
+
+/** Bytes of the transformed weights of a layer. */
+export function winogradWeightsBytes(cout: i32, cin: i32): i32 {
+  return 36 * roundUp(cout, MR) * cin * 4;
+}
+
+/** Scratch bytes of one thread's winogradConv. */
+export function winogradScratchBytes(cout: i32, cin: i32): i32 {
+  const nb = blockTiles(cout, cin);
+  return (36 * cin * nb + 36 * roundUp(cout, MR) * nb + 36 * 4 * 2) * 4 + 64;
+}
+
+/** Torch-layout weights w[Cout, Cin, 3, 3] at `w` -> U at `u` (winogradWeightsBytes). */
+export function winogradWeights(w: usize, u: usize, cout: i32, cin: i32): void {
+  const coutP = roundUp(cout, MR);
+  const posStride = <usize> (coutP * cin) << 2;
+  for (let co = 0; co < coutP; co++) {
+    const panel = co / MR;
+    const r = co % MR;
+    for (let ci = 0; ci < cin; ci++) {
+      const dst = u + (<usize> ((panel * cin + ci) * MR + r) << 2);
+      if (co >= cout) {
+        for (let p = 0; p < 36; p++) store<f32>(dst + <usize> p * posStride, 0);
+        continue;
+      }
+      const src = w + (<usize> ((co * cin + ci) * 9) << 2);
+      // G g: 6 x 3, then (G g) G^T: 6 x 6, in float64.
+      let g0: f64, g1: f64, g2: f64;
+      for (let i = 0; i < 6; i++) {
+        // Row i of G g: column j is sum_k G[i][k] g[k][j].
+        let a0: f64 = 0, a1: f64 = 0, a2: f64 = 0;
+        for (let j = 0; j < 3; j++) {
+          g0 = <f64> load<f32>(src + (<usize> j << 2));
+          g1 = <f64> load<f32>(src + (<usize> (3 + j) << 2));
+          g2 = <f64> load<f32>(src + (<usize> (6 + j) << 2));
+          const v = gRow(i, g0, g1, g2);
+          if (j == 0) a0 = v; else if (j == 1) a1 = v; else a2 = v;
+        }
+        for (let k = 0; k < 6; k++) {
+          store<f32>(dst + <usize> (i * 6 + k) * posStride, <f32> gRow(k, a0, a1, a2));
+        }
+      }
+    }
+  }
+}
+
+/** Row i of G times the column (x0, x1, x2), in float64. */
+function gRow(i: i32, x0: f64, x1: f64, x2: f64): f64 {
+  switch (i) {
+    case 0: return x0;
+    case 1: return (x0 + x1 + x2) / 3;
+    case 2: return (-x0 + x1 - x2) / 3;
+    case 3: return (-16 * x0 - 8 * x1 - 4 * x2) / 15;
+    case 4: return (x0 - 2 * x1 + 4 * x2) / 15;
+    default: return x2;
+  }
+}
+
+// @ts-ignore: decorator
+@inline function min(a: i32, b: i32): i32 {
+  return a < b ? a : b;
+}
+
+/**
+ * Stores y = B^T x of six vectors at dst + i * ds (bytes), with the constants 3/2, 5/2, 1/2, 2.
+ * Sums left to right; the products by 1/2 and 2 are exact.
+ */
+// @ts-ignore: decorator
+@inline function bt6(
+  x0: v128, x1: v128, x2: v128, x3: v128, x4: v128, x5: v128, dst: usize, ds: usize,
+  c15: v128, c25: v128, half: v128, two: v128,
+): void {
+  // 1 -3/2 -2 3/2 1 0
+  v128.store(dst, f32x4.add(f32x4.add(f32x4.sub(f32x4.sub(x0, f32x4.mul(c15, x1)), f32x4.mul(two, x2)), f32x4.mul(c15, x3)), x4));
+  // 0 -1 1/2 5/2 1 0
+  v128.store(dst + ds, f32x4.add(f32x4.add(f32x4.sub(f32x4.mul(half, x2), x1), f32x4.mul(c25, x3)), x4));
+  // 0 1 -5/2 1/2 1 0
+  v128.store(dst + 2 * ds, f32x4.add(f32x4.add(f32x4.sub(x1, f32x4.mul(c25, x2)), f32x4.mul(half, x3)), x4));
+  // 0 -2 -1 2 1 0
+  v128.store(dst + 3 * ds, f32x4.add(f32x4.add(f32x4.sub(f32x4.neg(f32x4.mul(two, x1)), x2), f32x4.mul(two, x3)), x4));
+  // 0 1/2 -1 -1/2 1 0
+  v128.store(dst + 4 * ds, f32x4.add(f32x4.sub(f32x4.sub(f32x4.mul(half, x1), x2), f32x4.mul(half, x3)), x4));
+  // 0 1 -3/2 -2 3/2 1
+  v128.store(dst + 5 * ds, f32x4.add(f32x4.add(f32x4.sub(f32x4.sub(x1, f32x4.mul(c15, x2)), f32x4.mul(two, x3)), f32x4.mul(c15, x4)), x5));
+}
+
+/** Stores y = A^T m of six vectors at dst + r * ds (bytes); every product is exact. */
+// @ts-ignore: decorator
+@inline function at6(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v128, dst: usize, ds: usize): void {
+  const p = f32x4.add(m1, m2);
+  const q = f32x4.sub(m1, m2);
+  // 1 1 1 1 1 0
+  v128.store(dst, f32x4.add(f32x4.add(f32x4.add(m0, p), m3), m4));
+  // 0 1 -1 1/2 -2 0
+  v128.store(dst + ds, f32x4.sub(f32x4.add(q, f32x4.mul(v128.load32_splat(KV, 8), m3)), f32x4.mul(v128.load32_splat(KV, 12), m4)));
+  // 0 1 1 1/4 4 0
+  v128.store(dst + 2 * ds, f32x4.add(f32x4.add(p, f32x4.mul(v128.load32_splat(KV, 16), m3)), f32x4.mul(v128.load32_splat(KV, 20), m4)));
+  // 0 1 -1 1/8 -8 1
+  v128.store(dst + 3 * ds, f32x4.add(f32x4.sub(f32x4.add(q, f32x4.mul(v128.load32_splat(KV, 24), m3)), f32x4.mul(v128.load32_splat(KV, 28), m4)), m5));
+}
+
+/** Transposes the 4x4 block of rows a, b, c, d (lane j of row i -> lane i of column j). */
+// @ts-ignore: decorator
+@inline function col(a: v128, b: v128, c: v128, d: v128, j: i32): v128 {
+  if (j == 0) return v128.shuffle<f32>(v128.shuffle<f32>(a, b, 0, 4, 1, 5), v128.shuffle<f32>(c, d, 0, 4, 1, 5), 0, 1, 4, 5);
+  if (j == 1) return v128.shuffle<f32>(v128.shuffle<f32>(a, b, 0, 4, 1, 5), v128.shuffle<f32>(c, d, 0, 4, 1, 5), 2, 3, 6, 7);
+  if (j == 2) return v128.shuffle<f32>(v128.shuffle<f32>(a, b, 2, 6, 3, 7), v128.shuffle<f32>(c, d, 2, 6, 3, 7), 0, 1, 4, 5);
+  return v128.shuffle<f32>(v128.shuffle<f32>(a, b, 2, 6, 3, 7), v128.shuffle<f32>(c, d, 2, 6, 3, 7), 2, 3, 6, 7);
+}
+
+/**
+ * Output tiles [t0, t1) of the convolution of X (at `x`, [cin, h + 2, w + 2], zero-padded) with
+ * the transformed weights `u` (winogradWeights) into Y (at `y`, [cout, h, w]), plus bias[co]
+ * when bias != 0, plus R[co, h, w] at `res` when res != 0 (res may equal y). Tiles are 4x4,
+ * numbered row-major over ceil(h / 4) x ceil(w / 4); `scratch` holds
+ * winogradScratchBytes(cout, cin) bytes of the calling thread's own.
+ *
+ * Per block: V[pos][tile / NR][ci][tile % NR] (the GEMM's packed B), M[co][pos][tile] (so that
+ * the output transform reads it in order). The transforms run four tiles to a vector; tiles
+ * whose patch crosses the edge of X or Y, or that are not four side by side in a tile row, go
+ * through a lane-by-lane gather or scatter with the same arithmetic.
+ */
+export function winogradConv(
+  x: usize, u: usize, bias: usize, res: usize, y: usize,
+  cin: i32, cout: i32, h: i32, w: i32, t0: i32, t1: i32, scratch: usize,
+): void {
+  const tilesW = (w + 3) >> 2;
+  const coutP = roundUp(cout, MR);
+  const hp = h + 2;
+  const wp = w + 2;
+  const rowBytes = <usize> wp << 2;
+  const NB = blockTiles(cout, cin);
+  const vPos = <usize> (cin * NB) << 2;
+  const uPos = <usize> (coutP * cin) << 2;
+  const mRow = <usize> (36 * NB) << 2;
+  const V = (scratch + 15) & ~(<usize> 15);
+  const Mb = V + 36 * vPos;
+  const tmp = Mb + <usize> coutP * mRow;
+  const tmp2 = tmp + 36 * 16;
+  const c15 = v128.load32_splat(KV);
+  const c25 = v128.load32_splat(KV, 4);
+  const half = v128.load32_splat(KV, 8);
+  const two = v128.load32_splat(KV, 12);
+  for (let tb = t0; tb < t1; tb += NB) {
+    const nt = min(NB, t1 - tb);
+    const ntP = roundUp(nt, NR);
+    // Input transform, four tiles to a vector: rows of the patch (B^T along each row, into tmp),
+    // then columns (B^T down each column, into V).
+    for (let ci = 0; ci < cin; ci++) {
+      const plane = x + (<usize> (ci * hp) << 2) * <usize> wp;
+      for (let g = 0; g < ntP; g += 4) {
+        const t = tb + g;
+        const r0 = t / tilesW * 4;
+        const c0 = t % tilesW * 4;
+        if (g + 4 <= nt && c0 + 18 <= wp && r0 + 6 <= hp) {
+          // Four tiles side by side in one tile row, inside X: each row of the 6 x 18 patch as
+          // five loads (the last of two floats), transposed to the 6 tile-lane vectors.
+          let src = plane + <usize> r0 * rowBytes + (<usize> c0 << 2);
+          for (let i = 0; i < 6; i++) {
+            const v0 = v128.load(src);
+            const v1 = v128.load(src, 16);
+            const v2 = v128.load(src, 32);
+            const v3 = v128.load(src, 48);
+            const v4 = v128.load64_zero(src, 64);
+            bt6(
+              col(v0, v1, v2, v3, 0), col(v0, v1, v2, v3, 1), col(v0, v1, v2, v3, 2),
+              col(v0, v1, v2, v3, 3), col(v1, v2, v3, v4, 0), col(v1, v2, v3, v4, 1),
+              tmp + <usize> (i * 96), 16, c15, c25, half, two,
+            );
+            src += rowBytes;
+          }
+        } else {
+          for (let l = 0; l < 4; l++) {
+            const lane = tmp2 + (<usize> l << 2);
+            const tl = tb + g + l;
+            const r1 = tl / tilesW * 4;
+            const c1 = tl % tilesW * 4;
+            let src = plane + <usize> r1 * rowBytes + (<usize> c1 << 2);
+            for (let i = 0; i < 6; i++) {
+              const d = lane + <usize> (i * 96);
+              for (let j = 0; j < 6; j++) {
+                const inside = g + l < nt && r1 + i < hp && c1 + j < wp;
+                store<f32>(d + (<usize> j << 4), inside ? load<f32>(src + (<usize> j << 2)) : 0);
+              }
+              src += rowBytes;
+            }
+          }
+          for (let i = 0; i < 6; i++) {
+            const d = tmp2 + <usize> (i * 96);
+            bt6(
+              v128.load(d), v128.load(d, 16), v128.load(d, 32), v128.load(d, 48), v128.load(d, 64),
+              v128.load(d, 80), tmp + <usize> (i * 96), 16, c15, c25, half, two,
+            );
+          }
+        }
+        const dst = V + (<usize> (((g >> 3) * cin + ci) * NR + (g & 4)) << 2);
+        for (let j = 0; j < 6; j++) {
+          const s = tmp + (<usize> j << 4);
+          bt6(
+            v128.load(s), v128.load(s, 96), v128.load(s, 192), v128.load(s, 288),
+            v128.load(s, 384), v128.load(s, 480), dst + <usize> j * vPos, 6 * vPos,
+            c15, c25, half, two,
+          );
+        }
+      }
+    }
+    // M[co][pos] = U[pos] V[pos], Cout x ntP for each position.
+    for (let pos = 0; pos < 36; pos++) {
+      const a = u + <usize> pos * uPos;
+      const b = V + <usize> pos * vPos;
+      const c = Mb + (<usize> (pos * NB) << 2);
+      for (let i = 0; i < coutP; i += MR) {
+        const pa = a + (<usize> (i * cin) << 2);
+        const pc = c + <usize> i * mRow;
+        for (let j = 0; j < ntP; j += NR) {
+          microKernel(pa, b + (<usize> (j * cin) << 2), cin, pc + (<usize> j << 2), mRow, false, 0);
+        }
+      }
+    }
+    // Output transform, four tiles to a vector: A^T along the rows of M (into tmp), then down
+    // the columns (into tmp2), + bias (+ R) on the way to Y.
+    for (let co = 0; co < cout; co++) {
+      const bv = bias ? v128.load32_splat(bias + (<usize> co << 2)) : f32x4.splat(0);
+      const outPlane = <usize> co * <usize> h * <usize> w;
+      const mco = Mb + <usize> co * mRow;
+      const ps = <usize> NB << 2;
+      for (let g = 0; g < nt; g += 4) {
+        let src = mco + (<usize> g << 2);
+        for (let i = 0; i < 6; i++) {
+          at6(
+            v128.load(src), v128.load(src + ps), v128.load(src + 2 * ps), v128.load(src + 3 * ps),
+            v128.load(src + 4 * ps), v128.load(src + 5 * ps), tmp + <usize> (i * 64), 16,
+          );
+          src += 6 * ps;
+        }
+        for (let c = 0; c < 4; c++) {
+          const s = tmp + (<usize> c << 4);
+          at6(
+            v128.load(s), v128.load(s, 64), v128.load(s, 128), v128.load(s, 192), v128.load(s, 256),
+            v128.load(s, 320), tmp2 + (<usize> c << 4), 64,
+          );
+        }
+        const t = tb + g;
+        const r0 = t / tilesW * 4;
+        const c0 = t % tilesW * 4;
+        if (g + 4 <= nt && c0 + 16 <= w && r0 + 4 <= h) {
+          // Four whole tiles side by side: each output row transposed to four tiles' rows.
+          for (let r = 0; r < 4; r++) {
+            const o = tmp2 + <usize> (r * 64);
+            const o0 = v128.load(o);
+            const o1 = v128.load(o, 16);
+            const o2 = v128.load(o, 32);
+            const o3 = v128.load(o, 48);
+            let y0 = f32x4.add(col(o0, o1, o2, o3, 0), bv);
+            let y1 = f32x4.add(col(o0, o1, o2, o3, 1), bv);
+            let y2 = f32x4.add(col(o0, o1, o2, o3, 2), bv);
+            let y3 = f32x4.add(col(o0, o1, o2, o3, 3), bv);
+            const at = (outPlane + <usize> (r0 + r) * <usize> w + <usize> c0) << 2;
+            if (res) {
+              const rp = res + at;
+              y0 = f32x4.add(y0, v128.load(rp));
+              y1 = f32x4.add(y1, v128.load(rp, 16));
+              y2 = f32x4.add(y2, v128.load(rp, 32));
+              y3 = f32x4.add(y3, v128.load(rp, 48));
+            }
+            const yp = y + at;
+            v128.store(yp, y0);
+            v128.store(yp, y1, 16);
+            v128.store(yp, y2, 32);
+            v128.store(yp, y3, 48);
+          }
+          continue;
+        }
+        const b: f32 = bias ? load<f32>(bias + (<usize> co << 2)) : 0;
+        const lanes = min(4, nt - g);
+        for (let l = 0; l < lanes; l++) {
+          const tl = tb + g + l;
+          const r1 = tl / tilesW * 4;
+          const c1 = tl % tilesW * 4;
+          const rows = min(4, h - r1);
+          const cols = min(4, w - c1);
+          const lane = tmp2 + (<usize> l << 2);
+          for (let r = 0; r < rows; r++) {
+            const at = (outPlane + <usize> (r1 + r) * <usize> w + <usize> c1) << 2;
+            for (let cc = 0; cc < cols; cc++) {
+              let v = load<f32>(lane + (<usize> (r * 4 + cc) << 4)) + b;
+              if (res) v += load<f32>(res + at + (<usize> cc << 2));
+              store<f32>(y + at + (<usize> cc << 2), v);
+            }
+          }
+        }
+      }
+    }
+  }
+}

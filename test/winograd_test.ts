@@ -1,0 +1,143 @@
+/**
+ * The WebAssembly Winograd F(4x4, 3x3) convolution of asm/winograd.ts against a direct float64
+ * convolution: odd sizes (edge tiles cut both ways), small channel counts not multiples of the
+ * micro-tile, bias and residual (also in place), more tiles than one block, and tile ranges split
+ * in two that must equal the unsplit call bit for bit.
+ */
+
+import assert from "node:assert/strict";
+import { type CpuWasm, cpuWasm } from "../src/cpu/wasm.ts";
+import { randomArray } from "./helpers.ts";
+
+/**
+ * max |wasm - float64| <= TOL * max |ref|: the float32 transforms and sums of F(4x4, 3x3) err
+ * by a few 1e-6 of the output's range at these channel counts (measured up to about 1e-6).
+ */
+const TOL = 2e-5;
+
+interface Conv {
+  cin: number;
+  cout: number;
+  h: number;
+  w: number;
+  bias: boolean;
+  /** Residual: none, a separate buffer, or Y itself (in place). */
+  res: "none" | "separate" | "inplace";
+}
+
+function inputs(c: Conv, seed: number) {
+  const x = new Float32Array(c.cin * (c.h + 2) * (c.w + 2));
+  const inner = randomArray(c.cin * c.h * c.w, seed);
+  for (let ci = 0; ci < c.cin; ci++) {
+    for (let i = 0; i < c.h; i++) {
+      for (let j = 0; j < c.w; j++) {
+        x[(ci * (c.h + 2) + i + 1) * (c.w + 2) + j + 1] = inner[(ci * c.h + i) * c.w + j];
+      }
+    }
+  }
+  const wt = randomArray(
+    c.cout * c.cin * 9,
+    seed + 1,
+    -1 / Math.sqrt(3 * c.cin),
+    1 / Math.sqrt(3 * c.cin),
+  );
+  const bias = randomArray(c.cout, seed + 2);
+  const res = randomArray(c.cout * c.h * c.w, seed + 3);
+  return { x, wt, bias, res };
+}
+
+function direct(c: Conv, seed: number): Float64Array {
+  const { x, wt, bias, res } = inputs(c, seed);
+  const out = new Float64Array(c.cout * c.h * c.w);
+  const wp = c.w + 2, hp = c.h + 2;
+  for (let co = 0; co < c.cout; co++) {
+    for (let i = 0; i < c.h; i++) {
+      for (let j = 0; j < c.w; j++) {
+        let s = c.bias ? bias[co] : 0;
+        for (let ci = 0; ci < c.cin; ci++) {
+          for (let u = 0; u < 3; u++) {
+            for (let v = 0; v < 3; v++) {
+              s += wt[((co * c.cin + ci) * 3 + u) * 3 + v] * x[(ci * hp + i + u) * wp + j + v];
+            }
+          }
+        }
+        const at = (co * c.h + i) * c.w + j;
+        out[at] = s + (c.res === "none" ? 0 : res[at]);
+      }
+    }
+  }
+  return out;
+}
+
+/** Runs winogradConv over each tile range in turn; returns Y. */
+function run(wasm: CpuWasm, c: Conv, seed: number, ranges: number[][]): Float32Array {
+  const { x, wt, bias, res } = inputs(c, seed);
+  const k = wasm.k;
+  const ny = c.cout * c.h * c.w;
+  const [px, pw, pu, pb, pr, py, ps] = wasm.reserve(
+    "winograd test",
+    x.length * 4,
+    wt.length * 4,
+    k.winogradWeightsBytes(c.cout, c.cin),
+    c.cout * 4,
+    ny * 4,
+    ny * 4,
+    k.winogradScratchBytes(c.cout, c.cin),
+  );
+  wasm.f32(px, x.length).set(x);
+  wasm.f32(pw, wt.length).set(wt);
+  wasm.f32(pb, c.cout).set(bias);
+  wasm.f32(pr, ny).set(res);
+  wasm.f32(py, ny).set(c.res === "inplace" ? res : new Float32Array(ny).fill(NaN));
+  k.winogradWeights(pw, pu, c.cout, c.cin);
+  const resPtr = c.res === "none" ? 0 : c.res === "inplace" ? py : pr;
+  for (const [t0, t1] of ranges) {
+    k.winogradConv(px, pu, c.bias ? pb : 0, resPtr, py, c.cin, c.cout, c.h, c.w, t0, t1, ps);
+  }
+  return wasm.f32(py, ny).slice();
+}
+
+const tiles = (c: Conv) => Math.ceil(c.h / 4) * Math.ceil(c.w / 4);
+const name = (c: Conv) => `${c.cin}->${c.cout} ${c.h}x${c.w}${c.bias ? " bias" : ""} res ${c.res}`;
+
+function check(got: Float32Array, want: Float64Array, what: string): void {
+  let maxRef = 0, maxErr = 0;
+  for (let i = 0; i < want.length; i++) {
+    maxRef = Math.max(maxRef, Math.abs(want[i]));
+    const err = Math.abs(got[i] - want[i]);
+    if (!(err <= maxErr)) maxErr = Number.isNaN(err) ? Infinity : err;
+  }
+  assert.ok(maxErr <= TOL * maxRef, `${what}: max |err| ${maxErr}, max |ref| ${maxRef}`);
+}
+
+const CASES: Conv[] = [
+  { cin: 1, cout: 1, h: 1, w: 1, bias: true, res: "none" },
+  { cin: 3, cout: 5, h: 5, w: 7, bias: true, res: "separate" },
+  { cin: 8, cout: 7, h: 9, w: 4, bias: false, res: "none" },
+  { cin: 13, cout: 12, h: 6, w: 11, bias: true, res: "inplace" },
+  { cin: 5, cout: 9, h: 33, w: 35, bias: true, res: "separate" }, // 81 tiles: two blocks
+  { cin: 16, cout: 6, h: 2, w: 30, bias: false, res: "separate" },
+  { cin: 7, cout: 13, h: 8, w: 20, bias: true, res: "inplace" }, // whole rows of four tiles
+  { cin: 180, cout: 181, h: 5, w: 70, bias: true, res: "separate" }, // blocks of 64 tiles
+];
+
+Deno.test("winograd conv: odd sizes, bias and residual against a float64 direct conv", async () => {
+  const wasm = await cpuWasm();
+  let seed = 10;
+  for (const c of CASES) {
+    seed += 5;
+    check(run(wasm, c, seed, [[0, tiles(c)]]), direct(c, seed), name(c));
+  }
+});
+
+Deno.test("winograd conv: tile ranges split in two equal the unsplit call", async () => {
+  const wasm = await cpuWasm();
+  for (const c of CASES) {
+    const n = tiles(c);
+    const whole = run(wasm, c, 3, [[0, n]]);
+    for (const cut of [1, Math.floor(n / 2), n - 1]) {
+      if (cut <= 0 || cut >= n) continue;
+      assert.deepEqual(run(wasm, c, 3, [[cut, n], [0, cut]]), whole, `${name(c)} cut ${cut}`);
+    }
+  }
+});
