@@ -70,9 +70,22 @@ export function winogradScratchBytes(cout: i32, cin: i32): i32 {
 
 /** Torch-layout weights w[Cout, Cin, 3, 3] at `w` -> U at `u` (winogradWeightsBytes). */
 export function winogradWeights(w: usize, u: usize, cout: i32, cin: i32): void {
+  winogradWeightsRange(w, u, cout, cin, 0, roundUp(cout, MR));
+}
+
+/**
+ * Output channels [co0, co1) of winogradWeights (up to roundUp(cout, 6): the padding channels
+ * are zeroed), so threads can share a layer's transform: U = G g G^T per (co, ci), in float64
+ * and rounded once. Straight-line code: the layer is transformed on every call, so this is hot.
+ */
+export function winogradWeightsRange(
+  w: usize, u: usize, cout: i32, cin: i32, co0: i32, co1: i32,
+): void {
   const coutP = roundUp(cout, MR);
   const posStride = <usize> (coutP * cin) << 2;
-  for (let co = 0; co < coutP; co++) {
+  const third: f64 = 1.0 / 3.0;
+  const fifteenth: f64 = 1.0 / 15.0;
+  for (let co = co0; co < co1; co++) {
     const panel = co / MR;
     const r = co % MR;
     for (let ci = 0; ci < cin; ci++) {
@@ -82,36 +95,38 @@ export function winogradWeights(w: usize, u: usize, cout: i32, cin: i32): void {
         continue;
       }
       const src = w + (<usize> ((co * cin + ci) * 9) << 2);
-      // G g: 6 x 3, then (G g) G^T: 6 x 6, in float64.
-      let g0: f64, g1: f64, g2: f64;
-      for (let i = 0; i < 6; i++) {
-        // Row i of G g: column j is sum_k G[i][k] g[k][j].
-        let a0: f64 = 0, a1: f64 = 0, a2: f64 = 0;
-        for (let j = 0; j < 3; j++) {
-          g0 = <f64> load<f32>(src + (<usize> j << 2));
-          g1 = <f64> load<f32>(src + (<usize> (3 + j) << 2));
-          g2 = <f64> load<f32>(src + (<usize> (6 + j) << 2));
-          const v = gRow(i, g0, g1, g2);
-          if (j == 0) a0 = v; else if (j == 1) a1 = v; else a2 = v;
-        }
-        for (let k = 0; k < 6; k++) {
-          store<f32>(dst + <usize> (i * 6 + k) * posStride, <f32> gRow(k, a0, a1, a2));
-        }
-      }
+      const g00 = <f64> load<f32>(src), g01 = <f64> load<f32>(src, 4), g02 = <f64> load<f32>(src, 8);
+      const g10 = <f64> load<f32>(src, 12), g11 = <f64> load<f32>(src, 16), g12 = <f64> load<f32>(src, 20);
+      const g20 = <f64> load<f32>(src, 24), g21 = <f64> load<f32>(src, 28), g22 = <f64> load<f32>(src, 32);
+      // Rows of T = G g (6 x 3), each handed to rowOut, which multiplies by G^T and stores.
+      rowOut(dst, posStride, 0, g00, g01, g02, third, fifteenth);
+      rowOut(dst, posStride, 1, (g00 + g10 + g20) * third, (g01 + g11 + g21) * third,
+        (g02 + g12 + g22) * third, third, fifteenth);
+      rowOut(dst, posStride, 2, (-g00 + g10 - g20) * third, (-g01 + g11 - g21) * third,
+        (-g02 + g12 - g22) * third, third, fifteenth);
+      rowOut(dst, posStride, 3, (-16 * g00 - 8 * g10 - 4 * g20) * fifteenth,
+        (-16 * g01 - 8 * g11 - 4 * g21) * fifteenth, (-16 * g02 - 8 * g12 - 4 * g22) * fifteenth,
+        third, fifteenth);
+      rowOut(dst, posStride, 4, (g00 - 2 * g10 + 4 * g20) * fifteenth,
+        (g01 - 2 * g11 + 4 * g21) * fifteenth, (g02 - 2 * g12 + 4 * g22) * fifteenth,
+        third, fifteenth);
+      rowOut(dst, posStride, 5, g20, g21, g22, third, fifteenth);
     }
   }
 }
 
-/** Row i of G times the column (x0, x1, x2), in float64. */
-function gRow(i: i32, x0: f64, x1: f64, x2: f64): f64 {
-  switch (i) {
-    case 0: return x0;
-    case 1: return (x0 + x1 + x2) / 3;
-    case 2: return (-x0 + x1 - x2) / 3;
-    case 3: return (-16 * x0 - 8 * x1 - 4 * x2) / 15;
-    case 4: return (x0 - 2 * x1 + 4 * x2) / 15;
-    default: return x2;
-  }
+/** Stores row i of (G g) G^T, from row (a, b, c) of G g, at positions i * 6 + k. */
+// @ts-ignore: decorator
+@inline function rowOut(
+  dst: usize, posStride: usize, i: i32, a: f64, b: f64, c: f64, third: f64, fifteenth: f64,
+): void {
+  const base = dst + <usize> (i * 6) * posStride;
+  store<f32>(base, <f32> a);
+  store<f32>(base + posStride, <f32> ((a + b + c) * third));
+  store<f32>(base + 2 * posStride, <f32> ((-a + b - c) * third));
+  store<f32>(base + 3 * posStride, <f32> ((-16 * a - 8 * b - 4 * c) * fifteenth));
+  store<f32>(base + 4 * posStride, <f32> ((a - 2 * b + 4 * c) * fifteenth));
+  store<f32>(base + 5 * posStride, <f32> c);
 }
 
 // @ts-ignore: decorator

@@ -121,3 +121,39 @@ Deno.test({
     assert.deepEqual(results[1], results[0]);
   },
 });
+
+Deno.test({
+  name: "cached Winograd weights give the same numbers and go with their layer",
+  ...GPU_TEST,
+  async fn() {
+    const plain = await WasmOps.create({ threads: 2 });
+    const cached = await WasmOps.create({ threads: 2, winogradCacheBytes: 64 << 20 });
+    try {
+      const [cin, cout, h, w] = [20, 14, 13, 9];
+      const data = randomArray(cin * h * w, 21);
+      const weight = randomArray(cout * cin * 9, 22, -0.2, 0.2);
+      const bias = randomArray(cout, 23);
+      const outs: Float32Array[] = [];
+      const held: number[] = [];
+      for (const ops of [plain, cached]) {
+        const before = ops.memoryStats().inUse;
+        const conv = convParams(ops, weight, [cout, cin, 3, 3], bias);
+        const x = ops.upload({ data, shape: [1, cin, h, w] });
+        for (let r = 0; r < 2; r++) {
+          const y = ops.conv(x, conv);
+          outs.push((await ops.read(y)).data as Float32Array);
+          ops.release(y);
+        }
+        held.push(ops.memoryStats().inUse - before);
+        for (const t of [x, conv.weight, conv.bias]) ops.release(t);
+        assert.equal(ops.memoryStats().inUse, before, "releasing the layer frees its transform");
+      }
+      for (const o of outs.slice(1)) assert.deepEqual(o, outs[0]);
+      // 36 positions x Cout rounded up to 6 x Cin: kept by the cache only.
+      assert.ok(held[1] - held[0] >= 36 * 18 * cin * 4, `held ${held}`);
+    } finally {
+      plain.destroy();
+      cached.destroy();
+    }
+  },
+});

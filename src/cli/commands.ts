@@ -189,6 +189,11 @@ export const COMMANDS: Record<string, CommandSpec> = {
         help: "backends to measure: webgpu, wasm or both (default webgpu,wasm)",
       },
       threads: { type: "string", value: "N", help: "WebAssembly threads (default: every core)" },
+      "winograd-cache": {
+        type: "string",
+        value: "MiB",
+        help: "WebAssembly: keep transformed 3x3 weights between calls (default 0)",
+      },
       variant: { type: "string", value: "NAME", help: "image variant (default CI8x8)" },
       sizes: { type: "string", value: "LIST", help: "image sizes, e.g. 256,512" },
       "video-variant": { type: "string", value: "NAME", help: "video variant (default CV4x8x8)" },

@@ -1,5 +1,6 @@
 /**
- * `deno task bench [--backend webgpu,wasm] [--threads N] [--variant CI8x8] [--sizes 256,512]
+ * `deno task bench [--backend webgpu,wasm] [--threads N] [--winograd-cache MiB]
+ *  [--variant CI8x8] [--sizes 256,512]
  *  [--video-variant CV4x8x8] [--video-sizes 128] [--window 9] [--repeats 1]
  *  [--cpu-only|--kernels-only|--image-only|--video-only]`
  *
@@ -155,7 +156,9 @@ async function benchWebGpu(args: string[]): Promise<void> {
 async function benchWasm(args: string[]): Promise<void> {
   const arg = (name: string) => argOf(args, name);
   const threads = arg("threads") === undefined ? undefined : Number(arg("threads"));
-  const ops = await WasmOps.create({ threads });
+  const cacheMiB = Number(arg("winograd-cache") ?? 0);
+  const ops = await WasmOps.create({ threads, winogradCacheBytes: cacheMiB * 2 ** 20 });
+  if (cacheMiB) console.log(`Winograd weight cache: ${cacheMiB} MiB`);
   console.log(`WebAssembly: ${ops.label}`);
   // Ceiling: the blocked SGEMM on every thread, as a 3x3 512->512 conv at 64x64 would be as a
   // plain matrix product (im2col), best of 3.

@@ -51,6 +51,7 @@ interface NnKernels extends CpuKernels {
   winogradWeightsBytes(cout: number, cin: number): number;
   winogradScratchBytes(cout: number, cin: number): number;
   winogradWeights(w: number, u: number, cout: number, cin: number): void;
+  winogradWeightsRange(...args: number[]): void;
 }
 
 /** A tensor in the WebAssembly heap. */
@@ -75,6 +76,14 @@ export interface WasmOptions {
   columnBytes?: number;
   /** Bytes of attention scores held at once. */
   attentionScoreBytes?: number;
+  /**
+   * Bytes of Winograd-transformed 3x3 weights kept between calls (least recently used first
+   * out). Default 0: each convolution transforms its weights into a transient buffer, so weights
+   * are held once; a transform writes 4x the layer's weights, which costs about as much as the
+   * convolution itself at 32x32. A budget the size of the network's 3x3 weights times 4
+   * (about 1.2 GB for CI8x8) roughly halves encode and decode times.
+   */
+  winogradCacheBytes?: number;
 }
 
 /** asm/fsq.ts's constants table. */
@@ -113,6 +122,10 @@ export class WasmOps implements Backend {
   readonly #pool: ThreadPool | null;
   readonly #scratch: number;
   readonly #scratchBytes: number;
+  readonly #winogradBudget: number;
+  /** Transformed weights kept between calls, by weight tensor, in least recently used order. */
+  #winogradCache = new Map<WasmTensor, { ptr: number; bytes: number }>();
+  #winogradCached = 0;
   #profile: KernelProfile | null = null;
   #destroyed = false;
 
@@ -128,6 +141,7 @@ export class WasmOps implements Backend {
   ) {
     this.#k = k;
     this.#scratchBytes = scratchBytes;
+    this.#winogradBudget = options.winogradCacheBytes ?? 0;
     this.variant = variant;
     this.#pool = pool;
     this.#scratch = scratch;
@@ -230,6 +244,44 @@ export class WasmOps implements Backend {
     const w = this.#t(t);
     w.released = true;
     this.heap.free(w.ptr);
+    this.#dropTransformed(w);
+  }
+
+  #dropTransformed(w: WasmTensor): void {
+    const cached = this.#winogradCache.get(w);
+    if (!cached) return;
+    this.#winogradCache.delete(w);
+    this.#winogradCached -= cached.bytes;
+    this.heap.free(cached.ptr);
+  }
+
+  /**
+   * A layer's Winograd weights: from the cache, or transformed now on every thread (then kept
+   * when the budget allows; `owned` says the caller frees them).
+   */
+  #winogradWeights(w: ConvWeights): { ptr: number; owned: boolean } {
+    const weight = this.#t(w.weight);
+    const hit = this.#winogradCache.get(weight);
+    if (hit) {
+      this.#winogradCache.delete(weight);
+      this.#winogradCache.set(weight, hit);
+      return { ptr: hit.ptr, owned: false };
+    }
+    const bytes = this.#k.winogradWeightsBytes(w.cout, w.cin);
+    const ptr = this.heap.alloc(bytes, "Winograd weights");
+    this.#run(
+      "winogradWeightsRange",
+      [weight.ptr, ptr, w.cout, w.cin],
+      Math.ceil(w.cout / 6) * 6,
+    );
+    if (bytes > this.#winogradBudget) return { ptr, owned: true };
+    for (const [old] of this.#winogradCache) {
+      if (this.#winogradCached + bytes <= this.#winogradBudget) break;
+      this.#dropTransformed(old);
+    }
+    this.#winogradCache.set(weight, { ptr, bytes });
+    this.#winogradCached += bytes;
+    return { ptr, owned: false };
   }
 
   memoryStats(): MemoryStats {
@@ -469,7 +521,7 @@ export class WasmOps implements Backend {
    * A 3x3, stride 1, pad 1 convolution by Winograd F(4x4, 3x3) (asm/winograd.ts): per image or
    * frame, the input is gathered once into a zero-padded plane (normalised, upsampled), then
    * transformed, multiplied and transformed back by bands of tile rows on every thread. The
-   * weights are transformed per call into a transient buffer, so they are held once.
+   * weights are transformed per call into a transient buffer unless a cache budget is set.
    */
   #winograd(
     x: WasmTensor,
@@ -479,17 +531,15 @@ export class WasmOps implements Backend {
     [b, cin, frames, hIn, wIn]: number[],
     up: number,
   ): void {
-    const k = this.#k;
     const cout = w.cout;
     const h = hIn * up, wd = wIn * up, hp = h + 2, wp = wd + 2;
     const plane = h * wd, pIn = frames * hIn * wIn;
-    const u = this.heap.alloc(k.winogradWeightsBytes(cout, cin), "Winograd weights");
+    const { ptr: u, owned } = this.#winogradWeights(w);
     const xp = this.heap.alloc(4 * cin * hp * wp, "padded input");
     // Frames of a video are planes `frames` apart in each channel: staged through a buffer.
     const stage = frames > 1 ? this.heap.alloc(4 * cout * plane, "conv output frame") : 0;
     const mem = () => new Float32Array(this.heap.memory.buffer);
     try {
-      k.winogradWeights(this.#t(w.weight).ptr, u, cout, cin);
       const norm = opts.norm;
       const stats = norm ? this.#t(norm.stats) : null;
       const groups = norm?.weights.groups ?? 1;
@@ -564,7 +614,7 @@ export class WasmOps implements Backend {
         }
       }
     } finally {
-      this.heap.free(u);
+      if (owned) this.heap.free(u);
       this.heap.free(xp);
       if (stage) this.heap.free(stage);
     }
