@@ -240,7 +240,158 @@ function fsqConstants(levels) {
   return { basis, halfL, offset, shift, codebookSize: size };
 }
 
+// src/backends/geometry.ts
+function convGeometry(shape, w, opts) {
+  const video = shape.length === 5;
+  if (shape.length !== 4 && !video) {
+    throw new Error(`conv expects a rank 4 or 5 input, got ${fmtShape(shape)}`);
+  }
+  const [b, cin] = shape;
+  const [tIn, hIn, wIn] = video ? shape.slice(2) : [1, shape[2], shape[3]];
+  if (cin !== w.cin) {
+    throw new Error(`conv expects ${w.cin} input channels, got ${fmtShape(shape)}`);
+  }
+  const [kt, kh, kw] = w.kernel;
+  const [st, sh, sw] = opts.stride ?? [1, 1, 1];
+  const [padLowH, padLowW] = opts.padLow ?? [kh - 1 >> 1, kw - 1 >> 1];
+  const [padHighH, padHighW] = opts.padHigh ?? [kh - 1 >> 1, kw - 1 >> 1];
+  const padT = opts.padTime ?? kt - 1;
+  const up = opts.upsample ? 2 : 1;
+  const tOut = Math.floor((tIn + padT - kt) / st) + 1;
+  const hOut = Math.floor((hIn * up + padLowH + padHighH - kh) / sh) + 1;
+  const wOut = Math.floor((wIn * up + padLowW + padHighW - kw) / sw) + 1;
+  const outShape = video ? [b, w.cout, tOut, hOut, wOut] : [b, w.cout, hOut, wOut];
+  if (opts.residual && fmtShape(opts.residual.shape) !== fmtShape(outShape)) {
+    throw new Error(
+      `conv residual ${fmtShape(opts.residual.shape)} does not match output ${fmtShape(outShape)}`
+    );
+  }
+  return {
+    video,
+    b,
+    cin,
+    tIn,
+    hIn,
+    wIn,
+    kt,
+    kh,
+    kw,
+    st,
+    sh,
+    sw,
+    padT,
+    padLowH,
+    padLowW,
+    padHighH,
+    padHighW,
+    up,
+    tOut,
+    hOut,
+    wOut,
+    outShape
+  };
+}
+function groupNormGeometry(shape, opts) {
+  const [b, c] = shape;
+  const frames = opts.perFrame && shape.length === 5 ? shape[2] : 1;
+  if (c % opts.groups !== 0) {
+    throw new Error(`GroupNorm: ${c} channels do not split into ${opts.groups} groups`);
+  }
+  return { b, c, frames, spatial: numel(shape.slice(2)) / frames };
+}
+function attentionGeometry(shape, kind) {
+  const [b, c3] = shape;
+  if (c3 % 3 !== 0 || shape.length < 3) {
+    throw new Error(`attention expects packed q/k/v, got ${fmtShape(shape)}`);
+  }
+  const video = shape.length === 5;
+  if (kind === "temporal" && !video) {
+    throw new Error(`temporal attention needs [B, 3C, T, H, W], got ${fmtShape(shape)}`);
+  }
+  return {
+    b,
+    c: c3 / 3,
+    frames: video ? shape[2] : 1,
+    pixels: numel(shape.slice(video ? 3 : 2)),
+    outShape: [b, c3 / 3, ...shape.slice(2)]
+  };
+}
+function resampleDims(shape, op) {
+  if (shape.length !== 5) {
+    throw new Error(`${op} expects [B, C, T, H, W], got ${fmtShape(shape)}`);
+  }
+  const [, , t, h, w] = shape;
+  switch (op) {
+    case "poolSpace":
+      return [t, Math.ceil(h / 2), Math.ceil(w / 2)];
+    case "poolTime":
+      return [Math.floor((t - 1) / 2) + 1, h, w];
+    case "upSpace":
+      return [t, 2 * h, 2 * w];
+    case "upTime":
+      return [Math.max(1, 2 * t - 1), h, w];
+  }
+}
+function haarPlan(shape, levels, forward) {
+  const video = shape.length === 5;
+  if (!video && shape.length !== 4) {
+    throw new Error(`Haar transform expects rank 4 or 5, got ${fmtShape(shape)}`);
+  }
+  const repeat = 2 ** levels - 1;
+  const steps = [];
+  let s = [...shape];
+  for (let l = 0; l < levels; l++) {
+    if (!video) {
+      const [b2, c2, h2, w2] = s;
+      if (forward) {
+        if (h2 % 2 || w2 % 2) {
+          throw new Error(
+            `Haar patching needs [B, C, H, W] with even H, W at every level, got ${fmtShape(shape)}`
+          );
+        }
+        s = [b2, 4 * c2, h2 / 2, w2 / 2];
+        steps.push({ outShape: s, c: c2, half: [h2 / 2, w2 / 2], lead: 0, trim: 0, full: 1 });
+      } else {
+        if (c2 % 4) {
+          throw new Error(`Haar unpatching needs [B, 4C, H, W], got ${fmtShape(shape)}`);
+        }
+        s = [b2, c2 / 4, 2 * h2, 2 * w2];
+        steps.push({ outShape: s, c: c2 / 4, half: [h2, w2], lead: 0, trim: 0, full: 1 });
+      }
+      continue;
+    }
+    const [b, c, t, h, w] = s;
+    if (forward) {
+      const lead = l === 0 ? repeat : 0;
+      if ((t + lead) % 2 || h % 2 || w % 2) {
+        throw new Error(
+          `Haar patching of ${fmtShape(shape)}: frames (+${repeat}), height and width must be even at every level`
+        );
+      }
+      const half = [(t + lead) / 2, h / 2, w / 2];
+      s = [b, 8 * c, ...half];
+      steps.push({ outShape: s, c, half, lead, trim: 0, full: t });
+    } else {
+      if (c % 8) {
+        throw new Error(`Haar unpatching needs [B, 8C, T, H, W], got ${fmtShape(shape)}`);
+      }
+      const trim = l === levels - 1 ? repeat : 0;
+      const full = 2 * t - trim;
+      if (full < 1) throw new Error(`Haar unpatching of ${fmtShape(shape)} leaves no frames`);
+      s = [b, c / 8, full, 2 * h, 2 * w];
+      steps.push({ outShape: s, c: c / 8, half: [t, h, w], lead: 0, trim, full });
+    }
+  }
+  return steps;
+}
+
 // src/backends/webgpu/backend.ts
+var RESAMPLE_ENTRIES = {
+  poolSpace: "pool_space",
+  poolTime: "pool_time",
+  upSpace: "up_space",
+  upTime: "up_time"
+};
 var GpuTensor = class {
   constructor(buffer, shape, dtype) {
     this.buffer = buffer;
@@ -541,38 +692,20 @@ var WebGpuOps = class _WebGpuOps {
   // ---- ops -----------------------------------------------------------------------------
   conv(xIn, w, opts = {}) {
     const x = this.#gpu(xIn);
-    const video = x.shape.length === 5;
-    if (x.shape.length !== 4 && !video) {
-      throw new Error(`conv expects a rank 4 or 5 input, got ${fmtShape(x.shape)}`);
-    }
-    const [b, cin] = x.shape;
-    const [tIn, hIn, wIn] = video ? x.shape.slice(2) : [1, x.shape[2], x.shape[3]];
-    if (cin !== w.cin) {
-      throw new Error(`conv expects ${w.cin} input channels, got ${fmtShape(x.shape)}`);
-    }
-    const [kt, kh, kw] = w.kernel;
-    const [st, sh, sw] = opts.stride ?? [1, 1, 1];
-    const [pl_h, pl_w] = opts.padLow ?? [kh - 1 >> 1, kw - 1 >> 1];
-    const [ph_h, ph_w] = opts.padHigh ?? [kh - 1 >> 1, kw - 1 >> 1];
-    const padT = opts.padTime ?? kt - 1;
-    const up = opts.upsample ? 2 : 1;
-    const hv = hIn * up, wv = wIn * up;
-    const tOut = Math.floor((tIn + padT - kt) / st) + 1;
-    const hOut = Math.floor((hv + pl_h + ph_h - kh) / sh) + 1;
-    const wOut = Math.floor((wv + pl_w + ph_w - kw) / sw) + 1;
-    const outShape = video ? [b, w.cout, tOut, hOut, wOut] : [b, w.cout, hOut, wOut];
-    if (opts.residual && fmtShape(opts.residual.shape) !== fmtShape(outShape)) {
-      throw new Error(
-        `conv residual ${fmtShape(opts.residual.shape)} does not match output ${fmtShape(outShape)}`
-      );
-    }
+    const g = convGeometry(x.shape, w, opts);
+    const { b, cin, tIn, hIn, wIn, kt, kh, kw, st, sh, sw, padT, tOut, hOut, wOut, outShape } = g;
     const out = this.#alloc(outShape, "f32", "conv");
     const pOut = tOut * hOut * wOut;
     const M = w.cout, N = b * pOut, K = cin * kt * kh * kw;
     const norm = opts.norm;
     const u = new Uint32Array(24);
     u.set([M, N, K, cin, tIn, hIn, wIn, hIn * wIn, tOut, hOut, wOut, pOut, st, sh, sw, padT]);
-    u.set([pl_h, pl_w, norm?.weights.groups ?? 1, norm ? cin / norm.weights.groups : 1], 16);
+    u.set([
+      g.padLowH,
+      g.padLowW,
+      norm?.weights.groups ?? 1,
+      norm ? cin / norm.weights.groups : 1
+    ], 16);
     u[20] = norm ? this.#gpu(norm.stats).shape[1] : 1;
     const consts = {
       ...this.tiles,
@@ -607,12 +740,7 @@ var WebGpuOps = class _WebGpuOps {
   }
   groupNormStats(xIn, opts) {
     const x = this.#gpu(xIn);
-    const [b, c] = x.shape;
-    const frames = opts.perFrame && x.shape.length === 5 ? x.shape[2] : 1;
-    const spatial = numel(x.shape.slice(2)) / frames;
-    if (c % opts.groups !== 0) {
-      throw new Error(`GroupNorm: ${c} channels do not split into ${opts.groups} groups`);
-    }
+    const { b, c, frames, spatial } = groupNormGeometry(x.shape, opts);
     const stats = this.#alloc([b, frames, opts.groups, 2], "f32", "norm stats");
     const u = new ArrayBuffer(32);
     new Uint32Array(u).set([c, frames, spatial, opts.groups, c / opts.groups]);
@@ -672,18 +800,9 @@ var WebGpuOps = class _WebGpuOps {
   }
   attention(qkvIn, kind = "spatial") {
     const qkv = this.#gpu(qkvIn);
-    const [b, c3] = qkv.shape;
-    if (c3 % 3 !== 0 || qkv.shape.length < 3) {
-      throw new Error(`attention expects packed q/k/v, got ${fmtShape(qkv.shape)}`);
-    }
-    const c = c3 / 3;
-    const video = qkv.shape.length === 5;
-    const frames = video ? qkv.shape[2] : 1;
-    const pixels = numel(qkv.shape.slice(video ? 3 : 2));
-    if (kind === "temporal" && !video) {
-      throw new Error(`temporal attention needs [B, 3C, T, H, W], got ${fmtShape(qkv.shape)}`);
-    }
-    const out = this.#alloc([b, c, ...qkv.shape.slice(2)], "f32", "attention");
+    const { b, c, frames, pixels, outShape } = attentionGeometry(qkv.shape, kind);
+    const c3 = 3 * c;
+    const out = this.#alloc(outShape, "f32", "attention");
     const scale = Math.fround(c ** -0.5);
     if (kind === "temporal") {
       const scores2 = this.#alloc([b, frames, frames, pixels], "f32", "temporal scores");
@@ -746,12 +865,11 @@ var WebGpuOps = class _WebGpuOps {
     this.release(scores);
     return out;
   }
-  #resample(xIn, entry, outDims) {
+  #resample(xIn, op) {
     const x = this.#gpu(xIn);
-    if (x.shape.length !== 5) {
-      throw new Error(`${entry} expects [B, C, T, H, W], got ${fmtShape(x.shape)}`);
-    }
+    const outDims = resampleDims(x.shape, op);
     const [b, c, t, h, w] = x.shape;
+    const entry = RESAMPLE_ENTRIES[op];
     const out = this.#alloc([b, c, ...outDims], "f32", entry);
     const total = numel(out.shape);
     const u = new Uint32Array([t, h, w, total, ...outDims, 0]);
@@ -764,96 +882,28 @@ var WebGpuOps = class _WebGpuOps {
     return out;
   }
   avgPool(x, axis) {
-    const [, , t, h, w] = x.shape;
-    return axis === "space" ? this.#resample(x, "pool_space", [t, Math.ceil(h / 2), Math.ceil(w / 2)]) : this.#resample(x, "pool_time", [Math.floor((t - 1) / 2) + 1, h, w]);
+    return this.#resample(x, axis === "space" ? "poolSpace" : "poolTime");
   }
   upsample(x, axis) {
-    const [, , t, h, w] = x.shape;
-    return axis === "space" ? this.#resample(x, "up_space", [t, 2 * h, 2 * w]) : this.#resample(x, "up_time", [Math.max(1, 2 * t - 1), h, w]);
+    return this.#resample(x, axis === "space" ? "upSpace" : "upTime");
   }
-  haarPatch(xIn, levels) {
-    if (xIn.shape.length === 5) return this.#haar3d(xIn, levels, true);
-    let x = this.#gpu(xIn);
-    for (let l = 0; l < levels; l++) {
-      const [b, c, h, w] = x.shape;
-      if (x.shape.length !== 4 || h % 2 || w % 2) {
-        throw new Error(
-          `Haar patching needs [B, C, H, W] with even H, W, got ${fmtShape(x.shape)}`
-        );
-      }
-      const out = this.#alloc([b, 4 * c, h / 2, w / 2], "f32", "haar");
-      const total = b * c * (h / 2) * (w / 2);
-      const u = new Uint32Array([c, h / 2, w / 2, total]);
-      this.#dispatch(
-        this.pipelines.get("haar", "dwt_main"),
-        [x, out, this.#uniforms(u.buffer)],
-        Math.ceil(total / ELEMENTWISE_WG),
-        "haar"
-      );
-      if (x !== xIn) this.release(x);
-      x = out;
-    }
-    return x;
+  haarPatch(x, levels) {
+    return this.#haar(x, levels, true);
   }
-  haarUnpatch(xIn, levels) {
-    if (xIn.shape.length === 5) return this.#haar3d(xIn, levels, false);
-    let x = this.#gpu(xIn);
-    for (let l = 0; l < levels; l++) {
-      const [b, c4, h, w] = x.shape;
-      if (x.shape.length !== 4 || c4 % 4) {
-        throw new Error(`Haar unpatching needs [B, 4C, H, W], got ${fmtShape(x.shape)}`);
-      }
-      const c = c4 / 4;
-      const out = this.#alloc([b, c, 2 * h, 2 * w], "f32", "haar");
-      const total = b * c * h * w;
-      const u = new Uint32Array([c, h, w, total]);
-      this.#dispatch(
-        this.pipelines.get("haar", "idwt_main"),
-        [x, out, this.#uniforms(u.buffer)],
-        Math.ceil(total / ELEMENTWISE_WG),
-        "haar"
-      );
-      if (x !== xIn) this.release(x);
-      x = out;
-    }
-    return x;
+  haarUnpatch(x, levels) {
+    return this.#haar(x, levels, false);
   }
-  /** Video Haar levels; frame-0 repetition before the first, trimming after the last. */
-  #haar3d(xIn, levels, forward) {
+  /** Haar levels (haar.wgsl for images, haar3d.wgsl for video), one dispatch per level. */
+  #haar(xIn, levels, forward) {
     const x0 = this.#gpu(xIn);
-    const repeat = 2 ** levels - 1;
-    const plan = [];
-    let shape = [...x0.shape];
-    for (let l = 0; l < levels; l++) {
-      const [b, ch, t, h, w] = shape;
-      if (forward) {
-        const lead = l === 0 ? repeat : 0;
-        if ((t + lead) % 2 || h % 2 || w % 2) {
-          throw new Error(
-            `Haar patching of ${fmtShape(x0.shape)}: frames (+${repeat}), height and width must be even at every level`
-          );
-        }
-        const half = [(t + lead) / 2, h / 2, w / 2];
-        shape = [b, 8 * ch, ...half];
-        plan.push({ shape, half, c: ch, lead, trim: 0, full: t });
-      } else {
-        if (ch % 8) {
-          throw new Error(`Haar unpatching needs [B, 8C, T, H, W], got ${fmtShape(x0.shape)}`);
-        }
-        const trim = l === levels - 1 ? repeat : 0;
-        const full = 2 * t - trim;
-        if (full < 1) throw new Error(`Haar unpatching of ${fmtShape(x0.shape)} leaves no frames`);
-        shape = [b, ch / 8, full, 2 * h, 2 * w];
-        plan.push({ shape, half: [t, h, w], c: ch / 8, lead: 0, trim, full });
-      }
-    }
+    const video = x0.shape.length === 5;
     let x = x0;
-    for (const step of plan) {
-      const out = this.#alloc(step.shape, "f32", "haar");
-      const total = step.shape[0] * step.c * numel(step.half);
-      const u = new Uint32Array([step.c, ...step.half, total, step.lead, step.trim, step.full]);
+    for (const step of haarPlan(x0.shape, levels, forward)) {
+      const out = this.#alloc(step.outShape, "f32", "haar");
+      const total = step.outShape[0] * step.c * numel(step.half);
+      const u = video ? new Uint32Array([step.c, ...step.half, total, step.lead, step.trim, step.full]) : new Uint32Array([step.c, ...step.half, total]);
       this.#dispatch(
-        this.pipelines.get("haar3d", forward ? "dwt_main" : "idwt_main"),
+        this.pipelines.get(video ? "haar3d" : "haar", forward ? "dwt_main" : "idwt_main"),
         [x, out, this.#uniforms(u.buffer)],
         Math.ceil(total / ELEMENTWISE_WG),
         "haar"
@@ -1614,33 +1664,12 @@ var WasmOps = class _WasmOps {
   // ---- ops -----------------------------------------------------------------------------
   conv(xIn, w, opts = {}) {
     const x = this.#t(xIn);
-    const video = x.shape.length === 5;
-    if (x.shape.length !== 4 && !video) {
-      throw new Error(`conv expects a rank 4 or 5 input, got ${fmtShape(x.shape)}`);
-    }
-    const [b, cin] = x.shape;
-    const [tIn, hIn, wIn] = video ? x.shape.slice(2) : [1, x.shape[2], x.shape[3]];
-    if (cin !== w.cin) {
-      throw new Error(`conv expects ${w.cin} input channels, got ${fmtShape(x.shape)}`);
-    }
-    const [kt, kh, kw] = w.kernel;
-    const [st, sh, sw] = opts.stride ?? [1, 1, 1];
-    const [plH, plW] = opts.padLow ?? [kh - 1 >> 1, kw - 1 >> 1];
-    const [phH, phW] = opts.padHigh ?? [kh - 1 >> 1, kw - 1 >> 1];
-    const padT = opts.padTime ?? kt - 1;
-    const up = opts.upsample ? 2 : 1;
-    const tOut = Math.floor((tIn + padT - kt) / st) + 1;
-    const hOut = Math.floor((hIn * up + plH + phH - kh) / sh) + 1;
-    const wOut = Math.floor((wIn * up + plW + phW - kw) / sw) + 1;
-    const outShape = video ? [b, w.cout, tOut, hOut, wOut] : [b, w.cout, hOut, wOut];
-    if (opts.residual && fmtShape(opts.residual.shape) !== fmtShape(outShape)) {
-      throw new Error(
-        `conv residual ${fmtShape(opts.residual.shape)} does not match output ${fmtShape(outShape)}`
-      );
-    }
+    const g = convGeometry(x.shape, w, opts);
+    const { b, cin, tIn, hIn, wIn, kt, kh, kw, st, sh, sw, padT, up, tOut, hOut, wOut } = g;
+    const [plH, plW, phH, phW] = [g.padLowH, g.padLowW, g.padHighH, g.padHighW];
     const M = w.cout, P = tOut * hOut * wOut, K = cin * kt * kh * kw;
     const pIn = tIn * hIn * wIn;
-    const out = this.#alloc(outShape, "f32", "conv");
+    const out = this.#alloc(g.outShape, "f32", "conv");
     const weight = this.#t(w.weight).ptr, bias = this.#t(w.bias).ptr;
     const residual = opts.residual ? this.#t(opts.residual) : null;
     if (residual) this.#f32(out.ptr, out.size).set(this.#f32(residual.ptr, residual.size));
@@ -1823,12 +1852,7 @@ var WasmOps = class _WasmOps {
   }
   groupNormStats(xIn, opts) {
     const x = this.#t(xIn);
-    const [b, c] = x.shape;
-    const frames = opts.perFrame && x.shape.length === 5 ? x.shape[2] : 1;
-    const spatial = numel(x.shape.slice(2)) / frames;
-    if (c % opts.groups !== 0) {
-      throw new Error(`GroupNorm: ${c} channels do not split into ${opts.groups} groups`);
-    }
+    const { b, c, frames, spatial } = groupNormGeometry(x.shape, opts);
     const stats = this.#alloc([b, frames, opts.groups, 2], "f32", "norm stats");
     this.#timed("norm", 0, () => this.#run("groupNormStats", [
       x.ptr,
@@ -1863,18 +1887,9 @@ var WasmOps = class _WasmOps {
   }
   attention(qkvIn, kind = "spatial") {
     const qkv = this.#t(qkvIn);
-    const [b, c3] = qkv.shape;
-    if (c3 % 3 !== 0 || qkv.shape.length < 3) {
-      throw new Error(`attention expects packed q/k/v, got ${fmtShape(qkv.shape)}`);
-    }
-    const c = c3 / 3;
-    const video = qkv.shape.length === 5;
-    const frames = video ? qkv.shape[2] : 1;
-    const n = numel(qkv.shape.slice(video ? 3 : 2));
-    if (kind === "temporal" && !video) {
-      throw new Error(`temporal attention needs [B, 3C, T, H, W], got ${fmtShape(qkv.shape)}`);
-    }
-    const out = this.#alloc([b, c, ...qkv.shape.slice(2)], "f32", "attention");
+    const { b, c, frames, pixels: n, outShape } = attentionGeometry(qkv.shape, kind);
+    const c3 = 3 * c;
+    const out = this.#alloc(outShape, "f32", "attention");
     const scale = Math.fround(c ** -0.5);
     if (kind === "temporal") {
       if (4 * frames > this.#scratchBytes) throw new Error(`Too many frames (${frames}) to attend`);
@@ -1940,24 +1955,20 @@ var WasmOps = class _WasmOps {
     }
     return out;
   }
-  #resample(xIn, kernel, outDims) {
+  #resample(xIn, op) {
     const x = this.#t(xIn);
-    if (x.shape.length !== 5) {
-      throw new Error(`${kernel} expects [B, C, T, H, W], got ${fmtShape(x.shape)}`);
-    }
+    const outDims = resampleDims(x.shape, op);
     const [b, c, t, h, w] = x.shape;
-    const out = this.#alloc([b, c, ...outDims], "f32", kernel);
-    const dims = kernel === "poolSpace" || kernel === "upSpace" ? [t, h, w] : [t, h * w];
-    this.#timed("resample", 0, () => this.#run(kernel, [x.ptr, out.ptr, ...dims], b * c));
+    const out = this.#alloc([b, c, ...outDims], "f32", op);
+    const dims = op === "poolSpace" || op === "upSpace" ? [t, h, w] : [t, h * w];
+    this.#timed("resample", 0, () => this.#run(op, [x.ptr, out.ptr, ...dims], b * c));
     return out;
   }
   avgPool(x, axis) {
-    const [, , t, h, w] = x.shape;
-    return axis === "space" ? this.#resample(x, "poolSpace", [t, Math.ceil(h / 2), Math.ceil(w / 2)]) : this.#resample(x, "poolTime", [Math.floor((t - 1) / 2) + 1, h, w]);
+    return this.#resample(x, axis === "space" ? "poolSpace" : "poolTime");
   }
   upsample(x, axis) {
-    const [, , t, h, w] = x.shape;
-    return axis === "space" ? this.#resample(x, "upSpace", [t, 2 * h, 2 * w]) : this.#resample(x, "upTime", [Math.max(1, 2 * t - 1), h, w]);
+    return this.#resample(x, axis === "space" ? "upSpace" : "upTime");
   }
   haarPatch(xIn, levels) {
     return this.#timed("haar", 0, () => this.#haar(this.#t(xIn), levels, true));
@@ -1965,65 +1976,22 @@ var WasmOps = class _WasmOps {
   haarUnpatch(xIn, levels) {
     return this.#timed("haar", 0, () => this.#haar(this.#t(xIn), levels, false));
   }
-  /** Haar levels, planned first so a bad shape fails before anything is allocated. */
+  /** Haar levels on the calling thread (memory-bound: threads would gain little). */
   #haar(x0, levels, forward) {
-    const video = x0.shape.length === 5;
-    if (!video && x0.shape.length !== 4) {
-      throw new Error(`Haar transform expects rank 4 or 5, got ${fmtShape(x0.shape)}`);
-    }
-    const repeat = 2 ** levels - 1;
-    const steps = [];
-    let shape = [...x0.shape];
     const k = this.#k;
-    for (let l = 0; l < levels; l++) {
-      if (!video) {
-        const [b2, c2, h2, w2] = shape;
-        if (forward) {
-          if (h2 % 2 || w2 % 2) {
-            throw new Error(
-              `Haar patching needs [B, C, H, W] with even H, W, got ${fmtShape(x0.shape)}`
-            );
-          }
-          shape = [b2, 4 * c2, h2 / 2, w2 / 2];
-          steps.push({ shape, run: (s, d) => k.haar2dForward(s, d, b2, c2, h2 / 2, w2 / 2) });
-        } else {
-          if (c2 % 4) {
-            throw new Error(`Haar unpatching needs [B, 4C, H, W], got ${fmtShape(x0.shape)}`);
-          }
-          shape = [b2, c2 / 4, 2 * h2, 2 * w2];
-          steps.push({ shape, run: (s, d) => k.haar2dInverse(s, d, b2, c2 / 4, h2, w2) });
-        }
-        continue;
-      }
-      const [b, c, t, h, w] = shape;
-      if (forward) {
-        const lead = l === 0 ? repeat : 0;
-        if ((t + lead) % 2 || h % 2 || w % 2) {
-          throw new Error(
-            `Haar patching of ${fmtShape(x0.shape)}: frames (+${repeat}), height and width must be even at every level`
-          );
-        }
-        const half = [(t + lead) / 2, h / 2, w / 2];
-        shape = [b, 8 * c, ...half];
-        steps.push({
-          shape,
-          run: (s, d) => k.haar3dForward(s, d, b, c, half[0], half[1], half[2], lead, t)
-        });
-      } else {
-        if (c % 8) {
-          throw new Error(`Haar unpatching needs [B, 8C, T, H, W], got ${fmtShape(x0.shape)}`);
-        }
-        const trim = l === levels - 1 ? repeat : 0;
-        const full = 2 * t - trim;
-        if (full < 1) throw new Error(`Haar unpatching of ${fmtShape(x0.shape)} leaves no frames`);
-        shape = [b, c / 8, full, 2 * h, 2 * w];
-        steps.push({ shape, run: (s, d) => k.haar3dInverse(s, d, b, c / 8, t, h, w, trim) });
-      }
-    }
     let x = x0;
-    for (const step of steps) {
-      const out = this.#alloc(step.shape, "f32", "haar");
-      step.run(x.ptr, out.ptr);
+    for (const s of haarPlan(x0.shape, levels, forward)) {
+      const out = this.#alloc(s.outShape, "f32", "haar");
+      const b = s.outShape[0];
+      if (s.half.length === 2) {
+        const [h, w] = s.half;
+        if (forward) k.haar2dForward(x.ptr, out.ptr, b, s.c, h, w);
+        else k.haar2dInverse(x.ptr, out.ptr, b, s.c, h, w);
+      } else {
+        const [t, h, w] = s.half;
+        if (forward) k.haar3dForward(x.ptr, out.ptr, b, s.c, t, h, w, s.lead, s.full);
+        else k.haar3dInverse(x.ptr, out.ptr, b, s.c, t, h, w, s.trim);
+      }
       if (x !== x0) this.release(x);
       x = out;
     }

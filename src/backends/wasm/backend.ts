@@ -31,6 +31,14 @@ import {
   type WasmVariant,
 } from "../../cpu/wasm.ts";
 import { WasmHeap } from "./heap.ts";
+import {
+  attentionGeometry,
+  convGeometry,
+  groupNormGeometry,
+  haarPlan,
+  type Resample,
+  resampleDims,
+} from "../geometry.ts";
 import { CONTROL_BYTES, ThreadPool } from "./threads.ts";
 import type { KernelProfile } from "../webgpu/backend.ts";
 
@@ -396,35 +404,12 @@ export class WasmOps implements Backend {
 
   conv(xIn: Tensor, w: ConvWeights, opts: ConvOptions = {}): Tensor {
     const x = this.#t(xIn);
-    const video = x.shape.length === 5;
-    if (x.shape.length !== 4 && !video) {
-      throw new Error(`conv expects a rank 4 or 5 input, got ${fmtShape(x.shape)}`);
-    }
-    const [b, cin] = x.shape;
-    const [tIn, hIn, wIn] = video ? x.shape.slice(2) : [1, x.shape[2], x.shape[3]];
-    if (cin !== w.cin) {
-      throw new Error(`conv expects ${w.cin} input channels, got ${fmtShape(x.shape)}`);
-    }
-    const [kt, kh, kw] = w.kernel;
-    const [st, sh, sw] = opts.stride ?? [1, 1, 1];
-    const [plH, plW] = opts.padLow ?? [(kh - 1) >> 1, (kw - 1) >> 1];
-    const [phH, phW] = opts.padHigh ?? [(kh - 1) >> 1, (kw - 1) >> 1];
-    const padT = opts.padTime ?? kt - 1;
-    const up = opts.upsample ? 2 : 1;
-    const tOut = Math.floor((tIn + padT - kt) / st) + 1;
-    const hOut = Math.floor((hIn * up + plH + phH - kh) / sh) + 1;
-    const wOut = Math.floor((wIn * up + plW + phW - kw) / sw) + 1;
-    const outShape = video ? [b, w.cout, tOut, hOut, wOut] : [b, w.cout, hOut, wOut];
-    if (opts.residual && fmtShape(opts.residual.shape) !== fmtShape(outShape)) {
-      throw new Error(
-        `conv residual ${fmtShape(opts.residual.shape)} does not match output ${
-          fmtShape(outShape)
-        }`,
-      );
-    }
+    const g = convGeometry(x.shape, w, opts);
+    const { b, cin, tIn, hIn, wIn, kt, kh, kw, st, sh, sw, padT, up, tOut, hOut, wOut } = g;
+    const [plH, plW, phH, phW] = [g.padLowH, g.padLowW, g.padHighH, g.padHighW];
     const M = w.cout, P = tOut * hOut * wOut, K = cin * kt * kh * kw;
     const pIn = tIn * hIn * wIn;
-    const out = this.#alloc(outShape, "f32", "conv");
+    const out = this.#alloc(g.outShape, "f32", "conv");
     const weight = this.#t(w.weight).ptr, bias = this.#t(w.bias).ptr;
     const residual = opts.residual ? this.#t(opts.residual) : null;
     if (residual) this.#f32(out.ptr, out.size).set(this.#f32(residual.ptr, residual.size));
@@ -622,12 +607,7 @@ export class WasmOps implements Backend {
 
   groupNormStats(xIn: Tensor, opts: GroupNormOptions): Tensor {
     const x = this.#t(xIn);
-    const [b, c] = x.shape;
-    const frames = opts.perFrame && x.shape.length === 5 ? x.shape[2] : 1;
-    const spatial = numel(x.shape.slice(2)) / frames;
-    if (c % opts.groups !== 0) {
-      throw new Error(`GroupNorm: ${c} channels do not split into ${opts.groups} groups`);
-    }
+    const { b, c, frames, spatial } = groupNormGeometry(x.shape, opts);
     const stats = this.#alloc([b, frames, opts.groups, 2], "f32", "norm stats");
     this.#timed("norm", 0, () =>
       this.#run("groupNormStats", [
@@ -666,18 +646,9 @@ export class WasmOps implements Backend {
 
   attention(qkvIn: Tensor, kind: "spatial" | "temporal" = "spatial"): Tensor {
     const qkv = this.#t(qkvIn);
-    const [b, c3] = qkv.shape;
-    if (c3 % 3 !== 0 || qkv.shape.length < 3) {
-      throw new Error(`attention expects packed q/k/v, got ${fmtShape(qkv.shape)}`);
-    }
-    const c = c3 / 3;
-    const video = qkv.shape.length === 5;
-    const frames = video ? qkv.shape[2] : 1;
-    const n = numel(qkv.shape.slice(video ? 3 : 2));
-    if (kind === "temporal" && !video) {
-      throw new Error(`temporal attention needs [B, 3C, T, H, W], got ${fmtShape(qkv.shape)}`);
-    }
-    const out = this.#alloc([b, c, ...qkv.shape.slice(2)], "f32", "attention");
+    const { b, c, frames, pixels: n, outShape } = attentionGeometry(qkv.shape, kind);
+    const c3 = 3 * c;
+    const out = this.#alloc(outShape, "f32", "attention");
     const scale = Math.fround(c ** -0.5);
     if (kind === "temporal") {
       if (4 * frames > this.#scratchBytes) throw new Error(`Too many frames (${frames}) to attend`);
@@ -747,34 +718,22 @@ export class WasmOps implements Backend {
     return out;
   }
 
-  #resample(
-    xIn: Tensor,
-    kernel: "poolSpace" | "poolTime" | "upSpace" | "upTime",
-    outDims: [number, number, number],
-  ): Tensor {
+  #resample(xIn: Tensor, op: Resample): Tensor {
     const x = this.#t(xIn);
-    if (x.shape.length !== 5) {
-      throw new Error(`${kernel} expects [B, C, T, H, W], got ${fmtShape(x.shape)}`);
-    }
+    const outDims = resampleDims(x.shape, op);
     const [b, c, t, h, w] = x.shape;
-    const out = this.#alloc([b, c, ...outDims], "f32", kernel);
-    const dims = kernel === "poolSpace" || kernel === "upSpace" ? [t, h, w] : [t, h * w];
-    this.#timed("resample", 0, () => this.#run(kernel, [x.ptr, out.ptr, ...dims], b * c));
+    const out = this.#alloc([b, c, ...outDims], "f32", op);
+    const dims = op === "poolSpace" || op === "upSpace" ? [t, h, w] : [t, h * w];
+    this.#timed("resample", 0, () => this.#run(op, [x.ptr, out.ptr, ...dims], b * c));
     return out;
   }
 
   avgPool(x: Tensor, axis: "space" | "time"): Tensor {
-    const [, , t, h, w] = x.shape;
-    return axis === "space"
-      ? this.#resample(x, "poolSpace", [t, Math.ceil(h / 2), Math.ceil(w / 2)])
-      : this.#resample(x, "poolTime", [Math.floor((t - 1) / 2) + 1, h, w]);
+    return this.#resample(x, axis === "space" ? "poolSpace" : "poolTime");
   }
 
   upsample(x: Tensor, axis: "space" | "time"): Tensor {
-    const [, , t, h, w] = x.shape;
-    return axis === "space"
-      ? this.#resample(x, "upSpace", [t, 2 * h, 2 * w])
-      : this.#resample(x, "upTime", [Math.max(1, 2 * t - 1), h, w]);
+    return this.#resample(x, axis === "space" ? "upSpace" : "upTime");
   }
 
   haarPatch(xIn: Tensor, levels: number): Tensor {
@@ -785,71 +744,27 @@ export class WasmOps implements Backend {
     return this.#timed("haar", 0, () => this.#haar(this.#t(xIn), levels, false));
   }
 
-  /** Haar levels, planned first so a bad shape fails before anything is allocated. */
+  /** Haar levels on the calling thread (memory-bound: threads would gain little). */
   #haar(x0: WasmTensor, levels: number, forward: boolean): Tensor {
-    const video = x0.shape.length === 5;
-    if (!video && x0.shape.length !== 4) {
-      throw new Error(`Haar transform expects rank 4 or 5, got ${fmtShape(x0.shape)}`);
-    }
-    const repeat = 2 ** levels - 1;
-    const steps: { shape: number[]; run: (src: number, dst: number) => void }[] = [];
-    let shape = [...x0.shape];
     const k = this.#k;
-    for (let l = 0; l < levels; l++) {
-      if (!video) {
-        const [b, c, h, w] = shape;
-        if (forward) {
-          if (h % 2 || w % 2) {
-            throw new Error(
-              `Haar patching needs [B, C, H, W] with even H, W, got ${fmtShape(x0.shape)}`,
-            );
-          }
-          shape = [b, 4 * c, h / 2, w / 2];
-          steps.push({ shape, run: (s, d) => k.haar2dForward(s, d, b, c, h / 2, w / 2) });
-        } else {
-          if (c % 4) {
-            throw new Error(`Haar unpatching needs [B, 4C, H, W], got ${fmtShape(x0.shape)}`);
-          }
-          shape = [b, c / 4, 2 * h, 2 * w];
-          steps.push({ shape, run: (s, d) => k.haar2dInverse(s, d, b, c / 4, h, w) });
-        }
-        continue;
-      }
-      const [b, c, t, h, w] = shape;
-      if (forward) {
-        const lead = l === 0 ? repeat : 0;
-        if ((t + lead) % 2 || h % 2 || w % 2) {
-          throw new Error(
-            `Haar patching of ${
-              fmtShape(x0.shape)
-            }: frames (+${repeat}), height and width must be even at every level`,
-          );
-        }
-        const half = [(t + lead) / 2, h / 2, w / 2];
-        shape = [b, 8 * c, ...half];
-        steps.push({
-          shape,
-          run: (s, d) => k.haar3dForward(s, d, b, c, half[0], half[1], half[2], lead, t),
-        });
-      } else {
-        if (c % 8) {
-          throw new Error(`Haar unpatching needs [B, 8C, T, H, W], got ${fmtShape(x0.shape)}`);
-        }
-        const trim = l === levels - 1 ? repeat : 0;
-        const full = 2 * t - trim;
-        if (full < 1) throw new Error(`Haar unpatching of ${fmtShape(x0.shape)} leaves no frames`);
-        shape = [b, c / 8, full, 2 * h, 2 * w];
-        steps.push({ shape, run: (s, d) => k.haar3dInverse(s, d, b, c / 8, t, h, w, trim) });
-      }
-    }
     let x = x0;
-    for (const step of steps) {
-      const out = this.#alloc(step.shape, "f32", "haar");
-      step.run(x.ptr, out.ptr);
+    for (const s of haarPlan(x0.shape, levels, forward)) {
+      const out = this.#alloc(s.outShape, "f32", "haar");
+      const b = s.outShape[0];
+      if (s.half.length === 2) {
+        const [h, w] = s.half;
+        if (forward) k.haar2dForward(x.ptr, out.ptr, b, s.c, h, w);
+        else k.haar2dInverse(x.ptr, out.ptr, b, s.c, h, w);
+      } else {
+        const [t, h, w] = s.half;
+        if (forward) k.haar3dForward(x.ptr, out.ptr, b, s.c, t, h, w, s.lead, s.full);
+        else k.haar3dInverse(x.ptr, out.ptr, b, s.c, t, h, w, s.trim);
+      }
       if (x !== x0) this.release(x);
       x = out;
     }
     if (x === x0) {
+      // No levels: a copy, so the caller owns what it gets as with any op.
       const copy = this.#alloc(x0.shape, "f32", "haar");
       this.#f32(copy.ptr, copy.size).set(this.#f32(x0.ptr, x0.size));
       return copy;

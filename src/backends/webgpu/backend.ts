@@ -23,6 +23,22 @@ import { acquireGpu, type DeviceOptions, type GpuContext } from "./device.ts";
 import { BufferPool, sizeClass } from "./pool.ts";
 import { type Constants, PipelineCache } from "./pipelines.ts";
 import { fsqConstants } from "../../nn/fsq.ts";
+import {
+  attentionGeometry,
+  convGeometry,
+  groupNormGeometry,
+  haarPlan,
+  type Resample,
+  resampleDims,
+} from "../geometry.ts";
+
+/** resample.wgsl's entry point of each resampler. */
+const RESAMPLE_ENTRIES: Record<Resample, string> = {
+  poolSpace: "pool_space",
+  poolTime: "pool_time",
+  upSpace: "up_space",
+  upTime: "up_time",
+};
 
 /** A tensor living in a pooled GPU buffer. */
 export class GpuTensor implements Tensor {
@@ -402,40 +418,20 @@ export class WebGpuOps implements Backend {
 
   conv(xIn: Tensor, w: ConvWeights, opts: ConvOptions = {}): Tensor {
     const x = this.#gpu(xIn);
-    const video = x.shape.length === 5;
-    if (x.shape.length !== 4 && !video) {
-      throw new Error(`conv expects a rank 4 or 5 input, got ${fmtShape(x.shape)}`);
-    }
-    const [b, cin] = x.shape;
-    const [tIn, hIn, wIn] = video ? x.shape.slice(2) : [1, x.shape[2], x.shape[3]];
-    if (cin !== w.cin) {
-      throw new Error(`conv expects ${w.cin} input channels, got ${fmtShape(x.shape)}`);
-    }
-    const [kt, kh, kw] = w.kernel;
-    const [st, sh, sw] = opts.stride ?? [1, 1, 1];
-    const [pl_h, pl_w] = opts.padLow ?? [(kh - 1) >> 1, (kw - 1) >> 1];
-    const [ph_h, ph_w] = opts.padHigh ?? [(kh - 1) >> 1, (kw - 1) >> 1];
-    const padT = opts.padTime ?? kt - 1;
-    const up = opts.upsample ? 2 : 1;
-    const hv = hIn * up, wv = wIn * up;
-    const tOut = Math.floor((tIn + padT - kt) / st) + 1;
-    const hOut = Math.floor((hv + pl_h + ph_h - kh) / sh) + 1;
-    const wOut = Math.floor((wv + pl_w + ph_w - kw) / sw) + 1;
-    const outShape = video ? [b, w.cout, tOut, hOut, wOut] : [b, w.cout, hOut, wOut];
-    if (opts.residual && fmtShape(opts.residual.shape) !== fmtShape(outShape)) {
-      throw new Error(
-        `conv residual ${fmtShape(opts.residual.shape)} does not match output ${
-          fmtShape(outShape)
-        }`,
-      );
-    }
+    const g = convGeometry(x.shape, w, opts);
+    const { b, cin, tIn, hIn, wIn, kt, kh, kw, st, sh, sw, padT, tOut, hOut, wOut, outShape } = g;
     const out = this.#alloc(outShape, "f32", "conv");
     const pOut = tOut * hOut * wOut;
     const M = w.cout, N = b * pOut, K = cin * kt * kh * kw;
     const norm = opts.norm;
     const u = new Uint32Array(24);
     u.set([M, N, K, cin, tIn, hIn, wIn, hIn * wIn, tOut, hOut, wOut, pOut, st, sh, sw, padT]);
-    u.set([pl_h, pl_w, norm?.weights.groups ?? 1, norm ? cin / norm.weights.groups : 1], 16);
+    u.set([
+      g.padLowH,
+      g.padLowW,
+      norm?.weights.groups ?? 1,
+      norm ? cin / norm.weights.groups : 1,
+    ], 16);
     u[20] = norm ? this.#gpu(norm.stats).shape[1] : 1;
     const consts: Constants = {
       ...this.tiles,
@@ -471,12 +467,7 @@ export class WebGpuOps implements Backend {
 
   groupNormStats(xIn: Tensor, opts: GroupNormOptions): Tensor {
     const x = this.#gpu(xIn);
-    const [b, c] = x.shape;
-    const frames = opts.perFrame && x.shape.length === 5 ? x.shape[2] : 1;
-    const spatial = numel(x.shape.slice(2)) / frames;
-    if (c % opts.groups !== 0) {
-      throw new Error(`GroupNorm: ${c} channels do not split into ${opts.groups} groups`);
-    }
+    const { b, c, frames, spatial } = groupNormGeometry(x.shape, opts);
     const stats = this.#alloc([b, frames, opts.groups, 2], "f32", "norm stats");
     const u = new ArrayBuffer(32);
     new Uint32Array(u).set([c, frames, spatial, opts.groups, c / opts.groups]);
@@ -551,18 +542,9 @@ export class WebGpuOps implements Backend {
 
   attention(qkvIn: Tensor, kind: "spatial" | "temporal" = "spatial"): Tensor {
     const qkv = this.#gpu(qkvIn);
-    const [b, c3] = qkv.shape;
-    if (c3 % 3 !== 0 || qkv.shape.length < 3) {
-      throw new Error(`attention expects packed q/k/v, got ${fmtShape(qkv.shape)}`);
-    }
-    const c = c3 / 3;
-    const video = qkv.shape.length === 5;
-    const frames = video ? qkv.shape[2] : 1;
-    const pixels = numel(qkv.shape.slice(video ? 3 : 2));
-    if (kind === "temporal" && !video) {
-      throw new Error(`temporal attention needs [B, 3C, T, H, W], got ${fmtShape(qkv.shape)}`);
-    }
-    const out = this.#alloc([b, c, ...qkv.shape.slice(2)], "f32", "attention");
+    const { b, c, frames, pixels, outShape } = attentionGeometry(qkv.shape, kind);
+    const c3 = 3 * c;
+    const out = this.#alloc(outShape, "f32", "attention");
     const scale = Math.fround(c ** -0.5);
     if (kind === "temporal") {
       const scores = this.#alloc([b, frames, frames, pixels], "f32", "temporal scores");
@@ -631,12 +613,11 @@ export class WebGpuOps implements Backend {
     return out;
   }
 
-  #resample(xIn: Tensor, entry: string, outDims: [number, number, number]): Tensor {
+  #resample(xIn: Tensor, op: Resample): Tensor {
     const x = this.#gpu(xIn);
-    if (x.shape.length !== 5) {
-      throw new Error(`${entry} expects [B, C, T, H, W], got ${fmtShape(x.shape)}`);
-    }
+    const outDims = resampleDims(x.shape, op);
     const [b, c, t, h, w] = x.shape;
+    const entry = RESAMPLE_ENTRIES[op];
     const out = this.#alloc([b, c, ...outDims], "f32", entry);
     const total = numel(out.shape);
     const u = new Uint32Array([t, h, w, total, ...outDims, 0]);
@@ -650,114 +631,34 @@ export class WebGpuOps implements Backend {
   }
 
   avgPool(x: Tensor, axis: "space" | "time"): Tensor {
-    const [, , t, h, w] = x.shape;
-    return axis === "space"
-      ? this.#resample(x, "pool_space", [t, Math.ceil(h / 2), Math.ceil(w / 2)])
-      : this.#resample(x, "pool_time", [Math.floor((t - 1) / 2) + 1, h, w]);
+    return this.#resample(x, axis === "space" ? "poolSpace" : "poolTime");
   }
 
   upsample(x: Tensor, axis: "space" | "time"): Tensor {
-    const [, , t, h, w] = x.shape;
-    return axis === "space"
-      ? this.#resample(x, "up_space", [t, 2 * h, 2 * w])
-      : this.#resample(x, "up_time", [Math.max(1, 2 * t - 1), h, w]);
+    return this.#resample(x, axis === "space" ? "upSpace" : "upTime");
   }
 
-  haarPatch(xIn: Tensor, levels: number): Tensor {
-    if (xIn.shape.length === 5) return this.#haar3d(xIn, levels, true);
-    let x = this.#gpu(xIn);
-    for (let l = 0; l < levels; l++) {
-      const [b, c, h, w] = x.shape;
-      if (x.shape.length !== 4 || h % 2 || w % 2) {
-        throw new Error(
-          `Haar patching needs [B, C, H, W] with even H, W, got ${fmtShape(x.shape)}`,
-        );
-      }
-      const out = this.#alloc([b, 4 * c, h / 2, w / 2], "f32", "haar");
-      const total = b * c * (h / 2) * (w / 2);
-      const u = new Uint32Array([c, h / 2, w / 2, total]);
-      this.#dispatch(
-        this.pipelines.get("haar", "dwt_main"),
-        [x, out, this.#uniforms(u.buffer)],
-        Math.ceil(total / ELEMENTWISE_WG),
-        "haar",
-      );
-      if (x !== xIn) this.release(x);
-      x = out;
-    }
-    return x;
+  haarPatch(x: Tensor, levels: number): Tensor {
+    return this.#haar(x, levels, true);
   }
 
-  haarUnpatch(xIn: Tensor, levels: number): Tensor {
-    if (xIn.shape.length === 5) return this.#haar3d(xIn, levels, false);
-    let x = this.#gpu(xIn);
-    for (let l = 0; l < levels; l++) {
-      const [b, c4, h, w] = x.shape;
-      if (x.shape.length !== 4 || c4 % 4) {
-        throw new Error(`Haar unpatching needs [B, 4C, H, W], got ${fmtShape(x.shape)}`);
-      }
-      const c = c4 / 4;
-      const out = this.#alloc([b, c, 2 * h, 2 * w], "f32", "haar");
-      const total = b * c * h * w;
-      const u = new Uint32Array([c, h, w, total]);
-      this.#dispatch(
-        this.pipelines.get("haar", "idwt_main"),
-        [x, out, this.#uniforms(u.buffer)],
-        Math.ceil(total / ELEMENTWISE_WG),
-        "haar",
-      );
-      if (x !== xIn) this.release(x);
-      x = out;
-    }
-    return x;
+  haarUnpatch(x: Tensor, levels: number): Tensor {
+    return this.#haar(x, levels, false);
   }
 
-  /** Video Haar levels; frame-0 repetition before the first, trimming after the last. */
-  #haar3d(xIn: Tensor, levels: number, forward: boolean): Tensor {
+  /** Haar levels (haar.wgsl for images, haar3d.wgsl for video), one dispatch per level. */
+  #haar(xIn: Tensor, levels: number, forward: boolean): Tensor {
     const x0 = this.#gpu(xIn);
-    const repeat = 2 ** levels - 1;
-    // Plan every level first, so a bad shape fails before anything is allocated.
-    const plan: {
-      shape: number[];
-      half: number[];
-      c: number;
-      lead: number;
-      trim: number;
-      full: number;
-    }[] = [];
-    let shape = [...x0.shape];
-    for (let l = 0; l < levels; l++) {
-      const [b, ch, t, h, w] = shape;
-      if (forward) {
-        const lead = l === 0 ? repeat : 0;
-        if ((t + lead) % 2 || h % 2 || w % 2) {
-          throw new Error(
-            `Haar patching of ${
-              fmtShape(x0.shape)
-            }: frames (+${repeat}), height and width must be even at every level`,
-          );
-        }
-        const half = [(t + lead) / 2, h / 2, w / 2];
-        shape = [b, 8 * ch, ...half];
-        plan.push({ shape, half, c: ch, lead, trim: 0, full: t });
-      } else {
-        if (ch % 8) {
-          throw new Error(`Haar unpatching needs [B, 8C, T, H, W], got ${fmtShape(x0.shape)}`);
-        }
-        const trim = l === levels - 1 ? repeat : 0;
-        const full = 2 * t - trim;
-        if (full < 1) throw new Error(`Haar unpatching of ${fmtShape(x0.shape)} leaves no frames`);
-        shape = [b, ch / 8, full, 2 * h, 2 * w];
-        plan.push({ shape, half: [t, h, w], c: ch / 8, lead: 0, trim, full });
-      }
-    }
+    const video = x0.shape.length === 5;
     let x: GpuTensor = x0;
-    for (const step of plan) {
-      const out = this.#alloc(step.shape, "f32", "haar");
-      const total = step.shape[0] * step.c * numel(step.half);
-      const u = new Uint32Array([step.c, ...step.half, total, step.lead, step.trim, step.full]);
+    for (const step of haarPlan(x0.shape, levels, forward)) {
+      const out = this.#alloc(step.outShape, "f32", "haar");
+      const total = step.outShape[0] * step.c * numel(step.half);
+      const u = video
+        ? new Uint32Array([step.c, ...step.half, total, step.lead, step.trim, step.full])
+        : new Uint32Array([step.c, ...step.half, total]);
       this.#dispatch(
-        this.pipelines.get("haar3d", forward ? "dwt_main" : "idwt_main"),
+        this.pipelines.get(video ? "haar3d" : "haar", forward ? "dwt_main" : "idwt_main"),
         [x, out, this.#uniforms(u.buffer)],
         Math.ceil(total / ELEMENTWISE_WG),
         "haar",

@@ -1,0 +1,224 @@
+/**
+ * The shapes of the ops, worked out and checked once for every backend: each backend's op
+ * validates its inputs and sizes its outputs here, then only launches kernels, so a bad shape
+ * fails the same way, before anything is allocated, whichever backend runs it.
+ * @module
+ */
+
+import { fmtShape, numel } from "../types.ts";
+import type { ConvOptions, ConvWeights, GroupNormOptions } from "./ops.ts";
+
+/** A convolution's extents; see ConvOptions for the padding and upsampling conventions. */
+export interface ConvGeometry {
+  video: boolean;
+  b: number;
+  cin: number;
+  tIn: number;
+  hIn: number;
+  wIn: number;
+  kt: number;
+  kh: number;
+  kw: number;
+  st: number;
+  sh: number;
+  sw: number;
+  /** Causal temporal padding (taps before frame 0 read frame 0). */
+  padT: number;
+  padLowH: number;
+  padLowW: number;
+  padHighH: number;
+  padHighW: number;
+  /** 2 when the input is read through a nearest 2x upsample, else 1. */
+  up: number;
+  tOut: number;
+  hOut: number;
+  wOut: number;
+  outShape: number[];
+}
+
+export function convGeometry(
+  shape: readonly number[],
+  w: ConvWeights,
+  opts: ConvOptions,
+): ConvGeometry {
+  const video = shape.length === 5;
+  if (shape.length !== 4 && !video) {
+    throw new Error(`conv expects a rank 4 or 5 input, got ${fmtShape(shape)}`);
+  }
+  const [b, cin] = shape;
+  const [tIn, hIn, wIn] = video ? shape.slice(2) : [1, shape[2], shape[3]];
+  if (cin !== w.cin) {
+    throw new Error(`conv expects ${w.cin} input channels, got ${fmtShape(shape)}`);
+  }
+  const [kt, kh, kw] = w.kernel;
+  const [st, sh, sw] = opts.stride ?? [1, 1, 1];
+  const [padLowH, padLowW] = opts.padLow ?? [(kh - 1) >> 1, (kw - 1) >> 1];
+  const [padHighH, padHighW] = opts.padHigh ?? [(kh - 1) >> 1, (kw - 1) >> 1];
+  const padT = opts.padTime ?? kt - 1;
+  const up = opts.upsample ? 2 : 1;
+  const tOut = Math.floor((tIn + padT - kt) / st) + 1;
+  const hOut = Math.floor((hIn * up + padLowH + padHighH - kh) / sh) + 1;
+  const wOut = Math.floor((wIn * up + padLowW + padHighW - kw) / sw) + 1;
+  const outShape = video ? [b, w.cout, tOut, hOut, wOut] : [b, w.cout, hOut, wOut];
+  if (opts.residual && fmtShape(opts.residual.shape) !== fmtShape(outShape)) {
+    throw new Error(
+      `conv residual ${fmtShape(opts.residual.shape)} does not match output ${fmtShape(outShape)}`,
+    );
+  }
+  return {
+    video,
+    b,
+    cin,
+    tIn,
+    hIn,
+    wIn,
+    kt,
+    kh,
+    kw,
+    st,
+    sh,
+    sw,
+    padT,
+    padLowH,
+    padLowW,
+    padHighH,
+    padHighW,
+    up,
+    tOut,
+    hOut,
+    wOut,
+    outShape,
+  };
+}
+
+/** GroupNorm's view [B, C, F, S] of an activation: F frames with their own statistics. */
+export function groupNormGeometry(
+  shape: readonly number[],
+  opts: GroupNormOptions,
+): { b: number; c: number; frames: number; spatial: number } {
+  const [b, c] = shape;
+  const frames = opts.perFrame && shape.length === 5 ? shape[2] : 1;
+  if (c % opts.groups !== 0) {
+    throw new Error(`GroupNorm: ${c} channels do not split into ${opts.groups} groups`);
+  }
+  return { b, c, frames, spatial: numel(shape.slice(2)) / frames };
+}
+
+/** Attention over packed q/k/v [B, 3C, (T,) H, W]: C, frames and positions per frame. */
+export function attentionGeometry(
+  shape: readonly number[],
+  kind: "spatial" | "temporal",
+): { b: number; c: number; frames: number; pixels: number; outShape: number[] } {
+  const [b, c3] = shape;
+  if (c3 % 3 !== 0 || shape.length < 3) {
+    throw new Error(`attention expects packed q/k/v, got ${fmtShape(shape)}`);
+  }
+  const video = shape.length === 5;
+  if (kind === "temporal" && !video) {
+    throw new Error(`temporal attention needs [B, 3C, T, H, W], got ${fmtShape(shape)}`);
+  }
+  return {
+    b,
+    c: c3 / 3,
+    frames: video ? shape[2] : 1,
+    pixels: numel(shape.slice(video ? 3 : 2)),
+    outShape: [b, c3 / 3, ...shape.slice(2)],
+  };
+}
+
+/** The video resamplers of Ops.avgPool / Ops.upsample. */
+export type Resample = "poolSpace" | "poolTime" | "upSpace" | "upTime";
+
+/** Output [T, H, W] of a resampler on [B, C, T, H, W]. */
+export function resampleDims(shape: readonly number[], op: Resample): [number, number, number] {
+  if (shape.length !== 5) {
+    throw new Error(`${op} expects [B, C, T, H, W], got ${fmtShape(shape)}`);
+  }
+  const [, , t, h, w] = shape;
+  switch (op) {
+    case "poolSpace":
+      return [t, Math.ceil(h / 2), Math.ceil(w / 2)];
+    case "poolTime":
+      return [Math.floor((t - 1) / 2) + 1, h, w];
+    case "upSpace":
+      return [t, 2 * h, 2 * w];
+    case "upTime":
+      return [Math.max(1, 2 * t - 1), h, w];
+  }
+}
+
+/** One Haar level: 2D ([B, C, H, W]) or 3D ([B, C, T, H, W]). */
+export interface HaarStep {
+  outShape: number[];
+  /** Channels of the full-resolution side (the input forward, the output inverse). */
+  c: number;
+  /** Extents of the half-resolution side: [h, w], or [t, h, w] for video. */
+  half: number[];
+  /** Video, forward, first level: frame 0 repeated this many more times first. */
+  lead: number;
+  /** Video, inverse, last level: leading frames dropped after it. */
+  trim: number;
+  /** Video: frames of the full-resolution side. */
+  full: number;
+}
+
+/**
+ * The levels of Ops.haarPatch (forward) or Ops.haarUnpatch, planned in full so that a shape
+ * that fails at any level fails before the first runs.
+ */
+export function haarPlan(shape: readonly number[], levels: number, forward: boolean): HaarStep[] {
+  const video = shape.length === 5;
+  if (!video && shape.length !== 4) {
+    throw new Error(`Haar transform expects rank 4 or 5, got ${fmtShape(shape)}`);
+  }
+  const repeat = 2 ** levels - 1;
+  const steps: HaarStep[] = [];
+  let s = [...shape];
+  for (let l = 0; l < levels; l++) {
+    if (!video) {
+      const [b, c, h, w] = s;
+      if (forward) {
+        if (h % 2 || w % 2) {
+          throw new Error(
+            `Haar patching needs [B, C, H, W] with even H, W at every level, got ${
+              fmtShape(shape)
+            }`,
+          );
+        }
+        s = [b, 4 * c, h / 2, w / 2];
+        steps.push({ outShape: s, c, half: [h / 2, w / 2], lead: 0, trim: 0, full: 1 });
+      } else {
+        if (c % 4) {
+          throw new Error(`Haar unpatching needs [B, 4C, H, W], got ${fmtShape(shape)}`);
+        }
+        s = [b, c / 4, 2 * h, 2 * w];
+        steps.push({ outShape: s, c: c / 4, half: [h, w], lead: 0, trim: 0, full: 1 });
+      }
+      continue;
+    }
+    const [b, c, t, h, w] = s;
+    if (forward) {
+      const lead = l === 0 ? repeat : 0;
+      if ((t + lead) % 2 || h % 2 || w % 2) {
+        throw new Error(
+          `Haar patching of ${
+            fmtShape(shape)
+          }: frames (+${repeat}), height and width must be even at every level`,
+        );
+      }
+      const half = [(t + lead) / 2, h / 2, w / 2];
+      s = [b, 8 * c, ...half];
+      steps.push({ outShape: s, c, half, lead, trim: 0, full: t });
+    } else {
+      if (c % 8) {
+        throw new Error(`Haar unpatching needs [B, 8C, T, H, W], got ${fmtShape(shape)}`);
+      }
+      const trim = l === levels - 1 ? repeat : 0;
+      const full = 2 * t - trim;
+      if (full < 1) throw new Error(`Haar unpatching of ${fmtShape(shape)} leaves no frames`);
+      s = [b, c / 8, full, 2 * h, 2 * w];
+      steps.push({ outShape: s, c: c / 8, half: [t, h, w], lead: 0, trim, full });
+    }
+  }
+  return steps;
+}
