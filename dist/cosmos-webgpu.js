@@ -1422,6 +1422,18 @@ var WINOGRAD_MAX_CHANNELS = 512;
 var COLUMN_BYTES = 8 << 20;
 var ATTENTION_SCORE_BYTES = 4 << 20;
 var CHUNKS_PER_THREAD = 4;
+function checkWasmOptions(options) {
+  const t = options.threads;
+  if (t !== void 0 && (!Number.isInteger(t) || t < 1)) {
+    throw new Error(`threads must be a positive integer, got ${t}`);
+  }
+  for (const k of ["columnBytes", "attentionScoreBytes", "winogradCacheBytes", "idleMs"]) {
+    const v = options[k];
+    if (v !== void 0 && !(Number.isFinite(v) && v >= 0)) {
+      throw new Error(`${k} must be a number >= 0, got ${v}`);
+    }
+  }
+}
 function canBlock() {
   try {
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
@@ -1464,14 +1476,20 @@ var WasmOps = class _WasmOps {
     this.label = `wasm (${variant.startsWith("relaxed") ? "relaxed SIMD" : "SIMD"}, ${pool ? pool.threads : 1} thread${pool && pool.threads > 1 ? "s" : ""})`;
   }
   static async create(options = {}) {
+    checkWasmOptions(options);
     const threads = options.threads ?? defaultThreads();
-    if (!Number.isInteger(threads) || threads < 1) {
-      throw new Error(`threads must be a positive integer, got ${threads}`);
-    }
     const threaded = threads > 1 && hasSharedMemory() && canBlock();
     const fma = (options.relaxedSimd ?? true) && hasRelaxedSimd();
     const variant = `${fma ? "relaxed" : "simd"}${threaded ? "-shared" : ""}`;
-    const module = await kernelModule(variant);
+    let module;
+    try {
+      module = await kernelModule(variant);
+    } catch (err) {
+      throw new Error(
+        `The WebAssembly backend cannot run here: this runtime does not compile its kernels (they need WebAssembly SIMD${fma ? " and relaxed SIMD" : ""}): ${err.message}`,
+        { cause: err }
+      );
+    }
     const memory = new WebAssembly.Memory({
       initial: 32,
       maximum: 65536,
@@ -1497,7 +1515,8 @@ var WasmOps = class _WasmOps {
       kernels: k,
       workers: threads - 1,
       control,
-      scratch: Array.from({ length: n }, (_, i) => scratch + i * scratchBytes)
+      scratch: Array.from({ length: n }, (_, i) => scratch + i * scratchBytes),
+      idleMs: options.idleMs
     }) : null;
     return new _WasmOps(k, memory, variant, pool, heapBase, scratch, scratchBytes, options);
   }
@@ -2061,6 +2080,7 @@ async function createBackend(choice, options = {}) {
       `Unknown backend "${choice}": expected one of ${BACKEND_CHOICES.join(", ")}`
     );
   }
+  if (options.wasm) checkWasmOptions(options.wasm);
   switch (choice) {
     case "none":
       return { ops: null, reason: 'loaded with backend: "none"' };
@@ -2078,7 +2098,7 @@ async function createBackend(choice, options = {}) {
   }
   let wasmError;
   try {
-    return { ops: await wasm(options.wasm), reason: null };
+    return { ops: await WasmOps.create(options.wasm), reason: null };
   } catch (err) {
     wasmError = err;
   }
@@ -2092,16 +2112,6 @@ async function createBackend(choice, options = {}) {
     ops: null,
     reason: `no WebGPU adapter${adapter ? " that works" : ""}, and ${wasmError.message}`
   };
-}
-async function wasm(options) {
-  try {
-    return await WasmOps.create(options);
-  } catch (err) {
-    throw new Error(
-      `the WebAssembly backend cannot run here (it needs WebAssembly SIMD): ${err.message}`,
-      { cause: err }
-    );
-  }
 }
 
 // src/cpu/mod.ts

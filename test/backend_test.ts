@@ -157,3 +157,46 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "idle worker threads stop, the work goes on alone, and they come back",
+  ...GPU_TEST,
+  async fn() {
+    const ops = await WasmOps.create({ threads: 2, idleMs: 30 });
+    try {
+      const run = async () => {
+        const x = ops.upload({ data: randomArray(4 * 3 * 64 * 64, 30), shape: [4, 3, 64, 64] });
+        const out = await ops.read(ops.avgPool(
+          ops.upload({
+            data: randomArray(3 * 8 * 5 * 16 * 16, 31),
+            shape: [1, 24, 5, 16, 16],
+          }),
+          "time",
+        ));
+        const y = await ops.read(ops.haarPatch(x, 2));
+        return [out.data, y.data];
+      };
+      const first = await run();
+      assert.equal(ops.threads, 2);
+      await new Promise((r) => setTimeout(r, 150));
+      assert.equal(ops.threads, 1, "the worker stopped when idle");
+      assert.deepEqual(await run(), first, "the calling thread alone gives the same");
+      for (let i = 0; i < 50 && ops.threads < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(ops.threads, 2, "the worker came back");
+      assert.deepEqual(await run(), first);
+    } finally {
+      ops.destroy();
+    }
+  },
+});
+
+Deno.test("bad WebAssembly options fail the load whichever backend auto would take", async () => {
+  await assert.rejects(
+    loadTokenizer({ ...halves, wasm: { threads: 1.5 } }),
+    /threads must be a positive integer, got 1.5/,
+  );
+  await assert.rejects(
+    loadTokenizer({ ...halves, backend: "wasm", wasm: { winogradCacheBytes: -1 } }),
+    /winogradCacheBytes must be a number >= 0, got -1/,
+  );
+});

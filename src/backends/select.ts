@@ -9,7 +9,7 @@
 import type { Backend } from "./ops.ts";
 import { WebGpuOps, type WebGpuOptions } from "./webgpu/backend.ts";
 import { probeAdapter } from "./webgpu/device.ts";
-import { WasmOps, type WasmOptions } from "./wasm/backend.ts";
+import { checkWasmOptions, WasmOps, type WasmOptions } from "./wasm/backend.ts";
 
 /** A backend by name; "none" loads weights for checking and token/code conversion only. */
 export type BackendChoice = "auto" | "webgpu" | "wasm" | "none";
@@ -34,6 +34,8 @@ export async function createBackend(
       `Unknown backend "${choice}": expected one of ${BACKEND_CHOICES.join(", ")}`,
     );
   }
+  // A mistake in the options is an error whichever backend "auto" would have taken.
+  if (options.wasm) checkWasmOptions(options.wasm);
   switch (choice) {
     case "none":
       return { ops: null, reason: 'loaded with backend: "none"' };
@@ -52,7 +54,7 @@ export async function createBackend(
   }
   let wasmError: Error;
   try {
-    return { ops: await wasm(options.wasm), reason: null };
+    return { ops: await WasmOps.create(options.wasm), reason: null };
   } catch (err) {
     wasmError = err as Error;
   }
@@ -69,15 +71,4 @@ export async function createBackend(
   };
 }
 
-async function wasm(options?: WasmOptions): Promise<WasmOps> {
-  try {
-    return await WasmOps.create(options);
-  } catch (err) {
-    throw new Error(
-      `the WebAssembly backend cannot run here (it needs WebAssembly SIMD): ${
-        (err as Error).message
-      }`,
-      { cause: err },
-    );
-  }
-}
+

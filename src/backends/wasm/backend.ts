@@ -92,6 +92,8 @@ export interface WasmOptions {
    * (about 1.2 GB for CI8x8) roughly halves encode and decode times.
    */
   winogradCacheBytes?: number;
+  /** Worker threads stop after this many idle milliseconds (restarting on demand). */
+  idleMs?: number;
 }
 
 /** asm/fsq.ts's constants table. */
@@ -102,6 +104,20 @@ const COLUMN_BYTES = 8 << 20;
 const ATTENTION_SCORE_BYTES = 4 << 20;
 /** Work items per chunk handed to a thread: enough chunks to balance, few enough to be cheap. */
 const CHUNKS_PER_THREAD = 4;
+
+/** Throws on options no backend could honour. */
+export function checkWasmOptions(options: WasmOptions): void {
+  const t = options.threads;
+  if (t !== undefined && (!Number.isInteger(t) || t < 1)) {
+    throw new Error(`threads must be a positive integer, got ${t}`);
+  }
+  for (const k of ["columnBytes", "attentionScoreBytes", "winogradCacheBytes", "idleMs"] as const) {
+    const v = options[k];
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) {
+      throw new Error(`${k} must be a number >= 0, got ${v}`);
+    }
+  }
+}
 
 /** Whether this thread may block in Atomics.wait (a browser's main thread may not). */
 function canBlock(): boolean {
@@ -162,14 +178,21 @@ export class WasmOps implements Backend {
   }
 
   static async create(options: WasmOptions = {}): Promise<WasmOps> {
+    checkWasmOptions(options);
     const threads = options.threads ?? defaultThreads();
-    if (!Number.isInteger(threads) || threads < 1) {
-      throw new Error(`threads must be a positive integer, got ${threads}`);
-    }
     const threaded = threads > 1 && hasSharedMemory() && canBlock();
     const fma = (options.relaxedSimd ?? true) && hasRelaxedSimd();
     const variant = `${fma ? "relaxed" : "simd"}${threaded ? "-shared" : ""}` as WasmVariant;
-    const module = await kernelModule(variant);
+    let module: WebAssembly.Module;
+    try {
+      module = await kernelModule(variant);
+    } catch (err) {
+      throw new Error(
+        `The WebAssembly backend cannot run here: this runtime does not compile its kernels ` +
+          `(they need WebAssembly SIMD${fma ? " and relaxed SIMD" : ""}): ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
     const memory = new WebAssembly.Memory({
       initial: 32,
       maximum: 65536,
@@ -201,6 +224,7 @@ export class WasmOps implements Backend {
         workers: threads - 1,
         control,
         scratch: Array.from({ length: n }, (_, i) => scratch + i * scratchBytes),
+        idleMs: options.idleMs,
       })
       : null;
     return new WasmOps(k, memory, variant, pool, heapBase, scratch, scratchBytes, options);
