@@ -70,5 +70,3 @@ export async function createBackend(
     reason: `no WebGPU adapter${adapter ? " that works" : ""}, and ${wasmError.message}`,
   };
 }
-
-

@@ -189,7 +189,9 @@ export class WasmOps implements Backend {
     } catch (err) {
       throw new Error(
         `The WebAssembly backend cannot run here: this runtime does not compile its kernels ` +
-          `(they need WebAssembly SIMD${fma ? " and relaxed SIMD" : ""}): ${(err as Error).message}`,
+          `(they need WebAssembly SIMD${fma ? " and relaxed SIMD" : ""}): ${
+            (err as Error).message
+          }`,
         { cause: err },
       );
     }
