@@ -288,7 +288,8 @@ function convGeometry(shape, w, opts) {
     tOut,
     hOut,
     wOut,
-    outShape
+    outShape,
+    family: kh * kw > 1 ? "conv3x3" : kt > 1 ? "conv-time" : "conv1x1"
   };
 }
 function groupNormGeometry(shape, opts) {
@@ -733,7 +734,7 @@ var WebGpuOps = class _WebGpuOps {
         this.#uniforms(u.buffer)
       ],
       tiles,
-      kh * kw * kt > 1 ? "conv3x3" : "conv1x1",
+      g.family,
       2 * M * N * K
     );
     return out;
@@ -1694,11 +1695,16 @@ var WasmOps = class _WasmOps {
     if (residual) this.#f32(out.ptr, out.size).set(this.#f32(residual.ptr, residual.size));
     const norm = opts.norm;
     const direct = K === cin && st === 1 && sh === 1 && sw === 1 && up === 1 && !norm && plH + phH + plW + phW + padT === 0;
-    const family = kt * kh * kw > 1 ? "conv3x3" : "conv1x1";
+    const family = g.family;
+    const temporal = family === "conv-time" && st === 1 && sh === 1 && sw === 1 && up === 1 && plH + phH + plW + phW === 0;
     const winograd = kt === 1 && kh === 3 && kw === 3 && st === 1 && sh === 1 && sw === 1 && plH === 1 && plW === 1 && phH === 1 && phW === 1 && this.#k.winogradScratchBytes(M, cin) <= this.#scratchBytes;
     this.#timed(family, 2 * M * K * P * b, () => {
       if (winograd) {
         this.#winograd(x, w, opts, out, [b, cin, tIn, hIn, wIn], up);
+        return;
+      }
+      if (temporal) {
+        this.#temporal(x, w, opts, out, g);
         return;
       }
       if (direct) {
@@ -1867,6 +1873,44 @@ var WasmOps = class _WasmOps {
       if (owned) this.heap.free(u);
       this.heap.free(xp);
       if (stage) this.heap.free(stage);
+    }
+  }
+  /**
+   * A causal temporal convolution (kt, 1, 1) as kt accumulating products per output frame:
+   * out[:, t] = bias + sum_dt W[:, :, dt] x[:, max(t - padT + dt, 0)], on the input itself (or
+   * its normalised copy), with no gathered columns.
+   */
+  #temporal(x, w, opts, out, g) {
+    const { b, cin, tIn, hIn, wIn, kt, padT, tOut } = g;
+    const cout = w.cout, hw = hIn * wIn;
+    const norm = opts.norm;
+    const src = norm ? this.groupNorm(x, norm) : x;
+    try {
+      const weight = this.#t(w.weight).ptr, bias = this.#t(w.bias).ptr;
+      for (let bi = 0; bi < b; bi++) {
+        const xb = src.ptr + 4 * bi * cin * tIn * hw;
+        const ob = out.ptr + 4 * bi * cout * tOut * hw;
+        for (let dt = 0; dt < kt; dt++) {
+          const product = (t, frames, frame) => this.gemm(
+            weight + 4 * dt,
+            cin * kt,
+            kt,
+            xb + 4 * frame * hw,
+            tIn * hw,
+            1,
+            ob + 4 * t * hw,
+            tOut * hw,
+            { M: cout, N: frames * hw, K: cin },
+            dt === 0 ? bias : 0,
+            dt > 0 || !!opts.residual
+          );
+          const t0 = Math.min(tOut, Math.max(0, padT - dt));
+          for (let t = 0; t < t0; t++) product(t, 1, 0);
+          if (t0 < tOut) product(t0, tOut - t0, t0 - padT + dt);
+        }
+      }
+    } finally {
+      if (src !== x) this.release(src);
     }
   }
   groupNormStats(xIn, opts) {

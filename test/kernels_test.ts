@@ -61,6 +61,22 @@ const CONV_CASES: ConvCase[] = [
   },
   { name: "causal (3,1,1) temporal", shape: [1, 4, 5, 3, 2], cout: 6, k: [3, 1, 1] },
   { name: "(1,3,3) spatial on video", shape: [2, 3, 4, 5, 6], cout: 5, k: [1, 3, 3] },
+  {
+    name: "causal (3,1,1) temporal, batch 2, fused GroupNorm + SiLU and residual",
+    shape: [2, 8, 4, 3, 5],
+    cout: 7,
+    k: [3, 1, 1],
+    norm: { groups: 4, silu: true },
+    residual: true,
+  },
+  {
+    name: "(1,3,3) spatial on video, batch 2, fused GroupNorm + SiLU and residual",
+    shape: [2, 6, 3, 5, 7],
+    cout: 9,
+    k: [1, 3, 3],
+    norm: { groups: 3, silu: true },
+    residual: true,
+  },
 ];
 
 function upsample2x(x: Float32Array, [b, c, t, h, w]: number[]): Float32Array {

@@ -34,6 +34,8 @@ export interface ConvGeometry {
   hOut: number;
   wOut: number;
   outShape: number[];
+  /** Kernel family for profiles: "conv3x3" (spatial taps), "conv-time" (temporal only), "conv1x1". */
+  family: "conv3x3" | "conv-time" | "conv1x1";
 }
 
 export function convGeometry(
@@ -88,6 +90,7 @@ export function convGeometry(
     hOut,
     wOut,
     outShape,
+    family: kh * kw > 1 ? "conv3x3" : kt > 1 ? "conv-time" : "conv1x1",
   };
 }
 

@@ -459,7 +459,7 @@ export class WebGpuOps implements Backend {
         this.#uniforms(u.buffer),
       ],
       tiles,
-      kh * kw * kt > 1 ? "conv3x3" : "conv1x1",
+      g.family,
       2 * M * N * K,
     );
     return out;
