@@ -1,6 +1,6 @@
 /**
  * cosmos-webgpu: the NVIDIA Cosmos tokenizers (image and video, continuous and discrete) on
- * WebGPU.
+ * WebGPU, or on WebAssembly SIMD threads where there is no GPU (`backend` in loadTokenizer).
  *
  * @example
  * ```ts
@@ -31,3 +31,8 @@ export {
   haarUnpatch,
 } from "./src/cpu/mod.ts";
 export type { SafetensorsFile } from "./src/weights/safetensors.ts";
+// Backends: what `backend`, `wasm`, `webgpu` and `ops` in LoadOptions take.
+export type { BackendChoice } from "./src/backends/select.ts";
+export type { WasmOptions } from "./src/backends/wasm/backend.ts";
+export type { WebGpuOptions } from "./src/backends/webgpu/backend.ts";
+export type { Backend, MemoryStats } from "./src/backends/ops.ts";
