@@ -1608,11 +1608,13 @@ var WasmOps = class _WasmOps {
     return Promise.resolve();
   }
   // ---- launching -----------------------------------------------------------------------
-  /** Runs kernel(...args, start, end) over [0, total) on every thread. */
-  #run(kernel, args, total, scratchArg = -1) {
-    const threads = this.threads;
-    const chunk = Math.max(1, Math.ceil(total / (threads * CHUNKS_PER_THREAD)));
-    if (this.#pool) this.#pool.run(kernel, args, total, chunk, scratchArg);
+  /**
+   * Runs kernel(...args, start, end) over [0, total) on every thread, in chunks of `chunk` items
+   * (default: a few chunks per thread). Where `scratchArg` indexes args, each thread passes its
+   * own scratch area there.
+   */
+  #run(kernel, args, total, scratchArg = -1, chunk = Math.ceil(total / (this.threads * CHUNKS_PER_THREAD))) {
+    if (this.#pool) this.#pool.run(kernel, args, total, Math.max(1, chunk), scratchArg);
     else {
       if (scratchArg >= 0) args[scratchArg] = this.#scratch;
       this.#k[kernel](...args, 0, total);
@@ -1649,7 +1651,7 @@ var WasmOps = class _WasmOps {
     const colBlocks = Math.ceil(N / blockN);
     const blockM = colBlocks >= want ? M : Math.max(16, Math.ceil(M * colBlocks / want / 16) * 16);
     const blocks = Math.ceil(M / blockM) * colBlocks;
-    this.#runBlocks(
+    this.#run(
       "gemmBlocks",
       [
         a,
@@ -1670,16 +1672,9 @@ var WasmOps = class _WasmOps {
         0
       ],
       blocks,
-      15
+      15,
+      1
     );
-  }
-  /** Runs a kernel over `items` work items, one item per chunk. */
-  #runBlocks(kernel, args, items, scratchArg) {
-    if (this.#pool) this.#pool.run(kernel, args, items, 1, scratchArg);
-    else {
-      args[scratchArg] = this.#scratch;
-      this.#k[kernel](...args, 0, items);
-    }
   }
   // ---- ops -----------------------------------------------------------------------------
   conv(xIn, w, opts = {}) {
@@ -1843,7 +1838,7 @@ var WasmOps = class _WasmOps {
               m.copyWithin((stage >> 2) + c * plane, src, src + plane);
             }
           }
-          this.#runBlocks(
+          this.#run(
             "winogradRows",
             [
               xp,
@@ -1858,7 +1853,8 @@ var WasmOps = class _WasmOps {
               0
             ],
             rows,
-            9
+            9,
+            1
           );
           if (stage) {
             const m = mem();

@@ -3,10 +3,12 @@
  * in the AssemblyScript kernels of asm/ on one linear memory, split over worker threads that
  * share it where the runtime allows (Deno does), on the calling thread alone otherwise.
  *
- * Ops run eagerly and synchronously as they are called; `read` only copies out. Convolutions
- * are matrix products over columns gathered from the input (with GroupNorm, SiLU, upsampling
- * and padding applied while gathering), a bounded block of columns at a time; 1x1 convolutions
- * multiply the input directly. Spatial attention holds the scores of one block of query rows.
+ * Ops run eagerly and synchronously as they are called; `read` only copies out. GroupNorm, SiLU,
+ * upsampling and padding are applied while a convolution gathers its input. 3x3 stride-1
+ * convolutions are Winograd F(4x4, 3x3) on a padded copy of each image or frame; 1x1 and causal
+ * temporal convolutions multiply the input directly; the rest are matrix products over gathered
+ * columns, a bounded block at a time. Spatial attention holds the scores of one block of query
+ * rows.
  * @module
  */
 
@@ -334,11 +336,19 @@ export class WasmOps implements Backend {
 
   // ---- launching -----------------------------------------------------------------------
 
-  /** Runs kernel(...args, start, end) over [0, total) on every thread. */
-  #run(kernel: keyof NnKernels, args: number[], total: number, scratchArg = -1): void {
-    const threads = this.threads;
-    const chunk = Math.max(1, Math.ceil(total / (threads * CHUNKS_PER_THREAD)));
-    if (this.#pool) this.#pool.run(kernel, args, total, chunk, scratchArg);
+  /**
+   * Runs kernel(...args, start, end) over [0, total) on every thread, in chunks of `chunk` items
+   * (default: a few chunks per thread). Where `scratchArg` indexes args, each thread passes its
+   * own scratch area there.
+   */
+  #run(
+    kernel: keyof NnKernels,
+    args: number[],
+    total: number,
+    scratchArg = -1,
+    chunk = Math.ceil(total / (this.threads * CHUNKS_PER_THREAD)),
+  ): void {
+    if (this.#pool) this.#pool.run(kernel, args, total, Math.max(1, chunk), scratchArg);
     else {
       if (scratchArg >= 0) args[scratchArg] = this.#scratch;
       (this.#k[kernel] as (...a: number[]) => void)(...args, 0, total);
@@ -393,7 +403,7 @@ export class WasmOps implements Backend {
     const colBlocks = Math.ceil(N / blockN);
     const blockM = colBlocks >= want ? M : Math.max(16, Math.ceil(M * colBlocks / want / 16) * 16);
     const blocks = Math.ceil(M / blockM) * colBlocks;
-    this.#runBlocks(
+    this.#run(
       "gemmBlocks",
       [
         a,
@@ -415,16 +425,8 @@ export class WasmOps implements Backend {
       ],
       blocks,
       15,
+      1,
     );
-  }
-
-  /** Runs a kernel over `items` work items, one item per chunk. */
-  #runBlocks(kernel: keyof NnKernels, args: number[], items: number, scratchArg: number): void {
-    if (this.#pool) this.#pool.run(kernel, args, items, 1, scratchArg);
-    else {
-      args[scratchArg] = this.#scratch;
-      (this.#k[kernel] as (...a: number[]) => void)(...args, 0, items);
-    }
   }
 
   // ---- ops -----------------------------------------------------------------------------
@@ -606,7 +608,7 @@ export class WasmOps implements Backend {
               m.copyWithin((stage >> 2) + c * plane, src, src + plane);
             }
           }
-          this.#runBlocks(
+          this.#run(
             "winogradRows",
             [
               xp,
@@ -622,6 +624,7 @@ export class WasmOps implements Backend {
             ],
             rows,
             9,
+            1,
           );
           if (stage) {
             const m = mem();
