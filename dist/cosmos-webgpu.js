@@ -1723,9 +1723,6 @@ var WasmOps = class _WasmOps {
       const len = Math.max(1, Math.min(P, Math.floor(this.columnBytes / (4 * K))));
       const col = this.heap.alloc(4 * K * len, "convolution columns");
       try {
-        const stats = norm ? this.#t(norm.stats) : null;
-        const groups = norm?.weights.groups ?? 1;
-        const statFrames = stats ? stats.shape[1] : 1;
         for (let bi = 0; bi < b; bi++) {
           for (let q0 = 0; q0 < P; q0 += len) {
             const n = Math.min(len, P - q0);
@@ -1749,11 +1746,7 @@ var WasmOps = class _WasmOps {
               plH,
               plW,
               up,
-              stats ? stats.ptr + 4 * bi * statFrames * groups * 2 : 0,
-              norm ? this.#t(norm.weights.gammaBeta).ptr : 0,
-              groups,
-              statFrames,
-              norm?.silu ? 1 : 0,
+              ...this.#gatherNorm(norm, bi),
               q0,
               n
             ], K);
@@ -1779,6 +1772,23 @@ var WasmOps = class _WasmOps {
     return out;
   }
   /**
+   * im2col's normalisation arguments for batch item `bi`: (stats, gammaBeta, groups, stat
+   * frames, silu), or no normalisation.
+   */
+  #gatherNorm(norm, bi) {
+    if (!norm) return [0, 0, 1, 1, 0];
+    const stats = this.#t(norm.stats);
+    const { groups } = norm.weights;
+    const frames = stats.shape[1];
+    return [
+      stats.ptr + 4 * bi * frames * groups * 2,
+      this.#t(norm.weights.gammaBeta).ptr,
+      groups,
+      frames,
+      norm.silu ? 1 : 0
+    ];
+  }
+  /**
    * A 3x3, stride 1, pad 1 convolution by Winograd F(4x4, 3x3) (asm/winograd.ts): per image or
    * frame, the input is gathered once into a zero-padded plane (normalised, upsampled), then
    * transformed, multiplied and transformed back by bands of tile rows on every thread. The
@@ -1794,9 +1804,6 @@ var WasmOps = class _WasmOps {
     const mem = () => new Float32Array(this.heap.memory.buffer);
     try {
       const norm = opts.norm;
-      const stats = norm ? this.#t(norm.stats) : null;
-      const groups = norm?.weights.groups ?? 1;
-      const statFrames = stats ? stats.shape[1] : 1;
       const bias = this.#t(w.bias).ptr;
       const rows = Math.ceil(h / 4);
       for (let bi = 0; bi < b; bi++) {
@@ -1822,11 +1829,7 @@ var WasmOps = class _WasmOps {
             1,
             1,
             up,
-            stats ? stats.ptr + 4 * bi * statFrames * groups * 2 : 0,
-            norm ? this.#t(norm.weights.gammaBeta).ptr : 0,
-            groups,
-            statFrames,
-            norm?.silu ? 1 : 0,
+            ...this.#gatherNorm(norm, bi),
             f * hp * wp,
             hp * wp
           ], cin);
@@ -5265,7 +5268,7 @@ var Tokenizer = class {
    */
   backend;
   ops;
-  #gpu;
+  #backend;
   #noDevice;
   #ownsOps;
   #encoder;
@@ -5275,11 +5278,11 @@ var Tokenizer = class {
   /** Every parameter tensor this tokenizer uploaded, released by dispose(). */
   #weights;
   /** @internal use loadTokenizer */
-  constructor(gpu, noDevice, ownsOps, encoder, decoder, model, weights, window) {
+  constructor(backendOps, noDevice, ownsOps, encoder, decoder, model, weights, window) {
     this.#weights = weights;
-    this.#gpu = gpu;
+    this.#backend = backendOps;
     this.#noDevice = noDevice;
-    this.ops = gpu;
+    this.ops = backendOps;
     this.#ownsOps = ownsOps;
     this.#encoder = encoder;
     this.#decoder = decoder;
@@ -5292,7 +5295,7 @@ var Tokenizer = class {
     this.temporalCompression = cfg.kind === "video" ? cfg.temporalCompression : 1;
     this.window = cfg.kind === "video" ? window : 1;
     this.latentChannels = cfg.latentChannels;
-    this.backend = gpu ? gpu.label : `none (${noDevice})`;
+    this.backend = backendOps ? backendOps.label : `none (${noDevice})`;
   }
   /** Frames of a stream's windows: the window option, else the reference CLI's 17. */
   get streamWindow() {
@@ -5307,11 +5310,11 @@ var Tokenizer = class {
    * now, allocated, and the peaks (shared with other tokenizers when the backend was passed in).
    */
   memoryStats() {
-    return this.#gpu?.memoryStats() ?? { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
+    return this.#backend?.memoryStats() ?? { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
   }
   /** The backend, or the reason there is none, for encode/decode. */
   #device(what) {
-    if (this.#gpu) return this.#gpu;
+    if (this.#backend) return this.#backend;
     throw new Error(
       `Cannot ${what}: this tokenizer has no backend (${this.#noDevice}); indicesToCodes and codesToIndices work without one`
     );
@@ -5525,9 +5528,9 @@ var Tokenizer = class {
     this.#disposed ??= this.#queue.then(() => {
       this.#encoder = null;
       this.#decoder = null;
-      for (const w of this.#weights) this.#gpu?.release(w);
+      for (const w of this.#weights) this.#backend?.release(w);
       this.#weights = [];
-      if (this.#ownsOps) this.#gpu?.destroy();
+      if (this.#ownsOps) this.#backend?.destroy();
     });
     return this.#disposed;
   }
@@ -5605,18 +5608,20 @@ async function loadTokenizer(options) {
   const window = options.window ?? null;
   if (comp && window !== null) checkWindow(window, comp.temporal);
   const ownsOps = !options.ops;
-  let gpu = options.ops ?? null;
+  let backendOps = options.ops ?? null;
   let noDevice = null;
-  if (!gpu) {
+  if (!backendOps) {
     const chosen = await createBackend(options.backend ?? "auto", options);
-    gpu = chosen.ops;
+    backendOps = chosen.ops;
     noDevice = chosen.reason;
   }
   const weights = [];
   const uploader = {
     upload(t) {
-      if (!gpu) return { shape: t.shape, dtype: t.data instanceof Int32Array ? "i32" : "f32" };
-      const tensor = gpu.upload(t);
+      if (!backendOps) {
+        return { shape: t.shape, dtype: t.data instanceof Int32Array ? "i32" : "f32" };
+      }
+      const tensor = backendOps.upload(t);
       weights.push(tensor);
       return tensor;
     }
@@ -5640,11 +5645,11 @@ async function loadTokenizer(options) {
       cfg.spatialCompression,
       cfg.kind === "video" ? cfg.temporalCompression : 1
     );
-    await gpu?.flush();
-    return new Tokenizer(gpu, noDevice, ownsOps, encoder, decoder, model, weights, window);
+    await backendOps?.flush();
+    return new Tokenizer(backendOps, noDevice, ownsOps, encoder, decoder, model, weights, window);
   } catch (err) {
-    if (ownsOps) gpu?.destroy();
-    else for (const w of weights) gpu?.release(w);
+    if (ownsOps) backendOps?.destroy();
+    else for (const w of weights) backendOps?.release(w);
     throw err;
   }
 }

@@ -150,7 +150,7 @@ export class Tokenizer {
    */
   readonly backend: string;
   readonly ops: Ops | null;
-  #gpu: Backend | null;
+  #backend: Backend | null;
   #noDevice: string | null;
   #ownsOps: boolean;
   #encoder: Encoder | null;
@@ -162,7 +162,7 @@ export class Tokenizer {
 
   /** @internal use loadTokenizer */
   constructor(
-    gpu: Backend | null,
+    backendOps: Backend | null,
     noDevice: string | null,
     ownsOps: boolean,
     encoder: Encoder | null,
@@ -172,9 +172,9 @@ export class Tokenizer {
     window: number | null,
   ) {
     this.#weights = weights;
-    this.#gpu = gpu;
+    this.#backend = backendOps;
     this.#noDevice = noDevice;
-    this.ops = gpu;
+    this.ops = backendOps;
     this.#ownsOps = ownsOps;
     this.#encoder = encoder;
     this.#decoder = decoder;
@@ -187,7 +187,7 @@ export class Tokenizer {
     this.temporalCompression = cfg.kind === "video" ? cfg.temporalCompression : 1;
     this.window = cfg.kind === "video" ? window : 1;
     this.latentChannels = cfg.latentChannels;
-    this.backend = gpu ? gpu.label : `none (${noDevice})`;
+    this.backend = backendOps ? backendOps.label : `none (${noDevice})`;
   }
 
   /** Frames of a stream's windows: the window option, else the reference CLI's 17. */
@@ -205,13 +205,13 @@ export class Tokenizer {
    * now, allocated, and the peaks (shared with other tokenizers when the backend was passed in).
    */
   memoryStats(): MemoryStats {
-    return this.#gpu?.memoryStats() ??
+    return this.#backend?.memoryStats() ??
       { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
   }
 
   /** The backend, or the reason there is none, for encode/decode. */
   #device(what: string): Backend {
-    if (this.#gpu) return this.#gpu;
+    if (this.#backend) return this.#backend;
     throw new Error(
       `Cannot ${what}: this tokenizer has no backend (${this.#noDevice}); indicesToCodes and codesToIndices work without one`,
     );
@@ -449,9 +449,9 @@ export class Tokenizer {
     this.#disposed ??= this.#queue.then(() => {
       this.#encoder = null;
       this.#decoder = null;
-      for (const w of this.#weights) this.#gpu?.release(w);
+      for (const w of this.#weights) this.#backend?.release(w);
       this.#weights = [];
-      if (this.#ownsOps) this.#gpu?.destroy();
+      if (this.#ownsOps) this.#backend?.destroy();
     });
     return this.#disposed;
   }
@@ -569,19 +569,21 @@ export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
   const window = options.window ?? null;
   if (comp && window !== null) checkWindow(window, comp.temporal);
   const ownsOps = !options.ops;
-  let gpu: Backend | null = options.ops ?? null;
+  let backendOps: Backend | null = options.ops ?? null;
   let noDevice: string | null = null;
-  if (!gpu) {
+  if (!backendOps) {
     const chosen = await createBackend(options.backend ?? "auto", options);
-    gpu = chosen.ops;
+    backendOps = chosen.ops;
     noDevice = chosen.reason;
   }
   const weights: Tensor[] = [];
   const uploader = {
     upload(t: HostTensor): Tensor {
       // Without a device the weights are still checked (names, shapes), just not uploaded.
-      if (!gpu) return { shape: t.shape, dtype: t.data instanceof Int32Array ? "i32" : "f32" };
-      const tensor = gpu.upload(t);
+      if (!backendOps) {
+        return { shape: t.shape, dtype: t.data instanceof Int32Array ? "i32" : "f32" };
+      }
+      const tensor = backendOps.upload(t);
       weights.push(tensor);
       return tensor;
     },
@@ -610,11 +612,11 @@ export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
       cfg.kind === "video" ? cfg.temporalCompression : 1,
     );
     // Weight uploads are queued; make sure they (and any error) have landed.
-    await gpu?.flush();
-    return new Tokenizer(gpu, noDevice, ownsOps, encoder, decoder, model, weights, window);
+    await backendOps?.flush();
+    return new Tokenizer(backendOps, noDevice, ownsOps, encoder, decoder, model, weights, window);
   } catch (err) {
-    if (ownsOps) gpu?.destroy();
-    else for (const w of weights) gpu?.release(w);
+    if (ownsOps) backendOps?.destroy();
+    else for (const w of weights) backendOps?.release(w);
     throw err;
   }
 }

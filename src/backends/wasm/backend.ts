@@ -58,10 +58,6 @@ interface NnKernels extends CpuKernels {
   upTime(...args: number[]): void;
   gemmBlocks(...args: number[]): void;
   winogradRows(...args: number[]): void;
-  gemmScratchBytes(m: number, n: number, k: number): number;
-  winogradWeightsBytes(cout: number, cin: number): number;
-  winogradScratchBytes(cout: number, cin: number): number;
-  winogradWeights(w: number, u: number, cout: number, cin: number): void;
   winogradWeightsRange(...args: number[]): void;
 }
 
@@ -482,9 +478,6 @@ export class WasmOps implements Backend {
       const len = Math.max(1, Math.min(P, Math.floor(this.columnBytes / (4 * K))));
       const col = this.heap.alloc(4 * K * len, "convolution columns");
       try {
-        const stats = norm ? this.#t(norm.stats) : null;
-        const groups = norm?.weights.groups ?? 1;
-        const statFrames = stats ? stats.shape[1] : 1;
         for (let bi = 0; bi < b; bi++) {
           for (let q0 = 0; q0 < P; q0 += len) {
             const n = Math.min(len, P - q0);
@@ -508,11 +501,7 @@ export class WasmOps implements Backend {
               plH,
               plW,
               up,
-              stats ? stats.ptr + 4 * bi * statFrames * groups * 2 : 0,
-              norm ? this.#t(norm.weights.gammaBeta).ptr : 0,
-              groups,
-              statFrames,
-              norm?.silu ? 1 : 0,
+              ...this.#gatherNorm(norm, bi),
               q0,
               n,
             ], K);
@@ -539,6 +528,24 @@ export class WasmOps implements Backend {
   }
 
   /**
+   * im2col's normalisation arguments for batch item `bi`: (stats, gammaBeta, groups, stat
+   * frames, silu), or no normalisation.
+   */
+  #gatherNorm(norm: FusedNorm | undefined, bi: number): number[] {
+    if (!norm) return [0, 0, 1, 1, 0];
+    const stats = this.#t(norm.stats);
+    const { groups } = norm.weights;
+    const frames = stats.shape[1];
+    return [
+      stats.ptr + 4 * bi * frames * groups * 2,
+      this.#t(norm.weights.gammaBeta).ptr,
+      groups,
+      frames,
+      norm.silu ? 1 : 0,
+    ];
+  }
+
+  /**
    * A 3x3, stride 1, pad 1 convolution by Winograd F(4x4, 3x3) (asm/winograd.ts): per image or
    * frame, the input is gathered once into a zero-padded plane (normalised, upsampled), then
    * transformed, multiplied and transformed back by bands of tile rows on every thread. The
@@ -562,9 +569,6 @@ export class WasmOps implements Backend {
     const mem = () => new Float32Array(this.heap.memory.buffer);
     try {
       const norm = opts.norm;
-      const stats = norm ? this.#t(norm.stats) : null;
-      const groups = norm?.weights.groups ?? 1;
-      const statFrames = stats ? stats.shape[1] : 1;
       const bias = this.#t(w.bias).ptr;
       const rows = Math.ceil(h / 4);
       for (let bi = 0; bi < b; bi++) {
@@ -591,11 +595,7 @@ export class WasmOps implements Backend {
             1,
             1,
             up,
-            stats ? stats.ptr + 4 * bi * statFrames * groups * 2 : 0,
-            norm ? this.#t(norm.weights.gammaBeta).ptr : 0,
-            groups,
-            statFrames,
-            norm?.silu ? 1 : 0,
+            ...this.#gatherNorm(norm, bi),
             f * hp * wp,
             hp * wp,
           ], cin);
