@@ -8,7 +8,7 @@ import type { Backend, MemoryStats, Ops, Tensor } from "./backends/ops.ts";
 import type { WebGpuOptions } from "./backends/webgpu/backend.ts";
 import type { WasmOptions } from "./backends/wasm/backend.ts";
 import { type BackendChoice, createBackend } from "./backends/select.ts";
-import { fsqConstants } from "./nn/fsq.ts";
+import { fsqConstants } from "./backends/fsq.ts";
 import { fsqCodesToIndices, fsqIndicesToCodes } from "./cpu/mod.ts";
 import {
   compressionFromMetadata,

@@ -20,7 +20,7 @@ import {
   tsHaarPatch,
   tsHaarUnpatch,
 } from "../src/cpu/ts_reference.ts";
-import { DEFAULT_FSQ_LEVELS } from "../src/nn/fsq.ts";
+import { DEFAULT_FSQ_LEVELS } from "../src/backends/fsq.ts";
 import { parseSafetensors } from "../src/weights/safetensors.ts";
 import { type HostTensor, numel } from "../src/types.ts";
 import {

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { assertClose, createOps, kernelTest, randomArray } from "./helpers.ts";
 import { refAttention, refConv, refFsq, refGroupNorm, refHaar } from "./reference.ts";
 import { convParams, normParams } from "../src/nn/params.ts";
-import { DEFAULT_FSQ_LEVELS } from "../src/nn/fsq.ts";
+import { DEFAULT_FSQ_LEVELS } from "../src/backends/fsq.ts";
 
 const TOL = 1e-5;
 

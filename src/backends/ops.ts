@@ -2,7 +2,7 @@
  * The op interface the model graph is written against.
  *
  * Layers and models (src/nn, src/models) call only these methods, so one graph runs on every
- * backend: WebGPU now, WebAssembly later. Tensors are opaque backend handles, channels-first
+ * backend (WebGPU, WebAssembly). Tensors are opaque backend handles, channels-first
  * and batch-first like the reference: [B, C, H, W] for images, [B, C, T, H, W] for video.
  * Ops are recorded in order and may run asynchronously; `read` waits for everything before it.
  * @module
@@ -135,6 +135,11 @@ export interface MemoryStats {
   created: number;
 }
 
+/** Time spent per kernel family while profiling. */
+export interface KernelProfile {
+  [family: string]: { ms: number; dispatches: number; flops: number };
+}
+
 /** A backend a tokenizer can own: ops plus their lifecycle. */
 export interface Backend extends Ops {
   /** What runs the ops, e.g. "webgpu (NVIDIA H100)" or "wasm (relaxed SIMD, 16 threads)". */
@@ -144,6 +149,13 @@ export interface Backend extends Ops {
   memoryStats(): MemoryStats;
   /** Forgets the memory peaks (per-pass figures). */
   resetPeak(): void;
+  /**
+   * Starts timing every op by kernel family (for benchmarks); false where the backend cannot
+   * (a WebGPU adapter without timestamp queries).
+   */
+  startProfiling(): boolean;
+  /** Totals since `startProfiling`, and stops profiling. */
+  stopProfiling(): KernelProfile;
   /** Frees everything the backend owns; it cannot be used afterwards. */
   destroy(): void;
 }

@@ -6,7 +6,7 @@
 
 import { fsqIndicesToCodes, fsqQuantize, haarPatch } from "./mod.ts";
 import { tsFsqIndicesToCodes, tsFsqQuantize, tsHaarPatch } from "./ts_reference.ts";
-import { DEFAULT_FSQ_LEVELS } from "../nn/fsq.ts";
+import { DEFAULT_FSQ_LEVELS } from "../backends/fsq.ts";
 import { benchGemm } from "./bench_gemm.ts";
 import type { HostTensor } from "../types.ts";
 

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { DEFAULT_FSQ_LEVELS, fsqConstants } from "../nn/fsq.ts";
+import { DEFAULT_FSQ_LEVELS, fsqConstants } from "../backends/fsq.ts";
 import { fmtShape, type HostTensor, numel } from "../types.ts";
 import { type CpuWasm, cpuWasm } from "./wasm.ts";
 

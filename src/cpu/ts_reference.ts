@@ -6,7 +6,7 @@
  * @module
  */
 
-import { fsqConstants } from "../nn/fsq.ts";
+import { fsqConstants } from "../backends/fsq.ts";
 import type { HostTensor } from "../types.ts";
 
 const f = Math.fround;

@@ -8,7 +8,7 @@
  */
 
 import type { TensorSource } from "../weights/checkpoint.ts";
-import { DEFAULT_FSQ_LEVELS } from "../nn/fsq.ts";
+import { DEFAULT_FSQ_LEVELS } from "../backends/fsq.ts";
 
 export interface ImageEncoderConfig {
   half: "encoder";

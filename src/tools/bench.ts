@@ -16,7 +16,7 @@
  * @module
  */
 
-import { type GemmTiles, type KernelProfile, WebGpuOps } from "../backends/webgpu/backend.ts";
+import { type GemmTiles, WebGpuOps } from "../backends/webgpu/backend.ts";
 import { WasmOps } from "../backends/wasm/backend.ts";
 import type { Backend } from "../backends/ops.ts";
 import { probeAdapter } from "../backends/webgpu/device.ts";
@@ -76,9 +76,6 @@ async function matmulGflops(tiles: GemmTiles, n: number, reps: number): Promise<
     ops.destroy();
   }
 }
-
-/** A backend that times its ops by kernel family. */
-type Profiled = Backend & { startProfiling(): boolean; stopProfiling(): KernelProfile };
 
 const BACKEND_NAMES = ["webgpu", "wasm"];
 
@@ -187,7 +184,7 @@ async function benchWasm(args: string[]): Promise<void> {
  * Representative convolutions of the official-width networks, alone. GFLOP/s count the direct
  * convolution's multiply-adds, so a Winograd convolution can pass its backend's ceiling.
  */
-async function benchConvs(ops: Profiled, ceiling: number): Promise<void> {
+async function benchConvs(ops: Backend, ceiling: number): Promise<void> {
   const convCases: [string, number[], number, number, boolean][] = [
     ["3x3 256->256 @64x64, fused norm+SiLU", [1, 256, 64, 64], 256, 3, true],
     ["3x3 512->512 @32x32", [1, 512, 32, 32], 512, 3, false],
@@ -238,7 +235,7 @@ function content(shape: number[]): HostTensor {
 
 /** Times encode and decode of one input; per-kernel-family GFLOP/s from the profile. */
 async function benchInput(
-  ops: Profiled,
+  ops: Backend,
   ceiling: number,
   repeats: number,
   tok: Tokenizer,
@@ -293,7 +290,7 @@ async function benchInput(
 
 /** The official-width image and video tokenizers on `ops`. */
 async function benchTokenizers(
-  ops: Profiled,
+  ops: Backend,
   ceiling: number,
   plan: { sizes: string; videoSizes: string; args: string[] },
 ): Promise<void> {

@@ -19,11 +19,12 @@ import type {
   FsqSpec,
   FusedNorm,
   GroupNormOptions,
+  KernelProfile,
   MemoryStats,
   Tensor,
 } from "../ops.ts";
 import { fmtShape, type HostTensor, numel } from "../../types.ts";
-import { fsqConstants } from "../../nn/fsq.ts";
+import { fsqConstants } from "../fsq.ts";
 import {
   type CpuKernels,
   hasRelaxedSimd,
@@ -43,7 +44,6 @@ import {
   resampleDims,
 } from "../geometry.ts";
 import { CONTROL_BYTES, ThreadPool } from "./threads.ts";
-import type { KernelProfile } from "../webgpu/backend.ts";
 
 /** The exports of asm/nn.ts besides the CPU functions'. */
 interface NnKernels extends CpuKernels {

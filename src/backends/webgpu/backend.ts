@@ -15,6 +15,7 @@ import type {
   FsqSpec,
   FusedNorm,
   GroupNormOptions,
+  KernelProfile,
   MemoryStats,
   Tensor,
 } from "../ops.ts";
@@ -22,7 +23,7 @@ import { fmtShape, type HostTensor, numel } from "../../types.ts";
 import { acquireGpu, type DeviceOptions, type GpuContext } from "./device.ts";
 import { BufferPool, sizeClass } from "./pool.ts";
 import { type Constants, PipelineCache } from "./pipelines.ts";
-import { fsqConstants } from "../../nn/fsq.ts";
+import { fsqConstants } from "../fsq.ts";
 import {
   attentionGeometry,
   convGeometry,
@@ -90,11 +91,6 @@ interface Binding {
   buffer: GPUBuffer;
   size?: number;
   offset?: number;
-}
-
-/** Time spent per kernel family, when profiling is on. */
-export interface KernelProfile {
-  [family: string]: { ms: number; dispatches: number; flops: number };
 }
 
 export class WebGpuOps implements Backend {
