@@ -8,7 +8,9 @@
  * [B, C, T, H, W]), as the reference lays tensors out.
  */
 export interface HostTensor {
+  /** The elements in row-major order: pixels, latents and codes in f32, FSQ indices in i32. */
   data: Float32Array | Int32Array;
+  /** The extent of each axis; their product is `data.length`. */
   shape: number[];
 }
 

@@ -12,15 +12,21 @@ import type { HostTensor } from "../types.ts";
 
 /** A backend-owned tensor. Its storage is returned to the backend by `release`. */
 export interface Tensor {
+  /** Extent per axis, channels-first and batch-first. */
   readonly shape: readonly number[];
+  /** Element type: f32 for activations and weights, i32 for FSQ indices. */
   readonly dtype: "f32" | "i32";
 }
 
 /** A convolution's parameters, uploaded once. Weight layout is torch's [Cout, Cin, kt, kh, kw]. */
 export interface ConvWeights {
+  /** [Cout, Cin, kt, kh, kw]. */
   weight: Tensor;
+  /** [Cout]. */
   bias: Tensor;
+  /** Output channels. */
   cout: number;
+  /** Input channels. */
   cin: number;
   /** Kernel extent (t, h, w); image convs have t = 1. */
   kernel: [number, number, number];
@@ -30,8 +36,11 @@ export interface ConvWeights {
 export interface NormWeights {
   /** Interleaved (gamma, beta) per channel. */
   gammaBeta: Tensor;
+  /** Channels normalised. */
   channels: number;
+  /** Groups the channels are split into (32 for images, 1 for video). */
   groups: number;
+  /** Added to the variance (1e-6 in every Cosmos tokenizer). */
   eps: number;
 }
 
@@ -39,11 +48,13 @@ export interface NormWeights {
 export interface FusedNorm {
   /** From `groupNormStats` on the same input. */
   stats: Tensor;
+  /** The affine parameters, group count and epsilon. */
   weights: NormWeights;
   /** Apply SiLU after the affine transform. */
   silu: boolean;
 }
 
+/** How a convolution reads its input and what it adds to its output; each field has a default. */
 export interface ConvOptions {
   /** Strides (t, h, w). Default 1. */
   stride?: [number, number, number];
@@ -61,8 +72,11 @@ export interface ConvOptions {
   residual?: Tensor;
 }
 
+/** The grouping of GroupNorm statistics. */
 export interface GroupNormOptions {
+  /** Groups the channels are split into. */
   groups: number;
+  /** Added to the variance. */
   eps: number;
   /** Statistics per frame (video's CausalNormalize) instead of over the whole clip. */
   perFrame?: boolean;
@@ -70,16 +84,19 @@ export interface GroupNormOptions {
 
 /** FSQ levels with the constants the reference derives from them. */
 export interface FsqSpec {
+  /** Levels per code dimension ([8, 8, 8, 5, 5, 5] in the Cosmos discrete tokenizers). */
   levels: number[];
 }
 
 /** What loading parameters needs of a backend (a tokenizer wraps it to track its weights). */
 export interface Uploader {
+  /** Copies a host tensor to the backend. */
   upload(t: HostTensor): Tensor;
 }
 
 /** What every backend implements. */
 export interface Ops {
+  /** The backend's kind: "webgpu" or "wasm". */
   readonly name: string;
   /** Copies a host tensor to the backend. */
   upload(t: HostTensor): Tensor;
@@ -88,6 +105,10 @@ export interface Ops {
   /** Returns a tensor's storage for reuse. Using it afterwards is an error. */
   release(t: Tensor): void;
 
+  /**
+   * Convolution of [B, Cin, (T,) H, W] with torch's weight layout, causal in time (taps before
+   * frame 0 read frame 0), with optional fused input norm, upsample and residual.
+   */
   conv(x: Tensor, w: ConvWeights, opts?: ConvOptions): Tensor;
   /** (mean, rstd) per (batch, frame or 1, group), for `conv`'s fused norm or `groupNorm`. */
   groupNormStats(x: Tensor, opts: GroupNormOptions): Tensor;
@@ -137,6 +158,7 @@ export interface MemoryStats {
 
 /** Time spent per kernel family while profiling. */
 export interface KernelProfile {
+  /** A family ("conv3x3", "groupnorm", ...): milliseconds, launches and floating-point operations. */
   [family: string]: { ms: number; dispatches: number; flops: number };
 }
 
@@ -146,6 +168,7 @@ export interface Backend extends Ops {
   readonly label: string;
   /** Waits until every recorded op has run (and reports its errors). */
   flush(): Promise<void>;
+  /** Bytes of tensor storage in use and allocated, with their peaks. */
   memoryStats(): MemoryStats;
   /** Forgets the memory peaks (per-pass figures). */
   resetPeak(): void;

@@ -23,12 +23,15 @@ import {
 
 /** Progress of one file's download; `bytes` counts a resumed download's earlier part too. */
 export interface DownloadProgress {
+  /** The file's name in the repo ("encoder.jit"). */
   file: string;
+  /** Bytes of the file on disk so far. */
   bytes: number;
   /** Expected size, or 0 where the server did not say. */
   total: number;
 }
 
+/** Where and how `resolveCheckpoint` looks for files; every field has a default. */
 export interface ResolveOptions {
   /** Hub URL; default HF_ENDPOINT, else https://huggingface.co. */
   endpoint?: string;
@@ -46,6 +49,7 @@ export interface ResolveOptions {
   offline?: boolean;
 }
 
+/** Local paths of a checkpoint's two halves, and where they came from. */
 export interface ResolvedCheckpoint {
   /** Local path of encoder.jit or encoder.safetensors. */
   encoder: string;

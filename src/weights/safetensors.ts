@@ -17,10 +17,15 @@ export type SafetensorsDtype = "F32" | "F16" | "BF16" | "I32" | "I64" | "U8";
 
 /** One tensor's header entry. `begin`/`end` are byte offsets relative to the data section. */
 export interface SafetensorsEntry {
+  /** The tensor's name ("encoder.conv_in.weight"). */
   name: string;
+  /** Its element type. */
   dtype: SafetensorsDtype;
+  /** Its extent per axis ([] for a scalar). */
   shape: number[];
+  /** First byte, relative to the data section. */
   begin: number;
+  /** One past the last byte, relative to the data section. */
   end: number;
 }
 
