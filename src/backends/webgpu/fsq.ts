@@ -11,7 +11,7 @@ import type { FsqSpec, Tensor } from "../ops.ts";
 import { fmtShape, numel } from "../../types.ts";
 import { fsqConstants } from "../fsq.ts";
 import { defineParams } from "./params.ts";
-import { elementwiseGroups, type GpuRuntime } from "./runtime.ts";
+import { elementwiseGroups, type GpuRuntime, type GpuTensor } from "./runtime.ts";
 
 /** fsq.wgsl's `struct Params`: sizes, then up to 8 levels and their constants, four per vec4. */
 const FSQ_PARAMS = defineParams("fsq.wgsl", [
@@ -26,17 +26,31 @@ const FSQ_PARAMS = defineParams("fsq.wgsl", [
   ["shift", "array<vec4<f32>, 2>"],
 ]);
 
-function fsqParams(spec: FsqSpec, positions: number, total: number): ArrayBuffer {
+/** Records one fsq.wgsl entry point over `total` positions (B times `positions`). */
+function dispatchFsq(
+  rt: GpuRuntime,
+  entry: "quantize_main" | "dequantize_main",
+  bindings: (GpuTensor | null)[],
+  launch: { spec: FsqSpec; positions: number; total: number },
+): void {
+  const { spec, positions, total } = launch;
+  const pipeline = rt.pipelines.get("fsq", entry);
   const k = fsqConstants(spec.levels);
-  return FSQ_PARAMS.pack({
-    positions,
-    dims: spec.levels.length,
-    total,
-    levels: spec.levels,
-    basis: k.basis,
-    half_l: k.halfL,
-    offset: k.offset,
-    shift: k.shift,
+  rt.dispatch({
+    family: "fsq",
+    pipeline,
+    bindings,
+    params: FSQ_PARAMS.pack({
+      positions,
+      dims: spec.levels.length,
+      total,
+      levels: spec.levels,
+      basis: k.basis,
+      half_l: k.halfL,
+      offset: k.offset,
+      shift: k.shift,
+    }),
+    workgroups: elementwiseGroups(total),
   });
 }
 
@@ -56,13 +70,7 @@ export function fsqQuantize(
   const codes = rt.alloc(z.shape, "f32", "fsq codes");
   const indices = rt.alloc([b, ...rest], "i32", "fsq indices");
   const total = b * positions;
-  rt.dispatch({
-    family: "fsq",
-    pipeline: rt.pipelines.get("fsq", "quantize_main"),
-    bindings: [z, codes, indices],
-    params: fsqParams(spec, positions, total),
-    workgroups: elementwiseGroups(total),
-  });
+  dispatchFsq(rt, "quantize_main", [z, codes, indices], { spec, positions, total });
   return { codes, indices };
 }
 
@@ -73,12 +81,6 @@ export function fsqDequantize(rt: GpuRuntime, idxIn: Tensor, spec: FsqSpec): Ten
   const positions = numel(rest);
   const codes = rt.alloc([b, spec.levels.length, ...rest], "f32", "fsq codes");
   const total = b * positions;
-  rt.dispatch({
-    family: "fsq",
-    pipeline: rt.pipelines.get("fsq", "dequantize_main"),
-    bindings: [null, codes, idx],
-    params: fsqParams(spec, positions, total),
-    workgroups: elementwiseGroups(total),
-  });
+  dispatchFsq(rt, "dequantize_main", [null, codes, idx], { spec, positions, total });
   return codes;
 }
