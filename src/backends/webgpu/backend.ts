@@ -101,6 +101,7 @@ export class WebGpuOps implements Backend {
     this.#rt.release(t);
   }
 
+  /** Bytes of the buffer pool: in use, allocated, and their peaks. */
   memoryStats(): MemoryStats {
     return this.#rt.memoryStats();
   }
@@ -129,6 +130,7 @@ export class WebGpuOps implements Backend {
 
   // ---- ops -----------------------------------------------------------------------------
 
+  /** Convolution with optional fused GroupNorm (+ SiLU), upsample and residual. */
   conv(x: Tensor, w: ConvWeights, opts: ConvOptions = {}): Tensor {
     return conv(this.#rt, this.tiles, x, w, opts);
   }

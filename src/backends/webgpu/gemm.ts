@@ -14,10 +14,15 @@ import type { GpuRuntime, GpuTensor } from "./runtime.ts";
 
 /** GEMM tile shape; see wgsl/gemm_core.wgsl. */
 export interface GemmTiles {
+  /** Threads of a workgroup along M. */
   WG_M: number;
+  /** Threads of a workgroup along N. */
   WG_N: number;
+  /** Outputs per thread along M. */
   TM: number;
+  /** Outputs per thread along N. */
   TN: number;
+  /** Depth of the K slice staged in workgroup memory per step. */
   BK: number;
 }
 
@@ -65,8 +70,11 @@ const MATMUL_PARAMS = defineParams("matmul.wgsl", [
 
 /** Sizes of a (batched) matrix product C = alpha * A B. */
 export interface MatmulDims {
+  /** Rows of A and C. */
   M: number;
+  /** Columns of B and C. */
   N: number;
+  /** Columns of A, rows of B. */
   K: number;
   /** Independent products (the dispatch's z). Default 1. */
   batch?: number;
