@@ -5,6 +5,8 @@
 //   apply_main:  out[b, c, tq, p] = sum_{tk <= tq} softmax_tk(S[b, tq, :, p]) v[c, tk, p]
 // Pixels are the fastest index of every thread mapping so that memory accesses coalesce.
 
+// Packed on the host by TEMPORAL_PARAMS in src/backends/webgpu/attention.ts;
+// test/webgpu_params_test.ts checks that both list the same fields in the same order.
 struct Params {
   channels: u32, frames: u32, pixels: u32, total: u32,
   scale: f32, _p0: u32, _p1: u32, _p2: u32,

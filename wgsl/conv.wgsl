@@ -10,6 +10,8 @@
 // causal: indices before frame 0 read frame 0, as the reference's replication pad does.
 // The normalised value is computed before padding, so padded taps are exact zeros as in torch.
 
+// Packed on the host by CONV_PARAMS in src/backends/webgpu/conv.ts;
+// test/webgpu_params_test.ts checks that both list the same fields in the same order.
 struct Params {
   M: u32, N: u32, K: u32, cin: u32,
   t_in: u32, h_in: u32, w_in: u32, hw_in: u32,

@@ -7,6 +7,8 @@
 // on the host in float32 as the reference computes them.
 // dequantize: digits = (index / basis) % L, code = (digit - L/2) / (L/2).
 
+// Packed on the host by FSQ_PARAMS in src/backends/webgpu/fsq.ts;
+// test/webgpu_params_test.ts checks that both list the same fields in the same order.
 struct Params {
   positions: u32, dims: u32, total: u32, _pad: u32,
   levels: array<vec4<u32>, 2>,

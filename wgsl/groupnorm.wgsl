@@ -7,6 +7,8 @@
 // normalisation itself is usually fused into the next convolution's loads; `apply` is the
 // standalone form (with optional SiLU) for where no convolution follows.
 
+// Packed on the host by GROUPNORM_PARAMS in src/backends/webgpu/norm.ts;
+// test/webgpu_params_test.ts checks that both list the same fields in the same order.
 struct Params {
   channels: u32, frames: u32, spatial: u32, groups: u32,
   ch_per_group: u32, eps: f32, silu: u32, _pad: u32,

@@ -7,6 +7,8 @@
 // size 4, and the arithmetic order here follows it so results agree to the last rounding.
 // Inverse: the transposed filters (height first, then width), the result doubled.
 
+// Packed on the host by HAAR_PARAMS in src/backends/webgpu/haar.ts;
+// test/webgpu_params_test.ts checks that both list the same fields in the same order.
 struct Params {
   channels: u32, // C of the forward input (= output channels / 4 ... of the inverse's output)
   h: u32, // height of the half-resolution side

@@ -10,6 +10,8 @@
 // Inverse: width, then height, then time transposed filters, times 2*sqrt(2); the first `trim`
 // output frames are dropped (the unpatcher's trimming, applied after the last level).
 
+// Packed on the host by HAAR3D_PARAMS in src/backends/webgpu/haar.ts;
+// test/webgpu_params_test.ts checks that both list the same fields in the same order.
 struct Params {
   channels: u32, // C: channels of the full-resolution side
   t: u32, // frames of the half-resolution side

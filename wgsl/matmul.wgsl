@@ -4,6 +4,8 @@
 // channel-sliced view (q, k and v inside one packed [B, 3C, N] tensor) is read in place with no
 // copy. Used by attention and by the bench's ceiling measurement.
 
+// Packed on the host by MATMUL_PARAMS in src/backends/webgpu/gemm.ts;
+// test/webgpu_params_test.ts checks that both list the same fields in the same order.
 struct Params {
   M: u32, N: u32, K: u32, alpha: f32,
   a_off: u32, a_sb: u32, a_sm: u32, a_sk: u32,

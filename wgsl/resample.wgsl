@@ -8,6 +8,8 @@
 //   up_time:    nearest 2x in time without the leading duplicate: T -> 2T - 1, output frame t
 //               reads (t + 1) / 2 (repeat_interleave then dropping the first frame).
 
+// Packed on the host by RESAMPLE_PARAMS in src/backends/webgpu/resample.ts;
+// test/webgpu_params_test.ts checks that both list the same fields in the same order.
 struct Params {
   t_in: u32, h_in: u32, w_in: u32, total: u32,
   t_out: u32, h_out: u32, w_out: u32, _pad: u32,

@@ -1,6 +1,8 @@
 // Row softmax in place, with the attention scale applied to the logits first:
 //   row[j] = exp(scale * row[j] - max) / sum. One workgroup per row.
 
+// Packed on the host by SOFTMAX_PARAMS in src/backends/webgpu/attention.ts;
+// test/webgpu_params_test.ts checks that both list the same fields in the same order.
 struct Params {
   rows: u32, cols: u32, scale: f32, _pad: u32,
 }

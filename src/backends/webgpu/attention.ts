@@ -1,0 +1,159 @@
+/**
+ * Self-attention over a packed q/k/v tensor: spatial (per frame, over pixels) and temporal
+ * (causal, per pixel, over frames).
+ *
+ * Spatial attention is two strided matmuls (gemm.ts) around a row softmax
+ * (wgsl/softmax.wgsl), with the scores materialised for one block of query rows at a time so
+ * that an N x N matrix never exists; the block is sized by a byte budget. Temporal attention
+ * (wgsl/attention_temporal.wgsl) has few frames, so its [B, T, T, H*W] scores are whole.
+ * @module
+ */
+
+import type { Tensor } from "../ops.ts";
+import { attentionGeometry } from "../geometry.ts";
+import { defineParams } from "./params.ts";
+import { elementwiseGroups, type GpuRuntime, type GpuTensor } from "./runtime.ts";
+import { type GemmTiles, matmul } from "./gemm.ts";
+
+/** softmax.wgsl's `struct Params`: a [rows, cols] block, scaled before the softmax. */
+const SOFTMAX_PARAMS = defineParams("softmax.wgsl", [
+  ["rows", "u32"],
+  ["cols", "u32"],
+  ["scale", "f32"],
+  ["_pad", "u32"],
+]);
+
+/** attention_temporal.wgsl's `struct Params` (`total`: threads of the entry point launched). */
+const TEMPORAL_PARAMS = defineParams("attention_temporal.wgsl", [
+  ["channels", "u32"],
+  ["frames", "u32"],
+  ["pixels", "u32"],
+  ["total", "u32"],
+  ["scale", "f32"],
+  ["_p0", "u32"],
+  ["_p1", "u32"],
+  ["_p2", "u32"],
+]);
+
+/** How attention runs on this backend. */
+export interface AttentionConfig {
+  /** GEMM tiles of the spatial matmuls. */
+  tiles: GemmTiles;
+  /** Bytes of attention scores held at once. */
+  scoreBytes: number;
+}
+
+/** Records attention of `kind` over `qkvIn` (see Ops.attention). */
+export function attention(
+  rt: GpuRuntime,
+  config: AttentionConfig,
+  qkvIn: Tensor,
+  kind: "spatial" | "temporal" = "spatial",
+): Tensor {
+  const qkv = rt.tensor(qkvIn);
+  const { b, c, frames, pixels, outShape } = attentionGeometry(qkv.shape, kind);
+  const out = rt.alloc(outShape, "f32", "attention");
+  const scale = Math.fround(c ** -0.5);
+  if (kind === "temporal") {
+    temporal(rt, qkv, out, { b, c, frames, pixels, scale });
+  } else {
+    spatial(rt, config, qkv, out, { b, c, frames, pixels, scale });
+  }
+  return out;
+}
+
+/** Sizes of one attention call. */
+interface Extents {
+  b: number;
+  c: number;
+  frames: number;
+  pixels: number;
+  scale: number;
+}
+
+function temporal(rt: GpuRuntime, qkv: GpuTensor, out: GpuTensor, e: Extents): void {
+  const { b, c, frames, pixels, scale } = e;
+  const scores = rt.alloc([b, frames, frames, pixels], "f32", "temporal scores");
+  const total = b * frames * frames * pixels;
+  rt.dispatch({
+    family: "attention",
+    pipeline: rt.pipelines.get("attention_temporal", "scores_main"),
+    bindings: [qkv, scores, null],
+    params: TEMPORAL_PARAMS.pack({ channels: c, frames, pixels, total, scale }),
+    workgroups: elementwiseGroups(total),
+    flops: 2 * total * c,
+  });
+  const applied = b * c * frames * pixels;
+  rt.dispatch({
+    family: "attention",
+    pipeline: rt.pipelines.get("attention_temporal", "apply_main"),
+    bindings: [qkv, scores, out],
+    params: TEMPORAL_PARAMS.pack({ channels: c, frames, pixels, total: applied, scale }),
+    workgroups: elementwiseGroups(applied),
+    flops: applied * (frames + 1),
+  });
+  rt.release(scores);
+}
+
+/**
+ * Frames are the matmul batch; scores exist for one block of query rows at a time (per
+ * frame), never the whole N x N.
+ */
+function spatial(
+  rt: GpuRuntime,
+  config: AttentionConfig,
+  qkv: GpuTensor,
+  out: GpuTensor,
+  e: Extents,
+): void {
+  const { b, c, frames, scale } = e;
+  const c3 = 3 * c;
+  const n = e.pixels;
+  const budget = Math.min(config.scoreBytes, rt.ctx.limits.maxStorageBufferBindingSize);
+  let rows = Math.max(1, Math.floor(budget / (4 * n * frames)));
+  if (rows < n && rows > 64) rows -= rows % 64;
+  rows = Math.min(rows, n);
+  const scores = rt.alloc([frames, rows, n], "f32", "attention scores");
+  // Each block's scores are packed as [frames, qr, n], so a short last block needs no masking.
+  const vol = frames * n; // one channel of one batch item
+  for (let bi = 0; bi < b; bi++) {
+    const base = bi * c3 * vol;
+    for (let q0 = 0; q0 < n; q0 += rows) {
+      const qr = Math.min(rows, n - q0);
+      // S[f][i, j] = sum_c q[c, f, q0 + i] k[c, f, j]
+      matmul(
+        rt,
+        config.tiles,
+        { a: qkv, b: qkv, c: scores },
+        { M: qr, N: n, K: c, batch: frames },
+        {
+          a: [base + q0, n, 1, vol],
+          b: [base + c * vol, n, vol, 1],
+          c: [0, qr * n, n, 1],
+        },
+        "attention",
+      );
+      rt.dispatch({
+        family: "attention",
+        pipeline: rt.pipelines.get("softmax"),
+        bindings: [{ buffer: scores.buffer, size: frames * qr * n * 4 }],
+        params: SOFTMAX_PARAMS.pack({ rows: frames * qr, cols: n, scale }),
+        workgroups: frames * qr,
+      });
+      // out[c, f, q0 + i] = sum_j v[c, f, j] S[f][i, j]
+      matmul(
+        rt,
+        config.tiles,
+        { a: qkv, b: scores, c: out },
+        { M: c, N: qr, K: n, batch: frames },
+        {
+          a: [base + 2 * c * vol, n, vol, 1],
+          b: [0, qr * n, 1, n],
+          c: [bi * c * vol + q0, n, vol, 1],
+        },
+        "attention",
+      );
+    }
+  }
+  rt.release(scores);
+}
