@@ -24,8 +24,8 @@ import { ImageDecoder, ImageEncoder } from "./models/image.ts";
 import { VideoDecoder, VideoEncoder } from "./models/video.ts";
 import type { Probe } from "./models/graph.ts";
 import { describeVariant, findVariant } from "./models/variants.ts";
-import { readWeightsInput, type WeightsInput } from "./io/source.ts";
-import { checkImageInput, checkIndicesInput, checkLatentInput } from "./io/validate.ts";
+import { readWeightsInput, type WeightsInput } from "./weights/source.ts";
+import { checkImageInput, checkIndicesInput, checkLatentInput } from "./inputs.ts";
 import {
   checkSameFrameShape,
   checkWindow,
@@ -40,7 +40,7 @@ import { terminalProgress } from "./hub/progress.ts";
 import { ARCHITECTURE_BUFFERS, type TensorSource, WeightReader } from "./weights/checkpoint.ts";
 import { fmtShape, type HostTensor } from "./types.ts";
 
-export type { WeightsInput } from "./io/source.ts";
+export type { WeightsInput } from "./weights/source.ts";
 
 export interface LoadOptions {
   /**

@@ -10,7 +10,7 @@
  */
 
 import { readCheckpoint } from "../weights/formats.ts";
-import { readWeightsInput, type WeightsInput } from "../io/source.ts";
+import { readWeightsInput, type WeightsInput } from "../weights/source.ts";
 import { encodeSafetensors } from "../weights/safetensors.ts";
 import { ARCHITECTURE_BUFFERS, type TensorSource } from "../weights/checkpoint.ts";
 import {
