@@ -13,14 +13,17 @@
  * @module
  */
 
-export { loadTokenizer, Tokenizer } from "./src/tokenizer.ts";
-export type { EncodeResult, LoadOptions, StreamChunk, WeightsInput } from "./src/tokenizer.ts";
+export { loadTokenizer } from "./src/load.ts";
+export type { LoadOptions } from "./src/load.ts";
+export { Tokenizer } from "./src/tokenizer.ts";
+export type { EncodeResult, StreamChunk } from "./src/tokenizer.ts";
+export type { WeightsInput } from "./src/weights/source.ts";
 export type { VideoCompression } from "./src/models/config.ts";
 export type { HostTensor } from "./src/types.ts";
 export { findVariant, VARIANTS } from "./src/models/variants.ts";
 export { resolveCheckpoint } from "./src/hub/hub.ts";
 export type { DownloadProgress, ResolvedCheckpoint, ResolveOptions } from "./src/hub/hub.ts";
-export type { VariantSpec } from "./src/models/variants.ts";
+export type { Architecture, VariantSpec } from "./src/models/variants.ts";
 export { encodeSafetensors, parseSafetensors } from "./src/weights/safetensors.ts";
 // CPU (WebAssembly) Haar wavelet and FSQ, for servers with tokens or pixels and no GPU.
 export {
@@ -31,7 +34,7 @@ export {
   haarUnpatch,
 } from "./src/cpu/mod.ts";
 export type { SafetensorsFile } from "./src/weights/safetensors.ts";
-// Backends: what `backend`, `wasm`, `webgpu` and `ops` in LoadOptions take.
+// Backends: what `backend`, `wasm` and `webgpu` in LoadOptions take.
 export type { BackendChoice } from "./src/backends/select.ts";
 export type { WasmOptions } from "./src/backends/wasm/backend.ts";
 export type { WebGpuOptions } from "./src/backends/webgpu/backend.ts";

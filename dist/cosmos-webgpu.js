@@ -219,7 +219,7 @@ var PipelineCache = class {
   }
 };
 
-// src/nn/fsq.ts
+// src/backends/fsq.ts
 var DEFAULT_FSQ_LEVELS = [8, 8, 8, 5, 5, 5];
 var BOUND_EPS = 1e-3;
 function fsqConstants(levels) {
@@ -2126,1314 +2126,36 @@ async function createBackend(choice, options = {}) {
   if (options.wasm) checkWasmOptions(options.wasm);
   switch (choice) {
     case "none":
-      return { ops: null, reason: 'loaded with backend: "none"' };
+      return { kind: "none", reason: 'loaded with backend: "none"' };
     case "webgpu":
-      return { ops: await WebGpuOps.create(options.webgpu), reason: null };
+      return { kind: "backend", backend: await WebGpuOps.create(options.webgpu) };
     case "wasm":
-      return { ops: await WasmOps.create(options.wasm), reason: null };
+      return { kind: "backend", backend: await WasmOps.create(options.wasm) };
   }
   const adapter = await probeAdapter(options.webgpu);
   if (adapter && !adapter.isSoftware) {
     try {
-      return { ops: await WebGpuOps.create(options.webgpu), reason: null };
+      return { kind: "backend", backend: await WebGpuOps.create(options.webgpu) };
     } catch {
     }
   }
   let wasmError;
   try {
-    return { ops: await WasmOps.create(options.wasm), reason: null };
+    return { kind: "backend", backend: await WasmOps.create(options.wasm) };
   } catch (err) {
     wasmError = err;
   }
   if (adapter) {
     try {
-      return { ops: await WebGpuOps.create(options.webgpu), reason: null };
+      return { kind: "backend", backend: await WebGpuOps.create(options.webgpu) };
     } catch {
     }
   }
   return {
-    ops: null,
+    kind: "none",
     reason: `no WebGPU adapter${adapter ? " that works" : ""}, and ${wasmError.message}`
   };
 }
-
-// src/cpu/mod.ts
-var PATCH_SIZES = [1, 2, 4, 8];
-var MAX_CODEBOOK = 2 ** 31 - 1;
-function fail(what, message) {
-  throw new Error(`Cannot ${what}: ${message}`);
-}
-function checkTensor(what, x, dtype, name) {
-  const want = dtype === "f32" ? Float32Array : Int32Array;
-  if (!(x.data instanceof want)) {
-    fail(what, `expected ${want.name} ${name}, got ${x.data?.constructor?.name ?? typeof x.data}`);
-  }
-  if (!Array.isArray(x.shape) || !x.shape.every((d) => Number.isInteger(d) && d > 0)) {
-    fail(what, `${name} shape must be positive integers, got ${fmtShape(x.shape ?? [])}`);
-  }
-  if (x.data.length !== numel(x.shape)) {
-    fail(what, `${x.data.length} values for ${name} shape ${fmtShape(x.shape)}`);
-  }
-}
-function levelsOf(what, patchSize) {
-  if (!PATCH_SIZES.includes(patchSize)) {
-    fail(what, `patch size must be one of ${PATCH_SIZES.join(", ")}, got ${patchSize}`);
-  }
-  return Math.log2(patchSize);
-}
-function copyOut(w, ptr, shape) {
-  return { data: w.f32(ptr, numel(shape)).slice(), shape };
-}
-async function haarPatch(x, patchSize) {
-  const what = "haarPatch";
-  const w = await cpuWasm();
-  const levels = levelsOf(what, patchSize);
-  checkTensor(what, x, "f32", "input");
-  const p = patchSize;
-  const shape = x.shape;
-  if (shape.length !== 4 && shape.length !== 5) {
-    fail(what, `expected [B, C, H, W] or [B, C, T, H, W], got ${fmtShape(shape)}`);
-  }
-  const [hh, ww] = shape.slice(-2);
-  if (hh % p || ww % p) {
-    fail(what, `height and width must be divisible by the patch size ${p}, got ${fmtShape(shape)}`);
-  }
-  if (shape.length === 5 && (shape[2] + p - 1) % p) {
-    fail(
-      what,
-      `frames must be 1 + a multiple of the patch size ${p} ((T + ${p - 1}) divisible by ${p}), got ${fmtShape(shape)}`
-    );
-  }
-  if (levels === 0) return { data: x.data.slice(), shape: [...shape] };
-  const n = x.data.length;
-  if (shape.length === 4) {
-    const [b2, c2, h2, wd2] = shape;
-    const [a2, bb2] = w.reserve(what, 4 * n, 4 * n);
-    w.f32(a2, n).set(x.data);
-    let src2 = a2, dst2 = bb2, ch2 = c2, hs2 = h2, ws2 = wd2;
-    for (let l = 0; l < levels; l++) {
-      hs2 /= 2;
-      ws2 /= 2;
-      w.k.haar2dForward(src2, dst2, b2, ch2, hs2, ws2);
-      ch2 *= 4;
-      [src2, dst2] = [dst2, src2];
-    }
-    return copyOut(w, src2, [b2, ch2, hs2, ws2]);
-  }
-  const [b, c, t, h, wd] = shape;
-  const lead = p - 1;
-  const m = n / t * (t + lead);
-  const [a, bb] = w.reserve(what, 4 * m, 4 * m);
-  w.f32(a, n).set(x.data);
-  let src = a, dst = bb, ch = c, ts = t, hs = h, ws = wd;
-  for (let l = 0; l < levels; l++) {
-    const full = ts;
-    const pad = l === 0 ? lead : 0;
-    ts = (ts + pad) / 2;
-    hs /= 2;
-    ws /= 2;
-    w.k.haar3dForward(src, dst, b, ch, ts, hs, ws, pad, full);
-    ch *= 8;
-    [src, dst] = [dst, src];
-  }
-  return copyOut(w, src, [b, ch, ts, hs, ws]);
-}
-async function haarUnpatch(x, patchSize) {
-  const what = "haarUnpatch";
-  const w = await cpuWasm();
-  const levels = levelsOf(what, patchSize);
-  checkTensor(what, x, "f32", "input");
-  const p = patchSize;
-  const shape = x.shape;
-  if (shape.length !== 4 && shape.length !== 5) {
-    fail(what, `expected [B, C, H, W] or [B, C, T, H, W], got ${fmtShape(shape)}`);
-  }
-  const group = p ** (shape.length - 2);
-  if (shape[1] % group) {
-    fail(
-      what,
-      `channels must be divisible by ${group} (patch size ${p}, ${shape.length - 2} dims), got ${fmtShape(shape)}`
-    );
-  }
-  if (levels === 0) return { data: x.data.slice(), shape: [...shape] };
-  const n = x.data.length;
-  const [a, bb] = w.reserve(what, 4 * n, 4 * n);
-  w.f32(a, n).set(x.data);
-  let src = a, dst = bb;
-  if (shape.length === 4) {
-    let [b2, ch2, hs2, ws2] = shape;
-    for (let l = 0; l < levels; l++) {
-      ch2 /= 4;
-      w.k.haar2dInverse(src, dst, b2, ch2, hs2, ws2);
-      hs2 *= 2;
-      ws2 *= 2;
-      [src, dst] = [dst, src];
-    }
-    return copyOut(w, src, [b2, ch2, hs2, ws2]);
-  }
-  let [b, ch, ts, hs, ws] = shape;
-  for (let l = 0; l < levels; l++) {
-    const trim = l === levels - 1 ? p - 1 : 0;
-    ch /= 8;
-    w.k.haar3dInverse(src, dst, b, ch, ts, hs, ws, trim);
-    ts = 2 * ts - trim;
-    hs *= 2;
-    ws *= 2;
-    [src, dst] = [dst, src];
-  }
-  return copyOut(w, src, [b, ch, ts, hs, ws]);
-}
-function loadLevels(what, w, levels) {
-  if (!Array.isArray(levels)) fail(what, `levels must be an array of integers >= 2`);
-  let k;
-  try {
-    k = fsqConstants(levels);
-  } catch (err) {
-    fail(what, err.message);
-  }
-  if (k.codebookSize > MAX_CODEBOOK) {
-    fail(what, `FSQ levels [${levels.join(", ")}] give ${k.codebookSize} codes, more than int32`);
-  }
-  const table = w.k.fsqTable();
-  w.i32(table, 8).set(levels);
-  w.i32(table + 32, 8).set(k.basis);
-  w.f32(table + 64, 8).set(k.halfL);
-  w.f32(table + 96, 8).set(k.offset);
-  w.f32(table + 128, 8).set(k.shift);
-  return k.codebookSize;
-}
-function checkChannels(what, x, name, d) {
-  if (x.shape.length < 2 || x.shape[1] !== d) {
-    fail(
-      what,
-      `expected ${name} [B, D, ...] with D = ${d} (one channel per FSQ level), got ${fmtShape(x.shape)}`
-    );
-  }
-  return [x.shape[0], numel(x.shape.slice(2))];
-}
-async function fsqQuantize(z, levels = DEFAULT_FSQ_LEVELS) {
-  const what = "fsqQuantize";
-  const w = await cpuWasm();
-  loadLevels(what, w, levels);
-  checkTensor(what, z, "f32", "z");
-  const [b, positions] = checkChannels(what, z, "z", levels.length);
-  const n = z.data.length;
-  const [zp, cp, ip] = w.reserve(what, 4 * n, 4 * n, 4 * b * positions);
-  w.f32(zp, n).set(z.data);
-  const bad = w.k.fsqQuantize(zp, cp, ip, b, levels.length, positions);
-  if (bad >= 0) fail(what, `z holds the non-finite value ${z.data[bad]} at flat index ${bad}`);
-  return {
-    indices: { data: w.i32(ip, b * positions).slice(), shape: [b, ...z.shape.slice(2)] },
-    codes: copyOut(w, cp, [...z.shape])
-  };
-}
-async function fsqCodesToIndices(codes, levels = DEFAULT_FSQ_LEVELS) {
-  const what = "fsqCodesToIndices";
-  const w = await cpuWasm();
-  loadLevels(what, w, levels);
-  checkTensor(what, codes, "f32", "codes");
-  const [b, positions] = checkChannels(what, codes, "codes", levels.length);
-  const n = codes.data.length;
-  const [cp, ip] = w.reserve(what, 4 * n, 4 * b * positions);
-  w.f32(cp, n).set(codes.data);
-  const bad = w.k.fsqCodesToIndices(cp, ip, b, levels.length, positions);
-  if (bad >= 0) {
-    const d = Math.floor(bad / positions) % levels.length;
-    const l = levels[d];
-    fail(
-      what,
-      `code ${codes.data[bad]} at flat index ${bad} is not on the grid of ${l} levels (k / ${Math.floor(l / 2)} - 1 for k = 0..${l - 1})`
-    );
-  }
-  return { data: w.i32(ip, b * positions).slice(), shape: [b, ...codes.shape.slice(2)] };
-}
-async function fsqIndicesToCodes(indices, levels = DEFAULT_FSQ_LEVELS) {
-  const what = "fsqIndicesToCodes";
-  const w = await cpuWasm();
-  const size = loadLevels(what, w, levels);
-  checkTensor(what, indices, "i32", "indices");
-  const [b, ...rest] = indices.shape;
-  const positions = numel(rest);
-  const n = indices.data.length;
-  const [ip, cp] = w.reserve(what, 4 * n, 4 * n * levels.length);
-  w.i32(ip, n).set(indices.data);
-  const bad = w.k.fsqIndicesToCodes(ip, cp, b, levels.length, positions, size);
-  if (bad >= 0) {
-    fail(what, `index ${indices.data[bad]} at flat index ${bad} is outside [0, ${size})`);
-  }
-  return copyOut(w, cp, [b, levels.length, ...rest]);
-}
-
-// src/models/config.ts
-function count(f) {
-  let n = 0;
-  while (f(n)) n++;
-  return n;
-}
-function log2Exact(n) {
-  const l = Math.round(Math.log2(n));
-  return 2 ** l === n ? l : -1;
-}
-function detectHalf(src) {
-  const names = src.names();
-  const enc = names.some((n) => n.startsWith("encoder."));
-  const dec = names.some((n) => n.startsWith("decoder."));
-  if (enc && !dec) return "encoder";
-  if (dec && !enc) return "decoder";
-  return null;
-}
-function isVideo(src, half) {
-  return src.shape(`${half}.conv_in.0.conv3d.weight`) !== void 0 || src.shape(`${half}.conv_in.conv3d.weight`) !== void 0;
-}
-function need(src, half, name) {
-  const s = src.shape(name);
-  if (!s) throw new Error(`Cannot load ${half}: "${src.source}" has no tensor "${name}"`);
-  return s;
-}
-var article = (half) => half === "encoder" ? "an" : "a";
-function checkHalf(src, expected) {
-  const half = detectHalf(src);
-  if (half === null) {
-    throw new Error(
-      `Cannot load ${expected}: "${src.source}" holds no Cosmos tokenizer ${expected} (no "${expected}.*" parameters)`
-    );
-  }
-  if (half !== expected) {
-    throw new Error(
-      `Cannot load ${expected}: "${src.source}" holds ${article(half)} ${half}, not ${article(expected)} ${expected} (were the encoder and decoder files swapped?)`
-    );
-  }
-}
-function isVideoCheckpoint(src) {
-  const half = detectHalf(src);
-  return half !== null && isVideo(src, half);
-}
-function patchFromChannels(src, half, name, ch) {
-  const p = Math.sqrt(ch / 3);
-  if (!Number.isInteger(p) || log2Exact(p) < 0) {
-    throw new Error(
-      `Cannot load ${half}: "${name}" in "${src.source}" has ${ch} patch channels, not 3 x a power-of-two patch area`
-    );
-  }
-  return p;
-}
-function fsqFor(latentChannels) {
-  return latentChannels === DEFAULT_FSQ_LEVELS.length ? [...DEFAULT_FSQ_LEVELS] : null;
-}
-function inferImageEncoder(src) {
-  checkHalf(src, "encoder");
-  if (isVideo(src, "encoder")) {
-    throw new Error(`Cannot load encoder: "${src.source}" is a video tokenizer, not an image one`);
-  }
-  const h = "encoder";
-  const convIn = need(src, h, "encoder.conv_in.weight");
-  const patchSize = patchFromChannels(src, h, "encoder.conv_in.weight", convIn[1]);
-  const levels = count((i) => src.shape(`encoder.down.${i}.block.0.conv1.weight`) !== void 0);
-  if (levels === 0) throw new Error(`Cannot load encoder: "${src.source}" has no "encoder.down.0"`);
-  const numResBlocks = count(
-    (j) => src.shape(`encoder.down.0.block.${j}.conv1.weight`) !== void 0
-  );
-  const levelWidths = Array.from(
-    { length: levels },
-    (_, i) => need(src, h, `encoder.down.${i}.block.0.conv1.weight`)[0]
-  );
-  const numDown = count((i) => src.shape(`encoder.down.${i}.downsample.conv.weight`) !== void 0);
-  const levelAttn = Array.from(
-    { length: levels },
-    (_, i) => src.shape(`encoder.down.${i}.attn.0.q.weight`) !== void 0
-  );
-  const zChannels = need(src, h, "encoder.conv_out.weight")[0];
-  const latentChannels = need(src, h, "quant_conv.weight")[0];
-  return {
-    half: "encoder",
-    kind: "image",
-    patchSize,
-    channels: convIn[0],
-    levelWidths,
-    numResBlocks,
-    numDown,
-    levelAttn,
-    zChannels,
-    latentChannels,
-    fsqLevels: fsqFor(latentChannels),
-    spatialCompression: patchSize * 2 ** numDown
-  };
-}
-function inferImageDecoder(src) {
-  checkHalf(src, "decoder");
-  if (isVideo(src, "decoder")) {
-    throw new Error(`Cannot load decoder: "${src.source}" is a video tokenizer, not an image one`);
-  }
-  const h = "decoder";
-  const convIn = need(src, h, "decoder.conv_in.weight");
-  const convOut = need(src, h, "decoder.conv_out.weight");
-  const patchSize = patchFromChannels(src, h, "decoder.conv_out.weight", convOut[0]);
-  const levels = count((i) => src.shape(`decoder.up.${i}.block.0.conv1.weight`) !== void 0);
-  if (levels === 0) throw new Error(`Cannot load decoder: "${src.source}" has no "decoder.up.0"`);
-  const blocksPerLevel = count(
-    (j) => src.shape(`decoder.up.0.block.${j}.conv1.weight`) !== void 0
-  );
-  const levelWidths = Array.from(
-    { length: levels },
-    (_, i) => need(src, h, `decoder.up.${i}.block.0.conv1.weight`)[0]
-  );
-  const numUp = count(
-    (k) => src.shape(`decoder.up.${levels - 1 - k}.upsample.conv.weight`) !== void 0
-  );
-  const levelAttn = Array.from(
-    { length: levels },
-    (_, i) => src.shape(`decoder.up.${i}.attn.0.q.weight`) !== void 0
-  );
-  const latentChannels = need(src, h, "post_quant_conv.weight")[1];
-  return {
-    half: "decoder",
-    kind: "image",
-    patchSize,
-    midChannels: convIn[0],
-    levelWidths,
-    blocksPerLevel,
-    numUp,
-    levelAttn,
-    zChannels: convIn[1],
-    latentChannels,
-    fsqLevels: fsqFor(latentChannels),
-    spatialCompression: patchSize * 2 ** numUp,
-    outChannels: 3
-  };
-}
-function videoPatch(src, half, name, ch) {
-  const p = Math.round(Math.cbrt(ch / 3));
-  if (3 * p ** 3 !== ch || log2Exact(p) < 0) {
-    throw new Error(
-      `Cannot load ${half}: "${name}" in "${src.source}" has ${ch} patch channels, not 3 x a power-of-two patch volume`
-    );
-  }
-  return p;
-}
-function checkCompression(c, patch, levels, half) {
-  for (const [what, f] of [["spatial", c.spatial], ["temporal", c.temporal]]) {
-    const steps = log2Exact(f) - log2Exact(patch);
-    if (log2Exact(f) < 0 || steps < 0 || steps > levels) {
-      throw new Error(
-        `Cannot load ${half}: ${what} compression ${f} does not fit a patch size of ${patch} and ${levels} levels`
-      );
-    }
-  }
-}
-function inferVideoEncoder(src, comp) {
-  checkHalf(src, "encoder");
-  const h = "encoder";
-  const convIn = need(src, h, "encoder.conv_in.0.conv3d.weight");
-  const patchSize = videoPatch(src, h, "encoder.conv_in.0.conv3d.weight", convIn[1]);
-  const blockKey = (i, j) => `encoder.down.${i}.block.${j}.conv1.0.conv3d.weight`;
-  const levels = count((i) => src.shape(blockKey(i, 0)) !== void 0);
-  if (levels === 0) throw new Error(`Cannot load encoder: "${src.source}" has no "encoder.down.0"`);
-  checkCompression(comp, patchSize, levels, h);
-  const numResBlocks = count((j) => src.shape(blockKey(0, j)) !== void 0);
-  const levelWidths = Array.from({ length: levels }, (_, i) => need(src, h, blockKey(i, 0))[0]);
-  const levelAttn = Array.from(
-    { length: levels },
-    (_, i) => src.shape(`encoder.down.${i}.attn.0.0.q.conv3d.weight`) !== void 0
-  );
-  const spatialDowns = log2Exact(comp.spatial) - log2Exact(patchSize);
-  const temporalDowns = log2Exact(comp.temporal) - log2Exact(patchSize);
-  const levelDown = Array.from({ length: levels - 1 }, (_, i) => ({
-    spatial: i < spatialDowns,
-    temporal: i < temporalDowns
-  }));
-  const zChannels = need(src, h, "encoder.conv_out.0.conv3d.weight")[0];
-  const latentChannels = need(src, h, "quant_conv.conv3d.weight")[0];
-  return {
-    half: "encoder",
-    kind: "video",
-    patchSize,
-    channels: convIn[0],
-    levelWidths,
-    numResBlocks,
-    levelAttn,
-    levelDown,
-    zChannels,
-    latentChannels,
-    fsqLevels: fsqFor(latentChannels),
-    spatialCompression: comp.spatial,
-    temporalCompression: comp.temporal
-  };
-}
-function inferVideoDecoder(src, comp) {
-  checkHalf(src, "decoder");
-  const h = "decoder";
-  const convIn = need(src, h, "decoder.conv_in.0.conv3d.weight");
-  const convOut = need(src, h, "decoder.conv_out.0.conv3d.weight");
-  const patchSize = videoPatch(src, h, "decoder.conv_out.0.conv3d.weight", convOut[0]);
-  const blockKey = (i, j) => `decoder.up.${i}.block.${j}.conv1.0.conv3d.weight`;
-  const levels = count((i) => src.shape(blockKey(i, 0)) !== void 0);
-  if (levels === 0) throw new Error(`Cannot load decoder: "${src.source}" has no "decoder.up.0"`);
-  checkCompression(comp, patchSize, levels, h);
-  const blocksPerLevel = count((j) => src.shape(blockKey(0, j)) !== void 0);
-  const levelWidths = Array.from({ length: levels }, (_, i) => need(src, h, blockKey(i, 0))[0]);
-  const levelAttn = Array.from(
-    { length: levels },
-    (_, i) => src.shape(`decoder.up.${i}.attn.0.0.q.conv3d.weight`) !== void 0
-  );
-  const spatialUps = log2Exact(comp.spatial) - log2Exact(patchSize);
-  const temporalUps = log2Exact(comp.temporal) - log2Exact(patchSize);
-  const levelUp = Array.from({ length: levels }, (_, i) => {
-    const rev = levels - i - 1;
-    const temporal = i === 0 ? false : comp.legacyMode ? rev < temporalUps : 0 < rev && rev < temporalUps + 1;
-    const spatial = i !== 0 && (temporal || rev < spatialUps && spatialUps > temporalUps);
-    return { spatial, temporal };
-  });
-  const latentChannels = need(src, h, "post_quant_conv.conv3d.weight")[1];
-  return {
-    half: "decoder",
-    kind: "video",
-    patchSize,
-    midChannels: convIn[0],
-    levelWidths,
-    blocksPerLevel,
-    levelAttn,
-    levelUp,
-    zChannels: convIn[1],
-    latentChannels,
-    fsqLevels: fsqFor(latentChannels),
-    spatialCompression: comp.spatial,
-    temporalCompression: comp.temporal,
-    outChannels: 3
-  };
-}
-function compressionFromMetadata(src) {
-  const raw = src.metadata?.config;
-  if (!raw) return null;
-  try {
-    const cfg = JSON.parse(raw);
-    if (Number.isInteger(cfg.spatial_compression) && Number.isInteger(cfg.temporal_compression)) {
-      return {
-        spatial: cfg.spatial_compression,
-        temporal: cfg.temporal_compression,
-        legacyMode: cfg.legacy_mode === true
-      };
-    }
-  } catch {
-  }
-  return null;
-}
-
-// src/nn/params.ts
-function convParams(ops, weight, shape, bias) {
-  const [cout, cin, ...k] = shape;
-  const kernel = k.length === 3 ? [k[0], k[1], k[2]] : [1, k[0] ?? 1, k[1] ?? 1];
-  if (bias.length !== cout) {
-    throw new Error(`Conv bias has ${bias.length} values, expected ${cout}`);
-  }
-  return {
-    weight: ops.upload({ data: weight, shape: [cout, cin * kernel[0] * kernel[1] * kernel[2]] }),
-    bias: ops.upload({ data: bias, shape: [cout] }),
-    cout,
-    cin,
-    kernel
-  };
-}
-function normParams(ops, gamma, beta, groups, eps = 1e-6) {
-  const channels = gamma.length;
-  const gb = new Float32Array(2 * channels);
-  for (let c = 0; c < channels; c++) {
-    gb[2 * c] = gamma[c];
-    gb[2 * c + 1] = beta[c];
-  }
-  return { gammaBeta: ops.upload({ data: gb, shape: [channels, 2] }), channels, groups, eps };
-}
-function loadPackedQkv(up, w, name, c, kernel) {
-  const weight = new Float32Array(3 * c * c);
-  const bias = new Float32Array(3 * c);
-  ["q", "k", "v"].forEach((which, i) => {
-    weight.set(w.take(name(which, "weight"), [c, c, ...kernel]), i * c * c);
-    bias.set(w.take(name(which, "bias"), [c]), i * c);
-  });
-  return convParams(up, weight, [3 * c, c, ...kernel], bias);
-}
-
-// src/nn/blocks.ts
-var GROUPS_2D = 32;
-var NORM_EPS = 1e-6;
-function loadConv2d(ops, w, prefix, cout, cin, k) {
-  const weight = w.take(`${prefix}.weight`, [cout, cin, k, k]);
-  const bias = w.take(`${prefix}.bias`, [cout]);
-  return convParams(ops, weight, [cout, cin, k, k], bias);
-}
-function loadNorm(ops, w, prefix, channels, groups = GROUPS_2D) {
-  if (channels % groups !== 0) {
-    throw new Error(
-      `Cannot load ${w.half}: "${prefix}" has ${channels} channels, not divisible into ${groups} groups`
-    );
-  }
-  return normParams(
-    ops,
-    w.take(`${prefix}.weight`, [channels]),
-    w.take(`${prefix}.bias`, [channels]),
-    groups,
-    NORM_EPS
-  );
-}
-function normConv(ops, x, norm, silu, conv2, opts = {}) {
-  const stats = ops.groupNormStats(x, { groups: norm.groups, eps: norm.eps });
-  const y = ops.conv(x, conv2, { ...opts, norm: { stats, weights: norm, silu } });
-  ops.release(stats);
-  return y;
-}
-var ResnetBlock = class {
-  norm1;
-  conv1;
-  norm2;
-  conv2;
-  shortcut;
-  constructor(ops, w, prefix, cin, cout) {
-    this.norm1 = loadNorm(ops, w, `${prefix}.norm1`, cin);
-    this.conv1 = loadConv2d(ops, w, `${prefix}.conv1`, cout, cin, 3);
-    this.norm2 = loadNorm(ops, w, `${prefix}.norm2`, cout);
-    this.conv2 = loadConv2d(ops, w, `${prefix}.conv2`, cout, cout, 3);
-    this.shortcut = cin !== cout ? loadConv2d(ops, w, `${prefix}.nin_shortcut`, cout, cin, 1) : null;
-  }
-  forward(ops, x) {
-    const h = normConv(ops, x, this.norm1, true, this.conv1);
-    const skip = this.shortcut ? ops.conv(x, this.shortcut) : x;
-    const out = normConv(ops, h, this.norm2, true, this.conv2, { residual: skip });
-    ops.release(h);
-    if (skip !== x) ops.release(skip);
-    return out;
-  }
-};
-var AttnBlock = class {
-  norm;
-  qkv;
-  proj;
-  constructor(ops, w, prefix, channels) {
-    const c = channels;
-    this.norm = loadNorm(ops, w, `${prefix}.norm`, c);
-    this.qkv = loadPackedQkv(ops, w, (q, part) => `${prefix}.${q}.${part}`, c, [1, 1]);
-    this.proj = loadConv2d(ops, w, `${prefix}.proj_out`, c, c, 1);
-  }
-  forward(ops, x) {
-    const qkv = normConv(ops, x, this.norm, false, this.qkv);
-    const attended = ops.attention(qkv);
-    ops.release(qkv);
-    const out = ops.conv(attended, this.proj, { residual: x });
-    ops.release(attended);
-    return out;
-  }
-};
-var Downsample = class {
-  conv;
-  constructor(ops, w, prefix, channels) {
-    this.conv = loadConv2d(ops, w, `${prefix}.conv`, channels, channels, 3);
-  }
-  forward(ops, x) {
-    return ops.conv(x, this.conv, { stride: [1, 2, 2], padLow: [0, 0], padHigh: [1, 1] });
-  }
-};
-var Upsample = class {
-  conv;
-  constructor(ops, w, prefix, channels) {
-    this.conv = loadConv2d(ops, w, `${prefix}.conv`, channels, channels, 3);
-  }
-  forward(ops, x) {
-    return ops.conv(x, this.conv, { upsample: true });
-  }
-};
-
-// src/nn/chain.ts
-function chain(ops, x, keep, step) {
-  const y = step(x);
-  if (x !== keep && y !== x) ops.release(x);
-  return y;
-}
-
-// src/models/graph.ts
-async function runMid(ops, mid, x, keep, name, probe) {
-  let h = chain(ops, x, keep, (t) => mid.block1.forward(ops, t));
-  h = chain(ops, h, keep, (t) => mid.attn.forward(ops, t));
-  await probe?.(`${name}.mid.attn_1`, h);
-  return chain(ops, h, keep, (t) => mid.block2.forward(ops, t));
-}
-function buildLevels(f, width) {
-  const levels = [];
-  for (const i of f.order) {
-    const blocks = [], attn = [];
-    for (let j = 0; j < f.blocksPerLevel; j++) {
-      blocks.push(f.block(`${f.prefix}.${i}.block.${j}`, width, f.widths[i]));
-      width = f.widths[i];
-      if (f.attn[i]) attn.push(f.attention(`${f.prefix}.${i}.attn.${j}`, width));
-    }
-    levels[i] = { blocks, attn, resample: f.resample(i, `${f.prefix}.${i}`, width) };
-  }
-  return { levels, width };
-}
-async function runLevels(ops, levels, order, h, keep, probeFirst, probe) {
-  for (const i of order) {
-    const level = levels[i];
-    for (const [j, block] of level.blocks.entries()) {
-      h = chain(ops, h, keep, (t) => block.forward(ops, t));
-      if (level.attn.length) h = chain(ops, h, keep, (t) => level.attn[j].forward(ops, t));
-      if (probeFirst && i === order[0] && j === 0) await probe?.(probeFirst, h);
-    }
-    const resample = level.resample;
-    if (resample) h = chain(ops, h, keep, (t) => resample.forward(ops, t));
-  }
-  return h;
-}
-async function runEncoder(ops, p, x, probe) {
-  let h = p.patch(ops, x);
-  await probe?.(p.patcherName, h);
-  h = chain(ops, h, x, (t) => p.convIn.forward(ops, t));
-  await probe?.("encoder.conv_in", h);
-  const order = p.levels.map((_, i) => i);
-  h = await runLevels(ops, p.levels, order, h, x, "encoder.down.0.block.0", probe);
-  h = await runMid(ops, p.mid, h, x, "encoder", probe);
-  h = chain(ops, h, x, (t) => p.out.forward(ops, t));
-  await probe?.("encoder", h);
-  h = chain(ops, h, x, (t) => p.quantConv.forward(ops, t));
-  await probe?.("quant_conv", h);
-  return h;
-}
-async function runDecoder(ops, p, z, probe) {
-  let h = p.postQuantConv.forward(ops, z);
-  await probe?.("post_quant_conv", h);
-  h = chain(ops, h, z, (t) => p.convIn.forward(ops, t));
-  await probe?.("decoder.conv_in", h);
-  h = await runMid(ops, p.mid, h, z, "decoder", probe);
-  const order = p.levels.map((_, i) => i).reverse();
-  h = await runLevels(ops, p.levels, order, h, z, null, probe);
-  h = chain(ops, h, z, (t) => p.out.forward(ops, t));
-  await probe?.("decoder.conv_out", h);
-  return chain(ops, h, z, (t) => p.unpatch(ops, t));
-}
-
-// src/models/image.ts
-function loadMid(up, w, prefix, c) {
-  return {
-    block1: new ResnetBlock(up, w, `${prefix}.mid.block_1`, c, c),
-    attn: new AttnBlock(up, w, `${prefix}.mid.attn_1`, c),
-    block2: new ResnetBlock(up, w, `${prefix}.mid.block_2`, c, c)
-  };
-}
-var conv = (weights) => ({ forward: (ops, x) => ops.conv(x, weights) });
-var normSiluConv = (norm, weights) => ({
-  forward: (ops, x) => normConv(ops, x, norm, true, weights)
-});
-var haarLevels = (patchSize) => Math.log2(patchSize);
-var ImageEncoder = class {
-  config;
-  #parts;
-  constructor(up, w, config) {
-    this.config = config;
-    const c = config;
-    const { levels, width } = buildLevels({
-      prefix: "encoder.down",
-      order: c.levelWidths.map((_, i) => i),
-      widths: c.levelWidths,
-      blocksPerLevel: c.numResBlocks,
-      attn: c.levelAttn,
-      block: (name, cin, cout) => new ResnetBlock(up, w, name, cin, cout),
-      attention: (name, ch) => new AttnBlock(up, w, name, ch),
-      resample: (i, name, ch) => i < c.numDown ? new Downsample(up, w, `${name}.downsample`, ch) : null
-    }, c.channels);
-    const levelsOfHaar = haarLevels(c.patchSize);
-    this.#parts = {
-      patcherName: "encoder.patcher",
-      patch: (ops, x) => levelsOfHaar > 0 ? ops.haarPatch(x, levelsOfHaar) : x,
-      convIn: conv(loadConv2d(up, w, "encoder.conv_in", c.channels, 3 * c.patchSize ** 2, 3)),
-      levels,
-      mid: loadMid(up, w, "encoder", width),
-      out: normSiluConv(
-        loadNorm(up, w, "encoder.norm_out", width),
-        loadConv2d(up, w, "encoder.conv_out", c.zChannels, width, 3)
-      ),
-      quantConv: conv(loadConv2d(up, w, "quant_conv", c.latentChannels, c.zChannels, 1))
-    };
-  }
-  /** [B, 3, H, W] in [-1, 1] -> quant_conv output [B, latent, H/s, W/s]. */
-  forward(ops, x, probe) {
-    return runEncoder(ops, this.#parts, x, probe);
-  }
-};
-var ImageDecoder = class {
-  config;
-  #parts;
-  constructor(up, w, config) {
-    this.config = config;
-    const c = config;
-    const n = c.levelWidths.length;
-    const { levels, width } = buildLevels({
-      prefix: "decoder.up",
-      order: c.levelWidths.map((_, i) => n - 1 - i),
-      widths: c.levelWidths,
-      blocksPerLevel: c.blocksPerLevel,
-      attn: c.levelAttn,
-      block: (name, cin, cout) => new ResnetBlock(up, w, name, cin, cout),
-      attention: (name, ch) => new AttnBlock(up, w, name, ch),
-      resample: (i, name, ch) => i >= n - c.numUp ? new Upsample(up, w, `${name}.upsample`, ch) : null
-    }, c.midChannels);
-    const levelsOfHaar = haarLevels(c.patchSize);
-    this.#parts = {
-      postQuantConv: conv(loadConv2d(up, w, "post_quant_conv", c.zChannels, c.latentChannels, 1)),
-      convIn: conv(loadConv2d(up, w, "decoder.conv_in", c.midChannels, c.zChannels, 3)),
-      mid: loadMid(up, w, "decoder", c.midChannels),
-      levels,
-      out: normSiluConv(
-        loadNorm(up, w, "decoder.norm_out", width),
-        loadConv2d(up, w, "decoder.conv_out", 3 * c.patchSize ** 2, width, 3)
-      ),
-      unpatch: (ops, x) => levelsOfHaar > 0 ? ops.haarUnpatch(x, levelsOfHaar) : x
-    };
-  }
-  /** Latent (or FSQ codes) [B, latent, h, w] -> image [B, 3, h*s, w*s]. */
-  forward(ops, z, probe) {
-    return runDecoder(ops, this.#parts, z, probe);
-  }
-};
-
-// src/nn/blocks3d.ts
-function loadConv3d(up, w, prefix, cout, cin, k) {
-  const shape = [cout, cin, ...k];
-  const weight = w.take(`${prefix}.conv3d.weight`, shape);
-  const bias = w.take(`${prefix}.conv3d.bias`, [cout]);
-  return convParams(up, weight, shape, bias);
-}
-function loadCausalNorm(up, w, prefix, c) {
-  return normParams(
-    up,
-    w.take(`${prefix}.norm.weight`, [c]),
-    w.take(`${prefix}.norm.bias`, [c]),
-    1,
-    NORM_EPS
-  );
-}
-function causalNormConv(ops, x, norm, silu, conv2, opts = {}) {
-  const stats = ops.groupNormStats(x, { groups: norm.groups, eps: norm.eps, perFrame: true });
-  const y = ops.conv(x, conv2, { ...opts, norm: { stats, weights: norm, silu } });
-  ops.release(stats);
-  return y;
-}
-var FactorizedConv = class {
-  spatial;
-  temporal;
-  constructor(up, w, prefix, cin, cout) {
-    this.spatial = loadConv3d(up, w, `${prefix}.0`, cout, cin, [1, 3, 3]);
-    this.temporal = loadConv3d(up, w, `${prefix}.1`, cout, cout, [3, 1, 1]);
-  }
-  /** With the input optionally normalised on load and a residual added at the end. */
-  forward(ops, x, norm, residual) {
-    const h = norm ? causalNormConv(ops, x, norm.weights, norm.silu, this.spatial) : ops.conv(x, this.spatial);
-    const y = ops.conv(h, this.temporal, { residual });
-    ops.release(h);
-    return y;
-  }
-};
-var ResnetBlock3d = class {
-  norm1;
-  conv1;
-  norm2;
-  conv2;
-  shortcut;
-  constructor(up, w, prefix, cin, cout) {
-    this.norm1 = loadCausalNorm(up, w, `${prefix}.norm1`, cin);
-    this.conv1 = new FactorizedConv(up, w, `${prefix}.conv1`, cin, cout);
-    this.norm2 = loadCausalNorm(up, w, `${prefix}.norm2`, cout);
-    this.conv2 = new FactorizedConv(up, w, `${prefix}.conv2`, cout, cout);
-    this.shortcut = cin !== cout ? loadConv3d(up, w, `${prefix}.nin_shortcut`, cout, cin, [1, 1, 1]) : null;
-  }
-  forward(ops, x) {
-    const h = this.conv1.forward(ops, x, { weights: this.norm1, silu: true });
-    const skip = this.shortcut ? ops.conv(x, this.shortcut) : x;
-    const out = this.conv2.forward(ops, h, { weights: this.norm2, silu: true }, skip);
-    ops.release(h);
-    if (skip !== x) ops.release(skip);
-    return out;
-  }
-};
-var AttnBlock3d = class {
-  constructor(up, w, prefix, c, kind) {
-    this.kind = kind;
-    this.norm = loadCausalNorm(up, w, `${prefix}.norm`, c);
-    this.qkv = loadPackedQkv(up, w, (q, part) => `${prefix}.${q}.conv3d.${part}`, c, [1, 1, 1]);
-    this.proj = loadConv3d(up, w, `${prefix}.proj_out`, c, c, [1, 1, 1]);
-  }
-  kind;
-  norm;
-  qkv;
-  proj;
-  forward(ops, x) {
-    const qkv = causalNormConv(ops, x, this.norm, false, this.qkv);
-    const attended = ops.attention(qkv, this.kind);
-    ops.release(qkv);
-    const out = ops.conv(attended, this.proj, { residual: x });
-    ops.release(attended);
-    return out;
-  }
-};
-var SpaceTimeAttn = class {
-  spatial;
-  temporal;
-  constructor(up, w, prefix, c) {
-    this.spatial = new AttnBlock3d(up, w, `${prefix}.0`, c, "spatial");
-    this.temporal = new AttnBlock3d(up, w, `${prefix}.1`, c, "temporal");
-  }
-  forward(ops, x) {
-    const h = this.spatial.forward(ops, x);
-    const y = this.temporal.forward(ops, h);
-    ops.release(h);
-    return y;
-  }
-};
-function optionalConv3d(up, w, used, prefix, c, k) {
-  if (used) return loadConv3d(up, w, prefix, c, c, k);
-  w.skip(`${prefix}.conv3d.weight`, `${prefix}.conv3d.bias`);
-  return null;
-}
-var HybridDownsample = class {
-  constructor(up, w, prefix, c, spatial, temporal) {
-    this.spatial = spatial;
-    this.temporal = temporal;
-    this.conv1 = optionalConv3d(up, w, spatial, `${prefix}.conv1`, c, [1, 3, 3]);
-    this.conv2 = optionalConv3d(up, w, temporal, `${prefix}.conv2`, c, [3, 1, 1]);
-    this.conv3 = optionalConv3d(up, w, spatial || temporal, `${prefix}.conv3`, c, [1, 1, 1]);
-  }
-  spatial;
-  temporal;
-  conv1;
-  conv2;
-  conv3;
-  forward(ops, x) {
-    if (!this.spatial && !this.temporal) return x;
-    let h = x;
-    if (this.spatial) h = chain(ops, h, x, (t) => this.#space(ops, t));
-    if (this.temporal) h = chain(ops, h, x, (t) => this.#time(ops, t));
-    return chain(ops, h, x, (t) => ops.conv(t, this.conv3));
-  }
-  /** Stride-2 conv of the bottom/right zero-padded input, plus its 2x2 average. */
-  #space(ops, x) {
-    const pooled = ops.avgPool(x, "space");
-    const y = ops.conv(x, this.conv1, {
-      stride: [1, 2, 2],
-      padLow: [0, 0],
-      padHigh: [1, 1],
-      residual: pooled
-    });
-    ops.release(pooled);
-    return y;
-  }
-  /** Stride-2 causal temporal conv, plus the average of frame pairs. */
-  #time(ops, x) {
-    const pooled = ops.avgPool(x, "time");
-    const y = ops.conv(x, this.conv2, { stride: [2, 1, 1], padTime: 2, residual: pooled });
-    ops.release(pooled);
-    return y;
-  }
-};
-var HybridUpsample = class {
-  constructor(up, w, prefix, c, spatial, temporal) {
-    this.spatial = spatial;
-    this.temporal = temporal;
-    this.conv1 = optionalConv3d(up, w, temporal, `${prefix}.conv1`, c, [3, 1, 1]);
-    this.conv2 = optionalConv3d(up, w, spatial, `${prefix}.conv2`, c, [1, 3, 3]);
-    this.conv3 = optionalConv3d(up, w, spatial || temporal, `${prefix}.conv3`, c, [1, 1, 1]);
-  }
-  spatial;
-  temporal;
-  conv1;
-  conv2;
-  conv3;
-  forward(ops, x) {
-    if (!this.spatial && !this.temporal) return x;
-    let h = x;
-    if (this.temporal) h = chain(ops, h, x, (t) => this.#time(ops, t));
-    if (this.spatial) h = chain(ops, h, x, (t) => this.#space(ops, t));
-    return chain(ops, h, x, (t) => ops.conv(t, this.conv3));
-  }
-  /** Frames repeated (T -> 2T - 1), plus a causal temporal conv of them. */
-  #time(ops, x) {
-    const repeated = x.shape[2] > 1 ? ops.upsample(x, "time") : x;
-    const y = ops.conv(repeated, this.conv1, { residual: repeated });
-    if (repeated !== x) ops.release(repeated);
-    return y;
-  }
-  /** Nearest 2x in space, plus a spatial conv of it. */
-  #space(ops, x) {
-    const repeated = ops.upsample(x, "space");
-    const y = ops.conv(repeated, this.conv2, { residual: repeated });
-    ops.release(repeated);
-    return y;
-  }
-};
-
-// src/models/video.ts
-function loadMid2(up, w, prefix, c) {
-  return {
-    block1: new ResnetBlock3d(up, w, `${prefix}.mid.block_1`, c, c),
-    attn: new SpaceTimeAttn(up, w, `${prefix}.mid.attn_1`, c),
-    block2: new ResnetBlock3d(up, w, `${prefix}.mid.block_2`, c, c)
-  };
-}
-var plain = (conv2) => ({ forward: (ops, x) => conv2.forward(ops, x) });
-var normSilu = (norm, conv2) => ({
-  forward: (ops, x) => conv2.forward(ops, x, { weights: norm, silu: true })
-});
-var VideoEncoder = class {
-  config;
-  #parts;
-  constructor(up, w, config) {
-    this.config = config;
-    const c = config;
-    const { levels, width } = buildLevels({
-      prefix: "encoder.down",
-      order: c.levelWidths.map((_, i) => i),
-      widths: c.levelWidths,
-      blocksPerLevel: c.numResBlocks,
-      attn: c.levelAttn,
-      block: (name, cin, cout) => new ResnetBlock3d(up, w, name, cin, cout),
-      attention: (name, ch) => new SpaceTimeAttn(up, w, name, ch),
-      resample: (i, name, ch) => {
-        const down = c.levelDown[i];
-        return down ? new HybridDownsample(up, w, `${name}.downsample`, ch, down.spatial, down.temporal) : null;
-      }
-    }, c.channels);
-    const quant = loadConv3d(up, w, "quant_conv", c.latentChannels, c.zChannels, [1, 1, 1]);
-    const levelsOfHaar = Math.log2(c.patchSize);
-    this.#parts = {
-      patcherName: "encoder.patcher3d",
-      patch: (ops, x) => ops.haarPatch(x, levelsOfHaar),
-      convIn: plain(new FactorizedConv(up, w, "encoder.conv_in", 3 * c.patchSize ** 3, c.channels)),
-      levels,
-      mid: loadMid2(up, w, "encoder", width),
-      out: normSilu(
-        loadCausalNorm(up, w, "encoder.norm_out", width),
-        new FactorizedConv(up, w, "encoder.conv_out", width, c.zChannels)
-      ),
-      quantConv: { forward: (ops, x) => ops.conv(x, quant) }
-    };
-  }
-  /** [B, 3, T, H, W] in [-1, 1], T = 1 + k * tc -> [B, latent, 1 + k, H/s, W/s]. */
-  forward(ops, x, probe) {
-    return runEncoder(ops, this.#parts, x, probe);
-  }
-};
-var VideoDecoder = class {
-  config;
-  #parts;
-  constructor(up, w, config) {
-    this.config = config;
-    const c = config;
-    const n = c.levelWidths.length;
-    const { levels, width } = buildLevels({
-      prefix: "decoder.up",
-      order: c.levelWidths.map((_, i) => n - 1 - i),
-      widths: c.levelWidths,
-      blocksPerLevel: c.blocksPerLevel,
-      attn: c.levelAttn,
-      block: (name, cin, cout) => new ResnetBlock3d(up, w, name, cin, cout),
-      attention: (name, ch) => new SpaceTimeAttn(up, w, name, ch),
-      resample: (i, name, ch) => {
-        const u = c.levelUp[i];
-        return i !== 0 ? new HybridUpsample(up, w, `${name}.upsample`, ch, u.spatial, u.temporal) : null;
-      }
-    }, c.midChannels);
-    const postQuant = loadConv3d(up, w, "post_quant_conv", c.zChannels, c.latentChannels, [
-      1,
-      1,
-      1
-    ]);
-    const levelsOfHaar = Math.log2(c.patchSize);
-    this.#parts = {
-      postQuantConv: { forward: (ops, x) => ops.conv(x, postQuant) },
-      convIn: plain(new FactorizedConv(up, w, "decoder.conv_in", c.zChannels, c.midChannels)),
-      mid: loadMid2(up, w, "decoder", c.midChannels),
-      levels,
-      out: normSilu(
-        loadCausalNorm(up, w, "decoder.norm_out", width),
-        new FactorizedConv(up, w, "decoder.conv_out", width, 3 * c.patchSize ** 3)
-      ),
-      unpatch: (ops, x) => ops.haarUnpatch(x, levelsOfHaar)
-    };
-  }
-  /** Latent (or FSQ codes) [B, latent, t, h, w] -> video [B, 3, 1 + (t-1) * tc, h*s, w*s]. */
-  forward(ops, z, probe) {
-    return runDecoder(ops, this.#parts, z, probe);
-  }
-};
-
-// src/models/variants.ts
-var OFFICIAL = [
-  "Cosmos-0.1-Tokenizer-CI8x8",
-  "Cosmos-0.1-Tokenizer-CI16x16",
-  "Cosmos-0.1-Tokenizer-DI8x8",
-  "Cosmos-0.1-Tokenizer-DI16x16",
-  "Cosmos-0.1-Tokenizer-CV4x8x8",
-  "Cosmos-0.1-Tokenizer-CV8x8x8",
-  "Cosmos-0.1-Tokenizer-CV8x16x16",
-  "Cosmos-0.1-Tokenizer-DV4x8x8",
-  "Cosmos-0.1-Tokenizer-DV8x8x8",
-  "Cosmos-0.1-Tokenizer-DV8x16x16",
-  "Cosmos-1.0-Tokenizer-CV8x8x8",
-  "Cosmos-1.0-Tokenizer-DV8x16x16"
-];
-function specOf(name) {
-  const m = /-(C|D)(I|V)(\d+)x(\d+)(?:x(\d+))?$/.exec(name);
-  const video = m[2] === "V";
-  return {
-    name,
-    kind: video ? "video" : "image",
-    discrete: m[1] === "D",
-    temporalCompression: video ? Number(m[3]) : 1,
-    spatialCompression: Number(video ? m[4] : m[3])
-  };
-}
-var VARIANTS = OFFICIAL.map(specOf);
-function findVariant(name) {
-  const bare = name.replace(/^nvidia\//, "");
-  const exact = VARIANTS.find((v) => v.name === bare);
-  if (exact) return exact;
-  const short = VARIANTS.filter((v) => v.name.endsWith(`-${bare}`));
-  if (short.length) return short[short.length - 1];
-  throw new Error(
-    `Unknown model "${name}": expected one of ${VARIANTS.map((v) => v.name).join(", ")}`
-  );
-}
-function describeVariant(kind, discrete, spatial, temporal = 1) {
-  const short = `${discrete ? "D" : "C"}${kind === "image" ? "I" : "V"}${kind === "video" ? `${temporal}x` : ""}${spatial}x${spatial}`;
-  const match = VARIANTS.filter((v) => v.name.endsWith(`-${short}`));
-  return match.length ? match[match.length - 1].name : `${short} (unofficial)`;
-}
-
-// src/io/source.ts
-var URL_LIKE = /^(https?|file|data|blob):/i;
-async function readWeightsInput(input, what) {
-  if (input instanceof Uint8Array) return { bytes: input, source: `<${what} bytes>` };
-  if (input instanceof ArrayBuffer) {
-    return { bytes: new Uint8Array(input), source: `<${what} bytes>` };
-  }
-  const isUrl = input instanceof URL || URL_LIKE.test(input);
-  const label = String(input);
-  if (isUrl && !label.startsWith("file:")) {
-    let res;
-    try {
-      res = await fetch(input);
-    } catch (err) {
-      throw new Error(`Cannot fetch ${what} "${label}": ${err.message}`);
-    }
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new Error(`Cannot fetch ${what} "${label}": HTTP ${res.status} ${res.statusText}`);
-    }
-    return { bytes: new Uint8Array(await res.arrayBuffer()), source: label };
-  }
-  const deno = globalThis.Deno;
-  if (!deno) {
-    throw new Error(
-      `Cannot read ${what} "${label}": file paths need Deno; pass a URL or the bytes instead`
-    );
-  }
-  try {
-    return { bytes: await deno.readFile(input), source: label };
-  } catch (err) {
-    throw new Error(`Cannot read ${what} "${label}": ${err.message}`);
-  }
-}
-
-// src/io/validate.ts
-function checkData(t, what) {
-  if (!t || typeof t !== "object" || !Array.isArray(t.shape)) {
-    throw new Error(`Cannot ${what}: expected a tensor { data, shape }`);
-  }
-  if (!t.shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
-    throw new Error(`Cannot ${what}: invalid shape ${fmtShape(t.shape)}`);
-  }
-  if (t.data?.length !== numel(t.shape)) {
-    throw new Error(
-      `Cannot ${what}: shape ${fmtShape(t.shape)} needs ${numel(t.shape)} values, data has ${t.data?.length}`
-    );
-  }
-}
-function checkImageInput(t, factor, video = false) {
-  checkData(t, "encode");
-  if (!(t.data instanceof Float32Array)) {
-    throw new Error(`Cannot encode: expected Float32Array data, got ${t.data?.constructor?.name}`);
-  }
-  if (t.shape.length !== (video ? 5 : 4)) {
-    const takes = video ? "a video tokenizer takes [B, 3, T, H, W]" : "an image tokenizer takes [B, 3, H, W]";
-    throw new Error(
-      `Cannot encode: ${takes}, got rank ${t.shape.length} ${fmtShape(t.shape)}`
-    );
-  }
-  const c = t.shape[1];
-  const [h, w] = t.shape.slice(-2);
-  if (c !== 3) {
-    throw new Error(`Cannot encode: expected 3 channels (RGB), got ${c} in ${fmtShape(t.shape)}`);
-  }
-  if (h % factor !== 0 || w % factor !== 0) {
-    throw new Error(
-      `Cannot encode: height and width must be multiples of ${factor} for this model, got ${h}x${w}`
-    );
-  }
-  const i = t.data.findIndex((v) => !Number.isFinite(v));
-  if (i >= 0) {
-    throw new Error(`Cannot encode: input has a non-finite value (${t.data[i]}) at index ${i}`);
-  }
-}
-function checkLatentInput(t, channels, video = false) {
-  checkData(t, "decode");
-  if (!(t.data instanceof Float32Array)) {
-    throw new Error(
-      `Cannot decode: a continuous tokenizer takes a Float32Array latent, got ${t.data?.constructor?.name}`
-    );
-  }
-  if (t.shape.length !== (video ? 5 : 4) || t.shape[1] !== channels) {
-    throw new Error(
-      `Cannot decode: expected a latent [B, ${channels}, ${video ? "t, " : ""}h, w], got ${fmtShape(t.shape)}`
-    );
-  }
-  const i = t.data.findIndex((v) => !Number.isFinite(v));
-  if (i >= 0) {
-    throw new Error(`Cannot decode: latent has a non-finite value (${t.data[i]}) at index ${i}`);
-  }
-}
-function checkIndicesInput(t, codebookSize, video = false) {
-  checkData(t, "decode");
-  if (!(t.data instanceof Int32Array)) {
-    throw new Error(
-      `Cannot decode: a discrete tokenizer takes Int32Array indices, got ${t.data?.constructor?.name}`
-    );
-  }
-  if (t.shape.length !== (video ? 4 : 3)) {
-    throw new Error(
-      `Cannot decode: expected indices [B, ${video ? "t, " : ""}h, w], got ${fmtShape(t.shape)}`
-    );
-  }
-  const i = t.data.findIndex((v) => v < 0 || v >= codebookSize);
-  if (i >= 0) {
-    throw new Error(
-      `Cannot decode: index ${t.data[i]} at position ${i} is outside [0, ${codebookSize})`
-    );
-  }
-}
-
-// src/io/frames.ts
-var DEFAULT_WINDOW = 17;
-function sliceTime(x, t0, t1, timeAxis = 2) {
-  const shape = x.shape;
-  const outer = shape.slice(0, timeAxis).reduce((a, b) => a * b, 1);
-  const t = shape[timeAxis];
-  const inner = shape.slice(timeAxis + 1).reduce((a, b) => a * b, 1);
-  const n = t1 - t0;
-  const Ctor = x.data.constructor;
-  const data = new Ctor(outer * n * inner);
-  for (let o = 0; o < outer; o++) {
-    data.set(x.data.subarray((o * t + t0) * inner, (o * t + t1) * inner), o * n * inner);
-  }
-  return { data, shape: [...shape.slice(0, timeAxis), n, ...shape.slice(timeAxis + 1)] };
-}
-function concatTime(parts, timeAxis = 2) {
-  if (parts.length === 1) return parts[0];
-  const first = parts[0].shape;
-  const outer = first.slice(0, timeAxis).reduce((a, b) => a * b, 1);
-  const inner = first.slice(timeAxis + 1).reduce((a, b) => a * b, 1);
-  const total = parts.reduce((a, p) => a + p.shape[timeAxis], 0);
-  const Ctor = parts[0].data.constructor;
-  const data = new Ctor(outer * total * inner);
-  let t0 = 0;
-  for (const p of parts) {
-    const n = p.shape[timeAxis];
-    for (let o = 0; o < outer; o++) {
-      data.set(
-        p.data.subarray(o * n * inner, (o + 1) * n * inner),
-        (o * total + t0) * inner
-      );
-    }
-    t0 += n;
-  }
-  return { data, shape: [...first.slice(0, timeAxis), total, ...first.slice(timeAxis + 1)] };
-}
-function checkWindow(window, tc) {
-  if (!Number.isInteger(window) || window < 1 || (window - 1) % tc !== 0) {
-    throw new Error(
-      `Invalid temporal window ${window}: it must be 1 + k x ${tc} frames (e.g. ${1 + 2 * tc})`
-    );
-  }
-}
-function windowRanges(frames, window, tc) {
-  const ranges = [];
-  for (let t0 = 0; t0 < frames; t0 += window) ranges.push([t0, Math.min(frames, t0 + window)]);
-  const [a, b] = ranges[ranges.length - 1];
-  const last = b - a;
-  if ((last - 1) % tc !== 0) {
-    const shorter = frames - (last - 1) % tc;
-    if (ranges.length === 1) {
-      throw new Error(
-        `Cannot encode ${frames} frames: this tokenizer takes 1 + k x ${tc} frames (e.g. ${shorter} or ${shorter + tc})`
-      );
-    }
-    throw new Error(
-      `Cannot encode ${frames} frames: windows of ${window} leave a last window of ${last} frames, and every window needs 1 + k x ${tc} frames (use ${shorter} or ${shorter + tc} frames, or another window length)`
-    );
-  }
-  return ranges;
-}
-function checkSameFrameShape(a, b, timeAxis = 2) {
-  const sa = a.shape.filter((_, i) => i !== timeAxis), sb = b.shape.filter((_, i) => i !== timeAxis);
-  if (fmtShape(sa) !== fmtShape(sb)) {
-    throw new Error(`Frames of shape ${fmtShape(b.shape)} do not continue ${fmtShape(a.shape)}`);
-  }
-}
-
-// src/weights/checkpoint.ts
-var ARCHITECTURE_BUFFERS = /(^|\.)(wavelets|_arange|patch_size_buffer|_levels|_basis|implicit_codebook)$/;
-function safetensorsSource(file) {
-  return {
-    source: file.source,
-    metadata: file.metadata,
-    names: () => [...file.entries.keys()],
-    shape: (name) => file.entries.get(name)?.shape,
-    float32: (name) => file.float32(name)
-  };
-}
-var WeightReader = class {
-  constructor(src, half) {
-    this.src = src;
-    this.half = half;
-  }
-  src;
-  half;
-  used = /* @__PURE__ */ new Set();
-  has(name) {
-    return this.src.shape(name) !== void 0;
-  }
-  shape(name) {
-    const s = this.src.shape(name);
-    if (!s) {
-      throw new Error(
-        `Cannot load ${this.half}: "${this.src.source}" has no tensor "${name}"`
-      );
-    }
-    return s;
-  }
-  /**
-   * Marks tensors the architecture holds but never runs (a hybrid resampler's switched-off
-   * path) as accounted for, without reading or uploading them; absent ones are fine too.
-   */
-  skip(...names) {
-    for (const n of names) if (this.has(n)) this.used.add(n);
-  }
-  /** The tensor's values, after checking its shape against `expected` (-1: any extent). */
-  take(name, expected) {
-    const s = this.shape(name);
-    const ok = s.length === expected.length && s.every((d, i) => expected[i] < 0 || d === expected[i]);
-    if (!ok) {
-      throw new Error(
-        `Cannot load ${this.half}: tensor "${name}" in "${this.src.source}" has shape ${fmtShape(s)}, expected ${fmtShape(expected.map((d) => d < 0 ? "*" : d))}`
-      );
-    }
-    this.used.add(name);
-    return this.src.float32(name);
-  }
-};
 
 // src/weights/safetensors.ts
 var DTYPE_SIZE = {
@@ -3708,271 +2430,6 @@ function encodeSafetensors(tensors, metadata) {
     }
   }
   return out;
-}
-
-// src/weights/diffusers.ts
-var GRAMMAR = {
-  model: [
-    ["encoder.", "encoder.", "encoder"],
-    ["quant_conv.", "quant_conv.", "conv"],
-    ["post_quant_conv.", "post_quant_conv.", "conv"],
-    ["decoder.", "decoder.", "decoder"]
-  ],
-  encoder: [
-    ["conv_in.", "conv_in.", "factorized"],
-    ["down.{i}.block.{j}.", "down_blocks.{i}.resnets.{j}.", "resnet"],
-    ["down.{i}.attn.{j}.0.", "down_blocks.{i}.attentions.{j}.", "attention"],
-    ["down.{i}.attn.{j}.1.", "down_blocks.{i}.temp_attentions.{j}.", "attention"],
-    ["down.{i}.downsample.", "down_blocks.{i}.downsamplers.0.", "resample"],
-    ["mid.", "mid_block.", "mid"],
-    ["norm_out.", "norm_out.", "norm"],
-    ["conv_out.", "conv_out.", "factorized"]
-  ],
-  decoder: [
-    ["conv_in.", "conv_in.", "factorized"],
-    ["mid.", "mid_block.", "mid"],
-    ["up.{u}.block.{j}.", "up_blocks.{u}.resnets.{j}.", "resnet"],
-    ["up.{u}.attn.{j}.0.", "up_blocks.{u}.attentions.{j}.", "attention"],
-    ["up.{u}.attn.{j}.1.", "up_blocks.{u}.temp_attentions.{j}.", "attention"],
-    ["up.{u}.upsample.", "up_blocks.{u}.upsamplers.0.", "resample"],
-    ["norm_out.", "norm_out.", "norm"],
-    ["conv_out.", "conv_out.", "factorized"]
-  ],
-  mid: [
-    ["block_1.", "resnets.0.", "resnet"],
-    ["attn_1.0.", "attentions.0.", "attention"],
-    ["attn_1.1.", "temp_attentions.0.", "attention"],
-    ["block_2.", "resnets.1.", "resnet"]
-  ],
-  resnet: [
-    ["norm1.", "norm1.", "norm"],
-    ["conv1.", "conv1.", "factorized"],
-    ["norm2.", "norm2.", "norm"],
-    ["conv2.", "conv2.", "factorized"],
-    ["nin_shortcut.", "conv_shortcut.", "conv"]
-  ],
-  attention: [
-    ["norm.", "norm.", "norm"],
-    ["q.", "to_q.", "conv"],
-    ["k.", "to_k.", "conv"],
-    ["v.", "to_v.", "conv"],
-    ["proj_out.", "to_out.0.", "conv"]
-  ],
-  // Both hybrid resamplers keep their three convs under the same names (conv1..conv3).
-  resample: [
-    ["conv1.", "conv1.", "conv"],
-    ["conv2.", "conv2.", "conv"],
-    ["conv3.", "conv3.", "conv"]
-  ],
-  factorized: [
-    ["0.", "conv_s.", "conv"],
-    ["1.", "conv_t.", "conv"]
-  ],
-  conv: [["conv3d.", "", "param"]],
-  norm: [["norm.", "norm.", "param"]],
-  param: [["weight", "weight"], ["bias", "bias"]]
-};
-function compile(template, leaf) {
-  const slots = [];
-  const body = template.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{(\w)\}/g, (_, s) => {
-    slots.push(s);
-    return "(\\d+)";
-  });
-  return { re: new RegExp(`^${body}${leaf ? "$" : ""}`), slots };
-}
-var COMPILED = Object.fromEntries(
-  Object.entries(GRAMMAR).map(([kind, rules]) => [
-    kind,
-    rules.map(([ours, theirs, child]) => {
-      const a = compile(ours, child === void 0), b = compile(theirs, child === void 0);
-      return { match: [a.re, b.re], slots: [a.slots, b.slots], templates: [ours, theirs], child };
-    })
-  ])
-);
-var BUFFERS = /(^|\.)(wavelets|_arange|patch_size_buffer)$/;
-function upLevels(names, side) {
-  const re = side === 0 ? /^decoder\.up\.(\d+)\./ : /^decoder\.up_blocks\.(\d+)\./;
-  let n = 0;
-  for (const name of names) {
-    const m = re.exec(name);
-    if (m) n = Math.max(n, Number(m[1]) + 1);
-  }
-  return n;
-}
-function translate(rest, kind, from, levels) {
-  const to = from === 0 ? 1 : 0;
-  for (const rule of COMPILED[kind]) {
-    const m = rule.match[from].exec(rest);
-    if (!m) continue;
-    const values = /* @__PURE__ */ new Map();
-    rule.slots[from].forEach((slot, k) => values.set(slot, Number(m[k + 1])));
-    let ok = true;
-    const head = rule.templates[to].replace(/\{(\w)\}/g, (_, slot) => {
-      const v = values.get(slot);
-      if (slot !== "u") return String(v);
-      if (v >= levels) ok = false;
-      return String(levels - 1 - v);
-    });
-    if (!ok) continue;
-    if (rule.child === void 0) return head;
-    const tail = translate(rest.slice(m[0].length), rule.child, from, levels);
-    if (tail !== void 0) return head + tail;
-  }
-  return void 0;
-}
-function toDiffusersName(name, levels) {
-  return translate(name, "model", 0, levels);
-}
-function fromDiffusersNames(names, source = "<names>") {
-  return mapAll(names, 1, source);
-}
-function mapAll(names, from, source) {
-  const levels = upLevels(names, from);
-  const out = /* @__PURE__ */ new Map();
-  const seen = /* @__PURE__ */ new Map();
-  for (const name of names) {
-    if (BUFFERS.test(name)) continue;
-    const mapped = translate(name, "model", from, levels);
-    if (mapped === void 0) {
-      throw new Error(
-        from === 1 ? `Cannot read diffusers checkpoint "${source}": tensor "${name}" is not an AutoencoderKLCosmos parameter this loader knows` : `Cannot convert "${source}" to diffusers names: tensor "${name}" has no AutoencoderKLCosmos counterpart`
-      );
-    }
-    const twin = seen.get(mapped);
-    if (twin !== void 0) {
-      throw new Error(`"${source}": tensors "${twin}" and "${name}" both map to "${mapped}"`);
-    }
-    seen.set(mapped, name);
-    out.set(name, mapped);
-  }
-  return out;
-}
-var DIFFUSERS_MARKER = /^(?:encoder|decoder)\.(?:conv_in\.conv_[st]\.|down_blocks\.|up_blocks\.|mid_block\.)/;
-function isDiffusersCheckpoint(src) {
-  return src.names().some((n) => DIFFUSERS_MARKER.test(n));
-}
-function renamed(src, names, source, metadata) {
-  return {
-    source,
-    metadata,
-    names: () => [...names.keys()],
-    shape: (name) => {
-      const inner = names.get(name);
-      return inner === void 0 ? void 0 : typeof inner === "string" ? src.shape(inner) : inner;
-    },
-    float32: (name) => {
-      const inner = names.get(name);
-      if (inner === void 0) throw new Error(`"${source}" has no tensor "${name}"`);
-      if (typeof inner === "string") return src.float32(inner);
-      return new Float32Array(inner.reduce((a, b) => a * b, 1));
-    }
-  };
-}
-var ENCODER_HALF = /^(encoder|quant_conv)\./;
-var DECODER_HALF = /^(decoder|post_quant_conv)\./;
-function recordedCompression(metadata, config) {
-  const candidates = [];
-  try {
-    if (metadata.config !== void 0) candidates.push(JSON.parse(metadata.config));
-  } catch {
-  }
-  if (config !== void 0) candidates.push(config);
-  for (const c of candidates) {
-    if (typeof c !== "object" || c === null) continue;
-    const r = c;
-    const spatial = r.spatial_compression ?? r.spatial_compression_ratio;
-    const temporal = r.temporal_compression ?? r.temporal_compression_ratio;
-    if (Number.isInteger(spatial) && Number.isInteger(temporal)) {
-      return { spatial, temporal };
-    }
-  }
-  return void 0;
-}
-var RESAMPLER_CONVS = {
-  encoder: [
-    ["conv1", "spatial", [1, 3, 3]],
-    ["conv2", "temporal", [3, 1, 1]],
-    ["conv3", "any", [1, 1, 1]]
-  ],
-  decoder: [
-    ["conv1", "temporal", [3, 1, 1]],
-    ["conv2", "spatial", [1, 3, 3]],
-    ["conv3", "any", [1, 1, 1]]
-  ]
-};
-function resamplerConvs(half, names, shape, compression) {
-  const re = half === "encoder" ? /^encoder\.down\.(\d+)\./ : /^decoder\.up\.(\d+)\./;
-  let n = 0;
-  for (const name of names) {
-    const m = re.exec(name);
-    if (m) n = Math.max(n, Number(m[1]) + 1);
-  }
-  const patched = half === "encoder" ? shape("encoder.conv_in.0.conv3d.weight")?.[1] : shape("decoder.conv_out.0.conv3d.weight")?.[0];
-  const logP = patched === void 0 ? null : Math.round(Math.log2(patched / 3) / 3);
-  const out = [];
-  for (let level = 0; level < n; level++) {
-    if (half === "encoder" ? level === n - 1 : level === 0) continue;
-    const prefix = half === "encoder" ? `encoder.down.${level}` : `decoder.up.${level}`;
-    const c = shape(`${prefix}.block.0.conv2.0.conv3d.weight`)?.[0];
-    if (c === void 0) continue;
-    let spatialOn = null, temporalOn = null;
-    if (compression && logP !== null) {
-      const ns = Math.log2(compression.spatial) - logP;
-      const nt = Math.log2(compression.temporal) - logP;
-      if (half === "encoder") {
-        spatialOn = level < ns;
-        temporalOn = level < nt;
-      } else {
-        const d = n - 1 - level;
-        temporalOn = 0 < d && d < nt + 1;
-        spatialOn = temporalOn || d < ns && ns > nt;
-      }
-    }
-    for (const [conv2, path, kernel] of RESAMPLER_CONVS[half]) {
-      const built = spatialOn === null || temporalOn === null ? null : path === "spatial" ? spatialOn : path === "temporal" ? temporalOn : spatialOn || temporalOn;
-      const base = `${prefix}.${half === "encoder" ? "downsample" : "upsample"}.${conv2}.conv3d`;
-      out.push({ name: `${base}.weight`, shape: [c, c, ...kernel], built });
-      out.push({ name: `${base}.bias`, shape: [c], built });
-    }
-  }
-  return out;
-}
-function fromDiffusers(src, options = {}) {
-  const toOurs = fromDiffusersNames(src.names(), src.source);
-  const compression = recordedCompression(src.metadata, options.config);
-  const metadata = { ...src.metadata };
-  delete metadata.config;
-  if (compression) {
-    metadata.config = JSON.stringify({
-      spatial_compression: compression.spatial,
-      temporal_compression: compression.temporal
-    });
-  }
-  const half = (which, keep) => {
-    const names = /* @__PURE__ */ new Map();
-    for (const [theirs, ours] of toOurs) if (keep.test(ours)) names.set(ours, theirs);
-    if (![...names.keys()].some((n) => n.startsWith(`${which}.`))) {
-      throw new Error(
-        `Cannot split diffusers checkpoint "${src.source}": it has no ${which} tensors`
-      );
-    }
-    const shape = (n) => {
-      const inner = names.get(n);
-      return typeof inner === "string" ? src.shape(inner) : inner;
-    };
-    const levels = upLevels(names.keys(), 0);
-    for (const conv2 of resamplerConvs(which, [...names.keys()], shape, compression)) {
-      if (names.has(conv2.name)) continue;
-      if (conv2.built) {
-        throw new Error(
-          `Cannot read diffusers checkpoint "${src.source}": it has no tensor "${toDiffusersName(conv2.name, levels)}", which its compression (${compression.spatial}x spatial, ${compression.temporal}x temporal) needs`
-        );
-      }
-      names.set(conv2.name, conv2.shape);
-    }
-    return renamed(src, names, `${src.source} (diffusers, ${which} half)`, metadata);
-  };
-  return { encoder: half("encoder", ENCODER_HALF), decoder: half("decoder", DECODER_HALF) };
 }
 
 // src/weights/pickle.ts
@@ -4751,8 +3208,8 @@ function describe(v) {
     return String(v);
   }
 }
-var ENCODER_HALF2 = /^(encoder|quant_conv|quantizer|distribution)\./;
-var DECODER_HALF2 = /^(decoder|post_quant_conv|inv_quant)\./;
+var ENCODER_HALF = /^(encoder|quant_conv|quantizer|distribution)\./;
+var DECODER_HALF = /^(decoder|post_quant_conv|inv_quant)\./;
 function subset(src, keep, source) {
   const names = src.names().filter((n) => keep.test(n));
   const own = new Set(names);
@@ -4768,14 +3225,14 @@ function subset(src, keep, source) {
   };
 }
 function splitHalves(src) {
-  const stray = src.names().find((n) => !ENCODER_HALF2.test(n) && !DECODER_HALF2.test(n));
+  const stray = src.names().find((n) => !ENCODER_HALF.test(n) && !DECODER_HALF.test(n));
   if (stray !== void 0) {
     throw new Error(
       `Cannot split "${src.source}" into encoder and decoder: tensor "${stray}" belongs to neither`
     );
   }
-  const encoder = subset(src, ENCODER_HALF2, `${src.source} (encoder half)`);
-  const decoder = subset(src, DECODER_HALF2, `${src.source} (decoder half)`);
+  const encoder = subset(src, ENCODER_HALF, `${src.source} (encoder half)`);
+  const decoder = subset(src, DECODER_HALF, `${src.source} (decoder half)`);
   for (const [half, s] of [["encoder", encoder], ["decoder", decoder]]) {
     if (!s.names().some((n) => n.startsWith(`${half}.`))) {
       throw new Error(`Cannot split "${src.source}": it has no ${half} tensors`);
@@ -4786,6 +3243,1302 @@ function splitHalves(src) {
 function isAutoencoder(src) {
   const names = src.names();
   return names.some((n) => n.startsWith("encoder.")) && names.some((n) => n.startsWith("decoder."));
+}
+
+// src/models/config.ts
+function count(f) {
+  let n = 0;
+  while (f(n)) n++;
+  return n;
+}
+function log2Exact(n) {
+  const l = Math.round(Math.log2(n));
+  return 2 ** l === n ? l : -1;
+}
+function detectHalf(src) {
+  const names = src.names();
+  const enc = names.some((n) => n.startsWith("encoder."));
+  const dec = names.some((n) => n.startsWith("decoder."));
+  if (enc && !dec) return "encoder";
+  if (dec && !enc) return "decoder";
+  return null;
+}
+function isVideo(src, half) {
+  return src.shape(`${half}.conv_in.0.conv3d.weight`) !== void 0 || src.shape(`${half}.conv_in.conv3d.weight`) !== void 0;
+}
+function need(src, half, name) {
+  const s = src.shape(name);
+  if (!s) throw new Error(`Cannot load ${half}: "${src.source}" has no tensor "${name}"`);
+  return s;
+}
+var article = (half) => half === "encoder" ? "an" : "a";
+function checkHalf(src, expected) {
+  const half = detectHalf(src);
+  if (half === null) {
+    throw new Error(
+      `Cannot load ${expected}: "${src.source}" holds no Cosmos tokenizer ${expected} (no "${expected}.*" parameters)`
+    );
+  }
+  if (half !== expected) {
+    throw new Error(
+      `Cannot load ${expected}: "${src.source}" holds ${article(half)} ${half}, not ${article(expected)} ${expected} (were the encoder and decoder files swapped?)`
+    );
+  }
+}
+function isVideoCheckpoint(src) {
+  const half = detectHalf(src);
+  return half !== null && isVideo(src, half);
+}
+function patchFromChannels(src, half, name, ch) {
+  const p = Math.sqrt(ch / 3);
+  if (!Number.isInteger(p) || log2Exact(p) < 0) {
+    throw new Error(
+      `Cannot load ${half}: "${name}" in "${src.source}" has ${ch} patch channels, not 3 x a power-of-two patch area`
+    );
+  }
+  return p;
+}
+function fsqFor(latentChannels) {
+  return latentChannels === DEFAULT_FSQ_LEVELS.length ? [...DEFAULT_FSQ_LEVELS] : null;
+}
+function inferImageEncoder(src) {
+  checkHalf(src, "encoder");
+  if (isVideo(src, "encoder")) {
+    throw new Error(`Cannot load encoder: "${src.source}" is a video tokenizer, not an image one`);
+  }
+  const h = "encoder";
+  const convIn = need(src, h, "encoder.conv_in.weight");
+  const patchSize = patchFromChannels(src, h, "encoder.conv_in.weight", convIn[1]);
+  const levels = count((i) => src.shape(`encoder.down.${i}.block.0.conv1.weight`) !== void 0);
+  if (levels === 0) throw new Error(`Cannot load encoder: "${src.source}" has no "encoder.down.0"`);
+  const numResBlocks = count(
+    (j) => src.shape(`encoder.down.0.block.${j}.conv1.weight`) !== void 0
+  );
+  const levelWidths = Array.from(
+    { length: levels },
+    (_, i) => need(src, h, `encoder.down.${i}.block.0.conv1.weight`)[0]
+  );
+  const numDown = count((i) => src.shape(`encoder.down.${i}.downsample.conv.weight`) !== void 0);
+  const levelAttn = Array.from(
+    { length: levels },
+    (_, i) => src.shape(`encoder.down.${i}.attn.0.q.weight`) !== void 0
+  );
+  const zChannels = need(src, h, "encoder.conv_out.weight")[0];
+  const latentChannels = need(src, h, "quant_conv.weight")[0];
+  return {
+    half: "encoder",
+    kind: "image",
+    patchSize,
+    channels: convIn[0],
+    levelWidths,
+    numResBlocks,
+    numDown,
+    levelAttn,
+    zChannels,
+    latentChannels,
+    fsqLevels: fsqFor(latentChannels),
+    spatialCompression: patchSize * 2 ** numDown
+  };
+}
+function inferImageDecoder(src) {
+  checkHalf(src, "decoder");
+  if (isVideo(src, "decoder")) {
+    throw new Error(`Cannot load decoder: "${src.source}" is a video tokenizer, not an image one`);
+  }
+  const h = "decoder";
+  const convIn = need(src, h, "decoder.conv_in.weight");
+  const convOut = need(src, h, "decoder.conv_out.weight");
+  const patchSize = patchFromChannels(src, h, "decoder.conv_out.weight", convOut[0]);
+  const levels = count((i) => src.shape(`decoder.up.${i}.block.0.conv1.weight`) !== void 0);
+  if (levels === 0) throw new Error(`Cannot load decoder: "${src.source}" has no "decoder.up.0"`);
+  const blocksPerLevel = count(
+    (j) => src.shape(`decoder.up.0.block.${j}.conv1.weight`) !== void 0
+  );
+  const levelWidths = Array.from(
+    { length: levels },
+    (_, i) => need(src, h, `decoder.up.${i}.block.0.conv1.weight`)[0]
+  );
+  const numUp = count(
+    (k) => src.shape(`decoder.up.${levels - 1 - k}.upsample.conv.weight`) !== void 0
+  );
+  const levelAttn = Array.from(
+    { length: levels },
+    (_, i) => src.shape(`decoder.up.${i}.attn.0.q.weight`) !== void 0
+  );
+  const latentChannels = need(src, h, "post_quant_conv.weight")[1];
+  return {
+    half: "decoder",
+    kind: "image",
+    patchSize,
+    midChannels: convIn[0],
+    levelWidths,
+    blocksPerLevel,
+    numUp,
+    levelAttn,
+    zChannels: convIn[1],
+    latentChannels,
+    fsqLevels: fsqFor(latentChannels),
+    spatialCompression: patchSize * 2 ** numUp,
+    outChannels: 3
+  };
+}
+function videoPatch(src, half, name, ch) {
+  const p = Math.round(Math.cbrt(ch / 3));
+  if (3 * p ** 3 !== ch || log2Exact(p) < 0) {
+    throw new Error(
+      `Cannot load ${half}: "${name}" in "${src.source}" has ${ch} patch channels, not 3 x a power-of-two patch volume`
+    );
+  }
+  return p;
+}
+function checkCompression(c, patch, levels, half) {
+  for (const [what, f] of [["spatial", c.spatial], ["temporal", c.temporal]]) {
+    const steps = log2Exact(f) - log2Exact(patch);
+    if (log2Exact(f) < 0 || steps < 0 || steps > levels) {
+      throw new Error(
+        `Cannot load ${half}: ${what} compression ${f} does not fit a patch size of ${patch} and ${levels} levels`
+      );
+    }
+  }
+}
+function inferVideoEncoder(src, comp) {
+  checkHalf(src, "encoder");
+  const h = "encoder";
+  const convIn = need(src, h, "encoder.conv_in.0.conv3d.weight");
+  const patchSize = videoPatch(src, h, "encoder.conv_in.0.conv3d.weight", convIn[1]);
+  const blockKey = (i, j) => `encoder.down.${i}.block.${j}.conv1.0.conv3d.weight`;
+  const levels = count((i) => src.shape(blockKey(i, 0)) !== void 0);
+  if (levels === 0) throw new Error(`Cannot load encoder: "${src.source}" has no "encoder.down.0"`);
+  checkCompression(comp, patchSize, levels, h);
+  const numResBlocks = count((j) => src.shape(blockKey(0, j)) !== void 0);
+  const levelWidths = Array.from({ length: levels }, (_, i) => need(src, h, blockKey(i, 0))[0]);
+  const levelAttn = Array.from(
+    { length: levels },
+    (_, i) => src.shape(`encoder.down.${i}.attn.0.0.q.conv3d.weight`) !== void 0
+  );
+  const spatialDowns = log2Exact(comp.spatial) - log2Exact(patchSize);
+  const temporalDowns = log2Exact(comp.temporal) - log2Exact(patchSize);
+  const levelDown = Array.from({ length: levels - 1 }, (_, i) => ({
+    spatial: i < spatialDowns,
+    temporal: i < temporalDowns
+  }));
+  const zChannels = need(src, h, "encoder.conv_out.0.conv3d.weight")[0];
+  const latentChannels = need(src, h, "quant_conv.conv3d.weight")[0];
+  return {
+    half: "encoder",
+    kind: "video",
+    patchSize,
+    channels: convIn[0],
+    levelWidths,
+    numResBlocks,
+    levelAttn,
+    levelDown,
+    zChannels,
+    latentChannels,
+    fsqLevels: fsqFor(latentChannels),
+    spatialCompression: comp.spatial,
+    temporalCompression: comp.temporal
+  };
+}
+function inferVideoDecoder(src, comp) {
+  checkHalf(src, "decoder");
+  const h = "decoder";
+  const convIn = need(src, h, "decoder.conv_in.0.conv3d.weight");
+  const convOut = need(src, h, "decoder.conv_out.0.conv3d.weight");
+  const patchSize = videoPatch(src, h, "decoder.conv_out.0.conv3d.weight", convOut[0]);
+  const blockKey = (i, j) => `decoder.up.${i}.block.${j}.conv1.0.conv3d.weight`;
+  const levels = count((i) => src.shape(blockKey(i, 0)) !== void 0);
+  if (levels === 0) throw new Error(`Cannot load decoder: "${src.source}" has no "decoder.up.0"`);
+  checkCompression(comp, patchSize, levels, h);
+  const blocksPerLevel = count((j) => src.shape(blockKey(0, j)) !== void 0);
+  const levelWidths = Array.from({ length: levels }, (_, i) => need(src, h, blockKey(i, 0))[0]);
+  const levelAttn = Array.from(
+    { length: levels },
+    (_, i) => src.shape(`decoder.up.${i}.attn.0.0.q.conv3d.weight`) !== void 0
+  );
+  const spatialUps = log2Exact(comp.spatial) - log2Exact(patchSize);
+  const temporalUps = log2Exact(comp.temporal) - log2Exact(patchSize);
+  const levelUp = Array.from({ length: levels }, (_, i) => {
+    const rev = levels - i - 1;
+    const temporal = i === 0 ? false : comp.legacyMode ? rev < temporalUps : 0 < rev && rev < temporalUps + 1;
+    const spatial = i !== 0 && (temporal || rev < spatialUps && spatialUps > temporalUps);
+    return { spatial, temporal };
+  });
+  const latentChannels = need(src, h, "post_quant_conv.conv3d.weight")[1];
+  return {
+    half: "decoder",
+    kind: "video",
+    patchSize,
+    midChannels: convIn[0],
+    levelWidths,
+    blocksPerLevel,
+    levelAttn,
+    levelUp,
+    zChannels: convIn[1],
+    latentChannels,
+    fsqLevels: fsqFor(latentChannels),
+    spatialCompression: comp.spatial,
+    temporalCompression: comp.temporal,
+    outChannels: 3
+  };
+}
+
+// src/models/halves.ts
+function compressionFromMetadata(src) {
+  const raw = src.metadata?.config;
+  if (!raw) return null;
+  try {
+    const cfg = JSON.parse(raw);
+    if (Number.isInteger(cfg.spatial_compression) && Number.isInteger(cfg.temporal_compression)) {
+      return {
+        spatial: cfg.spatial_compression,
+        temporal: cfg.temporal_compression,
+        legacyMode: cfg.legacy_mode === true
+      };
+    }
+  } catch {
+  }
+  return null;
+}
+function videoCompression(halves, options) {
+  const { variant } = options;
+  if (variant?.kind === "video") {
+    return { spatial: variant.spatialCompression, temporal: variant.temporalCompression };
+  }
+  for (const { src } of halves) {
+    const recorded = compressionFromMetadata(src);
+    if (recorded) return recorded;
+  }
+  return options.compression ?? null;
+}
+function inferHalf({ half, src }, comp) {
+  if (comp) return half === "encoder" ? inferVideoEncoder(src, comp) : inferVideoDecoder(src, comp);
+  return half === "encoder" ? inferImageEncoder(src) : inferImageDecoder(src);
+}
+function inferHalves(halves, options = {}) {
+  let comp = null;
+  if (halves.some((h) => isVideoCheckpoint(h.src))) {
+    comp = videoCompression(halves, options);
+    if (!comp) return null;
+  }
+  return halves.map((h) => inferHalf(h, comp));
+}
+function architectureOf(cfg) {
+  return {
+    kind: cfg.kind,
+    discrete: cfg.fsqLevels !== null,
+    spatialCompression: cfg.spatialCompression,
+    temporalCompression: cfg.kind === "video" ? cfg.temporalCompression : 1
+  };
+}
+
+// src/nn/params.ts
+function convParams(ops, weight, shape, bias) {
+  const [cout, cin, ...k] = shape;
+  const kernel = k.length === 3 ? [k[0], k[1], k[2]] : [1, k[0] ?? 1, k[1] ?? 1];
+  if (bias.length !== cout) {
+    throw new Error(`Conv bias has ${bias.length} values, expected ${cout}`);
+  }
+  return {
+    weight: ops.upload({ data: weight, shape: [cout, cin * kernel[0] * kernel[1] * kernel[2]] }),
+    bias: ops.upload({ data: bias, shape: [cout] }),
+    cout,
+    cin,
+    kernel
+  };
+}
+function normParams(ops, gamma, beta, groups, eps = 1e-6) {
+  const channels = gamma.length;
+  const gb = new Float32Array(2 * channels);
+  for (let c = 0; c < channels; c++) {
+    gb[2 * c] = gamma[c];
+    gb[2 * c + 1] = beta[c];
+  }
+  return { gammaBeta: ops.upload({ data: gb, shape: [channels, 2] }), channels, groups, eps };
+}
+function loadPackedQkv(up, w, name, c, kernel) {
+  const weight = new Float32Array(3 * c * c);
+  const bias = new Float32Array(3 * c);
+  ["q", "k", "v"].forEach((which, i) => {
+    weight.set(w.take(name(which, "weight"), [c, c, ...kernel]), i * c * c);
+    bias.set(w.take(name(which, "bias"), [c]), i * c);
+  });
+  return convParams(up, weight, [3 * c, c, ...kernel], bias);
+}
+
+// src/nn/blocks.ts
+var GROUPS_2D = 32;
+var NORM_EPS = 1e-6;
+function loadConv2d(ops, w, prefix, cout, cin, k) {
+  const weight = w.take(`${prefix}.weight`, [cout, cin, k, k]);
+  const bias = w.take(`${prefix}.bias`, [cout]);
+  return convParams(ops, weight, [cout, cin, k, k], bias);
+}
+function loadNorm(ops, w, prefix, channels, groups = GROUPS_2D) {
+  if (channels % groups !== 0) {
+    throw new Error(
+      `Cannot load ${w.half}: "${prefix}" has ${channels} channels, not divisible into ${groups} groups`
+    );
+  }
+  return normParams(
+    ops,
+    w.take(`${prefix}.weight`, [channels]),
+    w.take(`${prefix}.bias`, [channels]),
+    groups,
+    NORM_EPS
+  );
+}
+function normConv(ops, x, norm, silu, conv2, opts = {}) {
+  const stats = ops.groupNormStats(x, { groups: norm.groups, eps: norm.eps });
+  const y = ops.conv(x, conv2, { ...opts, norm: { stats, weights: norm, silu } });
+  ops.release(stats);
+  return y;
+}
+var ResnetBlock = class {
+  norm1;
+  conv1;
+  norm2;
+  conv2;
+  shortcut;
+  constructor(ops, w, prefix, cin, cout) {
+    this.norm1 = loadNorm(ops, w, `${prefix}.norm1`, cin);
+    this.conv1 = loadConv2d(ops, w, `${prefix}.conv1`, cout, cin, 3);
+    this.norm2 = loadNorm(ops, w, `${prefix}.norm2`, cout);
+    this.conv2 = loadConv2d(ops, w, `${prefix}.conv2`, cout, cout, 3);
+    this.shortcut = cin !== cout ? loadConv2d(ops, w, `${prefix}.nin_shortcut`, cout, cin, 1) : null;
+  }
+  forward(ops, x) {
+    const h = normConv(ops, x, this.norm1, true, this.conv1);
+    const skip = this.shortcut ? ops.conv(x, this.shortcut) : x;
+    const out = normConv(ops, h, this.norm2, true, this.conv2, { residual: skip });
+    ops.release(h);
+    if (skip !== x) ops.release(skip);
+    return out;
+  }
+};
+var AttnBlock = class {
+  norm;
+  qkv;
+  proj;
+  constructor(ops, w, prefix, channels) {
+    const c = channels;
+    this.norm = loadNorm(ops, w, `${prefix}.norm`, c);
+    this.qkv = loadPackedQkv(ops, w, (q, part) => `${prefix}.${q}.${part}`, c, [1, 1]);
+    this.proj = loadConv2d(ops, w, `${prefix}.proj_out`, c, c, 1);
+  }
+  forward(ops, x) {
+    const qkv = normConv(ops, x, this.norm, false, this.qkv);
+    const attended = ops.attention(qkv);
+    ops.release(qkv);
+    const out = ops.conv(attended, this.proj, { residual: x });
+    ops.release(attended);
+    return out;
+  }
+};
+var Downsample = class {
+  conv;
+  constructor(ops, w, prefix, channels) {
+    this.conv = loadConv2d(ops, w, `${prefix}.conv`, channels, channels, 3);
+  }
+  forward(ops, x) {
+    return ops.conv(x, this.conv, { stride: [1, 2, 2], padLow: [0, 0], padHigh: [1, 1] });
+  }
+};
+var Upsample = class {
+  conv;
+  constructor(ops, w, prefix, channels) {
+    this.conv = loadConv2d(ops, w, `${prefix}.conv`, channels, channels, 3);
+  }
+  forward(ops, x) {
+    return ops.conv(x, this.conv, { upsample: true });
+  }
+};
+
+// src/nn/chain.ts
+function chain(ops, x, keep, step) {
+  const y = step(x);
+  if (x !== keep && y !== x) ops.release(x);
+  return y;
+}
+
+// src/models/graph.ts
+async function runMid(ops, mid, x, keep, name, probe) {
+  let h = chain(ops, x, keep, (t) => mid.block1.forward(ops, t));
+  h = chain(ops, h, keep, (t) => mid.attn.forward(ops, t));
+  await probe?.(`${name}.mid.attn_1`, h);
+  return chain(ops, h, keep, (t) => mid.block2.forward(ops, t));
+}
+function buildLevels(f, width) {
+  const levels = [];
+  for (const i of f.order) {
+    const blocks = [], attn = [];
+    for (let j = 0; j < f.blocksPerLevel; j++) {
+      blocks.push(f.block(`${f.prefix}.${i}.block.${j}`, width, f.widths[i]));
+      width = f.widths[i];
+      if (f.attn[i]) attn.push(f.attention(`${f.prefix}.${i}.attn.${j}`, width));
+    }
+    levels[i] = { blocks, attn, resample: f.resample(i, `${f.prefix}.${i}`, width) };
+  }
+  return { levels, width };
+}
+async function runLevels(ops, levels, order, h, keep, probeFirst, probe) {
+  for (const i of order) {
+    const level = levels[i];
+    for (const [j, block] of level.blocks.entries()) {
+      h = chain(ops, h, keep, (t) => block.forward(ops, t));
+      if (level.attn.length) h = chain(ops, h, keep, (t) => level.attn[j].forward(ops, t));
+      if (probeFirst && i === order[0] && j === 0) await probe?.(probeFirst, h);
+    }
+    const resample = level.resample;
+    if (resample) h = chain(ops, h, keep, (t) => resample.forward(ops, t));
+  }
+  return h;
+}
+async function runEncoder(ops, p, x, probe) {
+  let h = p.patch(ops, x);
+  await probe?.(p.patcherName, h);
+  h = chain(ops, h, x, (t) => p.convIn.forward(ops, t));
+  await probe?.("encoder.conv_in", h);
+  const order = p.levels.map((_, i) => i);
+  h = await runLevels(ops, p.levels, order, h, x, "encoder.down.0.block.0", probe);
+  h = await runMid(ops, p.mid, h, x, "encoder", probe);
+  h = chain(ops, h, x, (t) => p.out.forward(ops, t));
+  await probe?.("encoder", h);
+  h = chain(ops, h, x, (t) => p.quantConv.forward(ops, t));
+  await probe?.("quant_conv", h);
+  return h;
+}
+async function runDecoder(ops, p, z, probe) {
+  let h = p.postQuantConv.forward(ops, z);
+  await probe?.("post_quant_conv", h);
+  h = chain(ops, h, z, (t) => p.convIn.forward(ops, t));
+  await probe?.("decoder.conv_in", h);
+  h = await runMid(ops, p.mid, h, z, "decoder", probe);
+  const order = p.levels.map((_, i) => i).reverse();
+  h = await runLevels(ops, p.levels, order, h, z, null, probe);
+  h = chain(ops, h, z, (t) => p.out.forward(ops, t));
+  await probe?.("decoder.conv_out", h);
+  return chain(ops, h, z, (t) => p.unpatch(ops, t));
+}
+
+// src/models/image.ts
+function loadMid(up, w, prefix, c) {
+  return {
+    block1: new ResnetBlock(up, w, `${prefix}.mid.block_1`, c, c),
+    attn: new AttnBlock(up, w, `${prefix}.mid.attn_1`, c),
+    block2: new ResnetBlock(up, w, `${prefix}.mid.block_2`, c, c)
+  };
+}
+var conv = (weights) => ({ forward: (ops, x) => ops.conv(x, weights) });
+var normSiluConv = (norm, weights) => ({
+  forward: (ops, x) => normConv(ops, x, norm, true, weights)
+});
+var haarLevels = (patchSize) => Math.log2(patchSize);
+var ImageEncoder = class {
+  config;
+  #parts;
+  constructor(up, w, config) {
+    this.config = config;
+    const c = config;
+    const { levels, width } = buildLevels({
+      prefix: "encoder.down",
+      order: c.levelWidths.map((_, i) => i),
+      widths: c.levelWidths,
+      blocksPerLevel: c.numResBlocks,
+      attn: c.levelAttn,
+      block: (name, cin, cout) => new ResnetBlock(up, w, name, cin, cout),
+      attention: (name, ch) => new AttnBlock(up, w, name, ch),
+      resample: (i, name, ch) => i < c.numDown ? new Downsample(up, w, `${name}.downsample`, ch) : null
+    }, c.channels);
+    const levelsOfHaar = haarLevels(c.patchSize);
+    this.#parts = {
+      patcherName: "encoder.patcher",
+      patch: (ops, x) => levelsOfHaar > 0 ? ops.haarPatch(x, levelsOfHaar) : x,
+      convIn: conv(loadConv2d(up, w, "encoder.conv_in", c.channels, 3 * c.patchSize ** 2, 3)),
+      levels,
+      mid: loadMid(up, w, "encoder", width),
+      out: normSiluConv(
+        loadNorm(up, w, "encoder.norm_out", width),
+        loadConv2d(up, w, "encoder.conv_out", c.zChannels, width, 3)
+      ),
+      quantConv: conv(loadConv2d(up, w, "quant_conv", c.latentChannels, c.zChannels, 1))
+    };
+  }
+  /** [B, 3, H, W] in [-1, 1] -> quant_conv output [B, latent, H/s, W/s]. */
+  forward(ops, x, probe) {
+    return runEncoder(ops, this.#parts, x, probe);
+  }
+};
+var ImageDecoder = class {
+  config;
+  #parts;
+  constructor(up, w, config) {
+    this.config = config;
+    const c = config;
+    const n = c.levelWidths.length;
+    const { levels, width } = buildLevels({
+      prefix: "decoder.up",
+      order: c.levelWidths.map((_, i) => n - 1 - i),
+      widths: c.levelWidths,
+      blocksPerLevel: c.blocksPerLevel,
+      attn: c.levelAttn,
+      block: (name, cin, cout) => new ResnetBlock(up, w, name, cin, cout),
+      attention: (name, ch) => new AttnBlock(up, w, name, ch),
+      resample: (i, name, ch) => i >= n - c.numUp ? new Upsample(up, w, `${name}.upsample`, ch) : null
+    }, c.midChannels);
+    const levelsOfHaar = haarLevels(c.patchSize);
+    this.#parts = {
+      postQuantConv: conv(loadConv2d(up, w, "post_quant_conv", c.zChannels, c.latentChannels, 1)),
+      convIn: conv(loadConv2d(up, w, "decoder.conv_in", c.midChannels, c.zChannels, 3)),
+      mid: loadMid(up, w, "decoder", c.midChannels),
+      levels,
+      out: normSiluConv(
+        loadNorm(up, w, "decoder.norm_out", width),
+        loadConv2d(up, w, "decoder.conv_out", 3 * c.patchSize ** 2, width, 3)
+      ),
+      unpatch: (ops, x) => levelsOfHaar > 0 ? ops.haarUnpatch(x, levelsOfHaar) : x
+    };
+  }
+  /** Latent (or FSQ codes) [B, latent, h, w] -> image [B, 3, h*s, w*s]. */
+  forward(ops, z, probe) {
+    return runDecoder(ops, this.#parts, z, probe);
+  }
+};
+
+// src/nn/blocks3d.ts
+function loadConv3d(up, w, prefix, cout, cin, k) {
+  const shape = [cout, cin, ...k];
+  const weight = w.take(`${prefix}.conv3d.weight`, shape);
+  const bias = w.take(`${prefix}.conv3d.bias`, [cout]);
+  return convParams(up, weight, shape, bias);
+}
+function loadCausalNorm(up, w, prefix, c) {
+  return normParams(
+    up,
+    w.take(`${prefix}.norm.weight`, [c]),
+    w.take(`${prefix}.norm.bias`, [c]),
+    1,
+    NORM_EPS
+  );
+}
+function causalNormConv(ops, x, norm, silu, conv2, opts = {}) {
+  const stats = ops.groupNormStats(x, { groups: norm.groups, eps: norm.eps, perFrame: true });
+  const y = ops.conv(x, conv2, { ...opts, norm: { stats, weights: norm, silu } });
+  ops.release(stats);
+  return y;
+}
+var FactorizedConv = class {
+  spatial;
+  temporal;
+  constructor(up, w, prefix, cin, cout) {
+    this.spatial = loadConv3d(up, w, `${prefix}.0`, cout, cin, [1, 3, 3]);
+    this.temporal = loadConv3d(up, w, `${prefix}.1`, cout, cout, [3, 1, 1]);
+  }
+  /** With the input optionally normalised on load and a residual added at the end. */
+  forward(ops, x, norm, residual) {
+    const h = norm ? causalNormConv(ops, x, norm.weights, norm.silu, this.spatial) : ops.conv(x, this.spatial);
+    const y = ops.conv(h, this.temporal, { residual });
+    ops.release(h);
+    return y;
+  }
+};
+var ResnetBlock3d = class {
+  norm1;
+  conv1;
+  norm2;
+  conv2;
+  shortcut;
+  constructor(up, w, prefix, cin, cout) {
+    this.norm1 = loadCausalNorm(up, w, `${prefix}.norm1`, cin);
+    this.conv1 = new FactorizedConv(up, w, `${prefix}.conv1`, cin, cout);
+    this.norm2 = loadCausalNorm(up, w, `${prefix}.norm2`, cout);
+    this.conv2 = new FactorizedConv(up, w, `${prefix}.conv2`, cout, cout);
+    this.shortcut = cin !== cout ? loadConv3d(up, w, `${prefix}.nin_shortcut`, cout, cin, [1, 1, 1]) : null;
+  }
+  forward(ops, x) {
+    const h = this.conv1.forward(ops, x, { weights: this.norm1, silu: true });
+    const skip = this.shortcut ? ops.conv(x, this.shortcut) : x;
+    const out = this.conv2.forward(ops, h, { weights: this.norm2, silu: true }, skip);
+    ops.release(h);
+    if (skip !== x) ops.release(skip);
+    return out;
+  }
+};
+var AttnBlock3d = class {
+  constructor(up, w, prefix, c, kind) {
+    this.kind = kind;
+    this.norm = loadCausalNorm(up, w, `${prefix}.norm`, c);
+    this.qkv = loadPackedQkv(up, w, (q, part) => `${prefix}.${q}.conv3d.${part}`, c, [1, 1, 1]);
+    this.proj = loadConv3d(up, w, `${prefix}.proj_out`, c, c, [1, 1, 1]);
+  }
+  kind;
+  norm;
+  qkv;
+  proj;
+  forward(ops, x) {
+    const qkv = causalNormConv(ops, x, this.norm, false, this.qkv);
+    const attended = ops.attention(qkv, this.kind);
+    ops.release(qkv);
+    const out = ops.conv(attended, this.proj, { residual: x });
+    ops.release(attended);
+    return out;
+  }
+};
+var SpaceTimeAttn = class {
+  spatial;
+  temporal;
+  constructor(up, w, prefix, c) {
+    this.spatial = new AttnBlock3d(up, w, `${prefix}.0`, c, "spatial");
+    this.temporal = new AttnBlock3d(up, w, `${prefix}.1`, c, "temporal");
+  }
+  forward(ops, x) {
+    const h = this.spatial.forward(ops, x);
+    const y = this.temporal.forward(ops, h);
+    ops.release(h);
+    return y;
+  }
+};
+function optionalConv3d(up, w, used, prefix, c, k) {
+  if (used) return loadConv3d(up, w, prefix, c, c, k);
+  w.skip(`${prefix}.conv3d.weight`, `${prefix}.conv3d.bias`);
+  return null;
+}
+var HybridDownsample = class {
+  constructor(up, w, prefix, c, spatial, temporal) {
+    this.spatial = spatial;
+    this.temporal = temporal;
+    this.conv1 = optionalConv3d(up, w, spatial, `${prefix}.conv1`, c, [1, 3, 3]);
+    this.conv2 = optionalConv3d(up, w, temporal, `${prefix}.conv2`, c, [3, 1, 1]);
+    this.conv3 = optionalConv3d(up, w, spatial || temporal, `${prefix}.conv3`, c, [1, 1, 1]);
+  }
+  spatial;
+  temporal;
+  conv1;
+  conv2;
+  conv3;
+  forward(ops, x) {
+    if (!this.spatial && !this.temporal) return x;
+    let h = x;
+    if (this.spatial) h = chain(ops, h, x, (t) => this.#space(ops, t));
+    if (this.temporal) h = chain(ops, h, x, (t) => this.#time(ops, t));
+    return chain(ops, h, x, (t) => ops.conv(t, this.conv3));
+  }
+  /** Stride-2 conv of the bottom/right zero-padded input, plus its 2x2 average. */
+  #space(ops, x) {
+    const pooled = ops.avgPool(x, "space");
+    const y = ops.conv(x, this.conv1, {
+      stride: [1, 2, 2],
+      padLow: [0, 0],
+      padHigh: [1, 1],
+      residual: pooled
+    });
+    ops.release(pooled);
+    return y;
+  }
+  /** Stride-2 causal temporal conv, plus the average of frame pairs. */
+  #time(ops, x) {
+    const pooled = ops.avgPool(x, "time");
+    const y = ops.conv(x, this.conv2, { stride: [2, 1, 1], padTime: 2, residual: pooled });
+    ops.release(pooled);
+    return y;
+  }
+};
+var HybridUpsample = class {
+  constructor(up, w, prefix, c, spatial, temporal) {
+    this.spatial = spatial;
+    this.temporal = temporal;
+    this.conv1 = optionalConv3d(up, w, temporal, `${prefix}.conv1`, c, [3, 1, 1]);
+    this.conv2 = optionalConv3d(up, w, spatial, `${prefix}.conv2`, c, [1, 3, 3]);
+    this.conv3 = optionalConv3d(up, w, spatial || temporal, `${prefix}.conv3`, c, [1, 1, 1]);
+  }
+  spatial;
+  temporal;
+  conv1;
+  conv2;
+  conv3;
+  forward(ops, x) {
+    if (!this.spatial && !this.temporal) return x;
+    let h = x;
+    if (this.temporal) h = chain(ops, h, x, (t) => this.#time(ops, t));
+    if (this.spatial) h = chain(ops, h, x, (t) => this.#space(ops, t));
+    return chain(ops, h, x, (t) => ops.conv(t, this.conv3));
+  }
+  /** Frames repeated (T -> 2T - 1), plus a causal temporal conv of them. */
+  #time(ops, x) {
+    const repeated = x.shape[2] > 1 ? ops.upsample(x, "time") : x;
+    const y = ops.conv(repeated, this.conv1, { residual: repeated });
+    if (repeated !== x) ops.release(repeated);
+    return y;
+  }
+  /** Nearest 2x in space, plus a spatial conv of it. */
+  #space(ops, x) {
+    const repeated = ops.upsample(x, "space");
+    const y = ops.conv(repeated, this.conv2, { residual: repeated });
+    ops.release(repeated);
+    return y;
+  }
+};
+
+// src/models/video.ts
+function loadMid2(up, w, prefix, c) {
+  return {
+    block1: new ResnetBlock3d(up, w, `${prefix}.mid.block_1`, c, c),
+    attn: new SpaceTimeAttn(up, w, `${prefix}.mid.attn_1`, c),
+    block2: new ResnetBlock3d(up, w, `${prefix}.mid.block_2`, c, c)
+  };
+}
+var plain = (conv2) => ({ forward: (ops, x) => conv2.forward(ops, x) });
+var normSilu = (norm, conv2) => ({
+  forward: (ops, x) => conv2.forward(ops, x, { weights: norm, silu: true })
+});
+var VideoEncoder = class {
+  config;
+  #parts;
+  constructor(up, w, config) {
+    this.config = config;
+    const c = config;
+    const { levels, width } = buildLevels({
+      prefix: "encoder.down",
+      order: c.levelWidths.map((_, i) => i),
+      widths: c.levelWidths,
+      blocksPerLevel: c.numResBlocks,
+      attn: c.levelAttn,
+      block: (name, cin, cout) => new ResnetBlock3d(up, w, name, cin, cout),
+      attention: (name, ch) => new SpaceTimeAttn(up, w, name, ch),
+      resample: (i, name, ch) => {
+        const down = c.levelDown[i];
+        return down ? new HybridDownsample(up, w, `${name}.downsample`, ch, down.spatial, down.temporal) : null;
+      }
+    }, c.channels);
+    const quant = loadConv3d(up, w, "quant_conv", c.latentChannels, c.zChannels, [1, 1, 1]);
+    const levelsOfHaar = Math.log2(c.patchSize);
+    this.#parts = {
+      patcherName: "encoder.patcher3d",
+      patch: (ops, x) => ops.haarPatch(x, levelsOfHaar),
+      convIn: plain(new FactorizedConv(up, w, "encoder.conv_in", 3 * c.patchSize ** 3, c.channels)),
+      levels,
+      mid: loadMid2(up, w, "encoder", width),
+      out: normSilu(
+        loadCausalNorm(up, w, "encoder.norm_out", width),
+        new FactorizedConv(up, w, "encoder.conv_out", width, c.zChannels)
+      ),
+      quantConv: { forward: (ops, x) => ops.conv(x, quant) }
+    };
+  }
+  /** [B, 3, T, H, W] in [-1, 1], T = 1 + k * tc -> [B, latent, 1 + k, H/s, W/s]. */
+  forward(ops, x, probe) {
+    return runEncoder(ops, this.#parts, x, probe);
+  }
+};
+var VideoDecoder = class {
+  config;
+  #parts;
+  constructor(up, w, config) {
+    this.config = config;
+    const c = config;
+    const n = c.levelWidths.length;
+    const { levels, width } = buildLevels({
+      prefix: "decoder.up",
+      order: c.levelWidths.map((_, i) => n - 1 - i),
+      widths: c.levelWidths,
+      blocksPerLevel: c.blocksPerLevel,
+      attn: c.levelAttn,
+      block: (name, cin, cout) => new ResnetBlock3d(up, w, name, cin, cout),
+      attention: (name, ch) => new SpaceTimeAttn(up, w, name, ch),
+      resample: (i, name, ch) => {
+        const u = c.levelUp[i];
+        return i !== 0 ? new HybridUpsample(up, w, `${name}.upsample`, ch, u.spatial, u.temporal) : null;
+      }
+    }, c.midChannels);
+    const postQuant = loadConv3d(up, w, "post_quant_conv", c.zChannels, c.latentChannels, [
+      1,
+      1,
+      1
+    ]);
+    const levelsOfHaar = Math.log2(c.patchSize);
+    this.#parts = {
+      postQuantConv: { forward: (ops, x) => ops.conv(x, postQuant) },
+      convIn: plain(new FactorizedConv(up, w, "decoder.conv_in", c.zChannels, c.midChannels)),
+      mid: loadMid2(up, w, "decoder", c.midChannels),
+      levels,
+      out: normSilu(
+        loadCausalNorm(up, w, "decoder.norm_out", width),
+        new FactorizedConv(up, w, "decoder.conv_out", width, 3 * c.patchSize ** 3)
+      ),
+      unpatch: (ops, x) => ops.haarUnpatch(x, levelsOfHaar)
+    };
+  }
+  /** Latent (or FSQ codes) [B, latent, t, h, w] -> video [B, 3, 1 + (t-1) * tc, h*s, w*s]. */
+  forward(ops, z, probe) {
+    return runDecoder(ops, this.#parts, z, probe);
+  }
+};
+
+// src/models/variants.ts
+var OFFICIAL = [
+  "Cosmos-0.1-Tokenizer-CI8x8",
+  "Cosmos-0.1-Tokenizer-CI16x16",
+  "Cosmos-0.1-Tokenizer-DI8x8",
+  "Cosmos-0.1-Tokenizer-DI16x16",
+  "Cosmos-0.1-Tokenizer-CV4x8x8",
+  "Cosmos-0.1-Tokenizer-CV8x8x8",
+  "Cosmos-0.1-Tokenizer-CV8x16x16",
+  "Cosmos-0.1-Tokenizer-DV4x8x8",
+  "Cosmos-0.1-Tokenizer-DV8x8x8",
+  "Cosmos-0.1-Tokenizer-DV8x16x16",
+  "Cosmos-1.0-Tokenizer-CV8x8x8",
+  "Cosmos-1.0-Tokenizer-DV8x16x16"
+];
+function specOf(name) {
+  const m = /-(C|D)(I|V)(\d+)x(\d+)(?:x(\d+))?$/.exec(name);
+  const video = m[2] === "V";
+  return {
+    name,
+    kind: video ? "video" : "image",
+    discrete: m[1] === "D",
+    temporalCompression: video ? Number(m[3]) : 1,
+    spatialCompression: Number(video ? m[4] : m[3])
+  };
+}
+var VARIANTS = OFFICIAL.map(specOf);
+function findVariant(name) {
+  const bare = name.replace(/^nvidia\//, "");
+  const exact = VARIANTS.find((v) => v.name === bare);
+  if (exact) return exact;
+  const short = VARIANTS.filter((v) => v.name.endsWith(`-${bare}`));
+  if (short.length) return short[short.length - 1];
+  throw new Error(
+    `Unknown model "${name}": expected one of ${VARIANTS.map((v) => v.name).join(", ")}`
+  );
+}
+function isArchitectureOf(variant, arch) {
+  return variant.kind === arch.kind && variant.discrete === arch.discrete && variant.spatialCompression === arch.spatialCompression && variant.temporalCompression === arch.temporalCompression;
+}
+function describeVariant(arch) {
+  const { kind, discrete, spatialCompression: spatial, temporalCompression: temporal } = arch;
+  const short = `${discrete ? "D" : "C"}${kind === "image" ? "I" : "V"}${kind === "video" ? `${temporal}x` : ""}${spatial}x${spatial}`;
+  const match = VARIANTS.filter((v) => v.name.endsWith(`-${short}`));
+  return match.length ? match[match.length - 1].name : `${short} (unofficial)`;
+}
+
+// src/weights/source.ts
+var URL_LIKE = /^(https?|file|data|blob):/i;
+async function readWeightsInput(input, what) {
+  if (input instanceof Uint8Array) return { bytes: input, source: `<${what} bytes>` };
+  if (input instanceof ArrayBuffer) {
+    return { bytes: new Uint8Array(input), source: `<${what} bytes>` };
+  }
+  const isUrl = input instanceof URL || URL_LIKE.test(input);
+  const label = String(input);
+  if (isUrl && !label.startsWith("file:")) {
+    let res;
+    try {
+      res = await fetch(input);
+    } catch (err) {
+      throw new Error(`Cannot fetch ${what} "${label}": ${err.message}`);
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new Error(`Cannot fetch ${what} "${label}": HTTP ${res.status} ${res.statusText}`);
+    }
+    return { bytes: new Uint8Array(await res.arrayBuffer()), source: label };
+  }
+  const deno = globalThis.Deno;
+  if (!deno) {
+    throw new Error(
+      `Cannot read ${what} "${label}": file paths need Deno; pass a URL or the bytes instead`
+    );
+  }
+  try {
+    return { bytes: await deno.readFile(input), source: label };
+  } catch (err) {
+    throw new Error(`Cannot read ${what} "${label}": ${err.message}`);
+  }
+}
+
+// src/io/frames.ts
+var DEFAULT_WINDOW = 17;
+function sliceTime(x, t0, t1, timeAxis = 2) {
+  const shape = x.shape;
+  const outer = shape.slice(0, timeAxis).reduce((a, b) => a * b, 1);
+  const t = shape[timeAxis];
+  const inner = shape.slice(timeAxis + 1).reduce((a, b) => a * b, 1);
+  const n = t1 - t0;
+  const Ctor = x.data.constructor;
+  const data = new Ctor(outer * n * inner);
+  for (let o = 0; o < outer; o++) {
+    data.set(x.data.subarray((o * t + t0) * inner, (o * t + t1) * inner), o * n * inner);
+  }
+  return { data, shape: [...shape.slice(0, timeAxis), n, ...shape.slice(timeAxis + 1)] };
+}
+function concatTime(parts, timeAxis = 2) {
+  if (parts.length === 1) return parts[0];
+  const first = parts[0].shape;
+  const outer = first.slice(0, timeAxis).reduce((a, b) => a * b, 1);
+  const inner = first.slice(timeAxis + 1).reduce((a, b) => a * b, 1);
+  const total = parts.reduce((a, p) => a + p.shape[timeAxis], 0);
+  const Ctor = parts[0].data.constructor;
+  const data = new Ctor(outer * total * inner);
+  let t0 = 0;
+  for (const p of parts) {
+    const n = p.shape[timeAxis];
+    for (let o = 0; o < outer; o++) {
+      data.set(
+        p.data.subarray(o * n * inner, (o + 1) * n * inner),
+        (o * total + t0) * inner
+      );
+    }
+    t0 += n;
+  }
+  return { data, shape: [...first.slice(0, timeAxis), total, ...first.slice(timeAxis + 1)] };
+}
+function checkWindow(window, tc) {
+  if (!Number.isInteger(window) || window < 1 || (window - 1) % tc !== 0) {
+    throw new Error(
+      `Invalid temporal window ${window}: it must be 1 + k x ${tc} frames (e.g. ${1 + 2 * tc})`
+    );
+  }
+}
+function windowRanges(frames, window, tc) {
+  const ranges = [];
+  for (let t0 = 0; t0 < frames; t0 += window) ranges.push([t0, Math.min(frames, t0 + window)]);
+  const [a, b] = ranges[ranges.length - 1];
+  const last = b - a;
+  if ((last - 1) % tc !== 0) {
+    const shorter = frames - (last - 1) % tc;
+    if (ranges.length === 1) {
+      throw new Error(
+        `Cannot encode ${frames} frames: this tokenizer takes 1 + k x ${tc} frames (e.g. ${shorter} or ${shorter + tc})`
+      );
+    }
+    throw new Error(
+      `Cannot encode ${frames} frames: windows of ${window} leave a last window of ${last} frames, and every window needs 1 + k x ${tc} frames (use ${shorter} or ${shorter + tc} frames, or another window length)`
+    );
+  }
+  return ranges;
+}
+function checkSameFrameShape(a, b, timeAxis = 2) {
+  const sa = a.shape.filter((_, i) => i !== timeAxis), sb = b.shape.filter((_, i) => i !== timeAxis);
+  if (fmtShape(sa) !== fmtShape(sb)) {
+    throw new Error(`Frames of shape ${fmtShape(b.shape)} do not continue ${fmtShape(a.shape)}`);
+  }
+}
+
+// src/weights/checkpoint.ts
+var ARCHITECTURE_BUFFERS = /(^|\.)(wavelets|_arange|patch_size_buffer|_levels|_basis|implicit_codebook)$/;
+function safetensorsSource(file) {
+  return {
+    source: file.source,
+    metadata: file.metadata,
+    names: () => [...file.entries.keys()],
+    shape: (name) => file.entries.get(name)?.shape,
+    float32: (name) => file.float32(name)
+  };
+}
+var WeightReader = class {
+  constructor(src, half) {
+    this.src = src;
+    this.half = half;
+  }
+  src;
+  half;
+  used = /* @__PURE__ */ new Set();
+  has(name) {
+    return this.src.shape(name) !== void 0;
+  }
+  shape(name) {
+    const s = this.src.shape(name);
+    if (!s) {
+      throw new Error(
+        `Cannot load ${this.half}: "${this.src.source}" has no tensor "${name}"`
+      );
+    }
+    return s;
+  }
+  /**
+   * Marks tensors the architecture holds but never runs (a hybrid resampler's switched-off
+   * path) as accounted for, without reading or uploading them; absent ones are fine too.
+   */
+  skip(...names) {
+    for (const n of names) if (this.has(n)) this.used.add(n);
+  }
+  /** The tensor's values, after checking its shape against `expected` (-1: any extent). */
+  take(name, expected) {
+    const s = this.shape(name);
+    const ok = s.length === expected.length && s.every((d, i) => expected[i] < 0 || d === expected[i]);
+    if (!ok) {
+      throw new Error(
+        `Cannot load ${this.half}: tensor "${name}" in "${this.src.source}" has shape ${fmtShape(s)}, expected ${fmtShape(expected.map((d) => d < 0 ? "*" : d))}`
+      );
+    }
+    this.used.add(name);
+    return this.src.float32(name);
+  }
+};
+
+// src/weights/diffusers.ts
+var GRAMMAR = {
+  model: [
+    ["encoder.", "encoder.", "encoder"],
+    ["quant_conv.", "quant_conv.", "conv"],
+    ["post_quant_conv.", "post_quant_conv.", "conv"],
+    ["decoder.", "decoder.", "decoder"]
+  ],
+  encoder: [
+    ["conv_in.", "conv_in.", "factorized"],
+    ["down.{i}.block.{j}.", "down_blocks.{i}.resnets.{j}.", "resnet"],
+    ["down.{i}.attn.{j}.0.", "down_blocks.{i}.attentions.{j}.", "attention"],
+    ["down.{i}.attn.{j}.1.", "down_blocks.{i}.temp_attentions.{j}.", "attention"],
+    ["down.{i}.downsample.", "down_blocks.{i}.downsamplers.0.", "resample"],
+    ["mid.", "mid_block.", "mid"],
+    ["norm_out.", "norm_out.", "norm"],
+    ["conv_out.", "conv_out.", "factorized"]
+  ],
+  decoder: [
+    ["conv_in.", "conv_in.", "factorized"],
+    ["mid.", "mid_block.", "mid"],
+    ["up.{u}.block.{j}.", "up_blocks.{u}.resnets.{j}.", "resnet"],
+    ["up.{u}.attn.{j}.0.", "up_blocks.{u}.attentions.{j}.", "attention"],
+    ["up.{u}.attn.{j}.1.", "up_blocks.{u}.temp_attentions.{j}.", "attention"],
+    ["up.{u}.upsample.", "up_blocks.{u}.upsamplers.0.", "resample"],
+    ["norm_out.", "norm_out.", "norm"],
+    ["conv_out.", "conv_out.", "factorized"]
+  ],
+  mid: [
+    ["block_1.", "resnets.0.", "resnet"],
+    ["attn_1.0.", "attentions.0.", "attention"],
+    ["attn_1.1.", "temp_attentions.0.", "attention"],
+    ["block_2.", "resnets.1.", "resnet"]
+  ],
+  resnet: [
+    ["norm1.", "norm1.", "norm"],
+    ["conv1.", "conv1.", "factorized"],
+    ["norm2.", "norm2.", "norm"],
+    ["conv2.", "conv2.", "factorized"],
+    ["nin_shortcut.", "conv_shortcut.", "conv"]
+  ],
+  attention: [
+    ["norm.", "norm.", "norm"],
+    ["q.", "to_q.", "conv"],
+    ["k.", "to_k.", "conv"],
+    ["v.", "to_v.", "conv"],
+    ["proj_out.", "to_out.0.", "conv"]
+  ],
+  // Both hybrid resamplers keep their three convs under the same names (conv1..conv3).
+  resample: [
+    ["conv1.", "conv1.", "conv"],
+    ["conv2.", "conv2.", "conv"],
+    ["conv3.", "conv3.", "conv"]
+  ],
+  factorized: [
+    ["0.", "conv_s.", "conv"],
+    ["1.", "conv_t.", "conv"]
+  ],
+  conv: [["conv3d.", "", "param"]],
+  norm: [["norm.", "norm.", "param"]],
+  param: [["weight", "weight"], ["bias", "bias"]]
+};
+function compile(template, leaf) {
+  const slots = [];
+  const body = template.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{(\w)\}/g, (_, s) => {
+    slots.push(s);
+    return "(\\d+)";
+  });
+  return { re: new RegExp(`^${body}${leaf ? "$" : ""}`), slots };
+}
+var COMPILED = Object.fromEntries(
+  Object.entries(GRAMMAR).map(([kind, rules]) => [
+    kind,
+    rules.map(([ours, theirs, child]) => {
+      const a = compile(ours, child === void 0), b = compile(theirs, child === void 0);
+      return { match: [a.re, b.re], slots: [a.slots, b.slots], templates: [ours, theirs], child };
+    })
+  ])
+);
+var BUFFERS = /(^|\.)(wavelets|_arange|patch_size_buffer)$/;
+function upLevels(names, side) {
+  const re = side === 0 ? /^decoder\.up\.(\d+)\./ : /^decoder\.up_blocks\.(\d+)\./;
+  let n = 0;
+  for (const name of names) {
+    const m = re.exec(name);
+    if (m) n = Math.max(n, Number(m[1]) + 1);
+  }
+  return n;
+}
+function translate(rest, kind, from, levels) {
+  const to = from === 0 ? 1 : 0;
+  for (const rule of COMPILED[kind]) {
+    const m = rule.match[from].exec(rest);
+    if (!m) continue;
+    const values = /* @__PURE__ */ new Map();
+    rule.slots[from].forEach((slot, k) => values.set(slot, Number(m[k + 1])));
+    let ok = true;
+    const head = rule.templates[to].replace(/\{(\w)\}/g, (_, slot) => {
+      const v = values.get(slot);
+      if (slot !== "u") return String(v);
+      if (v >= levels) ok = false;
+      return String(levels - 1 - v);
+    });
+    if (!ok) continue;
+    if (rule.child === void 0) return head;
+    const tail = translate(rest.slice(m[0].length), rule.child, from, levels);
+    if (tail !== void 0) return head + tail;
+  }
+  return void 0;
+}
+function toDiffusersName(name, levels) {
+  return translate(name, "model", 0, levels);
+}
+function fromDiffusersNames(names, source = "<names>") {
+  return mapAll(names, 1, source);
+}
+function mapAll(names, from, source) {
+  const levels = upLevels(names, from);
+  const out = /* @__PURE__ */ new Map();
+  const seen = /* @__PURE__ */ new Map();
+  for (const name of names) {
+    if (BUFFERS.test(name)) continue;
+    const mapped = translate(name, "model", from, levels);
+    if (mapped === void 0) {
+      throw new Error(
+        from === 1 ? `Cannot read diffusers checkpoint "${source}": tensor "${name}" is not an AutoencoderKLCosmos parameter this loader knows` : `Cannot convert "${source}" to diffusers names: tensor "${name}" has no AutoencoderKLCosmos counterpart`
+      );
+    }
+    const twin = seen.get(mapped);
+    if (twin !== void 0) {
+      throw new Error(`"${source}": tensors "${twin}" and "${name}" both map to "${mapped}"`);
+    }
+    seen.set(mapped, name);
+    out.set(name, mapped);
+  }
+  return out;
+}
+var DIFFUSERS_MARKER = /^(?:encoder|decoder)\.(?:conv_in\.conv_[st]\.|down_blocks\.|up_blocks\.|mid_block\.)/;
+function isDiffusersCheckpoint(src) {
+  return src.names().some((n) => DIFFUSERS_MARKER.test(n));
+}
+function renamed(src, names, source, metadata) {
+  return {
+    source,
+    metadata,
+    names: () => [...names.keys()],
+    shape: (name) => {
+      const inner = names.get(name);
+      return inner === void 0 ? void 0 : typeof inner === "string" ? src.shape(inner) : inner;
+    },
+    float32: (name) => {
+      const inner = names.get(name);
+      if (inner === void 0) throw new Error(`"${source}" has no tensor "${name}"`);
+      if (typeof inner === "string") return src.float32(inner);
+      return new Float32Array(inner.reduce((a, b) => a * b, 1));
+    }
+  };
+}
+var ENCODER_HALF2 = /^(encoder|quant_conv)\./;
+var DECODER_HALF2 = /^(decoder|post_quant_conv)\./;
+function recordedCompression(metadata, config) {
+  const candidates = [];
+  try {
+    if (metadata.config !== void 0) candidates.push(JSON.parse(metadata.config));
+  } catch {
+  }
+  if (config !== void 0) candidates.push(config);
+  for (const c of candidates) {
+    if (typeof c !== "object" || c === null) continue;
+    const r = c;
+    const spatial = r.spatial_compression ?? r.spatial_compression_ratio;
+    const temporal = r.temporal_compression ?? r.temporal_compression_ratio;
+    if (Number.isInteger(spatial) && Number.isInteger(temporal)) {
+      return { spatial, temporal };
+    }
+  }
+  return void 0;
+}
+var RESAMPLER_CONVS = {
+  encoder: [
+    ["conv1", "spatial", [1, 3, 3]],
+    ["conv2", "temporal", [3, 1, 1]],
+    ["conv3", "any", [1, 1, 1]]
+  ],
+  decoder: [
+    ["conv1", "temporal", [3, 1, 1]],
+    ["conv2", "spatial", [1, 3, 3]],
+    ["conv3", "any", [1, 1, 1]]
+  ]
+};
+function resamplerConvs(half, names, shape, compression) {
+  const re = half === "encoder" ? /^encoder\.down\.(\d+)\./ : /^decoder\.up\.(\d+)\./;
+  let n = 0;
+  for (const name of names) {
+    const m = re.exec(name);
+    if (m) n = Math.max(n, Number(m[1]) + 1);
+  }
+  const patched = half === "encoder" ? shape("encoder.conv_in.0.conv3d.weight")?.[1] : shape("decoder.conv_out.0.conv3d.weight")?.[0];
+  const logP = patched === void 0 ? null : Math.round(Math.log2(patched / 3) / 3);
+  const out = [];
+  for (let level = 0; level < n; level++) {
+    if (half === "encoder" ? level === n - 1 : level === 0) continue;
+    const prefix = half === "encoder" ? `encoder.down.${level}` : `decoder.up.${level}`;
+    const c = shape(`${prefix}.block.0.conv2.0.conv3d.weight`)?.[0];
+    if (c === void 0) continue;
+    let spatialOn = null, temporalOn = null;
+    if (compression && logP !== null) {
+      const ns = Math.log2(compression.spatial) - logP;
+      const nt = Math.log2(compression.temporal) - logP;
+      if (half === "encoder") {
+        spatialOn = level < ns;
+        temporalOn = level < nt;
+      } else {
+        const d = n - 1 - level;
+        temporalOn = 0 < d && d < nt + 1;
+        spatialOn = temporalOn || d < ns && ns > nt;
+      }
+    }
+    for (const [conv2, path, kernel] of RESAMPLER_CONVS[half]) {
+      const built = spatialOn === null || temporalOn === null ? null : path === "spatial" ? spatialOn : path === "temporal" ? temporalOn : spatialOn || temporalOn;
+      const base = `${prefix}.${half === "encoder" ? "downsample" : "upsample"}.${conv2}.conv3d`;
+      out.push({ name: `${base}.weight`, shape: [c, c, ...kernel], built });
+      out.push({ name: `${base}.bias`, shape: [c], built });
+    }
+  }
+  return out;
+}
+function fromDiffusers(src, options = {}) {
+  const toOurs = fromDiffusersNames(src.names(), src.source);
+  const compression = recordedCompression(src.metadata, options.config);
+  const metadata = { ...src.metadata };
+  delete metadata.config;
+  if (compression) {
+    metadata.config = JSON.stringify({
+      spatial_compression: compression.spatial,
+      temporal_compression: compression.temporal
+    });
+  }
+  const half = (which, keep) => {
+    const names = /* @__PURE__ */ new Map();
+    for (const [theirs, ours] of toOurs) if (keep.test(ours)) names.set(ours, theirs);
+    if (![...names.keys()].some((n) => n.startsWith(`${which}.`))) {
+      throw new Error(
+        `Cannot split diffusers checkpoint "${src.source}": it has no ${which} tensors`
+      );
+    }
+    const shape = (n) => {
+      const inner = names.get(n);
+      return typeof inner === "string" ? src.shape(inner) : inner;
+    };
+    const levels = upLevels(names.keys(), 0);
+    for (const conv2 of resamplerConvs(which, [...names.keys()], shape, compression)) {
+      if (names.has(conv2.name)) continue;
+      if (conv2.built) {
+        throw new Error(
+          `Cannot read diffusers checkpoint "${src.source}": it has no tensor "${toDiffusersName(conv2.name, levels)}", which its compression (${compression.spatial}x spatial, ${compression.temporal}x temporal) needs`
+        );
+      }
+      names.set(conv2.name, conv2.shape);
+    }
+    return renamed(src, names, `${src.source} (diffusers, ${which} half)`, metadata);
+  };
+  return { encoder: half("encoder", ENCODER_HALF2), decoder: half("decoder", DECODER_HALF2) };
 }
 
 // src/weights/formats.ts
@@ -5231,26 +4984,299 @@ function terminalProgress() {
   };
 }
 
-// src/tokenizer.ts
-function checkAllUsed(reader) {
-  const unused = reader.src.names().filter(
-    (n) => !reader.used.has(n) && !ARCHITECTURE_BUFFERS.test(n)
-  );
-  if (unused.length) {
+// src/cpu/mod.ts
+var PATCH_SIZES = [1, 2, 4, 8];
+var MAX_CODEBOOK = 2 ** 31 - 1;
+function fail(what, message) {
+  throw new Error(`Cannot ${what}: ${message}`);
+}
+function checkTensor(what, x, dtype, name) {
+  const want = dtype === "f32" ? Float32Array : Int32Array;
+  if (!(x.data instanceof want)) {
+    fail(what, `expected ${want.name} ${name}, got ${x.data?.constructor?.name ?? typeof x.data}`);
+  }
+  if (!Array.isArray(x.shape) || !x.shape.every((d) => Number.isInteger(d) && d > 0)) {
+    fail(what, `${name} shape must be positive integers, got ${fmtShape(x.shape ?? [])}`);
+  }
+  if (x.data.length !== numel(x.shape)) {
+    fail(what, `${x.data.length} values for ${name} shape ${fmtShape(x.shape)}`);
+  }
+}
+function levelsOf(what, patchSize) {
+  if (!PATCH_SIZES.includes(patchSize)) {
+    fail(what, `patch size must be one of ${PATCH_SIZES.join(", ")}, got ${patchSize}`);
+  }
+  return Math.log2(patchSize);
+}
+function copyOut(w, ptr, shape) {
+  return { data: w.f32(ptr, numel(shape)).slice(), shape };
+}
+async function haarPatch(x, patchSize) {
+  const what = "haarPatch";
+  const w = await cpuWasm();
+  const levels = levelsOf(what, patchSize);
+  checkTensor(what, x, "f32", "input");
+  const p = patchSize;
+  const shape = x.shape;
+  if (shape.length !== 4 && shape.length !== 5) {
+    fail(what, `expected [B, C, H, W] or [B, C, T, H, W], got ${fmtShape(shape)}`);
+  }
+  const [hh, ww] = shape.slice(-2);
+  if (hh % p || ww % p) {
+    fail(what, `height and width must be divisible by the patch size ${p}, got ${fmtShape(shape)}`);
+  }
+  if (shape.length === 5 && (shape[2] + p - 1) % p) {
+    fail(
+      what,
+      `frames must be 1 + a multiple of the patch size ${p} ((T + ${p - 1}) divisible by ${p}), got ${fmtShape(shape)}`
+    );
+  }
+  if (levels === 0) return { data: x.data.slice(), shape: [...shape] };
+  const n = x.data.length;
+  if (shape.length === 4) {
+    const [b2, c2, h2, wd2] = shape;
+    const [a2, bb2] = w.reserve(what, 4 * n, 4 * n);
+    w.f32(a2, n).set(x.data);
+    let src2 = a2, dst2 = bb2, ch2 = c2, hs2 = h2, ws2 = wd2;
+    for (let l = 0; l < levels; l++) {
+      hs2 /= 2;
+      ws2 /= 2;
+      w.k.haar2dForward(src2, dst2, b2, ch2, hs2, ws2);
+      ch2 *= 4;
+      [src2, dst2] = [dst2, src2];
+    }
+    return copyOut(w, src2, [b2, ch2, hs2, ws2]);
+  }
+  const [b, c, t, h, wd] = shape;
+  const lead = p - 1;
+  const m = n / t * (t + lead);
+  const [a, bb] = w.reserve(what, 4 * m, 4 * m);
+  w.f32(a, n).set(x.data);
+  let src = a, dst = bb, ch = c, ts = t, hs = h, ws = wd;
+  for (let l = 0; l < levels; l++) {
+    const full = ts;
+    const pad = l === 0 ? lead : 0;
+    ts = (ts + pad) / 2;
+    hs /= 2;
+    ws /= 2;
+    w.k.haar3dForward(src, dst, b, ch, ts, hs, ws, pad, full);
+    ch *= 8;
+    [src, dst] = [dst, src];
+  }
+  return copyOut(w, src, [b, ch, ts, hs, ws]);
+}
+async function haarUnpatch(x, patchSize) {
+  const what = "haarUnpatch";
+  const w = await cpuWasm();
+  const levels = levelsOf(what, patchSize);
+  checkTensor(what, x, "f32", "input");
+  const p = patchSize;
+  const shape = x.shape;
+  if (shape.length !== 4 && shape.length !== 5) {
+    fail(what, `expected [B, C, H, W] or [B, C, T, H, W], got ${fmtShape(shape)}`);
+  }
+  const group = p ** (shape.length - 2);
+  if (shape[1] % group) {
+    fail(
+      what,
+      `channels must be divisible by ${group} (patch size ${p}, ${shape.length - 2} dims), got ${fmtShape(shape)}`
+    );
+  }
+  if (levels === 0) return { data: x.data.slice(), shape: [...shape] };
+  const n = x.data.length;
+  const [a, bb] = w.reserve(what, 4 * n, 4 * n);
+  w.f32(a, n).set(x.data);
+  let src = a, dst = bb;
+  if (shape.length === 4) {
+    let [b2, ch2, hs2, ws2] = shape;
+    for (let l = 0; l < levels; l++) {
+      ch2 /= 4;
+      w.k.haar2dInverse(src, dst, b2, ch2, hs2, ws2);
+      hs2 *= 2;
+      ws2 *= 2;
+      [src, dst] = [dst, src];
+    }
+    return copyOut(w, src, [b2, ch2, hs2, ws2]);
+  }
+  let [b, ch, ts, hs, ws] = shape;
+  for (let l = 0; l < levels; l++) {
+    const trim = l === levels - 1 ? p - 1 : 0;
+    ch /= 8;
+    w.k.haar3dInverse(src, dst, b, ch, ts, hs, ws, trim);
+    ts = 2 * ts - trim;
+    hs *= 2;
+    ws *= 2;
+    [src, dst] = [dst, src];
+  }
+  return copyOut(w, src, [b, ch, ts, hs, ws]);
+}
+function loadLevels(what, w, levels) {
+  if (!Array.isArray(levels)) fail(what, `levels must be an array of integers >= 2`);
+  let k;
+  try {
+    k = fsqConstants(levels);
+  } catch (err) {
+    fail(what, err.message);
+  }
+  if (k.codebookSize > MAX_CODEBOOK) {
+    fail(what, `FSQ levels [${levels.join(", ")}] give ${k.codebookSize} codes, more than int32`);
+  }
+  const table = w.k.fsqTable();
+  w.i32(table, 8).set(levels);
+  w.i32(table + 32, 8).set(k.basis);
+  w.f32(table + 64, 8).set(k.halfL);
+  w.f32(table + 96, 8).set(k.offset);
+  w.f32(table + 128, 8).set(k.shift);
+  return k.codebookSize;
+}
+function checkChannels(what, x, name, d) {
+  if (x.shape.length < 2 || x.shape[1] !== d) {
+    fail(
+      what,
+      `expected ${name} [B, D, ...] with D = ${d} (one channel per FSQ level), got ${fmtShape(x.shape)}`
+    );
+  }
+  return [x.shape[0], numel(x.shape.slice(2))];
+}
+async function fsqQuantize(z, levels = DEFAULT_FSQ_LEVELS) {
+  const what = "fsqQuantize";
+  const w = await cpuWasm();
+  loadLevels(what, w, levels);
+  checkTensor(what, z, "f32", "z");
+  const [b, positions] = checkChannels(what, z, "z", levels.length);
+  const n = z.data.length;
+  const [zp, cp, ip] = w.reserve(what, 4 * n, 4 * n, 4 * b * positions);
+  w.f32(zp, n).set(z.data);
+  const bad = w.k.fsqQuantize(zp, cp, ip, b, levels.length, positions);
+  if (bad >= 0) fail(what, `z holds the non-finite value ${z.data[bad]} at flat index ${bad}`);
+  return {
+    indices: { data: w.i32(ip, b * positions).slice(), shape: [b, ...z.shape.slice(2)] },
+    codes: copyOut(w, cp, [...z.shape])
+  };
+}
+async function fsqCodesToIndices(codes, levels = DEFAULT_FSQ_LEVELS) {
+  const what = "fsqCodesToIndices";
+  const w = await cpuWasm();
+  loadLevels(what, w, levels);
+  checkTensor(what, codes, "f32", "codes");
+  const [b, positions] = checkChannels(what, codes, "codes", levels.length);
+  const n = codes.data.length;
+  const [cp, ip] = w.reserve(what, 4 * n, 4 * b * positions);
+  w.f32(cp, n).set(codes.data);
+  const bad = w.k.fsqCodesToIndices(cp, ip, b, levels.length, positions);
+  if (bad >= 0) {
+    const d = Math.floor(bad / positions) % levels.length;
+    const l = levels[d];
+    fail(
+      what,
+      `code ${codes.data[bad]} at flat index ${bad} is not on the grid of ${l} levels (k / ${Math.floor(l / 2)} - 1 for k = 0..${l - 1})`
+    );
+  }
+  return { data: w.i32(ip, b * positions).slice(), shape: [b, ...codes.shape.slice(2)] };
+}
+async function fsqIndicesToCodes(indices, levels = DEFAULT_FSQ_LEVELS) {
+  const what = "fsqIndicesToCodes";
+  const w = await cpuWasm();
+  const size = loadLevels(what, w, levels);
+  checkTensor(what, indices, "i32", "indices");
+  const [b, ...rest] = indices.shape;
+  const positions = numel(rest);
+  const n = indices.data.length;
+  const [ip, cp] = w.reserve(what, 4 * n, 4 * n * levels.length);
+  w.i32(ip, n).set(indices.data);
+  const bad = w.k.fsqIndicesToCodes(ip, cp, b, levels.length, positions, size);
+  if (bad >= 0) {
+    fail(what, `index ${indices.data[bad]} at flat index ${bad} is outside [0, ${size})`);
+  }
+  return copyOut(w, cp, [b, levels.length, ...rest]);
+}
+
+// src/inputs.ts
+function checkData(t, what) {
+  if (!t || typeof t !== "object" || !Array.isArray(t.shape)) {
+    throw new Error(`Cannot ${what}: expected a tensor { data, shape }`);
+  }
+  if (!t.shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
+    throw new Error(`Cannot ${what}: invalid shape ${fmtShape(t.shape)}`);
+  }
+  if (t.data?.length !== numel(t.shape)) {
     throw new Error(
-      `Cannot load ${reader.half}: "${reader.src.source}" has ${unused.length} tensor(s) this architecture does not use, e.g. "${unused[0]}"`
+      `Cannot ${what}: shape ${fmtShape(t.shape)} needs ${numel(t.shape)} values, data has ${t.data?.length}`
     );
   }
 }
-async function loadSource(input, what) {
-  const { bytes, source } = await readWeightsInput(input, what);
-  return await readCheckpoint(bytes, source, what);
+function checkImageInput(t, factor, video = false) {
+  checkData(t, "encode");
+  if (!(t.data instanceof Float32Array)) {
+    throw new Error(`Cannot encode: expected Float32Array data, got ${t.data?.constructor?.name}`);
+  }
+  if (t.shape.length !== (video ? 5 : 4)) {
+    const takes = video ? "a video tokenizer takes [B, 3, T, H, W]" : "an image tokenizer takes [B, 3, H, W]";
+    throw new Error(
+      `Cannot encode: ${takes}, got rank ${t.shape.length} ${fmtShape(t.shape)}`
+    );
+  }
+  const c = t.shape[1];
+  const [h, w] = t.shape.slice(-2);
+  if (c !== 3) {
+    throw new Error(`Cannot encode: expected 3 channels (RGB), got ${c} in ${fmtShape(t.shape)}`);
+  }
+  if (h % factor !== 0 || w % factor !== 0) {
+    throw new Error(
+      `Cannot encode: height and width must be multiples of ${factor} for this model, got ${h}x${w}`
+    );
+  }
+  const i = t.data.findIndex((v) => !Number.isFinite(v));
+  if (i >= 0) {
+    throw new Error(`Cannot encode: input has a non-finite value (${t.data[i]}) at index ${i}`);
+  }
 }
+function checkLatentInput(t, channels, video = false) {
+  checkData(t, "decode");
+  if (!(t.data instanceof Float32Array)) {
+    throw new Error(
+      `Cannot decode: a continuous tokenizer takes a Float32Array latent, got ${t.data?.constructor?.name}`
+    );
+  }
+  if (t.shape.length !== (video ? 5 : 4) || t.shape[1] !== channels) {
+    throw new Error(
+      `Cannot decode: expected a latent [B, ${channels}, ${video ? "t, " : ""}h, w], got ${fmtShape(t.shape)}`
+    );
+  }
+  const i = t.data.findIndex((v) => !Number.isFinite(v));
+  if (i >= 0) {
+    throw new Error(`Cannot decode: latent has a non-finite value (${t.data[i]}) at index ${i}`);
+  }
+}
+function checkIndicesInput(t, codebookSize, video = false) {
+  checkData(t, "decode");
+  if (!(t.data instanceof Int32Array)) {
+    throw new Error(
+      `Cannot decode: a discrete tokenizer takes Int32Array indices, got ${t.data?.constructor?.name}`
+    );
+  }
+  if (t.shape.length !== (video ? 4 : 3)) {
+    throw new Error(
+      `Cannot decode: expected indices [B, ${video ? "t, " : ""}h, w], got ${fmtShape(t.shape)}`
+    );
+  }
+  const i = t.data.findIndex((v) => v < 0 || v >= codebookSize);
+  if (i >= 0) {
+    throw new Error(
+      `Cannot decode: index ${t.data[i]} at position ${i} is outside [0, ${codebookSize})`
+    );
+  }
+}
+
+// src/tokenizer.ts
 var Tokenizer = class {
   /** Official variant name, or a description of an unofficial one. */
   model;
+  /** Whether it tokenizes images or videos. */
   kind;
+  /** Whether its tokens are FSQ indices (discrete) rather than a latent (continuous). */
   discrete;
+  /** Pixels per latent position along height and width. */
   spatialCompression;
   /** 1 for images. */
   temporalCompression;
@@ -5261,16 +5287,14 @@ var Tokenizer = class {
   /** FSQ levels of a discrete tokenizer. */
   fsqLevels;
   /**
-   * What runs the network, e.g. "webgpu (NVIDIA H100 ...)" or "wasm (relaxed SIMD, 2
-   * threads)", or "none (why)" for a tokenizer with no backend: then only the parts that need
-   * no network work (`indicesToCodes`, `codesToIndices`, on the CPU), and encode/decode say
-   * why they cannot.
+   * The label of what runs the network, e.g. "webgpu (NVIDIA H100 ...)" or "wasm (relaxed
+   * SIMD, 2 threads)", or "none (why)" for a tokenizer with no backend: then only the parts that
+   * need no network work (`indicesToCodes`, `codesToIndices`, on the CPU), and encode/decode
+   * say why they cannot.
    */
   backend;
-  ops;
-  #backend;
-  #noDevice;
-  #ownsOps;
+  #selected;
+  #ownsBackend;
   #encoder;
   #decoder;
   #queue = Promise.resolve();
@@ -5278,24 +5302,23 @@ var Tokenizer = class {
   /** Every parameter tensor this tokenizer uploaded, released by dispose(). */
   #weights;
   /** @internal use loadTokenizer */
-  constructor(backendOps, noDevice, ownsOps, encoder, decoder, model, weights, window) {
-    this.#weights = weights;
-    this.#backend = backendOps;
-    this.#noDevice = noDevice;
-    this.ops = backendOps;
-    this.#ownsOps = ownsOps;
-    this.#encoder = encoder;
-    this.#decoder = decoder;
-    const cfg = encoder?.config ?? decoder?.config;
-    this.model = model;
+  constructor(parts) {
+    this.#selected = parts.selected;
+    this.#ownsBackend = parts.ownsBackend;
+    this.#encoder = parts.encoder;
+    this.#decoder = parts.decoder;
+    this.#weights = parts.weights;
+    const cfg = parts.encoder?.config ?? parts.decoder?.config;
+    this.model = parts.model;
     this.kind = cfg.kind;
     this.fsqLevels = cfg.fsqLevels;
     this.discrete = cfg.fsqLevels !== null;
     this.spatialCompression = cfg.spatialCompression;
     this.temporalCompression = cfg.kind === "video" ? cfg.temporalCompression : 1;
-    this.window = cfg.kind === "video" ? window : 1;
+    this.window = cfg.kind === "video" ? parts.window : 1;
     this.latentChannels = cfg.latentChannels;
-    this.backend = backendOps ? backendOps.label : `none (${noDevice})`;
+    const selected = parts.selected;
+    this.backend = selected.kind === "backend" ? selected.backend.label : `none (${selected.reason})`;
   }
   /** Frames of a stream's windows: the window option, else the reference CLI's 17. */
   get streamWindow() {
@@ -5310,13 +5333,15 @@ var Tokenizer = class {
    * now, allocated, and the peaks (shared with other tokenizers when the backend was passed in).
    */
   memoryStats() {
-    return this.#backend?.memoryStats() ?? { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
+    const selected = this.#selected;
+    return selected.kind === "backend" ? selected.backend.memoryStats() : { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
   }
   /** The backend, or the reason there is none, for encode/decode. */
   #device(what) {
-    if (this.#backend) return this.#backend;
+    const selected = this.#selected;
+    if (selected.kind === "backend") return selected.backend;
     throw new Error(
-      `Cannot ${what}: this tokenizer has no backend (${this.#noDevice}); indicesToCodes and codesToIndices work without one`
+      `Cannot ${what}: this tokenizer has no backend (${selected.reason}); indicesToCodes and codesToIndices work without one`
     );
   }
   #checkDiscrete(what) {
@@ -5329,22 +5354,12 @@ var Tokenizer = class {
    * FSQ indices ([B, h, w] or [B, t, h, w]) to the code values the decoder starts from
    * ([B, 6, ...]), on the CPU (WebAssembly): needs no device.
    */
-  indicesToCodes(indices) {
-    try {
-      const levels = this.#checkDiscrete("indicesToCodes");
-      return fsqIndicesToCodes(indices, levels);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async indicesToCodes(indices) {
+    return await fsqIndicesToCodes(indices, this.#checkDiscrete("indicesToCodes"));
   }
   /** Code values ([B, 6, ...]) to FSQ indices, on the CPU (WebAssembly): needs no device. */
-  codesToIndices(codes) {
-    try {
-      const levels = this.#checkDiscrete("codesToIndices");
-      return fsqCodesToIndices(codes, levels);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async codesToIndices(codes) {
+    return await fsqCodesToIndices(codes, this.#checkDiscrete("codesToIndices"));
   }
   /** Runs calls one after another so concurrent callers never interleave on the device. */
   #serial(fn) {
@@ -5400,17 +5415,14 @@ var Tokenizer = class {
       if (y) ops.release(y);
     }
   }
-  /** Encodes one window as a whole clip (streams). */
-  #encodeOne(input) {
-    if (this.#disposed) return Promise.reject(new Error("Tokenizer was disposed"));
-    const encoder = this.#encoder;
-    if (!encoder) return Promise.reject(new Error("Cannot encode: no encoder was loaded"));
-    try {
-      checkImageInput(input, this.spatialCompression, true);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.#serial(() => this.#encodeWindow(encoder, input));
+  /**
+   * The half a call needs. Calls check it, and their input, before queuing anything: a rejected
+   * call leaves the device untouched.
+   */
+  #half(half, what, name) {
+    if (this.#disposed) throw new Error("Tokenizer was disposed");
+    if (!half) throw new Error(`Cannot ${what}: no ${name} was loaded`);
+    return half;
   }
   /**
    * Encodes [B, 3, H, W] images, or [B, 3, T, H, W] videos, with values in [-1, 1]. A video of
@@ -5419,17 +5431,10 @@ var Tokenizer = class {
    * 1 + k x tc frames; any other frame count is an error), their tokens joined along time.
    * @param probe receives intermediate tensors by reference module name (for tests).
    */
-  encode(input, probe) {
-    if (this.#disposed) return Promise.reject(new Error("Tokenizer was disposed"));
-    const encoder = this.#encoder;
-    if (!encoder) return Promise.reject(new Error("Cannot encode: no encoder was loaded"));
-    let ranges;
-    try {
-      ranges = this.#checkPixels(input);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.#serial(async () => {
+  async encode(input, probe) {
+    const encoder = this.#half(this.#encoder, "encode", "encoder");
+    const ranges = this.#checkPixels(input);
+    return await this.#serial(async () => {
       if (!this.#video()) return await this.#encodeWindow(encoder, input, probe);
       const parts = [];
       for (const [t0, t1] of ranges) {
@@ -5451,16 +5456,10 @@ var Tokenizer = class {
    * [B, t, h, w] (discrete) to pixels. With the `window` option, video tokens are decoded in
    * windows of `latentWindow` latent frames, matching how they were encoded.
    */
-  decode(input, probe) {
-    if (this.#disposed) return Promise.reject(new Error("Tokenizer was disposed"));
-    const decoder = this.#decoder;
-    if (!decoder) return Promise.reject(new Error("Cannot decode: no decoder was loaded"));
-    try {
-      this.#checkTokens(input);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.#serial(async () => {
+  async decode(input, probe) {
+    const decoder = this.#half(this.#decoder, "decode", "decoder");
+    this.#checkTokens(input);
+    return await this.#serial(async () => {
       if (!this.#video()) return await this.#decodeWindow(decoder, input, probe);
       const axis = this.fsqLevels ? 1 : 2;
       const t = input.shape[axis];
@@ -5528,9 +5527,12 @@ var Tokenizer = class {
     this.#disposed ??= this.#queue.then(() => {
       this.#encoder = null;
       this.#decoder = null;
-      for (const w of this.#weights) this.#backend?.release(w);
+      const selected = this.#selected;
+      if (selected.kind === "backend") {
+        for (const w of this.#weights) selected.backend.release(w);
+        if (this.#ownsBackend) selected.backend.destroy();
+      }
       this.#weights = [];
-      if (this.#ownsOps) this.#backend?.destroy();
     });
     return this.#disposed;
   }
@@ -5543,113 +5545,121 @@ function joinResults(parts) {
   if (parts[0].codes) out.codes = concatTime(parts.map((p) => p.codes));
   return out;
 }
-function checkAgainstModel(name, cfg, source) {
-  if (!name) return;
-  const spec = findVariant(name);
-  const discrete = cfg.fsqLevels !== null;
-  const temporal = cfg.kind === "video" ? cfg.temporalCompression : 1;
-  if (spec.kind !== cfg.kind || spec.discrete !== discrete || spec.spatialCompression !== cfg.spatialCompression || spec.temporalCompression !== temporal) {
+
+// src/load.ts
+function checkAllUsed(reader) {
+  const unused = reader.src.names().filter(
+    (n) => !reader.used.has(n) && !ARCHITECTURE_BUFFERS.test(n)
+  );
+  if (unused.length) {
     throw new Error(
-      `Cannot load ${cfg.half}: "${source}" holds a ${describeVariant(cfg.kind, discrete, cfg.spatialCompression, temporal)} ${cfg.half}, not ${spec.name}`
+      `Cannot load ${reader.half}: "${reader.src.source}" has ${unused.length} tensor(s) this architecture does not use, e.g. "${unused[0]}"`
     );
   }
 }
-function videoCompression(options, sources) {
-  if (options.model) {
-    const spec = findVariant(options.model);
-    if (spec.kind === "video") {
-      return { spatial: spec.spatialCompression, temporal: spec.temporalCompression };
+async function loadSource(input, what) {
+  const { bytes, source } = await readWeightsInput(input, what);
+  return await readCheckpoint(bytes, source, what);
+}
+function inferLoadedHalves(halves, variant, compression) {
+  const configs = inferHalves(halves, { variant, compression });
+  if (!configs) {
+    throw new Error(
+      `Cannot load video tokenizer "${halves[0].src.source}": its weights do not say its compression; pass model (e.g. "Cosmos-0.1-Tokenizer-CV8x8x8") or compression: { spatial, temporal }`
+    );
+  }
+  const loaded = halves.map((h, i) => ({ ...h, config: configs[i] }));
+  for (const { src, config } of loaded) {
+    const arch = architectureOf(config);
+    if (variant && !isArchitectureOf(variant, arch)) {
+      throw new Error(
+        `Cannot load ${config.half}: "${src.source}" holds a ${describeVariant(arch)} ${config.half}, not ${variant.name}`
+      );
     }
   }
-  for (const src of sources) {
-    const c = compressionFromMetadata(src);
-    if (c) return c;
+  if (loaded.length === 2) {
+    const [enc, dec] = loaded;
+    if (enc.config.latentChannels !== dec.config.latentChannels || enc.config.spatialCompression !== dec.config.spatialCompression) {
+      throw new Error(
+        `Cannot load tokenizer: encoder "${enc.src.source}" (${enc.config.latentChannels} latent channels, ${enc.config.spatialCompression}x) and decoder "${dec.src.source}" (${dec.config.latentChannels} latent channels, ${dec.config.spatialCompression}x) do not belong together`
+      );
+    }
   }
-  if (options.compression) return options.compression;
-  throw new Error(
-    `Cannot load video tokenizer "${sources[0].source}": its weights do not say its compression; pass model (e.g. "Cosmos-0.1-Tokenizer-CV8x8x8") or compression: { spatial, temporal }`
-  );
+  return loaded;
+}
+async function selectBackend(options) {
+  const { backend } = options;
+  const shared2 = typeof backend === "object" ? backend : options.ops;
+  if (shared2) return { selected: { kind: "backend", backend: shared2 }, owned: false };
+  const choice = typeof backend === "object" ? void 0 : backend;
+  return { selected: await createBackend(choice ?? "auto", options), owned: true };
 }
 async function loadTokenizer(options) {
+  let variant;
   if (options?.model && options.encoder === void 0 && options.decoder === void 0) {
     const files = await resolveCheckpoint(options.model, {
       ...options.hub,
       onProgress: options.hub?.onProgress ?? terminalProgress()
     });
-    let official;
     try {
-      official = findVariant(options.model).name;
+      variant = findVariant(options.model);
     } catch {
     }
-    options = { ...options, encoder: files.encoder, decoder: files.decoder, model: official };
+    options = { ...options, encoder: files.encoder, decoder: files.decoder, model: variant?.name };
   }
   if (!options || options.encoder === void 0 && options.decoder === void 0) {
     throw new Error("Cannot load tokenizer: give an encoder, a decoder, or both");
   }
-  if (options.model) findVariant(options.model);
+  if (options.model && !variant) variant = findVariant(options.model);
   const [encSrc, decSrc] = await Promise.all([
     options.encoder === void 0 ? null : loadSource(options.encoder, "encoder"),
     options.decoder === void 0 ? null : loadSource(options.decoder, "decoder")
   ]);
-  const sources = [encSrc, decSrc].filter((s) => s !== null);
-  const video = sources.some(isVideoCheckpoint);
-  const comp = video ? videoCompression(options, sources) : null;
-  const encCfg = encSrc ? comp ? inferVideoEncoder(encSrc, comp) : inferImageEncoder(encSrc) : null;
-  const decCfg = decSrc ? comp ? inferVideoDecoder(decSrc, comp) : inferImageDecoder(decSrc) : null;
-  if (encCfg) checkAgainstModel(options.model, encCfg, encSrc.source);
-  if (decCfg) checkAgainstModel(options.model, decCfg, decSrc.source);
-  if (encCfg && decCfg) {
-    if (encCfg.latentChannels !== decCfg.latentChannels || encCfg.spatialCompression !== decCfg.spatialCompression) {
-      throw new Error(
-        `Cannot load tokenizer: encoder "${encSrc.source}" (${encCfg.latentChannels} latent channels, ${encCfg.spatialCompression}x) and decoder "${decSrc.source}" (${decCfg.latentChannels} latent channels, ${decCfg.spatialCompression}x) do not belong together`
-      );
-    }
-  }
+  const halves = [];
+  if (encSrc) halves.push({ half: "encoder", src: encSrc });
+  if (decSrc) halves.push({ half: "decoder", src: decSrc });
+  const loaded = inferLoadedHalves(halves, variant, options.compression);
+  const cfg = loaded[0].config;
   const window = options.window ?? null;
-  if (comp && window !== null) checkWindow(window, comp.temporal);
-  const ownsOps = !options.ops;
-  let backendOps = options.ops ?? null;
-  let noDevice = null;
-  if (!backendOps) {
-    const chosen = await createBackend(options.backend ?? "auto", options);
-    backendOps = chosen.ops;
-    noDevice = chosen.reason;
-  }
+  if (cfg.kind === "video" && window !== null) checkWindow(window, cfg.temporalCompression);
+  const { selected, owned } = await selectBackend(options);
+  const backend = selected.kind === "backend" ? selected.backend : null;
   const weights = [];
   const uploader = {
     upload(t) {
-      if (!backendOps) {
+      if (!backend) {
         return { shape: t.shape, dtype: t.data instanceof Int32Array ? "i32" : "f32" };
       }
-      const tensor = backendOps.upload(t);
+      const tensor = backend.upload(t);
       weights.push(tensor);
       return tensor;
     }
   };
   try {
     let encoder = null, decoder = null;
-    if (encCfg) {
-      const reader = new WeightReader(encSrc, "encoder");
-      encoder = encCfg.kind === "video" ? new VideoEncoder(uploader, reader, encCfg) : new ImageEncoder(uploader, reader, encCfg);
+    for (const { half, src, config } of loaded) {
+      const reader = new WeightReader(src, half);
+      if (config.half === "encoder") {
+        encoder = config.kind === "video" ? new VideoEncoder(uploader, reader, config) : new ImageEncoder(uploader, reader, config);
+      } else {
+        decoder = config.kind === "video" ? new VideoDecoder(uploader, reader, config) : new ImageDecoder(uploader, reader, config);
+      }
       checkAllUsed(reader);
     }
-    if (decCfg) {
-      const reader = new WeightReader(decSrc, "decoder");
-      decoder = decCfg.kind === "video" ? new VideoDecoder(uploader, reader, decCfg) : new ImageDecoder(uploader, reader, decCfg);
-      checkAllUsed(reader);
-    }
-    const cfg = encCfg ?? decCfg;
-    const model = options.model ? findVariant(options.model).name : describeVariant(
-      cfg.kind,
-      cfg.fsqLevels !== null,
-      cfg.spatialCompression,
-      cfg.kind === "video" ? cfg.temporalCompression : 1
-    );
-    await backendOps?.flush();
-    return new Tokenizer(backendOps, noDevice, ownsOps, encoder, decoder, model, weights, window);
+    const model = variant?.name ?? describeVariant(architectureOf(cfg));
+    await backend?.flush();
+    return new Tokenizer({
+      selected,
+      ownsBackend: owned,
+      encoder,
+      decoder,
+      model,
+      weights,
+      window
+    });
   } catch (err) {
-    if (ownsOps) backendOps?.destroy();
-    else for (const w of weights) backendOps?.release(w);
+    if (owned) backend?.destroy();
+    else for (const w of weights) backend?.release(w);
     throw err;
   }
 }

@@ -1,93 +1,28 @@
 /**
- * The public tokenizer: load a checkpoint, encode images or videos to latents or FSQ tokens,
- * decode back.
+ * The runtime tokenizer: encode images or videos to latents or FSQ tokens and decode back, one
+ * call at a time on its backend. `loadTokenizer` (load.ts) builds it from checkpoints.
  * @module
  */
 
-import type { Backend, MemoryStats, Ops, Tensor } from "./backends/ops.ts";
-import type { WebGpuOptions } from "./backends/webgpu/backend.ts";
-import type { WasmOptions } from "./backends/wasm/backend.ts";
-import { type BackendChoice, createBackend } from "./backends/select.ts";
+import type { Backend, MemoryStats, Tensor } from "./backends/ops.ts";
+import type { Selected } from "./backends/select.ts";
 import { fsqConstants } from "./backends/fsq.ts";
 import { fsqCodesToIndices, fsqIndicesToCodes } from "./cpu/mod.ts";
-import {
-  compressionFromMetadata,
-  type HalfConfig,
-  inferImageDecoder,
-  inferImageEncoder,
-  inferVideoDecoder,
-  inferVideoEncoder,
-  isVideoCheckpoint,
-  type VideoCompression,
-} from "./models/config.ts";
-import { ImageDecoder, ImageEncoder } from "./models/image.ts";
-import { VideoDecoder, VideoEncoder } from "./models/video.ts";
+import type { HalfConfig } from "./models/config.ts";
+import type { ImageDecoder, ImageEncoder } from "./models/image.ts";
+import type { VideoDecoder, VideoEncoder } from "./models/video.ts";
 import type { Probe } from "./models/graph.ts";
-import { describeVariant, findVariant } from "./models/variants.ts";
-import { readWeightsInput, type WeightsInput } from "./io/source.ts";
-import { checkImageInput, checkIndicesInput, checkLatentInput } from "./io/validate.ts";
+import { checkImageInput, checkIndicesInput, checkLatentInput } from "./inputs.ts";
 import {
   checkSameFrameShape,
-  checkWindow,
   concatTime,
   DEFAULT_WINDOW,
   sliceTime,
   windowRanges,
 } from "./io/frames.ts";
-import { readCheckpoint } from "./weights/formats.ts";
-import { resolveCheckpoint, type ResolveOptions } from "./hub/hub.ts";
-import { terminalProgress } from "./hub/progress.ts";
-import { ARCHITECTURE_BUFFERS, type TensorSource, WeightReader } from "./weights/checkpoint.ts";
 import { fmtShape, type HostTensor } from "./types.ts";
 
-export type { WeightsInput } from "./io/source.ts";
-
-export interface LoadOptions {
-  /**
-   * Encoder checkpoint: path, URL or bytes of a safetensors file or a TorchScript archive
-   * (encoder.jit, or autoencoder.jit, whose encoder half is used).
-   */
-  encoder?: WeightsInput;
-  /** Decoder checkpoint, likewise (decoder.jit, or autoencoder.jit's decoder half). */
-  decoder?: WeightsInput;
-  /**
-   * Official model name ("Cosmos-0.1-Tokenizer-CI8x8", "nvidia/...", or "CI8x8"). With encoder
-   * and/or decoder given it is optional (the variant is inferred from the weights, which must
-   * match it when it is given). Alone, it names what to load: an official model, any hub repo id
-   * holding encoder/decoder checkpoints ("acme/cosmos-ci8x8-ft"), or a local directory; hub files
-   * are found in, or downloaded into, the huggingface_hub cache (see `hub`).
-   */
-  model?: string;
-  /** Hub settings when only `model` is given (endpoint, token, cacheDir, revision, progress). */
-  hub?: ResolveOptions;
-  /**
-   * A video tokenizer's compression, which its weights do not show: taken from `model`, else
-   * from the checkpoint's `__metadata__.config`, else from here.
-   */
-  compression?: VideoCompression;
-  /**
-   * Frames per independent temporal window of a video tokenizer. Unset, `encode` and `decode`
-   * run the whole clip in one causal pass (the reference's `encode`/`decode`) and streams use
-   * 17 frames (the reference CLI's window). Set, long clips go through in independent windows
-   * of this many frames (1 + k x tc), as the reference CLI does, so memory stays bounded.
-   */
-  window?: number;
-  /**
-   * What runs the network. "auto" (the default): WebGPU on a real GPU, else the WebAssembly
-   * backend (a CPU rasterizer such as llvmpipe counts as no GPU: WebAssembly is faster on the
-   * same cores), else none. "webgpu": any WebGPU adapter, CPU rasterizers included, or fail.
-   * "wasm": the WebAssembly backend, or fail. "none": load and check the weights only
-   * (encode/decode then reject; token/code conversion works on the CPU).
-   */
-  backend?: BackendChoice;
-  /** WebGPU device options, for tests and benchmarks. */
-  webgpu?: WebGpuOptions;
-  /** WebAssembly backend options: threads (default: the machine's cores), relaxed SIMD. */
-  wasm?: WasmOptions;
-  /** Use this backend instead of creating one (shared between tokenizers; not disposed). */
-  ops?: Backend;
-}
-
+/** What encode returns: the latent, or FSQ indices and codes. */
 export interface EncodeResult {
   /** Continuous tokenizers: the latent [B, C, h, w] (video: [B, C, t, h, w]). */
   latent?: HostTensor;
@@ -105,34 +40,36 @@ export interface StreamChunk extends EncodeResult {
   frames: [number, number];
 }
 
-type Encoder = ImageEncoder | VideoEncoder;
-type Decoder = ImageDecoder | VideoDecoder;
+/** An image or video encoder built over a backend. */
+export type Encoder = ImageEncoder | VideoEncoder;
+/** An image or video decoder built over a backend. */
+export type Decoder = ImageDecoder | VideoDecoder;
 
-function checkAllUsed(reader: WeightReader): void {
-  const unused = reader.src.names().filter((n) =>
-    !reader.used.has(n) && !ARCHITECTURE_BUFFERS.test(n)
-  );
-  if (unused.length) {
-    throw new Error(
-      `Cannot load ${reader.half}: "${reader.src.source}" has ${unused.length} tensor(s) this architecture does not use, e.g. "${
-        unused[0]
-      }"`,
-    );
-  }
-}
-
-async function loadSource(input: WeightsInput, what: string): Promise<TensorSource> {
-  const { bytes, source } = await readWeightsInput(input, what);
-  // Safetensors, or a TorchScript archive (an autoencoder.jit gives the half asked for).
-  return await readCheckpoint(bytes, source, what);
+/** @internal What `loadTokenizer` builds a Tokenizer from. */
+export interface TokenizerParts {
+  /** The backend that runs the network, or the reason there is none. */
+  selected: Selected;
+  /** Whether dispose() destroys the backend: false for one the caller shares. */
+  ownsBackend: boolean;
+  encoder: Encoder | null;
+  decoder: Decoder | null;
+  /** The name the tokenizer reports: the official variant, or a description of the weights. */
+  model: string;
+  /** Every parameter tensor uploaded to the backend, released by dispose(). */
+  weights: Tensor[];
+  /** Frames per independent window of a video tokenizer, or null for whole clips. */
+  window: number | null;
 }
 
 /** A loaded tokenizer. Calls may overlap; they run one at a time on the device. */
 export class Tokenizer {
   /** Official variant name, or a description of an unofficial one. */
   readonly model: string;
+  /** Whether it tokenizes images or videos. */
   readonly kind: "image" | "video";
+  /** Whether its tokens are FSQ indices (discrete) rather than a latent (continuous). */
   readonly discrete: boolean;
+  /** Pixels per latent position along height and width. */
   readonly spatialCompression: number;
   /** 1 for images. */
   readonly temporalCompression: number;
@@ -143,16 +80,14 @@ export class Tokenizer {
   /** FSQ levels of a discrete tokenizer. */
   readonly fsqLevels: number[] | null;
   /**
-   * What runs the network, e.g. "webgpu (NVIDIA H100 ...)" or "wasm (relaxed SIMD, 2
-   * threads)", or "none (why)" for a tokenizer with no backend: then only the parts that need
-   * no network work (`indicesToCodes`, `codesToIndices`, on the CPU), and encode/decode say
-   * why they cannot.
+   * The label of what runs the network, e.g. "webgpu (NVIDIA H100 ...)" or "wasm (relaxed
+   * SIMD, 2 threads)", or "none (why)" for a tokenizer with no backend: then only the parts that
+   * need no network work (`indicesToCodes`, `codesToIndices`, on the CPU), and encode/decode
+   * say why they cannot.
    */
   readonly backend: string;
-  readonly ops: Ops | null;
-  #backend: Backend | null;
-  #noDevice: string | null;
-  #ownsOps: boolean;
+  #selected: Selected;
+  #ownsBackend: boolean;
   #encoder: Encoder | null;
   #decoder: Decoder | null;
   #queue: Promise<unknown> = Promise.resolve();
@@ -161,33 +96,25 @@ export class Tokenizer {
   #weights: Tensor[];
 
   /** @internal use loadTokenizer */
-  constructor(
-    backendOps: Backend | null,
-    noDevice: string | null,
-    ownsOps: boolean,
-    encoder: Encoder | null,
-    decoder: Decoder | null,
-    model: string,
-    weights: Tensor[],
-    window: number | null,
-  ) {
-    this.#weights = weights;
-    this.#backend = backendOps;
-    this.#noDevice = noDevice;
-    this.ops = backendOps;
-    this.#ownsOps = ownsOps;
-    this.#encoder = encoder;
-    this.#decoder = decoder;
-    const cfg: HalfConfig = (encoder?.config ?? decoder?.config)!;
-    this.model = model;
+  constructor(parts: TokenizerParts) {
+    this.#selected = parts.selected;
+    this.#ownsBackend = parts.ownsBackend;
+    this.#encoder = parts.encoder;
+    this.#decoder = parts.decoder;
+    this.#weights = parts.weights;
+    const cfg: HalfConfig = (parts.encoder?.config ?? parts.decoder?.config)!;
+    this.model = parts.model;
     this.kind = cfg.kind;
     this.fsqLevels = cfg.fsqLevels;
     this.discrete = cfg.fsqLevels !== null;
     this.spatialCompression = cfg.spatialCompression;
     this.temporalCompression = cfg.kind === "video" ? cfg.temporalCompression : 1;
-    this.window = cfg.kind === "video" ? window : 1;
+    this.window = cfg.kind === "video" ? parts.window : 1;
     this.latentChannels = cfg.latentChannels;
-    this.backend = backendOps ? backendOps.label : `none (${noDevice})`;
+    const selected = parts.selected;
+    this.backend = selected.kind === "backend"
+      ? selected.backend.label
+      : `none (${selected.reason})`;
   }
 
   /** Frames of a stream's windows: the window option, else the reference CLI's 17. */
@@ -205,15 +132,18 @@ export class Tokenizer {
    * now, allocated, and the peaks (shared with other tokenizers when the backend was passed in).
    */
   memoryStats(): MemoryStats {
-    return this.#backend?.memoryStats() ??
-      { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
+    const selected = this.#selected;
+    return selected.kind === "backend"
+      ? selected.backend.memoryStats()
+      : { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
   }
 
   /** The backend, or the reason there is none, for encode/decode. */
   #device(what: string): Backend {
-    if (this.#backend) return this.#backend;
+    const selected = this.#selected;
+    if (selected.kind === "backend") return selected.backend;
     throw new Error(
-      `Cannot ${what}: this tokenizer has no backend (${this.#noDevice}); indicesToCodes and codesToIndices work without one`,
+      `Cannot ${what}: this tokenizer has no backend (${selected.reason}); indicesToCodes and codesToIndices work without one`,
     );
   }
 
@@ -228,23 +158,13 @@ export class Tokenizer {
    * FSQ indices ([B, h, w] or [B, t, h, w]) to the code values the decoder starts from
    * ([B, 6, ...]), on the CPU (WebAssembly): needs no device.
    */
-  indicesToCodes(indices: HostTensor): Promise<HostTensor> {
-    try {
-      const levels = this.#checkDiscrete("indicesToCodes");
-      return fsqIndicesToCodes(indices, levels);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async indicesToCodes(indices: HostTensor): Promise<HostTensor> {
+    return await fsqIndicesToCodes(indices, this.#checkDiscrete("indicesToCodes"));
   }
 
   /** Code values ([B, 6, ...]) to FSQ indices, on the CPU (WebAssembly): needs no device. */
-  codesToIndices(codes: HostTensor): Promise<HostTensor> {
-    try {
-      const levels = this.#checkDiscrete("codesToIndices");
-      return fsqCodesToIndices(codes, levels);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async codesToIndices(codes: HostTensor): Promise<HostTensor> {
+    return await fsqCodesToIndices(codes, this.#checkDiscrete("codesToIndices"));
   }
 
   /** Runs calls one after another so concurrent callers never interleave on the device. */
@@ -305,17 +225,14 @@ export class Tokenizer {
     }
   }
 
-  /** Encodes one window as a whole clip (streams). */
-  #encodeOne(input: HostTensor): Promise<EncodeResult> {
-    if (this.#disposed) return Promise.reject(new Error("Tokenizer was disposed"));
-    const encoder = this.#encoder;
-    if (!encoder) return Promise.reject(new Error("Cannot encode: no encoder was loaded"));
-    try {
-      checkImageInput(input, this.spatialCompression, true);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.#serial(() => this.#encodeWindow(encoder, input));
+  /**
+   * The half a call needs. Calls check it, and their input, before queuing anything: a rejected
+   * call leaves the device untouched.
+   */
+  #half<T>(half: T | null, what: "encode" | "decode", name: "encoder" | "decoder"): T {
+    if (this.#disposed) throw new Error("Tokenizer was disposed");
+    if (!half) throw new Error(`Cannot ${what}: no ${name} was loaded`);
+    return half;
   }
 
   /**
@@ -325,17 +242,10 @@ export class Tokenizer {
    * 1 + k x tc frames; any other frame count is an error), their tokens joined along time.
    * @param probe receives intermediate tensors by reference module name (for tests).
    */
-  encode(input: HostTensor, probe?: Probe): Promise<EncodeResult> {
-    if (this.#disposed) return Promise.reject(new Error("Tokenizer was disposed"));
-    const encoder = this.#encoder;
-    if (!encoder) return Promise.reject(new Error("Cannot encode: no encoder was loaded"));
-    let ranges: [number, number][];
-    try {
-      ranges = this.#checkPixels(input);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.#serial(async () => {
+  async encode(input: HostTensor, probe?: Probe): Promise<EncodeResult> {
+    const encoder = this.#half(this.#encoder, "encode", "encoder");
+    const ranges = this.#checkPixels(input);
+    return await this.#serial(async () => {
       if (!this.#video()) return await this.#encodeWindow(encoder, input, probe);
       const parts: EncodeResult[] = [];
       for (const [t0, t1] of ranges) {
@@ -359,16 +269,10 @@ export class Tokenizer {
    * [B, t, h, w] (discrete) to pixels. With the `window` option, video tokens are decoded in
    * windows of `latentWindow` latent frames, matching how they were encoded.
    */
-  decode(input: HostTensor, probe?: Probe): Promise<HostTensor> {
-    if (this.#disposed) return Promise.reject(new Error("Tokenizer was disposed"));
-    const decoder = this.#decoder;
-    if (!decoder) return Promise.reject(new Error("Cannot decode: no decoder was loaded"));
-    try {
-      this.#checkTokens(input);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.#serial(async () => {
+  async decode(input: HostTensor, probe?: Probe): Promise<HostTensor> {
+    const decoder = this.#half(this.#decoder, "decode", "decoder");
+    this.#checkTokens(input);
+    return await this.#serial(async () => {
       if (!this.#video()) return await this.#decodeWindow(decoder, input, probe);
       const axis = this.fsqLevels ? 1 : 2;
       const t = input.shape[axis];
@@ -449,9 +353,12 @@ export class Tokenizer {
     this.#disposed ??= this.#queue.then(() => {
       this.#encoder = null;
       this.#decoder = null;
-      for (const w of this.#weights) this.#backend?.release(w);
+      const selected = this.#selected;
+      if (selected.kind === "backend") {
+        for (const w of this.#weights) selected.backend.release(w);
+        if (this.#ownsBackend) selected.backend.destroy();
+      }
       this.#weights = [];
-      if (this.#ownsOps) this.#backend?.destroy();
     });
     return this.#disposed;
   }
@@ -465,158 +372,4 @@ function joinResults(parts: EncodeResult[]): EncodeResult {
   if (parts[0].indices) out.indices = concatTime(parts.map((p) => p.indices!), 1);
   if (parts[0].codes) out.codes = concatTime(parts.map((p) => p.codes!));
   return out;
-}
-
-function checkAgainstModel(name: string | undefined, cfg: HalfConfig, source: string): void {
-  if (!name) return;
-  const spec = findVariant(name);
-  const discrete = cfg.fsqLevels !== null;
-  const temporal = cfg.kind === "video" ? cfg.temporalCompression : 1;
-  if (
-    spec.kind !== cfg.kind || spec.discrete !== discrete ||
-    spec.spatialCompression !== cfg.spatialCompression || spec.temporalCompression !== temporal
-  ) {
-    throw new Error(
-      `Cannot load ${cfg.half}: "${source}" holds a ${
-        describeVariant(cfg.kind, discrete, cfg.spatialCompression, temporal)
-      } ${cfg.half}, not ${spec.name}`,
-    );
-  }
-}
-
-/** Where a video tokenizer's compression comes from: the model name, metadata, or the caller. */
-function videoCompression(
-  options: LoadOptions,
-  sources: TensorSource[],
-): VideoCompression {
-  if (options.model) {
-    const spec = findVariant(options.model);
-    if (spec.kind === "video") {
-      return { spatial: spec.spatialCompression, temporal: spec.temporalCompression };
-    }
-  }
-  for (const src of sources) {
-    const c = compressionFromMetadata(src);
-    if (c) return c;
-  }
-  if (options.compression) return options.compression;
-  throw new Error(
-    `Cannot load video tokenizer "${
-      sources[0].source
-    }": its weights do not say its compression; pass model (e.g. "Cosmos-0.1-Tokenizer-CV8x8x8") or compression: { spatial, temporal }`,
-  );
-}
-
-/**
- * Loads a Cosmos tokenizer (image or video, continuous or discrete) from safetensors
- * checkpoints.
- *
- * @example
- * ```ts
- * const tok = await loadTokenizer({ encoder: "enc.safetensors", decoder: "dec.safetensors" });
- * const { latent } = await tok.encode({ data: pixels, shape: [1, 3, 256, 256] });
- * const image = await tok.decode(latent!);
- * await tok.dispose();
- * ```
- */
-export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
-  if (options?.model && options.encoder === undefined && options.decoder === undefined) {
-    const files = await resolveCheckpoint(options.model, {
-      ...options.hub,
-      onProgress: options.hub?.onProgress ?? terminalProgress(),
-    });
-    let official: string | undefined;
-    try {
-      official = findVariant(options.model).name;
-    } catch {
-      // A fine-tuned repo or a directory: the variant is inferred from the weights.
-    }
-    options = { ...options, encoder: files.encoder, decoder: files.decoder, model: official };
-  }
-  if (!options || (options.encoder === undefined && options.decoder === undefined)) {
-    throw new Error("Cannot load tokenizer: give an encoder, a decoder, or both");
-  }
-  if (options.model) findVariant(options.model); // unknown names fail before any download
-  const [encSrc, decSrc] = await Promise.all([
-    options.encoder === undefined ? null : loadSource(options.encoder, "encoder"),
-    options.decoder === undefined ? null : loadSource(options.decoder, "decoder"),
-  ]);
-  const sources = [encSrc, decSrc].filter((s): s is TensorSource => s !== null);
-  const video = sources.some(isVideoCheckpoint);
-  const comp = video ? videoCompression(options, sources) : null;
-  const encCfg = encSrc
-    ? (comp ? inferVideoEncoder(encSrc, comp) : inferImageEncoder(encSrc))
-    : null;
-  const decCfg = decSrc
-    ? (comp ? inferVideoDecoder(decSrc, comp) : inferImageDecoder(decSrc))
-    : null;
-  if (encCfg) checkAgainstModel(options.model, encCfg, encSrc!.source);
-  if (decCfg) checkAgainstModel(options.model, decCfg, decSrc!.source);
-  if (encCfg && decCfg) {
-    if (
-      encCfg.latentChannels !== decCfg.latentChannels ||
-      encCfg.spatialCompression !== decCfg.spatialCompression
-    ) {
-      throw new Error(
-        `Cannot load tokenizer: encoder "${
-          encSrc!.source
-        }" (${encCfg.latentChannels} latent channels, ${encCfg.spatialCompression}x) and decoder "${
-          decSrc!.source
-        }" (${decCfg.latentChannels} latent channels, ${decCfg.spatialCompression}x) do not belong together`,
-      );
-    }
-  }
-  const window = options.window ?? null;
-  if (comp && window !== null) checkWindow(window, comp.temporal);
-  const ownsOps = !options.ops;
-  let backendOps: Backend | null = options.ops ?? null;
-  let noDevice: string | null = null;
-  if (!backendOps) {
-    const chosen = await createBackend(options.backend ?? "auto", options);
-    backendOps = chosen.ops;
-    noDevice = chosen.reason;
-  }
-  const weights: Tensor[] = [];
-  const uploader = {
-    upload(t: HostTensor): Tensor {
-      // Without a device the weights are still checked (names, shapes), just not uploaded.
-      if (!backendOps) {
-        return { shape: t.shape, dtype: t.data instanceof Int32Array ? "i32" : "f32" };
-      }
-      const tensor = backendOps.upload(t);
-      weights.push(tensor);
-      return tensor;
-    },
-  };
-  try {
-    let encoder: Encoder | null = null, decoder: Decoder | null = null;
-    if (encCfg) {
-      const reader = new WeightReader(encSrc!, "encoder");
-      encoder = encCfg.kind === "video"
-        ? new VideoEncoder(uploader, reader, encCfg)
-        : new ImageEncoder(uploader, reader, encCfg);
-      checkAllUsed(reader);
-    }
-    if (decCfg) {
-      const reader = new WeightReader(decSrc!, "decoder");
-      decoder = decCfg.kind === "video"
-        ? new VideoDecoder(uploader, reader, decCfg)
-        : new ImageDecoder(uploader, reader, decCfg);
-      checkAllUsed(reader);
-    }
-    const cfg = (encCfg ?? decCfg)!;
-    const model = options.model ? findVariant(options.model).name : describeVariant(
-      cfg.kind,
-      cfg.fsqLevels !== null,
-      cfg.spatialCompression,
-      cfg.kind === "video" ? cfg.temporalCompression : 1,
-    );
-    // Weight uploads are queued; make sure they (and any error) have landed.
-    await backendOps?.flush();
-    return new Tokenizer(backendOps, noDevice, ownsOps, encoder, decoder, model, weights, window);
-  } catch (err) {
-    if (ownsOps) backendOps?.destroy();
-    else for (const w of weights) backendOps?.release(w);
-    throw err;
-  }
 }

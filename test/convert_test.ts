@@ -52,7 +52,7 @@ gpuTest(
       compression: { spatial: 8, temporal: 4 },
     });
     assert.equal(parseSafetensors(enc.bytes).metadata.source_format, "torchscript");
-    const tok = await loadTokenizer({ encoder: enc.bytes, decoder: dec.bytes, ops });
+    const tok = await loadTokenizer({ encoder: enc.bytes, decoder: dec.bytes, backend: ops });
     assert.equal(tok.model, "Cosmos-0.1-Tokenizer-CV4x8x8");
     const c = parseSafetensors(await Deno.readFile(path("CV4x8x8", "case_9x32x32.safetensors")));
     const want = (n: string) => ({ data: c.float32(n), shape: c.entries.get(n)!.shape });

@@ -326,15 +326,15 @@ gpuTest("a diffusers CV8x8x8 file tokenizes like the fixture's own files", async
   assert.ok(halves.encoder.names().length > 0 && halves.decoder.names().length > 0);
   // The file does not record its compression: the loader needs the model (or compression).
   await assert.rejects(
-    loadTokenizer({ encoder: encBytes, decoder: decBytes, ops }),
+    loadTokenizer({ encoder: encBytes, decoder: decBytes, backend: ops }),
     /do not say its compression/,
   );
-  const tok = await loadTokenizer({ encoder: encBytes, decoder: decBytes, model, ops });
+  const tok = await loadTokenizer({ encoder: encBytes, decoder: decBytes, model, backend: ops });
   const dir = new URL("CV8x8x8/", FIXTURES);
   const ref = await loadTokenizer({
     encoder: new URL("encoder.safetensors", dir).pathname,
     decoder: new URL("decoder.safetensors", dir).pathname,
-    ops,
+    backend: ops,
   });
   try {
     const c = parseSafetensors(await Deno.readFile(new URL("case_9x32x32.safetensors", dir)));

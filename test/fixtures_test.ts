@@ -34,7 +34,7 @@ for (const backend of BACKENDS) {
           const tok = await loadTokenizer({
             encoder: new URL("encoder.safetensors", dir).pathname,
             decoder: new URL("decoder.safetensors", dir).pathname,
-            ops,
+            backend: ops,
           });
           const c = parseSafetensors(await Deno.readFile(new URL(`case_${size}.safetensors`, dir)));
           const want = (name: string) => ({

@@ -72,7 +72,7 @@ for (const name of CASES) {
         temporal: Number(c.metadata.temporal_compression),
       }
       : undefined;
-    const tok = await loadTokenizer({ encoder, decoder, ops, compression });
+    const tok = await loadTokenizer({ encoder, decoder, backend: ops, compression });
     const t2 = performance.now();
     try {
       const want = (key: string): HostTensor => ({

@@ -372,7 +372,7 @@ gpuTest("a resolved checkpoint loads and encodes", async (ops) => {
   const hub = await startHub({ repos: { [REPO]: await ftRepo() } });
   try {
     const r = await resolveCheckpoint(REPO, { endpoint: hub.endpoint, cacheDir: tmp });
-    const tok = await loadTokenizer({ encoder: r.encoder, decoder: r.decoder, ops });
+    const tok = await loadTokenizer({ encoder: r.encoder, decoder: r.decoder, backend: ops });
     try {
       const enc = await tok.encode({ data: new Float32Array(3 * 16 * 16), shape: [1, 3, 16, 16] });
       assert.deepEqual(enc.latent?.shape, [1, 16, 2, 2]);

@@ -14,7 +14,7 @@ gpuTest(
     const tok = await loadTokenizer({
       encoder: new URL("encoder.safetensors", DIR),
       decoder: new URL("decoder.safetensors", DIR),
-      ops,
+      backend: ops,
     });
     const input = { data: randomArray(3 * 32 * 40, 5), shape: [1, 3, 32, 40] };
     const before = tok.memoryStats();

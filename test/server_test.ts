@@ -25,7 +25,7 @@ const HAS_FFMPEG = (() => {
 function load(variant: string, ops: WebGpuOps): Promise<Tokenizer> {
   return loadTokenizer({
     encoder: new URL(`${variant}/encoder.safetensors`, FIXTURES),
-    ops,
+    backend: ops,
     window: variant.includes("V") ? 9 : undefined,
   });
 }

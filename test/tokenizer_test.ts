@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { assertClose, GPU_TEST, gpuOps, gpuTest, randomArray } from "./helpers.ts";
+import { assertClose, GPU_TEST, gpuOps, gpuTest, randomArray, wasmOps } from "./helpers.ts";
 import { encodeSafetensors, loadTokenizer, parseSafetensors, type Tokenizer } from "../mod.ts";
 import type { SafetensorsDtype, SafetensorsFile } from "../src/weights/safetensors.ts";
 import type { WebGpuOps } from "../src/backends/webgpu/backend.ts";
@@ -96,7 +96,7 @@ function sharedTokenizer(ops: WebGpuOps, variant: "CI8x8" | "DI8x8"): Promise<To
     tok = loadTokenizer({
       encoder: weights(variant, "encoder"),
       decoder: weights(variant, "decoder"),
-      ops,
+      backend: ops,
     });
     shared.set(variant, tok);
   }
@@ -109,12 +109,16 @@ function sharedTokenizer(ops: WebGpuOps, variant: "CI8x8" | "DI8x8"): Promise<To
 loadErrorTest(
   "loadTokenizer() rejects options with neither an encoder nor a decoder",
   async (ops) => {
-    await assert.rejects(loadTokenizer({ ops }), /give an encoder, a decoder, or both/);
+    await assert.rejects(loadTokenizer({ backend: ops }), /give an encoder, a decoder, or both/);
     // A model name alone is resolved on the hub; with the hub unreachable that fails clearly.
     const cacheDir = await Deno.makeTempDir();
     try {
       await assert.rejects(
-        loadTokenizer({ model: "CI8x8", ops, hub: { endpoint: "http://127.0.0.1:9", cacheDir } }),
+        loadTokenizer({
+          model: "CI8x8",
+          backend: ops,
+          hub: { endpoint: "http://127.0.0.1:9", cacheDir },
+        }),
         /Cannot download "encoder\.jit" from nvidia\/Cosmos-0\.1-Tokenizer-CI8x8/,
       );
     } finally {
@@ -130,7 +134,7 @@ loadErrorTest(
       loadTokenizer({
         encoder: weights("CI8x8", "encoder"),
         model: "Cosmos-9-Tokenizer-XX1x1",
-        ops,
+        backend: ops,
       }),
       /Unknown model "Cosmos-9-Tokenizer-XX1x1": expected one of .*Cosmos-0\.1-Tokenizer-CI8x8, Cosmos-0\.1-Tokenizer-CI16x16, Cosmos-0\.1-Tokenizer-DI8x8, Cosmos-0\.1-Tokenizer-DI16x16/,
     );
@@ -142,26 +146,26 @@ loadErrorTest("loadTokenizer() rejects weights that do not match the model name"
     loadTokenizer({
       encoder: weights("CI8x8", "encoder"),
       model: "Cosmos-0.1-Tokenizer-DI16x16",
-      ops,
+      backend: ops,
     }),
     /Cannot load encoder: ".*CI8x8\/encoder\.safetensors" holds a Cosmos-0\.1-Tokenizer-CI8x8 encoder, not Cosmos-0\.1-Tokenizer-DI16x16/,
   );
   await assert.rejects(
-    loadTokenizer({ decoder: weights("CI8x8", "decoder"), model: "DI8x8", ops }),
+    loadTokenizer({ decoder: weights("CI8x8", "decoder"), model: "DI8x8", backend: ops }),
     /Cannot load decoder: ".*CI8x8\/decoder\.safetensors" holds a Cosmos-0\.1-Tokenizer-CI8x8 decoder, not Cosmos-0\.1-Tokenizer-DI8x8/,
   );
 });
 
 loadErrorTest("loadTokenizer() rejects a decoder given as encoder", async (ops) => {
   await assert.rejects(
-    loadTokenizer({ encoder: weights("CI8x8", "decoder"), ops }),
+    loadTokenizer({ encoder: weights("CI8x8", "decoder"), backend: ops }),
     /Cannot load encoder: ".*CI8x8\/decoder\.safetensors" holds a decoder, not an encoder \(were the encoder and decoder files swapped\?\)/,
   );
   await assert.rejects(
     loadTokenizer({
       encoder: weights("CI8x8", "decoder"),
       decoder: weights("CI8x8", "encoder"),
-      ops,
+      backend: ops,
     }),
     /Cannot load encoder: ".*CI8x8\/decoder\.safetensors" holds a decoder.*swapped/,
   );
@@ -169,7 +173,7 @@ loadErrorTest("loadTokenizer() rejects a decoder given as encoder", async (ops) 
 
 loadErrorTest("loadTokenizer() rejects an encoder given as decoder", async (ops) => {
   await assert.rejects(
-    loadTokenizer({ decoder: weights("DI8x8", "encoder"), ops }),
+    loadTokenizer({ decoder: weights("DI8x8", "encoder"), backend: ops }),
     /Cannot load decoder: ".*DI8x8\/encoder\.safetensors" holds an? encoder, not an? decoder.*swapped/,
   );
 });
@@ -180,7 +184,7 @@ gpuTest("loadTokenizer() rejects a checkpoint missing a tensor, naming it", asyn
     (name) => name === "encoder.mid.block_1.conv2.weight" ? null : undefined,
   );
   await assert.rejects(
-    loadTokenizer({ encoder: bytes, ops }),
+    loadTokenizer({ encoder: bytes, backend: ops }),
     /Cannot load encoder: "<encoder bytes>" has no tensor "encoder\.mid\.block_1\.conv2\.weight"/,
   );
 });
@@ -196,7 +200,7 @@ gpuTest(
           : undefined,
     );
     await assert.rejects(
-      loadTokenizer({ encoder: bytes, ops }),
+      loadTokenizer({ encoder: bytes, backend: ops }),
       /Cannot load encoder: tensor "encoder\.norm_out\.weight" in "<encoder bytes>" has shape \[127\], expected \[128\]/,
     );
   },
@@ -207,7 +211,7 @@ gpuTest("loadTokenizer() rejects a tensor the architecture does not use", async 
     "decoder.extra.weight": { dtype: "F32", shape: [4], data: new Float32Array(4) },
   });
   await assert.rejects(
-    loadTokenizer({ decoder: bytes, ops }),
+    loadTokenizer({ decoder: bytes, backend: ops }),
     /Cannot load decoder: "<decoder bytes>" has 1 tensor\(s\) this architecture does not use, e\.g\. "decoder\.extra\.weight"/,
   );
 });
@@ -215,12 +219,12 @@ gpuTest("loadTokenizer() rejects a tensor the architecture does not use", async 
 loadErrorTest("loadTokenizer() rejects a truncated checkpoint", async (ops) => {
   const bytes = await Deno.readFile(weights("CI8x8", "encoder"));
   await assert.rejects(
-    loadTokenizer({ encoder: bytes.subarray(0, bytes.length >> 1), ops }),
+    loadTokenizer({ encoder: bytes.subarray(0, bytes.length >> 1), backend: ops }),
     /Invalid safetensors file "<encoder bytes>": truncated data section/,
   );
   // The ArrayBuffer form of the same bytes.
   await assert.rejects(
-    loadTokenizer({ decoder: bytes.slice(0, 1000).buffer, ops }),
+    loadTokenizer({ decoder: bytes.slice(0, 1000).buffer, backend: ops }),
     /Invalid safetensors file "<decoder bytes>": truncated/,
   );
 });
@@ -228,11 +232,11 @@ loadErrorTest("loadTokenizer() rejects a truncated checkpoint", async (ops) => {
 loadErrorTest("loadTokenizer() rejects a path that does not exist", async (ops) => {
   const missing = new URL("does-not-exist/encoder.safetensors", FIXTURES).pathname;
   await assert.rejects(
-    loadTokenizer({ encoder: missing, ops }),
+    loadTokenizer({ encoder: missing, backend: ops }),
     /Cannot read encoder ".*does-not-exist\/encoder\.safetensors"/,
   );
   await assert.rejects(
-    loadTokenizer({ encoder: weights("CI8x8", "encoder"), decoder: missing, ops }),
+    loadTokenizer({ encoder: weights("CI8x8", "encoder"), decoder: missing, backend: ops }),
     /Cannot read decoder ".*does-not-exist/,
   );
 });
@@ -249,14 +253,17 @@ gpuTest(
     try {
       const base = `http://127.0.0.1:${server.addr.port}`;
       await assert.rejects(
-        loadTokenizer({ encoder: `${base}/missing.safetensors`, ops }),
+        loadTokenizer({ encoder: `${base}/missing.safetensors`, backend: ops }),
         /Cannot fetch encoder "http:\/\/127\.0\.0\.1:\d+\/missing\.safetensors": HTTP 404/,
       );
       await assert.rejects(
-        loadTokenizer({ decoder: new URL(`${base}/missing.safetensors`), ops }),
+        loadTokenizer({ decoder: new URL(`${base}/missing.safetensors`), backend: ops }),
         /Cannot fetch decoder ".*": HTTP 404/,
       );
-      const tok = await loadTokenizer({ encoder: `${base}/CI8x8/encoder.safetensors`, ops });
+      const tok = await loadTokenizer({
+        encoder: `${base}/CI8x8/encoder.safetensors`,
+        backend: ops,
+      });
       try {
         assert.equal(tok.model, "Cosmos-0.1-Tokenizer-CI8x8");
         const { latent, indices } = await tok.encode(zeros([1, 3, 16, 16]));
@@ -279,7 +286,7 @@ loadErrorTest(
       loadTokenizer({
         encoder: weights("CI8x8", "encoder"),
         decoder: weights("CI16x16", "decoder"),
-        ops,
+        backend: ops,
       }),
       /Cannot load tokenizer: encoder ".*CI8x8\/encoder\.safetensors" \(16 latent channels, 8x\) and decoder ".*CI16x16\/decoder\.safetensors" \(16 latent channels, 16x\) do not belong together/,
     );
@@ -287,7 +294,7 @@ loadErrorTest(
       loadTokenizer({
         encoder: weights("DI8x8", "encoder"),
         decoder: weights("CI8x8", "decoder"),
-        ops,
+        backend: ops,
       }),
       /\(6 latent channels, 8x\) and decoder .* \(16 latent channels, 8x\) do not belong together/,
     );
@@ -316,7 +323,11 @@ gpuTest(
   "loadTokenizer() resolves a matching short or nvidia/ model name to the official one",
   async (ops) => {
     for (const model of ["CI16x16", "nvidia/Cosmos-0.1-Tokenizer-CI16x16"]) {
-      const tok = await loadTokenizer({ encoder: weights("CI16x16", "encoder"), model, ops });
+      const tok = await loadTokenizer({
+        encoder: weights("CI16x16", "encoder"),
+        model,
+        backend: ops,
+      });
       assert.equal(tok.model, "Cosmos-0.1-Tokenizer-CI16x16");
       assert.equal(tok.spatialCompression, 16);
       await tok.dispose();
@@ -324,10 +335,24 @@ gpuTest(
   },
 );
 
+Deno.test({
+  name: "loadTokenizer() takes a shared backend as the deprecated ops option and leaves it open",
+  ...GPU_TEST,
+  async fn() {
+    const ops = await wasmOps();
+    const tok = await loadTokenizer({ encoder: weights("CI8x8", "encoder"), ops });
+    assert.equal(tok.backend, ops.label);
+    await tok.dispose();
+    const t = ops.upload({ data: new Float32Array([1, 2]), shape: [2] });
+    assert.deepEqual([...(await ops.read(t)).data], [1, 2]);
+    ops.release(t);
+  },
+});
+
 gpuTest(
   "loadTokenizer() with only an encoder encodes, and decode rejects with no decoder",
   async (ops) => {
-    const tok = await loadTokenizer({ encoder: weights("CI8x8", "encoder"), ops });
+    const tok = await loadTokenizer({ encoder: weights("CI8x8", "encoder"), backend: ops });
     try {
       assert.equal(tok.model, "Cosmos-0.1-Tokenizer-CI8x8");
       const { latent } = await tok.encode(image([1, 3, 16, 16], 7));
@@ -342,7 +367,7 @@ gpuTest(
 gpuTest(
   "loadTokenizer() with only a decoder decodes, and encode rejects with no encoder",
   async (ops) => {
-    const tok = await loadTokenizer({ decoder: weights("DI8x8", "decoder"), ops });
+    const tok = await loadTokenizer({ decoder: weights("DI8x8", "decoder"), backend: ops });
     try {
       assert.equal(tok.discrete, true);
       const out = await tok.decode({
@@ -478,7 +503,7 @@ gpuTest('a tokenizer rejects calls after dispose() with "disposed"', async (ops)
   const tok = await loadTokenizer({
     encoder: weights("CI8x8", "encoder"),
     decoder: weights("CI8x8", "decoder"),
-    ops,
+    backend: ops,
   });
   // A call made before dispose() still completes.
   const pending = tok.encode(zeros([1, 3, 16, 16]));

@@ -534,7 +534,7 @@ gpuTest("CV4x8x8 from .jit files matches the reference (9x32x32)", async (ops) =
     encoder: new URL("encoder.jit", DIR).pathname,
     decoder: new URL("decoder.jit", DIR).pathname,
     model: "Cosmos-0.1-Tokenizer-CV4x8x8",
-    ops,
+    backend: ops,
   });
   try {
     const c = parseSafetensors(read("case_9x32x32.safetensors"));

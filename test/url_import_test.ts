@@ -77,7 +77,7 @@ for (const backend of BACKENDS) {
       const tok = await loadTokenizer({
         encoder: new URL("encoder.safetensors", dir),
         decoder: new URL("decoder.safetensors", dir),
-        ops,
+        backend: ops,
       });
       const c = parseSafetensors(await Deno.readFile(new URL("case_48x80.safetensors", dir)));
       const local = await tok.encode({

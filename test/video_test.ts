@@ -16,7 +16,7 @@ function load(variant: string, ops: WebGpuOps, window?: number): Promise<Tokeniz
   return loadTokenizer({
     encoder: new URL("encoder.safetensors", dir(variant)),
     decoder: new URL("decoder.safetensors", dir(variant)),
-    ops,
+    backend: ops,
     window,
   });
 }
@@ -190,13 +190,13 @@ gpuTest(
     };
     const encoder = await strip("encoder"), decoder = await strip("decoder");
     await assert.rejects(
-      loadTokenizer({ encoder, decoder, ops }),
+      loadTokenizer({ encoder, decoder, backend: ops }),
       /do not say its compression; pass model/,
     );
     const named = await loadTokenizer({
       encoder,
       decoder,
-      ops,
+      backend: ops,
       model: "Cosmos-0.1-Tokenizer-CV4x8x8",
     });
     assert.equal(named.temporalCompression, 4);
@@ -204,7 +204,7 @@ gpuTest(
     const given = await loadTokenizer({
       encoder,
       decoder,
-      ops,
+      backend: ops,
       compression: { spatial: 8, temporal: 4 },
     });
     assert.equal(given.model, "Cosmos-0.1-Tokenizer-CV4x8x8");

@@ -21,8 +21,8 @@ export interface BackendOptions {
   wasm?: WasmOptions;
 }
 
-/** The backend created, or null with the reason there is none. */
-export type Selected = { ops: Backend; reason: null } | { ops: null; reason: string };
+/** The backend created, or the reason there is none. */
+export type Selected = { kind: "backend"; backend: Backend } | { kind: "none"; reason: string };
 
 /** Creates the backend `choice` names; an explicit choice that cannot be had throws. */
 export async function createBackend(
@@ -38,35 +38,35 @@ export async function createBackend(
   if (options.wasm) checkWasmOptions(options.wasm);
   switch (choice) {
     case "none":
-      return { ops: null, reason: 'loaded with backend: "none"' };
+      return { kind: "none", reason: 'loaded with backend: "none"' };
     case "webgpu":
-      return { ops: await WebGpuOps.create(options.webgpu), reason: null };
+      return { kind: "backend", backend: await WebGpuOps.create(options.webgpu) };
     case "wasm":
-      return { ops: await WasmOps.create(options.wasm), reason: null };
+      return { kind: "backend", backend: await WasmOps.create(options.wasm) };
   }
   const adapter = await probeAdapter(options.webgpu);
   if (adapter && !adapter.isSoftware) {
     try {
-      return { ops: await WebGpuOps.create(options.webgpu), reason: null };
+      return { kind: "backend", backend: await WebGpuOps.create(options.webgpu) };
     } catch {
       // The adapter would not give a device: WebAssembly still works.
     }
   }
   let wasmError: Error;
   try {
-    return { ops: await WasmOps.create(options.wasm), reason: null };
+    return { kind: "backend", backend: await WasmOps.create(options.wasm) };
   } catch (err) {
     wasmError = err as Error;
   }
   if (adapter) {
     try {
-      return { ops: await WebGpuOps.create(options.webgpu), reason: null };
+      return { kind: "backend", backend: await WebGpuOps.create(options.webgpu) };
     } catch {
       // Fall through to the reason below.
     }
   }
   return {
-    ops: null,
+    kind: "none",
     reason: `no WebGPU adapter${adapter ? " that works" : ""}, and ${wasmError.message}`,
   };
 }

@@ -4,7 +4,8 @@
  */
 
 import { globSync } from "node:fs";
-import { type LoadOptions, loadTokenizer, type Tokenizer } from "../tokenizer.ts";
+import { type LoadOptions, loadTokenizer } from "../load.ts";
+import type { Tokenizer } from "../tokenizer.ts";
 import { findVariant } from "../models/variants.ts";
 import { convertCheckpoint } from "../tools/convert.ts";
 import { runBench } from "../tools/bench.ts";

@@ -7,22 +7,10 @@
 
 import { parseSafetensors } from "../weights/safetensors.ts";
 import { isZip, readCheckpoint } from "../weights/formats.ts";
-import type { TensorSource } from "../weights/checkpoint.ts";
-import { isDiffusersCheckpoint } from "../weights/diffusers.ts";
-import { fromDiffusers } from "../weights/diffusers.ts";
-import { isAutoencoder, splitHalves } from "../weights/torchscript.ts";
-import {
-  compressionFromMetadata,
-  detectHalf,
-  type HalfConfig,
-  inferImageDecoder,
-  inferImageEncoder,
-  inferVideoDecoder,
-  inferVideoEncoder,
-  isVideoCheckpoint,
-  type VideoCompression,
-} from "../models/config.ts";
-import { describeVariant, findVariant } from "../models/variants.ts";
+import { fromDiffusers, isDiffusersCheckpoint } from "../weights/diffusers.ts";
+import { isVideoCheckpoint } from "../models/config.ts";
+import { architectureOf, type CheckpointHalf, halvesOf, inferHalves } from "../models/halves.ts";
+import { describeVariant, findVariant, type VariantSpec } from "../models/variants.ts";
 import { readTokenFile, TOKEN_FORMAT } from "./tokens.ts";
 import { fmtShape } from "../types.ts";
 
@@ -52,19 +40,11 @@ export interface FileInfo {
   tokens?: { name: string; shape: number[] };
 }
 
-function halfInfo(src: TensorSource, model: string | undefined): HalfInfo {
-  const half = detectHalf(src)!;
-  const video = isVideoCheckpoint(src);
-  let comp: VideoCompression | null = null;
-  if (video) {
-    const spec = model ? findVariant(model) : null;
-    comp = spec?.kind === "video"
-      ? { spatial: spec.spatialCompression, temporal: spec.temporalCompression }
-      : compressionFromMetadata(src);
-  }
-  if (video && !comp) {
+function halfInfo(h: CheckpointHalf, variant: VariantSpec | undefined): HalfInfo {
+  const cfg = inferHalves([h], { variant })?.[0];
+  if (!cfg) {
     return {
-      half,
+      half: h.half,
       kind: "video",
       variant: null,
       discrete: null,
@@ -74,17 +54,14 @@ function halfInfo(src: TensorSource, model: string | undefined): HalfInfo {
       fsqLevels: null,
     };
   }
-  const cfg: HalfConfig = video
-    ? (half === "encoder" ? inferVideoEncoder(src, comp!) : inferVideoDecoder(src, comp!))
-    : (half === "encoder" ? inferImageEncoder(src) : inferImageDecoder(src));
-  const temporal = cfg.kind === "video" ? cfg.temporalCompression : 1;
+  const arch = architectureOf(cfg);
   return {
-    half,
-    kind: cfg.kind,
-    variant: describeVariant(cfg.kind, cfg.fsqLevels !== null, cfg.spatialCompression, temporal),
-    discrete: cfg.fsqLevels !== null,
-    spatialCompression: cfg.spatialCompression,
-    temporalCompression: temporal,
+    half: h.half,
+    kind: arch.kind,
+    variant: describeVariant(arch),
+    discrete: arch.discrete,
+    spatialCompression: arch.spatialCompression,
+    temporalCompression: arch.temporalCompression,
     latentChannels: cfg.latentChannels,
     fsqLevels: cfg.fsqLevels,
   };
@@ -125,20 +102,20 @@ export async function describeFile(path: string, model?: string): Promise<FileIn
   }
   const src = await readCheckpoint(bytes, path);
   const names = src.names();
-  let halves: TensorSource[];
+  let halves: CheckpointHalf[] | null;
   let format = zip ? "TorchScript archive" : "safetensors";
   if (isDiffusersCheckpoint(src)) {
     const h = fromDiffusers(src);
-    halves = [h.encoder, h.decoder];
+    halves = [{ half: "encoder", src: h.encoder }, { half: "decoder", src: h.decoder }];
     format += ", diffusers AutoencoderKLCosmos names";
-  } else if (isAutoencoder(src)) {
-    const h = splitHalves(src);
-    halves = [h.encoder, h.decoder];
-  } else if (detectHalf(src)) {
-    halves = [src];
   } else {
-    throw new Error(`"${path}" holds no Cosmos tokenizer encoder or decoder`);
+    halves = halvesOf(src);
   }
+  if (!halves) throw new Error(`"${path}" holds no Cosmos tokenizer encoder or decoder`);
+  // The model name matters only for a video's compression: only then is it looked up.
+  const variant = model && halves.some((h) => isVideoCheckpoint(h.src))
+    ? findVariant(model)
+    : undefined;
   // A TorchScript archive's storages are read as they come; only safetensors name dtypes.
   const dtypes = zip
     ? []
@@ -151,7 +128,7 @@ export async function describeFile(path: string, model?: string): Promise<FileIn
     tensors: names.length,
     parameters: names.reduce((a, n) => a + src.shape(n)!.reduce((x, y) => x * y, 1), 0),
     dtypes,
-    halves: halves.map((h) => halfInfo(h, model)),
+    halves: halves.map((h) => halfInfo(h, variant)),
     metadata: src.metadata,
   };
 }

@@ -55,7 +55,9 @@ export interface ImageDecoderConfig {
 
 /** Compression factors of a video tokenizer, which its weights do not reveal. */
 export interface VideoCompression {
+  /** Pixels per latent position along height and width. */
   spatial: number;
+  /** Frames per latent frame (after the first, which has its own). */
   temporal: number;
   /** The reference's legacy_mode for the decoder's temporal upsampling levels (default false). */
   legacyMode?: boolean;
@@ -373,23 +375,4 @@ export function inferVideoDecoder(src: TensorSource, comp: VideoCompression): Vi
     temporalCompression: comp.temporal,
     outChannels: 3,
   };
-}
-
-/** Compression factors recorded in a checkpoint's metadata (the fixtures' and our converter's). */
-export function compressionFromMetadata(src: TensorSource): VideoCompression | null {
-  const raw = src.metadata?.config;
-  if (!raw) return null;
-  try {
-    const cfg = JSON.parse(raw);
-    if (Number.isInteger(cfg.spatial_compression) && Number.isInteger(cfg.temporal_compression)) {
-      return {
-        spatial: cfg.spatial_compression,
-        temporal: cfg.temporal_compression,
-        legacyMode: cfg.legacy_mode === true,
-      };
-    }
-  } catch {
-    // Metadata that is not JSON says nothing about the architecture.
-  }
-  return null;
 }

@@ -3,14 +3,22 @@
  * @module
  */
 
-export interface VariantSpec {
-  /** Official name, e.g. "Cosmos-0.1-Tokenizer-CI8x8". */
-  name: string;
+/** What a variant's name says about its network: kind, tokens and compression. */
+export interface Architecture {
+  /** Whether it tokenizes images or videos. */
   kind: "image" | "video";
+  /** FSQ tokens (discrete) rather than a continuous latent. */
   discrete: boolean;
+  /** Pixels per latent position along height and width. */
   spatialCompression: number;
   /** 1 for images. */
   temporalCompression: number;
+}
+
+/** An official variant: its name and the architecture the name stands for. */
+export interface VariantSpec extends Architecture {
+  /** Official name, e.g. "Cosmos-0.1-Tokenizer-CI8x8". */
+  name: string;
 }
 
 const OFFICIAL = [
@@ -58,13 +66,16 @@ export function findVariant(name: string): VariantSpec {
   );
 }
 
+/** Whether `arch` is the architecture `variant` names. */
+export function isArchitectureOf(variant: VariantSpec, arch: Architecture): boolean {
+  return variant.kind === arch.kind && variant.discrete === arch.discrete &&
+    variant.spatialCompression === arch.spatialCompression &&
+    variant.temporalCompression === arch.temporalCompression;
+}
+
 /** The official name matching an architecture, or a descriptive one ("CI8x8-like"). */
-export function describeVariant(
-  kind: "image" | "video",
-  discrete: boolean,
-  spatial: number,
-  temporal = 1,
-): string {
+export function describeVariant(arch: Architecture): string {
+  const { kind, discrete, spatialCompression: spatial, temporalCompression: temporal } = arch;
   const short = `${discrete ? "D" : "C"}${kind === "image" ? "I" : "V"}${
     kind === "video" ? `${temporal}x` : ""
   }${spatial}x${spatial}`;

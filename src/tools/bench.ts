@@ -20,7 +20,7 @@ import { type GemmTiles, WebGpuOps } from "../backends/webgpu/backend.ts";
 import { WasmOps } from "../backends/wasm/backend.ts";
 import type { Backend } from "../backends/ops.ts";
 import { probeAdapter } from "../backends/webgpu/device.ts";
-import { loadTokenizer } from "../tokenizer.ts";
+import { loadTokenizer } from "../load.ts";
 import {
   imageDecoderShapes,
   imageEncoderShapes,

@@ -10,40 +10,17 @@
  */
 
 import { readCheckpoint } from "../weights/formats.ts";
-import { readWeightsInput, type WeightsInput } from "../io/source.ts";
+import { readWeightsInput, type WeightsInput } from "../weights/source.ts";
 import { encodeSafetensors } from "../weights/safetensors.ts";
-import { ARCHITECTURE_BUFFERS, type TensorSource } from "../weights/checkpoint.ts";
-import {
-  compressionFromMetadata,
-  detectHalf,
-  type HalfConfig,
-  inferImageDecoder,
-  inferImageEncoder,
-  inferVideoDecoder,
-  inferVideoEncoder,
-  isVideoCheckpoint,
-  type VideoCompression,
-} from "../models/config.ts";
-import { describeVariant, findVariant } from "../models/variants.ts";
-import { isAutoencoder, splitHalves } from "../weights/torchscript.ts";
+import { ARCHITECTURE_BUFFERS } from "../weights/checkpoint.ts";
+import type { VideoCompression } from "../models/config.ts";
+import { architectureOf, halvesOf, inferHalves } from "../models/halves.ts";
+import { describeVariant, findVariant, isArchitectureOf } from "../models/variants.ts";
 
 export interface ConvertOptions {
   /** Official model name, for a video checkpoint's compression (and as a check). */
   model?: string;
   compression?: VideoCompression;
-}
-
-function halvesOf(src: TensorSource): TensorSource[] {
-  if (isAutoencoder(src)) {
-    const { encoder, decoder } = splitHalves(src);
-    return [encoder, decoder];
-  }
-  if (!detectHalf(src)) {
-    throw new Error(
-      `Cannot convert "${src.source}": it holds no Cosmos tokenizer encoder or decoder`,
-    );
-  }
-  return [src];
 }
 
 /** The converted checkpoint's bytes. */
@@ -54,34 +31,23 @@ export async function convertCheckpoint(
   const { bytes, source } = await readWeightsInput(input, "checkpoint");
   const src = await readCheckpoint(bytes, source);
   const halves = halvesOf(src);
-  const video = halves.some(isVideoCheckpoint);
-  let comp: VideoCompression | null = null;
-  if (video) {
-    const spec = options.model ? findVariant(options.model) : null;
-    comp = spec?.kind === "video"
-      ? { spatial: spec.spatialCompression, temporal: spec.temporalCompression }
-      : compressionFromMetadata(src) ?? options.compression ?? null;
-    if (!comp) {
-      throw new Error(
-        `Cannot convert "${source}": a video checkpoint's weights do not say its compression; pass --model NAME or --spatial S --temporal T`,
-      );
-    }
+  if (!halves) {
+    throw new Error(
+      `Cannot convert "${src.source}": it holds no Cosmos tokenizer encoder or decoder`,
+    );
   }
-  const configs: HalfConfig[] = halves.map((h) => {
-    const half = detectHalf(h);
-    if (comp) return half === "encoder" ? inferVideoEncoder(h, comp) : inferVideoDecoder(h, comp);
-    return half === "encoder" ? inferImageEncoder(h) : inferImageDecoder(h);
-  });
+  const spec = options.model ? findVariant(options.model) : undefined;
+  const configs = inferHalves(halves, { variant: spec, compression: options.compression });
+  if (!configs) {
+    throw new Error(
+      `Cannot convert "${source}": a video checkpoint's weights do not say its compression; pass --model NAME or --spatial S --temporal T`,
+    );
+  }
   const cfg = configs[0];
-  const temporal = cfg.kind === "video" ? cfg.temporalCompression : 1;
-  const discrete = cfg.fsqLevels !== null;
-  let variant = describeVariant(cfg.kind, discrete, cfg.spatialCompression, temporal);
-  if (options.model) {
-    const spec = findVariant(options.model);
-    if (
-      spec.kind !== cfg.kind || spec.discrete !== discrete ||
-      spec.spatialCompression !== cfg.spatialCompression || spec.temporalCompression !== temporal
-    ) {
+  const arch = architectureOf(cfg);
+  let variant = describeVariant(arch);
+  if (spec) {
+    if (!isArchitectureOf(spec, arch)) {
       throw new Error(
         `Cannot convert "${source}": it holds a ${variant} checkpoint, not ${spec.name}`,
       );
@@ -89,17 +55,17 @@ export async function convertCheckpoint(
     variant = spec.name;
   }
   const tensors: Parameters<typeof encodeSafetensors>[0] = {};
-  for (const h of halves) {
+  for (const { src: h } of halves) {
     for (const name of h.names()) {
       if (ARCHITECTURE_BUFFERS.test(name)) continue;
       tensors[name] = { dtype: "F32", shape: h.shape(name)!, data: h.float32(name) };
     }
   }
   const config = {
-    kind: cfg.kind,
-    discrete: cfg.fsqLevels !== null,
-    spatial_compression: cfg.spatialCompression,
-    temporal_compression: temporal,
+    kind: arch.kind,
+    discrete: arch.discrete,
+    spatial_compression: arch.spatialCompression,
+    temporal_compression: arch.temporalCompression,
     latent_channels: cfg.latentChannels,
     ...(cfg.fsqLevels ? { levels: cfg.fsqLevels } : {}),
   };

@@ -1,9 +1,10 @@
 /**
- * Input checks done before any GPU work, with messages that say what was expected.
+ * The tokenizer's input checks (pixels, latents, FSQ indices), done before anything is queued on
+ * the backend, with messages that say what was expected.
  * @module
  */
 
-import { fmtShape, type HostTensor, numel } from "../types.ts";
+import { fmtShape, type HostTensor, numel } from "./types.ts";
 
 function checkData(t: HostTensor, what: string): void {
   if (!t || typeof t !== "object" || !Array.isArray(t.shape)) {
