@@ -9,7 +9,7 @@ import type { WebGpuOptions } from "./backends/webgpu/backend.ts";
 import type { WasmOptions } from "./backends/wasm/backend.ts";
 import { type BackendChoice, createBackend } from "./backends/select.ts";
 import { fsqConstants } from "./backends/fsq.ts";
-import { fsqCodesToIndices, fsqIndicesToCodes } from "./cpu/mod.ts";
+import { fsqCodesToIndices, fsqIndicesToCodes } from "./backends/wasm/standalone.ts";
 import {
   compressionFromMetadata,
   type HalfConfig,

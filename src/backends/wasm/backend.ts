@@ -32,7 +32,7 @@ import {
   instantiateKernels,
   kernelModule,
   type WasmVariant,
-} from "../../cpu/wasm.ts";
+} from "./kernels.ts";
 import { WasmHeap } from "./heap.ts";
 import {
   attentionGeometry,

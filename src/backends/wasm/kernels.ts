@@ -1,6 +1,6 @@
 /**
  * Loading of the CPU kernels (asm/, embedded in src/generated/wasm.ts) and the memory layout of
- * the standalone CPU functions (src/cpu/mod.ts). The kernels import their memory, so the host
+ * the standalone CPU functions (standalone.ts). The kernels import their memory, so the host
  * owns it: the WebAssembly backend shares one memory between worker threads, the standalone
  * functions use a private one that grows to fit each call's buffers, laid out one after the
  * other from the module's heap base. WebAssembly memory cannot shrink: it stays at the largest
@@ -12,7 +12,7 @@
  * @module
  */
 
-import { WASM_BASE64 } from "../generated/wasm.ts";
+import { WASM_BASE64 } from "../../generated/wasm.ts";
 
 /** The exports of asm/*.ts. Pointers are byte offsets into the imported memory. */
 export interface CpuKernels {

@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * import { fsqIndicesToCodes, haarPatch } from "./src/cpu/mod.ts";
+ * import { fsqIndicesToCodes, haarPatch } from "./src/backends/wasm/standalone.ts";
  * const image = { data: new Float32Array(3 * 64 * 64), shape: [1, 3, 64, 64] };
  * const coeffs = await haarPatch(image, 4); // [1, 48, 16, 16]
  * const codes = await fsqIndicesToCodes({ data: new Int32Array(64), shape: [1, 8, 8] });
@@ -18,9 +18,9 @@
  * @module
  */
 
-import { DEFAULT_FSQ_LEVELS, fsqConstants } from "../backends/fsq.ts";
-import { fmtShape, type HostTensor, numel } from "../types.ts";
-import { type CpuWasm, cpuWasm } from "./wasm.ts";
+import { DEFAULT_FSQ_LEVELS, fsqConstants } from "../fsq.ts";
+import { fmtShape, type HostTensor, numel } from "../../types.ts";
+import { type CpuWasm, cpuWasm } from "./kernels.ts";
 
 /** Patch sizes of the Cosmos tokenizers' patchers: 2^levels Haar levels. */
 const PATCH_SIZES = [1, 2, 4, 8];

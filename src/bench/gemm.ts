@@ -5,7 +5,7 @@
  * Winograd rates are "effective": the direct convolution's 2 Cout Cin 9 H W over the time.
  * Also the Winograd error against a float64 direct convolution (a few output channels) on
  * kaiming-like weights N(0, 1 / (9 Cin)) and N(0, 1) inputs. The best of a few runs is reported,
- * the machine may be shared. Called by src/cpu/bench.ts; `deno run -A src/cpu/bench_gemm.ts`.
+ * the machine may be shared. Called by src/bench/cpu.ts; `deno run -A src/bench/gemm.ts`.
  * @module
  */
 
@@ -15,7 +15,7 @@ import {
   instantiateKernels,
   kernelModule,
   type WasmVariant,
-} from "./wasm.ts";
+} from "../backends/wasm/kernels.ts";
 
 async function instantiate(variant: WasmVariant): Promise<CpuWasm> {
   const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
