@@ -983,6 +983,221 @@ var WASM_BASE64 = {
 };
 
 // src/backends/wasm/kernels.ts
+var KERNELS = {
+  // ---- asm/memory.ts
+  /** First byte past the module's static data. */
+  heapBase: { params: [], returns: "number" },
+  // ---- asm/fsq.ts: [b, dims, positions] tensors, constants in the table at fsqTable().
+  /** Moves this instance's FSQ constants table to `p` (160 bytes). */
+  fsqUseTable: { params: ["p"] },
+  /** Address of the FSQ constants table the host fills before each call. */
+  fsqTable: { params: [], returns: "number" },
+  /** z -> codes and indices; -1, or the flat index of the first non-finite value. */
+  fsqQuantize: {
+    params: ["z", "codes", "indices", "b", "dims", "positions"],
+    returns: "number"
+  },
+  /** indices -> codes; -1, or the flat index of the first index outside [0, size). */
+  fsqIndicesToCodes: {
+    params: ["indices", "codes", "b", "dims", "positions", "size"],
+    returns: "number"
+  },
+  /** codes -> indices; -1, or the flat index of the first code off the grid. */
+  fsqCodesToIndices: {
+    params: ["codes", "indices", "b", "dims", "positions"],
+    returns: "number"
+  },
+  // ---- asm/gemm.ts
+  /** The 6x8 micro-kernel, exported for asm/winograd.ts; the host does not call it. */
+  microKernel: { params: ["pa", "pb", "kc", "c", "ldc", "beta", "bias"] },
+  /** Scratch bytes of one `gemm` call over `m` rows, `n` columns and depth `k`. */
+  gemmScratchBytes: { params: ["m", "n", "k"], returns: "number" },
+  /**
+   * C[m, n] = (accumulate ? C[m, n] : 0) + sum_k A[m, k] B[k, n] (+ bias[m] when bias != 0)
+   * for m in [m0, m1), n in [n0, n1); A[m, k] at a + 4 (m sam + k sak), B[k, n] at
+   * b + 4 (k sbk + n sbn), C[m, n] at c + 4 (m ldc + n). `scratch` holds
+   * gemmScratchBytes(m1 - m0, n1 - n0, K) bytes of the calling thread's own.
+   */
+  gemm: {
+    params: [
+      "m0",
+      "m1",
+      "n0",
+      "n1",
+      "K",
+      "a",
+      "sam",
+      "sak",
+      "b",
+      "sbk",
+      "sbn",
+      "c",
+      "ldc",
+      "bias",
+      "accumulate",
+      "scratch"
+    ]
+  },
+  // ---- asm/haar.ts: sizes of the half-resolution side.
+  /** [b, c, 2h, 2w] at `src` -> [b, 4c, h, w] at `dst`. */
+  haar2dForward: { params: ["src", "dst", "b", "c", "h", "w"] },
+  /** [b, 4c, h, w] at `src` -> [b, c, 2h, 2w] at `dst`. */
+  haar2dInverse: { params: ["src", "dst", "b", "c", "h", "w"] },
+  /** [b, c, tFull, 2h, 2w], `lead` copies of frame 0 prepended -> [b, 8c, t, h, w]. */
+  haar3dForward: { params: ["src", "dst", "b", "c", "t", "h", "w", "lead", "tFull"] },
+  /** [b, 8c, t, h, w] -> [b, c, 2t - trim, 2h, 2w], the first `trim` frames dropped. */
+  haar3dInverse: { params: ["src", "dst", "b", "c", "t", "h", "w", "trim"] },
+  // ---- asm/nn.ts: the backend's layer kernels, each over a range of independent items.
+  /**
+   * Rows [k0, k1) of one batch item's convolution columns col[K, len] (K = cin kt kh kw), for
+   * output positions q0 .. q0 + len - 1, normalised on load when stats != 0 (then SiLU when
+   * act != 0).
+   */
+  im2col: {
+    params: [
+      "x",
+      "col",
+      "cin",
+      "tIn",
+      "hIn",
+      "wIn",
+      "kt",
+      "kh",
+      "kw",
+      "tOut",
+      "hOut",
+      "wOut",
+      "st",
+      "sh",
+      "sw",
+      "padT",
+      "padH",
+      "padW",
+      "up",
+      "stats",
+      "gammaBeta",
+      "groups",
+      "statFrames",
+      "act",
+      "q0",
+      "len"
+    ],
+    range: ["k0", "k1"]
+  },
+  /** (mean, rstd) of the GroupNorm slots (b, f, g) in [s0, s1) of x [B, C, F, S]. */
+  groupNormStats: {
+    params: ["x", "stats", "channels", "frames", "spatial", "groups", "eps"],
+    range: ["s0", "s1"]
+  },
+  /** y = GroupNorm(x) (then SiLU when act != 0) for the planes (b, c, f) in [p0, p1). */
+  groupNormApply: {
+    params: [
+      "x",
+      "y",
+      "stats",
+      "gammaBeta",
+      "channels",
+      "frames",
+      "spatial",
+      "groups",
+      "act"
+    ],
+    range: ["p0", "p1"]
+  },
+  /** In-place softmax of rows [r0, r1) of s[rows, n], logits scaled by `scale`. */
+  softmaxRows: { params: ["s", "n", "scale"], range: ["r0", "r1"] },
+  /** Causal attention along time at pixels [p0, p1); `scratch` holds `frames` floats. */
+  temporalAttention: {
+    params: ["qkv", "out", "channels", "frames", "pixels", "scale", "scratch"],
+    range: ["p0", "p1"]
+  },
+  /** 2x2 average pooling of the planes (b, c) in [p0, p1) of [B, C, T, H, W]. */
+  poolSpace: { params: ["src", "dst", "t", "h", "w"], range: ["p0", "p1"] },
+  /** Frame pairs averaged: T -> (T - 1) / 2 + 1. */
+  poolTime: { params: ["src", "dst", "t", "hw"], range: ["p0", "p1"] },
+  /** Nearest 2x in height and width. */
+  upSpace: { params: ["src", "dst", "t", "h", "w"], range: ["p0", "p1"] },
+  /** Nearest 2x in time without the leading duplicate: T -> 2T - 1. */
+  upTime: { params: ["src", "dst", "t", "hw"], range: ["p0", "p1"] },
+  /** `gemm` over the blocks [start, end) of a grid of blockM x blockN output blocks. */
+  gemmBlocks: {
+    params: [
+      "a",
+      "sam",
+      "sak",
+      "b",
+      "sbk",
+      "sbn",
+      "c",
+      "ldc",
+      "bias",
+      "accumulate",
+      "k",
+      "m",
+      "n",
+      "blockM",
+      "blockN",
+      "scratch"
+    ],
+    range: ["start", "end"]
+  },
+  /** `winogradConv` over the 4-row bands of tiles [r0, r1). */
+  winogradRows: {
+    params: ["x", "u", "bias", "res", "y", "cin", "cout", "h", "w", "scratch"],
+    range: ["r0", "r1"]
+  },
+  // ---- asm/winograd.ts
+  /** Bytes of a layer's transformed weights (winogradWeights). */
+  winogradWeightsBytes: { params: ["cout", "cin"], returns: "number" },
+  /** Scratch bytes of one thread's winogradConv. */
+  winogradScratchBytes: { params: ["cout", "cin"], returns: "number" },
+  /** Torch-layout 3x3 weights w[cout, cin, 3, 3] at `w` -> Winograd weights at `u`. */
+  winogradWeights: { params: ["w", "u", "cout", "cin"] },
+  /** Output channels [co0, co1) of winogradWeights (up to cout rounded up to 6). */
+  winogradWeightsRange: { params: ["w", "u", "cout", "cin"], range: ["co0", "co1"] },
+  /**
+   * 3x3 stride-1 convolution, output tiles [t0, t1) (4x4 tiles, row-major over ceil(h / 4) x
+   * ceil(w / 4)): Y[cout, h, w] at `y` = conv(X[cin, h + 2, w + 2] at `x`, zero-padded) with
+   * the weights `u` of winogradWeights, + bias[co] (bias != 0) + R[cout, h, w] at `res`
+   * (res != 0; may equal y). `scratch`: winogradScratchBytes(cout, cin) bytes of the calling
+   * thread's own.
+   */
+  winogradConv: {
+    params: [
+      "x",
+      "u",
+      "bias",
+      "res",
+      "y",
+      "cin",
+      "cout",
+      "h",
+      "w",
+      "t0",
+      "t1",
+      "scratch"
+    ]
+  }
+};
+var SCRATCH = "scratch";
+function positional(kernel, args) {
+  const named = args;
+  return KERNELS[kernel].params.map((p) => named[p]);
+}
+function scratchIndex(kernel) {
+  return KERNELS[kernel].params.indexOf(SCRATCH);
+}
+function callKernel(k, kernel, args) {
+  return k[kernel](...positional(kernel, args));
+}
+var FSQ_TABLE_BYTES = 160;
+function writeFsqTable(buffer, table, levels, c) {
+  new Int32Array(buffer, table, 8).set(levels);
+  new Int32Array(buffer, table + 32, 8).set(c.basis);
+  new Float32Array(buffer, table + 64, 8).set(c.halfL);
+  new Float32Array(buffer, table + 96, 8).set(c.offset);
+  new Float32Array(buffer, table + 128, 8).set(c.shift);
+}
 var PAGE = 65536;
 var MAX_BYTES = 65536 * PAGE;
 var CpuWasm = class {
@@ -1403,7 +1618,7 @@ var ThreadPool = class _ThreadPool {
   }
 };
 
-// src/backends/wasm/backend.ts
+// src/backends/wasm/runtime.ts
 var WasmTensor = class {
   constructor(ptr, shape, dtype) {
     this.ptr = ptr;
@@ -1418,7 +1633,6 @@ var WasmTensor = class {
     return numel(this.shape);
   }
 };
-var FSQ_TABLE_BYTES = 160;
 var WINOGRAD_MAX_CHANNELS = 512;
 var COLUMN_BYTES = 8 << 20;
 var ATTENTION_SCORE_BYTES = 4 << 20;
@@ -1447,17 +1661,19 @@ function defaultThreads() {
   const n = globalThis.navigator?.hardwareConcurrency;
   return Number.isInteger(n) && n > 0 ? n : 1;
 }
-var WasmOps = class _WasmOps {
-  name = "wasm";
+var WasmRuntime = class _WasmRuntime {
+  /** What runs the ops, e.g. "wasm (relaxed SIMD, 16 threads)". */
   label;
   variant;
   heap;
+  /** The calling thread's instance of the kernels (for the kernels called directly). */
+  kernels;
+  /** Bytes of each thread's scratch area. */
+  scratchBytes;
   columnBytes;
   attentionScoreBytes;
-  #k;
   #pool;
   #scratch;
-  #scratchBytes;
   #winogradBudget;
   /** Transformed weights kept between calls, by weight tensor, in least recently used order. */
   #winogradCache = /* @__PURE__ */ new Map();
@@ -1465,8 +1681,8 @@ var WasmOps = class _WasmOps {
   #profile = null;
   #destroyed = false;
   constructor(k, memory, variant, pool, heapBase, scratch, scratchBytes, options) {
-    this.#k = k;
-    this.#scratchBytes = scratchBytes;
+    this.kernels = k;
+    this.scratchBytes = scratchBytes;
     this.#winogradBudget = options.winogradCacheBytes ?? 0;
     this.variant = variant;
     this.#pool = pool;
@@ -1476,6 +1692,7 @@ var WasmOps = class _WasmOps {
     this.attentionScoreBytes = options.attentionScoreBytes ?? ATTENTION_SCORE_BYTES;
     this.label = `wasm (${variant.startsWith("relaxed") ? "relaxed SIMD" : "SIMD"}, ${pool ? pool.threads : 1} thread${pool && pool.threads > 1 ? "s" : ""})`;
   }
+  /** Compiles (once per process) and instantiates the kernels, lays out memory, starts threads. */
   static async create(options = {}) {
     checkWasmOptions(options);
     const threads = options.threads ?? defaultThreads();
@@ -1519,25 +1736,30 @@ var WasmOps = class _WasmOps {
       scratch: Array.from({ length: n }, (_, i) => scratch + i * scratchBytes),
       idleMs: options.idleMs
     }) : null;
-    return new _WasmOps(k, memory, variant, pool, heapBase, scratch, scratchBytes, options);
+    return new _WasmRuntime(k, memory, variant, pool, heapBase, scratch, scratchBytes, options);
   }
+  /** Threads that take part in a launch now (the calling one included). */
   get threads() {
     return this.#pool?.threads ?? 1;
   }
   // ---- tensors -------------------------------------------------------------------------
-  #alloc(shape, dtype = "f32", what = "tensor") {
+  /** A fresh tensor of the heap (`what` names it in out-of-memory errors). */
+  alloc(shape, dtype = "f32", what = "tensor") {
     return new WasmTensor(this.heap.alloc(numel(shape) * 4, what), shape, dtype);
   }
-  #t(t) {
+  /** `t` as this backend's live tensor, or the error of using it. */
+  tensor(t) {
     const w = t;
     if (!(w instanceof WasmTensor)) throw new Error("Tensor belongs to another backend");
     if (w.released) throw new Error(`Tensor ${fmtShape(w.shape)} was used after release`);
     if (this.#destroyed) throw new Error("The WebAssembly backend was disposed");
     return w;
   }
-  #f32(ptr, n) {
+  /** A float32 view of `n` values at `ptr` (invalidated when the memory grows). */
+  f32(ptr, n) {
     return new Float32Array(this.heap.memory.buffer, ptr, n);
   }
+  /** Copies a host tensor into the heap. */
   upload(t) {
     if (t.data.length !== numel(t.shape)) {
       throw new Error(
@@ -1545,23 +1767,26 @@ var WasmOps = class _WasmOps {
       );
     }
     const dtype = t.data instanceof Int32Array ? "i32" : "f32";
-    const w = this.#alloc(t.shape, dtype, "upload");
+    const w = this.alloc(t.shape, dtype, "upload");
     const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.length * 4);
     new Uint8Array(this.heap.memory.buffer, w.ptr, bytes.length).set(bytes);
     return w;
   }
+  /** Copies a tensor out of the heap. */
   read(t) {
-    const w = this.#t(t);
+    const w = this.tensor(t);
     const bytes = new Uint8Array(this.heap.memory.buffer, w.ptr, w.size * 4).slice();
     const data = w.dtype === "i32" ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer);
-    return Promise.resolve({ data, shape: [...w.shape] });
+    return { data, shape: [...w.shape] };
   }
+  /** Returns a tensor's block (and its cached Winograd weights, if any) to the heap. */
   release(t) {
-    const w = this.#t(t);
+    const w = this.tensor(t);
     w.released = true;
     this.heap.free(w.ptr);
     this.#dropTransformed(w);
   }
+  // ---- the Winograd weight cache -------------------------------------------------------
   #dropTransformed(w) {
     const cached = this.#winogradCache.get(w);
     if (!cached) return;
@@ -1573,19 +1798,19 @@ var WasmOps = class _WasmOps {
    * A layer's Winograd weights: from the cache, or transformed now on every thread (then kept
    * when the budget allows; `owned` says the caller frees them).
    */
-  #winogradWeights(w) {
-    const weight = this.#t(w.weight);
+  winogradWeights(w) {
+    const weight = this.tensor(w.weight);
     const hit = this.#winogradCache.get(weight);
     if (hit) {
       this.#winogradCache.delete(weight);
       this.#winogradCache.set(weight, hit);
       return { ptr: hit.ptr, owned: false };
     }
-    const bytes = this.#k.winogradWeightsBytes(w.cout, w.cin);
+    const bytes = this.kernels.winogradWeightsBytes(w.cout, w.cin);
     const ptr = this.heap.alloc(bytes, "Winograd weights");
-    this.#run(
+    this.launch(
       "winogradWeightsRange",
-      [weight.ptr, ptr, w.cout, w.cin],
+      { w: weight.ptr, u: ptr, cout: w.cout, cin: w.cin },
       Math.ceil(w.cout / 6) * 6
     );
     if (bytes > this.#winogradBudget) return { ptr, owned: true };
@@ -1597,30 +1822,23 @@ var WasmOps = class _WasmOps {
     this.#winogradCached += bytes;
     return { ptr, owned: false };
   }
-  memoryStats() {
-    return this.heap.stats();
-  }
-  resetPeak() {
-    this.heap.resetPeak();
-  }
-  /** Ops run as they are called: nothing is ever pending. */
-  flush() {
-    return Promise.resolve();
-  }
   // ---- launching -----------------------------------------------------------------------
   /**
-   * Runs kernel(...args, start, end) over [0, total) on every thread, in chunks of `chunk` items
-   * (default: a few chunks per thread). Where `scratchArg` indexes args, each thread passes its
-   * own scratch area there.
+   * Runs a kernel over its items [0, total) on every thread, in chunks of `chunk` items
+   * (default: a few chunks per thread); each thread passes its own scratch area where the
+   * kernel takes one.
    */
-  #run(kernel, args, total, scratchArg = -1, chunk = Math.ceil(total / (this.threads * CHUNKS_PER_THREAD))) {
-    if (this.#pool) this.#pool.run(kernel, args, total, Math.max(1, chunk), scratchArg);
+  launch(kernel, args, total, chunk = Math.ceil(total / (this.threads * CHUNKS_PER_THREAD))) {
+    const a = positional(kernel, { ...args, scratch: 0 });
+    const scratchArg = scratchIndex(kernel);
+    if (this.#pool) this.#pool.run(kernel, a, total, Math.max(1, chunk), scratchArg);
     else {
-      if (scratchArg >= 0) args[scratchArg] = this.#scratch;
-      this.#k[kernel](...args, 0, total);
+      if (scratchArg >= 0) a[scratchArg] = this.#scratch;
+      this.kernels[kernel](...a, 0, total);
     }
   }
-  #timed(family, flops, f) {
+  /** Runs `f`, timed under `family` while profiling. */
+  timed(family, flops, f) {
     if (!this.#profile) return f();
     const t0 = performance.now();
     const r = f();
@@ -1635,483 +1853,582 @@ var WasmOps = class _WasmOps {
     this.#profile = {};
     return true;
   }
+  /** Totals since `startProfiling`, and stops profiling. */
   stopProfiling() {
     const p = this.#profile ?? {};
     this.#profile = null;
     return p;
   }
-  /**
-   * C[m, n] (+)= sum_k A[m, k] B[k, n] (+ bias[m]) over strided views (element strides; C rows
-   * `ldc` apart), split over the threads by blocks of rows and columns.
-   */
-  gemm(a, sam, sak, b, sbk, sbn, c, ldc, dims, bias = 0, accumulate = false) {
-    const { M, N, K } = dims;
-    const want = this.threads * CHUNKS_PER_THREAD;
-    const blockN = Math.max(64, Math.ceil(N / want / 16) * 16);
-    const colBlocks = Math.ceil(N / blockN);
-    const blockM = colBlocks >= want ? M : Math.max(16, Math.ceil(M * colBlocks / want / 16) * 16);
-    const blocks = Math.ceil(M / blockM) * colBlocks;
-    this.#run(
-      "gemmBlocks",
-      [
-        a,
-        sam,
-        sak,
-        b,
-        sbk,
-        sbn,
-        c,
-        ldc,
-        bias,
-        accumulate ? 1 : 0,
-        K,
-        M,
-        N,
-        blockM,
-        blockN,
-        0
-      ],
-      blocks,
-      15,
-      1
-    );
-  }
-  // ---- ops -----------------------------------------------------------------------------
-  conv(xIn, w, opts = {}) {
-    const x = this.#t(xIn);
-    const g = convGeometry(x.shape, w, opts);
-    const { b, cin, tIn, hIn, wIn, kt, kh, kw, st, sh, sw, padT, up, tOut, hOut, wOut } = g;
-    const [plH, plW, phH, phW] = [g.padLowH, g.padLowW, g.padHighH, g.padHighW];
-    const M = w.cout, P = tOut * hOut * wOut, K = cin * kt * kh * kw;
-    const pIn = tIn * hIn * wIn;
-    const out = this.#alloc(g.outShape, "f32", "conv");
-    const weight = this.#t(w.weight).ptr, bias = this.#t(w.bias).ptr;
-    const residual = opts.residual ? this.#t(opts.residual) : null;
-    if (residual) this.#f32(out.ptr, out.size).set(this.#f32(residual.ptr, residual.size));
-    const norm = opts.norm;
-    const direct = K === cin && st === 1 && sh === 1 && sw === 1 && up === 1 && !norm && plH + phH + plW + phW + padT === 0;
-    const family = g.family;
-    const temporal = family === "conv-time" && st === 1 && sh === 1 && sw === 1 && up === 1 && plH + phH + plW + phW === 0;
-    const winograd = kt === 1 && kh === 3 && kw === 3 && st === 1 && sh === 1 && sw === 1 && plH === 1 && plW === 1 && phH === 1 && phW === 1 && this.#k.winogradScratchBytes(M, cin) <= this.#scratchBytes;
-    this.#timed(family, 2 * M * K * P * b, () => {
-      if (winograd) {
-        this.#winograd(x, w, opts, out, [b, cin, tIn, hIn, wIn], up);
-        return;
-      }
-      if (temporal) {
-        this.#temporal(x, w, opts, out, g);
-        return;
-      }
-      if (direct) {
-        for (let bi = 0; bi < b; bi++) {
-          this.gemm(
-            weight,
-            K,
-            1,
-            x.ptr + 4 * bi * cin * pIn,
-            pIn,
-            1,
-            out.ptr + 4 * bi * M * P,
-            P,
-            { M, N: P, K },
-            bias,
-            !!residual
-          );
-        }
-        return;
-      }
-      const len = Math.max(1, Math.min(P, Math.floor(this.columnBytes / (4 * K))));
-      const col = this.heap.alloc(4 * K * len, "convolution columns");
-      try {
-        for (let bi = 0; bi < b; bi++) {
-          for (let q0 = 0; q0 < P; q0 += len) {
-            const n = Math.min(len, P - q0);
-            this.#run("im2col", [
-              x.ptr + 4 * bi * cin * pIn,
-              col,
-              cin,
-              tIn,
-              hIn,
-              wIn,
-              kt,
-              kh,
-              kw,
-              tOut,
-              hOut,
-              wOut,
-              st,
-              sh,
-              sw,
-              padT,
-              plH,
-              plW,
-              up,
-              ...this.#gatherNorm(norm, bi),
-              q0,
-              n
-            ], K);
-            this.gemm(
-              weight,
-              K,
-              1,
-              col,
-              n,
-              1,
-              out.ptr + 4 * (bi * M * P + q0),
-              P,
-              { M, N: n, K },
-              bias,
-              !!residual
-            );
-          }
-        }
-      } finally {
-        this.heap.free(col);
-      }
-    });
-    return out;
-  }
-  /**
-   * im2col's normalisation arguments for batch item `bi`: (stats, gammaBeta, groups, stat
-   * frames, silu), or no normalisation.
-   */
-  #gatherNorm(norm, bi) {
-    if (!norm) return [0, 0, 1, 1, 0];
-    const stats = this.#t(norm.stats);
-    const { groups } = norm.weights;
-    const frames = stats.shape[1];
-    return [
-      stats.ptr + 4 * bi * frames * groups * 2,
-      this.#t(norm.weights.gammaBeta).ptr,
-      groups,
-      frames,
-      norm.silu ? 1 : 0
-    ];
-  }
-  /**
-   * A 3x3, stride 1, pad 1 convolution by Winograd F(4x4, 3x3) (asm/winograd.ts): per image or
-   * frame, the input is gathered once into a zero-padded plane (normalised, upsampled), then
-   * transformed, multiplied and transformed back by bands of tile rows on every thread. The
-   * weights are transformed per call into a transient buffer unless a cache budget is set.
-   */
-  #winograd(x, w, opts, out, [b, cin, frames, hIn, wIn], up) {
-    const cout = w.cout;
-    const h = hIn * up, wd = wIn * up, hp = h + 2, wp = wd + 2;
-    const plane = h * wd, pIn = frames * hIn * wIn;
-    const { ptr: u, owned } = this.#winogradWeights(w);
-    const xp = this.heap.alloc(4 * cin * hp * wp, "padded input");
-    const stage = frames > 1 ? this.heap.alloc(4 * cout * plane, "conv output frame") : 0;
-    const mem = () => new Float32Array(this.heap.memory.buffer);
-    try {
-      const norm = opts.norm;
-      const bias = this.#t(w.bias).ptr;
-      const rows = Math.ceil(h / 4);
-      for (let bi = 0; bi < b; bi++) {
-        const outBase = out.ptr + 4 * bi * cout * frames * plane;
-        for (let f = 0; f < frames; f++) {
-          this.#run("im2col", [
-            x.ptr + 4 * bi * cin * pIn,
-            xp,
-            cin,
-            frames,
-            hIn,
-            wIn,
-            1,
-            1,
-            1,
-            frames,
-            hp,
-            wp,
-            1,
-            1,
-            1,
-            0,
-            1,
-            1,
-            up,
-            ...this.#gatherNorm(norm, bi),
-            f * hp * wp,
-            hp * wp
-          ], cin);
-          const y = stage || outBase;
-          if (stage && opts.residual) {
-            const m = mem();
-            for (let c = 0; c < cout; c++) {
-              const src = (outBase >> 2) + (c * frames + f) * plane;
-              m.copyWithin((stage >> 2) + c * plane, src, src + plane);
-            }
-          }
-          this.#run(
-            "winogradRows",
-            [
-              xp,
-              u,
-              bias,
-              opts.residual ? y : 0,
-              y,
-              cin,
-              cout,
-              h,
-              wd,
-              0
-            ],
-            rows,
-            9,
-            1
-          );
-          if (stage) {
-            const m = mem();
-            for (let c = 0; c < cout; c++) {
-              const dst = (outBase >> 2) + (c * frames + f) * plane;
-              m.copyWithin(dst, (stage >> 2) + c * plane, (stage >> 2) + (c + 1) * plane);
-            }
-          }
-        }
-      }
-    } finally {
-      if (owned) this.heap.free(u);
-      this.heap.free(xp);
-      if (stage) this.heap.free(stage);
-    }
-  }
-  /**
-   * A causal temporal convolution (kt, 1, 1) as kt accumulating products per output frame:
-   * out[:, t] = bias + sum_dt W[:, :, dt] x[:, max(t - padT + dt, 0)], on the input itself (or
-   * its normalised copy), with no gathered columns.
-   */
-  #temporal(x, w, opts, out, g) {
-    const { b, cin, tIn, hIn, wIn, kt, padT, tOut } = g;
-    const cout = w.cout, hw = hIn * wIn;
-    const norm = opts.norm;
-    const src = norm ? this.groupNorm(x, norm) : x;
-    try {
-      const weight = this.#t(w.weight).ptr, bias = this.#t(w.bias).ptr;
-      for (let bi = 0; bi < b; bi++) {
-        const xb = src.ptr + 4 * bi * cin * tIn * hw;
-        const ob = out.ptr + 4 * bi * cout * tOut * hw;
-        for (let dt = 0; dt < kt; dt++) {
-          const product = (t, frames, frame) => this.gemm(
-            weight + 4 * dt,
-            cin * kt,
-            kt,
-            xb + 4 * frame * hw,
-            tIn * hw,
-            1,
-            ob + 4 * t * hw,
-            tOut * hw,
-            { M: cout, N: frames * hw, K: cin },
-            dt === 0 ? bias : 0,
-            dt > 0 || !!opts.residual
-          );
-          const t0 = Math.min(tOut, Math.max(0, padT - dt));
-          for (let t = 0; t < t0; t++) product(t, 1, 0);
-          if (t0 < tOut) product(t0, tOut - t0, t0 - padT + dt);
-        }
-      }
-    } finally {
-      if (src !== x) this.release(src);
-    }
-  }
-  groupNormStats(xIn, opts) {
-    const x = this.#t(xIn);
-    const { b, c, frames, spatial } = groupNormGeometry(x.shape, opts);
-    const stats = this.#alloc([b, frames, opts.groups, 2], "f32", "norm stats");
-    this.#timed("norm", 0, () => this.#run("groupNormStats", [
-      x.ptr,
-      stats.ptr,
-      c,
-      frames,
-      spatial,
-      opts.groups,
-      opts.eps
-    ], b * frames * opts.groups));
-    return stats;
-  }
-  groupNorm(xIn, norm) {
-    const x = this.#t(xIn);
-    const stats = this.#t(norm.stats);
-    const [b, c] = x.shape;
-    const frames = stats.shape[1];
-    const spatial = numel(x.shape.slice(2)) / frames;
-    const out = this.#alloc(x.shape, "f32", "groupnorm");
-    this.#timed("norm", 0, () => this.#run("groupNormApply", [
-      x.ptr,
-      out.ptr,
-      stats.ptr,
-      this.#t(norm.weights.gammaBeta).ptr,
-      c,
-      frames,
-      spatial,
-      norm.weights.groups,
-      norm.silu ? 1 : 0
-    ], b * c * frames));
-    return out;
-  }
-  attention(qkvIn, kind = "spatial") {
-    const qkv = this.#t(qkvIn);
-    const { b, c, frames, pixels: n, outShape } = attentionGeometry(qkv.shape, kind);
-    const c3 = 3 * c;
-    const out = this.#alloc(outShape, "f32", "attention");
-    const scale = Math.fround(c ** -0.5);
-    if (kind === "temporal") {
-      if (4 * frames > this.#scratchBytes) throw new Error(`Too many frames (${frames}) to attend`);
-      this.#timed(
-        "attention",
-        4 * b * frames * frames * n * c,
-        () => this.#run(
-          "temporalAttention",
-          [
-            qkv.ptr,
-            out.ptr,
-            c,
-            frames,
-            n,
-            scale,
-            0
-          ],
-          b * n,
-          6
-        )
-      );
-      return out;
-    }
-    const rows = Math.max(1, Math.min(n, Math.floor(this.attentionScoreBytes / (4 * n))));
-    const scores = this.heap.alloc(4 * rows * n, "attention scores");
-    const vol = frames * n;
-    try {
-      this.#timed("attention", 4 * b * frames * n * n * c, () => {
-        for (let bi = 0; bi < b; bi++) {
-          const base = qkv.ptr + 4 * bi * c3 * vol;
-          for (let f = 0; f < frames; f++) {
-            for (let q0 = 0; q0 < n; q0 += rows) {
-              const qr = Math.min(rows, n - q0);
-              this.gemm(
-                base + 4 * (f * n + q0),
-                1,
-                vol,
-                base + 4 * (c * vol + f * n),
-                vol,
-                1,
-                scores,
-                n,
-                { M: qr, N: n, K: c }
-              );
-              this.#run("softmaxRows", [scores, n, scale], qr);
-              this.gemm(
-                base + 4 * (2 * c * vol + f * n),
-                vol,
-                1,
-                scores,
-                1,
-                n,
-                out.ptr + 4 * (bi * c * vol + f * n + q0),
-                vol,
-                { M: c, N: qr, K: n }
-              );
-            }
-          }
-        }
-      });
-    } finally {
-      this.heap.free(scores);
-    }
-    return out;
-  }
-  #resample(xIn, op) {
-    const x = this.#t(xIn);
-    const outDims = resampleDims(x.shape, op);
-    const [b, c, t, h, w] = x.shape;
-    const out = this.#alloc([b, c, ...outDims], "f32", op);
-    const dims = op === "poolSpace" || op === "upSpace" ? [t, h, w] : [t, h * w];
-    this.#timed("resample", 0, () => this.#run(op, [x.ptr, out.ptr, ...dims], b * c));
-    return out;
-  }
-  avgPool(x, axis) {
-    return this.#resample(x, axis === "space" ? "poolSpace" : "poolTime");
-  }
-  upsample(x, axis) {
-    return this.#resample(x, axis === "space" ? "upSpace" : "upTime");
-  }
-  haarPatch(xIn, levels) {
-    return this.#timed("haar", 0, () => this.#haar(this.#t(xIn), levels, true));
-  }
-  haarUnpatch(xIn, levels) {
-    return this.#timed("haar", 0, () => this.#haar(this.#t(xIn), levels, false));
-  }
-  /** Haar levels on the calling thread (memory-bound: threads would gain little). */
-  #haar(x0, levels, forward) {
-    const k = this.#k;
-    let x = x0;
-    for (const s of haarPlan(x0.shape, levels, forward)) {
-      const out = this.#alloc(s.outShape, "f32", "haar");
-      const b = s.outShape[0];
-      if (s.half.length === 2) {
-        const [h, w] = s.half;
-        if (forward) k.haar2dForward(x.ptr, out.ptr, b, s.c, h, w);
-        else k.haar2dInverse(x.ptr, out.ptr, b, s.c, h, w);
-      } else {
-        const [t, h, w] = s.half;
-        if (forward) k.haar3dForward(x.ptr, out.ptr, b, s.c, t, h, w, s.lead, s.full);
-        else k.haar3dInverse(x.ptr, out.ptr, b, s.c, t, h, w, s.trim);
-      }
-      if (x !== x0) this.release(x);
-      x = out;
-    }
-    if (x === x0) {
-      const copy = this.#alloc(x0.shape, "f32", "haar");
-      this.#f32(copy.ptr, copy.size).set(this.#f32(x0.ptr, x0.size));
-      return copy;
-    }
-    return x;
-  }
-  #fsqTable(spec) {
-    const c = fsqConstants(spec.levels);
-    const table = this.#k.fsqTable();
-    const buf = this.heap.memory.buffer;
-    new Int32Array(buf, table, 8).set(spec.levels);
-    new Int32Array(buf, table + 32, 8).set(c.basis);
-    new Float32Array(buf, table + 64, 8).set(c.halfL);
-    new Float32Array(buf, table + 96, 8).set(c.offset);
-    new Float32Array(buf, table + 128, 8).set(c.shift);
-  }
-  fsqQuantize(zIn, spec) {
-    const z = this.#t(zIn);
-    const [b, d] = z.shape;
-    if (d !== spec.levels.length) {
-      throw new Error(`FSQ expects ${spec.levels.length} channels, got ${fmtShape(z.shape)}`);
-    }
-    const rest = z.shape.slice(2);
-    const positions = numel(rest);
-    const codes = this.#alloc(z.shape, "f32", "fsq codes");
-    const indices = this.#alloc([b, ...rest], "i32", "fsq indices");
-    this.#fsqTable(spec);
-    const bad = this.#k.fsqQuantize(z.ptr, codes.ptr, indices.ptr, b, d, positions);
-    if (bad >= 0) {
-      this.release(codes);
-      this.release(indices);
-      throw new Error(`FSQ input holds a non-finite value at flat index ${bad}`);
-    }
-    return { codes, indices };
-  }
-  fsqDequantize(idxIn, spec) {
-    const idx = this.#t(idxIn);
-    const [b, ...rest] = idx.shape;
-    const positions = numel(rest);
-    const d = spec.levels.length;
-    const codes = this.#alloc([b, d, ...rest], "f32", "fsq codes");
-    this.#fsqTable(spec);
-    const size = fsqConstants(spec.levels).codebookSize;
-    const bad = this.#k.fsqIndicesToCodes(idx.ptr, codes.ptr, b, d, positions, size);
-    if (bad >= 0) {
-      this.release(codes);
-      throw new Error(`FSQ index at flat index ${bad} is outside [0, ${size})`);
-    }
-    return codes;
-  }
-  /** Stops the worker threads; the memory goes with the last reference to the backend. */
+  /** Stops the worker threads; the memory goes with the last reference to the runtime. */
   destroy() {
     this.#destroyed = true;
     this.#pool?.close();
+  }
+};
+
+// src/backends/wasm/gemm.ts
+function gemm(rt, p) {
+  const { M, N, K } = p;
+  const want = rt.threads * CHUNKS_PER_THREAD;
+  const blockN = Math.max(64, Math.ceil(N / want / 16) * 16);
+  const colBlocks = Math.ceil(N / blockN);
+  const blockM = colBlocks >= want ? M : Math.max(16, Math.ceil(M * colBlocks / want / 16) * 16);
+  const blocks = Math.ceil(M / blockM) * colBlocks;
+  rt.launch(
+    "gemmBlocks",
+    {
+      a: p.a,
+      sam: p.sam,
+      sak: p.sak,
+      b: p.b,
+      sbk: p.sbk,
+      sbn: p.sbn,
+      c: p.c,
+      ldc: p.ldc,
+      bias: p.bias ?? 0,
+      accumulate: p.accumulate ? 1 : 0,
+      k: K,
+      m: M,
+      n: N,
+      blockM,
+      blockN
+    },
+    blocks,
+    1
+  );
+}
+
+// src/backends/wasm/norm.ts
+function groupNormStats(rt, xIn, opts) {
+  const x = rt.tensor(xIn);
+  const { b, c, frames, spatial } = groupNormGeometry(x.shape, opts);
+  const stats = rt.alloc([b, frames, opts.groups, 2], "f32", "norm stats");
+  rt.timed("norm", 0, () => rt.launch("groupNormStats", {
+    x: x.ptr,
+    stats: stats.ptr,
+    channels: c,
+    frames,
+    spatial,
+    groups: opts.groups,
+    eps: opts.eps
+  }, b * frames * opts.groups));
+  return stats;
+}
+function groupNorm(rt, xIn, norm) {
+  const x = rt.tensor(xIn);
+  const stats = rt.tensor(norm.stats);
+  const [b, c] = x.shape;
+  const frames = stats.shape[1];
+  const spatial = numel(x.shape.slice(2)) / frames;
+  const out = rt.alloc(x.shape, "f32", "groupnorm");
+  rt.timed("norm", 0, () => rt.launch("groupNormApply", {
+    x: x.ptr,
+    y: out.ptr,
+    stats: stats.ptr,
+    gammaBeta: rt.tensor(norm.weights.gammaBeta).ptr,
+    channels: c,
+    frames,
+    spatial,
+    groups: norm.weights.groups,
+    act: norm.silu ? 1 : 0
+  }, b * c * frames));
+  return out;
+}
+
+// src/backends/wasm/conv.ts
+function conv(rt, xIn, w, opts) {
+  const x = rt.tensor(xIn);
+  const g = convGeometry(x.shape, w, opts);
+  const { b, cin, tIn, hIn, wIn, kt, kh, kw, st, sh, sw, padT, up, tOut, hOut, wOut } = g;
+  const [plH, plW, phH, phW] = [g.padLowH, g.padLowW, g.padHighH, g.padHighW];
+  const M = w.cout, P = tOut * hOut * wOut, K = cin * kt * kh * kw;
+  const pIn = tIn * hIn * wIn;
+  const out = rt.alloc(g.outShape, "f32", "conv");
+  const weight = rt.tensor(w.weight).ptr, bias = rt.tensor(w.bias).ptr;
+  const residual = opts.residual ? rt.tensor(opts.residual) : null;
+  if (residual) rt.f32(out.ptr, out.size).set(rt.f32(residual.ptr, residual.size));
+  const norm = opts.norm;
+  const direct = K === cin && st === 1 && sh === 1 && sw === 1 && up === 1 && !norm && plH + phH + plW + phW + padT === 0;
+  const family = g.family;
+  const temporal = family === "conv-time" && st === 1 && sh === 1 && sw === 1 && up === 1 && plH + phH + plW + phW === 0;
+  const winograd = kt === 1 && kh === 3 && kw === 3 && st === 1 && sh === 1 && sw === 1 && plH === 1 && plW === 1 && phH === 1 && phW === 1 && rt.kernels.winogradScratchBytes(M, cin) <= rt.scratchBytes;
+  rt.timed(family, 2 * M * K * P * b, () => {
+    if (winograd) {
+      winogradConv(rt, x, w, opts, out, [b, cin, tIn, hIn, wIn], up);
+      return;
+    }
+    if (temporal) {
+      temporalConv(rt, x, w, opts, out, g);
+      return;
+    }
+    if (direct) {
+      for (let bi = 0; bi < b; bi++) {
+        gemm(rt, {
+          a: weight,
+          sam: K,
+          sak: 1,
+          b: x.ptr + 4 * bi * cin * pIn,
+          sbk: pIn,
+          sbn: 1,
+          c: out.ptr + 4 * bi * M * P,
+          ldc: P,
+          M,
+          N: P,
+          K,
+          bias,
+          accumulate: !!residual
+        });
+      }
+      return;
+    }
+    const len = Math.max(1, Math.min(P, Math.floor(rt.columnBytes / (4 * K))));
+    const col = rt.heap.alloc(4 * K * len, "convolution columns");
+    try {
+      for (let bi = 0; bi < b; bi++) {
+        for (let q0 = 0; q0 < P; q0 += len) {
+          const n = Math.min(len, P - q0);
+          rt.launch("im2col", {
+            x: x.ptr + 4 * bi * cin * pIn,
+            col,
+            cin,
+            tIn,
+            hIn,
+            wIn,
+            kt,
+            kh,
+            kw,
+            tOut,
+            hOut,
+            wOut,
+            st,
+            sh,
+            sw,
+            padT,
+            padH: plH,
+            padW: plW,
+            up,
+            ...gatherNorm(rt, norm, bi),
+            q0,
+            len: n
+          }, K);
+          gemm(rt, {
+            a: weight,
+            sam: K,
+            sak: 1,
+            b: col,
+            sbk: n,
+            sbn: 1,
+            c: out.ptr + 4 * (bi * M * P + q0),
+            ldc: P,
+            M,
+            N: n,
+            K,
+            bias,
+            accumulate: !!residual
+          });
+        }
+      }
+    } finally {
+      rt.heap.free(col);
+    }
+  });
+  return out;
+}
+function gatherNorm(rt, norm, bi) {
+  if (!norm) return { stats: 0, gammaBeta: 0, groups: 1, statFrames: 1, act: 0 };
+  const stats = rt.tensor(norm.stats);
+  const { groups } = norm.weights;
+  const frames = stats.shape[1];
+  return {
+    stats: stats.ptr + 4 * bi * frames * groups * 2,
+    gammaBeta: rt.tensor(norm.weights.gammaBeta).ptr,
+    groups,
+    statFrames: frames,
+    act: norm.silu ? 1 : 0
+  };
+}
+function winogradConv(rt, x, w, opts, out, [b, cin, frames, hIn, wIn], up) {
+  const cout = w.cout;
+  const h = hIn * up, wd = wIn * up, hp = h + 2, wp = wd + 2;
+  const plane = h * wd, pIn = frames * hIn * wIn;
+  const { ptr: u, owned } = rt.winogradWeights(w);
+  const xp = rt.heap.alloc(4 * cin * hp * wp, "padded input");
+  const stage = frames > 1 ? rt.heap.alloc(4 * cout * plane, "conv output frame") : 0;
+  const mem = () => new Float32Array(rt.heap.memory.buffer);
+  try {
+    const norm = opts.norm;
+    const bias = rt.tensor(w.bias).ptr;
+    const rows = Math.ceil(h / 4);
+    for (let bi = 0; bi < b; bi++) {
+      const outBase = out.ptr + 4 * bi * cout * frames * plane;
+      for (let f = 0; f < frames; f++) {
+        rt.launch("im2col", {
+          x: x.ptr + 4 * bi * cin * pIn,
+          col: xp,
+          cin,
+          tIn: frames,
+          hIn,
+          wIn,
+          kt: 1,
+          kh: 1,
+          kw: 1,
+          tOut: frames,
+          hOut: hp,
+          wOut: wp,
+          st: 1,
+          sh: 1,
+          sw: 1,
+          padT: 0,
+          padH: 1,
+          padW: 1,
+          up,
+          ...gatherNorm(rt, norm, bi),
+          q0: f * hp * wp,
+          len: hp * wp
+        }, cin);
+        const y = stage || outBase;
+        if (stage && opts.residual) {
+          const m = mem();
+          for (let c = 0; c < cout; c++) {
+            const src = (outBase >> 2) + (c * frames + f) * plane;
+            m.copyWithin((stage >> 2) + c * plane, src, src + plane);
+          }
+        }
+        rt.launch(
+          "winogradRows",
+          {
+            x: xp,
+            u,
+            bias,
+            res: opts.residual ? y : 0,
+            y,
+            cin,
+            cout,
+            h,
+            w: wd
+          },
+          rows,
+          1
+        );
+        if (stage) {
+          const m = mem();
+          for (let c = 0; c < cout; c++) {
+            const dst = (outBase >> 2) + (c * frames + f) * plane;
+            m.copyWithin(dst, (stage >> 2) + c * plane, (stage >> 2) + (c + 1) * plane);
+          }
+        }
+      }
+    }
+  } finally {
+    if (owned) rt.heap.free(u);
+    rt.heap.free(xp);
+    if (stage) rt.heap.free(stage);
+  }
+}
+function temporalConv(rt, x, w, opts, out, g) {
+  const { b, cin, tIn, hIn, wIn, kt, padT, tOut } = g;
+  const cout = w.cout, hw = hIn * wIn;
+  const norm = opts.norm;
+  const src = norm ? groupNorm(rt, x, norm) : x;
+  try {
+    const weight = rt.tensor(w.weight).ptr, bias = rt.tensor(w.bias).ptr;
+    for (let bi = 0; bi < b; bi++) {
+      const xb = src.ptr + 4 * bi * cin * tIn * hw;
+      const ob = out.ptr + 4 * bi * cout * tOut * hw;
+      for (let dt = 0; dt < kt; dt++) {
+        const product = (t, frames, frame) => gemm(rt, {
+          a: weight + 4 * dt,
+          sam: cin * kt,
+          sak: kt,
+          b: xb + 4 * frame * hw,
+          sbk: tIn * hw,
+          sbn: 1,
+          c: ob + 4 * t * hw,
+          ldc: tOut * hw,
+          M: cout,
+          N: frames * hw,
+          K: cin,
+          bias: dt === 0 ? bias : 0,
+          accumulate: dt > 0 || !!opts.residual
+        });
+        const t0 = Math.min(tOut, Math.max(0, padT - dt));
+        for (let t = 0; t < t0; t++) product(t, 1, 0);
+        if (t0 < tOut) product(t0, tOut - t0, t0 - padT + dt);
+      }
+    }
+  } finally {
+    if (src !== x) rt.release(src);
+  }
+}
+
+// src/backends/wasm/attention.ts
+function attention(rt, qkvIn, kind) {
+  const qkv = rt.tensor(qkvIn);
+  const { b, c, frames, pixels: n, outShape } = attentionGeometry(qkv.shape, kind);
+  const c3 = 3 * c;
+  const out = rt.alloc(outShape, "f32", "attention");
+  const scale = Math.fround(c ** -0.5);
+  if (kind === "temporal") {
+    if (4 * frames > rt.scratchBytes) throw new Error(`Too many frames (${frames}) to attend`);
+    rt.timed(
+      "attention",
+      4 * b * frames * frames * n * c,
+      () => rt.launch("temporalAttention", {
+        qkv: qkv.ptr,
+        out: out.ptr,
+        channels: c,
+        frames,
+        pixels: n,
+        scale
+      }, b * n)
+    );
+    return out;
+  }
+  const rows = Math.max(1, Math.min(n, Math.floor(rt.attentionScoreBytes / (4 * n))));
+  const scores = rt.heap.alloc(4 * rows * n, "attention scores");
+  const vol = frames * n;
+  try {
+    rt.timed("attention", 4 * b * frames * n * n * c, () => {
+      for (let bi = 0; bi < b; bi++) {
+        const base = qkv.ptr + 4 * bi * c3 * vol;
+        for (let f = 0; f < frames; f++) {
+          for (let q0 = 0; q0 < n; q0 += rows) {
+            const qr = Math.min(rows, n - q0);
+            gemm(rt, {
+              a: base + 4 * (f * n + q0),
+              sam: 1,
+              sak: vol,
+              b: base + 4 * (c * vol + f * n),
+              sbk: vol,
+              sbn: 1,
+              c: scores,
+              ldc: n,
+              M: qr,
+              N: n,
+              K: c
+            });
+            rt.launch("softmaxRows", { s: scores, n, scale }, qr);
+            gemm(rt, {
+              a: base + 4 * (2 * c * vol + f * n),
+              sam: vol,
+              sak: 1,
+              b: scores,
+              sbk: 1,
+              sbn: n,
+              c: out.ptr + 4 * (bi * c * vol + f * n + q0),
+              ldc: vol,
+              M: c,
+              N: qr,
+              K: n
+            });
+          }
+        }
+      }
+    });
+  } finally {
+    rt.heap.free(scores);
+  }
+  return out;
+}
+
+// src/backends/wasm/resample.ts
+function resample(rt, xIn, op) {
+  const x = rt.tensor(xIn);
+  const outDims = resampleDims(x.shape, op);
+  const [b, c, t, h, w] = x.shape;
+  const out = rt.alloc([b, c, ...outDims], "f32", op);
+  const io = { src: x.ptr, dst: out.ptr, t };
+  rt.timed(
+    "resample",
+    0,
+    () => op === "poolSpace" || op === "upSpace" ? rt.launch(op, { ...io, h, w }, b * c) : rt.launch(op, { ...io, hw: h * w }, b * c)
+  );
+  return out;
+}
+
+// src/backends/wasm/haar.ts
+function haar(rt, xIn, levels, forward) {
+  return rt.timed("haar", 0, () => haarLevels(rt, rt.tensor(xIn), levels, forward));
+}
+function haarLevels(rt, x0, levels, forward) {
+  const k = rt.kernels;
+  let x = x0;
+  for (const s of haarPlan(x0.shape, levels, forward)) {
+    const out = rt.alloc(s.outShape, "f32", "haar");
+    const io = { src: x.ptr, dst: out.ptr, b: s.outShape[0], c: s.c };
+    if (s.half.length === 2) {
+      const [h, w] = s.half;
+      callKernel(k, forward ? "haar2dForward" : "haar2dInverse", { ...io, h, w });
+    } else {
+      const [t, h, w] = s.half;
+      if (forward) callKernel(k, "haar3dForward", { ...io, t, h, w, lead: s.lead, tFull: s.full });
+      else callKernel(k, "haar3dInverse", { ...io, t, h, w, trim: s.trim });
+    }
+    if (x !== x0) rt.release(x);
+    x = out;
+  }
+  if (x === x0) {
+    const copy = rt.alloc(x0.shape, "f32", "haar");
+    rt.f32(copy.ptr, copy.size).set(rt.f32(x0.ptr, x0.size));
+    return copy;
+  }
+  return x;
+}
+
+// src/backends/wasm/fsq.ts
+function loadTable(rt, spec) {
+  const c = fsqConstants(spec.levels);
+  writeFsqTable(rt.heap.memory.buffer, rt.kernels.fsqTable(), spec.levels, c);
+}
+function fsqQuantize(rt, zIn, spec) {
+  const z = rt.tensor(zIn);
+  const [b, d] = z.shape;
+  if (d !== spec.levels.length) {
+    throw new Error(`FSQ expects ${spec.levels.length} channels, got ${fmtShape(z.shape)}`);
+  }
+  const rest = z.shape.slice(2);
+  const positions = numel(rest);
+  const codes = rt.alloc(z.shape, "f32", "fsq codes");
+  const indices = rt.alloc([b, ...rest], "i32", "fsq indices");
+  loadTable(rt, spec);
+  const bad = callKernel(rt.kernels, "fsqQuantize", {
+    z: z.ptr,
+    codes: codes.ptr,
+    indices: indices.ptr,
+    b,
+    dims: d,
+    positions
+  });
+  if (bad >= 0) {
+    rt.release(codes);
+    rt.release(indices);
+    throw new Error(`FSQ input holds a non-finite value at flat index ${bad}`);
+  }
+  return { codes, indices };
+}
+function fsqDequantize(rt, idxIn, spec) {
+  const idx = rt.tensor(idxIn);
+  const [b, ...rest] = idx.shape;
+  const positions = numel(rest);
+  const d = spec.levels.length;
+  const codes = rt.alloc([b, d, ...rest], "f32", "fsq codes");
+  loadTable(rt, spec);
+  const size = fsqConstants(spec.levels).codebookSize;
+  const bad = callKernel(rt.kernels, "fsqIndicesToCodes", {
+    indices: idx.ptr,
+    codes: codes.ptr,
+    b,
+    dims: d,
+    positions,
+    size
+  });
+  if (bad >= 0) {
+    rt.release(codes);
+    throw new Error(`FSQ index at flat index ${bad} is outside [0, ${size})`);
+  }
+  return codes;
+}
+
+// src/backends/wasm/backend.ts
+var WasmOps = class _WasmOps {
+  name = "wasm";
+  #rt;
+  constructor(rt) {
+    this.#rt = rt;
+  }
+  /** Compiles the kernels (once per process), lays out the memory and starts the threads. */
+  static async create(options = {}) {
+    return new _WasmOps(await WasmRuntime.create(options));
+  }
+  /** What runs the ops, e.g. "wasm (relaxed SIMD, 16 threads)". */
+  get label() {
+    return this.#rt.label;
+  }
+  /** The build of the kernels in use. */
+  get variant() {
+    return this.#rt.variant;
+  }
+  /** The tensors' heap (the bench allocates its ceiling's matrices there). */
+  get heap() {
+    return this.#rt.heap;
+  }
+  /** Bytes of gathered convolution columns held at once. */
+  get columnBytes() {
+    return this.#rt.columnBytes;
+  }
+  /** Bytes of attention scores held at once. */
+  get attentionScoreBytes() {
+    return this.#rt.attentionScoreBytes;
+  }
+  /** Threads that take part in a launch now (the calling one included). */
+  get threads() {
+    return this.#rt.threads;
+  }
+  upload(t) {
+    return this.#rt.upload(t);
+  }
+  read(t) {
+    return Promise.resolve(this.#rt.read(t));
+  }
+  release(t) {
+    this.#rt.release(t);
+  }
+  memoryStats() {
+    return this.#rt.heap.stats();
+  }
+  resetPeak() {
+    this.#rt.heap.resetPeak();
+  }
+  /** Ops run as they are called: nothing is ever pending. */
+  flush() {
+    return Promise.resolve();
+  }
+  startProfiling() {
+    return this.#rt.startProfiling();
+  }
+  stopProfiling() {
+    return this.#rt.stopProfiling();
+  }
+  /**
+   * C[m, n] (+)= sum_k A[m, k] B[k, n] (+ bias[m]) over strided views (element strides; C rows
+   * `ldc` apart), split over the threads by blocks of rows and columns (gemm.ts).
+   */
+  gemm(a, sam, sak, b, sbk, sbn, c, ldc, dims, bias = 0, accumulate = false) {
+    gemm(this.#rt, { a, sam, sak, b, sbk, sbn, c, ldc, ...dims, bias, accumulate });
+  }
+  conv(x, w, opts = {}) {
+    return conv(this.#rt, x, w, opts);
+  }
+  groupNormStats(x, opts) {
+    return groupNormStats(this.#rt, x, opts);
+  }
+  groupNorm(x, norm) {
+    return groupNorm(this.#rt, x, norm);
+  }
+  attention(qkv, kind = "spatial") {
+    return attention(this.#rt, qkv, kind);
+  }
+  avgPool(x, axis) {
+    return resample(this.#rt, x, axis === "space" ? "poolSpace" : "poolTime");
+  }
+  upsample(x, axis) {
+    return resample(this.#rt, x, axis === "space" ? "upSpace" : "upTime");
+  }
+  haarPatch(x, levels) {
+    return haar(this.#rt, x, levels, true);
+  }
+  haarUnpatch(x, levels) {
+    return haar(this.#rt, x, levels, false);
+  }
+  fsqQuantize(z, spec) {
+    return fsqQuantize(this.#rt, z, spec);
+  }
+  fsqDequantize(indices, spec) {
+    return fsqDequantize(this.#rt, indices, spec);
+  }
+  /** Stops the worker threads; the memory goes with the last reference to the backend. */
+  destroy() {
+    this.#rt.destroy();
   }
 };
 
@@ -2181,19 +2498,23 @@ function levelsOf(what, patchSize) {
   }
   return Math.log2(patchSize);
 }
+async function haarInput(what, x, patchSize) {
+  const w = await cpuWasm();
+  const levels = levelsOf(what, patchSize);
+  checkTensor(what, x, "f32", "input");
+  if (x.shape.length !== 4 && x.shape.length !== 5) {
+    fail(what, `expected [B, C, H, W] or [B, C, T, H, W], got ${fmtShape(x.shape)}`);
+  }
+  return { w, levels };
+}
 function copyOut(w, ptr, shape) {
   return { data: w.f32(ptr, numel(shape)).slice(), shape };
 }
 async function haarPatch(x, patchSize) {
   const what = "haarPatch";
-  const w = await cpuWasm();
-  const levels = levelsOf(what, patchSize);
-  checkTensor(what, x, "f32", "input");
+  const { w, levels } = await haarInput(what, x, patchSize);
   const p = patchSize;
   const shape = x.shape;
-  if (shape.length !== 4 && shape.length !== 5) {
-    fail(what, `expected [B, C, H, W] or [B, C, T, H, W], got ${fmtShape(shape)}`);
-  }
   const [hh, ww] = shape.slice(-2);
   if (hh % p || ww % p) {
     fail(what, `height and width must be divisible by the patch size ${p}, got ${fmtShape(shape)}`);
@@ -2214,7 +2535,7 @@ async function haarPatch(x, patchSize) {
     for (let l = 0; l < levels; l++) {
       hs2 /= 2;
       ws2 /= 2;
-      w.k.haar2dForward(src2, dst2, b2, ch2, hs2, ws2);
+      callKernel(w.k, "haar2dForward", { src: src2, dst: dst2, b: b2, c: ch2, h: hs2, w: ws2 });
       ch2 *= 4;
       [src2, dst2] = [dst2, src2];
     }
@@ -2232,7 +2553,17 @@ async function haarPatch(x, patchSize) {
     ts = (ts + pad) / 2;
     hs /= 2;
     ws /= 2;
-    w.k.haar3dForward(src, dst, b, ch, ts, hs, ws, pad, full);
+    callKernel(w.k, "haar3dForward", {
+      src,
+      dst,
+      b,
+      c: ch,
+      t: ts,
+      h: hs,
+      w: ws,
+      lead: pad,
+      tFull: full
+    });
     ch *= 8;
     [src, dst] = [dst, src];
   }
@@ -2240,14 +2571,9 @@ async function haarPatch(x, patchSize) {
 }
 async function haarUnpatch(x, patchSize) {
   const what = "haarUnpatch";
-  const w = await cpuWasm();
-  const levels = levelsOf(what, patchSize);
-  checkTensor(what, x, "f32", "input");
+  const { w, levels } = await haarInput(what, x, patchSize);
   const p = patchSize;
   const shape = x.shape;
-  if (shape.length !== 4 && shape.length !== 5) {
-    fail(what, `expected [B, C, H, W] or [B, C, T, H, W], got ${fmtShape(shape)}`);
-  }
   const group = p ** (shape.length - 2);
   if (shape[1] % group) {
     fail(
@@ -2264,7 +2590,7 @@ async function haarUnpatch(x, patchSize) {
     let [b2, ch2, hs2, ws2] = shape;
     for (let l = 0; l < levels; l++) {
       ch2 /= 4;
-      w.k.haar2dInverse(src, dst, b2, ch2, hs2, ws2);
+      callKernel(w.k, "haar2dInverse", { src, dst, b: b2, c: ch2, h: hs2, w: ws2 });
       hs2 *= 2;
       ws2 *= 2;
       [src, dst] = [dst, src];
@@ -2275,7 +2601,7 @@ async function haarUnpatch(x, patchSize) {
   for (let l = 0; l < levels; l++) {
     const trim = l === levels - 1 ? p - 1 : 0;
     ch /= 8;
-    w.k.haar3dInverse(src, dst, b, ch, ts, hs, ws, trim);
+    callKernel(w.k, "haar3dInverse", { src, dst, b, c: ch, t: ts, h: hs, w: ws, trim });
     ts = 2 * ts - trim;
     hs *= 2;
     ws *= 2;
@@ -2294,12 +2620,7 @@ function loadLevels(what, w, levels) {
   if (k.codebookSize > MAX_CODEBOOK) {
     fail(what, `FSQ levels [${levels.join(", ")}] give ${k.codebookSize} codes, more than int32`);
   }
-  const table = w.k.fsqTable();
-  w.i32(table, 8).set(levels);
-  w.i32(table + 32, 8).set(k.basis);
-  w.f32(table + 64, 8).set(k.halfL);
-  w.f32(table + 96, 8).set(k.offset);
-  w.f32(table + 128, 8).set(k.shift);
+  writeFsqTable(w.memory.buffer, w.k.fsqTable(), levels, k);
   return k.codebookSize;
 }
 function checkChannels(what, x, name, d) {
@@ -2311,7 +2632,7 @@ function checkChannels(what, x, name, d) {
   }
   return [x.shape[0], numel(x.shape.slice(2))];
 }
-async function fsqQuantize(z, levels = DEFAULT_FSQ_LEVELS) {
+async function fsqQuantize2(z, levels = DEFAULT_FSQ_LEVELS) {
   const what = "fsqQuantize";
   const w = await cpuWasm();
   loadLevels(what, w, levels);
@@ -2320,7 +2641,14 @@ async function fsqQuantize(z, levels = DEFAULT_FSQ_LEVELS) {
   const n = z.data.length;
   const [zp, cp, ip] = w.reserve(what, 4 * n, 4 * n, 4 * b * positions);
   w.f32(zp, n).set(z.data);
-  const bad = w.k.fsqQuantize(zp, cp, ip, b, levels.length, positions);
+  const bad = callKernel(w.k, "fsqQuantize", {
+    z: zp,
+    codes: cp,
+    indices: ip,
+    b,
+    dims: levels.length,
+    positions
+  });
   if (bad >= 0) fail(what, `z holds the non-finite value ${z.data[bad]} at flat index ${bad}`);
   return {
     indices: { data: w.i32(ip, b * positions).slice(), shape: [b, ...z.shape.slice(2)] },
@@ -2336,7 +2664,13 @@ async function fsqCodesToIndices(codes, levels = DEFAULT_FSQ_LEVELS) {
   const n = codes.data.length;
   const [cp, ip] = w.reserve(what, 4 * n, 4 * b * positions);
   w.f32(cp, n).set(codes.data);
-  const bad = w.k.fsqCodesToIndices(cp, ip, b, levels.length, positions);
+  const bad = callKernel(w.k, "fsqCodesToIndices", {
+    codes: cp,
+    indices: ip,
+    b,
+    dims: levels.length,
+    positions
+  });
   if (bad >= 0) {
     const d = Math.floor(bad / positions) % levels.length;
     const l = levels[d];
@@ -2357,7 +2691,14 @@ async function fsqIndicesToCodes(indices, levels = DEFAULT_FSQ_LEVELS) {
   const n = indices.data.length;
   const [ip, cp] = w.reserve(what, 4 * n, 4 * n * levels.length);
   w.i32(ip, n).set(indices.data);
-  const bad = w.k.fsqIndicesToCodes(ip, cp, b, levels.length, positions, size);
+  const bad = callKernel(w.k, "fsqIndicesToCodes", {
+    indices: ip,
+    codes: cp,
+    b,
+    dims: levels.length,
+    positions,
+    size
+  });
   if (bad >= 0) {
     fail(what, `index ${indices.data[bad]} at flat index ${bad} is outside [0, ${size})`);
   }
@@ -2674,9 +3015,9 @@ function loadNorm(ops, w, prefix, channels, groups = GROUPS_2D) {
     NORM_EPS
   );
 }
-function normConv(ops, x, norm, silu, conv2, opts = {}) {
+function normConv(ops, x, norm, silu, conv3, opts = {}) {
   const stats = ops.groupNormStats(x, { groups: norm.groups, eps: norm.eps });
-  const y = ops.conv(x, conv2, { ...opts, norm: { stats, weights: norm, silu } });
+  const y = ops.conv(x, conv3, { ...opts, norm: { stats, weights: norm, silu } });
   ops.release(stats);
   return y;
 }
@@ -2775,8 +3116,8 @@ async function runLevels(ops, levels, order, h, keep, probeFirst, probe) {
       if (level.attn.length) h = chain(ops, h, keep, (t) => level.attn[j].forward(ops, t));
       if (probeFirst && i === order[0] && j === 0) await probe?.(probeFirst, h);
     }
-    const resample = level.resample;
-    if (resample) h = chain(ops, h, keep, (t) => resample.forward(ops, t));
+    const resample2 = level.resample;
+    if (resample2) h = chain(ops, h, keep, (t) => resample2.forward(ops, t));
   }
   return h;
 }
@@ -2815,11 +3156,11 @@ function loadMid(up, w, prefix, c) {
     block2: new ResnetBlock(up, w, `${prefix}.mid.block_2`, c, c)
   };
 }
-var conv = (weights) => ({ forward: (ops, x) => ops.conv(x, weights) });
+var conv2 = (weights) => ({ forward: (ops, x) => ops.conv(x, weights) });
 var normSiluConv = (norm, weights) => ({
   forward: (ops, x) => normConv(ops, x, norm, true, weights)
 });
-var haarLevels = (patchSize) => Math.log2(patchSize);
+var haarLevels2 = (patchSize) => Math.log2(patchSize);
 var ImageEncoder = class {
   config;
   #parts;
@@ -2836,18 +3177,18 @@ var ImageEncoder = class {
       attention: (name, ch) => new AttnBlock(up, w, name, ch),
       resample: (i, name, ch) => i < c.numDown ? new Downsample(up, w, `${name}.downsample`, ch) : null
     }, c.channels);
-    const levelsOfHaar = haarLevels(c.patchSize);
+    const levelsOfHaar = haarLevels2(c.patchSize);
     this.#parts = {
       patcherName: "encoder.patcher",
       patch: (ops, x) => levelsOfHaar > 0 ? ops.haarPatch(x, levelsOfHaar) : x,
-      convIn: conv(loadConv2d(up, w, "encoder.conv_in", c.channels, 3 * c.patchSize ** 2, 3)),
+      convIn: conv2(loadConv2d(up, w, "encoder.conv_in", c.channels, 3 * c.patchSize ** 2, 3)),
       levels,
       mid: loadMid(up, w, "encoder", width),
       out: normSiluConv(
         loadNorm(up, w, "encoder.norm_out", width),
         loadConv2d(up, w, "encoder.conv_out", c.zChannels, width, 3)
       ),
-      quantConv: conv(loadConv2d(up, w, "quant_conv", c.latentChannels, c.zChannels, 1))
+      quantConv: conv2(loadConv2d(up, w, "quant_conv", c.latentChannels, c.zChannels, 1))
     };
   }
   /** [B, 3, H, W] in [-1, 1] -> quant_conv output [B, latent, H/s, W/s]. */
@@ -2872,10 +3213,10 @@ var ImageDecoder = class {
       attention: (name, ch) => new AttnBlock(up, w, name, ch),
       resample: (i, name, ch) => i >= n - c.numUp ? new Upsample(up, w, `${name}.upsample`, ch) : null
     }, c.midChannels);
-    const levelsOfHaar = haarLevels(c.patchSize);
+    const levelsOfHaar = haarLevels2(c.patchSize);
     this.#parts = {
-      postQuantConv: conv(loadConv2d(up, w, "post_quant_conv", c.zChannels, c.latentChannels, 1)),
-      convIn: conv(loadConv2d(up, w, "decoder.conv_in", c.midChannels, c.zChannels, 3)),
+      postQuantConv: conv2(loadConv2d(up, w, "post_quant_conv", c.zChannels, c.latentChannels, 1)),
+      convIn: conv2(loadConv2d(up, w, "decoder.conv_in", c.midChannels, c.zChannels, 3)),
       mid: loadMid(up, w, "decoder", c.midChannels),
       levels,
       out: normSiluConv(
@@ -2907,9 +3248,9 @@ function loadCausalNorm(up, w, prefix, c) {
     NORM_EPS
   );
 }
-function causalNormConv(ops, x, norm, silu, conv2, opts = {}) {
+function causalNormConv(ops, x, norm, silu, conv3, opts = {}) {
   const stats = ops.groupNormStats(x, { groups: norm.groups, eps: norm.eps, perFrame: true });
-  const y = ops.conv(x, conv2, { ...opts, norm: { stats, weights: norm, silu } });
+  const y = ops.conv(x, conv3, { ...opts, norm: { stats, weights: norm, silu } });
   ops.release(stats);
   return y;
 }
@@ -3073,9 +3414,9 @@ function loadMid2(up, w, prefix, c) {
     block2: new ResnetBlock3d(up, w, `${prefix}.mid.block_2`, c, c)
   };
 }
-var plain = (conv2) => ({ forward: (ops, x) => conv2.forward(ops, x) });
-var normSilu = (norm, conv2) => ({
-  forward: (ops, x) => conv2.forward(ops, x, { weights: norm, silu: true })
+var plain = (conv3) => ({ forward: (ops, x) => conv3.forward(ops, x) });
+var normSilu = (norm, conv3) => ({
+  forward: (ops, x) => conv3.forward(ops, x, { weights: norm, silu: true })
 });
 var VideoEncoder = class {
   config;
@@ -3928,9 +4269,9 @@ function resamplerConvs(half, names, shape, compression) {
         spatialOn = temporalOn || d < ns && ns > nt;
       }
     }
-    for (const [conv2, path, kernel] of RESAMPLER_CONVS[half]) {
+    for (const [conv3, path, kernel] of RESAMPLER_CONVS[half]) {
       const built = spatialOn === null || temporalOn === null ? null : path === "spatial" ? spatialOn : path === "temporal" ? temporalOn : spatialOn || temporalOn;
-      const base = `${prefix}.${half === "encoder" ? "downsample" : "upsample"}.${conv2}.conv3d`;
+      const base = `${prefix}.${half === "encoder" ? "downsample" : "upsample"}.${conv3}.conv3d`;
       out.push({ name: `${base}.weight`, shape: [c, c, ...kernel], built });
       out.push({ name: `${base}.bias`, shape: [c], built });
     }
@@ -3961,14 +4302,14 @@ function fromDiffusers(src, options = {}) {
       return typeof inner === "string" ? src.shape(inner) : inner;
     };
     const levels = upLevels(names.keys(), 0);
-    for (const conv2 of resamplerConvs(which, [...names.keys()], shape, compression)) {
-      if (names.has(conv2.name)) continue;
-      if (conv2.built) {
+    for (const conv3 of resamplerConvs(which, [...names.keys()], shape, compression)) {
+      if (names.has(conv3.name)) continue;
+      if (conv3.built) {
         throw new Error(
-          `Cannot read diffusers checkpoint "${src.source}": it has no tensor "${toDiffusersName(conv2.name, levels)}", which its compression (${compression.spatial}x spatial, ${compression.temporal}x temporal) needs`
+          `Cannot read diffusers checkpoint "${src.source}": it has no tensor "${toDiffusersName(conv3.name, levels)}", which its compression (${compression.spatial}x spatial, ${compression.temporal}x temporal) needs`
         );
       }
-      names.set(conv2.name, conv2.shape);
+      names.set(conv3.name, conv3.shape);
     }
     return renamed(src, names, `${src.source} (diffusers, ${which} half)`, metadata);
   };
@@ -5660,7 +6001,7 @@ export {
   findVariant,
   fsqCodesToIndices,
   fsqIndicesToCodes,
-  fsqQuantize,
+  fsqQuantize2 as fsqQuantize,
   haarPatch,
   haarUnpatch,
   loadTokenizer,
