@@ -32,7 +32,7 @@ export {
   fsqQuantize,
   haarPatch,
   haarUnpatch,
-} from "./src/cpu/mod.ts";
+} from "./src/backends/wasm/standalone.ts";
 export type { SafetensorsFile } from "./src/weights/safetensors.ts";
 // Backends: what `backend`, `wasm` and `webgpu` in LoadOptions take.
 export type { BackendChoice } from "./src/backends/select.ts";

@@ -5,7 +5,7 @@
 // Finite scalar quantisation over channels-first [b, dims, positions] tensors, in the arithmetic
 // of wgsl/fsq.wgsl: bounded = stable_tanh(z + shift) * half_l - offset (f32), rounded half to
 // even, code = round / (L / 2). The per-level constants are computed by the host in float32
-// (src/nn/fsq.ts fsqConstants) and written to the table at `fsqTable()`:
+// (src/backends/fsq.ts fsqConstants) and written to the table at `fsqTable()`:
 //   i32 levels[8], i32 basis[8], f32 halfL[8], f32 offset[8], f32 shift[8].
 // Indices are accumulated in integer arithmetic from the digits round + L / 2, which equals the
 // GPU's float32 sum whenever that sum is exact (codebooks of up to 2^24 codes).
@@ -43,11 +43,6 @@ export function fsqUseTable(p: usize): void {
 /** Address of the constants table the host fills before each call. */
 export function fsqTable(): usize {
   return table;
-}
-
-/** First byte past the module's static data, where the host may lay out its buffers. */
-export function heapBase(): usize {
-  return __heap_base;
 }
 
 // @ts-ignore: decorator

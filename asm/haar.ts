@@ -8,8 +8,8 @@
 // multiply-add), the 2D result halved (doubled by the inverse), the 3D result divided by
 // f32(2 * f32(sqrt 2)) (multiplied by the inverse).
 //
-// Pointers are byte offsets into this module's memory, laid out by src/cpu/wasm.ts. Sizes are
-// those of the half-resolution side, as the WGSL kernels' uniforms give them. The inner loops
+// Pointers are byte offsets into this module's memory, laid out by the host. Sizes are those
+// of the half-resolution side, as the WGSL kernels' uniforms give them. The inner loops
 // run four output columns per SIMD step (pairs of input columns de-interleaved with shuffles),
 // then finish the row in scalar code with the same operations.
 

@@ -7,7 +7,7 @@
 import type { Backend, MemoryStats, Tensor } from "./backends/ops.ts";
 import type { Selected } from "./backends/select.ts";
 import { fsqConstants } from "./backends/fsq.ts";
-import { fsqCodesToIndices, fsqIndicesToCodes } from "./cpu/mod.ts";
+import { fsqCodesToIndices, fsqIndicesToCodes } from "./backends/wasm/standalone.ts";
 import type { HalfConfig } from "./models/config.ts";
 import type { ImageDecoder, ImageEncoder } from "./models/image.ts";
 import type { VideoDecoder, VideoEncoder } from "./models/video.ts";

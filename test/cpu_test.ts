@@ -1,8 +1,8 @@
 /**
- * The CPU (WebAssembly) Haar wavelet and FSQ of src/cpu/mod.ts: against the reference
- * fixtures, the plain TypeScript loops of src/cpu/ts_reference.ts (bit for bit), the float64
- * references of test/reference*.ts, the WebGPU kernels (when an adapter is present), round
- * trips, and every input check.
+ * The CPU (WebAssembly) Haar wavelet and FSQ of src/backends/wasm/standalone.ts: against the
+ * reference fixtures, the plain TypeScript loops of src/cpu/ts_reference.ts (bit for bit), the
+ * float64 references of test/reference*.ts, the WebGPU kernels (when an adapter is present),
+ * round trips, and every input check.
  */
 
 import assert from "node:assert/strict";
@@ -12,7 +12,7 @@ import {
   fsqQuantize,
   haarPatch,
   haarUnpatch,
-} from "../src/cpu/mod.ts";
+} from "../src/backends/wasm/standalone.ts";
 import {
   tsFsqCodesToIndices,
   tsFsqIndicesToCodes,
@@ -444,9 +444,9 @@ Deno.test("the module keeps working after errors and across sizes (memory growth
   assertClose(back.data, big.data, ROUNDING_TOL, "big round trip");
 });
 
-Deno.test("src/cpu/mod.ts needs no file access: no Deno APIs in its import graph", async () => {
+Deno.test("src/backends/wasm/standalone.ts needs no file access: no Deno APIs in its import graph", async () => {
   const info = new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", new URL("../src/cpu/mod.ts", import.meta.url).href],
+    args: ["info", "--json", new URL("../src/backends/wasm/standalone.ts", import.meta.url).href],
     stdout: "piped",
   });
   const { success, stdout } = await info.output();
@@ -460,7 +460,7 @@ Deno.test("src/cpu/mod.ts needs no file access: no Deno APIs in its import graph
     assert.doesNotMatch(await Deno.readTextFile(file), /\bDeno\./, file);
   }
   // And it runs with no permissions at all (the program on stdin gets none).
-  const mod = JSON.stringify(new URL("../src/cpu/mod.ts", import.meta.url).href);
+  const mod = JSON.stringify(new URL("../src/backends/wasm/standalone.ts", import.meta.url).href);
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--no-prompt", "--no-config", "-"],
     stdin: "piped",

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type CpuWasm, cpuWasm } from "../src/cpu/wasm.ts";
+import { type CpuWasm, cpuWasm } from "../src/backends/wasm/kernels.ts";
 import { randomArray } from "./helpers.ts";
 
 /**

@@ -36,7 +36,7 @@ import {
 import type { Tokenizer } from "../tokenizer.ts";
 import type { HostTensor } from "../types.ts";
 import { convParams, normParams } from "../nn/params.ts";
-import { benchCpu } from "../cpu/bench.ts";
+import { benchCpu } from "../bench/cpu.ts";
 
 function argOf(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);

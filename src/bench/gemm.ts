@@ -5,17 +5,18 @@
  * Winograd rates are "effective": the direct convolution's 2 Cout Cin 9 H W over the time.
  * Also the Winograd error against a float64 direct convolution (a few output channels) on
  * kaiming-like weights N(0, 1 / (9 Cin)) and N(0, 1) inputs. The best of a few runs is reported,
- * the machine may be shared. Called by src/cpu/bench.ts; `deno run -A src/cpu/bench_gemm.ts`.
+ * the machine may be shared. Called by src/bench/cpu.ts; `deno run -A src/bench/gemm.ts`.
  * @module
  */
 
 import {
+  callKernel,
   CpuWasm,
   hasRelaxedSimd,
   instantiateKernels,
   kernelModule,
   type WasmVariant,
-} from "./wasm.ts";
+} from "../backends/wasm/kernels.ts";
 
 async function instantiate(variant: WasmVariant): Promise<CpuWasm> {
   const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
@@ -61,7 +62,25 @@ function timeGemm(w: CpuWasm, m: number, n: number, k: number, reps: number): nu
   );
   w.f32(pa, m * k).set(gauss(m * k, 1, 1));
   w.f32(pb, k * n).set(gauss(k * n, 2, 1));
-  return best(() => w.k.gemm(0, m, 0, n, k, pa, k, 1, pb, n, 1, pc, n, 0, 0, ps), reps);
+  const args = {
+    m0: 0,
+    m1: m,
+    n0: 0,
+    n1: n,
+    K: k,
+    a: pa,
+    sam: k,
+    sak: 1,
+    b: pb,
+    sbk: n,
+    sbn: 1,
+    c: pc,
+    ldc: n,
+    bias: 0,
+    accumulate: 0,
+    scratch: ps,
+  };
+  return best(() => callKernel(w.k, "gemm", args), reps);
 }
 
 interface ConvSetup {
@@ -98,16 +117,27 @@ function setupConv(w: CpuWasm, c: number, h: number, wd: number): ConvSetup {
   w.f32(px, nx).set(x);
   w.f32(pw, wt.length).set(wt);
   w.f32(pb, c).fill(0);
-  w.k.winogradWeights(pw, pu, c, c);
+  callKernel(w.k, "winogradWeights", { w: pw, u: pu, cout: c, cin: c });
   return { w, px, pu, pb, py, ps, x, wt };
 }
 
 function timeConv(s: ConvSetup, c: number, h: number, wd: number, reps: number): number {
   const tiles = Math.ceil(h / 4) * Math.ceil(wd / 4);
-  return best(
-    () => s.w.k.winogradConv(s.px, s.pu, s.pb, 0, s.py, c, c, h, wd, 0, tiles, s.ps),
-    reps,
-  );
+  const args = {
+    x: s.px,
+    u: s.pu,
+    bias: s.pb,
+    res: 0,
+    y: s.py,
+    cin: c,
+    cout: c,
+    h,
+    w: wd,
+    t0: 0,
+    t1: tiles,
+    scratch: s.ps,
+  };
+  return best(() => callKernel(s.w.k, "winogradConv", args), reps);
 }
 
 /** max |winograd - float64 direct| / max |direct| over the first `co` output channels. */

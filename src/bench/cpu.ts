@@ -1,13 +1,14 @@
 /**
- * Throughput of the CPU kernels (src/cpu/mod.ts, WebAssembly) next to plain TypeScript loops
- * doing the same computation (src/cpu/ts_reference.ts). Called by the project's bench.
+ * Throughput of the CPU kernels (src/backends/wasm/standalone.ts, WebAssembly) next to plain
+ * TypeScript loops doing the same computation (src/cpu/ts_reference.ts). Called by the
+ * project's bench.
  * @module
  */
 
-import { fsqIndicesToCodes, fsqQuantize, haarPatch } from "./mod.ts";
-import { tsFsqIndicesToCodes, tsFsqQuantize, tsHaarPatch } from "./ts_reference.ts";
+import { fsqIndicesToCodes, fsqQuantize, haarPatch } from "../backends/wasm/standalone.ts";
+import { tsFsqIndicesToCodes, tsFsqQuantize, tsHaarPatch } from "../cpu/ts_reference.ts";
 import { DEFAULT_FSQ_LEVELS } from "../backends/fsq.ts";
-import { benchGemm } from "./bench_gemm.ts";
+import { benchGemm } from "./gemm.ts";
 import type { HostTensor } from "../types.ts";
 
 /** Deterministic values in [lo, hi). */
@@ -43,7 +44,7 @@ function line(name: string, wasm: number, ts: number, unit: string, digits = 0):
 /**
  * Measures Haar patching (2D 1x3x512x512, 3D 1x3x17x256x256; MB/s of float32 input) and FSQ
  * quantize / indices-to-codes (million positions per second, 1M positions, levels
- * [8, 8, 8, 5, 5, 5]), then the SGEMM and Winograd convolution of src/cpu/bench_gemm.ts
+ * [8, 8, 8, 5, 5, 5]), then the SGEMM and Winograd convolution of src/bench/gemm.ts
  * (single-thread GFLOP/s, plain and relaxed SIMD); returns one printable line per measurement.
  */
 export async function benchCpu(): Promise<string[]> {

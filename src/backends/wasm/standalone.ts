@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * import { fsqIndicesToCodes, haarPatch } from "./src/cpu/mod.ts";
+ * import { fsqIndicesToCodes, haarPatch } from "./src/backends/wasm/standalone.ts";
  * const image = { data: new Float32Array(3 * 64 * 64), shape: [1, 3, 64, 64] };
  * const coeffs = await haarPatch(image, 4); // [1, 48, 16, 16]
  * const codes = await fsqIndicesToCodes({ data: new Int32Array(64), shape: [1, 8, 8] });
@@ -18,9 +18,9 @@
  * @module
  */
 
-import { DEFAULT_FSQ_LEVELS, fsqConstants } from "../backends/fsq.ts";
-import { fmtShape, type HostTensor, numel } from "../types.ts";
-import { type CpuWasm, cpuWasm } from "./wasm.ts";
+import { DEFAULT_FSQ_LEVELS, fsqConstants } from "../fsq.ts";
+import { fmtShape, type HostTensor, numel } from "../../types.ts";
+import { callKernel, type CpuWasm, cpuWasm, writeFsqTable } from "./kernels.ts";
 
 /** Patch sizes of the Cosmos tokenizers' patchers: 2^levels Haar levels. */
 const PATCH_SIZES = [1, 2, 4, 8];
@@ -53,6 +53,21 @@ function levelsOf(what: string, patchSize: number): number {
   return Math.log2(patchSize);
 }
 
+/** The checks both Haar directions make first, in order; returns the module and the levels. */
+async function haarInput(
+  what: string,
+  x: HostTensor,
+  patchSize: number,
+): Promise<{ w: CpuWasm; levels: number }> {
+  const w = await cpuWasm();
+  const levels = levelsOf(what, patchSize);
+  checkTensor(what, x, "f32", "input");
+  if (x.shape.length !== 4 && x.shape.length !== 5) {
+    fail(what, `expected [B, C, H, W] or [B, C, T, H, W], got ${fmtShape(x.shape)}`);
+  }
+  return { w, levels };
+}
+
 function copyOut(w: CpuWasm, ptr: number, shape: number[]): HostTensor {
   return { data: w.f32(ptr, numel(shape)).slice(), shape };
 }
@@ -65,14 +80,9 @@ function copyOut(w: CpuWasm, ptr: number, shape: number[]): HostTensor {
  */
 export async function haarPatch(x: HostTensor, patchSize: number): Promise<HostTensor> {
   const what = "haarPatch";
-  const w = await cpuWasm();
-  const levels = levelsOf(what, patchSize);
-  checkTensor(what, x, "f32", "input");
+  const { w, levels } = await haarInput(what, x, patchSize);
   const p = patchSize;
   const shape = x.shape;
-  if (shape.length !== 4 && shape.length !== 5) {
-    fail(what, `expected [B, C, H, W] or [B, C, T, H, W], got ${fmtShape(shape)}`);
-  }
   const [hh, ww] = shape.slice(-2);
   if (hh % p || ww % p) {
     fail(what, `height and width must be divisible by the patch size ${p}, got ${fmtShape(shape)}`);
@@ -94,7 +104,7 @@ export async function haarPatch(x: HostTensor, patchSize: number): Promise<HostT
     for (let l = 0; l < levels; l++) {
       hs /= 2;
       ws /= 2;
-      w.k.haar2dForward(src, dst, b, ch, hs, ws);
+      callKernel(w.k, "haar2dForward", { src, dst, b, c: ch, h: hs, w: ws });
       ch *= 4;
       [src, dst] = [dst, src];
     }
@@ -112,7 +122,17 @@ export async function haarPatch(x: HostTensor, patchSize: number): Promise<HostT
     ts = (ts + pad) / 2;
     hs /= 2;
     ws /= 2;
-    w.k.haar3dForward(src, dst, b, ch, ts, hs, ws, pad, full);
+    callKernel(w.k, "haar3dForward", {
+      src,
+      dst,
+      b,
+      c: ch,
+      t: ts,
+      h: hs,
+      w: ws,
+      lead: pad,
+      tFull: full,
+    });
     ch *= 8;
     [src, dst] = [dst, src];
   }
@@ -126,14 +146,9 @@ export async function haarPatch(x: HostTensor, patchSize: number): Promise<HostT
  */
 export async function haarUnpatch(x: HostTensor, patchSize: number): Promise<HostTensor> {
   const what = "haarUnpatch";
-  const w = await cpuWasm();
-  const levels = levelsOf(what, patchSize);
-  checkTensor(what, x, "f32", "input");
+  const { w, levels } = await haarInput(what, x, patchSize);
   const p = patchSize;
   const shape = x.shape;
-  if (shape.length !== 4 && shape.length !== 5) {
-    fail(what, `expected [B, C, H, W] or [B, C, T, H, W], got ${fmtShape(shape)}`);
-  }
   const group = p ** (shape.length - 2);
   if (shape[1] % group) {
     fail(
@@ -151,7 +166,7 @@ export async function haarUnpatch(x: HostTensor, patchSize: number): Promise<Hos
     let [b, ch, hs, ws] = shape;
     for (let l = 0; l < levels; l++) {
       ch /= 4;
-      w.k.haar2dInverse(src, dst, b, ch, hs, ws);
+      callKernel(w.k, "haar2dInverse", { src, dst, b, c: ch, h: hs, w: ws });
       hs *= 2;
       ws *= 2;
       [src, dst] = [dst, src];
@@ -162,7 +177,7 @@ export async function haarUnpatch(x: HostTensor, patchSize: number): Promise<Hos
   for (let l = 0; l < levels; l++) {
     const trim = l === levels - 1 ? p - 1 : 0;
     ch /= 8;
-    w.k.haar3dInverse(src, dst, b, ch, ts, hs, ws, trim);
+    callKernel(w.k, "haar3dInverse", { src, dst, b, c: ch, t: ts, h: hs, w: ws, trim });
     ts = 2 * ts - trim;
     hs *= 2;
     ws *= 2;
@@ -183,12 +198,7 @@ function loadLevels(what: string, w: CpuWasm, levels: readonly number[]): number
   if (k.codebookSize > MAX_CODEBOOK) {
     fail(what, `FSQ levels [${levels.join(", ")}] give ${k.codebookSize} codes, more than int32`);
   }
-  const table = w.k.fsqTable();
-  w.i32(table, 8).set(levels);
-  w.i32(table + 32, 8).set(k.basis);
-  w.f32(table + 64, 8).set(k.halfL);
-  w.f32(table + 96, 8).set(k.offset);
-  w.f32(table + 128, 8).set(k.shift);
+  writeFsqTable(w.memory.buffer, w.k.fsqTable(), levels, k);
   return k.codebookSize;
 }
 
@@ -223,7 +233,14 @@ export async function fsqQuantize(
   const n = z.data.length;
   const [zp, cp, ip] = w.reserve(what, 4 * n, 4 * n, 4 * b * positions);
   w.f32(zp, n).set(z.data);
-  const bad = w.k.fsqQuantize(zp, cp, ip, b, levels.length, positions);
+  const bad = callKernel(w.k, "fsqQuantize", {
+    z: zp,
+    codes: cp,
+    indices: ip,
+    b,
+    dims: levels.length,
+    positions,
+  });
   if (bad >= 0) fail(what, `z holds the non-finite value ${z.data[bad]} at flat index ${bad}`);
   return {
     indices: { data: w.i32(ip, b * positions).slice(), shape: [b, ...z.shape.slice(2)] },
@@ -247,7 +264,13 @@ export async function fsqCodesToIndices(
   const n = codes.data.length;
   const [cp, ip] = w.reserve(what, 4 * n, 4 * b * positions);
   w.f32(cp, n).set(codes.data);
-  const bad = w.k.fsqCodesToIndices(cp, ip, b, levels.length, positions);
+  const bad = callKernel(w.k, "fsqCodesToIndices", {
+    codes: cp,
+    indices: ip,
+    b,
+    dims: levels.length,
+    positions,
+  });
   if (bad >= 0) {
     const d = Math.floor(bad / positions) % levels.length;
     const l = levels[d];
@@ -274,7 +297,14 @@ export async function fsqIndicesToCodes(
   const n = indices.data.length;
   const [ip, cp] = w.reserve(what, 4 * n, 4 * n * levels.length);
   w.i32(ip, n).set(indices.data);
-  const bad = w.k.fsqIndicesToCodes(ip, cp, b, levels.length, positions, size);
+  const bad = callKernel(w.k, "fsqIndicesToCodes", {
+    indices: ip,
+    codes: cp,
+    b,
+    dims: levels.length,
+    positions,
+    size,
+  });
   if (bad >= 0) {
     fail(what, `index ${indices.data[bad]} at flat index ${bad} is outside [0, ${size})`);
   }

@@ -1,0 +1,288 @@
+/**
+ * Convolutions on the WebAssembly backend, by the cheapest path the geometry allows: 3x3
+ * stride-1 convolutions are Winograd F(4x4, 3x3) on a padded copy of each image or frame; 1x1
+ * and causal temporal convolutions multiply the input directly; the rest are matrix products
+ * over gathered columns (im2col), a bounded block at a time. GroupNorm, SiLU, upsampling and
+ * padding are applied while the input is gathered.
+ * @module
+ */
+
+import type { ConvOptions, ConvWeights, FusedNorm, Tensor } from "../ops.ts";
+import { type ConvGeometry, convGeometry } from "../geometry.ts";
+import type { LaunchArgs } from "./kernels.ts";
+import type { WasmRuntime, WasmTensor } from "./runtime.ts";
+import { gemm } from "./gemm.ts";
+import { groupNorm } from "./norm.ts";
+
+/** im2col's normalisation arguments. */
+type GatherNorm = Pick<
+  LaunchArgs<"im2col">,
+  "stats" | "gammaBeta" | "groups" | "statFrames" | "act"
+>;
+
+/** A convolution (the op interface's `conv`). */
+export function conv(rt: WasmRuntime, xIn: Tensor, w: ConvWeights, opts: ConvOptions): Tensor {
+  const x = rt.tensor(xIn);
+  const g = convGeometry(x.shape, w, opts);
+  const { b, cin, tIn, hIn, wIn, kt, kh, kw, st, sh, sw, padT, up, tOut, hOut, wOut } = g;
+  const [plH, plW, phH, phW] = [g.padLowH, g.padLowW, g.padHighH, g.padHighW];
+  const M = w.cout, P = tOut * hOut * wOut, K = cin * kt * kh * kw;
+  const pIn = tIn * hIn * wIn;
+  const out = rt.alloc(g.outShape, "f32", "conv");
+  const weight = rt.tensor(w.weight).ptr, bias = rt.tensor(w.bias).ptr;
+  const residual = opts.residual ? rt.tensor(opts.residual) : null;
+  if (residual) rt.f32(out.ptr, out.size).set(rt.f32(residual.ptr, residual.size));
+  const norm = opts.norm;
+  const direct = K === cin && st === 1 && sh === 1 && sw === 1 && up === 1 && !norm &&
+    plH + phH + plW + phW + padT === 0;
+  const family = g.family;
+  // Causal (kt, 1, 1) convolutions multiply frames directly, one tap at a time.
+  const temporal = family === "conv-time" && st === 1 && sh === 1 && sw === 1 && up === 1 &&
+    plH + phH + plW + phW === 0;
+  const winograd = kt === 1 && kh === 3 && kw === 3 && st === 1 && sh === 1 && sw === 1 &&
+    plH === 1 && plW === 1 && phH === 1 && phW === 1 &&
+    rt.kernels.winogradScratchBytes(M, cin) <= rt.scratchBytes;
+  rt.timed(family, 2 * M * K * P * b, () => {
+    if (winograd) {
+      winogradConv(rt, x, w, opts, out, [b, cin, tIn, hIn, wIn], up);
+      return;
+    }
+    if (temporal) {
+      temporalConv(rt, x, w, opts, out, g);
+      return;
+    }
+    if (direct) {
+      for (let bi = 0; bi < b; bi++) {
+        gemm(rt, {
+          a: weight,
+          sam: K,
+          sak: 1,
+          b: x.ptr + 4 * bi * cin * pIn,
+          sbk: pIn,
+          sbn: 1,
+          c: out.ptr + 4 * bi * M * P,
+          ldc: P,
+          M,
+          N: P,
+          K,
+          bias,
+          accumulate: !!residual,
+        });
+      }
+      return;
+    }
+    const len = Math.max(1, Math.min(P, Math.floor(rt.columnBytes / (4 * K))));
+    const col = rt.heap.alloc(4 * K * len, "convolution columns");
+    try {
+      for (let bi = 0; bi < b; bi++) {
+        for (let q0 = 0; q0 < P; q0 += len) {
+          const n = Math.min(len, P - q0);
+          rt.launch("im2col", {
+            x: x.ptr + 4 * bi * cin * pIn,
+            col,
+            cin,
+            tIn,
+            hIn,
+            wIn,
+            kt,
+            kh,
+            kw,
+            tOut,
+            hOut,
+            wOut,
+            st,
+            sh,
+            sw,
+            padT,
+            padH: plH,
+            padW: plW,
+            up,
+            ...gatherNorm(rt, norm, bi),
+            q0,
+            len: n,
+          }, K);
+          gemm(rt, {
+            a: weight,
+            sam: K,
+            sak: 1,
+            b: col,
+            sbk: n,
+            sbn: 1,
+            c: out.ptr + 4 * (bi * M * P + q0),
+            ldc: P,
+            M,
+            N: n,
+            K,
+            bias,
+            accumulate: !!residual,
+          });
+        }
+      }
+    } finally {
+      rt.heap.free(col);
+    }
+  });
+  return out;
+}
+
+/** im2col's normalisation arguments for batch item `bi`, or no normalisation. */
+function gatherNorm(rt: WasmRuntime, norm: FusedNorm | undefined, bi: number): GatherNorm {
+  if (!norm) return { stats: 0, gammaBeta: 0, groups: 1, statFrames: 1, act: 0 };
+  const stats = rt.tensor(norm.stats);
+  const { groups } = norm.weights;
+  const frames = stats.shape[1];
+  return {
+    stats: stats.ptr + 4 * bi * frames * groups * 2,
+    gammaBeta: rt.tensor(norm.weights.gammaBeta).ptr,
+    groups,
+    statFrames: frames,
+    act: norm.silu ? 1 : 0,
+  };
+}
+
+/**
+ * A 3x3, stride 1, pad 1 convolution by Winograd F(4x4, 3x3) (asm/winograd.ts): per image or
+ * frame, the input is gathered once into a zero-padded plane (normalised, upsampled), then
+ * transformed, multiplied and transformed back by bands of tile rows on every thread. The
+ * weights are transformed per call into a transient buffer unless a cache budget is set.
+ */
+function winogradConv(
+  rt: WasmRuntime,
+  x: WasmTensor,
+  w: ConvWeights,
+  opts: ConvOptions,
+  out: WasmTensor,
+  [b, cin, frames, hIn, wIn]: number[],
+  up: number,
+): void {
+  const cout = w.cout;
+  const h = hIn * up, wd = wIn * up, hp = h + 2, wp = wd + 2;
+  const plane = h * wd, pIn = frames * hIn * wIn;
+  const { ptr: u, owned } = rt.winogradWeights(w);
+  const xp = rt.heap.alloc(4 * cin * hp * wp, "padded input");
+  // Frames of a video are planes `frames` apart in each channel: staged through a buffer.
+  const stage = frames > 1 ? rt.heap.alloc(4 * cout * plane, "conv output frame") : 0;
+  const mem = () => new Float32Array(rt.heap.memory.buffer);
+  try {
+    const norm = opts.norm;
+    const bias = rt.tensor(w.bias).ptr;
+    const rows = Math.ceil(h / 4);
+    for (let bi = 0; bi < b; bi++) {
+      const outBase = out.ptr + 4 * bi * cout * frames * plane;
+      for (let f = 0; f < frames; f++) {
+        // A 1x1 "convolution" with pad 1 gathers the padded, normalised, upsampled frame.
+        rt.launch("im2col", {
+          x: x.ptr + 4 * bi * cin * pIn,
+          col: xp,
+          cin,
+          tIn: frames,
+          hIn,
+          wIn,
+          kt: 1,
+          kh: 1,
+          kw: 1,
+          tOut: frames,
+          hOut: hp,
+          wOut: wp,
+          st: 1,
+          sh: 1,
+          sw: 1,
+          padT: 0,
+          padH: 1,
+          padW: 1,
+          up,
+          ...gatherNorm(rt, norm, bi),
+          q0: f * hp * wp,
+          len: hp * wp,
+        }, cin);
+        const y = stage || outBase;
+        if (stage && opts.residual) {
+          // The residual was copied into `out`; bring this frame's into the stage.
+          const m = mem();
+          for (let c = 0; c < cout; c++) {
+            const src = (outBase >> 2) + (c * frames + f) * plane;
+            m.copyWithin((stage >> 2) + c * plane, src, src + plane);
+          }
+        }
+        rt.launch(
+          "winogradRows",
+          {
+            x: xp,
+            u,
+            bias,
+            res: opts.residual ? y : 0,
+            y,
+            cin,
+            cout,
+            h,
+            w: wd,
+          },
+          rows,
+          1,
+        );
+        if (stage) {
+          const m = mem();
+          for (let c = 0; c < cout; c++) {
+            const dst = (outBase >> 2) + (c * frames + f) * plane;
+            m.copyWithin(dst, (stage >> 2) + c * plane, (stage >> 2) + (c + 1) * plane);
+          }
+        }
+      }
+    }
+  } finally {
+    if (owned) rt.heap.free(u);
+    rt.heap.free(xp);
+    if (stage) rt.heap.free(stage);
+  }
+}
+
+/**
+ * A causal temporal convolution (kt, 1, 1) as kt accumulating products per output frame:
+ * out[:, t] = bias + sum_dt W[:, :, dt] x[:, max(t - padT + dt, 0)], on the input itself (or
+ * its normalised copy), with no gathered columns.
+ */
+function temporalConv(
+  rt: WasmRuntime,
+  x: WasmTensor,
+  w: ConvWeights,
+  opts: ConvOptions,
+  out: WasmTensor,
+  g: ConvGeometry,
+): void {
+  const { b, cin, tIn, hIn, wIn, kt, padT, tOut } = g;
+  const cout = w.cout, hw = hIn * wIn;
+  const norm = opts.norm;
+  const src = norm ? groupNorm(rt, x, norm) : x;
+  try {
+    const weight = rt.tensor(w.weight).ptr, bias = rt.tensor(w.bias).ptr;
+    for (let bi = 0; bi < b; bi++) {
+      const xb = src.ptr + 4 * bi * cin * tIn * hw;
+      const ob = out.ptr + 4 * bi * cout * tOut * hw;
+      // Tap dt of output frames t >= t0 reads frames t - padT + dt, consecutive in memory:
+      // one product over all of them. Earlier frames read frame 0, one product each.
+      for (let dt = 0; dt < kt; dt++) {
+        const product = (t: number, frames: number, frame: number) =>
+          gemm(rt, {
+            a: weight + 4 * dt,
+            sam: cin * kt,
+            sak: kt,
+            b: xb + 4 * frame * hw,
+            sbk: tIn * hw,
+            sbn: 1,
+            c: ob + 4 * t * hw,
+            ldc: tOut * hw,
+            M: cout,
+            N: frames * hw,
+            K: cin,
+            bias: dt === 0 ? bias : 0,
+            accumulate: dt > 0 || !!opts.residual,
+          });
+        const t0 = Math.min(tOut, Math.max(0, padT - dt));
+        for (let t = 0; t < t0; t++) product(t, 1, 0);
+        if (t0 < tOut) product(t0, tOut - t0, t0 - padT + dt);
+      }
+    }
+  } finally {
+    if (src !== x) rt.release(src);
+  }
+}

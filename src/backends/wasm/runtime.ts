@@ -1,0 +1,350 @@
+/**
+ * The WebAssembly backend's runtime: what every op lowering (conv.ts, norm.ts, attention.ts,
+ * resample.ts, haar.ts, fsq.ts) runs on. It owns the one linear memory (module statics, the
+ * thread control block, one scratch area per thread, then the heap of tensors), the worker
+ * threads that share it where the runtime allows (Deno does), the one launcher that runs a
+ * kernel over a range of items on every thread, per-family profiling, and the Winograd weight
+ * cache (tied to the lifetime of the weight tensors it transforms).
+ * @module
+ */
+
+import type { ConvWeights, KernelProfile, Tensor } from "../ops.ts";
+import { fmtShape, type HostTensor, numel } from "../../types.ts";
+import {
+  type CpuKernels,
+  FSQ_TABLE_BYTES,
+  hasRelaxedSimd,
+  hasSharedMemory,
+  instantiateKernels,
+  type KernelArgs,
+  kernelModule,
+  type LaunchArgs,
+  positional,
+  type RangeKernel,
+  scratchIndex,
+  type WasmVariant,
+} from "./kernels.ts";
+import { WasmHeap } from "./heap.ts";
+import { CONTROL_BYTES, ThreadPool } from "./threads.ts";
+
+/** A tensor in the WebAssembly heap. */
+export class WasmTensor implements Tensor {
+  released = false;
+  constructor(
+    readonly ptr: number,
+    readonly shape: readonly number[],
+    readonly dtype: "f32" | "i32",
+  ) {}
+  get size(): number {
+    return numel(this.shape);
+  }
+}
+
+/** How the WebAssembly backend runs: threads, SIMD flavour, memory budgets. */
+export interface WasmOptions {
+  /** Threads (the calling one included). Default: the machine's logical cores. */
+  threads?: number;
+  /** Use fused multiply-add where the runtime has relaxed SIMD. Default true. */
+  relaxedSimd?: boolean;
+  /** Bytes of gathered convolution columns held at once. */
+  columnBytes?: number;
+  /** Bytes of attention scores held at once. */
+  attentionScoreBytes?: number;
+  /**
+   * Bytes of Winograd-transformed 3x3 weights kept between calls (least recently used first
+   * out). Default 0: each convolution transforms its weights into a transient buffer, so weights
+   * are held once; a transform writes 4x the layer's weights, which costs about as much as the
+   * convolution itself at 32x32. A budget the size of the network's 3x3 weights times 4
+   * (about 1.2 GB for CI8x8) roughly halves encode and decode times.
+   */
+  winogradCacheBytes?: number;
+  /** Worker threads stop after this many idle milliseconds (restarting on demand). */
+  idleMs?: number;
+}
+
+/** Channels up to which 3x3 convolutions take the Winograd path (its scratch is sized for them). */
+const WINOGRAD_MAX_CHANNELS = 512;
+const COLUMN_BYTES = 8 << 20;
+const ATTENTION_SCORE_BYTES = 4 << 20;
+/** Work items per chunk handed to a thread: enough chunks to balance, few enough to be cheap. */
+export const CHUNKS_PER_THREAD = 4;
+
+/** Throws on options no backend could honour. */
+export function checkWasmOptions(options: WasmOptions): void {
+  const t = options.threads;
+  if (t !== undefined && (!Number.isInteger(t) || t < 1)) {
+    throw new Error(`threads must be a positive integer, got ${t}`);
+  }
+  for (const k of ["columnBytes", "attentionScoreBytes", "winogradCacheBytes", "idleMs"] as const) {
+    const v = options[k];
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) {
+      throw new Error(`${k} must be a number >= 0, got ${v}`);
+    }
+  }
+}
+
+/** Whether this thread may block in Atomics.wait (a browser's main thread may not). */
+function canBlock(): boolean {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function defaultThreads(): number {
+  const n = (globalThis.navigator as { hardwareConcurrency?: number } | undefined)
+    ?.hardwareConcurrency;
+  return Number.isInteger(n) && n! > 0 ? n! : 1;
+}
+
+/** Memory, threads, launcher and profiling of one WebAssembly backend. */
+export class WasmRuntime {
+  /** What runs the ops, e.g. "wasm (relaxed SIMD, 16 threads)". */
+  readonly label: string;
+  readonly variant: WasmVariant;
+  readonly heap: WasmHeap;
+  /** The calling thread's instance of the kernels (for the kernels called directly). */
+  readonly kernels: CpuKernels;
+  /** Bytes of each thread's scratch area. */
+  readonly scratchBytes: number;
+  readonly columnBytes: number;
+  readonly attentionScoreBytes: number;
+  readonly #pool: ThreadPool | null;
+  readonly #scratch: number;
+  readonly #winogradBudget: number;
+  /** Transformed weights kept between calls, by weight tensor, in least recently used order. */
+  #winogradCache = new Map<WasmTensor, { ptr: number; bytes: number }>();
+  #winogradCached = 0;
+  #profile: KernelProfile | null = null;
+  #destroyed = false;
+
+  private constructor(
+    k: CpuKernels,
+    memory: WebAssembly.Memory,
+    variant: WasmVariant,
+    pool: ThreadPool | null,
+    heapBase: number,
+    scratch: number,
+    scratchBytes: number,
+    options: WasmOptions,
+  ) {
+    this.kernels = k;
+    this.scratchBytes = scratchBytes;
+    this.#winogradBudget = options.winogradCacheBytes ?? 0;
+    this.variant = variant;
+    this.#pool = pool;
+    this.#scratch = scratch;
+    this.heap = new WasmHeap(memory, heapBase);
+    this.columnBytes = options.columnBytes ?? COLUMN_BYTES;
+    this.attentionScoreBytes = options.attentionScoreBytes ?? ATTENTION_SCORE_BYTES;
+    this.label = `wasm (${variant.startsWith("relaxed") ? "relaxed SIMD" : "SIMD"}, ${
+      pool ? pool.threads : 1
+    } thread${pool && pool.threads > 1 ? "s" : ""})`;
+  }
+
+  /** Compiles (once per process) and instantiates the kernels, lays out memory, starts threads. */
+  static async create(options: WasmOptions = {}): Promise<WasmRuntime> {
+    checkWasmOptions(options);
+    const threads = options.threads ?? defaultThreads();
+    const threaded = threads > 1 && hasSharedMemory() && canBlock();
+    const fma = (options.relaxedSimd ?? true) && hasRelaxedSimd();
+    const variant = `${fma ? "relaxed" : "simd"}${threaded ? "-shared" : ""}` as WasmVariant;
+    let module: WebAssembly.Module;
+    try {
+      module = await kernelModule(variant);
+    } catch (err) {
+      throw new Error(
+        `The WebAssembly backend cannot run here: this runtime does not compile its kernels ` +
+          `(they need WebAssembly SIMD${fma ? " and relaxed SIMD" : ""}): ${
+            (err as Error).message
+          }`,
+        { cause: err },
+      );
+    }
+    const memory = new WebAssembly.Memory({
+      initial: 32,
+      maximum: 65536,
+      shared: threaded,
+    } as WebAssembly.MemoryDescriptor);
+    const k = await instantiateKernels(module, memory);
+    // Layout: module statics, the thread control block, one scratch area per thread, the heap.
+    const control = Math.ceil(k.heapBase() / 64) * 64;
+    const scratch = control + Math.ceil((CONTROL_BYTES + FSQ_TABLE_BYTES) / 64) * 64;
+    const n = threaded ? threads : 1;
+    // Per-thread scratch: GEMM packing at its largest blocks, or a Winograd convolution's
+    // transformed tiles at the widest official layer.
+    const scratchBytes = Math.ceil(
+      Math.max(
+        k.gemmScratchBytes(1 << 16, 1 << 16, 1 << 16),
+        k.winogradScratchBytes(WINOGRAD_MAX_CHANNELS, WINOGRAD_MAX_CHANNELS),
+      ) / 64,
+    ) * 64;
+    const heapBase = scratch + n * scratchBytes;
+    const grow = Math.ceil((heapBase - memory.buffer.byteLength) / 65536);
+    if (grow > 0) memory.grow(grow);
+    // The FSQ constants live past the statics, which a worker starting would overwrite.
+    k.fsqUseTable(control + CONTROL_BYTES);
+    const pool = threaded
+      ? await ThreadPool.create({
+        module,
+        memory,
+        kernels: k as unknown as Record<string, unknown>,
+        workers: threads - 1,
+        control,
+        scratch: Array.from({ length: n }, (_, i) => scratch + i * scratchBytes),
+        idleMs: options.idleMs,
+      })
+      : null;
+    return new WasmRuntime(k, memory, variant, pool, heapBase, scratch, scratchBytes, options);
+  }
+
+  /** Threads that take part in a launch now (the calling one included). */
+  get threads(): number {
+    return this.#pool?.threads ?? 1;
+  }
+
+  // ---- tensors -------------------------------------------------------------------------
+
+  /** A fresh tensor of the heap (`what` names it in out-of-memory errors). */
+  alloc(shape: readonly number[], dtype: "f32" | "i32" = "f32", what = "tensor"): WasmTensor {
+    return new WasmTensor(this.heap.alloc(numel(shape) * 4, what), shape, dtype);
+  }
+
+  /** `t` as this backend's live tensor, or the error of using it. */
+  tensor(t: Tensor): WasmTensor {
+    const w = t as WasmTensor;
+    if (!(w instanceof WasmTensor)) throw new Error("Tensor belongs to another backend");
+    if (w.released) throw new Error(`Tensor ${fmtShape(w.shape)} was used after release`);
+    if (this.#destroyed) throw new Error("The WebAssembly backend was disposed");
+    return w;
+  }
+
+  /** A float32 view of `n` values at `ptr` (invalidated when the memory grows). */
+  f32(ptr: number, n: number): Float32Array {
+    return new Float32Array(this.heap.memory.buffer, ptr, n);
+  }
+
+  /** Copies a host tensor into the heap. */
+  upload(t: HostTensor): WasmTensor {
+    if (t.data.length !== numel(t.shape)) {
+      throw new Error(
+        `Cannot upload tensor: ${t.data.length} values for shape ${fmtShape(t.shape)}`,
+      );
+    }
+    const dtype = t.data instanceof Int32Array ? "i32" : "f32";
+    const w = this.alloc(t.shape, dtype, "upload");
+    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.length * 4);
+    new Uint8Array(this.heap.memory.buffer, w.ptr, bytes.length).set(bytes);
+    return w;
+  }
+
+  /** Copies a tensor out of the heap. */
+  read(t: Tensor): HostTensor {
+    const w = this.tensor(t);
+    const bytes = new Uint8Array(this.heap.memory.buffer, w.ptr, w.size * 4).slice();
+    const data = w.dtype === "i32" ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer);
+    return { data, shape: [...w.shape] };
+  }
+
+  /** Returns a tensor's block (and its cached Winograd weights, if any) to the heap. */
+  release(t: Tensor): void {
+    const w = this.tensor(t);
+    w.released = true;
+    this.heap.free(w.ptr);
+    this.#dropTransformed(w);
+  }
+
+  // ---- the Winograd weight cache -------------------------------------------------------
+
+  #dropTransformed(w: WasmTensor): void {
+    const cached = this.#winogradCache.get(w);
+    if (!cached) return;
+    this.#winogradCache.delete(w);
+    this.#winogradCached -= cached.bytes;
+    this.heap.free(cached.ptr);
+  }
+
+  /**
+   * A layer's Winograd weights: from the cache, or transformed now on every thread (then kept
+   * when the budget allows; `owned` says the caller frees them).
+   */
+  winogradWeights(w: ConvWeights): { ptr: number; owned: boolean } {
+    const weight = this.tensor(w.weight);
+    const hit = this.#winogradCache.get(weight);
+    if (hit) {
+      this.#winogradCache.delete(weight);
+      this.#winogradCache.set(weight, hit);
+      return { ptr: hit.ptr, owned: false };
+    }
+    const bytes = this.kernels.winogradWeightsBytes(w.cout, w.cin);
+    const ptr = this.heap.alloc(bytes, "Winograd weights");
+    this.launch(
+      "winogradWeightsRange",
+      { w: weight.ptr, u: ptr, cout: w.cout, cin: w.cin },
+      Math.ceil(w.cout / 6) * 6,
+    );
+    if (bytes > this.#winogradBudget) return { ptr, owned: true };
+    for (const [old] of this.#winogradCache) {
+      if (this.#winogradCached + bytes <= this.#winogradBudget) break;
+      this.#dropTransformed(old);
+    }
+    this.#winogradCache.set(weight, { ptr, bytes });
+    this.#winogradCached += bytes;
+    return { ptr, owned: false };
+  }
+
+  // ---- launching -----------------------------------------------------------------------
+
+  /**
+   * Runs a kernel over its items [0, total) on every thread, in chunks of `chunk` items
+   * (default: a few chunks per thread); each thread passes its own scratch area where the
+   * kernel takes one.
+   */
+  launch<K extends RangeKernel>(
+    kernel: K,
+    args: LaunchArgs<K>,
+    total: number,
+    chunk = Math.ceil(total / (this.threads * CHUNKS_PER_THREAD)),
+  ): void {
+    const a = positional(kernel, { ...args, scratch: 0 } as KernelArgs<K>);
+    const scratchArg = scratchIndex(kernel);
+    if (this.#pool) this.#pool.run(kernel, a, total, Math.max(1, chunk), scratchArg);
+    else {
+      if (scratchArg >= 0) a[scratchArg] = this.#scratch;
+      (this.kernels[kernel] as (...a: number[]) => void)(...a, 0, total);
+    }
+  }
+
+  /** Runs `f`, timed under `family` while profiling. */
+  timed<T>(family: string, flops: number, f: () => T): T {
+    if (!this.#profile) return f();
+    const t0 = performance.now();
+    const r = f();
+    const e = this.#profile[family] ??= { ms: 0, dispatches: 0, flops: 0 };
+    e.ms += performance.now() - t0;
+    e.dispatches++;
+    e.flops += flops;
+    return r;
+  }
+
+  /** Times every op by family until `stopProfiling`. */
+  startProfiling(): boolean {
+    this.#profile = {};
+    return true;
+  }
+
+  /** Totals since `startProfiling`, and stops profiling. */
+  stopProfiling(): KernelProfile {
+    const p = this.#profile ?? {};
+    this.#profile = null;
+    return p;
+  }
+
+  /** Stops the worker threads; the memory goes with the last reference to the runtime. */
+  destroy(): void {
+    this.#destroyed = true;
+    this.#pool?.close();
+  }
+}
