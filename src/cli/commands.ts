@@ -8,7 +8,7 @@ import { type LoadOptions, loadTokenizer } from "../load.ts";
 import type { Tokenizer } from "../tokenizer.ts";
 import { findVariant } from "../models/variants.ts";
 import { convertCheckpoint } from "../tools/convert.ts";
-import { runBench } from "../tools/bench.ts";
+import { runBench } from "../bench/bench.ts";
 import {
   type CommandSpec,
   helpText,

@@ -36,7 +36,7 @@ import {
 import type { Tokenizer } from "../tokenizer.ts";
 import type { HostTensor } from "../types.ts";
 import { convParams, normParams } from "../nn/params.ts";
-import { benchCpu } from "../bench/cpu.ts";
+import { benchCpu } from "./cpu.ts";
 
 function argOf(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);
@@ -306,7 +306,7 @@ async function benchTokenizers(
     const tok = await loadTokenizer({
       encoder: randomCheckpoint(imageEncoderShapes(arch), 1),
       decoder: randomCheckpoint(imageDecoderShapes(arch), 2),
-      ops,
+      backend: ops,
     });
     console.log(
       `\n${variant.name}, official width (channels 128), random weights, on ${ops.label}`,
@@ -331,7 +331,7 @@ async function benchTokenizers(
       decoder: randomCheckpoint(videoDecoderShapes(arch), 4),
       model: vspec.name,
       window,
-      ops,
+      backend: ops,
     });
     console.log(
       `\n${vspec.name}, official width (channels 128), random weights, windows of ${window} frames, on ${ops.label}`,
