@@ -33,7 +33,7 @@ import {
   DEFAULT_WINDOW,
   sliceTime,
   windowRanges,
-} from "./io/frames.ts";
+} from "./media/windows.ts";
 import { readCheckpoint } from "./weights/formats.ts";
 import { resolveCheckpoint, type ResolveOptions } from "./hub/hub.ts";
 import { terminalProgress } from "./hub/progress.ts";

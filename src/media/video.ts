@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { RgbImage } from "./image_io.ts";
-import { trackChild } from "./cleanup.ts";
+import type { RgbImage } from "./image.ts";
+import { trackChild } from "./children.ts";
 
 const VIDEO_EXTENSIONS = new Set(["mp4", "mov", "mkv", "webm", "avi", "m4v", "mpg", "mpeg", "gif"]);
 
