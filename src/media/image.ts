@@ -21,6 +21,7 @@ export interface RgbImage {
   data: Uint8Array;
 }
 
+/** The image file formats read and written. */
 export type ImageFormat = "png" | "jpeg";
 
 /** The image format a path's extension names, or null. */

@@ -28,6 +28,7 @@ function reflectIndex(i: number, n: number): number {
   return m < n ? m : period - m;
 }
 
+/** How padding is filled: mirrored pixels, or black. */
 export type PadMode = "reflect" | "zero";
 
 /**

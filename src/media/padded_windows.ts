@@ -16,7 +16,9 @@ import { sliceTime } from "./windows.ts";
 export interface WindowGeometry {
   /** Frames per window. */
   streamWindow: number;
+  /** Frames per latent frame: a window holds 1 + k x this many. */
   temporalCompression: number;
+  /** Pixels per latent pixel: frames are padded to multiples of it. */
   spatialCompression: number;
 }
 
