@@ -5,7 +5,8 @@
  */
 
 import { fsqIndicesToCodes, fsqQuantize, haarPatch } from "./mod.ts";
-import { tsFsqIndicesToCodes, tsFsqQuantize, tsHaarPatch } from "./ts_reference.ts";
+import { tsFsqIndicesToCodes, tsFsqQuantize } from "../testing/oracle/fsq.ts";
+import { tsHaarPatch } from "../testing/oracle/haar.ts";
 import { DEFAULT_FSQ_LEVELS } from "../backends/fsq.ts";
 import { benchGemm } from "./bench_gemm.ts";
 import type { HostTensor } from "../types.ts";
