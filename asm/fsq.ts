@@ -61,7 +61,7 @@ export function fsqTable(): usize {
 // k = nearest(x log2 e), r = x - k ln2 (ln2 in two parts, fdlibm's), exp(r) by its Taylor
 // series to r^12 / 12! (|r| <= ln2 / 2: truncation error < 3e-16) evaluated in Estrin's scheme
 // (short dependency chains), times 2^k built from its bits. The SIMD form rounds k with the
-// 1.5 * 2^52 trick, which gives the same k. src/cpu/ts_reference.ts repeats these operations
+// 1.5 * 2^52 trick, which gives the same k. src/testing/oracle/arithmetic.ts repeats these operations
 // in the same order.
 // @ts-ignore: decorator
 @inline const EXP_MIN: f64 = -40.0;

@@ -9,9 +9,11 @@
 
 import { parseArgs } from "node:util";
 import { loadTokenizer } from "../mod.ts";
-import { cropImage, encodeImage, tensorToFrames } from "../src/cli/image_io.ts";
+import { encodeImage } from "../src/media/image.ts";
+import { cropImage } from "../src/media/pad.ts";
+import { tensorToFrames } from "../src/media/tensor.ts";
 import { readTokenFile } from "../src/cli/tokens.ts";
-import { sliceTime } from "../src/io/frames.ts";
+import { sliceTime } from "../src/media/windows.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,

@@ -7,7 +7,7 @@
  */
 
 import { loadTokenizer } from "../mod.ts";
-import { psnr } from "../src/io/metrics.ts";
+import { psnr } from "../src/media/metrics.ts";
 
 function arg(name: string): string | undefined {
   const i = Deno.args.indexOf(`--${name}`);

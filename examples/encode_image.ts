@@ -9,7 +9,9 @@
 
 import { parseArgs } from "node:util";
 import { loadTokenizer } from "../mod.ts";
-import { decodeImage, framesToTensor, padImage } from "../src/cli/image_io.ts";
+import { decodeImage } from "../src/media/image.ts";
+import { padImage } from "../src/media/pad.ts";
+import { framesToTensor } from "../src/media/tensor.ts";
 import { encodeTokenFile } from "../src/cli/tokens.ts";
 
 const { values, positionals } = parseArgs({

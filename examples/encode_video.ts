@@ -13,8 +13,9 @@
 
 import { parseArgs } from "node:util";
 import { loadTokenizer } from "../mod.ts";
-import { framesToTensor, padImage } from "../src/cli/image_io.ts";
-import { probeVideo, readVideoFrames } from "../src/cli/video_io.ts";
+import { padImage } from "../src/media/pad.ts";
+import { framesToTensor } from "../src/media/tensor.ts";
+import { probeVideo, readVideoFrames } from "../src/media/video.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,

@@ -21,7 +21,7 @@ import {
   type VariantSpec,
 } from "./models/variants.ts";
 import { readWeightsInput, type WeightsInput } from "./weights/source.ts";
-import { checkWindow } from "./io/frames.ts";
+import { checkWindow } from "./media/windows.ts";
 import { readCheckpoint } from "./weights/formats.ts";
 import { resolveCheckpoint, type ResolveOptions } from "./hub/hub.ts";
 import { terminalProgress } from "./hub/progress.ts";

@@ -19,7 +19,7 @@ import {
   DEFAULT_WINDOW,
   sliceTime,
   windowRanges,
-} from "./io/frames.ts";
+} from "./media/windows.ts";
 import { fmtShape, type HostTensor } from "./types.ts";
 
 /** What encode returns: the latent, or FSQ indices and codes. */

@@ -7,15 +7,9 @@
 
 import assert from "node:assert/strict";
 import { FIXTURES, GPU_TEST } from "./helpers.ts";
-import {
-  cropImage,
-  decodeImage,
-  encodeImage,
-  framesToTensor,
-  padImage,
-  type RgbImage,
-  tensorToFrames,
-} from "../src/cli/image_io.ts";
+import { decodeImage, encodeImage, type RgbImage } from "../src/media/image.ts";
+import { cropImage, padImage } from "../src/media/pad.ts";
+import { framesToTensor, tensorToFrames } from "../src/media/tensor.ts";
 import { planOutputs } from "../src/cli/commands.ts";
 import { formatDuration, formatProgress } from "../src/cli/progress.ts";
 import { readTokenFile } from "../src/cli/tokens.ts";
@@ -99,7 +93,7 @@ function probe(path: string): { width: number; height: number; frames: number } 
   return { width: s.width, height: s.height, frames: Number(s.nb_read_frames) };
 }
 
-/** PSNR written out plainly (20 log10(255 / (rmse + eps))), independent of src/io/metrics.ts. */
+/** PSNR written out plainly (20 log10(255 / (rmse + eps))), independent of src/media/metrics.ts. */
 function plainPsnr(a: Uint8Array, b: Uint8Array): number {
   let se = 0;
   for (let i = 0; i < a.length; i++) se += (a[i] - b[i]) ** 2;

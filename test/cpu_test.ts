@@ -1,8 +1,7 @@
 /**
- * The CPU (WebAssembly) Haar wavelet and FSQ of src/backends/wasm/standalone.ts: against the
- * reference fixtures, the plain TypeScript loops of src/cpu/ts_reference.ts (bit for bit), the
- * float64 references of test/reference*.ts, the WebGPU kernels (when an adapter is present),
- * round trips, and every input check.
+ * The CPU (WebAssembly) Haar wavelet and FSQ of src/backends/wasm/standalone.ts: against the reference
+ * fixtures, the float32 oracles of src/testing/oracle/ (bit for bit), their float64 form, the
+ * WebGPU kernels (when an adapter is present), round trips, and every input check.
  */
 
 import assert from "node:assert/strict";
@@ -14,12 +13,19 @@ import {
   haarUnpatch,
 } from "../src/backends/wasm/standalone.ts";
 import {
+  refFsq,
   tsFsqCodesToIndices,
   tsFsqIndicesToCodes,
   tsFsqQuantize,
+} from "../src/testing/oracle/fsq.ts";
+import {
+  refHaar,
+  refHaarPatch as refHaarPatch3d,
+  refHaarUnpatch as refHaarUnpatch3d,
   tsHaarPatch,
   tsHaarUnpatch,
-} from "../src/cpu/ts_reference.ts";
+} from "../src/testing/oracle/haar.ts";
+import { refTensor } from "../src/testing/oracle/tensor.ts";
 import { DEFAULT_FSQ_LEVELS } from "../src/backends/fsq.ts";
 import { parseSafetensors } from "../src/weights/safetensors.ts";
 import { type HostTensor, numel } from "../src/types.ts";
@@ -31,8 +37,6 @@ import {
   gpuTest,
   randomArray,
 } from "./helpers.ts";
-import { refFsq, refHaar } from "./reference.ts";
-import { refHaarPatch3d, refHaarUnpatch3d, refTensor } from "./reference_video.ts";
 
 /** The task's tolerance for the Haar transforms against the reference fixtures. */
 const FIXTURE_TOL = 1e-5;

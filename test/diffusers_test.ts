@@ -22,7 +22,7 @@ import {
   officialVideoArchitecture,
   videoDecoderShapes,
   videoEncoderShapes,
-} from "../src/models/video_spec.ts";
+} from "../src/testing/video_checkpoint.ts";
 import type { HostTensor } from "../src/types.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url);

@@ -15,13 +15,13 @@ import {
   type ImageArchitecture,
   imageDecoderShapes,
   imageEncoderShapes,
-  randomCheckpoint,
-} from "../src/models/image_spec.ts";
+} from "../src/testing/image_checkpoint.ts";
+import { randomCheckpoint } from "../src/testing/random_weights.ts";
 import {
   type VideoArchitecture,
   videoDecoderShapes,
   videoEncoderShapes,
-} from "../src/models/video_spec.ts";
+} from "../src/testing/video_checkpoint.ts";
 import type { HostTensor } from "../src/types.ts";
 
 /** The fixture README's tolerance: max |diff| / max |ref|. */

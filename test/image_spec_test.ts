@@ -8,7 +8,7 @@ import {
   imageDecoderShapes,
   imageEncoderShapes,
   officialImageArchitecture,
-} from "../src/models/image_spec.ts";
+} from "../src/testing/image_checkpoint.ts";
 import { inferImageDecoder, inferImageEncoder } from "../src/models/config.ts";
 import { parseSafetensors } from "../src/weights/safetensors.ts";
 import { shapesSource } from "./helpers.ts";

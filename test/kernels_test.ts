@@ -1,11 +1,15 @@
 /**
- * Every WebGPU kernel against the plain TypeScript reference (test/reference.ts), on small
+ * Every WebGPU kernel against the plain TypeScript oracles (src/testing/oracle/), on small
  * random shapes that include non-square, odd and batched cases.
  */
 
 import assert from "node:assert/strict";
 import { assertClose, createOps, kernelTest, randomArray } from "./helpers.ts";
-import { refAttention, refConv, refFsq, refGroupNorm, refHaar } from "./reference.ts";
+import { refAttention } from "../src/testing/oracle/attention.ts";
+import { refConv } from "../src/testing/oracle/conv.ts";
+import { refFsq } from "../src/testing/oracle/fsq.ts";
+import { refGroupNorm } from "../src/testing/oracle/groupnorm.ts";
+import { refHaar } from "../src/testing/oracle/haar.ts";
 import { convParams, normParams } from "../src/nn/params.ts";
 import { DEFAULT_FSQ_LEVELS } from "../src/backends/fsq.ts";
 

@@ -1,20 +1,19 @@
 /**
  * The WebGPU video kernels (3D Haar patching, average pooling, upsampling, spatial and causal
  * temporal attention on [B, C, T, H, W]) against the float64 references in
- * test/reference_video.ts, on tiny shapes (llvmpipe is slow).
+ * src/testing/oracle/, on tiny shapes (llvmpipe is slow).
  */
 
 import assert from "node:assert/strict";
 import { assertClose, createOps, kernelTest, randomArray } from "./helpers.ts";
-import { refHaar } from "./reference.ts";
+import { refAttention3d } from "../src/testing/oracle/attention.ts";
 import {
-  refAttention3d,
-  refAvgPool,
-  refHaarPatch3d,
-  refHaarUnpatch3d,
-  refTensor,
-  refUpsample,
-} from "./reference_video.ts";
+  refHaar,
+  refHaarPatch as refHaarPatch3d,
+  refHaarUnpatch as refHaarUnpatch3d,
+} from "../src/testing/oracle/haar.ts";
+import { refAvgPool, refUpsample } from "../src/testing/oracle/resample.ts";
+import { refTensor } from "../src/testing/oracle/tensor.ts";
 import type { Ops, Tensor } from "../src/backends/ops.ts";
 
 const TOL = 1e-6;

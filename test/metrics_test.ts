@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { F32_EPS, psnr, QualityMeter, ssim } from "../src/io/metrics.ts";
+import { F32_EPS, psnr, QualityMeter, ssim } from "../src/media/metrics.ts";
 import { randomArray } from "./helpers.ts";
 
 const close = (actual: number, expected: number, tol: number, what: string) =>

@@ -10,7 +10,9 @@ import { Buffer } from "node:buffer";
 import { FIXTURES, gpuTest } from "./helpers.ts";
 import { loadTokenizer, type Tokenizer } from "../mod.ts";
 import { createTokenizeHandler, type ServerLimits } from "../src/server/tokenize.ts";
-import { encodeImage, framesToTensor, padImage, type RgbImage } from "../src/cli/image_io.ts";
+import { encodeImage, type RgbImage } from "../src/media/image.ts";
+import { padImage } from "../src/media/pad.ts";
+import { framesToTensor } from "../src/media/tensor.ts";
 import type { WebGpuOps } from "../src/backends/webgpu/backend.ts";
 
 const HAS_FFMPEG = (() => {

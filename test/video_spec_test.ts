@@ -10,7 +10,7 @@ import {
   videoDecoderChannelsMult,
   videoDecoderShapes,
   videoEncoderShapes,
-} from "../src/models/video_spec.ts";
+} from "../src/testing/video_checkpoint.ts";
 import { inferVideoDecoder, inferVideoEncoder } from "../src/models/config.ts";
 import { parseSafetensors } from "../src/weights/safetensors.ts";
 import { shapesSource } from "./helpers.ts";

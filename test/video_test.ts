@@ -8,7 +8,7 @@ import { assertClose, gpuTest, randomArray } from "./helpers.ts";
 import { loadTokenizer, type Tokenizer } from "../mod.ts";
 import type { HostTensor } from "../src/types.ts";
 import type { WebGpuOps } from "../src/backends/webgpu/backend.ts";
-import { sliceTime } from "../src/io/frames.ts";
+import { sliceTime } from "../src/media/windows.ts";
 
 const dir = (v: string) => new URL(`./fixtures/${v}/`, import.meta.url);
 

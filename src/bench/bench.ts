@@ -25,14 +25,14 @@ import {
   imageDecoderShapes,
   imageEncoderShapes,
   officialImageArchitecture,
-  randomCheckpoint,
-} from "../models/image_spec.ts";
+} from "../testing/image_checkpoint.ts";
+import { randomCheckpoint } from "../testing/random_weights.ts";
 import { findVariant } from "../models/variants.ts";
 import {
   officialVideoArchitecture,
   videoDecoderShapes,
   videoEncoderShapes,
-} from "../models/video_spec.ts";
+} from "../testing/video_checkpoint.ts";
 import type { Tokenizer } from "../tokenizer.ts";
 import type { HostTensor } from "../types.ts";
 import { convParams, normParams } from "../nn/params.ts";

@@ -1,12 +1,13 @@
 /**
  * Throughput of the CPU kernels (src/backends/wasm/standalone.ts, WebAssembly) next to plain
- * TypeScript loops doing the same computation (src/cpu/ts_reference.ts). Called by the
+ * TypeScript loops doing the same computation (the float32 oracles of src/testing/oracle/). Called by the
  * project's bench.
  * @module
  */
 
 import { fsqIndicesToCodes, fsqQuantize, haarPatch } from "../backends/wasm/standalone.ts";
-import { tsFsqIndicesToCodes, tsFsqQuantize, tsHaarPatch } from "../cpu/ts_reference.ts";
+import { tsFsqIndicesToCodes, tsFsqQuantize } from "../testing/oracle/fsq.ts";
+import { tsHaarPatch } from "../testing/oracle/haar.ts";
 import { DEFAULT_FSQ_LEVELS } from "../backends/fsq.ts";
 import { benchGemm } from "./gemm.ts";
 import type { HostTensor } from "../types.ts";

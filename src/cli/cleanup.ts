@@ -7,8 +7,9 @@
  * @module
  */
 
+import { killChildren } from "../media/children.ts";
+
 const pending = new Set<string>();
-const children = new Set<Deno.ChildProcess>();
 let counter = 0;
 let installed = false;
 
@@ -50,24 +51,12 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
   }
 }
 
-/** Tracks a child process so that Ctrl-C kills it too. */
-export function trackChild(child: Deno.ChildProcess): void {
-  children.add(child);
-  child.status.finally(() => children.delete(child));
-}
-
 /** Installs the SIGINT handler (once): remove temporary files, kill children, exit 130. */
 export function cleanUpOnInterrupt(): void {
   if (installed || Deno.build.os === "windows") return;
   installed = true;
   Deno.addSignalListener("SIGINT", () => {
-    for (const child of children) {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
+    killChildren();
     for (const tmp of pending) {
       try {
         Deno.removeSync(tmp);

@@ -30,7 +30,7 @@ import { readTokenFile } from "./tokens.ts";
 import { describeFile, formatInfo } from "./info.ts";
 import { cleanUpOnInterrupt, writeFileAtomic } from "./cleanup.ts";
 import { ProgressBar } from "./progress.ts";
-import { requireFfmpeg } from "./video_io.ts";
+import { requireFfmpeg } from "../media/video.ts";
 import { fmtShape } from "../types.ts";
 
 const MODEL_OPTIONS: Record<string, OptionSpec> = {

@@ -8,7 +8,7 @@
 
 import { encodeSafetensors, parseSafetensors } from "../weights/safetensors.ts";
 import { fmtShape, type HostTensor } from "../types.ts";
-import type { Crop } from "./image_io.ts";
+import type { Crop } from "../media/pad.ts";
 
 export const TOKEN_FORMAT = "cosmos-webgpu tokens";
 

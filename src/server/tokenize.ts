@@ -22,10 +22,12 @@
 import { Buffer } from "node:buffer";
 import type { Tokenizer } from "../tokenizer.ts";
 import type { HostTensor } from "../types.ts";
-import { concatTime } from "../io/frames.ts";
-import { decodeImage, framesToTensor, imageSize, padImage, sniffImage } from "../cli/image_io.ts";
-import { probeVideo, readVideoFrames, requireFfmpeg } from "../cli/video_io.ts";
-import { paddedWindows, type WindowMeta } from "../cli/media.ts";
+import { concatTime } from "../media/windows.ts";
+import { decodeImage, imageSize, sniffImage } from "../media/image.ts";
+import { padImage } from "../media/pad.ts";
+import { framesToTensor } from "../media/tensor.ts";
+import { probeVideo, readVideoFrames, requireFfmpeg } from "../media/video.ts";
+import { paddedWindows, type WindowMeta } from "../media/padded_windows.ts";
 
 export interface ServerLimits {
   /** Largest request body in bytes (413 beyond). */

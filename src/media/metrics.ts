@@ -151,6 +151,7 @@ export class QualityMeter {
     return { psnr: psnrFromMse(se / original.length, 255), ssim: s };
   }
 
+  /** The item's quality over every frame added so far. */
   result(): Quality {
     if (this.#frames === 0) throw new Error("No frames were measured");
     return {

@@ -1,14 +1,16 @@
 /**
- * The parameter list of an image tokenizer checkpoint, generated from the reference's
- * constructor arguments (channels, channels_mult, ...), and random weights for it.
+ * The parameter list of an image tokenizer checkpoint (CI/DI), generated from the reference's
+ * constructor arguments (channels, channels_mult, ...): what the reference would name and shape,
+ * derived the way its Encoder/Decoder constructors derive it. With random weights
+ * (random_weights.ts) it gives official-width models for the benchmark and checkpoints of widths
+ * and depths the fixtures do not have for tests.
  *
- * Used to build official-width models with random weights for the bench, and checkpoints of
- * widths and depths the fixtures do not have for tests: what the reference would name and shape,
- * derived the way its Encoder/Decoder constructors derive it.
+ * src/testing/ holds what the tests and the benchmark (`cosmos bench`, src/bench/bench.ts) share;
+ * the benchmark ships with the CLI, so this cannot live under test/.
  * @module
  */
 
-import { encodeSafetensors } from "../weights/safetensors.ts";
+import type { CheckpointShapes as Shapes } from "./random_weights.ts";
 
 /** The reference's image network arguments (networks/configs.py). */
 export interface ImageArchitecture {
@@ -38,8 +40,6 @@ export function officialImageArchitecture(discrete: boolean, spatial: number): I
     latentChannels: discrete ? 6 : 16,
   };
 }
-
-type Shapes = Map<string, number[]>;
 
 function conv(s: Shapes, name: string, cout: number, cin: number, k: number) {
   s.set(`${name}.weight`, [cout, cin, k, k]);
@@ -118,34 +118,4 @@ export function imageDecoderShapes(a: ImageArchitecture): Shapes {
   norm(s, "decoder.norm_out", blockIn);
   conv(s, "decoder.conv_out", 3 * a.patchSize ** 2, blockIn, 3);
   return s;
-}
-
-/**
- * A safetensors checkpoint with these shapes and seeded random F32 values: weights uniform with
- * variance 1 / fan_in (activations keep their scale through the depth), norms near identity.
- */
-export function randomCheckpoint(shapes: Shapes, seed: number): Uint8Array {
-  let state = seed >>> 0;
-  const rand = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(state ^ (state >>> 15), state | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const tensors: Parameters<typeof encodeSafetensors>[0] = {};
-  for (const [name, shape] of shapes) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
-    const isNorm = /norm[^.]*\.(weight|bias)$/.test(name);
-    const fanIn = shape.length > 1 ? n / shape[0] : 1;
-    const bound = Math.sqrt(3 / fanIn);
-    for (let i = 0; i < n; i++) {
-      const u = 2 * rand() - 1;
-      if (isNorm) data[i] = name.endsWith("weight") ? 1 + 0.1 * u : 0.1 * u;
-      else if (name.endsWith("bias")) data[i] = 0.05 * u;
-      else data[i] = bound * u;
-    }
-    tensors[name] = { dtype: "F32", shape, data };
-  }
-  return encodeSafetensors(tensors, { source: "cosmos-webgpu random weights", seed: `${seed}` });
 }

@@ -1,10 +1,15 @@
 /**
  * The parameter list of a causal video tokenizer checkpoint (CV/DV, the reference's
  * EncoderFactorized / DecoderFactorized), generated from the reference's constructor arguments,
- * the video counterpart of image_spec.ts. Random weights for it come from image_spec.ts's
- * `randomCheckpoint`.
+ * the video counterpart of image_checkpoint.ts. Random weights for it come from
+ * random_weights.ts's `randomCheckpoint`.
+ *
+ * src/testing/ holds what the tests and the benchmark (`cosmos bench`, src/bench/bench.ts) share;
+ * the benchmark ships with the CLI, so this cannot live under test/.
  * @module
  */
+
+import type { CheckpointShapes as Shapes } from "./random_weights.ts";
 
 /**
  * The reference's video network arguments (networks/configs.py `continuous_video` /
@@ -56,8 +61,6 @@ export function officialVideoArchitecture(
 export function videoDecoderChannelsMult(a: VideoArchitecture): number[] {
   return !a.discrete && a.temporalCompression === 4 ? [2, 4] : a.channelsMult;
 }
-
-type Shapes = Map<string, number[]>;
 
 /** CausalConv3d: `<name>.conv3d.{weight,bias}`. */
 function conv(s: Shapes, name: string, cout: number, cin: number, k: [number, number, number]) {

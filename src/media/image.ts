@@ -1,8 +1,8 @@
 /**
- * Images in and out of the CLI: PNG and JPEG through well-kept pure-JS npm codecs (pngjs for
- * PNG: every bit depth, palette, grey and interlaced files; jpeg-js for JPEG: baseline and
- * progressive, with memory limits for untrusted uploads), and the reference CLI's conversions
- * between 0..255 RGB pixels and the tokenizer's [-1, 1] channels-first tensors.
+ * Image files in and out, for the CLI and the server: PNG and JPEG through well-kept pure-JS npm
+ * codecs (pngjs for PNG: every bit depth, palette, grey and interlaced files; jpeg-js for JPEG:
+ * baseline and progressive, with memory limits for untrusted uploads), told apart by their
+ * magic numbers, and their size read from the header before anything is decoded.
  * @module
  */
 
@@ -13,7 +13,6 @@ import { PNG } from "npm:pngjs@7.0.0";
 // deno-lint-ignore no-import-prefix
 import jpeg from "npm:jpeg-js@0.4.4";
 import { Buffer } from "node:buffer";
-import type { HostTensor } from "../types.ts";
 
 /** An RGB image or video frame: `height` rows of `width` pixels, 3 bytes each (HWC). */
 export interface RgbImage {
@@ -22,6 +21,7 @@ export interface RgbImage {
   data: Uint8Array;
 }
 
+/** The image file formats read and written. */
 export type ImageFormat = "png" | "jpeg";
 
 /** The image format a path's extension names, or null. */
@@ -146,116 +146,4 @@ export function encodeImage(
   const png = new PNG({ width: img.width, height: img.height });
   png.data.set(rgba);
   return new Uint8Array(PNG.sync.write(png));
-}
-
-/** Where an image sits inside its padded version. */
-export interface Crop {
-  top: number;
-  left: number;
-  height: number;
-  width: number;
-}
-
-/** Padding before and after an extent so it becomes a multiple of `multiple`, split as the reference splits it. */
-export function padAmounts(size: number, multiple: number): [number, number] {
-  const pad = (multiple - (size % multiple)) % multiple;
-  return [pad >> 1, pad - (pad >> 1)];
-}
-
-/** numpy's "reflect" index (the edge itself is not repeated), for any distance outside [0, n). */
-function reflectIndex(i: number, n: number): number {
-  if (n === 1) return 0;
-  const period = 2 * (n - 1);
-  const m = ((i % period) + period) % period;
-  return m < n ? m : period - m;
-}
-
-export type PadMode = "reflect" | "zero";
-
-/**
- * Pads a frame on all sides to multiples of `multiple`: by reflection (default), or with black
- * ("zero"), which is what the reference's pad_image_batch does. Returns the crop that undoes it.
- */
-export function padImage(img: RgbImage, multiple: number, mode: PadMode = "reflect"): {
-  image: RgbImage;
-  crop: Crop;
-} {
-  const [top, bottom] = padAmounts(img.height, multiple);
-  const [left, right] = padAmounts(img.width, multiple);
-  const crop = { top, left, height: img.height, width: img.width };
-  if (top + bottom + left + right === 0) return { image: img, crop };
-  const width = img.width + left + right, height = img.height + top + bottom;
-  const data = new Uint8Array(width * height * 3);
-  for (let y = 0; y < height; y++) {
-    const inY = y - top;
-    const rowInside = inY >= 0 && inY < img.height;
-    if (!rowInside && mode === "zero") continue;
-    const sy = reflectIndex(inY, img.height);
-    for (let x = 0; x < width; x++) {
-      const inX = x - left;
-      if (mode === "zero" && (inX < 0 || inX >= img.width)) continue;
-      const sx = reflectIndex(inX, img.width);
-      const s = (sy * img.width + sx) * 3, d = (y * width + x) * 3;
-      data[d] = img.data[s];
-      data[d + 1] = img.data[s + 1];
-      data[d + 2] = img.data[s + 2];
-    }
-  }
-  return { image: { width, height, data }, crop };
-}
-
-/** The region `crop` of a frame. */
-export function cropImage(img: RgbImage, crop: Crop): RgbImage {
-  if (crop.top === 0 && crop.left === 0 && crop.width === img.width && crop.height === img.height) {
-    return img;
-  }
-  const data = new Uint8Array(crop.width * crop.height * 3);
-  for (let y = 0; y < crop.height; y++) {
-    const s = ((crop.top + y) * img.width + crop.left) * 3;
-    data.set(img.data.subarray(s, s + crop.width * 3), y * crop.width * 3);
-  }
-  return { width: crop.width, height: crop.height, data };
-}
-
-/**
- * Frames of one size to a tensor with values in [-1, 1]: one image gives [1, 3, H, W]; with
- * `video`, frames give [1, 3, T, H, W].
- */
-export function framesToTensor(frames: RgbImage[], video: boolean): HostTensor {
-  const { width, height } = frames[0];
-  const plane = width * height, t = frames.length;
-  const data = new Float32Array(3 * t * plane);
-  frames.forEach((f, ti) => {
-    if (f.width !== width || f.height !== height) {
-      throw new Error(`Frame ${ti} is ${f.width}x${f.height}, not ${width}x${height}`);
-    }
-    for (let p = 0; p < plane; p++) {
-      for (let c = 0; c < 3; c++) data[(c * t + ti) * plane + p] = f.data[p * 3 + c] / 127.5 - 1;
-    }
-  });
-  return { data, shape: video ? [1, 3, t, height, width] : [1, 3, height, width] };
-}
-
-/**
- * A [1, 3, H, W] or [1, 3, T, H, W] tensor back to 0..255 frames the way the reference's
- * tensor2numpy does: (x + 1) / 2, clamped to [0, 1], times 255, plus 0.5, truncated.
- */
-export function tensorToFrames(t: HostTensor): RgbImage[] {
-  const video = t.shape.length === 5;
-  const [height, width] = t.shape.slice(-2);
-  const frames = video ? t.shape[2] : 1;
-  const plane = width * height;
-  const out: RgbImage[] = [];
-  for (let ti = 0; ti < frames; ti++) {
-    const data = new Uint8Array(plane * 3);
-    for (let c = 0; c < 3; c++) {
-      const base = (c * frames + ti) * plane;
-      for (let p = 0; p < plane; p++) {
-        const v = Math.min(1, Math.max(0, (t.data[base + p] + 1) / 2));
-        data[p * 3 + c] = Math.floor(v * 255 + 0.5);
-      }
-    }
-    out.push({ width, height, data });
-  }
-  return out;
 }

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { RgbImage } from "./image_io.ts";
-import { trackChild } from "./cleanup.ts";
+import type { RgbImage } from "./image.ts";
+import { trackChild } from "./children.ts";
 
 const VIDEO_EXTENSIONS = new Set(["mp4", "mov", "mkv", "webm", "avi", "m4v", "mpg", "mpeg", "gif"]);
 
@@ -41,6 +41,7 @@ export function requireFfmpeg(): Promise<void> {
   return checked;
 }
 
+/** What ffprobe says of a video's first video stream. */
 export interface VideoInfo {
   width: number;
   height: number;
@@ -199,6 +200,7 @@ export class VideoWriter {
     return new VideoWriter(path, child);
   }
 
+  /** Writes the next frame (waiting while ffmpeg catches up). */
   async write(frame: RgbImage): Promise<void> {
     try {
       await this.#writer.write(frame.data);

@@ -1,0 +1,25 @@
+/**
+ * The child processes (ffmpeg) that media code has running, so that whoever handles Ctrl-C (the
+ * CLI's src/cli/cleanup.ts) can kill them: media spawns them, but only the program knows when it
+ * is being interrupted.
+ * @module
+ */
+
+const children = new Set<Deno.ChildProcess>();
+
+/** Tracks a child process until it exits, so that killChildren() reaches it. */
+export function trackChild(child: Deno.ChildProcess): void {
+  children.add(child);
+  child.status.finally(() => children.delete(child));
+}
+
+/** Kills every tracked child process that is still running (SIGKILL). */
+export function killChildren(): void {
+  for (const child of children) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+}
