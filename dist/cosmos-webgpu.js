@@ -151,16 +151,16 @@ var BufferPool = class {
 
 // src/generated/wgsl.ts
 var WGSL = {
-  "attention_temporal": "// Causal attention along time, independently at every pixel, over a packed q/k/v tensor\n// [B, 3C, T, H, W] (the reference's CausalTemporalAttnBlock): frame t attends to frames <= t.\n// T is small (latent frames of one window), so scores are a [B, T, T, H*W] tensor:\n//   scores_main: S[b, tq, tk, p] = scale * sum_c q[c, tq, p] k[c, tk, p]   for tk <= tq\n//   apply_main:  out[b, c, tq, p] = sum_{tk <= tq} softmax_tk(S[b, tq, :, p]) v[c, tk, p]\n// Pixels are the fastest index of every thread mapping so that memory accesses coalesce.\n\nstruct Params {\n  channels: u32, frames: u32, pixels: u32, total: u32,\n  scale: f32, _p0: u32, _p1: u32, _p2: u32,\n}\n\n@group(0) @binding(0) var<storage, read> qkv: array<f32>;\n@group(0) @binding(1) var<storage, read_write> scores: array<f32>;\n@group(0) @binding(2) var<storage, read_write> out: array<f32>;\n@group(0) @binding(3) var<uniform> p: Params;\n\nfn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {\n  return gid.x + gid.y * nwg.x * 256u;\n}\n\n@compute @workgroup_size(256)\nfn scores_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = thread_index(gid, nwg);\n  if (i >= p.total) {\n    return;\n  }\n  // i = ((b * T + tq) * T + tk) * P + pix\n  let pix = i % p.pixels;\n  let tk = (i / p.pixels) % p.frames;\n  let tq = (i / (p.pixels * p.frames)) % p.frames;\n  let b = i / (p.pixels * p.frames * p.frames);\n  if (tk > tq) {\n    return;\n  }\n  let plane = p.frames * p.pixels;\n  let q_base = b * 3u * p.channels * plane + tq * p.pixels + pix;\n  let k_base = b * 3u * p.channels * plane + p.channels * plane + tk * p.pixels + pix;\n  var dot = 0.0;\n  for (var c = 0u; c < p.channels; c++) {\n    dot += qkv[q_base + c * plane] * qkv[k_base + c * plane];\n  }\n  scores[i] = dot * p.scale;\n}\n\n@compute @workgroup_size(256)\nfn apply_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = thread_index(gid, nwg);\n  if (i >= p.total) {\n    return;\n  }\n  // i = ((b * C + c) * T + tq) * P + pix\n  let pix = i % p.pixels;\n  let tq = (i / p.pixels) % p.frames;\n  let c = (i / (p.pixels * p.frames)) % p.channels;\n  let b = i / (p.pixels * p.frames * p.channels);\n  let row = ((b * p.frames + tq) * p.frames) * p.pixels + pix;\n  var m = -3.4e38;\n  for (var tk = 0u; tk <= tq; tk++) {\n    m = max(m, scores[row + tk * p.pixels]);\n  }\n  let plane = p.frames * p.pixels;\n  let v_base = b * 3u * p.channels * plane + (2u * p.channels + c) * plane + pix;\n  var sum = 0.0;\n  var acc = 0.0;\n  for (var tk = 0u; tk <= tq; tk++) {\n    let e = exp(scores[row + tk * p.pixels] - m);\n    sum += e;\n    acc += e * qkv[v_base + tk * p.pixels];\n  }\n  out[i] = acc / sum;\n}\n",
-  "conv": "// Convolution as implicit GEMM over channels-first activations [B, C, T, H, W] (images: T = 1).\n//\n//   M = Cout, N = B * To * Ho * Wo, K = Cin * KT * KH * KW (the weight's own row-major layout)\n//\n// Host constants: KT, KH, KW (kernel extent), NORM (apply GroupNorm from precomputed stats to\n// each loaded input), SILU (then x * sigmoid(x)), RESIDUAL (add a tensor shaped like the output),\n// UPSAMPLE (read the input through a nearest 2x spatial upsample), plus the gemm_core tile sizes.\n// Padding: spatial zero padding pad_h/pad_w on the low side, the high side being whatever the\n// output size implies (so Downsample's right/bottom pad is just Ho = H / 2). Temporal padding is\n// causal: indices before frame 0 read frame 0, as the reference's replication pad does.\n// The normalised value is computed before padding, so padded taps are exact zeros as in torch.\n\nstruct Params {\n  M: u32, N: u32, K: u32, cin: u32,\n  t_in: u32, h_in: u32, w_in: u32, hw_in: u32,\n  t_out: u32, h_out: u32, w_out: u32, p_out: u32,\n  stride_t: u32, stride_h: u32, stride_w: u32, pad_t: u32,\n  pad_h: u32, pad_w: u32, groups: u32, ch_per_group: u32,\n  stat_frames: u32, _p0: u32, _p1: u32, _p2: u32,\n}\n\n@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read> weight: array<f32>;\n@group(0) @binding(2) var<storage, read> bias: array<f32>;\n@group(0) @binding(3) var<storage, read> stats: array<vec2<f32>>; // (mean, rstd) per (b, frame, group)\n@group(0) @binding(4) var<storage, read> gamma_beta: array<vec2<f32>>; // per input channel\n@group(0) @binding(5) var<storage, read> residual: array<f32>;\n@group(0) @binding(6) var<storage, read_write> out: array<f32>;\n@group(0) @binding(7) var<uniform> p: Params;\n\nconst KTAPS: u32 = KT * KH * KW;\n\nfn gemm_dims() -> vec3<u32> {\n  return vec3<u32>(p.M, p.N, p.K);\n}\n\nfn load_a(batch: u32, m: u32, k: u32) -> f32 {\n  if (m >= p.M || k >= p.K) {\n    return 0.0;\n  }\n  return weight[m * p.K + k];\n}\n\n// Where one output position's receptive field starts, worked out once per tile column.\nstruct Column {\n  valid: bool,\n  // Offset of (b, channel 0, frame 0, row 0, col 0) in x; the batch's first stats slot.\n  x_base: u32,\n  stat_base: u32,\n  t0: i32,\n  h0: i32,\n  w0: i32,\n}\n\nfn column(batch: u32, n: u32) -> Column {\n  let b = n / p.p_out;\n  let q = n % p.p_out;\n  let hw_out = p.h_out * p.w_out;\n  let to = q / hw_out;\n  let ho = (q / p.w_out) % p.h_out;\n  let wo = q % p.w_out;\n  return Column(\n    n < p.N,\n    b * p.cin * p.t_in * p.hw_in,\n    b * p.stat_frames * p.groups,\n    i32(to * p.stride_t) - i32(p.pad_t),\n    i32(ho * p.stride_h) - i32(p.pad_h),\n    i32(wo * p.stride_w) - i32(p.pad_w),\n  );\n}\n\nfn load_b(col: Column, k: u32) -> f32 {\n  if (!col.valid || k >= p.K) {\n    return 0.0;\n  }\n  let ci = k / KTAPS;\n  let tap = k % KTAPS;\n  let kt = tap / (KH * KW);\n  let kh = (tap / KW) % KH;\n  let kw = tap % KW;\n  // Causal temporal tap: clamp to frame 0.\n  let t = u32(max(col.t0 + i32(kt), 0));\n  var h = col.h0 + i32(kh);\n  var w = col.w0 + i32(kw);\n  var h_lim = i32(p.h_in);\n  var w_lim = i32(p.w_in);\n  if (UPSAMPLE) {\n    h_lim = 2 * h_lim;\n    w_lim = 2 * w_lim;\n  }\n  if (h < 0 || w < 0 || h >= h_lim || w >= w_lim) {\n    return 0.0;\n  }\n  if (UPSAMPLE) {\n    h = h / 2;\n    w = w / 2;\n  }\n  var v = x[col.x_base + (ci * p.t_in + t) * p.hw_in + u32(h) * p.w_in + u32(w)];\n  if (NORM) {\n    let frame = select(0u, t, p.stat_frames > 1u);\n    let s = stats[col.stat_base + frame * p.groups + ci / p.ch_per_group];\n    let gb = gamma_beta[ci];\n    v = (v - s.x) * s.y * gb.x + gb.y;\n  }\n  if (SILU) {\n    v = v / (1.0 + exp(-v));\n  }\n  return v;\n}\n\nfn store_c(batch: u32, m: u32, n: u32, acc: f32) {\n  let b = n / p.p_out;\n  let q = n % p.p_out;\n  let o = (b * p.M + m) * p.p_out + q;\n  var v = acc + bias[m];\n  if (RESIDUAL) {\n    v += residual[o];\n  }\n  out[o] = v;\n}\n",
-  "fsq": "// Finite scalar quantisation over channels-first [B, D, P] tensors (P = spatial/temporal\n// positions, D = number of levels, at most 8).\n//\n// quantize: per channel d with L levels, bounded = tanh(z + shift) * half_l - offset, rounded\n// half to even (torch.round), then scaled to [-1, 1] by L / 2 (integer division). The index is\n// sum_d digit_d * basis_d with digit = code * (L/2) + L/2. half_l, offset and shift are computed\n// on the host in float32 as the reference computes them.\n// dequantize: digits = (index / basis) % L, code = (digit - L/2) / (L/2).\n\nstruct Params {\n  positions: u32, dims: u32, total: u32, _pad: u32,\n  levels: array<vec4<u32>, 2>,\n  basis: array<vec4<u32>, 2>,\n  half_l: array<vec4<f32>, 2>,\n  offset: array<vec4<f32>, 2>,\n  shift: array<vec4<f32>, 2>,\n}\n\n@group(0) @binding(0) var<storage, read> z: array<f32>;\n@group(0) @binding(1) var<storage, read_write> codes: array<f32>;\n@group(0) @binding(2) var<storage, read_write> indices: array<i32>;\n@group(0) @binding(3) var<uniform> p: Params;\n\n// Written out because some drivers evaluate the built-in tanh as sinh / cosh, which is NaN for\n// large inputs; the absolute error of this form is ~1e-7, far below the rounding step.\nfn stable_tanh(v: f32) -> f32 {\n  let e = exp(-2.0 * abs(v));\n  return sign(v) * (1.0 - e) / (1.0 + e);\n}\n\nfn lv(d: u32) -> u32 {\n  return p.levels[d / 4u][d % 4u];\n}\n\n@compute @workgroup_size(256)\nfn quantize_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let b = i / p.positions;\n  let q = i % p.positions;\n  var index = 0.0;\n  for (var d = 0u; d < p.dims; d++) {\n    let o = (b * p.dims + d) * p.positions + q;\n    let half_l = p.half_l[d / 4u][d % 4u];\n    let bounded = stable_tanh(z[o] + p.shift[d / 4u][d % 4u]) * half_l - p.offset[d / 4u][d % 4u];\n    let half_w = f32(lv(d) / 2u);\n    let code = round(bounded) / half_w;\n    codes[o] = code;\n    index += (code * half_w + half_w) * f32(p.basis[d / 4u][d % 4u]);\n  }\n  indices[i] = i32(index);\n}\n\n@compute @workgroup_size(256)\nfn dequantize_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let b = i / p.positions;\n  let q = i % p.positions;\n  let index = u32(indices[i]);\n  for (var d = 0u; d < p.dims; d++) {\n    let half_w = f32(lv(d) / 2u);\n    let digit = f32((index / p.basis[d / 4u][d % 4u]) % lv(d));\n    codes[(b * p.dims + d) * p.positions + q] = (digit - half_w) / half_w;\n  }\n}\n",
+  "attention_temporal": "// Causal attention along time, independently at every pixel, over a packed q/k/v tensor\n// [B, 3C, T, H, W] (the reference's CausalTemporalAttnBlock): frame t attends to frames <= t.\n// T is small (latent frames of one window), so scores are a [B, T, T, H*W] tensor:\n//   scores_main: S[b, tq, tk, p] = scale * sum_c q[c, tq, p] k[c, tk, p]   for tk <= tq\n//   apply_main:  out[b, c, tq, p] = sum_{tk <= tq} softmax_tk(S[b, tq, :, p]) v[c, tk, p]\n// Pixels are the fastest index of every thread mapping so that memory accesses coalesce.\n\n// Packed on the host by TEMPORAL_PARAMS in src/backends/webgpu/attention.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, frames: u32, pixels: u32, total: u32,\n  scale: f32, _p0: u32, _p1: u32, _p2: u32,\n}\n\n@group(0) @binding(0) var<storage, read> qkv: array<f32>;\n@group(0) @binding(1) var<storage, read_write> scores: array<f32>;\n@group(0) @binding(2) var<storage, read_write> out: array<f32>;\n@group(0) @binding(3) var<uniform> p: Params;\n\nfn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {\n  return gid.x + gid.y * nwg.x * 256u;\n}\n\n@compute @workgroup_size(256)\nfn scores_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = thread_index(gid, nwg);\n  if (i >= p.total) {\n    return;\n  }\n  // i = ((b * T + tq) * T + tk) * P + pix\n  let pix = i % p.pixels;\n  let tk = (i / p.pixels) % p.frames;\n  let tq = (i / (p.pixels * p.frames)) % p.frames;\n  let b = i / (p.pixels * p.frames * p.frames);\n  if (tk > tq) {\n    return;\n  }\n  let plane = p.frames * p.pixels;\n  let q_base = b * 3u * p.channels * plane + tq * p.pixels + pix;\n  let k_base = b * 3u * p.channels * plane + p.channels * plane + tk * p.pixels + pix;\n  var dot = 0.0;\n  for (var c = 0u; c < p.channels; c++) {\n    dot += qkv[q_base + c * plane] * qkv[k_base + c * plane];\n  }\n  scores[i] = dot * p.scale;\n}\n\n@compute @workgroup_size(256)\nfn apply_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = thread_index(gid, nwg);\n  if (i >= p.total) {\n    return;\n  }\n  // i = ((b * C + c) * T + tq) * P + pix\n  let pix = i % p.pixels;\n  let tq = (i / p.pixels) % p.frames;\n  let c = (i / (p.pixels * p.frames)) % p.channels;\n  let b = i / (p.pixels * p.frames * p.channels);\n  let row = ((b * p.frames + tq) * p.frames) * p.pixels + pix;\n  var m = -3.4e38;\n  for (var tk = 0u; tk <= tq; tk++) {\n    m = max(m, scores[row + tk * p.pixels]);\n  }\n  let plane = p.frames * p.pixels;\n  let v_base = b * 3u * p.channels * plane + (2u * p.channels + c) * plane + pix;\n  var sum = 0.0;\n  var acc = 0.0;\n  for (var tk = 0u; tk <= tq; tk++) {\n    let e = exp(scores[row + tk * p.pixels] - m);\n    sum += e;\n    acc += e * qkv[v_base + tk * p.pixels];\n  }\n  out[i] = acc / sum;\n}\n",
+  "conv": "// Convolution as implicit GEMM over channels-first activations [B, C, T, H, W] (images: T = 1).\n//\n//   M = Cout, N = B * To * Ho * Wo, K = Cin * KT * KH * KW (the weight's own row-major layout)\n//\n// Host constants: KT, KH, KW (kernel extent), NORM (apply GroupNorm from precomputed stats to\n// each loaded input), SILU (then x * sigmoid(x)), RESIDUAL (add a tensor shaped like the output),\n// UPSAMPLE (read the input through a nearest 2x spatial upsample), plus the gemm_core tile sizes.\n// Padding: spatial zero padding pad_h/pad_w on the low side, the high side being whatever the\n// output size implies (so Downsample's right/bottom pad is just Ho = H / 2). Temporal padding is\n// causal: indices before frame 0 read frame 0, as the reference's replication pad does.\n// The normalised value is computed before padding, so padded taps are exact zeros as in torch.\n\n// Packed on the host by CONV_PARAMS in src/backends/webgpu/conv.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  M: u32, N: u32, K: u32, cin: u32,\n  t_in: u32, h_in: u32, w_in: u32, hw_in: u32,\n  t_out: u32, h_out: u32, w_out: u32, p_out: u32,\n  stride_t: u32, stride_h: u32, stride_w: u32, pad_t: u32,\n  pad_h: u32, pad_w: u32, groups: u32, ch_per_group: u32,\n  stat_frames: u32, _p0: u32, _p1: u32, _p2: u32,\n}\n\n@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read> weight: array<f32>;\n@group(0) @binding(2) var<storage, read> bias: array<f32>;\n@group(0) @binding(3) var<storage, read> stats: array<vec2<f32>>; // (mean, rstd) per (b, frame, group)\n@group(0) @binding(4) var<storage, read> gamma_beta: array<vec2<f32>>; // per input channel\n@group(0) @binding(5) var<storage, read> residual: array<f32>;\n@group(0) @binding(6) var<storage, read_write> out: array<f32>;\n@group(0) @binding(7) var<uniform> p: Params;\n\nconst KTAPS: u32 = KT * KH * KW;\n\nfn gemm_dims() -> vec3<u32> {\n  return vec3<u32>(p.M, p.N, p.K);\n}\n\nfn load_a(batch: u32, m: u32, k: u32) -> f32 {\n  if (m >= p.M || k >= p.K) {\n    return 0.0;\n  }\n  return weight[m * p.K + k];\n}\n\n// Where one output position's receptive field starts, worked out once per tile column.\nstruct Column {\n  valid: bool,\n  // Offset of (b, channel 0, frame 0, row 0, col 0) in x; the batch's first stats slot.\n  x_base: u32,\n  stat_base: u32,\n  t0: i32,\n  h0: i32,\n  w0: i32,\n}\n\nfn column(batch: u32, n: u32) -> Column {\n  let b = n / p.p_out;\n  let q = n % p.p_out;\n  let hw_out = p.h_out * p.w_out;\n  let to = q / hw_out;\n  let ho = (q / p.w_out) % p.h_out;\n  let wo = q % p.w_out;\n  return Column(\n    n < p.N,\n    b * p.cin * p.t_in * p.hw_in,\n    b * p.stat_frames * p.groups,\n    i32(to * p.stride_t) - i32(p.pad_t),\n    i32(ho * p.stride_h) - i32(p.pad_h),\n    i32(wo * p.stride_w) - i32(p.pad_w),\n  );\n}\n\nfn load_b(col: Column, k: u32) -> f32 {\n  if (!col.valid || k >= p.K) {\n    return 0.0;\n  }\n  let ci = k / KTAPS;\n  let tap = k % KTAPS;\n  let kt = tap / (KH * KW);\n  let kh = (tap / KW) % KH;\n  let kw = tap % KW;\n  // Causal temporal tap: clamp to frame 0.\n  let t = u32(max(col.t0 + i32(kt), 0));\n  var h = col.h0 + i32(kh);\n  var w = col.w0 + i32(kw);\n  var h_lim = i32(p.h_in);\n  var w_lim = i32(p.w_in);\n  if (UPSAMPLE) {\n    h_lim = 2 * h_lim;\n    w_lim = 2 * w_lim;\n  }\n  if (h < 0 || w < 0 || h >= h_lim || w >= w_lim) {\n    return 0.0;\n  }\n  if (UPSAMPLE) {\n    h = h / 2;\n    w = w / 2;\n  }\n  var v = x[col.x_base + (ci * p.t_in + t) * p.hw_in + u32(h) * p.w_in + u32(w)];\n  if (NORM) {\n    let frame = select(0u, t, p.stat_frames > 1u);\n    let s = stats[col.stat_base + frame * p.groups + ci / p.ch_per_group];\n    let gb = gamma_beta[ci];\n    v = (v - s.x) * s.y * gb.x + gb.y;\n  }\n  if (SILU) {\n    v = v / (1.0 + exp(-v));\n  }\n  return v;\n}\n\nfn store_c(batch: u32, m: u32, n: u32, acc: f32) {\n  let b = n / p.p_out;\n  let q = n % p.p_out;\n  let o = (b * p.M + m) * p.p_out + q;\n  var v = acc + bias[m];\n  if (RESIDUAL) {\n    v += residual[o];\n  }\n  out[o] = v;\n}\n",
+  "fsq": "// Finite scalar quantisation over channels-first [B, D, P] tensors (P = spatial/temporal\n// positions, D = number of levels, at most 8).\n//\n// quantize: per channel d with L levels, bounded = tanh(z + shift) * half_l - offset, rounded\n// half to even (torch.round), then scaled to [-1, 1] by L / 2 (integer division). The index is\n// sum_d digit_d * basis_d with digit = code * (L/2) + L/2. half_l, offset and shift are computed\n// on the host in float32 as the reference computes them.\n// dequantize: digits = (index / basis) % L, code = (digit - L/2) / (L/2).\n\n// Packed on the host by FSQ_PARAMS in src/backends/webgpu/fsq.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  positions: u32, dims: u32, total: u32, _pad: u32,\n  levels: array<vec4<u32>, 2>,\n  basis: array<vec4<u32>, 2>,\n  half_l: array<vec4<f32>, 2>,\n  offset: array<vec4<f32>, 2>,\n  shift: array<vec4<f32>, 2>,\n}\n\n@group(0) @binding(0) var<storage, read> z: array<f32>;\n@group(0) @binding(1) var<storage, read_write> codes: array<f32>;\n@group(0) @binding(2) var<storage, read_write> indices: array<i32>;\n@group(0) @binding(3) var<uniform> p: Params;\n\n// Written out because some drivers evaluate the built-in tanh as sinh / cosh, which is NaN for\n// large inputs; the absolute error of this form is ~1e-7, far below the rounding step.\nfn stable_tanh(v: f32) -> f32 {\n  let e = exp(-2.0 * abs(v));\n  return sign(v) * (1.0 - e) / (1.0 + e);\n}\n\nfn lv(d: u32) -> u32 {\n  return p.levels[d / 4u][d % 4u];\n}\n\n@compute @workgroup_size(256)\nfn quantize_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let b = i / p.positions;\n  let q = i % p.positions;\n  var index = 0.0;\n  for (var d = 0u; d < p.dims; d++) {\n    let o = (b * p.dims + d) * p.positions + q;\n    let half_l = p.half_l[d / 4u][d % 4u];\n    let bounded = stable_tanh(z[o] + p.shift[d / 4u][d % 4u]) * half_l - p.offset[d / 4u][d % 4u];\n    let half_w = f32(lv(d) / 2u);\n    let code = round(bounded) / half_w;\n    codes[o] = code;\n    index += (code * half_w + half_w) * f32(p.basis[d / 4u][d % 4u]);\n  }\n  indices[i] = i32(index);\n}\n\n@compute @workgroup_size(256)\nfn dequantize_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let b = i / p.positions;\n  let q = i % p.positions;\n  let index = u32(indices[i]);\n  for (var d = 0u; d < p.dims; d++) {\n    let half_w = f32(lv(d) / 2u);\n    let digit = f32((index / p.basis[d / 4u][d % 4u]) % lv(d));\n    codes[(b * p.dims + d) * p.positions + q] = (digit - half_w) / half_w;\n  }\n}\n",
   "gemm_core": "// Tiled, register-blocked GEMM core shared by every matrix-shaped kernel.\n//\n// C[m, n] = sum_k A[m, k] * B[k, n], computed one BM x BN tile per workgroup. Operand loads and\n// the output store are not here: each kernel that includes this core supplies\n//   fn load_a(batch: u32, m: u32, k: u32) -> f32   (zero outside the matrix)\n//   struct Column; fn column(batch: u32, n: u32) -> Column\n//   fn load_b(col: Column, k: u32) -> f32           (zero outside the matrix)\n//   fn store_c(batch: u32, m: u32, n: u32, acc: f32)\n//   fn gemm_dims() -> vec3<u32>                     (M, N, K)\n// Each thread loads B for one fixed column of the tile (the host keeps THREADS a multiple of\n// BN), so whatever a column costs to address (an im2col position: batch, frame, row, column)\n// is worked out once per tile in `column`, not once per k.\n// so convolution (implicit im2col, fused GroupNorm+SiLU, bias and residual) and strided batched\n// matmul share one inner loop. Tile sizes are pipeline constants prepended by the host:\n//   WG_M, WG_N: threads per workgroup along m and n; TM, TN: outputs per thread; BK: k step.\n// Threads own rows m = ty + WG_M * i and columns n = tx + WG_N * j (strided, not blocked), so\n// neighbouring threads store neighbouring n, which is the contiguous axis of every output here.\n\nconst BM: u32 = WG_M * TM;\nconst BN: u32 = WG_N * TN;\nconst THREADS: u32 = WG_M * WG_N;\n\nvar<workgroup> tile_a: array<f32, BK * BM>; // [k][m]\nvar<workgroup> tile_b: array<f32, BK * BN>; // [k][n]\n\n@compute @workgroup_size(WG_N, WG_M, 1)\nfn main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let dims = gemm_dims();\n  let tiles_n = (dims.y + BN - 1u) / BN;\n  // Tiles are numbered over x and y so that dispatches stay under the per-dimension limit.\n  let tile = wid.x + wid.y * nwg.x;\n  let tiles_m = (dims.x + BM - 1u) / BM;\n  if (tile >= tiles_n * tiles_m) {\n    return;\n  }\n  let m0 = (tile / tiles_n) * BM;\n  let n0 = (tile % tiles_n) * BN;\n  let batch = wid.z;\n  let tx = lid.x;\n  let ty = lid.y;\n  let tid = ty * WG_N + tx;\n\n  var acc: array<f32, TM * TN>;\n  for (var i = 0u; i < TM * TN; i++) {\n    acc[i] = 0.0;\n  }\n  let b_col = tid % BN;\n  let b_row = tid / BN;\n  let col = column(batch, n0 + b_col);\n  var a_reg: array<f32, TM>;\n  var b_reg: array<f32, TN>;\n\n  for (var k0 = 0u; k0 < dims.z; k0 += BK) {\n    // A is read k-fastest (its rows are contiguous in k for weights), B n-fastest.\n    for (var i = tid; i < BK * BM; i += THREADS) {\n      let mm = i / BK;\n      let kk = i % BK;\n      tile_a[kk * BM + mm] = load_a(batch, m0 + mm, k0 + kk);\n    }\n    for (var kk = b_row; kk < BK; kk += THREADS / BN) {\n      tile_b[kk * BN + b_col] = load_b(col, k0 + kk);\n    }\n    workgroupBarrier();\n    for (var kk = 0u; kk < BK; kk++) {\n      for (var i = 0u; i < TM; i++) {\n        a_reg[i] = tile_a[kk * BM + ty + WG_M * i];\n      }\n      for (var j = 0u; j < TN; j++) {\n        b_reg[j] = tile_b[kk * BN + tx + WG_N * j];\n      }\n      for (var i = 0u; i < TM; i++) {\n        for (var j = 0u; j < TN; j++) {\n          acc[i * TN + j] = fma(a_reg[i], b_reg[j], acc[i * TN + j]);\n        }\n      }\n    }\n    workgroupBarrier();\n  }\n\n  for (var i = 0u; i < TM; i++) {\n    let m = m0 + ty + WG_M * i;\n    if (m >= dims.x) {\n      continue;\n    }\n    for (var j = 0u; j < TN; j++) {\n      let n = n0 + tx + WG_N * j;\n      if (n < dims.y) {\n        store_c(batch, m, n, acc[i * TN + j]);\n      }\n    }\n  }\n}\n",
-  "groupnorm": "// GroupNorm over channels-first activations viewed as [B, C, F, S]: statistics per\n// (b, f, group) over ch_per_group * S values. Images use F = 1, S = H * W (torch's GroupNorm);\n// video's per-frame norm uses F = T, S = H * W (the reference folds time into the batch).\n//\n// `stats` writes (mean, 1 / sqrt(var + eps)) with the biased variance, in two passes over the\n// data (mean first, then squared deviations) so large activations lose no precision. The\n// normalisation itself is usually fused into the next convolution's loads; `apply` is the\n// standalone form (with optional SiLU) for where no convolution follows.\n\nstruct Params {\n  channels: u32, frames: u32, spatial: u32, groups: u32,\n  ch_per_group: u32, eps: f32, silu: u32, _pad: u32,\n}\n\n@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read_write> stats: array<vec2<f32>>;\n@group(0) @binding(2) var<storage, read> gamma_beta: array<vec2<f32>>;\n@group(0) @binding(3) var<storage, read_write> y: array<f32>;\n@group(0) @binding(4) var<uniform> p: Params;\n\nconst WG: u32 = 256u;\nvar<workgroup> partial: array<f32, WG>;\n\nfn reduce_sum(tid: u32, v: f32) -> f32 {\n  partial[tid] = v;\n  workgroupBarrier();\n  for (var s = WG / 2u; s > 0u; s >>= 1u) {\n    if (tid < s) {\n      partial[tid] += partial[tid + s];\n    }\n    workgroupBarrier();\n  }\n  let total = partial[0];\n  workgroupBarrier();\n  return total;\n}\n\n@compute @workgroup_size(WG)\nfn stats_main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let slot = wid.x + wid.y * nwg.x; // (b * frames + f) * groups + g\n  let g = slot % p.groups;\n  let bf = slot / p.groups;\n  let f = bf % p.frames;\n  let b = bf / p.frames;\n  let count = p.ch_per_group * p.spatial;\n  let tid = lid.x;\n\n  var s = 0.0;\n  for (var i = tid; i < count; i += WG) {\n    let c = g * p.ch_per_group + i / p.spatial;\n    s += x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial];\n  }\n  let mean = reduce_sum(tid, s) / f32(count);\n  var sq = 0.0;\n  for (var i = tid; i < count; i += WG) {\n    let c = g * p.ch_per_group + i / p.spatial;\n    let d = x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial] - mean;\n    sq += d * d;\n  }\n  let variance = reduce_sum(tid, sq) / f32(count);\n  if (tid == 0u) {\n    stats[slot] = vec2<f32>(mean, inverseSqrt(variance + p.eps));\n  }\n}\n\n@compute @workgroup_size(WG)\nfn apply_main(\n  @builtin(global_invocation_id) gid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let i = gid.x + gid.y * nwg.x * WG;\n  let total = arrayLength(&y);\n  if (i >= total) {\n    return;\n  }\n  let rest = i / p.spatial;\n  let f = rest % p.frames;\n  let bc = rest / p.frames;\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let st = stats[(b * p.frames + f) * p.groups + c / p.ch_per_group];\n  let gb = gamma_beta[c];\n  var v = (x[i] - st.x) * st.y * gb.x + gb.y;\n  if (p.silu != 0u) {\n    v = v / (1.0 + exp(-v));\n  }\n  y[i] = v;\n}\n",
-  "haar": "// One level of the 2D Haar wavelet transform, as the reference's Patcher/UnPatcher compute it.\n//\n// Forward ([B, C, H, W] -> [B, 4C, H/2, W/2]): the width filter runs first, then the height\n// filter, each a stride-2 two-tap correlation with taps (r, r) for low and (r, -r) for high,\n// r = 1/sqrt(2); the result is halved. Output channel blocks are [LL, LH, HL, HH] of C channels\n// each, the first letter naming the width filter. The reference applies this twice for patch\n// size 4, and the arithmetic order here follows it so results agree to the last rounding.\n// Inverse: the transposed filters (height first, then width), the result doubled.\n\nstruct Params {\n  channels: u32, // C of the forward input (= output channels / 4 ... of the inverse's output)\n  h: u32, // height of the half-resolution side\n  w: u32, // width of the half-resolution side\n  total: u32, // threads needed: B * C * h * w\n}\n\n@group(0) @binding(0) var<storage, read> src: array<f32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<f32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\nconst R: f32 = 0.70710678118654757;\n\n@compute @workgroup_size(256)\nfn dwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let bc = i / (p.w * p.h);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let w2 = 2u * p.w;\n  let base = bc * (4u * p.h * p.w) + 2u * row * w2 + 2u * j;\n  let x00 = src[base];\n  let x01 = src[base + 1u];\n  let x10 = src[base + w2];\n  let x11 = src[base + w2 + 1u];\n  let lo_top = R * x00 + R * x01;\n  let lo_bot = R * x10 + R * x11;\n  let hi_top = R * x00 - R * x01;\n  let hi_bot = R * x10 - R * x11;\n  let plane = p.h * p.w;\n  let o = (b * 4u * p.channels + c) * plane + row * p.w + j;\n  let block = p.channels * plane;\n  dst[o] = (R * lo_top + R * lo_bot) / 2.0;\n  dst[o + block] = (R * lo_top - R * lo_bot) / 2.0;\n  dst[o + 2u * block] = (R * hi_top + R * hi_bot) / 2.0;\n  dst[o + 3u * block] = (R * hi_top - R * hi_bot) / 2.0;\n}\n\n@compute @workgroup_size(256)\nfn idwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let bc = i / (p.w * p.h);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let plane = p.h * p.w;\n  let block = p.channels * plane;\n  let s = (b * 4u * p.channels + c) * plane + row * p.w + j;\n  let ll = src[s];\n  let lh = src[s + block];\n  let hl = src[s + 2u * block];\n  let hh = src[s + 3u * block];\n  // Height: low/high rows of the width-low and width-high planes.\n  let lo_top = R * ll + R * lh;\n  let lo_bot = R * ll - R * lh;\n  let hi_top = R * hl + R * hh;\n  let hi_bot = R * hl - R * hh;\n  let w2 = 2u * p.w;\n  let o = bc * (4u * plane) + 2u * row * w2 + 2u * j;\n  dst[o] = (R * lo_top + R * hi_top) * 2.0;\n  dst[o + 1u] = (R * lo_top - R * hi_top) * 2.0;\n  dst[o + w2] = (R * lo_bot + R * hi_bot) * 2.0;\n  dst[o + w2 + 1u] = (R * lo_bot - R * hi_bot) * 2.0;\n}\n",
-  "haar3d": "// One level of the 3D Haar wavelet transform of the reference's Patcher3D/UnPatcher3D, over\n// channels-first video [B, C, T, H, W].\n//\n// Forward ([B, C, T, H, W] -> [B, 8C, T/2, H/2, W/2]): time filter first, then height, then\n// width, each a stride-2 two-tap correlation with taps (r, r) for low and (r, -r) for high,\n// r = 1/sqrt(2); the result is divided by 2*sqrt(2) (in float32, as the reference does).\n// Output channel blocks are [LLL, LLH, LHL, LHH, HLL, HLH, HHL, HHH] of C channels, letters\n// naming the time, height and width filters. `lead` frames of frame 0 are virtually prepended\n// to the input (the patcher's repetition of the first frame, applied before the first level).\n// Inverse: width, then height, then time transposed filters, times 2*sqrt(2); the first `trim`\n// output frames are dropped (the unpatcher's trimming, applied after the last level).\n\nstruct Params {\n  channels: u32, // C: channels of the full-resolution side\n  t: u32, // frames of the half-resolution side\n  h: u32,\n  w: u32,\n  total: u32, // B * C * t * h * w\n  lead: u32, // forward: frame-0 copies prepended to the input\n  trim: u32, // inverse: leading output frames dropped\n  t_full: u32, // frames of the full-resolution tensor in memory (input or output)\n}\n\n@group(0) @binding(0) var<storage, read> src: array<f32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<f32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\nconst R: f32 = 0.70710678118654757;\n// 2 * sqrt(2) as the reference computes it: float32 sqrt(2), doubled.\nconst SCALE: f32 = 2.0 * 1.41421353816986084;\n\nfn lo(a: f32, b: f32) -> f32 {\n  return R * a + R * b;\n}\n\nfn hi(a: f32, b: f32) -> f32 {\n  return R * a - R * b;\n}\n\n@compute @workgroup_size(256)\nfn dwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let f = (i / (p.w * p.h)) % p.t;\n  let bc = i / (p.w * p.h * p.t);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let w2 = 2u * p.w;\n  let plane = 4u * p.h * p.w;\n  // Virtual frames 2f and 2f + 1, of which the first `lead` are copies of frame 0.\n  let f0 = u32(max(i32(2u * f) - i32(p.lead), 0));\n  let f1 = u32(max(i32(2u * f + 1u) - i32(p.lead), 0));\n  let base0 = (bc * p.t_full + f0) * plane + 2u * row * w2 + 2u * j;\n  let base1 = (bc * p.t_full + f1) * plane + 2u * row * w2 + 2u * j;\n  // x[time][height][width]\n  let x000 = src[base0];\n  let x001 = src[base0 + 1u];\n  let x010 = src[base0 + w2];\n  let x011 = src[base0 + w2 + 1u];\n  let x100 = src[base1];\n  let x101 = src[base1 + 1u];\n  let x110 = src[base1 + w2];\n  let x111 = src[base1 + w2 + 1u];\n  // Time.\n  let l00 = lo(x000, x100);\n  let l01 = lo(x001, x101);\n  let l10 = lo(x010, x110);\n  let l11 = lo(x011, x111);\n  let h00 = hi(x000, x100);\n  let h01 = hi(x001, x101);\n  let h10 = hi(x010, x110);\n  let h11 = hi(x011, x111);\n  // Height.\n  let ll0 = lo(l00, l10);\n  let ll1 = lo(l01, l11);\n  let lh0 = hi(l00, l10);\n  let lh1 = hi(l01, l11);\n  let hl0 = lo(h00, h10);\n  let hl1 = lo(h01, h11);\n  let hh0 = hi(h00, h10);\n  let hh1 = hi(h01, h11);\n  // Width, in output block order.\n  let vol = p.t * p.h * p.w;\n  let o = (b * 8u * p.channels + c) * vol + (f * p.h + row) * p.w + j;\n  let block = p.channels * vol;\n  dst[o] = lo(ll0, ll1) / SCALE;\n  dst[o + block] = hi(ll0, ll1) / SCALE;\n  dst[o + 2u * block] = lo(lh0, lh1) / SCALE;\n  dst[o + 3u * block] = hi(lh0, lh1) / SCALE;\n  dst[o + 4u * block] = lo(hl0, hl1) / SCALE;\n  dst[o + 5u * block] = hi(hl0, hl1) / SCALE;\n  dst[o + 6u * block] = lo(hh0, hh1) / SCALE;\n  dst[o + 7u * block] = hi(hh0, hh1) / SCALE;\n}\n\nfn put(bc: u32, frame: u32, offset: u32, v: f32) {\n  // Output frames before `trim` are dropped.\n  if (frame >= p.trim) {\n    dst[(bc * p.t_full + frame - p.trim) * 4u * p.h * p.w + offset] = v * SCALE;\n  }\n}\n\n@compute @workgroup_size(256)\nfn idwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let f = (i / (p.w * p.h)) % p.t;\n  let bc = i / (p.w * p.h * p.t);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let vol = p.t * p.h * p.w;\n  let s = (b * 8u * p.channels + c) * vol + (f * p.h + row) * p.w + j;\n  let block = p.channels * vol;\n  // Width: each pair of blocks gives the left (even) and right (odd) columns.\n  let ll0 = lo(src[s], src[s + block]);\n  let ll1 = hi(src[s], src[s + block]);\n  let lh0 = lo(src[s + 2u * block], src[s + 3u * block]);\n  let lh1 = hi(src[s + 2u * block], src[s + 3u * block]);\n  let hl0 = lo(src[s + 4u * block], src[s + 5u * block]);\n  let hl1 = hi(src[s + 4u * block], src[s + 5u * block]);\n  let hh0 = lo(src[s + 6u * block], src[s + 7u * block]);\n  let hh1 = hi(src[s + 6u * block], src[s + 7u * block]);\n  // Height: top (even) and bottom (odd) rows.\n  let l00 = lo(ll0, lh0);\n  let l01 = lo(ll1, lh1);\n  let l10 = hi(ll0, lh0);\n  let l11 = hi(ll1, lh1);\n  let h00 = lo(hl0, hh0);\n  let h01 = lo(hl1, hh1);\n  let h10 = hi(hl0, hh0);\n  let h11 = hi(hl1, hh1);\n  // Time: even and odd frames.\n  let w2 = 2u * p.w;\n  let off = 2u * row * w2 + 2u * j;\n  put(bc, 2u * f, off, lo(l00, h00));\n  put(bc, 2u * f, off + 1u, lo(l01, h01));\n  put(bc, 2u * f, off + w2, lo(l10, h10));\n  put(bc, 2u * f, off + w2 + 1u, lo(l11, h11));\n  put(bc, 2u * f + 1u, off, hi(l00, h00));\n  put(bc, 2u * f + 1u, off + 1u, hi(l01, h01));\n  put(bc, 2u * f + 1u, off + w2, hi(l10, h10));\n  put(bc, 2u * f + 1u, off + w2 + 1u, hi(l11, h11));\n}\n",
-  "matmul": "// Strided batched matmul: C[z][m, n] = alpha * sum_k A[z][m, k] * B[z][k, n].\n//\n// Every operand is addressed by an offset and (batch, row, column) strides, so a transposed or\n// channel-sliced view (q, k and v inside one packed [B, 3C, N] tensor) is read in place with no\n// copy. Used by attention and by the bench's ceiling measurement.\n\nstruct Params {\n  M: u32, N: u32, K: u32, alpha: f32,\n  a_off: u32, a_sb: u32, a_sm: u32, a_sk: u32,\n  b_off: u32, b_sb: u32, b_sk: u32, b_sn: u32,\n  c_off: u32, c_sb: u32, c_sm: u32, c_sn: u32,\n}\n\n@group(0) @binding(0) var<storage, read> a: array<f32>;\n@group(0) @binding(1) var<storage, read> b: array<f32>;\n@group(0) @binding(2) var<storage, read_write> c: array<f32>;\n@group(0) @binding(3) var<uniform> p: Params;\n\nfn gemm_dims() -> vec3<u32> {\n  return vec3<u32>(p.M, p.N, p.K);\n}\n\nfn load_a(batch: u32, m: u32, k: u32) -> f32 {\n  if (m >= p.M || k >= p.K) {\n    return 0.0;\n  }\n  return a[p.a_off + batch * p.a_sb + m * p.a_sm + k * p.a_sk];\n}\n\nstruct Column {\n  valid: bool,\n  base: u32,\n}\n\nfn column(batch: u32, n: u32) -> Column {\n  return Column(n < p.N, p.b_off + batch * p.b_sb + n * p.b_sn);\n}\n\nfn load_b(col: Column, k: u32) -> f32 {\n  if (!col.valid || k >= p.K) {\n    return 0.0;\n  }\n  return b[col.base + k * p.b_sk];\n}\n\nfn store_c(batch: u32, m: u32, n: u32, acc: f32) {\n  c[p.c_off + batch * p.c_sb + m * p.c_sm + n * p.c_sn] = p.alpha * acc;\n}\n",
-  "resample": "// Fixed resampling of channels-first video [B, C, T, H, W] (images: T = 1), one thread per\n// output value, for the video networks' hybrid down/up-sampling paths:\n//   pool_space: 2x2 average with stride 2; taps past the bottom/right edge read 0 (the\n//               reference zero-pads by one before avg_pool3d, and counts the pad).\n//   pool_time:  average of frame pairs (2t - 1, 2t) with frame -1 reading frame 0 (the\n//               reference's causal replication pad before avg_pool3d (2, 1, 1)).\n//   up_space:   nearest 2x in height and width.\n//   up_time:    nearest 2x in time without the leading duplicate: T -> 2T - 1, output frame t\n//               reads (t + 1) / 2 (repeat_interleave then dropping the first frame).\n\nstruct Params {\n  t_in: u32, h_in: u32, w_in: u32, total: u32,\n  t_out: u32, h_out: u32, w_out: u32, _pad: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<f32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<f32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\nstruct Pos {\n  plane: u32, // b * C + c\n  t: u32,\n  h: u32,\n  w: u32,\n}\n\nfn position(gid: vec3<u32>, nwg: vec3<u32>) -> Pos {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  let w = i % p.w_out;\n  let h = (i / p.w_out) % p.h_out;\n  let t = (i / (p.w_out * p.h_out)) % p.t_out;\n  return Pos(i / (p.w_out * p.h_out * p.t_out), t, h, w);\n}\n\nfn at(plane: u32, t: u32, h: u32, w: u32) -> f32 {\n  if (h >= p.h_in || w >= p.w_in) {\n    return 0.0;\n  }\n  return src[((plane * p.t_in + t) * p.h_in + h) * p.w_in + w];\n}\n\nfn out_index(o: Pos) -> u32 {\n  return ((o.plane * p.t_out + o.t) * p.h_out + o.h) * p.w_out + o.w;\n}\n\n@compute @workgroup_size(256)\nfn pool_space(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  if (gid.x + gid.y * nwg.x * 256u >= p.total) {\n    return;\n  }\n  let o = position(gid, nwg);\n  let h = 2u * o.h;\n  let w = 2u * o.w;\n  let s = at(o.plane, o.t, h, w) + at(o.plane, o.t, h, w + 1u) + at(o.plane, o.t, h + 1u, w) +\n    at(o.plane, o.t, h + 1u, w + 1u);\n  dst[out_index(o)] = s / 4.0;\n}\n\n@compute @workgroup_size(256)\nfn pool_time(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  if (gid.x + gid.y * nwg.x * 256u >= p.total) {\n    return;\n  }\n  let o = position(gid, nwg);\n  let prev = u32(max(i32(2u * o.t) - 1, 0));\n  dst[out_index(o)] = (at(o.plane, prev, o.h, o.w) + at(o.plane, 2u * o.t, o.h, o.w)) / 2.0;\n}\n\n@compute @workgroup_size(256)\nfn up_space(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  if (gid.x + gid.y * nwg.x * 256u >= p.total) {\n    return;\n  }\n  let o = position(gid, nwg);\n  dst[out_index(o)] = at(o.plane, o.t, o.h / 2u, o.w / 2u);\n}\n\n@compute @workgroup_size(256)\nfn up_time(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  if (gid.x + gid.y * nwg.x * 256u >= p.total) {\n    return;\n  }\n  let o = position(gid, nwg);\n  dst[out_index(o)] = at(o.plane, (o.t + 1u) / 2u, o.h, o.w);\n}\n",
-  "softmax": "// Row softmax in place, with the attention scale applied to the logits first:\n//   row[j] = exp(scale * row[j] - max) / sum. One workgroup per row.\n\nstruct Params {\n  rows: u32, cols: u32, scale: f32, _pad: u32,\n}\n\n@group(0) @binding(0) var<storage, read_write> s: array<f32>;\n@group(0) @binding(1) var<uniform> p: Params;\n\nconst WG: u32 = 256u;\nvar<workgroup> partial: array<f32, WG>;\n\n@compute @workgroup_size(WG)\nfn main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let row = wid.x + wid.y * nwg.x;\n  let tid = lid.x;\n  // Rows past the end still join the barriers below; they only skip memory accesses.\n  let live = row < p.rows;\n  let base = row * p.cols;\n\n  var m = -3.4e38;\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      m = max(m, p.scale * s[base + j]);\n    }\n  }\n  partial[tid] = m;\n  workgroupBarrier();\n  for (var k = WG / 2u; k > 0u; k >>= 1u) {\n    if (tid < k) {\n      partial[tid] = max(partial[tid], partial[tid + k]);\n    }\n    workgroupBarrier();\n  }\n  let row_max = partial[0];\n  workgroupBarrier();\n\n  var sum = 0.0;\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      let e = exp(p.scale * s[base + j] - row_max);\n      s[base + j] = e;\n      sum += e;\n    }\n  }\n  partial[tid] = sum;\n  workgroupBarrier();\n  for (var k = WG / 2u; k > 0u; k >>= 1u) {\n    if (tid < k) {\n      partial[tid] += partial[tid + k];\n    }\n    workgroupBarrier();\n  }\n  let inv = 1.0 / partial[0];\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      s[base + j] *= inv;\n    }\n  }\n}\n"
+  "groupnorm": "// GroupNorm over channels-first activations viewed as [B, C, F, S]: statistics per\n// (b, f, group) over ch_per_group * S values. Images use F = 1, S = H * W (torch's GroupNorm);\n// video's per-frame norm uses F = T, S = H * W (the reference folds time into the batch).\n//\n// `stats` writes (mean, 1 / sqrt(var + eps)) with the biased variance, in two passes over the\n// data (mean first, then squared deviations) so large activations lose no precision. The\n// normalisation itself is usually fused into the next convolution's loads; `apply` is the\n// standalone form (with optional SiLU) for where no convolution follows.\n\n// Packed on the host by GROUPNORM_PARAMS in src/backends/webgpu/norm.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, frames: u32, spatial: u32, groups: u32,\n  ch_per_group: u32, eps: f32, silu: u32, _pad: u32,\n}\n\n@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read_write> stats: array<vec2<f32>>;\n@group(0) @binding(2) var<storage, read> gamma_beta: array<vec2<f32>>;\n@group(0) @binding(3) var<storage, read_write> y: array<f32>;\n@group(0) @binding(4) var<uniform> p: Params;\n\nconst WG: u32 = 256u;\nvar<workgroup> partial: array<f32, WG>;\n\nfn reduce_sum(tid: u32, v: f32) -> f32 {\n  partial[tid] = v;\n  workgroupBarrier();\n  for (var s = WG / 2u; s > 0u; s >>= 1u) {\n    if (tid < s) {\n      partial[tid] += partial[tid + s];\n    }\n    workgroupBarrier();\n  }\n  let total = partial[0];\n  workgroupBarrier();\n  return total;\n}\n\n@compute @workgroup_size(WG)\nfn stats_main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let slot = wid.x + wid.y * nwg.x; // (b * frames + f) * groups + g\n  let g = slot % p.groups;\n  let bf = slot / p.groups;\n  let f = bf % p.frames;\n  let b = bf / p.frames;\n  let count = p.ch_per_group * p.spatial;\n  let tid = lid.x;\n\n  var s = 0.0;\n  for (var i = tid; i < count; i += WG) {\n    let c = g * p.ch_per_group + i / p.spatial;\n    s += x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial];\n  }\n  let mean = reduce_sum(tid, s) / f32(count);\n  var sq = 0.0;\n  for (var i = tid; i < count; i += WG) {\n    let c = g * p.ch_per_group + i / p.spatial;\n    let d = x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial] - mean;\n    sq += d * d;\n  }\n  let variance = reduce_sum(tid, sq) / f32(count);\n  if (tid == 0u) {\n    stats[slot] = vec2<f32>(mean, inverseSqrt(variance + p.eps));\n  }\n}\n\n@compute @workgroup_size(WG)\nfn apply_main(\n  @builtin(global_invocation_id) gid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let i = gid.x + gid.y * nwg.x * WG;\n  let total = arrayLength(&y);\n  if (i >= total) {\n    return;\n  }\n  let rest = i / p.spatial;\n  let f = rest % p.frames;\n  let bc = rest / p.frames;\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let st = stats[(b * p.frames + f) * p.groups + c / p.ch_per_group];\n  let gb = gamma_beta[c];\n  var v = (x[i] - st.x) * st.y * gb.x + gb.y;\n  if (p.silu != 0u) {\n    v = v / (1.0 + exp(-v));\n  }\n  y[i] = v;\n}\n",
+  "haar": "// One level of the 2D Haar wavelet transform, as the reference's Patcher/UnPatcher compute it.\n//\n// Forward ([B, C, H, W] -> [B, 4C, H/2, W/2]): the width filter runs first, then the height\n// filter, each a stride-2 two-tap correlation with taps (r, r) for low and (r, -r) for high,\n// r = 1/sqrt(2); the result is halved. Output channel blocks are [LL, LH, HL, HH] of C channels\n// each, the first letter naming the width filter. The reference applies this twice for patch\n// size 4, and the arithmetic order here follows it so results agree to the last rounding.\n// Inverse: the transposed filters (height first, then width), the result doubled.\n\n// Packed on the host by HAAR_PARAMS in src/backends/webgpu/haar.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, // C of the forward input (= output channels / 4 ... of the inverse's output)\n  h: u32, // height of the half-resolution side\n  w: u32, // width of the half-resolution side\n  total: u32, // threads needed: B * C * h * w\n}\n\n@group(0) @binding(0) var<storage, read> src: array<f32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<f32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\nconst R: f32 = 0.70710678118654757;\n\n@compute @workgroup_size(256)\nfn dwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let bc = i / (p.w * p.h);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let w2 = 2u * p.w;\n  let base = bc * (4u * p.h * p.w) + 2u * row * w2 + 2u * j;\n  let x00 = src[base];\n  let x01 = src[base + 1u];\n  let x10 = src[base + w2];\n  let x11 = src[base + w2 + 1u];\n  let lo_top = R * x00 + R * x01;\n  let lo_bot = R * x10 + R * x11;\n  let hi_top = R * x00 - R * x01;\n  let hi_bot = R * x10 - R * x11;\n  let plane = p.h * p.w;\n  let o = (b * 4u * p.channels + c) * plane + row * p.w + j;\n  let block = p.channels * plane;\n  dst[o] = (R * lo_top + R * lo_bot) / 2.0;\n  dst[o + block] = (R * lo_top - R * lo_bot) / 2.0;\n  dst[o + 2u * block] = (R * hi_top + R * hi_bot) / 2.0;\n  dst[o + 3u * block] = (R * hi_top - R * hi_bot) / 2.0;\n}\n\n@compute @workgroup_size(256)\nfn idwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let bc = i / (p.w * p.h);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let plane = p.h * p.w;\n  let block = p.channels * plane;\n  let s = (b * 4u * p.channels + c) * plane + row * p.w + j;\n  let ll = src[s];\n  let lh = src[s + block];\n  let hl = src[s + 2u * block];\n  let hh = src[s + 3u * block];\n  // Height: low/high rows of the width-low and width-high planes.\n  let lo_top = R * ll + R * lh;\n  let lo_bot = R * ll - R * lh;\n  let hi_top = R * hl + R * hh;\n  let hi_bot = R * hl - R * hh;\n  let w2 = 2u * p.w;\n  let o = bc * (4u * plane) + 2u * row * w2 + 2u * j;\n  dst[o] = (R * lo_top + R * hi_top) * 2.0;\n  dst[o + 1u] = (R * lo_top - R * hi_top) * 2.0;\n  dst[o + w2] = (R * lo_bot + R * hi_bot) * 2.0;\n  dst[o + w2 + 1u] = (R * lo_bot - R * hi_bot) * 2.0;\n}\n",
+  "haar3d": "// One level of the 3D Haar wavelet transform of the reference's Patcher3D/UnPatcher3D, over\n// channels-first video [B, C, T, H, W].\n//\n// Forward ([B, C, T, H, W] -> [B, 8C, T/2, H/2, W/2]): time filter first, then height, then\n// width, each a stride-2 two-tap correlation with taps (r, r) for low and (r, -r) for high,\n// r = 1/sqrt(2); the result is divided by 2*sqrt(2) (in float32, as the reference does).\n// Output channel blocks are [LLL, LLH, LHL, LHH, HLL, HLH, HHL, HHH] of C channels, letters\n// naming the time, height and width filters. `lead` frames of frame 0 are virtually prepended\n// to the input (the patcher's repetition of the first frame, applied before the first level).\n// Inverse: width, then height, then time transposed filters, times 2*sqrt(2); the first `trim`\n// output frames are dropped (the unpatcher's trimming, applied after the last level).\n\n// Packed on the host by HAAR3D_PARAMS in src/backends/webgpu/haar.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, // C: channels of the full-resolution side\n  t: u32, // frames of the half-resolution side\n  h: u32,\n  w: u32,\n  total: u32, // B * C * t * h * w\n  lead: u32, // forward: frame-0 copies prepended to the input\n  trim: u32, // inverse: leading output frames dropped\n  t_full: u32, // frames of the full-resolution tensor in memory (input or output)\n}\n\n@group(0) @binding(0) var<storage, read> src: array<f32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<f32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\nconst R: f32 = 0.70710678118654757;\n// 2 * sqrt(2) as the reference computes it: float32 sqrt(2), doubled.\nconst SCALE: f32 = 2.0 * 1.41421353816986084;\n\nfn lo(a: f32, b: f32) -> f32 {\n  return R * a + R * b;\n}\n\nfn hi(a: f32, b: f32) -> f32 {\n  return R * a - R * b;\n}\n\n@compute @workgroup_size(256)\nfn dwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let f = (i / (p.w * p.h)) % p.t;\n  let bc = i / (p.w * p.h * p.t);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let w2 = 2u * p.w;\n  let plane = 4u * p.h * p.w;\n  // Virtual frames 2f and 2f + 1, of which the first `lead` are copies of frame 0.\n  let f0 = u32(max(i32(2u * f) - i32(p.lead), 0));\n  let f1 = u32(max(i32(2u * f + 1u) - i32(p.lead), 0));\n  let base0 = (bc * p.t_full + f0) * plane + 2u * row * w2 + 2u * j;\n  let base1 = (bc * p.t_full + f1) * plane + 2u * row * w2 + 2u * j;\n  // x[time][height][width]\n  let x000 = src[base0];\n  let x001 = src[base0 + 1u];\n  let x010 = src[base0 + w2];\n  let x011 = src[base0 + w2 + 1u];\n  let x100 = src[base1];\n  let x101 = src[base1 + 1u];\n  let x110 = src[base1 + w2];\n  let x111 = src[base1 + w2 + 1u];\n  // Time.\n  let l00 = lo(x000, x100);\n  let l01 = lo(x001, x101);\n  let l10 = lo(x010, x110);\n  let l11 = lo(x011, x111);\n  let h00 = hi(x000, x100);\n  let h01 = hi(x001, x101);\n  let h10 = hi(x010, x110);\n  let h11 = hi(x011, x111);\n  // Height.\n  let ll0 = lo(l00, l10);\n  let ll1 = lo(l01, l11);\n  let lh0 = hi(l00, l10);\n  let lh1 = hi(l01, l11);\n  let hl0 = lo(h00, h10);\n  let hl1 = lo(h01, h11);\n  let hh0 = hi(h00, h10);\n  let hh1 = hi(h01, h11);\n  // Width, in output block order.\n  let vol = p.t * p.h * p.w;\n  let o = (b * 8u * p.channels + c) * vol + (f * p.h + row) * p.w + j;\n  let block = p.channels * vol;\n  dst[o] = lo(ll0, ll1) / SCALE;\n  dst[o + block] = hi(ll0, ll1) / SCALE;\n  dst[o + 2u * block] = lo(lh0, lh1) / SCALE;\n  dst[o + 3u * block] = hi(lh0, lh1) / SCALE;\n  dst[o + 4u * block] = lo(hl0, hl1) / SCALE;\n  dst[o + 5u * block] = hi(hl0, hl1) / SCALE;\n  dst[o + 6u * block] = lo(hh0, hh1) / SCALE;\n  dst[o + 7u * block] = hi(hh0, hh1) / SCALE;\n}\n\nfn put(bc: u32, frame: u32, offset: u32, v: f32) {\n  // Output frames before `trim` are dropped.\n  if (frame >= p.trim) {\n    dst[(bc * p.t_full + frame - p.trim) * 4u * p.h * p.w + offset] = v * SCALE;\n  }\n}\n\n@compute @workgroup_size(256)\nfn idwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let f = (i / (p.w * p.h)) % p.t;\n  let bc = i / (p.w * p.h * p.t);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let vol = p.t * p.h * p.w;\n  let s = (b * 8u * p.channels + c) * vol + (f * p.h + row) * p.w + j;\n  let block = p.channels * vol;\n  // Width: each pair of blocks gives the left (even) and right (odd) columns.\n  let ll0 = lo(src[s], src[s + block]);\n  let ll1 = hi(src[s], src[s + block]);\n  let lh0 = lo(src[s + 2u * block], src[s + 3u * block]);\n  let lh1 = hi(src[s + 2u * block], src[s + 3u * block]);\n  let hl0 = lo(src[s + 4u * block], src[s + 5u * block]);\n  let hl1 = hi(src[s + 4u * block], src[s + 5u * block]);\n  let hh0 = lo(src[s + 6u * block], src[s + 7u * block]);\n  let hh1 = hi(src[s + 6u * block], src[s + 7u * block]);\n  // Height: top (even) and bottom (odd) rows.\n  let l00 = lo(ll0, lh0);\n  let l01 = lo(ll1, lh1);\n  let l10 = hi(ll0, lh0);\n  let l11 = hi(ll1, lh1);\n  let h00 = lo(hl0, hh0);\n  let h01 = lo(hl1, hh1);\n  let h10 = hi(hl0, hh0);\n  let h11 = hi(hl1, hh1);\n  // Time: even and odd frames.\n  let w2 = 2u * p.w;\n  let off = 2u * row * w2 + 2u * j;\n  put(bc, 2u * f, off, lo(l00, h00));\n  put(bc, 2u * f, off + 1u, lo(l01, h01));\n  put(bc, 2u * f, off + w2, lo(l10, h10));\n  put(bc, 2u * f, off + w2 + 1u, lo(l11, h11));\n  put(bc, 2u * f + 1u, off, hi(l00, h00));\n  put(bc, 2u * f + 1u, off + 1u, hi(l01, h01));\n  put(bc, 2u * f + 1u, off + w2, hi(l10, h10));\n  put(bc, 2u * f + 1u, off + w2 + 1u, hi(l11, h11));\n}\n",
+  "matmul": "// Strided batched matmul: C[z][m, n] = alpha * sum_k A[z][m, k] * B[z][k, n].\n//\n// Every operand is addressed by an offset and (batch, row, column) strides, so a transposed or\n// channel-sliced view (q, k and v inside one packed [B, 3C, N] tensor) is read in place with no\n// copy. Used by attention and by the bench's ceiling measurement.\n\n// Packed on the host by MATMUL_PARAMS in src/backends/webgpu/gemm.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  M: u32, N: u32, K: u32, alpha: f32,\n  a_off: u32, a_sb: u32, a_sm: u32, a_sk: u32,\n  b_off: u32, b_sb: u32, b_sk: u32, b_sn: u32,\n  c_off: u32, c_sb: u32, c_sm: u32, c_sn: u32,\n}\n\n@group(0) @binding(0) var<storage, read> a: array<f32>;\n@group(0) @binding(1) var<storage, read> b: array<f32>;\n@group(0) @binding(2) var<storage, read_write> c: array<f32>;\n@group(0) @binding(3) var<uniform> p: Params;\n\nfn gemm_dims() -> vec3<u32> {\n  return vec3<u32>(p.M, p.N, p.K);\n}\n\nfn load_a(batch: u32, m: u32, k: u32) -> f32 {\n  if (m >= p.M || k >= p.K) {\n    return 0.0;\n  }\n  return a[p.a_off + batch * p.a_sb + m * p.a_sm + k * p.a_sk];\n}\n\nstruct Column {\n  valid: bool,\n  base: u32,\n}\n\nfn column(batch: u32, n: u32) -> Column {\n  return Column(n < p.N, p.b_off + batch * p.b_sb + n * p.b_sn);\n}\n\nfn load_b(col: Column, k: u32) -> f32 {\n  if (!col.valid || k >= p.K) {\n    return 0.0;\n  }\n  return b[col.base + k * p.b_sk];\n}\n\nfn store_c(batch: u32, m: u32, n: u32, acc: f32) {\n  c[p.c_off + batch * p.c_sb + m * p.c_sm + n * p.c_sn] = p.alpha * acc;\n}\n",
+  "resample": "// Fixed resampling of channels-first video [B, C, T, H, W] (images: T = 1), one thread per\n// output value, for the video networks' hybrid down/up-sampling paths:\n//   pool_space: 2x2 average with stride 2; taps past the bottom/right edge read 0 (the\n//               reference zero-pads by one before avg_pool3d, and counts the pad).\n//   pool_time:  average of frame pairs (2t - 1, 2t) with frame -1 reading frame 0 (the\n//               reference's causal replication pad before avg_pool3d (2, 1, 1)).\n//   up_space:   nearest 2x in height and width.\n//   up_time:    nearest 2x in time without the leading duplicate: T -> 2T - 1, output frame t\n//               reads (t + 1) / 2 (repeat_interleave then dropping the first frame).\n\n// Packed on the host by RESAMPLE_PARAMS in src/backends/webgpu/resample.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  t_in: u32, h_in: u32, w_in: u32, total: u32,\n  t_out: u32, h_out: u32, w_out: u32, _pad: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<f32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<f32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\nstruct Pos {\n  plane: u32, // b * C + c\n  t: u32,\n  h: u32,\n  w: u32,\n}\n\nfn position(gid: vec3<u32>, nwg: vec3<u32>) -> Pos {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  let w = i % p.w_out;\n  let h = (i / p.w_out) % p.h_out;\n  let t = (i / (p.w_out * p.h_out)) % p.t_out;\n  return Pos(i / (p.w_out * p.h_out * p.t_out), t, h, w);\n}\n\nfn at(plane: u32, t: u32, h: u32, w: u32) -> f32 {\n  if (h >= p.h_in || w >= p.w_in) {\n    return 0.0;\n  }\n  return src[((plane * p.t_in + t) * p.h_in + h) * p.w_in + w];\n}\n\nfn out_index(o: Pos) -> u32 {\n  return ((o.plane * p.t_out + o.t) * p.h_out + o.h) * p.w_out + o.w;\n}\n\n@compute @workgroup_size(256)\nfn pool_space(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  if (gid.x + gid.y * nwg.x * 256u >= p.total) {\n    return;\n  }\n  let o = position(gid, nwg);\n  let h = 2u * o.h;\n  let w = 2u * o.w;\n  let s = at(o.plane, o.t, h, w) + at(o.plane, o.t, h, w + 1u) + at(o.plane, o.t, h + 1u, w) +\n    at(o.plane, o.t, h + 1u, w + 1u);\n  dst[out_index(o)] = s / 4.0;\n}\n\n@compute @workgroup_size(256)\nfn pool_time(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  if (gid.x + gid.y * nwg.x * 256u >= p.total) {\n    return;\n  }\n  let o = position(gid, nwg);\n  let prev = u32(max(i32(2u * o.t) - 1, 0));\n  dst[out_index(o)] = (at(o.plane, prev, o.h, o.w) + at(o.plane, 2u * o.t, o.h, o.w)) / 2.0;\n}\n\n@compute @workgroup_size(256)\nfn up_space(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  if (gid.x + gid.y * nwg.x * 256u >= p.total) {\n    return;\n  }\n  let o = position(gid, nwg);\n  dst[out_index(o)] = at(o.plane, o.t, o.h / 2u, o.w / 2u);\n}\n\n@compute @workgroup_size(256)\nfn up_time(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  if (gid.x + gid.y * nwg.x * 256u >= p.total) {\n    return;\n  }\n  let o = position(gid, nwg);\n  dst[out_index(o)] = at(o.plane, (o.t + 1u) / 2u, o.h, o.w);\n}\n",
+  "softmax": "// Row softmax in place, with the attention scale applied to the logits first:\n//   row[j] = exp(scale * row[j] - max) / sum. One workgroup per row.\n\n// Packed on the host by SOFTMAX_PARAMS in src/backends/webgpu/attention.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  rows: u32, cols: u32, scale: f32, _pad: u32,\n}\n\n@group(0) @binding(0) var<storage, read_write> s: array<f32>;\n@group(0) @binding(1) var<uniform> p: Params;\n\nconst WG: u32 = 256u;\nvar<workgroup> partial: array<f32, WG>;\n\n@compute @workgroup_size(WG)\nfn main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let row = wid.x + wid.y * nwg.x;\n  let tid = lid.x;\n  // Rows past the end still join the barriers below; they only skip memory accesses.\n  let live = row < p.rows;\n  let base = row * p.cols;\n\n  var m = -3.4e38;\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      m = max(m, p.scale * s[base + j]);\n    }\n  }\n  partial[tid] = m;\n  workgroupBarrier();\n  for (var k = WG / 2u; k > 0u; k >>= 1u) {\n    if (tid < k) {\n      partial[tid] = max(partial[tid], partial[tid + k]);\n    }\n    workgroupBarrier();\n  }\n  let row_max = partial[0];\n  workgroupBarrier();\n\n  var sum = 0.0;\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      let e = exp(p.scale * s[base + j] - row_max);\n      s[base + j] = e;\n      sum += e;\n    }\n  }\n  partial[tid] = sum;\n  workgroupBarrier();\n  for (var k = WG / 2u; k > 0u; k >>= 1u) {\n    if (tid < k) {\n      partial[tid] += partial[tid + k];\n    }\n    workgroupBarrier();\n  }\n  let inv = 1.0 / partial[0];\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      s[base + j] *= inv;\n    }\n  }\n}\n"
 };
 
 // src/backends/webgpu/pipelines.ts
@@ -219,25 +219,443 @@ var PipelineCache = class {
   }
 };
 
-// src/backends/fsq.ts
-var DEFAULT_FSQ_LEVELS = [8, 8, 8, 5, 5, 5];
-var BOUND_EPS = 1e-3;
-function fsqConstants(levels) {
-  if (levels.length === 0 || levels.length > 8) {
-    throw new Error(`FSQ needs 1 to 8 levels, got ${levels.length}`);
+// src/backends/webgpu/runtime.ts
+var ELEMENTWISE_WG = 256;
+var UNIFORM_ALIGN = 256;
+var ARENA_BYTES = 64 * 1024;
+var MAX_PENDING_DISPATCHES = 512;
+var MAX_PROFILED_DISPATCHES = 2048;
+var GpuTensor = class {
+  /** Wraps a pooled buffer holding `shape` in row-major order. */
+  constructor(buffer, shape, dtype) {
+    this.buffer = buffer;
+    this.shape = shape;
+    this.dtype = dtype;
   }
-  const f = Math.fround;
-  const basis = [];
-  let size = 1;
-  for (const l of levels) {
-    if (!Number.isInteger(l) || l < 2) throw new Error(`Invalid FSQ level: ${l}`);
-    basis.push(size);
-    size *= l;
+  buffer;
+  shape;
+  dtype;
+  /** Set by `release`; a released tensor may not be used again. */
+  released = false;
+  /** Bytes of the tensor's elements (the buffer may be larger: a pool size class). */
+  get bytes() {
+    return numel(this.shape) * 4;
   }
-  const halfL = levels.map((l) => f(f(f(l - 1) * f(1 + BOUND_EPS)) / 2));
-  const offset = levels.map((l) => l % 2 === 0 ? 0.5 : 0);
-  const shift = levels.map((_, i) => f(Math.atanh(f(offset[i] / halfL[i]))));
-  return { basis, halfL, offset, shift, codebookSize: size };
+};
+function elementwiseGroups(total) {
+  return Math.ceil(total / ELEMENTWISE_WG);
+}
+var GpuRuntime = class _GpuRuntime {
+  /** The device and the facts about it. */
+  ctx;
+  /** Storage buffers recycled by size class. */
+  pool;
+  /** Compiled pipelines by kernel, entry point and constants. */
+  pipelines;
+  /** A small storage buffer for bindings that a kernel's specialisation never reads. */
+  unused;
+  #device;
+  #encoder = null;
+  #pendingDispatches = 0;
+  #pendingKernels = /* @__PURE__ */ new Set();
+  #arenas = [];
+  #arenaStaging = [];
+  #arenaIndex = 0;
+  #arenaOffset = 0;
+  #staging = /* @__PURE__ */ new Map();
+  #lost = null;
+  #profile = null;
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.#device = ctx.device;
+    this.pool = new BufferPool(ctx.device, ctx.limits.maxBufferSize);
+    this.pipelines = new PipelineCache(ctx.device);
+    this.unused = {
+      buffer: ctx.device.createBuffer({
+        size: 256,
+        usage: GPUBufferUsage.STORAGE,
+        label: "unused binding"
+      })
+    };
+    ctx.device.lost.then((info) => {
+      this.#lost = `${info.reason}: ${info.message}`;
+    });
+  }
+  /** Acquires a device (see device.ts) and the runtime on it. */
+  static async create(options = {}) {
+    return new _GpuRuntime(await acquireGpu(options));
+  }
+  // ---- tensors -------------------------------------------------------------------------
+  /** A new tensor of `shape` from the pool; its contents are undefined. */
+  alloc(shape, dtype = "f32", label = "tensor") {
+    const bytes = numel(shape) * 4;
+    if (bytes > this.ctx.limits.maxStorageBufferBindingSize) {
+      throw new Error(
+        `Tensor ${fmtShape(shape)} needs ${bytes} bytes: above this adapter's storage binding limit of ${this.ctx.limits.maxStorageBufferBindingSize}`
+      );
+    }
+    return new GpuTensor(this.pool.acquire(bytes, label), shape, dtype);
+  }
+  /** The live GPU tensor behind an op argument; throws for another backend's or a released one. */
+  tensor(t) {
+    const g = t;
+    if (!(g instanceof GpuTensor)) throw new Error("Tensor belongs to another backend");
+    if (g.released) throw new Error(`Tensor ${fmtShape(g.shape)} was used after release`);
+    return g;
+  }
+  /** Copies a host tensor into a new GPU tensor. */
+  upload(t) {
+    const dtype = t.data instanceof Int32Array ? "i32" : "f32";
+    if (t.data.length !== numel(t.shape)) {
+      throw new Error(
+        `Cannot upload tensor: ${t.data.length} values for shape ${fmtShape(t.shape)}`
+      );
+    }
+    const g = this.alloc(t.shape, dtype, "upload");
+    this.#device.queue.writeBuffer(
+      g.buffer,
+      0,
+      t.data.buffer,
+      t.data.byteOffset,
+      g.bytes
+    );
+    return g;
+  }
+  /** Submits pending work, waits for it and copies the tensor back. */
+  async read(t) {
+    const g = this.tensor(t);
+    const size = sizeClass(g.bytes);
+    const staging = this.#staging.get(size)?.pop() ?? this.#device.createBuffer({
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      label: "readback"
+    });
+    const enc = this.#ensureEncoder();
+    enc.copyBufferToBuffer(g.buffer, 0, staging, 0, g.bytes);
+    let mapped = false;
+    try {
+      await this.flush();
+      await staging.mapAsync(GPUMapMode.READ);
+      mapped = true;
+      const copy = staging.getMappedRange(0, g.bytes).slice(0);
+      const data = g.dtype === "i32" ? new Int32Array(copy) : new Float32Array(copy);
+      return { data, shape: [...g.shape] };
+    } finally {
+      if (mapped) staging.unmap();
+      let list = this.#staging.get(size);
+      if (!list) this.#staging.set(size, list = []);
+      list.push(staging);
+    }
+  }
+  /** Returns a tensor's buffer to the pool; the tensor may not be used again. */
+  release(t) {
+    const g = this.tensor(t);
+    g.released = true;
+    this.pool.release(g.buffer);
+  }
+  /** The pool's byte counters. */
+  memoryStats() {
+    return this.pool.stats();
+  }
+  /** Forgets the pool's peaks. */
+  resetPeak() {
+    this.pool.resetPeak();
+  }
+  // ---- recording and submission --------------------------------------------------------
+  #ensureEncoder() {
+    if (this.#lost) throw new Error(`The WebGPU device was lost (${this.#lost})`);
+    if (!this.#encoder) {
+      this.#device.pushErrorScope("out-of-memory");
+      this.#device.pushErrorScope("validation");
+      this.#encoder = this.#device.createCommandEncoder({ label: "cosmos ops" });
+    }
+    return this.#encoder;
+  }
+  /** A slot of the batch's uniform arena holding `data`. */
+  #uniforms(data) {
+    if (data.byteLength > ARENA_BYTES) throw new Error("Uniform block too large");
+    if (this.#arenaOffset + data.byteLength > ARENA_BYTES) {
+      this.#arenaIndex++;
+      this.#arenaOffset = 0;
+    }
+    if (this.#arenaIndex === this.#arenas.length) {
+      this.#arenas.push(this.#device.createBuffer({
+        size: ARENA_BYTES,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+        label: "uniform arena"
+      }));
+      this.#arenaStaging.push(new Uint8Array(ARENA_BYTES));
+    }
+    const offset = this.#arenaOffset;
+    this.#arenaStaging[this.#arenaIndex].set(new Uint8Array(data), offset);
+    this.#arenaOffset += Math.ceil(data.byteLength / UNIFORM_ALIGN) * UNIFORM_ALIGN;
+    return { buffer: this.#arenas[this.#arenaIndex], offset, size: data.byteLength };
+  }
+  /** Records one kernel launch; submits the batch when it is long enough. */
+  dispatch(d) {
+    const { family, pipeline, workgroups, flops = 0, z = 1 } = d;
+    const bindings = [...d.bindings, this.#uniforms(d.params)];
+    const enc = this.#ensureEncoder();
+    const entries = [];
+    bindings.forEach((b, i) => {
+      if (b === null) return;
+      if (b instanceof GpuTensor) {
+        entries.push({ binding: i, resource: { buffer: b.buffer, offset: 0, size: b.bytes } });
+      } else {
+        entries.push({
+          binding: i,
+          resource: { buffer: b.buffer, offset: b.offset ?? 0, size: b.size }
+        });
+      }
+    });
+    const bindGroup = this.#device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries,
+      label: family
+    });
+    const maxDim = this.ctx.limits.maxComputeWorkgroupsPerDimension;
+    const x = Math.min(workgroups, maxDim);
+    const y = Math.ceil(workgroups / x);
+    if (y > maxDim || z > maxDim) {
+      throw new Error(`Dispatch of ${workgroups}x${z} workgroups for ${family} is too large`);
+    }
+    let timestampWrites;
+    const prof = this.#profile;
+    if (prof && prof.entries.length < prof.capacity) {
+      const q = prof.entries.length * 2;
+      timestampWrites = {
+        querySet: prof.querySet,
+        beginningOfPassWriteIndex: q,
+        endOfPassWriteIndex: q + 1
+      };
+      prof.entries.push({ family, flops });
+    }
+    const pass = enc.beginComputePass({ label: family, timestampWrites });
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    pass.end();
+    this.#pendingKernels.add(family);
+    if (++this.#pendingDispatches >= MAX_PENDING_DISPATCHES) void this.#submit();
+  }
+  /** Submits pending work without waiting for it. */
+  #submit() {
+    if (!this.#encoder) return Promise.resolve();
+    const enc = this.#encoder;
+    this.#encoder = null;
+    const prof = this.#profile;
+    if (prof && prof.entries.length) {
+      enc.resolveQuerySet(prof.querySet, 0, prof.entries.length * 2, prof.resolve, 0);
+    }
+    for (let i = 0; i <= this.#arenaIndex && i < this.#arenas.length; i++) {
+      const used = i < this.#arenaIndex ? ARENA_BYTES : this.#arenaOffset;
+      if (used) this.#device.queue.writeBuffer(this.#arenas[i], 0, this.#arenaStaging[i], 0, used);
+    }
+    this.#arenaIndex = 0;
+    this.#arenaOffset = 0;
+    this.#device.queue.submit([enc.finish()]);
+    const kernels = [...this.#pendingKernels].join(", ");
+    this.#pendingKernels.clear();
+    this.#pendingDispatches = 0;
+    const validation = this.#device.popErrorScope();
+    const oom = this.#device.popErrorScope();
+    return Promise.all([validation, oom]).then(([v, o]) => {
+      if (o) throw new Error(`WebGPU ran out of memory in kernels ${kernels}: ${o.message}`);
+      if (v) throw new Error(`WebGPU validation error in kernels ${kernels}: ${v.message}`);
+    });
+  }
+  /** Submits pending work and waits until the GPU has finished it. */
+  async flush() {
+    const errors = this.#submit();
+    await this.#device.queue.onSubmittedWorkDone();
+    await errors;
+    if (this.#profile) await this.#collectProfile();
+    if (this.#lost) throw new Error(`The WebGPU device was lost (${this.#lost})`);
+  }
+  // ---- profiling (bench) ---------------------------------------------------------------
+  /** Starts timing every dispatch with timestamp queries, when the adapter allows it. */
+  startProfiling(capacity = MAX_PROFILED_DISPATCHES) {
+    if (!this.ctx.features.has("timestamp-query")) return false;
+    capacity = Math.min(capacity, MAX_PROFILED_DISPATCHES);
+    this.#profile = {
+      querySet: this.#device.createQuerySet({ type: "timestamp", count: capacity * 2 }),
+      resolve: this.#device.createBuffer({
+        size: capacity * 16,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC
+      }),
+      capacity,
+      entries: [],
+      totals: {}
+    };
+    return true;
+  }
+  async #collectProfile() {
+    const prof = this.#profile;
+    if (!prof.entries.length) return;
+    const n = prof.entries.length * 2;
+    const staging = this.#device.createBuffer({
+      size: n * 8,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST
+    });
+    const enc = this.#device.createCommandEncoder();
+    enc.copyBufferToBuffer(prof.resolve, 0, staging, 0, n * 8);
+    this.#device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const ts = new BigInt64Array(staging.getMappedRange().slice(0));
+    staging.destroy();
+    prof.entries.forEach((e, i) => {
+      const ms = Number(ts[2 * i + 1] - ts[2 * i]) / 1e6;
+      const t = prof.totals[e.family] ??= { ms: 0, dispatches: 0, flops: 0 };
+      t.ms += ms;
+      t.dispatches++;
+      t.flops += e.flops;
+    });
+    prof.entries = [];
+  }
+  /** Totals since `startProfiling`, then stops profiling. */
+  stopProfiling() {
+    const totals = this.#profile?.totals ?? {};
+    if (this.#profile) {
+      this.#profile.querySet.destroy();
+      this.#profile.resolve.destroy();
+    }
+    this.#profile = null;
+    return totals;
+  }
+  /** Releases every buffer the runtime owns, and the device. */
+  destroy() {
+    this.pool.trim();
+    for (const list of this.#staging.values()) list.forEach((b) => b.destroy());
+    this.#staging.clear();
+    for (const a of this.#arenas) a.destroy();
+    this.unused.buffer.destroy();
+    this.#device.destroy();
+  }
+};
+
+// src/backends/webgpu/params.ts
+var ARRAY_TYPE = /^array<vec4<(u32|f32)>, ([1-9][0-9]*)>$/;
+var declared = /* @__PURE__ */ new Map();
+function slotsOf(file, fields) {
+  const slots = [];
+  let word = 0, alignWords = 1;
+  for (const [name, type] of fields) {
+    if (type === "u32" || type === "f32") {
+      slots.push({ name, scalar: type, word, words: 1 });
+      word += 1;
+      continue;
+    }
+    const m = ARRAY_TYPE.exec(type);
+    if (!m) throw new Error(`Unsupported uniform type in ${file}: ${name}: ${type}`);
+    word = Math.ceil(word / 4) * 4;
+    alignWords = 4;
+    const words = 4 * Number(m[2]);
+    slots.push({ name, scalar: m[1], word, words });
+    word += words;
+  }
+  return { slots, words: Math.ceil(word / alignWords) * alignWords };
+}
+function defineParams(file, fields) {
+  if (declared.has(file)) throw new Error(`Params of ${file} are declared twice`);
+  const { slots, words } = slotsOf(file, fields);
+  const named = slots.filter((s) => !s.name.startsWith("_"));
+  const names = new Set(named.map((s) => s.name));
+  const layout = {
+    file,
+    fields,
+    byteSize: 4 * words,
+    pack(values) {
+      const given = values;
+      for (const k in given) {
+        if (!names.has(k)) throw new Error(`Params of ${file}: unknown field ${k}`);
+      }
+      const buffer = new ArrayBuffer(4 * words);
+      const u32 = new Uint32Array(buffer), f32 = new Float32Array(buffer);
+      for (const s of named) {
+        const v = given[s.name];
+        if (v === void 0) throw new Error(`Params of ${file}: missing field ${s.name}`);
+        const view = s.scalar === "u32" ? u32 : f32;
+        if (typeof v === "number") {
+          if (s.words !== 1) throw new Error(`Params of ${file}: ${s.name} needs an array`);
+          view[s.word] = v;
+        } else {
+          if (s.words === 1 || v.length > s.words) {
+            throw new Error(`Params of ${file}: ${v.length} values do not fit ${s.name}`);
+          }
+          view.set(v, s.word);
+        }
+      }
+      return buffer;
+    }
+  };
+  declared.set(file, layout);
+  return layout;
+}
+
+// src/backends/webgpu/gemm.ts
+var GPU_TILES = { WG_M: 16, WG_N: 16, TM: 4, TN: 4, BK: 16 };
+var SOFTWARE_TILES = { WG_M: 16, WG_N: 16, TM: 8, TN: 4, BK: 8 };
+function chooseTiles(ctx, overrides = {}) {
+  const t = { ...ctx.isSoftware ? SOFTWARE_TILES : GPU_TILES, ...overrides };
+  if (t.WG_M % t.TN !== 0) {
+    throw new Error(`Invalid GEMM tiles ${JSON.stringify(t)}: WG_M must be a multiple of TN`);
+  }
+  return t;
+}
+function gemmWorkgroups(tiles, M, N) {
+  const bm = tiles.WG_M * tiles.TM, bn = tiles.WG_N * tiles.TN;
+  return Math.ceil(M / bm) * Math.ceil(N / bn);
+}
+var MATMUL_PARAMS = defineParams("matmul.wgsl", [
+  ["M", "u32"],
+  ["N", "u32"],
+  ["K", "u32"],
+  ["alpha", "f32"],
+  ["a_off", "u32"],
+  ["a_sb", "u32"],
+  ["a_sm", "u32"],
+  ["a_sk", "u32"],
+  ["b_off", "u32"],
+  ["b_sb", "u32"],
+  ["b_sk", "u32"],
+  ["b_sn", "u32"],
+  ["c_off", "u32"],
+  ["c_sb", "u32"],
+  ["c_sm", "u32"],
+  ["c_sn", "u32"]
+]);
+function matmul(rt, tiles, operands, dims, strides, family = "matmul") {
+  const [a_off, a_sb, a_sm, a_sk] = strides.a;
+  const [b_off, b_sb, b_sk, b_sn] = strides.b;
+  const [c_off, c_sb, c_sm, c_sn] = strides.c;
+  const params = MATMUL_PARAMS.pack({
+    M: dims.M,
+    N: dims.N,
+    K: dims.K,
+    alpha: dims.alpha ?? 1,
+    a_off,
+    a_sb,
+    a_sm,
+    a_sk,
+    b_off,
+    b_sb,
+    b_sk,
+    b_sn,
+    c_off,
+    c_sb,
+    c_sm,
+    c_sn
+  });
+  const batch = dims.batch ?? 1;
+  rt.dispatch({
+    family,
+    pipeline: rt.pipelines.get("matmul", "main", { ...tiles }),
+    bindings: [operands.a, operands.b, operands.c],
+    params,
+    workgroups: gemmWorkgroups(tiles, dims.M, dims.N),
+    z: batch,
+    flops: 2 * dims.M * dims.N * dims.K * batch
+  });
 }
 
 // src/backends/geometry.ts
@@ -386,587 +804,517 @@ function haarPlan(shape, levels, forward) {
   return steps;
 }
 
-// src/backends/webgpu/backend.ts
+// src/backends/webgpu/conv.ts
+var CONV_PARAMS = defineParams("conv.wgsl", [
+  ["M", "u32"],
+  ["N", "u32"],
+  ["K", "u32"],
+  ["cin", "u32"],
+  ["t_in", "u32"],
+  ["h_in", "u32"],
+  ["w_in", "u32"],
+  ["hw_in", "u32"],
+  ["t_out", "u32"],
+  ["h_out", "u32"],
+  ["w_out", "u32"],
+  ["p_out", "u32"],
+  ["stride_t", "u32"],
+  ["stride_h", "u32"],
+  ["stride_w", "u32"],
+  ["pad_t", "u32"],
+  ["pad_h", "u32"],
+  ["pad_w", "u32"],
+  ["groups", "u32"],
+  ["ch_per_group", "u32"],
+  ["stat_frames", "u32"],
+  ["_p0", "u32"],
+  ["_p1", "u32"],
+  ["_p2", "u32"]
+]);
+function conv(rt, tiles, xIn, w, opts = {}) {
+  const x = rt.tensor(xIn);
+  const g = convGeometry(x.shape, w, opts);
+  const { b, cin, tIn, hIn, wIn, kt, kh, kw, st, sh, sw, padT, tOut, hOut, wOut, outShape } = g;
+  const out = rt.alloc(outShape, "f32", "conv");
+  const pOut = tOut * hOut * wOut;
+  const M = w.cout, N = b * pOut, K = cin * kt * kh * kw;
+  const norm = opts.norm;
+  const params = CONV_PARAMS.pack({
+    M,
+    N,
+    K,
+    cin,
+    t_in: tIn,
+    h_in: hIn,
+    w_in: wIn,
+    hw_in: hIn * wIn,
+    t_out: tOut,
+    h_out: hOut,
+    w_out: wOut,
+    p_out: pOut,
+    stride_t: st,
+    stride_h: sh,
+    stride_w: sw,
+    pad_t: padT,
+    pad_h: g.padLowH,
+    pad_w: g.padLowW,
+    groups: norm?.weights.groups ?? 1,
+    ch_per_group: norm ? cin / norm.weights.groups : 1,
+    stat_frames: norm ? rt.tensor(norm.stats).shape[1] : 1
+  });
+  const consts = {
+    ...tiles,
+    KT: kt,
+    KH: kh,
+    KW: kw,
+    NORM: !!norm,
+    SILU: !!norm?.silu,
+    RESIDUAL: !!opts.residual,
+    UPSAMPLE: !!opts.upsample
+  };
+  rt.dispatch({
+    family: g.family,
+    pipeline: rt.pipelines.get("conv", "main", consts),
+    bindings: [
+      x,
+      rt.tensor(w.weight),
+      rt.tensor(w.bias),
+      norm ? rt.tensor(norm.stats) : rt.unused,
+      norm ? rt.tensor(norm.weights.gammaBeta) : rt.unused,
+      opts.residual ? rt.tensor(opts.residual) : rt.unused,
+      out
+    ],
+    params,
+    workgroups: gemmWorkgroups(tiles, M, N),
+    flops: 2 * M * N * K
+  });
+  return out;
+}
+
+// src/backends/webgpu/norm.ts
+var GROUPNORM_PARAMS = defineParams("groupnorm.wgsl", [
+  ["channels", "u32"],
+  ["frames", "u32"],
+  ["spatial", "u32"],
+  ["groups", "u32"],
+  ["ch_per_group", "u32"],
+  ["eps", "f32"],
+  ["silu", "u32"],
+  ["_pad", "u32"]
+]);
+function groupNormStats(rt, xIn, opts) {
+  const x = rt.tensor(xIn);
+  const { b, c, frames, spatial: spatial2 } = groupNormGeometry(x.shape, opts);
+  const stats = rt.alloc([b, frames, opts.groups, 2], "f32", "norm stats");
+  rt.dispatch({
+    family: "norm",
+    pipeline: rt.pipelines.get("groupnorm", "stats_main"),
+    bindings: [x, stats, null, null],
+    params: GROUPNORM_PARAMS.pack({
+      channels: c,
+      frames,
+      spatial: spatial2,
+      groups: opts.groups,
+      ch_per_group: c / opts.groups,
+      eps: opts.eps,
+      silu: 0
+    }),
+    workgroups: b * frames * opts.groups
+  });
+  return stats;
+}
+function groupNorm(rt, xIn, norm) {
+  const x = rt.tensor(xIn);
+  const stats = rt.tensor(norm.stats);
+  const c = x.shape[1];
+  const frames = stats.shape[1];
+  const spatial2 = numel(x.shape.slice(2)) / frames;
+  const out = rt.alloc(x.shape, "f32", "groupnorm");
+  const { groups, eps } = norm.weights;
+  rt.dispatch({
+    family: "norm",
+    pipeline: rt.pipelines.get("groupnorm", "apply_main"),
+    bindings: [x, stats, rt.tensor(norm.weights.gammaBeta), out],
+    params: GROUPNORM_PARAMS.pack({
+      channels: c,
+      frames,
+      spatial: spatial2,
+      groups,
+      ch_per_group: c / groups,
+      eps,
+      silu: norm.silu ? 1 : 0
+    }),
+    workgroups: elementwiseGroups(numel(x.shape))
+  });
+  return out;
+}
+
+// src/backends/webgpu/attention.ts
+var SOFTMAX_PARAMS = defineParams("softmax.wgsl", [
+  ["rows", "u32"],
+  ["cols", "u32"],
+  ["scale", "f32"],
+  ["_pad", "u32"]
+]);
+var TEMPORAL_PARAMS = defineParams("attention_temporal.wgsl", [
+  ["channels", "u32"],
+  ["frames", "u32"],
+  ["pixels", "u32"],
+  ["total", "u32"],
+  ["scale", "f32"],
+  ["_p0", "u32"],
+  ["_p1", "u32"],
+  ["_p2", "u32"]
+]);
+function attention(rt, config, qkvIn, kind = "spatial") {
+  const qkv = rt.tensor(qkvIn);
+  const { b, c, frames, pixels, outShape } = attentionGeometry(qkv.shape, kind);
+  const out = rt.alloc(outShape, "f32", "attention");
+  const scale = Math.fround(c ** -0.5);
+  if (kind === "temporal") {
+    temporal(rt, qkv, out, { b, c, frames, pixels, scale });
+  } else {
+    spatial(rt, config, qkv, out, { b, c, frames, pixels, scale });
+  }
+  return out;
+}
+function temporal(rt, qkv, out, e) {
+  const { b, c, frames, pixels, scale } = e;
+  const scores = rt.alloc([b, frames, frames, pixels], "f32", "temporal scores");
+  const total = b * frames * frames * pixels;
+  rt.dispatch({
+    family: "attention",
+    pipeline: rt.pipelines.get("attention_temporal", "scores_main"),
+    bindings: [qkv, scores, null],
+    params: TEMPORAL_PARAMS.pack({ channels: c, frames, pixels, total, scale }),
+    workgroups: elementwiseGroups(total),
+    flops: 2 * total * c
+  });
+  const applied = b * c * frames * pixels;
+  rt.dispatch({
+    family: "attention",
+    pipeline: rt.pipelines.get("attention_temporal", "apply_main"),
+    bindings: [qkv, scores, out],
+    params: TEMPORAL_PARAMS.pack({ channels: c, frames, pixels, total: applied, scale }),
+    workgroups: elementwiseGroups(applied),
+    flops: applied * (frames + 1)
+  });
+  rt.release(scores);
+}
+function spatial(rt, config, qkv, out, e) {
+  const { b, c, frames, scale } = e;
+  const c3 = 3 * c;
+  const n = e.pixels;
+  const budget = Math.min(config.scoreBytes, rt.ctx.limits.maxStorageBufferBindingSize);
+  let rows = Math.max(1, Math.floor(budget / (4 * n * frames)));
+  if (rows < n && rows > 64) rows -= rows % 64;
+  rows = Math.min(rows, n);
+  const scores = rt.alloc([frames, rows, n], "f32", "attention scores");
+  const vol = frames * n;
+  for (let bi = 0; bi < b; bi++) {
+    const base = bi * c3 * vol;
+    for (let q0 = 0; q0 < n; q0 += rows) {
+      const qr = Math.min(rows, n - q0);
+      matmul(
+        rt,
+        config.tiles,
+        { a: qkv, b: qkv, c: scores },
+        { M: qr, N: n, K: c, batch: frames },
+        {
+          a: [base + q0, n, 1, vol],
+          b: [base + c * vol, n, vol, 1],
+          c: [0, qr * n, n, 1]
+        },
+        "attention"
+      );
+      rt.dispatch({
+        family: "attention",
+        pipeline: rt.pipelines.get("softmax"),
+        bindings: [{ buffer: scores.buffer, size: frames * qr * n * 4 }],
+        params: SOFTMAX_PARAMS.pack({ rows: frames * qr, cols: n, scale }),
+        workgroups: frames * qr
+      });
+      matmul(
+        rt,
+        config.tiles,
+        { a: qkv, b: scores, c: out },
+        { M: c, N: qr, K: n, batch: frames },
+        {
+          a: [base + 2 * c * vol, n, vol, 1],
+          b: [0, qr * n, 1, n],
+          c: [bi * c * vol + q0, n, vol, 1]
+        },
+        "attention"
+      );
+    }
+  }
+  rt.release(scores);
+}
+
+// src/backends/webgpu/resample.ts
 var RESAMPLE_ENTRIES = {
   poolSpace: "pool_space",
   poolTime: "pool_time",
   upSpace: "up_space",
   upTime: "up_time"
 };
-var GpuTensor = class {
-  constructor(buffer, shape, dtype) {
-    this.buffer = buffer;
-    this.shape = shape;
-    this.dtype = dtype;
+var RESAMPLE_PARAMS = defineParams("resample.wgsl", [
+  ["t_in", "u32"],
+  ["h_in", "u32"],
+  ["w_in", "u32"],
+  ["total", "u32"],
+  ["t_out", "u32"],
+  ["h_out", "u32"],
+  ["w_out", "u32"],
+  ["_pad", "u32"]
+]);
+function resample(rt, xIn, op) {
+  const x = rt.tensor(xIn);
+  const outDims = resampleDims(x.shape, op);
+  const [b, c, t, h, w] = x.shape;
+  const entry = RESAMPLE_ENTRIES[op];
+  const out = rt.alloc([b, c, ...outDims], "f32", entry);
+  const total = numel(out.shape);
+  const [t_out, h_out, w_out] = outDims;
+  rt.dispatch({
+    family: "resample",
+    pipeline: rt.pipelines.get("resample", entry),
+    bindings: [x, out],
+    params: RESAMPLE_PARAMS.pack({ t_in: t, h_in: h, w_in: w, total, t_out, h_out, w_out }),
+    workgroups: elementwiseGroups(total)
+  });
+  return out;
+}
+
+// src/backends/webgpu/haar.ts
+var HAAR_PARAMS = defineParams("haar.wgsl", [
+  ["channels", "u32"],
+  ["h", "u32"],
+  ["w", "u32"],
+  ["total", "u32"]
+]);
+var HAAR3D_PARAMS = defineParams("haar3d.wgsl", [
+  ["channels", "u32"],
+  ["t", "u32"],
+  ["h", "u32"],
+  ["w", "u32"],
+  ["total", "u32"],
+  ["lead", "u32"],
+  ["trim", "u32"],
+  ["t_full", "u32"]
+]);
+function haar(rt, xIn, levels, forward) {
+  const x0 = rt.tensor(xIn);
+  const video = x0.shape.length === 5;
+  let x = x0;
+  for (const step of haarPlan(x0.shape, levels, forward)) {
+    const out = rt.alloc(step.outShape, "f32", "haar");
+    const total = step.outShape[0] * step.c * numel(step.half);
+    const channels = step.c;
+    const params = video ? HAAR3D_PARAMS.pack({
+      channels,
+      t: step.half[0],
+      h: step.half[1],
+      w: step.half[2],
+      total,
+      lead: step.lead,
+      trim: step.trim,
+      t_full: step.full
+    }) : HAAR_PARAMS.pack({ channels, h: step.half[0], w: step.half[1], total });
+    rt.dispatch({
+      family: "haar",
+      pipeline: rt.pipelines.get(video ? "haar3d" : "haar", forward ? "dwt_main" : "idwt_main"),
+      bindings: [x, out],
+      params,
+      workgroups: elementwiseGroups(total)
+    });
+    if (x !== x0) rt.release(x);
+    x = out;
   }
-  buffer;
-  shape;
-  dtype;
-  released = false;
-  get bytes() {
-    return numel(this.shape) * 4;
+  return x;
+}
+
+// src/backends/fsq.ts
+var DEFAULT_FSQ_LEVELS = [8, 8, 8, 5, 5, 5];
+var BOUND_EPS = 1e-3;
+function fsqConstants(levels) {
+  if (levels.length === 0 || levels.length > 8) {
+    throw new Error(`FSQ needs 1 to 8 levels, got ${levels.length}`);
   }
-};
-var GPU_TILES = { WG_M: 16, WG_N: 16, TM: 4, TN: 4, BK: 16 };
-var SOFTWARE_TILES = { WG_M: 16, WG_N: 16, TM: 8, TN: 4, BK: 8 };
-var ELEMENTWISE_WG = 256;
-var UNIFORM_ALIGN = 256;
-var ARENA_BYTES = 64 * 1024;
-var MAX_PENDING_DISPATCHES = 512;
-var MAX_PROFILED_DISPATCHES = 2048;
+  const f = Math.fround;
+  const basis = [];
+  let size = 1;
+  for (const l of levels) {
+    if (!Number.isInteger(l) || l < 2) throw new Error(`Invalid FSQ level: ${l}`);
+    basis.push(size);
+    size *= l;
+  }
+  const halfL = levels.map((l) => f(f(f(l - 1) * f(1 + BOUND_EPS)) / 2));
+  const offset = levels.map((l) => l % 2 === 0 ? 0.5 : 0);
+  const shift = levels.map((_, i) => f(Math.atanh(f(offset[i] / halfL[i]))));
+  return { basis, halfL, offset, shift, codebookSize: size };
+}
+
+// src/backends/webgpu/fsq.ts
+var FSQ_PARAMS = defineParams("fsq.wgsl", [
+  ["positions", "u32"],
+  ["dims", "u32"],
+  ["total", "u32"],
+  ["_pad", "u32"],
+  ["levels", "array<vec4<u32>, 2>"],
+  ["basis", "array<vec4<u32>, 2>"],
+  ["half_l", "array<vec4<f32>, 2>"],
+  ["offset", "array<vec4<f32>, 2>"],
+  ["shift", "array<vec4<f32>, 2>"]
+]);
+function dispatchFsq(rt, entry, bindings, launch) {
+  const { spec, positions, total } = launch;
+  const pipeline = rt.pipelines.get("fsq", entry);
+  const k = fsqConstants(spec.levels);
+  rt.dispatch({
+    family: "fsq",
+    pipeline,
+    bindings,
+    params: FSQ_PARAMS.pack({
+      positions,
+      dims: spec.levels.length,
+      total,
+      levels: spec.levels,
+      basis: k.basis,
+      half_l: k.halfL,
+      offset: k.offset,
+      shift: k.shift
+    }),
+    workgroups: elementwiseGroups(total)
+  });
+}
+function fsqQuantize(rt, zIn, spec) {
+  const z = rt.tensor(zIn);
+  const [b, d] = z.shape;
+  if (d !== spec.levels.length) {
+    throw new Error(`FSQ expects ${spec.levels.length} channels, got ${fmtShape(z.shape)}`);
+  }
+  const rest = z.shape.slice(2);
+  const positions = numel(rest);
+  const codes = rt.alloc(z.shape, "f32", "fsq codes");
+  const indices = rt.alloc([b, ...rest], "i32", "fsq indices");
+  const total = b * positions;
+  dispatchFsq(rt, "quantize_main", [z, codes, indices], { spec, positions, total });
+  return { codes, indices };
+}
+function fsqDequantize(rt, idxIn, spec) {
+  const idx = rt.tensor(idxIn);
+  const [b, ...rest] = idx.shape;
+  const positions = numel(rest);
+  const codes = rt.alloc([b, spec.levels.length, ...rest], "f32", "fsq codes");
+  const total = b * positions;
+  dispatchFsq(rt, "dequantize_main", [null, codes, idx], { spec, positions, total });
+  return codes;
+}
+
+// src/backends/webgpu/backend.ts
 var ATTENTION_SCORE_BUDGET = 64 * 1024 * 1024;
 var WebGpuOps = class _WebGpuOps {
+  /** The backend's name in options and reports. */
   name = "webgpu";
-  ctx;
-  pool;
-  pipelines;
+  /** GEMM tiles of the convolutions and matmuls. */
   tiles;
+  /** Bytes of attention scores held at once. */
   attentionScoreBytes;
-  #device;
-  #encoder = null;
-  #pendingDispatches = 0;
-  #pendingKernels = /* @__PURE__ */ new Set();
-  #arenas = [];
-  #arenaStaging = [];
-  #arenaIndex = 0;
-  #arenaOffset = 0;
-  #dummy;
-  #staging = /* @__PURE__ */ new Map();
-  #lost = null;
-  #profile = null;
-  constructor(ctx, options) {
-    this.ctx = ctx;
-    this.#device = ctx.device;
-    this.pool = new BufferPool(ctx.device, ctx.limits.maxBufferSize);
-    this.pipelines = new PipelineCache(ctx.device);
+  #rt;
+  constructor(rt, options) {
+    this.#rt = rt;
     this.attentionScoreBytes = options.attentionScoreBytes ?? ATTENTION_SCORE_BUDGET;
-    this.tiles = { ...ctx.isSoftware ? SOFTWARE_TILES : GPU_TILES, ...options.tiles };
-    const t = this.tiles;
-    if (t.WG_M % t.TN !== 0) {
-      throw new Error(`Invalid GEMM tiles ${JSON.stringify(t)}: WG_M must be a multiple of TN`);
-    }
-    this.#dummy = ctx.device.createBuffer({
-      size: 256,
-      usage: GPUBufferUsage.STORAGE,
-      label: "unused binding"
-    });
-    ctx.device.lost.then((info) => {
-      this.#lost = `${info.reason}: ${info.message}`;
-    });
+    this.tiles = chooseTiles(rt.ctx, options.tiles);
   }
+  /** Acquires a WebGPU device and the backend on it. */
+  static async create(options = {}) {
+    return new _WebGpuOps(await GpuRuntime.create(options), options);
+  }
+  /** What runs the ops, e.g. "webgpu (NVIDIA H100)". */
   get label() {
     return `webgpu (${this.ctx.adapterName})`;
   }
-  static async create(options = {}) {
-    return new _WebGpuOps(await acquireGpu(options), options);
+  /** The device and the facts about it. */
+  get ctx() {
+    return this.#rt.ctx;
   }
-  // ---- tensors -------------------------------------------------------------------------
-  #alloc(shape, dtype = "f32", label = "tensor") {
-    const bytes = numel(shape) * 4;
-    if (bytes > this.ctx.limits.maxStorageBufferBindingSize) {
-      throw new Error(
-        `Tensor ${fmtShape(shape)} needs ${bytes} bytes: above this adapter's storage binding limit of ${this.ctx.limits.maxStorageBufferBindingSize}`
-      );
-    }
-    return new GpuTensor(this.pool.acquire(bytes, label), shape, dtype);
+  /** The buffer pool (its counters are `memoryStats`). */
+  get pool() {
+    return this.#rt.pool;
   }
-  #gpu(t) {
-    const g = t;
-    if (!(g instanceof GpuTensor)) throw new Error("Tensor belongs to another backend");
-    if (g.released) throw new Error(`Tensor ${fmtShape(g.shape)} was used after release`);
-    return g;
-  }
+  // ---- tensors and lifecycle -----------------------------------------------------------
   upload(t) {
-    const dtype = t.data instanceof Int32Array ? "i32" : "f32";
-    if (t.data.length !== numel(t.shape)) {
-      throw new Error(
-        `Cannot upload tensor: ${t.data.length} values for shape ${fmtShape(t.shape)}`
-      );
-    }
-    const g = this.#alloc(t.shape, dtype, "upload");
-    this.#device.queue.writeBuffer(
-      g.buffer,
-      0,
-      t.data.buffer,
-      t.data.byteOffset,
-      g.bytes
-    );
-    return g;
+    return this.#rt.upload(t);
   }
-  memoryStats() {
-    return this.pool.stats();
-  }
-  resetPeak() {
-    this.pool.resetPeak();
-  }
-  /** A tensor that is never released (weights). */
-  constant(t) {
-    return this.upload(t);
-  }
-  async read(t) {
-    const g = this.#gpu(t);
-    const size = sizeClass(g.bytes);
-    const staging = this.#staging.get(size)?.pop() ?? this.#device.createBuffer({
-      size,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-      label: "readback"
-    });
-    const enc = this.#ensureEncoder();
-    enc.copyBufferToBuffer(g.buffer, 0, staging, 0, g.bytes);
-    let mapped = false;
-    try {
-      await this.flush();
-      await staging.mapAsync(GPUMapMode.READ);
-      mapped = true;
-      const copy = staging.getMappedRange(0, g.bytes).slice(0);
-      const data = g.dtype === "i32" ? new Int32Array(copy) : new Float32Array(copy);
-      return { data, shape: [...g.shape] };
-    } finally {
-      if (mapped) staging.unmap();
-      let list = this.#staging.get(size);
-      if (!list) this.#staging.set(size, list = []);
-      list.push(staging);
-    }
+  read(t) {
+    return this.#rt.read(t);
   }
   release(t) {
-    const g = this.#gpu(t);
-    g.released = true;
-    this.pool.release(g.buffer);
+    this.#rt.release(t);
   }
-  // ---- recording and submission --------------------------------------------------------
-  #ensureEncoder() {
-    if (this.#lost) throw new Error(`The WebGPU device was lost (${this.#lost})`);
-    if (!this.#encoder) {
-      this.#device.pushErrorScope("out-of-memory");
-      this.#device.pushErrorScope("validation");
-      this.#encoder = this.#device.createCommandEncoder({ label: "cosmos ops" });
-    }
-    return this.#encoder;
+  /** Bytes of the buffer pool: in use, allocated, and their peaks. */
+  memoryStats() {
+    return this.#rt.memoryStats();
   }
-  #uniforms(data) {
-    if (data.byteLength > ARENA_BYTES) throw new Error("Uniform block too large");
-    if (this.#arenaOffset + data.byteLength > ARENA_BYTES) {
-      this.#arenaIndex++;
-      this.#arenaOffset = 0;
-    }
-    if (this.#arenaIndex === this.#arenas.length) {
-      this.#arenas.push(this.#device.createBuffer({
-        size: ARENA_BYTES,
-        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-        label: "uniform arena"
-      }));
-      this.#arenaStaging.push(new Uint8Array(ARENA_BYTES));
-    }
-    const offset = this.#arenaOffset;
-    this.#arenaStaging[this.#arenaIndex].set(new Uint8Array(data), offset);
-    this.#arenaOffset += Math.ceil(data.byteLength / UNIFORM_ALIGN) * UNIFORM_ALIGN;
-    return { buffer: this.#arenas[this.#arenaIndex], offset, size: data.byteLength };
+  resetPeak() {
+    this.#rt.resetPeak();
   }
-  #dispatch(pipeline, bindings, workgroups, family, flops = 0, z = 1) {
-    const enc = this.#ensureEncoder();
-    const entries = [];
-    bindings.forEach((b, i) => {
-      if (b === null) return;
-      if (b instanceof GpuTensor) {
-        entries.push({ binding: i, resource: { buffer: b.buffer, offset: 0, size: b.bytes } });
-      } else {
-        entries.push({
-          binding: i,
-          resource: { buffer: b.buffer, offset: b.offset ?? 0, size: b.size }
-        });
-      }
-    });
-    const bindGroup = this.#device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries,
-      label: family
-    });
-    const maxDim = this.ctx.limits.maxComputeWorkgroupsPerDimension;
-    const x = Math.min(workgroups, maxDim);
-    const y = Math.ceil(workgroups / x);
-    if (y > maxDim || z > maxDim) {
-      throw new Error(`Dispatch of ${workgroups}x${z} workgroups for ${family} is too large`);
-    }
-    let timestampWrites;
-    const prof = this.#profile;
-    if (prof && prof.entries.length < prof.capacity) {
-      const q = prof.entries.length * 2;
-      timestampWrites = {
-        querySet: prof.querySet,
-        beginningOfPassWriteIndex: q,
-        endOfPassWriteIndex: q + 1
-      };
-      prof.entries.push({ family, flops });
-    }
-    const pass = enc.beginComputePass({ label: family, timestampWrites });
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(x, y, z);
-    pass.end();
-    this.#pendingKernels.add(family);
-    if (++this.#pendingDispatches >= MAX_PENDING_DISPATCHES) void this.#submit();
+  flush() {
+    return this.#rt.flush();
   }
-  /** Submits pending work without waiting for it. */
-  #submit() {
-    if (!this.#encoder) return Promise.resolve();
-    const enc = this.#encoder;
-    this.#encoder = null;
-    const prof = this.#profile;
-    if (prof && prof.entries.length) {
-      enc.resolveQuerySet(prof.querySet, 0, prof.entries.length * 2, prof.resolve, 0);
-    }
-    for (let i = 0; i <= this.#arenaIndex && i < this.#arenas.length; i++) {
-      const used = i < this.#arenaIndex ? ARENA_BYTES : this.#arenaOffset;
-      if (used) this.#device.queue.writeBuffer(this.#arenas[i], 0, this.#arenaStaging[i], 0, used);
-    }
-    this.#arenaIndex = 0;
-    this.#arenaOffset = 0;
-    this.#device.queue.submit([enc.finish()]);
-    const kernels = [...this.#pendingKernels].join(", ");
-    this.#pendingKernels.clear();
-    this.#pendingDispatches = 0;
-    const validation = this.#device.popErrorScope();
-    const oom = this.#device.popErrorScope();
-    return Promise.all([validation, oom]).then(([v, o]) => {
-      if (o) throw new Error(`WebGPU ran out of memory in kernels ${kernels}: ${o.message}`);
-      if (v) throw new Error(`WebGPU validation error in kernels ${kernels}: ${v.message}`);
-    });
-  }
-  /** Submits pending work and waits until the GPU has finished it. */
-  async flush() {
-    const errors = this.#submit();
-    await this.#device.queue.onSubmittedWorkDone();
-    await errors;
-    if (this.#profile) await this.#collectProfile();
-    if (this.#lost) throw new Error(`The WebGPU device was lost (${this.#lost})`);
-  }
-  // ---- profiling (bench) ---------------------------------------------------------------
   /** Starts timing every dispatch with timestamp queries, when the adapter allows it. */
-  startProfiling(capacity = MAX_PROFILED_DISPATCHES) {
-    if (!this.ctx.features.has("timestamp-query")) return false;
-    capacity = Math.min(capacity, MAX_PROFILED_DISPATCHES);
-    this.#profile = {
-      querySet: this.#device.createQuerySet({ type: "timestamp", count: capacity * 2 }),
-      resolve: this.#device.createBuffer({
-        size: capacity * 16,
-        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC
-      }),
-      capacity,
-      entries: [],
-      totals: {}
-    };
-    return true;
+  startProfiling(capacity) {
+    return this.#rt.startProfiling(capacity);
   }
-  async #collectProfile() {
-    const prof = this.#profile;
-    if (!prof.entries.length) return;
-    const n = prof.entries.length * 2;
-    const staging = this.#device.createBuffer({
-      size: n * 8,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST
-    });
-    const enc = this.#device.createCommandEncoder();
-    enc.copyBufferToBuffer(prof.resolve, 0, staging, 0, n * 8);
-    this.#device.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
-    const ts = new BigInt64Array(staging.getMappedRange().slice(0));
-    staging.destroy();
-    prof.entries.forEach((e, i) => {
-      const ms = Number(ts[2 * i + 1] - ts[2 * i]) / 1e6;
-      const t = prof.totals[e.family] ??= { ms: 0, dispatches: 0, flops: 0 };
-      t.ms += ms;
-      t.dispatches++;
-      t.flops += e.flops;
-    });
-    prof.entries = [];
-  }
-  /** Totals since `startProfiling`, then stops profiling. */
   stopProfiling() {
-    const totals = this.#profile?.totals ?? {};
-    if (this.#profile) {
-      this.#profile.querySet.destroy();
-      this.#profile.resolve.destroy();
-    }
-    this.#profile = null;
-    return totals;
-  }
-  // ---- ops -----------------------------------------------------------------------------
-  conv(xIn, w, opts = {}) {
-    const x = this.#gpu(xIn);
-    const g = convGeometry(x.shape, w, opts);
-    const { b, cin, tIn, hIn, wIn, kt, kh, kw, st, sh, sw, padT, tOut, hOut, wOut, outShape } = g;
-    const out = this.#alloc(outShape, "f32", "conv");
-    const pOut = tOut * hOut * wOut;
-    const M = w.cout, N = b * pOut, K = cin * kt * kh * kw;
-    const norm = opts.norm;
-    const u = new Uint32Array(24);
-    u.set([M, N, K, cin, tIn, hIn, wIn, hIn * wIn, tOut, hOut, wOut, pOut, st, sh, sw, padT]);
-    u.set([
-      g.padLowH,
-      g.padLowW,
-      norm?.weights.groups ?? 1,
-      norm ? cin / norm.weights.groups : 1
-    ], 16);
-    u[20] = norm ? this.#gpu(norm.stats).shape[1] : 1;
-    const consts = {
-      ...this.tiles,
-      KT: kt,
-      KH: kh,
-      KW: kw,
-      NORM: !!norm,
-      SILU: !!norm?.silu,
-      RESIDUAL: !!opts.residual,
-      UPSAMPLE: !!opts.upsample
-    };
-    const pipeline = this.pipelines.get("conv", "main", consts);
-    const bm = this.tiles.WG_M * this.tiles.TM, bn = this.tiles.WG_N * this.tiles.TN;
-    const tiles = Math.ceil(M / bm) * Math.ceil(N / bn);
-    this.#dispatch(
-      pipeline,
-      [
-        x,
-        this.#gpu(w.weight),
-        this.#gpu(w.bias),
-        norm ? this.#gpu(norm.stats) : { buffer: this.#dummy },
-        norm ? this.#gpu(norm.weights.gammaBeta) : { buffer: this.#dummy },
-        opts.residual ? this.#gpu(opts.residual) : { buffer: this.#dummy },
-        out,
-        this.#uniforms(u.buffer)
-      ],
-      tiles,
-      g.family,
-      2 * M * N * K
-    );
-    return out;
-  }
-  groupNormStats(xIn, opts) {
-    const x = this.#gpu(xIn);
-    const { b, c, frames, spatial } = groupNormGeometry(x.shape, opts);
-    const stats = this.#alloc([b, frames, opts.groups, 2], "f32", "norm stats");
-    const u = new ArrayBuffer(32);
-    new Uint32Array(u).set([c, frames, spatial, opts.groups, c / opts.groups]);
-    new Float32Array(u)[5] = opts.eps;
-    const pipeline = this.pipelines.get("groupnorm", "stats_main");
-    this.#dispatch(
-      pipeline,
-      [x, stats, null, null, this.#uniforms(u)],
-      b * frames * opts.groups,
-      "norm"
-    );
-    return stats;
-  }
-  groupNorm(xIn, norm) {
-    const x = this.#gpu(xIn);
-    const stats = this.#gpu(norm.stats);
-    const c = x.shape[1];
-    const frames = stats.shape[1];
-    const spatial = numel(x.shape.slice(2)) / frames;
-    const out = this.#alloc(x.shape, "f32", "groupnorm");
-    const u = new ArrayBuffer(32);
-    new Uint32Array(u).set([c, frames, spatial, norm.weights.groups, c / norm.weights.groups]);
-    new Float32Array(u)[5] = norm.weights.eps;
-    new Uint32Array(u)[6] = norm.silu ? 1 : 0;
-    const pipeline = this.pipelines.get("groupnorm", "apply_main");
-    const wg = Math.ceil(numel(x.shape) / ELEMENTWISE_WG);
-    this.#dispatch(
-      pipeline,
-      [x, stats, this.#gpu(norm.weights.gammaBeta), out, this.#uniforms(u)],
-      wg,
-      "norm"
-    );
-    return out;
-  }
-  /** C = alpha * A B over strided views; see wgsl/matmul.wgsl. Exposed for the bench. */
-  matmul(a, b, c, dims, strides, family = "matmul") {
-    const u = new ArrayBuffer(64);
-    const uu = new Uint32Array(u);
-    uu.set([dims.M, dims.N, dims.K, 0, ...strides.a, ...strides.b, ...strides.c]);
-    new Float32Array(u)[3] = dims.alpha ?? 1;
-    const pipeline = this.pipelines.get("matmul", "main", { ...this.tiles });
-    const bm = this.tiles.WG_M * this.tiles.TM, bn = this.tiles.WG_N * this.tiles.TN;
-    const tiles = Math.ceil(dims.M / bm) * Math.ceil(dims.N / bn);
-    const batch = dims.batch ?? 1;
-    this.#dispatch(
-      pipeline,
-      [a, b, c, this.#uniforms(u)],
-      tiles,
-      family,
-      2 * dims.M * dims.N * dims.K * batch,
-      batch
-    );
-  }
-  /** A scratch tensor for the bench. */
-  scratch(shape) {
-    return this.#alloc(shape);
-  }
-  attention(qkvIn, kind = "spatial") {
-    const qkv = this.#gpu(qkvIn);
-    const { b, c, frames, pixels, outShape } = attentionGeometry(qkv.shape, kind);
-    const c3 = 3 * c;
-    const out = this.#alloc(outShape, "f32", "attention");
-    const scale = Math.fround(c ** -0.5);
-    if (kind === "temporal") {
-      const scores2 = this.#alloc([b, frames, frames, pixels], "f32", "temporal scores");
-      const u = new ArrayBuffer(32);
-      const total = b * frames * frames * pixels;
-      new Uint32Array(u).set([c, frames, pixels, total]);
-      new Float32Array(u)[4] = scale;
-      this.#dispatch(
-        this.pipelines.get("attention_temporal", "scores_main"),
-        [qkv, scores2, null, this.#uniforms(u)],
-        Math.ceil(total / ELEMENTWISE_WG),
-        "attention",
-        2 * total * c
-      );
-      const applied = b * c * frames * pixels;
-      const u2 = u.slice(0);
-      new Uint32Array(u2)[3] = applied;
-      this.#dispatch(
-        this.pipelines.get("attention_temporal", "apply_main"),
-        [qkv, scores2, out, this.#uniforms(u2)],
-        Math.ceil(applied / ELEMENTWISE_WG),
-        "attention",
-        applied * (frames + 1)
-      );
-      this.release(scores2);
-      return out;
-    }
-    const n = pixels;
-    const budget = Math.min(this.attentionScoreBytes, this.ctx.limits.maxStorageBufferBindingSize);
-    let rows = Math.max(1, Math.floor(budget / (4 * n * frames)));
-    if (rows < n && rows > 64) rows -= rows % 64;
-    rows = Math.min(rows, n);
-    const scores = this.#alloc([frames, rows, n], "f32", "attention scores");
-    const vol = frames * n;
-    for (let bi = 0; bi < b; bi++) {
-      const base = bi * c3 * vol;
-      for (let q0 = 0; q0 < n; q0 += rows) {
-        const qr = Math.min(rows, n - q0);
-        this.matmul(qkv, qkv, scores, { M: qr, N: n, K: c, batch: frames }, {
-          a: [base + q0, n, 1, vol],
-          b: [base + c * vol, n, vol, 1],
-          c: [0, qr * n, n, 1]
-        }, "attention");
-        const u = new ArrayBuffer(16);
-        new Uint32Array(u).set([frames * qr, n]);
-        new Float32Array(u)[2] = scale;
-        this.#dispatch(
-          this.pipelines.get("softmax"),
-          [{ buffer: scores.buffer, size: frames * qr * n * 4 }, this.#uniforms(u)],
-          frames * qr,
-          "attention"
-        );
-        this.matmul(qkv, scores, out, { M: c, N: qr, K: n, batch: frames }, {
-          a: [base + 2 * c * vol, n, vol, 1],
-          b: [0, qr * n, 1, n],
-          c: [bi * c * vol + q0, n, vol, 1]
-        }, "attention");
-      }
-    }
-    this.release(scores);
-    return out;
-  }
-  #resample(xIn, op) {
-    const x = this.#gpu(xIn);
-    const outDims = resampleDims(x.shape, op);
-    const [b, c, t, h, w] = x.shape;
-    const entry = RESAMPLE_ENTRIES[op];
-    const out = this.#alloc([b, c, ...outDims], "f32", entry);
-    const total = numel(out.shape);
-    const u = new Uint32Array([t, h, w, total, ...outDims, 0]);
-    this.#dispatch(
-      this.pipelines.get("resample", entry),
-      [x, out, this.#uniforms(u.buffer)],
-      Math.ceil(total / ELEMENTWISE_WG),
-      "resample"
-    );
-    return out;
-  }
-  avgPool(x, axis) {
-    return this.#resample(x, axis === "space" ? "poolSpace" : "poolTime");
-  }
-  upsample(x, axis) {
-    return this.#resample(x, axis === "space" ? "upSpace" : "upTime");
-  }
-  haarPatch(x, levels) {
-    return this.#haar(x, levels, true);
-  }
-  haarUnpatch(x, levels) {
-    return this.#haar(x, levels, false);
-  }
-  /** Haar levels (haar.wgsl for images, haar3d.wgsl for video), one dispatch per level. */
-  #haar(xIn, levels, forward) {
-    const x0 = this.#gpu(xIn);
-    const video = x0.shape.length === 5;
-    let x = x0;
-    for (const step of haarPlan(x0.shape, levels, forward)) {
-      const out = this.#alloc(step.outShape, "f32", "haar");
-      const total = step.outShape[0] * step.c * numel(step.half);
-      const u = video ? new Uint32Array([step.c, ...step.half, total, step.lead, step.trim, step.full]) : new Uint32Array([step.c, ...step.half, total]);
-      this.#dispatch(
-        this.pipelines.get(video ? "haar3d" : "haar", forward ? "dwt_main" : "idwt_main"),
-        [x, out, this.#uniforms(u.buffer)],
-        Math.ceil(total / ELEMENTWISE_WG),
-        "haar"
-      );
-      if (x !== x0) this.release(x);
-      x = out;
-    }
-    return x;
-  }
-  #fsqUniforms(spec, positions, total) {
-    const k = fsqConstants(spec.levels);
-    const u = new ArrayBuffer(16 + 5 * 32);
-    const uu = new Uint32Array(u), uf = new Float32Array(u);
-    uu.set([positions, spec.levels.length, total]);
-    uu.set(spec.levels, 4);
-    uu.set(k.basis, 12);
-    uf.set(k.halfL, 20);
-    uf.set(k.offset, 28);
-    uf.set(k.shift, 36);
-    return u;
-  }
-  fsqQuantize(zIn, spec) {
-    const z = this.#gpu(zIn);
-    const [b, d] = z.shape;
-    if (d !== spec.levels.length) {
-      throw new Error(`FSQ expects ${spec.levels.length} channels, got ${fmtShape(z.shape)}`);
-    }
-    const rest = z.shape.slice(2);
-    const positions = numel(rest);
-    const codes = this.#alloc(z.shape, "f32", "fsq codes");
-    const indices = this.#alloc([b, ...rest], "i32", "fsq indices");
-    const total = b * positions;
-    this.#dispatch(
-      this.pipelines.get("fsq", "quantize_main"),
-      [z, codes, indices, this.#uniforms(this.#fsqUniforms(spec, positions, total))],
-      Math.ceil(total / ELEMENTWISE_WG),
-      "fsq"
-    );
-    return { codes, indices };
-  }
-  fsqDequantize(idxIn, spec) {
-    const idx = this.#gpu(idxIn);
-    const [b, ...rest] = idx.shape;
-    const positions = numel(rest);
-    const codes = this.#alloc([b, spec.levels.length, ...rest], "f32", "fsq codes");
-    const total = b * positions;
-    this.#dispatch(
-      this.pipelines.get("fsq", "dequantize_main"),
-      [null, codes, idx, this.#uniforms(this.#fsqUniforms(spec, positions, total))],
-      Math.ceil(total / ELEMENTWISE_WG),
-      "fsq"
-    );
-    return codes;
+    return this.#rt.stopProfiling();
   }
   /** Releases everything the backend owns. */
   destroy() {
-    this.pool.trim();
-    for (const list of this.#staging.values()) list.forEach((b) => b.destroy());
-    this.#staging.clear();
-    for (const a of this.#arenas) a.destroy();
-    this.#dummy.destroy();
-    this.#device.destroy();
+    this.#rt.destroy();
+  }
+  // ---- ops -----------------------------------------------------------------------------
+  /** Convolution with optional fused GroupNorm (+ SiLU), upsample and residual. */
+  conv(x, w, opts = {}) {
+    return conv(this.#rt, this.tiles, x, w, opts);
+  }
+  groupNormStats(x, opts) {
+    return groupNormStats(this.#rt, x, opts);
+  }
+  groupNorm(x, norm) {
+    return groupNorm(this.#rt, x, norm);
+  }
+  attention(qkv, kind = "spatial") {
+    const config = { tiles: this.tiles, scoreBytes: this.attentionScoreBytes };
+    return attention(this.#rt, config, qkv, kind);
+  }
+  avgPool(x, axis) {
+    return resample(this.#rt, x, axis === "space" ? "poolSpace" : "poolTime");
+  }
+  upsample(x, axis) {
+    return resample(this.#rt, x, axis === "space" ? "upSpace" : "upTime");
+  }
+  haarPatch(x, levels) {
+    return haar(this.#rt, x, levels, true);
+  }
+  haarUnpatch(x, levels) {
+    return haar(this.#rt, x, levels, false);
+  }
+  fsqQuantize(z, spec) {
+    return fsqQuantize(this.#rt, z, spec);
+  }
+  fsqDequantize(indices, spec) {
+    return fsqDequantize(this.#rt, indices, spec);
+  }
+  // ---- for the bench -------------------------------------------------------------------
+  /** C = alpha * A B over strided views; see wgsl/matmul.wgsl. Exposed for the bench. */
+  matmul(a, b, c, dims, strides, family = "matmul") {
+    matmul(this.#rt, this.tiles, { a, b, c }, dims, strides, family);
+  }
+  /** A scratch tensor for the bench. */
+  scratch(shape) {
+    return this.#rt.alloc(shape);
   }
 };
 
@@ -1899,27 +2247,27 @@ function gemm(rt, p) {
 }
 
 // src/backends/wasm/norm.ts
-function groupNormStats(rt, xIn, opts) {
+function groupNormStats2(rt, xIn, opts) {
   const x = rt.tensor(xIn);
-  const { b, c, frames, spatial } = groupNormGeometry(x.shape, opts);
+  const { b, c, frames, spatial: spatial2 } = groupNormGeometry(x.shape, opts);
   const stats = rt.alloc([b, frames, opts.groups, 2], "f32", "norm stats");
   rt.timed("norm", 0, () => rt.launch("groupNormStats", {
     x: x.ptr,
     stats: stats.ptr,
     channels: c,
     frames,
-    spatial,
+    spatial: spatial2,
     groups: opts.groups,
     eps: opts.eps
   }, b * frames * opts.groups));
   return stats;
 }
-function groupNorm(rt, xIn, norm) {
+function groupNorm2(rt, xIn, norm) {
   const x = rt.tensor(xIn);
   const stats = rt.tensor(norm.stats);
   const [b, c] = x.shape;
   const frames = stats.shape[1];
-  const spatial = numel(x.shape.slice(2)) / frames;
+  const spatial2 = numel(x.shape.slice(2)) / frames;
   const out = rt.alloc(x.shape, "f32", "groupnorm");
   rt.timed("norm", 0, () => rt.launch("groupNormApply", {
     x: x.ptr,
@@ -1928,7 +2276,7 @@ function groupNorm(rt, xIn, norm) {
     gammaBeta: rt.tensor(norm.weights.gammaBeta).ptr,
     channels: c,
     frames,
-    spatial,
+    spatial: spatial2,
     groups: norm.weights.groups,
     act: norm.silu ? 1 : 0
   }, b * c * frames));
@@ -1936,7 +2284,7 @@ function groupNorm(rt, xIn, norm) {
 }
 
 // src/backends/wasm/conv.ts
-function conv(rt, xIn, w, opts) {
+function conv2(rt, xIn, w, opts) {
   const x = rt.tensor(xIn);
   const g = convGeometry(x.shape, w, opts);
   const { b, cin, tIn, hIn, wIn, kt, kh, kw, st, sh, sw, padT, up, tOut, hOut, wOut } = g;
@@ -1950,14 +2298,14 @@ function conv(rt, xIn, w, opts) {
   const norm = opts.norm;
   const direct = K === cin && st === 1 && sh === 1 && sw === 1 && up === 1 && !norm && plH + phH + plW + phW + padT === 0;
   const family = g.family;
-  const temporal = family === "conv-time" && st === 1 && sh === 1 && sw === 1 && up === 1 && plH + phH + plW + phW === 0;
+  const temporal2 = family === "conv-time" && st === 1 && sh === 1 && sw === 1 && up === 1 && plH + phH + plW + phW === 0;
   const winograd = kt === 1 && kh === 3 && kw === 3 && st === 1 && sh === 1 && sw === 1 && plH === 1 && plW === 1 && phH === 1 && phW === 1 && rt.kernels.winogradScratchBytes(M, cin) <= rt.scratchBytes;
   rt.timed(family, 2 * M * K * P * b, () => {
     if (winograd) {
       winogradConv(rt, x, w, opts, out, [b, cin, tIn, hIn, wIn], up);
       return;
     }
-    if (temporal) {
+    if (temporal2) {
       temporalConv(rt, x, w, opts, out, g);
       return;
     }
@@ -2129,7 +2477,7 @@ function temporalConv(rt, x, w, opts, out, g) {
   const { b, cin, tIn, hIn, wIn, kt, padT, tOut } = g;
   const cout = w.cout, hw = hIn * wIn;
   const norm = opts.norm;
-  const src = norm ? groupNorm(rt, x, norm) : x;
+  const src = norm ? groupNorm2(rt, x, norm) : x;
   try {
     const weight = rt.tensor(w.weight).ptr, bias = rt.tensor(w.bias).ptr;
     for (let bi = 0; bi < b; bi++) {
@@ -2162,7 +2510,7 @@ function temporalConv(rt, x, w, opts, out, g) {
 }
 
 // src/backends/wasm/attention.ts
-function attention(rt, qkvIn, kind) {
+function attention2(rt, qkvIn, kind) {
   const qkv = rt.tensor(qkvIn);
   const { b, c, frames, pixels: n, outShape } = attentionGeometry(qkv.shape, kind);
   const c3 = 3 * c;
@@ -2232,7 +2580,7 @@ function attention(rt, qkvIn, kind) {
 }
 
 // src/backends/wasm/resample.ts
-function resample(rt, xIn, op) {
+function resample2(rt, xIn, op) {
   const x = rt.tensor(xIn);
   const outDims = resampleDims(x.shape, op);
   const [b, c, t, h, w] = x.shape;
@@ -2247,7 +2595,7 @@ function resample(rt, xIn, op) {
 }
 
 // src/backends/wasm/haar.ts
-function haar(rt, xIn, levels, forward) {
+function haar2(rt, xIn, levels, forward) {
   return rt.timed("haar", 0, () => haarLevels(rt, rt.tensor(xIn), levels, forward));
 }
 function haarLevels(rt, x0, levels, forward) {
@@ -2280,7 +2628,7 @@ function loadTable(rt, spec) {
   const c = fsqConstants(spec.levels);
   writeFsqTable(rt.heap.memory.buffer, rt.kernels.fsqTable(), spec.levels, c);
 }
-function fsqQuantize(rt, zIn, spec) {
+function fsqQuantize2(rt, zIn, spec) {
   const z = rt.tensor(zIn);
   const [b, d] = z.shape;
   if (d !== spec.levels.length) {
@@ -2306,7 +2654,7 @@ function fsqQuantize(rt, zIn, spec) {
   }
   return { codes, indices };
 }
-function fsqDequantize(rt, idxIn, spec) {
+function fsqDequantize2(rt, idxIn, spec) {
   const idx = rt.tensor(idxIn);
   const [b, ...rest] = idx.shape;
   const positions = numel(rest);
@@ -2397,34 +2745,34 @@ var WasmOps = class _WasmOps {
     gemm(this.#rt, { a, sam, sak, b, sbk, sbn, c, ldc, ...dims, bias, accumulate });
   }
   conv(x, w, opts = {}) {
-    return conv(this.#rt, x, w, opts);
+    return conv2(this.#rt, x, w, opts);
   }
   groupNormStats(x, opts) {
-    return groupNormStats(this.#rt, x, opts);
+    return groupNormStats2(this.#rt, x, opts);
   }
   groupNorm(x, norm) {
-    return groupNorm(this.#rt, x, norm);
+    return groupNorm2(this.#rt, x, norm);
   }
   attention(qkv, kind = "spatial") {
-    return attention(this.#rt, qkv, kind);
+    return attention2(this.#rt, qkv, kind);
   }
   avgPool(x, axis) {
-    return resample(this.#rt, x, axis === "space" ? "poolSpace" : "poolTime");
+    return resample2(this.#rt, x, axis === "space" ? "poolSpace" : "poolTime");
   }
   upsample(x, axis) {
-    return resample(this.#rt, x, axis === "space" ? "upSpace" : "upTime");
+    return resample2(this.#rt, x, axis === "space" ? "upSpace" : "upTime");
   }
   haarPatch(x, levels) {
-    return haar(this.#rt, x, levels, true);
+    return haar2(this.#rt, x, levels, true);
   }
   haarUnpatch(x, levels) {
-    return haar(this.#rt, x, levels, false);
+    return haar2(this.#rt, x, levels, false);
   }
   fsqQuantize(z, spec) {
-    return fsqQuantize(this.#rt, z, spec);
+    return fsqQuantize2(this.#rt, z, spec);
   }
   fsqDequantize(indices, spec) {
-    return fsqDequantize(this.#rt, indices, spec);
+    return fsqDequantize2(this.#rt, indices, spec);
   }
   /** Stops the worker threads; the memory goes with the last reference to the backend. */
   destroy() {
@@ -2443,1338 +2791,36 @@ async function createBackend(choice, options = {}) {
   if (options.wasm) checkWasmOptions(options.wasm);
   switch (choice) {
     case "none":
-      return { ops: null, reason: 'loaded with backend: "none"' };
+      return { kind: "none", reason: 'loaded with backend: "none"' };
     case "webgpu":
-      return { ops: await WebGpuOps.create(options.webgpu), reason: null };
+      return { kind: "backend", backend: await WebGpuOps.create(options.webgpu) };
     case "wasm":
-      return { ops: await WasmOps.create(options.wasm), reason: null };
+      return { kind: "backend", backend: await WasmOps.create(options.wasm) };
   }
   const adapter = await probeAdapter(options.webgpu);
   if (adapter && !adapter.isSoftware) {
     try {
-      return { ops: await WebGpuOps.create(options.webgpu), reason: null };
+      return { kind: "backend", backend: await WebGpuOps.create(options.webgpu) };
     } catch {
     }
   }
   let wasmError;
   try {
-    return { ops: await WasmOps.create(options.wasm), reason: null };
+    return { kind: "backend", backend: await WasmOps.create(options.wasm) };
   } catch (err) {
     wasmError = err;
   }
   if (adapter) {
     try {
-      return { ops: await WebGpuOps.create(options.webgpu), reason: null };
+      return { kind: "backend", backend: await WebGpuOps.create(options.webgpu) };
     } catch {
     }
   }
   return {
-    ops: null,
+    kind: "none",
     reason: `no WebGPU adapter${adapter ? " that works" : ""}, and ${wasmError.message}`
   };
 }
-
-// src/backends/wasm/standalone.ts
-var PATCH_SIZES = [1, 2, 4, 8];
-var MAX_CODEBOOK = 2 ** 31 - 1;
-function fail(what, message) {
-  throw new Error(`Cannot ${what}: ${message}`);
-}
-function checkTensor(what, x, dtype, name) {
-  const want = dtype === "f32" ? Float32Array : Int32Array;
-  if (!(x.data instanceof want)) {
-    fail(what, `expected ${want.name} ${name}, got ${x.data?.constructor?.name ?? typeof x.data}`);
-  }
-  if (!Array.isArray(x.shape) || !x.shape.every((d) => Number.isInteger(d) && d > 0)) {
-    fail(what, `${name} shape must be positive integers, got ${fmtShape(x.shape ?? [])}`);
-  }
-  if (x.data.length !== numel(x.shape)) {
-    fail(what, `${x.data.length} values for ${name} shape ${fmtShape(x.shape)}`);
-  }
-}
-function levelsOf(what, patchSize) {
-  if (!PATCH_SIZES.includes(patchSize)) {
-    fail(what, `patch size must be one of ${PATCH_SIZES.join(", ")}, got ${patchSize}`);
-  }
-  return Math.log2(patchSize);
-}
-async function haarInput(what, x, patchSize) {
-  const w = await cpuWasm();
-  const levels = levelsOf(what, patchSize);
-  checkTensor(what, x, "f32", "input");
-  if (x.shape.length !== 4 && x.shape.length !== 5) {
-    fail(what, `expected [B, C, H, W] or [B, C, T, H, W], got ${fmtShape(x.shape)}`);
-  }
-  return { w, levels };
-}
-function copyOut(w, ptr, shape) {
-  return { data: w.f32(ptr, numel(shape)).slice(), shape };
-}
-async function haarPatch(x, patchSize) {
-  const what = "haarPatch";
-  const { w, levels } = await haarInput(what, x, patchSize);
-  const p = patchSize;
-  const shape = x.shape;
-  const [hh, ww] = shape.slice(-2);
-  if (hh % p || ww % p) {
-    fail(what, `height and width must be divisible by the patch size ${p}, got ${fmtShape(shape)}`);
-  }
-  if (shape.length === 5 && (shape[2] + p - 1) % p) {
-    fail(
-      what,
-      `frames must be 1 + a multiple of the patch size ${p} ((T + ${p - 1}) divisible by ${p}), got ${fmtShape(shape)}`
-    );
-  }
-  if (levels === 0) return { data: x.data.slice(), shape: [...shape] };
-  const n = x.data.length;
-  if (shape.length === 4) {
-    const [b2, c2, h2, wd2] = shape;
-    const [a2, bb2] = w.reserve(what, 4 * n, 4 * n);
-    w.f32(a2, n).set(x.data);
-    let src2 = a2, dst2 = bb2, ch2 = c2, hs2 = h2, ws2 = wd2;
-    for (let l = 0; l < levels; l++) {
-      hs2 /= 2;
-      ws2 /= 2;
-      callKernel(w.k, "haar2dForward", { src: src2, dst: dst2, b: b2, c: ch2, h: hs2, w: ws2 });
-      ch2 *= 4;
-      [src2, dst2] = [dst2, src2];
-    }
-    return copyOut(w, src2, [b2, ch2, hs2, ws2]);
-  }
-  const [b, c, t, h, wd] = shape;
-  const lead = p - 1;
-  const m = n / t * (t + lead);
-  const [a, bb] = w.reserve(what, 4 * m, 4 * m);
-  w.f32(a, n).set(x.data);
-  let src = a, dst = bb, ch = c, ts = t, hs = h, ws = wd;
-  for (let l = 0; l < levels; l++) {
-    const full = ts;
-    const pad = l === 0 ? lead : 0;
-    ts = (ts + pad) / 2;
-    hs /= 2;
-    ws /= 2;
-    callKernel(w.k, "haar3dForward", {
-      src,
-      dst,
-      b,
-      c: ch,
-      t: ts,
-      h: hs,
-      w: ws,
-      lead: pad,
-      tFull: full
-    });
-    ch *= 8;
-    [src, dst] = [dst, src];
-  }
-  return copyOut(w, src, [b, ch, ts, hs, ws]);
-}
-async function haarUnpatch(x, patchSize) {
-  const what = "haarUnpatch";
-  const { w, levels } = await haarInput(what, x, patchSize);
-  const p = patchSize;
-  const shape = x.shape;
-  const group = p ** (shape.length - 2);
-  if (shape[1] % group) {
-    fail(
-      what,
-      `channels must be divisible by ${group} (patch size ${p}, ${shape.length - 2} dims), got ${fmtShape(shape)}`
-    );
-  }
-  if (levels === 0) return { data: x.data.slice(), shape: [...shape] };
-  const n = x.data.length;
-  const [a, bb] = w.reserve(what, 4 * n, 4 * n);
-  w.f32(a, n).set(x.data);
-  let src = a, dst = bb;
-  if (shape.length === 4) {
-    let [b2, ch2, hs2, ws2] = shape;
-    for (let l = 0; l < levels; l++) {
-      ch2 /= 4;
-      callKernel(w.k, "haar2dInverse", { src, dst, b: b2, c: ch2, h: hs2, w: ws2 });
-      hs2 *= 2;
-      ws2 *= 2;
-      [src, dst] = [dst, src];
-    }
-    return copyOut(w, src, [b2, ch2, hs2, ws2]);
-  }
-  let [b, ch, ts, hs, ws] = shape;
-  for (let l = 0; l < levels; l++) {
-    const trim = l === levels - 1 ? p - 1 : 0;
-    ch /= 8;
-    callKernel(w.k, "haar3dInverse", { src, dst, b, c: ch, t: ts, h: hs, w: ws, trim });
-    ts = 2 * ts - trim;
-    hs *= 2;
-    ws *= 2;
-    [src, dst] = [dst, src];
-  }
-  return copyOut(w, src, [b, ch, ts, hs, ws]);
-}
-function loadLevels(what, w, levels) {
-  if (!Array.isArray(levels)) fail(what, `levels must be an array of integers >= 2`);
-  let k;
-  try {
-    k = fsqConstants(levels);
-  } catch (err) {
-    fail(what, err.message);
-  }
-  if (k.codebookSize > MAX_CODEBOOK) {
-    fail(what, `FSQ levels [${levels.join(", ")}] give ${k.codebookSize} codes, more than int32`);
-  }
-  writeFsqTable(w.memory.buffer, w.k.fsqTable(), levels, k);
-  return k.codebookSize;
-}
-function checkChannels(what, x, name, d) {
-  if (x.shape.length < 2 || x.shape[1] !== d) {
-    fail(
-      what,
-      `expected ${name} [B, D, ...] with D = ${d} (one channel per FSQ level), got ${fmtShape(x.shape)}`
-    );
-  }
-  return [x.shape[0], numel(x.shape.slice(2))];
-}
-async function fsqQuantize2(z, levels = DEFAULT_FSQ_LEVELS) {
-  const what = "fsqQuantize";
-  const w = await cpuWasm();
-  loadLevels(what, w, levels);
-  checkTensor(what, z, "f32", "z");
-  const [b, positions] = checkChannels(what, z, "z", levels.length);
-  const n = z.data.length;
-  const [zp, cp, ip] = w.reserve(what, 4 * n, 4 * n, 4 * b * positions);
-  w.f32(zp, n).set(z.data);
-  const bad = callKernel(w.k, "fsqQuantize", {
-    z: zp,
-    codes: cp,
-    indices: ip,
-    b,
-    dims: levels.length,
-    positions
-  });
-  if (bad >= 0) fail(what, `z holds the non-finite value ${z.data[bad]} at flat index ${bad}`);
-  return {
-    indices: { data: w.i32(ip, b * positions).slice(), shape: [b, ...z.shape.slice(2)] },
-    codes: copyOut(w, cp, [...z.shape])
-  };
-}
-async function fsqCodesToIndices(codes, levels = DEFAULT_FSQ_LEVELS) {
-  const what = "fsqCodesToIndices";
-  const w = await cpuWasm();
-  loadLevels(what, w, levels);
-  checkTensor(what, codes, "f32", "codes");
-  const [b, positions] = checkChannels(what, codes, "codes", levels.length);
-  const n = codes.data.length;
-  const [cp, ip] = w.reserve(what, 4 * n, 4 * b * positions);
-  w.f32(cp, n).set(codes.data);
-  const bad = callKernel(w.k, "fsqCodesToIndices", {
-    codes: cp,
-    indices: ip,
-    b,
-    dims: levels.length,
-    positions
-  });
-  if (bad >= 0) {
-    const d = Math.floor(bad / positions) % levels.length;
-    const l = levels[d];
-    fail(
-      what,
-      `code ${codes.data[bad]} at flat index ${bad} is not on the grid of ${l} levels (k / ${Math.floor(l / 2)} - 1 for k = 0..${l - 1})`
-    );
-  }
-  return { data: w.i32(ip, b * positions).slice(), shape: [b, ...codes.shape.slice(2)] };
-}
-async function fsqIndicesToCodes(indices, levels = DEFAULT_FSQ_LEVELS) {
-  const what = "fsqIndicesToCodes";
-  const w = await cpuWasm();
-  const size = loadLevels(what, w, levels);
-  checkTensor(what, indices, "i32", "indices");
-  const [b, ...rest] = indices.shape;
-  const positions = numel(rest);
-  const n = indices.data.length;
-  const [ip, cp] = w.reserve(what, 4 * n, 4 * n * levels.length);
-  w.i32(ip, n).set(indices.data);
-  const bad = callKernel(w.k, "fsqIndicesToCodes", {
-    indices: ip,
-    codes: cp,
-    b,
-    dims: levels.length,
-    positions,
-    size
-  });
-  if (bad >= 0) {
-    fail(what, `index ${indices.data[bad]} at flat index ${bad} is outside [0, ${size})`);
-  }
-  return copyOut(w, cp, [b, levels.length, ...rest]);
-}
-
-// src/models/config.ts
-function count(f) {
-  let n = 0;
-  while (f(n)) n++;
-  return n;
-}
-function log2Exact(n) {
-  const l = Math.round(Math.log2(n));
-  return 2 ** l === n ? l : -1;
-}
-function detectHalf(src) {
-  const names = src.names();
-  const enc = names.some((n) => n.startsWith("encoder."));
-  const dec = names.some((n) => n.startsWith("decoder."));
-  if (enc && !dec) return "encoder";
-  if (dec && !enc) return "decoder";
-  return null;
-}
-function isVideo(src, half) {
-  return src.shape(`${half}.conv_in.0.conv3d.weight`) !== void 0 || src.shape(`${half}.conv_in.conv3d.weight`) !== void 0;
-}
-function need(src, half, name) {
-  const s = src.shape(name);
-  if (!s) throw new Error(`Cannot load ${half}: "${src.source}" has no tensor "${name}"`);
-  return s;
-}
-var article = (half) => half === "encoder" ? "an" : "a";
-function checkHalf(src, expected) {
-  const half = detectHalf(src);
-  if (half === null) {
-    throw new Error(
-      `Cannot load ${expected}: "${src.source}" holds no Cosmos tokenizer ${expected} (no "${expected}.*" parameters)`
-    );
-  }
-  if (half !== expected) {
-    throw new Error(
-      `Cannot load ${expected}: "${src.source}" holds ${article(half)} ${half}, not ${article(expected)} ${expected} (were the encoder and decoder files swapped?)`
-    );
-  }
-}
-function isVideoCheckpoint(src) {
-  const half = detectHalf(src);
-  return half !== null && isVideo(src, half);
-}
-function patchFromChannels(src, half, name, ch) {
-  const p = Math.sqrt(ch / 3);
-  if (!Number.isInteger(p) || log2Exact(p) < 0) {
-    throw new Error(
-      `Cannot load ${half}: "${name}" in "${src.source}" has ${ch} patch channels, not 3 x a power-of-two patch area`
-    );
-  }
-  return p;
-}
-function fsqFor(latentChannels) {
-  return latentChannels === DEFAULT_FSQ_LEVELS.length ? [...DEFAULT_FSQ_LEVELS] : null;
-}
-function inferImageEncoder(src) {
-  checkHalf(src, "encoder");
-  if (isVideo(src, "encoder")) {
-    throw new Error(`Cannot load encoder: "${src.source}" is a video tokenizer, not an image one`);
-  }
-  const h = "encoder";
-  const convIn = need(src, h, "encoder.conv_in.weight");
-  const patchSize = patchFromChannels(src, h, "encoder.conv_in.weight", convIn[1]);
-  const levels = count((i) => src.shape(`encoder.down.${i}.block.0.conv1.weight`) !== void 0);
-  if (levels === 0) throw new Error(`Cannot load encoder: "${src.source}" has no "encoder.down.0"`);
-  const numResBlocks = count(
-    (j) => src.shape(`encoder.down.0.block.${j}.conv1.weight`) !== void 0
-  );
-  const levelWidths = Array.from(
-    { length: levels },
-    (_, i) => need(src, h, `encoder.down.${i}.block.0.conv1.weight`)[0]
-  );
-  const numDown = count((i) => src.shape(`encoder.down.${i}.downsample.conv.weight`) !== void 0);
-  const levelAttn = Array.from(
-    { length: levels },
-    (_, i) => src.shape(`encoder.down.${i}.attn.0.q.weight`) !== void 0
-  );
-  const zChannels = need(src, h, "encoder.conv_out.weight")[0];
-  const latentChannels = need(src, h, "quant_conv.weight")[0];
-  return {
-    half: "encoder",
-    kind: "image",
-    patchSize,
-    channels: convIn[0],
-    levelWidths,
-    numResBlocks,
-    numDown,
-    levelAttn,
-    zChannels,
-    latentChannels,
-    fsqLevels: fsqFor(latentChannels),
-    spatialCompression: patchSize * 2 ** numDown
-  };
-}
-function inferImageDecoder(src) {
-  checkHalf(src, "decoder");
-  if (isVideo(src, "decoder")) {
-    throw new Error(`Cannot load decoder: "${src.source}" is a video tokenizer, not an image one`);
-  }
-  const h = "decoder";
-  const convIn = need(src, h, "decoder.conv_in.weight");
-  const convOut = need(src, h, "decoder.conv_out.weight");
-  const patchSize = patchFromChannels(src, h, "decoder.conv_out.weight", convOut[0]);
-  const levels = count((i) => src.shape(`decoder.up.${i}.block.0.conv1.weight`) !== void 0);
-  if (levels === 0) throw new Error(`Cannot load decoder: "${src.source}" has no "decoder.up.0"`);
-  const blocksPerLevel = count(
-    (j) => src.shape(`decoder.up.0.block.${j}.conv1.weight`) !== void 0
-  );
-  const levelWidths = Array.from(
-    { length: levels },
-    (_, i) => need(src, h, `decoder.up.${i}.block.0.conv1.weight`)[0]
-  );
-  const numUp = count(
-    (k) => src.shape(`decoder.up.${levels - 1 - k}.upsample.conv.weight`) !== void 0
-  );
-  const levelAttn = Array.from(
-    { length: levels },
-    (_, i) => src.shape(`decoder.up.${i}.attn.0.q.weight`) !== void 0
-  );
-  const latentChannels = need(src, h, "post_quant_conv.weight")[1];
-  return {
-    half: "decoder",
-    kind: "image",
-    patchSize,
-    midChannels: convIn[0],
-    levelWidths,
-    blocksPerLevel,
-    numUp,
-    levelAttn,
-    zChannels: convIn[1],
-    latentChannels,
-    fsqLevels: fsqFor(latentChannels),
-    spatialCompression: patchSize * 2 ** numUp,
-    outChannels: 3
-  };
-}
-function videoPatch(src, half, name, ch) {
-  const p = Math.round(Math.cbrt(ch / 3));
-  if (3 * p ** 3 !== ch || log2Exact(p) < 0) {
-    throw new Error(
-      `Cannot load ${half}: "${name}" in "${src.source}" has ${ch} patch channels, not 3 x a power-of-two patch volume`
-    );
-  }
-  return p;
-}
-function checkCompression(c, patch, levels, half) {
-  for (const [what, f] of [["spatial", c.spatial], ["temporal", c.temporal]]) {
-    const steps = log2Exact(f) - log2Exact(patch);
-    if (log2Exact(f) < 0 || steps < 0 || steps > levels) {
-      throw new Error(
-        `Cannot load ${half}: ${what} compression ${f} does not fit a patch size of ${patch} and ${levels} levels`
-      );
-    }
-  }
-}
-function inferVideoEncoder(src, comp) {
-  checkHalf(src, "encoder");
-  const h = "encoder";
-  const convIn = need(src, h, "encoder.conv_in.0.conv3d.weight");
-  const patchSize = videoPatch(src, h, "encoder.conv_in.0.conv3d.weight", convIn[1]);
-  const blockKey = (i, j) => `encoder.down.${i}.block.${j}.conv1.0.conv3d.weight`;
-  const levels = count((i) => src.shape(blockKey(i, 0)) !== void 0);
-  if (levels === 0) throw new Error(`Cannot load encoder: "${src.source}" has no "encoder.down.0"`);
-  checkCompression(comp, patchSize, levels, h);
-  const numResBlocks = count((j) => src.shape(blockKey(0, j)) !== void 0);
-  const levelWidths = Array.from({ length: levels }, (_, i) => need(src, h, blockKey(i, 0))[0]);
-  const levelAttn = Array.from(
-    { length: levels },
-    (_, i) => src.shape(`encoder.down.${i}.attn.0.0.q.conv3d.weight`) !== void 0
-  );
-  const spatialDowns = log2Exact(comp.spatial) - log2Exact(patchSize);
-  const temporalDowns = log2Exact(comp.temporal) - log2Exact(patchSize);
-  const levelDown = Array.from({ length: levels - 1 }, (_, i) => ({
-    spatial: i < spatialDowns,
-    temporal: i < temporalDowns
-  }));
-  const zChannels = need(src, h, "encoder.conv_out.0.conv3d.weight")[0];
-  const latentChannels = need(src, h, "quant_conv.conv3d.weight")[0];
-  return {
-    half: "encoder",
-    kind: "video",
-    patchSize,
-    channels: convIn[0],
-    levelWidths,
-    numResBlocks,
-    levelAttn,
-    levelDown,
-    zChannels,
-    latentChannels,
-    fsqLevels: fsqFor(latentChannels),
-    spatialCompression: comp.spatial,
-    temporalCompression: comp.temporal
-  };
-}
-function inferVideoDecoder(src, comp) {
-  checkHalf(src, "decoder");
-  const h = "decoder";
-  const convIn = need(src, h, "decoder.conv_in.0.conv3d.weight");
-  const convOut = need(src, h, "decoder.conv_out.0.conv3d.weight");
-  const patchSize = videoPatch(src, h, "decoder.conv_out.0.conv3d.weight", convOut[0]);
-  const blockKey = (i, j) => `decoder.up.${i}.block.${j}.conv1.0.conv3d.weight`;
-  const levels = count((i) => src.shape(blockKey(i, 0)) !== void 0);
-  if (levels === 0) throw new Error(`Cannot load decoder: "${src.source}" has no "decoder.up.0"`);
-  checkCompression(comp, patchSize, levels, h);
-  const blocksPerLevel = count((j) => src.shape(blockKey(0, j)) !== void 0);
-  const levelWidths = Array.from({ length: levels }, (_, i) => need(src, h, blockKey(i, 0))[0]);
-  const levelAttn = Array.from(
-    { length: levels },
-    (_, i) => src.shape(`decoder.up.${i}.attn.0.0.q.conv3d.weight`) !== void 0
-  );
-  const spatialUps = log2Exact(comp.spatial) - log2Exact(patchSize);
-  const temporalUps = log2Exact(comp.temporal) - log2Exact(patchSize);
-  const levelUp = Array.from({ length: levels }, (_, i) => {
-    const rev = levels - i - 1;
-    const temporal = i === 0 ? false : comp.legacyMode ? rev < temporalUps : 0 < rev && rev < temporalUps + 1;
-    const spatial = i !== 0 && (temporal || rev < spatialUps && spatialUps > temporalUps);
-    return { spatial, temporal };
-  });
-  const latentChannels = need(src, h, "post_quant_conv.conv3d.weight")[1];
-  return {
-    half: "decoder",
-    kind: "video",
-    patchSize,
-    midChannels: convIn[0],
-    levelWidths,
-    blocksPerLevel,
-    levelAttn,
-    levelUp,
-    zChannels: convIn[1],
-    latentChannels,
-    fsqLevels: fsqFor(latentChannels),
-    spatialCompression: comp.spatial,
-    temporalCompression: comp.temporal,
-    outChannels: 3
-  };
-}
-function compressionFromMetadata(src) {
-  const raw = src.metadata?.config;
-  if (!raw) return null;
-  try {
-    const cfg = JSON.parse(raw);
-    if (Number.isInteger(cfg.spatial_compression) && Number.isInteger(cfg.temporal_compression)) {
-      return {
-        spatial: cfg.spatial_compression,
-        temporal: cfg.temporal_compression,
-        legacyMode: cfg.legacy_mode === true
-      };
-    }
-  } catch {
-  }
-  return null;
-}
-
-// src/nn/params.ts
-function convParams(ops, weight, shape, bias) {
-  const [cout, cin, ...k] = shape;
-  const kernel = k.length === 3 ? [k[0], k[1], k[2]] : [1, k[0] ?? 1, k[1] ?? 1];
-  if (bias.length !== cout) {
-    throw new Error(`Conv bias has ${bias.length} values, expected ${cout}`);
-  }
-  return {
-    weight: ops.upload({ data: weight, shape: [cout, cin * kernel[0] * kernel[1] * kernel[2]] }),
-    bias: ops.upload({ data: bias, shape: [cout] }),
-    cout,
-    cin,
-    kernel
-  };
-}
-function normParams(ops, gamma, beta, groups, eps = 1e-6) {
-  const channels = gamma.length;
-  const gb = new Float32Array(2 * channels);
-  for (let c = 0; c < channels; c++) {
-    gb[2 * c] = gamma[c];
-    gb[2 * c + 1] = beta[c];
-  }
-  return { gammaBeta: ops.upload({ data: gb, shape: [channels, 2] }), channels, groups, eps };
-}
-function loadPackedQkv(up, w, name, c, kernel) {
-  const weight = new Float32Array(3 * c * c);
-  const bias = new Float32Array(3 * c);
-  ["q", "k", "v"].forEach((which, i) => {
-    weight.set(w.take(name(which, "weight"), [c, c, ...kernel]), i * c * c);
-    bias.set(w.take(name(which, "bias"), [c]), i * c);
-  });
-  return convParams(up, weight, [3 * c, c, ...kernel], bias);
-}
-
-// src/nn/blocks.ts
-var GROUPS_2D = 32;
-var NORM_EPS = 1e-6;
-function loadConv2d(ops, w, prefix, cout, cin, k) {
-  const weight = w.take(`${prefix}.weight`, [cout, cin, k, k]);
-  const bias = w.take(`${prefix}.bias`, [cout]);
-  return convParams(ops, weight, [cout, cin, k, k], bias);
-}
-function loadNorm(ops, w, prefix, channels, groups = GROUPS_2D) {
-  if (channels % groups !== 0) {
-    throw new Error(
-      `Cannot load ${w.half}: "${prefix}" has ${channels} channels, not divisible into ${groups} groups`
-    );
-  }
-  return normParams(
-    ops,
-    w.take(`${prefix}.weight`, [channels]),
-    w.take(`${prefix}.bias`, [channels]),
-    groups,
-    NORM_EPS
-  );
-}
-function normConv(ops, x, norm, silu, conv3, opts = {}) {
-  const stats = ops.groupNormStats(x, { groups: norm.groups, eps: norm.eps });
-  const y = ops.conv(x, conv3, { ...opts, norm: { stats, weights: norm, silu } });
-  ops.release(stats);
-  return y;
-}
-var ResnetBlock = class {
-  norm1;
-  conv1;
-  norm2;
-  conv2;
-  shortcut;
-  constructor(ops, w, prefix, cin, cout) {
-    this.norm1 = loadNorm(ops, w, `${prefix}.norm1`, cin);
-    this.conv1 = loadConv2d(ops, w, `${prefix}.conv1`, cout, cin, 3);
-    this.norm2 = loadNorm(ops, w, `${prefix}.norm2`, cout);
-    this.conv2 = loadConv2d(ops, w, `${prefix}.conv2`, cout, cout, 3);
-    this.shortcut = cin !== cout ? loadConv2d(ops, w, `${prefix}.nin_shortcut`, cout, cin, 1) : null;
-  }
-  forward(ops, x) {
-    const h = normConv(ops, x, this.norm1, true, this.conv1);
-    const skip = this.shortcut ? ops.conv(x, this.shortcut) : x;
-    const out = normConv(ops, h, this.norm2, true, this.conv2, { residual: skip });
-    ops.release(h);
-    if (skip !== x) ops.release(skip);
-    return out;
-  }
-};
-var AttnBlock = class {
-  norm;
-  qkv;
-  proj;
-  constructor(ops, w, prefix, channels) {
-    const c = channels;
-    this.norm = loadNorm(ops, w, `${prefix}.norm`, c);
-    this.qkv = loadPackedQkv(ops, w, (q, part) => `${prefix}.${q}.${part}`, c, [1, 1]);
-    this.proj = loadConv2d(ops, w, `${prefix}.proj_out`, c, c, 1);
-  }
-  forward(ops, x) {
-    const qkv = normConv(ops, x, this.norm, false, this.qkv);
-    const attended = ops.attention(qkv);
-    ops.release(qkv);
-    const out = ops.conv(attended, this.proj, { residual: x });
-    ops.release(attended);
-    return out;
-  }
-};
-var Downsample = class {
-  conv;
-  constructor(ops, w, prefix, channels) {
-    this.conv = loadConv2d(ops, w, `${prefix}.conv`, channels, channels, 3);
-  }
-  forward(ops, x) {
-    return ops.conv(x, this.conv, { stride: [1, 2, 2], padLow: [0, 0], padHigh: [1, 1] });
-  }
-};
-var Upsample = class {
-  conv;
-  constructor(ops, w, prefix, channels) {
-    this.conv = loadConv2d(ops, w, `${prefix}.conv`, channels, channels, 3);
-  }
-  forward(ops, x) {
-    return ops.conv(x, this.conv, { upsample: true });
-  }
-};
-
-// src/nn/chain.ts
-function chain(ops, x, keep, step) {
-  const y = step(x);
-  if (x !== keep && y !== x) ops.release(x);
-  return y;
-}
-
-// src/models/graph.ts
-async function runMid(ops, mid, x, keep, name, probe) {
-  let h = chain(ops, x, keep, (t) => mid.block1.forward(ops, t));
-  h = chain(ops, h, keep, (t) => mid.attn.forward(ops, t));
-  await probe?.(`${name}.mid.attn_1`, h);
-  return chain(ops, h, keep, (t) => mid.block2.forward(ops, t));
-}
-function buildLevels(f, width) {
-  const levels = [];
-  for (const i of f.order) {
-    const blocks = [], attn = [];
-    for (let j = 0; j < f.blocksPerLevel; j++) {
-      blocks.push(f.block(`${f.prefix}.${i}.block.${j}`, width, f.widths[i]));
-      width = f.widths[i];
-      if (f.attn[i]) attn.push(f.attention(`${f.prefix}.${i}.attn.${j}`, width));
-    }
-    levels[i] = { blocks, attn, resample: f.resample(i, `${f.prefix}.${i}`, width) };
-  }
-  return { levels, width };
-}
-async function runLevels(ops, levels, order, h, keep, probeFirst, probe) {
-  for (const i of order) {
-    const level = levels[i];
-    for (const [j, block] of level.blocks.entries()) {
-      h = chain(ops, h, keep, (t) => block.forward(ops, t));
-      if (level.attn.length) h = chain(ops, h, keep, (t) => level.attn[j].forward(ops, t));
-      if (probeFirst && i === order[0] && j === 0) await probe?.(probeFirst, h);
-    }
-    const resample2 = level.resample;
-    if (resample2) h = chain(ops, h, keep, (t) => resample2.forward(ops, t));
-  }
-  return h;
-}
-async function runEncoder(ops, p, x, probe) {
-  let h = p.patch(ops, x);
-  await probe?.(p.patcherName, h);
-  h = chain(ops, h, x, (t) => p.convIn.forward(ops, t));
-  await probe?.("encoder.conv_in", h);
-  const order = p.levels.map((_, i) => i);
-  h = await runLevels(ops, p.levels, order, h, x, "encoder.down.0.block.0", probe);
-  h = await runMid(ops, p.mid, h, x, "encoder", probe);
-  h = chain(ops, h, x, (t) => p.out.forward(ops, t));
-  await probe?.("encoder", h);
-  h = chain(ops, h, x, (t) => p.quantConv.forward(ops, t));
-  await probe?.("quant_conv", h);
-  return h;
-}
-async function runDecoder(ops, p, z, probe) {
-  let h = p.postQuantConv.forward(ops, z);
-  await probe?.("post_quant_conv", h);
-  h = chain(ops, h, z, (t) => p.convIn.forward(ops, t));
-  await probe?.("decoder.conv_in", h);
-  h = await runMid(ops, p.mid, h, z, "decoder", probe);
-  const order = p.levels.map((_, i) => i).reverse();
-  h = await runLevels(ops, p.levels, order, h, z, null, probe);
-  h = chain(ops, h, z, (t) => p.out.forward(ops, t));
-  await probe?.("decoder.conv_out", h);
-  return chain(ops, h, z, (t) => p.unpatch(ops, t));
-}
-
-// src/models/image.ts
-function loadMid(up, w, prefix, c) {
-  return {
-    block1: new ResnetBlock(up, w, `${prefix}.mid.block_1`, c, c),
-    attn: new AttnBlock(up, w, `${prefix}.mid.attn_1`, c),
-    block2: new ResnetBlock(up, w, `${prefix}.mid.block_2`, c, c)
-  };
-}
-var conv2 = (weights) => ({ forward: (ops, x) => ops.conv(x, weights) });
-var normSiluConv = (norm, weights) => ({
-  forward: (ops, x) => normConv(ops, x, norm, true, weights)
-});
-var haarLevels2 = (patchSize) => Math.log2(patchSize);
-var ImageEncoder = class {
-  config;
-  #parts;
-  constructor(up, w, config) {
-    this.config = config;
-    const c = config;
-    const { levels, width } = buildLevels({
-      prefix: "encoder.down",
-      order: c.levelWidths.map((_, i) => i),
-      widths: c.levelWidths,
-      blocksPerLevel: c.numResBlocks,
-      attn: c.levelAttn,
-      block: (name, cin, cout) => new ResnetBlock(up, w, name, cin, cout),
-      attention: (name, ch) => new AttnBlock(up, w, name, ch),
-      resample: (i, name, ch) => i < c.numDown ? new Downsample(up, w, `${name}.downsample`, ch) : null
-    }, c.channels);
-    const levelsOfHaar = haarLevels2(c.patchSize);
-    this.#parts = {
-      patcherName: "encoder.patcher",
-      patch: (ops, x) => levelsOfHaar > 0 ? ops.haarPatch(x, levelsOfHaar) : x,
-      convIn: conv2(loadConv2d(up, w, "encoder.conv_in", c.channels, 3 * c.patchSize ** 2, 3)),
-      levels,
-      mid: loadMid(up, w, "encoder", width),
-      out: normSiluConv(
-        loadNorm(up, w, "encoder.norm_out", width),
-        loadConv2d(up, w, "encoder.conv_out", c.zChannels, width, 3)
-      ),
-      quantConv: conv2(loadConv2d(up, w, "quant_conv", c.latentChannels, c.zChannels, 1))
-    };
-  }
-  /** [B, 3, H, W] in [-1, 1] -> quant_conv output [B, latent, H/s, W/s]. */
-  forward(ops, x, probe) {
-    return runEncoder(ops, this.#parts, x, probe);
-  }
-};
-var ImageDecoder = class {
-  config;
-  #parts;
-  constructor(up, w, config) {
-    this.config = config;
-    const c = config;
-    const n = c.levelWidths.length;
-    const { levels, width } = buildLevels({
-      prefix: "decoder.up",
-      order: c.levelWidths.map((_, i) => n - 1 - i),
-      widths: c.levelWidths,
-      blocksPerLevel: c.blocksPerLevel,
-      attn: c.levelAttn,
-      block: (name, cin, cout) => new ResnetBlock(up, w, name, cin, cout),
-      attention: (name, ch) => new AttnBlock(up, w, name, ch),
-      resample: (i, name, ch) => i >= n - c.numUp ? new Upsample(up, w, `${name}.upsample`, ch) : null
-    }, c.midChannels);
-    const levelsOfHaar = haarLevels2(c.patchSize);
-    this.#parts = {
-      postQuantConv: conv2(loadConv2d(up, w, "post_quant_conv", c.zChannels, c.latentChannels, 1)),
-      convIn: conv2(loadConv2d(up, w, "decoder.conv_in", c.midChannels, c.zChannels, 3)),
-      mid: loadMid(up, w, "decoder", c.midChannels),
-      levels,
-      out: normSiluConv(
-        loadNorm(up, w, "decoder.norm_out", width),
-        loadConv2d(up, w, "decoder.conv_out", 3 * c.patchSize ** 2, width, 3)
-      ),
-      unpatch: (ops, x) => levelsOfHaar > 0 ? ops.haarUnpatch(x, levelsOfHaar) : x
-    };
-  }
-  /** Latent (or FSQ codes) [B, latent, h, w] -> image [B, 3, h*s, w*s]. */
-  forward(ops, z, probe) {
-    return runDecoder(ops, this.#parts, z, probe);
-  }
-};
-
-// src/nn/blocks3d.ts
-function loadConv3d(up, w, prefix, cout, cin, k) {
-  const shape = [cout, cin, ...k];
-  const weight = w.take(`${prefix}.conv3d.weight`, shape);
-  const bias = w.take(`${prefix}.conv3d.bias`, [cout]);
-  return convParams(up, weight, shape, bias);
-}
-function loadCausalNorm(up, w, prefix, c) {
-  return normParams(
-    up,
-    w.take(`${prefix}.norm.weight`, [c]),
-    w.take(`${prefix}.norm.bias`, [c]),
-    1,
-    NORM_EPS
-  );
-}
-function causalNormConv(ops, x, norm, silu, conv3, opts = {}) {
-  const stats = ops.groupNormStats(x, { groups: norm.groups, eps: norm.eps, perFrame: true });
-  const y = ops.conv(x, conv3, { ...opts, norm: { stats, weights: norm, silu } });
-  ops.release(stats);
-  return y;
-}
-var FactorizedConv = class {
-  spatial;
-  temporal;
-  constructor(up, w, prefix, cin, cout) {
-    this.spatial = loadConv3d(up, w, `${prefix}.0`, cout, cin, [1, 3, 3]);
-    this.temporal = loadConv3d(up, w, `${prefix}.1`, cout, cout, [3, 1, 1]);
-  }
-  /** With the input optionally normalised on load and a residual added at the end. */
-  forward(ops, x, norm, residual) {
-    const h = norm ? causalNormConv(ops, x, norm.weights, norm.silu, this.spatial) : ops.conv(x, this.spatial);
-    const y = ops.conv(h, this.temporal, { residual });
-    ops.release(h);
-    return y;
-  }
-};
-var ResnetBlock3d = class {
-  norm1;
-  conv1;
-  norm2;
-  conv2;
-  shortcut;
-  constructor(up, w, prefix, cin, cout) {
-    this.norm1 = loadCausalNorm(up, w, `${prefix}.norm1`, cin);
-    this.conv1 = new FactorizedConv(up, w, `${prefix}.conv1`, cin, cout);
-    this.norm2 = loadCausalNorm(up, w, `${prefix}.norm2`, cout);
-    this.conv2 = new FactorizedConv(up, w, `${prefix}.conv2`, cout, cout);
-    this.shortcut = cin !== cout ? loadConv3d(up, w, `${prefix}.nin_shortcut`, cout, cin, [1, 1, 1]) : null;
-  }
-  forward(ops, x) {
-    const h = this.conv1.forward(ops, x, { weights: this.norm1, silu: true });
-    const skip = this.shortcut ? ops.conv(x, this.shortcut) : x;
-    const out = this.conv2.forward(ops, h, { weights: this.norm2, silu: true }, skip);
-    ops.release(h);
-    if (skip !== x) ops.release(skip);
-    return out;
-  }
-};
-var AttnBlock3d = class {
-  constructor(up, w, prefix, c, kind) {
-    this.kind = kind;
-    this.norm = loadCausalNorm(up, w, `${prefix}.norm`, c);
-    this.qkv = loadPackedQkv(up, w, (q, part) => `${prefix}.${q}.conv3d.${part}`, c, [1, 1, 1]);
-    this.proj = loadConv3d(up, w, `${prefix}.proj_out`, c, c, [1, 1, 1]);
-  }
-  kind;
-  norm;
-  qkv;
-  proj;
-  forward(ops, x) {
-    const qkv = causalNormConv(ops, x, this.norm, false, this.qkv);
-    const attended = ops.attention(qkv, this.kind);
-    ops.release(qkv);
-    const out = ops.conv(attended, this.proj, { residual: x });
-    ops.release(attended);
-    return out;
-  }
-};
-var SpaceTimeAttn = class {
-  spatial;
-  temporal;
-  constructor(up, w, prefix, c) {
-    this.spatial = new AttnBlock3d(up, w, `${prefix}.0`, c, "spatial");
-    this.temporal = new AttnBlock3d(up, w, `${prefix}.1`, c, "temporal");
-  }
-  forward(ops, x) {
-    const h = this.spatial.forward(ops, x);
-    const y = this.temporal.forward(ops, h);
-    ops.release(h);
-    return y;
-  }
-};
-function optionalConv3d(up, w, used, prefix, c, k) {
-  if (used) return loadConv3d(up, w, prefix, c, c, k);
-  w.skip(`${prefix}.conv3d.weight`, `${prefix}.conv3d.bias`);
-  return null;
-}
-var HybridDownsample = class {
-  constructor(up, w, prefix, c, spatial, temporal) {
-    this.spatial = spatial;
-    this.temporal = temporal;
-    this.conv1 = optionalConv3d(up, w, spatial, `${prefix}.conv1`, c, [1, 3, 3]);
-    this.conv2 = optionalConv3d(up, w, temporal, `${prefix}.conv2`, c, [3, 1, 1]);
-    this.conv3 = optionalConv3d(up, w, spatial || temporal, `${prefix}.conv3`, c, [1, 1, 1]);
-  }
-  spatial;
-  temporal;
-  conv1;
-  conv2;
-  conv3;
-  forward(ops, x) {
-    if (!this.spatial && !this.temporal) return x;
-    let h = x;
-    if (this.spatial) h = chain(ops, h, x, (t) => this.#space(ops, t));
-    if (this.temporal) h = chain(ops, h, x, (t) => this.#time(ops, t));
-    return chain(ops, h, x, (t) => ops.conv(t, this.conv3));
-  }
-  /** Stride-2 conv of the bottom/right zero-padded input, plus its 2x2 average. */
-  #space(ops, x) {
-    const pooled = ops.avgPool(x, "space");
-    const y = ops.conv(x, this.conv1, {
-      stride: [1, 2, 2],
-      padLow: [0, 0],
-      padHigh: [1, 1],
-      residual: pooled
-    });
-    ops.release(pooled);
-    return y;
-  }
-  /** Stride-2 causal temporal conv, plus the average of frame pairs. */
-  #time(ops, x) {
-    const pooled = ops.avgPool(x, "time");
-    const y = ops.conv(x, this.conv2, { stride: [2, 1, 1], padTime: 2, residual: pooled });
-    ops.release(pooled);
-    return y;
-  }
-};
-var HybridUpsample = class {
-  constructor(up, w, prefix, c, spatial, temporal) {
-    this.spatial = spatial;
-    this.temporal = temporal;
-    this.conv1 = optionalConv3d(up, w, temporal, `${prefix}.conv1`, c, [3, 1, 1]);
-    this.conv2 = optionalConv3d(up, w, spatial, `${prefix}.conv2`, c, [1, 3, 3]);
-    this.conv3 = optionalConv3d(up, w, spatial || temporal, `${prefix}.conv3`, c, [1, 1, 1]);
-  }
-  spatial;
-  temporal;
-  conv1;
-  conv2;
-  conv3;
-  forward(ops, x) {
-    if (!this.spatial && !this.temporal) return x;
-    let h = x;
-    if (this.temporal) h = chain(ops, h, x, (t) => this.#time(ops, t));
-    if (this.spatial) h = chain(ops, h, x, (t) => this.#space(ops, t));
-    return chain(ops, h, x, (t) => ops.conv(t, this.conv3));
-  }
-  /** Frames repeated (T -> 2T - 1), plus a causal temporal conv of them. */
-  #time(ops, x) {
-    const repeated = x.shape[2] > 1 ? ops.upsample(x, "time") : x;
-    const y = ops.conv(repeated, this.conv1, { residual: repeated });
-    if (repeated !== x) ops.release(repeated);
-    return y;
-  }
-  /** Nearest 2x in space, plus a spatial conv of it. */
-  #space(ops, x) {
-    const repeated = ops.upsample(x, "space");
-    const y = ops.conv(repeated, this.conv2, { residual: repeated });
-    ops.release(repeated);
-    return y;
-  }
-};
-
-// src/models/video.ts
-function loadMid2(up, w, prefix, c) {
-  return {
-    block1: new ResnetBlock3d(up, w, `${prefix}.mid.block_1`, c, c),
-    attn: new SpaceTimeAttn(up, w, `${prefix}.mid.attn_1`, c),
-    block2: new ResnetBlock3d(up, w, `${prefix}.mid.block_2`, c, c)
-  };
-}
-var plain = (conv3) => ({ forward: (ops, x) => conv3.forward(ops, x) });
-var normSilu = (norm, conv3) => ({
-  forward: (ops, x) => conv3.forward(ops, x, { weights: norm, silu: true })
-});
-var VideoEncoder = class {
-  config;
-  #parts;
-  constructor(up, w, config) {
-    this.config = config;
-    const c = config;
-    const { levels, width } = buildLevels({
-      prefix: "encoder.down",
-      order: c.levelWidths.map((_, i) => i),
-      widths: c.levelWidths,
-      blocksPerLevel: c.numResBlocks,
-      attn: c.levelAttn,
-      block: (name, cin, cout) => new ResnetBlock3d(up, w, name, cin, cout),
-      attention: (name, ch) => new SpaceTimeAttn(up, w, name, ch),
-      resample: (i, name, ch) => {
-        const down = c.levelDown[i];
-        return down ? new HybridDownsample(up, w, `${name}.downsample`, ch, down.spatial, down.temporal) : null;
-      }
-    }, c.channels);
-    const quant = loadConv3d(up, w, "quant_conv", c.latentChannels, c.zChannels, [1, 1, 1]);
-    const levelsOfHaar = Math.log2(c.patchSize);
-    this.#parts = {
-      patcherName: "encoder.patcher3d",
-      patch: (ops, x) => ops.haarPatch(x, levelsOfHaar),
-      convIn: plain(new FactorizedConv(up, w, "encoder.conv_in", 3 * c.patchSize ** 3, c.channels)),
-      levels,
-      mid: loadMid2(up, w, "encoder", width),
-      out: normSilu(
-        loadCausalNorm(up, w, "encoder.norm_out", width),
-        new FactorizedConv(up, w, "encoder.conv_out", width, c.zChannels)
-      ),
-      quantConv: { forward: (ops, x) => ops.conv(x, quant) }
-    };
-  }
-  /** [B, 3, T, H, W] in [-1, 1], T = 1 + k * tc -> [B, latent, 1 + k, H/s, W/s]. */
-  forward(ops, x, probe) {
-    return runEncoder(ops, this.#parts, x, probe);
-  }
-};
-var VideoDecoder = class {
-  config;
-  #parts;
-  constructor(up, w, config) {
-    this.config = config;
-    const c = config;
-    const n = c.levelWidths.length;
-    const { levels, width } = buildLevels({
-      prefix: "decoder.up",
-      order: c.levelWidths.map((_, i) => n - 1 - i),
-      widths: c.levelWidths,
-      blocksPerLevel: c.blocksPerLevel,
-      attn: c.levelAttn,
-      block: (name, cin, cout) => new ResnetBlock3d(up, w, name, cin, cout),
-      attention: (name, ch) => new SpaceTimeAttn(up, w, name, ch),
-      resample: (i, name, ch) => {
-        const u = c.levelUp[i];
-        return i !== 0 ? new HybridUpsample(up, w, `${name}.upsample`, ch, u.spatial, u.temporal) : null;
-      }
-    }, c.midChannels);
-    const postQuant = loadConv3d(up, w, "post_quant_conv", c.zChannels, c.latentChannels, [
-      1,
-      1,
-      1
-    ]);
-    const levelsOfHaar = Math.log2(c.patchSize);
-    this.#parts = {
-      postQuantConv: { forward: (ops, x) => ops.conv(x, postQuant) },
-      convIn: plain(new FactorizedConv(up, w, "decoder.conv_in", c.zChannels, c.midChannels)),
-      mid: loadMid2(up, w, "decoder", c.midChannels),
-      levels,
-      out: normSilu(
-        loadCausalNorm(up, w, "decoder.norm_out", width),
-        new FactorizedConv(up, w, "decoder.conv_out", width, 3 * c.patchSize ** 3)
-      ),
-      unpatch: (ops, x) => ops.haarUnpatch(x, levelsOfHaar)
-    };
-  }
-  /** Latent (or FSQ codes) [B, latent, t, h, w] -> video [B, 3, 1 + (t-1) * tc, h*s, w*s]. */
-  forward(ops, z, probe) {
-    return runDecoder(ops, this.#parts, z, probe);
-  }
-};
-
-// src/models/variants.ts
-var OFFICIAL = [
-  "Cosmos-0.1-Tokenizer-CI8x8",
-  "Cosmos-0.1-Tokenizer-CI16x16",
-  "Cosmos-0.1-Tokenizer-DI8x8",
-  "Cosmos-0.1-Tokenizer-DI16x16",
-  "Cosmos-0.1-Tokenizer-CV4x8x8",
-  "Cosmos-0.1-Tokenizer-CV8x8x8",
-  "Cosmos-0.1-Tokenizer-CV8x16x16",
-  "Cosmos-0.1-Tokenizer-DV4x8x8",
-  "Cosmos-0.1-Tokenizer-DV8x8x8",
-  "Cosmos-0.1-Tokenizer-DV8x16x16",
-  "Cosmos-1.0-Tokenizer-CV8x8x8",
-  "Cosmos-1.0-Tokenizer-DV8x16x16"
-];
-function specOf(name) {
-  const m = /-(C|D)(I|V)(\d+)x(\d+)(?:x(\d+))?$/.exec(name);
-  const video = m[2] === "V";
-  return {
-    name,
-    kind: video ? "video" : "image",
-    discrete: m[1] === "D",
-    temporalCompression: video ? Number(m[3]) : 1,
-    spatialCompression: Number(video ? m[4] : m[3])
-  };
-}
-var VARIANTS = OFFICIAL.map(specOf);
-function findVariant(name) {
-  const bare = name.replace(/^nvidia\//, "");
-  const exact = VARIANTS.find((v) => v.name === bare);
-  if (exact) return exact;
-  const short = VARIANTS.filter((v) => v.name.endsWith(`-${bare}`));
-  if (short.length) return short[short.length - 1];
-  throw new Error(
-    `Unknown model "${name}": expected one of ${VARIANTS.map((v) => v.name).join(", ")}`
-  );
-}
-function describeVariant(kind, discrete, spatial, temporal = 1) {
-  const short = `${discrete ? "D" : "C"}${kind === "image" ? "I" : "V"}${kind === "video" ? `${temporal}x` : ""}${spatial}x${spatial}`;
-  const match = VARIANTS.filter((v) => v.name.endsWith(`-${short}`));
-  return match.length ? match[match.length - 1].name : `${short} (unofficial)`;
-}
-
-// src/io/source.ts
-var URL_LIKE = /^(https?|file|data|blob):/i;
-async function readWeightsInput(input, what) {
-  if (input instanceof Uint8Array) return { bytes: input, source: `<${what} bytes>` };
-  if (input instanceof ArrayBuffer) {
-    return { bytes: new Uint8Array(input), source: `<${what} bytes>` };
-  }
-  const isUrl = input instanceof URL || URL_LIKE.test(input);
-  const label = String(input);
-  if (isUrl && !label.startsWith("file:")) {
-    let res;
-    try {
-      res = await fetch(input);
-    } catch (err) {
-      throw new Error(`Cannot fetch ${what} "${label}": ${err.message}`);
-    }
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new Error(`Cannot fetch ${what} "${label}": HTTP ${res.status} ${res.statusText}`);
-    }
-    return { bytes: new Uint8Array(await res.arrayBuffer()), source: label };
-  }
-  const deno = globalThis.Deno;
-  if (!deno) {
-    throw new Error(
-      `Cannot read ${what} "${label}": file paths need Deno; pass a URL or the bytes instead`
-    );
-  }
-  try {
-    return { bytes: await deno.readFile(input), source: label };
-  } catch (err) {
-    throw new Error(`Cannot read ${what} "${label}": ${err.message}`);
-  }
-}
-
-// src/io/validate.ts
-function checkData(t, what) {
-  if (!t || typeof t !== "object" || !Array.isArray(t.shape)) {
-    throw new Error(`Cannot ${what}: expected a tensor { data, shape }`);
-  }
-  if (!t.shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
-    throw new Error(`Cannot ${what}: invalid shape ${fmtShape(t.shape)}`);
-  }
-  if (t.data?.length !== numel(t.shape)) {
-    throw new Error(
-      `Cannot ${what}: shape ${fmtShape(t.shape)} needs ${numel(t.shape)} values, data has ${t.data?.length}`
-    );
-  }
-}
-function checkImageInput(t, factor, video = false) {
-  checkData(t, "encode");
-  if (!(t.data instanceof Float32Array)) {
-    throw new Error(`Cannot encode: expected Float32Array data, got ${t.data?.constructor?.name}`);
-  }
-  if (t.shape.length !== (video ? 5 : 4)) {
-    const takes = video ? "a video tokenizer takes [B, 3, T, H, W]" : "an image tokenizer takes [B, 3, H, W]";
-    throw new Error(
-      `Cannot encode: ${takes}, got rank ${t.shape.length} ${fmtShape(t.shape)}`
-    );
-  }
-  const c = t.shape[1];
-  const [h, w] = t.shape.slice(-2);
-  if (c !== 3) {
-    throw new Error(`Cannot encode: expected 3 channels (RGB), got ${c} in ${fmtShape(t.shape)}`);
-  }
-  if (h % factor !== 0 || w % factor !== 0) {
-    throw new Error(
-      `Cannot encode: height and width must be multiples of ${factor} for this model, got ${h}x${w}`
-    );
-  }
-  const i = t.data.findIndex((v) => !Number.isFinite(v));
-  if (i >= 0) {
-    throw new Error(`Cannot encode: input has a non-finite value (${t.data[i]}) at index ${i}`);
-  }
-}
-function checkLatentInput(t, channels, video = false) {
-  checkData(t, "decode");
-  if (!(t.data instanceof Float32Array)) {
-    throw new Error(
-      `Cannot decode: a continuous tokenizer takes a Float32Array latent, got ${t.data?.constructor?.name}`
-    );
-  }
-  if (t.shape.length !== (video ? 5 : 4) || t.shape[1] !== channels) {
-    throw new Error(
-      `Cannot decode: expected a latent [B, ${channels}, ${video ? "t, " : ""}h, w], got ${fmtShape(t.shape)}`
-    );
-  }
-  const i = t.data.findIndex((v) => !Number.isFinite(v));
-  if (i >= 0) {
-    throw new Error(`Cannot decode: latent has a non-finite value (${t.data[i]}) at index ${i}`);
-  }
-}
-function checkIndicesInput(t, codebookSize, video = false) {
-  checkData(t, "decode");
-  if (!(t.data instanceof Int32Array)) {
-    throw new Error(
-      `Cannot decode: a discrete tokenizer takes Int32Array indices, got ${t.data?.constructor?.name}`
-    );
-  }
-  if (t.shape.length !== (video ? 4 : 3)) {
-    throw new Error(
-      `Cannot decode: expected indices [B, ${video ? "t, " : ""}h, w], got ${fmtShape(t.shape)}`
-    );
-  }
-  const i = t.data.findIndex((v) => v < 0 || v >= codebookSize);
-  if (i >= 0) {
-    throw new Error(
-      `Cannot decode: index ${t.data[i]} at position ${i} is outside [0, ${codebookSize})`
-    );
-  }
-}
-
-// src/io/frames.ts
-var DEFAULT_WINDOW = 17;
-function sliceTime(x, t0, t1, timeAxis = 2) {
-  const shape = x.shape;
-  const outer = shape.slice(0, timeAxis).reduce((a, b) => a * b, 1);
-  const t = shape[timeAxis];
-  const inner = shape.slice(timeAxis + 1).reduce((a, b) => a * b, 1);
-  const n = t1 - t0;
-  const Ctor = x.data.constructor;
-  const data = new Ctor(outer * n * inner);
-  for (let o = 0; o < outer; o++) {
-    data.set(x.data.subarray((o * t + t0) * inner, (o * t + t1) * inner), o * n * inner);
-  }
-  return { data, shape: [...shape.slice(0, timeAxis), n, ...shape.slice(timeAxis + 1)] };
-}
-function concatTime(parts, timeAxis = 2) {
-  if (parts.length === 1) return parts[0];
-  const first = parts[0].shape;
-  const outer = first.slice(0, timeAxis).reduce((a, b) => a * b, 1);
-  const inner = first.slice(timeAxis + 1).reduce((a, b) => a * b, 1);
-  const total = parts.reduce((a, p) => a + p.shape[timeAxis], 0);
-  const Ctor = parts[0].data.constructor;
-  const data = new Ctor(outer * total * inner);
-  let t0 = 0;
-  for (const p of parts) {
-    const n = p.shape[timeAxis];
-    for (let o = 0; o < outer; o++) {
-      data.set(
-        p.data.subarray(o * n * inner, (o + 1) * n * inner),
-        (o * total + t0) * inner
-      );
-    }
-    t0 += n;
-  }
-  return { data, shape: [...first.slice(0, timeAxis), total, ...first.slice(timeAxis + 1)] };
-}
-function checkWindow(window, tc) {
-  if (!Number.isInteger(window) || window < 1 || (window - 1) % tc !== 0) {
-    throw new Error(
-      `Invalid temporal window ${window}: it must be 1 + k x ${tc} frames (e.g. ${1 + 2 * tc})`
-    );
-  }
-}
-function windowRanges(frames, window, tc) {
-  const ranges = [];
-  for (let t0 = 0; t0 < frames; t0 += window) ranges.push([t0, Math.min(frames, t0 + window)]);
-  const [a, b] = ranges[ranges.length - 1];
-  const last = b - a;
-  if ((last - 1) % tc !== 0) {
-    const shorter = frames - (last - 1) % tc;
-    if (ranges.length === 1) {
-      throw new Error(
-        `Cannot encode ${frames} frames: this tokenizer takes 1 + k x ${tc} frames (e.g. ${shorter} or ${shorter + tc})`
-      );
-    }
-    throw new Error(
-      `Cannot encode ${frames} frames: windows of ${window} leave a last window of ${last} frames, and every window needs 1 + k x ${tc} frames (use ${shorter} or ${shorter + tc} frames, or another window length)`
-    );
-  }
-  return ranges;
-}
-function checkSameFrameShape(a, b, timeAxis = 2) {
-  const sa = a.shape.filter((_, i) => i !== timeAxis), sb = b.shape.filter((_, i) => i !== timeAxis);
-  if (fmtShape(sa) !== fmtShape(sb)) {
-    throw new Error(`Frames of shape ${fmtShape(b.shape)} do not continue ${fmtShape(a.shape)}`);
-  }
-}
-
-// src/weights/checkpoint.ts
-var ARCHITECTURE_BUFFERS = /(^|\.)(wavelets|_arange|patch_size_buffer|_levels|_basis|implicit_codebook)$/;
-function safetensorsSource(file) {
-  return {
-    source: file.source,
-    metadata: file.metadata,
-    names: () => [...file.entries.keys()],
-    shape: (name) => file.entries.get(name)?.shape,
-    float32: (name) => file.float32(name)
-  };
-}
-var WeightReader = class {
-  constructor(src, half) {
-    this.src = src;
-    this.half = half;
-  }
-  src;
-  half;
-  used = /* @__PURE__ */ new Set();
-  has(name) {
-    return this.src.shape(name) !== void 0;
-  }
-  shape(name) {
-    const s = this.src.shape(name);
-    if (!s) {
-      throw new Error(
-        `Cannot load ${this.half}: "${this.src.source}" has no tensor "${name}"`
-      );
-    }
-    return s;
-  }
-  /**
-   * Marks tensors the architecture holds but never runs (a hybrid resampler's switched-off
-   * path) as accounted for, without reading or uploading them; absent ones are fine too.
-   */
-  skip(...names) {
-    for (const n of names) if (this.has(n)) this.used.add(n);
-  }
-  /** The tensor's values, after checking its shape against `expected` (-1: any extent). */
-  take(name, expected) {
-    const s = this.shape(name);
-    const ok = s.length === expected.length && s.every((d, i) => expected[i] < 0 || d === expected[i]);
-    if (!ok) {
-      throw new Error(
-        `Cannot load ${this.half}: tensor "${name}" in "${this.src.source}" has shape ${fmtShape(s)}, expected ${fmtShape(expected.map((d) => d < 0 ? "*" : d))}`
-      );
-    }
-    this.used.add(name);
-    return this.src.float32(name);
-  }
-};
 
 // src/weights/safetensors.ts
 var DTYPE_SIZE = {
@@ -4049,271 +3095,6 @@ function encodeSafetensors(tensors, metadata) {
     }
   }
   return out;
-}
-
-// src/weights/diffusers.ts
-var GRAMMAR = {
-  model: [
-    ["encoder.", "encoder.", "encoder"],
-    ["quant_conv.", "quant_conv.", "conv"],
-    ["post_quant_conv.", "post_quant_conv.", "conv"],
-    ["decoder.", "decoder.", "decoder"]
-  ],
-  encoder: [
-    ["conv_in.", "conv_in.", "factorized"],
-    ["down.{i}.block.{j}.", "down_blocks.{i}.resnets.{j}.", "resnet"],
-    ["down.{i}.attn.{j}.0.", "down_blocks.{i}.attentions.{j}.", "attention"],
-    ["down.{i}.attn.{j}.1.", "down_blocks.{i}.temp_attentions.{j}.", "attention"],
-    ["down.{i}.downsample.", "down_blocks.{i}.downsamplers.0.", "resample"],
-    ["mid.", "mid_block.", "mid"],
-    ["norm_out.", "norm_out.", "norm"],
-    ["conv_out.", "conv_out.", "factorized"]
-  ],
-  decoder: [
-    ["conv_in.", "conv_in.", "factorized"],
-    ["mid.", "mid_block.", "mid"],
-    ["up.{u}.block.{j}.", "up_blocks.{u}.resnets.{j}.", "resnet"],
-    ["up.{u}.attn.{j}.0.", "up_blocks.{u}.attentions.{j}.", "attention"],
-    ["up.{u}.attn.{j}.1.", "up_blocks.{u}.temp_attentions.{j}.", "attention"],
-    ["up.{u}.upsample.", "up_blocks.{u}.upsamplers.0.", "resample"],
-    ["norm_out.", "norm_out.", "norm"],
-    ["conv_out.", "conv_out.", "factorized"]
-  ],
-  mid: [
-    ["block_1.", "resnets.0.", "resnet"],
-    ["attn_1.0.", "attentions.0.", "attention"],
-    ["attn_1.1.", "temp_attentions.0.", "attention"],
-    ["block_2.", "resnets.1.", "resnet"]
-  ],
-  resnet: [
-    ["norm1.", "norm1.", "norm"],
-    ["conv1.", "conv1.", "factorized"],
-    ["norm2.", "norm2.", "norm"],
-    ["conv2.", "conv2.", "factorized"],
-    ["nin_shortcut.", "conv_shortcut.", "conv"]
-  ],
-  attention: [
-    ["norm.", "norm.", "norm"],
-    ["q.", "to_q.", "conv"],
-    ["k.", "to_k.", "conv"],
-    ["v.", "to_v.", "conv"],
-    ["proj_out.", "to_out.0.", "conv"]
-  ],
-  // Both hybrid resamplers keep their three convs under the same names (conv1..conv3).
-  resample: [
-    ["conv1.", "conv1.", "conv"],
-    ["conv2.", "conv2.", "conv"],
-    ["conv3.", "conv3.", "conv"]
-  ],
-  factorized: [
-    ["0.", "conv_s.", "conv"],
-    ["1.", "conv_t.", "conv"]
-  ],
-  conv: [["conv3d.", "", "param"]],
-  norm: [["norm.", "norm.", "param"]],
-  param: [["weight", "weight"], ["bias", "bias"]]
-};
-function compile(template, leaf) {
-  const slots = [];
-  const body = template.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{(\w)\}/g, (_, s) => {
-    slots.push(s);
-    return "(\\d+)";
-  });
-  return { re: new RegExp(`^${body}${leaf ? "$" : ""}`), slots };
-}
-var COMPILED = Object.fromEntries(
-  Object.entries(GRAMMAR).map(([kind, rules]) => [
-    kind,
-    rules.map(([ours, theirs, child]) => {
-      const a = compile(ours, child === void 0), b = compile(theirs, child === void 0);
-      return { match: [a.re, b.re], slots: [a.slots, b.slots], templates: [ours, theirs], child };
-    })
-  ])
-);
-var BUFFERS = /(^|\.)(wavelets|_arange|patch_size_buffer)$/;
-function upLevels(names, side) {
-  const re = side === 0 ? /^decoder\.up\.(\d+)\./ : /^decoder\.up_blocks\.(\d+)\./;
-  let n = 0;
-  for (const name of names) {
-    const m = re.exec(name);
-    if (m) n = Math.max(n, Number(m[1]) + 1);
-  }
-  return n;
-}
-function translate(rest, kind, from, levels) {
-  const to = from === 0 ? 1 : 0;
-  for (const rule of COMPILED[kind]) {
-    const m = rule.match[from].exec(rest);
-    if (!m) continue;
-    const values = /* @__PURE__ */ new Map();
-    rule.slots[from].forEach((slot, k) => values.set(slot, Number(m[k + 1])));
-    let ok = true;
-    const head = rule.templates[to].replace(/\{(\w)\}/g, (_, slot) => {
-      const v = values.get(slot);
-      if (slot !== "u") return String(v);
-      if (v >= levels) ok = false;
-      return String(levels - 1 - v);
-    });
-    if (!ok) continue;
-    if (rule.child === void 0) return head;
-    const tail = translate(rest.slice(m[0].length), rule.child, from, levels);
-    if (tail !== void 0) return head + tail;
-  }
-  return void 0;
-}
-function toDiffusersName(name, levels) {
-  return translate(name, "model", 0, levels);
-}
-function fromDiffusersNames(names, source = "<names>") {
-  return mapAll(names, 1, source);
-}
-function mapAll(names, from, source) {
-  const levels = upLevels(names, from);
-  const out = /* @__PURE__ */ new Map();
-  const seen = /* @__PURE__ */ new Map();
-  for (const name of names) {
-    if (BUFFERS.test(name)) continue;
-    const mapped = translate(name, "model", from, levels);
-    if (mapped === void 0) {
-      throw new Error(
-        from === 1 ? `Cannot read diffusers checkpoint "${source}": tensor "${name}" is not an AutoencoderKLCosmos parameter this loader knows` : `Cannot convert "${source}" to diffusers names: tensor "${name}" has no AutoencoderKLCosmos counterpart`
-      );
-    }
-    const twin = seen.get(mapped);
-    if (twin !== void 0) {
-      throw new Error(`"${source}": tensors "${twin}" and "${name}" both map to "${mapped}"`);
-    }
-    seen.set(mapped, name);
-    out.set(name, mapped);
-  }
-  return out;
-}
-var DIFFUSERS_MARKER = /^(?:encoder|decoder)\.(?:conv_in\.conv_[st]\.|down_blocks\.|up_blocks\.|mid_block\.)/;
-function isDiffusersCheckpoint(src) {
-  return src.names().some((n) => DIFFUSERS_MARKER.test(n));
-}
-function renamed(src, names, source, metadata) {
-  return {
-    source,
-    metadata,
-    names: () => [...names.keys()],
-    shape: (name) => {
-      const inner = names.get(name);
-      return inner === void 0 ? void 0 : typeof inner === "string" ? src.shape(inner) : inner;
-    },
-    float32: (name) => {
-      const inner = names.get(name);
-      if (inner === void 0) throw new Error(`"${source}" has no tensor "${name}"`);
-      if (typeof inner === "string") return src.float32(inner);
-      return new Float32Array(inner.reduce((a, b) => a * b, 1));
-    }
-  };
-}
-var ENCODER_HALF = /^(encoder|quant_conv)\./;
-var DECODER_HALF = /^(decoder|post_quant_conv)\./;
-function recordedCompression(metadata, config) {
-  const candidates = [];
-  try {
-    if (metadata.config !== void 0) candidates.push(JSON.parse(metadata.config));
-  } catch {
-  }
-  if (config !== void 0) candidates.push(config);
-  for (const c of candidates) {
-    if (typeof c !== "object" || c === null) continue;
-    const r = c;
-    const spatial = r.spatial_compression ?? r.spatial_compression_ratio;
-    const temporal = r.temporal_compression ?? r.temporal_compression_ratio;
-    if (Number.isInteger(spatial) && Number.isInteger(temporal)) {
-      return { spatial, temporal };
-    }
-  }
-  return void 0;
-}
-var RESAMPLER_CONVS = {
-  encoder: [
-    ["conv1", "spatial", [1, 3, 3]],
-    ["conv2", "temporal", [3, 1, 1]],
-    ["conv3", "any", [1, 1, 1]]
-  ],
-  decoder: [
-    ["conv1", "temporal", [3, 1, 1]],
-    ["conv2", "spatial", [1, 3, 3]],
-    ["conv3", "any", [1, 1, 1]]
-  ]
-};
-function resamplerConvs(half, names, shape, compression) {
-  const re = half === "encoder" ? /^encoder\.down\.(\d+)\./ : /^decoder\.up\.(\d+)\./;
-  let n = 0;
-  for (const name of names) {
-    const m = re.exec(name);
-    if (m) n = Math.max(n, Number(m[1]) + 1);
-  }
-  const patched = half === "encoder" ? shape("encoder.conv_in.0.conv3d.weight")?.[1] : shape("decoder.conv_out.0.conv3d.weight")?.[0];
-  const logP = patched === void 0 ? null : Math.round(Math.log2(patched / 3) / 3);
-  const out = [];
-  for (let level = 0; level < n; level++) {
-    if (half === "encoder" ? level === n - 1 : level === 0) continue;
-    const prefix = half === "encoder" ? `encoder.down.${level}` : `decoder.up.${level}`;
-    const c = shape(`${prefix}.block.0.conv2.0.conv3d.weight`)?.[0];
-    if (c === void 0) continue;
-    let spatialOn = null, temporalOn = null;
-    if (compression && logP !== null) {
-      const ns = Math.log2(compression.spatial) - logP;
-      const nt = Math.log2(compression.temporal) - logP;
-      if (half === "encoder") {
-        spatialOn = level < ns;
-        temporalOn = level < nt;
-      } else {
-        const d = n - 1 - level;
-        temporalOn = 0 < d && d < nt + 1;
-        spatialOn = temporalOn || d < ns && ns > nt;
-      }
-    }
-    for (const [conv3, path, kernel] of RESAMPLER_CONVS[half]) {
-      const built = spatialOn === null || temporalOn === null ? null : path === "spatial" ? spatialOn : path === "temporal" ? temporalOn : spatialOn || temporalOn;
-      const base = `${prefix}.${half === "encoder" ? "downsample" : "upsample"}.${conv3}.conv3d`;
-      out.push({ name: `${base}.weight`, shape: [c, c, ...kernel], built });
-      out.push({ name: `${base}.bias`, shape: [c], built });
-    }
-  }
-  return out;
-}
-function fromDiffusers(src, options = {}) {
-  const toOurs = fromDiffusersNames(src.names(), src.source);
-  const compression = recordedCompression(src.metadata, options.config);
-  const metadata = { ...src.metadata };
-  delete metadata.config;
-  if (compression) {
-    metadata.config = JSON.stringify({
-      spatial_compression: compression.spatial,
-      temporal_compression: compression.temporal
-    });
-  }
-  const half = (which, keep) => {
-    const names = /* @__PURE__ */ new Map();
-    for (const [theirs, ours] of toOurs) if (keep.test(ours)) names.set(ours, theirs);
-    if (![...names.keys()].some((n) => n.startsWith(`${which}.`))) {
-      throw new Error(
-        `Cannot split diffusers checkpoint "${src.source}": it has no ${which} tensors`
-      );
-    }
-    const shape = (n) => {
-      const inner = names.get(n);
-      return typeof inner === "string" ? src.shape(inner) : inner;
-    };
-    const levels = upLevels(names.keys(), 0);
-    for (const conv3 of resamplerConvs(which, [...names.keys()], shape, compression)) {
-      if (names.has(conv3.name)) continue;
-      if (conv3.built) {
-        throw new Error(
-          `Cannot read diffusers checkpoint "${src.source}": it has no tensor "${toDiffusersName(conv3.name, levels)}", which its compression (${compression.spatial}x spatial, ${compression.temporal}x temporal) needs`
-        );
-      }
-      names.set(conv3.name, conv3.shape);
-    }
-    return renamed(src, names, `${src.source} (diffusers, ${which} half)`, metadata);
-  };
-  return { encoder: half("encoder", ENCODER_HALF), decoder: half("decoder", DECODER_HALF) };
 }
 
 // src/weights/pickle.ts
@@ -5092,8 +3873,8 @@ function describe(v) {
     return String(v);
   }
 }
-var ENCODER_HALF2 = /^(encoder|quant_conv|quantizer|distribution)\./;
-var DECODER_HALF2 = /^(decoder|post_quant_conv|inv_quant)\./;
+var ENCODER_HALF = /^(encoder|quant_conv|quantizer|distribution)\./;
+var DECODER_HALF = /^(decoder|post_quant_conv|inv_quant)\./;
 function subset(src, keep, source) {
   const names = src.names().filter((n) => keep.test(n));
   const own = new Set(names);
@@ -5109,14 +3890,14 @@ function subset(src, keep, source) {
   };
 }
 function splitHalves(src) {
-  const stray = src.names().find((n) => !ENCODER_HALF2.test(n) && !DECODER_HALF2.test(n));
+  const stray = src.names().find((n) => !ENCODER_HALF.test(n) && !DECODER_HALF.test(n));
   if (stray !== void 0) {
     throw new Error(
       `Cannot split "${src.source}" into encoder and decoder: tensor "${stray}" belongs to neither`
     );
   }
-  const encoder = subset(src, ENCODER_HALF2, `${src.source} (encoder half)`);
-  const decoder = subset(src, DECODER_HALF2, `${src.source} (decoder half)`);
+  const encoder = subset(src, ENCODER_HALF, `${src.source} (encoder half)`);
+  const decoder = subset(src, DECODER_HALF, `${src.source} (decoder half)`);
   for (const [half, s] of [["encoder", encoder], ["decoder", decoder]]) {
     if (!s.names().some((n) => n.startsWith(`${half}.`))) {
       throw new Error(`Cannot split "${src.source}": it has no ${half} tensors`);
@@ -5127,6 +3908,1302 @@ function splitHalves(src) {
 function isAutoencoder(src) {
   const names = src.names();
   return names.some((n) => n.startsWith("encoder.")) && names.some((n) => n.startsWith("decoder."));
+}
+
+// src/models/config.ts
+function count(f) {
+  let n = 0;
+  while (f(n)) n++;
+  return n;
+}
+function log2Exact(n) {
+  const l = Math.round(Math.log2(n));
+  return 2 ** l === n ? l : -1;
+}
+function detectHalf(src) {
+  const names = src.names();
+  const enc = names.some((n) => n.startsWith("encoder."));
+  const dec = names.some((n) => n.startsWith("decoder."));
+  if (enc && !dec) return "encoder";
+  if (dec && !enc) return "decoder";
+  return null;
+}
+function isVideo(src, half) {
+  return src.shape(`${half}.conv_in.0.conv3d.weight`) !== void 0 || src.shape(`${half}.conv_in.conv3d.weight`) !== void 0;
+}
+function need(src, half, name) {
+  const s = src.shape(name);
+  if (!s) throw new Error(`Cannot load ${half}: "${src.source}" has no tensor "${name}"`);
+  return s;
+}
+var article = (half) => half === "encoder" ? "an" : "a";
+function checkHalf(src, expected) {
+  const half = detectHalf(src);
+  if (half === null) {
+    throw new Error(
+      `Cannot load ${expected}: "${src.source}" holds no Cosmos tokenizer ${expected} (no "${expected}.*" parameters)`
+    );
+  }
+  if (half !== expected) {
+    throw new Error(
+      `Cannot load ${expected}: "${src.source}" holds ${article(half)} ${half}, not ${article(expected)} ${expected} (were the encoder and decoder files swapped?)`
+    );
+  }
+}
+function isVideoCheckpoint(src) {
+  const half = detectHalf(src);
+  return half !== null && isVideo(src, half);
+}
+function patchFromChannels(src, half, name, ch) {
+  const p = Math.sqrt(ch / 3);
+  if (!Number.isInteger(p) || log2Exact(p) < 0) {
+    throw new Error(
+      `Cannot load ${half}: "${name}" in "${src.source}" has ${ch} patch channels, not 3 x a power-of-two patch area`
+    );
+  }
+  return p;
+}
+function fsqFor(latentChannels) {
+  return latentChannels === DEFAULT_FSQ_LEVELS.length ? [...DEFAULT_FSQ_LEVELS] : null;
+}
+function inferImageEncoder(src) {
+  checkHalf(src, "encoder");
+  if (isVideo(src, "encoder")) {
+    throw new Error(`Cannot load encoder: "${src.source}" is a video tokenizer, not an image one`);
+  }
+  const h = "encoder";
+  const convIn = need(src, h, "encoder.conv_in.weight");
+  const patchSize = patchFromChannels(src, h, "encoder.conv_in.weight", convIn[1]);
+  const levels = count((i) => src.shape(`encoder.down.${i}.block.0.conv1.weight`) !== void 0);
+  if (levels === 0) throw new Error(`Cannot load encoder: "${src.source}" has no "encoder.down.0"`);
+  const numResBlocks = count(
+    (j) => src.shape(`encoder.down.0.block.${j}.conv1.weight`) !== void 0
+  );
+  const levelWidths = Array.from(
+    { length: levels },
+    (_, i) => need(src, h, `encoder.down.${i}.block.0.conv1.weight`)[0]
+  );
+  const numDown = count((i) => src.shape(`encoder.down.${i}.downsample.conv.weight`) !== void 0);
+  const levelAttn = Array.from(
+    { length: levels },
+    (_, i) => src.shape(`encoder.down.${i}.attn.0.q.weight`) !== void 0
+  );
+  const zChannels = need(src, h, "encoder.conv_out.weight")[0];
+  const latentChannels = need(src, h, "quant_conv.weight")[0];
+  return {
+    half: "encoder",
+    kind: "image",
+    patchSize,
+    channels: convIn[0],
+    levelWidths,
+    numResBlocks,
+    numDown,
+    levelAttn,
+    zChannels,
+    latentChannels,
+    fsqLevels: fsqFor(latentChannels),
+    spatialCompression: patchSize * 2 ** numDown
+  };
+}
+function inferImageDecoder(src) {
+  checkHalf(src, "decoder");
+  if (isVideo(src, "decoder")) {
+    throw new Error(`Cannot load decoder: "${src.source}" is a video tokenizer, not an image one`);
+  }
+  const h = "decoder";
+  const convIn = need(src, h, "decoder.conv_in.weight");
+  const convOut = need(src, h, "decoder.conv_out.weight");
+  const patchSize = patchFromChannels(src, h, "decoder.conv_out.weight", convOut[0]);
+  const levels = count((i) => src.shape(`decoder.up.${i}.block.0.conv1.weight`) !== void 0);
+  if (levels === 0) throw new Error(`Cannot load decoder: "${src.source}" has no "decoder.up.0"`);
+  const blocksPerLevel = count(
+    (j) => src.shape(`decoder.up.0.block.${j}.conv1.weight`) !== void 0
+  );
+  const levelWidths = Array.from(
+    { length: levels },
+    (_, i) => need(src, h, `decoder.up.${i}.block.0.conv1.weight`)[0]
+  );
+  const numUp = count(
+    (k) => src.shape(`decoder.up.${levels - 1 - k}.upsample.conv.weight`) !== void 0
+  );
+  const levelAttn = Array.from(
+    { length: levels },
+    (_, i) => src.shape(`decoder.up.${i}.attn.0.q.weight`) !== void 0
+  );
+  const latentChannels = need(src, h, "post_quant_conv.weight")[1];
+  return {
+    half: "decoder",
+    kind: "image",
+    patchSize,
+    midChannels: convIn[0],
+    levelWidths,
+    blocksPerLevel,
+    numUp,
+    levelAttn,
+    zChannels: convIn[1],
+    latentChannels,
+    fsqLevels: fsqFor(latentChannels),
+    spatialCompression: patchSize * 2 ** numUp,
+    outChannels: 3
+  };
+}
+function videoPatch(src, half, name, ch) {
+  const p = Math.round(Math.cbrt(ch / 3));
+  if (3 * p ** 3 !== ch || log2Exact(p) < 0) {
+    throw new Error(
+      `Cannot load ${half}: "${name}" in "${src.source}" has ${ch} patch channels, not 3 x a power-of-two patch volume`
+    );
+  }
+  return p;
+}
+function checkCompression(c, patch, levels, half) {
+  for (const [what, f] of [["spatial", c.spatial], ["temporal", c.temporal]]) {
+    const steps = log2Exact(f) - log2Exact(patch);
+    if (log2Exact(f) < 0 || steps < 0 || steps > levels) {
+      throw new Error(
+        `Cannot load ${half}: ${what} compression ${f} does not fit a patch size of ${patch} and ${levels} levels`
+      );
+    }
+  }
+}
+function inferVideoEncoder(src, comp) {
+  checkHalf(src, "encoder");
+  const h = "encoder";
+  const convIn = need(src, h, "encoder.conv_in.0.conv3d.weight");
+  const patchSize = videoPatch(src, h, "encoder.conv_in.0.conv3d.weight", convIn[1]);
+  const blockKey = (i, j) => `encoder.down.${i}.block.${j}.conv1.0.conv3d.weight`;
+  const levels = count((i) => src.shape(blockKey(i, 0)) !== void 0);
+  if (levels === 0) throw new Error(`Cannot load encoder: "${src.source}" has no "encoder.down.0"`);
+  checkCompression(comp, patchSize, levels, h);
+  const numResBlocks = count((j) => src.shape(blockKey(0, j)) !== void 0);
+  const levelWidths = Array.from({ length: levels }, (_, i) => need(src, h, blockKey(i, 0))[0]);
+  const levelAttn = Array.from(
+    { length: levels },
+    (_, i) => src.shape(`encoder.down.${i}.attn.0.0.q.conv3d.weight`) !== void 0
+  );
+  const spatialDowns = log2Exact(comp.spatial) - log2Exact(patchSize);
+  const temporalDowns = log2Exact(comp.temporal) - log2Exact(patchSize);
+  const levelDown = Array.from({ length: levels - 1 }, (_, i) => ({
+    spatial: i < spatialDowns,
+    temporal: i < temporalDowns
+  }));
+  const zChannels = need(src, h, "encoder.conv_out.0.conv3d.weight")[0];
+  const latentChannels = need(src, h, "quant_conv.conv3d.weight")[0];
+  return {
+    half: "encoder",
+    kind: "video",
+    patchSize,
+    channels: convIn[0],
+    levelWidths,
+    numResBlocks,
+    levelAttn,
+    levelDown,
+    zChannels,
+    latentChannels,
+    fsqLevels: fsqFor(latentChannels),
+    spatialCompression: comp.spatial,
+    temporalCompression: comp.temporal
+  };
+}
+function inferVideoDecoder(src, comp) {
+  checkHalf(src, "decoder");
+  const h = "decoder";
+  const convIn = need(src, h, "decoder.conv_in.0.conv3d.weight");
+  const convOut = need(src, h, "decoder.conv_out.0.conv3d.weight");
+  const patchSize = videoPatch(src, h, "decoder.conv_out.0.conv3d.weight", convOut[0]);
+  const blockKey = (i, j) => `decoder.up.${i}.block.${j}.conv1.0.conv3d.weight`;
+  const levels = count((i) => src.shape(blockKey(i, 0)) !== void 0);
+  if (levels === 0) throw new Error(`Cannot load decoder: "${src.source}" has no "decoder.up.0"`);
+  checkCompression(comp, patchSize, levels, h);
+  const blocksPerLevel = count((j) => src.shape(blockKey(0, j)) !== void 0);
+  const levelWidths = Array.from({ length: levels }, (_, i) => need(src, h, blockKey(i, 0))[0]);
+  const levelAttn = Array.from(
+    { length: levels },
+    (_, i) => src.shape(`decoder.up.${i}.attn.0.0.q.conv3d.weight`) !== void 0
+  );
+  const spatialUps = log2Exact(comp.spatial) - log2Exact(patchSize);
+  const temporalUps = log2Exact(comp.temporal) - log2Exact(patchSize);
+  const levelUp = Array.from({ length: levels }, (_, i) => {
+    const rev = levels - i - 1;
+    const temporal2 = i === 0 ? false : comp.legacyMode ? rev < temporalUps : 0 < rev && rev < temporalUps + 1;
+    const spatial2 = i !== 0 && (temporal2 || rev < spatialUps && spatialUps > temporalUps);
+    return { spatial: spatial2, temporal: temporal2 };
+  });
+  const latentChannels = need(src, h, "post_quant_conv.conv3d.weight")[1];
+  return {
+    half: "decoder",
+    kind: "video",
+    patchSize,
+    midChannels: convIn[0],
+    levelWidths,
+    blocksPerLevel,
+    levelAttn,
+    levelUp,
+    zChannels: convIn[1],
+    latentChannels,
+    fsqLevels: fsqFor(latentChannels),
+    spatialCompression: comp.spatial,
+    temporalCompression: comp.temporal,
+    outChannels: 3
+  };
+}
+
+// src/models/halves.ts
+function compressionFromMetadata(src) {
+  const raw = src.metadata?.config;
+  if (!raw) return null;
+  try {
+    const cfg = JSON.parse(raw);
+    if (Number.isInteger(cfg.spatial_compression) && Number.isInteger(cfg.temporal_compression)) {
+      return {
+        spatial: cfg.spatial_compression,
+        temporal: cfg.temporal_compression,
+        legacyMode: cfg.legacy_mode === true
+      };
+    }
+  } catch {
+  }
+  return null;
+}
+function videoCompression(halves, options) {
+  const { variant } = options;
+  if (variant?.kind === "video") {
+    return { spatial: variant.spatialCompression, temporal: variant.temporalCompression };
+  }
+  for (const { src } of halves) {
+    const recorded = compressionFromMetadata(src);
+    if (recorded) return recorded;
+  }
+  return options.compression ?? null;
+}
+function inferHalf({ half, src }, comp) {
+  if (comp) return half === "encoder" ? inferVideoEncoder(src, comp) : inferVideoDecoder(src, comp);
+  return half === "encoder" ? inferImageEncoder(src) : inferImageDecoder(src);
+}
+function inferHalves(halves, options = {}) {
+  let comp = null;
+  if (halves.some((h) => isVideoCheckpoint(h.src))) {
+    comp = videoCompression(halves, options);
+    if (!comp) return null;
+  }
+  return halves.map((h) => inferHalf(h, comp));
+}
+function architectureOf(cfg) {
+  return {
+    kind: cfg.kind,
+    discrete: cfg.fsqLevels !== null,
+    spatialCompression: cfg.spatialCompression,
+    temporalCompression: cfg.kind === "video" ? cfg.temporalCompression : 1
+  };
+}
+
+// src/nn/params.ts
+function convParams(ops, weight, shape, bias) {
+  const [cout, cin, ...k] = shape;
+  const kernel = k.length === 3 ? [k[0], k[1], k[2]] : [1, k[0] ?? 1, k[1] ?? 1];
+  if (bias.length !== cout) {
+    throw new Error(`Conv bias has ${bias.length} values, expected ${cout}`);
+  }
+  return {
+    weight: ops.upload({ data: weight, shape: [cout, cin * kernel[0] * kernel[1] * kernel[2]] }),
+    bias: ops.upload({ data: bias, shape: [cout] }),
+    cout,
+    cin,
+    kernel
+  };
+}
+function normParams(ops, gamma, beta, groups, eps = 1e-6) {
+  const channels = gamma.length;
+  const gb = new Float32Array(2 * channels);
+  for (let c = 0; c < channels; c++) {
+    gb[2 * c] = gamma[c];
+    gb[2 * c + 1] = beta[c];
+  }
+  return { gammaBeta: ops.upload({ data: gb, shape: [channels, 2] }), channels, groups, eps };
+}
+function loadPackedQkv(up, w, name, c, kernel) {
+  const weight = new Float32Array(3 * c * c);
+  const bias = new Float32Array(3 * c);
+  ["q", "k", "v"].forEach((which, i) => {
+    weight.set(w.take(name(which, "weight"), [c, c, ...kernel]), i * c * c);
+    bias.set(w.take(name(which, "bias"), [c]), i * c);
+  });
+  return convParams(up, weight, [3 * c, c, ...kernel], bias);
+}
+
+// src/nn/blocks.ts
+var GROUPS_2D = 32;
+var NORM_EPS = 1e-6;
+function loadConv2d(ops, w, prefix, cout, cin, k) {
+  const weight = w.take(`${prefix}.weight`, [cout, cin, k, k]);
+  const bias = w.take(`${prefix}.bias`, [cout]);
+  return convParams(ops, weight, [cout, cin, k, k], bias);
+}
+function loadNorm(ops, w, prefix, channels, groups = GROUPS_2D) {
+  if (channels % groups !== 0) {
+    throw new Error(
+      `Cannot load ${w.half}: "${prefix}" has ${channels} channels, not divisible into ${groups} groups`
+    );
+  }
+  return normParams(
+    ops,
+    w.take(`${prefix}.weight`, [channels]),
+    w.take(`${prefix}.bias`, [channels]),
+    groups,
+    NORM_EPS
+  );
+}
+function normConv(ops, x, norm, silu, conv4, opts = {}) {
+  const stats = ops.groupNormStats(x, { groups: norm.groups, eps: norm.eps });
+  const y = ops.conv(x, conv4, { ...opts, norm: { stats, weights: norm, silu } });
+  ops.release(stats);
+  return y;
+}
+var ResnetBlock = class {
+  norm1;
+  conv1;
+  norm2;
+  conv2;
+  shortcut;
+  constructor(ops, w, prefix, cin, cout) {
+    this.norm1 = loadNorm(ops, w, `${prefix}.norm1`, cin);
+    this.conv1 = loadConv2d(ops, w, `${prefix}.conv1`, cout, cin, 3);
+    this.norm2 = loadNorm(ops, w, `${prefix}.norm2`, cout);
+    this.conv2 = loadConv2d(ops, w, `${prefix}.conv2`, cout, cout, 3);
+    this.shortcut = cin !== cout ? loadConv2d(ops, w, `${prefix}.nin_shortcut`, cout, cin, 1) : null;
+  }
+  forward(ops, x) {
+    const h = normConv(ops, x, this.norm1, true, this.conv1);
+    const skip = this.shortcut ? ops.conv(x, this.shortcut) : x;
+    const out = normConv(ops, h, this.norm2, true, this.conv2, { residual: skip });
+    ops.release(h);
+    if (skip !== x) ops.release(skip);
+    return out;
+  }
+};
+var AttnBlock = class {
+  norm;
+  qkv;
+  proj;
+  constructor(ops, w, prefix, channels) {
+    const c = channels;
+    this.norm = loadNorm(ops, w, `${prefix}.norm`, c);
+    this.qkv = loadPackedQkv(ops, w, (q, part) => `${prefix}.${q}.${part}`, c, [1, 1]);
+    this.proj = loadConv2d(ops, w, `${prefix}.proj_out`, c, c, 1);
+  }
+  forward(ops, x) {
+    const qkv = normConv(ops, x, this.norm, false, this.qkv);
+    const attended = ops.attention(qkv);
+    ops.release(qkv);
+    const out = ops.conv(attended, this.proj, { residual: x });
+    ops.release(attended);
+    return out;
+  }
+};
+var Downsample = class {
+  conv;
+  constructor(ops, w, prefix, channels) {
+    this.conv = loadConv2d(ops, w, `${prefix}.conv`, channels, channels, 3);
+  }
+  forward(ops, x) {
+    return ops.conv(x, this.conv, { stride: [1, 2, 2], padLow: [0, 0], padHigh: [1, 1] });
+  }
+};
+var Upsample = class {
+  conv;
+  constructor(ops, w, prefix, channels) {
+    this.conv = loadConv2d(ops, w, `${prefix}.conv`, channels, channels, 3);
+  }
+  forward(ops, x) {
+    return ops.conv(x, this.conv, { upsample: true });
+  }
+};
+
+// src/nn/chain.ts
+function chain(ops, x, keep, step) {
+  const y = step(x);
+  if (x !== keep && y !== x) ops.release(x);
+  return y;
+}
+
+// src/models/graph.ts
+async function runMid(ops, mid, x, keep, name, probe) {
+  let h = chain(ops, x, keep, (t) => mid.block1.forward(ops, t));
+  h = chain(ops, h, keep, (t) => mid.attn.forward(ops, t));
+  await probe?.(`${name}.mid.attn_1`, h);
+  return chain(ops, h, keep, (t) => mid.block2.forward(ops, t));
+}
+function buildLevels(f, width) {
+  const levels = [];
+  for (const i of f.order) {
+    const blocks = [], attn = [];
+    for (let j = 0; j < f.blocksPerLevel; j++) {
+      blocks.push(f.block(`${f.prefix}.${i}.block.${j}`, width, f.widths[i]));
+      width = f.widths[i];
+      if (f.attn[i]) attn.push(f.attention(`${f.prefix}.${i}.attn.${j}`, width));
+    }
+    levels[i] = { blocks, attn, resample: f.resample(i, `${f.prefix}.${i}`, width) };
+  }
+  return { levels, width };
+}
+async function runLevels(ops, levels, order, h, keep, probeFirst, probe) {
+  for (const i of order) {
+    const level = levels[i];
+    for (const [j, block] of level.blocks.entries()) {
+      h = chain(ops, h, keep, (t) => block.forward(ops, t));
+      if (level.attn.length) h = chain(ops, h, keep, (t) => level.attn[j].forward(ops, t));
+      if (probeFirst && i === order[0] && j === 0) await probe?.(probeFirst, h);
+    }
+    const resample3 = level.resample;
+    if (resample3) h = chain(ops, h, keep, (t) => resample3.forward(ops, t));
+  }
+  return h;
+}
+async function runEncoder(ops, p, x, probe) {
+  let h = p.patch(ops, x);
+  await probe?.(p.patcherName, h);
+  h = chain(ops, h, x, (t) => p.convIn.forward(ops, t));
+  await probe?.("encoder.conv_in", h);
+  const order = p.levels.map((_, i) => i);
+  h = await runLevels(ops, p.levels, order, h, x, "encoder.down.0.block.0", probe);
+  h = await runMid(ops, p.mid, h, x, "encoder", probe);
+  h = chain(ops, h, x, (t) => p.out.forward(ops, t));
+  await probe?.("encoder", h);
+  h = chain(ops, h, x, (t) => p.quantConv.forward(ops, t));
+  await probe?.("quant_conv", h);
+  return h;
+}
+async function runDecoder(ops, p, z, probe) {
+  let h = p.postQuantConv.forward(ops, z);
+  await probe?.("post_quant_conv", h);
+  h = chain(ops, h, z, (t) => p.convIn.forward(ops, t));
+  await probe?.("decoder.conv_in", h);
+  h = await runMid(ops, p.mid, h, z, "decoder", probe);
+  const order = p.levels.map((_, i) => i).reverse();
+  h = await runLevels(ops, p.levels, order, h, z, null, probe);
+  h = chain(ops, h, z, (t) => p.out.forward(ops, t));
+  await probe?.("decoder.conv_out", h);
+  return chain(ops, h, z, (t) => p.unpatch(ops, t));
+}
+
+// src/models/image.ts
+function loadMid(up, w, prefix, c) {
+  return {
+    block1: new ResnetBlock(up, w, `${prefix}.mid.block_1`, c, c),
+    attn: new AttnBlock(up, w, `${prefix}.mid.attn_1`, c),
+    block2: new ResnetBlock(up, w, `${prefix}.mid.block_2`, c, c)
+  };
+}
+var conv3 = (weights) => ({ forward: (ops, x) => ops.conv(x, weights) });
+var normSiluConv = (norm, weights) => ({
+  forward: (ops, x) => normConv(ops, x, norm, true, weights)
+});
+var haarLevels2 = (patchSize) => Math.log2(patchSize);
+var ImageEncoder = class {
+  config;
+  #parts;
+  constructor(up, w, config) {
+    this.config = config;
+    const c = config;
+    const { levels, width } = buildLevels({
+      prefix: "encoder.down",
+      order: c.levelWidths.map((_, i) => i),
+      widths: c.levelWidths,
+      blocksPerLevel: c.numResBlocks,
+      attn: c.levelAttn,
+      block: (name, cin, cout) => new ResnetBlock(up, w, name, cin, cout),
+      attention: (name, ch) => new AttnBlock(up, w, name, ch),
+      resample: (i, name, ch) => i < c.numDown ? new Downsample(up, w, `${name}.downsample`, ch) : null
+    }, c.channels);
+    const levelsOfHaar = haarLevels2(c.patchSize);
+    this.#parts = {
+      patcherName: "encoder.patcher",
+      patch: (ops, x) => levelsOfHaar > 0 ? ops.haarPatch(x, levelsOfHaar) : x,
+      convIn: conv3(loadConv2d(up, w, "encoder.conv_in", c.channels, 3 * c.patchSize ** 2, 3)),
+      levels,
+      mid: loadMid(up, w, "encoder", width),
+      out: normSiluConv(
+        loadNorm(up, w, "encoder.norm_out", width),
+        loadConv2d(up, w, "encoder.conv_out", c.zChannels, width, 3)
+      ),
+      quantConv: conv3(loadConv2d(up, w, "quant_conv", c.latentChannels, c.zChannels, 1))
+    };
+  }
+  /** [B, 3, H, W] in [-1, 1] -> quant_conv output [B, latent, H/s, W/s]. */
+  forward(ops, x, probe) {
+    return runEncoder(ops, this.#parts, x, probe);
+  }
+};
+var ImageDecoder = class {
+  config;
+  #parts;
+  constructor(up, w, config) {
+    this.config = config;
+    const c = config;
+    const n = c.levelWidths.length;
+    const { levels, width } = buildLevels({
+      prefix: "decoder.up",
+      order: c.levelWidths.map((_, i) => n - 1 - i),
+      widths: c.levelWidths,
+      blocksPerLevel: c.blocksPerLevel,
+      attn: c.levelAttn,
+      block: (name, cin, cout) => new ResnetBlock(up, w, name, cin, cout),
+      attention: (name, ch) => new AttnBlock(up, w, name, ch),
+      resample: (i, name, ch) => i >= n - c.numUp ? new Upsample(up, w, `${name}.upsample`, ch) : null
+    }, c.midChannels);
+    const levelsOfHaar = haarLevels2(c.patchSize);
+    this.#parts = {
+      postQuantConv: conv3(loadConv2d(up, w, "post_quant_conv", c.zChannels, c.latentChannels, 1)),
+      convIn: conv3(loadConv2d(up, w, "decoder.conv_in", c.midChannels, c.zChannels, 3)),
+      mid: loadMid(up, w, "decoder", c.midChannels),
+      levels,
+      out: normSiluConv(
+        loadNorm(up, w, "decoder.norm_out", width),
+        loadConv2d(up, w, "decoder.conv_out", 3 * c.patchSize ** 2, width, 3)
+      ),
+      unpatch: (ops, x) => levelsOfHaar > 0 ? ops.haarUnpatch(x, levelsOfHaar) : x
+    };
+  }
+  /** Latent (or FSQ codes) [B, latent, h, w] -> image [B, 3, h*s, w*s]. */
+  forward(ops, z, probe) {
+    return runDecoder(ops, this.#parts, z, probe);
+  }
+};
+
+// src/nn/blocks3d.ts
+function loadConv3d(up, w, prefix, cout, cin, k) {
+  const shape = [cout, cin, ...k];
+  const weight = w.take(`${prefix}.conv3d.weight`, shape);
+  const bias = w.take(`${prefix}.conv3d.bias`, [cout]);
+  return convParams(up, weight, shape, bias);
+}
+function loadCausalNorm(up, w, prefix, c) {
+  return normParams(
+    up,
+    w.take(`${prefix}.norm.weight`, [c]),
+    w.take(`${prefix}.norm.bias`, [c]),
+    1,
+    NORM_EPS
+  );
+}
+function causalNormConv(ops, x, norm, silu, conv4, opts = {}) {
+  const stats = ops.groupNormStats(x, { groups: norm.groups, eps: norm.eps, perFrame: true });
+  const y = ops.conv(x, conv4, { ...opts, norm: { stats, weights: norm, silu } });
+  ops.release(stats);
+  return y;
+}
+var FactorizedConv = class {
+  spatial;
+  temporal;
+  constructor(up, w, prefix, cin, cout) {
+    this.spatial = loadConv3d(up, w, `${prefix}.0`, cout, cin, [1, 3, 3]);
+    this.temporal = loadConv3d(up, w, `${prefix}.1`, cout, cout, [3, 1, 1]);
+  }
+  /** With the input optionally normalised on load and a residual added at the end. */
+  forward(ops, x, norm, residual) {
+    const h = norm ? causalNormConv(ops, x, norm.weights, norm.silu, this.spatial) : ops.conv(x, this.spatial);
+    const y = ops.conv(h, this.temporal, { residual });
+    ops.release(h);
+    return y;
+  }
+};
+var ResnetBlock3d = class {
+  norm1;
+  conv1;
+  norm2;
+  conv2;
+  shortcut;
+  constructor(up, w, prefix, cin, cout) {
+    this.norm1 = loadCausalNorm(up, w, `${prefix}.norm1`, cin);
+    this.conv1 = new FactorizedConv(up, w, `${prefix}.conv1`, cin, cout);
+    this.norm2 = loadCausalNorm(up, w, `${prefix}.norm2`, cout);
+    this.conv2 = new FactorizedConv(up, w, `${prefix}.conv2`, cout, cout);
+    this.shortcut = cin !== cout ? loadConv3d(up, w, `${prefix}.nin_shortcut`, cout, cin, [1, 1, 1]) : null;
+  }
+  forward(ops, x) {
+    const h = this.conv1.forward(ops, x, { weights: this.norm1, silu: true });
+    const skip = this.shortcut ? ops.conv(x, this.shortcut) : x;
+    const out = this.conv2.forward(ops, h, { weights: this.norm2, silu: true }, skip);
+    ops.release(h);
+    if (skip !== x) ops.release(skip);
+    return out;
+  }
+};
+var AttnBlock3d = class {
+  constructor(up, w, prefix, c, kind) {
+    this.kind = kind;
+    this.norm = loadCausalNorm(up, w, `${prefix}.norm`, c);
+    this.qkv = loadPackedQkv(up, w, (q, part) => `${prefix}.${q}.conv3d.${part}`, c, [1, 1, 1]);
+    this.proj = loadConv3d(up, w, `${prefix}.proj_out`, c, c, [1, 1, 1]);
+  }
+  kind;
+  norm;
+  qkv;
+  proj;
+  forward(ops, x) {
+    const qkv = causalNormConv(ops, x, this.norm, false, this.qkv);
+    const attended = ops.attention(qkv, this.kind);
+    ops.release(qkv);
+    const out = ops.conv(attended, this.proj, { residual: x });
+    ops.release(attended);
+    return out;
+  }
+};
+var SpaceTimeAttn = class {
+  spatial;
+  temporal;
+  constructor(up, w, prefix, c) {
+    this.spatial = new AttnBlock3d(up, w, `${prefix}.0`, c, "spatial");
+    this.temporal = new AttnBlock3d(up, w, `${prefix}.1`, c, "temporal");
+  }
+  forward(ops, x) {
+    const h = this.spatial.forward(ops, x);
+    const y = this.temporal.forward(ops, h);
+    ops.release(h);
+    return y;
+  }
+};
+function optionalConv3d(up, w, used, prefix, c, k) {
+  if (used) return loadConv3d(up, w, prefix, c, c, k);
+  w.skip(`${prefix}.conv3d.weight`, `${prefix}.conv3d.bias`);
+  return null;
+}
+var HybridDownsample = class {
+  constructor(up, w, prefix, c, spatial2, temporal2) {
+    this.spatial = spatial2;
+    this.temporal = temporal2;
+    this.conv1 = optionalConv3d(up, w, spatial2, `${prefix}.conv1`, c, [1, 3, 3]);
+    this.conv2 = optionalConv3d(up, w, temporal2, `${prefix}.conv2`, c, [3, 1, 1]);
+    this.conv3 = optionalConv3d(up, w, spatial2 || temporal2, `${prefix}.conv3`, c, [1, 1, 1]);
+  }
+  spatial;
+  temporal;
+  conv1;
+  conv2;
+  conv3;
+  forward(ops, x) {
+    if (!this.spatial && !this.temporal) return x;
+    let h = x;
+    if (this.spatial) h = chain(ops, h, x, (t) => this.#space(ops, t));
+    if (this.temporal) h = chain(ops, h, x, (t) => this.#time(ops, t));
+    return chain(ops, h, x, (t) => ops.conv(t, this.conv3));
+  }
+  /** Stride-2 conv of the bottom/right zero-padded input, plus its 2x2 average. */
+  #space(ops, x) {
+    const pooled = ops.avgPool(x, "space");
+    const y = ops.conv(x, this.conv1, {
+      stride: [1, 2, 2],
+      padLow: [0, 0],
+      padHigh: [1, 1],
+      residual: pooled
+    });
+    ops.release(pooled);
+    return y;
+  }
+  /** Stride-2 causal temporal conv, plus the average of frame pairs. */
+  #time(ops, x) {
+    const pooled = ops.avgPool(x, "time");
+    const y = ops.conv(x, this.conv2, { stride: [2, 1, 1], padTime: 2, residual: pooled });
+    ops.release(pooled);
+    return y;
+  }
+};
+var HybridUpsample = class {
+  constructor(up, w, prefix, c, spatial2, temporal2) {
+    this.spatial = spatial2;
+    this.temporal = temporal2;
+    this.conv1 = optionalConv3d(up, w, temporal2, `${prefix}.conv1`, c, [3, 1, 1]);
+    this.conv2 = optionalConv3d(up, w, spatial2, `${prefix}.conv2`, c, [1, 3, 3]);
+    this.conv3 = optionalConv3d(up, w, spatial2 || temporal2, `${prefix}.conv3`, c, [1, 1, 1]);
+  }
+  spatial;
+  temporal;
+  conv1;
+  conv2;
+  conv3;
+  forward(ops, x) {
+    if (!this.spatial && !this.temporal) return x;
+    let h = x;
+    if (this.temporal) h = chain(ops, h, x, (t) => this.#time(ops, t));
+    if (this.spatial) h = chain(ops, h, x, (t) => this.#space(ops, t));
+    return chain(ops, h, x, (t) => ops.conv(t, this.conv3));
+  }
+  /** Frames repeated (T -> 2T - 1), plus a causal temporal conv of them. */
+  #time(ops, x) {
+    const repeated = x.shape[2] > 1 ? ops.upsample(x, "time") : x;
+    const y = ops.conv(repeated, this.conv1, { residual: repeated });
+    if (repeated !== x) ops.release(repeated);
+    return y;
+  }
+  /** Nearest 2x in space, plus a spatial conv of it. */
+  #space(ops, x) {
+    const repeated = ops.upsample(x, "space");
+    const y = ops.conv(repeated, this.conv2, { residual: repeated });
+    ops.release(repeated);
+    return y;
+  }
+};
+
+// src/models/video.ts
+function loadMid2(up, w, prefix, c) {
+  return {
+    block1: new ResnetBlock3d(up, w, `${prefix}.mid.block_1`, c, c),
+    attn: new SpaceTimeAttn(up, w, `${prefix}.mid.attn_1`, c),
+    block2: new ResnetBlock3d(up, w, `${prefix}.mid.block_2`, c, c)
+  };
+}
+var plain = (conv4) => ({ forward: (ops, x) => conv4.forward(ops, x) });
+var normSilu = (norm, conv4) => ({
+  forward: (ops, x) => conv4.forward(ops, x, { weights: norm, silu: true })
+});
+var VideoEncoder = class {
+  config;
+  #parts;
+  constructor(up, w, config) {
+    this.config = config;
+    const c = config;
+    const { levels, width } = buildLevels({
+      prefix: "encoder.down",
+      order: c.levelWidths.map((_, i) => i),
+      widths: c.levelWidths,
+      blocksPerLevel: c.numResBlocks,
+      attn: c.levelAttn,
+      block: (name, cin, cout) => new ResnetBlock3d(up, w, name, cin, cout),
+      attention: (name, ch) => new SpaceTimeAttn(up, w, name, ch),
+      resample: (i, name, ch) => {
+        const down = c.levelDown[i];
+        return down ? new HybridDownsample(up, w, `${name}.downsample`, ch, down.spatial, down.temporal) : null;
+      }
+    }, c.channels);
+    const quant = loadConv3d(up, w, "quant_conv", c.latentChannels, c.zChannels, [1, 1, 1]);
+    const levelsOfHaar = Math.log2(c.patchSize);
+    this.#parts = {
+      patcherName: "encoder.patcher3d",
+      patch: (ops, x) => ops.haarPatch(x, levelsOfHaar),
+      convIn: plain(new FactorizedConv(up, w, "encoder.conv_in", 3 * c.patchSize ** 3, c.channels)),
+      levels,
+      mid: loadMid2(up, w, "encoder", width),
+      out: normSilu(
+        loadCausalNorm(up, w, "encoder.norm_out", width),
+        new FactorizedConv(up, w, "encoder.conv_out", width, c.zChannels)
+      ),
+      quantConv: { forward: (ops, x) => ops.conv(x, quant) }
+    };
+  }
+  /** [B, 3, T, H, W] in [-1, 1], T = 1 + k * tc -> [B, latent, 1 + k, H/s, W/s]. */
+  forward(ops, x, probe) {
+    return runEncoder(ops, this.#parts, x, probe);
+  }
+};
+var VideoDecoder = class {
+  config;
+  #parts;
+  constructor(up, w, config) {
+    this.config = config;
+    const c = config;
+    const n = c.levelWidths.length;
+    const { levels, width } = buildLevels({
+      prefix: "decoder.up",
+      order: c.levelWidths.map((_, i) => n - 1 - i),
+      widths: c.levelWidths,
+      blocksPerLevel: c.blocksPerLevel,
+      attn: c.levelAttn,
+      block: (name, cin, cout) => new ResnetBlock3d(up, w, name, cin, cout),
+      attention: (name, ch) => new SpaceTimeAttn(up, w, name, ch),
+      resample: (i, name, ch) => {
+        const u = c.levelUp[i];
+        return i !== 0 ? new HybridUpsample(up, w, `${name}.upsample`, ch, u.spatial, u.temporal) : null;
+      }
+    }, c.midChannels);
+    const postQuant = loadConv3d(up, w, "post_quant_conv", c.zChannels, c.latentChannels, [
+      1,
+      1,
+      1
+    ]);
+    const levelsOfHaar = Math.log2(c.patchSize);
+    this.#parts = {
+      postQuantConv: { forward: (ops, x) => ops.conv(x, postQuant) },
+      convIn: plain(new FactorizedConv(up, w, "decoder.conv_in", c.zChannels, c.midChannels)),
+      mid: loadMid2(up, w, "decoder", c.midChannels),
+      levels,
+      out: normSilu(
+        loadCausalNorm(up, w, "decoder.norm_out", width),
+        new FactorizedConv(up, w, "decoder.conv_out", width, 3 * c.patchSize ** 3)
+      ),
+      unpatch: (ops, x) => ops.haarUnpatch(x, levelsOfHaar)
+    };
+  }
+  /** Latent (or FSQ codes) [B, latent, t, h, w] -> video [B, 3, 1 + (t-1) * tc, h*s, w*s]. */
+  forward(ops, z, probe) {
+    return runDecoder(ops, this.#parts, z, probe);
+  }
+};
+
+// src/models/variants.ts
+var OFFICIAL = [
+  "Cosmos-0.1-Tokenizer-CI8x8",
+  "Cosmos-0.1-Tokenizer-CI16x16",
+  "Cosmos-0.1-Tokenizer-DI8x8",
+  "Cosmos-0.1-Tokenizer-DI16x16",
+  "Cosmos-0.1-Tokenizer-CV4x8x8",
+  "Cosmos-0.1-Tokenizer-CV8x8x8",
+  "Cosmos-0.1-Tokenizer-CV8x16x16",
+  "Cosmos-0.1-Tokenizer-DV4x8x8",
+  "Cosmos-0.1-Tokenizer-DV8x8x8",
+  "Cosmos-0.1-Tokenizer-DV8x16x16",
+  "Cosmos-1.0-Tokenizer-CV8x8x8",
+  "Cosmos-1.0-Tokenizer-DV8x16x16"
+];
+function specOf(name) {
+  const m = /-(C|D)(I|V)(\d+)x(\d+)(?:x(\d+))?$/.exec(name);
+  const video = m[2] === "V";
+  return {
+    name,
+    kind: video ? "video" : "image",
+    discrete: m[1] === "D",
+    temporalCompression: video ? Number(m[3]) : 1,
+    spatialCompression: Number(video ? m[4] : m[3])
+  };
+}
+var VARIANTS = OFFICIAL.map(specOf);
+function findVariant(name) {
+  const bare = name.replace(/^nvidia\//, "");
+  const exact = VARIANTS.find((v) => v.name === bare);
+  if (exact) return exact;
+  const short = VARIANTS.filter((v) => v.name.endsWith(`-${bare}`));
+  if (short.length) return short[short.length - 1];
+  throw new Error(
+    `Unknown model "${name}": expected one of ${VARIANTS.map((v) => v.name).join(", ")}`
+  );
+}
+function isArchitectureOf(variant, arch) {
+  return variant.kind === arch.kind && variant.discrete === arch.discrete && variant.spatialCompression === arch.spatialCompression && variant.temporalCompression === arch.temporalCompression;
+}
+function describeVariant(arch) {
+  const { kind, discrete, spatialCompression: spatial2, temporalCompression: temporal2 } = arch;
+  const short = `${discrete ? "D" : "C"}${kind === "image" ? "I" : "V"}${kind === "video" ? `${temporal2}x` : ""}${spatial2}x${spatial2}`;
+  const match = VARIANTS.filter((v) => v.name.endsWith(`-${short}`));
+  return match.length ? match[match.length - 1].name : `${short} (unofficial)`;
+}
+
+// src/weights/source.ts
+var URL_LIKE = /^(https?|file|data|blob):/i;
+async function readWeightsInput(input, what) {
+  if (input instanceof Uint8Array) return { bytes: input, source: `<${what} bytes>` };
+  if (input instanceof ArrayBuffer) {
+    return { bytes: new Uint8Array(input), source: `<${what} bytes>` };
+  }
+  const isUrl = input instanceof URL || URL_LIKE.test(input);
+  const label = String(input);
+  if (isUrl && !label.startsWith("file:")) {
+    let res;
+    try {
+      res = await fetch(input);
+    } catch (err) {
+      throw new Error(`Cannot fetch ${what} "${label}": ${err.message}`);
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new Error(`Cannot fetch ${what} "${label}": HTTP ${res.status} ${res.statusText}`);
+    }
+    return { bytes: new Uint8Array(await res.arrayBuffer()), source: label };
+  }
+  const deno = globalThis.Deno;
+  if (!deno) {
+    throw new Error(
+      `Cannot read ${what} "${label}": file paths need Deno; pass a URL or the bytes instead`
+    );
+  }
+  try {
+    return { bytes: await deno.readFile(input), source: label };
+  } catch (err) {
+    throw new Error(`Cannot read ${what} "${label}": ${err.message}`);
+  }
+}
+
+// src/media/windows.ts
+var DEFAULT_WINDOW = 17;
+function sliceTime(x, t0, t1, timeAxis = 2) {
+  const shape = x.shape;
+  const outer = shape.slice(0, timeAxis).reduce((a, b) => a * b, 1);
+  const t = shape[timeAxis];
+  const inner = shape.slice(timeAxis + 1).reduce((a, b) => a * b, 1);
+  const n = t1 - t0;
+  const Ctor = x.data.constructor;
+  const data = new Ctor(outer * n * inner);
+  for (let o = 0; o < outer; o++) {
+    data.set(x.data.subarray((o * t + t0) * inner, (o * t + t1) * inner), o * n * inner);
+  }
+  return { data, shape: [...shape.slice(0, timeAxis), n, ...shape.slice(timeAxis + 1)] };
+}
+function concatTime(parts, timeAxis = 2) {
+  if (parts.length === 1) return parts[0];
+  const first = parts[0].shape;
+  const outer = first.slice(0, timeAxis).reduce((a, b) => a * b, 1);
+  const inner = first.slice(timeAxis + 1).reduce((a, b) => a * b, 1);
+  const total = parts.reduce((a, p) => a + p.shape[timeAxis], 0);
+  const Ctor = parts[0].data.constructor;
+  const data = new Ctor(outer * total * inner);
+  let t0 = 0;
+  for (const p of parts) {
+    const n = p.shape[timeAxis];
+    for (let o = 0; o < outer; o++) {
+      data.set(
+        p.data.subarray(o * n * inner, (o + 1) * n * inner),
+        (o * total + t0) * inner
+      );
+    }
+    t0 += n;
+  }
+  return { data, shape: [...first.slice(0, timeAxis), total, ...first.slice(timeAxis + 1)] };
+}
+function checkWindow(window, tc) {
+  if (!Number.isInteger(window) || window < 1 || (window - 1) % tc !== 0) {
+    throw new Error(
+      `Invalid temporal window ${window}: it must be 1 + k x ${tc} frames (e.g. ${1 + 2 * tc})`
+    );
+  }
+}
+function windowRanges(frames, window, tc) {
+  const ranges = [];
+  for (let t0 = 0; t0 < frames; t0 += window) ranges.push([t0, Math.min(frames, t0 + window)]);
+  const [a, b] = ranges[ranges.length - 1];
+  const last = b - a;
+  if ((last - 1) % tc !== 0) {
+    const shorter = frames - (last - 1) % tc;
+    if (ranges.length === 1) {
+      throw new Error(
+        `Cannot encode ${frames} frames: this tokenizer takes 1 + k x ${tc} frames (e.g. ${shorter} or ${shorter + tc})`
+      );
+    }
+    throw new Error(
+      `Cannot encode ${frames} frames: windows of ${window} leave a last window of ${last} frames, and every window needs 1 + k x ${tc} frames (use ${shorter} or ${shorter + tc} frames, or another window length)`
+    );
+  }
+  return ranges;
+}
+function checkSameFrameShape(a, b, timeAxis = 2) {
+  const sa = a.shape.filter((_, i) => i !== timeAxis), sb = b.shape.filter((_, i) => i !== timeAxis);
+  if (fmtShape(sa) !== fmtShape(sb)) {
+    throw new Error(`Frames of shape ${fmtShape(b.shape)} do not continue ${fmtShape(a.shape)}`);
+  }
+}
+
+// src/weights/checkpoint.ts
+var ARCHITECTURE_BUFFERS = /(^|\.)(wavelets|_arange|patch_size_buffer|_levels|_basis|implicit_codebook)$/;
+function safetensorsSource(file) {
+  return {
+    source: file.source,
+    metadata: file.metadata,
+    names: () => [...file.entries.keys()],
+    shape: (name) => file.entries.get(name)?.shape,
+    float32: (name) => file.float32(name)
+  };
+}
+var WeightReader = class {
+  constructor(src, half) {
+    this.src = src;
+    this.half = half;
+  }
+  src;
+  half;
+  used = /* @__PURE__ */ new Set();
+  has(name) {
+    return this.src.shape(name) !== void 0;
+  }
+  shape(name) {
+    const s = this.src.shape(name);
+    if (!s) {
+      throw new Error(
+        `Cannot load ${this.half}: "${this.src.source}" has no tensor "${name}"`
+      );
+    }
+    return s;
+  }
+  /**
+   * Marks tensors the architecture holds but never runs (a hybrid resampler's switched-off
+   * path) as accounted for, without reading or uploading them; absent ones are fine too.
+   */
+  skip(...names) {
+    for (const n of names) if (this.has(n)) this.used.add(n);
+  }
+  /** The tensor's values, after checking its shape against `expected` (-1: any extent). */
+  take(name, expected) {
+    const s = this.shape(name);
+    const ok = s.length === expected.length && s.every((d, i) => expected[i] < 0 || d === expected[i]);
+    if (!ok) {
+      throw new Error(
+        `Cannot load ${this.half}: tensor "${name}" in "${this.src.source}" has shape ${fmtShape(s)}, expected ${fmtShape(expected.map((d) => d < 0 ? "*" : d))}`
+      );
+    }
+    this.used.add(name);
+    return this.src.float32(name);
+  }
+};
+
+// src/weights/diffusers.ts
+var GRAMMAR = {
+  model: [
+    ["encoder.", "encoder.", "encoder"],
+    ["quant_conv.", "quant_conv.", "conv"],
+    ["post_quant_conv.", "post_quant_conv.", "conv"],
+    ["decoder.", "decoder.", "decoder"]
+  ],
+  encoder: [
+    ["conv_in.", "conv_in.", "factorized"],
+    ["down.{i}.block.{j}.", "down_blocks.{i}.resnets.{j}.", "resnet"],
+    ["down.{i}.attn.{j}.0.", "down_blocks.{i}.attentions.{j}.", "attention"],
+    ["down.{i}.attn.{j}.1.", "down_blocks.{i}.temp_attentions.{j}.", "attention"],
+    ["down.{i}.downsample.", "down_blocks.{i}.downsamplers.0.", "resample"],
+    ["mid.", "mid_block.", "mid"],
+    ["norm_out.", "norm_out.", "norm"],
+    ["conv_out.", "conv_out.", "factorized"]
+  ],
+  decoder: [
+    ["conv_in.", "conv_in.", "factorized"],
+    ["mid.", "mid_block.", "mid"],
+    ["up.{u}.block.{j}.", "up_blocks.{u}.resnets.{j}.", "resnet"],
+    ["up.{u}.attn.{j}.0.", "up_blocks.{u}.attentions.{j}.", "attention"],
+    ["up.{u}.attn.{j}.1.", "up_blocks.{u}.temp_attentions.{j}.", "attention"],
+    ["up.{u}.upsample.", "up_blocks.{u}.upsamplers.0.", "resample"],
+    ["norm_out.", "norm_out.", "norm"],
+    ["conv_out.", "conv_out.", "factorized"]
+  ],
+  mid: [
+    ["block_1.", "resnets.0.", "resnet"],
+    ["attn_1.0.", "attentions.0.", "attention"],
+    ["attn_1.1.", "temp_attentions.0.", "attention"],
+    ["block_2.", "resnets.1.", "resnet"]
+  ],
+  resnet: [
+    ["norm1.", "norm1.", "norm"],
+    ["conv1.", "conv1.", "factorized"],
+    ["norm2.", "norm2.", "norm"],
+    ["conv2.", "conv2.", "factorized"],
+    ["nin_shortcut.", "conv_shortcut.", "conv"]
+  ],
+  attention: [
+    ["norm.", "norm.", "norm"],
+    ["q.", "to_q.", "conv"],
+    ["k.", "to_k.", "conv"],
+    ["v.", "to_v.", "conv"],
+    ["proj_out.", "to_out.0.", "conv"]
+  ],
+  // Both hybrid resamplers keep their three convs under the same names (conv1..conv3).
+  resample: [
+    ["conv1.", "conv1.", "conv"],
+    ["conv2.", "conv2.", "conv"],
+    ["conv3.", "conv3.", "conv"]
+  ],
+  factorized: [
+    ["0.", "conv_s.", "conv"],
+    ["1.", "conv_t.", "conv"]
+  ],
+  conv: [["conv3d.", "", "param"]],
+  norm: [["norm.", "norm.", "param"]],
+  param: [["weight", "weight"], ["bias", "bias"]]
+};
+function compile(template, leaf) {
+  const slots = [];
+  const body = template.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{(\w)\}/g, (_, s) => {
+    slots.push(s);
+    return "(\\d+)";
+  });
+  return { re: new RegExp(`^${body}${leaf ? "$" : ""}`), slots };
+}
+var COMPILED = Object.fromEntries(
+  Object.entries(GRAMMAR).map(([kind, rules]) => [
+    kind,
+    rules.map(([ours, theirs, child]) => {
+      const a = compile(ours, child === void 0), b = compile(theirs, child === void 0);
+      return { match: [a.re, b.re], slots: [a.slots, b.slots], templates: [ours, theirs], child };
+    })
+  ])
+);
+var BUFFERS = /(^|\.)(wavelets|_arange|patch_size_buffer)$/;
+function upLevels(names, side) {
+  const re = side === 0 ? /^decoder\.up\.(\d+)\./ : /^decoder\.up_blocks\.(\d+)\./;
+  let n = 0;
+  for (const name of names) {
+    const m = re.exec(name);
+    if (m) n = Math.max(n, Number(m[1]) + 1);
+  }
+  return n;
+}
+function translate(rest, kind, from, levels) {
+  const to = from === 0 ? 1 : 0;
+  for (const rule of COMPILED[kind]) {
+    const m = rule.match[from].exec(rest);
+    if (!m) continue;
+    const values = /* @__PURE__ */ new Map();
+    rule.slots[from].forEach((slot, k) => values.set(slot, Number(m[k + 1])));
+    let ok = true;
+    const head = rule.templates[to].replace(/\{(\w)\}/g, (_, slot) => {
+      const v = values.get(slot);
+      if (slot !== "u") return String(v);
+      if (v >= levels) ok = false;
+      return String(levels - 1 - v);
+    });
+    if (!ok) continue;
+    if (rule.child === void 0) return head;
+    const tail = translate(rest.slice(m[0].length), rule.child, from, levels);
+    if (tail !== void 0) return head + tail;
+  }
+  return void 0;
+}
+function toDiffusersName(name, levels) {
+  return translate(name, "model", 0, levels);
+}
+function fromDiffusersNames(names, source = "<names>") {
+  return mapAll(names, 1, source);
+}
+function mapAll(names, from, source) {
+  const levels = upLevels(names, from);
+  const out = /* @__PURE__ */ new Map();
+  const seen = /* @__PURE__ */ new Map();
+  for (const name of names) {
+    if (BUFFERS.test(name)) continue;
+    const mapped = translate(name, "model", from, levels);
+    if (mapped === void 0) {
+      throw new Error(
+        from === 1 ? `Cannot read diffusers checkpoint "${source}": tensor "${name}" is not an AutoencoderKLCosmos parameter this loader knows` : `Cannot convert "${source}" to diffusers names: tensor "${name}" has no AutoencoderKLCosmos counterpart`
+      );
+    }
+    const twin = seen.get(mapped);
+    if (twin !== void 0) {
+      throw new Error(`"${source}": tensors "${twin}" and "${name}" both map to "${mapped}"`);
+    }
+    seen.set(mapped, name);
+    out.set(name, mapped);
+  }
+  return out;
+}
+var DIFFUSERS_MARKER = /^(?:encoder|decoder)\.(?:conv_in\.conv_[st]\.|down_blocks\.|up_blocks\.|mid_block\.)/;
+function isDiffusersCheckpoint(src) {
+  return src.names().some((n) => DIFFUSERS_MARKER.test(n));
+}
+function renamed(src, names, source, metadata) {
+  return {
+    source,
+    metadata,
+    names: () => [...names.keys()],
+    shape: (name) => {
+      const inner = names.get(name);
+      return inner === void 0 ? void 0 : typeof inner === "string" ? src.shape(inner) : inner;
+    },
+    float32: (name) => {
+      const inner = names.get(name);
+      if (inner === void 0) throw new Error(`"${source}" has no tensor "${name}"`);
+      if (typeof inner === "string") return src.float32(inner);
+      return new Float32Array(inner.reduce((a, b) => a * b, 1));
+    }
+  };
+}
+var ENCODER_HALF2 = /^(encoder|quant_conv)\./;
+var DECODER_HALF2 = /^(decoder|post_quant_conv)\./;
+function recordedCompression(metadata, config) {
+  const candidates = [];
+  try {
+    if (metadata.config !== void 0) candidates.push(JSON.parse(metadata.config));
+  } catch {
+  }
+  if (config !== void 0) candidates.push(config);
+  for (const c of candidates) {
+    if (typeof c !== "object" || c === null) continue;
+    const r = c;
+    const spatial2 = r.spatial_compression ?? r.spatial_compression_ratio;
+    const temporal2 = r.temporal_compression ?? r.temporal_compression_ratio;
+    if (Number.isInteger(spatial2) && Number.isInteger(temporal2)) {
+      return { spatial: spatial2, temporal: temporal2 };
+    }
+  }
+  return void 0;
+}
+var RESAMPLER_CONVS = {
+  encoder: [
+    ["conv1", "spatial", [1, 3, 3]],
+    ["conv2", "temporal", [3, 1, 1]],
+    ["conv3", "any", [1, 1, 1]]
+  ],
+  decoder: [
+    ["conv1", "temporal", [3, 1, 1]],
+    ["conv2", "spatial", [1, 3, 3]],
+    ["conv3", "any", [1, 1, 1]]
+  ]
+};
+function resamplerConvs(half, names, shape, compression) {
+  const re = half === "encoder" ? /^encoder\.down\.(\d+)\./ : /^decoder\.up\.(\d+)\./;
+  let n = 0;
+  for (const name of names) {
+    const m = re.exec(name);
+    if (m) n = Math.max(n, Number(m[1]) + 1);
+  }
+  const patched = half === "encoder" ? shape("encoder.conv_in.0.conv3d.weight")?.[1] : shape("decoder.conv_out.0.conv3d.weight")?.[0];
+  const logP = patched === void 0 ? null : Math.round(Math.log2(patched / 3) / 3);
+  const out = [];
+  for (let level = 0; level < n; level++) {
+    if (half === "encoder" ? level === n - 1 : level === 0) continue;
+    const prefix = half === "encoder" ? `encoder.down.${level}` : `decoder.up.${level}`;
+    const c = shape(`${prefix}.block.0.conv2.0.conv3d.weight`)?.[0];
+    if (c === void 0) continue;
+    let spatialOn = null, temporalOn = null;
+    if (compression && logP !== null) {
+      const ns = Math.log2(compression.spatial) - logP;
+      const nt = Math.log2(compression.temporal) - logP;
+      if (half === "encoder") {
+        spatialOn = level < ns;
+        temporalOn = level < nt;
+      } else {
+        const d = n - 1 - level;
+        temporalOn = 0 < d && d < nt + 1;
+        spatialOn = temporalOn || d < ns && ns > nt;
+      }
+    }
+    for (const [conv4, path, kernel] of RESAMPLER_CONVS[half]) {
+      const built = spatialOn === null || temporalOn === null ? null : path === "spatial" ? spatialOn : path === "temporal" ? temporalOn : spatialOn || temporalOn;
+      const base = `${prefix}.${half === "encoder" ? "downsample" : "upsample"}.${conv4}.conv3d`;
+      out.push({ name: `${base}.weight`, shape: [c, c, ...kernel], built });
+      out.push({ name: `${base}.bias`, shape: [c], built });
+    }
+  }
+  return out;
+}
+function fromDiffusers(src, options = {}) {
+  const toOurs = fromDiffusersNames(src.names(), src.source);
+  const compression = recordedCompression(src.metadata, options.config);
+  const metadata = { ...src.metadata };
+  delete metadata.config;
+  if (compression) {
+    metadata.config = JSON.stringify({
+      spatial_compression: compression.spatial,
+      temporal_compression: compression.temporal
+    });
+  }
+  const half = (which, keep) => {
+    const names = /* @__PURE__ */ new Map();
+    for (const [theirs, ours] of toOurs) if (keep.test(ours)) names.set(ours, theirs);
+    if (![...names.keys()].some((n) => n.startsWith(`${which}.`))) {
+      throw new Error(
+        `Cannot split diffusers checkpoint "${src.source}": it has no ${which} tensors`
+      );
+    }
+    const shape = (n) => {
+      const inner = names.get(n);
+      return typeof inner === "string" ? src.shape(inner) : inner;
+    };
+    const levels = upLevels(names.keys(), 0);
+    for (const conv4 of resamplerConvs(which, [...names.keys()], shape, compression)) {
+      if (names.has(conv4.name)) continue;
+      if (conv4.built) {
+        throw new Error(
+          `Cannot read diffusers checkpoint "${src.source}": it has no tensor "${toDiffusersName(conv4.name, levels)}", which its compression (${compression.spatial}x spatial, ${compression.temporal}x temporal) needs`
+        );
+      }
+      names.set(conv4.name, conv4.shape);
+    }
+    return renamed(src, names, `${src.source} (diffusers, ${which} half)`, metadata);
+  };
+  return { encoder: half("encoder", ENCODER_HALF2), decoder: half("decoder", DECODER_HALF2) };
 }
 
 // src/weights/formats.ts
@@ -5572,26 +5649,323 @@ function terminalProgress() {
   };
 }
 
-// src/tokenizer.ts
-function checkAllUsed(reader) {
-  const unused = reader.src.names().filter(
-    (n) => !reader.used.has(n) && !ARCHITECTURE_BUFFERS.test(n)
-  );
-  if (unused.length) {
+// src/backends/wasm/standalone.ts
+var PATCH_SIZES = [1, 2, 4, 8];
+var MAX_CODEBOOK = 2 ** 31 - 1;
+function fail(what, message) {
+  throw new Error(`Cannot ${what}: ${message}`);
+}
+function checkTensor(what, x, dtype, name) {
+  const want = dtype === "f32" ? Float32Array : Int32Array;
+  if (!(x.data instanceof want)) {
+    fail(what, `expected ${want.name} ${name}, got ${x.data?.constructor?.name ?? typeof x.data}`);
+  }
+  if (!Array.isArray(x.shape) || !x.shape.every((d) => Number.isInteger(d) && d > 0)) {
+    fail(what, `${name} shape must be positive integers, got ${fmtShape(x.shape ?? [])}`);
+  }
+  if (x.data.length !== numel(x.shape)) {
+    fail(what, `${x.data.length} values for ${name} shape ${fmtShape(x.shape)}`);
+  }
+}
+function levelsOf(what, patchSize) {
+  if (!PATCH_SIZES.includes(patchSize)) {
+    fail(what, `patch size must be one of ${PATCH_SIZES.join(", ")}, got ${patchSize}`);
+  }
+  return Math.log2(patchSize);
+}
+async function haarInput(what, x, patchSize) {
+  const w = await cpuWasm();
+  const levels = levelsOf(what, patchSize);
+  checkTensor(what, x, "f32", "input");
+  if (x.shape.length !== 4 && x.shape.length !== 5) {
+    fail(what, `expected [B, C, H, W] or [B, C, T, H, W], got ${fmtShape(x.shape)}`);
+  }
+  return { w, levels };
+}
+function copyOut(w, ptr, shape) {
+  return { data: w.f32(ptr, numel(shape)).slice(), shape };
+}
+async function haarPatch(x, patchSize) {
+  const what = "haarPatch";
+  const { w, levels } = await haarInput(what, x, patchSize);
+  const p = patchSize;
+  const shape = x.shape;
+  const [hh, ww] = shape.slice(-2);
+  if (hh % p || ww % p) {
+    fail(what, `height and width must be divisible by the patch size ${p}, got ${fmtShape(shape)}`);
+  }
+  if (shape.length === 5 && (shape[2] + p - 1) % p) {
+    fail(
+      what,
+      `frames must be 1 + a multiple of the patch size ${p} ((T + ${p - 1}) divisible by ${p}), got ${fmtShape(shape)}`
+    );
+  }
+  if (levels === 0) return { data: x.data.slice(), shape: [...shape] };
+  const n = x.data.length;
+  if (shape.length === 4) {
+    const [b2, c2, h2, wd2] = shape;
+    const [a2, bb2] = w.reserve(what, 4 * n, 4 * n);
+    w.f32(a2, n).set(x.data);
+    let src2 = a2, dst2 = bb2, ch2 = c2, hs2 = h2, ws2 = wd2;
+    for (let l = 0; l < levels; l++) {
+      hs2 /= 2;
+      ws2 /= 2;
+      callKernel(w.k, "haar2dForward", { src: src2, dst: dst2, b: b2, c: ch2, h: hs2, w: ws2 });
+      ch2 *= 4;
+      [src2, dst2] = [dst2, src2];
+    }
+    return copyOut(w, src2, [b2, ch2, hs2, ws2]);
+  }
+  const [b, c, t, h, wd] = shape;
+  const lead = p - 1;
+  const m = n / t * (t + lead);
+  const [a, bb] = w.reserve(what, 4 * m, 4 * m);
+  w.f32(a, n).set(x.data);
+  let src = a, dst = bb, ch = c, ts = t, hs = h, ws = wd;
+  for (let l = 0; l < levels; l++) {
+    const full = ts;
+    const pad = l === 0 ? lead : 0;
+    ts = (ts + pad) / 2;
+    hs /= 2;
+    ws /= 2;
+    callKernel(w.k, "haar3dForward", {
+      src,
+      dst,
+      b,
+      c: ch,
+      t: ts,
+      h: hs,
+      w: ws,
+      lead: pad,
+      tFull: full
+    });
+    ch *= 8;
+    [src, dst] = [dst, src];
+  }
+  return copyOut(w, src, [b, ch, ts, hs, ws]);
+}
+async function haarUnpatch(x, patchSize) {
+  const what = "haarUnpatch";
+  const { w, levels } = await haarInput(what, x, patchSize);
+  const p = patchSize;
+  const shape = x.shape;
+  const group = p ** (shape.length - 2);
+  if (shape[1] % group) {
+    fail(
+      what,
+      `channels must be divisible by ${group} (patch size ${p}, ${shape.length - 2} dims), got ${fmtShape(shape)}`
+    );
+  }
+  if (levels === 0) return { data: x.data.slice(), shape: [...shape] };
+  const n = x.data.length;
+  const [a, bb] = w.reserve(what, 4 * n, 4 * n);
+  w.f32(a, n).set(x.data);
+  let src = a, dst = bb;
+  if (shape.length === 4) {
+    let [b2, ch2, hs2, ws2] = shape;
+    for (let l = 0; l < levels; l++) {
+      ch2 /= 4;
+      callKernel(w.k, "haar2dInverse", { src, dst, b: b2, c: ch2, h: hs2, w: ws2 });
+      hs2 *= 2;
+      ws2 *= 2;
+      [src, dst] = [dst, src];
+    }
+    return copyOut(w, src, [b2, ch2, hs2, ws2]);
+  }
+  let [b, ch, ts, hs, ws] = shape;
+  for (let l = 0; l < levels; l++) {
+    const trim = l === levels - 1 ? p - 1 : 0;
+    ch /= 8;
+    callKernel(w.k, "haar3dInverse", { src, dst, b, c: ch, t: ts, h: hs, w: ws, trim });
+    ts = 2 * ts - trim;
+    hs *= 2;
+    ws *= 2;
+    [src, dst] = [dst, src];
+  }
+  return copyOut(w, src, [b, ch, ts, hs, ws]);
+}
+function loadLevels(what, w, levels) {
+  if (!Array.isArray(levels)) fail(what, `levels must be an array of integers >= 2`);
+  let k;
+  try {
+    k = fsqConstants(levels);
+  } catch (err) {
+    fail(what, err.message);
+  }
+  if (k.codebookSize > MAX_CODEBOOK) {
+    fail(what, `FSQ levels [${levels.join(", ")}] give ${k.codebookSize} codes, more than int32`);
+  }
+  writeFsqTable(w.memory.buffer, w.k.fsqTable(), levels, k);
+  return k.codebookSize;
+}
+function checkChannels(what, x, name, d) {
+  if (x.shape.length < 2 || x.shape[1] !== d) {
+    fail(
+      what,
+      `expected ${name} [B, D, ...] with D = ${d} (one channel per FSQ level), got ${fmtShape(x.shape)}`
+    );
+  }
+  return [x.shape[0], numel(x.shape.slice(2))];
+}
+async function fsqQuantize3(z, levels = DEFAULT_FSQ_LEVELS) {
+  const what = "fsqQuantize";
+  const w = await cpuWasm();
+  loadLevels(what, w, levels);
+  checkTensor(what, z, "f32", "z");
+  const [b, positions] = checkChannels(what, z, "z", levels.length);
+  const n = z.data.length;
+  const [zp, cp, ip] = w.reserve(what, 4 * n, 4 * n, 4 * b * positions);
+  w.f32(zp, n).set(z.data);
+  const bad = callKernel(w.k, "fsqQuantize", {
+    z: zp,
+    codes: cp,
+    indices: ip,
+    b,
+    dims: levels.length,
+    positions
+  });
+  if (bad >= 0) fail(what, `z holds the non-finite value ${z.data[bad]} at flat index ${bad}`);
+  return {
+    indices: { data: w.i32(ip, b * positions).slice(), shape: [b, ...z.shape.slice(2)] },
+    codes: copyOut(w, cp, [...z.shape])
+  };
+}
+async function fsqCodesToIndices(codes, levels = DEFAULT_FSQ_LEVELS) {
+  const what = "fsqCodesToIndices";
+  const w = await cpuWasm();
+  loadLevels(what, w, levels);
+  checkTensor(what, codes, "f32", "codes");
+  const [b, positions] = checkChannels(what, codes, "codes", levels.length);
+  const n = codes.data.length;
+  const [cp, ip] = w.reserve(what, 4 * n, 4 * b * positions);
+  w.f32(cp, n).set(codes.data);
+  const bad = callKernel(w.k, "fsqCodesToIndices", {
+    codes: cp,
+    indices: ip,
+    b,
+    dims: levels.length,
+    positions
+  });
+  if (bad >= 0) {
+    const d = Math.floor(bad / positions) % levels.length;
+    const l = levels[d];
+    fail(
+      what,
+      `code ${codes.data[bad]} at flat index ${bad} is not on the grid of ${l} levels (k / ${Math.floor(l / 2)} - 1 for k = 0..${l - 1})`
+    );
+  }
+  return { data: w.i32(ip, b * positions).slice(), shape: [b, ...codes.shape.slice(2)] };
+}
+async function fsqIndicesToCodes(indices, levels = DEFAULT_FSQ_LEVELS) {
+  const what = "fsqIndicesToCodes";
+  const w = await cpuWasm();
+  const size = loadLevels(what, w, levels);
+  checkTensor(what, indices, "i32", "indices");
+  const [b, ...rest] = indices.shape;
+  const positions = numel(rest);
+  const n = indices.data.length;
+  const [ip, cp] = w.reserve(what, 4 * n, 4 * n * levels.length);
+  w.i32(ip, n).set(indices.data);
+  const bad = callKernel(w.k, "fsqIndicesToCodes", {
+    indices: ip,
+    codes: cp,
+    b,
+    dims: levels.length,
+    positions,
+    size
+  });
+  if (bad >= 0) {
+    fail(what, `index ${indices.data[bad]} at flat index ${bad} is outside [0, ${size})`);
+  }
+  return copyOut(w, cp, [b, levels.length, ...rest]);
+}
+
+// src/inputs.ts
+function checkData(t, what) {
+  if (!t || typeof t !== "object" || !Array.isArray(t.shape)) {
+    throw new Error(`Cannot ${what}: expected a tensor { data, shape }`);
+  }
+  if (!t.shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
+    throw new Error(`Cannot ${what}: invalid shape ${fmtShape(t.shape)}`);
+  }
+  if (t.data?.length !== numel(t.shape)) {
     throw new Error(
-      `Cannot load ${reader.half}: "${reader.src.source}" has ${unused.length} tensor(s) this architecture does not use, e.g. "${unused[0]}"`
+      `Cannot ${what}: shape ${fmtShape(t.shape)} needs ${numel(t.shape)} values, data has ${t.data?.length}`
     );
   }
 }
-async function loadSource(input, what) {
-  const { bytes, source } = await readWeightsInput(input, what);
-  return await readCheckpoint(bytes, source, what);
+function checkImageInput(t, factor, video = false) {
+  checkData(t, "encode");
+  if (!(t.data instanceof Float32Array)) {
+    throw new Error(`Cannot encode: expected Float32Array data, got ${t.data?.constructor?.name}`);
+  }
+  if (t.shape.length !== (video ? 5 : 4)) {
+    const takes = video ? "a video tokenizer takes [B, 3, T, H, W]" : "an image tokenizer takes [B, 3, H, W]";
+    throw new Error(
+      `Cannot encode: ${takes}, got rank ${t.shape.length} ${fmtShape(t.shape)}`
+    );
+  }
+  const c = t.shape[1];
+  const [h, w] = t.shape.slice(-2);
+  if (c !== 3) {
+    throw new Error(`Cannot encode: expected 3 channels (RGB), got ${c} in ${fmtShape(t.shape)}`);
+  }
+  if (h % factor !== 0 || w % factor !== 0) {
+    throw new Error(
+      `Cannot encode: height and width must be multiples of ${factor} for this model, got ${h}x${w}`
+    );
+  }
+  const i = t.data.findIndex((v) => !Number.isFinite(v));
+  if (i >= 0) {
+    throw new Error(`Cannot encode: input has a non-finite value (${t.data[i]}) at index ${i}`);
+  }
 }
+function checkLatentInput(t, channels, video = false) {
+  checkData(t, "decode");
+  if (!(t.data instanceof Float32Array)) {
+    throw new Error(
+      `Cannot decode: a continuous tokenizer takes a Float32Array latent, got ${t.data?.constructor?.name}`
+    );
+  }
+  if (t.shape.length !== (video ? 5 : 4) || t.shape[1] !== channels) {
+    throw new Error(
+      `Cannot decode: expected a latent [B, ${channels}, ${video ? "t, " : ""}h, w], got ${fmtShape(t.shape)}`
+    );
+  }
+  const i = t.data.findIndex((v) => !Number.isFinite(v));
+  if (i >= 0) {
+    throw new Error(`Cannot decode: latent has a non-finite value (${t.data[i]}) at index ${i}`);
+  }
+}
+function checkIndicesInput(t, codebookSize, video = false) {
+  checkData(t, "decode");
+  if (!(t.data instanceof Int32Array)) {
+    throw new Error(
+      `Cannot decode: a discrete tokenizer takes Int32Array indices, got ${t.data?.constructor?.name}`
+    );
+  }
+  if (t.shape.length !== (video ? 4 : 3)) {
+    throw new Error(
+      `Cannot decode: expected indices [B, ${video ? "t, " : ""}h, w], got ${fmtShape(t.shape)}`
+    );
+  }
+  const i = t.data.findIndex((v) => v < 0 || v >= codebookSize);
+  if (i >= 0) {
+    throw new Error(
+      `Cannot decode: index ${t.data[i]} at position ${i} is outside [0, ${codebookSize})`
+    );
+  }
+}
+
+// src/tokenizer.ts
 var Tokenizer = class {
   /** Official variant name, or a description of an unofficial one. */
   model;
+  /** Whether it tokenizes images or videos. */
   kind;
+  /** Whether its tokens are FSQ indices (discrete) rather than a latent (continuous). */
   discrete;
+  /** Pixels per latent position along height and width. */
   spatialCompression;
   /** 1 for images. */
   temporalCompression;
@@ -5602,16 +5976,14 @@ var Tokenizer = class {
   /** FSQ levels of a discrete tokenizer. */
   fsqLevels;
   /**
-   * What runs the network, e.g. "webgpu (NVIDIA H100 ...)" or "wasm (relaxed SIMD, 2
-   * threads)", or "none (why)" for a tokenizer with no backend: then only the parts that need
-   * no network work (`indicesToCodes`, `codesToIndices`, on the CPU), and encode/decode say
-   * why they cannot.
+   * The label of what runs the network, e.g. "webgpu (NVIDIA H100 ...)" or "wasm (relaxed
+   * SIMD, 2 threads)", or "none (why)" for a tokenizer with no backend: then only the parts that
+   * need no network work (`indicesToCodes`, `codesToIndices`, on the CPU), and encode/decode
+   * say why they cannot.
    */
   backend;
-  ops;
-  #backend;
-  #noDevice;
-  #ownsOps;
+  #selected;
+  #ownsBackend;
   #encoder;
   #decoder;
   #queue = Promise.resolve();
@@ -5619,24 +5991,23 @@ var Tokenizer = class {
   /** Every parameter tensor this tokenizer uploaded, released by dispose(). */
   #weights;
   /** @internal use loadTokenizer */
-  constructor(backendOps, noDevice, ownsOps, encoder, decoder, model, weights, window) {
-    this.#weights = weights;
-    this.#backend = backendOps;
-    this.#noDevice = noDevice;
-    this.ops = backendOps;
-    this.#ownsOps = ownsOps;
-    this.#encoder = encoder;
-    this.#decoder = decoder;
-    const cfg = encoder?.config ?? decoder?.config;
-    this.model = model;
+  constructor(parts) {
+    this.#selected = parts.selected;
+    this.#ownsBackend = parts.ownsBackend;
+    this.#encoder = parts.encoder;
+    this.#decoder = parts.decoder;
+    this.#weights = parts.weights;
+    const cfg = parts.encoder?.config ?? parts.decoder?.config;
+    this.model = parts.model;
     this.kind = cfg.kind;
     this.fsqLevels = cfg.fsqLevels;
     this.discrete = cfg.fsqLevels !== null;
     this.spatialCompression = cfg.spatialCompression;
     this.temporalCompression = cfg.kind === "video" ? cfg.temporalCompression : 1;
-    this.window = cfg.kind === "video" ? window : 1;
+    this.window = cfg.kind === "video" ? parts.window : 1;
     this.latentChannels = cfg.latentChannels;
-    this.backend = backendOps ? backendOps.label : `none (${noDevice})`;
+    const selected = parts.selected;
+    this.backend = selected.kind === "backend" ? selected.backend.label : `none (${selected.reason})`;
   }
   /** Frames of a stream's windows: the window option, else the reference CLI's 17. */
   get streamWindow() {
@@ -5651,13 +6022,15 @@ var Tokenizer = class {
    * now, allocated, and the peaks (shared with other tokenizers when the backend was passed in).
    */
   memoryStats() {
-    return this.#backend?.memoryStats() ?? { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
+    const selected = this.#selected;
+    return selected.kind === "backend" ? selected.backend.memoryStats() : { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
   }
   /** The backend, or the reason there is none, for encode/decode. */
   #device(what) {
-    if (this.#backend) return this.#backend;
+    const selected = this.#selected;
+    if (selected.kind === "backend") return selected.backend;
     throw new Error(
-      `Cannot ${what}: this tokenizer has no backend (${this.#noDevice}); indicesToCodes and codesToIndices work without one`
+      `Cannot ${what}: this tokenizer has no backend (${selected.reason}); indicesToCodes and codesToIndices work without one`
     );
   }
   #checkDiscrete(what) {
@@ -5670,22 +6043,12 @@ var Tokenizer = class {
    * FSQ indices ([B, h, w] or [B, t, h, w]) to the code values the decoder starts from
    * ([B, 6, ...]), on the CPU (WebAssembly): needs no device.
    */
-  indicesToCodes(indices) {
-    try {
-      const levels = this.#checkDiscrete("indicesToCodes");
-      return fsqIndicesToCodes(indices, levels);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async indicesToCodes(indices) {
+    return await fsqIndicesToCodes(indices, this.#checkDiscrete("indicesToCodes"));
   }
   /** Code values ([B, 6, ...]) to FSQ indices, on the CPU (WebAssembly): needs no device. */
-  codesToIndices(codes) {
-    try {
-      const levels = this.#checkDiscrete("codesToIndices");
-      return fsqCodesToIndices(codes, levels);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async codesToIndices(codes) {
+    return await fsqCodesToIndices(codes, this.#checkDiscrete("codesToIndices"));
   }
   /** Runs calls one after another so concurrent callers never interleave on the device. */
   #serial(fn) {
@@ -5741,17 +6104,14 @@ var Tokenizer = class {
       if (y) ops.release(y);
     }
   }
-  /** Encodes one window as a whole clip (streams). */
-  #encodeOne(input) {
-    if (this.#disposed) return Promise.reject(new Error("Tokenizer was disposed"));
-    const encoder = this.#encoder;
-    if (!encoder) return Promise.reject(new Error("Cannot encode: no encoder was loaded"));
-    try {
-      checkImageInput(input, this.spatialCompression, true);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.#serial(() => this.#encodeWindow(encoder, input));
+  /**
+   * The half a call needs. Calls check it, and their input, before queuing anything: a rejected
+   * call leaves the device untouched.
+   */
+  #half(half, what, name) {
+    if (this.#disposed) throw new Error("Tokenizer was disposed");
+    if (!half) throw new Error(`Cannot ${what}: no ${name} was loaded`);
+    return half;
   }
   /**
    * Encodes [B, 3, H, W] images, or [B, 3, T, H, W] videos, with values in [-1, 1]. A video of
@@ -5760,17 +6120,10 @@ var Tokenizer = class {
    * 1 + k x tc frames; any other frame count is an error), their tokens joined along time.
    * @param probe receives intermediate tensors by reference module name (for tests).
    */
-  encode(input, probe) {
-    if (this.#disposed) return Promise.reject(new Error("Tokenizer was disposed"));
-    const encoder = this.#encoder;
-    if (!encoder) return Promise.reject(new Error("Cannot encode: no encoder was loaded"));
-    let ranges;
-    try {
-      ranges = this.#checkPixels(input);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.#serial(async () => {
+  async encode(input, probe) {
+    const encoder = this.#half(this.#encoder, "encode", "encoder");
+    const ranges = this.#checkPixels(input);
+    return await this.#serial(async () => {
       if (!this.#video()) return await this.#encodeWindow(encoder, input, probe);
       const parts = [];
       for (const [t0, t1] of ranges) {
@@ -5792,16 +6145,10 @@ var Tokenizer = class {
    * [B, t, h, w] (discrete) to pixels. With the `window` option, video tokens are decoded in
    * windows of `latentWindow` latent frames, matching how they were encoded.
    */
-  decode(input, probe) {
-    if (this.#disposed) return Promise.reject(new Error("Tokenizer was disposed"));
-    const decoder = this.#decoder;
-    if (!decoder) return Promise.reject(new Error("Cannot decode: no decoder was loaded"));
-    try {
-      this.#checkTokens(input);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.#serial(async () => {
+  async decode(input, probe) {
+    const decoder = this.#half(this.#decoder, "decode", "decoder");
+    this.#checkTokens(input);
+    return await this.#serial(async () => {
       if (!this.#video()) return await this.#decodeWindow(decoder, input, probe);
       const axis = this.fsqLevels ? 1 : 2;
       const t = input.shape[axis];
@@ -5869,9 +6216,12 @@ var Tokenizer = class {
     this.#disposed ??= this.#queue.then(() => {
       this.#encoder = null;
       this.#decoder = null;
-      for (const w of this.#weights) this.#backend?.release(w);
+      const selected = this.#selected;
+      if (selected.kind === "backend") {
+        for (const w of this.#weights) selected.backend.release(w);
+        if (this.#ownsBackend) selected.backend.destroy();
+      }
       this.#weights = [];
-      if (this.#ownsOps) this.#backend?.destroy();
     });
     return this.#disposed;
   }
@@ -5884,113 +6234,121 @@ function joinResults(parts) {
   if (parts[0].codes) out.codes = concatTime(parts.map((p) => p.codes));
   return out;
 }
-function checkAgainstModel(name, cfg, source) {
-  if (!name) return;
-  const spec = findVariant(name);
-  const discrete = cfg.fsqLevels !== null;
-  const temporal = cfg.kind === "video" ? cfg.temporalCompression : 1;
-  if (spec.kind !== cfg.kind || spec.discrete !== discrete || spec.spatialCompression !== cfg.spatialCompression || spec.temporalCompression !== temporal) {
+
+// src/load.ts
+function checkAllUsed(reader) {
+  const unused = reader.src.names().filter(
+    (n) => !reader.used.has(n) && !ARCHITECTURE_BUFFERS.test(n)
+  );
+  if (unused.length) {
     throw new Error(
-      `Cannot load ${cfg.half}: "${source}" holds a ${describeVariant(cfg.kind, discrete, cfg.spatialCompression, temporal)} ${cfg.half}, not ${spec.name}`
+      `Cannot load ${reader.half}: "${reader.src.source}" has ${unused.length} tensor(s) this architecture does not use, e.g. "${unused[0]}"`
     );
   }
 }
-function videoCompression(options, sources) {
-  if (options.model) {
-    const spec = findVariant(options.model);
-    if (spec.kind === "video") {
-      return { spatial: spec.spatialCompression, temporal: spec.temporalCompression };
+async function loadSource(input, what) {
+  const { bytes, source } = await readWeightsInput(input, what);
+  return await readCheckpoint(bytes, source, what);
+}
+function inferLoadedHalves(halves, variant, compression) {
+  const configs = inferHalves(halves, { variant, compression });
+  if (!configs) {
+    throw new Error(
+      `Cannot load video tokenizer "${halves[0].src.source}": its weights do not say its compression; pass model (e.g. "Cosmos-0.1-Tokenizer-CV8x8x8") or compression: { spatial, temporal }`
+    );
+  }
+  const loaded = halves.map((h, i) => ({ ...h, config: configs[i] }));
+  for (const { src, config } of loaded) {
+    const arch = architectureOf(config);
+    if (variant && !isArchitectureOf(variant, arch)) {
+      throw new Error(
+        `Cannot load ${config.half}: "${src.source}" holds a ${describeVariant(arch)} ${config.half}, not ${variant.name}`
+      );
     }
   }
-  for (const src of sources) {
-    const c = compressionFromMetadata(src);
-    if (c) return c;
+  if (loaded.length === 2) {
+    const [enc, dec] = loaded;
+    if (enc.config.latentChannels !== dec.config.latentChannels || enc.config.spatialCompression !== dec.config.spatialCompression) {
+      throw new Error(
+        `Cannot load tokenizer: encoder "${enc.src.source}" (${enc.config.latentChannels} latent channels, ${enc.config.spatialCompression}x) and decoder "${dec.src.source}" (${dec.config.latentChannels} latent channels, ${dec.config.spatialCompression}x) do not belong together`
+      );
+    }
   }
-  if (options.compression) return options.compression;
-  throw new Error(
-    `Cannot load video tokenizer "${sources[0].source}": its weights do not say its compression; pass model (e.g. "Cosmos-0.1-Tokenizer-CV8x8x8") or compression: { spatial, temporal }`
-  );
+  return loaded;
+}
+async function selectBackend(options) {
+  const { backend } = options;
+  const shared2 = typeof backend === "object" ? backend : options.ops;
+  if (shared2) return { selected: { kind: "backend", backend: shared2 }, owned: false };
+  const choice = typeof backend === "object" ? void 0 : backend;
+  return { selected: await createBackend(choice ?? "auto", options), owned: true };
 }
 async function loadTokenizer(options) {
+  let variant;
   if (options?.model && options.encoder === void 0 && options.decoder === void 0) {
     const files = await resolveCheckpoint(options.model, {
       ...options.hub,
       onProgress: options.hub?.onProgress ?? terminalProgress()
     });
-    let official;
     try {
-      official = findVariant(options.model).name;
+      variant = findVariant(options.model);
     } catch {
     }
-    options = { ...options, encoder: files.encoder, decoder: files.decoder, model: official };
+    options = { ...options, encoder: files.encoder, decoder: files.decoder, model: variant?.name };
   }
   if (!options || options.encoder === void 0 && options.decoder === void 0) {
     throw new Error("Cannot load tokenizer: give an encoder, a decoder, or both");
   }
-  if (options.model) findVariant(options.model);
+  if (options.model && !variant) variant = findVariant(options.model);
   const [encSrc, decSrc] = await Promise.all([
     options.encoder === void 0 ? null : loadSource(options.encoder, "encoder"),
     options.decoder === void 0 ? null : loadSource(options.decoder, "decoder")
   ]);
-  const sources = [encSrc, decSrc].filter((s) => s !== null);
-  const video = sources.some(isVideoCheckpoint);
-  const comp = video ? videoCompression(options, sources) : null;
-  const encCfg = encSrc ? comp ? inferVideoEncoder(encSrc, comp) : inferImageEncoder(encSrc) : null;
-  const decCfg = decSrc ? comp ? inferVideoDecoder(decSrc, comp) : inferImageDecoder(decSrc) : null;
-  if (encCfg) checkAgainstModel(options.model, encCfg, encSrc.source);
-  if (decCfg) checkAgainstModel(options.model, decCfg, decSrc.source);
-  if (encCfg && decCfg) {
-    if (encCfg.latentChannels !== decCfg.latentChannels || encCfg.spatialCompression !== decCfg.spatialCompression) {
-      throw new Error(
-        `Cannot load tokenizer: encoder "${encSrc.source}" (${encCfg.latentChannels} latent channels, ${encCfg.spatialCompression}x) and decoder "${decSrc.source}" (${decCfg.latentChannels} latent channels, ${decCfg.spatialCompression}x) do not belong together`
-      );
-    }
-  }
+  const halves = [];
+  if (encSrc) halves.push({ half: "encoder", src: encSrc });
+  if (decSrc) halves.push({ half: "decoder", src: decSrc });
+  const loaded = inferLoadedHalves(halves, variant, options.compression);
+  const cfg = loaded[0].config;
   const window = options.window ?? null;
-  if (comp && window !== null) checkWindow(window, comp.temporal);
-  const ownsOps = !options.ops;
-  let backendOps = options.ops ?? null;
-  let noDevice = null;
-  if (!backendOps) {
-    const chosen = await createBackend(options.backend ?? "auto", options);
-    backendOps = chosen.ops;
-    noDevice = chosen.reason;
-  }
+  if (cfg.kind === "video" && window !== null) checkWindow(window, cfg.temporalCompression);
+  const { selected, owned } = await selectBackend(options);
+  const backend = selected.kind === "backend" ? selected.backend : null;
   const weights = [];
   const uploader = {
     upload(t) {
-      if (!backendOps) {
+      if (!backend) {
         return { shape: t.shape, dtype: t.data instanceof Int32Array ? "i32" : "f32" };
       }
-      const tensor = backendOps.upload(t);
+      const tensor = backend.upload(t);
       weights.push(tensor);
       return tensor;
     }
   };
   try {
     let encoder = null, decoder = null;
-    if (encCfg) {
-      const reader = new WeightReader(encSrc, "encoder");
-      encoder = encCfg.kind === "video" ? new VideoEncoder(uploader, reader, encCfg) : new ImageEncoder(uploader, reader, encCfg);
+    for (const { half, src, config } of loaded) {
+      const reader = new WeightReader(src, half);
+      if (config.half === "encoder") {
+        encoder = config.kind === "video" ? new VideoEncoder(uploader, reader, config) : new ImageEncoder(uploader, reader, config);
+      } else {
+        decoder = config.kind === "video" ? new VideoDecoder(uploader, reader, config) : new ImageDecoder(uploader, reader, config);
+      }
       checkAllUsed(reader);
     }
-    if (decCfg) {
-      const reader = new WeightReader(decSrc, "decoder");
-      decoder = decCfg.kind === "video" ? new VideoDecoder(uploader, reader, decCfg) : new ImageDecoder(uploader, reader, decCfg);
-      checkAllUsed(reader);
-    }
-    const cfg = encCfg ?? decCfg;
-    const model = options.model ? findVariant(options.model).name : describeVariant(
-      cfg.kind,
-      cfg.fsqLevels !== null,
-      cfg.spatialCompression,
-      cfg.kind === "video" ? cfg.temporalCompression : 1
-    );
-    await backendOps?.flush();
-    return new Tokenizer(backendOps, noDevice, ownsOps, encoder, decoder, model, weights, window);
+    const model = variant?.name ?? describeVariant(architectureOf(cfg));
+    await backend?.flush();
+    return new Tokenizer({
+      selected,
+      ownsBackend: owned,
+      encoder,
+      decoder,
+      model,
+      weights,
+      window
+    });
   } catch (err) {
-    if (ownsOps) backendOps?.destroy();
-    else for (const w of weights) backendOps?.release(w);
+    if (owned) backend?.destroy();
+    else for (const w of weights) backend?.release(w);
     throw err;
   }
 }
@@ -6001,7 +6359,7 @@ export {
   findVariant,
   fsqCodesToIndices,
   fsqIndicesToCodes,
-  fsqQuantize2 as fsqQuantize,
+  fsqQuantize3 as fsqQuantize,
   haarPatch,
   haarUnpatch,
   loadTokenizer,
