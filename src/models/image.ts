@@ -32,7 +32,6 @@ import {
   type Step,
 } from "./graph.ts";
 
-export type { Probe } from "./graph.ts";
 
 function loadMid(up: Uploader, w: WeightReader, prefix: string, c: number): Mid {
   return {
