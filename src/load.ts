@@ -158,12 +158,25 @@ async function selectBackend(
  * Loads a Cosmos tokenizer (image or video, continuous or discrete) from safetensors
  * checkpoints.
  *
- * @example
- * ```ts
- * const tok = await loadTokenizer({ encoder: "enc.safetensors", decoder: "dec.safetensors" });
+ * @example From local checkpoints, on the WebAssembly backend
+ * ```ts ignore
+ * import { loadTokenizer } from "@cosmos/webgpu";
+ * const tok = await loadTokenizer({
+ *   encoder: "Cosmos-0.1-Tokenizer-CI8x8/encoder.jit",
+ *   decoder: "Cosmos-0.1-Tokenizer-CI8x8/decoder.jit",
+ *   backend: "wasm",
+ * });
+ * const pixels = new Float32Array(3 * 256 * 256); // values in [-1, 1]
  * const { latent } = await tok.encode({ data: pixels, shape: [1, 3, 256, 256] });
  * const image = await tok.decode(latent!);
  * await tok.dispose();
+ * ```
+ * @example An official model by name, downloaded into the hub cache on first use
+ * ```ts ignore
+ * import { loadTokenizer } from "@cosmos/webgpu";
+ * const tok = await loadTokenizer({ model: "Cosmos-0.1-Tokenizer-DV4x8x8" });
+ * const { indices } = await tok.encode({ data: new Float32Array(3 * 9 * 64 * 64), shape: [1, 3, 9, 64, 64] });
+ * console.log(indices!.shape); // [1, 3, 8, 8]
  * ```
  */
 export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {

@@ -61,7 +61,21 @@ export interface TokenizerParts {
   window: number | null;
 }
 
-/** A loaded tokenizer. Calls may overlap; they run one at a time on the device. */
+/**
+ * A loaded tokenizer (made by `loadTokenizer`). Calls may overlap; they run one at a time on
+ * the device.
+ *
+ * @example Tokenize a video as its frames arrive
+ * ```ts ignore
+ * import { loadTokenizer } from "@cosmos/webgpu";
+ * const tok = await loadTokenizer({ model: "Cosmos-0.1-Tokenizer-DV8x8x8" });
+ * async function* frames() {
+ *   for (let t = 0; t < 17; t++) yield { data: new Float32Array(3 * 64 * 64), shape: [1, 3, 64, 64] };
+ * }
+ * for await (const chunk of tok.encodeStream(frames())) console.log(chunk.frames, chunk.indices!.shape);
+ * await tok.dispose();
+ * ```
+ */
 export class Tokenizer {
   /** Official variant name, or a description of an unofficial one. */
   readonly model: string;

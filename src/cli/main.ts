@@ -22,7 +22,16 @@ const USAGE = [
   ...Object.values(COMMANDS).map((c) => `  ${c.name.padEnd(11)} ${c.summary}`),
 ].join("\n");
 
-/** Runs the CLI on `args`; returns the exit status. */
+/**
+ * Runs the CLI on `args`; returns the exit status.
+ *
+ * @example
+ * ```ts
+ * import { main } from "@cosmos/webgpu/cli";
+ * import assert from "node:assert/strict";
+ * assert.equal(await main(["--help"]), 0); // prints the commands
+ * ```
+ */
 export async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
   if (!command || command === "--help" || command === "-h" || command === "help") {

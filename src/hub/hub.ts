@@ -3,9 +3,10 @@
  * checkpoint files, downloading them into the huggingface_hub cache (shared with the Python
  * client) when they are not there yet.
  *
- * @example
- * ```ts
- * const { encoder, decoder } = await resolveCheckpoint("Cosmos-0.1-Tokenizer-DV4x8x8");
+ * @example Download (or find in the cache) an official checkpoint
+ * ```ts ignore
+ * import { resolveCheckpoint } from "@cosmos/webgpu/hub";
+ * const { encoder, decoder, revision } = await resolveCheckpoint("Cosmos-0.1-Tokenizer-DV4x8x8");
  * ```
  * @module
  */
@@ -92,6 +93,13 @@ interface FileMeta {
  * "Cosmos-0.1-Tokenizer-CI8x8", "nvidia/Cosmos-0.1-Tokenizer-CI8x8"; repo nvidia/<name>), any
  * hub repo id ("owner/name"), or a local directory holding encoder/decoder .jit or .safetensors
  * files (returned as is). Hub files come from the cache when there, else are downloaded into it.
+ *
+ * @example
+ * ```ts ignore
+ * import { resolveCheckpoint } from "@cosmos/webgpu/hub";
+ * const files = await resolveCheckpoint("nvidia/Cosmos-0.1-Tokenizer-CI8x8", { offline: true });
+ * console.log(files.encoder); // ~/.cache/huggingface/hub/models--nvidia--.../encoder.jit
+ * ```
  */
 export async function resolveCheckpoint(
   model: string,

@@ -48,12 +48,36 @@ function specOf(name: string): VariantSpec {
   };
 }
 
-/** Every official variant. */
+/**
+ * Every official variant.
+ *
+ * @example
+ * ```ts
+ * import { VARIANTS } from "@cosmos/webgpu";
+ * import assert from "node:assert/strict";
+ * const discreteVideo = VARIANTS.filter((v) => v.kind === "video" && v.discrete);
+ * assert.ok(discreteVideo.some((v) => v.name === "Cosmos-0.1-Tokenizer-DV8x16x16"));
+ * ```
+ */
 export const VARIANTS: readonly VariantSpec[] = OFFICIAL.map(specOf);
 
 /**
  * Resolves "Cosmos-0.1-Tokenizer-CI8x8", "nvidia/Cosmos-0.1-Tokenizer-CI8x8" or the short
  * "CI8x8" (the newest release of that variant).
+ *
+ * @example
+ * ```ts
+ * import { findVariant } from "@cosmos/webgpu";
+ * import assert from "node:assert/strict";
+ * const v = findVariant("nvidia/Cosmos-0.1-Tokenizer-CV4x8x8");
+ * assert.deepEqual([v.kind, v.discrete, v.spatialCompression, v.temporalCompression], [
+ *   "video",
+ *   false,
+ *   8,
+ *   4,
+ * ]);
+ * assert.equal(findVariant("DI16x16").name, "Cosmos-0.1-Tokenizer-DI16x16");
+ * ```
  */
 export function findVariant(name: string): VariantSpec {
   const bare = name.replace(/^nvidia\//, "");

@@ -21,6 +21,12 @@
 
 import { Buffer } from "node:buffer";
 import type { Tokenizer } from "../tokenizer.ts";
+
+// The handler takes a Tokenizer: its type and the types its methods mention, for documentation.
+export type { EncodeResult, StreamChunk, Tokenizer } from "../tokenizer.ts";
+export type { HostTensor } from "../types.ts";
+export type { MemoryStats, Tensor } from "../backends/ops.ts";
+export type { Probe } from "../models/graph.ts";
 import type { HostTensor } from "../types.ts";
 import { concatTime } from "../media/windows.ts";
 import { decodeImage, imageSize, sniffImage } from "../media/image.ts";
@@ -29,6 +35,7 @@ import { framesToTensor } from "../media/tensor.ts";
 import { probeVideo, readVideoFrames, requireFfmpeg } from "../media/video.ts";
 import { paddedWindows, type WindowMeta } from "../media/padded_windows.ts";
 
+/** What the server refuses, and with which status. */
 export interface ServerLimits {
   /** Largest request body in bytes (413 beyond). */
   maxBytes: number;
@@ -40,6 +47,7 @@ export interface ServerLimits {
   maxQueue: number;
 }
 
+/** The limits of `createTokenizeHandler` when none are given: 16 MiB, 1024 px, 33 frames, 8 at once. */
 export const DEFAULT_LIMITS: ServerLimits = {
   maxBytes: 16 * 1024 * 1024,
   maxSide: 1024,
@@ -109,7 +117,18 @@ function tokensJson(t: HostTensor, discrete: boolean) {
   };
 }
 
-/** The request handler (for Deno.serve) of a tokenizer, which it shares between requests. */
+/**
+ * The request handler (for Deno.serve) of a tokenizer, which it shares between requests.
+ *
+ * @example Serve an image tokenizer on port 8000
+ * ```ts ignore
+ * import { loadTokenizer } from "@cosmos/webgpu";
+ * import { createTokenizeHandler } from "@cosmos/webgpu/server";
+ * const tok = await loadTokenizer({ model: "Cosmos-0.1-Tokenizer-DI8x8" });
+ * Deno.serve({ port: 8000 }, createTokenizeHandler(tok, { maxSide: 512 }));
+ * // curl --data-binary @photo.png localhost:8000/tokenize
+ * ```
+ */
 export function createTokenizeHandler(
   tok: Tokenizer,
   limits: Partial<ServerLimits> = {},

@@ -9,6 +9,19 @@
  * and the problem. It is lenient where the reference implementation's format allows it to be:
  * gaps between tensors and trailing bytes are accepted, overlapping tensors are not.
  *
+ * @example Write a file and read it back
+ * ```ts
+ * import { encodeSafetensors, parseSafetensors } from "@cosmos/webgpu/safetensors";
+ * import assert from "node:assert/strict";
+ * const bytes = encodeSafetensors(
+ *   { "conv.weight": { dtype: "F32", shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) } },
+ *   { format: "pt" },
+ * );
+ * const file = parseSafetensors(bytes, "conv.safetensors");
+ * assert.deepEqual(file.entries.get("conv.weight")?.shape, [2, 2]);
+ * assert.deepEqual([...file.float32("conv.weight")], [1, 2, 3, 4]);
+ * assert.equal(file.metadata.format, "pt");
+ * ```
  * @module
  */
 
@@ -85,6 +98,14 @@ function elementCount(shape: number[]): number {
 /**
  * Exact IEEE 754 binary16 to number conversion, including subnormals, infinities and NaN.
  * Every half value is exactly representable in f32 and f64, so no rounding happens.
+ *
+ * @example
+ * ```ts
+ * import { f16ToF32 } from "@cosmos/webgpu/safetensors";
+ * import assert from "node:assert/strict";
+ * assert.equal(f16ToF32(0x3c00), 1);
+ * assert.equal(f16ToF32(0x0001), 2 ** -24); // the smallest subnormal
+ * ```
  */
 export function f16ToF32(bits: number): number {
   const sign = bits & 0x8000 ? -1 : 1;
@@ -98,7 +119,16 @@ export function f16ToF32(bits: number): number {
 const scratchF32 = new Float32Array(1);
 const scratchU32 = new Uint32Array(scratchF32.buffer);
 
-/** bfloat16 to number: bfloat16 is the upper half of an f32, so shift and reinterpret. */
+/**
+ * bfloat16 to number: bfloat16 is the upper half of an f32, so shift and reinterpret.
+ *
+ * @example
+ * ```ts
+ * import { bf16ToF32 } from "@cosmos/webgpu/safetensors";
+ * import assert from "node:assert/strict";
+ * assert.equal(bf16ToF32(0x3fc0), 1.5);
+ * ```
+ */
 export function bf16ToF32(bits: number): number {
   scratchU32[0] = (bits & 0xffff) << 16;
   return scratchF32[0];
@@ -186,6 +216,20 @@ class ParsedSafetensors implements SafetensorsFile {
  * @param bytes the whole file
  * @param source label used in error messages (file path or URL)
  * @throws Error when the file is malformed, truncated or has overlapping tensors
+ *
+ * @example
+ * ```ts
+ * import { encodeSafetensors, parseSafetensors } from "@cosmos/webgpu/safetensors";
+ * import assert from "node:assert/strict";
+ * const bytes = encodeSafetensors(
+ *   { "conv.weight": { dtype: "F32", shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) } },
+ *   { format: "pt" },
+ * );
+ * const file = parseSafetensors(bytes, "conv.safetensors");
+ * assert.deepEqual(file.entries.get("conv.weight")?.shape, [2, 2]);
+ * assert.deepEqual([...file.float32("conv.weight")], [1, 2, 3, 4]);
+ * assert.equal(file.metadata.format, "pt");
+ * ```
  */
 export function parseSafetensors(bytes: Uint8Array, source = "<bytes>"): SafetensorsFile {
   const fail = (detail: string): never => {
@@ -328,6 +372,16 @@ const DTYPE_ARRAY = {
  * for I32, a BigInt64Array for I64 and a Uint8Array for U8, with product(shape) elements.
  *
  * @throws Error when a tensor's data does not match its dtype or shape, or metadata is not strings
+ *
+ * @example
+ * ```ts
+ * import { encodeSafetensors } from "@cosmos/webgpu/safetensors";
+ * import assert from "node:assert/strict";
+ * const bytes = encodeSafetensors({ x: { dtype: "I32", shape: [3], data: new Int32Array(3) } });
+ * const headerBytes = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+ * assert.equal(headerBytes % 8, 0); // the JSON header is padded to 8 bytes
+ * assert.equal(bytes.length, 8 + headerBytes + 12); // then three int32s
+ * ```
  */
 export function encodeSafetensors(
   tensors: Record<

@@ -10,13 +10,17 @@
  *
  * @example
  * ```ts
- * import { fsqIndicesToCodes, haarPatch } from "./src/backends/wasm/standalone.ts";
+ * import { fsqIndicesToCodes, haarPatch } from "@cosmos/webgpu/cpu";
+ * import assert from "node:assert/strict";
  * const image = { data: new Float32Array(3 * 64 * 64), shape: [1, 3, 64, 64] };
- * const coeffs = await haarPatch(image, 4); // [1, 48, 16, 16]
+ * assert.deepEqual((await haarPatch(image, 4)).shape, [1, 48, 16, 16]);
  * const codes = await fsqIndicesToCodes({ data: new Int32Array(64), shape: [1, 8, 8] });
+ * assert.deepEqual(codes.shape, [1, 6, 8, 8]);
  * ```
  * @module
  */
+
+export type { HostTensor } from "../../types.ts";
 
 import { DEFAULT_FSQ_LEVELS, fsqConstants } from "../fsq.ts";
 import { fmtShape, type HostTensor, numel } from "../../types.ts";
@@ -77,6 +81,14 @@ function copyOut(w: CpuWasm, ptr: number, shape: number[]): HostTensor {
  * Images [B, C, H, W] -> [B, C*p^2, H/p, W/p] (Patcher), H and W divisible by p.
  * Videos [B, C, T, H, W] -> [B, C*p^3, (T+p-1)/p, H/p, W/p] (Patcher3D: frame 0 repeated p-1
  * times before the first level), T = 1 + a multiple of p, H and W divisible by p.
+ *
+ * @example
+ * ```ts
+ * import { haarPatch } from "@cosmos/webgpu/cpu";
+ * import assert from "node:assert/strict";
+ * const video = { data: new Float32Array(3 * 9 * 32 * 32), shape: [1, 3, 9, 32, 32] };
+ * assert.deepEqual((await haarPatch(video, 4)).shape, [1, 192, 3, 8, 8]);
+ * ```
  */
 export async function haarPatch(x: HostTensor, patchSize: number): Promise<HostTensor> {
   const what = "haarPatch";
@@ -143,6 +155,16 @@ export async function haarPatch(x: HostTensor, patchSize: number): Promise<HostT
  * The tokenizers' unpatcher, the inverse of {@link haarPatch}; the rank decides 2D or 3D.
  * [B, C*p^2, h, w] -> [B, C, h*p, w*p]; [B, C*p^3, t, h, w] -> [B, C, p*t - (p-1), h*p, w*p]
  * (UnPatcher3D: the first p-1 frames dropped after the last level).
+ *
+ * @example The round trip gives the pixels back
+ * ```ts
+ * import { haarPatch, haarUnpatch } from "@cosmos/webgpu/cpu";
+ * import assert from "node:assert/strict";
+ * const data = Float32Array.from({ length: 3 * 16 * 16 }, (_, i) => Math.sin(i));
+ * const back = await haarUnpatch(await haarPatch({ data, shape: [1, 3, 16, 16] }, 4), 4);
+ * assert.deepEqual(back.shape, [1, 3, 16, 16]);
+ * assert.ok(back.data.every((v, i) => Math.abs(v - data[i]) < 1e-6));
+ * ```
  */
 export async function haarUnpatch(x: HostTensor, patchSize: number): Promise<HostTensor> {
   const what = "haarUnpatch";
@@ -220,6 +242,16 @@ function checkChannels(what: string, x: HostTensor, name: string, d: number): [n
  * [-1, 1]. Returns the codes [B, D, ...] and the int32 indices [B, ...]. Indices are summed in
  * integer arithmetic: equal to the GPU's float32 sum for codebooks up to 2^24 codes, and still
  * exact beyond (up to 2^31 - 1 codes, the int32 limit).
+ *
+ * @example
+ * ```ts
+ * import { fsqQuantize } from "@cosmos/webgpu/cpu";
+ * import assert from "node:assert/strict";
+ * const z = { data: new Float32Array(6 * 4 * 4).fill(0.3), shape: [1, 6, 4, 4] };
+ * const { codes, indices } = await fsqQuantize(z);
+ * assert.deepEqual(indices.shape, [1, 4, 4]);
+ * assert.ok(codes.data.every((c) => c >= -1 && c <= 1));
+ * ```
  */
 export async function fsqQuantize(
   z: HostTensor,
@@ -251,6 +283,15 @@ export async function fsqQuantize(
 /**
  * Codes [B, D, ...] (each channel on its FSQ grid: (k - L/2) / (L/2) for k in [0, L)) to int32
  * indices [B, ...]. Codes off the grid (by more than 1e-3 of a step) are an error.
+ *
+ * @example Codes and indices convert both ways
+ * ```ts
+ * import { fsqCodesToIndices, fsqIndicesToCodes } from "@cosmos/webgpu/cpu";
+ * import assert from "node:assert/strict";
+ * const indices = { data: Int32Array.from([0, 1, 63999, 12345]), shape: [1, 2, 2] };
+ * const back = await fsqCodesToIndices(await fsqIndicesToCodes(indices));
+ * assert.deepEqual([...back.data], [0, 1, 63999, 12345]);
+ * ```
  */
 export async function fsqCodesToIndices(
   codes: HostTensor,
@@ -283,7 +324,17 @@ export async function fsqCodesToIndices(
   return { data: w.i32(ip, b * positions).slice(), shape: [b, ...codes.shape.slice(2)] };
 }
 
-/** Int32 indices [B, ...] in [0, product(levels)) to codes [B, D, ...] in [-1, 1]. */
+/**
+ * Int32 indices [B, ...] in [0, product(levels)) to codes [B, D, ...] in [-1, 1].
+ *
+ * @example
+ * ```ts
+ * import { fsqIndicesToCodes } from "@cosmos/webgpu/cpu";
+ * import assert from "node:assert/strict";
+ * const codes = await fsqIndicesToCodes({ data: Int32Array.from([0]), shape: [1, 1] });
+ * assert.deepEqual([...codes.data], [-1, -1, -1, -1, -1, -1]); // digit 0 of every level
+ * ```
+ */
 export async function fsqIndicesToCodes(
   indices: HostTensor,
   levels: readonly number[] = DEFAULT_FSQ_LEVELS,

@@ -11,6 +11,7 @@
 export interface DeviceOptions {
   /** Prefer a fallback (CPU rasterizer) adapter; mostly for tests. */
   forceFallbackAdapter?: boolean;
+  /** Which adapter to ask for where there are several; default "high-performance". */
   powerPreference?: GPUPowerPreference;
 }
 
