@@ -225,3 +225,41 @@ export function haarPlan(shape: readonly number[], levels: number, forward: bool
   }
   return steps;
 }
+
+/** FSQ shapes: z and codes [B, D, ...] (D = levels.length), indices [B, ...]. */
+export interface FsqGeometry {
+  /** B. */
+  batch: number;
+  /** Positions per batch item: the product of the trailing extents. */
+  positions: number;
+  /** [B, D, ...]. */
+  codesShape: number[];
+  /** [B, ...]. */
+  indicesShape: number[];
+}
+
+/** The FSQ shapes of a quantisation of z (fsqQuantize), checking its channel count. */
+export function fsqQuantizeGeometry(
+  zShape: readonly number[],
+  levels: readonly number[],
+): FsqGeometry {
+  const [b, d, ...rest] = zShape;
+  if (d !== levels.length) {
+    throw new Error(`FSQ expects ${levels.length} channels, got ${fmtShape(zShape)}`);
+  }
+  return { batch: b, positions: numel(rest), codesShape: [...zShape], indicesShape: [b, ...rest] };
+}
+
+/** The FSQ shapes of turning indices back into codes (fsqDequantize). */
+export function fsqDequantizeGeometry(
+  indicesShape: readonly number[],
+  levels: readonly number[],
+): FsqGeometry {
+  const [b, ...rest] = indicesShape;
+  return {
+    batch: b,
+    positions: numel(rest),
+    codesShape: [b, levels.length, ...rest],
+    indicesShape: [...indicesShape],
+  };
+}

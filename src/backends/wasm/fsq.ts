@@ -7,7 +7,7 @@
 
 import type { FsqSpec, Tensor } from "../ops.ts";
 import { fsqConstants } from "../fsq.ts";
-import { fmtShape, numel } from "../../types.ts";
+import { fsqDequantizeGeometry, fsqQuantizeGeometry } from "../geometry.ts";
 import { callKernel, writeFsqTable } from "./kernels.ts";
 import type { WasmRuntime } from "./runtime.ts";
 
@@ -24,22 +24,17 @@ export function fsqQuantize(
   spec: FsqSpec,
 ): { codes: Tensor; indices: Tensor } {
   const z = rt.tensor(zIn);
-  const [b, d] = z.shape;
-  if (d !== spec.levels.length) {
-    throw new Error(`FSQ expects ${spec.levels.length} channels, got ${fmtShape(z.shape)}`);
-  }
-  const rest = z.shape.slice(2);
-  const positions = numel(rest);
-  const codes = rt.alloc(z.shape, "f32", "fsq codes");
-  const indices = rt.alloc([b, ...rest], "i32", "fsq indices");
+  const g = fsqQuantizeGeometry(z.shape, spec.levels);
+  const codes = rt.alloc(g.codesShape, "f32", "fsq codes");
+  const indices = rt.alloc(g.indicesShape, "i32", "fsq indices");
   loadTable(rt, spec);
   const bad = callKernel(rt.kernels, "fsqQuantize", {
     z: z.ptr,
     codes: codes.ptr,
     indices: indices.ptr,
-    b,
-    dims: d,
-    positions,
+    b: g.batch,
+    dims: spec.levels.length,
+    positions: g.positions,
   });
   if (bad >= 0) {
     rt.release(codes);
@@ -52,18 +47,16 @@ export function fsqQuantize(
 /** Indices [B, ...] back to codes [B, D, ...] (the op interface's `fsqDequantize`). */
 export function fsqDequantize(rt: WasmRuntime, idxIn: Tensor, spec: FsqSpec): Tensor {
   const idx = rt.tensor(idxIn);
-  const [b, ...rest] = idx.shape;
-  const positions = numel(rest);
-  const d = spec.levels.length;
-  const codes = rt.alloc([b, d, ...rest], "f32", "fsq codes");
+  const g = fsqDequantizeGeometry(idx.shape, spec.levels);
+  const codes = rt.alloc(g.codesShape, "f32", "fsq codes");
   loadTable(rt, spec);
   const size = fsqConstants(spec.levels).codebookSize;
   const bad = callKernel(rt.kernels, "fsqIndicesToCodes", {
     indices: idx.ptr,
     codes: codes.ptr,
-    b,
-    dims: d,
-    positions,
+    b: g.batch,
+    dims: spec.levels.length,
+    positions: g.positions,
     size,
   });
   if (bad >= 0) {

@@ -8,7 +8,7 @@
  */
 
 import type { FsqSpec, Tensor } from "../ops.ts";
-import { fmtShape, numel } from "../../types.ts";
+import { fsqDequantizeGeometry, fsqQuantizeGeometry } from "../geometry.ts";
 import { fsqConstants } from "../fsq.ts";
 import { defineParams } from "./params.ts";
 import { elementwiseGroups, type GpuRuntime, type GpuTensor } from "./runtime.ts";
@@ -61,15 +61,10 @@ export function fsqQuantize(
   spec: FsqSpec,
 ): { codes: Tensor; indices: Tensor } {
   const z = rt.tensor(zIn);
-  const [b, d] = z.shape;
-  if (d !== spec.levels.length) {
-    throw new Error(`FSQ expects ${spec.levels.length} channels, got ${fmtShape(z.shape)}`);
-  }
-  const rest = z.shape.slice(2);
-  const positions = numel(rest);
-  const codes = rt.alloc(z.shape, "f32", "fsq codes");
-  const indices = rt.alloc([b, ...rest], "i32", "fsq indices");
-  const total = b * positions;
+  const { batch, positions, codesShape, indicesShape } = fsqQuantizeGeometry(z.shape, spec.levels);
+  const codes = rt.alloc(codesShape, "f32", "fsq codes");
+  const indices = rt.alloc(indicesShape, "i32", "fsq indices");
+  const total = batch * positions;
   dispatchFsq(rt, "quantize_main", [z, codes, indices], { spec, positions, total });
   return { codes, indices };
 }
@@ -77,10 +72,9 @@ export function fsqQuantize(
 /** Records indices [B, ...] back to codes [B, D, ...] (see Ops.fsqDequantize). */
 export function fsqDequantize(rt: GpuRuntime, idxIn: Tensor, spec: FsqSpec): Tensor {
   const idx = rt.tensor(idxIn);
-  const [b, ...rest] = idx.shape;
-  const positions = numel(rest);
-  const codes = rt.alloc([b, spec.levels.length, ...rest], "f32", "fsq codes");
-  const total = b * positions;
+  const { batch, positions, codesShape } = fsqDequantizeGeometry(idx.shape, spec.levels);
+  const codes = rt.alloc(codesShape, "f32", "fsq codes");
+  const total = batch * positions;
   dispatchFsq(rt, "dequantize_main", [null, codes, idx], { spec, positions, total });
   return codes;
 }
