@@ -6,7 +6,6 @@
 import type { Ops, Tensor } from "../backends/ops.ts";
 import { chain } from "../nn/chain.ts";
 
-
 /** Called with intermediate results named like the reference's modules (tests use it). */
 export type Probe = (name: string, t: Tensor) => Promise<void> | void;
 

@@ -32,7 +32,6 @@ import {
   type Step,
 } from "./graph.ts";
 
-
 function loadMid(up: Uploader, w: WeightReader, prefix: string, c: number): Mid {
   return {
     block1: new ResnetBlock(up, w, `${prefix}.mid.block_1`, c, c),
