@@ -4941,7 +4941,7 @@ var WeightReader = class {
   }
 };
 
-// src/weights/diffusers.ts
+// src/weights/diffusers_names.ts
 var GRAMMAR = {
   model: [
     ["encoder.", "encoder.", "encoder"],
@@ -5078,6 +5078,8 @@ function mapAll(names, from, source) {
   }
   return out;
 }
+
+// src/weights/diffusers.ts
 var DIFFUSERS_MARKER = /^(?:encoder|decoder)\.(?:conv_in\.conv_[st]\.|down_blocks\.|up_blocks\.|mid_block\.)/;
 function isDiffusersCheckpoint(src) {
   return src.names().some((n) => DIFFUSERS_MARKER.test(n));

@@ -10,7 +10,7 @@ import { FIXTURES, GPU_TEST } from "./helpers.ts";
 import { decodeImage, encodeImage, type RgbImage } from "../src/media/image.ts";
 import { cropImage, padImage } from "../src/media/pad.ts";
 import { framesToTensor, tensorToFrames } from "../src/media/tensor.ts";
-import { planOutputs } from "../src/cli/commands.ts";
+import { planOutputs } from "../src/cli/outputs.ts";
 import { formatDuration, formatProgress } from "../src/cli/progress.ts";
 import { readTokenFile } from "../src/cli/tokens.ts";
 import { convertCheckpoint } from "../src/tools/convert.ts";

@@ -10,14 +10,16 @@ import { encodeSafetensors, loadTokenizer, parseSafetensors } from "../mod.ts";
 import { safetensorsSource, type TensorSource } from "../src/weights/checkpoint.ts";
 import {
   fromDiffusers,
-  fromDiffusersName,
-  fromDiffusersNames,
   isDiffusersCheckpoint,
   loadDiffusersSource,
   toDiffusers,
+} from "../src/weights/diffusers.ts";
+import {
+  fromDiffusersName,
+  fromDiffusersNames,
   toDiffusersName,
   toDiffusersNames,
-} from "../src/weights/diffusers.ts";
+} from "../src/weights/diffusers_names.ts";
 import {
   officialVideoArchitecture,
   videoDecoderShapes,

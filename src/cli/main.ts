@@ -10,7 +10,8 @@
  * @module
  */
 
-import { COMMANDS, runCommand } from "./commands.ts";
+import { COMMANDS } from "./command_specs.ts";
+import { runCommand } from "./commands.ts";
 import { UsageError } from "./args.ts";
 
 const USAGE = [
