@@ -803,6 +803,22 @@ function haarPlan(shape, levels, forward) {
   }
   return steps;
 }
+function fsqQuantizeGeometry(zShape, levels) {
+  const [b, d, ...rest] = zShape;
+  if (d !== levels.length) {
+    throw new Error(`FSQ expects ${levels.length} channels, got ${fmtShape(zShape)}`);
+  }
+  return { batch: b, positions: numel(rest), codesShape: [...zShape], indicesShape: [b, ...rest] };
+}
+function fsqDequantizeGeometry(indicesShape, levels) {
+  const [b, ...rest] = indicesShape;
+  return {
+    batch: b,
+    positions: numel(rest),
+    codesShape: [b, levels.length, ...rest],
+    indicesShape: [...indicesShape]
+  };
+}
 
 // src/backends/webgpu/conv.ts
 var CONV_PARAMS = defineParams("conv.wgsl", [
@@ -1190,24 +1206,18 @@ function dispatchFsq(rt, entry, bindings, launch) {
 }
 function fsqQuantize(rt, zIn, spec) {
   const z = rt.tensor(zIn);
-  const [b, d] = z.shape;
-  if (d !== spec.levels.length) {
-    throw new Error(`FSQ expects ${spec.levels.length} channels, got ${fmtShape(z.shape)}`);
-  }
-  const rest = z.shape.slice(2);
-  const positions = numel(rest);
-  const codes = rt.alloc(z.shape, "f32", "fsq codes");
-  const indices = rt.alloc([b, ...rest], "i32", "fsq indices");
-  const total = b * positions;
+  const { batch, positions, codesShape, indicesShape } = fsqQuantizeGeometry(z.shape, spec.levels);
+  const codes = rt.alloc(codesShape, "f32", "fsq codes");
+  const indices = rt.alloc(indicesShape, "i32", "fsq indices");
+  const total = batch * positions;
   dispatchFsq(rt, "quantize_main", [z, codes, indices], { spec, positions, total });
   return { codes, indices };
 }
 function fsqDequantize(rt, idxIn, spec) {
   const idx = rt.tensor(idxIn);
-  const [b, ...rest] = idx.shape;
-  const positions = numel(rest);
-  const codes = rt.alloc([b, spec.levels.length, ...rest], "f32", "fsq codes");
-  const total = b * positions;
+  const { batch, positions, codesShape } = fsqDequantizeGeometry(idx.shape, spec.levels);
+  const codes = rt.alloc(codesShape, "f32", "fsq codes");
+  const total = batch * positions;
   dispatchFsq(rt, "dequantize_main", [null, codes, idx], { spec, positions, total });
   return codes;
 }
@@ -2630,22 +2640,17 @@ function loadTable(rt, spec) {
 }
 function fsqQuantize2(rt, zIn, spec) {
   const z = rt.tensor(zIn);
-  const [b, d] = z.shape;
-  if (d !== spec.levels.length) {
-    throw new Error(`FSQ expects ${spec.levels.length} channels, got ${fmtShape(z.shape)}`);
-  }
-  const rest = z.shape.slice(2);
-  const positions = numel(rest);
-  const codes = rt.alloc(z.shape, "f32", "fsq codes");
-  const indices = rt.alloc([b, ...rest], "i32", "fsq indices");
+  const g = fsqQuantizeGeometry(z.shape, spec.levels);
+  const codes = rt.alloc(g.codesShape, "f32", "fsq codes");
+  const indices = rt.alloc(g.indicesShape, "i32", "fsq indices");
   loadTable(rt, spec);
   const bad = callKernel(rt.kernels, "fsqQuantize", {
     z: z.ptr,
     codes: codes.ptr,
     indices: indices.ptr,
-    b,
-    dims: d,
-    positions
+    b: g.batch,
+    dims: spec.levels.length,
+    positions: g.positions
   });
   if (bad >= 0) {
     rt.release(codes);
@@ -2656,18 +2661,16 @@ function fsqQuantize2(rt, zIn, spec) {
 }
 function fsqDequantize2(rt, idxIn, spec) {
   const idx = rt.tensor(idxIn);
-  const [b, ...rest] = idx.shape;
-  const positions = numel(rest);
-  const d = spec.levels.length;
-  const codes = rt.alloc([b, d, ...rest], "f32", "fsq codes");
+  const g = fsqDequantizeGeometry(idx.shape, spec.levels);
+  const codes = rt.alloc(g.codesShape, "f32", "fsq codes");
   loadTable(rt, spec);
   const size = fsqConstants(spec.levels).codebookSize;
   const bad = callKernel(rt.kernels, "fsqIndicesToCodes", {
     indices: idx.ptr,
     codes: codes.ptr,
-    b,
-    dims: d,
-    positions,
+    b: g.batch,
+    dims: spec.levels.length,
+    positions: g.positions,
     size
   });
   if (bad >= 0) {

@@ -2,7 +2,7 @@
  * `deno task build` (second step): bundles mod.ts with esbuild into dist/cosmos-webgpu.js, one
  * ES module with the WGSL (and wasm) embedded and no Deno-only calls in its core, that runs in
  * Deno and in browsers with WebGPU. The file is committed so users can import it straight from
- * the repository; test/dist_test.ts fails when it is stale.
+ * the repository; test/url_import_test.ts fails when it is stale.
  * @module
  */
 
