@@ -44,6 +44,7 @@ export type {
   Backend,
   ConvOptions,
   ConvWeights,
+  FrameRange,
   FsqSpec,
   FusedNorm,
   GroupNormOptions,

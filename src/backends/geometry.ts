@@ -6,7 +6,7 @@
  */
 
 import { fmtShape, numel } from "../types.ts";
-import type { ConvOptions, ConvWeights, GroupNormOptions } from "./ops.ts";
+import type { ConvOptions, ConvWeights, FrameRange, GroupNormOptions } from "./ops.ts";
 
 /** A convolution's extents; see ConvOptions for the padding and upsampling conventions. */
 export interface ConvGeometry {
@@ -261,5 +261,71 @@ export function fsqDequantizeGeometry(
     positions: numel(rest),
     codesShape: [b, levels.length, ...rest],
     indicesShape: [...indicesShape],
+  };
+}
+
+/** Ops.joinFrames's layout: every part is copied as B * C runs of whole frames. */
+export interface JoinFramesGeometry {
+  /** [B, C, sum of (to - from), H, W]. */
+  outShape: number[];
+  /** The parts' common dtype, and the output's. */
+  dtype: "f32" | "i32";
+  /** B * C: the (batch, channel) planes, each part one contiguous run of frames per plane. */
+  planes: number;
+  /** H * W: values per frame. */
+  frameSize: number;
+  /** Per part: its frames in the output (to - from). */
+  frames: number[];
+  /** Per part: the output frame its first frame lands on. */
+  offsets: number[];
+}
+
+/**
+ * The output of joining `parts` along time (Ops.joinFrames), checking that each is a video
+ * tensor of part 0's B, C, H, W and dtype with a non-empty integer range inside its frames.
+ */
+export function joinFramesGeometry(parts: readonly FrameRange[]): JoinFramesGeometry {
+  const fail = (why: string): never => {
+    throw new Error(`Cannot join frames: ${why}`);
+  };
+  if (parts.length === 0) fail("no parts given (at least one frame range is needed)");
+  const first = parts[0].tensor;
+  const frames: number[] = [];
+  const offsets: number[] = [];
+  let total = 0;
+  parts.forEach(({ tensor, from, to }, i) => {
+    const shape = tensor.shape;
+    if (shape.length !== 5) {
+      fail(`part ${i} is ${fmtShape(shape)}, expected a video tensor [B, C, T, H, W]`);
+    }
+    if (tensor.dtype !== first.dtype) {
+      fail(`part ${i} holds ${tensor.dtype}, part 0 ${first.dtype}`);
+    }
+    const s0 = first.shape;
+    if ([0, 1, 3, 4].some((a) => shape[a] !== s0[a])) {
+      fail(`part ${i} is ${fmtShape(shape)}, expected B, C, H, W of ${fmtShape(s0)}`);
+    }
+    const t = shape[2];
+    if (!Number.isInteger(from) || !Number.isInteger(to)) {
+      fail(`part ${i}'s range [${from}, ${to}) is not two integers`);
+    }
+    if (from < 0 || to > t) {
+      fail(`part ${i}'s range [${from}, ${to}) is outside its ${t} frames ${fmtShape(shape)}`);
+    }
+    if (from >= to) {
+      fail(`part ${i}'s range [${from}, ${to}) is empty (from must be below to)`);
+    }
+    frames.push(to - from);
+    offsets.push(total);
+    total += to - from;
+  });
+  const [b, c, , h, w] = first.shape;
+  return {
+    outShape: [b, c, total, h, w],
+    dtype: first.dtype,
+    planes: b * c,
+    frameSize: h * w,
+    frames,
+    offsets,
   };
 }

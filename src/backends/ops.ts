@@ -88,6 +88,16 @@ export interface FsqSpec {
   levels: number[];
 }
 
+/** Frames [from, to) of a video tensor [B, C, T, H, W] (0 <= from < to <= T, integers). */
+export interface FrameRange {
+  /** The video tensor the frames are taken from. */
+  tensor: Tensor;
+  /** First frame taken. */
+  from: number;
+  /** One past the last frame taken. */
+  to: number;
+}
+
 /** What loading parameters needs of a backend (a tokenizer wraps it to track its weights). */
 export interface Uploader {
   /** Copies a host tensor to the backend. */
@@ -140,6 +150,15 @@ export interface Ops {
   fsqQuantize(z: Tensor, spec: FsqSpec): { codes: Tensor; indices: Tensor };
   /** Indices [B, ...] back to codes [B, D, ...]. */
   fsqDequantize(indices: Tensor, spec: FsqSpec): Tensor;
+  /**
+   * A new video tensor [B, C, sum of (to - from), H, W]: the given frame ranges of video
+   * tensors with the same B, C, H, W and dtype, one after another along time (a slice when
+   * there is one part). The same tensor may appear in several parts. The inputs are not
+   * released. Throws, before anything is allocated, on an empty list, a part that is not
+   * [B, C, T, H, W] or whose B, C, H, W or dtype differ from part 0's, or a range that is not
+   * integers with 0 <= from < to <= T (an empty range is an error).
+   */
+  joinFrames(parts: readonly FrameRange[]): Tensor;
 }
 
 /** Memory held by a backend's tensor storage, in bytes. */

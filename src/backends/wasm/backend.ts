@@ -6,7 +6,7 @@
  * Ops run eagerly and synchronously as they are called; `read` only copies out. This class only
  * delegates: the memory, threads, launcher and profiling are the runtime's (runtime.ts), and
  * each op family is lowered in its own module (conv.ts, norm.ts, attention.ts, resample.ts,
- * haar.ts, fsq.ts; the matrix product they share in gemm.ts).
+ * haar.ts, fsq.ts, frames.ts; the matrix product they share in gemm.ts).
  * @module
  */
 
@@ -14,6 +14,7 @@ import type {
   Backend,
   ConvOptions,
   ConvWeights,
+  FrameRange,
   FsqSpec,
   FusedNorm,
   GroupNormOptions,
@@ -32,6 +33,7 @@ import { attention } from "./attention.ts";
 import { resample } from "./resample.ts";
 import { haar } from "./haar.ts";
 import { fsqDequantize, fsqQuantize } from "./fsq.ts";
+import { joinFrames } from "./frames.ts";
 
 // The backend's public names, where select.ts, the tokenizer and mod.ts take them from.
 export { checkWasmOptions, type WasmOptions, WasmTensor } from "./runtime.ts";
@@ -171,6 +173,10 @@ export class WasmOps implements Backend {
 
   fsqDequantize(indices: Tensor, spec: FsqSpec): Tensor {
     return fsqDequantize(this.#rt, indices, spec);
+  }
+
+  joinFrames(parts: readonly FrameRange[]): Tensor {
+    return joinFrames(this.#rt, parts);
   }
 
   /** Stops the worker threads; the memory goes with the last reference to the backend. */

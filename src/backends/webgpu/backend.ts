@@ -3,8 +3,9 @@
  * per kernel family.
  *
  * `WebGpuOps` holds no kernel logic: each op is a call into conv.ts, norm.ts, attention.ts,
- * resample.ts, haar.ts or fsq.ts with the runtime and this backend's configuration (GEMM
- * tiles, attention score budget); memory, submission, errors and profiling are the runtime's.
+ * resample.ts, haar.ts, fsq.ts or frames.ts with the runtime and this backend's configuration
+ * (GEMM tiles, attention score budget); memory, submission, errors and profiling are the
+ * runtime's.
  * This module is the backend's entry point, so it also exports the types its members name.
  * @module
  */
@@ -13,6 +14,7 @@ import type {
   Backend,
   ConvOptions,
   ConvWeights,
+  FrameRange,
   FsqSpec,
   FusedNorm,
   GroupNormOptions,
@@ -37,6 +39,7 @@ import { attention } from "./attention.ts";
 import { resample } from "./resample.ts";
 import { haar } from "./haar.ts";
 import { fsqDequantize, fsqQuantize } from "./fsq.ts";
+import { joinFrames } from "./frames.ts";
 
 export type { GemmTiles, GpuTensor };
 
@@ -170,6 +173,10 @@ export class WebGpuOps implements Backend {
 
   fsqDequantize(indices: Tensor, spec: FsqSpec): Tensor {
     return fsqDequantize(this.#rt, indices, spec);
+  }
+
+  joinFrames(parts: readonly FrameRange[]): Tensor {
+    return joinFrames(this.#rt, parts);
   }
 
   // ---- for the bench -------------------------------------------------------------------
