@@ -153,6 +153,7 @@ var BufferPool = class {
 var WGSL = {
   "attention_temporal": "// Causal attention along time, independently at every pixel, over a packed q/k/v tensor\n// [B, 3C, T, H, W] (the reference's CausalTemporalAttnBlock): frame t attends to frames <= t.\n// T is small (latent frames of one window), so scores are a [B, T, T, H*W] tensor:\n//   scores_main: S[b, tq, tk, p] = scale * sum_c q[c, tq, p] k[c, tk, p]   for tk <= tq\n//   apply_main:  out[b, c, tq, p] = sum_{tk <= tq} softmax_tk(S[b, tq, :, p]) v[c, tk, p]\n// Pixels are the fastest index of every thread mapping so that memory accesses coalesce.\n\n// Packed on the host by TEMPORAL_PARAMS in src/backends/webgpu/attention.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, frames: u32, pixels: u32, total: u32,\n  scale: f32, _p0: u32, _p1: u32, _p2: u32,\n}\n\n@group(0) @binding(0) var<storage, read> qkv: array<f32>;\n@group(0) @binding(1) var<storage, read_write> scores: array<f32>;\n@group(0) @binding(2) var<storage, read_write> out: array<f32>;\n@group(0) @binding(3) var<uniform> p: Params;\n\nfn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {\n  return gid.x + gid.y * nwg.x * 256u;\n}\n\n@compute @workgroup_size(256)\nfn scores_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = thread_index(gid, nwg);\n  if (i >= p.total) {\n    return;\n  }\n  // i = ((b * T + tq) * T + tk) * P + pix\n  let pix = i % p.pixels;\n  let tk = (i / p.pixels) % p.frames;\n  let tq = (i / (p.pixels * p.frames)) % p.frames;\n  let b = i / (p.pixels * p.frames * p.frames);\n  if (tk > tq) {\n    return;\n  }\n  let plane = p.frames * p.pixels;\n  let q_base = b * 3u * p.channels * plane + tq * p.pixels + pix;\n  let k_base = b * 3u * p.channels * plane + p.channels * plane + tk * p.pixels + pix;\n  var dot = 0.0;\n  for (var c = 0u; c < p.channels; c++) {\n    dot += qkv[q_base + c * plane] * qkv[k_base + c * plane];\n  }\n  scores[i] = dot * p.scale;\n}\n\n@compute @workgroup_size(256)\nfn apply_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = thread_index(gid, nwg);\n  if (i >= p.total) {\n    return;\n  }\n  // i = ((b * C + c) * T + tq) * P + pix\n  let pix = i % p.pixels;\n  let tq = (i / p.pixels) % p.frames;\n  let c = (i / (p.pixels * p.frames)) % p.channels;\n  let b = i / (p.pixels * p.frames * p.channels);\n  let row = ((b * p.frames + tq) * p.frames) * p.pixels + pix;\n  var m = -3.4e38;\n  for (var tk = 0u; tk <= tq; tk++) {\n    m = max(m, scores[row + tk * p.pixels]);\n  }\n  let plane = p.frames * p.pixels;\n  let v_base = b * 3u * p.channels * plane + (2u * p.channels + c) * plane + pix;\n  var sum = 0.0;\n  var acc = 0.0;\n  for (var tk = 0u; tk <= tq; tk++) {\n    let e = exp(scores[row + tk * p.pixels] - m);\n    sum += e;\n    acc += e * qkv[v_base + tk * p.pixels];\n  }\n  out[i] = acc / sum;\n}\n",
   "conv": "// Convolution as implicit GEMM over channels-first activations [B, C, T, H, W] (images: T = 1).\n//\n//   M = Cout, N = B * To * Ho * Wo, K = Cin * KT * KH * KW (the weight's own row-major layout)\n//\n// Host constants: KT, KH, KW (kernel extent), NORM (apply GroupNorm from precomputed stats to\n// each loaded input), SILU (then x * sigmoid(x)), RESIDUAL (add a tensor shaped like the output),\n// UPSAMPLE (read the input through a nearest 2x spatial upsample), plus the gemm_core tile sizes.\n// Padding: spatial zero padding pad_h/pad_w on the low side, the high side being whatever the\n// output size implies (so Downsample's right/bottom pad is just Ho = H / 2). Temporal padding is\n// causal: indices before frame 0 read frame 0, as the reference's replication pad does.\n// The normalised value is computed before padding, so padded taps are exact zeros as in torch.\n\n// Packed on the host by CONV_PARAMS in src/backends/webgpu/conv.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  M: u32, N: u32, K: u32, cin: u32,\n  t_in: u32, h_in: u32, w_in: u32, hw_in: u32,\n  t_out: u32, h_out: u32, w_out: u32, p_out: u32,\n  stride_t: u32, stride_h: u32, stride_w: u32, pad_t: u32,\n  pad_h: u32, pad_w: u32, groups: u32, ch_per_group: u32,\n  stat_frames: u32, _p0: u32, _p1: u32, _p2: u32,\n}\n\n@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read> weight: array<f32>;\n@group(0) @binding(2) var<storage, read> bias: array<f32>;\n@group(0) @binding(3) var<storage, read> stats: array<vec2<f32>>; // (mean, rstd) per (b, frame, group)\n@group(0) @binding(4) var<storage, read> gamma_beta: array<vec2<f32>>; // per input channel\n@group(0) @binding(5) var<storage, read> residual: array<f32>;\n@group(0) @binding(6) var<storage, read_write> out: array<f32>;\n@group(0) @binding(7) var<uniform> p: Params;\n\nconst KTAPS: u32 = KT * KH * KW;\n\nfn gemm_dims() -> vec3<u32> {\n  return vec3<u32>(p.M, p.N, p.K);\n}\n\nfn load_a(batch: u32, m: u32, k: u32) -> f32 {\n  if (m >= p.M || k >= p.K) {\n    return 0.0;\n  }\n  return weight[m * p.K + k];\n}\n\n// Where one output position's receptive field starts, worked out once per tile column.\nstruct Column {\n  valid: bool,\n  // Offset of (b, channel 0, frame 0, row 0, col 0) in x; the batch's first stats slot.\n  x_base: u32,\n  stat_base: u32,\n  t0: i32,\n  h0: i32,\n  w0: i32,\n}\n\nfn column(batch: u32, n: u32) -> Column {\n  let b = n / p.p_out;\n  let q = n % p.p_out;\n  let hw_out = p.h_out * p.w_out;\n  let to = q / hw_out;\n  let ho = (q / p.w_out) % p.h_out;\n  let wo = q % p.w_out;\n  return Column(\n    n < p.N,\n    b * p.cin * p.t_in * p.hw_in,\n    b * p.stat_frames * p.groups,\n    i32(to * p.stride_t) - i32(p.pad_t),\n    i32(ho * p.stride_h) - i32(p.pad_h),\n    i32(wo * p.stride_w) - i32(p.pad_w),\n  );\n}\n\nfn load_b(col: Column, k: u32) -> f32 {\n  if (!col.valid || k >= p.K) {\n    return 0.0;\n  }\n  let ci = k / KTAPS;\n  let tap = k % KTAPS;\n  let kt = tap / (KH * KW);\n  let kh = (tap / KW) % KH;\n  let kw = tap % KW;\n  // Causal temporal tap: clamp to frame 0.\n  let t = u32(max(col.t0 + i32(kt), 0));\n  var h = col.h0 + i32(kh);\n  var w = col.w0 + i32(kw);\n  var h_lim = i32(p.h_in);\n  var w_lim = i32(p.w_in);\n  if (UPSAMPLE) {\n    h_lim = 2 * h_lim;\n    w_lim = 2 * w_lim;\n  }\n  if (h < 0 || w < 0 || h >= h_lim || w >= w_lim) {\n    return 0.0;\n  }\n  if (UPSAMPLE) {\n    h = h / 2;\n    w = w / 2;\n  }\n  var v = x[col.x_base + (ci * p.t_in + t) * p.hw_in + u32(h) * p.w_in + u32(w)];\n  if (NORM) {\n    let frame = select(0u, t, p.stat_frames > 1u);\n    let s = stats[col.stat_base + frame * p.groups + ci / p.ch_per_group];\n    let gb = gamma_beta[ci];\n    v = (v - s.x) * s.y * gb.x + gb.y;\n  }\n  if (SILU) {\n    v = v / (1.0 + exp(-v));\n  }\n  return v;\n}\n\nfn store_c(batch: u32, m: u32, n: u32, acc: f32) {\n  let b = n / p.p_out;\n  let q = n % p.p_out;\n  let o = (b * p.M + m) * p.p_out + q;\n  var v = acc + bias[m];\n  if (RESIDUAL) {\n    v += residual[o];\n  }\n  out[o] = v;\n}\n",
+  "frames": "// One part of Ops.joinFrames: frames [from, from + n) of a video tensor [B, C, T_in, H, W]\n// copied to frames [offset, offset + n) of the output [B, C, T_out, H, W], one thread per value.\n// For a fixed (b, c) plane both runs are contiguous, so the copy is a strided one: plane k's\n// n * H * W values go from k * T_in * H * W + from * H * W to k * T_out * H * W + offset * H * W.\n// Values move as raw 32-bit words (f32 and i32 tensors alike, bit for bit).\n\n// Packed on the host by FRAMES_PARAMS in src/backends/webgpu/frames.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  total: u32,      // values copied: B * C * n * H * W\n  run: u32,        // n * H * W: the values of one plane's run\n  src_plane: u32,  // T_in * H * W\n  src_start: u32,  // from * H * W\n  dst_plane: u32,  // T_out * H * W\n  dst_start: u32,  // offset * H * W\n  _pad0: u32, _pad1: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<u32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<u32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\n@compute @workgroup_size(256)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let plane = i / p.run;\n  let k = i - plane * p.run;\n  dst[plane * p.dst_plane + p.dst_start + k] = src[plane * p.src_plane + p.src_start + k];\n}\n",
   "fsq": "// Finite scalar quantisation over channels-first [B, D, P] tensors (P = spatial/temporal\n// positions, D = number of levels, at most 8).\n//\n// quantize: per channel d with L levels, bounded = tanh(z + shift) * half_l - offset, rounded\n// half to even (torch.round), then scaled to [-1, 1] by L / 2 (integer division). The index is\n// sum_d digit_d * basis_d with digit = code * (L/2) + L/2. half_l, offset and shift are computed\n// on the host in float32 as the reference computes them.\n// dequantize: digits = (index / basis) % L, code = (digit - L/2) / (L/2).\n\n// Packed on the host by FSQ_PARAMS in src/backends/webgpu/fsq.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  positions: u32, dims: u32, total: u32, _pad: u32,\n  levels: array<vec4<u32>, 2>,\n  basis: array<vec4<u32>, 2>,\n  half_l: array<vec4<f32>, 2>,\n  offset: array<vec4<f32>, 2>,\n  shift: array<vec4<f32>, 2>,\n}\n\n@group(0) @binding(0) var<storage, read> z: array<f32>;\n@group(0) @binding(1) var<storage, read_write> codes: array<f32>;\n@group(0) @binding(2) var<storage, read_write> indices: array<i32>;\n@group(0) @binding(3) var<uniform> p: Params;\n\n// Written out because some drivers evaluate the built-in tanh as sinh / cosh, which is NaN for\n// large inputs; the absolute error of this form is ~1e-7, far below the rounding step.\nfn stable_tanh(v: f32) -> f32 {\n  let e = exp(-2.0 * abs(v));\n  return sign(v) * (1.0 - e) / (1.0 + e);\n}\n\nfn lv(d: u32) -> u32 {\n  return p.levels[d / 4u][d % 4u];\n}\n\n@compute @workgroup_size(256)\nfn quantize_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let b = i / p.positions;\n  let q = i % p.positions;\n  var index = 0.0;\n  for (var d = 0u; d < p.dims; d++) {\n    let o = (b * p.dims + d) * p.positions + q;\n    let half_l = p.half_l[d / 4u][d % 4u];\n    let bounded = stable_tanh(z[o] + p.shift[d / 4u][d % 4u]) * half_l - p.offset[d / 4u][d % 4u];\n    let half_w = f32(lv(d) / 2u);\n    let code = round(bounded) / half_w;\n    codes[o] = code;\n    index += (code * half_w + half_w) * f32(p.basis[d / 4u][d % 4u]);\n  }\n  indices[i] = i32(index);\n}\n\n@compute @workgroup_size(256)\nfn dequantize_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let b = i / p.positions;\n  let q = i % p.positions;\n  let index = u32(indices[i]);\n  for (var d = 0u; d < p.dims; d++) {\n    let half_w = f32(lv(d) / 2u);\n    let digit = f32((index / p.basis[d / 4u][d % 4u]) % lv(d));\n    codes[(b * p.dims + d) * p.positions + q] = (digit - half_w) / half_w;\n  }\n}\n",
   "gemm_core": "// Tiled, register-blocked GEMM core shared by every matrix-shaped kernel.\n//\n// C[m, n] = sum_k A[m, k] * B[k, n], computed one BM x BN tile per workgroup. Operand loads and\n// the output store are not here: each kernel that includes this core supplies\n//   fn load_a(batch: u32, m: u32, k: u32) -> f32   (zero outside the matrix)\n//   struct Column; fn column(batch: u32, n: u32) -> Column\n//   fn load_b(col: Column, k: u32) -> f32           (zero outside the matrix)\n//   fn store_c(batch: u32, m: u32, n: u32, acc: f32)\n//   fn gemm_dims() -> vec3<u32>                     (M, N, K)\n// Each thread loads B for one fixed column of the tile (the host keeps THREADS a multiple of\n// BN), so whatever a column costs to address (an im2col position: batch, frame, row, column)\n// is worked out once per tile in `column`, not once per k.\n// so convolution (implicit im2col, fused GroupNorm+SiLU, bias and residual) and strided batched\n// matmul share one inner loop. Tile sizes are pipeline constants prepended by the host:\n//   WG_M, WG_N: threads per workgroup along m and n; TM, TN: outputs per thread; BK: k step.\n// Threads own rows m = ty + WG_M * i and columns n = tx + WG_N * j (strided, not blocked), so\n// neighbouring threads store neighbouring n, which is the contiguous axis of every output here.\n\nconst BM: u32 = WG_M * TM;\nconst BN: u32 = WG_N * TN;\nconst THREADS: u32 = WG_M * WG_N;\n\nvar<workgroup> tile_a: array<f32, BK * BM>; // [k][m]\nvar<workgroup> tile_b: array<f32, BK * BN>; // [k][n]\n\n@compute @workgroup_size(WG_N, WG_M, 1)\nfn main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let dims = gemm_dims();\n  let tiles_n = (dims.y + BN - 1u) / BN;\n  // Tiles are numbered over x and y so that dispatches stay under the per-dimension limit.\n  let tile = wid.x + wid.y * nwg.x;\n  let tiles_m = (dims.x + BM - 1u) / BM;\n  if (tile >= tiles_n * tiles_m) {\n    return;\n  }\n  let m0 = (tile / tiles_n) * BM;\n  let n0 = (tile % tiles_n) * BN;\n  let batch = wid.z;\n  let tx = lid.x;\n  let ty = lid.y;\n  let tid = ty * WG_N + tx;\n\n  var acc: array<f32, TM * TN>;\n  for (var i = 0u; i < TM * TN; i++) {\n    acc[i] = 0.0;\n  }\n  let b_col = tid % BN;\n  let b_row = tid / BN;\n  let col = column(batch, n0 + b_col);\n  var a_reg: array<f32, TM>;\n  var b_reg: array<f32, TN>;\n\n  for (var k0 = 0u; k0 < dims.z; k0 += BK) {\n    // A is read k-fastest (its rows are contiguous in k for weights), B n-fastest.\n    for (var i = tid; i < BK * BM; i += THREADS) {\n      let mm = i / BK;\n      let kk = i % BK;\n      tile_a[kk * BM + mm] = load_a(batch, m0 + mm, k0 + kk);\n    }\n    for (var kk = b_row; kk < BK; kk += THREADS / BN) {\n      tile_b[kk * BN + b_col] = load_b(col, k0 + kk);\n    }\n    workgroupBarrier();\n    for (var kk = 0u; kk < BK; kk++) {\n      for (var i = 0u; i < TM; i++) {\n        a_reg[i] = tile_a[kk * BM + ty + WG_M * i];\n      }\n      for (var j = 0u; j < TN; j++) {\n        b_reg[j] = tile_b[kk * BN + tx + WG_N * j];\n      }\n      for (var i = 0u; i < TM; i++) {\n        for (var j = 0u; j < TN; j++) {\n          acc[i * TN + j] = fma(a_reg[i], b_reg[j], acc[i * TN + j]);\n        }\n      }\n    }\n    workgroupBarrier();\n  }\n\n  for (var i = 0u; i < TM; i++) {\n    let m = m0 + ty + WG_M * i;\n    if (m >= dims.x) {\n      continue;\n    }\n    for (var j = 0u; j < TN; j++) {\n      let n = n0 + tx + WG_N * j;\n      if (n < dims.y) {\n        store_c(batch, m, n, acc[i * TN + j]);\n      }\n    }\n  }\n}\n",
   "groupnorm": "// GroupNorm over channels-first activations viewed as [B, C, F, S]: statistics per\n// (b, f, group) over ch_per_group * S values. Images use F = 1, S = H * W (torch's GroupNorm);\n// video's per-frame norm uses F = T, S = H * W (the reference folds time into the batch).\n//\n// `stats` writes (mean, 1 / sqrt(var + eps)) with the biased variance, in two passes over the\n// data (mean first, then squared deviations) so large activations lose no precision. The\n// normalisation itself is usually fused into the next convolution's loads; `apply` is the\n// standalone form (with optional SiLU) for where no convolution follows.\n\n// Packed on the host by GROUPNORM_PARAMS in src/backends/webgpu/norm.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, frames: u32, spatial: u32, groups: u32,\n  ch_per_group: u32, eps: f32, silu: u32, _pad: u32,\n}\n\n@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read_write> stats: array<vec2<f32>>;\n@group(0) @binding(2) var<storage, read> gamma_beta: array<vec2<f32>>;\n@group(0) @binding(3) var<storage, read_write> y: array<f32>;\n@group(0) @binding(4) var<uniform> p: Params;\n\nconst WG: u32 = 256u;\nvar<workgroup> partial: array<f32, WG>;\n\nfn reduce_sum(tid: u32, v: f32) -> f32 {\n  partial[tid] = v;\n  workgroupBarrier();\n  for (var s = WG / 2u; s > 0u; s >>= 1u) {\n    if (tid < s) {\n      partial[tid] += partial[tid + s];\n    }\n    workgroupBarrier();\n  }\n  let total = partial[0];\n  workgroupBarrier();\n  return total;\n}\n\n@compute @workgroup_size(WG)\nfn stats_main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let slot = wid.x + wid.y * nwg.x; // (b * frames + f) * groups + g\n  let g = slot % p.groups;\n  let bf = slot / p.groups;\n  let f = bf % p.frames;\n  let b = bf / p.frames;\n  let count = p.ch_per_group * p.spatial;\n  let tid = lid.x;\n\n  var s = 0.0;\n  for (var i = tid; i < count; i += WG) {\n    let c = g * p.ch_per_group + i / p.spatial;\n    s += x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial];\n  }\n  let mean = reduce_sum(tid, s) / f32(count);\n  var sq = 0.0;\n  for (var i = tid; i < count; i += WG) {\n    let c = g * p.ch_per_group + i / p.spatial;\n    let d = x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial] - mean;\n    sq += d * d;\n  }\n  let variance = reduce_sum(tid, sq) / f32(count);\n  if (tid == 0u) {\n    stats[slot] = vec2<f32>(mean, inverseSqrt(variance + p.eps));\n  }\n}\n\n@compute @workgroup_size(WG)\nfn apply_main(\n  @builtin(global_invocation_id) gid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let i = gid.x + gid.y * nwg.x * WG;\n  let total = arrayLength(&y);\n  if (i >= total) {\n    return;\n  }\n  let rest = i / p.spatial;\n  let f = rest % p.frames;\n  let bc = rest / p.frames;\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let st = stats[(b * p.frames + f) * p.groups + c / p.ch_per_group];\n  let gb = gamma_beta[c];\n  var v = (x[i] - st.x) * st.y * gb.x + gb.y;\n  if (p.silu != 0u) {\n    v = v / (1.0 + exp(-v));\n  }\n  y[i] = v;\n}\n",
@@ -819,6 +820,51 @@ function fsqDequantizeGeometry(indicesShape, levels) {
     indicesShape: [...indicesShape]
   };
 }
+function joinFramesGeometry(parts) {
+  const fail2 = (why) => {
+    throw new Error(`Cannot join frames: ${why}`);
+  };
+  if (parts.length === 0) fail2("no parts given (at least one frame range is needed)");
+  const first = parts[0].tensor;
+  const frames = [];
+  const offsets = [];
+  let total = 0;
+  parts.forEach(({ tensor, from, to }, i) => {
+    const shape = tensor.shape;
+    if (shape.length !== 5) {
+      fail2(`part ${i} is ${fmtShape(shape)}, expected a video tensor [B, C, T, H, W]`);
+    }
+    if (tensor.dtype !== first.dtype) {
+      fail2(`part ${i} holds ${tensor.dtype}, part 0 ${first.dtype}`);
+    }
+    const s0 = first.shape;
+    if ([0, 1, 3, 4].some((a) => shape[a] !== s0[a])) {
+      fail2(`part ${i} is ${fmtShape(shape)}, expected B, C, H, W of ${fmtShape(s0)}`);
+    }
+    const t = shape[2];
+    if (!Number.isInteger(from) || !Number.isInteger(to)) {
+      fail2(`part ${i}'s range [${from}, ${to}) is not two integers`);
+    }
+    if (from < 0 || to > t) {
+      fail2(`part ${i}'s range [${from}, ${to}) is outside its ${t} frames ${fmtShape(shape)}`);
+    }
+    if (from >= to) {
+      fail2(`part ${i}'s range [${from}, ${to}) is empty (from must be below to)`);
+    }
+    frames.push(to - from);
+    offsets.push(total);
+    total += to - from;
+  });
+  const [b, c, , h, w] = first.shape;
+  return {
+    outShape: [b, c, total, h, w],
+    dtype: first.dtype,
+    planes: b * c,
+    frameSize: h * w,
+    frames,
+    offsets
+  };
+}
 
 // src/backends/webgpu/conv.ts
 var CONV_PARAMS = defineParams("conv.wgsl", [
@@ -1222,6 +1268,45 @@ function fsqDequantize(rt, idxIn, spec) {
   return codes;
 }
 
+// src/backends/webgpu/frames.ts
+var FRAMES_PARAMS = defineParams("frames.wgsl", [
+  ["total", "u32"],
+  ["run", "u32"],
+  ["src_plane", "u32"],
+  ["src_start", "u32"],
+  ["dst_plane", "u32"],
+  ["dst_start", "u32"],
+  ["_pad0", "u32"],
+  ["_pad1", "u32"]
+]);
+function joinFrames(rt, parts) {
+  const inputs = parts.map((p) => rt.tensor(p.tensor));
+  const g = joinFramesGeometry(parts);
+  const out = rt.alloc(g.outShape, g.dtype, "joinFrames");
+  const tOut = g.outShape[2];
+  const pipeline = rt.pipelines.get("frames");
+  parts.forEach((part, i) => {
+    const x = inputs[i];
+    const run = g.frames[i] * g.frameSize;
+    const total = g.planes * run;
+    rt.dispatch({
+      family: "frames",
+      pipeline,
+      bindings: [x, out],
+      params: FRAMES_PARAMS.pack({
+        total,
+        run,
+        src_plane: x.shape[2] * g.frameSize,
+        src_start: part.from * g.frameSize,
+        dst_plane: tOut * g.frameSize,
+        dst_start: g.offsets[i] * g.frameSize
+      }),
+      workgroups: elementwiseGroups(total)
+    });
+  });
+  return out;
+}
+
 // src/backends/webgpu/backend.ts
 var ATTENTION_SCORE_BUDGET = 64 * 1024 * 1024;
 var WebGpuOps = class _WebGpuOps {
@@ -1316,6 +1401,9 @@ var WebGpuOps = class _WebGpuOps {
   }
   fsqDequantize(indices, spec) {
     return fsqDequantize(this.#rt, indices, spec);
+  }
+  joinFrames(parts) {
+    return joinFrames(this.#rt, parts);
   }
   // ---- for the bench -------------------------------------------------------------------
   /** C = alpha * A B over strided views; see wgsl/matmul.wgsl. Exposed for the bench. */
@@ -2680,6 +2768,30 @@ function fsqDequantize2(rt, idxIn, spec) {
   return codes;
 }
 
+// src/backends/wasm/frames.ts
+function joinFrames2(rt, parts) {
+  const inputs = parts.map((p) => rt.tensor(p.tensor));
+  const g = joinFramesGeometry(parts);
+  const out = rt.alloc(g.outShape, g.dtype, "joinFrames");
+  const dstPlane = g.outShape[2] * g.frameSize;
+  rt.timed("frames", 0, () => {
+    const words = new Int32Array(rt.heap.memory.buffer);
+    const dst = out.ptr / 4;
+    parts.forEach((part, i) => {
+      const x = inputs[i];
+      const run = g.frames[i] * g.frameSize;
+      const srcPlane = x.shape[2] * g.frameSize;
+      const src = x.ptr / 4 + part.from * g.frameSize;
+      const at = dst + g.offsets[i] * g.frameSize;
+      for (let k = 0; k < g.planes; k++) {
+        const from = src + k * srcPlane;
+        words.copyWithin(at + k * dstPlane, from, from + run);
+      }
+    });
+  });
+  return out;
+}
+
 // src/backends/wasm/backend.ts
 var WasmOps = class _WasmOps {
   name = "wasm";
@@ -2776,6 +2888,9 @@ var WasmOps = class _WasmOps {
   }
   fsqDequantize(indices, spec) {
     return fsqDequantize2(this.#rt, indices, spec);
+  }
+  joinFrames(parts) {
+    return joinFrames2(this.#rt, parts);
   }
   /** Stops the worker threads; the memory goes with the last reference to the backend. */
   destroy() {
@@ -4330,11 +4445,35 @@ function chain(ops, x, keep, step) {
 }
 
 // src/models/graph.ts
-async function runMid(ops, mid, x, keep, name, probe) {
-  let h = chain(ops, x, keep, (t) => mid.block1.forward(ops, t));
-  h = chain(ops, h, keep, (t) => mid.attn.forward(ops, t));
+function runWhole(ops) {
+  return (step, x) => step.forward(ops, x);
+}
+var StreamRun = class {
+  constructor(ops) {
+    this.ops = ops;
+  }
+  ops;
+  #streams = /* @__PURE__ */ new Map();
+  run = (step, x) => {
+    let s = this.#streams.get(step);
+    if (!s) {
+      if (!step.stream) throw new Error("Cannot stream: a step of this network has no stream");
+      s = step.stream();
+      this.#streams.set(step, s);
+    }
+    return s.step(this.ops, x);
+  };
+  /** Frees every stream's carried state. */
+  release() {
+    for (const s of this.#streams.values()) s.release(this.ops);
+    this.#streams.clear();
+  }
+};
+async function runMid(ops, run, mid, x, keep, name, probe) {
+  let h = chain(ops, x, keep, (t) => run(mid.block1, t));
+  h = chain(ops, h, keep, (t) => run(mid.attn, t));
   await probe?.(`${name}.mid.attn_1`, h);
-  return chain(ops, h, keep, (t) => mid.block2.forward(ops, t));
+  return chain(ops, h, keep, (t) => run(mid.block2, t));
 }
 function buildLevels(f, width) {
   const levels = [];
@@ -4349,44 +4488,44 @@ function buildLevels(f, width) {
   }
   return { levels, width };
 }
-async function runLevels(ops, levels, order, h, keep, probeFirst, probe) {
+async function runLevels(ops, run, levels, order, h, keep, probeFirst, probe) {
   for (const i of order) {
     const level = levels[i];
     for (const [j, block] of level.blocks.entries()) {
-      h = chain(ops, h, keep, (t) => block.forward(ops, t));
-      if (level.attn.length) h = chain(ops, h, keep, (t) => level.attn[j].forward(ops, t));
+      h = chain(ops, h, keep, (t) => run(block, t));
+      if (level.attn.length) h = chain(ops, h, keep, (t) => run(level.attn[j], t));
       if (probeFirst && i === order[0] && j === 0) await probe?.(probeFirst, h);
     }
     const resample3 = level.resample;
-    if (resample3) h = chain(ops, h, keep, (t) => resample3.forward(ops, t));
+    if (resample3) h = chain(ops, h, keep, (t) => run(resample3, t));
   }
   return h;
 }
-async function runEncoder(ops, p, x, probe) {
-  let h = p.patch(ops, x);
+async function runEncoder(ops, p, x, probe, run = runWhole(ops)) {
+  let h = run(p.patch, x);
   await probe?.(p.patcherName, h);
-  h = chain(ops, h, x, (t) => p.convIn.forward(ops, t));
+  h = chain(ops, h, x, (t) => run(p.convIn, t));
   await probe?.("encoder.conv_in", h);
   const order = p.levels.map((_, i) => i);
-  h = await runLevels(ops, p.levels, order, h, x, "encoder.down.0.block.0", probe);
-  h = await runMid(ops, p.mid, h, x, "encoder", probe);
-  h = chain(ops, h, x, (t) => p.out.forward(ops, t));
+  h = await runLevels(ops, run, p.levels, order, h, x, "encoder.down.0.block.0", probe);
+  h = await runMid(ops, run, p.mid, h, x, "encoder", probe);
+  h = chain(ops, h, x, (t) => run(p.out, t));
   await probe?.("encoder", h);
-  h = chain(ops, h, x, (t) => p.quantConv.forward(ops, t));
+  h = chain(ops, h, x, (t) => run(p.quantConv, t));
   await probe?.("quant_conv", h);
   return h;
 }
-async function runDecoder(ops, p, z, probe) {
-  let h = p.postQuantConv.forward(ops, z);
+async function runDecoder(ops, p, z, probe, run = runWhole(ops)) {
+  let h = run(p.postQuantConv, z);
   await probe?.("post_quant_conv", h);
-  h = chain(ops, h, z, (t) => p.convIn.forward(ops, t));
+  h = chain(ops, h, z, (t) => run(p.convIn, t));
   await probe?.("decoder.conv_in", h);
-  h = await runMid(ops, p.mid, h, z, "decoder", probe);
+  h = await runMid(ops, run, p.mid, h, z, "decoder", probe);
   const order = p.levels.map((_, i) => i).reverse();
-  h = await runLevels(ops, p.levels, order, h, z, null, probe);
-  h = chain(ops, h, z, (t) => p.out.forward(ops, t));
+  h = await runLevels(ops, run, p.levels, order, h, z, null, probe);
+  h = chain(ops, h, z, (t) => run(p.out, t));
   await probe?.("decoder.conv_out", h);
-  return chain(ops, h, z, (t) => p.unpatch(ops, t));
+  return chain(ops, h, z, (t) => run(p.unpatch, t));
 }
 
 // src/models/image.ts
@@ -4421,7 +4560,7 @@ var ImageEncoder = class {
     const levelsOfHaar = haarLevels2(c.patchSize);
     this.#parts = {
       patcherName: "encoder.patcher",
-      patch: (ops, x) => levelsOfHaar > 0 ? ops.haarPatch(x, levelsOfHaar) : x,
+      patch: { forward: (ops, x) => levelsOfHaar > 0 ? ops.haarPatch(x, levelsOfHaar) : x },
       convIn: conv3(loadConv2d(up, w, "encoder.conv_in", c.channels, 3 * c.patchSize ** 2, 3)),
       levels,
       mid: loadMid(up, w, "encoder", width),
@@ -4464,12 +4603,100 @@ var ImageDecoder = class {
         loadNorm(up, w, "decoder.norm_out", width),
         loadConv2d(up, w, "decoder.conv_out", 3 * c.patchSize ** 2, width, 3)
       ),
-      unpatch: (ops, x) => levelsOfHaar > 0 ? ops.haarUnpatch(x, levelsOfHaar) : x
+      unpatch: { forward: (ops, x) => levelsOfHaar > 0 ? ops.haarUnpatch(x, levelsOfHaar) : x }
     };
   }
   /** Latent (or FSQ codes) [B, latent, h, w] -> image [B, 3, h*s, w*s]. */
   forward(ops, z, probe) {
     return runDecoder(ops, this.#parts, z, probe);
+  }
+};
+
+// src/nn/stream.ts
+function frameCount(x) {
+  return x.shape[2];
+}
+function allFrames(x) {
+  return { tensor: x, from: 0, to: frameCount(x) };
+}
+function sliceFrames(ops, x, from, to) {
+  return ops.joinFrames([{ tensor: x, from, to }]);
+}
+function localStream(forward) {
+  return { step: forward, release() {
+  } };
+}
+function dropFrames(ops, x, drop) {
+  if (drop === 0) return x;
+  const rest = sliceFrames(ops, x, drop, frameCount(x));
+  ops.release(x);
+  return rest;
+}
+var CausalWindow = class {
+  constructor(taps, stride, padTime) {
+    this.taps = taps;
+    this.stride = stride;
+    this.padTime = padTime;
+  }
+  taps;
+  stride;
+  padTime;
+  #carried = null;
+  #started = false;
+  /**
+   * The frames the outputs of this step read (carried frames, then `x`; the caller releases
+   * it) and how many outputs they make.
+   */
+  next(ops, x) {
+    const parts = [];
+    if (this.#started) {
+      if (this.#carried) parts.push(allFrames(this.#carried));
+    } else {
+      for (let i = 0; i < this.padTime; i++) parts.push({ tensor: x, from: 0, to: 1 });
+      this.#started = true;
+    }
+    parts.push(allFrames(x));
+    const input = ops.joinFrames(parts);
+    const length = frameCount(input);
+    const outputs = length >= this.taps ? Math.floor((length - this.taps) / this.stride) + 1 : 0;
+    if (outputs === 0) {
+      ops.release(input);
+      throw new Error(
+        `Cannot stream: a causal temporal window of ${this.taps} taps got ${length} frames`
+      );
+    }
+    const keepFrom = outputs * this.stride;
+    const carried = keepFrom < length ? sliceFrames(ops, input, keepFrom, length) : null;
+    if (this.#carried) ops.release(this.#carried);
+    this.#carried = carried;
+    return { input, outputs };
+  }
+  /** Frees the carried frames. */
+  release(ops) {
+    if (this.#carried) ops.release(this.#carried);
+    this.#carried = null;
+  }
+};
+var CausalConvStream = class {
+  constructor(weights, stride = 1, padTime = weights.kernel[0] - 1) {
+    this.weights = weights;
+    this.stride = stride;
+    this.#window = new CausalWindow(weights.kernel[0], stride, padTime);
+  }
+  weights;
+  stride;
+  #window;
+  /** This step's outputs, plus `residual` (one frame per output) when given. */
+  step(ops, x, residual) {
+    const { input } = this.#window.next(ops, x);
+    const opts = { stride: [this.stride, 1, 1], padTime: 0, residual };
+    const y = ops.conv(input, this.weights, opts);
+    ops.release(input);
+    return y;
+  }
+  /** Frees the carried frames. */
+  release(ops) {
+    this.#window.release(ops);
   }
 };
 
@@ -4504,10 +4731,37 @@ var FactorizedConv = class {
   }
   /** With the input optionally normalised on load and a residual added at the end. */
   forward(ops, x, norm, residual) {
-    const h = norm ? causalNormConv(ops, x, norm.weights, norm.silu, this.spatial) : ops.conv(x, this.spatial);
+    const h = this.spatialPart(ops, x, norm);
     const y = ops.conv(h, this.temporal, { residual });
     ops.release(h);
     return y;
+  }
+  /** The per-frame half: the spatial conv of the (normalised) input. */
+  spatialPart(ops, x, norm) {
+    return norm ? causalNormConv(ops, x, norm.weights, norm.silu, this.spatial) : ops.conv(x, this.spatial);
+  }
+  /** A run over a stream: `forward` step by step, the temporal conv carrying its context. */
+  stream() {
+    return new FactorizedConvStream(this);
+  }
+};
+var FactorizedConvStream = class {
+  #conv;
+  #time;
+  constructor(conv4) {
+    this.#conv = conv4;
+    this.#time = new CausalConvStream(conv4.temporal);
+  }
+  /** This step's frames of FactorizedConv.forward. */
+  forward(ops, x, norm, residual) {
+    const h = this.#conv.spatialPart(ops, x, norm);
+    const y = this.#time.step(ops, h, residual);
+    ops.release(h);
+    return y;
+  }
+  /** Frees the carried frames. */
+  release(ops) {
+    this.#time.release(ops);
   }
 };
 var ResnetBlock3d = class {
@@ -4524,9 +4778,23 @@ var ResnetBlock3d = class {
     this.shortcut = cin !== cout ? loadConv3d(up, w, `${prefix}.nin_shortcut`, cout, cin, [1, 1, 1]) : null;
   }
   forward(ops, x) {
-    const h = this.conv1.forward(ops, x, { weights: this.norm1, silu: true });
+    return this.#apply(ops, x, this.conv1, this.conv2);
+  }
+  /** The block step by step: its two factorized convs carry their temporal context. */
+  stream() {
+    const c1 = this.conv1.stream(), c2 = this.conv2.stream();
+    return {
+      step: (ops, x) => this.#apply(ops, x, c1, c2),
+      release: (ops) => {
+        c1.release(ops);
+        c2.release(ops);
+      }
+    };
+  }
+  #apply(ops, x, conv1, conv22) {
+    const h = conv1.forward(ops, x, { weights: this.norm1, silu: true });
     const skip = this.shortcut ? ops.conv(x, this.shortcut) : x;
-    const out = this.conv2.forward(ops, h, { weights: this.norm2, silu: true }, skip);
+    const out = conv22.forward(ops, h, { weights: this.norm2, silu: true }, skip);
     ops.release(h);
     if (skip !== x) ops.release(skip);
     return out;
@@ -4547,6 +4815,41 @@ var AttnBlock3d = class {
     const qkv = causalNormConv(ops, x, this.norm, false, this.qkv);
     const attended = ops.attention(qkv, this.kind);
     ops.release(qkv);
+    return this.#project(ops, attended, x);
+  }
+  /**
+   * The block step by step. Spatial attention is per frame; causal temporal attention carries
+   * the packed q/k/v of every earlier frame (its keys and values; the queries ride along in the
+   * same tensor) and attends over all of them, keeping this step's frames.
+   */
+  stream() {
+    if (this.kind === "spatial") return localStream((ops, x) => this.forward(ops, x));
+    let past = null;
+    return {
+      step: (ops, x) => {
+        const qkv = causalNormConv(ops, x, this.norm, false, this.qkv);
+        let all = qkv;
+        if (past) {
+          all = ops.joinFrames([allFrames(past), allFrames(qkv)]);
+          ops.release(qkv);
+          ops.release(past);
+        }
+        past = all;
+        const attended = dropFrames(
+          ops,
+          ops.attention(all, "temporal"),
+          frameCount(all) - frameCount(x)
+        );
+        return this.#project(ops, attended, x);
+      },
+      release: (ops) => {
+        if (past) ops.release(past);
+        past = null;
+      }
+    };
+  }
+  /** proj_out of the attended values, plus the block's input; releases `attended`. */
+  #project(ops, attended, x) {
     const out = ops.conv(attended, this.proj, { residual: x });
     ops.release(attended);
     return out;
@@ -4564,6 +4867,22 @@ var SpaceTimeAttn = class {
     const y = this.temporal.forward(ops, h);
     ops.release(h);
     return y;
+  }
+  /** Both attentions step by step (the temporal one carries keys and values). */
+  stream() {
+    const s = this.spatial.stream(), t = this.temporal.stream();
+    return {
+      step: (ops, x) => {
+        const h = s.step(ops, x);
+        const y = t.step(ops, h);
+        ops.release(h);
+        return y;
+      },
+      release: (ops) => {
+        s.release(ops);
+        t.release(ops);
+      }
+    };
   }
 };
 function optionalConv3d(up, w, used, prefix, c, k) {
@@ -4585,10 +4904,24 @@ var HybridDownsample = class {
   conv2;
   conv3;
   forward(ops, x) {
+    return this.#apply(ops, x, (t) => this.#time(ops, t));
+  }
+  /**
+   * The downsampler step by step: the temporal path carries the padded frames its stride-2
+   * window still reads (one frame, on the engine's aligned steps of 1 then 2 frames).
+   */
+  stream() {
+    const window = new CausalWindow(3, 2, 2);
+    return {
+      step: (ops, x) => this.#apply(ops, x, (t) => this.#timeStep(ops, t, window)),
+      release: (ops) => window.release(ops)
+    };
+  }
+  #apply(ops, x, time) {
     if (!this.spatial && !this.temporal) return x;
     let h = x;
     if (this.spatial) h = chain(ops, h, x, (t) => this.#space(ops, t));
-    if (this.temporal) h = chain(ops, h, x, (t) => this.#time(ops, t));
+    if (this.temporal) h = chain(ops, h, x, time);
     return chain(ops, h, x, (t) => ops.conv(t, this.conv3));
   }
   /** Stride-2 conv of the bottom/right zero-padded input, plus its 2x2 average. */
@@ -4610,6 +4943,20 @@ var HybridDownsample = class {
     ops.release(pooled);
     return y;
   }
+  /**
+   * One step of #time. Output j of the strided conv reads window frames 2j..2j+2, and its pair
+   * average is that of frames 2j+1 and 2j+2: pooling the window gives it at index j + 1.
+   */
+  #timeStep(ops, x, window) {
+    const { input, outputs } = window.next(ops, x);
+    const pooledAll = ops.avgPool(input, "time");
+    const pooled = sliceFrames(ops, pooledAll, 1, 1 + outputs);
+    ops.release(pooledAll);
+    const y = ops.conv(input, this.conv2, { stride: [2, 1, 1], padTime: 0, residual: pooled });
+    ops.release(pooled);
+    ops.release(input);
+    return y;
+  }
 };
 var HybridUpsample = class {
   constructor(up, w, prefix, c, spatial2, temporal2) {
@@ -4625,18 +4972,51 @@ var HybridUpsample = class {
   conv2;
   conv3;
   forward(ops, x) {
+    return this.#apply(ops, x, (t) => this.#time(ops, t));
+  }
+  /**
+   * The upsampler step by step: the first step's frames are repeated as a whole clip's are
+   * (frame 0 once, the others twice), every later frame twice; the temporal conv carries its
+   * context.
+   */
+  stream() {
+    const conv4 = this.temporal ? new CausalConvStream(this.conv1) : null;
+    let started = false;
+    return {
+      step: (ops, x) => this.#apply(ops, x, (t) => {
+        const repeated = started ? this.#repeatEvery(ops, t) : this.#repeatClip(ops, t);
+        started = true;
+        const y = conv4.step(ops, repeated, repeated);
+        if (repeated !== t) ops.release(repeated);
+        return y;
+      }),
+      release: (ops) => conv4?.release(ops)
+    };
+  }
+  #apply(ops, x, time) {
     if (!this.spatial && !this.temporal) return x;
     let h = x;
-    if (this.temporal) h = chain(ops, h, x, (t) => this.#time(ops, t));
+    if (this.temporal) h = chain(ops, h, x, time);
     if (this.spatial) h = chain(ops, h, x, (t) => this.#space(ops, t));
     return chain(ops, h, x, (t) => ops.conv(t, this.conv3));
   }
   /** Frames repeated (T -> 2T - 1), plus a causal temporal conv of them. */
   #time(ops, x) {
-    const repeated = x.shape[2] > 1 ? ops.upsample(x, "time") : x;
+    const repeated = this.#repeatClip(ops, x);
     const y = ops.conv(repeated, this.conv1, { residual: repeated });
     if (repeated !== x) ops.release(repeated);
     return y;
+  }
+  /** A clip's frames repeated: T -> 2T - 1; a single frame is not repeated (time_factor 1). */
+  #repeatClip(ops, x) {
+    return frameCount(x) > 1 ? ops.upsample(x, "time") : x;
+  }
+  /** Every frame twice: frame 0 put in front, the clip repeated, the front frame dropped. */
+  #repeatEvery(ops, x) {
+    const padded = ops.joinFrames([{ tensor: x, from: 0, to: 1 }, allFrames(x)]);
+    const repeated = ops.upsample(padded, "time");
+    ops.release(padded);
+    return dropFrames(ops, repeated, 1);
   }
   /** Nearest 2x in space, plus a spatial conv of it. */
   #space(ops, x) {
@@ -4655,10 +5035,41 @@ function loadMid2(up, w, prefix, c) {
     block2: new ResnetBlock3d(up, w, `${prefix}.mid.block_2`, c, c)
   };
 }
-var plain = (conv4) => ({ forward: (ops, x) => conv4.forward(ops, x) });
-var normSilu = (norm, conv4) => ({
-  forward: (ops, x) => conv4.forward(ops, x, { weights: norm, silu: true })
-});
+function factorized(conv4, norm) {
+  const input = norm ? { weights: norm, silu: true } : void 0;
+  return {
+    forward: (ops, x) => conv4.forward(ops, x, input),
+    stream: () => {
+      const s = conv4.stream();
+      return { step: (ops, x) => s.forward(ops, x, input), release: (ops) => s.release(ops) };
+    }
+  };
+}
+function perFrame(forward) {
+  return { forward, stream: () => localStream(forward) };
+}
+function haarStep(run) {
+  return {
+    forward: run,
+    stream: () => {
+      let started = false;
+      return {
+        step: (ops, x) => {
+          if (!started) {
+            started = true;
+            return run(ops, x);
+          }
+          const padded = ops.joinFrames([{ tensor: x, from: 0, to: 1 }, allFrames(x)]);
+          const y = run(ops, padded);
+          ops.release(padded);
+          return dropFrames(ops, y, 1);
+        },
+        release() {
+        }
+      };
+    }
+  };
+}
 var VideoEncoder = class {
   config;
   #parts;
@@ -4682,20 +5093,33 @@ var VideoEncoder = class {
     const levelsOfHaar = Math.log2(c.patchSize);
     this.#parts = {
       patcherName: "encoder.patcher3d",
-      patch: (ops, x) => ops.haarPatch(x, levelsOfHaar),
-      convIn: plain(new FactorizedConv(up, w, "encoder.conv_in", 3 * c.patchSize ** 3, c.channels)),
+      patch: haarStep((ops, x) => ops.haarPatch(x, levelsOfHaar)),
+      convIn: factorized(
+        new FactorizedConv(up, w, "encoder.conv_in", 3 * c.patchSize ** 3, c.channels)
+      ),
       levels,
       mid: loadMid2(up, w, "encoder", width),
-      out: normSilu(
-        loadCausalNorm(up, w, "encoder.norm_out", width),
-        new FactorizedConv(up, w, "encoder.conv_out", width, c.zChannels)
+      out: factorized(
+        new FactorizedConv(up, w, "encoder.conv_out", width, c.zChannels),
+        loadCausalNorm(up, w, "encoder.norm_out", width)
       ),
-      quantConv: { forward: (ops, x) => ops.conv(x, quant) }
+      quantConv: perFrame((ops, x) => ops.conv(x, quant))
     };
   }
   /** [B, 3, T, H, W] in [-1, 1], T = 1 + k * tc -> [B, latent, 1 + k, H/s, W/s]. */
   forward(ops, x, probe) {
     return runEncoder(ops, this.#parts, x, probe);
+  }
+  /**
+   * A run over a clip arriving in steps: frame 0 first ([B, 3, 1, H, W]), then tc frames at a
+   * time, each step giving its latent frame; together they equal `forward` of the whole clip.
+   */
+  stream(ops) {
+    const run = new StreamRun(ops);
+    return {
+      step: (ops2, x) => runEncoder(ops2, this.#parts, x, void 0, run.run),
+      release: () => run.release()
+    };
   }
 };
 var VideoDecoder = class {
@@ -4725,20 +5149,31 @@ var VideoDecoder = class {
     ]);
     const levelsOfHaar = Math.log2(c.patchSize);
     this.#parts = {
-      postQuantConv: { forward: (ops, x) => ops.conv(x, postQuant) },
-      convIn: plain(new FactorizedConv(up, w, "decoder.conv_in", c.zChannels, c.midChannels)),
+      postQuantConv: perFrame((ops, x) => ops.conv(x, postQuant)),
+      convIn: factorized(new FactorizedConv(up, w, "decoder.conv_in", c.zChannels, c.midChannels)),
       mid: loadMid2(up, w, "decoder", c.midChannels),
       levels,
-      out: normSilu(
-        loadCausalNorm(up, w, "decoder.norm_out", width),
-        new FactorizedConv(up, w, "decoder.conv_out", width, 3 * c.patchSize ** 3)
+      out: factorized(
+        new FactorizedConv(up, w, "decoder.conv_out", width, 3 * c.patchSize ** 3),
+        loadCausalNorm(up, w, "decoder.norm_out", width)
       ),
-      unpatch: (ops, x) => ops.haarUnpatch(x, levelsOfHaar)
+      unpatch: haarStep((ops, x) => ops.haarUnpatch(x, levelsOfHaar))
     };
   }
   /** Latent (or FSQ codes) [B, latent, t, h, w] -> video [B, 3, 1 + (t-1) * tc, h*s, w*s]. */
   forward(ops, z, probe) {
     return runDecoder(ops, this.#parts, z, probe);
+  }
+  /**
+   * A run over latent frames arriving one (or more) at a time: latent frame 0 gives frame 0,
+   * every later one tc frames; together they equal `forward` of the whole latent.
+   */
+  stream(ops) {
+    const run = new StreamRun(ops);
+    return {
+      step: (ops2, z) => runDecoder(ops2, this.#parts, z, void 0, run.run),
+      release: () => run.release()
+    };
   }
 };
 
@@ -5962,6 +6397,119 @@ function checkIndicesInput(t, codebookSize, video = false) {
   }
 }
 
+// src/video_stream.ts
+function asClip(piece) {
+  if (piece?.shape?.length === 4) {
+    return {
+      data: piece.data,
+      shape: [piece.shape[0], piece.shape[1], 1, ...piece.shape.slice(2)]
+    };
+  }
+  if (piece?.shape?.length !== 5) {
+    throw new Error(
+      `Cannot stream: expected frames [B, 3, H, W] or clips [B, 3, t, H, W], got ${piece?.shape ? fmtShape(piece.shape) : String(piece)}`
+    );
+  }
+  return piece;
+}
+function shapeOnly(t) {
+  return { data: new Float32Array(0), shape: [...t.shape] };
+}
+function releaseLater(host, stream) {
+  return host.serial(() => Promise.resolve(stream.release())).catch(() => {
+  });
+}
+async function* encodeFrames(host, encoder, pieces) {
+  const tc = host.temporalCompression;
+  let stream = null;
+  let pending = null;
+  let first = null;
+  let start = 0;
+  try {
+    for await (const piece of pieces) {
+      const clip = asClip(piece);
+      host.checkPixels(clip);
+      if (first) checkSameFrameShape(first, clip);
+      first ??= shapeOnly(clip);
+      pending = pending ? concatTime([pending, clip]) : clip;
+      for (let need2 = start === 0 ? 1 : tc; pending && pending.shape[2] >= need2; need2 = tc) {
+        const frames = pending.shape[2];
+        const step = need2 === frames ? pending : sliceTime(pending, 0, need2);
+        pending = need2 === frames ? null : sliceTime(pending, need2, frames);
+        stream ??= encoder.stream(host.device("encode"));
+        yield { ...await encodeStep(host, stream, step), frames: [start, start + need2] };
+        start += need2;
+      }
+    }
+    if (pending) {
+      throw new Error(
+        `Cannot encode: the stream ended ${pending.shape[2]} frame(s) into a latent frame of ${tc}; a video has 1 + k x ${tc} frames`
+      );
+    }
+    if (start === 0) throw new Error("Cannot encode: the stream had no frames");
+  } finally {
+    if (stream) await releaseLater(host, stream);
+  }
+}
+function encodeStep(host, stream, input) {
+  return host.serial(async () => {
+    const ops = host.device("encode");
+    const x = ops.upload(input);
+    let z = null;
+    try {
+      z = await stream.step(ops, x);
+      if (!host.fsqLevels) return { latent: await ops.read(z) };
+      const q = ops.fsqQuantize(z, { levels: host.fsqLevels });
+      try {
+        return { indices: await ops.read(q.indices), codes: await ops.read(q.codes) };
+      } finally {
+        ops.release(q.indices);
+        ops.release(q.codes);
+      }
+    } finally {
+      ops.release(x);
+      if (z) ops.release(z);
+    }
+  });
+}
+async function* decodeFrames(host, decoder, pieces) {
+  const axis = host.fsqLevels ? 1 : 2;
+  let stream = null;
+  let first = null;
+  try {
+    for await (const piece of pieces) {
+      host.checkTokens(piece);
+      if (first) checkSameFrameShape(first, piece, axis);
+      first ??= shapeOnly(piece);
+      const t = piece.shape[axis];
+      for (let i = 0; i < t; i++) {
+        const frame = t === 1 ? piece : sliceTime(piece, i, i + 1, axis);
+        stream ??= decoder.stream(host.device("decode"));
+        yield await decodeStep(host, stream, frame);
+      }
+    }
+  } finally {
+    if (stream) await releaseLater(host, stream);
+  }
+}
+function decodeStep(host, stream, input) {
+  return host.serial(async () => {
+    const ops = host.device("decode");
+    const uploaded = ops.upload(input);
+    let z = uploaded;
+    let y = null;
+    try {
+      if (host.fsqLevels) z = ops.fsqDequantize(uploaded, { levels: host.fsqLevels });
+      y = await stream.step(ops, z);
+      return await ops.read(y);
+    } finally {
+      ops.release(uploaded);
+      if (z !== uploaded) ops.release(z);
+      if (y) ops.release(y);
+    }
+  });
+}
+
 // src/tokenizer.ts
 var Tokenizer = class {
   /** Official variant name, or a description of an unofficial one. */
@@ -6205,13 +6753,48 @@ var Tokenizer = class {
     }
     if (pending) yield await flush(pending.shape[2]);
   }
+  /**
+   * Encodes a video that arrives in pieces of any size ([B, 3, H, W] frames or [B, 3, t, H, W]
+   * clips) exactly as one whole clip, yielding every latent frame as soon as its input frames
+   * are in: frame 0 gives latent frame 0, every later tc frames the next one. Each causal layer
+   * carries what later frames read of earlier ones, so the latent frames equal `encode` of the
+   * whole clip (no window seams) and memory does not grow with the clip, except for the
+   * temporal attention's keys and values (one latent frame's worth per step). The stream must
+   * end on a latent frame (1 + k x tc frames in all). The `window` option does not apply.
+   */
+  async *encodeFrames(pieces) {
+    const encoder = this.#half(this.#encoder, "encode", "encoder");
+    if (!this.#video()) throw new Error("Cannot stream: this is an image tokenizer");
+    yield* encodeFrames(this.#streamHost(), encoder, pieces);
+  }
+  /**
+   * Decodes tokens that arrive in pieces (latents [B, C, t, h, w] or indices [B, t, h, w], any
+   * t, or `encodeFrames`' items) one latent frame at a time, exactly as one whole latent:
+   * latent frame 0 gives pixel frame 0, every later one tc frames, each yielded as soon as it
+   * is final.
+   */
+  async *decodeFrames(pieces) {
+    const decoder = this.#half(this.#decoder, "decode", "decoder");
+    if (!this.#video()) throw new Error("Cannot stream: this is an image tokenizer");
+    async function* tokensOf(items) {
+      for await (const item of items) yield tokenTensor(item);
+    }
+    yield* decodeFrames(this.#streamHost(), decoder, tokensOf(pieces));
+  }
+  /** What the streaming engine needs of this tokenizer. */
+  #streamHost() {
+    return {
+      serial: (fn) => this.#serial(fn),
+      device: (what) => this.#device(what),
+      fsqLevels: this.fsqLevels,
+      temporalCompression: this.temporalCompression,
+      checkPixels: (piece) => checkImageInput(piece, this.spatialCompression, true),
+      checkTokens: (piece) => this.#checkTokens(piece)
+    };
+  }
   /** Decodes a stream of token windows (as `encodeStream` yields them), one window at a time. */
   async *decodeStream(tokens) {
-    for await (const item of tokens) {
-      const t = "data" in item ? item : item.latent ?? item.indices;
-      if (!t) throw new Error("Cannot decode: a stream item has neither latent nor indices");
-      yield await this.decode(t);
-    }
+    for await (const item of tokens) yield await this.decode(tokenTensor(item));
   }
   /**
    * Frees the weights, and the device when the tokenizer created it. Calls already made finish
@@ -6231,6 +6814,11 @@ var Tokenizer = class {
     return this.#disposed;
   }
 };
+function tokenTensor(item) {
+  const t = item && "data" in item ? item : item?.latent ?? item?.indices;
+  if (!t) throw new Error("Cannot decode: a stream item has neither latent nor indices");
+  return t;
+}
 function joinResults(parts) {
   if (parts.length === 1) return parts[0];
   const out = {};

@@ -21,6 +21,9 @@ import {
   windowRanges,
 } from "./media/windows.ts";
 import { fmtShape, type HostTensor } from "./types.ts";
+import { decodeFrames, encodeFrames, type FrameTokens, type StreamHost } from "./video_stream.ts";
+
+export type { FrameTokens } from "./video_stream.ts";
 
 /** What encode returns: the latent, or FSQ indices and codes. */
 export interface EncodeResult {
@@ -348,15 +351,57 @@ export class Tokenizer {
     if (pending) yield await flush((pending as HostTensor).shape[2]);
   }
 
+  /**
+   * Encodes a video that arrives in pieces of any size ([B, 3, H, W] frames or [B, 3, t, H, W]
+   * clips) exactly as one whole clip, yielding every latent frame as soon as its input frames
+   * are in: frame 0 gives latent frame 0, every later tc frames the next one. Each causal layer
+   * carries what later frames read of earlier ones, so the latent frames equal `encode` of the
+   * whole clip (no window seams) and memory does not grow with the clip, except for the
+   * temporal attention's keys and values (one latent frame's worth per step). The stream must
+   * end on a latent frame (1 + k x tc frames in all). The `window` option does not apply.
+   */
+  async *encodeFrames(
+    pieces: AsyncIterable<HostTensor> | Iterable<HostTensor>,
+  ): AsyncGenerator<FrameTokens> {
+    const encoder = this.#half(this.#encoder, "encode", "encoder");
+    if (!this.#video()) throw new Error("Cannot stream: this is an image tokenizer");
+    yield* encodeFrames(this.#streamHost(), encoder as VideoEncoder, pieces);
+  }
+
+  /**
+   * Decodes tokens that arrive in pieces (latents [B, C, t, h, w] or indices [B, t, h, w], any
+   * t, or `encodeFrames`' items) one latent frame at a time, exactly as one whole latent:
+   * latent frame 0 gives pixel frame 0, every later one tc frames, each yielded as soon as it
+   * is final.
+   */
+  async *decodeFrames(
+    pieces: AsyncIterable<HostTensor | EncodeResult> | Iterable<HostTensor | EncodeResult>,
+  ): AsyncGenerator<HostTensor> {
+    const decoder = this.#half(this.#decoder, "decode", "decoder");
+    if (!this.#video()) throw new Error("Cannot stream: this is an image tokenizer");
+    async function* tokensOf(items: typeof pieces): AsyncGenerator<HostTensor> {
+      for await (const item of items) yield tokenTensor(item);
+    }
+    yield* decodeFrames(this.#streamHost(), decoder as VideoDecoder, tokensOf(pieces));
+  }
+
+  /** What the streaming engine needs of this tokenizer. */
+  #streamHost(): StreamHost {
+    return {
+      serial: (fn) => this.#serial(fn),
+      device: (what) => this.#device(what),
+      fsqLevels: this.fsqLevels,
+      temporalCompression: this.temporalCompression,
+      checkPixels: (piece) => checkImageInput(piece, this.spatialCompression, true),
+      checkTokens: (piece) => this.#checkTokens(piece),
+    };
+  }
+
   /** Decodes a stream of token windows (as `encodeStream` yields them), one window at a time. */
   async *decodeStream(
     tokens: AsyncIterable<HostTensor | EncodeResult> | Iterable<HostTensor | EncodeResult>,
   ): AsyncGenerator<HostTensor> {
-    for await (const item of tokens) {
-      const t = "data" in item ? item : (item.latent ?? item.indices);
-      if (!t) throw new Error("Cannot decode: a stream item has neither latent nor indices");
-      yield await this.decode(t as HostTensor);
-    }
+    for await (const item of tokens) yield await this.decode(tokenTensor(item));
   }
 
   /**
@@ -376,6 +421,13 @@ export class Tokenizer {
     });
     return this.#disposed;
   }
+}
+
+/** The tokens of a stream item: a tensor, or an encode result's latent or indices. */
+function tokenTensor(item: HostTensor | EncodeResult): HostTensor {
+  const t = item && "data" in item ? item : (item?.latent ?? item?.indices);
+  if (!t) throw new Error("Cannot decode: a stream item has neither latent nor indices");
+  return t as HostTensor;
 }
 
 /** Joins per-window results along time. */

@@ -1,17 +1,58 @@
 /**
- * Small helpers for writing a network as a chain of ops that owns its intermediates.
+ * The order of operations of every Cosmos network (image and video, encoder and decoder),
+ * written once as a chain of steps that owns its intermediates. A network runs whole
+ * (`forward` of each step over the whole input) or, for video, as one temporal step of a
+ * stream (each step's `stream()` carrying its state between calls): the same order either way.
  * @module
  */
 
 import type { Ops, Tensor } from "../backends/ops.ts";
 import { chain } from "../nn/chain.ts";
+import type { StepStream } from "../nn/stream.ts";
 
 /** Called with intermediate results named like the reference's modules (tests use it). */
 export type Probe = (name: string, t: Tensor) => Promise<void> | void;
 
-/** Anything with a forward step. */
+/** A layer (or a fused run of layers) of a network. */
 export interface Step {
+  /** The layer over the whole input. */
   forward(ops: Ops, x: Tensor): Tensor;
+  /** A run of the layer over a video arriving in temporal steps (video layers only). */
+  stream?(): StepStream;
+}
+
+/** How a network applies each of its steps: whole, or as one step of a stream. */
+export type RunStep = (step: Step, x: Tensor) => Tensor;
+
+/** Every step over the whole input. */
+export function runWhole(ops: Ops): RunStep {
+  return (step, x) => step.forward(ops, x);
+}
+
+/**
+ * One run of a network over a video arriving in temporal steps: `run` applies each of the
+ * network's steps through that step's own stream, created on first use; `release` frees what
+ * every stream carries.
+ */
+export class StreamRun {
+  #streams = new Map<Step, StepStream>();
+  constructor(readonly ops: Ops) {}
+
+  readonly run: RunStep = (step, x) => {
+    let s = this.#streams.get(step);
+    if (!s) {
+      if (!step.stream) throw new Error("Cannot stream: a step of this network has no stream");
+      s = step.stream();
+      this.#streams.set(step, s);
+    }
+    return s.step(this.ops, x);
+  };
+
+  /** Frees every stream's carried state. */
+  release(): void {
+    for (const s of this.#streams.values()) s.release(this.ops);
+    this.#streams.clear();
+  }
 }
 
 /** The middle of every Cosmos network: ResNet block, attention, ResNet block. */
@@ -21,18 +62,19 @@ export interface Mid {
   block2: Step;
 }
 
-export async function runMid(
+async function runMid(
   ops: Ops,
+  run: RunStep,
   mid: Mid,
   x: Tensor,
   keep: Tensor,
   name: string,
   probe?: Probe,
 ): Promise<Tensor> {
-  let h = chain(ops, x, keep, (t) => mid.block1.forward(ops, t));
-  h = chain(ops, h, keep, (t) => mid.attn.forward(ops, t));
+  let h = chain(ops, x, keep, (t) => run(mid.block1, t));
+  h = chain(ops, h, keep, (t) => run(mid.attn, t));
   await probe?.(`${name}.mid.attn_1`, h);
-  return chain(ops, h, keep, (t) => mid.block2.forward(ops, t));
+  return chain(ops, h, keep, (t) => run(mid.block2, t));
 }
 
 /** One resolution level: ResNet blocks, each optionally followed by attention, then a resampler. */
@@ -73,6 +115,7 @@ export function buildLevels(f: LevelFactory, width: number): { levels: Level[]; 
 
 async function runLevels(
   ops: Ops,
+  run: RunStep,
   levels: Level[],
   order: number[],
   h: Tensor,
@@ -83,12 +126,12 @@ async function runLevels(
   for (const i of order) {
     const level = levels[i];
     for (const [j, block] of level.blocks.entries()) {
-      h = chain(ops, h, keep, (t) => block.forward(ops, t));
-      if (level.attn.length) h = chain(ops, h, keep, (t) => level.attn[j].forward(ops, t));
+      h = chain(ops, h, keep, (t) => run(block, t));
+      if (level.attn.length) h = chain(ops, h, keep, (t) => run(level.attn[j], t));
       if (probeFirst && i === order[0] && j === 0) await probe?.(probeFirst, h);
     }
     const resample = level.resample;
-    if (resample) h = chain(ops, h, keep, (t) => resample.forward(ops, t));
+    if (resample) h = chain(ops, h, keep, (t) => run(resample, t));
   }
   return h;
 }
@@ -97,7 +140,8 @@ async function runLevels(
 export interface EncoderParts {
   /** Reference module name of the patcher, for probes. */
   patcherName: string;
-  patch(ops: Ops, x: Tensor): Tensor;
+  /** The Haar patcher (it may return its input: patch size 1). */
+  patch: Step;
   convIn: Step;
   levels: Level[];
   mid: Mid;
@@ -112,17 +156,18 @@ export async function runEncoder(
   p: EncoderParts,
   x: Tensor,
   probe?: Probe,
+  run: RunStep = runWhole(ops),
 ): Promise<Tensor> {
-  let h = p.patch(ops, x);
+  let h = run(p.patch, x);
   await probe?.(p.patcherName, h);
-  h = chain(ops, h, x, (t) => p.convIn.forward(ops, t));
+  h = chain(ops, h, x, (t) => run(p.convIn, t));
   await probe?.("encoder.conv_in", h);
   const order = p.levels.map((_, i) => i);
-  h = await runLevels(ops, p.levels, order, h, x, "encoder.down.0.block.0", probe);
-  h = await runMid(ops, p.mid, h, x, "encoder", probe);
-  h = chain(ops, h, x, (t) => p.out.forward(ops, t));
+  h = await runLevels(ops, run, p.levels, order, h, x, "encoder.down.0.block.0", probe);
+  h = await runMid(ops, run, p.mid, h, x, "encoder", probe);
+  h = chain(ops, h, x, (t) => run(p.out, t));
   await probe?.("encoder", h);
-  h = chain(ops, h, x, (t) => p.quantConv.forward(ops, t));
+  h = chain(ops, h, x, (t) => run(p.quantConv, t));
   await probe?.("quant_conv", h);
   return h;
 }
@@ -136,7 +181,8 @@ export interface DecoderParts {
   levels: Level[];
   /** norm_out, SiLU, conv_out. */
   out: Step;
-  unpatch(ops: Ops, x: Tensor): Tensor;
+  /** The inverse Haar patcher (it may return its input: patch size 1). */
+  unpatch: Step;
 }
 
 /** Latent (or FSQ codes) -> pixels, releasing every intermediate. */
@@ -145,15 +191,16 @@ export async function runDecoder(
   p: DecoderParts,
   z: Tensor,
   probe?: Probe,
+  run: RunStep = runWhole(ops),
 ): Promise<Tensor> {
-  let h = p.postQuantConv.forward(ops, z);
+  let h = run(p.postQuantConv, z);
   await probe?.("post_quant_conv", h);
-  h = chain(ops, h, z, (t) => p.convIn.forward(ops, t));
+  h = chain(ops, h, z, (t) => run(p.convIn, t));
   await probe?.("decoder.conv_in", h);
-  h = await runMid(ops, p.mid, h, z, "decoder", probe);
+  h = await runMid(ops, run, p.mid, h, z, "decoder", probe);
   const order = p.levels.map((_, i) => i).reverse();
-  h = await runLevels(ops, p.levels, order, h, z, null, probe);
-  h = chain(ops, h, z, (t) => p.out.forward(ops, t));
+  h = await runLevels(ops, run, p.levels, order, h, z, null, probe);
+  h = chain(ops, h, z, (t) => run(p.out, t));
   await probe?.("decoder.conv_out", h);
-  return chain(ops, h, z, (t) => p.unpatch(ops, t));
+  return chain(ops, h, z, (t) => run(p.unpatch, t));
 }

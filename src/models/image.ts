@@ -67,7 +67,7 @@ export class ImageEncoder {
     const levelsOfHaar = haarLevels(c.patchSize);
     this.#parts = {
       patcherName: "encoder.patcher",
-      patch: (ops, x) => levelsOfHaar > 0 ? ops.haarPatch(x, levelsOfHaar) : x,
+      patch: { forward: (ops, x) => levelsOfHaar > 0 ? ops.haarPatch(x, levelsOfHaar) : x },
       convIn: conv(loadConv2d(up, w, "encoder.conv_in", c.channels, 3 * c.patchSize ** 2, 3)),
       levels,
       mid: loadMid(up, w, "encoder", width),
@@ -114,7 +114,7 @@ export class ImageDecoder {
         loadNorm(up, w, "decoder.norm_out", width),
         loadConv2d(up, w, "decoder.conv_out", 3 * c.patchSize ** 2, width, 3),
       ),
-      unpatch: (ops, x) => levelsOfHaar > 0 ? ops.haarUnpatch(x, levelsOfHaar) : x,
+      unpatch: { forward: (ops, x) => levelsOfHaar > 0 ? ops.haarUnpatch(x, levelsOfHaar) : x },
     };
   }
 

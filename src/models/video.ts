@@ -6,6 +6,12 @@
  * (+ space-time attention) with hybrid downsampling -> mid -> norm, SiLU, conv_out ->
  * quant_conv [-> FSQ]. Decoder: the mirror, ending in the inverse 3D Haar (repeats trimmed).
  * The order of operations lives in ./graph.ts, shared with the image networks.
+ *
+ * Both also run as a stream (`stream()`): the encoder on frame 0, then on tc frames for each
+ * later latent frame; the decoder on one latent frame at a time. Every causal layer carries
+ * what later frames read of earlier ones (../nn/stream.ts), so the frames that come out equal
+ * those of one whole-clip pass, whatever the clip's length, with the memory of one step plus
+ * the carried state.
  * @module
  */
 
@@ -20,6 +26,7 @@ import {
   ResnetBlock3d,
   SpaceTimeAttn,
 } from "../nn/blocks3d.ts";
+import { allFrames, dropFrames, localStream } from "../nn/stream.ts";
 import type { VideoDecoderConfig, VideoEncoderConfig } from "./config.ts";
 import {
   buildLevels,
@@ -30,6 +37,7 @@ import {
   runDecoder,
   runEncoder,
   type Step,
+  StreamRun,
 } from "./graph.ts";
 
 function loadMid(up: Uploader, w: WeightReader, prefix: string, c: number): Mid {
@@ -40,10 +48,61 @@ function loadMid(up: Uploader, w: WeightReader, prefix: string, c: number): Mid 
   };
 }
 
-const plain = (conv: FactorizedConv): Step => ({ forward: (ops, x) => conv.forward(ops, x) });
-const normSilu = (norm: NormWeights, conv: FactorizedConv): Step => ({
-  forward: (ops, x) => conv.forward(ops, x, { weights: norm, silu: true }),
-});
+/** A factorized conv as a step, its input optionally normalised with SiLU. */
+function factorized(conv: FactorizedConv, norm?: NormWeights): Step {
+  const input = norm ? { weights: norm, silu: true } : undefined;
+  return {
+    forward: (ops, x) => conv.forward(ops, x, input),
+    stream: () => {
+      const s = conv.stream();
+      return { step: (ops, x) => s.forward(ops, x, input), release: (ops) => s.release(ops) };
+    },
+  };
+}
+
+/** A per-frame step (a 1x1x1 conv): its stream is itself. */
+function perFrame(forward: Step["forward"]): Step {
+  return { forward, stream: () => localStream(forward) };
+}
+
+/**
+ * The 3D Haar patcher (or its inverse) as a step. Whole, frame 0 is repeated before the first
+ * group (or the first patch - 1 frames dropped after the inverse). As a stream, the first step
+ * is a whole clip; every later step gets a copy of its first frame in front, so that its own
+ * frames form whole groups, and the copy's output frame is dropped.
+ */
+function haarStep(run: (ops: Ops, x: Tensor) => Tensor): Step {
+  return {
+    forward: run,
+    stream: () => {
+      let started = false;
+      return {
+        step: (ops, x) => {
+          if (!started) {
+            started = true;
+            return run(ops, x);
+          }
+          const padded = ops.joinFrames([{ tensor: x, from: 0, to: 1 }, allFrames(x)]);
+          const y = run(ops, padded);
+          ops.release(padded);
+          return dropFrames(ops, y, 1);
+        },
+        release() {},
+      };
+    },
+  };
+}
+
+/**
+ * One run of a video network over a clip arriving in temporal steps; `step` never releases its
+ * input, `release` frees the carried state.
+ */
+export interface NetworkStream {
+  /** The network's output frames for this step's input frames. */
+  step(ops: Ops, x: Tensor): Promise<Tensor>;
+  /** Frees every layer's carried state. */
+  release(): void;
+}
 
 export class VideoEncoder {
   readonly config: VideoEncoderConfig;
@@ -71,21 +130,35 @@ export class VideoEncoder {
     const levelsOfHaar = Math.log2(c.patchSize);
     this.#parts = {
       patcherName: "encoder.patcher3d",
-      patch: (ops, x) => ops.haarPatch(x, levelsOfHaar),
-      convIn: plain(new FactorizedConv(up, w, "encoder.conv_in", 3 * c.patchSize ** 3, c.channels)),
+      patch: haarStep((ops, x) => ops.haarPatch(x, levelsOfHaar)),
+      convIn: factorized(
+        new FactorizedConv(up, w, "encoder.conv_in", 3 * c.patchSize ** 3, c.channels),
+      ),
       levels,
       mid: loadMid(up, w, "encoder", width),
-      out: normSilu(
-        loadCausalNorm(up, w, "encoder.norm_out", width),
+      out: factorized(
         new FactorizedConv(up, w, "encoder.conv_out", width, c.zChannels),
+        loadCausalNorm(up, w, "encoder.norm_out", width),
       ),
-      quantConv: { forward: (ops, x) => ops.conv(x, quant) },
+      quantConv: perFrame((ops, x) => ops.conv(x, quant)),
     };
   }
 
   /** [B, 3, T, H, W] in [-1, 1], T = 1 + k * tc -> [B, latent, 1 + k, H/s, W/s]. */
   forward(ops: Ops, x: Tensor, probe?: Probe): Promise<Tensor> {
     return runEncoder(ops, this.#parts, x, probe);
+  }
+
+  /**
+   * A run over a clip arriving in steps: frame 0 first ([B, 3, 1, H, W]), then tc frames at a
+   * time, each step giving its latent frame; together they equal `forward` of the whole clip.
+   */
+  stream(ops: Ops): NetworkStream {
+    const run = new StreamRun(ops);
+    return {
+      step: (ops, x) => runEncoder(ops, this.#parts, x, undefined, run.run),
+      release: () => run.release(),
+    };
   }
 }
 
@@ -119,20 +192,32 @@ export class VideoDecoder {
     ]);
     const levelsOfHaar = Math.log2(c.patchSize);
     this.#parts = {
-      postQuantConv: { forward: (ops, x) => ops.conv(x, postQuant) },
-      convIn: plain(new FactorizedConv(up, w, "decoder.conv_in", c.zChannels, c.midChannels)),
+      postQuantConv: perFrame((ops, x) => ops.conv(x, postQuant)),
+      convIn: factorized(new FactorizedConv(up, w, "decoder.conv_in", c.zChannels, c.midChannels)),
       mid: loadMid(up, w, "decoder", c.midChannels),
       levels,
-      out: normSilu(
-        loadCausalNorm(up, w, "decoder.norm_out", width),
+      out: factorized(
         new FactorizedConv(up, w, "decoder.conv_out", width, 3 * c.patchSize ** 3),
+        loadCausalNorm(up, w, "decoder.norm_out", width),
       ),
-      unpatch: (ops, x) => ops.haarUnpatch(x, levelsOfHaar),
+      unpatch: haarStep((ops, x) => ops.haarUnpatch(x, levelsOfHaar)),
     };
   }
 
   /** Latent (or FSQ codes) [B, latent, t, h, w] -> video [B, 3, 1 + (t-1) * tc, h*s, w*s]. */
   forward(ops: Ops, z: Tensor, probe?: Probe): Promise<Tensor> {
     return runDecoder(ops, this.#parts, z, probe);
+  }
+
+  /**
+   * A run over latent frames arriving one (or more) at a time: latent frame 0 gives frame 0,
+   * every later one tc frames; together they equal `forward` of the whole latent.
+   */
+  stream(ops: Ops): NetworkStream {
+    const run = new StreamRun(ops);
+    return {
+      step: (ops, z) => runDecoder(ops, this.#parts, z, undefined, run.run),
+      release: () => run.release(),
+    };
   }
 }

@@ -5,6 +5,11 @@
  * temporal conv whose padding repeats the first frame; GroupNorm has one group and runs per
  * frame; attention is spatial (per frame) then causal temporal (per pixel). Fusions as in the
  * 2D blocks: norm + SiLU into the next conv's loads, residual adds into conv epilogues.
+ *
+ * Each block also runs step by step over a video arriving in pieces (`stream()`, see
+ * ./stream.ts), with the same results as over the whole clip: the order of its ops is written
+ * once, and only the temporal ones (causal convs, temporal pooling and upsampling, temporal
+ * attention) carry frames between steps.
  * @module
  */
 
@@ -20,6 +25,16 @@ import type { WeightReader } from "../weights/checkpoint.ts";
 import { convParams, loadPackedQkv, normParams } from "./params.ts";
 import { NORM_EPS } from "./blocks.ts";
 import { chain } from "./chain.ts";
+import {
+  allFrames,
+  CausalConvStream,
+  CausalWindow,
+  dropFrames,
+  frameCount,
+  localStream,
+  sliceFrames,
+  type StepStream,
+} from "./stream.ts";
 
 /** Loads a CausalConv3d (`${prefix}.conv3d.weight` / `.bias`). */
 export function loadConv3d(
@@ -66,6 +81,12 @@ function causalNormConv(
   return y;
 }
 
+/** A norm (and SiLU) applied to a conv's input as it loads. */
+export interface InputNorm {
+  weights: NormWeights;
+  silu: boolean;
+}
+
 /** (1,3,3) spatial conv then (3,1,1) causal temporal conv: `${prefix}.0`, `${prefix}.1`. */
 export class FactorizedConv {
   spatial: ConvWeights;
@@ -76,15 +97,51 @@ export class FactorizedConv {
   }
 
   /** With the input optionally normalised on load and a residual added at the end. */
-  forward(ops: Ops, x: Tensor, norm?: { weights: NormWeights; silu: boolean }, residual?: Tensor) {
-    const h = norm
-      ? causalNormConv(ops, x, norm.weights, norm.silu, this.spatial)
-      : ops.conv(x, this.spatial);
+  forward(ops: Ops, x: Tensor, norm?: InputNorm, residual?: Tensor): Tensor {
+    const h = this.spatialPart(ops, x, norm);
     const y = ops.conv(h, this.temporal, { residual });
     ops.release(h);
     return y;
   }
+
+  /** The per-frame half: the spatial conv of the (normalised) input. */
+  spatialPart(ops: Ops, x: Tensor, norm?: InputNorm): Tensor {
+    return norm
+      ? causalNormConv(ops, x, norm.weights, norm.silu, this.spatial)
+      : ops.conv(x, this.spatial);
+  }
+
+  /** A run over a stream: `forward` step by step, the temporal conv carrying its context. */
+  stream(): FactorizedConvStream {
+    return new FactorizedConvStream(this);
+  }
 }
+
+/** A FactorizedConv over a video arriving in steps (see FactorizedConv.stream). */
+export class FactorizedConvStream {
+  readonly #conv: FactorizedConv;
+  readonly #time: CausalConvStream;
+  constructor(conv: FactorizedConv) {
+    this.#conv = conv;
+    this.#time = new CausalConvStream(conv.temporal);
+  }
+
+  /** This step's frames of FactorizedConv.forward. */
+  forward(ops: Ops, x: Tensor, norm?: InputNorm, residual?: Tensor): Tensor {
+    const h = this.#conv.spatialPart(ops, x, norm);
+    const y = this.#time.step(ops, h, residual);
+    ops.release(h);
+    return y;
+  }
+
+  /** Frees the carried frames. */
+  release(ops: Ops): void {
+    this.#time.release(ops);
+  }
+}
+
+/** What ResnetBlock3d needs of its convs: FactorizedConv, or its stream. */
+type FactorizedForward = Pick<FactorizedConv, "forward">;
 
 /** CausalResnetBlockFactorized3d. */
 export class ResnetBlock3d {
@@ -105,9 +162,25 @@ export class ResnetBlock3d {
   }
 
   forward(ops: Ops, x: Tensor): Tensor {
-    const h = this.conv1.forward(ops, x, { weights: this.norm1, silu: true });
+    return this.#apply(ops, x, this.conv1, this.conv2);
+  }
+
+  /** The block step by step: its two factorized convs carry their temporal context. */
+  stream(): StepStream {
+    const c1 = this.conv1.stream(), c2 = this.conv2.stream();
+    return {
+      step: (ops, x) => this.#apply(ops, x, c1, c2),
+      release: (ops) => {
+        c1.release(ops);
+        c2.release(ops);
+      },
+    };
+  }
+
+  #apply(ops: Ops, x: Tensor, conv1: FactorizedForward, conv2: FactorizedForward): Tensor {
+    const h = conv1.forward(ops, x, { weights: this.norm1, silu: true });
     const skip = this.shortcut ? ops.conv(x, this.shortcut) : x;
-    const out = this.conv2.forward(ops, h, { weights: this.norm2, silu: true }, skip);
+    const out = conv2.forward(ops, h, { weights: this.norm2, silu: true }, skip);
     ops.release(h);
     if (skip !== x) ops.release(skip);
     return out;
@@ -136,6 +209,43 @@ export class AttnBlock3d {
     const qkv = causalNormConv(ops, x, this.norm, false, this.qkv);
     const attended = ops.attention(qkv, this.kind);
     ops.release(qkv);
+    return this.#project(ops, attended, x);
+  }
+
+  /**
+   * The block step by step. Spatial attention is per frame; causal temporal attention carries
+   * the packed q/k/v of every earlier frame (its keys and values; the queries ride along in the
+   * same tensor) and attends over all of them, keeping this step's frames.
+   */
+  stream(): StepStream {
+    if (this.kind === "spatial") return localStream((ops, x) => this.forward(ops, x));
+    let past: Tensor | null = null;
+    return {
+      step: (ops, x) => {
+        const qkv = causalNormConv(ops, x, this.norm, false, this.qkv);
+        let all = qkv;
+        if (past) {
+          all = ops.joinFrames([allFrames(past), allFrames(qkv)]);
+          ops.release(qkv);
+          ops.release(past);
+        }
+        past = all;
+        const attended = dropFrames(
+          ops,
+          ops.attention(all, "temporal"),
+          frameCount(all) - frameCount(x),
+        );
+        return this.#project(ops, attended, x);
+      },
+      release: (ops) => {
+        if (past) ops.release(past);
+        past = null;
+      },
+    };
+  }
+
+  /** proj_out of the attended values, plus the block's input; releases `attended`. */
+  #project(ops: Ops, attended: Tensor, x: Tensor): Tensor {
     const out = ops.conv(attended, this.proj, { residual: x });
     ops.release(attended);
     return out;
@@ -155,6 +265,23 @@ export class SpaceTimeAttn {
     const y = this.temporal.forward(ops, h);
     ops.release(h);
     return y;
+  }
+
+  /** Both attentions step by step (the temporal one carries keys and values). */
+  stream(): StepStream {
+    const s = this.spatial.stream(), t = this.temporal.stream();
+    return {
+      step: (ops, x) => {
+        const h = s.step(ops, x);
+        const y = t.step(ops, h);
+        ops.release(h);
+        return y;
+      },
+      release: (ops) => {
+        s.release(ops);
+        t.release(ops);
+      },
+    };
   }
 }
 
@@ -199,10 +326,26 @@ export class HybridDownsample {
   }
 
   forward(ops: Ops, x: Tensor): Tensor {
+    return this.#apply(ops, x, (t) => this.#time(ops, t));
+  }
+
+  /**
+   * The downsampler step by step: the temporal path carries the padded frames its stride-2
+   * window still reads (one frame, on the engine's aligned steps of 1 then 2 frames).
+   */
+  stream(): StepStream {
+    const window = new CausalWindow(3, 2, 2);
+    return {
+      step: (ops, x) => this.#apply(ops, x, (t) => this.#timeStep(ops, t, window)),
+      release: (ops) => window.release(ops),
+    };
+  }
+
+  #apply(ops: Ops, x: Tensor, time: (x: Tensor) => Tensor): Tensor {
     if (!this.spatial && !this.temporal) return x;
     let h = x;
     if (this.spatial) h = chain(ops, h, x, (t) => this.#space(ops, t));
-    if (this.temporal) h = chain(ops, h, x, (t) => this.#time(ops, t));
+    if (this.temporal) h = chain(ops, h, x, time);
     return chain(ops, h, x, (t) => ops.conv(t, this.conv3!));
   }
 
@@ -225,6 +368,21 @@ export class HybridDownsample {
     // The reference prepends frame 0 once, then CausalConv3d prepends it once more.
     const y = ops.conv(x, this.conv2!, { stride: [2, 1, 1], padTime: 2, residual: pooled });
     ops.release(pooled);
+    return y;
+  }
+
+  /**
+   * One step of #time. Output j of the strided conv reads window frames 2j..2j+2, and its pair
+   * average is that of frames 2j+1 and 2j+2: pooling the window gives it at index j + 1.
+   */
+  #timeStep(ops: Ops, x: Tensor, window: CausalWindow): Tensor {
+    const { input, outputs } = window.next(ops, x);
+    const pooledAll = ops.avgPool(input, "time");
+    const pooled = sliceFrames(ops, pooledAll, 1, 1 + outputs);
+    ops.release(pooledAll);
+    const y = ops.conv(input, this.conv2!, { stride: [2, 1, 1], padTime: 0, residual: pooled });
+    ops.release(pooled);
+    ops.release(input);
     return y;
   }
 }
@@ -252,20 +410,57 @@ export class HybridUpsample {
   }
 
   forward(ops: Ops, x: Tensor): Tensor {
+    return this.#apply(ops, x, (t) => this.#time(ops, t));
+  }
+
+  /**
+   * The upsampler step by step: the first step's frames are repeated as a whole clip's are
+   * (frame 0 once, the others twice), every later frame twice; the temporal conv carries its
+   * context.
+   */
+  stream(): StepStream {
+    const conv = this.temporal ? new CausalConvStream(this.conv1!) : null;
+    let started = false;
+    return {
+      step: (ops, x) =>
+        this.#apply(ops, x, (t) => {
+          const repeated = started ? this.#repeatEvery(ops, t) : this.#repeatClip(ops, t);
+          started = true;
+          const y = conv!.step(ops, repeated, repeated);
+          if (repeated !== t) ops.release(repeated);
+          return y;
+        }),
+      release: (ops) => conv?.release(ops),
+    };
+  }
+
+  #apply(ops: Ops, x: Tensor, time: (x: Tensor) => Tensor): Tensor {
     if (!this.spatial && !this.temporal) return x;
     let h = x;
-    if (this.temporal) h = chain(ops, h, x, (t) => this.#time(ops, t));
+    if (this.temporal) h = chain(ops, h, x, time);
     if (this.spatial) h = chain(ops, h, x, (t) => this.#space(ops, t));
     return chain(ops, h, x, (t) => ops.conv(t, this.conv3!));
   }
 
   /** Frames repeated (T -> 2T - 1), plus a causal temporal conv of them. */
   #time(ops: Ops, x: Tensor): Tensor {
-    // A single frame is not repeated (the reference's time_factor is 1 then).
-    const repeated = x.shape[2] > 1 ? ops.upsample(x, "time") : x;
+    const repeated = this.#repeatClip(ops, x);
     const y = ops.conv(repeated, this.conv1!, { residual: repeated });
     if (repeated !== x) ops.release(repeated);
     return y;
+  }
+
+  /** A clip's frames repeated: T -> 2T - 1; a single frame is not repeated (time_factor 1). */
+  #repeatClip(ops: Ops, x: Tensor): Tensor {
+    return frameCount(x) > 1 ? ops.upsample(x, "time") : x;
+  }
+
+  /** Every frame twice: frame 0 put in front, the clip repeated, the front frame dropped. */
+  #repeatEvery(ops: Ops, x: Tensor): Tensor {
+    const padded = ops.joinFrames([{ tensor: x, from: 0, to: 1 }, allFrames(x)]);
+    const repeated = ops.upsample(padded, "time");
+    ops.release(padded);
+    return dropFrames(ops, repeated, 1);
   }
 
   /** Nearest 2x in space, plus a spatial conv of it. */

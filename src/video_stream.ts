@@ -1,0 +1,200 @@
+/**
+ * Whole-clip-exact streaming of video through a tokenizer: pixels in pieces of any size in,
+ * each latent frame out as soon as it is final; latent frames in, each group of pixel frames out.
+ *
+ * The engine cuts the input into the network's temporal steps (the encoder: frame 0, then tc
+ * frames per latent frame; the decoder: one latent frame at a time) and runs each step through
+ * the network's stream (src/models/video.ts), whose causal layers carry what later frames read.
+ * Host memory holds at most one step's frames plus the piece being cut; the backend holds one
+ * step's activations plus the carried state (every temporal attention's keys and values grow by
+ * one latent frame per step; the rest is a few frames per layer).
+ * @module
+ */
+
+import type { Backend, Tensor } from "./backends/ops.ts";
+import type { NetworkStream, VideoDecoder, VideoEncoder } from "./models/video.ts";
+import { checkSameFrameShape, concatTime, sliceTime } from "./media/windows.ts";
+import { fmtShape, type HostTensor } from "./types.ts";
+
+/** One latent frame's tokens from a stream, and the input frames it covers. */
+export interface FrameTokens {
+  /** Continuous tokenizers: the latent frame [B, C, 1, h, w]. */
+  latent?: HostTensor;
+  /** Discrete tokenizers: the FSQ indices [B, 1, h, w]. */
+  indices?: HostTensor;
+  /** Discrete tokenizers: the codes [B, D, 1, h, w]. */
+  codes?: HostTensor;
+  /** Input frames [start, end) of the whole stream that this latent frame encodes. */
+  frames: [number, number];
+}
+
+/** What the engine needs of the tokenizer that runs it. */
+export interface StreamHost {
+  /** Runs `fn` when the backend is free (calls never interleave on it). */
+  serial<T>(fn: () => Promise<T>): Promise<T>;
+  /** The backend, or an error saying why there is none. */
+  device(what: "encode" | "decode"): Backend;
+  /** FSQ levels of a discrete tokenizer, null for a continuous one. */
+  fsqLevels: number[] | null;
+  /** Input frames per latent frame after the first. */
+  temporalCompression: number;
+  /** Checks a piece of pixels [B, 3, t, H, W] (any t). */
+  checkPixels(piece: HostTensor): void;
+  /** Checks a piece of tokens (a latent or indices of any frame count). */
+  checkTokens(piece: HostTensor): void;
+}
+
+/** A piece of pixels as a clip [B, 3, t, H, W]: single frames [B, 3, H, W] get t = 1. */
+function asClip(piece: HostTensor): HostTensor {
+  if (piece?.shape?.length === 4) {
+    return {
+      data: piece.data,
+      shape: [piece.shape[0], piece.shape[1], 1, ...piece.shape.slice(2)],
+    };
+  }
+  if (piece?.shape?.length !== 5) {
+    throw new Error(
+      `Cannot stream: expected frames [B, 3, H, W] or clips [B, 3, t, H, W], got ${
+        piece?.shape ? fmtShape(piece.shape) : String(piece)
+      }`,
+    );
+  }
+  return piece;
+}
+
+/** A tensor's shape without its data, to check later pieces against (and not hold the data). */
+function shapeOnly(t: HostTensor): HostTensor {
+  return { data: new Float32Array(0), shape: [...t.shape] };
+}
+
+/** Frees a network stream's state once the backend is free. */
+function releaseLater(host: StreamHost, stream: NetworkStream): Promise<void> {
+  return host.serial(() => Promise.resolve(stream.release())).catch(() => {
+    // The tokenizer was disposed: its backend, and the state on it, are gone already.
+  });
+}
+
+/**
+ * Encodes pixels arriving in pieces, yielding every latent frame as soon as its input frames
+ * are in; the frames equal those of encoding the whole clip at once. The stream must end on a
+ * latent frame's last input frame (a video has 1 + k x tc frames).
+ */
+export async function* encodeFrames(
+  host: StreamHost,
+  encoder: VideoEncoder,
+  pieces: AsyncIterable<HostTensor> | Iterable<HostTensor>,
+): AsyncGenerator<FrameTokens> {
+  const tc = host.temporalCompression;
+  let stream: NetworkStream | null = null;
+  let pending: HostTensor | null = null;
+  let first: HostTensor | null = null;
+  let start = 0;
+  try {
+    for await (const piece of pieces) {
+      const clip = asClip(piece);
+      host.checkPixels(clip);
+      // Every piece continues the first one's frames (the carried state has their size).
+      if (first) checkSameFrameShape(first, clip);
+      first ??= shapeOnly(clip);
+      pending = pending ? concatTime([pending, clip]) : clip;
+      for (let need = start === 0 ? 1 : tc; pending && pending.shape[2] >= need; need = tc) {
+        const frames: number = pending.shape[2];
+        const step: HostTensor = need === frames ? pending : sliceTime(pending, 0, need);
+        pending = need === frames ? null : sliceTime(pending, need, frames);
+        stream ??= encoder.stream(host.device("encode"));
+        yield { ...await encodeStep(host, stream, step), frames: [start, start + need] };
+        start += need;
+      }
+    }
+    if (pending) {
+      throw new Error(
+        `Cannot encode: the stream ended ${
+          pending.shape[2]
+        } frame(s) into a latent frame of ${tc}; a video has 1 + k x ${tc} frames`,
+      );
+    }
+    if (start === 0) throw new Error("Cannot encode: the stream had no frames");
+  } finally {
+    if (stream) await releaseLater(host, stream);
+  }
+}
+
+/** One encoder step on the backend: upload, run, quantize, read. */
+function encodeStep(
+  host: StreamHost,
+  stream: NetworkStream,
+  input: HostTensor,
+): Promise<Omit<FrameTokens, "frames">> {
+  return host.serial(async () => {
+    const ops = host.device("encode");
+    const x = ops.upload(input);
+    let z: Tensor | null = null;
+    try {
+      z = await stream.step(ops, x);
+      if (!host.fsqLevels) return { latent: await ops.read(z) };
+      const q = ops.fsqQuantize(z, { levels: host.fsqLevels });
+      try {
+        return { indices: await ops.read(q.indices), codes: await ops.read(q.codes) };
+      } finally {
+        ops.release(q.indices);
+        ops.release(q.codes);
+      }
+    } finally {
+      ops.release(x);
+      if (z) ops.release(z);
+    }
+  });
+}
+
+/**
+ * Decodes tokens arriving in pieces (latents [B, C, t, h, w] or indices [B, t, h, w], any t),
+ * one latent frame at a time, yielding its pixel frames (one for latent frame 0, tc for every
+ * later one); together they equal decoding the whole latent at once.
+ */
+export async function* decodeFrames(
+  host: StreamHost,
+  decoder: VideoDecoder,
+  pieces: AsyncIterable<HostTensor> | Iterable<HostTensor>,
+): AsyncGenerator<HostTensor> {
+  const axis = host.fsqLevels ? 1 : 2;
+  let stream: NetworkStream | null = null;
+  let first: HostTensor | null = null;
+  try {
+    for await (const piece of pieces) {
+      host.checkTokens(piece);
+      if (first) checkSameFrameShape(first, piece, axis);
+      first ??= shapeOnly(piece);
+      const t = piece.shape[axis];
+      for (let i = 0; i < t; i++) {
+        const frame = t === 1 ? piece : sliceTime(piece, i, i + 1, axis);
+        stream ??= decoder.stream(host.device("decode"));
+        yield await decodeStep(host, stream, frame);
+      }
+    }
+  } finally {
+    if (stream) await releaseLater(host, stream);
+  }
+}
+
+/** One decoder step on the backend: upload, dequantize, run, read. */
+function decodeStep(
+  host: StreamHost,
+  stream: NetworkStream,
+  input: HostTensor,
+): Promise<HostTensor> {
+  return host.serial(async () => {
+    const ops = host.device("decode");
+    const uploaded = ops.upload(input);
+    let z = uploaded;
+    let y: Tensor | null = null;
+    try {
+      if (host.fsqLevels) z = ops.fsqDequantize(uploaded, { levels: host.fsqLevels });
+      y = await stream.step(ops, z);
+      return await ops.read(y);
+    } finally {
+      ops.release(uploaded);
+      if (z !== uploaded) ops.release(z);
+      if (y) ops.release(y);
+    }
+  });
+}

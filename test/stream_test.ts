@@ -1,0 +1,177 @@
+/**
+ * Whole-clip-exact streaming (Tokenizer.encodeFrames / decodeFrames, src/video_stream.ts): for
+ * every video family of the fixtures, on both backends, pixels streamed in three chunkings give
+ * the whole-clip `encode` (FSQ indices equal), latent frames decoded one at a time give the
+ * whole-clip `decode`, the backend's memory is back where it started once a stream ends, and
+ * the engine's errors say what went wrong.
+ */
+import assert from "node:assert/strict";
+import { assertClose, BACKENDS, backendTest, FIXTURES, randomArray } from "./helpers.ts";
+import { loadTokenizer, type Tokenizer } from "../mod.ts";
+import type { Backend } from "../src/backends/ops.ts";
+import type { HostTensor } from "../src/types.ts";
+import { concatTime, sliceTime } from "../src/media/windows.ts";
+
+const VIDEO_VARIANTS = ["CV4x8x8", "CV8x8x8", "CV8x16x16", "DV4x8x8", "DV8x8x8", "DV8x16x16"];
+
+function load(variant: string, backend: Backend): Promise<Tokenizer> {
+  const dir = new URL(`${variant}/`, FIXTURES);
+  return loadTokenizer({
+    encoder: new URL("encoder.safetensors", dir).pathname,
+    decoder: new URL("decoder.safetensors", dir).pathname,
+    model: variant,
+    backend,
+  });
+}
+
+/** A smooth random clip [1, 3, frames, h, w] in [-1, 1]. */
+function clip(frames: number, h: number, w: number, seed: number): HostTensor {
+  const noise = randomArray(3 * frames * h * w, seed);
+  const data = noise.map((v, i) => 0.6 * Math.sin(i * 0.05 + seed) + 0.3 * v);
+  return { data, shape: [1, 3, frames, h, w] };
+}
+
+/** The clip cut into pieces of `size` frames ([B, 3, H, W] frames when size is 1). */
+function* pieces(v: HostTensor, size: number): Generator<HostTensor> {
+  const t = v.shape[2];
+  for (let t0 = 0; t0 < t; t0 += size) {
+    const piece = sliceTime(v, t0, Math.min(t, t0 + size));
+    yield size === 1 ? { data: piece.data, shape: [1, 3, ...v.shape.slice(3)] } : piece;
+  }
+}
+
+const tokensOf = (r: { latent?: HostTensor; indices?: HostTensor }) => (r.latent ?? r.indices)!;
+
+for (const variant of VIDEO_VARIANTS) {
+  for (const backend of BACKENDS) {
+    backendTest(
+      `encodeFrames() and decodeFrames() equal whole-clip encode() and decode(): ${variant}`,
+      backend,
+      async (ops) => {
+        const tok = await load(variant, ops);
+        const tc = tok.temporalCompression;
+        const frames = 1 + 2 * tc; // three latent frames
+        const v = clip(frames, 32, 32, frames + tc);
+        const whole = await tok.encode(v);
+        const axis = tok.discrete ? 1 : 2;
+        const before = ops.memoryStats().inUse;
+        for (const size of [1, 5, frames]) {
+          const chunks = [];
+          for await (const c of tok.encodeFrames(pieces(v, size))) chunks.push(c);
+          assert.deepEqual(
+            chunks.map((c) => c.frames),
+            [[0, 1], [1, 1 + tc], [1 + tc, frames]],
+            `frames covered, pieces of ${size}`,
+          );
+          const streamed = concatTime(chunks.map(tokensOf), axis);
+          assert.deepEqual(streamed.shape, tokensOf(whole).shape);
+          if (tok.discrete) {
+            assert.deepEqual(
+              [...streamed.data],
+              [...whole.indices!.data],
+              `indices, pieces of ${size}`,
+            );
+            assertClose(
+              concatTime(chunks.map((c) => c.codes!)).data,
+              whole.codes!.data,
+              1e-6,
+              "codes",
+            );
+          } else {
+            assertClose(streamed.data, whole.latent!.data, 1e-5, `latent, pieces of ${size}`);
+          }
+        }
+        assert.equal(ops.memoryStats().inUse, before, "a finished stream holds no memory");
+        const decoded = await tok.decode(tokensOf(whole));
+        const parts = [];
+        for await (const d of tok.decodeFrames([tokensOf(whole)])) parts.push(d);
+        assert.deepEqual(parts.map((p) => p.shape[2]), [1, tc, tc]);
+        assertClose(
+          concatTime(parts).data,
+          decoded.data,
+          1e-5,
+          "decoded one latent frame at a time",
+        );
+        // encodeFrames' items go straight into decodeFrames.
+        const items = [];
+        for await (const c of tok.encodeFrames(pieces(v, frames))) items.push(c);
+        const again = [];
+        for await (const d of tok.decodeFrames(items)) again.push(d);
+        assertClose(concatTime(again).data, decoded.data, 1e-5, "decodeFrames(encodeFrames())");
+        assert.equal(ops.memoryStats().inUse, before, "a finished decode stream holds no memory");
+        await tok.dispose();
+      },
+    );
+  }
+}
+
+backendTest(
+  "a stream of 1 + 8 x tc frames equals the whole clip, and causality holds across steps",
+  "wasm",
+  async (ops) => {
+    const tok = await load("CV4x8x8", ops);
+    const frames = 1 + 8 * 4;
+    const v = clip(frames, 16, 16, 3);
+    const whole = await tok.encode(v);
+    const chunks = [];
+    for await (const c of tok.encodeFrames(pieces(v, 3))) chunks.push(c);
+    assert.equal(chunks.length, 9);
+    assertClose(concatTime(chunks.map(tokensOf)).data, whole.latent!.data, 1e-5, "latent");
+    // Latent frames 0..4 of the first 17 frames equal those of the 33-frame clip.
+    const short = [];
+    for await (const c of tok.encodeFrames(pieces(sliceTime(v, 0, 17), 17))) short.push(c);
+    for (let i = 0; i < short.length; i++) {
+      assert.deepEqual(
+        [...short[i].latent!.data],
+        [...chunks[i].latent!.data],
+        `latent frame ${i}`,
+      );
+    }
+    await tok.dispose();
+  },
+);
+
+backendTest(
+  "encodeFrames() and decodeFrames() say what is wrong with a stream",
+  "wasm",
+  async (ops) => {
+    const tok = await load("CV8x8x8", ops);
+    const drain = async (gen: AsyncGenerator<unknown>) => {
+      for await (const _ of gen) { /* consume */ }
+    };
+    await assert.rejects(
+      drain(tok.encodeFrames([clip(12, 8, 8, 1)])),
+      /the stream ended 3 frame\(s\) into a latent frame of 8; a video has 1 \+ k x 8 frames/,
+    );
+    await assert.rejects(drain(tok.encodeFrames([])), /the stream had no frames/);
+    await assert.rejects(
+      drain(tok.encodeFrames([clip(1, 8, 8, 1), clip(8, 16, 16, 1)])),
+      /Frames of shape \[1, 3, 8, 16, 16\] do not continue \[1, 3, 1, 8, 8\]/,
+    );
+    await assert.rejects(
+      drain(tok.encodeFrames([{ data: new Float32Array(3), shape: [3] }])),
+      /expected frames \[B, 3, H, W\] or clips \[B, 3, t, H, W\], got \[3\]/,
+    );
+    await assert.rejects(
+      drain(tok.encodeFrames([clip(1, 12, 8, 1)])),
+      /height and width must be multiples of 8/,
+    );
+    await assert.rejects(
+      drain(tok.decodeFrames([{ data: new Float32Array(16), shape: [1, 16, 1, 1] }])),
+      /expected a latent \[B, 16, t, h, w\]/,
+    );
+    await assert.rejects(drain(tok.decodeFrames([{} as HostTensor])), /neither latent nor indices/);
+    const before = ops.memoryStats().inUse;
+    // A consumer that stops early leaves nothing behind.
+    for await (const _ of tok.encodeFrames([clip(17, 8, 8, 2)])) break;
+    assert.equal(ops.memoryStats().inUse, before);
+    await tok.dispose();
+    await assert.rejects(drain(tok.encodeFrames([clip(1, 8, 8, 1)])), /disposed/);
+    const image = await loadTokenizer({
+      encoder: new URL("CI8x8/encoder.safetensors", FIXTURES).pathname,
+      backend: ops,
+    });
+    await assert.rejects(drain(image.encodeFrames([clip(1, 8, 8, 1)])), /image tokenizer/);
+    await image.dispose();
+  },
+);
