@@ -36,6 +36,8 @@ const CASES = [
   "dv4x8x8_official_9x16x16",
   "cv4x8x8_narrow_25x16x16",
   "dv8x16x16_official_9x32x32",
+  "cv4x8x8_narrow_33x16x16",
+  "dv8x8x8_narrow_65x16x16",
 ];
 
 async function sha256(bytes: Uint8Array): Promise<string> {
