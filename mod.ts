@@ -26,7 +26,7 @@
 export { loadTokenizer } from "./src/load.ts";
 export type { LoadOptions } from "./src/load.ts";
 export { Tokenizer } from "./src/tokenizer.ts";
-export type { EncodeResult, FrameTokens, StreamChunk } from "./src/tokenizer.ts";
+export type { EncodeResult, FrameTokens, StreamChunk, StreamOptions } from "./src/tokenizer.ts";
 export type { Probe } from "./src/models/graph.ts";
 export type { WeightsInput } from "./src/weights/source.ts";
 export type { VideoCompression } from "./src/models/config.ts";

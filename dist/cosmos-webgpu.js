@@ -6419,12 +6419,25 @@ function releaseLater(host, stream) {
   return host.serial(() => Promise.resolve(stream.release())).catch(() => {
   });
 }
-async function* encodeFrames(host, encoder, pieces) {
+async function* encodeFrames(host, encoder, pieces, latentPerStep = 1) {
   const tc = host.temporalCompression;
   let stream = null;
   let pending = null;
   let first = null;
   let start = 0;
+  async function* run(count2) {
+    const frames = pending.shape[2];
+    const input = count2 === frames ? pending : sliceTime(pending, 0, count2);
+    pending = count2 === frames ? null : sliceTime(pending, count2, frames);
+    stream ??= encoder.stream(host.device("encode"));
+    const out = await encodeStep(host, stream, input);
+    const latents = start === 0 ? 1 : count2 / tc;
+    for (let j = 0; j < latents; j++) {
+      const end = start === 0 ? 1 : start + tc;
+      yield { ...latentFrame(out, j, latents), frames: [start, end] };
+      start = end;
+    }
+  }
   try {
     for await (const piece of pieces) {
       const clip = asClip(piece);
@@ -6432,24 +6445,25 @@ async function* encodeFrames(host, encoder, pieces) {
       if (first) checkSameFrameShape(first, clip);
       first ??= shapeOnly(clip);
       pending = pending ? concatTime([pending, clip]) : clip;
-      for (let need2 = start === 0 ? 1 : tc; pending && pending.shape[2] >= need2; need2 = tc) {
-        const frames = pending.shape[2];
-        const step = need2 === frames ? pending : sliceTime(pending, 0, need2);
-        pending = need2 === frames ? null : sliceTime(pending, need2, frames);
-        stream ??= encoder.stream(host.device("encode"));
-        yield { ...await encodeStep(host, stream, step), frames: [start, start + need2] };
-        start += need2;
-      }
+      const need2 = () => start === 0 ? 1 : latentPerStep * tc;
+      while (pending && pending.shape[2] >= need2()) yield* run(need2());
     }
-    if (pending) {
+    const left = pending?.shape[2] ?? 0;
+    if (left % tc !== 0) {
       throw new Error(
-        `Cannot encode: the stream ended ${pending.shape[2]} frame(s) into a latent frame of ${tc}; a video has 1 + k x ${tc} frames`
+        `Cannot encode: the stream ended ${left % tc} frame(s) into a latent frame of ${tc}; a video has 1 + k x ${tc} frames`
       );
     }
+    if (left) yield* run(left);
     if (start === 0) throw new Error("Cannot encode: the stream had no frames");
   } finally {
     if (stream) await releaseLater(host, stream);
   }
+}
+function latentFrame(out, j, count2) {
+  if (count2 === 1) return out;
+  if (out.latent) return { latent: sliceTime(out.latent, j, j + 1) };
+  return { indices: sliceTime(out.indices, j, j + 1, 1), codes: sliceTime(out.codes, j, j + 1) };
 }
 function encodeStep(host, stream, input) {
   return host.serial(async () => {
@@ -6472,22 +6486,33 @@ function encodeStep(host, stream, input) {
     }
   });
 }
-async function* decodeFrames(host, decoder, pieces) {
+async function* decodeFrames(host, decoder, pieces, latentPerStep = 1) {
   const axis = host.fsqLevels ? 1 : 2;
+  const tc = host.temporalCompression;
   let stream = null;
+  let pending = null;
   let first = null;
+  let started = false;
+  async function* run(count2) {
+    const t = pending.shape[axis];
+    const input = count2 === t ? pending : sliceTime(pending, 0, count2, axis);
+    pending = count2 === t ? null : sliceTime(pending, count2, t, axis);
+    stream ??= decoder.stream(host.device("decode"));
+    const out = await decodeStep(host, stream, input);
+    if (!started || count2 === 1) yield out;
+    else for (let j = 0; j < count2; j++) yield sliceTime(out, j * tc, (j + 1) * tc);
+    started = true;
+  }
   try {
     for await (const piece of pieces) {
       host.checkTokens(piece);
       if (first) checkSameFrameShape(first, piece, axis);
       first ??= shapeOnly(piece);
-      const t = piece.shape[axis];
-      for (let i = 0; i < t; i++) {
-        const frame = t === 1 ? piece : sliceTime(piece, i, i + 1, axis);
-        stream ??= decoder.stream(host.device("decode"));
-        yield await decodeStep(host, stream, frame);
-      }
+      pending = pending ? concatTime([pending, piece], axis) : piece;
+      const need2 = () => started ? latentPerStep : 1;
+      while (pending && pending.shape[axis] >= need2()) yield* run(need2());
     }
+    if (pending) yield* run(pending.shape[axis]);
   } finally {
     if (stream) await releaseLater(host, stream);
   }
@@ -6762,10 +6787,11 @@ var Tokenizer = class {
    * temporal attention's keys and values (one latent frame's worth per step). The stream must
    * end on a latent frame (1 + k x tc frames in all). The `window` option does not apply.
    */
-  async *encodeFrames(pieces) {
+  async *encodeFrames(pieces, options = {}) {
     const encoder = this.#half(this.#encoder, "encode", "encoder");
     if (!this.#video()) throw new Error("Cannot stream: this is an image tokenizer");
-    yield* encodeFrames(this.#streamHost(), encoder, pieces);
+    const perStep = checkPerStep(options);
+    yield* encodeFrames(this.#streamHost(), encoder, pieces, perStep);
   }
   /**
    * Decodes tokens that arrive in pieces (latents [B, C, t, h, w] or indices [B, t, h, w], any
@@ -6773,13 +6799,14 @@ var Tokenizer = class {
    * latent frame 0 gives pixel frame 0, every later one tc frames, each yielded as soon as it
    * is final.
    */
-  async *decodeFrames(pieces) {
+  async *decodeFrames(pieces, options = {}) {
     const decoder = this.#half(this.#decoder, "decode", "decoder");
     if (!this.#video()) throw new Error("Cannot stream: this is an image tokenizer");
+    const perStep = checkPerStep(options);
     async function* tokensOf(items) {
       for await (const item of items) yield tokenTensor(item);
     }
-    yield* decodeFrames(this.#streamHost(), decoder, tokensOf(pieces));
+    yield* decodeFrames(this.#streamHost(), decoder, tokensOf(pieces), perStep);
   }
   /** What the streaming engine needs of this tokenizer. */
   #streamHost() {
@@ -6814,6 +6841,13 @@ var Tokenizer = class {
     return this.#disposed;
   }
 };
+function checkPerStep(options) {
+  const n = options?.latentFramesPerStep ?? 1;
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new Error(`Cannot stream: latentFramesPerStep must be a whole number >= 1, got ${n}`);
+  }
+  return n;
+}
 function tokenTensor(item) {
   const t = item && "data" in item ? item : item?.latent ?? item?.indices;
   if (!t) throw new Error("Cannot decode: a stream item has neither latent nor indices");

@@ -362,10 +362,12 @@ export class Tokenizer {
    */
   async *encodeFrames(
     pieces: AsyncIterable<HostTensor> | Iterable<HostTensor>,
+    options: StreamOptions = {},
   ): AsyncGenerator<FrameTokens> {
     const encoder = this.#half(this.#encoder, "encode", "encoder");
     if (!this.#video()) throw new Error("Cannot stream: this is an image tokenizer");
-    yield* encodeFrames(this.#streamHost(), encoder as VideoEncoder, pieces);
+    const perStep = checkPerStep(options);
+    yield* encodeFrames(this.#streamHost(), encoder as VideoEncoder, pieces, perStep);
   }
 
   /**
@@ -376,13 +378,15 @@ export class Tokenizer {
    */
   async *decodeFrames(
     pieces: AsyncIterable<HostTensor | EncodeResult> | Iterable<HostTensor | EncodeResult>,
+    options: StreamOptions = {},
   ): AsyncGenerator<HostTensor> {
     const decoder = this.#half(this.#decoder, "decode", "decoder");
     if (!this.#video()) throw new Error("Cannot stream: this is an image tokenizer");
+    const perStep = checkPerStep(options);
     async function* tokensOf(items: typeof pieces): AsyncGenerator<HostTensor> {
       for await (const item of items) yield tokenTensor(item);
     }
-    yield* decodeFrames(this.#streamHost(), decoder as VideoDecoder, tokensOf(pieces));
+    yield* decodeFrames(this.#streamHost(), decoder as VideoDecoder, tokensOf(pieces), perStep);
   }
 
   /** What the streaming engine needs of this tokenizer. */
@@ -421,6 +425,23 @@ export class Tokenizer {
     });
     return this.#disposed;
   }
+}
+
+/** How `encodeFrames` and `decodeFrames` step through a video. */
+export interface StreamOptions {
+  /**
+   * Latent frames the network runs at once after latent frame 0 (default 1): more means fewer,
+   * larger products (faster) and more memory per step; the results are the same.
+   */
+  latentFramesPerStep?: number;
+}
+
+function checkPerStep(options: StreamOptions): number {
+  const n = options?.latentFramesPerStep ?? 1;
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new Error(`Cannot stream: latentFramesPerStep must be a whole number >= 1, got ${n}`);
+  }
+  return n;
 }
 
 /** The tokens of a stream item: a tensor, or an encode result's latent or indices. */

@@ -77,18 +77,35 @@ function releaseLater(host: StreamHost, stream: NetworkStream): Promise<void> {
 /**
  * Encodes pixels arriving in pieces, yielding every latent frame as soon as its input frames
  * are in; the frames equal those of encoding the whole clip at once. The stream must end on a
- * latent frame's last input frame (a video has 1 + k x tc frames).
+ * latent frame's last input frame (a video has 1 + k x tc frames). After frame 0, the network
+ * runs `latentPerStep` latent frames (tc of input each) at a time: more per step is fewer,
+ * larger products and more memory; the results are the same.
  */
 export async function* encodeFrames(
   host: StreamHost,
   encoder: VideoEncoder,
   pieces: AsyncIterable<HostTensor> | Iterable<HostTensor>,
+  latentPerStep = 1,
 ): AsyncGenerator<FrameTokens> {
   const tc = host.temporalCompression;
   let stream: NetworkStream | null = null;
   let pending: HostTensor | null = null;
   let first: HostTensor | null = null;
   let start = 0;
+  /** Runs the first `count` pending frames and yields their latent frames one by one. */
+  async function* run(count: number): AsyncGenerator<FrameTokens> {
+    const frames: number = pending!.shape[2];
+    const input: HostTensor = count === frames ? pending! : sliceTime(pending!, 0, count);
+    pending = count === frames ? null : sliceTime(pending!, count, frames);
+    stream ??= encoder.stream(host.device("encode"));
+    const out = await encodeStep(host, stream, input);
+    const latents = start === 0 ? 1 : count / tc;
+    for (let j = 0; j < latents; j++) {
+      const end = start === 0 ? 1 : start + tc;
+      yield { ...latentFrame(out, j, latents), frames: [start, end] };
+      start = end;
+    }
+  }
   try {
     for await (const piece of pieces) {
       const clip = asClip(piece);
@@ -97,26 +114,33 @@ export async function* encodeFrames(
       if (first) checkSameFrameShape(first, clip);
       first ??= shapeOnly(clip);
       pending = pending ? concatTime([pending, clip]) : clip;
-      for (let need = start === 0 ? 1 : tc; pending && pending.shape[2] >= need; need = tc) {
-        const frames: number = pending.shape[2];
-        const step: HostTensor = need === frames ? pending : sliceTime(pending, 0, need);
-        pending = need === frames ? null : sliceTime(pending, need, frames);
-        stream ??= encoder.stream(host.device("encode"));
-        yield { ...await encodeStep(host, stream, step), frames: [start, start + need] };
-        start += need;
-      }
+      const need = () => start === 0 ? 1 : latentPerStep * tc;
+      while (pending && pending.shape[2] >= need()) yield* run(need());
     }
-    if (pending) {
+    const left = (pending as HostTensor | null)?.shape[2] ?? 0;
+    if (left % tc !== 0) {
       throw new Error(
         `Cannot encode: the stream ended ${
-          pending.shape[2]
+          left % tc
         } frame(s) into a latent frame of ${tc}; a video has 1 + k x ${tc} frames`,
       );
     }
+    if (left) yield* run(left);
     if (start === 0) throw new Error("Cannot encode: the stream had no frames");
   } finally {
     if (stream) await releaseLater(host, stream);
   }
+}
+
+/** Latent frame `j` of a step's `count` tokens. */
+function latentFrame(
+  out: Omit<FrameTokens, "frames">,
+  j: number,
+  count: number,
+): Omit<FrameTokens, "frames"> {
+  if (count === 1) return out;
+  if (out.latent) return { latent: sliceTime(out.latent, j, j + 1) };
+  return { indices: sliceTime(out.indices!, j, j + 1, 1), codes: sliceTime(out.codes!, j, j + 1) };
 }
 
 /** One encoder step on the backend: upload, run, quantize, read. */
@@ -148,29 +172,43 @@ function encodeStep(
 
 /**
  * Decodes tokens arriving in pieces (latents [B, C, t, h, w] or indices [B, t, h, w], any t),
- * one latent frame at a time, yielding its pixel frames (one for latent frame 0, tc for every
- * later one); together they equal decoding the whole latent at once.
+ * yielding each latent frame's pixel frames (one for latent frame 0, tc for every later one) as
+ * soon as they are final; together they equal decoding the whole latent at once. After latent
+ * frame 0 the network runs `latentPerStep` latent frames at a time (same results).
  */
 export async function* decodeFrames(
   host: StreamHost,
   decoder: VideoDecoder,
   pieces: AsyncIterable<HostTensor> | Iterable<HostTensor>,
+  latentPerStep = 1,
 ): AsyncGenerator<HostTensor> {
   const axis = host.fsqLevels ? 1 : 2;
+  const tc = host.temporalCompression;
   let stream: NetworkStream | null = null;
+  let pending: HostTensor | null = null;
   let first: HostTensor | null = null;
+  let started = false;
+  /** Runs the first `count` pending latent frames and yields their pixel frames. */
+  async function* run(count: number): AsyncGenerator<HostTensor> {
+    const t: number = pending!.shape[axis];
+    const input = count === t ? pending! : sliceTime(pending!, 0, count, axis);
+    pending = count === t ? null : sliceTime(pending!, count, t, axis);
+    stream ??= decoder.stream(host.device("decode"));
+    const out = await decodeStep(host, stream, input);
+    if (!started || count === 1) yield out;
+    else for (let j = 0; j < count; j++) yield sliceTime(out, j * tc, (j + 1) * tc);
+    started = true;
+  }
   try {
     for await (const piece of pieces) {
       host.checkTokens(piece);
       if (first) checkSameFrameShape(first, piece, axis);
       first ??= shapeOnly(piece);
-      const t = piece.shape[axis];
-      for (let i = 0; i < t; i++) {
-        const frame = t === 1 ? piece : sliceTime(piece, i, i + 1, axis);
-        stream ??= decoder.stream(host.device("decode"));
-        yield await decodeStep(host, stream, frame);
-      }
+      pending = pending ? concatTime([pending, piece], axis) : piece;
+      const need = () => started ? latentPerStep : 1;
+      while (pending && pending.shape[axis] >= need()) yield* run(need());
     }
+    if (pending) yield* run((pending as HostTensor).shape[axis]);
   } finally {
     if (stream) await releaseLater(host, stream);
   }

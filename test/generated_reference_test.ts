@@ -2,7 +2,8 @@
  * Reference cases on architectures the shared fixtures lack (test/fixtures/generated/README.md):
  * image tokenizers at the official width (channels 128, 4 channels per GroupNorm group) and a
  * narrow model with attention inside a level and patch size 2; video tokenizers (CV/DV) at the
- * official width and a narrow CV with attention inside a level over 25 frames. The reference
+ * official width, narrow ones with attention inside a level over 25 and 33 frames, and a narrow
+ * DV8x8x8 over 65 frames (1 + 8 x tc, the long clips streaming is checked on). The reference
  * PyTorch implementation ran on weights from our randomCheckpoint; the weights are regenerated
  * here from the seeds in each file.
  */
@@ -10,23 +11,11 @@
 import assert from "node:assert/strict";
 import { assertClose, gpuTest } from "./helpers.ts";
 import { loadTokenizer } from "../mod.ts";
-import { parseSafetensors } from "../src/weights/safetensors.ts";
-import {
-  type ImageArchitecture,
-  imageDecoderShapes,
-  imageEncoderShapes,
-} from "../src/testing/image_checkpoint.ts";
-import { randomCheckpoint } from "../src/testing/random_weights.ts";
-import {
-  type VideoArchitecture,
-  videoDecoderShapes,
-  videoEncoderShapes,
-} from "../src/testing/video_checkpoint.ts";
+import { generatedCase } from "./generated_cases.ts";
 import type { HostTensor } from "../src/types.ts";
 
 /** The fixture README's tolerance: max |diff| / max |ref|. */
 const TOL = 1e-4;
-const DIR = new URL("./fixtures/generated/", import.meta.url);
 const CASES = [
   "ci8x8_official_32x48",
   "di16x16_official_32x32",
@@ -50,37 +39,17 @@ async function sha256(bytes: Uint8Array): Promise<string> {
 
 for (const name of CASES) {
   gpuTest(`${name} matches the reference run on generated weights`, async (ops) => {
-    const c = parseSafetensors(await Deno.readFile(new URL(`${name}.safetensors`, DIR)));
-    const video = c.metadata.kind === "video";
     const t0 = performance.now();
-    let encShapes: Map<string, number[]>, decShapes: Map<string, number[]>;
-    if (video) {
-      const arch: VideoArchitecture = JSON.parse(c.metadata.arch);
-      [encShapes, decShapes] = [videoEncoderShapes(arch), videoDecoderShapes(arch)];
-    } else {
-      const arch: ImageArchitecture = JSON.parse(c.metadata.arch);
-      [encShapes, decShapes] = [imageEncoderShapes(arch), imageDecoderShapes(arch)];
-    }
-    const encoder = randomCheckpoint(encShapes, Number(c.metadata.encoder_seed));
-    const decoder = randomCheckpoint(decShapes, Number(c.metadata.decoder_seed));
+    const g = await generatedCase(name);
+    const { file: c, encoder, decoder, compression } = g;
     // The reference ran on exactly these bytes; a mismatch means the generator changed.
     assert.equal(await sha256(encoder), c.metadata.encoder_sha256, "encoder weights changed");
     assert.equal(await sha256(decoder), c.metadata.decoder_sha256, "decoder weights changed");
     const t1 = performance.now();
-    // Video checkpoints do not show their compression in their shapes.
-    const compression = video
-      ? {
-        spatial: Number(c.metadata.spatial_compression),
-        temporal: Number(c.metadata.temporal_compression),
-      }
-      : undefined;
     const tok = await loadTokenizer({ encoder, decoder, backend: ops, compression });
     const t2 = performance.now();
     try {
-      const want = (key: string): HostTensor => ({
-        data: c.float32(key),
-        shape: c.entries.get(key)!.shape,
-      });
+      const want = g.want;
       const errs: Record<string, number> = {};
       const check = (key: string, got: HostTensor) => {
         const ref = want(key);

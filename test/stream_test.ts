@@ -11,6 +11,7 @@ import { loadTokenizer, type Tokenizer } from "../mod.ts";
 import type { Backend } from "../src/backends/ops.ts";
 import type { HostTensor } from "../src/types.ts";
 import { concatTime, sliceTime } from "../src/media/windows.ts";
+import { generatedCase } from "./generated_cases.ts";
 
 const VIDEO_VARIANTS = ["CV4x8x8", "CV8x8x8", "CV8x16x16", "DV4x8x8", "DV8x8x8", "DV8x16x16"];
 
@@ -55,9 +56,10 @@ for (const variant of VIDEO_VARIANTS) {
         const whole = await tok.encode(v);
         const axis = tok.discrete ? 1 : 2;
         const before = ops.memoryStats().inUse;
-        for (const size of [1, 5, frames]) {
+        for (const [size, perStep] of [[1, 1], [5, 2], [frames, 1]]) {
           const chunks = [];
-          for await (const c of tok.encodeFrames(pieces(v, size))) chunks.push(c);
+          const stream = tok.encodeFrames(pieces(v, size), { latentFramesPerStep: perStep });
+          for await (const c of stream) chunks.push(c);
           assert.deepEqual(
             chunks.map((c) => c.frames),
             [[0, 1], [1, 1 + tc], [1 + tc, frames]],
@@ -145,6 +147,10 @@ backendTest(
     );
     await assert.rejects(drain(tok.encodeFrames([])), /the stream had no frames/);
     await assert.rejects(
+      drain(tok.encodeFrames([clip(1, 8, 8, 1)], { latentFramesPerStep: 0 })),
+      /latentFramesPerStep must be a whole number >= 1, got 0/,
+    );
+    await assert.rejects(
       drain(tok.encodeFrames([clip(1, 8, 8, 1), clip(8, 16, 16, 1)])),
       /Frames of shape \[1, 3, 8, 16, 16\] do not continue \[1, 3, 1, 8, 8\]/,
     );
@@ -175,3 +181,44 @@ backendTest(
     await image.dispose();
   },
 );
+
+/** The reference's tolerance for the generated cases (their README): max |diff| / max |ref|. */
+const REFERENCE_TOL = 1e-4;
+
+for (const name of ["cv4x8x8_narrow_33x16x16", "dv8x8x8_narrow_65x16x16"]) {
+  for (const backend of BACKENDS) {
+    backendTest(
+      `${name} streamed frame by frame and decoded three latent frames a step matches the reference`,
+      backend,
+      async (ops) => {
+        const g = await generatedCase(name);
+        const tok = await loadTokenizer({
+          encoder: g.encoder,
+          decoder: g.decoder,
+          compression: g.compression,
+          backend: ops,
+        });
+        const chunks = [];
+        for await (const c of tok.encodeFrames(pieces(g.want("input"), 1))) chunks.push(c);
+        assert.equal(chunks.length, 9, "k = 8: nine latent frames");
+        let tokens: HostTensor;
+        if (tok.discrete) {
+          tokens = concatTime(chunks.map((c) => c.indices!), 1);
+          assert.deepEqual([...tokens.data], [...g.want("indices").data], "indices");
+          assertClose(concatTime(chunks.map((c) => c.codes!)).data, g.want("codes").data, 1e-6);
+        } else {
+          tokens = concatTime(chunks.map((c) => c.latent!));
+          assertClose(tokens.data, g.want("latent").data, REFERENCE_TOL, "latent");
+        }
+        const frames = [];
+        for await (const f of tok.decodeFrames([tokens], { latentFramesPerStep: 3 })) {
+          frames.push(f);
+        }
+        assert.equal(frames.length, 9, "one group of pixel frames per latent frame");
+        const rec = concatTime(frames);
+        assertClose(rec.data, g.want("reconstruction").data, REFERENCE_TOL, "reconstruction");
+        await tok.dispose();
+      },
+    );
+  }
+}

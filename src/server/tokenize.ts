@@ -23,7 +23,13 @@ import { Buffer } from "node:buffer";
 import type { Tokenizer } from "../tokenizer.ts";
 
 // The handler takes a Tokenizer: its type and the types its methods mention, for documentation.
-export type { EncodeResult, FrameTokens, StreamChunk, Tokenizer } from "../tokenizer.ts";
+export type {
+  EncodeResult,
+  FrameTokens,
+  StreamChunk,
+  StreamOptions,
+  Tokenizer,
+} from "../tokenizer.ts";
 export type { HostTensor } from "../types.ts";
 export type { MemoryStats, Tensor } from "../backends/ops.ts";
 export type { Probe } from "../models/graph.ts";
