@@ -6587,7 +6587,11 @@ var Tokenizer = class {
     const selected = parts.selected;
     this.backend = selected.kind === "backend" ? selected.backend.label : `none (${selected.reason})`;
   }
-  /** Frames of a stream's windows: the window option, else the reference CLI's 17. */
+  /**
+   * Frames of a windowed stream's windows: the window option, else the reference CLI's 17
+   * (what the CLI and the server cut windows of; a tokenizer without the option streams whole
+   * clips exactly).
+   */
   get streamWindow() {
     return this.window ?? DEFAULT_WINDOW;
   }
@@ -6741,12 +6745,18 @@ var Tokenizer = class {
     });
   }
   /**
-   * Encodes a video that arrives in pieces ([B, 3, H, W] frames or [B, 3, t, H, W] clips),
-   * yielding each window's tokens as soon as its frames are in. GPU memory stays that of one
-   * window whatever the stream's length. The last window may be shorter but must hold
-   * 1 + k x tc frames.
+   * Encodes a video that arrives in pieces ([B, 3, H, W] frames or [B, 3, t, H, W] clips).
+   * Without the `window` option this is `encodeFrames`: every latent frame, exactly as in one
+   * whole-clip pass, as soon as its frames are in (`window` counts the chunks). With it, the
+   * reference CLI's independent windows: each window's tokens once its frames are in, memory
+   * that of one window; the last window may be shorter but must hold 1 + k x tc frames.
    */
   async *encodeStream(frames) {
+    if (this.window === null && this.#video()) {
+      let index2 = 0;
+      for await (const f of this.encodeFrames(frames)) yield { ...f, window: index2++ };
+      return;
+    }
     if (!this.#video()) throw new Error("Cannot stream: this is an image tokenizer");
     let pending = null;
     let start = 0, index = 0;
@@ -6819,8 +6829,16 @@ var Tokenizer = class {
       checkTokens: (piece) => this.#checkTokens(piece)
     };
   }
-  /** Decodes a stream of token windows (as `encodeStream` yields them), one window at a time. */
+  /**
+   * Decodes a stream of tokens as `encodeStream` yields them. Without the `window` option this
+   * is `decodeFrames` (one latent frame at a time, exactly as the whole latent); with it, each
+   * item is an independent window.
+   */
   async *decodeStream(tokens) {
+    if (this.window === null && this.#video()) {
+      yield* this.decodeFrames(tokens);
+      return;
+    }
     for await (const item of tokens) yield await this.decode(tokenTensor(item));
   }
   /**

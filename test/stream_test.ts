@@ -222,3 +222,24 @@ for (const name of ["cv4x8x8_narrow_33x16x16", "dv8x8x8_narrow_65x16x16"]) {
     );
   }
 }
+
+backendTest(
+  "encodeStream() and decodeStream() without a window stream the whole clip exactly",
+  "wasm",
+  async (ops) => {
+    const tok = await load("DV4x8x8", ops);
+    const v = clip(25, 16, 16, 9); // 25 = 1 + 6 x 4: the tail that windows of 17 could not take
+    const whole = await tok.encode(v);
+    const chunks = [];
+    for await (const c of tok.encodeStream(pieces(v, 1))) chunks.push(c);
+    assert.deepEqual(chunks.map((c) => c.window), [0, 1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(chunks[6].frames, [21, 25]);
+    const indices = concatTime(chunks.map((c) => c.indices!), 1);
+    assert.deepEqual([...indices.data], [...whole.indices!.data]);
+    const frames = [];
+    for await (const f of tok.decodeStream(chunks)) frames.push(f);
+    assert.deepEqual(frames.map((f) => f.shape[2]), [1, 4, 4, 4, 4, 4, 4]);
+    assertClose(concatTime(frames).data, (await tok.decode(whole.indices!)).data, 1e-5);
+    await tok.dispose();
+  },
+);

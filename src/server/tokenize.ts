@@ -201,11 +201,18 @@ export function createTokenizeHandler(
       }
       const queue: WindowMeta[] = [];
       const parts: HostTensor[] = [];
-      let frames = 0;
+      // A tokenizer without the window option streams the whole clip exactly, so it gets the
+      // whole video (at most maxFrames) as one window, padded at its ends to 1 + k x tc frames.
+      const tc = tok.temporalCompression;
+      const geometry = {
+        streamWindow: tok.window ?? 1 + tc * Math.ceil((lim.maxFrames - 1) / tc),
+        temporalCompression: tc,
+        spatialCompression: tok.spatialCompression,
+      };
       try {
         const windows = paddedWindows(
           readVideoFrames(path, info, lim.maxFrames),
-          tok,
+          geometry,
           "reflect",
           queue,
           false,
@@ -213,7 +220,6 @@ export function createTokenizeHandler(
         );
         for await (const chunk of tok.encodeStream(windows)) {
           parts.push((chunk.indices ?? chunk.latent)!);
-          frames += queue.shift()!.count;
         }
       } catch (err) {
         const msg = (err as Error).message;
@@ -224,6 +230,7 @@ export function createTokenizeHandler(
         throw err;
       }
       const tokens = concatTime(parts, tok.discrete ? 1 : 2);
+      const frames = queue.reduce((n, w) => n + w.count, 0);
       return { width: info.width, height: info.height, frames, tokens };
     } finally {
       await Deno.remove(path).catch(() => {});
