@@ -6697,14 +6697,26 @@ var Tokenizer = class {
   }
   /**
    * Encodes [B, 3, H, W] images, or [B, 3, T, H, W] videos, with values in [-1, 1]. A video of
-   * 1 + k x tc frames goes through in one causal pass, or, with the `window` option, in
-   * independent windows of that many frames (the last one possibly shorter but also
-   * 1 + k x tc frames; any other frame count is an error), their tokens joined along time.
-   * @param probe receives intermediate tensors by reference module name (for tests).
+   * 1 + k x tc frames gives the whole clip's causal result: in one pass when it is small (up to
+   * 32 frames of 256 x 256), else through the streaming engine in steps of about 16 such frames
+   * (the same result, in the memory of one step plus the carried state). With the `window`
+   * option it goes through independent windows of that many frames instead (the last one
+   * possibly shorter but also 1 + k x tc frames; any other frame count is an error), their
+   * tokens joined along time.
+   * @param probe receives intermediate tensors by reference module name (for tests); with a
+   * probe the clip always runs in one pass.
    */
   async encode(input, probe) {
     const encoder = this.#half(this.#encoder, "encode", "encoder");
     const ranges = this.#checkPixels(input);
+    const [h, w] = input.shape.slice(-2);
+    const perStep = this.#stepsOf(h * w, input.shape[2], probe);
+    if (perStep) {
+      const frames = [];
+      const stream = encodeFrames(this.#streamHost(), encoder, [input], perStep);
+      for await (const { frames: _, ...tokens } of stream) frames.push(tokens);
+      return joinResults(frames);
+    }
     return await this.#serial(async () => {
       if (!this.#video()) return await this.#encodeWindow(encoder, input, probe);
       const parts = [];
@@ -6715,6 +6727,18 @@ var Tokenizer = class {
       return joinResults(parts);
     });
   }
+  /**
+   * Latent frames per step when a whole video clip of `frames` frames of `pixels` pixels runs
+   * through the streaming engine, or 0 when it runs in one pass:
+   * clips up to twice STEP_PIXEL_FRAMES run whole; larger ones step by step, as many latent
+   * frames a step as fit that budget (the results are the same; see encodeFrames). Probes (tests) and
+   * windowed tokenizers always take one pass per window.
+   */
+  #stepsOf(pixels, frames, probe) {
+    if (!this.#video() || this.window !== null || probe) return 0;
+    if (frames * pixels <= 2 * STEP_PIXEL_FRAMES) return 0;
+    return Math.max(1, Math.floor(STEP_PIXEL_FRAMES / (this.temporalCompression * pixels)));
+  }
   #checkTokens(input) {
     if (this.fsqLevels) {
       checkIndicesInput(input, fsqConstants(this.fsqLevels).codebookSize, this.#video());
@@ -6724,12 +6748,22 @@ var Tokenizer = class {
   }
   /**
    * Decodes a latent [B, C, h, w] / [B, C, t, h, w] (continuous) or FSQ indices [B, h, w] /
-   * [B, t, h, w] (discrete) to pixels. With the `window` option, video tokens are decoded in
-   * windows of `latentWindow` latent frames, matching how they were encoded.
+   * [B, t, h, w] (discrete) to pixels. Video tokens decode as one whole clip (large ones step by
+   * step, as `encode` does); with the `window` option, in windows of `latentWindow` latent
+   * frames, matching how they were encoded.
    */
   async decode(input, probe) {
     const decoder = this.#half(this.#decoder, "decode", "decoder");
     this.#checkTokens(input);
+    const [h, w] = input.shape.slice(-2);
+    const frames = 1 + (input.shape[this.fsqLevels ? 1 : 2] - 1) * this.temporalCompression;
+    const perStep = this.#stepsOf(h * w * this.spatialCompression ** 2, frames, probe);
+    if (perStep) {
+      const parts = [];
+      const stream = decodeFrames(this.#streamHost(), decoder, [input], perStep);
+      for await (const f of stream) parts.push(f);
+      return concatTime(parts);
+    }
     return await this.#serial(async () => {
       if (!this.#video()) return await this.#decodeWindow(decoder, input, probe);
       const axis = this.fsqLevels ? 1 : 2;
@@ -6866,6 +6900,7 @@ function checkPerStep(options) {
   }
   return n;
 }
+var STEP_PIXEL_FRAMES = 16 * 256 * 256;
 function tokenTensor(item) {
   const t = item && "data" in item ? item : item?.latent ?? item?.indices;
   if (!t) throw new Error("Cannot decode: a stream item has neither latent nor indices");

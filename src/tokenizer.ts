@@ -258,14 +258,26 @@ export class Tokenizer {
 
   /**
    * Encodes [B, 3, H, W] images, or [B, 3, T, H, W] videos, with values in [-1, 1]. A video of
-   * 1 + k x tc frames goes through in one causal pass, or, with the `window` option, in
-   * independent windows of that many frames (the last one possibly shorter but also
-   * 1 + k x tc frames; any other frame count is an error), their tokens joined along time.
-   * @param probe receives intermediate tensors by reference module name (for tests).
+   * 1 + k x tc frames gives the whole clip's causal result: in one pass when it is small (up to
+   * 32 frames of 256 x 256), else through the streaming engine in steps of about 16 such frames
+   * (the same result, in the memory of one step plus the carried state). With the `window`
+   * option it goes through independent windows of that many frames instead (the last one
+   * possibly shorter but also 1 + k x tc frames; any other frame count is an error), their
+   * tokens joined along time.
+   * @param probe receives intermediate tensors by reference module name (for tests); with a
+   * probe the clip always runs in one pass.
    */
   async encode(input: HostTensor, probe?: Probe): Promise<EncodeResult> {
     const encoder = this.#half(this.#encoder, "encode", "encoder");
     const ranges = this.#checkPixels(input);
+    const [h, w] = input.shape.slice(-2);
+    const perStep = this.#stepsOf(h * w, input.shape[2], probe);
+    if (perStep) {
+      const frames = [];
+      const stream = encodeFrames(this.#streamHost(), encoder as VideoEncoder, [input], perStep);
+      for await (const { frames: _, ...tokens } of stream) frames.push(tokens);
+      return joinResults(frames);
+    }
     return await this.#serial(async () => {
       if (!this.#video()) return await this.#encodeWindow(encoder, input, probe);
       const parts: EncodeResult[] = [];
@@ -275,6 +287,21 @@ export class Tokenizer {
       }
       return joinResults(parts);
     });
+  }
+
+  /**
+   * Latent frames per step when a whole video clip of `frames` frames of `pixels` pixels runs
+   * through the streaming engine, or 0 when it runs in one pass:
+   * clips up to twice STEP_PIXEL_FRAMES run whole; larger ones step by step, as many latent
+   * frames a step as fit that budget (the results are the same; see encodeFrames). Probes (tests) and
+   * windowed tokenizers always take one pass per window.
+   */
+  #stepsOf(pixels: number, frames: number, probe?: Probe): number {
+    if (!this.#video() || this.window !== null || probe) return 0;
+    // A step copies its input into each causal layer's window, so stepping pays off only when
+    // the clip holds at least two steps' worth.
+    if (frames * pixels <= 2 * STEP_PIXEL_FRAMES) return 0;
+    return Math.max(1, Math.floor(STEP_PIXEL_FRAMES / (this.temporalCompression * pixels)));
   }
 
   #checkTokens(input: HostTensor): void {
@@ -287,12 +314,22 @@ export class Tokenizer {
 
   /**
    * Decodes a latent [B, C, h, w] / [B, C, t, h, w] (continuous) or FSQ indices [B, h, w] /
-   * [B, t, h, w] (discrete) to pixels. With the `window` option, video tokens are decoded in
-   * windows of `latentWindow` latent frames, matching how they were encoded.
+   * [B, t, h, w] (discrete) to pixels. Video tokens decode as one whole clip (large ones step by
+   * step, as `encode` does); with the `window` option, in windows of `latentWindow` latent
+   * frames, matching how they were encoded.
    */
   async decode(input: HostTensor, probe?: Probe): Promise<HostTensor> {
     const decoder = this.#half(this.#decoder, "decode", "decoder");
     this.#checkTokens(input);
+    const [h, w] = input.shape.slice(-2);
+    const frames = 1 + (input.shape[this.fsqLevels ? 1 : 2] - 1) * this.temporalCompression;
+    const perStep = this.#stepsOf(h * w * this.spatialCompression ** 2, frames, probe);
+    if (perStep) {
+      const parts = [];
+      const stream = decodeFrames(this.#streamHost(), decoder as VideoDecoder, [input], perStep);
+      for await (const f of stream) parts.push(f);
+      return concatTime(parts);
+    }
     return await this.#serial(async () => {
       if (!this.#video()) return await this.#decodeWindow(decoder, input, probe);
       const axis = this.fsqLevels ? 1 : 2;
@@ -461,6 +498,13 @@ function checkPerStep(options: StreamOptions): number {
   }
   return n;
 }
+
+/**
+ * Input pixels x frames a whole-clip encode or decode holds in one step (16 frames of 256 x 256):
+ * clips up to twice this run in one pass, larger ones in steps of the streaming engine, so that
+ * memory stays that of about this many pixel frames (plus the carried state) whatever the clip.
+ */
+const STEP_PIXEL_FRAMES = 16 * 256 * 256;
 
 /** The tokens of a stream item: a tensor, or an encode result's latent or indices. */
 function tokenTensor(item: HostTensor | EncodeResult): HostTensor {

@@ -243,3 +243,33 @@ backendTest(
     await tok.dispose();
   },
 );
+
+backendTest(
+  "encode() and decode() of a clip above one step's budget run through the engine, same results",
+  "wasm",
+  async (ops) => {
+    const tok = await load("CV4x8x8", ops);
+    // 33 x 256 x 256 input pixel frames: over twice 16 x 256 x 256, so steps of 4 latent frames.
+    const v = clip(33, 256, 256, 5);
+    const onePass = async () => {}; // a probe makes encode/decode take one whole-clip pass
+    ops.resetPeak();
+    const streamed = await tok.encode(v);
+    const streamPeak = ops.memoryStats().peakInUse;
+    ops.resetPeak();
+    const whole = await tok.encode(v, onePass);
+    const wholePeak = ops.memoryStats().peakInUse;
+    assert.ok(streamPeak < wholePeak, `stepped peak ${streamPeak} >= one pass's ${wholePeak}`);
+    assert.deepEqual(streamed.latent!.shape, [1, 16, 9, 32, 32]);
+    assertClose(streamed.latent!.data, whole.latent!.data, 1e-5, "latent");
+    ops.resetPeak();
+    const rec = await tok.decode(whole.latent!);
+    const decodePeak = ops.memoryStats().peakInUse;
+    ops.resetPeak();
+    const recWhole = await tok.decode(whole.latent!, onePass);
+    const decodeWholePeak = ops.memoryStats().peakInUse;
+    assert.ok(decodePeak < decodeWholePeak, `decode: ${decodePeak} >= ${decodeWholePeak}`);
+    assertClose(rec.data, recWhole.data, 1e-5, "decoded");
+    assert.deepEqual(rec.shape, [1, 3, 33, 256, 256]);
+    await tok.dispose();
+  },
+);
