@@ -1,7 +1,9 @@
 /**
  * Decode a token file written by `cosmos encode` (or examples/encode_image.ts) back to pixels:
- * an image to a PNG, a video's windows one at a time through `tok.decodeStream` to numbered PNG
- * frames (no ffmpeg needed), each cropped back to the original size.
+ * an image to a PNG, a video to numbered PNG frames (no ffmpeg needed) as they are decoded, each
+ * cropped back to the original size: a clip encoded whole (the default) one latent frame at a
+ * time through `tok.decodeFrames`, exactly; one encoded in windows (`--window N`) window by
+ * window, each on its own as it was encoded.
  *
  *   deno run -A examples/decode_tokens.ts photo.tokens.safetensors --decoder decoder.safetensors
  *   deno run -A examples/decode_tokens.ts clip.safetensors --model Cosmos-0.1-Tokenizer-DV4x8x8
@@ -40,26 +42,37 @@ if (info.kind === "image") {
   await Deno.writeFile(`${stem}.png`, encodeImage(image, "png"));
   console.log(`wrote ${stem}.png (${image.width}x${image.height})`);
 } else {
-  // Latent frames per window: a window of 1 + k x tc frames became 1 + k latent frames.
   const axis = info.discrete ? 1 : 2;
-  const step = 1 + (info.window! - 1) / info.temporalCompression;
   const total = tokens.shape[axis];
-  const windows = function* () {
-    for (let t = 0; t < total; t += step) {
-      yield sliceTime(tokens, t, Math.min(total, t + step), axis);
-    }
-  };
+  const [before, after] = info.lastWindowPad ?? [0, 0];
   await Deno.mkdir(`${stem}_frames`, { recursive: true });
-  let n = 0, t = 0;
-  for await (const clip of tok.decodeStream(windows())) {
-    // The last window was padded in time; drop those frames too.
-    t += step;
-    const last = t >= total;
-    const [before, after] = last ? info.lastWindowPad! : [0, 0];
-    const frames = tensorToFrames(clip).slice(before, clip.shape[2] - after);
+  let n = 0;
+  const write = async (frames: ReturnType<typeof tensorToFrames>) => {
     for (const f of frames) {
       const name = `${stem}_frames/${String(n++).padStart(5, "0")}.png`;
       await Deno.writeFile(name, encodeImage(cropImage(f, info.crop), "png"));
+    }
+  };
+  if (info.window == null) {
+    // Encoded whole (cosmos encode's default): one latent frame at a time through
+    // decodeFrames, exactly as the whole latent; the copies of the last frame that were added
+    // at the end to make 1 + k x tc frames are dropped.
+    const keep = 1 + (total - 1) * info.temporalCompression - after;
+    const latentFrames = function* () {
+      for (let t = 0; t < total; t++) yield sliceTime(tokens, t, t + 1, axis);
+    };
+    for await (const clip of tok.decodeFrames(latentFrames())) {
+      await write(tensorToFrames(clip).slice(0, Math.max(0, keep - n)));
+    }
+  } else {
+    // Independent windows (--window N): a window of 1 + k x tc frames became 1 + k latent
+    // frames, each decoded on its own; the last window was padded in time, dropped here too.
+    const step = 1 + (info.window - 1) / info.temporalCompression;
+    for (let t = 0; t < total; t += step) {
+      const end = Math.min(total, t + step);
+      const clip = await tok.decode(sliceTime(tokens, t, end, axis));
+      const [b, a] = end === total ? [before, after] : [0, 0];
+      await write(tensorToFrames(clip).slice(b, clip.shape[2] - a));
     }
   }
   console.log(`wrote ${n} frames to ${stem}_frames/`);

@@ -1,14 +1,18 @@
 /**
- * Encode a video window by window as ffmpeg decodes it: the frames stream into
- * `tok.encodeStream`, which yields each window's tokens as soon as its frames are in, so memory
- * stays that of one window however long the video. Needs ffmpeg on PATH.
+ * Encode a video as ffmpeg decodes it: the frames stream into `tok.encodeStream`, so the video
+ * is never whole in memory. Needs ffmpeg on PATH.
  *
  *   deno run -A examples/encode_video.ts clip.mp4 --model Cosmos-0.1-Tokenizer-DV4x8x8
  *   deno run -A examples/encode_video.ts clip.mp4 --encoder test/fixtures/DV4x8x8/encoder.safetensors
+ *   deno run -A examples/encode_video.ts clip.mp4 --model ... --window 17
  *
- * Every window, the last one too, must hold 1 + k x (temporal compression) frames: a short last
- * window is completed here by repeating the last frame (`cosmos encode` pads on both sides as the
- * reference does, and writes a token file).
+ * By default the tokenizer has no `window`: the whole clip streams exactly, each latent frame
+ * out as soon as its frames are in, equal to encoding the clip in one pass (memory flat in its
+ * length). With `--window N`, the reference CLI's independent windows of N frames, each
+ * restarting the causal context. Either way the clip (or the last window) must hold
+ * 1 + k x (temporal compression) frames: it is completed here by repeating the last frame, the
+ * count being known only once ffmpeg is done (`cosmos encode` does the same for a whole clip,
+ * pads a short last window on both sides as the reference does, and writes a token file).
  */
 
 import { parseArgs } from "node:util";
@@ -22,20 +26,20 @@ const { values, positionals } = parseArgs({
   options: {
     model: { type: "string" },
     encoder: { type: "string" },
-    window: { type: "string", default: "17" },
+    window: { type: "string" },
   },
   allowPositionals: true,
 });
 const path = positionals[0];
 if (!path || (!values.model && !values.encoder)) {
-  console.error("usage: encode_video.ts VIDEO (--model NAME | --encoder FILE) [--window 17]");
+  console.error("usage: encode_video.ts VIDEO (--model NAME | --encoder FILE) [--window N]");
   Deno.exit(2);
 }
 
 const tok = await loadTokenizer({
   model: values.model,
   encoder: values.encoder,
-  window: Number(values.window),
+  window: values.window === undefined ? undefined : Number(values.window),
 });
 const info = await probeVideo(path);
 console.log(
@@ -50,12 +54,15 @@ async function* frames() {
     n++;
     yield last;
   }
-  const tc = tok.temporalCompression, inLast = n % tok.streamWindow || tok.streamWindow;
+  // Frames in what must hold 1 + k x tc: the last window, or the whole clip.
+  const tc = tok.temporalCompression, inLast = tok.window ? n % tok.window || tok.window : n;
   for (let i = 0; i < (tc - ((inLast - 1) % tc)) % tc; i++) yield last!;
 }
 
+// Chunks are windows with the window option, else latent frames.
+const unit = tok.window ? "window" : "latent frame";
 for await (const chunk of tok.encodeStream(frames())) {
   const tokens = chunk.indices ?? chunk.latent!;
-  console.log(`window ${chunk.window}: frames [${chunk.frames}) -> [${tokens.shape}]`);
+  console.log(`${unit} ${chunk.window}: frames [${chunk.frames}) -> [${tokens.shape}]`);
 }
 await tok.dispose();

@@ -14,6 +14,9 @@ import { planOutputs } from "../src/cli/outputs.ts";
 import { formatDuration, formatProgress } from "../src/cli/progress.ts";
 import { readTokenFile } from "../src/cli/tokens.ts";
 import { convertCheckpoint } from "../src/tools/convert.ts";
+import { parseSafetensors } from "../src/weights/safetensors.ts";
+import { probeVideo, readVideoFrames } from "../src/media/video.ts";
+import { loadTokenizer } from "../mod.ts";
 import { existsSync } from "node:fs";
 
 const MAIN = new URL("../src/cli/main.ts", import.meta.url).pathname;
@@ -91,6 +94,16 @@ function probe(path: string): { width: number; height: number; frames: number } 
   }).outputSync();
   const s = JSON.parse(new TextDecoder().decode(r.stdout)).streams[0];
   return { width: s.width, height: s.height, frames: Number(s.nb_read_frames) };
+}
+
+/** A video's frames as ffmpeg decodes them to 8-bit RGB, all in one array. */
+function rawFrames(path: string): Uint8Array {
+  const r = new Deno.Command("ffmpeg", {
+    args: ["-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+    stdout: "piped",
+  }).outputSync();
+  if (!r.success) throw new Error(`ffmpeg could not decode ${path}`);
+  return r.stdout;
 }
 
 /** PSNR written out plainly (20 log10(255 / (rmse + eps))), independent of src/media/metrics.ts. */
@@ -392,6 +405,8 @@ Deno.test({
       ]),
     );
     assert.deepEqual(probe(`${dir}/v_dec.mp4`), { width: 32, height: 32, frames: 11 });
+    // Each window decoded on its own, as it was encoded: the pixels autoencode gave.
+    assert.deepEqual(rawFrames(`${dir}/v_dec.mp4`), rawFrames(`${dir}/v_rec.mp4`));
     // An image model refuses the video with a message saying why.
     const wrong = await cosmos(["encode", `${dir}/v.mp4`, ...CI, "-o", `${dir}/w.safetensors`]);
     assert.equal(wrong.code, 1);
@@ -399,6 +414,76 @@ Deno.test({
       wrong.stderr,
       /is a video but Cosmos-0.1-Tokenizer-CI8x8 is an image tokenizer; use a video model/,
     );
+  },
+});
+
+Deno.test({
+  name:
+    "video: by default the whole clip streams exactly, its token file equal to one whole-clip encode padded at its end",
+  ignore: NO_FFMPEG,
+  ...GPU_TEST,
+  async fn() {
+    const wasm = ["--backend", "wasm", "--threads", "2"];
+    // 11 frames: padded at the end to 13 = 1 + 3 x 4 by repeating frame 10 twice.
+    ok(await cosmos(["encode", `${dir}/v.mp4`, ...DV, ...wasm, "-o", `${dir}/vx.safetensors`]));
+    const bytes = Deno.readFileSync(`${dir}/vx.safetensors`);
+    const { info, tokens } = readTokenFile(bytes, "vx");
+    assert.equal(parseSafetensors(bytes, "vx").metadata.window, "whole");
+    assert.equal(info.window, null);
+    assert.equal(info.frames, 11);
+    assert.deepEqual(info.lastWindowPad, [0, 2]);
+    assert.deepEqual(tokens.shape, [1, 4, 4, 4]);
+    const shown = ok(await cosmos(["info", `${dir}/vx.safetensors`]));
+    assert.match(shown.stdout, /\(32x32, 11 frames at 8 fps, whole clip\)/);
+
+    // The same frames through the library in one pass: the same indices, to the last one.
+    const tok = await loadTokenizer({
+      encoder: fixture("DV4x8x8", "encoder"),
+      model: "DV4x8x8",
+      backend: "wasm",
+      wasm: { threads: 2 },
+    });
+    try {
+      const info = await probeVideo(`${dir}/v.mp4`);
+      const frames: RgbImage[] = [];
+      for await (const f of readVideoFrames(`${dir}/v.mp4`, info)) frames.push(f);
+      frames.push(frames[10], frames[10]);
+      const whole = await tok.encode(framesToTensor(frames, true));
+      assert.deepEqual([...tokens.data], [...whole.indices!.data]);
+    } finally {
+      await tok.dispose();
+    }
+
+    // Decoding the file gives the 11 frames autoencode reconstructs (the same pixels).
+    const r = ok(
+      await cosmos([
+        "autoencode",
+        `${dir}/v.mp4`,
+        ...DV,
+        ...wasm,
+        "-o",
+        `${dir}/vx_rec.mp4`,
+        "--json",
+      ]),
+    );
+    const line = JSON.parse(r.stdout);
+    assert.equal(line.frames, 11);
+    assert.deepEqual(line.tokens, [1, 4, 4, 4]);
+    assert.ok(Number.isFinite(line.psnr) && Number.isFinite(line.ssim));
+    ok(
+      await cosmos([
+        "decode",
+        `${dir}/vx.safetensors`,
+        "--decoder",
+        fixture("DV4x8x8", "decoder"),
+        ...wasm,
+        "-o",
+        `${dir}/vx_dec.mp4`,
+      ]),
+    );
+    assert.deepEqual(probe(`${dir}/vx_dec.mp4`), { width: 32, height: 32, frames: 11 });
+    assert.deepEqual(probe(`${dir}/vx_rec.mp4`), { width: 32, height: 32, frames: 11 });
+    assert.deepEqual(rawFrames(`${dir}/vx_dec.mp4`), rawFrames(`${dir}/vx_rec.mp4`));
   },
 });
 
@@ -449,7 +534,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "examples: encode_image.ts and decode_tokens.ts give the CLI's reconstruction",
+  name:
+    "examples: encode_image.ts and decode_tokens.ts give the CLI's reconstruction; encode_video.ts whole or in windows",
   ...GPU_TEST,
   async fn() {
     const example = (name: string, args: string[]) =>
@@ -491,6 +577,39 @@ Deno.test({
         v.stdout,
         /window 0: frames \[0,9\) -> \[1,3,4,4\]\nwindow 1: frames \[9,14\) -> \[1,2,4,4\]/,
       );
+      // The default: the whole clip, a latent frame at a time, padded at its end to 13 frames.
+      const whole = ok(
+        await example("encode_video.ts", [
+          `${dir}/v.mp4`,
+          "--encoder",
+          fixture("DV4x8x8", "encoder"),
+        ]),
+      );
+      assert.match(
+        whole.stdout,
+        /latent frame 0: frames \[0,1\) -> \[1,1,4,4\]\nlatent frame 1: frames \[1,5\) -> \[1,1,4,4\]\nlatent frame 2: frames \[5,9\) -> \[1,1,4,4\]\nlatent frame 3: frames \[9,13\) -> \[1,1,4,4\]\n/,
+      );
+      // decode_tokens.ts of the CLI's token files, whole and in windows: the 11 frames each.
+      for (const [args, name] of [[[], "vw"], [["--window", "9"], "vn"]] as const) {
+        ok(
+          await cosmos([
+            "encode",
+            `${dir}/v.mp4`,
+            ...DV,
+            ...args,
+            "-o",
+            `${dir}/${name}.safetensors`,
+          ]),
+        );
+        ok(
+          await example("decode_tokens.ts", [
+            `${dir}/${name}.safetensors`,
+            "--decoder",
+            fixture("DV4x8x8", "decoder"),
+          ]),
+        );
+        assert.equal([...Deno.readDirSync(`${dir}/${name}_frames`)].length, 11, name);
+      }
     }
   },
 });

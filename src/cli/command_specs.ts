@@ -48,7 +48,8 @@ const MEDIA_OPTIONS: Record<string, OptionSpec> = {
   window: {
     type: "string",
     value: "N",
-    help: "frames per video window, 1 + k x temporal compression (default 17, as the reference)",
+    help:
+      "cut videos into independent windows of N = 1 + k x temporal compression frames, as the reference CLI (17); default: none, the whole clip is streamed exactly",
   },
   pad: {
     type: "string",
@@ -74,7 +75,10 @@ const IMAGE_OUT_OPTIONS: Record<string, OptionSpec> = {
 
 const INPUTS_HELP =
   "Inputs are files or glob patterns (quote them: 'frames/*.png'). Images: PNG, JPEG. Videos\n" +
-  "(.mp4, .mov, .mkv, .webm, ...) are read and written through ffmpeg, which must be on PATH.";
+  "(.mp4, .mov, .mkv, .webm, ...) are read and written through ffmpeg, which must be on PATH.\n" +
+  "A video streams through the tokenizer whole, as one exact causal pass (a latent frame at a\n" +
+  "time, padded at its end by repeating its last frame); --window N cuts it into independent\n" +
+  "windows of N frames as the reference CLI does (seams at window starts).";
 
 /** Every `cosmos` command's options, usage and help, by name. */
 export const COMMANDS: Record<string, CommandSpec> = {

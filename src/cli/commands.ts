@@ -178,8 +178,12 @@ async function checkTools(inputs: string[], outputs: string[]): Promise<void> {
   if ([...inputs, ...outputs].some((p) => mediaKind(p) === "video")) await requireFfmpeg();
 }
 
-function windowOption(values: Parsed["values"], command: string): number {
-  return intOption(values, "window", 17, command);
+/**
+ * `--window N`: the reference CLI's independent windows of N frames. Without it, none: a video
+ * streams through the tokenizer whole, exactly as one causal pass.
+ */
+function windowOption(values: Parsed["values"], command: string): number | undefined {
+  return values.window === undefined ? undefined : intOption(values, "window", 17, command);
 }
 
 async function encodeCommand(p: Parsed): Promise<number> {

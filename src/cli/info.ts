@@ -11,7 +11,7 @@ import { fromDiffusers, isDiffusersCheckpoint } from "../weights/diffusers.ts";
 import { isVideoCheckpoint } from "../models/config.ts";
 import { architectureOf, type CheckpointHalf, halvesOf, inferHalves } from "../models/halves.ts";
 import { describeVariant, findVariant, type VariantSpec } from "../models/variants.ts";
-import { readTokenFile, TOKEN_FORMAT } from "./tokens.ts";
+import { readTokenFile, TOKEN_FORMAT, WHOLE_CLIP } from "./tokens.ts";
 import { fmtShape } from "../types.ts";
 
 export interface HalfInfo {
@@ -147,7 +147,9 @@ export function formatInfo(info: FileInfo): string {
     row("model", m.model);
     const crop = JSON.parse(m.crop);
     const frames = m.kind === "video"
-      ? `, ${m.frames} frames at ${m.fps} fps, windows of ${m.window}`
+      ? `, ${m.frames} frames at ${m.fps} fps, ${
+        m.window === undefined || m.window === WHOLE_CLIP ? "whole clip" : `windows of ${m.window}`
+      }`
       : "";
     row("source", `${m.source} (${crop.width}x${crop.height}${frames})`);
     row("file", `${info.format}, ${size(info.bytes)}`);

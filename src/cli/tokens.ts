@@ -1,8 +1,20 @@
 /**
  * Token and latent files: safetensors with one tensor, `indices` (I32, discrete models) or
  * `latent` (F32, continuous), and in `__metadata__` what `decode` needs to give the original
- * pixels back (model, compression, the padding to crop, a video's windows and frame rate) and
- * where they came from. Readable by any safetensors reader.
+ * pixels back (model, compression, the padding to crop, how a video was cut and its frame rate)
+ * and where they came from. Readable by any safetensors reader.
+ *
+ * A video's metadata `window` says how it was encoded:
+ * - `"whole"` (what `cosmos encode` writes by default): the clip in one exact causal stream,
+ *   padded at its end only to 1 + k x tc frames by repeating its last frame;
+ *   `last_window_pad` is then `[0, n]`, the n repeated frames (the whole clip is its one
+ *   window). Decode it as one latent (`decodeFrames`, a latent frame at a time) and drop the
+ *   last n frames. A file with no `window` at all is read the same way.
+ * - a number N (`--window N`, and every file written before the default changed): independent
+ *   windows of N frames, each 1 + (N - 1) / tc latent frames, decoded one by one; only the
+ *   last may be shorter, padded `[before, after]` as given by `last_window_pad`.
+ *
+ * `frames` is the original frame count in both cases.
  * @module
  */
 
@@ -11,6 +23,9 @@ import { fmtShape, type HostTensor } from "../types.ts";
 import type { Crop } from "../media/pad.ts";
 
 export const TOKEN_FORMAT = "cosmos-webgpu tokens";
+
+/** Metadata `window` of a video encoded whole, in one exact causal stream. */
+export const WHOLE_CLIP = "whole";
 
 export interface TokenInfo {
   /** The tokenizer's model name ("Cosmos-0.1-Tokenizer-CI8x8", or "CI8x8 (unofficial)"). */
@@ -25,11 +40,16 @@ export interface TokenInfo {
   sourceFormat: string;
   /** Where the original pixels sit in the padded frames the model saw. */
   crop: Crop;
-  /** Videos: frames of the original, frames per window, frame rate. */
+  /** Videos: frames of the original. */
   frames?: number;
-  window?: number;
+  /** Videos: frames per independent window, or null for a clip encoded whole (exactly). */
+  window?: number | null;
+  /** Videos: frame rate. */
   fps?: number;
-  /** Videos: frames added [before, after] in the last window to make 1 + k x tc. */
+  /**
+   * Videos: frames added [before, after] in the last window to make 1 + k x tc; for a clip
+   * encoded whole, [0, n]: its last frame repeated n times at the end.
+   */
   lastWindowPad?: [number, number];
 }
 
@@ -56,7 +76,7 @@ export function encodeTokenFile(file: TokenFile): Uint8Array {
   };
   if (info.kind === "video") {
     meta.frames = String(info.frames);
-    meta.window = String(info.window);
+    meta.window = info.window == null ? WHOLE_CLIP : String(info.window);
     meta.fps = String(info.fps);
     meta.last_window_pad = JSON.stringify(info.lastWindowPad ?? [0, 0]);
   }
@@ -113,7 +133,7 @@ export function readTokenFile(bytes: Uint8Array, source: string): TokenFile {
     sourceFormat: m.source_format ?? (kind === "video" ? "mp4" : "png"),
     crop: json<Crop>("crop"),
     frames: kind === "video" ? Number(m.frames) : undefined,
-    window: kind === "video" ? Number(m.window) : undefined,
+    window: kind === "video" ? windowOf(m.window, fail) : undefined,
     fps: kind === "video" ? Number(m.fps) : undefined,
     lastWindowPad: kind === "video" ? json<[number, number]>("last_window_pad") : undefined,
   };
@@ -121,4 +141,11 @@ export function readTokenFile(bytes: Uint8Array, source: string): TokenFile {
     fail("no compression factors");
   }
   return { info, tokens };
+}
+
+/** A video's `window` metadata: null for a clip encoded whole ("whole", or none), else N. */
+function windowOf(value: string | undefined, fail: (what: string) => never): number | null {
+  if (value === undefined || value === WHOLE_CLIP) return null;
+  const n = Number(value);
+  return Number.isInteger(n) && n > 0 ? n : fail(`metadata "window" is ${JSON.stringify(value)}`);
 }

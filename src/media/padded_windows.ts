@@ -1,8 +1,14 @@
 /**
- * A stream of video frames grouped into the tokenizer's windows, each padded in space to the
- * model's multiple and, when it is a short last window, in time to 1 + k x tc frames; the
- * bookkeeping to undo the padding travels beside each window, and `windowFrames` undoes it on
- * the decoded window. Shared by the CLI and the server.
+ * Video frames on their way into a tokenizer, padded to what it takes, with the bookkeeping to
+ * undo the padding. Two ways, shared by the CLI and the server:
+ *
+ * - `paddedFrames`: the whole clip, frame by frame (for a tokenizer without the `window`
+ *   option, which streams the clip exactly): each frame padded in space, and at the end the
+ *   last frame repeated until the clip holds 1 + k x tc frames.
+ * - `paddedWindows`: the reference CLI's independent windows of `window` frames, each padded in
+ *   space and, when it is a short last window, in time (split before and after).
+ *
+ * `windowFrames` crops the decoded frames back.
  * @module
  */
 
@@ -79,6 +85,71 @@ export async function* paddedWindows(
     timing.readMs += performance.now() - t0;
     yield tensor;
   }
+}
+
+/** What `paddedFrames` needs to know of the tokenizer (a Tokenizer has both). */
+export interface FrameGeometry {
+  /** Frames per latent frame: the clip is made 1 + k x this many. */
+  temporalCompression: number;
+  /** Pixels per latent pixel: frames are padded to multiples of it. */
+  spatialCompression: number;
+}
+
+/** The bookkeeping of a clip streamed by `paddedFrames`, filled in as its frames pass. */
+export interface ClipMeta {
+  /** Original frames read so far (all of them once the stream has ended). */
+  count: number;
+  /** Copies of the last frame added at the end (known once the stream has ended). */
+  endPad: number;
+  /** Where the original pixels sit in the padded frames (known from the first frame). */
+  crop: Crop | null;
+  /**
+   * The original frames read and not yet taken (shift them as their reconstructions come out;
+   * only when asked for): a causal stream holds only the frames still in flight.
+   */
+  originals: RgbImage[];
+  /** Whether the source has ended (and `endPad` frames were added). */
+  ended: boolean;
+}
+
+/** A fresh ClipMeta for `paddedFrames` to fill in. */
+export function clipMeta(): ClipMeta {
+  return { count: 0, endPad: 0, crop: null, originals: [], ended: false };
+}
+
+/**
+ * The frames of a whole clip one by one, as [1, 3, H, W] tensors in [-1, 1] padded in space to
+ * the model's multiple, for a tokenizer's exact stream (`encodeFrames`). The clip must hold
+ * 1 + k x tc frames; it is padded only at its end, by repeating its last frame, because a
+ * streamed source (ffmpeg decoding a file) tells its frame count only when it ends: frames
+ * added at the start would have to be known before the first one goes in. `meta` records the
+ * count, the padding and the crop.
+ */
+export async function* paddedFrames(
+  frames: AsyncIterable<RgbImage>,
+  tok: FrameGeometry,
+  padMode: PadMode,
+  meta: ClipMeta,
+  keepOriginals: boolean,
+  timing: { readMs: number },
+): AsyncGenerator<HostTensor> {
+  const tc = tok.temporalCompression;
+  let last: HostTensor | null = null;
+  let t0 = performance.now();
+  for await (const frame of frames) {
+    const p = padImage(frame, tok.spatialCompression, padMode);
+    meta.crop ??= p.crop;
+    meta.count++;
+    if (keepOriginals) meta.originals.push(frame);
+    last = framesToTensor([p.image], false);
+    timing.readMs += performance.now() - t0;
+    yield last;
+    t0 = performance.now();
+  }
+  timing.readMs += performance.now() - t0;
+  meta.endPad = meta.count ? (tc - ((meta.count - 1) % tc)) % tc : 0;
+  meta.ended = true;
+  for (let i = 0; i < meta.endPad; i++) yield last!;
 }
 
 /** The frames of a decoded window, with its time padding and space padding cropped off. */
