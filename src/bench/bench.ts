@@ -1,7 +1,7 @@
 /**
  * `deno task bench [--backend webgpu,wasm] [--threads N] [--winograd-cache MiB]
  *  [--variant CI8x8] [--sizes 256,512]
- *  [--video-variant CV4x8x8] [--video-sizes 128] [--window 9] [--repeats 1]
+ *  [--video-variant CV4x8x8] [--video-sizes 128] [--window 9] [--stream-frames 17] [--repeats 1]
  *  [--cpu-only|--kernels-only|--image-only|--video-only]`
  *
  * For each backend: milliseconds per image (and per video frame, one window at a time) for
@@ -9,7 +9,8 @@
  * and GFLOP/s per kernel family (WebGPU: timestamp queries; WebAssembly: wall time per op),
  * each beside the backend's ceiling measured in the same run: the best GFLOP/s of its matrix
  * product (WebGPU: our tiled matmul over a few tile shapes; WebAssembly: the blocked SGEMM on
- * every thread).
+ * every thread). For video also the exact stream of a longer clip (`--stream-frames`, default
+ * 1 + 4 tc): ms per frame, the peak memory of one step, and the state carried per latent frame.
  * First, the WebAssembly Haar (MB/s) and FSQ (million codes/s) against plain TypeScript loops,
  * and the WebAssembly SGEMM and Winograd convolution (single-thread GFLOP/s, plain and relaxed
  * SIMD).
@@ -288,6 +289,59 @@ async function benchInput(
   }
 }
 
+/**
+ * A clip streamed exactly (encodeFrames one frame at a time, then decodeFrames one latent frame
+ * at a time): ms per frame, the peak memory of a step beyond the weights, and the state carried
+ * from step to step per latent frame (the temporal attentions' keys and values: what grows
+ * with the clip's length), read between steps.
+ */
+async function benchStream(ops: Backend, tok: Tokenizer, label: string, input: HostTensor) {
+  const frames = input.shape[2], tc = tok.temporalCompression;
+  const one = (t: number) => ({
+    data: sliceFrame(input, t),
+    shape: [1, 3, ...input.shape.slice(3)],
+  });
+  async function* pieces() {
+    for (let t = 0; t < frames; t++) yield one(t);
+  }
+  const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+  const measure = async <T>(run: () => AsyncGenerator<T>) => {
+    const weights = ops.memoryStats().inUse;
+    const held: number[] = [];
+    const items: T[] = [];
+    ops.resetPeak();
+    const t0 = performance.now();
+    for await (const item of run()) {
+      items.push(item);
+      held.push(ops.memoryStats().inUse - weights);
+    }
+    const ms = performance.now() - t0;
+    const growth = held.length > 2 ? (held[held.length - 1] - held[1]) / (held.length - 2) : 0;
+    return { items, ms, peak: ops.memoryStats().peakInUse - weights, growth };
+  };
+  const enc = await measure(() => tok.encodeFrames(pieces()));
+  const tokens = enc.items.map((c) => (c.latent ?? c.indices)!);
+  const dec = await measure(() => tok.decodeFrames(tokens));
+  console.log(
+    `${label} streamed (1 + ${(frames - 1) / tc} x ${tc} frames)  encode ${
+      (enc.ms / frames).toFixed(1)
+    } ms/frame, step peak ${mib(enc.peak)} MiB, carried +${mib(enc.growth)} MiB per latent frame` +
+      `  decode ${(dec.ms / frames).toFixed(1)} ms/frame, step peak ${mib(dec.peak)} MiB, ` +
+      `carried +${mib(dec.growth)} MiB per latent frame`,
+  );
+}
+
+/** Frame `t` of a clip [1, 3, T, H, W]. */
+function sliceFrame(x: HostTensor, t: number): Float32Array {
+  const [, c, frames, h, w] = x.shape;
+  const out = new Float32Array(c * h * w);
+  for (let ch = 0; ch < c; ch++) {
+    const from = (ch * frames + t) * h * w;
+    out.set(x.data.subarray(from, from + h * w) as Float32Array, ch * h * w);
+  }
+  return out;
+}
+
 /** The official-width image and video tokenizers on `ops`. */
 async function benchTokenizers(
   ops: Backend,
@@ -350,6 +404,19 @@ async function benchTokenizers(
       );
     }
     await tok.dispose();
+    // The same network without windows: exact streaming, with what it carries.
+    const exact = await loadTokenizer({
+      encoder: randomCheckpoint(videoEncoderShapes(arch), 3),
+      decoder: randomCheckpoint(videoDecoderShapes(arch), 4),
+      model: vspec.name,
+      backend: ops,
+    });
+    const streamFrames = Number(arg("stream-frames") ?? 1 + 4 * vspec.temporalCompression);
+    for (const size of plan.videoSizes.split(",").map(Number)) {
+      const input = content([1, 3, streamFrames, size, size]);
+      await benchStream(ops, exact, `${streamFrames}x${size}x${size}`, input);
+    }
+    await exact.dispose();
   }
 }
 
