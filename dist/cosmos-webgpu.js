@@ -6089,6 +6089,40 @@ function terminalProgress() {
   };
 }
 
+// src/halves.ts
+async function encodePass(ops, run, input, fsqLevels) {
+  const x = ops.upload(input);
+  let z = null;
+  try {
+    z = await run(ops, x);
+    if (!fsqLevels) return { latent: await ops.read(z) };
+    const q = ops.fsqQuantize(z, { levels: fsqLevels });
+    try {
+      return { indices: await ops.read(q.indices), codes: await ops.read(q.codes) };
+    } finally {
+      ops.release(q.indices);
+      ops.release(q.codes);
+    }
+  } finally {
+    ops.release(x);
+    if (z) ops.release(z);
+  }
+}
+async function decodePass(ops, run, input, fsqLevels) {
+  const uploaded = ops.upload(input);
+  let z = uploaded;
+  let y = null;
+  try {
+    if (fsqLevels) z = ops.fsqDequantize(uploaded, { levels: fsqLevels });
+    y = await run(ops, z);
+    return await ops.read(y);
+  } finally {
+    ops.release(uploaded);
+    if (z !== uploaded) ops.release(z);
+    if (y) ops.release(y);
+  }
+}
+
 // src/backends/wasm/standalone.ts
 var PATCH_SIZES = [1, 2, 4, 8];
 var MAX_CODEBOOK = 2 ** 31 - 1;
@@ -6466,25 +6500,9 @@ function latentFrame(out, j, count2) {
   return { indices: sliceTime(out.indices, j, j + 1, 1), codes: sliceTime(out.codes, j, j + 1) };
 }
 function encodeStep(host, stream, input) {
-  return host.serial(async () => {
-    const ops = host.device("encode");
-    const x = ops.upload(input);
-    let z = null;
-    try {
-      z = await stream.step(ops, x);
-      if (!host.fsqLevels) return { latent: await ops.read(z) };
-      const q = ops.fsqQuantize(z, { levels: host.fsqLevels });
-      try {
-        return { indices: await ops.read(q.indices), codes: await ops.read(q.codes) };
-      } finally {
-        ops.release(q.indices);
-        ops.release(q.codes);
-      }
-    } finally {
-      ops.release(x);
-      if (z) ops.release(z);
-    }
-  });
+  return host.serial(
+    () => encodePass(host.device("encode"), (ops, x) => stream.step(ops, x), input, host.fsqLevels)
+  );
 }
 async function* decodeFrames(host, decoder, pieces, latentPerStep = 1) {
   const axis = host.fsqLevels ? 1 : 2;
@@ -6518,21 +6536,9 @@ async function* decodeFrames(host, decoder, pieces, latentPerStep = 1) {
   }
 }
 function decodeStep(host, stream, input) {
-  return host.serial(async () => {
-    const ops = host.device("decode");
-    const uploaded = ops.upload(input);
-    let z = uploaded;
-    let y = null;
-    try {
-      if (host.fsqLevels) z = ops.fsqDequantize(uploaded, { levels: host.fsqLevels });
-      y = await stream.step(ops, z);
-      return await ops.read(y);
-    } finally {
-      ops.release(uploaded);
-      if (z !== uploaded) ops.release(z);
-      if (y) ops.release(y);
-    }
-  });
+  return host.serial(
+    () => decodePass(host.device("decode"), (ops, z) => stream.step(ops, z), input, host.fsqLevels)
+  );
 }
 
 // src/tokenizer.ts
@@ -6651,40 +6657,14 @@ var Tokenizer = class {
     return windowRanges(t, this.window ?? t, this.temporalCompression);
   }
   /** One window (or image batch) through the encoder. Runs inside #serial. */
-  async #encodeWindow(encoder, input, probe) {
-    const ops = this.#device("encode");
-    const x = ops.upload(input);
-    let z = null;
-    try {
-      z = await encoder.forward(ops, x, probe);
-      if (!this.fsqLevels) return { latent: await ops.read(z) };
-      const q = ops.fsqQuantize(z, { levels: this.fsqLevels });
-      try {
-        return { indices: await ops.read(q.indices), codes: await ops.read(q.codes) };
-      } finally {
-        ops.release(q.indices);
-        ops.release(q.codes);
-      }
-    } finally {
-      ops.release(x);
-      if (z) ops.release(z);
-    }
+  #encodeWindow(encoder, input, probe) {
+    const run = (ops, x) => encoder.forward(ops, x, probe);
+    return encodePass(this.#device("encode"), run, input, this.fsqLevels);
   }
   /** One window of tokens through the decoder. Runs inside #serial. */
-  async #decodeWindow(decoder, input, probe) {
-    const ops = this.#device("decode");
-    const uploaded = ops.upload(input);
-    let z = uploaded;
-    let y = null;
-    try {
-      if (this.fsqLevels) z = ops.fsqDequantize(uploaded, { levels: this.fsqLevels });
-      y = await decoder.forward(ops, z, probe);
-      return await ops.read(y);
-    } finally {
-      ops.release(uploaded);
-      if (z !== uploaded) ops.release(z);
-      if (y) ops.release(y);
-    }
+  #decodeWindow(decoder, input, probe) {
+    const run = (ops, z) => decoder.forward(ops, z, probe);
+    return decodePass(this.#device("decode"), run, input, this.fsqLevels);
   }
   /**
    * The half a call needs. Calls check it, and their input, before queuing anything: a rejected

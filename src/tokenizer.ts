@@ -4,7 +4,8 @@
  * @module
  */
 
-import type { Backend, MemoryStats, Tensor } from "./backends/ops.ts";
+import type { Backend, MemoryStats, Ops, Tensor } from "./backends/ops.ts";
+import { decodePass, encodePass } from "./halves.ts";
 import type { Selected } from "./backends/select.ts";
 import { fsqConstants } from "./backends/fsq.ts";
 import { fsqCodesToIndices, fsqIndicesToCodes } from "./backends/wasm/standalone.ts";
@@ -209,41 +210,15 @@ export class Tokenizer {
   }
 
   /** One window (or image batch) through the encoder. Runs inside #serial. */
-  async #encodeWindow(encoder: Encoder, input: HostTensor, probe?: Probe): Promise<EncodeResult> {
-    const ops = this.#device("encode");
-    const x = ops.upload(input);
-    let z: Tensor | null = null;
-    try {
-      z = await encoder.forward(ops, x, probe);
-      if (!this.fsqLevels) return { latent: await ops.read(z) };
-      const q = ops.fsqQuantize(z, { levels: this.fsqLevels });
-      try {
-        return { indices: await ops.read(q.indices), codes: await ops.read(q.codes) };
-      } finally {
-        ops.release(q.indices);
-        ops.release(q.codes);
-      }
-    } finally {
-      ops.release(x);
-      if (z) ops.release(z);
-    }
+  #encodeWindow(encoder: Encoder, input: HostTensor, probe?: Probe): Promise<EncodeResult> {
+    const run = (ops: Ops, x: Tensor) => encoder.forward(ops, x, probe);
+    return encodePass(this.#device("encode"), run, input, this.fsqLevels);
   }
 
   /** One window of tokens through the decoder. Runs inside #serial. */
-  async #decodeWindow(decoder: Decoder, input: HostTensor, probe?: Probe): Promise<HostTensor> {
-    const ops = this.#device("decode");
-    const uploaded = ops.upload(input);
-    let z = uploaded;
-    let y: Tensor | null = null;
-    try {
-      if (this.fsqLevels) z = ops.fsqDequantize(uploaded, { levels: this.fsqLevels });
-      y = await decoder.forward(ops, z, probe);
-      return await ops.read(y);
-    } finally {
-      ops.release(uploaded);
-      if (z !== uploaded) ops.release(z);
-      if (y) ops.release(y);
-    }
+  #decodeWindow(decoder: Decoder, input: HostTensor, probe?: Probe): Promise<HostTensor> {
+    const run = (ops: Ops, z: Tensor) => decoder.forward(ops, z, probe);
+    return decodePass(this.#device("decode"), run, input, this.fsqLevels);
   }
 
   /**

@@ -11,7 +11,8 @@
  * @module
  */
 
-import type { Backend, Tensor } from "./backends/ops.ts";
+import type { Backend } from "./backends/ops.ts";
+import { decodePass, encodePass } from "./halves.ts";
 import type { NetworkStream, VideoDecoder, VideoEncoder } from "./models/video.ts";
 import { checkSameFrameShape, concatTime, sliceTime } from "./media/windows.ts";
 import { fmtShape, type HostTensor } from "./types.ts";
@@ -149,25 +150,9 @@ function encodeStep(
   stream: NetworkStream,
   input: HostTensor,
 ): Promise<Omit<FrameTokens, "frames">> {
-  return host.serial(async () => {
-    const ops = host.device("encode");
-    const x = ops.upload(input);
-    let z: Tensor | null = null;
-    try {
-      z = await stream.step(ops, x);
-      if (!host.fsqLevels) return { latent: await ops.read(z) };
-      const q = ops.fsqQuantize(z, { levels: host.fsqLevels });
-      try {
-        return { indices: await ops.read(q.indices), codes: await ops.read(q.codes) };
-      } finally {
-        ops.release(q.indices);
-        ops.release(q.codes);
-      }
-    } finally {
-      ops.release(x);
-      if (z) ops.release(z);
-    }
-  });
+  return host.serial(() =>
+    encodePass(host.device("encode"), (ops, x) => stream.step(ops, x), input, host.fsqLevels)
+  );
 }
 
 /**
@@ -220,19 +205,7 @@ function decodeStep(
   stream: NetworkStream,
   input: HostTensor,
 ): Promise<HostTensor> {
-  return host.serial(async () => {
-    const ops = host.device("decode");
-    const uploaded = ops.upload(input);
-    let z = uploaded;
-    let y: Tensor | null = null;
-    try {
-      if (host.fsqLevels) z = ops.fsqDequantize(uploaded, { levels: host.fsqLevels });
-      y = await stream.step(ops, z);
-      return await ops.read(y);
-    } finally {
-      ops.release(uploaded);
-      if (z !== uploaded) ops.release(z);
-      if (y) ops.release(y);
-    }
-  });
+  return host.serial(() =>
+    decodePass(host.device("decode"), (ops, z) => stream.step(ops, z), input, host.fsqLevels)
+  );
 }
