@@ -1795,7 +1795,10 @@ function heapClass(bytes) {
 var WasmHeap = class {
   memory;
   #top;
-  #free = /* @__PURE__ */ new Map();
+  /** Free blocks: start -> size, end -> start (for merging), and starts by size (exact reuse). */
+  #freeAt = /* @__PURE__ */ new Map();
+  #freeEnding = /* @__PURE__ */ new Map();
+  #freeOfSize = /* @__PURE__ */ new Map();
   #sizes = /* @__PURE__ */ new Map();
   #inUse = 0;
   #peak = 0;
@@ -1810,10 +1813,17 @@ var WasmHeap = class {
   /** A block of at least `bytes`, 64-byte aligned. */
   alloc(bytes, what = "tensor") {
     const size = heapClass(bytes);
-    let ptr = this.#free.get(size)?.pop();
-    if (ptr === void 0) {
-      ptr = this.#top;
+    let ptr = this.#freeOfSize.get(size)?.at(-1);
+    if (ptr !== void 0) {
+      this.#unfree(ptr);
+    } else if ((ptr = this.#bestFit(size)) !== void 0) {
+      const have = this.#unfree(ptr);
+      if (have > size) this.#addFree(ptr + size, have - size);
+    } else {
+      const last = this.#freeEnding.get(this.#top);
+      ptr = last ?? this.#top;
       this.ensure(ptr + size, what);
+      if (last !== void 0) this.#unfree(last);
       this.#top = ptr + size;
       this.#created++;
       this.#peakAllocated = Math.max(this.#peakAllocated, this.#top - this.#base);
@@ -1823,15 +1833,45 @@ var WasmHeap = class {
     this.#peak = Math.max(this.#peak, this.#inUse);
     return ptr;
   }
-  /** Returns a block from `alloc` for reuse. */
+  /** Returns a block from `alloc` for reuse, merged with free neighbours. */
   free(ptr) {
     const size = this.#sizes.get(ptr);
     if (size === void 0) throw new Error(`No WebAssembly heap block at ${ptr}`);
     this.#sizes.delete(ptr);
     this.#inUse -= size;
-    let list = this.#free.get(size);
-    if (!list) this.#free.set(size, list = []);
+    let start = ptr, end = ptr + size;
+    const before = this.#freeEnding.get(start);
+    if (before !== void 0) {
+      this.#unfree(before);
+      start = before;
+    }
+    if (this.#freeAt.has(end)) end += this.#unfree(end);
+    this.#addFree(start, end - start);
+  }
+  /** The smallest free block of at least `size` bytes, if any. */
+  #bestFit(size) {
+    let best, bestSize = Infinity;
+    for (const [ptr, s] of this.#freeAt) {
+      if (s >= size && s < bestSize) [best, bestSize] = [ptr, s];
+    }
+    return best;
+  }
+  #addFree(ptr, size) {
+    this.#freeAt.set(ptr, size);
+    this.#freeEnding.set(ptr + size, ptr);
+    let list = this.#freeOfSize.get(size);
+    if (!list) this.#freeOfSize.set(size, list = []);
     list.push(ptr);
+  }
+  /** Takes a free block off the free lists; returns its size. */
+  #unfree(ptr) {
+    const size = this.#freeAt.get(ptr);
+    this.#freeAt.delete(ptr);
+    this.#freeEnding.delete(ptr + size);
+    const list = this.#freeOfSize.get(size);
+    list.splice(list.lastIndexOf(ptr), 1);
+    if (!list.length) this.#freeOfSize.delete(size);
+    return size;
   }
   /** Grows the memory so that bytes [0, end) exist. */
   ensure(end, what = "tensor") {
