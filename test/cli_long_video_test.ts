@@ -50,11 +50,11 @@ const RUN_LIMIT_MS = 150_000;
  * default one is 3.6 MiB as f32 pixels); what the default run guards against is a growth that
  * scales with the length.
  *
- * Known to exceed it: past 1 MiB the heap's classes are eighths of a power of two, and each
- * outgrown block of the growing carried tensors stays in its class for good (no later request
- * is that small), about 10-16x the carried frames: 64x64x203 grows by ~54 MiB, 48x32x1001 by
- * ~70 MiB (the bound allows 26 and 34). A matter for src/backends/wasm/heap.ts (or carried
- * tensors with spare capacity), not for the CLI.
+ * Past 1 MiB the heap's classes are eighths of a power of two, and a heap that only reuses a
+ * freed block for a request of its own class keeps every block the carried tensors outgrow (no
+ * later request is that small): about 10-16x the carried frames, beyond this bound (measured:
+ * 64x64x203 +54 MiB, 48x32x1001 +70 MiB, against 26 and 34 allowed). A heap that merges free
+ * neighbours and splits larger blocks stays within it (+10 and -2 MiB).
  */
 function memoryAllowance(): { kvBytes: number; allowance: number } {
   const weights = parseSafetensors(Deno.readFileSync(fixture("DV4x8x8", "encoder")), "enc");
