@@ -41,6 +41,7 @@ export type { WasmOptions } from "./src/backends/wasm/backend.ts";
 export type { GemmTiles, WebGpuOptions } from "./src/backends/webgpu/backend.ts";
 export type { DeviceOptions } from "./src/backends/webgpu/device.ts";
 export type {
+  AttentionOptions,
   Backend,
   ConvOptions,
   ConvWeights,

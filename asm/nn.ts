@@ -178,13 +178,15 @@ export function softmaxRows(s: usize, n: i32, scale: f32, r0: i32, r1: i32): voi
 
 /**
  * Causal attention along time at pixels [p0, p1) of b * pixels, over packed q/k/v
- * [B, 3C, T, P] into out [B, C, T, P]. `scratch` holds T floats per call.
+ * [B, 3C, T, P], for the query frames [q0, T) into out [B, C, T - q0, P]. `scratch` holds T
+ * floats per call.
  */
 export function temporalAttention(
-  qkv: usize, out: usize, channels: i32, frames: i32, pixels: i32, scale: f32,
+  qkv: usize, out: usize, channels: i32, frames: i32, pixels: i32, scale: f32, q0: i32,
   scratch: usize, p0: i32, p1: i32,
 ): void {
   const plane = <usize> frames * <usize> pixels;
+  const outPlane = <usize> (frames - q0) * <usize> pixels;
   for (let item = p0; item < p1; item++) {
     const b = item / pixels;
     const pix = item % pixels;
@@ -192,8 +194,8 @@ export function temporalAttention(
     const q = qkv + (base << 2);
     const k = qkv + ((base + <usize> channels * plane) << 2);
     const v = qkv + ((base + 2 * <usize> channels * plane) << 2);
-    const o = out + ((<usize> b * <usize> channels * plane + <usize> pix) << 2);
-    for (let tq = 0; tq < frames; tq++) {
+    const o = out + ((<usize> b * <usize> channels * outPlane + <usize> pix) << 2);
+    for (let tq = q0; tq < frames; tq++) {
       let m: f32 = -3.4e38;
       for (let tk = 0; tk <= tq; tk++) {
         let dot: f32 = 0.0;
@@ -217,7 +219,7 @@ export function temporalAttention(
         for (let tk = 0; tk <= tq; tk++) {
           acc += f(scratch, <usize> tk) / sum * f(v, at + <usize> tk * <usize> pixels);
         }
-        put(o, at + <usize> tq * <usize> pixels, acc);
+        put(o, <usize> c * outPlane + <usize> (tq - q0) * <usize> pixels, acc);
       }
     }
   }

@@ -6,7 +6,14 @@
  * the engine's errors say what went wrong.
  */
 import assert from "node:assert/strict";
-import { assertClose, BACKENDS, backendTest, FIXTURES, randomArray } from "./helpers.ts";
+import {
+  assertClose,
+  BACKENDS,
+  backendTest,
+  FIXTURES,
+  kernelTest,
+  randomArray,
+} from "./helpers.ts";
 import { loadTokenizer, type Tokenizer } from "../mod.ts";
 import type { Backend } from "../src/backends/ops.ts";
 import type { HostTensor } from "../src/types.ts";
@@ -271,5 +278,35 @@ backendTest(
     assertClose(rec.data, recWhole.data, 1e-5, "decoded");
     assert.deepEqual(rec.shape, [1, 3, 33, 256, 256]);
     await tok.dispose();
+  },
+);
+
+kernelTest(
+  "attention(qkv, 'temporal', { queries }) gives the last frames of the whole",
+  async (ops) => {
+    const shape = [2, 3 * 8, 5, 3, 2];
+    const qkv = ops.upload({ data: randomArray(2 * 24 * 5 * 6, 21), shape });
+    const whole = await ops.read(ops.attention(qkv, "temporal"));
+    for (const queries of [1, 2, 5]) {
+      const part = ops.attention(qkv, "temporal", { queries });
+      const got = await ops.read(part);
+      ops.release(part);
+      assert.deepEqual(got.shape, [2, 8, queries, 3, 2]);
+      const want = sliceTime(whole, 5 - queries, 5);
+      assertClose(got.data, want.data, 1e-6, `last ${queries} frames`);
+    }
+    assert.throws(
+      () => ops.attention(qkv, "temporal", { queries: 6 }),
+      /queries must be 1 to 5 frames, got 6/,
+    );
+    assert.throws(
+      () => ops.attention(qkv, "temporal", { queries: 0 }),
+      /queries must be 1 to 5 frames, got 0/,
+    );
+    assert.throws(
+      () => ops.attention(qkv, "spatial", { queries: 1 }),
+      /queries apply to temporal attention/,
+    );
+    ops.release(qkv);
   },
 );

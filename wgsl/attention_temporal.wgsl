@@ -1,15 +1,16 @@
 // Causal attention along time, independently at every pixel, over a packed q/k/v tensor
 // [B, 3C, T, H, W] (the reference's CausalTemporalAttnBlock): frame t attends to frames <= t.
-// T is small (latent frames of one window), so scores are a [B, T, T, H*W] tensor:
-//   scores_main: S[b, tq, tk, p] = scale * sum_c q[c, tq, p] k[c, tk, p]   for tk <= tq
-//   apply_main:  out[b, c, tq, p] = sum_{tk <= tq} softmax_tk(S[b, tq, :, p]) v[c, tk, p]
+// Only the query frames tq in [q0, T) are computed (all of them unless a stream's step asks for
+// its new frames), so scores are a [B, Q, T, H*W] tensor, Q = T - q0, and out is [B, C, Q, P]:
+//   scores_main: S[b, tq - q0, tk, p] = scale * sum_c q[c, tq, p] k[c, tk, p]   for tk <= tq
+//   apply_main:  out[b, c, tq - q0, p] = sum_{tk <= tq} softmax_tk(S[b, tq - q0, :, p]) v[c, tk, p]
 // Pixels are the fastest index of every thread mapping so that memory accesses coalesce.
 
 // Packed on the host by TEMPORAL_PARAMS in src/backends/webgpu/attention.ts;
 // test/webgpu_params_test.ts checks that both list the same fields in the same order.
 struct Params {
   channels: u32, frames: u32, pixels: u32, total: u32,
-  scale: f32, _p0: u32, _p1: u32, _p2: u32,
+  scale: f32, q0: u32, queries: u32, _p0: u32,
 }
 
 @group(0) @binding(0) var<storage, read> qkv: array<f32>;
@@ -27,11 +28,11 @@ fn scores_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   if (i >= p.total) {
     return;
   }
-  // i = ((b * T + tq) * T + tk) * P + pix
+  // i = ((b * Q + tq - q0) * T + tk) * P + pix
   let pix = i % p.pixels;
   let tk = (i / p.pixels) % p.frames;
-  let tq = (i / (p.pixels * p.frames)) % p.frames;
-  let b = i / (p.pixels * p.frames * p.frames);
+  let tq = p.q0 + (i / (p.pixels * p.frames)) % p.queries;
+  let b = i / (p.pixels * p.frames * p.queries);
   if (tk > tq) {
     return;
   }
@@ -51,12 +52,12 @@ fn apply_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   if (i >= p.total) {
     return;
   }
-  // i = ((b * C + c) * T + tq) * P + pix
+  // i = ((b * C + c) * Q + tq - q0) * P + pix
   let pix = i % p.pixels;
-  let tq = (i / p.pixels) % p.frames;
-  let c = (i / (p.pixels * p.frames)) % p.channels;
-  let b = i / (p.pixels * p.frames * p.channels);
-  let row = ((b * p.frames + tq) * p.frames) * p.pixels + pix;
+  let tq = p.q0 + (i / p.pixels) % p.queries;
+  let c = (i / (p.pixels * p.queries)) % p.channels;
+  let b = i / (p.pixels * p.queries * p.channels);
+  let row = ((b * p.queries + tq - p.q0) * p.frames) * p.pixels + pix;
   var m = -3.4e38;
   for (var tk = 0u; tk <= tq; tk++) {
     m = max(m, scores[row + tk * p.pixels]);

@@ -111,7 +111,16 @@ export function groupNormGeometry(
 export function attentionGeometry(
   shape: readonly number[],
   kind: "spatial" | "temporal",
-): { b: number; c: number; frames: number; pixels: number; outShape: number[] } {
+  queries?: number,
+): {
+  b: number;
+  c: number;
+  frames: number;
+  pixels: number;
+  /** The first query frame: frames - queries (0 unless `queries` is given). */
+  q0: number;
+  outShape: number[];
+} {
   const [b, c3] = shape;
   if (c3 % 3 !== 0 || shape.length < 3) {
     throw new Error(`attention expects packed q/k/v, got ${fmtShape(shape)}`);
@@ -120,12 +129,21 @@ export function attentionGeometry(
   if (kind === "temporal" && !video) {
     throw new Error(`temporal attention needs [B, 3C, T, H, W], got ${fmtShape(shape)}`);
   }
+  const frames = video ? shape[2] : 1;
+  if (queries !== undefined) {
+    if (kind !== "temporal") throw new Error("attention: queries apply to temporal attention");
+    if (!Number.isInteger(queries) || queries < 1 || queries > frames) {
+      throw new Error(`attention: queries must be 1 to ${frames} frames, got ${queries}`);
+    }
+  }
+  const q = queries ?? frames;
   return {
     b,
     c: c3 / 3,
-    frames: video ? shape[2] : 1,
+    frames,
     pixels: numel(shape.slice(video ? 3 : 2)),
-    outShape: [b, c3 / 3, ...shape.slice(2)],
+    q0: frames - q,
+    outShape: video ? [b, c3 / 3, q, ...shape.slice(3)] : [b, c3 / 3, ...shape.slice(2)],
   };
 }
 

@@ -82,6 +82,16 @@ export interface GroupNormOptions {
   perFrame?: boolean;
 }
 
+/** Which queries an attention computes. */
+export interface AttentionOptions {
+  /**
+   * Temporal attention only: compute the outputs of the last `queries` frames (each still
+   * attending to every frame up to itself), shaped [B, C, queries, H, W]. A stream's step
+   * attends its new frames over the carried ones this way. Default: every frame.
+   */
+  queries?: number;
+}
+
 /** FSQ levels with the constants the reference derives from them. */
 export interface FsqSpec {
   /** Levels per code dimension ([8, 8, 8, 5, 5, 5] in the Cosmos discrete tokenizers). */
@@ -130,7 +140,7 @@ export interface Ops {
    * "spatial": i, j range over the H * W positions (of each frame, for video).
    * "temporal": i, j range over the frames of each pixel, with j <= i (causal).
    */
-  attention(qkv: Tensor, kind?: "spatial" | "temporal"): Tensor;
+  attention(qkv: Tensor, kind?: "spatial" | "temporal", opts?: AttentionOptions): Tensor;
   /**
    * `levels` of Haar DWT. Images: [B, C, H, W] -> [B, C * 4^levels, H / 2^levels, W / 2^levels].
    * Video: frame 0 is first repeated 2^levels - 1 more times, then

@@ -215,7 +215,7 @@ export class AttnBlock3d {
   /**
    * The block step by step. Spatial attention is per frame; causal temporal attention carries
    * the packed q/k/v of every earlier frame (its keys and values; the queries ride along in the
-   * same tensor) and attends over all of them, keeping this step's frames.
+   * same tensor) and attends this step's frames (only) over all of them.
    */
   stream(): StepStream {
     if (this.kind === "spatial") return localStream((ops, x) => this.forward(ops, x));
@@ -230,11 +230,7 @@ export class AttnBlock3d {
           ops.release(past);
         }
         past = all;
-        const attended = dropFrames(
-          ops,
-          ops.attention(all, "temporal"),
-          frameCount(all) - frameCount(x),
-        );
+        const attended = ops.attention(all, "temporal", { queries: frameCount(x) });
         return this.#project(ops, attended, x);
       },
       release: (ops) => {

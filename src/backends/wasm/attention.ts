@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Tensor } from "../ops.ts";
+import type { AttentionOptions, Tensor } from "../ops.ts";
 import { attentionGeometry } from "../geometry.ts";
 import type { WasmRuntime } from "./runtime.ts";
 import { gemm } from "./gemm.ts";
@@ -16,9 +16,14 @@ export function attention(
   rt: WasmRuntime,
   qkvIn: Tensor,
   kind: "spatial" | "temporal",
+  opts: AttentionOptions = {},
 ): Tensor {
   const qkv = rt.tensor(qkvIn);
-  const { b, c, frames, pixels: n, outShape } = attentionGeometry(qkv.shape, kind);
+  const { b, c, frames, pixels: n, q0, outShape } = attentionGeometry(
+    qkv.shape,
+    kind,
+    opts.queries,
+  );
   const c3 = 3 * c;
   const out = rt.alloc(outShape, "f32", "attention");
   const scale = Math.fround(c ** -0.5);
@@ -26,7 +31,7 @@ export function attention(
     if (4 * frames > rt.scratchBytes) throw new Error(`Too many frames (${frames}) to attend`);
     rt.timed(
       "attention",
-      4 * b * frames * frames * n * c,
+      4 * b * (frames - q0) * frames * n * c,
       () =>
         rt.launch("temporalAttention", {
           qkv: qkv.ptr,
@@ -35,6 +40,7 @@ export function attention(
           frames,
           pixels: n,
           scale,
+          q0,
         }, b * n),
     );
     return out;

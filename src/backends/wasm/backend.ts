@@ -11,6 +11,7 @@
  */
 
 import type {
+  AttentionOptions,
   Backend,
   ConvOptions,
   ConvWeights,
@@ -147,8 +148,12 @@ export class WasmOps implements Backend {
     return groupNorm(this.#rt, x, norm);
   }
 
-  attention(qkv: Tensor, kind: "spatial" | "temporal" = "spatial"): Tensor {
-    return attention(this.#rt, qkv, kind);
+  attention(
+    qkv: Tensor,
+    kind: "spatial" | "temporal" = "spatial",
+    opts?: AttentionOptions,
+  ): Tensor {
+    return attention(this.#rt, qkv, kind, opts);
   }
 
   avgPool(x: Tensor, axis: "space" | "time"): Tensor {

@@ -124,9 +124,12 @@ export const KERNELS = {
   },
   /** In-place softmax of rows [r0, r1) of s[rows, n], logits scaled by `scale`. */
   softmaxRows: { params: ["s", "n", "scale"], range: ["r0", "r1"] },
-  /** Causal attention along time at pixels [p0, p1); `scratch` holds `frames` floats. */
+  /**
+   * Causal attention along time at pixels [p0, p1), query frames [q0, frames); `scratch` holds
+   * `frames` floats.
+   */
   temporalAttention: {
-    params: ["qkv", "out", "channels", "frames", "pixels", "scale", "scratch"],
+    params: ["qkv", "out", "channels", "frames", "pixels", "scale", "q0", "scratch"],
     range: ["p0", "p1"],
   },
   /** 2x2 average pooling of the planes (b, c) in [p0, p1) of [B, C, T, H, W]. */

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Tensor } from "../ops.ts";
+import type { AttentionOptions, Tensor } from "../ops.ts";
 import { attentionGeometry } from "../geometry.ts";
 import { defineParams } from "./params.ts";
 import { elementwiseGroups, type GpuRuntime, type GpuTensor } from "./runtime.ts";
@@ -30,9 +30,9 @@ const TEMPORAL_PARAMS = defineParams("attention_temporal.wgsl", [
   ["pixels", "u32"],
   ["total", "u32"],
   ["scale", "f32"],
+  ["q0", "u32"],
+  ["queries", "u32"],
   ["_p0", "u32"],
-  ["_p1", "u32"],
-  ["_p2", "u32"],
 ]);
 
 /** How attention runs on this backend. */
@@ -49,13 +49,14 @@ export function attention(
   config: AttentionConfig,
   qkvIn: Tensor,
   kind: "spatial" | "temporal" = "spatial",
+  opts: AttentionOptions = {},
 ): Tensor {
   const qkv = rt.tensor(qkvIn);
-  const { b, c, frames, pixels, outShape } = attentionGeometry(qkv.shape, kind);
+  const { b, c, frames, pixels, q0, outShape } = attentionGeometry(qkv.shape, kind, opts.queries);
   const out = rt.alloc(outShape, "f32", "attention");
   const scale = Math.fround(c ** -0.5);
   if (kind === "temporal") {
-    temporal(rt, qkv, out, { b, c, frames, pixels, scale });
+    temporal(rt, qkv, out, { b, c, frames, pixels, scale }, q0);
   } else {
     spatial(rt, config, qkv, out, { b, c, frames, pixels, scale });
   }
@@ -71,24 +72,33 @@ interface Extents {
   scale: number;
 }
 
-function temporal(rt: GpuRuntime, qkv: GpuTensor, out: GpuTensor, e: Extents): void {
+/** Query frames [q0, frames) of causal temporal attention. */
+function temporal(
+  rt: GpuRuntime,
+  qkv: GpuTensor,
+  out: GpuTensor,
+  e: Extents,
+  q0: number,
+): void {
   const { b, c, frames, pixels, scale } = e;
-  const scores = rt.alloc([b, frames, frames, pixels], "f32", "temporal scores");
-  const total = b * frames * frames * pixels;
+  const queries = frames - q0;
+  const scores = rt.alloc([b, queries, frames, pixels], "f32", "temporal scores");
+  const total = b * queries * frames * pixels;
+  const shape = { channels: c, frames, pixels, scale, q0, queries };
   rt.dispatch({
     family: "attention",
     pipeline: rt.pipelines.get("attention_temporal", "scores_main"),
     bindings: [qkv, scores, null],
-    params: TEMPORAL_PARAMS.pack({ channels: c, frames, pixels, total, scale }),
+    params: TEMPORAL_PARAMS.pack({ ...shape, total }),
     workgroups: elementwiseGroups(total),
     flops: 2 * total * c,
   });
-  const applied = b * c * frames * pixels;
+  const applied = b * c * queries * pixels;
   rt.dispatch({
     family: "attention",
     pipeline: rt.pipelines.get("attention_temporal", "apply_main"),
     bindings: [qkv, scores, out],
-    params: TEMPORAL_PARAMS.pack({ channels: c, frames, pixels, total: applied, scale }),
+    params: TEMPORAL_PARAMS.pack({ ...shape, total: applied }),
     workgroups: elementwiseGroups(applied),
     flops: applied * (frames + 1),
   });

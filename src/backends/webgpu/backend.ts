@@ -11,6 +11,7 @@
  */
 
 import type {
+  AttentionOptions,
   Backend,
   ConvOptions,
   ConvWeights,
@@ -146,9 +147,13 @@ export class WebGpuOps implements Backend {
     return groupNorm(this.#rt, x, norm);
   }
 
-  attention(qkv: Tensor, kind: "spatial" | "temporal" = "spatial"): Tensor {
+  attention(
+    qkv: Tensor,
+    kind: "spatial" | "temporal" = "spatial",
+    opts?: AttentionOptions,
+  ): Tensor {
     const config = { tiles: this.tiles, scoreBytes: this.attentionScoreBytes };
-    return attention(this.#rt, config, qkv, kind);
+    return attention(this.#rt, config, qkv, kind, opts);
   }
 
   avgPool(x: Tensor, axis: "space" | "time"): Tensor {
