@@ -26,7 +26,7 @@ import {
   ResnetBlock3d,
   SpaceTimeAttn,
 } from "../nn/blocks3d.ts";
-import { allFrames, dropFrames, localStream } from "../nn/stream.ts";
+import { behindLeadingCopy, localStream } from "../nn/stream.ts";
 import type { VideoDecoderConfig, VideoEncoderConfig } from "./config.ts";
 import {
   buildLevels,
@@ -82,10 +82,7 @@ function haarStep(run: (ops: Ops, x: Tensor) => Tensor): Step {
             started = true;
             return run(ops, x);
           }
-          const padded = ops.joinFrames([{ tensor: x, from: 0, to: 1 }, allFrames(x)]);
-          const y = run(ops, padded);
-          ops.release(padded);
-          return dropFrames(ops, y, 1);
+          return behindLeadingCopy(ops, x, (t) => run(ops, t));
         },
         release() {},
       };

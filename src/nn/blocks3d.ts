@@ -27,9 +27,9 @@ import { NORM_EPS } from "./blocks.ts";
 import { chain } from "./chain.ts";
 import {
   allFrames,
+  behindLeadingCopy,
   CausalConvStream,
   CausalWindow,
-  dropFrames,
   frameCount,
   localStream,
   sliceFrames,
@@ -451,12 +451,9 @@ export class HybridUpsample {
     return frameCount(x) > 1 ? ops.upsample(x, "time") : x;
   }
 
-  /** Every frame twice: frame 0 put in front, the clip repeated, the front frame dropped. */
+  /** Every frame twice: the clip repeated behind a copy of its first frame, the copy dropped. */
   #repeatEvery(ops: Ops, x: Tensor): Tensor {
-    const padded = ops.joinFrames([{ tensor: x, from: 0, to: 1 }, allFrames(x)]);
-    const repeated = ops.upsample(padded, "time");
-    ops.release(padded);
-    return dropFrames(ops, repeated, 1);
+    return behindLeadingCopy(ops, x, (t) => ops.upsample(t, "time"));
   }
 
   /** Nearest 2x in space, plus a spatial conv of it. */

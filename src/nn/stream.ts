@@ -41,6 +41,18 @@ export function sliceFrames(ops: Ops, x: Tensor, from: number, to: number): Tens
   return ops.joinFrames([{ tensor: x, from, to }]);
 }
 
+/**
+ * `run` over `x` with a copy of its first frame in front, less the copy's output frame: how a
+ * later step of a layer that treats a clip's first frame specially (the Haar patcher's
+ * repeated frame 0, the temporal upsampler's single frame 0) runs its frames like any others.
+ */
+export function behindLeadingCopy(ops: Ops, x: Tensor, run: (x: Tensor) => Tensor): Tensor {
+  const padded = ops.joinFrames([{ tensor: x, from: 0, to: 1 }, allFrames(x)]);
+  const y = run(padded);
+  ops.release(padded);
+  return dropFrames(ops, y, 1);
+}
+
 /** The stream of a layer with no temporal reach: every step is the layer applied to the step. */
 export function localStream(forward: (ops: Ops, x: Tensor) => Tensor): StepStream {
   return { step: forward, release() {} };
