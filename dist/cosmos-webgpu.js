@@ -4681,6 +4681,12 @@ function allFrames(x) {
 function sliceFrames(ops, x, from, to) {
   return ops.joinFrames([{ tensor: x, from, to }]);
 }
+function behindLeadingCopy(ops, x, run) {
+  const padded = ops.joinFrames([{ tensor: x, from: 0, to: 1 }, allFrames(x)]);
+  const y = run(padded);
+  ops.release(padded);
+  return dropFrames(ops, y, 1);
+}
 function localStream(forward) {
   return { step: forward, release() {
   } };
@@ -5066,12 +5072,9 @@ var HybridUpsample = class {
   #repeatClip(ops, x) {
     return frameCount(x) > 1 ? ops.upsample(x, "time") : x;
   }
-  /** Every frame twice: frame 0 put in front, the clip repeated, the front frame dropped. */
+  /** Every frame twice: the clip repeated behind a copy of its first frame, the copy dropped. */
   #repeatEvery(ops, x) {
-    const padded = ops.joinFrames([{ tensor: x, from: 0, to: 1 }, allFrames(x)]);
-    const repeated = ops.upsample(padded, "time");
-    ops.release(padded);
-    return dropFrames(ops, repeated, 1);
+    return behindLeadingCopy(ops, x, (t) => ops.upsample(t, "time"));
   }
   /** Nearest 2x in space, plus a spatial conv of it. */
   #space(ops, x) {
@@ -5114,10 +5117,7 @@ function haarStep(run) {
             started = true;
             return run(ops, x);
           }
-          const padded = ops.joinFrames([{ tensor: x, from: 0, to: 1 }, allFrames(x)]);
-          const y = run(ops, padded);
-          ops.release(padded);
-          return dropFrames(ops, y, 1);
+          return behindLeadingCopy(ops, x, (t) => run(ops, t));
         },
         release() {
         }

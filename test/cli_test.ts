@@ -12,7 +12,7 @@ import { cropImage, padImage } from "../src/media/pad.ts";
 import { framesToTensor, tensorToFrames } from "../src/media/tensor.ts";
 import { planOutputs } from "../src/cli/outputs.ts";
 import { formatDuration, formatProgress } from "../src/cli/progress.ts";
-import { readTokenFile } from "../src/cli/tokens.ts";
+import { encodeTokenFile, readTokenFile } from "../src/cli/tokens.ts";
 import { convertCheckpoint } from "../src/tools/convert.ts";
 import { parseSafetensors } from "../src/weights/safetensors.ts";
 import { probeVideo, readVideoFrames } from "../src/media/video.ts";
@@ -187,6 +187,35 @@ Deno.test("planOutputs: file or directory, defaults beside inputs, clashes refus
     /would both be written to/,
   );
   Deno.removeSync(d, { recursive: true });
+});
+
+Deno.test("readTokenFile() refuses a video token file whose time padding is not what 1 + k x tc takes", () => {
+  const file = (lastWindowPad: unknown) =>
+    encodeTokenFile({
+      info: {
+        model: "Cosmos-0.1-Tokenizer-DV4x8x8",
+        kind: "video",
+        discrete: true,
+        spatialCompression: 8,
+        temporalCompression: 4,
+        source: "v.mp4",
+        sourceFormat: "mp4",
+        crop: { top: 0, left: 0, height: 8, width: 8 },
+        frames: 5,
+        window: null,
+        fps: 8,
+        lastWindowPad: lastWindowPad as [number, number],
+      },
+      tokens: { data: new Int32Array(2), shape: [1, 2, 1, 1] },
+    });
+  assert.deepEqual(readTokenFile(file([0, 3]), "ok").info.lastWindowPad, [0, 3]);
+  for (const bad of [[0, 4], [2, 2], [-1, 0], [0, 1.5], [0], { length: 2 }]) {
+    assert.throws(
+      () => readTokenFile(file(bad), "bad"),
+      /Token file "bad" is damaged: metadata "last_window_pad" is /,
+      JSON.stringify(bad),
+    );
+  }
 });
 
 Deno.test("progress line: bar, count, rate and ETA; rate only without a total", () => {

@@ -140,6 +140,15 @@ export function readTokenFile(bytes: Uint8Array, source: string): TokenFile {
   if (!(info.spatialCompression > 0) || !(info.temporalCompression > 0)) {
     fail("no compression factors");
   }
+  // Decoding drops these frames: a file may not claim more than making 1 + k x tc takes.
+  const pad = info.lastWindowPad;
+  if (
+    pad !== undefined &&
+    !(Array.isArray(pad) && pad.length === 2 && pad.every((n) => Number.isInteger(n) && n >= 0) &&
+      pad[0] + pad[1] < info.temporalCompression)
+  ) {
+    fail(`metadata "last_window_pad" is ${JSON.stringify(pad)}`);
+  }
   return { info, tokens };
 }
 
