@@ -5,6 +5,7 @@ import {
   f16ToF32,
   parseSafetensors,
 } from "../src/weights/safetensors.ts";
+import { safetensorsSource } from "../src/weights/checkpoint.ts";
 
 /** Builds a file from a header (JSON text or a value to stringify) and a data section. */
 function build(header: unknown, data: Uint8Array = new Uint8Array(0)): Uint8Array {
@@ -423,4 +424,26 @@ Deno.test("float32(), int32() and raw() reject an unknown tensor name", () => {
   assert.throws(() => file.float32("x"), /^Error: Tensor "x" not found in "src"$/);
   assert.throws(() => file.int32("x"), /^Error: Tensor "x" not found in "src"$/);
   assert.throws(() => file.raw("x"), /^Error: Tensor "x" not found in "src"$/);
+});
+
+Deno.test("safetensorsSource() views aligned F32 tensors in the file and copies the rest", () => {
+  const f32 = new Float32Array([1.5, -2.25, 3, 4]);
+  const bytes = encodeSafetensors({
+    "a.f32": { dtype: "F32", shape: [4], data: f32 },
+    "b.f16": { dtype: "F16", shape: [2], data: new Uint16Array([0x3c00, 0xc000]) },
+  });
+  const src = safetensorsSource(parseSafetensors(bytes, "v.safetensors"));
+  const a = src.float32("a.f32");
+  assert.deepEqual([...a], [...f32]);
+  assert.equal(a.buffer, bytes.buffer, "an aligned F32 tensor is a view, not a copy");
+  const b = src.float32("b.f16");
+  assert.deepEqual([...b], [1, -2]);
+  assert.notEqual(b.buffer, bytes.buffer, "halves are upcast into a copy");
+  // The same file 1 byte into a larger buffer: unaligned F32 data is copied, with equal values.
+  const shifted = new Uint8Array(bytes.length + 1);
+  shifted.set(bytes, 1);
+  const unaligned = safetensorsSource(parseSafetensors(shifted.subarray(1), "u.safetensors"));
+  const c = unaligned.float32("a.f32");
+  assert.deepEqual([...c], [...f32]);
+  assert.notEqual(c.buffer, shifted.buffer);
 });

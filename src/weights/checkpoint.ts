@@ -20,18 +20,35 @@ export interface TensorSource {
   readonly source: string;
   names(): string[];
   shape(name: string): number[] | undefined;
+  /** The tensor's values, read-only: possibly a view of the checkpoint's bytes. */
   float32(name: string): Float32Array;
   metadata: Record<string, string>;
 }
 
-/** Adapts a parsed safetensors file. */
+/** Whether this machine stores numbers little-endian, as safetensors does. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Adapts a parsed safetensors file. An aligned F32 tensor is handed out as a view of the file's
+ * bytes rather than copied: a load uploads every tensor once and drops it, and hundreds of
+ * megabytes of short-lived copies would stay in the process's allocator after the load (what
+ * a 720p stream then lacks).
+ */
 export function safetensorsSource(file: SafetensorsFile): TensorSource {
   return {
     source: file.source,
     metadata: file.metadata,
     names: () => [...file.entries.keys()],
     shape: (name) => file.entries.get(name)?.shape,
-    float32: (name) => file.float32(name),
+    float32: (name) => {
+      if (LITTLE_ENDIAN && file.entries.get(name)?.dtype === "F32") {
+        const raw = file.raw(name);
+        if (raw.byteOffset % 4 === 0) {
+          return new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4);
+        }
+      }
+      return file.float32(name);
+    },
   };
 }
 
