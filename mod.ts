@@ -49,6 +49,7 @@ export type {
   FsqSpec,
   FusedNorm,
   GroupNormOptions,
+  JoinOptions,
   KernelProfile,
   MemoryStats,
   NormWeights,

@@ -177,31 +177,33 @@ export function softmaxRows(s: usize, n: i32, scale: f32, r0: i32, r1: i32): voi
 }
 
 /**
- * Causal attention along time at pixels [p0, p1) of b * pixels, over packed q/k/v
- * [B, 3C, T, P], for the query frames [q0, T) into out [B, C, T - q0, P]. `scratch` holds T
- * floats per call.
+ * Causal attention along time at pixels [p0, p1) of b * pixels, for the query frames [q0, T)
+ * into out [B, C, T - q0, P]. The operands are where src/backends/geometry.ts's TemporalLayout
+ * says (in floats): packed q/k/v [B, 3C, T, P] (q and kv the same tensor), or queries
+ * [B, C, T - q0, P] apart from keys and values [B, 2C, T, P]. `scratch` holds T floats per call.
  */
 export function temporalAttention(
-  qkv: usize, out: usize, channels: i32, frames: i32, pixels: i32, scale: f32, q0: i32,
+  q: usize, kv: usize, out: usize, channels: i32, frames: i32, pixels: i32, scale: f32, q0: i32,
+  qBatch: i32, qPlane: i32, qShift: i32, kBase: i32, kvBatch: i32, kvPlane: i32,
   scratch: usize, p0: i32, p1: i32,
 ): void {
-  const plane = <usize> frames * <usize> pixels;
   const outPlane = <usize> (frames - q0) * <usize> pixels;
+  const vOff = <usize> channels * <usize> kvPlane;
   for (let item = p0; item < p1; item++) {
     const b = item / pixels;
     const pix = item % pixels;
-    const base = <usize> b * 3 * <usize> channels * plane + <usize> pix;
-    const q = qkv + (base << 2);
-    const k = qkv + ((base + <usize> channels * plane) << 2);
-    const v = qkv + ((base + 2 * <usize> channels * plane) << 2);
+    const qb = q + ((<usize> b * <usize> qBatch + <usize> pix) << 2);
+    const k = kv + ((<usize> kBase + <usize> b * <usize> kvBatch + <usize> pix) << 2);
+    const v = k + (vOff << 2);
     const o = out + ((<usize> b * <usize> channels * outPlane + <usize> pix) << 2);
     for (let tq = q0; tq < frames; tq++) {
+      const qt = qb + ((<usize> (tq - qShift) * <usize> pixels) << 2);
       let m: f32 = -3.4e38;
       for (let tk = 0; tk <= tq; tk++) {
         let dot: f32 = 0.0;
         for (let c = 0; c < channels; c++) {
-          const at = <usize> c * plane;
-          dot += f(q, at + <usize> tq * <usize> pixels) * f(k, at + <usize> tk * <usize> pixels);
+          dot += f(qt, <usize> c * <usize> qPlane) *
+            f(k, <usize> c * <usize> kvPlane + <usize> tk * <usize> pixels);
         }
         const sc = dot * scale;
         put(scratch, <usize> tk, sc);
@@ -214,7 +216,7 @@ export function temporalAttention(
         sum += e;
       }
       for (let c = 0; c < channels; c++) {
-        const at = <usize> c * plane;
+        const at = <usize> c * <usize> kvPlane;
         let acc: f32 = 0.0;
         for (let tk = 0; tk <= tq; tk++) {
           acc += f(scratch, <usize> tk) / sum * f(v, at + <usize> tk * <usize> pixels);

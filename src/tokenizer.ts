@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Backend, MemoryStats, Ops, Tensor } from "./backends/ops.ts";
+import { type Backend, type MemoryStats, noMemory, type Ops, type Tensor } from "./backends/ops.ts";
 import { decodePass, encodePass } from "./halves.ts";
 import type { Selected } from "./backends/select.ts";
 import { fsqConstants } from "./backends/fsq.ts";
@@ -151,13 +151,12 @@ export class Tokenizer {
 
   /**
    * Memory of the backend's tensor storage in bytes (GPU buffers, or WebAssembly heap): in use
-   * now, allocated, and the peaks (shared with other tokenizers when the backend was passed in).
+   * now, allocated, parked stream state, and the peaks (shared with other tokenizers when the
+   * backend was passed in); all 0 without a backend.
    */
   memoryStats(): MemoryStats {
     const selected = this.#selected;
-    return selected.kind === "backend"
-      ? selected.backend.memoryStats()
-      : { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
+    return selected.kind === "backend" ? selected.backend.memoryStats() : noMemory();
   }
 
   /** The backend, or the reason there is none, for encode/decode. */

@@ -39,16 +39,17 @@ const RUN_LIMIT_MS = 150_000;
 
 /**
  * What the exact stream may add to the process while it runs: the causal temporal attention of
- * the encoder's and the decoder's mid block carries the packed q, k and v (f32) of every latent
- * frame so far, so it grows by 2 x 3 x width x (H/8 x W/8) x 4 bytes per latent frame (the test
- * checkpoint's width is 64, read from its weights: 2 x 3 x 64 x 24 x 4 = 36 KiB per latent frame
- * at 48x32, 1.8 MiB over the 51 latent frames of the default video). The backend's heap keeps
- * the blocks each carried tensor outgrows; below 1 MiB (each of them, in the default run) its
- * size classes are powers of two, so they add at most as much again. Then 16 MiB for the rest:
- * the garbage JavaScript leaves between collections (frames are a few kB each) and ffmpeg's
- * pipes. Holding the video would cost more than that only for longer or larger videos (the
- * default one is 3.6 MiB as f32 pixels); what the default run guards against is a growth that
- * scales with the length.
+ * the encoder's and the decoder's mid block carries the packed keys and values (f32) of every
+ * latent frame so far, so it grows by 2 x 2 x width x (H/8 x W/8) x 4 bytes per latent frame (the
+ * test checkpoint's width is 64, read from its weights: 2 x 2 x 64 x 24 x 4 = 24 KiB per latent
+ * frame at 48x32, 1.2 MiB over the 51 latent frames of the default video). The carried state is
+ * parked between steps in JavaScript memory, a chunk per step, and each step reads a working
+ * copy of the cache in the backend's heap, which keeps the blocks each copy outgrows; below
+ * 1 MiB (each of them, in the default run) its size classes are powers of two, so they add at
+ * most as much again. Then 16 MiB for the rest: the garbage JavaScript leaves between
+ * collections (frames are a few kB each) and ffmpeg's pipes. Holding the video would cost more
+ * than that only for longer or larger videos (the default one is 3.6 MiB as f32 pixels); what
+ * the default run guards against is a growth that scales with the length.
  *
  * Past 1 MiB the heap's classes are eighths of a power of two, and a heap that only reuses a
  * freed block for a request of its own class keeps every block the carried tensors outgrow (no
@@ -60,7 +61,7 @@ function memoryAllowance(): { kvBytes: number; allowance: number } {
   const weights = parseSafetensors(Deno.readFileSync(fixture("DV4x8x8", "encoder")), "enc");
   const width = weights.entries.get("encoder.mid.attn_1.1.q.conv3d.weight")!.shape[0];
   const latentFrames = 1 + Math.ceil((FRAMES - 1) / 4);
-  const perLatentFrame = 2 * 3 * width * (HEIGHT / 8) * (WIDTH / 8) * 4;
+  const perLatentFrame = 2 * 2 * width * (HEIGHT / 8) * (WIDTH / 8) * 4;
   const kvBytes = perLatentFrame * latentFrames;
   return { kvBytes, allowance: 2 * kvBytes + 16 * MiB };
 }

@@ -1,7 +1,8 @@
 /**
  * Ops.joinFrames on both backends: frame ranges of video tensors joined along time, against the
  * same done on the host with plain loops; slices, B = 2, the same tensor twice, i32; every error
- * path with its message; inputs left intact; memory returned; the "frames" profile family.
+ * path with its message; inputs left intact; memory returned; the "frames" profile family; and
+ * parked results (`park`: stream state kept, on WebAssembly, outside the heap).
  */
 
 import assert from "node:assert/strict";
@@ -204,3 +205,97 @@ kernelTest('joinFrames() is profiled under the family "frames"', async (ops, bac
   assert.equal(profile.frames.dispatches, backend === "webgpu" ? 2 : 1);
   assert.equal(profile.frames.flops, 0);
 });
+
+kernelTest(
+  "joinFrames() with park: the same frames, joined again, read and released",
+  async (ops) => {
+    const inputs = [video([2, 3, 4, 2, 3], 951), video([2, 3, 3, 2, 3], 952)];
+    const xs = inputs.map((x) => ops.upload(x));
+    const start = ops.memoryStats();
+    // A carry (the last 2 frames), then a growing cache: the carry, all of step 2, and a slice of
+    // the cache (parts of parked tensors, whole and partial).
+    const carry = ops.joinFrames([{ tensor: xs[0], from: 2, to: 4 }], { park: true });
+    const cache = ops.joinFrames([{ tensor: carry, from: 0, to: 2 }, {
+      tensor: xs[1],
+      from: 0,
+      to: 3,
+    }], { park: true });
+    const slice = ops.joinFrames([{ tensor: cache, from: 1, to: 4 }], { park: true });
+    const carryHost = hostJoin([{ x: inputs[0], from: 2, to: 4 }]);
+    const cacheHost = hostJoin([{ x: inputs[0], from: 2, to: 4 }, {
+      x: inputs[1],
+      from: 0,
+      to: 3,
+    }]);
+    assert.deepEqual((await ops.read(carry)).data, carryHost.data);
+    assert.deepEqual(await ops.read(cache), cacheHost);
+    assert.deepEqual(await ops.read(slice), hostJoin([{ x: cacheHost, from: 1, to: 4 }]));
+    // Joined back into working memory, with an ordinary tensor, for a kernel to read.
+    const work = ops.joinFrames([{ tensor: cache, from: 0, to: 5 }, {
+      tensor: xs[0],
+      from: 0,
+      to: 1,
+    }]);
+    assert.deepEqual(
+      await ops.read(work),
+      hostJoin([{ x: cacheHost, from: 0, to: 5 }, { x: inputs[0], from: 0, to: 1 }]),
+    );
+    const scaled = ops.upsample(work, "space");
+    assert.deepEqual(scaled.shape, [2, 3, 6, 4, 6]);
+    for (const t of [scaled, work, slice, cache, carry]) ops.release(t);
+    assert.throws(() => ops.release(cache), /Tensor \[2, 3, 5, 2, 3\] was used after release/);
+    assert.throws(
+      () => ops.joinFrames([{ tensor: carry, from: 0, to: 1 }]),
+      /Tensor \[2, 3, 2, 2, 3\] was used after release/,
+    );
+    const end = ops.memoryStats();
+    assert.equal(end.inUse, start.inUse);
+    assert.equal(end.parked, 0, "releasing the parked tensors gives back their bytes");
+    for (const x of xs) ops.release(x);
+  },
+);
+
+kernelTest(
+  "joinFrames() with park keeps the state out of the WebAssembly heap",
+  (ops, backend) => {
+    const step = [1, 4, 1, 8, 8], frame = 4 * 64 * 4;
+    const x = ops.upload(video(step, 961));
+    ops.resetPeak();
+    const before = ops.memoryStats();
+    const kept = ops.joinFrames([{ tensor: x, from: 0, to: 1 }], { park: true });
+    const after = ops.memoryStats();
+    if (backend === "webgpu") {
+      // GPU memory has no address-space limit: parked state is an ordinary tensor.
+      assert.equal(after.parked, 0);
+      ops.release(ops.upsample(kept, "space"));
+      ops.release(kept);
+      ops.release(x);
+      return;
+    }
+    assert.equal(after.inUse, before.inUse, "nothing of the heap");
+    assert.equal(after.parked, frame);
+    // A cache growing a step at a time shares its earlier frames: each step adds its own bytes.
+    let cache = kept;
+    for (let t = 1; t <= 3; t++) {
+      const next = ops.joinFrames([{ tensor: cache, from: 0, to: t }, {
+        tensor: x,
+        from: 0,
+        to: 1,
+      }], {
+        park: true,
+      });
+      ops.release(cache);
+      cache = next;
+      assert.equal(ops.memoryStats().parked, (t + 1) * frame, `step ${t}`);
+    }
+    assert.equal(ops.memoryStats().peakParked, 4 * frame, "no frame held twice");
+    // Kernels refuse a parked tensor, saying what it is.
+    assert.throws(
+      () => ops.upsample(cache, "space"),
+      /Tensor \[1, 4, 4, 8, 8\] is parked \(stream state kept outside the heap\): only joinFrames, read and release take it/,
+    );
+    ops.release(cache);
+    assert.equal(ops.memoryStats().parked, 0);
+    ops.release(x);
+  },
+);

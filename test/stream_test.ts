@@ -91,6 +91,7 @@ for (const variant of VIDEO_VARIANTS) {
           }
         }
         assert.equal(ops.memoryStats().inUse, before, "a finished stream holds no memory");
+        assert.equal(ops.memoryStats().parked, 0, "nor anything parked");
         const decoded = await tok.decode(tokensOf(whole));
         const parts = [];
         for await (const d of tok.decodeFrames([tokensOf(whole)])) parts.push(d);
@@ -108,6 +109,7 @@ for (const variant of VIDEO_VARIANTS) {
         for await (const d of tok.decodeFrames(items)) again.push(d);
         assertClose(concatTime(again).data, decoded.data, 1e-5, "decodeFrames(encodeFrames())");
         assert.equal(ops.memoryStats().inUse, before, "a finished decode stream holds no memory");
+        assert.equal(ops.memoryStats().parked, 0, "nor anything parked");
         await tok.dispose();
       },
     );
@@ -178,6 +180,7 @@ backendTest(
     // A consumer that stops early leaves nothing behind.
     for await (const _ of tok.encodeFrames([clip(17, 8, 8, 2)])) break;
     assert.equal(ops.memoryStats().inUse, before);
+    assert.equal(ops.memoryStats().parked, 0);
     await tok.dispose();
     await assert.rejects(drain(tok.encodeFrames([clip(1, 8, 8, 1)])), /disposed/);
     const image = await loadTokenizer({
@@ -261,7 +264,10 @@ backendTest(
     const onePass = async () => {}; // a probe makes encode/decode take one whole-clip pass
     ops.resetPeak();
     const streamed = await tok.encode(v);
-    const streamPeak = ops.memoryStats().peakInUse;
+    // The stepped pass's state waits between steps parked, outside the heap: both count.
+    const stepped = () => ops.memoryStats().peakInUse + ops.memoryStats().peakParked;
+    const streamPeak = stepped();
+    assert.ok(ops.memoryStats().peakParked > 0, "the carried state was parked");
     ops.resetPeak();
     const whole = await tok.encode(v, onePass);
     const wholePeak = ops.memoryStats().peakInUse;
@@ -270,7 +276,7 @@ backendTest(
     assertClose(streamed.latent!.data, whole.latent!.data, 1e-5, "latent");
     ops.resetPeak();
     const rec = await tok.decode(whole.latent!);
-    const decodePeak = ops.memoryStats().peakInUse;
+    const decodePeak = stepped();
     ops.resetPeak();
     const recWhole = await tok.decode(whole.latent!, onePass);
     const decodeWholePeak = ops.memoryStats().peakInUse;
@@ -308,5 +314,65 @@ kernelTest(
       /queries apply to temporal attention/,
     );
     ops.release(qkv);
+  },
+);
+
+/** Channels [c0, c1) and frames [t0, t1) of a host [B, C, T, P...] tensor. */
+function channelsFrames(x: HostTensor, c0: number, c1: number, t0: number, t1: number) {
+  const [b, c, t, ...rest] = x.shape;
+  const p = rest.reduce((a, n) => a * n, 1);
+  const out = new Float32Array(b * (c1 - c0) * (t1 - t0) * p);
+  let i = 0;
+  for (let bi = 0; bi < b; bi++) {
+    for (let ci = c0; ci < c1; ci++) {
+      const from = ((bi * c + ci) * t + t0) * p;
+      out.set(x.data.subarray(from, from + (t1 - t0) * p) as Float32Array, i);
+      i += (t1 - t0) * p;
+    }
+  }
+  return { data: out, shape: [b, c1 - c0, t1 - t0, ...rest] };
+}
+
+kernelTest(
+  "attention(q, 'temporal', { keysValues }) equals the packed q/k/v's last frames",
+  async (ops) => {
+    const c = 8,
+      frames = 5,
+      host = { data: randomArray(2 * 24 * 5 * 6, 22), shape: [2, 24, 5, 3, 2] };
+    const qkv = ops.upload(host);
+    const whole = await ops.read(ops.attention(qkv, "temporal"));
+    const kv = ops.upload(channelsFrames(host, c, 3 * c, 0, frames));
+    for (const queries of [1, 3, 5]) {
+      const q = ops.upload(channelsFrames(host, 0, c, frames - queries, frames));
+      const out = ops.attention(q, "temporal", { keysValues: kv });
+      const got = await ops.read(out);
+      ops.release(out);
+      assert.deepEqual(got.shape, [2, c, queries, 3, 2]);
+      assertClose(got.data, sliceTime(whole, frames - queries, frames).data, 1e-6, `${queries}`);
+      ops.release(q);
+    }
+    const q = ops.upload(channelsFrames(host, 0, c, 3, 5));
+    const bad = (shape: number[]) =>
+      ops.upload({ data: new Float32Array(shape.reduce((a, n) => a * n)), shape });
+    for (const shape of [[2, 8, 5, 3, 2], [1, 16, 5, 3, 2], [2, 16, 1, 3, 2], [2, 16, 5, 2, 3]]) {
+      const t = bad(shape);
+      assert.throws(
+        () => ops.attention(q, "temporal", { keysValues: t }),
+        new RegExp(
+          `keysValues \\[${shape.join(", ")}\\] do not fit queries \\[2, 8, 2, 3, 2\\] ` +
+            `\\(expected \\[2, 16, T >= 2, 3, 2\\]\\)`,
+        ),
+      );
+      ops.release(t);
+    }
+    assert.throws(
+      () => ops.attention(q, "temporal", { keysValues: kv, queries: 1 }),
+      /queries must be the 2 query frames given, got 1/,
+    );
+    assert.throws(
+      () => ops.attention(q, "spatial", { keysValues: kv }),
+      /keysValues apply to temporal attention/,
+    );
+    for (const t of [q, kv, qkv]) ops.release(t);
   },
 );

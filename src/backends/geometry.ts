@@ -107,11 +107,31 @@ export function groupNormGeometry(
   return { b, c, frames, spatial: numel(shape.slice(2)) / frames };
 }
 
-/** Attention over packed q/k/v [B, 3C, (T,) H, W]: C, frames and positions per frame. */
+/**
+ * Where temporal attention reads its operands, in floats: query c of frame tq at pixel p is at
+ * `qBatch * b + qPlane * c + pixels * (tq - qShift) + p` of the queries' tensor, key c of frame
+ * tk at `kBase + kvBatch * b + kvPlane * c + pixels * tk + p` of the keys' tensor, and its value
+ * `channels * kvPlane` after the key. Packed q/k/v is one tensor holding all three.
+ */
+export interface TemporalLayout {
+  qBatch: number;
+  qPlane: number;
+  qShift: number;
+  kBase: number;
+  kvBatch: number;
+  kvPlane: number;
+}
+
+/**
+ * Attention over packed q/k/v [B, 3C, (T,) H, W], or temporal queries [B, C, Tq, H, W] with
+ * keys and values [B, 2C, T, H, W] (`kvShape`): C, frames attended, positions per frame, the
+ * first query frame, the output shape and (temporal) where the operands are.
+ */
 export function attentionGeometry(
   shape: readonly number[],
   kind: "spatial" | "temporal",
   queries?: number,
+  kvShape?: readonly number[],
 ): {
   b: number;
   c: number;
@@ -120,12 +140,49 @@ export function attentionGeometry(
   /** The first query frame: frames - queries (0 unless `queries` is given). */
   q0: number;
   outShape: number[];
+  layout: TemporalLayout;
 } {
   const [b, c3] = shape;
+  const video = shape.length === 5;
+  if (kvShape) {
+    if (kind !== "temporal") throw new Error("attention: keysValues apply to temporal attention");
+    if (!video) throw new Error(`temporal attention needs [B, C, T, H, W], got ${fmtShape(shape)}`);
+    const [kb, c2, frames] = kvShape;
+    const c = shape[1], tq = shape[2];
+    if (
+      kvShape.length !== 5 || kb !== b || c2 !== 2 * c || kvShape[3] !== shape[3] ||
+      kvShape[4] !== shape[4] || frames < tq
+    ) {
+      throw new Error(
+        `attention: keysValues ${fmtShape(kvShape)} do not fit queries ${
+          fmtShape(shape)
+        } (expected [${b}, ${2 * c}, T >= ${tq}, ${shape[3]}, ${shape[4]}])`,
+      );
+    }
+    if (queries !== undefined && queries !== tq) {
+      throw new Error(`attention: queries must be the ${tq} query frames given, got ${queries}`);
+    }
+    const pixels = shape[3] * shape[4], plane = frames * pixels;
+    return {
+      b,
+      c,
+      frames,
+      pixels,
+      q0: frames - tq,
+      outShape: [...shape],
+      layout: {
+        qBatch: c * tq * pixels,
+        qPlane: tq * pixels,
+        qShift: frames - tq,
+        kBase: 0,
+        kvBatch: 2 * c * plane,
+        kvPlane: plane,
+      },
+    };
+  }
   if (c3 % 3 !== 0 || shape.length < 3) {
     throw new Error(`attention expects packed q/k/v, got ${fmtShape(shape)}`);
   }
-  const video = shape.length === 5;
   if (kind === "temporal" && !video) {
     throw new Error(`temporal attention needs [B, 3C, T, H, W], got ${fmtShape(shape)}`);
   }
@@ -137,13 +194,22 @@ export function attentionGeometry(
     }
   }
   const q = queries ?? frames;
+  const c = c3 / 3, pixels = numel(shape.slice(video ? 3 : 2)), plane = frames * pixels;
   return {
     b,
-    c: c3 / 3,
+    c,
     frames,
-    pixels: numel(shape.slice(video ? 3 : 2)),
+    pixels,
     q0: frames - q,
-    outShape: video ? [b, c3 / 3, q, ...shape.slice(3)] : [b, c3 / 3, ...shape.slice(2)],
+    outShape: video ? [b, c, q, ...shape.slice(3)] : [b, c, ...shape.slice(2)],
+    layout: {
+      qBatch: 3 * c * plane,
+      qPlane: plane,
+      qShift: 0,
+      kBase: c * plane,
+      kvBatch: 3 * c * plane,
+      kvPlane: plane,
+    },
   };
 }
 

@@ -90,6 +90,13 @@ export interface AttentionOptions {
    * attends its new frames over the carried ones this way. Default: every frame.
    */
   queries?: number;
+  /**
+   * Temporal attention only: the keys and values [B, 2C, T, H, W] (k, then v) of all T frames
+   * attended, kept apart from the queries as a stream's cache keeps them (it carries no
+   * queries). `qkv` then holds the queries alone, [B, C, Tq, H, W]: those of the last Tq of
+   * the T frames (`queries`, if given, must be Tq).
+   */
+  keysValues?: Tensor;
 }
 
 /** FSQ levels with the constants the reference derives from them. */
@@ -106,6 +113,17 @@ export interface FrameRange {
   from: number;
   /** One past the last frame taken. */
   to: number;
+}
+
+/** How `joinFrames` keeps its result. */
+export interface JoinOptions {
+  /**
+   * The result is state a stream keeps between steps: the backend may hold it outside its
+   * working memory (the WebAssembly backend keeps it in JavaScript memory, out of the 4 GiB
+   * heap, sharing whole parts of parked inputs). Such a tensor can only be joined again, read
+   * or released.
+   */
+  park?: boolean;
 }
 
 /** What loading parameters needs of a backend (a tokenizer wraps it to track its weights). */
@@ -135,8 +153,9 @@ export interface Ops {
   /** Standalone GroupNorm (+ SiLU) with precomputed statistics. */
   groupNorm(x: Tensor, norm: FusedNorm): Tensor;
   /**
-   * Self-attention over a packed q/k/v tensor [B, 3C, H, W] or [B, 3C, T, H, W], shaped
-   * [B, C, ...]: out_i = sum_j softmax_j(q_i . k_j / sqrt(C)) v_j.
+   * Self-attention over a packed q/k/v tensor [B, 3C, H, W] or [B, 3C, T, H, W] (or queries
+   * with separate `keysValues`), shaped [B, C, ...]: out_i = sum_j softmax_j(q_i . k_j /
+   * sqrt(C)) v_j.
    * "spatial": i, j range over the H * W positions (of each frame, for video).
    * "temporal": i, j range over the frames of each pixel, with j <= i (causal).
    */
@@ -168,7 +187,7 @@ export interface Ops {
    * [B, C, T, H, W] or whose B, C, H, W or dtype differ from part 0's, or a range that is not
    * integers with 0 <= from < to <= T (an empty range is an error).
    */
-  joinFrames(parts: readonly FrameRange[]): Tensor;
+  joinFrames(parts: readonly FrameRange[], opts?: JoinOptions): Tensor;
 }
 
 /** Memory held by a backend's tensor storage, in bytes. */
@@ -183,6 +202,16 @@ export interface MemoryStats {
   peakAllocated: number;
   /** Blocks or buffers created since the backend began. */
   created: number;
+  /** Bytes of parked tensors (`joinFrames` with `park`) held outside the above; 0 if none. */
+  parked: number;
+  /** Highest `parked` seen since the last `resetPeak()`. */
+  peakParked: number;
+}
+
+/** Memory stats of nothing held: every count 0. */
+export function noMemory(): MemoryStats {
+  const stats = { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
+  return { ...stats, parked: 0, peakParked: 0 };
 }
 
 /** Time spent per kernel family while profiling. */

@@ -24,8 +24,8 @@ import {
   loadCausalNorm,
   loadConv3d,
   ResnetBlock3d,
-  SpaceTimeAttn,
 } from "../nn/blocks3d.ts";
+import { SpaceTimeAttn } from "../nn/attention3d.ts";
 import { behindLeadingCopy, localStream } from "../nn/stream.ts";
 import type { VideoDecoderConfig, VideoEncoderConfig } from "./config.ts";
 import {

@@ -1,5 +1,6 @@
 /**
- * The factorized causal 3D blocks of the Cosmos video networks, over the op interface.
+ * The factorized causal 3D blocks of the Cosmos video networks, over the op interface (their
+ * attention blocks are in ./attention3d.ts).
  *
  * Every 3x3x3 convolution of the reference is a (1,3,3) spatial conv followed by a (3,1,1)
  * temporal conv whose padding repeats the first frame; GroupNorm has one group and runs per
@@ -22,16 +23,14 @@ import type {
   Uploader,
 } from "../backends/ops.ts";
 import type { WeightReader } from "../weights/checkpoint.ts";
-import { convParams, loadPackedQkv, normParams } from "./params.ts";
+import { convParams, normParams } from "./params.ts";
 import { NORM_EPS } from "./blocks.ts";
 import { chain } from "./chain.ts";
 import {
-  allFrames,
   behindLeadingCopy,
   CausalConvStream,
   CausalWindow,
   frameCount,
-  localStream,
   sliceFrames,
   type StepStream,
 } from "./stream.ts";
@@ -67,7 +66,7 @@ export function loadCausalNorm(
   );
 }
 
-function causalNormConv(
+export function causalNormConv(
   ops: Ops,
   x: Tensor,
   norm: NormWeights,
@@ -184,100 +183,6 @@ export class ResnetBlock3d {
     ops.release(h);
     if (skip !== x) ops.release(skip);
     return out;
-  }
-}
-
-/** CausalAttnBlock ("spatial") or CausalTemporalAttnBlock ("temporal"). */
-export class AttnBlock3d {
-  norm: NormWeights;
-  qkv: ConvWeights;
-  proj: ConvWeights;
-
-  constructor(
-    up: Uploader,
-    w: WeightReader,
-    prefix: string,
-    c: number,
-    readonly kind: "spatial" | "temporal",
-  ) {
-    this.norm = loadCausalNorm(up, w, `${prefix}.norm`, c);
-    this.qkv = loadPackedQkv(up, w, (q, part) => `${prefix}.${q}.conv3d.${part}`, c, [1, 1, 1]);
-    this.proj = loadConv3d(up, w, `${prefix}.proj_out`, c, c, [1, 1, 1]);
-  }
-
-  forward(ops: Ops, x: Tensor): Tensor {
-    const qkv = causalNormConv(ops, x, this.norm, false, this.qkv);
-    const attended = ops.attention(qkv, this.kind);
-    ops.release(qkv);
-    return this.#project(ops, attended, x);
-  }
-
-  /**
-   * The block step by step. Spatial attention is per frame; causal temporal attention carries
-   * the packed q/k/v of every earlier frame (its keys and values; the queries ride along in the
-   * same tensor) and attends this step's frames (only) over all of them.
-   */
-  stream(): StepStream {
-    if (this.kind === "spatial") return localStream((ops, x) => this.forward(ops, x));
-    let past: Tensor | null = null;
-    return {
-      step: (ops, x) => {
-        const qkv = causalNormConv(ops, x, this.norm, false, this.qkv);
-        let all = qkv;
-        if (past) {
-          all = ops.joinFrames([allFrames(past), allFrames(qkv)]);
-          ops.release(qkv);
-          ops.release(past);
-        }
-        past = all;
-        const attended = ops.attention(all, "temporal", { queries: frameCount(x) });
-        return this.#project(ops, attended, x);
-      },
-      release: (ops) => {
-        if (past) ops.release(past);
-        past = null;
-      },
-    };
-  }
-
-  /** proj_out of the attended values, plus the block's input; releases `attended`. */
-  #project(ops: Ops, attended: Tensor, x: Tensor): Tensor {
-    const out = ops.conv(attended, this.proj, { residual: x });
-    ops.release(attended);
-    return out;
-  }
-}
-
-/** A spatial attention block followed by a causal temporal one (`${prefix}.0`, `.1`). */
-export class SpaceTimeAttn {
-  spatial: AttnBlock3d;
-  temporal: AttnBlock3d;
-  constructor(up: Uploader, w: WeightReader, prefix: string, c: number) {
-    this.spatial = new AttnBlock3d(up, w, `${prefix}.0`, c, "spatial");
-    this.temporal = new AttnBlock3d(up, w, `${prefix}.1`, c, "temporal");
-  }
-  forward(ops: Ops, x: Tensor): Tensor {
-    const h = this.spatial.forward(ops, x);
-    const y = this.temporal.forward(ops, h);
-    ops.release(h);
-    return y;
-  }
-
-  /** Both attentions step by step (the temporal one carries keys and values). */
-  stream(): StepStream {
-    const s = this.spatial.stream(), t = this.temporal.stream();
-    return {
-      step: (ops, x) => {
-        const h = s.step(ops, x);
-        const y = t.step(ops, h);
-        ops.release(h);
-        return y;
-      },
-      release: (ops) => {
-        s.release(ops);
-        t.release(ops);
-      },
-    };
   }
 }
 

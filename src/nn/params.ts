@@ -48,7 +48,8 @@ export function normParams(
 
 /**
  * q, k and v of an attention block (three 1x1 convs of the same input) as one conv with 3C
- * outputs, so they cost one GEMM. `name` gives each tensor's checkpoint name.
+ * outputs, so they cost one GEMM; or the `heads` asked for, in that order (k and v alone: what
+ * a temporal attention's cache keeps). `name` gives each tensor's checkpoint name.
  */
 export function loadPackedQkv(
   up: Uploader,
@@ -56,12 +57,13 @@ export function loadPackedQkv(
   name: (which: "q" | "k" | "v", part: "weight" | "bias") => string,
   c: number,
   kernel: readonly number[],
+  heads: readonly ("q" | "k" | "v")[] = ["q", "k", "v"],
 ): ConvWeights {
-  const weight = new Float32Array(3 * c * c);
-  const bias = new Float32Array(3 * c);
-  (["q", "k", "v"] as const).forEach((which, i) => {
+  const weight = new Float32Array(heads.length * c * c);
+  const bias = new Float32Array(heads.length * c);
+  heads.forEach((which, i) => {
     weight.set(w.take(name(which, "weight"), [c, c, ...kernel]), i * c * c);
     bias.set(w.take(name(which, "bias"), [c]), i * c);
   });
-  return convParams(up, weight, [3 * c, c, ...kernel], bias);
+  return convParams(up, weight, [heads.length * c, c, ...kernel], bias);
 }

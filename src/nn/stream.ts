@@ -13,6 +13,10 @@
  * The engine above (src/models/video.ts) steps the encoder on frame 0, then on tc frames per
  * latent frame, and the decoder on one latent frame at a time; each layer's steps are then
  * aligned (a stride-2 layer always sees its frames in whole pairs).
+ *
+ * Carried state is parked between steps (`joinFrames` with `park`): idle until the layer's
+ * next step, it may live outside the backend's working memory (on WebAssembly, out of the
+ * 4 GiB heap, which then holds the weights and one step's tensors only).
  * @module
  */
 
@@ -100,10 +104,12 @@ export class CausalWindow {
         `Cannot stream: a causal temporal window of ${this.taps} taps got ${length} frames`,
       );
     }
-    const keepFrom = outputs * this.stride;
-    const carried = keepFrom < length ? sliceFrames(ops, input, keepFrom, length) : null;
+    // The old frames are in `input` now: freed first, so the new ones can take their storage.
     if (this.#carried) ops.release(this.#carried);
-    this.#carried = carried;
+    const keepFrom = outputs * this.stride;
+    this.#carried = keepFrom < length
+      ? ops.joinFrames([{ tensor: input, from: keepFrom, to: length }], { park: true })
+      : null;
     return { input, outputs };
   }
 

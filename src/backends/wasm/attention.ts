@@ -19,10 +19,12 @@ export function attention(
   opts: AttentionOptions = {},
 ): Tensor {
   const qkv = rt.tensor(qkvIn);
-  const { b, c, frames, pixels: n, q0, outShape } = attentionGeometry(
+  const kv = opts.keysValues ? rt.tensor(opts.keysValues) : qkv;
+  const { b, c, frames, pixels: n, q0, outShape, layout } = attentionGeometry(
     qkv.shape,
     kind,
     opts.queries,
+    opts.keysValues?.shape,
   );
   const c3 = 3 * c;
   const out = rt.alloc(outShape, "f32", "attention");
@@ -34,13 +36,15 @@ export function attention(
       4 * b * (frames - q0) * frames * n * c,
       () =>
         rt.launch("temporalAttention", {
-          qkv: qkv.ptr,
+          q: qkv.ptr,
+          kv: kv.ptr,
           out: out.ptr,
           channels: c,
           frames,
           pixels: n,
           scale,
           q0,
+          ...layout,
         }, b * n),
     );
     return out;

@@ -19,6 +19,7 @@ import type {
   FsqSpec,
   FusedNorm,
   GroupNormOptions,
+  JoinOptions,
   KernelProfile,
   MemoryStats,
   Tensor,
@@ -96,11 +97,13 @@ export class WasmOps implements Backend {
   }
 
   memoryStats(): MemoryStats {
-    return this.#rt.heap.stats();
+    const parking = this.#rt.parking;
+    return { ...this.#rt.heap.stats(), parked: parking.held, peakParked: parking.peak };
   }
 
   resetPeak(): void {
     this.#rt.heap.resetPeak();
+    this.#rt.parking.resetPeak();
   }
 
   /** Ops run as they are called: nothing is ever pending. */
@@ -180,8 +183,8 @@ export class WasmOps implements Backend {
     return fsqDequantize(this.#rt, indices, spec);
   }
 
-  joinFrames(parts: readonly FrameRange[]): Tensor {
-    return joinFrames(this.#rt, parts);
+  joinFrames(parts: readonly FrameRange[], opts?: JoinOptions): Tensor {
+    return joinFrames(this.#rt, parts, opts);
   }
 
   /** Stops the worker threads; the memory goes with the last reference to the backend. */

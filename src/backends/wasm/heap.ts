@@ -136,7 +136,7 @@ export class WasmHeap {
     }
   }
 
-  stats(): MemoryStats {
+  stats(): Omit<MemoryStats, "parked" | "peakParked"> {
     return {
       inUse: this.#inUse,
       allocated: this.#top - this.#base,

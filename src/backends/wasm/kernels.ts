@@ -129,7 +129,10 @@ export const KERNELS = {
    * `frames` floats.
    */
   temporalAttention: {
-    params: ["qkv", "out", "channels", "frames", "pixels", "scale", "q0", "scratch"],
+    params: [
+      "q", "kv", "out", "channels", "frames", "pixels", "scale", "q0",
+      "qBatch", "qPlane", "qShift", "kBase", "kvBatch", "kvPlane", "scratch",
+    ],
     range: ["p0", "p1"],
   },
   /** 2x2 average pooling of the planes (b, c) in [p0, p1) of [B, C, T, H, W]. */

@@ -25,6 +25,7 @@ import {
   type WasmVariant,
 } from "./kernels.ts";
 import { WasmHeap } from "./heap.ts";
+import { ParkedTensor, ParkingLot } from "./parking.ts";
 import { CONTROL_BYTES, ThreadPool } from "./threads.ts";
 
 /** A tensor in the WebAssembly heap. */
@@ -105,6 +106,8 @@ export class WasmRuntime {
   readonly label: string;
   readonly variant: WasmVariant;
   readonly heap: WasmHeap;
+  /** Stream state kept outside the heap between steps (parking.ts). */
+  readonly parking: ParkingLot = new ParkingLot();
   /** The calling thread's instance of the kernels (for the kernels called directly). */
   readonly kernels: CpuKernels;
   /** Bytes of each thread's scratch area. */
@@ -215,6 +218,12 @@ export class WasmRuntime {
   /** `t` as this backend's live tensor, or the error of using it. */
   tensor(t: Tensor): WasmTensor {
     const w = t as WasmTensor;
+    if (t instanceof ParkedTensor) {
+      throw new Error(
+        `Tensor ${fmtShape(t.shape)} is parked (stream state kept outside the heap): only ` +
+          `joinFrames, read and release take it`,
+      );
+    }
     if (!(w instanceof WasmTensor)) throw new Error("Tensor belongs to another backend");
     if (w.released) throw new Error(`Tensor ${fmtShape(w.shape)} was used after release`);
     if (this.#destroyed) throw new Error("The WebAssembly backend was disposed");
@@ -242,6 +251,7 @@ export class WasmRuntime {
 
   /** Copies a tensor out of the heap. */
   read(t: Tensor): HostTensor {
+    if (t instanceof ParkedTensor) return this.#readParked(t);
     const w = this.tensor(t);
     const bytes = new Uint8Array(this.heap.memory.buffer, w.ptr, w.size * 4).slice();
     const data = w.dtype === "i32" ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer);
@@ -250,10 +260,20 @@ export class WasmRuntime {
 
   /** Returns a tensor's block (and its cached Winograd weights, if any) to the heap. */
   release(t: Tensor): void {
+    if (t instanceof ParkedTensor) return this.parking.release(t);
     const w = this.tensor(t);
     w.released = true;
     this.heap.free(w.ptr);
     this.#dropTransformed(w);
+  }
+
+  #readParked(t: ParkedTensor): HostTensor {
+    if (t.released) throw new Error(`Tensor ${fmtShape(t.shape)} was used after release`);
+    const [b, c, frames, h, w] = t.shape;
+    const words = new Int32Array(t.size);
+    this.parking.copyOut(t, 0, frames, b * c, h * w, words, 0, frames * h * w);
+    const data = t.dtype === "i32" ? words : new Float32Array(words.buffer);
+    return { data, shape: [...t.shape] };
   }
 
   // ---- the Winograd weight cache -------------------------------------------------------
@@ -346,5 +366,6 @@ export class WasmRuntime {
   destroy(): void {
     this.#destroyed = true;
     this.#pool?.close();
+    this.parking.clear();
   }
 }

@@ -10,7 +10,7 @@
  */
 
 import type { AttentionOptions, Tensor } from "../ops.ts";
-import { attentionGeometry } from "../geometry.ts";
+import { attentionGeometry, type TemporalLayout } from "../geometry.ts";
 import { defineParams } from "./params.ts";
 import { elementwiseGroups, type GpuRuntime, type GpuTensor } from "./runtime.ts";
 import { type GemmTiles, matmul } from "./gemm.ts";
@@ -32,7 +32,15 @@ const TEMPORAL_PARAMS = defineParams("attention_temporal.wgsl", [
   ["scale", "f32"],
   ["q0", "u32"],
   ["queries", "u32"],
+  ["q_batch", "u32"],
+  ["q_plane", "u32"],
+  ["q_shift", "u32"],
+  ["k_base", "u32"],
+  ["kv_batch", "u32"],
+  ["kv_plane", "u32"],
   ["_p0", "u32"],
+  ["_p1", "u32"],
+  ["_p2", "u32"],
 ]);
 
 /** How attention runs on this backend. */
@@ -52,11 +60,17 @@ export function attention(
   opts: AttentionOptions = {},
 ): Tensor {
   const qkv = rt.tensor(qkvIn);
-  const { b, c, frames, pixels, q0, outShape } = attentionGeometry(qkv.shape, kind, opts.queries);
+  const kv = opts.keysValues ? rt.tensor(opts.keysValues) : qkv;
+  const { b, c, frames, pixels, q0, outShape, layout } = attentionGeometry(
+    qkv.shape,
+    kind,
+    opts.queries,
+    opts.keysValues?.shape,
+  );
   const out = rt.alloc(outShape, "f32", "attention");
   const scale = Math.fround(c ** -0.5);
   if (kind === "temporal") {
-    temporal(rt, qkv, out, { b, c, frames, pixels, scale }, q0);
+    temporal(rt, qkv, kv, out, { b, c, frames, pixels, scale }, q0, layout);
   } else {
     spatial(rt, config, qkv, out, { b, c, frames, pixels, scale });
   }
@@ -75,20 +89,35 @@ interface Extents {
 /** Query frames [q0, frames) of causal temporal attention. */
 function temporal(
   rt: GpuRuntime,
-  qkv: GpuTensor,
+  q: GpuTensor,
+  kv: GpuTensor,
   out: GpuTensor,
   e: Extents,
   q0: number,
+  layout: TemporalLayout,
 ): void {
   const { b, c, frames, pixels, scale } = e;
   const queries = frames - q0;
   const scores = rt.alloc([b, queries, frames, pixels], "f32", "temporal scores");
   const total = b * queries * frames * pixels;
-  const shape = { channels: c, frames, pixels, scale, q0, queries };
+  const shape = {
+    channels: c,
+    frames,
+    pixels,
+    scale,
+    q0,
+    queries,
+    q_batch: layout.qBatch,
+    q_plane: layout.qPlane,
+    q_shift: layout.qShift,
+    k_base: layout.kBase,
+    kv_batch: layout.kvBatch,
+    kv_plane: layout.kvPlane,
+  };
   rt.dispatch({
     family: "attention",
     pipeline: rt.pipelines.get("attention_temporal", "scores_main"),
-    bindings: [qkv, scores, null],
+    bindings: [q, kv, scores, null],
     params: TEMPORAL_PARAMS.pack({ ...shape, total }),
     workgroups: elementwiseGroups(total),
     flops: 2 * total * c,
@@ -97,7 +126,7 @@ function temporal(
   rt.dispatch({
     family: "attention",
     pipeline: rt.pipelines.get("attention_temporal", "apply_main"),
-    bindings: [qkv, scores, out],
+    bindings: [null, kv, scores, out],
     params: TEMPORAL_PARAMS.pack({ ...shape, total: applied }),
     workgroups: elementwiseGroups(applied),
     flops: applied * (frames + 1),

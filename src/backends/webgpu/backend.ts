@@ -19,6 +19,7 @@ import type {
   FsqSpec,
   FusedNorm,
   GroupNormOptions,
+  JoinOptions,
   KernelProfile,
   MemoryStats,
   Tensor,
@@ -180,7 +181,8 @@ export class WebGpuOps implements Backend {
     return fsqDequantize(this.#rt, indices, spec);
   }
 
-  joinFrames(parts: readonly FrameRange[]): Tensor {
+  /** `park` changes nothing here: GPU memory has no address-space limit to keep state out of. */
+  joinFrames(parts: readonly FrameRange[], _opts?: JoinOptions): Tensor {
     return joinFrames(this.#rt, parts);
   }
 

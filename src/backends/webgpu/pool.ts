@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { MemoryStats } from "../ops.ts";
+import { type MemoryStats, noMemory } from "../ops.ts";
 
 /** Smallest buffer handed out: WebGPU bindings must be non-empty and 16-byte sized. */
 const MIN_BYTES = 256;
@@ -29,7 +29,7 @@ export type PoolStats = MemoryStats;
 export class BufferPool {
   #device: GPUDevice;
   #free = new Map<number, GPUBuffer[]>();
-  #stats: PoolStats = { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
+  #stats: PoolStats = noMemory();
   #maxBufferSize: number;
 
   constructor(device: GPUDevice, maxBufferSize: number) {

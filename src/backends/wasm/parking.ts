@@ -1,0 +1,202 @@
+/**
+ * Tensors the WebAssembly backend keeps between the steps of a stream outside its heap.
+ *
+ * A causal stream carries state from step to step: a few frames per temporal conv, and every
+ * frame's keys and values per temporal attention. At 720p that is over a gigabyte, all of it
+ * idle during a step except the layer that reads it. Kept in the heap it would crowd the 4 GiB
+ * wasm32 address space (1080p would not fit) and, living between a step's transient tensors,
+ * fragment it. So `joinFrames(parts, { park: true })` copies its result into JavaScript memory
+ * instead, and the only ops that take such a tensor are `joinFrames` (which copies its frames
+ * back into the heap where a kernel reads them), `read` and `release`.
+ *
+ * A parked tensor is a list of chunks, each a run of whole frames of every (batch, channel)
+ * plane. Chunks never change once written, so a parked join that takes every frame of a chunk
+ * shares it instead of copying: a temporal attention's cache grows by one chunk a step, without
+ * copying (or holding twice) the frames it already had. Chunks count their holders; the last
+ * release returns the chunk's buffer to a pool of exact sizes, since a stream asks for the same
+ * few sizes step after step. The pool holds at most a budget of free bytes (the oldest go first,
+ * to the garbage collector), so memory follows what the stream carries.
+ * @module
+ */
+
+import { fmtShape, numel } from "../../types.ts";
+import type { FrameRange, Tensor } from "../ops.ts";
+import type { JoinFramesGeometry } from "../geometry.ts";
+
+/** Free bytes the pool keeps for reuse. */
+const POOL_BYTES = 512 << 20;
+
+/** Frames [offset, offset + frames) of a parked tensor: planes x frames x frameSize words. */
+interface Chunk {
+  readonly frames: number;
+  readonly data: Int32Array;
+  holders: number;
+}
+
+/** A tensor kept in JavaScript memory between steps (see the module doc). */
+export class ParkedTensor implements Tensor {
+  released = false;
+  constructor(
+    readonly shape: readonly number[],
+    readonly dtype: "f32" | "i32",
+    readonly chunks: readonly Chunk[],
+  ) {}
+  get size(): number {
+    return numel(this.shape);
+  }
+}
+
+/** Where a frame range's words are read from: the heap, or a parked tensor's chunks. */
+export type FrameSource =
+  | { heap: Int32Array; at: number; plane: number }
+  | { parked: ParkedTensor };
+
+/** The parked tensors' buffers, their pool, and the bytes they hold. */
+export class ParkingLot {
+  #pool = new Map<number, Int32Array[]>();
+  #poolOrder: Int32Array[] = [];
+  #poolWords = 0;
+  #heldWords = 0;
+  #peakWords = 0;
+
+  /** Bytes of parked tensors now (shared chunks once). */
+  get held(): number {
+    return this.#heldWords * 4;
+  }
+
+  /** The highest `held` since the last `resetPeak`. */
+  get peak(): number {
+    return this.#peakWords * 4;
+  }
+
+  resetPeak(): void {
+    this.#peakWords = this.#heldWords;
+  }
+
+  /**
+   * The parked join of `parts` (checked by `g`): chunks of parked parts taken whole are
+   * shared, everything else is copied, with `source(i)` saying where part i's words are.
+   */
+  join(
+    parts: readonly FrameRange[],
+    g: JoinFramesGeometry,
+    source: (i: number) => FrameSource,
+  ): ParkedTensor {
+    const chunks: Chunk[] = [];
+    parts.forEach((part, i) => {
+      const src = source(i);
+      if ("parked" in src) {
+        let start = 0;
+        for (const chunk of src.parked.chunks) {
+          const from = Math.max(part.from, start), to = Math.min(part.to, start + chunk.frames);
+          if (from < to) {
+            if (from === start && to === start + chunk.frames) {
+              chunk.holders++;
+              chunks.push(chunk);
+            } else {
+              chunks.push(this.#chunk(to - from, g, (dst, k) => {
+                const run = (to - from) * g.frameSize;
+                const at = (k * chunk.frames + from - start) * g.frameSize;
+                dst.set(chunk.data.subarray(at, at + run), k * run);
+              }));
+            }
+          }
+          start += chunk.frames;
+        }
+      } else {
+        const n = part.to - part.from, run = n * g.frameSize;
+        chunks.push(this.#chunk(n, g, (dst, k) => {
+          const at = src.at + k * src.plane + part.from * g.frameSize;
+          dst.set(src.heap.subarray(at, at + run), k * run);
+        }));
+      }
+    });
+    return new ParkedTensor(g.outShape, g.dtype, chunks);
+  }
+
+  /**
+   * Copies frames [from, to) of `t` into words `dst` from `at` on, each plane's run
+   * `dstPlane` words after the previous one.
+   */
+  copyOut(
+    t: ParkedTensor,
+    from: number,
+    to: number,
+    planes: number,
+    frameSize: number,
+    dst: Int32Array,
+    at: number,
+    dstPlane: number,
+  ): void {
+    let start = 0, written = 0;
+    for (const chunk of t.chunks) {
+      const a = Math.max(from, start), b = Math.min(to, start + chunk.frames);
+      if (a < b) {
+        const run = (b - a) * frameSize;
+        for (let k = 0; k < planes; k++) {
+          const src = (k * chunk.frames + a - start) * frameSize;
+          dst.set(chunk.data.subarray(src, src + run), at + k * dstPlane + written);
+        }
+        written += run;
+      }
+      start += chunk.frames;
+    }
+  }
+
+  /** Lets go of a parked tensor's chunks (the last holder's go back to the pool). */
+  release(t: ParkedTensor): void {
+    if (t.released) throw new Error(`Tensor ${fmtShape(t.shape)} was used after release`);
+    t.released = true;
+    for (const chunk of t.chunks) {
+      if (--chunk.holders > 0) continue;
+      this.#heldWords -= chunk.data.length;
+      this.#toPool(chunk.data);
+    }
+  }
+
+  /** Empties the pool (the backend is going away). */
+  clear(): void {
+    this.#pool.clear();
+    this.#poolOrder = [];
+    this.#poolWords = 0;
+  }
+
+  #chunk(
+    frames: number,
+    g: JoinFramesGeometry,
+    fill: (dst: Int32Array, plane: number) => void,
+  ): Chunk {
+    const words = g.planes * frames * g.frameSize;
+    const data = this.#fromPool(words) ?? new Int32Array(words);
+    for (let k = 0; k < g.planes; k++) fill(data, k);
+    this.#heldWords += words;
+    this.#peakWords = Math.max(this.#peakWords, this.#heldWords);
+    return { frames, data, holders: 1 };
+  }
+
+  #fromPool(words: number): Int32Array | undefined {
+    const list = this.#pool.get(words);
+    const data = list?.pop();
+    if (!data) return undefined;
+    if (!list!.length) this.#pool.delete(words);
+    this.#poolOrder.splice(this.#poolOrder.indexOf(data), 1);
+    this.#poolWords -= words;
+    return data;
+  }
+
+  #toPool(data: Int32Array): void {
+    if (data.length * 4 > POOL_BYTES) return;
+    let list = this.#pool.get(data.length);
+    if (!list) this.#pool.set(data.length, list = []);
+    list.push(data);
+    this.#poolOrder.push(data);
+    this.#poolWords += data.length;
+    while (this.#poolWords * 4 > POOL_BYTES) {
+      const old = this.#poolOrder.shift()!;
+      const same = this.#pool.get(old.length)!;
+      same.splice(same.indexOf(old), 1);
+      if (!same.length) this.#pool.delete(old.length);
+      this.#poolWords -= old.length;
+    }
+  }
+}
