@@ -227,6 +227,84 @@ export function temporalAttention(
   }
 }
 
+/**
+ * One chunk of keys and values, frames [k0, k0 + kFrames) of T, of causal temporal attention
+ * for the query frames [q0, T), with the softmax kept online: `ml` holds, per (b, query, pixel),
+ * the running maximum and sum of exp(score - maximum), and `acc` [B, C, T - q0, P] the running
+ * sum of exp(score - maximum) v. Chunks go in order from k0 = 0 (which starts the sums); the
+ * `last` one divides acc by the sum, leaving the attention's output in acc. The chunk is
+ * [B, 2C, kFrames, P] (k, then v); the queries are laid out as in temporalAttention.
+ */
+export function temporalAttentionChunk(
+  q: usize, kv: usize, acc: usize, ml: usize, channels: i32, frames: i32, pixels: i32,
+  scale: f32, q0: i32, qBatch: i32, qPlane: i32, qShift: i32, k0: i32, kFrames: i32, last: i32,
+  scratch: usize, p0: i32, p1: i32,
+): void {
+  const queries = frames - q0;
+  const outPlane = <usize> queries * <usize> pixels;
+  const kvPlane = <usize> kFrames * <usize> pixels;
+  const vOff = <usize> channels * kvPlane;
+  for (let item = p0; item < p1; item++) {
+    const b = item / pixels;
+    const pix = item % pixels;
+    const qb = q + ((<usize> b * <usize> qBatch + <usize> pix) << 2);
+    const k = kv + ((<usize> b * 2 * <usize> channels * kvPlane + <usize> pix) << 2);
+    const v = k + (vOff << 2);
+    const o = acc + ((<usize> b * <usize> channels * outPlane + <usize> pix) << 2);
+    for (let tq = q0; tq < frames; tq++) {
+      const qt = qb + ((<usize> (tq - qShift) * <usize> pixels) << 2);
+      const at = <usize> ((b * queries + tq - q0) * pixels + pix) * 2;
+      const ot = <usize> (tq - q0) * <usize> pixels;
+      let m: f32 = -3.4e38;
+      let sum: f32 = 0.0;
+      if (k0 > 0) {
+        m = f(ml, at);
+        sum = f(ml, at + 1);
+      } else {
+        for (let c = 0; c < channels; c++) put(o, <usize> c * outPlane + ot, 0.0);
+      }
+      const n = min(kFrames, tq - k0 + 1);
+      if (n > 0) {
+        let mNew = m;
+        for (let j = 0; j < n; j++) {
+          let dot: f32 = 0.0;
+          for (let c = 0; c < channels; c++) {
+            dot += f(qt, <usize> c * <usize> qPlane) *
+              f(k, <usize> c * kvPlane + <usize> j * <usize> pixels);
+          }
+          const sc = dot * scale;
+          put(scratch, <usize> j, sc);
+          mNew = max(mNew, sc);
+        }
+        const alpha = Mathf.exp(m - mNew);
+        sum *= alpha;
+        for (let j = 0; j < n; j++) {
+          const e = Mathf.exp(f(scratch, <usize> j) - mNew);
+          put(scratch, <usize> j, e);
+          sum += e;
+        }
+        for (let c = 0; c < channels; c++) {
+          const vc = <usize> c * kvPlane;
+          let a: f32 = f(o, <usize> c * outPlane + ot) * alpha;
+          for (let j = 0; j < n; j++) {
+            a += f(scratch, <usize> j) * f(v, vc + <usize> j * <usize> pixels);
+          }
+          put(o, <usize> c * outPlane + ot, a);
+        }
+        m = mNew;
+      }
+      put(ml, at, m);
+      put(ml, at + 1, sum);
+      if (last) {
+        const inv: f32 = 1.0 / sum;
+        for (let c = 0; c < channels; c++) {
+          put(o, <usize> c * outPlane + ot, f(o, <usize> c * outPlane + ot) * inv);
+        }
+      }
+    }
+  }
+}
+
 // Video resampling over planes (b, c) in [p0, p1) of [B, C, T, H, W]; see wgsl/resample.wgsl.
 
 /** 2x2 average with stride 2, taps past the bottom/right edge reading 0. */

@@ -351,7 +351,31 @@ kernelTest(
       assertClose(got.data, sliceTime(whole, frames - queries, frames).data, 1e-6, `${queries}`);
       ops.release(q);
     }
+    // Parked in three chunks (a stream's cache): read a chunk at a time, the same outputs.
+    let parked = ops.joinFrames([{ tensor: kv, from: 0, to: 2 }], { park: true });
+    for (const [from, to] of [[2, 3], [3, 5]]) {
+      const next = ops.joinFrames([{ tensor: parked, from: 0, to: from }, {
+        tensor: kv,
+        from,
+        to,
+      }], { park: true });
+      ops.release(parked);
+      parked = next;
+    }
+    for (const queries of [1, 2, 5]) {
+      const q = ops.upload(channelsFrames(host, 0, c, frames - queries, frames));
+      const out = ops.attention(q, "temporal", { keysValues: parked });
+      const got = await ops.read(out);
+      ops.release(out);
+      ops.release(q);
+      assertClose(got.data, sliceTime(whole, frames - queries, frames).data, 1e-6, "parked");
+    }
+    ops.release(parked);
     const q = ops.upload(channelsFrames(host, 0, c, 3, 5));
+    assert.throws(
+      () => ops.attention(q, "temporal", { keysValues: parked }),
+      /Tensor \[2, 16, 5, 3, 2\] was used after release/,
+    );
     const bad = (shape: number[]) =>
       ops.upload({ data: new Float32Array(shape.reduce((a, n) => a * n)), shape });
     for (const shape of [[2, 8, 5, 3, 2], [1, 16, 5, 3, 2], [2, 16, 1, 3, 2], [2, 16, 5, 2, 3]]) {

@@ -10,7 +10,7 @@ import type { ConvWeights, NormWeights, Ops, Tensor, Uploader } from "../backend
 import type { WeightReader } from "../weights/checkpoint.ts";
 import { loadPackedQkv } from "./params.ts";
 import { causalNormConv, loadCausalNorm, loadConv3d } from "./blocks3d.ts";
-import { allFrames, frameCount, localStream, type StepStream } from "./stream.ts";
+import { allFrames, localStream, type StepStream } from "./stream.ts";
 
 /** CausalAttnBlock ("spatial") or CausalTemporalAttnBlock ("temporal"). */
 export class AttnBlock3d {
@@ -63,23 +63,17 @@ export class AttnBlock3d {
     let past: Tensor | null = null;
     return {
       step: (ops, x) => {
-        const { q, kv: kvStep } = this.#queriesKeysValues(ops, x);
+        const { q, kv } = this.#queriesKeysValues(ops, x);
         // The parked cache grows by this step's frames (on WebAssembly its earlier frames are
-        // shared, not copied); the attention reads a working copy of it.
-        const kept = ops.joinFrames(
-          past ? [allFrames(past), allFrames(kvStep)] : [allFrames(kvStep)],
-          { park: true },
-        );
+        // shared, not copied, and the attention reads it a chunk at a time).
+        const kept = ops.joinFrames(past ? [allFrames(past), allFrames(kv)] : [allFrames(kv)], {
+          park: true,
+        });
+        ops.release(kv);
         if (past) ops.release(past);
         past = kept;
-        let kv = kvStep;
-        if (frameCount(kept) > frameCount(kvStep)) {
-          kv = ops.joinFrames([allFrames(kept)]);
-          ops.release(kvStep);
-        }
-        const attended = ops.attention(q, "temporal", { keysValues: kv });
+        const attended = ops.attention(q, "temporal", { keysValues: kept });
         ops.release(q);
-        ops.release(kv);
         return this.#project(ops, attended, x);
       },
       release: (ops) => {

@@ -7,8 +7,10 @@
  */
 
 import type { AttentionOptions, Tensor } from "../ops.ts";
-import { attentionGeometry } from "../geometry.ts";
-import type { WasmRuntime } from "./runtime.ts";
+import { attentionGeometry, type TemporalLayout } from "../geometry.ts";
+import type { WasmRuntime, WasmTensor } from "./runtime.ts";
+import { ParkedTensor } from "./parking.ts";
+import { fmtShape } from "../../types.ts";
 import { gemm } from "./gemm.ts";
 
 /** Attention over packed q/k/v (the op interface's `attention`). */
@@ -19,7 +21,9 @@ export function attention(
   opts: AttentionOptions = {},
 ): Tensor {
   const qkv = rt.tensor(qkvIn);
-  const kv = opts.keysValues ? rt.tensor(opts.keysValues) : qkv;
+  const parked = opts.keysValues instanceof ParkedTensor ? opts.keysValues : null;
+  if (parked?.released) throw new Error(`Tensor ${fmtShape(parked.shape)} was used after release`);
+  const kv = opts.keysValues && !parked ? rt.tensor(opts.keysValues) : qkv;
   const { b, c, frames, pixels: n, q0, outShape, layout } = attentionGeometry(
     qkv.shape,
     kind,
@@ -29,6 +33,10 @@ export function attention(
   const c3 = 3 * c;
   const out = rt.alloc(outShape, "f32", "attention");
   const scale = Math.fround(c ** -0.5);
+  if (parked) {
+    chunkedTemporal(rt, qkv, parked, out, { b, c, frames, pixels: n, q0, scale, layout });
+    return out;
+  }
   if (kind === "temporal") {
     if (4 * frames > rt.scratchBytes) throw new Error(`Too many frames (${frames}) to attend`);
     rt.timed(
@@ -96,4 +104,67 @@ export function attention(
     rt.heap.free(scores);
   }
   return out;
+}
+
+/**
+ * Temporal attention over parked keys and values (a stream's cache, kept outside the heap): each
+ * chunk is copied into the heap in turn and attended with an online softmax, so the heap holds
+ * one chunk however long the cache has grown.
+ */
+function chunkedTemporal(
+  rt: WasmRuntime,
+  q: WasmTensor,
+  kv: ParkedTensor,
+  out: WasmTensor,
+  e: {
+    b: number;
+    c: number;
+    frames: number;
+    pixels: number;
+    q0: number;
+    scale: number;
+    layout: TemporalLayout;
+  },
+): void {
+  const { b, c, frames, pixels, q0, scale, layout } = e;
+  const ml = rt.alloc([b, frames - q0, pixels, 2], "f32", "attention softmax state");
+  try {
+    let k0 = 0;
+    for (const [i, chunk] of kv.chunks.entries()) {
+      if (4 * chunk.frames > rt.scratchBytes) {
+        throw new Error(`Too many frames (${chunk.frames}) to attend`);
+      }
+      const keys = rt.alloc([b, 2 * c, chunk.frames, pixels], "f32", "attention keys and values");
+      try {
+        new Int32Array(rt.heap.memory.buffer, keys.ptr, chunk.data.length).set(chunk.data);
+        rt.timed(
+          "attention",
+          4 * b * (frames - q0) * chunk.frames * pixels * c,
+          () =>
+            rt.launch("temporalAttentionChunk", {
+              q: q.ptr,
+              kv: keys.ptr,
+              acc: out.ptr,
+              ml: ml.ptr,
+              channels: c,
+              frames,
+              pixels,
+              scale,
+              q0,
+              qBatch: layout.qBatch,
+              qPlane: layout.qPlane,
+              qShift: layout.qShift,
+              k0,
+              kFrames: chunk.frames,
+              last: i === kv.chunks.length - 1 ? 1 : 0,
+            }, b * pixels),
+        );
+      } finally {
+        rt.release(keys);
+      }
+      k0 += chunk.frames;
+    }
+  } finally {
+    rt.release(ml);
+  }
 }

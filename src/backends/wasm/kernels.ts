@@ -135,6 +135,18 @@ export const KERNELS = {
     ],
     range: ["p0", "p1"],
   },
+  /**
+   * One chunk of keys and values (frames [k0, k0 + kFrames)) of causal temporal attention with
+   * an online softmax (running max and sum in `ml`, values in `acc`); `scratch` holds `kFrames`
+   * floats.
+   */
+  temporalAttentionChunk: {
+    params: [
+      "q", "kv", "acc", "ml", "channels", "frames", "pixels", "scale", "q0",
+      "qBatch", "qPlane", "qShift", "k0", "kFrames", "last", "scratch",
+    ],
+    range: ["p0", "p1"],
+  },
   /** 2x2 average pooling of the planes (b, c) in [p0, p1) of [B, C, T, H, W]. */
   poolSpace: { params: ["src", "dst", "t", "h", "w"], range: ["p0", "p1"] },
   /** Frame pairs averaged: T -> (T - 1) / 2 + 1. */

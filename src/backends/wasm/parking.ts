@@ -27,7 +27,7 @@ import type { JoinFramesGeometry } from "../geometry.ts";
 const POOL_BYTES = 512 << 20;
 
 /** Frames [offset, offset + frames) of a parked tensor: planes x frames x frameSize words. */
-interface Chunk {
+export interface Chunk {
   readonly frames: number;
   readonly data: Int32Array;
   holders: number;

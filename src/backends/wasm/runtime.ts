@@ -221,7 +221,7 @@ export class WasmRuntime {
     if (t instanceof ParkedTensor) {
       throw new Error(
         `Tensor ${fmtShape(t.shape)} is parked (stream state kept outside the heap): only ` +
-          `joinFrames, read and release take it`,
+          `joinFrames, read, release and temporal attention's keysValues take it`,
       );
     }
     if (!(w instanceof WasmTensor)) throw new Error("Tensor belongs to another backend");
