@@ -2389,6 +2389,7 @@ var WasmTensor = class {
 };
 var WINOGRAD_MAX_CHANNELS = 512;
 var COLUMN_BYTES = 8 << 20;
+var WINOGRAD_BAND_BYTES = 16 << 20;
 var ATTENTION_SCORE_BYTES = 4 << 20;
 var CHUNKS_PER_THREAD = 4;
 function checkWasmOptions(options) {
@@ -2396,7 +2397,14 @@ function checkWasmOptions(options) {
   if (t !== void 0 && (!Number.isInteger(t) || t < 1)) {
     throw new Error(`threads must be a positive integer, got ${t}`);
   }
-  for (const k of ["columnBytes", "attentionScoreBytes", "winogradCacheBytes", "idleMs"]) {
+  const budgets = [
+    "columnBytes",
+    "winogradBandBytes",
+    "attentionScoreBytes",
+    "winogradCacheBytes",
+    "idleMs"
+  ];
+  for (const k of budgets) {
     const v = options[k];
     if (v !== void 0 && !(Number.isFinite(v) && v >= 0)) {
       throw new Error(`${k} must be a number >= 0, got ${v}`);
@@ -2427,6 +2435,7 @@ var WasmRuntime = class _WasmRuntime {
   /** Bytes of each thread's scratch area. */
   scratchBytes;
   columnBytes;
+  winogradBandBytes;
   attentionScoreBytes;
   #pool;
   #scratch;
@@ -2445,6 +2454,7 @@ var WasmRuntime = class _WasmRuntime {
     this.#scratch = scratch;
     this.heap = new WasmHeap(memory, heapBase);
     this.columnBytes = options.columnBytes ?? COLUMN_BYTES;
+    this.winogradBandBytes = options.winogradBandBytes ?? WINOGRAD_BAND_BYTES;
     this.attentionScoreBytes = options.attentionScoreBytes ?? ATTENTION_SCORE_BYTES;
     this.label = `wasm (${variant.startsWith("relaxed") ? "relaxed SIMD" : "SIMD"}, ${pool ? pool.threads : 1} thread${pool && pool.threads > 1 ? "s" : ""})`;
   }
@@ -2823,70 +2833,72 @@ function winogradConv(rt, x, w, opts, out, [b, cin, frames, hIn, wIn], up) {
   const cout = w.cout;
   const h = hIn * up, wd = wIn * up, hp = h + 2, wp = wd + 2;
   const plane = h * wd, pIn = frames * hIn * wIn;
+  const fit = Math.floor(rt.winogradBandBytes / (4 * cin * wp)) - 2;
+  const bandRows = fit >= h ? h : Math.max(4, Math.floor(fit / 4) * 4);
   const { ptr: u, owned } = rt.winogradWeights(w);
-  const xp = rt.heap.alloc(4 * cin * hp * wp, "padded input");
-  const stage = frames > 1 ? rt.heap.alloc(4 * cout * plane, "conv output frame") : 0;
+  const xp = rt.heap.alloc(4 * cin * (bandRows + 2) * wp, "padded input");
+  const staged = frames > 1 || bandRows < h;
+  const stage = staged ? rt.heap.alloc(4 * cout * bandRows * wd, "conv output band") : 0;
   const mem = () => new Float32Array(rt.heap.memory.buffer);
   try {
     const norm = opts.norm;
     const bias = rt.tensor(w.bias).ptr;
-    const rows = Math.ceil(h / 4);
     for (let bi = 0; bi < b; bi++) {
       const outBase = out.ptr + 4 * bi * cout * frames * plane;
       for (let f = 0; f < frames; f++) {
-        rt.launch("im2col", {
-          x: x.ptr + 4 * bi * cin * pIn,
-          col: xp,
-          cin,
-          tIn: frames,
-          hIn,
-          wIn,
-          kt: 1,
-          kh: 1,
-          kw: 1,
-          tOut: frames,
-          hOut: hp,
-          wOut: wp,
-          st: 1,
-          sh: 1,
-          sw: 1,
-          padT: 0,
-          padH: 1,
-          padW: 1,
-          up,
-          ...gatherNorm(rt, norm, bi),
-          q0: f * hp * wp,
-          len: hp * wp
-        }, cin);
-        const y = stage || outBase;
-        if (stage && opts.residual) {
-          const m = mem();
-          for (let c = 0; c < cout; c++) {
-            const src = (outBase >> 2) + (c * frames + f) * plane;
-            m.copyWithin((stage >> 2) + c * plane, src, src + plane);
-          }
-        }
-        rt.launch(
-          "winogradRows",
-          {
-            x: xp,
-            u,
-            bias,
-            res: opts.residual ? y : 0,
-            y,
+        for (let r0 = 0; r0 < h; r0 += bandRows) {
+          const rowsHere = Math.min(bandRows, h - r0), run = rowsHere * wd;
+          rt.launch("im2col", {
+            x: x.ptr + 4 * bi * cin * pIn,
+            col: xp,
             cin,
-            cout,
-            h,
-            w: wd
-          },
-          rows,
-          1
-        );
-        if (stage) {
-          const m = mem();
-          for (let c = 0; c < cout; c++) {
-            const dst = (outBase >> 2) + (c * frames + f) * plane;
-            m.copyWithin(dst, (stage >> 2) + c * plane, (stage >> 2) + (c + 1) * plane);
+            tIn: frames,
+            hIn,
+            wIn,
+            kt: 1,
+            kh: 1,
+            kw: 1,
+            tOut: frames,
+            hOut: hp,
+            wOut: wp,
+            st: 1,
+            sh: 1,
+            sw: 1,
+            padT: 0,
+            padH: 1,
+            padW: 1,
+            up,
+            ...gatherNorm(rt, norm, bi),
+            q0: f * hp * wp + r0 * wp,
+            len: (rowsHere + 2) * wp
+          }, cin);
+          const y = stage || outBase;
+          const at = (c) => (outBase >> 2) + (c * frames + f) * plane + r0 * wd;
+          if (stage && opts.residual) {
+            const m = mem();
+            for (let c = 0; c < cout; c++) m.copyWithin((stage >> 2) + c * run, at(c), at(c) + run);
+          }
+          rt.launch(
+            "winogradRows",
+            {
+              x: xp,
+              u,
+              bias,
+              res: opts.residual ? y : 0,
+              y,
+              cin,
+              cout,
+              h: rowsHere,
+              w: wd
+            },
+            Math.ceil(rowsHere / 4),
+            1
+          );
+          if (stage) {
+            const m = mem();
+            for (let c = 0; c < cout; c++) {
+              m.copyWithin(at(c), (stage >> 2) + c * run, (stage >> 2) + (c + 1) * run);
+            }
           }
         }
       }

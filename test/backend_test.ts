@@ -190,6 +190,58 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "Winograd convolutions a band of rows at a time give the numbers of whole frames",
+  ...GPU_TEST,
+  async fn() {
+    // Band budget 1 byte: every band is one 4-row tile row (the least it can be).
+    const whole = await WasmOps.create({ threads: 2 });
+    const banded = await WasmOps.create({ threads: 2, winogradBandBytes: 1 });
+    try {
+      const [cin, cout, h, w] = [6, 5, 14, 9];
+      const weight = randomArray(cout * cin * 9, 31, -0.2, 0.2);
+      const bias = randomArray(cout, 32);
+      const gamma = randomArray(cin, 33, 0.5, 1.5), beta = randomArray(cin, 34);
+      // Images, video frames (staged), upsampled input (upsample: rows doubled), with a fused
+      // norm + SiLU and a residual.
+      const cases = [
+        { shape: [2, cin, h, w], upsample: false },
+        { shape: [1, cin, 3, h, w], upsample: false },
+        { shape: [1, cin, 2, 7, 5], upsample: true },
+      ];
+      for (const { shape, upsample } of cases) {
+        const outs: Float32Array[] = [];
+        for (const ops of [whole, banded]) {
+          const conv = convParams(ops, weight, [cout, cin, 3, 3], bias);
+          const norm = normParams(ops, gamma, beta, 2);
+          const x = ops.upload({ data: randomArray(shape.reduce((a, n) => a * n), 35), shape });
+          const outShape = [...shape];
+          outShape[1] = cout;
+          if (upsample) outShape.splice(-2, 2, 2 * shape.at(-2)!, 2 * shape.at(-1)!);
+          const res = ops.upload({
+            data: randomArray(outShape.reduce((a, n) => a * n), 36),
+            shape: outShape,
+          });
+          const stats = ops.groupNormStats(x, { groups: 2, eps: 1e-6, perFrame: true });
+          const y = ops.conv(x, conv, {
+            upsample,
+            residual: res,
+            norm: { stats, weights: norm, silu: true },
+          });
+          outs.push((await ops.read(y)).data as Float32Array);
+          for (const t of [y, stats, res, x, conv.weight, conv.bias, norm.gammaBeta]) {
+            ops.release(t);
+          }
+        }
+        assert.deepEqual(outs[1], outs[0], `${shape} upsample ${upsample}`);
+      }
+    } finally {
+      whole.destroy();
+      banded.destroy();
+    }
+  },
+});
+
 Deno.test("bad WebAssembly options fail the load whichever backend auto would take", async () => {
   await assert.rejects(
     loadTokenizer({ ...halves, wasm: { threads: 1.5 } }),
@@ -198,5 +250,9 @@ Deno.test("bad WebAssembly options fail the load whichever backend auto would ta
   await assert.rejects(
     loadTokenizer({ ...halves, backend: "wasm", wasm: { winogradCacheBytes: -1 } }),
     /winogradCacheBytes must be a number >= 0, got -1/,
+  );
+  await assert.rejects(
+    loadTokenizer({ ...halves, backend: "wasm", wasm: { winogradBandBytes: NaN } }),
+    /winogradBandBytes must be a number >= 0, got NaN/,
   );
 });

@@ -142,9 +142,12 @@ function gatherNorm(rt: WasmRuntime, norm: FusedNorm | undefined, bi: number): G
 
 /**
  * A 3x3, stride 1, pad 1 convolution by Winograd F(4x4, 3x3) (asm/winograd.ts): per image or
- * frame, the input is gathered once into a zero-padded plane (normalised, upsampled), then
- * transformed, multiplied and transformed back by bands of tile rows on every thread. The
- * weights are transformed per call into a transient buffer unless a cache budget is set.
+ * frame, and per band of output rows, the input is gathered once into a zero-padded plane
+ * (normalised, upsampled; a band reads one row of halo above and below), then transformed,
+ * multiplied and transformed back by bands of tile rows on every thread. Bands keep the
+ * padded copy to `winogradBandBytes` whatever the frame size (a whole 720p frame of 512
+ * channels would be 120 MB); their rows are whole tiles, so the sums are those of one band. The weights are transformed per call into a transient buffer
+ * unless a cache budget is set.
  */
 function winogradConv(
   rt: WasmRuntime,
@@ -158,73 +161,78 @@ function winogradConv(
   const cout = w.cout;
   const h = hIn * up, wd = wIn * up, hp = h + 2, wp = wd + 2;
   const plane = h * wd, pIn = frames * hIn * wIn;
+  // Rows per band: a multiple of the 4-row tiles, at least one tile.
+  const fit = Math.floor(rt.winogradBandBytes / (4 * cin * wp)) - 2;
+  const bandRows = fit >= h ? h : Math.max(4, Math.floor(fit / 4) * 4);
   const { ptr: u, owned } = rt.winogradWeights(w);
-  const xp = rt.heap.alloc(4 * cin * hp * wp, "padded input");
-  // Frames of a video are planes `frames` apart in each channel: staged through a buffer.
-  const stage = frames > 1 ? rt.heap.alloc(4 * cout * plane, "conv output frame") : 0;
+  const xp = rt.heap.alloc(4 * cin * (bandRows + 2) * wp, "padded input");
+  // A frame of a video, or a band of rows, is not contiguous in each channel of the output:
+  // staged through a buffer.
+  const staged = frames > 1 || bandRows < h;
+  const stage = staged ? rt.heap.alloc(4 * cout * bandRows * wd, "conv output band") : 0;
   const mem = () => new Float32Array(rt.heap.memory.buffer);
   try {
     const norm = opts.norm;
     const bias = rt.tensor(w.bias).ptr;
-    const rows = Math.ceil(h / 4);
     for (let bi = 0; bi < b; bi++) {
       const outBase = out.ptr + 4 * bi * cout * frames * plane;
       for (let f = 0; f < frames; f++) {
-        // A 1x1 "convolution" with pad 1 gathers the padded, normalised, upsampled frame.
-        rt.launch("im2col", {
-          x: x.ptr + 4 * bi * cin * pIn,
-          col: xp,
-          cin,
-          tIn: frames,
-          hIn,
-          wIn,
-          kt: 1,
-          kh: 1,
-          kw: 1,
-          tOut: frames,
-          hOut: hp,
-          wOut: wp,
-          st: 1,
-          sh: 1,
-          sw: 1,
-          padT: 0,
-          padH: 1,
-          padW: 1,
-          up,
-          ...gatherNorm(rt, norm, bi),
-          q0: f * hp * wp,
-          len: hp * wp,
-        }, cin);
-        const y = stage || outBase;
-        if (stage && opts.residual) {
-          // The residual was copied into `out`; bring this frame's into the stage.
-          const m = mem();
-          for (let c = 0; c < cout; c++) {
-            const src = (outBase >> 2) + (c * frames + f) * plane;
-            m.copyWithin((stage >> 2) + c * plane, src, src + plane);
-          }
-        }
-        rt.launch(
-          "winogradRows",
-          {
-            x: xp,
-            u,
-            bias,
-            res: opts.residual ? y : 0,
-            y,
+        for (let r0 = 0; r0 < h; r0 += bandRows) {
+          const rowsHere = Math.min(bandRows, h - r0), run = rowsHere * wd;
+          // A 1x1 "convolution" with pad 1 gathers the padded, normalised, upsampled rows.
+          rt.launch("im2col", {
+            x: x.ptr + 4 * bi * cin * pIn,
+            col: xp,
             cin,
-            cout,
-            h,
-            w: wd,
-          },
-          rows,
-          1,
-        );
-        if (stage) {
-          const m = mem();
-          for (let c = 0; c < cout; c++) {
-            const dst = (outBase >> 2) + (c * frames + f) * plane;
-            m.copyWithin(dst, (stage >> 2) + c * plane, (stage >> 2) + (c + 1) * plane);
+            tIn: frames,
+            hIn,
+            wIn,
+            kt: 1,
+            kh: 1,
+            kw: 1,
+            tOut: frames,
+            hOut: hp,
+            wOut: wp,
+            st: 1,
+            sh: 1,
+            sw: 1,
+            padT: 0,
+            padH: 1,
+            padW: 1,
+            up,
+            ...gatherNorm(rt, norm, bi),
+            q0: f * hp * wp + r0 * wp,
+            len: (rowsHere + 2) * wp,
+          }, cin);
+          const y = stage || outBase;
+          // Where this band's rows start in each channel of the output.
+          const at = (c: number) => (outBase >> 2) + (c * frames + f) * plane + r0 * wd;
+          if (stage && opts.residual) {
+            // The residual was copied into `out`; bring this band's into the stage.
+            const m = mem();
+            for (let c = 0; c < cout; c++) m.copyWithin((stage >> 2) + c * run, at(c), at(c) + run);
+          }
+          rt.launch(
+            "winogradRows",
+            {
+              x: xp,
+              u,
+              bias,
+              res: opts.residual ? y : 0,
+              y,
+              cin,
+              cout,
+              h: rowsHere,
+              w: wd,
+            },
+            Math.ceil(rowsHere / 4),
+            1,
+          );
+          if (stage) {
+            const m = mem();
+            for (let c = 0; c < cout; c++) {
+              m.copyWithin(at(c), (stage >> 2) + c * run, (stage >> 2) + (c + 1) * run);
+            }
           }
         }
       }

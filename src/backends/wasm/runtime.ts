@@ -49,6 +49,11 @@ export interface WasmOptions {
   relaxedSimd?: boolean;
   /** Bytes of gathered convolution columns held at once. */
   columnBytes?: number;
+  /**
+   * Bytes of a Winograd convolution's zero-padded input held at once: larger frames are
+   * convolved a band of rows at a time (default 16 MiB).
+   */
+  winogradBandBytes?: number;
   /** Bytes of attention scores held at once. */
   attentionScoreBytes?: number;
   /**
@@ -66,6 +71,7 @@ export interface WasmOptions {
 /** Channels up to which 3x3 convolutions take the Winograd path (its scratch is sized for them). */
 const WINOGRAD_MAX_CHANNELS = 512;
 const COLUMN_BYTES = 8 << 20;
+const WINOGRAD_BAND_BYTES = 16 << 20;
 const ATTENTION_SCORE_BYTES = 4 << 20;
 /** Work items per chunk handed to a thread: enough chunks to balance, few enough to be cheap. */
 export const CHUNKS_PER_THREAD = 4;
@@ -76,7 +82,14 @@ export function checkWasmOptions(options: WasmOptions): void {
   if (t !== undefined && (!Number.isInteger(t) || t < 1)) {
     throw new Error(`threads must be a positive integer, got ${t}`);
   }
-  for (const k of ["columnBytes", "attentionScoreBytes", "winogradCacheBytes", "idleMs"] as const) {
+  const budgets = [
+    "columnBytes",
+    "winogradBandBytes",
+    "attentionScoreBytes",
+    "winogradCacheBytes",
+    "idleMs",
+  ] as const;
+  for (const k of budgets) {
     const v = options[k];
     if (v !== undefined && !(Number.isFinite(v) && v >= 0)) {
       throw new Error(`${k} must be a number >= 0, got ${v}`);
@@ -113,6 +126,7 @@ export class WasmRuntime {
   /** Bytes of each thread's scratch area. */
   readonly scratchBytes: number;
   readonly columnBytes: number;
+  readonly winogradBandBytes: number;
   readonly attentionScoreBytes: number;
   readonly #pool: ThreadPool | null;
   readonly #scratch: number;
@@ -141,6 +155,7 @@ export class WasmRuntime {
     this.#scratch = scratch;
     this.heap = new WasmHeap(memory, heapBase);
     this.columnBytes = options.columnBytes ?? COLUMN_BYTES;
+    this.winogradBandBytes = options.winogradBandBytes ?? WINOGRAD_BAND_BYTES;
     this.attentionScoreBytes = options.attentionScoreBytes ?? ATTENTION_SCORE_BYTES;
     this.label = `wasm (${variant.startsWith("relaxed") ? "relaxed SIMD" : "SIMD"}, ${
       pool ? pool.threads : 1
