@@ -86,7 +86,7 @@ async function acquireGpu(options = {}) {
 // src/backends/ops.ts
 function noMemory() {
   const stats = { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
-  return { ...stats, parked: 0, peakParked: 0 };
+  return { ...stats, parked: 0, peakParked: 0, peakHeld: 0 };
 }
 
 // src/backends/webgpu/pool.ts
@@ -147,7 +147,7 @@ var BufferPool = class {
     this.#free.clear();
   }
   stats() {
-    return { ...this.#stats };
+    return { ...this.#stats, peakHeld: this.#stats.peakInUse };
   }
   resetPeak() {
     this.#stats.peakInUse = this.#stats.inUse;
@@ -682,6 +682,7 @@ function convGeometry(shape, w, opts) {
   const [padHighH, padHighW] = opts.padHigh ?? [kh - 1 >> 1, kw - 1 >> 1];
   const padT = opts.padTime ?? kt - 1;
   const up = opts.upsample ? 2 : 1;
+  if (opts.context) checkContext(shape, w, opts, opts.context.shape);
   const tOut = Math.floor((tIn + padT - kt) / st) + 1;
   const hOut = Math.floor((hIn * up + padLowH + padHighH - kh) / sh) + 1;
   const wOut = Math.floor((wIn * up + padLowW + padHighW - kw) / sw) + 1;
@@ -716,6 +717,24 @@ function convGeometry(shape, w, opts) {
     outShape,
     family: kh * kw > 1 ? "conv3x3" : kt > 1 ? "conv-time" : "conv1x1"
   };
+}
+function checkContext(shape, w, opts, context) {
+  const [kt, kh, kw] = w.kernel;
+  const fail2 = (why) => {
+    throw new Error(`conv context: ${why}`);
+  };
+  if (shape.length !== 5 || kt < 2 || kh * kw !== 1) {
+    fail2(`only a causal temporal conv (kt, 1, 1) of video takes one, not kernel ${w.kernel}`);
+  }
+  if ((opts.stride ?? [1, 1, 1]).some((s) => s !== 1) || opts.upsample) {
+    fail2("the conv must have stride 1 and no upsample");
+  }
+  if ((opts.padTime ?? kt - 1) !== kt - 1) fail2(`padTime must be kt - 1 = ${kt - 1}`);
+  if (opts.norm) fail2("a fused norm cannot be applied to carried frames");
+  const want = [shape[0], shape[1], kt - 1, shape[3], shape[4]];
+  if (fmtShape(context) !== fmtShape(want)) {
+    fail2(`expected ${fmtShape(want)} (kt - 1 frames like the input's), got ${fmtShape(context)}`);
+  }
 }
 function groupNormGeometry(shape, opts) {
   const [b, c] = shape;
@@ -921,6 +940,45 @@ function joinFramesGeometry(parts) {
   };
 }
 
+// src/backends/webgpu/frames.ts
+var FRAMES_PARAMS = defineParams("frames.wgsl", [
+  ["total", "u32"],
+  ["run", "u32"],
+  ["src_plane", "u32"],
+  ["src_start", "u32"],
+  ["dst_plane", "u32"],
+  ["dst_start", "u32"],
+  ["_pad0", "u32"],
+  ["_pad1", "u32"]
+]);
+function joinFrames(rt, parts) {
+  const inputs = parts.map((p) => rt.tensor(p.tensor));
+  const g = joinFramesGeometry(parts);
+  const out = rt.alloc(g.outShape, g.dtype, "joinFrames");
+  const tOut = g.outShape[2];
+  const pipeline = rt.pipelines.get("frames");
+  parts.forEach((part, i) => {
+    const x = inputs[i];
+    const run = g.frames[i] * g.frameSize;
+    const total = g.planes * run;
+    rt.dispatch({
+      family: "frames",
+      pipeline,
+      bindings: [x, out],
+      params: FRAMES_PARAMS.pack({
+        total,
+        run,
+        src_plane: x.shape[2] * g.frameSize,
+        src_start: part.from * g.frameSize,
+        dst_plane: tOut * g.frameSize,
+        dst_start: g.offsets[i] * g.frameSize
+      }),
+      workgroups: elementwiseGroups(total)
+    });
+  });
+  return out;
+}
+
 // src/backends/webgpu/conv.ts
 var CONV_PARAMS = defineParams("conv.wgsl", [
   ["M", "u32"],
@@ -949,6 +1007,17 @@ var CONV_PARAMS = defineParams("conv.wgsl", [
   ["_p2", "u32"]
 ]);
 function conv(rt, tiles, xIn, w, opts = {}) {
+  if (opts.context) {
+    convGeometry(rt.tensor(xIn).shape, w, opts);
+    const { context, ...rest } = opts;
+    const whole = [context, xIn].map((tensor) => ({ tensor, from: 0, to: tensor.shape[2] }));
+    const joined = joinFrames(rt, whole);
+    try {
+      return conv(rt, tiles, joined, w, { ...rest, padTime: 0 });
+    } finally {
+      rt.release(joined);
+    }
+  }
   const x = rt.tensor(xIn);
   const g = convGeometry(x.shape, w, opts);
   const { b, cin, tIn, hIn, wIn, kt, kh, kw, st, sh, sw, padT, tOut, hOut, wOut, outShape } = g;
@@ -1350,45 +1419,6 @@ function fsqDequantize(rt, idxIn, spec) {
   const total = batch * positions;
   dispatchFsq(rt, "dequantize_main", [null, codes, idx], { spec, positions, total });
   return codes;
-}
-
-// src/backends/webgpu/frames.ts
-var FRAMES_PARAMS = defineParams("frames.wgsl", [
-  ["total", "u32"],
-  ["run", "u32"],
-  ["src_plane", "u32"],
-  ["src_start", "u32"],
-  ["dst_plane", "u32"],
-  ["dst_start", "u32"],
-  ["_pad0", "u32"],
-  ["_pad1", "u32"]
-]);
-function joinFrames(rt, parts) {
-  const inputs = parts.map((p) => rt.tensor(p.tensor));
-  const g = joinFramesGeometry(parts);
-  const out = rt.alloc(g.outShape, g.dtype, "joinFrames");
-  const tOut = g.outShape[2];
-  const pipeline = rt.pipelines.get("frames");
-  parts.forEach((part, i) => {
-    const x = inputs[i];
-    const run = g.frames[i] * g.frameSize;
-    const total = g.planes * run;
-    rt.dispatch({
-      family: "frames",
-      pipeline,
-      bindings: [x, out],
-      params: FRAMES_PARAMS.pack({
-        total,
-        run,
-        src_plane: x.shape[2] * g.frameSize,
-        src_start: part.from * g.frameSize,
-        dst_plane: tOut * g.frameSize,
-        dst_start: g.offsets[i] * g.frameSize
-      }),
-      workgroups: elementwiseGroups(total)
-    });
-  });
-  return out;
 }
 
 // src/backends/webgpu/backend.ts
@@ -1932,6 +1962,8 @@ var WasmHeap = class {
   #sizes = /* @__PURE__ */ new Map();
   #inUse = 0;
   #peak = 0;
+  #parked = 0;
+  #peakHeld = 0;
   #peakAllocated = 0;
   #created = 0;
   #base;
@@ -1961,6 +1993,7 @@ var WasmHeap = class {
     this.#sizes.set(ptr, size);
     this.#inUse += size;
     this.#peak = Math.max(this.#peak, this.#inUse);
+    this.#peakHeld = Math.max(this.#peakHeld, this.#inUse + this.#parked);
     return ptr;
   }
   /** Returns a block from `alloc` for reuse, merged with free neighbours. */
@@ -2021,8 +2054,14 @@ var WasmHeap = class {
       );
     }
   }
+  /** Bytes held outside the heap (parked stream state), for `peakHeld`. */
+  setParked(bytes) {
+    this.#parked = bytes;
+    this.#peakHeld = Math.max(this.#peakHeld, this.#inUse + bytes);
+  }
   stats() {
     return {
+      peakHeld: this.#peakHeld,
       inUse: this.#inUse,
       allocated: this.#top - this.#base,
       peakInUse: this.#peak,
@@ -2034,6 +2073,7 @@ var WasmHeap = class {
   resetPeak() {
     this.#peak = this.#inUse;
     this.#peakAllocated = this.#top - this.#base;
+    this.#peakHeld = this.#inUse + this.#parked;
   }
 };
 
@@ -2054,6 +2094,12 @@ var ParkedTensor = class {
   }
 };
 var ParkingLot = class {
+  /** `onHeld(bytes)` hears every change of the bytes held (the heap's combined peak). */
+  constructor(onHeld = () => {
+  }) {
+    this.onHeld = onHeld;
+  }
+  onHeld;
   #pool = /* @__PURE__ */ new Map();
   #poolOrder = [];
   #poolWords = 0;
@@ -2132,6 +2178,7 @@ var ParkingLot = class {
     for (const chunk of t.chunks) {
       if (--chunk.holders > 0) continue;
       this.#heldWords -= chunk.data.length;
+      this.onHeld(this.held);
       this.#toPool(chunk.data);
     }
   }
@@ -2147,6 +2194,7 @@ var ParkingLot = class {
     for (let k = 0; k < g.planes; k++) fill(data, k);
     this.#heldWords += words;
     this.#peakWords = Math.max(this.#peakWords, this.#heldWords);
+    this.onHeld(this.held);
     return { frames, data, holders: 1 };
   }
   #fromPool(words) {
@@ -2429,7 +2477,7 @@ var WasmRuntime = class _WasmRuntime {
   variant;
   heap;
   /** Stream state kept outside the heap between steps (parking.ts). */
-  parking = new ParkingLot();
+  parking;
   /** The calling thread's instance of the kernels (for the kernels called directly). */
   kernels;
   /** Bytes of each thread's scratch area. */
@@ -2453,6 +2501,7 @@ var WasmRuntime = class _WasmRuntime {
     this.#pool = pool;
     this.#scratch = scratch;
     this.heap = new WasmHeap(memory, heapBase);
+    this.parking = new ParkingLot((bytes) => this.heap.setParked(bytes));
     this.columnBytes = options.columnBytes ?? COLUMN_BYTES;
     this.winogradBandBytes = options.winogradBandBytes ?? WINOGRAD_BAND_BYTES;
     this.attentionScoreBytes = options.attentionScoreBytes ?? ATTENTION_SCORE_BYTES;
@@ -2743,6 +2792,7 @@ function conv2(rt, xIn, w, opts) {
       temporalConv(rt, x, w, opts, out, g);
       return;
     }
+    if (opts.context) throw new Error("conv context: the conv must have no spatial padding");
     if (direct) {
       for (let bi = 0; bi < b; bi++) {
         gemm(rt, {
@@ -2914,18 +2964,33 @@ function temporalConv(rt, x, w, opts, out, g) {
   const cout = w.cout, hw = hIn * wIn;
   const norm = opts.norm;
   const src = norm ? groupNorm2(rt, x, norm) : x;
+  const context = opts.context ?? null;
+  const parked = context instanceof ParkedTensor ? context : null;
+  if (parked?.released) throw new Error(`Tensor ${fmtShape(parked.shape)} was used after release`);
+  const held = context && !parked ? rt.tensor(context) : null;
+  const staged = parked ? rt.alloc([b, cin, 1, hIn, wIn], "f32", "conv context frame") : null;
+  let stagedFrame = -1;
+  const contextFrame = (bi, f) => {
+    if (held) return [held.ptr + 4 * (bi * cin * (kt - 1) + f) * hw, (kt - 1) * hw];
+    if (stagedFrame !== f) {
+      const words = new Int32Array(rt.heap.memory.buffer);
+      rt.parking.copyOut(parked, f, f + 1, b * cin, hw, words, staged.ptr / 4, hw);
+      stagedFrame = f;
+    }
+    return [staged.ptr + 4 * bi * cin * hw, hw];
+  };
   try {
     const weight = rt.tensor(w.weight).ptr, bias = rt.tensor(w.bias).ptr;
-    for (let bi = 0; bi < b; bi++) {
-      const xb = src.ptr + 4 * bi * cin * tIn * hw;
-      const ob = out.ptr + 4 * bi * cout * tOut * hw;
-      for (let dt = 0; dt < kt; dt++) {
-        const product = (t, frames, frame) => gemm(rt, {
+    for (let dt = 0; dt < kt; dt++) {
+      for (let bi = 0; bi < b; bi++) {
+        const xb = src.ptr + 4 * bi * cin * tIn * hw;
+        const ob = out.ptr + 4 * bi * cout * tOut * hw;
+        const product = (t, frames, from, stride) => gemm(rt, {
           a: weight + 4 * dt,
           sam: cin * kt,
           sak: kt,
-          b: xb + 4 * frame * hw,
-          sbk: tIn * hw,
+          b: from,
+          sbk: stride,
           sbn: 1,
           c: ob + 4 * t * hw,
           ldc: tOut * hw,
@@ -2936,12 +3001,16 @@ function temporalConv(rt, x, w, opts, out, g) {
           accumulate: dt > 0 || !!opts.residual
         });
         const t0 = Math.min(tOut, Math.max(0, padT - dt));
-        for (let t = 0; t < t0; t++) product(t, 1, 0);
-        if (t0 < tOut) product(t0, tOut - t0, t0 - padT + dt);
+        for (let t = 0; t < t0; t++) {
+          if (context) product(t, 1, ...contextFrame(bi, t + dt));
+          else product(t, 1, xb, tIn * hw);
+        }
+        if (t0 < tOut) product(t0, tOut - t0, xb + 4 * (t0 - padT + dt) * hw, tIn * hw);
       }
     }
   } finally {
     if (src !== x) rt.release(src);
+    if (staged) rt.release(staged);
   }
 }
 
@@ -5100,25 +5169,31 @@ var CausalWindow = class {
   }
 };
 var CausalConvStream = class {
-  constructor(weights, stride = 1, padTime = weights.kernel[0] - 1) {
+  constructor(weights) {
     this.weights = weights;
-    this.stride = stride;
-    this.#window = new CausalWindow(weights.kernel[0], stride, padTime);
   }
   weights;
-  stride;
-  #window;
+  #carried = null;
   /** This step's outputs, plus `residual` (one frame per output) when given. */
   step(ops, x, residual) {
-    const { input } = this.#window.next(ops, x);
-    const opts = { stride: [this.stride, 1, 1], padTime: 0, residual };
-    const y = ops.conv(input, this.weights, opts);
-    ops.release(input);
+    const kt = this.weights.kernel[0], frames = frameCount(x);
+    const carried = this.#carried;
+    const y = ops.conv(x, this.weights, carried ? { context: carried, residual } : { residual });
+    const parts = [];
+    const before = kt - 1 - Math.min(frames, kt - 1);
+    if (before > 0) {
+      if (carried) parts.push({ tensor: carried, from: kt - 1 - before, to: kt - 1 });
+      else for (let i = 0; i < before; i++) parts.push({ tensor: x, from: 0, to: 1 });
+    }
+    parts.push({ tensor: x, from: frames - (kt - 1 - before), to: frames });
+    this.#carried = ops.joinFrames(parts, { park: true });
+    if (carried) ops.release(carried);
     return y;
   }
   /** Frees the carried frames. */
   release(ops) {
-    this.#window.release(ops);
+    if (this.#carried) ops.release(this.#carried);
+    this.#carried = null;
   }
 };
 

@@ -19,6 +19,7 @@ import type { Backend } from "../src/backends/ops.ts";
 import type { HostTensor } from "../src/types.ts";
 import { concatTime, sliceTime } from "../src/media/windows.ts";
 import { generatedCase } from "./generated_cases.ts";
+import { convParams, normParams } from "../src/nn/params.ts";
 
 const VIDEO_VARIANTS = ["CV4x8x8", "CV8x8x8", "CV8x16x16", "DV4x8x8", "DV8x8x8", "DV8x16x16"];
 
@@ -265,7 +266,7 @@ backendTest(
     ops.resetPeak();
     const streamed = await tok.encode(v);
     // The stepped pass's state waits between steps parked, outside the heap: both count.
-    const stepped = () => ops.memoryStats().peakInUse + ops.memoryStats().peakParked;
+    const stepped = () => ops.memoryStats().peakHeld;
     const streamPeak = stepped();
     assert.ok(ops.memoryStats().peakParked > 0, "the carried state was parked");
     ops.resetPeak();
@@ -398,5 +399,93 @@ kernelTest(
       /keysValues apply to temporal attention/,
     );
     for (const t of [q, kv, qkv]) ops.release(t);
+  },
+);
+
+kernelTest(
+  "conv(x, w, { context }) continues a causal temporal conv from carried frames",
+  async (ops) => {
+    const [b, cin, cout, frames, h, w] = [2, 6, 4, 5, 3, 4];
+    const host = { data: randomArray(b * cin * frames * h * w, 41), shape: [b, cin, frames, h, w] };
+    const conv = convParams(
+      ops,
+      randomArray(cout * cin * 3, 42),
+      [cout, cin, 3, 1, 1],
+      randomArray(cout, 43),
+    );
+    const x = ops.upload(host);
+    const resHost = {
+      data: randomArray(b * cout * frames * h * w, 44),
+      shape: [b, cout, frames, h, w],
+    };
+    const res = ops.upload(resHost);
+    const whole = await ops.read(ops.conv(x, conv, { residual: res }));
+    for (const t0 of [2, 3]) {
+      const step = ops.joinFrames([{ tensor: x, from: t0, to: frames }]);
+      const stepRes = ops.joinFrames([{ tensor: res, from: t0, to: frames }]);
+      for (const park of [false, true]) {
+        const context = ops.joinFrames([{ tensor: x, from: t0 - 2, to: t0 }], { park });
+        const y = ops.conv(step, conv, { context, residual: stepRes });
+        const got = await ops.read(y);
+        ops.release(y);
+        ops.release(context);
+        assert.deepEqual(got.shape, [b, cout, frames - t0, h, w]);
+        assertClose(
+          got.data,
+          sliceTime(whole, t0, frames).data,
+          1e-6,
+          `from ${t0}, parked ${park}`,
+        );
+      }
+      ops.release(step);
+      ops.release(stepRes);
+    }
+    const context = ops.joinFrames([{ tensor: x, from: 0, to: 2 }]);
+    const spatial = convParams(
+      ops,
+      randomArray(cout * cin * 9, 45),
+      [cout, cin, 1, 3, 3],
+      randomArray(cout, 46),
+    );
+    const stats = ops.groupNormStats(x, { groups: 2, eps: 1e-6, perFrame: true });
+    const norm = normParams(ops, randomArray(cin, 47), randomArray(cin, 48), 2);
+    const fails: [() => unknown, RegExp][] = [
+      [
+        () => ops.conv(x, spatial, { context }),
+        /conv context: only a causal temporal conv \(kt, 1, 1\) of video takes one, not kernel 1,3,3/,
+      ],
+      [
+        () => ops.conv(x, conv, { context, stride: [2, 1, 1] }),
+        /conv context: the conv must have stride 1 and no upsample/,
+      ],
+      [
+        () => ops.conv(x, conv, { context, padTime: 0 }),
+        /conv context: padTime must be kt - 1 = 2/,
+      ],
+      [
+        () => ops.conv(x, conv, { context, norm: { stats, weights: norm, silu: false } }),
+        /conv context: a fused norm cannot be applied to carried frames/,
+      ],
+      [
+        () => ops.conv(x, conv, { context: x }),
+        /conv context: expected \[2, 6, 2, 3, 4\] \(kt - 1 frames like the input's\), got \[2, 6, 5, 3, 4\]/,
+      ],
+    ];
+    for (const [run, message] of fails) assert.throws(run, message);
+    for (
+      const t of [
+        context,
+        stats,
+        x,
+        res,
+        conv.weight,
+        conv.bias,
+        spatial.weight,
+        spatial.bias,
+        norm.gammaBeta,
+      ]
+    ) {
+      ops.release(t);
+    }
   },
 );

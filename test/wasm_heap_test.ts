@@ -30,7 +30,12 @@ Deno.test("WasmHeap reuses freed blocks of a class, counts use and peaks, grows 
     peakInUse: 4096 + 262144,
     peakAllocated: b + 262144 - 128,
     created: 2,
+    peakHeld: 4096 + 262144,
   });
+  // Bytes parked outside the heap count towards the combined peak, with what is in use then.
+  heap.setParked(1000);
+  assert.equal(heap.stats().peakHeld, 4096 + 262144 + 1000);
+  heap.setParked(0);
   heap.free(a);
   assert.equal(heap.alloc(2500), a, "a freed block of the same class comes back");
   heap.free(b);

@@ -58,6 +58,7 @@ export function convGeometry(
   const [padHighH, padHighW] = opts.padHigh ?? [(kh - 1) >> 1, (kw - 1) >> 1];
   const padT = opts.padTime ?? kt - 1;
   const up = opts.upsample ? 2 : 1;
+  if (opts.context) checkContext(shape, w, opts, opts.context.shape);
   const tOut = Math.floor((tIn + padT - kt) / st) + 1;
   const hOut = Math.floor((hIn * up + padLowH + padHighH - kh) / sh) + 1;
   const wOut = Math.floor((wIn * up + padLowW + padHighW - kw) / sw) + 1;
@@ -92,6 +93,31 @@ export function convGeometry(
     outShape,
     family: kh * kw > 1 ? "conv3x3" : kt > 1 ? "conv-time" : "conv1x1",
   };
+}
+
+/** ConvOptions.context's conditions: a (kt, 1, 1) stride-1 conv, kt - 1 frames like `x`'s. */
+function checkContext(
+  shape: readonly number[],
+  w: ConvWeights,
+  opts: ConvOptions,
+  context: readonly number[],
+): void {
+  const [kt, kh, kw] = w.kernel;
+  const fail = (why: string): never => {
+    throw new Error(`conv context: ${why}`);
+  };
+  if (shape.length !== 5 || kt < 2 || kh * kw !== 1) {
+    fail(`only a causal temporal conv (kt, 1, 1) of video takes one, not kernel ${w.kernel}`);
+  }
+  if ((opts.stride ?? [1, 1, 1]).some((s) => s !== 1) || opts.upsample) {
+    fail("the conv must have stride 1 and no upsample");
+  }
+  if ((opts.padTime ?? kt - 1) !== kt - 1) fail(`padTime must be kt - 1 = ${kt - 1}`);
+  if (opts.norm) fail("a fused norm cannot be applied to carried frames");
+  const want = [shape[0], shape[1], kt - 1, shape[3], shape[4]];
+  if (fmtShape(context) !== fmtShape(want)) {
+    fail(`expected ${fmtShape(want)} (kt - 1 frames like the input's), got ${fmtShape(context)}`);
+  }
 }
 
 /** GroupNorm's view [B, C, F, S] of an activation: F frames with their own statistics. */

@@ -70,6 +70,13 @@ export interface ConvOptions {
   norm?: FusedNorm;
   /** Added to the output (the residual branch of a ResNet block). */
   residual?: Tensor;
+  /**
+   * A causal temporal conv (kt, 1, 1) of stride 1 only: the kt - 1 frames before `x`, which
+   * the first outputs' taps read instead of padding (a stream's carried frames; they may be
+   * parked, and are then read a frame at a time). `padTime` must be left at kt - 1 and no
+   * `norm` given (carried frames are the conv's input as it reads it).
+   */
+  context?: Tensor;
 }
 
 /** The grouping of GroupNorm statistics. */
@@ -206,12 +213,14 @@ export interface MemoryStats {
   parked: number;
   /** Highest `parked` seen since the last `resetPeak()`. */
   peakParked: number;
+  /** Highest `inUse + parked` at one moment since the last `resetPeak()`. */
+  peakHeld: number;
 }
 
 /** Memory stats of nothing held: every count 0. */
 export function noMemory(): MemoryStats {
   const stats = { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
-  return { ...stats, parked: 0, peakParked: 0 };
+  return { ...stats, parked: 0, peakParked: 0, peakHeld: 0 };
 }
 
 /** Time spent per kernel family while profiling. */

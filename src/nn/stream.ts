@@ -121,31 +121,38 @@ export class CausalWindow {
 }
 
 /**
- * A causal temporal convolution (kt, 1, 1), step by step: the same outputs as `ops.conv` with
- * `padTime` (default kt - 1) over the whole clip.
+ * A causal temporal convolution (kt, 1, 1) of stride 1, step by step: the same outputs as
+ * `ops.conv` over the whole clip. The first step pads as the whole clip does (frame 0
+ * repeated); later steps read the kt - 1 frames carried from the step before as the conv's
+ * `context`, so the carried frames are never joined to the step's (on WebAssembly they stay
+ * parked, read a frame at a time).
  */
 export class CausalConvStream {
-  readonly #window: CausalWindow;
+  #carried: Tensor | null = null;
 
-  constructor(
-    readonly weights: ConvWeights,
-    readonly stride = 1,
-    padTime = weights.kernel[0] - 1,
-  ) {
-    this.#window = new CausalWindow(weights.kernel[0], stride, padTime);
-  }
+  constructor(readonly weights: ConvWeights) {}
 
   /** This step's outputs, plus `residual` (one frame per output) when given. */
   step(ops: Ops, x: Tensor, residual?: Tensor): Tensor {
-    const { input } = this.#window.next(ops, x);
-    const opts: ConvOptions = { stride: [this.stride, 1, 1], padTime: 0, residual };
-    const y = ops.conv(input, this.weights, opts);
-    ops.release(input);
+    const kt = this.weights.kernel[0], frames = frameCount(x);
+    const carried = this.#carried;
+    const y = ops.conv(x, this.weights, carried ? { context: carried, residual } : { residual });
+    // The last kt - 1 frames of (carried or frame 0 repeated, then x) carry to the next step.
+    const parts: FrameRange[] = [];
+    const before = kt - 1 - Math.min(frames, kt - 1);
+    if (before > 0) {
+      if (carried) parts.push({ tensor: carried, from: kt - 1 - before, to: kt - 1 });
+      else for (let i = 0; i < before; i++) parts.push({ tensor: x, from: 0, to: 1 });
+    }
+    parts.push({ tensor: x, from: frames - (kt - 1 - before), to: frames });
+    this.#carried = ops.joinFrames(parts, { park: true });
+    if (carried) ops.release(carried);
     return y;
   }
 
   /** Frees the carried frames. */
   release(ops: Ops): void {
-    this.#window.release(ops);
+    if (this.#carried) ops.release(this.#carried);
+    this.#carried = null;
   }
 }

@@ -13,6 +13,8 @@ import type { LaunchArgs } from "./kernels.ts";
 import type { WasmRuntime, WasmTensor } from "./runtime.ts";
 import { gemm } from "./gemm.ts";
 import { groupNorm } from "./norm.ts";
+import { ParkedTensor } from "./parking.ts";
+import { fmtShape } from "../../types.ts";
 
 /** im2col's normalisation arguments. */
 type GatherNorm = Pick<
@@ -51,6 +53,7 @@ export function conv(rt: WasmRuntime, xIn: Tensor, w: ConvWeights, opts: ConvOpt
       temporalConv(rt, x, w, opts, out, g);
       return;
     }
+    if (opts.context) throw new Error("conv context: the conv must have no spatial padding");
     if (direct) {
       for (let bi = 0; bi < b; bi++) {
         gemm(rt, {
@@ -247,7 +250,9 @@ function winogradConv(
 /**
  * A causal temporal convolution (kt, 1, 1) as kt accumulating products per output frame:
  * out[:, t] = bias + sum_dt W[:, :, dt] x[:, max(t - padT + dt, 0)], on the input itself (or
- * its normalised copy), with no gathered columns.
+ * its normalised copy), with no gathered columns. With a `context` (a stream's carried frames),
+ * taps before frame 0 read its frames instead; a parked context is copied in a frame at a time,
+ * so the heap never holds the carried frames beside the step's.
  */
 function temporalConv(
   rt: WasmRuntime,
@@ -261,21 +266,39 @@ function temporalConv(
   const cout = w.cout, hw = hIn * wIn;
   const norm = opts.norm;
   const src = norm ? groupNorm(rt, x, norm) : x;
+  const context = opts.context ?? null;
+  const parked = context instanceof ParkedTensor ? context : null;
+  if (parked?.released) throw new Error(`Tensor ${fmtShape(parked.shape)} was used after release`);
+  const held = context && !parked ? rt.tensor(context) : null;
+  // One frame of every (batch, channel) of a parked context, copied in when a tap reads it.
+  const staged = parked ? rt.alloc([b, cin, 1, hIn, wIn], "f32", "conv context frame") : null;
+  let stagedFrame = -1;
+  /** Where frame `f` (of kt - 1) of the context starts for batch `bi`, and its channel stride. */
+  const contextFrame = (bi: number, f: number): [number, number] => {
+    if (held) return [held.ptr + 4 * (bi * cin * (kt - 1) + f) * hw, (kt - 1) * hw];
+    if (stagedFrame !== f) {
+      const words = new Int32Array(rt.heap.memory.buffer);
+      rt.parking.copyOut(parked!, f, f + 1, b * cin, hw, words, staged!.ptr / 4, hw);
+      stagedFrame = f;
+    }
+    return [staged!.ptr + 4 * bi * cin * hw, hw];
+  };
   try {
     const weight = rt.tensor(w.weight).ptr, bias = rt.tensor(w.bias).ptr;
-    for (let bi = 0; bi < b; bi++) {
-      const xb = src.ptr + 4 * bi * cin * tIn * hw;
-      const ob = out.ptr + 4 * bi * cout * tOut * hw;
-      // Tap dt of output frames t >= t0 reads frames t - padT + dt, consecutive in memory:
-      // one product over all of them. Earlier frames read frame 0, one product each.
-      for (let dt = 0; dt < kt; dt++) {
-        const product = (t: number, frames: number, frame: number) =>
+    for (let dt = 0; dt < kt; dt++) {
+      for (let bi = 0; bi < b; bi++) {
+        const xb = src.ptr + 4 * bi * cin * tIn * hw;
+        const ob = out.ptr + 4 * bi * cout * tOut * hw;
+        // Tap dt of output frames t >= t0 reads frames t - padT + dt, consecutive in memory:
+        // one product over all of them. Earlier frames read frame 0 (or the context), one
+        // product each.
+        const product = (t: number, frames: number, from: number, stride: number) =>
           gemm(rt, {
             a: weight + 4 * dt,
             sam: cin * kt,
             sak: kt,
-            b: xb + 4 * frame * hw,
-            sbk: tIn * hw,
+            b: from,
+            sbk: stride,
             sbn: 1,
             c: ob + 4 * t * hw,
             ldc: tOut * hw,
@@ -286,11 +309,15 @@ function temporalConv(
             accumulate: dt > 0 || !!opts.residual,
           });
         const t0 = Math.min(tOut, Math.max(0, padT - dt));
-        for (let t = 0; t < t0; t++) product(t, 1, 0);
-        if (t0 < tOut) product(t0, tOut - t0, t0 - padT + dt);
+        for (let t = 0; t < t0; t++) {
+          if (context) product(t, 1, ...contextFrame(bi, t + dt));
+          else product(t, 1, xb, tIn * hw);
+        }
+        if (t0 < tOut) product(t0, tOut - t0, xb + 4 * (t0 - padT + dt) * hw, tIn * hw);
       }
     }
   } finally {
     if (src !== x) rt.release(src);
+    if (staged) rt.release(staged);
   }
 }

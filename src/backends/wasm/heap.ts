@@ -37,6 +37,8 @@ export class WasmHeap {
   #sizes = new Map<number, number>();
   #inUse = 0;
   #peak = 0;
+  #parked = 0;
+  #peakHeld = 0;
   #peakAllocated = 0;
   #created = 0;
   readonly #base: number;
@@ -69,6 +71,7 @@ export class WasmHeap {
     this.#sizes.set(ptr, size);
     this.#inUse += size;
     this.#peak = Math.max(this.#peak, this.#inUse);
+    this.#peakHeld = Math.max(this.#peakHeld, this.#inUse + this.#parked);
     return ptr;
   }
 
@@ -136,8 +139,15 @@ export class WasmHeap {
     }
   }
 
+  /** Bytes held outside the heap (parked stream state), for `peakHeld`. */
+  setParked(bytes: number): void {
+    this.#parked = bytes;
+    this.#peakHeld = Math.max(this.#peakHeld, this.#inUse + bytes);
+  }
+
   stats(): Omit<MemoryStats, "parked" | "peakParked"> {
     return {
+      peakHeld: this.#peakHeld,
       inUse: this.#inUse,
       allocated: this.#top - this.#base,
       peakInUse: this.#peak,
@@ -150,5 +160,6 @@ export class WasmHeap {
   resetPeak(): void {
     this.#peak = this.#inUse;
     this.#peakAllocated = this.#top - this.#base;
+    this.#peakHeld = this.#inUse + this.#parked;
   }
 }

@@ -53,6 +53,8 @@ export type FrameSource =
 
 /** The parked tensors' buffers, their pool, and the bytes they hold. */
 export class ParkingLot {
+  /** `onHeld(bytes)` hears every change of the bytes held (the heap's combined peak). */
+  constructor(readonly onHeld: (bytes: number) => void = () => {}) {}
   #pool = new Map<number, Int32Array[]>();
   #poolOrder: Int32Array[] = [];
   #poolWords = 0;
@@ -150,6 +152,7 @@ export class ParkingLot {
     for (const chunk of t.chunks) {
       if (--chunk.holders > 0) continue;
       this.#heldWords -= chunk.data.length;
+      this.onHeld(this.held);
       this.#toPool(chunk.data);
     }
   }
@@ -171,6 +174,7 @@ export class ParkingLot {
     for (let k = 0; k < g.planes; k++) fill(data, k);
     this.#heldWords += words;
     this.#peakWords = Math.max(this.#peakWords, this.#heldWords);
+    this.onHeld(this.held);
     return { frames, data, holders: 1 };
   }
 

@@ -120,7 +120,7 @@ export class WasmRuntime {
   readonly variant: WasmVariant;
   readonly heap: WasmHeap;
   /** Stream state kept outside the heap between steps (parking.ts). */
-  readonly parking: ParkingLot = new ParkingLot();
+  readonly parking: ParkingLot;
   /** The calling thread's instance of the kernels (for the kernels called directly). */
   readonly kernels: CpuKernels;
   /** Bytes of each thread's scratch area. */
@@ -154,6 +154,7 @@ export class WasmRuntime {
     this.#pool = pool;
     this.#scratch = scratch;
     this.heap = new WasmHeap(memory, heapBase);
+    this.parking = new ParkingLot((bytes) => this.heap.setParked(bytes));
     this.columnBytes = options.columnBytes ?? COLUMN_BYTES;
     this.winogradBandBytes = options.winogradBandBytes ?? WINOGRAD_BAND_BYTES;
     this.attentionScoreBytes = options.attentionScoreBytes ?? ATTENTION_SCORE_BYTES;

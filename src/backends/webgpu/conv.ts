@@ -10,6 +10,7 @@
 
 import type { ConvOptions, ConvWeights, Tensor } from "../ops.ts";
 import { convGeometry } from "../geometry.ts";
+import { joinFrames } from "./frames.ts";
 import { defineParams } from "./params.ts";
 import type { Constants } from "./pipelines.ts";
 import type { GpuRuntime } from "./runtime.ts";
@@ -51,6 +52,18 @@ export function conv(
   w: ConvWeights,
   opts: ConvOptions = {},
 ): Tensor {
+  if (opts.context) {
+    // The carried frames stay on the device: joined in front, they are the padding.
+    convGeometry(rt.tensor(xIn).shape, w, opts);
+    const { context, ...rest } = opts;
+    const whole = [context, xIn].map((tensor) => ({ tensor, from: 0, to: tensor.shape[2] }));
+    const joined = joinFrames(rt, whole);
+    try {
+      return conv(rt, tiles, joined, w, { ...rest, padTime: 0 });
+    } finally {
+      rt.release(joined);
+    }
+  }
   const x = rt.tensor(xIn);
   const g = convGeometry(x.shape, w, opts);
   const { b, cin, tIn, hIn, wIn, kt, kh, kw, st, sh, sw, padT, tOut, hOut, wOut, outShape } = g;

@@ -82,7 +82,8 @@ export class BufferPool {
   }
 
   stats(): PoolStats {
-    return { ...this.#stats };
+    // Nothing is parked apart from the buffers: the combined peak is theirs.
+    return { ...this.#stats, peakHeld: this.#stats.peakInUse };
   }
 
   resetPeak(): void {
