@@ -20,7 +20,7 @@
  * @module
  */
 
-import type { ConvOptions, ConvWeights, FrameRange, Ops, Tensor } from "../backends/ops.ts";
+import type { ConvWeights, FrameRange, Ops, Tensor } from "../backends/ops.ts";
 
 /** One run of a layer over a video that arrives in temporal steps. */
 export interface StepStream {
