@@ -2093,6 +2093,14 @@ var ParkedTensor = class {
     return numel(this.shape);
   }
 };
+function* overlaps(t, from, to) {
+  let start = 0;
+  for (const chunk of t.chunks) {
+    const a = Math.max(from, start), b = Math.min(to, start + chunk.frames);
+    if (a < b) yield { chunk, start, from: a, to: b };
+    start += chunk.frames;
+  }
+}
 var ParkingLot = class {
   /** `onHeld(bytes)` hears every change of the bytes held (the heap's combined peak). */
   constructor(onHeld = () => {
@@ -2125,28 +2133,24 @@ var ParkingLot = class {
     parts.forEach((part, i) => {
       const src = source(i);
       if ("parked" in src) {
-        let start = 0;
-        for (const chunk of src.parked.chunks) {
-          const from = Math.max(part.from, start), to = Math.min(part.to, start + chunk.frames);
-          if (from < to) {
-            if (from === start && to === start + chunk.frames) {
-              chunk.holders++;
-              chunks.push(chunk);
-            } else {
-              chunks.push(this.#chunk(to - from, g, (dst, k) => {
-                const run = (to - from) * g.frameSize;
-                const at = (k * chunk.frames + from - start) * g.frameSize;
-                dst.set(chunk.data.subarray(at, at + run), k * run);
-              }));
-            }
+        for (const { chunk, start, from, to } of overlaps(src.parked, part.from, part.to)) {
+          if (from === start && to === start + chunk.frames) {
+            chunk.holders++;
+            chunks.push(chunk);
+          } else {
+            const run = (to - from) * g.frameSize;
+            chunks.push(this.#chunk(to - from, g, (dst) => {
+              this.copyOut(src.parked, from, to, g.planes, g.frameSize, dst, 0, run);
+            }));
           }
-          start += chunk.frames;
         }
       } else {
         const n = part.to - part.from, run = n * g.frameSize;
-        chunks.push(this.#chunk(n, g, (dst, k) => {
-          const at = src.at + k * src.plane + part.from * g.frameSize;
-          dst.set(src.heap.subarray(at, at + run), k * run);
+        chunks.push(this.#chunk(n, g, (dst) => {
+          for (let k = 0; k < g.planes; k++) {
+            const at = src.at + k * src.plane + part.from * g.frameSize;
+            dst.set(src.heap.subarray(at, at + run), k * run);
+          }
         }));
       }
     });
@@ -2157,23 +2161,21 @@ var ParkingLot = class {
    * `dstPlane` words after the previous one.
    */
   copyOut(t, from, to, planes, frameSize, dst, at, dstPlane) {
-    let start = 0, written = 0;
-    for (const chunk of t.chunks) {
-      const a = Math.max(from, start), b = Math.min(to, start + chunk.frames);
-      if (a < b) {
-        const run = (b - a) * frameSize;
-        for (let k = 0; k < planes; k++) {
-          const src = (k * chunk.frames + a - start) * frameSize;
-          dst.set(chunk.data.subarray(src, src + run), at + k * dstPlane + written);
-        }
-        written += run;
+    let written = 0;
+    for (const { chunk, start, from: a, to: b } of overlaps(t, from, to)) {
+      const run = (b - a) * frameSize;
+      for (let k = 0; k < planes; k++) {
+        const src = (k * chunk.frames + a - start) * frameSize;
+        dst.set(chunk.data.subarray(src, src + run), at + k * dstPlane + written);
       }
-      start += chunk.frames;
+      written += run;
     }
   }
-  /** Lets go of a parked tensor's chunks (the last holder's go back to the pool). */
+  /**
+   * Lets go of a live parked tensor's chunks (the last holder's go back to the pool); the
+   * runtime checks liveness (WasmRuntime.stored).
+   */
   release(t) {
-    if (t.released) throw new Error(`Tensor ${fmtShape(t.shape)} was used after release`);
     t.released = true;
     for (const chunk of t.chunks) {
       if (--chunk.holders > 0) continue;
@@ -2191,7 +2193,7 @@ var ParkingLot = class {
   #chunk(frames, g, fill) {
     const words = g.planes * frames * g.frameSize;
     const data = this.#fromPool(words) ?? new Int32Array(words);
-    for (let k = 0; k < g.planes; k++) fill(data, k);
+    fill(data);
     this.#heldWords += words;
     this.#peakWords = Math.max(this.#peakWords, this.#heldWords);
     this.onHeld(this.held);
@@ -2575,6 +2577,16 @@ var WasmRuntime = class _WasmRuntime {
     if (this.#destroyed) throw new Error("The WebAssembly backend was disposed");
     return w;
   }
+  /**
+   * `t` as this backend's live tensor, in the heap or parked (for the ops that also take parked
+   * stream state: joinFrames, read, release, conv's context, attention's keysValues).
+   */
+  stored(t) {
+    if (!(t instanceof ParkedTensor)) return this.tensor(t);
+    if (t.released) throw new Error(`Tensor ${fmtShape(t.shape)} was used after release`);
+    if (this.#destroyed) throw new Error("The WebAssembly backend was disposed");
+    return t;
+  }
   /** A float32 view of `n` values at `ptr` (invalidated when the memory grows). */
   f32(ptr, n) {
     return new Float32Array(this.heap.memory.buffer, ptr, n);
@@ -2594,22 +2606,21 @@ var WasmRuntime = class _WasmRuntime {
   }
   /** Copies a tensor out of the heap. */
   read(t) {
-    if (t instanceof ParkedTensor) return this.#readParked(t);
-    const w = this.tensor(t);
+    const w = this.stored(t);
+    if (w instanceof ParkedTensor) return this.#readParked(w);
     const bytes = new Uint8Array(this.heap.memory.buffer, w.ptr, w.size * 4).slice();
     const data = w.dtype === "i32" ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer);
     return { data, shape: [...w.shape] };
   }
   /** Returns a tensor's block (and its cached Winograd weights, if any) to the heap. */
   release(t) {
-    if (t instanceof ParkedTensor) return this.parking.release(t);
-    const w = this.tensor(t);
+    const w = this.stored(t);
+    if (w instanceof ParkedTensor) return this.parking.release(w);
     w.released = true;
     this.heap.free(w.ptr);
     this.#dropTransformed(w);
   }
   #readParked(t) {
-    if (t.released) throw new Error(`Tensor ${fmtShape(t.shape)} was used after release`);
     const [b, c, frames, h, w] = t.shape;
     const words = new Int32Array(t.size);
     this.parking.copyOut(t, 0, frames, b * c, h * w, words, 0, frames * h * w);
@@ -2964,10 +2975,9 @@ function temporalConv(rt, x, w, opts, out, g) {
   const cout = w.cout, hw = hIn * wIn;
   const norm = opts.norm;
   const src = norm ? groupNorm2(rt, x, norm) : x;
-  const context = opts.context ?? null;
+  const context = opts.context ? rt.stored(opts.context) : null;
   const parked = context instanceof ParkedTensor ? context : null;
-  if (parked?.released) throw new Error(`Tensor ${fmtShape(parked.shape)} was used after release`);
-  const held = context && !parked ? rt.tensor(context) : null;
+  const held = parked ? null : context;
   const staged = parked ? rt.alloc([b, cin, 1, hIn, wIn], "f32", "conv context frame") : null;
   let stagedFrame = -1;
   const contextFrame = (bi, f) => {
@@ -3017,9 +3027,9 @@ function temporalConv(rt, x, w, opts, out, g) {
 // src/backends/wasm/attention.ts
 function attention2(rt, qkvIn, kind, opts = {}) {
   const qkv = rt.tensor(qkvIn);
-  const parked = opts.keysValues instanceof ParkedTensor ? opts.keysValues : null;
-  if (parked?.released) throw new Error(`Tensor ${fmtShape(parked.shape)} was used after release`);
-  const kv = opts.keysValues && !parked ? rt.tensor(opts.keysValues) : qkv;
+  const given = opts.keysValues ? rt.stored(opts.keysValues) : qkv;
+  const parked = given instanceof ParkedTensor ? given : null;
+  const kv = parked ? qkv : given;
   const { b, c, frames, pixels: n, q0, outShape, layout } = attentionGeometry(
     qkv.shape,
     kind,
@@ -3234,13 +3244,7 @@ function fsqDequantize2(rt, idxIn, spec) {
 
 // src/backends/wasm/frames.ts
 function joinFrames2(rt, parts, opts = {}) {
-  const inputs = parts.map((p) => {
-    if (!(p.tensor instanceof ParkedTensor)) return rt.tensor(p.tensor);
-    if (p.tensor.released) {
-      throw new Error(`Tensor ${fmtShape(p.tensor.shape)} was used after release`);
-    }
-    return p.tensor;
-  });
+  const inputs = parts.map((p) => rt.stored(p.tensor));
   const g = joinFramesGeometry(parts);
   if (opts.park) {
     return rt.timed("frames", 0, () => {
@@ -5214,10 +5218,15 @@ function loadCausalNorm(up, w, prefix, c) {
   );
 }
 function causalNormConv(ops, x, norm, silu, conv4, opts = {}) {
+  return causalNormConvs(ops, x, norm, silu, [conv4], opts)[0];
+}
+function causalNormConvs(ops, x, norm, silu, convs, opts = {}) {
   const stats = ops.groupNormStats(x, { groups: norm.groups, eps: norm.eps, perFrame: true });
-  const y = ops.conv(x, conv4, { ...opts, norm: { stats, weights: norm, silu } });
+  const ys = convs.map(
+    (conv4) => ops.conv(x, conv4, { ...opts, norm: { stats, weights: norm, silu } })
+  );
   ops.release(stats);
-  return y;
+  return ys;
 }
 var FactorizedConv = class {
   spatial;
@@ -5499,12 +5508,7 @@ var AttnBlock3d = class {
   }
   /** The queries and the packed keys and values of `x` (temporal), normalised once. */
   #queriesKeysValues(ops, x) {
-    const norm = this.norm;
-    const stats = ops.groupNormStats(x, { groups: norm.groups, eps: norm.eps, perFrame: true });
-    const input = { norm: { stats, weights: norm, silu: false } };
-    const q = ops.conv(x, this.qkv, input);
-    const kv = ops.conv(x, this.kv, input);
-    ops.release(stats);
+    const [q, kv] = causalNormConvs(ops, x, this.norm, false, [this.qkv, this.kv]);
     return { q, kv };
   }
   /** proj_out of the attended values, plus the block's input; releases `attended`. */

@@ -9,7 +9,7 @@
 import type { ConvWeights, NormWeights, Ops, Tensor, Uploader } from "../backends/ops.ts";
 import type { WeightReader } from "../weights/checkpoint.ts";
 import { loadPackedQkv } from "./params.ts";
-import { causalNormConv, loadCausalNorm, loadConv3d } from "./blocks3d.ts";
+import { causalNormConv, causalNormConvs, loadCausalNorm, loadConv3d } from "./blocks3d.ts";
 import { allFrames, localStream, type StepStream } from "./stream.ts";
 
 /** CausalAttnBlock ("spatial") or CausalTemporalAttnBlock ("temporal"). */
@@ -85,12 +85,7 @@ export class AttnBlock3d {
 
   /** The queries and the packed keys and values of `x` (temporal), normalised once. */
   #queriesKeysValues(ops: Ops, x: Tensor): { q: Tensor; kv: Tensor } {
-    const norm = this.norm;
-    const stats = ops.groupNormStats(x, { groups: norm.groups, eps: norm.eps, perFrame: true });
-    const input = { norm: { stats, weights: norm, silu: false } };
-    const q = ops.conv(x, this.qkv, input);
-    const kv = ops.conv(x, this.kv!, input);
-    ops.release(stats);
+    const [q, kv] = causalNormConvs(ops, x, this.norm, false, [this.qkv, this.kv!]);
     return { q, kv };
   }
 

@@ -66,6 +66,7 @@ export function loadCausalNorm(
   );
 }
 
+/** `conv` of `x` normalised per frame (and SiLU'd) as it loads. */
 export function causalNormConv(
   ops: Ops,
   x: Tensor,
@@ -74,10 +75,24 @@ export function causalNormConv(
   conv: ConvWeights,
   opts: ConvOptions = {},
 ): Tensor {
+  return causalNormConvs(ops, x, norm, silu, [conv], opts)[0];
+}
+
+/** Several convs of the same normalised input, its statistics computed once. */
+export function causalNormConvs(
+  ops: Ops,
+  x: Tensor,
+  norm: NormWeights,
+  silu: boolean,
+  convs: readonly ConvWeights[],
+  opts: ConvOptions = {},
+): Tensor[] {
   const stats = ops.groupNormStats(x, { groups: norm.groups, eps: norm.eps, perFrame: true });
-  const y = ops.conv(x, conv, { ...opts, norm: { stats, weights: norm, silu } });
+  const ys = convs.map((conv) =>
+    ops.conv(x, conv, { ...opts, norm: { stats, weights: norm, silu } })
+  );
   ops.release(stats);
-  return y;
+  return ys;
 }
 
 /** A norm (and SiLU) applied to a conv's input as it loads. */

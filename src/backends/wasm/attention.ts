@@ -10,7 +10,6 @@ import type { AttentionOptions, Tensor } from "../ops.ts";
 import { attentionGeometry, type TemporalLayout } from "../geometry.ts";
 import type { WasmRuntime, WasmTensor } from "./runtime.ts";
 import { ParkedTensor } from "./parking.ts";
-import { fmtShape } from "../../types.ts";
 import { gemm } from "./gemm.ts";
 
 /** Attention over packed q/k/v (the op interface's `attention`). */
@@ -21,9 +20,9 @@ export function attention(
   opts: AttentionOptions = {},
 ): Tensor {
   const qkv = rt.tensor(qkvIn);
-  const parked = opts.keysValues instanceof ParkedTensor ? opts.keysValues : null;
-  if (parked?.released) throw new Error(`Tensor ${fmtShape(parked.shape)} was used after release`);
-  const kv = opts.keysValues && !parked ? rt.tensor(opts.keysValues) : qkv;
+  const given = opts.keysValues ? rt.stored(opts.keysValues) : qkv;
+  const parked = given instanceof ParkedTensor ? given : null;
+  const kv = parked ? qkv : given as WasmTensor;
   const { b, c, frames, pixels: n, q0, outShape, layout } = attentionGeometry(
     qkv.shape,
     kind,

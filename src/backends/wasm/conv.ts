@@ -14,7 +14,6 @@ import type { WasmRuntime, WasmTensor } from "./runtime.ts";
 import { gemm } from "./gemm.ts";
 import { groupNorm } from "./norm.ts";
 import { ParkedTensor } from "./parking.ts";
-import { fmtShape } from "../../types.ts";
 
 /** im2col's normalisation arguments. */
 type GatherNorm = Pick<
@@ -266,10 +265,9 @@ function temporalConv(
   const cout = w.cout, hw = hIn * wIn;
   const norm = opts.norm;
   const src = norm ? groupNorm(rt, x, norm) : x;
-  const context = opts.context ?? null;
+  const context = opts.context ? rt.stored(opts.context) : null;
   const parked = context instanceof ParkedTensor ? context : null;
-  if (parked?.released) throw new Error(`Tensor ${fmtShape(parked.shape)} was used after release`);
-  const held = context && !parked ? rt.tensor(context) : null;
+  const held = parked ? null : context as WasmTensor | null;
   // One frame of every (batch, channel) of a parked context, copied in when a tap reads it.
   const staged = parked ? rt.alloc([b, cin, 1, hIn, wIn], "f32", "conv context frame") : null;
   let stagedFrame = -1;

@@ -13,7 +13,6 @@
 
 import type { FrameRange, JoinOptions, Tensor } from "../ops.ts";
 import { joinFramesGeometry } from "../geometry.ts";
-import { fmtShape } from "../../types.ts";
 import type { WasmRuntime, WasmTensor } from "./runtime.ts";
 import { type FrameSource, ParkedTensor } from "./parking.ts";
 
@@ -23,13 +22,7 @@ export function joinFrames(
   parts: readonly FrameRange[],
   opts: JoinOptions = {},
 ): Tensor {
-  const inputs = parts.map((p) => {
-    if (!(p.tensor instanceof ParkedTensor)) return rt.tensor(p.tensor);
-    if (p.tensor.released) {
-      throw new Error(`Tensor ${fmtShape(p.tensor.shape)} was used after release`);
-    }
-    return p.tensor;
-  });
+  const inputs = parts.map((p) => rt.stored(p.tensor));
   const g = joinFramesGeometry(parts);
   if (opts.park) {
     return rt.timed("frames", 0, () => {

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { fmtShape, numel } from "../../types.ts";
+import { numel } from "../../types.ts";
 import type { FrameRange, Tensor } from "../ops.ts";
 import type { JoinFramesGeometry } from "../geometry.ts";
 
@@ -43,6 +43,20 @@ export class ParkedTensor implements Tensor {
   ) {}
   get size(): number {
     return numel(this.shape);
+  }
+}
+
+/** The chunks of `t` that frames [from, to) touch, each with its first frame and the overlap. */
+function* overlaps(
+  t: ParkedTensor,
+  from: number,
+  to: number,
+): Generator<{ chunk: Chunk; start: number; from: number; to: number }> {
+  let start = 0;
+  for (const chunk of t.chunks) {
+    const a = Math.max(from, start), b = Math.min(to, start + chunk.frames);
+    if (a < b) yield { chunk, start, from: a, to: b };
+    start += chunk.frames;
   }
 }
 
@@ -88,28 +102,24 @@ export class ParkingLot {
     parts.forEach((part, i) => {
       const src = source(i);
       if ("parked" in src) {
-        let start = 0;
-        for (const chunk of src.parked.chunks) {
-          const from = Math.max(part.from, start), to = Math.min(part.to, start + chunk.frames);
-          if (from < to) {
-            if (from === start && to === start + chunk.frames) {
-              chunk.holders++;
-              chunks.push(chunk);
-            } else {
-              chunks.push(this.#chunk(to - from, g, (dst, k) => {
-                const run = (to - from) * g.frameSize;
-                const at = (k * chunk.frames + from - start) * g.frameSize;
-                dst.set(chunk.data.subarray(at, at + run), k * run);
-              }));
-            }
+        for (const { chunk, start, from, to } of overlaps(src.parked, part.from, part.to)) {
+          if (from === start && to === start + chunk.frames) {
+            chunk.holders++;
+            chunks.push(chunk);
+          } else {
+            const run = (to - from) * g.frameSize;
+            chunks.push(this.#chunk(to - from, g, (dst) => {
+              this.copyOut(src.parked, from, to, g.planes, g.frameSize, dst, 0, run);
+            }));
           }
-          start += chunk.frames;
         }
       } else {
         const n = part.to - part.from, run = n * g.frameSize;
-        chunks.push(this.#chunk(n, g, (dst, k) => {
-          const at = src.at + k * src.plane + part.from * g.frameSize;
-          dst.set(src.heap.subarray(at, at + run), k * run);
+        chunks.push(this.#chunk(n, g, (dst) => {
+          for (let k = 0; k < g.planes; k++) {
+            const at = src.at + k * src.plane + part.from * g.frameSize;
+            dst.set(src.heap.subarray(at, at + run), k * run);
+          }
         }));
       }
     });
@@ -130,24 +140,22 @@ export class ParkingLot {
     at: number,
     dstPlane: number,
   ): void {
-    let start = 0, written = 0;
-    for (const chunk of t.chunks) {
-      const a = Math.max(from, start), b = Math.min(to, start + chunk.frames);
-      if (a < b) {
-        const run = (b - a) * frameSize;
-        for (let k = 0; k < planes; k++) {
-          const src = (k * chunk.frames + a - start) * frameSize;
-          dst.set(chunk.data.subarray(src, src + run), at + k * dstPlane + written);
-        }
-        written += run;
+    let written = 0;
+    for (const { chunk, start, from: a, to: b } of overlaps(t, from, to)) {
+      const run = (b - a) * frameSize;
+      for (let k = 0; k < planes; k++) {
+        const src = (k * chunk.frames + a - start) * frameSize;
+        dst.set(chunk.data.subarray(src, src + run), at + k * dstPlane + written);
       }
-      start += chunk.frames;
+      written += run;
     }
   }
 
-  /** Lets go of a parked tensor's chunks (the last holder's go back to the pool). */
+  /**
+   * Lets go of a live parked tensor's chunks (the last holder's go back to the pool); the
+   * runtime checks liveness (WasmRuntime.stored).
+   */
   release(t: ParkedTensor): void {
-    if (t.released) throw new Error(`Tensor ${fmtShape(t.shape)} was used after release`);
     t.released = true;
     for (const chunk of t.chunks) {
       if (--chunk.holders > 0) continue;
@@ -167,11 +175,11 @@ export class ParkingLot {
   #chunk(
     frames: number,
     g: JoinFramesGeometry,
-    fill: (dst: Int32Array, plane: number) => void,
+    fill: (dst: Int32Array) => void,
   ): Chunk {
     const words = g.planes * frames * g.frameSize;
     const data = this.#fromPool(words) ?? new Int32Array(words);
-    for (let k = 0; k < g.planes; k++) fill(data, k);
+    fill(data);
     this.#heldWords += words;
     this.#peakWords = Math.max(this.#peakWords, this.#heldWords);
     this.onHeld(this.held);

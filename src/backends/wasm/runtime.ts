@@ -246,6 +246,17 @@ export class WasmRuntime {
     return w;
   }
 
+  /**
+   * `t` as this backend's live tensor, in the heap or parked (for the ops that also take parked
+   * stream state: joinFrames, read, release, conv's context, attention's keysValues).
+   */
+  stored(t: Tensor): WasmTensor | ParkedTensor {
+    if (!(t instanceof ParkedTensor)) return this.tensor(t);
+    if (t.released) throw new Error(`Tensor ${fmtShape(t.shape)} was used after release`);
+    if (this.#destroyed) throw new Error("The WebAssembly backend was disposed");
+    return t;
+  }
+
   /** A float32 view of `n` values at `ptr` (invalidated when the memory grows). */
   f32(ptr: number, n: number): Float32Array {
     return new Float32Array(this.heap.memory.buffer, ptr, n);
@@ -267,8 +278,8 @@ export class WasmRuntime {
 
   /** Copies a tensor out of the heap. */
   read(t: Tensor): HostTensor {
-    if (t instanceof ParkedTensor) return this.#readParked(t);
-    const w = this.tensor(t);
+    const w = this.stored(t);
+    if (w instanceof ParkedTensor) return this.#readParked(w);
     const bytes = new Uint8Array(this.heap.memory.buffer, w.ptr, w.size * 4).slice();
     const data = w.dtype === "i32" ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer);
     return { data, shape: [...w.shape] };
@@ -276,15 +287,14 @@ export class WasmRuntime {
 
   /** Returns a tensor's block (and its cached Winograd weights, if any) to the heap. */
   release(t: Tensor): void {
-    if (t instanceof ParkedTensor) return this.parking.release(t);
-    const w = this.tensor(t);
+    const w = this.stored(t);
+    if (w instanceof ParkedTensor) return this.parking.release(w);
     w.released = true;
     this.heap.free(w.ptr);
     this.#dropTransformed(w);
   }
 
   #readParked(t: ParkedTensor): HostTensor {
-    if (t.released) throw new Error(`Tensor ${fmtShape(t.shape)} was used after release`);
     const [b, c, frames, h, w] = t.shape;
     const words = new Int32Array(t.size);
     this.parking.copyOut(t, 0, frames, b * c, h * w, words, 0, frames * h * w);
