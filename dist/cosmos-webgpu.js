@@ -2569,7 +2569,7 @@ var WasmRuntime = class _WasmRuntime {
     const w = t;
     if (t instanceof ParkedTensor) {
       throw new Error(
-        `Tensor ${fmtShape(t.shape)} is parked (stream state kept outside the heap): only joinFrames, read, release and temporal attention's keysValues take it`
+        `Tensor ${fmtShape(t.shape)} is parked (stream state kept outside the heap): only joinFrames, read, release, conv's context and attention's keysValues take it`
       );
     }
     if (!(w instanceof WasmTensor)) throw new Error("Tensor belongs to another backend");

@@ -292,7 +292,7 @@ kernelTest(
     // Kernels refuse a parked tensor, saying what it is.
     assert.throws(
       () => ops.upsample(cache, "space"),
-      /Tensor \[1, 4, 4, 8, 8\] is parked \(stream state kept outside the heap\): only joinFrames, read, release and temporal attention's keysValues take it/,
+      /Tensor \[1, 4, 4, 8, 8\] is parked \(stream state kept outside the heap\): only joinFrames, read, release, conv's context and attention's keysValues take it/,
     );
     ops.release(cache);
     assert.equal(ops.memoryStats().parked, 0);

@@ -128,7 +128,8 @@ export interface JoinOptions {
    * The result is state a stream keeps between steps: the backend may hold it outside its
    * working memory (the WebAssembly backend keeps it in JavaScript memory, out of the 4 GiB
    * heap, sharing whole parts of parked inputs). Such a tensor can only be joined again, read,
-   * released, or be temporal attention's `keysValues` (read there a chunk at a time).
+   * released, or be a temporal conv's `context` or temporal attention's `keysValues` (read there
+   * a frame or a chunk at a time).
    */
   park?: boolean;
 }

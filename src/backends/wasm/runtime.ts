@@ -237,7 +237,7 @@ export class WasmRuntime {
     if (t instanceof ParkedTensor) {
       throw new Error(
         `Tensor ${fmtShape(t.shape)} is parked (stream state kept outside the heap): only ` +
-          `joinFrames, read, release and temporal attention's keysValues take it`,
+          `joinFrames, read, release, conv's context and attention's keysValues take it`,
       );
     }
     if (!(w instanceof WasmTensor)) throw new Error("Tensor belongs to another backend");
