@@ -2102,11 +2102,16 @@ function* overlaps(t, from, to) {
   }
 }
 var ParkingLot = class {
-  /** `onHeld(bytes)` hears every change of the bytes held (the heap's combined peak). */
-  constructor(onHeld = () => {
+  /**
+   * At most `budget` bytes held (a stream's state grows with its length, and a hostile token
+   * file can claim any length); `onHeld(bytes)` hears every change (the heap's combined peak).
+   */
+  constructor(budget = Infinity, onHeld = () => {
   }) {
+    this.budget = budget;
     this.onHeld = onHeld;
   }
+  budget;
   onHeld;
   #pool = /* @__PURE__ */ new Map();
   #poolOrder = [];
@@ -2130,6 +2135,15 @@ var ParkingLot = class {
    */
   join(parts, g, source) {
     const chunks = [];
+    try {
+      this.#joinInto(chunks, parts, g, source);
+    } catch (err) {
+      this.release(new ParkedTensor(g.outShape, g.dtype, chunks));
+      throw err;
+    }
+    return new ParkedTensor(g.outShape, g.dtype, chunks);
+  }
+  #joinInto(chunks, parts, g, source) {
     parts.forEach((part, i) => {
       const src = source(i);
       if ("parked" in src) {
@@ -2154,7 +2168,6 @@ var ParkingLot = class {
         }));
       }
     });
-    return new ParkedTensor(g.outShape, g.dtype, chunks);
   }
   /**
    * Copies frames [from, to) of `t` into words `dst` from `at` on, each plane's run
@@ -2192,6 +2205,11 @@ var ParkingLot = class {
   }
   #chunk(frames, g, fill) {
     const words = g.planes * frames * g.frameSize;
+    if ((this.#heldWords + words) * 4 > this.budget) {
+      throw new Error(
+        `Cannot park stream state: it would hold ${(this.#heldWords + words) * 4} bytes, more than the WebAssembly backend's parkedBytes budget of ${this.budget}`
+      );
+    }
     const data = this.#fromPool(words) ?? new Int32Array(words);
     fill(data);
     this.#heldWords += words;
@@ -2440,6 +2458,7 @@ var WasmTensor = class {
 var WINOGRAD_MAX_CHANNELS = 512;
 var COLUMN_BYTES = 8 << 20;
 var WINOGRAD_BAND_BYTES = 16 << 20;
+var PARKED_BYTES = 8 * 2 ** 30;
 var ATTENTION_SCORE_BYTES = 4 << 20;
 var CHUNKS_PER_THREAD = 4;
 function checkWasmOptions(options) {
@@ -2450,6 +2469,7 @@ function checkWasmOptions(options) {
   const budgets = [
     "columnBytes",
     "winogradBandBytes",
+    "parkedBytes",
     "attentionScoreBytes",
     "winogradCacheBytes",
     "idleMs"
@@ -2503,7 +2523,10 @@ var WasmRuntime = class _WasmRuntime {
     this.#pool = pool;
     this.#scratch = scratch;
     this.heap = new WasmHeap(memory, heapBase);
-    this.parking = new ParkingLot((bytes) => this.heap.setParked(bytes));
+    this.parking = new ParkingLot(
+      options.parkedBytes ?? PARKED_BYTES,
+      (bytes) => this.heap.setParked(bytes)
+    );
     this.columnBytes = options.columnBytes ?? COLUMN_BYTES;
     this.winogradBandBytes = options.winogradBandBytes ?? WINOGRAD_BAND_BYTES;
     this.attentionScoreBytes = options.attentionScoreBytes ?? ATTENTION_SCORE_BYTES;

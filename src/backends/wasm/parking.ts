@@ -67,8 +67,14 @@ export type FrameSource =
 
 /** The parked tensors' buffers, their pool, and the bytes they hold. */
 export class ParkingLot {
-  /** `onHeld(bytes)` hears every change of the bytes held (the heap's combined peak). */
-  constructor(readonly onHeld: (bytes: number) => void = () => {}) {}
+  /**
+   * At most `budget` bytes held (a stream's state grows with its length, and a hostile token
+   * file can claim any length); `onHeld(bytes)` hears every change (the heap's combined peak).
+   */
+  constructor(
+    readonly budget: number = Infinity,
+    readonly onHeld: (bytes: number) => void = () => {},
+  ) {}
   #pool = new Map<number, Int32Array[]>();
   #poolOrder: Int32Array[] = [];
   #poolWords = 0;
@@ -99,6 +105,22 @@ export class ParkingLot {
     source: (i: number) => FrameSource,
   ): ParkedTensor {
     const chunks: Chunk[] = [];
+    try {
+      this.#joinInto(chunks, parts, g, source);
+    } catch (err) {
+      // Nothing half-made stays held.
+      this.release(new ParkedTensor(g.outShape, g.dtype, chunks));
+      throw err;
+    }
+    return new ParkedTensor(g.outShape, g.dtype, chunks);
+  }
+
+  #joinInto(
+    chunks: Chunk[],
+    parts: readonly FrameRange[],
+    g: JoinFramesGeometry,
+    source: (i: number) => FrameSource,
+  ): void {
     parts.forEach((part, i) => {
       const src = source(i);
       if ("parked" in src) {
@@ -123,7 +145,6 @@ export class ParkingLot {
         }));
       }
     });
-    return new ParkedTensor(g.outShape, g.dtype, chunks);
   }
 
   /**
@@ -178,6 +199,12 @@ export class ParkingLot {
     fill: (dst: Int32Array) => void,
   ): Chunk {
     const words = g.planes * frames * g.frameSize;
+    if ((this.#heldWords + words) * 4 > this.budget) {
+      throw new Error(
+        `Cannot park stream state: it would hold ${(this.#heldWords + words) * 4} bytes, more ` +
+          `than the WebAssembly backend's parkedBytes budget of ${this.budget}`,
+      );
+    }
     const data = this.#fromPool(words) ?? new Int32Array(words);
     fill(data);
     this.#heldWords += words;

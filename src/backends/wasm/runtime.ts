@@ -54,6 +54,13 @@ export interface WasmOptions {
    * convolved a band of rows at a time (default 16 MiB).
    */
   winogradBandBytes?: number;
+  /**
+   * Bytes of stream state (carried frames, attention caches) kept outside the heap between
+   * steps, at most (default 8 GiB): past it a stream fails with a clear error rather than
+   * exhausting the process. The caches grow with a clip's length: 2 x 59 MB per latent frame at
+   * 720p for the official video tokenizers.
+   */
+  parkedBytes?: number;
   /** Bytes of attention scores held at once. */
   attentionScoreBytes?: number;
   /**
@@ -72,6 +79,7 @@ export interface WasmOptions {
 const WINOGRAD_MAX_CHANNELS = 512;
 const COLUMN_BYTES = 8 << 20;
 const WINOGRAD_BAND_BYTES = 16 << 20;
+const PARKED_BYTES = 8 * 2 ** 30;
 const ATTENTION_SCORE_BYTES = 4 << 20;
 /** Work items per chunk handed to a thread: enough chunks to balance, few enough to be cheap. */
 export const CHUNKS_PER_THREAD = 4;
@@ -85,6 +93,7 @@ export function checkWasmOptions(options: WasmOptions): void {
   const budgets = [
     "columnBytes",
     "winogradBandBytes",
+    "parkedBytes",
     "attentionScoreBytes",
     "winogradCacheBytes",
     "idleMs",
@@ -154,7 +163,10 @@ export class WasmRuntime {
     this.#pool = pool;
     this.#scratch = scratch;
     this.heap = new WasmHeap(memory, heapBase);
-    this.parking = new ParkingLot((bytes) => this.heap.setParked(bytes));
+    this.parking = new ParkingLot(
+      options.parkedBytes ?? PARKED_BYTES,
+      (bytes) => this.heap.setParked(bytes),
+    );
     this.columnBytes = options.columnBytes ?? COLUMN_BYTES;
     this.winogradBandBytes = options.winogradBandBytes ?? WINOGRAD_BAND_BYTES;
     this.attentionScoreBytes = options.attentionScoreBytes ?? ATTENTION_SCORE_BYTES;
