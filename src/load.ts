@@ -91,7 +91,7 @@ function checkAllUsed(reader: WeightReader): void {
   );
   if (unused.length) {
     throw new Error(
-      `Cannot load ${reader.half}: "${reader.src.source}" has ${unused.length} tensor(s) this architecture does not use, e.g. "${
+      `Cannot load ${reader.half}: "${reader.source}" has ${unused.length} tensor(s) this architecture does not use, e.g. "${
         unused[0]
       }"`,
     );
@@ -237,6 +237,7 @@ export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
           : new ImageDecoder(uploader, reader, config);
       }
       checkAllUsed(reader);
+      reader.close();
     }
     const model = variant?.name ?? describeVariant(architectureOf(cfg));
     // Weight uploads are queued; make sure they (and any error) have landed.

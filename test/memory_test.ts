@@ -32,3 +32,33 @@ gpuTest(
     assert.ok(tok.memoryStats().inUse < before.inUse, "dispose() returns the weights");
   },
 );
+
+Deno.test("a loaded tokenizer does not keep its checkpoint's bytes", async () => {
+  // The checkpoint's bytes are referenced only weakly here; after a full GC they must be gone
+  // while the tokenizer lives (and still works). A subprocess, for V8's --expose-gc.
+  const script = `
+    import { loadTokenizer } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};
+    const dir = ${JSON.stringify(new URL("./fixtures/CV4x8x8/", import.meta.url).href)};
+    let bytes = await Deno.readFile(new URL("decoder.safetensors", dir));
+    const ref = new WeakRef(bytes.buffer);
+    const tok = await loadTokenizer({ decoder: bytes, backend: "wasm", wasm: { threads: 1 } });
+    bytes = null;
+    for (let i = 0; i < 3; i++) {
+      globalThis.gc();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const z = { data: new Float32Array(tok.latentChannels * 2 * 4 * 4), shape: [1, tok.latentChannels, 2, 4, 4] };
+    const px = await tok.decode(z);
+    console.log(JSON.stringify({ kept: ref.deref() !== undefined, frames: px.shape[2] }));
+    await tok.dispose();
+  `;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--v8-flags=--expose-gc", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, stderr);
+  const result = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+  assert.deepEqual(result, { kept: false, frames: 5 });
+});
