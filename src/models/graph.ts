@@ -7,7 +7,6 @@
  */
 
 import type { Ops, Tensor } from "../backends/ops.ts";
-import { chain } from "../nn/chain.ts";
 import type { StepStream } from "../nn/stream.ts";
 
 /** Called with intermediate results named like the reference's modules (tests use it). */
@@ -17,16 +16,47 @@ export type Probe = (name: string, t: Tensor) => Promise<void> | void;
 export interface Step {
   /** The layer over the whole input. */
   forward(ops: Ops, x: Tensor): Tensor;
+  /**
+   * `forward` of an input the layer may release: it does so as soon as nothing more reads it
+   * (before the layer's last tensors are made: a lower peak). Optional: without it the input
+   * is released after `forward`.
+   */
+  forwardOwning?(ops: Ops, x: Tensor): Tensor;
   /** A run of the layer over a video arriving in temporal steps (video layers only). */
   stream?(): StepStream;
 }
 
-/** How a network applies each of its steps: whole, or as one step of a stream. */
-export type RunStep = (step: Step, x: Tensor) => Tensor;
+/**
+ * How a network applies each of its steps: whole, or as one step of a stream. With `owned`,
+ * `x` is the network's intermediate: released by the time the step returns (unless the step
+ * returned it, as an identity resampler does); otherwise it is the caller's and kept.
+ */
+export type RunStep = (step: Step, x: Tensor, owned: boolean) => Tensor;
+
+/** `plain(x)`, or `owning(x)` when `x` is owned and the layer can release it itself. */
+function applyStep(
+  ops: Ops,
+  x: Tensor,
+  owned: boolean,
+  plain: (x: Tensor) => Tensor,
+  owning?: (x: Tensor) => Tensor,
+): Tensor {
+  if (owned && owning) return owning(x);
+  const y = plain(x);
+  if (owned && y !== x) ops.release(x);
+  return y;
+}
 
 /** Every step over the whole input. */
 export function runWhole(ops: Ops): RunStep {
-  return (step, x) => step.forward(ops, x);
+  return (step, x, owned) =>
+    applyStep(
+      ops,
+      x,
+      owned,
+      (t) => step.forward(ops, t),
+      step.forwardOwning && ((t) => step.forwardOwning!(ops, t)),
+    );
 }
 
 /**
@@ -38,14 +68,21 @@ export class StreamRun {
   #streams = new Map<Step, StepStream>();
   constructor(readonly ops: Ops) {}
 
-  readonly run: RunStep = (step, x) => {
+  readonly run: RunStep = (step, x, owned) => {
     let s = this.#streams.get(step);
     if (!s) {
       if (!step.stream) throw new Error("Cannot stream: a step of this network has no stream");
       s = step.stream();
       this.#streams.set(step, s);
     }
-    return s.step(this.ops, x);
+    const stream = s;
+    return applyStep(
+      this.ops,
+      x,
+      owned,
+      (t) => stream.step(this.ops, t),
+      stream.stepOwning && ((t) => stream.stepOwning!(this.ops, t)),
+    );
   };
 
   /** Frees every stream's carried state. */
@@ -63,7 +100,6 @@ export interface Mid {
 }
 
 async function runMid(
-  ops: Ops,
   run: RunStep,
   mid: Mid,
   x: Tensor,
@@ -71,10 +107,10 @@ async function runMid(
   name: string,
   probe?: Probe,
 ): Promise<Tensor> {
-  let h = chain(ops, x, keep, (t) => run(mid.block1, t));
-  h = chain(ops, h, keep, (t) => run(mid.attn, t));
+  let h = run(mid.block1, x, x !== keep);
+  h = run(mid.attn, h, h !== keep);
   await probe?.(`${name}.mid.attn_1`, h);
-  return chain(ops, h, keep, (t) => run(mid.block2, t));
+  return run(mid.block2, h, h !== keep);
 }
 
 /** One resolution level: ResNet blocks, each optionally followed by attention, then a resampler. */
@@ -114,7 +150,6 @@ export function buildLevels(f: LevelFactory, width: number): { levels: Level[]; 
 }
 
 async function runLevels(
-  ops: Ops,
   run: RunStep,
   levels: Level[],
   order: number[],
@@ -126,12 +161,12 @@ async function runLevels(
   for (const i of order) {
     const level = levels[i];
     for (const [j, block] of level.blocks.entries()) {
-      h = chain(ops, h, keep, (t) => run(block, t));
-      if (level.attn.length) h = chain(ops, h, keep, (t) => run(level.attn[j], t));
+      h = run(block, h, h !== keep);
+      if (level.attn.length) h = run(level.attn[j], h, h !== keep);
       if (probeFirst && i === order[0] && j === 0) await probe?.(probeFirst, h);
     }
     const resample = level.resample;
-    if (resample) h = chain(ops, h, keep, (t) => run(resample, t));
+    if (resample) h = run(resample, h, h !== keep);
   }
   return h;
 }
@@ -158,16 +193,16 @@ export async function runEncoder(
   probe?: Probe,
   run: RunStep = runWhole(ops),
 ): Promise<Tensor> {
-  let h = run(p.patch, x);
+  let h = run(p.patch, x, false);
   await probe?.(p.patcherName, h);
-  h = chain(ops, h, x, (t) => run(p.convIn, t));
+  h = run(p.convIn, h, h !== x);
   await probe?.("encoder.conv_in", h);
   const order = p.levels.map((_, i) => i);
-  h = await runLevels(ops, run, p.levels, order, h, x, "encoder.down.0.block.0", probe);
-  h = await runMid(ops, run, p.mid, h, x, "encoder", probe);
-  h = chain(ops, h, x, (t) => run(p.out, t));
+  h = await runLevels(run, p.levels, order, h, x, "encoder.down.0.block.0", probe);
+  h = await runMid(run, p.mid, h, x, "encoder", probe);
+  h = run(p.out, h, h !== x);
   await probe?.("encoder", h);
-  h = chain(ops, h, x, (t) => run(p.quantConv, t));
+  h = run(p.quantConv, h, h !== x);
   await probe?.("quant_conv", h);
   return h;
 }
@@ -193,14 +228,14 @@ export async function runDecoder(
   probe?: Probe,
   run: RunStep = runWhole(ops),
 ): Promise<Tensor> {
-  let h = run(p.postQuantConv, z);
+  let h = run(p.postQuantConv, z, false);
   await probe?.("post_quant_conv", h);
-  h = chain(ops, h, z, (t) => run(p.convIn, t));
+  h = run(p.convIn, h, h !== z);
   await probe?.("decoder.conv_in", h);
-  h = await runMid(ops, run, p.mid, h, z, "decoder", probe);
+  h = await runMid(run, p.mid, h, z, "decoder", probe);
   const order = p.levels.map((_, i) => i).reverse();
-  h = await runLevels(ops, run, p.levels, order, h, z, null, probe);
-  h = chain(ops, h, z, (t) => run(p.out, t));
+  h = await runLevels(run, p.levels, order, h, z, null, probe);
+  h = run(p.out, h, h !== z);
   await probe?.("decoder.conv_out", h);
-  return chain(ops, h, z, (t) => run(p.unpatch, t));
+  return run(p.unpatch, h, h !== z);
 }

@@ -176,14 +176,20 @@ export class ResnetBlock3d {
   }
 
   forward(ops: Ops, x: Tensor): Tensor {
-    return this.#apply(ops, x, this.conv1, this.conv2);
+    return this.#apply(ops, x, this.conv1, this.conv2, false);
+  }
+
+  /** `forward`, releasing `x` once its shortcut is made (see Step.forwardOwning). */
+  forwardOwning(ops: Ops, x: Tensor): Tensor {
+    return this.#apply(ops, x, this.conv1, this.conv2, true);
   }
 
   /** The block step by step: its two factorized convs carry their temporal context. */
   stream(): StepStream {
     const c1 = this.conv1.stream(), c2 = this.conv2.stream();
     return {
-      step: (ops, x) => this.#apply(ops, x, c1, c2),
+      step: (ops, x) => this.#apply(ops, x, c1, c2, false),
+      stepOwning: (ops, x) => this.#apply(ops, x, c1, c2, true),
       release: (ops) => {
         c1.release(ops);
         c2.release(ops);
@@ -191,12 +197,24 @@ export class ResnetBlock3d {
     };
   }
 
-  #apply(ops: Ops, x: Tensor, conv1: FactorizedForward, conv2: FactorizedForward): Tensor {
+  /** With `owned`, `x` is released as soon as nothing more reads it. */
+  #apply(
+    ops: Ops,
+    x: Tensor,
+    conv1: FactorizedForward,
+    conv2: FactorizedForward,
+    owned: boolean,
+  ): Tensor {
     const h = conv1.forward(ops, x, { weights: this.norm1, silu: true });
     const skip = this.shortcut ? ops.conv(x, this.shortcut) : x;
+    // A block that widens or narrows reads its input for the shortcut last: with the input
+    // gone, conv2 runs beside h and the shortcut only (at a decoder's first full-resolution
+    // block, a 512-channel input twice the size of either).
+    if (owned && skip !== x) ops.release(x);
     const out = conv2.forward(ops, h, { weights: this.norm2, silu: true }, skip);
     ops.release(h);
     if (skip !== x) ops.release(skip);
+    else if (owned) ops.release(x);
     return out;
   }
 }
@@ -326,7 +344,12 @@ export class HybridUpsample {
   }
 
   forward(ops: Ops, x: Tensor): Tensor {
-    return this.#apply(ops, x, (t) => this.#time(ops, t));
+    return this.#apply(ops, x, (t) => this.#time(ops, t), false);
+  }
+
+  /** `forward`, releasing `x` as soon as it is read (see Step.forwardOwning). */
+  forwardOwning(ops: Ops, x: Tensor): Tensor {
+    return this.#apply(ops, x, (t) => this.#time(ops, t), true);
   }
 
   /**
@@ -337,25 +360,37 @@ export class HybridUpsample {
   stream(): StepStream {
     const conv = this.temporal ? new CausalConvStream(this.conv1!) : null;
     let started = false;
+    const time = (ops: Ops, t: Tensor) => {
+      const repeated = started ? this.#repeatEvery(ops, t) : this.#repeatClip(ops, t);
+      started = true;
+      const y = conv!.step(ops, repeated, repeated);
+      if (repeated !== t) ops.release(repeated);
+      return y;
+    };
     return {
-      step: (ops, x) =>
-        this.#apply(ops, x, (t) => {
-          const repeated = started ? this.#repeatEvery(ops, t) : this.#repeatClip(ops, t);
-          started = true;
-          const y = conv!.step(ops, repeated, repeated);
-          if (repeated !== t) ops.release(repeated);
-          return y;
-        }),
+      step: (ops, x) => this.#apply(ops, x, (t) => time(ops, t), false),
+      stepOwning: (ops, x) => this.#apply(ops, x, (t) => time(ops, t), true),
       release: (ops) => conv?.release(ops),
     };
   }
 
-  #apply(ops: Ops, x: Tensor, time: (x: Tensor) => Tensor): Tensor {
+  /** With `owned`, `x` is released as soon as it is read. */
+  #apply(ops: Ops, x: Tensor, time: (x: Tensor) => Tensor, owned: boolean): Tensor {
     if (!this.spatial && !this.temporal) return x;
-    let h = x;
-    if (this.temporal) h = chain(ops, h, x, time);
-    if (this.spatial) h = chain(ops, h, x, (t) => this.#space(ops, t));
-    return chain(ops, h, x, (t) => ops.conv(t, this.conv3!));
+    // `h` is ours to release unless it is the caller's `x`.
+    let h = x, ours = owned;
+    if (this.temporal) {
+      const t = time(h);
+      if (ours) ops.release(h);
+      h = t, ours = true;
+    }
+    if (this.spatial) {
+      h = this.#space(ops, h, ours);
+      ours = true;
+    }
+    const y = ops.conv(h, this.conv3!);
+    if (ours) ops.release(h);
+    return y;
   }
 
   /** Frames repeated (T -> 2T - 1), plus a causal temporal conv of them. */
@@ -376,9 +411,10 @@ export class HybridUpsample {
     return behindLeadingCopy(ops, x, (t) => ops.upsample(t, "time"));
   }
 
-  /** Nearest 2x in space, plus a spatial conv of it. */
-  #space(ops: Ops, x: Tensor): Tensor {
+  /** Nearest 2x in space, plus a spatial conv of it; with `owned`, `x` released once read. */
+  #space(ops: Ops, x: Tensor, owned: boolean): Tensor {
     const repeated = ops.upsample(x, "space");
+    if (owned) ops.release(x);
     const y = ops.conv(repeated, this.conv2!, { residual: repeated });
     ops.release(repeated);
     return y;

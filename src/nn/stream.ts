@@ -26,6 +26,8 @@ import type { ConvWeights, FrameRange, Ops, Tensor } from "../backends/ops.ts";
 export interface StepStream {
   /** The layer's output frames for this step's input frames. Does not release `x`. */
   step(ops: Ops, x: Tensor): Tensor;
+  /** `step` of an `x` it releases as soon as nothing more reads it (see Step.forwardOwning). */
+  stepOwning?(ops: Ops, x: Tensor): Tensor;
   /** Frees what the stream carries; it cannot step afterwards. */
   release(ops: Ops): void;
 }
