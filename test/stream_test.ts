@@ -352,7 +352,7 @@ kernelTest(
       assertClose(got.data, sliceTime(whole, frames - queries, frames).data, 1e-6, `${queries}`);
       ops.release(q);
     }
-    // Parked in three chunks (a stream's cache): read a chunk at a time, the same outputs.
+    // Parked as a stream's cache is, a chunk per frame: read a chunk at a time, the same outputs.
     let parked = ops.joinFrames([{ tensor: kv, from: 0, to: 2 }], { park: true });
     for (const [from, to] of [[2, 3], [3, 5]]) {
       const next = ops.joinFrames([{ tensor: parked, from: 0, to: from }, {

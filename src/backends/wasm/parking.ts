@@ -10,9 +10,11 @@
  * back into the heap where a kernel reads them), `read` and `release`.
  *
  * A parked tensor is a list of chunks, each a run of whole frames of every (batch, channel)
- * plane. Chunks never change once written, so a parked join that takes every frame of a chunk
- * shares it instead of copying: a temporal attention's cache grows by one chunk a step, without
- * copying (or holding twice) the frames it already had. Chunks count their holders; the last
+ * plane; the lot writes one frame per chunk. Chunks never change once written, so a parked join
+ * that takes every frame of a chunk shares it instead of copying: a temporal attention's cache
+ * grows by a chunk a frame, without copying (or holding twice) the frames it already had, and a
+ * causal conv's carried frames, shifted by one frame a step, share the one they keep (so the
+ * pool below holds a frame per size, not a whole carry). Chunks count their holders; the last
  * release returns the chunk's buffer to a pool of exact sizes, since a stream asks for the same
  * few sizes step after step. The pool holds at most a budget of free bytes (the oldest go first,
  * to the garbage collector), so memory follows what the stream carries.
@@ -129,20 +131,22 @@ export class ParkingLot {
             chunk.holders++;
             chunks.push(chunk);
           } else {
-            const run = (to - from) * g.frameSize;
-            chunks.push(this.#chunk(to - from, g, (dst) => {
-              this.copyOut(src.parked, from, to, g.planes, g.frameSize, dst, 0, run);
-            }));
+            for (let f = from; f < to; f++) {
+              chunks.push(this.#chunk(1, g, (dst) => {
+                this.copyOut(src.parked, f, f + 1, g.planes, g.frameSize, dst, 0, g.frameSize);
+              }));
+            }
           }
         }
       } else {
-        const n = part.to - part.from, run = n * g.frameSize;
-        chunks.push(this.#chunk(n, g, (dst) => {
-          for (let k = 0; k < g.planes; k++) {
-            const at = src.at + k * src.plane + part.from * g.frameSize;
-            dst.set(src.heap.subarray(at, at + run), k * run);
-          }
-        }));
+        for (let f = part.from; f < part.to; f++) {
+          chunks.push(this.#chunk(1, g, (dst) => {
+            for (let k = 0; k < g.planes; k++) {
+              const at = src.at + k * src.plane + f * g.frameSize;
+              dst.set(src.heap.subarray(at, at + g.frameSize), k * g.frameSize);
+            }
+          }));
+        }
       }
     });
   }
