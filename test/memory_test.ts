@@ -62,3 +62,39 @@ Deno.test("a loaded tokenizer does not keep its checkpoint's bytes", async () =>
   const result = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
   assert.deepEqual(result, { kept: false, frames: 5 });
 });
+
+gpuTest(
+  "a stream's growing cache does not pile up outgrown buffers in the WebGPU pool",
+  async (ops) => {
+    // Each step joins the cache anew one frame larger (as a temporal attention's is) and reads
+    // a result, as a stream's step does. The buffer the cache outgrew is never asked for
+    // again: the pool must let it go, or it would hold every size the cache ever had.
+    const frame = { data: randomArray(64 * 32 * 32, 3), shape: [1, 64, 1, 32, 32] };
+    const frameBytes = 64 * 32 * 32 * 4;
+    const x = ops.upload(frame);
+    let cache = ops.joinFrames([{ tensor: x, from: 0, to: 1 }], { park: true });
+    const steps = 24;
+    let held = 0;
+    for (let t = 1; t < steps; t++) {
+      const next = ops.joinFrames([{ tensor: cache, from: 0, to: t }, {
+        tensor: x,
+        from: 0,
+        to: 1,
+      }], { park: true });
+      ops.release(cache);
+      cache = next;
+      const y = ops.upsample(x, "space");
+      await ops.read(y);
+      ops.release(y);
+      held = ops.memoryStats().allocated;
+    }
+    const cacheBytes = steps * frameBytes;
+    // Live: the cache, x and a step's upsampled frame; free: a few recent steps' buffers.
+    assert.ok(
+      held < 3 * cacheBytes,
+      `${held} bytes allocated for a ${cacheBytes}-byte cache`,
+    );
+    ops.release(cache);
+    ops.release(x);
+  },
+);

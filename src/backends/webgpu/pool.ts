@@ -22,6 +22,15 @@ export function sizeClass(bytes: number): number {
   return pow + Math.ceil((n - pow) / quarter) * quarter;
 }
 
+/**
+ * Flushes a free buffer may sit idle before it is destroyed. A network (or a stream's step)
+ * asks for the same sizes on every call, and each call ends in a flush (its results are read),
+ * so the buffers it recycles are never idle that long; what does go idle is never asked for
+ * again: a stream's attention cache is joined anew a frame larger at each step, and the
+ * buffer it outgrew would stay free for good (its size class passed), a step's worth each step.
+ */
+export const IDLE_FLUSHES = 4;
+
 /** The pool's counters (buffers are the blocks). */
 export type PoolStats = MemoryStats;
 
@@ -29,6 +38,9 @@ export type PoolStats = MemoryStats;
 export class BufferPool {
   #device: GPUDevice;
   #free = new Map<number, GPUBuffer[]>();
+  /** The flush count when each free buffer was released. */
+  #releasedAt = new Map<GPUBuffer, number>();
+  #flushes = 0;
   #stats: PoolStats = noMemory();
   #maxBufferSize: number;
 
@@ -47,7 +59,8 @@ export class BufferPool {
     }
     const list = this.#free.get(size);
     let buf = list?.pop();
-    if (!buf) {
+    if (buf) this.#releasedAt.delete(buf);
+    else {
       // GPUBufferUsage is read here, not at module load, so that importing the package works
       // where WebGPU is absent (the CPU functions need none of it).
       const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -68,16 +81,35 @@ export class BufferPool {
     let list = this.#free.get(size);
     if (!list) this.#free.set(size, list = []);
     list.push(buf);
+    this.#releasedAt.set(buf, this.#flushes);
+  }
+
+  /**
+   * Counts a flush (a call's end) and destroys the free buffers idle for IDLE_FLUSHES of them,
+   * so what the pool holds follows what recent calls used.
+   */
+  flushed(): void {
+    this.#flushes++;
+    for (const [size, list] of this.#free) {
+      const keep = list.filter((b) => {
+        if (this.#flushes - this.#releasedAt.get(b)! < IDLE_FLUSHES) return true;
+        this.#destroy(b);
+        return false;
+      });
+      if (keep.length) this.#free.set(size, keep);
+      else this.#free.delete(size);
+    }
+  }
+
+  #destroy(b: GPUBuffer): void {
+    this.#releasedAt.delete(b);
+    this.#stats.allocated -= b.size;
+    b.destroy();
   }
 
   /** Destroys every free buffer (buffers handed out stay valid). */
   trim(): void {
-    for (const list of this.#free.values()) {
-      for (const b of list) {
-        this.#stats.allocated -= b.size;
-        b.destroy();
-      }
-    }
+    for (const list of this.#free.values()) for (const b of list) this.#destroy(b);
     this.#free.clear();
   }
 

@@ -322,6 +322,7 @@ export class GpuRuntime {
   async flush(): Promise<void> {
     const errors = this.#submit();
     await this.#device.queue.onSubmittedWorkDone();
+    this.pool.flushed();
     await errors;
     if (this.#profile) await this.#collectProfile();
     if (this.#lost) throw new Error(`The WebGPU device was lost (${this.#lost})`);
