@@ -1,0 +1,141 @@
+/**
+ * Downloads one file the hub described (HEAD) into blobs/<etag>, resuming what an earlier try
+ * left in `<etag>.incomplete`, and named `<etag>` only once size and hash are checked.
+ * @module
+ */
+
+import { denoApi } from "./env.ts";
+import { isNotFound, linkSnapshot, repoFolder, writeRef } from "./cache.ts";
+import { authError, cannotDownload, type Context, type FileMeta, headers } from "./context.ts";
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** Downloads a file into blobs/<etag> (unless there), links its snapshot and writes the ref. */
+export async function download(ctx: Context, file: string, meta: FileMeta): Promise<string> {
+  const deno = denoApi()!;
+  const blobs = `${repoFolder(ctx.cacheDir, ctx.repo)}/blobs`;
+  const blob = `${blobs}/${meta.etag}`;
+  let present = false;
+  try {
+    present = (await deno.stat(blob)).isFile;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  if (!present) {
+    await deno.mkdir(blobs, { recursive: true });
+    const part = `${blob}.incomplete`;
+    await fetchInto(ctx, file, meta, part, true);
+    await verify(ctx, file, meta, part);
+    await deno.rename(part, blob);
+  }
+  const path = await linkSnapshot(ctx.cacheDir, ctx.repo, meta.commit, file, meta.etag);
+  await writeRef(ctx.cacheDir, ctx.repo, ctx.revision, meta.commit);
+  return path;
+}
+
+async function fileSize(path: string): Promise<number> {
+  try {
+    return (await denoApi()!.stat(path)).size;
+  } catch (err) {
+    if (isNotFound(err)) return 0;
+    throw err;
+  }
+}
+
+/** GETs the file into `part`, resuming from what `part` already holds. */
+async function fetchInto(
+  ctx: Context,
+  file: string,
+  meta: FileMeta,
+  part: string,
+  mayRetry: boolean,
+): Promise<void> {
+  const deno = denoApi()!;
+  let have = await fileSize(part);
+  if (meta.size !== null && have > meta.size) {
+    await deno.remove(part);
+    have = 0;
+  }
+  const progress = (bytes: number, total: number) =>
+    ctx.onProgress?.({ file, bytes, total: meta.size ?? total });
+  if (meta.size !== null && have === meta.size && have > 0) {
+    progress(have, have); // complete already; verify() checks it
+    return;
+  }
+  let res: Response;
+  try {
+    res = await ctx.fetch(meta.url, {
+      headers: headers(ctx, have > 0 ? { Range: `bytes=${have}-` } : {}),
+    });
+  } catch (err) {
+    throw cannotDownload(ctx, file, (err as Error).message);
+  }
+  if (res.status === 416 && mayRetry) {
+    await res.body?.cancel();
+    await deno.remove(part);
+    return await fetchInto(ctx, file, meta, part, false);
+  }
+  if (res.status === 401 || res.status === 403) {
+    await res.body?.cancel();
+    throw authError(ctx, file, res);
+  }
+  if (!res.ok || !res.body) {
+    await res.body?.cancel();
+    throw cannotDownload(ctx, file, `HTTP ${res.status} ${res.statusText}`);
+  }
+  const append = res.status === 206;
+  if (append) {
+    const range = res.headers.get("content-range") ?? "";
+    if (!range.startsWith(`bytes ${have}-`)) {
+      await res.body.cancel();
+      await deno.remove(part);
+      if (mayRetry) return await fetchInto(ctx, file, meta, part, false);
+      throw cannotDownload(ctx, file, `unexpected Content-Range "${range}"`);
+    }
+  } else {
+    have = 0; // a full answer: start over
+  }
+  const length = Number(res.headers.get("content-length") ?? NaN);
+  const total = Number.isFinite(length) ? have + length : 0;
+  const out = await deno.open(
+    part,
+    append
+      ? { write: true, create: true, append: true }
+      : { write: true, create: true, truncate: true },
+  );
+  try {
+    for await (const chunk of res.body) {
+      for (let off = 0; off < chunk.length;) off += await out.write(chunk.subarray(off));
+      have += chunk.length;
+      progress(have, total);
+    }
+  } catch (err) {
+    // What arrived stays in `part`: the next call resumes from there.
+    throw cannotDownload(ctx, file, `download interrupted: ${(err as Error).message}`);
+  } finally {
+    out.close();
+  }
+}
+
+function hex(buf: ArrayBuffer): string {
+  return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Checks size and (for LFS files, whose etag is their sha256) the hash; removes bad data. */
+async function verify(ctx: Context, file: string, meta: FileMeta, part: string): Promise<void> {
+  const deno = denoApi()!;
+  const fail = async (what: string): Promise<never> => {
+    await deno.remove(part).catch(() => {});
+    throw new Error(
+      `Download of "${file}" from ${ctx.repo} is corrupt (${what}); it was removed: try again`,
+    );
+  };
+  const size = await fileSize(part);
+  if (meta.size !== null && size !== meta.size) {
+    await fail(`${size} bytes, expected ${meta.size}`);
+  }
+  if (SHA256.test(meta.etag)) {
+    const digest = hex(await crypto.subtle.digest("SHA-256", await deno.readFile(part)));
+    if (digest !== meta.etag) await fail(`sha256 ${digest}, expected ${meta.etag}`);
+  }
+}
