@@ -6,21 +6,37 @@
  * <cache>/models--<owner>--<name>/snapshots/<commit>/<file>  -> ../../blobs/<etag>
  * <cache>/models--<owner>--<name>/refs/<revision>            (holds <commit>)
  * ```
+ *
+ * Every name is checked (names.ts) before it becomes a path.
  * @module
  */
 
 import { denoApi, joinPath } from "./env.ts";
+import {
+  checkCommit,
+  checkEtag,
+  checkFileName,
+  checkRepoId,
+  checkRevision,
+  COMMIT_RULE,
+  isCommitHash,
+  quote,
+} from "./names.ts";
 
-const COMMIT = /^[0-9a-f]{40}$/;
-
-/** Whether a revision is a full commit hash (which needs no refs file). */
-export function isCommitHash(revision: string): boolean {
-  return COMMIT.test(revision);
+function folderName(repo: string): string {
+  checkRepoId(repo);
+  return `models--${repo.split("/").join("--")}`;
 }
 
 /** `<cache>/models--<owner>--<name>`. */
 export function repoFolder(cacheDir: string, repo: string): string {
-  return joinPath(cacheDir, `models--${repo.split("/").join("--")}`);
+  return joinPath(cacheDir, folderName(repo));
+}
+
+/** `<cache>/models--<owner>--<name>/blobs/<etag>`. */
+export function blobPath(cacheDir: string, repo: string, etag: string): string {
+  checkEtag(etag);
+  return joinPath(repoFolder(cacheDir, repo), "blobs", etag);
 }
 
 function fs(): typeof Deno {
@@ -51,15 +67,26 @@ export async function cachedCommit(
   repo: string,
   revision: string,
 ): Promise<string | null> {
+  checkRevision(revision);
   if (isCommitHash(revision)) return revision;
+  const path = joinPath(repoFolder(cacheDir, repo), "refs", revision);
+  let text: string;
   try {
-    const text = (await fs().readTextFile(joinPath(repoFolder(cacheDir, repo), "refs", revision)))
-      .trim();
-    return text || null;
+    text = (await fs().readTextFile(path)).trim();
   } catch (err) {
     if (isNotFound(err)) return null;
     throw err;
   }
+  if (!text) return null;
+  // The commit names a snapshot folder: a ref holding "../.." would lead out of the cache.
+  if (!isCommitHash(text)) {
+    throw new Error(
+      `The cache's ref file ${path} holds ${
+        quote(text)
+      }, not ${COMMIT_RULE}: delete it and try again`,
+    );
+  }
+  return text;
 }
 
 /** The snapshot path of a file cached for this revision, or null (no network). */
@@ -69,6 +96,7 @@ export async function cachedFile(
   revision: string,
   file: string,
 ): Promise<string | null> {
+  checkFileName(file);
   const commit = await cachedCommit(cacheDir, repo, revision);
   if (!commit) return null;
   const path = joinPath(repoFolder(cacheDir, repo), "snapshots", commit, file);
@@ -82,6 +110,8 @@ export async function writeRef(
   revision: string,
   commit: string,
 ): Promise<void> {
+  checkRevision(revision);
+  checkCommit(commit);
   if (revision === commit) return;
   const path = joinPath(repoFolder(cacheDir, repo), "refs", revision);
   await fs().mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
@@ -103,9 +133,11 @@ export async function linkSnapshot(
   file: string,
   etag: string,
 ): Promise<string> {
+  checkCommit(commit);
+  checkFileName(file);
   const deno = fs();
-  const folder = repoFolder(cacheDir, repo);
-  const path = joinPath(folder, "snapshots", commit, file);
+  const blob = blobPath(cacheDir, repo, etag);
+  const path = joinPath(repoFolder(cacheDir, repo), "snapshots", commit, file);
   await deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
   try {
     await deno.remove(path); // a stale or dangling entry
@@ -114,7 +146,7 @@ export async function linkSnapshot(
   try {
     await deno.symlink(`${up}blobs/${etag}`, path);
   } catch {
-    await deno.copyFile(joinPath(folder, "blobs", etag), path);
+    await deno.copyFile(blob, path);
   }
   return path;
 }

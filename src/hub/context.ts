@@ -19,7 +19,7 @@ export interface Context {
   onProgress?: (p: DownloadProgress) => void;
 }
 
-/** A file as the hub's HEAD answer describes it. */
+/** A file as the hub's HEAD answer describes it; commit and etag are checked (names.ts). */
 export interface FileMeta {
   url: string;
   commit: string;

@@ -5,7 +5,7 @@
  */
 
 import { denoApi } from "./env.ts";
-import { isNotFound, linkSnapshot, repoFolder, writeRef } from "./cache.ts";
+import { blobPath, isNotFound, linkSnapshot, writeRef } from "./cache.ts";
 import { authError, cannotDownload, type Context, type FileMeta, headers } from "./context.ts";
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -13,8 +13,8 @@ const SHA256 = /^[0-9a-f]{64}$/;
 /** Downloads a file into blobs/<etag> (unless there), links its snapshot and writes the ref. */
 export async function download(ctx: Context, file: string, meta: FileMeta): Promise<string> {
   const deno = denoApi()!;
-  const blobs = `${repoFolder(ctx.cacheDir, ctx.repo)}/blobs`;
-  const blob = `${blobs}/${meta.etag}`;
+  const blob = blobPath(ctx.cacheDir, ctx.repo, meta.etag);
+  const blobs = blob.slice(0, blob.lastIndexOf("/"));
   let present = false;
   try {
     present = (await deno.stat(blob)).isFile;

@@ -16,6 +16,15 @@ import { denoApi, expandHome, hubCacheDir, hubEndpoint, hubOffline, hubToken } f
 import { cachedCommit, cachedFile } from "./cache.ts";
 import { authError, cannotDownload, type Context, type FileMeta, headers } from "./context.ts";
 import { download } from "./download.ts";
+import {
+  checkRepoId,
+  checkRevision,
+  COMMIT_RULE,
+  ETAG_RULE,
+  isBlobName,
+  isCommitHash,
+  quote,
+} from "./names.ts";
 
 /** Progress of one file's download; `bytes` counts a resumed download's earlier part too. */
 export interface DownloadProgress {
@@ -62,8 +71,8 @@ type Half = "encoder" | "decoder";
 /** File names tried for each half, in this order (the official repos hold .jit files). */
 const EXTENSIONS = ["jit", "safetensors"] as const;
 
-const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
-const SAFE_ETAG = /^[\w.+=-]+$/;
+/** The shape of an owner/name id (checked in full by checkRepoId); anything else is no repo. */
+const REPO_SHAPE = /^[^/]+\/[^/]+$/;
 
 /**
  * Local encoder and decoder checkpoint paths for `model`: an official name ("CI8x8",
@@ -91,6 +100,8 @@ export async function resolveCheckpoint(
   if (local) return local;
   const repo = repoId(model);
   const revision = options.revision ?? "main";
+  // Both become cache paths (and URLs): refused here, before the cache or the hub is asked.
+  checkRevision(revision);
   const ctx: Context = {
     repo,
     revision,
@@ -118,13 +129,17 @@ function repoId(model: string): string {
     try {
       return `nvidia/${findVariant(bare).name}`;
     } catch (err) {
-      if (model.startsWith("nvidia/") && REPO_ID.test(model)) return model;
-      throw new Error(
-        `${(err as Error).message}, a hub repo id (owner/name) or a directory of checkpoints`,
-      );
+      if (!model.startsWith("nvidia/")) {
+        throw new Error(
+          `${(err as Error).message}, a hub repo id (owner/name) or a directory of checkpoints`,
+        );
+      }
     }
   }
-  if (REPO_ID.test(model)) return model;
+  if (REPO_SHAPE.test(model)) {
+    checkRepoId(model);
+    return model;
+  }
   throw new Error(
     `Unknown model "${model}": expected an official name (e.g. "Cosmos-0.1-Tokenizer-CI8x8"), a hub repo id (owner/name) or an existing directory`,
   );
@@ -222,9 +237,21 @@ async function headFile(ctx: Context, file: string): Promise<FileMeta | null> {
         `the answer of ${ctx.endpoint} has no X-Repo-Commit or ETag (is it a Hugging Face hub?)`,
       );
     }
+    // Both name cache entries (snapshots/<commit>, blobs/<etag>): "../.." would leave the cache.
+    if (!isCommitHash(commit)) {
+      throw cannotDownload(
+        ctx,
+        file,
+        `the hub's X-Repo-Commit ${quote(commit)} is not ${COMMIT_RULE}`,
+      );
+    }
     const etag = normalizeEtag(etagHeader);
-    if (!SAFE_ETAG.test(etag) || /^\.+$/.test(etag)) {
-      throw cannotDownload(ctx, file, `unexpected ETag "${etagHeader}"`);
+    if (!isBlobName(etag)) {
+      throw cannotDownload(
+        ctx,
+        file,
+        `the hub's ETag ${quote(etag)} cannot name a blob (expected ${ETAG_RULE})`,
+      );
     }
     const sizeHeader = res.headers.get("x-linked-size") ?? res.headers.get("content-length");
     const size = sizeHeader !== null && /^\d+$/.test(sizeHeader) ? Number(sizeHeader) : null;

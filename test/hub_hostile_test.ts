@@ -1,0 +1,322 @@
+/**
+ * resolveCheckpoint against a hostile hub (issue 14): names that would climb out of the cache.
+ * The hub is a real server on 127.0.0.1 (as in hub_test.ts) whose answers each test bends.
+ */
+
+import assert from "node:assert/strict";
+import { resolveCheckpoint } from "../src/hub/hub.ts";
+import { blobPath, cachedFile, linkSnapshot, writeRef } from "../src/hub/cache.ts";
+
+const REPO = "acme/hostile";
+const FOLDER = "models--acme--hostile";
+const COMMIT = "0123456789abcdef0123456789abcdef01234567";
+
+async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Distinct contents for the two halves, 32 KiB each. */
+function payload(seed: number): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(32 * 1024).map((_, i) => (i * 31 + seed) & 0xff);
+}
+
+const FILES = { "encoder.jit": payload(1), "decoder.jit": payload(2) };
+
+interface Answer {
+  /** X-Repo-Commit; default COMMIT. */
+  commit?: string;
+  /** X-Linked-Etag for a file; default its sha256. */
+  etag?: (file: string, sha: string) => string;
+  /** X-Linked-Size for a file; default its length. */
+  size?: (file: string, bytes: Uint8Array) => number;
+  /** The GET body; default the file's bytes. */
+  body?: (file: string, bytes: Uint8Array<ArrayBuffer>) => BodyInit;
+  /** Headers added to the GET answer. */
+  getHeaders?: Record<string, string>;
+}
+
+interface Hub {
+  endpoint: string;
+  requests: { method: string; path: string }[];
+  close(): Promise<void>;
+}
+
+/**
+ * A hub serving encoder.jit and decoder.jit of any repo at any revision: HEAD answers commit,
+ * etag and size (as the hub does for an LFS file), GET the body.
+ */
+async function startHub(answer: Answer = {}): Promise<Hub> {
+  const shas = new Map<string, string>();
+  for (const [name, bytes] of Object.entries(FILES)) shas.set(name, await sha256(bytes));
+  const requests: Hub["requests"] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    requests.push({ method: req.method, path });
+    const m = /^\/[^/]+\/[^/]+\/resolve\/[^/]+\/([^/]+)$/.exec(path);
+    const bytes = m ? FILES[m[1] as keyof typeof FILES] : undefined;
+    if (!bytes) return new Response("Entry not found", { status: 404 });
+    const file = m![1];
+    if (req.method === "HEAD") {
+      return new Response(null, {
+        headers: {
+          "X-Repo-Commit": answer.commit ?? COMMIT,
+          "X-Linked-Etag": `"${answer.etag?.(file, shas.get(file)!) ?? shas.get(file)}"`,
+          "X-Linked-Size": String(answer.size?.(file, bytes) ?? bytes.length),
+        },
+      });
+    }
+    return new Response(answer.body?.(file, bytes) ?? bytes, { headers: answer.getHeaders });
+  });
+  return {
+    endpoint: `http://127.0.0.1:${server.addr.port}`,
+    requests,
+    close: () => server.shutdown(),
+  };
+}
+
+/** Every path under `dir` (directories end in "/"; symlinks show their target). */
+async function tree(dir: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(`${dir}/${prefix}`)) {
+    const rel = `${prefix}${e.name}`;
+    if (e.isDirectory) out.push(`${rel}/`, ...await tree(dir, `${rel}/`));
+    else if (e.isSymlink) out.push(`${rel} -> ${await Deno.readLink(`${dir}/${rel}`)}`);
+    else out.push(rel);
+  }
+  return out.sort();
+}
+
+/**
+ * A temp dir holding the cache at deep/cache and a victim file outside it, at outside/victim
+ * and outside/encoder.jit, where "../../../../outside" from the cache's snapshots/ or refs/ lands.
+ */
+async function withVictim(
+  fn: (cache: string, checkUntouched: () => Promise<void>) => Promise<void>,
+): Promise<void> {
+  const tmp = await Deno.makeTempDir({ prefix: "hub_hostile_" });
+  try {
+    const cache = `${tmp}/deep/cache`;
+    await Deno.mkdir(cache, { recursive: true });
+    await Deno.mkdir(`${tmp}/outside`);
+    await Deno.writeTextFile(`${tmp}/outside/victim`, "precious");
+    await Deno.writeTextFile(`${tmp}/outside/encoder.jit`, "precious");
+    const outsideCache = async () =>
+      (await tree(tmp)).filter((p) => !p.startsWith("deep/cache/")).join("\n");
+    const before = await outsideCache();
+    await fn(cache, async () => {
+      assert.equal(await outsideCache(), before, "nothing outside the cache changed");
+      for (const name of ["victim", "encoder.jit"]) {
+        assert.ok((await Deno.lstat(`${tmp}/outside/${name}`)).isFile, `${name} is still a file`);
+        assert.equal(await Deno.readTextFile(`${tmp}/outside/${name}`), "precious");
+      }
+    });
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
+Deno.test("resolveCheckpoint() refuses an X-Repo-Commit that is no commit hash", async () => {
+  const bad = [
+    "../../../../outside",
+    `${COMMIT}/../../../../outside`,
+    COMMIT.toUpperCase().replace(/0/g, "A"),
+    "abc",
+  ];
+  for (const commit of bad) {
+    await withVictim(async (cache, checkUntouched) => {
+      const hub = await startHub({ commit });
+      try {
+        await assert.rejects(
+          resolveCheckpoint(REPO, { endpoint: hub.endpoint, cacheDir: cache }),
+          (err: Error) => {
+            assert.match(err.message, /^Cannot download "(en|de)coder\.jit" from acme\/hostile: /);
+            assert.ok(
+              err.message.includes(
+                `the hub's X-Repo-Commit ${
+                  JSON.stringify(commit)
+                } is not a commit hash (40 lowercase hex digits)`,
+              ),
+              err.message,
+            );
+            return true;
+          },
+        );
+        assert.equal(hub.requests.filter((q) => q.method === "GET").length, 0, "no download");
+        await checkUntouched();
+        assert.deepEqual(await tree(cache), [], "nothing in the cache either");
+      } finally {
+        await hub.close();
+      }
+    });
+  }
+});
+
+Deno.test("resolveCheckpoint() refuses an ETag that cannot name a blob", async () => {
+  const bad = ["../../../outside/victim", "..", "abc.incomplete", ".lock", "x".repeat(129)];
+  for (const etag of bad) {
+    await withVictim(async (cache, checkUntouched) => {
+      const hub = await startHub({ etag: (file, sha) => file === "decoder.jit" ? etag : sha });
+      try {
+        await assert.rejects(
+          resolveCheckpoint(REPO, { endpoint: hub.endpoint, cacheDir: cache }),
+          (err: Error) => {
+            assert.match(err.message, /^Cannot download "decoder\.jit" from acme\/hostile: /);
+            assert.ok(
+              err.message.includes(`the hub's ETag ${JSON.stringify(etag)} cannot name a blob`),
+              err.message,
+            );
+            return true;
+          },
+        );
+        await checkUntouched();
+        const blobs = await tree(`${cache}/${FOLDER}/blobs`).catch(() => []);
+        assert.deepEqual(blobs, [await sha256(FILES["encoder.jit"])], "only the good half");
+      } finally {
+        await hub.close();
+      }
+    });
+  }
+});
+
+Deno.test("resolveCheckpoint() refuses a revision or repo id that would leave the cache", async () => {
+  await withVictim(async (cache, checkUntouched) => {
+    const hub = await startHub();
+    try {
+      const revisions = ["../../../../outside/victim", "refs/../../x", "a//b", "", "main\n"];
+      for (const revision of revisions) {
+        for (const offline of [false, true]) {
+          await assert.rejects(
+            resolveCheckpoint(REPO, { endpoint: hub.endpoint, cacheDir: cache, revision, offline }),
+            (err: Error) => {
+              assert.ok(
+                err.message.startsWith(
+                  `Invalid revision ${
+                    JSON.stringify(revision)
+                  }: expected a branch, tag or commit hash`,
+                ),
+                err.message,
+              );
+              return true;
+            },
+          );
+        }
+      }
+      for (const repo of ["acme/..", "acme/.hidden", "acme/a--b", "nvidia/..", "acme/x.git"]) {
+        await assert.rejects(
+          resolveCheckpoint(repo, { endpoint: hub.endpoint, cacheDir: cache }),
+          (err: Error) => {
+            assert.ok(
+              err.message.startsWith(
+                `Invalid hub repo id ${JSON.stringify(repo)}: expected owner/name`,
+              ),
+              err.message,
+            );
+            return true;
+          },
+        );
+      }
+      assert.deepEqual(hub.requests, [], "no request for a bad name");
+      await checkUntouched();
+      assert.deepEqual(await tree(cache), []);
+    } finally {
+      await hub.close();
+    }
+  });
+});
+
+Deno.test("resolveCheckpoint() keeps a revision with slashes (refs/pr/1) under refs/", async () => {
+  await withVictim(async (cache, checkUntouched) => {
+    const hub = await startHub();
+    try {
+      const r = await resolveCheckpoint(REPO, {
+        endpoint: hub.endpoint,
+        cacheDir: cache,
+        revision: "refs/pr/1",
+      });
+      assert.equal(r.revision, COMMIT);
+      assert.equal(await Deno.readTextFile(`${cache}/${FOLDER}/refs/refs/pr/1`), COMMIT);
+      assert.ok(hub.requests.every((q) => q.path.includes("/resolve/refs%2Fpr%2F1/")));
+      const again = await resolveCheckpoint(REPO, {
+        cacheDir: cache,
+        revision: "refs/pr/1",
+        offline: true,
+      });
+      assert.deepEqual(again, r);
+      await checkUntouched();
+    } finally {
+      await hub.close();
+    }
+  });
+});
+
+Deno.test("resolveCheckpoint() refuses a cached ref that holds no commit hash", async () => {
+  await withVictim(async (cache, checkUntouched) => {
+    const refs = `${cache}/${FOLDER}/refs`;
+    await Deno.mkdir(refs, { recursive: true });
+    await Deno.writeTextFile(`${refs}/main`, "../../../../outside\n");
+    await assert.rejects(
+      resolveCheckpoint(REPO, { cacheDir: cache, offline: true }),
+      (err: Error) => {
+        assert.equal(
+          err.message,
+          `The cache's ref file ${refs}/main holds "../../../../outside", not a commit hash (40 lowercase hex digits): delete it and try again`,
+        );
+        return true;
+      },
+    );
+    await checkUntouched();
+  });
+});
+
+Deno.test("cache functions refuse names that would leave the cache", async () => {
+  await withVictim(async (cache, checkUntouched) => {
+    const sha = "a".repeat(64);
+    const cases: [string, () => unknown, string][] = [
+      [
+        "commit",
+        () => linkSnapshot(cache, REPO, "../../x", "encoder.jit", sha),
+        `Invalid commit "../../x": expected a commit hash (40 lowercase hex digits)`,
+      ],
+      [
+        "file",
+        () => linkSnapshot(cache, REPO, COMMIT, "../../../x", sha),
+        `Invalid repo file name "../../../x": expected parts of letters, digits and "_-.@+" separated by "/", none empty or starting with "."`,
+      ],
+      [
+        "etag",
+        () => linkSnapshot(cache, REPO, COMMIT, "encoder.jit", "../x"),
+        `Invalid ETag "../x": expected letters, digits and "_-+=", at most 128`,
+      ],
+      [
+        "ref",
+        () => writeRef(cache, REPO, "../../x", COMMIT),
+        `Invalid revision "../../x": expected a branch, tag or commit hash (letters, digits and "_-.@+" in parts separated by "/", none empty or starting with ".")`,
+      ],
+      [
+        "ref commit",
+        () => writeRef(cache, REPO, "main", "../x"),
+        `Invalid commit "../x": expected a commit hash (40 lowercase hex digits)`,
+      ],
+      [
+        "lookup",
+        () => cachedFile(cache, REPO, "main", ".."),
+        `Invalid repo file name "..": expected parts`,
+      ],
+      ["blob", () => blobPath(cache, REPO, "a/b"), `Invalid ETag "a/b": expected`],
+      [
+        "repo",
+        () => blobPath(cache, "../x", sha),
+        `Invalid hub repo id "../x": expected owner/name`,
+      ],
+    ];
+    for (const [what, call, message] of cases) {
+      await assert.rejects(async () => await call(), (err: Error) => {
+        assert.ok(err.message.startsWith(message), `${what}: ${err.message}`);
+        return true;
+      });
+    }
+    await checkUntouched();
+    assert.deepEqual(await tree(cache), [], "nothing made in the cache");
+  });
+});
