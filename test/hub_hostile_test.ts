@@ -1,11 +1,12 @@
 /**
- * resolveCheckpoint against a hostile hub (issue 14): names that would climb out of the cache.
- * The hub is a real server on 127.0.0.1 (as in hub_test.ts) whose answers each test bends.
+ * resolveCheckpoint against a hostile or racing hub (issue 14): names that would climb out of
+ * the cache, and processes downloading one repo at once. The hub is a real server on 127.0.0.1
+ * (as in hub_test.ts) whose answers each test bends; the racing callers are real Deno processes.
  */
 
 import assert from "node:assert/strict";
 import { resolveCheckpoint } from "../src/hub/hub.ts";
-import { blobPath, cachedFile, linkSnapshot, writeRef } from "../src/hub/cache.ts";
+import { blobPath, cachedFile, linkSnapshot, lockPath, writeRef } from "../src/hub/cache.ts";
 
 const REPO = "acme/hostile";
 const FOLDER = "models--acme--hostile";
@@ -309,6 +310,11 @@ Deno.test("cache functions refuse names that would leave the cache", async () =>
         () => blobPath(cache, "../x", sha),
         `Invalid hub repo id "../x": expected owner/name`,
       ],
+      [
+        "lock",
+        () => lockPath(cache, "../x", sha),
+        `Invalid hub repo id "../x": expected owner/name`,
+      ],
     ];
     for (const [what, call, message] of cases) {
       await assert.rejects(async () => await call(), (err: Error) => {
@@ -319,4 +325,123 @@ Deno.test("cache functions refuse names that would leave the cache", async () =>
     await checkUntouched();
     assert.deepEqual(await tree(cache), [], "nothing made in the cache");
   });
+});
+
+/** A body sent in 4 KiB chunks 20 ms apart, once `ready` resolves. */
+function slowBody(bytes: Uint8Array<ArrayBuffer>, ready: Promise<void>): ReadableStream {
+  let off = 0;
+  return new ReadableStream({
+    async pull(c) {
+      await (off === 0 ? ready : new Promise((r) => setTimeout(r, 20)));
+      if (off >= bytes.length) return c.close();
+      c.enqueue(bytes.slice(off, off += 4096));
+    },
+  });
+}
+
+/**
+ * A hub whose GET bodies are held until `callers` HEADs of that file have arrived (so that every
+ * caller has decided to download before any byte is written), then sent slowly.
+ */
+async function racingHub(callers: number): Promise<Hub & { heldUntilAll: () => boolean }> {
+  const heads = new Map<string, number>();
+  const release = new Map<string, () => void>();
+  const ready = new Map<string, Promise<void>>();
+  let timedOut = false;
+  for (const file of Object.keys(FILES)) {
+    ready.set(file, new Promise((r) => release.set(file, r)));
+  }
+  const timer = setTimeout(() => {
+    timedOut = true;
+    for (const r of release.values()) r();
+  }, 30_000);
+  const hub = await startHub({
+    size: (file, bytes) => {
+      heads.set(file, (heads.get(file) ?? 0) + 1);
+      if (heads.get(file) === callers) release.get(file)!();
+      return bytes.length;
+    },
+    body: (file, bytes) => slowBody(bytes, ready.get(file)!),
+  });
+  return {
+    ...hub,
+    heldUntilAll: () => !timedOut,
+    close: async () => {
+      clearTimeout(timer);
+      await hub.close();
+    },
+  };
+}
+
+async function checkRaceResults(cache: string, hub: Hub, results: unknown[]): Promise<void> {
+  const folder = `${cache}/${FOLDER}`;
+  for (const r of results) {
+    assert.deepEqual(r, {
+      encoder: `${folder}/snapshots/${COMMIT}/encoder.jit`,
+      decoder: `${folder}/snapshots/${COMMIT}/decoder.jit`,
+      repo: REPO,
+      revision: COMMIT,
+    });
+  }
+  for (const [name, bytes] of Object.entries(FILES)) {
+    assert.deepEqual(await Deno.readFile(`${folder}/snapshots/${COMMIT}/${name}`), bytes);
+    const gets = hub.requests.filter((q) => q.method === "GET" && q.path.endsWith(`/${name}`));
+    assert.equal(gets.length, 1, `${name} downloaded once, the others waited for it`);
+  }
+  const blobs = (await tree(`${folder}/blobs`)).sort();
+  const want = (await Promise.all(Object.values(FILES).map(sha256))).sort();
+  assert.deepEqual(blobs, want, "no .incomplete left");
+  assert.equal(await Deno.readTextFile(`${folder}/refs/main`), COMMIT);
+}
+
+Deno.test("resolveCheckpoint() in 3 processes at once into a fresh cache: all succeed", async () => {
+  const cache = await Deno.makeTempDir({ prefix: "hub_race_" });
+  const hub = await racingHub(3);
+  try {
+    const hubUrl = new URL("../src/hub/hub.ts", import.meta.url).href;
+    const code = `
+      import { resolveCheckpoint } from ${JSON.stringify(hubUrl)};
+      const r = await resolveCheckpoint(${JSON.stringify(REPO)}, {
+        endpoint: ${JSON.stringify(hub.endpoint)},
+        cacheDir: ${JSON.stringify(cache)},
+      });
+      console.log(JSON.stringify(r));`;
+    const children = [0, 1, 2].map(() =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["eval", code],
+        env: { HF_TOKEN: "", HF_HUB_OFFLINE: "", NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output()
+    );
+    const outputs = await Promise.all(children);
+    const dec = new TextDecoder();
+    for (const o of outputs) {
+      assert.equal(o.code, 0, `a caller failed: ${dec.decode(o.stderr)}`);
+    }
+    assert.ok(hub.heldUntilAll(), "all 3 processes asked before any byte was sent");
+    await checkRaceResults(cache, hub, outputs.map((o) => JSON.parse(dec.decode(o.stdout))));
+  } finally {
+    await hub.close();
+    await Deno.remove(cache, { recursive: true });
+  }
+});
+
+Deno.test("resolveCheckpoint() called 3 times at once in one process: all succeed", async () => {
+  const cache = await Deno.makeTempDir({ prefix: "hub_race_" });
+  const hub = await racingHub(3);
+  try {
+    const settled = await Promise.allSettled(
+      [0, 1, 2].map(() => resolveCheckpoint(REPO, { endpoint: hub.endpoint, cacheDir: cache })),
+    );
+    const results = settled.map((s) => {
+      if (s.status === "rejected") throw s.reason;
+      return s.value;
+    });
+    assert.ok(hub.heldUntilAll(), "all 3 calls asked before any byte was sent");
+    await checkRaceResults(cache, hub, results);
+  } finally {
+    await hub.close();
+    await Deno.remove(cache, { recursive: true });
+  }
 });

@@ -5,9 +5,11 @@
  * <cache>/models--<owner>--<name>/blobs/<etag>
  * <cache>/models--<owner>--<name>/snapshots/<commit>/<file>  -> ../../blobs/<etag>
  * <cache>/models--<owner>--<name>/refs/<revision>            (holds <commit>)
+ * <cache>/.locks/models--<owner>--<name>/<etag>.lock         (held while a blob downloads)
  * ```
  *
- * Every name is checked (names.ts) before it becomes a path.
+ * Every name is checked (names.ts) before it becomes a path, and entries other processes may be
+ * reading (refs, snapshot links) are replaced in one rename, never removed and rewritten.
  * @module
  */
 
@@ -37,6 +39,12 @@ export function repoFolder(cacheDir: string, repo: string): string {
 export function blobPath(cacheDir: string, repo: string, etag: string): string {
   checkEtag(etag);
   return joinPath(repoFolder(cacheDir, repo), "blobs", etag);
+}
+
+/** The lock file guarding a blob's download, where the Python client keeps its own. */
+export function lockPath(cacheDir: string, repo: string, etag: string): string {
+  checkEtag(etag);
+  return joinPath(cacheDir, ".locks", folderName(repo), `${etag}.lock`);
 }
 
 function fs(): typeof Deno {
@@ -89,6 +97,21 @@ export async function cachedCommit(
   return text;
 }
 
+/** A name beside `path` for writing what then replaces it in one rename. */
+function tempBeside(path: string): string {
+  return `${path}.${crypto.randomUUID()}.tmp`;
+}
+
+/** Puts `temp` at `path` in one step (a reader sees the old entry or the new), or removes it. */
+async function replaceWith(temp: string, path: string): Promise<void> {
+  try {
+    await fs().rename(temp, path);
+  } catch (err) {
+    await fs().remove(temp).catch(() => {});
+    throw err;
+  }
+}
+
 /** The snapshot path of a file cached for this revision, or null (no network). */
 export async function cachedFile(
   cacheDir: string,
@@ -119,12 +142,18 @@ export async function writeRef(
   try {
     current = (await fs().readTextFile(path)).trim();
   } catch { /* absent */ }
-  if (current !== commit) await fs().writeTextFile(path, commit);
+  if (current === commit) return;
+  // Written aside and renamed: a process reading the ref meanwhile never sees it empty.
+  const temp = tempBeside(path);
+  await fs().writeTextFile(temp, commit);
+  await replaceWith(temp, path);
 }
 
 /**
  * Points snapshots/<commit>/<file> at blobs/<etag> with a relative symlink, as the Python client
- * does, or copies the blob where symlinks are not allowed. Returns the snapshot path.
+ * does, or copies the blob where symlinks are not allowed. Returns the snapshot path. The new
+ * entry replaces a stale one in one rename: removing it first let a racing caller copy the blob
+ * onto the link to itself, truncating the blob.
  */
 export async function linkSnapshot(
   cacheDir: string,
@@ -139,14 +168,16 @@ export async function linkSnapshot(
   const blob = blobPath(cacheDir, repo, etag);
   const path = joinPath(repoFolder(cacheDir, repo), "snapshots", commit, file);
   await deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  const target = `${"../".repeat(2 + file.split("/").length - 1)}blobs/${etag}`;
   try {
-    await deno.remove(path); // a stale or dangling entry
-  } catch { /* absent */ }
-  const up = "../".repeat(2 + file.split("/").length - 1);
+    if (await deno.readLink(path) === target) return path; // linked already (by a racing caller)
+  } catch { /* absent, or a copy */ }
+  const temp = tempBeside(path);
   try {
-    await deno.symlink(`${up}blobs/${etag}`, path);
+    await deno.symlink(target, temp);
   } catch {
-    await deno.copyFile(blob, path);
+    await deno.copyFile(blob, temp);
   }
+  await replaceWith(temp, path);
   return path;
 }

@@ -1,11 +1,12 @@
 /**
- * Downloads one file the hub described (HEAD) into blobs/<etag>, resuming what an earlier try
- * left in `<etag>.incomplete`, and named `<etag>` only once size and hash are checked.
+ * Downloads one file the hub described (HEAD) into blobs/<etag>: under a lock shared with other
+ * processes (and the Python client), resuming what an earlier try left in `<etag>.incomplete`,
+ * and named `<etag>` only once size and hash are checked.
  * @module
  */
 
 import { denoApi } from "./env.ts";
-import { blobPath, isNotFound, linkSnapshot, writeRef } from "./cache.ts";
+import { blobPath, isNotFound, linkSnapshot, lockPath, writeRef } from "./cache.ts";
 import { authError, cannotDownload, type Context, type FileMeta, headers } from "./context.ts";
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -14,23 +15,50 @@ const SHA256 = /^[0-9a-f]{64}$/;
 export async function download(ctx: Context, file: string, meta: FileMeta): Promise<string> {
   const deno = denoApi()!;
   const blob = blobPath(ctx.cacheDir, ctx.repo, meta.etag);
-  const blobs = blob.slice(0, blob.lastIndexOf("/"));
-  let present = false;
-  try {
-    present = (await deno.stat(blob)).isFile;
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
-  if (!present) {
-    await deno.mkdir(blobs, { recursive: true });
-    const part = `${blob}.incomplete`;
-    await fetchInto(ctx, file, meta, part, true);
-    await verify(ctx, file, meta, part);
-    await deno.rename(part, blob);
+  if (!(await isFile(blob))) {
+    await withLock(lockPath(ctx.cacheDir, ctx.repo, meta.etag), async () => {
+      if (await isFile(blob)) return; // another caller finished it while this one waited
+      await deno.mkdir(parent(blob), { recursive: true });
+      const part = `${blob}.incomplete`;
+      await fetchInto(ctx, file, meta, part, true);
+      await verify(ctx, file, meta, part);
+      await deno.rename(part, blob);
+    });
   }
   const path = await linkSnapshot(ctx.cacheDir, ctx.repo, meta.commit, file, meta.etag);
   await writeRef(ctx.cacheDir, ctx.repo, ctx.revision, meta.commit);
   return path;
+}
+
+function parent(path: string): string {
+  return path.slice(0, path.lastIndexOf("/"));
+}
+
+/**
+ * Runs `fn` holding an exclusive lock on the file `path`: flock on Unix, as Python's filelock
+ * takes it, so other processes, other calls in this one and the Python client all wait their
+ * turn instead of writing one `.incomplete` together. Closing the file releases the lock. The
+ * file stays: removing it would let a third caller lock a new file while a second holds the old.
+ */
+async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  const deno = denoApi()!;
+  await deno.mkdir(parent(path), { recursive: true });
+  const lock = await deno.open(path, { write: true, create: true });
+  try {
+    await lock.lock(true);
+    return await fn();
+  } finally {
+    lock.close();
+  }
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await denoApi()!.stat(path)).isFile;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
 }
 
 async function fileSize(path: string): Promise<number> {
