@@ -1,7 +1,8 @@
 /**
- * resolveCheckpoint against a hostile or racing hub (issue 14): names that would climb out of
- * the cache, and processes downloading one repo at once. The hub is a real server on 127.0.0.1
- * (as in hub_test.ts) whose answers each test bends; the racing callers are real Deno processes.
+ * resolveCheckpoint against a hostile or racing hub (issue 14, items 9-11): names that would
+ * climb out of the cache, processes downloading one repo at once, and bodies longer than
+ * declared. The hub is a real server on 127.0.0.1 (as in hub_test.ts) whose answers each test
+ * bends; the racing callers are real Deno processes.
  */
 
 import assert from "node:assert/strict";
@@ -39,7 +40,7 @@ interface Answer {
 
 interface Hub {
   endpoint: string;
-  requests: { method: string; path: string }[];
+  requests: { method: string; path: string; encoding: string | null }[];
   close(): Promise<void>;
 }
 
@@ -53,7 +54,7 @@ async function startHub(answer: Answer = {}): Promise<Hub> {
   const requests: Hub["requests"] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
     const path = new URL(req.url).pathname;
-    requests.push({ method: req.method, path });
+    requests.push({ method: req.method, path, encoding: req.headers.get("accept-encoding") });
     const m = /^\/[^/]+\/[^/]+\/resolve\/[^/]+\/([^/]+)$/.exec(path);
     const bytes = m ? FILES[m[1] as keyof typeof FILES] : undefined;
     if (!bytes) return new Response("Entry not found", { status: 404 });
@@ -217,7 +218,7 @@ Deno.test("resolveCheckpoint() refuses a revision or repo id that would leave th
           },
         );
       }
-      assert.deepEqual(hub.requests, [], "no request for a bad name");
+      assert.equal(hub.requests.length, 0, "no request for a bad name");
       await checkUntouched();
       assert.deepEqual(await tree(cache), []);
     } finally {
@@ -440,6 +441,90 @@ Deno.test("resolveCheckpoint() called 3 times at once in one process: all succee
     });
     assert.ok(hub.heldUntilAll(), "all 3 calls asked before any byte was sent");
     await checkRaceResults(cache, hub, results);
+  } finally {
+    await hub.close();
+    await Deno.remove(cache, { recursive: true });
+  }
+});
+
+/** `chunks` chunks of 64 KiB, counting how many the client pulled before it stopped reading. */
+function endlessBody(chunks: number): { body: ReadableStream; pulled: () => number } {
+  let n = 0;
+  const body = new ReadableStream({
+    pull(c) {
+      if (n++ >= chunks) return c.close();
+      c.enqueue(new Uint8Array(64 * 1024).fill(7));
+    },
+  });
+  return { body, pulled: () => n };
+}
+
+Deno.test("resolveCheckpoint() stops a body longer than the hub's size at that size", async () => {
+  const cache = await Deno.makeTempDir({ prefix: "hub_long_" });
+  const chunks = 512; // 32 MiB
+  const stream = endlessBody(chunks);
+  const hub = await startHub({
+    body: (file, bytes) => file === "decoder.jit" ? stream.body : bytes,
+  });
+  try {
+    const declared = FILES["decoder.jit"].length;
+    let most = 0;
+    await assert.rejects(
+      resolveCheckpoint(REPO, {
+        endpoint: hub.endpoint,
+        cacheDir: cache,
+        onProgress: (p) => p.file === "decoder.jit" && (most = Math.max(most, p.bytes)),
+      }),
+      (err: Error) => {
+        assert.equal(
+          err.message,
+          `Download of "decoder.jit" from acme/hostile is corrupt (the server sent more than the ${declared} bytes declared); it was removed: try again`,
+        );
+        return true;
+      },
+    );
+    assert.ok(most <= declared, `${most} bytes written, at most ${declared}`);
+    assert.ok(stream.pulled() < chunks / 2, `stopped reading after ${stream.pulled()} chunks`);
+    const folder = `${cache}/${FOLDER}`;
+    const encoderBlob = await sha256(FILES["encoder.jit"]);
+    assert.deepEqual(await tree(`${folder}/blobs`), [encoderBlob], "no decoder blob or part");
+    const entries = await tree(folder);
+    assert.ok(!entries.some((p) => p.includes("decoder.jit")), `no decoder entry: ${entries}`);
+  } finally {
+    await hub.close();
+    await Deno.remove(cache, { recursive: true });
+  }
+});
+
+Deno.test("resolveCheckpoint() refuses a Content-Length other than the hub's size before writing", async () => {
+  const cache = await Deno.makeTempDir({ prefix: "hub_long_" });
+  const declared = FILES["decoder.jit"].length;
+  const hub = await startHub({
+    body: (file, bytes) => file === "decoder.jit" ? new Uint8Array(4 * declared).fill(9) : bytes,
+  });
+  try {
+    let most = 0;
+    await assert.rejects(
+      resolveCheckpoint(REPO, {
+        endpoint: hub.endpoint,
+        cacheDir: cache,
+        onProgress: (p) => p.file === "decoder.jit" && (most = Math.max(most, p.bytes)),
+      }),
+      (err: Error) => {
+        assert.equal(
+          err.message,
+          `Download of "decoder.jit" from acme/hostile is corrupt (the server declared ${
+            4 * declared
+          } bytes, the hub ${declared}); it was removed: try again`,
+        );
+        return true;
+      },
+    );
+    assert.equal(most, 0, "nothing written");
+    // Asked uncompressed, so that Content-Length counts the file's own bytes.
+    assert.ok(hub.requests.every((q) => q.encoding === "identity"), JSON.stringify(hub.requests));
+    const folder = `${cache}/${FOLDER}`;
+    assert.deepEqual(await tree(`${folder}/blobs`), [await sha256(FILES["encoder.jit"])]);
   } finally {
     await hub.close();
     await Deno.remove(cache, { recursive: true });

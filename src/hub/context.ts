@@ -46,9 +46,12 @@ export function authError(ctx: Context, file: string, res: Response): Error {
   );
 }
 
-/** Request headers, with the token. */
+/**
+ * Request headers: the token, and no compression, so that Content-Length counts the file's own
+ * bytes (as the Python client asks).
+ */
 export function headers(ctx: Context, extra: Record<string, string> = {}): Headers {
-  const h = new Headers(extra);
+  const h = new Headers({ "Accept-Encoding": "identity", ...extra });
   if (ctx.token) h.set("Authorization", `Bearer ${ctx.token}`);
   return h;
 }

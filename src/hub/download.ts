@@ -1,7 +1,7 @@
 /**
  * Downloads one file the hub described (HEAD) into blobs/<etag>: under a lock shared with other
  * processes (and the Python client), resuming what an earlier try left in `<etag>.incomplete`,
- * and named `<etag>` only once size and hash are checked.
+ * never taking more bytes than declared, and named `<etag>` only once size and hash are checked.
  * @module
  */
 
@@ -70,6 +70,21 @@ async function fileSize(path: string): Promise<number> {
   }
 }
 
+/** Removes the bad `part` and says why the download failed. */
+async function corrupt(ctx: Context, file: string, part: string, what: string): Promise<Error> {
+  await denoApi()!.remove(part).catch(() => {});
+  return new Error(
+    `Download of "${file}" from ${ctx.repo} is corrupt (${what}); it was removed: try again`,
+  );
+}
+
+/** The body's length from Content-Length, or null (absent, malformed, or of compressed bytes). */
+function bodyLength(res: Response): number | null {
+  const encoding = (res.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
+  const length = res.headers.get("content-length");
+  return encoding === "identity" && length !== null && /^\d+$/.test(length) ? Number(length) : null;
+}
+
 /** GETs the file into `part`, resuming from what `part` already holds. */
 async function fetchInto(
   ctx: Context,
@@ -123,16 +138,33 @@ async function fetchInto(
   } else {
     have = 0; // a full answer: start over
   }
-  const length = Number(res.headers.get("content-length") ?? NaN);
-  const total = Number.isFinite(length) ? have + length : 0;
+  const length = bodyLength(res);
+  const total = length !== null ? have + length : 0;
+  // An answer declaring another size than the hub's is refused before a byte is written.
+  if (meta.size !== null && length !== null && total !== meta.size) {
+    await res.body.cancel();
+    throw await corrupt(
+      ctx,
+      file,
+      part,
+      `the server declared ${total} bytes, the hub ${meta.size}`,
+    );
+  }
+  // The file may grow to the hub's size, else to what this answer declares, and no further.
+  const limit = meta.size ?? (length !== null ? total : null);
   const out = await deno.open(
     part,
     append
       ? { write: true, create: true, append: true }
       : { write: true, create: true, truncate: true },
   );
+  let overflow = false;
   try {
     for await (const chunk of res.body) {
+      if (limit !== null && have + chunk.length > limit) {
+        overflow = true;
+        break; // leaving the loop cancels the body: the rest is never read
+      }
       for (let off = 0; off < chunk.length;) off += await out.write(chunk.subarray(off));
       have += chunk.length;
       progress(have, total);
@@ -143,6 +175,9 @@ async function fetchInto(
   } finally {
     out.close();
   }
+  if (overflow) {
+    throw await corrupt(ctx, file, part, `the server sent more than the ${limit} bytes declared`);
+  }
 }
 
 function hex(buf: ArrayBuffer): string {
@@ -151,19 +186,15 @@ function hex(buf: ArrayBuffer): string {
 
 /** Checks size and (for LFS files, whose etag is their sha256) the hash; removes bad data. */
 async function verify(ctx: Context, file: string, meta: FileMeta, part: string): Promise<void> {
-  const deno = denoApi()!;
-  const fail = async (what: string): Promise<never> => {
-    await deno.remove(part).catch(() => {});
-    throw new Error(
-      `Download of "${file}" from ${ctx.repo} is corrupt (${what}); it was removed: try again`,
-    );
-  };
   const size = await fileSize(part);
   if (meta.size !== null && size !== meta.size) {
-    await fail(`${size} bytes, expected ${meta.size}`);
+    throw await corrupt(ctx, file, part, `${size} bytes, expected ${meta.size}`);
   }
   if (SHA256.test(meta.etag)) {
-    const digest = hex(await crypto.subtle.digest("SHA-256", await deno.readFile(part)));
-    if (digest !== meta.etag) await fail(`sha256 ${digest}, expected ${meta.etag}`);
+    const bytes = await denoApi()!.readFile(part);
+    const digest = hex(await crypto.subtle.digest("SHA-256", bytes));
+    if (digest !== meta.etag) {
+      throw await corrupt(ctx, file, part, `sha256 ${digest}, expected ${meta.etag}`);
+    }
   }
 }
