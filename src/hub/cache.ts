@@ -5,22 +5,46 @@
  * <cache>/models--<owner>--<name>/blobs/<etag>
  * <cache>/models--<owner>--<name>/snapshots/<commit>/<file>  -> ../../blobs/<etag>
  * <cache>/models--<owner>--<name>/refs/<revision>            (holds <commit>)
+ * <cache>/.locks/models--<owner>--<name>/<etag>.lock         (held while a blob downloads)
  * ```
+ *
+ * Every name is checked (names.ts) before it becomes a path, and entries other processes may be
+ * reading (refs, snapshot links) are replaced in one rename, never removed and rewritten.
  * @module
  */
 
 import { denoApi, joinPath } from "./env.ts";
+import {
+  checkCommit,
+  checkEtag,
+  checkFileName,
+  checkRepoId,
+  checkRevision,
+  COMMIT_RULE,
+  isCommitHash,
+  quote,
+} from "./names.ts";
 
-const COMMIT = /^[0-9a-f]{40}$/;
-
-/** Whether a revision is a full commit hash (which needs no refs file). */
-export function isCommitHash(revision: string): boolean {
-  return COMMIT.test(revision);
+function folderName(repo: string): string {
+  checkRepoId(repo);
+  return `models--${repo.split("/").join("--")}`;
 }
 
 /** `<cache>/models--<owner>--<name>`. */
 export function repoFolder(cacheDir: string, repo: string): string {
-  return joinPath(cacheDir, `models--${repo.split("/").join("--")}`);
+  return joinPath(cacheDir, folderName(repo));
+}
+
+/** `<cache>/models--<owner>--<name>/blobs/<etag>`. */
+export function blobPath(cacheDir: string, repo: string, etag: string): string {
+  checkEtag(etag);
+  return joinPath(repoFolder(cacheDir, repo), "blobs", etag);
+}
+
+/** The lock file guarding a blob's download, where the Python client keeps its own. */
+export function lockPath(cacheDir: string, repo: string, etag: string): string {
+  checkEtag(etag);
+  return joinPath(cacheDir, ".locks", folderName(repo), `${etag}.lock`);
 }
 
 function fs(): typeof Deno {
@@ -51,13 +75,39 @@ export async function cachedCommit(
   repo: string,
   revision: string,
 ): Promise<string | null> {
+  checkRevision(revision);
   if (isCommitHash(revision)) return revision;
+  const path = joinPath(repoFolder(cacheDir, repo), "refs", revision);
+  let text: string;
   try {
-    const text = (await fs().readTextFile(joinPath(repoFolder(cacheDir, repo), "refs", revision)))
-      .trim();
-    return text || null;
+    text = (await fs().readTextFile(path)).trim();
   } catch (err) {
     if (isNotFound(err)) return null;
+    throw err;
+  }
+  if (!text) return null;
+  // The commit names a snapshot folder: a ref holding "../.." would lead out of the cache.
+  if (!isCommitHash(text)) {
+    throw new Error(
+      `The cache's ref file ${path} holds ${
+        quote(text)
+      }, not ${COMMIT_RULE}: delete it and try again`,
+    );
+  }
+  return text;
+}
+
+/** A name beside `path` for writing what then replaces it in one rename. */
+function tempBeside(path: string): string {
+  return `${path}.${crypto.randomUUID()}.tmp`;
+}
+
+/** Puts `temp` at `path` in one step (a reader sees the old entry or the new), or removes it. */
+async function replaceWith(temp: string, path: string): Promise<void> {
+  try {
+    await fs().rename(temp, path);
+  } catch (err) {
+    await fs().remove(temp).catch(() => {});
     throw err;
   }
 }
@@ -69,6 +119,7 @@ export async function cachedFile(
   revision: string,
   file: string,
 ): Promise<string | null> {
+  checkFileName(file);
   const commit = await cachedCommit(cacheDir, repo, revision);
   if (!commit) return null;
   const path = joinPath(repoFolder(cacheDir, repo), "snapshots", commit, file);
@@ -82,6 +133,8 @@ export async function writeRef(
   revision: string,
   commit: string,
 ): Promise<void> {
+  checkRevision(revision);
+  checkCommit(commit);
   if (revision === commit) return;
   const path = joinPath(repoFolder(cacheDir, repo), "refs", revision);
   await fs().mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
@@ -89,12 +142,18 @@ export async function writeRef(
   try {
     current = (await fs().readTextFile(path)).trim();
   } catch { /* absent */ }
-  if (current !== commit) await fs().writeTextFile(path, commit);
+  if (current === commit) return;
+  // Written aside and renamed: a process reading the ref meanwhile never sees it empty.
+  const temp = tempBeside(path);
+  await fs().writeTextFile(temp, commit);
+  await replaceWith(temp, path);
 }
 
 /**
  * Points snapshots/<commit>/<file> at blobs/<etag> with a relative symlink, as the Python client
- * does, or copies the blob where symlinks are not allowed. Returns the snapshot path.
+ * does, or copies the blob where symlinks are not allowed. Returns the snapshot path. The new
+ * entry replaces a stale one in one rename: removing it first let a racing caller copy the blob
+ * onto the link to itself, truncating the blob.
  */
 export async function linkSnapshot(
   cacheDir: string,
@@ -103,18 +162,22 @@ export async function linkSnapshot(
   file: string,
   etag: string,
 ): Promise<string> {
+  checkCommit(commit);
+  checkFileName(file);
   const deno = fs();
-  const folder = repoFolder(cacheDir, repo);
-  const path = joinPath(folder, "snapshots", commit, file);
+  const blob = blobPath(cacheDir, repo, etag);
+  const path = joinPath(repoFolder(cacheDir, repo), "snapshots", commit, file);
   await deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  const target = `${"../".repeat(2 + file.split("/").length - 1)}blobs/${etag}`;
   try {
-    await deno.remove(path); // a stale or dangling entry
-  } catch { /* absent */ }
-  const up = "../".repeat(2 + file.split("/").length - 1);
+    if (await deno.readLink(path) === target) return path; // linked already (by a racing caller)
+  } catch { /* absent, or a copy */ }
+  const temp = tempBeside(path);
   try {
-    await deno.symlink(`${up}blobs/${etag}`, path);
+    await deno.symlink(target, temp);
   } catch {
-    await deno.copyFile(joinPath(folder, "blobs", etag), path);
+    await deno.copyFile(blob, temp);
   }
+  await replaceWith(temp, path);
   return path;
 }

@@ -13,14 +13,18 @@
 
 import { findVariant } from "../models/variants.ts";
 import { denoApi, expandHome, hubCacheDir, hubEndpoint, hubOffline, hubToken } from "./env.ts";
+import { cachedCommit, cachedFile } from "./cache.ts";
+import { authError, cannotDownload, type Context, type FileMeta, headers } from "./context.ts";
+import { download } from "./download.ts";
 import {
-  cachedCommit,
-  cachedFile,
-  isNotFound,
-  linkSnapshot,
-  repoFolder,
-  writeRef,
-} from "./cache.ts";
+  checkRepoId,
+  checkRevision,
+  COMMIT_RULE,
+  ETAG_RULE,
+  isBlobName,
+  isCommitHash,
+  quote,
+} from "./names.ts";
 
 /** Progress of one file's download; `bytes` counts a resumed download's earlier part too. */
 export interface DownloadProgress {
@@ -67,26 +71,8 @@ type Half = "encoder" | "decoder";
 /** File names tried for each half, in this order (the official repos hold .jit files). */
 const EXTENSIONS = ["jit", "safetensors"] as const;
 
-const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
-const SHA256 = /^[0-9a-f]{64}$/;
-const SAFE_ETAG = /^[\w.+=-]+$/;
-
-interface Context {
-  repo: string;
-  revision: string;
-  cacheDir: string;
-  endpoint: string;
-  token: string | undefined;
-  fetch: typeof fetch;
-  onProgress?: (p: DownloadProgress) => void;
-}
-
-interface FileMeta {
-  url: string;
-  commit: string;
-  etag: string;
-  size: number | null;
-}
+/** The shape of an owner/name id (checked in full by checkRepoId); anything else is no repo. */
+const REPO_SHAPE = /^[^/]+\/[^/]+$/;
 
 /**
  * Local encoder and decoder checkpoint paths for `model`: an official name ("CI8x8",
@@ -114,6 +100,8 @@ export async function resolveCheckpoint(
   if (local) return local;
   const repo = repoId(model);
   const revision = options.revision ?? "main";
+  // Both become cache paths (and URLs): refused here, before the cache or the hub is asked.
+  checkRevision(revision);
   const ctx: Context = {
     repo,
     revision,
@@ -141,13 +129,17 @@ function repoId(model: string): string {
     try {
       return `nvidia/${findVariant(bare).name}`;
     } catch (err) {
-      if (model.startsWith("nvidia/") && REPO_ID.test(model)) return model;
-      throw new Error(
-        `${(err as Error).message}, a hub repo id (owner/name) or a directory of checkpoints`,
-      );
+      if (!model.startsWith("nvidia/")) {
+        throw new Error(
+          `${(err as Error).message}, a hub repo id (owner/name) or a directory of checkpoints`,
+        );
+      }
     }
   }
-  if (REPO_ID.test(model)) return model;
+  if (REPO_SHAPE.test(model)) {
+    checkRepoId(model);
+    return model;
+  }
   throw new Error(
     `Unknown model "${model}": expected an official name (e.g. "Cosmos-0.1-Tokenizer-CI8x8"), a hub repo id (owner/name) or an existing directory`,
   );
@@ -200,29 +192,6 @@ async function resolveHalf(
   throw new Error(`${ctx.repo} has no ${names.join(" or ")}${at}`);
 }
 
-function cannotDownload(ctx: Context, file: string, reason: string): Error {
-  return new Error(
-    `Cannot download "${file}" from ${ctx.repo}: ${reason}; set HF_ENDPOINT or download it yourself into ${
-      repoFolder(ctx.cacheDir, ctx.repo)
-    } (e.g. huggingface-cli download ${ctx.repo} --cache-dir ${ctx.cacheDir})`,
-  );
-}
-
-function authError(ctx: Context, file: string, res: Response): Error {
-  const why = ctx.token
-    ? "the token given (HF_TOKEN) was refused: check that it can read this repository"
-    : "the repository is private, gated or does not exist: set HF_TOKEN to an access token that can read it";
-  return new Error(
-    `Cannot download "${file}" from ${ctx.repo}: HTTP ${res.status} ${res.statusText}; ${why}`,
-  );
-}
-
-function headers(ctx: Context, extra: Record<string, string> = {}): Headers {
-  const h = new Headers(extra);
-  if (ctx.token) h.set("Authorization", `Bearer ${ctx.token}`);
-  return h;
-}
-
 /** Strips W/ and quotes from an ETag. */
 function normalizeEtag(etag: string): string {
   return etag.trim().replace(/^W\//, "").replace(/^"(.*)"$/, "$1");
@@ -268,143 +237,25 @@ async function headFile(ctx: Context, file: string): Promise<FileMeta | null> {
         `the answer of ${ctx.endpoint} has no X-Repo-Commit or ETag (is it a Hugging Face hub?)`,
       );
     }
+    // Both name cache entries (snapshots/<commit>, blobs/<etag>): "../.." would leave the cache.
+    if (!isCommitHash(commit)) {
+      throw cannotDownload(
+        ctx,
+        file,
+        `the hub's X-Repo-Commit ${quote(commit)} is not ${COMMIT_RULE}`,
+      );
+    }
     const etag = normalizeEtag(etagHeader);
-    if (!SAFE_ETAG.test(etag) || /^\.+$/.test(etag)) {
-      throw cannotDownload(ctx, file, `unexpected ETag "${etagHeader}"`);
+    if (!isBlobName(etag)) {
+      throw cannotDownload(
+        ctx,
+        file,
+        `the hub's ETag ${quote(etag)} cannot name a blob (expected ${ETAG_RULE})`,
+      );
     }
     const sizeHeader = res.headers.get("x-linked-size") ?? res.headers.get("content-length");
     const size = sizeHeader !== null && /^\d+$/.test(sizeHeader) ? Number(sizeHeader) : null;
     // GET the resolve URL (not a redirect target, which may be signed and expire).
     return { url: resolveUrl, commit, etag, size };
-  }
-}
-
-/** Downloads a file into blobs/<etag> (unless there), links its snapshot and writes the ref. */
-async function download(ctx: Context, file: string, meta: FileMeta): Promise<string> {
-  const deno = denoApi()!;
-  const blobs = `${repoFolder(ctx.cacheDir, ctx.repo)}/blobs`;
-  const blob = `${blobs}/${meta.etag}`;
-  let present = false;
-  try {
-    present = (await deno.stat(blob)).isFile;
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
-  if (!present) {
-    await deno.mkdir(blobs, { recursive: true });
-    const part = `${blob}.incomplete`;
-    await fetchInto(ctx, file, meta, part, true);
-    await verify(ctx, file, meta, part);
-    await deno.rename(part, blob);
-  }
-  const path = await linkSnapshot(ctx.cacheDir, ctx.repo, meta.commit, file, meta.etag);
-  await writeRef(ctx.cacheDir, ctx.repo, ctx.revision, meta.commit);
-  return path;
-}
-
-async function fileSize(path: string): Promise<number> {
-  try {
-    return (await denoApi()!.stat(path)).size;
-  } catch (err) {
-    if (isNotFound(err)) return 0;
-    throw err;
-  }
-}
-
-/** GETs the file into `part`, resuming from what `part` already holds. */
-async function fetchInto(
-  ctx: Context,
-  file: string,
-  meta: FileMeta,
-  part: string,
-  mayRetry: boolean,
-): Promise<void> {
-  const deno = denoApi()!;
-  let have = await fileSize(part);
-  if (meta.size !== null && have > meta.size) {
-    await deno.remove(part);
-    have = 0;
-  }
-  const progress = (bytes: number, total: number) =>
-    ctx.onProgress?.({ file, bytes, total: meta.size ?? total });
-  if (meta.size !== null && have === meta.size && have > 0) {
-    progress(have, have); // complete already; verify() checks it
-    return;
-  }
-  let res: Response;
-  try {
-    res = await ctx.fetch(meta.url, {
-      headers: headers(ctx, have > 0 ? { Range: `bytes=${have}-` } : {}),
-    });
-  } catch (err) {
-    throw cannotDownload(ctx, file, (err as Error).message);
-  }
-  if (res.status === 416 && mayRetry) {
-    await res.body?.cancel();
-    await deno.remove(part);
-    return await fetchInto(ctx, file, meta, part, false);
-  }
-  if (res.status === 401 || res.status === 403) {
-    await res.body?.cancel();
-    throw authError(ctx, file, res);
-  }
-  if (!res.ok || !res.body) {
-    await res.body?.cancel();
-    throw cannotDownload(ctx, file, `HTTP ${res.status} ${res.statusText}`);
-  }
-  const append = res.status === 206;
-  if (append) {
-    const range = res.headers.get("content-range") ?? "";
-    if (!range.startsWith(`bytes ${have}-`)) {
-      await res.body.cancel();
-      await deno.remove(part);
-      if (mayRetry) return await fetchInto(ctx, file, meta, part, false);
-      throw cannotDownload(ctx, file, `unexpected Content-Range "${range}"`);
-    }
-  } else {
-    have = 0; // a full answer: start over
-  }
-  const length = Number(res.headers.get("content-length") ?? NaN);
-  const total = Number.isFinite(length) ? have + length : 0;
-  const out = await deno.open(
-    part,
-    append
-      ? { write: true, create: true, append: true }
-      : { write: true, create: true, truncate: true },
-  );
-  try {
-    for await (const chunk of res.body) {
-      for (let off = 0; off < chunk.length;) off += await out.write(chunk.subarray(off));
-      have += chunk.length;
-      progress(have, total);
-    }
-  } catch (err) {
-    // What arrived stays in `part`: the next call resumes from there.
-    throw cannotDownload(ctx, file, `download interrupted: ${(err as Error).message}`);
-  } finally {
-    out.close();
-  }
-}
-
-function hex(buf: ArrayBuffer): string {
-  return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** Checks size and (for LFS files, whose etag is their sha256) the hash; removes bad data. */
-async function verify(ctx: Context, file: string, meta: FileMeta, part: string): Promise<void> {
-  const deno = denoApi()!;
-  const fail = async (what: string): Promise<never> => {
-    await deno.remove(part).catch(() => {});
-    throw new Error(
-      `Download of "${file}" from ${ctx.repo} is corrupt (${what}); it was removed: try again`,
-    );
-  };
-  const size = await fileSize(part);
-  if (meta.size !== null && size !== meta.size) {
-    await fail(`${size} bytes, expected ${meta.size}`);
-  }
-  if (SHA256.test(meta.etag)) {
-    const digest = hex(await crypto.subtle.digest("SHA-256", await deno.readFile(part)));
-    if (digest !== meta.etag) await fail(`sha256 ${digest}, expected ${meta.etag}`);
   }
 }
