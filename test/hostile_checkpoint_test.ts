@@ -1,14 +1,14 @@
 /**
  * Hostile checkpoints (issue 14): archives that inflate past what they declare or declare more
  * than the pickle needs, pickles that blow up through shared references or nest without end,
- * and tensors whose zero strides read one value a billion times.
+ * tensors whose zero strides read one value a billion times, and weights that are not numbers.
  * Every file is built here, a few hundred bytes to a few hundred kilobytes; each is refused with
  * what is wrong, and where memory was the failure a subprocess's peak RSS shows it stayed
  * bounded.
  */
 
 import assert from "node:assert/strict";
-import { loadTokenizer } from "../mod.ts";
+import { encodeSafetensors, loadTokenizer, parseSafetensors } from "../mod.ts";
 import { crc32, ZipArchive } from "../src/weights/zip.ts";
 import { MAX_PICKLE_OPS, unpickle } from "../src/weights/pickle.ts";
 import {
@@ -17,6 +17,16 @@ import {
   parseTorchScript,
   readTorchScript,
 } from "../src/weights/torchscript.ts";
+import {
+  ARCHITECTURE_BUFFERS,
+  firstNonFinite,
+  requireFinite,
+  safetensorsSource,
+  type TensorSource,
+} from "../src/weights/checkpoint.ts";
+import { toDiffusers } from "../src/weights/diffusers.ts";
+
+const FIXTURES = new URL("./fixtures/", import.meta.url);
 const enc = new TextEncoder();
 const MiB = 1 << 20;
 
@@ -465,4 +475,108 @@ Deno.test("a [32768, 32768] tensor of zero strides over one value is refused, sa
     stored("m/data/0", new Uint8Array(new Float32Array([5, 6]).buffer)),
   ]);
   assert.deepEqual([...parseTorchScript(ok, "b.jit").float32("w")], [5, 5]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// 8. Non-finite weights
+
+function fixtureBytes(path: string): Uint8Array {
+  return Deno.readFileSync(new URL(path, FIXTURES));
+}
+
+/** The tensors of `src` as a safetensors file, with `edit` applied to a copy of one. */
+function safetensorsWith(
+  src: TensorSource,
+  name: string,
+  edit: (values: Float32Array) => void,
+): Uint8Array {
+  const tensors: Parameters<typeof encodeSafetensors>[0] = {};
+  for (const n of src.names()) {
+    const data = src.float32(n).slice();
+    if (n === name) edit(data);
+    tensors[n] = { dtype: "F32", shape: src.shape(n)!, data };
+  }
+  return encodeSafetensors(tensors, src.metadata);
+}
+
+Deno.test("a NaN weight in a safetensors file is refused at load, naming the tensor", async () => {
+  const src = safetensorsSource(parseSafetensors(fixtureBytes("CI8x8/encoder.safetensors")));
+  const name = "encoder.down.0.block.0.conv1.weight";
+  const n = src.float32(name).length;
+  const bytes = safetensorsWith(src, name, (v) => v[5] = NaN);
+  await rejects(
+    loadTokenizer({ encoder: bytes, backend: "none" }),
+    new RegExp(
+      `^Cannot load encoder: tensor "${name}" in "<encoder bytes>" holds NaN at index 5 of ${n}; a model's weights must be finite`,
+    ),
+  );
+  const inf = safetensorsWith(src, "encoder.conv_out.bias", (v) => v[0] = -Infinity);
+  await rejects(
+    loadTokenizer({ encoder: inf, backend: "none" }),
+    /tensor "encoder.conv_out.bias" in "<encoder bytes>" holds -Infinity at index 0/,
+  );
+  // The untouched fixture loads.
+  await (await loadTokenizer({
+    encoder: fixtureBytes("CI8x8/encoder.safetensors"),
+    backend: "none",
+  }))
+    .dispose();
+});
+
+Deno.test("an infinite weight in a .jit archive is refused at load, naming the tensor", async () => {
+  const zip = ZipArchive.open(fixtureBytes("CV4x8x8/encoder.jit"), "encoder.jit");
+  const members = zip.names().map((name) => ({ name, data: zip.read(name).slice() }));
+  const archive = () => zipOf(members.map((m) => stored(m.name, m.data)));
+  // A record holding a weight the encoder runs (not an architecture buffer, which it rebuilds).
+  let names: string[] = [];
+  for (const m of members.filter((m) => /\/data\/\d+$/.test(m.name))) {
+    const saved = m.data.slice();
+    new DataView(m.data.buffer).setFloat32(0, Infinity, true);
+    const src = parseTorchScript(archive(), "e.jit");
+    names = src.names().filter((n) =>
+      !ARCHITECTURE_BUFFERS.test(n) && src.float32(n).includes(Infinity)
+    );
+    if (names.length) break;
+    m.data.set(saved);
+  }
+  assert.ok(names.length > 0);
+  await rejects(
+    loadTokenizer({ encoder: archive(), model: "Cosmos-0.1-Tokenizer-CV4x8x8", backend: "none" }),
+    new RegExp(
+      `^Cannot load encoder: tensor "(${
+        names.join("|").replaceAll(".", "\\.")
+      })" in "<encoder bytes>" holds Infinity at index \\d+ of \\d+`,
+    ),
+  );
+});
+
+Deno.test("a NaN weight in a diffusers file is refused at load under its diffusers name", async () => {
+  const fixture = (half: string) =>
+    safetensorsSource(parseSafetensors(fixtureBytes(`CV8x8x8/${half}.safetensors`)));
+  const diffusers = toDiffusers([fixture("encoder"), fixture("decoder")]);
+  const name = "decoder.conv_in.conv_s.weight";
+  assert.ok(diffusers.names().includes(name));
+  const bytes = safetensorsWith(diffusers, name, (v) => v[1] = NaN);
+  await rejects(
+    loadTokenizer({ decoder: bytes, model: "Cosmos-1.0-Tokenizer-CV8x8x8", backend: "none" }),
+    /^Cannot load decoder: tensor "decoder\.conv_in\.conv_s\.weight" in "<decoder bytes>" holds NaN at index 1/,
+  );
+});
+
+Deno.test("the finiteness check hands on the array it checked, and finds only NaN and infinities", () => {
+  const values = new Float32Array([1, 2, 3]);
+  const inner: TensorSource = {
+    source: "x",
+    metadata: {},
+    names: () => ["w"],
+    shape: () => [3],
+    float32: () => values,
+  };
+  assert.equal(requireFinite(inner, "encoder").float32("w"), values, "no copy");
+  const f = (...v: number[]) => firstNonFinite(new Float32Array(v));
+  assert.equal(f(0, -0, 1e-45, 3.4028234e38, -3.4028234e38), -1);
+  assert.equal(f(1, NaN), 1);
+  assert.equal(f(Infinity), 0);
+  assert.equal(f(2, 3, -Infinity), 2);
+  assert.equal(firstNonFinite(new Float32Array(new Float32Array(8).buffer, 4, 1)), -1);
 });
