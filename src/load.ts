@@ -100,8 +100,9 @@ function checkAllUsed(reader: WeightReader): void {
 
 async function loadSource(input: WeightsInput, what: "encoder" | "decoder"): Promise<TensorSource> {
   const { bytes, source } = await readWeightsInput(input, what);
-  // Safetensors, or a TorchScript archive (an autoencoder.jit gives the half asked for).
-  return await readCheckpoint(bytes, source, what);
+  // Safetensors, or a TorchScript archive (an autoencoder.jit gives the half asked for); a
+  // weight that is NaN or infinite is refused as the model reads it.
+  return await readCheckpoint(bytes, source, what, { finite: what });
 }
 
 /** Each half's configuration, checked against the model name and against the other half. */

@@ -52,6 +52,45 @@ export function safetensorsSource(file: SafetensorsFile): TensorSource {
   };
 }
 
+/**
+ * The index of the first NaN or infinity in `values`, or -1: one pass over the floats' bits (all
+ * exponent bits set), through a view of the same memory.
+ */
+export function firstNonFinite(values: Float32Array): number {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  for (let i = 0; i < bits.length; i++) {
+    if ((bits[i] & 0x7f800000) === 0x7f800000) return i;
+  }
+  return -1;
+}
+
+/**
+ * `src`, refusing any tensor whose values are not all finite as it is read. A NaN or an infinity
+ * in one weight loads without complaint and turns every output of the model into NaN. Wrap the
+ * file's own source, before any renaming, so that the error names the tensor as the file does.
+ * @param what the half being loaded ("encoder"), for the message
+ */
+export function requireFinite(src: TensorSource, what: string): TensorSource {
+  return {
+    source: src.source,
+    metadata: src.metadata,
+    names: () => src.names(),
+    shape: (name) => src.shape(name),
+    float32(name) {
+      const values = src.float32(name);
+      const at = firstNonFinite(values);
+      if (at >= 0) {
+        throw new Error(
+          `Cannot load ${what}: tensor "${name}" in "${src.source}" holds ${
+            values[at]
+          } at index ${at} of ${values.length}; a model's weights must be finite (the checkpoint is damaged, or its training diverged)`,
+        );
+      }
+      return values;
+    },
+  };
+}
+
 /** Reads tensors for a model, checking presence and shapes, and tracking which were used. */
 export class WeightReader {
   readonly used: Set<string> = new Set();

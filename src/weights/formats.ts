@@ -5,7 +5,7 @@
  */
 
 import { fromDiffusers, isDiffusersCheckpoint } from "./diffusers.ts";
-import { safetensorsSource, type TensorSource } from "./checkpoint.ts";
+import { requireFinite, safetensorsSource, type TensorSource } from "./checkpoint.ts";
 import { parseSafetensors } from "./safetensors.ts";
 import { isAutoencoder, parseTorchScript, readTorchScript, splitHalves } from "./torchscript.ts";
 
@@ -43,14 +43,25 @@ export function parseCheckpoint(bytes: Uint8Array, source: string, half?: string
   return pickHalf(src, half);
 }
 
+/** How {@link readCheckpoint} reads a file. */
+export interface ReadOptions {
+  /**
+   * Refuse a tensor holding NaN or an infinity when it is read (a load; a converter copies what
+   * it finds). The message names the tensor as the file does (a diffusers name, in a diffusers
+   * file) and says which half was being loaded.
+   */
+  finite?: "encoder" | "decoder";
+}
+
 /** Like {@link parseCheckpoint}, also reading TorchScript archives with deflated members. */
 export async function readCheckpoint(
   bytes: Uint8Array,
   source: string,
   half?: string,
+  options: ReadOptions = {},
 ): Promise<TensorSource> {
-  const src = isZip(bytes)
+  const file = isZip(bytes)
     ? await readTorchScript(bytes, source)
     : safetensorsSource(parseSafetensors(bytes, source));
-  return pickHalf(src, half);
+  return pickHalf(options.finite ? requireFinite(file, options.finite) : file, half);
 }

@@ -87,11 +87,22 @@ export interface UnpickleOptions {
   persistentLoad(pid: unknown): unknown;
 }
 
+/**
+ * The most opcodes one pickle may run, and so the most values it can make (each makes at most
+ * one). A checkpoint's data.pkl runs about 50 per tensor (7,300 for the CV4x8x8 fixture's
+ * encoder); without a bound, a pickle of 1-byte EMPTY_LIST + APPEND pairs would hold a
+ * JavaScript array per byte.
+ */
+export const MAX_PICKLE_OPS = 1 << 20;
+
 function isIntList(v: unknown): v is number[] {
   return Array.isArray(v) && v.every((d) => Number.isSafeInteger(d) && d >= 0);
 }
 
-/** Unpickles `bytes` (one pickle, nothing after STOP). */
+/**
+ * Unpickles `bytes` (one pickle, nothing after STOP). A memo GET hands out the stored object
+ * itself, not a copy: a pickle that references one object many times describes one object.
+ */
 export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
   const { source } = options;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -101,6 +112,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
   const memo = new Map<number, unknown>();
   let pos = 0;
   let at = 0; // offset of the opcode being run
+  let ops = 0;
 
   function fail(detail: string): never {
     throw new Error(`Cannot read pickle in "${source}": ${detail} (opcode at byte ${at})`);
@@ -164,7 +176,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
   };
   const append = (list: unknown, items: unknown[]) => {
     if (!Array.isArray(list)) fail("APPEND(S) on something that is not a list");
-    list.push(...items);
+    // One at a time: spreading a long APPENDS would pass it as arguments, past the call stack.
+    for (const item of items) list.push(item);
   };
   const call = (fn: unknown, args: unknown) => {
     if (!(fn instanceof PickledFunction)) fail("REDUCE on something that is not a function");
@@ -219,6 +232,9 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
 
   for (;;) {
     at = pos;
+    if (++ops > MAX_PICKLE_OPS) {
+      fail(`it runs more than ${MAX_PICKLE_OPS} opcodes, far more than a module tree needs`);
+    }
     const op = bytes[need(1)];
     switch (op) {
       case 0x80: { // PROTO

@@ -11,6 +11,11 @@
  * `torch.jit.load(...).state_dict()` gives it. `code/`, `*.debug_pkl`, `constants.pkl` and
  * `constants/` are not needed; `byteorder`, when present, must say "little".
  *
+ * Every size and count is bounded before it costs memory or time: data.pkl is read first and each
+ * record's declared size checked against what it says the record holds; the module tree is walked
+ * once per module, without recursion, to a bounded depth and tensor count; and a tensor may not
+ * view more values than its storage holds.
+ *
  * @module
  */
 
@@ -40,32 +45,69 @@ interface Tensor {
   stride: number[];
 }
 
+/** What data.pkl describes: the state_dict's tensors and the storages behind them. */
+interface Layout {
+  tensors: Map<string, Tensor>;
+  storages: Storage[];
+}
+
+/**
+ * The largest data.pkl read. A module tree pickles to about 190 bytes a tensor (28 KB for the
+ * CV4x8x8 fixture's encoder); this is room for MAX_TENSORS of them.
+ */
+const MAX_PICKLE_BYTES = 32 << 20;
+/** `byteorder` holds "little" or "big". */
+const MAX_BYTEORDER_BYTES = 16;
+/** The deepest module nesting read (a Cosmos tokenizer's is 6). */
+export const MAX_MODULE_DEPTH = 100;
+/** The most tensors one state_dict may hold (a Cosmos decoder has a few hundred). */
+export const MAX_TENSORS = 100_000;
+/** The longest tensor name ("decoder.up.0.block.0.conv1.0.conv3d.weight" is 42 characters). */
+const MAX_NAME_LENGTH = 1000;
+/** The most dimensions a tensor may have (Cosmos' convolution kernels have 5). */
+const MAX_DIMS = 16;
+
+function failIn(source: string, detail: string): never {
+  throw new Error(`Cannot read TorchScript "${source}": ${detail}`);
+}
+
 /** Parses a TorchScript archive whose members are stored (as torch writes them). */
 export function parseTorchScript(bytes: Uint8Array, source: string): TensorSource {
   const zip = ZipArchive.open(bytes, source, "TorchScript");
-  return build(zip, source, (name) => zip.read(name));
+  const layout = readLayout(zip, source, (name) => zip.read(name));
+  return tensorSource(layout, source, (record) => zip.read(record));
 }
 
-/** Like {@link parseTorchScript}, and also reads archives whose members were deflated. */
+/**
+ * Like {@link parseTorchScript}, and also reads archives whose members were deflated. data.pkl is
+ * read first, since only it says what the records hold: each record is inflated only after its
+ * declared size has been checked against that, and never past it.
+ */
 export async function readTorchScript(bytes: Uint8Array, source: string): Promise<TensorSource> {
   const zip = ZipArchive.open(bytes, source, "TorchScript");
   const inflated = new Map<string, Uint8Array>();
-  for (const name of zip.names()) {
-    if (zip.entry(name)!.method !== 0 && isNeeded(name)) {
+  for (const name of Object.values(frame(zip, source).small)) {
+    if (name !== undefined && zip.entry(name)!.method !== 0) {
       inflated.set(name, await zip.readAsync(name));
     }
   }
-  return build(zip, source, (name) => inflated.get(name) ?? zip.read(name));
+  const layout = readLayout(zip, source, (name) => inflated.get(name) ?? zip.read(name));
+  for (const { record } of layout.storages) {
+    if (zip.entry(record)!.method !== 0) inflated.set(record, await zip.readAsync(record));
+  }
+  return tensorSource(layout, source, (record) => inflated.get(record) ?? zip.read(record));
 }
 
-/** Members a state_dict reader reads: data.pkl, data/<key> and byteorder. */
-function isNeeded(name: string): boolean {
-  return /^[^/]+\/(data\.pkl|byteorder|data\/[^/]+)$/.test(name);
-}
-
-function build(zip: ZipArchive, source: string, read: (name: string) => Uint8Array): TensorSource {
+/**
+ * The archive's folder ("encoder/"), once every member is checked to lie in it, and its
+ * `byteorder` and `data.pkl` members, once their declared sizes are checked.
+ */
+function frame(
+  zip: ZipArchive,
+  source: string,
+): { prefix: string; small: { byteorder?: string; pickle: string } } {
   function fail(detail: string): never {
-    throw new Error(`Cannot read TorchScript "${source}": ${detail}`);
+    failIn(source, detail);
   }
   const first = zip.names()[0];
   const slash = first?.indexOf("/") ?? -1;
@@ -83,17 +125,38 @@ function build(zip: ZipArchive, source: string, read: (name: string) => Uint8Arr
       fail(`member "${name}" lies outside the archive folder "${archive}"`);
     }
   }
-  if (zip.entry(`${prefix}byteorder`)) {
-    const order = new TextDecoder().decode(read(`${prefix}byteorder`)).trim();
+  const small = (member: string, max: number, what: string) => {
+    const name = prefix + member;
+    const size = zip.entry(name)?.size;
+    if (size !== undefined && size > max) {
+      fail(`member "${name}" declares ${size} bytes; ${what} (at most ${max} bytes are read)`);
+    }
+    return size === undefined ? undefined : name;
+  };
+  const byteorder = small("byteorder", MAX_BYTEORDER_BYTES, 'it holds "little" or "big"');
+  const pickle = small("data.pkl", MAX_PICKLE_BYTES, "a module tree pickles far smaller") ??
+    fail(`there is no member "${prefix}data.pkl" (not a TorchScript archive?)`);
+  return { prefix, small: { byteorder, pickle } };
+}
+
+/** Unpickles data.pkl (read by `read`) and checks every tensor it names against its record. */
+function readLayout(
+  zip: ZipArchive,
+  source: string,
+  read: (name: string) => Uint8Array,
+): Layout {
+  function fail(detail: string): never {
+    failIn(source, detail);
+  }
+  const { prefix, small } = frame(zip, source);
+  if (small.byteorder !== undefined) {
+    const order = new TextDecoder().decode(read(small.byteorder)).trim();
     if (order === "big") fail("its tensors are big-endian, which is not supported");
     if (order !== "little") fail(`unknown byteorder ${JSON.stringify(order)}`);
   }
-  if (!zip.entry(`${prefix}data.pkl`)) {
-    fail(`there is no member "${prefix}data.pkl" (not a TorchScript archive?)`);
-  }
 
   const storages = new Map<string, Storage>();
-  const root = unpickle(read(`${prefix}data.pkl`), {
+  const root = unpickle(read(small.pickle), {
     source,
     persistentLoad(pid) {
       if (
@@ -127,47 +190,118 @@ function build(zip: ZipArchive, source: string, read: (name: string) => Uint8Arr
 
   const backing = new Set(storages.values());
   const tensors = new Map<string, Tensor>();
-  const walk = (obj: PickledObject, path: string, seen: Set<PickledObject>) => {
-    if (!(obj.state instanceof Map)) {
-      fail(`module "${path || "<root>"}" (${obj.className}) has no attribute dict`);
-    }
-    seen.add(obj);
-    for (const [key, value] of obj.state) {
-      const name = path ? `${path}.${key}` : String(key);
-      if (value instanceof PickledTensor) {
-        tensors.set(name, checkTensor(value, name));
-      } else if (value instanceof PickledObject) {
-        if (seen.has(value)) fail(`module "${name}" contains itself`);
-        walk(value, name, seen);
-      }
-    }
-    seen.delete(obj);
-  };
   const checkTensor = (t: PickledTensor, name: string): Tensor => {
     const storage = t.storage as Storage;
     if (!backing.has(storage)) {
       fail(`tensor "${name}" is not backed by a storage record`);
     }
+    if (t.shape.length > MAX_DIMS) {
+      fail(`tensor "${name}" has ${t.shape.length} dimensions, more than ${MAX_DIMS}`);
+    }
     const numel = t.shape.reduce((a, b) => a * b, 1);
+    const declared = `(shape [${t.shape.join(", ")}], stride [${
+      t.stride.join(", ")
+    }], offset ${t.offset})`;
+    // Zero or overlapping strides would let a 1-value storage read as billions of values.
+    if (numel > storage.numel) {
+      fail(
+        `tensor "${name}" ${declared} declares ${numel} values over the ${storage.numel} of "${storage.record}"; a checkpoint's tensor is a view of its storage and holds at most as many values`,
+      );
+    }
     const last = t.offset + t.shape.reduce((a, d, i) => a + (d - 1) * t.stride[i], 0);
     if (numel > 0 && last >= storage.numel) {
       fail(
-        `tensor "${name}" (shape [${t.shape}], stride [${t.stride}], offset ${t.offset}) reaches past the ${storage.numel} values of "${storage.record}"`,
+        `tensor "${name}" ${declared} reaches past the ${storage.numel} values of "${storage.record}"`,
       );
     }
     return { storage, offset: t.offset, shape: t.shape, stride: t.stride };
   };
   if (!(root instanceof PickledObject)) fail("data.pkl does not hold a module");
-  walk(root, "", new Set());
+  walkModules(root, source, (name, t) => {
+    if (tensors.size >= MAX_TENSORS) {
+      fail(`data.pkl holds more than ${MAX_TENSORS} tensors, more than any checkpoint`);
+    }
+    tensors.set(name, checkTensor(t, name));
+  });
+  return { tensors, storages: [...backing] };
+}
 
+/**
+ * Calls `visit` with every tensor attribute of the module tree under `root`, depth first in
+ * attribute order, named by its path. Every module and attribute dict is walked once, without
+ * recursion: a pickle's memo can make one module the child of many, and a tree walk of a
+ * module that references its child twice, whose child does too, ... would take 2^depth steps.
+ * A checkpoint's modules form a tree, so a module met twice is refused.
+ */
+function walkModules(
+  root: PickledObject,
+  source: string,
+  visit: (name: string, tensor: PickledTensor) => void,
+): void {
+  function fail(detail: string): never {
+    failIn(source, detail);
+  }
+  /** The name each module and attribute dict was first met under. */
+  const met = new Map<PickledObject | Map<unknown, unknown>, string>();
+  const frames: { obj: PickledObject; path: string; attrs: Iterator<[unknown, unknown]> }[] = [];
+  const enter = (obj: PickledObject, path: string) => {
+    const name = path || "<root>";
+    const state = obj.state;
+    if (!(state instanceof Map)) fail(`module "${name}" (${obj.className}) has no attribute dict`);
+    const again = met.get(obj);
+    if (again !== undefined) {
+      fail(
+        frames.some((f) => f.obj === obj)
+          ? `module "${name}" contains itself`
+          : `module "${name}" is module "${again}" again (a module tree's modules are not shared)`,
+      );
+    }
+    const sharer = met.get(state);
+    if (sharer !== undefined) {
+      fail(`module "${name}" shares its attribute dict with module "${sharer}"`);
+    }
+    if (frames.length >= MAX_MODULE_DEPTH) {
+      fail(`modules nest deeper than ${MAX_MODULE_DEPTH} levels (at "${name.slice(0, 200)}...")`);
+    }
+    met.set(obj, name);
+    met.set(state, name);
+    frames.push({ obj, path, attrs: state.entries() });
+  };
+  enter(root, "");
+  while (frames.length) {
+    const { path, attrs } = frames[frames.length - 1];
+    const next = attrs.next();
+    if (next.done) {
+      frames.pop();
+      continue;
+    }
+    const [key, value] = next.value;
+    if (!(value instanceof PickledTensor || value instanceof PickledObject)) continue;
+    const k = String(key);
+    if (path.length + 1 + k.length > MAX_NAME_LENGTH) {
+      const start = (path ? `${path}.${k.slice(0, 200)}` : k).slice(0, 200);
+      fail(`the name "${start}..." is longer than ${MAX_NAME_LENGTH} characters`);
+    }
+    const name = path ? `${path}.${k}` : k;
+    if (value instanceof PickledTensor) visit(name, value);
+    else enter(value, name);
+  }
+}
+
+/** The tensors of `layout`, read from their records' bytes (`record`) when asked for. */
+function tensorSource(
+  { tensors }: Layout,
+  source: string,
+  record: (name: string) => Uint8Array,
+): TensorSource {
   return {
     source,
     metadata: {},
     names: () => [...tensors.keys()],
     shape: (name) => tensors.get(name)?.shape.slice(),
     float32(name) {
-      const t = tensors.get(name) ?? fail(`there is no tensor "${name}"`);
-      return gather(t, read(t.storage.record));
+      const t = tensors.get(name) ?? failIn(source, `there is no tensor "${name}"`);
+      return gather(t, record(t.storage.record));
     },
   };
 }
@@ -223,12 +357,20 @@ function isContiguous({ shape, stride }: Tensor): boolean {
   return true;
 }
 
-function describe(v: unknown): string {
-  try {
-    return JSON.stringify(v, (_, x) => typeof x === "bigint" ? String(x) : x) ?? String(v);
-  } catch {
-    return String(v);
+/**
+ * A short rendering of a pickled value for a message: a pickle's values can nest deeply, and
+ * memo references make them huge when spelled out.
+ */
+function describe(v: unknown, depth = 0): string {
+  if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (Array.isArray(v)) {
+    if (depth >= 2) return "[...]";
+    const items = v.slice(0, 5).map((x) => describe(x, depth + 1));
+    return `[${items.join(", ")}${v.length > 5 ? ", ..." : ""}]`;
   }
+  if (v instanceof StorageType) return `torch ${v.dtype} storage`;
+  if (v !== null && typeof v === "object") return `<${v.constructor?.name ?? "object"}>`;
+  return String(v);
 }
 
 const ENCODER_HALF = /^(encoder|quant_conv|quantizer|distribution)\./;

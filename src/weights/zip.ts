@@ -3,9 +3,10 @@
  * stored and deflated members, ZIP64 end records and extra fields, and the extra-field padding
  * torch uses to align stored members. Every member read is checked against its CRC-32.
  *
- * Anything malformed (truncated, bad signature, offsets or sizes past the end, unsupported method,
- * encryption, CRC mismatch) throws an Error naming the archive and the problem; no partial data is
- * ever returned.
+ * Anything malformed (truncated, bad signature, offsets or sizes past the end, members that share
+ * bytes, unsupported method, encryption, CRC mismatch) throws an Error naming the archive and the
+ * problem; no partial data is ever returned. A deflated member is never inflated past the size its
+ * header declares.
  *
  * @module
  */
@@ -29,6 +30,11 @@ const SIG_CENTRAL = 0x02014b50;
 const SIG_EOCD = 0x06054b50;
 const SIG_ZIP64_EOCD = 0x06064b50;
 const SIG_ZIP64_LOCATOR = 0x07064b50;
+
+/** Deflate's largest ratio: a 258-byte match in 2 bits. */
+const MAX_DEFLATE_RATIO = 1032;
+/** Compressed bytes handed to the inflater at a time (see readAsync). */
+const INFLATE_CHUNK = 8 * 1024;
 
 let crcTable: Uint32Array | null = null;
 
@@ -95,15 +101,40 @@ export class ZipArchive {
     return this.#verify(e, this.#bytes.subarray(e.dataOffset, e.dataOffset + e.size));
   }
 
-  /** Any readable member's bytes (inflated when deflated), CRC-checked. */
+  /**
+   * Any readable member's bytes (inflated when deflated), CRC-checked. A deflated member is
+   * inflated into a buffer of its declared size and never past it: callers check the declared
+   * size (`entry(name).size`) against what they need before reading.
+   */
   async readAsync(name: string): Promise<Uint8Array> {
     const e = this.#checkReadable(name);
     if (e.method === 0) return this.read(name);
+    if (e.size > MAX_DEFLATE_RATIO * e.compressedSize + 1024) {
+      this.#fail(
+        `member "${name}" declares ${e.size} bytes, more than its ${e.compressedSize} deflated bytes can hold`,
+      );
+    }
+    let out: Uint8Array;
+    try {
+      out = new Uint8Array(e.size);
+    } catch {
+      this.#fail(`member "${name}" declares ${e.size} bytes, more than this machine can allocate`);
+    }
     const packed = this.#bytes.subarray(e.dataOffset, e.dataOffset + e.compressedSize);
-    const out = new Uint8Array(e.size);
+    // The inflater turns each chunk it is given into all of its output at once: a bomb's whole
+    // body in one chunk comes back as a gigabyte before any size check can run. Fed
+    // INFLATE_CHUNK bytes at a time (and only when the last output was taken), it returns at
+    // most INFLATE_CHUNK x MAX_DEFLATE_RATIO bytes per step.
+    let next = 0;
+    const input = new ReadableStream<Uint8Array<ArrayBuffer>>({
+      pull(controller) {
+        if (next >= packed.length) return controller.close();
+        controller.enqueue(packed.subarray(next, next + INFLATE_CHUNK) as Uint8Array<ArrayBuffer>);
+        next += INFLATE_CHUNK;
+      },
+    }, { highWaterMark: 0 });
+    const reader = input.pipeThrough(new DecompressionStream("deflate-raw")).getReader();
     let filled = 0;
-    const stream = new Blob([packed as Uint8Array<ArrayBuffer>]).stream();
-    const reader = stream.pipeThrough(new DecompressionStream("deflate-raw")).getReader();
     try {
       for (let r = await reader.read(); !r.done; r = await reader.read()) {
         if (filled + r.value.length > e.size) {
@@ -212,6 +243,8 @@ export class ZipArchive {
     }
 
     const decoder = new TextDecoder();
+    /** Each member's local header offset and the end of its data, for the overlap check. */
+    const spans: { name: string; start: number; end: number }[] = [];
     let p = cdOffset;
     for (let i = 0; i < count; i++) {
       need(p, 46, `central directory entry ${i}`);
@@ -288,7 +321,16 @@ export class ZipArchive {
         size,
         dataOffset,
       });
+      spans.push({ name, start: local, end: dataOffset + compressedSize });
       p = end;
+    }
+    // Members that share bytes let a small archive inflate one deflate bomb many times over;
+    // no writer lays an archive out that way.
+    spans.sort((x, y) => x.start - y.start);
+    for (let i = 1; i < spans.length; i++) {
+      if (spans[i].start < spans[i - 1].end) {
+        this.#fail(`members "${spans[i - 1].name}" and "${spans[i].name}" overlap`);
+      }
     }
   }
 }
