@@ -1,7 +1,8 @@
 /**
  * The package as it leaves the repository: `deno publish --dry-run` passing with no network and
  * shipping the licence but not the 80 MB of test fixtures; the doc lint of `deno task check`
- * covering every entry of deno.json's `exports`.
+ * covering every entry of deno.json's `exports`; and the README's install lines giving a
+ * `cosmos` command that runs on a machine whose only tools are Node and npm.
  */
 
 import assert from "node:assert/strict";
@@ -93,4 +94,81 @@ Deno.test("deno task check doc-lints every entry point of deno.json's exports", 
     .map((p) => p.replace(/^\.\//, ""))
     .filter((p) => !linted.has(p));
   assert.deepEqual(missing, [], "exports the check task's deno doc --lint leaves out");
+});
+
+/** The directories on PATH that hold `node` and `npm` and no `deno`; null where there are none. */
+function nodeOnlyPath(): string | null {
+  const dirs = (Deno.env.get("PATH") ?? "").split(":").filter((d) => d);
+  const has = (dir: string, name: string) => {
+    try {
+      return Deno.statSync(`${dir}/${name}`).isFile;
+    } catch {
+      return false;
+    }
+  };
+  const node = dirs.find((d) => has(d, "node"));
+  const npm = dirs.find((d) => has(d, "npm"));
+  if (!node || !npm || has(node, "deno") || has(npm, "deno")) return null;
+  return [...new Set([node, npm])].join(":");
+}
+
+const NODE_ONLY_PATH = nodeOnlyPath();
+if (!NODE_ONLY_PATH) {
+  console.warn("no directory on PATH has node and npm without deno: the install test is skipped");
+}
+
+/** The README's install lines that run from a clone (not the jsr: and BASE/ ones). */
+function readmeInstallLines(): string[] {
+  const readme = Deno.readTextFileSync(new URL("README.md", ROOT));
+  const block = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((b) => b[1])
+    .find((b) => b.includes("npm install -g --prefix ~/.deno deno@"));
+  assert.ok(block, "the README has no install block with npm install -g --prefix ~/.deno");
+  return block.split("\n").filter((l) => l.trim() && !/jsr:|BASE\//.test(l));
+}
+
+Deno.test({
+  name: "the README's install lines give a cosmos that runs with only node and npm on PATH",
+  ignore: !NODE_ONLY_PATH,
+  async fn() {
+    const lines = readmeInstallLines();
+    assert.ok(lines.some((l) => l.startsWith("npm install -g --prefix ~/.deno deno@2.9.6")));
+    assert.ok(lines.some((l) => l.startsWith("deno install -g -A -n cosmos --config deno.json")));
+    const tmp = await Deno.makeTempDir({ prefix: "cosmos-install-" });
+    try {
+      // What `npx --yes deno@2.9.6 install` alone leaves: a shim that runs `deno` from PATH,
+      // which has none. This is why the README installs Deno itself first.
+      const bare = `${tmp}/bare`;
+      const install = ["install", "--root", bare, "-g", "-A", "-n", "cosmos", "--config"];
+      const installed = await run(Deno.execPath(), [...install, "deno.json", "src/cli/main.ts"]);
+      assert.equal(installed.code, 0, installed.stderr);
+      const broken = await run("/bin/sh", ["-c", "cosmos --help"], {
+        PATH: `${bare}/bin:${NODE_ONLY_PATH}`,
+      });
+      assert.equal(broken.code, 127, broken.stdout + broken.stderr);
+      assert.match(broken.stderr, /deno: not found/);
+
+      // The README's lines, their ~/.deno a temporary root (deno install's default root is
+      // $DENO_INSTALL_ROOT, else ~/.deno), npm answering from its cache where it can.
+      const root = `${tmp}/root`;
+      const script = lines.map((l) => l.replaceAll("~/.deno", root).replaceAll("$HOME/.deno", root))
+        .join("\n");
+      const env = {
+        PATH: NODE_ONLY_PATH!,
+        DENO_INSTALL_ROOT: root,
+        npm_config_prefer_offline: "true",
+        npm_config_audit: "false",
+        npm_config_fund: "false",
+        npm_config_update_notifier: "false",
+      };
+      const setup = await run("/bin/sh", ["-e", "-c", script], env);
+      assert.equal(setup.code, 0, `the README's install lines failed:\n${setup.stderr}`);
+      const help = await run("/bin/sh", ["-c", "cosmos --help"], {
+        PATH: `${root}/bin:${NODE_ONLY_PATH}`,
+      });
+      assert.equal(help.code, 0, help.stdout + help.stderr);
+      assert.match(help.stdout, /^usage: cosmos <command>/m);
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
 });
