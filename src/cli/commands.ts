@@ -12,7 +12,15 @@ import { convertCheckpoint } from "../tools/convert.ts";
 import { runBench } from "../bench/bench.ts";
 import { helpText, intOption, parseCommand, type Parsed, UsageError } from "./args.ts";
 import { COMMANDS } from "./command_specs.ts";
-import { basename, expandInputs, isDirectory, planOutputs, stem } from "./outputs.ts";
+import {
+  basename,
+  expandInputs,
+  isDirectory,
+  planOutputs,
+  type ProtectedFile,
+  refuseOverwrites,
+  stem,
+} from "./outputs.ts";
 import {
   autoencodeItem,
   decodeItem,
@@ -172,6 +180,14 @@ async function withTokenizer(tok: Tokenizer, fn: () => Promise<number>): Promise
   }
 }
 
+/** The checkpoint files the options name: no output may replace them. */
+function checkpointsOf(values: Parsed["values"]): ProtectedFile[] {
+  return (["encoder", "decoder"] as const).flatMap((half) => {
+    const path = values[half];
+    return typeof path === "string" ? [{ path, what: `the --${half} checkpoint` }] : [];
+  });
+}
+
 /** Fails before loading a model when a video is among the inputs and ffmpeg is missing. */
 async function checkTools(inputs: string[], outputs: string[]): Promise<void> {
   for (const p of [...inputs, ...outputs]) mediaKind(p); // unsupported formats fail first
@@ -193,6 +209,7 @@ async function encodeCommand(p: Parsed): Promise<number> {
     p.values.output as string | undefined,
     "tokens",
     (i) => `${stem(i)}.safetensors`,
+    checkpointsOf(p.values),
   );
   await checkTools(inputs, []);
   const opts = mediaOptions(p.values, "encode");
@@ -214,6 +231,7 @@ async function decodeCommand(p: Parsed): Promise<number> {
     p.values.output as string | undefined,
     "decoded",
     (i) => `${stem(i)}.${format ?? infos[inputs.indexOf(i)].sourceFormat}`,
+    checkpointsOf(p.values),
   );
   await checkTools([], outputs);
   const opts = mediaOptions(p.values, "decode");
@@ -256,6 +274,7 @@ async function autoencodeCommand(p: Parsed): Promise<number> {
     p.values.output as string | undefined,
     "reconstructions",
     (i) => (format ? `${stem(i)}.${format}` : basename(i)),
+    checkpointsOf(p.values),
   );
   if (!p.values.model && (!p.values.encoder || !p.values.decoder)) {
     throw new UsageError("cosmos autoencode: give --model NAME, or both --encoder and --decoder");
@@ -288,6 +307,7 @@ async function infoCommand(p: Parsed): Promise<number> {
 
 async function convertCommand(p: Parsed): Promise<number> {
   const [input, output] = p.positionals;
+  refuseOverwrites([input], [output]);
   const spatial = p.values.spatial as string | undefined;
   const temporal = p.values.temporal as string | undefined;
   if ((spatial === undefined) !== (temporal === undefined)) {
