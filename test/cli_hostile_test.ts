@@ -1,13 +1,18 @@
 /**
- * The `cosmos` CLI under attack (issue 14), as a subprocess: an output that names its input
- * another way (./x, an absolute path, "..", a symlink, a hard link) is refused and the input left
- * as it was.
+ * The `cosmos` CLI under attack (issue 14), as a subprocess where it matters: an output that
+ * names its input another way (./x, an absolute path, "..", a symlink, a hard link) is refused and
+ * the input left as it was; a token file's metadata is checked field by field against its tensor
+ * (no endless loop, no oversized or black output, no path from the file); an image, a video or a
+ * checkpoint given to decode is named as such.
  */
 
 import assert from "node:assert/strict";
-import { FIXTURES } from "./helpers.ts";
+import { FIXTURES, GPU_TEST } from "./helpers.ts";
 import { encodeImage, type RgbImage } from "../src/media/image.ts";
+import { encodeTokenFile, readTokenFile, type TokenInfo } from "../src/cli/tokens.ts";
+import { encodeSafetensors, parseSafetensors } from "../src/weights/safetensors.ts";
 import { expandInputs, planOutputs } from "../src/cli/outputs.ts";
+import type { HostTensor } from "../src/types.ts";
 
 const MAIN = new URL("../src/cli/main.ts", import.meta.url).pathname;
 const fixture = (v: string, half: string) => new URL(`${v}/${half}.safetensors`, FIXTURES).pathname;
@@ -63,6 +68,7 @@ function ffmpeg(args: string[]): void {
 const dir = Deno.makeTempDirSync({ prefix: "cosmos-hostile-test-" });
 const PNG = encodeImage(pattern(16, 16), "png");
 Deno.writeFileSync(`${dir}/photo.png`, PNG);
+Deno.writeFileSync(`${dir}/photo.jpg`, encodeImage(pattern(16, 16), "jpeg", 90));
 if (HAS_FFMPEG) {
   ffmpeg(["-f", "lavfi", "-i", "testsrc=size=32x32:rate=8", "-frames:v", "11", `${dir}/v.mp4`]);
 }
@@ -177,6 +183,289 @@ Deno.test({
     assert.deepEqual(Deno.readFileSync(`${d}/v.mp4`), before);
     assert.deepEqual([...Deno.readDirSync(d)].map((e) => e.name), ["v.mp4"]);
   },
+});
+
+// ---------------------------------------------------------------------------------------------
+// 13. Token file metadata is checked against its tensor
+
+const VIDEO: TokenInfo = {
+  model: "Cosmos-0.1-Tokenizer-DV4x8x8",
+  kind: "video",
+  discrete: true,
+  spatialCompression: 8,
+  temporalCompression: 4,
+  source: "v.mp4",
+  sourceFormat: "mp4",
+  crop: { top: 0, left: 0, height: 32, width: 32 },
+  frames: 11,
+  window: null,
+  fps: 8,
+  lastWindowPad: [0, 2],
+};
+/** 4 latent frames of 4x4: 13 frames of 32x32, the last 2 padding. */
+const VIDEO_TOKENS: HostTensor = { data: new Int32Array(64), shape: [1, 4, 4, 4] };
+
+/** A token file with some metadata replaced (undefined: removed), the tensor as given. */
+function tokenFile(
+  patch: Record<string, string | undefined>,
+  info = VIDEO,
+  tokens: HostTensor = VIDEO_TOKENS,
+  tensorName?: string,
+  dtype: "I32" | "F32" = "I32",
+): Uint8Array {
+  const meta = { ...parseSafetensors(encodeTokenFile({ info, tokens }), "x").metadata };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === undefined) delete meta[k];
+    else meta[k] = v;
+  }
+  const name = tensorName ?? (info.discrete ? "indices" : "latent");
+  const data = dtype === "I32" ? Int32Array.from(tokens.data) : Float32Array.from(tokens.data);
+  return encodeSafetensors({ [name]: { dtype, shape: tokens.shape, data } as never }, meta);
+}
+
+Deno.test("readTokenFile() accepts what cosmos encode writes, whole clips and windows", () => {
+  assert.deepEqual(readTokenFile(tokenFile({}), "ok").info, VIDEO);
+  // 11 frames in windows of 9: a full window (3 latent frames), then 2 frames padded to 5.
+  const windows = { ...VIDEO, window: 9, lastWindowPad: [1, 2] as [number, number] };
+  const t5 = { data: new Int32Array(80), shape: [1, 5, 4, 4] };
+  assert.deepEqual(readTokenFile(tokenFile({}, windows, t5), "w").info, windows);
+  const image: TokenInfo = {
+    model: "Cosmos-0.1-Tokenizer-CI8x8",
+    kind: "image",
+    discrete: false,
+    spatialCompression: 8,
+    temporalCompression: 1,
+    source: "a.png",
+    sourceFormat: "png",
+    crop: { top: 1, left: 0, height: 30, width: 40 },
+  };
+  const latent = { data: new Float32Array(16 * 20), shape: [1, 16, 4, 5] };
+  const read = readTokenFile(tokenFile({}, image, latent, undefined, "F32"), "i").info;
+  assert.deepEqual(read, image);
+});
+
+Deno.test("readTokenFile() names the damaged field and its value, for every field decode relies on", () => {
+  const cases: [Record<string, string | undefined>, RegExp][] = [
+    [{ kind: "audio" }, /metadata "kind" is "audio", expected "image" or "video"/],
+    [{ discrete: "yes" }, /metadata "discrete" is "yes", expected "true" or "false"/],
+    [{ model: undefined }, /metadata "model" is missing/],
+    [{ model: "" }, /metadata "model" is ""/],
+    [{ model: "a\nb" }, /metadata "model" is "a\\nb", expected a model name/],
+    [
+      { model: "Cosmos-0.1-Tokenizer-CI8x8" },
+      /metadata "model" is "Cosmos-0.1-Tokenizer-CI8x8", expected a model of the file's discrete video tokens at 4x8x8 \(that one makes continuous image tokens at 8x8\)/,
+    ],
+    [
+      { spatial_compression: "0" },
+      /metadata "spatial_compression" is "0", expected a power of two/,
+    ],
+    [{ spatial_compression: "-8" }, /metadata "spatial_compression" is "-8"/],
+    [{ spatial_compression: "3" }, /metadata "spatial_compression" is "3"/],
+    [{ spatial_compression: "1e1" }, /metadata "spatial_compression" is "1e1"/],
+    [{ spatial_compression: " 8" }, /metadata "spatial_compression" is " 8"/],
+    [{ spatial_compression: "128" }, /metadata "spatial_compression" is "128"/],
+    [{ temporal_compression: "Infinity" }, /metadata "temporal_compression" is "Infinity"/],
+    [{ temporal_compression: undefined }, /metadata "temporal_compression" is missing/],
+    [{ shape: "[1,2,3,4]" }, /metadata "shape" is \[1,2,3,4\], expected the "indices" tensor's/],
+    [{ crop: "{" }, /metadata "crop" is \{, expected the place of the picture/],
+    [
+      { crop: "[]" },
+      /metadata "crop" is \[\], expected the place of the picture in the 32x32 pixels/,
+    ],
+    [
+      { crop: '{"top":0,"left":0,"height":3000,"width":3000}' },
+      /metadata "crop" is \{"top":0,"left":0,"height":3000,"width":3000\}, expected the place of the picture in the 32x32 pixels the tokens \[1, 4, 4, 4\] decode to, with less than 8 of padding each way/,
+    ],
+    [{ crop: '{"top":100,"left":100,"height":32,"width":32}' }, /metadata "crop" is /],
+    [{ crop: '{"top":0,"left":0,"height":-5,"width":32}' }, /metadata "crop" is /],
+    [{ crop: '{"top":0,"left":0,"height":24,"width":32}' }, /metadata "crop" is /], // 8 rows pad
+    [{ crop: '{"top":0.5,"left":0,"height":31,"width":32}' }, /metadata "crop" is /],
+    [
+      { source_format: "/../../../tmp/x.mp4" },
+      /metadata "source_format" is "\/..\/..\/..\/tmp\/x.mp4", expected a video file extension/,
+    ],
+    [{ source_format: "png" }, /metadata "source_format" is "png", expected a video file/],
+    [{ window: "-3" }, /metadata "window" is "-3", expected "whole" or a frame count 1 \+ k x 4/],
+    [{ window: "0" }, /metadata "window" is "0"/],
+    [{ window: "2" }, /metadata "window" is "2"/],
+    [{ window: "1.5" }, /metadata "window" is "1.5"/],
+    [{ window: "9e99" }, /metadata "window" is "9e99"/],
+    [{ last_window_pad: "[1,1]" }, /metadata "last_window_pad" is \[1,1\], expected \[0, n\]/],
+    [{ last_window_pad: "[0,4]" }, /metadata "last_window_pad" is \[0,4\]/],
+    [{ last_window_pad: undefined }, /metadata "last_window_pad" is missing/],
+    [
+      { frames: "12" },
+      /metadata "frames" is "12", expected 11: what 4 latent frames of a whole clip, less the padding \[0,2\], decode to/,
+    ],
+    [{ frames: "0" }, /metadata "frames" is "0"/],
+    [{ frames: "-1" }, /metadata "frames" is "-1"/],
+    [{ frames: undefined }, /metadata "frames" is missing/],
+    [{ fps: "0" }, /metadata "fps" is "0", expected a frame rate from 0.001 to 1000000/],
+    [{ fps: "NaN" }, /metadata "fps" is "NaN"/],
+    [{ fps: "Infinity" }, /metadata "fps" is "Infinity"/],
+    [{ fps: "1e-9" }, /metadata "fps" is "1e-9"/],
+  ];
+  for (const [patch, message] of cases) {
+    assert.throws(
+      () => readTokenFile(tokenFile(patch), "x.safetensors"),
+      (err: Error) => {
+        assert.ok(err.constructor === Error, `${JSON.stringify(patch)}: ${err.stack}`);
+        assert.match(err.message, /^Token file "x.safetensors" is damaged: /);
+        assert.match(err.message, message, JSON.stringify(patch));
+        return true;
+      },
+    );
+  }
+  // Windows: the frame count must be what the windows and the last one's padding give.
+  const windows = { ...VIDEO, window: 9, frames: 12, lastWindowPad: [1, 2] as [number, number] };
+  const t5 = { data: new Int32Array(80), shape: [1, 5, 4, 4] };
+  assert.throws(
+    () => readTokenFile(tokenFile({}, windows, t5), "w"),
+    /metadata "frames" is "12", expected 11: what 5 latent frames in windows of 9, less the padding \[1,2\], decode to/,
+  );
+  // A last window of one latent frame is one frame: padding it leaves none.
+  const t4 = { data: new Int32Array(64), shape: [1, 4, 4, 4] };
+  assert.throws(
+    () => readTokenFile(tokenFile({}, { ...windows, frames: 9, lastWindowPad: [0, 1] }, t4), "w"),
+    /metadata "last_window_pad" is \[0,1\], expected fewer frames than the 1 the last window/,
+  );
+});
+
+Deno.test("readTokenFile() checks the tensor against kind and discrete: name, type, rank, batch", () => {
+  const cases: [Uint8Array, RegExp][] = [
+    [tokenFile({}, VIDEO, VIDEO_TOKENS, "latent"), /no "indices" tensor/],
+    [tokenFile({}, VIDEO, VIDEO_TOKENS, undefined, "F32"), /"indices" is F32, expected I32/],
+    [
+      tokenFile({ shape: undefined }, VIDEO, { data: new Int32Array(16), shape: [1, 4, 4] }),
+      /"indices" has shape \[1, 4, 4\], expected rank 4/,
+    ],
+    [
+      tokenFile({ shape: undefined }, VIDEO, { data: new Int32Array(128), shape: [2, 4, 4, 4] }),
+      /"indices" has shape \[2, 4, 4, 4\], expected one item \(batch 1\)/,
+    ],
+    [
+      tokenFile({ shape: undefined }, VIDEO, { data: new Int32Array(0), shape: [1, 0, 4, 4] }),
+      /"indices" has shape \[1, 0, 4, 4\], expected one item \(batch 1\) of sizes >= 1/,
+    ],
+    [
+      tokenFile({ temporal_compression: "4" }, {
+        ...VIDEO,
+        model: "x",
+        kind: "image",
+        temporalCompression: 1,
+      }, { data: new Int32Array(16), shape: [1, 4, 4] }),
+      /metadata "temporal_compression" is "4", expected 1 \(image tokens\)/,
+    ],
+  ];
+  for (const [bytes, message] of cases) {
+    assert.throws(() => readTokenFile(bytes, "t"), message);
+    assert.throws(() => readTokenFile(bytes, "t"), /^Error: Token file "t" is damaged: /);
+  }
+});
+
+/** Runs the CLI, sampling its resident memory until it exits. */
+async function sampled(args: string[]): Promise<Run & { peakRssMB: number; ms: number }> {
+  const started = Date.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    env: ENV(),
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(120_000),
+  }).spawn();
+  let peak = 0, done = false;
+  const output = child.output().finally(() => done = true);
+  while (!done) {
+    try {
+      const status = Deno.readTextFileSync(`/proc/${child.pid}/status`);
+      peak = Math.max(peak, Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0));
+    } catch {
+      // exited between checks
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const out = await output;
+  const dec = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+    peakRssMB: peak / 1024,
+    ms: Date.now() - started,
+  };
+}
+
+Deno.test({
+  name:
+    "cosmos decode of a hostile token file stops at once with the field named: no output, memory flat",
+  ignore: !HAS_FFMPEG,
+  ...GPU_TEST,
+  async fn() {
+    const d = Deno.makeTempDirSync({ dir, prefix: "decode-" });
+    const cases: [string, Record<string, string>, RegExp][] = [
+      ["window", { window: "-3" }, /metadata "window" is "-3"/],
+      // 4000x4000 from 32x32 pixels: a 33-frame 4000x4000 video once (2.4 GB of frames).
+      [
+        "crop",
+        { crop: '{"top":0,"left":0,"height":4000,"width":4000}' },
+        /metadata "crop" is \{"top":0,"left":0,"height":4000,"width":4000\}/,
+      ],
+      ["crop_offset", { crop: '{"top":100,"left":100,"height":32,"width":32}' }, /"crop"/],
+      ["crop_negative", { crop: '{"top":0,"left":0,"height":-5,"width":32}' }, /"crop"/],
+      ["path", { source_format: "/../../../x.mp4" }, /metadata "source_format" is /],
+    ];
+    for (const [name, patch, message] of cases) {
+      const file = `${d}/${name}.safetensors`;
+      Deno.writeFileSync(file, tokenFile(patch));
+      const r = await sampled([
+        "decode",
+        file,
+        "--decoder",
+        fixture("DV4x8x8", "decoder"),
+        ...WASM,
+      ]);
+      assert.equal(r.code, 1, `${name}: exit ${r.code}\n${r.stderr}`);
+      assert.match(r.stderr, /Token file ".*" is damaged: /, name);
+      assert.match(r.stderr, message, name);
+      assert.doesNotMatch(r.stderr, /Invalid typed array length|TypeError/, name);
+      assert.ok(r.peakRssMB < 250, `${name}: peak RSS ${r.peakRssMB.toFixed(0)} MB`);
+      assert.ok(r.ms < 30_000, `${name}: ${r.ms} ms`);
+    }
+    // Nothing decoded, nothing written anywhere near.
+    assert.deepEqual([...Deno.readDirSync(d)].filter((e) => !e.name.endsWith(".safetensors")), []);
+  },
+});
+
+// ---------------------------------------------------------------------------------------------
+// 15. Sentences, not bare errors
+
+Deno.test("cosmos decode names an image, a video or a checkpoint given instead of a token file", async () => {
+  const cases: [string, RegExp][] = [
+    [
+      `${dir}/photo.png`,
+      /"[^"]*photo.png" is a PNG image, not a token file: decode takes the .safetensors files that cosmos encode writes/,
+    ],
+    [`${dir}/photo.jpg`, /"[^"]*photo.jpg" is a JPEG image, not a token file/],
+    [
+      new URL("CV4x8x8/encoder.jit", FIXTURES).pathname,
+      /is a zip archive \(a TorchScript checkpoint\?\), not a token file: pass a checkpoint as --encoder or --decoder/,
+    ],
+    [
+      `${dir}/notes.txt`,
+      /"[^"]*notes.txt" is not a token file written by cosmos encode, nor any safetensors file \(/,
+    ],
+  ];
+  Deno.writeTextFileSync(`${dir}/notes.txt`, "hello, this is text and longer than eight bytes");
+  if (HAS_FFMPEG) {
+    cases.push([`${dir}/v.mp4`, /"[^"]*v.mp4" is an MP4\/MOV video, not a token file/]);
+  }
+  for (const [file, message] of cases) {
+    const r = await cosmos(["decode", file, ...CI]);
+    assert.equal(r.code, 1, `${file}: ${r.stderr}`);
+    assert.match(r.stderr, message, file);
+    assert.doesNotMatch(r.stderr, /TypeError/, file);
+    if (!file.endsWith(".txt")) assert.doesNotMatch(r.stderr, /oversized header/, file);
+  }
 });
 
 Deno.test({

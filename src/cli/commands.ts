@@ -29,7 +29,7 @@ import {
   mediaKind,
   type MediaOptions,
 } from "./media.ts";
-import { readTokenFile } from "./tokens.ts";
+import { readTokenFile, type TokenInfo } from "./tokens.ts";
 import { describeFile, formatInfo } from "./info.ts";
 import { cleanUpOnInterrupt, writeFileAtomic } from "./cleanup.ts";
 import { ProgressBar } from "./progress.ts";
@@ -222,9 +222,9 @@ async function encodeCommand(p: Parsed): Promise<number> {
 
 async function decodeCommand(p: Parsed): Promise<number> {
   const inputs = expandInputs(p.positionals);
-  const infos = await Promise.all(
-    inputs.map(async (i) => readTokenFile(await Deno.readFile(i), i).info),
-  );
+  // One file read at a time: only its metadata is kept until the item runs.
+  const infos: TokenInfo[] = [];
+  for (const i of inputs) infos.push(readTokenFile(await Deno.readFile(i), i).info);
   const format = p.values.format as string | undefined;
   const outputs = planOutputs(
     inputs,
