@@ -2,8 +2,9 @@
  * The `cosmos` CLI under attack (issue 14), as a subprocess where it matters: an output that
  * names its input another way (./x, an absolute path, "..", a symlink, a hard link) is refused and
  * the input left as it was; a token file's metadata is checked field by field against its tensor
- * (no endless loop, no oversized or black output, no path from the file); an image, a video or a
- * checkpoint given to decode is named as such.
+ * (no endless loop, no oversized or black output, no path from the file); SIGTERM and SIGHUP
+ * leave no temporary file and no ffmpeg behind, like Ctrl-C; an image, a video or a checkpoint
+ * given to decode is named as such.
  */
 
 import assert from "node:assert/strict";
@@ -71,6 +72,7 @@ Deno.writeFileSync(`${dir}/photo.png`, PNG);
 Deno.writeFileSync(`${dir}/photo.jpg`, encodeImage(pattern(16, 16), "jpeg", 90));
 if (HAS_FFMPEG) {
   ffmpeg(["-f", "lavfi", "-i", "testsrc=size=32x32:rate=8", "-frames:v", "11", `${dir}/v.mp4`]);
+  ffmpeg(["-f", "lavfi", "-i", "testsrc=size=32x32:rate=8", "-frames:v", "161", `${dir}/long.mp4`]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -435,6 +437,112 @@ Deno.test({
     assert.deepEqual([...Deno.readDirSync(d)].filter((e) => !e.name.endsWith(".safetensors")), []);
   },
 });
+
+// ---------------------------------------------------------------------------------------------
+// 14. SIGTERM and SIGHUP clean up as Ctrl-C does
+
+/** The pids of a process's children whose command is ffmpeg (Linux /proc: ppid in stat). */
+function ffmpegChildren(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      // "pid (comm) state ppid ...": comm may hold spaces, so read after its closing parenthesis.
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const close = stat.lastIndexOf(")");
+      const comm = stat.slice(stat.indexOf("(") + 1, close);
+      const ppid = Number(stat.slice(close + 2).split(" ")[1]);
+      if (comm === "ffmpeg" && ppid === pid) out.push(Number(entry.name));
+    } catch {
+      // exited while being read
+    }
+  }
+  return out;
+}
+
+function isFfmpegRunning(pid: number): boolean {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/comm`).trim() === "ffmpeg" &&
+      !/State:\s+Z/.test(Deno.readTextFileSync(`/proc/${pid}/status`));
+  } catch {
+    return false;
+  }
+}
+
+async function signalMidRun(
+  args: string[],
+  out: string,
+  signal: Deno.Signal,
+): Promise<{ code: number; stderr: string; ffmpeg: number[] }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    env: ENV(),
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  // Wait until the temporary output exists: frames are being written through ffmpeg.
+  const deadline = Date.now() + 60_000;
+  let seen: number[] = [];
+  while (![...Deno.readDirSync(out)].length && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  seen = ffmpegChildren(child.pid);
+  const names = [...Deno.readDirSync(out)].map((e) => e.name);
+  assert.ok(names.length, "a temporary output appears while running");
+  assert.match(names[0], /^\..*\.partial-\d+-\d+\.mp4$/);
+  child.kill(signal);
+  const { code, stderr } = await child.output();
+  return { code, stderr: new TextDecoder().decode(stderr), ffmpeg: seen };
+}
+
+for (
+  const [signal, status, said] of [["SIGTERM", 143, "terminated"], [
+    "SIGHUP",
+    129,
+    "hung up",
+  ]] as const
+) {
+  Deno.test({
+    name:
+      `${signal} during autoencode and decode of a video: no temporary file, no ffmpeg left, exit ${status}`,
+    ignore: !HAS_FFMPEG,
+    ...GPU_TEST,
+    async fn() {
+      const out = Deno.makeTempDirSync({ dir, prefix: `${signal}-` });
+      const auto = await signalMidRun(
+        ["autoencode", `${dir}/long.mp4`, ...DV, ...WASM, "--window", "9", "-o", `${out}/long.mp4`],
+        out,
+        signal,
+      );
+      assert.deepEqual([...Deno.readDirSync(out)].map((e) => e.name), [], auto.stderr);
+      assert.ok(auto.ffmpeg.length >= 1, "ffmpeg children were seen");
+      assert.deepEqual(auto.ffmpeg.filter(isFfmpegRunning), [], "every ffmpeg child is gone");
+      assert.equal(auto.code, status, auto.stderr);
+      assert.match(auto.stderr, new RegExp(`${said}: no partial outputs left`));
+
+      // decode writes its video through ffmpeg too.
+      const tokens = `${dir}/long-${signal}.safetensors`;
+      const enc = await cosmos(["encode", `${dir}/long.mp4`, ...DV, ...WASM, "-o", tokens]);
+      assert.equal(enc.code, 0, enc.stderr);
+      const dec = await signalMidRun(
+        [
+          "decode",
+          tokens,
+          "--decoder",
+          fixture("DV4x8x8", "decoder"),
+          ...WASM,
+          "-o",
+          `${out}/d.mp4`,
+        ],
+        out,
+        signal,
+      );
+      assert.deepEqual([...Deno.readDirSync(out)].map((e) => e.name), [], dec.stderr);
+      assert.deepEqual(dec.ffmpeg.filter(isFfmpegRunning), [], "every ffmpeg child is gone");
+      assert.equal(dec.code, status, dec.stderr);
+    },
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 // 15. Sentences, not bare errors

@@ -31,7 +31,7 @@ import {
 } from "./media.ts";
 import { readTokenFile, type TokenInfo } from "./tokens.ts";
 import { describeFile, formatInfo } from "./info.ts";
-import { cleanUpOnInterrupt, writeFileAtomic } from "./cleanup.ts";
+import { cleanUpOnSignals, writeFileAtomic } from "./cleanup.ts";
 import { ProgressBar } from "./progress.ts";
 import { requireFfmpeg } from "../media/video.ts";
 import { fmtShape } from "../types.ts";
@@ -351,6 +351,6 @@ export async function runCommand(name: string, argv: string[]): Promise<number> 
     console.log(helpText(spec));
     return 0;
   }
-  cleanUpOnInterrupt();
+  cleanUpOnSignals();
   return await RUNNERS[name](p, argv);
 }
