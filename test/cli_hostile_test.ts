@@ -1,10 +1,11 @@
 /**
- * The `cosmos` CLI under attack (issue 14), as a subprocess where it matters: an output that
- * names its input another way (./x, an absolute path, "..", a symlink, a hard link) is refused and
- * the input left as it was; a token file's metadata is checked field by field against its tensor
- * (no endless loop, no oversized or black output, no path from the file); SIGTERM and SIGHUP
- * leave no temporary file and no ffmpeg behind, like Ctrl-C; an image, a video or a checkpoint
- * given to decode is named as such.
+ * The `cosmos` CLI under attack (issue 14, items 12-15), as a subprocess where it matters: an
+ * output that names its input another way (./x, an absolute path, "..", a symlink, a hard link)
+ * is refused and the input left as it was; a token file's metadata is checked field by field
+ * against its tensor (no endless loop, no oversized or black output, no path from the file);
+ * SIGTERM and SIGHUP leave no temporary file and no ffmpeg behind, like Ctrl-C; and images,
+ * videos or checkpoints given to decode, and non-tensors given to the tokenizer's streams, fail
+ * with sentences instead of bare TypeErrors.
  */
 
 import assert from "node:assert/strict";
@@ -13,6 +14,7 @@ import { encodeImage, type RgbImage } from "../src/media/image.ts";
 import { encodeTokenFile, readTokenFile, type TokenInfo } from "../src/cli/tokens.ts";
 import { encodeSafetensors, parseSafetensors } from "../src/weights/safetensors.ts";
 import { expandInputs, planOutputs } from "../src/cli/outputs.ts";
+import { loadTokenizer } from "../mod.ts";
 import type { HostTensor } from "../src/types.ts";
 
 const MAIN = new URL("../src/cli/main.ts", import.meta.url).pathname;
@@ -574,6 +576,95 @@ Deno.test("cosmos decode names an image, a video or a checkpoint given instead o
     assert.doesNotMatch(r.stderr, /TypeError/, file);
     if (!file.endsWith(".txt")) assert.doesNotMatch(r.stderr, /oversized header/, file);
   }
+});
+
+Deno.test({
+  name:
+    "Tokenizer streams and conversions reject what is not a tensor with a sentence, not a TypeError",
+  ...GPU_TEST,
+  async fn() {
+    for (const window of [undefined, 9]) {
+      const tok = await loadTokenizer({
+        encoder: fixture("DV4x8x8", "encoder"),
+        decoder: fixture("DV4x8x8", "decoder"),
+        model: "DV4x8x8",
+        backend: "wasm",
+        wasm: { threads: 1 },
+        window,
+      });
+      try {
+        const drain = async (g: AsyncIterable<unknown>) => {
+          for await (const _ of g) {
+            // consumed only to run it
+          }
+        };
+        const cases: [string, () => Promise<unknown>, RegExp][] = [];
+        for (const bad of [null, undefined, 5, "x", {}, { shape: null }] as never[]) {
+          const what = JSON.stringify(bad) ?? "undefined";
+          cases.push(
+            [
+              `encodeStream([${what}])`,
+              () => drain(tok.encodeStream([bad])),
+              /^Cannot stream: expected frames \[B, 3, H, W\] or clips \[B, 3, t, H, W\], got /,
+            ],
+            [
+              `encodeFrames([${what}])`,
+              () => drain(tok.encodeFrames([bad])),
+              /^Cannot stream: expected frames/,
+            ],
+            [`decodeStream([${what}])`, () => drain(tok.decodeStream([bad])), /^Cannot decode: /],
+            [`decodeFrames([${what}])`, () => drain(tok.decodeFrames([bad])), /^Cannot decode: /],
+            [
+              `indicesToCodes(${what})`,
+              () => tok.indicesToCodes(bad),
+              /^Cannot convert indices to codes: expected a tensor/,
+            ],
+          );
+        }
+        for (const bad of [null, undefined, 5, {}] as never[]) {
+          const what = JSON.stringify(bad) ?? "undefined";
+          cases.push(
+            [
+              `encodeStream(${what})`,
+              () => drain(tok.encodeStream(bad)),
+              /^Cannot encode a stream: expected an iterable or async iterable of frames or clips, got /,
+            ],
+            [
+              `encodeFrames(${what})`,
+              () => drain(tok.encodeFrames(bad)),
+              /^Cannot encode a stream: /,
+            ],
+            [
+              `decodeStream(${what})`,
+              () => drain(tok.decodeStream(bad)),
+              /^Cannot decode a stream: expected an iterable or async iterable of tokens, got /,
+            ],
+            [
+              `decodeFrames(${what})`,
+              () => drain(tok.decodeFrames(bad)),
+              /^Cannot decode a stream: /,
+            ],
+          );
+        }
+        // A second, broken piece fails on its own check, not inside the join of the two.
+        const frame = { data: new Float32Array(3 * 64), shape: [1, 3, 8, 8] };
+        cases.push([
+          "encodeStream([frame, { shape, data: null }])",
+          () => drain(tok.encodeStream([frame, { shape: [1, 3, 8, 8], data: null } as never])),
+          /^Cannot encode: shape \[1, 3, 1, 8, 8\] needs 192 values, data has undefined/,
+        ]);
+        for (const [name, fn, message] of cases) {
+          await assert.rejects(fn, (err: Error) => {
+            assert.ok(err.constructor === Error, `window ${window} ${name}: ${err.stack}`);
+            assert.match(err.message, message, `window ${window} ${name}`);
+            return true;
+          });
+        }
+      } finally {
+        await tok.dispose();
+      }
+    }
+  },
 });
 
 Deno.test({
