@@ -6,7 +6,8 @@
 
 import { fmtShape, type HostTensor, numel } from "./types.ts";
 
-function checkData(t: HostTensor, what: string): void {
+/** A tensor { data, shape } whose data has as many values as its shape of positive sizes. */
+export function checkData(t: HostTensor, what: string): void {
   if (!t || typeof t !== "object" || !Array.isArray(t.shape)) {
     throw new Error(`Cannot ${what}: expected a tensor { data, shape }`);
   }

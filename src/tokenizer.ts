@@ -13,7 +13,7 @@ import type { HalfConfig } from "./models/config.ts";
 import type { ImageDecoder, ImageEncoder } from "./models/image.ts";
 import type { VideoDecoder, VideoEncoder } from "./models/video.ts";
 import type { Probe } from "./models/graph.ts";
-import { checkImageInput, checkIndicesInput, checkLatentInput } from "./inputs.ts";
+import { checkData, checkImageInput, checkIndicesInput, checkLatentInput } from "./inputs.ts";
 import {
   checkSameFrameShape,
   concatTime,
@@ -21,8 +21,16 @@ import {
   sliceTime,
   windowRanges,
 } from "./media/windows.ts";
-import { fmtShape, type HostTensor } from "./types.ts";
-import { decodeFrames, encodeFrames, type FrameTokens, type StreamHost } from "./video_stream.ts";
+import type { HostTensor } from "./types.ts";
+import {
+  asClip,
+  checkIterable,
+  decodeFrames,
+  encodeFrames,
+  type FrameTokens,
+  type StreamHost,
+  tokenTensor,
+} from "./video_stream.ts";
 
 export type { FrameTokens } from "./video_stream.ts";
 
@@ -180,11 +188,13 @@ export class Tokenizer {
    * ([B, 6, ...]), on the CPU (WebAssembly): needs no device.
    */
   async indicesToCodes(indices: HostTensor): Promise<HostTensor> {
+    checkData(indices, "convert indices to codes");
     return await fsqIndicesToCodes(indices, this.#checkDiscrete("indicesToCodes"));
   }
 
   /** Code values ([B, 6, ...]) to FSQ indices, on the CPU (WebAssembly): needs no device. */
   async codesToIndices(codes: HostTensor): Promise<HostTensor> {
+    checkData(codes, "convert codes to indices");
     return await fsqCodesToIndices(codes, this.#checkDiscrete("codesToIndices"));
   }
 
@@ -352,17 +362,11 @@ export class Tokenizer {
       start += count;
       return chunk;
     };
+    checkIterable(frames, "encode");
     for await (const piece of frames) {
-      const clip = piece.shape.length === 4
-        ? { data: piece.data, shape: [piece.shape[0], piece.shape[1], 1, ...piece.shape.slice(2)] }
-        : piece;
-      if (clip.shape.length !== 5) {
-        throw new Error(
-          `Cannot stream: expected frames [B, 3, H, W] or clips [B, 3, t, H, W], got ${
-            fmtShape(piece.shape)
-          }`,
-        );
-      }
+      // Each piece is checked as it comes: a bad one fails here, not inside concatTime.
+      const clip = asClip(piece);
+      checkImageInput(clip, this.spatialCompression, true);
       if (pending) checkSameFrameShape(pending, clip);
       pending = pending ? concatTime([pending, clip]) : clip;
       while (pending && pending.shape[2] >= this.streamWindow) {
@@ -404,6 +408,7 @@ export class Tokenizer {
     const decoder = this.#half(this.#decoder, "decode", "decoder");
     if (!this.#video()) throw new Error("Cannot stream: this is an image tokenizer");
     const perStep = checkPerStep(options);
+    checkIterable(pieces, "decode");
     async function* tokensOf(items: typeof pieces): AsyncGenerator<HostTensor> {
       for await (const item of items) yield tokenTensor(item);
     }
@@ -434,6 +439,7 @@ export class Tokenizer {
       yield* this.decodeFrames(tokens);
       return;
     }
+    checkIterable(tokens, "decode");
     for await (const item of tokens) yield await this.decode(tokenTensor(item));
   }
 
@@ -479,13 +485,6 @@ function checkPerStep(options: StreamOptions): number {
  * memory stays that of about this many pixel frames (plus the carried state) whatever the clip.
  */
 const STEP_PIXEL_FRAMES = 16 * 256 * 256;
-
-/** The tokens of a stream item: a tensor, or an encode result's latent or indices. */
-function tokenTensor(item: HostTensor | EncodeResult): HostTensor {
-  const t = item && "data" in item ? item : (item?.latent ?? item?.indices);
-  if (!t) throw new Error("Cannot decode: a stream item has neither latent nor indices");
-  return t as HostTensor;
-}
 
 /** Joins per-window results along time. */
 function joinResults(parts: EncodeResult[]): EncodeResult {

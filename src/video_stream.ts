@@ -45,8 +45,26 @@ export interface StreamHost {
   checkTokens(piece: HostTensor): void;
 }
 
+/**
+ * Throws unless `pieces` can be iterated (sync or async): streams take frames or tokens as they
+ * come, and a tensor or null passed instead would fail inside the loop with a bare TypeError.
+ */
+export function checkIterable(pieces: unknown, what: "encode" | "decode"): void {
+  const it = pieces as { [Symbol.iterator]?: unknown; [Symbol.asyncIterator]?: unknown } | null;
+  if (
+    it === null || typeof it !== "object" ||
+    (typeof it[Symbol.iterator] !== "function" && typeof it[Symbol.asyncIterator] !== "function")
+  ) {
+    throw new Error(
+      `Cannot ${what} a stream: expected an iterable or async iterable of ${
+        what === "encode" ? "frames or clips" : "tokens"
+      }, got ${pieces === null ? "null" : typeof pieces}`,
+    );
+  }
+}
+
 /** A piece of pixels as a clip [B, 3, t, H, W]: single frames [B, 3, H, W] get t = 1. */
-function asClip(piece: HostTensor): HostTensor {
+export function asClip(piece: HostTensor): HostTensor {
   if (piece?.shape?.length === 4) {
     return {
       data: piece.data,
@@ -56,11 +74,26 @@ function asClip(piece: HostTensor): HostTensor {
   if (piece?.shape?.length !== 5) {
     throw new Error(
       `Cannot stream: expected frames [B, 3, H, W] or clips [B, 3, t, H, W], got ${
-        piece?.shape ? fmtShape(piece.shape) : String(piece)
+        Array.isArray(piece?.shape) ? fmtShape(piece.shape) : describe(piece)
       }`,
     );
   }
   return piece;
+}
+
+/** What a piece that is not a tensor is, for a message. */
+function describe(piece: unknown): string {
+  return piece === null || typeof piece !== "object" ? String(piece) : "an object with no shape";
+}
+
+/** The tokens of a stream item: a tensor, or an encode result's latent or indices. */
+export function tokenTensor(item: HostTensor | Omit<FrameTokens, "frames">): HostTensor {
+  if (typeof item !== "object" || item === null) {
+    throw new Error(`Cannot decode: a stream item is ${String(item)}, not tokens`);
+  }
+  const t = "data" in item ? item : (item.latent ?? item.indices);
+  if (!t) throw new Error("Cannot decode: a stream item has neither latent nor indices");
+  return t as HostTensor;
 }
 
 /** A tensor's shape without its data, to check later pieces against (and not hold the data). */
@@ -88,6 +121,7 @@ export async function* encodeFrames(
   pieces: AsyncIterable<HostTensor> | Iterable<HostTensor>,
   latentPerStep = 1,
 ): AsyncGenerator<FrameTokens> {
+  checkIterable(pieces, "encode");
   const tc = host.temporalCompression;
   let stream: NetworkStream | null = null;
   let pending: HostTensor | null = null;
@@ -167,6 +201,7 @@ export async function* decodeFrames(
   pieces: AsyncIterable<HostTensor> | Iterable<HostTensor>,
   latentPerStep = 1,
 ): AsyncGenerator<HostTensor> {
+  checkIterable(pieces, "decode");
   const axis = host.fsqLevels ? 1 : 2;
   const tc = host.temporalCompression;
   let stream: NetworkStream | null = null;

@@ -201,7 +201,7 @@ Deno.test("readTokenFile() refuses a video token file whose time padding is not 
         source: "v.mp4",
         sourceFormat: "mp4",
         crop: { top: 0, left: 0, height: 8, width: 8 },
-        frames: 5,
+        frames: 2, // 2 latent frames are 5 frames, less the 3 padding ones
         window: null,
         fps: 8,
         lastWindowPad: lastWindowPad as [number, number],

@@ -12,7 +12,15 @@ import { convertCheckpoint } from "../tools/convert.ts";
 import { runBench } from "../bench/bench.ts";
 import { helpText, intOption, parseCommand, type Parsed, UsageError } from "./args.ts";
 import { COMMANDS } from "./command_specs.ts";
-import { basename, expandInputs, isDirectory, planOutputs, stem } from "./outputs.ts";
+import {
+  basename,
+  expandInputs,
+  isDirectory,
+  planOutputs,
+  type ProtectedFile,
+  refuseOverwrites,
+  stem,
+} from "./outputs.ts";
 import {
   autoencodeItem,
   decodeItem,
@@ -21,9 +29,9 @@ import {
   mediaKind,
   type MediaOptions,
 } from "./media.ts";
-import { readTokenFile } from "./tokens.ts";
+import { readTokenFile, type TokenInfo } from "./tokens.ts";
 import { describeFile, formatInfo } from "./info.ts";
-import { cleanUpOnInterrupt, writeFileAtomic } from "./cleanup.ts";
+import { cleanUpOnSignals, writeFileAtomic } from "./cleanup.ts";
 import { ProgressBar } from "./progress.ts";
 import { requireFfmpeg } from "../media/video.ts";
 import { fmtShape } from "../types.ts";
@@ -172,6 +180,14 @@ async function withTokenizer(tok: Tokenizer, fn: () => Promise<number>): Promise
   }
 }
 
+/** The checkpoint files the options name: no output may replace them. */
+function checkpointsOf(values: Parsed["values"]): ProtectedFile[] {
+  return (["encoder", "decoder"] as const).flatMap((half) => {
+    const path = values[half];
+    return typeof path === "string" ? [{ path, what: `the --${half} checkpoint` }] : [];
+  });
+}
+
 /** Fails before loading a model when a video is among the inputs and ffmpeg is missing. */
 async function checkTools(inputs: string[], outputs: string[]): Promise<void> {
   for (const p of [...inputs, ...outputs]) mediaKind(p); // unsupported formats fail first
@@ -193,6 +209,7 @@ async function encodeCommand(p: Parsed): Promise<number> {
     p.values.output as string | undefined,
     "tokens",
     (i) => `${stem(i)}.safetensors`,
+    checkpointsOf(p.values),
   );
   await checkTools(inputs, []);
   const opts = mediaOptions(p.values, "encode");
@@ -205,15 +222,16 @@ async function encodeCommand(p: Parsed): Promise<number> {
 
 async function decodeCommand(p: Parsed): Promise<number> {
   const inputs = expandInputs(p.positionals);
-  const infos = await Promise.all(
-    inputs.map(async (i) => readTokenFile(await Deno.readFile(i), i).info),
-  );
+  // One file read at a time: only its metadata is kept until the item runs.
+  const infos: TokenInfo[] = [];
+  for (const i of inputs) infos.push(readTokenFile(await Deno.readFile(i), i).info);
   const format = p.values.format as string | undefined;
   const outputs = planOutputs(
     inputs,
     p.values.output as string | undefined,
     "decoded",
     (i) => `${stem(i)}.${format ?? infos[inputs.indexOf(i)].sourceFormat}`,
+    checkpointsOf(p.values),
   );
   await checkTools([], outputs);
   const opts = mediaOptions(p.values, "decode");
@@ -256,6 +274,7 @@ async function autoencodeCommand(p: Parsed): Promise<number> {
     p.values.output as string | undefined,
     "reconstructions",
     (i) => (format ? `${stem(i)}.${format}` : basename(i)),
+    checkpointsOf(p.values),
   );
   if (!p.values.model && (!p.values.encoder || !p.values.decoder)) {
     throw new UsageError("cosmos autoencode: give --model NAME, or both --encoder and --decoder");
@@ -288,6 +307,7 @@ async function infoCommand(p: Parsed): Promise<number> {
 
 async function convertCommand(p: Parsed): Promise<number> {
   const [input, output] = p.positionals;
+  refuseOverwrites([input], [output]);
   const spatial = p.values.spatial as string | undefined;
   const temporal = p.values.temporal as string | undefined;
   if ((spatial === undefined) !== (temporal === undefined)) {
@@ -331,6 +351,6 @@ export async function runCommand(name: string, argv: string[]): Promise<number> 
     console.log(helpText(spec));
     return 0;
   }
-  cleanUpOnInterrupt();
+  cleanUpOnSignals();
   return await RUNNERS[name](p, argv);
 }

@@ -6,10 +6,14 @@
  */
 
 import { globSync } from "node:fs";
+import { identityKeys, identityOf } from "./same_file.ts";
 
 const GLOB_CHARS = /[*?[{]/;
 
-/** Files named by the arguments: globs expanded (sorted), plain paths checked. */
+/**
+ * Files named by the arguments: globs expanded (sorted), plain paths checked; a file named twice
+ * ("a.png ./a.png", a symlink and its target) is one item.
+ */
 export function expandInputs(args: string[]): string[] {
   const out: string[] = [];
   for (const arg of args) {
@@ -36,7 +40,13 @@ export function expandInputs(args: string[]): string[] {
     }
     out.push(arg);
   }
-  return [...new Set(out)];
+  const seen = new Set<string>();
+  return out.filter((path) => {
+    const keys = identityKeys(identityOf(path));
+    if (keys.some((k) => seen.has(k))) return false;
+    keys.forEach((k) => seen.add(k));
+    return true;
+  });
 }
 
 function dirname(path: string): string {
@@ -65,16 +75,24 @@ export function isDirectory(path: string): boolean {
   }
 }
 
+/** A file an output must not replace besides the inputs: a checkpoint the command reads. */
+export interface ProtectedFile {
+  path: string;
+  /** What it is, for the message ("the --encoder checkpoint"). */
+  what: string;
+}
+
 /**
  * Output paths: `-o FILE` for one input, `-o DIR` for any number (made if missing), else
- * `defaultDir` beside each input. Two inputs writing one output, or an output overwriting its
- * input, are errors before any work.
+ * `defaultDir` beside each input. Two inputs writing one output, or an output replacing an input
+ * or a `protect`ed file, are errors before any work (see refuseOverwrites).
  */
 export function planOutputs(
   inputs: string[],
   output: string | undefined,
   defaultDir: string,
   name: (input: string) => string,
+  protect: ProtectedFile[] = [],
 ): string[] {
   const toDir = output !== undefined &&
     (inputs.length > 1 || output.endsWith("/") || isDirectory(output));
@@ -85,13 +103,54 @@ export function planOutputs(
       : `${dirname(input)}/${defaultDir}`;
     return `${dir}/${name(input)}`;
   });
-  const seen = new Map<string, string>();
-  outs.forEach((o, i) => {
-    if (o === inputs[i]) throw new Error(`"${inputs[i]}" would be overwritten by its own output`);
-    const other = seen.get(o);
-    if (other) throw new Error(`"${other}" and "${inputs[i]}" would both be written to "${o}"`);
-    seen.set(o, inputs[i]);
-  });
+  refuseOverwrites(inputs, outs, protect);
   for (const o of outs) Deno.mkdirSync(dirname(o), { recursive: true });
   return outs;
+}
+
+/**
+ * Throws when `outputs[i]` (written for `inputs[i]`) is the same file as any input, a protected
+ * file or another output. Paths are compared as files, not strings (see same_file.ts): by real
+ * path, and by device and inode where the file exists, so "./a.png", an absolute path, a symlink
+ * and a hard link all count as "a.png".
+ */
+export function refuseOverwrites(
+  inputs: string[],
+  outputs: string[],
+  protect: ProtectedFile[] = [],
+): void {
+  const reads = new Map<string, { index: number } | ProtectedFile>();
+  inputs.forEach((input, index) => {
+    for (const k of identityKeys(identityOf(input))) if (!reads.has(k)) reads.set(k, { index });
+  });
+  for (const file of protect) {
+    for (const k of identityKeys(identityOf(file.path))) if (!reads.has(k)) reads.set(k, file);
+  }
+  const writes = new Map<string, number>();
+  outputs.forEach((o, i) => {
+    const keys = identityKeys(identityOf(o));
+    for (const k of keys) {
+      const read = reads.get(k);
+      if (read && "path" in read) {
+        throw new Error(
+          `"${read.path}" (${read.what}) would be overwritten by the output of "${
+            inputs[i]
+          }" ("${o}"); choose another output with -o`,
+        );
+      }
+      if (read) {
+        const whose = read.index === i ? "its own output" : `the output of "${inputs[i]}"`;
+        throw new Error(
+          `"${
+            inputs[read.index]
+          }" would be overwritten by ${whose} ("${o}"); choose another output with -o`,
+        );
+      }
+      const other = writes.get(k);
+      if (other !== undefined) {
+        throw new Error(`"${inputs[other]}" and "${inputs[i]}" would both be written to "${o}"`);
+      }
+    }
+    for (const k of keys) writes.set(k, i);
+  });
 }

@@ -18,14 +18,20 @@
  * @module
  */
 
-import { encodeSafetensors, parseSafetensors } from "../weights/safetensors.ts";
-import { fmtShape, type HostTensor } from "../types.ts";
+import {
+  encodeSafetensors,
+  parseSafetensors,
+  type SafetensorsFile,
+} from "../weights/safetensors.ts";
+import type { HostTensor } from "../types.ts";
 import type { Crop } from "../media/pad.ts";
+import { sniffImage } from "../media/image.ts";
+import { isZip } from "../weights/formats.ts";
+import { tokenInfoOf, WHOLE_CLIP } from "./token_metadata.ts";
 
 export const TOKEN_FORMAT = "cosmos-webgpu tokens";
 
-/** Metadata `window` of a video encoded whole, in one exact causal stream. */
-export const WHOLE_CLIP = "whole";
+export { WHOLE_CLIP };
 
 export interface TokenInfo {
   /** The tokenizer's model name ("Cosmos-0.1-Tokenizer-CI8x8", or "CI8x8 (unofficial)"). */
@@ -87,14 +93,38 @@ export function encodeTokenFile(file: TokenFile): Uint8Array {
   return encodeSafetensors({ [name]: tensor }, meta);
 }
 
-/** Parses and checks a token file; messages say what is wrong and what the file looks like. */
+/**
+ * Parses and checks a token file: every metadata field against the tensor it describes (see
+ * token_metadata.ts). Messages say what is wrong and what the file looks like: an image, a video
+ * or a checkpoint given instead is named as such.
+ */
 export function readTokenFile(bytes: Uint8Array, source: string): TokenFile {
-  const file = parseSafetensors(bytes, source);
-  const m = file.metadata;
-  if (m.format !== TOKEN_FORMAT) {
+  const notTokens = `"${source}" is not a token file written by cosmos encode`;
+  const other = otherFileKind(bytes);
+  if (other?.media) {
+    throw new Error(
+      `"${source}" is ${other.what}, not a token file: decode takes the .safetensors files that cosmos encode writes (cosmos encode "${source}" makes one)`,
+    );
+  }
+  if (other) {
+    throw new Error(
+      `"${source}" is ${other.what}, not a token file: pass a checkpoint as --encoder or --decoder`,
+    );
+  }
+  let file: SafetensorsFile;
+  try {
+    file = parseSafetensors(bytes, source);
+  } catch (err) {
+    const detail = (err as Error).message.replace(
+      /^Invalid safetensors file "(?:[^"\\]|\\.)*": /,
+      "",
+    );
+    throw new Error(`${notTokens}, nor any safetensors file (${detail})`);
+  }
+  if (file.metadata.format !== TOKEN_FORMAT) {
     const looksLikeWeights = file.entries.size > 2;
     throw new Error(
-      `"${source}" is not a token file written by cosmos encode${
+      `${notTokens}${
         looksLikeWeights
           ? ` (it holds ${file.entries.size} tensors: a checkpoint? pass it as --encoder or --decoder)`
           : ""
@@ -104,57 +134,31 @@ export function readTokenFile(bytes: Uint8Array, source: string): TokenFile {
   const fail = (what: string): never => {
     throw new Error(`Token file "${source}" is damaged: ${what}`);
   };
-  const json = <T>(key: string): T => {
-    try {
-      return JSON.parse(m[key]) as T;
-    } catch {
-      return fail(`metadata "${key}" is ${JSON.stringify(m[key])}`);
-    }
-  };
-  const kind = m.kind === "video"
-    ? "video"
-    : m.kind === "image"
-    ? "image"
-    : fail(`kind "${m.kind}"`);
-  const discrete = m.discrete === "true";
-  const name = discrete ? "indices" : "latent";
-  if (!file.has(name)) fail(`no "${name}" tensor`);
-  const shape = file.entries.get(name)!.shape;
-  const rank = (discrete ? 3 : 4) + (kind === "video" ? 1 : 0);
-  if (shape.length !== rank) fail(`"${name}" has shape ${fmtShape(shape)}, expected rank ${rank}`);
-  const tokens = { data: discrete ? file.int32(name) : file.float32(name), shape };
-  const info: TokenInfo = {
-    model: m.model ?? fail("no model name"),
-    kind,
-    discrete,
-    spatialCompression: Number(m.spatial_compression),
-    temporalCompression: Number(m.temporal_compression),
-    source: m.source ?? "",
-    sourceFormat: m.source_format ?? (kind === "video" ? "mp4" : "png"),
-    crop: json<Crop>("crop"),
-    frames: kind === "video" ? Number(m.frames) : undefined,
-    window: kind === "video" ? windowOf(m.window, fail) : undefined,
-    fps: kind === "video" ? Number(m.fps) : undefined,
-    lastWindowPad: kind === "video" ? json<[number, number]>("last_window_pad") : undefined,
-  };
-  if (!(info.spatialCompression > 0) || !(info.temporalCompression > 0)) {
-    fail("no compression factors");
-  }
-  // Decoding drops these frames: a file may not claim more than making 1 + k x tc takes.
-  const pad = info.lastWindowPad;
-  if (
-    pad !== undefined &&
-    !(Array.isArray(pad) && pad.length === 2 && pad.every((n) => Number.isInteger(n) && n >= 0) &&
-      pad[0] + pad[1] < info.temporalCompression)
-  ) {
-    fail(`metadata "last_window_pad" is ${JSON.stringify(pad)}`);
-  }
-  return { info, tokens };
+  const { info, tensor } = tokenInfoOf(file.metadata, file.entries, fail);
+  const data = info.discrete ? file.int32(tensor.name) : file.float32(tensor.name);
+  return { info, tokens: { data, shape: tensor.shape } };
 }
 
-/** A video's `window` metadata: null for a clip encoded whole ("whole", or none), else N. */
-function windowOf(value: string | undefined, fail: (what: string) => never): number | null {
-  if (value === undefined || value === WHOLE_CLIP) return null;
-  const n = Number(value);
-  return Number.isInteger(n) && n > 0 ? n : fail(`metadata "window" is ${JSON.stringify(value)}`);
+/**
+ * What a file that is not safetensors is, from its first bytes: the images and videos a user
+ * may give `decode` by mistake (`media`), and zip archives (TorchScript checkpoints); null for
+ * anything else.
+ */
+export function otherFileKind(bytes: Uint8Array): { what: string; media: boolean } | null {
+  const ascii = (from: number, to: number) => String.fromCharCode(...bytes.subarray(from, to));
+  const image = sniffImage(bytes);
+  if (image) return { what: `a ${image.toUpperCase()} image`, media: true };
+  if (isZip(bytes)) return { what: "a zip archive (a TorchScript checkpoint?)", media: false };
+  const video = ascii(4, 8) === "ftyp"
+    ? "an MP4/MOV"
+    : bytes[0] === 0x1a && bytes[1] === 0x45 && bytes[2] === 0xdf && bytes[3] === 0xa3
+    ? "a Matroska/WebM"
+    : ascii(0, 4) === "RIFF" && ascii(8, 12) === "AVI "
+    ? "an AVI"
+    : ascii(0, 4) === "GIF8"
+    ? "a GIF"
+    : bytes[0] === 0 && bytes[1] === 0 && bytes[2] === 1 && (bytes[3] & 0xf0) === 0xb0
+    ? "an MPEG"
+    : null;
+  return video ? { what: `${video} video`, media: true } : null;
 }

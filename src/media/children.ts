@@ -13,13 +13,19 @@ export function trackChild(child: Deno.ChildProcess): void {
   child.status.finally(() => children.delete(child));
 }
 
-/** Kills every tracked child process that is still running (SIGKILL). */
-export function killChildren(): void {
+/**
+ * Kills every tracked child process that is still running (SIGKILL); resolves once they have
+ * all exited, after which none of them can create or write a file.
+ */
+export function killChildren(): Promise<void> {
+  const exits: Promise<unknown>[] = [];
   for (const child of children) {
     try {
       child.kill("SIGKILL");
     } catch {
       // already gone
     }
+    exits.push(child.status.catch(() => {}));
   }
+  return Promise.all(exits).then(() => {});
 }
