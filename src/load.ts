@@ -18,6 +18,8 @@ import {
   describeVariant,
   findVariant,
   isArchitectureOf,
+  officialVariant,
+  variantOfPath,
   type VariantSpec,
 } from "./models/variants.ts";
 import { readWeightsInput, type WeightsInput } from "./weights/source.ts";
@@ -49,8 +51,15 @@ export interface LoadOptions {
   /** Hub settings when only `model` is given (endpoint, token, cacheDir, revision, progress). */
   hub?: ResolveOptions;
   /**
-   * A video tokenizer's compression, which its weights do not show: taken from `model`, else
-   * from the checkpoint's `__metadata__.config`, else from here.
+   * With only `model`, the halves to load (and download); default both. A tokenizer that only
+   * encodes needs no decoder.
+   */
+  halves?: readonly ("encoder" | "decoder")[];
+  /**
+   * A video tokenizer's compression, which its weights do not show: taken from the traced code
+   * of an official TorchScript archive, else from `model`, else from an official name of the
+   * folder the checkpoints are in ("Cosmos-0.1-Tokenizer-DV4x8x8/encoder.jit") or of the hub
+   * repo they came from, else from the checkpoint's `__metadata__.config`, else from here.
    */
   compression?: VideoCompression;
   /**
@@ -105,18 +114,28 @@ async function loadSource(input: WeightsInput, what: "encoder" | "decoder"): Pro
   return await readCheckpoint(bytes, source, what, { finite: what });
 }
 
+/** The official variant a checkpoint input's folder is named for, if it is a path or URL. */
+function folderVariant(input: WeightsInput | undefined): VariantSpec | undefined {
+  const path = typeof input === "string" ? input : input instanceof URL ? input.pathname : null;
+  return (path !== null && variantOfPath(path)) || undefined;
+}
+
 /** Each half's configuration, checked against the model name and against the other half. */
 function inferLoadedHalves(
   halves: CheckpointHalf[],
   variant: VariantSpec | undefined,
+  nameHint: VariantSpec | undefined,
   compression: VideoCompression | undefined,
 ): LoadedHalf[] {
-  const configs = inferHalves(halves, { variant, compression });
+  const configs = inferHalves(halves, { variant, nameHint, compression });
   if (!configs) {
+    const unread = halves.map((h) => h.src.traced?.unread).find((u) => u !== undefined);
     throw new Error(
       `Cannot load video tokenizer "${
         halves[0].src.source
-      }": its weights do not say its compression; pass model (e.g. "Cosmos-0.1-Tokenizer-CV8x8x8") or compression: { spatial, temporal }`,
+      }": its weights do not say its compression${
+        unread ? ` (and ${unread.replace(/^\w+: /, "")})` : ""
+      }; pass model (e.g. "Cosmos-0.1-Tokenizer-CV8x8x8") or compression: { spatial, temporal }`,
     );
   }
   const loaded = halves.map((h, i) => ({ ...h, config: configs[i] }));
@@ -182,17 +201,24 @@ async function selectBackend(
  */
 export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
   let variant: VariantSpec | undefined;
+  let nameHint: VariantSpec | undefined;
   if (options?.model && options.encoder === undefined && options.decoder === undefined) {
+    const halves = options.halves ?? ["encoder", "decoder"];
     const files = await resolveCheckpoint(options.model, {
       ...options.hub,
+      halves,
       onProgress: options.hub?.onProgress ?? terminalProgress(),
     });
-    try {
-      variant = findVariant(options.model);
-    } catch {
-      // A fine-tuned repo or a directory: the variant is inferred from the weights.
-    }
-    options = { ...options, encoder: files.encoder, decoder: files.decoder, model: variant?.name };
+    // A fine-tuned repo or a directory names no variant: it is inferred from the weights, and
+    // an official folder name gives a video tokenizer's compression when nothing else does.
+    variant = files.revision === "local" ? undefined : officialVariant(options.model) ?? undefined;
+    if (files.revision === "local") nameHint = variantOfPath(files.repo, true) ?? undefined;
+    options = {
+      ...options,
+      encoder: halves.includes("encoder") ? files.encoder : undefined,
+      decoder: halves.includes("decoder") ? files.decoder : undefined,
+      model: variant?.name,
+    };
   }
   if (!options || (options.encoder === undefined && options.decoder === undefined)) {
     throw new Error("Cannot load tokenizer: give an encoder, a decoder, or both");
@@ -206,7 +232,8 @@ export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
   const halves: CheckpointHalf[] = [];
   if (encSrc) halves.push({ half: "encoder", src: encSrc });
   if (decSrc) halves.push({ half: "decoder", src: decSrc });
-  const loaded = inferLoadedHalves(halves, variant, options.compression);
+  nameHint ??= folderVariant(options.encoder) ?? folderVariant(options.decoder);
+  const loaded = inferLoadedHalves(halves, variant, nameHint, options.compression);
   const cfg = loaded[0].config;
   const window = options.window ?? null;
   if (cfg.kind === "video" && window !== null) checkWindow(window, cfg.temporalCompression);

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { findVariant } from "../models/variants.ts";
+import { knownNames, officialRepo } from "../models/variants.ts";
 import { denoApi, expandHome, hubCacheDir, hubEndpoint, hubOffline, hubToken } from "./env.ts";
 import { cachedCommit, cachedFile } from "./cache.ts";
 import { authError, cannotDownload, type Context, type FileMeta, headers } from "./context.ts";
@@ -52,13 +52,18 @@ export interface ResolveOptions {
   onProgress?: (p: DownloadProgress) => void;
   /** Use only the cache; default HF_HUB_OFFLINE. */
   offline?: boolean;
+  /**
+   * The halves wanted; default both. A half left out is neither looked up nor downloaded, and
+   * its path in the result is empty.
+   */
+  halves?: readonly ("encoder" | "decoder")[];
 }
 
 /** Local paths of a checkpoint's two halves, and where they came from. */
 export interface ResolvedCheckpoint {
-  /** Local path of encoder.jit or encoder.safetensors. */
+  /** Local path of encoder.jit or encoder.safetensors ("" when `halves` left it out). */
   encoder: string;
-  /** Local path of decoder.jit or decoder.safetensors. */
+  /** Local path of decoder.jit or decoder.safetensors ("" when `halves` left it out). */
   decoder: string;
   /** Hub repo id ("nvidia/Cosmos-0.1-Tokenizer-CI8x8"), or the directory given. */
   repo: string;
@@ -96,7 +101,13 @@ export async function resolveCheckpoint(
       `Cannot resolve "${model}": the hub cache needs a file system (Deno); pass encoder and decoder URLs instead`,
     );
   }
-  const local = await localCheckpoint(model);
+  const wanted = new Set<Half>(options.halves ?? ["encoder", "decoder"]);
+  if (wanted.size === 0 || [...wanted].some((h) => h !== "encoder" && h !== "decoder")) {
+    throw new Error(
+      `Cannot resolve "${model}": halves must name "encoder", "decoder" or both`,
+    );
+  }
+  const local = await localCheckpoint(model, wanted);
   if (local) return local;
   const repo = repoId(model);
   const revision = options.revision ?? "main";
@@ -113,28 +124,25 @@ export async function resolveCheckpoint(
   };
   const offline = options.offline ?? hubOffline();
   // Both halves run to the end (no download left writing behind a failure) before any throws.
+  const none = Promise.resolve({ path: "", commit: "" });
   const [enc, dec] = await Promise.allSettled([
-    resolveHalf(ctx, "encoder", offline),
-    resolveHalf(ctx, "decoder", offline),
+    wanted.has("encoder") ? resolveHalf(ctx, "encoder", offline) : none,
+    wanted.has("decoder") ? resolveHalf(ctx, "decoder", offline) : none,
   ]);
   if (enc.status === "rejected") throw enc.reason;
   if (dec.status === "rejected") throw dec.reason;
-  return { encoder: enc.value.path, decoder: dec.value.path, repo, revision: enc.value.commit };
+  const commit = enc.value.commit || dec.value.commit;
+  return { encoder: enc.value.path, decoder: dec.value.path, repo, revision: commit };
 }
 
 /** The hub repo id for an official name or an owner/name id. */
 function repoId(model: string): string {
-  const bare = model.replace(/^nvidia\//, "");
-  if (!bare.includes("/")) {
-    try {
-      return `nvidia/${findVariant(bare).name}`;
-    } catch (err) {
-      if (!model.startsWith("nvidia/")) {
-        throw new Error(
-          `${(err as Error).message}, a hub repo id (owner/name) or a directory of checkpoints`,
-        );
-      }
-    }
+  const official = officialRepo(model);
+  if (official) return official;
+  if (!model.includes("/")) {
+    throw new Error(
+      `Unknown model "${model}": expected one of ${knownNames()}, a hub repo id (owner/name) or a directory of checkpoints`,
+    );
   }
   if (REPO_SHAPE.test(model)) {
     checkRepoId(model);
@@ -146,7 +154,10 @@ function repoId(model: string): string {
 }
 
 /** A directory's checkpoints, or null where `model` is no directory. */
-async function localCheckpoint(model: string): Promise<ResolvedCheckpoint | null> {
+async function localCheckpoint(
+  model: string,
+  wanted: Set<Half>,
+): Promise<ResolvedCheckpoint | null> {
   const deno = denoApi()!;
   const dir = expandHome(model);
   try {
@@ -165,7 +176,9 @@ async function localCheckpoint(model: string): Promise<ResolvedCheckpoint | null
       `Directory "${model}" has no ${EXTENSIONS.map((e) => `${half}.${e}`).join(" or ")}`,
     );
   };
-  const [encoder, decoder] = await Promise.all([find("encoder"), find("decoder")]);
+  const [encoder, decoder] = await Promise.all(
+    (["encoder", "decoder"] as const).map((h) => wanted.has(h) ? find(h) : ""),
+  );
   return { encoder, decoder, repo: model, revision: "local" };
 }
 

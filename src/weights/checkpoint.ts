@@ -6,6 +6,7 @@
 
 import type { SafetensorsFile } from "./safetensors.ts";
 import { fmtShape } from "../types.ts";
+import type { TracedArchitecture } from "./traced_code.ts";
 
 /**
  * Architecture constants an official state_dict may hold (the Haar filters, FSQ's levels and
@@ -23,6 +24,8 @@ export interface TensorSource {
   /** The tensor's values, read-only: possibly a view of the checkpoint's bytes. */
   float32(name: string): Float32Array;
   metadata: Record<string, string>;
+  /** A TorchScript archive's reading of its traced code (a video tokenizer's compression). */
+  traced?: TracedArchitecture;
 }
 
 /** Whether this machine stores numbers little-endian, as safetensors does. */
@@ -74,6 +77,7 @@ export function requireFinite(src: TensorSource, what: string): TensorSource {
   return {
     source: src.source,
     metadata: src.metadata,
+    traced: src.traced,
     names: () => src.names(),
     shape: (name) => src.shape(name),
     float32(name) {

@@ -8,8 +8,10 @@
  * and everything else (`training`, hooks) is a plain value. A tensor's storage is a persistent id
  * `("storage", torch.FloatStorage, key, location, numel)` naming the member `<archive>/data/<key>`.
  * The state_dict is every tensor reachable through module attributes, names joined with dots, as
- * `torch.jit.load(...).state_dict()` gives it. `code/`, `*.debug_pkl`, `constants.pkl` and
- * `constants/` are not needed; `byteorder`, when present, must say "little".
+ * `torch.jit.load(...).state_dict()` gives it. Of `code/`, the traced source, only the classes
+ * of a video tokenizer's patcher and resamplers are read, for its compression (traced_code.ts);
+ * `*.debug_pkl`, `constants.pkl` and `constants/` are not needed; `byteorder`, when present, must
+ * say "little".
  *
  * Every size and count is bounded before it costs memory or time: data.pkl is read first and each
  * record's declared size checked against what it says the record holds; the module tree is walked
@@ -30,6 +32,12 @@ import {
   unpickle,
 } from "./pickle.ts";
 import { ZipArchive } from "./zip.ts";
+import {
+  codeMembers,
+  MAX_CODE_BYTES,
+  readTracedCode,
+  type TracedArchitecture,
+} from "./traced_code.ts";
 
 interface Storage {
   dtype: TorchDtype;
@@ -49,6 +57,10 @@ interface Tensor {
 interface Layout {
   tensors: Map<string, Tensor>;
   storages: Storage[];
+  /** Every module's class name, by path ("encoder.down.0.downsample"; "" for the root). */
+  classes: Map<string, string>;
+  /** The archive folder ("encoder/"). */
+  prefix: string;
 }
 
 /**
@@ -75,7 +87,9 @@ function failIn(source: string, detail: string): never {
 export function parseTorchScript(bytes: Uint8Array, source: string): TensorSource {
   const zip = ZipArchive.open(bytes, source, "TorchScript");
   const layout = readLayout(zip, source, (name) => zip.read(name));
-  return tensorSource(layout, source, (record) => zip.read(record));
+  const code = new Map<string, Uint8Array>();
+  for (const member of tracedMembers(zip, layout, source)) code.set(member, zip.read(member));
+  return tensorSource(layout, source, (record) => zip.read(record), traced(layout, code));
 }
 
 /**
@@ -95,7 +109,35 @@ export async function readTorchScript(bytes: Uint8Array, source: string): Promis
   for (const { record } of layout.storages) {
     if (zip.entry(record)!.method !== 0) inflated.set(record, await zip.readAsync(record));
   }
-  return tensorSource(layout, source, (record) => inflated.get(record) ?? zip.read(record));
+  const code = new Map<string, Uint8Array>();
+  for (const member of tracedMembers(zip, layout, source)) {
+    code.set(member, await zip.readAsync(member));
+  }
+  const record = (name: string) => inflated.get(name) ?? zip.read(name);
+  return tensorSource(layout, source, record, traced(layout, code));
+}
+
+/** The code members the compression is read from that the archive has, sizes checked. */
+function tracedMembers(zip: ZipArchive, layout: Layout, source: string): string[] {
+  return codeMembers(layout.classes, layout.prefix).filter((member) => {
+    const size = zip.entry(member)?.size;
+    if (size !== undefined && size > MAX_CODE_BYTES) {
+      failIn(
+        source,
+        `member "${member}" declares ${size} bytes; a module's traced code is far smaller (at most ${MAX_CODE_BYTES} bytes are read)`,
+      );
+    }
+    return size !== undefined;
+  });
+}
+
+/** What the traced code members (read into `code`) say about a video tokenizer's compression. */
+function traced(layout: Layout, code: Map<string, Uint8Array>): TracedArchitecture {
+  const decoder = new TextDecoder();
+  return readTracedCode(layout.classes, layout.prefix, (member) => {
+    const bytes = code.get(member);
+    return bytes === undefined ? undefined : decoder.decode(bytes);
+  });
 }
 
 /**
@@ -217,13 +259,14 @@ function readLayout(
     return { storage, offset: t.offset, shape: t.shape, stride: t.stride };
   };
   if (!(root instanceof PickledObject)) fail("data.pkl does not hold a module");
+  const classes = new Map<string, string>();
   walkModules(root, source, (name, t) => {
     if (tensors.size >= MAX_TENSORS) {
       fail(`data.pkl holds more than ${MAX_TENSORS} tensors, more than any checkpoint`);
     }
     tensors.set(name, checkTensor(t, name));
-  });
-  return { tensors, storages: [...backing] };
+  }, (path, className) => classes.set(path, className));
+  return { tensors, storages: [...backing], classes, prefix };
 }
 
 /**
@@ -237,6 +280,7 @@ function walkModules(
   root: PickledObject,
   source: string,
   visit: (name: string, tensor: PickledTensor) => void,
+  visitModule: (path: string, className: string) => void,
 ): void {
   function fail(detail: string): never {
     failIn(source, detail);
@@ -265,6 +309,7 @@ function walkModules(
     }
     met.set(obj, name);
     met.set(state, name);
+    visitModule(path, obj.className);
     frames.push({ obj, path, attrs: state.entries() });
   };
   enter(root, "");
@@ -288,15 +333,20 @@ function walkModules(
   }
 }
 
-/** The tensors of `layout`, read from their records' bytes (`record`) when asked for. */
+/**
+ * The tensors of `layout`, read from their records' bytes (`record`) when asked for, and what
+ * the archive's traced code says.
+ */
 function tensorSource(
   { tensors }: Layout,
   source: string,
   record: (name: string) => Uint8Array,
+  traced: TracedArchitecture,
 ): TensorSource {
   return {
     source,
     metadata: {},
+    traced,
     names: () => [...tensors.keys()],
     shape: (name) => tensors.get(name)?.shape.slice(),
     float32(name) {
@@ -383,6 +433,7 @@ function subset(src: TensorSource, keep: RegExp, source: string): TensorSource {
   return {
     source,
     metadata: src.metadata,
+    traced: src.traced,
     names: () => names.slice(),
     shape: (name) => own.has(name) ? src.shape(name) : undefined,
     float32(name) {
