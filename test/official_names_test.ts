@@ -203,3 +203,61 @@ Deno.test("official names: a tokenizer that only encodes downloads only the enco
     await Deno.remove(cacheDir, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "official names: cosmos encode --model downloads only the encoder, decode only the decoder",
+  ignore: !new Deno.Command("ffmpeg", { args: ["-version"], stdout: "null", stderr: "null" })
+    .outputSync().success,
+  async fn() {
+    const repo = "nvidia/Cosmos-0.1-Tokenizer-CV4x8x8";
+    const hub = startHub(repo, {
+      "encoder.jit": await Deno.readFile(new URL("encoder.jit", PLAIN)),
+      "decoder.jit": await Deno.readFile(new URL("decoder.jit", PLAIN)),
+    });
+    const dir = await Deno.makeTempDir();
+    try {
+      const made = new Deno.Command("ffmpeg", {
+        args: ["-v", "error", "-f", "lavfi", "-i", "testsrc=size=32x32:rate=8", "-frames:v", "9"]
+          .concat([`${dir}/v.mp4`]),
+      }).outputSync();
+      assert.ok(made.success, "ffmpeg made the clip");
+      const cli = (...args: string[]) =>
+        new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", new URL("../src/cli/main.ts", import.meta.url).pathname, ...args],
+          env: { HF_ENDPOINT: hub.endpoint, HF_HUB_CACHE: `${dir}/cache` },
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+      const enc = await cli(
+        "encode",
+        `${dir}/v.mp4`,
+        "--model",
+        "CV4x8x8",
+        "--backend",
+        "wasm",
+        "-o",
+        `${dir}/t.safetensors`,
+      );
+      assert.equal(enc.code, 0, new TextDecoder().decode(enc.stderr));
+      assert.ok(hub.paths.some((p) => p.endsWith("/encoder.jit")), hub.paths.join("\n"));
+      assert.ok(!hub.paths.some((p) => p.includes("decoder")), hub.paths.join("\n"));
+      hub.paths.length = 0;
+      const dec = await cli(
+        "decode",
+        `${dir}/t.safetensors`,
+        "--model",
+        "CV4x8x8",
+        "--backend",
+        "wasm",
+        "-o",
+        `${dir}/out.mp4`,
+      );
+      assert.equal(dec.code, 0, new TextDecoder().decode(dec.stderr));
+      assert.ok(hub.paths.some((p) => p.endsWith("/decoder.jit")), hub.paths.join("\n"));
+      assert.ok(!hub.paths.some((p) => p.includes("encoder")), hub.paths.join("\n"));
+    } finally {
+      await hub.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

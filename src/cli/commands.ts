@@ -61,6 +61,10 @@ async function openTokenizer(
     options.wasm = { threads: intOption(values, "threads", 1, command) };
   }
   if (model) options.model = model;
+  // A command that runs one half loads (and downloads) only that half.
+  if (model && !encoder && !decoder && (command === "encode" || command === "decode")) {
+    options.halves = [command === "encode" ? "encoder" : "decoder"];
+  }
   if (encoder) options.encoder = encoder;
   if (decoder) options.decoder = decoder;
   return await loadTokenizer(options);
