@@ -25,6 +25,8 @@ import { checkWindow } from "./media/windows.ts";
 import { readCheckpoint } from "./weights/formats.ts";
 import { resolveCheckpoint, type ResolveOptions } from "./hub/hub.ts";
 import { terminalProgress } from "./hub/progress.ts";
+import { denoApi } from "./hub/env.ts";
+import { fetchCheckpoint } from "./browser/hub.ts";
 import { ARCHITECTURE_BUFFERS, type TensorSource, WeightReader } from "./weights/checkpoint.ts";
 import type { HostTensor } from "./types.ts";
 import { type Decoder, type Encoder, Tokenizer } from "./tokenizer.ts";
@@ -183,10 +185,13 @@ async function selectBackend(
 export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
   let variant: VariantSpec | undefined;
   if (options?.model && options.encoder === undefined && options.decoder === undefined) {
-    const files = await resolveCheckpoint(options.model, {
-      ...options.hub,
-      onProgress: options.hub?.onProgress ?? terminalProgress(),
-    });
+    // Without a file system (a browser) the hub's files are fetched into the Cache API instead.
+    const files = denoApi()
+      ? await resolveCheckpoint(options.model, {
+        ...options.hub,
+        onProgress: options.hub?.onProgress ?? terminalProgress(),
+      })
+      : await fetchCheckpoint(options.model, options.hub);
     try {
       variant = findVariant(options.model);
     } catch {
