@@ -7065,7 +7065,10 @@ async function fetchCheckpoint(model, options = {}) {
     maxBytes,
     onProgress: options.onProgress
   };
-  const [enc, dec] = await Promise.all([fetchHalf(ctx, "encoder"), fetchHalf(ctx, "decoder")]);
+  const [e, d] = await Promise.allSettled([fetchHalf(ctx, "encoder"), fetchHalf(ctx, "decoder")]);
+  if (e.status === "rejected") throw e.reason;
+  if (d.status === "rejected") throw d.reason;
+  const enc = e.value, dec = d.value;
   return {
     encoder: enc.bytes,
     decoder: dec.bytes,

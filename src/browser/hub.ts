@@ -104,7 +104,11 @@ export async function fetchCheckpoint(
     maxBytes,
     onProgress: options.onProgress,
   };
-  const [enc, dec] = await Promise.all([fetchHalf(ctx, "encoder"), fetchHalf(ctx, "decoder")]);
+  // Both run to the end (no read left going behind a failure) before either error is thrown.
+  const [e, d] = await Promise.allSettled([fetchHalf(ctx, "encoder"), fetchHalf(ctx, "decoder")]);
+  if (e.status === "rejected") throw e.reason;
+  if (d.status === "rejected") throw d.reason;
+  const enc = e.value, dec = d.value;
   return {
     encoder: enc.bytes,
     decoder: dec.bytes,
