@@ -132,3 +132,77 @@ for (const variant of ["CI8x8", "DI8x8"]) {
       }),
   });
 }
+
+Deno.test({
+  name: "web page: a model by name comes from the hub once, then from the browser's Cache API",
+  ...BROWSER_TEST,
+  fn: async () => {
+    // A hub on 127.0.0.1 holding DI8x8's fixture as acme/tiny-di8x8, with CORS for the page.
+    const seen: string[] = [];
+    const hub = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+      const path = new URL(req.url).pathname;
+      seen.push(path);
+      const cors = { "access-control-allow-origin": "*" };
+      const m = /^\/acme\/tiny-di8x8\/resolve\/main\/((en|de)coder\.safetensors)$/.exec(path);
+      if (!m) return new Response("not found", { status: 404, headers: cors });
+      return new Response(await Deno.readFile(new URL(`DI8x8/${m[1]}`, FIXTURES)), {
+        headers: cors,
+      });
+    });
+    const endpoint = `http://127.0.0.1:${hub.addr.port}`;
+    try {
+      await withPage(async (page, base, file) => {
+        const url = `${base}?hub=acme/tiny-di8x8&endpoint=${encodeURIComponent(endpoint)}` +
+          "&backend=wasm";
+        await page.navigate(url);
+        const first = await upload(page, file);
+        assert.equal(
+          first.state,
+          "done",
+          `the page failed: ${first.error}\n${page.log.join("\n")}`,
+        );
+        const expected = await libraryQuality(await Deno.readFile(file), "DI8x8");
+        assert.equal(first.psnr, `${expected.psnr.toFixed(4)} dB`);
+        // encoder.jit and decoder.jit (404), then both .safetensors.
+        assert.equal(seen.length, 4, seen.join(", "));
+        // A fresh page (a new worker) finds both halves in the Cache API.
+        await page.navigate(`${url}&again=1`);
+        const second = await upload(page, file);
+        assert.equal(second.state, "done", second.error);
+        assert.equal(second.psnr, first.psnr);
+        assert.equal(seen.length, 4, `the second load asked the hub: ${seen.join(", ")}`);
+      });
+    } finally {
+      await hub.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name: "web page: on WebGPU, where headless Chromium offers an adapter, the PSNR is the library's",
+  ...BROWSER_TEST,
+  fn: () =>
+    withPage(async (page, base, file) => {
+      await page.navigate(`${base}?checkpoint=CI8x8&backend=webgpu`);
+      const adapter = await page.eval<string>(`(async () => {
+        const a = navigator.gpu && await navigator.gpu.requestAdapter();
+        return a ? (a.info?.description || a.info?.vendor || "an adapter") : "";
+      })()`);
+      if (!adapter) {
+        console.log("note: this headless Chromium offers no WebGPU adapter; wasm was tested");
+        return;
+      }
+      const shown = await upload(page, file);
+      assert.equal(shown.state, "done", `the page failed: ${shown.error}\n${page.log.join("\n")}`);
+      assert.match(shown.backend, /^webgpu/);
+      // Another implementation of the same arithmetic: equal to a hundredth of a dB.
+      const expected = await libraryQuality(await Deno.readFile(file), "CI8x8");
+      assert.ok(
+        Math.abs(shown.psnrValue - expected.psnr) < 0.01,
+        `${shown.psnrValue} vs ${expected.psnr}`,
+      );
+      const shot = "/tmp/cosmos-web-page-CI8x8-webgpu.png";
+      await Deno.writeFile(shot, await page.screenshot());
+      console.log(`WebGPU adapter: ${adapter}; screenshot: ${shot}`);
+    }),
+});

@@ -21,7 +21,7 @@ function setState(state, text) {
 
 function describeEnvironment() {
   const threads = crossOriginIsolated ? navigator.hardwareConcurrency : 1;
-  $("env").textContent = `WebGPU: ${"gpu" in navigator ? "available" : "absent"}; ` +
+  $("env").textContent = `WebGPU API: ${"gpu" in navigator ? "present" : "absent"}; ` +
     `cross-origin isolated: ${crossOriginIsolated ? "yes" : "no"} (wasm threads: up to ${threads})`;
 }
 

@@ -3,7 +3,6 @@
 // server's COOP/COEP headers the page is cross-origin isolated, so the backend gets
 // SharedArrayBuffer and starts its own worker threads from here.
 import {
-  fetchCheckpoint,
   framesToVideoTensor,
   imageDataToTensor,
   loadTokenizer,
@@ -27,18 +26,19 @@ async function tokenizerFor(checkpoint, backend) {
   const t0 = performance.now();
   let options;
   if (checkpoint.hub) {
+    // By name: without Deno, loadTokenizer fetches the hub's files into the Cache API.
     post({ type: "progress", text: `fetching ${checkpoint.hub} from the hub` });
-    const files = await fetchCheckpoint(checkpoint.hub, {
-      endpoint: checkpoint.endpoint || undefined,
-      onProgress: (p) =>
-        post({
-          type: "progress",
-          text: `${p.file}: ${(p.bytes / 1e6).toFixed(1)}${
-            p.total ? ` of ${(p.total / 1e6).toFixed(1)}` : ""
-          } MB`,
-        }),
-    });
-    options = { encoder: files.encoder, decoder: files.decoder, model: checkpoint.hub };
+    const onProgress = (p) =>
+      post({
+        type: "progress",
+        text: `${p.file}: ${(p.bytes / 1e6).toFixed(1)}${
+          p.total ? ` of ${(p.total / 1e6).toFixed(1)}` : ""
+        } MB`,
+      });
+    options = {
+      model: checkpoint.hub,
+      hub: { endpoint: checkpoint.endpoint || undefined, onProgress },
+    };
   } else {
     // URLs relative to the page: the library resolves them against this worker's own URL.
     const dir = `/checkpoints/${encodeURIComponent(checkpoint.name)}/`;
