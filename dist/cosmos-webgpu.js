@@ -98,9 +98,13 @@ function sizeClass(bytes) {
   const quarter = pow / 4;
   return pow + Math.ceil((n - pow) / quarter) * quarter;
 }
+var IDLE_FLUSHES = 4;
 var BufferPool = class {
   #device;
   #free = /* @__PURE__ */ new Map();
+  /** The flush count when each free buffer was released. */
+  #releasedAt = /* @__PURE__ */ new Map();
+  #flushes = 0;
   #stats = noMemory();
   #maxBufferSize;
   constructor(device, maxBufferSize) {
@@ -117,7 +121,8 @@ var BufferPool = class {
     }
     const list = this.#free.get(size);
     let buf = list?.pop();
-    if (!buf) {
+    if (buf) this.#releasedAt.delete(buf);
+    else {
       const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
       buf = this.#device.createBuffer({ size, usage, label });
       this.#stats.created++;
@@ -135,15 +140,32 @@ var BufferPool = class {
     let list = this.#free.get(size);
     if (!list) this.#free.set(size, list = []);
     list.push(buf);
+    this.#releasedAt.set(buf, this.#flushes);
+  }
+  /**
+   * Counts a flush (a call's end) and destroys the free buffers idle for IDLE_FLUSHES of them,
+   * so what the pool holds follows what recent calls used.
+   */
+  flushed() {
+    this.#flushes++;
+    for (const [size, list] of this.#free) {
+      const keep = list.filter((b) => {
+        if (this.#flushes - this.#releasedAt.get(b) < IDLE_FLUSHES) return true;
+        this.#destroy(b);
+        return false;
+      });
+      if (keep.length) this.#free.set(size, keep);
+      else this.#free.delete(size);
+    }
+  }
+  #destroy(b) {
+    this.#releasedAt.delete(b);
+    this.#stats.allocated -= b.size;
+    b.destroy();
   }
   /** Destroys every free buffer (buffers handed out stay valid). */
   trim() {
-    for (const list of this.#free.values()) {
-      for (const b of list) {
-        this.#stats.allocated -= b.size;
-        b.destroy();
-      }
-    }
+    for (const list of this.#free.values()) for (const b of list) this.#destroy(b);
     this.#free.clear();
   }
   stats() {
@@ -475,6 +497,7 @@ var GpuRuntime = class _GpuRuntime {
   async flush() {
     const errors = this.#submit();
     await this.#device.queue.onSubmittedWorkDone();
+    this.pool.flushed();
     await errors;
     if (this.#profile) await this.#collectProfile();
     if (this.#lost) throw new Error(`The WebGPU device was lost (${this.#lost})`);
@@ -2152,20 +2175,22 @@ var ParkingLot = class {
             chunk.holders++;
             chunks.push(chunk);
           } else {
-            const run = (to - from) * g.frameSize;
-            chunks.push(this.#chunk(to - from, g, (dst) => {
-              this.copyOut(src.parked, from, to, g.planes, g.frameSize, dst, 0, run);
-            }));
+            for (let f = from; f < to; f++) {
+              chunks.push(this.#chunk(1, g, (dst) => {
+                this.copyOut(src.parked, f, f + 1, g.planes, g.frameSize, dst, 0, g.frameSize);
+              }));
+            }
           }
         }
       } else {
-        const n = part.to - part.from, run = n * g.frameSize;
-        chunks.push(this.#chunk(n, g, (dst) => {
-          for (let k = 0; k < g.planes; k++) {
-            const at = src.at + k * src.plane + part.from * g.frameSize;
-            dst.set(src.heap.subarray(at, at + run), k * run);
-          }
-        }));
+        for (let f = part.from; f < part.to; f++) {
+          chunks.push(this.#chunk(1, g, (dst) => {
+            for (let k = 0; k < g.planes; k++) {
+              const at = src.at + k * src.plane + f * g.frameSize;
+              dst.set(src.heap.subarray(at, at + g.frameSize), k * g.frameSize);
+            }
+          }));
+        }
       }
     });
   }
@@ -3793,6 +3818,7 @@ var PickledFunction = class {
   name;
   call;
 };
+var MAX_PICKLE_OPS = 1 << 20;
 function isIntList(v) {
   return Array.isArray(v) && v.every((d) => Number.isSafeInteger(d) && d >= 0);
 }
@@ -3805,6 +3831,7 @@ function unpickle(bytes, options) {
   const memo = /* @__PURE__ */ new Map();
   let pos = 0;
   let at = 0;
+  let ops = 0;
   function fail2(detail) {
     throw new Error(`Cannot read pickle in "${source}": ${detail} (opcode at byte ${at})`);
   }
@@ -3865,7 +3892,7 @@ function unpickle(bytes, options) {
   };
   const append = (list, items) => {
     if (!Array.isArray(list)) fail2("APPEND(S) on something that is not a list");
-    list.push(...items);
+    for (const item of items) list.push(item);
   };
   const call = (fn, args) => {
     if (!(fn instanceof PickledFunction)) fail2("REDUCE on something that is not a function");
@@ -3915,6 +3942,9 @@ function unpickle(bytes, options) {
   };
   for (; ; ) {
     at = pos;
+    if (++ops > MAX_PICKLE_OPS) {
+      fail2(`it runs more than ${MAX_PICKLE_OPS} opcodes, far more than a module tree needs`);
+    }
     const op = bytes[need2(1)];
     switch (op) {
       case 128: {
@@ -4092,6 +4122,8 @@ var SIG_CENTRAL = 33639248;
 var SIG_EOCD = 101010256;
 var SIG_ZIP64_EOCD = 101075792;
 var SIG_ZIP64_LOCATOR = 117853008;
+var MAX_DEFLATE_RATIO = 1032;
+var INFLATE_CHUNK = 8 * 1024;
 var crcTable = null;
 function crc32(data) {
   if (!crcTable) {
@@ -4151,15 +4183,36 @@ var ZipArchive = class _ZipArchive {
     }
     return this.#verify(e, this.#bytes.subarray(e.dataOffset, e.dataOffset + e.size));
   }
-  /** Any readable member's bytes (inflated when deflated), CRC-checked. */
+  /**
+   * Any readable member's bytes (inflated when deflated), CRC-checked. A deflated member is
+   * inflated into a buffer of its declared size and never past it: callers check the declared
+   * size (`entry(name).size`) against what they need before reading.
+   */
   async readAsync(name) {
     const e = this.#checkReadable(name);
     if (e.method === 0) return this.read(name);
+    if (e.size > MAX_DEFLATE_RATIO * e.compressedSize + 1024) {
+      this.#fail(
+        `member "${name}" declares ${e.size} bytes, more than its ${e.compressedSize} deflated bytes can hold`
+      );
+    }
+    let out;
+    try {
+      out = new Uint8Array(e.size);
+    } catch {
+      this.#fail(`member "${name}" declares ${e.size} bytes, more than this machine can allocate`);
+    }
     const packed = this.#bytes.subarray(e.dataOffset, e.dataOffset + e.compressedSize);
-    const out = new Uint8Array(e.size);
+    let next = 0;
+    const input = new ReadableStream({
+      pull(controller) {
+        if (next >= packed.length) return controller.close();
+        controller.enqueue(packed.subarray(next, next + INFLATE_CHUNK));
+        next += INFLATE_CHUNK;
+      }
+    }, { highWaterMark: 0 });
+    const reader = input.pipeThrough(new DecompressionStream("deflate-raw")).getReader();
     let filled = 0;
-    const stream = new Blob([packed]).stream();
-    const reader = stream.pipeThrough(new DecompressionStream("deflate-raw")).getReader();
     try {
       for (let r = await reader.read(); !r.done; r = await reader.read()) {
         if (filled + r.value.length > e.size) {
@@ -4257,6 +4310,7 @@ var ZipArchive = class _ZipArchive {
       );
     }
     const decoder = new TextDecoder();
+    const spans = [];
     let p = cdOffset;
     for (let i = 0; i < count2; i++) {
       need2(p, 46, `central directory entry ${i}`);
@@ -4330,7 +4384,14 @@ var ZipArchive = class _ZipArchive {
         size,
         dataOffset
       });
+      spans.push({ name, start: local, end: dataOffset + compressedSize });
       p = end;
+    }
+    spans.sort((x, y) => x.start - y.start);
+    for (let i = 1; i < spans.length; i++) {
+      if (spans[i].start < spans[i - 1].end) {
+        this.#fail(`members "${spans[i - 1].name}" and "${spans[i].name}" overlap`);
+      }
     }
   }
 };
@@ -4339,22 +4400,32 @@ function hex(v) {
 }
 
 // src/weights/torchscript.ts
+var MAX_PICKLE_BYTES = 32 << 20;
+var MAX_BYTEORDER_BYTES = 16;
+var MAX_MODULE_DEPTH = 100;
+var MAX_TENSORS = 1e5;
+var MAX_NAME_LENGTH = 1e3;
+var MAX_DIMS = 16;
+function failIn(source, detail) {
+  throw new Error(`Cannot read TorchScript "${source}": ${detail}`);
+}
 async function readTorchScript(bytes, source) {
   const zip = ZipArchive.open(bytes, source, "TorchScript");
   const inflated = /* @__PURE__ */ new Map();
-  for (const name of zip.names()) {
-    if (zip.entry(name).method !== 0 && isNeeded(name)) {
+  for (const name of Object.values(frame(zip, source).small)) {
+    if (name !== void 0 && zip.entry(name).method !== 0) {
       inflated.set(name, await zip.readAsync(name));
     }
   }
-  return build(zip, source, (name) => inflated.get(name) ?? zip.read(name));
+  const layout = readLayout(zip, source, (name) => inflated.get(name) ?? zip.read(name));
+  for (const { record } of layout.storages) {
+    if (zip.entry(record).method !== 0) inflated.set(record, await zip.readAsync(record));
+  }
+  return tensorSource(layout, source, (record) => inflated.get(record) ?? zip.read(record));
 }
-function isNeeded(name) {
-  return /^[^/]+\/(data\.pkl|byteorder|data\/[^/]+)$/.test(name);
-}
-function build(zip, source, read) {
+function frame(zip, source) {
   function fail2(detail) {
-    throw new Error(`Cannot read TorchScript "${source}": ${detail}`);
+    failIn(source, detail);
   }
   const first = zip.names()[0];
   const slash = first?.indexOf("/") ?? -1;
@@ -4370,16 +4441,30 @@ function build(zip, source, read) {
       fail2(`member "${name}" lies outside the archive folder "${archive}"`);
     }
   }
-  if (zip.entry(`${prefix}byteorder`)) {
-    const order = new TextDecoder().decode(read(`${prefix}byteorder`)).trim();
+  const small = (member, max, what) => {
+    const name = prefix + member;
+    const size = zip.entry(name)?.size;
+    if (size !== void 0 && size > max) {
+      fail2(`member "${name}" declares ${size} bytes; ${what} (at most ${max} bytes are read)`);
+    }
+    return size === void 0 ? void 0 : name;
+  };
+  const byteorder = small("byteorder", MAX_BYTEORDER_BYTES, 'it holds "little" or "big"');
+  const pickle = small("data.pkl", MAX_PICKLE_BYTES, "a module tree pickles far smaller") ?? fail2(`there is no member "${prefix}data.pkl" (not a TorchScript archive?)`);
+  return { prefix, small: { byteorder, pickle } };
+}
+function readLayout(zip, source, read) {
+  function fail2(detail) {
+    failIn(source, detail);
+  }
+  const { prefix, small } = frame(zip, source);
+  if (small.byteorder !== void 0) {
+    const order = new TextDecoder().decode(read(small.byteorder)).trim();
     if (order === "big") fail2("its tensors are big-endian, which is not supported");
     if (order !== "little") fail2(`unknown byteorder ${JSON.stringify(order)}`);
   }
-  if (!zip.entry(`${prefix}data.pkl`)) {
-    fail2(`there is no member "${prefix}data.pkl" (not a TorchScript archive?)`);
-  }
   const storages = /* @__PURE__ */ new Map();
-  const root = unpickle(read(`${prefix}data.pkl`), {
+  const root = unpickle(read(small.pickle), {
     source,
     persistentLoad(pid) {
       if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== "storage" || !(pid[1] instanceof StorageType) || typeof pid[2] !== "string" || !Number.isSafeInteger(pid[4]) || pid[4] < 0) {
@@ -4408,46 +4493,94 @@ function build(zip, source, read) {
   });
   const backing = new Set(storages.values());
   const tensors = /* @__PURE__ */ new Map();
-  const walk = (obj, path, seen) => {
-    if (!(obj.state instanceof Map)) {
-      fail2(`module "${path || "<root>"}" (${obj.className}) has no attribute dict`);
-    }
-    seen.add(obj);
-    for (const [key, value] of obj.state) {
-      const name = path ? `${path}.${key}` : String(key);
-      if (value instanceof PickledTensor) {
-        tensors.set(name, checkTensor2(value, name));
-      } else if (value instanceof PickledObject) {
-        if (seen.has(value)) fail2(`module "${name}" contains itself`);
-        walk(value, name, seen);
-      }
-    }
-    seen.delete(obj);
-  };
   const checkTensor2 = (t, name) => {
     const storage = t.storage;
     if (!backing.has(storage)) {
       fail2(`tensor "${name}" is not backed by a storage record`);
     }
+    if (t.shape.length > MAX_DIMS) {
+      fail2(`tensor "${name}" has ${t.shape.length} dimensions, more than ${MAX_DIMS}`);
+    }
     const numel2 = t.shape.reduce((a, b) => a * b, 1);
+    const declared2 = `(shape [${t.shape.join(", ")}], stride [${t.stride.join(", ")}], offset ${t.offset})`;
+    if (numel2 > storage.numel) {
+      fail2(
+        `tensor "${name}" ${declared2} declares ${numel2} values over the ${storage.numel} of "${storage.record}"; a checkpoint's tensor is a view of its storage and holds at most as many values`
+      );
+    }
     const last = t.offset + t.shape.reduce((a, d, i) => a + (d - 1) * t.stride[i], 0);
     if (numel2 > 0 && last >= storage.numel) {
       fail2(
-        `tensor "${name}" (shape [${t.shape}], stride [${t.stride}], offset ${t.offset}) reaches past the ${storage.numel} values of "${storage.record}"`
+        `tensor "${name}" ${declared2} reaches past the ${storage.numel} values of "${storage.record}"`
       );
     }
     return { storage, offset: t.offset, shape: t.shape, stride: t.stride };
   };
   if (!(root instanceof PickledObject)) fail2("data.pkl does not hold a module");
-  walk(root, "", /* @__PURE__ */ new Set());
+  walkModules(root, source, (name, t) => {
+    if (tensors.size >= MAX_TENSORS) {
+      fail2(`data.pkl holds more than ${MAX_TENSORS} tensors, more than any checkpoint`);
+    }
+    tensors.set(name, checkTensor2(t, name));
+  });
+  return { tensors, storages: [...backing] };
+}
+function walkModules(root, source, visit) {
+  function fail2(detail) {
+    failIn(source, detail);
+  }
+  const met = /* @__PURE__ */ new Map();
+  const frames = [];
+  const enter = (obj, path) => {
+    const name = path || "<root>";
+    const state = obj.state;
+    if (!(state instanceof Map)) fail2(`module "${name}" (${obj.className}) has no attribute dict`);
+    const again = met.get(obj);
+    if (again !== void 0) {
+      fail2(
+        frames.some((f) => f.obj === obj) ? `module "${name}" contains itself` : `module "${name}" is module "${again}" again (a module tree's modules are not shared)`
+      );
+    }
+    const sharer = met.get(state);
+    if (sharer !== void 0) {
+      fail2(`module "${name}" shares its attribute dict with module "${sharer}"`);
+    }
+    if (frames.length >= MAX_MODULE_DEPTH) {
+      fail2(`modules nest deeper than ${MAX_MODULE_DEPTH} levels (at "${name.slice(0, 200)}...")`);
+    }
+    met.set(obj, name);
+    met.set(state, name);
+    frames.push({ obj, path, attrs: state.entries() });
+  };
+  enter(root, "");
+  while (frames.length) {
+    const { path, attrs } = frames[frames.length - 1];
+    const next = attrs.next();
+    if (next.done) {
+      frames.pop();
+      continue;
+    }
+    const [key, value] = next.value;
+    if (!(value instanceof PickledTensor || value instanceof PickledObject)) continue;
+    const k = String(key);
+    if (path.length + 1 + k.length > MAX_NAME_LENGTH) {
+      const start = (path ? `${path}.${k.slice(0, 200)}` : k).slice(0, 200);
+      fail2(`the name "${start}..." is longer than ${MAX_NAME_LENGTH} characters`);
+    }
+    const name = path ? `${path}.${k}` : k;
+    if (value instanceof PickledTensor) visit(name, value);
+    else enter(value, name);
+  }
+}
+function tensorSource({ tensors }, source, record) {
   return {
     source,
     metadata: {},
     names: () => [...tensors.keys()],
     shape: (name) => tensors.get(name)?.shape.slice(),
     float32(name) {
-      const t = tensors.get(name) ?? fail2(`there is no tensor "${name}"`);
-      return gather(t, read(t.storage.record));
+      const t = tensors.get(name) ?? failIn(source, `there is no tensor "${name}"`);
+      return gather(t, record(t.storage.record));
     }
   };
 }
@@ -4497,12 +4630,16 @@ function isContiguous({ shape, stride }) {
   }
   return true;
 }
-function describe(v) {
-  try {
-    return JSON.stringify(v, (_, x) => typeof x === "bigint" ? String(x) : x) ?? String(v);
-  } catch {
-    return String(v);
+function describe(v, depth = 0) {
+  if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (Array.isArray(v)) {
+    if (depth >= 2) return "[...]";
+    const items = v.slice(0, 5).map((x) => describe(x, depth + 1));
+    return `[${items.join(", ")}${v.length > 5 ? ", ..." : ""}]`;
   }
+  if (v instanceof StorageType) return `torch ${v.dtype} storage`;
+  if (v !== null && typeof v === "object") return `<${v.constructor?.name ?? "object"}>`;
+  return String(v);
 }
 var ENCODER_HALF = /^(encoder|quant_conv|quantizer|distribution)\./;
 var DECODER_HALF = /^(decoder|post_quant_conv|inv_quant)\./;
@@ -4950,16 +5087,21 @@ var Upsample = class {
   }
 };
 
-// src/nn/chain.ts
-function chain(ops, x, keep, step) {
-  const y = step(x);
-  if (x !== keep && y !== x) ops.release(x);
+// src/models/graph.ts
+function applyStep(ops, x, owned, plain, owning) {
+  if (owned && owning) return owning(x);
+  const y = plain(x);
+  if (owned && y !== x) ops.release(x);
   return y;
 }
-
-// src/models/graph.ts
 function runWhole(ops) {
-  return (step, x) => step.forward(ops, x);
+  return (step, x, owned) => applyStep(
+    ops,
+    x,
+    owned,
+    (t) => step.forward(ops, t),
+    step.forwardOwning && ((t) => step.forwardOwning(ops, t))
+  );
 }
 var StreamRun = class {
   constructor(ops) {
@@ -4967,14 +5109,21 @@ var StreamRun = class {
   }
   ops;
   #streams = /* @__PURE__ */ new Map();
-  run = (step, x) => {
+  run = (step, x, owned) => {
     let s = this.#streams.get(step);
     if (!s) {
       if (!step.stream) throw new Error("Cannot stream: a step of this network has no stream");
       s = step.stream();
       this.#streams.set(step, s);
     }
-    return s.step(this.ops, x);
+    const stream = s;
+    return applyStep(
+      this.ops,
+      x,
+      owned,
+      (t) => stream.step(this.ops, t),
+      stream.stepOwning && ((t) => stream.stepOwning(this.ops, t))
+    );
   };
   /** Frees every stream's carried state. */
   release() {
@@ -4982,11 +5131,11 @@ var StreamRun = class {
     this.#streams.clear();
   }
 };
-async function runMid(ops, run, mid, x, keep, name, probe) {
-  let h = chain(ops, x, keep, (t) => run(mid.block1, t));
-  h = chain(ops, h, keep, (t) => run(mid.attn, t));
+async function runMid(run, mid, x, keep, name, probe) {
+  let h = run(mid.block1, x, x !== keep);
+  h = run(mid.attn, h, h !== keep);
   await probe?.(`${name}.mid.attn_1`, h);
-  return chain(ops, h, keep, (t) => run(mid.block2, t));
+  return run(mid.block2, h, h !== keep);
 }
 function buildLevels(f, width) {
   const levels = [];
@@ -5001,44 +5150,44 @@ function buildLevels(f, width) {
   }
   return { levels, width };
 }
-async function runLevels(ops, run, levels, order, h, keep, probeFirst, probe) {
+async function runLevels(run, levels, order, h, keep, probeFirst, probe) {
   for (const i of order) {
     const level = levels[i];
     for (const [j, block] of level.blocks.entries()) {
-      h = chain(ops, h, keep, (t) => run(block, t));
-      if (level.attn.length) h = chain(ops, h, keep, (t) => run(level.attn[j], t));
+      h = run(block, h, h !== keep);
+      if (level.attn.length) h = run(level.attn[j], h, h !== keep);
       if (probeFirst && i === order[0] && j === 0) await probe?.(probeFirst, h);
     }
     const resample3 = level.resample;
-    if (resample3) h = chain(ops, h, keep, (t) => run(resample3, t));
+    if (resample3) h = run(resample3, h, h !== keep);
   }
   return h;
 }
 async function runEncoder(ops, p, x, probe, run = runWhole(ops)) {
-  let h = run(p.patch, x);
+  let h = run(p.patch, x, false);
   await probe?.(p.patcherName, h);
-  h = chain(ops, h, x, (t) => run(p.convIn, t));
+  h = run(p.convIn, h, h !== x);
   await probe?.("encoder.conv_in", h);
   const order = p.levels.map((_, i) => i);
-  h = await runLevels(ops, run, p.levels, order, h, x, "encoder.down.0.block.0", probe);
-  h = await runMid(ops, run, p.mid, h, x, "encoder", probe);
-  h = chain(ops, h, x, (t) => run(p.out, t));
+  h = await runLevels(run, p.levels, order, h, x, "encoder.down.0.block.0", probe);
+  h = await runMid(run, p.mid, h, x, "encoder", probe);
+  h = run(p.out, h, h !== x);
   await probe?.("encoder", h);
-  h = chain(ops, h, x, (t) => run(p.quantConv, t));
+  h = run(p.quantConv, h, h !== x);
   await probe?.("quant_conv", h);
   return h;
 }
 async function runDecoder(ops, p, z, probe, run = runWhole(ops)) {
-  let h = run(p.postQuantConv, z);
+  let h = run(p.postQuantConv, z, false);
   await probe?.("post_quant_conv", h);
-  h = chain(ops, h, z, (t) => run(p.convIn, t));
+  h = run(p.convIn, h, h !== z);
   await probe?.("decoder.conv_in", h);
-  h = await runMid(ops, run, p.mid, h, z, "decoder", probe);
+  h = await runMid(run, p.mid, h, z, "decoder", probe);
   const order = p.levels.map((_, i) => i).reverse();
-  h = await runLevels(ops, run, p.levels, order, h, z, null, probe);
-  h = chain(ops, h, z, (t) => run(p.out, t));
+  h = await runLevels(run, p.levels, order, h, z, null, probe);
+  h = run(p.out, h, h !== z);
   await probe?.("decoder.conv_out", h);
-  return chain(ops, h, z, (t) => run(p.unpatch, t));
+  return run(p.unpatch, h, h !== z);
 }
 
 // src/models/image.ts
@@ -5125,6 +5274,13 @@ var ImageDecoder = class {
   }
 };
 
+// src/nn/chain.ts
+function chain(ops, x, keep, step) {
+  const y = step(x);
+  if (x !== keep && y !== x) ops.release(x);
+  return y;
+}
+
 // src/nn/stream.ts
 function frameCount(x) {
   return x.shape[2];
@@ -5136,9 +5292,9 @@ function sliceFrames(ops, x, from, to) {
   return ops.joinFrames([{ tensor: x, from, to }]);
 }
 function behindLeadingCopy(ops, x, run) {
-  const padded = ops.joinFrames([{ tensor: x, from: 0, to: 1 }, allFrames(x)]);
-  const y = run(padded);
-  ops.release(padded);
+  const padded2 = ops.joinFrames([{ tensor: x, from: 0, to: 1 }, allFrames(x)]);
+  const y = run(padded2);
+  ops.release(padded2);
   return dropFrames(ops, y, 1);
 }
 function localStream(forward) {
@@ -5307,25 +5463,33 @@ var ResnetBlock3d = class {
     this.shortcut = cin !== cout ? loadConv3d(up, w, `${prefix}.nin_shortcut`, cout, cin, [1, 1, 1]) : null;
   }
   forward(ops, x) {
-    return this.#apply(ops, x, this.conv1, this.conv2);
+    return this.#apply(ops, x, this.conv1, this.conv2, false);
+  }
+  /** `forward`, releasing `x` once its shortcut is made (see Step.forwardOwning). */
+  forwardOwning(ops, x) {
+    return this.#apply(ops, x, this.conv1, this.conv2, true);
   }
   /** The block step by step: its two factorized convs carry their temporal context. */
   stream() {
     const c1 = this.conv1.stream(), c2 = this.conv2.stream();
     return {
-      step: (ops, x) => this.#apply(ops, x, c1, c2),
+      step: (ops, x) => this.#apply(ops, x, c1, c2, false),
+      stepOwning: (ops, x) => this.#apply(ops, x, c1, c2, true),
       release: (ops) => {
         c1.release(ops);
         c2.release(ops);
       }
     };
   }
-  #apply(ops, x, conv1, conv22) {
+  /** With `owned`, `x` is released as soon as nothing more reads it. */
+  #apply(ops, x, conv1, conv22, owned) {
     const h = conv1.forward(ops, x, { weights: this.norm1, silu: true });
     const skip = this.shortcut ? ops.conv(x, this.shortcut) : x;
+    if (owned && skip !== x) ops.release(x);
     const out = conv22.forward(ops, h, { weights: this.norm2, silu: true }, skip);
     ops.release(h);
     if (skip !== x) ops.release(skip);
+    else if (owned) ops.release(x);
     return out;
   }
 };
@@ -5416,7 +5580,11 @@ var HybridUpsample = class {
   conv2;
   conv3;
   forward(ops, x) {
-    return this.#apply(ops, x, (t) => this.#time(ops, t));
+    return this.#apply(ops, x, (t) => this.#time(ops, t), false);
+  }
+  /** `forward`, releasing `x` as soon as it is read (see Step.forwardOwning). */
+  forwardOwning(ops, x) {
+    return this.#apply(ops, x, (t) => this.#time(ops, t), true);
   }
   /**
    * The upsampler step by step: the first step's frames are repeated as a whole clip's are
@@ -5426,23 +5594,35 @@ var HybridUpsample = class {
   stream() {
     const conv4 = this.temporal ? new CausalConvStream(this.conv1) : null;
     let started = false;
+    const time = (ops, t) => {
+      const repeated = started ? this.#repeatEvery(ops, t) : this.#repeatClip(ops, t);
+      started = true;
+      const y = conv4.step(ops, repeated, repeated);
+      if (repeated !== t) ops.release(repeated);
+      return y;
+    };
     return {
-      step: (ops, x) => this.#apply(ops, x, (t) => {
-        const repeated = started ? this.#repeatEvery(ops, t) : this.#repeatClip(ops, t);
-        started = true;
-        const y = conv4.step(ops, repeated, repeated);
-        if (repeated !== t) ops.release(repeated);
-        return y;
-      }),
+      step: (ops, x) => this.#apply(ops, x, (t) => time(ops, t), false),
+      stepOwning: (ops, x) => this.#apply(ops, x, (t) => time(ops, t), true),
       release: (ops) => conv4?.release(ops)
     };
   }
-  #apply(ops, x, time) {
+  /** With `owned`, `x` is released as soon as it is read. */
+  #apply(ops, x, time, owned) {
     if (!this.spatial && !this.temporal) return x;
-    let h = x;
-    if (this.temporal) h = chain(ops, h, x, time);
-    if (this.spatial) h = chain(ops, h, x, (t) => this.#space(ops, t));
-    return chain(ops, h, x, (t) => ops.conv(t, this.conv3));
+    let h = x, ours = owned;
+    if (this.temporal) {
+      const t = time(h);
+      if (ours) ops.release(h);
+      h = t, ours = true;
+    }
+    if (this.spatial) {
+      h = this.#space(ops, h, ours);
+      ours = true;
+    }
+    const y = ops.conv(h, this.conv3);
+    if (ours) ops.release(h);
+    return y;
   }
   /** Frames repeated (T -> 2T - 1), plus a causal temporal conv of them. */
   #time(ops, x) {
@@ -5459,9 +5639,10 @@ var HybridUpsample = class {
   #repeatEvery(ops, x) {
     return behindLeadingCopy(ops, x, (t) => ops.upsample(t, "time"));
   }
-  /** Nearest 2x in space, plus a spatial conv of it. */
-  #space(ops, x) {
+  /** Nearest 2x in space, plus a spatial conv of it; with `owned`, `x` released once read. */
+  #space(ops, x, owned) {
     const repeated = ops.upsample(x, "space");
+    if (owned) ops.release(x);
     const y = ops.conv(repeated, this.conv2, { residual: repeated });
     ops.release(repeated);
     return y;
@@ -5773,6 +5954,15 @@ async function readWeightsInput(input, what) {
   if (input instanceof ArrayBuffer) {
     return { bytes: new Uint8Array(input), source: `<${what} bytes>` };
   }
+  const deno = globalThis.Deno;
+  const base = deno ? void 0 : pageBase();
+  if (typeof input === "string" && !URL_LIKE.test(input) && base) {
+    try {
+      input = new URL(input, base);
+    } catch (err) {
+      throw new Error(`Cannot read ${what} "${input}": ${err.message}`);
+    }
+  }
   const isUrl = input instanceof URL || URL_LIKE.test(input);
   const label = String(input);
   if (isUrl && !label.startsWith("file:")) {
@@ -5788,10 +5978,9 @@ async function readWeightsInput(input, what) {
     }
     return { bytes: new Uint8Array(await res.arrayBuffer()), source: label };
   }
-  const deno = globalThis.Deno;
   if (!deno) {
     throw new Error(
-      `Cannot read ${what} "${label}": file paths need Deno; pass a URL or the bytes instead`
+      `Cannot read ${what} "${label}": file paths need Deno, and this runtime has no page to resolve a relative URL against; pass an absolute URL or the bytes instead`
     );
   }
   try {
@@ -5799,6 +5988,10 @@ async function readWeightsInput(input, what) {
   } catch (err) {
     throw new Error(`Cannot read ${what} "${label}": ${err.message}`);
   }
+}
+function pageBase() {
+  const g = globalThis;
+  return g.document?.baseURI ?? g.location?.href;
 }
 
 // src/media/windows.ts
@@ -5889,14 +6082,56 @@ function safetensorsSource(file) {
     }
   };
 }
+function firstNonFinite(values) {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  for (let i = 0; i < bits.length; i++) {
+    if ((bits[i] & 2139095040) === 2139095040) return i;
+  }
+  return -1;
+}
+function requireFinite(src, what) {
+  return {
+    source: src.source,
+    metadata: src.metadata,
+    names: () => src.names(),
+    shape: (name) => src.shape(name),
+    float32(name) {
+      const values = src.float32(name);
+      const at = firstNonFinite(values);
+      if (at >= 0) {
+        throw new Error(
+          `Cannot load ${what}: tensor "${name}" in "${src.source}" holds ${values[at]} at index ${at} of ${values.length}; a model's weights must be finite (the checkpoint is damaged, or its training diverged)`
+        );
+      }
+      return values;
+    }
+  };
+}
 var WeightReader = class {
   constructor(src, half) {
-    this.src = src;
     this.half = half;
+    this.#src = src;
+    this.source = src.source;
   }
-  src;
   half;
   used = /* @__PURE__ */ new Set();
+  #src;
+  /** The checkpoint's label for messages. */
+  source;
+  /** The checkpoint, until `close`. */
+  get src() {
+    if (!this.#src) throw new Error(`Cannot read ${this.half} weights: the load is over`);
+    return this.#src;
+  }
+  /**
+   * Lets go of the checkpoint once the model is built. Layers keep closures made while they
+   * loaded, and V8 keeps whatever those closures' scopes held, this reader among them: without
+   * this, a tokenizer would hold its whole checkpoint file (175 MB for a CV4x8x8 decoder) for
+   * as long as it lives.
+   */
+  close() {
+    this.#src = null;
+  }
   has(name) {
     return this.src.shape(name) !== void 0;
   }
@@ -5904,7 +6139,7 @@ var WeightReader = class {
     const s = this.src.shape(name);
     if (!s) {
       throw new Error(
-        `Cannot load ${this.half}: "${this.src.source}" has no tensor "${name}"`
+        `Cannot load ${this.half}: "${this.source}" has no tensor "${name}"`
       );
     }
     return s;
@@ -5922,7 +6157,7 @@ var WeightReader = class {
     const ok = s.length === expected.length && s.every((d, i) => expected[i] < 0 || d === expected[i]);
     if (!ok) {
       throw new Error(
-        `Cannot load ${this.half}: tensor "${name}" in "${this.src.source}" has shape ${fmtShape(s)}, expected ${fmtShape(expected.map((d) => d < 0 ? "*" : d))}`
+        `Cannot load ${this.half}: tensor "${name}" in "${this.source}" has shape ${fmtShape(s)}, expected ${fmtShape(expected.map((d) => d < 0 ? "*" : d))}`
       );
     }
     this.used.add(name);
@@ -6210,9 +6445,9 @@ function pickHalf(src, half) {
   if (!isAutoencoder(src)) return src;
   return splitHalves(src)[half];
 }
-async function readCheckpoint(bytes, source, half) {
-  const src = isZip(bytes) ? await readTorchScript(bytes, source) : safetensorsSource(parseSafetensors(bytes, source));
-  return pickHalf(src, half);
+async function readCheckpoint(bytes, source, half, options = {}) {
+  const file = isZip(bytes) ? await readTorchScript(bytes, source) : safetensorsSource(parseSafetensors(bytes, source));
+  return pickHalf(options.finite ? requireFinite(file, options.finite) : file, half);
 }
 
 // src/hub/env.ts
@@ -6273,13 +6508,73 @@ function hubOffline() {
   return ["1", "ON", "YES", "TRUE"].includes((envVar("HF_HUB_OFFLINE") ?? "").toUpperCase());
 }
 
-// src/hub/cache.ts
+// src/hub/names.ts
 var COMMIT = /^[0-9a-f]{40}$/;
-function isCommitHash(revision) {
-  return COMMIT.test(revision);
+var REPO_PART = /^\w(?:[\w.-]{0,94}\w)?$/;
+var PATH_PART = /^[\w@+-][\w.@+-]*$/;
+var BLOB = /^[\w+=-]{1,128}$/;
+var MAX_PATH = 256;
+var REPO_ID_RULE = 'owner/name (letters, digits and "_-.", at most 96 a part, starting and ending with a letter, digit or "_", no "--" or "..")';
+var REVISION_RULE = 'a branch, tag or commit hash (letters, digits and "_-.@+" in parts separated by "/", none empty or starting with ".")';
+var COMMIT_RULE = "a commit hash (40 lowercase hex digits)";
+var ETAG_RULE = 'letters, digits and "_-+=", at most 128';
+function quote(value) {
+  return JSON.stringify(value.length > 160 ? `${value.slice(0, 160)}...` : value);
+}
+function isCommitHash(value) {
+  return COMMIT.test(value);
+}
+function isRepoId(repo) {
+  const parts = repo.split("/");
+  return parts.length === 2 && parts.every((p) => REPO_PART.test(p)) && !repo.includes("--") && !repo.includes("..") && !repo.endsWith(".git");
+}
+function isRelativePath(value) {
+  return value.length <= MAX_PATH && value.split("/").every((p) => PATH_PART.test(p));
+}
+function isBlobName(etag) {
+  return BLOB.test(etag);
+}
+function checkRepoId(repo) {
+  if (!isRepoId(repo)) {
+    throw new Error(`Invalid hub repo id ${quote(repo)}: expected ${REPO_ID_RULE}`);
+  }
+}
+function checkRevision(revision) {
+  if (!isRelativePath(revision)) {
+    throw new Error(`Invalid revision ${quote(revision)}: expected ${REVISION_RULE}`);
+  }
+}
+function checkCommit(commit) {
+  if (!isCommitHash(commit)) {
+    throw new Error(`Invalid commit ${quote(commit)}: expected ${COMMIT_RULE}`);
+  }
+}
+function checkFileName(file) {
+  if (!isRelativePath(file)) {
+    throw new Error(
+      `Invalid repo file name ${quote(file)}: expected parts of letters, digits and "_-.@+" separated by "/", none empty or starting with "."`
+    );
+  }
+}
+function checkEtag(etag) {
+  if (!isBlobName(etag)) throw new Error(`Invalid ETag ${quote(etag)}: expected ${ETAG_RULE}`);
+}
+
+// src/hub/cache.ts
+function folderName(repo) {
+  checkRepoId(repo);
+  return `models--${repo.split("/").join("--")}`;
 }
 function repoFolder(cacheDir, repo) {
-  return joinPath(cacheDir, `models--${repo.split("/").join("--")}`);
+  return joinPath(cacheDir, folderName(repo));
+}
+function blobPath(cacheDir, repo, etag) {
+  checkEtag(etag);
+  return joinPath(repoFolder(cacheDir, repo), "blobs", etag);
+}
+function lockPath(cacheDir, repo, etag) {
+  checkEtag(etag);
+  return joinPath(cacheDir, ".locks", folderName(repo), `${etag}.lock`);
 }
 function fs() {
   const deno = denoApi();
@@ -6300,22 +6595,46 @@ async function exists(path) {
   }
 }
 async function cachedCommit(cacheDir, repo, revision) {
+  checkRevision(revision);
   if (isCommitHash(revision)) return revision;
+  const path = joinPath(repoFolder(cacheDir, repo), "refs", revision);
+  let text;
   try {
-    const text = (await fs().readTextFile(joinPath(repoFolder(cacheDir, repo), "refs", revision))).trim();
-    return text || null;
+    text = (await fs().readTextFile(path)).trim();
   } catch (err) {
     if (isNotFound(err)) return null;
     throw err;
   }
+  if (!text) return null;
+  if (!isCommitHash(text)) {
+    throw new Error(
+      `The cache's ref file ${path} holds ${quote(text)}, not ${COMMIT_RULE}: delete it and try again`
+    );
+  }
+  return text;
+}
+function tempBeside(path) {
+  return `${path}.${crypto.randomUUID()}.tmp`;
+}
+async function replaceWith(temp, path) {
+  try {
+    await fs().rename(temp, path);
+  } catch (err) {
+    await fs().remove(temp).catch(() => {
+    });
+    throw err;
+  }
 }
 async function cachedFile(cacheDir, repo, revision, file) {
+  checkFileName(file);
   const commit = await cachedCommit(cacheDir, repo, revision);
   if (!commit) return null;
   const path = joinPath(repoFolder(cacheDir, repo), "snapshots", commit, file);
   return await exists(path) ? path : null;
 }
 async function writeRef(cacheDir, repo, revision, commit) {
+  checkRevision(revision);
+  checkCommit(commit);
   if (revision === commit) return;
   const path = joinPath(repoFolder(cacheDir, repo), "refs", revision);
   await fs().mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
@@ -6324,117 +6643,34 @@ async function writeRef(cacheDir, repo, revision, commit) {
     current = (await fs().readTextFile(path)).trim();
   } catch {
   }
-  if (current !== commit) await fs().writeTextFile(path, commit);
+  if (current === commit) return;
+  const temp = tempBeside(path);
+  await fs().writeTextFile(temp, commit);
+  await replaceWith(temp, path);
 }
 async function linkSnapshot(cacheDir, repo, commit, file, etag) {
+  checkCommit(commit);
+  checkFileName(file);
   const deno = fs();
-  const folder = repoFolder(cacheDir, repo);
-  const path = joinPath(folder, "snapshots", commit, file);
+  const blob = blobPath(cacheDir, repo, etag);
+  const path = joinPath(repoFolder(cacheDir, repo), "snapshots", commit, file);
   await deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  const target = `${"../".repeat(2 + file.split("/").length - 1)}blobs/${etag}`;
   try {
-    await deno.remove(path);
+    if (await deno.readLink(path) === target) return path;
   } catch {
   }
-  const up = "../".repeat(2 + file.split("/").length - 1);
+  const temp = tempBeside(path);
   try {
-    await deno.symlink(`${up}blobs/${etag}`, path);
+    await deno.symlink(target, temp);
   } catch {
-    await deno.copyFile(joinPath(folder, "blobs", etag), path);
+    await deno.copyFile(blob, temp);
   }
+  await replaceWith(temp, path);
   return path;
 }
 
-// src/hub/hub.ts
-var EXTENSIONS = ["jit", "safetensors"];
-var REPO_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
-var SHA256 = /^[0-9a-f]{64}$/;
-var SAFE_ETAG = /^[\w.+=-]+$/;
-async function resolveCheckpoint(model, options = {}) {
-  if (!denoApi()) {
-    throw new Error(
-      `Cannot resolve "${model}": the hub cache needs a file system (Deno); pass encoder and decoder URLs instead`
-    );
-  }
-  const local = await localCheckpoint(model);
-  if (local) return local;
-  const repo = repoId(model);
-  const revision = options.revision ?? "main";
-  const ctx = {
-    repo,
-    revision,
-    cacheDir: expandHome(options.cacheDir ?? hubCacheDir()),
-    endpoint: (options.endpoint ?? hubEndpoint()).replace(/\/+$/, ""),
-    token: options.token ?? await hubToken(),
-    fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
-    onProgress: options.onProgress
-  };
-  const offline = options.offline ?? hubOffline();
-  const [enc, dec] = await Promise.allSettled([
-    resolveHalf(ctx, "encoder", offline),
-    resolveHalf(ctx, "decoder", offline)
-  ]);
-  if (enc.status === "rejected") throw enc.reason;
-  if (dec.status === "rejected") throw dec.reason;
-  return { encoder: enc.value.path, decoder: dec.value.path, repo, revision: enc.value.commit };
-}
-function repoId(model) {
-  const bare = model.replace(/^nvidia\//, "");
-  if (!bare.includes("/")) {
-    try {
-      return `nvidia/${findVariant(bare).name}`;
-    } catch (err) {
-      if (model.startsWith("nvidia/") && REPO_ID.test(model)) return model;
-      throw new Error(
-        `${err.message}, a hub repo id (owner/name) or a directory of checkpoints`
-      );
-    }
-  }
-  if (REPO_ID.test(model)) return model;
-  throw new Error(
-    `Unknown model "${model}": expected an official name (e.g. "Cosmos-0.1-Tokenizer-CI8x8"), a hub repo id (owner/name) or an existing directory`
-  );
-}
-async function localCheckpoint(model) {
-  const deno = denoApi();
-  const dir = expandHome(model);
-  try {
-    if (!(await deno.stat(dir)).isDirectory) return null;
-  } catch {
-    return null;
-  }
-  const find = async (half) => {
-    for (const ext of EXTENSIONS) {
-      const path = `${dir.replace(/[\\/]+$/, "")}/${half}.${ext}`;
-      try {
-        if ((await deno.stat(path)).isFile) return path;
-      } catch {
-      }
-    }
-    throw new Error(
-      `Directory "${model}" has no ${EXTENSIONS.map((e) => `${half}.${e}`).join(" or ")}`
-    );
-  };
-  const [encoder, decoder] = await Promise.all([find("encoder"), find("decoder")]);
-  return { encoder, decoder, repo: model, revision: "local" };
-}
-async function resolveHalf(ctx, half, offline) {
-  const names = EXTENSIONS.map((e) => `${half}.${e}`);
-  for (const name of names) {
-    const path = await cachedFile(ctx.cacheDir, ctx.repo, ctx.revision, name);
-    if (path) {
-      return { path, commit: await cachedCommit(ctx.cacheDir, ctx.repo, ctx.revision) };
-    }
-  }
-  if (offline) {
-    throw cannotDownload(ctx, names[0], "offline (offline: true or HF_HUB_OFFLINE) and not cached");
-  }
-  for (const name of names) {
-    const meta = await headFile(ctx, name);
-    if (meta) return { path: await download(ctx, name, meta), commit: meta.commit };
-  }
-  const at = ctx.revision === "main" ? "" : ` at revision "${ctx.revision}"`;
-  throw new Error(`${ctx.repo} has no ${names.join(" or ")}${at}`);
-}
+// src/hub/context.ts
 function cannotDownload(ctx, file, reason) {
   return new Error(
     `Cannot download "${file}" from ${ctx.repo}: ${reason}; set HF_ENDPOINT or download it yourself into ${repoFolder(ctx.cacheDir, ctx.repo)} (e.g. huggingface-cli download ${ctx.repo} --cache-dir ${ctx.cacheDir})`
@@ -6447,76 +6683,51 @@ function authError(ctx, file, res) {
   );
 }
 function headers(ctx, extra = {}) {
-  const h = new Headers(extra);
+  const h = new Headers({ "Accept-Encoding": "identity", ...extra });
   if (ctx.token) h.set("Authorization", `Bearer ${ctx.token}`);
   return h;
 }
-function normalizeEtag(etag) {
-  return etag.trim().replace(/^W\//, "").replace(/^"(.*)"$/, "$1");
-}
-function isRelativeUrl(location) {
-  return !/^[a-z][a-z0-9+.-]*:/i.test(location) && !location.startsWith("//");
-}
-async function headFile(ctx, file) {
-  const resolveUrl = `${ctx.endpoint}/${ctx.repo}/resolve/${encodeURIComponent(ctx.revision)}/${file}`;
-  let url = resolveUrl;
-  for (let hops = 0; ; hops++) {
-    let res;
-    try {
-      res = await ctx.fetch(url, { method: "HEAD", headers: headers(ctx), redirect: "manual" });
-    } catch (err) {
-      throw cannotDownload(ctx, file, err.message);
-    }
-    await res.body?.cancel();
-    if (res.status === 404) return null;
-    if (res.status === 401 || res.status === 403) throw authError(ctx, file, res);
-    const redirect = res.status >= 300 && res.status < 400;
-    const commit = res.headers.get("x-repo-commit");
-    const location = res.headers.get("location");
-    if (redirect && !commit && location && isRelativeUrl(location) && hops < 5) {
-      url = new URL(location, url).href;
-      continue;
-    }
-    if (!res.ok && !redirect) {
-      throw cannotDownload(ctx, file, `HTTP ${res.status} ${res.statusText}`);
-    }
-    const etagHeader = res.headers.get("x-linked-etag") ?? res.headers.get("etag");
-    if (!commit || !etagHeader) {
-      throw cannotDownload(
-        ctx,
-        file,
-        `the answer of ${ctx.endpoint} has no X-Repo-Commit or ETag (is it a Hugging Face hub?)`
-      );
-    }
-    const etag = normalizeEtag(etagHeader);
-    if (!SAFE_ETAG.test(etag) || /^\.+$/.test(etag)) {
-      throw cannotDownload(ctx, file, `unexpected ETag "${etagHeader}"`);
-    }
-    const sizeHeader = res.headers.get("x-linked-size") ?? res.headers.get("content-length");
-    const size = sizeHeader !== null && /^\d+$/.test(sizeHeader) ? Number(sizeHeader) : null;
-    return { url: resolveUrl, commit, etag, size };
-  }
-}
+
+// src/hub/download.ts
+var SHA256 = /^[0-9a-f]{64}$/;
 async function download(ctx, file, meta) {
   const deno = denoApi();
-  const blobs = `${repoFolder(ctx.cacheDir, ctx.repo)}/blobs`;
-  const blob = `${blobs}/${meta.etag}`;
-  let present = false;
-  try {
-    present = (await deno.stat(blob)).isFile;
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
-  if (!present) {
-    await deno.mkdir(blobs, { recursive: true });
-    const part = `${blob}.incomplete`;
-    await fetchInto(ctx, file, meta, part, true);
-    await verify(ctx, file, meta, part);
-    await deno.rename(part, blob);
+  const blob = blobPath(ctx.cacheDir, ctx.repo, meta.etag);
+  if (!await isFile(blob)) {
+    await withLock(lockPath(ctx.cacheDir, ctx.repo, meta.etag), async () => {
+      if (await isFile(blob)) return;
+      await deno.mkdir(parent(blob), { recursive: true });
+      const part = `${blob}.incomplete`;
+      await fetchInto(ctx, file, meta, part, true);
+      await verify(ctx, file, meta, part);
+      await deno.rename(part, blob);
+    });
   }
   const path = await linkSnapshot(ctx.cacheDir, ctx.repo, meta.commit, file, meta.etag);
   await writeRef(ctx.cacheDir, ctx.repo, ctx.revision, meta.commit);
   return path;
+}
+function parent(path) {
+  return path.slice(0, path.lastIndexOf("/"));
+}
+async function withLock(path, fn) {
+  const deno = denoApi();
+  await deno.mkdir(parent(path), { recursive: true });
+  const lock = await deno.open(path, { write: true, create: true });
+  try {
+    await lock.lock(true);
+    return await fn();
+  } finally {
+    lock.close();
+  }
+}
+async function isFile(path) {
+  try {
+    return (await denoApi().stat(path)).isFile;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
 }
 async function fileSize(path) {
   try {
@@ -6525,6 +6736,18 @@ async function fileSize(path) {
     if (isNotFound(err)) return 0;
     throw err;
   }
+}
+async function corrupt(ctx, file, part, what) {
+  await denoApi().remove(part).catch(() => {
+  });
+  return new Error(
+    `Download of "${file}" from ${ctx.repo} is corrupt (${what}); it was removed: try again`
+  );
+}
+function bodyLength(res) {
+  const encoding = (res.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
+  const length = res.headers.get("content-length");
+  return encoding === "identity" && length !== null && /^\d+$/.test(length) ? Number(length) : null;
 }
 async function fetchInto(ctx, file, meta, part, mayRetry) {
   const deno = denoApi();
@@ -6571,14 +6794,29 @@ async function fetchInto(ctx, file, meta, part, mayRetry) {
   } else {
     have = 0;
   }
-  const length = Number(res.headers.get("content-length") ?? NaN);
-  const total = Number.isFinite(length) ? have + length : 0;
+  const length = bodyLength(res);
+  const total = length !== null ? have + length : 0;
+  if (meta.size !== null && length !== null && total !== meta.size) {
+    await res.body.cancel();
+    throw await corrupt(
+      ctx,
+      file,
+      part,
+      `the server declared ${total} bytes, the hub ${meta.size}`
+    );
+  }
+  const limit = meta.size ?? (length !== null ? total : null);
   const out = await deno.open(
     part,
     append ? { write: true, create: true, append: true } : { write: true, create: true, truncate: true }
   );
+  let overflow = false;
   try {
     for await (const chunk of res.body) {
+      if (limit !== null && have + chunk.length > limit) {
+        overflow = true;
+        break;
+      }
       for (let off = 0; off < chunk.length; ) off += await out.write(chunk.subarray(off));
       have += chunk.length;
       progress(have, total);
@@ -6588,26 +6826,176 @@ async function fetchInto(ctx, file, meta, part, mayRetry) {
   } finally {
     out.close();
   }
+  if (overflow) {
+    throw await corrupt(ctx, file, part, `the server sent more than the ${limit} bytes declared`);
+  }
 }
 function hex2(buf) {
   return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 async function verify(ctx, file, meta, part) {
-  const deno = denoApi();
-  const fail2 = async (what) => {
-    await deno.remove(part).catch(() => {
-    });
-    throw new Error(
-      `Download of "${file}" from ${ctx.repo} is corrupt (${what}); it was removed: try again`
-    );
-  };
   const size = await fileSize(part);
   if (meta.size !== null && size !== meta.size) {
-    await fail2(`${size} bytes, expected ${meta.size}`);
+    throw await corrupt(ctx, file, part, `${size} bytes, expected ${meta.size}`);
   }
   if (SHA256.test(meta.etag)) {
-    const digest = hex2(await crypto.subtle.digest("SHA-256", await deno.readFile(part)));
-    if (digest !== meta.etag) await fail2(`sha256 ${digest}, expected ${meta.etag}`);
+    const bytes = await denoApi().readFile(part);
+    const digest = hex2(await crypto.subtle.digest("SHA-256", bytes));
+    if (digest !== meta.etag) {
+      throw await corrupt(ctx, file, part, `sha256 ${digest}, expected ${meta.etag}`);
+    }
+  }
+}
+
+// src/hub/hub.ts
+var EXTENSIONS = ["jit", "safetensors"];
+var REPO_SHAPE = /^[^/]+\/[^/]+$/;
+async function resolveCheckpoint(model, options = {}) {
+  if (!denoApi()) {
+    throw new Error(
+      `Cannot resolve "${model}": the hub cache needs a file system (Deno); pass encoder and decoder URLs instead`
+    );
+  }
+  const local = await localCheckpoint(model);
+  if (local) return local;
+  const repo = repoId(model);
+  const revision = options.revision ?? "main";
+  checkRevision(revision);
+  const ctx = {
+    repo,
+    revision,
+    cacheDir: expandHome(options.cacheDir ?? hubCacheDir()),
+    endpoint: (options.endpoint ?? hubEndpoint()).replace(/\/+$/, ""),
+    token: options.token ?? await hubToken(),
+    fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+    onProgress: options.onProgress
+  };
+  const offline = options.offline ?? hubOffline();
+  const [enc, dec] = await Promise.allSettled([
+    resolveHalf(ctx, "encoder", offline),
+    resolveHalf(ctx, "decoder", offline)
+  ]);
+  if (enc.status === "rejected") throw enc.reason;
+  if (dec.status === "rejected") throw dec.reason;
+  return { encoder: enc.value.path, decoder: dec.value.path, repo, revision: enc.value.commit };
+}
+function repoId(model) {
+  const bare = model.replace(/^nvidia\//, "");
+  if (!bare.includes("/")) {
+    try {
+      return `nvidia/${findVariant(bare).name}`;
+    } catch (err) {
+      if (!model.startsWith("nvidia/")) {
+        throw new Error(
+          `${err.message}, a hub repo id (owner/name) or a directory of checkpoints`
+        );
+      }
+    }
+  }
+  if (REPO_SHAPE.test(model)) {
+    checkRepoId(model);
+    return model;
+  }
+  throw new Error(
+    `Unknown model "${model}": expected an official name (e.g. "Cosmos-0.1-Tokenizer-CI8x8"), a hub repo id (owner/name) or an existing directory`
+  );
+}
+async function localCheckpoint(model) {
+  const deno = denoApi();
+  const dir = expandHome(model);
+  try {
+    if (!(await deno.stat(dir)).isDirectory) return null;
+  } catch {
+    return null;
+  }
+  const find = async (half) => {
+    for (const ext of EXTENSIONS) {
+      const path = `${dir.replace(/[\\/]+$/, "")}/${half}.${ext}`;
+      try {
+        if ((await deno.stat(path)).isFile) return path;
+      } catch {
+      }
+    }
+    throw new Error(
+      `Directory "${model}" has no ${EXTENSIONS.map((e) => `${half}.${e}`).join(" or ")}`
+    );
+  };
+  const [encoder, decoder] = await Promise.all([find("encoder"), find("decoder")]);
+  return { encoder, decoder, repo: model, revision: "local" };
+}
+async function resolveHalf(ctx, half, offline) {
+  const names = EXTENSIONS.map((e) => `${half}.${e}`);
+  for (const name of names) {
+    const path = await cachedFile(ctx.cacheDir, ctx.repo, ctx.revision, name);
+    if (path) {
+      return { path, commit: await cachedCommit(ctx.cacheDir, ctx.repo, ctx.revision) };
+    }
+  }
+  if (offline) {
+    throw cannotDownload(ctx, names[0], "offline (offline: true or HF_HUB_OFFLINE) and not cached");
+  }
+  for (const name of names) {
+    const meta = await headFile(ctx, name);
+    if (meta) return { path: await download(ctx, name, meta), commit: meta.commit };
+  }
+  const at = ctx.revision === "main" ? "" : ` at revision "${ctx.revision}"`;
+  throw new Error(`${ctx.repo} has no ${names.join(" or ")}${at}`);
+}
+function normalizeEtag(etag) {
+  return etag.trim().replace(/^W\//, "").replace(/^"(.*)"$/, "$1");
+}
+function isRelativeUrl(location) {
+  return !/^[a-z][a-z0-9+.-]*:/i.test(location) && !location.startsWith("//");
+}
+async function headFile(ctx, file) {
+  const resolveUrl = `${ctx.endpoint}/${ctx.repo}/resolve/${encodeURIComponent(ctx.revision)}/${file}`;
+  let url = resolveUrl;
+  for (let hops = 0; ; hops++) {
+    let res;
+    try {
+      res = await ctx.fetch(url, { method: "HEAD", headers: headers(ctx), redirect: "manual" });
+    } catch (err) {
+      throw cannotDownload(ctx, file, err.message);
+    }
+    await res.body?.cancel();
+    if (res.status === 404) return null;
+    if (res.status === 401 || res.status === 403) throw authError(ctx, file, res);
+    const redirect = res.status >= 300 && res.status < 400;
+    const commit = res.headers.get("x-repo-commit");
+    const location = res.headers.get("location");
+    if (redirect && !commit && location && isRelativeUrl(location) && hops < 5) {
+      url = new URL(location, url).href;
+      continue;
+    }
+    if (!res.ok && !redirect) {
+      throw cannotDownload(ctx, file, `HTTP ${res.status} ${res.statusText}`);
+    }
+    const etagHeader = res.headers.get("x-linked-etag") ?? res.headers.get("etag");
+    if (!commit || !etagHeader) {
+      throw cannotDownload(
+        ctx,
+        file,
+        `the answer of ${ctx.endpoint} has no X-Repo-Commit or ETag (is it a Hugging Face hub?)`
+      );
+    }
+    if (!isCommitHash(commit)) {
+      throw cannotDownload(
+        ctx,
+        file,
+        `the hub's X-Repo-Commit ${quote(commit)} is not ${COMMIT_RULE}`
+      );
+    }
+    const etag = normalizeEtag(etagHeader);
+    if (!isBlobName(etag)) {
+      throw cannotDownload(
+        ctx,
+        file,
+        `the hub's ETag ${quote(etag)} cannot name a blob (expected ${ETAG_RULE})`
+      );
+    }
+    const sizeHeader = res.headers.get("x-linked-size") ?? res.headers.get("content-length");
+    const size = sizeHeader !== null && /^\d+$/.test(sizeHeader) ? Number(sizeHeader) : null;
+    return { url: resolveUrl, commit, etag, size };
   }
 }
 
@@ -6638,6 +7026,137 @@ function terminalProgress() {
       done
     );
   };
+}
+
+// src/browser/hub.ts
+var DEFAULT_ENDPOINT = "https://huggingface.co";
+var BROWSER_CACHE_NAME = "cosmos-webgpu-hub";
+var DEFAULT_MAX_BYTES = 4 * 2 ** 30;
+var EXTENSIONS2 = ["jit", "safetensors"];
+function browserRepoId(model) {
+  const bare = model.replace(/^nvidia\//, "");
+  if (!bare.includes("/")) {
+    try {
+      return `nvidia/${findVariant(bare).name}`;
+    } catch (err) {
+      if (!model.startsWith("nvidia/")) {
+        throw new Error(
+          `${err.message}, or a hub repo id (owner/name); a directory needs Deno, so in a browser pass encoder and decoder URLs for one`
+        );
+      }
+    }
+  }
+  checkRepoId(model);
+  return model;
+}
+async function fetchCheckpoint(model, options = {}) {
+  const repo = browserRepoId(model);
+  const revision = options.revision ?? "main";
+  checkRevision(revision);
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  if (!(maxBytes >= 0)) throw new Error(`maxBytes must be a number >= 0, got ${maxBytes}`);
+  const store = options.caches === void 0 ? globalThis.caches ?? null : options.caches;
+  const ctx = {
+    repo,
+    base: `${(options.endpoint ?? DEFAULT_ENDPOINT).replace(/\/+$/, "")}/${repo}/resolve/${encodeURIComponent(revision)}/`,
+    fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+    cache: store ? await store.open(options.cacheName ?? BROWSER_CACHE_NAME) : null,
+    token: options.token,
+    maxBytes,
+    onProgress: options.onProgress
+  };
+  const [e, d] = await Promise.allSettled([fetchHalf(ctx, "encoder"), fetchHalf(ctx, "decoder")]);
+  if (e.status === "rejected") throw e.reason;
+  if (d.status === "rejected") throw d.reason;
+  const enc = e.value, dec = d.value;
+  return {
+    encoder: enc.bytes,
+    decoder: dec.bytes,
+    repo,
+    urls: [enc.url, dec.url],
+    cached: enc.cached && dec.cached
+  };
+}
+async function fetchHalf(ctx, half) {
+  const names = EXTENSIONS2.map((e) => `${half}.${e}`);
+  if (ctx.cache) {
+    for (const name of names) {
+      const hit = await ctx.cache.match(ctx.base + name);
+      if (hit) return { bytes: await readBody(ctx, name, hit), url: ctx.base + name, cached: true };
+    }
+  }
+  for (const name of names) {
+    const url = ctx.base + name;
+    let res;
+    try {
+      res = await ctx.fetch(url, {
+        headers: ctx.token ? { authorization: `Bearer ${ctx.token}` } : {}
+      });
+    } catch (err) {
+      throw new Error(`Cannot download "${name}" from ${ctx.repo}: ${err.message}`);
+    }
+    if (res.status === 404) {
+      await res.body?.cancel();
+      continue;
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      const hint = res.status === 401 || res.status === 403 ? ctx.token ? "; the token given has no access to it" : "; pass a hub token (hub.token)" : "";
+      throw new Error(
+        `Cannot download "${name}" from ${ctx.repo}: HTTP ${res.status} ${res.statusText}${hint}`
+      );
+    }
+    const bytes = await readBody(ctx, name, res);
+    await ctx.cache?.put(
+      url,
+      new Response(bytes, { headers: { "content-length": String(bytes.length) } })
+    );
+    return { bytes, url, cached: false };
+  }
+  throw new Error(`${ctx.repo} has no ${names.join(" or ")} at ${ctx.base}`);
+}
+async function readBody(ctx, name, res) {
+  const fail2 = async (reason) => {
+    await res.body?.cancel().catch(() => {
+    });
+    throw new Error(`Cannot download "${name}" from ${ctx.repo}: ${reason}`);
+  };
+  const encoded = (res.headers.get("content-encoding") ?? "identity") !== "identity";
+  const header = encoded ? null : res.headers.get("content-length");
+  const declared2 = header !== null && /^\d+$/.test(header) ? Number(header) : null;
+  if (declared2 !== null && declared2 > ctx.maxBytes) {
+    return await fail2(`it is ${declared2} bytes, more than maxBytes (${ctx.maxBytes})`);
+  }
+  if (!res.body) return new Uint8Array(0);
+  let buf = new Uint8Array(declared2 ?? Math.min(ctx.maxBytes, 1 << 20));
+  let n = 0;
+  const reader = res.body.getReader();
+  for (; ; ) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    const limit = declared2 ?? ctx.maxBytes;
+    if (n + value.length > limit) {
+      await reader.cancel().catch(() => {
+      });
+      throw new Error(
+        `Cannot download "${name}" from ${ctx.repo}: ${declared2 !== null ? `the body is longer than its declared ${declared2} bytes` : `it is more than maxBytes (${ctx.maxBytes})`}`
+      );
+    }
+    if (n + value.length > buf.length) {
+      const grown = new Uint8Array(Math.min(limit, Math.max(buf.length * 2, n + value.length)));
+      grown.set(buf.subarray(0, n));
+      buf = grown;
+    }
+    buf.set(value, n);
+    n += value.length;
+    ctx.onProgress?.({ file: name, bytes: n, total: declared2 ?? 0 });
+  }
+  if (declared2 !== null && n !== declared2) {
+    throw new Error(
+      `Cannot download "${name}" from ${ctx.repo}: the body ended after ${n} of its declared ${declared2} bytes`
+    );
+  }
+  return n === buf.length ? buf : buf.slice(0, n);
 }
 
 // src/halves.ts
@@ -7454,13 +7973,13 @@ function checkAllUsed(reader) {
   );
   if (unused.length) {
     throw new Error(
-      `Cannot load ${reader.half}: "${reader.src.source}" has ${unused.length} tensor(s) this architecture does not use, e.g. "${unused[0]}"`
+      `Cannot load ${reader.half}: "${reader.source}" has ${unused.length} tensor(s) this architecture does not use, e.g. "${unused[0]}"`
     );
   }
 }
 async function loadSource(input, what) {
   const { bytes, source } = await readWeightsInput(input, what);
-  return await readCheckpoint(bytes, source, what);
+  return await readCheckpoint(bytes, source, what, { finite: what });
 }
 function inferLoadedHalves(halves, variant, compression) {
   const configs = inferHalves(halves, { variant, compression });
@@ -7498,10 +8017,10 @@ async function selectBackend(options) {
 async function loadTokenizer(options) {
   let variant;
   if (options?.model && options.encoder === void 0 && options.decoder === void 0) {
-    const files = await resolveCheckpoint(options.model, {
+    const files = denoApi() ? await resolveCheckpoint(options.model, {
       ...options.hub,
       onProgress: options.hub?.onProgress ?? terminalProgress()
-    });
+    }) : await fetchCheckpoint(options.model, options.hub);
     try {
       variant = findVariant(options.model);
     } catch {
@@ -7546,6 +8065,7 @@ async function loadTokenizer(options) {
         decoder = config.kind === "video" ? new VideoDecoder(uploader, reader, config) : new ImageDecoder(uploader, reader, config);
       }
       checkAllUsed(reader);
+      reader.close();
     }
     const model = variant?.name ?? describeVariant(architectureOf(cfg));
     await backend?.flush();
@@ -7564,17 +8084,292 @@ async function loadTokenizer(options) {
     throw err;
   }
 }
+
+// src/media/pad.ts
+function padAmounts(size, multiple) {
+  const pad = (multiple - size % multiple) % multiple;
+  return [pad >> 1, pad - (pad >> 1)];
+}
+function reflectIndex(i, n) {
+  if (n === 1) return 0;
+  const period = 2 * (n - 1);
+  const m = (i % period + period) % period;
+  return m < n ? m : period - m;
+}
+function padImage(img, multiple, mode = "reflect") {
+  const [top, bottom] = padAmounts(img.height, multiple);
+  const [left, right] = padAmounts(img.width, multiple);
+  const crop = { top, left, height: img.height, width: img.width };
+  if (top + bottom + left + right === 0) return { image: img, crop };
+  const width = img.width + left + right, height = img.height + top + bottom;
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    const inY = y - top;
+    const rowInside = inY >= 0 && inY < img.height;
+    if (!rowInside && mode === "zero") continue;
+    const sy = reflectIndex(inY, img.height);
+    for (let x = 0; x < width; x++) {
+      const inX = x - left;
+      if (mode === "zero" && (inX < 0 || inX >= img.width)) continue;
+      const sx = reflectIndex(inX, img.width);
+      const s = (sy * img.width + sx) * 3, d = (y * width + x) * 3;
+      data[d] = img.data[s];
+      data[d + 1] = img.data[s + 1];
+      data[d + 2] = img.data[s + 2];
+    }
+  }
+  return { image: { width, height, data }, crop };
+}
+function cropImage(img, crop) {
+  if (crop.top === 0 && crop.left === 0 && crop.width === img.width && crop.height === img.height) {
+    return img;
+  }
+  const data = new Uint8Array(crop.width * crop.height * 3);
+  for (let y = 0; y < crop.height; y++) {
+    const s = ((crop.top + y) * img.width + crop.left) * 3;
+    data.set(img.data.subarray(s, s + crop.width * 3), y * crop.width * 3);
+  }
+  return { width: crop.width, height: crop.height, data };
+}
+
+// src/media/tensor.ts
+function framesToTensor(frames, video) {
+  const { width, height } = frames[0];
+  const plane = width * height, t = frames.length;
+  const data = new Float32Array(3 * t * plane);
+  frames.forEach((f, ti) => {
+    if (f.width !== width || f.height !== height) {
+      throw new Error(`Frame ${ti} is ${f.width}x${f.height}, not ${width}x${height}`);
+    }
+    for (let p = 0; p < plane; p++) {
+      for (let c = 0; c < 3; c++) data[(c * t + ti) * plane + p] = f.data[p * 3 + c] / 127.5 - 1;
+    }
+  });
+  return { data, shape: video ? [1, 3, t, height, width] : [1, 3, height, width] };
+}
+function tensorToFrames(t) {
+  const video = t.shape.length === 5;
+  const [height, width] = t.shape.slice(-2);
+  const frames = video ? t.shape[2] : 1;
+  const plane = width * height;
+  const out = [];
+  for (let ti = 0; ti < frames; ti++) {
+    const data = new Uint8Array(plane * 3);
+    for (let c = 0; c < 3; c++) {
+      const base = (c * frames + ti) * plane;
+      for (let p = 0; p < plane; p++) {
+        const v = Math.min(1, Math.max(0, (t.data[base + p] + 1) / 2));
+        data[p * 3 + c] = Math.floor(v * 255 + 0.5);
+      }
+    }
+    out.push({ width, height, data });
+  }
+  return out;
+}
+
+// src/browser/pixels.ts
+function pixelsToRgb(p, what = "image") {
+  const { width, height, data } = p;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new Error(`Cannot read ${what}: its size ${width}x${height} is not a positive size`);
+  }
+  if (data.length !== width * height * 4) {
+    throw new Error(
+      `Cannot read ${what}: a ${width}x${height} RGBA image holds ${width * height * 4} bytes, got ${data.length}`
+    );
+  }
+  const rgb = new Uint8Array(width * height * 3);
+  for (let i = 0, j = 0; j < rgb.length; i += 4, j += 3) {
+    rgb[j] = data[i];
+    rgb[j + 1] = data[i + 1];
+    rgb[j + 2] = data[i + 2];
+  }
+  return { width, height, data: rgb };
+}
+function rgbToPixels(img) {
+  const data = new Uint8ClampedArray(img.width * img.height * 4);
+  for (let i = 0, j = 0; j < img.data.length; i += 4, j += 3) {
+    data[i] = img.data[j];
+    data[i + 1] = img.data[j + 1];
+    data[i + 2] = img.data[j + 2];
+    data[i + 3] = 255;
+  }
+  const Ctor = globalThis.ImageData;
+  return Ctor ? new Ctor(data, img.width) : { width: img.width, height: img.height, data };
+}
+function padded(frames, options) {
+  const multiple = options.multiple ?? 1;
+  if (!Number.isInteger(multiple) || multiple < 1) {
+    throw new Error(`multiple must be a positive integer, got ${multiple}`);
+  }
+  if (!frames.length) throw new Error("Cannot make a tensor of no frames");
+  let crop;
+  const rgb = frames.map((f, i) => {
+    const out = padImage(
+      pixelsToRgb(f, frames.length > 1 ? `frame ${i}` : "image"),
+      multiple,
+      options.pad
+    );
+    crop ??= out.crop;
+    return out.image;
+  });
+  return { rgb, crop };
+}
+function imageDataToTensor(image, options = {}) {
+  const { rgb, crop } = padded([image], options);
+  return { tensor: framesToTensor(rgb, false), crop };
+}
+function framesToVideoTensor(frames, options = {}) {
+  const { rgb, crop } = padded(frames, options);
+  return { tensor: framesToTensor(rgb, true), crop };
+}
+function tensorToImageData(t, crop) {
+  if (t.shape.length !== 4 && t.shape.length !== 5 || t.shape[0] !== 1 || t.shape[1] !== 3) {
+    throw new Error(
+      `Cannot draw a tensor of shape [${t.shape.join(", ")}]: expected [1, 3, H, W] or [1, 3, T, H, W]`
+    );
+  }
+  return tensorToFrames(t).map((f) => rgbToPixels(crop ? cropImage(f, crop) : f));
+}
+function videoFrameToImageData(frame2) {
+  const width = frame2.displayWidth ?? frame2.width ?? 0;
+  const height = frame2.displayHeight ?? frame2.height ?? 0;
+  const Canvas = globalThis.OffscreenCanvas;
+  if (!Canvas) throw new Error("Cannot draw a video frame: this runtime has no OffscreenCanvas");
+  if (!(width > 0 && height > 0)) {
+    throw new Error(`Cannot draw a video frame of size ${width}x${height}`);
+  }
+  const ctx = new Canvas(width, height).getContext("2d", { willReadFrequently: true });
+  if (!ctx) throw new Error("Cannot draw a video frame: no 2D canvas context");
+  ctx.drawImage(frame2, 0, 0);
+  return ctx.getImageData(0, 0, width, height);
+}
+
+// src/media/metrics.ts
+var F32_EPS = 2 ** -23;
+function psnrFromMse(mse, peak) {
+  return 20 * Math.log10(peak / (Math.sqrt(mse) + F32_EPS));
+}
+function squaredError(a, b) {
+  if (a.length !== b.length) {
+    throw new Error(`Cannot compare arrays of ${a.length} and ${b.length} values`);
+  }
+  let se = 0;
+  for (let i = 0; i < a.length; i++) se += (a[i] - b[i]) ** 2;
+  return se;
+}
+function psnr(a, b, peak = 2) {
+  return psnrFromMse(squaredError(a, b) / a.length, peak);
+}
+var WIN = 7;
+var K1 = 0.01;
+var K2 = 0.03;
+function ssim(a, b, width, height, channels = 3, dataRange = 255) {
+  const n = width * height * channels;
+  if (a.length !== n || b.length !== n) {
+    throw new Error(
+      `Cannot compute SSIM: ${width}x${height}x${channels} frames hold ${n} values, got ${a.length} and ${b.length}`
+    );
+  }
+  if (width < WIN || height < WIN) {
+    throw new Error(`Cannot compute SSIM of a ${width}x${height} frame: it needs at least 7x7`);
+  }
+  const c1 = (K1 * dataRange) ** 2, c2 = (K2 * dataRange) ** 2;
+  const np = WIN * WIN, covNorm = np / (np - 1);
+  const sw = width + 1;
+  const tables = Array.from({ length: 5 }, () => new Float64Array(sw * (height + 1)));
+  const [sx, sy, sxx, syy, sxy] = tables;
+  const pad = (WIN - 1) / 2;
+  let total = 0;
+  for (let c = 0; c < channels; c++) {
+    for (let y = 0; y < height; y++) {
+      let rx = 0, ry = 0, rxx = 0, ryy = 0, rxy = 0;
+      for (let x = 0; x < width; x++) {
+        const i = (y * width + x) * channels + c;
+        const va = a[i], vb = b[i];
+        rx += va;
+        ry += vb;
+        rxx += va * va;
+        ryy += vb * vb;
+        rxy += va * vb;
+        const o = (y + 1) * sw + x + 1, up = y * sw + x + 1;
+        sx[o] = sx[up] + rx;
+        sy[o] = sy[up] + ry;
+        sxx[o] = sxx[up] + rxx;
+        syy[o] = syy[up] + ryy;
+        sxy[o] = sxy[up] + rxy;
+      }
+    }
+    const box = (t, x0, y0) => {
+      const x1 = x0 + WIN, y1 = y0 + WIN;
+      return (t[y1 * sw + x1] - t[y0 * sw + x1] - t[y1 * sw + x0] + t[y0 * sw + x0]) / np;
+    };
+    let sum = 0;
+    for (let y0 = 0; y0 + WIN <= height; y0++) {
+      for (let x0 = 0; x0 + WIN <= width; x0++) {
+        const ux = box(sx, x0, y0), uy = box(sy, x0, y0);
+        const vx = covNorm * (box(sxx, x0, y0) - ux * ux);
+        const vy = covNorm * (box(syy, x0, y0) - uy * uy);
+        const vxy = covNorm * (box(sxy, x0, y0) - ux * uy);
+        sum += (2 * ux * uy + c1) * (2 * vxy + c2) / ((ux * ux + uy * uy + c1) * (vx + vy + c2));
+      }
+    }
+    total += sum / ((width - 2 * pad) * (height - 2 * pad));
+  }
+  return total / channels;
+}
+var QualityMeter = class {
+  #se = 0;
+  #count = 0;
+  #ssim = 0;
+  #frames = 0;
+  /**
+   * Adds one frame pair (HWC, 0..255); returns that frame's own PSNR and SSIM. Frames smaller
+   * than SSIM's 7x7 window have no SSIM (NaN, and so has the item's), as the evaluation has none.
+   */
+  add(original, reconstruction, width, height, channels = 3) {
+    const s = width < WIN || height < WIN ? NaN : ssim(original, reconstruction, width, height, channels);
+    const se = squaredError(original, reconstruction);
+    this.#se += se;
+    this.#count += original.length;
+    this.#ssim += s;
+    this.#frames++;
+    return { psnr: psnrFromMse(se / original.length, 255), ssim: s };
+  }
+  /** The item's quality over every frame added so far. */
+  result() {
+    if (this.#frames === 0) throw new Error("No frames were measured");
+    return {
+      psnr: psnrFromMse(this.#se / this.#count, 255),
+      ssim: this.#ssim / this.#frames,
+      frames: this.#frames
+    };
+  }
+};
 export {
+  BROWSER_CACHE_NAME,
+  QualityMeter,
   Tokenizer,
   VARIANTS,
+  browserRepoId,
   encodeSafetensors,
+  fetchCheckpoint,
   findVariant,
+  framesToVideoTensor,
   fsqCodesToIndices,
   fsqIndicesToCodes,
   fsqQuantize3 as fsqQuantize,
   haarPatch,
   haarUnpatch,
+  imageDataToTensor,
   loadTokenizer,
   parseSafetensors,
-  resolveCheckpoint
+  pixelsToRgb,
+  psnr,
+  psnrFromMse,
+  resolveCheckpoint,
+  rgbToPixels,
+  ssim,
+  tensorToImageData,
+  videoFrameToImageData
 };

@@ -27,6 +27,8 @@ import { checkWindow } from "./media/windows.ts";
 import { readCheckpoint } from "./weights/formats.ts";
 import { resolveCheckpoint, type ResolveOptions } from "./hub/hub.ts";
 import { terminalProgress } from "./hub/progress.ts";
+import { denoApi } from "./hub/env.ts";
+import { fetchCheckpoint } from "./browser/hub.ts";
 import { ARCHITECTURE_BUFFERS, type TensorSource, WeightReader } from "./weights/checkpoint.ts";
 import type { HostTensor } from "./types.ts";
 import { type Decoder, type Encoder, Tokenizer } from "./tokenizer.ts";
@@ -204,15 +206,20 @@ export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
   let nameHint: VariantSpec | undefined;
   if (options?.model && options.encoder === undefined && options.decoder === undefined) {
     const halves = options.halves ?? ["encoder", "decoder"];
-    const files = await resolveCheckpoint(options.model, {
-      ...options.hub,
-      halves,
-      onProgress: options.hub?.onProgress ?? terminalProgress(),
-    });
+    // Without a file system (a browser) the hub's files are fetched into the Cache API instead
+    // (both halves: the browser path has no `halves` yet).
+    const files = denoApi()
+      ? await resolveCheckpoint(options.model, {
+        ...options.hub,
+        halves,
+        onProgress: options.hub?.onProgress ?? terminalProgress(),
+      })
+      : { ...(await fetchCheckpoint(options.model, options.hub)), revision: "" };
     // A fine-tuned repo or a directory names no variant: it is inferred from the weights, and
     // an official folder name gives a video tokenizer's compression when nothing else does.
-    variant = files.revision === "local" ? undefined : officialVariant(options.model) ?? undefined;
-    if (files.revision === "local") nameHint = variantOfPath(files.repo, true) ?? undefined;
+    const local = files.revision === "local";
+    variant = local ? undefined : officialVariant(options.model) ?? undefined;
+    if (local) nameHint = variantOfPath(files.repo, true) ?? undefined;
     options = {
       ...options,
       encoder: halves.includes("encoder") ? files.encoder : undefined,

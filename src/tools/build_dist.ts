@@ -1,7 +1,7 @@
 /**
- * `deno task build` (second step): bundles mod.ts with esbuild into dist/cosmos-webgpu.js, one
- * ES module with the WGSL (and wasm) embedded and no Deno-only calls in its core, that runs in
- * Deno and in browsers with WebGPU. The file is committed so users can import it straight from
+ * `deno task build` (second step): bundles mod.ts, with the browser helpers of
+ * src/browser/bundle.ts, with esbuild into dist/cosmos-webgpu.js, one ES module with the WGSL
+ * (and wasm) embedded and no Deno-only calls in its core, that runs in Deno and in browsers. The file is committed so users can import it straight from
  * the repository; test/url_import_test.ts fails when it is stale.
  * @module
  */
@@ -18,7 +18,7 @@ const BANNER =
 export async function renderDist(): Promise<string> {
   try {
     const result = await esbuild.build({
-      entryPoints: [new URL("mod.ts", ROOT).pathname],
+      entryPoints: [new URL("src/browser/bundle.ts", ROOT).pathname],
       bundle: true,
       format: "esm",
       platform: "neutral",

@@ -18,6 +18,16 @@ export async function readWeightsInput(
   if (input instanceof ArrayBuffer) {
     return { bytes: new Uint8Array(input), source: `<${what} bytes>` };
   }
+  const deno = (globalThis as { Deno?: { readFile(p: string | URL): Promise<Uint8Array> } }).Deno;
+  // In a page or worker a relative string is a URL relative to it, as fetch() would take it.
+  const base = deno ? undefined : pageBase();
+  if (typeof input === "string" && !URL_LIKE.test(input) && base) {
+    try {
+      input = new URL(input, base);
+    } catch (err) {
+      throw new Error(`Cannot read ${what} "${input}": ${(err as Error).message}`);
+    }
+  }
   const isUrl = input instanceof URL || URL_LIKE.test(input);
   const label = String(input);
   if (isUrl && !label.startsWith("file:")) {
@@ -33,10 +43,9 @@ export async function readWeightsInput(
     }
     return { bytes: new Uint8Array(await res.arrayBuffer()), source: label };
   }
-  const deno = (globalThis as { Deno?: { readFile(p: string | URL): Promise<Uint8Array> } }).Deno;
   if (!deno) {
     throw new Error(
-      `Cannot read ${what} "${label}": file paths need Deno; pass a URL or the bytes instead`,
+      `Cannot read ${what} "${label}": file paths need Deno, and this runtime has no page to resolve a relative URL against; pass an absolute URL or the bytes instead`,
     );
   }
   try {
@@ -44,4 +53,10 @@ export async function readWeightsInput(
   } catch (err) {
     throw new Error(`Cannot read ${what} "${label}": ${(err as Error).message}`);
   }
+}
+
+/** The URL relative strings resolve against in a browser: the document's, else the worker's. */
+function pageBase(): string | undefined {
+  const g = globalThis as { document?: { baseURI?: string }; location?: { href?: string } };
+  return g.document?.baseURI ?? g.location?.href;
 }

@@ -1,0 +1,163 @@
+/**
+ * The browser's hub path (src/browser/hub.ts): both halves fetched from resolve URLs of a real
+ * server on 127.0.0.1, kept in the Cache API (Deno has one too), and every hostile answer
+ * refused with a sentence. Also the pixel helpers' checks (src/browser/pixels.ts).
+ */
+
+import assert from "node:assert/strict";
+import { fetchCheckpoint } from "../src/browser/hub.ts";
+import { imageDataToTensor, tensorToImageData } from "../src/browser/pixels.ts";
+import { FIXTURES } from "./helpers.ts";
+
+type Route = (file: string) => Response | null;
+
+/** A fake hub: GET /<owner>/<name>/resolve/<rev>/<file> answered by `route`; counts requests. */
+function fakeHub(route: Route) {
+  const seen: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    seen.push(`${path} ${req.headers.get("authorization") ?? ""}`.trim());
+    const m = /^\/[^/]+\/[^/]+\/resolve\/[^/]+\/([^/]+)$/.exec(path);
+    return (m && route(m[1])) ?? new Response("no", { status: 404 });
+  });
+  return {
+    endpoint: `http://127.0.0.1:${server.addr.port}`,
+    seen,
+    close: () => server.shutdown(),
+  };
+}
+
+const fixture = (file: string) => Deno.readFileSync(new URL(`DI8x8/${file}`, FIXTURES));
+
+Deno.test("browser hub: halves come from the resolve URLs once, then from the Cache API", async () => {
+  const hub = fakeHub((f) => f.endsWith(".safetensors") ? new Response(fixture(f)) : null);
+  const cacheName = `cosmos-test-${crypto.randomUUID()}`;
+  try {
+    const first = await fetchCheckpoint("acme/tiny-di8x8", { endpoint: hub.endpoint, cacheName });
+    assert.equal(first.cached, false);
+    assert.deepEqual(first.encoder, fixture("encoder.safetensors"));
+    assert.deepEqual(first.decoder, fixture("decoder.safetensors"));
+    // .jit first (404), then .safetensors, for each half.
+    assert.equal(hub.seen.length, 4);
+    assert.ok(hub.seen.includes("/acme/tiny-di8x8/resolve/main/encoder.jit"));
+    const again = await fetchCheckpoint("acme/tiny-di8x8", { endpoint: hub.endpoint, cacheName });
+    assert.equal(again.cached, true);
+    assert.equal(hub.seen.length, 4, "the second load asked the hub nothing");
+    assert.deepEqual(again.encoder, first.encoder);
+    // An official name maps to nvidia/<name>, and the token is sent.
+    await fetchCheckpoint("DI8x8", { endpoint: hub.endpoint, caches: null, token: "tk" });
+    assert.ok(
+      hub.seen.includes("/nvidia/Cosmos-0.1-Tokenizer-DI8x8/resolve/main/encoder.jit Bearer tk"),
+    );
+  } finally {
+    await caches.delete(cacheName);
+    await hub.close();
+  }
+});
+
+Deno.test("browser hub: bad names, missing files, refusals and oversized bodies are errors", async () => {
+  const big = new Uint8Array(5000);
+  const hub = fakeHub((f) => {
+    if (f === "encoder.jit") return new Response(big);
+    if (f === "decoder.jit") return new Response("denied", { status: 401 });
+    return null;
+  });
+  const o = { endpoint: hub.endpoint, caches: null };
+  try {
+    await assert.rejects(
+      fetchCheckpoint("XI9x9", o),
+      /Unknown model "XI9x9".*a directory needs Deno/,
+    );
+    await assert.rejects(fetchCheckpoint("a/b", { ...o, revision: "../x" }), /revision/i);
+    await assert.rejects(fetchCheckpoint("../../etc", o), /repo id|Unknown model/);
+    await assert.rejects(
+      fetchCheckpoint("acme/tiny", { ...o, maxBytes: 1000 }),
+      /Cannot download "encoder.jit" from acme\/tiny: it is 5000 bytes, more than maxBytes \(1000\)/,
+    );
+    await assert.rejects(
+      fetchCheckpoint("acme/tiny", o),
+      /Cannot download "decoder.jit" from acme\/tiny: HTTP 401 .*pass a hub token/,
+    );
+    await assert.rejects(fetchCheckpoint("acme/tiny", { ...o, maxBytes: -1 }), /maxBytes must be/);
+  } finally {
+    await hub.close();
+  }
+  const empty = fakeHub(() => null);
+  try {
+    await assert.rejects(
+      fetchCheckpoint("acme/none", { endpoint: empty.endpoint, caches: null }),
+      /acme\/none has no encoder.jit or encoder.safetensors/,
+    );
+  } finally {
+    await empty.close();
+  }
+});
+
+Deno.test("browser hub: a body with no declared length stops at maxBytes", async () => {
+  const hub = fakeHub(() => {
+    // Streamed, so the server declares no length.
+    const stream = new ReadableStream({
+      start(c) {
+        for (let i = 0; i < 8; i++) c.enqueue(new Uint8Array(1000));
+        c.close();
+      },
+    });
+    return new Response(stream);
+  });
+  try {
+    await assert.rejects(
+      fetchCheckpoint("acme/x", { endpoint: hub.endpoint, caches: null, maxBytes: 4000 }),
+      /Cannot download "encoder.jit" from acme\/x: it is more than maxBytes \(4000\)/,
+    );
+  } finally {
+    await hub.close();
+  }
+});
+
+Deno.test("browser hub: a declared length the body does not reach is an error", async () => {
+  const lying = (declared: string, body: Uint8Array) => () => {
+    const stream = new ReadableStream({
+      start(c) {
+        c.enqueue(body);
+        c.close();
+      },
+    });
+    const res = new Response(stream);
+    // A Response built by hand keeps whatever length header it is given.
+    Object.defineProperty(res, "headers", { value: new Headers({ "content-length": declared }) });
+    return Promise.resolve(res);
+  };
+  await assert.rejects(
+    fetchCheckpoint("acme/x", { caches: null, fetch: lying("100", new Uint8Array(10)) }),
+    /the body ended after 10 of its declared 100 bytes/,
+  );
+  await assert.rejects(
+    fetchCheckpoint("acme/x", { caches: null, fetch: lying("10", new Uint8Array(100)) }),
+    /the body is longer than its declared 10 bytes/,
+  );
+});
+
+Deno.test("pixels: RGBA in, padded tensor out, and back, cropped; wrong sizes are refused", () => {
+  const width = 5, height = 3;
+  const data = new Uint8ClampedArray(width * height * 4).map((_, i) => (i * 37) % 256);
+  const { tensor, crop } = imageDataToTensor({ width, height, data }, { multiple: 4 });
+  assert.deepEqual(tensor.shape, [1, 3, 4, 8]);
+  assert.deepEqual(crop, { top: 0, left: 1, height: 3, width: 5 });
+  const [back] = tensorToImageData(tensor, crop);
+  assert.equal(back.width, width);
+  for (let i = 0; i < data.length; i++) {
+    assert.equal(back.data[i], i % 4 === 3 ? 255 : data[i], `byte ${i}`);
+  }
+  assert.throws(
+    () => imageDataToTensor({ width: 4, height: 4, data: new Uint8ClampedArray(10) }),
+    /Cannot read image: a 4x4 RGBA image holds 64 bytes, got 10/,
+  );
+  assert.throws(
+    () => imageDataToTensor({ width, height, data }, { multiple: 0 }),
+    /multiple must be a positive integer, got 0/,
+  );
+  assert.throws(
+    () => tensorToImageData({ data: new Float32Array(4), shape: [1, 4] }),
+    /Cannot draw a tensor of shape \[1, 4\]/,
+  );
+});
