@@ -4399,6 +4399,114 @@ function hex(v) {
   return `0x${v.toString(16).padStart(8, "0")}`;
 }
 
+// src/weights/traced_code.ts
+var MAX_CODE_BYTES = 1 << 20;
+var MAX_LEVELS = 16;
+var IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+function modulesOf(half, classes) {
+  const patcher = half === "encoder" ? "encoder.patcher3d" : "decoder.unpatcher3d";
+  const resampler = half === "encoder" ? "downsample" : "upsample";
+  const group = half === "encoder" ? "down" : "up";
+  const paths = [patcher];
+  for (let i = 0; i < MAX_LEVELS; i++) {
+    const path = `${half}.${group}.${i}.${resampler}`;
+    if (classes.has(path)) paths.push(path);
+  }
+  return paths;
+}
+function hasVideoHalf(half, classes) {
+  return classes.has(half === "encoder" ? "encoder.patcher3d" : "decoder.unpatcher3d");
+}
+function classLocation(className, prefix) {
+  const parts = className.split(".");
+  if (parts.length < 2 || parts[0] !== "__torch__" || !parts.every((p) => IDENT.test(p))) {
+    return null;
+  }
+  return { member: `${prefix}code/${parts.slice(0, -1).join("/")}.py`, name: parts.at(-1) };
+}
+function codeMembers(classes, prefix) {
+  const members = /* @__PURE__ */ new Set();
+  for (const half of ["encoder", "decoder"]) {
+    if (!hasVideoHalf(half, classes)) continue;
+    for (const path of modulesOf(half, classes)) {
+      const loc = classLocation(classes.get(path), prefix);
+      if (loc) members.add(loc.member);
+    }
+  }
+  return [...members];
+}
+function classText(source, name) {
+  const start = source.indexOf(`class ${name}(`);
+  if (start < 0 || start > 0 && source[start - 1] !== "\n") return null;
+  const next = /\n\S/g;
+  next.lastIndex = start + 1;
+  const end = next.exec(source);
+  return source.slice(start, end ? end.index : source.length);
+}
+var ENCODER_SPATIAL = /torch\.avg_pool3d\(\w+, \[1, 2, 2\], \[1, 2, 2\]/;
+var ENCODER_TEMPORAL = /torch\.avg_pool3d\(\w+, \[2, 1, 1\], \[2, 1, 1\]/;
+var DECODER_SPATIAL_H = /torch\.repeat_interleave\(\w+, 2, 3\)/;
+var DECODER_SPATIAL_W = /, 2, 4\)/;
+var DECODER_TEMPORAL = /torch\.repeat_interleave\(\w+, 2, 2\)/;
+var PATCHER = /torch\.repeat_interleave\(\w+, (\d+), 2\)/g;
+var UNPATCHER = /torch\.slice\(\w+, 2, (\d+), 9223372036854775807\)/g;
+function single(text, pattern) {
+  const values = new Set([...text.matchAll(pattern)].map((m) => Number(m[1])));
+  return values.size === 1 ? [...values][0] : null;
+}
+function readTracedCode(classes, prefix, code) {
+  const out = {};
+  for (const half of ["encoder", "decoder"]) {
+    if (!hasVideoHalf(half, classes)) continue;
+    const texts = /* @__PURE__ */ new Map();
+    let unread = null;
+    for (const path of modulesOf(half, classes)) {
+      const cls = classes.get(path);
+      const loc = classLocation(cls, prefix);
+      const source = loc ? code(loc.member) : void 0;
+      const text = loc && source !== void 0 ? classText(source, loc.name) : null;
+      if (text === null) {
+        unread = loc && source === void 0 ? `it has no traced code (no member "${loc.member}")` : `its traced code has no class for module "${path}" (${cls.slice(0, 200)})`;
+        break;
+      }
+      texts.set(path, text);
+    }
+    if (unread === null) {
+      const traced2 = halfFromCode(half, texts);
+      if (typeof traced2 === "string") unread = traced2;
+      else out[half] = traced2;
+    }
+    if (unread !== null) out.unread ??= `${half}: ${unread}`;
+  }
+  return out;
+}
+function halfFromCode(half, texts) {
+  const [patcherPath, ...resamplerPaths] = texts.keys();
+  const patcher = texts.get(patcherPath);
+  const found = half === "encoder" ? single(patcher, PATCHER) : single(patcher, UNPATCHER);
+  const patchSize = found === null ? null : half === "encoder" ? found : found + 1;
+  if (patchSize === null || !(patchSize >= 1 && patchSize <= 64) || patchSize & patchSize - 1) {
+    return `the traced code of "${patcherPath}" does not show its patch size`;
+  }
+  const resamplers = resamplerPaths.map((path) => {
+    const text = texts.get(path);
+    const level = Number(path.split(".")[2]);
+    return half === "encoder" ? { level, spatial: ENCODER_SPATIAL.test(text), temporal: ENCODER_TEMPORAL.test(text) } : {
+      level,
+      spatial: DECODER_SPATIAL_H.test(text) && DECODER_SPATIAL_W.test(text),
+      temporal: DECODER_TEMPORAL.test(text)
+    };
+  });
+  const count2 = (axis) => resamplers.filter((r) => r[axis]).length;
+  return {
+    half,
+    patchSize,
+    resamplers,
+    spatial: patchSize * 2 ** count2("spatial"),
+    temporal: patchSize * 2 ** count2("temporal")
+  };
+}
+
 // src/weights/torchscript.ts
 var MAX_PICKLE_BYTES = 32 << 20;
 var MAX_BYTEORDER_BYTES = 16;
@@ -4418,10 +4526,34 @@ async function readTorchScript(bytes, source) {
     }
   }
   const layout = readLayout(zip, source, (name) => inflated.get(name) ?? zip.read(name));
-  for (const { record } of layout.storages) {
-    if (zip.entry(record).method !== 0) inflated.set(record, await zip.readAsync(record));
+  for (const { record: record2 } of layout.storages) {
+    if (zip.entry(record2).method !== 0) inflated.set(record2, await zip.readAsync(record2));
   }
-  return tensorSource(layout, source, (record) => inflated.get(record) ?? zip.read(record));
+  const code = /* @__PURE__ */ new Map();
+  for (const member of tracedMembers(zip, layout, source)) {
+    code.set(member, await zip.readAsync(member));
+  }
+  const record = (name) => inflated.get(name) ?? zip.read(name);
+  return tensorSource(layout, source, record, traced(layout, code));
+}
+function tracedMembers(zip, layout, source) {
+  return codeMembers(layout.classes, layout.prefix).filter((member) => {
+    const size = zip.entry(member)?.size;
+    if (size !== void 0 && size > MAX_CODE_BYTES) {
+      failIn(
+        source,
+        `member "${member}" declares ${size} bytes; a module's traced code is far smaller (at most ${MAX_CODE_BYTES} bytes are read)`
+      );
+    }
+    return size !== void 0;
+  });
+}
+function traced(layout, code) {
+  const decoder = new TextDecoder();
+  return readTracedCode(layout.classes, layout.prefix, (member) => {
+    const bytes = code.get(member);
+    return bytes === void 0 ? void 0 : decoder.decode(bytes);
+  });
 }
 function frame(zip, source) {
   function fail2(detail) {
@@ -4517,15 +4649,16 @@ function readLayout(zip, source, read) {
     return { storage, offset: t.offset, shape: t.shape, stride: t.stride };
   };
   if (!(root instanceof PickledObject)) fail2("data.pkl does not hold a module");
+  const classes = /* @__PURE__ */ new Map();
   walkModules(root, source, (name, t) => {
     if (tensors.size >= MAX_TENSORS) {
       fail2(`data.pkl holds more than ${MAX_TENSORS} tensors, more than any checkpoint`);
     }
     tensors.set(name, checkTensor2(t, name));
-  });
-  return { tensors, storages: [...backing] };
+  }, (path, className) => classes.set(path, className));
+  return { tensors, storages: [...backing], classes, prefix };
 }
-function walkModules(root, source, visit) {
+function walkModules(root, source, visit, visitModule) {
   function fail2(detail) {
     failIn(source, detail);
   }
@@ -4550,6 +4683,7 @@ function walkModules(root, source, visit) {
     }
     met.set(obj, name);
     met.set(state, name);
+    visitModule(path, obj.className);
     frames.push({ obj, path, attrs: state.entries() });
   };
   enter(root, "");
@@ -4572,10 +4706,11 @@ function walkModules(root, source, visit) {
     else enter(value, name);
   }
 }
-function tensorSource({ tensors }, source, record) {
+function tensorSource({ tensors }, source, record, traced2) {
   return {
     source,
     metadata: {},
+    traced: traced2,
     names: () => [...tensors.keys()],
     shape: (name) => tensors.get(name)?.shape.slice(),
     float32(name) {
@@ -4649,6 +4784,7 @@ function subset(src, keep, source) {
   return {
     source,
     metadata: src.metadata,
+    traced: src.traced,
     names: () => names.slice(),
     shape: (name) => own.has(name) ? src.shape(name) : void 0,
     float32(name) {
@@ -4933,20 +5069,77 @@ function compressionFromMetadata(src) {
   }
   return null;
 }
-function videoCompression(halves, options) {
-  const { variant } = options;
-  if (variant?.kind === "video") {
-    return { spatial: variant.spatialCompression, temporal: variant.temporalCompression };
+function tracedOf({ half, src }) {
+  return src.traced?.[half];
+}
+function tracedCompression(halves) {
+  let first = null;
+  for (const h of halves) {
+    const t = tracedOf(h);
+    if (!t) continue;
+    if (first && (first.t.spatial !== t.spatial || first.t.temporal !== t.temporal)) {
+      const say = (x) => `${x.temporal}x${x.spatial}x${x.spatial}`;
+      throw new Error(
+        `Cannot load tokenizer: the traced code of ${first.h.half} "${first.h.src.source}" says ${say(first.t)} and that of ${h.half} "${h.src.source}" says ${say(t)}; they do not belong together`
+      );
+    }
+    first ??= { h, t };
   }
+  return first && { spatial: first.t.spatial, temporal: first.t.temporal };
+}
+function variantCompression(v) {
+  return v?.kind === "video" ? { spatial: v.spatialCompression, temporal: v.temporalCompression } : null;
+}
+function videoCompression(halves, options) {
+  const named = tracedCompression(halves) ?? variantCompression(options.variant) ?? variantCompression(options.nameHint);
+  if (named) return named;
   for (const { src } of halves) {
     const recorded = compressionFromMetadata(src);
     if (recorded) return recorded;
   }
   return options.compression ?? null;
 }
-function inferHalf({ half, src }, comp) {
-  if (comp) return half === "encoder" ? inferVideoEncoder(src, comp) : inferVideoDecoder(src, comp);
-  return half === "encoder" ? inferImageEncoder(src) : inferImageDecoder(src);
+function inferHalf(h, comp) {
+  const { half, src } = h;
+  if (!comp) return half === "encoder" ? inferImageEncoder(src) : inferImageDecoder(src);
+  if (half === "encoder") return checkTraced(h, inferVideoEncoder(src, comp));
+  const traced2 = tracedOf(h);
+  const cfg = inferVideoDecoder(src, comp);
+  if (traced2 && !comp.legacyMode && !resamplersMatch(cfg, traced2)) {
+    const legacy = inferVideoDecoder(src, { ...comp, legacyMode: true });
+    if (resamplersMatch(legacy, traced2)) return legacy;
+  }
+  return checkTraced(h, cfg);
+}
+function resamplersMatch(cfg, traced2) {
+  if (cfg.kind !== "video") return false;
+  const levels = cfg.half === "encoder" ? cfg.levelDown : cfg.levelUp;
+  return traced2.resamplers.every((r) => {
+    const want = levels[r.level] ?? { spatial: false, temporal: false };
+    return want.spatial === r.spatial && want.temporal === r.temporal;
+  });
+}
+function checkTraced(h, cfg) {
+  const traced2 = tracedOf(h);
+  if (!traced2) return cfg;
+  const fail2 = (detail) => {
+    throw new Error(`Cannot load ${h.half}: the traced code of "${h.src.source}" ${detail}`);
+  };
+  if (cfg.patchSize !== traced2.patchSize) {
+    fail2(
+      `patches by ${traced2.patchSize}, but its weights are those of patch size ${cfg.patchSize}`
+    );
+  }
+  if (!resamplersMatch(cfg, traced2)) {
+    const runs = traced2.resamplers.map(
+      (r) => `level ${r.level}: ${[r.spatial && "space", r.temporal && "time"].filter(Boolean).join(" and ") || "nothing"}`
+    );
+    const t = cfg.kind === "video" ? cfg.temporalCompression : 1, s = cfg.spatialCompression;
+    fail2(
+      `resamples ${runs.join(", ")}, which no ${t}x${s}x${s} tokenizer does; the archive is not a Cosmos tokenizer's`
+    );
+  }
+  return cfg;
 }
 function inferHalves(halves, options = {}) {
   let comp = null;
@@ -5913,10 +6106,18 @@ var OFFICIAL = [
   "Cosmos-0.1-Tokenizer-DV8x8x8",
   "Cosmos-0.1-Tokenizer-DV8x16x16",
   "Cosmos-1.0-Tokenizer-CV8x8x8",
-  "Cosmos-1.0-Tokenizer-DV8x16x16"
+  "Cosmos-1.0-Tokenizer-DV8x16x16",
+  "Cosmos-1.0-Tokenizer-CI8x8-LowRes",
+  "Cosmos-1.0-Tokenizer-CI16x16-LowRes",
+  "Cosmos-1.0-Tokenizer-DI8x8-LowRes",
+  "Cosmos-1.0-Tokenizer-DI16x16-LowRes",
+  "Cosmos-1.0-Tokenizer-CV4x8x8-LowRes",
+  "Cosmos-1.0-Tokenizer-DV4x8x8-LowRes"
 ];
+var ALIAS_PREFIX = "Cosmos-Tokenizer-";
+var RELEASE_PREFIX = "Cosmos-0.1-Tokenizer-";
 function specOf(name) {
-  const m = /-(C|D)(I|V)(\d+)x(\d+)(?:x(\d+))?$/.exec(name);
+  const m = /-(C|D)(I|V)(\d+)x(\d+)(?:x(\d+))?(?:-LowRes)?$/.exec(name);
   const video = m[2] === "V";
   return {
     name,
@@ -5927,15 +6128,45 @@ function specOf(name) {
   };
 }
 var VARIANTS = OFFICIAL.map(specOf);
-function findVariant(name) {
-  const bare = name.replace(/^nvidia\//, "");
-  const exact = VARIANTS.find((v) => v.name === bare);
+function shortName(v) {
+  return v.name.replace(/^Cosmos-\d+\.\d+-Tokenizer-/, "");
+}
+function officialVariant(name) {
+  const bare = name.replace(/^nvidia\//i, "").toLowerCase();
+  const exact = VARIANTS.find((v) => v.name.toLowerCase() === bare);
   if (exact) return exact;
-  const short = VARIANTS.filter((v) => v.name.endsWith(`-${bare}`));
-  if (short.length) return short[short.length - 1];
-  throw new Error(
-    `Unknown model "${name}": expected one of ${VARIANTS.map((v) => v.name).join(", ")}`
-  );
+  if (bare.startsWith(ALIAS_PREFIX.toLowerCase())) {
+    const target = (RELEASE_PREFIX + bare.slice(ALIAS_PREFIX.length)).toLowerCase();
+    return VARIANTS.find((v) => v.name.toLowerCase() === target) ?? null;
+  }
+  const short = VARIANTS.filter((v) => shortName(v).toLowerCase() === bare);
+  return short.length ? short[short.length - 1] : null;
+}
+function officialRepo(name) {
+  const v = officialVariant(name);
+  if (!v) return null;
+  const bare = name.replace(/^nvidia\//i, "");
+  return /^Cosmos-/i.test(bare) ? `nvidia/${bare}` : `nvidia/${v.name}`;
+}
+function knownNames() {
+  return `${VARIANTS.map((v) => v.name).join(", ")} (also with "nvidia/", as the ${ALIAS_PREFIX}* aliases of the 0.1 names, or short, e.g. "CV4x8x8")`;
+}
+function findVariant(name) {
+  const v = officialVariant(name);
+  if (v) return v;
+  throw new Error(`Unknown model "${name}": expected one of ${knownNames()}`);
+}
+function variantOfPath(path, isFolder = false) {
+  const parts = path.split(/[\\/]+/).filter((p) => p !== "");
+  if (!isFolder) parts.pop();
+  const folder = parts.at(-1);
+  if (folder !== void 0 && /^Cosmos-/i.test(folder)) {
+    const v = officialVariant(folder);
+    if (v) return v;
+  }
+  const cache = parts.at(-3);
+  const repo = cache !== void 0 && parts.at(-2) === "snapshots" ? /^models--nvidia--(.+)$/.exec(cache)?.[1] : void 0;
+  return repo !== void 0 && /^Cosmos-/i.test(repo) ? officialVariant(repo) : null;
 }
 function isArchitectureOf(variant, arch) {
   return variant.kind === arch.kind && variant.discrete === arch.discrete && variant.spatialCompression === arch.spatialCompression && variant.temporalCompression === arch.temporalCompression;
@@ -6093,6 +6324,7 @@ function requireFinite(src, what) {
   return {
     source: src.source,
     metadata: src.metadata,
+    traced: src.traced,
     names: () => src.names(),
     shape: (name) => src.shape(name),
     float32(name) {
@@ -6856,7 +7088,13 @@ async function resolveCheckpoint(model, options = {}) {
       `Cannot resolve "${model}": the hub cache needs a file system (Deno); pass encoder and decoder URLs instead`
     );
   }
-  const local = await localCheckpoint(model);
+  const wanted = new Set(options.halves ?? ["encoder", "decoder"]);
+  if (wanted.size === 0 || [...wanted].some((h) => h !== "encoder" && h !== "decoder")) {
+    throw new Error(
+      `Cannot resolve "${model}": halves must name "encoder", "decoder" or both`
+    );
+  }
+  const local = await localCheckpoint(model, wanted);
   if (local) return local;
   const repo = repoId(model);
   const revision = options.revision ?? "main";
@@ -6871,26 +7109,23 @@ async function resolveCheckpoint(model, options = {}) {
     onProgress: options.onProgress
   };
   const offline = options.offline ?? hubOffline();
+  const none = Promise.resolve({ path: "", commit: "" });
   const [enc, dec] = await Promise.allSettled([
-    resolveHalf(ctx, "encoder", offline),
-    resolveHalf(ctx, "decoder", offline)
+    wanted.has("encoder") ? resolveHalf(ctx, "encoder", offline) : none,
+    wanted.has("decoder") ? resolveHalf(ctx, "decoder", offline) : none
   ]);
   if (enc.status === "rejected") throw enc.reason;
   if (dec.status === "rejected") throw dec.reason;
-  return { encoder: enc.value.path, decoder: dec.value.path, repo, revision: enc.value.commit };
+  const commit = enc.value.commit || dec.value.commit;
+  return { encoder: enc.value.path, decoder: dec.value.path, repo, revision: commit };
 }
 function repoId(model) {
-  const bare = model.replace(/^nvidia\//, "");
-  if (!bare.includes("/")) {
-    try {
-      return `nvidia/${findVariant(bare).name}`;
-    } catch (err) {
-      if (!model.startsWith("nvidia/")) {
-        throw new Error(
-          `${err.message}, a hub repo id (owner/name) or a directory of checkpoints`
-        );
-      }
-    }
+  const official = officialRepo(model);
+  if (official) return official;
+  if (!model.includes("/")) {
+    throw new Error(
+      `Unknown model "${model}": expected one of ${knownNames()}, a hub repo id (owner/name) or a directory of checkpoints`
+    );
   }
   if (REPO_SHAPE.test(model)) {
     checkRepoId(model);
@@ -6900,7 +7135,7 @@ function repoId(model) {
     `Unknown model "${model}": expected an official name (e.g. "Cosmos-0.1-Tokenizer-CI8x8"), a hub repo id (owner/name) or an existing directory`
   );
 }
-async function localCheckpoint(model) {
+async function localCheckpoint(model, wanted) {
   const deno = denoApi();
   const dir = expandHome(model);
   try {
@@ -6920,7 +7155,9 @@ async function localCheckpoint(model) {
       `Directory "${model}" has no ${EXTENSIONS.map((e) => `${half}.${e}`).join(" or ")}`
     );
   };
-  const [encoder, decoder] = await Promise.all([find("encoder"), find("decoder")]);
+  const [encoder, decoder] = await Promise.all(
+    ["encoder", "decoder"].map((h) => wanted.has(h) ? find(h) : "")
+  );
   return { encoder, decoder, repo: model, revision: "local" };
 }
 async function resolveHalf(ctx, half, offline) {
@@ -7502,6 +7739,14 @@ function checkIndicesInput(t, codebookSize, video = false) {
 }
 
 // src/video_stream.ts
+function checkIterable(pieces, what) {
+  const it = pieces;
+  if (it === null || typeof it !== "object" || typeof it[Symbol.iterator] !== "function" && typeof it[Symbol.asyncIterator] !== "function") {
+    throw new Error(
+      `Cannot ${what} a stream: expected an iterable or async iterable of ${what === "encode" ? "frames or clips" : "tokens"}, got ${pieces === null ? "null" : typeof pieces}`
+    );
+  }
+}
 function asClip(piece) {
   if (piece?.shape?.length === 4) {
     return {
@@ -7511,10 +7756,21 @@ function asClip(piece) {
   }
   if (piece?.shape?.length !== 5) {
     throw new Error(
-      `Cannot stream: expected frames [B, 3, H, W] or clips [B, 3, t, H, W], got ${piece?.shape ? fmtShape(piece.shape) : String(piece)}`
+      `Cannot stream: expected frames [B, 3, H, W] or clips [B, 3, t, H, W], got ${Array.isArray(piece?.shape) ? fmtShape(piece.shape) : describe2(piece)}`
     );
   }
   return piece;
+}
+function describe2(piece) {
+  return piece === null || typeof piece !== "object" ? String(piece) : "an object with no shape";
+}
+function tokenTensor(item) {
+  if (typeof item !== "object" || item === null) {
+    throw new Error(`Cannot decode: a stream item is ${String(item)}, not tokens`);
+  }
+  const t = "data" in item ? item : item.latent ?? item.indices;
+  if (!t) throw new Error("Cannot decode: a stream item has neither latent nor indices");
+  return t;
 }
 function shapeOnly(t) {
   return { data: new Float32Array(0), shape: [...t.shape] };
@@ -7524,6 +7780,7 @@ function releaseLater(host, stream) {
   });
 }
 async function* encodeFrames(host, encoder, pieces, latentPerStep = 1) {
+  checkIterable(pieces, "encode");
   const tc = host.temporalCompression;
   let stream = null;
   let pending = null;
@@ -7575,6 +7832,7 @@ function encodeStep(host, stream, input) {
   );
 }
 async function* decodeFrames(host, decoder, pieces, latentPerStep = 1) {
+  checkIterable(pieces, "decode");
   const axis = host.fsqLevels ? 1 : 2;
   const tc = host.temporalCompression;
   let stream = null;
@@ -7703,10 +7961,12 @@ var Tokenizer = class {
    * ([B, 6, ...]), on the CPU (WebAssembly): needs no device.
    */
   async indicesToCodes(indices) {
+    checkData(indices, "convert indices to codes");
     return await fsqIndicesToCodes(indices, this.#checkDiscrete("indicesToCodes"));
   }
   /** Code values ([B, 6, ...]) to FSQ indices, on the CPU (WebAssembly): needs no device. */
   async codesToIndices(codes) {
+    checkData(codes, "convert codes to indices");
     return await fsqCodesToIndices(codes, this.#checkDiscrete("codesToIndices"));
   }
   /** Runs calls one after another so concurrent callers never interleave on the device. */
@@ -7858,13 +8118,10 @@ var Tokenizer = class {
       start += count2;
       return chunk;
     };
+    checkIterable(frames, "encode");
     for await (const piece of frames) {
-      const clip = piece.shape.length === 4 ? { data: piece.data, shape: [piece.shape[0], piece.shape[1], 1, ...piece.shape.slice(2)] } : piece;
-      if (clip.shape.length !== 5) {
-        throw new Error(
-          `Cannot stream: expected frames [B, 3, H, W] or clips [B, 3, t, H, W], got ${fmtShape(piece.shape)}`
-        );
-      }
+      const clip = asClip(piece);
+      checkImageInput(clip, this.spatialCompression, true);
       if (pending) checkSameFrameShape(pending, clip);
       pending = pending ? concatTime([pending, clip]) : clip;
       while (pending && pending.shape[2] >= this.streamWindow) {
@@ -7898,6 +8155,7 @@ var Tokenizer = class {
     const decoder = this.#half(this.#decoder, "decode", "decoder");
     if (!this.#video()) throw new Error("Cannot stream: this is an image tokenizer");
     const perStep = checkPerStep(options);
+    checkIterable(pieces, "decode");
     async function* tokensOf(items) {
       for await (const item of items) yield tokenTensor(item);
     }
@@ -7924,6 +8182,7 @@ var Tokenizer = class {
       yield* this.decodeFrames(tokens);
       return;
     }
+    checkIterable(tokens, "decode");
     for await (const item of tokens) yield await this.decode(tokenTensor(item));
   }
   /**
@@ -7952,11 +8211,6 @@ function checkPerStep(options) {
   return n;
 }
 var STEP_PIXEL_FRAMES = 16 * 256 * 256;
-function tokenTensor(item) {
-  const t = item && "data" in item ? item : item?.latent ?? item?.indices;
-  if (!t) throw new Error("Cannot decode: a stream item has neither latent nor indices");
-  return t;
-}
 function joinResults(parts) {
   if (parts.length === 1) return parts[0];
   const out = {};
@@ -7981,11 +8235,16 @@ async function loadSource(input, what) {
   const { bytes, source } = await readWeightsInput(input, what);
   return await readCheckpoint(bytes, source, what, { finite: what });
 }
-function inferLoadedHalves(halves, variant, compression) {
-  const configs = inferHalves(halves, { variant, compression });
+function folderVariant(input) {
+  const path = typeof input === "string" ? input : input instanceof URL ? input.pathname : null;
+  return path !== null && variantOfPath(path) || void 0;
+}
+function inferLoadedHalves(halves, variant, nameHint, compression) {
+  const configs = inferHalves(halves, { variant, nameHint, compression });
   if (!configs) {
+    const unread = halves.map((h) => h.src.traced?.unread).find((u) => u !== void 0);
     throw new Error(
-      `Cannot load video tokenizer "${halves[0].src.source}": its weights do not say its compression; pass model (e.g. "Cosmos-0.1-Tokenizer-CV8x8x8") or compression: { spatial, temporal }`
+      `Cannot load video tokenizer "${halves[0].src.source}": its weights do not say its compression${unread ? ` (and ${unread.replace(/^\w+: /, "")})` : ""}; pass model (e.g. "Cosmos-0.1-Tokenizer-CV8x8x8") or compression: { spatial, temporal }`
     );
   }
   const loaded = halves.map((h, i) => ({ ...h, config: configs[i] }));
@@ -8016,16 +8275,23 @@ async function selectBackend(options) {
 }
 async function loadTokenizer(options) {
   let variant;
+  let nameHint;
   if (options?.model && options.encoder === void 0 && options.decoder === void 0) {
+    const halves2 = options.halves ?? ["encoder", "decoder"];
     const files = denoApi() ? await resolveCheckpoint(options.model, {
       ...options.hub,
+      halves: halves2,
       onProgress: options.hub?.onProgress ?? terminalProgress()
-    }) : await fetchCheckpoint(options.model, options.hub);
-    try {
-      variant = findVariant(options.model);
-    } catch {
-    }
-    options = { ...options, encoder: files.encoder, decoder: files.decoder, model: variant?.name };
+    }) : { ...await fetchCheckpoint(options.model, options.hub), revision: "" };
+    const local = files.revision === "local";
+    variant = local ? void 0 : officialVariant(options.model) ?? void 0;
+    if (local) nameHint = variantOfPath(files.repo, true) ?? void 0;
+    options = {
+      ...options,
+      encoder: halves2.includes("encoder") ? files.encoder : void 0,
+      decoder: halves2.includes("decoder") ? files.decoder : void 0,
+      model: variant?.name
+    };
   }
   if (!options || options.encoder === void 0 && options.decoder === void 0) {
     throw new Error("Cannot load tokenizer: give an encoder, a decoder, or both");
@@ -8038,7 +8304,8 @@ async function loadTokenizer(options) {
   const halves = [];
   if (encSrc) halves.push({ half: "encoder", src: encSrc });
   if (decSrc) halves.push({ half: "decoder", src: decSrc });
-  const loaded = inferLoadedHalves(halves, variant, options.compression);
+  nameHint ??= folderVariant(options.encoder) ?? folderVariant(options.decoder);
+  const loaded = inferLoadedHalves(halves, variant, nameHint, options.compression);
   const cfg = loaded[0].config;
   const window = options.window ?? null;
   if (cfg.kind === "video" && window !== null) checkWindow(window, cfg.temporalCompression);
