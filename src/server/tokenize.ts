@@ -35,7 +35,7 @@ export type { MemoryStats, Tensor } from "../backends/ops.ts";
 export type { Probe } from "../models/graph.ts";
 import type { HostTensor } from "../types.ts";
 import { concatTime } from "../media/windows.ts";
-import { decodeImage, imageSize, sniffImage } from "../media/image.ts";
+import { decodeImage, ImageLimitError, readImageSize, sniffImage } from "../media/image.ts";
 import { padImage } from "../media/pad.ts";
 import { framesToTensor } from "../media/tensor.ts";
 import { probeVideo, readVideoFrames, requireFfmpeg } from "../media/video.ts";
@@ -146,13 +146,20 @@ export function createTokenizeHandler(
     if (tok.kind !== "image") {
       throw new HttpError(422, `This server runs ${tok.model}, a video tokenizer: send a video`);
     }
-    const size = imageSize(bytes);
-    if (!size) throw new HttpError(400, "Damaged image: its size cannot be read");
-    checkSize(size.width, size.height);
+    // The size as the decoder will read it, checked before it allocates (media/image.ts).
     let img;
     try {
-      img = decodeImage(bytes, "upload");
+      readImageSize(bytes, "upload", { maxSide: lim.maxSide });
+      img = decodeImage(bytes, "upload", { maxSide: lim.maxSide });
     } catch (err) {
+      if (err instanceof ImageLimitError) {
+        const what = err.size ? `${err.size.width}x${err.size.height}` : "The image";
+        throw new HttpError(
+          422,
+          `${what} is larger than this server takes (${lim.maxSide} pixels a side)` +
+            (err.size ? "" : `: ${err.message}`),
+        );
+      }
       throw new HttpError(400, (err as Error).message);
     }
     const { image } = padImage(img, tok.spatialCompression);
