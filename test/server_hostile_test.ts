@@ -210,7 +210,14 @@ Deno.test({
     const tokenize = `${srv.url}/tokenize`;
     try {
       // Warm: the model loaded and one image through it, so the peak below is the attacks'.
-      assert.equal((await post(tokenize, encodeImage(image(40, 30, 1), "png"))).status, 200);
+      const warm = await post(tokenize, encodeImage(image(40, 30, 1), "png"));
+      assert.equal(warm.status, 200);
+      const noDecoder = await post(`${srv.url}/decode`, JSON.stringify(warm.json));
+      assert.equal(noDecoder.status, 501, "started without --decoder");
+      assert.match(
+        noDecoder.json.error,
+        /This server has no decoder: start it with --decoder FILE/,
+      );
       const health = await (await fetch(`${srv.url}/health`)).json();
       assert.match(health.backend, /^wasm \(.*1 thread\)$/, "--backend wasm --threads 1");
 
