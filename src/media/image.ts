@@ -13,6 +13,8 @@ import { PNG } from "npm:pngjs@7.0.0";
 // deno-lint-ignore no-import-prefix
 import jpeg from "npm:jpeg-js@0.4.4";
 import { Buffer } from "node:buffer";
+import { inflateSync } from "node:zlib";
+import { isJpeg, isPng, jpegFrames, type PngHeader, readPngHeader } from "./image_header.ts";
 
 /** An RGB image or video frame: `height` rows of `width` pixels, 3 bytes each (HWC). */
 export interface RgbImage {
@@ -34,45 +36,91 @@ export function imageFormatOf(path: string): ImageFormat | null {
 
 /** The format the bytes start like (magic numbers), or null. */
 export function sniffImage(bytes: Uint8Array): ImageFormat | null {
-  if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e) {
-    return "png";
-  }
-  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) {
-    return "jpeg";
-  }
+  if (isPng(bytes)) return "png";
+  if (isJpeg(bytes)) return "jpeg";
   return null;
 }
 
-/** Limits for decoding untrusted images (the server); the CLI trusts its files. */
+/** Limits for decoding an image: the server's come from its options, the CLI's are the defaults. */
 export interface DecodeLimits {
-  /** Largest width x height accepted, checked from the header before decoding. */
+  /** Largest width and largest height, each (default: no limit of its own). */
+  maxSide?: number;
+  /** Largest width x height (default DEFAULT_MAX_PIXELS). */
   maxPixels?: number;
 }
 
-/** Width and height from a PNG's IHDR or a JPEG's SOF marker, without decoding. */
-export function imageSize(bytes: Uint8Array): { width: number; height: number } | null {
+/**
+ * The most pixels an image may have when no limit is given: 250 megapixels, whose [-1, 1]
+ * tensor alone is 3 GB, far past what a tokenizer runs on at once.
+ */
+export const DEFAULT_MAX_PIXELS = 250_000_000;
+
+/** An image larger than the limits it is read under (a server answers 422). */
+export class ImageLimitError extends Error {
+  constructor(
+    message: string,
+    /** The size its header gives, when it was read from the header. */
+    readonly size: { width: number; height: number } | null,
+  ) {
+    super(message);
+  }
+}
+
+function checkLimits(
+  width: number,
+  height: number,
+  source: string,
+  limits: DecodeLimits,
+): void {
+  const maxPixels = limits.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const side = limits.maxSide ?? Infinity;
+  if (width > side || height > side) {
+    throw new ImageLimitError(
+      `Cannot read image "${source}": ${width}x${height} is larger than ${side} pixels a side`,
+      { width, height },
+    );
+  }
+  if (width * height > maxPixels) {
+    throw new ImageLimitError(
+      `Cannot read image "${source}": ${width}x${height} is more than ${maxPixels} pixels`,
+      { width, height },
+    );
+  }
+}
+
+function damaged(source: string, format: ImageFormat, why: string): Error {
+  return new Error(`Cannot read image "${source}": damaged ${format.toUpperCase()} (${why})`);
+}
+
+/**
+ * The size a PNG or JPEG will decode to, checked against `limits` before anything is decoded:
+ * read from a PNG's one IHDR after walking its chunks as pngjs does (image_header.ts), or from
+ * a JPEG's frame header (null when the marker walk finds none: jpeg-js's own limits then
+ * decide). Throws ImageLimitError when it is too large, an Error for damage the walk sees.
+ */
+export function readImageSize(
+  bytes: Uint8Array,
+  source: string,
+  limits: DecodeLimits = {},
+): { format: ImageFormat; width: number; height: number } | null {
   const format = sniffImage(bytes);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (!format) throw new Error(`Cannot read image "${source}": not a PNG or JPEG file`);
   if (format === "png") {
-    if (bytes.length < 24) return null;
-    return { width: view.getUint32(16), height: view.getUint32(20) };
-  }
-  if (format === "jpeg") {
-    let i = 2;
-    while (i + 9 < bytes.length) {
-      if (bytes[i] !== 0xff) return null;
-      const marker = bytes[i + 1];
-      const length = view.getUint16(i + 2);
-      // SOF0..SOF15 carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) share the range.
-      if (
-        marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc
-      ) {
-        return { width: view.getUint16(i + 7), height: view.getUint16(i + 5) };
-      }
-      i += 2 + length;
+    let header: PngHeader;
+    try {
+      header = readPngHeader(bytes);
+    } catch (err) {
+      throw damaged(source, format, (err as Error).message);
     }
+    checkLimits(header.width, header.height, source, limits);
+    return { format, width: header.width, height: header.height };
   }
-  return null;
+  const frames = jpegFrames(bytes);
+  for (const f of frames) checkLimits(f.width, f.height, source, limits);
+  if (frames.length > 1) {
+    throw damaged(source, format, `it has ${frames.length} frame headers (SOF); a JPEG has one`);
+  }
+  return frames.length ? { format, ...frames[0] } : null;
 }
 
 /** RGBA (or grey+alpha expanded to RGBA by the codec) to RGB, dropping alpha as the reference does. */
@@ -86,43 +134,87 @@ function dropAlpha(rgba: Uint8Array, width: number, height: number): RgbImage {
   return { width, height, data };
 }
 
+/** The pixels of a PNG whose header passed, decoded with every allocation bounded by it. */
+function decodePng(
+  bytes: Uint8Array,
+  header: PngHeader,
+): { width: number; height: number; data: Uint8Array } {
+  // A few KB of zlib can claim gigabytes: pngjs inflates an interlaced file's data with no
+  // output limit, and stops a plain one at its size with an assertion no one can read. Inflate
+  // it here first, bounded by what the header's scanlines hold, so either is refused plainly.
+  const idat = Buffer.concat(header.idat.map(([at, n]) => bytes.subarray(at, at + n)));
+  try {
+    inflateSync(idat, { maxOutputLength: Math.max(1, header.inflatedBytes) });
+  } catch (err) {
+    if (err instanceof RangeError) {
+      throw new Error(
+        `its pixel data inflates to more than the ${header.inflatedBytes} bytes its IHDR holds`,
+      );
+    }
+    throw err;
+  }
+  return PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+}
+
+/**
+ * jpeg-js's memory limit for `pixels`: its blocks (4 bytes per sample per component), sample
+ * lines and RGBA output come to about 24 bytes a pixel for 4 full-size components; the rest is
+ * for tables and MCU rounding on small images. Never more than 2 GiB.
+ */
+function jpegMemoryMB(pixels: number): number {
+  return Math.min(2048, Math.ceil((pixels * 32) / 2 ** 20) + 64);
+}
+
 /**
  * Decodes a PNG or JPEG (told apart by their magic numbers, whatever the file is called) to
  * 8-bit RGB: grey images are spread to three channels and alpha is dropped, as the reference
- * CLI's read_image does.
+ * CLI's read_image does. The size is checked against `limits` on what the decoder will
+ * produce, before it allocates: a PNG must have one IHDR and its chunks in order; a JPEG's
+ * frame headers are checked, and jpeg-js runs with a resolution and memory limit of its own,
+ * so a frame the walk did not see is refused as it is read.
  */
 export function decodeImage(
   bytes: Uint8Array,
   source: string,
   limits: DecodeLimits = {},
 ): RgbImage {
-  const format = sniffImage(bytes);
-  if (!format) {
-    throw new Error(`Cannot read image "${source}": not a PNG or JPEG file`);
-  }
-  const size = imageSize(bytes);
-  if (limits.maxPixels !== undefined && size && size.width * size.height > limits.maxPixels) {
-    throw new Error(
-      `Cannot read image "${source}": ${size.width}x${size.height} is more than ${limits.maxPixels} pixels`,
-    );
-  }
+  const size = readImageSize(bytes, source, limits);
+  const format = sniffImage(bytes)!;
+  const maxPixels = Math.min(
+    limits.maxPixels ?? DEFAULT_MAX_PIXELS,
+    (limits.maxSide ?? Infinity) ** 2,
+  );
+  let img;
   try {
     if (format === "png") {
-      const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-      return dropAlpha(png.data, png.width, png.height);
+      img = decodePng(bytes, readPngHeader(bytes));
+    } else {
+      img = jpeg.decode(bytes, {
+        useTArray: true,
+        formatAsRGBA: true,
+        maxResolutionInMP: maxPixels / 1e6,
+        maxMemoryUsageInMB: jpegMemoryMB(maxPixels),
+      });
     }
-    const img = jpeg.decode(bytes, {
-      useTArray: true,
-      formatAsRGBA: true,
-      maxResolutionInMP: limits.maxPixels ? Math.ceil(limits.maxPixels / 1e6) : 250,
-      maxMemoryUsageInMB: 2048,
-    });
-    return dropAlpha(img.data, img.width, img.height);
   } catch (err) {
-    throw new Error(
-      `Cannot read image "${source}": damaged ${format.toUpperCase()} (${(err as Error).message})`,
+    const msg = (err as Error).message;
+    if (/^max(ResolutionInMP|MemoryUsageInMB) limit exceeded/.test(msg)) {
+      throw new ImageLimitError(
+        `Cannot read image "${source}": its frame is larger than ${maxPixels} pixels (${msg})`,
+        null,
+      );
+    }
+    throw damaged(source, format, msg);
+  }
+  if (size && (img.width !== size.width || img.height !== size.height)) {
+    throw damaged(
+      source,
+      format,
+      `the decoder read ${img.width}x${img.height}, its header says ${size.width}x${size.height}`,
     );
   }
+  checkLimits(img.width, img.height, source, limits);
+  return dropAlpha(img.data, img.width, img.height);
 }
 
 /** Encodes RGB pixels as PNG, or JPEG of the given quality (1-100). */

@@ -1,9 +1,22 @@
 /**
- * An HTTP tokenization endpoint around one shared tokenizer: POST an image (PNG, JPEG) or a
- * short video (MP4, MOV, WebM, MKV; through ffmpeg) as the request body, get its tokens back as
- * JSON. Requests beyond a bounded queue are refused at once (429), and every limit answers with
- * a JSON error before any GPU work: body size (413), resolution and frame count (422), media
- * that is not an image or video (415), damaged files (400). No request can take the server down.
+ * An HTTP tokenization server around one shared tokenizer (`createTokenizeHandler`, for
+ * Deno.serve). POST an image (PNG, JPEG) or a short video (MP4, MOV, M4V, MKV, WebM, AVI,
+ * MPEG, GIF; through ffmpeg) to `/tokenize`, as the raw body or as the "file" field of a
+ * multipart/form-data form, and get its tokens back as JSON; POST that JSON to `/decode` and
+ * get the image (PNG, or `?format=jpeg`) or video (MP4, or `?format=webm|gif`) back;
+ * `GET /health` answers the model, the queue and the limits at once, whatever runs.
+ *
+ * Every limit answers a JSON `{"error": ...}` before any tokenizer work: a body over maxBytes
+ * 413, one that has not all arrived within readTimeoutMs 408, a queue of maxQueue requests or
+ * uploads holding maxBufferedBytes 429 with Retry-After, media that is not an image or video
+ * 415, a size over maxSide as its decoder would read it, or more than maxFrames frames, 422,
+ * damaged files 400, a wrong method 405 with Allow. A request takes a place in the queue only
+ * once its body is in, so slow uploads hold none.
+ *
+ * Give it a TokenizerWorker (the tokenizer in a Web Worker: the HTTP thread then only admits,
+ * reads bodies and answers, so a WebAssembly backend computing on its own thread cannot hold
+ * it up), or a Tokenizer, which runs on the calling thread (fine for WebGPU, which mostly
+ * waits on the device).
  *
  * Response of `POST /tokenize`:
  * ```json
@@ -15,13 +28,23 @@
  * ```
  * `indices` (int32) for discrete models, `latent` (float32) for continuous ones. Sizes the model
  * cannot take directly are padded by reflection to its multiple, and the tokens cover the padded
- * frame. `GET /health` answers the model, the queue and the limits.
+ * frame; `/decode` crops that padding off again when the JSON holds `input`.
  * @module
  */
 
 import { Buffer } from "node:buffer";
-import type { Tokenizer } from "../tokenizer.ts";
+import { Tokenizer } from "../tokenizer.ts";
+import { Admission } from "./admission.ts";
+import { ByteBudget, type HeldBody, readBody } from "./body.ts";
+import { decodeFormat } from "./decode_job.ts";
+import { type Engine, inlineEngine } from "./engine.ts";
+import { baseHeaders, errorResponse, HttpError, json, optionsResponse } from "./http.ts";
+import type { Job, JobResult, TokenizerInfo } from "./protocol.ts";
+import { checkUpload, isMultipart } from "./upload.ts";
+import { type TokenizerWorker, workerEngine } from "./worker_engine.ts";
 
+export { TokenizerWorker } from "./worker_engine.ts";
+export type { TokenizerInfo, WorkerLoadOptions } from "./protocol.ts";
 // The handler takes a Tokenizer: its type and the types its methods mention, for documentation.
 export type {
   EncodeResult,
@@ -33,252 +56,205 @@ export type {
 export type { HostTensor } from "../types.ts";
 export type { MemoryStats, Tensor } from "../backends/ops.ts";
 export type { Probe } from "../models/graph.ts";
-import type { HostTensor } from "../types.ts";
-import { concatTime } from "../media/windows.ts";
-import { decodeImage, imageSize, sniffImage } from "../media/image.ts";
-import { padImage } from "../media/pad.ts";
-import { framesToTensor } from "../media/tensor.ts";
-import { probeVideo, readVideoFrames, requireFfmpeg } from "../media/video.ts";
-import { paddedWindows, type WindowMeta } from "../media/padded_windows.ts";
 
 /** What the server refuses, and with which status. */
 export interface ServerLimits {
   /** Largest request body in bytes (413 beyond). */
   maxBytes: number;
-  /** Largest width and height in pixels (422 beyond). */
+  /** Largest width and height in pixels, as the decoder would read them (422 beyond). */
   maxSide: number;
   /** Most frames of a video (422 beyond). */
   maxFrames: number;
   /** Requests admitted at once, running or waiting for the tokenizer (429 beyond). */
   maxQueue: number;
+  /** Milliseconds a body may take to arrive, from its first byte read to its last (408 beyond). */
+  readTimeoutMs: number;
+  /**
+   * Bytes of request bodies held at once, being read, queued or running (429 beyond). When
+   * not given: maxBytes x (maxQueue + 4).
+   */
+  maxBufferedBytes: number;
 }
 
-/** The limits of `createTokenizeHandler` when none are given: 16 MiB, 1024 px, 33 frames, 8 at once. */
+/**
+ * The limits of `createTokenizeHandler` when none are given: 16 MiB, 1024 px, 33 frames, 8
+ * at once, 30 s to send a body, 192 MiB of bodies held at once.
+ */
 export const DEFAULT_LIMITS: ServerLimits = {
   maxBytes: 16 * 1024 * 1024,
   maxSide: 1024,
   maxFrames: 33,
   maxQueue: 8,
+  readTimeoutMs: 30_000,
+  maxBufferedBytes: 16 * 1024 * 1024 * 12,
 };
 
-class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-  }
+/** The server's limits and conventions. */
+export interface ServerOptions extends Partial<ServerLimits> {
+  /**
+   * The origin browsers may call the server from (Access-Control-Allow-Origin, and answers to
+   * preflight requests), "*" for any; none by default (no CORS headers).
+   */
+  cors?: string;
 }
 
-function json(status: number, body: unknown): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json" },
-  });
-}
+/** The methods each route takes (and answers OPTIONS and 405 with). */
+const ROUTES: Record<string, { allow: string; use: string }> = {
+  "/health": { allow: "GET, HEAD, OPTIONS", use: "GET /health" },
+  "/tokenize": { allow: "POST, OPTIONS", use: "Use POST with the image or video as the body" },
+  "/decode": { allow: "POST, OPTIONS", use: "Use POST with the JSON /tokenize answered" },
+};
 
-/** The body, refusing (413) as soon as it passes `max` bytes, whatever Content-Length says. */
-async function readBody(req: Request, max: number): Promise<Uint8Array> {
-  const declared = Number(req.headers.get("content-length"));
-  if (declared > max) {
-    await req.body?.cancel();
-    throw new HttpError(413, `The body has ${declared} bytes; the limit is ${max}`);
-  }
-  if (!req.body) return new Uint8Array(0);
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  const reader = req.body.getReader();
-  while (true) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > max) {
-      await reader.cancel();
-      throw new HttpError(413, `The body is over the limit of ${max} bytes`);
+function checkLimits(lim: ServerLimits): void {
+  for (const [name, value] of Object.entries(lim)) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new Error(`Invalid server limit ${name}: ${value}; it must be a positive integer`);
     }
-    parts.push(value);
   }
-  const out = new Uint8Array(size);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
+  if (lim.maxBufferedBytes < lim.maxBytes) {
+    throw new Error(
+      `Invalid server limits: maxBufferedBytes (${lim.maxBufferedBytes}) is below maxBytes (${lim.maxBytes}), so no upload of maxBytes could be taken`,
+    );
   }
-  return out;
 }
 
-/** Containers ffmpeg reads that we accept, by magic number. */
-function sniffVideo(bytes: Uint8Array): string | null {
-  if (bytes.length >= 12 && String.fromCharCode(...bytes.subarray(4, 8)) === "ftyp") return "mp4";
-  if (bytes.length >= 4 && bytes[0] === 0x1a && bytes[1] === 0x45 && bytes[2] === 0xdf) {
-    return "mkv";
-  }
-  return null;
-}
-
-function tokensJson(t: HostTensor, discrete: boolean) {
-  const bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+function tokensJson(info: TokenizerInfo, shape: number[], data: ArrayBuffer) {
   return {
-    name: discrete ? "indices" : "latent",
-    dtype: discrete ? "int32" : "float32",
-    shape: t.shape,
-    data: bytes.toString("base64"),
+    name: info.discrete ? "indices" : "latent",
+    dtype: info.discrete ? "int32" : "float32",
+    shape,
+    data: Buffer.from(data).toString("base64"),
   };
 }
 
 /**
- * The request handler (for Deno.serve) of a tokenizer, which it shares between requests.
+ * The request handler (for Deno.serve) of a tokenizer, which it shares between requests: a
+ * TokenizerWorker (recommended: inference off the HTTP thread), or a Tokenizer run on this
+ * thread.
  *
  * @example Serve an image tokenizer on port 8000
  * ```ts ignore
- * import { loadTokenizer } from "@cosmos/webgpu";
- * import { createTokenizeHandler } from "@cosmos/webgpu/server";
- * const tok = await loadTokenizer({ model: "Cosmos-0.1-Tokenizer-DI8x8" });
+ * import { createTokenizeHandler, TokenizerWorker } from "@cosmos/webgpu/server";
+ * const tok = await TokenizerWorker.start({ model: "Cosmos-0.1-Tokenizer-DI8x8" });
  * Deno.serve({ port: 8000 }, createTokenizeHandler(tok, { maxSide: 512 }));
- * // curl --data-binary @photo.png localhost:8000/tokenize
+ * // curl -F file=@photo.png localhost:8000/tokenize
  * ```
  */
 export function createTokenizeHandler(
-  tok: Tokenizer,
-  limits: Partial<ServerLimits> = {},
+  tok: Tokenizer | TokenizerWorker,
+  options: ServerOptions = {},
 ): (req: Request) => Promise<Response> {
-  const lim = { ...DEFAULT_LIMITS, ...limits };
-  let admitted = 0;
+  const { cors = null, ...limits } = options;
+  const lim: ServerLimits = {
+    ...DEFAULT_LIMITS,
+    ...limits,
+    maxBufferedBytes: limits.maxBufferedBytes ??
+      (limits.maxBytes ?? DEFAULT_LIMITS.maxBytes) *
+        ((limits.maxQueue ?? DEFAULT_LIMITS.maxQueue) + 4),
+  };
+  checkLimits(lim);
+  const engine: Engine = tok instanceof Tokenizer ? inlineEngine(tok) : workerEngine(tok);
+  const info = engine.info;
+  const admission = new Admission(lim.maxQueue);
+  const budget = new ByteBudget(lim.maxBufferedBytes);
+  const bodyLimits = {
+    maxBytes: lim.maxBytes,
+    timeoutMs: lim.readTimeoutMs,
+    budget,
+    retryAfter: () => admission.retryAfter(),
+  };
+  const jobLimits = { maxSide: lim.maxSide, maxFrames: lim.maxFrames };
 
-  async function image(bytes: Uint8Array) {
-    if (tok.kind !== "image") {
-      throw new HttpError(422, `This server runs ${tok.model}, a video tokenizer: send a video`);
-    }
-    const size = imageSize(bytes);
-    if (!size) throw new HttpError(400, "Damaged image: its size cannot be read");
-    checkSize(size.width, size.height);
-    let img;
-    try {
-      img = decodeImage(bytes, "upload");
-    } catch (err) {
-      throw new HttpError(400, (err as Error).message);
-    }
-    const { image } = padImage(img, tok.spatialCompression);
-    const r = await tok.encode(framesToTensor([image], false));
-    return {
-      width: img.width,
-      height: img.height,
-      frames: 1,
-      tokens: (r.indices ?? r.latent)!,
-    };
+  function health(headers: Headers): Response {
+    return json(200, {
+      model: info.model,
+      kind: info.kind,
+      discrete: info.discrete,
+      backend: info.backend,
+      queue: admission.admitted,
+      buffered: budget.held,
+      limits: lim,
+    }, headers);
   }
 
-  function checkSize(width: number, height: number) {
-    if (width > lim.maxSide || height > lim.maxSide) {
-      throw new HttpError(
-        422,
-        `${width}x${height} is larger than this server takes (${lim.maxSide} pixels a side)`,
-      );
-    }
-  }
-
-  async function video(bytes: Uint8Array, container: string) {
-    if (tok.kind !== "video") {
-      throw new HttpError(422, `This server runs ${tok.model}, an image tokenizer: send an image`);
-    }
-    try {
-      await requireFfmpeg();
-    } catch (err) {
-      throw new HttpError(501, (err as Error).message);
-    }
-    const path = await Deno.makeTempFile({ prefix: "cosmos-upload-", suffix: `.${container}` });
-    try {
-      await Deno.writeFile(path, bytes);
-      let info;
-      try {
-        info = await probeVideo(path);
-      } catch {
-        throw new HttpError(400, "Damaged video: ffmpeg cannot read it");
+  /** The job a request's body makes, checked as far as the HTTP thread checks it. */
+  function jobOf(path: string, url: URL, req: Request, body: HeldBody): Job {
+    if (path === "/decode") {
+      if (!body.bytes.length) {
+        throw new HttpError(400, "Empty body: send the JSON /tokenize answered");
       }
-      checkSize(info.width, info.height);
-      if (info.frames !== null && info.frames > lim.maxFrames) {
-        throw new HttpError(
-          422,
-          `${info.frames} frames; this server takes at most ${lim.maxFrames}`,
-        );
-      }
-      const queue: WindowMeta[] = [];
-      const parts: HostTensor[] = [];
-      // A tokenizer without the window option streams the whole clip exactly, so it gets the
-      // whole video (at most maxFrames) as one window, padded at its ends to 1 + k x tc frames.
-      const tc = tok.temporalCompression;
-      const geometry = {
-        streamWindow: tok.window ?? 1 + tc * Math.ceil((lim.maxFrames - 1) / tc),
-        temporalCompression: tc,
-        spatialCompression: tok.spatialCompression,
+      return {
+        kind: "decode",
+        body: body.bytes,
+        format: url.searchParams.get("format"),
+        limits: jobLimits,
       };
-      try {
-        const windows = paddedWindows(
-          readVideoFrames(path, info, lim.maxFrames),
-          geometry,
-          "reflect",
-          queue,
-          false,
-          { readMs: 0 },
-        );
-        for await (const chunk of tok.encodeStream(windows)) {
-          parts.push((chunk.indices ?? chunk.latent)!);
-        }
-      } catch (err) {
-        const msg = (err as Error).message;
-        if (/more than \d+ frames/.test(msg)) {
-          throw new HttpError(422, `The video has more than ${lim.maxFrames} frames`);
-        }
-        if (/^Cannot read video/.test(msg)) throw new HttpError(400, msg);
-        throw err;
-      }
-      const tokens = concatTime(parts, tok.discrete ? 1 : 2);
-      const frames = queue.reduce((n, w) => n + w.count, 0);
-      return { width: info.width, height: info.height, frames, tokens };
-    } finally {
-      await Deno.remove(path).catch(() => {});
     }
+    const type = req.headers.get("content-type");
+    const form = isMultipart(type) ? type : null;
+    // A raw upload is checked here (headers only, no pixel decoded) before it takes a place.
+    if (!form) checkUpload(body.bytes, info, lim.maxSide);
+    return { kind: "tokenize", body: body.bytes, form, limits: jobLimits };
+  }
+
+  function reply(result: JobResult, started: number, headers: Headers): Response {
+    if (result.kind === "file") {
+      const h = new Headers(headers);
+      h.set("content-type", result.contentType);
+      return new Response(result.data, { status: 200, headers: h });
+    }
+    return json(200, {
+      model: info.model,
+      kind: info.kind,
+      discrete: info.discrete,
+      input: { width: result.width, height: result.height, frames: result.frames },
+      tokens: tokensJson(info, result.shape, result.data),
+      ms: Math.round(performance.now() - started),
+    }, headers);
   }
 
   return async (req: Request): Promise<Response> => {
     const url = new URL(req.url);
-    if (url.pathname === "/health" && req.method === "GET") {
-      return json(200, { model: tok.model, kind: tok.kind, queue: admitted, limits: lim });
-    }
-    if (url.pathname !== "/tokenize") {
-      await req.body?.cancel();
-      return json(404, { error: "Not found: POST an image or video to /tokenize" });
-    }
-    if (req.method !== "POST") {
-      await req.body?.cancel();
-      return json(405, { error: "Use POST with the image or video as the body" });
-    }
-    if (admitted >= lim.maxQueue) {
-      await req.body?.cancel();
-      return json(429, { error: `Busy: ${admitted} requests in progress; try again later` });
-    }
-    admitted++;
-    const started = performance.now();
-    try {
-      const bytes = await readBody(req, lim.maxBytes);
-      if (!bytes.length) throw new HttpError(400, "Empty body: send a PNG, JPEG or video");
-      const container = sniffImage(bytes) ? null : sniffVideo(bytes);
-      if (!sniffImage(bytes) && !container) {
-        throw new HttpError(415, "Unsupported media: send a PNG, JPEG, MP4/MOV or WebM/MKV file");
+    const headers = baseHeaders(cors);
+    const route = ROUTES[url.pathname];
+    if (!route || req.method === "OPTIONS" || !route.allow.split(", ").includes(req.method)) {
+      await req.body?.cancel().catch(() => {});
+      if (!route) {
+        return json(404, {
+          error: "Not found: POST an image or video to /tokenize, tokens to /decode; GET /health",
+        }, headers);
       }
-      const r = container ? await video(bytes, container) : await image(bytes);
-      return json(200, {
-        model: tok.model,
-        kind: tok.kind,
-        discrete: tok.discrete,
-        input: { width: r.width, height: r.height, frames: r.frames },
-        tokens: tokensJson(r.tokens, tok.discrete),
-        ms: Math.round(performance.now() - started),
-      });
+      if (req.method === "OPTIONS") return optionsResponse(route.allow, headers, cors);
+      const h = new Headers(headers);
+      h.set("allow", route.allow);
+      return json(405, { error: `${route.use} (${req.method} is not allowed)` }, h);
+    }
+    if (url.pathname === "/health") return health(headers);
+    let body: HeldBody | null = null;
+    try {
+      // Refused at once when full, before its body is read; admitted only once it is in.
+      admission.check();
+      if (url.pathname === "/decode") decodeFormat(info.kind, url.searchParams.get("format"));
+      body = await readBody(req, bodyLimits);
+      const job = jobOf(url.pathname, url, req, body);
+      const place = admission.admit();
+      const started = performance.now();
+      let ms: number | null = null;
+      try {
+        const result = await engine.run(job);
+        ms = performance.now() - started;
+        return reply(result, started, headers);
+      } finally {
+        place.done(ms);
+      }
     } catch (err) {
-      if (err instanceof HttpError) return json(err.status, { error: err.message });
+      if (!body) await req.body?.cancel().catch(() => {});
+      if (err instanceof HttpError) return errorResponse(err, headers);
       // Anything else is ours, not the client's: report it and keep serving.
       console.error(`tokenize: ${(err as Error).stack ?? err}`);
-      return json(500, { error: `Internal error: ${(err as Error).message}` });
+      return json(500, { error: `Internal error: ${(err as Error).message}` }, headers);
     } finally {
-      admitted--;
+      body?.release();
     }
   };
 }
