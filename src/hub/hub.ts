@@ -160,11 +160,7 @@ async function localCheckpoint(
 ): Promise<ResolvedCheckpoint | null> {
   const deno = denoApi()!;
   const dir = expandHome(model);
-  try {
-    if (!(await deno.stat(dir)).isDirectory) return null;
-  } catch {
-    return null;
-  }
+  if (!(await isDirectoryPath(dir))) return null;
   const find = async (half: Half): Promise<string> => {
     for (const ext of EXTENSIONS) {
       const path = `${dir.replace(/[\\/]+$/, "")}/${half}.${ext}`;
@@ -180,6 +176,25 @@ async function localCheckpoint(
     (["encoder", "decoder"] as const).map((h) => wanted.has(h) ? find(h) : ""),
   );
   return { encoder, decoder, repo: model, revision: "local" };
+}
+
+/**
+ * Whether `path` is an existing directory as the kernel walks it, every directory on the way
+ * included: Deno shortens "acme/.." to "." before it asks, which would make a repo id
+ * such as "acme/.." (refused as one) the working directory.
+ */
+async function isDirectoryPath(path: string): Promise<boolean> {
+  const parts = path.split(/[\\/]+/);
+  for (let i = 1; i <= parts.length; i++) {
+    const prefix = parts.slice(0, i).join("/");
+    if (prefix === "") continue; // the root of an absolute path
+    try {
+      if (!(await denoApi()!.stat(prefix)).isDirectory) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
 }
 
 async function resolveHalf(
