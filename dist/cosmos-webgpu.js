@@ -7138,11 +7138,7 @@ function repoId(model) {
 async function localCheckpoint(model, wanted) {
   const deno = denoApi();
   const dir = expandHome(model);
-  try {
-    if (!(await deno.stat(dir)).isDirectory) return null;
-  } catch {
-    return null;
-  }
+  if (!await isDirectoryPath(dir)) return null;
   const find = async (half) => {
     for (const ext of EXTENSIONS) {
       const path = `${dir.replace(/[\\/]+$/, "")}/${half}.${ext}`;
@@ -7159,6 +7155,19 @@ async function localCheckpoint(model, wanted) {
     ["encoder", "decoder"].map((h) => wanted.has(h) ? find(h) : "")
   );
   return { encoder, decoder, repo: model, revision: "local" };
+}
+async function isDirectoryPath(path) {
+  const parts = path.split(/[\\/]+/);
+  for (let i = 1; i <= parts.length; i++) {
+    const prefix = parts.slice(0, i).join("/");
+    if (prefix === "") continue;
+    try {
+      if (!(await denoApi().stat(prefix)).isDirectory) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
 }
 async function resolveHalf(ctx, half, offline) {
   const names = EXTENSIONS.map((e) => `${half}.${e}`);

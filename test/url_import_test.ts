@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { DIST_OUT, renderDist } from "../src/tools/build_dist.ts";
+import { renderDts, TYPES_DIR } from "../src/tools/build_dts.ts";
 import { BACKENDS, backendTest } from "./helpers.ts";
 import { fsqIndicesToCodes, loadTokenizer, parseSafetensors } from "../mod.ts";
 
@@ -15,6 +16,23 @@ Deno.test("dist/cosmos-webgpu.js is up to date with the sources (run `deno task 
   const committed = await Deno.readTextFile(DIST_OUT);
   assert.equal(committed, await renderDist());
   assert.ok(!/\bDeno\./.test(committed), "the bundle calls no Deno API directly");
+});
+
+Deno.test("dist/cosmos-webgpu.d.ts and dist/types/ are up to date with the sources (run `deno task build`)", async () => {
+  const dist = new URL("../dist/", import.meta.url);
+  const expected = await renderDts();
+  const committed = new Map<string, string>();
+  const walk = async (dir: string) => {
+    for await (const e of Deno.readDir(new URL(dir, dist))) {
+      if (e.isDirectory) await walk(`${dir}${e.name}/`);
+      else committed.set(dir + e.name, await Deno.readTextFile(new URL(dir + e.name, dist)));
+    }
+  };
+  await walk(TYPES_DIR);
+  committed.set("cosmos-webgpu.d.ts", await Deno.readTextFile(new URL("cosmos-webgpu.d.ts", dist)));
+  // The same files (none missing, none left over from a removed module), with the same text.
+  assert.deepEqual([...committed.keys()].sort(), [...expected.keys()].sort());
+  for (const [path, text] of expected) assert.equal(committed.get(path), text, `dist/${path}`);
 });
 
 const TYPES: Record<string, string> = {

@@ -35,7 +35,12 @@ function testImage(): RgbImage {
 }
 
 /** The library's PSNR and SSIM for `png` through the fixture `variant` on the wasm backend. */
-async function libraryQuality(png: Uint8Array, variant: string) {
+function libraryQuality(png: Uint8Array, variant: string) {
+  return libraryFramesQuality([decodeImage(png, "test.png")], variant);
+}
+
+/** The same for frames (one image, or a clip for a video model), padded and cropped as the page does. */
+async function libraryFramesQuality(frames: RgbImage[], variant: string) {
   const dir = new URL(`${variant}/`, FIXTURES);
   const tok = await loadTokenizer({
     encoder: new URL("encoder.safetensors", dir),
@@ -43,12 +48,15 @@ async function libraryQuality(png: Uint8Array, variant: string) {
     backend: "wasm",
   });
   try {
-    const { image, crop } = padImage(decodeImage(png, "test.png"), tok.spatialCompression);
-    const enc = await tok.encode(framesToTensor([image], false));
-    const rec = cropImage(tensorToFrames(await tok.decode(enc.latent ?? enc.indices!))[0], crop);
-    const original = cropImage(image, crop);
+    const padded = frames.map((f) => padImage(f, tok.spatialCompression));
+    const enc = await tok.encode(framesToTensor(padded.map((p) => p.image), tok.kind === "video"));
+    const recs = tensorToFrames(await tok.decode(enc.latent ?? enc.indices!));
+    assert.equal(recs.length, frames.length, "the library decoded as many frames as it took");
     const meter = new QualityMeter();
-    meter.add(original.data, rec.data, original.width, original.height);
+    padded.forEach(({ image, crop }, i) => {
+      const original = cropImage(image, crop), rec = cropImage(recs[i], crop);
+      meter.add(original.data, rec.data, original.width, original.height);
+    });
     return meter.result();
   } finally {
     await tok.dispose();
@@ -63,6 +71,7 @@ interface Shown {
   backend: string;
   error: string;
   tokens: string;
+  model: string;
 }
 
 /** Uploads `file` and waits for the page to finish; returns what the page shows. */
@@ -83,6 +92,7 @@ async function upload(page: Page, file: string): Promise<Shown> {
       backend: $("backend-used").textContent,
       error: $("error").textContent,
       tokens: $("tokens-caption").textContent,
+      model: $("model").textContent,
     };
   })()`);
 }
@@ -204,5 +214,94 @@ Deno.test({
       const shot = "/tmp/cosmos-web-page-CI8x8-webgpu.png";
       await Deno.writeFile(shot, await page.screenshot());
       console.log(`WebGPU adapter: ${adapter}; screenshot: ${shot}`);
+    }),
+});
+
+/** Whether ffmpeg is installed (it makes the clip and decodes it for the comparison). */
+function hasFfmpeg(): boolean {
+  try {
+    return new Deno.Command("ffmpeg", { args: ["-version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+const FFMPEG = hasFfmpeg();
+if (!FFMPEG) console.log("note: ffmpeg is not installed; the web page's clip test is skipped");
+
+async function ffmpeg(args: string[]): Promise<Uint8Array> {
+  const out = await new Deno.Command("ffmpeg", {
+    args: ["-hide_banner", "-loglevel", "error", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, `ffmpeg ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  return out.stdout;
+}
+
+/** Mean absolute difference of two RGB frames. */
+function meanAbs(a: Uint8Array, b: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i] - b[i]);
+  return sum / a.length;
+}
+
+Deno.test({
+  name: "web page: an uploaded 9-frame WebM (VP9) clip through CV4x8x8 on wasm shows the " +
+    "library's PSNR for the frames the page took, which are ffmpeg's frames in order",
+  ...BROWSER_TEST,
+  ignore: !CHROMIUM || !FFMPEG,
+  fn: () =>
+    withPage(async (page, base, file) => {
+      // 32x32 at 24 fps, 9 frames (1 + 2 x the model's 4): every frame differs from the others
+      // (red slides and blue steps with the frame number N), so a frame taken twice or out of
+      // order shows. VP9 in WebM: Debian's chromium has no proprietary codecs (H.264).
+      const clip = file.replace(/test\.png$/, "clip.webm");
+      const width = 32, height = 32, count = 9;
+      const source = `nullsrc=s=${width}x${height}:r=24,format=gbrp,` +
+        "geq=r='mod(X*8+N*24\\,256)':g='Y*7':b='mod(128+N*28\\,256)'";
+      await ffmpeg(["-f", "lavfi", "-i", source, "-frames:v", `${count}`, "-c:v", "libvpx-vp9"]
+        .concat(["-crf", "10", "-b:v", "0", "-pix_fmt", "yuv420p", "-y", clip]));
+      const raw = await ffmpeg(["-i", clip, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]);
+      const size = width * height * 3;
+      assert.equal(raw.length, size * count, "ffmpeg decoded the clip's 9 frames");
+      const decoded = Array.from(
+        { length: count },
+        (_, i) => raw.subarray(i * size, (i + 1) * size),
+      );
+
+      await page.navigate(`${base}?checkpoint=CV4x8x8&backend=wasm`);
+      const shown = await upload(page, clip);
+      assert.equal(shown.state, "done", `the page failed: ${shown.error}\n${page.log.join("\n")}`);
+      assert.match(shown.model, /\(video, 9 frames\)$/);
+      assert.match(shown.tokens, /^latent channels \[1, \d+, 3, 4, 4\], first latent frame$/);
+
+      // The frames the page took, as it exposes them, RGBA to RGB.
+      const taken = await page.eval<{ width: number; height: number; data: number[] }[]>(
+        "cosmosFramesUsed.map((f) => ({ width: f.width, height: f.height, data: Array.from(f.data) }))",
+      );
+      assert.equal(taken.length, count);
+      const frames: RgbImage[] = taken.map((f) => {
+        assert.deepEqual([f.width, f.height], [width, height]);
+        const data = new Uint8Array(size);
+        for (let p = 0; p < width * height; p++) data.set(f.data.slice(p * 4, p * 4 + 3), p * 3);
+        return { width, height, data };
+      });
+      // Chromium's YUV to RGB is not ffmpeg's to the level, but frame i is nearest ffmpeg's i.
+      frames.forEach((f, i) => {
+        const d = decoded.map((g) => meanAbs(f.data, g));
+        const nearest = d.indexOf(Math.min(...d));
+        assert.equal(nearest, i, `page frame ${i} is ffmpeg's frame ${nearest} (${d.join(", ")})`);
+        assert.ok(d[i] < 4, `page frame ${i} is ${d[i]} levels from ffmpeg's on average`);
+      });
+
+      const expected = await libraryFramesQuality(frames, "CV4x8x8");
+      assert.equal(expected.frames, count);
+      assert.equal(shown.psnr, `${expected.psnr.toFixed(4)} dB`);
+      assert.ok(Math.abs(shown.psnrValue - expected.psnr) < 1e-9, `${shown.psnrValue}`);
+      assert.equal(shown.ssim, expected.ssim.toFixed(4));
+      const shot = "/tmp/cosmos-web-page-CV4x8x8-clip-wasm.png";
+      await Deno.writeFile(shot, await page.screenshot());
+      console.log(`screenshot: ${shot}`);
     }),
 });

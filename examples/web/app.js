@@ -78,12 +78,17 @@ async function clipFrames(file) {
       video.onloadeddata = resolve;
       video.onerror = () => reject(new Error(`Cannot play "${file.name}" in this browser`));
     });
-    const count = Math.max(1, Math.min(CLIP_FRAMES, Math.floor(video.duration * CLIP_FPS)));
+    // Rounded, not floored: WebM keeps its duration in whole milliseconds, so 10 frames at 24 fps
+    // (416.7 ms) may say 416 ms, 9.98 frames.
+    const count = Math.max(1, Math.min(CLIP_FRAMES, Math.round(video.duration * CLIP_FPS)));
     const frames = [];
     for (let i = 0; i < count; i++) {
-      await new Promise((resolve) => {
+      await new Promise((resolve, reject) => {
         video.onseeked = resolve;
-        video.currentTime = i / CLIP_FPS;
+        video.onerror = () => reject(new Error(`Cannot seek in "${file.name}"`));
+        // The middle of frame i, not its start: a time on a frame's boundary may show the frame
+        // before it.
+        video.currentTime = (i + 0.5) / CLIP_FPS;
       });
       frames.push(grab(video, video.videoWidth, video.videoHeight, MAX_CLIP_SIDE));
     }
@@ -139,6 +144,9 @@ function show(r) {
   const frames = r.kind === "video" ? ", first latent frame" : "";
   $("tokens-caption").textContent = `${r.discrete ? "token indices" : "latent channels"} ` +
     `[${r.tokens.shape.join(", ")}]${frames}`;
+  // The frames the tokenizer took (the worker takes the first r.frames), for the console and
+  // for the page's test, which measures the library on the same pixels.
+  globalThis.cosmosFramesUsed = input.frames.slice(0, r.frames);
   $("psnr").textContent = `${r.psnr.toFixed(4)} dB`;
   $("psnr").dataset.value = String(r.psnr);
   $("ssim").textContent = r.ssim.toFixed(4);

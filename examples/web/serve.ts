@@ -6,8 +6,8 @@
  *   deno task web [--port 8000] [--host 127.0.0.1] [--checkpoints DIR]
  *
  * The page is at /examples/web/ (/ leads there). DIR (default test/fixtures, the small random-weight checkpoints of the tests) holds one folder
- * per checkpoint, each with encoder.jit or encoder.safetensors and decoder.jit or
- * decoder.safetensors; the page lists them at /checkpoints/ and can load an official model from
+ * per checkpoint, each with encoder.safetensors or encoder.jit and decoder.safetensors or
+ * decoder.jit (the safetensors where there are both); the page lists them at /checkpoints/ and can load an official model from
  * the hub by name instead.
  * @module
  */
@@ -86,7 +86,10 @@ async function listCheckpoints(dir: URL): Promise<CheckpointEntry[]> {
     if (!e.isDirectory || !NAME.test(e.name)) continue;
     const sub = new URL(`${e.name}/`, dir);
     const file = async (half: string) => {
-      for (const f of [`${half}.jit`, `${half}.safetensors`]) {
+      // The safetensors first where a folder has both: a canonical file (`deno task convert`)
+      // says its variant and compression in its metadata, where a .jit says them only in its
+      // traced code, which a hand-made or stripped archive (the test fixtures') lacks.
+      for (const f of [`${half}.safetensors`, `${half}.jit`]) {
         if (await exists(new URL(f, sub))) return f;
       }
       return null;

@@ -2,11 +2,13 @@
  * `deno task build` (second step): bundles mod.ts, with the browser helpers of
  * src/browser/bundle.ts, with esbuild into dist/cosmos-webgpu.js, one ES module with the WGSL
  * (and wasm) embedded and no Deno-only calls in its core, that runs in Deno and in browsers. The file is committed so users can import it straight from
- * the repository; test/url_import_test.ts fails when it is stale.
+ * the repository; test/url_import_test.ts fails when it is stale. Its declarations,
+ * dist/cosmos-webgpu.d.ts and the tree under dist/types/, come from ./build_dts.ts.
  * @module
  */
 
 import * as esbuild from "esbuild";
+import { renderDts, writeDts } from "./build_dts.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 export const DIST_OUT = new URL("dist/cosmos-webgpu.js", ROOT);
@@ -44,4 +46,7 @@ if (import.meta.main) {
   await Deno.writeTextFile(tmp, text);
   await Deno.rename(tmp, DIST_OUT);
   console.log(`wrote ${DIST_OUT.pathname} (${(text.length / 1024).toFixed(0)} KiB)`);
+  const dts = await renderDts();
+  await writeDts(dts);
+  console.log(`wrote dist/cosmos-webgpu.d.ts and ${dts.size - 1} files under dist/types/`);
 }
