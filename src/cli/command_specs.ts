@@ -42,6 +42,11 @@ const OUTPUT_OPTIONS: Record<string, OptionSpec> = {
     help: "one JSON object per item on stdout (input, output, psnr, ssim, timings, ...)",
   },
   quiet: { type: "boolean", short: "q", help: "no progress bar" },
+  overwrite: {
+    type: "boolean",
+    short: "y",
+    help: "replace outputs that exist already (default: refuse, before any work)",
+  },
 };
 
 const MEDIA_OPTIONS: Record<string, OptionSpec> = {
@@ -149,6 +154,11 @@ export const COMMANDS: Record<string, CommandSpec> = {
       },
       spatial: { type: "string", value: "S", help: "a video checkpoint's spatial compression" },
       temporal: { type: "string", value: "T", help: "a video checkpoint's temporal compression" },
+      overwrite: {
+        type: "boolean",
+        short: "y",
+        help: "replace OUT if it exists (default: refuse)",
+      },
     },
     minPositionals: 2,
     maxPositionals: 2,

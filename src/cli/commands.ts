@@ -18,6 +18,7 @@ import {
   isDirectory,
   planOutputs,
   type ProtectedFile,
+  refuseExisting,
   refuseOverwrites,
   stem,
 } from "./outputs.ts";
@@ -214,6 +215,7 @@ async function encodeCommand(p: Parsed): Promise<number> {
     "tokens",
     (i) => `${stem(i)}.safetensors`,
     checkpointsOf(p.values),
+    p.values.overwrite === true,
   );
   await checkTools(inputs, []);
   const opts = mediaOptions(p.values, "encode");
@@ -236,6 +238,7 @@ async function decodeCommand(p: Parsed): Promise<number> {
     "decoded",
     (i) => `${stem(i)}.${format ?? infos[inputs.indexOf(i)].sourceFormat}`,
     checkpointsOf(p.values),
+    p.values.overwrite === true,
   );
   await checkTools([], outputs);
   const opts = mediaOptions(p.values, "decode");
@@ -279,6 +282,7 @@ async function autoencodeCommand(p: Parsed): Promise<number> {
     "reconstructions",
     (i) => (format ? `${stem(i)}.${format}` : basename(i)),
     checkpointsOf(p.values),
+    p.values.overwrite === true,
   );
   if (!p.values.model && (!p.values.encoder || !p.values.decoder)) {
     throw new UsageError("cosmos autoencode: give --model NAME, or both --encoder and --decoder");
@@ -312,6 +316,7 @@ async function infoCommand(p: Parsed): Promise<number> {
 async function convertCommand(p: Parsed): Promise<number> {
   const [input, output] = p.positionals;
   refuseOverwrites([input], [output]);
+  if (p.values.overwrite !== true) refuseExisting([output]);
   const spatial = p.values.spatial as string | undefined;
   const temporal = p.values.temporal as string | undefined;
   if ((spatial === undefined) !== (temporal === undefined)) {

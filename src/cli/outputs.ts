@@ -85,7 +85,8 @@ export interface ProtectedFile {
 /**
  * Output paths: `-o FILE` for one input, `-o DIR` for any number (made if missing), else
  * `defaultDir` beside each input. Two inputs writing one output, or an output replacing an input
- * or a `protect`ed file, are errors before any work (see refuseOverwrites).
+ * or a `protect`ed file, are errors before any work (see refuseOverwrites); so is an output that
+ * exists already, unless `overwrite` (-y) says to replace it (see refuseExisting).
  */
 export function planOutputs(
   inputs: string[],
@@ -93,6 +94,7 @@ export function planOutputs(
   defaultDir: string,
   name: (input: string) => string,
   protect: ProtectedFile[] = [],
+  overwrite = false,
 ): string[] {
   const toDir = output !== undefined &&
     (inputs.length > 1 || output.endsWith("/") || isDirectory(output));
@@ -104,6 +106,7 @@ export function planOutputs(
     return `${dir}/${name(input)}`;
   });
   refuseOverwrites(inputs, outs, protect);
+  if (!overwrite) refuseExisting(outs);
   for (const o of outs) Deno.mkdirSync(dirname(o), { recursive: true });
   return outs;
 }
@@ -153,4 +156,27 @@ export function refuseOverwrites(
     }
     for (const k of keys) writes.set(k, i);
   });
+}
+
+/**
+ * Throws when any of `outputs` exists (a file, a directory, a link, even a dangling one): the CLI
+ * never replaces a file it was not told to, so a second run, or a typo in -o, cannot destroy
+ * earlier work. `-y` (`--overwrite`) allows it. Checked for every output before any work starts.
+ */
+export function refuseExisting(outputs: string[]): void {
+  const existing = outputs.filter((o) => {
+    try {
+      Deno.lstatSync(o);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (!existing.length) return;
+  const more = existing.length > 1 ? ` (and ${existing.length - 1} other output(s))` : "";
+  throw new Error(
+    `"${
+      existing[0]
+    }" exists${more}; pass -y (--overwrite) to replace it, or choose another output with -o`,
+  );
 }

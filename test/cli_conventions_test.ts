@@ -1,0 +1,115 @@
+/**
+ * The `cosmos` CLI's conventions, each run as a subprocess: no output replaced unless -y says
+ * so, --version, RGB PNGs for RGB images, errors that name the CLI's flags, `-` for stdin and
+ * stdout, --short-size; and the demo's banner and --help.
+ */
+
+import assert from "node:assert/strict";
+import { FIXTURES, GPU_TEST } from "./helpers.ts";
+import { encodeImage, type RgbImage } from "../src/media/image.ts";
+
+const MAIN = new URL("../src/cli/main.ts", import.meta.url).pathname;
+const fixture = (v: string, half: string) => new URL(`${v}/${half}.safetensors`, FIXTURES).pathname;
+const CI = ["--encoder", fixture("CI8x8", "encoder"), "--decoder", fixture("CI8x8", "decoder")];
+
+interface Run {
+  code: number;
+  stdout: Uint8Array;
+  out: string;
+  err: string;
+}
+
+async function run(script: string, args: string[], stdin?: Uint8Array): Promise<Run> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script, ...args],
+    env: { NO_COLOR: "1", XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
+    stdin: stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin) {
+    const w = child.stdin.getWriter();
+    await w.write(stdin);
+    await w.close();
+  }
+  const r = await child.output();
+  const dec = new TextDecoder();
+  return { code: r.code, stdout: r.stdout, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
+}
+
+const cosmos = (args: string[], stdin?: Uint8Array) => run(MAIN, args, stdin);
+
+function ok(r: Run): Run {
+  assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.out}\nstderr: ${r.err}`);
+  return r;
+}
+
+function failed(r: Run, code: number, message: RegExp): Run {
+  assert.equal(r.code, code, `exit ${r.code}\nstdout: ${r.out}\nstderr: ${r.err}`);
+  assert.match(r.err, message);
+  return r;
+}
+
+function pattern(width: number, height: number): RgbImage {
+  const data = new Uint8Array(width * height * 3);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 37) % 251;
+  return { width, height, data };
+}
+
+const dir = Deno.makeTempDirSync({ prefix: "cosmos-conventions-" });
+Deno.writeFileSync(`${dir}/a.png`, encodeImage(pattern(24, 16), "png"));
+
+Deno.test({
+  name: "an output that exists is refused before any work, and replaced with -y / --overwrite",
+  ...GPU_TEST,
+  async fn() {
+    const out = `${dir}/over.safetensors`;
+    ok(await cosmos(["encode", `${dir}/a.png`, ...CI, "-o", out, "-q"]));
+    Deno.writeTextFileSync(out, "earlier work");
+    const r = failed(
+      await cosmos(["encode", `${dir}/a.png`, ...CI, "-o", out, "-q"]),
+      1,
+      /over\.safetensors" exists; pass -y \(--overwrite\) to replace it/,
+    );
+    // Refused before the model was loaded (its "MODEL on BACKEND" line), the file untouched.
+    assert.doesNotMatch(r.err, / on (webgpu|wasm)/);
+    assert.equal(Deno.readTextFileSync(out), "earlier work");
+    ok(await cosmos(["encode", `${dir}/a.png`, ...CI, "-o", out, "-q", "-y"]));
+    assert.notEqual(Deno.readTextFileSync(out).slice(0, 12), "earlier work");
+    Deno.writeTextFileSync(out, "earlier work");
+    ok(await cosmos(["encode", `${dir}/a.png`, ...CI, "-o", out, "-q", "--overwrite"]));
+    assert.notEqual(Deno.readTextFileSync(out).slice(0, 12), "earlier work");
+
+    // The default output beside the input, and a directory of outputs, likewise.
+    ok(await cosmos(["autoencode", `${dir}/a.png`, ...CI, "-q"]));
+    failed(
+      await cosmos(["autoencode", `${dir}/a.png`, ...CI, "-q"]),
+      1,
+      /reconstructions\/a\.png" exists; pass -y/,
+    );
+    ok(await cosmos(["autoencode", `${dir}/a.png`, ...CI, "-q", "-y"]));
+    Deno.copyFileSync(`${dir}/a.png`, `${dir}/b.png`);
+    Deno.mkdirSync(`${dir}/many`);
+    Deno.writeTextFileSync(`${dir}/many/a.safetensors`, "x");
+    Deno.writeTextFileSync(`${dir}/many/b.safetensors`, "x");
+    failed(
+      await cosmos(["encode", `${dir}/a.png`, `${dir}/b.png`, ...CI, "-o", `${dir}/many`]),
+      1,
+      /many\/a\.safetensors" exists \(and 1 other output\(s\)\); pass -y/,
+    );
+    Deno.removeSync(`${dir}/b.png`);
+
+    // convert: OUT is refused likewise.
+    const jit = new URL("CV4x8x8/encoder.jit", FIXTURES).pathname;
+    const conv = `${dir}/conv.safetensors`;
+    Deno.writeTextFileSync(conv, "earlier work");
+    failed(
+      await cosmos(["convert", jit, conv, "--model", "CV4x8x8"]),
+      1,
+      /conv\.safetensors" exists; pass -y \(--overwrite\)/,
+    );
+    assert.equal(Deno.readTextFileSync(conv), "earlier work");
+    ok(await cosmos(["convert", jit, conv, "--model", "CV4x8x8", "-y"]));
+    assert.notEqual(Deno.readTextFileSync(conv), "earlier work");
+  },
+});
