@@ -113,3 +113,14 @@ Deno.test({
     assert.notEqual(Deno.readTextFileSync(conv), "earlier work");
   },
 });
+
+Deno.test("--version prints the version deno.json gives", async () => {
+  const { version } = JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url)));
+  assert.match(version, /^\d+\.\d+\.\d+/);
+  for (const flag of ["--version", "-V"]) {
+    const r = ok(await cosmos([flag]));
+    assert.equal(r.out.split(" ").slice(0, 2).join(" "), `cosmos ${version}`);
+    assert.match(r.out, /\(@cosmos\/webgpu, deno \d+\.\d+\.\d+\)\n$/);
+  }
+  assert.match(ok(await cosmos(["--help"])).out, /cosmos --version/);
+});
