@@ -6,7 +6,10 @@
 
 import assert from "node:assert/strict";
 import { FIXTURES, GPU_TEST } from "./helpers.ts";
-import { encodeImage, type RgbImage } from "../src/media/image.ts";
+import { decodeImage, encodeImage, type RgbImage } from "../src/media/image.ts";
+// deno-lint-ignore no-import-prefix
+import { PNG } from "npm:pngjs@7.0.0";
+import { Buffer } from "node:buffer";
 
 const MAIN = new URL("../src/cli/main.ts", import.meta.url).pathname;
 const fixture = (v: string, half: string) => new URL(`${v}/${half}.safetensors`, FIXTURES).pathname;
@@ -123,4 +126,37 @@ Deno.test("--version prints the version deno.json gives", async () => {
     assert.match(r.out, /\(@cosmos\/webgpu, deno \d+\.\d+\.\d+\)\n$/);
   }
   assert.match(ok(await cosmos(["--help"])).out, /cosmos --version/);
+});
+
+/** A PNG's colour type and bit depth as pngjs reads them, with the IHDR's own bytes. */
+function pngColour(bytes: Uint8Array): { colorType: number; depth: number; ihdr: number } {
+  const png = PNG.sync.read(Buffer.from(bytes));
+  // IHDR is the first chunk: 8 signature bytes, length, "IHDR", width, height, depth, colour type.
+  assert.equal(new TextDecoder().decode(bytes.subarray(12, 16)), "IHDR");
+  return { colorType: png.colorType, depth: png.depth, ihdr: bytes[25] };
+}
+
+Deno.test({
+  name: "PNGs written for RGB images are RGB (colour type 2), not RGBA",
+  ...GPU_TEST,
+  async fn() {
+    assert.deepEqual(pngColour(encodeImage(pattern(5, 3), "png")), {
+      colorType: 2,
+      depth: 8,
+      ihdr: 2,
+    });
+    const rec = `${dir}/rgb_rec.png`;
+    ok(await cosmos(["autoencode", `${dir}/a.png`, ...CI, "-o", rec, "-q"]));
+    assert.deepEqual(pngColour(Deno.readFileSync(rec)), { colorType: 2, depth: 8, ihdr: 2 });
+    const tokens = `${dir}/rgb.safetensors`;
+    ok(await cosmos(["encode", `${dir}/a.png`, ...CI, "-o", tokens, "-q"]));
+    const decoded = `${dir}/rgb_dec.png`;
+    ok(await cosmos(["decode", tokens, ...CI, "-o", decoded, "-q"]));
+    assert.deepEqual(pngColour(Deno.readFileSync(decoded)), { colorType: 2, depth: 8, ihdr: 2 });
+    // The same pixels as the reconstruction, read back through the CLI's own decoder.
+    assert.deepEqual(
+      decodeImage(Deno.readFileSync(decoded), "dec"),
+      decodeImage(Deno.readFileSync(rec), "rec"),
+    );
+  },
 });
