@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { FIXTURES, GPU_TEST } from "./helpers.ts";
+import { withCliFlags } from "../src/cli/args.ts";
 import { decodeImage, encodeImage, type RgbImage } from "../src/media/image.ts";
 // deno-lint-ignore no-import-prefix
 import { PNG } from "npm:pngjs@7.0.0";
@@ -157,6 +158,43 @@ Deno.test({
     assert.deepEqual(
       decodeImage(Deno.readFileSync(decoded), "dec"),
       decodeImage(Deno.readFileSync(rec), "rec"),
+    );
+  },
+});
+
+Deno.test({
+  name: "library errors that reach the CLI name its flags (--model, --window), not option names",
+  ...GPU_TEST,
+  async fn() {
+    // A TorchScript video encoder does not record its compression: loadTokenizer asks for
+    // `model` or `compression: { spatial, temporal }`; the CLI user is told the flag.
+    const jit = new URL("CV4x8x8/encoder.jit", FIXTURES).pathname;
+    const r = failed(
+      await cosmos(["encode", `${dir}/a.png`, "--encoder", jit, "-o", `${dir}/jit.safetensors`]),
+      1,
+      /its weights do not say its compression.*; pass --model NAME with the model it belongs to \(e\.g\. --model CV8x8x8\)/,
+    );
+    assert.doesNotMatch(r.err, /compression: \{|pass model \(/);
+    const dv = fixture("DV4x8x8", "encoder");
+    const w = failed(
+      await cosmos([
+        "encode",
+        `${dir}/a.png`,
+        "--encoder",
+        dv,
+        "--window",
+        "4",
+        "-o",
+        `${dir}/w.st`,
+      ]),
+      1,
+      /Invalid --window 4: it must be 1 \+ k x 4 frames \(e\.g\. 9\)/,
+    );
+    assert.doesNotMatch(w.err, /temporal window/);
+    // Per-item messages (a short last window) go through the same rewrite.
+    assert.equal(
+      withCliFlags("Cannot encode 20 frames: ... (use 17 or 21 frames, or another window length)"),
+      "Cannot encode 20 frames: ... (use 17 or 21 frames, or another --window)",
     );
   },
 });

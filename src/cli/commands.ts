@@ -10,7 +10,14 @@ import type { Tokenizer } from "../tokenizer.ts";
 import { findVariant } from "../models/variants.ts";
 import { convertCheckpoint } from "../tools/convert.ts";
 import { runBench } from "../bench/bench.ts";
-import { helpText, intOption, parseCommand, type Parsed, UsageError } from "./args.ts";
+import {
+  helpText,
+  intOption,
+  parseCommand,
+  type Parsed,
+  UsageError,
+  withCliFlags,
+} from "./args.ts";
 import { COMMANDS } from "./command_specs.ts";
 import {
   basename,
@@ -147,7 +154,7 @@ async function runItems(
     } catch (err) {
       failed++;
       bar?.clear();
-      const message = (err as Error).message;
+      const message = withCliFlags((err as Error).message);
       if (json) console.log(JSON.stringify({ input: inputs[i], output: null, error: message }));
       else console.error(`${inputs[i]}: ${message}`);
     }

@@ -12,7 +12,7 @@
 
 import { COMMANDS } from "./command_specs.ts";
 import { runCommand } from "./commands.ts";
-import { UsageError } from "./args.ts";
+import { UsageError, withCliFlags } from "./args.ts";
 // The one place the version is written; a JSON import resolves from a URL install too.
 import config from "../../deno.json" with { type: "json" };
 
@@ -60,7 +60,7 @@ export async function main(args: string[]): Promise<number> {
       console.error(`${err.message}\n(see cosmos ${command} --help)`);
       return 2;
     }
-    console.error(`cosmos ${command}: ${(err as Error).message}`);
+    console.error(`cosmos ${command}: ${withCliFlags((err as Error).message)}`);
     return 1;
   }
 }
