@@ -198,3 +198,35 @@ Deno.test({
     );
   },
 });
+
+/** `deno task demo -- ARGS` from the repository root, as its doc comment says to run it. */
+async function demo(args: string[]): Promise<Run> {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "demo", "--", ...args],
+    cwd: new URL("..", import.meta.url).pathname,
+    env: { NO_COLOR: "1", XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: r.code, stdout: r.stdout, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
+}
+
+Deno.test({
+  name: "demo: `deno task demo -- --help` helps, and the banner names the backend it ran on",
+  ...GPU_TEST,
+  async fn() {
+    const help = ok(await demo(["--help"]));
+    assert.match(help.out, /^deno task demo \[options\]/);
+    assert.match(help.out, /--backend NAME/);
+    assert.doesNotMatch(help.out, /PSNR/); // it stopped at the help
+    failed(await demo(["--bogus"]), 2, /demo: Unknown option '--bogus'/);
+    failed(await demo(["--backend", "cuda"]), 2, /--backend must be auto, webgpu or wasm/);
+    const r = ok(await demo(["--size", "32", "--backend", "wasm"]));
+    const backend = r.out.match(/^backend +(.+)$/m)?.[1];
+    assert.match(backend ?? "", /^wasm /);
+    assert.ok(r.out.includes(`end to end on ${backend}.`), r.out);
+    assert.doesNotMatch(r.out, /WebGPU adapter/);
+    assert.match(r.out, /^PSNR +[\d.-]+ dB$/m);
+  },
+});
