@@ -230,3 +230,71 @@ Deno.test({
     assert.match(r.out, /^PSNR +[\d.-]+ dB$/m);
   },
 });
+
+Deno.test({
+  name: "`-` is stdin as the input and stdout as -o: encode, decode and autoencode of images",
+  ...GPU_TEST,
+  async fn() {
+    const png = Deno.readFileSync(`${dir}/a.png`);
+    // encode - -o -: an image in, the token file out, and nothing else on stdout.
+    const enc = ok(await cosmos(["encode", "-", "-o", "-", ...CI], png));
+    assert.match(enc.err, /- -> - {2}24x16 {2}tokens \[1, 16, 2, 3\]/);
+    ok(await cosmos(["encode", `${dir}/a.png`, "-o", `${dir}/file.safetensors`, ...CI, "-q"]));
+    const file = Deno.readFileSync(`${dir}/file.safetensors`);
+    const header = (b: Uint8Array) =>
+      JSON.parse(new TextDecoder().decode(b.subarray(8, 8 + b[0] + 256 * b[1])));
+    const piped = header(enc.stdout), written = header(file);
+    assert.equal(piped.__metadata__.source, "-");
+    assert.equal(piped.__metadata__.source_format, "png"); // sniffed: decode writes a PNG
+    delete piped.__metadata__.source, delete written.__metadata__.source;
+    assert.deepEqual(piped, written);
+    assert.deepEqual(enc.stdout.subarray(enc.stdout.length - 16), file.subarray(file.length - 16));
+
+    // decode - -o -: the token file in, the image out; the same pixels as decoding the file.
+    const dec = ok(await cosmos(["decode", "-", "-o", "-", ...CI], enc.stdout));
+    ok(await cosmos(["decode", `${dir}/file.safetensors`, ...CI, "-o", `${dir}/file.png`, "-q"]));
+    assert.deepEqual(
+      decodeImage(dec.stdout, "stdout"),
+      decodeImage(Deno.readFileSync(`${dir}/file.png`), "f"),
+    );
+    // autoencode - -o - with --format: a JPEG on stdout; and stdin to a file.
+    const jpg = ok(await cosmos(["autoencode", "-", "-o", "-", "--format", "jpg", ...CI], png));
+    assert.deepEqual([...jpg.stdout.subarray(0, 3)], [0xff, 0xd8, 0xff]);
+    ok(await cosmos(["autoencode", "-", "-o", `${dir}/from_stdin.png`, ...CI, "-q"], png));
+    assert.equal(decodeImage(Deno.readFileSync(`${dir}/from_stdin.png`), "f").width, 24);
+
+    // What cannot work is refused, saying why.
+    failed(
+      await cosmos(["encode", "-", ...CI], png),
+      1,
+      /reading stdin \(-\), give the output with -o FILE, or -o -/,
+    );
+    failed(
+      await cosmos(["encode", "-", `${dir}/a.png`, "-o", "-", ...CI], png),
+      1,
+      /"-" \(stdin\) must be the only input/,
+    );
+    failed(
+      await cosmos(["encode", "-", "-o", "-", "--json", ...CI], png),
+      2,
+      /--json and -o - both write to stdout/,
+    );
+    failed(
+      await cosmos(["encode", "-", "-o", "-", ...CI], new Uint8Array(0)),
+      1,
+      /stdin \(-\) is empty/,
+    );
+    failed(
+      await cosmos(["encode", "-", "-o", "-", ...CI], new TextEncoder().encode("hello")),
+      1,
+      /Cannot read image "stdin": not a PNG or JPEG/,
+    );
+    failed(
+      await cosmos(["decode", "-", "-o", "-", ...CI], png),
+      1,
+      /"-" is a PNG image, not a token file/,
+    );
+    failed(await cosmos(["info", "-"]), 2, /cosmos info: reads files, not stdin \(-\)/);
+    failed(await cosmos(["convert", "-", `${dir}/c.st`]), 2, /not stdin or stdout \(-\)/);
+  },
+});

@@ -25,8 +25,10 @@ import {
   isDirectory,
   planOutputs,
   type ProtectedFile,
+  readInput,
   refuseExisting,
   refuseOverwrites,
+  STDIO,
   stem,
 } from "./outputs.ts";
 import {
@@ -95,10 +97,14 @@ function mediaOptions(values: Parsed["values"], command: string): MediaOptions {
   if (fps !== undefined && !(fps > 0)) {
     throw new UsageError(`cosmos ${command}: --fps must be a positive number, got "${values.fps}"`);
   }
+  if (values.output === STDIO && values.json === true) {
+    throw new UsageError(`cosmos ${command}: --json and -o - both write to stdout; choose one`);
+  }
   return {
     pad,
     quality,
     fps,
+    format: values.format as string | undefined,
     progress: values.json !== true && values.quiet !== true,
   };
 }
@@ -143,6 +149,8 @@ async function runItems(
     ? new ProgressBar(verb, inputs.length, "images", opts.progress)
     : null;
   const started = performance.now();
+  // With -o -, stdout holds the output's bytes and nothing else.
+  const log = outputs.includes(STDIO) ? console.error : console.log;
   if (!json) console.error(`${tok.model} on ${tok.backend}`);
   for (let i = 0; i < inputs.length; i++) {
     try {
@@ -150,7 +158,7 @@ async function runItems(
       bar?.clear();
       reports.push(r);
       if (json) console.log(JSON.stringify({ ...r, backend: tok.backend }));
-      else console.log(itemLine(r));
+      else log(itemLine(r));
     } catch (err) {
       failed++;
       bar?.clear();
@@ -172,7 +180,7 @@ async function runItems(
   if (ssim !== null) summary.push(`mean SSIM ${ssim.toFixed(4)}`);
   if (failed) summary.push(`${failed} failed`);
   // With --json, stdout holds only the item lines.
-  (json ? console.error : console.log)(summary.join(", "));
+  (json ? console.error : log)(summary.join(", "));
   return failed ? 1 : 0;
 }
 
@@ -237,7 +245,7 @@ async function decodeCommand(p: Parsed): Promise<number> {
   const inputs = expandInputs(p.positionals);
   // One file read at a time: only its metadata is kept until the item runs.
   const infos: TokenInfo[] = [];
-  for (const i of inputs) infos.push(readTokenFile(await Deno.readFile(i), i).info);
+  for (const i of inputs) infos.push(readTokenFile(await readInput(i), i).info);
   const format = p.values.format as string | undefined;
   const outputs = planOutputs(
     inputs,
@@ -307,6 +315,9 @@ async function autoencodeCommand(p: Parsed): Promise<number> {
 }
 
 async function infoCommand(p: Parsed): Promise<number> {
+  if (p.positionals.includes(STDIO)) {
+    throw new UsageError("cosmos info: reads files, not stdin (-); give a path");
+  }
   let status = 0;
   for (const file of expandInputs(p.positionals)) {
     try {
@@ -322,6 +333,9 @@ async function infoCommand(p: Parsed): Promise<number> {
 
 async function convertCommand(p: Parsed): Promise<number> {
   const [input, output] = p.positionals;
+  if (input === STDIO || output === STDIO) {
+    throw new UsageError("cosmos convert: reads and writes files, not stdin or stdout (-)");
+  }
   refuseOverwrites([input], [output]);
   if (p.values.overwrite !== true) refuseExisting([output]);
   const spatial = p.values.spatial as string | undefined;
