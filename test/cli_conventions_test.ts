@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { FIXTURES, GPU_TEST } from "./helpers.ts";
 import { withCliFlags } from "../src/cli/args.ts";
+import { resizeShortSide, shortSideSize } from "../src/cli/resize.ts";
 import { decodeImage, encodeImage, type RgbImage } from "../src/media/image.ts";
 // deno-lint-ignore no-import-prefix
 import { PNG } from "npm:pngjs@7.0.0";
@@ -296,5 +297,123 @@ Deno.test({
     );
     failed(await cosmos(["info", "-"]), 2, /cosmos info: reads files, not stdin \(-\)/);
     failed(await cosmos(["convert", "-", `${dir}/c.st`]), 2, /not stdin or stdout \(-\)/);
+  },
+});
+
+/**
+ * Lanczos-3 resampling written plainly, in floating point (no fixed point, no separable
+ * passes shared): each output pixel a normalised weighted sum over the support widened by the
+ * scale when shrinking. Pillow's 22-bit fixed point may differ from it by one level.
+ */
+function plainLanczos(img: RgbImage, w: number, h: number): Float64Array {
+  const taps = (inSize: number, outSize: number, o: number): [number, number][] => {
+    const scale = inSize / outSize, fs = Math.max(1, scale), center = (o + 0.5) * scale;
+    const out: [number, number][] = [];
+    for (let i = 0; i < inSize; i++) {
+      const t = (i + 0.5 - center) / fs;
+      const sinc = (x: number) => (x === 0 ? 1 : Math.sin(Math.PI * x) / (Math.PI * x));
+      const v = Math.abs(t) < 3 ? sinc(t) * sinc(t / 3) : 0;
+      if (v !== 0) out.push([i, v]);
+    }
+    const sum = out.reduce((a, [, v]) => a + v, 0);
+    return out.map(([i, v]) => [i, v / sum]);
+  };
+  // Rows first, rounded to 8 bits as Pillow's intermediate image is, then columns.
+  const mid = new Float64Array(w * img.height * 3);
+  for (let y = 0; y < img.height; y++) {
+    for (let x = 0; x < w; x++) {
+      for (let c = 0; c < 3; c++) {
+        let v = 0;
+        for (const [i, k] of taps(img.width, w, x)) v += img.data[(y * img.width + i) * 3 + c] * k;
+        mid[(y * w + x) * 3 + c] = Math.min(255, Math.max(0, Math.round(v)));
+      }
+    }
+  }
+  const out = new Float64Array(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      for (let c = 0; c < 3; c++) {
+        let v = 0;
+        for (const [i, k] of taps(img.height, h, y)) v += mid[(i * w + x) * 3 + c] * k;
+        out[(y * w + x) * 3 + c] = Math.min(255, Math.max(0, v));
+      }
+    }
+  }
+  return out;
+}
+
+Deno.test("--short-size's arithmetic: the reference's sizes, and Lanczos within a level of plain", () => {
+  // utils.resize_image: short side N, long side int(long x N / short + 0.5), odd made even.
+  assert.deepEqual(shortSideSize(24, 16, 8), { width: 12, height: 8 });
+  assert.deepEqual(shortSideSize(16, 24, 8), { width: 8, height: 12 });
+  assert.deepEqual(shortSideSize(1920, 1080, 256), { width: 456, height: 256 }); // 455.1 -> 456
+  assert.deepEqual(shortSideSize(30, 20, 9), { width: 14, height: 9 }); // 13.5 -> 14
+  // A square counts as landscape: its width is the long side, made even (7 -> 8), as there.
+  assert.deepEqual(shortSideSize(10, 10, 7), { width: 8, height: 7 });
+  assert.deepEqual(shortSideSize(7, 5, 10), { width: 14, height: 10 }); // enlarging
+  const img = pattern(29, 19);
+  for (const short of [7, 12, 40]) {
+    const out = resizeShortSide(img, short, "p");
+    const want = plainLanczos(img, out.width, out.height);
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(out.data[i] - want[i]));
+    assert.ok(worst <= 1, `short ${short}: off by ${worst}`);
+  }
+  const flat = { width: 9, height: 6, data: new Uint8Array(9 * 6 * 3).fill(77) };
+  assert.ok(resizeShortSide(flat, 4, "flat").data.every((v) => v === 77));
+  const even = pattern(30, 19); // already the size asked: untouched (29 wide would become 30)
+  assert.equal(resizeShortSide(even, 19, "same").data, even.data);
+  assert.throws(
+    () => resizeShortSide(img, 100_000, "big.png"),
+    /--short-size 100000 would make "big.png" 152632x100000, more than 250000000 pixels/,
+  );
+});
+
+Deno.test({
+  name: "--short-size N resizes images before encoding, as the reference CLI's --short_size",
+  ...GPU_TEST,
+  async fn() {
+    const r = ok(
+      await cosmos([
+        "autoencode",
+        `${dir}/a.png`,
+        ...CI,
+        "--short-size",
+        "8",
+        "-o",
+        `${dir}/s.png`,
+        "--json",
+      ]),
+    );
+    const item = JSON.parse(r.out);
+    assert.deepEqual([item.width, item.height, item.tokens], [12, 8, [1, 16, 1, 2]]);
+    const rec = decodeImage(Deno.readFileSync(`${dir}/s.png`), "s");
+    assert.deepEqual([rec.width, rec.height], [12, 8]);
+    // The token file holds the resized image: decode gives it at 12x8.
+    ok(
+      await cosmos([
+        "encode",
+        `${dir}/a.png`,
+        ...CI,
+        "--short-size",
+        "8",
+        "-o",
+        `${dir}/s.safetensors`,
+        "-q",
+      ]),
+    );
+    ok(await cosmos(["decode", `${dir}/s.safetensors`, ...CI, "-o", `${dir}/s_dec.png`, "-q"]));
+    assert.deepEqual(decodeImage(Deno.readFileSync(`${dir}/s_dec.png`), "d"), rec);
+    failed(
+      await cosmos(["encode", `${dir}/a.png`, ...CI, "--short-size", "0"]),
+      2,
+      /--short-size must be a positive integer, got "0"/,
+    );
+    Deno.writeFileSync(`${dir}/v.mp4`, new Uint8Array(16));
+    failed(
+      await cosmos(["encode", `${dir}/v.mp4`, ...CI, "--short-size", "8"]),
+      1,
+      /--short-size resizes images; ".*v\.mp4" is a video/,
+    );
   },
 });

@@ -51,6 +51,12 @@ const OUTPUT_OPTIONS: Record<string, OptionSpec> = {
 };
 
 const MEDIA_OPTIONS: Record<string, OptionSpec> = {
+  "short-size": {
+    type: "string",
+    value: "N",
+    help:
+      "images: resize so the short side is N first (Lanczos, the long side rounded up to even), as the reference CLI's --short_size",
+  },
   window: {
     type: "string",
     value: "N",

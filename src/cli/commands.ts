@@ -105,6 +105,9 @@ function mediaOptions(values: Parsed["values"], command: string): MediaOptions {
     quality,
     fps,
     format: values.format as string | undefined,
+    shortSize: values["short-size"] === undefined
+      ? undefined
+      : intOption(values, "short-size", 0, command),
     progress: values.json !== true && values.quiet !== true,
   };
 }
@@ -209,8 +212,18 @@ function checkpointsOf(values: Parsed["values"]): ProtectedFile[] {
 }
 
 /** Fails before loading a model when a video is among the inputs and ffmpeg is missing. */
-async function checkTools(inputs: string[], outputs: string[]): Promise<void> {
+async function checkTools(
+  inputs: string[],
+  outputs: string[],
+  values: Parsed["values"] = {},
+): Promise<void> {
   for (const p of [...inputs, ...outputs]) mediaKind(p); // unsupported formats fail first
+  const video = inputs.find((p) => mediaKind(p) === "video");
+  if (values["short-size"] !== undefined && video) {
+    throw new Error(
+      `--short-size resizes images; "${video}" is a video (resize it first, e.g. with ffmpeg -vf scale)`,
+    );
+  }
   if ([...inputs, ...outputs].some((p) => mediaKind(p) === "video")) await requireFfmpeg();
 }
 
@@ -232,7 +245,7 @@ async function encodeCommand(p: Parsed): Promise<number> {
     checkpointsOf(p.values),
     p.values.overwrite === true,
   );
-  await checkTools(inputs, []);
+  await checkTools(inputs, [], p.values);
   const opts = mediaOptions(p.values, "encode");
   const tok = await openTokenizer(p.values, "encode", { window: windowOption(p.values, "encode") });
   return await withTokenizer(
@@ -302,7 +315,7 @@ async function autoencodeCommand(p: Parsed): Promise<number> {
   if (!p.values.model && (!p.values.encoder || !p.values.decoder)) {
     throw new UsageError("cosmos autoencode: give --model NAME, or both --encoder and --decoder");
   }
-  await checkTools(inputs, outputs);
+  await checkTools(inputs, outputs, p.values);
   const opts = mediaOptions(p.values, "autoencode");
   const tok = await openTokenizer(p.values, "autoencode", {
     window: windowOption(p.values, "autoencode"),

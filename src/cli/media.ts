@@ -29,6 +29,7 @@ import { encodeTokenFile, readTokenFile, type TokenInfo } from "./tokens.ts";
 import { commitTemp, discardTemp, tempPathFor } from "./cleanup.ts";
 import { readInput, STDIO, writeOutput } from "./outputs.ts";
 import { ProgressBar } from "./progress.ts";
+import { resizeShortSide } from "./resize.ts";
 import {
   decodedVideo,
   type EncodedVideo,
@@ -68,6 +69,8 @@ export interface MediaOptions {
   fps?: number;
   /** --format: what an image written to stdout (`-o -`) is, else the source's format. */
   format?: string;
+  /** --short-size: images resized so their short side is this, as the reference CLI does. */
+  shortSize?: number;
 }
 
 /** The kind of input a path is, by extension; anything else is an error that says so. */
@@ -133,10 +136,14 @@ async function writeImageFile(
   await writeOutput(path, encodeImage(img, format, opts.quality));
 }
 
-async function loadImage(tok: Tokenizer, input: string, pad: PadMode) {
+async function loadImage(tok: Tokenizer, input: string, opts: MediaOptions) {
   checkKind(tok, input, "image");
   const bytes = await readInput(input);
-  const img = decodeImage(bytes, input === STDIO ? "stdin" : input);
+  const source = input === STDIO ? "stdin" : input;
+  const decoded = decodeImage(bytes, source);
+  // Resized before anything else, so the token file, the crop and PSNR are of the resized image.
+  const img = opts.shortSize ? resizeShortSide(decoded, opts.shortSize, source) : decoded;
+  const pad = opts.pad;
   const { image, crop } = padImage(img, tok.spatialCompression, pad);
   return { img, crop, tensor: framesToTensor([image], false), format: sniffImage(bytes)! };
 }
@@ -150,7 +157,7 @@ export async function encodeItem(
 ): Promise<ItemReport> {
   const start = performance.now();
   if (mediaKind(input) === "image") {
-    const { img, crop, tensor, format } = await loadImage(tok, input, opts.pad);
+    const { img, crop, tensor, format } = await loadImage(tok, input, opts);
     const t0 = performance.now();
     const tokens = tokensOf(await tok.encode(tensor));
     const encodeMs = performance.now() - t0;
@@ -256,7 +263,7 @@ export async function autoencodeItem(
 ): Promise<ItemReport> {
   const start = performance.now();
   if (mediaKind(input) === "image") {
-    const { img, crop, tensor, format } = await loadImage(tok, input, opts.pad);
+    const { img, crop, tensor, format } = await loadImage(tok, input, opts);
     let t0 = performance.now();
     const tokens = tokensOf(await tok.encode(tensor));
     const encodeMs = performance.now() - t0;
