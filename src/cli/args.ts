@@ -105,3 +105,22 @@ export function intOption(
   }
   return n;
 }
+
+/**
+ * Library phrases that name a `loadTokenizer` option, each with the CLI flag that sets it: the
+ * library's messages are written for its API (`model`, `compression: { spatial, temporal }`,
+ * `window`), and a CLI user can only act on a flag.
+ */
+const LIBRARY_TO_FLAGS: [RegExp, string][] = [
+  [
+    /; pass model \(e\.g\. "(?:Cosmos-[\d.]+-Tokenizer-)?([^"]+)"\) or compression: \{ spatial, temporal \}/,
+    "; pass --model NAME with the model it belongs to (e.g. --model $1)",
+  ],
+  [/^Invalid temporal window (\d+): it must be/, "Invalid --window $1: it must be"],
+  [/, or another window length\)/, ", or another --window)"],
+];
+
+/** A library error's message as the CLI shows it: option names replaced by the CLI's flags. */
+export function withCliFlags(message: string): string {
+  return LIBRARY_TO_FLAGS.reduce((m, [from, to]) => m.replace(from, to), message);
+}

@@ -35,16 +35,28 @@ const OUTPUT_OPTIONS: Record<string, OptionSpec> = {
     type: "string",
     short: "o",
     value: "PATH",
-    help: "output file (one input) or directory (several inputs, or a path ending in /)",
+    help:
+      "output file (one input) or directory (several inputs, or a path ending in /); - for stdout",
   },
   json: {
     type: "boolean",
     help: "one JSON object per item on stdout (input, output, psnr, ssim, timings, ...)",
   },
   quiet: { type: "boolean", short: "q", help: "no progress bar" },
+  overwrite: {
+    type: "boolean",
+    short: "y",
+    help: "replace outputs that exist already (default: refuse, before any work)",
+  },
 };
 
 const MEDIA_OPTIONS: Record<string, OptionSpec> = {
+  "short-size": {
+    type: "string",
+    value: "N",
+    help:
+      "images: resize so the short side is N first (Lanczos, the long side rounded up to even), as the reference CLI's --short_size",
+  },
   window: {
     type: "string",
     value: "N",
@@ -78,7 +90,8 @@ const INPUTS_HELP =
   "(.mp4, .mov, .mkv, .webm, ...) are read and written through ffmpeg, which must be on PATH.\n" +
   "A video streams through the tokenizer whole, as one exact causal pass (a latent frame at a\n" +
   "time, padded at its end by repeating its last frame); --window N cuts it into independent\n" +
-  "windows of N frames as the reference CLI does (seams at window starts).";
+  "windows of N frames as the reference CLI does (seams at window starts).\n" +
+  "INPUT - reads one image from stdin; -o - writes the output to stdout.";
 
 /** Every `cosmos` command's options, usage and help, by name. */
 export const COMMANDS: Record<string, CommandSpec> = {
@@ -100,7 +113,8 @@ export const COMMANDS: Record<string, CommandSpec> = {
     description:
       "Token files come from `cosmos encode`. Without --model or --decoder, the model\n" +
       "named in the first file is loaded (from the hub cache, downloading it if needed).\n" +
-      "Default output: decoded/NAME.EXT beside each token file, EXT being the source's.",
+      "Default output: decoded/NAME.EXT beside each token file, EXT being the source's.\n" +
+      "TOKENS - reads one token file from stdin; -o - writes the image to stdout.",
     options: {
       ...MODEL_OPTIONS,
       ...OUTPUT_OPTIONS,
@@ -149,6 +163,11 @@ export const COMMANDS: Record<string, CommandSpec> = {
       },
       spatial: { type: "string", value: "S", help: "a video checkpoint's spatial compression" },
       temporal: { type: "string", value: "T", help: "a video checkpoint's temporal compression" },
+      overwrite: {
+        type: "boolean",
+        short: "y",
+        help: "replace OUT if it exists (default: refuse)",
+      },
     },
     minPositionals: 2,
     maxPositionals: 2,

@@ -10,7 +10,14 @@ import type { Tokenizer } from "../tokenizer.ts";
 import { findVariant } from "../models/variants.ts";
 import { convertCheckpoint } from "../tools/convert.ts";
 import { runBench } from "../bench/bench.ts";
-import { helpText, intOption, parseCommand, type Parsed, UsageError } from "./args.ts";
+import {
+  helpText,
+  intOption,
+  parseCommand,
+  type Parsed,
+  UsageError,
+  withCliFlags,
+} from "./args.ts";
 import { COMMANDS } from "./command_specs.ts";
 import {
   basename,
@@ -18,7 +25,10 @@ import {
   isDirectory,
   planOutputs,
   type ProtectedFile,
+  readInput,
+  refuseExisting,
   refuseOverwrites,
+  STDIO,
   stem,
 } from "./outputs.ts";
 import {
@@ -87,10 +97,17 @@ function mediaOptions(values: Parsed["values"], command: string): MediaOptions {
   if (fps !== undefined && !(fps > 0)) {
     throw new UsageError(`cosmos ${command}: --fps must be a positive number, got "${values.fps}"`);
   }
+  if (values.output === STDIO && values.json === true) {
+    throw new UsageError(`cosmos ${command}: --json and -o - both write to stdout; choose one`);
+  }
   return {
     pad,
     quality,
     fps,
+    format: values.format as string | undefined,
+    shortSize: values["short-size"] === undefined
+      ? undefined
+      : intOption(values, "short-size", 0, command),
     progress: values.json !== true && values.quiet !== true,
   };
 }
@@ -135,6 +152,8 @@ async function runItems(
     ? new ProgressBar(verb, inputs.length, "images", opts.progress)
     : null;
   const started = performance.now();
+  // With -o -, stdout holds the output's bytes and nothing else.
+  const log = outputs.includes(STDIO) ? console.error : console.log;
   if (!json) console.error(`${tok.model} on ${tok.backend}`);
   for (let i = 0; i < inputs.length; i++) {
     try {
@@ -142,11 +161,11 @@ async function runItems(
       bar?.clear();
       reports.push(r);
       if (json) console.log(JSON.stringify({ ...r, backend: tok.backend }));
-      else console.log(itemLine(r));
+      else log(itemLine(r));
     } catch (err) {
       failed++;
       bar?.clear();
-      const message = (err as Error).message;
+      const message = withCliFlags((err as Error).message);
       if (json) console.log(JSON.stringify({ input: inputs[i], output: null, error: message }));
       else console.error(`${inputs[i]}: ${message}`);
     }
@@ -164,7 +183,7 @@ async function runItems(
   if (ssim !== null) summary.push(`mean SSIM ${ssim.toFixed(4)}`);
   if (failed) summary.push(`${failed} failed`);
   // With --json, stdout holds only the item lines.
-  (json ? console.error : console.log)(summary.join(", "));
+  (json ? console.error : log)(summary.join(", "));
   return failed ? 1 : 0;
 }
 
@@ -193,8 +212,18 @@ function checkpointsOf(values: Parsed["values"]): ProtectedFile[] {
 }
 
 /** Fails before loading a model when a video is among the inputs and ffmpeg is missing. */
-async function checkTools(inputs: string[], outputs: string[]): Promise<void> {
+async function checkTools(
+  inputs: string[],
+  outputs: string[],
+  values: Parsed["values"] = {},
+): Promise<void> {
   for (const p of [...inputs, ...outputs]) mediaKind(p); // unsupported formats fail first
+  const video = inputs.find((p) => mediaKind(p) === "video");
+  if (values["short-size"] !== undefined && video) {
+    throw new Error(
+      `--short-size resizes images; "${video}" is a video (resize it first, e.g. with ffmpeg -vf scale)`,
+    );
+  }
   if ([...inputs, ...outputs].some((p) => mediaKind(p) === "video")) await requireFfmpeg();
 }
 
@@ -214,8 +243,9 @@ async function encodeCommand(p: Parsed): Promise<number> {
     "tokens",
     (i) => `${stem(i)}.safetensors`,
     checkpointsOf(p.values),
+    p.values.overwrite === true,
   );
-  await checkTools(inputs, []);
+  await checkTools(inputs, [], p.values);
   const opts = mediaOptions(p.values, "encode");
   const tok = await openTokenizer(p.values, "encode", { window: windowOption(p.values, "encode") });
   return await withTokenizer(
@@ -228,7 +258,7 @@ async function decodeCommand(p: Parsed): Promise<number> {
   const inputs = expandInputs(p.positionals);
   // One file read at a time: only its metadata is kept until the item runs.
   const infos: TokenInfo[] = [];
-  for (const i of inputs) infos.push(readTokenFile(await Deno.readFile(i), i).info);
+  for (const i of inputs) infos.push(readTokenFile(await readInput(i), i).info);
   const format = p.values.format as string | undefined;
   const outputs = planOutputs(
     inputs,
@@ -236,6 +266,7 @@ async function decodeCommand(p: Parsed): Promise<number> {
     "decoded",
     (i) => `${stem(i)}.${format ?? infos[inputs.indexOf(i)].sourceFormat}`,
     checkpointsOf(p.values),
+    p.values.overwrite === true,
   );
   await checkTools([], outputs);
   const opts = mediaOptions(p.values, "decode");
@@ -279,11 +310,12 @@ async function autoencodeCommand(p: Parsed): Promise<number> {
     "reconstructions",
     (i) => (format ? `${stem(i)}.${format}` : basename(i)),
     checkpointsOf(p.values),
+    p.values.overwrite === true,
   );
   if (!p.values.model && (!p.values.encoder || !p.values.decoder)) {
     throw new UsageError("cosmos autoencode: give --model NAME, or both --encoder and --decoder");
   }
-  await checkTools(inputs, outputs);
+  await checkTools(inputs, outputs, p.values);
   const opts = mediaOptions(p.values, "autoencode");
   const tok = await openTokenizer(p.values, "autoencode", {
     window: windowOption(p.values, "autoencode"),
@@ -296,6 +328,9 @@ async function autoencodeCommand(p: Parsed): Promise<number> {
 }
 
 async function infoCommand(p: Parsed): Promise<number> {
+  if (p.positionals.includes(STDIO)) {
+    throw new UsageError("cosmos info: reads files, not stdin (-); give a path");
+  }
   let status = 0;
   for (const file of expandInputs(p.positionals)) {
     try {
@@ -311,7 +346,11 @@ async function infoCommand(p: Parsed): Promise<number> {
 
 async function convertCommand(p: Parsed): Promise<number> {
   const [input, output] = p.positionals;
+  if (input === STDIO || output === STDIO) {
+    throw new UsageError("cosmos convert: reads and writes files, not stdin or stdout (-)");
+  }
   refuseOverwrites([input], [output]);
+  if (p.values.overwrite !== true) refuseExisting([output]);
   const spatial = p.values.spatial as string | undefined;
   const temporal = p.values.temporal as string | undefined;
   if ((spatial === undefined) !== (temporal === undefined)) {

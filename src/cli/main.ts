@@ -12,12 +12,18 @@
 
 import { COMMANDS } from "./command_specs.ts";
 import { runCommand } from "./commands.ts";
-import { UsageError } from "./args.ts";
+import { UsageError, withCliFlags } from "./args.ts";
+// The one place the version is written; a JSON import resolves from a URL install too.
+import config from "../../deno.json" with { type: "json" };
+
+/** This package's version, as deno.json gives it. */
+export const VERSION: string = config.version;
 
 const USAGE = [
   "cosmos: NVIDIA Cosmos tokenizers on WebGPU",
   "",
   "usage: cosmos <command> [options]     (cosmos <command> --help for its options)",
+  "       cosmos --version",
   "",
   "commands:",
   ...Object.values(COMMANDS).map((c) => `  ${c.name.padEnd(11)} ${c.summary}`),
@@ -39,6 +45,10 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return command ? 0 : 2;
   }
+  if (command === "--version" || command === "-V") {
+    console.log(`cosmos ${VERSION} (${config.name}, deno ${Deno.version.deno})`);
+    return 0;
+  }
   if (!Object.hasOwn(COMMANDS, command)) {
     console.error(`cosmos: unknown command "${command}"\n\n${USAGE}`);
     return 2;
@@ -50,7 +60,7 @@ export async function main(args: string[]): Promise<number> {
       console.error(`${err.message}\n(see cosmos ${command} --help)`);
       return 2;
     }
-    console.error(`cosmos ${command}: ${(err as Error).message}`);
+    console.error(`cosmos ${command}: ${withCliFlags((err as Error).message)}`);
     return 1;
   }
 }

@@ -14,13 +14,22 @@ import type { Tokenizer } from "../tokenizer.ts";
 import type { HostTensor } from "../types.ts";
 import { concatTime } from "../media/windows.ts";
 import { QualityMeter } from "../media/metrics.ts";
-import { decodeImage, encodeImage, imageFormatOf, type RgbImage } from "../media/image.ts";
+import {
+  decodeImage,
+  encodeImage,
+  type ImageFormat,
+  imageFormatOf,
+  type RgbImage,
+  sniffImage,
+} from "../media/image.ts";
 import { type Crop, cropImage, padImage, type PadMode } from "../media/pad.ts";
 import { framesToTensor, tensorToFrames } from "../media/tensor.ts";
 import { isVideoPath, probeVideo, VideoWriter } from "../media/video.ts";
 import { encodeTokenFile, readTokenFile, type TokenInfo } from "./tokens.ts";
-import { commitTemp, discardTemp, tempPathFor, writeFileAtomic } from "./cleanup.ts";
+import { commitTemp, discardTemp, tempPathFor } from "./cleanup.ts";
+import { readInput, STDIO, writeOutput } from "./outputs.ts";
 import { ProgressBar } from "./progress.ts";
+import { resizeShortSide } from "./resize.ts";
 import {
   decodedVideo,
   type EncodedVideo,
@@ -58,11 +67,16 @@ export interface MediaOptions {
   progress: boolean;
   /** Frame rate of decoded videos, overriding the token file's. */
   fps?: number;
+  /** --format: what an image written to stdout (`-o -`) is, else the source's format. */
+  format?: string;
+  /** --short-size: images resized so their short side is this, as the reference CLI does. */
+  shortSize?: number;
 }
 
 /** The kind of input a path is, by extension; anything else is an error that says so. */
 export function mediaKind(path: string): "image" | "video" {
-  if (imageFormatOf(path)) return "image";
+  // stdin and stdout carry images (and token files), never videos: ffmpeg needs to seek.
+  if (path === STDIO || imageFormatOf(path)) return "image";
   if (isVideoPath(path)) return "video";
   throw new Error(
     `Unsupported format: "${path}" (images: .png, .jpg, .jpeg; videos: .mp4, .mov, .mkv, .webm, .avi, ...)`,
@@ -84,7 +98,7 @@ function extensionOf(path: string): string {
   return path.toLowerCase().match(/\.([a-z0-9]+)$/)?.[1] ?? "";
 }
 
-function baseInfo(tok: Tokenizer, input: string, crop: Crop): TokenInfo {
+function baseInfo(tok: Tokenizer, input: string, crop: Crop, format?: ImageFormat): TokenInfo {
   return {
     model: tok.model,
     kind: tok.kind,
@@ -92,23 +106,46 @@ function baseInfo(tok: Tokenizer, input: string, crop: Crop): TokenInfo {
     spatialCompression: tok.spatialCompression,
     temporalCompression: tok.temporalCompression,
     source: input,
-    sourceFormat: extensionOf(input),
+    // From stdin, the format the bytes are: what decode writes to a directory or stdout.
+    sourceFormat: input === STDIO && format
+      ? (format === "jpeg" ? "jpg" : format)
+      : extensionOf(input),
     crop,
   };
 }
 
-/** A finished image written under its final name through a temporary file. */
-async function writeImageFile(path: string, img: RgbImage, quality: number): Promise<void> {
-  const format = imageFormatOf(path);
-  if (!format) throw new Error(`Unsupported output format: "${path}" (use .png or .jpg)`);
-  await writeFileAtomic(path, encodeImage(img, format, quality));
+/**
+ * A finished image written under its final name through a temporary file, or to stdout (`-o -`)
+ * as `--format` or else `sourceFormat` says.
+ */
+async function writeImageFile(
+  path: string,
+  img: RgbImage,
+  opts: MediaOptions,
+  sourceFormat: string,
+): Promise<void> {
+  const name = path === STDIO ? `stdout.${opts.format ?? sourceFormat}` : path;
+  const format = imageFormatOf(name);
+  if (!format) {
+    throw new Error(
+      path === STDIO
+        ? `Cannot write "${sourceFormat}" to stdout; give --format png or --format jpg`
+        : `Unsupported output format: "${path}" (use .png or .jpg)`,
+    );
+  }
+  await writeOutput(path, encodeImage(img, format, opts.quality));
 }
 
-async function loadImage(tok: Tokenizer, input: string, pad: PadMode) {
+async function loadImage(tok: Tokenizer, input: string, opts: MediaOptions) {
   checkKind(tok, input, "image");
-  const img = decodeImage(await Deno.readFile(input), input);
+  const bytes = await readInput(input);
+  const source = input === STDIO ? "stdin" : input;
+  const decoded = decodeImage(bytes, source);
+  // Resized before anything else, so the token file, the crop and PSNR are of the resized image.
+  const img = opts.shortSize ? resizeShortSide(decoded, opts.shortSize, source) : decoded;
+  const pad = opts.pad;
   const { image, crop } = padImage(img, tok.spatialCompression, pad);
-  return { img, crop, tensor: framesToTensor([image], false) };
+  return { img, crop, tensor: framesToTensor([image], false), format: sniffImage(bytes)! };
 }
 
 /** Encodes one image or video to a token file. */
@@ -120,11 +157,12 @@ export async function encodeItem(
 ): Promise<ItemReport> {
   const start = performance.now();
   if (mediaKind(input) === "image") {
-    const { img, crop, tensor } = await loadImage(tok, input, opts.pad);
+    const { img, crop, tensor, format } = await loadImage(tok, input, opts);
     const t0 = performance.now();
     const tokens = tokensOf(await tok.encode(tensor));
     const encodeMs = performance.now() - t0;
-    await writeFileAtomic(output, encodeTokenFile({ info: baseInfo(tok, input, crop), tokens }));
+    const info = baseInfo(tok, input, crop, format);
+    await writeOutput(output, encodeTokenFile({ info, tokens }));
     return report(input, output, "image", img, 1, tokens, null, encodeMs, null, start);
   }
   checkKind(tok, input, "video");
@@ -145,7 +183,7 @@ export async function encodeItem(
     fps: info.fps,
     lastWindowPad: encoded.pad,
   };
-  await writeFileAtomic(output, encodeTokenFile({ info: tokenInfo, tokens }));
+  await writeOutput(output, encodeTokenFile({ info: tokenInfo, tokens }));
   return report(
     input,
     output,
@@ -168,7 +206,7 @@ export async function decodeItem(
   opts: MediaOptions,
 ): Promise<ItemReport> {
   const start = performance.now();
-  const { info, tokens } = readTokenFile(await Deno.readFile(input), input);
+  const { info, tokens } = readTokenFile(await readInput(input), input);
   checkTokenModel(tok, info, input);
   const crop = info.crop;
   if (info.kind === "image") {
@@ -176,7 +214,7 @@ export async function decodeItem(
     const decoded = await tok.decode(tokens);
     const decodeMs = performance.now() - t0;
     const img = cropImage(tensorToFrames(decoded)[0], crop);
-    await writeImageFile(output, img, opts.quality);
+    await writeImageFile(output, img, opts, info.sourceFormat);
     return report(input, output, "image", img, 1, tokens, null, null, decodeMs, start);
   }
   if (mediaKind(output) !== "video") {
@@ -225,7 +263,7 @@ export async function autoencodeItem(
 ): Promise<ItemReport> {
   const start = performance.now();
   if (mediaKind(input) === "image") {
-    const { img, crop, tensor } = await loadImage(tok, input, opts.pad);
+    const { img, crop, tensor, format } = await loadImage(tok, input, opts);
     let t0 = performance.now();
     const tokens = tokensOf(await tok.encode(tensor));
     const encodeMs = performance.now() - t0;
@@ -235,7 +273,7 @@ export async function autoencodeItem(
     const rec = cropImage(tensorToFrames(decoded)[0], crop);
     const meter = new QualityMeter();
     meter.add(img.data, rec.data, img.width, img.height);
-    await writeImageFile(output, rec, opts.quality);
+    await writeImageFile(output, rec, opts, input === STDIO ? format : extensionOf(input));
     return report(input, output, "image", img, 1, tokens, meter, encodeMs, decodeMs, start);
   }
   checkKind(tok, input, "video");

@@ -7,6 +7,7 @@
 
 import { globSync } from "node:fs";
 import { identityKeys, identityOf } from "./same_file.ts";
+import { writeFileAtomic } from "./cleanup.ts";
 
 const GLOB_CHARS = /[*?[{]/;
 
@@ -16,6 +17,10 @@ const GLOB_CHARS = /[*?[{]/;
  */
 export function expandInputs(args: string[]): string[] {
   const out: string[] = [];
+  if (args.includes(STDIO) && args.length > 1) {
+    throw new Error(`"-" (stdin) must be the only input`);
+  }
+  if (args[0] === STDIO) return [STDIO];
   for (const arg of args) {
     if (GLOB_CHARS.test(arg)) {
       const matches = (globSync(arg) as string[]).filter((p) => {
@@ -85,7 +90,8 @@ export interface ProtectedFile {
 /**
  * Output paths: `-o FILE` for one input, `-o DIR` for any number (made if missing), else
  * `defaultDir` beside each input. Two inputs writing one output, or an output replacing an input
- * or a `protect`ed file, are errors before any work (see refuseOverwrites).
+ * or a `protect`ed file, are errors before any work (see refuseOverwrites); so is an output that
+ * exists already, unless `overwrite` (-y) says to replace it (see refuseExisting).
  */
 export function planOutputs(
   inputs: string[],
@@ -93,7 +99,9 @@ export function planOutputs(
   defaultDir: string,
   name: (input: string) => string,
   protect: ProtectedFile[] = [],
+  overwrite = false,
 ): string[] {
+  if (output === STDIO || inputs[0] === STDIO) return planStdio(inputs, output, protect, overwrite);
   const toDir = output !== undefined &&
     (inputs.length > 1 || output.endsWith("/") || isDirectory(output));
   const outs = inputs.map((input) => {
@@ -104,8 +112,33 @@ export function planOutputs(
     return `${dir}/${name(input)}`;
   });
   refuseOverwrites(inputs, outs, protect);
+  if (!overwrite) refuseExisting(outs);
   for (const o of outs) Deno.mkdirSync(dirname(o), { recursive: true });
   return outs;
+}
+
+/** The outputs of `-` (stdin) or `-o -` (stdout): one item, and a file it names checked as any. */
+function planStdio(
+  inputs: string[],
+  output: string | undefined,
+  protect: ProtectedFile[],
+  overwrite: boolean,
+): string[] {
+  if (output === undefined) {
+    throw new Error(`reading stdin (-), give the output with -o FILE, or -o - for stdout`);
+  }
+  if (output === STDIO && inputs.length > 1) {
+    throw new Error(`-o - (stdout) takes one input, not ${inputs.length}`);
+  }
+  if (output !== STDIO) {
+    if (output.endsWith("/") || isDirectory(output)) {
+      throw new Error(`reading stdin (-), -o must name a file, not the directory "${output}"`);
+    }
+    refuseOverwrites(inputs, [output], protect);
+    if (!overwrite) refuseExisting([output]);
+    Deno.mkdirSync(dirname(output), { recursive: true });
+  }
+  return [output];
 }
 
 /**
@@ -153,4 +186,70 @@ export function refuseOverwrites(
     }
     for (const k of keys) writes.set(k, i);
   });
+}
+
+/**
+ * Throws when any of `outputs` exists (a file, a directory, a link, even a dangling one): the CLI
+ * never replaces a file it was not told to, so a second run, or a typo in -o, cannot destroy
+ * earlier work. `-y` (`--overwrite`) allows it. Checked for every output before any work starts.
+ */
+export function refuseExisting(outputs: string[]): void {
+  const existing = outputs.filter((o) => {
+    try {
+      Deno.lstatSync(o);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (!existing.length) return;
+  const more = existing.length > 1 ? ` (and ${existing.length - 1} other output(s))` : "";
+  throw new Error(
+    `"${
+      existing[0]
+    }" exists${more}; pass -y (--overwrite) to replace it, or choose another output with -o`,
+  );
+}
+
+/** The path that means stdin as an input and stdout as an output (`-o -`). */
+export const STDIO = "-";
+
+/** Most bytes read from stdin: it is held whole (an image or a token file), so it is bounded. */
+export const MAX_STDIN_BYTES = 1 << 30;
+
+let stdinBytes: Promise<Uint8Array> | null = null;
+
+/** All of stdin, up to `max` bytes, read once however often it is asked for. */
+async function readStdin(max: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of Deno.stdin.readable) {
+    total += chunk.length;
+    if (total > max) {
+      throw new Error(`stdin holds more than ${max} bytes; give the input as a file instead`);
+    }
+    chunks.push(chunk);
+  }
+  if (!total) throw new Error("stdin (-) is empty; pipe an image or a token file into it");
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) out.set(c, (at += c.length) - c.length);
+  return out;
+}
+
+/** An input's bytes: a file's, or stdin's for `-`. */
+export function readInput(path: string, max = MAX_STDIN_BYTES): Promise<Uint8Array> {
+  if (path !== STDIO) return Deno.readFile(path);
+  return (stdinBytes ??= readStdin(max));
+}
+
+/** Writes a finished output: to stdout for `-`, else under its name through a temporary file. */
+export async function writeOutput(path: string, bytes: Uint8Array): Promise<void> {
+  if (path !== STDIO) return await writeFileAtomic(path, bytes);
+  const w = Deno.stdout.writable.getWriter();
+  try {
+    await w.write(bytes);
+  } finally {
+    w.releaseLock();
+  }
 }

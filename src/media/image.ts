@@ -217,7 +217,7 @@ export function decodeImage(
   return dropAlpha(img.data, img.width, img.height);
 }
 
-/** Encodes RGB pixels as PNG, or JPEG of the given quality (1-100). */
+/** Encodes RGB pixels as an RGB PNG (colour type 2), or JPEG of the given quality (1-100). */
 export function encodeImage(
   img: RgbImage,
   format: ImageFormat,
@@ -237,5 +237,7 @@ export function encodeImage(
   }
   const png = new PNG({ width: img.width, height: img.height });
   png.data.set(rgba);
-  return new Uint8Array(PNG.sync.write(png));
+  // Colour type 2 (RGB, 8 bits): the pixels have no alpha, so none is written (pngjs's default,
+  // 6, would add an opaque alpha channel: a third more raw bytes, and a file that says RGBA).
+  return new Uint8Array(PNG.sync.write(png, { colorType: 2 }));
 }
