@@ -65,5 +65,5 @@ export declare function readImageSize(bytes: Uint8Array, source: string, limits?
  * so a frame the walk did not see is refused as it is read.
  */
 export declare function decodeImage(bytes: Uint8Array, source: string, limits?: DecodeLimits): RgbImage;
-/** Encodes RGB pixels as PNG, or JPEG of the given quality (1-100). */
+/** Encodes RGB pixels as an RGB PNG (colour type 2), or JPEG of the given quality (1-100). */
 export declare function encodeImage(img: RgbImage, format: ImageFormat, quality?: number): Uint8Array<ArrayBuffer>;
