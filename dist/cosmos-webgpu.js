@@ -7311,7 +7311,13 @@ async function fetchCheckpoint(model, options = {}) {
     maxBytes,
     onProgress: options.onProgress
   };
-  const [e, d] = await Promise.allSettled([fetchHalf(ctx, "encoder"), fetchHalf(ctx, "decoder")]);
+  const halves = options.halves ?? ["encoder", "decoder"];
+  if (halves.length === 0 || halves.some((h) => h !== "encoder" && h !== "decoder")) {
+    throw new Error(`Cannot fetch "${model}": halves must name "encoder", "decoder" or both`);
+  }
+  const none = Promise.resolve({ bytes: new Uint8Array(0), url: "", cached: true });
+  const half = (h) => halves.includes(h) ? fetchHalf(ctx, h) : none;
+  const [e, d] = await Promise.allSettled([half("encoder"), half("decoder")]);
   if (e.status === "rejected") throw e.reason;
   if (d.status === "rejected") throw d.reason;
   const enc = e.value, dec = d.value;
@@ -8291,7 +8297,7 @@ async function loadTokenizer(options) {
       ...options.hub,
       halves: halves2,
       onProgress: options.hub?.onProgress ?? terminalProgress()
-    }) : { ...await fetchCheckpoint(options.model, options.hub), revision: "" };
+    }) : { ...await fetchCheckpoint(options.model, { ...options.hub, halves: halves2 }), revision: "" };
     const local = files.revision === "local";
     variant = local ? void 0 : officialVariant(options.model) ?? void 0;
     if (local) nameHint = variantOfPath(files.repo, true) ?? void 0;

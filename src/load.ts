@@ -206,15 +206,14 @@ export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
   let nameHint: VariantSpec | undefined;
   if (options?.model && options.encoder === undefined && options.decoder === undefined) {
     const halves = options.halves ?? ["encoder", "decoder"];
-    // Without a file system (a browser) the hub's files are fetched into the Cache API instead
-    // (both halves: the browser path has no `halves` yet).
+    // Without a file system (a browser) the hub's files are fetched into the Cache API instead.
     const files = denoApi()
       ? await resolveCheckpoint(options.model, {
         ...options.hub,
         halves,
         onProgress: options.hub?.onProgress ?? terminalProgress(),
       })
-      : { ...(await fetchCheckpoint(options.model, options.hub)), revision: "" };
+      : { ...(await fetchCheckpoint(options.model, { ...options.hub, halves })), revision: "" };
     // A fine-tuned repo or a directory names no variant: it is inferred from the weights, and
     // an official folder name gives a video tokenizer's compression when nothing else does.
     const local = files.revision === "local";

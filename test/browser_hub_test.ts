@@ -161,3 +161,24 @@ Deno.test("pixels: RGBA in, padded tensor out, and back, cropped; wrong sizes ar
     /Cannot draw a tensor of shape \[1, 4\]/,
   );
 });
+
+Deno.test("browser hub: `halves` fetches only the halves asked for", async () => {
+  const hub = fakeHub((f) => f.endsWith(".safetensors") ? new Response(fixture(f)) : null);
+  try {
+    const o = { endpoint: hub.endpoint, caches: null };
+    const enc = await fetchCheckpoint("acme/tiny-di8x8", { ...o, halves: ["encoder"] });
+    assert.deepEqual(enc.encoder, fixture("encoder.safetensors"));
+    assert.equal(enc.decoder.length, 0);
+    assert.equal(enc.urls[1], "");
+    assert.ok(!hub.seen.some((p) => p.includes("decoder")), hub.seen.join("\n"));
+    const dec = await fetchCheckpoint("acme/tiny-di8x8", { ...o, halves: ["decoder"] });
+    assert.deepEqual(dec.decoder, fixture("decoder.safetensors"));
+    assert.equal(dec.encoder.length, 0);
+    await assert.rejects(
+      fetchCheckpoint("acme/tiny-di8x8", { ...o, halves: [] }),
+      /Cannot fetch "acme\/tiny-di8x8": halves must name "encoder", "decoder" or both/,
+    );
+  } finally {
+    await hub.close();
+  }
+});

@@ -37,9 +37,11 @@ export interface BrowserHubOptions {
   maxBytes?: number;
   /** Called as bytes arrive. */
   onProgress?: (p: { file: string; bytes: number; total: number }) => void;
+  /** The halves to fetch; default both. One left out comes back empty (no bytes, no URL). */
+  halves?: readonly ("encoder" | "decoder")[];
 }
 
-/** Both halves' bytes, and where they came from. */
+/** The halves' bytes, and where they came from (empty for a half `halves` left out). */
 export interface FetchedCheckpoint {
   encoder: Uint8Array;
   decoder: Uint8Array;
@@ -47,7 +49,7 @@ export interface FetchedCheckpoint {
   repo: string;
   /** The encoder's and decoder's resolve URLs. */
   urls: [string, string];
-  /** Whether both came from the cache. */
+  /** Whether every half fetched came from the cache. */
   cached: boolean;
 }
 
@@ -104,8 +106,14 @@ export async function fetchCheckpoint(
     maxBytes,
     onProgress: options.onProgress,
   };
+  const halves = options.halves ?? ["encoder", "decoder"];
+  if (halves.length === 0 || halves.some((h) => h !== "encoder" && h !== "decoder")) {
+    throw new Error(`Cannot fetch "${model}": halves must name "encoder", "decoder" or both`);
+  }
+  const none = Promise.resolve({ bytes: new Uint8Array(0), url: "", cached: true });
+  const half = (h: "encoder" | "decoder") => halves.includes(h) ? fetchHalf(ctx, h) : none;
   // Both run to the end (no read left going behind a failure) before either error is thrown.
-  const [e, d] = await Promise.allSettled([fetchHalf(ctx, "encoder"), fetchHalf(ctx, "decoder")]);
+  const [e, d] = await Promise.allSettled([half("encoder"), half("decoder")]);
   if (e.status === "rejected") throw e.reason;
   if (d.status === "rejected") throw d.reason;
   const enc = e.value, dec = d.value;

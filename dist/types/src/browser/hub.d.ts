@@ -39,8 +39,10 @@ export interface BrowserHubOptions {
         bytes: number;
         total: number;
     }) => void;
+    /** The halves to fetch; default both. One left out comes back empty (no bytes, no URL). */
+    halves?: readonly ("encoder" | "decoder")[];
 }
-/** Both halves' bytes, and where they came from. */
+/** The halves' bytes, and where they came from (empty for a half `halves` left out). */
 export interface FetchedCheckpoint {
     encoder: Uint8Array;
     decoder: Uint8Array;
@@ -48,7 +50,7 @@ export interface FetchedCheckpoint {
     repo: string;
     /** The encoder's and decoder's resolve URLs. */
     urls: [string, string];
-    /** Whether both came from the cache. */
+    /** Whether every half fetched came from the cache. */
     cached: boolean;
 }
 export declare const BROWSER_CACHE_NAME = "cosmos-webgpu-hub";
