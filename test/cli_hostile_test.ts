@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { FIXTURES, GPU_TEST } from "./helpers.ts";
+import { FIXTURES, GPU_TEST, HAS_FFMPEG } from "./helpers.ts";
 import { encodeImage, type RgbImage } from "../src/media/image.ts";
 import { encodeTokenFile, readTokenFile, type TokenInfo } from "../src/cli/tokens.ts";
 import { encodeSafetensors, parseSafetensors } from "../src/weights/safetensors.ts";
@@ -23,14 +23,6 @@ const WASM = ["--backend", "wasm", "--threads", "1"];
 const CI = ["--encoder", fixture("CI8x8", "encoder"), "--decoder", fixture("CI8x8", "decoder")];
 const DV = ["--encoder", fixture("DV4x8x8", "encoder"), "--decoder", fixture("DV4x8x8", "decoder")];
 
-const HAS_FFMPEG = (() => {
-  try {
-    return new Deno.Command("ffmpeg", { args: ["-version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-})();
 if (!HAS_FFMPEG) console.warn("ffmpeg is not on PATH: the CLI's video tests are skipped");
 
 interface Run {

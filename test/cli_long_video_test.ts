@@ -12,7 +12,7 @@
  */
 
 import assert from "node:assert/strict";
-import { FIXTURES, GPU_TEST } from "./helpers.ts";
+import { FIXTURES, GPU_TEST, HAS_FFMPEG } from "./helpers.ts";
 import { psnr } from "../src/media/metrics.ts";
 import { parseSafetensors } from "../src/weights/safetensors.ts";
 
@@ -20,14 +20,6 @@ const MAIN = new URL("../src/cli/main.ts", import.meta.url).pathname;
 const fixture = (v: string, half: string) => new URL(`${v}/${half}.safetensors`, FIXTURES).pathname;
 const DV = ["--encoder", fixture("DV4x8x8", "encoder"), "--decoder", fixture("DV4x8x8", "decoder")];
 
-const HAS_FFMPEG = (() => {
-  try {
-    return new Deno.Command("ffmpeg", { args: ["-version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-})();
 if (!HAS_FFMPEG) console.warn("ffmpeg is not on PATH: the long video test is skipped");
 
 // 203 frames: 1 + 50 x 4 + 2, so the CLI repeats the last frame twice and crops it back.

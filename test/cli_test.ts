@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { FIXTURES, GPU_TEST } from "./helpers.ts";
+import { FIXTURES, GPU_TEST, HAS_FFMPEG } from "./helpers.ts";
 import { decodeImage, encodeImage, type RgbImage } from "../src/media/image.ts";
 import { cropImage, padImage } from "../src/media/pad.ts";
 import { framesToTensor, tensorToFrames } from "../src/media/tensor.ts";
@@ -24,14 +24,6 @@ const fixture = (v: string, half: string) => new URL(`${v}/${half}.safetensors`,
 const CI = ["--encoder", fixture("CI8x8", "encoder"), "--decoder", fixture("CI8x8", "decoder")];
 const DV = ["--encoder", fixture("DV4x8x8", "encoder"), "--decoder", fixture("DV4x8x8", "decoder")];
 
-const HAS_FFMPEG = (() => {
-  try {
-    return new Deno.Command("ffmpeg", { args: ["-version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-})();
 const NO_FFMPEG = HAS_FFMPEG ? false : true;
 if (!HAS_FFMPEG) console.warn("ffmpeg is not on PATH: the CLI's video tests are skipped");
 

@@ -108,6 +108,16 @@ export function shapesSource(shapes: Map<string, number[]>, source: string): Ten
 
 /** The shared fixtures' variants, copied to test/fixtures/. */
 export const FIXTURES: URL = new URL("./fixtures/", import.meta.url);
+
+/** Whether ffmpeg is on PATH (the video tests make and read clips with it; skipped without). */
+export const HAS_FFMPEG: boolean = (() => {
+  try {
+    return new Deno.Command("ffmpeg", { args: ["-version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+})();
 export const FIXTURE_VARIANTS: readonly string[] = [
   "CI8x8",
   "CI16x16",

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { findVariant, loadTokenizer } from "../mod.ts";
 import { officialRepo, variantOfPath } from "../src/models/variants.ts";
 import { resolveCheckpoint } from "../src/hub/hub.ts";
+import { HAS_FFMPEG } from "./helpers.ts";
 
 /** The CV4x8x8 reference fixtures: .jit files without code/, so only a name says 4x8x8. */
 const PLAIN = new URL("./fixtures/CV4x8x8/", import.meta.url);
@@ -206,8 +207,7 @@ Deno.test("official names: a tokenizer that only encodes downloads only the enco
 
 Deno.test({
   name: "official names: cosmos encode --model downloads only the encoder, decode only the decoder",
-  ignore: !new Deno.Command("ffmpeg", { args: ["-version"], stdout: "null", stderr: "null" })
-    .outputSync().success,
+  ignore: !HAS_FFMPEG,
   async fn() {
     const repo = "nvidia/Cosmos-0.1-Tokenizer-CV4x8x8";
     const hub = startHub(repo, {

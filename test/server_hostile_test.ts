@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { FIXTURES } from "./helpers.ts";
+import { FIXTURES, HAS_FFMPEG } from "./helpers.ts";
 import {
   bombPng,
   dqtOverrunJpeg,
@@ -24,15 +24,6 @@ import { decodeImage, encodeImage, ImageLimitError, type RgbImage } from "../src
 import { cropImage, padImage } from "../src/media/pad.ts";
 import { framesToTensor, tensorToFrames } from "../src/media/tensor.ts";
 import { loadTokenizer, type Tokenizer } from "../mod.ts";
-
-const HAS_FFMPEG = (() => {
-  try {
-    return new Deno.Command("ffmpeg", { args: ["-version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-})();
 
 /** The wasm backend's tests hold its threads across tests. */
 const HELD = { sanitizeResources: false, sanitizeOps: false };

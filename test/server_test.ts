@@ -7,22 +7,13 @@
 
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { FIXTURES, gpuTest } from "./helpers.ts";
+import { FIXTURES, gpuTest, HAS_FFMPEG } from "./helpers.ts";
 import { loadTokenizer, type Tokenizer } from "../mod.ts";
 import { createTokenizeHandler, type ServerLimits } from "../src/server/tokenize.ts";
 import { encodeImage, type RgbImage } from "../src/media/image.ts";
 import { padImage } from "../src/media/pad.ts";
 import { framesToTensor } from "../src/media/tensor.ts";
 import type { WebGpuOps } from "../src/backends/webgpu/backend.ts";
-
-const HAS_FFMPEG = (() => {
-  try {
-    return new Deno.Command("ffmpeg", { args: ["-version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-})();
 
 function load(variant: string, ops: WebGpuOps): Promise<Tokenizer> {
   return loadTokenizer({

@@ -13,7 +13,7 @@ import { framesToTensor, tensorToFrames } from "../src/media/tensor.ts";
 import { QualityMeter } from "../src/media/metrics.ts";
 import { serveWebPage } from "../examples/web/serve.ts";
 import { findChromium, launchChromium, type Page } from "./cdp.ts";
-import { FIXTURES } from "./helpers.ts";
+import { FIXTURES, HAS_FFMPEG } from "./helpers.ts";
 
 const CHROMIUM = findChromium();
 if (!CHROMIUM) console.log("note: chromium is not installed; the web page tests are skipped");
@@ -217,16 +217,8 @@ Deno.test({
     }),
 });
 
-/** Whether ffmpeg is installed (it makes the clip and decodes it for the comparison). */
-function hasFfmpeg(): boolean {
-  try {
-    return new Deno.Command("ffmpeg", { args: ["-version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-const FFMPEG = hasFfmpeg();
+// ffmpeg makes the clip and decodes it for the comparison.
+const FFMPEG = HAS_FFMPEG;
 if (!FFMPEG) console.log("note: ffmpeg is not installed; the web page's clip test is skipped");
 
 async function ffmpeg(args: string[]): Promise<Uint8Array> {
