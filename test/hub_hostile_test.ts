@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { resolveCheckpoint } from "../src/hub/hub.ts";
 import { blobPath, cachedFile, linkSnapshot, lockPath, writeRef } from "../src/hub/cache.ts";
+import { Sha256 } from "../src/hub/sha256.ts";
 
 const REPO = "acme/hostile";
 const FOLDER = "models--acme--hostile";
@@ -30,8 +31,8 @@ interface Answer {
   commit?: string;
   /** X-Linked-Etag for a file; default its sha256. */
   etag?: (file: string, sha: string) => string;
-  /** X-Linked-Size for a file; default its length. */
-  size?: (file: string, bytes: Uint8Array) => number;
+  /** X-Linked-Size for a file (null: none); default its length. */
+  size?: (file: string, bytes: Uint8Array) => number | null;
   /** The GET body; default the file's bytes. */
   body?: (file: string, bytes: Uint8Array<ArrayBuffer>) => BodyInit;
   /** Headers added to the GET answer. */
@@ -60,11 +61,14 @@ async function startHub(answer: Answer = {}): Promise<Hub> {
     if (!bytes) return new Response("Entry not found", { status: 404 });
     const file = m![1];
     if (req.method === "HEAD") {
-      return new Response(null, {
+      const size = answer.size ? answer.size(file, bytes) : bytes.length;
+      // No size: a streamed (chunked) answer, else the server would add "Content-Length: 0".
+      const none = size === null ? new ReadableStream({ start: (c) => c.close() }) : null;
+      return new Response(none, {
         headers: {
           "X-Repo-Commit": answer.commit ?? COMMIT,
           "X-Linked-Etag": `"${answer.etag?.(file, shas.get(file)!) ?? shas.get(file)}"`,
-          "X-Linked-Size": String(answer.size?.(file, bytes) ?? bytes.length),
+          ...(size === null ? {} : { "X-Linked-Size": String(size) }),
         },
       });
     }
@@ -529,4 +533,89 @@ Deno.test("resolveCheckpoint() refuses a Content-Length other than the hub's siz
     await hub.close();
     await Deno.remove(cache, { recursive: true });
   }
+});
+
+Deno.test("a body of no declared size stops at maxBytes, and nothing of it is kept", async () => {
+  const cache = await Deno.makeTempDir({ prefix: "hub_nosize_" });
+  const chunks = 512; // 32 MiB, sent chunked: no Content-Length, and the hub gives no size
+  const stream = endlessBody(chunks);
+  const hub = await startHub({
+    size: (file, bytes) => file === "decoder.jit" ? null : bytes.length,
+    body: (file, bytes) => file === "decoder.jit" ? stream.body : bytes,
+  });
+  try {
+    const maxBytes = 1 << 20;
+    let most = 0;
+    await assert.rejects(
+      resolveCheckpoint(REPO, {
+        endpoint: hub.endpoint,
+        cacheDir: cache,
+        maxBytes,
+        onProgress: (p) => p.file === "decoder.jit" && (most = Math.max(most, p.bytes)),
+      }),
+      (err: Error) => {
+        assert.equal(
+          err.message,
+          `Cannot download "decoder.jit" from acme/hostile: the server sent more than the ${maxBytes} bytes allowed without declaring a size; nothing was kept (raise maxBytes if the file is genuine)`,
+        );
+        return true;
+      },
+    );
+    assert.ok(most <= maxBytes, `${most} bytes written, at most ${maxBytes}`);
+    assert.ok(stream.pulled() < chunks / 4, `stopped reading after ${stream.pulled()} chunks`);
+    const folder = `${cache}/${FOLDER}`;
+    assert.deepEqual(await tree(`${folder}/blobs`), [await sha256(FILES["encoder.jit"])]);
+  } finally {
+    await hub.close();
+    await Deno.remove(cache, { recursive: true });
+  }
+});
+
+Deno.test("a file the hub or the answer says is over maxBytes is refused before a byte is written", async () => {
+  const cache = await Deno.makeTempDir({ prefix: "hub_big_" });
+  // The hub's HEAD says 1 TB; then, with no hub size, the GET's Content-Length says 1 MiB.
+  let hubSize: number | null = 1e12;
+  const hub = await startHub({
+    size: (file, bytes) => file === "decoder.jit" ? hubSize : bytes.length,
+    body: (file, bytes) => file === "decoder.jit" ? new Uint8Array(1 << 20) : bytes,
+  });
+  try {
+    const maxBytes = 64 * 1024;
+    const attempt = () =>
+      resolveCheckpoint(REPO, { endpoint: hub.endpoint, cacheDir: cache, maxBytes });
+    const message = (size: number) =>
+      `Cannot download "decoder.jit" from acme/hostile: it is ${size} bytes, more than the ${maxBytes} allowed; nothing was kept (raise maxBytes if the file is genuine)`;
+    await assert.rejects(attempt(), { message: message(1e12) });
+    const gets = hub.requests.filter((q) => q.method === "GET" && q.path.endsWith("/decoder.jit"));
+    assert.equal(gets.length, 0, "the 1 TB file was never asked for");
+    hubSize = null;
+    await assert.rejects(attempt(), { message: message(1 << 20) });
+    const folder = `${cache}/${FOLDER}`;
+    assert.deepEqual(await tree(`${folder}/blobs`), [await sha256(FILES["encoder.jit"])]);
+    await assert.rejects(
+      resolveCheckpoint(REPO, { endpoint: hub.endpoint, cacheDir: cache, maxBytes: -1 }),
+      { message: "Invalid maxBytes -1: expected a positive whole number of bytes" },
+    );
+  } finally {
+    await hub.close();
+    await Deno.remove(cache, { recursive: true });
+  }
+});
+
+Deno.test("Sha256 fed in pieces of any size equals crypto.subtle's digest", async () => {
+  const data = new Uint8Array(200_003).map((_, i) => (i * 7919 + (i >> 8)) & 0xff);
+  for (const length of [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000, data.length]) {
+    const bytes = data.slice(0, length);
+    const want = await sha256(bytes);
+    assert.equal(new Sha256().update(bytes).hex(), want, `${length} bytes at once`);
+    for (const piece of [1, 3, 63, 64, 65, 4097]) {
+      if (piece > length && length > 0) continue;
+      const h = new Sha256();
+      for (let i = 0; i < length; i += piece) h.update(bytes.subarray(i, i + piece));
+      assert.equal(h.hex(), want, `${length} bytes in pieces of ${piece}`);
+    }
+  }
+  const h = new Sha256().update(data);
+  h.hex();
+  assert.throws(() => h.update(data), { message: "Sha256.update after hex()" });
 });

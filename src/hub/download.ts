@@ -8,6 +8,7 @@
 import { denoApi } from "./env.ts";
 import { blobPath, isNotFound, linkSnapshot, lockPath, writeRef } from "./cache.ts";
 import { authError, cannotDownload, type Context, type FileMeta, headers } from "./context.ts";
+import { Sha256 } from "./sha256.ts";
 
 const SHA256 = /^[0-9a-f]{64}$/;
 
@@ -70,6 +71,16 @@ async function fileSize(path: string): Promise<number> {
   }
 }
 
+/** A file over `maxBytes`: of `size` bytes, or (null) of no declared size that grew past it. */
+function tooLarge(ctx: Context, file: string, size: number | null): Error {
+  const what = size === null
+    ? `the server sent more than the ${ctx.maxBytes} bytes allowed without declaring a size`
+    : `it is ${size} bytes, more than the ${ctx.maxBytes} allowed`;
+  return new Error(
+    `Cannot download "${file}" from ${ctx.repo}: ${what}; nothing was kept (raise maxBytes if the file is genuine)`,
+  );
+}
+
 /** Removes the bad `part` and says why the download failed. */
 async function corrupt(ctx: Context, file: string, part: string, what: string): Promise<Error> {
   await denoApi()!.remove(part).catch(() => {});
@@ -101,6 +112,7 @@ async function fetchInto(
   }
   const progress = (bytes: number, total: number) =>
     ctx.onProgress?.({ file, bytes, total: meta.size ?? total });
+  if (meta.size !== null && meta.size > ctx.maxBytes) throw tooLarge(ctx, file, meta.size);
   if (meta.size !== null && have === meta.size && have > 0) {
     progress(have, have); // complete already; verify() checks it
     return;
@@ -150,7 +162,12 @@ async function fetchInto(
       `the server declared ${total} bytes, the hub ${meta.size}`,
     );
   }
-  // The file may grow to the hub's size, else to what this answer declares, and no further.
+  if (length !== null && total > ctx.maxBytes) {
+    await res.body.cancel();
+    await deno.remove(part).catch(() => {});
+    throw tooLarge(ctx, file, total);
+  }
+  // The file may grow to the hub's size, else to what this answer declares, else to maxBytes.
   const limit = meta.size ?? (length !== null ? total : null);
   const out = await deno.open(
     part,
@@ -161,7 +178,7 @@ async function fetchInto(
   let overflow = false;
   try {
     for await (const chunk of res.body) {
-      if (limit !== null && have + chunk.length > limit) {
+      if (have + chunk.length > (limit ?? ctx.maxBytes)) {
         overflow = true;
         break; // leaving the loop cancels the body: the rest is never read
       }
@@ -175,13 +192,29 @@ async function fetchInto(
   } finally {
     out.close();
   }
+  if (overflow && limit === null) {
+    await deno.remove(part).catch(() => {});
+    throw tooLarge(ctx, file, null);
+  }
   if (overflow) {
     throw await corrupt(ctx, file, part, `the server sent more than the ${limit} bytes declared`);
   }
 }
 
-function hex(buf: ArrayBuffer): string {
-  return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
+/** Bytes read at a time to hash a downloaded file. */
+const HASH_CHUNK = 1 << 20;
+
+/** The sha256 of a file, read a chunk at a time (a checkpoint is never held whole). */
+async function sha256File(path: string): Promise<string> {
+  const file = await denoApi()!.open(path, { read: true });
+  try {
+    const hash = new Sha256();
+    const buf = new Uint8Array(HASH_CHUNK);
+    for (let n; (n = await file.read(buf)) !== null;) hash.update(buf.subarray(0, n));
+    return hash.hex();
+  } finally {
+    file.close();
+  }
 }
 
 /** Checks size and (for LFS files, whose etag is their sha256) the hash; removes bad data. */
@@ -191,8 +224,7 @@ async function verify(ctx: Context, file: string, meta: FileMeta, part: string):
     throw await corrupt(ctx, file, part, `${size} bytes, expected ${meta.size}`);
   }
   if (SHA256.test(meta.etag)) {
-    const bytes = await denoApi()!.readFile(part);
-    const digest = hex(await crypto.subtle.digest("SHA-256", bytes));
+    const digest = await sha256File(part);
     if (digest !== meta.etag) {
       throw await corrupt(ctx, file, part, `sha256 ${digest}, expected ${meta.etag}`);
     }

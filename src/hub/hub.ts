@@ -36,6 +36,9 @@ export interface DownloadProgress {
   total: number;
 }
 
+/** Default `maxBytes`: 4 GiB, as in the browser (src/browser/hub.ts). */
+const DEFAULT_MAX_BYTES = 4 * 2 ** 30;
+
 /** Where and how `resolveCheckpoint` looks for files; every field has a default. */
 export interface ResolveOptions {
   /** Hub URL; default HF_ENDPOINT, else https://huggingface.co. */
@@ -50,6 +53,12 @@ export interface ResolveOptions {
   fetch?: typeof fetch;
   /** Called as bytes arrive. */
   onProgress?: (p: DownloadProgress) => void;
+  /**
+   * Largest file accepted, in bytes; default 4 GiB (the largest official tokenizer file is
+   * under 1 GB). A file the hub says is larger is refused before it is fetched, and a body of
+   * no declared length is cut off here, so that a hostile server cannot fill the disk.
+   */
+  maxBytes?: number;
   /** Use only the cache; default HF_HUB_OFFLINE. */
   offline?: boolean;
   /**
@@ -107,6 +116,10 @@ export async function resolveCheckpoint(
       `Cannot resolve "${model}": halves must name "encoder", "decoder" or both`,
     );
   }
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
+    throw new Error(`Invalid maxBytes ${maxBytes}: expected a positive whole number of bytes`);
+  }
   const local = await localCheckpoint(model, wanted);
   if (local) return local;
   const repo = repoId(model);
@@ -121,6 +134,7 @@ export async function resolveCheckpoint(
     token: options.token ?? await hubToken(),
     fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
     onProgress: options.onProgress,
+    maxBytes,
   };
   const offline = options.offline ?? hubOffline();
   // Both halves run to the end (no download left writing behind a failure) before any throws.
