@@ -10,684 +10,6 @@ function fmtShape(shape) {
   return `[${shape.join(", ")}]`;
 }
 
-// src/backends/webgpu/device.ts
-var SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
-function adapterNameOf(info) {
-  return info.description || [info.vendor, info.architecture, info.device].filter((s) => s).join(" ") || "unknown adapter";
-}
-function isSoftwareAdapter(info, name) {
-  return SOFTWARE_ADAPTER.test(name) || info.isFallbackAdapter === true;
-}
-async function probeAdapter(options = {}) {
-  const gpu = globalThis.navigator?.gpu;
-  if (!gpu) return null;
-  const adapter = await gpu.requestAdapter({
-    powerPreference: options.powerPreference ?? "high-performance",
-    forceFallbackAdapter: options.forceFallbackAdapter ?? false
-  }).catch(() => null);
-  if (!adapter) return null;
-  const name = adapterNameOf(adapter.info);
-  return { name, isSoftware: isSoftwareAdapter(adapter.info, name) };
-}
-async function acquireGpu(options = {}) {
-  const gpu = globalThis.navigator?.gpu;
-  if (!gpu) {
-    throw new Error(
-      "WebGPU is not available: this runtime has no navigator.gpu (Deno 2.x exposes it by default; in a browser use one with WebGPU enabled)"
-    );
-  }
-  const adapter = await gpu.requestAdapter({
-    powerPreference: options.powerPreference ?? "high-performance",
-    forceFallbackAdapter: options.forceFallbackAdapter ?? false
-  });
-  if (!adapter) {
-    throw new Error(
-      "No WebGPU adapter found: install a GPU driver with Vulkan support, or Mesa (llvmpipe/lavapipe) for a CPU fallback"
-    );
-  }
-  const al = adapter.limits;
-  const requiredLimits = {
-    maxStorageBufferBindingSize: al.maxStorageBufferBindingSize,
-    maxBufferSize: al.maxBufferSize,
-    maxComputeWorkgroupStorageSize: al.maxComputeWorkgroupStorageSize,
-    maxComputeInvocationsPerWorkgroup: al.maxComputeInvocationsPerWorkgroup,
-    maxComputeWorkgroupSizeX: al.maxComputeWorkgroupSizeX,
-    maxComputeWorkgroupSizeY: al.maxComputeWorkgroupSizeY,
-    maxStorageBuffersPerShaderStage: al.maxStorageBuffersPerShaderStage
-  };
-  const wanted = [];
-  if (adapter.features.has("timestamp-query")) wanted.push("timestamp-query");
-  let device;
-  try {
-    device = await adapter.requestDevice({ requiredLimits, requiredFeatures: wanted });
-  } catch (err) {
-    throw new Error(`Cannot create a WebGPU device: ${err.message}`);
-  }
-  const info = adapter.info;
-  const adapterName = adapterNameOf(info);
-  const dl = device.limits;
-  return {
-    device,
-    adapterInfo: info,
-    adapterName,
-    isSoftware: isSoftwareAdapter(info, adapterName),
-    features: /* @__PURE__ */ new Set([...device.features]),
-    limits: {
-      maxStorageBufferBindingSize: dl.maxStorageBufferBindingSize,
-      maxBufferSize: dl.maxBufferSize,
-      maxComputeWorkgroupsPerDimension: dl.maxComputeWorkgroupsPerDimension,
-      minUniformBufferOffsetAlignment: dl.minUniformBufferOffsetAlignment,
-      maxComputeWorkgroupStorageSize: dl.maxComputeWorkgroupStorageSize,
-      maxComputeInvocationsPerWorkgroup: dl.maxComputeInvocationsPerWorkgroup
-    }
-  };
-}
-
-// src/backends/ops.ts
-function noMemory() {
-  const stats = { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
-  return { ...stats, parked: 0, peakParked: 0, peakHeld: 0 };
-}
-
-// src/backends/webgpu/pool.ts
-var MIN_BYTES = 256;
-function sizeClass(bytes) {
-  const n = Math.max(MIN_BYTES, bytes);
-  const pow = 2 ** Math.floor(Math.log2(n));
-  if (pow === n) return n;
-  const quarter = pow / 4;
-  return pow + Math.ceil((n - pow) / quarter) * quarter;
-}
-var IDLE_FLUSHES = 4;
-var BufferPool = class {
-  #device;
-  #free = /* @__PURE__ */ new Map();
-  /** The flush count when each free buffer was released. */
-  #releasedAt = /* @__PURE__ */ new Map();
-  #flushes = 0;
-  #stats = noMemory();
-  #maxBufferSize;
-  constructor(device, maxBufferSize) {
-    this.#device = device;
-    this.#maxBufferSize = maxBufferSize;
-  }
-  /** A buffer of at least `bytes` bytes; its contents are undefined. */
-  acquire(bytes, label = "tensor") {
-    const size = sizeClass(bytes);
-    if (size > this.#maxBufferSize) {
-      throw new Error(
-        `Cannot allocate a GPU buffer of ${bytes} bytes: the device allows at most ${this.#maxBufferSize}`
-      );
-    }
-    const list = this.#free.get(size);
-    let buf = list?.pop();
-    if (buf) this.#releasedAt.delete(buf);
-    else {
-      const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-      buf = this.#device.createBuffer({ size, usage, label });
-      this.#stats.created++;
-      this.#stats.allocated += size;
-      this.#stats.peakAllocated = Math.max(this.#stats.peakAllocated, this.#stats.allocated);
-    }
-    this.#stats.inUse += size;
-    this.#stats.peakInUse = Math.max(this.#stats.peakInUse, this.#stats.inUse);
-    return buf;
-  }
-  /** Returns a buffer for reuse by later ops. */
-  release(buf) {
-    const size = buf.size;
-    this.#stats.inUse -= size;
-    let list = this.#free.get(size);
-    if (!list) this.#free.set(size, list = []);
-    list.push(buf);
-    this.#releasedAt.set(buf, this.#flushes);
-  }
-  /**
-   * Counts a flush (a call's end) and destroys the free buffers idle for IDLE_FLUSHES of them,
-   * so what the pool holds follows what recent calls used.
-   */
-  flushed() {
-    this.#flushes++;
-    for (const [size, list] of this.#free) {
-      const keep = list.filter((b) => {
-        if (this.#flushes - this.#releasedAt.get(b) < IDLE_FLUSHES) return true;
-        this.#destroy(b);
-        return false;
-      });
-      if (keep.length) this.#free.set(size, keep);
-      else this.#free.delete(size);
-    }
-  }
-  #destroy(b) {
-    this.#releasedAt.delete(b);
-    this.#stats.allocated -= b.size;
-    b.destroy();
-  }
-  /** Destroys every free buffer (buffers handed out stay valid). */
-  trim() {
-    for (const list of this.#free.values()) for (const b of list) this.#destroy(b);
-    this.#free.clear();
-  }
-  stats() {
-    return { ...this.#stats, peakHeld: this.#stats.peakInUse };
-  }
-  resetPeak() {
-    this.#stats.peakInUse = this.#stats.inUse;
-    this.#stats.peakAllocated = this.#stats.allocated;
-  }
-};
-
-// src/generated/wgsl.ts
-var WGSL = {
-  "attention_temporal": "// Causal attention along time, independently at every pixel, over a packed q/k/v tensor\n// [B, 3C, T, H, W] (the reference's CausalTemporalAttnBlock): frame t attends to frames <= t.\n// The operands are where src/backends/geometry.ts's TemporalLayout says (in floats): packed (q\n// and kv bound to the same tensor), or queries [B, C, T - q0, H, W] apart from keys and values\n// [B, 2C, T, H, W], as a stream's cache keeps them.\n// Only the query frames tq in [q0, T) are computed (all of them unless a stream's step asks for\n// its new frames), so scores are a [B, Q, T, H*W] tensor, Q = T - q0, and out is [B, C, Q, P]:\n//   scores_main: S[b, tq - q0, tk, p] = scale * sum_c q[c, tq, p] k[c, tk, p]   for tk <= tq\n//   apply_main:  out[b, c, tq - q0, p] = sum_{tk <= tq} softmax_tk(S[b, tq - q0, :, p]) v[c, tk, p]\n// Pixels are the fastest index of every thread mapping so that memory accesses coalesce.\n\n// Packed on the host by TEMPORAL_PARAMS in src/backends/webgpu/attention.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, frames: u32, pixels: u32, total: u32,\n  scale: f32, q0: u32, queries: u32, q_batch: u32,\n  q_plane: u32, q_shift: u32, k_base: u32, kv_batch: u32,\n  kv_plane: u32, _p0: u32, _p1: u32, _p2: u32,\n}\n\n@group(0) @binding(0) var<storage, read> q: array<f32>;\n@group(0) @binding(1) var<storage, read> kv: array<f32>;\n@group(0) @binding(2) var<storage, read_write> scores: array<f32>;\n@group(0) @binding(3) var<storage, read_write> out: array<f32>;\n@group(0) @binding(4) var<uniform> p: Params;\n\nfn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {\n  return gid.x + gid.y * nwg.x * 256u;\n}\n\n@compute @workgroup_size(256)\nfn scores_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = thread_index(gid, nwg);\n  if (i >= p.total) {\n    return;\n  }\n  // i = ((b * Q + tq - q0) * T + tk) * P + pix\n  let pix = i % p.pixels;\n  let tk = (i / p.pixels) % p.frames;\n  let tq = p.q0 + (i / (p.pixels * p.frames)) % p.queries;\n  let b = i / (p.pixels * p.frames * p.queries);\n  if (tk > tq) {\n    return;\n  }\n  let q_base = b * p.q_batch + (tq - p.q_shift) * p.pixels + pix;\n  let k_base = p.k_base + b * p.kv_batch + tk * p.pixels + pix;\n  var dot = 0.0;\n  for (var c = 0u; c < p.channels; c++) {\n    dot += q[q_base + c * p.q_plane] * kv[k_base + c * p.kv_plane];\n  }\n  scores[i] = dot * p.scale;\n}\n\n@compute @workgroup_size(256)\nfn apply_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = thread_index(gid, nwg);\n  if (i >= p.total) {\n    return;\n  }\n  // i = ((b * C + c) * Q + tq - q0) * P + pix\n  let pix = i % p.pixels;\n  let tq = p.q0 + (i / p.pixels) % p.queries;\n  let c = (i / (p.pixels * p.queries)) % p.channels;\n  let b = i / (p.pixels * p.queries * p.channels);\n  let row = ((b * p.queries + tq - p.q0) * p.frames) * p.pixels + pix;\n  var m = -3.4e38;\n  for (var tk = 0u; tk <= tq; tk++) {\n    m = max(m, scores[row + tk * p.pixels]);\n  }\n  let v_base = p.k_base + b * p.kv_batch + (p.channels + c) * p.kv_plane + pix;\n  var sum = 0.0;\n  var acc = 0.0;\n  for (var tk = 0u; tk <= tq; tk++) {\n    let e = exp(scores[row + tk * p.pixels] - m);\n    sum += e;\n    acc += e * kv[v_base + tk * p.pixels];\n  }\n  out[i] = acc / sum;\n}\n",
-  "conv": "// Convolution as implicit GEMM over channels-first activations [B, C, T, H, W] (images: T = 1).\n//\n//   M = Cout, N = B * To * Ho * Wo, K = Cin * KT * KH * KW (the weight's own row-major layout)\n//\n// Host constants: KT, KH, KW (kernel extent), NORM (apply GroupNorm from precomputed stats to\n// each loaded input), SILU (then x * sigmoid(x)), RESIDUAL (add a tensor shaped like the output),\n// UPSAMPLE (read the input through a nearest 2x spatial upsample), plus the gemm_core tile sizes.\n// Padding: spatial zero padding pad_h/pad_w on the low side, the high side being whatever the\n// output size implies (so Downsample's right/bottom pad is just Ho = H / 2). Temporal padding is\n// causal: indices before frame 0 read frame 0, as the reference's replication pad does.\n// The normalised value is computed before padding, so padded taps are exact zeros as in torch.\n\n// Packed on the host by CONV_PARAMS in src/backends/webgpu/conv.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  M: u32, N: u32, K: u32, cin: u32,\n  t_in: u32, h_in: u32, w_in: u32, hw_in: u32,\n  t_out: u32, h_out: u32, w_out: u32, p_out: u32,\n  stride_t: u32, stride_h: u32, stride_w: u32, pad_t: u32,\n  pad_h: u32, pad_w: u32, groups: u32, ch_per_group: u32,\n  stat_frames: u32, _p0: u32, _p1: u32, _p2: u32,\n}\n\n@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read> weight: array<f32>;\n@group(0) @binding(2) var<storage, read> bias: array<f32>;\n@group(0) @binding(3) var<storage, read> stats: array<vec2<f32>>; // (mean, rstd) per (b, frame, group)\n@group(0) @binding(4) var<storage, read> gamma_beta: array<vec2<f32>>; // per input channel\n@group(0) @binding(5) var<storage, read> residual: array<f32>;\n@group(0) @binding(6) var<storage, read_write> out: array<f32>;\n@group(0) @binding(7) var<uniform> p: Params;\n\nconst KTAPS: u32 = KT * KH * KW;\n\nfn gemm_dims() -> vec3<u32> {\n  return vec3<u32>(p.M, p.N, p.K);\n}\n\nfn load_a(batch: u32, m: u32, k: u32) -> f32 {\n  if (m >= p.M || k >= p.K) {\n    return 0.0;\n  }\n  return weight[m * p.K + k];\n}\n\n// Where one output position's receptive field starts, worked out once per tile column.\nstruct Column {\n  valid: bool,\n  // Offset of (b, channel 0, frame 0, row 0, col 0) in x; the batch's first stats slot.\n  x_base: u32,\n  stat_base: u32,\n  t0: i32,\n  h0: i32,\n  w0: i32,\n}\n\nfn column(batch: u32, n: u32) -> Column {\n  let b = n / p.p_out;\n  let q = n % p.p_out;\n  let hw_out = p.h_out * p.w_out;\n  let to = q / hw_out;\n  let ho = (q / p.w_out) % p.h_out;\n  let wo = q % p.w_out;\n  return Column(\n    n < p.N,\n    b * p.cin * p.t_in * p.hw_in,\n    b * p.stat_frames * p.groups,\n    i32(to * p.stride_t) - i32(p.pad_t),\n    i32(ho * p.stride_h) - i32(p.pad_h),\n    i32(wo * p.stride_w) - i32(p.pad_w),\n  );\n}\n\nfn load_b(col: Column, k: u32) -> f32 {\n  if (!col.valid || k >= p.K) {\n    return 0.0;\n  }\n  let ci = k / KTAPS;\n  let tap = k % KTAPS;\n  let kt = tap / (KH * KW);\n  let kh = (tap / KW) % KH;\n  let kw = tap % KW;\n  // Causal temporal tap: clamp to frame 0.\n  let t = u32(max(col.t0 + i32(kt), 0));\n  var h = col.h0 + i32(kh);\n  var w = col.w0 + i32(kw);\n  var h_lim = i32(p.h_in);\n  var w_lim = i32(p.w_in);\n  if (UPSAMPLE) {\n    h_lim = 2 * h_lim;\n    w_lim = 2 * w_lim;\n  }\n  if (h < 0 || w < 0 || h >= h_lim || w >= w_lim) {\n    return 0.0;\n  }\n  if (UPSAMPLE) {\n    h = h / 2;\n    w = w / 2;\n  }\n  var v = x[col.x_base + (ci * p.t_in + t) * p.hw_in + u32(h) * p.w_in + u32(w)];\n  if (NORM) {\n    let frame = select(0u, t, p.stat_frames > 1u);\n    let s = stats[col.stat_base + frame * p.groups + ci / p.ch_per_group];\n    let gb = gamma_beta[ci];\n    v = (v - s.x) * s.y * gb.x + gb.y;\n  }\n  if (SILU) {\n    v = v / (1.0 + exp(-v));\n  }\n  return v;\n}\n\nfn store_c(batch: u32, m: u32, n: u32, acc: f32) {\n  let b = n / p.p_out;\n  let q = n % p.p_out;\n  let o = (b * p.M + m) * p.p_out + q;\n  var v = acc + bias[m];\n  if (RESIDUAL) {\n    v += residual[o];\n  }\n  out[o] = v;\n}\n",
-  "frames": "// One part of Ops.joinFrames: frames [from, from + n) of a video tensor [B, C, T_in, H, W]\n// copied to frames [offset, offset + n) of the output [B, C, T_out, H, W], one thread per value.\n// For a fixed (b, c) plane both runs are contiguous, so the copy is a strided one: plane k's\n// n * H * W values go from k * T_in * H * W + from * H * W to k * T_out * H * W + offset * H * W.\n// Values move as raw 32-bit words (f32 and i32 tensors alike, bit for bit).\n\n// Packed on the host by FRAMES_PARAMS in src/backends/webgpu/frames.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  total: u32,      // values copied: B * C * n * H * W\n  run: u32,        // n * H * W: the values of one plane's run\n  src_plane: u32,  // T_in * H * W\n  src_start: u32,  // from * H * W\n  dst_plane: u32,  // T_out * H * W\n  dst_start: u32,  // offset * H * W\n  _pad0: u32, _pad1: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<u32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<u32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\n@compute @workgroup_size(256)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let plane = i / p.run;\n  let k = i - plane * p.run;\n  dst[plane * p.dst_plane + p.dst_start + k] = src[plane * p.src_plane + p.src_start + k];\n}\n",
-  "fsq": "// Finite scalar quantisation over channels-first [B, D, P] tensors (P = spatial/temporal\n// positions, D = number of levels, at most 8).\n//\n// quantize: per channel d with L levels, bounded = tanh(z + shift) * half_l - offset, rounded\n// half to even (torch.round), then scaled to [-1, 1] by L / 2 (integer division). The index is\n// sum_d digit_d * basis_d with digit = code * (L/2) + L/2. half_l, offset and shift are computed\n// on the host in float32 as the reference computes them.\n// dequantize: digits = (index / basis) % L, code = (digit - L/2) / (L/2).\n\n// Packed on the host by FSQ_PARAMS in src/backends/webgpu/fsq.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  positions: u32, dims: u32, total: u32, _pad: u32,\n  levels: array<vec4<u32>, 2>,\n  basis: array<vec4<u32>, 2>,\n  half_l: array<vec4<f32>, 2>,\n  offset: array<vec4<f32>, 2>,\n  shift: array<vec4<f32>, 2>,\n}\n\n@group(0) @binding(0) var<storage, read> z: array<f32>;\n@group(0) @binding(1) var<storage, read_write> codes: array<f32>;\n@group(0) @binding(2) var<storage, read_write> indices: array<i32>;\n@group(0) @binding(3) var<uniform> p: Params;\n\n// Written out because some drivers evaluate the built-in tanh as sinh / cosh, which is NaN for\n// large inputs; the absolute error of this form is ~1e-7, far below the rounding step.\nfn stable_tanh(v: f32) -> f32 {\n  let e = exp(-2.0 * abs(v));\n  return sign(v) * (1.0 - e) / (1.0 + e);\n}\n\nfn lv(d: u32) -> u32 {\n  return p.levels[d / 4u][d % 4u];\n}\n\n@compute @workgroup_size(256)\nfn quantize_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let b = i / p.positions;\n  let q = i % p.positions;\n  var index = 0.0;\n  for (var d = 0u; d < p.dims; d++) {\n    let o = (b * p.dims + d) * p.positions + q;\n    let half_l = p.half_l[d / 4u][d % 4u];\n    let bounded = stable_tanh(z[o] + p.shift[d / 4u][d % 4u]) * half_l - p.offset[d / 4u][d % 4u];\n    let half_w = f32(lv(d) / 2u);\n    let code = round(bounded) / half_w;\n    codes[o] = code;\n    index += (code * half_w + half_w) * f32(p.basis[d / 4u][d % 4u]);\n  }\n  indices[i] = i32(index);\n}\n\n@compute @workgroup_size(256)\nfn dequantize_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let b = i / p.positions;\n  let q = i % p.positions;\n  let index = u32(indices[i]);\n  for (var d = 0u; d < p.dims; d++) {\n    let half_w = f32(lv(d) / 2u);\n    let digit = f32((index / p.basis[d / 4u][d % 4u]) % lv(d));\n    codes[(b * p.dims + d) * p.positions + q] = (digit - half_w) / half_w;\n  }\n}\n",
-  "gemm_core": "// Tiled, register-blocked GEMM core shared by every matrix-shaped kernel.\n//\n// C[m, n] = sum_k A[m, k] * B[k, n], computed one BM x BN tile per workgroup. Operand loads and\n// the output store are not here: each kernel that includes this core supplies\n//   fn load_a(batch: u32, m: u32, k: u32) -> f32   (zero outside the matrix)\n//   struct Column; fn column(batch: u32, n: u32) -> Column\n//   fn load_b(col: Column, k: u32) -> f32           (zero outside the matrix)\n//   fn store_c(batch: u32, m: u32, n: u32, acc: f32)\n//   fn gemm_dims() -> vec3<u32>                     (M, N, K)\n// Each thread loads B for one fixed column of the tile (the host keeps THREADS a multiple of\n// BN), so whatever a column costs to address (an im2col position: batch, frame, row, column)\n// is worked out once per tile in `column`, not once per k.\n// so convolution (implicit im2col, fused GroupNorm+SiLU, bias and residual) and strided batched\n// matmul share one inner loop. Tile sizes are pipeline constants prepended by the host:\n//   WG_M, WG_N: threads per workgroup along m and n; TM, TN: outputs per thread; BK: k step.\n// Threads own rows m = ty + WG_M * i and columns n = tx + WG_N * j (strided, not blocked), so\n// neighbouring threads store neighbouring n, which is the contiguous axis of every output here.\n\nconst BM: u32 = WG_M * TM;\nconst BN: u32 = WG_N * TN;\nconst THREADS: u32 = WG_M * WG_N;\n\nvar<workgroup> tile_a: array<f32, BK * BM>; // [k][m]\nvar<workgroup> tile_b: array<f32, BK * BN>; // [k][n]\n\n@compute @workgroup_size(WG_N, WG_M, 1)\nfn main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let dims = gemm_dims();\n  let tiles_n = (dims.y + BN - 1u) / BN;\n  // Tiles are numbered over x and y so that dispatches stay under the per-dimension limit.\n  let tile = wid.x + wid.y * nwg.x;\n  let tiles_m = (dims.x + BM - 1u) / BM;\n  if (tile >= tiles_n * tiles_m) {\n    return;\n  }\n  let m0 = (tile / tiles_n) * BM;\n  let n0 = (tile % tiles_n) * BN;\n  let batch = wid.z;\n  let tx = lid.x;\n  let ty = lid.y;\n  let tid = ty * WG_N + tx;\n\n  var acc: array<f32, TM * TN>;\n  for (var i = 0u; i < TM * TN; i++) {\n    acc[i] = 0.0;\n  }\n  let b_col = tid % BN;\n  let b_row = tid / BN;\n  let col = column(batch, n0 + b_col);\n  var a_reg: array<f32, TM>;\n  var b_reg: array<f32, TN>;\n\n  for (var k0 = 0u; k0 < dims.z; k0 += BK) {\n    // A is read k-fastest (its rows are contiguous in k for weights), B n-fastest.\n    for (var i = tid; i < BK * BM; i += THREADS) {\n      let mm = i / BK;\n      let kk = i % BK;\n      tile_a[kk * BM + mm] = load_a(batch, m0 + mm, k0 + kk);\n    }\n    for (var kk = b_row; kk < BK; kk += THREADS / BN) {\n      tile_b[kk * BN + b_col] = load_b(col, k0 + kk);\n    }\n    workgroupBarrier();\n    for (var kk = 0u; kk < BK; kk++) {\n      for (var i = 0u; i < TM; i++) {\n        a_reg[i] = tile_a[kk * BM + ty + WG_M * i];\n      }\n      for (var j = 0u; j < TN; j++) {\n        b_reg[j] = tile_b[kk * BN + tx + WG_N * j];\n      }\n      for (var i = 0u; i < TM; i++) {\n        for (var j = 0u; j < TN; j++) {\n          acc[i * TN + j] = fma(a_reg[i], b_reg[j], acc[i * TN + j]);\n        }\n      }\n    }\n    workgroupBarrier();\n  }\n\n  for (var i = 0u; i < TM; i++) {\n    let m = m0 + ty + WG_M * i;\n    if (m >= dims.x) {\n      continue;\n    }\n    for (var j = 0u; j < TN; j++) {\n      let n = n0 + tx + WG_N * j;\n      if (n < dims.y) {\n        store_c(batch, m, n, acc[i * TN + j]);\n      }\n    }\n  }\n}\n",
-  "groupnorm": "// GroupNorm over channels-first activations viewed as [B, C, F, S]: statistics per\n// (b, f, group) over ch_per_group * S values. Images use F = 1, S = H * W (torch's GroupNorm);\n// video's per-frame norm uses F = T, S = H * W (the reference folds time into the batch).\n//\n// `stats` writes (mean, 1 / sqrt(var + eps)) with the biased variance, in two passes over the\n// data (mean first, then squared deviations) so large activations lose no precision. The\n// normalisation itself is usually fused into the next convolution's loads; `apply` is the\n// standalone form (with optional SiLU) for where no convolution follows.\n\n// Packed on the host by GROUPNORM_PARAMS in src/backends/webgpu/norm.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, frames: u32, spatial: u32, groups: u32,\n  ch_per_group: u32, eps: f32, silu: u32, _pad: u32,\n}\n\n@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read_write> stats: array<vec2<f32>>;\n@group(0) @binding(2) var<storage, read> gamma_beta: array<vec2<f32>>;\n@group(0) @binding(3) var<storage, read_write> y: array<f32>;\n@group(0) @binding(4) var<uniform> p: Params;\n\nconst WG: u32 = 256u;\nvar<workgroup> partial: array<f32, WG>;\n\nfn reduce_sum(tid: u32, v: f32) -> f32 {\n  partial[tid] = v;\n  workgroupBarrier();\n  for (var s = WG / 2u; s > 0u; s >>= 1u) {\n    if (tid < s) {\n      partial[tid] += partial[tid + s];\n    }\n    workgroupBarrier();\n  }\n  let total = partial[0];\n  workgroupBarrier();\n  return total;\n}\n\n@compute @workgroup_size(WG)\nfn stats_main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let slot = wid.x + wid.y * nwg.x; // (b * frames + f) * groups + g\n  let g = slot % p.groups;\n  let bf = slot / p.groups;\n  let f = bf % p.frames;\n  let b = bf / p.frames;\n  let count = p.ch_per_group * p.spatial;\n  let tid = lid.x;\n\n  var s = 0.0;\n  for (var i = tid; i < count; i += WG) {\n    let c = g * p.ch_per_group + i / p.spatial;\n    s += x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial];\n  }\n  let mean = reduce_sum(tid, s) / f32(count);\n  var sq = 0.0;\n  for (var i = tid; i < count; i += WG) {\n    let c = g * p.ch_per_group + i / p.spatial;\n    let d = x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial] - mean;\n    sq += d * d;\n  }\n  let variance = reduce_sum(tid, sq) / f32(count);\n  if (tid == 0u) {\n    stats[slot] = vec2<f32>(mean, inverseSqrt(variance + p.eps));\n  }\n}\n\n@compute @workgroup_size(WG)\nfn apply_main(\n  @builtin(global_invocation_id) gid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let i = gid.x + gid.y * nwg.x * WG;\n  let total = arrayLength(&y);\n  if (i >= total) {\n    return;\n  }\n  let rest = i / p.spatial;\n  let f = rest % p.frames;\n  let bc = rest / p.frames;\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let st = stats[(b * p.frames + f) * p.groups + c / p.ch_per_group];\n  let gb = gamma_beta[c];\n  var v = (x[i] - st.x) * st.y * gb.x + gb.y;\n  if (p.silu != 0u) {\n    v = v / (1.0 + exp(-v));\n  }\n  y[i] = v;\n}\n",
-  "haar": "// One level of the 2D Haar wavelet transform, as the reference's Patcher/UnPatcher compute it.\n//\n// Forward ([B, C, H, W] -> [B, 4C, H/2, W/2]): the width filter runs first, then the height\n// filter, each a stride-2 two-tap correlation with taps (r, r) for low and (r, -r) for high,\n// r = 1/sqrt(2); the result is halved. Output channel blocks are [LL, LH, HL, HH] of C channels\n// each, the first letter naming the width filter. The reference applies this twice for patch\n// size 4, and the arithmetic order here follows it so results agree to the last rounding.\n// Inverse: the transposed filters (height first, then width), the result doubled.\n\n// Packed on the host by HAAR_PARAMS in src/backends/webgpu/haar.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, // C of the forward input (= output channels / 4 ... of the inverse's output)\n  h: u32, // height of the half-resolution side\n  w: u32, // width of the half-resolution side\n  total: u32, // threads needed: B * C * h * w\n}\n\n@group(0) @binding(0) var<storage, read> src: array<f32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<f32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\nconst R: f32 = 0.70710678118654757;\n\n@compute @workgroup_size(256)\nfn dwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let bc = i / (p.w * p.h);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let w2 = 2u * p.w;\n  let base = bc * (4u * p.h * p.w) + 2u * row * w2 + 2u * j;\n  let x00 = src[base];\n  let x01 = src[base + 1u];\n  let x10 = src[base + w2];\n  let x11 = src[base + w2 + 1u];\n  let lo_top = R * x00 + R * x01;\n  let lo_bot = R * x10 + R * x11;\n  let hi_top = R * x00 - R * x01;\n  let hi_bot = R * x10 - R * x11;\n  let plane = p.h * p.w;\n  let o = (b * 4u * p.channels + c) * plane + row * p.w + j;\n  let block = p.channels * plane;\n  dst[o] = (R * lo_top + R * lo_bot) / 2.0;\n  dst[o + block] = (R * lo_top - R * lo_bot) / 2.0;\n  dst[o + 2u * block] = (R * hi_top + R * hi_bot) / 2.0;\n  dst[o + 3u * block] = (R * hi_top - R * hi_bot) / 2.0;\n}\n\n@compute @workgroup_size(256)\nfn idwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let bc = i / (p.w * p.h);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let plane = p.h * p.w;\n  let block = p.channels * plane;\n  let s = (b * 4u * p.channels + c) * plane + row * p.w + j;\n  let ll = src[s];\n  let lh = src[s + block];\n  let hl = src[s + 2u * block];\n  let hh = src[s + 3u * block];\n  // Height: low/high rows of the width-low and width-high planes.\n  let lo_top = R * ll + R * lh;\n  let lo_bot = R * ll - R * lh;\n  let hi_top = R * hl + R * hh;\n  let hi_bot = R * hl - R * hh;\n  let w2 = 2u * p.w;\n  let o = bc * (4u * plane) + 2u * row * w2 + 2u * j;\n  dst[o] = (R * lo_top + R * hi_top) * 2.0;\n  dst[o + 1u] = (R * lo_top - R * hi_top) * 2.0;\n  dst[o + w2] = (R * lo_bot + R * hi_bot) * 2.0;\n  dst[o + w2 + 1u] = (R * lo_bot - R * hi_bot) * 2.0;\n}\n",
-  "haar3d": "// One level of the 3D Haar wavelet transform of the reference's Patcher3D/UnPatcher3D, over\n// channels-first video [B, C, T, H, W].\n//\n// Forward ([B, C, T, H, W] -> [B, 8C, T/2, H/2, W/2]): time filter first, then height, then\n// width, each a stride-2 two-tap correlation with taps (r, r) for low and (r, -r) for high,\n// r = 1/sqrt(2); the result is divided by 2*sqrt(2) (in float32, as the reference does).\n// Output channel blocks are [LLL, LLH, LHL, LHH, HLL, HLH, HHL, HHH] of C channels, letters\n// naming the time, height and width filters. `lead` frames of frame 0 are virtually prepended\n// to the input (the patcher's repetition of the first frame, applied before the first level).\n// Inverse: width, then height, then time transposed filters, times 2*sqrt(2); the first `trim`\n// output frames are dropped (the unpatcher's trimming, applied after the last level).\n\n// Packed on the host by HAAR3D_PARAMS in src/backends/webgpu/haar.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, // C: channels of the full-resolution side\n  t: u32, // frames of the half-resolution side\n  h: u32,\n  w: u32,\n  total: u32, // B * C * t * h * w\n  lead: u32, // forward: frame-0 copies prepended to the input\n  trim: u32, // inverse: leading output frames dropped\n  t_full: u32, // frames of the full-resolution tensor in memory (input or output)\n}\n\n@group(0) @binding(0) var<storage, read> src: array<f32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<f32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\nconst R: f32 = 0.70710678118654757;\n// 2 * sqrt(2) as the reference computes it: float32 sqrt(2), doubled.\nconst SCALE: f32 = 2.0 * 1.41421353816986084;\n\nfn lo(a: f32, b: f32) -> f32 {\n  return R * a + R * b;\n}\n\nfn hi(a: f32, b: f32) -> f32 {\n  return R * a - R * b;\n}\n\n@compute @workgroup_size(256)\nfn dwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let f = (i / (p.w * p.h)) % p.t;\n  let bc = i / (p.w * p.h * p.t);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let w2 = 2u * p.w;\n  let plane = 4u * p.h * p.w;\n  // Virtual frames 2f and 2f + 1, of which the first `lead` are copies of frame 0.\n  let f0 = u32(max(i32(2u * f) - i32(p.lead), 0));\n  let f1 = u32(max(i32(2u * f + 1u) - i32(p.lead), 0));\n  let base0 = (bc * p.t_full + f0) * plane + 2u * row * w2 + 2u * j;\n  let base1 = (bc * p.t_full + f1) * plane + 2u * row * w2 + 2u * j;\n  // x[time][height][width]\n  let x000 = src[base0];\n  let x001 = src[base0 + 1u];\n  let x010 = src[base0 + w2];\n  let x011 = src[base0 + w2 + 1u];\n  let x100 = src[base1];\n  let x101 = src[base1 + 1u];\n  let x110 = src[base1 + w2];\n  let x111 = src[base1 + w2 + 1u];\n  // Time.\n  let l00 = lo(x000, x100);\n  let l01 = lo(x001, x101);\n  let l10 = lo(x010, x110);\n  let l11 = lo(x011, x111);\n  let h00 = hi(x000, x100);\n  let h01 = hi(x001, x101);\n  let h10 = hi(x010, x110);\n  let h11 = hi(x011, x111);\n  // Height.\n  let ll0 = lo(l00, l10);\n  let ll1 = lo(l01, l11);\n  let lh0 = hi(l00, l10);\n  let lh1 = hi(l01, l11);\n  let hl0 = lo(h00, h10);\n  let hl1 = lo(h01, h11);\n  let hh0 = hi(h00, h10);\n  let hh1 = hi(h01, h11);\n  // Width, in output block order.\n  let vol = p.t * p.h * p.w;\n  let o = (b * 8u * p.channels + c) * vol + (f * p.h + row) * p.w + j;\n  let block = p.channels * vol;\n  dst[o] = lo(ll0, ll1) / SCALE;\n  dst[o + block] = hi(ll0, ll1) / SCALE;\n  dst[o + 2u * block] = lo(lh0, lh1) / SCALE;\n  dst[o + 3u * block] = hi(lh0, lh1) / SCALE;\n  dst[o + 4u * block] = lo(hl0, hl1) / SCALE;\n  dst[o + 5u * block] = hi(hl0, hl1) / SCALE;\n  dst[o + 6u * block] = lo(hh0, hh1) / SCALE;\n  dst[o + 7u * block] = hi(hh0, hh1) / SCALE;\n}\n\nfn put(bc: u32, frame: u32, offset: u32, v: f32) {\n  // Output frames before `trim` are dropped.\n  if (frame >= p.trim) {\n    dst[(bc * p.t_full + frame - p.trim) * 4u * p.h * p.w + offset] = v * SCALE;\n  }\n}\n\n@compute @workgroup_size(256)\nfn idwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let f = (i / (p.w * p.h)) % p.t;\n  let bc = i / (p.w * p.h * p.t);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let vol = p.t * p.h * p.w;\n  let s = (b * 8u * p.channels + c) * vol + (f * p.h + row) * p.w + j;\n  let block = p.channels * vol;\n  // Width: each pair of blocks gives the left (even) and right (odd) columns.\n  let ll0 = lo(src[s], src[s + block]);\n  let ll1 = hi(src[s], src[s + block]);\n  let lh0 = lo(src[s + 2u * block], src[s + 3u * block]);\n  let lh1 = hi(src[s + 2u * block], src[s + 3u * block]);\n  let hl0 = lo(src[s + 4u * block], src[s + 5u * block]);\n  let hl1 = hi(src[s + 4u * block], src[s + 5u * block]);\n  let hh0 = lo(src[s + 6u * block], src[s + 7u * block]);\n  let hh1 = hi(src[s + 6u * block], src[s + 7u * block]);\n  // Height: top (even) and bottom (odd) rows.\n  let l00 = lo(ll0, lh0);\n  let l01 = lo(ll1, lh1);\n  let l10 = hi(ll0, lh0);\n  let l11 = hi(ll1, lh1);\n  let h00 = lo(hl0, hh0);\n  let h01 = lo(hl1, hh1);\n  let h10 = hi(hl0, hh0);\n  let h11 = hi(hl1, hh1);\n  // Time: even and odd frames.\n  let w2 = 2u * p.w;\n  let off = 2u * row * w2 + 2u * j;\n  put(bc, 2u * f, off, lo(l00, h00));\n  put(bc, 2u * f, off + 1u, lo(l01, h01));\n  put(bc, 2u * f, off + w2, lo(l10, h10));\n  put(bc, 2u * f, off + w2 + 1u, lo(l11, h11));\n  put(bc, 2u * f + 1u, off, hi(l00, h00));\n  put(bc, 2u * f + 1u, off + 1u, hi(l01, h01));\n  put(bc, 2u * f + 1u, off + w2, hi(l10, h10));\n  put(bc, 2u * f + 1u, off + w2 + 1u, hi(l11, h11));\n}\n",
-  "matmul": "// Strided batched matmul: C[z][m, n] = alpha * sum_k A[z][m, k] * B[z][k, n].\n//\n// Every operand is addressed by an offset and (batch, row, column) strides, so a transposed or\n// channel-sliced view (q, k and v inside one packed [B, 3C, N] tensor) is read in place with no\n// copy. Used by attention and by the bench's ceiling measurement.\n\n// Packed on the host by MATMUL_PARAMS in src/backends/webgpu/gemm.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  M: u32, N: u32, K: u32, alpha: f32,\n  a_off: u32, a_sb: u32, a_sm: u32, a_sk: u32,\n  b_off: u32, b_sb: u32, b_sk: u32, b_sn: u32,\n  c_off: u32, c_sb: u32, c_sm: u32, c_sn: u32,\n}\n\n@group(0) @binding(0) var<storage, read> a: array<f32>;\n@group(0) @binding(1) var<storage, read> b: array<f32>;\n@group(0) @binding(2) var<storage, read_write> c: array<f32>;\n@group(0) @binding(3) var<uniform> p: Params;\n\nfn gemm_dims() -> vec3<u32> {\n  return vec3<u32>(p.M, p.N, p.K);\n}\n\nfn load_a(batch: u32, m: u32, k: u32) -> f32 {\n  if (m >= p.M || k >= p.K) {\n    return 0.0;\n  }\n  return a[p.a_off + batch * p.a_sb + m * p.a_sm + k * p.a_sk];\n}\n\nstruct Column {\n  valid: bool,\n  base: u32,\n}\n\nfn column(batch: u32, n: u32) -> Column {\n  return Column(n < p.N, p.b_off + batch * p.b_sb + n * p.b_sn);\n}\n\nfn load_b(col: Column, k: u32) -> f32 {\n  if (!col.valid || k >= p.K) {\n    return 0.0;\n  }\n  return b[col.base + k * p.b_sk];\n}\n\nfn store_c(batch: u32, m: u32, n: u32, acc: f32) {\n  c[p.c_off + batch * p.c_sb + m * p.c_sm + n * p.c_sn] = p.alpha * acc;\n}\n",
-  "resample": "// Fixed resampling of channels-first video [B, C, T, H, W] (images: T = 1), one thread per\n// output value, for the video networks' hybrid down/up-sampling paths:\n//   pool_space: 2x2 average with stride 2; taps past the bottom/right edge read 0 (the\n//               reference zero-pads by one before avg_pool3d, and counts the pad).\n//   pool_time:  average of frame pairs (2t - 1, 2t) with frame -1 reading frame 0 (the\n//               reference's causal replication pad before avg_pool3d (2, 1, 1)).\n//   up_space:   nearest 2x in height and width.\n//   up_time:    nearest 2x in time without the leading duplicate: T -> 2T - 1, output frame t\n//               reads (t + 1) / 2 (repeat_interleave then dropping the first frame).\n\n// Packed on the host by RESAMPLE_PARAMS in src/backends/webgpu/resample.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  t_in: u32, h_in: u32, w_in: u32, total: u32,\n  t_out: u32, h_out: u32, w_out: u32, _pad: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<f32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<f32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\nstruct Pos {\n  plane: u32, // b * C + c\n  t: u32,\n  h: u32,\n  w: u32,\n}\n\nfn position(gid: vec3<u32>, nwg: vec3<u32>) -> Pos {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  let w = i % p.w_out;\n  let h = (i / p.w_out) % p.h_out;\n  let t = (i / (p.w_out * p.h_out)) % p.t_out;\n  return Pos(i / (p.w_out * p.h_out * p.t_out), t, h, w);\n}\n\nfn at(plane: u32, t: u32, h: u32, w: u32) -> f32 {\n  if (h >= p.h_in || w >= p.w_in) {\n    return 0.0;\n  }\n  return src[((plane * p.t_in + t) * p.h_in + h) * p.w_in + w];\n}\n\nfn out_index(o: Pos) -> u32 {\n  return ((o.plane * p.t_out + o.t) * p.h_out + o.h) * p.w_out + o.w;\n}\n\n@compute @workgroup_size(256)\nfn pool_space(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  if (gid.x + gid.y * nwg.x * 256u >= p.total) {\n    return;\n  }\n  let o = position(gid, nwg);\n  let h = 2u * o.h;\n  let w = 2u * o.w;\n  let s = at(o.plane, o.t, h, w) + at(o.plane, o.t, h, w + 1u) + at(o.plane, o.t, h + 1u, w) +\n    at(o.plane, o.t, h + 1u, w + 1u);\n  dst[out_index(o)] = s / 4.0;\n}\n\n@compute @workgroup_size(256)\nfn pool_time(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  if (gid.x + gid.y * nwg.x * 256u >= p.total) {\n    return;\n  }\n  let o = position(gid, nwg);\n  let prev = u32(max(i32(2u * o.t) - 1, 0));\n  dst[out_index(o)] = (at(o.plane, prev, o.h, o.w) + at(o.plane, 2u * o.t, o.h, o.w)) / 2.0;\n}\n\n@compute @workgroup_size(256)\nfn up_space(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  if (gid.x + gid.y * nwg.x * 256u >= p.total) {\n    return;\n  }\n  let o = position(gid, nwg);\n  dst[out_index(o)] = at(o.plane, o.t, o.h / 2u, o.w / 2u);\n}\n\n@compute @workgroup_size(256)\nfn up_time(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  if (gid.x + gid.y * nwg.x * 256u >= p.total) {\n    return;\n  }\n  let o = position(gid, nwg);\n  dst[out_index(o)] = at(o.plane, (o.t + 1u) / 2u, o.h, o.w);\n}\n",
-  "softmax": "// Row softmax in place, with the attention scale applied to the logits first:\n//   row[j] = exp(scale * row[j] - max) / sum. One workgroup per row.\n\n// Packed on the host by SOFTMAX_PARAMS in src/backends/webgpu/attention.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  rows: u32, cols: u32, scale: f32, _pad: u32,\n}\n\n@group(0) @binding(0) var<storage, read_write> s: array<f32>;\n@group(0) @binding(1) var<uniform> p: Params;\n\nconst WG: u32 = 256u;\nvar<workgroup> partial: array<f32, WG>;\n\n@compute @workgroup_size(WG)\nfn main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let row = wid.x + wid.y * nwg.x;\n  let tid = lid.x;\n  // Rows past the end still join the barriers below; they only skip memory accesses.\n  let live = row < p.rows;\n  let base = row * p.cols;\n\n  var m = -3.4e38;\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      m = max(m, p.scale * s[base + j]);\n    }\n  }\n  partial[tid] = m;\n  workgroupBarrier();\n  for (var k = WG / 2u; k > 0u; k >>= 1u) {\n    if (tid < k) {\n      partial[tid] = max(partial[tid], partial[tid + k]);\n    }\n    workgroupBarrier();\n  }\n  let row_max = partial[0];\n  workgroupBarrier();\n\n  var sum = 0.0;\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      let e = exp(p.scale * s[base + j] - row_max);\n      s[base + j] = e;\n      sum += e;\n    }\n  }\n  partial[tid] = sum;\n  workgroupBarrier();\n  for (var k = WG / 2u; k > 0u; k >>= 1u) {\n    if (tid < k) {\n      partial[tid] += partial[tid + k];\n    }\n    workgroupBarrier();\n  }\n  let inv = 1.0 / partial[0];\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      s[base + j] *= inv;\n    }\n  }\n}\n"
-};
-
-// src/backends/webgpu/pipelines.ts
-var INCLUDES = {
-  conv: ["conv", "gemm_core"],
-  matmul: ["matmul", "gemm_core"]
-};
-function constDecl(name, value) {
-  if (typeof value === "boolean") return `const ${name}: bool = ${value};`;
-  if (!Number.isInteger(value) || value < 0) {
-    throw new Error(`Invalid shader constant ${name}: ${value} is not a non-negative integer`);
-  }
-  return `const ${name}: u32 = ${value}u;`;
-}
-function kernelSource(kernel, constants = {}) {
-  const parts = INCLUDES[kernel] ?? [kernel];
-  const decls = Object.keys(constants).sort().map((k) => constDecl(k, constants[k]));
-  const bodies = parts.map((part) => {
-    const src = WGSL[part];
-    if (src === void 0) throw new Error(`Unknown WGSL kernel: ${part}`);
-    return src;
-  });
-  return [...decls, ...bodies].join("\n");
-}
-var PipelineCache = class {
-  #device;
-  #pipelines = /* @__PURE__ */ new Map();
-  #modules = /* @__PURE__ */ new Map();
-  constructor(device) {
-    this.#device = device;
-  }
-  get size() {
-    return this.#pipelines.size;
-  }
-  get(kernel, entryPoint = "main", constants = {}) {
-    const constKey = Object.keys(constants).sort().map((k) => `${k}=${constants[k]}`).join(",");
-    const moduleKey = `${kernel}|${constKey}`;
-    const key = `${moduleKey}|${entryPoint}`;
-    let pipeline = this.#pipelines.get(key);
-    if (pipeline) return pipeline;
-    let module = this.#modules.get(moduleKey);
-    if (!module) {
-      module = this.#device.createShaderModule({
-        code: kernelSource(kernel, constants),
-        label: moduleKey
-      });
-      this.#modules.set(moduleKey, module);
-    }
-    pipeline = this.#device.createComputePipeline({
-      layout: "auto",
-      compute: { module, entryPoint },
-      label: key
-    });
-    this.#pipelines.set(key, pipeline);
-    return pipeline;
-  }
-};
-
-// src/backends/webgpu/runtime.ts
-var ELEMENTWISE_WG = 256;
-var UNIFORM_ALIGN = 256;
-var ARENA_BYTES = 64 * 1024;
-var MAX_PENDING_DISPATCHES = 512;
-var MAX_PROFILED_DISPATCHES = 2048;
-var GpuTensor = class {
-  /** Wraps a pooled buffer holding `shape` in row-major order. */
-  constructor(buffer, shape, dtype) {
-    this.buffer = buffer;
-    this.shape = shape;
-    this.dtype = dtype;
-  }
-  buffer;
-  shape;
-  dtype;
-  /** Set by `release`; a released tensor may not be used again. */
-  released = false;
-  /** Bytes of the tensor's elements (the buffer may be larger: a pool size class). */
-  get bytes() {
-    return numel(this.shape) * 4;
-  }
-};
-function elementwiseGroups(total) {
-  return Math.ceil(total / ELEMENTWISE_WG);
-}
-var GpuRuntime = class _GpuRuntime {
-  /** The device and the facts about it. */
-  ctx;
-  /** Storage buffers recycled by size class. */
-  pool;
-  /** Compiled pipelines by kernel, entry point and constants. */
-  pipelines;
-  /** A small storage buffer for bindings that a kernel's specialisation never reads. */
-  unused;
-  #device;
-  #encoder = null;
-  #pendingDispatches = 0;
-  #pendingKernels = /* @__PURE__ */ new Set();
-  #arenas = [];
-  #arenaStaging = [];
-  #arenaIndex = 0;
-  #arenaOffset = 0;
-  #staging = /* @__PURE__ */ new Map();
-  #lost = null;
-  #profile = null;
-  constructor(ctx) {
-    this.ctx = ctx;
-    this.#device = ctx.device;
-    this.pool = new BufferPool(ctx.device, ctx.limits.maxBufferSize);
-    this.pipelines = new PipelineCache(ctx.device);
-    this.unused = {
-      buffer: ctx.device.createBuffer({
-        size: 256,
-        usage: GPUBufferUsage.STORAGE,
-        label: "unused binding"
-      })
-    };
-    ctx.device.lost.then((info) => {
-      this.#lost = `${info.reason}: ${info.message}`;
-    });
-  }
-  /** Acquires a device (see device.ts) and the runtime on it. */
-  static async create(options = {}) {
-    return new _GpuRuntime(await acquireGpu(options));
-  }
-  // ---- tensors -------------------------------------------------------------------------
-  /** A new tensor of `shape` from the pool; its contents are undefined. */
-  alloc(shape, dtype = "f32", label = "tensor") {
-    const bytes = numel(shape) * 4;
-    if (bytes > this.ctx.limits.maxStorageBufferBindingSize) {
-      throw new Error(
-        `Tensor ${fmtShape(shape)} needs ${bytes} bytes: above this adapter's storage binding limit of ${this.ctx.limits.maxStorageBufferBindingSize}`
-      );
-    }
-    return new GpuTensor(this.pool.acquire(bytes, label), shape, dtype);
-  }
-  /** The live GPU tensor behind an op argument; throws for another backend's or a released one. */
-  tensor(t) {
-    const g = t;
-    if (!(g instanceof GpuTensor)) throw new Error("Tensor belongs to another backend");
-    if (g.released) throw new Error(`Tensor ${fmtShape(g.shape)} was used after release`);
-    return g;
-  }
-  /** Copies a host tensor into a new GPU tensor. */
-  upload(t) {
-    const dtype = t.data instanceof Int32Array ? "i32" : "f32";
-    if (t.data.length !== numel(t.shape)) {
-      throw new Error(
-        `Cannot upload tensor: ${t.data.length} values for shape ${fmtShape(t.shape)}`
-      );
-    }
-    const g = this.alloc(t.shape, dtype, "upload");
-    this.#device.queue.writeBuffer(
-      g.buffer,
-      0,
-      t.data.buffer,
-      t.data.byteOffset,
-      g.bytes
-    );
-    return g;
-  }
-  /** Submits pending work, waits for it and copies the tensor back. */
-  async read(t) {
-    const g = this.tensor(t);
-    const size = sizeClass(g.bytes);
-    const staging = this.#staging.get(size)?.pop() ?? this.#device.createBuffer({
-      size,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-      label: "readback"
-    });
-    const enc = this.#ensureEncoder();
-    enc.copyBufferToBuffer(g.buffer, 0, staging, 0, g.bytes);
-    let mapped = false;
-    try {
-      await this.flush();
-      await staging.mapAsync(GPUMapMode.READ);
-      mapped = true;
-      const copy = staging.getMappedRange(0, g.bytes).slice(0);
-      const data = g.dtype === "i32" ? new Int32Array(copy) : new Float32Array(copy);
-      return { data, shape: [...g.shape] };
-    } finally {
-      if (mapped) staging.unmap();
-      let list = this.#staging.get(size);
-      if (!list) this.#staging.set(size, list = []);
-      list.push(staging);
-    }
-  }
-  /** Returns a tensor's buffer to the pool; the tensor may not be used again. */
-  release(t) {
-    const g = this.tensor(t);
-    g.released = true;
-    this.pool.release(g.buffer);
-  }
-  /** The pool's byte counters. */
-  memoryStats() {
-    return this.pool.stats();
-  }
-  /** Forgets the pool's peaks. */
-  resetPeak() {
-    this.pool.resetPeak();
-  }
-  // ---- recording and submission --------------------------------------------------------
-  #ensureEncoder() {
-    if (this.#lost) throw new Error(`The WebGPU device was lost (${this.#lost})`);
-    if (!this.#encoder) {
-      this.#device.pushErrorScope("out-of-memory");
-      this.#device.pushErrorScope("validation");
-      this.#encoder = this.#device.createCommandEncoder({ label: "cosmos ops" });
-    }
-    return this.#encoder;
-  }
-  /** A slot of the batch's uniform arena holding `data`. */
-  #uniforms(data) {
-    if (data.byteLength > ARENA_BYTES) throw new Error("Uniform block too large");
-    if (this.#arenaOffset + data.byteLength > ARENA_BYTES) {
-      this.#arenaIndex++;
-      this.#arenaOffset = 0;
-    }
-    if (this.#arenaIndex === this.#arenas.length) {
-      this.#arenas.push(this.#device.createBuffer({
-        size: ARENA_BYTES,
-        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-        label: "uniform arena"
-      }));
-      this.#arenaStaging.push(new Uint8Array(ARENA_BYTES));
-    }
-    const offset = this.#arenaOffset;
-    this.#arenaStaging[this.#arenaIndex].set(new Uint8Array(data), offset);
-    this.#arenaOffset += Math.ceil(data.byteLength / UNIFORM_ALIGN) * UNIFORM_ALIGN;
-    return { buffer: this.#arenas[this.#arenaIndex], offset, size: data.byteLength };
-  }
-  /** Records one kernel launch; submits the batch when it is long enough. */
-  dispatch(d) {
-    const { family, pipeline, workgroups, flops = 0, z = 1 } = d;
-    const bindings = [...d.bindings, this.#uniforms(d.params)];
-    const enc = this.#ensureEncoder();
-    const entries = [];
-    bindings.forEach((b, i) => {
-      if (b === null) return;
-      if (b instanceof GpuTensor) {
-        entries.push({ binding: i, resource: { buffer: b.buffer, offset: 0, size: b.bytes } });
-      } else {
-        entries.push({
-          binding: i,
-          resource: { buffer: b.buffer, offset: b.offset ?? 0, size: b.size }
-        });
-      }
-    });
-    const bindGroup = this.#device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries,
-      label: family
-    });
-    const maxDim = this.ctx.limits.maxComputeWorkgroupsPerDimension;
-    const x = Math.min(workgroups, maxDim);
-    const y = Math.ceil(workgroups / x);
-    if (y > maxDim || z > maxDim) {
-      throw new Error(`Dispatch of ${workgroups}x${z} workgroups for ${family} is too large`);
-    }
-    let timestampWrites;
-    const prof = this.#profile;
-    if (prof && prof.entries.length < prof.capacity) {
-      const q = prof.entries.length * 2;
-      timestampWrites = {
-        querySet: prof.querySet,
-        beginningOfPassWriteIndex: q,
-        endOfPassWriteIndex: q + 1
-      };
-      prof.entries.push({ family, flops });
-    }
-    const pass = enc.beginComputePass({ label: family, timestampWrites });
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(x, y, z);
-    pass.end();
-    this.#pendingKernels.add(family);
-    if (++this.#pendingDispatches >= MAX_PENDING_DISPATCHES) void this.#submit();
-  }
-  /** Submits pending work without waiting for it. */
-  #submit() {
-    if (!this.#encoder) return Promise.resolve();
-    const enc = this.#encoder;
-    this.#encoder = null;
-    const prof = this.#profile;
-    if (prof && prof.entries.length) {
-      enc.resolveQuerySet(prof.querySet, 0, prof.entries.length * 2, prof.resolve, 0);
-    }
-    for (let i = 0; i <= this.#arenaIndex && i < this.#arenas.length; i++) {
-      const used = i < this.#arenaIndex ? ARENA_BYTES : this.#arenaOffset;
-      if (used) this.#device.queue.writeBuffer(this.#arenas[i], 0, this.#arenaStaging[i], 0, used);
-    }
-    this.#arenaIndex = 0;
-    this.#arenaOffset = 0;
-    this.#device.queue.submit([enc.finish()]);
-    const kernels = [...this.#pendingKernels].join(", ");
-    this.#pendingKernels.clear();
-    this.#pendingDispatches = 0;
-    const validation = this.#device.popErrorScope();
-    const oom = this.#device.popErrorScope();
-    return Promise.all([validation, oom]).then(([v, o]) => {
-      if (o) throw new Error(`WebGPU ran out of memory in kernels ${kernels}: ${o.message}`);
-      if (v) throw new Error(`WebGPU validation error in kernels ${kernels}: ${v.message}`);
-    });
-  }
-  /** Submits pending work and waits until the GPU has finished it. */
-  async flush() {
-    const errors = this.#submit();
-    await this.#device.queue.onSubmittedWorkDone();
-    this.pool.flushed();
-    await errors;
-    if (this.#profile) await this.#collectProfile();
-    if (this.#lost) throw new Error(`The WebGPU device was lost (${this.#lost})`);
-  }
-  // ---- profiling (bench) ---------------------------------------------------------------
-  /** Starts timing every dispatch with timestamp queries, when the adapter allows it. */
-  startProfiling(capacity = MAX_PROFILED_DISPATCHES) {
-    if (!this.ctx.features.has("timestamp-query")) return false;
-    capacity = Math.min(capacity, MAX_PROFILED_DISPATCHES);
-    this.#profile = {
-      querySet: this.#device.createQuerySet({ type: "timestamp", count: capacity * 2 }),
-      resolve: this.#device.createBuffer({
-        size: capacity * 16,
-        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC
-      }),
-      capacity,
-      entries: [],
-      totals: {}
-    };
-    return true;
-  }
-  async #collectProfile() {
-    const prof = this.#profile;
-    if (!prof.entries.length) return;
-    const n = prof.entries.length * 2;
-    const staging = this.#device.createBuffer({
-      size: n * 8,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST
-    });
-    const enc = this.#device.createCommandEncoder();
-    enc.copyBufferToBuffer(prof.resolve, 0, staging, 0, n * 8);
-    this.#device.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
-    const ts = new BigInt64Array(staging.getMappedRange().slice(0));
-    staging.destroy();
-    prof.entries.forEach((e, i) => {
-      const ms = Number(ts[2 * i + 1] - ts[2 * i]) / 1e6;
-      const t = prof.totals[e.family] ??= { ms: 0, dispatches: 0, flops: 0 };
-      t.ms += ms;
-      t.dispatches++;
-      t.flops += e.flops;
-    });
-    prof.entries = [];
-  }
-  /** Totals since `startProfiling`, then stops profiling. */
-  stopProfiling() {
-    const totals = this.#profile?.totals ?? {};
-    if (this.#profile) {
-      this.#profile.querySet.destroy();
-      this.#profile.resolve.destroy();
-    }
-    this.#profile = null;
-    return totals;
-  }
-  /** Releases every buffer the runtime owns, and the device. */
-  destroy() {
-    this.pool.trim();
-    for (const list of this.#staging.values()) list.forEach((b) => b.destroy());
-    this.#staging.clear();
-    for (const a of this.#arenas) a.destroy();
-    this.unused.buffer.destroy();
-    this.#device.destroy();
-  }
-};
-
-// src/backends/webgpu/params.ts
-var ARRAY_TYPE = /^array<vec4<(u32|f32)>, ([1-9][0-9]*)>$/;
-var declared = /* @__PURE__ */ new Map();
-function slotsOf(file, fields) {
-  const slots = [];
-  let word = 0, alignWords = 1;
-  for (const [name, type] of fields) {
-    if (type === "u32" || type === "f32") {
-      slots.push({ name, scalar: type, word, words: 1 });
-      word += 1;
-      continue;
-    }
-    const m = ARRAY_TYPE.exec(type);
-    if (!m) throw new Error(`Unsupported uniform type in ${file}: ${name}: ${type}`);
-    word = Math.ceil(word / 4) * 4;
-    alignWords = 4;
-    const words = 4 * Number(m[2]);
-    slots.push({ name, scalar: m[1], word, words });
-    word += words;
-  }
-  return { slots, words: Math.ceil(word / alignWords) * alignWords };
-}
-function defineParams(file, fields) {
-  if (declared.has(file)) throw new Error(`Params of ${file} are declared twice`);
-  const { slots, words } = slotsOf(file, fields);
-  const named = slots.filter((s) => !s.name.startsWith("_"));
-  const names = new Set(named.map((s) => s.name));
-  const layout = {
-    file,
-    fields,
-    byteSize: 4 * words,
-    pack(values) {
-      const given = values;
-      for (const k in given) {
-        if (!names.has(k)) throw new Error(`Params of ${file}: unknown field ${k}`);
-      }
-      const buffer = new ArrayBuffer(4 * words);
-      const u32 = new Uint32Array(buffer), f32 = new Float32Array(buffer);
-      for (const s of named) {
-        const v = given[s.name];
-        if (v === void 0) throw new Error(`Params of ${file}: missing field ${s.name}`);
-        const view = s.scalar === "u32" ? u32 : f32;
-        if (typeof v === "number") {
-          if (s.words !== 1) throw new Error(`Params of ${file}: ${s.name} needs an array`);
-          view[s.word] = v;
-        } else {
-          if (s.words === 1 || v.length > s.words) {
-            throw new Error(`Params of ${file}: ${v.length} values do not fit ${s.name}`);
-          }
-          view.set(v, s.word);
-        }
-      }
-      return buffer;
-    }
-  };
-  declared.set(file, layout);
-  return layout;
-}
-
-// src/backends/webgpu/gemm.ts
-var GPU_TILES = { WG_M: 16, WG_N: 16, TM: 4, TN: 4, BK: 16 };
-var SOFTWARE_TILES = { WG_M: 16, WG_N: 16, TM: 8, TN: 4, BK: 8 };
-function chooseTiles(ctx, overrides = {}) {
-  const t = { ...ctx.isSoftware ? SOFTWARE_TILES : GPU_TILES, ...overrides };
-  if (t.WG_M % t.TN !== 0) {
-    throw new Error(`Invalid GEMM tiles ${JSON.stringify(t)}: WG_M must be a multiple of TN`);
-  }
-  return t;
-}
-function gemmWorkgroups(tiles, M, N) {
-  const bm = tiles.WG_M * tiles.TM, bn = tiles.WG_N * tiles.TN;
-  return Math.ceil(M / bm) * Math.ceil(N / bn);
-}
-var MATMUL_PARAMS = defineParams("matmul.wgsl", [
-  ["M", "u32"],
-  ["N", "u32"],
-  ["K", "u32"],
-  ["alpha", "f32"],
-  ["a_off", "u32"],
-  ["a_sb", "u32"],
-  ["a_sm", "u32"],
-  ["a_sk", "u32"],
-  ["b_off", "u32"],
-  ["b_sb", "u32"],
-  ["b_sk", "u32"],
-  ["b_sn", "u32"],
-  ["c_off", "u32"],
-  ["c_sb", "u32"],
-  ["c_sm", "u32"],
-  ["c_sn", "u32"]
-]);
-function matmul(rt, tiles, operands, dims, strides, family = "matmul") {
-  const [a_off, a_sb, a_sm, a_sk] = strides.a;
-  const [b_off, b_sb, b_sk, b_sn] = strides.b;
-  const [c_off, c_sb, c_sm, c_sn] = strides.c;
-  const params = MATMUL_PARAMS.pack({
-    M: dims.M,
-    N: dims.N,
-    K: dims.K,
-    alpha: dims.alpha ?? 1,
-    a_off,
-    a_sb,
-    a_sm,
-    a_sk,
-    b_off,
-    b_sb,
-    b_sk,
-    b_sn,
-    c_off,
-    c_sb,
-    c_sm,
-    c_sn
-  });
-  const batch = dims.batch ?? 1;
-  rt.dispatch({
-    family,
-    pipeline: rt.pipelines.get("matmul", "main", { ...tiles }),
-    bindings: [operands.a, operands.b, operands.c],
-    params,
-    workgroups: gemmWorkgroups(tiles, dims.M, dims.N),
-    z: batch,
-    flops: 2 * dims.M * dims.N * dims.K * batch
-  });
-}
-
 // src/backends/geometry.ts
 function convGeometry(shape, w, opts) {
   const video = shape.length === 5;
@@ -963,6 +285,711 @@ function joinFramesGeometry(parts) {
   };
 }
 
+// src/backends/webgpu/device.ts
+var SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
+function adapterNameOf(info) {
+  return info.description || [info.vendor, info.architecture, info.device].filter((s) => s).join(" ") || "unknown adapter";
+}
+function isSoftwareAdapter(info, name) {
+  return SOFTWARE_ADAPTER.test(name) || info.isFallbackAdapter === true;
+}
+async function probeAdapter(options = {}) {
+  const gpu = globalThis.navigator?.gpu;
+  if (!gpu) return null;
+  const adapter = await gpu.requestAdapter({
+    powerPreference: options.powerPreference ?? "high-performance",
+    forceFallbackAdapter: options.forceFallbackAdapter ?? false
+  }).catch(() => null);
+  if (!adapter) return null;
+  const name = adapterNameOf(adapter.info);
+  return { name, isSoftware: isSoftwareAdapter(adapter.info, name) };
+}
+async function acquireGpu(options = {}) {
+  const gpu = globalThis.navigator?.gpu;
+  if (!gpu) {
+    throw new Error(
+      "WebGPU is not available: this runtime has no navigator.gpu (Deno 2.x exposes it by default; in a browser use one with WebGPU enabled)"
+    );
+  }
+  const adapter = await gpu.requestAdapter({
+    powerPreference: options.powerPreference ?? "high-performance",
+    forceFallbackAdapter: options.forceFallbackAdapter ?? false
+  });
+  if (!adapter) {
+    throw new Error(
+      "No WebGPU adapter found: install a GPU driver with Vulkan support, or Mesa (llvmpipe/lavapipe) for a CPU fallback"
+    );
+  }
+  const al = adapter.limits;
+  const requiredLimits = {
+    maxStorageBufferBindingSize: al.maxStorageBufferBindingSize,
+    maxBufferSize: al.maxBufferSize,
+    maxComputeWorkgroupStorageSize: al.maxComputeWorkgroupStorageSize,
+    maxComputeInvocationsPerWorkgroup: al.maxComputeInvocationsPerWorkgroup,
+    maxComputeWorkgroupSizeX: al.maxComputeWorkgroupSizeX,
+    maxComputeWorkgroupSizeY: al.maxComputeWorkgroupSizeY,
+    maxStorageBuffersPerShaderStage: al.maxStorageBuffersPerShaderStage
+  };
+  const wanted = [];
+  if (adapter.features.has("timestamp-query")) wanted.push("timestamp-query");
+  let device;
+  try {
+    device = await adapter.requestDevice({ requiredLimits, requiredFeatures: wanted });
+  } catch (err) {
+    throw new Error(`Cannot create a WebGPU device: ${err.message}`);
+  }
+  const info = adapter.info;
+  const adapterName = adapterNameOf(info);
+  const dl = device.limits;
+  return {
+    device,
+    adapterInfo: info,
+    adapterName,
+    isSoftware: isSoftwareAdapter(info, adapterName),
+    features: /* @__PURE__ */ new Set([...device.features]),
+    limits: {
+      maxStorageBufferBindingSize: dl.maxStorageBufferBindingSize,
+      maxBufferSize: dl.maxBufferSize,
+      maxComputeWorkgroupsPerDimension: dl.maxComputeWorkgroupsPerDimension,
+      minUniformBufferOffsetAlignment: dl.minUniformBufferOffsetAlignment,
+      maxComputeWorkgroupStorageSize: dl.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: dl.maxComputeInvocationsPerWorkgroup
+    }
+  };
+}
+
+// src/backends/ops.ts
+function noMemory() {
+  const stats = { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
+  return { ...stats, parked: 0, peakParked: 0, peakHeld: 0 };
+}
+
+// src/backends/webgpu/pool.ts
+var MIN_BYTES = 256;
+function sizeClass(bytes) {
+  const n = Math.max(MIN_BYTES, bytes);
+  const pow = 2 ** Math.floor(Math.log2(n));
+  if (pow === n) return n;
+  const quarter = pow / 4;
+  return pow + Math.ceil((n - pow) / quarter) * quarter;
+}
+var IDLE_FLUSHES = 4;
+var BufferPool = class {
+  #device;
+  #free = /* @__PURE__ */ new Map();
+  /** The flush count when each free buffer was released. */
+  #releasedAt = /* @__PURE__ */ new Map();
+  #flushes = 0;
+  #stats = noMemory();
+  #maxBufferSize;
+  constructor(device, maxBufferSize) {
+    this.#device = device;
+    this.#maxBufferSize = maxBufferSize;
+  }
+  /** A buffer of at least `bytes` bytes; its contents are undefined. */
+  acquire(bytes, label = "tensor") {
+    const size = sizeClass(bytes);
+    if (size > this.#maxBufferSize) {
+      throw new Error(
+        `Cannot allocate a GPU buffer of ${bytes} bytes: the device allows at most ${this.#maxBufferSize}`
+      );
+    }
+    const list = this.#free.get(size);
+    let buf = list?.pop();
+    if (buf) this.#releasedAt.delete(buf);
+    else {
+      const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+      buf = this.#device.createBuffer({ size, usage, label });
+      this.#stats.created++;
+      this.#stats.allocated += size;
+      this.#stats.peakAllocated = Math.max(this.#stats.peakAllocated, this.#stats.allocated);
+    }
+    this.#stats.inUse += size;
+    this.#stats.peakInUse = Math.max(this.#stats.peakInUse, this.#stats.inUse);
+    return buf;
+  }
+  /** Returns a buffer for reuse by later ops. */
+  release(buf) {
+    const size = buf.size;
+    this.#stats.inUse -= size;
+    let list = this.#free.get(size);
+    if (!list) this.#free.set(size, list = []);
+    list.push(buf);
+    this.#releasedAt.set(buf, this.#flushes);
+  }
+  /**
+   * Counts a flush (a call's end) and destroys the free buffers idle for IDLE_FLUSHES of them,
+   * so what the pool holds follows what recent calls used.
+   */
+  flushed() {
+    this.#flushes++;
+    for (const [size, list] of this.#free) {
+      const keep = list.filter((b) => {
+        if (this.#flushes - this.#releasedAt.get(b) < IDLE_FLUSHES) return true;
+        this.#destroy(b);
+        return false;
+      });
+      if (keep.length) this.#free.set(size, keep);
+      else this.#free.delete(size);
+    }
+  }
+  #destroy(b) {
+    this.#releasedAt.delete(b);
+    this.#stats.allocated -= b.size;
+    b.destroy();
+  }
+  /** Destroys every free buffer (buffers handed out stay valid). */
+  trim() {
+    for (const list of this.#free.values()) for (const b of list) this.#destroy(b);
+    this.#free.clear();
+  }
+  stats() {
+    return { ...this.#stats, peakHeld: this.#stats.peakInUse };
+  }
+  resetPeak() {
+    this.#stats.peakInUse = this.#stats.inUse;
+    this.#stats.peakAllocated = this.#stats.allocated;
+  }
+};
+
+// src/generated/wgsl.ts
+var WGSL = {
+  "attention_temporal": "// Causal attention along time, independently at every pixel, over a packed q/k/v tensor\n// [B, 3C, T, H, W] (the reference's CausalTemporalAttnBlock): frame t attends to frames <= t.\n// The operands are where src/backends/geometry.ts's TemporalLayout says (in floats): packed (q\n// and kv bound to the same tensor), or queries [B, C, T - q0, H, W] apart from keys and values\n// [B, 2C, T, H, W], as a stream's cache keeps them.\n// Only the query frames tq in [q0, T) are computed (all of them unless a stream's step asks for\n// its new frames), so scores are a [B, Q, T, H*W] tensor, Q = T - q0, and out is [B, C, Q, P]:\n//   scores_main: S[b, tq - q0, tk, p] = scale * sum_c q[c, tq, p] k[c, tk, p]   for tk <= tq\n//   apply_main:  out[b, c, tq - q0, p] = sum_{tk <= tq} softmax_tk(S[b, tq - q0, :, p]) v[c, tk, p]\n// Pixels are the fastest index of every thread mapping so that memory accesses coalesce.\n\n// Packed on the host by TEMPORAL_PARAMS in src/backends/webgpu/attention.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, frames: u32, pixels: u32, total: u32,\n  scale: f32, q0: u32, queries: u32, q_batch: u32,\n  q_plane: u32, q_shift: u32, k_base: u32, kv_batch: u32,\n  kv_plane: u32, _p0: u32, _p1: u32, _p2: u32,\n}\n\n@group(0) @binding(0) var<storage, read> q: array<f32>;\n@group(0) @binding(1) var<storage, read> kv: array<f32>;\n@group(0) @binding(2) var<storage, read_write> scores: array<f32>;\n@group(0) @binding(3) var<storage, read_write> out: array<f32>;\n@group(0) @binding(4) var<uniform> p: Params;\n\nfn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {\n  return gid.x + gid.y * nwg.x * 256u;\n}\n\n@compute @workgroup_size(256)\nfn scores_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = thread_index(gid, nwg);\n  if (i >= p.total) {\n    return;\n  }\n  // i = ((b * Q + tq - q0) * T + tk) * P + pix\n  let pix = i % p.pixels;\n  let tk = (i / p.pixels) % p.frames;\n  let tq = p.q0 + (i / (p.pixels * p.frames)) % p.queries;\n  let b = i / (p.pixels * p.frames * p.queries);\n  if (tk > tq) {\n    return;\n  }\n  let q_base = b * p.q_batch + (tq - p.q_shift) * p.pixels + pix;\n  let k_base = p.k_base + b * p.kv_batch + tk * p.pixels + pix;\n  var dot = 0.0;\n  for (var c = 0u; c < p.channels; c++) {\n    dot += q[q_base + c * p.q_plane] * kv[k_base + c * p.kv_plane];\n  }\n  scores[i] = dot * p.scale;\n}\n\n@compute @workgroup_size(256)\nfn apply_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = thread_index(gid, nwg);\n  if (i >= p.total) {\n    return;\n  }\n  // i = ((b * C + c) * Q + tq - q0) * P + pix\n  let pix = i % p.pixels;\n  let tq = p.q0 + (i / p.pixels) % p.queries;\n  let c = (i / (p.pixels * p.queries)) % p.channels;\n  let b = i / (p.pixels * p.queries * p.channels);\n  let row = ((b * p.queries + tq - p.q0) * p.frames) * p.pixels + pix;\n  var m = -3.4e38;\n  for (var tk = 0u; tk <= tq; tk++) {\n    m = max(m, scores[row + tk * p.pixels]);\n  }\n  let v_base = p.k_base + b * p.kv_batch + (p.channels + c) * p.kv_plane + pix;\n  var sum = 0.0;\n  var acc = 0.0;\n  for (var tk = 0u; tk <= tq; tk++) {\n    let e = exp(scores[row + tk * p.pixels] - m);\n    sum += e;\n    acc += e * kv[v_base + tk * p.pixels];\n  }\n  out[i] = acc / sum;\n}\n",
+  "band_stats": "// GroupNorm statistics of a tensor held as row bands (src/backends/webgpu/bands.ts): the same\n// (mean, 1 / sqrt(var + eps)) per (b, f, group) as groupnorm.wgsl's stats_main, in the same two\n// passes (the mean first, then squared deviations from it), each pass one dispatch per band\n// writing that band's partial sums, then one dispatch combining them.\n//\n// A band is viewed as [B, C, F, S] with S its own spatial extent; `count` is the values of a\n// whole group (ch_per_group * the full S), so every band's sums are divided by the same total.\n\n// Packed on the host by BAND_STATS_PARAMS in src/backends/webgpu/bands.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, frames: u32, spatial: u32, groups: u32,\n  ch_per_group: u32, eps: f32, band: u32, bands: u32,\n  count: u32, slots: u32, _p0: u32, _p1: u32,\n}\n\n@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read_write> partial: array<f32>;\n@group(0) @binding(2) var<storage, read_write> stats: array<vec2<f32>>;\n@group(0) @binding(3) var<uniform> p: Params;\n\nconst WG: u32 = 256u;\nvar<workgroup> scratch: array<f32, WG>;\n\nfn reduce_sum(tid: u32, v: f32) -> f32 {\n  scratch[tid] = v;\n  workgroupBarrier();\n  for (var s = WG / 2u; s > 0u; s >>= 1u) {\n    if (tid < s) {\n      scratch[tid] += scratch[tid + s];\n    }\n    workgroupBarrier();\n  }\n  let total = scratch[0];\n  workgroupBarrier();\n  return total;\n}\n\n/** The band's value `i` of group slot (b, f, g), i < ch_per_group * spatial. */\nfn value(slot: u32, i: u32) -> f32 {\n  let g = slot % p.groups;\n  let bf = slot / p.groups;\n  let f = bf % p.frames;\n  let b = bf / p.frames;\n  let c = g * p.ch_per_group + i / p.spatial;\n  return x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial];\n}\n\nfn slot_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {\n  return wid.x + wid.y * nwg.x;\n}\n\n// Pass 1, per band: the band's sum of each slot.\n@compute @workgroup_size(WG)\nfn sum_main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let slot = slot_of(wid, nwg);\n  var s = 0.0;\n  for (var i = lid.x; i < p.ch_per_group * p.spatial; i += WG) {\n    s += value(slot, i);\n  }\n  let total = reduce_sum(lid.x, s);\n  if (lid.x == 0u) {\n    partial[p.band * p.slots + slot] = total;\n  }\n}\n\n// Pass 2, per band: the band's sum of squared deviations from the mean (stats[slot].x).\n@compute @workgroup_size(WG)\nfn sq_main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let slot = slot_of(wid, nwg);\n  let mean = stats[slot].x;\n  var s = 0.0;\n  for (var i = lid.x; i < p.ch_per_group * p.spatial; i += WG) {\n    let d = value(slot, i) - mean;\n    s += d * d;\n  }\n  let total = reduce_sum(lid.x, s);\n  if (lid.x == 0u) {\n    partial[p.band * p.slots + slot] = total;\n  }\n}\n\nfn band_total(slot: u32) -> f32 {\n  var s = 0.0;\n  for (var k = 0u; k < p.bands; k++) {\n    s += partial[k * p.slots + slot];\n  }\n  return s;\n}\n\n// After pass 1: stats[slot] = (mean, 0).\n@compute @workgroup_size(WG)\nfn mean_main(@builtin(global_invocation_id) gid: vec3<u32>) {\n  let slot = gid.x;\n  if (slot < p.slots) {\n    stats[slot] = vec2<f32>(band_total(slot) / f32(p.count), 0.0);\n  }\n}\n\n// After pass 2: stats[slot] = (mean, rstd).\n@compute @workgroup_size(WG)\nfn finish_main(@builtin(global_invocation_id) gid: vec3<u32>) {\n  let slot = gid.x;\n  if (slot < p.slots) {\n    let variance = band_total(slot) / f32(p.count);\n    stats[slot] = vec2<f32>(stats[slot].x, inverseSqrt(variance + p.eps));\n  }\n}\n",
+  "conv": "// Convolution as implicit GEMM over channels-first activations [B, C, T, H, W] (images: T = 1).\n//\n//   M = Cout, N = B * To * Ho * Wo, K = Cin * KT * KH * KW (the weight's own row-major layout)\n//\n// Host constants: KT, KH, KW (kernel extent), NORM (apply GroupNorm from precomputed stats to\n// each loaded input), SILU (then x * sigmoid(x)), RESIDUAL (add a tensor shaped like the output),\n// UPSAMPLE (read the input through a nearest 2x spatial upsample), plus the gemm_core tile sizes.\n// Padding: spatial zero padding pad_h/pad_w on the low side, the high side being whatever the\n// output size implies (so Downsample's right/bottom pad is just Ho = H / 2). Temporal padding is\n// causal: indices before frame 0 read frame 0, as the reference's replication pad does.\n// The normalised value is computed before padding, so padded taps are exact zeros as in torch.\n\n// Packed on the host by CONV_PARAMS in src/backends/webgpu/conv.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  M: u32, N: u32, K: u32, cin: u32,\n  t_in: u32, h_in: u32, w_in: u32, hw_in: u32,\n  t_out: u32, h_out: u32, w_out: u32, p_out: u32,\n  stride_t: u32, stride_h: u32, stride_w: u32, pad_t: u32,\n  pad_h: u32, pad_w: u32, groups: u32, ch_per_group: u32,\n  stat_frames: u32, _p0: u32, _p1: u32, _p2: u32,\n}\n\n@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read> weight: array<f32>;\n@group(0) @binding(2) var<storage, read> bias: array<f32>;\n@group(0) @binding(3) var<storage, read> stats: array<vec2<f32>>; // (mean, rstd) per (b, frame, group)\n@group(0) @binding(4) var<storage, read> gamma_beta: array<vec2<f32>>; // per input channel\n@group(0) @binding(5) var<storage, read> residual: array<f32>;\n@group(0) @binding(6) var<storage, read_write> out: array<f32>;\n@group(0) @binding(7) var<uniform> p: Params;\n\nconst KTAPS: u32 = KT * KH * KW;\n\nfn gemm_dims() -> vec3<u32> {\n  return vec3<u32>(p.M, p.N, p.K);\n}\n\nfn load_a(batch: u32, m: u32, k: u32) -> f32 {\n  if (m >= p.M || k >= p.K) {\n    return 0.0;\n  }\n  return weight[m * p.K + k];\n}\n\n// Where one output position's receptive field starts, worked out once per tile column.\nstruct Column {\n  valid: bool,\n  // Offset of (b, channel 0, frame 0, row 0, col 0) in x; the batch's first stats slot.\n  x_base: u32,\n  stat_base: u32,\n  t0: i32,\n  h0: i32,\n  w0: i32,\n}\n\nfn column(batch: u32, n: u32) -> Column {\n  let b = n / p.p_out;\n  let q = n % p.p_out;\n  let hw_out = p.h_out * p.w_out;\n  let to = q / hw_out;\n  let ho = (q / p.w_out) % p.h_out;\n  let wo = q % p.w_out;\n  return Column(\n    n < p.N,\n    b * p.cin * p.t_in * p.hw_in,\n    b * p.stat_frames * p.groups,\n    i32(to * p.stride_t) - i32(p.pad_t),\n    i32(ho * p.stride_h) - i32(p.pad_h),\n    i32(wo * p.stride_w) - i32(p.pad_w),\n  );\n}\n\nfn load_b(col: Column, k: u32) -> f32 {\n  if (!col.valid || k >= p.K) {\n    return 0.0;\n  }\n  let ci = k / KTAPS;\n  let tap = k % KTAPS;\n  let kt = tap / (KH * KW);\n  let kh = (tap / KW) % KH;\n  let kw = tap % KW;\n  // Causal temporal tap: clamp to frame 0.\n  let t = u32(max(col.t0 + i32(kt), 0));\n  var h = col.h0 + i32(kh);\n  var w = col.w0 + i32(kw);\n  var h_lim = i32(p.h_in);\n  var w_lim = i32(p.w_in);\n  if (UPSAMPLE) {\n    h_lim = 2 * h_lim;\n    w_lim = 2 * w_lim;\n  }\n  if (h < 0 || w < 0 || h >= h_lim || w >= w_lim) {\n    return 0.0;\n  }\n  if (UPSAMPLE) {\n    h = h / 2;\n    w = w / 2;\n  }\n  var v = x[col.x_base + (ci * p.t_in + t) * p.hw_in + u32(h) * p.w_in + u32(w)];\n  if (NORM) {\n    let frame = select(0u, t, p.stat_frames > 1u);\n    let s = stats[col.stat_base + frame * p.groups + ci / p.ch_per_group];\n    let gb = gamma_beta[ci];\n    v = (v - s.x) * s.y * gb.x + gb.y;\n  }\n  if (SILU) {\n    v = v / (1.0 + exp(-v));\n  }\n  return v;\n}\n\nfn store_c(batch: u32, m: u32, n: u32, acc: f32) {\n  let b = n / p.p_out;\n  let q = n % p.p_out;\n  let o = (b * p.M + m) * p.p_out + q;\n  var v = acc + bias[m];\n  if (RESIDUAL) {\n    v += residual[o];\n  }\n  out[o] = v;\n}\n",
+  "frames": "// One part of Ops.joinFrames: frames [from, from + n) of a video tensor [B, C, T_in, H, W]\n// copied to frames [offset, offset + n) of the output [B, C, T_out, H, W], one thread per value.\n// For a fixed (b, c) plane both runs are contiguous, so the copy is a strided one: plane k's\n// n * H * W values go from k * T_in * H * W + from * H * W to k * T_out * H * W + offset * H * W.\n// Values move as raw 32-bit words (f32 and i32 tensors alike, bit for bit).\n\n// Packed on the host by FRAMES_PARAMS in src/backends/webgpu/frames.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  total: u32,      // values copied: B * C * n * H * W\n  run: u32,        // n * H * W: the values of one plane's run\n  src_plane: u32,  // T_in * H * W\n  src_start: u32,  // from * H * W\n  dst_plane: u32,  // T_out * H * W\n  dst_start: u32,  // offset * H * W\n  _pad0: u32, _pad1: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<u32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<u32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\n@compute @workgroup_size(256)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let plane = i / p.run;\n  let k = i - plane * p.run;\n  dst[plane * p.dst_plane + p.dst_start + k] = src[plane * p.src_plane + p.src_start + k];\n}\n",
+  "fsq": "// Finite scalar quantisation over channels-first [B, D, P] tensors (P = spatial/temporal\n// positions, D = number of levels, at most 8).\n//\n// quantize: per channel d with L levels, bounded = tanh(z + shift) * half_l - offset, rounded\n// half to even (torch.round), then scaled to [-1, 1] by L / 2 (integer division). The index is\n// sum_d digit_d * basis_d with digit = code * (L/2) + L/2. half_l, offset and shift are computed\n// on the host in float32 as the reference computes them.\n// dequantize: digits = (index / basis) % L, code = (digit - L/2) / (L/2).\n\n// Packed on the host by FSQ_PARAMS in src/backends/webgpu/fsq.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  positions: u32, dims: u32, total: u32, _pad: u32,\n  levels: array<vec4<u32>, 2>,\n  basis: array<vec4<u32>, 2>,\n  half_l: array<vec4<f32>, 2>,\n  offset: array<vec4<f32>, 2>,\n  shift: array<vec4<f32>, 2>,\n}\n\n@group(0) @binding(0) var<storage, read> z: array<f32>;\n@group(0) @binding(1) var<storage, read_write> codes: array<f32>;\n@group(0) @binding(2) var<storage, read_write> indices: array<i32>;\n@group(0) @binding(3) var<uniform> p: Params;\n\n// Written out because some drivers evaluate the built-in tanh as sinh / cosh, which is NaN for\n// large inputs; the absolute error of this form is ~1e-7, far below the rounding step.\nfn stable_tanh(v: f32) -> f32 {\n  let e = exp(-2.0 * abs(v));\n  return sign(v) * (1.0 - e) / (1.0 + e);\n}\n\nfn lv(d: u32) -> u32 {\n  return p.levels[d / 4u][d % 4u];\n}\n\n@compute @workgroup_size(256)\nfn quantize_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let b = i / p.positions;\n  let q = i % p.positions;\n  var index = 0.0;\n  for (var d = 0u; d < p.dims; d++) {\n    let o = (b * p.dims + d) * p.positions + q;\n    let half_l = p.half_l[d / 4u][d % 4u];\n    let bounded = stable_tanh(z[o] + p.shift[d / 4u][d % 4u]) * half_l - p.offset[d / 4u][d % 4u];\n    let half_w = f32(lv(d) / 2u);\n    let code = round(bounded) / half_w;\n    codes[o] = code;\n    index += (code * half_w + half_w) * f32(p.basis[d / 4u][d % 4u]);\n  }\n  indices[i] = i32(index);\n}\n\n@compute @workgroup_size(256)\nfn dequantize_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let b = i / p.positions;\n  let q = i % p.positions;\n  let index = u32(indices[i]);\n  for (var d = 0u; d < p.dims; d++) {\n    let half_w = f32(lv(d) / 2u);\n    let digit = f32((index / p.basis[d / 4u][d % 4u]) % lv(d));\n    codes[(b * p.dims + d) * p.positions + q] = (digit - half_w) / half_w;\n  }\n}\n",
+  "gemm_core": "// Tiled, register-blocked GEMM core shared by every matrix-shaped kernel.\n//\n// C[m, n] = sum_k A[m, k] * B[k, n], computed one BM x BN tile per workgroup. Operand loads and\n// the output store are not here: each kernel that includes this core supplies\n//   fn load_a(batch: u32, m: u32, k: u32) -> f32   (zero outside the matrix)\n//   struct Column; fn column(batch: u32, n: u32) -> Column\n//   fn load_b(col: Column, k: u32) -> f32           (zero outside the matrix)\n//   fn store_c(batch: u32, m: u32, n: u32, acc: f32)\n//   fn gemm_dims() -> vec3<u32>                     (M, N, K)\n// Each thread loads B for one fixed column of the tile (the host keeps THREADS a multiple of\n// BN), so whatever a column costs to address (an im2col position: batch, frame, row, column)\n// is worked out once per tile in `column`, not once per k.\n// so convolution (implicit im2col, fused GroupNorm+SiLU, bias and residual) and strided batched\n// matmul share one inner loop. Tile sizes are pipeline constants prepended by the host:\n//   WG_M, WG_N: threads per workgroup along m and n; TM, TN: outputs per thread; BK: k step.\n// Threads own rows m = ty + WG_M * i and columns n = tx + WG_N * j (strided, not blocked), so\n// neighbouring threads store neighbouring n, which is the contiguous axis of every output here.\n\nconst BM: u32 = WG_M * TM;\nconst BN: u32 = WG_N * TN;\nconst THREADS: u32 = WG_M * WG_N;\n\nvar<workgroup> tile_a: array<f32, BK * BM>; // [k][m]\nvar<workgroup> tile_b: array<f32, BK * BN>; // [k][n]\n\n@compute @workgroup_size(WG_N, WG_M, 1)\nfn main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let dims = gemm_dims();\n  let tiles_n = (dims.y + BN - 1u) / BN;\n  // Tiles are numbered over x and y so that dispatches stay under the per-dimension limit.\n  let tile = wid.x + wid.y * nwg.x;\n  let tiles_m = (dims.x + BM - 1u) / BM;\n  if (tile >= tiles_n * tiles_m) {\n    return;\n  }\n  let m0 = (tile / tiles_n) * BM;\n  let n0 = (tile % tiles_n) * BN;\n  let batch = wid.z;\n  let tx = lid.x;\n  let ty = lid.y;\n  let tid = ty * WG_N + tx;\n\n  var acc: array<f32, TM * TN>;\n  for (var i = 0u; i < TM * TN; i++) {\n    acc[i] = 0.0;\n  }\n  let b_col = tid % BN;\n  let b_row = tid / BN;\n  let col = column(batch, n0 + b_col);\n  var a_reg: array<f32, TM>;\n  var b_reg: array<f32, TN>;\n\n  for (var k0 = 0u; k0 < dims.z; k0 += BK) {\n    // A is read k-fastest (its rows are contiguous in k for weights), B n-fastest.\n    for (var i = tid; i < BK * BM; i += THREADS) {\n      let mm = i / BK;\n      let kk = i % BK;\n      tile_a[kk * BM + mm] = load_a(batch, m0 + mm, k0 + kk);\n    }\n    for (var kk = b_row; kk < BK; kk += THREADS / BN) {\n      tile_b[kk * BN + b_col] = load_b(col, k0 + kk);\n    }\n    workgroupBarrier();\n    for (var kk = 0u; kk < BK; kk++) {\n      for (var i = 0u; i < TM; i++) {\n        a_reg[i] = tile_a[kk * BM + ty + WG_M * i];\n      }\n      for (var j = 0u; j < TN; j++) {\n        b_reg[j] = tile_b[kk * BN + tx + WG_N * j];\n      }\n      for (var i = 0u; i < TM; i++) {\n        for (var j = 0u; j < TN; j++) {\n          acc[i * TN + j] = fma(a_reg[i], b_reg[j], acc[i * TN + j]);\n        }\n      }\n    }\n    workgroupBarrier();\n  }\n\n  for (var i = 0u; i < TM; i++) {\n    let m = m0 + ty + WG_M * i;\n    if (m >= dims.x) {\n      continue;\n    }\n    for (var j = 0u; j < TN; j++) {\n      let n = n0 + tx + WG_N * j;\n      if (n < dims.y) {\n        store_c(batch, m, n, acc[i * TN + j]);\n      }\n    }\n  }\n}\n",
+  "groupnorm": "// GroupNorm over channels-first activations viewed as [B, C, F, S]: statistics per\n// (b, f, group) over ch_per_group * S values. Images use F = 1, S = H * W (torch's GroupNorm);\n// video's per-frame norm uses F = T, S = H * W (the reference folds time into the batch).\n//\n// `stats` writes (mean, 1 / sqrt(var + eps)) with the biased variance, in two passes over the\n// data (mean first, then squared deviations) so large activations lose no precision. The\n// normalisation itself is usually fused into the next convolution's loads; `apply` is the\n// standalone form (with optional SiLU) for where no convolution follows.\n\n// Packed on the host by GROUPNORM_PARAMS in src/backends/webgpu/norm.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, frames: u32, spatial: u32, groups: u32,\n  ch_per_group: u32, eps: f32, silu: u32, _pad: u32,\n}\n\n@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read_write> stats: array<vec2<f32>>;\n@group(0) @binding(2) var<storage, read> gamma_beta: array<vec2<f32>>;\n@group(0) @binding(3) var<storage, read_write> y: array<f32>;\n@group(0) @binding(4) var<uniform> p: Params;\n\nconst WG: u32 = 256u;\nvar<workgroup> partial: array<f32, WG>;\n\nfn reduce_sum(tid: u32, v: f32) -> f32 {\n  partial[tid] = v;\n  workgroupBarrier();\n  for (var s = WG / 2u; s > 0u; s >>= 1u) {\n    if (tid < s) {\n      partial[tid] += partial[tid + s];\n    }\n    workgroupBarrier();\n  }\n  let total = partial[0];\n  workgroupBarrier();\n  return total;\n}\n\n@compute @workgroup_size(WG)\nfn stats_main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let slot = wid.x + wid.y * nwg.x; // (b * frames + f) * groups + g\n  let g = slot % p.groups;\n  let bf = slot / p.groups;\n  let f = bf % p.frames;\n  let b = bf / p.frames;\n  let count = p.ch_per_group * p.spatial;\n  let tid = lid.x;\n\n  var s = 0.0;\n  for (var i = tid; i < count; i += WG) {\n    let c = g * p.ch_per_group + i / p.spatial;\n    s += x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial];\n  }\n  let mean = reduce_sum(tid, s) / f32(count);\n  var sq = 0.0;\n  for (var i = tid; i < count; i += WG) {\n    let c = g * p.ch_per_group + i / p.spatial;\n    let d = x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial] - mean;\n    sq += d * d;\n  }\n  let variance = reduce_sum(tid, sq) / f32(count);\n  if (tid == 0u) {\n    stats[slot] = vec2<f32>(mean, inverseSqrt(variance + p.eps));\n  }\n}\n\n@compute @workgroup_size(WG)\nfn apply_main(\n  @builtin(global_invocation_id) gid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let i = gid.x + gid.y * nwg.x * WG;\n  let total = arrayLength(&y);\n  if (i >= total) {\n    return;\n  }\n  let rest = i / p.spatial;\n  let f = rest % p.frames;\n  let bc = rest / p.frames;\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let st = stats[(b * p.frames + f) * p.groups + c / p.ch_per_group];\n  let gb = gamma_beta[c];\n  var v = (x[i] - st.x) * st.y * gb.x + gb.y;\n  if (p.silu != 0u) {\n    v = v / (1.0 + exp(-v));\n  }\n  y[i] = v;\n}\n",
+  "haar": "// One level of the 2D Haar wavelet transform, as the reference's Patcher/UnPatcher compute it.\n//\n// Forward ([B, C, H, W] -> [B, 4C, H/2, W/2]): the width filter runs first, then the height\n// filter, each a stride-2 two-tap correlation with taps (r, r) for low and (r, -r) for high,\n// r = 1/sqrt(2); the result is halved. Output channel blocks are [LL, LH, HL, HH] of C channels\n// each, the first letter naming the width filter. The reference applies this twice for patch\n// size 4, and the arithmetic order here follows it so results agree to the last rounding.\n// Inverse: the transposed filters (height first, then width), the result doubled.\n\n// Packed on the host by HAAR_PARAMS in src/backends/webgpu/haar.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, // C of the forward input (= output channels / 4 ... of the inverse's output)\n  h: u32, // height of the half-resolution side\n  w: u32, // width of the half-resolution side\n  total: u32, // threads needed: B * C * h * w\n}\n\n@group(0) @binding(0) var<storage, read> src: array<f32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<f32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\nconst R: f32 = 0.70710678118654757;\n\n@compute @workgroup_size(256)\nfn dwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let bc = i / (p.w * p.h);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let w2 = 2u * p.w;\n  let base = bc * (4u * p.h * p.w) + 2u * row * w2 + 2u * j;\n  let x00 = src[base];\n  let x01 = src[base + 1u];\n  let x10 = src[base + w2];\n  let x11 = src[base + w2 + 1u];\n  let lo_top = R * x00 + R * x01;\n  let lo_bot = R * x10 + R * x11;\n  let hi_top = R * x00 - R * x01;\n  let hi_bot = R * x10 - R * x11;\n  let plane = p.h * p.w;\n  let o = (b * 4u * p.channels + c) * plane + row * p.w + j;\n  let block = p.channels * plane;\n  dst[o] = (R * lo_top + R * lo_bot) / 2.0;\n  dst[o + block] = (R * lo_top - R * lo_bot) / 2.0;\n  dst[o + 2u * block] = (R * hi_top + R * hi_bot) / 2.0;\n  dst[o + 3u * block] = (R * hi_top - R * hi_bot) / 2.0;\n}\n\n@compute @workgroup_size(256)\nfn idwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let bc = i / (p.w * p.h);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let plane = p.h * p.w;\n  let block = p.channels * plane;\n  let s = (b * 4u * p.channels + c) * plane + row * p.w + j;\n  let ll = src[s];\n  let lh = src[s + block];\n  let hl = src[s + 2u * block];\n  let hh = src[s + 3u * block];\n  // Height: low/high rows of the width-low and width-high planes.\n  let lo_top = R * ll + R * lh;\n  let lo_bot = R * ll - R * lh;\n  let hi_top = R * hl + R * hh;\n  let hi_bot = R * hl - R * hh;\n  let w2 = 2u * p.w;\n  let o = bc * (4u * plane) + 2u * row * w2 + 2u * j;\n  dst[o] = (R * lo_top + R * hi_top) * 2.0;\n  dst[o + 1u] = (R * lo_top - R * hi_top) * 2.0;\n  dst[o + w2] = (R * lo_bot + R * hi_bot) * 2.0;\n  dst[o + w2 + 1u] = (R * lo_bot - R * hi_bot) * 2.0;\n}\n",
+  "haar3d": "// One level of the 3D Haar wavelet transform of the reference's Patcher3D/UnPatcher3D, over\n// channels-first video [B, C, T, H, W].\n//\n// Forward ([B, C, T, H, W] -> [B, 8C, T/2, H/2, W/2]): time filter first, then height, then\n// width, each a stride-2 two-tap correlation with taps (r, r) for low and (r, -r) for high,\n// r = 1/sqrt(2); the result is divided by 2*sqrt(2) (in float32, as the reference does).\n// Output channel blocks are [LLL, LLH, LHL, LHH, HLL, HLH, HHL, HHH] of C channels, letters\n// naming the time, height and width filters. `lead` frames of frame 0 are virtually prepended\n// to the input (the patcher's repetition of the first frame, applied before the first level).\n// Inverse: width, then height, then time transposed filters, times 2*sqrt(2); the first `trim`\n// output frames are dropped (the unpatcher's trimming, applied after the last level).\n\n// Packed on the host by HAAR3D_PARAMS in src/backends/webgpu/haar.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, // C: channels of the full-resolution side\n  t: u32, // frames of the half-resolution side\n  h: u32,\n  w: u32,\n  total: u32, // B * C * t * h * w\n  lead: u32, // forward: frame-0 copies prepended to the input\n  trim: u32, // inverse: leading output frames dropped\n  t_full: u32, // frames of the full-resolution tensor in memory (input or output)\n}\n\n@group(0) @binding(0) var<storage, read> src: array<f32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<f32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\nconst R: f32 = 0.70710678118654757;\n// 2 * sqrt(2) as the reference computes it: float32 sqrt(2), doubled.\nconst SCALE: f32 = 2.0 * 1.41421353816986084;\n\nfn lo(a: f32, b: f32) -> f32 {\n  return R * a + R * b;\n}\n\nfn hi(a: f32, b: f32) -> f32 {\n  return R * a - R * b;\n}\n\n@compute @workgroup_size(256)\nfn dwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let f = (i / (p.w * p.h)) % p.t;\n  let bc = i / (p.w * p.h * p.t);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let w2 = 2u * p.w;\n  let plane = 4u * p.h * p.w;\n  // Virtual frames 2f and 2f + 1, of which the first `lead` are copies of frame 0.\n  let f0 = u32(max(i32(2u * f) - i32(p.lead), 0));\n  let f1 = u32(max(i32(2u * f + 1u) - i32(p.lead), 0));\n  let base0 = (bc * p.t_full + f0) * plane + 2u * row * w2 + 2u * j;\n  let base1 = (bc * p.t_full + f1) * plane + 2u * row * w2 + 2u * j;\n  // x[time][height][width]\n  let x000 = src[base0];\n  let x001 = src[base0 + 1u];\n  let x010 = src[base0 + w2];\n  let x011 = src[base0 + w2 + 1u];\n  let x100 = src[base1];\n  let x101 = src[base1 + 1u];\n  let x110 = src[base1 + w2];\n  let x111 = src[base1 + w2 + 1u];\n  // Time.\n  let l00 = lo(x000, x100);\n  let l01 = lo(x001, x101);\n  let l10 = lo(x010, x110);\n  let l11 = lo(x011, x111);\n  let h00 = hi(x000, x100);\n  let h01 = hi(x001, x101);\n  let h10 = hi(x010, x110);\n  let h11 = hi(x011, x111);\n  // Height.\n  let ll0 = lo(l00, l10);\n  let ll1 = lo(l01, l11);\n  let lh0 = hi(l00, l10);\n  let lh1 = hi(l01, l11);\n  let hl0 = lo(h00, h10);\n  let hl1 = lo(h01, h11);\n  let hh0 = hi(h00, h10);\n  let hh1 = hi(h01, h11);\n  // Width, in output block order.\n  let vol = p.t * p.h * p.w;\n  let o = (b * 8u * p.channels + c) * vol + (f * p.h + row) * p.w + j;\n  let block = p.channels * vol;\n  dst[o] = lo(ll0, ll1) / SCALE;\n  dst[o + block] = hi(ll0, ll1) / SCALE;\n  dst[o + 2u * block] = lo(lh0, lh1) / SCALE;\n  dst[o + 3u * block] = hi(lh0, lh1) / SCALE;\n  dst[o + 4u * block] = lo(hl0, hl1) / SCALE;\n  dst[o + 5u * block] = hi(hl0, hl1) / SCALE;\n  dst[o + 6u * block] = lo(hh0, hh1) / SCALE;\n  dst[o + 7u * block] = hi(hh0, hh1) / SCALE;\n}\n\nfn put(bc: u32, frame: u32, offset: u32, v: f32) {\n  // Output frames before `trim` are dropped.\n  if (frame >= p.trim) {\n    dst[(bc * p.t_full + frame - p.trim) * 4u * p.h * p.w + offset] = v * SCALE;\n  }\n}\n\n@compute @workgroup_size(256)\nfn idwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let f = (i / (p.w * p.h)) % p.t;\n  let bc = i / (p.w * p.h * p.t);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let vol = p.t * p.h * p.w;\n  let s = (b * 8u * p.channels + c) * vol + (f * p.h + row) * p.w + j;\n  let block = p.channels * vol;\n  // Width: each pair of blocks gives the left (even) and right (odd) columns.\n  let ll0 = lo(src[s], src[s + block]);\n  let ll1 = hi(src[s], src[s + block]);\n  let lh0 = lo(src[s + 2u * block], src[s + 3u * block]);\n  let lh1 = hi(src[s + 2u * block], src[s + 3u * block]);\n  let hl0 = lo(src[s + 4u * block], src[s + 5u * block]);\n  let hl1 = hi(src[s + 4u * block], src[s + 5u * block]);\n  let hh0 = lo(src[s + 6u * block], src[s + 7u * block]);\n  let hh1 = hi(src[s + 6u * block], src[s + 7u * block]);\n  // Height: top (even) and bottom (odd) rows.\n  let l00 = lo(ll0, lh0);\n  let l01 = lo(ll1, lh1);\n  let l10 = hi(ll0, lh0);\n  let l11 = hi(ll1, lh1);\n  let h00 = lo(hl0, hh0);\n  let h01 = lo(hl1, hh1);\n  let h10 = hi(hl0, hh0);\n  let h11 = hi(hl1, hh1);\n  // Time: even and odd frames.\n  let w2 = 2u * p.w;\n  let off = 2u * row * w2 + 2u * j;\n  put(bc, 2u * f, off, lo(l00, h00));\n  put(bc, 2u * f, off + 1u, lo(l01, h01));\n  put(bc, 2u * f, off + w2, lo(l10, h10));\n  put(bc, 2u * f, off + w2 + 1u, lo(l11, h11));\n  put(bc, 2u * f + 1u, off, hi(l00, h00));\n  put(bc, 2u * f + 1u, off + 1u, hi(l01, h01));\n  put(bc, 2u * f + 1u, off + w2, hi(l10, h10));\n  put(bc, 2u * f + 1u, off + w2 + 1u, hi(l11, h11));\n}\n",
+  "matmul": "// Strided batched matmul: C[z][m, n] = alpha * sum_k A[z][m, k] * B[z][k, n].\n//\n// Every operand is addressed by an offset and (batch, row, column) strides, so a transposed or\n// channel-sliced view (q, k and v inside one packed [B, 3C, N] tensor) is read in place with no\n// copy. Used by attention and by the bench's ceiling measurement.\n\n// Packed on the host by MATMUL_PARAMS in src/backends/webgpu/gemm.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  M: u32, N: u32, K: u32, alpha: f32,\n  a_off: u32, a_sb: u32, a_sm: u32, a_sk: u32,\n  b_off: u32, b_sb: u32, b_sk: u32, b_sn: u32,\n  c_off: u32, c_sb: u32, c_sm: u32, c_sn: u32,\n}\n\n@group(0) @binding(0) var<storage, read> a: array<f32>;\n@group(0) @binding(1) var<storage, read> b: array<f32>;\n@group(0) @binding(2) var<storage, read_write> c: array<f32>;\n@group(0) @binding(3) var<uniform> p: Params;\n\nfn gemm_dims() -> vec3<u32> {\n  return vec3<u32>(p.M, p.N, p.K);\n}\n\nfn load_a(batch: u32, m: u32, k: u32) -> f32 {\n  if (m >= p.M || k >= p.K) {\n    return 0.0;\n  }\n  return a[p.a_off + batch * p.a_sb + m * p.a_sm + k * p.a_sk];\n}\n\nstruct Column {\n  valid: bool,\n  base: u32,\n}\n\nfn column(batch: u32, n: u32) -> Column {\n  return Column(n < p.N, p.b_off + batch * p.b_sb + n * p.b_sn);\n}\n\nfn load_b(col: Column, k: u32) -> f32 {\n  if (!col.valid || k >= p.K) {\n    return 0.0;\n  }\n  return b[col.base + k * p.b_sk];\n}\n\nfn store_c(batch: u32, m: u32, n: u32, acc: f32) {\n  c[p.c_off + batch * p.c_sb + m * p.c_sm + n * p.c_sn] = p.alpha * acc;\n}\n",
+  "resample": "// Fixed resampling of channels-first video [B, C, T, H, W] (images: T = 1), one thread per\n// output value, for the video networks' hybrid down/up-sampling paths:\n//   pool_space: 2x2 average with stride 2; taps past the bottom/right edge read 0 (the\n//               reference zero-pads by one before avg_pool3d, and counts the pad).\n//   pool_time:  average of frame pairs (2t - 1, 2t) with frame -1 reading frame 0 (the\n//               reference's causal replication pad before avg_pool3d (2, 1, 1)).\n//   up_space:   nearest 2x in height and width.\n//   up_time:    nearest 2x in time without the leading duplicate: T -> 2T - 1, output frame t\n//               reads (t + 1) / 2 (repeat_interleave then dropping the first frame).\n\n// Packed on the host by RESAMPLE_PARAMS in src/backends/webgpu/resample.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  t_in: u32, h_in: u32, w_in: u32, total: u32,\n  t_out: u32, h_out: u32, w_out: u32, _pad: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<f32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<f32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\nstruct Pos {\n  plane: u32, // b * C + c\n  t: u32,\n  h: u32,\n  w: u32,\n}\n\nfn position(gid: vec3<u32>, nwg: vec3<u32>) -> Pos {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  let w = i % p.w_out;\n  let h = (i / p.w_out) % p.h_out;\n  let t = (i / (p.w_out * p.h_out)) % p.t_out;\n  return Pos(i / (p.w_out * p.h_out * p.t_out), t, h, w);\n}\n\nfn at(plane: u32, t: u32, h: u32, w: u32) -> f32 {\n  if (h >= p.h_in || w >= p.w_in) {\n    return 0.0;\n  }\n  return src[((plane * p.t_in + t) * p.h_in + h) * p.w_in + w];\n}\n\nfn out_index(o: Pos) -> u32 {\n  return ((o.plane * p.t_out + o.t) * p.h_out + o.h) * p.w_out + o.w;\n}\n\n@compute @workgroup_size(256)\nfn pool_space(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  if (gid.x + gid.y * nwg.x * 256u >= p.total) {\n    return;\n  }\n  let o = position(gid, nwg);\n  let h = 2u * o.h;\n  let w = 2u * o.w;\n  let s = at(o.plane, o.t, h, w) + at(o.plane, o.t, h, w + 1u) + at(o.plane, o.t, h + 1u, w) +\n    at(o.plane, o.t, h + 1u, w + 1u);\n  dst[out_index(o)] = s / 4.0;\n}\n\n@compute @workgroup_size(256)\nfn pool_time(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  if (gid.x + gid.y * nwg.x * 256u >= p.total) {\n    return;\n  }\n  let o = position(gid, nwg);\n  let prev = u32(max(i32(2u * o.t) - 1, 0));\n  dst[out_index(o)] = (at(o.plane, prev, o.h, o.w) + at(o.plane, 2u * o.t, o.h, o.w)) / 2.0;\n}\n\n@compute @workgroup_size(256)\nfn up_space(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  if (gid.x + gid.y * nwg.x * 256u >= p.total) {\n    return;\n  }\n  let o = position(gid, nwg);\n  dst[out_index(o)] = at(o.plane, o.t, o.h / 2u, o.w / 2u);\n}\n\n@compute @workgroup_size(256)\nfn up_time(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  if (gid.x + gid.y * nwg.x * 256u >= p.total) {\n    return;\n  }\n  let o = position(gid, nwg);\n  dst[out_index(o)] = at(o.plane, (o.t + 1u) / 2u, o.h, o.w);\n}\n",
+  "rows": "// A block of rows and frames copied between tensors viewed as [P, T, H, W] (P = B * C planes;\n// images have T = 1), for the row bands of src/backends/webgpu/bands.ts: frames\n// [from_frame, from_frame + frames) and rows [from_row, from_row + rows) of `src` go to frames\n// [to_frame, ...) and rows [to_row, ...) of `dst`, one thread per value. Values move as raw\n// 32-bit words (f32 and i32 tensors alike, bit for bit).\n\n// Packed on the host by ROWS_PARAMS in src/backends/webgpu/bands.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  total: u32,       // values copied: P * frames * rows * width\n  width: u32,       // W, the same in both\n  rows: u32,\n  frames: u32,\n  src_frames: u32,  // T and H of src\n  src_rows: u32,\n  from_frame: u32,\n  from_row: u32,\n  dst_frames: u32,  // T and H of dst\n  dst_rows: u32,\n  to_frame: u32,\n  to_row: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<u32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<u32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\n@compute @workgroup_size(256)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let x = i % p.width;\n  let r = (i / p.width) % p.rows;\n  let f = (i / (p.width * p.rows)) % p.frames;\n  let plane = i / (p.width * p.rows * p.frames);\n  let s = ((plane * p.src_frames + p.from_frame + f) * p.src_rows + p.from_row + r) * p.width + x;\n  let d = ((plane * p.dst_frames + p.to_frame + f) * p.dst_rows + p.to_row + r) * p.width + x;\n  dst[d] = src[s];\n}\n",
+  "softmax": "// Row softmax in place, with the attention scale applied to the logits first:\n//   row[j] = exp(scale * row[j] - max) / sum. One workgroup per row.\n\n// Packed on the host by SOFTMAX_PARAMS in src/backends/webgpu/attention.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  rows: u32, cols: u32, scale: f32, _pad: u32,\n}\n\n@group(0) @binding(0) var<storage, read_write> s: array<f32>;\n@group(0) @binding(1) var<uniform> p: Params;\n\nconst WG: u32 = 256u;\nvar<workgroup> partial: array<f32, WG>;\n\n@compute @workgroup_size(WG)\nfn main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let row = wid.x + wid.y * nwg.x;\n  let tid = lid.x;\n  // Rows past the end still join the barriers below; they only skip memory accesses.\n  let live = row < p.rows;\n  let base = row * p.cols;\n\n  var m = -3.4e38;\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      m = max(m, p.scale * s[base + j]);\n    }\n  }\n  partial[tid] = m;\n  workgroupBarrier();\n  for (var k = WG / 2u; k > 0u; k >>= 1u) {\n    if (tid < k) {\n      partial[tid] = max(partial[tid], partial[tid + k]);\n    }\n    workgroupBarrier();\n  }\n  let row_max = partial[0];\n  workgroupBarrier();\n\n  var sum = 0.0;\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      let e = exp(p.scale * s[base + j] - row_max);\n      s[base + j] = e;\n      sum += e;\n    }\n  }\n  partial[tid] = sum;\n  workgroupBarrier();\n  for (var k = WG / 2u; k > 0u; k >>= 1u) {\n    if (tid < k) {\n      partial[tid] += partial[tid + k];\n    }\n    workgroupBarrier();\n  }\n  let inv = 1.0 / partial[0];\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      s[base + j] *= inv;\n    }\n  }\n}\n"
+};
+
+// src/backends/webgpu/pipelines.ts
+var INCLUDES = {
+  conv: ["conv", "gemm_core"],
+  matmul: ["matmul", "gemm_core"]
+};
+function constDecl(name, value) {
+  if (typeof value === "boolean") return `const ${name}: bool = ${value};`;
+  if (!Number.isInteger(value) || value < 0) {
+    throw new Error(`Invalid shader constant ${name}: ${value} is not a non-negative integer`);
+  }
+  return `const ${name}: u32 = ${value}u;`;
+}
+function kernelSource(kernel, constants = {}) {
+  const parts = INCLUDES[kernel] ?? [kernel];
+  const decls = Object.keys(constants).sort().map((k) => constDecl(k, constants[k]));
+  const bodies = parts.map((part) => {
+    const src = WGSL[part];
+    if (src === void 0) throw new Error(`Unknown WGSL kernel: ${part}`);
+    return src;
+  });
+  return [...decls, ...bodies].join("\n");
+}
+var PipelineCache = class {
+  #device;
+  #pipelines = /* @__PURE__ */ new Map();
+  #modules = /* @__PURE__ */ new Map();
+  constructor(device) {
+    this.#device = device;
+  }
+  get size() {
+    return this.#pipelines.size;
+  }
+  get(kernel, entryPoint = "main", constants = {}) {
+    const constKey = Object.keys(constants).sort().map((k) => `${k}=${constants[k]}`).join(",");
+    const moduleKey = `${kernel}|${constKey}`;
+    const key = `${moduleKey}|${entryPoint}`;
+    let pipeline = this.#pipelines.get(key);
+    if (pipeline) return pipeline;
+    let module = this.#modules.get(moduleKey);
+    if (!module) {
+      module = this.#device.createShaderModule({
+        code: kernelSource(kernel, constants),
+        label: moduleKey
+      });
+      this.#modules.set(moduleKey, module);
+    }
+    pipeline = this.#device.createComputePipeline({
+      layout: "auto",
+      compute: { module, entryPoint },
+      label: key
+    });
+    this.#pipelines.set(key, pipeline);
+    return pipeline;
+  }
+};
+
+// src/backends/webgpu/runtime.ts
+var ELEMENTWISE_WG = 256;
+var UNIFORM_ALIGN = 256;
+var ARENA_BYTES = 64 * 1024;
+var MAX_PENDING_DISPATCHES = 512;
+var MAX_PROFILED_DISPATCHES = 2048;
+var GpuTensor = class {
+  /** Wraps a pooled buffer holding `shape` in row-major order. */
+  constructor(buffer, shape, dtype) {
+    this.buffer = buffer;
+    this.shape = shape;
+    this.dtype = dtype;
+  }
+  buffer;
+  shape;
+  dtype;
+  /** Set by `release`; a released tensor may not be used again. */
+  released = false;
+  /** Bytes of the tensor's elements (the buffer may be larger: a pool size class). */
+  get bytes() {
+    return numel(this.shape) * 4;
+  }
+};
+function elementwiseGroups(total) {
+  return Math.ceil(total / ELEMENTWISE_WG);
+}
+var GpuRuntime = class _GpuRuntime {
+  /** The device and the facts about it. */
+  ctx;
+  /** Storage buffers recycled by size class. */
+  pool;
+  /** Compiled pipelines by kernel, entry point and constants. */
+  pipelines;
+  /** A small storage buffer for bindings that a kernel's specialisation never reads. */
+  unused;
+  #device;
+  #encoder = null;
+  #pendingDispatches = 0;
+  #pendingKernels = /* @__PURE__ */ new Set();
+  #arenas = [];
+  #arenaStaging = [];
+  #arenaIndex = 0;
+  #arenaOffset = 0;
+  #staging = /* @__PURE__ */ new Map();
+  #lost = null;
+  /** The first error of a batch submitted early (see #submitEarly), for the next flush. */
+  #earlyError = null;
+  #profile = null;
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.#device = ctx.device;
+    this.pool = new BufferPool(ctx.device, ctx.limits.maxBufferSize);
+    this.pipelines = new PipelineCache(ctx.device);
+    this.unused = {
+      buffer: ctx.device.createBuffer({
+        size: 256,
+        usage: GPUBufferUsage.STORAGE,
+        label: "unused binding"
+      })
+    };
+    ctx.device.lost.then((info) => {
+      this.#lost = `${info.reason}: ${info.message}`;
+    });
+  }
+  /** Acquires a device (see device.ts) and the runtime on it. */
+  static async create(options = {}) {
+    return new _GpuRuntime(await acquireGpu(options));
+  }
+  // ---- tensors -------------------------------------------------------------------------
+  /**
+   * Bytes any tensor but an upload may hold: the row bands' budget (bands.ts), which keeps
+   * every activation under it; a tensor over it is a bug in a band plan, refused here.
+   */
+  activationLimit = Infinity;
+  /** A new tensor of `shape` from the pool; its contents are undefined. */
+  alloc(shape, dtype = "f32", label = "tensor") {
+    const bytes = numel(shape) * 4;
+    if (label !== "upload" && bytes > this.activationLimit) {
+      throw new Error(
+        `Tensor ${fmtShape(shape)} (${label}) needs ${bytes} bytes: above the binding budget of ${this.activationLimit}, and no row bands were planned for it`
+      );
+    }
+    if (bytes > this.ctx.limits.maxStorageBufferBindingSize) {
+      throw new Error(
+        `Tensor ${fmtShape(shape)} needs ${bytes} bytes: above this adapter's storage binding limit of ${this.ctx.limits.maxStorageBufferBindingSize}`
+      );
+    }
+    return new GpuTensor(this.pool.acquire(bytes, label), shape, dtype);
+  }
+  /** The live GPU tensor behind an op argument; throws for another backend's or a released one. */
+  tensor(t) {
+    const g = t;
+    if (!(g instanceof GpuTensor)) throw new Error("Tensor belongs to another backend");
+    if (g.released) throw new Error(`Tensor ${fmtShape(g.shape)} was used after release`);
+    return g;
+  }
+  /** Copies a host tensor into a new GPU tensor. */
+  upload(t) {
+    const dtype = t.data instanceof Int32Array ? "i32" : "f32";
+    if (t.data.length !== numel(t.shape)) {
+      throw new Error(
+        `Cannot upload tensor: ${t.data.length} values for shape ${fmtShape(t.shape)}`
+      );
+    }
+    if (this.#encoder) this.#submitEarly();
+    const g = this.alloc(t.shape, dtype, "upload");
+    this.#device.queue.writeBuffer(
+      g.buffer,
+      0,
+      t.data.buffer,
+      t.data.byteOffset,
+      g.bytes
+    );
+    return g;
+  }
+  /** Submits pending work, waits for it and copies the tensor back. */
+  async read(t) {
+    const g = this.tensor(t);
+    const size = sizeClass(g.bytes);
+    const staging = this.#staging.get(size)?.pop() ?? this.#device.createBuffer({
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      label: "readback"
+    });
+    const enc = this.#ensureEncoder();
+    enc.copyBufferToBuffer(g.buffer, 0, staging, 0, g.bytes);
+    let mapped = false;
+    try {
+      await this.flush();
+      await staging.mapAsync(GPUMapMode.READ);
+      mapped = true;
+      const copy = staging.getMappedRange(0, g.bytes).slice(0);
+      const data = g.dtype === "i32" ? new Int32Array(copy) : new Float32Array(copy);
+      return { data, shape: [...g.shape] };
+    } finally {
+      if (mapped) staging.unmap();
+      let list = this.#staging.get(size);
+      if (!list) this.#staging.set(size, list = []);
+      list.push(staging);
+    }
+  }
+  /** Returns a tensor's buffer to the pool; the tensor may not be used again. */
+  release(t) {
+    const g = this.tensor(t);
+    g.released = true;
+    this.pool.release(g.buffer);
+  }
+  /** The pool's byte counters. */
+  memoryStats() {
+    return this.pool.stats();
+  }
+  /** Forgets the pool's peaks. */
+  resetPeak() {
+    this.pool.resetPeak();
+  }
+  // ---- recording and submission --------------------------------------------------------
+  #ensureEncoder() {
+    if (this.#lost) throw new Error(`The WebGPU device was lost (${this.#lost})`);
+    if (!this.#encoder) {
+      this.#device.pushErrorScope("out-of-memory");
+      this.#device.pushErrorScope("validation");
+      this.#encoder = this.#device.createCommandEncoder({ label: "cosmos ops" });
+    }
+    return this.#encoder;
+  }
+  /** A slot of the batch's uniform arena holding `data`. */
+  #uniforms(data) {
+    if (data.byteLength > ARENA_BYTES) throw new Error("Uniform block too large");
+    if (this.#arenaOffset + data.byteLength > ARENA_BYTES) {
+      this.#arenaIndex++;
+      this.#arenaOffset = 0;
+    }
+    if (this.#arenaIndex === this.#arenas.length) {
+      this.#arenas.push(this.#device.createBuffer({
+        size: ARENA_BYTES,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+        label: "uniform arena"
+      }));
+      this.#arenaStaging.push(new Uint8Array(ARENA_BYTES));
+    }
+    const offset = this.#arenaOffset;
+    this.#arenaStaging[this.#arenaIndex].set(new Uint8Array(data), offset);
+    this.#arenaOffset += Math.ceil(data.byteLength / UNIFORM_ALIGN) * UNIFORM_ALIGN;
+    return { buffer: this.#arenas[this.#arenaIndex], offset, size: data.byteLength };
+  }
+  /** Records one kernel launch; submits the batch when it is long enough. */
+  dispatch(d) {
+    const { family, pipeline, workgroups, flops = 0, z = 1 } = d;
+    const bindings = [...d.bindings, this.#uniforms(d.params)];
+    const enc = this.#ensureEncoder();
+    const entries = [];
+    bindings.forEach((b, i) => {
+      if (b === null) return;
+      if (b instanceof GpuTensor) {
+        entries.push({ binding: i, resource: { buffer: b.buffer, offset: 0, size: b.bytes } });
+      } else {
+        entries.push({
+          binding: i,
+          resource: { buffer: b.buffer, offset: b.offset ?? 0, size: b.size }
+        });
+      }
+    });
+    const bindGroup = this.#device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries,
+      label: family
+    });
+    const maxDim = this.ctx.limits.maxComputeWorkgroupsPerDimension;
+    const x = Math.min(workgroups, maxDim);
+    const y = Math.ceil(workgroups / x);
+    if (y > maxDim || z > maxDim) {
+      throw new Error(`Dispatch of ${workgroups}x${z} workgroups for ${family} is too large`);
+    }
+    let timestampWrites;
+    const prof = this.#profile;
+    if (prof && prof.entries.length < prof.capacity) {
+      const q = prof.entries.length * 2;
+      timestampWrites = {
+        querySet: prof.querySet,
+        beginningOfPassWriteIndex: q,
+        endOfPassWriteIndex: q + 1
+      };
+      prof.entries.push({ family, flops });
+    }
+    const pass = enc.beginComputePass({ label: family, timestampWrites });
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    pass.end();
+    this.#pendingKernels.add(family);
+    if (++this.#pendingDispatches >= MAX_PENDING_DISPATCHES) this.#submitEarly();
+  }
+  /** Submits pending work without waiting for it. */
+  #submit() {
+    if (!this.#encoder) return Promise.resolve();
+    const enc = this.#encoder;
+    this.#encoder = null;
+    const prof = this.#profile;
+    if (prof && prof.entries.length) {
+      enc.resolveQuerySet(prof.querySet, 0, prof.entries.length * 2, prof.resolve, 0);
+    }
+    for (let i = 0; i <= this.#arenaIndex && i < this.#arenas.length; i++) {
+      const used = i < this.#arenaIndex ? ARENA_BYTES : this.#arenaOffset;
+      if (used) this.#device.queue.writeBuffer(this.#arenas[i], 0, this.#arenaStaging[i], 0, used);
+    }
+    this.#arenaIndex = 0;
+    this.#arenaOffset = 0;
+    this.#device.queue.submit([enc.finish()]);
+    const kernels = [...this.#pendingKernels].join(", ");
+    this.#pendingKernels.clear();
+    this.#pendingDispatches = 0;
+    const validation = this.#device.popErrorScope();
+    const oom = this.#device.popErrorScope();
+    return Promise.all([validation, oom]).then(([v, o]) => {
+      if (o) throw new Error(`WebGPU ran out of memory in kernels ${kernels}: ${o.message}`);
+      if (v) throw new Error(`WebGPU validation error in kernels ${kernels}: ${v.message}`);
+    });
+  }
+  /**
+   * Submits pending work before a flush asks for it (a long batch, an upload); its errors are
+   * kept for the next flush to throw, not left as an unhandled rejection.
+   */
+  #submitEarly() {
+    this.#submit().catch((err) => {
+      this.#earlyError ??= err;
+    });
+  }
+  /** Submits pending work and waits until the GPU has finished it. */
+  async flush() {
+    const errors = this.#submit();
+    await this.#device.queue.onSubmittedWorkDone();
+    this.pool.flushed();
+    await errors;
+    const early = this.#earlyError;
+    this.#earlyError = null;
+    if (early) throw early;
+    if (this.#profile) await this.#collectProfile();
+    if (this.#lost) throw new Error(`The WebGPU device was lost (${this.#lost})`);
+  }
+  // ---- profiling (bench) ---------------------------------------------------------------
+  /** Starts timing every dispatch with timestamp queries, when the adapter allows it. */
+  startProfiling(capacity = MAX_PROFILED_DISPATCHES) {
+    if (!this.ctx.features.has("timestamp-query")) return false;
+    capacity = Math.min(capacity, MAX_PROFILED_DISPATCHES);
+    this.#profile = {
+      querySet: this.#device.createQuerySet({ type: "timestamp", count: capacity * 2 }),
+      resolve: this.#device.createBuffer({
+        size: capacity * 16,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC
+      }),
+      capacity,
+      entries: [],
+      totals: {}
+    };
+    return true;
+  }
+  async #collectProfile() {
+    const prof = this.#profile;
+    if (!prof.entries.length) return;
+    const n = prof.entries.length * 2;
+    const staging = this.#device.createBuffer({
+      size: n * 8,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST
+    });
+    const enc = this.#device.createCommandEncoder();
+    enc.copyBufferToBuffer(prof.resolve, 0, staging, 0, n * 8);
+    this.#device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const ts = new BigInt64Array(staging.getMappedRange().slice(0));
+    staging.destroy();
+    prof.entries.forEach((e, i) => {
+      const ms = Number(ts[2 * i + 1] - ts[2 * i]) / 1e6;
+      const t = prof.totals[e.family] ??= { ms: 0, dispatches: 0, flops: 0 };
+      t.ms += ms;
+      t.dispatches++;
+      t.flops += e.flops;
+    });
+    prof.entries = [];
+  }
+  /** Totals since `startProfiling`, then stops profiling. */
+  stopProfiling() {
+    const totals = this.#profile?.totals ?? {};
+    if (this.#profile) {
+      this.#profile.querySet.destroy();
+      this.#profile.resolve.destroy();
+    }
+    this.#profile = null;
+    return totals;
+  }
+  /** Releases every buffer the runtime owns, and the device. */
+  destroy() {
+    this.pool.trim();
+    for (const list of this.#staging.values()) list.forEach((b) => b.destroy());
+    this.#staging.clear();
+    for (const a of this.#arenas) a.destroy();
+    this.unused.buffer.destroy();
+    this.#device.destroy();
+  }
+};
+
+// src/backends/webgpu/params.ts
+var ARRAY_TYPE = /^array<vec4<(u32|f32)>, ([1-9][0-9]*)>$/;
+var declared = /* @__PURE__ */ new Map();
+function slotsOf(file, fields) {
+  const slots = [];
+  let word = 0, alignWords = 1;
+  for (const [name, type] of fields) {
+    if (type === "u32" || type === "f32") {
+      slots.push({ name, scalar: type, word, words: 1 });
+      word += 1;
+      continue;
+    }
+    const m = ARRAY_TYPE.exec(type);
+    if (!m) throw new Error(`Unsupported uniform type in ${file}: ${name}: ${type}`);
+    word = Math.ceil(word / 4) * 4;
+    alignWords = 4;
+    const words = 4 * Number(m[2]);
+    slots.push({ name, scalar: m[1], word, words });
+    word += words;
+  }
+  return { slots, words: Math.ceil(word / alignWords) * alignWords };
+}
+function defineParams(file, fields) {
+  if (declared.has(file)) throw new Error(`Params of ${file} are declared twice`);
+  const { slots, words } = slotsOf(file, fields);
+  const named = slots.filter((s) => !s.name.startsWith("_"));
+  const names = new Set(named.map((s) => s.name));
+  const layout = {
+    file,
+    fields,
+    byteSize: 4 * words,
+    pack(values) {
+      const given = values;
+      for (const k in given) {
+        if (!names.has(k)) throw new Error(`Params of ${file}: unknown field ${k}`);
+      }
+      const buffer = new ArrayBuffer(4 * words);
+      const u32 = new Uint32Array(buffer), f32 = new Float32Array(buffer);
+      for (const s of named) {
+        const v = given[s.name];
+        if (v === void 0) throw new Error(`Params of ${file}: missing field ${s.name}`);
+        const view2 = s.scalar === "u32" ? u32 : f32;
+        if (typeof v === "number") {
+          if (s.words !== 1) throw new Error(`Params of ${file}: ${s.name} needs an array`);
+          view2[s.word] = v;
+        } else {
+          if (s.words === 1 || v.length > s.words) {
+            throw new Error(`Params of ${file}: ${v.length} values do not fit ${s.name}`);
+          }
+          view2.set(v, s.word);
+        }
+      }
+      return buffer;
+    }
+  };
+  declared.set(file, layout);
+  return layout;
+}
+
+// src/backends/webgpu/gemm.ts
+var GPU_TILES = { WG_M: 16, WG_N: 16, TM: 4, TN: 4, BK: 16 };
+var SOFTWARE_TILES = { WG_M: 16, WG_N: 16, TM: 8, TN: 4, BK: 8 };
+function chooseTiles(ctx, overrides = {}) {
+  const t = { ...ctx.isSoftware ? SOFTWARE_TILES : GPU_TILES, ...overrides };
+  if (t.WG_M % t.TN !== 0) {
+    throw new Error(`Invalid GEMM tiles ${JSON.stringify(t)}: WG_M must be a multiple of TN`);
+  }
+  return t;
+}
+function gemmWorkgroups(tiles, M, N) {
+  const bm = tiles.WG_M * tiles.TM, bn = tiles.WG_N * tiles.TN;
+  return Math.ceil(M / bm) * Math.ceil(N / bn);
+}
+var MATMUL_PARAMS = defineParams("matmul.wgsl", [
+  ["M", "u32"],
+  ["N", "u32"],
+  ["K", "u32"],
+  ["alpha", "f32"],
+  ["a_off", "u32"],
+  ["a_sb", "u32"],
+  ["a_sm", "u32"],
+  ["a_sk", "u32"],
+  ["b_off", "u32"],
+  ["b_sb", "u32"],
+  ["b_sk", "u32"],
+  ["b_sn", "u32"],
+  ["c_off", "u32"],
+  ["c_sb", "u32"],
+  ["c_sm", "u32"],
+  ["c_sn", "u32"]
+]);
+function matmul(rt, tiles, operands, dims, strides, family = "matmul") {
+  const [a_off, a_sb, a_sm, a_sk] = strides.a;
+  const [b_off, b_sb, b_sk, b_sn] = strides.b;
+  const [c_off, c_sb, c_sm, c_sn] = strides.c;
+  const params = MATMUL_PARAMS.pack({
+    M: dims.M,
+    N: dims.N,
+    K: dims.K,
+    alpha: dims.alpha ?? 1,
+    a_off,
+    a_sb,
+    a_sm,
+    a_sk,
+    b_off,
+    b_sb,
+    b_sk,
+    b_sn,
+    c_off,
+    c_sb,
+    c_sm,
+    c_sn
+  });
+  const batch = dims.batch ?? 1;
+  rt.dispatch({
+    family,
+    pipeline: rt.pipelines.get("matmul", "main", { ...tiles }),
+    bindings: [operands.a, operands.b, operands.c],
+    params,
+    workgroups: gemmWorkgroups(tiles, dims.M, dims.N),
+    z: batch,
+    flops: 2 * dims.M * dims.N * dims.K * batch
+  });
+}
+
 // src/backends/webgpu/frames.ts
 var FRAMES_PARAMS = defineParams("frames.wgsl", [
   ["total", "u32"],
@@ -1046,12 +1073,12 @@ function conv(rt, tiles, xIn, w, opts = {}) {
   const { b, cin, tIn, hIn, wIn, kt, kh, kw, st, sh, sw, padT, tOut, hOut, wOut, outShape } = g;
   const out = rt.alloc(outShape, "f32", "conv");
   const pOut = tOut * hOut * wOut;
-  const M = w.cout, N = b * pOut, K = cin * kt * kh * kw;
+  const M = w.cout, N = b * pOut, K3 = cin * kt * kh * kw;
   const norm = opts.norm;
   const params = CONV_PARAMS.pack({
     M,
     N,
-    K,
+    K: K3,
     cin,
     t_in: tIn,
     h_in: hIn,
@@ -1095,7 +1122,7 @@ function conv(rt, tiles, xIn, w, opts = {}) {
     ],
     params,
     workgroups: gemmWorkgroups(tiles, M, N),
-    flops: 2 * M * N * K
+    flops: 2 * M * N * K3
   });
   return out;
 }
@@ -1444,6 +1471,363 @@ function fsqDequantize(rt, idxIn, spec) {
   return codes;
 }
 
+// src/backends/webgpu/bands.ts
+var ROWS_PARAMS = defineParams("rows.wgsl", [
+  ["total", "u32"],
+  ["width", "u32"],
+  ["rows", "u32"],
+  ["frames", "u32"],
+  ["src_frames", "u32"],
+  ["src_rows", "u32"],
+  ["from_frame", "u32"],
+  ["from_row", "u32"],
+  ["dst_frames", "u32"],
+  ["dst_rows", "u32"],
+  ["to_frame", "u32"],
+  ["to_row", "u32"]
+]);
+var BAND_STATS_PARAMS = defineParams("band_stats.wgsl", [
+  ["channels", "u32"],
+  ["frames", "u32"],
+  ["spatial", "u32"],
+  ["groups", "u32"],
+  ["ch_per_group", "u32"],
+  ["eps", "f32"],
+  ["band", "u32"],
+  ["bands", "u32"],
+  ["count", "u32"],
+  ["slots", "u32"],
+  ["_p0", "u32"],
+  ["_p1", "u32"]
+]);
+var BandedTensor = class {
+  constructor(shape, dtype, bands, starts) {
+    this.shape = shape;
+    this.dtype = dtype;
+    this.bands = bands;
+    this.starts = starts;
+  }
+  shape;
+  dtype;
+  bands;
+  starts;
+  /** Set by `release`. */
+  released = false;
+};
+function rowAxis(shape) {
+  return shape.length - 2;
+}
+function view(shape) {
+  const video = shape.length === 5;
+  return [shape[0] * shape[1], video ? shape[2] : 1, shape[rowAxis(shape)], shape.at(-1)];
+}
+function withRows(shape, rows) {
+  const s = [...shape];
+  s[rowAxis(s)] = rows;
+  return s;
+}
+var RowBands = class {
+  constructor(rt, budget) {
+    this.rt = rt;
+    this.budget = budget;
+  }
+  rt;
+  budget;
+  /** Ops that ran in bands, for tests and the bench. */
+  bandedOps = 0;
+  /** Bytes of a tensor of `shape` (4 per element). */
+  bytes(shape) {
+    return numel(shape) * 4;
+  }
+  /** Whether a tensor of `shape` is over the budget (only images and video are banded). */
+  over(shape) {
+    return shape.length >= 4 && this.bytes(shape) > this.budget;
+  }
+  /**
+   * Output bands of `rows` rows: each as long as `fits(start, end)` allows, ending only where
+   * `boundary(end)` holds (or at `rows`).
+   */
+  plan(rows, fits, boundary, what) {
+    const plans = [];
+    for (let start = 0; start < rows; ) {
+      let end = start;
+      for (let e = start + 1; e <= rows; e++) {
+        if (e < rows && !boundary(e)) continue;
+        if (!fits(start, e)) break;
+        end = e;
+      }
+      if (end === start) {
+        throw new Error(
+          `Cannot split ${what} into row bands of at most ${this.budget} bytes (the storage binding limit): one band from row ${start} needs more; use a smaller frame or a device with a larger limit`
+        );
+      }
+      plans.push({ start, end });
+      start = end;
+    }
+    return plans;
+  }
+  /**
+   * Copies frames [f0, f1) and rows [r0, r1) of `src` (whole or banded) into `dst` at frame
+   * `t0`, row 0 on.
+   */
+  copyInto(src, frames, r0, r1, dst, t0) {
+    const [planes, , , width] = view(src.shape);
+    const [, dstFrames, dstRows] = view(dst.shape);
+    const pieces = src instanceof BandedTensor ? src.bands.map((b, i) => ({ t: b, start: src.starts[i] })) : [{ t: src, start: 0 }];
+    for (const { t, start } of pieces) {
+      const [, srcFrames, srcRows] = view(t.shape);
+      const a = Math.max(r0, start), b = Math.min(r1, start + srcRows);
+      if (a >= b) continue;
+      const count2 = frames[1] - frames[0];
+      const total = planes * count2 * (b - a) * width;
+      this.rt.dispatch({
+        family: "rows",
+        pipeline: this.rt.pipelines.get("rows"),
+        bindings: [t, dst],
+        params: ROWS_PARAMS.pack({
+          total,
+          width,
+          rows: b - a,
+          frames: count2,
+          src_frames: srcFrames,
+          src_rows: srcRows,
+          from_frame: frames[0],
+          from_row: a - start,
+          dst_frames: dstFrames,
+          dst_rows: dstRows,
+          to_frame: t0,
+          to_row: a - r0
+        }),
+        workgroups: elementwiseGroups(total)
+      });
+    }
+  }
+  /**
+   * Rows [r0, r1) of `t` as one tensor, and whether it is a new one (to release): a band or
+   * the whole tensor is returned as it is.
+   */
+  window(t, r0, r1) {
+    if (t instanceof GpuTensor) {
+      if (r0 === 0 && r1 === t.shape[rowAxis(t.shape)]) return { tensor: t, made: false };
+    } else {
+      const i = t.starts.indexOf(r0);
+      if (i >= 0 && (t.starts[i + 1] ?? t.shape[rowAxis(t.shape)]) === r1) {
+        return { tensor: t.bands[i], made: false };
+      }
+    }
+    const out = this.rt.alloc(withRows(t.shape, r1 - r0), t.dtype, "band window");
+    const frames = view(t.shape)[1];
+    this.copyInto(t, [0, frames], r0, r1, out, 0);
+    return { tensor: out, made: true };
+  }
+  /** `t` whole (joined when banded; the caller releases it when `made`). */
+  whole(t) {
+    return this.window(t, 0, t.shape[rowAxis(t.shape)]);
+  }
+  /** The bands made by `make(start, end)` for each plan, as one tensor of `shape`. */
+  assemble(shape, dtype, plans, make) {
+    this.bandedOps++;
+    const bands = [];
+    try {
+      for (const p of plans) {
+        const band = make(p);
+        bands.push(band);
+        const want = fmtShape(withRows(shape, p.end - p.start));
+        if (fmtShape(band.shape) !== want) {
+          throw new Error(`Row band ${fmtShape(band.shape)} is not ${want}: a band plan is wrong`);
+        }
+      }
+    } catch (err) {
+      for (const b of bands) this.rt.release(b);
+      throw err;
+    }
+    if (bands.length === 1) return bands[0];
+    return new BandedTensor(shape, dtype, bands, plans.map((p) => p.start));
+  }
+  /** Frees every band. */
+  release(t) {
+    if (t.released) throw new Error(`Tensor ${fmtShape(t.shape)} was used after release`);
+    t.released = true;
+    for (const b of t.bands) this.rt.release(b);
+  }
+  /** A host tensor over the budget, uploaded in bands. */
+  upload(t) {
+    const [planes, frames, rows, width] = view(t.shape);
+    const rowBytes = this.bytes(withRows(t.shape, 1));
+    const plans = this.plan(
+      rows,
+      (a, b) => (b - a) * rowBytes <= this.budget,
+      () => true,
+      `an input ${fmtShape(t.shape)}`
+    );
+    const Ctor = t.data instanceof Int32Array ? Int32Array : Float32Array;
+    return this.assemble(t.shape, t.data instanceof Int32Array ? "i32" : "f32", plans, (p) => {
+      const n = p.end - p.start;
+      const data = new Ctor(planes * frames * n * width);
+      for (let q = 0; q < planes * frames; q++) {
+        const from = (q * rows + p.start) * width;
+        data.set(t.data.subarray(from, from + n * width), q * n * width);
+      }
+      return this.rt.upload({ data, shape: withRows(t.shape, n) });
+    });
+  }
+  /** A banded tensor read back whole. */
+  async read(t) {
+    const [planes, frames, rows, width] = view(t.shape);
+    const parts = [];
+    for (const b of t.bands) parts.push(await this.rt.read(b));
+    const Ctor = t.dtype === "i32" ? Int32Array : Float32Array;
+    const data = new Ctor(numel(t.shape));
+    parts.forEach((part, i) => {
+      const n = view(part.shape)[2];
+      for (let q = 0; q < planes * frames; q++) {
+        const src = part.data.subarray(q * n * width, (q + 1) * n * width);
+        data.set(src, (q * rows + t.starts[i]) * width);
+      }
+    });
+    return { data, shape: [...t.shape] };
+  }
+  // ---- ops -----------------------------------------------------------------------------
+  /**
+   * A convolution in output row bands. Output row r reads (virtual, after a fused upsample
+   * `up`) input rows r * sh - padLow + [0, kh); each band's window holds the real rows those
+   * reach, padded with zeros only past the image's edges, as the whole conv is.
+   */
+  conv(x, opts, g, run) {
+    const { hIn, sh, kh, padLowH, up } = g;
+    const hOut = g.outShape[rowAxis(g.outShape)];
+    const virtualRows = (r0, r1) => [r0 * sh - padLowH, (r1 - 1) * sh - padLowH + kh];
+    const windowRows = (r0, r1) => {
+      const [v0, v1] = virtualRows(r0, r1);
+      const c0 = Math.max(0, v0), c1 = Math.min(hIn * up, v1);
+      return [Math.floor(c0 / up), Math.ceil(c1 / up)];
+    };
+    const inRow = this.bytes(withRows(x.shape, 1));
+    const outRow = this.bytes(withRows(g.outShape, 1));
+    const context = opts.context;
+    const ctxRow = context ? this.bytes(withRows(context.shape, 1)) : 0;
+    const fits = (r0, r1) => {
+      const [a, b] = windowRows(r0, r1);
+      const n = b - a;
+      return n * (inRow + ctxRow) <= this.budget && (r1 - r0) * outRow <= this.budget;
+    };
+    const boundary = (r) => {
+      if (up === 1) return true;
+      const [v0] = virtualRows(r, r + 1);
+      const [, v1] = virtualRows(r - 1, r);
+      return v0 % 2 === 0 && v1 % 2 === 0;
+    };
+    const plans = this.plan(hOut, fits, boundary, `a conv's output ${fmtShape(g.outShape)}`);
+    const residual = opts.residual;
+    return this.assemble(g.outShape, "f32", plans, ({ start, end }) => {
+      const [v0, v1] = virtualRows(start, end);
+      const [a, b] = windowRows(start, end);
+      const temps = [];
+      const take = (t, r0, r1) => {
+        const win = this.window(t, r0, r1);
+        if (win.made) temps.push(win.tensor);
+        return win.tensor;
+      };
+      try {
+        return run(take(x, a, b), {
+          ...opts,
+          padLow: [a * up - v0, g.padLowW],
+          padHigh: [v1 - b * up, g.padHighW],
+          residual: residual && take(residual, start, end),
+          context: context && take(context, a, b)
+        });
+      } finally {
+        for (const t of temps) this.rt.release(t);
+      }
+    });
+  }
+  /**
+   * An op mapping output rows [r0, r1) to input rows `inRows(r0, r1)` (pooling, upsampling,
+   * Haar, per-row norm), run per output band on its input window.
+   */
+  rowMap(x, outShape, outDtype, inRows, boundary, run, what) {
+    const inRow = this.bytes(withRows(x.shape, 1));
+    const outRow = this.bytes(withRows(outShape, 1));
+    const fits = (r0, r1) => {
+      const [a, b] = inRows(r0, r1);
+      return (b - a) * inRow <= this.budget && (r1 - r0) * outRow <= this.budget;
+    };
+    const plans = this.plan(outShape[rowAxis(outShape)], fits, boundary, what);
+    return this.assemble(outShape, outDtype, plans, (p) => {
+      const [a, b] = inRows(p.start, p.end);
+      const win = this.window(x, a, b);
+      try {
+        return run(win.tensor, p);
+      } finally {
+        if (win.made) this.rt.release(win.tensor);
+      }
+    });
+  }
+  /** Ops.joinFrames with banded parts or a result over the budget. */
+  joinFrames(parts, outShape, dtype) {
+    const outRow = this.bytes(withRows(outShape, 1));
+    const plans = this.plan(
+      outShape[3],
+      (a, b) => (b - a) * outRow <= this.budget,
+      () => true,
+      `joined frames ${fmtShape(outShape)}`
+    );
+    return this.assemble(outShape, dtype, plans, ({ start, end }) => {
+      const band = this.rt.alloc(withRows(outShape, end - start), dtype, "joinFrames band");
+      let t0 = 0;
+      for (const part of parts) {
+        this.copyInto(part.tensor, [part.from, part.to], start, end, band, t0);
+        t0 += part.to - part.from;
+      }
+      return band;
+    });
+  }
+  /**
+   * GroupNorm statistics [B, F, G, 2] of a banded tensor viewed as [B, C, F, S] per band:
+   * partial sums per band, combined, in two passes (band_stats.wgsl).
+   */
+  groupNormStats(x, geo, groups, eps) {
+    const { b, c, frames, spatial: spatial2 } = geo;
+    const slots = b * frames * groups;
+    const stats = this.rt.alloc([b, frames, groups, 2], "f32", "norm stats");
+    const partial = this.rt.alloc([x.bands.length, slots], "f32", "norm partial sums");
+    const rows = x.shape[rowAxis(x.shape)];
+    const base = {
+      channels: c,
+      frames,
+      groups,
+      ch_per_group: c / groups,
+      eps,
+      bands: x.bands.length,
+      count: c / groups * spatial2,
+      slots
+    };
+    const pass = (entry) => x.bands.forEach((band, i) => {
+      const bandRows = band.shape[rowAxis(band.shape)];
+      this.rt.dispatch({
+        family: "norm",
+        pipeline: this.rt.pipelines.get("band_stats", entry),
+        bindings: [band, partial, entry === "sq_main" ? stats : null],
+        params: BAND_STATS_PARAMS.pack({ ...base, spatial: spatial2 / rows * bandRows, band: i }),
+        workgroups: slots
+      });
+    });
+    const combine = (entry) => this.rt.dispatch({
+      family: "norm",
+      pipeline: this.rt.pipelines.get("band_stats", entry),
+      bindings: [null, partial, stats],
+      params: BAND_STATS_PARAMS.pack({ ...base, spatial: spatial2, band: 0 }),
+      workgroups: Math.ceil(slots / 256)
+    });
+    pass("sum_main");
+    combine("mean_main");
+    pass("sq_main");
+    combine("finish_main");
+    this.rt.release(partial);
+    return stats;
+  }
+};
+
 // src/backends/webgpu/backend.ts
 var ATTENTION_SCORE_BUDGET = 64 * 1024 * 1024;
 var WebGpuOps = class _WebGpuOps {
@@ -1454,9 +1838,23 @@ var WebGpuOps = class _WebGpuOps {
   /** Bytes of attention scores held at once. */
   attentionScoreBytes;
   #rt;
+  #bands;
   constructor(rt, options) {
     this.#rt = rt;
-    this.attentionScoreBytes = options.attentionScoreBytes ?? ATTENTION_SCORE_BUDGET;
+    const { maxStorageBufferBindingSize, maxBufferSize } = rt.ctx.limits;
+    const wanted = options.maxBindingBytes;
+    if (wanted !== void 0 && !(Number.isSafeInteger(wanted) && wanted > 0)) {
+      throw new Error(
+        `Invalid maxBindingBytes ${wanted}: expected a positive whole number of bytes`
+      );
+    }
+    const budget = Math.min(wanted ?? Infinity, maxStorageBufferBindingSize, maxBufferSize);
+    this.#bands = new RowBands(rt, budget);
+    rt.activationLimit = budget;
+    this.attentionScoreBytes = Math.min(
+      options.attentionScoreBytes ?? ATTENTION_SCORE_BUDGET,
+      this.#bands.budget
+    );
     this.tiles = chooseTiles(rt.ctx, options.tiles);
   }
   /** Acquires a WebGPU device and the backend on it. */
@@ -1471,19 +1869,80 @@ var WebGpuOps = class _WebGpuOps {
   get ctx() {
     return this.#rt.ctx;
   }
+  /** Bytes an activation binding may hold before it is split into row bands. */
+  get maxBindingBytes() {
+    return this.#bands.budget;
+  }
+  /** Ops that have run in row bands so far (tests, the bench). */
+  get bandedOps() {
+    return this.#bands.bandedOps;
+  }
   /** The buffer pool (its counters are `memoryStats`). */
   get pool() {
     return this.#rt.pool;
   }
   // ---- tensors and lifecycle -----------------------------------------------------------
   upload(t) {
-    return this.#rt.upload(t);
+    return this.#bands.over(t.shape) ? this.#bands.upload(t) : this.#rt.upload(t);
   }
   read(t) {
-    return this.#rt.read(t);
+    return t instanceof BandedTensor ? this.#bands.read(t) : this.#rt.read(t);
   }
   release(t) {
-    this.#rt.release(t);
+    if (t instanceof BandedTensor) this.#bands.release(t);
+    else this.#rt.release(t);
+  }
+  /** Whether an op on these tensors, making `outShape`, runs in row bands. */
+  #banded(outShape, ...inputs) {
+    return this.#bands.over(outShape) || inputs.some((t) => t && (t instanceof BandedTensor || this.#bands.over(t.shape)));
+  }
+  /** `t` whole for an op that has no banded form (it runs at the lowest resolution only). */
+  #whole(tensors, run) {
+    const joined = tensors.map(
+      (t) => t instanceof BandedTensor ? this.#bands.whole(t) : { tensor: t, made: false }
+    );
+    try {
+      return run(joined.map((j) => j.tensor));
+    } finally {
+      for (const j of joined) if (j.made) this.#rt.release(j.tensor);
+    }
+  }
+  /** A resampler, in row bands when its input or output needs them. */
+  #resample(x, op) {
+    const [b, c] = x.shape;
+    const outShape = [b, c, ...resampleDims(x.shape, op)];
+    const run = (t) => resample(this.#rt, t, op);
+    if (!this.#banded(outShape, x)) return run(x);
+    const h = x.shape[3];
+    const inRows = (r0, r1) => op === "poolSpace" ? [2 * r0, Math.min(h, 2 * r1)] : op === "upSpace" ? [r0 / 2, r1 / 2] : [r0, r1];
+    const boundary = (r) => op !== "upSpace" || r % 2 === 0;
+    return this.#bands.rowMap(
+      x,
+      outShape,
+      "f32",
+      inRows,
+      boundary,
+      run,
+      `${op} of ${fmtShape(x.shape)}`
+    );
+  }
+  /** A Haar transform, in row bands when its input or output needs them. */
+  #haar(x, levels, forward) {
+    const outShape = haarPlan(x.shape, levels, forward).at(-1)?.outShape ?? x.shape;
+    const run = (t) => haar(this.#rt, t, levels, forward);
+    if (levels === 0 || !this.#banded(outShape, x)) return run(x);
+    const f = 2 ** levels, h = x.shape[x.shape.length - 2];
+    const inRows = (r0, r1) => forward ? [r0 * f, Math.min(h, r1 * f)] : [r0 / f, r1 / f];
+    const boundary = (r) => forward || r % f === 0;
+    return this.#bands.rowMap(
+      x,
+      outShape,
+      "f32",
+      inRows,
+      boundary,
+      run,
+      `a Haar transform of ${fmtShape(x.shape)}`
+    );
   }
   /** Bytes of the buffer pool: in use, allocated, and their peaks. */
   memoryStats() {
@@ -1509,39 +1968,67 @@ var WebGpuOps = class _WebGpuOps {
   // ---- ops -----------------------------------------------------------------------------
   /** Convolution with optional fused GroupNorm (+ SiLU), upsample and residual. */
   conv(x, w, opts = {}) {
-    return conv(this.#rt, this.tiles, x, w, opts);
+    const g = convGeometry(x.shape, w, opts);
+    if (!this.#banded(g.outShape, x, opts.residual, opts.context)) {
+      return conv(this.#rt, this.tiles, x, w, opts);
+    }
+    return this.#bands.conv(
+      x,
+      opts,
+      g,
+      (t, o) => conv(this.#rt, this.tiles, t, w, o)
+    );
   }
   groupNormStats(x, opts) {
-    return groupNormStats(this.#rt, x, opts);
+    if (!(x instanceof BandedTensor)) return groupNormStats(this.#rt, x, opts);
+    return this.#bands.groupNormStats(x, groupNormGeometry(x.shape, opts), opts.groups, opts.eps);
   }
   groupNorm(x, norm) {
-    return groupNorm(this.#rt, x, norm);
+    const run = (t) => groupNorm(this.#rt, t, norm);
+    if (!this.#banded(x.shape, x)) return run(x);
+    const same = (r0, r1) => [r0, r1];
+    return this.#bands.rowMap(
+      x,
+      x.shape,
+      "f32",
+      same,
+      () => true,
+      run,
+      `a GroupNorm of ${fmtShape(x.shape)}`
+    );
   }
   attention(qkv, kind = "spatial", opts) {
     const config = { tiles: this.tiles, scoreBytes: this.attentionScoreBytes };
-    return attention(this.#rt, config, qkv, kind, opts);
+    return this.#whole(
+      [qkv, opts?.keysValues],
+      ([q, kv]) => attention(this.#rt, config, q, kind, kv ? { ...opts, keysValues: kv } : opts)
+    );
   }
   avgPool(x, axis) {
-    return resample(this.#rt, x, axis === "space" ? "poolSpace" : "poolTime");
+    return this.#resample(x, axis === "space" ? "poolSpace" : "poolTime");
   }
   upsample(x, axis) {
-    return resample(this.#rt, x, axis === "space" ? "upSpace" : "upTime");
+    return this.#resample(x, axis === "space" ? "upSpace" : "upTime");
   }
   haarPatch(x, levels) {
-    return haar(this.#rt, x, levels, true);
+    return this.#haar(x, levels, true);
   }
   haarUnpatch(x, levels) {
-    return haar(this.#rt, x, levels, false);
+    return this.#haar(x, levels, false);
   }
   fsqQuantize(z, spec) {
-    return fsqQuantize(this.#rt, z, spec);
+    return this.#whole([z], ([t]) => fsqQuantize(this.#rt, t, spec));
   }
   fsqDequantize(indices, spec) {
-    return fsqDequantize(this.#rt, indices, spec);
+    return this.#whole([indices], ([t]) => fsqDequantize(this.#rt, t, spec));
   }
   /** `park` changes nothing here: GPU memory has no address-space limit to keep state out of. */
   joinFrames(parts, _opts) {
-    return joinFrames(this.#rt, parts);
+    const g = joinFramesGeometry(parts);
+    if (!this.#banded(g.outShape, ...parts.map((p) => p.tensor))) {
+      return joinFrames(this.#rt, parts);
+    }
+    return this.#bands.joinFrames(parts, g.outShape, g.dtype);
   }
   // ---- for the bench -------------------------------------------------------------------
   /** C = alpha * A B over strided views; see wgsl/matmul.wgsl. Exposed for the bench. */
@@ -2758,7 +3245,7 @@ var WasmRuntime = class _WasmRuntime {
 
 // src/backends/wasm/gemm.ts
 function gemm(rt, p) {
-  const { M, N, K } = p;
+  const { M, N, K: K3 } = p;
   const want = rt.threads * CHUNKS_PER_THREAD;
   const blockN = Math.max(64, Math.ceil(N / want / 16) * 16);
   const colBlocks = Math.ceil(N / blockN);
@@ -2777,7 +3264,7 @@ function gemm(rt, p) {
       ldc: p.ldc,
       bias: p.bias ?? 0,
       accumulate: p.accumulate ? 1 : 0,
-      k: K,
+      k: K3,
       m: M,
       n: N,
       blockM,
@@ -2831,18 +3318,18 @@ function conv2(rt, xIn, w, opts) {
   const g = convGeometry(x.shape, w, opts);
   const { b, cin, tIn, hIn, wIn, kt, kh, kw, st, sh, sw, padT, up, tOut, hOut, wOut } = g;
   const [plH, plW, phH, phW] = [g.padLowH, g.padLowW, g.padHighH, g.padHighW];
-  const M = w.cout, P = tOut * hOut * wOut, K = cin * kt * kh * kw;
+  const M = w.cout, P = tOut * hOut * wOut, K3 = cin * kt * kh * kw;
   const pIn = tIn * hIn * wIn;
   const out = rt.alloc(g.outShape, "f32", "conv");
   const weight = rt.tensor(w.weight).ptr, bias = rt.tensor(w.bias).ptr;
   const residual = opts.residual ? rt.tensor(opts.residual) : null;
   if (residual) rt.f32(out.ptr, out.size).set(rt.f32(residual.ptr, residual.size));
   const norm = opts.norm;
-  const direct = K === cin && st === 1 && sh === 1 && sw === 1 && up === 1 && !norm && plH + phH + plW + phW + padT === 0;
+  const direct = K3 === cin && st === 1 && sh === 1 && sw === 1 && up === 1 && !norm && plH + phH + plW + phW + padT === 0;
   const family = g.family;
   const temporal2 = family === "conv-time" && st === 1 && sh === 1 && sw === 1 && up === 1 && plH + phH + plW + phW === 0;
   const winograd = kt === 1 && kh === 3 && kw === 3 && st === 1 && sh === 1 && sw === 1 && plH === 1 && plW === 1 && phH === 1 && phW === 1 && rt.kernels.winogradScratchBytes(M, cin) <= rt.scratchBytes;
-  rt.timed(family, 2 * M * K * P * b, () => {
+  rt.timed(family, 2 * M * K3 * P * b, () => {
     if (winograd) {
       winogradConv(rt, x, w, opts, out, [b, cin, tIn, hIn, wIn], up);
       return;
@@ -2856,7 +3343,7 @@ function conv2(rt, xIn, w, opts) {
       for (let bi = 0; bi < b; bi++) {
         gemm(rt, {
           a: weight,
-          sam: K,
+          sam: K3,
           sak: 1,
           b: x.ptr + 4 * bi * cin * pIn,
           sbk: pIn,
@@ -2865,15 +3352,15 @@ function conv2(rt, xIn, w, opts) {
           ldc: P,
           M,
           N: P,
-          K,
+          K: K3,
           bias,
           accumulate: !!residual
         });
       }
       return;
     }
-    const len = Math.max(1, Math.min(P, Math.floor(rt.columnBytes / (4 * K))));
-    const col = rt.heap.alloc(4 * K * len, "convolution columns");
+    const len = Math.max(1, Math.min(P, Math.floor(rt.columnBytes / (4 * K3))));
+    const col = rt.heap.alloc(4 * K3 * len, "convolution columns");
     try {
       for (let bi = 0; bi < b; bi++) {
         for (let q0 = 0; q0 < P; q0 += len) {
@@ -2901,10 +3388,10 @@ function conv2(rt, xIn, w, opts) {
             ...gatherNorm(rt, norm, bi),
             q0,
             len: n
-          }, K);
+          }, K3);
           gemm(rt, {
             a: weight,
-            sam: K,
+            sam: K3,
             sak: 1,
             b: col,
             sbk: n,
@@ -2913,7 +3400,7 @@ function conv2(rt, xIn, w, opts) {
             ldc: P,
             M,
             N: n,
-            K,
+            K: K3,
             bias,
             accumulate: !!residual
           });
@@ -3529,7 +4016,7 @@ var ParsedSafetensors = class {
     return this.entries.has(name);
   }
   float32(name) {
-    const { entry, view } = this.lookup(name);
+    const { entry, view: view2 } = this.lookup(name);
     if (!FLOAT_DTYPES.has(entry.dtype)) {
       throw new Error(
         `Tensor ${show(name)} in ${show(this.source)} is ${entry.dtype}, expected a float tensor`
@@ -3537,17 +4024,17 @@ var ParsedSafetensors = class {
     }
     const out = new Float32Array((entry.end - entry.begin) / DTYPE_SIZE[entry.dtype]);
     if (entry.dtype === "F32") {
-      for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
+      for (let i = 0; i < out.length; i++) out[i] = view2.getFloat32(i * 4, true);
     } else if (entry.dtype === "F16") {
-      for (let i = 0; i < out.length; i++) out[i] = f16ToF32(view.getUint16(i * 2, true));
+      for (let i = 0; i < out.length; i++) out[i] = f16ToF32(view2.getUint16(i * 2, true));
     } else {
       const bits = new Uint32Array(out.buffer);
-      for (let i = 0; i < out.length; i++) bits[i] = view.getUint16(i * 2, true) << 16;
+      for (let i = 0; i < out.length; i++) bits[i] = view2.getUint16(i * 2, true) << 16;
     }
     return out;
   }
   int32(name) {
-    const { entry, view } = this.lookup(name);
+    const { entry, view: view2 } = this.lookup(name);
     if (FLOAT_DTYPES.has(entry.dtype)) {
       throw new Error(
         `Tensor ${show(name)} in ${show(this.source)} is ${entry.dtype}, expected an integer tensor`
@@ -3555,12 +4042,12 @@ var ParsedSafetensors = class {
     }
     const out = new Int32Array((entry.end - entry.begin) / DTYPE_SIZE[entry.dtype]);
     if (entry.dtype === "I32") {
-      for (let i = 0; i < out.length; i++) out[i] = view.getInt32(i * 4, true);
+      for (let i = 0; i < out.length; i++) out[i] = view2.getInt32(i * 4, true);
     } else if (entry.dtype === "U8") {
-      for (let i = 0; i < out.length; i++) out[i] = view.getUint8(i);
+      for (let i = 0; i < out.length; i++) out[i] = view2.getUint8(i);
     } else {
       for (let i = 0; i < out.length; i++) {
-        const value = view.getBigInt64(i * 8, true);
+        const value = view2.getBigInt64(i * 8, true);
         if (value < -0x80000000n || value > 0x7fffffffn) {
           throw new Error(
             `Cannot narrow tensor ${show(name)} in ${show(this.source)} to int32: value ${value} at index ${i} is out of range`
@@ -3579,8 +4066,8 @@ var ParsedSafetensors = class {
     const entry = this.entries.get(name);
     if (!entry) throw new Error(`Tensor ${show(name)} not found in ${show(this.source)}`);
     const { buffer, byteOffset } = this.data;
-    const view = new DataView(buffer, byteOffset + entry.begin, entry.end - entry.begin);
-    return { entry, view };
+    const view2 = new DataView(buffer, byteOffset + entry.begin, entry.end - entry.begin);
+    return { entry, view: view2 };
   }
 };
 function parseSafetensors(bytes, source = "<bytes>") {
@@ -3588,8 +4075,8 @@ function parseSafetensors(bytes, source = "<bytes>") {
     throw new Error(`Invalid safetensors file ${show(source)}: ${detail}`);
   };
   if (bytes.length < 8) fail2(`file has ${bytes.length} bytes, too short for the header length`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength64 = view.getBigUint64(0, true);
+  const view2 = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength64 = view2.getBigUint64(0, true);
   if (headerLength64 > BigInt(MAX_HEADER_BYTES)) {
     fail2(`oversized header: ${headerLength64} bytes, the limit is ${MAX_HEADER_BYTES}`);
   }
@@ -3721,8 +4208,8 @@ function encodeSafetensors(tensors, metadata) {
   const json = new TextEncoder().encode(JSON.stringify(header));
   const headerLength = Math.ceil(json.length / 8) * 8;
   const out = new Uint8Array(8 + headerLength + offset);
-  const view = new DataView(out.buffer);
-  view.setBigUint64(0, BigInt(headerLength), true);
+  const view2 = new DataView(out.buffer);
+  view2.setBigUint64(0, BigInt(headerLength), true);
   out.set(json, 8);
   out.fill(32, 8 + json.length, 8 + headerLength);
   let pos = 8 + headerLength;
@@ -3732,20 +4219,20 @@ function encodeSafetensors(tensors, metadata) {
       const value = data[i];
       switch (dtype) {
         case "F32":
-          view.setUint32(pos, value, true);
+          view2.setUint32(pos, value, true);
           break;
         case "F16":
         case "BF16":
-          view.setUint16(pos, value, true);
+          view2.setUint16(pos, value, true);
           break;
         case "I32":
-          view.setInt32(pos, value, true);
+          view2.setInt32(pos, value, true);
           break;
         case "I64":
-          view.setBigInt64(pos, value, true);
+          view2.setBigInt64(pos, value, true);
           break;
         case "U8":
-          view.setUint8(pos, value);
+          view2.setUint8(pos, value);
           break;
       }
     }
@@ -6920,6 +7407,166 @@ function headers(ctx, extra = {}) {
   return h;
 }
 
+// src/hub/sha256.ts
+var K = new Uint32Array([
+  1116352408,
+  1899447441,
+  3049323471,
+  3921009573,
+  961987163,
+  1508970993,
+  2453635748,
+  2870763221,
+  3624381080,
+  310598401,
+  607225278,
+  1426881987,
+  1925078388,
+  2162078206,
+  2614888103,
+  3248222580,
+  3835390401,
+  4022224774,
+  264347078,
+  604807628,
+  770255983,
+  1249150122,
+  1555081692,
+  1996064986,
+  2554220882,
+  2821834349,
+  2952996808,
+  3210313671,
+  3336571891,
+  3584528711,
+  113926993,
+  338241895,
+  666307205,
+  773529912,
+  1294757372,
+  1396182291,
+  1695183700,
+  1986661051,
+  2177026350,
+  2456956037,
+  2730485921,
+  2820302411,
+  3259730800,
+  3345764771,
+  3516065817,
+  3600352804,
+  4094571909,
+  275423344,
+  430227734,
+  506948616,
+  659060556,
+  883997877,
+  958139571,
+  1322822218,
+  1537002063,
+  1747873779,
+  1955562222,
+  2024104815,
+  2227730452,
+  2361852424,
+  2428436474,
+  2756734187,
+  3204031479,
+  3329325298
+]);
+var Sha256 = class {
+  #h = new Uint32Array([
+    1779033703,
+    3144134277,
+    1013904242,
+    2773480762,
+    1359893119,
+    2600822924,
+    528734635,
+    1541459225
+  ]);
+  #w = new Uint32Array(64);
+  /** A partial 64-byte block carried between updates. */
+  #block = new Uint8Array(64);
+  #filled = 0;
+  /** Bytes hashed so far (a float: exact below 2^53). */
+  #length = 0;
+  #done = false;
+  /** Hashes `bytes` after everything before. */
+  update(bytes) {
+    if (this.#done) throw new Error("Sha256.update after hex()");
+    this.#length += bytes.length;
+    let i = 0;
+    if (this.#filled > 0) {
+      const take = Math.min(64 - this.#filled, bytes.length);
+      this.#block.set(bytes.subarray(0, take), this.#filled);
+      this.#filled += take;
+      i = take;
+      if (this.#filled < 64) return this;
+      this.#compress(this.#block, 0);
+      this.#filled = 0;
+    }
+    for (; i + 64 <= bytes.length; i += 64) this.#compress(bytes, i);
+    this.#block.set(bytes.subarray(i), 0);
+    this.#filled = bytes.length - i;
+    return this;
+  }
+  /** The digest as 64 lowercase hex digits; the hash takes no more input after. */
+  hex() {
+    if (!this.#done) {
+      const bits = this.#length * 8;
+      const tail = new Uint8Array(this.#filled < 56 ? 64 : 128);
+      tail.set(this.#block.subarray(0, this.#filled));
+      tail[this.#filled] = 128;
+      const view2 = new DataView(tail.buffer);
+      view2.setUint32(tail.length - 8, Math.floor(bits / 2 ** 32));
+      view2.setUint32(tail.length - 4, bits >>> 0);
+      for (let off = 0; off < tail.length; off += 64) this.#compress(tail, off);
+      this.#done = true;
+    }
+    return [...this.#h].map((v) => v.toString(16).padStart(8, "0")).join("");
+  }
+  #compress(bytes, off) {
+    const w = this.#w;
+    for (let t = 0; t < 16; t++) {
+      const p = off + 4 * t;
+      w[t] = bytes[p] << 24 | bytes[p + 1] << 16 | bytes[p + 2] << 8 | bytes[p + 3];
+    }
+    for (let t = 16; t < 64; t++) {
+      const a2 = w[t - 15], b2 = w[t - 2];
+      const s0 = (a2 >>> 7 | a2 << 25) ^ (a2 >>> 18 | a2 << 14) ^ a2 >>> 3;
+      const s1 = (b2 >>> 17 | b2 << 15) ^ (b2 >>> 19 | b2 << 13) ^ b2 >>> 10;
+      w[t] = w[t - 16] + s0 + w[t - 7] + s1 | 0;
+    }
+    const h = this.#h;
+    let a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    for (let t = 0; t < 64; t++) {
+      const s1 = (e >>> 6 | e << 26) ^ (e >>> 11 | e << 21) ^ (e >>> 25 | e << 7);
+      const ch = e & f ^ ~e & g;
+      const t1 = k + s1 + ch + K[t] + w[t] | 0;
+      const s0 = (a >>> 2 | a << 30) ^ (a >>> 13 | a << 19) ^ (a >>> 22 | a << 10);
+      const maj = a & b ^ a & c ^ b & c;
+      const t2 = s0 + maj | 0;
+      k = g;
+      g = f;
+      f = e;
+      e = d + t1 | 0;
+      d = c;
+      c = b;
+      b = a;
+      a = t1 + t2 | 0;
+    }
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+    h[5] += f;
+    h[6] += g;
+    h[7] += k;
+  }
+};
+
 // src/hub/download.ts
 var SHA256 = /^[0-9a-f]{64}$/;
 async function download(ctx, file, meta) {
@@ -6969,6 +7616,12 @@ async function fileSize(path) {
     throw err;
   }
 }
+function tooLarge(ctx, file, size) {
+  const what = size === null ? `the server sent more than the ${ctx.maxBytes} bytes allowed without declaring a size` : `it is ${size} bytes, more than the ${ctx.maxBytes} allowed`;
+  return new Error(
+    `Cannot download "${file}" from ${ctx.repo}: ${what}; nothing was kept (raise maxBytes if the file is genuine)`
+  );
+}
 async function corrupt(ctx, file, part, what) {
   await denoApi().remove(part).catch(() => {
   });
@@ -6989,6 +7642,7 @@ async function fetchInto(ctx, file, meta, part, mayRetry) {
     have = 0;
   }
   const progress = (bytes, total2) => ctx.onProgress?.({ file, bytes, total: meta.size ?? total2 });
+  if (meta.size !== null && meta.size > ctx.maxBytes) throw tooLarge(ctx, file, meta.size);
   if (meta.size !== null && have === meta.size && have > 0) {
     progress(have, have);
     return;
@@ -7037,6 +7691,12 @@ async function fetchInto(ctx, file, meta, part, mayRetry) {
       `the server declared ${total} bytes, the hub ${meta.size}`
     );
   }
+  if (length !== null && total > ctx.maxBytes) {
+    await res.body.cancel();
+    await deno.remove(part).catch(() => {
+    });
+    throw tooLarge(ctx, file, total);
+  }
   const limit = meta.size ?? (length !== null ? total : null);
   const out = await deno.open(
     part,
@@ -7045,7 +7705,7 @@ async function fetchInto(ctx, file, meta, part, mayRetry) {
   let overflow = false;
   try {
     for await (const chunk of res.body) {
-      if (limit !== null && have + chunk.length > limit) {
+      if (have + chunk.length > (limit ?? ctx.maxBytes)) {
         overflow = true;
         break;
       }
@@ -7058,12 +7718,26 @@ async function fetchInto(ctx, file, meta, part, mayRetry) {
   } finally {
     out.close();
   }
+  if (overflow && limit === null) {
+    await deno.remove(part).catch(() => {
+    });
+    throw tooLarge(ctx, file, null);
+  }
   if (overflow) {
     throw await corrupt(ctx, file, part, `the server sent more than the ${limit} bytes declared`);
   }
 }
-function hex2(buf) {
-  return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
+var HASH_CHUNK = 1 << 20;
+async function sha256File(path) {
+  const file = await denoApi().open(path, { read: true });
+  try {
+    const hash = new Sha256();
+    const buf = new Uint8Array(HASH_CHUNK);
+    for (let n; (n = await file.read(buf)) !== null; ) hash.update(buf.subarray(0, n));
+    return hash.hex();
+  } finally {
+    file.close();
+  }
 }
 async function verify(ctx, file, meta, part) {
   const size = await fileSize(part);
@@ -7071,8 +7745,7 @@ async function verify(ctx, file, meta, part) {
     throw await corrupt(ctx, file, part, `${size} bytes, expected ${meta.size}`);
   }
   if (SHA256.test(meta.etag)) {
-    const bytes = await denoApi().readFile(part);
-    const digest = hex2(await crypto.subtle.digest("SHA-256", bytes));
+    const digest = await sha256File(part);
     if (digest !== meta.etag) {
       throw await corrupt(ctx, file, part, `sha256 ${digest}, expected ${meta.etag}`);
     }
@@ -7080,6 +7753,7 @@ async function verify(ctx, file, meta, part) {
 }
 
 // src/hub/hub.ts
+var DEFAULT_MAX_BYTES = 4 * 2 ** 30;
 var EXTENSIONS = ["jit", "safetensors"];
 var REPO_SHAPE = /^[^/]+\/[^/]+$/;
 async function resolveCheckpoint(model, options = {}) {
@@ -7094,6 +7768,10 @@ async function resolveCheckpoint(model, options = {}) {
       `Cannot resolve "${model}": halves must name "encoder", "decoder" or both`
     );
   }
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
+    throw new Error(`Invalid maxBytes ${maxBytes}: expected a positive whole number of bytes`);
+  }
   const local = await localCheckpoint(model, wanted);
   if (local) return local;
   const repo = repoId(model);
@@ -7106,7 +7784,8 @@ async function resolveCheckpoint(model, options = {}) {
     endpoint: (options.endpoint ?? hubEndpoint()).replace(/\/+$/, ""),
     token: options.token ?? await hubToken(),
     fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
-    onProgress: options.onProgress
+    onProgress: options.onProgress,
+    maxBytes
   };
   const offline = options.offline ?? hubOffline();
   const none = Promise.resolve({ path: "", commit: "" });
@@ -7277,7 +7956,7 @@ function terminalProgress() {
 // src/browser/hub.ts
 var DEFAULT_ENDPOINT = "https://huggingface.co";
 var BROWSER_CACHE_NAME = "cosmos-webgpu-hub";
-var DEFAULT_MAX_BYTES = 4 * 2 ** 30;
+var DEFAULT_MAX_BYTES2 = 4 * 2 ** 30;
 var EXTENSIONS2 = ["jit", "safetensors"];
 function browserRepoId(model) {
   const bare = model.replace(/^nvidia\//, "");
@@ -7299,7 +7978,7 @@ async function fetchCheckpoint(model, options = {}) {
   const repo = browserRepoId(model);
   const revision = options.revision ?? "main";
   checkRevision(revision);
-  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES2;
   if (!(maxBytes >= 0)) throw new Error(`maxBytes must be a number >= 0, got ${maxBytes}`);
   const store = options.caches === void 0 ? globalThis.caches ?? null : options.caches;
   const ctx = {

@@ -24,7 +24,15 @@ import type {
   MemoryStats,
   Tensor,
 } from "../ops.ts";
-import type { HostTensor } from "../../types.ts";
+import { fmtShape, type HostTensor } from "../../types.ts";
+import {
+  convGeometry,
+  groupNormGeometry,
+  haarPlan,
+  joinFramesGeometry,
+  type Resample,
+  resampleDims,
+} from "../geometry.ts";
 import type { DeviceOptions, GpuContext } from "./device.ts";
 import type { BufferPool } from "./pool.ts";
 import { GpuRuntime, type GpuTensor } from "./runtime.ts";
@@ -42,6 +50,7 @@ import { resample } from "./resample.ts";
 import { haar } from "./haar.ts";
 import { fsqDequantize, fsqQuantize } from "./fsq.ts";
 import { joinFrames } from "./frames.ts";
+import { type AnyGpuTensor, BandedTensor, RowBands } from "./bands.ts";
 
 export type { GemmTiles, GpuTensor };
 
@@ -54,6 +63,13 @@ export interface WebGpuOptions extends DeviceOptions {
   tiles?: Partial<GemmTiles>;
   /** Bytes of attention scores held at once; smaller means more, shorter query blocks. */
   attentionScoreBytes?: number;
+  /**
+   * Largest activation a kernel binds, in bytes; larger ones are held and processed in row
+   * bands (bands.ts). Default, and at most, the adapter's storage binding and buffer limits;
+   * smaller values are for tests (a device cannot be asked for limits below WebGPU's
+   * defaults).
+   */
+  maxBindingBytes?: number;
 }
 
 /** The op interface on WebGPU. */
@@ -65,10 +81,24 @@ export class WebGpuOps implements Backend {
   /** Bytes of attention scores held at once. */
   readonly attentionScoreBytes: number;
   #rt: GpuRuntime;
+  #bands: RowBands;
 
   private constructor(rt: GpuRuntime, options: WebGpuOptions) {
     this.#rt = rt;
-    this.attentionScoreBytes = options.attentionScoreBytes ?? ATTENTION_SCORE_BUDGET;
+    const { maxStorageBufferBindingSize, maxBufferSize } = rt.ctx.limits;
+    const wanted = options.maxBindingBytes;
+    if (wanted !== undefined && !(Number.isSafeInteger(wanted) && wanted > 0)) {
+      throw new Error(
+        `Invalid maxBindingBytes ${wanted}: expected a positive whole number of bytes`,
+      );
+    }
+    const budget = Math.min(wanted ?? Infinity, maxStorageBufferBindingSize, maxBufferSize);
+    this.#bands = new RowBands(rt, budget);
+    rt.activationLimit = budget;
+    this.attentionScoreBytes = Math.min(
+      options.attentionScoreBytes ?? ATTENTION_SCORE_BUDGET,
+      this.#bands.budget,
+    );
     this.tiles = chooseTiles(rt.ctx, options.tiles);
   }
 
@@ -87,6 +117,16 @@ export class WebGpuOps implements Backend {
     return this.#rt.ctx;
   }
 
+  /** Bytes an activation binding may hold before it is split into row bands. */
+  get maxBindingBytes(): number {
+    return this.#bands.budget;
+  }
+
+  /** Ops that have run in row bands so far (tests, the bench). */
+  get bandedOps(): number {
+    return this.#bands.bandedOps;
+  }
+
   /** The buffer pool (its counters are `memoryStats`). */
   get pool(): BufferPool {
     return this.#rt.pool;
@@ -95,15 +135,79 @@ export class WebGpuOps implements Backend {
   // ---- tensors and lifecycle -----------------------------------------------------------
 
   upload(t: HostTensor): Tensor {
-    return this.#rt.upload(t);
+    return this.#bands.over(t.shape) ? this.#bands.upload(t) : this.#rt.upload(t);
   }
 
   read(t: Tensor): Promise<HostTensor> {
-    return this.#rt.read(t);
+    return t instanceof BandedTensor ? this.#bands.read(t) : this.#rt.read(t);
   }
 
   release(t: Tensor): void {
-    this.#rt.release(t);
+    if (t instanceof BandedTensor) this.#bands.release(t);
+    else this.#rt.release(t);
+  }
+
+  /** Whether an op on these tensors, making `outShape`, runs in row bands. */
+  #banded(outShape: readonly number[], ...inputs: (Tensor | undefined)[]): boolean {
+    return this.#bands.over(outShape) ||
+      inputs.some((t) => t && (t instanceof BandedTensor || this.#bands.over(t.shape)));
+  }
+
+  /** `t` whole for an op that has no banded form (it runs at the lowest resolution only). */
+  #whole<T>(tensors: (Tensor | undefined)[], run: (whole: (Tensor | undefined)[]) => T): T {
+    const joined = tensors.map((t) =>
+      t instanceof BandedTensor ? this.#bands.whole(t) : { tensor: t, made: false }
+    );
+    try {
+      return run(joined.map((j) => j.tensor));
+    } finally {
+      for (const j of joined) if (j.made) this.#rt.release(j.tensor!);
+    }
+  }
+
+  /** A resampler, in row bands when its input or output needs them. */
+  #resample(x: Tensor, op: Resample): Tensor {
+    const [b, c] = x.shape;
+    const outShape = [b, c, ...resampleDims(x.shape, op)];
+    const run = (t: Tensor) => resample(this.#rt, t, op) as GpuTensor;
+    if (!this.#banded(outShape, x)) return run(x);
+    const h = x.shape[3];
+    const inRows = (r0: number, r1: number): [number, number] =>
+      op === "poolSpace"
+        ? [2 * r0, Math.min(h, 2 * r1)]
+        : op === "upSpace"
+        ? [r0 / 2, r1 / 2]
+        : [r0, r1];
+    const boundary = (r: number) => op !== "upSpace" || r % 2 === 0;
+    return this.#bands.rowMap(
+      x as AnyGpuTensor,
+      outShape,
+      "f32",
+      inRows,
+      boundary,
+      run,
+      `${op} of ${fmtShape(x.shape)}`,
+    );
+  }
+
+  /** A Haar transform, in row bands when its input or output needs them. */
+  #haar(x: Tensor, levels: number, forward: boolean): Tensor {
+    const outShape = haarPlan(x.shape, levels, forward).at(-1)?.outShape ?? x.shape;
+    const run = (t: Tensor) => haar(this.#rt, t, levels, forward) as GpuTensor;
+    if (levels === 0 || !this.#banded(outShape, x)) return run(x);
+    const f = 2 ** levels, h = x.shape[x.shape.length - 2];
+    const inRows = (r0: number, r1: number): [number, number] =>
+      forward ? [r0 * f, Math.min(h, r1 * f)] : [r0 / f, r1 / f];
+    const boundary = (r: number) => forward || r % f === 0;
+    return this.#bands.rowMap(
+      x as AnyGpuTensor,
+      outShape,
+      "f32",
+      inRows,
+      boundary,
+      run,
+      `a Haar transform of ${fmtShape(x.shape)}`,
+    );
   }
 
   /** Bytes of the buffer pool: in use, allocated, and their peaks. */
@@ -137,15 +241,36 @@ export class WebGpuOps implements Backend {
 
   /** Convolution with optional fused GroupNorm (+ SiLU), upsample and residual. */
   conv(x: Tensor, w: ConvWeights, opts: ConvOptions = {}): Tensor {
-    return conv(this.#rt, this.tiles, x, w, opts);
+    const g = convGeometry(x.shape, w, opts);
+    if (!this.#banded(g.outShape, x, opts.residual, opts.context)) {
+      return conv(this.#rt, this.tiles, x, w, opts);
+    }
+    return this.#bands.conv(
+      x as AnyGpuTensor,
+      opts,
+      g,
+      (t, o) => conv(this.#rt, this.tiles, t, w, o) as GpuTensor,
+    );
   }
 
   groupNormStats(x: Tensor, opts: GroupNormOptions): Tensor {
-    return groupNormStats(this.#rt, x, opts);
+    if (!(x instanceof BandedTensor)) return groupNormStats(this.#rt, x, opts);
+    return this.#bands.groupNormStats(x, groupNormGeometry(x.shape, opts), opts.groups, opts.eps);
   }
 
   groupNorm(x: Tensor, norm: FusedNorm): Tensor {
-    return groupNorm(this.#rt, x, norm);
+    const run = (t: Tensor) => groupNorm(this.#rt, t, norm) as GpuTensor;
+    if (!this.#banded(x.shape, x)) return run(x);
+    const same = (r0: number, r1: number): [number, number] => [r0, r1];
+    return this.#bands.rowMap(
+      x as AnyGpuTensor,
+      x.shape,
+      "f32",
+      same,
+      () => true,
+      run,
+      `a GroupNorm of ${fmtShape(x.shape)}`,
+    );
   }
 
   attention(
@@ -154,36 +279,43 @@ export class WebGpuOps implements Backend {
     opts?: AttentionOptions,
   ): Tensor {
     const config = { tiles: this.tiles, scoreBytes: this.attentionScoreBytes };
-    return attention(this.#rt, config, qkv, kind, opts);
+    return this.#whole(
+      [qkv, opts?.keysValues],
+      ([q, kv]) => attention(this.#rt, config, q!, kind, kv ? { ...opts, keysValues: kv } : opts),
+    );
   }
 
   avgPool(x: Tensor, axis: "space" | "time"): Tensor {
-    return resample(this.#rt, x, axis === "space" ? "poolSpace" : "poolTime");
+    return this.#resample(x, axis === "space" ? "poolSpace" : "poolTime");
   }
 
   upsample(x: Tensor, axis: "space" | "time"): Tensor {
-    return resample(this.#rt, x, axis === "space" ? "upSpace" : "upTime");
+    return this.#resample(x, axis === "space" ? "upSpace" : "upTime");
   }
 
   haarPatch(x: Tensor, levels: number): Tensor {
-    return haar(this.#rt, x, levels, true);
+    return this.#haar(x, levels, true);
   }
 
   haarUnpatch(x: Tensor, levels: number): Tensor {
-    return haar(this.#rt, x, levels, false);
+    return this.#haar(x, levels, false);
   }
 
   fsqQuantize(z: Tensor, spec: FsqSpec): { codes: Tensor; indices: Tensor } {
-    return fsqQuantize(this.#rt, z, spec);
+    return this.#whole([z], ([t]) => fsqQuantize(this.#rt, t!, spec));
   }
 
   fsqDequantize(indices: Tensor, spec: FsqSpec): Tensor {
-    return fsqDequantize(this.#rt, indices, spec);
+    return this.#whole([indices], ([t]) => fsqDequantize(this.#rt, t!, spec));
   }
 
   /** `park` changes nothing here: GPU memory has no address-space limit to keep state out of. */
   joinFrames(parts: readonly FrameRange[], _opts?: JoinOptions): Tensor {
-    return joinFrames(this.#rt, parts);
+    const g = joinFramesGeometry(parts);
+    if (!this.#banded(g.outShape, ...parts.map((p) => p.tensor))) {
+      return joinFrames(this.#rt, parts);
+    }
+    return this.#bands.joinFrames(parts, g.outShape, g.dtype);
   }
 
   // ---- for the bench -------------------------------------------------------------------

@@ -92,6 +92,8 @@ export class GpuRuntime {
   #arenaOffset = 0;
   #staging = new Map<number, GPUBuffer[]>();
   #lost: string | null = null;
+  /** The first error of a batch submitted early (see #submitEarly), for the next flush. */
+  #earlyError: Error | null = null;
   #profile: {
     querySet: GPUQuerySet;
     resolve: GPUBuffer;
@@ -124,9 +126,22 @@ export class GpuRuntime {
 
   // ---- tensors -------------------------------------------------------------------------
 
+  /**
+   * Bytes any tensor but an upload may hold: the row bands' budget (bands.ts), which keeps
+   * every activation under it; a tensor over it is a bug in a band plan, refused here.
+   */
+  activationLimit = Infinity;
+
   /** A new tensor of `shape` from the pool; its contents are undefined. */
   alloc(shape: readonly number[], dtype: "f32" | "i32" = "f32", label = "tensor"): GpuTensor {
     const bytes = numel(shape) * 4;
+    if (label !== "upload" && bytes > this.activationLimit) {
+      throw new Error(
+        `Tensor ${
+          fmtShape(shape)
+        } (${label}) needs ${bytes} bytes: above the binding budget of ${this.activationLimit}, and no row bands were planned for it`,
+      );
+    }
     if (bytes > this.ctx.limits.maxStorageBufferBindingSize) {
       throw new Error(
         `Tensor ${
@@ -153,6 +168,9 @@ export class GpuRuntime {
         `Cannot upload tensor: ${t.data.length} values for shape ${fmtShape(t.shape)}`,
       );
     }
+    // The buffer may be one that recorded, unsubmitted work still uses (released to the pool
+    // since), and writeBuffer runs before that work: submit it first, so the write lands after.
+    if (this.#encoder) this.#submitEarly();
     const g = this.alloc(t.shape, dtype, "upload");
     // Ordered on the queue before any later submit, so pending ops that read `g` see the data.
     this.#device.queue.writeBuffer(
@@ -288,7 +306,7 @@ export class GpuRuntime {
     pass.dispatchWorkgroups(x, y, z);
     pass.end();
     this.#pendingKernels.add(family);
-    if (++this.#pendingDispatches >= MAX_PENDING_DISPATCHES) void this.#submit();
+    if (++this.#pendingDispatches >= MAX_PENDING_DISPATCHES) this.#submitEarly();
   }
 
   /** Submits pending work without waiting for it. */
@@ -318,12 +336,25 @@ export class GpuRuntime {
     });
   }
 
+  /**
+   * Submits pending work before a flush asks for it (a long batch, an upload); its errors are
+   * kept for the next flush to throw, not left as an unhandled rejection.
+   */
+  #submitEarly(): void {
+    this.#submit().catch((err) => {
+      this.#earlyError ??= err;
+    });
+  }
+
   /** Submits pending work and waits until the GPU has finished it. */
   async flush(): Promise<void> {
     const errors = this.#submit();
     await this.#device.queue.onSubmittedWorkDone();
     this.pool.flushed();
     await errors;
+    const early = this.#earlyError;
+    this.#earlyError = null;
+    if (early) throw early;
     if (this.#profile) await this.#collectProfile();
     if (this.#lost) throw new Error(`The WebGPU device was lost (${this.#lost})`);
   }

@@ -16,6 +16,8 @@ export interface Context {
     token: string | undefined;
     fetch: typeof fetch;
     onProgress?: (p: DownloadProgress) => void;
+    /** Largest file accepted (ResolveOptions.maxBytes). */
+    maxBytes: number;
 }
 /** A file as the hub's HEAD answer describes it; commit and etag are checked (names.ts). */
 export interface FileMeta {

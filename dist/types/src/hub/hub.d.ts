@@ -35,6 +35,12 @@ export interface ResolveOptions {
     fetch?: typeof fetch;
     /** Called as bytes arrive. */
     onProgress?: (p: DownloadProgress) => void;
+    /**
+     * Largest file accepted, in bytes; default 4 GiB (the largest official tokenizer file is
+     * under 1 GB). A file the hub says is larger is refused before it is fetched, and a body of
+     * no declared length is cut off here, so that a hostile server cannot fill the disk.
+     */
+    maxBytes?: number;
     /** Use only the cache; default HF_HUB_OFFLINE. */
     offline?: boolean;
     /**

@@ -12,7 +12,7 @@
  * @module
  */
 import type { AttentionOptions, Backend, ConvOptions, ConvWeights, FrameRange, FsqSpec, FusedNorm, GroupNormOptions, JoinOptions, KernelProfile, MemoryStats, Tensor } from "../ops.d.ts";
-import type { HostTensor } from "../../types.d.ts";
+import { type HostTensor } from "../../types.d.ts";
 import type { DeviceOptions, GpuContext } from "./device.d.ts";
 import type { BufferPool } from "./pool.d.ts";
 import { type GpuTensor } from "./runtime.d.ts";
@@ -24,6 +24,13 @@ export interface WebGpuOptions extends DeviceOptions {
     tiles?: Partial<GemmTiles>;
     /** Bytes of attention scores held at once; smaller means more, shorter query blocks. */
     attentionScoreBytes?: number;
+    /**
+     * Largest activation a kernel binds, in bytes; larger ones are held and processed in row
+     * bands (bands.ts). Default, and at most, the adapter's storage binding and buffer limits;
+     * smaller values are for tests (a device cannot be asked for limits below WebGPU's
+     * defaults).
+     */
+    maxBindingBytes?: number;
 }
 /** The op interface on WebGPU. */
 export declare class WebGpuOps implements Backend {
@@ -41,6 +48,10 @@ export declare class WebGpuOps implements Backend {
     get label(): string;
     /** The device and the facts about it. */
     get ctx(): GpuContext;
+    /** Bytes an activation binding may hold before it is split into row bands. */
+    get maxBindingBytes(): number;
+    /** Ops that have run in row bands so far (tests, the bench). */
+    get bandedOps(): number;
     /** The buffer pool (its counters are `memoryStats`). */
     get pool(): BufferPool;
     upload(t: HostTensor): Tensor;

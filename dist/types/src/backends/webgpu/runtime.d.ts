@@ -67,6 +67,11 @@ export declare class GpuRuntime {
     private constructor();
     /** Acquires a device (see device.ts) and the runtime on it. */
     static create(options?: DeviceOptions): Promise<GpuRuntime>;
+    /**
+     * Bytes any tensor but an upload may hold: the row bands' budget (bands.ts), which keeps
+     * every activation under it; a tensor over it is a bug in a band plan, refused here.
+     */
+    activationLimit: number;
     /** A new tensor of `shape` from the pool; its contents are undefined. */
     alloc(shape: readonly number[], dtype?: "f32" | "i32", label?: string): GpuTensor;
     /** The live GPU tensor behind an op argument; throws for another backend's or a released one. */

@@ -1,0 +1,469 @@
+/**
+ * Row bands: activations larger than a storage binding may hold, and the ops over them.
+ *
+ * A WebGPU kernel binds each tensor whole, and a binding is capped by the adapter
+ * (`maxStorageBufferBindingSize`: 128 MiB by default, a few GiB at most), while one step of a
+ * 1080p video holds tensors of hundreds of MB. A tensor over the cap is held as row bands
+ * (`BandedTensor`: [..., rows_i, W] pieces, each its own buffer), and an op that reads or makes
+ * one runs once per output band, on a window of its input rows:
+ * - a convolution's window has the halo its taps read (zero padding where the window reaches
+ *   past the image, the neighbour's rows elsewhere), so every output value is computed from
+ *   the same inputs, in the same order, as without bands;
+ * - pooling, upsampling and the Haar transforms map rows to rows (boundaries are chosen on the
+ *   rows where their blocks start);
+ * - GroupNorm's statistics span a whole frame: they are reduced over the bands in two passes,
+ *   the mean first, then squared deviations (wgsl/band_stats.wgsl), as the unbanded kernel does;
+ *   applying them is per row;
+ * - attention and FSQ run at the lowest resolution only: a banded input is joined first.
+ * Bands are chosen so that every binding of a dispatch (window, output, residual, carried
+ * frames) fits the budget; a single row that cannot is refused with the sizes.
+ * @module
+ */
+
+import type { ConvOptions, FrameRange } from "../ops.ts";
+import { fmtShape, type HostTensor, numel } from "../../types.ts";
+import { defineParams } from "./params.ts";
+import { elementwiseGroups, type GpuRuntime, GpuTensor } from "./runtime.ts";
+
+/** rows.wgsl's `struct Params`. */
+const ROWS_PARAMS = defineParams("rows.wgsl", [
+  ["total", "u32"],
+  ["width", "u32"],
+  ["rows", "u32"],
+  ["frames", "u32"],
+  ["src_frames", "u32"],
+  ["src_rows", "u32"],
+  ["from_frame", "u32"],
+  ["from_row", "u32"],
+  ["dst_frames", "u32"],
+  ["dst_rows", "u32"],
+  ["to_frame", "u32"],
+  ["to_row", "u32"],
+]);
+
+/** band_stats.wgsl's `struct Params`. */
+const BAND_STATS_PARAMS = defineParams("band_stats.wgsl", [
+  ["channels", "u32"],
+  ["frames", "u32"],
+  ["spatial", "u32"],
+  ["groups", "u32"],
+  ["ch_per_group", "u32"],
+  ["eps", "f32"],
+  ["band", "u32"],
+  ["bands", "u32"],
+  ["count", "u32"],
+  ["slots", "u32"],
+  ["_p0", "u32"],
+  ["_p1", "u32"],
+]);
+
+/** A tensor held as row bands: band i holds rows [starts[i], starts[i + 1]) (the last to H). */
+export class BandedTensor {
+  /** Set by `release`. */
+  released = false;
+  constructor(
+    readonly shape: readonly number[],
+    readonly dtype: "f32" | "i32",
+    readonly bands: readonly GpuTensor[],
+    readonly starts: readonly number[],
+  ) {}
+}
+
+/** A GPU tensor, whole or in bands. */
+export type AnyGpuTensor = GpuTensor | BandedTensor;
+
+/** Index of the row axis: H of [B, C, H, W] and of [B, C, T, H, W]. */
+function rowAxis(shape: readonly number[]): number {
+  return shape.length - 2;
+}
+
+/** [planes, frames, rows, width] of an image or video shape. */
+function view(shape: readonly number[]): [number, number, number, number] {
+  const video = shape.length === 5;
+  return [shape[0] * shape[1], video ? shape[2] : 1, shape[rowAxis(shape)], shape.at(-1)!];
+}
+
+/** `shape` with `rows` rows. */
+function withRows(shape: readonly number[], rows: number): number[] {
+  const s = [...shape];
+  s[rowAxis(s)] = rows;
+  return s;
+}
+
+/** Rows [start, end) of an output band. */
+export interface BandPlan {
+  start: number;
+  end: number;
+}
+
+/** The row bands of the WebGPU backend, under a byte budget per binding. */
+export class RowBands {
+  /** Ops that ran in bands, for tests and the bench. */
+  bandedOps = 0;
+  constructor(readonly rt: GpuRuntime, readonly budget: number) {}
+
+  /** Bytes of a tensor of `shape` (4 per element). */
+  bytes(shape: readonly number[]): number {
+    return numel(shape) * 4;
+  }
+
+  /** Whether a tensor of `shape` is over the budget (only images and video are banded). */
+  over(shape: readonly number[]): boolean {
+    return shape.length >= 4 && this.bytes(shape) > this.budget;
+  }
+
+  /**
+   * Output bands of `rows` rows: each as long as `fits(start, end)` allows, ending only where
+   * `boundary(end)` holds (or at `rows`).
+   */
+  plan(
+    rows: number,
+    fits: (start: number, end: number) => boolean,
+    boundary: (row: number) => boolean,
+    what: string,
+  ): BandPlan[] {
+    const plans: BandPlan[] = [];
+    for (let start = 0; start < rows;) {
+      let end = start;
+      // Grow while the next valid boundary still fits.
+      for (let e = start + 1; e <= rows; e++) {
+        if (e < rows && !boundary(e)) continue;
+        if (!fits(start, e)) break;
+        end = e;
+      }
+      if (end === start) {
+        throw new Error(
+          `Cannot split ${what} into row bands of at most ${this.budget} bytes (the storage binding limit): one band from row ${start} needs more; use a smaller frame or a device with a larger limit`,
+        );
+      }
+      plans.push({ start, end });
+      start = end;
+    }
+    return plans;
+  }
+
+  /**
+   * Copies frames [f0, f1) and rows [r0, r1) of `src` (whole or banded) into `dst` at frame
+   * `t0`, row 0 on.
+   */
+  copyInto(
+    src: AnyGpuTensor,
+    frames: [number, number],
+    r0: number,
+    r1: number,
+    dst: GpuTensor,
+    t0: number,
+  ): void {
+    const [planes, , , width] = view(src.shape);
+    const [, dstFrames, dstRows] = view(dst.shape);
+    const pieces = src instanceof BandedTensor
+      ? src.bands.map((b, i) => ({ t: b, start: src.starts[i] }))
+      : [{ t: src, start: 0 }];
+    for (const { t, start } of pieces) {
+      const [, srcFrames, srcRows] = view(t.shape);
+      const a = Math.max(r0, start), b = Math.min(r1, start + srcRows);
+      if (a >= b) continue;
+      const count = frames[1] - frames[0];
+      const total = planes * count * (b - a) * width;
+      this.rt.dispatch({
+        family: "rows",
+        pipeline: this.rt.pipelines.get("rows"),
+        bindings: [t, dst],
+        params: ROWS_PARAMS.pack({
+          total,
+          width,
+          rows: b - a,
+          frames: count,
+          src_frames: srcFrames,
+          src_rows: srcRows,
+          from_frame: frames[0],
+          from_row: a - start,
+          dst_frames: dstFrames,
+          dst_rows: dstRows,
+          to_frame: t0,
+          to_row: a - r0,
+        }),
+        workgroups: elementwiseGroups(total),
+      });
+    }
+  }
+
+  /**
+   * Rows [r0, r1) of `t` as one tensor, and whether it is a new one (to release): a band or
+   * the whole tensor is returned as it is.
+   */
+  window(t: AnyGpuTensor, r0: number, r1: number): { tensor: GpuTensor; made: boolean } {
+    if (t instanceof GpuTensor) {
+      if (r0 === 0 && r1 === t.shape[rowAxis(t.shape)]) return { tensor: t, made: false };
+    } else {
+      const i = t.starts.indexOf(r0);
+      if (i >= 0 && (t.starts[i + 1] ?? t.shape[rowAxis(t.shape)]) === r1) {
+        return { tensor: t.bands[i], made: false };
+      }
+    }
+    const out = this.rt.alloc(withRows(t.shape, r1 - r0), t.dtype, "band window");
+    const frames = view(t.shape)[1];
+    this.copyInto(t, [0, frames], r0, r1, out, 0);
+    return { tensor: out, made: true };
+  }
+
+  /** `t` whole (joined when banded; the caller releases it when `made`). */
+  whole(t: AnyGpuTensor): { tensor: GpuTensor; made: boolean } {
+    return this.window(t, 0, t.shape[rowAxis(t.shape)]);
+  }
+
+  /** The bands made by `make(start, end)` for each plan, as one tensor of `shape`. */
+  assemble(
+    shape: readonly number[],
+    dtype: "f32" | "i32",
+    plans: readonly BandPlan[],
+    make: (p: BandPlan) => GpuTensor,
+  ): AnyGpuTensor {
+    this.bandedOps++;
+    const bands: GpuTensor[] = [];
+    try {
+      for (const p of plans) {
+        const band = make(p);
+        bands.push(band);
+        const want = fmtShape(withRows(shape, p.end - p.start));
+        if (fmtShape(band.shape) !== want) {
+          throw new Error(`Row band ${fmtShape(band.shape)} is not ${want}: a band plan is wrong`);
+        }
+      }
+    } catch (err) {
+      for (const b of bands) this.rt.release(b);
+      throw err;
+    }
+    if (bands.length === 1) return bands[0];
+    return new BandedTensor(shape, dtype, bands, plans.map((p) => p.start));
+  }
+
+  /** Frees every band. */
+  release(t: BandedTensor): void {
+    if (t.released) throw new Error(`Tensor ${fmtShape(t.shape)} was used after release`);
+    t.released = true;
+    for (const b of t.bands) this.rt.release(b);
+  }
+
+  /** A host tensor over the budget, uploaded in bands. */
+  upload(t: HostTensor): AnyGpuTensor {
+    const [planes, frames, rows, width] = view(t.shape);
+    const rowBytes = this.bytes(withRows(t.shape, 1));
+    const plans = this.plan(
+      rows,
+      (a, b) => (b - a) * rowBytes <= this.budget,
+      () => true,
+      `an input ${fmtShape(t.shape)}`,
+    );
+    const Ctor = t.data instanceof Int32Array ? Int32Array : Float32Array;
+    return this.assemble(t.shape, t.data instanceof Int32Array ? "i32" : "f32", plans, (p) => {
+      const n = p.end - p.start;
+      const data = new Ctor(planes * frames * n * width);
+      for (let q = 0; q < planes * frames; q++) {
+        const from = (q * rows + p.start) * width;
+        data.set(t.data.subarray(from, from + n * width), q * n * width);
+      }
+      return this.rt.upload({ data, shape: withRows(t.shape, n) });
+    });
+  }
+
+  /** A banded tensor read back whole. */
+  async read(t: BandedTensor): Promise<HostTensor> {
+    const [planes, frames, rows, width] = view(t.shape);
+    const parts = [];
+    for (const b of t.bands) parts.push(await this.rt.read(b));
+    const Ctor = t.dtype === "i32" ? Int32Array : Float32Array;
+    const data = new Ctor(numel(t.shape));
+    parts.forEach((part, i) => {
+      const n = view(part.shape)[2];
+      for (let q = 0; q < planes * frames; q++) {
+        const src = part.data.subarray(q * n * width, (q + 1) * n * width);
+        data.set(src, (q * rows + t.starts[i]) * width);
+      }
+    });
+    return { data, shape: [...t.shape] };
+  }
+
+  // ---- ops -----------------------------------------------------------------------------
+
+  /**
+   * A convolution in output row bands. Output row r reads (virtual, after a fused upsample
+   * `up`) input rows r * sh - padLow + [0, kh); each band's window holds the real rows those
+   * reach, padded with zeros only past the image's edges, as the whole conv is.
+   */
+  conv(
+    x: AnyGpuTensor,
+    opts: ConvOptions,
+    g: {
+      hIn: number;
+      sh: number;
+      kh: number;
+      padLowH: number;
+      padLowW: number;
+      padHighW: number;
+      up: number;
+      outShape: number[];
+    },
+    run: (x: GpuTensor, opts: ConvOptions) => GpuTensor,
+  ): AnyGpuTensor {
+    const { hIn, sh, kh, padLowH, up } = g;
+    const hOut = g.outShape[rowAxis(g.outShape)];
+    const virtualRows = (
+      r0: number,
+      r1: number,
+    ) => [r0 * sh - padLowH, (r1 - 1) * sh - padLowH + kh];
+    const windowRows = (r0: number, r1: number) => {
+      const [v0, v1] = virtualRows(r0, r1);
+      const c0 = Math.max(0, v0), c1 = Math.min(hIn * up, v1);
+      return [Math.floor(c0 / up), Math.ceil(c1 / up)];
+    };
+    const inRow = this.bytes(withRows(x.shape, 1));
+    const outRow = this.bytes(withRows(g.outShape, 1));
+    const context = opts.context as AnyGpuTensor | undefined;
+    const ctxRow = context ? this.bytes(withRows(context.shape, 1)) : 0;
+    const fits = (r0: number, r1: number) => {
+      const [a, b] = windowRows(r0, r1);
+      const n = b - a;
+      // Carried frames are joined in front of the window by the conv (conv.ts): one binding.
+      return n * (inRow + ctxRow) <= this.budget && (r1 - r0) * outRow <= this.budget;
+    };
+    // With a fused 2x upsample a window starts and ends on whole input rows: both ends of a
+    // boundary's virtual rows must be even.
+    const boundary = (r: number) => {
+      if (up === 1) return true;
+      const [v0] = virtualRows(r, r + 1);
+      const [, v1] = virtualRows(r - 1, r);
+      return v0 % 2 === 0 && v1 % 2 === 0;
+    };
+    const plans = this.plan(hOut, fits, boundary, `a conv's output ${fmtShape(g.outShape)}`);
+    const residual = opts.residual as AnyGpuTensor | undefined;
+    return this.assemble(g.outShape, "f32", plans, ({ start, end }) => {
+      const [v0, v1] = virtualRows(start, end);
+      const [a, b] = windowRows(start, end);
+      const temps: GpuTensor[] = [];
+      const take = (t: AnyGpuTensor, r0: number, r1: number) => {
+        const win = this.window(t, r0, r1);
+        if (win.made) temps.push(win.tensor);
+        return win.tensor;
+      };
+      try {
+        return run(take(x, a, b), {
+          ...opts,
+          padLow: [a * up - v0, g.padLowW],
+          padHigh: [v1 - b * up, g.padHighW],
+          residual: residual && take(residual, start, end),
+          context: context && take(context, a, b),
+        });
+      } finally {
+        for (const t of temps) this.rt.release(t);
+      }
+    });
+  }
+
+  /**
+   * An op mapping output rows [r0, r1) to input rows `inRows(r0, r1)` (pooling, upsampling,
+   * Haar, per-row norm), run per output band on its input window.
+   */
+  rowMap(
+    x: AnyGpuTensor,
+    outShape: readonly number[],
+    outDtype: "f32" | "i32",
+    inRows: (r0: number, r1: number) => [number, number],
+    boundary: (row: number) => boolean,
+    run: (window: GpuTensor, band: BandPlan) => GpuTensor,
+    what: string,
+  ): AnyGpuTensor {
+    const inRow = this.bytes(withRows(x.shape, 1));
+    const outRow = this.bytes(withRows(outShape, 1));
+    const fits = (r0: number, r1: number) => {
+      const [a, b] = inRows(r0, r1);
+      return (b - a) * inRow <= this.budget && (r1 - r0) * outRow <= this.budget;
+    };
+    const plans = this.plan(outShape[rowAxis(outShape)], fits, boundary, what);
+    return this.assemble(outShape, outDtype, plans, (p) => {
+      const [a, b] = inRows(p.start, p.end);
+      const win = this.window(x, a, b);
+      try {
+        return run(win.tensor, p);
+      } finally {
+        if (win.made) this.rt.release(win.tensor);
+      }
+    });
+  }
+
+  /** Ops.joinFrames with banded parts or a result over the budget. */
+  joinFrames(
+    parts: readonly FrameRange[],
+    outShape: readonly number[],
+    dtype: "f32" | "i32",
+  ): AnyGpuTensor {
+    const outRow = this.bytes(withRows(outShape, 1));
+    const plans = this.plan(
+      outShape[3],
+      (a, b) => (b - a) * outRow <= this.budget,
+      () => true,
+      `joined frames ${fmtShape(outShape)}`,
+    );
+    return this.assemble(outShape, dtype, plans, ({ start, end }) => {
+      const band = this.rt.alloc(withRows(outShape, end - start), dtype, "joinFrames band");
+      let t0 = 0;
+      for (const part of parts) {
+        this.copyInto(part.tensor as AnyGpuTensor, [part.from, part.to], start, end, band, t0);
+        t0 += part.to - part.from;
+      }
+      return band;
+    });
+  }
+
+  /**
+   * GroupNorm statistics [B, F, G, 2] of a banded tensor viewed as [B, C, F, S] per band:
+   * partial sums per band, combined, in two passes (band_stats.wgsl).
+   */
+  groupNormStats(
+    x: BandedTensor,
+    geo: { b: number; c: number; frames: number; spatial: number },
+    groups: number,
+    eps: number,
+  ): GpuTensor {
+    const { b, c, frames, spatial } = geo;
+    const slots = b * frames * groups;
+    const stats = this.rt.alloc([b, frames, groups, 2], "f32", "norm stats");
+    const partial = this.rt.alloc([x.bands.length, slots], "f32", "norm partial sums");
+    const rows = x.shape[rowAxis(x.shape)];
+    const base = {
+      channels: c,
+      frames,
+      groups,
+      ch_per_group: c / groups,
+      eps,
+      bands: x.bands.length,
+      count: (c / groups) * spatial,
+      slots,
+    };
+    const pass = (entry: "sum_main" | "sq_main") =>
+      x.bands.forEach((band, i) => {
+        const bandRows = band.shape[rowAxis(band.shape)];
+        this.rt.dispatch({
+          family: "norm",
+          pipeline: this.rt.pipelines.get("band_stats", entry),
+          bindings: [band, partial, entry === "sq_main" ? stats : null],
+          params: BAND_STATS_PARAMS.pack({ ...base, spatial: spatial / rows * bandRows, band: i }),
+          workgroups: slots,
+        });
+      });
+    const combine = (entry: "mean_main" | "finish_main") =>
+      this.rt.dispatch({
+        family: "norm",
+        pipeline: this.rt.pipelines.get("band_stats", entry),
+        bindings: [null, partial, stats],
+        params: BAND_STATS_PARAMS.pack({ ...base, spatial, band: 0 }),
+        workgroups: Math.ceil(slots / 256),
+      });
+    pass("sum_main");
+    combine("mean_main");
+    pass("sq_main");
+    combine("finish_main");
+    this.rt.release(partial);
+    return stats;
+  }
+}
