@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { assertClose, FIXTURES, GPU_TEST, gpuOps, randomArray, relError } from "./helpers.ts";
+import { assertClose, FIXTURES, gpuTest, randomArray, relError } from "./helpers.ts";
 import { loadTokenizer } from "../mod.ts";
 import { WebGpuOps } from "../src/backends/webgpu/backend.ts";
 import { parseSafetensors } from "../src/weights/safetensors.ts";
@@ -20,10 +20,23 @@ const TOL = 1e-4;
 /** Banded against unbanded on the same adapter: only GroupNorm's sums are ordered otherwise. */
 const SAME = 1e-5;
 
-/** A banded backend, or null without an adapter (the shared one says why). */
-async function bandedOps(maxBindingBytes: number): Promise<WebGpuOps | null> {
-  if (!(await gpuOps())) return null;
-  return await WebGpuOps.create({ maxBindingBytes });
+/**
+ * A test with a backend of binding budget `budget` (destroyed after) and the shared unbanded
+ * one; shown as ignored where there is no adapter (see gpuTest).
+ */
+function bandedTest(
+  name: string,
+  budget: number,
+  fn: (banded: WebGpuOps, plain: WebGpuOps) => Promise<void>,
+): void {
+  gpuTest(name, async (plain) => {
+    const banded = await WebGpuOps.create({ maxBindingBytes: budget });
+    try {
+      await fn(banded, plain);
+    } finally {
+      banded.destroy();
+    }
+  });
 }
 
 /** Encode then decode a fixture case: latent (or indices) and reconstruction. */
@@ -55,134 +68,106 @@ const CASES = [
 ];
 
 for (const { variant, size, budget } of CASES) {
-  Deno.test({
-    name: `row bands: ${variant} ${size} under a ${
+  bandedTest(
+    `row bands: ${variant} ${size} under a ${
       budget / 1024
     } KiB binding budget equals the reference`,
-    ...GPU_TEST,
-    async fn(t) {
-      const banded = await bandedOps(budget);
-      if (!banded) {
-        await t.step({ name: "skipped: no WebGPU adapter", ignore: true, fn() {} });
-        return;
+    budget,
+    async (banded, plain) => {
+      const c = parseSafetensors(
+        await Deno.readFile(new URL(`${variant}/case_${size}.safetensors`, FIXTURES)),
+      );
+      const want = (name: string) => ({
+        data: c.float32(name),
+        shape: c.entries.get(name)!.shape,
+      });
+      const input = want("input");
+      const got = await roundTrip(banded, variant, input);
+      assert.ok(banded.bandedOps > 0, "ops ran in row bands");
+      const unbanded = await roundTrip(plain, variant, input);
+      if (variant.startsWith("D")) {
+        const idx = c.int32("indices");
+        const differ = [...idx].filter((v, i) => v !== got.latent.data[i]).length;
+        assert.equal(differ, 0, `${differ} of ${idx.length} indices differ from the reference`);
+      } else {
+        assertClose(got.latent.data, want("latent").data, TOL, `${variant} latent`);
+        const e = relError(got.latent.data, unbanded.latent.data);
+        assert.ok(e <= SAME, `latent: banded vs unbanded ${e}`);
       }
-      try {
-        const c = parseSafetensors(
-          await Deno.readFile(new URL(`${variant}/case_${size}.safetensors`, FIXTURES)),
-        );
-        const want = (name: string) => ({
-          data: c.float32(name),
-          shape: c.entries.get(name)!.shape,
-        });
-        const input = want("input");
-        const got = await roundTrip(banded, variant, input);
-        assert.ok(banded.bandedOps > 0, "ops ran in row bands");
-        const plain = await roundTrip((await gpuOps())!, variant, input);
-        if (variant.startsWith("D")) {
-          const idx = c.int32("indices");
-          const differ = [...idx].filter((v, i) => v !== got.latent.data[i]).length;
-          assert.equal(differ, 0, `${differ} of ${idx.length} indices differ from the reference`);
-        } else {
-          assertClose(got.latent.data, want("latent").data, TOL, `${variant} latent`);
-          const e = relError(got.latent.data, plain.latent.data);
-          assert.ok(e <= SAME, `latent: banded vs unbanded ${e}`);
-        }
-        assertClose(got.rec.data, want("reconstruction").data, TOL, `${variant} reconstruction`);
-        const e = relError(got.rec.data, plain.rec.data);
-        assert.ok(e <= SAME, `reconstruction: banded vs unbanded ${e}`);
-        console.log(
-          `${variant} ${size}: ${banded.bandedOps} ops in bands of <= ${budget} bytes; banded vs unbanded ${
-            e.toExponential(2)
-          }`,
-        );
-      } finally {
-        banded.destroy();
-      }
+      assertClose(got.rec.data, want("reconstruction").data, TOL, `${variant} reconstruction`);
+      const e = relError(got.rec.data, unbanded.rec.data);
+      assert.ok(e <= SAME, `reconstruction: banded vs unbanded ${e}`);
+      console.log(
+        `${variant} ${size}: ${banded.bandedOps} ops in bands of <= ${budget} bytes; banded vs unbanded ${
+          e.toExponential(2)
+        }`,
+      );
     },
-  });
+  );
 }
 
-Deno.test({
-  name: "row bands: upload, read, joinFrames and GroupNorm statistics of banded tensors",
-  ...GPU_TEST,
-  async fn(t) {
-    const banded = await bandedOps(4 * 1024);
-    if (!banded) {
-      await t.step({ name: "skipped: no WebGPU adapter", ignore: true, fn() {} });
-      return;
-    }
-    const plain = (await gpuOps())!;
-    try {
-      // [1, 3, 4, 21, 10]: a row of 4 frames is 480 bytes, so bands of 8 rows.
-      const shape = [1, 3, 4, 21, 10];
-      const host = { data: randomArray(3 * 4 * 21 * 10, 7), shape };
-      const x = banded.upload(host);
-      assert.equal(x.constructor.name, "BandedTensor");
-      assert.deepEqual(await banded.read(x), host, "read back bit for bit");
+bandedTest(
+  "row bands: upload, read, joinFrames and GroupNorm statistics of banded tensors",
+  4 * 1024,
+  async (banded, plain) => {
+    // [1, 3, 4, 21, 10]: a row of 4 frames is 480 bytes, so bands of 8 rows.
+    const shape = [1, 3, 4, 21, 10];
+    const host = { data: randomArray(3 * 4 * 21 * 10, 7), shape };
+    const x = banded.upload(host);
+    assert.equal(x.constructor.name, "BandedTensor");
+    assert.deepEqual(await banded.read(x), host, "read back bit for bit");
 
-      // Frames 3, then 0-1, of x: as the host would join them.
-      const joined = banded.joinFrames([{ tensor: x, from: 3, to: 4 }, {
-        tensor: x,
-        from: 0,
-        to: 2,
-      }]);
-      const plane = 21 * 10;
-      const expect = new Float32Array(3 * 3 * plane);
-      for (let c = 0; c < 3; c++) {
-        [3, 0, 1].forEach((f, j) =>
-          expect.set(
-            host.data.subarray((c * 4 + f) * plane, (c * 4 + f + 1) * plane),
-            (c * 3 + j) * plane,
-          )
-        );
-      }
-      assert.deepEqual((await banded.read(joined)).data, expect, "joinFrames of banded parts");
-
-      // Statistics over the bands against the unbanded kernel's, per frame and per clip.
-      for (const perFrame of [true, false]) {
-        const opts = { groups: 1, eps: 1e-6, perFrame };
-        const px = plain.upload(host);
-        const want = await plain.read(plain.groupNormStats(px, opts));
-        const got = await banded.read(banded.groupNormStats(x, opts));
-        assert.deepEqual(got.shape, want.shape);
-        assertClose(got.data, want.data, 1e-6, `stats, perFrame ${perFrame}`);
-        plain.release(px);
-      }
-      banded.release(joined);
-      banded.release(x);
-      assert.throws(() => banded.release(x), /was used after release/);
-    } finally {
-      banded.destroy();
-    }
-  },
-});
-
-Deno.test({
-  name: "row bands: a budget no single row fits is refused with the sizes; a bad budget too",
-  ...GPU_TEST,
-  async fn(t) {
-    const banded = await bandedOps(256);
-    if (!banded) {
-      await t.step({ name: "skipped: no WebGPU adapter", ignore: true, fn() {} });
-      return;
-    }
-    try {
-      // One row of [1, 3, 2, 8, 16] is 384 bytes.
-      assert.throws(
-        () => banded.upload({ data: new Float32Array(3 * 2 * 8 * 16), shape: [1, 3, 2, 8, 16] }),
-        {
-          message:
-            "Cannot split an input [1, 3, 2, 8, 16] into row bands of at most 256 bytes (the storage binding limit): one band from row 0 needs more; use a smaller frame or a device with a larger limit",
-        },
+    // Frames 3, then 0-1, of x: as the host would join them.
+    const joined = banded.joinFrames([{ tensor: x, from: 3, to: 4 }, {
+      tensor: x,
+      from: 0,
+      to: 2,
+    }]);
+    const plane = 21 * 10;
+    const expect = new Float32Array(3 * 3 * plane);
+    for (let c = 0; c < 3; c++) {
+      [3, 0, 1].forEach((f, j) =>
+        expect.set(
+          host.data.subarray((c * 4 + f) * plane, (c * 4 + f + 1) * plane),
+          (c * 3 + j) * plane,
+        )
       );
-    } finally {
-      banded.destroy();
     }
+    assert.deepEqual((await banded.read(joined)).data, expect, "joinFrames of banded parts");
+
+    // Statistics over the bands against the unbanded kernel's, per frame and per clip.
+    for (const perFrame of [true, false]) {
+      const opts = { groups: 1, eps: 1e-6, perFrame };
+      const px = plain.upload(host);
+      const want = await plain.read(plain.groupNormStats(px, opts));
+      const got = await banded.read(banded.groupNormStats(x, opts));
+      assert.deepEqual(got.shape, want.shape);
+      assertClose(got.data, want.data, 1e-6, `stats, perFrame ${perFrame}`);
+      plain.release(px);
+    }
+    banded.release(joined);
+    banded.release(x);
+    assert.throws(() => banded.release(x), /was used after release/);
+  },
+);
+
+bandedTest(
+  "row bands: a budget no single row fits is refused with the sizes; a bad budget too",
+  256,
+  async (banded) => {
+    // One row of [1, 3, 2, 8, 16] is 384 bytes.
+    assert.throws(
+      () => banded.upload({ data: new Float32Array(3 * 2 * 8 * 16), shape: [1, 3, 2, 8, 16] }),
+      {
+        message:
+          "Cannot split an input [1, 3, 2, 8, 16] into row bands of at most 256 bytes (the storage binding limit): one band from row 0 needs more; use a smaller frame or a device with a larger limit",
+      },
+    );
     await assert.rejects(WebGpuOps.create({ maxBindingBytes: 0 }), {
       message: "Invalid maxBindingBytes 0: expected a positive whole number of bytes",
     });
   },
-});
+);
 
 /** Reads `make(ops)`'s result on the banded and the plain backend and compares them. */
 async function sameOnBoth(
@@ -213,17 +198,10 @@ async function sameOnBoth(
   assert.ok(e <= tol, `${what}: banded vs unbanded ${e}`);
 }
 
-Deno.test({
-  name:
-    "row bands: every banded op equals the unbanded one (convs with halos, resamplers, Haar, norms)",
-  ...GPU_TEST,
-  async fn(t) {
-    const banded = await bandedOps(2 * 1024);
-    if (!banded) {
-      await t.step({ name: "skipped: no WebGPU adapter", ignore: true, fn() {} });
-      return;
-    }
-    const plain = (await gpuOps())!;
+bandedTest(
+  "row bands: every banded op equals the unbanded one (convs with halos, resamplers, Haar, norms)",
+  2 * 1024,
+  async (banded, plain) => {
     const weights = (ops: Backend, cout: number, cin: number, k: [number, number, number]) =>
       convParams(
         ops,
@@ -246,88 +224,77 @@ Deno.test({
         const w = weights(ops, cout, shape[1], k);
         return ops.conv(up(shape, 11), w, opts(ops, up, w));
       });
-    try {
-      // Under 2 KiB: images [1, 6, 23, 13] (312 bytes a row) in bands of a few rows with halos.
-      await conv("3x3 conv", [1, 6, 23, 13], 5, [1, 3, 3], () => ({}));
-      await conv("3x3 conv with residual", [1, 6, 23, 13], 6, [1, 3, 3], (_, up) => ({
-        residual: up([1, 6, 23, 13], 5),
-      }));
-      await conv("3x3 conv through a fused 2x upsample", [1, 6, 11, 13], 4, [1, 3, 3], () => ({
-        upsample: true,
-      }));
-      await conv("stride-2 conv padded bottom/right", [1, 6, 23, 14], 5, [1, 3, 3], () => ({
-        stride: [1, 2, 2],
-        padLow: [0, 0],
-        padHigh: [1, 1],
-      }));
-      await conv("1x1 conv", [1, 6, 23, 13], 7, [1, 1, 1], () => ({}));
-      await sameOnBoth(banded, plain, "3x3 conv of a GroupNorm + SiLU input", (ops, up) => {
-        const x = up([1, 8, 23, 13], 2);
-        const norm = normParams(ops, randomArray(8, 4), randomArray(8, 5), 4);
-        const stats = ops.groupNormStats(x, { groups: 4, eps: 1e-6 });
-        const y = ops.conv(x, weights(ops, 5, 8, [1, 3, 3]), {
-          norm: { stats, weights: norm, silu: true },
-        });
-        ops.release(stats);
-        return y;
-      }, 1e-6);
-      // Video [1, 4, 3, 23, 13]: temporal convs with carried frames, per-frame norms.
-      await conv("temporal conv with carried frames", [1, 4, 3, 23, 13], 4, [3, 1, 1], (_, up) => ({
-        context: up([1, 4, 2, 23, 13], 9),
-      }));
-      await conv("(1,3,3) conv of video", [1, 4, 3, 23, 13], 3, [1, 3, 3], () => ({}));
-      await sameOnBoth(banded, plain, "standalone per-frame GroupNorm", (ops, up) => {
-        const x = up([1, 4, 3, 23, 13], 6);
-        const norm = normParams(ops, randomArray(4, 4), randomArray(4, 5), 1);
-        const stats = ops.groupNormStats(x, { groups: 1, eps: 1e-6, perFrame: true });
-        const y = ops.groupNorm(x, { stats, weights: norm, silu: true });
-        ops.release(stats);
-        return y;
-      }, 1e-6);
-      for (
-        const [what, op] of [
-          ["2x2 average pool of odd rows", (ops: Backend, x: Tensor) => ops.avgPool(x, "space")],
-          ["nearest 2x upsample", (ops: Backend, x: Tensor) => ops.upsample(x, "space")],
-          ["pooling in time", (ops: Backend, x: Tensor) => ops.avgPool(x, "time")],
-          ["repeating in time", (ops: Backend, x: Tensor) => ops.upsample(x, "time")],
-        ] as const
-      ) {
-        await sameOnBoth(banded, plain, what, (ops, up) => op(ops, up([1, 2, 3, 23, 13], 8)));
-      }
-      await sameOnBoth(
-        banded,
-        plain,
-        "3D Haar patching, 2 levels",
-        (ops, up) => ops.haarPatch(up([1, 1, 5, 24, 8], 1), 2),
-      );
-      await sameOnBoth(
-        banded,
-        plain,
-        "3D Haar unpatching, 2 levels",
-        (ops, up) => ops.haarUnpatch(up([1, 64, 2, 6, 2], 1), 2),
-      );
-      await sameOnBoth(banded, plain, "2D Haar patching and back", (ops, up) => {
-        const p = ops.haarPatch(up([1, 3, 24, 16], 1), 1);
-        const y = ops.haarUnpatch(p, 1);
-        ops.release(p);
-        return y;
+    // Under 2 KiB: images [1, 6, 23, 13] (312 bytes a row) in bands of a few rows with halos.
+    await conv("3x3 conv", [1, 6, 23, 13], 5, [1, 3, 3], () => ({}));
+    await conv("3x3 conv with residual", [1, 6, 23, 13], 6, [1, 3, 3], (_, up) => ({
+      residual: up([1, 6, 23, 13], 5),
+    }));
+    await conv("3x3 conv through a fused 2x upsample", [1, 6, 11, 13], 4, [1, 3, 3], () => ({
+      upsample: true,
+    }));
+    await conv("stride-2 conv padded bottom/right", [1, 6, 23, 14], 5, [1, 3, 3], () => ({
+      stride: [1, 2, 2],
+      padLow: [0, 0],
+      padHigh: [1, 1],
+    }));
+    await conv("1x1 conv", [1, 6, 23, 13], 7, [1, 1, 1], () => ({}));
+    await sameOnBoth(banded, plain, "3x3 conv of a GroupNorm + SiLU input", (ops, up) => {
+      const x = up([1, 8, 23, 13], 2);
+      const norm = normParams(ops, randomArray(8, 4), randomArray(8, 5), 4);
+      const stats = ops.groupNormStats(x, { groups: 4, eps: 1e-6 });
+      const y = ops.conv(x, weights(ops, 5, 8, [1, 3, 3]), {
+        norm: { stats, weights: norm, silu: true },
       });
-    } finally {
-      banded.destroy();
+      ops.release(stats);
+      return y;
+    }, 1e-6);
+    // Video [1, 4, 3, 23, 13]: temporal convs with carried frames, per-frame norms.
+    await conv("temporal conv with carried frames", [1, 4, 3, 23, 13], 4, [3, 1, 1], (_, up) => ({
+      context: up([1, 4, 2, 23, 13], 9),
+    }));
+    await conv("(1,3,3) conv of video", [1, 4, 3, 23, 13], 3, [1, 3, 3], () => ({}));
+    await sameOnBoth(banded, plain, "standalone per-frame GroupNorm", (ops, up) => {
+      const x = up([1, 4, 3, 23, 13], 6);
+      const norm = normParams(ops, randomArray(4, 4), randomArray(4, 5), 1);
+      const stats = ops.groupNormStats(x, { groups: 1, eps: 1e-6, perFrame: true });
+      const y = ops.groupNorm(x, { stats, weights: norm, silu: true });
+      ops.release(stats);
+      return y;
+    }, 1e-6);
+    for (
+      const [what, op] of [
+        ["2x2 average pool of odd rows", (ops: Backend, x: Tensor) => ops.avgPool(x, "space")],
+        ["nearest 2x upsample", (ops: Backend, x: Tensor) => ops.upsample(x, "space")],
+        ["pooling in time", (ops: Backend, x: Tensor) => ops.avgPool(x, "time")],
+        ["repeating in time", (ops: Backend, x: Tensor) => ops.upsample(x, "time")],
+      ] as const
+    ) {
+      await sameOnBoth(banded, plain, what, (ops, up) => op(ops, up([1, 2, 3, 23, 13], 8)));
     }
+    await sameOnBoth(
+      banded,
+      plain,
+      "3D Haar patching, 2 levels",
+      (ops, up) => ops.haarPatch(up([1, 1, 5, 24, 8], 1), 2),
+    );
+    await sameOnBoth(
+      banded,
+      plain,
+      "3D Haar unpatching, 2 levels",
+      (ops, up) => ops.haarUnpatch(up([1, 64, 2, 6, 2], 1), 2),
+    );
+    await sameOnBoth(banded, plain, "2D Haar patching and back", (ops, up) => {
+      const p = ops.haarPatch(up([1, 3, 24, 16], 1), 1);
+      const y = ops.haarUnpatch(p, 1);
+      ops.release(p);
+      return y;
+    });
   },
-});
+);
 
-Deno.test({
-  name:
-    "WebGPU: an upload into a buffer released while recorded work still reads it waits for that work",
-  ...GPU_TEST,
-  async fn(t) {
-    const ops = await gpuOps();
-    if (!ops) {
-      await t.step({ name: "skipped: no WebGPU adapter", ignore: true, fn() {} });
-      return;
-    }
+gpuTest(
+  "WebGPU: an upload into a buffer released while recorded work still reads it waits for that work",
+  async (ops) => {
     const shape = [1, 4, 9, 7];
     const host = { data: randomArray(4 * 9 * 7, 21), shape };
     const w = convParams(ops, randomArray(4 * 4 * 9, 2), [4, 4, 1, 3, 3], randomArray(4, 3));
@@ -348,4 +315,4 @@ Deno.test({
     ops.release(other);
     ops.release(y);
   },
-});
+);
