@@ -45,6 +45,7 @@ import { cleanUpOnSignals, writeFileAtomic } from "./cleanup.ts";
 import { ProgressBar } from "./progress.ts";
 import { requireFfmpeg } from "../media/video.ts";
 import { fmtShape } from "../types.ts";
+import { datasetCommand } from "../dataset/command.ts";
 
 /** The tokenizer the options name. */
 async function openTokenizer(
@@ -384,6 +385,8 @@ const RUNNERS: Record<string, (p: Parsed, argv: string[]) => Promise<number>> = 
   info: infoCommand,
   convert: convertCommand,
   bench: benchCommand,
+  // Encodes only: the encoder half alone is loaded (and downloaded).
+  dataset: (p) => datasetCommand(p, (v) => openTokenizer(v, "dataset", { halves: ["encoder"] })),
 };
 
 /** Runs one command; returns the exit status (help and usage errors included). */
