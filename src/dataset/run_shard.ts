@@ -19,7 +19,14 @@ import {
   recordFailed,
   stagingDir,
 } from "./records.ts";
-import { type StagedItem, verifyShard, writeShard } from "./shard_writer.ts";
+import {
+  type ShardIndex,
+  shardPaths,
+  type StagedItem,
+  verifyShard,
+  writeShard,
+} from "./shard_writer.ts";
+import { readMember } from "./tar.ts";
 import { type Shard, shardName } from "./shards.ts";
 
 /** What a shard run needs: where to write, and the tokenizer (loaded on first use). */
@@ -55,13 +62,17 @@ const settle = <T>(p: Promise<T>): Promise<Settled<T>> =>
 export async function runShard(ctx: ShardContext, shard: Shard): Promise<ShardResult> {
   const started = performance.now(), startedAt = Date.now();
   const name = shardName(shard.index);
-  if (await verifyShard(ctx.out, shard.index, shard.items, null)) {
+  const complete = await verifyShard(ctx.out, shard.index, shard.items, null);
+  if (complete && !(ctx.retryFailed && complete.failed.length)) {
     return { shard: shard.index, skipped: true, tokenized: 0, failed: 0, seconds: 0 };
   }
   const tok = await ctx.tokenizer();
   const model = tok.model;
   const dir = stagingDir(ctx.out, shard.index);
   await Deno.mkdir(dir, { recursive: true });
+  // --retry-failed on a complete shard: its done items become records again, so only the
+  // failed ones run, and the shard is written anew.
+  if (complete) await restage(ctx.out, complete, shard, dir);
   const staged: (StagedItem | null)[] = shard.items.map(() => null);
   const failures = new Map<number, FailedItem>();
   const todo: number[] = [];
@@ -115,6 +126,18 @@ export async function runShard(ctx: ShardContext, shard: Shard): Promise<ShardRe
   await Deno.remove(`${ctx.out}/.staging`).catch(() => {});
   const seconds = (performance.now() - started) / 1000;
   return { shard: shard.index, skipped: false, tokenized, failed: failedNow, seconds };
+}
+
+/** Records of a complete shard's done items, from its tar (checked by their hashes on read). */
+async function restage(out: string, index: ShardIndex, shard: Shard, dir: string): Promise<void> {
+  const { tar } = shardPaths(out, shard.index);
+  for (const d of index.done) {
+    const i = shard.items.findIndex((item) => item.key === d.key);
+    const [json, tokens] = d.members;
+    if (i < 0 || !json || !tokens) continue;
+    const meta = JSON.parse(new TextDecoder().decode(await readMember(tar, json)));
+    await recordDone(dir, i, await readMember(tar, tokens), { meta, ms: d.ms });
+  }
 }
 
 /** "shard-000003: 8 tokenized, 0 failed in 2.1 s (3.81 items/s)". */
