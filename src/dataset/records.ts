@@ -153,6 +153,8 @@ export async function readDone(
   }
   const tokens = `${dir}/${pad(i)}.out`;
   try {
+    // The size first: a file that is not what the record says is not read whole.
+    if ((await Deno.stat(tokens)).size !== meta.bytes) return null;
     const bytes = await Deno.readFile(tokens);
     if (bytes.length !== meta.bytes || sha256(bytes) !== meta.sha256) return null;
   } catch {
