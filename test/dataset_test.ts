@@ -326,7 +326,7 @@ Deno.test("dataset queue: bad addresses, bad messages and hostile replies are re
 
 Deno.test({
   name:
-    "dataset tokenize: tokens equal cosmos encode's (videos streamed whole), WebDataset input equal to files",
+    "dataset tokenize: tokens equal cosmos encode's (videos streamed whole), WebDataset input equal to files, --metrics equal to autoencode's",
   ignore: NO_FFMPEG,
 }, async () => {
   const dir = tmp();
@@ -376,6 +376,55 @@ Deno.test({
       [meta.source, meta.kind, meta.frames, meta.tokens, meta.member],
       [`${dir}/wds.tar#item001.mp4`, "video", 9, [1, 3, 4, 4], "item001.tokens.safetensors"],
     );
+
+    // --metrics: PSNR and SSIM in KEY.json, the same as cosmos autoencode reports.
+    const decoder = DV_ENCODER.replace("encoder.safetensors", "decoder.safetensors");
+    const mout = `${dir}/mout`;
+    ok(
+      await cosmos([
+        "dataset",
+        "tokenize",
+        manifest,
+        "--out",
+        mout,
+        ...model,
+        "--decoder",
+        decoder,
+        "--metrics",
+      ]),
+    );
+    const video = JSON.parse(sh("tar", ["-xOf", `${mout}/shard-000000.tar`, "item001.json"]));
+    const ae = ok(
+      await cosmos([
+        "autoencode",
+        `${dir}/media/item001.mp4`,
+        "-o",
+        `${dir}/rec.mp4`,
+        ...model,
+        "--decoder",
+        decoder,
+        "--json",
+      ]),
+    );
+    const expected = JSON.parse(ae.stdout);
+    assert.equal(video.psnr, expected.psnr);
+    assert.equal(video.ssim, expected.ssim);
+    const still = JSON.parse(sh("tar", ["-xOf", `${mout}/shard-000000.tar`, "item000.json"]));
+    assert.ok(
+      Number.isFinite(still.psnr) && still.psnr > 0 && Math.abs(still.ssim) <= 1,
+      JSON.stringify(still),
+    );
+    const noDecoder = await cosmos([
+      "dataset",
+      "tokenize",
+      manifest,
+      "--out",
+      mout,
+      ...model,
+      "--metrics",
+    ]);
+    assert.equal(noDecoder.code, 2);
+    assert.match(noDecoder.stderr, /--metrics decodes the tokens; give --decoder FILE too/);
 
     // Complete: a re-run skips every shard without loading a model.
     const again = ok(

@@ -385,8 +385,12 @@ const RUNNERS: Record<string, (p: Parsed, argv: string[]) => Promise<number>> = 
   info: infoCommand,
   convert: convertCommand,
   bench: benchCommand,
-  // Encodes only: the encoder half alone is loaded (and downloaded).
-  dataset: (p) => datasetCommand(p, (v) => openTokenizer(v, "dataset", { halves: ["encoder"] })),
+  // The encoder half alone is loaded (and downloaded) unless --metrics decodes too.
+  dataset: (p) =>
+    datasetCommand(
+      p,
+      (v) => openTokenizer(v, "dataset", v.metrics ? {} : { halves: ["encoder"] }),
+    ),
 };
 
 /** Runs one command; returns the exit status (help and usage errors included). */

@@ -45,6 +45,9 @@ function context(
   if (!p.values.model && !p.values.encoder) {
     throw new UsageError("cosmos dataset: give --model NAME or --encoder FILE");
   }
+  if (p.values.metrics === true && !p.values.model && !p.values.decoder) {
+    throw new UsageError("cosmos dataset: --metrics decodes the tokens; give --decoder FILE too");
+  }
   let tok: Promise<Tokenizer> | null = null;
   const dispose = async () => {
     const t = await tok?.catch(() => null);
@@ -58,6 +61,7 @@ function context(
       ? DEFAULT_MAX_INPUT_BYTES
       : intOption(p.values, "max-input-bytes", 0, "dataset"),
     retryFailed: p.values["retry-failed"] === true,
+    metrics: p.values.metrics === true,
     log: (line) => console.error(line),
   };
   return { ctx, dispose };

@@ -38,6 +38,11 @@ export const DATASET_SPEC: CommandSpec = {
       help: "official model (DV4x8x8, nvidia/...), hub repo id or local directory",
     },
     encoder: { type: "string", value: "FILE", help: "encoder checkpoint (.safetensors, .jit)" },
+    decoder: { type: "string", value: "FILE", help: "decoder checkpoint, for --metrics" },
+    metrics: {
+      type: "boolean",
+      help: "decode the tokens again and put PSNR and SSIM in each KEY.json (needs the decoder)",
+    },
     backend: { type: "string", value: "NAME", help: "auto (default), webgpu or wasm" },
     threads: { type: "string", value: "N", help: "WebAssembly threads (default: every core)" },
     "shard-size": { type: "string", value: "N", help: "items per output shard (default 1000)" },

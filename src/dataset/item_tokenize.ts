@@ -14,7 +14,8 @@ import { decodeImage, type RgbImage } from "../media/image.ts";
 import { padImage, type PadMode } from "../media/pad.ts";
 import { framesToTensor } from "../media/tensor.ts";
 import { concatTime } from "../media/windows.ts";
-import { probeVideo } from "../media/video.ts";
+import { probeVideo, type VideoInfo } from "../media/video.ts";
+import { measureItem } from "./item_metrics.ts";
 import { clipMeta, paddedFrames } from "../media/padded_windows.ts";
 import type { HostTensor } from "../types.ts";
 import { encodeTokenFile, type TokenInfo } from "../cli/tokens.ts";
@@ -119,6 +120,7 @@ export async function tokenizeItem(
   item: Item,
   input: Prepared,
   pad: PadMode,
+  metrics = false,
 ): Promise<Tokenized> {
   const base = {
     model: tok.model,
@@ -130,7 +132,7 @@ export async function tokenizeItem(
     sourceFormat: item.ext === "jpeg" ? "jpg" : item.ext,
   };
   let tokens: HostTensor, info: TokenInfo, width: number, height: number, frames = 1;
-  let fps: number | undefined;
+  let fps: number | undefined, probe: VideoInfo | undefined;
   if (tok.kind === "image") {
     if (!input.image) {
       throw new Error(
@@ -152,7 +154,7 @@ export async function tokenizeItem(
     info = { ...base, crop: meta.crop!, frames: 1, window: null, fps, lastWindowPad: [0, 0] };
     ({ width, height } = input.image);
   } else {
-    const video = await probeVideo(input.video!);
+    const video = probe = await probeVideo(input.video!);
     const encoded = await encodeWhole(tok, input.video!, video, pad, () => {});
     tokens = concatTime(encoded.parts, tok.discrete ? 1 : 2);
     frames = encoded.frames;
@@ -167,6 +169,9 @@ export async function tokenizeItem(
     };
     ({ width, height } = video);
   }
+  const quality = metrics
+    ? await measureItem(tok, info, tokens, { image: input.image, video: input.video, probe })
+    : {};
   const bytes = encodeTokenFile({ info, tokens });
   const member = `${item.key}.${tok.discrete ? "tokens" : "latent"}.safetensors`;
   const meta: ItemMeta = {
@@ -182,6 +187,7 @@ export async function tokenizeItem(
     tokens: tokens.shape,
     sha256: sha256(bytes),
     bytes: bytes.length,
+    ...quality,
   };
   return { tokens: bytes, meta };
 }

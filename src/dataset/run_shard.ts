@@ -36,6 +36,8 @@ export interface ShardContext {
   tokenizer: () => Promise<Tokenizer>;
   pad: PadMode;
   maxInputBytes: number;
+  /** Decode each item's tokens again and record PSNR and SSIM in its JSON. */
+  metrics: boolean;
   /** Re-run items recorded as failed instead of keeping their failure. */
   retryFailed: boolean;
   log: (line: string) => void;
@@ -100,7 +102,7 @@ export async function runShard(ctx: ShardContext, shard: Shard): Promise<ShardRe
       try {
         if ("error" in input) throw input.error;
         try {
-          const r = await tokenizeItem(tok, item, input.value, ctx.pad);
+          const r = await tokenizeItem(tok, item, input.value, ctx.pad, ctx.metrics);
           const done = { meta: r.meta, ms: Math.round(performance.now() - t0) };
           await recordDone(dir, i, r.tokens, done);
           staged[i] = { done, tokens: `${dir}/${String(i).padStart(6, "0")}.out` };
