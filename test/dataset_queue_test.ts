@@ -93,6 +93,23 @@ Deno.test({
       }).spawn();
       workers.push({ child, log: new Response(child.stderr).text() });
     }
+    // Enqueued again while the first is not done: refused (two workers would share shards).
+    const twice = await cosmos([
+      "dataset",
+      "enqueue",
+      manifest,
+      "--out",
+      out,
+      "--queue",
+      queue,
+      "--shard-size",
+      "2",
+    ]);
+    assert.equal(twice.code, 1);
+    assert.match(
+      twice.stderr,
+      /The queue "cosmos-test" still holds \d+ shards .*; let the workers drain it/,
+    );
     // The worker to kill: one that holds a shard with an item recorded (so it is mid-item).
     const q = await ShardQueue.open(
       { hostname: "127.0.0.1", port: redis.port, stream: "cosmos-test" },

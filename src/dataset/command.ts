@@ -123,6 +123,16 @@ async function enqueue(p: Parsed): Promise<number> {
   }
   const queue = await ShardQueue.open(address, `enqueue-${hostname()}-${Deno.pid}`);
   try {
+    // Enqueued twice, a shard could be worked on by two workers at once: wasted work.
+    const st = await queue.stats();
+    const held = (st.waiting ?? 0) + st.pending;
+    if (held > 0) {
+      throw new Error(
+        `The queue "${address.stream}" still holds ${held} shards (${
+          st.waiting ?? "?"
+        } waiting, ${st.pending} held by workers); let the workers drain it (cosmos dataset status ${out} --queue ...) or use another queue name`,
+      );
+    }
     await queue.enqueue(todo);
   } finally {
     queue.close();

@@ -16,8 +16,11 @@ export interface TarMember {
 }
 
 const BLOCK = 512;
-/** Most members listed from one tar: bounds the listing's memory whatever a file claims. */
-export const MAX_TAR_MEMBERS = 10_000_000;
+/**
+ * Most members listed from one tar: bounds the listing's memory (about 150 MB) whatever a file
+ * claims; WebDataset shards hold thousands.
+ */
+export const MAX_TAR_MEMBERS = 1_000_000;
 /** Longest pax or GNU long name accepted. */
 const MAX_LONG_NAME = 4096;
 
