@@ -204,13 +204,33 @@ Deno.test("dataset shards: the task from --shard, a Slurm array, a Kubernetes In
       /--shard must be i\/N with 0 <= i < N \(e\.g\. --shard 0\/4\)/,
     );
   }
+  // Ids 2 and 5 of an array of 8 submitted again: with --tasks 8 each keeps its own shards.
+  const again = {
+    SLURM_ARRAY_TASK_ID: "5",
+    SLURM_ARRAY_TASK_COUNT: "2",
+    SLURM_ARRAY_TASK_MIN: "2",
+    SLURM_ARRAY_TASK_MAX: "5",
+  };
+  assert.deepEqual(taskSlot(undefined, "8", env(again)), {
+    index: 5,
+    count: 8,
+    from: "Slurm array, --tasks",
+  });
+  assert.throws(
+    () => taskSlot(undefined, undefined, env(again)),
+    /Slurm array task 5 is not in a contiguous array .*; submit --array=0-N \(a % limit is fine, no step or list\), or pass --tasks N, the full array's size/,
+  );
+  assert.throws(
+    () => taskSlot(undefined, "4", env(again)),
+    /--tasks must be the full array's size, above every task id/,
+  );
   assert.throws(
     () => taskSlot(undefined, undefined, env({ ...slurm, SLURM_ARRAY_TASK_ID: "9" })),
-    /Slurm array task 9 is past the array's 4 tasks from 5; submit a contiguous array/,
+    /Slurm array task 9 is not in a contiguous array/,
   );
   assert.throws(
     () => taskSlot(undefined, undefined, env({ SLURM_ARRAY_TASK_ID: "x" })),
-    /do not give a task; submit a contiguous array \(sbatch --array=0-3\) or pass --shard i\/N/,
+    /SLURM_ARRAY_TASK_ID is "x", not a task number; pass --shard i\/N/,
   );
   assert.throws(
     () => taskSlot(undefined, undefined, env({ JOB_COMPLETION_INDEX: "3" })),
@@ -220,7 +240,10 @@ Deno.test("dataset shards: the task from --shard, a Slurm array, a Kubernetes In
     () => taskSlot(undefined, "3", env({ JOB_COMPLETION_INDEX: "3" })),
     /0 <= index < N/,
   );
-  assert.throws(() => taskSlot(undefined, "3", env({})), /--tasks is for Kubernetes Indexed Jobs/);
+  assert.throws(
+    () => taskSlot(undefined, "3", env({})),
+    /--tasks is for Kubernetes Indexed Jobs and Slurm arrays/,
+  );
 });
 
 Deno.test("dataset records: a damaged token file or another model's record is not taken as done", async () => {

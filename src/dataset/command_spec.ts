@@ -23,11 +23,13 @@ export const DATASET_SPEC: CommandSpec = {
     "",
     "tokenize writes the shards of task i of N: --shard i/N, else SLURM_ARRAY_TASK_ID of a",
     "Slurm array, else JOB_COMPLETION_INDEX of a Kubernetes Indexed Job (with --tasks N).",
-    "A re-run skips what is complete and verified: resubmit a killed task as it was.",
+    "A re-run skips what is complete and verified: resubmit a killed task as it was (only",
+    "some ids of a Slurm array: add --tasks N, the full array's size).",
     "enqueue puts the shards in a Redis stream; each worker takes one, writes it, and",
     "acknowledges it; a dead worker's shard goes to another after --visibility seconds.",
     "Videos stream through the tokenizer whole (exact); with a video model, images are",
     "one-frame clips. A failed item is recorded with its error; the others still run.",
+    "status exits 0 only when every item is done.",
   ].join("\n"),
   options: {
     out: { type: "string", value: "DIR", help: "output folder (shards, indexes, dataset.json)" },
@@ -50,7 +52,7 @@ export const DATASET_SPEC: CommandSpec = {
     tasks: {
       type: "string",
       value: "N",
-      help: "the number of tasks of a Kubernetes Indexed Job (its completions)",
+      help: "tasks in all: a Kubernetes Indexed Job's completions, a Slurm array's full size",
     },
     queue: {
       type: "string",

@@ -2,7 +2,8 @@
  * Which output shards a task writes. Items go to shards in manifest order, `shardSize` each;
  * shard s belongs to task s mod N. The task and N come from `--shard i/N`, else from the engine
  * that started the process: a Slurm job array (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT and
- * SLURM_ARRAY_TASK_MIN, so `--array=1-4` works as well as `0-3`) or a Kubernetes Indexed Job
+ * SLURM_ARRAY_TASK_MIN, so `--array=1-4` works as well as `0-3`; with `--tasks N`, the id itself
+ * of an array of N, so some ids can be submitted again alone) or a Kubernetes Indexed Job
  * (JOB_COMPLETION_INDEX, with N from `--tasks` since Kubernetes does not export it). A task owns
  * whole shards, so no two tasks ever write the same file.
  * @module
@@ -40,22 +41,36 @@ export function taskSlot(
   }
   const id = env("SLURM_ARRAY_TASK_ID");
   if (id !== undefined) {
-    const task = intOf(id), count = intOf(env("SLURM_ARRAY_TASK_COUNT"));
-    const min = intOf(env("SLURM_ARRAY_TASK_MIN") ?? "0");
-    if (task === null || count === null || min === null || count < 1 || task - min < 0) {
+    const task = intOf(id);
+    if (task === null) {
       throw new Error(
-        `Slurm's SLURM_ARRAY_TASK_ID=${id}, SLURM_ARRAY_TASK_COUNT=${
-          env("SLURM_ARRAY_TASK_COUNT")
-        }, SLURM_ARRAY_TASK_MIN=${
-          env("SLURM_ARRAY_TASK_MIN")
-        } do not give a task; submit a contiguous array (sbatch --array=0-3) or pass --shard i/N`,
+        `Slurm's SLURM_ARRAY_TASK_ID is "${id}", not a task number; pass --shard i/N`,
       );
     }
-    if (task - min >= count) {
+    // Some ids of the full array again (sbatch --array=2,5 after those failed): with --tasks N,
+    // the array's original size, each id keeps its shards.
+    if (tasks !== undefined) {
+      const count = intOf(tasks);
+      if (count === null || count < 1 || task >= count) {
+        throw new Error(
+          `Slurm array task ${task} with --tasks ${tasks}: --tasks must be the full array's size, above every task id`,
+        );
+      }
+      return { index: task, count, from: "Slurm array, --tasks" };
+    }
+    const count = intOf(env("SLURM_ARRAY_TASK_COUNT"));
+    const min = intOf(env("SLURM_ARRAY_TASK_MIN") ?? "0");
+    const max = intOf(env("SLURM_ARRAY_TASK_MAX") ?? String((min ?? 0) + (count ?? 1) - 1));
+    if (
+      count === null || min === null || max === null || count < 1 || max - min + 1 !== count ||
+      task < min || task > max
+    ) {
       throw new Error(
-        `Slurm array task ${task} is past the array's ${count} tasks from ${min}; submit a contiguous array (--array=0-${
-          count - 1
-        }, no step) or pass --shard i/N`,
+        `Slurm array task ${task} is not in a contiguous array (SLURM_ARRAY_TASK_COUNT=${
+          env("SLURM_ARRAY_TASK_COUNT")
+        }, MIN=${env("SLURM_ARRAY_TASK_MIN")}, MAX=${
+          env("SLURM_ARRAY_TASK_MAX")
+        }); submit --array=0-N (a % limit is fine, no step or list), or pass --tasks N, the full array's size`,
       );
     }
     return { index: task - min, count, from: "Slurm array" };
@@ -71,7 +86,9 @@ export function taskSlot(
     return { index, count, from: "Kubernetes Indexed Job" };
   }
   if (tasks !== undefined) {
-    throw new Error(`--tasks is for Kubernetes Indexed Jobs (JOB_COMPLETION_INDEX is not set)`);
+    throw new Error(
+      `--tasks is for Kubernetes Indexed Jobs and Slurm arrays (neither JOB_COMPLETION_INDEX nor SLURM_ARRAY_TASK_ID is set); pass --shard i/N`,
+    );
   }
   return { index: 0, count: 1, from: "one process" };
 }
