@@ -583,6 +583,23 @@ Deno.test("dataset CLI: usage mistakes say what to give", async () => {
   assert.match(r3.stderr, /give --model NAME or --encoder FILE/);
   const r4 = await cosmos(["dataset", "work", "--out", "/tmp/x"]);
   assert.match(r4.stderr, /give --queue redis:\/\/HOST:PORT\/NAME/);
+  const r6 = await cosmos([
+    "dataset",
+    "tokenize",
+    "m.txt",
+    "--out",
+    "/tmp/x",
+    "--model",
+    "DV4x8x8",
+    "--shard-size",
+    "0",
+  ]);
+  assert.equal(r6.code, 2);
+  assert.match(r6.stderr, /--shard-size must be a positive integer, got "0"/);
+  const help = ok(await cosmos(["dataset", "--help"]));
+  assert.match(help.stdout, /dataset tokenize MANIFEST --out DIR/);
+  assert.match(help.stdout, /--queue URL +Redis stream of shards/);
+  assert.match(ok(await cosmos(["--help"])).stdout, /\n {2}dataset {5}tokenize whole datasets/);
   const dir = tmp();
   try {
     const r5 = await cosmos(["dataset", "status", dir]);
