@@ -9,7 +9,14 @@
 import assert from "node:assert/strict";
 import { HAS_FFMPEG } from "./helpers.ts";
 import { checkDataset, cosmos, DV_ENCODER, makeDataset, ok } from "./dataset_fixtures.ts";
-import { listTar, readMember, TAR_END, tarHeader, tarPadding } from "../src/dataset/tar.ts";
+import {
+  copyMember,
+  listTar,
+  readMember,
+  TAR_END,
+  tarHeader,
+  tarPadding,
+} from "../src/dataset/tar.ts";
 import { readManifest } from "../src/dataset/manifest.ts";
 import { taskSlot } from "../src/dataset/shards.ts";
 import { readDone, recordDone, sha256 } from "../src/dataset/records.ts";
@@ -92,6 +99,24 @@ Deno.test("dataset tar: damaged or hostile tars are refused, saying where", asyn
       new Uint8Array(1),
     ]]);
     await refuse(Deno.readFileSync(`${dir}/many.tar`), /holds more than 2 members/, 2);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("dataset tar: a video member is copied out in pieces, not held whole", async () => {
+  const dir = tmp();
+  try {
+    const size = 256 << 20;
+    const f = Deno.openSync(`${dir}/big.tar`, { write: true, create: true });
+    f.writeSync(tarHeader("clip.mp4", size));
+    f.truncateSync(512 + size + 1024); // sparse: no disk written for the zeros
+    f.close();
+    const [member] = await listTar(`${dir}/big.tar`);
+    const before = Deno.memoryUsage().rss;
+    await copyMember(`${dir}/big.tar`, member, `${dir}/clip.mp4`);
+    assert.ok(Deno.memoryUsage().rss - before < 64 << 20, "the member was not read into memory");
+    assert.equal(Deno.statSync(`${dir}/clip.mp4`).size, size);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

@@ -22,7 +22,7 @@ import { encodeTokenFile, type TokenInfo } from "../cli/tokens.ts";
 import { encodeWhole, tokensOf } from "../cli/video_items.ts";
 import type { Item } from "./manifest.ts";
 import { type ItemMeta, sha256 } from "./records.ts";
-import { readMember } from "./tar.ts";
+import { copyMember, readMember } from "./tar.ts";
 
 /** An item's input, ready to tokenize: an image's pixels, or a video file ffmpeg can open. */
 export interface Prepared {
@@ -76,10 +76,13 @@ export async function prepare(item: Item, tmpDir: string, max: number): Promise<
   try {
     if (item.member) {
       tooBig(item.member.size);
-      const bytes = await readMember(item.member.tar, { name: item.source, ...item.member });
-      if (item.kind === "image") return { image: decodeImage(bytes, item.source), cleanup };
-      await Deno.writeFile(tmp, bytes);
-      return { video: tmp, cleanup };
+      const member = { name: item.source, ...item.member };
+      if (item.kind === "video") {
+        await copyMember(item.member.tar, member, tmp);
+        return { video: tmp, cleanup };
+      }
+      const bytes = await readMember(item.member.tar, member);
+      return { image: decodeImage(bytes, item.source), cleanup };
     }
     if (isUrl(item.source)) {
       await download(item.source, tmp, max);

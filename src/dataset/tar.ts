@@ -151,6 +151,28 @@ export async function readMember(path: string, m: TarMember): Promise<Uint8Array
   }
 }
 
+/** Copies one member to a file in 1 MiB pieces (a video member can be gigabytes). */
+export async function copyMember(path: string, m: TarMember, to: string): Promise<void> {
+  const file = await Deno.open(path, { read: true });
+  const out = await Deno.open(to, { write: true, create: true, truncate: true });
+  try {
+    let done = 0;
+    while (done < m.size) {
+      const piece = await readAt(file, m.offset + done, Math.min(1 << 20, m.size - done));
+      if (!piece.length) {
+        throw new Error(
+          `Cannot read "${m.name}" from tar "${path}": the file is shorter than listed`,
+        );
+      }
+      for (let at = 0; at < piece.length;) at += await out.write(piece.subarray(at));
+      done += piece.length;
+    }
+  } finally {
+    file.close();
+    out.close();
+  }
+}
+
 function field(h: Uint8Array, at: number, len: number, text: string): void {
   const b = new TextEncoder().encode(text);
   if (b.length > len) throw new Error(`tar field "${text}" does not fit ${len} bytes`);
