@@ -151,21 +151,23 @@ export async function readMember(path: string, m: TarMember): Promise<Uint8Array
   }
 }
 
-/** Copies one member to a file in 1 MiB pieces (a video member can be gigabytes). */
+/** Copies one member to a file through one 1 MiB buffer (a video member can be gigabytes). */
 export async function copyMember(path: string, m: TarMember, to: string): Promise<void> {
   const file = await Deno.open(path, { read: true });
   const out = await Deno.open(to, { write: true, create: true, truncate: true });
   try {
+    await file.seek(m.offset, Deno.SeekMode.Start);
+    const buf = new Uint8Array(1 << 20);
     let done = 0;
     while (done < m.size) {
-      const piece = await readAt(file, m.offset + done, Math.min(1 << 20, m.size - done));
-      if (!piece.length) {
+      const n = await file.read(buf.subarray(0, Math.min(buf.length, m.size - done)));
+      if (n === null) {
         throw new Error(
           `Cannot read "${m.name}" from tar "${path}": the file is shorter than listed`,
         );
       }
-      for (let at = 0; at < piece.length;) at += await out.write(piece.subarray(at));
-      done += piece.length;
+      for (let at = 0; at < n;) at += await out.write(buf.subarray(at, n));
+      done += n;
     }
   } finally {
     file.close();
