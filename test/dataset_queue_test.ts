@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { HAS_FFMPEG } from "./helpers.ts";
 import { checkDataset, cosmos, DV_ENCODER, MAIN, makeDataset, ok } from "./dataset_fixtures.ts";
 import { ShardQueue } from "../src/dataset/queue.ts";
+import { RedisClient } from "../src/dataset/resp.ts";
 
 const REDIS = ["/usr/bin/redis-server", "/usr/sbin/redis-server"].find((p) => {
   try {
@@ -29,7 +30,7 @@ if (skip) console.warn(`The dataset queue test is skipped: ${skip}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** redis-server on a free port of 127.0.0.1, with its data in `dir`. */
-export async function startRedis(dir: string): Promise<{ port: number; child: Deno.ChildProcess }> {
+async function startRedis(dir: string): Promise<{ port: number; child: Deno.ChildProcess }> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = 20000 + Math.floor(Math.random() * 20000);
     const child = new Deno.Command(REDIS!, {
@@ -81,6 +82,10 @@ Deno.test({
         "2",
       ]),
     );
+    // Something else's message in the stream: skipped by whichever worker gets it, not fatal.
+    const junk = await RedisClient.connect("127.0.0.1", redis.port);
+    await junk.command("XADD", "cosmos-test", "*", "hello", "world");
+    junk.close();
     for (let w = 0; w < 3; w++) {
       const child = new Deno.Command(Deno.execPath(), {
         args: [
@@ -175,6 +180,10 @@ Deno.test({
     assert.ok(
       logs.some((l, i) => i !== killed && l.includes(`${shardName}: `)),
       `${shardName} not redone:\n${logs.join("\n")}`,
+    );
+    assert.match(
+      logs.join("\n"),
+      /Queue message \S+ is not a shard of cosmos dataset enqueue \(no JSON shard field\); skipped/,
     );
     await checkDataset(out, keys);
     const st = ok(await cosmos(["dataset", "status", out, "--queue", queue, "--json"]));

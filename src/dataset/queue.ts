@@ -48,10 +48,11 @@ export function parseQueueUrl(text: string): QueueAddress {
 }
 
 /** A shard taken from the queue: the message id to acknowledge, and the shard. */
-export interface Claimed {
+export type Claimed = { id: string; shard: Shard } | {
   id: string;
-  shard: Shard;
-}
+  /** Why the message is not a shard (it is acknowledged and skipped, never retried). */
+  invalid: string;
+};
 
 /** What `status --queue` shows of the queue. */
 export interface QueueStats {
@@ -85,7 +86,7 @@ function fields(r: Reply): Record<string, string> {
 export function parseShardMessage(id: string, f: Record<string, string>): Shard {
   const bad = (what: string): never => {
     throw new Error(
-      `Queue message ${id} is not a shard of cosmos dataset enqueue (${what}); remove it with XDEL`,
+      `Queue message ${id} is not a shard of cosmos dataset enqueue (${what}); skipped (it was put there by something else: remove it with XDEL)`,
     );
   };
   let v: { shard?: unknown; items?: unknown };
@@ -152,7 +153,11 @@ export class ShardQueue {
 
   #claimed(entry: Reply): Claimed | null {
     if (!isArray(entry) || typeof entry[0] !== "string") return null;
-    return { id: entry[0], shard: parseShardMessage(entry[0], fields(entry[1])) };
+    try {
+      return { id: entry[0], shard: parseShardMessage(entry[0], fields(entry[1])) };
+    } catch (err) {
+      return { id: entry[0], invalid: (err as Error).message };
+    }
   }
 
   /** A shard another worker has held silent for `visibilityMs`, now ours; or null. */

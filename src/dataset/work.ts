@@ -21,6 +21,8 @@ export interface WorkSummary {
   failed: number;
   /** Shards that failed as a whole (left for another worker). */
   errors: number;
+  /** Messages that were not shards, acknowledged and skipped. */
+  skipped: number;
   seconds: number;
 }
 
@@ -32,7 +34,14 @@ export async function workQueue(
   wait: boolean,
 ): Promise<WorkSummary> {
   const started = performance.now();
-  const sum: WorkSummary = { shards: 0, tokenized: 0, failed: 0, errors: 0, seconds: 0 };
+  const sum: WorkSummary = {
+    shards: 0,
+    tokenized: 0,
+    failed: 0,
+    errors: 0,
+    skipped: 0,
+    seconds: 0,
+  };
   while (true) {
     const claimed: Claimed | null = await queue.claimStale(visibilityMs) ??
       await queue.readNew(Math.min(1000, visibilityMs));
@@ -40,6 +49,13 @@ export async function workQueue(
       // Drained: nothing new, and nothing held by anyone (a dead worker's shard counts as held
       // until it is claimed again, so this worker waits for it).
       if (!wait && await queue.pending() === 0) break;
+      continue;
+    }
+    if ("invalid" in claimed) {
+      // Not a shard: retrying it could never succeed, and it must not stop the workers.
+      ctx.log(claimed.invalid);
+      await queue.ack(claimed.id);
+      sum.skipped++;
       continue;
     }
     // The claim is renewed a few times per timeout, and after each item.
