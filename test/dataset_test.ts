@@ -598,6 +598,43 @@ Deno.test({
   }
 });
 
+Deno.test({
+  name:
+    "dataset tokenize: two pods of a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, --tasks 2) write the whole dataset between them",
+  ignore: NO_FFMPEG,
+}, async () => {
+  const dir = tmp();
+  try {
+    const { manifest, keys } = makeDataset(dir, 4);
+    const out = `${dir}/out`;
+    const args = ["dataset", "tokenize", manifest, "--out", out, "--encoder", DV_ENCODER];
+    const pods = await Promise.all(
+      [0, 1].map((i) =>
+        cosmos([
+          ...args,
+          "--backend",
+          "wasm",
+          "--threads",
+          "1",
+          "--shard-size",
+          "1",
+          "--tasks",
+          "2",
+        ], {
+          JOB_COMPLETION_INDEX: String(i),
+        })
+      ),
+    );
+    pods.forEach((r, i) => {
+      ok(r);
+      assert.match(r.stderr, new RegExp(`task ${i}/2 \\(Kubernetes Indexed Job\\): 2 of 4 shards`));
+    });
+    await checkDataset(out, keys);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("dataset CLI: usage mistakes say what to give", async () => {
   const r1 = await cosmos(["dataset", "frob"]);
   assert.equal(r1.code, 2);
