@@ -23,6 +23,7 @@ import { readDone, recordDone, sha256 } from "../src/dataset/records.ts";
 import { parseQueueUrl, parseShardMessage } from "../src/dataset/queue.ts";
 import { RedisClient } from "../src/dataset/resp.ts";
 import { parseSafetensors } from "../src/weights/safetensors.ts";
+import { existsSync } from "node:fs";
 
 const tmp = () => Deno.makeTempDirSync({ prefix: "cosmos-dataset-" });
 const NO_FFMPEG = !HAS_FFMPEG;
@@ -629,6 +630,27 @@ Deno.test({
       ok(r);
       assert.match(r.stderr, new RegExp(`task ${i}/2 \\(Kubernetes Indexed Job\\): 2 of 4 shards`));
     });
+    await checkDataset(out, keys);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("dataset tokenize: a record that cannot be written stops the shard, and is not taken for the item's failure", async () => {
+  const dir = tmp();
+  try {
+    const { manifest, keys } = makeDataset(dir, 1);
+    const out = `${dir}/out`;
+    // A directory where item 0's token file goes: its rename fails, as on a full disk.
+    Deno.mkdirSync(`${out}/.staging/shard-000000/000000.out/x`, { recursive: true });
+    const args = ["dataset", "tokenize", manifest, "--out", out, "--encoder", DV_ENCODER];
+    const r = await cosmos([...args, "--backend", "wasm"]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /cosmos dataset: .*000000\.out/);
+    assert.equal(existsSync(`${out}/.staging/shard-000000/000000.failed.json`), false);
+    assert.equal(existsSync(`${out}/shard-000000.tar`), false);
+    Deno.removeSync(`${out}/.staging/shard-000000/000000.out`, { recursive: true });
+    ok(await cosmos([...args, "--backend", "wasm"]));
     await checkDataset(out, keys);
   } finally {
     Deno.removeSync(dir, { recursive: true });

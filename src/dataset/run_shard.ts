@@ -10,7 +10,7 @@
 import type { Tokenizer } from "../tokenizer.ts";
 import type { PadMode } from "../media/pad.ts";
 import { withCliFlags } from "../cli/args.ts";
-import { prepare, type Prepared, tokenizeItem } from "./item_tokenize.ts";
+import { prepare, type Prepared, type Tokenized, tokenizeItem } from "./item_tokenize.ts";
 import {
   type FailedItem,
   readDone,
@@ -99,19 +99,25 @@ export async function runShard(ctx: ShardContext, shard: Shard): Promise<ShardRe
       const input = await next;
       // The next input is read and decoded while this one is in the tokenizer.
       if (k + 1 < todo.length) next = start(k + 1);
+      // An item's own failure (unreadable, the wrong kind) is recorded and the shard goes on;
+      // a failure to write the record (a full disk) is not the item's and stops the shard.
+      let result: Tokenized | null = null, error = "";
       try {
         if ("error" in input) throw input.error;
         try {
-          const r = await tokenizeItem(tok, item, input.value, ctx.pad, ctx.metrics);
-          const done = { meta: r.meta, ms: Math.round(performance.now() - t0) };
-          await recordDone(dir, i, r.tokens, done);
-          staged[i] = { done, tokens: `${dir}/${String(i).padStart(6, "0")}.out` };
-          tokenized++;
+          result = await tokenizeItem(tok, item, input.value, ctx.pad, ctx.metrics);
         } finally {
           await input.value.cleanup();
         }
       } catch (err) {
-        const error = withCliFlags((err as Error).message ?? String(err));
+        error = withCliFlags((err as Error).message ?? String(err));
+      }
+      if (result) {
+        const done = { meta: result.meta, ms: Math.round(performance.now() - t0) };
+        await recordDone(dir, i, result.tokens, done);
+        staged[i] = { done, tokens: `${dir}/${String(i).padStart(6, "0")}.out` };
+        tokenized++;
+      } else {
         const failed = { key: item.key, source: item.source, error };
         await recordFailed(dir, i, failed);
         failures.set(i, failed);
