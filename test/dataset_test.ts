@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { HAS_FFMPEG } from "./helpers.ts";
+import { FIXTURES, HAS_FFMPEG } from "./helpers.ts";
 import { checkDataset, cosmos, DV_ENCODER, makeDataset, ok } from "./dataset_fixtures.ts";
 import {
   copyMember,
@@ -24,6 +24,10 @@ import { parseQueueUrl, parseShardMessage } from "../src/dataset/queue.ts";
 import { RedisClient } from "../src/dataset/resp.ts";
 import { parseSafetensors } from "../src/weights/safetensors.ts";
 import { existsSync } from "node:fs";
+import { runShard } from "../src/dataset/run_shard.ts";
+import { loadTokenizer } from "../mod.ts";
+
+const CI_ENCODER = new URL("CI8x8/encoder.safetensors", FIXTURES).pathname;
 
 const tmp = () => Deno.makeTempDirSync({ prefix: "cosmos-dataset-" });
 const NO_FFMPEG = !HAS_FFMPEG;
@@ -653,6 +657,61 @@ Deno.test("dataset tokenize: a record that cannot be written stops the shard, an
     ok(await cosmos([...args, "--backend", "wasm"]));
     await checkDataset(out, keys);
   } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "dataset runShard: the next input is fetched while the current one is in the tokenizer",
+  ignore: NO_FFMPEG,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const dir = tmp();
+  makeDataset(dir, 3);
+  const asked: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const name = new URL(req.url).pathname.slice(1);
+    asked.push(name);
+    return new Response(Deno.readFileSync(`${dir}/media/${name}`));
+  });
+  const tok = await loadTokenizer({ encoder: CI_ENCODER, backend: "wasm", wasm: { threads: 1 } });
+  try {
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const items = ["item000.png", "item002.png"].map((n) => ({
+      key: n.slice(0, 7),
+      source: `${base}/${n}`,
+      kind: "image" as const,
+      ext: "png",
+    }));
+    // Item 0's encode waits until item 2's download has begun: it would never come if the
+    // loop fetched inputs only between items.
+    const encode = tok.encode.bind(tok);
+    let calls = 0;
+    tok.encode = async (t) => {
+      if (calls++ === 0) {
+        const end = Date.now() + 10_000;
+        while (!asked.includes("item002.png")) {
+          if (Date.now() > end) throw new Error("the next input was not fetched during this one");
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      }
+      return await encode(t);
+    };
+    const r = await runShard({
+      out: `${dir}/out`,
+      tokenizer: () => Promise.resolve(tok),
+      pad: "reflect",
+      maxInputBytes: 1 << 20,
+      retryFailed: false,
+      metrics: false,
+      log: (line) => assert.fail(line),
+    }, { index: 0, items });
+    assert.deepEqual([r.tokenized, r.failed], [2, 0]);
+    assert.deepEqual(asked, ["item000.png", "item002.png"]);
+  } finally {
+    await tok.dispose();
+    await server.shutdown();
     Deno.removeSync(dir, { recursive: true });
   }
 });
