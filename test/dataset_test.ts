@@ -25,6 +25,8 @@ import { RedisClient } from "../src/dataset/resp.ts";
 import { parseSafetensors } from "../src/weights/safetensors.ts";
 import { existsSync } from "node:fs";
 import { runShard } from "../src/dataset/run_shard.ts";
+import { prepare, tokenizeItem } from "../src/dataset/item_tokenize.ts";
+import { readPlan } from "../src/dataset/plan.ts";
 import { loadTokenizer } from "../mod.ts";
 
 const CI_ENCODER = new URL("CI8x8/encoder.safetensors", FIXTURES).pathname;
@@ -194,6 +196,16 @@ Deno.test("dataset manifest: lists, JSONL, globs and WebDataset tars; bad ones r
     );
     await refuse("j4.jsonl", `{"path": "a.png", "key": "../up"}\n`, /key "\.\.\/up" is not usable/);
     await refuse("empty.txt", "# nothing\n", /lists no images or videos/);
+    await refuse(
+      "hash.txt",
+      "a#b.png\n",
+      /"\S*a#b\.png": "#" is reserved for tar members; rename the file/,
+    );
+    await refuse(
+      "tarkey.jsonl",
+      `{"path": "wds.tar", "key": "x"}\n`,
+      /line 1: a tar shard takes its keys from its members/,
+    );
     await refuse("long.txt", "x".repeat(9000) + ".png\n", /longer than 8192 characters/);
     await assert.rejects(
       readManifest(`${dir}/absent.txt`),
@@ -716,6 +728,71 @@ Deno.test({
   }
 });
 
+Deno.test({
+  name:
+    "dataset inputs: a missing URL, an input over the limit, a damaged plan and a video for an image model are refused, saying what to do",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const dir = tmp();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) =>
+      new URL(req.url).pathname === "/big.png"
+        ? new Response(new Uint8Array(5000))
+        : new Response("no", { status: 404 }),
+  );
+  const tok = await loadTokenizer({ encoder: CI_ENCODER, backend: "wasm", wasm: { threads: 1 } });
+  try {
+    const url = (name: string) => ({
+      key: "k",
+      source: `http://127.0.0.1:${server.addr.port}/${name}`,
+      kind: "image" as const,
+      ext: "png",
+    });
+    await assert.rejects(
+      prepare(url("gone.png"), dir, 4000),
+      /Cannot fetch "http:\/\/127\.0\.0\.1:\d+\/gone\.png": HTTP 404; check the URL/,
+    );
+    await assert.rejects(
+      prepare(url("big.png"), dir, 4000),
+      /"http:.*big\.png" is over 4000 bytes; raise --max-input-bytes if it is right/,
+    );
+    ourTar(`${dir}/w.tar`, [["clip.mp4", new Uint8Array(5000)]]);
+    const [member] = await readManifest(`${dir}/w.tar`);
+    await assert.rejects(
+      prepare(member, dir, 4000),
+      /"\S*w\.tar#clip\.mp4" is 5000 bytes, over --max-input-bytes 4000/,
+    );
+    assert.deepEqual(
+      [...Deno.readDirSync(dir)].map((e) => e.name),
+      ["w.tar"],
+      "no temporary input left",
+    );
+    // A video for an image model: refused before any ffmpeg or tokenizer work.
+    await assert.rejects(
+      tokenizeItem(tok, { ...member, kind: "video" }, {
+        video: `${dir}/w.tar`,
+        cleanup: async () => {},
+      }, "reflect"),
+      /"\S*w\.tar#clip\.mp4" is a video but \S+ is an image tokenizer; use a video model \(CV\/DV\), which takes images too/,
+    );
+    assert.throws(
+      () => tarHeader(`${"x".repeat(101)}.json`, 1),
+      /Cannot write tar member "x+\.json": its name is too long for ustar/,
+    );
+    Deno.writeTextFileSync(`${dir}/dataset.json`, `{"format": "something else"}`);
+    await assert.rejects(
+      readPlan(dir),
+      /".*dataset\.json" is not a cosmos dataset plan; remove it or use another --out/,
+    );
+  } finally {
+    await tok.dispose();
+    await server.shutdown();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("dataset CLI: usage mistakes say what to give", async () => {
   const r1 = await cosmos(["dataset", "frob"]);
   assert.equal(r1.code, 2);
@@ -726,6 +803,21 @@ Deno.test("dataset CLI: usage mistakes say what to give", async () => {
   assert.match(r3.stderr, /give --model NAME or --encoder FILE/);
   const r4 = await cosmos(["dataset", "work", "--out", "/tmp/x"]);
   assert.match(r4.stderr, /give --queue redis:\/\/HOST:PORT\/NAME/);
+  const r7 = await cosmos([
+    "dataset",
+    "work",
+    "--out",
+    "/nonexistent/x",
+    "--queue",
+    "redis://127.0.0.1:1/q",
+    "-m",
+    "DV4x8x8",
+  ]);
+  assert.equal(r7.code, 1);
+  assert.match(
+    r7.stderr,
+    /"\/nonexistent\/x" has no dataset\.json; run cosmos dataset enqueue with this --out first/,
+  );
   const r6 = await cosmos([
     "dataset",
     "tokenize",

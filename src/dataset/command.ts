@@ -119,7 +119,7 @@ async function enqueue(p: Parsed): Promise<number> {
   await ensurePlan(out, planOf(items, shardSize));
   const todo = [];
   for (const s of planShards(items, shardSize)) {
-    if (!await verifyShard(out, s.index, s.items, null)) todo.push(s);
+    if (!await verifyShard(out, s.index, s.items)) todo.push(s);
   }
   const queue = await ShardQueue.open(address, `enqueue-${hostname()}-${Deno.pid}`);
   try {

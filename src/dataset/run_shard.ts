@@ -64,7 +64,7 @@ const settle = <T>(p: Promise<T>): Promise<Settled<T>> =>
 export async function runShard(ctx: ShardContext, shard: Shard): Promise<ShardResult> {
   const started = performance.now(), startedAt = Date.now();
   const name = shardName(shard.index);
-  const complete = await verifyShard(ctx.out, shard.index, shard.items, null);
+  const complete = await verifyShard(ctx.out, shard.index, shard.items);
   if (complete && !(ctx.retryFailed && complete.failed.length)) {
     return { shard: shard.index, skipped: true, tokenized: 0, failed: 0, seconds: 0 };
   }

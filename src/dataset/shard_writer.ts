@@ -152,25 +152,17 @@ async function hashFile(path: string): Promise<{ bytes: number; sha256: string }
 }
 
 /**
- * Whether shard `shard` is complete and intact for these items and model: its index lists
- * exactly these keys (done or failed, in order) and its tar has the size and sha256 the index
- * gives. An index of another model is an error: the folder holds another run's work.
+ * Whether shard `shard` is complete and intact for these items: its index lists exactly these
+ * keys (done or failed) and its tar has the size and sha256 the index gives. Which model wrote
+ * it is not checked here: the records of any shard that still has work are (see readDone).
  */
 export async function verifyShard(
   out: string,
   shard: number,
   items: Item[],
-  model: string | null,
 ): Promise<ShardIndex | null> {
   const index = await readIndex(out, shard);
   if (!index) return null;
-  if (model !== null && index.model !== model) {
-    throw new Error(
-      `"${
-        shardPaths(out, shard).index
-      }" holds tokens of ${index.model}, and this run uses ${model}; write to another --out`,
-    );
-  }
   const keys = new Set([...index.done.map((d) => d.key), ...index.failed.map((f) => f.key)]);
   if (
     index.items !== items.length || keys.size !== items.length ||
