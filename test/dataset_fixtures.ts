@@ -81,7 +81,7 @@ export function ok(r: Run): Run {
 }
 
 /**
- * Checks a finished dataset folder: only shard tars, their indexes and dataset.json (no
+ * Checks a finished dataset folder: only shard tars, their indexes, dataset.json and model.json (no
  * temporary file, no records left); each tar's members are its index's, in order, with the
  * hashes it gives; every key of `keys` appears exactly once across the shards. Returns each
  * key's token member bytes.
@@ -89,7 +89,11 @@ export function ok(r: Run): Run {
 export async function checkDataset(out: string, keys: string[]): Promise<Map<string, Uint8Array>> {
   const names = [...Deno.readDirSync(out)].map((e) => e.name).sort();
   for (const n of names) {
-    assert.match(n, /^(shard-\d{6}\.(tar|index\.json)|dataset\.json)$/, `left in ${out}: ${n}`);
+    assert.match(
+      n,
+      /^(shard-\d{6}\.(tar|index\.json)|dataset\.json|model\.json)$/,
+      `left in ${out}: ${n}`,
+    );
   }
   const tokens = new Map<string, Uint8Array>();
   const seen = new Map<string, string>();

@@ -524,6 +524,27 @@ Deno.test({
       "3",
     ]);
     assert.match(other.stderr, /holds the tokens of another manifest/);
+    // Another model with a shard to redo: refused, not a dataset of two models.
+    Deno.removeSync(`${dir}/out/shard-000001.index.json`);
+    const cv = new URL("CV4x8x8/encoder.safetensors", FIXTURES).pathname;
+    const mixed = await cosmos([
+      "dataset",
+      "tokenize",
+      manifest,
+      "--out",
+      `${dir}/out`,
+      "--encoder",
+      cv,
+      "--backend",
+      "wasm",
+      "--shard-size",
+      "3",
+    ]);
+    assert.equal(mixed.code, 1);
+    assert.match(
+      mixed.stderr,
+      /".*out" holds tokens of Cosmos-0\.1-Tokenizer-DV4x8x8, and this run uses \S*CV4x8x8\S*; write to another --out/,
+    );
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

@@ -10,7 +10,7 @@ import type { Tokenizer } from "../tokenizer.ts";
 import { intOption, type Parsed, UsageError } from "../cli/args.ts";
 import type { PadMode } from "../media/pad.ts";
 import { readManifest } from "./manifest.ts";
-import { ensurePlan, planOf, readPlan } from "./plan.ts";
+import { ensureModel, ensurePlan, planOf, readPlan } from "./plan.ts";
 import { planShards, shardsOf, taskSlot } from "./shards.ts";
 import { runShard, type ShardContext, shardLine } from "./run_shard.ts";
 import { verifyShard } from "./shard_writer.ts";
@@ -55,7 +55,16 @@ function context(
   };
   const ctx: ShardContext = {
     out,
-    tokenizer: () => (tok ??= open(p.values)),
+    tokenizer: () =>
+      tok ??= open(p.values).then(async (t) => {
+        try {
+          await ensureModel(out, t.model);
+        } catch (err) {
+          await t.dispose();
+          throw err;
+        }
+        return t;
+      }),
     pad: pad as PadMode,
     maxInputBytes: p.values["max-input-bytes"] === undefined
       ? DEFAULT_MAX_INPUT_BYTES

@@ -2,7 +2,8 @@
  * `DIR/dataset.json`: what an output folder is the tokens of (the item count, the shard size,
  * the number of shards and a hash of the keys in order), written by the first task or by
  * `enqueue`, checked by every later one, so two manifests or two shard sizes can never mix in
- * one folder, and read by `status` to know what "complete" means.
+ * one folder, and read by `status` to know what "complete" means. `DIR/model.json` does the
+ * same for the model, once one is loaded.
  * @module
  */
 
@@ -81,6 +82,32 @@ export async function ensurePlan(out: string, plan: DatasetPlan): Promise<void> 
   if (old.items !== plan.items || old.keys !== plan.keys) {
     throw new Error(
       `"${out}" holds the tokens of another manifest (${old.items} items, this one ${plan.items} or other keys); use another --out`,
+    );
+  }
+}
+
+/**
+ * Checks that `out` holds the tokens of `model`, or records that it does (`DIR/model.json`):
+ * a task re-run with another model would otherwise skip the shards of the first one and write
+ * the rest with its own, mixing two models in one dataset without a word.
+ */
+export async function ensureModel(out: string, model: string): Promise<void> {
+  const path = `${out}/model.json`;
+  let old: string | null = null;
+  try {
+    if ((await Deno.stat(path)).size > 1 << 16) throw new Error("too large");
+    old = JSON.parse(await Deno.readTextFile(path))?.model ?? "";
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) old = "";
+  }
+  if (old === null) {
+    return await writeDurably(path, new TextEncoder().encode(JSON.stringify({ model })));
+  }
+  if (old !== model) {
+    throw new Error(
+      `"${out}" holds tokens of ${
+        old || "an unreadable model.json"
+      }, and this run uses ${model}; write to another --out`,
     );
   }
 }
