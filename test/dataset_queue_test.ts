@@ -189,6 +189,7 @@ Deno.test({
     const st = ok(await cosmos(["dataset", "status", out, "--queue", queue, "--json"]));
     const report = JSON.parse(st.stdout);
     assert.equal(report.done, 16);
+    assert.equal(report.model, "Cosmos-0.1-Tokenizer-DV4x8x8");
     assert.equal(report.missing, 0);
     assert.equal(report.queue.waiting, 0);
     assert.equal(report.queue.pending, 0);

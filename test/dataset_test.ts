@@ -601,6 +601,7 @@ Deno.test({
       /failed: huge \(.*huge\.png\): ".*huge\.png" is 5000 bytes, over --max-input-bytes 4000; raise it if it is right/,
     );
     assert.match(st.stdout, /3\/3 shards complete; 2 done, 3 failed, 0 missing of 5 items/);
+    assert.match(st.stdout, /^model: Cosmos-0\.1-Tokenizer-DV4x8x8$/m);
     await checkDataset(out, ["item000", "remote"]);
 
     // Failures stay until asked; --retry-failed runs them again (the file is back now).

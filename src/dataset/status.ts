@@ -25,6 +25,8 @@ export interface ShardStatus {
 
 /** A dataset folder's state. */
 export interface DatasetStatus {
+  /** The model of the tokens (model.json), or null before one was loaded. */
+  model: string | null;
   shards: ShardStatus[];
   items: number;
   done: number;
@@ -49,6 +51,15 @@ async function tarMatches(path: string, bytes: number, sha256: string): Promise<
     return n === bytes && hash.digest("hex") === sha256;
   } catch {
     return false;
+  }
+}
+
+async function readModel(out: string): Promise<string | null> {
+  try {
+    const v = JSON.parse(await Deno.readTextFile(`${out}/model.json`))?.model;
+    return typeof v === "string" ? v : null;
+  } catch {
+    return null;
   }
 }
 
@@ -88,6 +99,7 @@ export async function datasetStatus(out: string, verify = false): Promise<Datase
   }
   const sum = (k: "done" | "failed" | "missing") => shards.reduce((a, r) => a + r[k], 0);
   return {
+    model: await readModel(out),
     shards,
     items: plan.items,
     done: sum("done"),
@@ -110,6 +122,7 @@ export function formatStatus(st: DatasetStatus, allShards = false): string {
   }
   for (const f of st.failures) lines.push(`failed: ${f.key} (${f.source}): ${f.error}`);
   const rate = st.itemsPerSecond === null ? "" : `, ${st.itemsPerSecond.toFixed(2)} items/s`;
+  if (st.model) lines.push(`model: ${st.model}`);
   lines.push(
     `${st.completeShards}/${st.shards.length} shards complete; ${st.done} done, ${st.failed} failed, ${st.missing} missing of ${st.items} items${rate}`,
   );
