@@ -4,6 +4,7 @@
  * `cosmos dataset work` processes; the one holding a shard it has started (an item recorded,
  * the next in progress) is SIGKILLed. Its shard must be taken by another worker after the
  * visibility timeout, and every item must be in the output exactly once, nothing partial left.
+ * Also: a worker that cannot write stops after 3 shards and leaves them pending for others.
  * Skipped, saying why, without redis-server (.ci/run installs it).
  */
 
@@ -204,6 +205,52 @@ Deno.test({
       await w.child.status;
       await w.log.catch(() => "");
     }
+    redis.child.kill("SIGKILL");
+    await redis.child.status;
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
+    "dataset: a worker that cannot write stops after 3 shards, leaving them unacknowledged for others",
+  ignore: skip !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "cosmos-queue-" });
+  const redis = await startRedis(dir);
+  try {
+    const { manifest } = makeDataset(dir, 4);
+    const out = `${dir}/out`;
+    const queue = `redis://127.0.0.1:${redis.port}/broken`;
+    ok(
+      await cosmos([
+        "dataset",
+        "enqueue",
+        manifest,
+        "--out",
+        out,
+        "--queue",
+        queue,
+        "--shard-size",
+        "1",
+      ]),
+    );
+    // A file where the records' folder goes: no shard can be started.
+    Deno.writeTextFileSync(`${out}/.staging`, "");
+    const r = await cosmos([
+      ...["dataset", "work", "--out", out, "--queue", queue],
+      ...["--encoder", DV_ENCODER, "--backend", "wasm", "--threads", "1", "--visibility", "60"],
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /shard-000000: .*\(left in the queue for another worker\)/);
+    assert.match(r.stderr, /stopping: 3 shards failed as a whole on this worker; see above/);
+    const st = await cosmos(["dataset", "status", out, "--queue", queue, "--json"]);
+    const report = JSON.parse(st.stdout);
+    assert.equal(report.queue.pending, 3, "the 3 failed shards are still held, not acknowledged");
+    assert.equal(report.queue.waiting, 1);
+  } finally {
     redis.child.kill("SIGKILL");
     await redis.child.status;
     Deno.removeSync(dir, { recursive: true });
