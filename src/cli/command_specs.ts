@@ -6,6 +6,7 @@
  */
 
 import type { CommandSpec, OptionSpec } from "./args.ts";
+import { DATASET_SPEC } from "../dataset/command_spec.ts";
 
 const MODEL_OPTIONS: Record<string, OptionSpec> = {
   model: {
@@ -207,4 +208,5 @@ export const COMMANDS: Record<string, CommandSpec> = {
     minPositionals: 0,
     maxPositionals: 0,
   },
+  dataset: DATASET_SPEC,
 };

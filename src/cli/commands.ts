@@ -45,6 +45,7 @@ import { cleanUpOnSignals, writeFileAtomic } from "./cleanup.ts";
 import { ProgressBar } from "./progress.ts";
 import { requireFfmpeg } from "../media/video.ts";
 import { fmtShape } from "../types.ts";
+import { datasetCommand } from "../dataset/command.ts";
 
 /** The tokenizer the options name. */
 async function openTokenizer(
@@ -384,6 +385,12 @@ const RUNNERS: Record<string, (p: Parsed, argv: string[]) => Promise<number>> = 
   info: infoCommand,
   convert: convertCommand,
   bench: benchCommand,
+  // The encoder half alone is loaded (and downloaded) unless --metrics decodes too.
+  dataset: (p) =>
+    datasetCommand(
+      p,
+      (v) => openTokenizer(v, "dataset", v.metrics ? {} : { halves: ["encoder"] }),
+    ),
 };
 
 /** Runs one command; returns the exit status (help and usage errors included). */
