@@ -4,8 +4,13 @@
  * The limits that matter for a convolutional autoencoder are the storage binding size and the
  * buffer size: activations of a 1024x1024 image at full width reach hundreds of MiB, so we ask
  * the adapter for everything it can give rather than the WebGPU defaults (128 MiB binding).
+ * Features are asked for only where something uses them: timestamp queries (profiles),
+ * `shader-f16` for precision "f16" (an error where the adapter lacks it), and `subgroups` for
+ * the reductions (norm.ts, attention.ts) wherever the adapter has them.
  * @module
  */
+
+import { checkPrecision } from "./precision.ts";
 
 /** What the caller may ask of the adapter. */
 export interface DeviceOptions {
@@ -13,6 +18,16 @@ export interface DeviceOptions {
   forceFallbackAdapter?: boolean;
   /** Which adapter to ask for where there are several; default "high-performance". */
   powerPreference?: GPUPowerPreference;
+  /**
+   * What float tensors are stored as: "f32" (the default), or "f16" (half the memory; needs the
+   * adapter's `shader-f16`). Kernels compute in f32 either way.
+   */
+  precision?: "f32" | "f16";
+  /**
+   * Adapter features to act as if missing (for tests: the error of precision "f16" without
+   * `shader-f16`, the reductions without `subgroups`).
+   */
+  withoutFeatures?: readonly string[];
 }
 
 /** A device with the facts about it the runtime needs. */
@@ -97,8 +112,19 @@ export async function acquireGpu(options: DeviceOptions = {}): Promise<GpuContex
     maxComputeWorkgroupSizeY: al.maxComputeWorkgroupSizeY,
     maxStorageBuffersPerShaderStage: al.maxStorageBuffersPerShaderStage,
   };
+  const precision = checkPrecision(options.precision ?? "f32", "Cannot create a WebGPU device");
+  const hidden = new Set(options.withoutFeatures ?? []);
+  const has = (f: string) => adapter.features.has(f as GPUFeatureName) && !hidden.has(f);
+  const name = adapterNameOf(adapter.info);
+  if (precision === "f16" && !has("shader-f16")) {
+    throw new Error(
+      `Cannot use precision "f16": the WebGPU adapter ${name} lacks the shader-f16 feature; use precision "f32" (the default)`,
+    );
+  }
   const wanted: GPUFeatureName[] = [];
-  if (adapter.features.has("timestamp-query")) wanted.push("timestamp-query");
+  if (has("timestamp-query")) wanted.push("timestamp-query");
+  if (precision === "f16") wanted.push("shader-f16");
+  if (has("subgroups")) wanted.push("subgroups" as GPUFeatureName);
   let device: GPUDevice;
   try {
     device = await adapter.requestDevice({ requiredLimits, requiredFeatures: wanted });
@@ -113,7 +139,7 @@ export async function acquireGpu(options: DeviceOptions = {}): Promise<GpuContex
     adapterInfo: info,
     adapterName,
     isSoftware: isSoftwareAdapter(info, adapterName),
-    features: new Set([...device.features]),
+    features: new Set([...device.features].filter((f) => !hidden.has(f))),
     limits: {
       maxStorageBufferBindingSize: dl.maxStorageBufferBindingSize,
       maxBufferSize: dl.maxBufferSize,

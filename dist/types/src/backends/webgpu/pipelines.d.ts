@@ -5,10 +5,16 @@
  *
  * Shapes never enter the key; they travel as uniforms, so one pipeline serves every resolution
  * and frame count. Constants (tile sizes, kernel extents, fusion flags) are prepended to the
- * WGSL source as `const` declarations, which lets the compiler unroll and fold them.
+ * WGSL source as `const` declarations, which lets the compiler unroll and fold them. A constant
+ * whose value is a WGSL type ("f32", "f16", "u32", "i32") becomes an `alias`: the element type
+ * of the bindings it names (see precision.ts), with `enable f16;` put first where one is f16.
+ * `SUBGROUPS: true` swaps the workgroup-memory reductions (wgsl/reduce_workgroup.wgsl) for the
+ * subgroup ones (wgsl/reduce_subgroup.wgsl) and enables the `subgroups` extension.
  * @module
  */
-export type ConstValue = number | boolean;
+/** A WGSL element type a constant may name (an alias of the kernel's bindings). */
+export type WgslType = "f32" | "f16" | "u32" | "i32";
+export type ConstValue = number | boolean | WgslType;
 export type Constants = Record<string, ConstValue>;
 /** Full WGSL source of a kernel with its constants. */
 export declare function kernelSource(kernel: string, constants?: Constants): string;
