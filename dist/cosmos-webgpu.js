@@ -91,6 +91,74 @@ function fromF16(bytes, count2) {
   return out;
 }
 
+// src/backends/webgpu/subgroups.ts
+var WG = 256;
+var PROBE = `
+@group(0) @binding(0) var<storage, read_write> ok: array<u32, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(
+  @builtin(local_invocation_index) i: u32,
+  @builtin(subgroup_invocation_id) lane: u32,
+  @builtin(subgroup_size) size: u32,
+) {
+  let first = i - lane;
+  let holds = lane == i % size && subgroupMin(i) == first && subgroupMax(i) == first + size - 1u &&
+    subgroupAdd(1u) == size && ${WG}u % size == 0u;
+  ok[i] = select(0u, 1u, holds);
+}`;
+async function probeSubgroups(device) {
+  for (const directive of [true, false]) {
+    const holds = await layoutHolds(device, directive);
+    if (holds !== null) return { usable: holds, directive };
+  }
+  return { usable: false, directive: true };
+}
+async function layoutHolds(device, directive) {
+  device.pushErrorScope("validation");
+  const bytes = 4 * WG;
+  const out = device.createBuffer({
+    size: bytes,
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC
+  });
+  const staging = device.createBuffer({
+    size: bytes,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST
+  });
+  try {
+    const code = (directive ? "enable subgroups;" : "") + PROBE;
+    const module = device.createShaderModule({ code, label: "subgroup layout probe" });
+    const pipeline = device.createComputePipeline({
+      layout: "auto",
+      compute: { module, entryPoint: "main" }
+    });
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(
+      0,
+      device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: [{ binding: 0, resource: { buffer: out } }]
+      })
+    );
+    pass.dispatchWorkgroups(1);
+    pass.end();
+    enc.copyBufferToBuffer(out, 0, staging, 0, bytes);
+    device.queue.submit([enc.finish()]);
+    if (await device.popErrorScope()) return null;
+    await staging.mapAsync(GPUMapMode.READ);
+    const ok = new Uint32Array(staging.getMappedRange());
+    const holds = ok.every((v) => v === 1);
+    staging.unmap();
+    return holds;
+  } catch {
+    return null;
+  } finally {
+    out.destroy();
+    staging.destroy();
+  }
+}
+
 // src/backends/webgpu/device.ts
 var SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
 function adapterNameOf(info) {
@@ -148,13 +216,16 @@ async function acquireGpu(options = {}) {
   const wanted = [];
   if (has("timestamp-query")) wanted.push("timestamp-query");
   if (precision === "f16") wanted.push("shader-f16");
-  if (has("subgroups")) wanted.push("subgroups");
+  const request = (features2) => adapter.requestDevice({ requiredLimits, requiredFeatures: features2 });
   let device;
   try {
-    device = await adapter.requestDevice({ requiredLimits, requiredFeatures: wanted });
+    device = hidden.has("subgroups") ? await request(wanted) : await request([...wanted, "subgroups"]).catch(() => request(wanted));
   } catch (err) {
     throw new Error(`Cannot create a WebGPU device: ${err.message}`);
   }
+  const features = new Set([...device.features].filter((f) => !hidden.has(f)));
+  const subgroups = features.has("subgroups") ? await probeSubgroups(device) : { usable: false, directive: true };
+  if (!subgroups.usable) features.delete("subgroups");
   const info = adapter.info;
   const adapterName = adapterNameOf(info);
   const dl = device.limits;
@@ -163,7 +234,8 @@ async function acquireGpu(options = {}) {
     adapterInfo: info,
     adapterName,
     isSoftware: isSoftwareAdapter(info, adapterName),
-    features: new Set([...device.features].filter((f) => !hidden.has(f))),
+    features,
+    subgroupsDirective: subgroups.directive,
     limits: {
       maxStorageBufferBindingSize: dl.maxStorageBufferBindingSize,
       maxBufferSize: dl.maxBufferSize,
@@ -622,7 +694,7 @@ fn store_c(batch: u32, m: u32, n: u32, acc: f32) {
   c[p.c_off + batch * p.c_sb + m * p.c_sm + n * p.c_sn] = C_T(p.alpha * acc);
 }
 `,
-  "reduce_subgroup": "// Workgroup-wide sum and max of one f32 per invocation with subgroup operations: each subgroup\n// reduces in registers, its first lane leaves the result in workgroup memory, and every\n// invocation folds those WG / subgroup_size values in the same order (so all agree, bit for\n// bit): two barriers instead of reduce_workgroup.wgsl's log2(WG) + 2. The host includes this\n// variant (with `enable subgroups;`) only where the adapter has subgroups and its subgroups were\n// found to be consecutive, aligned runs of local_invocation_index (device.ts probes this):\n// subgroup k of a workgroup is invocations [k * size, (k + 1) * size).\n// Every invocation of the workgroup must call these in uniform control flow.\n\nstruct Lanes {\n  @builtin(subgroup_invocation_id) lane: u32,\n  @builtin(subgroup_size) size: u32,\n}\n\nvar<workgroup> partial: array<f32, WG>;\n\nfn reduce_sum(tid: u32, lanes: Lanes, v: f32) -> f32 {\n  let s = subgroupAdd(v);\n  if (lanes.lane == 0u) {\n    partial[tid / lanes.size] = s;\n  }\n  workgroupBarrier();\n  var total = 0.0;\n  for (var k = 0u; k < WG / lanes.size; k++) {\n    total += partial[k];\n  }\n  workgroupBarrier();\n  return total;\n}\n\nfn reduce_max(tid: u32, lanes: Lanes, v: f32) -> f32 {\n  let s = subgroupMax(v);\n  if (lanes.lane == 0u) {\n    partial[tid / lanes.size] = s;\n  }\n  workgroupBarrier();\n  var total = -3.4e38;\n  for (var k = 0u; k < WG / lanes.size; k++) {\n    total = max(total, partial[k]);\n  }\n  workgroupBarrier();\n  return total;\n}\n",
+  "reduce_subgroup": "// Workgroup-wide sum and max of one f32 per invocation with subgroup operations: each subgroup\n// reduces in registers, its first lane leaves the result in workgroup memory, and every\n// invocation folds those WG / subgroup_size values in the same order (so all agree, bit for\n// bit): two barriers instead of reduce_workgroup.wgsl's log2(WG) + 2. The host includes this\n// variant (after `enable subgroups;` where the compiler takes it) only where the adapter has subgroups and its subgroups were\n// found to be consecutive, aligned runs of local_invocation_index (device.ts probes this):\n// subgroup k of a workgroup is invocations [k * size, (k + 1) * size).\n// Every invocation of the workgroup must call these in uniform control flow.\n\nstruct Lanes {\n  @builtin(subgroup_invocation_id) lane: u32,\n  @builtin(subgroup_size) size: u32,\n}\n\nvar<workgroup> partial: array<f32, WG>;\n\nfn reduce_sum(tid: u32, lanes: Lanes, v: f32) -> f32 {\n  let s = subgroupAdd(v);\n  if (lanes.lane == 0u) {\n    partial[tid / lanes.size] = s;\n  }\n  workgroupBarrier();\n  var total = 0.0;\n  for (var k = 0u; k < WG / lanes.size; k++) {\n    total += partial[k];\n  }\n  workgroupBarrier();\n  return total;\n}\n\nfn reduce_max(tid: u32, lanes: Lanes, v: f32) -> f32 {\n  let s = subgroupMax(v);\n  if (lanes.lane == 0u) {\n    partial[tid / lanes.size] = s;\n  }\n  workgroupBarrier();\n  var total = -3.4e38;\n  for (var k = 0u; k < WG / lanes.size; k++) {\n    total = max(total, partial[k]);\n  }\n  workgroupBarrier();\n  return total;\n}\n",
   "reduce_workgroup": "// Workgroup-wide sum and max of one f32 per invocation, through workgroup memory (a tree of\n// log2(WG) barriers): the reductions of groupnorm.wgsl and softmax.wgsl where the adapter has no\n// subgroups. reduce_subgroup.wgsl defines the same names with subgroup operations; the host\n// includes one or the other. The including kernel defines WG (its workgroup size, a power of\n// two) and passes its entry point's `Lanes`, which this variant does not read.\n// Every invocation of the workgroup must call these in uniform control flow.\n\nstruct Lanes {\n  @builtin(local_invocation_index) index: u32,\n}\n\nvar<workgroup> partial: array<f32, WG>;\n\nfn reduce_sum(tid: u32, lanes: Lanes, v: f32) -> f32 {\n  partial[tid] = v;\n  workgroupBarrier();\n  for (var s = WG / 2u; s > 0u; s >>= 1u) {\n    if (tid < s) {\n      partial[tid] += partial[tid + s];\n    }\n    workgroupBarrier();\n  }\n  let total = partial[0];\n  workgroupBarrier();\n  return total;\n}\n\nfn reduce_max(tid: u32, lanes: Lanes, v: f32) -> f32 {\n  partial[tid] = v;\n  workgroupBarrier();\n  for (var s = WG / 2u; s > 0u; s >>= 1u) {\n    if (tid < s) {\n      partial[tid] = max(partial[tid], partial[tid + s]);\n    }\n    workgroupBarrier();\n  }\n  let total = partial[0];\n  workgroupBarrier();\n  return total;\n}\n",
   "resample": `// Fixed resampling of channels-first video [B, C, T, H, W] (images: T = 1), one thread per
 // output value, for the video networks' hybrid down/up-sampling paths:
@@ -737,14 +809,14 @@ function constDecl(name, value) {
   }
   return `const ${name}: u32 = ${value}u;`;
 }
-function kernelSource(kernel, constants = {}) {
+function kernelSource(kernel, constants = {}, subgroupsDirective = true) {
   const subgroups = constants.SUBGROUPS === true;
   const parts = (INCLUDES[kernel] ?? [kernel]).map(
     (part) => part !== "reduce" ? part : subgroups ? "reduce_subgroup" : "reduce_workgroup"
   );
   const directives = [
     ...Object.values(constants).includes("f16") ? ["enable f16;"] : [],
-    ...subgroups ? ["enable subgroups;"] : []
+    ...subgroups && subgroupsDirective ? ["enable subgroups;"] : []
   ];
   const decls = Object.keys(constants).sort().map((k) => constDecl(k, constants[k]));
   const bodies = parts.map((part) => {
@@ -756,10 +828,12 @@ function kernelSource(kernel, constants = {}) {
 }
 var PipelineCache = class {
   #device;
+  #subgroupsDirective;
   #pipelines = /* @__PURE__ */ new Map();
   #modules = /* @__PURE__ */ new Map();
-  constructor(device) {
+  constructor(device, subgroupsDirective = true) {
     this.#device = device;
+    this.#subgroupsDirective = subgroupsDirective;
   }
   get size() {
     return this.#pipelines.size;
@@ -773,7 +847,7 @@ var PipelineCache = class {
     let module = this.#modules.get(moduleKey);
     if (!module) {
       module = this.#device.createShaderModule({
-        code: kernelSource(kernel, constants),
+        code: kernelSource(kernel, constants, this.#subgroupsDirective),
         label: moduleKey
       });
       this.#modules.set(moduleKey, module);
@@ -843,7 +917,7 @@ var GpuRuntime = class _GpuRuntime {
     this.precision = precision;
     this.#device = ctx.device;
     this.pool = new BufferPool(ctx.device, ctx.limits.maxBufferSize);
-    this.pipelines = new PipelineCache(ctx.device);
+    this.pipelines = new PipelineCache(ctx.device, ctx.subgroupsDirective);
     this.unused = {
       buffer: ctx.device.createBuffer({
         size: 256,

@@ -2,7 +2,7 @@
 // reduces in registers, its first lane leaves the result in workgroup memory, and every
 // invocation folds those WG / subgroup_size values in the same order (so all agree, bit for
 // bit): two barriers instead of reduce_workgroup.wgsl's log2(WG) + 2. The host includes this
-// variant (with `enable subgroups;`) only where the adapter has subgroups and its subgroups were
+// variant (after `enable subgroups;` where the compiler takes it) only where the adapter has subgroups and its subgroups were
 // found to be consecutive, aligned runs of local_invocation_index (device.ts probes this):
 // subgroup k of a workgroup is invocations [k * size, (k + 1) * size).
 // Every invocation of the workgroup must call these in uniform control flow.

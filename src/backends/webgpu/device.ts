@@ -6,11 +6,13 @@
  * the adapter for everything it can give rather than the WebGPU defaults (128 MiB binding).
  * Features are asked for only where something uses them: timestamp queries (profiles),
  * `shader-f16` for precision "f16" (an error where the adapter lacks it), and `subgroups` for
- * the reductions (norm.ts, attention.ts) wherever the adapter has them.
+ * the reductions (norm.ts, attention.ts) wherever the device can have them and lays them out as
+ * the reductions expect (subgroups.ts).
  * @module
  */
 
 import { checkPrecision } from "./precision.ts";
+import { probeSubgroups } from "./subgroups.ts";
 
 /** What the caller may ask of the adapter. */
 export interface DeviceOptions {
@@ -39,6 +41,8 @@ export interface GpuContext {
   /** True for software rasterizers (llvmpipe, lavapipe, SwiftShader). */
   isSoftware: boolean;
   features: Set<string>;
+  /** Whether kernels using subgroups start with `enable subgroups;` (see subgroups.ts). */
+  subgroupsDirective: boolean;
   limits: {
     maxStorageBufferBindingSize: number;
     maxBufferSize: number;
@@ -124,13 +128,23 @@ export async function acquireGpu(options: DeviceOptions = {}): Promise<GpuContex
   const wanted: GPUFeatureName[] = [];
   if (has("timestamp-query")) wanted.push("timestamp-query");
   if (precision === "f16") wanted.push("shader-f16");
-  if (has("subgroups")) wanted.push("subgroups" as GPUFeatureName);
+  const request = (features: GPUFeatureName[]) =>
+    adapter.requestDevice({ requiredLimits, requiredFeatures: features });
   let device: GPUDevice;
   try {
-    device = await adapter.requestDevice({ requiredLimits, requiredFeatures: wanted });
+    // Deno 2.9 leaves subgroups out of adapter.features even where a device can have them
+    // (lavapipe's can), so they are asked for, and done without where the request fails.
+    device = hidden.has("subgroups")
+      ? await request(wanted)
+      : await request([...wanted, "subgroups" as GPUFeatureName]).catch(() => request(wanted));
   } catch (err) {
     throw new Error(`Cannot create a WebGPU device: ${(err as Error).message}`);
   }
+  const features = new Set([...device.features].filter((f) => !hidden.has(f)));
+  const subgroups = features.has("subgroups")
+    ? await probeSubgroups(device)
+    : { usable: false, directive: true };
+  if (!subgroups.usable) features.delete("subgroups");
   const info = adapter.info;
   const adapterName = adapterNameOf(info);
   const dl = device.limits;
@@ -139,7 +153,8 @@ export async function acquireGpu(options: DeviceOptions = {}): Promise<GpuContex
     adapterInfo: info,
     adapterName,
     isSoftware: isSoftwareAdapter(info, adapterName),
-    features: new Set([...device.features].filter((f) => !hidden.has(f))),
+    features,
+    subgroupsDirective: subgroups.directive,
     limits: {
       maxStorageBufferBindingSize: dl.maxStorageBufferBindingSize,
       maxBufferSize: dl.maxBufferSize,

@@ -7,7 +7,8 @@
  * whose value is a WGSL type ("f32", "f16", "u32", "i32") becomes an `alias`: the element type
  * of the bindings it names (see precision.ts), with `enable f16;` put first where one is f16.
  * `SUBGROUPS: true` swaps the workgroup-memory reductions (wgsl/reduce_workgroup.wgsl) for the
- * subgroup ones (wgsl/reduce_subgroup.wgsl) and enables the `subgroups` extension.
+ * subgroup ones (wgsl/reduce_subgroup.wgsl) and enables the `subgroups` extension (where the
+ * compiler takes the directive: see subgroups.ts).
  * @module
  */
 
@@ -43,8 +44,15 @@ function constDecl(name: string, value: ConstValue): string {
   return `const ${name}: u32 = ${value}u;`;
 }
 
-/** Full WGSL source of a kernel with its constants. */
-export function kernelSource(kernel: string, constants: Constants = {}): string {
+/**
+ * Full WGSL source of a kernel with its constants; `subgroupsDirective` false leaves out
+ * `enable subgroups;` for a compiler that refuses it.
+ */
+export function kernelSource(
+  kernel: string,
+  constants: Constants = {},
+  subgroupsDirective = true,
+): string {
   const subgroups = constants.SUBGROUPS === true;
   const parts = (INCLUDES[kernel] ?? [kernel]).map((part) =>
     part !== "reduce" ? part : subgroups ? "reduce_subgroup" : "reduce_workgroup"
@@ -52,7 +60,7 @@ export function kernelSource(kernel: string, constants: Constants = {}): string 
   // Directives come before every declaration.
   const directives = [
     ...(Object.values(constants).includes("f16") ? ["enable f16;"] : []),
-    ...(subgroups ? ["enable subgroups;"] : []),
+    ...(subgroups && subgroupsDirective ? ["enable subgroups;"] : []),
   ];
   const decls = Object.keys(constants).sort().map((k) => constDecl(k, constants[k]));
   const bodies = parts.map((part) => {
@@ -65,11 +73,13 @@ export function kernelSource(kernel: string, constants: Constants = {}): string 
 
 export class PipelineCache {
   #device: GPUDevice;
+  #subgroupsDirective: boolean;
   #pipelines = new Map<string, GPUComputePipeline>();
   #modules = new Map<string, GPUShaderModule>();
 
-  constructor(device: GPUDevice) {
+  constructor(device: GPUDevice, subgroupsDirective = true) {
     this.#device = device;
+    this.#subgroupsDirective = subgroupsDirective;
   }
 
   get size(): number {
@@ -85,7 +95,7 @@ export class PipelineCache {
     let module = this.#modules.get(moduleKey);
     if (!module) {
       module = this.#device.createShaderModule({
-        code: kernelSource(kernel, constants),
+        code: kernelSource(kernel, constants, this.#subgroupsDirective),
         label: moduleKey,
       });
       this.#modules.set(moduleKey, module);

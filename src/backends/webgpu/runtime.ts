@@ -110,7 +110,7 @@ export class GpuRuntime {
     this.precision = precision;
     this.#device = ctx.device;
     this.pool = new BufferPool(ctx.device, ctx.limits.maxBufferSize);
-    this.pipelines = new PipelineCache(ctx.device);
+    this.pipelines = new PipelineCache(ctx.device, ctx.subgroupsDirective);
     this.unused = {
       buffer: ctx.device.createBuffer({
         size: 256,

@@ -8,7 +8,8 @@
  * the adapter for everything it can give rather than the WebGPU defaults (128 MiB binding).
  * Features are asked for only where something uses them: timestamp queries (profiles),
  * `shader-f16` for precision "f16" (an error where the adapter lacks it), and `subgroups` for
- * the reductions (norm.ts, attention.ts) wherever the adapter has them.
+ * the reductions (norm.ts, attention.ts) wherever the device can have them and lays them out as
+ * the reductions expect (subgroups.ts).
  * @module
  */
 /** What the caller may ask of the adapter. */
@@ -37,6 +38,8 @@ export interface GpuContext {
     /** True for software rasterizers (llvmpipe, lavapipe, SwiftShader). */
     isSoftware: boolean;
     features: Set<string>;
+    /** Whether kernels using subgroups start with `enable subgroups;` (see subgroups.ts). */
+    subgroupsDirective: boolean;
     limits: {
         maxStorageBufferBindingSize: number;
         maxBufferSize: number;
