@@ -217,9 +217,10 @@ async function acquireGpu(options = {}) {
   if (has("timestamp-query")) wanted.push("timestamp-query");
   if (precision === "f16") wanted.push("shader-f16");
   const request = (features2) => adapter.requestDevice({ requiredLimits, requiredFeatures: features2 });
+  const trySubgroups = !hidden.has("subgroups") && (adapter.features.has("subgroups") || "Deno" in globalThis);
   let device;
   try {
-    device = hidden.has("subgroups") ? await request(wanted) : await request([...wanted, "subgroups"]).catch(() => request(wanted));
+    device = trySubgroups ? await request([...wanted, "subgroups"]).catch(() => request(wanted)) : await request(wanted);
   } catch (err) {
     throw new Error(`Cannot create a WebGPU device: ${err.message}`);
   }

@@ -130,13 +130,16 @@ export async function acquireGpu(options: DeviceOptions = {}): Promise<GpuContex
   if (precision === "f16") wanted.push("shader-f16");
   const request = (features: GPUFeatureName[]) =>
     adapter.requestDevice({ requiredLimits, requiredFeatures: features });
+  // Deno 2.9 leaves subgroups out of adapter.features even where a device can have them
+  // (lavapipe's can), so there they are asked for, and done without where the request fails.
+  // Browsers list them; there a refused request could leave the adapter spent.
+  const trySubgroups = !hidden.has("subgroups") &&
+    (adapter.features.has("subgroups" as GPUFeatureName) || "Deno" in globalThis);
   let device: GPUDevice;
   try {
-    // Deno 2.9 leaves subgroups out of adapter.features even where a device can have them
-    // (lavapipe's can), so they are asked for, and done without where the request fails.
-    device = hidden.has("subgroups")
-      ? await request(wanted)
-      : await request([...wanted, "subgroups" as GPUFeatureName]).catch(() => request(wanted));
+    device = trySubgroups
+      ? await request([...wanted, "subgroups" as GPUFeatureName]).catch(() => request(wanted))
+      : await request(wanted);
   } catch (err) {
     throw new Error(`Cannot create a WebGPU device: ${(err as Error).message}`);
   }
