@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { assertClose, GPU_TEST, randomArray } from "./helpers.ts";
 import { WebGpuOps } from "../src/backends/webgpu/backend.ts";
-import { acquireGpu } from "../src/backends/webgpu/device.ts";
+import { acquireGpu, adapterGrants } from "../src/backends/webgpu/device.ts";
 import { probeSubgroups } from "../src/backends/webgpu/subgroups.ts";
 import type { Backend, Tensor } from "../src/backends/ops.ts";
 
@@ -102,5 +102,25 @@ Deno.test({
     } finally {
       none.device.destroy();
     }
+  },
+});
+
+Deno.test({
+  name: "adapterGrants() asks for a device: subgroups unlisted yet granted, unknown names refused",
+  ignore: !HAS_GPU,
+  ...GPU_TEST,
+  async fn() {
+    const adapter = (await navigator.gpu.requestAdapter())!;
+    assert.equal(await adapterGrants("timestamp-query"), adapter.features.has("timestamp-query"));
+    assert.equal(await adapterGrants("no-such-feature"), false);
+    const sub = await adapterGrants("subgroups");
+    const coop = await adapterGrants("wgpu-cooperative-matrix");
+    console.log(
+      `${adapter.info.description}: subgroups listed ${
+        adapter.features.has("subgroups")
+      }, granted ${sub}; wgpu-cooperative-matrix granted ${coop}`,
+    );
+    // What acquireGpu found agrees with what a plain request is granted.
+    assert.equal(sub, WITH!.ctx.device.features.has("subgroups"));
   },
 });

@@ -168,3 +168,31 @@ export async function acquireGpu(options: DeviceOptions = {}): Promise<GpuContex
     },
   };
 }
+
+/**
+ * Whether the adapter grants a device `feature`, found by asking for one (then destroyed) from
+ * a fresh adapter: Deno 2.9 lists only the standard features in adapter.features, while
+ * requestDevice also takes wgpu's own (e.g. "wgpu-cooperative-matrix", for tensor cores) and
+ * grants "subgroups" unlisted. False for a name the runtime does not know, and without WebGPU.
+ */
+export async function adapterGrants(
+  feature: string,
+  options: DeviceOptions = {},
+): Promise<boolean> {
+  const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
+  const adapter = await gpu?.requestAdapter({
+    powerPreference: options.powerPreference ?? "high-performance",
+    forceFallbackAdapter: options.forceFallbackAdapter ?? false,
+  }).catch(() => null);
+  if (!adapter) return false;
+  try {
+    const device = await adapter.requestDevice({
+      requiredFeatures: [feature as GPUFeatureName],
+    });
+    const granted = device.features.has(feature as GPUFeatureName);
+    device.destroy();
+    return granted;
+  } catch {
+    return false;
+  }
+}

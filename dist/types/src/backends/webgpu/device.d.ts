@@ -63,3 +63,10 @@ export declare function probeAdapter(options?: DeviceOptions): Promise<{
  * @throws when the runtime has no WebGPU or no adapter is found, with what to do about it.
  */
 export declare function acquireGpu(options?: DeviceOptions): Promise<GpuContext>;
+/**
+ * Whether the adapter grants a device `feature`, found by asking for one (then destroyed) from
+ * a fresh adapter: Deno 2.9 lists only the standard features in adapter.features, while
+ * requestDevice also takes wgpu's own (e.g. "wgpu-cooperative-matrix", for tensor cores) and
+ * grants "subgroups" unlisted. False for a name the runtime does not know, and without WebGPU.
+ */
+export declare function adapterGrants(feature: string, options?: DeviceOptions): Promise<boolean>;
