@@ -285,6 +285,155 @@ function joinFramesGeometry(parts) {
   };
 }
 
+// src/backends/webgpu/precision.ts
+var PRECISIONS = ["f32", "f16"];
+var ELEMENT_BYTES = { f32: 4, f16: 2, i32: 4 };
+function storageBytes(count2, element) {
+  return Math.ceil(count2 * ELEMENT_BYTES[element] / 4) * 4;
+}
+function checkPrecision(value, where) {
+  if (!PRECISIONS.includes(value)) {
+    throw new Error(
+      `${where}: unknown precision ${JSON.stringify(value)}; expected "f32" or "f16"`
+    );
+  }
+  return value;
+}
+function commonElement(kernel, elements) {
+  const first = elements[0];
+  for (const e of elements) {
+    if (e !== first) {
+      throw new Error(
+        `Cannot run ${kernel}: its tensors mix ${first} and ${e} storage (upload every tensor through the same backend)`
+      );
+    }
+  }
+  return first;
+}
+var Float16 = globalThis.Float16Array;
+var f32Scratch = new Float32Array(1);
+var u32Scratch = new Uint32Array(f32Scratch.buffer);
+function f16Bits(v) {
+  f32Scratch[0] = v;
+  const x = u32Scratch[0];
+  const sign = x >>> 16 & 32768;
+  const exp = x >>> 23 & 255;
+  let mant = x & 8388607;
+  if (exp === 255) return sign | 31744 | (mant ? 512 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 31) return sign | 31744;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 8388608;
+    const shift = 14 - e;
+    const half = 1 << shift - 1;
+    const rest2 = mant & (1 << shift) - 1;
+    let m = mant >>> shift;
+    if (rest2 > half || rest2 === half && m & 1) m++;
+    return sign | m;
+  }
+  const rest = mant & 8191;
+  let h = sign | e << 10 | mant >>> 13;
+  if (rest > 4096 || rest === 4096 && h & 1) h++;
+  return h;
+}
+function f16Value(h) {
+  const sign = h & 32768 ? -1 : 1;
+  const exp = h >>> 10 & 31;
+  const mant = h & 1023;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 31) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+function toF16(values) {
+  const bits = new Uint16Array(storageBytes(values.length, "f16") / 2);
+  if (Float16) {
+    const h = new Float16(bits.buffer);
+    h.set(values);
+  } else {
+    for (let i = 0; i < values.length; i++) bits[i] = f16Bits(values[i]);
+  }
+  return bits;
+}
+function fromF16(bytes, count2) {
+  const out = new Float32Array(count2);
+  if (Float16) {
+    out.set(new Float16(bytes, 0, count2));
+    return out;
+  }
+  const bits = new Uint16Array(bytes, 0, count2);
+  for (let i = 0; i < count2; i++) out[i] = f16Value(bits[i]);
+  return out;
+}
+
+// src/backends/webgpu/subgroups.ts
+var WG = 256;
+var PROBE = `
+@group(0) @binding(0) var<storage, read_write> ok: array<u32, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(
+  @builtin(local_invocation_index) i: u32,
+  @builtin(subgroup_invocation_id) lane: u32,
+  @builtin(subgroup_size) size: u32,
+) {
+  let first = i - lane;
+  let holds = lane == i % size && subgroupMin(i) == first && subgroupMax(i) == first + size - 1u &&
+    subgroupAdd(1u) == size && ${WG}u % size == 0u;
+  ok[i] = select(0u, 1u, holds);
+}`;
+async function probeSubgroups(device) {
+  for (const directive of [true, false]) {
+    const holds = await layoutHolds(device, directive);
+    if (holds !== null) return { usable: holds, directive };
+  }
+  return { usable: false, directive: true };
+}
+async function layoutHolds(device, directive) {
+  device.pushErrorScope("validation");
+  const bytes = 4 * WG;
+  const out = device.createBuffer({
+    size: bytes,
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC
+  });
+  const staging = device.createBuffer({
+    size: bytes,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST
+  });
+  try {
+    const code = (directive ? "enable subgroups;" : "") + PROBE;
+    const module = device.createShaderModule({ code, label: "subgroup layout probe" });
+    const pipeline = device.createComputePipeline({
+      layout: "auto",
+      compute: { module, entryPoint: "main" }
+    });
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(
+      0,
+      device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: [{ binding: 0, resource: { buffer: out } }]
+      })
+    );
+    pass.dispatchWorkgroups(1);
+    pass.end();
+    enc.copyBufferToBuffer(out, 0, staging, 0, bytes);
+    device.queue.submit([enc.finish()]);
+    if (await device.popErrorScope()) return null;
+    await staging.mapAsync(GPUMapMode.READ);
+    const ok = new Uint32Array(staging.getMappedRange());
+    const holds = ok.every((v) => v === 1);
+    staging.unmap();
+    return holds;
+  } catch {
+    return null;
+  } finally {
+    out.destroy();
+    staging.destroy();
+  }
+}
+
 // src/backends/webgpu/device.ts
 var SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
 function adapterNameOf(info) {
@@ -330,14 +479,29 @@ async function acquireGpu(options = {}) {
     maxComputeWorkgroupSizeY: al.maxComputeWorkgroupSizeY,
     maxStorageBuffersPerShaderStage: al.maxStorageBuffersPerShaderStage
   };
+  const precision = checkPrecision(options.precision ?? "f32", "Cannot create a WebGPU device");
+  const hidden = new Set(options.withoutFeatures ?? []);
+  const has = (f) => adapter.features.has(f) && !hidden.has(f);
+  const name = adapterNameOf(adapter.info);
+  if (precision === "f16" && !has("shader-f16")) {
+    throw new Error(
+      `Cannot use precision "f16": the WebGPU adapter ${name} lacks the shader-f16 feature; use precision "f32" (the default)`
+    );
+  }
   const wanted = [];
-  if (adapter.features.has("timestamp-query")) wanted.push("timestamp-query");
+  if (has("timestamp-query")) wanted.push("timestamp-query");
+  if (precision === "f16") wanted.push("shader-f16");
+  const request = (features2) => adapter.requestDevice({ requiredLimits, requiredFeatures: features2 });
+  const trySubgroups = !hidden.has("subgroups") && (adapter.features.has("subgroups") || "Deno" in globalThis);
   let device;
   try {
-    device = await adapter.requestDevice({ requiredLimits, requiredFeatures: wanted });
+    device = trySubgroups ? await request([...wanted, "subgroups"]).catch(() => request(wanted)) : await request(wanted);
   } catch (err) {
     throw new Error(`Cannot create a WebGPU device: ${err.message}`);
   }
+  const features = new Set([...device.features].filter((f) => !hidden.has(f)));
+  const subgroups = features.has("subgroups") ? await probeSubgroups(device) : { usable: false, directive: true };
+  if (!subgroups.usable) features.delete("subgroups");
   const info = adapter.info;
   const adapterName = adapterNameOf(info);
   const dl = device.limits;
@@ -346,7 +510,8 @@ async function acquireGpu(options = {}) {
     adapterInfo: info,
     adapterName,
     isSoftware: isSoftwareAdapter(info, adapterName),
-    features: /* @__PURE__ */ new Set([...device.features]),
+    features,
+    subgroupsDirective: subgroups.directive,
     limits: {
       maxStorageBufferBindingSize: dl.maxStorageBufferBindingSize,
       maxBufferSize: dl.maxBufferSize,
@@ -454,49 +619,500 @@ var BufferPool = class {
 
 // src/generated/wgsl.ts
 var WGSL = {
-  "attention_temporal": "// Causal attention along time, independently at every pixel, over a packed q/k/v tensor\n// [B, 3C, T, H, W] (the reference's CausalTemporalAttnBlock): frame t attends to frames <= t.\n// The operands are where src/backends/geometry.ts's TemporalLayout says (in floats): packed (q\n// and kv bound to the same tensor), or queries [B, C, T - q0, H, W] apart from keys and values\n// [B, 2C, T, H, W], as a stream's cache keeps them.\n// Only the query frames tq in [q0, T) are computed (all of them unless a stream's step asks for\n// its new frames), so scores are a [B, Q, T, H*W] tensor, Q = T - q0, and out is [B, C, Q, P]:\n//   scores_main: S[b, tq - q0, tk, p] = scale * sum_c q[c, tq, p] k[c, tk, p]   for tk <= tq\n//   apply_main:  out[b, c, tq - q0, p] = sum_{tk <= tq} softmax_tk(S[b, tq - q0, :, p]) v[c, tk, p]\n// Pixels are the fastest index of every thread mapping so that memory accesses coalesce.\n\n// Packed on the host by TEMPORAL_PARAMS in src/backends/webgpu/attention.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, frames: u32, pixels: u32, total: u32,\n  scale: f32, q0: u32, queries: u32, q_batch: u32,\n  q_plane: u32, q_shift: u32, k_base: u32, kv_batch: u32,\n  kv_plane: u32, _p0: u32, _p1: u32, _p2: u32,\n}\n\n@group(0) @binding(0) var<storage, read> q: array<f32>;\n@group(0) @binding(1) var<storage, read> kv: array<f32>;\n@group(0) @binding(2) var<storage, read_write> scores: array<f32>;\n@group(0) @binding(3) var<storage, read_write> out: array<f32>;\n@group(0) @binding(4) var<uniform> p: Params;\n\nfn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {\n  return gid.x + gid.y * nwg.x * 256u;\n}\n\n@compute @workgroup_size(256)\nfn scores_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = thread_index(gid, nwg);\n  if (i >= p.total) {\n    return;\n  }\n  // i = ((b * Q + tq - q0) * T + tk) * P + pix\n  let pix = i % p.pixels;\n  let tk = (i / p.pixels) % p.frames;\n  let tq = p.q0 + (i / (p.pixels * p.frames)) % p.queries;\n  let b = i / (p.pixels * p.frames * p.queries);\n  if (tk > tq) {\n    return;\n  }\n  let q_base = b * p.q_batch + (tq - p.q_shift) * p.pixels + pix;\n  let k_base = p.k_base + b * p.kv_batch + tk * p.pixels + pix;\n  var dot = 0.0;\n  for (var c = 0u; c < p.channels; c++) {\n    dot += q[q_base + c * p.q_plane] * kv[k_base + c * p.kv_plane];\n  }\n  scores[i] = dot * p.scale;\n}\n\n@compute @workgroup_size(256)\nfn apply_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = thread_index(gid, nwg);\n  if (i >= p.total) {\n    return;\n  }\n  // i = ((b * C + c) * Q + tq - q0) * P + pix\n  let pix = i % p.pixels;\n  let tq = p.q0 + (i / p.pixels) % p.queries;\n  let c = (i / (p.pixels * p.queries)) % p.channels;\n  let b = i / (p.pixels * p.queries * p.channels);\n  let row = ((b * p.queries + tq - p.q0) * p.frames) * p.pixels + pix;\n  var m = -3.4e38;\n  for (var tk = 0u; tk <= tq; tk++) {\n    m = max(m, scores[row + tk * p.pixels]);\n  }\n  let v_base = p.k_base + b * p.kv_batch + (p.channels + c) * p.kv_plane + pix;\n  var sum = 0.0;\n  var acc = 0.0;\n  for (var tk = 0u; tk <= tq; tk++) {\n    let e = exp(scores[row + tk * p.pixels] - m);\n    sum += e;\n    acc += e * kv[v_base + tk * p.pixels];\n  }\n  out[i] = acc / sum;\n}\n",
-  "band_stats": "// GroupNorm statistics of a tensor held as row bands (src/backends/webgpu/bands.ts): the same\n// (mean, 1 / sqrt(var + eps)) per (b, f, group) as groupnorm.wgsl's stats_main, in the same two\n// passes (the mean first, then squared deviations from it), each pass one dispatch per band\n// writing that band's partial sums, then one dispatch combining them.\n//\n// A band is viewed as [B, C, F, S] with S its own spatial extent; `count` is the values of a\n// whole group (ch_per_group * the full S), so every band's sums are divided by the same total.\n\n// Packed on the host by BAND_STATS_PARAMS in src/backends/webgpu/bands.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, frames: u32, spatial: u32, groups: u32,\n  ch_per_group: u32, eps: f32, band: u32, bands: u32,\n  count: u32, slots: u32, _p0: u32, _p1: u32,\n}\n\n@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read_write> partial: array<f32>;\n@group(0) @binding(2) var<storage, read_write> stats: array<vec2<f32>>;\n@group(0) @binding(3) var<uniform> p: Params;\n\nconst WG: u32 = 256u;\nvar<workgroup> scratch: array<f32, WG>;\n\nfn reduce_sum(tid: u32, v: f32) -> f32 {\n  scratch[tid] = v;\n  workgroupBarrier();\n  for (var s = WG / 2u; s > 0u; s >>= 1u) {\n    if (tid < s) {\n      scratch[tid] += scratch[tid + s];\n    }\n    workgroupBarrier();\n  }\n  let total = scratch[0];\n  workgroupBarrier();\n  return total;\n}\n\n/** The band's value `i` of group slot (b, f, g), i < ch_per_group * spatial. */\nfn value(slot: u32, i: u32) -> f32 {\n  let g = slot % p.groups;\n  let bf = slot / p.groups;\n  let f = bf % p.frames;\n  let b = bf / p.frames;\n  let c = g * p.ch_per_group + i / p.spatial;\n  return x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial];\n}\n\nfn slot_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {\n  return wid.x + wid.y * nwg.x;\n}\n\n// Pass 1, per band: the band's sum of each slot.\n@compute @workgroup_size(WG)\nfn sum_main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let slot = slot_of(wid, nwg);\n  var s = 0.0;\n  for (var i = lid.x; i < p.ch_per_group * p.spatial; i += WG) {\n    s += value(slot, i);\n  }\n  let total = reduce_sum(lid.x, s);\n  if (lid.x == 0u) {\n    partial[p.band * p.slots + slot] = total;\n  }\n}\n\n// Pass 2, per band: the band's sum of squared deviations from the mean (stats[slot].x).\n@compute @workgroup_size(WG)\nfn sq_main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let slot = slot_of(wid, nwg);\n  let mean = stats[slot].x;\n  var s = 0.0;\n  for (var i = lid.x; i < p.ch_per_group * p.spatial; i += WG) {\n    let d = value(slot, i) - mean;\n    s += d * d;\n  }\n  let total = reduce_sum(lid.x, s);\n  if (lid.x == 0u) {\n    partial[p.band * p.slots + slot] = total;\n  }\n}\n\nfn band_total(slot: u32) -> f32 {\n  var s = 0.0;\n  for (var k = 0u; k < p.bands; k++) {\n    s += partial[k * p.slots + slot];\n  }\n  return s;\n}\n\n// After pass 1: stats[slot] = (mean, 0).\n@compute @workgroup_size(WG)\nfn mean_main(@builtin(global_invocation_id) gid: vec3<u32>) {\n  let slot = gid.x;\n  if (slot < p.slots) {\n    stats[slot] = vec2<f32>(band_total(slot) / f32(p.count), 0.0);\n  }\n}\n\n// After pass 2: stats[slot] = (mean, rstd).\n@compute @workgroup_size(WG)\nfn finish_main(@builtin(global_invocation_id) gid: vec3<u32>) {\n  let slot = gid.x;\n  if (slot < p.slots) {\n    let variance = band_total(slot) / f32(p.count);\n    stats[slot] = vec2<f32>(stats[slot].x, inverseSqrt(variance + p.eps));\n  }\n}\n",
-  "conv": "// Convolution as implicit GEMM over channels-first activations [B, C, T, H, W] (images: T = 1).\n//\n//   M = Cout, N = B * To * Ho * Wo, K = Cin * KT * KH * KW (the weight's own row-major layout)\n//\n// Host constants: KT, KH, KW (kernel extent), NORM (apply GroupNorm from precomputed stats to\n// each loaded input), SILU (then x * sigmoid(x)), RESIDUAL (add a tensor shaped like the output),\n// UPSAMPLE (read the input through a nearest 2x spatial upsample), plus the gemm_core tile sizes.\n// Padding: spatial zero padding pad_h/pad_w on the low side, the high side being whatever the\n// output size implies (so Downsample's right/bottom pad is just Ho = H / 2). Temporal padding is\n// causal: indices before frame 0 read frame 0, as the reference's replication pad does.\n// The normalised value is computed before padding, so padded taps are exact zeros as in torch.\n\n// Packed on the host by CONV_PARAMS in src/backends/webgpu/conv.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  M: u32, N: u32, K: u32, cin: u32,\n  t_in: u32, h_in: u32, w_in: u32, hw_in: u32,\n  t_out: u32, h_out: u32, w_out: u32, p_out: u32,\n  stride_t: u32, stride_h: u32, stride_w: u32, pad_t: u32,\n  pad_h: u32, pad_w: u32, groups: u32, ch_per_group: u32,\n  stat_frames: u32, _p0: u32, _p1: u32, _p2: u32,\n}\n\n@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read> weight: array<f32>;\n@group(0) @binding(2) var<storage, read> bias: array<f32>;\n@group(0) @binding(3) var<storage, read> stats: array<vec2<f32>>; // (mean, rstd) per (b, frame, group)\n@group(0) @binding(4) var<storage, read> gamma_beta: array<vec2<f32>>; // per input channel\n@group(0) @binding(5) var<storage, read> residual: array<f32>;\n@group(0) @binding(6) var<storage, read_write> out: array<f32>;\n@group(0) @binding(7) var<uniform> p: Params;\n\nconst KTAPS: u32 = KT * KH * KW;\n\nfn gemm_dims() -> vec3<u32> {\n  return vec3<u32>(p.M, p.N, p.K);\n}\n\nfn load_a(batch: u32, m: u32, k: u32) -> f32 {\n  if (m >= p.M || k >= p.K) {\n    return 0.0;\n  }\n  return weight[m * p.K + k];\n}\n\n// Where one output position's receptive field starts, worked out once per tile column.\nstruct Column {\n  valid: bool,\n  // Offset of (b, channel 0, frame 0, row 0, col 0) in x; the batch's first stats slot.\n  x_base: u32,\n  stat_base: u32,\n  t0: i32,\n  h0: i32,\n  w0: i32,\n}\n\nfn column(batch: u32, n: u32) -> Column {\n  let b = n / p.p_out;\n  let q = n % p.p_out;\n  let hw_out = p.h_out * p.w_out;\n  let to = q / hw_out;\n  let ho = (q / p.w_out) % p.h_out;\n  let wo = q % p.w_out;\n  return Column(\n    n < p.N,\n    b * p.cin * p.t_in * p.hw_in,\n    b * p.stat_frames * p.groups,\n    i32(to * p.stride_t) - i32(p.pad_t),\n    i32(ho * p.stride_h) - i32(p.pad_h),\n    i32(wo * p.stride_w) - i32(p.pad_w),\n  );\n}\n\nfn load_b(col: Column, k: u32) -> f32 {\n  if (!col.valid || k >= p.K) {\n    return 0.0;\n  }\n  let ci = k / KTAPS;\n  let tap = k % KTAPS;\n  let kt = tap / (KH * KW);\n  let kh = (tap / KW) % KH;\n  let kw = tap % KW;\n  // Causal temporal tap: clamp to frame 0.\n  let t = u32(max(col.t0 + i32(kt), 0));\n  var h = col.h0 + i32(kh);\n  var w = col.w0 + i32(kw);\n  var h_lim = i32(p.h_in);\n  var w_lim = i32(p.w_in);\n  if (UPSAMPLE) {\n    h_lim = 2 * h_lim;\n    w_lim = 2 * w_lim;\n  }\n  if (h < 0 || w < 0 || h >= h_lim || w >= w_lim) {\n    return 0.0;\n  }\n  if (UPSAMPLE) {\n    h = h / 2;\n    w = w / 2;\n  }\n  var v = x[col.x_base + (ci * p.t_in + t) * p.hw_in + u32(h) * p.w_in + u32(w)];\n  if (NORM) {\n    let frame = select(0u, t, p.stat_frames > 1u);\n    let s = stats[col.stat_base + frame * p.groups + ci / p.ch_per_group];\n    let gb = gamma_beta[ci];\n    v = (v - s.x) * s.y * gb.x + gb.y;\n  }\n  if (SILU) {\n    v = v / (1.0 + exp(-v));\n  }\n  return v;\n}\n\nfn store_c(batch: u32, m: u32, n: u32, acc: f32) {\n  let b = n / p.p_out;\n  let q = n % p.p_out;\n  let o = (b * p.M + m) * p.p_out + q;\n  var v = acc + bias[m];\n  if (RESIDUAL) {\n    v += residual[o];\n  }\n  out[o] = v;\n}\n",
-  "frames": "// One part of Ops.joinFrames: frames [from, from + n) of a video tensor [B, C, T_in, H, W]\n// copied to frames [offset, offset + n) of the output [B, C, T_out, H, W], one thread per value.\n// For a fixed (b, c) plane both runs are contiguous, so the copy is a strided one: plane k's\n// n * H * W values go from k * T_in * H * W + from * H * W to k * T_out * H * W + offset * H * W.\n// Values move as raw 32-bit words (f32 and i32 tensors alike, bit for bit).\n\n// Packed on the host by FRAMES_PARAMS in src/backends/webgpu/frames.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  total: u32,      // values copied: B * C * n * H * W\n  run: u32,        // n * H * W: the values of one plane's run\n  src_plane: u32,  // T_in * H * W\n  src_start: u32,  // from * H * W\n  dst_plane: u32,  // T_out * H * W\n  dst_start: u32,  // offset * H * W\n  _pad0: u32, _pad1: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<u32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<u32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\n@compute @workgroup_size(256)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let plane = i / p.run;\n  let k = i - plane * p.run;\n  dst[plane * p.dst_plane + p.dst_start + k] = src[plane * p.src_plane + p.src_start + k];\n}\n",
-  "fsq": "// Finite scalar quantisation over channels-first [B, D, P] tensors (P = spatial/temporal\n// positions, D = number of levels, at most 8).\n//\n// quantize: per channel d with L levels, bounded = tanh(z + shift) * half_l - offset, rounded\n// half to even (torch.round), then scaled to [-1, 1] by L / 2 (integer division). The index is\n// sum_d digit_d * basis_d with digit = code * (L/2) + L/2. half_l, offset and shift are computed\n// on the host in float32 as the reference computes them.\n// dequantize: digits = (index / basis) % L, code = (digit - L/2) / (L/2).\n\n// Packed on the host by FSQ_PARAMS in src/backends/webgpu/fsq.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  positions: u32, dims: u32, total: u32, _pad: u32,\n  levels: array<vec4<u32>, 2>,\n  basis: array<vec4<u32>, 2>,\n  half_l: array<vec4<f32>, 2>,\n  offset: array<vec4<f32>, 2>,\n  shift: array<vec4<f32>, 2>,\n}\n\n@group(0) @binding(0) var<storage, read> z: array<f32>;\n@group(0) @binding(1) var<storage, read_write> codes: array<f32>;\n@group(0) @binding(2) var<storage, read_write> indices: array<i32>;\n@group(0) @binding(3) var<uniform> p: Params;\n\n// Written out because some drivers evaluate the built-in tanh as sinh / cosh, which is NaN for\n// large inputs; the absolute error of this form is ~1e-7, far below the rounding step.\nfn stable_tanh(v: f32) -> f32 {\n  let e = exp(-2.0 * abs(v));\n  return sign(v) * (1.0 - e) / (1.0 + e);\n}\n\nfn lv(d: u32) -> u32 {\n  return p.levels[d / 4u][d % 4u];\n}\n\n@compute @workgroup_size(256)\nfn quantize_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let b = i / p.positions;\n  let q = i % p.positions;\n  var index = 0.0;\n  for (var d = 0u; d < p.dims; d++) {\n    let o = (b * p.dims + d) * p.positions + q;\n    let half_l = p.half_l[d / 4u][d % 4u];\n    let bounded = stable_tanh(z[o] + p.shift[d / 4u][d % 4u]) * half_l - p.offset[d / 4u][d % 4u];\n    let half_w = f32(lv(d) / 2u);\n    let code = round(bounded) / half_w;\n    codes[o] = code;\n    index += (code * half_w + half_w) * f32(p.basis[d / 4u][d % 4u]);\n  }\n  indices[i] = i32(index);\n}\n\n@compute @workgroup_size(256)\nfn dequantize_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let b = i / p.positions;\n  let q = i % p.positions;\n  let index = u32(indices[i]);\n  for (var d = 0u; d < p.dims; d++) {\n    let half_w = f32(lv(d) / 2u);\n    let digit = f32((index / p.basis[d / 4u][d % 4u]) % lv(d));\n    codes[(b * p.dims + d) * p.positions + q] = (digit - half_w) / half_w;\n  }\n}\n",
+  "attention_temporal": `// Causal attention along time, independently at every pixel, over a packed q/k/v tensor
+// [B, 3C, T, H, W] (the reference's CausalTemporalAttnBlock): frame t attends to frames <= t.
+// The operands are where src/backends/geometry.ts's TemporalLayout says (in floats): packed (q
+// and kv bound to the same tensor), or queries [B, C, T - q0, H, W] apart from keys and values
+// [B, 2C, T, H, W], as a stream's cache keeps them.
+// Only the query frames tq in [q0, T) are computed (all of them unless a stream's step asks for
+// its new frames), so scores are a [B, Q, T, H*W] tensor, Q = T - q0, and out is [B, C, Q, P]:
+//   scores_main: S[b, tq - q0, tk, p] = scale * sum_c q[c, tq, p] k[c, tk, p]   for tk <= tq
+//   apply_main:  out[b, c, tq - q0, p] = sum_{tk <= tq} softmax_tk(S[b, tq - q0, :, p]) v[c, tk, p]
+// Pixels are the fastest index of every thread mapping so that memory accesses coalesce.
+// q, kv and out are stored as T (f32, or f16 at precision "f16"); scores are f32 at every
+// precision, and every sum is f32.
+
+// Packed on the host by TEMPORAL_PARAMS in src/backends/webgpu/attention.ts;
+// test/webgpu_params_test.ts checks that both list the same fields in the same order.
+struct Params {
+  channels: u32, frames: u32, pixels: u32, total: u32,
+  scale: f32, q0: u32, queries: u32, q_batch: u32,
+  q_plane: u32, q_shift: u32, k_base: u32, kv_batch: u32,
+  kv_plane: u32, _p0: u32, _p1: u32, _p2: u32,
+}
+
+@group(0) @binding(0) var<storage, read> q: array<T>;
+@group(0) @binding(1) var<storage, read> kv: array<T>;
+@group(0) @binding(2) var<storage, read_write> scores: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<T>;
+@group(0) @binding(4) var<uniform> p: Params;
+
+fn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+  return gid.x + gid.y * nwg.x * 256u;
+}
+
+@compute @workgroup_size(256)
+fn scores_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = thread_index(gid, nwg);
+  if (i >= p.total) {
+    return;
+  }
+  // i = ((b * Q + tq - q0) * T + tk) * P + pix
+  let pix = i % p.pixels;
+  let tk = (i / p.pixels) % p.frames;
+  let tq = p.q0 + (i / (p.pixels * p.frames)) % p.queries;
+  let b = i / (p.pixels * p.frames * p.queries);
+  if (tk > tq) {
+    return;
+  }
+  let q_base = b * p.q_batch + (tq - p.q_shift) * p.pixels + pix;
+  let k_base = p.k_base + b * p.kv_batch + tk * p.pixels + pix;
+  var dot = 0.0;
+  for (var c = 0u; c < p.channels; c++) {
+    dot += f32(q[q_base + c * p.q_plane]) * f32(kv[k_base + c * p.kv_plane]);
+  }
+  scores[i] = dot * p.scale;
+}
+
+@compute @workgroup_size(256)
+fn apply_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = thread_index(gid, nwg);
+  if (i >= p.total) {
+    return;
+  }
+  // i = ((b * C + c) * Q + tq - q0) * P + pix
+  let pix = i % p.pixels;
+  let tq = p.q0 + (i / p.pixels) % p.queries;
+  let c = (i / (p.pixels * p.queries)) % p.channels;
+  let b = i / (p.pixels * p.queries * p.channels);
+  let row = ((b * p.queries + tq - p.q0) * p.frames) * p.pixels + pix;
+  var m = -3.4e38;
+  for (var tk = 0u; tk <= tq; tk++) {
+    m = max(m, scores[row + tk * p.pixels]);
+  }
+  let v_base = p.k_base + b * p.kv_batch + (p.channels + c) * p.kv_plane + pix;
+  var sum = 0.0;
+  var acc = 0.0;
+  for (var tk = 0u; tk <= tq; tk++) {
+    let e = exp(scores[row + tk * p.pixels] - m);
+    sum += e;
+    acc += e * f32(kv[v_base + tk * p.pixels]);
+  }
+  out[i] = T(acc / sum);
+}
+`,
+  "band_stats": "// GroupNorm statistics of a tensor held as row bands (src/backends/webgpu/bands.ts): the same\n// (mean, 1 / sqrt(var + eps)) per (b, f, group) as groupnorm.wgsl's stats_main, in the same two\n// passes (the mean first, then squared deviations from it), each pass one dispatch per band\n// writing that band's partial sums, then one dispatch combining them.\n//\n// A band is viewed as [B, C, F, S] with S its own spatial extent; `count` is the values of a\n// whole group (ch_per_group * the full S), so every band's sums are divided by the same total.\n// x is stored as T (f32, or f16 at precision \"f16\"); every sum and the statistics are f32. The\n// sums use reduce_sum, which the host includes from reduce_workgroup.wgsl or reduce_subgroup.wgsl.\n\n// Packed on the host by BAND_STATS_PARAMS in src/backends/webgpu/bands.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, frames: u32, spatial: u32, groups: u32,\n  ch_per_group: u32, eps: f32, band: u32, bands: u32,\n  count: u32, slots: u32, _p0: u32, _p1: u32,\n}\n\n@group(0) @binding(0) var<storage, read> x: array<T>;\n@group(0) @binding(1) var<storage, read_write> sums: array<f32>;\n@group(0) @binding(2) var<storage, read_write> stats: array<vec2<f32>>;\n@group(0) @binding(3) var<uniform> p: Params;\n\nconst WG: u32 = 256u;\n\n// The band's value `i` of group slot (b, f, g), i < ch_per_group * spatial, as f32.\nfn value(slot: u32, i: u32) -> f32 {\n  let g = slot % p.groups;\n  let bf = slot / p.groups;\n  let f = bf % p.frames;\n  let b = bf / p.frames;\n  let c = g * p.ch_per_group + i / p.spatial;\n  return f32(x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial]);\n}\n\nfn slot_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {\n  return wid.x + wid.y * nwg.x;\n}\n\n// Pass 1, per band: the band's sum of each slot.\n@compute @workgroup_size(WG)\nfn sum_main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n  lanes: Lanes,\n) {\n  let slot = slot_of(wid, nwg);\n  var s = 0.0;\n  for (var i = lid.x; i < p.ch_per_group * p.spatial; i += WG) {\n    s += value(slot, i);\n  }\n  let total = reduce_sum(lid.x, lanes, s);\n  if (lid.x == 0u) {\n    sums[p.band * p.slots + slot] = total;\n  }\n}\n\n// Pass 2, per band: the band's sum of squared deviations from the mean (stats[slot].x).\n@compute @workgroup_size(WG)\nfn sq_main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n  lanes: Lanes,\n) {\n  let slot = slot_of(wid, nwg);\n  let mean = stats[slot].x;\n  var s = 0.0;\n  for (var i = lid.x; i < p.ch_per_group * p.spatial; i += WG) {\n    let d = value(slot, i) - mean;\n    s += d * d;\n  }\n  let total = reduce_sum(lid.x, lanes, s);\n  if (lid.x == 0u) {\n    sums[p.band * p.slots + slot] = total;\n  }\n}\n\nfn band_total(slot: u32) -> f32 {\n  var s = 0.0;\n  for (var k = 0u; k < p.bands; k++) {\n    s += sums[k * p.slots + slot];\n  }\n  return s;\n}\n\n// After pass 1: stats[slot] = (mean, 0).\n@compute @workgroup_size(WG)\nfn mean_main(@builtin(global_invocation_id) gid: vec3<u32>) {\n  let slot = gid.x;\n  if (slot < p.slots) {\n    stats[slot] = vec2<f32>(band_total(slot) / f32(p.count), 0.0);\n  }\n}\n\n// After pass 2: stats[slot] = (mean, rstd).\n@compute @workgroup_size(WG)\nfn finish_main(@builtin(global_invocation_id) gid: vec3<u32>) {\n  let slot = gid.x;\n  if (slot < p.slots) {\n    let variance = band_total(slot) / f32(p.count);\n    stats[slot] = vec2<f32>(stats[slot].x, inverseSqrt(variance + p.eps));\n  }\n}\n",
+  "conv": `// Convolution as implicit GEMM over channels-first activations [B, C, T, H, W] (images: T = 1).
+//
+//   M = Cout, N = B * To * Ho * Wo, K = Cin * KT * KH * KW (the weight's own row-major layout)
+//
+// Host constants: KT, KH, KW (kernel extent), NORM (apply GroupNorm from precomputed stats to
+// each loaded input), SILU (then x * sigmoid(x)), RESIDUAL (add a tensor shaped like the output),
+// UPSAMPLE (read the input through a nearest 2x spatial upsample), plus the gemm_core tile sizes.
+// Padding: spatial zero padding pad_h/pad_w on the low side, the high side being whatever the
+// output size implies (so Downsample's right/bottom pad is just Ho = H / 2). Temporal padding is
+// causal: indices before frame 0 read frame 0, as the reference's replication pad does.
+// The normalised value is computed before padding, so padded taps are exact zeros as in torch.
+// Tensors are stored as T (f32, or f16 at precision "f16", an alias the host declares); loads
+// widen to f32, the GEMM accumulates in f32, and only the stored result is narrowed to T.
+
+// Packed on the host by CONV_PARAMS in src/backends/webgpu/conv.ts;
+// test/webgpu_params_test.ts checks that both list the same fields in the same order.
+struct Params {
+  M: u32, N: u32, K: u32, cin: u32,
+  t_in: u32, h_in: u32, w_in: u32, hw_in: u32,
+  t_out: u32, h_out: u32, w_out: u32, p_out: u32,
+  stride_t: u32, stride_h: u32, stride_w: u32, pad_t: u32,
+  pad_h: u32, pad_w: u32, groups: u32, ch_per_group: u32,
+  stat_frames: u32, _p0: u32, _p1: u32, _p2: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<T>;
+@group(0) @binding(1) var<storage, read> weight: array<T>;
+@group(0) @binding(2) var<storage, read> bias: array<T>;
+@group(0) @binding(3) var<storage, read> stats: array<vec2<f32>>; // (mean, rstd) per (b, frame, group)
+@group(0) @binding(4) var<storage, read> gamma_beta: array<vec2<T>>; // per input channel
+@group(0) @binding(5) var<storage, read> residual: array<T>;
+@group(0) @binding(6) var<storage, read_write> out: array<T>;
+@group(0) @binding(7) var<uniform> p: Params;
+
+const KTAPS: u32 = KT * KH * KW;
+
+fn gemm_dims() -> vec3<u32> {
+  return vec3<u32>(p.M, p.N, p.K);
+}
+
+fn load_a(batch: u32, m: u32, k: u32) -> f32 {
+  if (m >= p.M || k >= p.K) {
+    return 0.0;
+  }
+  return f32(weight[m * p.K + k]);
+}
+
+// Where one output position's receptive field starts, worked out once per tile column.
+struct Column {
+  valid: bool,
+  // Offset of (b, channel 0, frame 0, row 0, col 0) in x; the batch's first stats slot.
+  x_base: u32,
+  stat_base: u32,
+  t0: i32,
+  h0: i32,
+  w0: i32,
+}
+
+fn column(batch: u32, n: u32) -> Column {
+  let b = n / p.p_out;
+  let q = n % p.p_out;
+  let hw_out = p.h_out * p.w_out;
+  let to = q / hw_out;
+  let ho = (q / p.w_out) % p.h_out;
+  let wo = q % p.w_out;
+  return Column(
+    n < p.N,
+    b * p.cin * p.t_in * p.hw_in,
+    b * p.stat_frames * p.groups,
+    i32(to * p.stride_t) - i32(p.pad_t),
+    i32(ho * p.stride_h) - i32(p.pad_h),
+    i32(wo * p.stride_w) - i32(p.pad_w),
+  );
+}
+
+fn load_b(col: Column, k: u32) -> f32 {
+  if (!col.valid || k >= p.K) {
+    return 0.0;
+  }
+  let ci = k / KTAPS;
+  let tap = k % KTAPS;
+  let kt = tap / (KH * KW);
+  let kh = (tap / KW) % KH;
+  let kw = tap % KW;
+  // Causal temporal tap: clamp to frame 0.
+  let t = u32(max(col.t0 + i32(kt), 0));
+  var h = col.h0 + i32(kh);
+  var w = col.w0 + i32(kw);
+  var h_lim = i32(p.h_in);
+  var w_lim = i32(p.w_in);
+  if (UPSAMPLE) {
+    h_lim = 2 * h_lim;
+    w_lim = 2 * w_lim;
+  }
+  if (h < 0 || w < 0 || h >= h_lim || w >= w_lim) {
+    return 0.0;
+  }
+  if (UPSAMPLE) {
+    h = h / 2;
+    w = w / 2;
+  }
+  var v = f32(x[col.x_base + (ci * p.t_in + t) * p.hw_in + u32(h) * p.w_in + u32(w)]);
+  if (NORM) {
+    let frame = select(0u, t, p.stat_frames > 1u);
+    let s = stats[col.stat_base + frame * p.groups + ci / p.ch_per_group];
+    let gb = vec2<f32>(gamma_beta[ci]);
+    v = (v - s.x) * s.y * gb.x + gb.y;
+  }
+  if (SILU) {
+    v = v / (1.0 + exp(-v));
+  }
+  return v;
+}
+
+fn store_c(batch: u32, m: u32, n: u32, acc: f32) {
+  let b = n / p.p_out;
+  let q = n % p.p_out;
+  let o = (b * p.M + m) * p.p_out + q;
+  var v = acc + f32(bias[m]);
+  if (RESIDUAL) {
+    v += f32(residual[o]);
+  }
+  out[o] = T(v);
+}
+`,
+  "frames": "// One part of Ops.joinFrames: frames [from, from + n) of a video tensor [B, C, T_in, H, W]\n// copied to frames [offset, offset + n) of the output [B, C, T_out, H, W], one thread per value.\n// For a fixed (b, c) plane both runs are contiguous, so the copy is a strided one: plane k's\n// n * H * W values go from k * T_in * H * W + from * H * W to k * T_out * H * W + offset * H * W.\n// Values move as T, an alias the host declares: u32 words for f32 and i32 tensors (bit for bit),\n// f16 for tensors stored as f16 (each value copied as it is).\n\n// Packed on the host by FRAMES_PARAMS in src/backends/webgpu/frames.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  total: u32,      // values copied: B * C * n * H * W\n  run: u32,        // n * H * W: the values of one plane's run\n  src_plane: u32,  // T_in * H * W\n  src_start: u32,  // from * H * W\n  dst_plane: u32,  // T_out * H * W\n  dst_start: u32,  // offset * H * W\n  _pad0: u32, _pad1: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<T>;\n@group(0) @binding(1) var<storage, read_write> dst: array<T>;\n@group(0) @binding(2) var<uniform> p: Params;\n\n@compute @workgroup_size(256)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let plane = i / p.run;\n  let k = i - plane * p.run;\n  dst[plane * p.dst_plane + p.dst_start + k] = src[plane * p.src_plane + p.src_start + k];\n}\n",
+  "fsq": '// Finite scalar quantisation over channels-first [B, D, P] tensors (P = spatial/temporal\n// positions, D = number of levels, at most 8).\n//\n// quantize: per channel d with L levels, bounded = tanh(z + shift) * half_l - offset, rounded\n// half to even (torch.round), then scaled to [-1, 1] by L / 2 (integer division). The index is\n// sum_d digit_d * basis_d with digit = code * (L/2) + L/2. half_l, offset and shift are computed\n// on the host in float32 as the reference computes them.\n// dequantize: digits = (index / basis) % L, code = (digit - L/2) / (L/2).\n// z and codes are stored as T (f32, or f16 at precision "f16": the codes k / (L/2) are exact\n// in f16 for every level count up to 2048); the arithmetic is f32.\n\n// Packed on the host by FSQ_PARAMS in src/backends/webgpu/fsq.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  positions: u32, dims: u32, total: u32, _pad: u32,\n  levels: array<vec4<u32>, 2>,\n  basis: array<vec4<u32>, 2>,\n  half_l: array<vec4<f32>, 2>,\n  offset: array<vec4<f32>, 2>,\n  shift: array<vec4<f32>, 2>,\n}\n\n@group(0) @binding(0) var<storage, read> z: array<T>;\n@group(0) @binding(1) var<storage, read_write> codes: array<T>;\n@group(0) @binding(2) var<storage, read_write> indices: array<i32>;\n@group(0) @binding(3) var<uniform> p: Params;\n\n// Written out because some drivers evaluate the built-in tanh as sinh / cosh, which is NaN for\n// large inputs; the absolute error of this form is ~1e-7, far below the rounding step.\nfn stable_tanh(v: f32) -> f32 {\n  let e = exp(-2.0 * abs(v));\n  return sign(v) * (1.0 - e) / (1.0 + e);\n}\n\nfn lv(d: u32) -> u32 {\n  return p.levels[d / 4u][d % 4u];\n}\n\n@compute @workgroup_size(256)\nfn quantize_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let b = i / p.positions;\n  let q = i % p.positions;\n  var index = 0.0;\n  for (var d = 0u; d < p.dims; d++) {\n    let o = (b * p.dims + d) * p.positions + q;\n    let half_l = p.half_l[d / 4u][d % 4u];\n    let bounded = stable_tanh(f32(z[o]) + p.shift[d / 4u][d % 4u]) * half_l - p.offset[d / 4u][d % 4u];\n    let half_w = f32(lv(d) / 2u);\n    let code = round(bounded) / half_w;\n    codes[o] = T(code);\n    index += (code * half_w + half_w) * f32(p.basis[d / 4u][d % 4u]);\n  }\n  indices[i] = i32(index);\n}\n\n@compute @workgroup_size(256)\nfn dequantize_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let b = i / p.positions;\n  let q = i % p.positions;\n  let index = u32(indices[i]);\n  for (var d = 0u; d < p.dims; d++) {\n    let half_w = f32(lv(d) / 2u);\n    let digit = f32((index / p.basis[d / 4u][d % 4u]) % lv(d));\n    codes[(b * p.dims + d) * p.positions + q] = T((digit - half_w) / half_w);\n  }\n}\n',
   "gemm_core": "// Tiled, register-blocked GEMM core shared by every matrix-shaped kernel.\n//\n// C[m, n] = sum_k A[m, k] * B[k, n], computed one BM x BN tile per workgroup. Operand loads and\n// the output store are not here: each kernel that includes this core supplies\n//   fn load_a(batch: u32, m: u32, k: u32) -> f32   (zero outside the matrix)\n//   struct Column; fn column(batch: u32, n: u32) -> Column\n//   fn load_b(col: Column, k: u32) -> f32           (zero outside the matrix)\n//   fn store_c(batch: u32, m: u32, n: u32, acc: f32)\n//   fn gemm_dims() -> vec3<u32>                     (M, N, K)\n// Each thread loads B for one fixed column of the tile (the host keeps THREADS a multiple of\n// BN), so whatever a column costs to address (an im2col position: batch, frame, row, column)\n// is worked out once per tile in `column`, not once per k.\n// so convolution (implicit im2col, fused GroupNorm+SiLU, bias and residual) and strided batched\n// matmul share one inner loop. Tile sizes are pipeline constants prepended by the host:\n//   WG_M, WG_N: threads per workgroup along m and n; TM, TN: outputs per thread; BK: k step.\n// Threads own rows m = ty + WG_M * i and columns n = tx + WG_N * j (strided, not blocked), so\n// neighbouring threads store neighbouring n, which is the contiguous axis of every output here.\n\nconst BM: u32 = WG_M * TM;\nconst BN: u32 = WG_N * TN;\nconst THREADS: u32 = WG_M * WG_N;\n\nvar<workgroup> tile_a: array<f32, BK * BM>; // [k][m]\nvar<workgroup> tile_b: array<f32, BK * BN>; // [k][n]\n\n@compute @workgroup_size(WG_N, WG_M, 1)\nfn main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let dims = gemm_dims();\n  let tiles_n = (dims.y + BN - 1u) / BN;\n  // Tiles are numbered over x and y so that dispatches stay under the per-dimension limit.\n  let tile = wid.x + wid.y * nwg.x;\n  let tiles_m = (dims.x + BM - 1u) / BM;\n  if (tile >= tiles_n * tiles_m) {\n    return;\n  }\n  let m0 = (tile / tiles_n) * BM;\n  let n0 = (tile % tiles_n) * BN;\n  let batch = wid.z;\n  let tx = lid.x;\n  let ty = lid.y;\n  let tid = ty * WG_N + tx;\n\n  var acc: array<f32, TM * TN>;\n  for (var i = 0u; i < TM * TN; i++) {\n    acc[i] = 0.0;\n  }\n  let b_col = tid % BN;\n  let b_row = tid / BN;\n  let col = column(batch, n0 + b_col);\n  var a_reg: array<f32, TM>;\n  var b_reg: array<f32, TN>;\n\n  for (var k0 = 0u; k0 < dims.z; k0 += BK) {\n    // A is read k-fastest (its rows are contiguous in k for weights), B n-fastest.\n    for (var i = tid; i < BK * BM; i += THREADS) {\n      let mm = i / BK;\n      let kk = i % BK;\n      tile_a[kk * BM + mm] = load_a(batch, m0 + mm, k0 + kk);\n    }\n    for (var kk = b_row; kk < BK; kk += THREADS / BN) {\n      tile_b[kk * BN + b_col] = load_b(col, k0 + kk);\n    }\n    workgroupBarrier();\n    for (var kk = 0u; kk < BK; kk++) {\n      for (var i = 0u; i < TM; i++) {\n        a_reg[i] = tile_a[kk * BM + ty + WG_M * i];\n      }\n      for (var j = 0u; j < TN; j++) {\n        b_reg[j] = tile_b[kk * BN + tx + WG_N * j];\n      }\n      for (var i = 0u; i < TM; i++) {\n        for (var j = 0u; j < TN; j++) {\n          acc[i * TN + j] = fma(a_reg[i], b_reg[j], acc[i * TN + j]);\n        }\n      }\n    }\n    workgroupBarrier();\n  }\n\n  for (var i = 0u; i < TM; i++) {\n    let m = m0 + ty + WG_M * i;\n    if (m >= dims.x) {\n      continue;\n    }\n    for (var j = 0u; j < TN; j++) {\n      let n = n0 + tx + WG_N * j;\n      if (n < dims.y) {\n        store_c(batch, m, n, acc[i * TN + j]);\n      }\n    }\n  }\n}\n",
-  "groupnorm": "// GroupNorm over channels-first activations viewed as [B, C, F, S]: statistics per\n// (b, f, group) over ch_per_group * S values. Images use F = 1, S = H * W (torch's GroupNorm);\n// video's per-frame norm uses F = T, S = H * W (the reference folds time into the batch).\n//\n// `stats` writes (mean, 1 / sqrt(var + eps)) with the biased variance, in two passes over the\n// data (mean first, then squared deviations) so large activations lose no precision. The\n// normalisation itself is usually fused into the next convolution's loads; `apply` is the\n// standalone form (with optional SiLU) for where no convolution follows.\n\n// Packed on the host by GROUPNORM_PARAMS in src/backends/webgpu/norm.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, frames: u32, spatial: u32, groups: u32,\n  ch_per_group: u32, eps: f32, silu: u32, _pad: u32,\n}\n\n@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read_write> stats: array<vec2<f32>>;\n@group(0) @binding(2) var<storage, read> gamma_beta: array<vec2<f32>>;\n@group(0) @binding(3) var<storage, read_write> y: array<f32>;\n@group(0) @binding(4) var<uniform> p: Params;\n\nconst WG: u32 = 256u;\nvar<workgroup> partial: array<f32, WG>;\n\nfn reduce_sum(tid: u32, v: f32) -> f32 {\n  partial[tid] = v;\n  workgroupBarrier();\n  for (var s = WG / 2u; s > 0u; s >>= 1u) {\n    if (tid < s) {\n      partial[tid] += partial[tid + s];\n    }\n    workgroupBarrier();\n  }\n  let total = partial[0];\n  workgroupBarrier();\n  return total;\n}\n\n@compute @workgroup_size(WG)\nfn stats_main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let slot = wid.x + wid.y * nwg.x; // (b * frames + f) * groups + g\n  let g = slot % p.groups;\n  let bf = slot / p.groups;\n  let f = bf % p.frames;\n  let b = bf / p.frames;\n  let count = p.ch_per_group * p.spatial;\n  let tid = lid.x;\n\n  var s = 0.0;\n  for (var i = tid; i < count; i += WG) {\n    let c = g * p.ch_per_group + i / p.spatial;\n    s += x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial];\n  }\n  let mean = reduce_sum(tid, s) / f32(count);\n  var sq = 0.0;\n  for (var i = tid; i < count; i += WG) {\n    let c = g * p.ch_per_group + i / p.spatial;\n    let d = x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial] - mean;\n    sq += d * d;\n  }\n  let variance = reduce_sum(tid, sq) / f32(count);\n  if (tid == 0u) {\n    stats[slot] = vec2<f32>(mean, inverseSqrt(variance + p.eps));\n  }\n}\n\n@compute @workgroup_size(WG)\nfn apply_main(\n  @builtin(global_invocation_id) gid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let i = gid.x + gid.y * nwg.x * WG;\n  let total = arrayLength(&y);\n  if (i >= total) {\n    return;\n  }\n  let rest = i / p.spatial;\n  let f = rest % p.frames;\n  let bc = rest / p.frames;\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let st = stats[(b * p.frames + f) * p.groups + c / p.ch_per_group];\n  let gb = gamma_beta[c];\n  var v = (x[i] - st.x) * st.y * gb.x + gb.y;\n  if (p.silu != 0u) {\n    v = v / (1.0 + exp(-v));\n  }\n  y[i] = v;\n}\n",
-  "haar": "// One level of the 2D Haar wavelet transform, as the reference's Patcher/UnPatcher compute it.\n//\n// Forward ([B, C, H, W] -> [B, 4C, H/2, W/2]): the width filter runs first, then the height\n// filter, each a stride-2 two-tap correlation with taps (r, r) for low and (r, -r) for high,\n// r = 1/sqrt(2); the result is halved. Output channel blocks are [LL, LH, HL, HH] of C channels\n// each, the first letter naming the width filter. The reference applies this twice for patch\n// size 4, and the arithmetic order here follows it so results agree to the last rounding.\n// Inverse: the transposed filters (height first, then width), the result doubled.\n\n// Packed on the host by HAAR_PARAMS in src/backends/webgpu/haar.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, // C of the forward input (= output channels / 4 ... of the inverse's output)\n  h: u32, // height of the half-resolution side\n  w: u32, // width of the half-resolution side\n  total: u32, // threads needed: B * C * h * w\n}\n\n@group(0) @binding(0) var<storage, read> src: array<f32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<f32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\nconst R: f32 = 0.70710678118654757;\n\n@compute @workgroup_size(256)\nfn dwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let bc = i / (p.w * p.h);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let w2 = 2u * p.w;\n  let base = bc * (4u * p.h * p.w) + 2u * row * w2 + 2u * j;\n  let x00 = src[base];\n  let x01 = src[base + 1u];\n  let x10 = src[base + w2];\n  let x11 = src[base + w2 + 1u];\n  let lo_top = R * x00 + R * x01;\n  let lo_bot = R * x10 + R * x11;\n  let hi_top = R * x00 - R * x01;\n  let hi_bot = R * x10 - R * x11;\n  let plane = p.h * p.w;\n  let o = (b * 4u * p.channels + c) * plane + row * p.w + j;\n  let block = p.channels * plane;\n  dst[o] = (R * lo_top + R * lo_bot) / 2.0;\n  dst[o + block] = (R * lo_top - R * lo_bot) / 2.0;\n  dst[o + 2u * block] = (R * hi_top + R * hi_bot) / 2.0;\n  dst[o + 3u * block] = (R * hi_top - R * hi_bot) / 2.0;\n}\n\n@compute @workgroup_size(256)\nfn idwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let bc = i / (p.w * p.h);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let plane = p.h * p.w;\n  let block = p.channels * plane;\n  let s = (b * 4u * p.channels + c) * plane + row * p.w + j;\n  let ll = src[s];\n  let lh = src[s + block];\n  let hl = src[s + 2u * block];\n  let hh = src[s + 3u * block];\n  // Height: low/high rows of the width-low and width-high planes.\n  let lo_top = R * ll + R * lh;\n  let lo_bot = R * ll - R * lh;\n  let hi_top = R * hl + R * hh;\n  let hi_bot = R * hl - R * hh;\n  let w2 = 2u * p.w;\n  let o = bc * (4u * plane) + 2u * row * w2 + 2u * j;\n  dst[o] = (R * lo_top + R * hi_top) * 2.0;\n  dst[o + 1u] = (R * lo_top - R * hi_top) * 2.0;\n  dst[o + w2] = (R * lo_bot + R * hi_bot) * 2.0;\n  dst[o + w2 + 1u] = (R * lo_bot - R * hi_bot) * 2.0;\n}\n",
-  "haar3d": "// One level of the 3D Haar wavelet transform of the reference's Patcher3D/UnPatcher3D, over\n// channels-first video [B, C, T, H, W].\n//\n// Forward ([B, C, T, H, W] -> [B, 8C, T/2, H/2, W/2]): time filter first, then height, then\n// width, each a stride-2 two-tap correlation with taps (r, r) for low and (r, -r) for high,\n// r = 1/sqrt(2); the result is divided by 2*sqrt(2) (in float32, as the reference does).\n// Output channel blocks are [LLL, LLH, LHL, LHH, HLL, HLH, HHL, HHH] of C channels, letters\n// naming the time, height and width filters. `lead` frames of frame 0 are virtually prepended\n// to the input (the patcher's repetition of the first frame, applied before the first level).\n// Inverse: width, then height, then time transposed filters, times 2*sqrt(2); the first `trim`\n// output frames are dropped (the unpatcher's trimming, applied after the last level).\n\n// Packed on the host by HAAR3D_PARAMS in src/backends/webgpu/haar.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, // C: channels of the full-resolution side\n  t: u32, // frames of the half-resolution side\n  h: u32,\n  w: u32,\n  total: u32, // B * C * t * h * w\n  lead: u32, // forward: frame-0 copies prepended to the input\n  trim: u32, // inverse: leading output frames dropped\n  t_full: u32, // frames of the full-resolution tensor in memory (input or output)\n}\n\n@group(0) @binding(0) var<storage, read> src: array<f32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<f32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\nconst R: f32 = 0.70710678118654757;\n// 2 * sqrt(2) as the reference computes it: float32 sqrt(2), doubled.\nconst SCALE: f32 = 2.0 * 1.41421353816986084;\n\nfn lo(a: f32, b: f32) -> f32 {\n  return R * a + R * b;\n}\n\nfn hi(a: f32, b: f32) -> f32 {\n  return R * a - R * b;\n}\n\n@compute @workgroup_size(256)\nfn dwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let f = (i / (p.w * p.h)) % p.t;\n  let bc = i / (p.w * p.h * p.t);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let w2 = 2u * p.w;\n  let plane = 4u * p.h * p.w;\n  // Virtual frames 2f and 2f + 1, of which the first `lead` are copies of frame 0.\n  let f0 = u32(max(i32(2u * f) - i32(p.lead), 0));\n  let f1 = u32(max(i32(2u * f + 1u) - i32(p.lead), 0));\n  let base0 = (bc * p.t_full + f0) * plane + 2u * row * w2 + 2u * j;\n  let base1 = (bc * p.t_full + f1) * plane + 2u * row * w2 + 2u * j;\n  // x[time][height][width]\n  let x000 = src[base0];\n  let x001 = src[base0 + 1u];\n  let x010 = src[base0 + w2];\n  let x011 = src[base0 + w2 + 1u];\n  let x100 = src[base1];\n  let x101 = src[base1 + 1u];\n  let x110 = src[base1 + w2];\n  let x111 = src[base1 + w2 + 1u];\n  // Time.\n  let l00 = lo(x000, x100);\n  let l01 = lo(x001, x101);\n  let l10 = lo(x010, x110);\n  let l11 = lo(x011, x111);\n  let h00 = hi(x000, x100);\n  let h01 = hi(x001, x101);\n  let h10 = hi(x010, x110);\n  let h11 = hi(x011, x111);\n  // Height.\n  let ll0 = lo(l00, l10);\n  let ll1 = lo(l01, l11);\n  let lh0 = hi(l00, l10);\n  let lh1 = hi(l01, l11);\n  let hl0 = lo(h00, h10);\n  let hl1 = lo(h01, h11);\n  let hh0 = hi(h00, h10);\n  let hh1 = hi(h01, h11);\n  // Width, in output block order.\n  let vol = p.t * p.h * p.w;\n  let o = (b * 8u * p.channels + c) * vol + (f * p.h + row) * p.w + j;\n  let block = p.channels * vol;\n  dst[o] = lo(ll0, ll1) / SCALE;\n  dst[o + block] = hi(ll0, ll1) / SCALE;\n  dst[o + 2u * block] = lo(lh0, lh1) / SCALE;\n  dst[o + 3u * block] = hi(lh0, lh1) / SCALE;\n  dst[o + 4u * block] = lo(hl0, hl1) / SCALE;\n  dst[o + 5u * block] = hi(hl0, hl1) / SCALE;\n  dst[o + 6u * block] = lo(hh0, hh1) / SCALE;\n  dst[o + 7u * block] = hi(hh0, hh1) / SCALE;\n}\n\nfn put(bc: u32, frame: u32, offset: u32, v: f32) {\n  // Output frames before `trim` are dropped.\n  if (frame >= p.trim) {\n    dst[(bc * p.t_full + frame - p.trim) * 4u * p.h * p.w + offset] = v * SCALE;\n  }\n}\n\n@compute @workgroup_size(256)\nfn idwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let f = (i / (p.w * p.h)) % p.t;\n  let bc = i / (p.w * p.h * p.t);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let vol = p.t * p.h * p.w;\n  let s = (b * 8u * p.channels + c) * vol + (f * p.h + row) * p.w + j;\n  let block = p.channels * vol;\n  // Width: each pair of blocks gives the left (even) and right (odd) columns.\n  let ll0 = lo(src[s], src[s + block]);\n  let ll1 = hi(src[s], src[s + block]);\n  let lh0 = lo(src[s + 2u * block], src[s + 3u * block]);\n  let lh1 = hi(src[s + 2u * block], src[s + 3u * block]);\n  let hl0 = lo(src[s + 4u * block], src[s + 5u * block]);\n  let hl1 = hi(src[s + 4u * block], src[s + 5u * block]);\n  let hh0 = lo(src[s + 6u * block], src[s + 7u * block]);\n  let hh1 = hi(src[s + 6u * block], src[s + 7u * block]);\n  // Height: top (even) and bottom (odd) rows.\n  let l00 = lo(ll0, lh0);\n  let l01 = lo(ll1, lh1);\n  let l10 = hi(ll0, lh0);\n  let l11 = hi(ll1, lh1);\n  let h00 = lo(hl0, hh0);\n  let h01 = lo(hl1, hh1);\n  let h10 = hi(hl0, hh0);\n  let h11 = hi(hl1, hh1);\n  // Time: even and odd frames.\n  let w2 = 2u * p.w;\n  let off = 2u * row * w2 + 2u * j;\n  put(bc, 2u * f, off, lo(l00, h00));\n  put(bc, 2u * f, off + 1u, lo(l01, h01));\n  put(bc, 2u * f, off + w2, lo(l10, h10));\n  put(bc, 2u * f, off + w2 + 1u, lo(l11, h11));\n  put(bc, 2u * f + 1u, off, hi(l00, h00));\n  put(bc, 2u * f + 1u, off + 1u, hi(l01, h01));\n  put(bc, 2u * f + 1u, off + w2, hi(l10, h10));\n  put(bc, 2u * f + 1u, off + w2 + 1u, hi(l11, h11));\n}\n",
-  "matmul": "// Strided batched matmul: C[z][m, n] = alpha * sum_k A[z][m, k] * B[z][k, n].\n//\n// Every operand is addressed by an offset and (batch, row, column) strides, so a transposed or\n// channel-sliced view (q, k and v inside one packed [B, 3C, N] tensor) is read in place with no\n// copy. Used by attention and by the bench's ceiling measurement.\n\n// Packed on the host by MATMUL_PARAMS in src/backends/webgpu/gemm.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  M: u32, N: u32, K: u32, alpha: f32,\n  a_off: u32, a_sb: u32, a_sm: u32, a_sk: u32,\n  b_off: u32, b_sb: u32, b_sk: u32, b_sn: u32,\n  c_off: u32, c_sb: u32, c_sm: u32, c_sn: u32,\n}\n\n@group(0) @binding(0) var<storage, read> a: array<f32>;\n@group(0) @binding(1) var<storage, read> b: array<f32>;\n@group(0) @binding(2) var<storage, read_write> c: array<f32>;\n@group(0) @binding(3) var<uniform> p: Params;\n\nfn gemm_dims() -> vec3<u32> {\n  return vec3<u32>(p.M, p.N, p.K);\n}\n\nfn load_a(batch: u32, m: u32, k: u32) -> f32 {\n  if (m >= p.M || k >= p.K) {\n    return 0.0;\n  }\n  return a[p.a_off + batch * p.a_sb + m * p.a_sm + k * p.a_sk];\n}\n\nstruct Column {\n  valid: bool,\n  base: u32,\n}\n\nfn column(batch: u32, n: u32) -> Column {\n  return Column(n < p.N, p.b_off + batch * p.b_sb + n * p.b_sn);\n}\n\nfn load_b(col: Column, k: u32) -> f32 {\n  if (!col.valid || k >= p.K) {\n    return 0.0;\n  }\n  return b[col.base + k * p.b_sk];\n}\n\nfn store_c(batch: u32, m: u32, n: u32, acc: f32) {\n  c[p.c_off + batch * p.c_sb + m * p.c_sm + n * p.c_sn] = p.alpha * acc;\n}\n",
-  "resample": "// Fixed resampling of channels-first video [B, C, T, H, W] (images: T = 1), one thread per\n// output value, for the video networks' hybrid down/up-sampling paths:\n//   pool_space: 2x2 average with stride 2; taps past the bottom/right edge read 0 (the\n//               reference zero-pads by one before avg_pool3d, and counts the pad).\n//   pool_time:  average of frame pairs (2t - 1, 2t) with frame -1 reading frame 0 (the\n//               reference's causal replication pad before avg_pool3d (2, 1, 1)).\n//   up_space:   nearest 2x in height and width.\n//   up_time:    nearest 2x in time without the leading duplicate: T -> 2T - 1, output frame t\n//               reads (t + 1) / 2 (repeat_interleave then dropping the first frame).\n\n// Packed on the host by RESAMPLE_PARAMS in src/backends/webgpu/resample.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  t_in: u32, h_in: u32, w_in: u32, total: u32,\n  t_out: u32, h_out: u32, w_out: u32, _pad: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<f32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<f32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\nstruct Pos {\n  plane: u32, // b * C + c\n  t: u32,\n  h: u32,\n  w: u32,\n}\n\nfn position(gid: vec3<u32>, nwg: vec3<u32>) -> Pos {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  let w = i % p.w_out;\n  let h = (i / p.w_out) % p.h_out;\n  let t = (i / (p.w_out * p.h_out)) % p.t_out;\n  return Pos(i / (p.w_out * p.h_out * p.t_out), t, h, w);\n}\n\nfn at(plane: u32, t: u32, h: u32, w: u32) -> f32 {\n  if (h >= p.h_in || w >= p.w_in) {\n    return 0.0;\n  }\n  return src[((plane * p.t_in + t) * p.h_in + h) * p.w_in + w];\n}\n\nfn out_index(o: Pos) -> u32 {\n  return ((o.plane * p.t_out + o.t) * p.h_out + o.h) * p.w_out + o.w;\n}\n\n@compute @workgroup_size(256)\nfn pool_space(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  if (gid.x + gid.y * nwg.x * 256u >= p.total) {\n    return;\n  }\n  let o = position(gid, nwg);\n  let h = 2u * o.h;\n  let w = 2u * o.w;\n  let s = at(o.plane, o.t, h, w) + at(o.plane, o.t, h, w + 1u) + at(o.plane, o.t, h + 1u, w) +\n    at(o.plane, o.t, h + 1u, w + 1u);\n  dst[out_index(o)] = s / 4.0;\n}\n\n@compute @workgroup_size(256)\nfn pool_time(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  if (gid.x + gid.y * nwg.x * 256u >= p.total) {\n    return;\n  }\n  let o = position(gid, nwg);\n  let prev = u32(max(i32(2u * o.t) - 1, 0));\n  dst[out_index(o)] = (at(o.plane, prev, o.h, o.w) + at(o.plane, 2u * o.t, o.h, o.w)) / 2.0;\n}\n\n@compute @workgroup_size(256)\nfn up_space(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  if (gid.x + gid.y * nwg.x * 256u >= p.total) {\n    return;\n  }\n  let o = position(gid, nwg);\n  dst[out_index(o)] = at(o.plane, o.t, o.h / 2u, o.w / 2u);\n}\n\n@compute @workgroup_size(256)\nfn up_time(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  if (gid.x + gid.y * nwg.x * 256u >= p.total) {\n    return;\n  }\n  let o = position(gid, nwg);\n  dst[out_index(o)] = at(o.plane, (o.t + 1u) / 2u, o.h, o.w);\n}\n",
-  "rows": "// A block of rows and frames copied between tensors viewed as [P, T, H, W] (P = B * C planes;\n// images have T = 1), for the row bands of src/backends/webgpu/bands.ts: frames\n// [from_frame, from_frame + frames) and rows [from_row, from_row + rows) of `src` go to frames\n// [to_frame, ...) and rows [to_row, ...) of `dst`, one thread per value. Values move as raw\n// 32-bit words (f32 and i32 tensors alike, bit for bit).\n\n// Packed on the host by ROWS_PARAMS in src/backends/webgpu/bands.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  total: u32,       // values copied: P * frames * rows * width\n  width: u32,       // W, the same in both\n  rows: u32,\n  frames: u32,\n  src_frames: u32,  // T and H of src\n  src_rows: u32,\n  from_frame: u32,\n  from_row: u32,\n  dst_frames: u32,  // T and H of dst\n  dst_rows: u32,\n  to_frame: u32,\n  to_row: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<u32>;\n@group(0) @binding(1) var<storage, read_write> dst: array<u32>;\n@group(0) @binding(2) var<uniform> p: Params;\n\n@compute @workgroup_size(256)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let x = i % p.width;\n  let r = (i / p.width) % p.rows;\n  let f = (i / (p.width * p.rows)) % p.frames;\n  let plane = i / (p.width * p.rows * p.frames);\n  let s = ((plane * p.src_frames + p.from_frame + f) * p.src_rows + p.from_row + r) * p.width + x;\n  let d = ((plane * p.dst_frames + p.to_frame + f) * p.dst_rows + p.to_row + r) * p.width + x;\n  dst[d] = src[s];\n}\n",
-  "softmax": "// Row softmax in place, with the attention scale applied to the logits first:\n//   row[j] = exp(scale * row[j] - max) / sum. One workgroup per row.\n\n// Packed on the host by SOFTMAX_PARAMS in src/backends/webgpu/attention.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  rows: u32, cols: u32, scale: f32, _pad: u32,\n}\n\n@group(0) @binding(0) var<storage, read_write> s: array<f32>;\n@group(0) @binding(1) var<uniform> p: Params;\n\nconst WG: u32 = 256u;\nvar<workgroup> partial: array<f32, WG>;\n\n@compute @workgroup_size(WG)\nfn main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let row = wid.x + wid.y * nwg.x;\n  let tid = lid.x;\n  // Rows past the end still join the barriers below; they only skip memory accesses.\n  let live = row < p.rows;\n  let base = row * p.cols;\n\n  var m = -3.4e38;\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      m = max(m, p.scale * s[base + j]);\n    }\n  }\n  partial[tid] = m;\n  workgroupBarrier();\n  for (var k = WG / 2u; k > 0u; k >>= 1u) {\n    if (tid < k) {\n      partial[tid] = max(partial[tid], partial[tid + k]);\n    }\n    workgroupBarrier();\n  }\n  let row_max = partial[0];\n  workgroupBarrier();\n\n  var sum = 0.0;\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      let e = exp(p.scale * s[base + j] - row_max);\n      s[base + j] = e;\n      sum += e;\n    }\n  }\n  partial[tid] = sum;\n  workgroupBarrier();\n  for (var k = WG / 2u; k > 0u; k >>= 1u) {\n    if (tid < k) {\n      partial[tid] += partial[tid + k];\n    }\n    workgroupBarrier();\n  }\n  let inv = 1.0 / partial[0];\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      s[base + j] *= inv;\n    }\n  }\n}\n"
+  "groupnorm": "// GroupNorm over channels-first activations viewed as [B, C, F, S]: statistics per\n// (b, f, group) over ch_per_group * S values. Images use F = 1, S = H * W (torch's GroupNorm);\n// video's per-frame norm uses F = T, S = H * W (the reference folds time into the batch).\n//\n// `stats` writes (mean, 1 / sqrt(var + eps)) with the biased variance, in two passes over the\n// data (mean first, then squared deviations) so large activations lose no precision. The\n// normalisation itself is usually fused into the next convolution's loads; `apply` is the\n// standalone form (with optional SiLU) for where no convolution follows.\n// x, gamma_beta and y are stored as T (f32, or f16 at precision \"f16\"); every sum is f32, and\n// the statistics are f32 at every precision. The sums use reduce_sum, which the host includes\n// from reduce_workgroup.wgsl or, where the adapter has subgroups, reduce_subgroup.wgsl.\n\n// Packed on the host by GROUPNORM_PARAMS in src/backends/webgpu/norm.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, frames: u32, spatial: u32, groups: u32,\n  ch_per_group: u32, eps: f32, silu: u32, total: u32,\n}\n\n@group(0) @binding(0) var<storage, read> x: array<T>;\n@group(0) @binding(1) var<storage, read_write> stats: array<vec2<f32>>;\n@group(0) @binding(2) var<storage, read> gamma_beta: array<vec2<T>>;\n@group(0) @binding(3) var<storage, read_write> y: array<T>;\n@group(0) @binding(4) var<uniform> p: Params;\n\nconst WG: u32 = 256u;\n\n@compute @workgroup_size(WG)\nfn stats_main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n  lanes: Lanes,\n) {\n  let slot = wid.x + wid.y * nwg.x; // (b * frames + f) * groups + g\n  let g = slot % p.groups;\n  let bf = slot / p.groups;\n  let f = bf % p.frames;\n  let b = bf / p.frames;\n  let count = p.ch_per_group * p.spatial;\n  let tid = lid.x;\n\n  var s = 0.0;\n  for (var i = tid; i < count; i += WG) {\n    let c = g * p.ch_per_group + i / p.spatial;\n    s += f32(x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial]);\n  }\n  let mean = reduce_sum(tid, lanes, s) / f32(count);\n  var sq = 0.0;\n  for (var i = tid; i < count; i += WG) {\n    let c = g * p.ch_per_group + i / p.spatial;\n    let d = f32(x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial]) - mean;\n    sq += d * d;\n  }\n  let variance = reduce_sum(tid, lanes, sq) / f32(count);\n  if (tid == 0u) {\n    stats[slot] = vec2<f32>(mean, inverseSqrt(variance + p.eps));\n  }\n}\n\n@compute @workgroup_size(WG)\nfn apply_main(\n  @builtin(global_invocation_id) gid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let i = gid.x + gid.y * nwg.x * WG;\n  // Not arrayLength(&y): an f16 tensor of odd length is bound with one pad element.\n  if (i >= p.total) {\n    return;\n  }\n  let rest = i / p.spatial;\n  let f = rest % p.frames;\n  let bc = rest / p.frames;\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let st = stats[(b * p.frames + f) * p.groups + c / p.ch_per_group];\n  let gb = vec2<f32>(gamma_beta[c]);\n  var v = (f32(x[i]) - st.x) * st.y * gb.x + gb.y;\n  if (p.silu != 0u) {\n    v = v / (1.0 + exp(-v));\n  }\n  y[i] = T(v);\n}\n",
+  "haar": `// One level of the 2D Haar wavelet transform, as the reference's Patcher/UnPatcher compute it.
+//
+// Forward ([B, C, H, W] -> [B, 4C, H/2, W/2]): the width filter runs first, then the height
+// filter, each a stride-2 two-tap correlation with taps (r, r) for low and (r, -r) for high,
+// r = 1/sqrt(2); the result is halved. Output channel blocks are [LL, LH, HL, HH] of C channels
+// each, the first letter naming the width filter. The reference applies this twice for patch
+// size 4, and the arithmetic order here follows it so results agree to the last rounding.
+// Inverse: the transposed filters (height first, then width), the result doubled.
+
+// Packed on the host by HAAR_PARAMS in src/backends/webgpu/haar.ts;
+// test/webgpu_params_test.ts checks that both list the same fields in the same order.
+// src and dst are stored as T (f32, or f16 at precision "f16"); the arithmetic is f32.
+struct Params {
+  channels: u32, // C of the forward input (= output channels / 4 ... of the inverse's output)
+  h: u32, // height of the half-resolution side
+  w: u32, // width of the half-resolution side
+  total: u32, // threads needed: B * C * h * w
+}
+
+@group(0) @binding(0) var<storage, read> src: array<T>;
+@group(0) @binding(1) var<storage, read_write> dst: array<T>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+const R: f32 = 0.70710678118654757;
+
+@compute @workgroup_size(256)
+fn dwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= p.total) {
+    return;
+  }
+  let j = i % p.w;
+  let row = (i / p.w) % p.h;
+  let bc = i / (p.w * p.h);
+  let c = bc % p.channels;
+  let b = bc / p.channels;
+  let w2 = 2u * p.w;
+  let base = bc * (4u * p.h * p.w) + 2u * row * w2 + 2u * j;
+  let x00 = f32(src[base]);
+  let x01 = f32(src[base + 1u]);
+  let x10 = f32(src[base + w2]);
+  let x11 = f32(src[base + w2 + 1u]);
+  let lo_top = R * x00 + R * x01;
+  let lo_bot = R * x10 + R * x11;
+  let hi_top = R * x00 - R * x01;
+  let hi_bot = R * x10 - R * x11;
+  let plane = p.h * p.w;
+  let o = (b * 4u * p.channels + c) * plane + row * p.w + j;
+  let block = p.channels * plane;
+  dst[o] = T((R * lo_top + R * lo_bot) / 2.0);
+  dst[o + block] = T((R * lo_top - R * lo_bot) / 2.0);
+  dst[o + 2u * block] = T((R * hi_top + R * hi_bot) / 2.0);
+  dst[o + 3u * block] = T((R * hi_top - R * hi_bot) / 2.0);
+}
+
+@compute @workgroup_size(256)
+fn idwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= p.total) {
+    return;
+  }
+  let j = i % p.w;
+  let row = (i / p.w) % p.h;
+  let bc = i / (p.w * p.h);
+  let c = bc % p.channels;
+  let b = bc / p.channels;
+  let plane = p.h * p.w;
+  let block = p.channels * plane;
+  let s = (b * 4u * p.channels + c) * plane + row * p.w + j;
+  let ll = f32(src[s]);
+  let lh = f32(src[s + block]);
+  let hl = f32(src[s + 2u * block]);
+  let hh = f32(src[s + 3u * block]);
+  // Height: low/high rows of the width-low and width-high planes.
+  let lo_top = R * ll + R * lh;
+  let lo_bot = R * ll - R * lh;
+  let hi_top = R * hl + R * hh;
+  let hi_bot = R * hl - R * hh;
+  let w2 = 2u * p.w;
+  let o = bc * (4u * plane) + 2u * row * w2 + 2u * j;
+  dst[o] = T((R * lo_top + R * hi_top) * 2.0);
+  dst[o + 1u] = T((R * lo_top - R * hi_top) * 2.0);
+  dst[o + w2] = T((R * lo_bot + R * hi_bot) * 2.0);
+  dst[o + w2 + 1u] = T((R * lo_bot - R * hi_bot) * 2.0);
+}
+`,
+  "haar3d": "// One level of the 3D Haar wavelet transform of the reference's Patcher3D/UnPatcher3D, over\n// channels-first video [B, C, T, H, W].\n//\n// Forward ([B, C, T, H, W] -> [B, 8C, T/2, H/2, W/2]): time filter first, then height, then\n// width, each a stride-2 two-tap correlation with taps (r, r) for low and (r, -r) for high,\n// r = 1/sqrt(2); the result is divided by 2*sqrt(2) (in float32, as the reference does).\n// Output channel blocks are [LLL, LLH, LHL, LHH, HLL, HLH, HHL, HHH] of C channels, letters\n// naming the time, height and width filters. `lead` frames of frame 0 are virtually prepended\n// to the input (the patcher's repetition of the first frame, applied before the first level).\n// Inverse: width, then height, then time transposed filters, times 2*sqrt(2); the first `trim`\n// output frames are dropped (the unpatcher's trimming, applied after the last level).\n\n// Packed on the host by HAAR3D_PARAMS in src/backends/webgpu/haar.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\n// src and dst are stored as T (f32, or f16 at precision \"f16\"); the arithmetic is f32.\nstruct Params {\n  channels: u32, // C: channels of the full-resolution side\n  t: u32, // frames of the half-resolution side\n  h: u32,\n  w: u32,\n  total: u32, // B * C * t * h * w\n  lead: u32, // forward: frame-0 copies prepended to the input\n  trim: u32, // inverse: leading output frames dropped\n  t_full: u32, // frames of the full-resolution tensor in memory (input or output)\n}\n\n@group(0) @binding(0) var<storage, read> src: array<T>;\n@group(0) @binding(1) var<storage, read_write> dst: array<T>;\n@group(0) @binding(2) var<uniform> p: Params;\n\nconst R: f32 = 0.70710678118654757;\n// 2 * sqrt(2) as the reference computes it: float32 sqrt(2), doubled.\nconst SCALE: f32 = 2.0 * 1.41421353816986084;\n\nfn lo(a: f32, b: f32) -> f32 {\n  return R * a + R * b;\n}\n\nfn hi(a: f32, b: f32) -> f32 {\n  return R * a - R * b;\n}\n\n@compute @workgroup_size(256)\nfn dwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let f = (i / (p.w * p.h)) % p.t;\n  let bc = i / (p.w * p.h * p.t);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let w2 = 2u * p.w;\n  let plane = 4u * p.h * p.w;\n  // Virtual frames 2f and 2f + 1, of which the first `lead` are copies of frame 0.\n  let f0 = u32(max(i32(2u * f) - i32(p.lead), 0));\n  let f1 = u32(max(i32(2u * f + 1u) - i32(p.lead), 0));\n  let base0 = (bc * p.t_full + f0) * plane + 2u * row * w2 + 2u * j;\n  let base1 = (bc * p.t_full + f1) * plane + 2u * row * w2 + 2u * j;\n  // x[time][height][width]\n  let x000 = f32(src[base0]);\n  let x001 = f32(src[base0 + 1u]);\n  let x010 = f32(src[base0 + w2]);\n  let x011 = f32(src[base0 + w2 + 1u]);\n  let x100 = f32(src[base1]);\n  let x101 = f32(src[base1 + 1u]);\n  let x110 = f32(src[base1 + w2]);\n  let x111 = f32(src[base1 + w2 + 1u]);\n  // Time.\n  let l00 = lo(x000, x100);\n  let l01 = lo(x001, x101);\n  let l10 = lo(x010, x110);\n  let l11 = lo(x011, x111);\n  let h00 = hi(x000, x100);\n  let h01 = hi(x001, x101);\n  let h10 = hi(x010, x110);\n  let h11 = hi(x011, x111);\n  // Height.\n  let ll0 = lo(l00, l10);\n  let ll1 = lo(l01, l11);\n  let lh0 = hi(l00, l10);\n  let lh1 = hi(l01, l11);\n  let hl0 = lo(h00, h10);\n  let hl1 = lo(h01, h11);\n  let hh0 = hi(h00, h10);\n  let hh1 = hi(h01, h11);\n  // Width, in output block order.\n  let vol = p.t * p.h * p.w;\n  let o = (b * 8u * p.channels + c) * vol + (f * p.h + row) * p.w + j;\n  let block = p.channels * vol;\n  dst[o] = T(lo(ll0, ll1) / SCALE);\n  dst[o + block] = T(hi(ll0, ll1) / SCALE);\n  dst[o + 2u * block] = T(lo(lh0, lh1) / SCALE);\n  dst[o + 3u * block] = T(hi(lh0, lh1) / SCALE);\n  dst[o + 4u * block] = T(lo(hl0, hl1) / SCALE);\n  dst[o + 5u * block] = T(hi(hl0, hl1) / SCALE);\n  dst[o + 6u * block] = T(lo(hh0, hh1) / SCALE);\n  dst[o + 7u * block] = T(hi(hh0, hh1) / SCALE);\n}\n\nfn put(bc: u32, frame: u32, offset: u32, v: f32) {\n  // Output frames before `trim` are dropped.\n  if (frame >= p.trim) {\n    dst[(bc * p.t_full + frame - p.trim) * 4u * p.h * p.w + offset] = T(v * SCALE);\n  }\n}\n\n@compute @workgroup_size(256)\nfn idwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let j = i % p.w;\n  let row = (i / p.w) % p.h;\n  let f = (i / (p.w * p.h)) % p.t;\n  let bc = i / (p.w * p.h * p.t);\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let vol = p.t * p.h * p.w;\n  let s = (b * 8u * p.channels + c) * vol + (f * p.h + row) * p.w + j;\n  let block = p.channels * vol;\n  // Width: each pair of blocks gives the left (even) and right (odd) columns.\n  let ll0 = lo(f32(src[s]), f32(src[s + block]));\n  let ll1 = hi(f32(src[s]), f32(src[s + block]));\n  let lh0 = lo(f32(src[s + 2u * block]), f32(src[s + 3u * block]));\n  let lh1 = hi(f32(src[s + 2u * block]), f32(src[s + 3u * block]));\n  let hl0 = lo(f32(src[s + 4u * block]), f32(src[s + 5u * block]));\n  let hl1 = hi(f32(src[s + 4u * block]), f32(src[s + 5u * block]));\n  let hh0 = lo(f32(src[s + 6u * block]), f32(src[s + 7u * block]));\n  let hh1 = hi(f32(src[s + 6u * block]), f32(src[s + 7u * block]));\n  // Height: top (even) and bottom (odd) rows.\n  let l00 = lo(ll0, lh0);\n  let l01 = lo(ll1, lh1);\n  let l10 = hi(ll0, lh0);\n  let l11 = hi(ll1, lh1);\n  let h00 = lo(hl0, hh0);\n  let h01 = lo(hl1, hh1);\n  let h10 = hi(hl0, hh0);\n  let h11 = hi(hl1, hh1);\n  // Time: even and odd frames.\n  let w2 = 2u * p.w;\n  let off = 2u * row * w2 + 2u * j;\n  put(bc, 2u * f, off, lo(l00, h00));\n  put(bc, 2u * f, off + 1u, lo(l01, h01));\n  put(bc, 2u * f, off + w2, lo(l10, h10));\n  put(bc, 2u * f, off + w2 + 1u, lo(l11, h11));\n  put(bc, 2u * f + 1u, off, hi(l00, h00));\n  put(bc, 2u * f + 1u, off + 1u, hi(l01, h01));\n  put(bc, 2u * f + 1u, off + w2, hi(l10, h10));\n  put(bc, 2u * f + 1u, off + w2 + 1u, hi(l11, h11));\n}\n",
+  "matmul": `// Strided batched matmul: C[z][m, n] = alpha * sum_k A[z][m, k] * B[z][k, n].
+//
+// Every operand is addressed by an offset and (batch, row, column) strides, so a transposed or
+// channel-sliced view (q, k and v inside one packed [B, 3C, N] tensor) is read in place with no
+// copy. Used by attention and by the bench's ceiling measurement.
+// Each operand is stored as its own type, A_T, B_T and C_T (aliases the host declares: f32, or
+// f16 at precision "f16"; attention's scores are f32 at every precision); the sums are f32.
+
+// Packed on the host by MATMUL_PARAMS in src/backends/webgpu/gemm.ts;
+// test/webgpu_params_test.ts checks that both list the same fields in the same order.
+struct Params {
+  M: u32, N: u32, K: u32, alpha: f32,
+  a_off: u32, a_sb: u32, a_sm: u32, a_sk: u32,
+  b_off: u32, b_sb: u32, b_sk: u32, b_sn: u32,
+  c_off: u32, c_sb: u32, c_sm: u32, c_sn: u32,
+}
+
+@group(0) @binding(0) var<storage, read> a: array<A_T>;
+@group(0) @binding(1) var<storage, read> b: array<B_T>;
+@group(0) @binding(2) var<storage, read_write> c: array<C_T>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+fn gemm_dims() -> vec3<u32> {
+  return vec3<u32>(p.M, p.N, p.K);
+}
+
+fn load_a(batch: u32, m: u32, k: u32) -> f32 {
+  if (m >= p.M || k >= p.K) {
+    return 0.0;
+  }
+  return f32(a[p.a_off + batch * p.a_sb + m * p.a_sm + k * p.a_sk]);
+}
+
+struct Column {
+  valid: bool,
+  base: u32,
+}
+
+fn column(batch: u32, n: u32) -> Column {
+  return Column(n < p.N, p.b_off + batch * p.b_sb + n * p.b_sn);
+}
+
+fn load_b(col: Column, k: u32) -> f32 {
+  if (!col.valid || k >= p.K) {
+    return 0.0;
+  }
+  return f32(b[col.base + k * p.b_sk]);
+}
+
+fn store_c(batch: u32, m: u32, n: u32, acc: f32) {
+  c[p.c_off + batch * p.c_sb + m * p.c_sm + n * p.c_sn] = C_T(p.alpha * acc);
+}
+`,
+  "reduce_subgroup": "// Workgroup-wide sum and max of one f32 per invocation with subgroup operations: each subgroup\n// reduces in registers, its first lane leaves the result in workgroup memory, and every\n// invocation folds those WG / subgroup_size values in the same order (so all agree, bit for\n// bit): two barriers instead of reduce_workgroup.wgsl's log2(WG) + 2. The host includes this\n// variant (after `enable subgroups;` where the compiler takes it) only where the adapter has subgroups and its subgroups were\n// found to be consecutive, aligned runs of local_invocation_index (device.ts probes this):\n// subgroup k of a workgroup is invocations [k * size, (k + 1) * size).\n// Every invocation of the workgroup must call these in uniform control flow.\n\nstruct Lanes {\n  @builtin(subgroup_invocation_id) lane: u32,\n  @builtin(subgroup_size) size: u32,\n}\n\nvar<workgroup> partial: array<f32, WG>;\n\nfn reduce_sum(tid: u32, lanes: Lanes, v: f32) -> f32 {\n  let s = subgroupAdd(v);\n  if (lanes.lane == 0u) {\n    partial[tid / lanes.size] = s;\n  }\n  workgroupBarrier();\n  var total = 0.0;\n  for (var k = 0u; k < WG / lanes.size; k++) {\n    total += partial[k];\n  }\n  workgroupBarrier();\n  return total;\n}\n\nfn reduce_max(tid: u32, lanes: Lanes, v: f32) -> f32 {\n  let s = subgroupMax(v);\n  if (lanes.lane == 0u) {\n    partial[tid / lanes.size] = s;\n  }\n  workgroupBarrier();\n  var total = -3.4e38;\n  for (var k = 0u; k < WG / lanes.size; k++) {\n    total = max(total, partial[k]);\n  }\n  workgroupBarrier();\n  return total;\n}\n",
+  "reduce_workgroup": "// Workgroup-wide sum and max of one f32 per invocation, through workgroup memory (a tree of\n// log2(WG) barriers): the reductions of groupnorm.wgsl and softmax.wgsl where the adapter has no\n// subgroups. reduce_subgroup.wgsl defines the same names with subgroup operations; the host\n// includes one or the other. The including kernel defines WG (its workgroup size, a power of\n// two) and passes its entry point's `Lanes`, which this variant does not read.\n// Every invocation of the workgroup must call these in uniform control flow.\n\nstruct Lanes {\n  @builtin(local_invocation_index) index: u32,\n}\n\nvar<workgroup> partial: array<f32, WG>;\n\nfn reduce_sum(tid: u32, lanes: Lanes, v: f32) -> f32 {\n  partial[tid] = v;\n  workgroupBarrier();\n  for (var s = WG / 2u; s > 0u; s >>= 1u) {\n    if (tid < s) {\n      partial[tid] += partial[tid + s];\n    }\n    workgroupBarrier();\n  }\n  let total = partial[0];\n  workgroupBarrier();\n  return total;\n}\n\nfn reduce_max(tid: u32, lanes: Lanes, v: f32) -> f32 {\n  partial[tid] = v;\n  workgroupBarrier();\n  for (var s = WG / 2u; s > 0u; s >>= 1u) {\n    if (tid < s) {\n      partial[tid] = max(partial[tid], partial[tid + s]);\n    }\n    workgroupBarrier();\n  }\n  let total = partial[0];\n  workgroupBarrier();\n  return total;\n}\n",
+  "resample": `// Fixed resampling of channels-first video [B, C, T, H, W] (images: T = 1), one thread per
+// output value, for the video networks' hybrid down/up-sampling paths:
+//   pool_space: 2x2 average with stride 2; taps past the bottom/right edge read 0 (the
+//               reference zero-pads by one before avg_pool3d, and counts the pad).
+//   pool_time:  average of frame pairs (2t - 1, 2t) with frame -1 reading frame 0 (the
+//               reference's causal replication pad before avg_pool3d (2, 1, 1)).
+//   up_space:   nearest 2x in height and width.
+//   up_time:    nearest 2x in time without the leading duplicate: T -> 2T - 1, output frame t
+//               reads (t + 1) / 2 (repeat_interleave then dropping the first frame).
+
+// Packed on the host by RESAMPLE_PARAMS in src/backends/webgpu/resample.ts;
+// test/webgpu_params_test.ts checks that both list the same fields in the same order.
+// src and dst are stored as T (f32, or f16 at precision "f16"); the arithmetic is f32.
+struct Params {
+  t_in: u32, h_in: u32, w_in: u32, total: u32,
+  t_out: u32, h_out: u32, w_out: u32, _pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read> src: array<T>;
+@group(0) @binding(1) var<storage, read_write> dst: array<T>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+struct Pos {
+  plane: u32, // b * C + c
+  t: u32,
+  h: u32,
+  w: u32,
+}
+
+fn position(gid: vec3<u32>, nwg: vec3<u32>) -> Pos {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  let w = i % p.w_out;
+  let h = (i / p.w_out) % p.h_out;
+  let t = (i / (p.w_out * p.h_out)) % p.t_out;
+  return Pos(i / (p.w_out * p.h_out * p.t_out), t, h, w);
+}
+
+fn at(plane: u32, t: u32, h: u32, w: u32) -> f32 {
+  if (h >= p.h_in || w >= p.w_in) {
+    return 0.0;
+  }
+  return f32(src[((plane * p.t_in + t) * p.h_in + h) * p.w_in + w]);
+}
+
+fn out_index(o: Pos) -> u32 {
+  return ((o.plane * p.t_out + o.t) * p.h_out + o.h) * p.w_out + o.w;
+}
+
+@compute @workgroup_size(256)
+fn pool_space(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  if (gid.x + gid.y * nwg.x * 256u >= p.total) {
+    return;
+  }
+  let o = position(gid, nwg);
+  let h = 2u * o.h;
+  let w = 2u * o.w;
+  let s = at(o.plane, o.t, h, w) + at(o.plane, o.t, h, w + 1u) + at(o.plane, o.t, h + 1u, w) +
+    at(o.plane, o.t, h + 1u, w + 1u);
+  dst[out_index(o)] = T(s / 4.0);
+}
+
+@compute @workgroup_size(256)
+fn pool_time(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  if (gid.x + gid.y * nwg.x * 256u >= p.total) {
+    return;
+  }
+  let o = position(gid, nwg);
+  let prev = u32(max(i32(2u * o.t) - 1, 0));
+  dst[out_index(o)] = T((at(o.plane, prev, o.h, o.w) + at(o.plane, 2u * o.t, o.h, o.w)) / 2.0);
+}
+
+@compute @workgroup_size(256)
+fn up_space(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  if (gid.x + gid.y * nwg.x * 256u >= p.total) {
+    return;
+  }
+  let o = position(gid, nwg);
+  dst[out_index(o)] = T(at(o.plane, o.t, o.h / 2u, o.w / 2u));
+}
+
+@compute @workgroup_size(256)
+fn up_time(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  if (gid.x + gid.y * nwg.x * 256u >= p.total) {
+    return;
+  }
+  let o = position(gid, nwg);
+  dst[out_index(o)] = T(at(o.plane, (o.t + 1u) / 2u, o.h, o.w));
+}
+`,
+  "rows": "// A block of rows and frames copied between tensors viewed as [P, T, H, W] (P = B * C planes;\n// images have T = 1), for the row bands of src/backends/webgpu/bands.ts: frames\n// [from_frame, from_frame + frames) and rows [from_row, from_row + rows) of `src` go to frames\n// [to_frame, ...) and rows [to_row, ...) of `dst`, one thread per value. Values move as T, an\n// alias the host declares: u32 words for f32 and i32 tensors (bit for bit), f16 for tensors\n// stored as f16.\n\n// Packed on the host by ROWS_PARAMS in src/backends/webgpu/bands.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  total: u32,       // values copied: P * frames * rows * width\n  width: u32,       // W, the same in both\n  rows: u32,\n  frames: u32,\n  src_frames: u32,  // T and H of src\n  src_rows: u32,\n  from_frame: u32,\n  from_row: u32,\n  dst_frames: u32,  // T and H of dst\n  dst_rows: u32,\n  to_frame: u32,\n  to_row: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<T>;\n@group(0) @binding(1) var<storage, read_write> dst: array<T>;\n@group(0) @binding(2) var<uniform> p: Params;\n\n@compute @workgroup_size(256)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let x = i % p.width;\n  let r = (i / p.width) % p.rows;\n  let f = (i / (p.width * p.rows)) % p.frames;\n  let plane = i / (p.width * p.rows * p.frames);\n  let s = ((plane * p.src_frames + p.from_frame + f) * p.src_rows + p.from_row + r) * p.width + x;\n  let d = ((plane * p.dst_frames + p.to_frame + f) * p.dst_rows + p.to_row + r) * p.width + x;\n  dst[d] = src[s];\n}\n",
+  "softmax": "// Row softmax in place, with the attention scale applied to the logits first:\n//   row[j] = exp(scale * row[j] - max) / sum. One workgroup per row.\n// Scores are f32 at every precision (see src/backends/webgpu/precision.ts). The max and the sum\n// are reduce_max / reduce_sum, which the host includes from reduce_workgroup.wgsl or, where the\n// adapter has subgroups, reduce_subgroup.wgsl.\n\n// Packed on the host by SOFTMAX_PARAMS in src/backends/webgpu/attention.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  rows: u32, cols: u32, scale: f32, _pad: u32,\n}\n\n@group(0) @binding(0) var<storage, read_write> s: array<f32>;\n@group(0) @binding(1) var<uniform> p: Params;\n\nconst WG: u32 = 256u;\n\n@compute @workgroup_size(WG)\nfn main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n  lanes: Lanes,\n) {\n  let row = wid.x + wid.y * nwg.x;\n  let tid = lid.x;\n  // Rows past the end still join the barriers below; they only skip memory accesses.\n  let live = row < p.rows;\n  let base = row * p.cols;\n\n  var m = -3.4e38;\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      m = max(m, p.scale * s[base + j]);\n    }\n  }\n  let row_max = reduce_max(tid, lanes, m);\n\n  var sum = 0.0;\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      let e = exp(p.scale * s[base + j] - row_max);\n      s[base + j] = e;\n      sum += e;\n    }\n  }\n  let inv = 1.0 / reduce_sum(tid, lanes, sum);\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      s[base + j] *= inv;\n    }\n  }\n}\n"
 };
 
 // src/backends/webgpu/pipelines.ts
 var INCLUDES = {
   conv: ["conv", "gemm_core"],
-  matmul: ["matmul", "gemm_core"]
+  matmul: ["matmul", "gemm_core"],
+  groupnorm: ["groupnorm", "reduce"],
+  softmax: ["softmax", "reduce"],
+  band_stats: ["band_stats", "reduce"]
 };
+var WGSL_TYPES = ["f32", "f16", "u32", "i32"];
 function constDecl(name, value) {
   if (typeof value === "boolean") return `const ${name}: bool = ${value};`;
+  if (typeof value === "string") {
+    if (!WGSL_TYPES.includes(value)) {
+      throw new Error(`Invalid shader type ${name}: ${value} is not one of ${WGSL_TYPES}`);
+    }
+    return `alias ${name} = ${value};`;
+  }
   if (!Number.isInteger(value) || value < 0) {
     throw new Error(`Invalid shader constant ${name}: ${value} is not a non-negative integer`);
   }
   return `const ${name}: u32 = ${value}u;`;
 }
-function kernelSource(kernel, constants = {}) {
-  const parts = INCLUDES[kernel] ?? [kernel];
+function kernelSource(kernel, constants = {}, subgroupsDirective = true) {
+  const subgroups = constants.SUBGROUPS === true;
+  const parts = (INCLUDES[kernel] ?? [kernel]).map(
+    (part) => part !== "reduce" ? part : subgroups ? "reduce_subgroup" : "reduce_workgroup"
+  );
+  const directives = [
+    ...Object.values(constants).includes("f16") ? ["enable f16;"] : [],
+    ...subgroups && subgroupsDirective ? ["enable subgroups;"] : []
+  ];
   const decls = Object.keys(constants).sort().map((k) => constDecl(k, constants[k]));
   const bodies = parts.map((part) => {
     const src = WGSL[part];
     if (src === void 0) throw new Error(`Unknown WGSL kernel: ${part}`);
     return src;
   });
-  return [...decls, ...bodies].join("\n");
+  return [...directives, ...decls, ...bodies].join("\n");
 }
 var PipelineCache = class {
   #device;
+  #subgroupsDirective;
   #pipelines = /* @__PURE__ */ new Map();
   #modules = /* @__PURE__ */ new Map();
-  constructor(device) {
+  constructor(device, subgroupsDirective = true) {
     this.#device = device;
+    this.#subgroupsDirective = subgroupsDirective;
   }
   get size() {
     return this.#pipelines.size;
@@ -510,7 +1126,7 @@ var PipelineCache = class {
     let module = this.#modules.get(moduleKey);
     if (!module) {
       module = this.#device.createShaderModule({
-        code: kernelSource(kernel, constants),
+        code: kernelSource(kernel, constants, this.#subgroupsDirective),
         label: moduleKey
       });
       this.#modules.set(moduleKey, module);
@@ -533,19 +1149,21 @@ var MAX_PENDING_DISPATCHES = 512;
 var MAX_PROFILED_DISPATCHES = 2048;
 var GpuTensor = class {
   /** Wraps a pooled buffer holding `shape` in row-major order. */
-  constructor(buffer, shape, dtype) {
+  constructor(buffer, shape, dtype, element = dtype) {
     this.buffer = buffer;
     this.shape = shape;
     this.dtype = dtype;
+    this.element = element;
   }
   buffer;
   shape;
   dtype;
+  element;
   /** Set by `release`; a released tensor may not be used again. */
   released = false;
   /** Bytes of the tensor's elements (the buffer may be larger: a pool size class). */
   get bytes() {
-    return numel(this.shape) * 4;
+    return storageBytes(numel(this.shape), this.element);
   }
 };
 function elementwiseGroups(total) {
@@ -560,6 +1178,8 @@ var GpuRuntime = class _GpuRuntime {
   pipelines;
   /** A small storage buffer for bindings that a kernel's specialisation never reads. */
   unused;
+  /** What float tensors are stored as: "f32", or "f16" where asked for (see precision.ts). */
+  precision;
   #device;
   #encoder = null;
   #pendingDispatches = 0;
@@ -573,11 +1193,12 @@ var GpuRuntime = class _GpuRuntime {
   /** The first error of a batch submitted early (see #submitEarly), for the next flush. */
   #earlyError = null;
   #profile = null;
-  constructor(ctx) {
+  constructor(ctx, precision) {
     this.ctx = ctx;
+    this.precision = precision;
     this.#device = ctx.device;
     this.pool = new BufferPool(ctx.device, ctx.limits.maxBufferSize);
-    this.pipelines = new PipelineCache(ctx.device);
+    this.pipelines = new PipelineCache(ctx.device, ctx.subgroupsDirective);
     this.unused = {
       buffer: ctx.device.createBuffer({
         size: 256,
@@ -591,7 +1212,7 @@ var GpuRuntime = class _GpuRuntime {
   }
   /** Acquires a device (see device.ts) and the runtime on it. */
   static async create(options = {}) {
-    return new _GpuRuntime(await acquireGpu(options));
+    return new _GpuRuntime(await acquireGpu(options), options.precision ?? "f32");
   }
   // ---- tensors -------------------------------------------------------------------------
   /**
@@ -599,9 +1220,12 @@ var GpuRuntime = class _GpuRuntime {
    * every activation under it; a tensor over it is a bug in a band plan, refused here.
    */
   activationLimit = Infinity;
-  /** A new tensor of `shape` from the pool; its contents are undefined. */
-  alloc(shape, dtype = "f32", label = "tensor") {
-    const bytes = numel(shape) * 4;
+  /**
+   * A new tensor of `shape` from the pool; its contents are undefined. Float tensors are stored
+   * at the runtime's precision unless `element` says otherwise (statistics and scores: "f32").
+   */
+  alloc(shape, dtype = "f32", label = "tensor", element = dtype === "i32" ? "i32" : this.precision) {
+    const bytes = storageBytes(numel(shape), element);
     if (label !== "upload" && bytes > this.activationLimit) {
       throw new Error(
         `Tensor ${fmtShape(shape)} (${label}) needs ${bytes} bytes: above the binding budget of ${this.activationLimit}, and no row bands were planned for it`
@@ -612,7 +1236,7 @@ var GpuRuntime = class _GpuRuntime {
         `Tensor ${fmtShape(shape)} needs ${bytes} bytes: above this adapter's storage binding limit of ${this.ctx.limits.maxStorageBufferBindingSize}`
       );
     }
-    return new GpuTensor(this.pool.acquire(bytes, label), shape, dtype);
+    return new GpuTensor(this.pool.acquire(bytes, label), shape, dtype, element);
   }
   /** The live GPU tensor behind an op argument; throws for another backend's or a released one. */
   tensor(t) {
@@ -631,6 +1255,10 @@ var GpuRuntime = class _GpuRuntime {
     }
     if (this.#encoder) this.#submitEarly();
     const g = this.alloc(t.shape, dtype, "upload");
+    if (g.element === "f16") {
+      this.#device.queue.writeBuffer(g.buffer, 0, toF16(t.data));
+      return g;
+    }
     this.#device.queue.writeBuffer(
       g.buffer,
       0,
@@ -657,7 +1285,7 @@ var GpuRuntime = class _GpuRuntime {
       await staging.mapAsync(GPUMapMode.READ);
       mapped = true;
       const copy = staging.getMappedRange(0, g.bytes).slice(0);
-      const data = g.dtype === "i32" ? new Int32Array(copy) : new Float32Array(copy);
+      const data = g.element === "i32" ? new Int32Array(copy) : g.element === "f16" ? fromF16(copy, numel(g.shape)) : new Float32Array(copy);
       return { data, shape: [...g.shape] };
     } finally {
       if (mapped) staging.unmap();
@@ -981,7 +1609,13 @@ function matmul(rt, tiles, operands, dims, strides, family = "matmul") {
   const batch = dims.batch ?? 1;
   rt.dispatch({
     family,
-    pipeline: rt.pipelines.get("matmul", "main", { ...tiles }),
+    pipeline: rt.pipelines.get("matmul", "main", {
+      ...tiles,
+      // Each operand's own storage type: attention multiplies f16 activations with f32 scores.
+      A_T: operands.a.element,
+      B_T: operands.b.element,
+      C_T: operands.c.element
+    }),
     bindings: [operands.a, operands.b, operands.c],
     params,
     workgroups: gemmWorkgroups(tiles, dims.M, dims.N),
@@ -1004,9 +1638,10 @@ var FRAMES_PARAMS = defineParams("frames.wgsl", [
 function joinFrames(rt, parts) {
   const inputs = parts.map((p) => rt.tensor(p.tensor));
   const g = joinFramesGeometry(parts);
-  const out = rt.alloc(g.outShape, g.dtype, "joinFrames");
+  const element = commonElement("joinFrames", inputs.map((x) => x.element));
+  const out = rt.alloc(g.outShape, g.dtype, "joinFrames", element);
   const tOut = g.outShape[2];
-  const pipeline = rt.pipelines.get("frames");
+  const pipeline = rt.pipelines.get("frames", "main", { T: element === "f16" ? "f16" : "u32" });
   parts.forEach((part, i) => {
     const x = inputs[i];
     const run = g.frames[i] * g.frameSize;
@@ -1071,10 +1706,15 @@ function conv(rt, tiles, xIn, w, opts = {}) {
   const x = rt.tensor(xIn);
   const g = convGeometry(x.shape, w, opts);
   const { b, cin, tIn, hIn, wIn, kt, kh, kw, st, sh, sw, padT, tOut, hOut, wOut, outShape } = g;
-  const out = rt.alloc(outShape, "f32", "conv");
+  const norm = opts.norm;
+  const stored = [x, w.weight, w.bias, norm?.weights.gammaBeta, opts.residual];
+  const T = commonElement(
+    g.family,
+    stored.flatMap((t) => t ? [rt.tensor(t).element] : [])
+  );
+  const out = rt.alloc(outShape, "f32", "conv", T);
   const pOut = tOut * hOut * wOut;
   const M = w.cout, N = b * pOut, K3 = cin * kt * kh * kw;
-  const norm = opts.norm;
   const params = CONV_PARAMS.pack({
     M,
     N,
@@ -1106,7 +1746,8 @@ function conv(rt, tiles, xIn, w, opts = {}) {
     NORM: !!norm,
     SILU: !!norm?.silu,
     RESIDUAL: !!opts.residual,
-    UPSAMPLE: !!opts.upsample
+    UPSAMPLE: !!opts.upsample,
+    T
   };
   rt.dispatch({
     family: g.family,
@@ -1136,15 +1777,18 @@ var GROUPNORM_PARAMS = defineParams("groupnorm.wgsl", [
   ["ch_per_group", "u32"],
   ["eps", "f32"],
   ["silu", "u32"],
-  ["_pad", "u32"]
+  ["total", "u32"]
 ]);
+function normConstants(rt, T) {
+  return { T, SUBGROUPS: rt.ctx.features.has("subgroups") };
+}
 function groupNormStats(rt, xIn, opts) {
   const x = rt.tensor(xIn);
   const { b, c, frames, spatial: spatial2 } = groupNormGeometry(x.shape, opts);
-  const stats = rt.alloc([b, frames, opts.groups, 2], "f32", "norm stats");
+  const stats = rt.alloc([b, frames, opts.groups, 2], "f32", "norm stats", "f32");
   rt.dispatch({
     family: "norm",
-    pipeline: rt.pipelines.get("groupnorm", "stats_main"),
+    pipeline: rt.pipelines.get("groupnorm", "stats_main", normConstants(rt, x.element)),
     bindings: [x, stats, null, null],
     params: GROUPNORM_PARAMS.pack({
       channels: c,
@@ -1153,7 +1797,8 @@ function groupNormStats(rt, xIn, opts) {
       groups: opts.groups,
       ch_per_group: c / opts.groups,
       eps: opts.eps,
-      silu: 0
+      silu: 0,
+      total: 0
     }),
     workgroups: b * frames * opts.groups
   });
@@ -1165,12 +1810,14 @@ function groupNorm(rt, xIn, norm) {
   const c = x.shape[1];
   const frames = stats.shape[1];
   const spatial2 = numel(x.shape.slice(2)) / frames;
-  const out = rt.alloc(x.shape, "f32", "groupnorm");
+  const gammaBeta = rt.tensor(norm.weights.gammaBeta);
+  const T = commonElement("groupnorm", [x.element, gammaBeta.element]);
+  const out = rt.alloc(x.shape, "f32", "groupnorm", T);
   const { groups, eps } = norm.weights;
   rt.dispatch({
     family: "norm",
-    pipeline: rt.pipelines.get("groupnorm", "apply_main"),
-    bindings: [x, stats, rt.tensor(norm.weights.gammaBeta), out],
+    pipeline: rt.pipelines.get("groupnorm", "apply_main", normConstants(rt, T)),
+    bindings: [x, stats, gammaBeta, out],
     params: GROUPNORM_PARAMS.pack({
       channels: c,
       frames,
@@ -1178,7 +1825,8 @@ function groupNorm(rt, xIn, norm) {
       groups,
       ch_per_group: c / groups,
       eps,
-      silu: norm.silu ? 1 : 0
+      silu: norm.silu ? 1 : 0,
+      total: numel(x.shape)
     }),
     workgroups: elementwiseGroups(numel(x.shape))
   });
@@ -1219,7 +1867,8 @@ function attention(rt, config, qkvIn, kind = "spatial", opts = {}) {
     opts.queries,
     opts.keysValues?.shape
   );
-  const out = rt.alloc(outShape, "f32", "attention");
+  const T = commonElement("attention", [qkv.element, kv.element]);
+  const out = rt.alloc(outShape, "f32", "attention", T);
   const scale = Math.fround(c ** -0.5);
   if (kind === "temporal") {
     temporal(rt, qkv, kv, out, { b, c, frames, pixels, scale }, q0, layout);
@@ -1231,7 +1880,8 @@ function attention(rt, config, qkvIn, kind = "spatial", opts = {}) {
 function temporal(rt, q, kv, out, e, q0, layout) {
   const { b, c, frames, pixels, scale } = e;
   const queries = frames - q0;
-  const scores = rt.alloc([b, queries, frames, pixels], "f32", "temporal scores");
+  const scores = rt.alloc([b, queries, frames, pixels], "f32", "temporal scores", "f32");
+  const T = { T: out.element };
   const total = b * queries * frames * pixels;
   const shape = {
     channels: c,
@@ -1249,7 +1899,7 @@ function temporal(rt, q, kv, out, e, q0, layout) {
   };
   rt.dispatch({
     family: "attention",
-    pipeline: rt.pipelines.get("attention_temporal", "scores_main"),
+    pipeline: rt.pipelines.get("attention_temporal", "scores_main", T),
     bindings: [q, kv, scores, null],
     params: TEMPORAL_PARAMS.pack({ ...shape, total }),
     workgroups: elementwiseGroups(total),
@@ -1258,7 +1908,7 @@ function temporal(rt, q, kv, out, e, q0, layout) {
   const applied = b * c * queries * pixels;
   rt.dispatch({
     family: "attention",
-    pipeline: rt.pipelines.get("attention_temporal", "apply_main"),
+    pipeline: rt.pipelines.get("attention_temporal", "apply_main", T),
     bindings: [null, kv, scores, out],
     params: TEMPORAL_PARAMS.pack({ ...shape, total: applied }),
     workgroups: elementwiseGroups(applied),
@@ -1274,7 +1924,10 @@ function spatial(rt, config, qkv, out, e) {
   let rows = Math.max(1, Math.floor(budget / (4 * n * frames)));
   if (rows < n && rows > 64) rows -= rows % 64;
   rows = Math.min(rows, n);
-  const scores = rt.alloc([frames, rows, n], "f32", "attention scores");
+  const scores = rt.alloc([frames, rows, n], "f32", "attention scores", "f32");
+  const softmax = rt.pipelines.get("softmax", "main", {
+    SUBGROUPS: rt.ctx.features.has("subgroups")
+  });
   const vol = frames * n;
   for (let bi = 0; bi < b; bi++) {
     const base = bi * c3 * vol;
@@ -1294,7 +1947,7 @@ function spatial(rt, config, qkv, out, e) {
       );
       rt.dispatch({
         family: "attention",
-        pipeline: rt.pipelines.get("softmax"),
+        pipeline: softmax,
         bindings: [{ buffer: scores.buffer, size: frames * qr * n * 4 }],
         params: SOFTMAX_PARAMS.pack({ rows: frames * qr, cols: n, scale }),
         workgroups: frames * qr
@@ -1338,12 +1991,12 @@ function resample(rt, xIn, op) {
   const outDims = resampleDims(x.shape, op);
   const [b, c, t, h, w] = x.shape;
   const entry = RESAMPLE_ENTRIES[op];
-  const out = rt.alloc([b, c, ...outDims], "f32", entry);
+  const out = rt.alloc([b, c, ...outDims], "f32", entry, x.element);
   const total = numel(out.shape);
   const [t_out, h_out, w_out] = outDims;
   rt.dispatch({
     family: "resample",
-    pipeline: rt.pipelines.get("resample", entry),
+    pipeline: rt.pipelines.get("resample", entry, { T: x.element }),
     bindings: [x, out],
     params: RESAMPLE_PARAMS.pack({ t_in: t, h_in: h, w_in: w, total, t_out, h_out, w_out }),
     workgroups: elementwiseGroups(total)
@@ -1373,7 +2026,7 @@ function haar(rt, xIn, levels, forward) {
   const video = x0.shape.length === 5;
   let x = x0;
   for (const step of haarPlan(x0.shape, levels, forward)) {
-    const out = rt.alloc(step.outShape, "f32", "haar");
+    const out = rt.alloc(step.outShape, "f32", "haar", x0.element);
     const total = step.outShape[0] * step.c * numel(step.half);
     const channels = step.c;
     const params = video ? HAAR3D_PARAMS.pack({
@@ -1388,7 +2041,11 @@ function haar(rt, xIn, levels, forward) {
     }) : HAAR_PARAMS.pack({ channels, h: step.half[0], w: step.half[1], total });
     rt.dispatch({
       family: "haar",
-      pipeline: rt.pipelines.get(video ? "haar3d" : "haar", forward ? "dwt_main" : "idwt_main"),
+      pipeline: rt.pipelines.get(
+        video ? "haar3d" : "haar",
+        forward ? "dwt_main" : "idwt_main",
+        { T: x0.element }
+      ),
       bindings: [x, out],
       params,
       workgroups: elementwiseGroups(total)
@@ -1434,7 +2091,8 @@ var FSQ_PARAMS = defineParams("fsq.wgsl", [
 ]);
 function dispatchFsq(rt, entry, bindings, launch) {
   const { spec, positions, total } = launch;
-  const pipeline = rt.pipelines.get("fsq", entry);
+  const T = bindings[1].element;
+  const pipeline = rt.pipelines.get("fsq", entry, { T });
   const k = fsqConstants(spec.levels);
   rt.dispatch({
     family: "fsq",
@@ -1456,7 +2114,7 @@ function dispatchFsq(rt, entry, bindings, launch) {
 function fsqQuantize(rt, zIn, spec) {
   const z = rt.tensor(zIn);
   const { batch, positions, codesShape, indicesShape } = fsqQuantizeGeometry(z.shape, spec.levels);
-  const codes = rt.alloc(codesShape, "f32", "fsq codes");
+  const codes = rt.alloc(codesShape, "f32", "fsq codes", z.element);
   const indices = rt.alloc(indicesShape, "i32", "fsq indices");
   const total = batch * positions;
   dispatchFsq(rt, "quantize_main", [z, codes, indices], { spec, positions, total });
@@ -1501,16 +2159,18 @@ var BAND_STATS_PARAMS = defineParams("band_stats.wgsl", [
   ["_p1", "u32"]
 ]);
 var BandedTensor = class {
-  constructor(shape, dtype, bands, starts) {
+  constructor(shape, dtype, bands, starts, element) {
     this.shape = shape;
     this.dtype = dtype;
     this.bands = bands;
     this.starts = starts;
+    this.element = element;
   }
   shape;
   dtype;
   bands;
   starts;
+  element;
   /** Set by `release`. */
   released = false;
 };
@@ -1535,9 +2195,9 @@ var RowBands = class {
   budget;
   /** Ops that ran in bands, for tests and the bench. */
   bandedOps = 0;
-  /** Bytes of a tensor of `shape` (4 per element). */
-  bytes(shape) {
-    return numel(shape) * 4;
+  /** Bytes of a tensor of `shape` stored as `element` (default: the runtime's precision). */
+  bytes(shape, element = this.rt.precision) {
+    return storageBytes(numel(shape), element);
   }
   /** Whether a tensor of `shape` is over the budget (only images and video are banded). */
   over(shape) {
@@ -1580,9 +2240,10 @@ var RowBands = class {
       if (a >= b) continue;
       const count2 = frames[1] - frames[0];
       const total = planes * count2 * (b - a) * width;
+      const T = dst.element === "f16" ? "f16" : "u32";
       this.rt.dispatch({
         family: "rows",
-        pipeline: this.rt.pipelines.get("rows"),
+        pipeline: this.rt.pipelines.get("rows", "main", { T }),
         bindings: [t, dst],
         params: ROWS_PARAMS.pack({
           total,
@@ -1615,7 +2276,7 @@ var RowBands = class {
         return { tensor: t.bands[i], made: false };
       }
     }
-    const out = this.rt.alloc(withRows(t.shape, r1 - r0), t.dtype, "band window");
+    const out = this.rt.alloc(withRows(t.shape, r1 - r0), t.dtype, "band window", t.element);
     const frames = view(t.shape)[1];
     this.copyInto(t, [0, frames], r0, r1, out, 0);
     return { tensor: out, made: true };
@@ -1642,7 +2303,7 @@ var RowBands = class {
       throw err;
     }
     if (bands.length === 1) return bands[0];
-    return new BandedTensor(shape, dtype, bands, plans.map((p) => p.start));
+    return new BandedTensor(shape, dtype, bands, plans.map((p) => p.start), bands[0].element);
   }
   /** Frees every band. */
   release(t) {
@@ -1773,7 +2434,8 @@ var RowBands = class {
       `joined frames ${fmtShape(outShape)}`
     );
     return this.assemble(outShape, dtype, plans, ({ start, end }) => {
-      const band = this.rt.alloc(withRows(outShape, end - start), dtype, "joinFrames band");
+      const element = parts[0].tensor.element;
+      const band = this.rt.alloc(withRows(outShape, end - start), dtype, "joinFrames band", element);
       let t0 = 0;
       for (const part of parts) {
         this.copyInto(part.tensor, [part.from, part.to], start, end, band, t0);
@@ -1789,8 +2451,9 @@ var RowBands = class {
   groupNormStats(x, geo, groups, eps) {
     const { b, c, frames, spatial: spatial2 } = geo;
     const slots = b * frames * groups;
-    const stats = this.rt.alloc([b, frames, groups, 2], "f32", "norm stats");
-    const partial = this.rt.alloc([x.bands.length, slots], "f32", "norm partial sums");
+    const stats = this.rt.alloc([b, frames, groups, 2], "f32", "norm stats", "f32");
+    const partial = this.rt.alloc([x.bands.length, slots], "f32", "norm partial sums", "f32");
+    const constants = { T: x.element, SUBGROUPS: this.rt.ctx.features.has("subgroups") };
     const rows = x.shape[rowAxis(x.shape)];
     const base = {
       channels: c,
@@ -1806,7 +2469,7 @@ var RowBands = class {
       const bandRows = band.shape[rowAxis(band.shape)];
       this.rt.dispatch({
         family: "norm",
-        pipeline: this.rt.pipelines.get("band_stats", entry),
+        pipeline: this.rt.pipelines.get("band_stats", entry, constants),
         bindings: [band, partial, entry === "sq_main" ? stats : null],
         params: BAND_STATS_PARAMS.pack({ ...base, spatial: spatial2 / rows * bandRows, band: i }),
         workgroups: slots
@@ -1814,7 +2477,7 @@ var RowBands = class {
     });
     const combine = (entry) => this.rt.dispatch({
       family: "norm",
-      pipeline: this.rt.pipelines.get("band_stats", entry),
+      pipeline: this.rt.pipelines.get("band_stats", entry, constants),
       bindings: [null, partial, stats],
       params: BAND_STATS_PARAMS.pack({ ...base, spatial: spatial2, band: 0 }),
       workgroups: Math.ceil(slots / 256)
@@ -1861,9 +2524,14 @@ var WebGpuOps = class _WebGpuOps {
   static async create(options = {}) {
     return new _WebGpuOps(await GpuRuntime.create(options), options);
   }
-  /** What runs the ops, e.g. "webgpu (NVIDIA H100)". */
+  /** What runs the ops, e.g. "webgpu (NVIDIA H100)", or "webgpu f16 (NVIDIA H100)". */
   get label() {
-    return `webgpu (${this.ctx.adapterName})`;
+    const f16 = this.precision === "f16" ? " f16" : "";
+    return `webgpu${f16} (${this.ctx.adapterName})`;
+  }
+  /** What float tensors are stored as: "f32" (the default) or "f16"; kernels compute in f32. */
+  get precision() {
+    return this.#rt.precision;
   }
   /** The device and the facts about it. */
   get ctx() {
@@ -3932,18 +4600,29 @@ async function createBackend(choice, options = {}) {
     );
   }
   if (options.wasm) checkWasmOptions(options.wasm);
+  const precision = checkPrecision(
+    options.precision ?? options.webgpu?.precision ?? "f32",
+    "Cannot create the backend"
+  );
+  const webgpu = { ...options.webgpu, precision };
+  if (precision === "f16" && choice === "wasm") {
+    throw new Error(
+      'Cannot use precision "f16" on the WebAssembly backend, which stores and computes in f32: use backend "webgpu" (an adapter with shader-f16), or precision "f32"'
+    );
+  }
   switch (choice) {
     case "none":
       return { kind: "none", reason: 'loaded with backend: "none"' };
     case "webgpu":
-      return { kind: "backend", backend: await WebGpuOps.create(options.webgpu) };
+      return { kind: "backend", backend: await WebGpuOps.create(webgpu) };
     case "wasm":
       return { kind: "backend", backend: await WasmOps.create(options.wasm) };
   }
+  if (precision === "f16") return { kind: "backend", backend: await WebGpuOps.create(webgpu) };
   const adapter = await probeAdapter(options.webgpu);
   if (adapter && !adapter.isSoftware) {
     try {
-      return { kind: "backend", backend: await WebGpuOps.create(options.webgpu) };
+      return { kind: "backend", backend: await WebGpuOps.create(webgpu) };
     } catch {
     }
   }
@@ -3955,7 +4634,7 @@ async function createBackend(choice, options = {}) {
   }
   if (adapter) {
     try {
-      return { kind: "backend", backend: await WebGpuOps.create(options.webgpu) };
+      return { kind: "backend", backend: await WebGpuOps.create(webgpu) };
     } catch {
     }
   }
@@ -8588,6 +9267,8 @@ var Tokenizer = class {
    * say why they cannot.
    */
   backend;
+  /** What weights and activations are stored as: "f16" if loaded so (WebGPU), else "f32". */
+  precision;
   #selected;
   #ownsBackend;
   #encoder;
@@ -8614,6 +9295,7 @@ var Tokenizer = class {
     this.latentChannels = cfg.latentChannels;
     const selected = parts.selected;
     this.backend = selected.kind === "backend" ? selected.backend.label : `none (${selected.reason})`;
+    this.precision = selected.kind === "backend" ? selected.backend.precision ?? "f32" : "f32";
   }
   /**
    * Frames of a windowed stream's windows: the window option, else the reference CLI's 17
@@ -8963,7 +9645,15 @@ function inferLoadedHalves(halves, variant, nameHint, compression) {
 async function selectBackend(options) {
   const { backend } = options;
   const shared2 = typeof backend === "object" ? backend : options.ops;
-  if (shared2) return { selected: { kind: "backend", backend: shared2 }, owned: false };
+  if (shared2) {
+    const has = shared2.precision ?? "f32";
+    if (options.precision !== void 0 && options.precision !== has) {
+      throw new Error(
+        `Cannot load tokenizer with precision "${options.precision}": the shared backend ${shared2.label} stores ${has}; create it with that precision, or leave precision out`
+      );
+    }
+    return { selected: { kind: "backend", backend: shared2 }, owned: false };
+  }
   const choice = typeof backend === "object" ? void 0 : backend;
   return { selected: await createBackend(choice ?? "auto", options), owned: true };
 }

@@ -82,6 +82,14 @@ export interface LoadOptions {
   backend?: BackendChoice | Backend;
   /** WebGPU device options, for tests and benchmarks. */
   webgpu?: WebGpuOptions;
+  /**
+   * What weights and activations are stored as: "f32" (the default), or "f16" on WebGPU where
+   * the adapter has `shader-f16` (half the GPU memory; kernels still compute and accumulate in
+   * f32). "f16" needs the WebGPU backend: with "auto" it takes WebGPU on any adapter, and it is
+   * an error with "wasm" or on an adapter without the feature. FSQ indices computed from f16
+   * latents may differ from f32 ones where a value sits near a rounding boundary.
+   */
+  precision?: "f32" | "f16";
   /** WebAssembly backend options: threads (default: the machine's cores), relaxed SIMD. */
   wasm?: WasmOptions;
   /**
@@ -171,7 +179,15 @@ async function selectBackend(
 ): Promise<{ selected: Selected; owned: boolean }> {
   const { backend } = options;
   const shared = typeof backend === "object" ? backend : options.ops;
-  if (shared) return { selected: { kind: "backend", backend: shared }, owned: false };
+  if (shared) {
+    const has = shared.precision ?? "f32";
+    if (options.precision !== undefined && options.precision !== has) {
+      throw new Error(
+        `Cannot load tokenizer with precision "${options.precision}": the shared backend ${shared.label} stores ${has}; create it with that precision, or leave precision out`,
+      );
+    }
+    return { selected: { kind: "backend", backend: shared }, owned: false };
+  }
   const choice = typeof backend === "object" ? undefined : backend;
   return { selected: await createBackend(choice ?? "auto", options), owned: true };
 }

@@ -112,6 +112,8 @@ export class Tokenizer {
    * say why they cannot.
    */
   readonly backend: string;
+  /** What weights and activations are stored as: "f16" if loaded so (WebGPU), else "f32". */
+  readonly precision: "f32" | "f16";
   #selected: Selected;
   #ownsBackend: boolean;
   #encoder: Encoder | null;
@@ -141,6 +143,7 @@ export class Tokenizer {
     this.backend = selected.kind === "backend"
       ? selected.backend.label
       : `none (${selected.reason})`;
+    this.precision = selected.kind === "backend" ? selected.backend.precision ?? "f32" : "f32";
   }
 
   /**

@@ -316,3 +316,29 @@ gpuTest(
     ops.release(y);
   },
 );
+
+Deno.test({
+  name: "row bands at precision f16: CV4x8x8 17x32x48 under an 80 KiB budget matches the reference",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    const adapter = await navigator.gpu?.requestAdapter();
+    if (!adapter?.features.has("shader-f16")) {
+      await t.step({ name: "skipped: no adapter with shader-f16", ignore: true, fn() {} });
+      return;
+    }
+    const banded = await WebGpuOps.create({ maxBindingBytes: 80 * 1024, precision: "f16" });
+    try {
+      const dir = new URL("CV4x8x8/", FIXTURES);
+      const c = parseSafetensors(await Deno.readFile(new URL("case_17x32x48.safetensors", dir)));
+      const want = (name: string) => ({ data: c.float32(name), shape: c.entries.get(name)!.shape });
+      const got = await roundTrip(banded, "CV4x8x8", want("input"));
+      assert.ok(banded.bandedOps > 0, "ops ran in row bands");
+      // f16 storage: the f16 fixture tests' tolerance.
+      assertClose(got.latent.data, want("latent").data, 5e-3, "latent at f16");
+      assertClose(got.rec.data, want("reconstruction").data, 5e-3, "reconstruction at f16");
+    } finally {
+      banded.destroy();
+    }
+  },
+});

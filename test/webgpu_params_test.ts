@@ -100,9 +100,18 @@ Deno.test("pack() lays fields out by the WGSL rules: scalars at 4 bytes, vec4 ar
     ch_per_group: 2,
     eps: 1e-6,
     silu: 1,
+    total: 19200,
   });
   assert.equal(norm.byteSize, 32);
-  assert.deepEqual([...new Uint32Array(n)].filter((_, i) => i !== 5), [64, 3, 100, 32, 2, 1, 0]);
+  assert.deepEqual([...new Uint32Array(n)].filter((_, i) => i !== 5), [
+    64,
+    3,
+    100,
+    32,
+    2,
+    1,
+    19200,
+  ]);
   assert.equal(new Float32Array(n)[5], Math.fround(1e-6));
   // fsq.wgsl: a 16-byte header, then five arrays of two vec4 each, unused lanes zero.
   const fsq = layoutOf("fsq.wgsl");

@@ -8,6 +8,8 @@
 //   scores_main: S[b, tq - q0, tk, p] = scale * sum_c q[c, tq, p] k[c, tk, p]   for tk <= tq
 //   apply_main:  out[b, c, tq - q0, p] = sum_{tk <= tq} softmax_tk(S[b, tq - q0, :, p]) v[c, tk, p]
 // Pixels are the fastest index of every thread mapping so that memory accesses coalesce.
+// q, kv and out are stored as T (f32, or f16 at precision "f16"); scores are f32 at every
+// precision, and every sum is f32.
 
 // Packed on the host by TEMPORAL_PARAMS in src/backends/webgpu/attention.ts;
 // test/webgpu_params_test.ts checks that both list the same fields in the same order.
@@ -18,10 +20,10 @@ struct Params {
   kv_plane: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> kv: array<f32>;
+@group(0) @binding(0) var<storage, read> q: array<T>;
+@group(0) @binding(1) var<storage, read> kv: array<T>;
 @group(0) @binding(2) var<storage, read_write> scores: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<T>;
 @group(0) @binding(4) var<uniform> p: Params;
 
 fn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
@@ -46,7 +48,7 @@ fn scores_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   let k_base = p.k_base + b * p.kv_batch + tk * p.pixels + pix;
   var dot = 0.0;
   for (var c = 0u; c < p.channels; c++) {
-    dot += q[q_base + c * p.q_plane] * kv[k_base + c * p.kv_plane];
+    dot += f32(q[q_base + c * p.q_plane]) * f32(kv[k_base + c * p.kv_plane]);
   }
   scores[i] = dot * p.scale;
 }
@@ -73,7 +75,7 @@ fn apply_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   for (var tk = 0u; tk <= tq; tk++) {
     let e = exp(scores[row + tk * p.pixels] - m);
     sum += e;
-    acc += e * kv[v_base + tk * p.pixels];
+    acc += e * f32(kv[v_base + tk * p.pixels]);
   }
-  out[i] = acc / sum;
+  out[i] = T(acc / sum);
 }

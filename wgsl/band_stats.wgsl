@@ -5,6 +5,8 @@
 //
 // A band is viewed as [B, C, F, S] with S its own spatial extent; `count` is the values of a
 // whole group (ch_per_group * the full S), so every band's sums are divided by the same total.
+// x is stored as T (f32, or f16 at precision "f16"); every sum and the statistics are f32. The
+// sums use reduce_sum, which the host includes from reduce_workgroup.wgsl or reduce_subgroup.wgsl.
 
 // Packed on the host by BAND_STATS_PARAMS in src/backends/webgpu/bands.ts;
 // test/webgpu_params_test.ts checks that both list the same fields in the same order.
@@ -14,36 +16,21 @@ struct Params {
   count: u32, slots: u32, _p0: u32, _p1: u32,
 }
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<T>;
+@group(0) @binding(1) var<storage, read_write> sums: array<f32>;
 @group(0) @binding(2) var<storage, read_write> stats: array<vec2<f32>>;
 @group(0) @binding(3) var<uniform> p: Params;
 
 const WG: u32 = 256u;
-var<workgroup> scratch: array<f32, WG>;
 
-fn reduce_sum(tid: u32, v: f32) -> f32 {
-  scratch[tid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (tid < s) {
-      scratch[tid] += scratch[tid + s];
-    }
-    workgroupBarrier();
-  }
-  let total = scratch[0];
-  workgroupBarrier();
-  return total;
-}
-
-/** The band's value `i` of group slot (b, f, g), i < ch_per_group * spatial. */
+// The band's value `i` of group slot (b, f, g), i < ch_per_group * spatial, as f32.
 fn value(slot: u32, i: u32) -> f32 {
   let g = slot % p.groups;
   let bf = slot / p.groups;
   let f = bf % p.frames;
   let b = bf / p.frames;
   let c = g * p.ch_per_group + i / p.spatial;
-  return x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial];
+  return f32(x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial]);
 }
 
 fn slot_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
@@ -56,15 +43,16 @@ fn sum_main(
   @builtin(local_invocation_id) lid: vec3<u32>,
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
+  lanes: Lanes,
 ) {
   let slot = slot_of(wid, nwg);
   var s = 0.0;
   for (var i = lid.x; i < p.ch_per_group * p.spatial; i += WG) {
     s += value(slot, i);
   }
-  let total = reduce_sum(lid.x, s);
+  let total = reduce_sum(lid.x, lanes, s);
   if (lid.x == 0u) {
-    partial[p.band * p.slots + slot] = total;
+    sums[p.band * p.slots + slot] = total;
   }
 }
 
@@ -74,6 +62,7 @@ fn sq_main(
   @builtin(local_invocation_id) lid: vec3<u32>,
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
+  lanes: Lanes,
 ) {
   let slot = slot_of(wid, nwg);
   let mean = stats[slot].x;
@@ -82,16 +71,16 @@ fn sq_main(
     let d = value(slot, i) - mean;
     s += d * d;
   }
-  let total = reduce_sum(lid.x, s);
+  let total = reduce_sum(lid.x, lanes, s);
   if (lid.x == 0u) {
-    partial[p.band * p.slots + slot] = total;
+    sums[p.band * p.slots + slot] = total;
   }
 }
 
 fn band_total(slot: u32) -> f32 {
   var s = 0.0;
   for (var k = 0u; k < p.bands; k++) {
-    s += partial[k * p.slots + slot];
+    s += sums[k * p.slots + slot];
   }
   return s;
 }

@@ -9,6 +9,8 @@
 // output size implies (so Downsample's right/bottom pad is just Ho = H / 2). Temporal padding is
 // causal: indices before frame 0 read frame 0, as the reference's replication pad does.
 // The normalised value is computed before padding, so padded taps are exact zeros as in torch.
+// Tensors are stored as T (f32, or f16 at precision "f16", an alias the host declares); loads
+// widen to f32, the GEMM accumulates in f32, and only the stored result is narrowed to T.
 
 // Packed on the host by CONV_PARAMS in src/backends/webgpu/conv.ts;
 // test/webgpu_params_test.ts checks that both list the same fields in the same order.
@@ -21,13 +23,13 @@ struct Params {
   stat_frames: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> weight: array<f32>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<T>;
+@group(0) @binding(1) var<storage, read> weight: array<T>;
+@group(0) @binding(2) var<storage, read> bias: array<T>;
 @group(0) @binding(3) var<storage, read> stats: array<vec2<f32>>; // (mean, rstd) per (b, frame, group)
-@group(0) @binding(4) var<storage, read> gamma_beta: array<vec2<f32>>; // per input channel
-@group(0) @binding(5) var<storage, read> residual: array<f32>;
-@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> gamma_beta: array<vec2<T>>; // per input channel
+@group(0) @binding(5) var<storage, read> residual: array<T>;
+@group(0) @binding(6) var<storage, read_write> out: array<T>;
 @group(0) @binding(7) var<uniform> p: Params;
 
 const KTAPS: u32 = KT * KH * KW;
@@ -40,7 +42,7 @@ fn load_a(batch: u32, m: u32, k: u32) -> f32 {
   if (m >= p.M || k >= p.K) {
     return 0.0;
   }
-  return weight[m * p.K + k];
+  return f32(weight[m * p.K + k]);
 }
 
 // Where one output position's receptive field starts, worked out once per tile column.
@@ -97,11 +99,11 @@ fn load_b(col: Column, k: u32) -> f32 {
     h = h / 2;
     w = w / 2;
   }
-  var v = x[col.x_base + (ci * p.t_in + t) * p.hw_in + u32(h) * p.w_in + u32(w)];
+  var v = f32(x[col.x_base + (ci * p.t_in + t) * p.hw_in + u32(h) * p.w_in + u32(w)]);
   if (NORM) {
     let frame = select(0u, t, p.stat_frames > 1u);
     let s = stats[col.stat_base + frame * p.groups + ci / p.ch_per_group];
-    let gb = gamma_beta[ci];
+    let gb = vec2<f32>(gamma_beta[ci]);
     v = (v - s.x) * s.y * gb.x + gb.y;
   }
   if (SILU) {
@@ -114,9 +116,9 @@ fn store_c(batch: u32, m: u32, n: u32, acc: f32) {
   let b = n / p.p_out;
   let q = n % p.p_out;
   let o = (b * p.M + m) * p.p_out + q;
-  var v = acc + bias[m];
+  var v = acc + f32(bias[m]);
   if (RESIDUAL) {
-    v += residual[o];
+    v += f32(residual[o]);
   }
-  out[o] = v;
+  out[o] = T(v);
 }

@@ -2,7 +2,8 @@
 // copied to frames [offset, offset + n) of the output [B, C, T_out, H, W], one thread per value.
 // For a fixed (b, c) plane both runs are contiguous, so the copy is a strided one: plane k's
 // n * H * W values go from k * T_in * H * W + from * H * W to k * T_out * H * W + offset * H * W.
-// Values move as raw 32-bit words (f32 and i32 tensors alike, bit for bit).
+// Values move as T, an alias the host declares: u32 words for f32 and i32 tensors (bit for bit),
+// f16 for tensors stored as f16 (each value copied as it is).
 
 // Packed on the host by FRAMES_PARAMS in src/backends/webgpu/frames.ts;
 // test/webgpu_params_test.ts checks that both list the same fields in the same order.
@@ -16,8 +17,8 @@ struct Params {
   _pad0: u32, _pad1: u32,
 }
 
-@group(0) @binding(0) var<storage, read> src: array<u32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(0) var<storage, read> src: array<T>;
+@group(0) @binding(1) var<storage, read_write> dst: array<T>;
 @group(0) @binding(2) var<uniform> p: Params;
 
 @compute @workgroup_size(256)

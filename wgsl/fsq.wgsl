@@ -6,6 +6,8 @@
 // sum_d digit_d * basis_d with digit = code * (L/2) + L/2. half_l, offset and shift are computed
 // on the host in float32 as the reference computes them.
 // dequantize: digits = (index / basis) % L, code = (digit - L/2) / (L/2).
+// z and codes are stored as T (f32, or f16 at precision "f16": the codes k / (L/2) are exact
+// in f16 for every level count up to 2048); the arithmetic is f32.
 
 // Packed on the host by FSQ_PARAMS in src/backends/webgpu/fsq.ts;
 // test/webgpu_params_test.ts checks that both list the same fields in the same order.
@@ -18,8 +20,8 @@ struct Params {
   shift: array<vec4<f32>, 2>,
 }
 
-@group(0) @binding(0) var<storage, read> z: array<f32>;
-@group(0) @binding(1) var<storage, read_write> codes: array<f32>;
+@group(0) @binding(0) var<storage, read> z: array<T>;
+@group(0) @binding(1) var<storage, read_write> codes: array<T>;
 @group(0) @binding(2) var<storage, read_write> indices: array<i32>;
 @group(0) @binding(3) var<uniform> p: Params;
 
@@ -46,10 +48,10 @@ fn quantize_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   for (var d = 0u; d < p.dims; d++) {
     let o = (b * p.dims + d) * p.positions + q;
     let half_l = p.half_l[d / 4u][d % 4u];
-    let bounded = stable_tanh(z[o] + p.shift[d / 4u][d % 4u]) * half_l - p.offset[d / 4u][d % 4u];
+    let bounded = stable_tanh(f32(z[o]) + p.shift[d / 4u][d % 4u]) * half_l - p.offset[d / 4u][d % 4u];
     let half_w = f32(lv(d) / 2u);
     let code = round(bounded) / half_w;
-    codes[o] = code;
+    codes[o] = T(code);
     index += (code * half_w + half_w) * f32(p.basis[d / 4u][d % 4u]);
   }
   indices[i] = i32(index);
@@ -67,6 +69,6 @@ fn dequantize_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   for (var d = 0u; d < p.dims; d++) {
     let half_w = f32(lv(d) / 2u);
     let digit = f32((index / p.basis[d / 4u][d % 4u]) % lv(d));
-    codes[(b * p.dims + d) * p.positions + q] = (digit - half_w) / half_w;
+    codes[(b * p.dims + d) * p.positions + q] = T((digit - half_w) / half_w);
   }
 }

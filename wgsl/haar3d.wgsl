@@ -12,6 +12,7 @@
 
 // Packed on the host by HAAR3D_PARAMS in src/backends/webgpu/haar.ts;
 // test/webgpu_params_test.ts checks that both list the same fields in the same order.
+// src and dst are stored as T (f32, or f16 at precision "f16"); the arithmetic is f32.
 struct Params {
   channels: u32, // C: channels of the full-resolution side
   t: u32, // frames of the half-resolution side
@@ -23,8 +24,8 @@ struct Params {
   t_full: u32, // frames of the full-resolution tensor in memory (input or output)
 }
 
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(0) var<storage, read> src: array<T>;
+@group(0) @binding(1) var<storage, read_write> dst: array<T>;
 @group(0) @binding(2) var<uniform> p: Params;
 
 const R: f32 = 0.70710678118654757;
@@ -59,14 +60,14 @@ fn dwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   let base0 = (bc * p.t_full + f0) * plane + 2u * row * w2 + 2u * j;
   let base1 = (bc * p.t_full + f1) * plane + 2u * row * w2 + 2u * j;
   // x[time][height][width]
-  let x000 = src[base0];
-  let x001 = src[base0 + 1u];
-  let x010 = src[base0 + w2];
-  let x011 = src[base0 + w2 + 1u];
-  let x100 = src[base1];
-  let x101 = src[base1 + 1u];
-  let x110 = src[base1 + w2];
-  let x111 = src[base1 + w2 + 1u];
+  let x000 = f32(src[base0]);
+  let x001 = f32(src[base0 + 1u]);
+  let x010 = f32(src[base0 + w2]);
+  let x011 = f32(src[base0 + w2 + 1u]);
+  let x100 = f32(src[base1]);
+  let x101 = f32(src[base1 + 1u]);
+  let x110 = f32(src[base1 + w2]);
+  let x111 = f32(src[base1 + w2 + 1u]);
   // Time.
   let l00 = lo(x000, x100);
   let l01 = lo(x001, x101);
@@ -89,20 +90,20 @@ fn dwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   let vol = p.t * p.h * p.w;
   let o = (b * 8u * p.channels + c) * vol + (f * p.h + row) * p.w + j;
   let block = p.channels * vol;
-  dst[o] = lo(ll0, ll1) / SCALE;
-  dst[o + block] = hi(ll0, ll1) / SCALE;
-  dst[o + 2u * block] = lo(lh0, lh1) / SCALE;
-  dst[o + 3u * block] = hi(lh0, lh1) / SCALE;
-  dst[o + 4u * block] = lo(hl0, hl1) / SCALE;
-  dst[o + 5u * block] = hi(hl0, hl1) / SCALE;
-  dst[o + 6u * block] = lo(hh0, hh1) / SCALE;
-  dst[o + 7u * block] = hi(hh0, hh1) / SCALE;
+  dst[o] = T(lo(ll0, ll1) / SCALE);
+  dst[o + block] = T(hi(ll0, ll1) / SCALE);
+  dst[o + 2u * block] = T(lo(lh0, lh1) / SCALE);
+  dst[o + 3u * block] = T(hi(lh0, lh1) / SCALE);
+  dst[o + 4u * block] = T(lo(hl0, hl1) / SCALE);
+  dst[o + 5u * block] = T(hi(hl0, hl1) / SCALE);
+  dst[o + 6u * block] = T(lo(hh0, hh1) / SCALE);
+  dst[o + 7u * block] = T(hi(hh0, hh1) / SCALE);
 }
 
 fn put(bc: u32, frame: u32, offset: u32, v: f32) {
   // Output frames before `trim` are dropped.
   if (frame >= p.trim) {
-    dst[(bc * p.t_full + frame - p.trim) * 4u * p.h * p.w + offset] = v * SCALE;
+    dst[(bc * p.t_full + frame - p.trim) * 4u * p.h * p.w + offset] = T(v * SCALE);
   }
 }
 
@@ -122,14 +123,14 @@ fn idwt_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   let s = (b * 8u * p.channels + c) * vol + (f * p.h + row) * p.w + j;
   let block = p.channels * vol;
   // Width: each pair of blocks gives the left (even) and right (odd) columns.
-  let ll0 = lo(src[s], src[s + block]);
-  let ll1 = hi(src[s], src[s + block]);
-  let lh0 = lo(src[s + 2u * block], src[s + 3u * block]);
-  let lh1 = hi(src[s + 2u * block], src[s + 3u * block]);
-  let hl0 = lo(src[s + 4u * block], src[s + 5u * block]);
-  let hl1 = hi(src[s + 4u * block], src[s + 5u * block]);
-  let hh0 = lo(src[s + 6u * block], src[s + 7u * block]);
-  let hh1 = hi(src[s + 6u * block], src[s + 7u * block]);
+  let ll0 = lo(f32(src[s]), f32(src[s + block]));
+  let ll1 = hi(f32(src[s]), f32(src[s + block]));
+  let lh0 = lo(f32(src[s + 2u * block]), f32(src[s + 3u * block]));
+  let lh1 = hi(f32(src[s + 2u * block]), f32(src[s + 3u * block]));
+  let hl0 = lo(f32(src[s + 4u * block]), f32(src[s + 5u * block]));
+  let hl1 = hi(f32(src[s + 4u * block]), f32(src[s + 5u * block]));
+  let hh0 = lo(f32(src[s + 6u * block]), f32(src[s + 7u * block]));
+  let hh1 = hi(f32(src[s + 6u * block]), f32(src[s + 7u * block]));
   // Height: top (even) and bottom (odd) rows.
   let l00 = lo(ll0, lh0);
   let l01 = lo(ll1, lh1);

@@ -3,6 +3,8 @@
 // Every operand is addressed by an offset and (batch, row, column) strides, so a transposed or
 // channel-sliced view (q, k and v inside one packed [B, 3C, N] tensor) is read in place with no
 // copy. Used by attention and by the bench's ceiling measurement.
+// Each operand is stored as its own type, A_T, B_T and C_T (aliases the host declares: f32, or
+// f16 at precision "f16"; attention's scores are f32 at every precision); the sums are f32.
 
 // Packed on the host by MATMUL_PARAMS in src/backends/webgpu/gemm.ts;
 // test/webgpu_params_test.ts checks that both list the same fields in the same order.
@@ -13,9 +15,9 @@ struct Params {
   c_off: u32, c_sb: u32, c_sm: u32, c_sn: u32,
 }
 
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read_write> c: array<f32>;
+@group(0) @binding(0) var<storage, read> a: array<A_T>;
+@group(0) @binding(1) var<storage, read> b: array<B_T>;
+@group(0) @binding(2) var<storage, read_write> c: array<C_T>;
 @group(0) @binding(3) var<uniform> p: Params;
 
 fn gemm_dims() -> vec3<u32> {
@@ -26,7 +28,7 @@ fn load_a(batch: u32, m: u32, k: u32) -> f32 {
   if (m >= p.M || k >= p.K) {
     return 0.0;
   }
-  return a[p.a_off + batch * p.a_sb + m * p.a_sm + k * p.a_sk];
+  return f32(a[p.a_off + batch * p.a_sb + m * p.a_sm + k * p.a_sk]);
 }
 
 struct Column {
@@ -42,9 +44,9 @@ fn load_b(col: Column, k: u32) -> f32 {
   if (!col.valid || k >= p.K) {
     return 0.0;
   }
-  return b[col.base + k * p.b_sk];
+  return f32(b[col.base + k * p.b_sk]);
 }
 
 fn store_c(batch: u32, m: u32, n: u32, acc: f32) {
-  c[p.c_off + batch * p.c_sb + m * p.c_sm + n * p.c_sn] = p.alpha * acc;
+  c[p.c_off + batch * p.c_sb + m * p.c_sm + n * p.c_sn] = C_T(p.alpha * acc);
 }

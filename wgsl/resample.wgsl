@@ -10,13 +10,14 @@
 
 // Packed on the host by RESAMPLE_PARAMS in src/backends/webgpu/resample.ts;
 // test/webgpu_params_test.ts checks that both list the same fields in the same order.
+// src and dst are stored as T (f32, or f16 at precision "f16"); the arithmetic is f32.
 struct Params {
   t_in: u32, h_in: u32, w_in: u32, total: u32,
   t_out: u32, h_out: u32, w_out: u32, _pad: u32,
 }
 
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(0) var<storage, read> src: array<T>;
+@group(0) @binding(1) var<storage, read_write> dst: array<T>;
 @group(0) @binding(2) var<uniform> p: Params;
 
 struct Pos {
@@ -38,7 +39,7 @@ fn at(plane: u32, t: u32, h: u32, w: u32) -> f32 {
   if (h >= p.h_in || w >= p.w_in) {
     return 0.0;
   }
-  return src[((plane * p.t_in + t) * p.h_in + h) * p.w_in + w];
+  return f32(src[((plane * p.t_in + t) * p.h_in + h) * p.w_in + w]);
 }
 
 fn out_index(o: Pos) -> u32 {
@@ -55,7 +56,7 @@ fn pool_space(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   let w = 2u * o.w;
   let s = at(o.plane, o.t, h, w) + at(o.plane, o.t, h, w + 1u) + at(o.plane, o.t, h + 1u, w) +
     at(o.plane, o.t, h + 1u, w + 1u);
-  dst[out_index(o)] = s / 4.0;
+  dst[out_index(o)] = T(s / 4.0);
 }
 
 @compute @workgroup_size(256)
@@ -65,7 +66,7 @@ fn pool_time(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   }
   let o = position(gid, nwg);
   let prev = u32(max(i32(2u * o.t) - 1, 0));
-  dst[out_index(o)] = (at(o.plane, prev, o.h, o.w) + at(o.plane, 2u * o.t, o.h, o.w)) / 2.0;
+  dst[out_index(o)] = T((at(o.plane, prev, o.h, o.w) + at(o.plane, 2u * o.t, o.h, o.w)) / 2.0);
 }
 
 @compute @workgroup_size(256)
@@ -74,7 +75,7 @@ fn up_space(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     return;
   }
   let o = position(gid, nwg);
-  dst[out_index(o)] = at(o.plane, o.t, o.h / 2u, o.w / 2u);
+  dst[out_index(o)] = T(at(o.plane, o.t, o.h / 2u, o.w / 2u));
 }
 
 @compute @workgroup_size(256)
@@ -83,5 +84,5 @@ fn up_time(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     return;
   }
   let o = position(gid, nwg);
-  dst[out_index(o)] = at(o.plane, (o.t + 1u) / 2u, o.h, o.w);
+  dst[out_index(o)] = T(at(o.plane, (o.t + 1u) / 2u, o.h, o.w));
 }

@@ -1,8 +1,9 @@
 // A block of rows and frames copied between tensors viewed as [P, T, H, W] (P = B * C planes;
 // images have T = 1), for the row bands of src/backends/webgpu/bands.ts: frames
 // [from_frame, from_frame + frames) and rows [from_row, from_row + rows) of `src` go to frames
-// [to_frame, ...) and rows [to_row, ...) of `dst`, one thread per value. Values move as raw
-// 32-bit words (f32 and i32 tensors alike, bit for bit).
+// [to_frame, ...) and rows [to_row, ...) of `dst`, one thread per value. Values move as T, an
+// alias the host declares: u32 words for f32 and i32 tensors (bit for bit), f16 for tensors
+// stored as f16.
 
 // Packed on the host by ROWS_PARAMS in src/backends/webgpu/bands.ts;
 // test/webgpu_params_test.ts checks that both list the same fields in the same order.
@@ -21,8 +22,8 @@ struct Params {
   to_row: u32,
 }
 
-@group(0) @binding(0) var<storage, read> src: array<u32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(0) var<storage, read> src: array<T>;
+@group(0) @binding(1) var<storage, read_write> dst: array<T>;
 @group(0) @binding(2) var<uniform> p: Params;
 
 @compute @workgroup_size(256)

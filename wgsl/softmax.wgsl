@@ -1,5 +1,8 @@
 // Row softmax in place, with the attention scale applied to the logits first:
 //   row[j] = exp(scale * row[j] - max) / sum. One workgroup per row.
+// Scores are f32 at every precision (see src/backends/webgpu/precision.ts). The max and the sum
+// are reduce_max / reduce_sum, which the host includes from reduce_workgroup.wgsl or, where the
+// adapter has subgroups, reduce_subgroup.wgsl.
 
 // Packed on the host by SOFTMAX_PARAMS in src/backends/webgpu/attention.ts;
 // test/webgpu_params_test.ts checks that both list the same fields in the same order.
@@ -11,13 +14,13 @@ struct Params {
 @group(0) @binding(1) var<uniform> p: Params;
 
 const WG: u32 = 256u;
-var<workgroup> partial: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn main(
   @builtin(local_invocation_id) lid: vec3<u32>,
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
+  lanes: Lanes,
 ) {
   let row = wid.x + wid.y * nwg.x;
   let tid = lid.x;
@@ -31,16 +34,7 @@ fn main(
       m = max(m, p.scale * s[base + j]);
     }
   }
-  partial[tid] = m;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (tid < k) {
-      partial[tid] = max(partial[tid], partial[tid + k]);
-    }
-    workgroupBarrier();
-  }
-  let row_max = partial[0];
-  workgroupBarrier();
+  let row_max = reduce_max(tid, lanes, m);
 
   var sum = 0.0;
   if (live) {
@@ -50,15 +44,7 @@ fn main(
       sum += e;
     }
   }
-  partial[tid] = sum;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (tid < k) {
-      partial[tid] += partial[tid + k];
-    }
-    workgroupBarrier();
-  }
-  let inv = 1.0 / partial[0];
+  let inv = 1.0 / reduce_sum(tid, lanes, sum);
   if (live) {
     for (var j = tid; j < p.cols; j += WG) {
       s[base + j] *= inv;

@@ -29,6 +29,12 @@ const MODEL_OPTIONS: Record<string, OptionSpec> = {
     value: "N",
     help: "WebAssembly backend threads (default: every core)",
   },
+  precision: {
+    type: "string",
+    value: "P",
+    help:
+      "f32 (default) or f16: weights and activations stored as f16 on WebGPU (needs shader-f16)",
+  },
 };
 
 const OUTPUT_OPTIONS: Record<string, OptionSpec> = {

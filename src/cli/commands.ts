@@ -68,6 +68,11 @@ async function openTokenizer(
     );
   }
   options.backend = backend as LoadOptions["backend"];
+  const precision = values.precision as string | undefined;
+  if (precision !== undefined && precision !== "f32" && precision !== "f16") {
+    throw new UsageError(`cosmos ${command}: --precision must be f32 or f16, got "${precision}"`);
+  }
+  if (precision) options.precision = precision;
   if (values.threads !== undefined) {
     options.wasm = { threads: intOption(values, "threads", 1, command) };
   }

@@ -64,6 +64,14 @@ export interface LoadOptions {
     backend?: BackendChoice | Backend;
     /** WebGPU device options, for tests and benchmarks. */
     webgpu?: WebGpuOptions;
+    /**
+     * What weights and activations are stored as: "f32" (the default), or "f16" on WebGPU where
+     * the adapter has `shader-f16` (half the GPU memory; kernels still compute and accumulate in
+     * f32). "f16" needs the WebGPU backend: with "auto" it takes WebGPU on any adapter, and it is
+     * an error with "wasm" or on an adapter without the feature. FSQ indices computed from f16
+     * latents may differ from f32 ones where a value sits near a rounding boundary.
+     */
+    precision?: "f32" | "f16";
     /** WebAssembly backend options: threads (default: the machine's cores), relaxed SIMD. */
     wasm?: WasmOptions;
     /**

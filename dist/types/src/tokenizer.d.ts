@@ -88,6 +88,8 @@ export declare class Tokenizer {
      * say why they cannot.
      */
     readonly backend: string;
+    /** What weights and activations are stored as: "f16" if loaded so (WebGPU), else "f32". */
+    readonly precision: "f32" | "f16";
     /** @internal use loadTokenizer */
     constructor(parts: TokenizerParts);
     /**

@@ -14,6 +14,7 @@ import { attentionGeometry, type TemporalLayout } from "../geometry.ts";
 import { defineParams } from "./params.ts";
 import { elementwiseGroups, type GpuRuntime, type GpuTensor } from "./runtime.ts";
 import { type GemmTiles, matmul } from "./gemm.ts";
+import { commonElement } from "./precision.ts";
 
 /** softmax.wgsl's `struct Params`: a [rows, cols] block, scaled before the softmax. */
 const SOFTMAX_PARAMS = defineParams("softmax.wgsl", [
@@ -67,7 +68,8 @@ export function attention(
     opts.queries,
     opts.keysValues?.shape,
   );
-  const out = rt.alloc(outShape, "f32", "attention");
+  const T = commonElement("attention", [qkv.element, kv.element]);
+  const out = rt.alloc(outShape, "f32", "attention", T);
   const scale = Math.fround(c ** -0.5);
   if (kind === "temporal") {
     temporal(rt, qkv, kv, out, { b, c, frames, pixels, scale }, q0, layout);
@@ -98,7 +100,9 @@ function temporal(
 ): void {
   const { b, c, frames, pixels, scale } = e;
   const queries = frames - q0;
-  const scores = rt.alloc([b, queries, frames, pixels], "f32", "temporal scores");
+  // Scores are f32 at every precision: their exponentials amplify any rounding of the logits.
+  const scores = rt.alloc([b, queries, frames, pixels], "f32", "temporal scores", "f32");
+  const T = { T: out.element };
   const total = b * queries * frames * pixels;
   const shape = {
     channels: c,
@@ -116,7 +120,7 @@ function temporal(
   };
   rt.dispatch({
     family: "attention",
-    pipeline: rt.pipelines.get("attention_temporal", "scores_main"),
+    pipeline: rt.pipelines.get("attention_temporal", "scores_main", T),
     bindings: [q, kv, scores, null],
     params: TEMPORAL_PARAMS.pack({ ...shape, total }),
     workgroups: elementwiseGroups(total),
@@ -125,7 +129,7 @@ function temporal(
   const applied = b * c * queries * pixels;
   rt.dispatch({
     family: "attention",
-    pipeline: rt.pipelines.get("attention_temporal", "apply_main"),
+    pipeline: rt.pipelines.get("attention_temporal", "apply_main", T),
     bindings: [null, kv, scores, out],
     params: TEMPORAL_PARAMS.pack({ ...shape, total: applied }),
     workgroups: elementwiseGroups(applied),
@@ -152,7 +156,11 @@ function spatial(
   let rows = Math.max(1, Math.floor(budget / (4 * n * frames)));
   if (rows < n && rows > 64) rows -= rows % 64;
   rows = Math.min(rows, n);
-  const scores = rt.alloc([frames, rows, n], "f32", "attention scores");
+  // Scores are f32 at every precision (see temporal); the matmuls mix them with the f16 q/k/v.
+  const scores = rt.alloc([frames, rows, n], "f32", "attention scores", "f32");
+  const softmax = rt.pipelines.get("softmax", "main", {
+    SUBGROUPS: rt.ctx.features.has("subgroups"),
+  });
   // Each block's scores are packed as [frames, qr, n], so a short last block needs no masking.
   const vol = frames * n; // one channel of one batch item
   for (let bi = 0; bi < b; bi++) {
@@ -174,7 +182,7 @@ function spatial(
       );
       rt.dispatch({
         family: "attention",
-        pipeline: rt.pipelines.get("softmax"),
+        pipeline: softmax,
         bindings: [{ buffer: scores.buffer, size: frames * qr * n * 4 }],
         params: SOFTMAX_PARAMS.pack({ rows: frames * qr, cols: n, scale }),
         workgroups: frames * qr,

@@ -51,8 +51,9 @@ import { haar } from "./haar.ts";
 import { fsqDequantize, fsqQuantize } from "./fsq.ts";
 import { joinFrames } from "./frames.ts";
 import { type AnyGpuTensor, BandedTensor, RowBands } from "./bands.ts";
+import type { Precision } from "./precision.ts";
 
-export type { GemmTiles, GpuTensor };
+export type { GemmTiles, GpuTensor, Precision };
 
 /** Bytes of attention scores materialised at once (per batch of query rows). */
 const ATTENTION_SCORE_BUDGET = 64 * 1024 * 1024;
@@ -107,9 +108,15 @@ export class WebGpuOps implements Backend {
     return new WebGpuOps(await GpuRuntime.create(options), options);
   }
 
-  /** What runs the ops, e.g. "webgpu (NVIDIA H100)". */
+  /** What runs the ops, e.g. "webgpu (NVIDIA H100)", or "webgpu f16 (NVIDIA H100)". */
   get label(): string {
-    return `webgpu (${this.ctx.adapterName})`;
+    const f16 = this.precision === "f16" ? " f16" : "";
+    return `webgpu${f16} (${this.ctx.adapterName})`;
+  }
+
+  /** What float tensors are stored as: "f32" (the default) or "f16"; kernels compute in f32. */
+  get precision(): Precision {
+    return this.#rt.precision;
   }
 
   /** The device and the facts about it. */

@@ -24,6 +24,7 @@ import type { ConvOptions, FrameRange } from "../ops.ts";
 import { fmtShape, type HostTensor, numel } from "../../types.ts";
 import { defineParams } from "./params.ts";
 import { elementwiseGroups, type GpuRuntime, GpuTensor } from "./runtime.ts";
+import { type ElementType, storageBytes } from "./precision.ts";
 
 /** rows.wgsl's `struct Params`. */
 const ROWS_PARAMS = defineParams("rows.wgsl", [
@@ -66,6 +67,8 @@ export class BandedTensor {
     readonly dtype: "f32" | "i32",
     readonly bands: readonly GpuTensor[],
     readonly starts: readonly number[],
+    /** What each band's elements are stored as (see precision.ts). */
+    readonly element: ElementType,
   ) {}
 }
 
@@ -102,9 +105,9 @@ export class RowBands {
   bandedOps = 0;
   constructor(readonly rt: GpuRuntime, readonly budget: number) {}
 
-  /** Bytes of a tensor of `shape` (4 per element). */
-  bytes(shape: readonly number[]): number {
-    return numel(shape) * 4;
+  /** Bytes of a tensor of `shape` stored as `element` (default: the runtime's precision). */
+  bytes(shape: readonly number[], element: ElementType = this.rt.precision): number {
+    return storageBytes(numel(shape), element);
   }
 
   /** Whether a tensor of `shape` is over the budget (only images and video are banded). */
@@ -165,9 +168,11 @@ export class RowBands {
       if (a >= b) continue;
       const count = frames[1] - frames[0];
       const total = planes * count * (b - a) * width;
+      // f32 and i32 move as u32 words, bit for bit; f16 as f16.
+      const T = dst.element === "f16" ? "f16" : "u32";
       this.rt.dispatch({
         family: "rows",
-        pipeline: this.rt.pipelines.get("rows"),
+        pipeline: this.rt.pipelines.get("rows", "main", { T }),
         bindings: [t, dst],
         params: ROWS_PARAMS.pack({
           total,
@@ -201,7 +206,7 @@ export class RowBands {
         return { tensor: t.bands[i], made: false };
       }
     }
-    const out = this.rt.alloc(withRows(t.shape, r1 - r0), t.dtype, "band window");
+    const out = this.rt.alloc(withRows(t.shape, r1 - r0), t.dtype, "band window", t.element);
     const frames = view(t.shape)[1];
     this.copyInto(t, [0, frames], r0, r1, out, 0);
     return { tensor: out, made: true };
@@ -235,7 +240,7 @@ export class RowBands {
       throw err;
     }
     if (bands.length === 1) return bands[0];
-    return new BandedTensor(shape, dtype, bands, plans.map((p) => p.start));
+    return new BandedTensor(shape, dtype, bands, plans.map((p) => p.start), bands[0].element);
   }
 
   /** Frees every band. */
@@ -405,7 +410,13 @@ export class RowBands {
       `joined frames ${fmtShape(outShape)}`,
     );
     return this.assemble(outShape, dtype, plans, ({ start, end }) => {
-      const band = this.rt.alloc(withRows(outShape, end - start), dtype, "joinFrames band");
+      const element = (parts[0].tensor as AnyGpuTensor).element;
+      const band = this.rt.alloc(
+        withRows(outShape, end - start),
+        dtype,
+        "joinFrames band",
+        element,
+      );
       let t0 = 0;
       for (const part of parts) {
         this.copyInto(part.tensor as AnyGpuTensor, [part.from, part.to], start, end, band, t0);
@@ -427,8 +438,10 @@ export class RowBands {
   ): GpuTensor {
     const { b, c, frames, spatial } = geo;
     const slots = b * frames * groups;
-    const stats = this.rt.alloc([b, frames, groups, 2], "f32", "norm stats");
-    const partial = this.rt.alloc([x.bands.length, slots], "f32", "norm partial sums");
+    // Statistics and sums stay f32 at every precision (as norm.ts's).
+    const stats = this.rt.alloc([b, frames, groups, 2], "f32", "norm stats", "f32");
+    const partial = this.rt.alloc([x.bands.length, slots], "f32", "norm partial sums", "f32");
+    const constants = { T: x.element, SUBGROUPS: this.rt.ctx.features.has("subgroups") };
     const rows = x.shape[rowAxis(x.shape)];
     const base = {
       channels: c,
@@ -445,7 +458,7 @@ export class RowBands {
         const bandRows = band.shape[rowAxis(band.shape)];
         this.rt.dispatch({
           family: "norm",
-          pipeline: this.rt.pipelines.get("band_stats", entry),
+          pipeline: this.rt.pipelines.get("band_stats", entry, constants),
           bindings: [band, partial, entry === "sq_main" ? stats : null],
           params: BAND_STATS_PARAMS.pack({ ...base, spatial: spatial / rows * bandRows, band: i }),
           workgroups: slots,
@@ -454,7 +467,7 @@ export class RowBands {
     const combine = (entry: "mean_main" | "finish_main") =>
       this.rt.dispatch({
         family: "norm",
-        pipeline: this.rt.pipelines.get("band_stats", entry),
+        pipeline: this.rt.pipelines.get("band_stats", entry, constants),
         bindings: [null, partial, stats],
         params: BAND_STATS_PARAMS.pack({ ...base, spatial, band: 0 }),
         workgroups: Math.ceil(slots / 256),

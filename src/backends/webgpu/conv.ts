@@ -15,6 +15,7 @@ import { defineParams } from "./params.ts";
 import type { Constants } from "./pipelines.ts";
 import type { GpuRuntime } from "./runtime.ts";
 import { type GemmTiles, gemmWorkgroups } from "./gemm.ts";
+import { commonElement } from "./precision.ts";
 
 /** conv.wgsl's `struct Params`: GEMM sizes, input and output extents, strides, padding, norm. */
 const CONV_PARAMS = defineParams("conv.wgsl", [
@@ -67,10 +68,16 @@ export function conv(
   const x = rt.tensor(xIn);
   const g = convGeometry(x.shape, w, opts);
   const { b, cin, tIn, hIn, wIn, kt, kh, kw, st, sh, sw, padT, tOut, hOut, wOut, outShape } = g;
-  const out = rt.alloc(outShape, "f32", "conv");
+  const norm = opts.norm;
+  // Every tensor but the (f32) statistics is stored as T, and so is the output.
+  const stored = [x, w.weight, w.bias, norm?.weights.gammaBeta, opts.residual];
+  const T = commonElement(
+    g.family,
+    stored.flatMap((t) => t ? [rt.tensor(t).element] : []),
+  );
+  const out = rt.alloc(outShape, "f32", "conv", T);
   const pOut = tOut * hOut * wOut;
   const M = w.cout, N = b * pOut, K = cin * kt * kh * kw;
-  const norm = opts.norm;
   const params = CONV_PARAMS.pack({
     M,
     N,
@@ -103,6 +110,7 @@ export function conv(
     SILU: !!norm?.silu,
     RESIDUAL: !!opts.residual,
     UPSAMPLE: !!opts.upsample,
+    T,
   };
   rt.dispatch({
     family: g.family,

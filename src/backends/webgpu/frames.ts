@@ -14,6 +14,7 @@ import type { FrameRange, Tensor } from "../ops.ts";
 import { joinFramesGeometry } from "../geometry.ts";
 import { defineParams } from "./params.ts";
 import { elementwiseGroups, type GpuRuntime } from "./runtime.ts";
+import { commonElement } from "./precision.ts";
 
 /** frames.wgsl's `struct Params`: values copied, then the source and output plane layout. */
 const FRAMES_PARAMS = defineParams("frames.wgsl", [
@@ -31,9 +32,11 @@ const FRAMES_PARAMS = defineParams("frames.wgsl", [
 export function joinFrames(rt: GpuRuntime, parts: readonly FrameRange[]): Tensor {
   const inputs = parts.map((p) => rt.tensor(p.tensor));
   const g = joinFramesGeometry(parts);
-  const out = rt.alloc(g.outShape, g.dtype, "joinFrames");
+  const element = commonElement("joinFrames", inputs.map((x) => x.element));
+  const out = rt.alloc(g.outShape, g.dtype, "joinFrames", element);
   const tOut = g.outShape[2];
-  const pipeline = rt.pipelines.get("frames");
+  // f32 and i32 move as u32 words, bit for bit; f16 as f16.
+  const pipeline = rt.pipelines.get("frames", "main", { T: element === "f16" ? "f16" : "u32" });
   parts.forEach((part, i) => {
     const x = inputs[i];
     const run = g.frames[i] * g.frameSize;

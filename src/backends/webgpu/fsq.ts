@@ -34,7 +34,8 @@ function dispatchFsq(
   launch: { spec: FsqSpec; positions: number; total: number },
 ): void {
   const { spec, positions, total } = launch;
-  const pipeline = rt.pipelines.get("fsq", entry);
+  const T = bindings[1]!.element;
+  const pipeline = rt.pipelines.get("fsq", entry, { T });
   const k = fsqConstants(spec.levels);
   rt.dispatch({
     family: "fsq",
@@ -62,7 +63,7 @@ export function fsqQuantize(
 ): { codes: Tensor; indices: Tensor } {
   const z = rt.tensor(zIn);
   const { batch, positions, codesShape, indicesShape } = fsqQuantizeGeometry(z.shape, spec.levels);
-  const codes = rt.alloc(codesShape, "f32", "fsq codes");
+  const codes = rt.alloc(codesShape, "f32", "fsq codes", z.element);
   const indices = rt.alloc(indicesShape, "i32", "fsq indices");
   const total = batch * positions;
   dispatchFsq(rt, "quantize_main", [z, codes, indices], { spec, positions, total });

@@ -125,7 +125,13 @@ export function matmul(
   const batch = dims.batch ?? 1;
   rt.dispatch({
     family,
-    pipeline: rt.pipelines.get("matmul", "main", { ...tiles }),
+    pipeline: rt.pipelines.get("matmul", "main", {
+      ...tiles,
+      // Each operand's own storage type: attention multiplies f16 activations with f32 scores.
+      A_T: operands.a.element,
+      B_T: operands.b.element,
+      C_T: operands.c.element,
+    }),
     bindings: [operands.a, operands.b, operands.c],
     params,
     workgroups: gemmWorkgroups(tiles, dims.M, dims.N),

@@ -39,7 +39,7 @@ export function haar(rt: GpuRuntime, xIn: Tensor, levels: number, forward: boole
   const video = x0.shape.length === 5;
   let x: GpuTensor = x0;
   for (const step of haarPlan(x0.shape, levels, forward)) {
-    const out = rt.alloc(step.outShape, "f32", "haar");
+    const out = rt.alloc(step.outShape, "f32", "haar", x0.element);
     const total = step.outShape[0] * step.c * numel(step.half);
     const channels = step.c;
     const params = video
@@ -56,7 +56,11 @@ export function haar(rt: GpuRuntime, xIn: Tensor, levels: number, forward: boole
       : HAAR_PARAMS.pack({ channels, h: step.half[0], w: step.half[1], total });
     rt.dispatch({
       family: "haar",
-      pipeline: rt.pipelines.get(video ? "haar3d" : "haar", forward ? "dwt_main" : "idwt_main"),
+      pipeline: rt.pipelines.get(
+        video ? "haar3d" : "haar",
+        forward ? "dwt_main" : "idwt_main",
+        { T: x0.element },
+      ),
       bindings: [x, out],
       params,
       workgroups: elementwiseGroups(total),

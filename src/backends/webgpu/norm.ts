@@ -12,8 +12,9 @@ import { numel } from "../../types.ts";
 import { groupNormGeometry } from "../geometry.ts";
 import { defineParams } from "./params.ts";
 import { elementwiseGroups, type GpuRuntime } from "./runtime.ts";
+import { commonElement, type ElementType } from "./precision.ts";
 
-/** groupnorm.wgsl's `struct Params` (`silu` is read by apply_main only). */
+/** groupnorm.wgsl's `struct Params` (`silu` and `total` are read by apply_main only). */
 const GROUPNORM_PARAMS = defineParams("groupnorm.wgsl", [
   ["channels", "u32"],
   ["frames", "u32"],
@@ -22,17 +23,23 @@ const GROUPNORM_PARAMS = defineParams("groupnorm.wgsl", [
   ["ch_per_group", "u32"],
   ["eps", "f32"],
   ["silu", "u32"],
-  ["_pad", "u32"],
+  ["total", "u32"],
 ]);
+
+/** groupnorm.wgsl's constants: its storage type, and the subgroup reductions where there are. */
+function normConstants(rt: GpuRuntime, T: ElementType) {
+  return { T, SUBGROUPS: rt.ctx.features.has("subgroups") };
+}
 
 /** Records the (mean, rstd) statistics of `xIn` (see Ops.groupNormStats). */
 export function groupNormStats(rt: GpuRuntime, xIn: Tensor, opts: GroupNormOptions): Tensor {
   const x = rt.tensor(xIn);
   const { b, c, frames, spatial } = groupNormGeometry(x.shape, opts);
-  const stats = rt.alloc([b, frames, opts.groups, 2], "f32", "norm stats");
+  // Statistics stay f32 at every precision: an f16 mean would cost the normalisation its digits.
+  const stats = rt.alloc([b, frames, opts.groups, 2], "f32", "norm stats", "f32");
   rt.dispatch({
     family: "norm",
-    pipeline: rt.pipelines.get("groupnorm", "stats_main"),
+    pipeline: rt.pipelines.get("groupnorm", "stats_main", normConstants(rt, x.element)),
     bindings: [x, stats, null, null],
     params: GROUPNORM_PARAMS.pack({
       channels: c,
@@ -42,6 +49,7 @@ export function groupNormStats(rt: GpuRuntime, xIn: Tensor, opts: GroupNormOptio
       ch_per_group: c / opts.groups,
       eps: opts.eps,
       silu: 0,
+      total: 0,
     }),
     workgroups: b * frames * opts.groups,
   });
@@ -55,12 +63,14 @@ export function groupNorm(rt: GpuRuntime, xIn: Tensor, norm: FusedNorm): Tensor 
   const c = x.shape[1];
   const frames = stats.shape[1];
   const spatial = numel(x.shape.slice(2)) / frames;
-  const out = rt.alloc(x.shape, "f32", "groupnorm");
+  const gammaBeta = rt.tensor(norm.weights.gammaBeta);
+  const T = commonElement("groupnorm", [x.element, gammaBeta.element]);
+  const out = rt.alloc(x.shape, "f32", "groupnorm", T);
   const { groups, eps } = norm.weights;
   rt.dispatch({
     family: "norm",
-    pipeline: rt.pipelines.get("groupnorm", "apply_main"),
-    bindings: [x, stats, rt.tensor(norm.weights.gammaBeta), out],
+    pipeline: rt.pipelines.get("groupnorm", "apply_main", normConstants(rt, T)),
+    bindings: [x, stats, gammaBeta, out],
     params: GROUPNORM_PARAMS.pack({
       channels: c,
       frames,
@@ -69,6 +79,7 @@ export function groupNorm(rt: GpuRuntime, xIn: Tensor, norm: FusedNorm): Tensor 
       ch_per_group: c / groups,
       eps,
       silu: norm.silu ? 1 : 0,
+      total: numel(x.shape),
     }),
     workgroups: elementwiseGroups(numel(x.shape)),
   });

@@ -38,12 +38,12 @@ export function resample(rt: GpuRuntime, xIn: Tensor, op: Resample): Tensor {
   const outDims = resampleDims(x.shape, op);
   const [b, c, t, h, w] = x.shape;
   const entry = RESAMPLE_ENTRIES[op];
-  const out = rt.alloc([b, c, ...outDims], "f32", entry);
+  const out = rt.alloc([b, c, ...outDims], "f32", entry, x.element);
   const total = numel(out.shape);
   const [t_out, h_out, w_out] = outDims;
   rt.dispatch({
     family: "resample",
-    pipeline: rt.pipelines.get("resample", entry),
+    pipeline: rt.pipelines.get("resample", entry, { T: x.element }),
     bindings: [x, out],
     params: RESAMPLE_PARAMS.pack({ t_in: t, h_in: h, w_in: w, total, t_out, h_out, w_out }),
     workgroups: elementwiseGroups(total),

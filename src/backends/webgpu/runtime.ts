@@ -16,6 +16,7 @@ import { fmtShape, type HostTensor, numel } from "../../types.ts";
 import { acquireGpu, type DeviceOptions, type GpuContext } from "./device.ts";
 import { BufferPool, sizeClass } from "./pool.ts";
 import { PipelineCache } from "./pipelines.ts";
+import { type ElementType, fromF16, type Precision, storageBytes, toF16 } from "./precision.ts";
 
 /** Elementwise kernels' workgroup size (fixed in their WGSL). */
 const ELEMENTWISE_WG = 256;
@@ -36,10 +37,12 @@ export class GpuTensor implements Tensor {
     readonly buffer: GPUBuffer,
     readonly shape: readonly number[],
     readonly dtype: "f32" | "i32",
+    /** What each element is stored as (see precision.ts): f32 or f16 for floats, i32. */
+    readonly element: ElementType = dtype,
   ) {}
   /** Bytes of the tensor's elements (the buffer may be larger: a pool size class). */
   get bytes(): number {
-    return numel(this.shape) * 4;
+    return storageBytes(numel(this.shape), this.element);
   }
 }
 
@@ -82,6 +85,8 @@ export class GpuRuntime {
   readonly pipelines: PipelineCache;
   /** A small storage buffer for bindings that a kernel's specialisation never reads. */
   readonly unused: Binding;
+  /** What float tensors are stored as: "f32", or "f16" where asked for (see precision.ts). */
+  readonly precision: Precision;
   #device: GPUDevice;
   #encoder: GPUCommandEncoder | null = null;
   #pendingDispatches = 0;
@@ -102,11 +107,12 @@ export class GpuRuntime {
     totals: KernelProfile;
   } | null = null;
 
-  private constructor(ctx: GpuContext) {
+  private constructor(ctx: GpuContext, precision: Precision) {
     this.ctx = ctx;
+    this.precision = precision;
     this.#device = ctx.device;
     this.pool = new BufferPool(ctx.device, ctx.limits.maxBufferSize);
-    this.pipelines = new PipelineCache(ctx.device);
+    this.pipelines = new PipelineCache(ctx.device, ctx.subgroupsDirective);
     this.unused = {
       buffer: ctx.device.createBuffer({
         size: 256,
@@ -121,7 +127,7 @@ export class GpuRuntime {
 
   /** Acquires a device (see device.ts) and the runtime on it. */
   static async create(options: DeviceOptions = {}): Promise<GpuRuntime> {
-    return new GpuRuntime(await acquireGpu(options));
+    return new GpuRuntime(await acquireGpu(options), options.precision ?? "f32");
   }
 
   // ---- tensors -------------------------------------------------------------------------
@@ -132,9 +138,17 @@ export class GpuRuntime {
    */
   activationLimit = Infinity;
 
-  /** A new tensor of `shape` from the pool; its contents are undefined. */
-  alloc(shape: readonly number[], dtype: "f32" | "i32" = "f32", label = "tensor"): GpuTensor {
-    const bytes = numel(shape) * 4;
+  /**
+   * A new tensor of `shape` from the pool; its contents are undefined. Float tensors are stored
+   * at the runtime's precision unless `element` says otherwise (statistics and scores: "f32").
+   */
+  alloc(
+    shape: readonly number[],
+    dtype: "f32" | "i32" = "f32",
+    label = "tensor",
+    element: ElementType = dtype === "i32" ? "i32" : this.precision,
+  ): GpuTensor {
+    const bytes = storageBytes(numel(shape), element);
     if (label !== "upload" && bytes > this.activationLimit) {
       throw new Error(
         `Tensor ${
@@ -149,7 +163,7 @@ export class GpuRuntime {
         } needs ${bytes} bytes: above this adapter's storage binding limit of ${this.ctx.limits.maxStorageBufferBindingSize}`,
       );
     }
-    return new GpuTensor(this.pool.acquire(bytes, label), shape, dtype);
+    return new GpuTensor(this.pool.acquire(bytes, label), shape, dtype, element);
   }
 
   /** The live GPU tensor behind an op argument; throws for another backend's or a released one. */
@@ -173,6 +187,10 @@ export class GpuRuntime {
     if (this.#encoder) this.#submitEarly();
     const g = this.alloc(t.shape, dtype, "upload");
     // Ordered on the queue before any later submit, so pending ops that read `g` see the data.
+    if (g.element === "f16") {
+      this.#device.queue.writeBuffer(g.buffer, 0, toF16(t.data as Float32Array));
+      return g;
+    }
     this.#device.queue.writeBuffer(
       g.buffer,
       0,
@@ -201,7 +219,11 @@ export class GpuRuntime {
       await staging.mapAsync(GPUMapMode.READ);
       mapped = true;
       const copy = staging.getMappedRange(0, g.bytes).slice(0);
-      const data = g.dtype === "i32" ? new Int32Array(copy) : new Float32Array(copy);
+      const data = g.element === "i32"
+        ? new Int32Array(copy)
+        : g.element === "f16"
+        ? fromF16(copy, numel(g.shape))
+        : new Float32Array(copy);
       return { data, shape: [...g.shape] };
     } finally {
       if (mapped) staging.unmap();

@@ -222,6 +222,11 @@ export interface KernelProfile {
 export interface Backend extends Ops {
     /** What runs the ops, e.g. "webgpu (NVIDIA H100)" or "wasm (relaxed SIMD, 16 threads)". */
     readonly label: string;
+    /**
+     * What float tensors are stored as: "f16" on a WebGPU backend asked for it, else "f32"
+     * (absent means "f32").
+     */
+    readonly precision?: "f32" | "f16";
     /** Waits until every recorded op has run (and reports its errors). */
     flush(): Promise<void>;
     /** Bytes of tensor storage in use and allocated, with their peaks. */

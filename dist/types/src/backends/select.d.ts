@@ -4,11 +4,13 @@
  * Which backend a tokenizer runs on. "auto" takes WebGPU on a real GPU and WebAssembly
  * otherwise: a CPU rasterizer (llvmpipe, lavapipe, SwiftShader) runs the network several times
  * slower than the WebAssembly kernels on the same cores, so it is used only when asked for by
- * name ("webgpu"), or when WebAssembly cannot run here.
+ * name ("webgpu"), or when WebAssembly cannot run here. Precision "f16" exists on WebGPU only,
+ * so asking for it makes "auto" mean "webgpu" (any adapter with `shader-f16`, or fail).
  * @module
  */
 import type { Backend } from "./ops.d.ts";
 import { type WebGpuOptions } from "./webgpu/backend.d.ts";
+import { type Precision } from "./webgpu/precision.d.ts";
 import { type WasmOptions } from "./wasm/backend.d.ts";
 /** A backend by name; "none" loads weights for checking and token/code conversion only. */
 export type BackendChoice = "auto" | "webgpu" | "wasm" | "none";
@@ -16,6 +18,8 @@ export declare const BACKEND_CHOICES: readonly BackendChoice[];
 export interface BackendOptions {
     webgpu?: WebGpuOptions;
     wasm?: WasmOptions;
+    /** What float tensors are stored as (WebGPU only); overrides `webgpu.precision`. */
+    precision?: Precision;
 }
 /** The backend created, or the reason there is none. */
 export type Selected = {

@@ -17,7 +17,8 @@ import type { DeviceOptions, GpuContext } from "./device.d.ts";
 import type { BufferPool } from "./pool.d.ts";
 import { type GpuTensor } from "./runtime.d.ts";
 import { type GemmTiles, type MatmulDims, type MatmulStrides } from "./gemm.d.ts";
-export type { GemmTiles, GpuTensor };
+import type { Precision } from "./precision.d.ts";
+export type { GemmTiles, GpuTensor, Precision };
 /** Options of `WebGpuOps.create`: the adapter wanted, and tuning for the bench and tests. */
 export interface WebGpuOptions extends DeviceOptions {
     /** Override the GEMM tiles (bench and tests). */
@@ -44,8 +45,10 @@ export declare class WebGpuOps implements Backend {
     private constructor();
     /** Acquires a WebGPU device and the backend on it. */
     static create(options?: WebGpuOptions): Promise<WebGpuOps>;
-    /** What runs the ops, e.g. "webgpu (NVIDIA H100)". */
+    /** What runs the ops, e.g. "webgpu (NVIDIA H100)", or "webgpu f16 (NVIDIA H100)". */
     get label(): string;
+    /** What float tensors are stored as: "f32" (the default) or "f16"; kernels compute in f32. */
+    get precision(): Precision;
     /** The device and the facts about it. */
     get ctx(): GpuContext;
     /** Bytes an activation binding may hold before it is split into row bands. */

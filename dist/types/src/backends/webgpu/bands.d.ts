@@ -24,15 +24,20 @@
 import type { ConvOptions, FrameRange } from "../ops.d.ts";
 import { type HostTensor } from "../../types.d.ts";
 import { type GpuRuntime, GpuTensor } from "./runtime.d.ts";
+import { type ElementType } from "./precision.d.ts";
 /** A tensor held as row bands: band i holds rows [starts[i], starts[i + 1]) (the last to H). */
 export declare class BandedTensor {
     readonly shape: readonly number[];
     readonly dtype: "f32" | "i32";
     readonly bands: readonly GpuTensor[];
     readonly starts: readonly number[];
+    /** What each band's elements are stored as (see precision.ts). */
+    readonly element: ElementType;
     /** Set by `release`. */
     released: boolean;
-    constructor(shape: readonly number[], dtype: "f32" | "i32", bands: readonly GpuTensor[], starts: readonly number[]);
+    constructor(shape: readonly number[], dtype: "f32" | "i32", bands: readonly GpuTensor[], starts: readonly number[], 
+    /** What each band's elements are stored as (see precision.ts). */
+    element: ElementType);
 }
 /** A GPU tensor, whole or in bands. */
 export type AnyGpuTensor = GpuTensor | BandedTensor;
@@ -48,8 +53,8 @@ export declare class RowBands {
     /** Ops that ran in bands, for tests and the bench. */
     bandedOps: number;
     constructor(rt: GpuRuntime, budget: number);
-    /** Bytes of a tensor of `shape` (4 per element). */
-    bytes(shape: readonly number[]): number;
+    /** Bytes of a tensor of `shape` stored as `element` (default: the runtime's precision). */
+    bytes(shape: readonly number[], element?: ElementType): number;
     /** Whether a tensor of `shape` is over the budget (only images and video are banded). */
     over(shape: readonly number[]): boolean;
     /**

@@ -6,6 +6,10 @@
  * The limits that matter for a convolutional autoencoder are the storage binding size and the
  * buffer size: activations of a 1024x1024 image at full width reach hundreds of MiB, so we ask
  * the adapter for everything it can give rather than the WebGPU defaults (128 MiB binding).
+ * Features are asked for only where something uses them: timestamp queries (profiles),
+ * `shader-f16` for precision "f16" (an error where the adapter lacks it), and `subgroups` for
+ * the reductions (norm.ts, attention.ts) wherever the device can have them and lays them out as
+ * the reductions expect (subgroups.ts).
  * @module
  */
 /** What the caller may ask of the adapter. */
@@ -14,6 +18,16 @@ export interface DeviceOptions {
     forceFallbackAdapter?: boolean;
     /** Which adapter to ask for where there are several; default "high-performance". */
     powerPreference?: GPUPowerPreference;
+    /**
+     * What float tensors are stored as: "f32" (the default), or "f16" (half the memory; needs the
+     * adapter's `shader-f16`). Kernels compute in f32 either way.
+     */
+    precision?: "f32" | "f16";
+    /**
+     * Adapter features to act as if missing (for tests: the error of precision "f16" without
+     * `shader-f16`, the reductions without `subgroups`).
+     */
+    withoutFeatures?: readonly string[];
 }
 /** A device with the facts about it the runtime needs. */
 export interface GpuContext {
@@ -24,6 +38,8 @@ export interface GpuContext {
     /** True for software rasterizers (llvmpipe, lavapipe, SwiftShader). */
     isSoftware: boolean;
     features: Set<string>;
+    /** Whether kernels using subgroups start with `enable subgroups;` (see subgroups.ts). */
+    subgroupsDirective: boolean;
     limits: {
         maxStorageBufferBindingSize: number;
         maxBufferSize: number;
@@ -47,3 +63,10 @@ export declare function probeAdapter(options?: DeviceOptions): Promise<{
  * @throws when the runtime has no WebGPU or no adapter is found, with what to do about it.
  */
 export declare function acquireGpu(options?: DeviceOptions): Promise<GpuContext>;
+/**
+ * Whether the adapter grants a device `feature`, found by asking for one (then destroyed) from
+ * a fresh adapter: Deno 2.9 lists only the standard features in adapter.features, while
+ * requestDevice also takes wgpu's own (e.g. "wgpu-cooperative-matrix", for tensor cores) and
+ * grants "subgroups" unlisted. False for a name the runtime does not know, and without WebGPU.
+ */
+export declare function adapterGrants(feature: string, options?: DeviceOptions): Promise<boolean>;

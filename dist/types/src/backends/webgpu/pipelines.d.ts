@@ -5,16 +5,26 @@
  *
  * Shapes never enter the key; they travel as uniforms, so one pipeline serves every resolution
  * and frame count. Constants (tile sizes, kernel extents, fusion flags) are prepended to the
- * WGSL source as `const` declarations, which lets the compiler unroll and fold them.
+ * WGSL source as `const` declarations, which lets the compiler unroll and fold them. A constant
+ * whose value is a WGSL type ("f32", "f16", "u32", "i32") becomes an `alias`: the element type
+ * of the bindings it names (see precision.ts), with `enable f16;` put first where one is f16.
+ * `SUBGROUPS: true` swaps the workgroup-memory reductions (wgsl/reduce_workgroup.wgsl) for the
+ * subgroup ones (wgsl/reduce_subgroup.wgsl) and enables the `subgroups` extension (where the
+ * compiler takes the directive: see subgroups.ts).
  * @module
  */
-export type ConstValue = number | boolean;
+/** A WGSL element type a constant may name (an alias of the kernel's bindings). */
+export type WgslType = "f32" | "f16" | "u32" | "i32";
+export type ConstValue = number | boolean | WgslType;
 export type Constants = Record<string, ConstValue>;
-/** Full WGSL source of a kernel with its constants. */
-export declare function kernelSource(kernel: string, constants?: Constants): string;
+/**
+ * Full WGSL source of a kernel with its constants; `subgroupsDirective` false leaves out
+ * `enable subgroups;` for a compiler that refuses it.
+ */
+export declare function kernelSource(kernel: string, constants?: Constants, subgroupsDirective?: boolean): string;
 export declare class PipelineCache {
     #private;
-    constructor(device: GPUDevice);
+    constructor(device: GPUDevice, subgroupsDirective?: boolean);
     get size(): number;
     get(kernel: string, entryPoint?: string, constants?: Constants): GPUComputePipeline;
 }

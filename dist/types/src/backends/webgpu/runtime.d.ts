@@ -17,15 +17,20 @@ import { type HostTensor } from "../../types.d.ts";
 import { type DeviceOptions, type GpuContext } from "./device.d.ts";
 import { BufferPool } from "./pool.d.ts";
 import { PipelineCache } from "./pipelines.d.ts";
+import { type ElementType, type Precision } from "./precision.d.ts";
 /** A tensor living in a pooled GPU buffer. */
 export declare class GpuTensor implements Tensor {
     readonly buffer: GPUBuffer;
     readonly shape: readonly number[];
     readonly dtype: "f32" | "i32";
+    /** What each element is stored as (see precision.ts): f32 or f16 for floats, i32. */
+    readonly element: ElementType;
     /** Set by `release`; a released tensor may not be used again. */
     released: boolean;
     /** Wraps a pooled buffer holding `shape` in row-major order. */
-    constructor(buffer: GPUBuffer, shape: readonly number[], dtype: "f32" | "i32");
+    constructor(buffer: GPUBuffer, shape: readonly number[], dtype: "f32" | "i32", 
+    /** What each element is stored as (see precision.ts): f32 or f16 for floats, i32. */
+    element?: ElementType);
     /** Bytes of the tensor's elements (the buffer may be larger: a pool size class). */
     get bytes(): number;
 }
@@ -64,6 +69,8 @@ export declare class GpuRuntime {
     readonly pipelines: PipelineCache;
     /** A small storage buffer for bindings that a kernel's specialisation never reads. */
     readonly unused: Binding;
+    /** What float tensors are stored as: "f32", or "f16" where asked for (see precision.ts). */
+    readonly precision: Precision;
     private constructor();
     /** Acquires a device (see device.ts) and the runtime on it. */
     static create(options?: DeviceOptions): Promise<GpuRuntime>;
@@ -72,8 +79,11 @@ export declare class GpuRuntime {
      * every activation under it; a tensor over it is a bug in a band plan, refused here.
      */
     activationLimit: number;
-    /** A new tensor of `shape` from the pool; its contents are undefined. */
-    alloc(shape: readonly number[], dtype?: "f32" | "i32", label?: string): GpuTensor;
+    /**
+     * A new tensor of `shape` from the pool; its contents are undefined. Float tensors are stored
+     * at the runtime's precision unless `element` says otherwise (statistics and scores: "f32").
+     */
+    alloc(shape: readonly number[], dtype?: "f32" | "i32", label?: string, element?: ElementType): GpuTensor;
     /** The live GPU tensor behind an op argument; throws for another backend's or a released one. */
     tensor(t: Tensor): GpuTensor;
     /** Copies a host tensor into a new GPU tensor. */
