@@ -42,8 +42,9 @@ import { resample } from "./resample.ts";
 import { haar } from "./haar.ts";
 import { fsqDequantize, fsqQuantize } from "./fsq.ts";
 import { joinFrames } from "./frames.ts";
+import { autotuneEnabled, Autotuner } from "./autotune.ts";
 
-export type { GemmTiles, GpuTensor };
+export type { Autotuner, GemmTiles, GpuTensor };
 
 /** Bytes of attention scores materialised at once (per batch of query rows). */
 const ATTENTION_SCORE_BUDGET = 64 * 1024 * 1024;
@@ -54,6 +55,11 @@ export interface WebGpuOptions extends DeviceOptions {
   tiles?: Partial<GemmTiles>;
   /** Bytes of attention scores held at once; smaller means more, shorter query blocks. */
   attentionScoreBytes?: number;
+  /**
+   * Time tile candidates per shape class and keep the fastest (autotune.ts). Default: the
+   * COSMOS_AUTOTUNE environment variable, else off. Ignored when `tiles` is given.
+   */
+  autotune?: boolean;
 }
 
 /** The op interface on WebGPU. */
@@ -64,17 +70,22 @@ export class WebGpuOps implements Backend {
   readonly tiles: GemmTiles;
   /** Bytes of attention scores held at once. */
   readonly attentionScoreBytes: number;
+  /** The tile autotuner, when tuning is on and the adapter can time kernels. */
+  readonly autotuner: Autotuner | null;
   #rt: GpuRuntime;
 
-  private constructor(rt: GpuRuntime, options: WebGpuOptions) {
+  private constructor(rt: GpuRuntime, options: WebGpuOptions, tuner: Autotuner | null) {
     this.#rt = rt;
+    this.autotuner = tuner;
     this.attentionScoreBytes = options.attentionScoreBytes ?? ATTENTION_SCORE_BUDGET;
     this.tiles = chooseTiles(rt.ctx, options.tiles);
   }
 
   /** Acquires a WebGPU device and the backend on it. */
   static async create(options: WebGpuOptions = {}): Promise<WebGpuOps> {
-    return new WebGpuOps(await GpuRuntime.create(options), options);
+    const tune = !options.tiles && autotuneEnabled(options.autotune);
+    const rt = await GpuRuntime.create(options);
+    return new WebGpuOps(rt, options, tune ? await Autotuner.create(rt) : null);
   }
 
   /** What runs the ops, e.g. "webgpu (NVIDIA H100)". */
