@@ -46,7 +46,7 @@ Deno.test({
       const { code, out, report: r } = await runReport([
         "--smallest",
         "--budget",
-        "120",
+        "90",
         "--fixtures",
         fixtures,
       ]);

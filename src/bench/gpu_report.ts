@@ -230,7 +230,10 @@ export async function gpuReport(args: ReportArgs): Promise<Report> {
         for (const [i, size] of sizes.entries()) {
           const best = Math.max(...report.bench.map(rowGflops));
           const predicted = predictMs(last, lastSize, size, best) / 1000;
-          if (elapsed() + predicted > deadline) {
+          // On a GPU the smallest size of each model always runs: a calibration run is launch-
+          // bound there, so what it predicts is far too slow, and these sizes take seconds.
+          const certain = i === 0 && !software;
+          if (!certain && elapsed() + predicted > deadline) {
             for (const s of sizes.slice(i)) {
               skip(
                 s,

@@ -7,7 +7,8 @@
  * Which sizes fit is predicted from the size before: a network's time grows with its pixels
  * (convolutions dominate; attention only runs at the latent resolution), so the next size is
  * predicted at the last one's time, warm-up included, times the pixel ratio. The first size
- * of each model is predicted from a calibration run at a small size, which the report keeps.
+ * of each model is predicted from a calibration run at a small size, which the report keeps
+ * (on a CPU rasterizer; on a GPU the report runs it regardless, see gpu_report.ts).
  * @module
  */
 
