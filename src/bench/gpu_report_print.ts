@@ -104,7 +104,7 @@ export function printBench(r: BenchRow): void {
       `warm-up ${(r.warmupMs / 1000).toFixed(1)} s; peak ${
         r.peakActivationsMiB.toFixed(0)
       } MiB; GPU ${r.gpuMs.toFixed(0)} ms, ${
-        (r.gflop / (r.gpuMs / 1000 || 1)).toFixed(0)
+        (r.gflop / (r.gpuMs / 1000 || 1)).toFixed(1)
       } GFLOP/s overall`,
   );
   for (const [family, k] of Object.entries(r.kernels)) {
