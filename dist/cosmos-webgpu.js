@@ -1552,6 +1552,414 @@ function defineParams(file, fields) {
   return layout;
 }
 
+// src/hub/env.ts
+function denoApi() {
+  return globalThis.Deno;
+}
+function envVar(name) {
+  const deno = denoApi();
+  if (!deno) return void 0;
+  try {
+    const v = deno.env.get(name);
+    return v === void 0 || v === "" ? void 0 : v;
+  } catch {
+    return void 0;
+  }
+}
+function joinPath(...parts) {
+  return parts.filter((p) => p !== "").map((p, i) => i === 0 ? p.replace(/[\\/]+$/, "") : p.replace(/^[\\/]+|[\\/]+$/g, "")).join("/") || "/";
+}
+function homeDir() {
+  return envVar("HOME") ?? envVar("USERPROFILE");
+}
+function expandHome(path) {
+  if (path !== "~" && !path.startsWith("~/") && !path.startsWith("~\\")) return path;
+  const home = homeDir();
+  return home ? home + path.slice(1) : path;
+}
+function hfHome() {
+  const explicit = envVar("HF_HOME");
+  if (explicit) return expandHome(explicit);
+  const xdg = envVar("XDG_CACHE_HOME");
+  if (xdg) return joinPath(expandHome(xdg), "huggingface");
+  const home = homeDir();
+  if (!home) throw new Error("Cannot locate the Hugging Face cache: set HF_HOME or HF_HUB_CACHE");
+  return joinPath(home, ".cache", "huggingface");
+}
+function hubCacheDir() {
+  const explicit = envVar("HF_HUB_CACHE");
+  return explicit ? expandHome(explicit) : joinPath(hfHome(), "hub");
+}
+function hubEndpoint() {
+  return (envVar("HF_ENDPOINT") ?? "https://huggingface.co").replace(/\/+$/, "");
+}
+async function hubToken() {
+  const fromEnv = envVar("HF_TOKEN");
+  if (fromEnv) return fromEnv.trim();
+  const deno = denoApi();
+  if (!deno) return void 0;
+  try {
+    const path = envVar("HF_TOKEN_PATH") ?? joinPath(hfHome(), "token");
+    const text = (await deno.readTextFile(expandHome(path))).trim();
+    return text || void 0;
+  } catch {
+    return void 0;
+  }
+}
+function hubOffline() {
+  return ["1", "ON", "YES", "TRUE"].includes((envVar("HF_HUB_OFFLINE") ?? "").toUpperCase());
+}
+
+// src/backends/webgpu/autotune_cache.ts
+var CACHE_FORMAT = "cosmos-webgpu autotune";
+var CACHE_VERSION = 1;
+var MAX_CACHE_BYTES = 1 << 20;
+var MAX_ADAPTERS = 64;
+var MAX_ENTRIES = 4096;
+var MAX_KEY_CHARS = 256;
+var TILE_FIELDS = ["WG_M", "WG_N", "TM", "TN", "BK"];
+function sameTiles(a, b) {
+  return TILE_FIELDS.every((f) => a[f] === b[f]);
+}
+function isRecord(v) {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+function parseTuneCache(text, candidates) {
+  if (text.length > MAX_CACHE_BYTES) {
+    throw new Error(`it has ${text.length} characters, more than the ${MAX_CACHE_BYTES} allowed`);
+  }
+  let doc;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`it is not JSON (${err.message})`);
+  }
+  if (!isRecord(doc) || doc.format !== CACHE_FORMAT) {
+    throw new Error(`it is not an autotune cache (no "format": "${CACHE_FORMAT}")`);
+  }
+  if (doc.version !== CACHE_VERSION) {
+    throw new Error(`its version is ${JSON.stringify(doc.version)}, expected ${CACHE_VERSION}`);
+  }
+  if (!isRecord(doc.adapters)) throw new Error(`its "adapters" is not an object`);
+  const adapters = Object.entries(doc.adapters);
+  if (adapters.length > MAX_ADAPTERS) {
+    throw new Error(`it lists ${adapters.length} adapters, more than ${MAX_ADAPTERS}`);
+  }
+  const out = {};
+  for (const [adapter, entries] of adapters) {
+    if (adapter.length > MAX_KEY_CHARS) throw new Error(`an adapter key is too long`);
+    if (!isRecord(entries)) throw new Error(`adapter "${adapter}" has no entry object`);
+    const list = Object.entries(entries);
+    if (list.length > MAX_ENTRIES) {
+      throw new Error(`adapter "${adapter}" has ${list.length} entries, more than ${MAX_ENTRIES}`);
+    }
+    const checked = {};
+    for (const [key, entry] of list) {
+      if (key.length > MAX_KEY_CHARS) throw new Error(`an entry key is too long`);
+      checked[key] = checkEntry(entry, candidates, `entry "${key}" of adapter "${adapter}"`);
+    }
+    out[adapter] = checked;
+  }
+  return out;
+}
+function checkEntry(entry, candidates, what) {
+  if (!isRecord(entry) || !isRecord(entry.tiles)) throw new Error(`${what} has no "tiles"`);
+  const t = entry.tiles;
+  const tiles = Object.fromEntries(TILE_FIELDS.map((f) => [f, t[f]]));
+  const known = candidates.find((c) => sameTiles(c, tiles));
+  if (!known) {
+    throw new Error(`${what} names tiles ${JSON.stringify(t)}, which are not a candidate`);
+  }
+  const ms = entry.ms;
+  if (ms !== void 0) {
+    const ok = Array.isArray(ms) && ms.length <= candidates.length && ms.every((v) => typeof v === "number" && Number.isFinite(v) && v >= 0);
+    if (!ok) throw new Error(`${what} has a "ms" that is not a list of candidate timings`);
+  }
+  return { tiles: { ...known }, ...ms ? { ms: [...ms] } : {} };
+}
+function tuneCachePath() {
+  const explicit = envVar("COSMOS_AUTOTUNE_CACHE");
+  if (explicit) return expandHome(explicit);
+  const xdg = envVar("XDG_CACHE_HOME");
+  const home = envVar("HOME") ?? envVar("USERPROFILE");
+  const base = xdg ? expandHome(xdg) : home ? joinPath(home, ".cache") : void 0;
+  return base ? joinPath(base, "cosmos-webgpu", "autotune.json") : void 0;
+}
+var MEMORY = /* @__PURE__ */ new Map();
+function memoryStore() {
+  return {
+    where: "memory",
+    load: () => Promise.resolve(Object.fromEntries(MEMORY)),
+    save(adapter, entries) {
+      MEMORY.set(adapter, { ...entries });
+      return Promise.resolve();
+    }
+  };
+}
+function fileStore(path, candidates) {
+  const deno = denoApi();
+  const read = async () => {
+    let text;
+    try {
+      const info = await deno.stat(path);
+      if (info.size > MAX_CACHE_BYTES) {
+        throw new Error(`it has ${info.size} bytes, more than the ${MAX_CACHE_BYTES} allowed`);
+      }
+      text = await deno.readTextFile(path);
+    } catch (err) {
+      if (err instanceof deno.errors.NotFound) return {};
+      throw err;
+    }
+    return parseTuneCache(text, candidates);
+  };
+  return {
+    where: path,
+    async load() {
+      try {
+        return await read();
+      } catch (err) {
+        console.warn(
+          `Ignoring the autotune cache "${path}": ${err.message}. It will be rewritten with fresh timings; delete it to silence this`
+        );
+        return {};
+      }
+    },
+    async save(adapter, entries) {
+      try {
+        const all = await read().catch(() => ({}));
+        all[adapter] = entries;
+        const doc = { format: CACHE_FORMAT, version: CACHE_VERSION, adapters: all };
+        const dir = path.replace(/[\\/][^\\/]*$/, "");
+        if (dir && dir !== path) await deno.mkdir(dir, { recursive: true });
+        const tmp = `${path}.${deno.pid}.tmp`;
+        await deno.writeTextFile(tmp, JSON.stringify(doc, null, 1) + "\n");
+        await deno.rename(tmp, path);
+      } catch (err) {
+        console.warn(`Cannot write the autotune cache "${path}": ${err.message}`);
+      }
+    }
+  };
+}
+function defaultStore(candidates) {
+  const path = denoApi() ? tuneCachePath() : void 0;
+  return path ? fileStore(path, candidates) : memoryStore();
+}
+
+// src/backends/webgpu/autotune.ts
+var TILE_CANDIDATES = [
+  { WG_M: 16, WG_N: 16, TM: 4, TN: 4, BK: 16 },
+  { WG_M: 16, WG_N: 16, TM: 8, TN: 4, BK: 8 },
+  { WG_M: 8, WG_N: 8, TM: 4, TN: 4, BK: 16 },
+  { WG_M: 8, WG_N: 16, TM: 4, TN: 4, BK: 8 },
+  { WG_M: 8, WG_N: 8, TM: 8, TN: 8, BK: 8 }
+];
+var DEFAULT_REPS = 3;
+var ON = ["1", "ON", "YES", "TRUE"];
+var OFF = ["0", "OFF", "NO", "FALSE"];
+function autotuneEnabled(option) {
+  if (option !== void 0) return option;
+  const v = envVar("COSMOS_AUTOTUNE");
+  if (v === void 0) return false;
+  if (ON.includes(v.toUpperCase())) return true;
+  if (OFF.includes(v.toUpperCase())) return false;
+  throw new Error(`Invalid COSMOS_AUTOTUNE "${v}": set it to 1 (tune tile shapes) or 0 (do not)`);
+}
+function adapterKey(ctx) {
+  const i = ctx.adapterInfo;
+  return [ctx.adapterName, `vendor ${i.vendor || "?"}`, `device ${i.device || "?"}`].concat(i.architecture ? [i.architecture] : []).join(" | ");
+}
+var pow2 = (n) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+var pow4 = (n) => 4 ** Math.ceil(Math.log(Math.max(1, n)) / Math.log(4));
+function shapeClass(d) {
+  return `M${pow2(d.M)} N${pow4(d.N * (d.batch ?? 1))} K${pow2(d.K)}`;
+}
+var TUNERS = /* @__PURE__ */ new WeakMap();
+function tunedTiles(rt, fallback, job) {
+  const tuner = TUNERS.get(rt);
+  return tuner ? tuner.choose(rt, fallback, job) : fallback;
+}
+var Autotuner = class _Autotuner {
+  /** The adapter key decisions are stored under. */
+  adapter;
+  /** Where decisions persist. */
+  store;
+  #entries;
+  #measured = /* @__PURE__ */ new Set();
+  #failed = /* @__PURE__ */ new Set();
+  #pending = /* @__PURE__ */ new Map();
+  #saving = Promise.resolve();
+  #reps;
+  constructor(adapter, store, entries, reps) {
+    this.adapter = adapter;
+    this.store = store;
+    this.#entries = entries;
+    this.#reps = reps;
+  }
+  /**
+   * A tuner for `rt`'s adapter with the stored decisions, attached to `rt`; null (with a
+   * warning) when the adapter cannot time kernels (no timestamp-query).
+   */
+  static async create(rt, options = {}) {
+    if (!rt.ctx.features.has("timestamp-query")) {
+      console.warn(
+        `Autotune is off: adapter "${rt.ctx.adapterName}" has no timestamp-query to time kernels with; the default tiles are used`
+      );
+      return null;
+    }
+    const store = options.store ?? defaultStore(TILE_CANDIDATES);
+    const adapter = adapterKey(rt.ctx);
+    const all = await store.load();
+    const reps = Math.max(1, Math.floor(options.reps ?? DEFAULT_REPS));
+    const tuner = new _Autotuner(adapter, store, { ...all[adapter] }, reps);
+    TUNERS.set(rt, tuner);
+    return tuner;
+  }
+  /** Classes timed in this process. */
+  get measured() {
+    return this.#measured.size;
+  }
+  /** Every decision known, sorted by key. */
+  choices() {
+    return Object.keys(this.#entries).sort().map((key) => ({
+      key,
+      ...this.#entries[key],
+      source: this.#measured.has(key) ? "measured" : "cache"
+    }));
+  }
+  /** Resolves when every timing started so far has been decided and stored. */
+  async settled() {
+    while (this.#pending.size) await Promise.all(this.#pending.values());
+    await this.#saving;
+  }
+  /** See `tunedTiles`. */
+  choose(rt, fallback, job) {
+    const key = `${job.family} ${shapeClass(job.dims)}`;
+    const known = this.#entries[key];
+    if (known) return known.tiles;
+    if (this.#pending.has(key) || this.#failed.has(key)) return fallback;
+    const run = this.#time(rt, job.build, job.output).then((ms) => {
+      let best = 0;
+      ms.forEach((t, i) => best = t < ms[best] ? i : best);
+      this.#entries[key] = { tiles: { ...TILE_CANDIDATES[best] }, ms };
+      this.#measured.add(key);
+      const snapshot = { ...this.#entries };
+      this.#saving = this.#saving.then(() => this.store.save(this.adapter, snapshot));
+    }).catch((err) => {
+      this.#failed.add(key);
+      console.warn(`Autotune of ${key} failed, the default tiles stay: ${err.message}`);
+    }).finally(() => this.#pending.delete(key));
+    this.#pending.set(key, run);
+    return fallback;
+  }
+  /**
+   * Records every candidate `reps` times into one command buffer with timestamps around each
+   * pass and submits it now; resolves to each candidate's fastest run in milliseconds.
+   */
+  #time(rt, build, output) {
+    const device = rt.ctx.device;
+    const reps = this.#reps, n = TILE_CANDIDATES.length;
+    const jobs = TILE_CANDIDATES.map(build);
+    const made = [];
+    device.pushErrorScope("out-of-memory");
+    device.pushErrorScope("validation");
+    let popped = false;
+    const pop = () => {
+      popped = true;
+      const v = device.popErrorScope(), o = device.popErrorScope();
+      return Promise.all([v, o]);
+    };
+    try {
+      const out = jobs[0].bindings[output];
+      if (!out) throw new Error(`binding ${output} is not the dispatch's output`);
+      const outBytes = out instanceof GpuTensor ? out.bytes : out.size ?? out.buffer.size;
+      const scratch = device.createBuffer({
+        size: Math.max(256, Math.ceil(outBytes / 16) * 16),
+        usage: GPUBufferUsage.STORAGE,
+        label: "autotune scratch"
+      });
+      const querySet = device.createQuerySet({ type: "timestamp", count: 2 * n * reps });
+      const resolve = device.createBuffer({
+        size: 16 * n * reps,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC
+      });
+      const readback = device.createBuffer({
+        size: 16 * n * reps,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST
+      });
+      made.push(scratch, querySet, resolve, readback);
+      const enc = device.createCommandEncoder({ label: "autotune" });
+      jobs.forEach((d, c) => {
+        const params = device.createBuffer({
+          size: Math.ceil(d.params.byteLength / 16) * 16,
+          usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST
+        });
+        made.push(params);
+        device.queue.writeBuffer(params, 0, d.params);
+        const bound = [...d.bindings, {
+          buffer: params,
+          size: d.params.byteLength
+        }];
+        bound[output] = { buffer: scratch, size: outBytes };
+        const entries = [];
+        bound.forEach((b, i) => {
+          if (b === null) return;
+          const resource = b instanceof GpuTensor ? { buffer: b.buffer, offset: 0, size: b.bytes } : { buffer: b.buffer, offset: b.offset ?? 0, size: b.size };
+          entries.push({ binding: i, resource });
+        });
+        const group = device.createBindGroup({
+          layout: d.pipeline.getBindGroupLayout(0),
+          entries,
+          label: `autotune ${d.family}`
+        });
+        const maxDim = rt.ctx.limits.maxComputeWorkgroupsPerDimension;
+        const x = Math.min(d.workgroups, maxDim), y = Math.ceil(d.workgroups / x);
+        for (let r = 0; r < reps; r++) {
+          const q = 2 * (c * reps + r);
+          const pass = enc.beginComputePass({
+            timestampWrites: { querySet, beginningOfPassWriteIndex: q, endOfPassWriteIndex: q + 1 }
+          });
+          pass.setPipeline(d.pipeline);
+          pass.setBindGroup(0, group);
+          pass.dispatchWorkgroups(x, y, d.z ?? 1);
+          pass.end();
+        }
+      });
+      enc.resolveQuerySet(querySet, 0, 2 * n * reps, resolve, 0);
+      enc.copyBufferToBuffer(resolve, 0, readback, 0, 16 * n * reps);
+      device.queue.submit([enc.finish()]);
+      const errors = pop();
+      return (async () => {
+        try {
+          const [v, o] = await errors;
+          if (o) throw new Error(`out of memory: ${o.message}`);
+          if (v) throw new Error(`validation error: ${v.message}`);
+          await readback.mapAsync(GPUMapMode.READ);
+          const ts = new BigInt64Array(readback.getMappedRange().slice(0));
+          readback.unmap();
+          const ms = TILE_CANDIDATES.map((_, c) => {
+            let best = Infinity;
+            for (let r = 0; r < reps; r++) {
+              const q = 2 * (c * reps + r);
+              best = Math.min(best, Number(ts[q + 1] - ts[q]) / 1e6);
+            }
+            return best;
+          });
+          if (!ms.every((t) => Number.isFinite(t) && t > 0)) {
+            throw new Error(`the adapter's timestamps are unusable (${ms.join(", ")} ms)`);
+          }
+          return ms;
+        } finally {
+          made.forEach((b) => b.destroy());
+        }
+      })();
+    } catch (err) {
+      if (!popped) void pop();
+      made.forEach((b) => b.destroy());
+      return Promise.reject(err);
+    }
+  }
+};
+
 // src/backends/webgpu/gemm.ts
 var GPU_TILES = { WG_M: 16, WG_N: 16, TM: 4, TN: 4, BK: 16 };
 var SOFTWARE_TILES = { WG_M: 16, WG_N: 16, TM: 8, TN: 4, BK: 8 };
@@ -1607,10 +2015,10 @@ function matmul(rt, tiles, operands, dims, strides, family = "matmul") {
     c_sn
   });
   const batch = dims.batch ?? 1;
-  rt.dispatch({
+  const record = (t) => ({
     family,
     pipeline: rt.pipelines.get("matmul", "main", {
-      ...tiles,
+      ...t,
       // Each operand's own storage type: attention multiplies f16 activations with f32 scores.
       A_T: operands.a.element,
       B_T: operands.b.element,
@@ -1618,10 +2026,12 @@ function matmul(rt, tiles, operands, dims, strides, family = "matmul") {
     }),
     bindings: [operands.a, operands.b, operands.c],
     params,
-    workgroups: gemmWorkgroups(tiles, dims.M, dims.N),
+    workgroups: gemmWorkgroups(t, dims.M, dims.N),
     z: batch,
     flops: 2 * dims.M * dims.N * dims.K * batch
   });
+  const job = { family, dims: { M: dims.M, N: dims.N, K: dims.K, batch }, output: 2 };
+  rt.dispatch(record(tunedTiles(rt, tiles, { ...job, build: record })));
 }
 
 // src/backends/webgpu/frames.ts
@@ -1739,7 +2149,6 @@ function conv(rt, tiles, xIn, w, opts = {}) {
     stat_frames: norm ? rt.tensor(norm.stats).shape[1] : 1
   });
   const consts = {
-    ...tiles,
     KT: kt,
     KH: kh,
     KW: kw,
@@ -1749,9 +2158,9 @@ function conv(rt, tiles, xIn, w, opts = {}) {
     UPSAMPLE: !!opts.upsample,
     T
   };
-  rt.dispatch({
+  const record = (t) => ({
     family: g.family,
-    pipeline: rt.pipelines.get("conv", "main", consts),
+    pipeline: rt.pipelines.get("conv", "main", { ...consts, ...t }),
     bindings: [
       x,
       rt.tensor(w.weight),
@@ -1762,9 +2171,11 @@ function conv(rt, tiles, xIn, w, opts = {}) {
       out
     ],
     params,
-    workgroups: gemmWorkgroups(tiles, M, N),
+    workgroups: gemmWorkgroups(t, M, N),
     flops: 2 * M * N * K3
   });
+  const job = { family: g.family, dims: { M, N, K: K3 }, output: 6, build: record };
+  rt.dispatch(record(tunedTiles(rt, tiles, job)));
   return out;
 }
 
@@ -2435,7 +2846,12 @@ var RowBands = class {
     );
     return this.assemble(outShape, dtype, plans, ({ start, end }) => {
       const element = parts[0].tensor.element;
-      const band = this.rt.alloc(withRows(outShape, end - start), dtype, "joinFrames band", element);
+      const band = this.rt.alloc(
+        withRows(outShape, end - start),
+        dtype,
+        "joinFrames band",
+        element
+      );
       let t0 = 0;
       for (const part of parts) {
         this.copyInto(part.tensor, [part.from, part.to], start, end, band, t0);
@@ -2500,10 +2916,13 @@ var WebGpuOps = class _WebGpuOps {
   tiles;
   /** Bytes of attention scores held at once. */
   attentionScoreBytes;
+  /** The tile autotuner, when tuning is on and the adapter can time kernels. */
+  autotuner;
   #rt;
   #bands;
-  constructor(rt, options) {
+  constructor(rt, options, tuner) {
     this.#rt = rt;
+    this.autotuner = tuner;
     const { maxStorageBufferBindingSize, maxBufferSize } = rt.ctx.limits;
     const wanted = options.maxBindingBytes;
     if (wanted !== void 0 && !(Number.isSafeInteger(wanted) && wanted > 0)) {
@@ -2522,7 +2941,9 @@ var WebGpuOps = class _WebGpuOps {
   }
   /** Acquires a WebGPU device and the backend on it. */
   static async create(options = {}) {
-    return new _WebGpuOps(await GpuRuntime.create(options), options);
+    const tune = !options.tiles && autotuneEnabled(options.autotune);
+    const rt = await GpuRuntime.create(options);
+    return new _WebGpuOps(rt, options, tune ? await Autotuner.create(rt) : null);
   }
   /** What runs the ops, e.g. "webgpu (NVIDIA H100)", or "webgpu f16 (NVIDIA H100)". */
   get label() {
@@ -7846,64 +8267,6 @@ function pickHalf(src, half) {
 async function readCheckpoint(bytes, source, half, options = {}) {
   const file = isZip(bytes) ? await readTorchScript(bytes, source) : safetensorsSource(parseSafetensors(bytes, source));
   return pickHalf(options.finite ? requireFinite(file, options.finite) : file, half);
-}
-
-// src/hub/env.ts
-function denoApi() {
-  return globalThis.Deno;
-}
-function envVar(name) {
-  const deno = denoApi();
-  if (!deno) return void 0;
-  try {
-    const v = deno.env.get(name);
-    return v === void 0 || v === "" ? void 0 : v;
-  } catch {
-    return void 0;
-  }
-}
-function joinPath(...parts) {
-  return parts.filter((p) => p !== "").map((p, i) => i === 0 ? p.replace(/[\\/]+$/, "") : p.replace(/^[\\/]+|[\\/]+$/g, "")).join("/") || "/";
-}
-function homeDir() {
-  return envVar("HOME") ?? envVar("USERPROFILE");
-}
-function expandHome(path) {
-  if (path !== "~" && !path.startsWith("~/") && !path.startsWith("~\\")) return path;
-  const home = homeDir();
-  return home ? home + path.slice(1) : path;
-}
-function hfHome() {
-  const explicit = envVar("HF_HOME");
-  if (explicit) return expandHome(explicit);
-  const xdg = envVar("XDG_CACHE_HOME");
-  if (xdg) return joinPath(expandHome(xdg), "huggingface");
-  const home = homeDir();
-  if (!home) throw new Error("Cannot locate the Hugging Face cache: set HF_HOME or HF_HUB_CACHE");
-  return joinPath(home, ".cache", "huggingface");
-}
-function hubCacheDir() {
-  const explicit = envVar("HF_HUB_CACHE");
-  return explicit ? expandHome(explicit) : joinPath(hfHome(), "hub");
-}
-function hubEndpoint() {
-  return (envVar("HF_ENDPOINT") ?? "https://huggingface.co").replace(/\/+$/, "");
-}
-async function hubToken() {
-  const fromEnv = envVar("HF_TOKEN");
-  if (fromEnv) return fromEnv.trim();
-  const deno = denoApi();
-  if (!deno) return void 0;
-  try {
-    const path = envVar("HF_TOKEN_PATH") ?? joinPath(hfHome(), "token");
-    const text = (await deno.readTextFile(expandHome(path))).trim();
-    return text || void 0;
-  } catch {
-    return void 0;
-  }
-}
-function hubOffline() {
-  return ["1", "ON", "YES", "TRUE"].includes((envVar("HF_HUB_OFFLINE") ?? "").toUpperCase());
 }
 
 // src/hub/names.ts

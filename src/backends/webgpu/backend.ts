@@ -52,8 +52,9 @@ import { fsqDequantize, fsqQuantize } from "./fsq.ts";
 import { joinFrames } from "./frames.ts";
 import { type AnyGpuTensor, BandedTensor, RowBands } from "./bands.ts";
 import type { Precision } from "./precision.ts";
+import { autotuneEnabled, Autotuner } from "./autotune.ts";
 
-export type { GemmTiles, GpuTensor, Precision };
+export type { Autotuner, GemmTiles, GpuTensor, Precision };
 
 /** Bytes of attention scores materialised at once (per batch of query rows). */
 const ATTENTION_SCORE_BUDGET = 64 * 1024 * 1024;
@@ -71,6 +72,11 @@ export interface WebGpuOptions extends DeviceOptions {
    * defaults).
    */
   maxBindingBytes?: number;
+  /**
+   * Time tile candidates per shape class and keep the fastest (autotune.ts). Default: the
+   * COSMOS_AUTOTUNE environment variable, else off. Ignored when `tiles` is given.
+   */
+  autotune?: boolean;
 }
 
 /** The op interface on WebGPU. */
@@ -81,11 +87,14 @@ export class WebGpuOps implements Backend {
   readonly tiles: GemmTiles;
   /** Bytes of attention scores held at once. */
   readonly attentionScoreBytes: number;
+  /** The tile autotuner, when tuning is on and the adapter can time kernels. */
+  readonly autotuner: Autotuner | null;
   #rt: GpuRuntime;
   #bands: RowBands;
 
-  private constructor(rt: GpuRuntime, options: WebGpuOptions) {
+  private constructor(rt: GpuRuntime, options: WebGpuOptions, tuner: Autotuner | null) {
     this.#rt = rt;
+    this.autotuner = tuner;
     const { maxStorageBufferBindingSize, maxBufferSize } = rt.ctx.limits;
     const wanted = options.maxBindingBytes;
     if (wanted !== undefined && !(Number.isSafeInteger(wanted) && wanted > 0)) {
@@ -105,7 +114,9 @@ export class WebGpuOps implements Backend {
 
   /** Acquires a WebGPU device and the backend on it. */
   static async create(options: WebGpuOptions = {}): Promise<WebGpuOps> {
-    return new WebGpuOps(await GpuRuntime.create(options), options);
+    const tune = !options.tiles && autotuneEnabled(options.autotune);
+    const rt = await GpuRuntime.create(options);
+    return new WebGpuOps(rt, options, tune ? await Autotuner.create(rt) : null);
   }
 
   /** What runs the ops, e.g. "webgpu (NVIDIA H100)", or "webgpu f16 (NVIDIA H100)". */

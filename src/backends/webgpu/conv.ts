@@ -13,9 +13,10 @@ import { convGeometry } from "../geometry.ts";
 import { joinFrames } from "./frames.ts";
 import { defineParams } from "./params.ts";
 import type { Constants } from "./pipelines.ts";
-import type { GpuRuntime } from "./runtime.ts";
+import type { Dispatch, GpuRuntime } from "./runtime.ts";
 import { type GemmTiles, gemmWorkgroups } from "./gemm.ts";
 import { commonElement } from "./precision.ts";
+import { tunedTiles } from "./autotune.ts";
 
 /** conv.wgsl's `struct Params`: GEMM sizes, input and output extents, strides, padding, norm. */
 const CONV_PARAMS = defineParams("conv.wgsl", [
@@ -102,7 +103,6 @@ export function conv(
     stat_frames: norm ? rt.tensor(norm.stats).shape[1] : 1,
   });
   const consts: Constants = {
-    ...tiles,
     KT: kt,
     KH: kh,
     KW: kw,
@@ -112,9 +112,9 @@ export function conv(
     UPSAMPLE: !!opts.upsample,
     T,
   };
-  rt.dispatch({
+  const record = (t: GemmTiles): Dispatch => ({
     family: g.family,
-    pipeline: rt.pipelines.get("conv", "main", consts),
+    pipeline: rt.pipelines.get("conv", "main", { ...consts, ...t }),
     bindings: [
       x,
       rt.tensor(w.weight),
@@ -125,8 +125,11 @@ export function conv(
       out,
     ],
     params,
-    workgroups: gemmWorkgroups(tiles, M, N),
+    workgroups: gemmWorkgroups(t, M, N),
     flops: 2 * M * N * K,
   });
+  // Binding 6 is the output, which the autotuner replaces while it times the candidates.
+  const job = { family: g.family, dims: { M, N, K }, output: 6, build: record };
+  rt.dispatch(record(tunedTiles(rt, tiles, job)));
   return out;
 }

@@ -10,7 +10,8 @@
 
 import type { GpuContext } from "./device.ts";
 import { defineParams } from "./params.ts";
-import type { GpuRuntime, GpuTensor } from "./runtime.ts";
+import type { Dispatch, GpuRuntime, GpuTensor } from "./runtime.ts";
+import { tunedTiles } from "./autotune.ts";
 
 /** GEMM tile shape; see wgsl/gemm_core.wgsl. */
 export interface GemmTiles {
@@ -123,10 +124,10 @@ export function matmul(
     c_sn,
   });
   const batch = dims.batch ?? 1;
-  rt.dispatch({
+  const record = (t: GemmTiles): Dispatch => ({
     family,
     pipeline: rt.pipelines.get("matmul", "main", {
-      ...tiles,
+      ...t,
       // Each operand's own storage type: attention multiplies f16 activations with f32 scores.
       A_T: operands.a.element,
       B_T: operands.b.element,
@@ -134,8 +135,11 @@ export function matmul(
     }),
     bindings: [operands.a, operands.b, operands.c],
     params,
-    workgroups: gemmWorkgroups(tiles, dims.M, dims.N),
+    workgroups: gemmWorkgroups(t, dims.M, dims.N),
     z: batch,
     flops: 2 * dims.M * dims.N * dims.K * batch,
   });
+  // Binding 2 (C) is the output, which the autotuner replaces while it times the candidates.
+  const job = { family, dims: { M: dims.M, N: dims.N, K: dims.K, batch }, output: 2 };
+  rt.dispatch(record(tunedTiles(rt, tiles, { ...job, build: record })));
 }

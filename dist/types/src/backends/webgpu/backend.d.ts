@@ -18,7 +18,8 @@ import type { BufferPool } from "./pool.d.ts";
 import { type GpuTensor } from "./runtime.d.ts";
 import { type GemmTiles, type MatmulDims, type MatmulStrides } from "./gemm.d.ts";
 import type { Precision } from "./precision.d.ts";
-export type { GemmTiles, GpuTensor, Precision };
+import { Autotuner } from "./autotune.d.ts";
+export type { Autotuner, GemmTiles, GpuTensor, Precision };
 /** Options of `WebGpuOps.create`: the adapter wanted, and tuning for the bench and tests. */
 export interface WebGpuOptions extends DeviceOptions {
     /** Override the GEMM tiles (bench and tests). */
@@ -32,6 +33,11 @@ export interface WebGpuOptions extends DeviceOptions {
      * defaults).
      */
     maxBindingBytes?: number;
+    /**
+     * Time tile candidates per shape class and keep the fastest (autotune.ts). Default: the
+     * COSMOS_AUTOTUNE environment variable, else off. Ignored when `tiles` is given.
+     */
+    autotune?: boolean;
 }
 /** The op interface on WebGPU. */
 export declare class WebGpuOps implements Backend {
@@ -42,6 +48,8 @@ export declare class WebGpuOps implements Backend {
     readonly tiles: GemmTiles;
     /** Bytes of attention scores held at once. */
     readonly attentionScoreBytes: number;
+    /** The tile autotuner, when tuning is on and the adapter can time kernels. */
+    readonly autotuner: Autotuner | null;
     private constructor();
     /** Acquires a WebGPU device and the backend on it. */
     static create(options?: WebGpuOptions): Promise<WebGpuOps>;
