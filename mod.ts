@@ -54,6 +54,7 @@ export type {
   MemoryStats,
   NormWeights,
   Ops,
+  RmsNormWeights,
   Tensor,
 } from "./src/backends/ops.ts";
 // Also at ./hub, ./safetensors and ./cpu.

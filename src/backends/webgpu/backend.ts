@@ -22,6 +22,7 @@ import type {
   JoinOptions,
   KernelProfile,
   MemoryStats,
+  RmsNormWeights,
   Tensor,
 } from "../ops.ts";
 import type { HostTensor } from "../../types.ts";
@@ -37,6 +38,7 @@ import {
 } from "./gemm.ts";
 import { conv } from "./conv.ts";
 import { groupNorm, groupNormStats } from "./norm.ts";
+import { rmsNorm } from "./rms_norm.ts";
 import { attention } from "./attention.ts";
 import { resample } from "./resample.ts";
 import { haar } from "./haar.ts";
@@ -146,6 +148,10 @@ export class WebGpuOps implements Backend {
 
   groupNorm(x: Tensor, norm: FusedNorm): Tensor {
     return groupNorm(this.#rt, x, norm);
+  }
+
+  rmsNorm(x: Tensor, weights: RmsNormWeights, silu: boolean): Tensor {
+    return rmsNorm(this.#rt, x, weights, silu);
   }
 
   attention(

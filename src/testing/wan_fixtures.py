@@ -1,0 +1,138 @@
+#!/usr/bin/python3
+"""Fixtures of the Wan2.1 video VAE (test/fixtures/wan/): the reference's own chunked encode and
+per-latent-frame decode (github:Wan-Video/Wan2.1 wan/modules/vae.py, imported from a copy the
+user fetched, never committed) on seeded random weights at a reduced base width.
+
+usage: /usr/bin/python3 src/testing/wan_fixtures.py VAE_PY_DIR SHIMS_DIR OUT_DIR
+  VAE_PY_DIR holds vae.py; SHIMS_DIR the einops stand-in (../shared/reference-bench/shims).
+
+Written to OUT_DIR:
+- weights.safetensors: the state_dict, the reference's names (`encoder.conv1.weight`, ...), F32;
+  `__metadata__.config` is the reduced config.
+- weights.pth: the same state_dict by torch.save (a zip of a pickle: the `.pth` loader's test).
+- case_<T>x<H>x<W>.safetensors: `input` [1, 3, T, H, W] in [-1, 1]; `mu` [1, 16, t, h, w], the
+  encoder's mean before normalisation (WanVAE_.encode with scale (0, 1)); `log_var`, the other
+  half of conv1's output; `mu_normalized`, encode with the Wan2.1 latent mean and 1 / std;
+  `reconstruction`, WanVAE_.decode of `mu` (scale (0, 1)), not clamped.
+
+The reference runs in float32 on the CPU (PyTorch 1.13.1). Debian's torch lacks
+F.scaled_dot_product_attention (torch >= 2.0), so a stand-in with the same maths
+(softmax(q k^T / sqrt(d)) v, no mask) is installed before vae.py is imported.
+"""
+import json, math, os, struct, sys
+
+import torch
+import torch.nn.functional as F
+
+vae_dir, shims, out_dir = sys.argv[1], sys.argv[2], sys.argv[3]
+sys.path.insert(0, shims)
+sys.path.insert(0, vae_dir)
+
+
+def sdpa(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False):
+    assert attn_mask is None and dropout_p == 0.0 and not is_causal
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    return scores.softmax(dim=-1) @ v
+
+
+if not hasattr(F, "scaled_dot_product_attention"):
+    F.scaled_dot_product_attention = sdpa
+
+import vae  # noqa: E402
+
+CONFIG = dict(dim=8, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
+              temperal_downsample=[False, True, True], dropout=0.0)
+# Wan2.1's latent statistics (WanVAE in vae.py), what the diffusion models normalise with.
+MEAN = [-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
+        0.4134, -0.0715, 0.5517, -0.3632, -0.1922, -0.9497, 0.2503, -0.2921]
+STD = [2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.0743,
+       3.2687, 2.1526, 2.8652, 1.5579, 1.6382, 1.1253, 2.8251, 1.9160]
+CASES = [(1, 16, 16), (1, 32, 48), (5, 16, 16), (9, 32, 32), (33, 16, 16)]
+
+
+def write_safetensors(path, tensors, metadata):
+    header, blobs, offset = {"__metadata__": metadata}, [], 0
+    for name, t in tensors.items():
+        t = t.detach().contiguous()
+        dtype = {torch.float32: "F32", torch.int32: "I32"}[t.dtype]
+        data = t.numpy().tobytes()
+        header[name] = {"dtype": dtype, "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(head)) + head + b"".join(blobs))
+
+
+def randomise(model, gen):
+    """Every parameter random: weights with variance 1 / fan_in (activations keep their scale
+    through the depth), biases small, RMS norm gains near 1 (the reference zeroes the attention
+    projection and sets gains to 1: a test would not see them)."""
+    for name, p in model.named_parameters():
+        with torch.no_grad():
+            if name.endswith("gamma"):
+                p.copy_(1 + 0.2 * torch.randn(p.shape, generator=gen))
+            elif name.endswith("bias"):
+                p.copy_(0.1 * torch.randn(p.shape, generator=gen))
+            else:
+                fan_in = p[0].numel()
+                p.copy_(torch.randn(p.shape, generator=gen) / math.sqrt(fan_in))
+
+
+def smooth_input(gen, t, h, w):
+    """Smooth random content in [-1, 1]: a coarse random grid upsampled, so the downsampled
+    levels see structure rather than noise."""
+    coarse = torch.rand((1, 3, t, max(1, h // 4), max(1, w // 4)), generator=gen) * 2 - 1
+    x = F.interpolate(coarse, size=(t, h, w), mode="trilinear", align_corners=False)
+    return (x + 0.05 * (torch.rand(x.shape, generator=gen) * 2 - 1)).clamp(-1, 1)
+
+
+def encode_both(model, x):
+    """mu and log_var of WanVAE_.encode (its chunk loop: frame 0, then 4 at a time)."""
+    model.clear_cache()
+    outs = []
+    for i in range(1 + (x.shape[2] - 1) // 4):
+        model._enc_conv_idx = [0]
+        chunk = x[:, :, :1] if i == 0 else x[:, :, 1 + 4 * (i - 1):1 + 4 * i]
+        outs.append(model.encoder(chunk, feat_cache=model._enc_feat_map,
+                                  feat_idx=model._enc_conv_idx))
+    mu, log_var = model.conv1(torch.cat(outs, 2)).chunk(2, dim=1)
+    model.clear_cache()
+    return mu, log_var
+
+
+def main():
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(19)
+    model = vae.WanVAE_(**CONFIG).eval()
+    randomise(model, gen)
+    os.makedirs(out_dir, exist_ok=True)
+    state = model.state_dict()
+    meta = {"config": json.dumps(CONFIG), "reference": "Wan-Video/Wan2.1 wan/modules/vae.py",
+            "torch": torch.__version__}
+    write_safetensors(os.path.join(out_dir, "weights.safetensors"), state, meta)
+    torch.save(state, os.path.join(out_dir, "weights.pth"))
+    mean, inv_std = torch.tensor(MEAN), 1 / torch.tensor(STD)
+    summary = {}
+    with torch.no_grad():
+        for t, h, w in CASES:
+            x = smooth_input(gen, t, h, w)
+            mu, log_var = encode_both(model, x)
+            mu_ref = model.encode(x, [0.0, 1.0])
+            assert torch.equal(mu, mu_ref), "encode_both must be WanVAE_.encode"
+            mu_norm = model.encode(x, [mean, inv_std])
+            recon = model.decode(mu, [0.0, 1.0])
+            name = f"case_{t}x{h}x{w}"
+            write_safetensors(os.path.join(out_dir, name + ".safetensors"), {
+                "input": x, "mu": mu, "log_var": log_var, "mu_normalized": mu_norm,
+                "reconstruction": recon,
+            }, {"mean": json.dumps(MEAN), "std": json.dumps(STD)})
+            summary[name] = {"mu": list(mu.shape), "reconstruction": list(recon.shape),
+                             "max|mu|": float(mu.abs().max()),
+                             "max|recon|": float(recon.abs().max())}
+    print(json.dumps(summary, indent=1))
+
+
+main()
