@@ -3,28 +3,33 @@
 per-latent-frame decode (github:Wan-Video/Wan2.1 wan/modules/vae.py, imported from a copy the
 user fetched, never committed) on seeded random weights at a reduced base width.
 
-usage: /usr/bin/python3 src/testing/wan_fixtures.py VAE_PY_DIR SHIMS_DIR OUT_DIR
-  VAE_PY_DIR holds vae.py; SHIMS_DIR the einops stand-in (../shared/reference-bench/shims).
+usage: /usr/bin/python3 src/testing/wan_fixtures.py VAE_PY_DIR SHIMS_DIR CONVERT_PY OUT_DIR
+  VAE_PY_DIR holds vae.py; SHIMS_DIR the einops stand-in (../shared/reference-bench/shims);
+  CONVERT_PY is diffusers' scripts/convert_wan_to_diffusers.py (github:huggingface/diffusers).
 
 Written to OUT_DIR:
-- weights.safetensors: the state_dict, the reference's names (`encoder.conv1.weight`, ...), F32;
-  `__metadata__.config` is the reduced config.
-- weights.pth: the same state_dict by torch.save (a zip of a pickle: the `.pth` loader's test).
+- weights.pth: the state_dict by torch.save (a zip of a pickle, as Wan2.1_VAE.pth is), the
+  reference's names (`encoder.conv1.weight`, ...), F32.
+- diffusers/config.json, diffusers/diffusion_pytorch_model.safetensors: the same weights under
+  diffusers' AutoencoderKLWan names, renamed by diffusers' own `convert_vae` (run here with the
+  hub download pointed at weights.pth and the model class replaced by a catcher of its
+  state_dict: the script's other imports, transformers and accelerate, are not needed).
 - case_<T>x<H>x<W>.safetensors: `input` [1, 3, T, H, W] in [-1, 1]; `mu` [1, 16, t, h, w], the
   encoder's mean before normalisation (WanVAE_.encode with scale (0, 1)); `log_var`, the other
   half of conv1's output; `mu_normalized`, encode with the Wan2.1 latent mean and 1 / std;
   `reconstruction`, WanVAE_.decode of `mu` (scale (0, 1)), not clamped.
+- not_tensors.pth: a torch.save of a dict holding a number beside a tensor (a loader's refusal).
 
 The reference runs in float32 on the CPU (PyTorch 1.13.1). Debian's torch lacks
 F.scaled_dot_product_attention (torch >= 2.0), so a stand-in with the same maths
 (softmax(q k^T / sqrt(d)) v, no mask) is installed before vae.py is imported.
 """
-import json, math, os, struct, sys
+import ast, contextlib, json, math, os, struct, sys
 
 import torch
 import torch.nn.functional as F
 
-vae_dir, shims, out_dir = sys.argv[1], sys.argv[2], sys.argv[3]
+vae_dir, shims, convert_py, out_dir = sys.argv[1:5]
 sys.path.insert(0, shims)
 sys.path.insert(0, vae_dir)
 
@@ -103,6 +108,23 @@ def encode_both(model, x):
     return mu, log_var
 
 
+def diffusers_state_dict(pth):
+    """diffusers' convert_vae on `pth`: its function alone, out of the conversion script."""
+    tree = ast.parse(open(convert_py).read())
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "convert_vae")
+    caught = {}
+
+    class Catcher:
+        def load_state_dict(self, state, strict, assign):
+            caught.update(state)
+
+    scope = {"torch": torch, "hf_hub_download": lambda repo, name: pth,
+             "init_empty_weights": contextlib.nullcontext, "AutoencoderKLWan": Catcher}
+    exec(compile(ast.Module(body=[fn], type_ignores=[]), convert_py, "exec"), scope)
+    scope["convert_vae"]()
+    return caught
+
+
 def main():
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(19)
@@ -110,10 +132,22 @@ def main():
     randomise(model, gen)
     os.makedirs(out_dir, exist_ok=True)
     state = model.state_dict()
-    meta = {"config": json.dumps(CONFIG), "reference": "Wan-Video/Wan2.1 wan/modules/vae.py",
-            "torch": torch.__version__}
-    write_safetensors(os.path.join(out_dir, "weights.safetensors"), state, meta)
-    torch.save(state, os.path.join(out_dir, "weights.pth"))
+    pth = os.path.join(out_dir, "weights.pth")
+    torch.save(state, pth)
+    renamed = diffusers_state_dict(pth)
+    assert len(renamed) == len(state)
+    os.makedirs(os.path.join(out_dir, "diffusers"), exist_ok=True)
+    write_safetensors(os.path.join(out_dir, "diffusers", "diffusion_pytorch_model.safetensors"),
+                      renamed, {"format": "pt"})
+    config = {"_class_name": "AutoencoderKLWan", "base_dim": CONFIG["dim"],
+              "z_dim": CONFIG["z_dim"], "dim_mult": CONFIG["dim_mult"],
+              "num_res_blocks": CONFIG["num_res_blocks"], "attn_scales": [],
+              "temperal_downsample": CONFIG["temperal_downsample"], "dropout": 0.0,
+              "latents_mean": MEAN, "latents_std": STD}
+    with open(os.path.join(out_dir, "diffusers", "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    torch.save({"encoder.conv1.bias": torch.zeros(2), "step": 411000},
+               os.path.join(out_dir, "not_tensors.pth"))
     mean, inv_std = torch.tensor(MEAN), 1 / torch.tensor(STD)
     summary = {}
     with torch.no_grad():
