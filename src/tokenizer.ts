@@ -12,6 +12,7 @@ import { fsqCodesToIndices, fsqIndicesToCodes } from "./backends/wasm/standalone
 import type { HalfConfig } from "./models/config.ts";
 import type { ImageDecoder, ImageEncoder } from "./models/image.ts";
 import type { VideoDecoder, VideoEncoder } from "./models/video.ts";
+import type { WanConfig, WanDecoder, WanEncoder } from "./models/wan/network.ts";
 import type { Probe } from "./models/graph.ts";
 import { checkData, checkImageInput, checkIndicesInput, checkLatentInput } from "./inputs.ts";
 import {
@@ -29,6 +30,7 @@ import {
   encodeFrames,
   type FrameTokens,
   type StreamHost,
+  type StreamingNetwork as Video,
   tokenTensor,
 } from "./video_stream.ts";
 
@@ -52,10 +54,10 @@ export interface StreamChunk extends EncodeResult {
   frames: [number, number];
 }
 
-/** An image or video encoder built over a backend. */
-export type Encoder = ImageEncoder | VideoEncoder;
-/** An image or video decoder built over a backend. */
-export type Decoder = ImageDecoder | VideoDecoder;
+/** An image or video encoder built over a backend (Cosmos', or the Wan VAE's). */
+export type Encoder = ImageEncoder | VideoEncoder | WanEncoder;
+/** An image or video decoder built over a backend (Cosmos', or the Wan VAE's). */
+export type Decoder = ImageDecoder | VideoDecoder | WanDecoder;
 
 /** @internal What `loadTokenizer` builds a Tokenizer from. */
 export interface TokenizerParts {
@@ -128,7 +130,7 @@ export class Tokenizer {
     this.#encoder = parts.encoder;
     this.#decoder = parts.decoder;
     this.#weights = parts.weights;
-    const cfg: HalfConfig = (parts.encoder?.config ?? parts.decoder?.config)!;
+    const cfg: HalfConfig | WanConfig = (parts.encoder?.config ?? parts.decoder?.config)!;
     this.model = parts.model;
     this.kind = cfg.kind;
     this.fsqLevels = cfg.fsqLevels;
@@ -258,7 +260,7 @@ export class Tokenizer {
     const perStep = this.#stepsOf(h * w, input.shape[2], probe);
     if (perStep) {
       const frames = [];
-      const stream = encodeFrames(this.#streamHost(), encoder as VideoEncoder, [input], perStep);
+      const stream = encodeFrames(this.#streamHost(), encoder as Video, [input], perStep);
       for await (const { frames: _, ...tokens } of stream) frames.push(tokens);
       return joinResults(frames);
     }
@@ -310,7 +312,7 @@ export class Tokenizer {
     const perStep = this.#stepsOf(h * w * this.spatialCompression ** 2, frames, probe);
     if (perStep) {
       const parts = [];
-      const stream = decodeFrames(this.#streamHost(), decoder as VideoDecoder, [input], perStep);
+      const stream = decodeFrames(this.#streamHost(), decoder as Video, [input], perStep);
       for await (const f of stream) parts.push(f);
       return concatTime(parts);
     }
@@ -392,7 +394,7 @@ export class Tokenizer {
     const encoder = this.#half(this.#encoder, "encode", "encoder");
     if (!this.#video()) throw new Error("Cannot stream: this is an image tokenizer");
     const perStep = checkPerStep(options);
-    yield* encodeFrames(this.#streamHost(), encoder as VideoEncoder, pieces, perStep);
+    yield* encodeFrames(this.#streamHost(), encoder as Video, pieces, perStep);
   }
 
   /**
@@ -412,7 +414,7 @@ export class Tokenizer {
     async function* tokensOf(items: typeof pieces): AsyncGenerator<HostTensor> {
       for await (const item of items) yield tokenTensor(item);
     }
-    yield* decodeFrames(this.#streamHost(), decoder as VideoDecoder, tokensOf(pieces), perStep);
+    yield* decodeFrames(this.#streamHost(), decoder as Video, tokensOf(pieces), perStep);
   }
 
   /** What the streaming engine needs of this tokenizer. */
