@@ -9,7 +9,7 @@ import type { TensorSource } from "../../weights/checkpoint.ts";
 import { WeightReader } from "../../weights/checkpoint.ts";
 import { isWanCheckpoint } from "../../weights/wan_names.ts";
 import { type LatentStats, WAN21_LATENT_STATS } from "./latent.ts";
-import { WanDecoder, WanEncoder } from "./network.ts";
+import { WanDecoder, WanEncoder, type WanShape } from "./network.ts";
 
 /** How the loader asks for the latent to be normalised: Wan2.1's statistics, or given ones. */
 export type NormalizeOption = boolean | LatentStats;
@@ -62,11 +62,43 @@ export function buildWan(
       `Cannot load tokenizer: the Wan encoder (${a.latentChannels} latent channels, ${a.spatialCompression}x${a.spatialCompression}x${a.temporalCompression}) and decoder (${b.latentChannels}, ${b.spatialCompression}x${b.spatialCompression}x${b.temporalCompression}) do not belong together`,
     );
   }
-  const cfg = (a ?? b)!;
-  const official = cfg.baseWidth === 96 && cfg.latentChannels === 16 &&
-    cfg.spatialCompression === 8 && cfg.temporalCompression === 4;
-  const model = official
+  return { encoder, decoder, model: wanModelName((a ?? b)!) };
+}
+
+/** "Wan2.1-VAE" for Wan2.1's architecture, else a description of the one given. */
+export function wanModelName(c: WanShape & { baseWidth: number }): string {
+  const official = c.baseWidth === 96 && c.latentChannels === 16 &&
+    c.spatialCompression === 8 && c.temporalCompression === 4;
+  return official
     ? "Wan2.1-VAE"
-    : `Wan VAE (base width ${cfg.baseWidth}, ${cfg.latentChannels} latent channels, ${cfg.temporalCompression}x${cfg.spatialCompression}x${cfg.spatialCompression})`;
-  return { encoder, decoder, model };
+    : `Wan VAE (base width ${c.baseWidth}, ${c.latentChannels} latent channels, ${c.temporalCompression}x${c.spatialCompression}x${c.spatialCompression})`;
+}
+
+/**
+ * A Wan half's shape from its tensor names and shapes alone (`cosmos info`: nothing is
+ * uploaded or checked beyond what it reads).
+ */
+export function describeWanHalf(
+  src: TensorSource,
+  half: "encoder" | "decoder",
+): WanShape & { baseWidth: number } {
+  const [resample, time] = half === "encoder"
+    ? [
+      /^encoder\.downsamples\.\d+\.resample\.1\.weight$/,
+      /^encoder\.downsamples\.\d+\.time_conv\.weight$/,
+    ]
+    : [
+      /^decoder\.upsamples\.\d+\.resample\.1\.weight$/,
+      /^decoder\.upsamples\.\d+\.time_conv\.weight$/,
+    ];
+  const names = src.names();
+  const shape = (name: string) => src.shape(name)?.[0] ?? 0;
+  return {
+    latentChannels: half === "encoder" ? shape("encoder.head.2.weight") / 2 : shape("conv2.weight"),
+    spatialCompression: 2 ** names.filter((n) => resample.test(n)).length,
+    temporalCompression: 2 ** names.filter((n) => time.test(n)).length,
+    baseWidth: half === "encoder"
+      ? shape("encoder.conv1.weight")
+      : src.shape("decoder.head.2.weight")?.[1] ?? 0,
+  };
 }
