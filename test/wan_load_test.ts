@@ -163,3 +163,45 @@ Deno.test({
     );
   },
 });
+
+/** The diffusers fixture's tensors, for editing. */
+async function diffusersTensors(): Promise<Parameters<typeof encodeSafetensors>[0]> {
+  const file = parseSafetensors(await Deno.readFile(DIFFUSERS), "diffusers");
+  const tensors: Parameters<typeof encodeSafetensors>[0] = {};
+  for (const [name, e] of file.entries) {
+    tensors[name] = { dtype: "F32", shape: e.shape, data: file.float32(name) };
+  }
+  return tensors;
+}
+
+Deno.test({
+  name: "loadTokenizer refuses a diffusers Wan level index past the file's tensor count",
+  ...TEST,
+  async fn() {
+    const tensors = await diffusersTensors();
+    const gamma = tensors["decoder.up_blocks.0.resnets.0.norm1.gamma"];
+    tensors["decoder.up_blocks.4000000000.resnets.0.norm1.gamma"] = gamma;
+    await rejects(
+      { decoder: encodeSafetensors(tensors), ops: await wasmOps() },
+      /tensor "decoder.up_blocks.4000000000.resnets.0.norm1.gamma" names level 4000000000 of 195 tensors/,
+    );
+  },
+});
+
+Deno.test({
+  name: "loadTokenizer refuses a Wan encoder whose blocks do not chain",
+  ...TEST,
+  async fn() {
+    const tensors = await diffusersTensors();
+    // Block 4 (16 -> 16 channels) claims 8 input channels: its norm's gain has 8 values.
+    tensors["encoder.down_blocks.4.norm1.gamma"] = {
+      dtype: "F32",
+      shape: [8, 1, 1, 1],
+      data: new Float32Array(8),
+    };
+    await rejects(
+      { encoder: encodeSafetensors(tensors), ops: await wasmOps() },
+      /Cannot load encoder: "<encoder bytes>" has block "encoder.downsamples.4" of 8 input channels after a layer of 16/,
+    );
+  },
+});
