@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { assertClose, FIXTURES, wasmOps } from "./helpers.ts";
 import { loadTokenizer, parseSafetensors } from "../mod.ts";
 import { resolveCheckpoint } from "../src/hub/hub.ts";
+import { fetchCheckpoint } from "../src/browser/hub.ts";
 
 const DIR = new URL("wan/", FIXTURES);
 const COMMIT = "89abcdef0123456789abcdef0123456789abcdef";
@@ -103,6 +104,9 @@ for (const repo of ["Wan-AI/Wan2.1-T2V-1.3B", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
         const files = await resolveCheckpoint(repo, { ...opts, offline: true });
         assert.equal(files.encoder, files.decoder);
         assert.equal(files.revision, COMMIT);
+        // One half asked for: the same file, the other half left out.
+        const one = await resolveCheckpoint(repo, { ...opts, offline: true, halves: ["decoder"] });
+        assert.deepEqual([one.encoder, one.decoder], ["", files.decoder]);
       } finally {
         await hub.close();
         await Deno.remove(cacheDir, { recursive: true });
@@ -129,6 +133,49 @@ Deno.test({
     } finally {
       await hub.close();
       await Deno.remove(cacheDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "browser hub: a Wan repo's one VAE file is fetched once for both halves, then cached",
+  ...TEST,
+  async fn() {
+    const hub = await startHub(await REPOS());
+    const cacheName = `cosmos-wan-test-${crypto.randomUUID()}`;
+    const pth = await Deno.readFile(new URL("weights.pth", DIR));
+    try {
+      const opts = { endpoint: hub.endpoint, cacheName };
+      const first = await fetchCheckpoint("Wan-AI/Wan2.1-T2V-1.3B", opts);
+      assert.equal(first.cached, false);
+      assert.deepEqual(first.encoder, pth);
+      assert.equal(first.decoder, first.encoder);
+      assert.equal(hub.seen.filter((r) => r.endsWith("/Wan2.1_VAE.pth")).length, 1);
+      const again = await fetchCheckpoint("Wan-AI/Wan2.1-T2V-1.3B", opts);
+      assert.equal(again.cached, true);
+      const decoderOnly = await fetchCheckpoint("Wan-AI/Wan2.1-T2V-1.3B", {
+        ...opts,
+        halves: ["decoder"],
+      });
+      assert.deepEqual([decoderOnly.encoder.length, decoderOnly.decoder.length], [0, pth.length]);
+      const tok = await loadTokenizer({
+        encoder: first.encoder,
+        decoder: first.decoder,
+        ops: await wasmOps(),
+      });
+      try {
+        const c = await readCase("1x32x48");
+        assertClose((await tok.encode(c.input)).latent!.data, c.mu.data, 1e-4, "mu");
+      } finally {
+        await tok.dispose();
+      }
+      await assert.rejects(
+        () => fetchCheckpoint("acme/empty", opts),
+        /^Error: acme\/empty has no encoder\.jit or encoder\.safetensors at /,
+      );
+    } finally {
+      await hub.close();
+      await caches.delete(cacheName);
     }
   },
 });

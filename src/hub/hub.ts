@@ -24,6 +24,7 @@ import {
   isBlobName,
   isCommitHash,
   quote,
+  WHOLE_MODEL_FILES,
 } from "./names.ts";
 
 /** Progress of one file's download; `bytes` counts a resumed download's earlier part too. */
@@ -131,7 +132,7 @@ export async function resolveCheckpoint(
   ]);
   if (enc.status === "rejected") throw enc.reason;
   if (dec.status === "rejected") throw dec.reason;
-  if (!enc.value && !dec.value) {
+  if ([...wanted].every((h) => !(h === "encoder" ? enc.value : dec.value))) {
     // No half file at all: a repo holding a whole VAE in one file (Wan's) gives both halves.
     const whole = await findFile(ctx, WHOLE_MODEL_FILES, offline);
     if (whole) {
@@ -144,16 +145,6 @@ export async function resolveCheckpoint(
   const commit = enc.value.commit || dec.value.commit;
   return { encoder: enc.value.path, decoder: dec.value.path, repo, revision: commit };
 }
-
-/**
- * Files that hold a whole model, both halves, tried when a repo has no half file: the Wan2.1
- * VAE as Wan ships it (`Wan-AI/Wan2.1-T2V-1.3B`), and a diffusers pipeline's VAE
- * (`Wan-AI/Wan2.1-T2V-1.3B-Diffusers`).
- */
-export const WHOLE_MODEL_FILES: readonly string[] = [
-  "Wan2.1_VAE.pth",
-  "vae/diffusion_pytorch_model.safetensors",
-];
 
 /** The file names of a half, in the order tried. */
 function halfNames(half: Half): string[] {
