@@ -9,6 +9,7 @@ import { type MemoryStats, type Tensor } from "./backends/ops.d.ts";
 import type { Selected } from "./backends/select.d.ts";
 import type { ImageDecoder, ImageEncoder } from "./models/image.d.ts";
 import type { VideoDecoder, VideoEncoder } from "./models/video.d.ts";
+import type { WanDecoder, WanEncoder } from "./models/wan/network.d.ts";
 import type { Probe } from "./models/graph.d.ts";
 import type { HostTensor } from "./types.d.ts";
 import { type FrameTokens } from "./video_stream.d.ts";
@@ -29,10 +30,10 @@ export interface StreamChunk extends EncodeResult {
     /** Input frames [start, end) of the whole stream. */
     frames: [number, number];
 }
-/** An image or video encoder built over a backend. */
-export type Encoder = ImageEncoder | VideoEncoder;
-/** An image or video decoder built over a backend. */
-export type Decoder = ImageDecoder | VideoDecoder;
+/** An image or video encoder built over a backend (Cosmos', or the Wan VAE's). */
+export type Encoder = ImageEncoder | VideoEncoder | WanEncoder;
+/** An image or video decoder built over a backend (Cosmos', or the Wan VAE's). */
+export type Decoder = ImageDecoder | VideoDecoder | WanDecoder;
 /** @internal What `loadTokenizer` builds a Tokenizer from. */
 export interface TokenizerParts {
     /** The backend that runs the network, or the reason there is none. */
