@@ -12,6 +12,8 @@ import { WeightReader } from "../src/weights/checkpoint.ts";
 import { readCheckpoint } from "../src/weights/formats.ts";
 import { parseSafetensors } from "../src/weights/safetensors.ts";
 import { WanDecoder, WanEncoder } from "../src/models/wan/network.ts";
+import { wanResample } from "../src/nn/wan_blocks.ts";
+import { WasmOps } from "../src/backends/wasm/backend.ts";
 import type { HostTensor } from "../src/types.ts";
 import { decodeFrames, encodeFrames, type StreamHost } from "../src/video_stream.ts";
 import { concatTime, sliceTime } from "../src/media/windows.ts";
@@ -132,3 +134,33 @@ for (const backend of BACKENDS) {
     },
   );
 }
+
+Deno.test({
+  name: "upsample3d's two time-conv halves carry one copy of their input between steps",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const ops = await WasmOps.create({ threads: 1 });
+    try {
+      const bytes = await Deno.readFile(new URL("weights.pth", DIR));
+      const reader = new WeightReader(
+        await readCheckpoint(bytes, "weights.pth", "decoder"),
+        "decoder",
+      );
+      // decoder.upsamples.3: the first upsample3d, 32 channels.
+      const stream = wanResample(ops, reader, "decoder.upsamples.3", 32, "upsample3d").stream();
+      const frame = ops.upload({
+        data: new Float32Array(32 * 16).fill(0.5),
+        shape: [1, 32, 1, 4, 4],
+      });
+      for (let step = 0; step < 3; step++) ops.release(stream.step(ops, frame));
+      // Two frames of [1, 32, 4, 4] floats: 4096 bytes, once.
+      assert.equal(ops.memoryStats().parked, 2 * 32 * 16 * 4);
+      stream.release(ops);
+      ops.release(frame);
+      assert.equal(ops.memoryStats().parked, 0);
+    } finally {
+      ops.destroy();
+    }
+  },
+});

@@ -243,7 +243,8 @@ function upTimeStream(
   first: WanCausalConv,
   second: WanCausalConv,
 ): StepStream {
-  const a = first.stream(), b = second.stream();
+  // One carried copy of the input serves both halves.
+  const a = first.stream();
   let started = false;
   return {
     step(ops, x) {
@@ -253,7 +254,7 @@ function upTimeStream(
       let doubled = x;
       if (frames > from) {
         const rest = from ? sliceFrames(ops, x, from, frames) : x;
-        const ya = a.step(ops, rest), yb = b.step(ops, rest);
+        const yb = a.peer(ops, rest, second), ya = a.step(ops, rest);
         if (rest !== x) ops.release(rest);
         const parts = from ? [{ tensor: x, from: 0, to: 1 }] : [];
         for (let t = 0; t < frames - from; t++) {
@@ -269,7 +270,6 @@ function upTimeStream(
     },
     release(ops) {
       a.release(ops);
-      b.release(ops);
     },
   };
 }

@@ -90,7 +90,25 @@ export class WanCausalConvStream {
    * (the default) the last input frames are kept for the next step.
    */
   step(ops: Ops, x: Tensor, residual?: Tensor, carry = true): Tensor {
-    const kt = this.conv.taps.length;
+    return this.#run(ops, x, this.conv.taps, residual, carry);
+  }
+
+  /**
+   * The outputs of `other`, a conv of the same input (the same kernel and input channels), over
+   * this step's frames and this stream's carried ones, carrying nothing: two convs of one input
+   * share one carried copy of it. Call it before this stream's own `step` of the same frames.
+   */
+  peer(ops: Ops, x: Tensor, other: WanCausalConv): Tensor {
+    if (other.taps.length !== this.conv.taps.length || other.cin !== this.conv.cin) {
+      throw new Error(
+        `${other.prefix}: a peer conv must have ${this.conv.prefix}'s kernel and input`,
+      );
+    }
+    return this.#run(ops, x, other.taps, undefined, false);
+  }
+
+  #run(ops: Ops, x: Tensor, taps: readonly Tap[], residual: Tensor | undefined, carry: boolean) {
+    const kt = taps.length;
     const history = this.#history;
     const held = history ? frameCount(history) : 0;
     // The virtual sequence S: `pad` zero frames, the carried frames, then x.
@@ -119,7 +137,7 @@ export class WanCausalConvStream {
         const whole = src.length === 1 && src[0].tensor === x && src[0].from === 0 &&
           src[0].to === frames;
         const input = whole ? x : ops.joinFrames(src);
-        const tap = first ? this.conv.taps[i].withBias : this.conv.taps[i].noBias;
+        const tap = first ? taps[i].withBias : taps[i].noBias;
         const y = ops.conv(input, tap, { residual: acc });
         if (input !== x) ops.release(input);
         if (acc && owned) ops.release(acc);
