@@ -164,3 +164,35 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a Wan stream carries as many bytes between steps as the reference's feat_cache",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const ops = await WasmOps.create({ threads: 1 });
+    try {
+      const { encoder, decoder } = await networks(ops);
+      const file = parseSafetensors(
+        await Deno.readFile(new URL("case_33x16x16.safetensors", DIR)),
+        "case",
+      );
+      const t = (k: string) => ({ data: file.float32(k), shape: file.entries.get(k)!.shape });
+      const expected = (k: string) => Number(file.metadata[k]);
+      // Read while the stream is still open, after its last step.
+      let parked = -1, latents = 0;
+      for await (const _ of encodeFrames(host(ops), encoder, pieces(t("input"), [1, 4]))) {
+        if (++latents === 9) parked = ops.memoryStats().parked;
+      }
+      assert.equal(parked, expected("encoder_cache_bytes"));
+      let frames = 0;
+      for await (const _ of decodeFrames(host(ops), decoder, pieces(t("mu"), [1]))) {
+        if (++frames === 9) parked = ops.memoryStats().parked;
+      }
+      assert.equal(parked, expected("decoder_cache_bytes"));
+      assert.equal(ops.memoryStats().parked, 0, "released with the stream");
+    } finally {
+      ops.destroy();
+    }
+  },
+});

@@ -17,7 +17,9 @@ Written to OUT_DIR:
 - case_<T>x<H>x<W>.safetensors: `input` [1, 3, T, H, W] in [-1, 1]; `mu` [1, 16, t, h, w], the
   encoder's mean before normalisation (WanVAE_.encode with scale (0, 1)); `log_var`, the other
   half of conv1's output; `mu_normalized`, encode with the Wan2.1 latent mean and 1 / std;
-  `reconstruction`, WanVAE_.decode of `mu` (scale (0, 1)), not clamped.
+  `reconstruction`, WanVAE_.decode of `mu` (scale (0, 1)), not clamped. `__metadata__`:
+  the latent statistics, and `encoder_cache_bytes` / `decoder_cache_bytes`, the bytes of the
+  reference's feat_cache after its last chunk (what a stream carries between steps).
 - not_tensors.pth: a torch.save of a dict holding a number beside a tensor (a loader's refusal).
 
 The reference runs in float32 on the CPU (PyTorch 1.13.1). Debian's torch lacks
@@ -125,6 +127,25 @@ def diffusers_state_dict(pth):
     return caught
 
 
+def cache_bytes(model, x, mu):
+    """Bytes of tensors in the reference's feat_cache after its last chunk: what a stream
+    carries from one step to the next (encoder: frame 0, then 4 frames a step; decoder: one
+    latent frame a step)."""
+    model.clear_cache()
+    for i in range(1 + (x.shape[2] - 1) // 4):
+        model._enc_conv_idx = [0]
+        chunk = x[:, :, :1] if i == 0 else x[:, :, 1 + 4 * (i - 1):1 + 4 * i]
+        model.encoder(chunk, feat_cache=model._enc_feat_map, feat_idx=model._enc_conv_idx)
+    z = model.conv2(mu)
+    for i in range(z.shape[2]):
+        model._conv_idx = [0]
+        model.decoder(z[:, :, i:i + 1], feat_cache=model._feat_map, feat_idx=model._conv_idx)
+    size = lambda cache: sum(t.numel() * 4 for t in cache if isinstance(t, torch.Tensor))
+    out = size(model._enc_feat_map), size(model._feat_map)
+    model.clear_cache()
+    return out
+
+
 def main():
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(19)
@@ -146,6 +167,7 @@ def main():
               "latents_mean": MEAN, "latents_std": STD}
     with open(os.path.join(out_dir, "diffusers", "config.json"), "w") as f:
         json.dump(config, f, indent=2)
+        f.write("\n")
     torch.save({"encoder.conv1.bias": torch.zeros(2), "step": 411000},
                os.path.join(out_dir, "not_tensors.pth"))
     mean, inv_std = torch.tensor(MEAN), 1 / torch.tensor(STD)
@@ -159,10 +181,12 @@ def main():
             mu_norm = model.encode(x, [mean, inv_std])
             recon = model.decode(mu, [0.0, 1.0])
             name = f"case_{t}x{h}x{w}"
+            enc_cache, dec_cache = cache_bytes(model, x, mu)
             write_safetensors(os.path.join(out_dir, name + ".safetensors"), {
                 "input": x, "mu": mu, "log_var": log_var, "mu_normalized": mu_norm,
                 "reconstruction": recon,
-            }, {"mean": json.dumps(MEAN), "std": json.dumps(STD)})
+            }, {"mean": json.dumps(MEAN), "std": json.dumps(STD),
+                "encoder_cache_bytes": str(enc_cache), "decoder_cache_bytes": str(dec_cache)})
             summary[name] = {"mu": list(mu.shape), "reconstruction": list(recon.shape),
                              "max|mu|": float(mu.abs().max()),
                              "max|recon|": float(recon.abs().max())}
