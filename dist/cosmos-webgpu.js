@@ -8566,7 +8566,23 @@ var WanCausalConvStream = class {
    * (the default) the last input frames are kept for the next step.
    */
   step(ops, x, residual, carry = true) {
-    const kt = this.conv.taps.length;
+    return this.#run(ops, x, this.conv.taps, residual, carry);
+  }
+  /**
+   * The outputs of `other`, a conv of the same input (the same kernel and input channels), over
+   * this step's frames and this stream's carried ones, carrying nothing: two convs of one input
+   * share one carried copy of it. Call it before this stream's own `step` of the same frames.
+   */
+  peer(ops, x, other) {
+    if (other.taps.length !== this.conv.taps.length || other.cin !== this.conv.cin) {
+      throw new Error(
+        `${other.prefix}: a peer conv must have ${this.conv.prefix}'s kernel and input`
+      );
+    }
+    return this.#run(ops, x, other.taps, void 0, false);
+  }
+  #run(ops, x, taps, residual, carry) {
+    const kt = taps.length;
     const history = this.#history;
     const held = history ? frameCount(history) : 0;
     const pad = kt - 1 - held, frames = frameCount(x);
@@ -8589,7 +8605,7 @@ var WanCausalConvStream = class {
         const src = parts(a + i, b + i);
         const whole = src.length === 1 && src[0].tensor === x && src[0].from === 0 && src[0].to === frames;
         const input = whole ? x : ops.joinFrames(src);
-        const tap = first ? this.conv.taps[i].withBias : this.conv.taps[i].noBias;
+        const tap = first ? taps[i].withBias : taps[i].noBias;
         const y = ops.conv(input, tap, { residual: acc });
         if (input !== x) ops.release(input);
         if (acc && owned) ops.release(acc);
@@ -8760,7 +8776,7 @@ function downTimeStream(down, time) {
   };
 }
 function upTimeStream(upSpace, first, second) {
-  const a = first.stream(), b = second.stream();
+  const a = first.stream();
   let started = false;
   return {
     step(ops, x) {
@@ -8770,7 +8786,7 @@ function upTimeStream(upSpace, first, second) {
       let doubled = x;
       if (frames > from) {
         const rest = from ? sliceFrames(ops, x, from, frames) : x;
-        const ya = a.step(ops, rest), yb = b.step(ops, rest);
+        const yb = a.peer(ops, rest, second), ya = a.step(ops, rest);
         if (rest !== x) ops.release(rest);
         const parts = from ? [{ tensor: x, from: 0, to: 1 }] : [];
         for (let t = 0; t < frames - from; t++) {
@@ -8786,7 +8802,6 @@ function upTimeStream(upSpace, first, second) {
     },
     release(ops) {
       a.release(ops);
-      b.release(ops);
     }
   };
 }

@@ -48,6 +48,12 @@ export declare class WanCausalConvStream {
      * (the default) the last input frames are kept for the next step.
      */
     step(ops: Ops, x: Tensor, residual?: Tensor, carry?: boolean): Tensor;
+    /**
+     * The outputs of `other`, a conv of the same input (the same kernel and input channels), over
+     * this step's frames and this stream's carried ones, carrying nothing: two convs of one input
+     * share one carried copy of it. Call it before this stream's own `step` of the same frames.
+     */
+    peer(ops: Ops, x: Tensor, other: WanCausalConv): Tensor;
     /** Frees the carried frames. */
     release(ops: Ops): void;
 }
