@@ -34,6 +34,9 @@ export type { HostTensor } from "./src/types.ts";
 // The official variants.
 export { findVariant, VARIANTS } from "./src/models/variants.ts";
 export type { Architecture, VariantSpec } from "./src/models/variants.ts";
+// The Wan2.1 VAE (the tokenizer of Cosmos-Predict2 and 2.5): its latent statistics.
+export { WAN21_LATENT_STATS } from "./src/models/wan/latent.ts";
+export type { LatentStats } from "./src/models/wan/latent.ts";
 // Backends: what `backend`, `wasm` and `webgpu` in LoadOptions take, and the op interface a
 // backend passed as `backend` implements.
 export type { BackendChoice } from "./src/backends/select.ts";
@@ -54,6 +57,7 @@ export type {
   MemoryStats,
   NormWeights,
   Ops,
+  RmsNormWeights,
   Tensor,
 } from "./src/backends/ops.ts";
 // Also at ./hub, ./safetensors and ./cpu.

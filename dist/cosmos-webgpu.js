@@ -65,20 +65,20 @@ function convGeometry(shape, w, opts) {
 }
 function checkContext(shape, w, opts, context) {
   const [kt, kh, kw] = w.kernel;
-  const fail2 = (why) => {
+  const fail3 = (why) => {
     throw new Error(`conv context: ${why}`);
   };
   if (shape.length !== 5 || kt < 2 || kh * kw !== 1) {
-    fail2(`only a causal temporal conv (kt, 1, 1) of video takes one, not kernel ${w.kernel}`);
+    fail3(`only a causal temporal conv (kt, 1, 1) of video takes one, not kernel ${w.kernel}`);
   }
   if ((opts.stride ?? [1, 1, 1]).some((s) => s !== 1) || opts.upsample) {
-    fail2("the conv must have stride 1 and no upsample");
+    fail3("the conv must have stride 1 and no upsample");
   }
-  if ((opts.padTime ?? kt - 1) !== kt - 1) fail2(`padTime must be kt - 1 = ${kt - 1}`);
-  if (opts.norm) fail2("a fused norm cannot be applied to carried frames");
+  if ((opts.padTime ?? kt - 1) !== kt - 1) fail3(`padTime must be kt - 1 = ${kt - 1}`);
+  if (opts.norm) fail3("a fused norm cannot be applied to carried frames");
   const want = [shape[0], shape[1], kt - 1, shape[3], shape[4]];
   if (fmtShape(context) !== fmtShape(want)) {
-    fail2(`expected ${fmtShape(want)} (kt - 1 frames like the input's), got ${fmtShape(context)}`);
+    fail3(`expected ${fmtShape(want)} (kt - 1 frames like the input's), got ${fmtShape(context)}`);
   }
 }
 function groupNormGeometry(shape, opts) {
@@ -240,10 +240,10 @@ function fsqDequantizeGeometry(indicesShape, levels) {
   };
 }
 function joinFramesGeometry(parts) {
-  const fail2 = (why) => {
+  const fail3 = (why) => {
     throw new Error(`Cannot join frames: ${why}`);
   };
-  if (parts.length === 0) fail2("no parts given (at least one frame range is needed)");
+  if (parts.length === 0) fail3("no parts given (at least one frame range is needed)");
   const first = parts[0].tensor;
   const frames = [];
   const offsets = [];
@@ -251,24 +251,24 @@ function joinFramesGeometry(parts) {
   parts.forEach(({ tensor, from, to }, i) => {
     const shape = tensor.shape;
     if (shape.length !== 5) {
-      fail2(`part ${i} is ${fmtShape(shape)}, expected a video tensor [B, C, T, H, W]`);
+      fail3(`part ${i} is ${fmtShape(shape)}, expected a video tensor [B, C, T, H, W]`);
     }
     if (tensor.dtype !== first.dtype) {
-      fail2(`part ${i} holds ${tensor.dtype}, part 0 ${first.dtype}`);
+      fail3(`part ${i} holds ${tensor.dtype}, part 0 ${first.dtype}`);
     }
     const s0 = first.shape;
     if ([0, 1, 3, 4].some((a) => shape[a] !== s0[a])) {
-      fail2(`part ${i} is ${fmtShape(shape)}, expected B, C, H, W of ${fmtShape(s0)}`);
+      fail3(`part ${i} is ${fmtShape(shape)}, expected B, C, H, W of ${fmtShape(s0)}`);
     }
     const t = shape[2];
     if (!Number.isInteger(from) || !Number.isInteger(to)) {
-      fail2(`part ${i}'s range [${from}, ${to}) is not two integers`);
+      fail3(`part ${i}'s range [${from}, ${to}) is not two integers`);
     }
     if (from < 0 || to > t) {
-      fail2(`part ${i}'s range [${from}, ${to}) is outside its ${t} frames ${fmtShape(shape)}`);
+      fail3(`part ${i}'s range [${from}, ${to}) is outside its ${t} frames ${fmtShape(shape)}`);
     }
     if (from >= to) {
-      fail2(`part ${i}'s range [${from}, ${to}) is empty (from must be below to)`);
+      fail3(`part ${i}'s range [${from}, ${to}) is empty (from must be below to)`);
     }
     frames.push(to - from);
     offsets.push(total);
@@ -1062,6 +1062,7 @@ fn up_time(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   dst[out_index(o)] = T(at(o.plane, (o.t + 1u) / 2u, o.h, o.w));
 }
 `,
+  "rms_norm": '// RMS norm over channels of channels-first [B, C, ...] (the Wan VAE\'s RMS_norm), then SiLU\n// when `silu` is set: y = x / max(||x||_C, 1e-12) * sqrt(C) * gamma, one thread per (batch,\n// position), reading its C values twice (adjacent threads read adjacent positions). Values are\n// stored as T (f32, or f16 at precision "f16"); the arithmetic is f32.\n\n// Packed on the host by RMS_NORM_PARAMS in src/backends/webgpu/rms_norm.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, positions: u32, total: u32, silu: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<T>;\n@group(0) @binding(1) var<storage, read> gamma: array<T>;\n@group(0) @binding(2) var<storage, read_write> dst: array<T>;\n@group(0) @binding(3) var<uniform> p: Params;\n\n@compute @workgroup_size(256)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let b = i / p.positions;\n  let base = b * p.channels * p.positions + i % p.positions;\n  var sum = 0.0;\n  for (var c = 0u; c < p.channels; c++) {\n    let v = f32(src[base + c * p.positions]);\n    sum += v * v;\n  }\n  let scale = sqrt(f32(p.channels)) / max(sqrt(sum), 1e-12);\n  for (var c = 0u; c < p.channels; c++) {\n    let at = base + c * p.positions;\n    var v = f32(src[at]) * scale * f32(gamma[c]);\n    if (p.silu != 0u) {\n      v = v / (1.0 + exp(-v));\n    }\n    dst[at] = T(v);\n  }\n}\n',
   "rows": "// A block of rows and frames copied between tensors viewed as [P, T, H, W] (P = B * C planes;\n// images have T = 1), for the row bands of src/backends/webgpu/bands.ts: frames\n// [from_frame, from_frame + frames) and rows [from_row, from_row + rows) of `src` go to frames\n// [to_frame, ...) and rows [to_row, ...) of `dst`, one thread per value. Values move as T, an\n// alias the host declares: u32 words for f32 and i32 tensors (bit for bit), f16 for tensors\n// stored as f16.\n\n// Packed on the host by ROWS_PARAMS in src/backends/webgpu/bands.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  total: u32,       // values copied: P * frames * rows * width\n  width: u32,       // W, the same in both\n  rows: u32,\n  frames: u32,\n  src_frames: u32,  // T and H of src\n  src_rows: u32,\n  from_frame: u32,\n  from_row: u32,\n  dst_frames: u32,  // T and H of dst\n  dst_rows: u32,\n  to_frame: u32,\n  to_row: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<T>;\n@group(0) @binding(1) var<storage, read_write> dst: array<T>;\n@group(0) @binding(2) var<uniform> p: Params;\n\n@compute @workgroup_size(256)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let x = i % p.width;\n  let r = (i / p.width) % p.rows;\n  let f = (i / (p.width * p.rows)) % p.frames;\n  let plane = i / (p.width * p.rows * p.frames);\n  let s = ((plane * p.src_frames + p.from_frame + f) * p.src_rows + p.from_row + r) * p.width + x;\n  let d = ((plane * p.dst_frames + p.to_frame + f) * p.dst_rows + p.to_row + r) * p.width + x;\n  dst[d] = src[s];\n}\n",
   "softmax": "// Row softmax in place, with the attention scale applied to the logits first:\n//   row[j] = exp(scale * row[j] - max) / sum. One workgroup per row.\n// Scores are f32 at every precision (see src/backends/webgpu/precision.ts). The max and the sum\n// are reduce_max / reduce_sum, which the host includes from reduce_workgroup.wgsl or, where the\n// adapter has subgroups, reduce_subgroup.wgsl.\n\n// Packed on the host by SOFTMAX_PARAMS in src/backends/webgpu/attention.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  rows: u32, cols: u32, scale: f32, _pad: u32,\n}\n\n@group(0) @binding(0) var<storage, read_write> s: array<f32>;\n@group(0) @binding(1) var<uniform> p: Params;\n\nconst WG: u32 = 256u;\n\n@compute @workgroup_size(WG)\nfn main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n  lanes: Lanes,\n) {\n  let row = wid.x + wid.y * nwg.x;\n  let tid = lid.x;\n  // Rows past the end still join the barriers below; they only skip memory accesses.\n  let live = row < p.rows;\n  let base = row * p.cols;\n\n  var m = -3.4e38;\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      m = max(m, p.scale * s[base + j]);\n    }\n  }\n  let row_max = reduce_max(tid, lanes, m);\n\n  var sum = 0.0;\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      let e = exp(p.scale * s[base + j] - row_max);\n      s[base + j] = e;\n      sum += e;\n    }\n  }\n  let inv = 1.0 / reduce_sum(tid, lanes, sum);\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      s[base + j] *= inv;\n    }\n  }\n}\n"
 };
@@ -2244,6 +2245,36 @@ function groupNorm(rt, xIn, norm) {
   return out;
 }
 
+// src/backends/webgpu/rms_norm.ts
+var RMS_NORM_PARAMS = defineParams("rms_norm.wgsl", [
+  ["channels", "u32"],
+  ["positions", "u32"],
+  ["total", "u32"],
+  ["silu", "u32"]
+]);
+function rmsNorm(rt, xIn, weights, silu) {
+  const x = rt.tensor(xIn);
+  const [b, c] = x.shape;
+  if (x.shape.length < 2 || c !== weights.channels) {
+    throw new Error(
+      `rmsNorm: input has ${c} channels, the norm ${weights.channels} (shape [${x.shape}])`
+    );
+  }
+  const positions = numel(x.shape.slice(2));
+  const gamma = rt.tensor(weights.gamma);
+  const T = commonElement("rmsNorm", [x.element, gamma.element]);
+  const out = rt.alloc(x.shape, "f32", "rmsnorm", T);
+  const total = b * positions;
+  rt.dispatch({
+    family: "norm",
+    pipeline: rt.pipelines.get("rms_norm", "main", { T }),
+    bindings: [x, gamma, out],
+    params: RMS_NORM_PARAMS.pack({ channels: c, positions, total, silu: silu ? 1 : 0 }),
+    workgroups: elementwiseGroups(total)
+  });
+  return out;
+}
+
 // src/backends/webgpu/attention.ts
 var SOFTMAX_PARAMS = defineParams("softmax.wgsl", [
   ["rows", "u32"],
@@ -2996,6 +3027,24 @@ var WebGpuOps = class _WebGpuOps {
       for (const j of joined) if (j.made) this.#rt.release(j.tensor);
     }
   }
+  /**
+   * An op whose output rows are its input rows, each computed from its own row alone (a norm
+   * with given statistics, one over channels), in row bands when `x` needs them.
+   */
+  #rowLocal(x, op, what) {
+    if (!this.#banded(x.shape, x)) return op(x);
+    const same = (r0, r1) => [r0, r1];
+    const run = (t) => op(t);
+    return this.#bands.rowMap(
+      x,
+      x.shape,
+      "f32",
+      same,
+      () => true,
+      run,
+      `${what} of ${fmtShape(x.shape)}`
+    );
+  }
   /** A resampler, in row bands when its input or output needs them. */
   #resample(x, op) {
     const [b, c] = x.shape;
@@ -3073,18 +3122,10 @@ var WebGpuOps = class _WebGpuOps {
     return this.#bands.groupNormStats(x, groupNormGeometry(x.shape, opts), opts.groups, opts.eps);
   }
   groupNorm(x, norm) {
-    const run = (t) => groupNorm(this.#rt, t, norm);
-    if (!this.#banded(x.shape, x)) return run(x);
-    const same = (r0, r1) => [r0, r1];
-    return this.#bands.rowMap(
-      x,
-      x.shape,
-      "f32",
-      same,
-      () => true,
-      run,
-      `a GroupNorm of ${fmtShape(x.shape)}`
-    );
+    return this.#rowLocal(x, (t) => groupNorm(this.#rt, t, norm), "a GroupNorm");
+  }
+  rmsNorm(x, weights, silu) {
+    return this.#rowLocal(x, (t) => rmsNorm(this.#rt, t, weights, silu), "an RMS norm");
   }
   attention(qkv, kind = "spatial", opts) {
     const config = { tiles: this.tiles, scoreBytes: this.attentionScoreBytes };
@@ -4648,6 +4689,47 @@ function temporalConv(rt, x, w, opts, out, g) {
   }
 }
 
+// src/backends/wasm/rms_norm.ts
+var BLOCK = 1 << 16;
+var RMS_EPS = 1e-12;
+function rmsNorm2(rt, xIn, weights, silu) {
+  const x = rt.tensor(xIn);
+  const [b, c] = x.shape;
+  if (x.shape.length < 2 || c !== weights.channels) {
+    throw new Error(
+      `rmsNorm: input has ${c} channels, the norm ${weights.channels} (shape [${x.shape}])`
+    );
+  }
+  const positions = numel(x.shape.slice(2));
+  const gammaT = rt.tensor(weights.gamma);
+  const out = rt.alloc(x.shape, "f32", "rmsnorm");
+  rt.timed("norm", 0, () => {
+    const src = rt.f32(x.ptr, x.size), dst = rt.f32(out.ptr, out.size);
+    const gamma = rt.f32(gammaT.ptr, c);
+    const sums = new Float64Array(Math.min(BLOCK, positions));
+    const root = Math.sqrt(c);
+    for (let bi = 0; bi < b; bi++) {
+      for (let p0 = 0; p0 < positions; p0 += BLOCK) {
+        const n = Math.min(BLOCK, positions - p0);
+        sums.fill(0, 0, n);
+        for (let ci = 0; ci < c; ci++) {
+          const at = (bi * c + ci) * positions + p0;
+          for (let i = 0; i < n; i++) sums[i] += src[at + i] * src[at + i];
+        }
+        for (let i = 0; i < n; i++) sums[i] = root / Math.max(Math.sqrt(sums[i]), RMS_EPS);
+        for (let ci = 0; ci < c; ci++) {
+          const at = (bi * c + ci) * positions + p0, g = gamma[ci];
+          for (let i = 0; i < n; i++) {
+            const v = src[at + i] * sums[i] * g;
+            dst[at + i] = silu ? v / (1 + Math.exp(-v)) : v;
+          }
+        }
+      }
+    }
+  });
+  return out;
+}
+
 // src/backends/wasm/attention.ts
 function attention2(rt, qkvIn, kind, opts = {}) {
   const qkv = rt.tensor(qkvIn);
@@ -4982,6 +5064,9 @@ var WasmOps = class _WasmOps {
   groupNorm(x, norm) {
     return groupNorm2(this.#rt, x, norm);
   }
+  rmsNorm(x, weights, silu) {
+    return rmsNorm2(this.#rt, x, weights, silu);
+  }
   attention(qkv, kind = "spatial", opts) {
     return attention2(this.#rt, qkv, kind, opts);
   }
@@ -5171,18 +5256,18 @@ var ParsedSafetensors = class {
   }
 };
 function parseSafetensors(bytes, source = "<bytes>") {
-  const fail2 = (detail) => {
+  const fail3 = (detail) => {
     throw new Error(`Invalid safetensors file ${show(source)}: ${detail}`);
   };
-  if (bytes.length < 8) fail2(`file has ${bytes.length} bytes, too short for the header length`);
+  if (bytes.length < 8) fail3(`file has ${bytes.length} bytes, too short for the header length`);
   const view2 = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength64 = view2.getBigUint64(0, true);
   if (headerLength64 > BigInt(MAX_HEADER_BYTES)) {
-    fail2(`oversized header: ${headerLength64} bytes, the limit is ${MAX_HEADER_BYTES}`);
+    fail3(`oversized header: ${headerLength64} bytes, the limit is ${MAX_HEADER_BYTES}`);
   }
   const headerLength = Number(headerLength64);
   if (8 + headerLength > bytes.length) {
-    fail2(
+    fail3(
       `truncated header: header length is ${headerLength} bytes but only ${bytes.length - 8} bytes follow`
     );
   }
@@ -5190,23 +5275,23 @@ function parseSafetensors(bytes, source = "<bytes>") {
   try {
     text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes.subarray(8, 8 + headerLength));
   } catch {
-    fail2("header is not valid UTF-8");
+    fail3("header is not valid UTF-8");
   }
   let header;
   try {
     header = JSON.parse(text);
   } catch (e) {
-    fail2(`header is not valid JSON: ${e.message}`);
+    fail3(`header is not valid JSON: ${e.message}`);
   }
-  if (!isPlainObject(header)) fail2("header is not a JSON object");
+  if (!isPlainObject(header)) fail3("header is not a JSON object");
   const fields = header;
   const metadata = {};
   if (Object.hasOwn(fields, "__metadata__")) {
     const raw = fields.__metadata__;
-    if (!isPlainObject(raw)) fail2(`__metadata__ is not an object of strings: got ${show(raw)}`);
+    if (!isPlainObject(raw)) fail3(`__metadata__ is not an object of strings: got ${show(raw)}`);
     for (const [key, value] of Object.entries(raw)) {
       if (typeof value !== "string") {
-        fail2(`__metadata__ is not an object of strings: key ${show(key)} is ${show(value)}`);
+        fail3(`__metadata__ is not an object of strings: key ${show(key)} is ${show(value)}`);
       }
       metadata[key] = value;
     }
@@ -5216,21 +5301,21 @@ function parseSafetensors(bytes, source = "<bytes>") {
   for (const [name, info] of Object.entries(fields)) {
     if (name === "__metadata__") continue;
     const tensor = `tensor ${show(name)}`;
-    if (!isPlainObject(info)) fail2(`${tensor} entry is not an object: got ${show(info)}`);
+    if (!isPlainObject(info)) fail3(`${tensor} entry is not an object: got ${show(info)}`);
     const { dtype, shape, data_offsets: offsets } = info;
-    if (dtype === void 0) fail2(`${tensor} has no dtype`);
+    if (dtype === void 0) fail3(`${tensor} has no dtype`);
     if (typeof dtype !== "string" || !Object.hasOwn(DTYPE_SIZE, dtype)) {
-      fail2(
+      fail3(
         `${tensor} has unknown dtype ${show(dtype)} (expected one of ${Object.keys(DTYPE_SIZE).join(", ")})`
       );
     }
     if (!Array.isArray(shape) || !shape.every(isNonNegativeInteger)) {
-      fail2(
+      fail3(
         `${tensor} has invalid shape: expected an array of non-negative integers, got ${show(shape)}`
       );
     }
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegativeInteger) || offsets[0] > offsets[1]) {
-      fail2(
+      fail3(
         `${tensor} has invalid data_offsets: expected [begin, end] with 0 <= begin <= end, got ${show(offsets)}`
       );
     }
@@ -5243,12 +5328,12 @@ function parseSafetensors(bytes, source = "<bytes>") {
     };
     const expected = elementCount(entry.shape) * DTYPE_SIZE[entry.dtype];
     if (entry.end - entry.begin !== expected) {
-      fail2(
+      fail3(
         `${tensor} has ${entry.end - entry.begin} bytes, expected ${expected} (shape ${formatShape(entry.shape)} x ${entry.dtype})`
       );
     }
     if (entry.end > dataLength) {
-      fail2(
+      fail3(
         `truncated data section: ${tensor} ends at byte ${entry.end} but the data section has only ${dataLength} bytes`
       );
     }
@@ -5258,7 +5343,7 @@ function parseSafetensors(bytes, source = "<bytes>") {
   for (let i = 1; i < sorted.length; i++) {
     const [prev, cur] = [sorted[i - 1], sorted[i]];
     if (cur.begin < prev.end) {
-      fail2(
+      fail3(
         `tensors ${show(prev.name)} and ${show(cur.name)} overlap: ${show(prev.name)} spans bytes [${prev.begin}, ${prev.end}) and ${show(cur.name)} begins at ${cur.begin}`
       );
     }
@@ -5285,19 +5370,19 @@ function encodeSafetensors(tensors, metadata) {
   }
   let offset = 0;
   for (const [name, { dtype, shape, data }] of Object.entries(tensors)) {
-    const fail2 = (detail) => {
+    const fail3 = (detail) => {
       throw new Error(`Cannot encode tensor ${show(name)}: ${detail}`);
     };
-    if (name === "__metadata__") fail2("the name is reserved for metadata");
-    if (!Object.hasOwn(DTYPE_ARRAY, dtype)) fail2(`unknown dtype ${show(dtype)}`);
+    if (name === "__metadata__") fail3("the name is reserved for metadata");
+    if (!Object.hasOwn(DTYPE_ARRAY, dtype)) fail3(`unknown dtype ${show(dtype)}`);
     if (!Array.isArray(shape) || !shape.every(isNonNegativeInteger)) {
-      fail2(`invalid shape ${show(shape)}`);
+      fail3(`invalid shape ${show(shape)}`);
     }
     if (!(data instanceof DTYPE_ARRAY[dtype])) {
-      fail2(`${dtype} data must be a ${DTYPE_ARRAY[dtype].name}, got ${data.constructor.name}`);
+      fail3(`${dtype} data must be a ${DTYPE_ARRAY[dtype].name}, got ${data.constructor.name}`);
     }
     if (data.length !== elementCount(shape)) {
-      fail2(
+      fail3(
         `data has ${data.length} elements, expected ${elementCount(shape)} (shape ${formatShape(shape)})`
       );
     }
@@ -5419,12 +5504,12 @@ function unpickle(bytes, options) {
   let pos = 0;
   let at = 0;
   let ops = 0;
-  function fail2(detail) {
+  function fail3(detail) {
     throw new Error(`Cannot read pickle in "${source}": ${detail} (opcode at byte ${at})`);
   }
   const need2 = (n) => {
     if (pos + n > bytes.length) {
-      fail2(`data is truncated (needs ${pos + n - bytes.length} more bytes)`);
+      fail3(`data is truncated (needs ${pos + n - bytes.length} more bytes)`);
     }
     const p = pos;
     pos += n;
@@ -5432,26 +5517,26 @@ function unpickle(bytes, options) {
   };
   const top = () => {
     if (stack.length === 0 || marks.length && stack.length <= marks[marks.length - 1]) {
-      fail2("stack underflow");
+      fail3("stack underflow");
     }
     return stack[stack.length - 1];
   };
   const pop = () => (top(), stack.pop());
   const popMark = () => {
     const m = marks.pop();
-    return m === void 0 ? fail2("no MARK on the stack") : stack.splice(m);
+    return m === void 0 ? fail3("no MARK on the stack") : stack.splice(m);
   };
   const str = (n) => {
     const p = need2(n);
     try {
       return text.decode(bytes.subarray(p, p + n));
     } catch {
-      return fail2("string is not valid UTF-8");
+      return fail3("string is not valid UTF-8");
     }
   };
   const line = () => {
     const end = bytes.indexOf(10, pos);
-    if (end < 0) fail2("data is truncated (unterminated GLOBAL)");
+    if (end < 0) fail3("data is truncated (unterminated GLOBAL)");
     const s = str(end - pos);
     pos++;
     return s;
@@ -5465,25 +5550,25 @@ function unpickle(bytes, options) {
   };
   const put = (key) => memo.set(key, top());
   const get = (key) => {
-    if (!memo.has(key)) fail2(`memo key ${key} was never stored`);
+    if (!memo.has(key)) fail3(`memo key ${key} was never stored`);
     stack.push(memo.get(key));
   };
   const setItems = (dict, items) => {
-    if (!(dict instanceof Map)) fail2("SETITEM(S) on something that is not a dict");
-    if (items.length % 2) fail2("SETITEMS with an odd number of items");
+    if (!(dict instanceof Map)) fail3("SETITEM(S) on something that is not a dict");
+    if (items.length % 2) fail3("SETITEMS with an odd number of items");
     for (let i = 0; i < items.length; i += 2) {
       const k = items[i];
-      if (k !== null && typeof k === "object") fail2("dict key that is not a str, int or bool");
+      if (k !== null && typeof k === "object") fail3("dict key that is not a str, int or bool");
       dict.set(k, items[i + 1]);
     }
   };
   const append = (list, items) => {
-    if (!Array.isArray(list)) fail2("APPEND(S) on something that is not a list");
+    if (!Array.isArray(list)) fail3("APPEND(S) on something that is not a list");
     for (const item of items) list.push(item);
   };
   const call = (fn, args) => {
-    if (!(fn instanceof PickledFunction)) fail2("REDUCE on something that is not a function");
-    if (!Array.isArray(args)) fail2(`arguments of ${fn.name} are not a tuple`);
+    if (!(fn instanceof PickledFunction)) fail3("REDUCE on something that is not a function");
+    if (!Array.isArray(args)) fail3(`arguments of ${fn.name} are not a tuple`);
     return fn.call(args);
   };
   const resolve = (module, name) => {
@@ -5496,21 +5581,21 @@ function unpickle(bytes, options) {
     switch (full) {
       case "collections.OrderedDict":
         return fn((args) => {
-          if (args.length) fail2("OrderedDict with arguments");
+          if (args.length) fail3("OrderedDict with arguments");
           return /* @__PURE__ */ new Map();
         });
       case "torch._utils._rebuild_tensor_v2":
         return fn((args) => {
           const [storage, offset, shape, stride] = args;
           if (args.length < 6 || args.length > 7 || !Number.isSafeInteger(offset) || offset < 0 || !isIntList(shape) || !isIntList(stride) || shape.length !== stride.length) {
-            fail2(`unexpected arguments to ${full}`);
+            fail3(`unexpected arguments to ${full}`);
           }
           return new PickledTensor(storage, offset, shape, stride);
         });
       case "torch._utils._rebuild_parameter":
         return fn((args) => {
           if (args.length !== 3 || !(args[0] instanceof PickledTensor)) {
-            fail2(`unexpected arguments to ${full}`);
+            fail3(`unexpected arguments to ${full}`);
           }
           return args[0];
         });
@@ -5521,7 +5606,7 @@ function unpickle(bytes, options) {
       case "torch.jit._pickle.build_genericlist":
       case "torch.jit._pickle.restore_type_tag":
         return fn((args) => {
-          if (args.length < 1) fail2(`no arguments to ${full}`);
+          if (args.length < 1) fail3(`no arguments to ${full}`);
           return args[0];
         });
     }
@@ -5530,22 +5615,22 @@ function unpickle(bytes, options) {
   for (; ; ) {
     at = pos;
     if (++ops > MAX_PICKLE_OPS) {
-      fail2(`it runs more than ${MAX_PICKLE_OPS} opcodes, far more than a module tree needs`);
+      fail3(`it runs more than ${MAX_PICKLE_OPS} opcodes, far more than a module tree needs`);
     }
     const op = bytes[need2(1)];
     switch (op) {
       case 128: {
         const v = bytes[need2(1)];
-        if (v > 5) fail2(`unknown protocol ${v}`);
+        if (v > 5) fail3(`unknown protocol ${v}`);
         break;
       }
       case 149:
         need2(8);
         break;
       case 46: {
-        if (marks.length) fail2("MARK left open at STOP");
-        if (stack.length !== 1) fail2(`STOP with ${stack.length} values on the stack`);
-        if (pos !== bytes.length) fail2(`${bytes.length - pos} bytes after STOP`);
+        if (marks.length) fail3("MARK left open at STOP");
+        if (stack.length !== 1) fail3(`STOP with ${stack.length} values on the stack`);
+        if (pos !== bytes.length) fail3(`${bytes.length - pos} bytes after STOP`);
         return stack[0];
       }
       case 40:
@@ -5583,7 +5668,7 @@ function unpickle(bytes, options) {
         break;
       case 139: {
         const n = dv.getInt32(need2(4), true);
-        if (n < 0 || n > 64) fail2(`LONG4 of ${n} bytes`);
+        if (n < 0 || n > 64) fail3(`LONG4 of ${n} bytes`);
         stack.push(long(n));
         break;
       }
@@ -5680,15 +5765,16 @@ function unpickle(bytes, options) {
       }
       case 129: {
         const args = pop(), cls = pop();
-        if (!(cls instanceof PickledClass)) fail2("NEWOBJ on something that is not a class");
-        if (!Array.isArray(args) || args.length) fail2(`NEWOBJ of ${cls.name} with arguments`);
+        if (!(cls instanceof PickledClass)) fail3("NEWOBJ on something that is not a class");
+        if (!Array.isArray(args) || args.length) fail3(`NEWOBJ of ${cls.name} with arguments`);
         stack.push(new PickledObject(cls.name));
         break;
       }
       case 98: {
         const state = pop(), obj = top();
-        if (!(obj instanceof PickledObject)) fail2("BUILD on something that is not an object");
-        if (obj.state !== void 0) fail2(`BUILD twice on ${obj.className}`);
+        if (obj instanceof Map && state instanceof Map) break;
+        if (!(obj instanceof PickledObject)) fail3("BUILD on something that is not an object");
+        if (obj.state !== void 0) fail3(`BUILD twice on ${obj.className}`);
         obj.state = state;
         break;
       }
@@ -6143,13 +6229,13 @@ function traced(layout, code) {
   });
 }
 function frame(zip, source) {
-  function fail2(detail) {
+  function fail3(detail) {
     failIn(source, detail);
   }
   const first = zip.names()[0];
   const slash = first?.indexOf("/") ?? -1;
   if (slash <= 0) {
-    fail2(
+    fail3(
       first === void 0 ? "the archive is empty" : `member "${first}" lies outside an archive folder`
     );
   }
@@ -6157,51 +6243,51 @@ function frame(zip, source) {
   const prefix = `${archive}/`;
   for (const name of zip.names()) {
     if (!name.startsWith(prefix)) {
-      fail2(`member "${name}" lies outside the archive folder "${archive}"`);
+      fail3(`member "${name}" lies outside the archive folder "${archive}"`);
     }
   }
   const small = (member, max, what) => {
     const name = prefix + member;
     const size = zip.entry(name)?.size;
     if (size !== void 0 && size > max) {
-      fail2(`member "${name}" declares ${size} bytes; ${what} (at most ${max} bytes are read)`);
+      fail3(`member "${name}" declares ${size} bytes; ${what} (at most ${max} bytes are read)`);
     }
     return size === void 0 ? void 0 : name;
   };
   const byteorder = small("byteorder", MAX_BYTEORDER_BYTES, 'it holds "little" or "big"');
-  const pickle = small("data.pkl", MAX_PICKLE_BYTES, "a module tree pickles far smaller") ?? fail2(`there is no member "${prefix}data.pkl" (not a TorchScript archive?)`);
+  const pickle = small("data.pkl", MAX_PICKLE_BYTES, "a module tree pickles far smaller") ?? fail3(`there is no member "${prefix}data.pkl" (not a TorchScript archive?)`);
   return { prefix, small: { byteorder, pickle } };
 }
 function readLayout(zip, source, read) {
-  function fail2(detail) {
+  function fail3(detail) {
     failIn(source, detail);
   }
   const { prefix, small } = frame(zip, source);
   if (small.byteorder !== void 0) {
     const order = new TextDecoder().decode(read(small.byteorder)).trim();
-    if (order === "big") fail2("its tensors are big-endian, which is not supported");
-    if (order !== "little") fail2(`unknown byteorder ${JSON.stringify(order)}`);
+    if (order === "big") fail3("its tensors are big-endian, which is not supported");
+    if (order !== "little") fail3(`unknown byteorder ${JSON.stringify(order)}`);
   }
   const storages = /* @__PURE__ */ new Map();
   const root = unpickle(read(small.pickle), {
     source,
     persistentLoad(pid) {
       if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== "storage" || !(pid[1] instanceof StorageType) || typeof pid[2] !== "string" || !Number.isSafeInteger(pid[4]) || pid[4] < 0) {
-        return fail2(`data.pkl has an unexpected persistent id ${describe(pid)}`);
+        return fail3(`data.pkl has an unexpected persistent id ${describe(pid)}`);
       }
       const [, type, key, , numel2] = pid;
       const record = `${prefix}data/${key}`;
       const known = storages.get(key);
       if (known) {
         if (known.dtype !== type.dtype || known.numel !== numel2) {
-          fail2(`data.pkl uses record "${record}" as two different storages`);
+          fail3(`data.pkl uses record "${record}" as two different storages`);
         }
         return known;
       }
-      const entry = zip.entry(record) ?? fail2(`data.pkl references missing record "${record}"`);
+      const entry = zip.entry(record) ?? fail3(`data.pkl references missing record "${record}"`);
       const bytes = numel2 * DTYPE_BYTES[type.dtype];
       if (entry.size !== bytes) {
-        fail2(
+        fail3(
           `record "${record}" has ${entry.size} bytes, but data.pkl says it holds ${numel2} ${type.dtype} values (${bytes} bytes)`
         );
       }
@@ -6215,38 +6301,56 @@ function readLayout(zip, source, read) {
   const checkTensor2 = (t, name) => {
     const storage = t.storage;
     if (!backing.has(storage)) {
-      fail2(`tensor "${name}" is not backed by a storage record`);
+      fail3(`tensor "${name}" is not backed by a storage record`);
     }
     if (t.shape.length > MAX_DIMS) {
-      fail2(`tensor "${name}" has ${t.shape.length} dimensions, more than ${MAX_DIMS}`);
+      fail3(`tensor "${name}" has ${t.shape.length} dimensions, more than ${MAX_DIMS}`);
     }
     const numel2 = t.shape.reduce((a, b) => a * b, 1);
     const declared2 = `(shape [${t.shape.join(", ")}], stride [${t.stride.join(", ")}], offset ${t.offset})`;
     if (numel2 > storage.numel) {
-      fail2(
+      fail3(
         `tensor "${name}" ${declared2} declares ${numel2} values over the ${storage.numel} of "${storage.record}"; a checkpoint's tensor is a view of its storage and holds at most as many values`
       );
     }
     const last = t.offset + t.shape.reduce((a, d, i) => a + (d - 1) * t.stride[i], 0);
     if (numel2 > 0 && last >= storage.numel) {
-      fail2(
+      fail3(
         `tensor "${name}" ${declared2} reaches past the ${storage.numel} values of "${storage.record}"`
       );
     }
     return { storage, offset: t.offset, shape: t.shape, stride: t.stride };
   };
-  if (!(root instanceof PickledObject)) fail2("data.pkl does not hold a module");
   const classes = /* @__PURE__ */ new Map();
-  walkModules(root, source, (name, t) => {
+  const add = (name, t) => {
     if (tensors.size >= MAX_TENSORS) {
-      fail2(`data.pkl holds more than ${MAX_TENSORS} tensors, more than any checkpoint`);
+      fail3(`data.pkl holds more than ${MAX_TENSORS} tensors, more than any checkpoint`);
     }
     tensors.set(name, checkTensor2(t, name));
-  }, (path, className) => classes.set(path, className));
+  };
+  if (root instanceof Map) {
+    for (const [key, value] of root) {
+      if (typeof key !== "string") {
+        fail3(`the state_dict has a key that is not a name: ${describe(key)}`);
+      }
+      if (key.length > MAX_NAME_LENGTH) {
+        fail3(`the name "${key.slice(0, 200)}..." is longer than ${MAX_NAME_LENGTH} characters`);
+      }
+      if (!(value instanceof PickledTensor)) {
+        fail3(`the state_dict's entry "${key.slice(0, 200)}" is ${describe(value)}, not a tensor`);
+      }
+      add(key, value);
+    }
+    return { tensors, storages: [...backing], classes, prefix };
+  }
+  if (!(root instanceof PickledObject)) {
+    fail3("data.pkl holds neither a module (torch.jit.save) nor a state_dict (torch.save)");
+  }
+  walkModules(root, source, add, (path, className) => classes.set(path, className));
   return { tensors, storages: [...backing], classes, prefix };
 }
 function walkModules(root, source, visit, visitModule) {
-  function fail2(detail) {
+  function fail3(detail) {
     failIn(source, detail);
   }
   const met = /* @__PURE__ */ new Map();
@@ -6254,19 +6358,19 @@ function walkModules(root, source, visit, visitModule) {
   const enter = (obj, path) => {
     const name = path || "<root>";
     const state = obj.state;
-    if (!(state instanceof Map)) fail2(`module "${name}" (${obj.className}) has no attribute dict`);
+    if (!(state instanceof Map)) fail3(`module "${name}" (${obj.className}) has no attribute dict`);
     const again = met.get(obj);
     if (again !== void 0) {
-      fail2(
+      fail3(
         frames.some((f) => f.obj === obj) ? `module "${name}" contains itself` : `module "${name}" is module "${again}" again (a module tree's modules are not shared)`
       );
     }
     const sharer = met.get(state);
     if (sharer !== void 0) {
-      fail2(`module "${name}" shares its attribute dict with module "${sharer}"`);
+      fail3(`module "${name}" shares its attribute dict with module "${sharer}"`);
     }
     if (frames.length >= MAX_MODULE_DEPTH) {
-      fail2(`modules nest deeper than ${MAX_MODULE_DEPTH} levels (at "${name.slice(0, 200)}...")`);
+      fail3(`modules nest deeper than ${MAX_MODULE_DEPTH} levels (at "${name.slice(0, 200)}...")`);
     }
     met.set(obj, name);
     met.set(state, name);
@@ -6286,7 +6390,7 @@ function walkModules(root, source, visit, visitModule) {
     const k = String(key);
     if (path.length + 1 + k.length > MAX_NAME_LENGTH) {
       const start = (path ? `${path}.${k.slice(0, 200)}` : k).slice(0, 200);
-      fail2(`the name "${start}..." is longer than ${MAX_NAME_LENGTH} characters`);
+      fail3(`the name "${start}..." is longer than ${MAX_NAME_LENGTH} characters`);
     }
     const name = path ? `${path}.${k}` : k;
     if (value instanceof PickledTensor) visit(name, value);
@@ -6709,11 +6813,11 @@ function resamplersMatch(cfg, traced2) {
 function checkTraced(h, cfg) {
   const traced2 = tracedOf(h);
   if (!traced2) return cfg;
-  const fail2 = (detail) => {
+  const fail3 = (detail) => {
     throw new Error(`Cannot load ${h.half}: the traced code of "${h.src.source}" ${detail}`);
   };
   if (cfg.patchSize !== traced2.patchSize) {
-    fail2(
+    fail3(
       `patches by ${traced2.patchSize}, but its weights are those of patch size ${cfg.patchSize}`
     );
   }
@@ -6722,7 +6826,7 @@ function checkTraced(h, cfg) {
       (r) => `level ${r.level}: ${[r.spatial && "space", r.temporal && "time"].filter(Boolean).join(" and ") || "nothing"}`
     );
     const t = cfg.kind === "video" ? cfg.temporalCompression : 1, s = cfg.spatialCompression;
-    fail2(
+    fail3(
       `resamples ${runs.join(", ")}, which no ${t}x${s}x${s} tokenizer does; the archive is not a Cosmos tokenizer's`
     );
   }
@@ -8251,6 +8355,98 @@ function fromDiffusers(src, options = {}) {
   return { encoder: half("encoder", ENCODER_HALF2), decoder: half("decoder", DECODER_HALF2) };
 }
 
+// src/weights/wan_names.ts
+var WAN_MARKER = /^(?:(?:encoder\.downsamples|decoder\.upsamples)\.\d+\.residual\.0|(?:encoder|decoder)\.(?:down_blocks\.\d+|mid_block\.resnets\.\d+|up_blocks\.\d+\.resnets\.\d+)\.norm1)\.gamma$/;
+var DIFFUSERS_WAN = /^(?:encoder|decoder)\.(?:down_blocks|mid_block|up_blocks)\./;
+function isWanCheckpoint(src) {
+  return src.names().some((n) => WAN_MARKER.test(n));
+}
+function residualLeaf(leaf) {
+  return leaf.replace(/^norm1\./, "residual.0.").replace(/^conv1\./, "residual.2.").replace(/^norm2\./, "residual.3.").replace(/^conv2\./, "residual.6.").replace(/^conv_shortcut\./, "shortcut.");
+}
+function fail(src, detail) {
+  throw new Error(`Cannot read Wan VAE "${src.source}": ${detail}`);
+}
+function referenceNames(src) {
+  const names = src.names();
+  const resnets = [], upsamplers = [];
+  for (const n of names) {
+    const m = /^decoder\.up_blocks\.(\d+)\.(?:resnets\.(\d+)|upsamplers\.0)\./.exec(n);
+    if (!m) continue;
+    const i = Number(m[1]);
+    if (i >= names.length) fail(src, `tensor "${n}" names level ${i} of ${names.length} tensors`);
+    resnets[i] = Math.max(resnets[i] ?? 0, m[2] === void 0 ? 0 : Number(m[2]) + 1);
+    if (m[2] === void 0) upsamplers[i] = true;
+  }
+  const offsets = [];
+  for (let i = 0, at = 0; i < resnets.length; i++) {
+    if (resnets[i] === void 0) fail(src, `it has decoder.up_blocks.${i + 1} but no level ${i}`);
+    offsets[i] = at;
+    at += resnets[i] + (upsamplers[i] ? 1 : 0);
+  }
+  const out = /* @__PURE__ */ new Map();
+  for (const n of names) {
+    const ref = referenceName(n, resnets, offsets);
+    if (ref === null) fail(src, `tensor "${n}" is not a name of diffusers' AutoencoderKLWan`);
+    out.set(n, ref);
+  }
+  return out;
+}
+function referenceName(n, resnets, offsets) {
+  let m = /^(quant_conv|post_quant_conv)\.(weight|bias)$/.exec(n);
+  if (m) return `${m[1] === "quant_conv" ? "conv1" : "conv2"}.${m[2]}`;
+  m = /^(encoder|decoder)\.(conv_in|conv_out|norm_out)\.(weight|bias|gamma)$/.exec(n);
+  if (m) {
+    const to = { conv_in: "conv1", conv_out: "head.2", norm_out: "head.0" }[m[2]];
+    return `${m[1]}.${to}.${m[3]}`;
+  }
+  m = /^(encoder|decoder)\.mid_block\.(resnets|attentions)\.(\d+)\.(.+)$/.exec(n);
+  if (m) {
+    const j = Number(m[3]);
+    return m[2] === "resnets" ? `${m[1]}.middle.${2 * j}.${residualLeaf(m[4])}` : `${m[1]}.middle.${2 * j + 1}.${m[4]}`;
+  }
+  m = /^encoder\.down_blocks\.(\d+)\.(.+)$/.exec(n);
+  if (m) return `encoder.downsamples.${m[1]}.${residualLeaf(m[2])}`;
+  m = /^decoder\.up_blocks\.(\d+)\.(?:resnets\.(\d+)|upsamplers\.0)\.(.+)$/.exec(n);
+  if (m) {
+    const i = Number(m[1]);
+    if (m[2] === void 0) return `decoder.upsamples.${offsets[i] + resnets[i]}.${m[3]}`;
+    return `decoder.upsamples.${offsets[i] + Number(m[2])}.${residualLeaf(m[3])}`;
+  }
+  return null;
+}
+var ENCODER_HALF3 = /^(?:encoder|conv1)\./;
+var DECODER_HALF3 = /^(?:decoder|conv2)\./;
+function wanHalf(src, half) {
+  const diffusers = src.names().some((n) => DIFFUSERS_WAN.test(n));
+  const names = diffusers ? referenceNames(src) : new Map(src.names().map((n) => [n, n]));
+  const keep = half === "encoder" ? ENCODER_HALF3 : DECODER_HALF3;
+  const own = /* @__PURE__ */ new Map();
+  for (const [original, ref] of names) {
+    if (!ENCODER_HALF3.test(ref) && !DECODER_HALF3.test(ref)) {
+      fail(src, `tensor "${original}" belongs to neither the encoder nor the decoder`);
+    }
+    if (keep.test(ref)) own.set(ref, original);
+  }
+  if (![...own.keys()].some((n) => n.startsWith(`${half}.`))) {
+    fail(src, `it has no ${half} tensors`);
+  }
+  return {
+    source: src.source,
+    metadata: src.metadata,
+    names: () => [...own.keys()],
+    shape: (name) => {
+      const original = own.get(name);
+      return original === void 0 ? void 0 : src.shape(original);
+    },
+    float32: (name) => {
+      const original = own.get(name);
+      if (original === void 0) throw new Error(`"${src.source}" has no tensor "${name}"`);
+      return src.float32(original);
+    }
+  };
+}
+
 // src/weights/formats.ts
 function isZip(bytes) {
   return bytes.length >= 4 && bytes[0] === 80 && bytes[1] === 75 && (bytes[2] === 3 && bytes[3] === 4 || bytes[2] === 5 && bytes[3] === 6);
@@ -8260,6 +8456,7 @@ function pickHalf(src, half) {
   if (half !== "encoder" && half !== "decoder") {
     throw new Error(`Cannot pick half "${half}" of "${src.source}": use "encoder" or "decoder"`);
   }
+  if (isWanCheckpoint(src)) return wanHalf(src, half);
   if (isDiffusersCheckpoint(src)) return fromDiffusers(src)[half];
   if (!isAutoencoder(src)) return src;
   return splitHalves(src)[half];
@@ -8320,6 +8517,10 @@ function checkFileName(file) {
 function checkEtag(etag) {
   if (!isBlobName(etag)) throw new Error(`Invalid ETag ${quote(etag)}: expected ${ETAG_RULE}`);
 }
+var WHOLE_MODEL_FILES = [
+  "Wan2.1_VAE.pth",
+  "vae/diffusion_pytorch_model.safetensors"
+];
 
 // src/hub/cache.ts
 function folderName(repo) {
@@ -8832,13 +9033,37 @@ async function resolveCheckpoint(model, options = {}) {
   const offline = options.offline ?? hubOffline();
   const none = Promise.resolve({ path: "", commit: "" });
   const [enc, dec] = await Promise.allSettled([
-    wanted.has("encoder") ? resolveHalf(ctx, "encoder", offline) : none,
-    wanted.has("decoder") ? resolveHalf(ctx, "decoder", offline) : none
+    wanted.has("encoder") ? findFile(ctx, halfNames("encoder"), offline) : none,
+    wanted.has("decoder") ? findFile(ctx, halfNames("decoder"), offline) : none
   ]);
   if (enc.status === "rejected") throw enc.reason;
   if (dec.status === "rejected") throw dec.reason;
+  if ([...wanted].every((h) => !(h === "encoder" ? enc.value : dec.value))) {
+    const whole = await findFile(ctx, WHOLE_MODEL_FILES, offline);
+    if (whole) {
+      const path = (h) => wanted.has(h) ? whole.path : "";
+      return { encoder: path("encoder"), decoder: path("decoder"), repo, revision: whole.commit };
+    }
+  }
+  if (!enc.value) throw notFound(ctx, "encoder", offline);
+  if (!dec.value) throw notFound(ctx, "decoder", offline);
   const commit = enc.value.commit || dec.value.commit;
   return { encoder: enc.value.path, decoder: dec.value.path, repo, revision: commit };
+}
+function halfNames(half) {
+  return EXTENSIONS.map((e) => `${half}.${e}`);
+}
+function notFound(ctx, half, offline) {
+  const names = halfNames(half);
+  if (offline) {
+    return cannotDownload(
+      ctx,
+      names[0],
+      "offline (offline: true or HF_HUB_OFFLINE) and not cached"
+    );
+  }
+  const at = ctx.revision === "main" ? "" : ` at revision "${ctx.revision}"`;
+  return new Error(`${ctx.repo} has no ${names.join(" or ")}${at}`);
 }
 function repoId(model) {
   const official = officialRepo(model);
@@ -8890,23 +9115,19 @@ async function isDirectoryPath(path) {
   }
   return true;
 }
-async function resolveHalf(ctx, half, offline) {
-  const names = EXTENSIONS.map((e) => `${half}.${e}`);
+async function findFile(ctx, names, offline) {
   for (const name of names) {
     const path = await cachedFile(ctx.cacheDir, ctx.repo, ctx.revision, name);
     if (path) {
       return { path, commit: await cachedCommit(ctx.cacheDir, ctx.repo, ctx.revision) };
     }
   }
-  if (offline) {
-    throw cannotDownload(ctx, names[0], "offline (offline: true or HF_HUB_OFFLINE) and not cached");
-  }
+  if (offline) return null;
   for (const name of names) {
     const meta = await headFile(ctx, name);
     if (meta) return { path: await download(ctx, name, meta), commit: meta.commit };
   }
-  const at = ctx.revision === "main" ? "" : ` at revision "${ctx.revision}"`;
-  throw new Error(`${ctx.repo} has no ${names.join(" or ")}${at}`);
+  return null;
 }
 function normalizeEtag(etag) {
   return etag.trim().replace(/^W\//, "").replace(/^"(.*)"$/, "$1");
@@ -9036,12 +9257,22 @@ async function fetchCheckpoint(model, options = {}) {
   if (halves.length === 0 || halves.some((h) => h !== "encoder" && h !== "decoder")) {
     throw new Error(`Cannot fetch "${model}": halves must name "encoder", "decoder" or both`);
   }
-  const none = Promise.resolve({ bytes: new Uint8Array(0), url: "", cached: true });
-  const half = (h) => halves.includes(h) ? fetchHalf(ctx, h) : none;
+  const half = (h) => halves.includes(h) ? fetchFirst(ctx, halfNames2(h)) : Promise.resolve(NONE);
   const [e, d] = await Promise.allSettled([half("encoder"), half("decoder")]);
   if (e.status === "rejected") throw e.reason;
   if (d.status === "rejected") throw d.reason;
-  const enc = e.value, dec = d.value;
+  let [enc, dec] = [e.value, d.value];
+  if (halves.every((h) => !(h === "encoder" ? enc : dec))) {
+    const whole = await fetchFirst(ctx, WHOLE_MODEL_FILES);
+    if (whole) {
+      [enc, dec] = [
+        halves.includes("encoder") ? whole : NONE,
+        halves.includes("decoder") ? whole : NONE
+      ];
+    }
+  }
+  if (!enc) throw notFound2(ctx, "encoder");
+  if (!dec) throw notFound2(ctx, "decoder");
   return {
     encoder: enc.bytes,
     decoder: dec.bytes,
@@ -9050,8 +9281,14 @@ async function fetchCheckpoint(model, options = {}) {
     cached: enc.cached && dec.cached
   };
 }
-async function fetchHalf(ctx, half) {
-  const names = EXTENSIONS2.map((e) => `${half}.${e}`);
+var NONE = { bytes: new Uint8Array(0), url: "", cached: true };
+function notFound2(ctx, half) {
+  return new Error(`${ctx.repo} has no ${halfNames2(half).join(" or ")} at ${ctx.base}`);
+}
+function halfNames2(half) {
+  return EXTENSIONS2.map((e) => `${half}.${e}`);
+}
+async function fetchFirst(ctx, names) {
   if (ctx.cache) {
     for (const name of names) {
       const hit = await ctx.cache.match(ctx.base + name);
@@ -9086,10 +9323,10 @@ async function fetchHalf(ctx, half) {
     );
     return { bytes, url, cached: false };
   }
-  throw new Error(`${ctx.repo} has no ${names.join(" or ")} at ${ctx.base}`);
+  return null;
 }
 async function readBody(ctx, name, res) {
-  const fail2 = async (reason) => {
+  const fail3 = async (reason) => {
     await res.body?.cancel().catch(() => {
     });
     throw new Error(`Cannot download "${name}" from ${ctx.repo}: ${reason}`);
@@ -9098,7 +9335,7 @@ async function readBody(ctx, name, res) {
   const header = encoded ? null : res.headers.get("content-length");
   const declared2 = header !== null && /^\d+$/.test(header) ? Number(header) : null;
   if (declared2 !== null && declared2 > ctx.maxBytes) {
-    return await fail2(`it is ${declared2} bytes, more than maxBytes (${ctx.maxBytes})`);
+    return await fail3(`it is ${declared2} bytes, more than maxBytes (${ctx.maxBytes})`);
   }
   if (!res.body) return new Uint8Array(0);
   let buf = new Uint8Array(declared2 ?? Math.min(ctx.maxBytes, 1 << 20));
@@ -9169,24 +9406,24 @@ async function decodePass(ops, run, input, fsqLevels) {
 // src/backends/wasm/standalone.ts
 var PATCH_SIZES = [1, 2, 4, 8];
 var MAX_CODEBOOK = 2 ** 31 - 1;
-function fail(what, message) {
+function fail2(what, message) {
   throw new Error(`Cannot ${what}: ${message}`);
 }
 function checkTensor(what, x, dtype, name) {
   const want = dtype === "f32" ? Float32Array : Int32Array;
   if (!(x.data instanceof want)) {
-    fail(what, `expected ${want.name} ${name}, got ${x.data?.constructor?.name ?? typeof x.data}`);
+    fail2(what, `expected ${want.name} ${name}, got ${x.data?.constructor?.name ?? typeof x.data}`);
   }
   if (!Array.isArray(x.shape) || !x.shape.every((d) => Number.isInteger(d) && d > 0)) {
-    fail(what, `${name} shape must be positive integers, got ${fmtShape(x.shape ?? [])}`);
+    fail2(what, `${name} shape must be positive integers, got ${fmtShape(x.shape ?? [])}`);
   }
   if (x.data.length !== numel(x.shape)) {
-    fail(what, `${x.data.length} values for ${name} shape ${fmtShape(x.shape)}`);
+    fail2(what, `${x.data.length} values for ${name} shape ${fmtShape(x.shape)}`);
   }
 }
 function levelsOf(what, patchSize) {
   if (!PATCH_SIZES.includes(patchSize)) {
-    fail(what, `patch size must be one of ${PATCH_SIZES.join(", ")}, got ${patchSize}`);
+    fail2(what, `patch size must be one of ${PATCH_SIZES.join(", ")}, got ${patchSize}`);
   }
   return Math.log2(patchSize);
 }
@@ -9195,7 +9432,7 @@ async function haarInput(what, x, patchSize) {
   const levels = levelsOf(what, patchSize);
   checkTensor(what, x, "f32", "input");
   if (x.shape.length !== 4 && x.shape.length !== 5) {
-    fail(what, `expected [B, C, H, W] or [B, C, T, H, W], got ${fmtShape(x.shape)}`);
+    fail2(what, `expected [B, C, H, W] or [B, C, T, H, W], got ${fmtShape(x.shape)}`);
   }
   return { w, levels };
 }
@@ -9209,10 +9446,10 @@ async function haarPatch(x, patchSize) {
   const shape = x.shape;
   const [hh, ww] = shape.slice(-2);
   if (hh % p || ww % p) {
-    fail(what, `height and width must be divisible by the patch size ${p}, got ${fmtShape(shape)}`);
+    fail2(what, `height and width must be divisible by the patch size ${p}, got ${fmtShape(shape)}`);
   }
   if (shape.length === 5 && (shape[2] + p - 1) % p) {
-    fail(
+    fail2(
       what,
       `frames must be 1 + a multiple of the patch size ${p} ((T + ${p - 1}) divisible by ${p}), got ${fmtShape(shape)}`
     );
@@ -9268,7 +9505,7 @@ async function haarUnpatch(x, patchSize) {
   const shape = x.shape;
   const group = p ** (shape.length - 2);
   if (shape[1] % group) {
-    fail(
+    fail2(
       what,
       `channels must be divisible by ${group} (patch size ${p}, ${shape.length - 2} dims), got ${fmtShape(shape)}`
     );
@@ -9302,22 +9539,22 @@ async function haarUnpatch(x, patchSize) {
   return copyOut(w, src, [b, ch, ts, hs, ws]);
 }
 function loadLevels(what, w, levels) {
-  if (!Array.isArray(levels)) fail(what, `levels must be an array of integers >= 2`);
+  if (!Array.isArray(levels)) fail2(what, `levels must be an array of integers >= 2`);
   let k;
   try {
     k = fsqConstants(levels);
   } catch (err) {
-    fail(what, err.message);
+    fail2(what, err.message);
   }
   if (k.codebookSize > MAX_CODEBOOK) {
-    fail(what, `FSQ levels [${levels.join(", ")}] give ${k.codebookSize} codes, more than int32`);
+    fail2(what, `FSQ levels [${levels.join(", ")}] give ${k.codebookSize} codes, more than int32`);
   }
   writeFsqTable(w.memory.buffer, w.k.fsqTable(), levels, k);
   return k.codebookSize;
 }
 function checkChannels(what, x, name, d) {
   if (x.shape.length < 2 || x.shape[1] !== d) {
-    fail(
+    fail2(
       what,
       `expected ${name} [B, D, ...] with D = ${d} (one channel per FSQ level), got ${fmtShape(x.shape)}`
     );
@@ -9341,7 +9578,7 @@ async function fsqQuantize3(z, levels = DEFAULT_FSQ_LEVELS) {
     dims: levels.length,
     positions
   });
-  if (bad >= 0) fail(what, `z holds the non-finite value ${z.data[bad]} at flat index ${bad}`);
+  if (bad >= 0) fail2(what, `z holds the non-finite value ${z.data[bad]} at flat index ${bad}`);
   return {
     indices: { data: w.i32(ip, b * positions).slice(), shape: [b, ...z.shape.slice(2)] },
     codes: copyOut(w, cp, [...z.shape])
@@ -9366,7 +9603,7 @@ async function fsqCodesToIndices(codes, levels = DEFAULT_FSQ_LEVELS) {
   if (bad >= 0) {
     const d = Math.floor(bad / positions) % levels.length;
     const l = levels[d];
-    fail(
+    fail2(
       what,
       `code ${codes.data[bad]} at flat index ${bad} is not on the grid of ${l} levels (k / ${Math.floor(l / 2)} - 1 for k = 0..${l - 1})`
     );
@@ -9392,7 +9629,7 @@ async function fsqIndicesToCodes(indices, levels = DEFAULT_FSQ_LEVELS) {
     size
   });
   if (bad >= 0) {
-    fail(what, `index ${indices.data[bad]} at flat index ${bad} is outside [0, ${size})`);
+    fail2(what, `index ${indices.data[bad]} at flat index ${bad} is outside [0, ${size})`);
   }
   return copyOut(w, cp, [b, levels.length, ...rest]);
 }
@@ -9603,6 +9840,23 @@ function decodeStep(host, stream, input) {
   return host.serial(
     () => decodePass(host.device("decode"), (ops, z) => stream.step(ops, z), input, host.fsqLevels)
   );
+}
+
+// src/token_results.ts
+function checkPerStep(options) {
+  const n = options?.latentFramesPerStep ?? 1;
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new Error(`Cannot stream: latentFramesPerStep must be a whole number >= 1, got ${n}`);
+  }
+  return n;
+}
+function joinResults(parts) {
+  if (parts.length === 1) return parts[0];
+  const out = {};
+  if (parts[0].latent) out.latent = concatTime(parts.map((p) => p.latent));
+  if (parts[0].indices) out.indices = concatTime(parts.map((p) => p.indices), 1);
+  if (parts[0].codes) out.codes = concatTime(parts.map((p) => p.codes));
+  return out;
 }
 
 // src/tokenizer.ts
@@ -9942,21 +10196,545 @@ var Tokenizer = class {
     return this.#disposed;
   }
 };
-function checkPerStep(options) {
-  const n = options?.latentFramesPerStep ?? 1;
-  if (!Number.isSafeInteger(n) || n < 1) {
-    throw new Error(`Cannot stream: latentFramesPerStep must be a whole number >= 1, got ${n}`);
-  }
-  return n;
-}
 var STEP_PIXEL_FRAMES = 16 * 256 * 256;
-function joinResults(parts) {
-  if (parts.length === 1) return parts[0];
-  const out = {};
-  if (parts[0].latent) out.latent = concatTime(parts.map((p) => p.latent));
-  if (parts[0].indices) out.indices = concatTime(parts.map((p) => p.indices), 1);
-  if (parts[0].codes) out.codes = concatTime(parts.map((p) => p.codes));
-  return out;
+
+// src/models/wan/latent.ts
+var WAN21_LATENT_STATS = {
+  mean: [
+    -0.7571,
+    -0.7089,
+    -0.9113,
+    0.1075,
+    -0.1745,
+    0.9653,
+    -0.1517,
+    1.5508,
+    0.4134,
+    -0.0715,
+    0.5517,
+    -0.3632,
+    -0.1922,
+    -0.9497,
+    0.2503,
+    -0.2921
+  ],
+  std: [
+    2.8184,
+    1.4541,
+    2.3275,
+    2.6558,
+    1.2196,
+    1.7708,
+    2.6052,
+    2.0743,
+    3.2687,
+    2.1526,
+    2.8652,
+    1.5579,
+    1.6382,
+    1.1253,
+    2.8251,
+    1.916
+  ]
+};
+function checkStats(stats, channels) {
+  const ok = (v, positive) => Array.isArray(v) && v.length === channels && v.every((x) => typeof x === "number" && Number.isFinite(x) && (!positive || x > 0));
+  if (!ok(stats?.mean, false) || !ok(stats?.std, true)) {
+    throw new Error(
+      `Cannot normalise the latent: give ${channels} finite means and ${channels} positive, finite standard deviations (one per latent channel)`
+    );
+  }
+}
+
+// src/nn/wan_conv.ts
+var WanCausalConv = class {
+  constructor(up, w, prefix, cin, cout, kernel, rows = [0, cout], adjust) {
+    this.prefix = prefix;
+    this.cin = cin;
+    this.kernel = kernel;
+    const [kt, kh, kw] = kernel;
+    const weight = w.take(`${prefix}.weight`, [cout, cin, kt, kh, kw]);
+    const bias = w.take(`${prefix}.bias`, [cout]);
+    this.cout = rows[1] - rows[0];
+    const plane = kh * kw;
+    const kept = bias.slice(rows[0], rows[1]);
+    if (adjust && kt !== 1) throw new Error(`${prefix}: only a 1x1x1 conv's weights are adjusted`);
+    const zero = new Float32Array(this.cout);
+    this.taps = [];
+    for (let tap = 0; tap < kt; tap++) {
+      const wt = new Float32Array(this.cout * cin * plane);
+      for (let o = 0; o < this.cout; o++) {
+        for (let i = 0; i < cin; i++) {
+          const from = (((rows[0] + o) * cin + i) * kt + tap) * plane;
+          wt.set(weight.subarray(from, from + plane), (o * cin + i) * plane);
+        }
+      }
+      adjust?.(wt, kept);
+      const shape = [this.cout, cin, 1, kh, kw];
+      const withBias = convParams(up, wt, shape, kept);
+      const noBias = { ...withBias, bias: up.upload({ data: zero, shape: [this.cout] }) };
+      this.taps.push({ withBias, noBias });
+    }
+  }
+  prefix;
+  cin;
+  kernel;
+  taps;
+  cout;
+  /** The conv over a whole clip (plus `residual`, one frame per output frame). */
+  forward(ops, x, residual) {
+    return new WanCausalConvStream(this).step(ops, x, residual, false);
+  }
+  /** A run over a clip arriving in steps. */
+  stream() {
+    return new WanCausalConvStream(this);
+  }
+};
+var WanCausalConvStream = class {
+  constructor(conv4) {
+    this.conv = conv4;
+  }
+  conv;
+  #history = null;
+  /**
+   * This step's output frames (one per input frame), plus `residual` when given. With `carry`
+   * (the default) the last input frames are kept for the next step.
+   */
+  step(ops, x, residual, carry = true) {
+    return this.#run(ops, x, this.conv.taps, residual, carry);
+  }
+  /**
+   * The outputs of `other`, a conv of the same input (the same kernel and input channels), over
+   * this step's frames and this stream's carried ones, carrying nothing: two convs of one input
+   * share one carried copy of it. Call it before this stream's own `step` of the same frames.
+   */
+  peer(ops, x, other) {
+    if (other.taps.length !== this.conv.taps.length || other.cin !== this.conv.cin) {
+      throw new Error(
+        `${other.prefix}: a peer conv must have ${this.conv.prefix}'s kernel and input`
+      );
+    }
+    return this.#run(ops, x, other.taps, void 0, false);
+  }
+  #run(ops, x, taps, residual, carry) {
+    const kt = taps.length;
+    const history = this.#history;
+    const held = history ? frameCount(history) : 0;
+    const pad = kt - 1 - held, frames = frameCount(x);
+    const parts = (from, to) => {
+      const out2 = [];
+      const a = from - pad, b = to - pad;
+      if (history && a < held) out2.push({ tensor: history, from: a, to: Math.min(b, held) });
+      if (b > held) out2.push({ tensor: x, from: Math.max(a, held) - held, to: b - held });
+      return out2;
+    };
+    const pieces = [];
+    const ranges = [];
+    for (let t = 0; t < Math.min(pad, frames); t++) ranges.push([t, t + 1]);
+    if (pad < frames) ranges.push([pad, frames]);
+    for (const [a, b] of ranges) {
+      let acc = residual ? ranges.length === 1 ? residual : ops.joinFrames([{ tensor: residual, from: a, to: b }]) : void 0;
+      const ownAcc = residual !== void 0 && ranges.length > 1;
+      let first = true, owned = ownAcc;
+      for (let i = Math.max(0, pad - a); i < kt; i++) {
+        const src = parts(a + i, b + i);
+        const whole = src.length === 1 && src[0].tensor === x && src[0].from === 0 && src[0].to === frames;
+        const input = whole ? x : ops.joinFrames(src);
+        const tap = first ? taps[i].withBias : taps[i].noBias;
+        const y = ops.conv(input, tap, { residual: acc });
+        if (input !== x) ops.release(input);
+        if (acc && owned) ops.release(acc);
+        acc = y, owned = true, first = false;
+      }
+      pieces.push(acc);
+    }
+    if (carry && kt > 1) {
+      const keep = Math.min(kt - 1, held + frames);
+      const next = parts(kt - 1 + frames - keep, kt - 1 + frames);
+      this.#history = ops.joinFrames(next, { park: true });
+      if (history) ops.release(history);
+    }
+    if (pieces.length === 1) return pieces[0];
+    const out = ops.joinFrames(pieces.map((p) => ({ tensor: p, from: 0, to: frameCount(p) })));
+    for (const p of pieces) ops.release(p);
+    return out;
+  }
+  /** Frees the carried frames. */
+  release(ops) {
+    if (this.#history) ops.release(this.#history);
+    this.#history = null;
+  }
+};
+
+// src/nn/wan_blocks.ts
+function loadRmsNorm(up, w, prefix, c, images = false) {
+  const gamma = w.take(`${prefix}.gamma`, images ? [c, 1, 1] : [c, 1, 1, 1]);
+  return { gamma: up.upload({ data: gamma, shape: [c] }), channels: c };
+}
+function loadConv2d2(up, w, prefix, cout, cin, k) {
+  const shape = [cout, cin, k, k];
+  return convParams(up, w.take(`${prefix}.weight`, shape), shape, w.take(`${prefix}.bias`, [cout]));
+}
+function streamed(make) {
+  return {
+    forward(ops, x) {
+      const s = make();
+      try {
+        return s.step(ops, x);
+      } finally {
+        s.release(ops);
+      }
+    },
+    stream: make
+  };
+}
+function normConv2(ops, x, norm, conv4, residual, carry = true) {
+  const h = ops.rmsNorm(x, norm, true);
+  const y = conv4.step(ops, h, residual, carry);
+  ops.release(h);
+  return y;
+}
+function wanConvStep(conv4) {
+  return streamed(() => {
+    const s = conv4.stream();
+    return { step: (ops, x) => s.step(ops, x), release: (ops) => s.release(ops) };
+  });
+}
+function wanHead(up, w, prefix, cin, cout) {
+  const norm = loadRmsNorm(up, w, `${prefix}.0`, cin);
+  const conv4 = new WanCausalConv(up, w, `${prefix}.2`, cin, cout, [3, 3, 3]);
+  return streamed(() => {
+    const s = conv4.stream();
+    return { step: (ops, x) => normConv2(ops, x, norm, s), release: (ops) => s.release(ops) };
+  });
+}
+var WanResidualBlock = class {
+  norm1;
+  conv1;
+  norm2;
+  conv2;
+  shortcut;
+  constructor(up, w, prefix, cin, cout) {
+    this.norm1 = loadRmsNorm(up, w, `${prefix}.residual.0`, cin);
+    this.conv1 = new WanCausalConv(up, w, `${prefix}.residual.2`, cin, cout, [3, 3, 3]);
+    this.norm2 = loadRmsNorm(up, w, `${prefix}.residual.3`, cout);
+    this.conv2 = new WanCausalConv(up, w, `${prefix}.residual.6`, cout, cout, [3, 3, 3]);
+    this.shortcut = cin !== cout ? new WanCausalConv(up, w, `${prefix}.shortcut`, cin, cout, [1, 1, 1]) : null;
+  }
+  forward(ops, x) {
+    return this.#apply(ops, x, this.conv1.stream(), this.conv2.stream(), false);
+  }
+  stream() {
+    const c1 = this.conv1.stream(), c2 = this.conv2.stream();
+    return {
+      step: (ops, x) => this.#apply(ops, x, c1, c2, true),
+      release: (ops) => {
+        c1.release(ops);
+        c2.release(ops);
+      }
+    };
+  }
+  #apply(ops, x, c1, c2, carry) {
+    const skip = this.shortcut ? this.shortcut.forward(ops, x) : x;
+    const h = normConv2(ops, x, this.norm1, c1, void 0, carry);
+    const out = normConv2(ops, h, this.norm2, c2, skip, carry);
+    ops.release(h);
+    if (skip !== x) ops.release(skip);
+    return out;
+  }
+};
+function wanAttention(up, w, prefix, c) {
+  const norm = loadRmsNorm(up, w, `${prefix}.norm`, c, true);
+  const qkv = loadConv2d2(up, w, `${prefix}.to_qkv`, 3 * c, c, 1);
+  const proj = loadConv2d2(up, w, `${prefix}.proj`, c, c, 1);
+  const forward = (ops, x) => {
+    const n = ops.rmsNorm(x, norm, false);
+    const packed = ops.conv(n, qkv);
+    ops.release(n);
+    const a = ops.attention(packed, "spatial");
+    ops.release(packed);
+    const y = ops.conv(a, proj, { residual: x });
+    ops.release(a);
+    return y;
+  };
+  return { forward, stream: () => localStream(forward) };
+}
+function wanResample(up, w, prefix, c, mode) {
+  if (mode === "downsample2d" || mode === "downsample3d") {
+    const space2 = loadConv2d2(up, w, `${prefix}.resample.1`, c, c, 3);
+    const down = (ops, x) => ops.conv(x, space2, { stride: [1, 2, 2], padLow: [0, 0], padHigh: [1, 1] });
+    if (mode === "downsample2d") return { forward: down, stream: () => localStream(down) };
+    const shape = [c, c, 3, 1, 1];
+    const time = convParams(
+      up,
+      w.take(`${prefix}.time_conv.weight`, shape),
+      shape,
+      w.take(`${prefix}.time_conv.bias`, [c])
+    );
+    return streamed(() => downTimeStream(down, time));
+  }
+  const space = loadConv2d2(up, w, `${prefix}.resample.1`, c / 2, c, 3);
+  const upSpace = (ops, x) => ops.conv(x, space, { upsample: true });
+  if (mode === "upsample2d") return { forward: upSpace, stream: () => localStream(upSpace) };
+  const first = new WanCausalConv(up, w, `${prefix}.time_conv`, c, 2 * c, [3, 1, 1], [0, c]);
+  const second = new WanCausalConv(up, w, `${prefix}.time_conv`, c, 2 * c, [3, 1, 1], [c, 2 * c]);
+  return streamed(() => upTimeStream(upSpace, first, second));
+}
+function downTimeStream(down, time) {
+  let last = null;
+  return {
+    step(ops, x) {
+      const h = down(ops, x);
+      const frames = frameCount(h);
+      let out;
+      if (!last) {
+        if (frames === 1) out = h;
+        else {
+          const rest = ops.conv(h, time, { stride: [2, 1, 1], padTime: 0 });
+          out = ops.joinFrames([{ tensor: h, from: 0, to: 1 }, allFrames(rest)]);
+          ops.release(rest);
+        }
+      } else {
+        const input = ops.joinFrames([allFrames(last), allFrames(h)]);
+        out = ops.conv(input, time, { stride: [2, 1, 1], padTime: 0 });
+        ops.release(input);
+        ops.release(last);
+      }
+      last = ops.joinFrames([{ tensor: h, from: frames - 1, to: frames }], { park: true });
+      if (out !== h) ops.release(h);
+      return out;
+    },
+    release(ops) {
+      if (last) ops.release(last);
+      last = null;
+    }
+  };
+}
+function upTimeStream(upSpace, first, second) {
+  const a = first.stream();
+  let started = false;
+  return {
+    step(ops, x) {
+      const frames = frameCount(x);
+      const from = started ? 0 : 1;
+      started = true;
+      let doubled = x;
+      if (frames > from) {
+        const rest = from ? sliceFrames(ops, x, from, frames) : x;
+        const yb = a.peer(ops, rest, second), ya = a.step(ops, rest);
+        if (rest !== x) ops.release(rest);
+        const parts = from ? [{ tensor: x, from: 0, to: 1 }] : [];
+        for (let t = 0; t < frames - from; t++) {
+          parts.push({ tensor: ya, from: t, to: t + 1 }, { tensor: yb, from: t, to: t + 1 });
+        }
+        doubled = ops.joinFrames(parts);
+        ops.release(ya);
+        ops.release(yb);
+      }
+      const y = upSpace(ops, doubled);
+      if (doubled !== x) ops.release(doubled);
+      return y;
+    },
+    release(ops) {
+      a.release(ops);
+    }
+  };
+}
+
+// src/models/wan/network.ts
+function sequence(up, w, prefix, down) {
+  const steps = [];
+  let width = 0, resamples = 0, temporal2 = 0;
+  for (let k = 0; ; k++) {
+    const at = `${prefix}.${k}`;
+    if (w.has(`${at}.residual.0.gamma`)) {
+      const cin = w.shape(`${at}.residual.0.gamma`)[0];
+      const cout = w.shape(`${at}.residual.2.weight`)[0];
+      if (width && cin !== width) {
+        throw new Error(
+          `Cannot load ${w.half}: "${w.source}" has block "${at}" of ${cin} input channels after a layer of ${width}`
+        );
+      }
+      steps.push(new WanResidualBlock(up, w, at, cin, cout));
+      width = cout;
+    } else if (w.has(`${at}.to_qkv.weight`)) {
+      steps.push(wanAttention(up, w, at, width));
+    } else if (w.has(`${at}.resample.1.weight`)) {
+      const time = w.has(`${at}.time_conv.weight`);
+      const mode = `${down ? "down" : "up"}sample${time ? "3d" : "2d"}`;
+      steps.push(wanResample(up, w, at, width, mode));
+      resamples++;
+      if (time) temporal2++;
+      if (!down) width /= 2;
+    } else if (k === 0) {
+      throw new Error(`Cannot load ${w.half}: "${w.source}" has no layer "${at}"`);
+    } else break;
+  }
+  return { steps, width, resamples, temporal: temporal2 };
+}
+function middle(up, w, prefix, c) {
+  return [
+    new WanResidualBlock(up, w, `${prefix}.0`, c, c),
+    wanAttention(up, w, `${prefix}.1`, c),
+    new WanResidualBlock(up, w, `${prefix}.2`, c, c)
+  ];
+}
+function pointwise(conv4) {
+  const forward = (ops, x) => conv4.forward(ops, x);
+  return { forward, stream: () => localStream(forward) };
+}
+function runSteps(run, steps, x) {
+  let h = x;
+  for (const step of steps) h = run(step, h, h !== x);
+  return h;
+}
+var WanNetwork = class {
+  get latentChannels() {
+    return this.config.latentChannels;
+  }
+  get spatialCompression() {
+    return this.config.spatialCompression;
+  }
+  get temporalCompression() {
+    return this.config.temporalCompression;
+  }
+  /** The network over a whole clip (or latent). */
+  forward(ops, x) {
+    return Promise.resolve(runSteps(runWhole(ops), this.steps, x));
+  }
+  /** A run over a clip (or latent) arriving in the engine's temporal steps. */
+  stream(ops) {
+    const run = new StreamRun(ops);
+    return {
+      step: (_ops, x) => Promise.resolve(runSteps(run.run, this.steps, x)),
+      release: () => run.release()
+    };
+  }
+};
+var WanEncoder = class extends WanNetwork {
+  config;
+  steps;
+  constructor(up, w, stats = null) {
+    super();
+    const dim = w.shape("encoder.conv1.weight")[0];
+    const conv1 = new WanCausalConv(up, w, "encoder.conv1", 3, dim, [3, 3, 3]);
+    const seq = sequence(up, w, "encoder.downsamples", true);
+    const c = seq.width;
+    const z2 = w.shape("encoder.head.2.weight")[0];
+    if (z2 % 2 !== 0) {
+      throw new Error(
+        `Cannot load encoder: "${w.source}" has a head of ${z2} channels; it gives the mean and log-variance, 2 x z`
+      );
+    }
+    const z = z2 / 2;
+    if (stats) checkStats(stats, z);
+    const normalize = stats ? (weight, bias) => {
+      for (let o = 0; o < z; o++) {
+        const s = 1 / stats.std[o];
+        for (let i = 0; i < z2; i++) weight[o * z2 + i] *= s;
+        bias[o] = (bias[o] - stats.mean[o]) * s;
+      }
+    } : void 0;
+    const mean = new WanCausalConv(up, w, "conv1", z2, z2, [1, 1, 1], [0, z], normalize);
+    this.config = {
+      half: "encoder",
+      kind: "video",
+      family: "wan",
+      fsqLevels: null,
+      latentChannels: z,
+      spatialCompression: 2 ** seq.resamples,
+      temporalCompression: 2 ** seq.temporal,
+      baseWidth: dim,
+      normalized: stats
+    };
+    this.steps = [
+      wanConvStep(conv1),
+      ...seq.steps,
+      ...middle(up, w, "encoder.middle", c),
+      wanHead(up, w, "encoder.head", c, z2),
+      pointwise(mean)
+    ];
+  }
+};
+var WanDecoder = class extends WanNetwork {
+  config;
+  steps;
+  constructor(up, w, stats = null) {
+    super();
+    const z = w.shape("conv2.weight")[0];
+    if (stats) checkStats(stats, z);
+    const denormalize = stats ? (weight, bias) => {
+      for (let o = 0; o < z; o++) {
+        let shift = 0;
+        for (let i = 0; i < z; i++) {
+          shift += weight[o * z + i] * stats.mean[i];
+          weight[o * z + i] *= stats.std[i];
+        }
+        bias[o] += shift;
+      }
+    } : void 0;
+    const conv22 = new WanCausalConv(up, w, "conv2", z, z, [1, 1, 1], [0, z], denormalize);
+    const dim = w.shape("decoder.conv1.weight")[0];
+    const conv1 = new WanCausalConv(up, w, "decoder.conv1", z, dim, [3, 3, 3]);
+    const mid = middle(up, w, "decoder.middle", dim);
+    const seq = sequence(up, w, "decoder.upsamples", false);
+    this.config = {
+      half: "decoder",
+      kind: "video",
+      family: "wan",
+      fsqLevels: null,
+      latentChannels: z,
+      spatialCompression: 2 ** seq.resamples,
+      temporalCompression: 2 ** seq.temporal,
+      baseWidth: seq.width,
+      normalized: stats
+    };
+    this.steps = [
+      pointwise(conv22),
+      wanConvStep(conv1),
+      ...mid,
+      ...seq.steps,
+      wanHead(up, w, "decoder.head", seq.width, 3)
+    ];
+  }
+};
+
+// src/models/wan/build.ts
+function isWanHalves(encoder, decoder) {
+  const [e, d] = [encoder, decoder].map((s) => s && isWanCheckpoint(s));
+  if (encoder && decoder && e !== d) {
+    throw new Error(
+      `Cannot load tokenizer: "${(e ? encoder : decoder).source}" holds a Wan VAE and "${(e ? decoder : encoder).source}" a Cosmos tokenizer; load the two halves of one model`
+    );
+  }
+  return !!(e || d);
+}
+function buildWan(up, encoderSrc, decoderSrc, normalize = false, checkAllUsed2) {
+  const stats = normalize === true ? WAN21_LATENT_STATS : normalize || null;
+  let encoder = null, decoder = null;
+  if (encoderSrc) {
+    const reader = new WeightReader(encoderSrc, "encoder");
+    encoder = new WanEncoder(up, reader, stats);
+    checkAllUsed2(reader);
+    reader.close();
+  }
+  if (decoderSrc) {
+    const reader = new WeightReader(decoderSrc, "decoder");
+    decoder = new WanDecoder(up, reader, stats);
+    checkAllUsed2(reader);
+    reader.close();
+  }
+  const [a, b] = [encoder?.config, decoder?.config];
+  if (a && b && (a.latentChannels !== b.latentChannels || a.spatialCompression !== b.spatialCompression || a.temporalCompression !== b.temporalCompression)) {
+    throw new Error(
+      `Cannot load tokenizer: the Wan encoder (${a.latentChannels} latent channels, ${a.spatialCompression}x${a.spatialCompression}x${a.temporalCompression}) and decoder (${b.latentChannels}, ${b.spatialCompression}x${b.spatialCompression}x${b.temporalCompression}) do not belong together`
+    );
+  }
+  return { encoder, decoder, model: wanModelName(a ?? b) };
+}
+function wanModelName(c) {
+  const official = c.baseWidth === 96 && c.latentChannels === 16 && c.spatialCompression === 8 && c.temporalCompression === 4;
+  return official ? "Wan2.1-VAE" : `Wan VAE (base width ${c.baseWidth}, ${c.latentChannels} latent channels, ${c.temporalCompression}x${c.spatialCompression}x${c.spatialCompression})`;
 }
 
 // src/load.ts
@@ -10052,10 +10830,21 @@ async function loadTokenizer(options) {
   if (encSrc) halves.push({ half: "encoder", src: encSrc });
   if (decSrc) halves.push({ half: "decoder", src: decSrc });
   nameHint ??= folderVariant(options.encoder) ?? folderVariant(options.decoder);
-  const loaded = inferLoadedHalves(halves, variant, nameHint, options.compression);
-  const cfg = loaded[0].config;
+  const wan = isWanHalves(encSrc, decSrc);
+  if (wan && variant) {
+    throw new Error(
+      `Cannot load ${variant.name}: "${halves[0].src.source}" holds a Wan VAE; leave model out, or give it alone to load a hub repo`
+    );
+  }
+  if (!wan && options.normalize) {
+    throw new Error(
+      "Cannot load tokenizer: normalize is for the Wan VAE's latent; a Cosmos tokenizer's latent is used as it is"
+    );
+  }
+  const loaded = wan ? [] : inferLoadedHalves(halves, variant, nameHint, options.compression);
   const window = options.window ?? null;
-  if (cfg.kind === "video" && window !== null) checkWindow(window, cfg.temporalCompression);
+  const cfg = loaded[0]?.config;
+  if (cfg?.kind === "video" && window !== null) checkWindow(window, cfg.temporalCompression);
   const { selected, owned } = await selectBackend(options);
   const backend = selected.kind === "backend" ? selected.backend : null;
   const weights = [];
@@ -10071,6 +10860,12 @@ async function loadTokenizer(options) {
   };
   try {
     let encoder = null, decoder = null;
+    let model = variant?.name ?? (cfg && describeVariant(architectureOf(cfg)));
+    if (wan) {
+      const built = buildWan(uploader, encSrc, decSrc, options.normalize, checkAllUsed);
+      ({ encoder, decoder, model } = built);
+      if (window !== null) checkWindow(window, (encoder ?? decoder).temporalCompression);
+    }
     for (const { half, src, config } of loaded) {
       const reader = new WeightReader(src, half);
       if (config.half === "encoder") {
@@ -10081,7 +10876,6 @@ async function loadTokenizer(options) {
       checkAllUsed(reader);
       reader.close();
     }
-    const model = variant?.name ?? describeVariant(architectureOf(cfg));
     await backend?.flush();
     return new Tokenizer({
       selected,
@@ -10365,6 +11159,7 @@ export {
   QualityMeter,
   Tokenizer,
   VARIANTS,
+  WAN21_LATENT_STATS,
   browserRepoId,
   encodeSafetensors,
   fetchCheckpoint,

@@ -32,6 +32,8 @@ import { fetchCheckpoint } from "./browser/hub.ts";
 import { ARCHITECTURE_BUFFERS, type TensorSource, WeightReader } from "./weights/checkpoint.ts";
 import type { HostTensor } from "./types.ts";
 import { type Decoder, type Encoder, Tokenizer } from "./tokenizer.ts";
+import { buildWan, isWanHalves } from "./models/wan/build.ts";
+import type { LatentStats } from "./models/wan/latent.ts";
 
 /** What to load, and what runs it. */
 export interface LoadOptions {
@@ -80,6 +82,12 @@ export interface LoadOptions {
    * (encode/decode then reject; token/code conversion works on the CPU).
    */
   backend?: BackendChoice | Backend;
+  /**
+   * Wan VAE only: encode gives the latent the diffusion models take, (mean - m) / s per
+   * channel, and decode takes one; `true` uses Wan2.1's statistics (WAN21_LATENT_STATS), or
+   * give { mean, std }. Default: the encoder's raw mean, as WanVAE_.encode with scale (0, 1).
+   */
+  normalize?: boolean | LatentStats;
   /** WebGPU device options, for tests and benchmarks. */
   webgpu?: WebGpuOptions;
   /**
@@ -255,10 +263,23 @@ export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
   if (encSrc) halves.push({ half: "encoder", src: encSrc });
   if (decSrc) halves.push({ half: "decoder", src: decSrc });
   nameHint ??= folderVariant(options.encoder) ?? folderVariant(options.decoder);
-  const loaded = inferLoadedHalves(halves, variant, nameHint, options.compression);
-  const cfg = loaded[0].config;
+  const wan = isWanHalves(encSrc, decSrc);
+  if (wan && variant) {
+    throw new Error(
+      `Cannot load ${variant.name}: "${
+        halves[0].src.source
+      }" holds a Wan VAE; leave model out, or give it alone to load a hub repo`,
+    );
+  }
+  if (!wan && options.normalize) {
+    throw new Error(
+      "Cannot load tokenizer: normalize is for the Wan VAE's latent; a Cosmos tokenizer's latent is used as it is",
+    );
+  }
+  const loaded = wan ? [] : inferLoadedHalves(halves, variant, nameHint, options.compression);
   const window = options.window ?? null;
-  if (cfg.kind === "video" && window !== null) checkWindow(window, cfg.temporalCompression);
+  const cfg = loaded[0]?.config;
+  if (cfg?.kind === "video" && window !== null) checkWindow(window, cfg.temporalCompression);
   const { selected, owned } = await selectBackend(options);
   const backend = selected.kind === "backend" ? selected.backend : null;
   const weights: Tensor[] = [];
@@ -275,6 +296,12 @@ export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
   };
   try {
     let encoder: Encoder | null = null, decoder: Decoder | null = null;
+    let model = variant?.name ?? (cfg && describeVariant(architectureOf(cfg)));
+    if (wan) {
+      const built = buildWan(uploader, encSrc, decSrc, options.normalize, checkAllUsed);
+      ({ encoder, decoder, model } = built);
+      if (window !== null) checkWindow(window, (encoder ?? decoder)!.temporalCompression);
+    }
     for (const { half, src, config } of loaded) {
       const reader = new WeightReader(src, half);
       if (config.half === "encoder") {
@@ -289,7 +316,6 @@ export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
       checkAllUsed(reader);
       reader.close();
     }
-    const model = variant?.name ?? describeVariant(architectureOf(cfg));
     // Weight uploads are queued; make sure they (and any error) have landed.
     await backend?.flush();
     return new Tokenizer({
@@ -297,7 +323,7 @@ export async function loadTokenizer(options: LoadOptions): Promise<Tokenizer> {
       ownsBackend: owned,
       encoder,
       decoder,
-      model,
+      model: model!,
       weights,
       window,
     });

@@ -12,6 +12,7 @@ import { fsqCodesToIndices, fsqIndicesToCodes } from "./backends/wasm/standalone
 import type { HalfConfig } from "./models/config.ts";
 import type { ImageDecoder, ImageEncoder } from "./models/image.ts";
 import type { VideoDecoder, VideoEncoder } from "./models/video.ts";
+import type { WanConfig, WanDecoder, WanEncoder } from "./models/wan/network.ts";
 import type { Probe } from "./models/graph.ts";
 import { checkData, checkImageInput, checkIndicesInput, checkLatentInput } from "./inputs.ts";
 import {
@@ -29,33 +30,24 @@ import {
   encodeFrames,
   type FrameTokens,
   type StreamHost,
+  type StreamingNetwork as Video,
   tokenTensor,
 } from "./video_stream.ts";
 
 export type { FrameTokens } from "./video_stream.ts";
+export type { EncodeResult, StreamChunk, StreamOptions } from "./token_results.ts";
+import {
+  checkPerStep,
+  type EncodeResult,
+  joinResults,
+  type StreamChunk,
+  type StreamOptions,
+} from "./token_results.ts";
 
-/** What encode returns: the latent, or FSQ indices and codes. */
-export interface EncodeResult {
-  /** Continuous tokenizers: the latent [B, C, h, w] (video: [B, C, t, h, w]). */
-  latent?: HostTensor;
-  /** Discrete tokenizers: FSQ indices [B, h, w] (video: [B, t, h, w]) in [0, codebookSize). */
-  indices?: HostTensor;
-  /** Discrete tokenizers: the quantized code values [B, D, ...], each in [-1, 1]. */
-  codes?: HostTensor;
-}
-
-/** One chunk of a stream: its tokens and the input frames it covers. */
-export interface StreamChunk extends EncodeResult {
-  /** Chunk number, from 0: the window (with the `window` option), else the latent frame. */
-  window: number;
-  /** Input frames [start, end) of the whole stream. */
-  frames: [number, number];
-}
-
-/** An image or video encoder built over a backend. */
-export type Encoder = ImageEncoder | VideoEncoder;
-/** An image or video decoder built over a backend. */
-export type Decoder = ImageDecoder | VideoDecoder;
+/** An image or video encoder built over a backend (Cosmos', or the Wan VAE's). */
+export type Encoder = ImageEncoder | VideoEncoder | WanEncoder;
+/** An image or video decoder built over a backend (Cosmos', or the Wan VAE's). */
+export type Decoder = ImageDecoder | VideoDecoder | WanDecoder;
 
 /** @internal What `loadTokenizer` builds a Tokenizer from. */
 export interface TokenizerParts {
@@ -130,7 +122,7 @@ export class Tokenizer {
     this.#encoder = parts.encoder;
     this.#decoder = parts.decoder;
     this.#weights = parts.weights;
-    const cfg: HalfConfig = (parts.encoder?.config ?? parts.decoder?.config)!;
+    const cfg: HalfConfig | WanConfig = (parts.encoder?.config ?? parts.decoder?.config)!;
     this.model = parts.model;
     this.kind = cfg.kind;
     this.fsqLevels = cfg.fsqLevels;
@@ -261,7 +253,7 @@ export class Tokenizer {
     const perStep = this.#stepsOf(h * w, input.shape[2], probe);
     if (perStep) {
       const frames = [];
-      const stream = encodeFrames(this.#streamHost(), encoder as VideoEncoder, [input], perStep);
+      const stream = encodeFrames(this.#streamHost(), encoder as Video, [input], perStep);
       for await (const { frames: _, ...tokens } of stream) frames.push(tokens);
       return joinResults(frames);
     }
@@ -313,7 +305,7 @@ export class Tokenizer {
     const perStep = this.#stepsOf(h * w * this.spatialCompression ** 2, frames, probe);
     if (perStep) {
       const parts = [];
-      const stream = decodeFrames(this.#streamHost(), decoder as VideoDecoder, [input], perStep);
+      const stream = decodeFrames(this.#streamHost(), decoder as Video, [input], perStep);
       for await (const f of stream) parts.push(f);
       return concatTime(parts);
     }
@@ -395,7 +387,7 @@ export class Tokenizer {
     const encoder = this.#half(this.#encoder, "encode", "encoder");
     if (!this.#video()) throw new Error("Cannot stream: this is an image tokenizer");
     const perStep = checkPerStep(options);
-    yield* encodeFrames(this.#streamHost(), encoder as VideoEncoder, pieces, perStep);
+    yield* encodeFrames(this.#streamHost(), encoder as Video, pieces, perStep);
   }
 
   /**
@@ -415,7 +407,7 @@ export class Tokenizer {
     async function* tokensOf(items: typeof pieces): AsyncGenerator<HostTensor> {
       for await (const item of items) yield tokenTensor(item);
     }
-    yield* decodeFrames(this.#streamHost(), decoder as VideoDecoder, tokensOf(pieces), perStep);
+    yield* decodeFrames(this.#streamHost(), decoder as Video, tokensOf(pieces), perStep);
   }
 
   /** What the streaming engine needs of this tokenizer. */
@@ -465,36 +457,9 @@ export class Tokenizer {
   }
 }
 
-/** How `encodeFrames` and `decodeFrames` step through a video. */
-export interface StreamOptions {
-  /**
-   * Latent frames the network runs at once after latent frame 0 (default 1): more means fewer,
-   * larger products (faster) and more memory per step; the results are the same.
-   */
-  latentFramesPerStep?: number;
-}
-
-function checkPerStep(options: StreamOptions): number {
-  const n = options?.latentFramesPerStep ?? 1;
-  if (!Number.isSafeInteger(n) || n < 1) {
-    throw new Error(`Cannot stream: latentFramesPerStep must be a whole number >= 1, got ${n}`);
-  }
-  return n;
-}
-
 /**
  * Input pixels x frames a whole-clip encode or decode holds in one step (16 frames of 256 x 256):
  * clips up to twice this run in one pass, larger ones in steps of the streaming engine, so that
  * memory stays that of about this many pixel frames (plus the carried state) whatever the clip.
  */
 const STEP_PIXEL_FRAMES = 16 * 256 * 256;
-
-/** Joins per-window results along time. */
-function joinResults(parts: EncodeResult[]): EncodeResult {
-  if (parts.length === 1) return parts[0];
-  const out: EncodeResult = {};
-  if (parts[0].latent) out.latent = concatTime(parts.map((p) => p.latent!));
-  if (parts[0].indices) out.indices = concatTime(parts.map((p) => p.indices!), 1);
-  if (parts[0].codes) out.codes = concatTime(parts.map((p) => p.codes!));
-  return out;
-}

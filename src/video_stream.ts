@@ -11,9 +11,9 @@
  * @module
  */
 
-import type { Backend } from "./backends/ops.ts";
+import type { Backend, Ops } from "./backends/ops.ts";
 import { decodePass, encodePass } from "./halves.ts";
-import type { NetworkStream, VideoDecoder, VideoEncoder } from "./models/video.ts";
+import type { NetworkStream } from "./models/video.ts";
 import { checkSameFrameShape, concatTime, sliceTime } from "./media/windows.ts";
 import { fmtShape, type HostTensor } from "./types.ts";
 
@@ -27,6 +27,12 @@ export interface FrameTokens {
   codes?: HostTensor;
   /** Input frames [start, end) of the whole stream that this latent frame encodes. */
   frames: [number, number];
+}
+
+/** What the engine steps: a video network (Cosmos' or Wan's) that runs as a stream. */
+export interface StreamingNetwork {
+  /** A run over frames (or latent frames) arriving in the network's temporal steps. */
+  stream(ops: Ops): NetworkStream;
 }
 
 /** What the engine needs of the tokenizer that runs it. */
@@ -117,7 +123,7 @@ function releaseLater(host: StreamHost, stream: NetworkStream): Promise<void> {
  */
 export async function* encodeFrames(
   host: StreamHost,
-  encoder: VideoEncoder,
+  encoder: StreamingNetwork,
   pieces: AsyncIterable<HostTensor> | Iterable<HostTensor>,
   latentPerStep = 1,
 ): AsyncGenerator<FrameTokens> {
@@ -197,7 +203,7 @@ function encodeStep(
  */
 export async function* decodeFrames(
   host: StreamHost,
-  decoder: VideoDecoder,
+  decoder: StreamingNetwork,
   pieces: AsyncIterable<HostTensor> | Iterable<HostTensor>,
   latentPerStep = 1,
 ): AsyncGenerator<HostTensor> {

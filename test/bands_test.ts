@@ -261,6 +261,10 @@ bandedTest(
       ops.release(stats);
       return y;
     }, 1e-6);
+    await sameOnBoth(banded, plain, "RMS norm over channels, then SiLU", (ops, up) => {
+      const gamma = up([4], 3);
+      return ops.rmsNorm(up([1, 4, 3, 23, 13], 6), { gamma, channels: 4 }, true);
+    });
     for (
       const [what, op] of [
         ["2x2 average pool of odd rows", (ops: Backend, x: Tensor) => ops.avgPool(x, "space")],

@@ -44,6 +44,17 @@ export interface NormWeights {
   eps: number;
 }
 
+/**
+ * RMS norm over channels (the Wan VAE's `RMS_norm`): per position, x / max(||x||, 1e-12) *
+ * sqrt(C) * gamma, the norm taken over the C channels of that position.
+ */
+export interface RmsNormWeights {
+  /** [C]: the per-channel gain. */
+  gamma: Tensor;
+  /** Channels normalised (C). */
+  channels: number;
+}
+
 /** GroupNorm to apply to a convolution's input as it is loaded. */
 export interface FusedNorm {
   /** From `groupNormStats` on the same input. */
@@ -160,6 +171,11 @@ export interface Ops {
   groupNormStats(x: Tensor, opts: GroupNormOptions): Tensor;
   /** Standalone GroupNorm (+ SiLU) with precomputed statistics. */
   groupNorm(x: Tensor, norm: FusedNorm): Tensor;
+  /**
+   * RMS norm over the channels of [B, C, ...] (see RmsNormWeights), then SiLU when `silu`:
+   * a new tensor of the same shape.
+   */
+  rmsNorm(x: Tensor, weights: RmsNormWeights, silu: boolean): Tensor;
   /**
    * Self-attention over a packed q/k/v tensor [B, 3C, H, W] or [B, 3C, T, H, W] (or queries
    * with separate `keysValues`), shaped [B, C, ...]: out_i = sum_j softmax_j(q_i . k_j /

@@ -17,7 +17,7 @@
  */
 
 import { findVariant } from "../models/variants.ts";
-import { checkRepoId, checkRevision } from "../hub/names.ts";
+import { checkRepoId, checkRevision, WHOLE_MODEL_FILES } from "../hub/names.ts";
 
 /** Where and how `fetchCheckpoint` fetches; every field has a default. */
 export interface BrowserHubOptions {
@@ -110,13 +110,25 @@ export async function fetchCheckpoint(
   if (halves.length === 0 || halves.some((h) => h !== "encoder" && h !== "decoder")) {
     throw new Error(`Cannot fetch "${model}": halves must name "encoder", "decoder" or both`);
   }
-  const none = Promise.resolve({ bytes: new Uint8Array(0), url: "", cached: true });
-  const half = (h: "encoder" | "decoder") => halves.includes(h) ? fetchHalf(ctx, h) : none;
+  const half = (h: "encoder" | "decoder") =>
+    halves.includes(h) ? fetchFirst(ctx, halfNames(h)) : Promise.resolve(NONE);
   // Both run to the end (no read left going behind a failure) before either error is thrown.
   const [e, d] = await Promise.allSettled([half("encoder"), half("decoder")]);
   if (e.status === "rejected") throw e.reason;
   if (d.status === "rejected") throw d.reason;
-  const enc = e.value, dec = d.value;
+  let [enc, dec] = [e.value, d.value];
+  if (halves.every((h) => !(h === "encoder" ? enc : dec))) {
+    // No half file at all: a repo holding a whole VAE in one file (Wan's) gives both halves.
+    const whole = await fetchFirst(ctx, WHOLE_MODEL_FILES);
+    if (whole) {
+      [enc, dec] = [
+        halves.includes("encoder") ? whole : NONE,
+        halves.includes("decoder") ? whole : NONE,
+      ];
+    }
+  }
+  if (!enc) throw notFound(ctx, "encoder");
+  if (!dec) throw notFound(ctx, "decoder");
   return {
     encoder: enc.bytes,
     decoder: dec.bytes,
@@ -137,11 +149,24 @@ interface HalfContext {
   onProgress?: BrowserHubOptions["onProgress"];
 }
 
-async function fetchHalf(
+/** What a half left out of `halves` comes back as. */
+const NONE = { bytes: new Uint8Array(0), url: "", cached: true };
+
+/** A half's files are not in the repo. */
+function notFound(ctx: HalfContext, half: "encoder" | "decoder"): Error {
+  return new Error(`${ctx.repo} has no ${halfNames(half).join(" or ")} at ${ctx.base}`);
+}
+
+/** The file names of a half, in the order tried. */
+function halfNames(half: "encoder" | "decoder"): string[] {
+  return EXTENSIONS.map((e) => `${half}.${e}`);
+}
+
+/** The first of `names` in the cache, else the first the hub has (then cached); null if none. */
+async function fetchFirst(
   ctx: HalfContext,
-  half: "encoder" | "decoder",
-): Promise<{ bytes: Uint8Array<ArrayBuffer>; url: string; cached: boolean }> {
-  const names = EXTENSIONS.map((e) => `${half}.${e}`);
+  names: readonly string[],
+): Promise<{ bytes: Uint8Array<ArrayBuffer>; url: string; cached: boolean } | null> {
   if (ctx.cache) {
     for (const name of names) {
       const hit = await ctx.cache.match(ctx.base + name);
@@ -179,7 +204,7 @@ async function fetchHalf(
     );
     return { bytes, url, cached: false };
   }
-  throw new Error(`${ctx.repo} has no ${names.join(" or ")} at ${ctx.base}`);
+  return null;
 }
 
 /**

@@ -13,6 +13,8 @@ import { architectureOf, type CheckpointHalf, halvesOf, inferHalves } from "../m
 import { describeVariant, findVariant, type VariantSpec } from "../models/variants.ts";
 import { readTokenFile, TOKEN_FORMAT, WHOLE_CLIP } from "./tokens.ts";
 import { fmtShape } from "../types.ts";
+import { isWanCheckpoint, wanHalf } from "../weights/wan_names.ts";
+import { describeWanHalf, wanModelName } from "../models/wan/build.ts";
 
 export interface HalfInfo {
   half: "encoder" | "decoder";
@@ -104,6 +106,38 @@ export async function describeFile(path: string, model?: string): Promise<FileIn
   const names = src.names();
   let halves: CheckpointHalf[] | null;
   let format = zip ? "TorchScript archive" : "safetensors";
+  if (isWanCheckpoint(src)) {
+    const diffusers = names.some((n) => /^(?:en|de)coder\.(?:down|up|mid)_block/.test(n));
+    format = zip ? "torch.save state_dict" : "safetensors";
+    if (diffusers) format += ", diffusers AutoencoderKLWan names";
+    const wan = (["encoder", "decoder"] as const).flatMap((half): HalfInfo[] => {
+      if (!names.some((n) => (half === "encoder" ? /^encoder\./ : /^decoder\./).test(n))) return [];
+      const shape = describeWanHalf(wanHalf(src, half), half);
+      return [{
+        half,
+        kind: "video",
+        variant: wanModelName(shape),
+        discrete: false,
+        spatialCompression: shape.spatialCompression,
+        temporalCompression: shape.temporalCompression,
+        latentChannels: shape.latentChannels,
+        fsqLevels: null,
+      }];
+    });
+    return {
+      file: path,
+      type: "checkpoint",
+      format,
+      bytes: bytes.length,
+      tensors: names.length,
+      parameters: names.reduce((a, n) => a + src.shape(n)!.reduce((x, y) => x * y, 1), 0),
+      dtypes: zip
+        ? []
+        : [...new Set([...parseSafetensors(bytes, path).entries.values()].map((e) => e.dtype))],
+      halves: wan,
+      metadata: src.metadata,
+    };
+  }
   if (isDiffusersCheckpoint(src)) {
     const h = fromDiffusers(src);
     halves = [{ half: "encoder", src: h.encoder }, { half: "decoder", src: h.decoder }];

@@ -24,6 +24,7 @@ import {
   isBlobName,
   isCommitHash,
   quote,
+  WHOLE_MODEL_FILES,
 } from "./names.ts";
 
 /** Progress of one file's download; `bytes` counts a resumed download's earlier part too. */
@@ -140,13 +141,42 @@ export async function resolveCheckpoint(
   // Both halves run to the end (no download left writing behind a failure) before any throws.
   const none = Promise.resolve({ path: "", commit: "" });
   const [enc, dec] = await Promise.allSettled([
-    wanted.has("encoder") ? resolveHalf(ctx, "encoder", offline) : none,
-    wanted.has("decoder") ? resolveHalf(ctx, "decoder", offline) : none,
+    wanted.has("encoder") ? findFile(ctx, halfNames("encoder"), offline) : none,
+    wanted.has("decoder") ? findFile(ctx, halfNames("decoder"), offline) : none,
   ]);
   if (enc.status === "rejected") throw enc.reason;
   if (dec.status === "rejected") throw dec.reason;
+  if ([...wanted].every((h) => !(h === "encoder" ? enc.value : dec.value))) {
+    // No half file at all: a repo holding a whole VAE in one file (Wan's) gives both halves.
+    const whole = await findFile(ctx, WHOLE_MODEL_FILES, offline);
+    if (whole) {
+      const path = (h: Half) => wanted.has(h) ? whole.path : "";
+      return { encoder: path("encoder"), decoder: path("decoder"), repo, revision: whole.commit };
+    }
+  }
+  if (!enc.value) throw notFound(ctx, "encoder", offline);
+  if (!dec.value) throw notFound(ctx, "decoder", offline);
   const commit = enc.value.commit || dec.value.commit;
   return { encoder: enc.value.path, decoder: dec.value.path, repo, revision: commit };
+}
+
+/** The file names of a half, in the order tried. */
+function halfNames(half: Half): string[] {
+  return EXTENSIONS.map((e) => `${half}.${e}`);
+}
+
+/** Why `half` could not be had: offline and not cached, or not in the repo. */
+function notFound(ctx: Context, half: Half, offline: boolean): Error {
+  const names = halfNames(half);
+  if (offline) {
+    return cannotDownload(
+      ctx,
+      names[0],
+      "offline (offline: true or HF_HUB_OFFLINE) and not cached",
+    );
+  }
+  const at = ctx.revision === "main" ? "" : ` at revision "${ctx.revision}"`;
+  return new Error(`${ctx.repo} has no ${names.join(" or ")}${at}`);
 }
 
 /** The hub repo id for an official name or an owner/name id. */
@@ -211,27 +241,27 @@ async function isDirectoryPath(path: string): Promise<boolean> {
   return true;
 }
 
-async function resolveHalf(
+/**
+ * The first of `names` the cache holds for this revision, else (online) the first the hub has,
+ * downloaded; null when there is none.
+ */
+async function findFile(
   ctx: Context,
-  half: Half,
+  names: readonly string[],
   offline: boolean,
-): Promise<{ path: string; commit: string }> {
-  const names = EXTENSIONS.map((e) => `${half}.${e}`);
+): Promise<{ path: string; commit: string } | null> {
   for (const name of names) {
     const path = await cachedFile(ctx.cacheDir, ctx.repo, ctx.revision, name);
     if (path) {
       return { path, commit: (await cachedCommit(ctx.cacheDir, ctx.repo, ctx.revision))! };
     }
   }
-  if (offline) {
-    throw cannotDownload(ctx, names[0], "offline (offline: true or HF_HUB_OFFLINE) and not cached");
-  }
+  if (offline) return null;
   for (const name of names) {
     const meta = await headFile(ctx, name);
     if (meta) return { path: await download(ctx, name, meta), commit: meta.commit };
   }
-  const at = ctx.revision === "main" ? "" : ` at revision "${ctx.revision}"`;
-  throw new Error(`${ctx.repo} has no ${names.join(" or ")}${at}`);
+  return null;
 }
 
 /** Strips W/ and quotes from an ETag. */

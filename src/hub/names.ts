@@ -93,3 +93,13 @@ export function checkFileName(file: string): void {
 export function checkEtag(etag: string): void {
   if (!isBlobName(etag)) throw new Error(`Invalid ETag ${quote(etag)}: expected ${ETAG_RULE}`);
 }
+
+/**
+ * Files that hold a whole model, both halves, tried when a repo has no half file: the Wan2.1
+ * VAE as Wan ships it (`Wan-AI/Wan2.1-T2V-1.3B`), and a diffusers pipeline's VAE
+ * (`Wan-AI/Wan2.1-T2V-1.3B-Diffusers`).
+ */
+export const WHOLE_MODEL_FILES: readonly string[] = [
+  "Wan2.1_VAE.pth",
+  "vae/diffusion_pytorch_model.safetensors",
+];

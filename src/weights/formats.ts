@@ -1,6 +1,6 @@
 /**
- * Checkpoint format detection: TorchScript archives (`.jit`, a ZIP) and safetensors files load
- * through the same call.
+ * Checkpoint format detection: TorchScript archives (`.jit`, a ZIP), torch.save state_dicts
+ * (`.pth`, the same ZIP) and safetensors files load through the same call.
  * @module
  */
 
@@ -8,6 +8,7 @@ import { fromDiffusers, isDiffusersCheckpoint } from "./diffusers.ts";
 import { requireFinite, safetensorsSource, type TensorSource } from "./checkpoint.ts";
 import { parseSafetensors } from "./safetensors.ts";
 import { isAutoencoder, parseTorchScript, readTorchScript, splitHalves } from "./torchscript.ts";
+import { isWanCheckpoint, wanHalf } from "./wan_names.ts";
 
 /** Whether the bytes start like a ZIP archive (a TorchScript `.jit` file). */
 export function isZip(bytes: Uint8Array): boolean {
@@ -24,6 +25,8 @@ function pickHalf(src: TensorSource, half: string | undefined): TensorSource {
   if (half !== "encoder" && half !== "decoder") {
     throw new Error(`Cannot pick half "${half}" of "${src.source}": use "encoder" or "decoder"`);
   }
+  // A Wan VAE (reference or diffusers names) first: diffusers' names look like Cosmos' too.
+  if (isWanCheckpoint(src)) return wanHalf(src, half);
   // Before isAutoencoder: a diffusers file also has encoder.* and decoder.* names.
   if (isDiffusersCheckpoint(src)) return fromDiffusers(src)[half];
   if (!isAutoencoder(src)) return src;

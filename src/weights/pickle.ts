@@ -386,6 +386,9 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
       }
       case 0x62: { // BUILD
         const state = pop(), obj = top();
+        // torch.save's state_dict is an OrderedDict with a `_metadata` attribute (versions of
+        // the modules' formats): its attribute dict is not needed.
+        if (obj instanceof Map && state instanceof Map) break;
         if (!(obj instanceof PickledObject)) fail("BUILD on something that is not an object");
         if (obj.state !== undefined) fail(`BUILD twice on ${obj.className}`);
         obj.state = state;

@@ -1,6 +1,8 @@
 /**
  * Reads the state_dict of a TorchScript archive (the `.jit` files torch.jit.save writes, as NVIDIA
- * ships the Cosmos tokenizers) without Python.
+ * ships the Cosmos tokenizers) without Python; and of a `torch.save` of a state_dict (a `.pth`,
+ * as Wan ships its VAE: the same ZIP layout, whose data.pkl holds an OrderedDict of name ->
+ * tensor instead of a module tree).
  *
  * Layout: a ZIP whose members all lie under one folder `<archive>/`. `<archive>/data.pkl` pickles
  * the module tree: each module is an object of a `__torch__.*` class whose BUILD state is a dict of
@@ -258,14 +260,33 @@ function readLayout(
     }
     return { storage, offset: t.offset, shape: t.shape, stride: t.stride };
   };
-  if (!(root instanceof PickledObject)) fail("data.pkl does not hold a module");
   const classes = new Map<string, string>();
-  walkModules(root, source, (name, t) => {
+  const add = (name: string, t: PickledTensor) => {
     if (tensors.size >= MAX_TENSORS) {
       fail(`data.pkl holds more than ${MAX_TENSORS} tensors, more than any checkpoint`);
     }
     tensors.set(name, checkTensor(t, name));
-  }, (path, className) => classes.set(path, className));
+  };
+  if (root instanceof Map) {
+    // torch.save of a state_dict (a `.pth`, as Wan ships its VAE): names -> tensors.
+    for (const [key, value] of root) {
+      if (typeof key !== "string") {
+        fail(`the state_dict has a key that is not a name: ${describe(key)}`);
+      }
+      if (key.length > MAX_NAME_LENGTH) {
+        fail(`the name "${key.slice(0, 200)}..." is longer than ${MAX_NAME_LENGTH} characters`);
+      }
+      if (!(value instanceof PickledTensor)) {
+        fail(`the state_dict's entry "${key.slice(0, 200)}" is ${describe(value)}, not a tensor`);
+      }
+      add(key, value);
+    }
+    return { tensors, storages: [...backing], classes, prefix };
+  }
+  if (!(root instanceof PickledObject)) {
+    fail("data.pkl holds neither a module (torch.jit.save) nor a state_dict (torch.save)");
+  }
+  walkModules(root, source, add, (path, className) => classes.set(path, className));
   return { tensors, storages: [...backing], classes, prefix };
 }
 

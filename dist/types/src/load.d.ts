@@ -15,6 +15,7 @@ import type { VideoCompression } from "./models/config.d.ts";
 import { type WeightsInput } from "./weights/source.d.ts";
 import { type ResolveOptions } from "./hub/hub.d.ts";
 import { Tokenizer } from "./tokenizer.d.ts";
+import type { LatentStats } from "./models/wan/latent.d.ts";
 /** What to load, and what runs it. */
 export interface LoadOptions {
     /**
@@ -62,6 +63,12 @@ export interface LoadOptions {
      * (encode/decode then reject; token/code conversion works on the CPU).
      */
     backend?: BackendChoice | Backend;
+    /**
+     * Wan VAE only: encode gives the latent the diffusion models take, (mean - m) / s per
+     * channel, and decode takes one; `true` uses Wan2.1's statistics (WAN21_LATENT_STATS), or
+     * give { mean, std }. Default: the encoder's raw mean, as WanVAE_.encode with scale (0, 1).
+     */
+    normalize?: boolean | LatentStats;
     /** WebGPU device options, for tests and benchmarks. */
     webgpu?: WebGpuOptions;
     /**

@@ -9,30 +9,17 @@ import { type MemoryStats, type Tensor } from "./backends/ops.d.ts";
 import type { Selected } from "./backends/select.d.ts";
 import type { ImageDecoder, ImageEncoder } from "./models/image.d.ts";
 import type { VideoDecoder, VideoEncoder } from "./models/video.d.ts";
+import type { WanDecoder, WanEncoder } from "./models/wan/network.d.ts";
 import type { Probe } from "./models/graph.d.ts";
 import type { HostTensor } from "./types.d.ts";
 import { type FrameTokens } from "./video_stream.d.ts";
 export type { FrameTokens } from "./video_stream.d.ts";
-/** What encode returns: the latent, or FSQ indices and codes. */
-export interface EncodeResult {
-    /** Continuous tokenizers: the latent [B, C, h, w] (video: [B, C, t, h, w]). */
-    latent?: HostTensor;
-    /** Discrete tokenizers: FSQ indices [B, h, w] (video: [B, t, h, w]) in [0, codebookSize). */
-    indices?: HostTensor;
-    /** Discrete tokenizers: the quantized code values [B, D, ...], each in [-1, 1]. */
-    codes?: HostTensor;
-}
-/** One chunk of a stream: its tokens and the input frames it covers. */
-export interface StreamChunk extends EncodeResult {
-    /** Chunk number, from 0: the window (with the `window` option), else the latent frame. */
-    window: number;
-    /** Input frames [start, end) of the whole stream. */
-    frames: [number, number];
-}
-/** An image or video encoder built over a backend. */
-export type Encoder = ImageEncoder | VideoEncoder;
-/** An image or video decoder built over a backend. */
-export type Decoder = ImageDecoder | VideoDecoder;
+export type { EncodeResult, StreamChunk, StreamOptions } from "./token_results.d.ts";
+import { type EncodeResult, type StreamChunk, type StreamOptions } from "./token_results.d.ts";
+/** An image or video encoder built over a backend (Cosmos', or the Wan VAE's). */
+export type Encoder = ImageEncoder | VideoEncoder | WanEncoder;
+/** An image or video decoder built over a backend (Cosmos', or the Wan VAE's). */
+export type Decoder = ImageDecoder | VideoDecoder | WanDecoder;
 /** @internal What `loadTokenizer` builds a Tokenizer from. */
 export interface TokenizerParts {
     /** The backend that runs the network, or the reason there is none. */
@@ -168,12 +155,4 @@ export declare class Tokenizer {
      * first; calls made afterwards reject.
      */
     dispose(): Promise<void>;
-}
-/** How `encodeFrames` and `decodeFrames` step through a video. */
-export interface StreamOptions {
-    /**
-     * Latent frames the network runs at once after latent frame 0 (default 1): more means fewer,
-     * larger products (faster) and more memory per step; the results are the same.
-     */
-    latentFramesPerStep?: number;
 }

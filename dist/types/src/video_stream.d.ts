@@ -12,8 +12,8 @@
  * one latent frame per step; the rest is a few frames per layer).
  * @module
  */
-import type { Backend } from "./backends/ops.d.ts";
-import type { VideoDecoder, VideoEncoder } from "./models/video.d.ts";
+import type { Backend, Ops } from "./backends/ops.d.ts";
+import type { NetworkStream } from "./models/video.d.ts";
 import { type HostTensor } from "./types.d.ts";
 /** One latent frame's tokens from a stream, and the input frames it covers. */
 export interface FrameTokens {
@@ -25,6 +25,11 @@ export interface FrameTokens {
     codes?: HostTensor;
     /** Input frames [start, end) of the whole stream that this latent frame encodes. */
     frames: [number, number];
+}
+/** What the engine steps: a video network (Cosmos' or Wan's) that runs as a stream. */
+export interface StreamingNetwork {
+    /** A run over frames (or latent frames) arriving in the network's temporal steps. */
+    stream(ops: Ops): NetworkStream;
 }
 /** What the engine needs of the tokenizer that runs it. */
 export interface StreamHost {
@@ -57,11 +62,11 @@ export declare function tokenTensor(item: HostTensor | Omit<FrameTokens, "frames
  * runs `latentPerStep` latent frames (tc of input each) at a time: more per step is fewer,
  * larger products and more memory; the results are the same.
  */
-export declare function encodeFrames(host: StreamHost, encoder: VideoEncoder, pieces: AsyncIterable<HostTensor> | Iterable<HostTensor>, latentPerStep?: number): AsyncGenerator<FrameTokens>;
+export declare function encodeFrames(host: StreamHost, encoder: StreamingNetwork, pieces: AsyncIterable<HostTensor> | Iterable<HostTensor>, latentPerStep?: number): AsyncGenerator<FrameTokens>;
 /**
  * Decodes tokens arriving in pieces (latents [B, C, t, h, w] or indices [B, t, h, w], any t),
  * yielding each latent frame's pixel frames (one for latent frame 0, tc for every later one) as
  * soon as they are final; together they equal decoding the whole latent at once. After latent
  * frame 0 the network runs `latentPerStep` latent frames at a time (same results).
  */
-export declare function decodeFrames(host: StreamHost, decoder: VideoDecoder, pieces: AsyncIterable<HostTensor> | Iterable<HostTensor>, latentPerStep?: number): AsyncGenerator<HostTensor>;
+export declare function decodeFrames(host: StreamHost, decoder: StreamingNetwork, pieces: AsyncIterable<HostTensor> | Iterable<HostTensor>, latentPerStep?: number): AsyncGenerator<HostTensor>;

@@ -22,6 +22,7 @@ import type {
   JoinOptions,
   KernelProfile,
   MemoryStats,
+  RmsNormWeights,
   Tensor,
 } from "../ops.ts";
 import type { HostTensor } from "../../types.ts";
@@ -31,6 +32,7 @@ import { type WasmOptions, WasmRuntime } from "./runtime.ts";
 import { gemm } from "./gemm.ts";
 import { conv } from "./conv.ts";
 import { groupNorm, groupNormStats } from "./norm.ts";
+import { rmsNorm } from "./rms_norm.ts";
 import { attention } from "./attention.ts";
 import { resample } from "./resample.ts";
 import { haar } from "./haar.ts";
@@ -149,6 +151,10 @@ export class WasmOps implements Backend {
 
   groupNorm(x: Tensor, norm: FusedNorm): Tensor {
     return groupNorm(this.#rt, x, norm);
+  }
+
+  rmsNorm(x: Tensor, weights: RmsNormWeights, silu: boolean): Tensor {
+    return rmsNorm(this.#rt, x, weights, silu);
   }
 
   attention(

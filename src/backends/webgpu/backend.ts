@@ -22,6 +22,7 @@ import type {
   JoinOptions,
   KernelProfile,
   MemoryStats,
+  RmsNormWeights,
   Tensor,
 } from "../ops.ts";
 import { fmtShape, type HostTensor } from "../../types.ts";
@@ -45,6 +46,7 @@ import {
 } from "./gemm.ts";
 import { conv } from "./conv.ts";
 import { groupNorm, groupNormStats } from "./norm.ts";
+import { rmsNorm } from "./rms_norm.ts";
 import { attention } from "./attention.ts";
 import { resample } from "./resample.ts";
 import { haar } from "./haar.ts";
@@ -183,6 +185,25 @@ export class WebGpuOps implements Backend {
     }
   }
 
+  /**
+   * An op whose output rows are its input rows, each computed from its own row alone (a norm
+   * with given statistics, one over channels), in row bands when `x` needs them.
+   */
+  #rowLocal(x: Tensor, op: (t: Tensor) => Tensor, what: string): Tensor {
+    if (!this.#banded(x.shape, x)) return op(x);
+    const same = (r0: number, r1: number): [number, number] => [r0, r1];
+    const run = (t: GpuTensor) => op(t) as GpuTensor;
+    return this.#bands.rowMap(
+      x as AnyGpuTensor,
+      x.shape,
+      "f32",
+      same,
+      () => true,
+      run,
+      `${what} of ${fmtShape(x.shape)}`,
+    );
+  }
+
   /** A resampler, in row bands when its input or output needs them. */
   #resample(x: Tensor, op: Resample): Tensor {
     const [b, c] = x.shape;
@@ -277,18 +298,11 @@ export class WebGpuOps implements Backend {
   }
 
   groupNorm(x: Tensor, norm: FusedNorm): Tensor {
-    const run = (t: Tensor) => groupNorm(this.#rt, t, norm) as GpuTensor;
-    if (!this.#banded(x.shape, x)) return run(x);
-    const same = (r0: number, r1: number): [number, number] => [r0, r1];
-    return this.#bands.rowMap(
-      x as AnyGpuTensor,
-      x.shape,
-      "f32",
-      same,
-      () => true,
-      run,
-      `a GroupNorm of ${fmtShape(x.shape)}`,
-    );
+    return this.#rowLocal(x, (t) => groupNorm(this.#rt, t, norm), "a GroupNorm");
+  }
+
+  rmsNorm(x: Tensor, weights: RmsNormWeights, silu: boolean): Tensor {
+    return this.#rowLocal(x, (t) => rmsNorm(this.#rt, t, weights, silu), "an RMS norm");
   }
 
   attention(

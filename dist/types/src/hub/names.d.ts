@@ -33,3 +33,9 @@ export declare function checkCommit(commit: string): void;
 export declare function checkFileName(file: string): void;
 /** Throws unless `etag` can name a blob (blobs/<etag> in the cache). */
 export declare function checkEtag(etag: string): void;
+/**
+ * Files that hold a whole model, both halves, tried when a repo has no half file: the Wan2.1
+ * VAE as Wan ships it (`Wan-AI/Wan2.1-T2V-1.3B`), and a diffusers pipeline's VAE
+ * (`Wan-AI/Wan2.1-T2V-1.3B-Diffusers`).
+ */
+export declare const WHOLE_MODEL_FILES: readonly string[];

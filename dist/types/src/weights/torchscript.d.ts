@@ -2,7 +2,9 @@
 // @ts-nocheck
 /**
  * Reads the state_dict of a TorchScript archive (the `.jit` files torch.jit.save writes, as NVIDIA
- * ships the Cosmos tokenizers) without Python.
+ * ships the Cosmos tokenizers) without Python; and of a `torch.save` of a state_dict (a `.pth`,
+ * as Wan ships its VAE: the same ZIP layout, whose data.pkl holds an OrderedDict of name ->
+ * tensor instead of a module tree).
  *
  * Layout: a ZIP whose members all lie under one folder `<archive>/`. `<archive>/data.pkl` pickles
  * the module tree: each module is an object of a `__torch__.*` class whose BUILD state is a dict of

@@ -11,7 +11,7 @@
  * haar.ts, fsq.ts, frames.ts; the matrix product they share in gemm.ts).
  * @module
  */
-import type { AttentionOptions, Backend, ConvOptions, ConvWeights, FrameRange, FsqSpec, FusedNorm, GroupNormOptions, JoinOptions, KernelProfile, MemoryStats, Tensor } from "../ops.d.ts";
+import type { AttentionOptions, Backend, ConvOptions, ConvWeights, FrameRange, FsqSpec, FusedNorm, GroupNormOptions, JoinOptions, KernelProfile, MemoryStats, RmsNormWeights, Tensor } from "../ops.d.ts";
 import type { HostTensor } from "../../types.d.ts";
 import type { WasmVariant } from "./kernels.d.ts";
 import type { WasmHeap } from "./heap.d.ts";
@@ -57,6 +57,7 @@ export declare class WasmOps implements Backend {
     conv(x: Tensor, w: ConvWeights, opts?: ConvOptions): Tensor;
     groupNormStats(x: Tensor, opts: GroupNormOptions): Tensor;
     groupNorm(x: Tensor, norm: FusedNorm): Tensor;
+    rmsNorm(x: Tensor, weights: RmsNormWeights, silu: boolean): Tensor;
     attention(qkv: Tensor, kind?: "spatial" | "temporal", opts?: AttentionOptions): Tensor;
     avgPool(x: Tensor, axis: "space" | "time"): Tensor;
     upsample(x: Tensor, axis: "space" | "time"): Tensor;

@@ -11,7 +11,7 @@
  * This module is the backend's entry point, so it also exports the types its members name.
  * @module
  */
-import type { AttentionOptions, Backend, ConvOptions, ConvWeights, FrameRange, FsqSpec, FusedNorm, GroupNormOptions, JoinOptions, KernelProfile, MemoryStats, Tensor } from "../ops.d.ts";
+import type { AttentionOptions, Backend, ConvOptions, ConvWeights, FrameRange, FsqSpec, FusedNorm, GroupNormOptions, JoinOptions, KernelProfile, MemoryStats, RmsNormWeights, Tensor } from "../ops.d.ts";
 import { type HostTensor } from "../../types.d.ts";
 import type { DeviceOptions, GpuContext } from "./device.d.ts";
 import type { BufferPool } from "./pool.d.ts";
@@ -81,6 +81,7 @@ export declare class WebGpuOps implements Backend {
     conv(x: Tensor, w: ConvWeights, opts?: ConvOptions): Tensor;
     groupNormStats(x: Tensor, opts: GroupNormOptions): Tensor;
     groupNorm(x: Tensor, norm: FusedNorm): Tensor;
+    rmsNorm(x: Tensor, weights: RmsNormWeights, silu: boolean): Tensor;
     attention(qkv: Tensor, kind?: "spatial" | "temporal", opts?: AttentionOptions): Tensor;
     avgPool(x: Tensor, axis: "space" | "time"): Tensor;
     upsample(x: Tensor, axis: "space" | "time"): Tensor;

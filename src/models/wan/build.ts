@@ -1,0 +1,104 @@
+/**
+ * Building a Wan VAE tokenizer's networks from its checkpoint halves (the loader's Wan path,
+ * ../../load.ts): each half built and fully used, the two halves checked against each other.
+ * @module
+ */
+
+import type { Uploader } from "../../backends/ops.ts";
+import type { TensorSource } from "../../weights/checkpoint.ts";
+import { WeightReader } from "../../weights/checkpoint.ts";
+import { isWanCheckpoint } from "../../weights/wan_names.ts";
+import { type LatentStats, WAN21_LATENT_STATS } from "./latent.ts";
+import { WanDecoder, WanEncoder, type WanShape } from "./network.ts";
+
+/** How the loader asks for the latent to be normalised: Wan2.1's statistics, or given ones. */
+export type NormalizeOption = boolean | LatentStats;
+
+/**
+ * Whether the halves are a Wan VAE's; throws when one is and the other is not (one tokenizer
+ * runs one family).
+ */
+export function isWanHalves(encoder: TensorSource | null, decoder: TensorSource | null): boolean {
+  const [e, d] = [encoder, decoder].map((s) => s && isWanCheckpoint(s));
+  if (encoder && decoder && e !== d) {
+    throw new Error(
+      `Cannot load tokenizer: "${(e ? encoder : decoder).source}" holds a Wan VAE and "${
+        (e ? decoder : encoder).source
+      }" a Cosmos tokenizer; load the two halves of one model`,
+    );
+  }
+  return !!(e || d);
+}
+
+/** The Wan networks of the given halves, with every tensor of each used. */
+export function buildWan(
+  up: Uploader,
+  encoderSrc: TensorSource | null,
+  decoderSrc: TensorSource | null,
+  normalize: NormalizeOption = false,
+  checkAllUsed: (reader: WeightReader) => void,
+): { encoder: WanEncoder | null; decoder: WanDecoder | null; model: string } {
+  const stats = normalize === true ? WAN21_LATENT_STATS : normalize || null;
+  let encoder: WanEncoder | null = null, decoder: WanDecoder | null = null;
+  if (encoderSrc) {
+    const reader = new WeightReader(encoderSrc, "encoder");
+    encoder = new WanEncoder(up, reader, stats);
+    checkAllUsed(reader);
+    reader.close();
+  }
+  if (decoderSrc) {
+    const reader = new WeightReader(decoderSrc, "decoder");
+    decoder = new WanDecoder(up, reader, stats);
+    checkAllUsed(reader);
+    reader.close();
+  }
+  const [a, b] = [encoder?.config, decoder?.config];
+  if (
+    a && b && (a.latentChannels !== b.latentChannels ||
+      a.spatialCompression !== b.spatialCompression ||
+      a.temporalCompression !== b.temporalCompression)
+  ) {
+    throw new Error(
+      `Cannot load tokenizer: the Wan encoder (${a.latentChannels} latent channels, ${a.spatialCompression}x${a.spatialCompression}x${a.temporalCompression}) and decoder (${b.latentChannels}, ${b.spatialCompression}x${b.spatialCompression}x${b.temporalCompression}) do not belong together`,
+    );
+  }
+  return { encoder, decoder, model: wanModelName((a ?? b)!) };
+}
+
+/** "Wan2.1-VAE" for Wan2.1's architecture, else a description of the one given. */
+export function wanModelName(c: WanShape & { baseWidth: number }): string {
+  const official = c.baseWidth === 96 && c.latentChannels === 16 &&
+    c.spatialCompression === 8 && c.temporalCompression === 4;
+  return official
+    ? "Wan2.1-VAE"
+    : `Wan VAE (base width ${c.baseWidth}, ${c.latentChannels} latent channels, ${c.temporalCompression}x${c.spatialCompression}x${c.spatialCompression})`;
+}
+
+/**
+ * A Wan half's shape from its tensor names and shapes alone (`cosmos info`: nothing is
+ * uploaded or checked beyond what it reads).
+ */
+export function describeWanHalf(
+  src: TensorSource,
+  half: "encoder" | "decoder",
+): WanShape & { baseWidth: number } {
+  const [resample, time] = half === "encoder"
+    ? [
+      /^encoder\.downsamples\.\d+\.resample\.1\.weight$/,
+      /^encoder\.downsamples\.\d+\.time_conv\.weight$/,
+    ]
+    : [
+      /^decoder\.upsamples\.\d+\.resample\.1\.weight$/,
+      /^decoder\.upsamples\.\d+\.time_conv\.weight$/,
+    ];
+  const names = src.names();
+  const shape = (name: string) => src.shape(name)?.[0] ?? 0;
+  return {
+    latentChannels: half === "encoder" ? shape("encoder.head.2.weight") / 2 : shape("conv2.weight"),
+    spatialCompression: 2 ** names.filter((n) => resample.test(n)).length,
+    temporalCompression: 2 ** names.filter((n) => time.test(n)).length,
+    baseWidth: half === "encoder"
+      ? shape("encoder.conv1.weight")
+      : src.shape("decoder.head.2.weight")?.[1] ?? 0,
+  };
+}

@@ -1,0 +1,241 @@
+/**
+ * The Wan2.1 video VAE's encoder and decoder (github:Wan-Video/Wan2.1 wan/modules/vae.py,
+ * `WanVAE_`), built from a state_dict's names as the reference holds them
+ * (`encoder.downsamples.3.residual.2.weight`, `conv1.weight`, ...).
+ *
+ * Encoder: conv1 (3x3x3) -> `downsamples` (residual blocks, resamplers: 2D, or 3D halving time
+ * past frame 0) -> middle (block, attention, block) -> head (norm, SiLU, conv to 2 x z) -> the
+ * top-level 1x1x1 `conv1`, of which only the mean's z channels are computed: the latent is the
+ * mean (what the diffusion models take; WanVAE.encode returns it). Decoder: top-level `conv2`
+ * (1x1x1) -> conv1 -> middle -> `upsamples` -> head (to RGB), not clamped.
+ *
+ * The layer list, widths and compressions are read from the names and shapes, so a checkpoint
+ * of any base width or depth (Wan2.1's is 96, [1, 2, 4, 4]) builds; every tensor's shape is
+ * checked as it loads. Both networks run whole or as a stream through the engine's StreamRun
+ * (../graph.ts): the encoder on frame 0 then 4 frames per latent frame, the decoder on one
+ * latent frame at a time, as the reference's own loop does; the frames equal a whole pass.
+ * @module
+ */
+
+import type { Ops, Tensor, Uploader } from "../../backends/ops.ts";
+import type { WeightReader } from "../../weights/checkpoint.ts";
+import { type RunStep, runWhole, type Step, StreamRun } from "../graph.ts";
+import type { NetworkStream } from "../video.ts";
+import { WanCausalConv } from "../../nn/wan_conv.ts";
+import {
+  type ResampleMode,
+  wanAttention,
+  wanConvStep,
+  wanHead,
+  wanResample,
+  WanResidualBlock,
+} from "../../nn/wan_blocks.ts";
+import { localStream } from "../../nn/stream.ts";
+import { checkStats, type LatentStats, type WanConfig } from "./latent.ts";
+
+export type { WanConfig } from "./latent.ts";
+
+/** What a network's layer list says about its shape. */
+export interface WanShape {
+  /** Latent channels (z_dim: 16 in Wan2.1). */
+  latentChannels: number;
+  /** Pixels per latent pixel along each side (8 in Wan2.1). */
+  spatialCompression: number;
+  /** Frames per latent frame after the first (4 in Wan2.1). */
+  temporalCompression: number;
+}
+
+/** The layers of `${prefix}.${k}` for k = 0, 1, ... while the checkpoint has them. */
+function sequence(
+  up: Uploader,
+  w: WeightReader,
+  prefix: string,
+  down: boolean,
+): { steps: Step[]; width: number; resamples: number; temporal: number } {
+  const steps: Step[] = [];
+  let width = 0, resamples = 0, temporal = 0;
+  for (let k = 0;; k++) {
+    const at = `${prefix}.${k}`;
+    if (w.has(`${at}.residual.0.gamma`)) {
+      const cin = w.shape(`${at}.residual.0.gamma`)[0];
+      const cout = w.shape(`${at}.residual.2.weight`)[0];
+      if (width && cin !== width) {
+        throw new Error(
+          `Cannot load ${w.half}: "${w.source}" has block "${at}" of ${cin} input channels after a layer of ${width}`,
+        );
+      }
+      steps.push(new WanResidualBlock(up, w, at, cin, cout));
+      width = cout;
+    } else if (w.has(`${at}.to_qkv.weight`)) {
+      steps.push(wanAttention(up, w, at, width));
+    } else if (w.has(`${at}.resample.1.weight`)) {
+      const time = w.has(`${at}.time_conv.weight`);
+      const mode: ResampleMode = `${down ? "down" : "up"}sample${time ? "3d" : "2d"}`;
+      steps.push(wanResample(up, w, at, width, mode));
+      resamples++;
+      if (time) temporal++;
+      if (!down) width /= 2;
+    } else if (k === 0) {
+      throw new Error(`Cannot load ${w.half}: "${w.source}" has no layer "${at}"`);
+    } else break;
+  }
+  return { steps, width, resamples, temporal };
+}
+
+/** The middle: residual block, attention, residual block (`${prefix}.0` to `.2`). */
+function middle(up: Uploader, w: WeightReader, prefix: string, c: number): Step[] {
+  return [
+    new WanResidualBlock(up, w, `${prefix}.0`, c, c),
+    wanAttention(up, w, `${prefix}.1`, c),
+    new WanResidualBlock(up, w, `${prefix}.2`, c, c),
+  ];
+}
+
+/** A 1x1x1 conv as a step (per frame: its stream is itself). */
+function pointwise(conv: WanCausalConv): Step {
+  const forward = (ops: Ops, x: Tensor) => conv.forward(ops, x);
+  return { forward, stream: () => localStream(forward) };
+}
+
+/** Runs `steps` in order; every intermediate is released, `x` is the caller's. */
+function runSteps(run: RunStep, steps: readonly Step[], x: Tensor): Tensor {
+  let h = x;
+  for (const step of steps) h = run(step, h, h !== x);
+  return h;
+}
+
+/** A network as a list of steps, whole or as a stream. */
+abstract class WanNetwork implements WanShape {
+  abstract readonly config: WanConfig;
+  protected abstract readonly steps: Step[];
+
+  get latentChannels(): number {
+    return this.config.latentChannels;
+  }
+  get spatialCompression(): number {
+    return this.config.spatialCompression;
+  }
+  get temporalCompression(): number {
+    return this.config.temporalCompression;
+  }
+
+  /** The network over a whole clip (or latent). */
+  forward(ops: Ops, x: Tensor): Promise<Tensor> {
+    return Promise.resolve(runSteps(runWhole(ops), this.steps, x));
+  }
+
+  /** A run over a clip (or latent) arriving in the engine's temporal steps. */
+  stream(ops: Ops): NetworkStream {
+    const run = new StreamRun(ops);
+    return {
+      step: (_ops, x) => Promise.resolve(runSteps(run.run, this.steps, x)),
+      release: () => run.release(),
+    };
+  }
+}
+
+/**
+ * WanVAE_'s encoder: pixels [B, 3, 1 + 4k, H, W] in [-1, 1] -> mean [B, z, 1 + k, H/8, W/8];
+ * with `stats`, (mean - stats.mean) / stats.std (folded into the last conv's weights).
+ */
+export class WanEncoder extends WanNetwork {
+  readonly config: WanConfig;
+  protected readonly steps: Step[];
+
+  constructor(up: Uploader, w: WeightReader, stats: LatentStats | null = null) {
+    super();
+    const dim = w.shape("encoder.conv1.weight")[0];
+    const conv1 = new WanCausalConv(up, w, "encoder.conv1", 3, dim, [3, 3, 3]);
+    const seq = sequence(up, w, "encoder.downsamples", true);
+    const c = seq.width;
+    const z2 = w.shape("encoder.head.2.weight")[0];
+    if (z2 % 2 !== 0) {
+      throw new Error(
+        `Cannot load encoder: "${w.source}" has a head of ${z2} channels; it gives the mean and log-variance, 2 x z`,
+      );
+    }
+    const z = z2 / 2;
+    if (stats) checkStats(stats, z);
+    // (W x + b - mean) / std, row by row.
+    const normalize = stats
+      ? (weight: Float32Array, bias: Float32Array) => {
+        for (let o = 0; o < z; o++) {
+          const s = 1 / stats.std[o];
+          for (let i = 0; i < z2; i++) weight[o * z2 + i] *= s;
+          bias[o] = (bias[o] - stats.mean[o]) * s;
+        }
+      }
+      : undefined;
+    const mean = new WanCausalConv(up, w, "conv1", z2, z2, [1, 1, 1], [0, z], normalize);
+    this.config = {
+      half: "encoder",
+      kind: "video",
+      family: "wan",
+      fsqLevels: null,
+      latentChannels: z,
+      spatialCompression: 2 ** seq.resamples,
+      temporalCompression: 2 ** seq.temporal,
+      baseWidth: dim,
+      normalized: stats,
+    };
+    // The log-variance half of conv1 is not computed: the latent is the mean.
+    this.steps = [
+      wanConvStep(conv1),
+      ...seq.steps,
+      ...middle(up, w, "encoder.middle", c),
+      wanHead(up, w, "encoder.head", c, z2),
+      pointwise(mean),
+    ];
+  }
+}
+
+/**
+ * WanVAE_'s decoder: latent [B, z, t, h, w] -> pixels [B, 3, 1 + 4(t - 1), 8h, 8w], not
+ * clamped; with `stats`, of a normalised latent (z x std + mean, folded into the first conv).
+ */
+export class WanDecoder extends WanNetwork {
+  readonly config: WanConfig;
+  protected readonly steps: Step[];
+
+  constructor(up: Uploader, w: WeightReader, stats: LatentStats | null = null) {
+    super();
+    const z = w.shape("conv2.weight")[0];
+    if (stats) checkStats(stats, z);
+    // W (std * x + mean) + b: columns scaled, W mean added to the bias.
+    const denormalize = stats
+      ? (weight: Float32Array, bias: Float32Array) => {
+        for (let o = 0; o < z; o++) {
+          let shift = 0;
+          for (let i = 0; i < z; i++) {
+            shift += weight[o * z + i] * stats.mean[i];
+            weight[o * z + i] *= stats.std[i];
+          }
+          bias[o] += shift;
+        }
+      }
+      : undefined;
+    const conv2 = new WanCausalConv(up, w, "conv2", z, z, [1, 1, 1], [0, z], denormalize);
+    const dim = w.shape("decoder.conv1.weight")[0];
+    const conv1 = new WanCausalConv(up, w, "decoder.conv1", z, dim, [3, 3, 3]);
+    const mid = middle(up, w, "decoder.middle", dim);
+    const seq = sequence(up, w, "decoder.upsamples", false);
+    this.config = {
+      half: "decoder",
+      kind: "video",
+      family: "wan",
+      fsqLevels: null,
+      latentChannels: z,
+      spatialCompression: 2 ** seq.resamples,
+      temporalCompression: 2 ** seq.temporal,
+      baseWidth: seq.width,
+      normalized: stats,
+    };
+    this.steps = [
+      pointwise(conv2),
+      wanConvStep(conv1),
+      ...mid,
+      ...seq.steps,
+      wanHead(up, w, "decoder.head", seq.width, 3),
+    ];
+  }
+}
