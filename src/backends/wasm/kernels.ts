@@ -170,6 +170,10 @@ export const KERNELS = {
     range: ["r0", "r1"],
   },
 
+  // ---- asm/peak.ts
+  /** Items [i0, i1) of `iters` rounds of twelve independent f32x4 multiply-adds (the SIMD peak). */
+  fmaPeak: { params: ["iters", "sink"], range: ["i0", "i1"] },
+
   // ---- asm/winograd.ts
   /** Bytes of a layer's transformed weights (winogradWeights). */
   winogradWeightsBytes: { params: ["cout", "cin"], returns: "number" },

@@ -144,6 +144,9 @@ export class WasmRuntime {
   #winogradCache = new Map<WasmTensor, { ptr: number; bytes: number }>();
   #winogradCached = 0;
   #profile: KernelProfile | null = null;
+  #threadProfile: Record<string, { threadMs: number; busyMs: number }> = {};
+  /** Kernel milliseconds without a pool (one thread), as the pool counts its threads'. */
+  #soloBusyMs = 0;
   #destroyed = false;
 
   private constructor(
@@ -371,25 +374,46 @@ export class WasmRuntime {
     if (this.#pool) this.#pool.run(kernel, a, total, Math.max(1, chunk), scratchArg);
     else {
       if (scratchArg >= 0) a[scratchArg] = this.#scratch;
+      const t0 = performance.now();
       (this.kernels[kernel] as (...a: number[]) => void)(...a, 0, total);
+      this.#soloBusyMs += performance.now() - t0;
     }
   }
 
   /** Runs `f`, timed under `family` while profiling. */
   timed<T>(family: string, flops: number, f: () => T): T {
     if (!this.#profile) return f();
-    const t0 = performance.now();
+    const t0 = performance.now(), busy0 = this.#busyMs();
     const r = f();
+    const ms = performance.now() - t0;
     const e = this.#profile[family] ??= { ms: 0, dispatches: 0, flops: 0 };
-    e.ms += performance.now() - t0;
+    e.ms += ms;
     e.dispatches++;
     e.flops += flops;
+    const t = this.#threadProfile[family] ??= { threadMs: 0, busyMs: 0 };
+    t.threadMs += ms * this.threads;
+    t.busyMs += this.#busyMs() - busy0;
     return r;
+  }
+
+  /** Milliseconds spent inside kernels so far, added over the threads. */
+  #busyMs(): number {
+    return this.#pool ? this.#pool.busyMs : this.#soloBusyMs;
+  }
+
+  /**
+   * Per family, since `startProfiling`: thread-milliseconds (op time x threads) and the part of
+   * them spent inside kernels; the rest is the threads' idle time (waiting for a launch's last
+   * chunk, for the host's code between launches, for workers to wake).
+   */
+  threadProfile(): Record<string, { threadMs: number; busyMs: number }> {
+    return this.#threadProfile;
   }
 
   /** Times every op by family until `stopProfiling`. */
   startProfiling(): boolean {
     this.#profile = {};
+    this.#threadProfile = {};
     return true;
   }
 

@@ -159,6 +159,11 @@ export declare const KERNELS: {
         readonly params: readonly ["x", "u", "bias", "res", "y", "cin", "cout", "h", "w", "scratch"];
         readonly range: readonly ["r0", "r1"];
     };
+    /** Items [i0, i1) of `iters` rounds of twelve independent f32x4 multiply-adds (the SIMD peak). */
+    readonly fmaPeak: {
+        readonly params: readonly ["iters", "sink"];
+        readonly range: readonly ["i0", "i1"];
+    };
     /** Bytes of a layer's transformed weights (winogradWeights). */
     readonly winogradWeightsBytes: {
         readonly params: readonly ["cout", "cin"];

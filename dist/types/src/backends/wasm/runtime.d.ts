@@ -114,6 +114,15 @@ export declare class WasmRuntime {
     launch<K extends RangeKernel>(kernel: K, args: LaunchArgs<K>, total: number, chunk?: number): void;
     /** Runs `f`, timed under `family` while profiling. */
     timed<T>(family: string, flops: number, f: () => T): T;
+    /**
+     * Per family, since `startProfiling`: thread-milliseconds (op time x threads) and the part of
+     * them spent inside kernels; the rest is the threads' idle time (waiting for a launch's last
+     * chunk, for the host's code between launches, for workers to wake).
+     */
+    threadProfile(): Record<string, {
+        threadMs: number;
+        busyMs: number;
+    }>;
     /** Times every op by family until `stopProfiling`. */
     startProfiling(): boolean;
     /** Totals since `startProfiling`, and stops profiling. */
