@@ -6,9 +6,11 @@
 //
 //   Y[co, h, w] = bias[co] + sum_{ci, i, j} W[co, ci, i, j] X[ci, h + i, w + j] (+ R[co, h, w])
 //
-// X is the zero-padded input [Cin, H + 2, W + 2], Y and the residual R are [Cout, H, W]
-// (channels first, f32, contiguous); any H, W >= 1 (edge tiles are cut). Pointers are byte
-// offsets into this module's memory.
+// X is the zero-padded input [Cin, F, H + 2, W + 2] (F frames, each padded alone), Y and the
+// residual R hold channel co's F frames [F, H, W] at co * ys floats (ys >= F H W: a band of rows
+// or a frame of a larger tensor is written in place); f32; any H, W >= 1 (edge tiles are cut).
+// Tiles of all F frames are numbered together, so small frames make one product. Pointers are
+// byte offsets into this module's memory.
 //
 // Interpolation points 0, 1, -1, 1/2, -2 (and infinity) rather than the usual 0, +-1, +-2: the
 // transforms' coefficients are smaller and better balanced, which makes the float32 result
@@ -182,11 +184,12 @@ export function winogradWeightsRange(
 }
 
 /**
- * Output tiles [t0, t1) of the convolution of X (at `x`, [cin, h + 2, w + 2], zero-padded) with
- * the transformed weights `u` (winogradWeights) into Y (at `y`, [cout, h, w]), plus bias[co]
- * when bias != 0, plus R[co, h, w] at `res` when res != 0 (res may equal y). Tiles are 4x4,
- * numbered row-major over ceil(h / 4) x ceil(w / 4); `scratch` holds
- * winogradScratchBytes(cout, cin) bytes of the calling thread's own.
+ * Output tiles [t0, t1) of the convolution of X (at `x`, [cin, frames, h + 2, w + 2], each frame
+ * zero-padded) with the transformed weights `u` (winogradWeights) into Y (at `y`: channel co's
+ * [frames, h, w] at co * ys floats), plus bias[co] when bias != 0, plus R (at `res`, laid out as
+ * Y) when res != 0 (res may equal y). Tiles are 4x4, numbered row-major over frames x
+ * ceil(h / 4) x ceil(w / 4); `scratch` holds winogradScratchBytes(cout, cin) bytes of the calling
+ * thread's own.
  *
  * Per block: V[pos][tile / NR][ci][tile % NR] (the GEMM's packed B), M[co][pos][tile] (so that
  * the output transform reads it in order). The transforms run four tiles to a vector; tiles
@@ -195,9 +198,11 @@ export function winogradWeightsRange(
  */
 export function winogradConv(
   x: usize, u: usize, bias: usize, res: usize, y: usize,
-  cin: i32, cout: i32, h: i32, w: i32, t0: i32, t1: i32, scratch: usize,
+  cin: i32, cout: i32, h: i32, w: i32, frames: i32, ys: i32, t0: i32, t1: i32, scratch: usize,
 ): void {
   const tilesW = (w + 3) >> 2;
+  const tilesF = ((h + 3) >> 2) * tilesW;
+  const framePlane = <usize> (h + 2) * <usize> (w + 2);
   const coutP = roundUp(cout, MR);
   const hp = h + 2;
   const wp = w + 2;
@@ -220,11 +225,13 @@ export function winogradConv(
     // Input transform, four tiles to a vector: rows of the patch (B^T along each row, into tmp),
     // then columns (B^T down each column, into V).
     for (let ci = 0; ci < cin; ci++) {
-      const plane = x + (<usize> (ci * hp) << 2) * <usize> wp;
+      const channel = x + ((<usize> ci * <usize> frames * framePlane) << 2);
       for (let g = 0; g < ntP; g += 4) {
         const t = tb + g;
-        const r0 = t / tilesW * 4;
-        const c0 = t % tilesW * 4;
+        const tf = t % tilesF;
+        const plane = channel + ((<usize> (t / tilesF) * framePlane) << 2);
+        const r0 = tf / tilesW * 4;
+        const c0 = tf % tilesW * 4;
         if (g + 4 <= nt && c0 + 18 <= wp && r0 + 6 <= hp) {
           // Four tiles side by side in one tile row, inside X: each row of the 6 x 18 patch as
           // five loads (the last of two floats), transposed to the 6 tile-lane vectors.
@@ -246,9 +253,11 @@ export function winogradConv(
           for (let l = 0; l < 4; l++) {
             const lane = tmp2 + (<usize> l << 2);
             const tl = tb + g + l;
-            const r1 = tl / tilesW * 4;
-            const c1 = tl % tilesW * 4;
-            let src = plane + <usize> r1 * rowBytes + (<usize> c1 << 2);
+            const tlf = tl % tilesF;
+            const r1 = tlf / tilesW * 4;
+            const c1 = tlf % tilesW * 4;
+            let src = channel + ((<usize> (tl / tilesF) * framePlane) << 2) + <usize> r1 * rowBytes +
+              (<usize> c1 << 2);
             for (let i = 0; i < 6; i++) {
               const d = lane + <usize> (i * 96);
               for (let j = 0; j < 6; j++) {
@@ -294,7 +303,8 @@ export function winogradConv(
     // the columns (into tmp2), + bias (+ R) on the way to Y.
     for (let co = 0; co < cout; co++) {
       const bv = bias ? v128.load32_splat(bias + (<usize> co << 2)) : f32x4.splat(0);
-      const outPlane = <usize> co * <usize> h * <usize> w;
+      const outChannel = <usize> co * <usize> ys;
+      const hw = <usize> h * <usize> w;
       const mco = Mb + <usize> co * mRow;
       const ps = <usize> NB << 2;
       for (let g = 0; g < nt; g += 4) {
@@ -314,8 +324,10 @@ export function winogradConv(
           );
         }
         const t = tb + g;
-        const r0 = t / tilesW * 4;
-        const c0 = t % tilesW * 4;
+        const tf = t % tilesF;
+        const outPlane = outChannel + <usize> (t / tilesF) * hw;
+        const r0 = tf / tilesW * 4;
+        const c0 = tf % tilesW * 4;
         if (g + 4 <= nt && c0 + 16 <= w && r0 + 4 <= h) {
           // Four whole tiles side by side: each output row transposed to four tiles' rows.
           for (let r = 0; r < 4; r++) {
@@ -348,13 +360,15 @@ export function winogradConv(
         const lanes = min(4, nt - g);
         for (let l = 0; l < lanes; l++) {
           const tl = tb + g + l;
-          const r1 = tl / tilesW * 4;
-          const c1 = tl % tilesW * 4;
+          const tlf = tl % tilesF;
+          const lanePlane = outChannel + <usize> (tl / tilesF) * hw;
+          const r1 = tlf / tilesW * 4;
+          const c1 = tlf % tilesW * 4;
           const rows = min(4, h - r1);
           const cols = min(4, w - c1);
           const lane = tmp2 + (<usize> l << 2);
           for (let r = 0; r < rows; r++) {
-            const at = (outPlane + <usize> (r1 + r) * <usize> w + <usize> c1) << 2;
+            const at = (lanePlane + <usize> (r1 + r) * <usize> w + <usize> c1) << 2;
             for (let cc = 0; cc < cols; cc++) {
               let v = load<f32>(lane + (<usize> (r * 4 + cc) << 4)) + b;
               if (res) v += load<f32>(res + at + (<usize> cc << 2));
