@@ -188,3 +188,33 @@ Deno.test("winograd conv: tile ranges split in two equal the unsplit call", asyn
     }
   }
 });
+
+Deno.test("winograd weights: the panel-blocked transform equals the per-channel one bit for bit", async () => {
+  const wasm = await cpuWasm();
+  const k = wasm.k;
+  // Cout not a multiple of the 6-channel panels, Cin not a multiple of the 8-channel blocks.
+  for (const [cout, cin] of [[1, 1], [7, 13], [18, 8], [131, 29]]) {
+    const wt = randomArray(cout * cin * 9, cout + cin, -1, 1);
+    const bytes = k.winogradWeightsBytes(cout, cin);
+    const [pw, pa, pb, ps] = wasm.reserve(
+      "winograd weights test",
+      wt.length * 4,
+      bytes,
+      bytes,
+      k.winogradWeightsScratchBytes(),
+    );
+    wasm.f32(pw, wt.length).set(wt);
+    wasm.f32(pb, bytes / 4).fill(NaN); // every float must be written, the padding channels too
+    k.winogradWeights(pw, pa, cout, cin);
+    const panels = Math.ceil(cout / 6);
+    // In two ranges, the later first, as threads would take them.
+    const cut = Math.floor(panels / 2);
+    k.winogradWeightsPanels(pw, pb, cout, cin, ps, cut, panels);
+    k.winogradWeightsPanels(pw, pb, cout, cin, ps, 0, cut);
+    assert.deepEqual(
+      wasm.f32(pb, bytes / 4).slice(),
+      wasm.f32(pa, bytes / 4).slice(),
+      `${cout}x${cin}`,
+    );
+  }
+});

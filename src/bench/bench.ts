@@ -160,8 +160,13 @@ async function benchWebGpu(args: string[]): Promise<void> {
 async function benchWasm(args: string[]): Promise<void> {
   const arg = (name: string) => argOf(args, name);
   const threads = arg("threads") === undefined ? undefined : Number(arg("threads"));
-  const cacheMiB = Number(arg("winograd-cache") ?? 0);
-  const ops = await WasmOps.create({ threads, winogradCacheBytes: cacheMiB * 2 ** 20 });
+  // Without --winograd-cache, the backend's default budget.
+  const cacheArg = arg("winograd-cache");
+  const cacheMiB = cacheArg === undefined ? 0 : Number(cacheArg);
+  const ops = await WasmOps.create({
+    threads,
+    winogradCacheBytes: cacheArg === undefined ? undefined : cacheMiB * 2 ** 20,
+  });
   if (cacheMiB) console.log(`Winograd weight cache: ${cacheMiB} MiB`);
   console.log(`WebAssembly: ${ops.label}`);
   // Ceiling: the blocked SGEMM on every thread, as a 3x3 512->512 conv at 64x64 would be as a

@@ -173,7 +173,7 @@ function winogradConv(
   const bandRows = frameBytes <= rt.winogradBandBytes || fit >= h
     ? h
     : Math.max(4, Math.floor(fit / 4) * 4);
-  const { ptr: u, owned } = rt.winogradWeights(w);
+  const { ptr: u, owned } = rt.winogradWeights(w, b * frames * plane);
   const xp = rt.heap.alloc(
     bandRows < h ? 4 * cin * (bandRows + 2) * wp : perCall * frameBytes,
     "padded input",

@@ -184,6 +184,16 @@ export const KERNELS = {
   /** Output channels [co0, co1) of winogradWeights (up to cout rounded up to 6). */
   winogradWeightsRange: { params: ["w", "u", "cout", "cin"], range: ["co0", "co1"] },
   /**
+   * Panels [p0, p1) of 6 output channels of winogradWeights (ceil(cout / 6) of them), through
+   * `scratch` (winogradWeightsScratchBytes) so that U is written in runs: the host's transform.
+   */
+  winogradWeightsPanels: {
+    params: ["w", "u", "cout", "cin", "scratch"],
+    range: ["p0", "p1"],
+  },
+  /** Scratch bytes of one thread's winogradWeightsPanels. */
+  winogradWeightsScratchBytes: { params: [], returns: "number" },
+  /**
    * 3x3 stride-1 convolution, output tiles [t0, t1) (4x4 tiles, row-major over frames x
    * ceil(h / 4) x ceil(w / 4)): Y at `y` (channel co's [frames, h, w] at co * ys floats) =
    * conv(X[cin, frames, h + 2, w + 2] at `x`, each frame zero-padded) with the weights `u` of
