@@ -392,11 +392,14 @@ export function gemmBlocks(
   }
 }
 
-/** winogradConv over the 4-row bands of tiles [r0, r1): threads split whole tile rows. */
+/**
+ * winogradConv over the 4-row bands of tiles [r0, r1), numbered over all frames (frames x
+ * ceil(h / 4) of them): threads split whole tile rows.
+ */
 export function winogradRows(
   x: usize, u: usize, bias: usize, res: usize, y: usize, cin: i32, cout: i32, h: i32, w: i32,
-  scratch: usize, r0: i32, r1: i32,
+  frames: i32, ys: i32, scratch: usize, r0: i32, r1: i32,
 ): void {
   const tilesW = (w + 3) / 4;
-  winogradConv(x, u, bias, res, y, cin, cout, h, w, r0 * tilesW, r1 * tilesW, scratch);
+  winogradConv(x, u, bias, res, y, cin, cout, h, w, frames, ys, r0 * tilesW, r1 * tilesW, scratch);
 }

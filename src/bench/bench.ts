@@ -2,7 +2,8 @@
  * `deno task bench [--backend webgpu,wasm] [--threads N] [--winograd-cache MiB]
  *  [--variant CI8x8] [--sizes 256,512]
  *  [--video-variant CV4x8x8] [--video-sizes 128] [--window 9] [--stream-frames 17] [--repeats 1]
- *  [--cpu-only|--kernels-only|--image-only|--video-only]`
+ *  [--cpu-only|--kernels-only|--image-only|--video-only]`, or
+ * `deno task bench --compare [...]` (compare.ts: PyTorch, ONNX Runtime and ours side by side).
  *
  * For each backend: milliseconds per image (and per video frame, one window at a time) for
  * encode and decode of official-width tokenizers (channels 128, random weights), peak memory,
@@ -38,6 +39,7 @@ import type { Tokenizer } from "../tokenizer.ts";
 import type { HostTensor } from "../types.ts";
 import { convParams, normParams } from "../nn/params.ts";
 import { benchCpu } from "./cpu.ts";
+import { runCompare } from "./compare.ts";
 
 function argOf(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);
@@ -83,6 +85,10 @@ const BACKEND_NAMES = ["webgpu", "wasm"];
 /** Runs the benchmark with command-line arguments (as `deno task bench` and `cosmos bench` do). */
 export async function runBench(args: string[]): Promise<void> {
   const arg = (name: string) => argOf(args, name);
+  if (args.includes("--compare")) {
+    await runCompare(args);
+    return;
+  }
   // The WebAssembly CPU kernels need no adapter; they are measured first.
   console.log("CPU (WebAssembly) Haar and FSQ against plain TypeScript loops; SGEMM and Winograd:");
   for (const line of await benchCpu()) console.log(`  ${line}`);
@@ -154,8 +160,13 @@ async function benchWebGpu(args: string[]): Promise<void> {
 async function benchWasm(args: string[]): Promise<void> {
   const arg = (name: string) => argOf(args, name);
   const threads = arg("threads") === undefined ? undefined : Number(arg("threads"));
-  const cacheMiB = Number(arg("winograd-cache") ?? 0);
-  const ops = await WasmOps.create({ threads, winogradCacheBytes: cacheMiB * 2 ** 20 });
+  // Without --winograd-cache, the backend's default budget.
+  const cacheArg = arg("winograd-cache");
+  const cacheMiB = cacheArg === undefined ? 0 : Number(cacheArg);
+  const ops = await WasmOps.create({
+    threads,
+    winogradCacheBytes: cacheArg === undefined ? undefined : cacheMiB * 2 ** 20,
+  });
   if (cacheMiB) console.log(`Winograd weight cache: ${cacheMiB} MiB`);
   console.log(`WebAssembly: ${ops.label}`);
   // Ceiling: the blocked SGEMM on every thread, as a 3x3 512->512 conv at 64x64 would be as a

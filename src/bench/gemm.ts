@@ -133,6 +133,8 @@ function timeConv(s: ConvSetup, c: number, h: number, wd: number, reps: number):
     cout: c,
     h,
     w: wd,
+    frames: 1,
+    ys: h * wd,
     t0: 0,
     t1: tiles,
     scratch: s.ps,

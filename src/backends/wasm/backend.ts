@@ -122,6 +122,40 @@ export class WasmOps implements Backend {
   }
 
   /**
+   * Per op family since `startProfiling`: thread-milliseconds (op time x threads) and the part
+   * spent inside kernels; the difference is the threads' idle time (the bench prints it).
+   */
+  threadProfile(): Record<string, { threadMs: number; busyMs: number }> {
+    return this.#rt.threadProfile();
+  }
+
+  /**
+   * GFLOP/s of independent f32x4 multiply-adds (asm/peak.ts) on every thread: the SIMD peak
+   * this runtime reaches on this machine, best of `repeats` runs of about `ms` each.
+   */
+  fmaPeakGflops(ms = 100, repeats = 3): number {
+    const rt = this.#rt, items = 4 * rt.threads;
+    const sink = rt.heap.alloc(64, "peak sink");
+    try {
+      // Many short runs first: V8 runs a kernel in its baseline compiler until it has been
+      // called enough, on every worker's instance.
+      for (let r = 0; r < 200; r++) rt.launch("fmaPeak", { iters: 1 << 10, sink }, items, 1);
+      let iters = 1 << 14, best = 0;
+      for (let r = 0; r < repeats + 3; r++) {
+        const t0 = performance.now();
+        rt.launch("fmaPeak", { iters, sink }, items, 1);
+        const t = performance.now() - t0;
+        // Grow the run until it lasts `ms`.
+        if (t < ms / 2) iters = Math.min(iters * 4, 1 << 30);
+        else best = Math.max(best, items * iters * 96 / t / 1e6);
+      }
+      return best;
+    } finally {
+      rt.heap.free(sink);
+    }
+  }
+
+  /**
    * C[m, n] (+)= sum_k A[m, k] B[k, n] (+ bias[m]) over strided views (element strides; C rows
    * `ldc` apart), split over the threads by blocks of rows and columns (gemm.ts).
    */

@@ -1,6 +1,6 @@
 /**
  * Convolutions on the WebAssembly backend, by the cheapest path the geometry allows: 3x3
- * stride-1 convolutions are Winograd F(4x4, 3x3) on a padded copy of each image or frame; 1x1
+ * stride-1 convolutions are Winograd F(4x4, 3x3) on a padded copy of the frames; 1x1
  * and causal temporal convolutions multiply the input directly; the rest are matrix products
  * over gathered columns (im2col), a bounded block at a time. GroupNorm, SiLU, upsampling and
  * padding are applied while the input is gathered.
@@ -143,13 +143,16 @@ function gatherNorm(rt: WasmRuntime, norm: FusedNorm | undefined, bi: number): G
 }
 
 /**
- * A 3x3, stride 1, pad 1 convolution by Winograd F(4x4, 3x3) (asm/winograd.ts): per image or
- * frame, and per band of output rows, the input is gathered once into a zero-padded plane
- * (normalised, upsampled; a band reads one row of halo above and below), then transformed,
- * multiplied and transformed back by bands of tile rows on every thread. Bands keep the
- * padded copy to `winogradBandBytes` whatever the frame size (a whole 720p frame of 512
- * channels would be 120 MB); their rows are whole tiles, so the sums are those of one band. The weights are transformed per call into a transient buffer
- * unless a cache budget is set.
+ * A 3x3, stride 1, pad 1 convolution by Winograd F(4x4, 3x3) (asm/winograd.ts): the input is
+ * gathered into zero-padded planes (normalised, upsampled), then transformed, multiplied and
+ * transformed back by bands of tile rows on every thread, written straight into the output (the
+ * kernel takes the output's channel stride, so a frame or a band of rows needs no staging copy).
+ * As many frames as fit `winogradBandBytes` of padded copy go in one call, their tiles numbered
+ * together, so that small planes (a video's deep layers) still make products wide enough to
+ * keep every thread busy; a frame larger than that goes in bands of rows (a band reads one row
+ * of halo above and below; its rows are whole tiles, so the sums are those of one pass): a
+ * whole 720p frame of 512 channels would be 120 MB. The weights are transformed per call into a
+ * transient buffer unless the cache keeps them (runtime.ts).
  */
 function winogradConv(
   rt: WasmRuntime,
@@ -163,25 +166,32 @@ function winogradConv(
   const cout = w.cout;
   const h = hIn * up, wd = wIn * up, hp = h + 2, wp = wd + 2;
   const plane = h * wd, pIn = frames * hIn * wIn;
-  // Rows per band: a multiple of the 4-row tiles, at least one tile.
+  const frameBytes = 4 * cin * hp * wp;
+  // Frames per call, or (a frame too large) rows per band: a multiple of the 4-row tiles.
+  const perCall = Math.max(1, Math.min(frames, Math.floor(rt.winogradBandBytes / frameBytes)));
   const fit = Math.floor(rt.winogradBandBytes / (4 * cin * wp)) - 2;
-  const bandRows = fit >= h ? h : Math.max(4, Math.floor(fit / 4) * 4);
-  const { ptr: u, owned } = rt.winogradWeights(w);
-  const xp = rt.heap.alloc(4 * cin * (bandRows + 2) * wp, "padded input");
-  // A frame of a video, or a band of rows, is not contiguous in each channel of the output:
-  // staged through a buffer.
-  const staged = frames > 1 || bandRows < h;
-  const stage = staged ? rt.heap.alloc(4 * cout * bandRows * wd, "conv output band") : 0;
-  const mem = () => new Float32Array(rt.heap.memory.buffer);
+  const bandRows = frameBytes <= rt.winogradBandBytes || fit >= h
+    ? h
+    : Math.max(4, Math.floor(fit / 4) * 4);
+  const { ptr: u, owned } = rt.winogradWeights(w, b * frames * plane);
+  const xp = rt.heap.alloc(
+    bandRows < h ? 4 * cin * (bandRows + 2) * wp : perCall * frameBytes,
+    "padded input",
+  );
   try {
     const norm = opts.norm;
     const bias = rt.tensor(w.bias).ptr;
+    // The residual was copied into `out`: the kernel adds it in place.
+    const inPlace = !!opts.residual;
     for (let bi = 0; bi < b; bi++) {
       const outBase = out.ptr + 4 * bi * cout * frames * plane;
-      for (let f = 0; f < frames; f++) {
+      const step = bandRows < h ? 1 : perCall;
+      for (let f = 0; f < frames; f += step) {
+        const nf = Math.min(step, frames - f);
         for (let r0 = 0; r0 < h; r0 += bandRows) {
-          const rowsHere = Math.min(bandRows, h - r0), run = rowsHere * wd;
-          // A 1x1 "convolution" with pad 1 gathers the padded, normalised, upsampled rows.
+          const rowsHere = Math.min(bandRows, h - r0);
+          // A 1x1 "convolution" with pad 1 gathers the padded, normalised, upsampled rows:
+          // frames [f, f + nf) whole, or one band of frame f with its halo rows.
           rt.launch("im2col", {
             x: x.ptr + 4 * bi * cin * pIn,
             col: xp,
@@ -204,45 +214,34 @@ function winogradConv(
             up,
             ...gatherNorm(rt, norm, bi),
             q0: f * hp * wp + r0 * wp,
-            len: (rowsHere + 2) * wp,
+            len: bandRows < h ? (rowsHere + 2) * wp : nf * hp * wp,
           }, cin);
-          const y = stage || outBase;
-          // Where this band's rows start in each channel of the output.
-          const at = (c: number) => (outBase >> 2) + (c * frames + f) * plane + r0 * wd;
-          if (stage && opts.residual) {
-            // The residual was copied into `out`; bring this band's into the stage.
-            const m = mem();
-            for (let c = 0; c < cout; c++) m.copyWithin((stage >> 2) + c * run, at(c), at(c) + run);
-          }
+          // Where these rows start in channel 0 of the output; channels are frames x plane apart.
+          const y = outBase + 4 * (f * plane + r0 * wd);
           rt.launch(
             "winogradRows",
             {
               x: xp,
               u,
               bias,
-              res: opts.residual ? y : 0,
+              res: inPlace ? y : 0,
               y,
               cin,
               cout,
               h: rowsHere,
               w: wd,
+              frames: nf,
+              ys: frames * plane,
             },
-            Math.ceil(rowsHere / 4),
+            nf * Math.ceil(rowsHere / 4),
             1,
           );
-          if (stage) {
-            const m = mem();
-            for (let c = 0; c < cout; c++) {
-              m.copyWithin(at(c), (stage >> 2) + c * run, (stage >> 2) + (c + 1) * run);
-            }
-          }
         }
       }
     }
   } finally {
     if (owned) rt.heap.free(u);
     rt.heap.free(xp);
-    if (stage) rt.heap.free(stage);
   }
 }
 

@@ -164,11 +164,15 @@ export const KERNELS = {
     ],
     range: ["start", "end"],
   },
-  /** `winogradConv` over the 4-row bands of tiles [r0, r1). */
+  /** `winogradConv` over the 4-row bands of tiles [r0, r1) of all the frames. */
   winogradRows: {
-    params: ["x", "u", "bias", "res", "y", "cin", "cout", "h", "w", "scratch"],
+    params: ["x", "u", "bias", "res", "y", "cin", "cout", "h", "w", "frames", "ys", "scratch"],
     range: ["r0", "r1"],
   },
+
+  // ---- asm/peak.ts
+  /** Items [i0, i1) of `iters` rounds of twelve independent f32x4 multiply-adds (the SIMD peak). */
+  fmaPeak: { params: ["iters", "sink"], range: ["i0", "i1"] },
 
   // ---- asm/winograd.ts
   /** Bytes of a layer's transformed weights (winogradWeights). */
@@ -180,16 +184,26 @@ export const KERNELS = {
   /** Output channels [co0, co1) of winogradWeights (up to cout rounded up to 6). */
   winogradWeightsRange: { params: ["w", "u", "cout", "cin"], range: ["co0", "co1"] },
   /**
-   * 3x3 stride-1 convolution, output tiles [t0, t1) (4x4 tiles, row-major over ceil(h / 4) x
-   * ceil(w / 4)): Y[cout, h, w] at `y` = conv(X[cin, h + 2, w + 2] at `x`, zero-padded) with
-   * the weights `u` of winogradWeights, + bias[co] (bias != 0) + R[cout, h, w] at `res`
-   * (res != 0; may equal y). `scratch`: winogradScratchBytes(cout, cin) bytes of the calling
-   * thread's own.
+   * Panels [p0, p1) of 6 output channels of winogradWeights (ceil(cout / 6) of them), through
+   * `scratch` (winogradWeightsScratchBytes) so that U is written in runs: the host's transform.
+   */
+  winogradWeightsPanels: {
+    params: ["w", "u", "cout", "cin", "scratch"],
+    range: ["p0", "p1"],
+  },
+  /** Scratch bytes of one thread's winogradWeightsPanels. */
+  winogradWeightsScratchBytes: { params: [], returns: "number" },
+  /**
+   * 3x3 stride-1 convolution, output tiles [t0, t1) (4x4 tiles, row-major over frames x
+   * ceil(h / 4) x ceil(w / 4)): Y at `y` (channel co's [frames, h, w] at co * ys floats) =
+   * conv(X[cin, frames, h + 2, w + 2] at `x`, each frame zero-padded) with the weights `u` of
+   * winogradWeights, + bias[co] (bias != 0) + R at `res`, laid out as Y (res != 0; may equal y).
+   * `scratch`: winogradScratchBytes(cout, cin) bytes of the calling thread's own.
    */
   winogradConv: {
     params: [
       "x", "u", "bias", "res", "y",
-      "cin", "cout", "h", "w", "t0", "t1", "scratch",
+      "cin", "cout", "h", "w", "frames", "ys", "t0", "t1", "scratch",
     ],
   },
 } as const satisfies Record<string, KernelDecl>;

@@ -64,11 +64,14 @@ export interface WasmOptions {
   /** Bytes of attention scores held at once. */
   attentionScoreBytes?: number;
   /**
-   * Bytes of Winograd-transformed 3x3 weights kept between calls (least recently used first
-   * out). Default 0: each convolution transforms its weights into a transient buffer, so weights
-   * are held once; a transform writes 4x the layer's weights, which costs about as much as the
-   * convolution itself at 32x32. A budget the size of the network's 3x3 weights times 4
-   * (about 1.2 GB for CI8x8) roughly halves encode and decode times.
+   * Bytes of Winograd-transformed 3x3 weights kept between calls, for the layers whose first
+   * call has at most WINOGRAD_CACHE_MAX_PIXELS output pixels (where the transform is a large
+   * part of the work: 40% at 3 frames of 16x16 with 512 channels, a few % at 64x64): the first
+   * such layers stay while they fit, and the others are transformed into a transient buffer on
+   * every call (evicting the least recently used instead would keep nothing when a pass cycles
+   * through more layers than fit; deciding at the first call keeps a pass's memory from growing
+   * later). A transform is 4x its layer's weights (36 positions
+   * against 9 taps). Default 128 MiB (WINOGRAD_CACHE_BYTES); 0 transforms on every call.
    */
   winogradCacheBytes?: number;
   /** Worker threads stop after this many idle milliseconds (restarting on demand). */
@@ -79,6 +82,17 @@ export interface WasmOptions {
 const WINOGRAD_MAX_CHANNELS = 512;
 const COLUMN_BYTES = 8 << 20;
 const WINOGRAD_BAND_BYTES = 16 << 20;
+/**
+ * The default Winograd weight cache: with it, the streaming figures of the README (720p encode
+ * 2.46 GB, decode 2.66 GB peak RSS) grow by 128 MiB at most, still under a quarter of the
+ * reference's 11.3 GB.
+ */
+export const WINOGRAD_CACHE_BYTES = 128 << 20;
+/**
+ * Output pixels per call up to which a convolution's transform is cached: a 720p clip's
+ * layers are all larger (its latent frames are 90 x 160), so its memory is unchanged.
+ */
+export const WINOGRAD_CACHE_MAX_PIXELS = 4096;
 const PARKED_BYTES = 8 * 2 ** 30;
 const ATTENTION_SCORE_BYTES = 4 << 20;
 /** Work items per chunk handed to a thread: enough chunks to balance, few enough to be cheap. */
@@ -142,8 +156,13 @@ export class WasmRuntime {
   readonly #winogradBudget: number;
   /** Transformed weights kept between calls, by weight tensor, in least recently used order. */
   #winogradCache = new Map<WasmTensor, { ptr: number; bytes: number }>();
+  /** Layers whose caching was decided (at their first call). */
+  #winogradDecided = new WeakSet<WasmTensor>();
   #winogradCached = 0;
   #profile: KernelProfile | null = null;
+  #threadProfile: Record<string, { threadMs: number; busyMs: number }> = {};
+  /** Kernel milliseconds without a pool (one thread), as the pool counts its threads'. */
+  #soloBusyMs = 0;
   #destroyed = false;
 
   private constructor(
@@ -158,7 +177,7 @@ export class WasmRuntime {
   ) {
     this.kernels = k;
     this.scratchBytes = scratchBytes;
-    this.#winogradBudget = options.winogradCacheBytes ?? 0;
+    this.#winogradBudget = options.winogradCacheBytes ?? WINOGRAD_CACHE_BYTES;
     this.variant = variant;
     this.#pool = pool;
     this.#scratch = scratch;
@@ -210,6 +229,7 @@ export class WasmRuntime {
       Math.max(
         k.gemmScratchBytes(1 << 16, 1 << 16, 1 << 16),
         k.winogradScratchBytes(WINOGRAD_MAX_CHANNELS, WINOGRAD_MAX_CHANNELS),
+        k.winogradWeightsScratchBytes(),
       ) / 64,
     ) * 64;
     const heapBase = scratch + n * scratchBytes;
@@ -325,29 +345,28 @@ export class WasmRuntime {
   }
 
   /**
-   * A layer's Winograd weights: from the cache, or transformed now on every thread (then kept
-   * when the budget allows; `owned` says the caller frees them).
+   * A layer's Winograd weights for a call of `pixels` output pixels: from the cache, or
+   * transformed now on every thread (then kept when small calls and the budget allow; `owned`
+   * says the caller frees them).
    */
-  winogradWeights(w: ConvWeights): { ptr: number; owned: boolean } {
+  winogradWeights(w: ConvWeights, pixels: number): { ptr: number; owned: boolean } {
     const weight = this.tensor(w.weight);
     const hit = this.#winogradCache.get(weight);
-    if (hit) {
-      this.#winogradCache.delete(weight);
-      this.#winogradCache.set(weight, hit);
-      return { ptr: hit.ptr, owned: false };
-    }
+    if (hit) return { ptr: hit.ptr, owned: false };
     const bytes = this.kernels.winogradWeightsBytes(w.cout, w.cin);
     const ptr = this.heap.alloc(bytes, "Winograd weights");
     this.launch(
-      "winogradWeightsRange",
+      "winogradWeightsPanels",
       { w: weight.ptr, u: ptr, cout: w.cout, cin: w.cin },
-      Math.ceil(w.cout / 6) * 6,
+      Math.ceil(w.cout / 6),
     );
-    if (bytes > this.#winogradBudget) return { ptr, owned: true };
-    for (const [old] of this.#winogradCache) {
-      if (this.#winogradCached + bytes <= this.#winogradBudget) break;
-      this.#dropTransformed(old);
-    }
+    // Kept only while it fits: the layers kept stay (see winogradCacheBytes).
+    // Decided once per layer, at its first call, so that the memory a pass holds afterwards
+    // does not grow when later calls are smaller (a stream's steps after a whole clip).
+    if (this.#winogradDecided.has(weight)) return { ptr, owned: true };
+    this.#winogradDecided.add(weight);
+    const small = pixels <= WINOGRAD_CACHE_MAX_PIXELS;
+    if (!small || this.#winogradCached + bytes > this.#winogradBudget) return { ptr, owned: true };
     this.#winogradCache.set(weight, { ptr, bytes });
     this.#winogradCached += bytes;
     return { ptr, owned: false };
@@ -371,25 +390,46 @@ export class WasmRuntime {
     if (this.#pool) this.#pool.run(kernel, a, total, Math.max(1, chunk), scratchArg);
     else {
       if (scratchArg >= 0) a[scratchArg] = this.#scratch;
+      const t0 = performance.now();
       (this.kernels[kernel] as (...a: number[]) => void)(...a, 0, total);
+      this.#soloBusyMs += performance.now() - t0;
     }
   }
 
   /** Runs `f`, timed under `family` while profiling. */
   timed<T>(family: string, flops: number, f: () => T): T {
     if (!this.#profile) return f();
-    const t0 = performance.now();
+    const t0 = performance.now(), busy0 = this.#busyMs();
     const r = f();
+    const ms = performance.now() - t0;
     const e = this.#profile[family] ??= { ms: 0, dispatches: 0, flops: 0 };
-    e.ms += performance.now() - t0;
+    e.ms += ms;
     e.dispatches++;
     e.flops += flops;
+    const t = this.#threadProfile[family] ??= { threadMs: 0, busyMs: 0 };
+    t.threadMs += ms * this.threads;
+    t.busyMs += this.#busyMs() - busy0;
     return r;
+  }
+
+  /** Milliseconds spent inside kernels so far, added over the threads. */
+  #busyMs(): number {
+    return this.#pool ? this.#pool.busyMs : this.#soloBusyMs;
+  }
+
+  /**
+   * Per family, since `startProfiling`: thread-milliseconds (op time x threads) and the part of
+   * them spent inside kernels; the rest is the threads' idle time (waiting for a launch's last
+   * chunk, for the host's code between launches, for workers to wake).
+   */
+  threadProfile(): Record<string, { threadMs: number; busyMs: number }> {
+    return this.#threadProfile;
   }
 
   /** Times every op by family until `stopProfiling`. */
   startProfiling(): boolean {
     this.#profile = {};
+    this.#threadProfile = {};
     return true;
   }
 

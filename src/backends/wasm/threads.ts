@@ -28,12 +28,19 @@ const GEN = 0,
 /** Byte offset of the float64 argument slots within the control block. */
 const ARGS_AT = 64;
 const MAX_ARGS = 48;
+/**
+ * Byte offset of the float64 busy-time slots (ms inside kernels since the last launch ended, one
+ * per worker; workers past MAX_BUSY share the last), which the host reads after each launch to
+ * tell how long the threads sat idle.
+ */
+const BUSY_AT = ARGS_AT + 8 * MAX_ARGS;
+const MAX_BUSY = 256;
 /** Bytes of the control block (the host reserves them in the shared memory). */
-export const CONTROL_BYTES = ARGS_AT + 8 * MAX_ARGS;
+export const CONTROL_BYTES = BUSY_AT + 8 * MAX_BUSY;
 
 /** The worker's whole program (plain JavaScript, started from a blob URL so bundles work). */
 const WORKER_SOURCE = `
-let k, ctrl, args, names, scratch, memory;
+let k, ctrl, args, names, scratch, memory, busy, slot;
 self.onmessage = async (e) => {
   const d = e.data;
   memory = d.memory;
@@ -43,6 +50,8 @@ self.onmessage = async (e) => {
   k = instance.exports;
   ctrl = new Int32Array(memory.buffer, d.control, ${ARGS_AT / 4});
   args = new Float64Array(memory.buffer, d.control + ${ARGS_AT}, ${MAX_ARGS});
+  busy = new Float64Array(memory.buffer, d.control + ${BUSY_AT}, ${MAX_BUSY});
+  slot = Math.min(d.slot, ${MAX_BUSY - 1});
   // Read the generation before saying ready: the host may post a job as soon as it hears.
   let seen = Atomics.load(ctrl, ${GEN});
   postMessage("ready");
@@ -64,10 +73,15 @@ function run() {
   const n = ctrl[${NARGS}], total = ctrl[${TOTAL}], chunk = ctrl[${CHUNK}], sa = ctrl[${SCRATCH_ARG}];
   const a = Array.from(args.subarray(0, n));
   if (sa >= 0) a[sa] = scratch;
-  for (;;) {
-    const start = Atomics.add(ctrl, ${NEXT}, 1) * chunk;
-    if (start >= total) return;
-    fn(...a, start, Math.min(start + chunk, total));
+  const t0 = performance.now();
+  try {
+    for (;;) {
+      const start = Atomics.add(ctrl, ${NEXT}, 1) * chunk;
+      if (start >= total) return;
+      fn(...a, start, Math.min(start + chunk, total));
+    }
+  } finally {
+    busy[slot] += performance.now() - t0;
   }
 }
 `;
@@ -99,6 +113,7 @@ export class ThreadPool {
   #starting: Promise<void> | null = null;
   #idle: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  #busyMs = 0;
 
   private constructor(o: ThreadPoolOptions) {
     this.#o = o;
@@ -115,6 +130,15 @@ export class ThreadPool {
   /** Threads that take part in a launch now (the calling thread included). */
   get threads(): number {
     return 1 + this.#ready;
+  }
+
+  /**
+   * Milliseconds that threads have spent inside kernels since the pool started, added over the
+   * threads (the calling thread's and every worker's): against wall time x threads, the idle
+   * time of the threads.
+   */
+  get busyMs(): number {
+    return this.#busyMs;
   }
 
   #ctrl(): Int32Array {
@@ -147,6 +171,7 @@ export class ThreadPool {
               names: this.#names,
               control: this.#o.control,
               scratch: this.#o.scratch[i + 1],
+              slot: i,
             });
           })
         ));
@@ -192,7 +217,12 @@ export class ThreadPool {
     const workers = total > chunk ? this.#ready : 0;
     if (workers === 0) {
       if (!this.#workers.length && total > chunk) void this.#start().catch(() => {});
-      fn(...mine, 0, total);
+      const t0 = performance.now();
+      try {
+        fn(...mine, 0, total);
+      } finally {
+        this.#busyMs += performance.now() - t0;
+      }
       this.#scheduleIdle();
       return;
     }
@@ -209,6 +239,7 @@ export class ThreadPool {
     Atomics.add(ctrl, GEN, 1);
     Atomics.notify(ctrl, GEN);
     let error: unknown = null;
+    const t0 = performance.now();
     try {
       for (;;) {
         const start = Atomics.add(ctrl, NEXT, 1) * chunk;
@@ -220,11 +251,15 @@ export class ThreadPool {
       // Let the workers run out of items before their memory is reused.
       Atomics.store(ctrl, NEXT, Math.ceil(total / chunk) + 1);
     }
+    this.#busyMs += performance.now() - t0;
     for (;;) {
       const done = Atomics.load(ctrl, DONE);
       if (done >= workers) break;
       Atomics.wait(ctrl, DONE, done);
     }
+    const busy = new Float64Array(this.#o.memory.buffer, this.#o.control + BUSY_AT, MAX_BUSY);
+    for (let i = 0; i < Math.min(workers, MAX_BUSY); i++) this.#busyMs += busy[i];
+    busy.fill(0);
     this.#scheduleIdle();
     if (error) throw error;
     if (ctrl[FAILED]) throw new Error(`WebAssembly kernel ${kernel} failed in a worker thread`);

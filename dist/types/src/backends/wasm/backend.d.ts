@@ -46,6 +46,19 @@ export declare class WasmOps implements Backend {
     startProfiling(): boolean;
     stopProfiling(): KernelProfile;
     /**
+     * Per op family since `startProfiling`: thread-milliseconds (op time x threads) and the part
+     * spent inside kernels; the difference is the threads' idle time (the bench prints it).
+     */
+    threadProfile(): Record<string, {
+        threadMs: number;
+        busyMs: number;
+    }>;
+    /**
+     * GFLOP/s of independent f32x4 multiply-adds (asm/peak.ts) on every thread: the SIMD peak
+     * this runtime reaches on this machine, best of `repeats` runs of about `ms` each.
+     */
+    fmaPeakGflops(ms?: number, repeats?: number): number;
+    /**
      * C[m, n] (+)= sum_k A[m, k] B[k, n] (+ bias[m]) over strided views (element strides; C rows
      * `ldc` apart), split over the threads by blocks of rows and columns (gemm.ts).
      */

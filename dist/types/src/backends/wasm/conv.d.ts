@@ -2,7 +2,7 @@
 // @ts-nocheck
 /**
  * Convolutions on the WebAssembly backend, by the cheapest path the geometry allows: 3x3
- * stride-1 convolutions are Winograd F(4x4, 3x3) on a padded copy of each image or frame; 1x1
+ * stride-1 convolutions are Winograd F(4x4, 3x3) on a padded copy of the frames; 1x1
  * and causal temporal convolutions multiply the input directly; the rest are matrix products
  * over gathered columns (im2col), a bounded block at a time. GroupNorm, SiLU, upsampling and
  * padding are applied while the input is gathered.

@@ -154,10 +154,15 @@ export declare const KERNELS: {
         readonly params: readonly ["a", "sam", "sak", "b", "sbk", "sbn", "c", "ldc", "bias", "accumulate", "k", "m", "n", "blockM", "blockN", "scratch"];
         readonly range: readonly ["start", "end"];
     };
-    /** `winogradConv` over the 4-row bands of tiles [r0, r1). */
+    /** `winogradConv` over the 4-row bands of tiles [r0, r1) of all the frames. */
     readonly winogradRows: {
-        readonly params: readonly ["x", "u", "bias", "res", "y", "cin", "cout", "h", "w", "scratch"];
+        readonly params: readonly ["x", "u", "bias", "res", "y", "cin", "cout", "h", "w", "frames", "ys", "scratch"];
         readonly range: readonly ["r0", "r1"];
+    };
+    /** Items [i0, i1) of `iters` rounds of twelve independent f32x4 multiply-adds (the SIMD peak). */
+    readonly fmaPeak: {
+        readonly params: readonly ["iters", "sink"];
+        readonly range: readonly ["i0", "i1"];
     };
     /** Bytes of a layer's transformed weights (winogradWeights). */
     readonly winogradWeightsBytes: {
@@ -179,14 +184,27 @@ export declare const KERNELS: {
         readonly range: readonly ["co0", "co1"];
     };
     /**
-     * 3x3 stride-1 convolution, output tiles [t0, t1) (4x4 tiles, row-major over ceil(h / 4) x
-     * ceil(w / 4)): Y[cout, h, w] at `y` = conv(X[cin, h + 2, w + 2] at `x`, zero-padded) with
-     * the weights `u` of winogradWeights, + bias[co] (bias != 0) + R[cout, h, w] at `res`
-     * (res != 0; may equal y). `scratch`: winogradScratchBytes(cout, cin) bytes of the calling
-     * thread's own.
+     * Panels [p0, p1) of 6 output channels of winogradWeights (ceil(cout / 6) of them), through
+     * `scratch` (winogradWeightsScratchBytes) so that U is written in runs: the host's transform.
+     */
+    readonly winogradWeightsPanels: {
+        readonly params: readonly ["w", "u", "cout", "cin", "scratch"];
+        readonly range: readonly ["p0", "p1"];
+    };
+    /** Scratch bytes of one thread's winogradWeightsPanels. */
+    readonly winogradWeightsScratchBytes: {
+        readonly params: readonly [];
+        readonly returns: "number";
+    };
+    /**
+     * 3x3 stride-1 convolution, output tiles [t0, t1) (4x4 tiles, row-major over frames x
+     * ceil(h / 4) x ceil(w / 4)): Y at `y` (channel co's [frames, h, w] at co * ys floats) =
+     * conv(X[cin, frames, h + 2, w + 2] at `x`, each frame zero-padded) with the weights `u` of
+     * winogradWeights, + bias[co] (bias != 0) + R at `res`, laid out as Y (res != 0; may equal y).
+     * `scratch`: winogradScratchBytes(cout, cin) bytes of the calling thread's own.
      */
     readonly winogradConv: {
-        readonly params: readonly ["x", "u", "bias", "res", "y", "cin", "cout", "h", "w", "t0", "t1", "scratch"];
+        readonly params: readonly ["x", "u", "bias", "res", "y", "cin", "cout", "h", "w", "frames", "ys", "t0", "t1", "scratch"];
     };
 };
 type Decls = typeof KERNELS;

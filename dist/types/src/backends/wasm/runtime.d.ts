@@ -46,16 +46,30 @@ export interface WasmOptions {
     /** Bytes of attention scores held at once. */
     attentionScoreBytes?: number;
     /**
-     * Bytes of Winograd-transformed 3x3 weights kept between calls (least recently used first
-     * out). Default 0: each convolution transforms its weights into a transient buffer, so weights
-     * are held once; a transform writes 4x the layer's weights, which costs about as much as the
-     * convolution itself at 32x32. A budget the size of the network's 3x3 weights times 4
-     * (about 1.2 GB for CI8x8) roughly halves encode and decode times.
+     * Bytes of Winograd-transformed 3x3 weights kept between calls, for the layers whose first
+     * call has at most WINOGRAD_CACHE_MAX_PIXELS output pixels (where the transform is a large
+     * part of the work: 40% at 3 frames of 16x16 with 512 channels, a few % at 64x64): the first
+     * such layers stay while they fit, and the others are transformed into a transient buffer on
+     * every call (evicting the least recently used instead would keep nothing when a pass cycles
+     * through more layers than fit; deciding at the first call keeps a pass's memory from growing
+     * later). A transform is 4x its layer's weights (36 positions
+     * against 9 taps). Default 128 MiB (WINOGRAD_CACHE_BYTES); 0 transforms on every call.
      */
     winogradCacheBytes?: number;
     /** Worker threads stop after this many idle milliseconds (restarting on demand). */
     idleMs?: number;
 }
+/**
+ * The default Winograd weight cache: with it, the streaming figures of the README (720p encode
+ * 2.46 GB, decode 2.66 GB peak RSS) grow by 128 MiB at most, still under a quarter of the
+ * reference's 11.3 GB.
+ */
+export declare const WINOGRAD_CACHE_BYTES: number;
+/**
+ * Output pixels per call up to which a convolution's transform is cached: a 720p clip's
+ * layers are all larger (its latent frames are 90 x 160), so its memory is unchanged.
+ */
+export declare const WINOGRAD_CACHE_MAX_PIXELS = 4096;
 /** Work items per chunk handed to a thread: enough chunks to balance, few enough to be cheap. */
 export declare const CHUNKS_PER_THREAD = 4;
 /** Throws on options no backend could honour. */
@@ -99,10 +113,11 @@ export declare class WasmRuntime {
     /** Returns a tensor's block (and its cached Winograd weights, if any) to the heap. */
     release(t: Tensor): void;
     /**
-     * A layer's Winograd weights: from the cache, or transformed now on every thread (then kept
-     * when the budget allows; `owned` says the caller frees them).
+     * A layer's Winograd weights for a call of `pixels` output pixels: from the cache, or
+     * transformed now on every thread (then kept when small calls and the budget allow; `owned`
+     * says the caller frees them).
      */
-    winogradWeights(w: ConvWeights): {
+    winogradWeights(w: ConvWeights, pixels: number): {
         ptr: number;
         owned: boolean;
     };
@@ -114,6 +129,15 @@ export declare class WasmRuntime {
     launch<K extends RangeKernel>(kernel: K, args: LaunchArgs<K>, total: number, chunk?: number): void;
     /** Runs `f`, timed under `family` while profiling. */
     timed<T>(family: string, flops: number, f: () => T): T;
+    /**
+     * Per family, since `startProfiling`: thread-milliseconds (op time x threads) and the part of
+     * them spent inside kernels; the rest is the threads' idle time (waiting for a launch's last
+     * chunk, for the host's code between launches, for workers to wake).
+     */
+    threadProfile(): Record<string, {
+        threadMs: number;
+        busyMs: number;
+    }>;
     /** Times every op by family until `stopProfiling`. */
     startProfiling(): boolean;
     /** Totals since `startProfiling`, and stops profiling. */

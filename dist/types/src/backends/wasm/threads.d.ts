@@ -40,6 +40,12 @@ export declare class ThreadPool {
     /** Threads that take part in a launch now (the calling thread included). */
     get threads(): number;
     /**
+     * Milliseconds that threads have spent inside kernels since the pool started, added over the
+     * threads (the calling thread's and every worker's): against wall time x threads, the idle
+     * time of the threads.
+     */
+    get busyMs(): number;
+    /**
      * Runs `kernel(...args, start, end)` over [0, total) in chunks of `chunk` items, on every
      * thread. Where `scratchArg` is an index into args, each thread passes its own scratch
      * pointer there.
