@@ -827,7 +827,6 @@ fn store_c(batch: u32, m: u32, n: u32, acc: f32) {
   out[o] = T(v);
 }
 `,
-  "frames": "// One part of Ops.joinFrames: frames [from, from + n) of a video tensor [B, C, T_in, H, W]\n// copied to frames [offset, offset + n) of the output [B, C, T_out, H, W], one thread per value.\n// For a fixed (b, c) plane both runs are contiguous, so the copy is a strided one: plane k's\n// n * H * W values go from k * T_in * H * W + from * H * W to k * T_out * H * W + offset * H * W.\n// Values move as T, an alias the host declares: u32 words for f32 and i32 tensors (bit for bit),\n// f16 for tensors stored as f16 (each value copied as it is).\n\n// Packed on the host by FRAMES_PARAMS in src/backends/webgpu/frames.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  total: u32,      // values copied: B * C * n * H * W\n  run: u32,        // n * H * W: the values of one plane's run\n  src_plane: u32,  // T_in * H * W\n  src_start: u32,  // from * H * W\n  dst_plane: u32,  // T_out * H * W\n  dst_start: u32,  // offset * H * W\n  _pad0: u32, _pad1: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<T>;\n@group(0) @binding(1) var<storage, read_write> dst: array<T>;\n@group(0) @binding(2) var<uniform> p: Params;\n\n@compute @workgroup_size(256)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let plane = i / p.run;\n  let k = i - plane * p.run;\n  dst[plane * p.dst_plane + p.dst_start + k] = src[plane * p.src_plane + p.src_start + k];\n}\n",
   "fsq": '// Finite scalar quantisation over channels-first [B, D, P] tensors (P = spatial/temporal\n// positions, D = number of levels, at most 8).\n//\n// quantize: per channel d with L levels, bounded = tanh(z + shift) * half_l - offset, rounded\n// half to even (torch.round), then scaled to [-1, 1] by L / 2 (integer division). The index is\n// sum_d digit_d * basis_d with digit = code * (L/2) + L/2. half_l, offset and shift are computed\n// on the host in float32 as the reference computes them.\n// dequantize: digits = (index / basis) % L, code = (digit - L/2) / (L/2).\n// z and codes are stored as T (f32, or f16 at precision "f16": the codes k / (L/2) are exact\n// in f16 for every level count up to 2048); the arithmetic is f32.\n\n// Packed on the host by FSQ_PARAMS in src/backends/webgpu/fsq.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  positions: u32, dims: u32, total: u32, _pad: u32,\n  levels: array<vec4<u32>, 2>,\n  basis: array<vec4<u32>, 2>,\n  half_l: array<vec4<f32>, 2>,\n  offset: array<vec4<f32>, 2>,\n  shift: array<vec4<f32>, 2>,\n}\n\n@group(0) @binding(0) var<storage, read> z: array<T>;\n@group(0) @binding(1) var<storage, read_write> codes: array<T>;\n@group(0) @binding(2) var<storage, read_write> indices: array<i32>;\n@group(0) @binding(3) var<uniform> p: Params;\n\n// Written out because some drivers evaluate the built-in tanh as sinh / cosh, which is NaN for\n// large inputs; the absolute error of this form is ~1e-7, far below the rounding step.\nfn stable_tanh(v: f32) -> f32 {\n  let e = exp(-2.0 * abs(v));\n  return sign(v) * (1.0 - e) / (1.0 + e);\n}\n\nfn lv(d: u32) -> u32 {\n  return p.levels[d / 4u][d % 4u];\n}\n\n@compute @workgroup_size(256)\nfn quantize_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let b = i / p.positions;\n  let q = i % p.positions;\n  var index = 0.0;\n  for (var d = 0u; d < p.dims; d++) {\n    let o = (b * p.dims + d) * p.positions + q;\n    let half_l = p.half_l[d / 4u][d % 4u];\n    let bounded = stable_tanh(f32(z[o]) + p.shift[d / 4u][d % 4u]) * half_l - p.offset[d / 4u][d % 4u];\n    let half_w = f32(lv(d) / 2u);\n    let code = round(bounded) / half_w;\n    codes[o] = T(code);\n    index += (code * half_w + half_w) * f32(p.basis[d / 4u][d % 4u]);\n  }\n  indices[i] = i32(index);\n}\n\n@compute @workgroup_size(256)\nfn dequantize_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let b = i / p.positions;\n  let q = i % p.positions;\n  let index = u32(indices[i]);\n  for (var d = 0u; d < p.dims; d++) {\n    let half_w = f32(lv(d) / 2u);\n    let digit = f32((index / p.basis[d / 4u][d % 4u]) % lv(d));\n    codes[(b * p.dims + d) * p.positions + q] = T((digit - half_w) / half_w);\n  }\n}\n',
   "gemm_core": "// Tiled, register-blocked GEMM core shared by every matrix-shaped kernel.\n//\n// C[m, n] = sum_k A[m, k] * B[k, n], computed one BM x BN tile per workgroup. Operand loads and\n// the output store are not here: each kernel that includes this core supplies\n//   fn load_a(batch: u32, m: u32, k: u32) -> f32   (zero outside the matrix)\n//   struct Column; fn column(batch: u32, n: u32) -> Column\n//   fn load_b(col: Column, k: u32) -> f32           (zero outside the matrix)\n//   fn store_c(batch: u32, m: u32, n: u32, acc: f32)\n//   fn gemm_dims() -> vec3<u32>                     (M, N, K)\n// Each thread loads B for one fixed column of the tile (the host keeps THREADS a multiple of\n// BN), so whatever a column costs to address (an im2col position: batch, frame, row, column)\n// is worked out once per tile in `column`, not once per k.\n// so convolution (implicit im2col, fused GroupNorm+SiLU, bias and residual) and strided batched\n// matmul share one inner loop. Tile sizes are pipeline constants prepended by the host:\n//   WG_M, WG_N: threads per workgroup along m and n; TM, TN: outputs per thread; BK: k step.\n// Threads own rows m = ty + WG_M * i and columns n = tx + WG_N * j (strided, not blocked), so\n// neighbouring threads store neighbouring n, which is the contiguous axis of every output here.\n\nconst BM: u32 = WG_M * TM;\nconst BN: u32 = WG_N * TN;\nconst THREADS: u32 = WG_M * WG_N;\n\nvar<workgroup> tile_a: array<f32, BK * BM>; // [k][m]\nvar<workgroup> tile_b: array<f32, BK * BN>; // [k][n]\n\n@compute @workgroup_size(WG_N, WG_M, 1)\nfn main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let dims = gemm_dims();\n  let tiles_n = (dims.y + BN - 1u) / BN;\n  // Tiles are numbered over x and y so that dispatches stay under the per-dimension limit.\n  let tile = wid.x + wid.y * nwg.x;\n  let tiles_m = (dims.x + BM - 1u) / BM;\n  if (tile >= tiles_n * tiles_m) {\n    return;\n  }\n  let m0 = (tile / tiles_n) * BM;\n  let n0 = (tile % tiles_n) * BN;\n  let batch = wid.z;\n  let tx = lid.x;\n  let ty = lid.y;\n  let tid = ty * WG_N + tx;\n\n  var acc: array<f32, TM * TN>;\n  for (var i = 0u; i < TM * TN; i++) {\n    acc[i] = 0.0;\n  }\n  let b_col = tid % BN;\n  let b_row = tid / BN;\n  let col = column(batch, n0 + b_col);\n  var a_reg: array<f32, TM>;\n  var b_reg: array<f32, TN>;\n\n  for (var k0 = 0u; k0 < dims.z; k0 += BK) {\n    // A is read k-fastest (its rows are contiguous in k for weights), B n-fastest.\n    for (var i = tid; i < BK * BM; i += THREADS) {\n      let mm = i / BK;\n      let kk = i % BK;\n      tile_a[kk * BM + mm] = load_a(batch, m0 + mm, k0 + kk);\n    }\n    for (var kk = b_row; kk < BK; kk += THREADS / BN) {\n      tile_b[kk * BN + b_col] = load_b(col, k0 + kk);\n    }\n    workgroupBarrier();\n    for (var kk = 0u; kk < BK; kk++) {\n      for (var i = 0u; i < TM; i++) {\n        a_reg[i] = tile_a[kk * BM + ty + WG_M * i];\n      }\n      for (var j = 0u; j < TN; j++) {\n        b_reg[j] = tile_b[kk * BN + tx + WG_N * j];\n      }\n      for (var i = 0u; i < TM; i++) {\n        for (var j = 0u; j < TN; j++) {\n          acc[i * TN + j] = fma(a_reg[i], b_reg[j], acc[i * TN + j]);\n        }\n      }\n    }\n    workgroupBarrier();\n  }\n\n  for (var i = 0u; i < TM; i++) {\n    let m = m0 + ty + WG_M * i;\n    if (m >= dims.x) {\n      continue;\n    }\n    for (var j = 0u; j < TN; j++) {\n      let n = n0 + tx + WG_N * j;\n      if (n < dims.y) {\n        store_c(batch, m, n, acc[i * TN + j]);\n      }\n    }\n  }\n}\n",
   "groupnorm": "// GroupNorm over channels-first activations viewed as [B, C, F, S]: statistics per\n// (b, f, group) over ch_per_group * S values. Images use F = 1, S = H * W (torch's GroupNorm);\n// video's per-frame norm uses F = T, S = H * W (the reference folds time into the batch).\n//\n// `stats` writes (mean, 1 / sqrt(var + eps)) with the biased variance, in two passes over the\n// data (mean first, then squared deviations) so large activations lose no precision. The\n// normalisation itself is usually fused into the next convolution's loads; `apply` is the\n// standalone form (with optional SiLU) for where no convolution follows.\n// x, gamma_beta and y are stored as T (f32, or f16 at precision \"f16\"); every sum is f32, and\n// the statistics are f32 at every precision. The sums use reduce_sum, which the host includes\n// from reduce_workgroup.wgsl or, where the adapter has subgroups, reduce_subgroup.wgsl.\n\n// Packed on the host by GROUPNORM_PARAMS in src/backends/webgpu/norm.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, frames: u32, spatial: u32, groups: u32,\n  ch_per_group: u32, eps: f32, silu: u32, total: u32,\n}\n\n@group(0) @binding(0) var<storage, read> x: array<T>;\n@group(0) @binding(1) var<storage, read_write> stats: array<vec2<f32>>;\n@group(0) @binding(2) var<storage, read> gamma_beta: array<vec2<T>>;\n@group(0) @binding(3) var<storage, read_write> y: array<T>;\n@group(0) @binding(4) var<uniform> p: Params;\n\nconst WG: u32 = 256u;\n\n@compute @workgroup_size(WG)\nfn stats_main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n  lanes: Lanes,\n) {\n  let slot = wid.x + wid.y * nwg.x; // (b * frames + f) * groups + g\n  let g = slot % p.groups;\n  let bf = slot / p.groups;\n  let f = bf % p.frames;\n  let b = bf / p.frames;\n  let count = p.ch_per_group * p.spatial;\n  let tid = lid.x;\n\n  var s = 0.0;\n  for (var i = tid; i < count; i += WG) {\n    let c = g * p.ch_per_group + i / p.spatial;\n    s += f32(x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial]);\n  }\n  let mean = reduce_sum(tid, lanes, s) / f32(count);\n  var sq = 0.0;\n  for (var i = tid; i < count; i += WG) {\n    let c = g * p.ch_per_group + i / p.spatial;\n    let d = f32(x[((b * p.channels + c) * p.frames + f) * p.spatial + i % p.spatial]) - mean;\n    sq += d * d;\n  }\n  let variance = reduce_sum(tid, lanes, sq) / f32(count);\n  if (tid == 0u) {\n    stats[slot] = vec2<f32>(mean, inverseSqrt(variance + p.eps));\n  }\n}\n\n@compute @workgroup_size(WG)\nfn apply_main(\n  @builtin(global_invocation_id) gid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n) {\n  let i = gid.x + gid.y * nwg.x * WG;\n  // Not arrayLength(&y): an f16 tensor of odd length is bound with one pad element.\n  if (i >= p.total) {\n    return;\n  }\n  let rest = i / p.spatial;\n  let f = rest % p.frames;\n  let bc = rest / p.frames;\n  let c = bc % p.channels;\n  let b = bc / p.channels;\n  let st = stats[(b * p.frames + f) * p.groups + c / p.ch_per_group];\n  let gb = vec2<f32>(gamma_beta[c]);\n  var v = (f32(x[i]) - st.x) * st.y * gb.x + gb.y;\n  if (p.silu != 0u) {\n    v = v / (1.0 + exp(-v));\n  }\n  y[i] = T(v);\n}\n",
@@ -1063,7 +1062,7 @@ fn up_time(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 }
 `,
   "rms_norm": '// RMS norm over channels of channels-first [B, C, ...] (the Wan VAE\'s RMS_norm), then SiLU\n// when `silu` is set: y = x / max(||x||_C, 1e-12) * sqrt(C) * gamma, one thread per (batch,\n// position), reading its C values twice (adjacent threads read adjacent positions). Values are\n// stored as T (f32, or f16 at precision "f16"); the arithmetic is f32.\n\n// Packed on the host by RMS_NORM_PARAMS in src/backends/webgpu/rms_norm.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, positions: u32, total: u32, silu: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<T>;\n@group(0) @binding(1) var<storage, read> gamma: array<T>;\n@group(0) @binding(2) var<storage, read_write> dst: array<T>;\n@group(0) @binding(3) var<uniform> p: Params;\n\n@compute @workgroup_size(256)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let b = i / p.positions;\n  let base = b * p.channels * p.positions + i % p.positions;\n  var sum = 0.0;\n  for (var c = 0u; c < p.channels; c++) {\n    let v = f32(src[base + c * p.positions]);\n    sum += v * v;\n  }\n  let scale = sqrt(f32(p.channels)) / max(sqrt(sum), 1e-12);\n  for (var c = 0u; c < p.channels; c++) {\n    let at = base + c * p.positions;\n    var v = f32(src[at]) * scale * f32(gamma[c]);\n    if (p.silu != 0u) {\n      v = v / (1.0 + exp(-v));\n    }\n    dst[at] = T(v);\n  }\n}\n',
-  "rows": "// A block of rows and frames copied between tensors viewed as [P, T, H, W] (P = B * C planes;\n// images have T = 1), for the row bands of src/backends/webgpu/bands.ts: frames\n// [from_frame, from_frame + frames) and rows [from_row, from_row + rows) of `src` go to frames\n// [to_frame, ...) and rows [to_row, ...) of `dst`, one thread per value. Values move as T, an\n// alias the host declares: u32 words for f32 and i32 tensors (bit for bit), f16 for tensors\n// stored as f16.\n\n// Packed on the host by ROWS_PARAMS in src/backends/webgpu/bands.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  total: u32,       // values copied: P * frames * rows * width\n  width: u32,       // W, the same in both\n  rows: u32,\n  frames: u32,\n  src_frames: u32,  // T and H of src\n  src_rows: u32,\n  from_frame: u32,\n  from_row: u32,\n  dst_frames: u32,  // T and H of dst\n  dst_rows: u32,\n  to_frame: u32,\n  to_row: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<T>;\n@group(0) @binding(1) var<storage, read_write> dst: array<T>;\n@group(0) @binding(2) var<uniform> p: Params;\n\n@compute @workgroup_size(256)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let x = i % p.width;\n  let r = (i / p.width) % p.rows;\n  let f = (i / (p.width * p.rows)) % p.frames;\n  let plane = i / (p.width * p.rows * p.frames);\n  let s = ((plane * p.src_frames + p.from_frame + f) * p.src_rows + p.from_row + r) * p.width + x;\n  let d = ((plane * p.dst_frames + p.to_frame + f) * p.dst_rows + p.to_row + r) * p.width + x;\n  dst[d] = src[s];\n}\n",
+  "rows": "// A block of rows and frames copied between tensors viewed as [P, T, H, W] (P = B * C planes;\n// images have T = 1), for joinFrames and the row bands of src/backends/webgpu/bands.ts: frames\n// [from_frame, from_frame + frames) and rows [from_row, from_row + rows) of `src` go to frames\n// [to_frame, ...) and rows [to_row, ...) of `dst`, one thread per value. Values move as T, an\n// alias the host declares: u32 words for f32 and i32 tensors (bit for bit), f16 for tensors\n// stored as f16.\n\n// Packed on the host by ROWS_PARAMS in src/backends/webgpu/frames.ts (joinFrames, and the row\n// bands of bands.ts);\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  total: u32,       // values copied: P * frames * rows * width\n  width: u32,       // W, the same in both\n  rows: u32,\n  frames: u32,\n  src_frames: u32,  // T and H of src\n  src_rows: u32,\n  from_frame: u32,\n  from_row: u32,\n  dst_frames: u32,  // T and H of dst\n  dst_rows: u32,\n  to_frame: u32,\n  to_row: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<T>;\n@group(0) @binding(1) var<storage, read_write> dst: array<T>;\n@group(0) @binding(2) var<uniform> p: Params;\n\n@compute @workgroup_size(256)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let x = i % p.width;\n  let r = (i / p.width) % p.rows;\n  let f = (i / (p.width * p.rows)) % p.frames;\n  let plane = i / (p.width * p.rows * p.frames);\n  let s = ((plane * p.src_frames + p.from_frame + f) * p.src_rows + p.from_row + r) * p.width + x;\n  let d = ((plane * p.dst_frames + p.to_frame + f) * p.dst_rows + p.to_row + r) * p.width + x;\n  dst[d] = src[s];\n}\n",
   "softmax": "// Row softmax in place, with the attention scale applied to the logits first:\n//   row[j] = exp(scale * row[j] - max) / sum. One workgroup per row.\n// Scores are f32 at every precision (see src/backends/webgpu/precision.ts). The max and the sum\n// are reduce_max / reduce_sum, which the host includes from reduce_workgroup.wgsl or, where the\n// adapter has subgroups, reduce_subgroup.wgsl.\n\n// Packed on the host by SOFTMAX_PARAMS in src/backends/webgpu/attention.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  rows: u32, cols: u32, scale: f32, _pad: u32,\n}\n\n@group(0) @binding(0) var<storage, read_write> s: array<f32>;\n@group(0) @binding(1) var<uniform> p: Params;\n\nconst WG: u32 = 256u;\n\n@compute @workgroup_size(WG)\nfn main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n  lanes: Lanes,\n) {\n  let row = wid.x + wid.y * nwg.x;\n  let tid = lid.x;\n  // Rows past the end still join the barriers below; they only skip memory accesses.\n  let live = row < p.rows;\n  let base = row * p.cols;\n\n  var m = -3.4e38;\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      m = max(m, p.scale * s[base + j]);\n    }\n  }\n  let row_max = reduce_max(tid, lanes, m);\n\n  var sum = 0.0;\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      let e = exp(p.scale * s[base + j] - row_max);\n      s[base + j] = e;\n      sum += e;\n    }\n  }\n  let inv = 1.0 / reduce_sum(tid, lanes, sum);\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      s[base + j] *= inv;\n    }\n  }\n}\n"
 };
 
@@ -1535,15 +1534,15 @@ function defineParams(file, fields) {
       for (const s of named) {
         const v = given[s.name];
         if (v === void 0) throw new Error(`Params of ${file}: missing field ${s.name}`);
-        const view2 = s.scalar === "u32" ? u32 : f32;
+        const view = s.scalar === "u32" ? u32 : f32;
         if (typeof v === "number") {
           if (s.words !== 1) throw new Error(`Params of ${file}: ${s.name} needs an array`);
-          view2[s.word] = v;
+          view[s.word] = v;
         } else {
           if (s.words === 1 || v.length > s.words) {
             throw new Error(`Params of ${file}: ${v.length} values do not fit ${s.name}`);
           }
-          view2.set(v, s.word);
+          view.set(v, s.word);
         }
       }
       return buffer;
@@ -2036,41 +2035,63 @@ function matmul(rt, tiles, operands, dims, strides, family = "matmul") {
 }
 
 // src/backends/webgpu/frames.ts
-var FRAMES_PARAMS = defineParams("frames.wgsl", [
+var ROWS_PARAMS = defineParams("rows.wgsl", [
   ["total", "u32"],
-  ["run", "u32"],
-  ["src_plane", "u32"],
-  ["src_start", "u32"],
-  ["dst_plane", "u32"],
-  ["dst_start", "u32"],
-  ["_pad0", "u32"],
-  ["_pad1", "u32"]
+  ["width", "u32"],
+  ["rows", "u32"],
+  ["frames", "u32"],
+  ["src_frames", "u32"],
+  ["src_rows", "u32"],
+  ["from_frame", "u32"],
+  ["from_row", "u32"],
+  ["dst_frames", "u32"],
+  ["dst_rows", "u32"],
+  ["to_frame", "u32"],
+  ["to_row", "u32"]
 ]);
+function planeView(shape) {
+  const video = shape.length === 5;
+  return [shape[0] * shape[1], video ? shape[2] : 1, shape[shape.length - 2], shape.at(-1)];
+}
+function copyBlock(rt, src, dst, block, family) {
+  const [planes, srcFrames, srcRows, width] = planeView(src.shape);
+  const [, dstFrames, dstRows] = planeView(dst.shape);
+  const frames = block.frames[1] - block.frames[0], rows = block.rows[1] - block.rows[0];
+  const total = planes * frames * rows * width;
+  const T = commonElement(family, [src.element, dst.element]) === "f16" ? "f16" : "u32";
+  rt.dispatch({
+    family,
+    pipeline: rt.pipelines.get("rows", "main", { T }),
+    bindings: [src, dst],
+    params: ROWS_PARAMS.pack({
+      total,
+      width,
+      rows,
+      frames,
+      src_frames: srcFrames,
+      src_rows: srcRows,
+      from_frame: block.frames[0],
+      from_row: block.rows[0],
+      dst_frames: dstFrames,
+      dst_rows: dstRows,
+      to_frame: block.at[0],
+      to_row: block.at[1]
+    }),
+    workgroups: elementwiseGroups(total)
+  });
+}
 function joinFrames(rt, parts) {
   const inputs = parts.map((p) => rt.tensor(p.tensor));
   const g = joinFramesGeometry(parts);
   const element = commonElement("joinFrames", inputs.map((x) => x.element));
   const out = rt.alloc(g.outShape, g.dtype, "joinFrames", element);
-  const tOut = g.outShape[2];
-  const pipeline = rt.pipelines.get("frames", "main", { T: element === "f16" ? "f16" : "u32" });
+  const h = g.outShape[3];
   parts.forEach((part, i) => {
-    const x = inputs[i];
-    const run = g.frames[i] * g.frameSize;
-    const total = g.planes * run;
-    rt.dispatch({
-      family: "frames",
-      pipeline,
-      bindings: [x, out],
-      params: FRAMES_PARAMS.pack({
-        total,
-        run,
-        src_plane: x.shape[2] * g.frameSize,
-        src_start: part.from * g.frameSize,
-        dst_plane: tOut * g.frameSize,
-        dst_start: g.offsets[i] * g.frameSize
-      }),
-      workgroups: elementwiseGroups(total)
-    });
+    copyBlock(rt, inputs[i], out, {
+      frames: [part.from, part.to],
+      rows: [0, h],
+      at: [g.offsets[i], 0]
+    }, "frames");
   });
   return out;
 }
@@ -2572,20 +2593,6 @@ function fsqDequantize(rt, idxIn, spec) {
 }
 
 // src/backends/webgpu/bands.ts
-var ROWS_PARAMS = defineParams("rows.wgsl", [
-  ["total", "u32"],
-  ["width", "u32"],
-  ["rows", "u32"],
-  ["frames", "u32"],
-  ["src_frames", "u32"],
-  ["src_rows", "u32"],
-  ["from_frame", "u32"],
-  ["from_row", "u32"],
-  ["dst_frames", "u32"],
-  ["dst_rows", "u32"],
-  ["to_frame", "u32"],
-  ["to_row", "u32"]
-]);
 var BAND_STATS_PARAMS = defineParams("band_stats.wgsl", [
   ["channels", "u32"],
   ["frames", "u32"],
@@ -2618,10 +2625,6 @@ var BandedTensor = class {
 };
 function rowAxis(shape) {
   return shape.length - 2;
-}
-function view(shape) {
-  const video = shape.length === 5;
-  return [shape[0] * shape[1], video ? shape[2] : 1, shape[rowAxis(shape)], shape.at(-1)];
 }
 function withRows(shape, rows) {
   const s = [...shape];
@@ -2673,36 +2676,17 @@ var RowBands = class {
    * `t0`, row 0 on.
    */
   copyInto(src, frames, r0, r1, dst, t0) {
-    const [planes, , , width] = view(src.shape);
-    const [, dstFrames, dstRows] = view(dst.shape);
     const pieces = src instanceof BandedTensor ? src.bands.map((b, i) => ({ t: b, start: src.starts[i] })) : [{ t: src, start: 0 }];
     for (const { t, start } of pieces) {
-      const [, srcFrames, srcRows] = view(t.shape);
-      const a = Math.max(r0, start), b = Math.min(r1, start + srcRows);
+      const a = Math.max(r0, start), b = Math.min(r1, start + planeView(t.shape)[2]);
       if (a >= b) continue;
-      const count2 = frames[1] - frames[0];
-      const total = planes * count2 * (b - a) * width;
-      const T = dst.element === "f16" ? "f16" : "u32";
-      this.rt.dispatch({
-        family: "rows",
-        pipeline: this.rt.pipelines.get("rows", "main", { T }),
-        bindings: [t, dst],
-        params: ROWS_PARAMS.pack({
-          total,
-          width,
-          rows: b - a,
-          frames: count2,
-          src_frames: srcFrames,
-          src_rows: srcRows,
-          from_frame: frames[0],
-          from_row: a - start,
-          dst_frames: dstFrames,
-          dst_rows: dstRows,
-          to_frame: t0,
-          to_row: a - r0
-        }),
-        workgroups: elementwiseGroups(total)
-      });
+      copyBlock(
+        this.rt,
+        t,
+        dst,
+        { frames, rows: [a - start, b - start], at: [t0, a - r0] },
+        "rows"
+      );
     }
   }
   /**
@@ -2719,7 +2703,7 @@ var RowBands = class {
       }
     }
     const out = this.rt.alloc(withRows(t.shape, r1 - r0), t.dtype, "band window", t.element);
-    const frames = view(t.shape)[1];
+    const frames = planeView(t.shape)[1];
     this.copyInto(t, [0, frames], r0, r1, out, 0);
     return { tensor: out, made: true };
   }
@@ -2755,7 +2739,7 @@ var RowBands = class {
   }
   /** A host tensor over the budget, uploaded in bands. */
   upload(t) {
-    const [planes, frames, rows, width] = view(t.shape);
+    const [planes, frames, rows, width] = planeView(t.shape);
     const rowBytes = this.bytes(withRows(t.shape, 1));
     const plans = this.plan(
       rows,
@@ -2776,13 +2760,13 @@ var RowBands = class {
   }
   /** A banded tensor read back whole. */
   async read(t) {
-    const [planes, frames, rows, width] = view(t.shape);
+    const [planes, frames, rows, width] = planeView(t.shape);
     const parts = [];
     for (const b of t.bands) parts.push(await this.rt.read(b));
     const Ctor = t.dtype === "i32" ? Int32Array : Float32Array;
     const data = new Ctor(numel(t.shape));
     parts.forEach((part, i) => {
-      const n = view(part.shape)[2];
+      const n = planeView(part.shape)[2];
       for (let q = 0; q < planes * frames; q++) {
         const src = part.data.subarray(q * n * width, (q + 1) * n * width);
         data.set(src, (q * rows + t.starts[i]) * width);
@@ -5292,7 +5276,7 @@ var ParsedSafetensors = class {
     return this.entries.has(name);
   }
   float32(name) {
-    const { entry, view: view2 } = this.lookup(name);
+    const { entry, view } = this.lookup(name);
     if (!FLOAT_DTYPES.has(entry.dtype)) {
       throw new Error(
         `Tensor ${show(name)} in ${show(this.source)} is ${entry.dtype}, expected a float tensor`
@@ -5300,17 +5284,17 @@ var ParsedSafetensors = class {
     }
     const out = new Float32Array((entry.end - entry.begin) / DTYPE_SIZE[entry.dtype]);
     if (entry.dtype === "F32") {
-      for (let i = 0; i < out.length; i++) out[i] = view2.getFloat32(i * 4, true);
+      for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
     } else if (entry.dtype === "F16") {
-      for (let i = 0; i < out.length; i++) out[i] = f16ToF32(view2.getUint16(i * 2, true));
+      for (let i = 0; i < out.length; i++) out[i] = f16ToF32(view.getUint16(i * 2, true));
     } else {
       const bits = new Uint32Array(out.buffer);
-      for (let i = 0; i < out.length; i++) bits[i] = view2.getUint16(i * 2, true) << 16;
+      for (let i = 0; i < out.length; i++) bits[i] = view.getUint16(i * 2, true) << 16;
     }
     return out;
   }
   int32(name) {
-    const { entry, view: view2 } = this.lookup(name);
+    const { entry, view } = this.lookup(name);
     if (FLOAT_DTYPES.has(entry.dtype)) {
       throw new Error(
         `Tensor ${show(name)} in ${show(this.source)} is ${entry.dtype}, expected an integer tensor`
@@ -5318,12 +5302,12 @@ var ParsedSafetensors = class {
     }
     const out = new Int32Array((entry.end - entry.begin) / DTYPE_SIZE[entry.dtype]);
     if (entry.dtype === "I32") {
-      for (let i = 0; i < out.length; i++) out[i] = view2.getInt32(i * 4, true);
+      for (let i = 0; i < out.length; i++) out[i] = view.getInt32(i * 4, true);
     } else if (entry.dtype === "U8") {
-      for (let i = 0; i < out.length; i++) out[i] = view2.getUint8(i);
+      for (let i = 0; i < out.length; i++) out[i] = view.getUint8(i);
     } else {
       for (let i = 0; i < out.length; i++) {
-        const value = view2.getBigInt64(i * 8, true);
+        const value = view.getBigInt64(i * 8, true);
         if (value < -0x80000000n || value > 0x7fffffffn) {
           throw new Error(
             `Cannot narrow tensor ${show(name)} in ${show(this.source)} to int32: value ${value} at index ${i} is out of range`
@@ -5342,8 +5326,8 @@ var ParsedSafetensors = class {
     const entry = this.entries.get(name);
     if (!entry) throw new Error(`Tensor ${show(name)} not found in ${show(this.source)}`);
     const { buffer, byteOffset } = this.data;
-    const view2 = new DataView(buffer, byteOffset + entry.begin, entry.end - entry.begin);
-    return { entry, view: view2 };
+    const view = new DataView(buffer, byteOffset + entry.begin, entry.end - entry.begin);
+    return { entry, view };
   }
 };
 function parseSafetensors(bytes, source = "<bytes>") {
@@ -5351,8 +5335,8 @@ function parseSafetensors(bytes, source = "<bytes>") {
     throw new Error(`Invalid safetensors file ${show(source)}: ${detail}`);
   };
   if (bytes.length < 8) fail3(`file has ${bytes.length} bytes, too short for the header length`);
-  const view2 = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength64 = view2.getBigUint64(0, true);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength64 = view.getBigUint64(0, true);
   if (headerLength64 > BigInt(MAX_HEADER_BYTES)) {
     fail3(`oversized header: ${headerLength64} bytes, the limit is ${MAX_HEADER_BYTES}`);
   }
@@ -5484,8 +5468,8 @@ function encodeSafetensors(tensors, metadata) {
   const json = new TextEncoder().encode(JSON.stringify(header));
   const headerLength = Math.ceil(json.length / 8) * 8;
   const out = new Uint8Array(8 + headerLength + offset);
-  const view2 = new DataView(out.buffer);
-  view2.setBigUint64(0, BigInt(headerLength), true);
+  const view = new DataView(out.buffer);
+  view.setBigUint64(0, BigInt(headerLength), true);
   out.set(json, 8);
   out.fill(32, 8 + json.length, 8 + headerLength);
   let pos = 8 + headerLength;
@@ -5495,20 +5479,20 @@ function encodeSafetensors(tensors, metadata) {
       const value = data[i];
       switch (dtype) {
         case "F32":
-          view2.setUint32(pos, value, true);
+          view.setUint32(pos, value, true);
           break;
         case "F16":
         case "BF16":
-          view2.setUint16(pos, value, true);
+          view.setUint16(pos, value, true);
           break;
         case "I32":
-          view2.setInt32(pos, value, true);
+          view.setInt32(pos, value, true);
           break;
         case "I64":
-          view2.setBigInt64(pos, value, true);
+          view.setBigInt64(pos, value, true);
           break;
         case "U8":
-          view2.setUint8(pos, value);
+          view.setUint8(pos, value);
           break;
       }
     }
@@ -8852,9 +8836,9 @@ var Sha256 = class {
       const tail = new Uint8Array(this.#filled < 56 ? 64 : 128);
       tail.set(this.#block.subarray(0, this.#filled));
       tail[this.#filled] = 128;
-      const view2 = new DataView(tail.buffer);
-      view2.setUint32(tail.length - 8, Math.floor(bits / 2 ** 32));
-      view2.setUint32(tail.length - 4, bits >>> 0);
+      const view = new DataView(tail.buffer);
+      view.setUint32(tail.length - 8, Math.floor(bits / 2 ** 32));
+      view.setUint32(tail.length - 4, bits >>> 0);
       for (let off = 0; off < tail.length; off += 64) this.#compress(tail, off);
       this.#done = true;
     }

@@ -1,7 +1,7 @@
 /**
  * Streaming at precision f16: encodeFrames / decodeFrames on an f16 WebGPU backend give the
  * whole-clip encode / decode of the same backend, and a finished stream holds no memory. At
- * f16 the carried frames and caches are f16 tensors joined by frames.wgsl's f16 copy, so this
+ * f16 the carried frames and caches are f16 tensors joined by rows.wgsl's f16 copy, so this
  * covers the f16 paths the fixture test (whole clips) does not: joinFrames of causal context
  * and of attention caches, and convolutions that read it.
  */

@@ -1,11 +1,12 @@
 // A block of rows and frames copied between tensors viewed as [P, T, H, W] (P = B * C planes;
-// images have T = 1), for the row bands of src/backends/webgpu/bands.ts: frames
+// images have T = 1), for joinFrames and the row bands of src/backends/webgpu/bands.ts: frames
 // [from_frame, from_frame + frames) and rows [from_row, from_row + rows) of `src` go to frames
 // [to_frame, ...) and rows [to_row, ...) of `dst`, one thread per value. Values move as T, an
 // alias the host declares: u32 words for f32 and i32 tensors (bit for bit), f16 for tensors
 // stored as f16.
 
-// Packed on the host by ROWS_PARAMS in src/backends/webgpu/bands.ts;
+// Packed on the host by ROWS_PARAMS in src/backends/webgpu/frames.ts (joinFrames, and the row
+// bands of bands.ts);
 // test/webgpu_params_test.ts checks that both list the same fields in the same order.
 struct Params {
   total: u32,       // values copied: P * frames * rows * width

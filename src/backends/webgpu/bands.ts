@@ -23,24 +23,9 @@
 import type { ConvOptions, FrameRange } from "../ops.ts";
 import { fmtShape, type HostTensor, numel } from "../../types.ts";
 import { defineParams } from "./params.ts";
-import { elementwiseGroups, type GpuRuntime, GpuTensor } from "./runtime.ts";
+import { type GpuRuntime, GpuTensor } from "./runtime.ts";
+import { copyBlock, planeView } from "./frames.ts";
 import { type ElementType, storageBytes } from "./precision.ts";
-
-/** rows.wgsl's `struct Params`. */
-const ROWS_PARAMS = defineParams("rows.wgsl", [
-  ["total", "u32"],
-  ["width", "u32"],
-  ["rows", "u32"],
-  ["frames", "u32"],
-  ["src_frames", "u32"],
-  ["src_rows", "u32"],
-  ["from_frame", "u32"],
-  ["from_row", "u32"],
-  ["dst_frames", "u32"],
-  ["dst_rows", "u32"],
-  ["to_frame", "u32"],
-  ["to_row", "u32"],
-]);
 
 /** band_stats.wgsl's `struct Params`. */
 const BAND_STATS_PARAMS = defineParams("band_stats.wgsl", [
@@ -78,12 +63,6 @@ export type AnyGpuTensor = GpuTensor | BandedTensor;
 /** Index of the row axis: H of [B, C, H, W] and of [B, C, T, H, W]. */
 function rowAxis(shape: readonly number[]): number {
   return shape.length - 2;
-}
-
-/** [planes, frames, rows, width] of an image or video shape. */
-function view(shape: readonly number[]): [number, number, number, number] {
-  const video = shape.length === 5;
-  return [shape[0] * shape[1], video ? shape[2] : 1, shape[rowAxis(shape)], shape.at(-1)!];
 }
 
 /** `shape` with `rows` rows. */
@@ -157,39 +136,19 @@ export class RowBands {
     dst: GpuTensor,
     t0: number,
   ): void {
-    const [planes, , , width] = view(src.shape);
-    const [, dstFrames, dstRows] = view(dst.shape);
     const pieces = src instanceof BandedTensor
       ? src.bands.map((b, i) => ({ t: b, start: src.starts[i] }))
       : [{ t: src, start: 0 }];
     for (const { t, start } of pieces) {
-      const [, srcFrames, srcRows] = view(t.shape);
-      const a = Math.max(r0, start), b = Math.min(r1, start + srcRows);
+      const a = Math.max(r0, start), b = Math.min(r1, start + planeView(t.shape)[2]);
       if (a >= b) continue;
-      const count = frames[1] - frames[0];
-      const total = planes * count * (b - a) * width;
-      // f32 and i32 move as u32 words, bit for bit; f16 as f16.
-      const T = dst.element === "f16" ? "f16" : "u32";
-      this.rt.dispatch({
-        family: "rows",
-        pipeline: this.rt.pipelines.get("rows", "main", { T }),
-        bindings: [t, dst],
-        params: ROWS_PARAMS.pack({
-          total,
-          width,
-          rows: b - a,
-          frames: count,
-          src_frames: srcFrames,
-          src_rows: srcRows,
-          from_frame: frames[0],
-          from_row: a - start,
-          dst_frames: dstFrames,
-          dst_rows: dstRows,
-          to_frame: t0,
-          to_row: a - r0,
-        }),
-        workgroups: elementwiseGroups(total),
-      });
+      copyBlock(
+        this.rt,
+        t,
+        dst,
+        { frames, rows: [a - start, b - start], at: [t0, a - r0] },
+        "rows",
+      );
     }
   }
 
@@ -207,7 +166,7 @@ export class RowBands {
       }
     }
     const out = this.rt.alloc(withRows(t.shape, r1 - r0), t.dtype, "band window", t.element);
-    const frames = view(t.shape)[1];
+    const frames = planeView(t.shape)[1];
     this.copyInto(t, [0, frames], r0, r1, out, 0);
     return { tensor: out, made: true };
   }
@@ -252,7 +211,7 @@ export class RowBands {
 
   /** A host tensor over the budget, uploaded in bands. */
   upload(t: HostTensor): AnyGpuTensor {
-    const [planes, frames, rows, width] = view(t.shape);
+    const [planes, frames, rows, width] = planeView(t.shape);
     const rowBytes = this.bytes(withRows(t.shape, 1));
     const plans = this.plan(
       rows,
@@ -274,13 +233,13 @@ export class RowBands {
 
   /** A banded tensor read back whole. */
   async read(t: BandedTensor): Promise<HostTensor> {
-    const [planes, frames, rows, width] = view(t.shape);
+    const [planes, frames, rows, width] = planeView(t.shape);
     const parts = [];
     for (const b of t.bands) parts.push(await this.rt.read(b));
     const Ctor = t.dtype === "i32" ? Int32Array : Float32Array;
     const data = new Ctor(numel(t.shape));
     parts.forEach((part, i) => {
-      const n = view(part.shape)[2];
+      const n = planeView(part.shape)[2];
       for (let q = 0; q < planes * frames; q++) {
         const src = part.data.subarray(q * n * width, (q + 1) * n * width);
         data.set(src, (q * rows + t.starts[i]) * width);
