@@ -507,7 +507,7 @@ Deno.test("a stream whose carried state passes the WebAssembly parkedBytes budge
       (async () => {
         for await (const _ of tok.encodeFrames([clip(9, 16, 16, 3)])) { /* drain */ }
       })(),
-      /Cannot park stream state: it would hold \d+ bytes, more than the WebAssembly backend's parkedBytes budget of 4096/,
+      /Cannot hold \d+ bytes outside the WebAssembly heap \(stream state and row bands\): more than the backend.s parkedBytes budget of 4096; raise wasm.parkedBytes/,
     );
     assert.equal(tok.memoryStats().parked, 0, "nothing stays parked");
     // The failed step's own heap tensors are not all returned yet (a known gap, in the notes):

@@ -25,7 +25,25 @@ import type {
   RmsNormWeights,
   Tensor,
 } from "../ops.ts";
-import type { HostTensor } from "../../types.ts";
+import { fmtShape, type HostTensor } from "../../types.ts";
+import {
+  bandedConv,
+  bandedRowMap,
+  haarRows,
+  resampleRows,
+  type RowMap,
+  SAME_ROWS,
+} from "../bands.ts";
+import {
+  convGeometry,
+  groupNormGeometry,
+  haarPlan,
+  joinFramesGeometry,
+  type Resample,
+  resampleDims,
+} from "../geometry.ts";
+import { WasmBands } from "./bands.ts";
+import { WasmBandedTensor } from "./parking.ts";
 import type { WasmVariant } from "./kernels.ts";
 import type { WasmHeap } from "./heap.ts";
 import { type WasmOptions, WasmRuntime } from "./runtime.ts";
@@ -46,9 +64,11 @@ export { checkWasmOptions, type WasmOptions, WasmTensor } from "./runtime.ts";
 export class WasmOps implements Backend {
   readonly name = "wasm";
   readonly #rt: WasmRuntime;
+  readonly #bands: WasmBands;
 
   private constructor(rt: WasmRuntime) {
     this.#rt = rt;
+    this.#bands = new WasmBands(rt, rt.maxTensorBytes);
   }
 
   /** Compiles the kernels (once per process), lays out the memory and starts the threads. */
@@ -86,16 +106,82 @@ export class WasmOps implements Backend {
     return this.#rt.threads;
   }
 
+  /** Bytes an activation may hold in the heap before it is held in row bands outside it. */
+  get maxTensorBytes(): number {
+    return this.#bands.budget;
+  }
+
+  /** Ops that have run in row bands so far (tests, the bench). */
+  get bandedOps(): number {
+    return this.#bands.bandedOps;
+  }
+
   upload(t: HostTensor): Tensor {
-    return this.#rt.upload(t);
+    return this.#bands.over(t.shape) ? this.#bands.upload(t) : this.#rt.upload(t);
   }
 
   read(t: Tensor): Promise<HostTensor> {
+    if (t instanceof WasmBandedTensor) return Promise.resolve(this.#bands.read(t));
     return Promise.resolve(this.#rt.read(t));
   }
 
   release(t: Tensor): void {
-    this.#rt.release(t);
+    if (t instanceof WasmBandedTensor) this.#bands.release(t);
+    else this.#rt.release(t);
+  }
+
+  // ---- row bands (../bands.ts, bands.ts) -------------------------------------------------
+
+  /** Whether an op on these tensors, making `outShape`, runs in row bands. */
+  #banded(outShape: readonly number[], ...inputs: (Tensor | undefined)[]): boolean {
+    return this.#bands.over(outShape) ||
+      inputs.some((t) => t && (t instanceof WasmBandedTensor || this.#bands.over(t.shape)));
+  }
+
+  /** Banded tensors joined whole for an op that has none (it runs at the lowest resolution). */
+  #whole<T>(tensors: (Tensor | undefined)[], run: (whole: (Tensor | undefined)[]) => T): T {
+    const joined = tensors.map((t) =>
+      t instanceof WasmBandedTensor ? this.#bands.whole(t) : { tensor: t, made: false }
+    );
+    try {
+      return run(joined.map((j) => j.tensor));
+    } finally {
+      for (const j of joined) if (j.made) this.#rt.release(j.tensor!);
+    }
+  }
+
+  /** `op`, in row bands of its output when its input or output needs them. */
+  #rowMapped(
+    x: Tensor,
+    outShape: readonly number[],
+    rows: { inRows: RowMap; boundary: (row: number) => boolean },
+    op: (t: Tensor) => Tensor,
+    what: string,
+  ): Tensor {
+    if (!this.#banded(outShape, x)) return op(x);
+    return bandedRowMap(
+      this.#bands,
+      x,
+      outShape,
+      "f32",
+      rows,
+      op,
+      `${what} of ${fmtShape(x.shape)}`,
+    );
+  }
+
+  #resample(x: Tensor, op: Resample): Tensor {
+    const outShape = [x.shape[0], x.shape[1], ...resampleDims(x.shape, op)];
+    const rows = resampleRows(op, x.shape[x.shape.length - 2]);
+    return this.#rowMapped(x, outShape, rows, (t) => resample(this.#rt, t, op), op);
+  }
+
+  #haar(x: Tensor, levels: number, forward: boolean): Tensor {
+    const outShape = haarPlan(x.shape, levels, forward).at(-1)?.outShape ?? x.shape;
+    const run = (t: Tensor) => haar(this.#rt, t, levels, forward);
+    if (levels === 0) return run(x);
+    const rows = haarRows(levels, forward, x.shape[x.shape.length - 2]);
+    return this.#rowMapped(x, outShape, rows, run, "a Haar transform");
   }
 
   memoryStats(): MemoryStats {
@@ -176,19 +262,31 @@ export class WasmOps implements Backend {
   }
 
   conv(x: Tensor, w: ConvWeights, opts: ConvOptions = {}): Tensor {
-    return conv(this.#rt, x, w, opts);
+    const g = convGeometry(x.shape, w, opts);
+    if (!this.#banded(g.outShape, x, opts.residual, opts.context)) {
+      return conv(this.#rt, x, w, opts);
+    }
+    return bandedConv(this.#bands, x, opts, g, (t, o) => conv(this.#rt, t, w, o));
   }
 
   groupNormStats(x: Tensor, opts: GroupNormOptions): Tensor {
-    return groupNormStats(this.#rt, x, opts);
+    if (!(x instanceof WasmBandedTensor)) return groupNormStats(this.#rt, x, opts);
+    return this.#bands.groupNormStats(x, groupNormGeometry(x.shape, opts), opts.groups, opts.eps);
   }
 
   groupNorm(x: Tensor, norm: FusedNorm): Tensor {
-    return groupNorm(this.#rt, x, norm);
+    return this.#rowMapped(
+      x,
+      x.shape,
+      SAME_ROWS,
+      (t) => groupNorm(this.#rt, t, norm),
+      "a GroupNorm",
+    );
   }
 
   rmsNorm(x: Tensor, weights: RmsNormWeights, silu: boolean): Tensor {
-    return rmsNorm(this.#rt, x, weights, silu);
+    const run = (t: Tensor) => rmsNorm(this.#rt, t, weights, silu);
+    return this.#rowMapped(x, x.shape, SAME_ROWS, run, "an RMS norm");
   }
 
   attention(
@@ -196,35 +294,43 @@ export class WasmOps implements Backend {
     kind: "spatial" | "temporal" = "spatial",
     opts?: AttentionOptions,
   ): Tensor {
-    return attention(this.#rt, qkv, kind, opts);
+    return this.#whole(
+      [qkv, opts?.keysValues],
+      ([q, kv]) => attention(this.#rt, q!, kind, kv ? { ...opts, keysValues: kv } : opts),
+    );
   }
 
   avgPool(x: Tensor, axis: "space" | "time"): Tensor {
-    return resample(this.#rt, x, axis === "space" ? "poolSpace" : "poolTime");
+    return this.#resample(x, axis === "space" ? "poolSpace" : "poolTime");
   }
 
   upsample(x: Tensor, axis: "space" | "time"): Tensor {
-    return resample(this.#rt, x, axis === "space" ? "upSpace" : "upTime");
+    return this.#resample(x, axis === "space" ? "upSpace" : "upTime");
   }
 
   haarPatch(x: Tensor, levels: number): Tensor {
-    return haar(this.#rt, x, levels, true);
+    return this.#haar(x, levels, true);
   }
 
   haarUnpatch(x: Tensor, levels: number): Tensor {
-    return haar(this.#rt, x, levels, false);
+    return this.#haar(x, levels, false);
   }
 
   fsqQuantize(z: Tensor, spec: FsqSpec): { codes: Tensor; indices: Tensor } {
-    return fsqQuantize(this.#rt, z, spec);
+    return this.#whole([z], ([t]) => fsqQuantize(this.#rt, t!, spec));
   }
 
   fsqDequantize(indices: Tensor, spec: FsqSpec): Tensor {
-    return fsqDequantize(this.#rt, indices, spec);
+    return this.#whole([indices], ([t]) => fsqDequantize(this.#rt, t!, spec));
   }
 
   joinFrames(parts: readonly FrameRange[], opts?: JoinOptions): Tensor {
-    return joinFrames(this.#rt, parts, opts);
+    const g = joinFramesGeometry(parts);
+    const banded = parts.some((p) => p.tensor instanceof WasmBandedTensor);
+    if (!banded && (opts?.park || !this.#bands.over(g.outShape))) {
+      return joinFrames(this.#rt, parts, opts);
+    }
+    return this.#bands.joinFrames(parts, g, !!opts?.park);
   }
 
   /** Stops the worker threads; the memory goes with the last reference to the backend. */

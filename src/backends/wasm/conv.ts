@@ -41,11 +41,11 @@ export function conv(rt: WasmRuntime, xIn: Tensor, w: ConvWeights, opts: ConvOpt
   const temporal = family === "conv-time" && st === 1 && sh === 1 && sw === 1 && up === 1 &&
     plH + phH + plW + phW === 0;
   const winograd = kt === 1 && kh === 3 && kw === 3 && st === 1 && sh === 1 && sw === 1 &&
-    plH === 1 && plW === 1 && phH === 1 && phW === 1 &&
+    plH <= 1 && phH <= 1 && plW === 1 && phW === 1 &&
     rt.kernels.winogradScratchBytes(M, cin) <= rt.scratchBytes;
   rt.timed(family, 2 * M * K * P * b, () => {
     if (winograd) {
-      winogradConv(rt, x, w, opts, out, [b, cin, tIn, hIn, wIn], up);
+      winogradConv(rt, x, w, opts, out, [b, cin, tIn, hIn, wIn], up, [plH, phH]);
       return;
     }
     if (temporal) {
@@ -162,9 +162,12 @@ function winogradConv(
   out: WasmTensor,
   [b, cin, frames, hIn, wIn]: number[],
   up: number,
+  [padTop, padBottom]: number[],
 ): void {
   const cout = w.cout;
-  const h = hIn * up, wd = wIn * up, hp = h + 2, wp = wd + 2;
+  // Output rows: the input's, unless a row band's window (../bands.ts) brings its halo rows
+  // instead of zero padding (padTop or padBottom 0).
+  const h = hIn * up + padTop + padBottom - 2, wd = wIn * up, hp = h + 2, wp = wd + 2;
   const plane = h * wd, pIn = frames * hIn * wIn;
   const frameBytes = 4 * cin * hp * wp;
   // Frames per call, or (a frame too large) rows per band: a multiple of the 4-row tiles.
@@ -209,7 +212,7 @@ function winogradConv(
             sh: 1,
             sw: 1,
             padT: 0,
-            padH: 1,
+            padH: padTop,
             padW: 1,
             up,
             ...gatherNorm(rt, norm, bi),

@@ -42,10 +42,13 @@ export class WasmHeap {
   #peakAllocated = 0;
   #created = 0;
   readonly #base: number;
+  /** Bytes the memory may grow to. */
+  readonly maxBytes: number;
 
-  /** A heap over `memory` from byte `base` (16-byte aligned) up. */
-  constructor(memory: WebAssembly.Memory, base: number) {
+  /** A heap over `memory` from byte `base` (16-byte aligned) up, growing to `maxBytes` at most. */
+  constructor(memory: WebAssembly.Memory, base: number, maxBytes = MAX_BYTES) {
     this.memory = memory;
+    this.maxBytes = Math.min(maxBytes, MAX_BYTES);
     this.#base = this.#top = Math.ceil(base / 64) * 64;
   }
 
@@ -121,10 +124,12 @@ export class WasmHeap {
 
   /** Grows the memory so that bytes [0, end) exist. */
   ensure(end: number, what = "tensor"): void {
-    if (end > MAX_BYTES) {
+    if (end > this.maxBytes) {
       throw new Error(
         `Cannot allocate ${what}: the WebAssembly backend would need ${end} bytes of memory, ` +
-          `more than wasm32's 4 GiB`,
+          (this.maxBytes === MAX_BYTES
+            ? `more than wasm32's 4 GiB`
+            : `more than its heapBytes limit of ${this.maxBytes}`),
       );
     }
     const have = this.memory.buffer.byteLength;

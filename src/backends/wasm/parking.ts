@@ -48,8 +48,25 @@ export class ParkedTensor implements Tensor {
   }
 }
 
+/**
+ * An activation too large for the heap's budget, held as row bands outside it (bands.ts): band
+ * i is rows [starts[i], starts[i + 1]) (the last to H) of every plane and frame, parked.
+ */
+export class WasmBandedTensor implements Tensor {
+  released = false;
+  constructor(
+    readonly shape: readonly number[],
+    readonly dtype: "f32" | "i32",
+    readonly bands: readonly ParkedTensor[],
+    readonly starts: readonly number[],
+  ) {}
+  get size(): number {
+    return numel(this.shape);
+  }
+}
+
 /** The chunks of `t` that frames [from, to) touch, each with its first frame and the overlap. */
-function* overlaps(
+export function* overlaps(
   t: ParkedTensor,
   from: number,
   to: number,
@@ -65,7 +82,9 @@ function* overlaps(
 /** Where a frame range's words are read from: the heap, or a parked tensor's chunks. */
 export type FrameSource =
   | { heap: Int32Array; at: number; plane: number }
-  | { parked: ParkedTensor };
+  | { parked: ParkedTensor }
+  /** Writes frame `f` (planes x frameSize words) into `dst` (a banded tensor's rows). */
+  | { copy: (f: number, dst: Int32Array) => void };
 
 /** The parked tensors' buffers, their pool, and the bytes they hold. */
 export class ParkingLot {
@@ -132,15 +151,19 @@ export class ParkingLot {
             chunks.push(chunk);
           } else {
             for (let f = from; f < to; f++) {
-              chunks.push(this.#chunk(1, g, (dst) => {
+              chunks.push(this.#chunk(g.planes * g.frameSize, (dst) => {
                 this.copyOut(src.parked, f, f + 1, g.planes, g.frameSize, dst, 0, g.frameSize);
               }));
             }
           }
         }
+      } else if ("copy" in src) {
+        for (let f = part.from; f < part.to; f++) {
+          chunks.push(this.#chunk(g.planes * g.frameSize, (dst) => src.copy(f, dst)));
+        }
       } else {
         for (let f = part.from; f < part.to; f++) {
-          chunks.push(this.#chunk(1, g, (dst) => {
+          chunks.push(this.#chunk(g.planes * g.frameSize, (dst) => {
             for (let k = 0; k < g.planes; k++) {
               const at = src.at + k * src.plane + f * g.frameSize;
               dst.set(src.heap.subarray(at, at + g.frameSize), k * g.frameSize);
@@ -197,16 +220,26 @@ export class ParkingLot {
     this.#poolWords = 0;
   }
 
-  #chunk(
+  /**
+   * A tensor of `shape` held in one chunk of all its frames (`frames`; 1 for an image), its
+   * words (planes x frames x frame) written by `fill`: a row band (bands.ts).
+   */
+  hold(
+    shape: readonly number[],
+    dtype: "f32" | "i32",
     frames: number,
-    g: JoinFramesGeometry,
     fill: (dst: Int32Array) => void,
-  ): Chunk {
-    const words = g.planes * frames * g.frameSize;
+  ): ParkedTensor {
+    return new ParkedTensor(shape, dtype, [this.#chunk(numel(shape), fill, frames)]);
+  }
+
+  /** A chunk of `words` (of `frames` frames) written by `fill`, within the budget. */
+  #chunk(words: number, fill: (dst: Int32Array) => void, frames = 1): Chunk {
     if ((this.#heldWords + words) * 4 > this.budget) {
       throw new Error(
-        `Cannot park stream state: it would hold ${(this.#heldWords + words) * 4} bytes, more ` +
-          `than the WebAssembly backend's parkedBytes budget of ${this.budget}`,
+        `Cannot hold ${(this.#heldWords + words) * 4} bytes outside the WebAssembly heap ` +
+          `(stream state and row bands): more than the backend's parkedBytes budget of ` +
+          `${this.budget}; raise wasm.parkedBytes if the machine has the memory`,
       );
     }
     const data = this.#fromPool(words) ?? new Int32Array(words);

@@ -25,7 +25,7 @@ import {
   type WasmVariant,
 } from "./kernels.ts";
 import { WasmHeap } from "./heap.ts";
-import { ParkedTensor, ParkingLot } from "./parking.ts";
+import { ParkedTensor, ParkingLot, WasmBandedTensor } from "./parking.ts";
 import { CONTROL_BYTES, ThreadPool } from "./threads.ts";
 
 /** A tensor in the WebAssembly heap. */
@@ -76,6 +76,17 @@ export interface WasmOptions {
   winogradCacheBytes?: number;
   /** Worker threads stop after this many idle milliseconds (restarting on demand). */
   idleMs?: number;
+  /**
+   * Bytes an activation may hold in the heap: a larger one (a step of a 4K video) is held as
+   * row bands outside it, and each op over it runs a band at a time (bands.ts). Default 512 MiB:
+   * nothing at 1080p or below is banded, and a 4K step's heap stays well under 4 GiB.
+   */
+  maxTensorBytes?: number;
+  /**
+   * Bytes the WebAssembly memory may grow to (default, and at most, wasm32's 4 GiB): an
+   * allocation past it fails with an error naming what needed the memory.
+   */
+  heapBytes?: number;
 }
 
 /** Channels up to which 3x3 convolutions take the Winograd path (its scratch is sized for them). */
@@ -94,6 +105,7 @@ export const WINOGRAD_CACHE_BYTES = 128 << 20;
  */
 export const WINOGRAD_CACHE_MAX_PIXELS = 4096;
 const PARKED_BYTES = 8 * 2 ** 30;
+const MAX_TENSOR_BYTES = 512 << 20;
 const ATTENTION_SCORE_BYTES = 4 << 20;
 /** Work items per chunk handed to a thread: enough chunks to balance, few enough to be cheap. */
 export const CHUNKS_PER_THREAD = 4;
@@ -111,12 +123,21 @@ export function checkWasmOptions(options: WasmOptions): void {
     "attentionScoreBytes",
     "winogradCacheBytes",
     "idleMs",
+    "heapBytes",
   ] as const;
   for (const k of budgets) {
     const v = options[k];
     if (v !== undefined && !(Number.isFinite(v) && v >= 0)) {
       throw new Error(`${k} must be a number >= 0, got ${v}`);
     }
+  }
+  const m = options.maxTensorBytes;
+  if (m !== undefined && !(Number.isFinite(m) && m >= 64)) {
+    throw new Error(`maxTensorBytes must be a number >= 64, got ${m}`);
+  }
+  const h = options.heapBytes;
+  if (h !== undefined && h > 2 ** 32) {
+    throw new Error(`heapBytes must be at most 4 GiB (wasm32's address space), got ${h}`);
   }
 }
 
@@ -151,6 +172,8 @@ export class WasmRuntime {
   readonly columnBytes: number;
   readonly winogradBandBytes: number;
   readonly attentionScoreBytes: number;
+  /** Bytes an activation may hold in the heap before it is banded (bands.ts). */
+  readonly maxTensorBytes: number;
   readonly #pool: ThreadPool | null;
   readonly #scratch: number;
   readonly #winogradBudget: number;
@@ -181,7 +204,8 @@ export class WasmRuntime {
     this.variant = variant;
     this.#pool = pool;
     this.#scratch = scratch;
-    this.heap = new WasmHeap(memory, heapBase);
+    this.heap = new WasmHeap(memory, heapBase, options.heapBytes);
+    this.maxTensorBytes = options.maxTensorBytes ?? MAX_TENSOR_BYTES;
     this.parking = new ParkingLot(
       options.parkedBytes ?? PARKED_BYTES,
       (bytes) => this.heap.setParked(bytes),
@@ -270,6 +294,12 @@ export class WasmRuntime {
       throw new Error(
         `Tensor ${fmtShape(t.shape)} is parked (stream state kept outside the heap): only ` +
           `joinFrames, read, release, conv's context and attention's keysValues take it`,
+      );
+    }
+    if (t instanceof WasmBandedTensor) {
+      throw new Error(
+        `Tensor ${fmtShape(t.shape)} is held in row bands outside the heap: an op took it ` +
+          `without its band plan`,
       );
     }
     if (!(w instanceof WasmTensor)) throw new Error("Tensor belongs to another backend");

@@ -53,6 +53,7 @@ import { haar } from "./haar.ts";
 import { fsqDequantize, fsqQuantize } from "./fsq.ts";
 import { joinFrames } from "./frames.ts";
 import { type AnyGpuTensor, BandedTensor, RowBands } from "./bands.ts";
+import { haarRows, resampleRows, SAME_ROWS } from "../bands.ts";
 import type { Precision } from "./precision.ts";
 import { autotuneEnabled, Autotuner } from "./autotune.ts";
 
@@ -191,14 +192,12 @@ export class WebGpuOps implements Backend {
    */
   #rowLocal(x: Tensor, op: (t: Tensor) => Tensor, what: string): Tensor {
     if (!this.#banded(x.shape, x)) return op(x);
-    const same = (r0: number, r1: number): [number, number] => [r0, r1];
     const run = (t: GpuTensor) => op(t) as GpuTensor;
     return this.#bands.rowMap(
       x as AnyGpuTensor,
       x.shape,
       "f32",
-      same,
-      () => true,
+      SAME_ROWS,
       run,
       `${what} of ${fmtShape(x.shape)}`,
     );
@@ -210,20 +209,11 @@ export class WebGpuOps implements Backend {
     const outShape = [b, c, ...resampleDims(x.shape, op)];
     const run = (t: Tensor) => resample(this.#rt, t, op) as GpuTensor;
     if (!this.#banded(outShape, x)) return run(x);
-    const h = x.shape[3];
-    const inRows = (r0: number, r1: number): [number, number] =>
-      op === "poolSpace"
-        ? [2 * r0, Math.min(h, 2 * r1)]
-        : op === "upSpace"
-        ? [r0 / 2, r1 / 2]
-        : [r0, r1];
-    const boundary = (r: number) => op !== "upSpace" || r % 2 === 0;
     return this.#bands.rowMap(
       x as AnyGpuTensor,
       outShape,
       "f32",
-      inRows,
-      boundary,
+      resampleRows(op, x.shape[x.shape.length - 2]),
       run,
       `${op} of ${fmtShape(x.shape)}`,
     );
@@ -234,16 +224,11 @@ export class WebGpuOps implements Backend {
     const outShape = haarPlan(x.shape, levels, forward).at(-1)?.outShape ?? x.shape;
     const run = (t: Tensor) => haar(this.#rt, t, levels, forward) as GpuTensor;
     if (levels === 0 || !this.#banded(outShape, x)) return run(x);
-    const f = 2 ** levels, h = x.shape[x.shape.length - 2];
-    const inRows = (r0: number, r1: number): [number, number] =>
-      forward ? [r0 * f, Math.min(h, r1 * f)] : [r0 / f, r1 / f];
-    const boundary = (r: number) => forward || r % f === 0;
     return this.#bands.rowMap(
       x as AnyGpuTensor,
       outShape,
       "f32",
-      inRows,
-      boundary,
+      haarRows(levels, forward, x.shape[x.shape.length - 2]),
       run,
       `a Haar transform of ${fmtShape(x.shape)}`,
     );

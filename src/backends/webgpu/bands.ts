@@ -22,6 +22,17 @@
 
 import type { ConvOptions, FrameRange } from "../ops.ts";
 import { fmtShape, type HostTensor, numel } from "../../types.ts";
+import {
+  bandedConv,
+  bandedRowMap,
+  type BandPlan,
+  type BandStore,
+  type ConvRows,
+  planBands,
+  rowAxis,
+  type RowMap,
+  withRows,
+} from "../bands.ts";
 import { defineParams } from "./params.ts";
 import { type GpuRuntime, GpuTensor } from "./runtime.ts";
 import { copyBlock, planeView } from "./frames.ts";
@@ -60,26 +71,10 @@ export class BandedTensor {
 /** A GPU tensor, whole or in bands. */
 export type AnyGpuTensor = GpuTensor | BandedTensor;
 
-/** Index of the row axis: H of [B, C, H, W] and of [B, C, T, H, W]. */
-function rowAxis(shape: readonly number[]): number {
-  return shape.length - 2;
-}
-
-/** `shape` with `rows` rows. */
-function withRows(shape: readonly number[], rows: number): number[] {
-  const s = [...shape];
-  s[rowAxis(s)] = rows;
-  return s;
-}
-
-/** Rows [start, end) of an output band. */
-export interface BandPlan {
-  start: number;
-  end: number;
-}
+export type { BandPlan };
 
 /** The row bands of the WebGPU backend, under a byte budget per binding. */
-export class RowBands {
+export class RowBands implements BandStore<AnyGpuTensor> {
   /** Ops that ran in bands, for tests and the bench. */
   bandedOps = 0;
   constructor(readonly rt: GpuRuntime, readonly budget: number) {}
@@ -94,34 +89,21 @@ export class RowBands {
     return shape.length >= 4 && this.bytes(shape) > this.budget;
   }
 
-  /**
-   * Output bands of `rows` rows: each as long as `fits(start, end)` allows, ending only where
-   * `boundary(end)` holds (or at `rows`).
-   */
+  /** The error when a band from row `start` of `what` cannot fit the budget. */
+  tooBig(what: string, start: number): Error {
+    return new Error(
+      `Cannot split ${what} into row bands of at most ${this.budget} bytes (the storage binding limit): one band from row ${start} needs more; use a smaller frame or a device with a larger limit`,
+    );
+  }
+
+  /** Output bands of `rows` rows (see bands.ts's planBands). */
   plan(
     rows: number,
     fits: (start: number, end: number) => boolean,
     boundary: (row: number) => boolean,
     what: string,
   ): BandPlan[] {
-    const plans: BandPlan[] = [];
-    for (let start = 0; start < rows;) {
-      let end = start;
-      // Grow while the next valid boundary still fits.
-      for (let e = start + 1; e <= rows; e++) {
-        if (e < rows && !boundary(e)) continue;
-        if (!fits(start, e)) break;
-        end = e;
-      }
-      if (end === start) {
-        throw new Error(
-          `Cannot split ${what} into row bands of at most ${this.budget} bytes (the storage binding limit): one band from row ${start} needs more; use a smaller frame or a device with a larger limit`,
-        );
-      }
-      plans.push({ start, end });
-      start = end;
-    }
-    return plans;
+    return planBands(rows, fits, boundary, (start) => this.tooBig(what, start));
   }
 
   /**
@@ -250,109 +232,39 @@ export class RowBands {
 
   // ---- ops -----------------------------------------------------------------------------
 
-  /**
-   * A convolution in output row bands. Output row r reads (virtual, after a fused upsample
-   * `up`) input rows r * sh - padLow + [0, kh); each band's window holds the real rows those
-   * reach, padded with zeros only past the image's edges, as the whole conv is.
-   */
+  /** A convolution in output row bands (bands.ts's bandedConv). */
   conv(
     x: AnyGpuTensor,
     opts: ConvOptions,
-    g: {
-      hIn: number;
-      sh: number;
-      kh: number;
-      padLowH: number;
-      padLowW: number;
-      padHighW: number;
-      up: number;
-      outShape: number[];
-    },
+    g: ConvRows,
     run: (x: GpuTensor, opts: ConvOptions) => GpuTensor,
   ): AnyGpuTensor {
-    const { hIn, sh, kh, padLowH, up } = g;
-    const hOut = g.outShape[rowAxis(g.outShape)];
-    const virtualRows = (
-      r0: number,
-      r1: number,
-    ) => [r0 * sh - padLowH, (r1 - 1) * sh - padLowH + kh];
-    const windowRows = (r0: number, r1: number) => {
-      const [v0, v1] = virtualRows(r0, r1);
-      const c0 = Math.max(0, v0), c1 = Math.min(hIn * up, v1);
-      return [Math.floor(c0 / up), Math.ceil(c1 / up)];
-    };
-    const inRow = this.bytes(withRows(x.shape, 1));
-    const outRow = this.bytes(withRows(g.outShape, 1));
-    const context = opts.context as AnyGpuTensor | undefined;
-    const ctxRow = context ? this.bytes(withRows(context.shape, 1)) : 0;
-    const fits = (r0: number, r1: number) => {
-      const [a, b] = windowRows(r0, r1);
-      const n = b - a;
-      // Carried frames are joined in front of the window by the conv (conv.ts): one binding.
-      return n * (inRow + ctxRow) <= this.budget && (r1 - r0) * outRow <= this.budget;
-    };
-    // With a fused 2x upsample a window starts and ends on whole input rows: both ends of a
-    // boundary's virtual rows must be even.
-    const boundary = (r: number) => {
-      if (up === 1) return true;
-      const [v0] = virtualRows(r, r + 1);
-      const [, v1] = virtualRows(r - 1, r);
-      return v0 % 2 === 0 && v1 % 2 === 0;
-    };
-    const plans = this.plan(hOut, fits, boundary, `a conv's output ${fmtShape(g.outShape)}`);
-    const residual = opts.residual as AnyGpuTensor | undefined;
-    return this.assemble(g.outShape, "f32", plans, ({ start, end }) => {
-      const [v0, v1] = virtualRows(start, end);
-      const [a, b] = windowRows(start, end);
-      const temps: GpuTensor[] = [];
-      const take = (t: AnyGpuTensor, r0: number, r1: number) => {
-        const win = this.window(t, r0, r1);
-        if (win.made) temps.push(win.tensor);
-        return win.tensor;
-      };
-      try {
-        return run(take(x, a, b), {
-          ...opts,
-          padLow: [a * up - v0, g.padLowW],
-          padHigh: [v1 - b * up, g.padHighW],
-          residual: residual && take(residual, start, end),
-          context: context && take(context, a, b),
-        });
-      } finally {
-        for (const t of temps) this.rt.release(t);
-      }
-    });
+    return bandedConv<AnyGpuTensor>(this, x, opts, g, (t, o) => run(t as GpuTensor, o));
   }
 
-  /**
-   * An op mapping output rows [r0, r1) to input rows `inRows(r0, r1)` (pooling, upsampling,
-   * Haar, per-row norm), run per output band on its input window.
-   */
+  /** An op mapping rows to rows, run per output band on its input window (bandedRowMap). */
   rowMap(
     x: AnyGpuTensor,
     outShape: readonly number[],
     outDtype: "f32" | "i32",
-    inRows: (r0: number, r1: number) => [number, number],
-    boundary: (row: number) => boolean,
+    rows: { inRows: RowMap; boundary: (row: number) => boolean },
     run: (window: GpuTensor, band: BandPlan) => GpuTensor,
     what: string,
   ): AnyGpuTensor {
-    const inRow = this.bytes(withRows(x.shape, 1));
-    const outRow = this.bytes(withRows(outShape, 1));
-    const fits = (r0: number, r1: number) => {
-      const [a, b] = inRows(r0, r1);
-      return (b - a) * inRow <= this.budget && (r1 - r0) * outRow <= this.budget;
-    };
-    const plans = this.plan(outShape[rowAxis(outShape)], fits, boundary, what);
-    return this.assemble(outShape, outDtype, plans, (p) => {
-      const [a, b] = inRows(p.start, p.end);
-      const win = this.window(x, a, b);
-      try {
-        return run(win.tensor, p);
-      } finally {
-        if (win.made) this.rt.release(win.tensor);
-      }
-    });
+    return bandedRowMap<AnyGpuTensor>(
+      this,
+      x,
+      outShape,
+      outDtype,
+      rows,
+      (t, p) => run(t as GpuTensor, p),
+      what,
+    );
+  }
+
+  /** Frees a window `window` made. */
+  releaseWindow(t: AnyGpuTensor): void {
+    this.rt.release(t as GpuTensor);
   }
 
   /** Ops.joinFrames with banded parts or a result over the budget. */

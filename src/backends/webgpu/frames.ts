@@ -33,11 +33,8 @@ const ROWS_PARAMS = defineParams("rows.wgsl", [
   ["to_row", "u32"],
 ]);
 
-/** [planes, frames, rows, width] of an image [B, C, H, W] or video [B, C, T, H, W] shape. */
-export function planeView(shape: readonly number[]): [number, number, number, number] {
-  const video = shape.length === 5;
-  return [shape[0] * shape[1], video ? shape[2] : 1, shape[shape.length - 2], shape.at(-1)!];
-}
+import { planeView } from "../bands.ts";
+export { planeView };
 
 /** A block of frames and rows of `src`, and where in `dst` it goes (see rows.wgsl). */
 export interface Block {
