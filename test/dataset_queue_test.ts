@@ -13,14 +13,8 @@ import { HAS_FFMPEG } from "./helpers.ts";
 import { checkDataset, cosmos, DV_ENCODER, MAIN, makeDataset, ok } from "./dataset_fixtures.ts";
 import { ShardQueue } from "../src/dataset/queue.ts";
 import { RedisClient } from "../src/dataset/resp.ts";
+import { REDIS, startRedis } from "./redis_server.ts";
 
-const REDIS = ["/usr/bin/redis-server", "/usr/sbin/redis-server"].find((p) => {
-  try {
-    return Deno.statSync(p).isFile;
-  } catch {
-    return false;
-  }
-});
 const skip = !REDIS
   ? "redis-server is not installed (apt-get install redis-server)"
   : !HAS_FFMPEG
@@ -29,32 +23,6 @@ const skip = !REDIS
 if (skip) console.warn(`The dataset queue test is skipped: ${skip}`);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** redis-server on a free port of 127.0.0.1, with its data in `dir`. */
-async function startRedis(dir: string): Promise<{ port: number; child: Deno.ChildProcess }> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const port = 20000 + Math.floor(Math.random() * 20000);
-    const child = new Deno.Command(REDIS!, {
-      args: [
-        ...["--port", String(port), "--bind", "127.0.0.1", "--dir", dir],
-        ...["--appendonly", "yes", "--save", "", "--daemonize", "no"],
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    for (let i = 0; i < 50; i++) {
-      try {
-        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-        return { port, child };
-      } catch {
-        await sleep(100);
-      }
-    }
-    child.kill("SIGKILL");
-    await child.status;
-  }
-  throw new Error("redis-server did not start");
-}
 
 Deno.test({
   name:
