@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { HAS_FFMPEG } from "./helpers.ts";
 import { checkDataset, cosmos, DV_ENCODER, MAIN, makeDataset, ok } from "./dataset_fixtures.ts";
 import { RedisClient } from "../src/dataset/resp.ts";
-import { REDIS, startRedis } from "./redis_server.ts";
+import { REDIS, withRedis } from "./redis_server.ts";
 
 const skip = !REDIS
   ? "redis-server is not installed (apt-get install redis-server)"
@@ -21,6 +21,9 @@ const skip = !REDIS
   ? "ffmpeg is not on PATH"
   : null;
 if (skip) console.warn(`The dataset dead-letter tests are skipped: ${skip}`);
+
+/** The queue tests' options: worker processes and a server outlive a test's ops. */
+const QUEUE_TEST = { ignore: skip !== null, sanitizeResources: false, sanitizeOps: false };
 
 const WORKER = ["--encoder", DV_ENCODER, "--backend", "wasm", "--threads", "1"];
 
@@ -52,20 +55,16 @@ async function enqueue(manifest: string, out: string, queue: string) {
 Deno.test({
   name:
     "dataset: a shard whose input kills its worker each time is dead-lettered after exactly 3 deliveries, the others tokenized",
-  ignore: skip !== null,
-  sanitizeResources: false,
-  sanitizeOps: false,
-}, async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "cosmos-dead-" });
-  const redis = await startRedis(dir);
-  try {
+  ...QUEUE_TEST,
+}, () =>
+  withRedis("cosmos-dead-", async (dir, port) => {
     const { manifest, keys } = makeDataset(dir, 3);
     const fifo = `${dir}/media/poison.png`;
     const made = new Deno.Command("mkfifo", { args: [fifo] }).outputSync();
     assert.ok(made.success, "mkfifo");
     Deno.writeTextFileSync(manifest, "media/poison.png\n", { append: true });
     const out = `${dir}/out`;
-    const queue = `redis://127.0.0.1:${redis.port}/poisoned`;
+    const queue = `redis://127.0.0.1:${port}/poisoned`;
     await enqueue(manifest, out, queue);
     // Workers one after another (the default --max-deliveries, 3): each one that opens the
     // poisoned input is killed on it; the one after the third is to dead-letter it, not run it.
@@ -126,26 +125,17 @@ Deno.test({
       text.stdout,
       new RegExp(`dead-lettered: shard-000003 \\(message ${dead.id}, 3 deliveries\\): its worker`),
     );
-  } finally {
-    redis.child.kill("SIGKILL");
-    await redis.child.status;
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
+  }));
 
 Deno.test({
   name:
     "dataset: a shard that fails as a whole each time is dead-lettered with its error after --max-deliveries 2; enqueue puts it back",
-  ignore: skip !== null,
-  sanitizeResources: false,
-  sanitizeOps: false,
-}, async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "cosmos-dead-" });
-  const redis = await startRedis(dir);
-  try {
+  ...QUEUE_TEST,
+}, () =>
+  withRedis("cosmos-dead-", async (dir, port) => {
     const { manifest, keys } = makeDataset(dir, 3);
     const out = `${dir}/out`;
-    const queue = `redis://127.0.0.1:${redis.port}/failing`;
+    const queue = `redis://127.0.0.1:${port}/failing`;
     await enqueue(manifest, out, queue);
     // A file where shard 1's records' folder goes: that shard fails as a whole, every time.
     Deno.mkdirSync(`${out}/.staging`);
@@ -173,7 +163,7 @@ Deno.test({
     assert.equal(report.queue.dead[0].deliveries, 2);
     assert.equal(report.queue.dead[0].error, line[1]);
     // The kept error went with the dead letter.
-    const redisClient = await RedisClient.connect("127.0.0.1", redis.port);
+    const redisClient = await RedisClient.connect("127.0.0.1", port);
     try {
       assert.equal(await redisClient.command("HLEN", "failing:errors"), 0);
     } finally {
@@ -189,12 +179,7 @@ Deno.test({
     await checkDataset(out, keys);
     const done = ok(await cosmos(["dataset", "status", out, "--queue", queue, "--json"]));
     assert.equal(JSON.parse(done.stdout).queue.deadLettered, 0);
-  } finally {
-    redis.child.kill("SIGKILL");
-    await redis.child.status;
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
+  }));
 
 Deno.test("dataset work: --max-deliveries must be a positive integer, said before any queue is opened", async () => {
   for (const bad of ["0", "-1", "2.5", "three", ""]) {

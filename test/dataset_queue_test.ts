@@ -13,7 +13,7 @@ import { HAS_FFMPEG } from "./helpers.ts";
 import { checkDataset, cosmos, DV_ENCODER, MAIN, makeDataset, ok } from "./dataset_fixtures.ts";
 import { ShardQueue } from "../src/dataset/queue.ts";
 import { RedisClient } from "../src/dataset/resp.ts";
-import { REDIS, startRedis } from "./redis_server.ts";
+import { REDIS, startRedis, withRedis } from "./redis_server.ts";
 
 const skip = !REDIS
   ? "redis-server is not installed (apt-get install redis-server)"
@@ -185,13 +185,11 @@ Deno.test({
   ignore: skip !== null,
   sanitizeResources: false,
   sanitizeOps: false,
-}, async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "cosmos-queue-" });
-  const redis = await startRedis(dir);
-  try {
+}, () =>
+  withRedis("cosmos-queue-", async (dir, port) => {
     const { manifest } = makeDataset(dir, 4);
     const out = `${dir}/out`;
-    const queue = `redis://127.0.0.1:${redis.port}/broken`;
+    const queue = `redis://127.0.0.1:${port}/broken`;
     ok(
       await cosmos([
         "dataset",
@@ -218,9 +216,4 @@ Deno.test({
     const report = JSON.parse(st.stdout);
     assert.equal(report.queue.pending, 3, "the 3 failed shards are still held, not acknowledged");
     assert.equal(report.queue.waiting, 1);
-  } finally {
-    redis.child.kill("SIGKILL");
-    await redis.child.status;
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
+  }));

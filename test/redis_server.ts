@@ -43,3 +43,22 @@ export async function startRedis(dir: string): Promise<{ port: number; child: De
   }
   throw new Error("redis-server did not start");
 }
+
+/**
+ * Runs `fn` with a fresh folder (prefix `prefix`) and a redis-server keeping its data there;
+ * stops the server and removes the folder after, whatever `fn` did.
+ */
+export async function withRedis(
+  prefix: string,
+  fn: (dir: string, port: number) => Promise<void>,
+): Promise<void> {
+  const dir = Deno.makeTempDirSync({ prefix });
+  const redis = await startRedis(dir);
+  try {
+    await fn(dir, redis.port);
+  } finally {
+    redis.child.kill("SIGKILL");
+    await redis.child.status;
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
