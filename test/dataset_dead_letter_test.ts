@@ -162,17 +162,25 @@ Deno.test({
     assert.equal(report.queue.dead[0].shard, 1);
     assert.equal(report.queue.dead[0].deliveries, 2);
     assert.equal(report.queue.dead[0].error, line[1]);
-    // The kept error went with the dead letter.
+    // The kept error went with the dead letter. Something else's entry in the dead letters is
+    // counted and shown for what it is, not taken for a shard.
     const redisClient = await RedisClient.connect("127.0.0.1", port);
     try {
       assert.equal(await redisClient.command("HLEN", "failing:errors"), 0);
+      await redisClient.command("XADD", "failing:dead", "*", "shard", "{not json", "x", "y");
     } finally {
       redisClient.close();
     }
+    const odd = await cosmos(["dataset", "status", out, "--queue", queue]);
+    assert.match(odd.stdout, /, 2 shards dead-lettered/);
+    assert.match(
+      odd.stdout,
+      /^dead-lettered: \d+-\d+ of failing:dead is not a shard cosmos put there; remove it with XDEL$/m,
+    );
     // The cause removed, enqueue forgets the dead letter and puts the shard back.
     Deno.removeSync(`${out}/.staging`, { recursive: true });
     const again = await enqueue(manifest, out, queue);
-    assert.match(again.stderr, /cleared 1 dead-lettered shards of the run before/);
+    assert.match(again.stderr, /cleared 2 dead-lettered shards of the run before/);
     assert.match(again.stderr, /enqueued 1 shards \(1 items\)/);
     const w2 = worker(out, queue);
     assert.equal((await w2.child.status).code, 0, await w2.log);

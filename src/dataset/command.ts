@@ -197,8 +197,9 @@ async function status(p: Parsed): Promise<number> {
   if (!dir) throw new UsageError("cosmos dataset status: give the dataset folder DIR");
   const st = await datasetStatus(dir.replace(/\/+$/, "") || "/", p.values.verify === true);
   let queue = null;
-  if (typeof p.values.queue === "string") {
-    const q = await ShardQueue.open(parseQueueUrl(p.values.queue), `status-${Deno.pid}`);
+  const address = typeof p.values.queue === "string" ? parseQueueUrl(p.values.queue) : null;
+  if (address) {
+    const q = await ShardQueue.open(address, `status-${Deno.pid}`);
     try {
       queue = await q.stats();
     } finally {
@@ -209,7 +210,7 @@ async function status(p: Parsed): Promise<number> {
     console.log(JSON.stringify({ ...st, ...(queue ? { queue } : {}) }));
   } else {
     console.log(formatStatus(st, p.values.all === true));
-    if (queue) {
+    if (queue && address) {
       const busy = queue.consumers.filter((c) => c.pending > 0);
       console.log(
         `queue: ${queue.waiting ?? "?"} shards waiting, ${queue.pending} held by workers (${
@@ -217,11 +218,14 @@ async function status(p: Parsed): Promise<number> {
           "none"
         }), ${queue.consumers.length} workers seen, ${queue.deadLettered} shards dead-lettered`,
       );
+      const dead = `${address.stream}:dead`;
       for (const d of queue.dead) {
         console.log(
-          `dead-lettered: ${
-            d.shard >= 0 ? shardName(d.shard) : "?"
-          } (message ${d.id}, ${d.deliveries} deliveries): ${d.error}`,
+          d.shard < 0
+            ? `dead-lettered: ${d.entry} of ${dead} is not a shard cosmos put there; remove it with XDEL`
+            : `dead-lettered: ${
+              shardName(d.shard)
+            } (message ${d.id}, ${d.deliveries} deliveries): ${d.error}`,
         );
       }
     }

@@ -75,8 +75,12 @@ export interface QueueStats {
   dead: DeadLetter[];
 }
 
-/** A dead-lettered shard: its message id, shard number, deliveries and last error. */
+/**
+ * A dead-lettered shard: its message id, shard number, deliveries and last error. An entry of
+ * NAME:dead that deadLetter did not write has shard -1 and only `entry`, its id there.
+ */
 export interface DeadLetter {
+  entry: string;
   id: string;
   shard: number;
   deliveries: number;
@@ -326,6 +330,7 @@ export class ShardQueue {
           // not ours: shown as -1
         }
         return {
+          entry: isArray(e) && typeof e[0] === "string" ? e[0] : "",
           id: f.id ?? "",
           shard,
           deliveries: Number(f.deliveries) || 0,
