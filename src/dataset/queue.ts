@@ -254,7 +254,11 @@ export class ShardQueue {
    * Moves a shard to the dead letters: added to NAME:dead with `deliveries` and `error`, and
    * acknowledged, atomically (MULTI), so no worker is handed it again.
    */
-  async deadLetter(claimed: { id: string; shard: Shard }, deliveries: number, error: string) {
+  async deadLetter(
+    claimed: { id: string; shard: Shard },
+    deliveries: number,
+    error: string,
+  ): Promise<void> {
     const body = JSON.stringify({ shard: claimed.shard.index, items: claimed.shard.items });
     const c = this.client;
     await c.command("MULTI");
