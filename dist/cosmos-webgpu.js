@@ -2123,9 +2123,8 @@ var CONV_PARAMS = defineParams("conv.wgsl", [
   ["_p1", "u32"],
   ["_p2", "u32"]
 ]);
-function conv(rt, tiles, xIn, w, opts = {}) {
+function conv(rt, tiles, xIn, w, opts = {}, g = convGeometry(rt.tensor(xIn).shape, w, opts)) {
   if (opts.context) {
-    convGeometry(rt.tensor(xIn).shape, w, opts);
     const { context, ...rest } = opts;
     const whole = [context, xIn].map((tensor) => ({ tensor, from: 0, to: tensor.shape[2] }));
     const joined = joinFrames(rt, whole);
@@ -2136,7 +2135,6 @@ function conv(rt, tiles, xIn, w, opts = {}) {
     }
   }
   const x = rt.tensor(xIn);
-  const g = convGeometry(x.shape, w, opts);
   const { b, cin, tIn, hIn, wIn, kt, kh, kw, st, sh, sw, padT, tOut, hOut, wOut, outShape } = g;
   const norm = opts.norm;
   const stored = [x, w.weight, w.bias, norm?.weights.gammaBeta, opts.residual];
@@ -3092,7 +3090,7 @@ var WebGpuOps = class _WebGpuOps {
   conv(x, w, opts = {}) {
     const g = convGeometry(x.shape, w, opts);
     if (!this.#banded(g.outShape, x, opts.residual, opts.context)) {
-      return conv(this.#rt, this.tiles, x, w, opts);
+      return conv(this.#rt, this.tiles, x, w, opts, g);
     }
     return this.#bands.conv(
       x,
@@ -11050,6 +11048,26 @@ function tensorToFrames(t) {
   return out;
 }
 
+// src/media/rgba.ts
+function rgbaToRgb(rgba, pixels) {
+  const rgb = new Uint8Array(pixels * 3);
+  for (let i = 0, j = 0; j < rgb.length; i += 4, j += 3) {
+    rgb[j] = rgba[i];
+    rgb[j + 1] = rgba[i + 1];
+    rgb[j + 2] = rgba[i + 2];
+  }
+  return rgb;
+}
+function rgbToRgba(rgb, rgba) {
+  for (let i = 0, j = 0; i < rgb.length; i += 3, j += 4) {
+    rgba[j] = rgb[i];
+    rgba[j + 1] = rgb[i + 1];
+    rgba[j + 2] = rgb[i + 2];
+    rgba[j + 3] = 255;
+  }
+  return rgba;
+}
+
 // src/browser/pixels.ts
 function pixelsToRgb(p, what = "image") {
   const { width, height, data } = p;
@@ -11061,22 +11079,10 @@ function pixelsToRgb(p, what = "image") {
       `Cannot read ${what}: a ${width}x${height} RGBA image holds ${width * height * 4} bytes, got ${data.length}`
     );
   }
-  const rgb = new Uint8Array(width * height * 3);
-  for (let i = 0, j = 0; j < rgb.length; i += 4, j += 3) {
-    rgb[j] = data[i];
-    rgb[j + 1] = data[i + 1];
-    rgb[j + 2] = data[i + 2];
-  }
-  return { width, height, data: rgb };
+  return { width, height, data: rgbaToRgb(data, width * height) };
 }
 function rgbToPixels(img) {
-  const data = new Uint8ClampedArray(img.width * img.height * 4);
-  for (let i = 0, j = 0; j < img.data.length; i += 4, j += 3) {
-    data[i] = img.data[j];
-    data[i + 1] = img.data[j + 1];
-    data[i + 2] = img.data[j + 2];
-    data[i + 3] = 255;
-  }
+  const data = rgbToRgba(img.data, new Uint8ClampedArray(img.width * img.height * 4));
   const Ctor = globalThis.ImageData;
   return Ctor ? new Ctor(data, img.width) : { width: img.width, height: img.height, data };
 }

@@ -10,7 +10,14 @@
  */
 
 import assert from "node:assert/strict";
-import { assertClose, FIXTURES, gpuTest, randomArray, relError } from "./helpers.ts";
+import {
+  assertClose,
+  FIXTURES,
+  gpuTest,
+  randomArray,
+  relError,
+  skipWithoutF16,
+} from "./helpers.ts";
 import { loadTokenizer } from "../mod.ts";
 import { WebGpuOps } from "../src/backends/webgpu/backend.ts";
 import { WasmOps } from "../src/backends/wasm/backend.ts";
@@ -363,11 +370,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
-    const adapter = await navigator.gpu?.requestAdapter();
-    if (!adapter?.features.has("shader-f16")) {
-      await t.step({ name: "skipped: no adapter with shader-f16", ignore: true, fn() {} });
-      return;
-    }
+    if (await skipWithoutF16(t)) return;
     const banded = await WebGpuOps.create({ maxBindingBytes: 80 * 1024, precision: "f16" });
     try {
       const dir = new URL("CV4x8x8/", FIXTURES);

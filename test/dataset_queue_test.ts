@@ -13,14 +13,8 @@ import { HAS_FFMPEG } from "./helpers.ts";
 import { checkDataset, cosmos, DV_ENCODER, MAIN, makeDataset, ok } from "./dataset_fixtures.ts";
 import { ShardQueue } from "../src/dataset/queue.ts";
 import { RedisClient } from "../src/dataset/resp.ts";
+import { REDIS, startRedis, withRedis } from "./redis_server.ts";
 
-const REDIS = ["/usr/bin/redis-server", "/usr/sbin/redis-server"].find((p) => {
-  try {
-    return Deno.statSync(p).isFile;
-  } catch {
-    return false;
-  }
-});
 const skip = !REDIS
   ? "redis-server is not installed (apt-get install redis-server)"
   : !HAS_FFMPEG
@@ -29,32 +23,6 @@ const skip = !REDIS
 if (skip) console.warn(`The dataset queue test is skipped: ${skip}`);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** redis-server on a free port of 127.0.0.1, with its data in `dir`. */
-async function startRedis(dir: string): Promise<{ port: number; child: Deno.ChildProcess }> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const port = 20000 + Math.floor(Math.random() * 20000);
-    const child = new Deno.Command(REDIS!, {
-      args: [
-        ...["--port", String(port), "--bind", "127.0.0.1", "--dir", dir],
-        ...["--appendonly", "yes", "--save", "", "--daemonize", "no"],
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    for (let i = 0; i < 50; i++) {
-      try {
-        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-        return { port, child };
-      } catch {
-        await sleep(100);
-      }
-    }
-    child.kill("SIGKILL");
-    await child.status;
-  }
-  throw new Error("redis-server did not start");
-}
 
 Deno.test({
   name:
@@ -217,13 +185,11 @@ Deno.test({
   ignore: skip !== null,
   sanitizeResources: false,
   sanitizeOps: false,
-}, async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "cosmos-queue-" });
-  const redis = await startRedis(dir);
-  try {
+}, () =>
+  withRedis("cosmos-queue-", async (dir, port) => {
     const { manifest } = makeDataset(dir, 4);
     const out = `${dir}/out`;
-    const queue = `redis://127.0.0.1:${redis.port}/broken`;
+    const queue = `redis://127.0.0.1:${port}/broken`;
     ok(
       await cosmos([
         "dataset",
@@ -250,9 +216,4 @@ Deno.test({
     const report = JSON.parse(st.stdout);
     assert.equal(report.queue.pending, 3, "the 3 failed shards are still held, not acknowledged");
     assert.equal(report.queue.waiting, 1);
-  } finally {
-    redis.child.kill("SIGKILL");
-    await redis.child.status;
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
+  }));

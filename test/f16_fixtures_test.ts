@@ -11,7 +11,14 @@
  */
 
 import assert from "node:assert/strict";
-import { assertClose, FIXTURE_VARIANTS, fixtureCases, FIXTURES, GPU_TEST } from "./helpers.ts";
+import {
+  assertClose,
+  FIXTURE_VARIANTS,
+  fixtureCases,
+  FIXTURES,
+  GPU_TEST,
+  skipWithoutF16,
+} from "./helpers.ts";
 import { loadTokenizer } from "../mod.ts";
 import { WebGpuOps } from "../src/backends/webgpu/backend.ts";
 import { parseSafetensors } from "../src/weights/safetensors.ts";
@@ -25,15 +32,11 @@ export const F16_TOL = 5e-3;
  */
 const INDEX_FRACTION = 0.05;
 
-let shared: Promise<WebGpuOps | null> | null = null;
+let shared: Promise<WebGpuOps> | null = null;
 
-/** One f16 backend for every test here; null without an adapter that has shader-f16. */
-function f16Ops(): Promise<WebGpuOps | null> {
-  shared ??= (async () => {
-    const adapter = await navigator.gpu?.requestAdapter();
-    if (!adapter?.features.has("shader-f16")) return null;
-    return await WebGpuOps.create({ precision: "f16" });
-  })();
+/** One f16 backend for every test here (each test first skips without shader-f16). */
+function f16Ops(): Promise<WebGpuOps> {
+  shared ??= WebGpuOps.create({ precision: "f16" });
   return shared;
 }
 
@@ -43,11 +46,8 @@ for (const variant of FIXTURE_VARIANTS) {
       name: `${variant} ${size} at precision f16 matches the reference within ${F16_TOL}`,
       ...GPU_TEST,
       async fn(t) {
+        if (await skipWithoutF16(t)) return;
         const ops = await f16Ops();
-        if (!ops) {
-          await t.step({ name: "skipped: no adapter with shader-f16", ignore: true, fn() {} });
-          return;
-        }
         const dir = new URL(`${variant}/`, FIXTURES);
         const tok = await loadTokenizer({
           encoder: new URL("encoder.safetensors", dir).pathname,

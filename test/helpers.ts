@@ -93,6 +93,29 @@ export function gpuTest(
   });
 }
 
+let f16Adapter: Promise<boolean> | null = null;
+
+/** Whether an adapter has shader-f16 (lavapipe's has), asked once for every test of a file. */
+export function hasShaderF16(): Promise<boolean> {
+  f16Adapter ??=
+    (async () => (await navigator.gpu?.requestAdapter())?.features.has("shader-f16") ?? false)();
+  return f16Adapter;
+}
+
+/**
+ * For a test of precision "f16": true where no adapter has shader-f16, after adding an ignored
+ * step that says so (the test then returns, and shows as skipped rather than passed). `has`
+ * stands in for the adapter in the helper's own test.
+ */
+export async function skipWithoutF16(
+  t: Pick<Deno.TestContext, "step">,
+  has: () => Promise<boolean> = hasShaderF16,
+): Promise<boolean> {
+  if (await has()) return false;
+  await t.step({ name: "skipped: no adapter with shader-f16", ignore: true, fn() {} });
+  return true;
+}
+
 /** A checkpoint with names and shapes but no data: enough for architecture inference. */
 export function shapesSource(shapes: Map<string, number[]>, source: string): TensorSource {
   return {

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { assertClose, BACKENDS, backendTest, FIXTURES } from "./helpers.ts";
+import { assertClose, BACKENDS, backendTest, FIXTURES, skipWithoutF16 } from "./helpers.ts";
 import type { Backend, Tensor } from "../src/backends/ops.ts";
 import { WeightReader } from "../src/weights/checkpoint.ts";
 import { readCheckpoint } from "../src/weights/formats.ts";
@@ -213,11 +213,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
-    const adapter = await navigator.gpu?.requestAdapter();
-    if (!adapter?.features.has("shader-f16")) {
-      await t.step({ name: "skipped: no adapter with shader-f16", ignore: true, fn() {} });
-      return;
-    }
+    if (await skipWithoutF16(t)) return;
     // f16 storage, f32 arithmetic (the f16 fixture tests' tolerance); and a binding budget
     // that puts the full-resolution layers in row bands (f32: the fixtures' tolerance).
     for (

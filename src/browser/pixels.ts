@@ -19,6 +19,7 @@ import type { HostTensor } from "../types.ts";
 import type { RgbImage } from "../media/image.ts";
 import { type Crop, cropImage, padImage, type PadMode } from "../media/pad.ts";
 import { framesToTensor, tensorToFrames } from "../media/tensor.ts";
+import { rgbaToRgb, rgbToRgba } from "../media/rgba.ts";
 
 /** RGBA pixels, row by row, 4 bytes each: an `ImageData`, or anything shaped like one. */
 export interface Pixels {
@@ -48,24 +49,12 @@ export function pixelsToRgb(p: Pixels, what = "image"): RgbImage {
       } bytes, got ${data.length}`,
     );
   }
-  const rgb = new Uint8Array(width * height * 3);
-  for (let i = 0, j = 0; j < rgb.length; i += 4, j += 3) {
-    rgb[j] = data[i];
-    rgb[j + 1] = data[i + 1];
-    rgb[j + 2] = data[i + 2];
-  }
-  return { width, height, data: rgb };
+  return { width, height, data: rgbaToRgb(data, width * height) };
 }
 
 /** RGB to RGBA (opaque), as an `ImageData` where the runtime has one. */
 export function rgbToPixels(img: RgbImage): Pixels {
-  const data = new Uint8ClampedArray(img.width * img.height * 4);
-  for (let i = 0, j = 0; j < img.data.length; i += 4, j += 3) {
-    data[i] = img.data[j];
-    data[i + 1] = img.data[j + 1];
-    data[i + 2] = img.data[j + 2];
-    data[i + 3] = 255;
-  }
+  const data = rgbToRgba(img.data, new Uint8ClampedArray(img.width * img.height * 4));
   const Ctor = (globalThis as { ImageData?: new (d: Uint8ClampedArray, w: number) => Pixels })
     .ImageData;
   return Ctor ? new Ctor(data, img.width) : { width: img.width, height: img.height, data };

@@ -11,12 +11,12 @@ import { intOption, type Parsed, UsageError } from "../cli/args.ts";
 import type { PadMode } from "../media/pad.ts";
 import { readManifest } from "./manifest.ts";
 import { ensureModel, ensurePlan, planOf, readPlan } from "./plan.ts";
-import { planShards, shardsOf, taskSlot } from "./shards.ts";
+import { planShards, shardName, shardsOf, taskSlot } from "./shards.ts";
 import { runShard, type ShardContext, shardLine } from "./run_shard.ts";
 import { verifyShard } from "./shard_writer.ts";
 import { DEFAULT_MAX_INPUT_BYTES } from "./item_tokenize.ts";
 import { parseQueueUrl, ShardQueue } from "./queue.ts";
-import { workQueue } from "./work.ts";
+import { DEFAULT_MAX_DELIVERIES, workQueue } from "./work.ts";
 import { datasetStatus, formatStatus } from "./status.ts";
 
 /** Opens the tokenizer the options name (the CLI's own loader, passed in by commands.ts). */
@@ -142,6 +142,9 @@ async function enqueue(p: Parsed): Promise<number> {
         } waiting, ${st.pending} held by workers); let the workers drain it (cosmos dataset status ${out} --queue ...) or use another queue name`,
       );
     }
+    // Dead letters of a run before name shards that are enqueued again now (not complete).
+    const cleared = await queue.clearDeadLetters();
+    if (cleared) console.error(`cleared ${cleared} dead-lettered shards of the run before`);
     await queue.enqueue(todo);
   } finally {
     queue.close();
@@ -160,6 +163,7 @@ async function work(p: Parsed, open: OpenTokenizer): Promise<number> {
   if (!queueUrl) throw new UsageError("cosmos dataset work: give --queue redis://HOST:PORT/NAME");
   const address = parseQueueUrl(queueUrl);
   const visibility = intOption(p.values, "visibility", 300, "dataset");
+  const maxDeliveries = intOption(p.values, "max-deliveries", DEFAULT_MAX_DELIVERIES, "dataset");
   if (!await readPlan(out)) {
     throw new Error(
       `"${out}" has no dataset.json; run cosmos dataset enqueue with this --out first`,
@@ -170,18 +174,22 @@ async function work(p: Parsed, open: OpenTokenizer): Promise<number> {
   const queue = await ShardQueue.open(address, consumer);
   let summary;
   try {
-    summary = await workQueue(queue, ctx, visibility * 1000, p.values.wait === true);
+    summary = await workQueue(queue, ctx, {
+      visibilityMs: visibility * 1000,
+      wait: p.values.wait === true,
+      maxDeliveries,
+    });
   } finally {
     queue.close();
     await dispose();
   }
   const n = summary.tokenized + summary.failed;
   console.error(
-    `worker ${consumer}: ${summary.shards} shards, ${summary.tokenized} tokenized, ${summary.failed} failed in ${
-      summary.seconds.toFixed(1)
-    } s, ${rate(n, summary.seconds)} items/s`,
+    `worker ${consumer}: ${summary.shards} shards, ${summary.tokenized} tokenized, ${summary.failed} failed${
+      summary.deadLettered ? `, ${summary.deadLettered} shards dead-lettered` : ""
+    } in ${summary.seconds.toFixed(1)} s, ${rate(n, summary.seconds)} items/s`,
   );
-  return summary.failed || summary.errors ? 1 : 0;
+  return summary.failed || summary.errors || summary.deadLettered ? 1 : 0;
 }
 
 async function status(p: Parsed): Promise<number> {
@@ -189,8 +197,9 @@ async function status(p: Parsed): Promise<number> {
   if (!dir) throw new UsageError("cosmos dataset status: give the dataset folder DIR");
   const st = await datasetStatus(dir.replace(/\/+$/, "") || "/", p.values.verify === true);
   let queue = null;
-  if (typeof p.values.queue === "string") {
-    const q = await ShardQueue.open(parseQueueUrl(p.values.queue), `status-${Deno.pid}`);
+  const address = typeof p.values.queue === "string" ? parseQueueUrl(p.values.queue) : null;
+  if (address) {
+    const q = await ShardQueue.open(address, `status-${Deno.pid}`);
     try {
       queue = await q.stats();
     } finally {
@@ -201,14 +210,24 @@ async function status(p: Parsed): Promise<number> {
     console.log(JSON.stringify({ ...st, ...(queue ? { queue } : {}) }));
   } else {
     console.log(formatStatus(st, p.values.all === true));
-    if (queue) {
+    if (queue && address) {
       const busy = queue.consumers.filter((c) => c.pending > 0);
       console.log(
         `queue: ${queue.waiting ?? "?"} shards waiting, ${queue.pending} held by workers (${
           busy.map((c) => `${c.name} silent ${(c.idleMs / 1000).toFixed(0)} s`).join(", ") ||
           "none"
-        }), ${queue.consumers.length} workers seen`,
+        }), ${queue.consumers.length} workers seen, ${queue.deadLettered} shards dead-lettered`,
       );
+      const dead = `${address.stream}:dead`;
+      for (const d of queue.dead) {
+        console.log(
+          d.shard < 0
+            ? `dead-lettered: ${d.entry} of ${dead} is not a shard cosmos put there; remove it with XDEL`
+            : `dead-lettered: ${
+              shardName(d.shard)
+            } (message ${d.id}, ${d.deliveries} deliveries): ${d.error}`,
+        );
+      }
     }
   }
   return st.missing === 0 && st.failed === 0 ? 0 : 1;

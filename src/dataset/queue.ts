@@ -7,6 +7,12 @@
  * the dead one left. A live worker renews its claim (XCLAIM ... JUSTID resets the idle time) as
  * it goes, so a long shard is not taken from it. With `appendonly yes` the stream and the group
  * survive a restart of the server.
+ *
+ * A shard that fails or kills its worker every time would be handed round for ever: the group
+ * counts each message's deliveries, and past `--max-deliveries` a message is dead-lettered,
+ * copied with its last error to the stream NAME:dead and acknowledged in one MULTI (so it is
+ * never both in the group and in the dead letters). The last error of a shard that failed as a
+ * whole is kept in the hash NAME:errors until then.
  * @module
  */
 
@@ -64,7 +70,27 @@ export interface QueueStats {
   pending: number;
   /** Workers that have read from the group, with how long each has been silent. */
   consumers: { name: string; pending: number; idleMs: number }[];
+  /** Shards dead-lettered (see the module's doc), and the first DEAD_SHOWN of them. */
+  deadLettered: number;
+  dead: DeadLetter[];
 }
+
+/**
+ * A dead-lettered shard: its message id, shard number, deliveries and last error. An entry of
+ * NAME:dead that deadLetter did not write has shard -1 and only `entry`, its id there.
+ */
+export interface DeadLetter {
+  entry: string;
+  id: string;
+  shard: number;
+  deliveries: number;
+  error: string;
+}
+
+/** Dead letters `status` lists (it counts them all). */
+const DEAD_SHOWN = 100;
+/** Longest error kept per message: a message is bytes of ours, but its error quotes inputs. */
+const MAX_ERROR_CHARS = 2000;
 
 function isArray(r: Reply): r is Reply[] {
   return Array.isArray(r);
@@ -206,6 +232,68 @@ export class ShardQueue {
     await this.client.command("XACK", this.address.stream, GROUP, id);
   }
 
+  /** How many times the message has been delivered (1 on its first read; 0 if not pending). */
+  async deliveries(id: string): Promise<number> {
+    const r = await this.client.command("XPENDING", this.address.stream, GROUP, id, id, 1);
+    const entry = isArray(r) && isArray(r[0]) ? r[0] : [];
+    return typeof entry[3] === "number" ? entry[3] : 0;
+  }
+
+  /** Keeps why a shard failed as a whole, for its dead letter if it comes to that. */
+  async noteError(id: string, error: string): Promise<void> {
+    await this.client.command("HSET", this.#errors, id, error.slice(0, MAX_ERROR_CHARS));
+  }
+
+  /** The error noteError kept for a message, or null. */
+  async lastError(id: string): Promise<string | null> {
+    const r = await this.client.command("HGET", this.#errors, id);
+    return typeof r === "string" ? r : null;
+  }
+
+  /**
+   * Moves a shard to the dead letters: added to NAME:dead with `deliveries` and `error`, and
+   * acknowledged, atomically (MULTI), so no worker is handed it again.
+   */
+  async deadLetter(
+    claimed: { id: string; shard: Shard },
+    deliveries: number,
+    error: string,
+  ): Promise<void> {
+    const body = JSON.stringify({ shard: claimed.shard.index, items: claimed.shard.items });
+    const c = this.client;
+    await c.command("MULTI");
+    try {
+      await c.command(
+        "XADD",
+        this.#dead,
+        "*",
+        ...["id", claimed.id, "shard", body, "deliveries", deliveries],
+        ...["error", error.slice(0, MAX_ERROR_CHARS)],
+      );
+      await c.command("XACK", this.address.stream, GROUP, claimed.id);
+      await c.command("HDEL", this.#errors, claimed.id);
+    } catch (err) {
+      await c.command("DISCARD").catch(() => {});
+      throw err;
+    }
+    await c.command("EXEC");
+  }
+
+  /** Forgets the dead letters and errors of a run before (enqueue puts their shards back). */
+  async clearDeadLetters(): Promise<number> {
+    const n = await this.client.command("XLEN", this.#dead);
+    await this.client.command("DEL", this.#dead, this.#errors);
+    return typeof n === "number" ? n : 0;
+  }
+
+  get #dead(): string {
+    return `${this.address.stream}:dead`;
+  }
+
+  get #errors(): string {
+    return `${this.address.stream}:errors`;
+  }
+
   /** Messages delivered to some worker and not acknowledged. */
   async pending(): Promise<number> {
     const r = await this.client.command("XPENDING", this.address.stream, GROUP);
@@ -223,6 +311,8 @@ export class ShardQueue {
       this.address.stream,
       GROUP,
     );
+    const deadLettered = await this.client.command("XLEN", this.#dead);
+    const dead = await this.client.command("XRANGE", this.#dead, "-", "+", "COUNT", DEAD_SHOWN);
     return {
       length: typeof length === "number" ? length : 0,
       waiting: typeof group?.lag === "number" ? group.lag : null,
@@ -232,6 +322,25 @@ export class ShardQueue {
         pending: Number(c.pending ?? 0),
         idleMs: Number(c.idle ?? 0),
       })),
+      deadLettered: typeof deadLettered === "number" ? deadLettered : 0,
+      dead: (isArray(dead) ? dead : []).map((e) => {
+        // Our own entries, but read back from the network: anything odd shows as -1 / "".
+        const f = fields(isArray(e) ? e[1] : null);
+        let shard = -1;
+        try {
+          const v = JSON.parse(f.shard ?? "")?.shard;
+          if (Number.isInteger(v)) shard = v;
+        } catch {
+          // not ours: shown as -1
+        }
+        return {
+          entry: isArray(e) && typeof e[0] === "string" ? e[0] : "",
+          id: f.id ?? "",
+          shard,
+          deliveries: Number(f.deliveries) || 0,
+          error: f.error ?? "",
+        };
+      }),
     };
   }
 

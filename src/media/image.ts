@@ -14,6 +14,7 @@ import { PNG } from "npm:pngjs@7.0.0";
 import jpeg from "npm:jpeg-js@0.4.4";
 import { Buffer } from "node:buffer";
 import { inflateSync } from "node:zlib";
+import { rgbaToRgb, rgbToRgba } from "./rgba.ts";
 import { isJpeg, isPng, jpegFrames, type PngHeader, readPngHeader } from "./image_header.ts";
 
 /** An RGB image or video frame: `height` rows of `width` pixels, 3 bytes each (HWC). */
@@ -123,17 +124,6 @@ export function readImageSize(
   return frames.length ? { format, ...frames[0] } : null;
 }
 
-/** RGBA (or grey+alpha expanded to RGBA by the codec) to RGB, dropping alpha as the reference does. */
-function dropAlpha(rgba: Uint8Array, width: number, height: number): RgbImage {
-  const data = new Uint8Array(width * height * 3);
-  for (let i = 0, j = 0; i < data.length; i += 3, j += 4) {
-    data[i] = rgba[j];
-    data[i + 1] = rgba[j + 1];
-    data[i + 2] = rgba[j + 2];
-  }
-  return { width, height, data };
-}
-
 /** The pixels of a PNG whose header passed, decoded with every allocation bounded by it. */
 function decodePng(
   bytes: Uint8Array,
@@ -214,7 +204,13 @@ export function decodeImage(
     );
   }
   checkLimits(img.width, img.height, source, limits);
-  return dropAlpha(img.data, img.width, img.height);
+  // The codecs give RGBA (grey and grey+alpha expanded to it): alpha is dropped, as the
+  // reference does.
+  return {
+    width: img.width,
+    height: img.height,
+    data: rgbaToRgb(img.data, img.width * img.height),
+  };
 }
 
 /** Encodes RGB pixels as an RGB PNG (colour type 2), or JPEG of the given quality (1-100). */
@@ -223,13 +219,7 @@ export function encodeImage(
   format: ImageFormat,
   quality = 95,
 ): Uint8Array<ArrayBuffer> {
-  const rgba = new Uint8Array(img.width * img.height * 4);
-  for (let i = 0, j = 0; i < img.data.length; i += 3, j += 4) {
-    rgba[j] = img.data[i];
-    rgba[j + 1] = img.data[i + 1];
-    rgba[j + 2] = img.data[i + 2];
-    rgba[j + 3] = 255;
-  }
+  const rgba = rgbToRgba(img.data, new Uint8Array(img.width * img.height * 4));
   if (format === "jpeg") {
     return new Uint8Array(
       jpeg.encode({ data: rgba, width: img.width, height: img.height }, quality).data,

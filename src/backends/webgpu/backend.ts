@@ -267,7 +267,7 @@ export class WebGpuOps implements Backend {
   conv(x: Tensor, w: ConvWeights, opts: ConvOptions = {}): Tensor {
     const g = convGeometry(x.shape, w, opts);
     if (!this.#banded(g.outShape, x, opts.residual, opts.context)) {
-      return conv(this.#rt, this.tiles, x, w, opts);
+      return conv(this.#rt, this.tiles, x, w, opts, g);
     }
     return this.#bands.conv(
       x as AnyGpuTensor,

@@ -9,7 +9,7 @@
  */
 
 import type { ConvOptions, ConvWeights, Tensor } from "../ops.ts";
-import { convGeometry } from "../geometry.ts";
+import { type ConvGeometry, convGeometry } from "../geometry.ts";
 import { joinFrames } from "./frames.ts";
 import { defineParams } from "./params.ts";
 import type { Constants } from "./pipelines.ts";
@@ -46,17 +46,21 @@ const CONV_PARAMS = defineParams("conv.wgsl", [
   ["_p2", "u32"],
 ]);
 
-/** Records the convolution of `xIn` (see Ops.conv). */
+/**
+ * Records the convolution of `xIn` (see Ops.conv). `g` is its geometry where the caller has it
+ * already (the backend, which decides on row bands by it); it is computed here otherwise.
+ */
 export function conv(
   rt: GpuRuntime,
   tiles: GemmTiles,
   xIn: Tensor,
   w: ConvWeights,
   opts: ConvOptions = {},
+  g: ConvGeometry = convGeometry(rt.tensor(xIn).shape, w, opts),
 ): Tensor {
   if (opts.context) {
-    // The carried frames stay on the device: joined in front, they are the padding.
-    convGeometry(rt.tensor(xIn).shape, w, opts);
+    // The carried frames stay on the device: joined in front, they are the padding. (`g` has
+    // checked them; the joined input is a conv of its own, with a geometry of its own.)
     const { context, ...rest } = opts;
     const whole = [context, xIn].map((tensor) => ({ tensor, from: 0, to: tensor.shape[2] }));
     const joined = joinFrames(rt, whole);
@@ -67,7 +71,6 @@ export function conv(
     }
   }
   const x = rt.tensor(xIn);
-  const g = convGeometry(x.shape, w, opts);
   const { b, cin, tIn, hIn, wIn, kt, kh, kw, st, sh, sw, padT, tOut, hOut, wOut, outShape } = g;
   const norm = opts.norm;
   // Every tensor but the (f32) statistics is stored as T, and so is the output.

@@ -10,7 +10,11 @@
  * @module
  */
 import type { ConvOptions, ConvWeights, Tensor } from "../ops.d.ts";
+import { type ConvGeometry } from "../geometry.d.ts";
 import type { GpuRuntime } from "./runtime.d.ts";
 import { type GemmTiles } from "./gemm.d.ts";
-/** Records the convolution of `xIn` (see Ops.conv). */
-export declare function conv(rt: GpuRuntime, tiles: GemmTiles, xIn: Tensor, w: ConvWeights, opts?: ConvOptions): Tensor;
+/**
+ * Records the convolution of `xIn` (see Ops.conv). `g` is its geometry where the caller has it
+ * already (the backend, which decides on row bands by it); it is computed here otherwise.
+ */
+export declare function conv(rt: GpuRuntime, tiles: GemmTiles, xIn: Tensor, w: ConvWeights, opts?: ConvOptions, g?: ConvGeometry): Tensor;
