@@ -2034,6 +2034,133 @@ function matmul(rt, tiles, operands, dims, strides, family = "matmul") {
   rt.dispatch(record(tunedTiles(rt, tiles, { ...job, build: record })));
 }
 
+// src/backends/bands.ts
+function rowAxis(shape) {
+  return shape.length - 2;
+}
+function withRows(shape, rows) {
+  const s = [...shape];
+  s[rowAxis(s)] = rows;
+  return s;
+}
+function planeView(shape) {
+  const video = shape.length === 5;
+  return [shape[0] * shape[1], video ? shape[2] : 1, shape[shape.length - 2], shape.at(-1)];
+}
+function planBands(rows, fits, boundary, tooBig) {
+  const plans = [];
+  for (let start = 0; start < rows; ) {
+    let end = start;
+    for (let e = start + 1; e <= rows; e++) {
+      if (e < rows && !boundary(e)) continue;
+      if (!fits(start, e)) break;
+      end = e;
+    }
+    if (end === start) throw tooBig(start);
+    plans.push({ start, end });
+    start = end;
+  }
+  return plans;
+}
+function bandedConv(store, x, opts, g, run) {
+  const { hIn, sh, kh, padLowH, up } = g;
+  const hOut = g.outShape[rowAxis(g.outShape)];
+  const virtualRows = (r0, r1) => [r0 * sh - padLowH, (r1 - 1) * sh - padLowH + kh];
+  const windowRows = (r0, r1) => {
+    const [v0, v1] = virtualRows(r0, r1);
+    const c0 = Math.max(0, v0), c1 = Math.min(hIn * up, v1);
+    return [Math.floor(c0 / up), Math.ceil(c1 / up)];
+  };
+  const inRow = store.bytes(withRows(x.shape, 1));
+  const outRow = store.bytes(withRows(g.outShape, 1));
+  const context = opts.context;
+  const ctxRow = context ? store.bytes(withRows(context.shape, 1)) : 0;
+  const fits = (r0, r1) => {
+    const [a, b] = windowRows(r0, r1);
+    const n = b - a;
+    return n * (inRow + ctxRow) <= store.budget && (r1 - r0) * outRow <= store.budget;
+  };
+  const align2 = store.convRowAlign?.(g);
+  const boundary = (every) => (r) => {
+    if (every !== void 0) return r % every === 0;
+    if (up === 1) return true;
+    const [v0] = virtualRows(r, r + 1);
+    const [, v1] = virtualRows(r - 1, r);
+    return v0 % 2 === 0 && v1 % 2 === 0;
+  };
+  const what = `a conv's output ${fmtShape(g.outShape)}`;
+  const tooBig = (start) => store.tooBig(what, start);
+  let plans;
+  try {
+    plans = planBands(hOut, fits, boundary(align2), tooBig);
+  } catch (err) {
+    if (align2 === void 0 || align2 === 1) throw err;
+    plans = planBands(hOut, fits, boundary(1), tooBig);
+  }
+  const residual = opts.residual;
+  return store.assemble(g.outShape, "f32", plans, ({ start, end }) => {
+    const [v0, v1] = virtualRows(start, end);
+    const [a, b] = windowRows(start, end);
+    const temps = [];
+    const take = (t, r0, r1) => {
+      const win = store.window(t, r0, r1);
+      if (win.made) temps.push(win.tensor);
+      return win.tensor;
+    };
+    try {
+      return run(take(x, a, b), {
+        ...opts,
+        padLow: [a * up - v0, g.padLowW],
+        padHigh: [v1 - b * up, g.padHighW],
+        residual: residual && take(residual, start, end),
+        context: context && take(context, a, b)
+      });
+    } finally {
+      for (const t of temps) store.releaseWindow(t);
+    }
+  });
+}
+function bandedRowMap(store, x, outShape, outDtype, rows, run, what) {
+  const inRow = store.bytes(withRows(x.shape, 1));
+  const outRow = store.bytes(withRows(outShape, 1));
+  const fits = (r0, r1) => {
+    const [a, b] = rows.inRows(r0, r1);
+    return (b - a) * inRow <= store.budget && (r1 - r0) * outRow <= store.budget;
+  };
+  const plans = planBands(
+    outShape[rowAxis(outShape)],
+    fits,
+    rows.boundary,
+    (start) => store.tooBig(what, start)
+  );
+  return store.assemble(outShape, outDtype, plans, (p) => {
+    const [a, b] = rows.inRows(p.start, p.end);
+    const win = store.window(x, a, b);
+    try {
+      return run(win.tensor, p);
+    } finally {
+      if (win.made) store.releaseWindow(win.tensor);
+    }
+  });
+}
+var SAME_ROWS = {
+  inRows: (r0, r1) => [r0, r1],
+  boundary: () => true
+};
+function resampleRows(op, h) {
+  return {
+    inRows: (r0, r1) => op === "poolSpace" ? [2 * r0, Math.min(h, 2 * r1)] : op === "upSpace" ? [r0 / 2, r1 / 2] : [r0, r1],
+    boundary: (r) => op !== "upSpace" || r % 2 === 0
+  };
+}
+function haarRows(levels, forward, h) {
+  const f = 2 ** levels;
+  return {
+    inRows: (r0, r1) => forward ? [r0 * f, Math.min(h, r1 * f)] : [r0 / f, r1 / f],
+    boundary: (r) => forward || r % f === 0
+  };
+}
+
 // src/backends/webgpu/frames.ts
 var ROWS_PARAMS = defineParams("rows.wgsl", [
   ["total", "u32"],
@@ -2049,10 +2176,6 @@ var ROWS_PARAMS = defineParams("rows.wgsl", [
   ["to_frame", "u32"],
   ["to_row", "u32"]
 ]);
-function planeView(shape) {
-  const video = shape.length === 5;
-  return [shape[0] * shape[1], video ? shape[2] : 1, shape[shape.length - 2], shape.at(-1)];
-}
 function copyBlock(rt, src, dst, block, family) {
   const [planes, srcFrames, srcRows, width] = planeView(src.shape);
   const [, dstFrames, dstRows] = planeView(dst.shape);
@@ -2621,14 +2744,6 @@ var BandedTensor = class {
   /** Set by `release`. */
   released = false;
 };
-function rowAxis(shape) {
-  return shape.length - 2;
-}
-function withRows(shape, rows) {
-  const s = [...shape];
-  s[rowAxis(s)] = rows;
-  return s;
-}
 var RowBands = class {
   constructor(rt, budget) {
     this.rt = rt;
@@ -2646,28 +2761,15 @@ var RowBands = class {
   over(shape) {
     return shape.length >= 4 && this.bytes(shape) > this.budget;
   }
-  /**
-   * Output bands of `rows` rows: each as long as `fits(start, end)` allows, ending only where
-   * `boundary(end)` holds (or at `rows`).
-   */
+  /** The error when a band from row `start` of `what` cannot fit the budget. */
+  tooBig(what, start) {
+    return new Error(
+      `Cannot split ${what} into row bands of at most ${this.budget} bytes (the storage binding limit): one band from row ${start} needs more; use a smaller frame or a device with a larger limit`
+    );
+  }
+  /** Output bands of `rows` rows (see bands.ts's planBands). */
   plan(rows, fits, boundary, what) {
-    const plans = [];
-    for (let start = 0; start < rows; ) {
-      let end = start;
-      for (let e = start + 1; e <= rows; e++) {
-        if (e < rows && !boundary(e)) continue;
-        if (!fits(start, e)) break;
-        end = e;
-      }
-      if (end === start) {
-        throw new Error(
-          `Cannot split ${what} into row bands of at most ${this.budget} bytes (the storage binding limit): one band from row ${start} needs more; use a smaller frame or a device with a larger limit`
-        );
-      }
-      plans.push({ start, end });
-      start = end;
-    }
-    return plans;
+    return planBands(rows, fits, boundary, (start) => this.tooBig(what, start));
   }
   /**
    * Copies frames [f0, f1) and rows [r0, r1) of `src` (whole or banded) into `dst` at frame
@@ -2773,80 +2875,25 @@ var RowBands = class {
     return { data, shape: [...t.shape] };
   }
   // ---- ops -----------------------------------------------------------------------------
-  /**
-   * A convolution in output row bands. Output row r reads (virtual, after a fused upsample
-   * `up`) input rows r * sh - padLow + [0, kh); each band's window holds the real rows those
-   * reach, padded with zeros only past the image's edges, as the whole conv is.
-   */
+  /** A convolution in output row bands (bands.ts's bandedConv). */
   conv(x, opts, g, run) {
-    const { hIn, sh, kh, padLowH, up } = g;
-    const hOut = g.outShape[rowAxis(g.outShape)];
-    const virtualRows = (r0, r1) => [r0 * sh - padLowH, (r1 - 1) * sh - padLowH + kh];
-    const windowRows = (r0, r1) => {
-      const [v0, v1] = virtualRows(r0, r1);
-      const c0 = Math.max(0, v0), c1 = Math.min(hIn * up, v1);
-      return [Math.floor(c0 / up), Math.ceil(c1 / up)];
-    };
-    const inRow = this.bytes(withRows(x.shape, 1));
-    const outRow = this.bytes(withRows(g.outShape, 1));
-    const context = opts.context;
-    const ctxRow = context ? this.bytes(withRows(context.shape, 1)) : 0;
-    const fits = (r0, r1) => {
-      const [a, b] = windowRows(r0, r1);
-      const n = b - a;
-      return n * (inRow + ctxRow) <= this.budget && (r1 - r0) * outRow <= this.budget;
-    };
-    const boundary = (r) => {
-      if (up === 1) return true;
-      const [v0] = virtualRows(r, r + 1);
-      const [, v1] = virtualRows(r - 1, r);
-      return v0 % 2 === 0 && v1 % 2 === 0;
-    };
-    const plans = this.plan(hOut, fits, boundary, `a conv's output ${fmtShape(g.outShape)}`);
-    const residual = opts.residual;
-    return this.assemble(g.outShape, "f32", plans, ({ start, end }) => {
-      const [v0, v1] = virtualRows(start, end);
-      const [a, b] = windowRows(start, end);
-      const temps = [];
-      const take = (t, r0, r1) => {
-        const win = this.window(t, r0, r1);
-        if (win.made) temps.push(win.tensor);
-        return win.tensor;
-      };
-      try {
-        return run(take(x, a, b), {
-          ...opts,
-          padLow: [a * up - v0, g.padLowW],
-          padHigh: [v1 - b * up, g.padHighW],
-          residual: residual && take(residual, start, end),
-          context: context && take(context, a, b)
-        });
-      } finally {
-        for (const t of temps) this.rt.release(t);
-      }
-    });
+    return bandedConv(this, x, opts, g, (t, o) => run(t, o));
   }
-  /**
-   * An op mapping output rows [r0, r1) to input rows `inRows(r0, r1)` (pooling, upsampling,
-   * Haar, per-row norm), run per output band on its input window.
-   */
-  rowMap(x, outShape, outDtype, inRows, boundary, run, what) {
-    const inRow = this.bytes(withRows(x.shape, 1));
-    const outRow = this.bytes(withRows(outShape, 1));
-    const fits = (r0, r1) => {
-      const [a, b] = inRows(r0, r1);
-      return (b - a) * inRow <= this.budget && (r1 - r0) * outRow <= this.budget;
-    };
-    const plans = this.plan(outShape[rowAxis(outShape)], fits, boundary, what);
-    return this.assemble(outShape, outDtype, plans, (p) => {
-      const [a, b] = inRows(p.start, p.end);
-      const win = this.window(x, a, b);
-      try {
-        return run(win.tensor, p);
-      } finally {
-        if (win.made) this.rt.release(win.tensor);
-      }
-    });
+  /** An op mapping rows to rows, run per output band on its input window (bandedRowMap). */
+  rowMap(x, outShape, outDtype, rows, run, what) {
+    return bandedRowMap(
+      this,
+      x,
+      outShape,
+      outDtype,
+      rows,
+      (t, p) => run(t, p),
+      what
+    );
+  }
+  /** Frees a window `window` made. */
+  releaseWindow(t) {
+    this.rt.release(t);
   }
   /** Ops.joinFrames with banded parts or a result over the budget. */
   joinFrames(parts, outShape, dtype) {
@@ -3015,14 +3062,12 @@ var WebGpuOps = class _WebGpuOps {
    */
   #rowLocal(x, op, what) {
     if (!this.#banded(x.shape, x)) return op(x);
-    const same = (r0, r1) => [r0, r1];
     const run = (t) => op(t);
     return this.#bands.rowMap(
       x,
       x.shape,
       "f32",
-      same,
-      () => true,
+      SAME_ROWS,
       run,
       `${what} of ${fmtShape(x.shape)}`
     );
@@ -3033,15 +3078,11 @@ var WebGpuOps = class _WebGpuOps {
     const outShape = [b, c, ...resampleDims(x.shape, op)];
     const run = (t) => resample(this.#rt, t, op);
     if (!this.#banded(outShape, x)) return run(x);
-    const h = x.shape[3];
-    const inRows = (r0, r1) => op === "poolSpace" ? [2 * r0, Math.min(h, 2 * r1)] : op === "upSpace" ? [r0 / 2, r1 / 2] : [r0, r1];
-    const boundary = (r) => op !== "upSpace" || r % 2 === 0;
     return this.#bands.rowMap(
       x,
       outShape,
       "f32",
-      inRows,
-      boundary,
+      resampleRows(op, x.shape[x.shape.length - 2]),
       run,
       `${op} of ${fmtShape(x.shape)}`
     );
@@ -3051,15 +3092,11 @@ var WebGpuOps = class _WebGpuOps {
     const outShape = haarPlan(x.shape, levels, forward).at(-1)?.outShape ?? x.shape;
     const run = (t) => haar(this.#rt, t, levels, forward);
     if (levels === 0 || !this.#banded(outShape, x)) return run(x);
-    const f = 2 ** levels, h = x.shape[x.shape.length - 2];
-    const inRows = (r0, r1) => forward ? [r0 * f, Math.min(h, r1 * f)] : [r0 / f, r1 / f];
-    const boundary = (r) => forward || r % f === 0;
     return this.#bands.rowMap(
       x,
       outShape,
       "f32",
-      inRows,
-      boundary,
+      haarRows(levels, forward, x.shape[x.shape.length - 2]),
       run,
       `a Haar transform of ${fmtShape(x.shape)}`
     );
@@ -3150,6 +3187,476 @@ var WebGpuOps = class _WebGpuOps {
   /** A scratch tensor for the bench. */
   scratch(shape) {
     return this.#rt.alloc(shape);
+  }
+};
+
+// src/backends/wasm/parking.ts
+var POOL_BYTES = 512 << 20;
+var ParkedTensor = class {
+  constructor(shape, dtype, chunks) {
+    this.shape = shape;
+    this.dtype = dtype;
+    this.chunks = chunks;
+  }
+  shape;
+  dtype;
+  chunks;
+  released = false;
+  get size() {
+    return numel(this.shape);
+  }
+};
+var WasmBandedTensor = class {
+  constructor(shape, dtype, bands, starts) {
+    this.shape = shape;
+    this.dtype = dtype;
+    this.bands = bands;
+    this.starts = starts;
+  }
+  shape;
+  dtype;
+  bands;
+  starts;
+  released = false;
+  get size() {
+    return numel(this.shape);
+  }
+};
+function* overlaps(t, from, to) {
+  let start = 0;
+  for (const chunk of t.chunks) {
+    const a = Math.max(from, start), b = Math.min(to, start + chunk.frames);
+    if (a < b) yield { chunk, start, from: a, to: b };
+    start += chunk.frames;
+  }
+}
+var ParkingLot = class {
+  /**
+   * At most `budget` bytes held (a stream's state grows with its length, and a hostile token
+   * file can claim any length); `onHeld(bytes)` hears every change (the heap's combined peak).
+   */
+  constructor(budget = Infinity, onHeld = () => {
+  }) {
+    this.budget = budget;
+    this.onHeld = onHeld;
+  }
+  budget;
+  onHeld;
+  #pool = /* @__PURE__ */ new Map();
+  #poolOrder = [];
+  #poolWords = 0;
+  #heldWords = 0;
+  #peakWords = 0;
+  /** Bytes of parked tensors now (shared chunks once). */
+  get held() {
+    return this.#heldWords * 4;
+  }
+  /** The highest `held` since the last `resetPeak`. */
+  get peak() {
+    return this.#peakWords * 4;
+  }
+  resetPeak() {
+    this.#peakWords = this.#heldWords;
+  }
+  /**
+   * The parked join of `parts` (checked by `g`): chunks of parked parts taken whole are
+   * shared, everything else is copied, with `source(i)` saying where part i's words are.
+   */
+  join(parts, g, source) {
+    const chunks = [];
+    try {
+      this.#joinInto(chunks, parts, g, source);
+    } catch (err) {
+      this.release(new ParkedTensor(g.outShape, g.dtype, chunks));
+      throw err;
+    }
+    return new ParkedTensor(g.outShape, g.dtype, chunks);
+  }
+  #joinInto(chunks, parts, g, source) {
+    parts.forEach((part, i) => {
+      const src = source(i);
+      if ("parked" in src) {
+        for (const { chunk, start, from, to } of overlaps(src.parked, part.from, part.to)) {
+          if (from === start && to === start + chunk.frames) {
+            chunk.holders++;
+            chunks.push(chunk);
+          } else {
+            for (let f = from; f < to; f++) {
+              chunks.push(this.#chunk(g.planes * g.frameSize, (dst) => {
+                this.copyOut(src.parked, f, f + 1, g.planes, g.frameSize, dst, 0, g.frameSize);
+              }));
+            }
+          }
+        }
+      } else if ("copy" in src) {
+        for (let f = part.from; f < part.to; f++) {
+          chunks.push(this.#chunk(g.planes * g.frameSize, (dst) => src.copy(f, dst)));
+        }
+      } else {
+        for (let f = part.from; f < part.to; f++) {
+          chunks.push(this.#chunk(g.planes * g.frameSize, (dst) => {
+            for (let k = 0; k < g.planes; k++) {
+              const at = src.at + k * src.plane + f * g.frameSize;
+              dst.set(src.heap.subarray(at, at + g.frameSize), k * g.frameSize);
+            }
+          }));
+        }
+      }
+    });
+  }
+  /**
+   * Copies frames [from, to) of `t` into words `dst` from `at` on, each plane's run
+   * `dstPlane` words after the previous one.
+   */
+  copyOut(t, from, to, planes, frameSize, dst, at, dstPlane) {
+    let written = 0;
+    for (const { chunk, start, from: a, to: b } of overlaps(t, from, to)) {
+      const run = (b - a) * frameSize;
+      for (let k = 0; k < planes; k++) {
+        const src = (k * chunk.frames + a - start) * frameSize;
+        dst.set(chunk.data.subarray(src, src + run), at + k * dstPlane + written);
+      }
+      written += run;
+    }
+  }
+  /**
+   * Lets go of a live parked tensor's chunks (the last holder's go back to the pool); the
+   * runtime checks liveness (WasmRuntime.stored).
+   */
+  release(t) {
+    t.released = true;
+    for (const chunk of t.chunks) {
+      if (--chunk.holders > 0) continue;
+      this.#heldWords -= chunk.data.length;
+      this.onHeld(this.held);
+      this.#toPool(chunk.data);
+    }
+  }
+  /** Empties the pool (the backend is going away). */
+  clear() {
+    this.#pool.clear();
+    this.#poolOrder = [];
+    this.#poolWords = 0;
+  }
+  /**
+   * A tensor of `shape` held in one chunk of all its frames (`frames`; 1 for an image), its
+   * words (planes x frames x frame) written by `fill`: a row band (bands.ts).
+   */
+  hold(shape, dtype, frames, fill) {
+    return new ParkedTensor(shape, dtype, [this.#chunk(numel(shape), fill, frames)]);
+  }
+  /** A chunk of `words` (of `frames` frames) written by `fill`, within the budget. */
+  #chunk(words, fill, frames = 1) {
+    if ((this.#heldWords + words) * 4 > this.budget) {
+      throw new Error(
+        `Cannot hold ${(this.#heldWords + words) * 4} bytes outside the WebAssembly heap (stream state and row bands): more than the backend's parkedBytes budget of ${this.budget}; raise wasm.parkedBytes if the machine has the memory`
+      );
+    }
+    const data = this.#fromPool(words) ?? new Int32Array(words);
+    fill(data);
+    this.#heldWords += words;
+    this.#peakWords = Math.max(this.#peakWords, this.#heldWords);
+    this.onHeld(this.held);
+    return { frames, data, holders: 1 };
+  }
+  #fromPool(words) {
+    const list = this.#pool.get(words);
+    const data = list?.pop();
+    if (!data) return void 0;
+    if (!list.length) this.#pool.delete(words);
+    this.#poolOrder.splice(this.#poolOrder.indexOf(data), 1);
+    this.#poolWords -= words;
+    return data;
+  }
+  #toPool(data) {
+    if (data.length * 4 > POOL_BYTES) return;
+    let list = this.#pool.get(data.length);
+    if (!list) this.#pool.set(data.length, list = []);
+    list.push(data);
+    this.#poolOrder.push(data);
+    this.#poolWords += data.length;
+    while (this.#poolWords * 4 > POOL_BYTES) {
+      const old = this.#poolOrder.shift();
+      const same = this.#pool.get(old.length);
+      same.splice(same.indexOf(old), 1);
+      if (!same.length) this.#pool.delete(old.length);
+      this.#poolWords -= old.length;
+    }
+  }
+};
+
+// src/backends/wasm/bands.ts
+function* rowRuns(heap, t, [f0, f1], [r0, r1]) {
+  if (t instanceof WasmBandedTensor) {
+    for (let i = 0; i < t.bands.length; i++) {
+      const s = t.starts[i], e = t.starts[i + 1] ?? t.shape[t.shape.length - 2];
+      const a = Math.max(r0, s), b = Math.min(r1, e);
+      if (a >= b) continue;
+      for (const run of rowRuns(heap, t.bands[i], [f0, f1], [a - s, b - s])) {
+        yield { ...run, r: run.r + s };
+      }
+    }
+    return;
+  }
+  const [planes, frames, rows, width] = planeView(t.shape);
+  if (t instanceof ParkedTensor) {
+    for (const { chunk, start, from, to } of overlaps(t, f0, f1)) {
+      for (let k = 0; k < planes; k++) {
+        for (let f = from; f < to; f++) {
+          const at = ((k * chunk.frames + f - start) * rows + r0) * width;
+          yield { k, f, r: r0, n: r1 - r0, words: chunk.data, at };
+        }
+      }
+    }
+    return;
+  }
+  for (let k = 0; k < planes; k++) {
+    for (let f = f0; f < f1; f++) {
+      const at = t.ptr / 4 + ((k * frames + f) * rows + r0) * width;
+      yield { k, f, r: r0, n: r1 - r0, words: heap, at };
+    }
+  }
+}
+function copyRows(heap, src, frames, rows, dst) {
+  const width = src.shape.at(-1), n = rows[1] - rows[0];
+  for (const run of rowRuns(heap, src, frames, rows)) {
+    const to = dst.at + ((run.k * dst.frames + dst.t0 + run.f - frames[0]) * n + run.r - rows[0]) * width;
+    dst.words.set(run.words.subarray(run.at, run.at + run.n * width), to);
+  }
+}
+var WasmBands = class {
+  constructor(rt, budget) {
+    this.rt = rt;
+    this.budget = budget;
+  }
+  rt;
+  budget;
+  /** Ops that ran in bands, for tests and the bench. */
+  bandedOps = 0;
+  bytes(shape) {
+    return numel(shape) * 4;
+  }
+  /** Whether a tensor of `shape` is over the budget (only images and video are banded). */
+  over(shape) {
+    return shape.length >= 4 && this.bytes(shape) > this.budget;
+  }
+  tooBig(what, start) {
+    return new Error(
+      `Cannot split ${what} into row bands of at most ${this.budget} bytes (the WebAssembly backend's maxTensorBytes): one band from row ${start} needs more; raise wasm.maxTensorBytes or use a smaller frame`
+    );
+  }
+  /** Winograd's 4-row tiles (conv.ts): a band's sums are then the whole frame's, bit for bit. */
+  convRowAlign(g) {
+    return g.kt === 1 && g.kh === 3 && g.kw === 3 && g.sh === 1 && g.sw === 1 ? 4 : 1;
+  }
+  #heap() {
+    return new Int32Array(this.rt.heap.memory.buffer);
+  }
+  /** `t` as a live tensor of this backend, wherever it is held. */
+  stored(t) {
+    if (!(t instanceof WasmBandedTensor)) return this.rt.stored(t);
+    if (t.released) throw new Error(`Tensor ${fmtShape(t.shape)} was used after release`);
+    return t;
+  }
+  /** Rows [r0, r1) of `t` (heap, parked or banded) as a heap tensor; new ones are `made`. */
+  window(t, r0, r1) {
+    const src = this.stored(t);
+    const [, frames, rows] = planeView(src.shape);
+    if (!(src instanceof ParkedTensor || src instanceof WasmBandedTensor) && r0 === 0 && r1 === rows) {
+      return { tensor: src, made: false };
+    }
+    const out = this.rt.alloc(withRows(src.shape, r1 - r0), src.dtype, "band window");
+    const heap = this.#heap();
+    copyRows(heap, src, [0, frames], [r0, r1], { words: heap, at: out.ptr / 4, frames, t0: 0 });
+    return { tensor: out, made: true };
+  }
+  /** `t` whole in the heap (joined when banded or parked; the caller releases it when `made`). */
+  whole(t) {
+    return this.window(t, 0, t.shape[t.shape.length - 2]);
+  }
+  releaseWindow(t) {
+    this.rt.release(t);
+  }
+  /** A heap tensor's values parked as a band (the heap tensor is released). */
+  #park(t) {
+    const [, frames] = planeView(t.shape);
+    const heap = this.#heap();
+    const band = this.rt.parking.hold(t.shape, t.dtype, frames, (dst) => {
+      dst.set(heap.subarray(t.ptr / 4, t.ptr / 4 + t.size));
+    });
+    this.rt.release(t);
+    return band;
+  }
+  assemble(shape, dtype, plans, make) {
+    this.bandedOps++;
+    if (plans.length === 1) return this.#checked(make(plans[0]), shape, plans[0]);
+    const bands = [];
+    try {
+      for (const p of plans) bands.push(this.#park(this.#checked(make(p), shape, p)));
+    } catch (err) {
+      for (const b of bands) this.rt.parking.release(b);
+      throw err;
+    }
+    return new WasmBandedTensor(shape, dtype, bands, plans.map((p) => p.start));
+  }
+  /** `band` as a heap tensor with the plan's rows of `shape` (or the error of a wrong plan). */
+  #checked(band, shape, p) {
+    const want = fmtShape(withRows(shape, p.end - p.start));
+    const t = this.rt.tensor(band);
+    if (fmtShape(t.shape) !== want) {
+      this.rt.release(t);
+      throw new Error(`Row band ${fmtShape(t.shape)} is not ${want}: a band plan is wrong`);
+    }
+    return t;
+  }
+  /** Frees every band. */
+  release(t) {
+    if (t.released) throw new Error(`Tensor ${fmtShape(t.shape)} was used after release`);
+    t.released = true;
+    for (const b of t.bands) this.rt.parking.release(b);
+  }
+  /** Bands of `shape`'s rows, each at most the budget. */
+  #plan(shape, what) {
+    const rowBytes = this.bytes(withRows(shape, 1));
+    return planBands(
+      shape[shape.length - 2],
+      (a, b) => (b - a) * rowBytes <= this.budget,
+      () => true,
+      (start) => this.tooBig(what, start)
+    );
+  }
+  /** Bands made in JavaScript memory, each filled by `fill` (its words, planes x frames x rows). */
+  #held(shape, dtype, plans, fill) {
+    const [, frames] = planeView(shape);
+    const bands = [];
+    try {
+      for (const p of plans) {
+        const rows = withRows(shape, p.end - p.start);
+        bands.push(this.rt.parking.hold(rows, dtype, frames, (dst) => fill(p, dst)));
+      }
+    } catch (err) {
+      for (const b of bands) this.rt.parking.release(b);
+      throw err;
+    }
+    this.bandedOps++;
+    return new WasmBandedTensor(shape, dtype, bands, plans.map((p) => p.start));
+  }
+  /** A host tensor over the budget, held in bands. */
+  upload(t) {
+    if (t.data.length !== numel(t.shape)) {
+      throw new Error(
+        `Cannot upload tensor: ${t.data.length} values for shape ${fmtShape(t.shape)}`
+      );
+    }
+    const [planes, frames, rows, width] = planeView(t.shape);
+    const words = new Int32Array(t.data.buffer, t.data.byteOffset, t.data.length);
+    const dtype = t.data instanceof Int32Array ? "i32" : "f32";
+    const plans = this.#plan(t.shape, `an input ${fmtShape(t.shape)}`);
+    return this.#held(t.shape, dtype, plans, ({ start, end }, dst) => {
+      const n = end - start;
+      for (let q = 0; q < planes * frames; q++) {
+        const from = (q * rows + start) * width;
+        dst.set(words.subarray(from, from + n * width), q * n * width);
+      }
+    });
+  }
+  /** A banded tensor copied out whole. */
+  read(t) {
+    const [, frames, rows] = planeView(t.shape);
+    const words = new Int32Array(numel(t.shape));
+    copyRows(this.#heap(), t, [0, frames], [0, rows], { words, at: 0, frames, t0: 0 });
+    const data = t.dtype === "i32" ? words : new Float32Array(words.buffer);
+    return { data, shape: [...t.shape] };
+  }
+  /**
+   * Ops.joinFrames where a part is banded or the result is over the budget: the result parked
+   * whole with `park` (a stream's carried frames), else in the heap or (over the budget) in bands.
+   */
+  joinFrames(parts, g, park) {
+    const inputs = parts.map((p) => this.stored(p.tensor));
+    const rows = g.outShape[3];
+    const fill = (r0, r1, words, at) => {
+      const heap = this.#heap();
+      parts.forEach((part, i) => {
+        const dst = { words, at, frames: g.outShape[2], t0: g.offsets[i] };
+        copyRows(heap, inputs[i], [part.from, part.to], [r0, r1], dst);
+      });
+    };
+    if (park) {
+      return this.rt.parking.join(parts, g, (i) => ({
+        copy: (f, dst) => {
+          const src = inputs[i];
+          copyRows(this.#heap(), src, [f, f + 1], [0, rows], {
+            words: dst,
+            at: 0,
+            frames: 1,
+            t0: 0
+          });
+        }
+      }));
+    }
+    if (!this.over(g.outShape)) {
+      const out = this.rt.alloc(g.outShape, g.dtype, "joinFrames");
+      fill(0, rows, this.#heap(), out.ptr / 4);
+      return out;
+    }
+    const plans = this.#plan(g.outShape, `joined frames ${fmtShape(g.outShape)}`);
+    return this.#held(g.outShape, g.dtype, plans, (p, dst) => fill(p.start, p.end, dst, 0));
+  }
+  /**
+   * GroupNorm statistics [B, F, G, 2] (mean, rstd) of a banded `x` viewed as [B, C, F, S]: the
+   * sums of asm/nn.ts's groupNormStats (float64 over float32 values, the mean and variance
+   * rounded to float32, deviations taken in float32), over the bands.
+   */
+  groupNormStats(x, geo, groups, eps) {
+    const { b, c, frames } = geo;
+    const [, tAll] = planeView(x.shape);
+    const perStat = tAll / frames, cpg = c / groups;
+    const count2 = cpg * geo.spatial;
+    const stats = this.rt.alloc([b, frames, groups, 2], "f32", "norm stats");
+    const out = new Float32Array(b * frames * groups * 2);
+    const values = x.bands.map(
+      ({ chunks: [{ data }] }) => new Float32Array(data.buffer, data.byteOffset, data.length)
+    );
+    const f32 = Math.fround;
+    const each = (bi, fr, g, visit) => {
+      for (let ch = g * cpg; ch < (g + 1) * cpg; ch++) {
+        const k = bi * c + ch;
+        for (let t = fr * perStat; t < (fr + 1) * perStat; t++) {
+          x.bands.forEach((band, i) => {
+            const [, , rows, width] = planeView(band.shape);
+            const n = rows * width, at = (k * tAll + t) * n;
+            visit(values[i], at, at + n);
+          });
+        }
+      }
+    };
+    this.rt.timed("norm", 0, () => {
+      for (let bi = 0; bi < b; bi++) {
+        for (let fr = 0; fr < frames; fr++) {
+          for (let g = 0; g < groups; g++) {
+            let sum = 0;
+            each(bi, fr, g, (v, a, e) => {
+              for (let j = a; j < e; j++) sum += v[j];
+            });
+            const mean = f32(sum / count2);
+            let sq = 0;
+            each(bi, fr, g, (v, a, e) => {
+              for (let j = a; j < e; j++) {
+                const d = f32(v[j] - mean);
+                sq += d * d;
+              }
+            });
+            const variance = f32(sq / count2);
+            const slot = (bi * frames + fr) * groups + g;
+            out[2 * slot] = mean;
+            out[2 * slot + 1] = f32(1 / f32(Math.sqrt(f32(variance + f32(eps)))));
+          }
+        }
+      }
+    });
+    this.rt.f32(stats.ptr, out.length).set(out);
+    return stats;
   }
 };
 
@@ -3604,9 +4111,12 @@ var WasmHeap = class {
   #peakAllocated = 0;
   #created = 0;
   #base;
-  /** A heap over `memory` from byte `base` (16-byte aligned) up. */
-  constructor(memory, base) {
+  /** Bytes the memory may grow to. */
+  maxBytes;
+  /** A heap over `memory` from byte `base` (16-byte aligned) up, growing to `maxBytes` at most. */
+  constructor(memory, base, maxBytes = MAX_BYTES2) {
     this.memory = memory;
+    this.maxBytes = Math.min(maxBytes, MAX_BYTES2);
     this.#base = this.#top = Math.ceil(base / 64) * 64;
   }
   /** A block of at least `bytes`, 64-byte aligned. */
@@ -3675,9 +4185,9 @@ var WasmHeap = class {
   }
   /** Grows the memory so that bytes [0, end) exist. */
   ensure(end, what = "tensor") {
-    if (end > MAX_BYTES2) {
+    if (end > this.maxBytes) {
       throw new Error(
-        `Cannot allocate ${what}: the WebAssembly backend would need ${end} bytes of memory, more than wasm32's 4 GiB`
+        `Cannot allocate ${what}: the WebAssembly backend would need ${end} bytes of memory, ` + (this.maxBytes === MAX_BYTES2 ? `more than wasm32's 4 GiB` : `more than its heapBytes limit of ${this.maxBytes}`)
       );
     }
     const have = this.memory.buffer.byteLength;
@@ -3711,174 +4221,6 @@ var WasmHeap = class {
     this.#peak = this.#inUse;
     this.#peakAllocated = this.#top - this.#base;
     this.#peakHeld = this.#inUse + this.#parked;
-  }
-};
-
-// src/backends/wasm/parking.ts
-var POOL_BYTES = 512 << 20;
-var ParkedTensor = class {
-  constructor(shape, dtype, chunks) {
-    this.shape = shape;
-    this.dtype = dtype;
-    this.chunks = chunks;
-  }
-  shape;
-  dtype;
-  chunks;
-  released = false;
-  get size() {
-    return numel(this.shape);
-  }
-};
-function* overlaps(t, from, to) {
-  let start = 0;
-  for (const chunk of t.chunks) {
-    const a = Math.max(from, start), b = Math.min(to, start + chunk.frames);
-    if (a < b) yield { chunk, start, from: a, to: b };
-    start += chunk.frames;
-  }
-}
-var ParkingLot = class {
-  /**
-   * At most `budget` bytes held (a stream's state grows with its length, and a hostile token
-   * file can claim any length); `onHeld(bytes)` hears every change (the heap's combined peak).
-   */
-  constructor(budget = Infinity, onHeld = () => {
-  }) {
-    this.budget = budget;
-    this.onHeld = onHeld;
-  }
-  budget;
-  onHeld;
-  #pool = /* @__PURE__ */ new Map();
-  #poolOrder = [];
-  #poolWords = 0;
-  #heldWords = 0;
-  #peakWords = 0;
-  /** Bytes of parked tensors now (shared chunks once). */
-  get held() {
-    return this.#heldWords * 4;
-  }
-  /** The highest `held` since the last `resetPeak`. */
-  get peak() {
-    return this.#peakWords * 4;
-  }
-  resetPeak() {
-    this.#peakWords = this.#heldWords;
-  }
-  /**
-   * The parked join of `parts` (checked by `g`): chunks of parked parts taken whole are
-   * shared, everything else is copied, with `source(i)` saying where part i's words are.
-   */
-  join(parts, g, source) {
-    const chunks = [];
-    try {
-      this.#joinInto(chunks, parts, g, source);
-    } catch (err) {
-      this.release(new ParkedTensor(g.outShape, g.dtype, chunks));
-      throw err;
-    }
-    return new ParkedTensor(g.outShape, g.dtype, chunks);
-  }
-  #joinInto(chunks, parts, g, source) {
-    parts.forEach((part, i) => {
-      const src = source(i);
-      if ("parked" in src) {
-        for (const { chunk, start, from, to } of overlaps(src.parked, part.from, part.to)) {
-          if (from === start && to === start + chunk.frames) {
-            chunk.holders++;
-            chunks.push(chunk);
-          } else {
-            for (let f = from; f < to; f++) {
-              chunks.push(this.#chunk(1, g, (dst) => {
-                this.copyOut(src.parked, f, f + 1, g.planes, g.frameSize, dst, 0, g.frameSize);
-              }));
-            }
-          }
-        }
-      } else {
-        for (let f = part.from; f < part.to; f++) {
-          chunks.push(this.#chunk(1, g, (dst) => {
-            for (let k = 0; k < g.planes; k++) {
-              const at = src.at + k * src.plane + f * g.frameSize;
-              dst.set(src.heap.subarray(at, at + g.frameSize), k * g.frameSize);
-            }
-          }));
-        }
-      }
-    });
-  }
-  /**
-   * Copies frames [from, to) of `t` into words `dst` from `at` on, each plane's run
-   * `dstPlane` words after the previous one.
-   */
-  copyOut(t, from, to, planes, frameSize, dst, at, dstPlane) {
-    let written = 0;
-    for (const { chunk, start, from: a, to: b } of overlaps(t, from, to)) {
-      const run = (b - a) * frameSize;
-      for (let k = 0; k < planes; k++) {
-        const src = (k * chunk.frames + a - start) * frameSize;
-        dst.set(chunk.data.subarray(src, src + run), at + k * dstPlane + written);
-      }
-      written += run;
-    }
-  }
-  /**
-   * Lets go of a live parked tensor's chunks (the last holder's go back to the pool); the
-   * runtime checks liveness (WasmRuntime.stored).
-   */
-  release(t) {
-    t.released = true;
-    for (const chunk of t.chunks) {
-      if (--chunk.holders > 0) continue;
-      this.#heldWords -= chunk.data.length;
-      this.onHeld(this.held);
-      this.#toPool(chunk.data);
-    }
-  }
-  /** Empties the pool (the backend is going away). */
-  clear() {
-    this.#pool.clear();
-    this.#poolOrder = [];
-    this.#poolWords = 0;
-  }
-  #chunk(frames, g, fill) {
-    const words = g.planes * frames * g.frameSize;
-    if ((this.#heldWords + words) * 4 > this.budget) {
-      throw new Error(
-        `Cannot park stream state: it would hold ${(this.#heldWords + words) * 4} bytes, more than the WebAssembly backend's parkedBytes budget of ${this.budget}`
-      );
-    }
-    const data = this.#fromPool(words) ?? new Int32Array(words);
-    fill(data);
-    this.#heldWords += words;
-    this.#peakWords = Math.max(this.#peakWords, this.#heldWords);
-    this.onHeld(this.held);
-    return { frames, data, holders: 1 };
-  }
-  #fromPool(words) {
-    const list = this.#pool.get(words);
-    const data = list?.pop();
-    if (!data) return void 0;
-    if (!list.length) this.#pool.delete(words);
-    this.#poolOrder.splice(this.#poolOrder.indexOf(data), 1);
-    this.#poolWords -= words;
-    return data;
-  }
-  #toPool(data) {
-    if (data.length * 4 > POOL_BYTES) return;
-    let list = this.#pool.get(data.length);
-    if (!list) this.#pool.set(data.length, list = []);
-    list.push(data);
-    this.#poolOrder.push(data);
-    this.#poolWords += data.length;
-    while (this.#poolWords * 4 > POOL_BYTES) {
-      const old = this.#poolOrder.shift();
-      const same = this.#pool.get(old.length);
-      same.splice(same.indexOf(old), 1);
-      if (!same.length) this.#pool.delete(old.length);
-      this.#poolWords -= old.length;
-    }
   }
 };
 
@@ -4129,6 +4471,7 @@ var WINOGRAD_BAND_BYTES = 16 << 20;
 var WINOGRAD_CACHE_BYTES = 128 << 20;
 var WINOGRAD_CACHE_MAX_PIXELS = 4096;
 var PARKED_BYTES = 8 * 2 ** 30;
+var MAX_TENSOR_BYTES = 512 << 20;
 var ATTENTION_SCORE_BYTES = 4 << 20;
 var CHUNKS_PER_THREAD = 4;
 function checkWasmOptions(options) {
@@ -4142,13 +4485,22 @@ function checkWasmOptions(options) {
     "parkedBytes",
     "attentionScoreBytes",
     "winogradCacheBytes",
-    "idleMs"
+    "idleMs",
+    "heapBytes"
   ];
   for (const k of budgets) {
     const v = options[k];
     if (v !== void 0 && !(Number.isFinite(v) && v >= 0)) {
       throw new Error(`${k} must be a number >= 0, got ${v}`);
     }
+  }
+  const m = options.maxTensorBytes;
+  if (m !== void 0 && !(Number.isFinite(m) && m >= 64)) {
+    throw new Error(`maxTensorBytes must be a number >= 64, got ${m}`);
+  }
+  const h = options.heapBytes;
+  if (h !== void 0 && h > 2 ** 32) {
+    throw new Error(`heapBytes must be at most 4 GiB (wasm32's address space), got ${h}`);
   }
 }
 function canBlock() {
@@ -4177,6 +4529,8 @@ var WasmRuntime = class _WasmRuntime {
   columnBytes;
   winogradBandBytes;
   attentionScoreBytes;
+  /** Bytes an activation may hold in the heap before it is banded (bands.ts). */
+  maxTensorBytes;
   #pool;
   #scratch;
   #winogradBudget;
@@ -4197,7 +4551,8 @@ var WasmRuntime = class _WasmRuntime {
     this.variant = variant;
     this.#pool = pool;
     this.#scratch = scratch;
-    this.heap = new WasmHeap(memory, heapBase);
+    this.heap = new WasmHeap(memory, heapBase, options.heapBytes);
+    this.maxTensorBytes = options.maxTensorBytes ?? MAX_TENSOR_BYTES;
     this.parking = new ParkingLot(
       options.parkedBytes ?? PARKED_BYTES,
       (bytes) => this.heap.setParked(bytes)
@@ -4269,6 +4624,11 @@ var WasmRuntime = class _WasmRuntime {
     if (t instanceof ParkedTensor) {
       throw new Error(
         `Tensor ${fmtShape(t.shape)} is parked (stream state kept outside the heap): only joinFrames, read, release, conv's context and attention's keysValues take it`
+      );
+    }
+    if (t instanceof WasmBandedTensor) {
+      throw new Error(
+        `Tensor ${fmtShape(t.shape)} is held in row bands outside the heap: an op took it without its band plan`
       );
     }
     if (!(w instanceof WasmTensor)) throw new Error("Tensor belongs to another backend");
@@ -4507,10 +4867,10 @@ function conv2(rt, xIn, w, opts) {
   const direct = K3 === cin && st === 1 && sh === 1 && sw === 1 && up === 1 && !norm && plH + phH + plW + phW + padT === 0;
   const family = g.family;
   const temporal2 = family === "conv-time" && st === 1 && sh === 1 && sw === 1 && up === 1 && plH + phH + plW + phW === 0;
-  const winograd = kt === 1 && kh === 3 && kw === 3 && st === 1 && sh === 1 && sw === 1 && plH === 1 && plW === 1 && phH === 1 && phW === 1 && rt.kernels.winogradScratchBytes(M, cin) <= rt.scratchBytes;
+  const winograd = kt === 1 && kh === 3 && kw === 3 && st === 1 && sh === 1 && sw === 1 && plH <= 1 && phH <= 1 && plW === 1 && phW === 1 && rt.kernels.winogradScratchBytes(M, cin) <= rt.scratchBytes;
   rt.timed(family, 2 * M * K3 * P * b, () => {
     if (winograd) {
-      winogradConv(rt, x, w, opts, out, [b, cin, tIn, hIn, wIn], up);
+      winogradConv(rt, x, w, opts, out, [b, cin, tIn, hIn, wIn], up, [plH, phH]);
       return;
     }
     if (temporal2) {
@@ -4604,9 +4964,9 @@ function gatherNorm(rt, norm, bi) {
     act: norm.silu ? 1 : 0
   };
 }
-function winogradConv(rt, x, w, opts, out, [b, cin, frames, hIn, wIn], up) {
+function winogradConv(rt, x, w, opts, out, [b, cin, frames, hIn, wIn], up, [padTop, padBottom]) {
   const cout = w.cout;
-  const h = hIn * up, wd = wIn * up, hp = h + 2, wp = wd + 2;
+  const h = hIn * up + padTop + padBottom - 2, wd = wIn * up, hp = h + 2, wp = wd + 2;
   const plane = h * wd, pIn = frames * hIn * wIn;
   const frameBytes = 4 * cin * hp * wp;
   const perCall = Math.max(1, Math.min(frames, Math.floor(rt.winogradBandBytes / frameBytes)));
@@ -4645,7 +5005,7 @@ function winogradConv(rt, x, w, opts, out, [b, cin, frames, hIn, wIn], up) {
             sh: 1,
             sw: 1,
             padT: 0,
-            padH: 1,
+            padH: padTop,
             padW: 1,
             up,
             ...gatherNorm(rt, norm, bi),
@@ -5034,8 +5394,10 @@ function joinFrames2(rt, parts, opts = {}) {
 var WasmOps = class _WasmOps {
   name = "wasm";
   #rt;
+  #bands;
   constructor(rt) {
     this.#rt = rt;
+    this.#bands = new WasmBands(rt, rt.maxTensorBytes);
   }
   /** Compiles the kernels (once per process), lays out the memory and starts the threads. */
   static async create(options = {}) {
@@ -5065,14 +5427,65 @@ var WasmOps = class _WasmOps {
   get threads() {
     return this.#rt.threads;
   }
+  /** Bytes an activation may hold in the heap before it is held in row bands outside it. */
+  get maxTensorBytes() {
+    return this.#bands.budget;
+  }
+  /** Ops that have run in row bands so far (tests, the bench). */
+  get bandedOps() {
+    return this.#bands.bandedOps;
+  }
   upload(t) {
-    return this.#rt.upload(t);
+    return this.#bands.over(t.shape) ? this.#bands.upload(t) : this.#rt.upload(t);
   }
   read(t) {
+    if (t instanceof WasmBandedTensor) return Promise.resolve(this.#bands.read(t));
     return Promise.resolve(this.#rt.read(t));
   }
   release(t) {
-    this.#rt.release(t);
+    if (t instanceof WasmBandedTensor) this.#bands.release(t);
+    else this.#rt.release(t);
+  }
+  // ---- row bands (../bands.ts, bands.ts) -------------------------------------------------
+  /** Whether an op on these tensors, making `outShape`, runs in row bands. */
+  #banded(outShape, ...inputs) {
+    return this.#bands.over(outShape) || inputs.some((t) => t && (t instanceof WasmBandedTensor || this.#bands.over(t.shape)));
+  }
+  /** Banded tensors joined whole for an op that has none (it runs at the lowest resolution). */
+  #whole(tensors, run) {
+    const joined = tensors.map(
+      (t) => t instanceof WasmBandedTensor ? this.#bands.whole(t) : { tensor: t, made: false }
+    );
+    try {
+      return run(joined.map((j) => j.tensor));
+    } finally {
+      for (const j of joined) if (j.made) this.#rt.release(j.tensor);
+    }
+  }
+  /** `op`, in row bands of its output when its input or output needs them. */
+  #rowMapped(x, outShape, rows, op, what) {
+    if (!this.#banded(outShape, x)) return op(x);
+    return bandedRowMap(
+      this.#bands,
+      x,
+      outShape,
+      "f32",
+      rows,
+      op,
+      `${what} of ${fmtShape(x.shape)}`
+    );
+  }
+  #resample(x, op) {
+    const outShape = [x.shape[0], x.shape[1], ...resampleDims(x.shape, op)];
+    const rows = resampleRows(op, x.shape[x.shape.length - 2]);
+    return this.#rowMapped(x, outShape, rows, (t) => resample2(this.#rt, t, op), op);
+  }
+  #haar(x, levels, forward) {
+    const outShape = haarPlan(x.shape, levels, forward).at(-1)?.outShape ?? x.shape;
+    const run = (t) => haar2(this.#rt, t, levels, forward);
+    if (levels === 0) return run(x);
+    const rows = haarRows(levels, forward, x.shape[x.shape.length - 2]);
+    return this.#rowMapped(x, outShape, rows, run, "a Haar transform");
   }
   memoryStats() {
     const parking = this.#rt.parking;
@@ -5129,40 +5542,60 @@ var WasmOps = class _WasmOps {
     gemm(this.#rt, { a, sam, sak, b, sbk, sbn, c, ldc, ...dims, bias, accumulate });
   }
   conv(x, w, opts = {}) {
-    return conv2(this.#rt, x, w, opts);
+    const g = convGeometry(x.shape, w, opts);
+    if (!this.#banded(g.outShape, x, opts.residual, opts.context)) {
+      return conv2(this.#rt, x, w, opts);
+    }
+    return bandedConv(this.#bands, x, opts, g, (t, o) => conv2(this.#rt, t, w, o));
   }
   groupNormStats(x, opts) {
-    return groupNormStats2(this.#rt, x, opts);
+    if (!(x instanceof WasmBandedTensor)) return groupNormStats2(this.#rt, x, opts);
+    return this.#bands.groupNormStats(x, groupNormGeometry(x.shape, opts), opts.groups, opts.eps);
   }
   groupNorm(x, norm) {
-    return groupNorm2(this.#rt, x, norm);
+    return this.#rowMapped(
+      x,
+      x.shape,
+      SAME_ROWS,
+      (t) => groupNorm2(this.#rt, t, norm),
+      "a GroupNorm"
+    );
   }
   rmsNorm(x, weights, silu) {
-    return rmsNorm2(this.#rt, x, weights, silu);
+    const run = (t) => rmsNorm2(this.#rt, t, weights, silu);
+    return this.#rowMapped(x, x.shape, SAME_ROWS, run, "an RMS norm");
   }
   attention(qkv, kind = "spatial", opts) {
-    return attention2(this.#rt, qkv, kind, opts);
+    return this.#whole(
+      [qkv, opts?.keysValues],
+      ([q, kv]) => attention2(this.#rt, q, kind, kv ? { ...opts, keysValues: kv } : opts)
+    );
   }
   avgPool(x, axis) {
-    return resample2(this.#rt, x, axis === "space" ? "poolSpace" : "poolTime");
+    return this.#resample(x, axis === "space" ? "poolSpace" : "poolTime");
   }
   upsample(x, axis) {
-    return resample2(this.#rt, x, axis === "space" ? "upSpace" : "upTime");
+    return this.#resample(x, axis === "space" ? "upSpace" : "upTime");
   }
   haarPatch(x, levels) {
-    return haar2(this.#rt, x, levels, true);
+    return this.#haar(x, levels, true);
   }
   haarUnpatch(x, levels) {
-    return haar2(this.#rt, x, levels, false);
+    return this.#haar(x, levels, false);
   }
   fsqQuantize(z, spec) {
-    return fsqQuantize2(this.#rt, z, spec);
+    return this.#whole([z], ([t]) => fsqQuantize2(this.#rt, t, spec));
   }
   fsqDequantize(indices, spec) {
-    return fsqDequantize2(this.#rt, indices, spec);
+    return this.#whole([indices], ([t]) => fsqDequantize2(this.#rt, t, spec));
   }
   joinFrames(parts, opts) {
-    return joinFrames2(this.#rt, parts, opts);
+    const g = joinFramesGeometry(parts);
+    const banded = parts.some((p) => p.tensor instanceof WasmBandedTensor);
+    if (!banded && (opts?.park || !this.#bands.over(g.outShape))) {
+      return joinFrames2(this.#rt, parts, opts);
+    }
+    return this.#bands.joinFrames(parts, g, !!opts?.park);
   }
   /** Stops the worker threads; the memory goes with the last reference to the backend. */
   destroy() {

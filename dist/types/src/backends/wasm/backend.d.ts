@@ -12,7 +12,7 @@
  * @module
  */
 import type { AttentionOptions, Backend, ConvOptions, ConvWeights, FrameRange, FsqSpec, FusedNorm, GroupNormOptions, JoinOptions, KernelProfile, MemoryStats, RmsNormWeights, Tensor } from "../ops.d.ts";
-import type { HostTensor } from "../../types.d.ts";
+import { type HostTensor } from "../../types.d.ts";
 import type { WasmVariant } from "./kernels.d.ts";
 import type { WasmHeap } from "./heap.d.ts";
 import { type WasmOptions } from "./runtime.d.ts";
@@ -36,6 +36,10 @@ export declare class WasmOps implements Backend {
     get attentionScoreBytes(): number;
     /** Threads that take part in a launch now (the calling one included). */
     get threads(): number;
+    /** Bytes an activation may hold in the heap before it is held in row bands outside it. */
+    get maxTensorBytes(): number;
+    /** Ops that have run in row bands so far (tests, the bench). */
+    get bandedOps(): number;
     upload(t: HostTensor): Tensor;
     read(t: Tensor): Promise<HostTensor>;
     release(t: Tensor): void;

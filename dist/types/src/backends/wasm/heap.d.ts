@@ -20,8 +20,10 @@ export declare function heapClass(bytes: number): number;
 export declare class WasmHeap {
     #private;
     readonly memory: WebAssembly.Memory;
-    /** A heap over `memory` from byte `base` (16-byte aligned) up. */
-    constructor(memory: WebAssembly.Memory, base: number);
+    /** Bytes the memory may grow to. */
+    readonly maxBytes: number;
+    /** A heap over `memory` from byte `base` (16-byte aligned) up, growing to `maxBytes` at most. */
+    constructor(memory: WebAssembly.Memory, base: number, maxBytes?: number);
     /** A block of at least `bytes`, 64-byte aligned. */
     alloc(bytes: number, what?: string): number;
     /** Returns a block from `alloc` for reuse, merged with free neighbours. */

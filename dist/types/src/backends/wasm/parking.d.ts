@@ -39,6 +39,26 @@ export declare class ParkedTensor implements Tensor {
     constructor(shape: readonly number[], dtype: "f32" | "i32", chunks: readonly Chunk[]);
     get size(): number;
 }
+/**
+ * An activation too large for the heap's budget, held as row bands outside it (bands.ts): band
+ * i is rows [starts[i], starts[i + 1]) (the last to H) of every plane and frame, parked.
+ */
+export declare class WasmBandedTensor implements Tensor {
+    readonly shape: readonly number[];
+    readonly dtype: "f32" | "i32";
+    readonly bands: readonly ParkedTensor[];
+    readonly starts: readonly number[];
+    released: boolean;
+    constructor(shape: readonly number[], dtype: "f32" | "i32", bands: readonly ParkedTensor[], starts: readonly number[]);
+    get size(): number;
+}
+/** The chunks of `t` that frames [from, to) touch, each with its first frame and the overlap. */
+export declare function overlaps(t: ParkedTensor, from: number, to: number): Generator<{
+    chunk: Chunk;
+    start: number;
+    from: number;
+    to: number;
+}>;
 /** Where a frame range's words are read from: the heap, or a parked tensor's chunks. */
 export type FrameSource = {
     heap: Int32Array;
@@ -46,6 +66,10 @@ export type FrameSource = {
     plane: number;
 } | {
     parked: ParkedTensor;
+}
+/** Writes frame `f` (planes x frameSize words) into `dst` (a banded tensor's rows). */
+ | {
+    copy: (f: number, dst: Int32Array) => void;
 };
 /** The parked tensors' buffers, their pool, and the bytes they hold. */
 export declare class ParkingLot {
@@ -79,4 +103,9 @@ export declare class ParkingLot {
     release(t: ParkedTensor): void;
     /** Empties the pool (the backend is going away). */
     clear(): void;
+    /**
+     * A tensor of `shape` held in one chunk of all its frames (`frames`; 1 for an image), its
+     * words (planes x frames x frame) written by `fill`: a row band (bands.ts).
+     */
+    hold(shape: readonly number[], dtype: "f32" | "i32", frames: number, fill: (dst: Int32Array) => void): ParkedTensor;
 }

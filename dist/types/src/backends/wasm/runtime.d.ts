@@ -58,6 +58,17 @@ export interface WasmOptions {
     winogradCacheBytes?: number;
     /** Worker threads stop after this many idle milliseconds (restarting on demand). */
     idleMs?: number;
+    /**
+     * Bytes an activation may hold in the heap: a larger one (a step of a 4K video) is held as
+     * row bands outside it, and each op over it runs a band at a time (bands.ts). Default 512 MiB:
+     * nothing at 1080p or below is banded, and a 4K step's heap stays well under 4 GiB.
+     */
+    maxTensorBytes?: number;
+    /**
+     * Bytes the WebAssembly memory may grow to (default, and at most, wasm32's 4 GiB): an
+     * allocation past it fails with an error naming what needed the memory.
+     */
+    heapBytes?: number;
 }
 /**
  * The default Winograd weight cache: with it, the streaming figures of the README (720p encode
@@ -90,6 +101,8 @@ export declare class WasmRuntime {
     readonly columnBytes: number;
     readonly winogradBandBytes: number;
     readonly attentionScoreBytes: number;
+    /** Bytes an activation may hold in the heap before it is banded (bands.ts). */
+    readonly maxTensorBytes: number;
     private constructor();
     /** Compiles (once per process) and instantiates the kernels, lays out memory, starts threads. */
     static create(options?: WasmOptions): Promise<WasmRuntime>;

@@ -23,6 +23,7 @@
  */
 import type { ConvOptions, FrameRange } from "../ops.d.ts";
 import { type HostTensor } from "../../types.d.ts";
+import { type BandPlan, type BandStore, type ConvRows, type RowMap } from "../bands.d.ts";
 import { type GpuRuntime, GpuTensor } from "./runtime.d.ts";
 import { type ElementType } from "./precision.d.ts";
 /** A tensor held as row bands: band i holds rows [starts[i], starts[i + 1]) (the last to H). */
@@ -41,13 +42,9 @@ export declare class BandedTensor {
 }
 /** A GPU tensor, whole or in bands. */
 export type AnyGpuTensor = GpuTensor | BandedTensor;
-/** Rows [start, end) of an output band. */
-export interface BandPlan {
-    start: number;
-    end: number;
-}
+export type { BandPlan };
 /** The row bands of the WebGPU backend, under a byte budget per binding. */
-export declare class RowBands {
+export declare class RowBands implements BandStore<AnyGpuTensor> {
     readonly rt: GpuRuntime;
     readonly budget: number;
     /** Ops that ran in bands, for tests and the bench. */
@@ -57,10 +54,9 @@ export declare class RowBands {
     bytes(shape: readonly number[], element?: ElementType): number;
     /** Whether a tensor of `shape` is over the budget (only images and video are banded). */
     over(shape: readonly number[]): boolean;
-    /**
-     * Output bands of `rows` rows: each as long as `fits(start, end)` allows, ending only where
-     * `boundary(end)` holds (or at `rows`).
-     */
+    /** The error when a band from row `start` of `what` cannot fit the budget. */
+    tooBig(what: string, start: number): Error;
+    /** Output bands of `rows` rows (see bands.ts's planBands). */
     plan(rows: number, fits: (start: number, end: number) => boolean, boundary: (row: number) => boolean, what: string): BandPlan[];
     /**
      * Copies frames [f0, f1) and rows [r0, r1) of `src` (whole or banded) into `dst` at frame
@@ -88,26 +84,15 @@ export declare class RowBands {
     upload(t: HostTensor): AnyGpuTensor;
     /** A banded tensor read back whole. */
     read(t: BandedTensor): Promise<HostTensor>;
-    /**
-     * A convolution in output row bands. Output row r reads (virtual, after a fused upsample
-     * `up`) input rows r * sh - padLow + [0, kh); each band's window holds the real rows those
-     * reach, padded with zeros only past the image's edges, as the whole conv is.
-     */
-    conv(x: AnyGpuTensor, opts: ConvOptions, g: {
-        hIn: number;
-        sh: number;
-        kh: number;
-        padLowH: number;
-        padLowW: number;
-        padHighW: number;
-        up: number;
-        outShape: number[];
-    }, run: (x: GpuTensor, opts: ConvOptions) => GpuTensor): AnyGpuTensor;
-    /**
-     * An op mapping output rows [r0, r1) to input rows `inRows(r0, r1)` (pooling, upsampling,
-     * Haar, per-row norm), run per output band on its input window.
-     */
-    rowMap(x: AnyGpuTensor, outShape: readonly number[], outDtype: "f32" | "i32", inRows: (r0: number, r1: number) => [number, number], boundary: (row: number) => boolean, run: (window: GpuTensor, band: BandPlan) => GpuTensor, what: string): AnyGpuTensor;
+    /** A convolution in output row bands (bands.ts's bandedConv). */
+    conv(x: AnyGpuTensor, opts: ConvOptions, g: ConvRows, run: (x: GpuTensor, opts: ConvOptions) => GpuTensor): AnyGpuTensor;
+    /** An op mapping rows to rows, run per output band on its input window (bandedRowMap). */
+    rowMap(x: AnyGpuTensor, outShape: readonly number[], outDtype: "f32" | "i32", rows: {
+        inRows: RowMap;
+        boundary: (row: number) => boolean;
+    }, run: (window: GpuTensor, band: BandPlan) => GpuTensor, what: string): AnyGpuTensor;
+    /** Frees a window `window` made. */
+    releaseWindow(t: AnyGpuTensor): void;
     /** Ops.joinFrames with banded parts or a result over the budget. */
     joinFrames(parts: readonly FrameRange[], outShape: readonly number[], dtype: "f32" | "i32"): AnyGpuTensor;
     /**

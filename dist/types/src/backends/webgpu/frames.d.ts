@@ -14,8 +14,8 @@
  */
 import type { FrameRange, Tensor } from "../ops.d.ts";
 import { type GpuRuntime, type GpuTensor } from "./runtime.d.ts";
-/** [planes, frames, rows, width] of an image [B, C, H, W] or video [B, C, T, H, W] shape. */
-export declare function planeView(shape: readonly number[]): [number, number, number, number];
+import { planeView } from "../bands.d.ts";
+export { planeView };
 /** A block of frames and rows of `src`, and where in `dst` it goes (see rows.wgsl). */
 export interface Block {
     /** Frames [from, to) of `src`. */
