@@ -98,3 +98,22 @@ Deno.test("WasmHeap: state that grows a step at a time (a stream's caches) reuse
   heap.free(cache);
   assert.equal(heap.stats().inUse, 0);
 });
+
+Deno.test("parkedBytes defaults to 16 GiB, or 3/4 of the machine's memory where --allow-sys lets it be read", async () => {
+  const { defaultParkedBytes } = await import("../src/backends/wasm/runtime.ts");
+  // Without sys permission (as `deno task test` runs) the memory is not read (that would
+  // prompt): the fixed default.
+  const sys = Deno.permissions.querySync({ name: "sys", kind: "systemMemoryInfo" }).state;
+  if (sys !== "granted") assert.equal(defaultParkedBytes(), 16 * 2 ** 30);
+  // `deno eval` has every permission.
+  const script = `import { defaultParkedBytes } from ${
+    JSON.stringify(new URL("../src/backends/wasm/runtime.ts", import.meta.url).href)
+  };\nconsole.log(JSON.stringify([defaultParkedBytes(), Deno.systemMemoryInfo().total]));`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-check", "--quiet", script],
+    env: { DENO_NO_PROMPT: "1" },
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const [parked, total] = JSON.parse(new TextDecoder().decode(out.stdout));
+  assert.equal(parked, Math.min(16 * 2 ** 30, Math.floor(total * 0.75)));
+});

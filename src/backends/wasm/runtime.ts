@@ -55,10 +55,12 @@ export interface WasmOptions {
    */
   winogradBandBytes?: number;
   /**
-   * Bytes of stream state (carried frames, attention caches) kept outside the heap between
-   * steps, at most (default 8 GiB): past it a stream fails with a clear error rather than
-   * exhausting the process. The caches grow with a clip's length: 2 x 59 MB per latent frame at
-   * 720p for the official video tokenizers.
+   * Bytes kept outside the heap (a stream's carried frames and attention caches between steps,
+   * and row bands), at most: past it a stream fails with a clear error rather than exhausting
+   * the process. Default 16 GiB, or three quarters of the machine's memory where that is less
+   * and the runtime may read it (Deno with --allow-sys). The caches grow with a clip's length:
+   * 2 x 59 MB per latent frame at 720p for the official video tokenizers, on top of 1.35 GiB of
+   * carried frames; the Wan2.1 VAE's 720p decode carries about 8.9 GB.
    */
   parkedBytes?: number;
   /** Bytes of attention scores held at once. */
@@ -104,7 +106,28 @@ export const WINOGRAD_CACHE_BYTES = 128 << 20;
  * layers are all larger (its latent frames are 90 x 160), so its memory is unchanged.
  */
 export const WINOGRAD_CACHE_MAX_PIXELS = 4096;
-const PARKED_BYTES = 8 * 2 ** 30;
+const PARKED_BYTES = 16 * 2 ** 30;
+
+/**
+ * The default `parkedBytes`: PARKED_BYTES, or 3/4 of the machine's memory where that is less.
+ * The memory is read only where it is allowed already: asking would prompt a user at a terminal.
+ */
+export function defaultParkedBytes(): number {
+  const deno = (globalThis as {
+    Deno?: {
+      permissions?: { querySync?(d: { name: "sys"; kind: "systemMemoryInfo" }): { state: string } };
+      systemMemoryInfo?(): { total: number };
+    };
+  }).Deno;
+  try {
+    const state = deno?.permissions?.querySync?.({ name: "sys", kind: "systemMemoryInfo" }).state;
+    const total = state === "granted" ? deno?.systemMemoryInfo?.().total : undefined;
+    if (total && total > 0) return Math.min(PARKED_BYTES, Math.floor(total * 0.75));
+  } catch {
+    // A runtime without these APIs: the fixed default.
+  }
+  return PARKED_BYTES;
+}
 const MAX_TENSOR_BYTES = 512 << 20;
 const ATTENTION_SCORE_BYTES = 4 << 20;
 /** Work items per chunk handed to a thread: enough chunks to balance, few enough to be cheap. */
@@ -207,7 +230,7 @@ export class WasmRuntime {
     this.heap = new WasmHeap(memory, heapBase, options.heapBytes);
     this.maxTensorBytes = options.maxTensorBytes ?? MAX_TENSOR_BYTES;
     this.parking = new ParkingLot(
-      options.parkedBytes ?? PARKED_BYTES,
+      options.parkedBytes ?? defaultParkedBytes(),
       (bytes) => this.heap.setParked(bytes),
     );
     this.columnBytes = options.columnBytes ?? COLUMN_BYTES;
