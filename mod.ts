@@ -60,6 +60,7 @@ export type {
   RmsNormWeights,
   Tensor,
 } from "./src/backends/ops.ts";
+export type { TensorScope } from "./src/backends/scopes.ts";
 // Also at ./hub, ./safetensors and ./cpu.
 export { resolveCheckpoint } from "./src/hub/hub.ts";
 export type { DownloadProgress, ResolvedCheckpoint, ResolveOptions } from "./src/hub/hub.ts";

@@ -1141,6 +1141,33 @@ var PipelineCache = class {
   }
 };
 
+// src/backends/scopes.ts
+var TensorScopes = class {
+  #open = /* @__PURE__ */ new Set();
+  /** Notes `t` in every open scope; returns it. */
+  made(t) {
+    for (const s of this.#open) s.add(t);
+    return t;
+  }
+  /** Forgets `t` (released: the scope must not hold it, nor its memory, any longer). */
+  dropped(t) {
+    for (const s of this.#open) s.delete(t);
+  }
+  /** Starts noting tensors; `stop` ends that and lists the ones still live. */
+  open() {
+    const live = /* @__PURE__ */ new Set();
+    this.#open.add(live);
+    return {
+      stop: () => {
+        this.#open.delete(live);
+        const left = [...live];
+        live.clear();
+        return left;
+      }
+    };
+  }
+};
+
 // src/backends/webgpu/runtime.ts
 var ELEMENTWISE_WG = 256;
 var UNIFORM_ALIGN = 256;
@@ -1174,6 +1201,8 @@ var GpuRuntime = class _GpuRuntime {
   ctx;
   /** Storage buffers recycled by size class. */
   pool;
+  /** The tensors made while a scope is open (../scopes.ts). */
+  scopes = new TensorScopes();
   /** Compiled pipelines by kernel, entry point and constants. */
   pipelines;
   /** A small storage buffer for bindings that a kernel's specialisation never reads. */
@@ -1236,7 +1265,8 @@ var GpuRuntime = class _GpuRuntime {
         `Tensor ${fmtShape(shape)} needs ${bytes} bytes: above this adapter's storage binding limit of ${this.ctx.limits.maxStorageBufferBindingSize}`
       );
     }
-    return new GpuTensor(this.pool.acquire(bytes, label), shape, dtype, element);
+    const t = new GpuTensor(this.pool.acquire(bytes, label), shape, dtype, element);
+    return this.scopes.made(t);
   }
   /** The live GPU tensor behind an op argument; throws for another backend's or a released one. */
   tensor(t) {
@@ -1298,6 +1328,7 @@ var GpuRuntime = class _GpuRuntime {
   release(t) {
     const g = this.tensor(t);
     g.released = true;
+    this.scopes.dropped(g);
     this.pool.release(g.buffer);
   }
   /** The pool's byte counters. */
@@ -2062,6 +2093,17 @@ function planBands(rows, fits, boundary, tooBig) {
   }
   return plans;
 }
+function needsBands(r, outShape, ...inputs) {
+  return r.over(outShape) || inputs.some((t) => t && (r.isBanded(t) || r.over(t.shape)));
+}
+function withWhole(r, tensors, run) {
+  const joined = tensors.map((t) => t && r.isBanded(t) ? r.whole(t) : { tensor: t, made: false });
+  try {
+    return run(joined.map((j) => j.tensor));
+  } finally {
+    for (const j of joined) if (j.made) r.releaseWindow(j.tensor);
+  }
+}
 function bandedConv(store, x, opts, g, run) {
   const { hIn, sh, kh, padLowH, up } = g;
   const hOut = g.outShape[rowAxis(g.outShape)];
@@ -2807,6 +2849,9 @@ var RowBands = class {
     this.copyInto(t, [0, frames], r0, r1, out, 0);
     return { tensor: out, made: true };
   }
+  isBanded(t) {
+    return t instanceof BandedTensor;
+  }
   /** `t` whole (joined when banded; the caller releases it when `made`). */
   whole(t) {
     return this.window(t, 0, t.shape[rowAxis(t.shape)]);
@@ -3043,18 +3088,11 @@ var WebGpuOps = class _WebGpuOps {
   }
   /** Whether an op on these tensors, making `outShape`, runs in row bands. */
   #banded(outShape, ...inputs) {
-    return this.#bands.over(outShape) || inputs.some((t) => t && (t instanceof BandedTensor || this.#bands.over(t.shape)));
+    return needsBands(this.#bands, outShape, ...inputs);
   }
-  /** `t` whole for an op that has no banded form (it runs at the lowest resolution only). */
+  /** `run` on `tensors`, banded ones joined whole (an op with no banded form). */
   #whole(tensors, run) {
-    const joined = tensors.map(
-      (t) => t instanceof BandedTensor ? this.#bands.whole(t) : { tensor: t, made: false }
-    );
-    try {
-      return run(joined.map((j) => j.tensor));
-    } finally {
-      for (const j of joined) if (j.made) this.#rt.release(j.tensor);
-    }
+    return withWhole(this.#bands, tensors, run);
   }
   /**
    * An op whose output rows are its input rows, each computed from its own row alone (a norm
@@ -3117,6 +3155,9 @@ var WebGpuOps = class _WebGpuOps {
   }
   stopProfiling() {
     return this.#rt.stopProfiling();
+  }
+  trackTensors() {
+    return this.#rt.scopes.open();
   }
   /** Releases everything the backend owns. */
   destroy() {
@@ -3192,6 +3233,7 @@ var WebGpuOps = class _WebGpuOps {
 
 // src/backends/wasm/parking.ts
 var POOL_BYTES = 512 << 20;
+var EMPTY = new Int32Array(0);
 var ParkedTensor = class {
   constructor(shape, dtype, chunks) {
     this.shape = shape;
@@ -3236,12 +3278,14 @@ var ParkingLot = class {
    * file can claim any length); `onHeld(bytes)` hears every change (the heap's combined peak).
    */
   constructor(budget = Infinity, onHeld = () => {
-  }) {
+  }, scopes) {
     this.budget = budget;
     this.onHeld = onHeld;
+    this.scopes = scopes;
   }
   budget;
   onHeld;
+  scopes;
   #pool = /* @__PURE__ */ new Map();
   #poolOrder = [];
   #poolWords = 0;
@@ -3270,7 +3314,7 @@ var ParkingLot = class {
       this.release(new ParkedTensor(g.outShape, g.dtype, chunks));
       throw err;
     }
-    return new ParkedTensor(g.outShape, g.dtype, chunks);
+    return this.#made(new ParkedTensor(g.outShape, g.dtype, chunks));
   }
   #joinInto(chunks, parts, g, source) {
     parts.forEach((part, i) => {
@@ -3325,11 +3369,13 @@ var ParkingLot = class {
    */
   release(t) {
     t.released = true;
+    this.scopes?.dropped(t);
     for (const chunk of t.chunks) {
       if (--chunk.holders > 0) continue;
       this.#heldWords -= chunk.data.length;
       this.onHeld(this.held);
       this.#toPool(chunk.data);
+      chunk.data = EMPTY;
     }
   }
   /** Empties the pool (the backend is going away). */
@@ -3343,7 +3389,11 @@ var ParkingLot = class {
    * words (planes x frames x frame) written by `fill`: a row band (bands.ts).
    */
   hold(shape, dtype, frames, fill) {
-    return new ParkedTensor(shape, dtype, [this.#chunk(numel(shape), fill, frames)]);
+    return this.#made(new ParkedTensor(shape, dtype, [this.#chunk(numel(shape), fill, frames)]));
+  }
+  #made(t) {
+    this.scopes?.made(t);
+    return t;
   }
   /** A chunk of `words` (of `frames` frames) written by `fill`, within the budget. */
   #chunk(words, fill, frames = 1) {
@@ -3469,6 +3519,9 @@ var WasmBands = class {
     const heap = this.#heap();
     copyRows(heap, src, [0, frames], [r0, r1], { words: heap, at: out.ptr / 4, frames, t0: 0 });
     return { tensor: out, made: true };
+  }
+  isBanded(t) {
+    return t instanceof WasmBandedTensor;
   }
   /** `t` whole in the heap (joined when banded or parked; the caller releases it when `made`). */
   whole(t) {
@@ -4450,30 +4503,25 @@ var ThreadPool = class _ThreadPool {
   }
 };
 
-// src/backends/wasm/runtime.ts
-var WasmTensor = class {
-  constructor(ptr, shape, dtype) {
-    this.ptr = ptr;
-    this.shape = shape;
-    this.dtype = dtype;
-  }
-  ptr;
-  shape;
-  dtype;
-  released = false;
-  get size() {
-    return numel(this.shape);
-  }
-};
+// src/backends/wasm/options.ts
 var WINOGRAD_MAX_CHANNELS = 512;
 var COLUMN_BYTES = 8 << 20;
 var WINOGRAD_BAND_BYTES = 16 << 20;
 var WINOGRAD_CACHE_BYTES = 128 << 20;
 var WINOGRAD_CACHE_MAX_PIXELS = 4096;
-var PARKED_BYTES = 8 * 2 ** 30;
+var PARKED_BYTES = 16 * 2 ** 30;
+function defaultParkedBytes() {
+  const deno = globalThis.Deno;
+  try {
+    const state = deno?.permissions?.querySync?.({ name: "sys", kind: "systemMemoryInfo" }).state;
+    const total = state === "granted" ? deno?.systemMemoryInfo?.().total : void 0;
+    if (total && total > 0) return Math.min(PARKED_BYTES, Math.floor(total * 0.75));
+  } catch {
+  }
+  return PARKED_BYTES;
+}
 var MAX_TENSOR_BYTES = 512 << 20;
 var ATTENTION_SCORE_BYTES = 4 << 20;
-var CHUNKS_PER_THREAD = 4;
 function checkWasmOptions(options) {
   const t = options.threads;
   if (t !== void 0 && (!Number.isInteger(t) || t < 1)) {
@@ -4503,6 +4551,23 @@ function checkWasmOptions(options) {
     throw new Error(`heapBytes must be at most 4 GiB (wasm32's address space), got ${h}`);
   }
 }
+
+// src/backends/wasm/runtime.ts
+var WasmTensor = class {
+  constructor(ptr, shape, dtype) {
+    this.ptr = ptr;
+    this.shape = shape;
+    this.dtype = dtype;
+  }
+  ptr;
+  shape;
+  dtype;
+  released = false;
+  get size() {
+    return numel(this.shape);
+  }
+};
+var CHUNKS_PER_THREAD = 4;
 function canBlock() {
   try {
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
@@ -4522,6 +4587,8 @@ var WasmRuntime = class _WasmRuntime {
   heap;
   /** Stream state kept outside the heap between steps (parking.ts). */
   parking;
+  /** The tensors made while a scope is open (scopes.ts), in the heap and parked. */
+  scopes = new TensorScopes();
   /** The calling thread's instance of the kernels (for the kernels called directly). */
   kernels;
   /** Bytes of each thread's scratch area. */
@@ -4554,8 +4621,9 @@ var WasmRuntime = class _WasmRuntime {
     this.heap = new WasmHeap(memory, heapBase, options.heapBytes);
     this.maxTensorBytes = options.maxTensorBytes ?? MAX_TENSOR_BYTES;
     this.parking = new ParkingLot(
-      options.parkedBytes ?? PARKED_BYTES,
-      (bytes) => this.heap.setParked(bytes)
+      options.parkedBytes ?? defaultParkedBytes(),
+      (bytes) => this.heap.setParked(bytes),
+      this.scopes
     );
     this.columnBytes = options.columnBytes ?? COLUMN_BYTES;
     this.winogradBandBytes = options.winogradBandBytes ?? WINOGRAD_BAND_BYTES;
@@ -4616,7 +4684,8 @@ var WasmRuntime = class _WasmRuntime {
   // ---- tensors -------------------------------------------------------------------------
   /** A fresh tensor of the heap (`what` names it in out-of-memory errors). */
   alloc(shape, dtype = "f32", what = "tensor") {
-    return new WasmTensor(this.heap.alloc(numel(shape) * 4, what), shape, dtype);
+    const t = new WasmTensor(this.heap.alloc(numel(shape) * 4, what), shape, dtype);
+    return this.scopes.made(t);
   }
   /** `t` as this backend's live tensor, or the error of using it. */
   tensor(t) {
@@ -4676,6 +4745,7 @@ var WasmRuntime = class _WasmRuntime {
     const w = this.stored(t);
     if (w instanceof ParkedTensor) return this.parking.release(w);
     w.released = true;
+    this.scopes.dropped(w);
     this.heap.free(w.ptr);
     this.#dropTransformed(w);
   }
@@ -5449,18 +5519,11 @@ var WasmOps = class _WasmOps {
   // ---- row bands (../bands.ts, bands.ts) -------------------------------------------------
   /** Whether an op on these tensors, making `outShape`, runs in row bands. */
   #banded(outShape, ...inputs) {
-    return this.#bands.over(outShape) || inputs.some((t) => t && (t instanceof WasmBandedTensor || this.#bands.over(t.shape)));
+    return needsBands(this.#bands, outShape, ...inputs);
   }
-  /** Banded tensors joined whole for an op that has none (it runs at the lowest resolution). */
+  /** `run` on `tensors`, banded ones joined whole (an op with no banded form). */
   #whole(tensors, run) {
-    const joined = tensors.map(
-      (t) => t instanceof WasmBandedTensor ? this.#bands.whole(t) : { tensor: t, made: false }
-    );
-    try {
-      return run(joined.map((j) => j.tensor));
-    } finally {
-      for (const j of joined) if (j.made) this.#rt.release(j.tensor);
-    }
+    return withWhole(this.#bands, tensors, run);
   }
   /** `op`, in row bands of its output when its input or output needs them. */
   #rowMapped(x, outShape, rows, op, what) {
@@ -5596,6 +5659,9 @@ var WasmOps = class _WasmOps {
       return joinFrames2(this.#rt, parts, opts);
     }
     return this.#bands.joinFrames(parts, g, !!opts?.park);
+  }
+  trackTensors() {
+    return this.#rt.scopes.open();
   }
   /** Stops the worker threads; the memory goes with the last reference to the backend. */
   destroy() {
@@ -7515,10 +7581,23 @@ var StreamRun = class {
       stream.stepOwning && ((t) => stream.stepOwning(this.ops, t))
     );
   };
-  /** Frees every stream's carried state. */
+  /**
+   * Frees every stream's carried state, once (again it does nothing). After a failed step a
+   * layer may hold a tensor it had released already: every other layer's state is still freed,
+   * and the first error thrown after.
+   */
   release() {
-    for (const s of this.#streams.values()) s.release(this.ops);
+    const streams = [...this.#streams.values()];
     this.#streams.clear();
+    let first;
+    for (const s of streams) {
+      try {
+        s.release(this.ops);
+      } catch (err) {
+        first ??= err;
+      }
+    }
+    if (first !== void 0) throw first;
   }
 };
 async function runMid(run, mid, x, keep, name, probe) {
@@ -9876,7 +9955,25 @@ async function readBody(ctx, name, res) {
 }
 
 // src/halves.ts
-async function encodePass(ops, run, input, fsqLevels) {
+async function freeingOnFailure(ops, pass, failed) {
+  const scope = ops.trackTensors?.();
+  try {
+    return await pass();
+  } catch (err) {
+    try {
+      failed?.();
+    } catch {
+    }
+    for (const t of scope?.stop() ?? []) ops.release(t);
+    throw err;
+  } finally {
+    scope?.stop();
+  }
+}
+function encodePass(on, run, input, fsqLevels) {
+  return freeingOnFailure(on.ops, () => encodeTokens(on.ops, run, input, fsqLevels), on.failed);
+}
+async function encodeTokens(ops, run, input, fsqLevels) {
   const x = ops.upload(input);
   let z = null;
   try {
@@ -9894,7 +9991,10 @@ async function encodePass(ops, run, input, fsqLevels) {
     if (z) ops.release(z);
   }
 }
-async function decodePass(ops, run, input, fsqLevels) {
+function decodePass(on, run, input, fsqLevels) {
+  return freeingOnFailure(on.ops, () => decodePixels(on.ops, run, input, fsqLevels), on.failed);
+}
+async function decodePixels(ops, run, input, fsqLevels) {
   const uploaded = ops.upload(input);
   let z = uploaded;
   let y = null;
@@ -10307,7 +10407,12 @@ function latentFrame(out, j, count2) {
 }
 function encodeStep(host, stream, input) {
   return host.serial(
-    () => encodePass(host.device("encode"), (ops, x) => stream.step(ops, x), input, host.fsqLevels)
+    () => encodePass(
+      { ops: host.device("encode"), failed: () => stream.release() },
+      (ops, x) => stream.step(ops, x),
+      input,
+      host.fsqLevels
+    )
   );
 }
 async function* decodeFrames(host, decoder, pieces, latentPerStep = 1) {
@@ -10344,7 +10449,12 @@ async function* decodeFrames(host, decoder, pieces, latentPerStep = 1) {
 }
 function decodeStep(host, stream, input) {
   return host.serial(
-    () => decodePass(host.device("decode"), (ops, z) => stream.step(ops, z), input, host.fsqLevels)
+    () => decodePass(
+      { ops: host.device("decode"), failed: () => stream.release() },
+      (ops, z) => stream.step(ops, z),
+      input,
+      host.fsqLevels
+    )
   );
 }
 
@@ -10489,12 +10599,12 @@ var Tokenizer = class {
   /** One window (or image batch) through the encoder. Runs inside #serial. */
   #encodeWindow(encoder, input, probe) {
     const run = (ops, x) => encoder.forward(ops, x, probe);
-    return encodePass(this.#device("encode"), run, input, this.fsqLevels);
+    return encodePass({ ops: this.#device("encode") }, run, input, this.fsqLevels);
   }
   /** One window of tokens through the decoder. Runs inside #serial. */
   #decodeWindow(decoder, input, probe) {
     const run = (ops, z) => decoder.forward(ops, z, probe);
-    return decodePass(this.#device("decode"), run, input, this.fsqLevels);
+    return decodePass({ ops: this.#device("decode") }, run, input, this.fsqLevels);
   }
   /**
    * The half a call needs. Calls check it, and their input, before queuing anything: a rejected

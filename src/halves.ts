@@ -1,12 +1,14 @@
 /**
  * One pass of a tokenizer's half on its backend, from host tensor to host tensor: upload, run
  * the network, quantize (encoder of a discrete tokenizer) or dequantize (its decoder), read
- * back, and release everything made on the way. The whole-clip calls and the streaming engine
- * both run their passes through these, with the network's `forward` or one step of its stream.
+ * back, and release everything made on the way, on failure too (backends/scopes.ts: a pass
+ * that throws half-way leaves intermediates no variable holds). The whole-clip calls and the
+ * streaming engine both run their passes through these, with the network's `forward` or one step
+ * of its stream.
  * @module
  */
 
-import type { Ops, Tensor } from "./backends/ops.ts";
+import type { Backend, Ops, Tensor } from "./backends/ops.ts";
 import type { HostTensor } from "./types.ts";
 
 /** The latent, or the FSQ indices and codes, of one encoder pass. */
@@ -19,8 +21,48 @@ export interface PassTokens {
 /** A network run on a backend tensor (whole, or one step of a stream). */
 export type Network = (ops: Ops, x: Tensor) => Promise<Tensor>;
 
+/**
+ * `pass()`; if it throws, `failed` runs (a stream frees its state: no later step can continue
+ * it), then every tensor the pass made and left is released, and the error goes on.
+ */
+async function freeingOnFailure<T>(
+  ops: Backend,
+  pass: () => Promise<T>,
+  failed?: () => void,
+): Promise<T> {
+  const scope = ops.trackTensors?.();
+  try {
+    return await pass();
+  } catch (err) {
+    try {
+      failed?.();
+    } catch {
+      // A layer held a tensor its failed step had released: the others are freed regardless.
+    }
+    for (const t of scope?.stop() ?? []) ops.release(t);
+    throw err;
+  } finally {
+    scope?.stop();
+  }
+}
+
+/** What a pass runs on, and what to free first when it fails (a stream's state). */
+export interface PassContext {
+  ops: Backend;
+  failed?: () => void;
+}
+
 /** Pixels through the encoder `run`, quantized with `fsqLevels` when the tokenizer has them. */
-export async function encodePass(
+export function encodePass(
+  on: PassContext,
+  run: Network,
+  input: HostTensor,
+  fsqLevels: number[] | null,
+): Promise<PassTokens> {
+  return freeingOnFailure(on.ops, () => encodeTokens(on.ops, run, input, fsqLevels), on.failed);
+}
+
+async function encodeTokens(
   ops: Ops,
   run: Network,
   input: HostTensor,
@@ -45,7 +87,16 @@ export async function encodePass(
 }
 
 /** Tokens (a latent, or FSQ indices when `fsqLevels` is set) through the decoder `run`. */
-export async function decodePass(
+export function decodePass(
+  on: PassContext,
+  run: Network,
+  input: HostTensor,
+  fsqLevels: number[] | null,
+): Promise<HostTensor> {
+  return freeingOnFailure(on.ops, () => decodePixels(on.ops, run, input, fsqLevels), on.failed);
+}
+
+async function decodePixels(
   ops: Ops,
   run: Network,
   input: HostTensor,

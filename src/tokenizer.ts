@@ -216,13 +216,13 @@ export class Tokenizer {
   /** One window (or image batch) through the encoder. Runs inside #serial. */
   #encodeWindow(encoder: Encoder, input: HostTensor, probe?: Probe): Promise<EncodeResult> {
     const run = (ops: Ops, x: Tensor) => encoder.forward(ops, x, probe);
-    return encodePass(this.#device("encode"), run, input, this.fsqLevels);
+    return encodePass({ ops: this.#device("encode") }, run, input, this.fsqLevels);
   }
 
   /** One window of tokens through the decoder. Runs inside #serial. */
   #decodeWindow(decoder: Decoder, input: HostTensor, probe?: Probe): Promise<HostTensor> {
     const run = (ops: Ops, z: Tensor) => decoder.forward(ops, z, probe);
-    return decodePass(this.#device("decode"), run, input, this.fsqLevels);
+    return decodePass({ ops: this.#device("decode") }, run, input, this.fsqLevels);
   }
 
   /**

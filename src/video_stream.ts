@@ -191,7 +191,12 @@ function encodeStep(
   input: HostTensor,
 ): Promise<Omit<FrameTokens, "frames">> {
   return host.serial(() =>
-    encodePass(host.device("encode"), (ops, x) => stream.step(ops, x), input, host.fsqLevels)
+    encodePass(
+      { ops: host.device("encode"), failed: () => stream.release() },
+      (ops, x) => stream.step(ops, x),
+      input,
+      host.fsqLevels,
+    )
   );
 }
 
@@ -247,6 +252,11 @@ function decodeStep(
   input: HostTensor,
 ): Promise<HostTensor> {
   return host.serial(() =>
-    decodePass(host.device("decode"), (ops, z) => stream.step(ops, z), input, host.fsqLevels)
+    decodePass(
+      { ops: host.device("decode"), failed: () => stream.release() },
+      (ops, z) => stream.step(ops, z),
+      input,
+      host.fsqLevels,
+    )
   );
 }

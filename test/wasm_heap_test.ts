@@ -100,14 +100,14 @@ Deno.test("WasmHeap: state that grows a step at a time (a stream's caches) reuse
 });
 
 Deno.test("parkedBytes defaults to 16 GiB, or 3/4 of the machine's memory where --allow-sys lets it be read", async () => {
-  const { defaultParkedBytes } = await import("../src/backends/wasm/runtime.ts");
+  const { defaultParkedBytes } = await import("../src/backends/wasm/options.ts");
   // Without sys permission (as `deno task test` runs) the memory is not read (that would
   // prompt): the fixed default.
   const sys = Deno.permissions.querySync({ name: "sys", kind: "systemMemoryInfo" }).state;
   if (sys !== "granted") assert.equal(defaultParkedBytes(), 16 * 2 ** 30);
   // `deno eval` has every permission.
   const script = `import { defaultParkedBytes } from ${
-    JSON.stringify(new URL("../src/backends/wasm/runtime.ts", import.meta.url).href)
+    JSON.stringify(new URL("../src/backends/wasm/options.ts", import.meta.url).href)
   };\nconsole.log(JSON.stringify([defaultParkedBytes(), Deno.systemMemoryInfo().total]));`;
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["eval", "--no-check", "--quiet", script],

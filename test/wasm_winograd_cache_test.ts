@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { WasmOps } from "../src/backends/wasm/backend.ts";
-import { WINOGRAD_CACHE_BYTES, WINOGRAD_CACHE_MAX_PIXELS } from "../src/backends/wasm/runtime.ts";
+import { WINOGRAD_CACHE_BYTES, WINOGRAD_CACHE_MAX_PIXELS } from "../src/backends/wasm/options.ts";
 import { convParams } from "../src/nn/params.ts";
 import { randomArray } from "./helpers.ts";
 

@@ -99,6 +99,43 @@ export interface BandStore<T extends Tensor> {
   convRowAlign?(g: ConvRows): number;
 }
 
+/** What the per-op routing below asks of a backend's bands. */
+export interface BandRouting<T extends Tensor> {
+  /** Whether a tensor of `shape` is over the budget (and so made or read in bands). */
+  over(shape: readonly number[]): boolean;
+  /** Whether `t` is held in bands. */
+  isBanded(t: Tensor): boolean;
+  /** `t` whole where the kernels read it (joined when banded), and whether that is new. */
+  whole(t: T): { tensor: T; made: boolean };
+  releaseWindow(t: T): void;
+}
+
+/** Whether an op on `inputs`, making `outShape`, runs in row bands. */
+export function needsBands<T extends Tensor>(
+  r: BandRouting<T>,
+  outShape: readonly number[],
+  ...inputs: (Tensor | undefined)[]
+): boolean {
+  return r.over(outShape) || inputs.some((t) => t && (r.isBanded(t) || r.over(t.shape)));
+}
+
+/**
+ * `run` on `tensors` with the banded ones joined whole, for an op that has no banded form (it
+ * runs at the lowest resolution only); the joined copies are freed after.
+ */
+export function withWhole<T extends Tensor, R>(
+  r: BandRouting<T>,
+  tensors: (T | undefined)[],
+  run: (whole: (T | undefined)[]) => R,
+): R {
+  const joined = tensors.map((t) => t && r.isBanded(t) ? r.whole(t) : { tensor: t, made: false });
+  try {
+    return run(joined.map((j) => j.tensor));
+  } finally {
+    for (const j of joined) if (j.made) r.releaseWindow(j.tensor!);
+  }
+}
+
 /** The geometry of a convolution that its row bands need (from geometry.ts's ConvGeometry). */
 export interface ConvRows {
   hIn: number;

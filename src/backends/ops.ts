@@ -9,6 +9,7 @@
  */
 
 import type { HostTensor } from "../types.ts";
+import type { TensorScope } from "./scopes.ts";
 
 /** A backend-owned tensor. Its storage is returned to the backend by `release`. */
 export interface Tensor {
@@ -268,6 +269,12 @@ export interface Backend extends Ops {
   startProfiling(): boolean;
   /** Totals since `startProfiling`, and stops profiling. */
   stopProfiling(): KernelProfile;
+  /**
+   * Starts noting the tensors made from now on; `stop()` ends that and returns the ones not
+   * released since (what a failed step left: scopes.ts). Optional: a backend without it
+   * cannot free them.
+   */
+  trackTensors?(): TensorScope;
   /** Frees everything the backend owns; it cannot be used afterwards. */
   destroy(): void;
 }

@@ -85,10 +85,23 @@ export class StreamRun {
     );
   };
 
-  /** Frees every stream's carried state. */
+  /**
+   * Frees every stream's carried state, once (again it does nothing). After a failed step a
+   * layer may hold a tensor it had released already: every other layer's state is still freed,
+   * and the first error thrown after.
+   */
   release(): void {
-    for (const s of this.#streams.values()) s.release(this.ops);
+    const streams = [...this.#streams.values()];
     this.#streams.clear();
+    let first: unknown;
+    for (const s of streams) {
+      try {
+        s.release(this.ops);
+      } catch (err) {
+        first ??= err;
+      }
+    }
+    if (first !== undefined) throw first;
   }
 }
 

@@ -3,11 +3,13 @@
 /**
  * One pass of a tokenizer's half on its backend, from host tensor to host tensor: upload, run
  * the network, quantize (encoder of a discrete tokenizer) or dequantize (its decoder), read
- * back, and release everything made on the way. The whole-clip calls and the streaming engine
- * both run their passes through these, with the network's `forward` or one step of its stream.
+ * back, and release everything made on the way, on failure too (backends/scopes.ts: a pass
+ * that throws half-way leaves intermediates no variable holds). The whole-clip calls and the
+ * streaming engine both run their passes through these, with the network's `forward` or one step
+ * of its stream.
  * @module
  */
-import type { Ops, Tensor } from "./backends/ops.d.ts";
+import type { Backend, Ops, Tensor } from "./backends/ops.d.ts";
 import type { HostTensor } from "./types.d.ts";
 /** The latent, or the FSQ indices and codes, of one encoder pass. */
 export interface PassTokens {
@@ -17,7 +19,12 @@ export interface PassTokens {
 }
 /** A network run on a backend tensor (whole, or one step of a stream). */
 export type Network = (ops: Ops, x: Tensor) => Promise<Tensor>;
+/** What a pass runs on, and what to free first when it fails (a stream's state). */
+export interface PassContext {
+    ops: Backend;
+    failed?: () => void;
+}
 /** Pixels through the encoder `run`, quantized with `fsqLevels` when the tokenizer has them. */
-export declare function encodePass(ops: Ops, run: Network, input: HostTensor, fsqLevels: number[] | null): Promise<PassTokens>;
+export declare function encodePass(on: PassContext, run: Network, input: HostTensor, fsqLevels: number[] | null): Promise<PassTokens>;
 /** Tokens (a latent, or FSQ indices when `fsqLevels` is set) through the decoder `run`. */
-export declare function decodePass(ops: Ops, run: Network, input: HostTensor, fsqLevels: number[] | null): Promise<HostTensor>;
+export declare function decodePass(on: PassContext, run: Network, input: HostTensor, fsqLevels: number[] | null): Promise<HostTensor>;

@@ -30,9 +30,11 @@ import {
   bandedConv,
   bandedRowMap,
   haarRows,
+  needsBands,
   resampleRows,
   type RowMap,
   SAME_ROWS,
+  withWhole,
 } from "../bands.ts";
 import {
   convGeometry,
@@ -43,6 +45,7 @@ import {
   resampleDims,
 } from "../geometry.ts";
 import { WasmBands } from "./bands.ts";
+import type { TensorScope } from "../scopes.ts";
 import { WasmBandedTensor } from "./parking.ts";
 import type { WasmVariant } from "./kernels.ts";
 import type { WasmHeap } from "./heap.ts";
@@ -134,20 +137,12 @@ export class WasmOps implements Backend {
 
   /** Whether an op on these tensors, making `outShape`, runs in row bands. */
   #banded(outShape: readonly number[], ...inputs: (Tensor | undefined)[]): boolean {
-    return this.#bands.over(outShape) ||
-      inputs.some((t) => t && (t instanceof WasmBandedTensor || this.#bands.over(t.shape)));
+    return needsBands(this.#bands, outShape, ...inputs);
   }
 
-  /** Banded tensors joined whole for an op that has none (it runs at the lowest resolution). */
+  /** `run` on `tensors`, banded ones joined whole (an op with no banded form). */
   #whole<T>(tensors: (Tensor | undefined)[], run: (whole: (Tensor | undefined)[]) => T): T {
-    const joined = tensors.map((t) =>
-      t instanceof WasmBandedTensor ? this.#bands.whole(t) : { tensor: t, made: false }
-    );
-    try {
-      return run(joined.map((j) => j.tensor));
-    } finally {
-      for (const j of joined) if (j.made) this.#rt.release(j.tensor!);
-    }
+    return withWhole(this.#bands, tensors, run);
   }
 
   /** `op`, in row bands of its output when its input or output needs them. */
@@ -331,6 +326,10 @@ export class WasmOps implements Backend {
       return joinFrames(this.#rt, parts, opts);
     }
     return this.#bands.joinFrames(parts, g, !!opts?.park);
+  }
+
+  trackTensors(): TensorScope {
+    return this.#rt.scopes.open();
   }
 
   /** Stops the worker threads; the memory goes with the last reference to the backend. */

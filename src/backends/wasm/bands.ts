@@ -17,6 +17,7 @@ import type { FrameRange, Tensor } from "../ops.ts";
 import type { JoinFramesGeometry } from "../geometry.ts";
 import {
   type BandPlan,
+  type BandRouting,
   type BandStore,
   type ConvRows,
   planBands,
@@ -98,7 +99,7 @@ function copyRows(
 }
 
 /** The WebAssembly backend's row bands, under a byte budget per tensor in the heap. */
-export class WasmBands implements BandStore<Tensor> {
+export class WasmBands implements BandStore<Tensor>, BandRouting<Tensor> {
   /** Ops that ran in bands, for tests and the bench. */
   bandedOps = 0;
   constructor(readonly rt: WasmRuntime, readonly budget: number) {}
@@ -149,6 +150,10 @@ export class WasmBands implements BandStore<Tensor> {
     const heap = this.#heap();
     copyRows(heap, src, [0, frames], [r0, r1], { words: heap, at: out.ptr / 4, frames, t0: 0 });
     return { tensor: out, made: true };
+  }
+
+  isBanded(t: Tensor): boolean {
+    return t instanceof WasmBandedTensor;
   }
 
   /** `t` whole in the heap (joined when banded or parked; the caller releases it when `made`). */

@@ -22,6 +22,7 @@
  */
 
 import { numel } from "../../types.ts";
+import type { TensorScopes } from "../scopes.ts";
 import type { FrameRange, Tensor } from "../ops.ts";
 import type { JoinFramesGeometry } from "../geometry.ts";
 
@@ -31,9 +32,12 @@ const POOL_BYTES = 512 << 20;
 /** Frames [offset, offset + frames) of a parked tensor: planes x frames x frameSize words. */
 export interface Chunk {
   readonly frames: number;
-  readonly data: Int32Array;
+  /** Emptied when the last holder lets go: a released tensor kept by anyone pins nothing. */
+  data: Int32Array;
   holders: number;
 }
+
+const EMPTY = new Int32Array(0);
 
 /** A tensor kept in JavaScript memory between steps (see the module doc). */
 export class ParkedTensor implements Tensor {
@@ -95,6 +99,8 @@ export class ParkingLot {
   constructor(
     readonly budget: number = Infinity,
     readonly onHeld: (bytes: number) => void = () => {},
+    /** Where the parked tensors made and released are noted (the runtime's scopes.ts). */
+    readonly scopes?: TensorScopes<Tensor>,
   ) {}
   #pool = new Map<number, Int32Array[]>();
   #poolOrder: Int32Array[] = [];
@@ -133,7 +139,7 @@ export class ParkingLot {
       this.release(new ParkedTensor(g.outShape, g.dtype, chunks));
       throw err;
     }
-    return new ParkedTensor(g.outShape, g.dtype, chunks);
+    return this.#made(new ParkedTensor(g.outShape, g.dtype, chunks));
   }
 
   #joinInto(
@@ -205,11 +211,13 @@ export class ParkingLot {
    */
   release(t: ParkedTensor): void {
     t.released = true;
+    this.scopes?.dropped(t);
     for (const chunk of t.chunks) {
       if (--chunk.holders > 0) continue;
       this.#heldWords -= chunk.data.length;
       this.onHeld(this.held);
       this.#toPool(chunk.data);
+      chunk.data = EMPTY;
     }
   }
 
@@ -230,7 +238,12 @@ export class ParkingLot {
     frames: number,
     fill: (dst: Int32Array) => void,
   ): ParkedTensor {
-    return new ParkedTensor(shape, dtype, [this.#chunk(numel(shape), fill, frames)]);
+    return this.#made(new ParkedTensor(shape, dtype, [this.#chunk(numel(shape), fill, frames)]));
+  }
+
+  #made(t: ParkedTensor): ParkedTensor {
+    this.scopes?.made(t);
+    return t;
   }
 
   /** A chunk of `words` (of `frames` frames) written by `fill`, within the budget. */

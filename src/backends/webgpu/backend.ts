@@ -53,7 +53,8 @@ import { haar } from "./haar.ts";
 import { fsqDequantize, fsqQuantize } from "./fsq.ts";
 import { joinFrames } from "./frames.ts";
 import { type AnyGpuTensor, BandedTensor, RowBands } from "./bands.ts";
-import { haarRows, resampleRows, SAME_ROWS } from "../bands.ts";
+import type { TensorScope } from "../scopes.ts";
+import { haarRows, needsBands, resampleRows, SAME_ROWS, withWhole } from "../bands.ts";
 import type { Precision } from "./precision.ts";
 import { autotuneEnabled, Autotuner } from "./autotune.ts";
 
@@ -170,20 +171,12 @@ export class WebGpuOps implements Backend {
 
   /** Whether an op on these tensors, making `outShape`, runs in row bands. */
   #banded(outShape: readonly number[], ...inputs: (Tensor | undefined)[]): boolean {
-    return this.#bands.over(outShape) ||
-      inputs.some((t) => t && (t instanceof BandedTensor || this.#bands.over(t.shape)));
+    return needsBands(this.#bands, outShape, ...inputs);
   }
 
-  /** `t` whole for an op that has no banded form (it runs at the lowest resolution only). */
+  /** `run` on `tensors`, banded ones joined whole (an op with no banded form). */
   #whole<T>(tensors: (Tensor | undefined)[], run: (whole: (Tensor | undefined)[]) => T): T {
-    const joined = tensors.map((t) =>
-      t instanceof BandedTensor ? this.#bands.whole(t) : { tensor: t, made: false }
-    );
-    try {
-      return run(joined.map((j) => j.tensor));
-    } finally {
-      for (const j of joined) if (j.made) this.#rt.release(j.tensor!);
-    }
+    return withWhole(this.#bands, tensors, run);
   }
 
   /**
@@ -254,6 +247,10 @@ export class WebGpuOps implements Backend {
 
   stopProfiling(): KernelProfile {
     return this.#rt.stopProfiling();
+  }
+
+  trackTensors(): TensorScope {
+    return this.#rt.scopes.open();
   }
 
   /** Releases everything the backend owns. */

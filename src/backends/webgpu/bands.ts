@@ -20,12 +20,13 @@
  * @module
  */
 
-import type { ConvOptions, FrameRange } from "../ops.ts";
+import type { ConvOptions, FrameRange, Tensor } from "../ops.ts";
 import { fmtShape, type HostTensor, numel } from "../../types.ts";
 import {
   bandedConv,
   bandedRowMap,
   type BandPlan,
+  type BandRouting,
   type BandStore,
   type ConvRows,
   planBands,
@@ -74,7 +75,7 @@ export type AnyGpuTensor = GpuTensor | BandedTensor;
 export type { BandPlan };
 
 /** The row bands of the WebGPU backend, under a byte budget per binding. */
-export class RowBands implements BandStore<AnyGpuTensor> {
+export class RowBands implements BandStore<AnyGpuTensor>, BandRouting<AnyGpuTensor> {
   /** Ops that ran in bands, for tests and the bench. */
   bandedOps = 0;
   constructor(readonly rt: GpuRuntime, readonly budget: number) {}
@@ -151,6 +152,10 @@ export class RowBands implements BandStore<AnyGpuTensor> {
     const frames = planeView(t.shape)[1];
     this.copyInto(t, [0, frames], r0, r1, out, 0);
     return { tensor: out, made: true };
+  }
+
+  isBanded(t: Tensor): boolean {
+    return t instanceof BandedTensor;
   }
 
   /** `t` whole (joined when banded; the caller releases it when `made`). */

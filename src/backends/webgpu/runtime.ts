@@ -16,6 +16,7 @@ import { fmtShape, type HostTensor, numel } from "../../types.ts";
 import { acquireGpu, type DeviceOptions, type GpuContext } from "./device.ts";
 import { BufferPool, sizeClass } from "./pool.ts";
 import { PipelineCache } from "./pipelines.ts";
+import { TensorScopes } from "../scopes.ts";
 import { type ElementType, fromF16, type Precision, storageBytes, toF16 } from "./precision.ts";
 
 /** Elementwise kernels' workgroup size (fixed in their WGSL). */
@@ -81,6 +82,8 @@ export class GpuRuntime {
   readonly ctx: GpuContext;
   /** Storage buffers recycled by size class. */
   readonly pool: BufferPool;
+  /** The tensors made while a scope is open (../scopes.ts). */
+  readonly scopes = new TensorScopes<GpuTensor>();
   /** Compiled pipelines by kernel, entry point and constants. */
   readonly pipelines: PipelineCache;
   /** A small storage buffer for bindings that a kernel's specialisation never reads. */
@@ -163,7 +166,8 @@ export class GpuRuntime {
         } needs ${bytes} bytes: above this adapter's storage binding limit of ${this.ctx.limits.maxStorageBufferBindingSize}`,
       );
     }
-    return new GpuTensor(this.pool.acquire(bytes, label), shape, dtype, element);
+    const t = new GpuTensor(this.pool.acquire(bytes, label), shape, dtype, element);
+    return this.scopes.made(t);
   }
 
   /** The live GPU tensor behind an op argument; throws for another backend's or a released one. */
@@ -237,6 +241,7 @@ export class GpuRuntime {
   release(t: Tensor): void {
     const g = this.tensor(t);
     g.released = true;
+    this.scopes.dropped(g);
     this.pool.release(g.buffer);
   }
 

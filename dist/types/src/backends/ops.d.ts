@@ -10,6 +10,7 @@
  * @module
  */
 import type { HostTensor } from "../types.d.ts";
+import type { TensorScope } from "./scopes.d.ts";
 /** A backend-owned tensor. Its storage is returned to the backend by `release`. */
 export interface Tensor {
     /** Extent per axis, channels-first and batch-first. */
@@ -255,6 +256,12 @@ export interface Backend extends Ops {
     startProfiling(): boolean;
     /** Totals since `startProfiling`, and stops profiling. */
     stopProfiling(): KernelProfile;
+    /**
+     * Starts noting the tensors made from now on; `stop()` ends that and returns the ones not
+     * released since (what a failed step left: scopes.ts). Optional: a backend without it
+     * cannot free them.
+     */
+    trackTensors?(): TensorScope;
     /** Frees everything the backend owns; it cannot be used afterwards. */
     destroy(): void;
 }

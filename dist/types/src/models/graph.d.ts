@@ -42,7 +42,11 @@ export declare class StreamRun {
     readonly ops: Ops;
     constructor(ops: Ops);
     readonly run: RunStep;
-    /** Frees every stream's carried state. */
+    /**
+     * Frees every stream's carried state, once (again it does nothing). After a failed step a
+     * layer may hold a tensor it had released already: every other layer's state is still freed,
+     * and the first error thrown after.
+     */
     release(): void;
 }
 /** The middle of every Cosmos network: ResNet block, attention, ResNet block. */

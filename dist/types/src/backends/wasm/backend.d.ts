@@ -13,6 +13,7 @@
  */
 import type { AttentionOptions, Backend, ConvOptions, ConvWeights, FrameRange, FsqSpec, FusedNorm, GroupNormOptions, JoinOptions, KernelProfile, MemoryStats, RmsNormWeights, Tensor } from "../ops.d.ts";
 import { type HostTensor } from "../../types.d.ts";
+import type { TensorScope } from "../scopes.d.ts";
 import type { WasmVariant } from "./kernels.d.ts";
 import type { WasmHeap } from "./heap.d.ts";
 import { type WasmOptions } from "./runtime.d.ts";
@@ -86,6 +87,7 @@ export declare class WasmOps implements Backend {
     };
     fsqDequantize(indices: Tensor, spec: FsqSpec): Tensor;
     joinFrames(parts: readonly FrameRange[], opts?: JoinOptions): Tensor;
+    trackTensors(): TensorScope;
     /** Stops the worker threads; the memory goes with the last reference to the backend. */
     destroy(): void;
 }

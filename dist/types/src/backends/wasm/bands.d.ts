@@ -16,14 +16,14 @@
  */
 import type { FrameRange, Tensor } from "../ops.d.ts";
 import type { JoinFramesGeometry } from "../geometry.d.ts";
-import { type BandPlan, type BandStore, type ConvRows } from "../bands.d.ts";
+import { type BandPlan, type BandRouting, type BandStore, type ConvRows } from "../bands.d.ts";
 import { type HostTensor } from "../../types.d.ts";
 import type { WasmRuntime, WasmTensor } from "./runtime.d.ts";
 import { ParkedTensor, WasmBandedTensor } from "./parking.d.ts";
 /** Where a backend tensor's values are: the heap, parked whole, or parked in bands. */
 type Stored = WasmTensor | ParkedTensor | WasmBandedTensor;
 /** The WebAssembly backend's row bands, under a byte budget per tensor in the heap. */
-export declare class WasmBands implements BandStore<Tensor> {
+export declare class WasmBands implements BandStore<Tensor>, BandRouting<Tensor> {
     #private;
     readonly rt: WasmRuntime;
     readonly budget: number;
@@ -43,6 +43,7 @@ export declare class WasmBands implements BandStore<Tensor> {
         tensor: Tensor;
         made: boolean;
     };
+    isBanded(t: Tensor): boolean;
     /** `t` whole in the heap (joined when banded or parked; the caller releases it when `made`). */
     whole(t: Tensor): {
         tensor: Tensor;

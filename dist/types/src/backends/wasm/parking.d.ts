@@ -22,12 +22,14 @@
  * to the garbage collector), so memory follows what the stream carries.
  * @module
  */
+import type { TensorScopes } from "../scopes.d.ts";
 import type { FrameRange, Tensor } from "../ops.d.ts";
 import type { JoinFramesGeometry } from "../geometry.d.ts";
 /** Frames [offset, offset + frames) of a parked tensor: planes x frames x frameSize words. */
 export interface Chunk {
     readonly frames: number;
-    readonly data: Int32Array;
+    /** Emptied when the last holder lets go: a released tensor kept by anyone pins nothing. */
+    data: Int32Array;
     holders: number;
 }
 /** A tensor kept in JavaScript memory between steps (see the module doc). */
@@ -76,11 +78,15 @@ export declare class ParkingLot {
     #private;
     readonly budget: number;
     readonly onHeld: (bytes: number) => void;
+    /** Where the parked tensors made and released are noted (the runtime's scopes.ts). */
+    readonly scopes?: TensorScopes<Tensor> | undefined;
     /**
      * At most `budget` bytes held (a stream's state grows with its length, and a hostile token
      * file can claim any length); `onHeld(bytes)` hears every change (the heap's combined peak).
      */
-    constructor(budget?: number, onHeld?: (bytes: number) => void);
+    constructor(budget?: number, onHeld?: (bytes: number) => void, 
+    /** Where the parked tensors made and released are noted (the runtime's scopes.ts). */
+    scopes?: TensorScopes<Tensor> | undefined);
     /** Bytes of parked tensors now (shared chunks once). */
     get held(): number;
     /** The highest `held` since the last `resetPeak`. */

@@ -14,6 +14,9 @@ import { type HostTensor } from "../../types.d.ts";
 import { type CpuKernels, type LaunchArgs, type RangeKernel, type WasmVariant } from "./kernels.d.ts";
 import { WasmHeap } from "./heap.d.ts";
 import { ParkedTensor, ParkingLot } from "./parking.d.ts";
+import { TensorScopes } from "../scopes.d.ts";
+import { checkWasmOptions, type WasmOptions } from "./options.d.ts";
+export { checkWasmOptions, type WasmOptions };
 /** A tensor in the WebAssembly heap. */
 export declare class WasmTensor implements Tensor {
     readonly ptr: number;
@@ -23,68 +26,8 @@ export declare class WasmTensor implements Tensor {
     constructor(ptr: number, shape: readonly number[], dtype: "f32" | "i32");
     get size(): number;
 }
-/** How the WebAssembly backend runs: threads, SIMD flavour, memory budgets. */
-export interface WasmOptions {
-    /** Threads (the calling one included). Default: the machine's logical cores. */
-    threads?: number;
-    /** Use fused multiply-add where the runtime has relaxed SIMD. Default true. */
-    relaxedSimd?: boolean;
-    /** Bytes of gathered convolution columns held at once. */
-    columnBytes?: number;
-    /**
-     * Bytes of a Winograd convolution's zero-padded input held at once: larger frames are
-     * convolved a band of rows at a time (default 16 MiB).
-     */
-    winogradBandBytes?: number;
-    /**
-     * Bytes of stream state (carried frames, attention caches) kept outside the heap between
-     * steps, at most (default 8 GiB): past it a stream fails with a clear error rather than
-     * exhausting the process. The caches grow with a clip's length: 2 x 59 MB per latent frame at
-     * 720p for the official video tokenizers.
-     */
-    parkedBytes?: number;
-    /** Bytes of attention scores held at once. */
-    attentionScoreBytes?: number;
-    /**
-     * Bytes of Winograd-transformed 3x3 weights kept between calls, for the layers whose first
-     * call has at most WINOGRAD_CACHE_MAX_PIXELS output pixels (where the transform is a large
-     * part of the work: 40% at 3 frames of 16x16 with 512 channels, a few % at 64x64): the first
-     * such layers stay while they fit, and the others are transformed into a transient buffer on
-     * every call (evicting the least recently used instead would keep nothing when a pass cycles
-     * through more layers than fit; deciding at the first call keeps a pass's memory from growing
-     * later). A transform is 4x its layer's weights (36 positions
-     * against 9 taps). Default 128 MiB (WINOGRAD_CACHE_BYTES); 0 transforms on every call.
-     */
-    winogradCacheBytes?: number;
-    /** Worker threads stop after this many idle milliseconds (restarting on demand). */
-    idleMs?: number;
-    /**
-     * Bytes an activation may hold in the heap: a larger one (a step of a 4K video) is held as
-     * row bands outside it, and each op over it runs a band at a time (bands.ts). Default 512 MiB:
-     * nothing at 1080p or below is banded, and a 4K step's heap stays well under 4 GiB.
-     */
-    maxTensorBytes?: number;
-    /**
-     * Bytes the WebAssembly memory may grow to (default, and at most, wasm32's 4 GiB): an
-     * allocation past it fails with an error naming what needed the memory.
-     */
-    heapBytes?: number;
-}
-/**
- * The default Winograd weight cache: with it, the streaming figures of the README (720p encode
- * 2.46 GB, decode 2.66 GB peak RSS) grow by 128 MiB at most, still under a quarter of the
- * reference's 11.3 GB.
- */
-export declare const WINOGRAD_CACHE_BYTES: number;
-/**
- * Output pixels per call up to which a convolution's transform is cached: a 720p clip's
- * layers are all larger (its latent frames are 90 x 160), so its memory is unchanged.
- */
-export declare const WINOGRAD_CACHE_MAX_PIXELS = 4096;
 /** Work items per chunk handed to a thread: enough chunks to balance, few enough to be cheap. */
 export declare const CHUNKS_PER_THREAD = 4;
-/** Throws on options no backend could honour. */
-export declare function checkWasmOptions(options: WasmOptions): void;
 /** Memory, threads, launcher and profiling of one WebAssembly backend. */
 export declare class WasmRuntime {
     #private;
@@ -94,6 +37,8 @@ export declare class WasmRuntime {
     readonly heap: WasmHeap;
     /** Stream state kept outside the heap between steps (parking.ts). */
     readonly parking: ParkingLot;
+    /** The tensors made while a scope is open (scopes.ts), in the heap and parked. */
+    readonly scopes: TensorScopes<Tensor>;
     /** The calling thread's instance of the kernels (for the kernels called directly). */
     readonly kernels: CpuKernels;
     /** Bytes of each thread's scratch area. */

@@ -17,6 +17,7 @@ import type { DeviceOptions, GpuContext } from "./device.d.ts";
 import type { BufferPool } from "./pool.d.ts";
 import { type GpuTensor } from "./runtime.d.ts";
 import { type GemmTiles, type MatmulDims, type MatmulStrides } from "./gemm.d.ts";
+import type { TensorScope } from "../scopes.d.ts";
 import type { Precision } from "./precision.d.ts";
 import { Autotuner } from "./autotune.d.ts";
 export type { Autotuner, GemmTiles, GpuTensor, Precision };
@@ -75,6 +76,7 @@ export declare class WebGpuOps implements Backend {
     /** Starts timing every dispatch with timestamp queries, when the adapter allows it. */
     startProfiling(capacity?: number): boolean;
     stopProfiling(): KernelProfile;
+    trackTensors(): TensorScope;
     /** Releases everything the backend owns. */
     destroy(): void;
     /** Convolution with optional fused GroupNorm (+ SiLU), upsample and residual. */

@@ -21,9 +21,9 @@
  * frames) fits the budget; a single row that cannot is refused with the sizes.
  * @module
  */
-import type { ConvOptions, FrameRange } from "../ops.d.ts";
+import type { ConvOptions, FrameRange, Tensor } from "../ops.d.ts";
 import { type HostTensor } from "../../types.d.ts";
-import { type BandPlan, type BandStore, type ConvRows, type RowMap } from "../bands.d.ts";
+import { type BandPlan, type BandRouting, type BandStore, type ConvRows, type RowMap } from "../bands.d.ts";
 import { type GpuRuntime, GpuTensor } from "./runtime.d.ts";
 import { type ElementType } from "./precision.d.ts";
 /** A tensor held as row bands: band i holds rows [starts[i], starts[i + 1]) (the last to H). */
@@ -44,7 +44,7 @@ export declare class BandedTensor {
 export type AnyGpuTensor = GpuTensor | BandedTensor;
 export type { BandPlan };
 /** The row bands of the WebGPU backend, under a byte budget per binding. */
-export declare class RowBands implements BandStore<AnyGpuTensor> {
+export declare class RowBands implements BandStore<AnyGpuTensor>, BandRouting<AnyGpuTensor> {
     readonly rt: GpuRuntime;
     readonly budget: number;
     /** Ops that ran in bands, for tests and the bench. */
@@ -71,6 +71,7 @@ export declare class RowBands implements BandStore<AnyGpuTensor> {
         tensor: GpuTensor;
         made: boolean;
     };
+    isBanded(t: Tensor): boolean;
     /** `t` whole (joined when banded; the caller releases it when `made`). */
     whole(t: AnyGpuTensor): {
         tensor: GpuTensor;

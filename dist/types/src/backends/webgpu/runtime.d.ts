@@ -17,6 +17,7 @@ import { type HostTensor } from "../../types.d.ts";
 import { type DeviceOptions, type GpuContext } from "./device.d.ts";
 import { BufferPool } from "./pool.d.ts";
 import { PipelineCache } from "./pipelines.d.ts";
+import { TensorScopes } from "../scopes.d.ts";
 import { type ElementType, type Precision } from "./precision.d.ts";
 /** A tensor living in a pooled GPU buffer. */
 export declare class GpuTensor implements Tensor {
@@ -65,6 +66,8 @@ export declare class GpuRuntime {
     readonly ctx: GpuContext;
     /** Storage buffers recycled by size class. */
     readonly pool: BufferPool;
+    /** The tensors made while a scope is open (../scopes.ts). */
+    readonly scopes: TensorScopes<GpuTensor>;
     /** Compiled pipelines by kernel, entry point and constants. */
     readonly pipelines: PipelineCache;
     /** A small storage buffer for bindings that a kernel's specialisation never reads. */
