@@ -64,7 +64,11 @@ try {
   const rec = await tok.decode(enc.latent!);
   report(`decode to ${rec.shape.join("x")}`, t0);
   // To compare runs (bands or not, threads): the same input and weights give these.
-  const sums = [enc.latent!.data, rec.data].map((d) => d.reduce((a, v) => a + Math.abs(v), 0));
+  const sums = [enc.latent!.data, rec.data].map((d) => {
+    let sum = 0;
+    for (const v of d) sum += Math.abs(v);
+    return sum;
+  });
   console.log(
     `sum |latent| ${sums[0].toPrecision(9)}, sum |reconstruction| ${sums[1].toPrecision(9)}`,
   );
