@@ -11,7 +11,7 @@ import type { ConvOptions, ConvWeights, FusedNorm, Tensor } from "../ops.ts";
 import { type ConvGeometry, convGeometry } from "../geometry.ts";
 import type { LaunchArgs } from "./kernels.ts";
 import type { WasmRuntime, WasmTensor } from "./runtime.ts";
-import { gemm, gemmPacked, packA } from "./gemm.ts";
+import { gemm, gemmPacked, packA, type PackedA } from "./gemm.ts";
 import { groupNorm } from "./norm.ts";
 import { ParkedTensor } from "./parking.ts";
 
@@ -77,7 +77,10 @@ export function conv(rt: WasmRuntime, xIn: Tensor, w: ConvWeights, opts: ConvOpt
     }
     const len = Math.max(1, Math.min(P, Math.floor(rt.columnBytes / (4 * K))));
     const col = rt.heap.alloc(4 * K * len, "convolution columns");
+    // The weights packed once for every block of columns (and every thread's part of it).
+    let A: PackedA | null = null;
     try {
+      A = packA(rt, weight, K, 1, M, K);
       for (let bi = 0; bi < b; bi++) {
         for (let q0 = 0; q0 < P; q0 += len) {
           const n = Math.min(len, P - q0);
@@ -105,25 +108,22 @@ export function conv(rt: WasmRuntime, xIn: Tensor, w: ConvWeights, opts: ConvOpt
             q0,
             len: n,
           }, K);
-          gemm(rt, {
-            a: weight,
-            sam: K,
-            sak: 1,
+          const product = {
             b: col,
             sbk: n,
-            sbn: 1,
             c: out.ptr + 4 * (bi * M * P + q0),
             ldc: P,
-            M,
             N: n,
-            K,
             bias,
             accumulate: !!residual,
-          });
+          };
+          if (A) gemmPacked(rt, A, product);
+          else gemm(rt, { ...product, a: weight, sam: K, sak: 1, sbn: 1, M, K });
         }
       }
     } finally {
       rt.heap.free(col);
+      if (A) rt.heap.free(A.ptr);
     }
   });
   return out;
