@@ -177,6 +177,26 @@ function packB(b: usize, sbk: i32, sbn: i32, k0: i32, kc: i32, n0: i32, nc: i32,
         src += step;
         dst += NR << 2;
       }
+    } else if (sbk == 1 && nr == NR) {
+      // B stored transposed (attention's scores as the B of P V): four k of each of the eight
+      // columns by vector loads, transposed in registers, instead of 32 scalar loads.
+      const cs = <usize> sbn << 2;
+      let k = 0;
+      for (; k + 4 <= kc; k += 4) {
+        transpose4(src, cs, dst);
+        transpose4(src + 4 * cs, cs, dst + 16);
+        src += 16;
+        dst += (4 * NR) << 2;
+      }
+      for (; k < kc; k++) {
+        let p = src;
+        for (let jj = 0; jj < NR; jj++) {
+          store<f32>(dst + (<usize> jj << 2), load<f32>(p));
+          p += cs;
+        }
+        src += 4;
+        dst += NR << 2;
+      }
     } else {
       const cs = <usize> sbn << 2;
       for (let k = 0; k < kc; k++) {
@@ -190,6 +210,22 @@ function packB(b: usize, sbk: i32, sbn: i32, k0: i32, kc: i32, n0: i32, nc: i32,
       }
     }
   }
+}
+
+/**
+ * Four columns of B stored transposed (column j's four consecutive k at src + j cs) into four
+ * k-rows of a micro-panel: row k's four floats at dst + k NR floats.
+ */
+// @ts-ignore: decorator
+@inline function transpose4(src: usize, cs: usize, dst: usize): void {
+  const r0 = v128.load(src), r1 = v128.load(src + cs);
+  const r2 = v128.load(src + 2 * cs), r3 = v128.load(src + 3 * cs);
+  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+  v128.store(dst + (NR << 2), v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+  v128.store(dst + (2 * NR << 2), v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+  v128.store(dst + (3 * NR << 2), v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
 }
 
 /**
@@ -212,6 +248,17 @@ function packA(a: usize, sam: i32, sak: i32, m0: i32, mc: i32, k0: i32, kc: i32,
           p += 4;
           q += MR << 2;
         }
+      }
+    } else if (mr == MR && sam == 1) {
+      // A stored transposed (attention's queries): each k's six rows are consecutive, copied
+      // as two overlapping vectors (floats 0-3 and 2-5).
+      let p = src;
+      let q = dst;
+      for (let k = 0; k < kc; k++) {
+        v128.store(q, v128.load(p));
+        v128.store(q, v128.load(p, 8), 8);
+        p += ks;
+        q += MR << 2;
       }
     } else {
       let p = src;
