@@ -197,6 +197,8 @@ export const KERNELS = {
   // ---- asm/peak.ts
   /** Items [i0, i1) of `iters` rounds of twelve independent f32x4 multiply-adds (the SIMD peak). */
   fmaPeak: { params: ["iters", "sink"], range: ["i0", "i1"] },
+  /** `iters` micro-kernel calls of depth `kc` on panels in L1 (96 kc flops each). */
+  microKernelPeak: { params: ["pa", "pb", "kc", "c", "iters"] },
 
   // ---- asm/winograd.ts
   /** Bytes of a layer's transformed weights (winogradWeights). */

@@ -186,6 +186,10 @@ export declare const KERNELS: {
         readonly params: readonly ["iters", "sink"];
         readonly range: readonly ["i0", "i1"];
     };
+    /** `iters` micro-kernel calls of depth `kc` on panels in L1 (96 kc flops each). */
+    readonly microKernelPeak: {
+        readonly params: readonly ["pa", "pb", "kc", "c", "iters"];
+    };
     /** Bytes of a layer's transformed weights (winogradWeights). */
     readonly winogradWeightsBytes: {
         readonly params: readonly ["cout", "cin"];
