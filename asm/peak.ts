@@ -8,6 +8,8 @@
 // [i0, i1) runs `iters` rounds of the twelve (96 flops a round: 12 x 4 lanes x 2) and adds its
 // lanes to the float at `sink`, so that nothing is optimised away (the host reads nothing).
 
+import { microKernel } from "./gemm";
+
 // @ts-ignore: decorator
 @inline function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
@@ -37,4 +39,14 @@ export function fmaPeak(iters: i32, sink: usize, i0: i32, i1: i32): void {
         f32x4.add(f32x4.add(c8, c9), f32x4.add(c10, c11))));
     store<f32>(sink, load<f32>(sink) + f32x4.extract_lane(s, 0));
   }
+}
+
+/**
+ * `iters` calls of the GEMM micro-kernel (asm/gemm.ts) on one packed A micro-panel at `pa` and
+ * one B micro-panel at `pb` of depth `kc`, C tile at `c`: the multiply-add rate of the real
+ * loop, loads and all, with every operand in L1 (96 flops per k per call). Beside fmaPeak it
+ * shows what the loads cost (in Deno, a software bounds check each).
+ */
+export function microKernelPeak(pa: usize, pb: usize, kc: i32, c: usize, iters: i32): void {
+  for (let i = 0; i < iters; i++) microKernel(pa, pb, kc, c, 32, false, 0);
 }

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { runCompare } from "../src/bench/compare.ts";
-import { simdPeak } from "../src/bench/peak.ts";
+import { kernelPeak, simdPeak } from "../src/bench/peak.ts";
 import { WasmOps } from "../src/backends/wasm/backend.ts";
 import { convParams } from "../src/nn/params.ts";
 import { randomArray } from "./helpers.ts";
@@ -58,6 +58,10 @@ Deno.test("compare: runtimes whose tools are absent are skipped with a line sayi
     assert.ok(lines.some((l) => l.includes("| CI8x8 1x3x256x256 | PyTorch (reference) | skipped")));
     // The peak is printed with its formula.
     assert.ok(lines.some((l) => /WebAssembly SIMD peak: .*lanes \(f32x4\)|clock unknown/.test(l)));
+    // And the micro-kernel's own ceiling beside it.
+    assert.ok(
+      lines.some((l) => /^GEMM micro-kernel with its operands in L1, one thread: \d/.test(l)),
+    );
   } finally {
     env.forEach((k, i) => saved[i] === undefined ? Deno.env.delete(k) : Deno.env.set(k, saved[i]!));
   }
@@ -132,4 +136,12 @@ Deno.test("wasm: the measured SIMD peak is positive and the formula names its te
   } finally {
     ops.destroy();
   }
+});
+
+Deno.test("wasm: the GEMM micro-kernel's rate in L1 is measured beside the FMA peak, and not above it", async () => {
+  const k = await kernelPeak(5);
+  assert.ok(k.fma > 0.5 && k.microKernel > 0.1, `fma ${k.fma}, micro-kernel ${k.microKernel}`);
+  // The kernel's multiply-adds are a subset of what independent FMAs can issue (some slack for
+  // a shared machine's noise between the two timings).
+  assert.ok(k.microKernel <= 1.5 * k.fma, `micro-kernel ${k.microKernel} > fma ${k.fma}`);
 });

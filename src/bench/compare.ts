@@ -25,7 +25,7 @@ import {
 import { randomCheckpoint } from "../testing/random_weights.ts";
 import { findVariant } from "../models/variants.ts";
 import type { HostTensor } from "../types.ts";
-import { type SimdPeak, simdPeak } from "./peak.ts";
+import { type KernelPeak, kernelPeak, type SimdPeak, simdPeak } from "./peak.ts";
 
 /** One model at one input size. */
 interface Case {
@@ -216,6 +216,7 @@ export async function runCompare(
 
   const ops = await WasmOps.create({ threads });
   const peak: SimdPeak = simdPeak(ops);
+  const kernel = await kernelPeak();
   log(
     `Compare: ${cases.length} cases, min of ${repeats} after a warm-up, ${threads} threads each; ${ops.label}`,
   );
@@ -312,7 +313,7 @@ export async function runCompare(
   }
   ops.destroy();
   printTable(log, results, only as Runtime[]);
-  printPeak(log, peak, ourFamilies);
+  printPeak(log, peak, kernel, ourFamilies);
   return results;
 }
 
@@ -347,6 +348,7 @@ function printTable(log: (line: string) => void, results: CompareResults, only: 
 function printPeak(
   log: (line: string) => void,
   peak: SimdPeak,
+  kernel: KernelPeak,
   families: Record<string, Families>,
 ) {
   log(
@@ -354,6 +356,13 @@ function printPeak(
       `measured (independent relaxed f32x4 FMAs on every thread): ${
         peak.measured.toFixed(1)
       } GFLOP/s`,
+  );
+  log(
+    `GEMM micro-kernel with its operands in L1, one thread: ${
+      kernel.microKernel.toFixed(1)
+    } GFLOP/s, ${(100 * kernel.microKernel / kernel.fma).toFixed(0)}% of one thread's ` +
+      `independent FMAs (${kernel.fma.toFixed(1)}): the ceiling of every product (Deno runs ` +
+      "WebAssembly without a trap handler, so each load is a bounds check beside the multiply-adds).",
   );
   log(
     "GFLOP/s are effective: a convolution counts the direct sum's multiply-adds, so Winograd's " +

@@ -8,6 +8,7 @@
  */
 
 import type { WasmOps } from "../backends/wasm/backend.ts";
+import { callKernel, cpuWasm } from "../backends/wasm/kernels.ts";
 
 /** The peak, with how it was reckoned. */
 export interface SimdPeak {
@@ -53,4 +54,45 @@ export function simdPeak(ops: WasmOps): SimdPeak {
       (mhz / 1000).toFixed(2)
     } GHz x ${threads} threads`,
   };
+}
+
+/** One thread's GFLOP/s of independent FMAs and of the GEMM micro-kernel with its data in L1. */
+export interface KernelPeak {
+  fma: number;
+  microKernel: number;
+}
+
+/**
+ * Measures, on one thread, the GEMM micro-kernel (asm/peak.ts microKernelPeak: its real loop of
+ * loads and multiply-adds on panels in L1) beside independent multiply-adds (fmaPeak): the
+ * share of the peak the kernel can reach at all, whatever the blocking around it. Each is the
+ * best of `rounds` short runs, interleaved, so that a shared machine's load falls on both.
+ */
+export async function kernelPeak(rounds = 40): Promise<KernelPeak> {
+  const w = await cpuWasm();
+  const kc = 256, calls = 2000;
+  const [pa, pb, pc, sink] = w.reserve(
+    "measure the micro-kernel",
+    6 * kc * 4,
+    8 * kc * 4,
+    6 * 32 * 4,
+    16,
+  );
+  w.f32(pa, 6 * kc).fill(1e-3);
+  w.f32(pb, 8 * kc).fill(1e-3);
+  const flops = 96 * kc * calls;
+  const run = (f: () => void) => {
+    const t0 = performance.now();
+    f();
+    return flops / (performance.now() - t0) / 1e6;
+  };
+  const kernel = () => callKernel(w.k, "microKernelPeak", { pa, pb, kc, c: pc, iters: calls });
+  const fma = () => w.k.fmaPeak(flops / 96, sink, 0, 1);
+  let best = { fma: 0, microKernel: 0 };
+  // The first calls run before V8's optimising tier: warm both up.
+  for (let r = 0; r < rounds + 5; r++) {
+    const [f, k] = [run(fma), run(kernel)];
+    if (r >= 5) best = { fma: Math.max(best.fma, f), microKernel: Math.max(best.microKernel, k) };
+  }
+  return best;
 }

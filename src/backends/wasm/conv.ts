@@ -11,7 +11,7 @@ import type { ConvOptions, ConvWeights, FusedNorm, Tensor } from "../ops.ts";
 import { type ConvGeometry, convGeometry } from "../geometry.ts";
 import type { LaunchArgs } from "./kernels.ts";
 import type { WasmRuntime, WasmTensor } from "./runtime.ts";
-import { gemm } from "./gemm.ts";
+import { gemm, gemmPacked, packA, type PackedA } from "./gemm.ts";
 import { groupNorm } from "./norm.ts";
 import { ParkedTensor } from "./parking.ts";
 
@@ -54,28 +54,33 @@ export function conv(rt: WasmRuntime, xIn: Tensor, w: ConvWeights, opts: ConvOpt
     }
     if (opts.context) throw new Error("conv context: the conv must have no spatial padding");
     if (direct) {
-      for (let bi = 0; bi < b; bi++) {
-        gemm(rt, {
-          a: weight,
-          sam: K,
-          sak: 1,
-          b: x.ptr + 4 * bi * cin * pIn,
-          sbk: pIn,
-          sbn: 1,
-          c: out.ptr + 4 * bi * M * P,
-          ldc: P,
-          M,
-          N: P,
-          K,
-          bias,
-          accumulate: !!residual,
-        });
+      // The weights packed once for every batch item and every thread's block.
+      const A = packA(rt, weight, K, 1, M, K);
+      try {
+        for (let bi = 0; bi < b; bi++) {
+          const product = {
+            b: x.ptr + 4 * bi * cin * pIn,
+            sbk: pIn,
+            c: out.ptr + 4 * bi * M * P,
+            ldc: P,
+            N: P,
+            bias,
+            accumulate: !!residual,
+          };
+          if (A) gemmPacked(rt, A, product);
+          else gemm(rt, { ...product, a: weight, sam: K, sak: 1, sbn: 1, M, K });
+        }
+      } finally {
+        if (A) rt.heap.free(A.ptr);
       }
       return;
     }
     const len = Math.max(1, Math.min(P, Math.floor(rt.columnBytes / (4 * K))));
     const col = rt.heap.alloc(4 * K * len, "convolution columns");
+    // The weights packed once for every block of columns (and every thread's part of it).
+    let A: PackedA | null = null;
     try {
+      A = packA(rt, weight, K, 1, M, K);
       for (let bi = 0; bi < b; bi++) {
         for (let q0 = 0; q0 < P; q0 += len) {
           const n = Math.min(len, P - q0);
@@ -103,25 +108,22 @@ export function conv(rt: WasmRuntime, xIn: Tensor, w: ConvWeights, opts: ConvOpt
             q0,
             len: n,
           }, K);
-          gemm(rt, {
-            a: weight,
-            sam: K,
-            sak: 1,
+          const product = {
             b: col,
             sbk: n,
-            sbn: 1,
             c: out.ptr + 4 * (bi * M * P + q0),
             ldc: P,
-            M,
             N: n,
-            K,
             bias,
             accumulate: !!residual,
-          });
+          };
+          if (A) gemmPacked(rt, A, product);
+          else gemm(rt, { ...product, a: weight, sam: K, sak: 1, sbn: 1, M, K });
         }
       }
     } finally {
       rt.heap.free(col);
+      if (A) rt.heap.free(A.ptr);
     }
   });
   return out;
@@ -249,13 +251,77 @@ function winogradConv(
 }
 
 /**
- * A causal temporal convolution (kt, 1, 1) as kt accumulating products per output frame:
- * out[:, t] = bias + sum_dt W[:, :, dt] x[:, max(t - padT + dt, 0)], on the input itself (or
- * its normalised copy), with no gathered columns. With a `context` (a stream's carried frames),
- * taps before frame 0 read its frames instead; a parked context is copied in a frame at a time,
- * so the heap never holds the carried frames beside the step's.
+ * A causal temporal convolution (kt, 1, 1): out[:, t] = bias + sum_dt W[:, :, dt] x[:, t - padT
+ * + dt] (frames before 0 read frame 0, or the stream's carried frames of `context`). The
+ * weights [cout, cin kt] are the A of one product over depth cin kt whose B rows (ci, dt) are
+ * channel ci's frames shifted by dt: a table of row addresses (asm/gemm.ts gemmPacked), so
+ * nothing is gathered and C is written once. Output frames from padT on read no padding and go
+ * in one product; each earlier frame has its own table. A parked context, or weights too large
+ * to pack, take one product per tap instead (temporalByTaps).
  */
 function temporalConv(
+  rt: WasmRuntime,
+  x: WasmTensor,
+  w: ConvWeights,
+  opts: ConvOptions,
+  out: WasmTensor,
+  g: ConvGeometry,
+): void {
+  const { b, cin, tIn, hIn, wIn, kt, padT, tOut } = g;
+  const cout = w.cout, hw = hIn * wIn, K = cin * kt;
+  const context = opts.context ? rt.stored(opts.context) : null;
+  if (context instanceof ParkedTensor) return temporalByTaps(rt, x, w, opts, out, g);
+  const A = packA(rt, rt.tensor(w.weight).ptr, K, 1, cout, K);
+  if (!A) return temporalByTaps(rt, x, w, opts, out, g);
+  const norm = opts.norm;
+  const src = norm ? groupNorm(rt, x, norm) : x;
+  const rows = rt.heap.alloc(4 * K, "temporal conv rows");
+  try {
+    const bias = rt.tensor(w.bias).ptr;
+    for (let bi = 0; bi < b; bi++) {
+      const xb = src.ptr + 4 * bi * cin * tIn * hw;
+      const ob = out.ptr + 4 * bi * cout * tOut * hw;
+      /** Output frames [t, t + frames): row (ci, dt) reads input frame t - padT + dt on. */
+      const product = (t: number, frames: number) => {
+        const table = new Int32Array(rt.heap.memory.buffer, rows, K);
+        for (let ci = 0; ci < cin; ci++) {
+          for (let dt = 0; dt < kt; dt++) {
+            const f = t - padT + dt;
+            table[ci * kt + dt] = f >= 0
+              ? xb + 4 * (ci * tIn + f) * hw
+              : context
+              ? context.ptr + 4 * ((bi * cin + ci) * (kt - 1) + f + kt - 1) * hw
+              : xb + 4 * ci * tIn * hw;
+          }
+        }
+        gemmPacked(rt, A, {
+          b: 0,
+          sbk: 0,
+          rows,
+          c: ob + 4 * t * hw,
+          ldc: tOut * hw,
+          N: frames * hw,
+          bias,
+          accumulate: !!opts.residual,
+        });
+      };
+      const t0 = Math.min(tOut, padT);
+      for (let t = 0; t < t0; t++) product(t, 1);
+      if (t0 < tOut) product(t0, tOut - t0);
+    }
+  } finally {
+    rt.heap.free(rows);
+    rt.heap.free(A.ptr);
+    if (src !== x) rt.release(src);
+  }
+}
+
+/**
+ * temporalConv as kt accumulating products per output frame, one per tap, on the input itself
+ * (or its normalised copy): a parked context is copied in a frame at a time, so the heap never
+ * holds the carried frames beside the step's.
+ */
+function temporalByTaps(
   rt: WasmRuntime,
   x: WasmTensor,
   w: ConvWeights,

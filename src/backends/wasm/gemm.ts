@@ -57,3 +57,90 @@ export function gemm(rt: WasmRuntime, p: Product): void {
     1,
   );
 }
+
+/**
+ * A matrix packed once (asm/gemm.ts packPanels) for every product of a call that multiplies by
+ * it, rather than again by every block of C that `gemm` hands a thread: with C split by columns
+ * over threads, each thread would pack all of A, a large part of the work of a narrow product
+ * (a video's deep layers). `ptr` is the caller's to free.
+ */
+export interface PackedA {
+  ptr: number;
+  M: number;
+  K: number;
+}
+
+/** Bytes of packed A past which callers keep to `gemm` (its packing is bounded per block). */
+export const PACKED_MAX_BYTES = 16 << 20;
+
+/** Panels of 6 rows (the micro-kernel's tile height) over `m` rows. */
+function panels(m: number): number {
+  return Math.ceil(m / 6);
+}
+
+/**
+ * A[M, K] (element (m, k) at a + 4 (m sam + k sak)) packed on every thread, or null when it
+ * would take more than PACKED_MAX_BYTES (or M or K is 0).
+ */
+export function packA(
+  rt: WasmRuntime,
+  a: number,
+  sam: number,
+  sak: number,
+  M: number,
+  K: number,
+): PackedA | null {
+  if (M <= 0 || K <= 0) return null;
+  const bytes = rt.kernels.packedBytes(M, K);
+  if (bytes > PACKED_MAX_BYTES) return null;
+  const ptr = rt.heap.alloc(bytes, "packed weights");
+  rt.launch("packPanels", { a, sam, sak, m: M, k: K, dst: ptr }, panels(M));
+  return { ptr, M, K };
+}
+
+/**
+ * C[m, n] (+)= sum_k A[m, k] B[k, n] (+ bias[m]) for the packed A and n < N: B[k, n] at
+ * b + 4 (k sbk + n), or at rows[k] + 4 n for an i32 table of K byte addresses at `rows`
+ * (rows of different tensors, or shifted frames of one, with no gathered copy). Split over
+ * every thread by blocks of columns, and of rows where there are too few columns.
+ */
+export function gemmPacked(
+  rt: WasmRuntime,
+  A: PackedA,
+  p: Pick<Product, "c" | "ldc" | "N" | "bias" | "accumulate"> & {
+    b: number;
+    sbk: number;
+    rows?: number;
+  },
+): void {
+  const { M, K } = A;
+  const N = p.N;
+  if (N <= 0) return;
+  const want = rt.threads * CHUNKS_PER_THREAD;
+  const blockN = Math.max(64, Math.ceil(N / want / 16) * 16);
+  const colBlocks = Math.ceil(N / blockN);
+  // Row blocks are whole panels: a multiple of 48 rows, several panels each.
+  const blockM = colBlocks >= want
+    ? panels(M) * 6
+    : Math.max(48, Math.ceil(M * colBlocks / want / 48) * 48);
+  rt.launch(
+    "gemmPackedBlocks",
+    {
+      ap: A.ptr,
+      b: p.b,
+      sbk: p.sbk,
+      rows: p.rows ?? 0,
+      c: p.c,
+      ldc: p.ldc,
+      bias: p.bias ?? 0,
+      accumulate: p.accumulate ? 1 : 0,
+      k: K,
+      m: M,
+      n: N,
+      blockM,
+      blockN,
+    },
+    Math.ceil(M / blockM) * colBlocks,
+    1,
+  );
+}

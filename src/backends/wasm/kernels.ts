@@ -83,6 +83,30 @@ export const KERNELS = {
     ],
   },
 
+  /** Bytes of packPanels' output for `m` rows of depth `k`. */
+  packedBytes: { params: ["m", "k"], returns: "number" },
+  /** Row panels [p0, p1) of 6 rows of A [m, k] (strides sam, sak), packed once for gemmPacked. */
+  packPanels: { params: ["a", "sam", "sak", "m", "k", "dst"], range: ["p0", "p1"] },
+  /**
+   * `gemm` with A packed by packPanels at `ap` (m0 a multiple of 6): B[k, n] at b + 4 (k sbk +
+   * n), or at the address rows[k] + 4 n when the i32 table `rows` != 0.
+   */
+  gemmPacked: {
+    params: [
+      "m0", "m1", "n0", "n1", "K",
+      "ap", "b", "sbk", "rows",
+      "c", "ldc", "bias", "accumulate", "scratch",
+    ],
+  },
+  /** `gemmPacked` over the blocks [start, end) of a grid of blockM x blockN output blocks. */
+  gemmPackedBlocks: {
+    params: [
+      "ap", "b", "sbk", "rows", "c", "ldc", "bias", "accumulate",
+      "k", "m", "n", "blockM", "blockN", "scratch",
+    ],
+    range: ["start", "end"],
+  },
+
   // ---- asm/haar.ts: sizes of the half-resolution side.
   /** [b, c, 2h, 2w] at `src` -> [b, 4c, h, w] at `dst`. */
   haar2dForward: { params: ["src", "dst", "b", "c", "h", "w"] },
@@ -173,6 +197,8 @@ export const KERNELS = {
   // ---- asm/peak.ts
   /** Items [i0, i1) of `iters` rounds of twelve independent f32x4 multiply-adds (the SIMD peak). */
   fmaPeak: { params: ["iters", "sink"], range: ["i0", "i1"] },
+  /** `iters` micro-kernel calls of depth `kc` on panels in L1 (96 kc flops each). */
+  microKernelPeak: { params: ["pa", "pb", "kc", "c", "iters"] },
 
   // ---- asm/winograd.ts
   /** Bytes of a layer's transformed weights (winogradWeights). */

@@ -23,3 +23,32 @@ export type Product = Pick<KernelArgs<"gemmBlocks">, "a" | "sam" | "sak" | "b" |
 };
 /** Runs a product on every thread, by blocks of rows and columns. */
 export declare function gemm(rt: WasmRuntime, p: Product): void;
+/**
+ * A matrix packed once (asm/gemm.ts packPanels) for every product of a call that multiplies by
+ * it, rather than again by every block of C that `gemm` hands a thread: with C split by columns
+ * over threads, each thread would pack all of A, a large part of the work of a narrow product
+ * (a video's deep layers). `ptr` is the caller's to free.
+ */
+export interface PackedA {
+    ptr: number;
+    M: number;
+    K: number;
+}
+/** Bytes of packed A past which callers keep to `gemm` (its packing is bounded per block). */
+export declare const PACKED_MAX_BYTES: number;
+/**
+ * A[M, K] (element (m, k) at a + 4 (m sam + k sak)) packed on every thread, or null when it
+ * would take more than PACKED_MAX_BYTES (or M or K is 0).
+ */
+export declare function packA(rt: WasmRuntime, a: number, sam: number, sak: number, M: number, K: number): PackedA | null;
+/**
+ * C[m, n] (+)= sum_k A[m, k] B[k, n] (+ bias[m]) for the packed A and n < N: B[k, n] at
+ * b + 4 (k sbk + n), or at rows[k] + 4 n for an i32 table of K byte addresses at `rows`
+ * (rows of different tensors, or shifted frames of one, with no gathered copy). Split over
+ * every thread by blocks of columns, and of rows where there are too few columns.
+ */
+export declare function gemmPacked(rt: WasmRuntime, A: PackedA, p: Pick<Product, "c" | "ldc" | "N" | "bias" | "accumulate"> & {
+    b: number;
+    sbk: number;
+    rows?: number;
+}): void;

@@ -72,6 +72,28 @@ export declare const KERNELS: {
     readonly gemm: {
         readonly params: readonly ["m0", "m1", "n0", "n1", "K", "a", "sam", "sak", "b", "sbk", "sbn", "c", "ldc", "bias", "accumulate", "scratch"];
     };
+    /** Bytes of packPanels' output for `m` rows of depth `k`. */
+    readonly packedBytes: {
+        readonly params: readonly ["m", "k"];
+        readonly returns: "number";
+    };
+    /** Row panels [p0, p1) of 6 rows of A [m, k] (strides sam, sak), packed once for gemmPacked. */
+    readonly packPanels: {
+        readonly params: readonly ["a", "sam", "sak", "m", "k", "dst"];
+        readonly range: readonly ["p0", "p1"];
+    };
+    /**
+     * `gemm` with A packed by packPanels at `ap` (m0 a multiple of 6): B[k, n] at b + 4 (k sbk +
+     * n), or at the address rows[k] + 4 n when the i32 table `rows` != 0.
+     */
+    readonly gemmPacked: {
+        readonly params: readonly ["m0", "m1", "n0", "n1", "K", "ap", "b", "sbk", "rows", "c", "ldc", "bias", "accumulate", "scratch"];
+    };
+    /** `gemmPacked` over the blocks [start, end) of a grid of blockM x blockN output blocks. */
+    readonly gemmPackedBlocks: {
+        readonly params: readonly ["ap", "b", "sbk", "rows", "c", "ldc", "bias", "accumulate", "k", "m", "n", "blockM", "blockN", "scratch"];
+        readonly range: readonly ["start", "end"];
+    };
     /** [b, c, 2h, 2w] at `src` -> [b, 4c, h, w] at `dst`. */
     readonly haar2dForward: {
         readonly params: readonly ["src", "dst", "b", "c", "h", "w"];
@@ -163,6 +185,10 @@ export declare const KERNELS: {
     readonly fmaPeak: {
         readonly params: readonly ["iters", "sink"];
         readonly range: readonly ["i0", "i1"];
+    };
+    /** `iters` micro-kernel calls of depth `kc` on panels in L1 (96 kc flops each). */
+    readonly microKernelPeak: {
+        readonly params: readonly ["pa", "pb", "kc", "c", "iters"];
     };
     /** Bytes of a layer's transformed weights (winogradWeights). */
     readonly winogradWeightsBytes: {
