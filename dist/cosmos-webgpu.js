@@ -9940,6 +9940,8 @@ var Tokenizer = class {
   model;
   /** Whether it tokenizes images or videos. */
   kind;
+  /** "wan" for the Wan VAE (a video model that takes images as one-frame clips), else "cosmos". */
+  family;
   /** Whether its tokens are FSQ indices (discrete) rather than a latent (continuous). */
   discrete;
   /** Pixels per latent position along height and width. */
@@ -9979,6 +9981,7 @@ var Tokenizer = class {
     const cfg = parts.encoder?.config ?? parts.decoder?.config;
     this.model = parts.model;
     this.kind = cfg.kind;
+    this.family = "family" in cfg ? cfg.family : "cosmos";
     this.fsqLevels = cfg.fsqLevels;
     this.discrete = cfg.fsqLevels !== null;
     this.spatialCompression = cfg.spatialCompression;

@@ -85,6 +85,8 @@ export class Tokenizer {
   readonly model: string;
   /** Whether it tokenizes images or videos. */
   readonly kind: "image" | "video";
+  /** "wan" for the Wan VAE (a video model that takes images as one-frame clips), else "cosmos". */
+  readonly family: "cosmos" | "wan";
   /** Whether its tokens are FSQ indices (discrete) rather than a latent (continuous). */
   readonly discrete: boolean;
   /** Pixels per latent position along height and width. */
@@ -125,6 +127,7 @@ export class Tokenizer {
     const cfg: HalfConfig | WanConfig = (parts.encoder?.config ?? parts.decoder?.config)!;
     this.model = parts.model;
     this.kind = cfg.kind;
+    this.family = "family" in cfg ? cfg.family : "cosmos";
     this.fsqLevels = cfg.fsqLevels;
     this.discrete = cfg.fsqLevels !== null;
     this.spatialCompression = cfg.spatialCompression;

@@ -56,6 +56,8 @@ export declare class Tokenizer {
     readonly model: string;
     /** Whether it tokenizes images or videos. */
     readonly kind: "image" | "video";
+    /** "wan" for the Wan VAE (a video model that takes images as one-frame clips), else "cosmos". */
+    readonly family: "cosmos" | "wan";
     /** Whether its tokens are FSQ indices (discrete) rather than a latent (continuous). */
     readonly discrete: boolean;
     /** Pixels per latent position along height and width. */
