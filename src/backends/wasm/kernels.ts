@@ -174,6 +174,10 @@ export const KERNELS = {
   /** Items [i0, i1) of `iters` rounds of twelve independent f32x4 multiply-adds (the SIMD peak). */
   fmaPeak: { params: ["iters", "sink"], range: ["i0", "i1"] },
 
+  // ---- asm/rms_norm.ts
+  /** RMS norm (+ SiLU) of x [B, C, P] into y: items [i0, i1) of 16 positions of a batch item. */
+  rmsNormRows: { params: ["x", "y", "gamma", "channels", "positions", "silu"], range: ["i0", "i1"] },
+
   // ---- asm/winograd.ts
   /** Bytes of a layer's transformed weights (winogradWeights). */
   winogradWeightsBytes: { params: ["cout", "cin"], returns: "number" },
