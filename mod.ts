@@ -58,6 +58,7 @@ export type {
   NormWeights,
   Ops,
   RmsNormWeights,
+  ShuffleOptions,
   Tensor,
 } from "./src/backends/ops.ts";
 // Also at ./hub, ./safetensors and ./cpu.

@@ -1063,6 +1063,7 @@ fn up_time(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 `,
   "rms_norm": '// RMS norm over channels of channels-first [B, C, ...] (the Wan VAE\'s RMS_norm), then SiLU\n// when `silu` is set: y = x / max(||x||_C, 1e-12) * sqrt(C) * gamma, one thread per (batch,\n// position), reading its C values twice (adjacent threads read adjacent positions). Values are\n// stored as T (f32, or f16 at precision "f16"); the arithmetic is f32.\n\n// Packed on the host by RMS_NORM_PARAMS in src/backends/webgpu/rms_norm.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  channels: u32, positions: u32, total: u32, silu: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<T>;\n@group(0) @binding(1) var<storage, read> gamma: array<T>;\n@group(0) @binding(2) var<storage, read_write> dst: array<T>;\n@group(0) @binding(3) var<uniform> p: Params;\n\n@compute @workgroup_size(256)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let b = i / p.positions;\n  let base = b * p.channels * p.positions + i % p.positions;\n  var sum = 0.0;\n  for (var c = 0u; c < p.channels; c++) {\n    let v = f32(src[base + c * p.positions]);\n    sum += v * v;\n  }\n  let scale = sqrt(f32(p.channels)) / max(sqrt(sum), 1e-12);\n  for (var c = 0u; c < p.channels; c++) {\n    let at = base + c * p.positions;\n    var v = f32(src[at]) * scale * f32(gamma[c]);\n    if (p.silu != 0u) {\n      v = v / (1.0 + exp(-v));\n    }\n    dst[at] = T(v);\n  }\n}\n',
   "rows": "// A block of rows and frames copied between tensors viewed as [P, T, H, W] (P = B * C planes;\n// images have T = 1), for joinFrames and the row bands of src/backends/webgpu/bands.ts: frames\n// [from_frame, from_frame + frames) and rows [from_row, from_row + rows) of `src` go to frames\n// [to_frame, ...) and rows [to_row, ...) of `dst`, one thread per value. Values move as T, an\n// alias the host declares: u32 words for f32 and i32 tensors (bit for bit), f16 for tensors\n// stored as f16.\n\n// Packed on the host by ROWS_PARAMS in src/backends/webgpu/frames.ts (joinFrames, and the row\n// bands of bands.ts);\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  total: u32,       // values copied: P * frames * rows * width\n  width: u32,       // W, the same in both\n  rows: u32,\n  frames: u32,\n  src_frames: u32,  // T and H of src\n  src_rows: u32,\n  from_frame: u32,\n  from_row: u32,\n  dst_frames: u32,  // T and H of dst\n  dst_rows: u32,\n  to_frame: u32,\n  to_row: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<T>;\n@group(0) @binding(1) var<storage, read_write> dst: array<T>;\n@group(0) @binding(2) var<uniform> p: Params;\n\n@compute @workgroup_size(256)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = gid.x + gid.y * nwg.x * 256u;\n  if (i >= p.total) {\n    return;\n  }\n  let x = i % p.width;\n  let r = (i / p.width) % p.rows;\n  let f = (i / (p.width * p.rows)) % p.frames;\n  let plane = i / (p.width * p.rows * p.frames);\n  let s = ((plane * p.src_frames + p.from_frame + f) * p.src_rows + p.from_row + r) * p.width + x;\n  let d = ((plane * p.dst_frames + p.to_frame + f) * p.dst_rows + p.to_row + r) * p.width + x;\n  dst[d] = src[s];\n}\n",
+  "shuffle": '// Space-time blocks folded into channels and back, for the Wan2.2 VAE (its patchify and its\n// AvgDown3D / DupUp3D shortcuts; src/backends/shuffle.ts has the exact definitions), one thread\n// per output value of [B, C, T, H, W]:\n//   space_to_channel: unfolded channel j = ((c * ft + dt) * fs + dh) * fs + dw reads\n//                     x[c, t * ft + dt - pad_t, h * fs + dh, w * fs + dw] (0 before frame 0);\n//                     output channel o is the mean of unfolded channels [o * group, +group).\n//   channel_to_space: output channel o at (t * ft + dt, h * fs + dh, w * fs + dw) reads input\n//                     channel (((o * ft + dt) * fs + dh) * fs + dw) / group.\n\n// Packed on the host by SHUFFLE_PARAMS in src/backends/webgpu/shuffle.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\n// src and dst are stored as T (f32, or f16 at precision "f16"); the arithmetic is f32.\nstruct Params {\n  c_in: u32, t_in: u32, h_in: u32, w_in: u32,\n  c_out: u32, t_out: u32, h_out: u32, w_out: u32,\n  ft: u32, fs: u32, group: u32, pad_t: u32,\n  total: u32, _pad0: u32, _pad1: u32, _pad2: u32,\n}\n\n@group(0) @binding(0) var<storage, read> src: array<T>;\n@group(0) @binding(1) var<storage, read_write> dst: array<T>;\n@group(0) @binding(2) var<uniform> p: Params;\n\nfn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {\n  return gid.x + gid.y * nwg.x * 256u;\n}\n\nfn input_at(b: u32, c: u32, t: u32, h: u32, w: u32) -> f32 {\n  return f32(src[(((b * p.c_in + c) * p.t_in + t) * p.h_in + h) * p.w_in + w]);\n}\n\n@compute @workgroup_size(256)\nfn space_to_channel(@builtin(global_invocation_id) gid: vec3<u32>,\n                    @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = index(gid, nwg);\n  if (i >= p.total) {\n    return;\n  }\n  let w = i % p.w_out;\n  let h = (i / p.w_out) % p.h_out;\n  let t = (i / (p.w_out * p.h_out)) % p.t_out;\n  let o = (i / (p.w_out * p.h_out * p.t_out)) % p.c_out;\n  let b = i / (p.w_out * p.h_out * p.t_out * p.c_out);\n  let block = p.ft * p.fs * p.fs;\n  var sum = 0.0;\n  for (var k = 0u; k < p.group; k++) {\n    let j = o * p.group + k;\n    let r = j % block;\n    let frame = i32(t * p.ft + r / (p.fs * p.fs)) - i32(p.pad_t);\n    if (frame >= 0) {\n      sum += input_at(b, j / block, u32(frame), h * p.fs + (r / p.fs) % p.fs, w * p.fs + r % p.fs);\n    }\n  }\n  dst[i] = T(select(sum / f32(p.group), sum, p.group == 1u));\n}\n\n@compute @workgroup_size(256)\nfn channel_to_space(@builtin(global_invocation_id) gid: vec3<u32>,\n                    @builtin(num_workgroups) nwg: vec3<u32>) {\n  let i = index(gid, nwg);\n  if (i >= p.total) {\n    return;\n  }\n  let w = i % p.w_out;\n  let h = (i / p.w_out) % p.h_out;\n  let t = (i / (p.w_out * p.h_out)) % p.t_out;\n  let o = (i / (p.w_out * p.h_out * p.t_out)) % p.c_out;\n  let b = i / (p.w_out * p.h_out * p.t_out * p.c_out);\n  let j = ((o * p.ft + t % p.ft) * p.fs + h % p.fs) * p.fs + w % p.fs;\n  dst[i] = T(input_at(b, j / p.group, t / p.ft, h / p.fs, w / p.fs));\n}\n',
   "softmax": "// Row softmax in place, with the attention scale applied to the logits first:\n//   row[j] = exp(scale * row[j] - max) / sum. One workgroup per row.\n// Scores are f32 at every precision (see src/backends/webgpu/precision.ts). The max and the sum\n// are reduce_max / reduce_sum, which the host includes from reduce_workgroup.wgsl or, where the\n// adapter has subgroups, reduce_subgroup.wgsl.\n\n// Packed on the host by SOFTMAX_PARAMS in src/backends/webgpu/attention.ts;\n// test/webgpu_params_test.ts checks that both list the same fields in the same order.\nstruct Params {\n  rows: u32, cols: u32, scale: f32, _pad: u32,\n}\n\n@group(0) @binding(0) var<storage, read_write> s: array<f32>;\n@group(0) @binding(1) var<uniform> p: Params;\n\nconst WG: u32 = 256u;\n\n@compute @workgroup_size(WG)\nfn main(\n  @builtin(local_invocation_id) lid: vec3<u32>,\n  @builtin(workgroup_id) wid: vec3<u32>,\n  @builtin(num_workgroups) nwg: vec3<u32>,\n  lanes: Lanes,\n) {\n  let row = wid.x + wid.y * nwg.x;\n  let tid = lid.x;\n  // Rows past the end still join the barriers below; they only skip memory accesses.\n  let live = row < p.rows;\n  let base = row * p.cols;\n\n  var m = -3.4e38;\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      m = max(m, p.scale * s[base + j]);\n    }\n  }\n  let row_max = reduce_max(tid, lanes, m);\n\n  var sum = 0.0;\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      let e = exp(p.scale * s[base + j] - row_max);\n      s[base + j] = e;\n      sum += e;\n    }\n  }\n  let inv = 1.0 / reduce_sum(tid, lanes, sum);\n  if (live) {\n    for (var j = tid; j < p.cols; j += WG) {\n      s[base + j] *= inv;\n    }\n  }\n}\n"
 };
 
@@ -2296,6 +2297,99 @@ function rmsNorm(rt, xIn, weights, silu) {
   return out;
 }
 
+// src/backends/shuffle.ts
+function checkOptions(op, shape, o) {
+  const small = (v) => v === 1 || v === 2;
+  if (!o || !small(o.time) || !small(o.space) || !Number.isSafeInteger(o.group) || o.group < 1) {
+    throw new Error(
+      `${op}: time and space must be 1 or 2 and group a positive integer, got ${JSON.stringify(o)}`
+    );
+  }
+  if (shape.length !== 5) throw new Error(`${op} expects [B, C, T, H, W], got ${fmtShape(shape)}`);
+}
+function spaceToChannelGeometry(shape, o) {
+  checkOptions("spaceToChannel", shape, o);
+  const [b, c, t, h, w] = shape;
+  const block = o.time * o.space * o.space;
+  if (h % o.space || w % o.space || c * block % o.group) {
+    throw new Error(
+      `spaceToChannel: ${fmtShape(shape)} does not fold by ${o.time}x${o.space}x${o.space} into groups of ${o.group} (H and W must be multiples of ${o.space}, C x ${block} of ${o.group})`
+    );
+  }
+  const pad = (o.time - t % o.time) % o.time;
+  return {
+    outShape: [b, c * block / o.group, (t + pad) / o.time, h / o.space, w / o.space],
+    block,
+    pad
+  };
+}
+function channelToSpaceGeometry(shape, o) {
+  checkOptions("channelToSpace", shape, o);
+  const [b, c, t, h, w] = shape;
+  const block = o.time * o.space * o.space;
+  if (c * o.group % block) {
+    throw new Error(
+      `channelToSpace: ${fmtShape(shape)} does not unfold by ${o.time}x${o.space}x${o.space} after repeating each channel ${o.group} times (C x ${o.group} must be a multiple of ${block})`
+    );
+  }
+  return {
+    outShape: [b, c * o.group / block, t * o.time, h * o.space, w * o.space],
+    block,
+    pad: 0
+  };
+}
+
+// src/backends/webgpu/shuffle.ts
+var SHUFFLE_PARAMS = defineParams("shuffle.wgsl", [
+  ["c_in", "u32"],
+  ["t_in", "u32"],
+  ["h_in", "u32"],
+  ["w_in", "u32"],
+  ["c_out", "u32"],
+  ["t_out", "u32"],
+  ["h_out", "u32"],
+  ["w_out", "u32"],
+  ["ft", "u32"],
+  ["fs", "u32"],
+  ["group", "u32"],
+  ["pad_t", "u32"],
+  ["total", "u32"],
+  ["_pad0", "u32"],
+  ["_pad1", "u32"],
+  ["_pad2", "u32"]
+]);
+function shuffle(rt, xIn, o, fold) {
+  const x = rt.tensor(xIn);
+  const g = fold ? spaceToChannelGeometry(x.shape, o) : channelToSpaceGeometry(x.shape, o);
+  const entry = fold ? "space_to_channel" : "channel_to_space";
+  const out = rt.alloc(g.outShape, "f32", entry, x.element);
+  const total = numel(g.outShape);
+  const [, c_in, t_in, h_in, w_in] = x.shape;
+  const [, c_out, t_out, h_out, w_out] = g.outShape;
+  rt.dispatch({
+    family: "resample",
+    pipeline: rt.pipelines.get("shuffle", entry, { T: x.element }),
+    bindings: [x, out],
+    params: SHUFFLE_PARAMS.pack({
+      c_in,
+      t_in,
+      h_in,
+      w_in,
+      c_out,
+      t_out,
+      h_out,
+      w_out,
+      ft: o.time,
+      fs: o.space,
+      group: o.group,
+      pad_t: g.pad,
+      total
+    }),
+    workgroups: elementwiseGroups(total)
+  });
+  return out;
+}
+
 // src/backends/webgpu/attention.ts
 var SOFTMAX_PARAMS = defineParams("softmax.wgsl", [
   ["rows", "u32"],
@@ -3123,6 +3217,12 @@ var WebGpuOps = class _WebGpuOps {
   }
   upsample(x, axis) {
     return this.#resample(x, axis === "space" ? "upSpace" : "upTime");
+  }
+  spaceToChannel(x, opts) {
+    return this.#whole([x], ([t]) => shuffle(this.#rt, t, opts, true));
+  }
+  channelToSpace(x, opts) {
+    return this.#whole([x], ([t]) => shuffle(this.#rt, t, opts, false));
   }
   haarPatch(x, levels) {
     return this.#haar(x, levels, true);
@@ -4762,6 +4862,71 @@ function rmsNorm2(rt, xIn, weights, silu) {
   return out;
 }
 
+// src/backends/wasm/shuffle.ts
+function spaceToChannel(rt, xIn, o) {
+  const x = rt.tensor(xIn);
+  const g = spaceToChannelGeometry(x.shape, o);
+  const [, c, t, h, w] = x.shape;
+  const [b, co, to, ho, wo] = g.outShape;
+  const out = rt.alloc(g.outShape, "f32", "spaceToChannel");
+  const { time, space, group } = o;
+  rt.timed("frames", 0, () => {
+    const src = rt.f32(x.ptr, x.size), dst = rt.f32(out.ptr, out.size);
+    const frame2 = h * w;
+    let at = 0;
+    for (let bi = 0; bi < b; bi++) {
+      for (let oc = 0; oc < co; oc++) {
+        for (let tt = 0; tt < to; tt++) {
+          for (let hh = 0; hh < ho; hh++) {
+            for (let ww = 0; ww < wo; ww++) {
+              let sum = 0;
+              for (let k = 0; k < group; k++) {
+                const j = oc * group + k, r = j % g.block;
+                const ft = tt * time + Math.floor(r / (space * space)) - g.pad;
+                if (ft < 0) continue;
+                const ci = Math.floor(j / g.block);
+                const y = hh * space + Math.floor(r / space) % space, xw = ww * space + r % space;
+                sum += src[((bi * c + ci) * t + ft) * frame2 + y * w + xw];
+              }
+              dst[at++] = sum / group;
+            }
+          }
+        }
+      }
+    }
+  });
+  return out;
+}
+function channelToSpace(rt, xIn, o) {
+  const x = rt.tensor(xIn);
+  const g = channelToSpaceGeometry(x.shape, o);
+  const [, c, t, h, w] = x.shape;
+  const [b, co, to, ho, wo] = g.outShape;
+  const out = rt.alloc(g.outShape, "f32", "channelToSpace");
+  const { time, space, group } = o;
+  rt.timed("frames", 0, () => {
+    const src = rt.f32(x.ptr, x.size), dst = rt.f32(out.ptr, out.size);
+    const frame2 = h * w;
+    let at = 0;
+    for (let bi = 0; bi < b; bi++) {
+      for (let oc = 0; oc < co; oc++) {
+        for (let tt = 0; tt < to; tt++) {
+          const ts = Math.floor(tt / time), dt = tt % time;
+          for (let hh = 0; hh < ho; hh++) {
+            const hs = Math.floor(hh / space), dh = hh % space;
+            for (let ww = 0; ww < wo; ww++) {
+              const j = ((oc * time + dt) * space + dh) * space + ww % space;
+              const ci = Math.floor(j / group);
+              dst[at++] = src[((bi * c + ci) * t + ts) * frame2 + hs * w + Math.floor(ww / space)];
+            }
+          }
+        }
+      }
+    }
+  });
+  return out;
+}
+
 // src/backends/wasm/attention.ts
 function attention2(rt, qkvIn, kind, opts = {}) {
   const qkv = rt.tensor(qkvIn);
@@ -5148,6 +5313,12 @@ var WasmOps = class _WasmOps {
   }
   fsqDequantize(indices, spec) {
     return fsqDequantize2(this.#rt, indices, spec);
+  }
+  spaceToChannel(x, opts) {
+    return spaceToChannel(this.#rt, x, opts);
+  }
+  channelToSpace(x, opts) {
+    return channelToSpace(this.#rt, x, opts);
   }
   joinFrames(parts, opts) {
     return joinFrames2(this.#rt, parts, opts);

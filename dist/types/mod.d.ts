@@ -39,7 +39,7 @@ export type { BackendChoice } from "./src/backends/select.d.ts";
 export type { WasmOptions } from "./src/backends/wasm/backend.d.ts";
 export type { GemmTiles, WebGpuOptions } from "./src/backends/webgpu/backend.d.ts";
 export type { DeviceOptions } from "./src/backends/webgpu/device.d.ts";
-export type { AttentionOptions, Backend, ConvOptions, ConvWeights, FrameRange, FsqSpec, FusedNorm, GroupNormOptions, JoinOptions, KernelProfile, MemoryStats, NormWeights, Ops, RmsNormWeights, Tensor, } from "./src/backends/ops.d.ts";
+export type { AttentionOptions, Backend, ConvOptions, ConvWeights, FrameRange, FsqSpec, FusedNorm, GroupNormOptions, JoinOptions, KernelProfile, MemoryStats, NormWeights, Ops, RmsNormWeights, ShuffleOptions, Tensor, } from "./src/backends/ops.d.ts";
 export { resolveCheckpoint } from "./src/hub/hub.d.ts";
 export type { DownloadProgress, ResolvedCheckpoint, ResolveOptions } from "./src/hub/hub.d.ts";
 export { encodeSafetensors, parseSafetensors } from "./src/weights/safetensors.d.ts";

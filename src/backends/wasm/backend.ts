@@ -23,6 +23,7 @@ import type {
   KernelProfile,
   MemoryStats,
   RmsNormWeights,
+  ShuffleOptions,
   Tensor,
 } from "../ops.ts";
 import type { HostTensor } from "../../types.ts";
@@ -33,6 +34,7 @@ import { gemm } from "./gemm.ts";
 import { conv } from "./conv.ts";
 import { groupNorm, groupNormStats } from "./norm.ts";
 import { rmsNorm } from "./rms_norm.ts";
+import { channelToSpace, spaceToChannel } from "./shuffle.ts";
 import { attention } from "./attention.ts";
 import { resample } from "./resample.ts";
 import { haar } from "./haar.ts";
@@ -221,6 +223,14 @@ export class WasmOps implements Backend {
 
   fsqDequantize(indices: Tensor, spec: FsqSpec): Tensor {
     return fsqDequantize(this.#rt, indices, spec);
+  }
+
+  spaceToChannel(x: Tensor, opts: ShuffleOptions): Tensor {
+    return spaceToChannel(this.#rt, x, opts);
+  }
+
+  channelToSpace(x: Tensor, opts: ShuffleOptions): Tensor {
+    return channelToSpace(this.#rt, x, opts);
   }
 
   joinFrames(parts: readonly FrameRange[], opts?: JoinOptions): Tensor {

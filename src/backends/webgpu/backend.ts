@@ -23,6 +23,7 @@ import type {
   KernelProfile,
   MemoryStats,
   RmsNormWeights,
+  ShuffleOptions,
   Tensor,
 } from "../ops.ts";
 import { fmtShape, type HostTensor } from "../../types.ts";
@@ -47,6 +48,7 @@ import {
 import { conv } from "./conv.ts";
 import { groupNorm, groupNormStats } from "./norm.ts";
 import { rmsNorm } from "./rms_norm.ts";
+import { shuffle } from "./shuffle.ts";
 import { attention } from "./attention.ts";
 import { resample } from "./resample.ts";
 import { haar } from "./haar.ts";
@@ -323,6 +325,14 @@ export class WebGpuOps implements Backend {
 
   upsample(x: Tensor, axis: "space" | "time"): Tensor {
     return this.#resample(x, axis === "space" ? "upSpace" : "upTime");
+  }
+
+  spaceToChannel(x: Tensor, opts: ShuffleOptions): Tensor {
+    return this.#whole([x], ([t]) => shuffle(this.#rt, t!, opts, true));
+  }
+
+  channelToSpace(x: Tensor, opts: ShuffleOptions): Tensor {
+    return this.#whole([x], ([t]) => shuffle(this.#rt, t!, opts, false));
   }
 
   haarPatch(x: Tensor, levels: number): Tensor {
