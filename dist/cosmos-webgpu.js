@@ -171,15 +171,15 @@ function resampleDims(shape, op) {
       return [Math.max(1, 2 * t - 1), h, w];
   }
 }
-function haarPlan(shape, levels, forward) {
+function haarPlan(shape, levels2, forward) {
   const video = shape.length === 5;
   if (!video && shape.length !== 4) {
     throw new Error(`Haar transform expects rank 4 or 5, got ${fmtShape(shape)}`);
   }
-  const repeat = 2 ** levels - 1;
+  const repeat = 2 ** levels2 - 1;
   const steps = [];
   let s = [...shape];
-  for (let l = 0; l < levels; l++) {
+  for (let l = 0; l < levels2; l++) {
     if (!video) {
       const [b2, c2, h2, w2] = s;
       if (forward) {
@@ -214,7 +214,7 @@ function haarPlan(shape, levels, forward) {
       if (c % 8) {
         throw new Error(`Haar unpatching needs [B, 8C, T, H, W], got ${fmtShape(shape)}`);
       }
-      const trim = l === levels - 1 ? repeat : 0;
+      const trim = l === levels2 - 1 ? repeat : 0;
       const full = 2 * t - trim;
       if (full < 1) throw new Error(`Haar unpatching of ${fmtShape(shape)} leaves no frames`);
       s = [b, c / 8, full, 2 * h, 2 * w];
@@ -223,19 +223,19 @@ function haarPlan(shape, levels, forward) {
   }
   return steps;
 }
-function fsqQuantizeGeometry(zShape, levels) {
+function fsqQuantizeGeometry(zShape, levels2) {
   const [b, d, ...rest] = zShape;
-  if (d !== levels.length) {
-    throw new Error(`FSQ expects ${levels.length} channels, got ${fmtShape(zShape)}`);
+  if (d !== levels2.length) {
+    throw new Error(`FSQ expects ${levels2.length} channels, got ${fmtShape(zShape)}`);
   }
   return { batch: b, positions: numel(rest), codesShape: [...zShape], indicesShape: [b, ...rest] };
 }
-function fsqDequantizeGeometry(indicesShape, levels) {
+function fsqDequantizeGeometry(indicesShape, levels2) {
   const [b, ...rest] = indicesShape;
   return {
     batch: b,
     positions: numel(rest),
-    codesShape: [b, levels.length, ...rest],
+    codesShape: [b, levels2.length, ...rest],
     indicesShape: [...indicesShape]
   };
 }
@@ -2578,11 +2578,11 @@ var HAAR3D_PARAMS = defineParams("haar3d.wgsl", [
   ["trim", "u32"],
   ["t_full", "u32"]
 ]);
-function haar(rt, xIn, levels, forward) {
+function haar(rt, xIn, levels2, forward) {
   const x0 = rt.tensor(xIn);
   const video = x0.shape.length === 5;
   let x = x0;
-  for (const step of haarPlan(x0.shape, levels, forward)) {
+  for (const step of haarPlan(x0.shape, levels2, forward)) {
     const out = rt.alloc(step.outShape, "f32", "haar", x0.element);
     const total = step.outShape[0] * step.c * numel(step.half);
     const channels = step.c;
@@ -2616,21 +2616,21 @@ function haar(rt, xIn, levels, forward) {
 // src/backends/fsq.ts
 var DEFAULT_FSQ_LEVELS = [8, 8, 8, 5, 5, 5];
 var BOUND_EPS = 1e-3;
-function fsqConstants(levels) {
-  if (levels.length === 0 || levels.length > 8) {
-    throw new Error(`FSQ needs 1 to 8 levels, got ${levels.length}`);
+function fsqConstants(levels2) {
+  if (levels2.length === 0 || levels2.length > 8) {
+    throw new Error(`FSQ needs 1 to 8 levels, got ${levels2.length}`);
   }
   const f = Math.fround;
   const basis = [];
   let size = 1;
-  for (const l of levels) {
+  for (const l of levels2) {
     if (!Number.isInteger(l) || l < 2) throw new Error(`Invalid FSQ level: ${l}`);
     basis.push(size);
     size *= l;
   }
-  const halfL = levels.map((l) => f(f(f(l - 1) * f(1 + BOUND_EPS)) / 2));
-  const offset = levels.map((l) => l % 2 === 0 ? 0.5 : 0);
-  const shift = levels.map((_, i) => f(Math.atanh(f(offset[i] / halfL[i]))));
+  const halfL = levels2.map((l) => f(f(f(l - 1) * f(1 + BOUND_EPS)) / 2));
+  const offset = levels2.map((l) => l % 2 === 0 ? 0.5 : 0);
+  const shift = levels2.map((_, i) => f(Math.atanh(f(offset[i] / halfL[i]))));
   return { basis, halfL, offset, shift, codebookSize: size };
 }
 
@@ -3143,11 +3143,11 @@ var WebGpuOps = class _WebGpuOps {
     );
   }
   /** A Haar transform, in row bands when its input or output needs them. */
-  #haar(x, levels, forward) {
-    const outShape = haarPlan(x.shape, levels, forward).at(-1)?.outShape ?? x.shape;
-    const run = (t) => haar(this.#rt, t, levels, forward);
-    if (levels === 0 || !this.#banded(outShape, x)) return run(x);
-    const f = 2 ** levels, h = x.shape[x.shape.length - 2];
+  #haar(x, levels2, forward) {
+    const outShape = haarPlan(x.shape, levels2, forward).at(-1)?.outShape ?? x.shape;
+    const run = (t) => haar(this.#rt, t, levels2, forward);
+    if (levels2 === 0 || !this.#banded(outShape, x)) return run(x);
+    const f = 2 ** levels2, h = x.shape[x.shape.length - 2];
     const inRows = (r0, r1) => forward ? [r0 * f, Math.min(h, r1 * f)] : [r0 / f, r1 / f];
     const boundary = (r) => forward || r % f === 0;
     return this.#bands.rowMap(
@@ -3224,11 +3224,11 @@ var WebGpuOps = class _WebGpuOps {
   channelToSpace(x, opts) {
     return this.#whole([x], ([t]) => shuffle(this.#rt, t, opts, false));
   }
-  haarPatch(x, levels) {
-    return this.#haar(x, levels, true);
+  haarPatch(x, levels2) {
+    return this.#haar(x, levels2, true);
   }
-  haarUnpatch(x, levels) {
-    return this.#haar(x, levels, false);
+  haarUnpatch(x, levels2) {
+    return this.#haar(x, levels2, false);
   }
   fsqQuantize(z, spec) {
     return this.#whole([z], ([t]) => fsqQuantize(this.#rt, t, spec));
@@ -3539,8 +3539,8 @@ function callKernel(k, kernel, args) {
   return k[kernel](...positional(kernel, args));
 }
 var FSQ_TABLE_BYTES = 160;
-function writeFsqTable(buffer, table, levels, c) {
-  new Int32Array(buffer, table, 8).set(levels);
+function writeFsqTable(buffer, table, levels2, c) {
+  new Int32Array(buffer, table, 8).set(levels2);
   new Int32Array(buffer, table + 32, 8).set(c.basis);
   new Float32Array(buffer, table + 64, 8).set(c.halfL);
   new Float32Array(buffer, table + 96, 8).set(c.offset);
@@ -5070,13 +5070,13 @@ function resample2(rt, xIn, op) {
 }
 
 // src/backends/wasm/haar.ts
-function haar2(rt, xIn, levels, forward) {
-  return rt.timed("haar", 0, () => haarLevels(rt, rt.tensor(xIn), levels, forward));
+function haar2(rt, xIn, levels2, forward) {
+  return rt.timed("haar", 0, () => haarLevels(rt, rt.tensor(xIn), levels2, forward));
 }
-function haarLevels(rt, x0, levels, forward) {
+function haarLevels(rt, x0, levels2, forward) {
   const k = rt.kernels;
   let x = x0;
-  for (const s of haarPlan(x0.shape, levels, forward)) {
+  for (const s of haarPlan(x0.shape, levels2, forward)) {
     const out = rt.alloc(s.outShape, "f32", "haar");
     const io = { src: x.ptr, dst: out.ptr, b: s.outShape[0], c: s.c };
     if (s.half.length === 2) {
@@ -5302,11 +5302,11 @@ var WasmOps = class _WasmOps {
   upsample(x, axis) {
     return resample2(this.#rt, x, axis === "space" ? "upSpace" : "upTime");
   }
-  haarPatch(x, levels) {
-    return haar2(this.#rt, x, levels, true);
+  haarPatch(x, levels2) {
+    return haar2(this.#rt, x, levels2, true);
   }
-  haarUnpatch(x, levels) {
-    return haar2(this.#rt, x, levels, false);
+  haarUnpatch(x, levels2) {
+    return haar2(this.#rt, x, levels2, false);
   }
   fsqQuantize(z, spec) {
     return fsqQuantize2(this.#rt, z, spec);
@@ -6234,7 +6234,7 @@ var ZipArchive = class _ZipArchive {
       const extraLen = dv.getUint16(p + 30, true);
       const commentLen = dv.getUint16(p + 32, true);
       let disk = dv.getUint16(p + 34, true);
-      let local = dv.getUint32(p + 42, true);
+      let local2 = dv.getUint32(p + 42, true);
       const end = p + 46 + nameLen + extraLen + commentLen;
       if (end > cdOffset + cdSize) this.#fail(`central directory entry ${i} runs past its end`);
       const nameBytes = b.subarray(p + 46, p + 46 + nameLen);
@@ -6255,28 +6255,28 @@ var ZipArchive = class _ZipArchive {
           };
           if (size === 4294967295) size = take("size");
           if (compressedSize === 4294967295) compressedSize = take("compressed size");
-          if (local === 4294967295) local = take("offset");
+          if (local2 === 4294967295) local2 = take("offset");
           if (disk === 65535) disk = q + 4 <= stop ? dv.getUint32(q, true) : disk;
         }
         x = stop;
       }
       if (disk !== 0) this.#fail(`member "${name}" lies on another disk`);
       if (this.#entries.has(name)) this.#fail(`member "${name}" appears twice`);
-      need2(local, 30, `local header of "${name}"`);
-      if (dv.getUint32(local, true) !== SIG_LOCAL) {
-        this.#fail(`bad local header signature for member "${name}" at byte ${local}`);
+      need2(local2, 30, `local header of "${name}"`);
+      if (dv.getUint32(local2, true) !== SIG_LOCAL) {
+        this.#fail(`bad local header signature for member "${name}" at byte ${local2}`);
       }
-      const localNameLen = dv.getUint16(local + 26, true);
-      const localExtraLen = dv.getUint16(local + 28, true);
-      need2(local + 30, localNameLen + localExtraLen, `local header of "${name}"`);
-      const localName = b.subarray(local + 30, local + 30 + localNameLen);
+      const localNameLen = dv.getUint16(local2 + 26, true);
+      const localExtraLen = dv.getUint16(local2 + 28, true);
+      need2(local2 + 30, localNameLen + localExtraLen, `local header of "${name}"`);
+      const localName = b.subarray(local2 + 30, local2 + 30 + localNameLen);
       if (localName.length !== nameBytes.length || localName.some((c, k) => c !== nameBytes[k])) {
-        this.#fail(`local header at byte ${local} does not name member "${name}"`);
+        this.#fail(`local header at byte ${local2} does not name member "${name}"`);
       }
-      if (dv.getUint16(local + 8, true) !== method) {
+      if (dv.getUint16(local2 + 8, true) !== method) {
         this.#fail(`member "${name}" has different methods in its local and central headers`);
       }
-      const dataOffset = local + 30 + localNameLen + localExtraLen;
+      const dataOffset = local2 + 30 + localNameLen + localExtraLen;
       if (dataOffset + compressedSize > cdOffset) {
         this.#fail(`member "${name}" is truncated (${compressedSize} bytes at ${dataOffset})`);
       }
@@ -6289,7 +6289,7 @@ var ZipArchive = class _ZipArchive {
         size,
         dataOffset
       });
-      spans.push({ name, start: local, end: dataOffset + compressedSize });
+      spans.push({ name, start: local2, end: dataOffset + compressedSize });
       p = end;
     }
     spans.sort((x, y) => x.start - y.start);
@@ -6801,18 +6801,18 @@ function inferImageEncoder(src) {
   const h = "encoder";
   const convIn = need(src, h, "encoder.conv_in.weight");
   const patchSize = patchFromChannels(src, h, "encoder.conv_in.weight", convIn[1]);
-  const levels = count((i) => src.shape(`encoder.down.${i}.block.0.conv1.weight`) !== void 0);
-  if (levels === 0) throw new Error(`Cannot load encoder: "${src.source}" has no "encoder.down.0"`);
+  const levels2 = count((i) => src.shape(`encoder.down.${i}.block.0.conv1.weight`) !== void 0);
+  if (levels2 === 0) throw new Error(`Cannot load encoder: "${src.source}" has no "encoder.down.0"`);
   const numResBlocks = count(
     (j) => src.shape(`encoder.down.0.block.${j}.conv1.weight`) !== void 0
   );
   const levelWidths = Array.from(
-    { length: levels },
+    { length: levels2 },
     (_, i) => need(src, h, `encoder.down.${i}.block.0.conv1.weight`)[0]
   );
   const numDown = count((i) => src.shape(`encoder.down.${i}.downsample.conv.weight`) !== void 0);
   const levelAttn = Array.from(
-    { length: levels },
+    { length: levels2 },
     (_, i) => src.shape(`encoder.down.${i}.attn.0.q.weight`) !== void 0
   );
   const zChannels = need(src, h, "encoder.conv_out.weight")[0];
@@ -6841,20 +6841,20 @@ function inferImageDecoder(src) {
   const convIn = need(src, h, "decoder.conv_in.weight");
   const convOut = need(src, h, "decoder.conv_out.weight");
   const patchSize = patchFromChannels(src, h, "decoder.conv_out.weight", convOut[0]);
-  const levels = count((i) => src.shape(`decoder.up.${i}.block.0.conv1.weight`) !== void 0);
-  if (levels === 0) throw new Error(`Cannot load decoder: "${src.source}" has no "decoder.up.0"`);
+  const levels2 = count((i) => src.shape(`decoder.up.${i}.block.0.conv1.weight`) !== void 0);
+  if (levels2 === 0) throw new Error(`Cannot load decoder: "${src.source}" has no "decoder.up.0"`);
   const blocksPerLevel = count(
     (j) => src.shape(`decoder.up.0.block.${j}.conv1.weight`) !== void 0
   );
   const levelWidths = Array.from(
-    { length: levels },
+    { length: levels2 },
     (_, i) => need(src, h, `decoder.up.${i}.block.0.conv1.weight`)[0]
   );
   const numUp = count(
-    (k) => src.shape(`decoder.up.${levels - 1 - k}.upsample.conv.weight`) !== void 0
+    (k) => src.shape(`decoder.up.${levels2 - 1 - k}.upsample.conv.weight`) !== void 0
   );
   const levelAttn = Array.from(
-    { length: levels },
+    { length: levels2 },
     (_, i) => src.shape(`decoder.up.${i}.attn.0.q.weight`) !== void 0
   );
   const latentChannels = need(src, h, "post_quant_conv.weight")[1];
@@ -6883,12 +6883,12 @@ function videoPatch(src, half, name, ch) {
   }
   return p;
 }
-function checkCompression(c, patch, levels, half) {
+function checkCompression(c, patch, levels2, half) {
   for (const [what, f] of [["spatial", c.spatial], ["temporal", c.temporal]]) {
     const steps = log2Exact(f) - log2Exact(patch);
-    if (log2Exact(f) < 0 || steps < 0 || steps > levels) {
+    if (log2Exact(f) < 0 || steps < 0 || steps > levels2) {
       throw new Error(
-        `Cannot load ${half}: ${what} compression ${f} does not fit a patch size of ${patch} and ${levels} levels`
+        `Cannot load ${half}: ${what} compression ${f} does not fit a patch size of ${patch} and ${levels2} levels`
       );
     }
   }
@@ -6899,18 +6899,18 @@ function inferVideoEncoder(src, comp) {
   const convIn = need(src, h, "encoder.conv_in.0.conv3d.weight");
   const patchSize = videoPatch(src, h, "encoder.conv_in.0.conv3d.weight", convIn[1]);
   const blockKey = (i, j) => `encoder.down.${i}.block.${j}.conv1.0.conv3d.weight`;
-  const levels = count((i) => src.shape(blockKey(i, 0)) !== void 0);
-  if (levels === 0) throw new Error(`Cannot load encoder: "${src.source}" has no "encoder.down.0"`);
-  checkCompression(comp, patchSize, levels, h);
+  const levels2 = count((i) => src.shape(blockKey(i, 0)) !== void 0);
+  if (levels2 === 0) throw new Error(`Cannot load encoder: "${src.source}" has no "encoder.down.0"`);
+  checkCompression(comp, patchSize, levels2, h);
   const numResBlocks = count((j) => src.shape(blockKey(0, j)) !== void 0);
-  const levelWidths = Array.from({ length: levels }, (_, i) => need(src, h, blockKey(i, 0))[0]);
+  const levelWidths = Array.from({ length: levels2 }, (_, i) => need(src, h, blockKey(i, 0))[0]);
   const levelAttn = Array.from(
-    { length: levels },
+    { length: levels2 },
     (_, i) => src.shape(`encoder.down.${i}.attn.0.0.q.conv3d.weight`) !== void 0
   );
   const spatialDowns = log2Exact(comp.spatial) - log2Exact(patchSize);
   const temporalDowns = log2Exact(comp.temporal) - log2Exact(patchSize);
-  const levelDown = Array.from({ length: levels - 1 }, (_, i) => ({
+  const levelDown = Array.from({ length: levels2 - 1 }, (_, i) => ({
     spatial: i < spatialDowns,
     temporal: i < temporalDowns
   }));
@@ -6939,19 +6939,19 @@ function inferVideoDecoder(src, comp) {
   const convOut = need(src, h, "decoder.conv_out.0.conv3d.weight");
   const patchSize = videoPatch(src, h, "decoder.conv_out.0.conv3d.weight", convOut[0]);
   const blockKey = (i, j) => `decoder.up.${i}.block.${j}.conv1.0.conv3d.weight`;
-  const levels = count((i) => src.shape(blockKey(i, 0)) !== void 0);
-  if (levels === 0) throw new Error(`Cannot load decoder: "${src.source}" has no "decoder.up.0"`);
-  checkCompression(comp, patchSize, levels, h);
+  const levels2 = count((i) => src.shape(blockKey(i, 0)) !== void 0);
+  if (levels2 === 0) throw new Error(`Cannot load decoder: "${src.source}" has no "decoder.up.0"`);
+  checkCompression(comp, patchSize, levels2, h);
   const blocksPerLevel = count((j) => src.shape(blockKey(0, j)) !== void 0);
-  const levelWidths = Array.from({ length: levels }, (_, i) => need(src, h, blockKey(i, 0))[0]);
+  const levelWidths = Array.from({ length: levels2 }, (_, i) => need(src, h, blockKey(i, 0))[0]);
   const levelAttn = Array.from(
-    { length: levels },
+    { length: levels2 },
     (_, i) => src.shape(`decoder.up.${i}.attn.0.0.q.conv3d.weight`) !== void 0
   );
   const spatialUps = log2Exact(comp.spatial) - log2Exact(patchSize);
   const temporalUps = log2Exact(comp.temporal) - log2Exact(patchSize);
-  const levelUp = Array.from({ length: levels }, (_, i) => {
-    const rev = levels - i - 1;
+  const levelUp = Array.from({ length: levels2 }, (_, i) => {
+    const rev = levels2 - i - 1;
     const temporal2 = i === 0 ? false : comp.legacyMode ? rev < temporalUps : 0 < rev && rev < temporalUps + 1;
     const spatial2 = i !== 0 && (temporal2 || rev < spatialUps && spatialUps > temporalUps);
     return { spatial: spatial2, temporal: temporal2 };
@@ -7036,9 +7036,9 @@ function inferHalf(h, comp) {
 }
 function resamplersMatch(cfg, traced2) {
   if (cfg.kind !== "video") return false;
-  const levels = cfg.half === "encoder" ? cfg.levelDown : cfg.levelUp;
+  const levels2 = cfg.half === "encoder" ? cfg.levelDown : cfg.levelUp;
   return traced2.resamplers.every((r) => {
-    const want = levels[r.level] ?? { spatial: false, temporal: false };
+    const want = levels2[r.level] ?? { spatial: false, temporal: false };
     return want.spatial === r.spatial && want.temporal === r.temporal;
   });
 }
@@ -7254,7 +7254,7 @@ async function runMid(run, mid, x, keep, name, probe) {
   return run(mid.block2, h, h !== keep);
 }
 function buildLevels(f, width) {
-  const levels = [];
+  const levels2 = [];
   for (const i of f.order) {
     const blocks = [], attn = [];
     for (let j = 0; j < f.blocksPerLevel; j++) {
@@ -7262,13 +7262,13 @@ function buildLevels(f, width) {
       width = f.widths[i];
       if (f.attn[i]) attn.push(f.attention(`${f.prefix}.${i}.attn.${j}`, width));
     }
-    levels[i] = { blocks, attn, resample: f.resample(i, `${f.prefix}.${i}`, width) };
+    levels2[i] = { blocks, attn, resample: f.resample(i, `${f.prefix}.${i}`, width) };
   }
-  return { levels, width };
+  return { levels: levels2, width };
 }
-async function runLevels(run, levels, order, h, keep, probeFirst, probe) {
+async function runLevels(run, levels2, order, h, keep, probeFirst, probe) {
   for (const i of order) {
-    const level = levels[i];
+    const level = levels2[i];
     for (const [j, block] of level.blocks.entries()) {
       h = run(block, h, h !== keep);
       if (level.attn.length) h = run(level.attn[j], h, h !== keep);
@@ -7325,7 +7325,7 @@ var ImageEncoder = class {
   constructor(up, w, config) {
     this.config = config;
     const c = config;
-    const { levels, width } = buildLevels({
+    const { levels: levels2, width } = buildLevels({
       prefix: "encoder.down",
       order: c.levelWidths.map((_, i) => i),
       widths: c.levelWidths,
@@ -7340,7 +7340,7 @@ var ImageEncoder = class {
       patcherName: "encoder.patcher",
       patch: { forward: (ops, x) => levelsOfHaar > 0 ? ops.haarPatch(x, levelsOfHaar) : x },
       convIn: conv3(loadConv2d(up, w, "encoder.conv_in", c.channels, 3 * c.patchSize ** 2, 3)),
-      levels,
+      levels: levels2,
       mid: loadMid(up, w, "encoder", width),
       out: normSiluConv(
         loadNorm(up, w, "encoder.norm_out", width),
@@ -7361,7 +7361,7 @@ var ImageDecoder = class {
     this.config = config;
     const c = config;
     const n = c.levelWidths.length;
-    const { levels, width } = buildLevels({
+    const { levels: levels2, width } = buildLevels({
       prefix: "decoder.up",
       order: c.levelWidths.map((_, i) => n - 1 - i),
       widths: c.levelWidths,
@@ -7376,7 +7376,7 @@ var ImageDecoder = class {
       postQuantConv: conv3(loadConv2d(up, w, "post_quant_conv", c.zChannels, c.latentChannels, 1)),
       convIn: conv3(loadConv2d(up, w, "decoder.conv_in", c.midChannels, c.zChannels, 3)),
       mid: loadMid(up, w, "decoder", c.midChannels),
-      levels,
+      levels: levels2,
       out: normSiluConv(
         loadNorm(up, w, "decoder.norm_out", width),
         loadConv2d(up, w, "decoder.conv_out", 3 * c.patchSize ** 2, width, 3)
@@ -7915,7 +7915,7 @@ var VideoEncoder = class {
   constructor(up, w, config) {
     this.config = config;
     const c = config;
-    const { levels, width } = buildLevels({
+    const { levels: levels2, width } = buildLevels({
       prefix: "encoder.down",
       order: c.levelWidths.map((_, i) => i),
       widths: c.levelWidths,
@@ -7936,7 +7936,7 @@ var VideoEncoder = class {
       convIn: factorized(
         new FactorizedConv(up, w, "encoder.conv_in", 3 * c.patchSize ** 3, c.channels)
       ),
-      levels,
+      levels: levels2,
       mid: loadMid2(up, w, "encoder", width),
       out: factorized(
         new FactorizedConv(up, w, "encoder.conv_out", width, c.zChannels),
@@ -7968,7 +7968,7 @@ var VideoDecoder = class {
     this.config = config;
     const c = config;
     const n = c.levelWidths.length;
-    const { levels, width } = buildLevels({
+    const { levels: levels2, width } = buildLevels({
       prefix: "decoder.up",
       order: c.levelWidths.map((_, i) => n - 1 - i),
       widths: c.levelWidths,
@@ -7991,7 +7991,7 @@ var VideoDecoder = class {
       postQuantConv: perFrame((ops, x) => ops.conv(x, postQuant)),
       convIn: factorized(new FactorizedConv(up, w, "decoder.conv_in", c.zChannels, c.midChannels)),
       mid: loadMid2(up, w, "decoder", c.midChannels),
-      levels,
+      levels: levels2,
       out: factorized(
         new FactorizedConv(up, w, "decoder.conv_out", width, 3 * c.patchSize ** 3),
         loadCausalNorm(up, w, "decoder.norm_out", width)
@@ -8409,7 +8409,7 @@ function upLevels(names, side) {
   }
   return n;
 }
-function translate(rest, kind, from, levels) {
+function translate(rest, kind, from, levels2) {
   const to = from === 0 ? 1 : 0;
   for (const rule of COMPILED[kind]) {
     const m = rule.match[from].exec(rest);
@@ -8420,29 +8420,29 @@ function translate(rest, kind, from, levels) {
     const head = rule.templates[to].replace(/\{(\w)\}/g, (_, slot) => {
       const v = values.get(slot);
       if (slot !== "u") return String(v);
-      if (v >= levels) ok = false;
-      return String(levels - 1 - v);
+      if (v >= levels2) ok = false;
+      return String(levels2 - 1 - v);
     });
     if (!ok) continue;
     if (rule.child === void 0) return head;
-    const tail = translate(rest.slice(m[0].length), rule.child, from, levels);
+    const tail = translate(rest.slice(m[0].length), rule.child, from, levels2);
     if (tail !== void 0) return head + tail;
   }
   return void 0;
 }
-function toDiffusersName(name, levels) {
-  return translate(name, "model", 0, levels);
+function toDiffusersName(name, levels2) {
+  return translate(name, "model", 0, levels2);
 }
 function fromDiffusersNames(names, source = "<names>") {
   return mapAll(names, 1, source);
 }
 function mapAll(names, from, source) {
-  const levels = upLevels(names, from);
+  const levels2 = upLevels(names, from);
   const out = /* @__PURE__ */ new Map();
   const seen = /* @__PURE__ */ new Map();
   for (const name of names) {
     if (BUFFERS.test(name)) continue;
-    const mapped = translate(name, "model", from, levels);
+    const mapped = translate(name, "model", from, levels2);
     if (mapped === void 0) {
       throw new Error(
         from === 1 ? `Cannot read diffusers checkpoint "${source}": tensor "${name}" is not an AutoencoderKLCosmos parameter this loader knows` : `Cannot convert "${source}" to diffusers names: tensor "${name}" has no AutoencoderKLCosmos counterpart`
@@ -8512,7 +8512,7 @@ var RESAMPLER_CONVS = {
     ["conv3", "any", [1, 1, 1]]
   ]
 };
-function resamplerConvs(half, names, shape, compression) {
+function resamplerConvs(half, names, shape, compression2) {
   const re = half === "encoder" ? /^encoder\.down\.(\d+)\./ : /^decoder\.up\.(\d+)\./;
   let n = 0;
   for (const name of names) {
@@ -8528,9 +8528,9 @@ function resamplerConvs(half, names, shape, compression) {
     const c = shape(`${prefix}.block.0.conv2.0.conv3d.weight`)?.[0];
     if (c === void 0) continue;
     let spatialOn = null, temporalOn = null;
-    if (compression && logP !== null) {
-      const ns = Math.log2(compression.spatial) - logP;
-      const nt = Math.log2(compression.temporal) - logP;
+    if (compression2 && logP !== null) {
+      const ns = Math.log2(compression2.spatial) - logP;
+      const nt = Math.log2(compression2.temporal) - logP;
       if (half === "encoder") {
         spatialOn = level < ns;
         temporalOn = level < nt;
@@ -8551,13 +8551,13 @@ function resamplerConvs(half, names, shape, compression) {
 }
 function fromDiffusers(src, options = {}) {
   const toOurs = fromDiffusersNames(src.names(), src.source);
-  const compression = recordedCompression(src.metadata, options.config);
+  const compression2 = recordedCompression(src.metadata, options.config);
   const metadata = { ...src.metadata };
   delete metadata.config;
-  if (compression) {
+  if (compression2) {
     metadata.config = JSON.stringify({
-      spatial_compression: compression.spatial,
-      temporal_compression: compression.temporal
+      spatial_compression: compression2.spatial,
+      temporal_compression: compression2.temporal
     });
   }
   const half = (which, keep) => {
@@ -8572,12 +8572,12 @@ function fromDiffusers(src, options = {}) {
       const inner = names.get(n);
       return typeof inner === "string" ? src.shape(inner) : inner;
     };
-    const levels = upLevels(names.keys(), 0);
-    for (const conv4 of resamplerConvs(which, [...names.keys()], shape, compression)) {
+    const levels2 = upLevels(names.keys(), 0);
+    for (const conv4 of resamplerConvs(which, [...names.keys()], shape, compression2)) {
       if (names.has(conv4.name)) continue;
       if (conv4.built) {
         throw new Error(
-          `Cannot read diffusers checkpoint "${src.source}": it has no tensor "${toDiffusersName(conv4.name, levels)}", which its compression (${compression.spatial}x spatial, ${compression.temporal}x temporal) needs`
+          `Cannot read diffusers checkpoint "${src.source}": it has no tensor "${toDiffusersName(conv4.name, levels2)}", which its compression (${compression2.spatial}x spatial, ${compression2.temporal}x temporal) needs`
         );
       }
       names.set(conv4.name, conv4.shape);
@@ -8588,7 +8588,7 @@ function fromDiffusers(src, options = {}) {
 }
 
 // src/weights/wan_names.ts
-var WAN_MARKER = /^(?:(?:encoder\.downsamples|decoder\.upsamples)\.\d+\.residual\.0|(?:encoder|decoder)\.(?:down_blocks\.\d+|mid_block\.resnets\.\d+|up_blocks\.\d+\.resnets\.\d+)\.norm1)\.gamma$/;
+var WAN_MARKER = /^(?:(?:encoder\.downsamples|decoder\.upsamples)\.\d+(?:\.(?:downsamples|upsamples)\.\d+)?\.residual\.0|(?:encoder|decoder)\.(?:down_blocks\.\d+|mid_block\.resnets\.\d+|up_blocks\.\d+\.resnets\.\d+)\.norm1)\.gamma$/;
 var DIFFUSERS_WAN = /^(?:encoder|decoder)\.(?:down_blocks|mid_block|up_blocks)\./;
 function isWanCheckpoint(src) {
   return src.names().some((n) => WAN_MARKER.test(n));
@@ -9247,8 +9247,8 @@ async function resolveCheckpoint(model, options = {}) {
   if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
     throw new Error(`Invalid maxBytes ${maxBytes}: expected a positive whole number of bytes`);
   }
-  const local = await localCheckpoint(model, wanted);
-  if (local) return local;
+  const local2 = await localCheckpoint(model, wanted);
+  if (local2) return local2;
   const repo = repoId(model);
   const revision = options.revision ?? "main";
   checkRevision(revision);
@@ -9661,19 +9661,19 @@ function levelsOf(what, patchSize) {
 }
 async function haarInput(what, x, patchSize) {
   const w = await cpuWasm();
-  const levels = levelsOf(what, patchSize);
+  const levels2 = levelsOf(what, patchSize);
   checkTensor(what, x, "f32", "input");
   if (x.shape.length !== 4 && x.shape.length !== 5) {
     fail2(what, `expected [B, C, H, W] or [B, C, T, H, W], got ${fmtShape(x.shape)}`);
   }
-  return { w, levels };
+  return { w, levels: levels2 };
 }
 function copyOut(w, ptr, shape) {
   return { data: w.f32(ptr, numel(shape)).slice(), shape };
 }
 async function haarPatch(x, patchSize) {
   const what = "haarPatch";
-  const { w, levels } = await haarInput(what, x, patchSize);
+  const { w, levels: levels2 } = await haarInput(what, x, patchSize);
   const p = patchSize;
   const shape = x.shape;
   const [hh, ww] = shape.slice(-2);
@@ -9686,14 +9686,14 @@ async function haarPatch(x, patchSize) {
       `frames must be 1 + a multiple of the patch size ${p} ((T + ${p - 1}) divisible by ${p}), got ${fmtShape(shape)}`
     );
   }
-  if (levels === 0) return { data: x.data.slice(), shape: [...shape] };
+  if (levels2 === 0) return { data: x.data.slice(), shape: [...shape] };
   const n = x.data.length;
   if (shape.length === 4) {
     const [b2, c2, h2, wd2] = shape;
     const [a2, bb2] = w.reserve(what, 4 * n, 4 * n);
     w.f32(a2, n).set(x.data);
     let src2 = a2, dst2 = bb2, ch2 = c2, hs2 = h2, ws2 = wd2;
-    for (let l = 0; l < levels; l++) {
+    for (let l = 0; l < levels2; l++) {
       hs2 /= 2;
       ws2 /= 2;
       callKernel(w.k, "haar2dForward", { src: src2, dst: dst2, b: b2, c: ch2, h: hs2, w: ws2 });
@@ -9708,7 +9708,7 @@ async function haarPatch(x, patchSize) {
   const [a, bb] = w.reserve(what, 4 * m, 4 * m);
   w.f32(a, n).set(x.data);
   let src = a, dst = bb, ch = c, ts = t, hs = h, ws = wd;
-  for (let l = 0; l < levels; l++) {
+  for (let l = 0; l < levels2; l++) {
     const full = ts;
     const pad = l === 0 ? lead : 0;
     ts = (ts + pad) / 2;
@@ -9732,7 +9732,7 @@ async function haarPatch(x, patchSize) {
 }
 async function haarUnpatch(x, patchSize) {
   const what = "haarUnpatch";
-  const { w, levels } = await haarInput(what, x, patchSize);
+  const { w, levels: levels2 } = await haarInput(what, x, patchSize);
   const p = patchSize;
   const shape = x.shape;
   const group = p ** (shape.length - 2);
@@ -9742,14 +9742,14 @@ async function haarUnpatch(x, patchSize) {
       `channels must be divisible by ${group} (patch size ${p}, ${shape.length - 2} dims), got ${fmtShape(shape)}`
     );
   }
-  if (levels === 0) return { data: x.data.slice(), shape: [...shape] };
+  if (levels2 === 0) return { data: x.data.slice(), shape: [...shape] };
   const n = x.data.length;
   const [a, bb] = w.reserve(what, 4 * n, 4 * n);
   w.f32(a, n).set(x.data);
   let src = a, dst = bb;
   if (shape.length === 4) {
     let [b2, ch2, hs2, ws2] = shape;
-    for (let l = 0; l < levels; l++) {
+    for (let l = 0; l < levels2; l++) {
       ch2 /= 4;
       callKernel(w.k, "haar2dInverse", { src, dst, b: b2, c: ch2, h: hs2, w: ws2 });
       hs2 *= 2;
@@ -9759,8 +9759,8 @@ async function haarUnpatch(x, patchSize) {
     return copyOut(w, src, [b2, ch2, hs2, ws2]);
   }
   let [b, ch, ts, hs, ws] = shape;
-  for (let l = 0; l < levels; l++) {
-    const trim = l === levels - 1 ? p - 1 : 0;
+  for (let l = 0; l < levels2; l++) {
+    const trim = l === levels2 - 1 ? p - 1 : 0;
     ch /= 8;
     callKernel(w.k, "haar3dInverse", { src, dst, b, c: ch, t: ts, h: hs, w: ws, trim });
     ts = 2 * ts - trim;
@@ -9770,18 +9770,18 @@ async function haarUnpatch(x, patchSize) {
   }
   return copyOut(w, src, [b, ch, ts, hs, ws]);
 }
-function loadLevels(what, w, levels) {
-  if (!Array.isArray(levels)) fail2(what, `levels must be an array of integers >= 2`);
+function loadLevels(what, w, levels2) {
+  if (!Array.isArray(levels2)) fail2(what, `levels must be an array of integers >= 2`);
   let k;
   try {
-    k = fsqConstants(levels);
+    k = fsqConstants(levels2);
   } catch (err) {
     fail2(what, err.message);
   }
   if (k.codebookSize > MAX_CODEBOOK) {
-    fail2(what, `FSQ levels [${levels.join(", ")}] give ${k.codebookSize} codes, more than int32`);
+    fail2(what, `FSQ levels [${levels2.join(", ")}] give ${k.codebookSize} codes, more than int32`);
   }
-  writeFsqTable(w.memory.buffer, w.k.fsqTable(), levels, k);
+  writeFsqTable(w.memory.buffer, w.k.fsqTable(), levels2, k);
   return k.codebookSize;
 }
 function checkChannels(what, x, name, d) {
@@ -9793,12 +9793,12 @@ function checkChannels(what, x, name, d) {
   }
   return [x.shape[0], numel(x.shape.slice(2))];
 }
-async function fsqQuantize3(z, levels = DEFAULT_FSQ_LEVELS) {
+async function fsqQuantize3(z, levels2 = DEFAULT_FSQ_LEVELS) {
   const what = "fsqQuantize";
   const w = await cpuWasm();
-  loadLevels(what, w, levels);
+  loadLevels(what, w, levels2);
   checkTensor(what, z, "f32", "z");
-  const [b, positions] = checkChannels(what, z, "z", levels.length);
+  const [b, positions] = checkChannels(what, z, "z", levels2.length);
   const n = z.data.length;
   const [zp, cp, ip] = w.reserve(what, 4 * n, 4 * n, 4 * b * positions);
   w.f32(zp, n).set(z.data);
@@ -9807,7 +9807,7 @@ async function fsqQuantize3(z, levels = DEFAULT_FSQ_LEVELS) {
     codes: cp,
     indices: ip,
     b,
-    dims: levels.length,
+    dims: levels2.length,
     positions
   });
   if (bad >= 0) fail2(what, `z holds the non-finite value ${z.data[bad]} at flat index ${bad}`);
@@ -9816,12 +9816,12 @@ async function fsqQuantize3(z, levels = DEFAULT_FSQ_LEVELS) {
     codes: copyOut(w, cp, [...z.shape])
   };
 }
-async function fsqCodesToIndices(codes, levels = DEFAULT_FSQ_LEVELS) {
+async function fsqCodesToIndices(codes, levels2 = DEFAULT_FSQ_LEVELS) {
   const what = "fsqCodesToIndices";
   const w = await cpuWasm();
-  loadLevels(what, w, levels);
+  loadLevels(what, w, levels2);
   checkTensor(what, codes, "f32", "codes");
-  const [b, positions] = checkChannels(what, codes, "codes", levels.length);
+  const [b, positions] = checkChannels(what, codes, "codes", levels2.length);
   const n = codes.data.length;
   const [cp, ip] = w.reserve(what, 4 * n, 4 * b * positions);
   w.f32(cp, n).set(codes.data);
@@ -9829,12 +9829,12 @@ async function fsqCodesToIndices(codes, levels = DEFAULT_FSQ_LEVELS) {
     codes: cp,
     indices: ip,
     b,
-    dims: levels.length,
+    dims: levels2.length,
     positions
   });
   if (bad >= 0) {
-    const d = Math.floor(bad / positions) % levels.length;
-    const l = levels[d];
+    const d = Math.floor(bad / positions) % levels2.length;
+    const l = levels2[d];
     fail2(
       what,
       `code ${codes.data[bad]} at flat index ${bad} is not on the grid of ${l} levels (k / ${Math.floor(l / 2)} - 1 for k = 0..${l - 1})`
@@ -9842,28 +9842,28 @@ async function fsqCodesToIndices(codes, levels = DEFAULT_FSQ_LEVELS) {
   }
   return { data: w.i32(ip, b * positions).slice(), shape: [b, ...codes.shape.slice(2)] };
 }
-async function fsqIndicesToCodes(indices, levels = DEFAULT_FSQ_LEVELS) {
+async function fsqIndicesToCodes(indices, levels2 = DEFAULT_FSQ_LEVELS) {
   const what = "fsqIndicesToCodes";
   const w = await cpuWasm();
-  const size = loadLevels(what, w, levels);
+  const size = loadLevels(what, w, levels2);
   checkTensor(what, indices, "i32", "indices");
   const [b, ...rest] = indices.shape;
   const positions = numel(rest);
   const n = indices.data.length;
-  const [ip, cp] = w.reserve(what, 4 * n, 4 * n * levels.length);
+  const [ip, cp] = w.reserve(what, 4 * n, 4 * n * levels2.length);
   w.i32(ip, n).set(indices.data);
   const bad = callKernel(w.k, "fsqIndicesToCodes", {
     indices: ip,
     codes: cp,
     b,
-    dims: levels.length,
+    dims: levels2.length,
     positions,
     size
   });
   if (bad >= 0) {
     fail2(what, `index ${indices.data[bad]} at flat index ${bad} is outside [0, ${size})`);
   }
-  return copyOut(w, cp, [b, levels.length, ...rest]);
+  return copyOut(w, cp, [b, levels2.length, ...rest]);
 }
 
 // src/inputs.ts
@@ -10472,6 +10472,108 @@ var WAN21_LATENT_STATS = {
     1.916
   ]
 };
+var WAN22_LATENT_STATS = {
+  mean: [
+    -0.2289,
+    -52e-4,
+    -0.1323,
+    -0.2339,
+    -0.2799,
+    0.0174,
+    0.1838,
+    0.1557,
+    -0.1382,
+    0.0542,
+    0.2813,
+    0.0891,
+    0.157,
+    -98e-4,
+    0.0375,
+    -0.1825,
+    -0.2246,
+    -0.1207,
+    -0.0698,
+    0.5109,
+    0.2665,
+    -0.2108,
+    -0.2158,
+    0.2502,
+    -0.2055,
+    -0.0322,
+    0.1109,
+    0.1567,
+    -0.0729,
+    0.0899,
+    -0.2799,
+    -0.123,
+    -0.0313,
+    -0.1649,
+    0.0117,
+    0.0723,
+    -0.2839,
+    -0.2083,
+    -0.052,
+    0.3748,
+    0.0152,
+    0.1957,
+    0.1433,
+    -0.2944,
+    0.3573,
+    -0.0548,
+    -0.1681,
+    -0.0667
+  ],
+  std: [
+    0.4765,
+    1.0364,
+    0.4514,
+    1.1677,
+    0.5313,
+    0.499,
+    0.4818,
+    0.5013,
+    0.8158,
+    1.0344,
+    0.5894,
+    1.0901,
+    0.6885,
+    0.6165,
+    0.8454,
+    0.4978,
+    0.5759,
+    0.3523,
+    0.7135,
+    0.6804,
+    0.5833,
+    1.4146,
+    0.8986,
+    0.5659,
+    0.7069,
+    0.5338,
+    0.4889,
+    0.4917,
+    0.4069,
+    0.4999,
+    0.6866,
+    0.4093,
+    0.5709,
+    0.6065,
+    0.6415,
+    0.4944,
+    0.5726,
+    1.2042,
+    0.5458,
+    1.6887,
+    0.3971,
+    1.06,
+    0.3943,
+    0.5537,
+    0.5444,
+    0.4089,
+    0.7468,
+    0.7744
+  ]
+};
 function checkStats(stats, channels) {
   const ok = (v, positive) => Array.isArray(v) && v.length === channels && v.every((x) => typeof x === "number" && Number.isFinite(x) && (!positive || x > 0));
   if (!ok(stats?.mean, false) || !ok(stats?.std, true)) {
@@ -10483,7 +10585,7 @@ function checkStats(stats, channels) {
 
 // src/nn/wan_conv.ts
 var WanCausalConv = class {
-  constructor(up, w, prefix, cin, cout, kernel, rows = [0, cout], adjust) {
+  constructor(up, w, prefix, cin, cout, kernel, rows = [0, cout], adjust, order = {}) {
     this.prefix = prefix;
     this.cin = cin;
     this.kernel = kernel;
@@ -10492,7 +10594,9 @@ var WanCausalConv = class {
     const bias = w.take(`${prefix}.bias`, [cout]);
     this.cout = rows[1] - rows[0];
     const plane = kh * kw;
-    const kept = bias.slice(rows[0], rows[1]);
+    const row = (o) => order.output ? order.output[rows[0] + o] : rows[0] + o;
+    const col = (i) => order.input ? order.input[i] : i;
+    const kept = Float32Array.from({ length: this.cout }, (_, o) => bias[row(o)]);
     if (adjust && kt !== 1) throw new Error(`${prefix}: only a 1x1x1 conv's weights are adjusted`);
     const zero = new Float32Array(this.cout);
     this.taps = [];
@@ -10500,7 +10604,7 @@ var WanCausalConv = class {
       const wt = new Float32Array(this.cout * cin * plane);
       for (let o = 0; o < this.cout; o++) {
         for (let i = 0; i < cin; i++) {
-          const from = (((rows[0] + o) * cin + i) * kt + tap) * plane;
+          const from = ((row(o) * cin + col(i)) * kt + tap) * plane;
           wt.set(weight.subarray(from, from + plane), (o * cin + i) * plane);
         }
       }
@@ -10635,9 +10739,19 @@ function wanConvStep(conv4) {
     return { step: (ops, x) => s.step(ops, x), release: (ops) => s.release(ops) };
   });
 }
-function wanHead(up, w, prefix, cin, cout) {
+function wanHead(up, w, prefix, cin, cout, order) {
   const norm = loadRmsNorm(up, w, `${prefix}.0`, cin);
-  const conv4 = new WanCausalConv(up, w, `${prefix}.2`, cin, cout, [3, 3, 3]);
+  const conv4 = new WanCausalConv(
+    up,
+    w,
+    `${prefix}.2`,
+    cin,
+    cout,
+    [3, 3, 3],
+    void 0,
+    void 0,
+    order
+  );
   return streamed(() => {
     const s = conv4.stream();
     return { step: (ops, x) => normConv2(ops, x, norm, s), release: (ops) => s.release(ops) };
@@ -10708,7 +10822,14 @@ function wanResample(up, w, prefix, c, mode) {
     );
     return streamed(() => downTimeStream(down, time));
   }
-  const space = loadConv2d2(up, w, `${prefix}.resample.1`, c / 2, c, 3);
+  const space = loadConv2d2(
+    up,
+    w,
+    `${prefix}.resample.1`,
+    w.shape(`${prefix}.resample.1.weight`)[0],
+    c,
+    3
+  );
   const upSpace = (ops, x) => ops.conv(x, space, { upsample: true });
   if (mode === "upsample2d") return { forward: upSpace, stream: () => localStream(upSpace) };
   const first = new WanCausalConv(up, w, `${prefix}.time_conv`, c, 2 * c, [3, 1, 1], [0, c]);
@@ -10800,7 +10921,7 @@ function sequence(up, w, prefix, down) {
       steps.push(wanResample(up, w, at, width, mode));
       resamples++;
       if (time) temporal2++;
-      if (!down) width /= 2;
+      if (!down) width = w.shape(`${at}.resample.1.weight`)[0];
     } else if (k === 0) {
       throw new Error(`Cannot load ${w.half}: "${w.source}" has no layer "${at}"`);
     } else break;
@@ -10934,6 +11055,239 @@ var WanDecoder = class extends WanNetwork {
   }
 };
 
+// src/nn/wan22_blocks.ts
+function identityConv(up, c) {
+  const eye = new Float32Array(c * c);
+  for (let i = 0; i < c; i++) eye[i * c + i] = 1;
+  return convParams(up, eye, [c, c, 1, 1, 1], new Float32Array(c));
+}
+function levelSteps(up, w, prefix, cin, down) {
+  const steps = [];
+  let width = cin, j = 0;
+  for (; w.has(`${prefix}.${j}.residual.0.gamma`); j++) {
+    const cout = w.shape(`${prefix}.${j}.residual.2.weight`)[0];
+    steps.push(new WanResidualBlock(up, w, `${prefix}.${j}`, width, cout));
+    width = cout;
+  }
+  if (j === 0) throw new Error(`Cannot load ${w.half}: "${w.source}" has no block "${prefix}.0"`);
+  if (!w.has(`${prefix}.${j}.resample.1.weight`)) return { steps, width, space: 1, time: 1 };
+  const time = w.has(`${prefix}.${j}.time_conv.weight`);
+  const mode = `${down ? "down" : "up"}sample${time ? "3d" : "2d"}`;
+  steps.push(wanResample(up, w, `${prefix}.${j}`, width, mode));
+  if (!down) width = w.shape(`${prefix}.${j}.resample.1.weight`)[0];
+  return { steps, width, space: 2, time: time ? 2 : 1 };
+}
+var Wan22Level = class {
+  constructor(up, w, prefix, cin, down) {
+    this.down = down;
+    const main = levelSteps(up, w, `${prefix}.${down ? "downsamples" : "upsamples"}`, cin, down);
+    this.steps = main.steps;
+    this.width = main.width;
+    this.resamples = main.space === 2;
+    const block = main.time * main.space * main.space;
+    const [num, den] = down ? [cin * block, this.width] : [this.width * block, cin];
+    this.#shortcut = down || this.resamples;
+    if (this.#shortcut && num % den) {
+      throw new Error(
+        `Cannot load ${w.half}: "${w.source}" has level "${prefix}" of ${cin} -> ${this.width} channels, which its ${main.time}x${main.space}x${main.space} shortcut cannot ${down ? "average" : "repeat"} evenly`
+      );
+    }
+    this.fold = { time: main.time, space: main.space, group: num / den };
+    this.#identity = identityConv(up, this.width);
+  }
+  down;
+  steps;
+  /** Output channels. */
+  width;
+  /** Whether the level halves (down) or doubles (up) space; time too when `fold.time` is 2. */
+  resamples;
+  fold;
+  #identity;
+  /** Up levels without a resampler have no shortcut (the reference's avg_shortcut None). */
+  #shortcut;
+  forward(ops, x) {
+    const s = this.stream();
+    try {
+      return s.step(ops, x);
+    } finally {
+      s.release(ops);
+    }
+  }
+  stream() {
+    const streams = this.steps.map((s) => s.stream());
+    let first = true;
+    return {
+      step: (ops, x) => {
+        let h = x;
+        for (const s of streams) {
+          const y = s.step(ops, h);
+          if (h !== x) ops.release(h);
+          h = y;
+        }
+        if (!this.#shortcut) return h;
+        const sc = this.#shortcutOf(ops, x, first);
+        first = false;
+        const out = ops.conv(h, this.#identity, { residual: sc });
+        if (h !== x) ops.release(h);
+        if (sc !== x) ops.release(sc);
+        return out;
+      },
+      release: (ops) => {
+        for (const s of streams) s.release(ops);
+      }
+    };
+  }
+  #shortcutOf(ops, x, first) {
+    const { time, space, group } = this.fold;
+    if (this.down) {
+      if (time === 2 && !first && frameCount(x) % 2) {
+        throw new Error(
+          `Cannot stream: a step after the first brought ${frameCount(x)} frames to a level that pairs frames; steps must end on latent frames`
+        );
+      }
+      return time === 1 && space === 1 && group === 1 ? x : ops.spaceToChannel(x, this.fold);
+    }
+    const y = ops.channelToSpace(x, this.fold);
+    return first ? dropFrames(ops, y, time - 1) : y;
+  }
+};
+
+// src/models/wan/network22.ts
+var PATCHED = 12;
+var PATCH = { time: 1, space: 2, group: 1 };
+var PATCH_ORDER = Array.from(
+  { length: PATCHED },
+  (_, k) => k & ~3 | (k & 1) << 1 | k >> 1 & 1
+);
+function isWan22(w, half) {
+  return w.has(
+    half === "encoder" ? "encoder.downsamples.0.downsamples.0.residual.0.gamma" : "decoder.upsamples.0.upsamples.0.residual.0.gamma"
+  );
+}
+function local(forward) {
+  return { forward, stream: () => localStream(forward) };
+}
+function levels(up, w, prefix, width, down) {
+  const steps = [];
+  const inner = down ? "downsamples" : "upsamples";
+  for (let i = 0; w.has(`${prefix}.${i}.${inner}.0.residual.0.gamma`); i++) {
+    const level = new Wan22Level(up, w, `${prefix}.${i}`, width, down);
+    steps.push(level);
+    width = level.width;
+  }
+  return { steps, width };
+}
+function compression(steps) {
+  let space = 2, time = 1;
+  for (const l of steps) {
+    if (l.resamples) space *= 2;
+    time *= l.fold.time;
+  }
+  return { space, time };
+}
+var Wan22Encoder = class extends WanNetwork {
+  config;
+  steps;
+  constructor(up, w, stats = null) {
+    super();
+    const dim = w.shape("encoder.conv1.weight")[0];
+    const conv1 = new WanCausalConv(
+      up,
+      w,
+      "encoder.conv1",
+      PATCHED,
+      dim,
+      [3, 3, 3],
+      void 0,
+      void 0,
+      {
+        input: PATCH_ORDER
+      }
+    );
+    const body = levels(up, w, "encoder.downsamples", dim, true);
+    const z2 = w.shape("encoder.head.2.weight")[0];
+    if (z2 % 2 !== 0) {
+      throw new Error(
+        `Cannot load encoder: "${w.source}" has a head of ${z2} channels; it gives the mean and log-variance, 2 x z`
+      );
+    }
+    const z = z2 / 2;
+    if (stats) checkStats(stats, z);
+    const normalize = stats ? (weight, bias) => {
+      for (let o = 0; o < z; o++) {
+        const s = 1 / stats.std[o];
+        for (let i = 0; i < z2; i++) weight[o * z2 + i] *= s;
+        bias[o] = (bias[o] - stats.mean[o]) * s;
+      }
+    } : void 0;
+    const mean = new WanCausalConv(up, w, "conv1", z2, z2, [1, 1, 1], [0, z], normalize);
+    const { space, time } = compression(body.steps);
+    this.config = {
+      half: "encoder",
+      kind: "video",
+      family: "wan",
+      fsqLevels: null,
+      latentChannels: z,
+      spatialCompression: space,
+      temporalCompression: time,
+      baseWidth: dim,
+      normalized: stats
+    };
+    this.steps = [
+      local((ops, x) => ops.spaceToChannel(x, PATCH)),
+      wanConvStep(conv1),
+      ...body.steps,
+      ...middle(up, w, "encoder.middle", body.width),
+      wanHead(up, w, "encoder.head", body.width, z2),
+      pointwise(mean)
+    ];
+  }
+};
+var Wan22Decoder = class extends WanNetwork {
+  config;
+  steps;
+  constructor(up, w, stats = null) {
+    super();
+    const z = w.shape("conv2.weight")[0];
+    if (stats) checkStats(stats, z);
+    const denormalize = stats ? (weight, bias) => {
+      for (let o = 0; o < z; o++) {
+        let shift = 0;
+        for (let i = 0; i < z; i++) {
+          shift += weight[o * z + i] * stats.mean[i];
+          weight[o * z + i] *= stats.std[i];
+        }
+        bias[o] += shift;
+      }
+    } : void 0;
+    const conv22 = new WanCausalConv(up, w, "conv2", z, z, [1, 1, 1], [0, z], denormalize);
+    const dim = w.shape("decoder.conv1.weight")[0];
+    const conv1 = new WanCausalConv(up, w, "decoder.conv1", z, dim, [3, 3, 3]);
+    const mid = middle(up, w, "decoder.middle", dim);
+    const body = levels(up, w, "decoder.upsamples", dim, false);
+    const { space, time } = compression(body.steps);
+    this.config = {
+      half: "decoder",
+      kind: "video",
+      family: "wan",
+      fsqLevels: null,
+      latentChannels: z,
+      spatialCompression: space,
+      temporalCompression: time,
+      baseWidth: body.width,
+      normalized: stats
+    };
+    this.steps = [
+      pointwise(conv22),
+      wanConvStep(conv1),
+      ...mid,
+      ...body.steps,
+      wanHead(up, w, "decoder.head", body.width, PATCHED, { output: PATCH_ORDER }),
+      local((ops, x) => ops.channelToSpace(x, PATCH))
+    ];
+  }
+};
+
 // src/models/wan/build.ts
 function isWanHalves(encoder, decoder) {
   const [e, d] = [encoder, decoder].map((s) => s && isWanCheckpoint(s));
@@ -10945,17 +11299,19 @@ function isWanHalves(encoder, decoder) {
   return !!(e || d);
 }
 function buildWan(up, encoderSrc, decoderSrc, normalize = false, checkAllUsed2) {
-  const stats = normalize === true ? WAN21_LATENT_STATS : normalize || null;
+  const statsFor = (v22) => normalize === true ? v22 ? WAN22_LATENT_STATS : WAN21_LATENT_STATS : normalize || null;
   let encoder = null, decoder = null;
   if (encoderSrc) {
     const reader = new WeightReader(encoderSrc, "encoder");
-    encoder = new WanEncoder(up, reader, stats);
+    const v22 = isWan22(reader, "encoder");
+    encoder = v22 ? new Wan22Encoder(up, reader, statsFor(true)) : new WanEncoder(up, reader, statsFor(false));
     checkAllUsed2(reader);
     reader.close();
   }
   if (decoderSrc) {
     const reader = new WeightReader(decoderSrc, "decoder");
-    decoder = new WanDecoder(up, reader, stats);
+    const v22 = isWan22(reader, "decoder");
+    decoder = v22 ? new Wan22Decoder(up, reader, statsFor(true)) : new WanDecoder(up, reader, statsFor(false));
     checkAllUsed2(reader);
     reader.close();
   }
@@ -10968,8 +11324,10 @@ function buildWan(up, encoderSrc, decoderSrc, normalize = false, checkAllUsed2) 
   return { encoder, decoder, model: wanModelName(a ?? b) };
 }
 function wanModelName(c) {
-  const official = c.baseWidth === 96 && c.latentChannels === 16 && c.spatialCompression === 8 && c.temporalCompression === 4;
-  return official ? "Wan2.1-VAE" : `Wan VAE (base width ${c.baseWidth}, ${c.latentChannels} latent channels, ${c.temporalCompression}x${c.spatialCompression}x${c.spatialCompression})`;
+  const is = (width, z, s) => c.baseWidth === width && c.latentChannels === z && c.spatialCompression === s && c.temporalCompression === 4;
+  if (is(96, 16, 8)) return "Wan2.1-VAE";
+  if (is(c.half === "decoder" ? 256 : 160, 48, 16)) return "Wan2.2-VAE";
+  return `Wan VAE (base width ${c.baseWidth}, ${c.latentChannels} latent channels, ${c.temporalCompression}x${c.spatialCompression}x${c.spatialCompression})`;
 }
 
 // src/load.ts
@@ -10991,8 +11349,8 @@ function folderVariant(input) {
   const path = typeof input === "string" ? input : input instanceof URL ? input.pathname : null;
   return path !== null && variantOfPath(path) || void 0;
 }
-function inferLoadedHalves(halves, variant, nameHint, compression) {
-  const configs = inferHalves(halves, { variant, nameHint, compression });
+function inferLoadedHalves(halves, variant, nameHint, compression2) {
+  const configs = inferHalves(halves, { variant, nameHint, compression: compression2 });
   if (!configs) {
     const unread = halves.map((h) => h.src.traced?.unread).find((u) => u !== void 0);
     throw new Error(
@@ -11043,9 +11401,9 @@ async function loadTokenizer(options) {
       halves: halves2,
       onProgress: options.hub?.onProgress ?? terminalProgress()
     }) : { ...await fetchCheckpoint(options.model, { ...options.hub, halves: halves2 }), revision: "" };
-    const local = files.revision === "local";
-    variant = local ? void 0 : officialVariant(options.model) ?? void 0;
-    if (local) nameHint = variantOfPath(files.repo, true) ?? void 0;
+    const local2 = files.revision === "local";
+    variant = local2 ? void 0 : officialVariant(options.model) ?? void 0;
+    if (local2) nameHint = variantOfPath(files.repo, true) ?? void 0;
     options = {
       ...options,
       encoder: halves2.includes("encoder") ? files.encoder : void 0,

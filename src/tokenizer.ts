@@ -12,7 +12,7 @@ import { fsqCodesToIndices, fsqIndicesToCodes } from "./backends/wasm/standalone
 import type { HalfConfig } from "./models/config.ts";
 import type { ImageDecoder, ImageEncoder } from "./models/image.ts";
 import type { VideoDecoder, VideoEncoder } from "./models/video.ts";
-import type { WanConfig, WanDecoder, WanEncoder } from "./models/wan/network.ts";
+import type { WanConfig, WanNetwork } from "./models/wan/network.ts";
 import type { Probe } from "./models/graph.ts";
 import { checkData, checkImageInput, checkIndicesInput, checkLatentInput } from "./inputs.ts";
 import {
@@ -45,9 +45,9 @@ import {
 } from "./token_results.ts";
 
 /** An image or video encoder built over a backend (Cosmos', or the Wan VAE's). */
-export type Encoder = ImageEncoder | VideoEncoder | WanEncoder;
+export type Encoder = ImageEncoder | VideoEncoder | WanNetwork;
 /** An image or video decoder built over a backend (Cosmos', or the Wan VAE's). */
-export type Decoder = ImageDecoder | VideoDecoder | WanDecoder;
+export type Decoder = ImageDecoder | VideoDecoder | WanNetwork;
 
 /** @internal What `loadTokenizer` builds a Tokenizer from. */
 export interface TokenizerParts {

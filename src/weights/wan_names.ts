@@ -15,9 +15,12 @@
 
 import type { TensorSource } from "./checkpoint.ts";
 
-/** A reference-named Wan residual block's norm gain, or a diffusers-named one. */
+/**
+ * A reference-named Wan residual block's norm gain (Wan2.2's sit one level deeper, in
+ * `encoder.downsamples.i.downsamples.j`), or a diffusers-named one.
+ */
 const WAN_MARKER =
-  /^(?:(?:encoder\.downsamples|decoder\.upsamples)\.\d+\.residual\.0|(?:encoder|decoder)\.(?:down_blocks\.\d+|mid_block\.resnets\.\d+|up_blocks\.\d+\.resnets\.\d+)\.norm1)\.gamma$/;
+  /^(?:(?:encoder\.downsamples|decoder\.upsamples)\.\d+(?:\.(?:downsamples|upsamples)\.\d+)?\.residual\.0|(?:encoder|decoder)\.(?:down_blocks\.\d+|mid_block\.resnets\.\d+|up_blocks\.\d+\.resnets\.\d+)\.norm1)\.gamma$/;
 const DIFFUSERS_WAN = /^(?:encoder|decoder)\.(?:down_blocks|mid_block|up_blocks)\./;
 
 /** Whether `src` holds (a half of) a Wan VAE, under the reference's or diffusers' names. */

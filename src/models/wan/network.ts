@@ -74,7 +74,7 @@ function sequence(
       steps.push(wanResample(up, w, at, width, mode));
       resamples++;
       if (time) temporal++;
-      if (!down) width /= 2;
+      if (!down) width = w.shape(`${at}.resample.1.weight`)[0];
     } else if (k === 0) {
       throw new Error(`Cannot load ${w.half}: "${w.source}" has no layer "${at}"`);
     } else break;
@@ -83,7 +83,7 @@ function sequence(
 }
 
 /** The middle: residual block, attention, residual block (`${prefix}.0` to `.2`). */
-function middle(up: Uploader, w: WeightReader, prefix: string, c: number): Step[] {
+export function middle(up: Uploader, w: WeightReader, prefix: string, c: number): Step[] {
   return [
     new WanResidualBlock(up, w, `${prefix}.0`, c, c),
     wanAttention(up, w, `${prefix}.1`, c),
@@ -92,7 +92,7 @@ function middle(up: Uploader, w: WeightReader, prefix: string, c: number): Step[
 }
 
 /** A 1x1x1 conv as a step (per frame: its stream is itself). */
-function pointwise(conv: WanCausalConv): Step {
+export function pointwise(conv: WanCausalConv): Step {
   const forward = (ops: Ops, x: Tensor) => conv.forward(ops, x);
   return { forward, stream: () => localStream(forward) };
 }
@@ -105,7 +105,7 @@ function runSteps(run: RunStep, steps: readonly Step[], x: Tensor): Tensor {
 }
 
 /** A network as a list of steps, whole or as a stream. */
-abstract class WanNetwork implements WanShape {
+export abstract class WanNetwork implements WanShape {
   abstract readonly config: WanConfig;
   protected abstract readonly steps: Step[];
 

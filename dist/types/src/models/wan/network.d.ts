@@ -22,6 +22,7 @@ import type { Ops, Tensor, Uploader } from "../../backends/ops.d.ts";
 import type { WeightReader } from "../../weights/checkpoint.d.ts";
 import { type Step } from "../graph.d.ts";
 import type { NetworkStream } from "../video.d.ts";
+import { WanCausalConv } from "../../nn/wan_conv.d.ts";
 import { type LatentStats, type WanConfig } from "./latent.d.ts";
 export type { WanConfig } from "./latent.d.ts";
 /** What a network's layer list says about its shape. */
@@ -33,8 +34,12 @@ export interface WanShape {
     /** Frames per latent frame after the first (4 in Wan2.1). */
     temporalCompression: number;
 }
+/** The middle: residual block, attention, residual block (`${prefix}.0` to `.2`). */
+export declare function middle(up: Uploader, w: WeightReader, prefix: string, c: number): Step[];
+/** A 1x1x1 conv as a step (per frame: its stream is itself). */
+export declare function pointwise(conv: WanCausalConv): Step;
 /** A network as a list of steps, whole or as a stream. */
-declare abstract class WanNetwork implements WanShape {
+export declare abstract class WanNetwork implements WanShape {
     abstract readonly config: WanConfig;
     protected abstract readonly steps: Step[];
     get latentChannels(): number;
