@@ -8599,7 +8599,40 @@ function residualLeaf(leaf) {
 function fail(src, detail) {
   throw new Error(`Cannot read Wan VAE "${src.source}": ${detail}`);
 }
+var LEVEL22 = /^(encoder|decoder)\.(?:down|up)_blocks\.(\d+)\.(?:resnets\.(\d+)|(?:down|up)sampler)\.(.+)$/;
+function referenceNames22(src) {
+  const names = src.names();
+  const v22 = names.some(
+    (n) => /^(?:encoder\.down_blocks\.\d+\.resnets|(?:encoder|decoder)\.(?:down|up)_blocks\.\d+\.(?:down|up)sampler)\./.test(n)
+  );
+  if (!v22) return null;
+  const blocks = /* @__PURE__ */ new Map();
+  for (const n of names) {
+    const m = LEVEL22.exec(n);
+    if (m && m[3] !== void 0) {
+      const key = `${m[1]}.${m[2]}`;
+      blocks.set(key, Math.max(blocks.get(key) ?? 0, Number(m[3]) + 1));
+    }
+  }
+  const out = /* @__PURE__ */ new Map();
+  for (const n of names) {
+    const m = LEVEL22.exec(n);
+    let ref;
+    if (m) {
+      const inner = m[1] === "encoder" ? "downsamples" : "upsamples";
+      const j = m[3] !== void 0 ? Number(m[3]) : blocks.get(`${m[1]}.${m[2]}`) ?? 0;
+      const leaf = m[3] !== void 0 ? residualLeaf(m[4]) : m[4];
+      ref = `${m[1]}.${inner}.${m[2]}.${inner}.${j}.${leaf}`;
+    } else if (/^(?:encoder|decoder)\.(?:down|up)_blocks\./.test(n)) ref = null;
+    else ref = referenceName(n, [], []);
+    if (ref === null) fail(src, `tensor "${n}" is not a name of diffusers' AutoencoderKLWan`);
+    out.set(n, ref);
+  }
+  return out;
+}
 function referenceNames(src) {
+  const v22 = referenceNames22(src);
+  if (v22) return v22;
   const names = src.names();
   const resnets = [], upsamplers = [];
   for (const n of names) {
@@ -8750,6 +8783,7 @@ function checkEtag(etag) {
   if (!isBlobName(etag)) throw new Error(`Invalid ETag ${quote(etag)}: expected ${ETAG_RULE}`);
 }
 var WHOLE_MODEL_FILES = [
+  "Wan2.2_VAE.pth",
   "Wan2.1_VAE.pth",
   "vae/diffusion_pytorch_model.safetensors"
 ];

@@ -94,24 +94,24 @@ export function wanModelName(c: WanShape & { baseWidth: number; half?: string })
 export function describeWanHalf(
   src: TensorSource,
   half: "encoder" | "decoder",
-): WanShape & { baseWidth: number } {
-  const [resample, time] = half === "encoder"
-    ? [
-      /^encoder\.downsamples\.\d+\.resample\.1\.weight$/,
-      /^encoder\.downsamples\.\d+\.time_conv\.weight$/,
-    ]
-    : [
-      /^decoder\.upsamples\.\d+\.resample\.1\.weight$/,
-      /^decoder\.upsamples\.\d+\.time_conv\.weight$/,
-    ];
+): WanShape & { baseWidth: number; half: "encoder" | "decoder" } {
+  // Wan2.2's resamplers sit inside its levels (`encoder.downsamples.i.downsamples.j`), after
+  // its 2x2 patch.
+  const level = half === "encoder" ? "encoder\\.downsamples" : "decoder\\.upsamples";
+  const inner = half === "encoder" ? "downsamples" : "upsamples";
+  const at = `^${level}\\.\\d+\\.(?:${inner}\\.\\d+\\.)?`;
+  const resample = new RegExp(`${at}resample\\.1\\.weight$`);
+  const time = new RegExp(`${at}time_conv\\.weight$`);
   const names = src.names();
   const shape = (name: string) => src.shape(name)?.[0] ?? 0;
+  const patch = isWan22({ has: (n) => src.shape(n) !== undefined }, half) ? 2 : 1;
   return {
     latentChannels: half === "encoder" ? shape("encoder.head.2.weight") / 2 : shape("conv2.weight"),
-    spatialCompression: 2 ** names.filter((n) => resample.test(n)).length,
+    spatialCompression: patch * 2 ** names.filter((n) => resample.test(n)).length,
     temporalCompression: 2 ** names.filter((n) => time.test(n)).length,
     baseWidth: half === "encoder"
       ? shape("encoder.conv1.weight")
       : src.shape("decoder.head.2.weight")?.[1] ?? 0,
+    half,
   };
 }

@@ -37,4 +37,5 @@ export declare function wanModelName(c: WanShape & {
  */
 export declare function describeWanHalf(src: TensorSource, half: "encoder" | "decoder"): WanShape & {
     baseWidth: number;
+    half: "encoder" | "decoder";
 };
