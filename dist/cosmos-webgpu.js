@@ -11787,6 +11787,7 @@ export {
   Tokenizer,
   VARIANTS,
   WAN21_LATENT_STATS,
+  WAN22_LATENT_STATS,
   browserRepoId,
   encodeSafetensors,
   fetchCheckpoint,

@@ -4,7 +4,7 @@
  * seeded random weights, encoder width 8, decoder width 4, 48 latent channels, 2x2 patchify):
  * loaded from the .pth by loadTokenizer, the encoder's mean and the decoder's output of it
  * within 1e-4 relative on both backends, normalised with Wan2.2's statistics, and streamed in
- * three chunkings equal to the whole clip.
+ * three chunkings equal to the whole clip; a level's refusals.
  */
 
 import assert from "node:assert/strict";
@@ -14,6 +14,9 @@ import { parseSafetensors } from "../src/weights/safetensors.ts";
 import type { HostTensor } from "../src/types.ts";
 import { concatTime, sliceTime } from "../src/media/windows.ts";
 import { WAN22_LATENT_STATS } from "../src/models/wan/latent.ts";
+import { Wan22Level } from "../src/nn/wan22_blocks.ts";
+import { type TensorSource, WeightReader } from "../src/weights/checkpoint.ts";
+import { readCheckpoint } from "../src/weights/formats.ts";
 
 const DIR = new URL("wan22/", FIXTURES);
 const PTH = new URL("weights.pth", DIR).pathname;
@@ -119,3 +122,63 @@ for (const backend of BACKENDS) {
     },
   );
 }
+
+/** A checkpoint of zeros with these names and shapes. */
+function zeros(shapes: Record<string, number[]>): TensorSource {
+  const map = new Map(Object.entries(shapes));
+  return {
+    source: "zeros.pth",
+    metadata: {},
+    names: () => [...map.keys()],
+    shape: (n) => map.get(n),
+    float32: (n) => new Float32Array(map.get(n)!.reduce((a, b) => a * b, 1)),
+  };
+}
+
+backendTest(
+  "Wan2.2 levels refuse shortcuts that do not divide, and odd steps after the first",
+  "wasm",
+  async (ops) => {
+    // A level of 8 -> 12 channels halving space: AvgDown3D would average 8 x 4 / 12 channels.
+    const at = "encoder.downsamples.0.downsamples";
+    const uneven = zeros({
+      [`${at}.0.residual.0.gamma`]: [8, 1, 1, 1],
+      [`${at}.0.residual.2.weight`]: [12, 8, 3, 3, 3],
+      [`${at}.0.residual.2.bias`]: [12],
+      [`${at}.0.residual.3.gamma`]: [12, 1, 1, 1],
+      [`${at}.0.residual.6.weight`]: [12, 12, 3, 3, 3],
+      [`${at}.0.residual.6.bias`]: [12],
+      [`${at}.0.shortcut.weight`]: [12, 8, 1, 1, 1],
+      [`${at}.0.shortcut.bias`]: [12],
+      [`${at}.1.resample.1.weight`]: [12, 12, 3, 3],
+      [`${at}.1.resample.1.bias`]: [12],
+    });
+    assert.throws(
+      () =>
+        new Wan22Level(ops, new WeightReader(uneven, "encoder"), "encoder.downsamples.0", 8, true),
+      /Cannot load encoder: "zeros\.pth" has level "encoder\.downsamples\.0" of 8 -> 12 channels, which its 1x2x2 shortcut cannot average evenly/,
+    );
+    // The fixture's second encoder level pairs frames: after a first step, 3 frames are refused.
+    const bytes = await Deno.readFile(new URL("weights.pth", DIR));
+    const reader = new WeightReader(
+      await readCheckpoint(bytes, "weights.pth", "encoder"),
+      "encoder",
+    );
+    const level = new Wan22Level(ops, reader, "encoder.downsamples.1", 8, true);
+    const stream = level.stream();
+    const clip = (t: number) =>
+      ops.upload({ data: new Float32Array(8 * t * 8 * 8), shape: [1, 8, t, 8, 8] });
+    const a = clip(1), b = clip(3);
+    try {
+      ops.release(stream.step(ops, a));
+      assert.throws(
+        () => stream.step(ops, b),
+        /Cannot stream: a step after the first brought 3 frames to a level that pairs frames; steps must end on latent frames/,
+      );
+    } finally {
+      stream.release(ops);
+      ops.release(a);
+      ops.release(b);
+    }
+  },
+);

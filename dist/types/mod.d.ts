@@ -33,7 +33,7 @@ export type { VideoCompression } from "./src/models/config.d.ts";
 export type { HostTensor } from "./src/types.d.ts";
 export { findVariant, VARIANTS } from "./src/models/variants.d.ts";
 export type { Architecture, VariantSpec } from "./src/models/variants.d.ts";
-export { WAN21_LATENT_STATS } from "./src/models/wan/latent.d.ts";
+export { WAN21_LATENT_STATS, WAN22_LATENT_STATS } from "./src/models/wan/latent.d.ts";
 export type { LatentStats } from "./src/models/wan/latent.d.ts";
 export type { BackendChoice } from "./src/backends/select.d.ts";
 export type { WasmOptions } from "./src/backends/wasm/backend.d.ts";
