@@ -167,3 +167,46 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "cosmos autoencode takes a PNG through the Wan2.2 VAE (16x16, 48 channels) as a one-frame clip",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const pth = new URL("wan22/weights.pth", FIXTURES).pathname;
+    const dir = await Deno.makeTempDir();
+    const tok = await loadTokenizer({ encoder: pth, decoder: pth, ops: await wasmOps() });
+    try {
+      // 28x20 pads to 32x32 at Wan2.2's 16.
+      const img = picture();
+      await Deno.writeFile(`${dir}/x.png`, encodeImage(img, "png"));
+      const { image, crop } = padImage(img, 16, "reflect");
+      const still = framesToTensor([image], false);
+      const { latent } = await tok.encode({ data: still.data, shape: [1, 3, 1, 32, 32] });
+      const want = cropImage(tensorToFrames(await tok.decode(latent!))[0], crop);
+      const r = await cosmos([
+        "autoencode",
+        `${dir}/x.png`,
+        "--encoder",
+        pth,
+        "--decoder",
+        pth,
+        "-o",
+        `${dir}/z.png`,
+        "--backend",
+        "wasm",
+        "--json",
+        "-q",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout).tokens, [1, 48, 2, 2]);
+      const rec = decodeImage(await Deno.readFile(`${dir}/z.png`), "z.png");
+      assert.deepEqual([rec.width, rec.height], [28, 20]);
+      assert.deepEqual(rec.data, want.data);
+    } finally {
+      await tok.dispose();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
