@@ -10933,7 +10933,7 @@ function upTimeStream(upSpace, first, second) {
 
 // src/models/wan/network.ts
 function sequence(up, w, prefix, down) {
-  const steps = [];
+  const steps = [], timeSteps = [];
   let width = 0, resamples = 0, temporal2 = 0;
   for (let k = 0; ; k++) {
     const at = `${prefix}.${k}`;
@@ -10954,13 +10954,13 @@ function sequence(up, w, prefix, down) {
       const mode = `${down ? "down" : "up"}sample${time ? "3d" : "2d"}`;
       steps.push(wanResample(up, w, at, width, mode));
       resamples++;
-      if (time) temporal2++;
+      if (time) temporal2++, timeSteps.push(steps[steps.length - 1]);
       if (!down) width = w.shape(`${at}.resample.1.weight`)[0];
     } else if (k === 0) {
       throw new Error(`Cannot load ${w.half}: "${w.source}" has no layer "${at}"`);
     } else break;
   }
-  return { steps, width, resamples, temporal: temporal2 };
+  return { steps, width, resamples, temporal: temporal2, timeSteps };
 }
 function middle(up, w, prefix, c) {
   return [
@@ -10978,7 +10978,46 @@ function runSteps(run, steps, x) {
   for (const step of steps) h = run(step, h, h !== x);
   return h;
 }
-var WanNetwork = class {
+function runFrameWise(ops, run, steps, x, pixels) {
+  const [, , t, h, w] = x.shape;
+  const per = Math.max(1, Math.floor(pixels / (h * w)));
+  if (t <= per || !steps.length) return runSteps(run, steps, x);
+  const parts = [];
+  for (let f = 0; f < t; f += per) {
+    const sub = sliceFrames(ops, x, f, Math.min(t, f + per));
+    parts.push(runSteps(run, steps, sub));
+    ops.release(sub);
+  }
+  const out = ops.joinFrames(parts.map(allFrames));
+  for (const p of parts) ops.release(p);
+  return out;
+}
+var WanNetwork = class _WanNetwork {
+  /**
+   * Pixel-frames a run of frame-wise steps takes at once: one 512 x 512 frame. A step of the
+   * engine holds 4 frames (1 + 4k for the first), and at full resolution the first layers hold
+   * some 3 KB per pixel-frame (Wan2.1's 96 channels, their norms and convs): 4 frames of 480p
+   * would need over 4 GiB, more than WebAssembly's memory. Tests lower it to split small clips.
+   */
+  static subStepPixels = 1 << 18;
+  /** `x` through every step, the two ends frame-wise (see the class). */
+  #run(ops, run, x) {
+    const steps = this.steps;
+    const first = steps.findIndex((s) => this.timeSteps.has(s));
+    const last = steps.findLastIndex((s) => this.timeSteps.has(s));
+    const segments = first < 0 ? [{ steps, frameWise: true }] : [
+      { steps: steps.slice(0, first), frameWise: true },
+      { steps: steps.slice(first, last + 1), frameWise: false },
+      { steps: steps.slice(last + 1), frameWise: true }
+    ];
+    let h = x;
+    for (const seg of segments) {
+      const y = seg.frameWise ? runFrameWise(ops, run, seg.steps, h, _WanNetwork.subStepPixels) : runSteps(run, seg.steps, h);
+      if (h !== x && y !== h) ops.release(h);
+      h = y;
+    }
+    return h;
+  }
   get latentChannels() {
     return this.config.latentChannels;
   }
@@ -10988,15 +11027,20 @@ var WanNetwork = class {
   get temporalCompression() {
     return this.config.temporalCompression;
   }
-  /** The network over a whole clip (or latent). */
+  /** The network over a whole clip (or latent): one step of a stream, the same frames. */
   forward(ops, x) {
-    return Promise.resolve(runSteps(runWhole(ops), this.steps, x));
+    const run = new StreamRun(ops);
+    try {
+      return Promise.resolve(this.#run(ops, run.run, x));
+    } finally {
+      run.release();
+    }
   }
   /** A run over a clip (or latent) arriving in the engine's temporal steps. */
   stream(ops) {
     const run = new StreamRun(ops);
     return {
-      step: (_ops, x) => Promise.resolve(runSteps(run.run, this.steps, x)),
+      step: (_ops, x) => Promise.resolve(this.#run(_ops, run.run, x)),
       release: () => run.release()
     };
   }
@@ -11004,11 +11048,13 @@ var WanNetwork = class {
 var WanEncoder = class extends WanNetwork {
   config;
   steps;
+  timeSteps;
   constructor(up, w, stats = null) {
     super();
     const dim = w.shape("encoder.conv1.weight")[0];
     const conv1 = new WanCausalConv(up, w, "encoder.conv1", 3, dim, [3, 3, 3]);
     const seq = sequence(up, w, "encoder.downsamples", true);
+    this.timeSteps = new Set(seq.timeSteps);
     const c = seq.width;
     const z2 = w.shape("encoder.head.2.weight")[0];
     if (z2 % 2 !== 0) {
@@ -11049,6 +11095,7 @@ var WanEncoder = class extends WanNetwork {
 var WanDecoder = class extends WanNetwork {
   config;
   steps;
+  timeSteps;
   constructor(up, w, stats = null) {
     super();
     const z = w.shape("conv2.weight")[0];
@@ -11068,6 +11115,7 @@ var WanDecoder = class extends WanNetwork {
     const conv1 = new WanCausalConv(up, w, "decoder.conv1", z, dim, [3, 3, 3]);
     const mid = middle(up, w, "decoder.middle", dim);
     const seq = sequence(up, w, "decoder.upsamples", false);
+    this.timeSteps = new Set(seq.timeSteps);
     this.config = {
       half: "decoder",
       kind: "video",
@@ -11222,6 +11270,7 @@ function compression(steps) {
 var Wan22Encoder = class extends WanNetwork {
   config;
   steps;
+  timeSteps;
   constructor(up, w, stats = null) {
     super();
     const dim = w.shape("encoder.conv1.weight")[0];
@@ -11239,6 +11288,7 @@ var Wan22Encoder = class extends WanNetwork {
       }
     );
     const body = levels(up, w, "encoder.downsamples", dim, true);
+    this.timeSteps = new Set(body.steps.filter((l) => l.fold.time > 1));
     const z2 = w.shape("encoder.head.2.weight")[0];
     if (z2 % 2 !== 0) {
       throw new Error(
@@ -11280,6 +11330,7 @@ var Wan22Encoder = class extends WanNetwork {
 var Wan22Decoder = class extends WanNetwork {
   config;
   steps;
+  timeSteps;
   constructor(up, w, stats = null) {
     super();
     const z = w.shape("conv2.weight")[0];
@@ -11299,6 +11350,7 @@ var Wan22Decoder = class extends WanNetwork {
     const conv1 = new WanCausalConv(up, w, "decoder.conv1", z, dim, [3, 3, 3]);
     const mid = middle(up, w, "decoder.middle", dim);
     const body = levels(up, w, "decoder.upsamples", dim, false);
+    this.timeSteps = new Set(body.steps.filter((l) => l.fold.time > 1));
     const { space, time } = compression(body.steps);
     this.config = {
       half: "decoder",

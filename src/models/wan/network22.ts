@@ -86,6 +86,7 @@ function compression(steps: Wan22Level[]): { space: number; time: number } {
 export class Wan22Encoder extends WanNetwork {
   readonly config: WanConfig;
   protected readonly steps: Step[];
+  protected readonly timeSteps: ReadonlySet<Step>;
 
   constructor(up: Uploader, w: WeightReader, stats: LatentStats | null = null) {
     super();
@@ -104,6 +105,7 @@ export class Wan22Encoder extends WanNetwork {
       },
     );
     const body = levels(up, w, "encoder.downsamples", dim, true);
+    this.timeSteps = new Set(body.steps.filter((l) => l.fold.time > 1));
     const z2 = w.shape("encoder.head.2.weight")[0];
     if (z2 % 2 !== 0) {
       throw new Error(
@@ -152,6 +154,7 @@ export class Wan22Encoder extends WanNetwork {
 export class Wan22Decoder extends WanNetwork {
   readonly config: WanConfig;
   protected readonly steps: Step[];
+  protected readonly timeSteps: ReadonlySet<Step>;
 
   constructor(up: Uploader, w: WeightReader, stats: LatentStats | null = null) {
     super();
@@ -174,6 +177,7 @@ export class Wan22Decoder extends WanNetwork {
     const conv1 = new WanCausalConv(up, w, "decoder.conv1", z, dim, [3, 3, 3]);
     const mid = middle(up, w, "decoder.middle", dim);
     const body = levels(up, w, "decoder.upsamples", dim, false);
+    this.timeSteps = new Set(body.steps.filter((l) => l.fold.time > 1));
     const { space, time } = compression(body.steps);
     this.config = {
       half: "decoder",

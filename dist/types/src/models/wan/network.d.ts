@@ -38,14 +38,28 @@ export interface WanShape {
 export declare function middle(up: Uploader, w: WeightReader, prefix: string, c: number): Step[];
 /** A 1x1x1 conv as a step (per frame: its stream is itself). */
 export declare function pointwise(conv: WanCausalConv): Step;
-/** A network as a list of steps, whole or as a stream. */
+/**
+ * A network as a list of steps, run through the streaming engine whole or step by step. The
+ * steps before the first that changes time and after the last (the full-resolution ends of
+ * both networks) run a few frames at a time, so that memory stays that of one large frame.
+ */
 export declare abstract class WanNetwork implements WanShape {
+    #private;
+    /**
+     * Pixel-frames a run of frame-wise steps takes at once: one 512 x 512 frame. A step of the
+     * engine holds 4 frames (1 + 4k for the first), and at full resolution the first layers hold
+     * some 3 KB per pixel-frame (Wan2.1's 96 channels, their norms and convs): 4 frames of 480p
+     * would need over 4 GiB, more than WebAssembly's memory. Tests lower it to split small clips.
+     */
+    static subStepPixels: number;
     abstract readonly config: WanConfig;
     protected abstract readonly steps: Step[];
+    /** The steps that change time (temporal resamplers, or Wan2.2 levels that fold time). */
+    protected abstract readonly timeSteps: ReadonlySet<Step>;
     get latentChannels(): number;
     get spatialCompression(): number;
     get temporalCompression(): number;
-    /** The network over a whole clip (or latent). */
+    /** The network over a whole clip (or latent): one step of a stream, the same frames. */
     forward(ops: Ops, x: Tensor): Promise<Tensor>;
     /** A run over a clip (or latent) arriving in the engine's temporal steps. */
     stream(ops: Ops): NetworkStream;
@@ -57,6 +71,7 @@ export declare abstract class WanNetwork implements WanShape {
 export declare class WanEncoder extends WanNetwork {
     readonly config: WanConfig;
     protected readonly steps: Step[];
+    protected readonly timeSteps: ReadonlySet<Step>;
     constructor(up: Uploader, w: WeightReader, stats?: LatentStats | null);
 }
 /**
@@ -66,5 +81,6 @@ export declare class WanEncoder extends WanNetwork {
 export declare class WanDecoder extends WanNetwork {
     readonly config: WanConfig;
     protected readonly steps: Step[];
+    protected readonly timeSteps: ReadonlySet<Step>;
     constructor(up: Uploader, w: WeightReader, stats?: LatentStats | null);
 }

@@ -34,6 +34,7 @@ export declare function isWan22(w: Pick<WeightReader, "has">, half: "encoder" | 
 export declare class Wan22Encoder extends WanNetwork {
     readonly config: WanConfig;
     protected readonly steps: Step[];
+    protected readonly timeSteps: ReadonlySet<Step>;
     constructor(up: Uploader, w: WeightReader, stats?: LatentStats | null);
 }
 /**
@@ -43,5 +44,6 @@ export declare class Wan22Encoder extends WanNetwork {
 export declare class Wan22Decoder extends WanNetwork {
     readonly config: WanConfig;
     protected readonly steps: Step[];
+    protected readonly timeSteps: ReadonlySet<Step>;
     constructor(up: Uploader, w: WeightReader, stats?: LatentStats | null);
 }
