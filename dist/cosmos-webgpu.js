@@ -11027,8 +11027,18 @@ var WanNetwork = class _WanNetwork {
   get temporalCompression() {
     return this.config.temporalCompression;
   }
-  /** The network over a whole clip (or latent): one step of a stream, the same frames. */
+  /**
+   * The network over a whole clip (or latent). When its full-resolution end splits (more
+   * pixel-frames than subStepPixels), as one step of a stream, whose layers carry what the
+   * later pieces read (the same frames); else whole, carrying nothing.
+   */
   forward(ops, x) {
+    const [, , t, h, w] = x.shape;
+    const { half, spatialCompression: s, temporalCompression: tc } = this.config;
+    const pixelFrames = half === "encoder" ? t * h * w : (1 + (t - 1) * tc) * h * w * s * s;
+    if (t === 1 || pixelFrames <= _WanNetwork.subStepPixels) {
+      return Promise.resolve(runSteps(runWhole(ops), this.steps, x));
+    }
     const run = new StreamRun(ops);
     try {
       return Promise.resolve(this.#run(ops, run.run, x));

@@ -19,7 +19,7 @@
 
 import type { Ops, Tensor, Uploader } from "../../backends/ops.ts";
 import type { WeightReader } from "../../weights/checkpoint.ts";
-import { type RunStep, type Step, StreamRun } from "../graph.ts";
+import { type RunStep, runWhole, type Step, StreamRun } from "../graph.ts";
 import type { NetworkStream } from "../video.ts";
 import { WanCausalConv } from "../../nn/wan_conv.ts";
 import {
@@ -179,8 +179,18 @@ export abstract class WanNetwork implements WanShape {
     return this.config.temporalCompression;
   }
 
-  /** The network over a whole clip (or latent): one step of a stream, the same frames. */
+  /**
+   * The network over a whole clip (or latent). When its full-resolution end splits (more
+   * pixel-frames than subStepPixels), as one step of a stream, whose layers carry what the
+   * later pieces read (the same frames); else whole, carrying nothing.
+   */
   forward(ops: Ops, x: Tensor): Promise<Tensor> {
+    const [, , t, h, w] = x.shape;
+    const { half, spatialCompression: s, temporalCompression: tc } = this.config;
+    const pixelFrames = half === "encoder" ? t * h * w : (1 + (t - 1) * tc) * h * w * s * s;
+    if (t === 1 || pixelFrames <= WanNetwork.subStepPixels) {
+      return Promise.resolve(runSteps(runWhole(ops), this.steps, x));
+    }
     const run = new StreamRun(ops);
     try {
       return Promise.resolve(this.#run(ops, run.run, x));

@@ -59,7 +59,11 @@ export declare abstract class WanNetwork implements WanShape {
     get latentChannels(): number;
     get spatialCompression(): number;
     get temporalCompression(): number;
-    /** The network over a whole clip (or latent): one step of a stream, the same frames. */
+    /**
+     * The network over a whole clip (or latent). When its full-resolution end splits (more
+     * pixel-frames than subStepPixels), as one step of a stream, whose layers carry what the
+     * later pieces read (the same frames); else whole, carrying nothing.
+     */
     forward(ops: Ops, x: Tensor): Promise<Tensor>;
     /** A run over a clip (or latent) arriving in the engine's temporal steps. */
     stream(ops: Ops): NetworkStream;
