@@ -35,7 +35,7 @@ export type { HostTensor } from "./src/types.ts";
 export { findVariant, VARIANTS } from "./src/models/variants.ts";
 export type { Architecture, VariantSpec } from "./src/models/variants.ts";
 // The Wan2.1 VAE (the tokenizer of Cosmos-Predict2 and 2.5): its latent statistics.
-export { WAN21_LATENT_STATS } from "./src/models/wan/latent.ts";
+export { WAN21_LATENT_STATS, WAN22_LATENT_STATS } from "./src/models/wan/latent.ts";
 export type { LatentStats } from "./src/models/wan/latent.ts";
 // Backends: what `backend`, `wasm` and `webgpu` in LoadOptions take, and the op interface a
 // backend passed as `backend` implements.
@@ -58,6 +58,7 @@ export type {
   NormWeights,
   Ops,
   RmsNormWeights,
+  ShuffleOptions,
   Tensor,
 } from "./src/backends/ops.ts";
 export type { TensorScope } from "./src/backends/scopes.ts";

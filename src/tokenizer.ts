@@ -12,7 +12,7 @@ import { fsqCodesToIndices, fsqIndicesToCodes } from "./backends/wasm/standalone
 import type { HalfConfig } from "./models/config.ts";
 import type { ImageDecoder, ImageEncoder } from "./models/image.ts";
 import type { VideoDecoder, VideoEncoder } from "./models/video.ts";
-import type { WanConfig, WanDecoder, WanEncoder } from "./models/wan/network.ts";
+import type { WanConfig, WanNetwork } from "./models/wan/network.ts";
 import type { Probe } from "./models/graph.ts";
 import { checkData, checkImageInput, checkIndicesInput, checkLatentInput } from "./inputs.ts";
 import {
@@ -45,9 +45,9 @@ import {
 } from "./token_results.ts";
 
 /** An image or video encoder built over a backend (Cosmos', or the Wan VAE's). */
-export type Encoder = ImageEncoder | VideoEncoder | WanEncoder;
+export type Encoder = ImageEncoder | VideoEncoder | WanNetwork;
 /** An image or video decoder built over a backend (Cosmos', or the Wan VAE's). */
-export type Decoder = ImageDecoder | VideoDecoder | WanDecoder;
+export type Decoder = ImageDecoder | VideoDecoder | WanNetwork;
 
 /** @internal What `loadTokenizer` builds a Tokenizer from. */
 export interface TokenizerParts {
@@ -85,6 +85,8 @@ export class Tokenizer {
   readonly model: string;
   /** Whether it tokenizes images or videos. */
   readonly kind: "image" | "video";
+  /** "wan" for the Wan VAE (a video model that takes images as one-frame clips), else "cosmos". */
+  readonly family: "cosmos" | "wan";
   /** Whether its tokens are FSQ indices (discrete) rather than a latent (continuous). */
   readonly discrete: boolean;
   /** Pixels per latent position along height and width. */
@@ -125,6 +127,7 @@ export class Tokenizer {
     const cfg: HalfConfig | WanConfig = (parts.encoder?.config ?? parts.decoder?.config)!;
     this.model = parts.model;
     this.kind = cfg.kind;
+    this.family = "family" in cfg ? cfg.family : "cosmos";
     this.fsqLevels = cfg.fsqLevels;
     this.discrete = cfg.fsqLevels !== null;
     this.spatialCompression = cfg.spatialCompression;

@@ -336,6 +336,19 @@ bandedTest(
       "3D Haar unpatching, 2 levels",
       (ops, up) => ops.haarUnpatch(up([1, 64, 2, 6, 2], 1), 2),
     );
+    // The Wan2.2 VAE's folds (AvgDown3D with its zero frame in front, DupUp3D).
+    await sameOnBoth(
+      banded,
+      plain,
+      "spaceToChannel 2x2x2 in groups of 2",
+      (ops, up) => ops.spaceToChannel(up([1, 2, 3, 24, 14], 8), { time: 2, space: 2, group: 2 }),
+    );
+    await sameOnBoth(
+      banded,
+      plain,
+      "channelToSpace 2x2x2, each channel twice",
+      (ops, up) => ops.channelToSpace(up([1, 8, 2, 12, 7], 8), { time: 2, space: 2, group: 2 }),
+    );
     await sameOnBoth(banded, plain, "2D Haar patching and back", (ops, up) => {
       const p = ops.haarPatch(up([1, 3, 24, 16], 1), 1);
       const y = ops.haarUnpatch(p, 1);

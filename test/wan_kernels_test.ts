@@ -12,7 +12,7 @@ const CASES: { shape: number[]; silu: boolean }[] = [
   { shape: [2, 5, 3, 4, 6], silu: true },
   // An image [B, C, H, W] without SiLU.
   { shape: [1, 16, 7, 5], silu: false },
-  // More positions than the WebAssembly backend's block of 65536.
+  // Many positions: the WebAssembly kernel's items spread over every thread.
   { shape: [1, 3, 2, 200, 180], silu: true },
 ];
 

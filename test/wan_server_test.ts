@@ -1,7 +1,7 @@
 /**
  * The tokenization server with a Wan VAE (the fixture's .pth) on 127.0.0.1: a video uploaded
  * through ffmpeg comes back as the encoder's latent, the same values as encoding the frames
- * directly; an image is refused as for any video tokenizer.
+ * directly; an image is taken too, as a one-frame clip.
  */
 
 import assert from "node:assert/strict";
@@ -14,7 +14,7 @@ import { encodeImage } from "../src/media/image.ts";
 const PTH = new URL("wan/weights.pth", FIXTURES).pathname;
 
 Deno.test({
-  name: "server: a video through a Wan VAE gives its latent; an image is refused",
+  name: "server: a video through a Wan VAE gives its latent; an image is a one-frame clip",
   ignore: !HAS_FFMPEG,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -60,11 +60,13 @@ Deno.test({
       }
       const { latent } = await tok.encode({ data: pixels, shape: [1, 3, 5, 32, 32] });
       assertClose(got, latent!.data, 1e-6, "served latent");
+      // An image is a one-frame clip (wan_server_image_test.ts has the values).
       const img = await post(
         encodeImage({ width: 16, height: 16, data: new Uint8Array(768) }, "png"),
       );
-      assert.equal(img.status, 422);
-      assert.match(img.json.error, /video tokenizer: send a video/);
+      assert.equal(img.status, 200, JSON.stringify(img.json));
+      assert.equal(img.json.kind, "image");
+      assert.deepEqual(img.json.tokens.shape, [1, 16, 2, 2]);
     } finally {
       await server.shutdown();
       await tok.dispose();

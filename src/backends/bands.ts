@@ -288,15 +288,26 @@ export function resampleRows(
   };
 }
 
+/**
+ * The rows an op folding blocks of `f` rows into one (`fold`: Haar, spaceToChannel) or
+ * unfolding one into `f` reads from an input of `h` rows.
+ */
+export function blockRows(
+  f: number,
+  fold: boolean,
+  h: number,
+): { inRows: RowMap; boundary: (r: number) => boolean } {
+  return {
+    inRows: (r0, r1) => fold ? [r0 * f, Math.min(h, r1 * f)] : [r0 / f, r1 / f],
+    boundary: (r) => fold || r % f === 0,
+  };
+}
+
 /** The rows a Haar transform of `levels` levels reads from an input of `h` rows. */
 export function haarRows(
   levels: number,
   forward: boolean,
   h: number,
 ): { inRows: RowMap; boundary: (r: number) => boolean } {
-  const f = 2 ** levels;
-  return {
-    inRows: (r0, r1) => forward ? [r0 * f, Math.min(h, r1 * f)] : [r0 / f, r1 / f],
-    boundary: (r) => forward || r % f === 0,
-  };
+  return blockRows(2 ** levels, forward, h);
 }

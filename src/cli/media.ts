@@ -28,6 +28,7 @@ import { isVideoPath, probeVideo, VideoWriter } from "../media/video.ts";
 import { encodeTokenFile, readTokenFile, type TokenInfo } from "./tokens.ts";
 import { commitTemp, discardTemp, tempPathFor } from "./cleanup.ts";
 import { readInput, STDIO, writeOutput } from "./outputs.ts";
+import { decodeImageClip, encodeImageClip, takesImageClips } from "../models/wan/images.ts";
 import { ProgressBar } from "./progress.ts";
 import { resizeShortSide } from "./resize.ts";
 import {
@@ -84,8 +85,11 @@ export function mediaKind(path: string): "image" | "video" {
 }
 
 function checkKind(tok: Tokenizer, input: string, kind: "image" | "video"): void {
-  if (tok.kind !== kind) {
-    const want = kind === "image" ? "an image model (CI/DI)" : "a video model (CV/DV)";
+  // The Wan VAE takes an image as a one-frame clip.
+  if (tok.kind !== kind && !(kind === "image" && takesImageClips(tok))) {
+    const want = kind === "image"
+      ? "an image model (CI/DI) or a Wan VAE"
+      : "a video model (CV/DV, Wan)";
     throw new Error(
       `"${input}" is ${kind === "image" ? "an image" : "a video"} but ${tok.model} is ${
         tok.kind === "image" ? "an image" : "a video"
@@ -99,12 +103,14 @@ function extensionOf(path: string): string {
 }
 
 function baseInfo(tok: Tokenizer, input: string, crop: Crop, format?: ImageFormat): TokenInfo {
+  // Images are image tokens whatever the model: a Wan VAE's are its one-frame clip's latent.
+  const image = mediaKind(input) === "image";
   return {
     model: tok.model,
-    kind: tok.kind,
+    kind: image ? "image" : tok.kind,
     discrete: tok.discrete,
     spatialCompression: tok.spatialCompression,
-    temporalCompression: tok.temporalCompression,
+    temporalCompression: image ? 1 : tok.temporalCompression,
     source: input,
     // From stdin, the format the bytes are: what decode writes to a directory or stdout.
     sourceFormat: input === STDIO && format
@@ -148,6 +154,18 @@ async function loadImage(tok: Tokenizer, input: string, opts: MediaOptions) {
   return { img, crop, tensor: framesToTensor([image], false), format: sniffImage(bytes)! };
 }
 
+/** An image's tokens: an image tokenizer's, or a Wan VAE's latent of it as a one-frame clip. */
+async function imageTokens(tok: Tokenizer, tensor: HostTensor): Promise<HostTensor> {
+  return tok.kind === "video"
+    ? await encodeImageClip(tok, tensor)
+    : tokensOf(await tok.encode(tensor));
+}
+
+/** An image's pixels [1, 3, H, W] from its tokens, likewise. */
+async function imageOf(tok: Tokenizer, tokens: HostTensor): Promise<HostTensor> {
+  return tok.kind === "video" ? await decodeImageClip(tok, tokens) : await tok.decode(tokens);
+}
+
 /** Encodes one image or video to a token file. */
 export async function encodeItem(
   tok: Tokenizer,
@@ -159,7 +177,7 @@ export async function encodeItem(
   if (mediaKind(input) === "image") {
     const { img, crop, tensor, format } = await loadImage(tok, input, opts);
     const t0 = performance.now();
-    const tokens = tokensOf(await tok.encode(tensor));
+    const tokens = await imageTokens(tok, tensor);
     const encodeMs = performance.now() - t0;
     const info = baseInfo(tok, input, crop, format);
     await writeOutput(output, encodeTokenFile({ info, tokens }));
@@ -211,7 +229,7 @@ export async function decodeItem(
   const crop = info.crop;
   if (info.kind === "image") {
     const t0 = performance.now();
-    const decoded = await tok.decode(tokens);
+    const decoded = await imageOf(tok, tokens);
     const decodeMs = performance.now() - t0;
     const img = cropImage(tensorToFrames(decoded)[0], crop);
     await writeImageFile(output, img, opts, info.sourceFormat);
@@ -245,10 +263,15 @@ export async function decodeItem(
 
 /** Whether a token file was made by a model like the loaded one. */
 function checkTokenModel(tok: Tokenizer, info: TokenInfo, input: string): void {
+  // A Wan VAE decodes image tokens (its one-frame clips, temporal compression 1) too.
+  const imageClip = info.kind === "image" && takesImageClips(tok);
+  // Latents of the same shape from the other family would decode to noise.
+  const wanTokens = /^Wan[ \d.-]/.test(info.model);
   if (
-    tok.kind !== info.kind || tok.discrete !== info.discrete ||
+    wanTokens !== (tok.family === "wan") ||
+    (tok.kind !== info.kind && !imageClip) || tok.discrete !== info.discrete ||
     tok.spatialCompression !== info.spatialCompression ||
-    tok.temporalCompression !== info.temporalCompression
+    (!imageClip && tok.temporalCompression !== info.temporalCompression)
   ) {
     throw new Error(`"${input}" holds tokens of ${info.model}, which ${tok.model} cannot decode`);
   }
@@ -265,10 +288,10 @@ export async function autoencodeItem(
   if (mediaKind(input) === "image") {
     const { img, crop, tensor, format } = await loadImage(tok, input, opts);
     let t0 = performance.now();
-    const tokens = tokensOf(await tok.encode(tensor));
+    const tokens = await imageTokens(tok, tensor);
     const encodeMs = performance.now() - t0;
     t0 = performance.now();
-    const decoded = await tok.decode(tokens);
+    const decoded = await imageOf(tok, tokens);
     const decodeMs = performance.now() - t0;
     const rec = cropImage(tensorToFrames(decoded)[0], crop);
     const meter = new QualityMeter();

@@ -95,11 +95,13 @@ export function checkEtag(etag: string): void {
 }
 
 /**
- * Files that hold a whole model, both halves, tried when a repo has no half file: the Wan2.1
- * VAE as Wan ships it (`Wan-AI/Wan2.1-T2V-1.3B`), and a diffusers pipeline's VAE
+ * Files that hold a whole model, both halves, tried in this order when a repo has no half
+ * file: the Wan2.2 and Wan2.1 VAEs as Wan ships them (`Wan-AI/Wan2.2-TI2V-5B`,
+ * `Wan-AI/Wan2.1-T2V-1.3B`; a repo with Wan2.2's runs it), and a diffusers pipeline's VAE
  * (`Wan-AI/Wan2.1-T2V-1.3B-Diffusers`).
  */
 export const WHOLE_MODEL_FILES: readonly string[] = [
+  "Wan2.2_VAE.pth",
   "Wan2.1_VAE.pth",
   "vae/diffusion_pytorch_model.safetensors",
 ];

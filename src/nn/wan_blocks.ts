@@ -13,7 +13,7 @@
 import type { ConvWeights, Ops, RmsNormWeights, Tensor, Uploader } from "../backends/ops.ts";
 import type { WeightReader } from "../weights/checkpoint.ts";
 import { convParams } from "./params.ts";
-import { WanCausalConv, type WanCausalConvStream } from "./wan_conv.ts";
+import { type ChannelOrder, WanCausalConv, type WanCausalConvStream } from "./wan_conv.ts";
 import { allFrames, frameCount, localStream, sliceFrames, type StepStream } from "./stream.ts";
 
 /**
@@ -88,16 +88,27 @@ export function wanConvStep(conv: WanCausalConv): Step {
   });
 }
 
-/** The head: RMS norm, SiLU, 3x3x3 conv (`${prefix}.0`, `${prefix}.2`). */
+/** The head: RMS norm, SiLU, 3x3x3 conv (`${prefix}.0`, `${prefix}.2`; `order` its outputs'). */
 export function wanHead(
   up: Uploader,
   w: WeightReader,
   prefix: string,
   cin: number,
   cout: number,
+  order?: ChannelOrder,
 ): Step {
   const norm = loadRmsNorm(up, w, `${prefix}.0`, cin);
-  const conv = new WanCausalConv(up, w, `${prefix}.2`, cin, cout, [3, 3, 3]);
+  const conv = new WanCausalConv(
+    up,
+    w,
+    `${prefix}.2`,
+    cin,
+    cout,
+    [3, 3, 3],
+    undefined,
+    undefined,
+    order,
+  );
   return streamed(() => {
     const s = conv.stream();
     return { step: (ops, x) => normConv(ops, x, norm, s), release: (ops) => s.release(ops) };
@@ -172,7 +183,8 @@ export type ResampleMode = "downsample2d" | "downsample3d" | "upsample2d" | "ups
  * Resample. Down: zero pad right/bottom, 3x3 stride-2 conv (`resample.1`); in 3D then, past
  * frame 0 (which passes as it is), a stride-2 (3,1,1) conv (`time_conv`) over the frames from
  * the one before. Up: in 3D first, past frame 0, a zero-padded causal (3,1,1) conv to 2C
- * channels whose halves become two frames each; then nearest 2x and a 3x3 conv to C / 2.
+ * channels whose halves become two frames each; then nearest 2x and a 3x3 conv to C / 2
+ * (Wan2.1) or C (Wan2.2): the width the checkpoint's conv has.
  */
 export function wanResample(
   up: Uploader,
@@ -195,7 +207,14 @@ export function wanResample(
     );
     return streamed(() => downTimeStream(down, time));
   }
-  const space = loadConv2d(up, w, `${prefix}.resample.1`, c / 2, c, 3);
+  const space = loadConv2d(
+    up,
+    w,
+    `${prefix}.resample.1`,
+    w.shape(`${prefix}.resample.1.weight`)[0],
+    c,
+    3,
+  );
   const upSpace = (ops: Ops, x: Tensor) => ops.conv(x, space, { upsample: true });
   if (mode === "upsample2d") return { forward: upSpace, stream: () => localStream(upSpace) };
   // The time conv's outputs [0, C) are each frame's first copy, [C, 2C) its second.

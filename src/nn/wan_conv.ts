@@ -24,10 +24,20 @@ interface Tap {
 }
 
 /**
+ * Channel orders a conv's weights are loaded in, where this implementation lays channels out
+ * otherwise than the checkpoint: layer channel i is checkpoint channel order[i].
+ */
+export interface ChannelOrder {
+  input?: readonly number[];
+  output?: readonly number[];
+}
+
+/**
  * Loads `${prefix}.weight` [Cout, Cin, kt, kh, kw] (or a 2D conv's [Cout, Cin, kh, kw]) and
  * `${prefix}.bias`, keeping output channels [rows[0], rows[1]) (default all), as one per-frame
  * conv per time tap. `adjust` may change a 1x1x1 conv's kept weights [Cout, Cin] and bias
- * before they upload (a folded affine map of its input or output).
+ * before they upload (a folded affine map of its input or output); `order` permutes the
+ * channels (Wan2.2's patchified ones: ../models/wan/patch.ts).
  */
 export class WanCausalConv {
   readonly taps: Tap[];
@@ -42,13 +52,16 @@ export class WanCausalConv {
     readonly kernel: [number, number, number],
     rows: [number, number] = [0, cout],
     adjust?: (weight: Float32Array, bias: Float32Array) => void,
+    order: ChannelOrder = {},
   ) {
     const [kt, kh, kw] = kernel;
     const weight = w.take(`${prefix}.weight`, [cout, cin, kt, kh, kw]);
     const bias = w.take(`${prefix}.bias`, [cout]);
     this.cout = rows[1] - rows[0];
     const plane = kh * kw;
-    const kept = bias.slice(rows[0], rows[1]);
+    const row = (o: number) => order.output ? order.output[rows[0] + o] : rows[0] + o;
+    const col = (i: number) => order.input ? order.input[i] : i;
+    const kept = Float32Array.from({ length: this.cout }, (_, o) => bias[row(o)]);
     if (adjust && kt !== 1) throw new Error(`${prefix}: only a 1x1x1 conv's weights are adjusted`);
     const zero = new Float32Array(this.cout);
     this.taps = [];
@@ -56,7 +69,7 @@ export class WanCausalConv {
       const wt = new Float32Array(this.cout * cin * plane);
       for (let o = 0; o < this.cout; o++) {
         for (let i = 0; i < cin; i++) {
-          const from = (((rows[0] + o) * cin + i) * kt + tap) * plane;
+          const from = ((row(o) * cin + col(i)) * kt + tap) * plane;
           wt.set(weight.subarray(from, from + plane), (o * cin + i) * plane);
         }
       }

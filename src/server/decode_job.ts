@@ -18,6 +18,7 @@ import { VideoWriter } from "../media/video.ts";
 import { HttpError } from "./http.ts";
 import { bufferOf, type DecodeJob, type FileResult, type JobLimits } from "./protocol.ts";
 import { clipFrames, latentFrames, maxLatentFrames, timeWindows } from "./clip.ts";
+import { decodeImageClip, takesImageClips } from "../models/wan/images.ts";
 
 /** Output formats by kind, the first the default, with their media types. */
 const FORMATS = {
@@ -51,8 +52,16 @@ function isSize(v: unknown): v is number {
   return Number.isSafeInteger(v) && (v as number) >= 1;
 }
 
-/** The request's tokens as a tensor, checked against the model and the limits. */
-function tokensOf(tok: Tokenizer, body: Record<string, unknown>, lim: JobLimits): HostTensor {
+/**
+ * The request's tokens as a tensor, checked against the model and the limits, and whether
+ * they are an image's or a video's: a Wan VAE takes both, an image's latent without the time
+ * axis (as /tokenize answers it).
+ */
+function tokensOf(
+  tok: Tokenizer,
+  body: Record<string, unknown>,
+  lim: JobLimits,
+): { tokens: HostTensor; kind: "image" | "video" } {
   const t = body.tokens as Record<string, unknown> | undefined;
   if (!t || typeof t !== "object") {
     throw new HttpError(400, 'The body has no "tokens": send the JSON /tokenize answered');
@@ -64,9 +73,15 @@ function tokensOf(tok: Tokenizer, body: Record<string, unknown>, lim: JobLimits)
     );
   }
   const shape = t.shape;
-  const video = tok.kind === "video";
-  const rank = (tok.discrete ? 3 : 4) + (video ? 1 : 0);
-  const layout = `[1, ${tok.discrete ? "" : `${tok.latentChannels}, `}${video ? "t, " : ""}h, w]`;
+  const base = tok.discrete ? 3 : 4;
+  const clips = takesImageClips(tok);
+  const video = tok.kind === "video" && !(clips && Array.isArray(shape) && shape.length === base);
+  const rank = base + (video ? 1 : 0);
+  const layoutOf = (v: boolean) =>
+    `[1, ${tok.discrete ? "" : `${tok.latentChannels}, `}${v ? "t, " : ""}h, w]`;
+  const layout = clips
+    ? `${layoutOf(true)} (a video) or ${layoutOf(false)} (an image)`
+    : layoutOf(video);
   if (!Array.isArray(shape) || shape.length !== rank || !shape.every(isSize)) {
     unprocessable(`tokens.shape must be ${layout} for ${tok.model}`);
   }
@@ -103,7 +118,8 @@ function tokensOf(tok: Tokenizer, body: Record<string, unknown>, lim: JobLimits)
   }
   // A copy: the decoded base64 may not sit 4-byte aligned in its buffer.
   const data = new Uint8Array(bytes).buffer;
-  return { data: tok.discrete ? new Int32Array(data) : new Float32Array(data), shape };
+  const tokens = { data: tok.discrete ? new Int32Array(data) : new Float32Array(data), shape };
+  return { tokens, kind: video ? "video" : "image" };
 }
 
 /** The frames to keep of a decoded video, when the request says how many frames it had. */
@@ -127,8 +143,8 @@ export async function decodeTokens(tok: Tokenizer, job: DecodeJob): Promise<File
     throw new HttpError(400, 'The body must be a JSON object with "tokens"');
   }
   const lim = job.limits;
-  const tokens = tokensOf(tok, body, lim);
-  const format = decodeFormat(tok.kind, job.format);
+  const { tokens, kind } = tokensOf(tok, body, lim);
+  const format = decodeFormat(kind, job.format);
   const input = (body.input ?? null) as Record<string, unknown> | null;
   const sc = tok.spatialCompression;
   const [h, w] = tokens.shape.slice(-2);
@@ -144,7 +160,7 @@ export async function decodeTokens(tok: Tokenizer, job: DecodeJob): Promise<File
     crop = { top: padAmounts(height, sc)[0], left: padAmounts(width, sc)[0], width, height };
   }
   let kept: number[] | null = null;
-  if (tok.kind === "video" && input?.frames !== undefined) {
+  if (kind === "video" && input?.frames !== undefined) {
     if (!isSize(input.frames)) unprocessable("input.frames must be a frame count");
     kept = keptFrames(tok, input.frames, tokens.shape[tok.discrete ? 1 : 2], lim);
   }
@@ -154,7 +170,7 @@ export async function decodeTokens(tok: Tokenizer, job: DecodeJob): Promise<File
   }
   let decoded: HostTensor;
   try {
-    decoded = await tok.decode(tokens);
+    decoded = kind === tok.kind ? await tok.decode(tokens) : await decodeImageClip(tok, tokens);
   } catch (err) {
     const msg = (err as Error).message;
     if (/no decoder was loaded/.test(msg)) {
@@ -165,8 +181,8 @@ export async function decodeTokens(tok: Tokenizer, job: DecodeJob): Promise<File
   }
   let frames: RgbImage[] = tensorToFrames(decoded).map((f) => cropImage(f, crop));
   if (kept) frames = kept.map((i) => frames[i]);
-  const contentType = (FORMATS[tok.kind] as Record<string, string>)[format];
-  if (tok.kind === "image") {
+  const contentType = (FORMATS[kind] as Record<string, string>)[format];
+  if (kind === "image") {
     return { kind: "file", contentType, data: bufferOf(encodeImage(frames[0], format as "png")) };
   }
   return { kind: "file", contentType, data: await writeVideo(frames, format, fps) };

@@ -27,6 +27,7 @@ import {
 import { serverGeometry } from "./clip.ts";
 import { checkUpload, formFile, tooLarge } from "./upload.ts";
 import { decodeTokens } from "./decode_job.ts";
+import { encodeImageClip } from "../models/wan/images.ts";
 
 /** Runs one job to its result; refusals throw HttpError. */
 export async function runJob(tok: Tokenizer, job: Job): Promise<JobResult> {
@@ -41,6 +42,7 @@ async function tokenize(tok: Tokenizer, job: TokenizeJob): Promise<TokensResult>
     : await video(tok, bytes, media.container, job.limits);
   return {
     kind: "tokens",
+    media: media.kind,
     width: r.width,
     height: r.height,
     frames: r.frames,
@@ -65,8 +67,12 @@ async function image(tok: Tokenizer, bytes: Uint8Array, limits: JobLimits): Prom
     throw new HttpError(400, (err as Error).message);
   }
   const { image } = padImage(img, tok.spatialCompression);
-  const r = await tok.encode(framesToTensor([image], false));
-  return { width: img.width, height: img.height, frames: 1, tokens: (r.indices ?? r.latent)! };
+  const pixels = framesToTensor([image], false);
+  // A video model here is a Wan VAE (checkUpload let the image through): a one-frame clip.
+  const tokens = tok.kind === "video"
+    ? await encodeImageClip(tok, pixels)
+    : (({ indices, latent }) => (indices ?? latent)!)(await tok.encode(pixels));
+  return { width: img.width, height: img.height, frames: 1, tokens };
 }
 
 function checkSize(width: number, height: number, maxSide: number): void {

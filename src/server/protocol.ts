@@ -14,6 +14,8 @@ export interface TokenizerInfo {
   model: string;
   /** Whether it tokenizes images or videos. */
   kind: "image" | "video";
+  /** "wan" for the Wan VAE, a video model that takes images too (as one-frame clips). */
+  family: "cosmos" | "wan";
   /** Whether its tokens are FSQ indices (int32) rather than a latent (float32). */
   discrete: boolean;
   /** What runs the network, e.g. "wasm (relaxed SIMD, 1 thread)". */
@@ -35,6 +37,7 @@ export function infoOf(tok: Tokenizer): TokenizerInfo {
   return {
     model: tok.model,
     kind: tok.kind,
+    family: tok.family,
     discrete: tok.discrete,
     backend: tok.backend,
     spatialCompression: tok.spatialCompression,
@@ -74,6 +77,8 @@ export type Job = TokenizeJob | DecodeJob;
 /** What a tokenize job gives: the input's size and its tokens. */
 export interface TokensResult {
   kind: "tokens";
+  /** What was uploaded: a Wan VAE (a video model) takes images too. */
+  media: "image" | "video";
   width: number;
   height: number;
   frames: number;

@@ -41,6 +41,7 @@ import { type Engine, inlineEngine } from "./engine.ts";
 import { baseHeaders, errorResponse, HttpError, json, optionsResponse } from "./http.ts";
 import type { Job, JobResult, TokenizerInfo } from "./protocol.ts";
 import { checkUpload, isMultipart } from "./upload.ts";
+import { takesImageClips } from "../models/wan/images.ts";
 import { type TokenizerWorker, workerEngine } from "./worker_engine.ts";
 
 export { TokenizerWorker } from "./worker_engine.ts";
@@ -205,7 +206,7 @@ export function createTokenizeHandler(
     }
     return json(200, {
       model: info.model,
-      kind: info.kind,
+      kind: result.media,
       discrete: info.discrete,
       input: { width: result.width, height: result.height, frames: result.frames },
       tokens: tokensJson(info, result.shape, result.data),
@@ -234,7 +235,11 @@ export function createTokenizeHandler(
     try {
       // Refused at once when full, before its body is read; admitted only once it is in.
       admission.check();
-      if (url.pathname === "/decode") decodeFormat(info.kind, url.searchParams.get("format"));
+      // A Wan VAE decodes images and videos: the tokens' shape says which, and the format is
+      // checked against it in the job.
+      if (url.pathname === "/decode" && !takesImageClips(info)) {
+        decodeFormat(info.kind, url.searchParams.get("format"));
+      }
       body = await readBody(req, bodyLimits);
       const job = jobOf(url.pathname, url, req, body);
       const place = admission.admit();

@@ -10,12 +10,14 @@
 
 import { ImageLimitError, readImageSize } from "../media/image.ts";
 import { HttpError } from "./http.ts";
+import { takesImageClips } from "../models/wan/images.ts";
 import { type Media, MEDIA_TYPES, sniffMedia } from "./sniff.ts";
 
 /** What the checks need to know of the tokenizer. */
 export interface UploadTarget {
   model: string;
   kind: "image" | "video";
+  family: "cosmos" | "wan";
 }
 
 /** The 422 of an image larger than the server takes, from the decoder's limit error. */
@@ -33,7 +35,8 @@ export function checkUpload(bytes: Uint8Array, tok: UploadTarget, maxSide: numbe
   if (!bytes.length) throw new HttpError(400, "Empty body: send a PNG, JPEG or video file");
   const media = sniffMedia(bytes);
   if (!media) throw new HttpError(415, `Unsupported media: send ${MEDIA_TYPES}`);
-  if (media.kind !== tok.kind) {
+  // The Wan VAE takes an image as a one-frame clip.
+  if (media.kind !== tok.kind && !(media.kind === "image" && takesImageClips(tok))) {
     throw new HttpError(
       422,
       tok.kind === "image"

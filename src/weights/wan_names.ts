@@ -10,14 +10,22 @@
  * `upsamples.k` list is grouped per level as `up_blocks.i.resnets.j` and
  * `up_blocks.i.upsamplers.0`; `head.0/2` are `norm_out/conv_out`, `conv_in` is `conv1`, and the
  * top-level `conv1/conv2` are `quant_conv/post_quant_conv`.
+ *
+ * Wan2.2's levels (`encoder.downsamples.i.downsamples.j`, `decoder.upsamples.i.upsamples.j`)
+ * are `down_blocks.i.resnets.j` / `up_blocks.i.resnets.j`, and the resampler after a level's
+ * blocks `down_blocks.i.downsampler` / `up_blocks.i.upsampler` (one, unnumbered): its index in
+ * the reference's list is the level's block count.
  * @module
  */
 
 import type { TensorSource } from "./checkpoint.ts";
 
-/** A reference-named Wan residual block's norm gain, or a diffusers-named one. */
+/**
+ * A reference-named Wan residual block's norm gain (Wan2.2's sit one level deeper, in
+ * `encoder.downsamples.i.downsamples.j`), or a diffusers-named one.
+ */
 const WAN_MARKER =
-  /^(?:(?:encoder\.downsamples|decoder\.upsamples)\.\d+\.residual\.0|(?:encoder|decoder)\.(?:down_blocks\.\d+|mid_block\.resnets\.\d+|up_blocks\.\d+\.resnets\.\d+)\.norm1)\.gamma$/;
+  /^(?:(?:encoder\.downsamples|decoder\.upsamples)\.\d+(?:\.(?:downsamples|upsamples)\.\d+)?\.residual\.0|(?:encoder|decoder)\.(?:down_blocks\.\d+|mid_block\.resnets\.\d+|up_blocks\.\d+\.resnets\.\d+)\.norm1)\.gamma$/;
 const DIFFUSERS_WAN = /^(?:encoder|decoder)\.(?:down_blocks|mid_block|up_blocks)\./;
 
 /** Whether `src` holds (a half of) a Wan VAE, under the reference's or diffusers' names. */
@@ -39,8 +47,48 @@ function fail(src: TensorSource, detail: string): never {
   throw new Error(`Cannot read Wan VAE "${src.source}": ${detail}`);
 }
 
+/** diffusers' names of a Wan2.2 level: its blocks, or its one resampler. */
+const LEVEL22 =
+  /^(encoder|decoder)\.(?:down|up)_blocks\.(\d+)\.(?:resnets\.(\d+)|(?:down|up)sampler)\.(.+)$/;
+
+/** Wan2.2 under diffusers' names: each name -> the reference's, or null if `src` is not. */
+function referenceNames22(src: TensorSource): Map<string, string> | null {
+  const names = src.names();
+  const v22 = names.some((n) =>
+    /^(?:encoder\.down_blocks\.\d+\.resnets|(?:encoder|decoder)\.(?:down|up)_blocks\.\d+\.(?:down|up)sampler)\./
+      .test(n)
+  );
+  if (!v22) return null;
+  // Blocks per level, where the level's resampler goes in the reference's list.
+  const blocks = new Map<string, number>();
+  for (const n of names) {
+    const m = LEVEL22.exec(n);
+    if (m && m[3] !== undefined) {
+      const key = `${m[1]}.${m[2]}`;
+      blocks.set(key, Math.max(blocks.get(key) ?? 0, Number(m[3]) + 1));
+    }
+  }
+  const out = new Map<string, string>();
+  for (const n of names) {
+    const m = LEVEL22.exec(n);
+    let ref: string | null;
+    if (m) {
+      const inner = m[1] === "encoder" ? "downsamples" : "upsamples";
+      const j = m[3] !== undefined ? Number(m[3]) : blocks.get(`${m[1]}.${m[2]}`) ?? 0;
+      const leaf = m[3] !== undefined ? residualLeaf(m[4]) : m[4];
+      ref = `${m[1]}.${inner}.${m[2]}.${inner}.${j}.${leaf}`;
+    } else if (/^(?:encoder|decoder)\.(?:down|up)_blocks\./.test(n)) ref = null;
+    else ref = referenceName(n, [], []);
+    if (ref === null) fail(src, `tensor "${n}" is not a name of diffusers' AutoencoderKLWan`);
+    out.set(n, ref);
+  }
+  return out;
+}
+
 /** Each diffusers name of `src` -> the reference's name for it. */
 function referenceNames(src: TensorSource): Map<string, string> {
+  const v22 = referenceNames22(src);
+  if (v22) return v22;
   const names = src.names();
   // The decoder's levels: resnets per level and whether an upsampler follows, for the indices
   // of the reference's flat list.

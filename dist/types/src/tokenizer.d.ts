@@ -9,7 +9,7 @@ import { type MemoryStats, type Tensor } from "./backends/ops.d.ts";
 import type { Selected } from "./backends/select.d.ts";
 import type { ImageDecoder, ImageEncoder } from "./models/image.d.ts";
 import type { VideoDecoder, VideoEncoder } from "./models/video.d.ts";
-import type { WanDecoder, WanEncoder } from "./models/wan/network.d.ts";
+import type { WanNetwork } from "./models/wan/network.d.ts";
 import type { Probe } from "./models/graph.d.ts";
 import type { HostTensor } from "./types.d.ts";
 import { type FrameTokens } from "./video_stream.d.ts";
@@ -17,9 +17,9 @@ export type { FrameTokens } from "./video_stream.d.ts";
 export type { EncodeResult, StreamChunk, StreamOptions } from "./token_results.d.ts";
 import { type EncodeResult, type StreamChunk, type StreamOptions } from "./token_results.d.ts";
 /** An image or video encoder built over a backend (Cosmos', or the Wan VAE's). */
-export type Encoder = ImageEncoder | VideoEncoder | WanEncoder;
+export type Encoder = ImageEncoder | VideoEncoder | WanNetwork;
 /** An image or video decoder built over a backend (Cosmos', or the Wan VAE's). */
-export type Decoder = ImageDecoder | VideoDecoder | WanDecoder;
+export type Decoder = ImageDecoder | VideoDecoder | WanNetwork;
 /** @internal What `loadTokenizer` builds a Tokenizer from. */
 export interface TokenizerParts {
     /** The backend that runs the network, or the reason there is none. */
@@ -56,6 +56,8 @@ export declare class Tokenizer {
     readonly model: string;
     /** Whether it tokenizes images or videos. */
     readonly kind: "image" | "video";
+    /** "wan" for the Wan VAE (a video model that takes images as one-frame clips), else "cosmos". */
+    readonly family: "cosmos" | "wan";
     /** Whether its tokens are FSQ indices (discrete) rather than a latent (continuous). */
     readonly discrete: boolean;
     /** Pixels per latent position along height and width. */

@@ -23,12 +23,14 @@ import type {
   KernelProfile,
   MemoryStats,
   RmsNormWeights,
+  ShuffleOptions,
   Tensor,
 } from "../ops.ts";
 import { fmtShape, type HostTensor } from "../../types.ts";
 import {
   bandedConv,
   bandedRowMap,
+  blockRows,
   haarRows,
   needsBands,
   resampleRows,
@@ -54,6 +56,8 @@ import { gemm } from "./gemm.ts";
 import { conv } from "./conv.ts";
 import { groupNorm, groupNormStats } from "./norm.ts";
 import { rmsNorm } from "./rms_norm.ts";
+import { channelToSpace, spaceToChannel } from "./shuffle.ts";
+import { channelToSpaceGeometry, spaceToChannelGeometry } from "../shuffle.ts";
 import { attention } from "./attention.ts";
 import { resample } from "./resample.ts";
 import { haar } from "./haar.ts";
@@ -317,6 +321,30 @@ export class WasmOps implements Backend {
 
   fsqDequantize(indices: Tensor, spec: FsqSpec): Tensor {
     return this.#whole([indices], ([t]) => fsqDequantize(this.#rt, t!, spec));
+  }
+
+  spaceToChannel(x: Tensor, opts: ShuffleOptions): Tensor {
+    const { outShape } = spaceToChannelGeometry(x.shape, opts);
+    const rows = blockRows(opts.space, true, x.shape[3]);
+    return this.#rowMapped(
+      x,
+      outShape,
+      rows,
+      (t) => spaceToChannel(this.#rt, t, opts),
+      "spaceToChannel",
+    );
+  }
+
+  channelToSpace(x: Tensor, opts: ShuffleOptions): Tensor {
+    const { outShape } = channelToSpaceGeometry(x.shape, opts);
+    const rows = blockRows(opts.space, false, x.shape[3]);
+    return this.#rowMapped(
+      x,
+      outShape,
+      rows,
+      (t) => channelToSpace(this.#rt, t, opts),
+      "channelToSpace",
+    );
   }
 
   joinFrames(parts: readonly FrameRange[], opts?: JoinOptions): Tensor {

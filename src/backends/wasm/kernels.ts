@@ -200,6 +200,10 @@ export const KERNELS = {
   /** `iters` micro-kernel calls of depth `kc` on panels in L1 (96 kc flops each). */
   microKernelPeak: { params: ["pa", "pb", "kc", "c", "iters"] },
 
+  // ---- asm/rms_norm.ts
+  /** RMS norm (+ SiLU) of x [B, C, P] into y: items [i0, i1) of 16 positions of a batch item. */
+  rmsNormRows: { params: ["x", "y", "gamma", "channels", "positions", "silu"], range: ["i0", "i1"] },
+
   // ---- asm/winograd.ts
   /** Bytes of a layer's transformed weights (winogradWeights). */
   winogradWeightsBytes: { params: ["cout", "cin"], returns: "number" },

@@ -23,6 +23,7 @@ import type {
   KernelProfile,
   MemoryStats,
   RmsNormWeights,
+  ShuffleOptions,
   Tensor,
 } from "../ops.ts";
 import { fmtShape, type HostTensor } from "../../types.ts";
@@ -47,6 +48,8 @@ import {
 import { conv } from "./conv.ts";
 import { groupNorm, groupNormStats } from "./norm.ts";
 import { rmsNorm } from "./rms_norm.ts";
+import { shuffle } from "./shuffle.ts";
+import { channelToSpaceGeometry, spaceToChannelGeometry } from "../shuffle.ts";
 import { attention } from "./attention.ts";
 import { resample } from "./resample.ts";
 import { haar } from "./haar.ts";
@@ -54,7 +57,7 @@ import { fsqDequantize, fsqQuantize } from "./fsq.ts";
 import { joinFrames } from "./frames.ts";
 import { type AnyGpuTensor, BandedTensor, RowBands } from "./bands.ts";
 import type { TensorScope } from "../scopes.ts";
-import { haarRows, needsBands, resampleRows, SAME_ROWS, withWhole } from "../bands.ts";
+import { blockRows, haarRows, needsBands, resampleRows, SAME_ROWS, withWhole } from "../bands.ts";
 import type { Precision } from "./precision.ts";
 import { autotuneEnabled, Autotuner } from "./autotune.ts";
 
@@ -305,6 +308,29 @@ export class WebGpuOps implements Backend {
 
   upsample(x: Tensor, axis: "space" | "time"): Tensor {
     return this.#resample(x, axis === "space" ? "upSpace" : "upTime");
+  }
+
+  spaceToChannel(x: Tensor, opts: ShuffleOptions): Tensor {
+    return this.#shuffle(x, opts, true);
+  }
+
+  channelToSpace(x: Tensor, opts: ShuffleOptions): Tensor {
+    return this.#shuffle(x, opts, false);
+  }
+
+  /** spaceToChannel (`fold`) or channelToSpace, in row bands when its input or output needs them. */
+  #shuffle(x: Tensor, opts: ShuffleOptions, fold: boolean): Tensor {
+    const { outShape } = (fold ? spaceToChannelGeometry : channelToSpaceGeometry)(x.shape, opts);
+    const run = (t: Tensor) => shuffle(this.#rt, t, opts, fold) as GpuTensor;
+    if (!this.#banded(outShape, x)) return run(x);
+    return this.#bands.rowMap(
+      x as AnyGpuTensor,
+      outShape,
+      "f32",
+      blockRows(opts.space, fold, x.shape[3]),
+      run,
+      `${fold ? "spaceToChannel" : "channelToSpace"} of ${fmtShape(x.shape)}`,
+    );
   }
 
   haarPatch(x: Tensor, levels: number): Tensor {

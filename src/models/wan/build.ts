@@ -8,10 +8,14 @@ import type { Uploader } from "../../backends/ops.ts";
 import type { TensorSource } from "../../weights/checkpoint.ts";
 import { WeightReader } from "../../weights/checkpoint.ts";
 import { isWanCheckpoint } from "../../weights/wan_names.ts";
-import { type LatentStats, WAN21_LATENT_STATS } from "./latent.ts";
-import { WanDecoder, WanEncoder, type WanShape } from "./network.ts";
+import { type LatentStats, WAN21_LATENT_STATS, WAN22_LATENT_STATS } from "./latent.ts";
+import { WanDecoder, WanEncoder, type WanNetwork, type WanShape } from "./network.ts";
+import { isWan22, Wan22Decoder, Wan22Encoder } from "./network22.ts";
 
-/** How the loader asks for the latent to be normalised: Wan2.1's statistics, or given ones. */
+/**
+ * How the loader asks for the latent to be normalised: the version's own statistics (Wan2.1's
+ * or Wan2.2's), or given ones.
+ */
 export type NormalizeOption = boolean | LatentStats;
 
 /**
@@ -37,18 +41,25 @@ export function buildWan(
   decoderSrc: TensorSource | null,
   normalize: NormalizeOption = false,
   checkAllUsed: (reader: WeightReader) => void,
-): { encoder: WanEncoder | null; decoder: WanDecoder | null; model: string } {
-  const stats = normalize === true ? WAN21_LATENT_STATS : normalize || null;
-  let encoder: WanEncoder | null = null, decoder: WanDecoder | null = null;
+): { encoder: WanNetwork | null; decoder: WanNetwork | null; model: string } {
+  const statsFor = (v22: boolean) =>
+    normalize === true ? (v22 ? WAN22_LATENT_STATS : WAN21_LATENT_STATS) : normalize || null;
+  let encoder: WanNetwork | null = null, decoder: WanNetwork | null = null;
   if (encoderSrc) {
     const reader = new WeightReader(encoderSrc, "encoder");
-    encoder = new WanEncoder(up, reader, stats);
+    const v22 = isWan22(reader, "encoder");
+    encoder = v22
+      ? new Wan22Encoder(up, reader, statsFor(true))
+      : new WanEncoder(up, reader, statsFor(false));
     checkAllUsed(reader);
     reader.close();
   }
   if (decoderSrc) {
     const reader = new WeightReader(decoderSrc, "decoder");
-    decoder = new WanDecoder(up, reader, stats);
+    const v22 = isWan22(reader, "decoder");
+    decoder = v22
+      ? new Wan22Decoder(up, reader, statsFor(true))
+      : new WanDecoder(up, reader, statsFor(false));
     checkAllUsed(reader);
     reader.close();
   }
@@ -65,13 +76,15 @@ export function buildWan(
   return { encoder, decoder, model: wanModelName((a ?? b)!) };
 }
 
-/** "Wan2.1-VAE" for Wan2.1's architecture, else a description of the one given. */
-export function wanModelName(c: WanShape & { baseWidth: number }): string {
-  const official = c.baseWidth === 96 && c.latentChannels === 16 &&
-    c.spatialCompression === 8 && c.temporalCompression === 4;
-  return official
-    ? "Wan2.1-VAE"
-    : `Wan VAE (base width ${c.baseWidth}, ${c.latentChannels} latent channels, ${c.temporalCompression}x${c.spatialCompression}x${c.spatialCompression})`;
+/** "Wan2.1-VAE" / "Wan2.2-VAE" for their architectures, else a description of the one given. */
+export function wanModelName(c: WanShape & { baseWidth: number; half?: string }): string {
+  const is = (width: number, z: number, s: number) =>
+    c.baseWidth === width && c.latentChannels === z && c.spatialCompression === s &&
+    c.temporalCompression === 4;
+  if (is(96, 16, 8)) return "Wan2.1-VAE";
+  // Wan2.2's encoder starts at 160 channels, its decoder ends at 256.
+  if (is(c.half === "decoder" ? 256 : 160, 48, 16)) return "Wan2.2-VAE";
+  return `Wan VAE (base width ${c.baseWidth}, ${c.latentChannels} latent channels, ${c.temporalCompression}x${c.spatialCompression}x${c.spatialCompression})`;
 }
 
 /**
@@ -81,24 +94,24 @@ export function wanModelName(c: WanShape & { baseWidth: number }): string {
 export function describeWanHalf(
   src: TensorSource,
   half: "encoder" | "decoder",
-): WanShape & { baseWidth: number } {
-  const [resample, time] = half === "encoder"
-    ? [
-      /^encoder\.downsamples\.\d+\.resample\.1\.weight$/,
-      /^encoder\.downsamples\.\d+\.time_conv\.weight$/,
-    ]
-    : [
-      /^decoder\.upsamples\.\d+\.resample\.1\.weight$/,
-      /^decoder\.upsamples\.\d+\.time_conv\.weight$/,
-    ];
+): WanShape & { baseWidth: number; half: "encoder" | "decoder" } {
+  // Wan2.2's resamplers sit inside its levels (`encoder.downsamples.i.downsamples.j`), after
+  // its 2x2 patch.
+  const level = half === "encoder" ? "encoder\\.downsamples" : "decoder\\.upsamples";
+  const inner = half === "encoder" ? "downsamples" : "upsamples";
+  const at = `^${level}\\.\\d+\\.(?:${inner}\\.\\d+\\.)?`;
+  const resample = new RegExp(`${at}resample\\.1\\.weight$`);
+  const time = new RegExp(`${at}time_conv\\.weight$`);
   const names = src.names();
   const shape = (name: string) => src.shape(name)?.[0] ?? 0;
+  const patch = isWan22({ has: (n) => src.shape(n) !== undefined }, half) ? 2 : 1;
   return {
     latentChannels: half === "encoder" ? shape("encoder.head.2.weight") / 2 : shape("conv2.weight"),
-    spatialCompression: 2 ** names.filter((n) => resample.test(n)).length,
+    spatialCompression: patch * 2 ** names.filter((n) => resample.test(n)).length,
     temporalCompression: 2 ** names.filter((n) => time.test(n)).length,
     baseWidth: half === "encoder"
       ? shape("encoder.conv1.weight")
       : src.shape("decoder.head.2.weight")?.[1] ?? 0,
+    half,
   };
 }

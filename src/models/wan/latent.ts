@@ -55,6 +55,113 @@ export const WAN21_LATENT_STATS: LatentStats = {
   ],
 };
 
+/**
+ * Wan2.2's latent statistics (48 channels; `Wan2_2_VAE` in wan/modules/vae2_2.py, and
+ * diffusers' AutoencoderKLWan config of Wan2.2), for its TI2V models.
+ */
+export const WAN22_LATENT_STATS: LatentStats = {
+  mean: [
+    -0.2289,
+    -0.0052,
+    -0.1323,
+    -0.2339,
+    -0.2799,
+    0.0174,
+    0.1838,
+    0.1557,
+    -0.1382,
+    0.0542,
+    0.2813,
+    0.0891,
+    0.157,
+    -0.0098,
+    0.0375,
+    -0.1825,
+    -0.2246,
+    -0.1207,
+    -0.0698,
+    0.5109,
+    0.2665,
+    -0.2108,
+    -0.2158,
+    0.2502,
+    -0.2055,
+    -0.0322,
+    0.1109,
+    0.1567,
+    -0.0729,
+    0.0899,
+    -0.2799,
+    -0.123,
+    -0.0313,
+    -0.1649,
+    0.0117,
+    0.0723,
+    -0.2839,
+    -0.2083,
+    -0.052,
+    0.3748,
+    0.0152,
+    0.1957,
+    0.1433,
+    -0.2944,
+    0.3573,
+    -0.0548,
+    -0.1681,
+    -0.0667,
+  ],
+  std: [
+    0.4765,
+    1.0364,
+    0.4514,
+    1.1677,
+    0.5313,
+    0.499,
+    0.4818,
+    0.5013,
+    0.8158,
+    1.0344,
+    0.5894,
+    1.0901,
+    0.6885,
+    0.6165,
+    0.8454,
+    0.4978,
+    0.5759,
+    0.3523,
+    0.7135,
+    0.6804,
+    0.5833,
+    1.4146,
+    0.8986,
+    0.5659,
+    0.7069,
+    0.5338,
+    0.4889,
+    0.4917,
+    0.4069,
+    0.4999,
+    0.6866,
+    0.4093,
+    0.5709,
+    0.6065,
+    0.6415,
+    0.4944,
+    0.5726,
+    1.2042,
+    0.5458,
+    1.6887,
+    0.3971,
+    1.06,
+    0.3943,
+    0.5537,
+    0.5444,
+    0.4089,
+    0.7468,
+    0.7744,
+  ],
+};
+
 /** A Wan network's configuration, as a tokenizer reads it (the fields Cosmos' configs share). */
 export interface WanConfig {
   half: "encoder" | "decoder";
@@ -63,13 +170,13 @@ export interface WanConfig {
   family: "wan";
   /** A Wan VAE is continuous. */
   fsqLevels: null;
-  /** z_dim (16 in Wan2.1). */
+  /** z_dim (16 in Wan2.1, 48 in Wan2.2). */
   latentChannels: number;
-  /** 8 in Wan2.1. */
+  /** 8 in Wan2.1, 16 in Wan2.2 (its 2x2 patch included). */
   spatialCompression: number;
   /** 4 in Wan2.1. */
   temporalCompression: number;
-  /** The first conv's width (96 in Wan2.1). */
+  /** The encoder's first conv's width, the decoder's last (96 in Wan2.1; 160, 256 in Wan2.2). */
   baseWidth: number;
   /** The statistics the latent is normalised with, or null for the raw mean. */
   normalized: LatentStats | null;

@@ -30,7 +30,7 @@ import {
   wanResample,
   WanResidualBlock,
 } from "../../nn/wan_blocks.ts";
-import { localStream } from "../../nn/stream.ts";
+import { allFrames, localStream, sliceFrames } from "../../nn/stream.ts";
 import { checkStats, type LatentStats, type WanConfig } from "./latent.ts";
 
 export type { WanConfig } from "./latent.ts";
@@ -51,8 +51,8 @@ function sequence(
   w: WeightReader,
   prefix: string,
   down: boolean,
-): { steps: Step[]; width: number; resamples: number; temporal: number } {
-  const steps: Step[] = [];
+): { steps: Step[]; width: number; resamples: number; temporal: number; timeSteps: Step[] } {
+  const steps: Step[] = [], timeSteps: Step[] = [];
   let width = 0, resamples = 0, temporal = 0;
   for (let k = 0;; k++) {
     const at = `${prefix}.${k}`;
@@ -73,17 +73,17 @@ function sequence(
       const mode: ResampleMode = `${down ? "down" : "up"}sample${time ? "3d" : "2d"}`;
       steps.push(wanResample(up, w, at, width, mode));
       resamples++;
-      if (time) temporal++;
-      if (!down) width /= 2;
+      if (time) temporal++, timeSteps.push(steps[steps.length - 1]);
+      if (!down) width = w.shape(`${at}.resample.1.weight`)[0];
     } else if (k === 0) {
       throw new Error(`Cannot load ${w.half}: "${w.source}" has no layer "${at}"`);
     } else break;
   }
-  return { steps, width, resamples, temporal };
+  return { steps, width, resamples, temporal, timeSteps };
 }
 
 /** The middle: residual block, attention, residual block (`${prefix}.0` to `.2`). */
-function middle(up: Uploader, w: WeightReader, prefix: string, c: number): Step[] {
+export function middle(up: Uploader, w: WeightReader, prefix: string, c: number): Step[] {
   return [
     new WanResidualBlock(up, w, `${prefix}.0`, c, c),
     wanAttention(up, w, `${prefix}.1`, c),
@@ -92,7 +92,7 @@ function middle(up: Uploader, w: WeightReader, prefix: string, c: number): Step[
 }
 
 /** A 1x1x1 conv as a step (per frame: its stream is itself). */
-function pointwise(conv: WanCausalConv): Step {
+export function pointwise(conv: WanCausalConv): Step {
   const forward = (ops: Ops, x: Tensor) => conv.forward(ops, x);
   return { forward, stream: () => localStream(forward) };
 }
@@ -104,10 +104,70 @@ function runSteps(run: RunStep, steps: readonly Step[], x: Tensor): Tensor {
   return h;
 }
 
-/** A network as a list of steps, whole or as a stream. */
-abstract class WanNetwork implements WanShape {
+/**
+ * `steps` over `x` a few frames at a time (at most `pixels` pixel-frames), the outputs joined:
+ * the same frames, since every step here is causal per frame and its stream carries what later
+ * frames read (`run` is a stream's). `x` is the caller's.
+ */
+function runFrameWise(
+  ops: Ops,
+  run: RunStep,
+  steps: readonly Step[],
+  x: Tensor,
+  pixels: number,
+): Tensor {
+  const [, , t, h, w] = x.shape;
+  const per = Math.max(1, Math.floor(pixels / (h * w)));
+  if (t <= per || !steps.length) return runSteps(run, steps, x);
+  const parts: Tensor[] = [];
+  for (let f = 0; f < t; f += per) {
+    const sub = sliceFrames(ops, x, f, Math.min(t, f + per));
+    parts.push(runSteps(run, steps, sub));
+    ops.release(sub);
+  }
+  const out = ops.joinFrames(parts.map(allFrames));
+  for (const p of parts) ops.release(p);
+  return out;
+}
+
+/**
+ * A network as a list of steps, run through the streaming engine whole or step by step. The
+ * steps before the first that changes time and after the last (the full-resolution ends of
+ * both networks) run a few frames at a time, so that memory stays that of one large frame.
+ */
+export abstract class WanNetwork implements WanShape {
+  /**
+   * Pixel-frames a run of frame-wise steps takes at once: one 512 x 512 frame. A step of the
+   * engine holds 4 frames (1 + 4k for the first), and at full resolution the first layers hold
+   * some 3 KB per pixel-frame (Wan2.1's 96 channels, their norms and convs): 4 frames of 480p
+   * would need over 4 GiB, more than WebAssembly's memory. Tests lower it to split small clips.
+   */
+  static subStepPixels = 1 << 18;
   abstract readonly config: WanConfig;
   protected abstract readonly steps: Step[];
+  /** The steps that change time (temporal resamplers, or Wan2.2 levels that fold time). */
+  protected abstract readonly timeSteps: ReadonlySet<Step>;
+
+  /** `x` through every step, the two ends frame-wise (see the class). */
+  #run(ops: Ops, run: RunStep, x: Tensor): Tensor {
+    const steps = this.steps;
+    const first = steps.findIndex((s) => this.timeSteps.has(s));
+    const last = steps.findLastIndex((s) => this.timeSteps.has(s));
+    const segments = first < 0 ? [{ steps, frameWise: true }] : [
+      { steps: steps.slice(0, first), frameWise: true },
+      { steps: steps.slice(first, last + 1), frameWise: false },
+      { steps: steps.slice(last + 1), frameWise: true },
+    ];
+    let h = x;
+    for (const seg of segments) {
+      const y = seg.frameWise
+        ? runFrameWise(ops, run, seg.steps, h, WanNetwork.subStepPixels)
+        : runSteps(run, seg.steps, h);
+      if (h !== x && y !== h) ops.release(h);
+      h = y;
+    }
+    return h;
+  }
 
   get latentChannels(): number {
     return this.config.latentChannels;
@@ -119,16 +179,31 @@ abstract class WanNetwork implements WanShape {
     return this.config.temporalCompression;
   }
 
-  /** The network over a whole clip (or latent). */
+  /**
+   * The network over a whole clip (or latent). When its full-resolution end splits (more
+   * pixel-frames than subStepPixels), as one step of a stream, whose layers carry what the
+   * later pieces read (the same frames); else whole, carrying nothing.
+   */
   forward(ops: Ops, x: Tensor): Promise<Tensor> {
-    return Promise.resolve(runSteps(runWhole(ops), this.steps, x));
+    const [, , t, h, w] = x.shape;
+    const { half, spatialCompression: s, temporalCompression: tc } = this.config;
+    const pixelFrames = half === "encoder" ? t * h * w : (1 + (t - 1) * tc) * h * w * s * s;
+    if (t === 1 || pixelFrames <= WanNetwork.subStepPixels) {
+      return Promise.resolve(runSteps(runWhole(ops), this.steps, x));
+    }
+    const run = new StreamRun(ops);
+    try {
+      return Promise.resolve(this.#run(ops, run.run, x));
+    } finally {
+      run.release();
+    }
   }
 
   /** A run over a clip (or latent) arriving in the engine's temporal steps. */
   stream(ops: Ops): NetworkStream {
     const run = new StreamRun(ops);
     return {
-      step: (_ops, x) => Promise.resolve(runSteps(run.run, this.steps, x)),
+      step: (_ops, x) => Promise.resolve(this.#run(_ops, run.run, x)),
       release: () => run.release(),
     };
   }
@@ -141,12 +216,14 @@ abstract class WanNetwork implements WanShape {
 export class WanEncoder extends WanNetwork {
   readonly config: WanConfig;
   protected readonly steps: Step[];
+  protected readonly timeSteps: ReadonlySet<Step>;
 
   constructor(up: Uploader, w: WeightReader, stats: LatentStats | null = null) {
     super();
     const dim = w.shape("encoder.conv1.weight")[0];
     const conv1 = new WanCausalConv(up, w, "encoder.conv1", 3, dim, [3, 3, 3]);
     const seq = sequence(up, w, "encoder.downsamples", true);
+    this.timeSteps = new Set(seq.timeSteps);
     const c = seq.width;
     const z2 = w.shape("encoder.head.2.weight")[0];
     if (z2 % 2 !== 0) {
@@ -196,6 +273,7 @@ export class WanEncoder extends WanNetwork {
 export class WanDecoder extends WanNetwork {
   readonly config: WanConfig;
   protected readonly steps: Step[];
+  protected readonly timeSteps: ReadonlySet<Step>;
 
   constructor(up: Uploader, w: WeightReader, stats: LatentStats | null = null) {
     super();
@@ -219,6 +297,7 @@ export class WanDecoder extends WanNetwork {
     const conv1 = new WanCausalConv(up, w, "decoder.conv1", z, dim, [3, 3, 3]);
     const mid = middle(up, w, "decoder.middle", dim);
     const seq = sequence(up, w, "decoder.upsamples", false);
+    this.timeSteps = new Set(seq.timeSteps);
     this.config = {
       half: "decoder",
       kind: "video",

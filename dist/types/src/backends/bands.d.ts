@@ -122,6 +122,14 @@ export declare function resampleRows(op: Resample, h: number): {
     inRows: RowMap;
     boundary: (r: number) => boolean;
 };
+/**
+ * The rows an op folding blocks of `f` rows into one (`fold`: Haar, spaceToChannel) or
+ * unfolding one into `f` reads from an input of `h` rows.
+ */
+export declare function blockRows(f: number, fold: boolean, h: number): {
+    inRows: RowMap;
+    boundary: (r: number) => boolean;
+};
 /** The rows a Haar transform of `levels` levels reads from an input of `h` rows. */
 export declare function haarRows(levels: number, forward: boolean, h: number): {
     inRows: RowMap;

@@ -11,6 +11,8 @@
  */
 import type { HostTensor } from "../types.d.ts";
 import type { TensorScope } from "./scopes.d.ts";
+import type { ShuffleOptions } from "./shuffle.d.ts";
+export type { ShuffleOptions } from "./shuffle.d.ts";
 /** A backend-owned tensor. Its storage is returned to the backend by `release`. */
 export interface Tensor {
     /** Extent per axis, channels-first and batch-first. */
@@ -187,6 +189,13 @@ export interface Ops {
     avgPool(x: Tensor, axis: "space" | "time"): Tensor;
     /** Nearest 2x upsampling along "space", or "time" (T -> 2T - 1: frame t reads (t + 1) / 2). */
     upsample(x: Tensor, axis: "space" | "time"): Tensor;
+    /**
+     * Video [B, C, T, H, W] with its (time x space x space) blocks folded into channels, groups of
+     * `group` of them averaged (the Wan2.2 VAE's patchify and AvgDown3D; ./shuffle.ts).
+     */
+    spaceToChannel(x: Tensor, opts: ShuffleOptions): Tensor;
+    /** Video with each channel repeated `group` times, unfolded into blocks (DupUp3D). */
+    channelToSpace(x: Tensor, opts: ShuffleOptions): Tensor;
     /** FSQ of [B, D, ...] (D = levels.length): codes [B, D, ...] and indices [B, ...]. */
     fsqQuantize(z: Tensor, spec: FsqSpec): {
         codes: Tensor;

@@ -34,8 +34,9 @@ export declare function checkFileName(file: string): void;
 /** Throws unless `etag` can name a blob (blobs/<etag> in the cache). */
 export declare function checkEtag(etag: string): void;
 /**
- * Files that hold a whole model, both halves, tried when a repo has no half file: the Wan2.1
- * VAE as Wan ships it (`Wan-AI/Wan2.1-T2V-1.3B`), and a diffusers pipeline's VAE
+ * Files that hold a whole model, both halves, tried in this order when a repo has no half
+ * file: the Wan2.2 and Wan2.1 VAEs as Wan ships them (`Wan-AI/Wan2.2-TI2V-5B`,
+ * `Wan-AI/Wan2.1-T2V-1.3B`; a repo with Wan2.2's runs it), and a diffusers pipeline's VAE
  * (`Wan-AI/Wan2.1-T2V-1.3B-Diffusers`).
  */
 export declare const WHOLE_MODEL_FILES: readonly string[];

@@ -13,7 +13,7 @@
  */
 import type { Ops, RmsNormWeights, Tensor, Uploader } from "../backends/ops.d.ts";
 import type { WeightReader } from "../weights/checkpoint.d.ts";
-import { WanCausalConv } from "./wan_conv.d.ts";
+import { type ChannelOrder, WanCausalConv } from "./wan_conv.d.ts";
 import { type StepStream } from "./stream.d.ts";
 /**
  * A layer over a whole clip and as a stream: what the models' Step (../models/graph.ts) asks
@@ -27,8 +27,8 @@ export interface Step {
 export declare function loadRmsNorm(up: Uploader, w: WeightReader, prefix: string, c: number, images?: boolean): RmsNormWeights;
 /** The encoder's and decoder's first conv (`conv1`), 3x3x3. */
 export declare function wanConvStep(conv: WanCausalConv): Step;
-/** The head: RMS norm, SiLU, 3x3x3 conv (`${prefix}.0`, `${prefix}.2`). */
-export declare function wanHead(up: Uploader, w: WeightReader, prefix: string, cin: number, cout: number): Step;
+/** The head: RMS norm, SiLU, 3x3x3 conv (`${prefix}.0`, `${prefix}.2`; `order` its outputs'). */
+export declare function wanHead(up: Uploader, w: WeightReader, prefix: string, cin: number, cout: number, order?: ChannelOrder): Step;
 /** ResidualBlock: (norm, SiLU, conv) twice, plus the input (through a 1x1x1 conv if widened). */
 export declare class WanResidualBlock implements Step {
     #private;
@@ -49,6 +49,7 @@ export type ResampleMode = "downsample2d" | "downsample3d" | "upsample2d" | "ups
  * Resample. Down: zero pad right/bottom, 3x3 stride-2 conv (`resample.1`); in 3D then, past
  * frame 0 (which passes as it is), a stride-2 (3,1,1) conv (`time_conv`) over the frames from
  * the one before. Up: in 3D first, past frame 0, a zero-padded causal (3,1,1) conv to 2C
- * channels whose halves become two frames each; then nearest 2x and a 3x3 conv to C / 2.
+ * channels whose halves become two frames each; then nearest 2x and a 3x3 conv to C / 2
+ * (Wan2.1) or C (Wan2.2): the width the checkpoint's conv has.
  */
 export declare function wanResample(up: Uploader, w: WeightReader, prefix: string, c: number, mode: ResampleMode): Step;

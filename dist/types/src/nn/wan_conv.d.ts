@@ -21,10 +21,19 @@ interface Tap {
     noBias: ConvWeights;
 }
 /**
+ * Channel orders a conv's weights are loaded in, where this implementation lays channels out
+ * otherwise than the checkpoint: layer channel i is checkpoint channel order[i].
+ */
+export interface ChannelOrder {
+    input?: readonly number[];
+    output?: readonly number[];
+}
+/**
  * Loads `${prefix}.weight` [Cout, Cin, kt, kh, kw] (or a 2D conv's [Cout, Cin, kh, kw]) and
  * `${prefix}.bias`, keeping output channels [rows[0], rows[1]) (default all), as one per-frame
  * conv per time tap. `adjust` may change a 1x1x1 conv's kept weights [Cout, Cin] and bias
- * before they upload (a folded affine map of its input or output).
+ * before they upload (a folded affine map of its input or output); `order` permutes the
+ * channels (Wan2.2's patchified ones: ../models/wan/patch.ts).
  */
 export declare class WanCausalConv {
     readonly prefix: string;
@@ -32,7 +41,7 @@ export declare class WanCausalConv {
     readonly kernel: [number, number, number];
     readonly taps: Tap[];
     readonly cout: number;
-    constructor(up: Uploader, w: WeightReader, prefix: string, cin: number, cout: number, kernel: [number, number, number], rows?: [number, number], adjust?: (weight: Float32Array, bias: Float32Array) => void);
+    constructor(up: Uploader, w: WeightReader, prefix: string, cin: number, cout: number, kernel: [number, number, number], rows?: [number, number], adjust?: (weight: Float32Array, bias: Float32Array) => void, order?: ChannelOrder);
     /** The conv over a whole clip (plus `residual`, one frame per output frame). */
     forward(ops: Ops, x: Tensor, residual?: Tensor): Tensor;
     /** A run over a clip arriving in steps. */

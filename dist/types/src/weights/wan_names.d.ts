@@ -12,6 +12,11 @@
  * `upsamples.k` list is grouped per level as `up_blocks.i.resnets.j` and
  * `up_blocks.i.upsamplers.0`; `head.0/2` are `norm_out/conv_out`, `conv_in` is `conv1`, and the
  * top-level `conv1/conv2` are `quant_conv/post_quant_conv`.
+ *
+ * Wan2.2's levels (`encoder.downsamples.i.downsamples.j`, `decoder.upsamples.i.upsamples.j`)
+ * are `down_blocks.i.resnets.j` / `up_blocks.i.resnets.j`, and the resampler after a level's
+ * blocks `down_blocks.i.downsampler` / `up_blocks.i.upsampler` (one, unnumbered): its index in
+ * the reference's list is the level's block count.
  * @module
  */
 import type { TensorSource } from "./checkpoint.d.ts";

@@ -11,7 +11,7 @@
  * haar.ts, fsq.ts, frames.ts; the matrix product they share in gemm.ts).
  * @module
  */
-import type { AttentionOptions, Backend, ConvOptions, ConvWeights, FrameRange, FsqSpec, FusedNorm, GroupNormOptions, JoinOptions, KernelProfile, MemoryStats, RmsNormWeights, Tensor } from "../ops.d.ts";
+import type { AttentionOptions, Backend, ConvOptions, ConvWeights, FrameRange, FsqSpec, FusedNorm, GroupNormOptions, JoinOptions, KernelProfile, MemoryStats, RmsNormWeights, ShuffleOptions, Tensor } from "../ops.d.ts";
 import { type HostTensor } from "../../types.d.ts";
 import type { TensorScope } from "../scopes.d.ts";
 import type { WasmVariant } from "./kernels.d.ts";
@@ -86,6 +86,8 @@ export declare class WasmOps implements Backend {
         indices: Tensor;
     };
     fsqDequantize(indices: Tensor, spec: FsqSpec): Tensor;
+    spaceToChannel(x: Tensor, opts: ShuffleOptions): Tensor;
+    channelToSpace(x: Tensor, opts: ShuffleOptions): Tensor;
     joinFrames(parts: readonly FrameRange[], opts?: JoinOptions): Tensor;
     trackTensors(): TensorScope;
     /** Stops the worker threads; the memory goes with the last reference to the backend. */

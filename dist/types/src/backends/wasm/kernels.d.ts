@@ -190,6 +190,11 @@ export declare const KERNELS: {
     readonly microKernelPeak: {
         readonly params: readonly ["pa", "pb", "kc", "c", "iters"];
     };
+    /** RMS norm (+ SiLU) of x [B, C, P] into y: items [i0, i1) of 16 positions of a batch item. */
+    readonly rmsNormRows: {
+        readonly params: readonly ["x", "y", "gamma", "channels", "positions", "silu"];
+        readonly range: readonly ["i0", "i1"];
+    };
     /** Bytes of a layer's transformed weights (winogradWeights). */
     readonly winogradWeightsBytes: {
         readonly params: readonly ["cout", "cin"];

@@ -11,7 +11,7 @@
  * This module is the backend's entry point, so it also exports the types its members name.
  * @module
  */
-import type { AttentionOptions, Backend, ConvOptions, ConvWeights, FrameRange, FsqSpec, FusedNorm, GroupNormOptions, JoinOptions, KernelProfile, MemoryStats, RmsNormWeights, Tensor } from "../ops.d.ts";
+import type { AttentionOptions, Backend, ConvOptions, ConvWeights, FrameRange, FsqSpec, FusedNorm, GroupNormOptions, JoinOptions, KernelProfile, MemoryStats, RmsNormWeights, ShuffleOptions, Tensor } from "../ops.d.ts";
 import { type HostTensor } from "../../types.d.ts";
 import type { DeviceOptions, GpuContext } from "./device.d.ts";
 import type { BufferPool } from "./pool.d.ts";
@@ -87,6 +87,8 @@ export declare class WebGpuOps implements Backend {
     attention(qkv: Tensor, kind?: "spatial" | "temporal", opts?: AttentionOptions): Tensor;
     avgPool(x: Tensor, axis: "space" | "time"): Tensor;
     upsample(x: Tensor, axis: "space" | "time"): Tensor;
+    spaceToChannel(x: Tensor, opts: ShuffleOptions): Tensor;
+    channelToSpace(x: Tensor, opts: ShuffleOptions): Tensor;
     haarPatch(x: Tensor, levels: number): Tensor;
     haarUnpatch(x: Tensor, levels: number): Tensor;
     fsqQuantize(z: Tensor, spec: FsqSpec): {

@@ -9,8 +9,11 @@ import type { Uploader } from "../../backends/ops.d.ts";
 import type { TensorSource } from "../../weights/checkpoint.d.ts";
 import { WeightReader } from "../../weights/checkpoint.d.ts";
 import { type LatentStats } from "./latent.d.ts";
-import { WanDecoder, WanEncoder, type WanShape } from "./network.d.ts";
-/** How the loader asks for the latent to be normalised: Wan2.1's statistics, or given ones. */
+import { type WanNetwork, type WanShape } from "./network.d.ts";
+/**
+ * How the loader asks for the latent to be normalised: the version's own statistics (Wan2.1's
+ * or Wan2.2's), or given ones.
+ */
 export type NormalizeOption = boolean | LatentStats;
 /**
  * Whether the halves are a Wan VAE's; throws when one is and the other is not (one tokenizer
@@ -19,13 +22,14 @@ export type NormalizeOption = boolean | LatentStats;
 export declare function isWanHalves(encoder: TensorSource | null, decoder: TensorSource | null): boolean;
 /** The Wan networks of the given halves, with every tensor of each used. */
 export declare function buildWan(up: Uploader, encoderSrc: TensorSource | null, decoderSrc: TensorSource | null, normalize: NormalizeOption | undefined, checkAllUsed: (reader: WeightReader) => void): {
-    encoder: WanEncoder | null;
-    decoder: WanDecoder | null;
+    encoder: WanNetwork | null;
+    decoder: WanNetwork | null;
     model: string;
 };
-/** "Wan2.1-VAE" for Wan2.1's architecture, else a description of the one given. */
+/** "Wan2.1-VAE" / "Wan2.2-VAE" for their architectures, else a description of the one given. */
 export declare function wanModelName(c: WanShape & {
     baseWidth: number;
+    half?: string;
 }): string;
 /**
  * A Wan half's shape from its tensor names and shapes alone (`cosmos info`: nothing is
@@ -33,4 +37,5 @@ export declare function wanModelName(c: WanShape & {
  */
 export declare function describeWanHalf(src: TensorSource, half: "encoder" | "decoder"): WanShape & {
     baseWidth: number;
+    half: "encoder" | "decoder";
 };

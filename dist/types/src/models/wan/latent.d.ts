@@ -17,6 +17,11 @@ export interface LatentStats {
  * AutoencoderKLWan `latents_mean` / `latents_std`), which Cosmos-Predict2 and 2.5 use too.
  */
 export declare const WAN21_LATENT_STATS: LatentStats;
+/**
+ * Wan2.2's latent statistics (48 channels; `Wan2_2_VAE` in wan/modules/vae2_2.py, and
+ * diffusers' AutoencoderKLWan config of Wan2.2), for its TI2V models.
+ */
+export declare const WAN22_LATENT_STATS: LatentStats;
 /** A Wan network's configuration, as a tokenizer reads it (the fields Cosmos' configs share). */
 export interface WanConfig {
     half: "encoder" | "decoder";
@@ -25,13 +30,13 @@ export interface WanConfig {
     family: "wan";
     /** A Wan VAE is continuous. */
     fsqLevels: null;
-    /** z_dim (16 in Wan2.1). */
+    /** z_dim (16 in Wan2.1, 48 in Wan2.2). */
     latentChannels: number;
-    /** 8 in Wan2.1. */
+    /** 8 in Wan2.1, 16 in Wan2.2 (its 2x2 patch included). */
     spatialCompression: number;
     /** 4 in Wan2.1. */
     temporalCompression: number;
-    /** The first conv's width (96 in Wan2.1). */
+    /** The encoder's first conv's width, the decoder's last (96 in Wan2.1; 160, 256 in Wan2.2). */
     baseWidth: number;
     /** The statistics the latent is normalised with, or null for the raw mean. */
     normalized: LatentStats | null;

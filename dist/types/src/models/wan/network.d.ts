@@ -22,6 +22,7 @@ import type { Ops, Tensor, Uploader } from "../../backends/ops.d.ts";
 import type { WeightReader } from "../../weights/checkpoint.d.ts";
 import { type Step } from "../graph.d.ts";
 import type { NetworkStream } from "../video.d.ts";
+import { WanCausalConv } from "../../nn/wan_conv.d.ts";
 import { type LatentStats, type WanConfig } from "./latent.d.ts";
 export type { WanConfig } from "./latent.d.ts";
 /** What a network's layer list says about its shape. */
@@ -33,14 +34,36 @@ export interface WanShape {
     /** Frames per latent frame after the first (4 in Wan2.1). */
     temporalCompression: number;
 }
-/** A network as a list of steps, whole or as a stream. */
-declare abstract class WanNetwork implements WanShape {
+/** The middle: residual block, attention, residual block (`${prefix}.0` to `.2`). */
+export declare function middle(up: Uploader, w: WeightReader, prefix: string, c: number): Step[];
+/** A 1x1x1 conv as a step (per frame: its stream is itself). */
+export declare function pointwise(conv: WanCausalConv): Step;
+/**
+ * A network as a list of steps, run through the streaming engine whole or step by step. The
+ * steps before the first that changes time and after the last (the full-resolution ends of
+ * both networks) run a few frames at a time, so that memory stays that of one large frame.
+ */
+export declare abstract class WanNetwork implements WanShape {
+    #private;
+    /**
+     * Pixel-frames a run of frame-wise steps takes at once: one 512 x 512 frame. A step of the
+     * engine holds 4 frames (1 + 4k for the first), and at full resolution the first layers hold
+     * some 3 KB per pixel-frame (Wan2.1's 96 channels, their norms and convs): 4 frames of 480p
+     * would need over 4 GiB, more than WebAssembly's memory. Tests lower it to split small clips.
+     */
+    static subStepPixels: number;
     abstract readonly config: WanConfig;
     protected abstract readonly steps: Step[];
+    /** The steps that change time (temporal resamplers, or Wan2.2 levels that fold time). */
+    protected abstract readonly timeSteps: ReadonlySet<Step>;
     get latentChannels(): number;
     get spatialCompression(): number;
     get temporalCompression(): number;
-    /** The network over a whole clip (or latent). */
+    /**
+     * The network over a whole clip (or latent). When its full-resolution end splits (more
+     * pixel-frames than subStepPixels), as one step of a stream, whose layers carry what the
+     * later pieces read (the same frames); else whole, carrying nothing.
+     */
     forward(ops: Ops, x: Tensor): Promise<Tensor>;
     /** A run over a clip (or latent) arriving in the engine's temporal steps. */
     stream(ops: Ops): NetworkStream;
@@ -52,6 +75,7 @@ declare abstract class WanNetwork implements WanShape {
 export declare class WanEncoder extends WanNetwork {
     readonly config: WanConfig;
     protected readonly steps: Step[];
+    protected readonly timeSteps: ReadonlySet<Step>;
     constructor(up: Uploader, w: WeightReader, stats?: LatentStats | null);
 }
 /**
@@ -61,5 +85,6 @@ export declare class WanEncoder extends WanNetwork {
 export declare class WanDecoder extends WanNetwork {
     readonly config: WanConfig;
     protected readonly steps: Step[];
+    protected readonly timeSteps: ReadonlySet<Step>;
     constructor(up: Uploader, w: WeightReader, stats?: LatentStats | null);
 }
