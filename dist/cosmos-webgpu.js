@@ -11668,6 +11668,39 @@ function sequence(up, w, prefix, down) {
   }
   return { steps, width, resamples, temporal: temporal2, timeSteps };
 }
+function latentMeanConv(up, w, stats) {
+  const z2 = w.shape("encoder.head.2.weight")[0];
+  if (z2 % 2 !== 0) {
+    throw new Error(
+      `Cannot load encoder: "${w.source}" has a head of ${z2} channels; it gives the mean and log-variance, 2 x z`
+    );
+  }
+  const z = z2 / 2;
+  if (stats) checkStats(stats, z);
+  const normalize = stats ? (weight, bias) => {
+    for (let o = 0; o < z; o++) {
+      const s = 1 / stats.std[o];
+      for (let i = 0; i < z2; i++) weight[o * z2 + i] *= s;
+      bias[o] = (bias[o] - stats.mean[o]) * s;
+    }
+  } : void 0;
+  return { z2, mean: new WanCausalConv(up, w, "conv1", z2, z2, [1, 1, 1], [0, z], normalize) };
+}
+function latentConv(up, w, stats) {
+  const z = w.shape("conv2.weight")[0];
+  if (stats) checkStats(stats, z);
+  const denormalize = stats ? (weight, bias) => {
+    for (let o = 0; o < z; o++) {
+      let shift = 0;
+      for (let i = 0; i < z; i++) {
+        shift += weight[o * z + i] * stats.mean[i];
+        weight[o * z + i] *= stats.std[i];
+      }
+      bias[o] += shift;
+    }
+  } : void 0;
+  return { z, conv2: new WanCausalConv(up, w, "conv2", z, z, [1, 1, 1], [0, z], denormalize) };
+}
 function middle(up, w, prefix, c) {
   return [
     new WanResidualBlock(up, w, `${prefix}.0`, c, c),
@@ -11772,22 +11805,8 @@ var WanEncoder = class extends WanNetwork {
     const seq = sequence(up, w, "encoder.downsamples", true);
     this.timeSteps = new Set(seq.timeSteps);
     const c = seq.width;
-    const z2 = w.shape("encoder.head.2.weight")[0];
-    if (z2 % 2 !== 0) {
-      throw new Error(
-        `Cannot load encoder: "${w.source}" has a head of ${z2} channels; it gives the mean and log-variance, 2 x z`
-      );
-    }
+    const { z2, mean } = latentMeanConv(up, w, stats);
     const z = z2 / 2;
-    if (stats) checkStats(stats, z);
-    const normalize = stats ? (weight, bias) => {
-      for (let o = 0; o < z; o++) {
-        const s = 1 / stats.std[o];
-        for (let i = 0; i < z2; i++) weight[o * z2 + i] *= s;
-        bias[o] = (bias[o] - stats.mean[o]) * s;
-      }
-    } : void 0;
-    const mean = new WanCausalConv(up, w, "conv1", z2, z2, [1, 1, 1], [0, z], normalize);
     this.config = {
       half: "encoder",
       kind: "video",
@@ -11814,19 +11833,7 @@ var WanDecoder = class extends WanNetwork {
   timeSteps;
   constructor(up, w, stats = null) {
     super();
-    const z = w.shape("conv2.weight")[0];
-    if (stats) checkStats(stats, z);
-    const denormalize = stats ? (weight, bias) => {
-      for (let o = 0; o < z; o++) {
-        let shift = 0;
-        for (let i = 0; i < z; i++) {
-          shift += weight[o * z + i] * stats.mean[i];
-          weight[o * z + i] *= stats.std[i];
-        }
-        bias[o] += shift;
-      }
-    } : void 0;
-    const conv22 = new WanCausalConv(up, w, "conv2", z, z, [1, 1, 1], [0, z], denormalize);
+    const { z, conv2: conv22 } = latentConv(up, w, stats);
     const dim = w.shape("decoder.conv1.weight")[0];
     const conv1 = new WanCausalConv(up, w, "decoder.conv1", z, dim, [3, 3, 3]);
     const mid = middle(up, w, "decoder.middle", dim);
@@ -12005,22 +12012,8 @@ var Wan22Encoder = class extends WanNetwork {
     );
     const body = levels(up, w, "encoder.downsamples", dim, true);
     this.timeSteps = new Set(body.steps.filter((l) => l.fold.time > 1));
-    const z2 = w.shape("encoder.head.2.weight")[0];
-    if (z2 % 2 !== 0) {
-      throw new Error(
-        `Cannot load encoder: "${w.source}" has a head of ${z2} channels; it gives the mean and log-variance, 2 x z`
-      );
-    }
+    const { z2, mean } = latentMeanConv(up, w, stats);
     const z = z2 / 2;
-    if (stats) checkStats(stats, z);
-    const normalize = stats ? (weight, bias) => {
-      for (let o = 0; o < z; o++) {
-        const s = 1 / stats.std[o];
-        for (let i = 0; i < z2; i++) weight[o * z2 + i] *= s;
-        bias[o] = (bias[o] - stats.mean[o]) * s;
-      }
-    } : void 0;
-    const mean = new WanCausalConv(up, w, "conv1", z2, z2, [1, 1, 1], [0, z], normalize);
     const { space, time } = compression(body.steps);
     this.config = {
       half: "encoder",
@@ -12049,19 +12042,7 @@ var Wan22Decoder = class extends WanNetwork {
   timeSteps;
   constructor(up, w, stats = null) {
     super();
-    const z = w.shape("conv2.weight")[0];
-    if (stats) checkStats(stats, z);
-    const denormalize = stats ? (weight, bias) => {
-      for (let o = 0; o < z; o++) {
-        let shift = 0;
-        for (let i = 0; i < z; i++) {
-          shift += weight[o * z + i] * stats.mean[i];
-          weight[o * z + i] *= stats.std[i];
-        }
-        bias[o] += shift;
-      }
-    } : void 0;
-    const conv22 = new WanCausalConv(up, w, "conv2", z, z, [1, 1, 1], [0, z], denormalize);
+    const { z, conv2: conv22 } = latentConv(up, w, stats);
     const dim = w.shape("decoder.conv1.weight")[0];
     const conv1 = new WanCausalConv(up, w, "decoder.conv1", z, dim, [3, 3, 3]);
     const mid = middle(up, w, "decoder.middle", dim);

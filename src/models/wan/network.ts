@@ -82,6 +82,63 @@ function sequence(
   return { steps, width, resamples, temporal, timeSteps };
 }
 
+/**
+ * The encoder's last conv (`conv1`, 1x1x1 over the head's 2 x z channels), of which the first z
+ * outputs are the latent's mean, with `stats` folded in where the latent is normalised:
+ * (W x + b - mean) / std, row by row.
+ */
+export function latentMeanConv(
+  up: Uploader,
+  w: WeightReader,
+  stats: LatentStats | null,
+): { z2: number; mean: WanCausalConv } {
+  const z2 = w.shape("encoder.head.2.weight")[0];
+  if (z2 % 2 !== 0) {
+    throw new Error(
+      `Cannot load encoder: "${w.source}" has a head of ${z2} channels; it gives the mean and log-variance, 2 x z`,
+    );
+  }
+  const z = z2 / 2;
+  if (stats) checkStats(stats, z);
+  const normalize = stats
+    ? (weight: Float32Array, bias: Float32Array) => {
+      for (let o = 0; o < z; o++) {
+        const s = 1 / stats.std[o];
+        for (let i = 0; i < z2; i++) weight[o * z2 + i] *= s;
+        bias[o] = (bias[o] - stats.mean[o]) * s;
+      }
+    }
+    : undefined;
+  return { z2, mean: new WanCausalConv(up, w, "conv1", z2, z2, [1, 1, 1], [0, z], normalize) };
+}
+
+/**
+ * The decoder's first conv (`conv2`, 1x1x1 over the z latent channels), with `stats` folded in
+ * where the latent is normalised: W (std x + mean) + b, columns scaled and W mean added to the
+ * bias.
+ */
+export function latentConv(
+  up: Uploader,
+  w: WeightReader,
+  stats: LatentStats | null,
+): { z: number; conv2: WanCausalConv } {
+  const z = w.shape("conv2.weight")[0];
+  if (stats) checkStats(stats, z);
+  const denormalize = stats
+    ? (weight: Float32Array, bias: Float32Array) => {
+      for (let o = 0; o < z; o++) {
+        let shift = 0;
+        for (let i = 0; i < z; i++) {
+          shift += weight[o * z + i] * stats.mean[i];
+          weight[o * z + i] *= stats.std[i];
+        }
+        bias[o] += shift;
+      }
+    }
+    : undefined;
+  return { z, conv2: new WanCausalConv(up, w, "conv2", z, z, [1, 1, 1], [0, z], denormalize) };
+}
+
 /** The middle: residual block, attention, residual block (`${prefix}.0` to `.2`). */
 export function middle(up: Uploader, w: WeightReader, prefix: string, c: number): Step[] {
   return [
@@ -225,25 +282,8 @@ export class WanEncoder extends WanNetwork {
     const seq = sequence(up, w, "encoder.downsamples", true);
     this.timeSteps = new Set(seq.timeSteps);
     const c = seq.width;
-    const z2 = w.shape("encoder.head.2.weight")[0];
-    if (z2 % 2 !== 0) {
-      throw new Error(
-        `Cannot load encoder: "${w.source}" has a head of ${z2} channels; it gives the mean and log-variance, 2 x z`,
-      );
-    }
+    const { z2, mean } = latentMeanConv(up, w, stats);
     const z = z2 / 2;
-    if (stats) checkStats(stats, z);
-    // (W x + b - mean) / std, row by row.
-    const normalize = stats
-      ? (weight: Float32Array, bias: Float32Array) => {
-        for (let o = 0; o < z; o++) {
-          const s = 1 / stats.std[o];
-          for (let i = 0; i < z2; i++) weight[o * z2 + i] *= s;
-          bias[o] = (bias[o] - stats.mean[o]) * s;
-        }
-      }
-      : undefined;
-    const mean = new WanCausalConv(up, w, "conv1", z2, z2, [1, 1, 1], [0, z], normalize);
     this.config = {
       half: "encoder",
       kind: "video",
@@ -277,22 +317,7 @@ export class WanDecoder extends WanNetwork {
 
   constructor(up: Uploader, w: WeightReader, stats: LatentStats | null = null) {
     super();
-    const z = w.shape("conv2.weight")[0];
-    if (stats) checkStats(stats, z);
-    // W (std * x + mean) + b: columns scaled, W mean added to the bias.
-    const denormalize = stats
-      ? (weight: Float32Array, bias: Float32Array) => {
-        for (let o = 0; o < z; o++) {
-          let shift = 0;
-          for (let i = 0; i < z; i++) {
-            shift += weight[o * z + i] * stats.mean[i];
-            weight[o * z + i] *= stats.std[i];
-          }
-          bias[o] += shift;
-        }
-      }
-      : undefined;
-    const conv2 = new WanCausalConv(up, w, "conv2", z, z, [1, 1, 1], [0, z], denormalize);
+    const { z, conv2 } = latentConv(up, w, stats);
     const dim = w.shape("decoder.conv1.weight")[0];
     const conv1 = new WanCausalConv(up, w, "decoder.conv1", z, dim, [3, 3, 3]);
     const mid = middle(up, w, "decoder.middle", dim);

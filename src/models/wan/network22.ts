@@ -24,8 +24,8 @@ import { WanCausalConv } from "../../nn/wan_conv.ts";
 import { wanConvStep, wanHead } from "../../nn/wan_blocks.ts";
 import { Wan22Level } from "../../nn/wan22_blocks.ts";
 import { localStream } from "../../nn/stream.ts";
-import { checkStats, type LatentStats, type WanConfig } from "./latent.ts";
-import { middle, pointwise, WanNetwork } from "./network.ts";
+import type { LatentStats, WanConfig } from "./latent.ts";
+import { latentConv, latentMeanConv, middle, pointwise, WanNetwork } from "./network.ts";
 
 /** The 2x2 patch of RGB: 12 channels. */
 const PATCHED = 12;
@@ -106,24 +106,8 @@ export class Wan22Encoder extends WanNetwork {
     );
     const body = levels(up, w, "encoder.downsamples", dim, true);
     this.timeSteps = new Set(body.steps.filter((l) => l.fold.time > 1));
-    const z2 = w.shape("encoder.head.2.weight")[0];
-    if (z2 % 2 !== 0) {
-      throw new Error(
-        `Cannot load encoder: "${w.source}" has a head of ${z2} channels; it gives the mean and log-variance, 2 x z`,
-      );
-    }
+    const { z2, mean } = latentMeanConv(up, w, stats);
     const z = z2 / 2;
-    if (stats) checkStats(stats, z);
-    const normalize = stats
-      ? (weight: Float32Array, bias: Float32Array) => {
-        for (let o = 0; o < z; o++) {
-          const s = 1 / stats.std[o];
-          for (let i = 0; i < z2; i++) weight[o * z2 + i] *= s;
-          bias[o] = (bias[o] - stats.mean[o]) * s;
-        }
-      }
-      : undefined;
-    const mean = new WanCausalConv(up, w, "conv1", z2, z2, [1, 1, 1], [0, z], normalize);
     const { space, time } = compression(body.steps);
     this.config = {
       half: "encoder",
@@ -158,21 +142,7 @@ export class Wan22Decoder extends WanNetwork {
 
   constructor(up: Uploader, w: WeightReader, stats: LatentStats | null = null) {
     super();
-    const z = w.shape("conv2.weight")[0];
-    if (stats) checkStats(stats, z);
-    const denormalize = stats
-      ? (weight: Float32Array, bias: Float32Array) => {
-        for (let o = 0; o < z; o++) {
-          let shift = 0;
-          for (let i = 0; i < z; i++) {
-            shift += weight[o * z + i] * stats.mean[i];
-            weight[o * z + i] *= stats.std[i];
-          }
-          bias[o] += shift;
-        }
-      }
-      : undefined;
-    const conv2 = new WanCausalConv(up, w, "conv2", z, z, [1, 1, 1], [0, z], denormalize);
+    const { z, conv2 } = latentConv(up, w, stats);
     const dim = w.shape("decoder.conv1.weight")[0];
     const conv1 = new WanCausalConv(up, w, "decoder.conv1", z, dim, [3, 3, 3]);
     const mid = middle(up, w, "decoder.middle", dim);

@@ -34,6 +34,24 @@ export interface WanShape {
     /** Frames per latent frame after the first (4 in Wan2.1). */
     temporalCompression: number;
 }
+/**
+ * The encoder's last conv (`conv1`, 1x1x1 over the head's 2 x z channels), of which the first z
+ * outputs are the latent's mean, with `stats` folded in where the latent is normalised:
+ * (W x + b - mean) / std, row by row.
+ */
+export declare function latentMeanConv(up: Uploader, w: WeightReader, stats: LatentStats | null): {
+    z2: number;
+    mean: WanCausalConv;
+};
+/**
+ * The decoder's first conv (`conv2`, 1x1x1 over the z latent channels), with `stats` folded in
+ * where the latent is normalised: W (std x + mean) + b, columns scaled and W mean added to the
+ * bias.
+ */
+export declare function latentConv(up: Uploader, w: WeightReader, stats: LatentStats | null): {
+    z: number;
+    conv2: WanCausalConv;
+};
 /** The middle: residual block, attention, residual block (`${prefix}.0` to `.2`). */
 export declare function middle(up: Uploader, w: WeightReader, prefix: string, c: number): Step[];
 /** A 1x1x1 conv as a step (per frame: its stream is itself). */

@@ -21,7 +21,7 @@
 import type { Uploader } from "../../backends/ops.d.ts";
 import type { WeightReader } from "../../weights/checkpoint.d.ts";
 import type { Step } from "../graph.d.ts";
-import { type LatentStats, type WanConfig } from "./latent.d.ts";
+import type { LatentStats, WanConfig } from "./latent.d.ts";
 import { WanNetwork } from "./network.d.ts";
 /** Our patchified channel k (c, dh, dw) is the reference's channel PATCH_ORDER[k] (c, dw, dh). */
 export declare const PATCH_ORDER: readonly number[];
