@@ -1,7 +1,8 @@
 /** The WebAssembly backend's heap: size classes, reuse, counters, and its limits. */
 
 import assert from "node:assert/strict";
-import { heapClass, WasmHeap } from "../src/backends/wasm/heap.ts";
+import { blockClass as heapClass } from "../src/backends/wasm/blocks.ts";
+import { WasmHeap } from "../src/backends/wasm/heap.ts";
 
 Deno.test("heapClass: powers of two up to 1 MiB, then eighths of a power of two", () => {
   assert.equal(heapClass(1), 64);

@@ -241,6 +241,13 @@ export interface MemoryStats {
   parked: number;
   /** Highest `parked` seen since the last `resetPeak()`. */
   peakParked: number;
+  /**
+   * Bytes of memory the parked tensors occupy: `parked` with the size classes' rounding and the
+   * free blocks between them (the WebAssembly backend's parked memory); 0 if none.
+   */
+  parkedAllocated: number;
+  /** Highest `parkedAllocated` seen since the last `resetPeak()`. */
+  peakParkedAllocated: number;
   /** Highest `inUse + parked` at one moment since the last `resetPeak()`. */
   peakHeld: number;
 }
@@ -248,7 +255,8 @@ export interface MemoryStats {
 /** Memory stats of nothing held: every count 0. */
 export function noMemory(): MemoryStats {
   const stats = { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
-  return { ...stats, parked: 0, peakParked: 0, peakHeld: 0 };
+  const parked = { parked: 0, peakParked: 0, parkedAllocated: 0, peakParkedAllocated: 0 };
+  return { ...stats, ...parked, peakHeld: 0 };
 }
 
 /** Time spent per kernel family while profiling. */

@@ -50,9 +50,11 @@ const report = (what: string, t0: number) => {
   console.log(
     `${what}: ${((performance.now() - t0) / 1000).toFixed(1)} s; wasm memory ${
       mb(ops.heap.memory.buffer.byteLength)
-    }, heap peak ${mb(m.peakAllocated)}; outside it at most ${
-      mb(m.peakParked)
-    }; ${ops.bandedOps} ops in bands so far; RSS now ${mb(Deno.memoryUsage().rss)}`,
+    }, heap peak ${mb(m.peakAllocated)}; outside it at most ${mb(m.peakParked)} in ${
+      mb(m.peakParkedAllocated)
+    } of parked memory; ${ops.bandedOps} ops in bands so far; RSS now ${
+      mb(Deno.memoryUsage().rss)
+    }`,
   );
 };
 try {

@@ -185,7 +185,13 @@ export class WasmOps implements Backend {
 
   memoryStats(): MemoryStats {
     const parking = this.#rt.parking;
-    return { ...this.#rt.heap.stats(), parked: parking.held, peakParked: parking.peak };
+    return {
+      ...this.#rt.heap.stats(),
+      parked: parking.held,
+      peakParked: parking.peak,
+      parkedAllocated: parking.allocated,
+      peakParkedAllocated: parking.peakAllocated,
+    };
   }
 
   resetPeak(): void {

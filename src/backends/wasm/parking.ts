@@ -13,11 +13,17 @@
  * plane; the lot writes one frame per chunk. Chunks never change once written, so a parked join
  * that takes every frame of a chunk shares it instead of copying: a temporal attention's cache
  * grows by a chunk a frame, without copying (or holding twice) the frames it already had, and a
- * causal conv's carried frames, shifted by one frame a step, share the one they keep (so the
- * pool below holds a frame per size, not a whole carry). Chunks count their holders; the last
- * release returns the chunk's buffer to a pool of exact sizes, since a stream asks for the same
- * few sizes step after step. The pool holds at most a budget of free bytes (the oldest go first,
- * to the garbage collector), so memory follows what the stream carries.
+ * causal conv's carried frames, shifted by one frame a step, share the one they keep. Chunks
+ * count their holders; the last release frees the chunk's block.
+ *
+ * The blocks are carved (blocks.ts, as the heap's) out of one resizable ArrayBuffer that the
+ * lot owns, not allocated one by one. Row bands (bands.ts) pass hundreds of megabytes through
+ * here per op at 4K; as separate ArrayBuffers the released ones waited for the garbage
+ * collector, which does not run while the thread is in a kernel, and the process grew to 13 GB
+ * for one 4K frame. In one buffer a freed block is reused at once, and the top is given back to
+ * the system as soon as the blocks under it are free, so the memory is what the live chunks
+ * need (with their size classes' rounding and the free blocks between them), whatever the
+ * collector does.
  * @module
  */
 
@@ -25,15 +31,20 @@ import { numel } from "../../types.ts";
 import type { TensorScopes } from "../scopes.ts";
 import type { FrameRange, Tensor } from "../ops.ts";
 import type { JoinFramesGeometry } from "../geometry.ts";
+import { BlockAllocator, type BlockSpace } from "./blocks.ts";
 
-/** Free bytes the pool keeps for reuse. */
-const POOL_BYTES = 512 << 20;
+/** The buffer grows and shrinks in steps of this (resizing is a system call). */
+const STEP = 16 << 20;
+/** The most address space the parked memory reserves (it takes memory only as it grows). */
+const MAX_RESERVED = 2 ** 40;
 
 /** Frames [offset, offset + frames) of a parked tensor: planes x frames x frameSize words. */
 export interface Chunk {
   readonly frames: number;
-  /** Emptied when the last holder lets go: a released tensor kept by anyone pins nothing. */
+  /** Emptied when the last holder lets go: a released tensor kept by anyone reads nothing. */
   data: Int32Array;
+  /** The block's byte offset in the parked memory. */
+  readonly at: number;
   holders: number;
 }
 
@@ -90,7 +101,49 @@ export type FrameSource =
   /** Writes frame `f` (planes x frameSize words) into `dst` (a banded tensor's rows). */
   | { copy: (f: number, dst: Int32Array) => void };
 
-/** The parked tensors' buffers, their pool, and the bytes they hold. */
+/**
+ * The parked chunks' bytes: one resizable ArrayBuffer, made on first use, reserving address
+ * space for `maxBytes` and holding memory for what is below the top of its blocks.
+ */
+class ParkedMemory implements BlockSpace {
+  #buffer?: ArrayBuffer;
+  constructor(readonly maxBytes: number) {}
+
+  get buffer(): ArrayBuffer {
+    if (this.#buffer) return this.#buffer;
+    try {
+      return this.#buffer = new ArrayBuffer(0, { maxByteLength: this.maxBytes });
+    } catch (err) {
+      throw new Error(
+        `Cannot reserve ${this.maxBytes} bytes of address space for the memory outside the ` +
+          `WebAssembly heap (stream state and row bands); lower wasm.parkedBytes`,
+        { cause: err },
+      );
+    }
+  }
+
+  grow(end: number, what: string): void {
+    if (end > this.maxBytes) {
+      throw new Error(
+        `Cannot hold ${what} outside the WebAssembly heap: its blocks would reach ${end} bytes, ` +
+          `more than the ${this.maxBytes} reserved for them`,
+      );
+    }
+    const buffer = this.buffer;
+    if (end > buffer.byteLength) buffer.resize(Math.min(this.maxBytes, roundUp(end, STEP)));
+  }
+
+  shrink(end: number): void {
+    const to = roundUp(end, STEP);
+    if (this.#buffer && to < this.#buffer.byteLength) this.#buffer.resize(to);
+  }
+}
+
+function roundUp(n: number, step: number): number {
+  return Math.ceil(n / step) * step;
+}
+
+/** The parked tensors' memory and the bytes they hold. */
 export class ParkingLot {
   /**
    * At most `budget` bytes held (a stream's state grows with its length, and a hostile token
@@ -101,10 +154,15 @@ export class ParkingLot {
     readonly onHeld: (bytes: number) => void = () => {},
     /** Where the parked tensors made and released are noted (the runtime's scopes.ts). */
     readonly scopes?: TensorScopes<Tensor>,
-  ) {}
-  #pool = new Map<number, Int32Array[]>();
-  #poolOrder: Int32Array[] = [];
-  #poolWords = 0;
+  ) {
+    // The size classes round up by at most an eighth; the rest is room for free blocks
+    // between live ones.
+    const reserve = budget * 1.5 + 256 * 2 ** 20;
+    this.#memory = new ParkedMemory(Math.min(MAX_RESERVED, roundUp(reserve, STEP)));
+    this.#blocks = new BlockAllocator(0, this.#memory);
+  }
+  readonly #memory: ParkedMemory;
+  readonly #blocks: BlockAllocator;
   #heldWords = 0;
   #peakWords = 0;
 
@@ -118,8 +176,19 @@ export class ParkingLot {
     return this.#peakWords * 4;
   }
 
+  /** Bytes of the parked memory below the top of its blocks (held, rounded, or free between). */
+  get allocated(): number {
+    return this.#blocks.allocated;
+  }
+
+  /** The highest `allocated` since the last `resetPeak`. */
+  get peakAllocated(): number {
+    return this.#blocks.peakAllocated;
+  }
+
   resetPeak(): void {
     this.#peakWords = this.#heldWords;
+    this.#blocks.resetPeak();
   }
 
   /**
@@ -206,8 +275,8 @@ export class ParkingLot {
   }
 
   /**
-   * Lets go of a live parked tensor's chunks (the last holder's go back to the pool); the
-   * runtime checks liveness (WasmRuntime.stored).
+   * Lets go of a live parked tensor's chunks (the last holder's blocks are freed); the runtime
+   * checks liveness (WasmRuntime.stored).
    */
   release(t: ParkedTensor): void {
     t.released = true;
@@ -215,17 +284,15 @@ export class ParkingLot {
     for (const chunk of t.chunks) {
       if (--chunk.holders > 0) continue;
       this.#heldWords -= chunk.data.length;
-      this.onHeld(this.held);
-      this.#toPool(chunk.data);
       chunk.data = EMPTY;
+      this.#blocks.free(chunk.at, "parked memory");
+      this.onHeld(this.held);
     }
   }
 
-  /** Empties the pool (the backend is going away). */
+  /** Gives the free memory back (the backend is going away; nothing is held then). */
   clear(): void {
-    this.#pool.clear();
-    this.#poolOrder = [];
-    this.#poolWords = 0;
+    this.#memory.shrink(this.#blocks.allocated);
   }
 
   /**
@@ -255,37 +322,17 @@ export class ParkingLot {
           `${this.budget}; raise wasm.parkedBytes if the machine has the memory`,
       );
     }
-    const data = this.#fromPool(words) ?? new Int32Array(words);
-    fill(data);
+    const at = this.#blocks.alloc(words * 4, `${words * 4} bytes`);
+    const data = new Int32Array(this.#memory.buffer, at, words);
+    try {
+      fill(data);
+    } catch (err) {
+      this.#blocks.free(at, "parked memory");
+      throw err;
+    }
     this.#heldWords += words;
     this.#peakWords = Math.max(this.#peakWords, this.#heldWords);
     this.onHeld(this.held);
-    return { frames, data, holders: 1 };
-  }
-
-  #fromPool(words: number): Int32Array | undefined {
-    const list = this.#pool.get(words);
-    const data = list?.pop();
-    if (!data) return undefined;
-    if (!list!.length) this.#pool.delete(words);
-    this.#poolOrder.splice(this.#poolOrder.indexOf(data), 1);
-    this.#poolWords -= words;
-    return data;
-  }
-
-  #toPool(data: Int32Array): void {
-    if (data.length * 4 > POOL_BYTES) return;
-    let list = this.#pool.get(data.length);
-    if (!list) this.#pool.set(data.length, list = []);
-    list.push(data);
-    this.#poolOrder.push(data);
-    this.#poolWords += data.length;
-    while (this.#poolWords * 4 > POOL_BYTES) {
-      const old = this.#poolOrder.shift()!;
-      const same = this.#pool.get(old.length)!;
-      same.splice(same.indexOf(old), 1);
-      if (!same.length) this.#pool.delete(old.length);
-      this.#poolWords -= old.length;
-    }
+    return { frames, data, at, holders: 1 };
   }
 }

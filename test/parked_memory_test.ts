@@ -1,0 +1,113 @@
+/**
+ * The memory parked tensors and row bands live in on the WebAssembly backend (parking.ts): blocks
+ * of one resizable buffer (blocks.ts), reused as soon as they are freed and given back from the
+ * top, so that what it takes follows the live chunks whatever the garbage collector does.
+ */
+
+import assert from "node:assert/strict";
+import { BlockAllocator } from "../src/backends/wasm/blocks.ts";
+import { ParkingLot } from "../src/backends/wasm/parking.ts";
+
+Deno.test("BlockAllocator over memory that shrinks lowers its top as the blocks under it are freed", () => {
+  const calls: string[] = [];
+  const blocks = new BlockAllocator(0, {
+    grow: (end) => calls.push(`grow ${end}`),
+    shrink: (end) => calls.push(`shrink ${end}`),
+  });
+  const a = blocks.alloc(4096, "a"), b = blocks.alloc(4096, "b"), c = blocks.alloc(4096, "c");
+  blocks.free(b, "test"); // in the middle: stays free, the top stays
+  assert.equal(blocks.allocated, 12288);
+  blocks.free(c, "test"); // merges with b's block, which then ends at the top
+  assert.equal(blocks.allocated, 4096);
+  assert.equal(blocks.alloc(8192, "d"), b, "the next block starts at the lowered top");
+  blocks.free(b, "test");
+  blocks.free(a, "test");
+  assert.equal(blocks.allocated, 0);
+  assert.equal(blocks.peakAllocated, 12288);
+  assert.deepEqual(calls, [
+    "grow 4096",
+    "grow 8192",
+    "grow 12288",
+    "shrink 4096",
+    "grow 12288",
+    "shrink 4096",
+    "shrink 0",
+  ]);
+  assert.throws(() => blocks.free(a, "parked memory"), /No parked memory block at 0/);
+});
+
+/** A band's words: planes x frames x rows x width with values that say where they came from. */
+function fillBand(dst: Int32Array, tag: number): void {
+  for (let i = 0; i < dst.length; i++) dst[i] = tag * 1_000_003 + i;
+}
+
+Deno.test("ParkingLot: row bands passed op after op through varied sizes take the live bands' memory, not the sum of them", () => {
+  const lot = new ParkingLot();
+  const width = 384, planes = 8;
+  // An op reads its input's bands and writes its output's; the input is then released. Channel
+  // counts and band heights vary from op to op, as a network's do.
+  let input: { t: ReturnType<ParkingLot["hold"]>; tag: number }[] = [];
+  let livePeak = 0, passed = 0;
+  for (let op = 0; op < 60; op++) {
+    const rows = 16 + ((op * 7) % 5) * 8, channels = planes * (1 + (op % 3));
+    const out = [];
+    for (let band = 0; band < 4; band++) {
+      const tag = op * 4 + band;
+      const t = lot.hold([1, channels, rows, width], "f32", 1, (dst) => fillBand(dst, tag));
+      out.push({ t, tag });
+      passed += channels * rows * width * 4;
+    }
+    livePeak = Math.max(livePeak, lot.held);
+    for (const { t, tag } of input) {
+      // What was written is what is read back, whatever was freed and reused around it.
+      const words = t.chunks[0].data;
+      assert.equal(words[0], tag * 1_000_003);
+      assert.equal(words[words.length - 1], tag * 1_000_003 + words.length - 1);
+      lot.release(t);
+    }
+    input = out;
+  }
+  for (const { t } of input) lot.release(t);
+  assert.equal(lot.held, 0);
+  assert.equal(lot.allocated, 0, "the top came down to nothing: every byte given back");
+  // Blocks separately allocated (or never reused) would take what passed: 60 ops' worth.
+  assert.ok(
+    lot.peakAllocated <= 1.5 * livePeak,
+    `${lot.peakAllocated} bytes for at most ${livePeak} live (${passed} passed through)`,
+  );
+  assert.ok(passed > 10 * livePeak, "the test passes far more than is live at once");
+});
+
+Deno.test("ParkingLot: a fill that throws frees its block, and a stale chunk reads nothing", () => {
+  const lot = new ParkingLot();
+  const kept = lot.hold([1, 1, 4, 4], "f32", 1, (dst) => dst.fill(1));
+  assert.throws(
+    () =>
+      lot.hold([1, 1, 64, 64], "f32", 1, () => {
+        throw new Error("source gone");
+      }),
+    /source gone/,
+  );
+  assert.equal(lot.held, 64);
+  assert.equal(lot.allocated, 64, "the failed band's block was freed");
+  const chunk = kept.chunks[0];
+  lot.release(kept);
+  assert.equal(chunk.data.length, 0, "a released chunk holds no view of reused memory");
+  assert.equal(lot.allocated, 0);
+});
+
+Deno.test("ParkingLot refuses what passes its budget, before taking memory", () => {
+  const lot = new ParkingLot(4096);
+  const a = lot.hold([1, 1, 16, 48], "f32", 1, (dst) => dst.fill(2));
+  assert.throws(
+    () => lot.hold([1, 1, 16, 48], "f32", 1, (dst) => dst.fill(3)),
+    /Cannot hold 6144 bytes outside the WebAssembly heap \(stream state and row bands\): more than the backend's parkedBytes budget of 4096/,
+  );
+  assert.equal(
+    lot.allocated,
+    4096,
+    "the refused band took no block (the first holds its class, 4096)",
+  );
+  lot.release(a);
+  assert.equal(lot.allocated, 0);
+});
