@@ -47,7 +47,7 @@ Deno.test("ParkingLot: row bands passed op after op through varied sizes take th
   // An op reads its input's bands and writes its output's; the input is then released. Channel
   // counts and band heights vary from op to op, as a network's do.
   let input: { t: ReturnType<ParkingLot["hold"]>; tag: number }[] = [];
-  let livePeak = 0, passed = 0;
+  let livePeak = 0, passed = 0, committedPeak = 0;
   for (let op = 0; op < 60; op++) {
     const rows = 16 + ((op * 7) % 5) * 8, channels = planes * (1 + (op % 3));
     const out = [];
@@ -58,6 +58,7 @@ Deno.test("ParkingLot: row bands passed op after op through varied sizes take th
       passed += channels * rows * width * 4;
     }
     livePeak = Math.max(livePeak, lot.held);
+    committedPeak = Math.max(committedPeak, lot.committed);
     for (const { t, tag } of input) {
       // What was written is what is read back, whatever was freed and reused around it.
       const words = t.chunks[0].data;
@@ -69,12 +70,15 @@ Deno.test("ParkingLot: row bands passed op after op through varied sizes take th
   }
   for (const { t } of input) lot.release(t);
   assert.equal(lot.held, 0);
-  assert.equal(lot.allocated, 0, "the top came down to nothing: every byte given back");
+  assert.equal(lot.allocated, 0, "the top came down to nothing");
+  assert.equal(lot.committed, 0, "every byte of the buffer given back");
   // Blocks separately allocated (or never reused) would take what passed: 60 ops' worth.
   assert.ok(
     lot.peakAllocated <= 1.5 * livePeak,
     `${lot.peakAllocated} bytes for at most ${livePeak} live (${passed} passed through)`,
   );
+  // The buffer: the blocks' top rounded to 16 MiB steps, and at most 128 MiB of slack above.
+  assert.ok(committedPeak <= lot.peakAllocated + (144 << 20), `${committedPeak} bytes committed`);
   assert.ok(passed > 10 * livePeak, "the test passes far more than is live at once");
 });
 

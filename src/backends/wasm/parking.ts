@@ -33,8 +33,14 @@ import type { FrameRange, Tensor } from "../ops.ts";
 import type { JoinFramesGeometry } from "../geometry.ts";
 import { BlockAllocator, type BlockSpace } from "./blocks.ts";
 
-/** The buffer grows and shrinks in steps of this (resizing is a system call). */
+/** The buffer grows in steps of this (resizing is a system call). */
 const STEP = 16 << 20;
+/**
+ * It shrinks only to give back at least this much, or everything: bytes given back are zero
+ * pages again, faulted in anew when it grows (a band's worth, each time, if it followed every
+ * free at the top).
+ */
+const SHRINK_SLACK = 128 << 20;
 /** The most address space the parked memory reserves (it takes memory only as it grows). */
 const MAX_RESERVED = 2 ** 40;
 
@@ -134,8 +140,13 @@ class ParkedMemory implements BlockSpace {
   }
 
   shrink(end: number): void {
-    const to = roundUp(end, STEP);
-    if (this.#buffer && to < this.#buffer.byteLength) this.#buffer.resize(to);
+    const to = roundUp(end, STEP), have = this.#buffer?.byteLength ?? 0;
+    if (have - to >= SHRINK_SLACK || (end === 0 && have > 0)) this.#buffer!.resize(to);
+  }
+
+  /** Bytes the buffer holds now (the top of the blocks, rounded, and slack above it). */
+  get byteLength(): number {
+    return this.#buffer?.byteLength ?? 0;
   }
 }
 
@@ -179,6 +190,11 @@ export class ParkingLot {
   /** Bytes of the parked memory below the top of its blocks (held, rounded, or free between). */
   get allocated(): number {
     return this.#blocks.allocated;
+  }
+
+  /** Bytes the parked memory's buffer holds now: `allocated`, rounded up, and slack above it. */
+  get committed(): number {
+    return this.#memory.byteLength;
   }
 
   /** The highest `allocated` since the last `resetPeak`. */
