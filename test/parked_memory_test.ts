@@ -93,7 +93,11 @@ Deno.test("ParkingLot: a fill that throws frees its block, and a stale chunk rea
     /source gone/,
   );
   assert.equal(lot.held, 64);
-  assert.equal(lot.allocated, 64, "the failed band's block was freed");
+  assert.equal(
+    lot.allocated,
+    4096,
+    "the failed band's block was freed (the kept one holds a page)",
+  );
   const chunk = kept.chunks[0];
   lot.release(kept);
   assert.equal(chunk.data.length, 0, "a released chunk holds no view of reused memory");
@@ -110,8 +114,48 @@ Deno.test("ParkingLot refuses what passes its budget, before taking memory", () 
   assert.equal(
     lot.allocated,
     4096,
-    "the refused band took no block (the first holds its class, 4096)",
+    "the refused band took no block (the first holds a page)",
   );
   lot.release(a);
   assert.equal(lot.allocated, 0);
+});
+
+Deno.test("ParkingLot: an attention cache grown a frame a step takes its frames' bytes, to the page", () => {
+  // A cache of 2 x 512 channels at 45 x 80 (the CV decoder's at 360p) grows by one frame a step;
+  // the new frame is copied in, the frames it had are shared (parking.ts). Blocks in the heap's
+  // size classes would round each frame's 14.7 MB up to 15.7 MB.
+  const lot = new ParkingLot();
+  const planes = 1024, frameSize = 45 * 80;
+  const frame = new Int32Array(planes * frameSize).fill(9);
+  const heapSource = { heap: frame, at: 0, plane: frameSize };
+  let cache = lot.join([{ tensor: null!, from: 0, to: 1 }], {
+    outShape: [1, planes, 1, 45, 80],
+    dtype: "f32",
+    planes,
+    frameSize,
+    frames: [1],
+    offsets: [0],
+  }, () => heapSource);
+  for (let t = 2; t <= 13; t++) {
+    const next = lot.join([{ tensor: cache, from: 0, to: t - 1 }, {
+      tensor: null!,
+      from: 0,
+      to: 1,
+    }], {
+      outShape: [1, planes, t, 45, 80],
+      dtype: "f32",
+      planes,
+      frameSize,
+      frames: [t - 1, 1],
+      offsets: [0, t - 1],
+    }, (i) => i === 0 ? { parked: cache } : heapSource);
+    lot.release(cache);
+    cache = next;
+  }
+  const bytes = 13 * planes * frameSize * 4;
+  assert.equal(lot.held, bytes);
+  assert.ok(lot.allocated - bytes < 13 * 4096, `${lot.allocated} bytes for ${bytes}`);
+  assert.equal(lot.peakAllocated, lot.allocated, "no frame was ever held twice");
+  lot.release(cache);
+  assert.equal(lot.committed, 0);
 });

@@ -45,8 +45,15 @@ export class BlockAllocator {
   #created = 0;
   readonly base: number;
 
-  /** Blocks of `space` from byte `base` (rounded up to 64) on. */
-  constructor(base: number, readonly space: BlockSpace) {
+  /**
+   * Blocks of `space` from byte `base` (rounded up to 64) on, a request of n bytes taking a block
+   * of `classOf(n)` (a multiple of 64).
+   */
+  constructor(
+    base: number,
+    readonly space: BlockSpace,
+    readonly classOf: (bytes: number) => number = blockClass,
+  ) {
     this.base = this.#top = this.#peakTop = Math.ceil(base / 64) * 64;
   }
 
@@ -73,7 +80,7 @@ export class BlockAllocator {
 
   /** A block of at least `bytes`, 64-byte aligned; `what` names it in a growth error. */
   alloc(bytes: number, what: string): number {
-    const size = blockClass(bytes);
+    const size = this.classOf(bytes);
     let ptr = this.#freeOfSize.get(size)?.at(-1);
     if (ptr !== undefined) {
       this.#unfree(ptr);

@@ -33,6 +33,7 @@ import type { FrameRange, Tensor } from "../ops.ts";
 import type { JoinFramesGeometry } from "../geometry.ts";
 import { BlockAllocator, type BlockSpace } from "./blocks.ts";
 
+const PAGE = 4096;
 /** The buffer grows in steps of this (resizing is a system call). */
 const STEP = 16 << 20;
 /**
@@ -166,11 +167,17 @@ export class ParkingLot {
     /** Where the parked tensors made and released are noted (the runtime's scopes.ts). */
     readonly scopes?: TensorScopes<Tensor>,
   ) {
-    // The size classes round up by at most an eighth; the rest is room for free blocks
-    // between live ones.
+    // Room for free blocks between live ones, and for pages' rounding.
     const reserve = budget * 1.5 + 256 * 2 ** 20;
     this.#memory = new ParkedMemory(Math.min(MAX_RESERVED, roundUp(reserve, STEP)));
-    this.#blocks = new BlockAllocator(0, this.#memory);
+    // Blocks in whole pages, not the heap's size classes (up to an eighth more): a stream asks
+    // for the same sizes step after step anyway, and the attention caches, which grow a block a
+    // step, then take their bytes and no more.
+    this.#blocks = new BlockAllocator(
+      0,
+      this.#memory,
+      (bytes) => roundUp(Math.max(bytes, 1), PAGE),
+    );
   }
   readonly #memory: ParkedMemory;
   readonly #blocks: BlockAllocator;
