@@ -526,7 +526,8 @@ async function acquireGpu(options = {}) {
 // src/backends/ops.ts
 function noMemory() {
   const stats = { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
-  return { ...stats, parked: 0, peakParked: 0, peakHeld: 0 };
+  const parked = { parked: 0, peakParked: 0, parkedAllocated: 0, peakParkedAllocated: 0 };
+  return { ...stats, ...parked, peakHeld: 0 };
 }
 
 // src/backends/webgpu/pool.ts
@@ -3347,8 +3348,138 @@ var WebGpuOps = class _WebGpuOps {
   }
 };
 
+// src/backends/wasm/blocks.ts
+function blockClass(bytes) {
+  const b = Math.max(64, Math.ceil(bytes / 64) * 64);
+  if (b <= 1 << 20) return 2 ** Math.ceil(Math.log2(b));
+  const step = 2 ** (Math.floor(Math.log2(b)) - 3);
+  return Math.ceil(b / step) * step;
+}
+var BlockAllocator = class {
+  /**
+   * Blocks of `space` from byte `base` (rounded up to 64) on, a request of n bytes taking a block
+   * of `classOf(n)` (a multiple of 64).
+   */
+  constructor(base, space, classOf = blockClass) {
+    this.space = space;
+    this.classOf = classOf;
+    this.base = this.#top = this.#peakTop = Math.ceil(base / 64) * 64;
+  }
+  space;
+  classOf;
+  #top;
+  /** Free blocks: start -> size, end -> start (for merging), and starts by size (exact reuse). */
+  #freeAt = /* @__PURE__ */ new Map();
+  #freeEnding = /* @__PURE__ */ new Map();
+  #freeOfSize = /* @__PURE__ */ new Map();
+  #sizes = /* @__PURE__ */ new Map();
+  #inUse = 0;
+  #peak = 0;
+  #peakTop;
+  #created = 0;
+  base;
+  /** Bytes of blocks handed out now (their classes'). */
+  get inUse() {
+    return this.#inUse;
+  }
+  /** Highest `inUse` since the last `resetPeak`. */
+  get peakInUse() {
+    return this.#peak;
+  }
+  /** Bytes from `base` to the top: handed out or free below it. */
+  get allocated() {
+    return this.#top - this.base;
+  }
+  /** Highest `allocated` since the last `resetPeak`. */
+  get peakAllocated() {
+    return this.#peakTop - this.base;
+  }
+  /** Blocks made by growing the top. */
+  get created() {
+    return this.#created;
+  }
+  /** A block of at least `bytes`, 64-byte aligned; `what` names it in a growth error. */
+  alloc(bytes, what) {
+    const size = this.classOf(bytes);
+    let ptr = this.#freeOfSize.get(size)?.at(-1);
+    if (ptr !== void 0) {
+      this.#unfree(ptr);
+    } else if ((ptr = this.#bestFit(size)) !== void 0) {
+      const have = this.#unfree(ptr);
+      if (have > size) this.#addFree(ptr + size, have - size);
+    } else {
+      const last = this.#freeEnding.get(this.#top);
+      ptr = last ?? this.#top;
+      this.space.grow(ptr + size, what);
+      if (last !== void 0) this.#unfree(last);
+      this.#top = ptr + size;
+      this.#created++;
+      this.#peakTop = Math.max(this.#peakTop, this.#top);
+    }
+    this.#sizes.set(ptr, size);
+    this.#inUse += size;
+    this.#peak = Math.max(this.#peak, this.#inUse);
+    return ptr;
+  }
+  /** Returns a block from `alloc` for reuse, merged with free neighbours. */
+  free(ptr, what) {
+    const size = this.#sizes.get(ptr);
+    if (size === void 0) throw new Error(`No ${what} block at ${ptr}`);
+    this.#sizes.delete(ptr);
+    this.#inUse -= size;
+    let start = ptr, end = ptr + size;
+    const before = this.#freeEnding.get(start);
+    if (before !== void 0) {
+      this.#unfree(before);
+      start = before;
+    }
+    if (this.#freeAt.has(end)) end += this.#unfree(end);
+    if (end === this.#top && this.space.shrink) {
+      this.#top = start;
+      this.space.shrink(start);
+    } else {
+      this.#addFree(start, end - start);
+    }
+  }
+  /** Forgets the peaks. */
+  resetPeak() {
+    this.#peak = this.#inUse;
+    this.#peakTop = this.#top;
+  }
+  /** The smallest free block of at least `size` bytes (the lowest of equals), if any. */
+  #bestFit(size) {
+    let best, bestSize = Infinity;
+    for (const [ptr, s] of this.#freeAt) {
+      if (s >= size && (s < bestSize || s === bestSize && ptr < best)) {
+        [best, bestSize] = [ptr, s];
+      }
+    }
+    return best;
+  }
+  #addFree(ptr, size) {
+    this.#freeAt.set(ptr, size);
+    this.#freeEnding.set(ptr + size, ptr);
+    let list = this.#freeOfSize.get(size);
+    if (!list) this.#freeOfSize.set(size, list = []);
+    list.push(ptr);
+  }
+  /** Takes a free block off the free lists; returns its size. */
+  #unfree(ptr) {
+    const size = this.#freeAt.get(ptr);
+    this.#freeAt.delete(ptr);
+    this.#freeEnding.delete(ptr + size);
+    const list = this.#freeOfSize.get(size);
+    list.splice(list.lastIndexOf(ptr), 1);
+    if (!list.length) this.#freeOfSize.delete(size);
+    return size;
+  }
+};
+
 // src/backends/wasm/parking.ts
-var POOL_BYTES = 512 << 20;
+var PAGE = 4096;
+var STEP = 16 << 20;
+var SHRINK_SLACK = 128 << 20;
+var MAX_RESERVED = 2 ** 40;
 var EMPTY = new Int32Array(0);
 var ParkedTensor = class {
   constructor(shape, dtype, chunks) {
@@ -3388,6 +3519,51 @@ function* overlaps(t, from, to) {
     start += chunk.frames;
   }
 }
+var ParkedMemory = class {
+  constructor(maxBytes) {
+    this.maxBytes = maxBytes;
+  }
+  maxBytes;
+  #buffer;
+  get buffer() {
+    if (this.#buffer) return this.#buffer;
+    let buffer;
+    try {
+      buffer = new ArrayBuffer(0, { maxByteLength: this.maxBytes });
+    } catch (err) {
+      throw new Error(
+        `Cannot reserve ${this.maxBytes} bytes of address space for the memory outside the WebAssembly heap (stream state and row bands); lower wasm.parkedBytes`,
+        { cause: err }
+      );
+    }
+    if (!buffer.resizable) {
+      throw new Error(
+        "Cannot hold memory outside the WebAssembly heap (stream state and row bands): this JavaScript engine has no resizable ArrayBuffer"
+      );
+    }
+    return this.#buffer = buffer;
+  }
+  grow(end, what) {
+    if (end > this.maxBytes) {
+      throw new Error(
+        `Cannot hold ${what} outside the WebAssembly heap: its blocks would reach ${end} bytes, more than the ${this.maxBytes} reserved for them`
+      );
+    }
+    const buffer = this.buffer;
+    if (end > buffer.byteLength) buffer.resize(Math.min(this.maxBytes, roundUp(end, STEP)));
+  }
+  shrink(end) {
+    const to = roundUp(end, STEP), have = this.#buffer?.byteLength ?? 0;
+    if (have - to >= SHRINK_SLACK || end === 0 && have > 0) this.#buffer.resize(to);
+  }
+  /** Bytes the buffer holds now (the top of the blocks, rounded, and slack above it). */
+  get byteLength() {
+    return this.#buffer?.byteLength ?? 0;
+  }
+};
+function roundUp(n, step) {
+  return Math.ceil(n / step) * step;
+}
 var ParkingLot = class {
   /**
    * At most `budget` bytes held (a stream's state grows with its length, and a hostile token
@@ -3398,13 +3574,19 @@ var ParkingLot = class {
     this.budget = budget;
     this.onHeld = onHeld;
     this.scopes = scopes;
+    const reserve = budget * 1.5 + 256 * 2 ** 20;
+    this.#memory = new ParkedMemory(Math.min(MAX_RESERVED, roundUp(reserve, STEP)));
+    this.#blocks = new BlockAllocator(
+      0,
+      this.#memory,
+      (bytes) => roundUp(Math.max(bytes, 1), PAGE)
+    );
   }
   budget;
   onHeld;
   scopes;
-  #pool = /* @__PURE__ */ new Map();
-  #poolOrder = [];
-  #poolWords = 0;
+  #memory;
+  #blocks;
   #heldWords = 0;
   #peakWords = 0;
   /** Bytes of parked tensors now (shared chunks once). */
@@ -3415,8 +3597,21 @@ var ParkingLot = class {
   get peak() {
     return this.#peakWords * 4;
   }
+  /** Bytes of the parked memory below the top of its blocks (held, rounded, or free between). */
+  get allocated() {
+    return this.#blocks.allocated;
+  }
+  /** Bytes the parked memory's buffer holds now: `allocated`, rounded up, and slack above it. */
+  get committed() {
+    return this.#memory.byteLength;
+  }
+  /** The highest `allocated` since the last `resetPeak`. */
+  get peakAllocated() {
+    return this.#blocks.peakAllocated;
+  }
   resetPeak() {
     this.#peakWords = this.#heldWords;
+    this.#blocks.resetPeak();
   }
   /**
    * The parked join of `parts` (checked by `g`): chunks of parked parts taken whole are
@@ -3480,8 +3675,8 @@ var ParkingLot = class {
     }
   }
   /**
-   * Lets go of a live parked tensor's chunks (the last holder's go back to the pool); the
-   * runtime checks liveness (WasmRuntime.stored).
+   * Lets go of a live parked tensor's chunks (the last holder's blocks are freed); the runtime
+   * checks liveness (WasmRuntime.stored).
    */
   release(t) {
     t.released = true;
@@ -3489,16 +3684,14 @@ var ParkingLot = class {
     for (const chunk of t.chunks) {
       if (--chunk.holders > 0) continue;
       this.#heldWords -= chunk.data.length;
-      this.onHeld(this.held);
-      this.#toPool(chunk.data);
       chunk.data = EMPTY;
+      this.#blocks.free(chunk.at, "parked memory");
+      this.onHeld(this.held);
     }
   }
-  /** Empties the pool (the backend is going away). */
+  /** Gives the free memory back (the backend is going away; nothing is held then). */
   clear() {
-    this.#pool.clear();
-    this.#poolOrder = [];
-    this.#poolWords = 0;
+    this.#memory.shrink(this.#blocks.allocated);
   }
   /**
    * A tensor of `shape` held in one chunk of all its frames (`frames`; 1 for an image), its
@@ -3518,36 +3711,18 @@ var ParkingLot = class {
         `Cannot hold ${(this.#heldWords + words) * 4} bytes outside the WebAssembly heap (stream state and row bands): more than the backend's parkedBytes budget of ${this.budget}; raise wasm.parkedBytes if the machine has the memory`
       );
     }
-    const data = this.#fromPool(words) ?? new Int32Array(words);
-    fill(data);
+    const at = this.#blocks.alloc(words * 4, `${words * 4} bytes`);
+    const data = new Int32Array(this.#memory.buffer, at, words);
+    try {
+      fill(data);
+    } catch (err) {
+      this.#blocks.free(at, "parked memory");
+      throw err;
+    }
     this.#heldWords += words;
     this.#peakWords = Math.max(this.#peakWords, this.#heldWords);
     this.onHeld(this.held);
-    return { frames, data, holders: 1 };
-  }
-  #fromPool(words) {
-    const list = this.#pool.get(words);
-    const data = list?.pop();
-    if (!data) return void 0;
-    if (!list.length) this.#pool.delete(words);
-    this.#poolOrder.splice(this.#poolOrder.indexOf(data), 1);
-    this.#poolWords -= words;
-    return data;
-  }
-  #toPool(data) {
-    if (data.length * 4 > POOL_BYTES) return;
-    let list = this.#pool.get(data.length);
-    if (!list) this.#pool.set(data.length, list = []);
-    list.push(data);
-    this.#poolOrder.push(data);
-    this.#poolWords += data.length;
-    while (this.#poolWords * 4 > POOL_BYTES) {
-      const old = this.#poolOrder.shift();
-      const same = this.#pool.get(old.length);
-      same.splice(same.indexOf(old), 1);
-      if (!same.length) this.#pool.delete(old.length);
-      this.#poolWords -= old.length;
-    }
+    return { frames, data, at, holders: 1 };
   }
 };
 
@@ -4168,8 +4343,8 @@ function writeFsqTable(buffer, table, levels2, c) {
   new Float32Array(buffer, table + 96, 8).set(c.offset);
   new Float32Array(buffer, table + 128, 8).set(c.shift);
 }
-var PAGE = 65536;
-var MAX_BYTES = 65536 * PAGE;
+var PAGE2 = 65536;
+var MAX_BYTES = 65536 * PAGE2;
 var CpuWasm = class {
   k;
   memory;
@@ -4199,7 +4374,7 @@ var CpuWasm = class {
     const have = this.memory.buffer.byteLength;
     if (end > have) {
       try {
-        this.memory.grow(Math.ceil((end - have) / PAGE));
+        this.memory.grow(Math.ceil((end - have) / PAGE2));
       } catch (err) {
         throw new Error(`Cannot ${what}: could not grow WebAssembly memory to ${end} bytes`, {
           cause: err
@@ -4296,7 +4471,7 @@ async function instantiateKernels(module, memory) {
 var shared = null;
 function cpuWasm() {
   shared ??= (async () => {
-    const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_BYTES / PAGE });
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_BYTES / PAGE2 });
     const k = await instantiateKernels(
       await kernelModule(hasRelaxedSimd() ? "relaxed" : "simd"),
       memory
@@ -4308,100 +4483,30 @@ function cpuWasm() {
 }
 
 // src/backends/wasm/heap.ts
-var PAGE2 = 65536;
+var PAGE3 = 65536;
 var MAX_BYTES2 = 2 ** 32;
-function heapClass(bytes) {
-  const b = Math.max(64, Math.ceil(bytes / 64) * 64);
-  if (b <= 1 << 20) return 2 ** Math.ceil(Math.log2(b));
-  const step = 2 ** (Math.floor(Math.log2(b)) - 3);
-  return Math.ceil(b / step) * step;
-}
 var WasmHeap = class {
   memory;
-  #top;
-  /** Free blocks: start -> size, end -> start (for merging), and starts by size (exact reuse). */
-  #freeAt = /* @__PURE__ */ new Map();
-  #freeEnding = /* @__PURE__ */ new Map();
-  #freeOfSize = /* @__PURE__ */ new Map();
-  #sizes = /* @__PURE__ */ new Map();
-  #inUse = 0;
-  #peak = 0;
+  #blocks;
   #parked = 0;
   #peakHeld = 0;
-  #peakAllocated = 0;
-  #created = 0;
-  #base;
   /** Bytes the memory may grow to. */
   maxBytes;
   /** A heap over `memory` from byte `base` (16-byte aligned) up, growing to `maxBytes` at most. */
   constructor(memory, base, maxBytes = MAX_BYTES2) {
     this.memory = memory;
     this.maxBytes = Math.min(maxBytes, MAX_BYTES2);
-    this.#base = this.#top = Math.ceil(base / 64) * 64;
+    this.#blocks = new BlockAllocator(base, { grow: (end, what) => this.ensure(end, what) });
   }
   /** A block of at least `bytes`, 64-byte aligned. */
   alloc(bytes, what = "tensor") {
-    const size = heapClass(bytes);
-    let ptr = this.#freeOfSize.get(size)?.at(-1);
-    if (ptr !== void 0) {
-      this.#unfree(ptr);
-    } else if ((ptr = this.#bestFit(size)) !== void 0) {
-      const have = this.#unfree(ptr);
-      if (have > size) this.#addFree(ptr + size, have - size);
-    } else {
-      const last = this.#freeEnding.get(this.#top);
-      ptr = last ?? this.#top;
-      this.ensure(ptr + size, what);
-      if (last !== void 0) this.#unfree(last);
-      this.#top = ptr + size;
-      this.#created++;
-      this.#peakAllocated = Math.max(this.#peakAllocated, this.#top - this.#base);
-    }
-    this.#sizes.set(ptr, size);
-    this.#inUse += size;
-    this.#peak = Math.max(this.#peak, this.#inUse);
-    this.#peakHeld = Math.max(this.#peakHeld, this.#inUse + this.#parked);
+    const ptr = this.#blocks.alloc(bytes, what);
+    this.#peakHeld = Math.max(this.#peakHeld, this.#blocks.inUse + this.#parked);
     return ptr;
   }
   /** Returns a block from `alloc` for reuse, merged with free neighbours. */
   free(ptr) {
-    const size = this.#sizes.get(ptr);
-    if (size === void 0) throw new Error(`No WebAssembly heap block at ${ptr}`);
-    this.#sizes.delete(ptr);
-    this.#inUse -= size;
-    let start = ptr, end = ptr + size;
-    const before = this.#freeEnding.get(start);
-    if (before !== void 0) {
-      this.#unfree(before);
-      start = before;
-    }
-    if (this.#freeAt.has(end)) end += this.#unfree(end);
-    this.#addFree(start, end - start);
-  }
-  /** The smallest free block of at least `size` bytes, if any. */
-  #bestFit(size) {
-    let best, bestSize = Infinity;
-    for (const [ptr, s] of this.#freeAt) {
-      if (s >= size && s < bestSize) [best, bestSize] = [ptr, s];
-    }
-    return best;
-  }
-  #addFree(ptr, size) {
-    this.#freeAt.set(ptr, size);
-    this.#freeEnding.set(ptr + size, ptr);
-    let list = this.#freeOfSize.get(size);
-    if (!list) this.#freeOfSize.set(size, list = []);
-    list.push(ptr);
-  }
-  /** Takes a free block off the free lists; returns its size. */
-  #unfree(ptr) {
-    const size = this.#freeAt.get(ptr);
-    this.#freeAt.delete(ptr);
-    this.#freeEnding.delete(ptr + size);
-    const list = this.#freeOfSize.get(size);
-    list.splice(list.lastIndexOf(ptr), 1);
-    if (!list.length) this.#freeOfSize.delete(size);
-    return size;
+    this.#blocks.free(ptr, "WebAssembly heap");
   }
   /** Grows the memory so that bytes [0, end) exist. */
   ensure(end, what = "tensor") {
@@ -4413,7 +4518,7 @@ var WasmHeap = class {
     const have = this.memory.buffer.byteLength;
     if (end <= have) return;
     try {
-      this.memory.grow(Math.ceil((end - have) / PAGE2));
+      this.memory.grow(Math.ceil((end - have) / PAGE3));
     } catch (err) {
       throw new Error(
         `Cannot allocate ${what}: could not grow the WebAssembly memory to ${end} bytes`,
@@ -4424,23 +4529,23 @@ var WasmHeap = class {
   /** Bytes held outside the heap (parked stream state), for `peakHeld`. */
   setParked(bytes) {
     this.#parked = bytes;
-    this.#peakHeld = Math.max(this.#peakHeld, this.#inUse + bytes);
+    this.#peakHeld = Math.max(this.#peakHeld, this.#blocks.inUse + bytes);
   }
   stats() {
+    const b = this.#blocks;
     return {
       peakHeld: this.#peakHeld,
-      inUse: this.#inUse,
-      allocated: this.#top - this.#base,
-      peakInUse: this.#peak,
-      peakAllocated: this.#peakAllocated,
-      created: this.#created
+      inUse: b.inUse,
+      allocated: b.allocated,
+      peakInUse: b.peakInUse,
+      peakAllocated: b.peakAllocated,
+      created: b.created
     };
   }
   /** Forgets the peaks (bench: per-pass figures). */
   resetPeak() {
-    this.#peak = this.#inUse;
-    this.#peakAllocated = this.#top - this.#base;
-    this.#peakHeld = this.#inUse + this.#parked;
+    this.#blocks.resetPeak();
+    this.#peakHeld = this.#blocks.inUse + this.#parked;
   }
 };
 
@@ -5852,7 +5957,13 @@ var WasmOps = class _WasmOps {
   }
   memoryStats() {
     const parking = this.#rt.parking;
-    return { ...this.#rt.heap.stats(), parked: parking.held, peakParked: parking.peak };
+    return {
+      ...this.#rt.heap.stats(),
+      parked: parking.held,
+      peakParked: parking.peak,
+      parkedAllocated: parking.allocated,
+      peakParkedAllocated: parking.peakAllocated
+    };
   }
   resetPeak() {
     this.#rt.heap.resetPeak();

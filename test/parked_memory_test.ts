@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { BlockAllocator } from "../src/backends/wasm/blocks.ts";
-import { ParkingLot } from "../src/backends/wasm/parking.ts";
+import { ParkedMemory, ParkingLot } from "../src/backends/wasm/parking.ts";
 
 Deno.test("BlockAllocator over memory that shrinks lowers its top as the blocks under it are freed", () => {
   const calls: string[] = [];
@@ -158,4 +158,37 @@ Deno.test("ParkingLot: an attention cache grown a frame a step takes its frames'
   assert.equal(lot.peakAllocated, lot.allocated, "no frame was ever held twice");
   lot.release(cache);
   assert.equal(lot.committed, 0);
+});
+
+Deno.test("ParkedMemory says what it cannot do: reserve, grow past its reservation, or resize at all", () => {
+  // An address space no machine reserves (past 2^53 bytes, refused by the engine itself).
+  assert.throws(
+    () => new ParkedMemory(2 ** 60).grow(1, "a band"),
+    /Cannot reserve 1152921504606847000 bytes of address space for the memory outside the WebAssembly heap \(stream state and row bands\); lower wasm.parkedBytes/,
+  );
+  const small = new ParkedMemory(32 << 20);
+  small.grow(32 << 20, "a band");
+  assert.equal(small.byteLength, 32 << 20);
+  assert.throws(
+    () => small.grow((32 << 20) + 1, "33554433 bytes"),
+    /Cannot hold 33554433 bytes outside the WebAssembly heap: its blocks would reach 33554433 bytes, more than the 33554432 reserved for them/,
+  );
+  small.shrink(0);
+  assert.equal(small.byteLength, 0, "shrinking to nothing gives everything back");
+  // An engine without resizable buffers ignores the option (older browsers).
+  const Native = globalThis.ArrayBuffer;
+  class Fixed extends Native {
+    constructor(n: number) {
+      super(n);
+    }
+  }
+  globalThis.ArrayBuffer = Fixed as ArrayBufferConstructor;
+  try {
+    assert.throws(
+      () => new ParkedMemory(1 << 20).grow(1, "a band"),
+      /Cannot hold memory outside the WebAssembly heap \(stream state and row bands\): this JavaScript engine has no resizable ArrayBuffer/,
+    );
+  } finally {
+    globalThis.ArrayBuffer = Native;
+  }
 });

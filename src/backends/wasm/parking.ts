@@ -112,14 +112,15 @@ export type FrameSource =
  * The parked chunks' bytes: one resizable ArrayBuffer, made on first use, reserving address
  * space for `maxBytes` and holding memory for what is below the top of its blocks.
  */
-class ParkedMemory implements BlockSpace {
+export class ParkedMemory implements BlockSpace {
   #buffer?: ArrayBuffer;
   constructor(readonly maxBytes: number) {}
 
   get buffer(): ArrayBuffer {
     if (this.#buffer) return this.#buffer;
+    let buffer: ArrayBuffer;
     try {
-      return this.#buffer = new ArrayBuffer(0, { maxByteLength: this.maxBytes });
+      buffer = new ArrayBuffer(0, { maxByteLength: this.maxBytes });
     } catch (err) {
       throw new Error(
         `Cannot reserve ${this.maxBytes} bytes of address space for the memory outside the ` +
@@ -127,6 +128,14 @@ class ParkedMemory implements BlockSpace {
         { cause: err },
       );
     }
+    if (!buffer.resizable) {
+      // An engine that ignores the option (older than Chrome 111, Firefox 128, Safari 16.4).
+      throw new Error(
+        "Cannot hold memory outside the WebAssembly heap (stream state and row bands): this " +
+          "JavaScript engine has no resizable ArrayBuffer",
+      );
+    }
+    return this.#buffer = buffer;
   }
 
   grow(end: number, what: string): void {
