@@ -164,7 +164,8 @@ function runSteps(run: RunStep, steps: readonly Step[], x: Tensor): Tensor {
 /**
  * `steps` over `x` a few frames at a time (at most `pixels` pixel-frames), the outputs joined:
  * the same frames, since every step here is causal per frame and its stream carries what later
- * frames read (`run` is a stream's). `x` is the caller's.
+ * frames read (`run` is a stream's: this is the engine's StreamRun fed smaller pieces, with no
+ * state of its own). `x` is the caller's.
  */
 function runFrameWise(
   ops: Ops,
@@ -191,13 +192,27 @@ function runFrameWise(
  * A network as a list of steps, run through the streaming engine whole or step by step. The
  * steps before the first that changes time and after the last (the full-resolution ends of
  * both networks) run a few frames at a time, so that memory stays that of one large frame.
+ *
+ * Why this beside the backends' row bands (../../backends/bands.ts): the two bound different
+ * things. The engine's step is a latent frame, 4 pixel frames, and cannot be smaller (the
+ * temporal resamplers turn 4 frames into 1 and back). Row bands split each op's tensors by rows
+ * so that none is larger than where the kernels read (the WebAssembly heap, a WebGPU binding),
+ * but each op still makes its whole output, bands parked outside the heap (or in other device
+ * buffers), before the next op runs: what is held stays that of 4 full-resolution frames. The
+ * frame-wise ends run the layers that keep time depth-first on one frame through the same
+ * stream, so what is held there is that of one frame. At Wan2.1's width (some 3 KB per
+ * pixel-frame in the first layers, below) a 480p step of 4 frames holds about 5 GB with bands
+ * alone, about 1.3 GB frame-wise; the fixture's streamed encoder holds 75 MB against 52
+ * (test/wan_framewise_test.ts). Bands remain what lets a single frame larger than the heap or
+ * a binding run at all: the two are used together.
  */
 export abstract class WanNetwork implements WanShape {
   /**
-   * Pixel-frames a run of frame-wise steps takes at once: one 512 x 512 frame. A step of the
-   * engine holds 4 frames (1 + 4k for the first), and at full resolution the first layers hold
-   * some 3 KB per pixel-frame (Wan2.1's 96 channels, their norms and convs): 4 frames of 480p
-   * would need over 4 GiB, more than WebAssembly's memory. Tests lower it to split small clips.
+   * Pixel-frames a run of frame-wise steps takes at once: one 512 x 512 frame (so one frame of
+   * 480p or more). A step of the engine holds 4 frames (1 + 4k for the first), and at full
+   * resolution the first layers hold some 3 KB per pixel-frame (Wan2.1's 96 channels, their
+   * norms and convs): 4 frames of 480p would hold over 4 GiB, more than WebAssembly's memory
+   * unbanded and as much outside it banded. Tests lower it to split small clips.
    */
   static subStepPixels = 1 << 18;
   abstract readonly config: WanConfig;
