@@ -526,7 +526,8 @@ async function acquireGpu(options = {}) {
 // src/backends/ops.ts
 function noMemory() {
   const stats = { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
-  return { ...stats, parked: 0, peakParked: 0, peakHeld: 0 };
+  const parked = { parked: 0, peakParked: 0, parkedAllocated: 0, peakParkedAllocated: 0 };
+  return { ...stats, ...parked, peakHeld: 0 };
 }
 
 // src/backends/webgpu/pool.ts
@@ -3347,8 +3348,131 @@ var WebGpuOps = class _WebGpuOps {
   }
 };
 
+// src/backends/wasm/blocks.ts
+function blockClass(bytes) {
+  const b = Math.max(64, Math.ceil(bytes / 64) * 64);
+  if (b <= 1 << 20) return 2 ** Math.ceil(Math.log2(b));
+  const step = 2 ** (Math.floor(Math.log2(b)) - 3);
+  return Math.ceil(b / step) * step;
+}
+var BlockAllocator = class {
+  /** Blocks of `space` from byte `base` (rounded up to 64) on. */
+  constructor(base, space) {
+    this.space = space;
+    this.base = this.#top = this.#peakTop = Math.ceil(base / 64) * 64;
+  }
+  space;
+  #top;
+  /** Free blocks: start -> size, end -> start (for merging), and starts by size (exact reuse). */
+  #freeAt = /* @__PURE__ */ new Map();
+  #freeEnding = /* @__PURE__ */ new Map();
+  #freeOfSize = /* @__PURE__ */ new Map();
+  #sizes = /* @__PURE__ */ new Map();
+  #inUse = 0;
+  #peak = 0;
+  #peakTop;
+  #created = 0;
+  base;
+  /** Bytes of blocks handed out now (their classes'). */
+  get inUse() {
+    return this.#inUse;
+  }
+  /** Highest `inUse` since the last `resetPeak`. */
+  get peakInUse() {
+    return this.#peak;
+  }
+  /** Bytes from `base` to the top: handed out or free below it. */
+  get allocated() {
+    return this.#top - this.base;
+  }
+  /** Highest `allocated` since the last `resetPeak`. */
+  get peakAllocated() {
+    return this.#peakTop - this.base;
+  }
+  /** Blocks made by growing the top. */
+  get created() {
+    return this.#created;
+  }
+  /** A block of at least `bytes`, 64-byte aligned; `what` names it in a growth error. */
+  alloc(bytes, what) {
+    const size = blockClass(bytes);
+    let ptr = this.#freeOfSize.get(size)?.at(-1);
+    if (ptr !== void 0) {
+      this.#unfree(ptr);
+    } else if ((ptr = this.#bestFit(size)) !== void 0) {
+      const have = this.#unfree(ptr);
+      if (have > size) this.#addFree(ptr + size, have - size);
+    } else {
+      const last = this.#freeEnding.get(this.#top);
+      ptr = last ?? this.#top;
+      this.space.grow(ptr + size, what);
+      if (last !== void 0) this.#unfree(last);
+      this.#top = ptr + size;
+      this.#created++;
+      this.#peakTop = Math.max(this.#peakTop, this.#top);
+    }
+    this.#sizes.set(ptr, size);
+    this.#inUse += size;
+    this.#peak = Math.max(this.#peak, this.#inUse);
+    return ptr;
+  }
+  /** Returns a block from `alloc` for reuse, merged with free neighbours. */
+  free(ptr, what) {
+    const size = this.#sizes.get(ptr);
+    if (size === void 0) throw new Error(`No ${what} block at ${ptr}`);
+    this.#sizes.delete(ptr);
+    this.#inUse -= size;
+    let start = ptr, end = ptr + size;
+    const before = this.#freeEnding.get(start);
+    if (before !== void 0) {
+      this.#unfree(before);
+      start = before;
+    }
+    if (this.#freeAt.has(end)) end += this.#unfree(end);
+    if (end === this.#top && this.space.shrink) {
+      this.#top = start;
+      this.space.shrink(start);
+    } else {
+      this.#addFree(start, end - start);
+    }
+  }
+  /** Forgets the peaks. */
+  resetPeak() {
+    this.#peak = this.#inUse;
+    this.#peakTop = this.#top;
+  }
+  /** The smallest free block of at least `size` bytes (the lowest of equals), if any. */
+  #bestFit(size) {
+    let best, bestSize = Infinity;
+    for (const [ptr, s] of this.#freeAt) {
+      if (s >= size && (s < bestSize || s === bestSize && ptr < best)) {
+        [best, bestSize] = [ptr, s];
+      }
+    }
+    return best;
+  }
+  #addFree(ptr, size) {
+    this.#freeAt.set(ptr, size);
+    this.#freeEnding.set(ptr + size, ptr);
+    let list = this.#freeOfSize.get(size);
+    if (!list) this.#freeOfSize.set(size, list = []);
+    list.push(ptr);
+  }
+  /** Takes a free block off the free lists; returns its size. */
+  #unfree(ptr) {
+    const size = this.#freeAt.get(ptr);
+    this.#freeAt.delete(ptr);
+    this.#freeEnding.delete(ptr + size);
+    const list = this.#freeOfSize.get(size);
+    list.splice(list.lastIndexOf(ptr), 1);
+    if (!list.length) this.#freeOfSize.delete(size);
+    return size;
+  }
+};
+
 // src/backends/wasm/parking.ts
-var POOL_BYTES = 512 << 20;
+var STEP = 16 << 20;
+var MAX_RESERVED = 2 ** 40;
 var EMPTY = new Int32Array(0);
 var ParkedTensor = class {
   constructor(shape, dtype, chunks) {
@@ -3388,6 +3512,40 @@ function* overlaps(t, from, to) {
     start += chunk.frames;
   }
 }
+var ParkedMemory = class {
+  constructor(maxBytes) {
+    this.maxBytes = maxBytes;
+  }
+  maxBytes;
+  #buffer;
+  get buffer() {
+    if (this.#buffer) return this.#buffer;
+    try {
+      return this.#buffer = new ArrayBuffer(0, { maxByteLength: this.maxBytes });
+    } catch (err) {
+      throw new Error(
+        `Cannot reserve ${this.maxBytes} bytes of address space for the memory outside the WebAssembly heap (stream state and row bands); lower wasm.parkedBytes`,
+        { cause: err }
+      );
+    }
+  }
+  grow(end, what) {
+    if (end > this.maxBytes) {
+      throw new Error(
+        `Cannot hold ${what} outside the WebAssembly heap: its blocks would reach ${end} bytes, more than the ${this.maxBytes} reserved for them`
+      );
+    }
+    const buffer = this.buffer;
+    if (end > buffer.byteLength) buffer.resize(Math.min(this.maxBytes, roundUp(end, STEP)));
+  }
+  shrink(end) {
+    const to = roundUp(end, STEP);
+    if (this.#buffer && to < this.#buffer.byteLength) this.#buffer.resize(to);
+  }
+};
+function roundUp(n, step) {
+  return Math.ceil(n / step) * step;
+}
 var ParkingLot = class {
   /**
    * At most `budget` bytes held (a stream's state grows with its length, and a hostile token
@@ -3398,13 +3556,15 @@ var ParkingLot = class {
     this.budget = budget;
     this.onHeld = onHeld;
     this.scopes = scopes;
+    const reserve = budget * 1.5 + 256 * 2 ** 20;
+    this.#memory = new ParkedMemory(Math.min(MAX_RESERVED, roundUp(reserve, STEP)));
+    this.#blocks = new BlockAllocator(0, this.#memory);
   }
   budget;
   onHeld;
   scopes;
-  #pool = /* @__PURE__ */ new Map();
-  #poolOrder = [];
-  #poolWords = 0;
+  #memory;
+  #blocks;
   #heldWords = 0;
   #peakWords = 0;
   /** Bytes of parked tensors now (shared chunks once). */
@@ -3415,8 +3575,17 @@ var ParkingLot = class {
   get peak() {
     return this.#peakWords * 4;
   }
+  /** Bytes of the parked memory below the top of its blocks (held, rounded, or free between). */
+  get allocated() {
+    return this.#blocks.allocated;
+  }
+  /** The highest `allocated` since the last `resetPeak`. */
+  get peakAllocated() {
+    return this.#blocks.peakAllocated;
+  }
   resetPeak() {
     this.#peakWords = this.#heldWords;
+    this.#blocks.resetPeak();
   }
   /**
    * The parked join of `parts` (checked by `g`): chunks of parked parts taken whole are
@@ -3480,8 +3649,8 @@ var ParkingLot = class {
     }
   }
   /**
-   * Lets go of a live parked tensor's chunks (the last holder's go back to the pool); the
-   * runtime checks liveness (WasmRuntime.stored).
+   * Lets go of a live parked tensor's chunks (the last holder's blocks are freed); the runtime
+   * checks liveness (WasmRuntime.stored).
    */
   release(t) {
     t.released = true;
@@ -3489,16 +3658,14 @@ var ParkingLot = class {
     for (const chunk of t.chunks) {
       if (--chunk.holders > 0) continue;
       this.#heldWords -= chunk.data.length;
-      this.onHeld(this.held);
-      this.#toPool(chunk.data);
       chunk.data = EMPTY;
+      this.#blocks.free(chunk.at, "parked memory");
+      this.onHeld(this.held);
     }
   }
-  /** Empties the pool (the backend is going away). */
+  /** Gives the free memory back (the backend is going away; nothing is held then). */
   clear() {
-    this.#pool.clear();
-    this.#poolOrder = [];
-    this.#poolWords = 0;
+    this.#memory.shrink(this.#blocks.allocated);
   }
   /**
    * A tensor of `shape` held in one chunk of all its frames (`frames`; 1 for an image), its
@@ -3518,36 +3685,18 @@ var ParkingLot = class {
         `Cannot hold ${(this.#heldWords + words) * 4} bytes outside the WebAssembly heap (stream state and row bands): more than the backend's parkedBytes budget of ${this.budget}; raise wasm.parkedBytes if the machine has the memory`
       );
     }
-    const data = this.#fromPool(words) ?? new Int32Array(words);
-    fill(data);
+    const at = this.#blocks.alloc(words * 4, `${words * 4} bytes`);
+    const data = new Int32Array(this.#memory.buffer, at, words);
+    try {
+      fill(data);
+    } catch (err) {
+      this.#blocks.free(at, "parked memory");
+      throw err;
+    }
     this.#heldWords += words;
     this.#peakWords = Math.max(this.#peakWords, this.#heldWords);
     this.onHeld(this.held);
-    return { frames, data, holders: 1 };
-  }
-  #fromPool(words) {
-    const list = this.#pool.get(words);
-    const data = list?.pop();
-    if (!data) return void 0;
-    if (!list.length) this.#pool.delete(words);
-    this.#poolOrder.splice(this.#poolOrder.indexOf(data), 1);
-    this.#poolWords -= words;
-    return data;
-  }
-  #toPool(data) {
-    if (data.length * 4 > POOL_BYTES) return;
-    let list = this.#pool.get(data.length);
-    if (!list) this.#pool.set(data.length, list = []);
-    list.push(data);
-    this.#poolOrder.push(data);
-    this.#poolWords += data.length;
-    while (this.#poolWords * 4 > POOL_BYTES) {
-      const old = this.#poolOrder.shift();
-      const same = this.#pool.get(old.length);
-      same.splice(same.indexOf(old), 1);
-      if (!same.length) this.#pool.delete(old.length);
-      this.#poolWords -= old.length;
-    }
+    return { frames, data, at, holders: 1 };
   }
 };
 
@@ -4310,98 +4459,28 @@ function cpuWasm() {
 // src/backends/wasm/heap.ts
 var PAGE2 = 65536;
 var MAX_BYTES2 = 2 ** 32;
-function heapClass(bytes) {
-  const b = Math.max(64, Math.ceil(bytes / 64) * 64);
-  if (b <= 1 << 20) return 2 ** Math.ceil(Math.log2(b));
-  const step = 2 ** (Math.floor(Math.log2(b)) - 3);
-  return Math.ceil(b / step) * step;
-}
 var WasmHeap = class {
   memory;
-  #top;
-  /** Free blocks: start -> size, end -> start (for merging), and starts by size (exact reuse). */
-  #freeAt = /* @__PURE__ */ new Map();
-  #freeEnding = /* @__PURE__ */ new Map();
-  #freeOfSize = /* @__PURE__ */ new Map();
-  #sizes = /* @__PURE__ */ new Map();
-  #inUse = 0;
-  #peak = 0;
+  #blocks;
   #parked = 0;
   #peakHeld = 0;
-  #peakAllocated = 0;
-  #created = 0;
-  #base;
   /** Bytes the memory may grow to. */
   maxBytes;
   /** A heap over `memory` from byte `base` (16-byte aligned) up, growing to `maxBytes` at most. */
   constructor(memory, base, maxBytes = MAX_BYTES2) {
     this.memory = memory;
     this.maxBytes = Math.min(maxBytes, MAX_BYTES2);
-    this.#base = this.#top = Math.ceil(base / 64) * 64;
+    this.#blocks = new BlockAllocator(base, { grow: (end, what) => this.ensure(end, what) });
   }
   /** A block of at least `bytes`, 64-byte aligned. */
   alloc(bytes, what = "tensor") {
-    const size = heapClass(bytes);
-    let ptr = this.#freeOfSize.get(size)?.at(-1);
-    if (ptr !== void 0) {
-      this.#unfree(ptr);
-    } else if ((ptr = this.#bestFit(size)) !== void 0) {
-      const have = this.#unfree(ptr);
-      if (have > size) this.#addFree(ptr + size, have - size);
-    } else {
-      const last = this.#freeEnding.get(this.#top);
-      ptr = last ?? this.#top;
-      this.ensure(ptr + size, what);
-      if (last !== void 0) this.#unfree(last);
-      this.#top = ptr + size;
-      this.#created++;
-      this.#peakAllocated = Math.max(this.#peakAllocated, this.#top - this.#base);
-    }
-    this.#sizes.set(ptr, size);
-    this.#inUse += size;
-    this.#peak = Math.max(this.#peak, this.#inUse);
-    this.#peakHeld = Math.max(this.#peakHeld, this.#inUse + this.#parked);
+    const ptr = this.#blocks.alloc(bytes, what);
+    this.#peakHeld = Math.max(this.#peakHeld, this.#blocks.inUse + this.#parked);
     return ptr;
   }
   /** Returns a block from `alloc` for reuse, merged with free neighbours. */
   free(ptr) {
-    const size = this.#sizes.get(ptr);
-    if (size === void 0) throw new Error(`No WebAssembly heap block at ${ptr}`);
-    this.#sizes.delete(ptr);
-    this.#inUse -= size;
-    let start = ptr, end = ptr + size;
-    const before = this.#freeEnding.get(start);
-    if (before !== void 0) {
-      this.#unfree(before);
-      start = before;
-    }
-    if (this.#freeAt.has(end)) end += this.#unfree(end);
-    this.#addFree(start, end - start);
-  }
-  /** The smallest free block of at least `size` bytes, if any. */
-  #bestFit(size) {
-    let best, bestSize = Infinity;
-    for (const [ptr, s] of this.#freeAt) {
-      if (s >= size && s < bestSize) [best, bestSize] = [ptr, s];
-    }
-    return best;
-  }
-  #addFree(ptr, size) {
-    this.#freeAt.set(ptr, size);
-    this.#freeEnding.set(ptr + size, ptr);
-    let list = this.#freeOfSize.get(size);
-    if (!list) this.#freeOfSize.set(size, list = []);
-    list.push(ptr);
-  }
-  /** Takes a free block off the free lists; returns its size. */
-  #unfree(ptr) {
-    const size = this.#freeAt.get(ptr);
-    this.#freeAt.delete(ptr);
-    this.#freeEnding.delete(ptr + size);
-    const list = this.#freeOfSize.get(size);
-    list.splice(list.lastIndexOf(ptr), 1);
-    if (!list.length) this.#freeOfSize.delete(size);
-    return size;
+    this.#blocks.free(ptr, "WebAssembly heap");
   }
   /** Grows the memory so that bytes [0, end) exist. */
   ensure(end, what = "tensor") {
@@ -4424,23 +4503,23 @@ var WasmHeap = class {
   /** Bytes held outside the heap (parked stream state), for `peakHeld`. */
   setParked(bytes) {
     this.#parked = bytes;
-    this.#peakHeld = Math.max(this.#peakHeld, this.#inUse + bytes);
+    this.#peakHeld = Math.max(this.#peakHeld, this.#blocks.inUse + bytes);
   }
   stats() {
+    const b = this.#blocks;
     return {
       peakHeld: this.#peakHeld,
-      inUse: this.#inUse,
-      allocated: this.#top - this.#base,
-      peakInUse: this.#peak,
-      peakAllocated: this.#peakAllocated,
-      created: this.#created
+      inUse: b.inUse,
+      allocated: b.allocated,
+      peakInUse: b.peakInUse,
+      peakAllocated: b.peakAllocated,
+      created: b.created
     };
   }
   /** Forgets the peaks (bench: per-pass figures). */
   resetPeak() {
-    this.#peak = this.#inUse;
-    this.#peakAllocated = this.#top - this.#base;
-    this.#peakHeld = this.#inUse + this.#parked;
+    this.#blocks.resetPeak();
+    this.#peakHeld = this.#blocks.inUse + this.#parked;
   }
 };
 
@@ -5852,7 +5931,13 @@ var WasmOps = class _WasmOps {
   }
   memoryStats() {
     const parking = this.#rt.parking;
-    return { ...this.#rt.heap.stats(), parked: parking.held, peakParked: parking.peak };
+    return {
+      ...this.#rt.heap.stats(),
+      parked: parking.held,
+      peakParked: parking.peak,
+      parkedAllocated: parking.allocated,
+      peakParkedAllocated: parking.peakAllocated
+    };
   }
   resetPeak() {
     this.#rt.heap.resetPeak();
@@ -11637,37 +11722,7 @@ function upTimeStream(upSpace, first, second) {
   };
 }
 
-// src/models/wan/network.ts
-function sequence(up, w, prefix, down) {
-  const steps = [], timeSteps = [];
-  let width = 0, resamples = 0, temporal2 = 0;
-  for (let k = 0; ; k++) {
-    const at = `${prefix}.${k}`;
-    if (w.has(`${at}.residual.0.gamma`)) {
-      const cin = w.shape(`${at}.residual.0.gamma`)[0];
-      const cout = w.shape(`${at}.residual.2.weight`)[0];
-      if (width && cin !== width) {
-        throw new Error(
-          `Cannot load ${w.half}: "${w.source}" has block "${at}" of ${cin} input channels after a layer of ${width}`
-        );
-      }
-      steps.push(new WanResidualBlock(up, w, at, cin, cout));
-      width = cout;
-    } else if (w.has(`${at}.to_qkv.weight`)) {
-      steps.push(wanAttention(up, w, at, width));
-    } else if (w.has(`${at}.resample.1.weight`)) {
-      const time = w.has(`${at}.time_conv.weight`);
-      const mode = `${down ? "down" : "up"}sample${time ? "3d" : "2d"}`;
-      steps.push(wanResample(up, w, at, width, mode));
-      resamples++;
-      if (time) temporal2++, timeSteps.push(steps[steps.length - 1]);
-      if (!down) width = w.shape(`${at}.resample.1.weight`)[0];
-    } else if (k === 0) {
-      throw new Error(`Cannot load ${w.half}: "${w.source}" has no layer "${at}"`);
-    } else break;
-  }
-  return { steps, width, resamples, temporal: temporal2, timeSteps };
-}
+// src/models/wan/ends.ts
 function latentMeanConv(up, w, stats) {
   const z2 = w.shape("encoder.head.2.weight")[0];
   if (z2 % 2 !== 0) {
@@ -11712,6 +11767,59 @@ function pointwise(conv4) {
   const forward = (ops, x) => conv4.forward(ops, x);
   return { forward, stream: () => localStream(forward) };
 }
+function encoderEnd(up, w, width, stats) {
+  const { z2, mean } = latentMeanConv(up, w, stats);
+  return {
+    steps: [
+      ...middle(up, w, "encoder.middle", width),
+      wanHead(up, w, "encoder.head", width, z2),
+      pointwise(mean)
+    ],
+    latentChannels: z2 / 2
+  };
+}
+function decoderStart(up, w, stats) {
+  const { z, conv2: conv22 } = latentConv(up, w, stats);
+  const width = w.shape("decoder.conv1.weight")[0];
+  const conv1 = new WanCausalConv(up, w, "decoder.conv1", z, width, [3, 3, 3]);
+  return {
+    steps: [pointwise(conv22), wanConvStep(conv1), ...middle(up, w, "decoder.middle", width)],
+    latentChannels: z,
+    width
+  };
+}
+
+// src/models/wan/network.ts
+function sequence(up, w, prefix, down) {
+  const steps = [], timeSteps = [];
+  let width = 0, resamples = 0, temporal2 = 0;
+  for (let k = 0; ; k++) {
+    const at = `${prefix}.${k}`;
+    if (w.has(`${at}.residual.0.gamma`)) {
+      const cin = w.shape(`${at}.residual.0.gamma`)[0];
+      const cout = w.shape(`${at}.residual.2.weight`)[0];
+      if (width && cin !== width) {
+        throw new Error(
+          `Cannot load ${w.half}: "${w.source}" has block "${at}" of ${cin} input channels after a layer of ${width}`
+        );
+      }
+      steps.push(new WanResidualBlock(up, w, at, cin, cout));
+      width = cout;
+    } else if (w.has(`${at}.to_qkv.weight`)) {
+      steps.push(wanAttention(up, w, at, width));
+    } else if (w.has(`${at}.resample.1.weight`)) {
+      const time = w.has(`${at}.time_conv.weight`);
+      const mode = `${down ? "down" : "up"}sample${time ? "3d" : "2d"}`;
+      steps.push(wanResample(up, w, at, width, mode));
+      resamples++;
+      if (time) temporal2++, timeSteps.push(steps[steps.length - 1]);
+      if (!down) width = w.shape(`${at}.resample.1.weight`)[0];
+    } else if (k === 0) {
+      throw new Error(`Cannot load ${w.half}: "${w.source}" has no layer "${at}"`);
+    } else break;
+  }
+  return { steps, width, resamples, temporal: temporal2, timeSteps };
+}
 function runSteps(run, steps, x) {
   let h = x;
   for (const step of steps) h = run(step, h, h !== x);
@@ -11733,17 +11841,29 @@ function runFrameWise(ops, run, steps, x, pixels) {
 }
 var WanNetwork = class _WanNetwork {
   /**
-   * Pixel-frames a run of frame-wise steps takes at once: one 512 x 512 frame. A step of the
-   * engine holds 4 frames (1 + 4k for the first), and at full resolution the first layers hold
-   * some 3 KB per pixel-frame (Wan2.1's 96 channels, their norms and convs): 4 frames of 480p
-   * would need over 4 GiB, more than WebAssembly's memory. Tests lower it to split small clips.
+   * Pixel-frames a run of frame-wise steps takes at once: one 512 x 512 frame (so one frame of
+   * 480p or more). A step of the engine holds 4 frames (1 + 4k for the first), and at full
+   * resolution the first layers hold some 3 KB per pixel-frame (Wan2.1's 96 channels, their
+   * norms and convs): 4 frames of 480p would hold over 4 GiB, more than WebAssembly's memory
+   * unbanded and as much outside it banded. Tests lower it to split small clips.
    */
   static subStepPixels = 1 << 18;
+  config;
+  #steps;
+  /** The steps that change time (temporal resamplers, or Wan2.2 levels that fold time). */
+  #timeSteps;
+  /** A version's network from its layout; `stats` are those folded into its latent conv. */
+  constructor(layout, stats) {
+    const { steps, timeSteps, ...shape } = layout;
+    this.config = { ...shape, kind: "video", family: "wan", fsqLevels: null, normalized: stats };
+    this.#steps = steps;
+    this.#timeSteps = new Set(timeSteps);
+  }
   /** `x` through every step, the two ends frame-wise (see the class). */
   #run(ops, run, x) {
-    const steps = this.steps;
-    const first = steps.findIndex((s) => this.timeSteps.has(s));
-    const last = steps.findLastIndex((s) => this.timeSteps.has(s));
+    const steps = this.#steps;
+    const first = steps.findIndex((s) => this.#timeSteps.has(s));
+    const last = steps.findLastIndex((s) => this.#timeSteps.has(s));
     const segments = first < 0 ? [{ steps, frameWise: true }] : [
       { steps: steps.slice(0, first), frameWise: true },
       { steps: steps.slice(first, last + 1), frameWise: false },
@@ -11776,7 +11896,7 @@ var WanNetwork = class _WanNetwork {
     const { half, spatialCompression: s, temporalCompression: tc } = this.config;
     const pixelFrames = half === "encoder" ? t * h * w : (1 + (t - 1) * tc) * h * w * s * s;
     if (t === 1 || pixelFrames <= _WanNetwork.subStepPixels) {
-      return Promise.resolve(runSteps(runWhole(ops), this.steps, x));
+      return Promise.resolve(runSteps(runWhole(ops), this.#steps, x));
     }
     const run = new StreamRun(ops);
     try {
@@ -11795,68 +11915,35 @@ var WanNetwork = class _WanNetwork {
   }
 };
 var WanEncoder = class extends WanNetwork {
-  config;
-  steps;
-  timeSteps;
   constructor(up, w, stats = null) {
-    super();
     const dim = w.shape("encoder.conv1.weight")[0];
     const conv1 = new WanCausalConv(up, w, "encoder.conv1", 3, dim, [3, 3, 3]);
     const seq = sequence(up, w, "encoder.downsamples", true);
-    this.timeSteps = new Set(seq.timeSteps);
-    const c = seq.width;
-    const { z2, mean } = latentMeanConv(up, w, stats);
-    const z = z2 / 2;
-    this.config = {
+    const end = encoderEnd(up, w, seq.width, stats);
+    super({
       half: "encoder",
-      kind: "video",
-      family: "wan",
-      fsqLevels: null,
-      latentChannels: z,
+      steps: [wanConvStep(conv1), ...seq.steps, ...end.steps],
+      timeSteps: seq.timeSteps,
+      latentChannels: end.latentChannels,
       spatialCompression: 2 ** seq.resamples,
       temporalCompression: 2 ** seq.temporal,
-      baseWidth: dim,
-      normalized: stats
-    };
-    this.steps = [
-      wanConvStep(conv1),
-      ...seq.steps,
-      ...middle(up, w, "encoder.middle", c),
-      wanHead(up, w, "encoder.head", c, z2),
-      pointwise(mean)
-    ];
+      baseWidth: dim
+    }, stats);
   }
 };
 var WanDecoder = class extends WanNetwork {
-  config;
-  steps;
-  timeSteps;
   constructor(up, w, stats = null) {
-    super();
-    const { z, conv2: conv22 } = latentConv(up, w, stats);
-    const dim = w.shape("decoder.conv1.weight")[0];
-    const conv1 = new WanCausalConv(up, w, "decoder.conv1", z, dim, [3, 3, 3]);
-    const mid = middle(up, w, "decoder.middle", dim);
+    const start = decoderStart(up, w, stats);
     const seq = sequence(up, w, "decoder.upsamples", false);
-    this.timeSteps = new Set(seq.timeSteps);
-    this.config = {
+    super({
       half: "decoder",
-      kind: "video",
-      family: "wan",
-      fsqLevels: null,
-      latentChannels: z,
+      steps: [...start.steps, ...seq.steps, wanHead(up, w, "decoder.head", seq.width, 3)],
+      timeSteps: seq.timeSteps,
+      latentChannels: start.latentChannels,
       spatialCompression: 2 ** seq.resamples,
       temporalCompression: 2 ** seq.temporal,
-      baseWidth: seq.width,
-      normalized: stats
-    };
-    this.steps = [
-      pointwise(conv22),
-      wanConvStep(conv1),
-      ...mid,
-      ...seq.steps,
-      wanHead(up, w, "decoder.head", seq.width, 3)
-    ];
+      baseWidth: seq.width
+    }, stats);
   }
 };
 
@@ -11988,14 +12075,10 @@ function compression(steps) {
     if (l.resamples) space *= 2;
     time *= l.fold.time;
   }
-  return { space, time };
+  return { spatialCompression: space, temporalCompression: time };
 }
 var Wan22Encoder = class extends WanNetwork {
-  config;
-  steps;
-  timeSteps;
   constructor(up, w, stats = null) {
-    super();
     const dim = w.shape("encoder.conv1.weight")[0];
     const conv1 = new WanCausalConv(
       up,
@@ -12011,63 +12094,39 @@ var Wan22Encoder = class extends WanNetwork {
       }
     );
     const body = levels(up, w, "encoder.downsamples", dim, true);
-    this.timeSteps = new Set(body.steps.filter((l) => l.fold.time > 1));
-    const { z2, mean } = latentMeanConv(up, w, stats);
-    const z = z2 / 2;
-    const { space, time } = compression(body.steps);
-    this.config = {
+    const end = encoderEnd(up, w, body.width, stats);
+    super({
       half: "encoder",
-      kind: "video",
-      family: "wan",
-      fsqLevels: null,
-      latentChannels: z,
-      spatialCompression: space,
-      temporalCompression: time,
-      baseWidth: dim,
-      normalized: stats
-    };
-    this.steps = [
-      local((ops, x) => ops.spaceToChannel(x, PATCH)),
-      wanConvStep(conv1),
-      ...body.steps,
-      ...middle(up, w, "encoder.middle", body.width),
-      wanHead(up, w, "encoder.head", body.width, z2),
-      pointwise(mean)
-    ];
+      steps: [
+        local((ops, x) => ops.spaceToChannel(x, PATCH)),
+        wanConvStep(conv1),
+        ...body.steps,
+        ...end.steps
+      ],
+      timeSteps: body.steps.filter((l) => l.fold.time > 1),
+      latentChannels: end.latentChannels,
+      ...compression(body.steps),
+      baseWidth: dim
+    }, stats);
   }
 };
 var Wan22Decoder = class extends WanNetwork {
-  config;
-  steps;
-  timeSteps;
   constructor(up, w, stats = null) {
-    super();
-    const { z, conv2: conv22 } = latentConv(up, w, stats);
-    const dim = w.shape("decoder.conv1.weight")[0];
-    const conv1 = new WanCausalConv(up, w, "decoder.conv1", z, dim, [3, 3, 3]);
-    const mid = middle(up, w, "decoder.middle", dim);
-    const body = levels(up, w, "decoder.upsamples", dim, false);
-    this.timeSteps = new Set(body.steps.filter((l) => l.fold.time > 1));
-    const { space, time } = compression(body.steps);
-    this.config = {
+    const start = decoderStart(up, w, stats);
+    const body = levels(up, w, "decoder.upsamples", start.width, false);
+    super({
       half: "decoder",
-      kind: "video",
-      family: "wan",
-      fsqLevels: null,
-      latentChannels: z,
-      spatialCompression: space,
-      temporalCompression: time,
-      baseWidth: body.width,
-      normalized: stats
-    };
-    this.steps = [
-      pointwise(conv22),
-      wanConvStep(conv1),
-      ...mid,
-      ...body.steps,
-      wanHead(up, w, "decoder.head", body.width, PATCHED, { output: PATCH_ORDER }),
-      local((ops, x) => ops.channelToSpace(x, PATCH))
-    ];
+      steps: [
+        ...start.steps,
+        ...body.steps,
+        wanHead(up, w, "decoder.head", body.width, PATCHED, { output: PATCH_ORDER }),
+        local((ops, x) => ops.channelToSpace(x, PATCH))
+      ],
+      timeSteps: body.steps.filter((l) => l.fold.time > 1),
+      latentChannels: start.latentChannels,
+      ...compression(body.steps),
+      baseWidth: body.width
+    }, stats);
   }
 };
 

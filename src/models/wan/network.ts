@@ -30,8 +30,9 @@ import {
   wanResample,
   WanResidualBlock,
 } from "../../nn/wan_blocks.ts";
-import { allFrames, localStream, sliceFrames } from "../../nn/stream.ts";
-import { checkStats, type LatentStats, type WanConfig } from "./latent.ts";
+import { allFrames, sliceFrames } from "../../nn/stream.ts";
+import type { LatentStats, WanConfig } from "./latent.ts";
+import { decoderStart, encoderEnd } from "./ends.ts";
 
 export type { WanConfig } from "./latent.ts";
 
@@ -43,6 +44,19 @@ export interface WanShape {
   spatialCompression: number;
   /** Frames per latent frame after the first (4 in Wan2.1). */
   temporalCompression: number;
+}
+
+/**
+ * What a version's constructor gives WanNetwork: its steps in order and the shape they make
+ * (the config is built from it once, for every version).
+ */
+export interface WanLayout extends WanShape {
+  half: "encoder" | "decoder";
+  steps: Step[];
+  /** The steps that change time; the ones before the first and after the last run frame-wise. */
+  timeSteps: Iterable<Step>;
+  /** The encoder's first conv's width, the decoder's last. */
+  baseWidth: number;
 }
 
 /** The layers of `${prefix}.${k}` for k = 0, 1, ... while the checkpoint has them. */
@@ -80,78 +94,6 @@ function sequence(
     } else break;
   }
   return { steps, width, resamples, temporal, timeSteps };
-}
-
-/**
- * The encoder's last conv (`conv1`, 1x1x1 over the head's 2 x z channels), of which the first z
- * outputs are the latent's mean, with `stats` folded in where the latent is normalised:
- * (W x + b - mean) / std, row by row.
- */
-export function latentMeanConv(
-  up: Uploader,
-  w: WeightReader,
-  stats: LatentStats | null,
-): { z2: number; mean: WanCausalConv } {
-  const z2 = w.shape("encoder.head.2.weight")[0];
-  if (z2 % 2 !== 0) {
-    throw new Error(
-      `Cannot load encoder: "${w.source}" has a head of ${z2} channels; it gives the mean and log-variance, 2 x z`,
-    );
-  }
-  const z = z2 / 2;
-  if (stats) checkStats(stats, z);
-  const normalize = stats
-    ? (weight: Float32Array, bias: Float32Array) => {
-      for (let o = 0; o < z; o++) {
-        const s = 1 / stats.std[o];
-        for (let i = 0; i < z2; i++) weight[o * z2 + i] *= s;
-        bias[o] = (bias[o] - stats.mean[o]) * s;
-      }
-    }
-    : undefined;
-  return { z2, mean: new WanCausalConv(up, w, "conv1", z2, z2, [1, 1, 1], [0, z], normalize) };
-}
-
-/**
- * The decoder's first conv (`conv2`, 1x1x1 over the z latent channels), with `stats` folded in
- * where the latent is normalised: W (std x + mean) + b, columns scaled and W mean added to the
- * bias.
- */
-export function latentConv(
-  up: Uploader,
-  w: WeightReader,
-  stats: LatentStats | null,
-): { z: number; conv2: WanCausalConv } {
-  const z = w.shape("conv2.weight")[0];
-  if (stats) checkStats(stats, z);
-  const denormalize = stats
-    ? (weight: Float32Array, bias: Float32Array) => {
-      for (let o = 0; o < z; o++) {
-        let shift = 0;
-        for (let i = 0; i < z; i++) {
-          shift += weight[o * z + i] * stats.mean[i];
-          weight[o * z + i] *= stats.std[i];
-        }
-        bias[o] += shift;
-      }
-    }
-    : undefined;
-  return { z, conv2: new WanCausalConv(up, w, "conv2", z, z, [1, 1, 1], [0, z], denormalize) };
-}
-
-/** The middle: residual block, attention, residual block (`${prefix}.0` to `.2`). */
-export function middle(up: Uploader, w: WeightReader, prefix: string, c: number): Step[] {
-  return [
-    new WanResidualBlock(up, w, `${prefix}.0`, c, c),
-    wanAttention(up, w, `${prefix}.1`, c),
-    new WanResidualBlock(up, w, `${prefix}.2`, c, c),
-  ];
-}
-
-/** A 1x1x1 conv as a step (per frame: its stream is itself). */
-export function pointwise(conv: WanCausalConv): Step {
-  const forward = (ops: Ops, x: Tensor) => conv.forward(ops, x);
-  return { forward, stream: () => localStream(forward) };
 }
 
 /** Runs `steps` in order; every intermediate is released, `x` is the caller's. */
@@ -215,16 +157,24 @@ export abstract class WanNetwork implements WanShape {
    * unbanded and as much outside it banded. Tests lower it to split small clips.
    */
   static subStepPixels = 1 << 18;
-  abstract readonly config: WanConfig;
-  protected abstract readonly steps: Step[];
+  readonly config: WanConfig;
+  readonly #steps: readonly Step[];
   /** The steps that change time (temporal resamplers, or Wan2.2 levels that fold time). */
-  protected abstract readonly timeSteps: ReadonlySet<Step>;
+  readonly #timeSteps: ReadonlySet<Step>;
+
+  /** A version's network from its layout; `stats` are those folded into its latent conv. */
+  protected constructor(layout: WanLayout, stats: LatentStats | null) {
+    const { steps, timeSteps, ...shape } = layout;
+    this.config = { ...shape, kind: "video", family: "wan", fsqLevels: null, normalized: stats };
+    this.#steps = steps;
+    this.#timeSteps = new Set(timeSteps);
+  }
 
   /** `x` through every step, the two ends frame-wise (see the class). */
   #run(ops: Ops, run: RunStep, x: Tensor): Tensor {
-    const steps = this.steps;
-    const first = steps.findIndex((s) => this.timeSteps.has(s));
-    const last = steps.findLastIndex((s) => this.timeSteps.has(s));
+    const steps = this.#steps;
+    const first = steps.findIndex((s) => this.#timeSteps.has(s));
+    const last = steps.findLastIndex((s) => this.#timeSteps.has(s));
     const segments = first < 0 ? [{ steps, frameWise: true }] : [
       { steps: steps.slice(0, first), frameWise: true },
       { steps: steps.slice(first, last + 1), frameWise: false },
@@ -261,7 +211,7 @@ export abstract class WanNetwork implements WanShape {
     const { half, spatialCompression: s, temporalCompression: tc } = this.config;
     const pixelFrames = half === "encoder" ? t * h * w : (1 + (t - 1) * tc) * h * w * s * s;
     if (t === 1 || pixelFrames <= WanNetwork.subStepPixels) {
-      return Promise.resolve(runSteps(runWhole(ops), this.steps, x));
+      return Promise.resolve(runSteps(runWhole(ops), this.#steps, x));
     }
     const run = new StreamRun(ops);
     try {
@@ -286,38 +236,21 @@ export abstract class WanNetwork implements WanShape {
  * with `stats`, (mean - stats.mean) / stats.std (folded into the last conv's weights).
  */
 export class WanEncoder extends WanNetwork {
-  readonly config: WanConfig;
-  protected readonly steps: Step[];
-  protected readonly timeSteps: ReadonlySet<Step>;
-
   constructor(up: Uploader, w: WeightReader, stats: LatentStats | null = null) {
-    super();
     const dim = w.shape("encoder.conv1.weight")[0];
     const conv1 = new WanCausalConv(up, w, "encoder.conv1", 3, dim, [3, 3, 3]);
     const seq = sequence(up, w, "encoder.downsamples", true);
-    this.timeSteps = new Set(seq.timeSteps);
-    const c = seq.width;
-    const { z2, mean } = latentMeanConv(up, w, stats);
-    const z = z2 / 2;
-    this.config = {
+    // The log-variance half of conv1 is not computed: the latent is the mean.
+    const end = encoderEnd(up, w, seq.width, stats);
+    super({
       half: "encoder",
-      kind: "video",
-      family: "wan",
-      fsqLevels: null,
-      latentChannels: z,
+      steps: [wanConvStep(conv1), ...seq.steps, ...end.steps],
+      timeSteps: seq.timeSteps,
+      latentChannels: end.latentChannels,
       spatialCompression: 2 ** seq.resamples,
       temporalCompression: 2 ** seq.temporal,
       baseWidth: dim,
-      normalized: stats,
-    };
-    // The log-variance half of conv1 is not computed: the latent is the mean.
-    this.steps = [
-      wanConvStep(conv1),
-      ...seq.steps,
-      ...middle(up, w, "encoder.middle", c),
-      wanHead(up, w, "encoder.head", c, z2),
-      pointwise(mean),
-    ];
+    }, stats);
   }
 }
 
@@ -326,35 +259,17 @@ export class WanEncoder extends WanNetwork {
  * clamped; with `stats`, of a normalised latent (z x std + mean, folded into the first conv).
  */
 export class WanDecoder extends WanNetwork {
-  readonly config: WanConfig;
-  protected readonly steps: Step[];
-  protected readonly timeSteps: ReadonlySet<Step>;
-
   constructor(up: Uploader, w: WeightReader, stats: LatentStats | null = null) {
-    super();
-    const { z, conv2 } = latentConv(up, w, stats);
-    const dim = w.shape("decoder.conv1.weight")[0];
-    const conv1 = new WanCausalConv(up, w, "decoder.conv1", z, dim, [3, 3, 3]);
-    const mid = middle(up, w, "decoder.middle", dim);
+    const start = decoderStart(up, w, stats);
     const seq = sequence(up, w, "decoder.upsamples", false);
-    this.timeSteps = new Set(seq.timeSteps);
-    this.config = {
+    super({
       half: "decoder",
-      kind: "video",
-      family: "wan",
-      fsqLevels: null,
-      latentChannels: z,
+      steps: [...start.steps, ...seq.steps, wanHead(up, w, "decoder.head", seq.width, 3)],
+      timeSteps: seq.timeSteps,
+      latentChannels: start.latentChannels,
       spatialCompression: 2 ** seq.resamples,
       temporalCompression: 2 ** seq.temporal,
       baseWidth: seq.width,
-      normalized: stats,
-    };
-    this.steps = [
-      pointwise(conv2),
-      wanConvStep(conv1),
-      ...mid,
-      ...seq.steps,
-      wanHead(up, w, "decoder.head", seq.width, 3),
-    ];
+    }, stats);
   }
 }
