@@ -12140,23 +12140,23 @@ function isWanHalves(encoder, decoder) {
   }
   return !!(e || d);
 }
+var NETWORKS = {
+  encoder: [WanEncoder, Wan22Encoder],
+  decoder: [WanDecoder, Wan22Decoder]
+};
 function buildWan(up, encoderSrc, decoderSrc, normalize = false, checkAllUsed2) {
   const statsFor = (v22) => normalize === true ? v22 ? WAN22_LATENT_STATS : WAN21_LATENT_STATS : normalize || null;
-  let encoder = null, decoder = null;
-  if (encoderSrc) {
-    const reader = new WeightReader(encoderSrc, "encoder");
-    const v22 = isWan22(reader, "encoder");
-    encoder = v22 ? new Wan22Encoder(up, reader, statsFor(true)) : new WanEncoder(up, reader, statsFor(false));
+  const build = (src, half) => {
+    if (!src) return null;
+    const reader = new WeightReader(src, half);
+    const v22 = isWan22(reader, half);
+    const network = new NETWORKS[half][v22 ? 1 : 0](up, reader, statsFor(v22));
     checkAllUsed2(reader);
     reader.close();
-  }
-  if (decoderSrc) {
-    const reader = new WeightReader(decoderSrc, "decoder");
-    const v22 = isWan22(reader, "decoder");
-    decoder = v22 ? new Wan22Decoder(up, reader, statsFor(true)) : new WanDecoder(up, reader, statsFor(false));
-    checkAllUsed2(reader);
-    reader.close();
-  }
+    return network;
+  };
+  const encoder = build(encoderSrc, "encoder");
+  const decoder = build(decoderSrc, "decoder");
   const [a, b] = [encoder?.config, decoder?.config];
   if (a && b && (a.latentChannels !== b.latentChannels || a.spatialCompression !== b.spatialCompression || a.temporalCompression !== b.temporalCompression)) {
     throw new Error(
