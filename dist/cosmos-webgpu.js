@@ -3192,49 +3192,39 @@ var WebGpuOps = class _WebGpuOps {
     return withWhole(this.#bands, tensors, run);
   }
   /**
-   * An op whose output rows are its input rows, each computed from its own row alone (a norm
-   * with given statistics, one over channels), in row bands when `x` needs them.
+   * `op`, in row bands of its output when its input or output needs them: an op whose output
+   * rows read the input rows `rows.inRows` gives, and may end only where `rows.boundary` holds
+   * (a norm over channels, a resampler, a Haar transform, a shuffle).
    */
-  #rowLocal(x, op, what) {
-    if (!this.#banded(x.shape, x)) return op(x);
-    const run = (t) => op(t);
+  #rowMapped(x, outShape, rows, op, what) {
+    if (!this.#banded(outShape, x)) return op(x);
     return this.#bands.rowMap(
       x,
-      x.shape,
+      outShape,
       "f32",
-      SAME_ROWS,
-      run,
+      rows,
+      (t) => op(t),
       `${what} of ${fmtShape(x.shape)}`
     );
   }
-  /** A resampler, in row bands when its input or output needs them. */
   #resample(x, op) {
-    const [b, c] = x.shape;
-    const outShape = [b, c, ...resampleDims(x.shape, op)];
-    const run = (t) => resample(this.#rt, t, op);
-    if (!this.#banded(outShape, x)) return run(x);
-    return this.#bands.rowMap(
-      x,
-      outShape,
-      "f32",
-      resampleRows(op, x.shape[x.shape.length - 2]),
-      run,
-      `${op} of ${fmtShape(x.shape)}`
-    );
+    const outShape = [x.shape[0], x.shape[1], ...resampleDims(x.shape, op)];
+    const rows = resampleRows(op, x.shape[x.shape.length - 2]);
+    return this.#rowMapped(x, outShape, rows, (t) => resample(this.#rt, t, op), op);
   }
-  /** A Haar transform, in row bands when its input or output needs them. */
   #haar(x, levels2, forward) {
     const outShape = haarPlan(x.shape, levels2, forward).at(-1)?.outShape ?? x.shape;
     const run = (t) => haar(this.#rt, t, levels2, forward);
-    if (levels2 === 0 || !this.#banded(outShape, x)) return run(x);
-    return this.#bands.rowMap(
-      x,
-      outShape,
-      "f32",
-      haarRows(levels2, forward, x.shape[x.shape.length - 2]),
-      run,
-      `a Haar transform of ${fmtShape(x.shape)}`
-    );
+    if (levels2 === 0) return run(x);
+    const rows = haarRows(levels2, forward, x.shape[x.shape.length - 2]);
+    return this.#rowMapped(x, outShape, rows, run, "a Haar transform");
+  }
+  /** spaceToChannel (`fold`) or channelToSpace. */
+  #shuffle(x, opts, fold) {
+    const { outShape } = (fold ? spaceToChannelGeometry : channelToSpaceGeometry)(x.shape, opts);
+    const rows = blockRows(opts.space, fold, x.shape[3]);
+    const run = (t) => shuffle(this.#rt, t, opts, fold);
+    return this.#rowMapped(x, outShape, rows, run, fold ? "spaceToChannel" : "channelToSpace");
   }
   /** Bytes of the buffer pool: in use, allocated, and their peaks. */
   memoryStats() {
@@ -3279,10 +3269,12 @@ var WebGpuOps = class _WebGpuOps {
     return this.#bands.groupNormStats(x, groupNormGeometry(x.shape, opts), opts.groups, opts.eps);
   }
   groupNorm(x, norm) {
-    return this.#rowLocal(x, (t) => groupNorm(this.#rt, t, norm), "a GroupNorm");
+    const run = (t) => groupNorm(this.#rt, t, norm);
+    return this.#rowMapped(x, x.shape, SAME_ROWS, run, "a GroupNorm");
   }
   rmsNorm(x, weights, silu) {
-    return this.#rowLocal(x, (t) => rmsNorm(this.#rt, t, weights, silu), "an RMS norm");
+    const run = (t) => rmsNorm(this.#rt, t, weights, silu);
+    return this.#rowMapped(x, x.shape, SAME_ROWS, run, "an RMS norm");
   }
   attention(qkv, kind = "spatial", opts) {
     const config = { tiles: this.tiles, scoreBytes: this.attentionScoreBytes };
@@ -3302,20 +3294,6 @@ var WebGpuOps = class _WebGpuOps {
   }
   channelToSpace(x, opts) {
     return this.#shuffle(x, opts, false);
-  }
-  /** spaceToChannel (`fold`) or channelToSpace, in row bands when its input or output needs them. */
-  #shuffle(x, opts, fold) {
-    const { outShape } = (fold ? spaceToChannelGeometry : channelToSpaceGeometry)(x.shape, opts);
-    const run = (t) => shuffle(this.#rt, t, opts, fold);
-    if (!this.#banded(outShape, x)) return run(x);
-    return this.#bands.rowMap(
-      x,
-      outShape,
-      "f32",
-      blockRows(opts.space, fold, x.shape[3]),
-      run,
-      `${fold ? "spaceToChannel" : "channelToSpace"} of ${fmtShape(x.shape)}`
-    );
   }
   haarPatch(x, levels2) {
     return this.#haar(x, levels2, true);
