@@ -1,8 +1,9 @@
 /**
  * The web page (examples/web) with the Wan VAEs by hub repo id, in a real headless Chromium: the
  * page's worker fetches `Wan2.1_VAE.pth` (or Wan2.2's `Wan2.2_VAE.pth`) once from a hub on
- * 127.0.0.1 (with CORS), runs an uploaded image through it as a one-frame clip, and shows the
- * PSNR the library gets for the same image. Skipped where Chromium is not installed.
+ * 127.0.0.1 (with CORS), runs an uploaded image through it as a one-frame clip, or an uploaded
+ * WebM clip as a clip, and shows the PSNR the library gets for the same frames. Skipped where
+ * Chromium (for the clips, ffmpeg) is not installed.
  */
 
 import assert from "node:assert/strict";
@@ -12,8 +13,8 @@ import { cropImage, padImage } from "../src/media/pad.ts";
 import { framesToTensor, tensorToFrames } from "../src/media/tensor.ts";
 import { QualityMeter } from "../src/media/metrics.ts";
 import { serveWebPage } from "../examples/web/serve.ts";
-import { findChromium, launchChromium } from "./cdp.ts";
-import { FIXTURES } from "./helpers.ts";
+import { findChromium, launchChromium, type Page } from "./cdp.ts";
+import { FIXTURES, HAS_FFMPEG } from "./helpers.ts";
 
 const CHROMIUM = findChromium();
 
@@ -56,84 +57,145 @@ function picture(): RgbImage {
   return { width, height, data };
 }
 
-/** The library's PSNR for `image` as a one-frame clip through the fixture's Wan VAE. */
-async function libraryPsnr(pth: URL, image: RgbImage): Promise<number> {
+/** The library's PSNR for `frames` (one image: a one-frame clip) through the fixture's VAE. */
+async function libraryPsnr(pth: URL, frames: RgbImage[]): Promise<number> {
   const tok = await loadTokenizer({ encoder: pth, decoder: pth, backend: "wasm" });
   try {
-    const { image: padded, crop } = padImage(image, tok.spatialCompression);
-    const { latent } = await tok.encode(framesToTensor([padded], true));
-    const [rec] = tensorToFrames(await tok.decode(latent!));
+    const padded = frames.map((f) => padImage(f, tok.spatialCompression));
+    const { latent } = await tok.encode(framesToTensor(padded.map((p) => p.image), true));
+    const recs = tensorToFrames(await tok.decode(latent!));
+    assert.equal(recs.length, frames.length, "the library decoded as many frames as it took");
     const meter = new QualityMeter();
-    const a = cropImage(padded, crop), b = cropImage(rec, crop);
-    meter.add(a.data, b.data, a.width, a.height);
+    padded.forEach(({ image, crop }, i) => {
+      const a = cropImage(image, crop), b = cropImage(recs[i], crop);
+      meter.add(a.data, b.data, a.width, a.height);
+    });
     return meter.result().psnr;
   } finally {
     await tok.dispose();
   }
 }
 
+/** What the page shows once it is done (or failed). */
+interface Shown {
+  state: string;
+  error: string;
+  model: string;
+  tokens: string;
+  psnr: number;
+}
+
+/**
+ * The page on a hub on 127.0.0.1 that serves `wan`'s VAE file alone (the half files 404):
+ * `upload(file)` puts a file in the page's input and returns what it shows; `seen` lists the
+ * hub's request paths.
+ */
+async function withWanPage(
+  wan: WanRepo,
+  fn: (
+    upload: (file: string) => Promise<Shown>,
+    page: Page,
+    scratch: string,
+    seen: string[],
+  ) => Promise<void>,
+): Promise<void> {
+  const seen: string[] = [];
+  const pth = await Deno.readFile(wan.pth);
+  const hub = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    seen.push(path);
+    const cors = { "access-control-allow-origin": "*" };
+    if (path !== `/${wan.repo}/resolve/main/${wan.file}`) {
+      return new Response("not found", { status: 404, headers: cors });
+    }
+    return new Response(pth, { headers: cors });
+  });
+  const server = serveWebPage({ checkpoints: FIXTURES });
+  const scratch = await Deno.makeTempDir({ prefix: "cosmos-wan-web-" });
+  const browser = await launchChromium(CHROMIUM!, "about:blank");
+  const page = browser.page;
+  const upload = async (file: string): Promise<Shown> => {
+    await page.waitFor(`document.getElementById("status").dataset.state === "idle"`, 30_000);
+    await page.setFiles("#file", [file]);
+    await page.waitFor(
+      `["done", "error"].includes(document.getElementById("status").dataset.state)`,
+      120_000,
+    );
+    const shown = await page.eval<Shown>(`(() => {
+      const $ = (id) => document.getElementById(id);
+      return { state: $("status").dataset.state, error: $("error").textContent,
+        model: $("model").textContent, tokens: $("tokens-caption").textContent,
+        psnr: Number($("psnr").dataset.value) };
+    })()`);
+    assert.equal(shown.state, "done", `the page failed: ${shown.error}\n${page.log.join("\n")}`);
+    return shown;
+  };
+  try {
+    const endpoint = encodeURIComponent(`http://127.0.0.1:${hub.addr.port}`);
+    await page.navigate(`${server.url}?hub=${wan.repo}&endpoint=${endpoint}&backend=wasm`);
+    await fn(upload, page, scratch, seen);
+  } finally {
+    await browser.close();
+    await server.close();
+    await hub.shutdown();
+    await Deno.remove(scratch, { recursive: true });
+  }
+}
+
+const BROWSER_TEST = { ignore: !CHROMIUM, sanitizeResources: false, sanitizeOps: false };
+
 for (const wan of REPOS) {
   Deno.test({
     name: `web page: the ${wan.version} VAE by hub repo id, fetched once, gives the library's PSNR`,
-    ignore: !CHROMIUM,
-    sanitizeResources: false,
-    sanitizeOps: false,
-    async fn() {
-      const seen: string[] = [];
-      const pth = await Deno.readFile(wan.pth);
-      const hub = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
-        const path = new URL(req.url).pathname;
-        seen.push(path);
-        const cors = { "access-control-allow-origin": "*" };
-        if (path !== `/${wan.repo}/resolve/main/${wan.file}`) {
-          return new Response("not found", { status: 404, headers: cors });
-        }
-        return new Response(pth, { headers: cors });
-      });
-      const server = serveWebPage({ checkpoints: FIXTURES });
-      const scratch = await Deno.makeTempDir({ prefix: "cosmos-wan-web-" });
-      const file = `${scratch}/picture.png`;
-      await Deno.writeFile(file, encodeImage(picture(), "png"));
-      const browser = await launchChromium(CHROMIUM!, "about:blank");
-      try {
-        const page = browser.page;
-        const endpoint = encodeURIComponent(`http://127.0.0.1:${hub.addr.port}`);
-        await page.navigate(
-          `${server.url}?hub=${wan.repo}&endpoint=${endpoint}&backend=wasm`,
-        );
-        await page.waitFor(`document.getElementById("status").dataset.state === "idle"`, 30_000);
-        await page.setFiles("#file", [file]);
-        await page.waitFor(
-          `["done", "error"].includes(document.getElementById("status").dataset.state)`,
-          120_000,
-        );
-        const shown = await page.eval<
-          { state: string; error: string; model: string; psnr: number }
-        >(
-          `(() => {
-          const $ = (id) => document.getElementById(id);
-          return { state: $("status").dataset.state, error: $("error").textContent,
-            model: $("model").textContent, psnr: Number($("psnr").dataset.value) };
-        })()`,
-        );
-        assert.equal(
-          shown.state,
-          "done",
-          `the page failed: ${shown.error}\n${page.log.join("\n")}`,
-        );
+    ...BROWSER_TEST,
+    fn: () =>
+      withWanPage(wan, async (upload, _page, scratch, seen) => {
+        const file = `${scratch}/picture.png`;
+        await Deno.writeFile(file, encodeImage(picture(), "png"));
+        const shown = await upload(file);
         assert.match(shown.model, wan.model);
-        assert.ok(
-          Math.abs(shown.psnr - await libraryPsnr(wan.pth, picture())) < 1e-9,
-          `${shown.psnr}`,
-        );
+        const want = await libraryPsnr(wan.pth, [picture()]);
+        assert.ok(Math.abs(shown.psnr - want) < 1e-9, `${shown.psnr} vs ${want}`);
         // The half files (404), then the one VAE file for both halves.
         assert.equal(seen.filter((p) => p.endsWith(`/${wan.file}`)).length, 1, seen.join(", "));
-      } finally {
-        await browser.close();
-        await server.close();
-        await hub.shutdown();
-        await Deno.remove(scratch, { recursive: true });
-      }
-    },
+      }),
+  });
+
+  Deno.test({
+    name: `web page: a 9-frame WebM clip through the ${wan.version} VAE by hub repo id gives the ` +
+      "library's PSNR for the frames the page took",
+    ...BROWSER_TEST,
+    ignore: !CHROMIUM || !HAS_FFMPEG,
+    fn: () =>
+      withWanPage(wan, async (upload, page, scratch) => {
+        // 32x32 (a multiple of both versions' 8 and 16), 9 frames: 1 + 2 x 4, three latent
+        // frames; every frame differs, VP9 (Debian's chromium has no H.264).
+        const clip = `${scratch}/clip.webm`;
+        const source = "nullsrc=s=32x32:r=24,format=gbrp," +
+          "geq=r='mod(X*8+N*24\\,256)':g='Y*7':b='mod(128+N*28\\,256)'";
+        const out = await new Deno.Command("ffmpeg", {
+          args: ["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", source]
+            .concat(["-frames:v", "9", "-c:v", "libvpx-vp9", "-crf", "10", "-b:v", "0"])
+            .concat(["-pix_fmt", "yuv420p", "-y", clip]),
+          stderr: "piped",
+        }).output();
+        assert.ok(out.success, new TextDecoder().decode(out.stderr));
+        const shown = await upload(clip);
+        assert.match(shown.model, new RegExp(wan.model.source.replace("1 frame", "9 frames")));
+        const z = wan.version === "Wan2.1" ? "16, 3, 4, 4" : "48, 3, 2, 2";
+        assert.equal(shown.tokens, `latent channels [1, ${z}], first latent frame`);
+        // The frames the page took (RGBA), through the library.
+        const taken = await page.eval<{ width: number; height: number; data: number[] }[]>(
+          "cosmosFramesUsed.map((f) => ({ width: f.width, height: f.height, data: Array.from(f.data) }))",
+        );
+        assert.equal(taken.length, 9);
+        const frames = taken.map(({ width, height, data }) => {
+          const rgb = new Uint8Array(width * height * 3);
+          for (let p = 0; p < width * height; p++) rgb.set(data.slice(p * 4, p * 4 + 3), p * 3);
+          return { width, height, data: rgb };
+        });
+        const want = await libraryPsnr(wan.pth, frames);
+        assert.ok(Math.abs(shown.psnr - want) < 1e-9, `${shown.psnr} vs ${want}`);
+      }),
   });
 }
