@@ -11803,9 +11803,8 @@ function runSteps(run, steps, x) {
   for (const step of steps) h = run(step, h, h !== x);
   return h;
 }
-function runFrameWise(ops, run, steps, x, pixels) {
-  const [, , t, h, w] = x.shape;
-  const per = Math.max(1, Math.floor(pixels / (h * w)));
+function runFrameWise(ops, run, steps, x, per) {
+  const t = x.shape[2];
   if (t <= per || !steps.length) return runSteps(run, steps, x);
   const parts = [];
   for (let f = 0; f < t; f += per) {
@@ -11819,11 +11818,12 @@ function runFrameWise(ops, run, steps, x, pixels) {
 }
 var WanNetwork = class _WanNetwork {
   /**
-   * Pixel-frames a run of frame-wise steps takes at once: one 512 x 512 frame (so one frame of
-   * 480p or more). A step of the engine holds 4 frames (1 + 4k for the first), and at full
-   * resolution the first layers hold some 3 KB per pixel-frame (Wan2.1's 96 channels, their
-   * norms and convs): 4 frames of 480p would hold over 4 GiB, more than WebAssembly's memory
-   * unbanded and as much outside it banded. Tests lower it to split small clips.
+   * Pixel-frames a run of frame-wise steps takes at once, counted at the pixel end (the
+   * encoder's input frames, the decoder's output frames): one 512 x 512 frame, so one frame of
+   * 480p or more. A step of the engine holds 4 frames (1 + 4k for the first), and Wan2.1's
+   * width holds some 3 KB per pixel-frame of a step (as measured above, carried frames
+   * included): 4 frames of 480p would hold over 4 GiB, more than WebAssembly's memory unbanded
+   * and as much outside it banded. Tests lower it to split small clips.
    */
   static subStepPixels = 1 << 18;
   config;
@@ -11840,6 +11840,10 @@ var WanNetwork = class _WanNetwork {
   /** `x` through every step, the two ends frame-wise (see the class). */
   #run(ops, run, x) {
     const steps = this.#steps;
+    const { half, spatialCompression } = this.config;
+    const zoom = half === "encoder" ? 1 : spatialCompression ** 2;
+    const frame2 = x.shape[3] * x.shape[4] * zoom;
+    const per = Math.max(1, Math.floor(_WanNetwork.subStepPixels / frame2));
     const first = steps.findIndex((s) => this.#timeSteps.has(s));
     const last = steps.findLastIndex((s) => this.#timeSteps.has(s));
     const segments = first < 0 ? [{ steps, frameWise: true }] : [
@@ -11849,7 +11853,7 @@ var WanNetwork = class _WanNetwork {
     ];
     let h = x;
     for (const seg of segments) {
-      const y = seg.frameWise ? runFrameWise(ops, run, seg.steps, h, _WanNetwork.subStepPixels) : runSteps(run, seg.steps, h);
+      const y = seg.frameWise ? runFrameWise(ops, run, seg.steps, h, per) : runSteps(run, seg.steps, h);
       if (h !== x && y !== h) ops.release(h);
       h = y;
     }

@@ -104,20 +104,19 @@ function runSteps(run: RunStep, steps: readonly Step[], x: Tensor): Tensor {
 }
 
 /**
- * `steps` over `x` a few frames at a time (at most `pixels` pixel-frames), the outputs joined:
- * the same frames, since every step here is causal per frame and its stream carries what later
- * frames read (`run` is a stream's: this is the engine's StreamRun fed smaller pieces, with no
- * state of its own). `x` is the caller's.
+ * `steps` over `x` `per` frames at a time, the outputs joined: the same frames, since every
+ * step here is causal per frame and its stream carries what later frames read (`run` is a
+ * stream's: this is the engine's StreamRun fed smaller pieces, with no state of its own). `x`
+ * is the caller's.
  */
 function runFrameWise(
   ops: Ops,
   run: RunStep,
   steps: readonly Step[],
   x: Tensor,
-  pixels: number,
+  per: number,
 ): Tensor {
-  const [, , t, h, w] = x.shape;
-  const per = Math.max(1, Math.floor(pixels / (h * w)));
+  const t = x.shape[2];
   if (t <= per || !steps.length) return runSteps(run, steps, x);
   const parts: Tensor[] = [];
   for (let f = 0; f < t; f += per) {
@@ -142,19 +141,22 @@ function runFrameWise(
  * but each op still makes its whole output, bands parked outside the heap (or in other device
  * buffers), before the next op runs: what is held stays that of 4 full-resolution frames. The
  * frame-wise ends run the layers that keep time depth-first on one frame through the same
- * stream, so what is held there is that of one frame. At Wan2.1's width (some 3 KB per
- * pixel-frame in the first layers, below) a 480p step of 4 frames holds about 5 GB with bands
- * alone, about 1.3 GB frame-wise; the fixture's streamed encoder holds 75 MB against 52
- * (test/wan_framewise_test.ts). Bands remain what lets a single frame larger than the heap or
- * a binding run at all: the two are used together.
+ * stream, so what is held there is that of one frame. Measured at Wan2.1's width (a random
+ * full-width checkpoint, 5 frames of 128 x 128 streamed, tensors over 1 MiB banded): beyond
+ * its weights the encoder held 200 MB with bands alone and 136 MB frame-wise, the decoder 284
+ * and 204; most of the rest is the causal convs' carried frames, which both keep. It all grows
+ * with a frame's pixels (480p has 25 times those of 128 x 128). test/wan_framewise_test.ts
+ * checks the same on the fixture. Bands remain what lets a single frame larger than the heap
+ * or a binding run at all: the two are used together.
  */
 export abstract class WanNetwork implements WanShape {
   /**
-   * Pixel-frames a run of frame-wise steps takes at once: one 512 x 512 frame (so one frame of
-   * 480p or more). A step of the engine holds 4 frames (1 + 4k for the first), and at full
-   * resolution the first layers hold some 3 KB per pixel-frame (Wan2.1's 96 channels, their
-   * norms and convs): 4 frames of 480p would hold over 4 GiB, more than WebAssembly's memory
-   * unbanded and as much outside it banded. Tests lower it to split small clips.
+   * Pixel-frames a run of frame-wise steps takes at once, counted at the pixel end (the
+   * encoder's input frames, the decoder's output frames): one 512 x 512 frame, so one frame of
+   * 480p or more. A step of the engine holds 4 frames (1 + 4k for the first), and Wan2.1's
+   * width holds some 3 KB per pixel-frame of a step (as measured above, carried frames
+   * included): 4 frames of 480p would hold over 4 GiB, more than WebAssembly's memory unbanded
+   * and as much outside it banded. Tests lower it to split small clips.
    */
   static subStepPixels = 1 << 18;
   readonly config: WanConfig;
@@ -173,6 +175,12 @@ export abstract class WanNetwork implements WanShape {
   /** `x` through every step, the two ends frame-wise (see the class). */
   #run(ops: Ops, run: RunStep, x: Tensor): Tensor {
     const steps = this.#steps;
+    // Frames per sub-step, counted at the pixel end (the decoder's last levels upsample: a
+    // frame entering them is a quarter of one leaving them, or less).
+    const { half, spatialCompression } = this.config;
+    const zoom = half === "encoder" ? 1 : spatialCompression ** 2;
+    const frame = x.shape[3] * x.shape[4] * zoom;
+    const per = Math.max(1, Math.floor(WanNetwork.subStepPixels / frame));
     const first = steps.findIndex((s) => this.#timeSteps.has(s));
     const last = steps.findLastIndex((s) => this.#timeSteps.has(s));
     const segments = first < 0 ? [{ steps, frameWise: true }] : [
@@ -183,7 +191,7 @@ export abstract class WanNetwork implements WanShape {
     let h = x;
     for (const seg of segments) {
       const y = seg.frameWise
-        ? runFrameWise(ops, run, seg.steps, h, WanNetwork.subStepPixels)
+        ? runFrameWise(ops, run, seg.steps, h, per)
         : runSteps(run, seg.steps, h);
       if (h !== x && y !== h) ops.release(h);
       h = y;
