@@ -2,8 +2,9 @@
  * The web page (examples/web) with the Wan VAEs by hub repo id, in a real headless Chromium: the
  * page's worker fetches `Wan2.1_VAE.pth` (or Wan2.2's `Wan2.2_VAE.pth`) once from a hub on
  * 127.0.0.1 (with CORS), runs an uploaded image through it as a one-frame clip, or an uploaded
- * WebM clip as a clip, and shows the PSNR the library gets for the same frames. Skipped where
- * Chromium (for the clips, ffmpeg) is not installed.
+ * WebM clip as a clip, and shows the PSNR the library gets for the same frames (on WebGPU, where
+ * Chromium offers an adapter, draws its reconstruction too). Skipped where Chromium (for the
+ * clips, ffmpeg) is not installed.
  */
 
 import assert from "node:assert/strict";
@@ -13,7 +14,7 @@ import { cropImage, padImage } from "../src/media/pad.ts";
 import { framesToTensor, tensorToFrames } from "../src/media/tensor.ts";
 import { QualityMeter } from "../src/media/metrics.ts";
 import { serveWebPage } from "../examples/web/serve.ts";
-import { findChromium, launchChromium, type Page } from "./cdp.ts";
+import { findChromium, gpuAdapter, launchChromium, type Page } from "./cdp.ts";
 import { FIXTURES, HAS_FFMPEG } from "./helpers.ts";
 
 const CHROMIUM = findChromium();
@@ -57,8 +58,14 @@ function picture(): RgbImage {
   return { width, height, data };
 }
 
-/** The library's PSNR for `frames` (one image: a one-frame clip) through the fixture's VAE. */
-async function libraryPsnr(pth: URL, frames: RgbImage[]): Promise<number> {
+/**
+ * The library's PSNR for `frames` (one image: a one-frame clip) through the fixture's VAE on
+ * wasm, and its reconstruction of the first frame (RGB, cropped as the page crops).
+ */
+async function libraryRun(
+  pth: URL,
+  frames: RgbImage[],
+): Promise<{ psnr: number; first: RgbImage }> {
   const tok = await loadTokenizer({ encoder: pth, decoder: pth, backend: "wasm" });
   try {
     const padded = frames.map((f) => padImage(f, tok.spatialCompression));
@@ -66,14 +73,20 @@ async function libraryPsnr(pth: URL, frames: RgbImage[]): Promise<number> {
     const recs = tensorToFrames(await tok.decode(latent!));
     assert.equal(recs.length, frames.length, "the library decoded as many frames as it took");
     const meter = new QualityMeter();
-    padded.forEach(({ image, crop }, i) => {
+    const cropped = padded.map(({ image, crop }, i) => {
       const a = cropImage(image, crop), b = cropImage(recs[i], crop);
       meter.add(a.data, b.data, a.width, a.height);
+      return b;
     });
-    return meter.result().psnr;
+    return { psnr: meter.result().psnr, first: cropped[0] };
   } finally {
     await tok.dispose();
   }
+}
+
+/** The library's PSNR for `frames` (see libraryRun). */
+async function libraryPsnr(pth: URL, frames: RgbImage[]): Promise<number> {
+  return (await libraryRun(pth, frames)).psnr;
 }
 
 /** What the page shows once it is done (or failed). */
@@ -82,6 +95,7 @@ interface Shown {
   error: string;
   model: string;
   tokens: string;
+  backend: string;
   psnr: number;
 }
 
@@ -92,6 +106,7 @@ interface Shown {
  */
 async function withWanPage(
   wan: WanRepo,
+  backend: "wasm" | "webgpu",
   fn: (
     upload: (file: string) => Promise<Shown>,
     page: Page,
@@ -125,14 +140,14 @@ async function withWanPage(
       const $ = (id) => document.getElementById(id);
       return { state: $("status").dataset.state, error: $("error").textContent,
         model: $("model").textContent, tokens: $("tokens-caption").textContent,
-        psnr: Number($("psnr").dataset.value) };
+        backend: $("backend-used").textContent, psnr: Number($("psnr").dataset.value) };
     })()`);
     assert.equal(shown.state, "done", `the page failed: ${shown.error}\n${page.log.join("\n")}`);
     return shown;
   };
   try {
     const endpoint = encodeURIComponent(`http://127.0.0.1:${hub.addr.port}`);
-    await page.navigate(`${server.url}?hub=${wan.repo}&endpoint=${endpoint}&backend=wasm`);
+    await page.navigate(`${server.url}?hub=${wan.repo}&endpoint=${endpoint}&backend=${backend}`);
     await fn(upload, page, scratch, seen);
   } finally {
     await browser.close();
@@ -149,7 +164,7 @@ for (const wan of REPOS) {
     name: `web page: the ${wan.version} VAE by hub repo id, fetched once, gives the library's PSNR`,
     ...BROWSER_TEST,
     fn: () =>
-      withWanPage(wan, async (upload, _page, scratch, seen) => {
+      withWanPage(wan, "wasm", async (upload, _page, scratch, seen) => {
         const file = `${scratch}/picture.png`;
         await Deno.writeFile(file, encodeImage(picture(), "png"));
         const shown = await upload(file);
@@ -167,7 +182,7 @@ for (const wan of REPOS) {
     ...BROWSER_TEST,
     ignore: !CHROMIUM || !HAS_FFMPEG,
     fn: () =>
-      withWanPage(wan, async (upload, page, scratch) => {
+      withWanPage(wan, "wasm", async (upload, page, scratch) => {
         // 32x32 (a multiple of both versions' 8 and 16), 9 frames: 1 + 2 x 4, three latent
         // frames; every frame differs, VP9 (Debian's chromium has no H.264).
         const clip = `${scratch}/clip.webm`;
@@ -196,6 +211,49 @@ for (const wan of REPOS) {
         });
         const want = await libraryPsnr(wan.pth, frames);
         assert.ok(Math.abs(shown.psnr - want) < 1e-9, `${shown.psnr} vs ${want}`);
+      }),
+  });
+
+  Deno.test({
+    name: `web page: the ${wan.version} VAE by hub repo id on WebGPU, where headless Chromium ` +
+      "offers an adapter, draws the library's reconstruction and PSNR",
+    ...BROWSER_TEST,
+    fn: () =>
+      withWanPage(wan, "webgpu", async (upload, page, scratch) => {
+        const adapter = await gpuAdapter(page);
+        if (!adapter) {
+          console.log("note: this headless Chromium offers no WebGPU adapter; wasm was tested");
+          return;
+        }
+        const file = `${scratch}/picture.png`;
+        await Deno.writeFile(file, encodeImage(picture(), "png"));
+        const shown = await upload(file);
+        assert.match(shown.backend, /^webgpu/);
+        assert.match(shown.model, wan.model);
+        // Another implementation of the same arithmetic: the reconstruction the page draws is
+        // the library's on wasm to a level (float sums in another order may round a value
+        // the other way), in at most 1% of its values; the PSNR to a hundredth of a dB.
+        const want = await libraryRun(wan.pth, [picture()]);
+        const drawn = await page.eval<number[]>(`(() => {
+          const c = document.getElementById("reconstruction");
+          return Array.from(c.getContext("2d").getImageData(0, 0, c.width, c.height).data);
+        })()`);
+        const { width, height, data } = want.first;
+        assert.equal(drawn.length, width * height * 4, "the page drew the frame at its size");
+        let off = 0, worst = 0;
+        for (let p = 0; p < width * height; p++) {
+          for (let c = 0; c < 3; c++) {
+            const d = Math.abs(drawn[p * 4 + c] - data[p * 3 + c]);
+            worst = Math.max(worst, d);
+            if (d) off++;
+          }
+        }
+        assert.ok(
+          worst <= 1 && off <= 0.01 * data.length,
+          `${off} values off, by ${worst} at most`,
+        );
+        assert.ok(Math.abs(shown.psnr - want.psnr) < 0.01, `${shown.psnr} vs ${want.psnr}`);
+        console.log(`WebGPU adapter: ${adapter}; ${off} of ${data.length} values off by 1`);
       }),
   });
 }
