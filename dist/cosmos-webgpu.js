@@ -3192,49 +3192,39 @@ var WebGpuOps = class _WebGpuOps {
     return withWhole(this.#bands, tensors, run);
   }
   /**
-   * An op whose output rows are its input rows, each computed from its own row alone (a norm
-   * with given statistics, one over channels), in row bands when `x` needs them.
+   * `op`, in row bands of its output when its input or output needs them: an op whose output
+   * rows read the input rows `rows.inRows` gives, and may end only where `rows.boundary` holds
+   * (a norm over channels, a resampler, a Haar transform, a shuffle).
    */
-  #rowLocal(x, op, what) {
-    if (!this.#banded(x.shape, x)) return op(x);
-    const run = (t) => op(t);
+  #rowMapped(x, outShape, rows, op, what) {
+    if (!this.#banded(outShape, x)) return op(x);
     return this.#bands.rowMap(
       x,
-      x.shape,
+      outShape,
       "f32",
-      SAME_ROWS,
-      run,
+      rows,
+      (t) => op(t),
       `${what} of ${fmtShape(x.shape)}`
     );
   }
-  /** A resampler, in row bands when its input or output needs them. */
   #resample(x, op) {
-    const [b, c] = x.shape;
-    const outShape = [b, c, ...resampleDims(x.shape, op)];
-    const run = (t) => resample(this.#rt, t, op);
-    if (!this.#banded(outShape, x)) return run(x);
-    return this.#bands.rowMap(
-      x,
-      outShape,
-      "f32",
-      resampleRows(op, x.shape[x.shape.length - 2]),
-      run,
-      `${op} of ${fmtShape(x.shape)}`
-    );
+    const outShape = [x.shape[0], x.shape[1], ...resampleDims(x.shape, op)];
+    const rows = resampleRows(op, x.shape[x.shape.length - 2]);
+    return this.#rowMapped(x, outShape, rows, (t) => resample(this.#rt, t, op), op);
   }
-  /** A Haar transform, in row bands when its input or output needs them. */
   #haar(x, levels2, forward) {
     const outShape = haarPlan(x.shape, levels2, forward).at(-1)?.outShape ?? x.shape;
     const run = (t) => haar(this.#rt, t, levels2, forward);
-    if (levels2 === 0 || !this.#banded(outShape, x)) return run(x);
-    return this.#bands.rowMap(
-      x,
-      outShape,
-      "f32",
-      haarRows(levels2, forward, x.shape[x.shape.length - 2]),
-      run,
-      `a Haar transform of ${fmtShape(x.shape)}`
-    );
+    if (levels2 === 0) return run(x);
+    const rows = haarRows(levels2, forward, x.shape[x.shape.length - 2]);
+    return this.#rowMapped(x, outShape, rows, run, "a Haar transform");
+  }
+  /** spaceToChannel (`fold`) or channelToSpace. */
+  #shuffle(x, opts, fold) {
+    const { outShape } = (fold ? spaceToChannelGeometry : channelToSpaceGeometry)(x.shape, opts);
+    const rows = blockRows(opts.space, fold, x.shape[3]);
+    const run = (t) => shuffle(this.#rt, t, opts, fold);
+    return this.#rowMapped(x, outShape, rows, run, fold ? "spaceToChannel" : "channelToSpace");
   }
   /** Bytes of the buffer pool: in use, allocated, and their peaks. */
   memoryStats() {
@@ -3279,10 +3269,12 @@ var WebGpuOps = class _WebGpuOps {
     return this.#bands.groupNormStats(x, groupNormGeometry(x.shape, opts), opts.groups, opts.eps);
   }
   groupNorm(x, norm) {
-    return this.#rowLocal(x, (t) => groupNorm(this.#rt, t, norm), "a GroupNorm");
+    const run = (t) => groupNorm(this.#rt, t, norm);
+    return this.#rowMapped(x, x.shape, SAME_ROWS, run, "a GroupNorm");
   }
   rmsNorm(x, weights, silu) {
-    return this.#rowLocal(x, (t) => rmsNorm(this.#rt, t, weights, silu), "an RMS norm");
+    const run = (t) => rmsNorm(this.#rt, t, weights, silu);
+    return this.#rowMapped(x, x.shape, SAME_ROWS, run, "an RMS norm");
   }
   attention(qkv, kind = "spatial", opts) {
     const config = { tiles: this.tiles, scoreBytes: this.attentionScoreBytes };
@@ -3302,20 +3294,6 @@ var WebGpuOps = class _WebGpuOps {
   }
   channelToSpace(x, opts) {
     return this.#shuffle(x, opts, false);
-  }
-  /** spaceToChannel (`fold`) or channelToSpace, in row bands when its input or output needs them. */
-  #shuffle(x, opts, fold) {
-    const { outShape } = (fold ? spaceToChannelGeometry : channelToSpaceGeometry)(x.shape, opts);
-    const run = (t) => shuffle(this.#rt, t, opts, fold);
-    if (!this.#banded(outShape, x)) return run(x);
-    return this.#bands.rowMap(
-      x,
-      outShape,
-      "f32",
-      blockRows(opts.space, fold, x.shape[3]),
-      run,
-      `${fold ? "spaceToChannel" : "channelToSpace"} of ${fmtShape(x.shape)}`
-    );
   }
   haarPatch(x, levels2) {
     return this.#haar(x, levels2, true);
@@ -11748,37 +11726,7 @@ function upTimeStream(upSpace, first, second) {
   };
 }
 
-// src/models/wan/network.ts
-function sequence(up, w, prefix, down) {
-  const steps = [], timeSteps = [];
-  let width = 0, resamples = 0, temporal2 = 0;
-  for (let k = 0; ; k++) {
-    const at = `${prefix}.${k}`;
-    if (w.has(`${at}.residual.0.gamma`)) {
-      const cin = w.shape(`${at}.residual.0.gamma`)[0];
-      const cout = w.shape(`${at}.residual.2.weight`)[0];
-      if (width && cin !== width) {
-        throw new Error(
-          `Cannot load ${w.half}: "${w.source}" has block "${at}" of ${cin} input channels after a layer of ${width}`
-        );
-      }
-      steps.push(new WanResidualBlock(up, w, at, cin, cout));
-      width = cout;
-    } else if (w.has(`${at}.to_qkv.weight`)) {
-      steps.push(wanAttention(up, w, at, width));
-    } else if (w.has(`${at}.resample.1.weight`)) {
-      const time = w.has(`${at}.time_conv.weight`);
-      const mode = `${down ? "down" : "up"}sample${time ? "3d" : "2d"}`;
-      steps.push(wanResample(up, w, at, width, mode));
-      resamples++;
-      if (time) temporal2++, timeSteps.push(steps[steps.length - 1]);
-      if (!down) width = w.shape(`${at}.resample.1.weight`)[0];
-    } else if (k === 0) {
-      throw new Error(`Cannot load ${w.half}: "${w.source}" has no layer "${at}"`);
-    } else break;
-  }
-  return { steps, width, resamples, temporal: temporal2, timeSteps };
-}
+// src/models/wan/ends.ts
 function latentMeanConv(up, w, stats) {
   const z2 = w.shape("encoder.head.2.weight")[0];
   if (z2 % 2 !== 0) {
@@ -11823,14 +11771,66 @@ function pointwise(conv4) {
   const forward = (ops, x) => conv4.forward(ops, x);
   return { forward, stream: () => localStream(forward) };
 }
+function encoderEnd(up, w, width, stats) {
+  const { z2, mean } = latentMeanConv(up, w, stats);
+  return {
+    steps: [
+      ...middle(up, w, "encoder.middle", width),
+      wanHead(up, w, "encoder.head", width, z2),
+      pointwise(mean)
+    ],
+    latentChannels: z2 / 2
+  };
+}
+function decoderStart(up, w, stats) {
+  const { z, conv2: conv22 } = latentConv(up, w, stats);
+  const width = w.shape("decoder.conv1.weight")[0];
+  const conv1 = new WanCausalConv(up, w, "decoder.conv1", z, width, [3, 3, 3]);
+  return {
+    steps: [pointwise(conv22), wanConvStep(conv1), ...middle(up, w, "decoder.middle", width)],
+    latentChannels: z,
+    width
+  };
+}
+
+// src/models/wan/network.ts
+function sequence(up, w, prefix, down) {
+  const steps = [], timeSteps = [];
+  let width = 0, resamples = 0, temporal2 = 0;
+  for (let k = 0; ; k++) {
+    const at = `${prefix}.${k}`;
+    if (w.has(`${at}.residual.0.gamma`)) {
+      const cin = w.shape(`${at}.residual.0.gamma`)[0];
+      const cout = w.shape(`${at}.residual.2.weight`)[0];
+      if (width && cin !== width) {
+        throw new Error(
+          `Cannot load ${w.half}: "${w.source}" has block "${at}" of ${cin} input channels after a layer of ${width}`
+        );
+      }
+      steps.push(new WanResidualBlock(up, w, at, cin, cout));
+      width = cout;
+    } else if (w.has(`${at}.to_qkv.weight`)) {
+      steps.push(wanAttention(up, w, at, width));
+    } else if (w.has(`${at}.resample.1.weight`)) {
+      const time = w.has(`${at}.time_conv.weight`);
+      const mode = `${down ? "down" : "up"}sample${time ? "3d" : "2d"}`;
+      steps.push(wanResample(up, w, at, width, mode));
+      resamples++;
+      if (time) temporal2++, timeSteps.push(steps[steps.length - 1]);
+      if (!down) width = w.shape(`${at}.resample.1.weight`)[0];
+    } else if (k === 0) {
+      throw new Error(`Cannot load ${w.half}: "${w.source}" has no layer "${at}"`);
+    } else break;
+  }
+  return { steps, width, resamples, temporal: temporal2, timeSteps };
+}
 function runSteps(run, steps, x) {
   let h = x;
   for (const step of steps) h = run(step, h, h !== x);
   return h;
 }
-function runFrameWise(ops, run, steps, x, pixels) {
-  const [, , t, h, w] = x.shape;
-  const per = Math.max(1, Math.floor(pixels / (h * w)));
+function runFrameWise(ops, run, steps, x, per) {
+  const t = x.shape[2];
   if (t <= per || !steps.length) return runSteps(run, steps, x);
   const parts = [];
   for (let f = 0; f < t; f += per) {
@@ -11844,17 +11844,34 @@ function runFrameWise(ops, run, steps, x, pixels) {
 }
 var WanNetwork = class _WanNetwork {
   /**
-   * Pixel-frames a run of frame-wise steps takes at once: one 512 x 512 frame. A step of the
-   * engine holds 4 frames (1 + 4k for the first), and at full resolution the first layers hold
-   * some 3 KB per pixel-frame (Wan2.1's 96 channels, their norms and convs): 4 frames of 480p
-   * would need over 4 GiB, more than WebAssembly's memory. Tests lower it to split small clips.
+   * Pixel-frames a run of frame-wise steps takes at once, counted at the pixel end (the
+   * encoder's input frames, the decoder's output frames): one 512 x 512 frame, so one frame of
+   * 480p or more. A step of the engine holds 4 frames (1 + 4k for the first), and Wan2.1's
+   * width holds some 3 KB per pixel-frame of a step (as measured above, carried frames
+   * included): 4 frames of 480p would hold over 4 GiB, more than WebAssembly's memory unbanded
+   * and as much outside it banded. Tests lower it to split small clips.
    */
   static subStepPixels = 1 << 18;
+  config;
+  #steps;
+  /** The steps that change time (temporal resamplers, or Wan2.2 levels that fold time). */
+  #timeSteps;
+  /** A version's network from its layout; `stats` are those folded into its latent conv. */
+  constructor(layout, stats) {
+    const { steps, timeSteps, ...shape } = layout;
+    this.config = { ...shape, kind: "video", family: "wan", fsqLevels: null, normalized: stats };
+    this.#steps = steps;
+    this.#timeSteps = new Set(timeSteps);
+  }
   /** `x` through every step, the two ends frame-wise (see the class). */
   #run(ops, run, x) {
-    const steps = this.steps;
-    const first = steps.findIndex((s) => this.timeSteps.has(s));
-    const last = steps.findLastIndex((s) => this.timeSteps.has(s));
+    const steps = this.#steps;
+    const { half, spatialCompression } = this.config;
+    const zoom = half === "encoder" ? 1 : spatialCompression ** 2;
+    const frame2 = x.shape[3] * x.shape[4] * zoom;
+    const per = Math.max(1, Math.floor(_WanNetwork.subStepPixels / frame2));
+    const first = steps.findIndex((s) => this.#timeSteps.has(s));
+    const last = steps.findLastIndex((s) => this.#timeSteps.has(s));
     const segments = first < 0 ? [{ steps, frameWise: true }] : [
       { steps: steps.slice(0, first), frameWise: true },
       { steps: steps.slice(first, last + 1), frameWise: false },
@@ -11862,7 +11879,7 @@ var WanNetwork = class _WanNetwork {
     ];
     let h = x;
     for (const seg of segments) {
-      const y = seg.frameWise ? runFrameWise(ops, run, seg.steps, h, _WanNetwork.subStepPixels) : runSteps(run, seg.steps, h);
+      const y = seg.frameWise ? runFrameWise(ops, run, seg.steps, h, per) : runSteps(run, seg.steps, h);
       if (h !== x && y !== h) ops.release(h);
       h = y;
     }
@@ -11887,7 +11904,7 @@ var WanNetwork = class _WanNetwork {
     const { half, spatialCompression: s, temporalCompression: tc } = this.config;
     const pixelFrames = half === "encoder" ? t * h * w : (1 + (t - 1) * tc) * h * w * s * s;
     if (t === 1 || pixelFrames <= _WanNetwork.subStepPixels) {
-      return Promise.resolve(runSteps(runWhole(ops), this.steps, x));
+      return Promise.resolve(runSteps(runWhole(ops), this.#steps, x));
     }
     const run = new StreamRun(ops);
     try {
@@ -11906,68 +11923,35 @@ var WanNetwork = class _WanNetwork {
   }
 };
 var WanEncoder = class extends WanNetwork {
-  config;
-  steps;
-  timeSteps;
   constructor(up, w, stats = null) {
-    super();
     const dim = w.shape("encoder.conv1.weight")[0];
     const conv1 = new WanCausalConv(up, w, "encoder.conv1", 3, dim, [3, 3, 3]);
     const seq = sequence(up, w, "encoder.downsamples", true);
-    this.timeSteps = new Set(seq.timeSteps);
-    const c = seq.width;
-    const { z2, mean } = latentMeanConv(up, w, stats);
-    const z = z2 / 2;
-    this.config = {
+    const end = encoderEnd(up, w, seq.width, stats);
+    super({
       half: "encoder",
-      kind: "video",
-      family: "wan",
-      fsqLevels: null,
-      latentChannels: z,
+      steps: [wanConvStep(conv1), ...seq.steps, ...end.steps],
+      timeSteps: seq.timeSteps,
+      latentChannels: end.latentChannels,
       spatialCompression: 2 ** seq.resamples,
       temporalCompression: 2 ** seq.temporal,
-      baseWidth: dim,
-      normalized: stats
-    };
-    this.steps = [
-      wanConvStep(conv1),
-      ...seq.steps,
-      ...middle(up, w, "encoder.middle", c),
-      wanHead(up, w, "encoder.head", c, z2),
-      pointwise(mean)
-    ];
+      baseWidth: dim
+    }, stats);
   }
 };
 var WanDecoder = class extends WanNetwork {
-  config;
-  steps;
-  timeSteps;
   constructor(up, w, stats = null) {
-    super();
-    const { z, conv2: conv22 } = latentConv(up, w, stats);
-    const dim = w.shape("decoder.conv1.weight")[0];
-    const conv1 = new WanCausalConv(up, w, "decoder.conv1", z, dim, [3, 3, 3]);
-    const mid = middle(up, w, "decoder.middle", dim);
+    const start = decoderStart(up, w, stats);
     const seq = sequence(up, w, "decoder.upsamples", false);
-    this.timeSteps = new Set(seq.timeSteps);
-    this.config = {
+    super({
       half: "decoder",
-      kind: "video",
-      family: "wan",
-      fsqLevels: null,
-      latentChannels: z,
+      steps: [...start.steps, ...seq.steps, wanHead(up, w, "decoder.head", seq.width, 3)],
+      timeSteps: seq.timeSteps,
+      latentChannels: start.latentChannels,
       spatialCompression: 2 ** seq.resamples,
       temporalCompression: 2 ** seq.temporal,
-      baseWidth: seq.width,
-      normalized: stats
-    };
-    this.steps = [
-      pointwise(conv22),
-      wanConvStep(conv1),
-      ...mid,
-      ...seq.steps,
-      wanHead(up, w, "decoder.head", seq.width, 3)
-    ];
+      baseWidth: seq.width
+    }, stats);
   }
 };
 
@@ -12099,14 +12083,10 @@ function compression(steps) {
     if (l.resamples) space *= 2;
     time *= l.fold.time;
   }
-  return { space, time };
+  return { spatialCompression: space, temporalCompression: time };
 }
 var Wan22Encoder = class extends WanNetwork {
-  config;
-  steps;
-  timeSteps;
   constructor(up, w, stats = null) {
-    super();
     const dim = w.shape("encoder.conv1.weight")[0];
     const conv1 = new WanCausalConv(
       up,
@@ -12122,63 +12102,39 @@ var Wan22Encoder = class extends WanNetwork {
       }
     );
     const body = levels(up, w, "encoder.downsamples", dim, true);
-    this.timeSteps = new Set(body.steps.filter((l) => l.fold.time > 1));
-    const { z2, mean } = latentMeanConv(up, w, stats);
-    const z = z2 / 2;
-    const { space, time } = compression(body.steps);
-    this.config = {
+    const end = encoderEnd(up, w, body.width, stats);
+    super({
       half: "encoder",
-      kind: "video",
-      family: "wan",
-      fsqLevels: null,
-      latentChannels: z,
-      spatialCompression: space,
-      temporalCompression: time,
-      baseWidth: dim,
-      normalized: stats
-    };
-    this.steps = [
-      local((ops, x) => ops.spaceToChannel(x, PATCH)),
-      wanConvStep(conv1),
-      ...body.steps,
-      ...middle(up, w, "encoder.middle", body.width),
-      wanHead(up, w, "encoder.head", body.width, z2),
-      pointwise(mean)
-    ];
+      steps: [
+        local((ops, x) => ops.spaceToChannel(x, PATCH)),
+        wanConvStep(conv1),
+        ...body.steps,
+        ...end.steps
+      ],
+      timeSteps: body.steps.filter((l) => l.fold.time > 1),
+      latentChannels: end.latentChannels,
+      ...compression(body.steps),
+      baseWidth: dim
+    }, stats);
   }
 };
 var Wan22Decoder = class extends WanNetwork {
-  config;
-  steps;
-  timeSteps;
   constructor(up, w, stats = null) {
-    super();
-    const { z, conv2: conv22 } = latentConv(up, w, stats);
-    const dim = w.shape("decoder.conv1.weight")[0];
-    const conv1 = new WanCausalConv(up, w, "decoder.conv1", z, dim, [3, 3, 3]);
-    const mid = middle(up, w, "decoder.middle", dim);
-    const body = levels(up, w, "decoder.upsamples", dim, false);
-    this.timeSteps = new Set(body.steps.filter((l) => l.fold.time > 1));
-    const { space, time } = compression(body.steps);
-    this.config = {
+    const start = decoderStart(up, w, stats);
+    const body = levels(up, w, "decoder.upsamples", start.width, false);
+    super({
       half: "decoder",
-      kind: "video",
-      family: "wan",
-      fsqLevels: null,
-      latentChannels: z,
-      spatialCompression: space,
-      temporalCompression: time,
-      baseWidth: body.width,
-      normalized: stats
-    };
-    this.steps = [
-      pointwise(conv22),
-      wanConvStep(conv1),
-      ...mid,
-      ...body.steps,
-      wanHead(up, w, "decoder.head", body.width, PATCHED, { output: PATCH_ORDER }),
-      local((ops, x) => ops.channelToSpace(x, PATCH))
-    ];
+      steps: [
+        ...start.steps,
+        ...body.steps,
+        wanHead(up, w, "decoder.head", body.width, PATCHED, { output: PATCH_ORDER }),
+        local((ops, x) => ops.channelToSpace(x, PATCH))
+      ],
+      timeSteps: body.steps.filter((l) => l.fold.time > 1),
+      latentChannels: start.latentChannels,
+      ...compression(body.steps),
+      baseWidth: body.width
+    }, stats);
   }
 };
 
@@ -12192,23 +12148,23 @@ function isWanHalves(encoder, decoder) {
   }
   return !!(e || d);
 }
+var NETWORKS = {
+  encoder: [WanEncoder, Wan22Encoder],
+  decoder: [WanDecoder, Wan22Decoder]
+};
 function buildWan(up, encoderSrc, decoderSrc, normalize = false, checkAllUsed2) {
   const statsFor = (v22) => normalize === true ? v22 ? WAN22_LATENT_STATS : WAN21_LATENT_STATS : normalize || null;
-  let encoder = null, decoder = null;
-  if (encoderSrc) {
-    const reader = new WeightReader(encoderSrc, "encoder");
-    const v22 = isWan22(reader, "encoder");
-    encoder = v22 ? new Wan22Encoder(up, reader, statsFor(true)) : new WanEncoder(up, reader, statsFor(false));
+  const build = (src, half) => {
+    if (!src) return null;
+    const reader = new WeightReader(src, half);
+    const v22 = isWan22(reader, half);
+    const network = new NETWORKS[half][v22 ? 1 : 0](up, reader, statsFor(v22));
     checkAllUsed2(reader);
     reader.close();
-  }
-  if (decoderSrc) {
-    const reader = new WeightReader(decoderSrc, "decoder");
-    const v22 = isWan22(reader, "decoder");
-    decoder = v22 ? new Wan22Decoder(up, reader, statsFor(true)) : new WanDecoder(up, reader, statsFor(false));
-    checkAllUsed2(reader);
-    reader.close();
-  }
+    return network;
+  };
+  const encoder = build(encoderSrc, "encoder");
+  const decoder = build(decoderSrc, "decoder");
   const [a, b] = [encoder?.config, decoder?.config];
   if (a && b && (a.latentChannels !== b.latentChannels || a.spatialCompression !== b.spatialCompression || a.temporalCompression !== b.temporalCompression)) {
     throw new Error(

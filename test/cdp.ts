@@ -17,6 +17,14 @@ export function findChromium(): string | null {
   return null;
 }
 
+/** The WebGPU adapter the page's browser offers, described ("" where it offers none). */
+export function gpuAdapter(page: Page): Promise<string> {
+  return page.eval<string>(`(async () => {
+    const a = navigator.gpu && await navigator.gpu.requestAdapter();
+    return a ? (a.info?.description || a.info?.vendor || "an adapter") : "";
+  })()`);
+}
+
 /** One page's protocol session. */
 export class Page {
   #ws: WebSocket;

@@ -12,7 +12,7 @@ import { cropImage, padImage } from "../src/media/pad.ts";
 import { framesToTensor, tensorToFrames } from "../src/media/tensor.ts";
 import { QualityMeter } from "../src/media/metrics.ts";
 import { serveWebPage } from "../examples/web/serve.ts";
-import { findChromium, launchChromium, type Page } from "./cdp.ts";
+import { findChromium, gpuAdapter, launchChromium, type Page } from "./cdp.ts";
 import { FIXTURES, HAS_FFMPEG } from "./helpers.ts";
 
 const CHROMIUM = findChromium();
@@ -194,10 +194,7 @@ Deno.test({
   fn: () =>
     withPage(async (page, base, file) => {
       await page.navigate(`${base}?checkpoint=CI8x8&backend=webgpu`);
-      const adapter = await page.eval<string>(`(async () => {
-        const a = navigator.gpu && await navigator.gpu.requestAdapter();
-        return a ? (a.info?.description || a.info?.vendor || "an adapter") : "";
-      })()`);
+      const adapter = await gpuAdapter(page);
       if (!adapter) {
         console.log("note: this headless Chromium offers no WebGPU adapter; wasm was tested");
         return;

@@ -57,7 +57,15 @@ import { fsqDequantize, fsqQuantize } from "./fsq.ts";
 import { joinFrames } from "./frames.ts";
 import { type AnyGpuTensor, BandedTensor, RowBands } from "./bands.ts";
 import type { TensorScope } from "../scopes.ts";
-import { blockRows, haarRows, needsBands, resampleRows, SAME_ROWS, withWhole } from "../bands.ts";
+import {
+  blockRows,
+  haarRows,
+  needsBands,
+  resampleRows,
+  type RowMap,
+  SAME_ROWS,
+  withWhole,
+} from "../bands.ts";
 import type { Precision } from "./precision.ts";
 import { autotuneEnabled, Autotuner } from "./autotune.ts";
 
@@ -183,51 +191,48 @@ export class WebGpuOps implements Backend {
   }
 
   /**
-   * An op whose output rows are its input rows, each computed from its own row alone (a norm
-   * with given statistics, one over channels), in row bands when `x` needs them.
+   * `op`, in row bands of its output when its input or output needs them: an op whose output
+   * rows read the input rows `rows.inRows` gives, and may end only where `rows.boundary` holds
+   * (a norm over channels, a resampler, a Haar transform, a shuffle).
    */
-  #rowLocal(x: Tensor, op: (t: Tensor) => Tensor, what: string): Tensor {
-    if (!this.#banded(x.shape, x)) return op(x);
-    const run = (t: GpuTensor) => op(t) as GpuTensor;
+  #rowMapped(
+    x: Tensor,
+    outShape: readonly number[],
+    rows: { inRows: RowMap; boundary: (row: number) => boolean },
+    op: (t: Tensor) => Tensor,
+    what: string,
+  ): Tensor {
+    if (!this.#banded(outShape, x)) return op(x);
     return this.#bands.rowMap(
       x as AnyGpuTensor,
-      x.shape,
+      outShape,
       "f32",
-      SAME_ROWS,
-      run,
+      rows,
+      (t) => op(t) as GpuTensor,
       `${what} of ${fmtShape(x.shape)}`,
     );
   }
 
-  /** A resampler, in row bands when its input or output needs them. */
   #resample(x: Tensor, op: Resample): Tensor {
-    const [b, c] = x.shape;
-    const outShape = [b, c, ...resampleDims(x.shape, op)];
-    const run = (t: Tensor) => resample(this.#rt, t, op) as GpuTensor;
-    if (!this.#banded(outShape, x)) return run(x);
-    return this.#bands.rowMap(
-      x as AnyGpuTensor,
-      outShape,
-      "f32",
-      resampleRows(op, x.shape[x.shape.length - 2]),
-      run,
-      `${op} of ${fmtShape(x.shape)}`,
-    );
+    const outShape = [x.shape[0], x.shape[1], ...resampleDims(x.shape, op)];
+    const rows = resampleRows(op, x.shape[x.shape.length - 2]);
+    return this.#rowMapped(x, outShape, rows, (t) => resample(this.#rt, t, op), op);
   }
 
-  /** A Haar transform, in row bands when its input or output needs them. */
   #haar(x: Tensor, levels: number, forward: boolean): Tensor {
     const outShape = haarPlan(x.shape, levels, forward).at(-1)?.outShape ?? x.shape;
-    const run = (t: Tensor) => haar(this.#rt, t, levels, forward) as GpuTensor;
-    if (levels === 0 || !this.#banded(outShape, x)) return run(x);
-    return this.#bands.rowMap(
-      x as AnyGpuTensor,
-      outShape,
-      "f32",
-      haarRows(levels, forward, x.shape[x.shape.length - 2]),
-      run,
-      `a Haar transform of ${fmtShape(x.shape)}`,
-    );
+    const run = (t: Tensor) => haar(this.#rt, t, levels, forward);
+    if (levels === 0) return run(x);
+    const rows = haarRows(levels, forward, x.shape[x.shape.length - 2]);
+    return this.#rowMapped(x, outShape, rows, run, "a Haar transform");
+  }
+
+  /** spaceToChannel (`fold`) or channelToSpace. */
+  #shuffle(x: Tensor, opts: ShuffleOptions, fold: boolean): Tensor {
+    const { outShape } = (fold ? spaceToChannelGeometry : channelToSpaceGeometry)(x.shape, opts);
+    const rows = blockRows(opts.space, fold, x.shape[3]);
+    const run = (t: Tensor) => shuffle(this.#rt, t, opts, fold);
+    return this.#rowMapped(x, outShape, rows, run, fold ? "spaceToChannel" : "channelToSpace");
   }
 
   /** Bytes of the buffer pool: in use, allocated, and their peaks. */
@@ -283,11 +288,13 @@ export class WebGpuOps implements Backend {
   }
 
   groupNorm(x: Tensor, norm: FusedNorm): Tensor {
-    return this.#rowLocal(x, (t) => groupNorm(this.#rt, t, norm), "a GroupNorm");
+    const run = (t: Tensor) => groupNorm(this.#rt, t, norm);
+    return this.#rowMapped(x, x.shape, SAME_ROWS, run, "a GroupNorm");
   }
 
   rmsNorm(x: Tensor, weights: RmsNormWeights, silu: boolean): Tensor {
-    return this.#rowLocal(x, (t) => rmsNorm(this.#rt, t, weights, silu), "an RMS norm");
+    const run = (t: Tensor) => rmsNorm(this.#rt, t, weights, silu);
+    return this.#rowMapped(x, x.shape, SAME_ROWS, run, "an RMS norm");
   }
 
   attention(
@@ -316,21 +323,6 @@ export class WebGpuOps implements Backend {
 
   channelToSpace(x: Tensor, opts: ShuffleOptions): Tensor {
     return this.#shuffle(x, opts, false);
-  }
-
-  /** spaceToChannel (`fold`) or channelToSpace, in row bands when its input or output needs them. */
-  #shuffle(x: Tensor, opts: ShuffleOptions, fold: boolean): Tensor {
-    const { outShape } = (fold ? spaceToChannelGeometry : channelToSpaceGeometry)(x.shape, opts);
-    const run = (t: Tensor) => shuffle(this.#rt, t, opts, fold) as GpuTensor;
-    if (!this.#banded(outShape, x)) return run(x);
-    return this.#bands.rowMap(
-      x as AnyGpuTensor,
-      outShape,
-      "f32",
-      blockRows(opts.space, fold, x.shape[3]),
-      run,
-      `${fold ? "spaceToChannel" : "channelToSpace"} of ${fmtShape(x.shape)}`,
-    );
   }
 
   haarPatch(x: Tensor, levels: number): Tensor {

@@ -34,6 +34,12 @@ export function isWanHalves(encoder: TensorSource | null, decoder: TensorSource 
   return !!(e || d);
 }
 
+/** Each half's network class: Wan2.1's, Wan2.2's. */
+const NETWORKS = {
+  encoder: [WanEncoder, Wan22Encoder],
+  decoder: [WanDecoder, Wan22Decoder],
+} as const;
+
 /** The Wan networks of the given halves, with every tensor of each used. */
 export function buildWan(
   up: Uploader,
@@ -44,25 +50,17 @@ export function buildWan(
 ): { encoder: WanNetwork | null; decoder: WanNetwork | null; model: string } {
   const statsFor = (v22: boolean) =>
     normalize === true ? (v22 ? WAN22_LATENT_STATS : WAN21_LATENT_STATS) : normalize || null;
-  let encoder: WanNetwork | null = null, decoder: WanNetwork | null = null;
-  if (encoderSrc) {
-    const reader = new WeightReader(encoderSrc, "encoder");
-    const v22 = isWan22(reader, "encoder");
-    encoder = v22
-      ? new Wan22Encoder(up, reader, statsFor(true))
-      : new WanEncoder(up, reader, statsFor(false));
+  const build = (src: TensorSource | null, half: "encoder" | "decoder"): WanNetwork | null => {
+    if (!src) return null;
+    const reader = new WeightReader(src, half);
+    const v22 = isWan22(reader, half);
+    const network = new NETWORKS[half][v22 ? 1 : 0](up, reader, statsFor(v22));
     checkAllUsed(reader);
     reader.close();
-  }
-  if (decoderSrc) {
-    const reader = new WeightReader(decoderSrc, "decoder");
-    const v22 = isWan22(reader, "decoder");
-    decoder = v22
-      ? new Wan22Decoder(up, reader, statsFor(true))
-      : new WanDecoder(up, reader, statsFor(false));
-    checkAllUsed(reader);
-    reader.close();
-  }
+    return network;
+  };
+  const encoder = build(encoderSrc, "encoder");
+  const decoder = build(decoderSrc, "decoder");
   const [a, b] = [encoder?.config, decoder?.config];
   if (
     a && b && (a.latentChannels !== b.latentChannels ||

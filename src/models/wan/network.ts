@@ -30,8 +30,9 @@ import {
   wanResample,
   WanResidualBlock,
 } from "../../nn/wan_blocks.ts";
-import { allFrames, localStream, sliceFrames } from "../../nn/stream.ts";
-import { checkStats, type LatentStats, type WanConfig } from "./latent.ts";
+import { allFrames, sliceFrames } from "../../nn/stream.ts";
+import type { LatentStats, WanConfig } from "./latent.ts";
+import { decoderStart, encoderEnd } from "./ends.ts";
 
 export type { WanConfig } from "./latent.ts";
 
@@ -43,6 +44,19 @@ export interface WanShape {
   spatialCompression: number;
   /** Frames per latent frame after the first (4 in Wan2.1). */
   temporalCompression: number;
+}
+
+/**
+ * What a version's constructor gives WanNetwork: its steps in order and the shape they make
+ * (the config is built from it once, for every version).
+ */
+export interface WanLayout extends WanShape {
+  half: "encoder" | "decoder";
+  steps: Step[];
+  /** The steps that change time; the ones before the first and after the last run frame-wise. */
+  timeSteps: Iterable<Step>;
+  /** The encoder's first conv's width, the decoder's last. */
+  baseWidth: number;
 }
 
 /** The layers of `${prefix}.${k}` for k = 0, 1, ... while the checkpoint has them. */
@@ -82,78 +96,6 @@ function sequence(
   return { steps, width, resamples, temporal, timeSteps };
 }
 
-/**
- * The encoder's last conv (`conv1`, 1x1x1 over the head's 2 x z channels), of which the first z
- * outputs are the latent's mean, with `stats` folded in where the latent is normalised:
- * (W x + b - mean) / std, row by row.
- */
-export function latentMeanConv(
-  up: Uploader,
-  w: WeightReader,
-  stats: LatentStats | null,
-): { z2: number; mean: WanCausalConv } {
-  const z2 = w.shape("encoder.head.2.weight")[0];
-  if (z2 % 2 !== 0) {
-    throw new Error(
-      `Cannot load encoder: "${w.source}" has a head of ${z2} channels; it gives the mean and log-variance, 2 x z`,
-    );
-  }
-  const z = z2 / 2;
-  if (stats) checkStats(stats, z);
-  const normalize = stats
-    ? (weight: Float32Array, bias: Float32Array) => {
-      for (let o = 0; o < z; o++) {
-        const s = 1 / stats.std[o];
-        for (let i = 0; i < z2; i++) weight[o * z2 + i] *= s;
-        bias[o] = (bias[o] - stats.mean[o]) * s;
-      }
-    }
-    : undefined;
-  return { z2, mean: new WanCausalConv(up, w, "conv1", z2, z2, [1, 1, 1], [0, z], normalize) };
-}
-
-/**
- * The decoder's first conv (`conv2`, 1x1x1 over the z latent channels), with `stats` folded in
- * where the latent is normalised: W (std x + mean) + b, columns scaled and W mean added to the
- * bias.
- */
-export function latentConv(
-  up: Uploader,
-  w: WeightReader,
-  stats: LatentStats | null,
-): { z: number; conv2: WanCausalConv } {
-  const z = w.shape("conv2.weight")[0];
-  if (stats) checkStats(stats, z);
-  const denormalize = stats
-    ? (weight: Float32Array, bias: Float32Array) => {
-      for (let o = 0; o < z; o++) {
-        let shift = 0;
-        for (let i = 0; i < z; i++) {
-          shift += weight[o * z + i] * stats.mean[i];
-          weight[o * z + i] *= stats.std[i];
-        }
-        bias[o] += shift;
-      }
-    }
-    : undefined;
-  return { z, conv2: new WanCausalConv(up, w, "conv2", z, z, [1, 1, 1], [0, z], denormalize) };
-}
-
-/** The middle: residual block, attention, residual block (`${prefix}.0` to `.2`). */
-export function middle(up: Uploader, w: WeightReader, prefix: string, c: number): Step[] {
-  return [
-    new WanResidualBlock(up, w, `${prefix}.0`, c, c),
-    wanAttention(up, w, `${prefix}.1`, c),
-    new WanResidualBlock(up, w, `${prefix}.2`, c, c),
-  ];
-}
-
-/** A 1x1x1 conv as a step (per frame: its stream is itself). */
-export function pointwise(conv: WanCausalConv): Step {
-  const forward = (ops: Ops, x: Tensor) => conv.forward(ops, x);
-  return { forward, stream: () => localStream(forward) };
-}
-
 /** Runs `steps` in order; every intermediate is released, `x` is the caller's. */
 function runSteps(run: RunStep, steps: readonly Step[], x: Tensor): Tensor {
   let h = x;
@@ -162,19 +104,19 @@ function runSteps(run: RunStep, steps: readonly Step[], x: Tensor): Tensor {
 }
 
 /**
- * `steps` over `x` a few frames at a time (at most `pixels` pixel-frames), the outputs joined:
- * the same frames, since every step here is causal per frame and its stream carries what later
- * frames read (`run` is a stream's). `x` is the caller's.
+ * `steps` over `x` `per` frames at a time, the outputs joined: the same frames, since every
+ * step here is causal per frame and its stream carries what later frames read (`run` is a
+ * stream's: this is the engine's StreamRun fed smaller pieces, with no state of its own). `x`
+ * is the caller's.
  */
 function runFrameWise(
   ops: Ops,
   run: RunStep,
   steps: readonly Step[],
   x: Tensor,
-  pixels: number,
+  per: number,
 ): Tensor {
-  const [, , t, h, w] = x.shape;
-  const per = Math.max(1, Math.floor(pixels / (h * w)));
+  const t = x.shape[2];
   if (t <= per || !steps.length) return runSteps(run, steps, x);
   const parts: Tensor[] = [];
   for (let f = 0; f < t; f += per) {
@@ -191,25 +133,56 @@ function runFrameWise(
  * A network as a list of steps, run through the streaming engine whole or step by step. The
  * steps before the first that changes time and after the last (the full-resolution ends of
  * both networks) run a few frames at a time, so that memory stays that of one large frame.
+ *
+ * Why this beside the backends' row bands (../../backends/bands.ts): the two bound different
+ * things. The engine's step is a latent frame, 4 pixel frames, and cannot be smaller (the
+ * temporal resamplers turn 4 frames into 1 and back). Row bands split each op's tensors by rows
+ * so that none is larger than where the kernels read (the WebAssembly heap, a WebGPU binding),
+ * but each op still makes its whole output, bands parked outside the heap (or in other device
+ * buffers), before the next op runs: what is held stays that of 4 full-resolution frames. The
+ * frame-wise ends run the layers that keep time depth-first on one frame through the same
+ * stream, so what is held there is that of one frame. Measured at Wan2.1's width (a random
+ * full-width checkpoint, 5 frames of 128 x 128 streamed, tensors over 1 MiB banded): beyond
+ * its weights the encoder held 200 MB with bands alone and 136 MB frame-wise, the decoder 284
+ * and 204; most of the rest is the causal convs' carried frames, which both keep. It all grows
+ * with a frame's pixels (480p has 25 times those of 128 x 128). test/wan_framewise_test.ts
+ * checks the same on the fixture. Bands remain what lets a single frame larger than the heap
+ * or a binding run at all: the two are used together.
  */
 export abstract class WanNetwork implements WanShape {
   /**
-   * Pixel-frames a run of frame-wise steps takes at once: one 512 x 512 frame. A step of the
-   * engine holds 4 frames (1 + 4k for the first), and at full resolution the first layers hold
-   * some 3 KB per pixel-frame (Wan2.1's 96 channels, their norms and convs): 4 frames of 480p
-   * would need over 4 GiB, more than WebAssembly's memory. Tests lower it to split small clips.
+   * Pixel-frames a run of frame-wise steps takes at once, counted at the pixel end (the
+   * encoder's input frames, the decoder's output frames): one 512 x 512 frame, so one frame of
+   * 480p or more. A step of the engine holds 4 frames (1 + 4k for the first), and Wan2.1's
+   * width holds some 3 KB per pixel-frame of a step (as measured above, carried frames
+   * included): 4 frames of 480p would hold over 4 GiB, more than WebAssembly's memory unbanded
+   * and as much outside it banded. Tests lower it to split small clips.
    */
   static subStepPixels = 1 << 18;
-  abstract readonly config: WanConfig;
-  protected abstract readonly steps: Step[];
+  readonly config: WanConfig;
+  readonly #steps: readonly Step[];
   /** The steps that change time (temporal resamplers, or Wan2.2 levels that fold time). */
-  protected abstract readonly timeSteps: ReadonlySet<Step>;
+  readonly #timeSteps: ReadonlySet<Step>;
+
+  /** A version's network from its layout; `stats` are those folded into its latent conv. */
+  protected constructor(layout: WanLayout, stats: LatentStats | null) {
+    const { steps, timeSteps, ...shape } = layout;
+    this.config = { ...shape, kind: "video", family: "wan", fsqLevels: null, normalized: stats };
+    this.#steps = steps;
+    this.#timeSteps = new Set(timeSteps);
+  }
 
   /** `x` through every step, the two ends frame-wise (see the class). */
   #run(ops: Ops, run: RunStep, x: Tensor): Tensor {
-    const steps = this.steps;
-    const first = steps.findIndex((s) => this.timeSteps.has(s));
-    const last = steps.findLastIndex((s) => this.timeSteps.has(s));
+    const steps = this.#steps;
+    // Frames per sub-step, counted at the pixel end (the decoder's last levels upsample: a
+    // frame entering them is a quarter of one leaving them, or less).
+    const { half, spatialCompression } = this.config;
+    const zoom = half === "encoder" ? 1 : spatialCompression ** 2;
+    const frame = x.shape[3] * x.shape[4] * zoom;
+    const per = Math.max(1, Math.floor(WanNetwork.subStepPixels / frame));
+    const first = steps.findIndex((s) => this.#timeSteps.has(s));
+    const last = steps.findLastIndex((s) => this.#timeSteps.has(s));
     const segments = first < 0 ? [{ steps, frameWise: true }] : [
       { steps: steps.slice(0, first), frameWise: true },
       { steps: steps.slice(first, last + 1), frameWise: false },
@@ -218,7 +191,7 @@ export abstract class WanNetwork implements WanShape {
     let h = x;
     for (const seg of segments) {
       const y = seg.frameWise
-        ? runFrameWise(ops, run, seg.steps, h, WanNetwork.subStepPixels)
+        ? runFrameWise(ops, run, seg.steps, h, per)
         : runSteps(run, seg.steps, h);
       if (h !== x && y !== h) ops.release(h);
       h = y;
@@ -246,7 +219,7 @@ export abstract class WanNetwork implements WanShape {
     const { half, spatialCompression: s, temporalCompression: tc } = this.config;
     const pixelFrames = half === "encoder" ? t * h * w : (1 + (t - 1) * tc) * h * w * s * s;
     if (t === 1 || pixelFrames <= WanNetwork.subStepPixels) {
-      return Promise.resolve(runSteps(runWhole(ops), this.steps, x));
+      return Promise.resolve(runSteps(runWhole(ops), this.#steps, x));
     }
     const run = new StreamRun(ops);
     try {
@@ -271,38 +244,21 @@ export abstract class WanNetwork implements WanShape {
  * with `stats`, (mean - stats.mean) / stats.std (folded into the last conv's weights).
  */
 export class WanEncoder extends WanNetwork {
-  readonly config: WanConfig;
-  protected readonly steps: Step[];
-  protected readonly timeSteps: ReadonlySet<Step>;
-
   constructor(up: Uploader, w: WeightReader, stats: LatentStats | null = null) {
-    super();
     const dim = w.shape("encoder.conv1.weight")[0];
     const conv1 = new WanCausalConv(up, w, "encoder.conv1", 3, dim, [3, 3, 3]);
     const seq = sequence(up, w, "encoder.downsamples", true);
-    this.timeSteps = new Set(seq.timeSteps);
-    const c = seq.width;
-    const { z2, mean } = latentMeanConv(up, w, stats);
-    const z = z2 / 2;
-    this.config = {
+    // The log-variance half of conv1 is not computed: the latent is the mean.
+    const end = encoderEnd(up, w, seq.width, stats);
+    super({
       half: "encoder",
-      kind: "video",
-      family: "wan",
-      fsqLevels: null,
-      latentChannels: z,
+      steps: [wanConvStep(conv1), ...seq.steps, ...end.steps],
+      timeSteps: seq.timeSteps,
+      latentChannels: end.latentChannels,
       spatialCompression: 2 ** seq.resamples,
       temporalCompression: 2 ** seq.temporal,
       baseWidth: dim,
-      normalized: stats,
-    };
-    // The log-variance half of conv1 is not computed: the latent is the mean.
-    this.steps = [
-      wanConvStep(conv1),
-      ...seq.steps,
-      ...middle(up, w, "encoder.middle", c),
-      wanHead(up, w, "encoder.head", c, z2),
-      pointwise(mean),
-    ];
+    }, stats);
   }
 }
 
@@ -311,35 +267,17 @@ export class WanEncoder extends WanNetwork {
  * clamped; with `stats`, of a normalised latent (z x std + mean, folded into the first conv).
  */
 export class WanDecoder extends WanNetwork {
-  readonly config: WanConfig;
-  protected readonly steps: Step[];
-  protected readonly timeSteps: ReadonlySet<Step>;
-
   constructor(up: Uploader, w: WeightReader, stats: LatentStats | null = null) {
-    super();
-    const { z, conv2 } = latentConv(up, w, stats);
-    const dim = w.shape("decoder.conv1.weight")[0];
-    const conv1 = new WanCausalConv(up, w, "decoder.conv1", z, dim, [3, 3, 3]);
-    const mid = middle(up, w, "decoder.middle", dim);
+    const start = decoderStart(up, w, stats);
     const seq = sequence(up, w, "decoder.upsamples", false);
-    this.timeSteps = new Set(seq.timeSteps);
-    this.config = {
+    super({
       half: "decoder",
-      kind: "video",
-      family: "wan",
-      fsqLevels: null,
-      latentChannels: z,
+      steps: [...start.steps, ...seq.steps, wanHead(up, w, "decoder.head", seq.width, 3)],
+      timeSteps: seq.timeSteps,
+      latentChannels: start.latentChannels,
       spatialCompression: 2 ** seq.resamples,
       temporalCompression: 2 ** seq.temporal,
       baseWidth: seq.width,
-      normalized: stats,
-    };
-    this.steps = [
-      pointwise(conv2),
-      wanConvStep(conv1),
-      ...mid,
-      ...seq.steps,
-      wanHead(up, w, "decoder.head", seq.width, 3),
-    ];
+    }, stats);
   }
 }

@@ -24,8 +24,9 @@ import { WanCausalConv } from "../../nn/wan_conv.ts";
 import { wanConvStep, wanHead } from "../../nn/wan_blocks.ts";
 import { Wan22Level } from "../../nn/wan22_blocks.ts";
 import { localStream } from "../../nn/stream.ts";
-import type { LatentStats, WanConfig } from "./latent.ts";
-import { latentConv, latentMeanConv, middle, pointwise, WanNetwork } from "./network.ts";
+import type { LatentStats } from "./latent.ts";
+import { decoderStart, encoderEnd } from "./ends.ts";
+import { WanNetwork } from "./network.ts";
 
 /** The 2x2 patch of RGB: 12 channels. */
 const PATCHED = 12;
@@ -70,13 +71,15 @@ function levels(
 }
 
 /** The compressions levels give, after the 2x2 patch. */
-function compression(steps: Wan22Level[]): { space: number; time: number } {
+function compression(
+  steps: Wan22Level[],
+): { spatialCompression: number; temporalCompression: number } {
   let space = 2, time = 1;
   for (const l of steps) {
     if (l.resamples) space *= 2;
     time *= l.fold.time;
   }
-  return { space, time };
+  return { spatialCompression: space, temporalCompression: time };
 }
 
 /**
@@ -84,12 +87,7 @@ function compression(steps: Wan22Level[]): { space: number; time: number } {
  * [B, z, 1 + k, H / 16, W / 16]; with `stats`, (mean - stats.mean) / stats.std.
  */
 export class Wan22Encoder extends WanNetwork {
-  readonly config: WanConfig;
-  protected readonly steps: Step[];
-  protected readonly timeSteps: ReadonlySet<Step>;
-
   constructor(up: Uploader, w: WeightReader, stats: LatentStats | null = null) {
-    super();
     const dim = w.shape("encoder.conv1.weight")[0];
     const conv1 = new WanCausalConv(
       up,
@@ -105,29 +103,20 @@ export class Wan22Encoder extends WanNetwork {
       },
     );
     const body = levels(up, w, "encoder.downsamples", dim, true);
-    this.timeSteps = new Set(body.steps.filter((l) => l.fold.time > 1));
-    const { z2, mean } = latentMeanConv(up, w, stats);
-    const z = z2 / 2;
-    const { space, time } = compression(body.steps);
-    this.config = {
+    const end = encoderEnd(up, w, body.width, stats);
+    super({
       half: "encoder",
-      kind: "video",
-      family: "wan",
-      fsqLevels: null,
-      latentChannels: z,
-      spatialCompression: space,
-      temporalCompression: time,
+      steps: [
+        local((ops, x) => ops.spaceToChannel(x, PATCH)),
+        wanConvStep(conv1),
+        ...body.steps,
+        ...end.steps,
+      ],
+      timeSteps: body.steps.filter((l) => l.fold.time > 1),
+      latentChannels: end.latentChannels,
+      ...compression(body.steps),
       baseWidth: dim,
-      normalized: stats,
-    };
-    this.steps = [
-      local((ops, x) => ops.spaceToChannel(x, PATCH)),
-      wanConvStep(conv1),
-      ...body.steps,
-      ...middle(up, w, "encoder.middle", body.width),
-      wanHead(up, w, "encoder.head", body.width, z2),
-      pointwise(mean),
-    ];
+    }, stats);
   }
 }
 
@@ -136,37 +125,21 @@ export class Wan22Encoder extends WanNetwork {
  * clamped; with `stats`, of a normalised latent (z x std + mean, folded into the first conv).
  */
 export class Wan22Decoder extends WanNetwork {
-  readonly config: WanConfig;
-  protected readonly steps: Step[];
-  protected readonly timeSteps: ReadonlySet<Step>;
-
   constructor(up: Uploader, w: WeightReader, stats: LatentStats | null = null) {
-    super();
-    const { z, conv2 } = latentConv(up, w, stats);
-    const dim = w.shape("decoder.conv1.weight")[0];
-    const conv1 = new WanCausalConv(up, w, "decoder.conv1", z, dim, [3, 3, 3]);
-    const mid = middle(up, w, "decoder.middle", dim);
-    const body = levels(up, w, "decoder.upsamples", dim, false);
-    this.timeSteps = new Set(body.steps.filter((l) => l.fold.time > 1));
-    const { space, time } = compression(body.steps);
-    this.config = {
+    const start = decoderStart(up, w, stats);
+    const body = levels(up, w, "decoder.upsamples", start.width, false);
+    super({
       half: "decoder",
-      kind: "video",
-      family: "wan",
-      fsqLevels: null,
-      latentChannels: z,
-      spatialCompression: space,
-      temporalCompression: time,
+      steps: [
+        ...start.steps,
+        ...body.steps,
+        wanHead(up, w, "decoder.head", body.width, PATCHED, { output: PATCH_ORDER }),
+        local((ops, x) => ops.channelToSpace(x, PATCH)),
+      ],
+      timeSteps: body.steps.filter((l) => l.fold.time > 1),
+      latentChannels: start.latentChannels,
+      ...compression(body.steps),
       baseWidth: body.width,
-      normalized: stats,
-    };
-    this.steps = [
-      pointwise(conv2),
-      wanConvStep(conv1),
-      ...mid,
-      ...body.steps,
-      wanHead(up, w, "decoder.head", body.width, PATCHED, { output: PATCH_ORDER }),
-      local((ops, x) => ops.channelToSpace(x, PATCH)),
-    ];
+    }, stats);
   }
 }

@@ -22,8 +22,7 @@ import type { Ops, Tensor, Uploader } from "../../backends/ops.d.ts";
 import type { WeightReader } from "../../weights/checkpoint.d.ts";
 import { type Step } from "../graph.d.ts";
 import type { NetworkStream } from "../video.d.ts";
-import { WanCausalConv } from "../../nn/wan_conv.d.ts";
-import { type LatentStats, type WanConfig } from "./latent.d.ts";
+import type { LatentStats, WanConfig } from "./latent.d.ts";
 export type { WanConfig } from "./latent.d.ts";
 /** What a network's layer list says about its shape. */
 export interface WanShape {
@@ -35,45 +34,51 @@ export interface WanShape {
     temporalCompression: number;
 }
 /**
- * The encoder's last conv (`conv1`, 1x1x1 over the head's 2 x z channels), of which the first z
- * outputs are the latent's mean, with `stats` folded in where the latent is normalised:
- * (W x + b - mean) / std, row by row.
+ * What a version's constructor gives WanNetwork: its steps in order and the shape they make
+ * (the config is built from it once, for every version).
  */
-export declare function latentMeanConv(up: Uploader, w: WeightReader, stats: LatentStats | null): {
-    z2: number;
-    mean: WanCausalConv;
-};
-/**
- * The decoder's first conv (`conv2`, 1x1x1 over the z latent channels), with `stats` folded in
- * where the latent is normalised: W (std x + mean) + b, columns scaled and W mean added to the
- * bias.
- */
-export declare function latentConv(up: Uploader, w: WeightReader, stats: LatentStats | null): {
-    z: number;
-    conv2: WanCausalConv;
-};
-/** The middle: residual block, attention, residual block (`${prefix}.0` to `.2`). */
-export declare function middle(up: Uploader, w: WeightReader, prefix: string, c: number): Step[];
-/** A 1x1x1 conv as a step (per frame: its stream is itself). */
-export declare function pointwise(conv: WanCausalConv): Step;
+export interface WanLayout extends WanShape {
+    half: "encoder" | "decoder";
+    steps: Step[];
+    /** The steps that change time; the ones before the first and after the last run frame-wise. */
+    timeSteps: Iterable<Step>;
+    /** The encoder's first conv's width, the decoder's last. */
+    baseWidth: number;
+}
 /**
  * A network as a list of steps, run through the streaming engine whole or step by step. The
  * steps before the first that changes time and after the last (the full-resolution ends of
  * both networks) run a few frames at a time, so that memory stays that of one large frame.
+ *
+ * Why this beside the backends' row bands (../../backends/bands.ts): the two bound different
+ * things. The engine's step is a latent frame, 4 pixel frames, and cannot be smaller (the
+ * temporal resamplers turn 4 frames into 1 and back). Row bands split each op's tensors by rows
+ * so that none is larger than where the kernels read (the WebAssembly heap, a WebGPU binding),
+ * but each op still makes its whole output, bands parked outside the heap (or in other device
+ * buffers), before the next op runs: what is held stays that of 4 full-resolution frames. The
+ * frame-wise ends run the layers that keep time depth-first on one frame through the same
+ * stream, so what is held there is that of one frame. Measured at Wan2.1's width (a random
+ * full-width checkpoint, 5 frames of 128 x 128 streamed, tensors over 1 MiB banded): beyond
+ * its weights the encoder held 200 MB with bands alone and 136 MB frame-wise, the decoder 284
+ * and 204; most of the rest is the causal convs' carried frames, which both keep. It all grows
+ * with a frame's pixels (480p has 25 times those of 128 x 128). test/wan_framewise_test.ts
+ * checks the same on the fixture. Bands remain what lets a single frame larger than the heap
+ * or a binding run at all: the two are used together.
  */
 export declare abstract class WanNetwork implements WanShape {
     #private;
     /**
-     * Pixel-frames a run of frame-wise steps takes at once: one 512 x 512 frame. A step of the
-     * engine holds 4 frames (1 + 4k for the first), and at full resolution the first layers hold
-     * some 3 KB per pixel-frame (Wan2.1's 96 channels, their norms and convs): 4 frames of 480p
-     * would need over 4 GiB, more than WebAssembly's memory. Tests lower it to split small clips.
+     * Pixel-frames a run of frame-wise steps takes at once, counted at the pixel end (the
+     * encoder's input frames, the decoder's output frames): one 512 x 512 frame, so one frame of
+     * 480p or more. A step of the engine holds 4 frames (1 + 4k for the first), and Wan2.1's
+     * width holds some 3 KB per pixel-frame of a step (as measured above, carried frames
+     * included): 4 frames of 480p would hold over 4 GiB, more than WebAssembly's memory unbanded
+     * and as much outside it banded. Tests lower it to split small clips.
      */
     static subStepPixels: number;
-    abstract readonly config: WanConfig;
-    protected abstract readonly steps: Step[];
-    /** The steps that change time (temporal resamplers, or Wan2.2 levels that fold time). */
-    protected abstract readonly timeSteps: ReadonlySet<Step>;
+    readonly config: WanConfig;
+    /** A version's network from its layout; `stats` are those folded into its latent conv. */
+    protected constructor(layout: WanLayout, stats: LatentStats | null);
     get latentChannels(): number;
     get spatialCompression(): number;
     get temporalCompression(): number;
@@ -91,9 +96,6 @@ export declare abstract class WanNetwork implements WanShape {
  * with `stats`, (mean - stats.mean) / stats.std (folded into the last conv's weights).
  */
 export declare class WanEncoder extends WanNetwork {
-    readonly config: WanConfig;
-    protected readonly steps: Step[];
-    protected readonly timeSteps: ReadonlySet<Step>;
     constructor(up: Uploader, w: WeightReader, stats?: LatentStats | null);
 }
 /**
@@ -101,8 +103,5 @@ export declare class WanEncoder extends WanNetwork {
  * clamped; with `stats`, of a normalised latent (z x std + mean, folded into the first conv).
  */
 export declare class WanDecoder extends WanNetwork {
-    readonly config: WanConfig;
-    protected readonly steps: Step[];
-    protected readonly timeSteps: ReadonlySet<Step>;
     constructor(up: Uploader, w: WeightReader, stats?: LatentStats | null);
 }

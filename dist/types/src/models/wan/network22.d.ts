@@ -20,8 +20,7 @@
  */
 import type { Uploader } from "../../backends/ops.d.ts";
 import type { WeightReader } from "../../weights/checkpoint.d.ts";
-import type { Step } from "../graph.d.ts";
-import type { LatentStats, WanConfig } from "./latent.d.ts";
+import type { LatentStats } from "./latent.d.ts";
 import { WanNetwork } from "./network.d.ts";
 /** Our patchified channel k (c, dh, dw) is the reference's channel PATCH_ORDER[k] (c, dw, dh). */
 export declare const PATCH_ORDER: readonly number[];
@@ -32,9 +31,6 @@ export declare function isWan22(w: Pick<WeightReader, "has">, half: "encoder" | 
  * [B, z, 1 + k, H / 16, W / 16]; with `stats`, (mean - stats.mean) / stats.std.
  */
 export declare class Wan22Encoder extends WanNetwork {
-    readonly config: WanConfig;
-    protected readonly steps: Step[];
-    protected readonly timeSteps: ReadonlySet<Step>;
     constructor(up: Uploader, w: WeightReader, stats?: LatentStats | null);
 }
 /**
@@ -42,8 +38,5 @@ export declare class Wan22Encoder extends WanNetwork {
  * clamped; with `stats`, of a normalised latent (z x std + mean, folded into the first conv).
  */
 export declare class Wan22Decoder extends WanNetwork {
-    readonly config: WanConfig;
-    protected readonly steps: Step[];
-    protected readonly timeSteps: ReadonlySet<Step>;
     constructor(up: Uploader, w: WeightReader, stats?: LatentStats | null);
 }
