@@ -9551,6 +9551,22 @@ var WHOLE_MODEL_FILES = [
   "Wan2.1_VAE.pth",
   "vae/diffusion_pytorch_model.safetensors"
 ];
+var HALF_EXTENSIONS = ["jit", "safetensors"];
+function halfFileNames(half) {
+  return HALF_EXTENSIONS.map((e) => `${half}.${e}`);
+}
+function checkpointFileNames(halves) {
+  const wanted = new Set(halves);
+  const names = ["encoder", "decoder"].filter((h) => wanted.has(h)).map(halfFileNames);
+  return [...names.flat(), ...WHOLE_MODEL_FILES];
+}
+function noCheckpointError(repo, where, halves, remedy) {
+  const names = checkpointFileNames(halves);
+  const list = `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+  return new Error(
+    `${repo} has no checkpoint file${where}: tried ${list}, in that order; ${remedy}`
+  );
+}
 
 // src/hub/cache.ts
 function folderName(repo) {
@@ -10027,7 +10043,6 @@ async function verify(ctx, file, meta, part) {
 
 // src/hub/hub.ts
 var DEFAULT_MAX_BYTES = 4 * 2 ** 30;
-var EXTENSIONS = ["jit", "safetensors"];
 var REPO_SHAPE = /^[^/]+\/[^/]+$/;
 async function resolveCheckpoint(model, options = {}) {
   if (!denoApi()) {
@@ -10063,8 +10078,8 @@ async function resolveCheckpoint(model, options = {}) {
   const offline = options.offline ?? hubOffline();
   const none = Promise.resolve({ path: "", commit: "" });
   const [enc, dec] = await Promise.allSettled([
-    wanted.has("encoder") ? findFile(ctx, halfNames("encoder"), offline) : none,
-    wanted.has("decoder") ? findFile(ctx, halfNames("decoder"), offline) : none
+    wanted.has("encoder") ? findFile(ctx, halfFileNames("encoder"), offline) : none,
+    wanted.has("decoder") ? findFile(ctx, halfFileNames("decoder"), offline) : none
   ]);
   if (enc.status === "rejected") throw enc.reason;
   if (dec.status === "rejected") throw dec.reason;
@@ -10074,17 +10089,19 @@ async function resolveCheckpoint(model, options = {}) {
       const path = (h) => wanted.has(h) ? whole.path : "";
       return { encoder: path("encoder"), decoder: path("decoder"), repo, revision: whole.commit };
     }
+    if (!offline) throw noCheckpointError(repo, revisionNote(ctx), wanted, NO_CHECKPOINT_REMEDY);
   }
   if (!enc.value) throw notFound(ctx, "encoder", offline);
   if (!dec.value) throw notFound(ctx, "decoder", offline);
   const commit = enc.value.commit || dec.value.commit;
   return { encoder: enc.value.path, decoder: dec.value.path, repo, revision: commit };
 }
-function halfNames(half) {
-  return EXTENSIONS.map((e) => `${half}.${e}`);
+var NO_CHECKPOINT_REMEDY = "download the checkpoint and pass its files as encoder and decoder (CLI: --encoder and --decoder; one file as both where it holds the whole VAE)";
+function revisionNote(ctx) {
+  return ctx.revision === "main" ? "" : ` at revision "${ctx.revision}"`;
 }
 function notFound(ctx, half, offline) {
-  const names = halfNames(half);
+  const names = halfFileNames(half);
   if (offline) {
     return cannotDownload(
       ctx,
@@ -10092,8 +10109,7 @@ function notFound(ctx, half, offline) {
       "offline (offline: true or HF_HUB_OFFLINE) and not cached"
     );
   }
-  const at = ctx.revision === "main" ? "" : ` at revision "${ctx.revision}"`;
-  return new Error(`${ctx.repo} has no ${names.join(" or ")}${at}`);
+  return new Error(`${ctx.repo} has no ${names.join(" or ")}${revisionNote(ctx)}`);
 }
 function repoId(model) {
   const official = officialRepo(model);
@@ -10116,15 +10132,15 @@ async function localCheckpoint(model, wanted) {
   const dir = expandHome(model);
   if (!await isDirectoryPath(dir)) return null;
   const find = async (half) => {
-    for (const ext of EXTENSIONS) {
-      const path = `${dir.replace(/[\\/]+$/, "")}/${half}.${ext}`;
+    for (const name of halfFileNames(half)) {
+      const path = `${dir.replace(/[\\/]+$/, "")}/${name}`;
       try {
         if ((await deno.stat(path)).isFile) return path;
       } catch {
       }
     }
     throw new Error(
-      `Directory "${model}" has no ${EXTENSIONS.map((e) => `${half}.${e}`).join(" or ")}`
+      `Directory "${model}" has no ${halfFileNames(half).join(" or ")}`
     );
   };
   const [encoder, decoder] = await Promise.all(
@@ -10250,7 +10266,6 @@ function terminalProgress() {
 var DEFAULT_ENDPOINT = "https://huggingface.co";
 var BROWSER_CACHE_NAME = "cosmos-webgpu-hub";
 var DEFAULT_MAX_BYTES2 = 4 * 2 ** 30;
-var EXTENSIONS2 = ["jit", "safetensors"];
 function browserRepoId(model) {
   const bare = model.replace(/^nvidia\//, "");
   if (!bare.includes("/")) {
@@ -10287,19 +10302,18 @@ async function fetchCheckpoint(model, options = {}) {
   if (halves.length === 0 || halves.some((h) => h !== "encoder" && h !== "decoder")) {
     throw new Error(`Cannot fetch "${model}": halves must name "encoder", "decoder" or both`);
   }
-  const half = (h) => halves.includes(h) ? fetchFirst(ctx, halfNames2(h)) : Promise.resolve(NONE);
+  const half = (h) => halves.includes(h) ? fetchFirst(ctx, halfFileNames(h)) : Promise.resolve(NONE);
   const [e, d] = await Promise.allSettled([half("encoder"), half("decoder")]);
   if (e.status === "rejected") throw e.reason;
   if (d.status === "rejected") throw d.reason;
   let [enc, dec] = [e.value, d.value];
   if (halves.every((h) => !(h === "encoder" ? enc : dec))) {
     const whole = await fetchFirst(ctx, WHOLE_MODEL_FILES);
-    if (whole) {
-      [enc, dec] = [
-        halves.includes("encoder") ? whole : NONE,
-        halves.includes("decoder") ? whole : NONE
-      ];
-    }
+    if (!whole) throw noCheckpointError(repo, ` at ${ctx.base}`, halves, NO_CHECKPOINT_REMEDY2);
+    [enc, dec] = [
+      halves.includes("encoder") ? whole : NONE,
+      halves.includes("decoder") ? whole : NONE
+    ];
   }
   if (!enc) throw notFound2(ctx, "encoder");
   if (!dec) throw notFound2(ctx, "decoder");
@@ -10312,11 +10326,9 @@ async function fetchCheckpoint(model, options = {}) {
   };
 }
 var NONE = { bytes: new Uint8Array(0), url: "", cached: true };
+var NO_CHECKPOINT_REMEDY2 = "pass the checkpoint's URLs or bytes as encoder and decoder instead (one file as both where it holds the whole VAE)";
 function notFound2(ctx, half) {
-  return new Error(`${ctx.repo} has no ${halfNames2(half).join(" or ")} at ${ctx.base}`);
-}
-function halfNames2(half) {
-  return EXTENSIONS2.map((e) => `${half}.${e}`);
+  return new Error(`${ctx.repo} has no ${halfFileNames(half).join(" or ")} at ${ctx.base}`);
 }
 async function fetchFirst(ctx, names) {
   if (ctx.cache) {

@@ -82,14 +82,75 @@ Deno.test("browser hub: bad names, missing files, refusals and oversized bodies 
   } finally {
     await hub.close();
   }
+});
+
+/** What a repo with no checkpoint file is told to do instead. */
+const NO_CHECKPOINT_REMEDY =
+  "pass the checkpoint's URLs or bytes as encoder and decoder instead (one file as both where it holds the whole VAE)";
+
+Deno.test("browser hub: a repo with no checkpoint file names every file tried, in order", async () => {
+  const unrelated = new Set(["README.md", "model.safetensors", "encoder.pt", "config.json"]);
   const empty = fakeHub(() => null);
+  // Files near the names tried, none of them one: only an exact name counts.
+  const other = fakeHub((f) => unrelated.has(f) ? new Response("not a checkpoint") : null);
+  const whole = "Wan2.2_VAE.pth, Wan2.1_VAE.pth and vae/diffusion_pytorch_model.safetensors";
+  const halves = "encoder.jit, encoder.safetensors, decoder.jit, decoder.safetensors";
+  const cacheName = `cosmos-test-${crypto.randomUUID()}`;
   try {
+    for (const hub of [empty, other]) {
+      const base = `${hub.endpoint}/acme/none/resolve/main/`;
+      await assert.rejects(
+        fetchCheckpoint("acme/none", { endpoint: hub.endpoint, cacheName }),
+        (err: Error) => {
+          assert.equal(
+            err.message,
+            `acme/none has no checkpoint file at ${base}: tried ${halves}, ${whole}, in that order; ${NO_CHECKPOINT_REMEDY}`,
+          );
+          return true;
+        },
+      );
+      // The message is what was asked: the halves' files (both at once), then the whole files.
+      const asked = hub.seen.map((p) => p.split("/resolve/main/")[1]);
+      assert.deepEqual(asked.slice(0, 4).sort(), halves.split(", ").sort());
+      assert.deepEqual(asked.slice(4), whole.replace(" and ", ", ").split(", "));
+    }
     await assert.rejects(
-      fetchCheckpoint("acme/none", { endpoint: empty.endpoint, caches: null }),
-      /acme\/none has no encoder.jit or encoder.safetensors/,
+      fetchCheckpoint("acme/none", {
+        endpoint: other.endpoint,
+        caches: null,
+        revision: "v1",
+        halves: ["encoder"],
+      }),
+      (err: Error) => {
+        assert.equal(
+          err.message,
+          `acme/none has no checkpoint file at ${other.endpoint}/acme/none/resolve/v1/: tried encoder.jit, encoder.safetensors, ${whole}, in that order; ${NO_CHECKPOINT_REMEDY}`,
+        );
+        return true;
+      },
     );
   } finally {
+    await caches.delete(cacheName);
     await empty.close();
+    await other.close();
+  }
+});
+
+Deno.test("browser hub: a repo with one half's files only says which files the other lacks", async () => {
+  const hub = fakeHub((f) => f === "decoder.safetensors" ? new Response(fixture(f)) : null);
+  try {
+    await assert.rejects(
+      fetchCheckpoint("acme/half", { endpoint: hub.endpoint, caches: null }),
+      (err: Error) => {
+        assert.equal(
+          err.message,
+          `acme/half has no encoder.jit or encoder.safetensors at ${hub.endpoint}/acme/half/resolve/main/`,
+        );
+        return true;
+      },
+    );
+  } finally {
+    await hub.close();
   }
 });
 

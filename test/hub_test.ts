@@ -231,12 +231,73 @@ hubTest("official names map to nvidia/<name> and fetch the .jit files", async (t
   }
 });
 
-hubTest("a repo with neither format says which files it lacks", async (tmp) => {
-  const hub = await startHub({ repos: { "acme/empty": {} } });
+/** What a repo with no checkpoint file is told to do instead. */
+const NO_CHECKPOINT_REMEDY =
+  "download the checkpoint and pass its files as encoder and decoder (CLI: --encoder and --decoder; one file as both where it holds the whole VAE)";
+
+hubTest("a repo with no checkpoint file names every file tried, in order", async (tmp) => {
+  const unrelated = new TextEncoder().encode("not a checkpoint");
+  const hub = await startHub({
+    repos: {
+      "acme/empty": {},
+      // Files near the names tried, none of them one: only an exact name counts.
+      "acme/other": {
+        "README.md": unrelated,
+        "model.safetensors": unrelated,
+        "encoder.pt": unrelated,
+        "vae/config.json": unrelated,
+        "Wan2.1_VAE.pth.bak": unrelated,
+      },
+    },
+  });
+  const whole = "Wan2.2_VAE.pth, Wan2.1_VAE.pth and vae/diffusion_pytorch_model.safetensors";
+  const halves = "encoder.jit, encoder.safetensors, decoder.jit, decoder.safetensors";
+  try {
+    for (const repo of ["acme/empty", "acme/other"]) {
+      const before = hub.requests.length;
+      await assert.rejects(
+        resolveCheckpoint(repo, { endpoint: hub.endpoint, cacheDir: tmp }),
+        (err: Error) => {
+          assert.equal(
+            err.message,
+            `${repo} has no checkpoint file: tried ${halves}, ${whole}, in that order; ${NO_CHECKPOINT_REMEDY}`,
+          );
+          return true;
+        },
+      );
+      // The message is what was asked: the halves' files (both at once), then the whole files.
+      const asked = hub.requests.slice(before).map((q) => q.path.split("/resolve/main/")[1]);
+      assert.deepEqual(asked.slice(0, 4).sort(), halves.split(", ").sort());
+      assert.deepEqual(asked.slice(4), whole.replace(" and ", ", ").split(", "));
+    }
+    await assert.rejects(
+      resolveCheckpoint("acme/other", {
+        endpoint: hub.endpoint,
+        cacheDir: tmp,
+        revision: "v1",
+        halves: ["decoder"],
+      }),
+      (err: Error) => {
+        assert.equal(
+          err.message,
+          `acme/other has no checkpoint file at revision "v1": tried decoder.jit, decoder.safetensors, ${whole}, in that order; ${NO_CHECKPOINT_REMEDY}`,
+        );
+        return true;
+      },
+    );
+  } finally {
+    await hub.close();
+  }
+});
+
+hubTest("a repo with one half's files only says which files the other half lacks", async (tmp) => {
+  const hub = await startHub({
+    repos: { "acme/half": { "encoder.safetensors": await fixture("encoder.safetensors") } },
+  });
   try {
     await assert.rejects(
-      resolveCheckpoint("acme/empty", { endpoint: hub.endpoint, cacheDir: tmp }),
-      /^Error: acme\/empty has no encoder\.jit or encoder\.safetensors$/,
+      resolveCheckpoint("acme/half", { endpoint: hub.endpoint, cacheDir: tmp }),
+      /^Error: acme\/half has no decoder\.jit or decoder\.safetensors$/,
     );
   } finally {
     await hub.close();

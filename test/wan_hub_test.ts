@@ -124,7 +124,7 @@ Deno.test({
     try {
       await assert.rejects(
         () => resolveCheckpoint("acme/empty", { endpoint: hub.endpoint, cacheDir }),
-        /^Error: acme\/empty has no encoder\.jit or encoder\.safetensors$/,
+        /^Error: acme\/empty has no checkpoint file: tried encoder\.jit, encoder\.safetensors, decoder\.jit, decoder\.safetensors, Wan2\.2_VAE\.pth, Wan2\.1_VAE\.pth and vae\/diffusion_pytorch_model\.safetensors, in that order; /,
       );
       await assert.rejects(
         () => resolveCheckpoint("acme/empty", { endpoint: hub.endpoint, cacheDir, offline: true }),
@@ -171,7 +171,7 @@ Deno.test({
       }
       await assert.rejects(
         () => fetchCheckpoint("acme/empty", opts),
-        /^Error: acme\/empty has no encoder\.jit or encoder\.safetensors at /,
+        /^Error: acme\/empty has no checkpoint file at http:\/\/127\.0\.0\.1:\d+\/acme\/empty\/resolve\/main\/: tried encoder\.jit, encoder\.safetensors, decoder\.jit, decoder\.safetensors, Wan2\.2_VAE\.pth, Wan2\.1_VAE\.pth and vae\/diffusion_pytorch_model\.safetensors, in that order; /,
       );
     } finally {
       await hub.close();

@@ -17,7 +17,13 @@
  */
 
 import { findVariant } from "../models/variants.ts";
-import { checkRepoId, checkRevision, WHOLE_MODEL_FILES } from "../hub/names.ts";
+import {
+  checkRepoId,
+  checkRevision,
+  halfFileNames,
+  noCheckpointError,
+  WHOLE_MODEL_FILES,
+} from "../hub/names.ts";
 
 /** Where and how `fetchCheckpoint` fetches; every field has a default. */
 export interface BrowserHubOptions {
@@ -56,8 +62,6 @@ export interface FetchedCheckpoint {
 const DEFAULT_ENDPOINT = "https://huggingface.co";
 export const BROWSER_CACHE_NAME = "cosmos-webgpu-hub";
 const DEFAULT_MAX_BYTES = 4 * 2 ** 30;
-/** File names tried for each half, in this order (the official repos hold .jit files). */
-const EXTENSIONS = ["jit", "safetensors"] as const;
 
 /** The repo id an official name ("CI8x8", "Cosmos-0.1-...", "nvidia/...") or owner/name gives. */
 export function browserRepoId(model: string): string {
@@ -111,7 +115,7 @@ export async function fetchCheckpoint(
     throw new Error(`Cannot fetch "${model}": halves must name "encoder", "decoder" or both`);
   }
   const half = (h: "encoder" | "decoder") =>
-    halves.includes(h) ? fetchFirst(ctx, halfNames(h)) : Promise.resolve(NONE);
+    halves.includes(h) ? fetchFirst(ctx, halfFileNames(h)) : Promise.resolve(NONE);
   // Both run to the end (no read left going behind a failure) before either error is thrown.
   const [e, d] = await Promise.allSettled([half("encoder"), half("decoder")]);
   if (e.status === "rejected") throw e.reason;
@@ -120,12 +124,12 @@ export async function fetchCheckpoint(
   if (halves.every((h) => !(h === "encoder" ? enc : dec))) {
     // No half file at all: a repo holding a whole VAE in one file (Wan's) gives both halves.
     const whole = await fetchFirst(ctx, WHOLE_MODEL_FILES);
-    if (whole) {
-      [enc, dec] = [
-        halves.includes("encoder") ? whole : NONE,
-        halves.includes("decoder") ? whole : NONE,
-      ];
-    }
+    // Every name was asked for: say all of them, not only the first half's.
+    if (!whole) throw noCheckpointError(repo, ` at ${ctx.base}`, halves, NO_CHECKPOINT_REMEDY);
+    [enc, dec] = [
+      halves.includes("encoder") ? whole : NONE,
+      halves.includes("decoder") ? whole : NONE,
+    ];
   }
   if (!enc) throw notFound(ctx, "encoder");
   if (!dec) throw notFound(ctx, "decoder");
@@ -152,14 +156,13 @@ interface HalfContext {
 /** What a half left out of `halves` comes back as. */
 const NONE = { bytes: new Uint8Array(0), url: "", cached: true };
 
-/** A half's files are not in the repo. */
-function notFound(ctx: HalfContext, half: "encoder" | "decoder"): Error {
-  return new Error(`${ctx.repo} has no ${halfNames(half).join(" or ")} at ${ctx.base}`);
-}
+/** What to do when a repo holds none of the files tried. */
+const NO_CHECKPOINT_REMEDY =
+  "pass the checkpoint's URLs or bytes as encoder and decoder instead (one file as both where it holds the whole VAE)";
 
-/** The file names of a half, in the order tried. */
-function halfNames(half: "encoder" | "decoder"): string[] {
-  return EXTENSIONS.map((e) => `${half}.${e}`);
+/** A half's files are not in the repo (the other half's are). */
+function notFound(ctx: HalfContext, half: "encoder" | "decoder"): Error {
+  return new Error(`${ctx.repo} has no ${halfFileNames(half).join(" or ")} at ${ctx.base}`);
 }
 
 /** The first of `names` in the cache, else the first the hub has (then cached); null if none. */

@@ -21,8 +21,11 @@ import {
   checkRevision,
   COMMIT_RULE,
   ETAG_RULE,
+  type Half,
+  halfFileNames,
   isBlobName,
   isCommitHash,
+  noCheckpointError,
   quote,
   WHOLE_MODEL_FILES,
 } from "./names.ts";
@@ -81,11 +84,6 @@ export interface ResolvedCheckpoint {
   revision: string;
 }
 
-type Half = "encoder" | "decoder";
-
-/** File names tried for each half, in this order (the official repos hold .jit files). */
-const EXTENSIONS = ["jit", "safetensors"] as const;
-
 /** The shape of an owner/name id (checked in full by checkRepoId); anything else is no repo. */
 const REPO_SHAPE = /^[^/]+\/[^/]+$/;
 
@@ -141,8 +139,8 @@ export async function resolveCheckpoint(
   // Both halves run to the end (no download left writing behind a failure) before any throws.
   const none = Promise.resolve({ path: "", commit: "" });
   const [enc, dec] = await Promise.allSettled([
-    wanted.has("encoder") ? findFile(ctx, halfNames("encoder"), offline) : none,
-    wanted.has("decoder") ? findFile(ctx, halfNames("decoder"), offline) : none,
+    wanted.has("encoder") ? findFile(ctx, halfFileNames("encoder"), offline) : none,
+    wanted.has("decoder") ? findFile(ctx, halfFileNames("decoder"), offline) : none,
   ]);
   if (enc.status === "rejected") throw enc.reason;
   if (dec.status === "rejected") throw dec.reason;
@@ -153,6 +151,8 @@ export async function resolveCheckpoint(
       const path = (h: Half) => wanted.has(h) ? whole.path : "";
       return { encoder: path("encoder"), decoder: path("decoder"), repo, revision: whole.commit };
     }
+    // Online, every name was asked for: say all of them, not only the first half's.
+    if (!offline) throw noCheckpointError(repo, revisionNote(ctx), wanted, NO_CHECKPOINT_REMEDY);
   }
   if (!enc.value) throw notFound(ctx, "encoder", offline);
   if (!dec.value) throw notFound(ctx, "decoder", offline);
@@ -160,14 +160,18 @@ export async function resolveCheckpoint(
   return { encoder: enc.value.path, decoder: dec.value.path, repo, revision: commit };
 }
 
-/** The file names of a half, in the order tried. */
-function halfNames(half: Half): string[] {
-  return EXTENSIONS.map((e) => `${half}.${e}`);
+/** What to do when a repo holds none of the files tried (the CLI's flags named too). */
+const NO_CHECKPOINT_REMEDY =
+  "download the checkpoint and pass its files as encoder and decoder (CLI: --encoder and --decoder; one file as both where it holds the whole VAE)";
+
+/** The revision for a message, where it is not the default. */
+function revisionNote(ctx: Context): string {
+  return ctx.revision === "main" ? "" : ` at revision "${ctx.revision}"`;
 }
 
 /** Why `half` could not be had: offline and not cached, or not in the repo. */
 function notFound(ctx: Context, half: Half, offline: boolean): Error {
-  const names = halfNames(half);
+  const names = halfFileNames(half);
   if (offline) {
     return cannotDownload(
       ctx,
@@ -175,8 +179,7 @@ function notFound(ctx: Context, half: Half, offline: boolean): Error {
       "offline (offline: true or HF_HUB_OFFLINE) and not cached",
     );
   }
-  const at = ctx.revision === "main" ? "" : ` at revision "${ctx.revision}"`;
-  return new Error(`${ctx.repo} has no ${names.join(" or ")}${at}`);
+  return new Error(`${ctx.repo} has no ${names.join(" or ")}${revisionNote(ctx)}`);
 }
 
 /** The hub repo id for an official name or an owner/name id. */
@@ -206,14 +209,14 @@ async function localCheckpoint(
   const dir = expandHome(model);
   if (!(await isDirectoryPath(dir))) return null;
   const find = async (half: Half): Promise<string> => {
-    for (const ext of EXTENSIONS) {
-      const path = `${dir.replace(/[\\/]+$/, "")}/${half}.${ext}`;
+    for (const name of halfFileNames(half)) {
+      const path = `${dir.replace(/[\\/]+$/, "")}/${name}`;
       try {
         if ((await deno.stat(path)).isFile) return path;
       } catch { /* try the next */ }
     }
     throw new Error(
-      `Directory "${model}" has no ${EXTENSIONS.map((e) => `${half}.${e}`).join(" or ")}`,
+      `Directory "${model}" has no ${halfFileNames(half).join(" or ")}`,
     );
   };
   const [encoder, decoder] = await Promise.all(

@@ -105,3 +105,43 @@ export const WHOLE_MODEL_FILES: readonly string[] = [
   "Wan2.1_VAE.pth",
   "vae/diffusion_pytorch_model.safetensors",
 ];
+
+/** A checkpoint's half, as the hub clients look one up. */
+export type Half = "encoder" | "decoder";
+
+/** A half file's extensions, in the order tried (the official repos hold .jit files). */
+export const HALF_EXTENSIONS = ["jit", "safetensors"] as const;
+
+/** The file names of a half, in the order tried ("encoder.jit", "encoder.safetensors"). */
+export function halfFileNames(half: Half): string[] {
+  return HALF_EXTENSIONS.map((e) => `${half}.${e}`);
+}
+
+/**
+ * Every file name the Deno and browser hub clients try before they find a repo holds no
+ * checkpoint, in that order: each wanted half's files (the encoder's first), then
+ * WHOLE_MODEL_FILES. Both clients build their "no checkpoint" message from this one list, so
+ * that it names what was really asked for (a Wan repo's user sees the Wan names too).
+ */
+export function checkpointFileNames(halves: Iterable<Half>): string[] {
+  const wanted = new Set(halves);
+  const names = (["encoder", "decoder"] as const).filter((h) => wanted.has(h)).map(halfFileNames);
+  return [...names.flat(), ...WHOLE_MODEL_FILES];
+}
+
+/**
+ * The error for a repo that has none of checkpointFileNames(halves): `where` follows the repo
+ * id (a revision or a URL, or ""), `remedy` says what to do instead.
+ */
+export function noCheckpointError(
+  repo: string,
+  where: string,
+  halves: Iterable<Half>,
+  remedy: string,
+): Error {
+  const names = checkpointFileNames(halves);
+  const list = `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+  return new Error(
+    `${repo} has no checkpoint file${where}: tried ${list}, in that order; ${remedy}`,
+  );
+}

@@ -40,3 +40,21 @@ export declare function checkEtag(etag: string): void;
  * (`Wan-AI/Wan2.1-T2V-1.3B-Diffusers`).
  */
 export declare const WHOLE_MODEL_FILES: readonly string[];
+/** A checkpoint's half, as the hub clients look one up. */
+export type Half = "encoder" | "decoder";
+/** A half file's extensions, in the order tried (the official repos hold .jit files). */
+export declare const HALF_EXTENSIONS: readonly ["jit", "safetensors"];
+/** The file names of a half, in the order tried ("encoder.jit", "encoder.safetensors"). */
+export declare function halfFileNames(half: Half): string[];
+/**
+ * Every file name the Deno and browser hub clients try before they find a repo holds no
+ * checkpoint, in that order: each wanted half's files (the encoder's first), then
+ * WHOLE_MODEL_FILES. Both clients build their "no checkpoint" message from this one list, so
+ * that it names what was really asked for (a Wan repo's user sees the Wan names too).
+ */
+export declare function checkpointFileNames(halves: Iterable<Half>): string[];
+/**
+ * The error for a repo that has none of checkpointFileNames(halves): `where` follows the repo
+ * id (a revision or a URL, or ""), `remedy` says what to do instead.
+ */
+export declare function noCheckpointError(repo: string, where: string, halves: Iterable<Half>, remedy: string): Error;
