@@ -229,6 +229,13 @@ export interface MemoryStats {
     parked: number;
     /** Highest `parked` seen since the last `resetPeak()`. */
     peakParked: number;
+    /**
+     * Bytes of memory the parked tensors occupy: `parked` with the size classes' rounding and the
+     * free blocks between them (the WebAssembly backend's parked memory); 0 if none.
+     */
+    parkedAllocated: number;
+    /** Highest `parkedAllocated` seen since the last `resetPeak()`. */
+    peakParkedAllocated: number;
     /** Highest `inUse + parked` at one moment since the last `resetPeak()`. */
     peakHeld: number;
 }

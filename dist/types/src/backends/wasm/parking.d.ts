@@ -15,11 +15,17 @@
  * plane; the lot writes one frame per chunk. Chunks never change once written, so a parked join
  * that takes every frame of a chunk shares it instead of copying: a temporal attention's cache
  * grows by a chunk a frame, without copying (or holding twice) the frames it already had, and a
- * causal conv's carried frames, shifted by one frame a step, share the one they keep (so the
- * pool below holds a frame per size, not a whole carry). Chunks count their holders; the last
- * release returns the chunk's buffer to a pool of exact sizes, since a stream asks for the same
- * few sizes step after step. The pool holds at most a budget of free bytes (the oldest go first,
- * to the garbage collector), so memory follows what the stream carries.
+ * causal conv's carried frames, shifted by one frame a step, share the one they keep. Chunks
+ * count their holders; the last release frees the chunk's block.
+ *
+ * The blocks are carved (blocks.ts, as the heap's) out of one resizable ArrayBuffer that the
+ * lot owns, not allocated one by one. Row bands (bands.ts) pass hundreds of megabytes through
+ * here per op at 4K; as separate ArrayBuffers the released ones waited for the garbage
+ * collector, which does not run while the thread is in a kernel, and the process grew to 13 GB
+ * for one 4K frame. In one buffer a freed block is reused at once, and the top is given back to
+ * the system as soon as the blocks under it are free, so the memory is what the live chunks
+ * need (with their size classes' rounding and the free blocks between them), whatever the
+ * collector does.
  * @module
  */
 import type { TensorScopes } from "../scopes.d.ts";
@@ -28,8 +34,10 @@ import type { JoinFramesGeometry } from "../geometry.d.ts";
 /** Frames [offset, offset + frames) of a parked tensor: planes x frames x frameSize words. */
 export interface Chunk {
     readonly frames: number;
-    /** Emptied when the last holder lets go: a released tensor kept by anyone pins nothing. */
+    /** Emptied when the last holder lets go: a released tensor kept by anyone reads nothing. */
     data: Int32Array;
+    /** The block's byte offset in the parked memory. */
+    readonly at: number;
     holders: number;
 }
 /** A tensor kept in JavaScript memory between steps (see the module doc). */
@@ -73,7 +81,7 @@ export type FrameSource = {
  | {
     copy: (f: number, dst: Int32Array) => void;
 };
-/** The parked tensors' buffers, their pool, and the bytes they hold. */
+/** The parked tensors' memory and the bytes they hold. */
 export declare class ParkingLot {
     #private;
     readonly budget: number;
@@ -91,6 +99,10 @@ export declare class ParkingLot {
     get held(): number;
     /** The highest `held` since the last `resetPeak`. */
     get peak(): number;
+    /** Bytes of the parked memory below the top of its blocks (held, rounded, or free between). */
+    get allocated(): number;
+    /** The highest `allocated` since the last `resetPeak`. */
+    get peakAllocated(): number;
     resetPeak(): void;
     /**
      * The parked join of `parts` (checked by `g`): chunks of parked parts taken whole are
@@ -103,11 +115,11 @@ export declare class ParkingLot {
      */
     copyOut(t: ParkedTensor, from: number, to: number, planes: number, frameSize: number, dst: Int32Array, at: number, dstPlane: number): void;
     /**
-     * Lets go of a live parked tensor's chunks (the last holder's go back to the pool); the
-     * runtime checks liveness (WasmRuntime.stored).
+     * Lets go of a live parked tensor's chunks (the last holder's blocks are freed); the runtime
+     * checks liveness (WasmRuntime.stored).
      */
     release(t: ParkedTensor): void;
-    /** Empties the pool (the backend is going away). */
+    /** Gives the free memory back (the backend is going away; nothing is held then). */
     clear(): void;
     /**
      * A tensor of `shape` held in one chunk of all its frames (`frames`; 1 for an image), its
