@@ -182,7 +182,7 @@ function winogradConv(
     : Math.max(4, Math.floor(fit / 4) * 4);
   const callTiles = (bandRows < h ? Math.ceil(bandRows / 4) : perCall * Math.ceil(h / 4)) *
     Math.ceil(wd / 4);
-  const few = fewTilesChunk(rt, cout, callTiles);
+  const few = fewTilesChunk(rt, cin, cout, callTiles);
   const { ptr: u, owned } = rt.winogradWeights(w, b * frames * plane);
   const xp = rt.heap.alloc(
     bandRows < h ? 4 * cin * (bandRows + 2) * wp : perCall * frameBytes,
@@ -254,21 +254,25 @@ function winogradConv(
 }
 
 /**
- * Tiles up to which a call takes the two passes split by output channels (fewTiles): their V
- * at one position (512 channels x 128 tiles, 256 KB) stays in L2 while a thread's channels
- * sweep it. Measured (2 threads, Ice Lake Xeon): 512 channels at 3 frames of 16 x 16 (48
- * tiles) 110 -> 31..49 ms, at 1 frame 39 -> 12..17 ms.
+ * Bytes of the transformed tiles at one position (cin x tiles floats) up to which a call may
+ * take the two passes split by output channels (fewTiles): half of this machine class's 1.25
+ * MiB L2, so that they stay there while a thread's channels sweep them (512 channels: 320
+ * tiles). Measured, CPU ms per call on 2 threads of an Ice Lake Xeon (loaded by other work),
+ * one pass -> two, twice each: 512 channels at 3 x 16 x 16 (48 tiles) 136, 144 -> 59, 54; at
+ * 1 x 16 x 16 44, 49 -> 29, 24; at 3 x 32 x 32 (192 tiles, transformed per call) 254, 270 ->
+ * 218, 221; 256 channels at 3 x 32 x 32 with GroupNorm and SiLU 90, 102 -> 74, 84.
  */
-const FEW_TILES = 128;
+const FEW_TILES_BYTES = 640 << 10;
 
 /**
- * Panels of 6 output channels per chunk of winogradOutput when a call of `tiles` tiles takes the
- * two passes split by output channels (fewTiles), or 0 when it takes winogradRows: more tiles
- * than FEW_TILES, fewer output channels than tiles (U is read once, V once per chunk), or a
- * thread's scratch too small for its channels' products.
+ * Panels of 6 output channels per chunk of winogradOutput when a call of `tiles` tiles of `cin`
+ * channels takes the two passes (fewTiles), or 0 when it takes winogradRows: tiles past
+ * FEW_TILES_BYTES, more tiles than output channels (then V, read once per chunk, outweighs U,
+ * read once), or a thread's scratch too small for its channels' products.
  */
-function fewTilesChunk(rt: WasmRuntime, cout: number, tiles: number): number {
-  if (tiles > FEW_TILES || Math.ceil(tiles / 8) * 8 > Math.ceil(cout / 6) * 6) return 0;
+function fewTilesChunk(rt: WasmRuntime, cin: number, cout: number, tiles: number): number {
+  const padded = Math.ceil(tiles / 8) * 8;
+  if (4 * cin * padded > FEW_TILES_BYTES || padded > Math.ceil(cout / 6) * 6) return 0;
   const chunk = Math.ceil(Math.ceil(cout / 6) / (rt.threads * CHUNKS_PER_THREAD));
   return rt.kernels.winogradOutputScratchBytes(chunk, tiles) <= rt.scratchBytes ? chunk : 0;
 }
