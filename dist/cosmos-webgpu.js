@@ -5366,7 +5366,7 @@ function winogradConv(rt, x, w, opts, out, [b, cin, frames, hIn, wIn], up, [padT
   const fit = Math.floor(rt.winogradBandBytes / (4 * cin * wp)) - 2;
   const bandRows = frameBytes <= rt.winogradBandBytes || fit >= h ? h : Math.max(4, Math.floor(fit / 4) * 4);
   const callTiles = (bandRows < h ? Math.ceil(bandRows / 4) : perCall * Math.ceil(h / 4)) * Math.ceil(wd / 4);
-  const few = fewTilesChunk(rt, cout, callTiles);
+  const few = fewTilesChunk(rt, cin, cout, callTiles);
   const { ptr: u, owned } = rt.winogradWeights(w, b * frames * plane);
   const xp = rt.heap.alloc(
     bandRows < h ? 4 * cin * (bandRows + 2) * wp : perCall * frameBytes,
@@ -5432,9 +5432,10 @@ function winogradConv(rt, x, w, opts, out, [b, cin, frames, hIn, wIn], up, [padT
     rt.heap.free(xp);
   }
 }
-var FEW_TILES = 128;
-function fewTilesChunk(rt, cout, tiles) {
-  if (tiles > FEW_TILES || Math.ceil(tiles / 8) * 8 > Math.ceil(cout / 6) * 6) return 0;
+var FEW_TILES_BYTES = 640 << 10;
+function fewTilesChunk(rt, cin, cout, tiles) {
+  const padded2 = Math.ceil(tiles / 8) * 8;
+  if (4 * cin * padded2 > FEW_TILES_BYTES || padded2 > Math.ceil(cout / 6) * 6) return 0;
   const chunk = Math.ceil(Math.ceil(cout / 6) / (rt.threads * CHUNKS_PER_THREAD));
   return rt.kernels.winogradOutputScratchBytes(chunk, tiles) <= rt.scratchBytes ? chunk : 0;
 }
