@@ -136,6 +136,45 @@ export function groupNormStats(
   }
 }
 
+/**
+ * Half of groupNormStats for slots too few to keep every thread busy (a video's one group per
+ * frame): items [i0, i1) of slots x parts, item (slot, p) covering part p of the slot's
+ * channels (channels g cpg + [p cpg / parts, (p + 1) cpg / parts), rounded down). Pass 0 writes
+ * the float64 sum of the part's values to partials[item]; pass 1 the float64 sum of squared
+ * deviations (taken in float32) from the float32 mean at stats[2 slot]. The host adds the parts
+ * and finishes as groupNormStats does.
+ */
+export function groupNormPartials(
+  x: usize, stats: usize, partials: usize, channels: i32, frames: i32, spatial: i32,
+  groups: i32, parts: i32, pass: i32, i0: i32, i1: i32,
+): void {
+  const cpg = channels / groups;
+  for (let item = i0; item < i1; item++) {
+    const slot = item / parts;
+    const part = item % parts;
+    const g = slot % groups;
+    const bf = slot / groups;
+    const fr = bf % frames;
+    const b = bf / frames;
+    const c0 = g * cpg + part * cpg / parts;
+    const c1 = g * cpg + (part + 1) * cpg / parts;
+    const mean: f32 = pass ? f(stats, <usize> (2 * slot)) : 0;
+    let sum: f64 = 0;
+    for (let c = c0; c < c1; c++) {
+      const p = x + ((<usize> ((b * channels + c) * frames + fr) * <usize> spatial) << 2);
+      if (pass) {
+        for (let i = 0; i < spatial; i++) {
+          const d = <f64> (f(p, <usize> i) - mean);
+          sum += d * d;
+        }
+      } else {
+        for (let i = 0; i < spatial; i++) sum += <f64> f(p, <usize> i);
+      }
+    }
+    store<f64>(partials + (<usize> item << 3), sum);
+  }
+}
+
 /** y = GroupNorm(x) (then SiLU if act) for the planes (b, c, f) in [p0, p1) of [B, C, F, S]. */
 export function groupNormApply(
   x: usize, y: usize, stats: usize, gammaBeta: usize, channels: i32, frames: i32, spatial: i32,

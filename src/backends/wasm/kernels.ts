@@ -138,6 +138,16 @@ export const KERNELS = {
     params: ["x", "stats", "channels", "frames", "spatial", "groups", "eps"],
     range: ["s0", "s1"],
   },
+  /**
+   * Float64 sums (pass 0) or sums of squared deviations from the mean at stats (pass 1) of part
+   * p of the channels of GroupNorm slot s, item s parts + p in [i0, i1), into `partials`.
+   */
+  groupNormPartials: {
+    params: [
+      "x", "stats", "partials", "channels", "frames", "spatial", "groups", "parts", "pass",
+    ],
+    range: ["i0", "i1"],
+  },
   /** y = GroupNorm(x) (then SiLU when act != 0) for the planes (b, c, f) in [p0, p1). */
   groupNormApply: {
     params: [

@@ -124,6 +124,14 @@ export declare const KERNELS: {
         readonly params: readonly ["x", "stats", "channels", "frames", "spatial", "groups", "eps"];
         readonly range: readonly ["s0", "s1"];
     };
+    /**
+     * Float64 sums (pass 0) or sums of squared deviations from the mean at stats (pass 1) of part
+     * p of the channels of GroupNorm slot s, item s parts + p in [i0, i1), into `partials`.
+     */
+    readonly groupNormPartials: {
+        readonly params: readonly ["x", "stats", "partials", "channels", "frames", "spatial", "groups", "parts", "pass"];
+        readonly range: readonly ["i0", "i1"];
+    };
     /** y = GroupNorm(x) (then SiLU when act != 0) for the planes (b, c, f) in [p0, p1). */
     readonly groupNormApply: {
         readonly params: readonly ["x", "y", "stats", "gammaBeta", "channels", "frames", "spatial", "groups", "act"];
