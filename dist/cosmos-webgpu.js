@@ -5232,15 +5232,16 @@ function groupNormStats2(rt, xIn, opts) {
   const stats = rt.alloc([b, frames, opts.groups, 2], "f32", "norm stats");
   const slots = b * frames * opts.groups;
   const args = { x: x.ptr, stats: stats.ptr, channels: c, frames, spatial: spatial2, groups: opts.groups };
-  const want = rt.threads * CHUNKS_PER_THREAD, cpg = c / opts.groups;
+  const cpg = c / opts.groups;
   rt.timed("norm", 0, () => {
-    if (rt.threads > 1 && slots < want && cpg > 1 && cpg * spatial2 >= SPLIT_SLOT_VALUES) {
-      splitStats(rt, args, opts.eps, slots, Math.min(cpg, Math.ceil(want / slots)));
+    if (slots < SPLIT_ITEMS && cpg > 1 && cpg * spatial2 >= SPLIT_SLOT_VALUES) {
+      splitStats(rt, args, opts.eps, slots, Math.min(cpg, Math.ceil(SPLIT_ITEMS / slots)));
     } else rt.launch("groupNormStats", { ...args, eps: opts.eps }, slots);
   });
   return stats;
 }
 var SPLIT_SLOT_VALUES = 1 << 15;
+var SPLIT_ITEMS = 8;
 function splitStats(rt, args, eps, slots, parts) {
   const partials = rt.heap.alloc(8 * slots * parts, "norm partial sums");
   try {

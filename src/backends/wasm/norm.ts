@@ -1,6 +1,6 @@
 /**
  * GroupNorm on the WebAssembly backend (asm/nn.ts): statistics in float64 per (batch, frame or
- * clip, group), split over the threads by channels where there are too few slots to share,
+ * clip, group), split by channels where there are too few slots to share over the threads,
  * and the standalone normalisation (+ SiLU) that convolutions do not fuse.
  * @module
  */
@@ -9,7 +9,7 @@ import type { FusedNorm, GroupNormOptions, Tensor } from "../ops.ts";
 import { groupNormGeometry } from "../geometry.ts";
 import { numel } from "../../types.ts";
 import type { LaunchArgs } from "./kernels.ts";
-import { CHUNKS_PER_THREAD, type WasmRuntime, type WasmTensor } from "./runtime.ts";
+import type { WasmRuntime, WasmTensor } from "./runtime.ts";
 
 /** (mean, rstd) per (batch, frame or 1, group) (the op interface's `groupNormStats`). */
 export function groupNormStats(rt: WasmRuntime, xIn: Tensor, opts: GroupNormOptions): Tensor {
@@ -18,21 +18,26 @@ export function groupNormStats(rt: WasmRuntime, xIn: Tensor, opts: GroupNormOpti
   const stats = rt.alloc([b, frames, opts.groups, 2], "f32", "norm stats");
   const slots = b * frames * opts.groups;
   const args = { x: x.ptr, stats: stats.ptr, channels: c, frames, spatial, groups: opts.groups };
-  const want = rt.threads * CHUNKS_PER_THREAD, cpg = c / opts.groups;
+  const cpg = c / opts.groups;
   rt.timed("norm", 0, () => {
-    if (rt.threads > 1 && slots < want && cpg > 1 && cpg * spatial >= SPLIT_SLOT_VALUES) {
-      splitStats(rt, args, opts.eps, slots, Math.min(cpg, Math.ceil(want / slots)));
+    if (slots < SPLIT_ITEMS && cpg > 1 && cpg * spatial >= SPLIT_SLOT_VALUES) {
+      splitStats(rt, args, opts.eps, slots, Math.min(cpg, Math.ceil(SPLIT_ITEMS / slots)));
     } else rt.launch("groupNormStats", { ...args, eps: opts.eps }, slots);
   });
   return stats;
 }
 
 /**
- * Values per GroupNorm slot from which, when there are fewer slots than a launch's chunks (a
- * video's one group per frame: one slot per frame of a step), each slot's sums are split over
- * the threads by channels (splitStats) rather than taken by one thread each.
+ * Values per GroupNorm slot from which, when there are fewer slots than SPLIT_ITEMS (a video's
+ * one group per frame: one slot per frame of a step), each slot's sums are split by channels
+ * (splitStats) rather than taken by one thread each.
  */
 const SPLIT_SLOT_VALUES = 1 << 15;
+/**
+ * Items (slots x parts) of a split: a few per thread of a 2-core machine. Fixed rather than
+ * taken from the thread count, so that the sums, and so the results, are the same on any.
+ */
+const SPLIT_ITEMS = 8;
 
 /**
  * groupNormStats with each slot's channels in `parts` parts (asm/nn.ts groupNormPartials): the

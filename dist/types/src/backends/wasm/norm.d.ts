@@ -2,12 +2,12 @@
 // @ts-nocheck
 /**
  * GroupNorm on the WebAssembly backend (asm/nn.ts): statistics in float64 per (batch, frame or
- * clip, group), split over the threads by channels where there are too few slots to share,
+ * clip, group), split by channels where there are too few slots to share over the threads,
  * and the standalone normalisation (+ SiLU) that convolutions do not fuse.
  * @module
  */
 import type { FusedNorm, GroupNormOptions, Tensor } from "../ops.d.ts";
-import { type WasmRuntime, type WasmTensor } from "./runtime.d.ts";
+import type { WasmRuntime, WasmTensor } from "./runtime.d.ts";
 /** (mean, rstd) per (batch, frame or 1, group) (the op interface's `groupNormStats`). */
 export declare function groupNormStats(rt: WasmRuntime, xIn: Tensor, opts: GroupNormOptions): Tensor;
 /** GroupNorm (+ SiLU) with precomputed statistics (the op interface's `groupNorm`). */
