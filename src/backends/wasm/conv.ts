@@ -257,10 +257,11 @@ function winogradConv(
  * Bytes of the transformed tiles at one position (cin x tiles floats) up to which a call may
  * take the two passes split by output channels (fewTiles): half of this machine class's 1.25
  * MiB L2, so that they stay there while a thread's channels sweep them (512 channels: 320
- * tiles). Measured, CPU ms per call on 2 threads of an Ice Lake Xeon (loaded by other work),
- * one pass -> two, twice each: 512 channels at 3 x 16 x 16 (48 tiles) 136, 144 -> 59, 54; at
- * 1 x 16 x 16 44, 49 -> 29, 24; at 3 x 32 x 32 (192 tiles, transformed per call) 254, 270 ->
- * 218, 221; 256 channels at 3 x 32 x 32 with GroupNorm and SiLU 90, 102 -> 74, 84.
+ * tiles). Measured on 2 threads of an Ice Lake Xeon, wall ms per call (min of 10), one pass
+ * -> two, three runs each on a quiet machine: 512 channels at 3 x 32 x 32 (192 tiles) 133, 138,
+ * 163 -> 93, 108, 115; 256 channels there 35.7, 35.1, 54.3 -> 27.8, 30.6, 35.5, at 1 x 32 x 32
+ * 13.0, 13.6, 18.5 -> 8.9, 10.5, 11.3; against the code before, 512 channels at 3 x 16 x 16 (48
+ * tiles) with GroupNorm and SiLU 72, 62 -> 24, 39, at 1 x 16 x 16 28, 29 -> 9, 14.
  */
 const FEW_TILES_BYTES = 640 << 10;
 
