@@ -6,7 +6,8 @@
 // input gathering (im2col) with GroupNorm, SiLU, nearest upsampling, zero and causal padding
 // fused in, GroupNorm statistics and application, row softmax, causal temporal attention and
 // the video resamplers. They follow the WGSL kernels of the WebGPU backend (wgsl/) operation for
-// operation, so that both backends round alike.
+// operation, so that both backends round alike, but for SiLU's exponential: a polynomial four
+// at a time here (exp4), the GPU's exp() there, each within a few ulps.
 //
 // Every function takes its share of the work as a range [start, end) of independent items, so
 // the host can hand ranges to several threads sharing one memory; items never write where
@@ -22,9 +23,87 @@
   store<f32>(p + (i << 2), v);
 }
 
+/**
+ * e^x of four floats: x = n ln 2 + r (|r| <= ln 2 / 2, ln 2 in two parts so that r is exact),
+ * e^r by its Taylor series to r^7 (the next term is under 6e-9 of the result, a tenth of a
+ * float32 ulp) in Horner's form, and 2^n from the exponent bits. Within 2 float32 ulps of e^x;
+ * x is held to [-87, 88], where 2^n is a normal float (SiLU's result is unchanged by that:
+ * v / (1 + e^-v) is v to float32 precision for v > 87 and smaller than 1e-36 in magnitude for
+ * v < -88). NaN stays NaN. Multiplies and adds only (no fused multiply-add), so every build
+ * gives the same values.
+ */
+// @ts-ignore: decorator
+@inline function exp4(x: v128): v128 {
+  x = f32x4.max(f32x4.min(x, f32x4.splat(88.0)), f32x4.splat(-87.0));
+  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504)));
+  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.add(r, f32x4.mul(n, f32x4.splat(2.12194440e-4)));
+  let p = f32x4.splat(<f32> (1.0 / 5040.0));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32> (1.0 / 720.0)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32> (1.0 / 120.0)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32> (1.0 / 24.0)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32> (1.0 / 6.0)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(0.5));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
+  return f32x4.mul(p, i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23));
+}
+
+/** SiLU of four floats: v / (1 + e^-v). */
+// @ts-ignore: decorator
+@inline function silu4(v: v128): v128 {
+  return f32x4.div(v, f32x4.add(f32x4.splat(1.0), exp4(f32x4.neg(v))));
+}
+
+/** SiLU of one float, by silu4: every value the same whichever loop computes it. */
 // @ts-ignore: decorator
 @inline function silu(v: f32): f32 {
-  return v / (1.0 + Mathf.exp(-v));
+  return f32x4.extract_lane(silu4(f32x4.splat(v)), 0);
+}
+
+/**
+ * to[j] = (from[j] - mean) rstd g + bt (then SiLU when act != 0) for j < n: four at a time, in
+ * the scalar expression's order (so the same values).
+ */
+// @ts-ignore: decorator
+@inline function normRun(
+  from: usize, to: usize, n: i32, mean: f32, rstd: f32, g: f32, bt: f32, act: i32,
+): void {
+  const vm = f32x4.splat(mean), vr = f32x4.splat(rstd), vg = f32x4.splat(g), vb = f32x4.splat(bt);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const at = <usize> j << 2;
+    let v = f32x4.add(f32x4.mul(f32x4.mul(f32x4.sub(v128.load(from + at), vm), vr), vg), vb);
+    if (act) v = silu4(v);
+    v128.store(to + at, v);
+  }
+  for (; j < n; j++) {
+    let v = (f(from, <usize> j) - mean) * rstd * g + bt;
+    if (act) v = silu(v);
+    put(to, <usize> j, v);
+  }
+}
+
+/**
+ * im2col's run of `run` outputs of one row at stride 1 with no upsampling: output j reads
+ * src[w0 + j] (zero where that is outside [0, wIn)), normalised (then SiLU) when stats != 0.
+ * The inside four at a time (normRun): the same values as the scalar loop.
+ */
+// @ts-ignore: decorator
+@inline function gatherRow(
+  src: usize, dst: usize, run: i32, w0: i32, wIn: i32, stats: usize, mean: f32, rstd: f32,
+  g: f32, bt: f32, act: i32,
+): void {
+  // Outputs [ja, jb) read inside the row.
+  const ja = min(run, max(0, -w0));
+  const jb = max(ja, min(run, wIn - w0));
+  if (ja > 0) memory.fill(dst, 0, <usize> ja << 2);
+  if (jb < run) memory.fill(dst + (<usize> jb << 2), 0, <usize> (run - jb) << 2);
+  const from = src + (<usize> (w0 + ja) << 2);
+  const to = dst + (<usize> ja << 2);
+  const n = jb - ja;
+  if (stats) normRun(from, to, n, mean, rstd, g, bt, act);
+  else memory.copy(to, from, <usize> n << 2);
 }
 
 /**
@@ -81,18 +160,22 @@ export function im2col(
           mean = load<f32>(s);
           rstd = load<f32>(s, 4);
         }
-        for (let j = 0; j < run; j++) {
-          let w = (wo + j) * sw - padW + dw;
-          let v: f32 = 0.0;
-          if (w >= 0 && w < wLim) {
-            if (up > 1) w = w / up;
-            v = f(src, <usize> w);
-            if (stats) {
-              v = (v - mean) * rstd * g + bt;
-              if (act) v = silu(v);
+        if (sw == 1 && up == 1) {
+          gatherRow(src, rowOut, run, wo - padW + dw, wIn, stats, mean, rstd, g, bt, act);
+        } else {
+          for (let j = 0; j < run; j++) {
+            let w = (wo + j) * sw - padW + dw;
+            let v: f32 = 0.0;
+            if (w >= 0 && w < wLim) {
+              if (up > 1) w = w / up;
+              v = f(src, <usize> w);
+              if (stats) {
+                v = (v - mean) * rstd * g + bt;
+                if (act) v = silu(v);
+              }
             }
+            put(rowOut, <usize> j, v);
           }
-          put(rowOut, <usize> j, v);
         }
       }
       n += run;
@@ -136,6 +219,45 @@ export function groupNormStats(
   }
 }
 
+/**
+ * Half of groupNormStats for slots too few to keep every thread busy (a video's one group per
+ * frame): items [i0, i1) of slots x parts, item (slot, p) covering part p of the slot's
+ * channels (channels g cpg + [p cpg / parts, (p + 1) cpg / parts), rounded down). Pass 0 writes
+ * the float64 sum of the part's values to partials[item]; pass 1 the float64 sum of squared
+ * deviations (taken in float32) from the float32 mean at stats[2 slot]. The host adds the parts
+ * and finishes as groupNormStats does.
+ */
+export function groupNormPartials(
+  x: usize, stats: usize, partials: usize, channels: i32, frames: i32, spatial: i32,
+  groups: i32, parts: i32, pass: i32, i0: i32, i1: i32,
+): void {
+  const cpg = channels / groups;
+  for (let item = i0; item < i1; item++) {
+    const slot = item / parts;
+    const part = item % parts;
+    const g = slot % groups;
+    const bf = slot / groups;
+    const fr = bf % frames;
+    const b = bf / frames;
+    const c0 = g * cpg + part * cpg / parts;
+    const c1 = g * cpg + (part + 1) * cpg / parts;
+    const mean: f32 = pass ? f(stats, <usize> (2 * slot)) : 0;
+    let sum: f64 = 0;
+    for (let c = c0; c < c1; c++) {
+      const p = x + ((<usize> ((b * channels + c) * frames + fr) * <usize> spatial) << 2);
+      if (pass) {
+        for (let i = 0; i < spatial; i++) {
+          const d = <f64> (f(p, <usize> i) - mean);
+          sum += d * d;
+        }
+      } else {
+        for (let i = 0; i < spatial; i++) sum += <f64> f(p, <usize> i);
+      }
+    }
+    store<f64>(partials + (<usize> item << 3), sum);
+  }
+}
+
 /** y = GroupNorm(x) (then SiLU if act) for the planes (b, c, f) in [p0, p1) of [B, C, F, S]. */
 export function groupNormApply(
   x: usize, y: usize, stats: usize, gammaBeta: usize, channels: i32, frames: i32, spatial: i32,
@@ -151,11 +273,7 @@ export function groupNormApply(
     const g = f(gammaBeta, 2 * c), bt = f(gammaBeta, 2 * c + 1);
     const src = x + ((<usize> plane * <usize> spatial) << 2);
     const dst = y + ((<usize> plane * <usize> spatial) << 2);
-    for (let i = 0; i < spatial; i++) {
-      let v = (f(src, <usize> i) - mean) * rstd * g + bt;
-      if (act) v = silu(v);
-      put(dst, <usize> i, v);
-    }
+    normRun(src, dst, spatial, mean, rstd, g, bt, act);
   }
 }
 

@@ -19,16 +19,18 @@
 // direct sum 2.4e-6). B^T and A^T are exact in float32; G (thirds and fifteenths) is applied in
 // float64 by the weight transform, rounded once.
 //
-// The host transforms the weights once per layer (winogradWeights, into winogradWeightsBytes),
+// The host transforms the weights once per layer (winogradWeights, asm/winograd_weights.ts),
 // laid out as the GEMM micro-kernel's packed A: U[pos][co / MR][ci][co % MR], 36 positions,
 // Cout padded with zeros to a multiple of MR. winogradConv then computes output tiles [t0, t1)
 // (4x4 tiles numbered row-major over ceil(H / 4) x ceil(W / 4)) in blocks of NB tiles (16 to
 // 128, by the size of U): the input transform of the block into V[pos][tile / NR][ci][tile % NR]
 // (the micro-kernel's packed B), 36 GEMMs M[co][pos] = U[pos] V[pos] (Cout x NB), and the output
 // transform with bias and residual.
-// Threads sharing one memory split the tiles, each with its own scratch (winogradScratchBytes).
+// Threads sharing one memory split the tiles, each with its own scratch (winogradScratchBytes);
+// or, for calls of few tiles, the output channels (winogradInput, then winogradOutput, below).
 
 import { microKernel } from "./gemm";
+
 
 // The micro-kernel's tile (asm/gemm.ts).
 // @ts-ignore: decorator
@@ -59,191 +61,10 @@ const KV: usize = memory.data<f32>([1.5, 2.5, 0.5, 2.0, 0.25, 4.0, 0.125, 8.0], 
   return (a + b - 1) / b * b;
 }
 
-/** Bytes of the transformed weights of a layer. */
-export function winogradWeightsBytes(cout: i32, cin: i32): i32 {
-  return 36 * roundUp(cout, MR) * cin * 4;
-}
-
 /** Scratch bytes of one thread's winogradConv. */
 export function winogradScratchBytes(cout: i32, cin: i32): i32 {
   const nb = blockTiles(cout, cin);
   return (36 * cin * nb + 36 * roundUp(cout, MR) * nb + 36 * 4 * 2) * 4 + 64;
-}
-
-/** Torch-layout weights w[Cout, Cin, 3, 3] at `w` -> U at `u` (winogradWeightsBytes). */
-export function winogradWeights(w: usize, u: usize, cout: i32, cin: i32): void {
-  winogradWeightsRange(w, u, cout, cin, 0, roundUp(cout, MR));
-}
-
-/**
- * Output channels [co0, co1) of winogradWeights (up to roundUp(cout, 6): the padding channels
- * are zeroed), so threads can share a layer's transform: U = G g G^T per (co, ci), in float64
- * and rounded once. Straight-line code: the layer is transformed on every call, so this is hot.
- */
-export function winogradWeightsRange(
-  w: usize, u: usize, cout: i32, cin: i32, co0: i32, co1: i32,
-): void {
-  const coutP = roundUp(cout, MR);
-  const posStride = <usize> (coutP * cin) << 2;
-  const third: f64 = 1.0 / 3.0;
-  const fifteenth: f64 = 1.0 / 15.0;
-  for (let co = co0; co < co1; co++) {
-    const panel = co / MR;
-    const r = co % MR;
-    for (let ci = 0; ci < cin; ci++) {
-      const dst = u + (<usize> ((panel * cin + ci) * MR + r) << 2);
-      if (co >= cout) {
-        for (let p = 0; p < 36; p++) store<f32>(dst + <usize> p * posStride, 0);
-        continue;
-      }
-      transformOne(w + (<usize> ((co * cin + ci) * 9) << 2), dst, posStride, third, fifteenth);
-    }
-  }
-}
-
-// Input channels per block of winogradWeightsPanels.
-// @ts-ignore: decorator
-@inline const CB: i32 = 8;
-
-/** Scratch bytes of one thread's winogradWeightsPanels. */
-export function winogradWeightsScratchBytes(): i32 {
-  return 36 * CB * MR * 4 + 16;
-}
-
-/**
- * Panels [p0, p1) of MR output channels of winogradWeights, the same values: each block of MR
- * channels x CB input channels is transformed into `scratch` laid out as U ([36][CB][MR]), then
- * copied out as 36 runs of CB x MR contiguous floats. Writing each (co, ci)'s 36 values straight
- * to U scatters them over 36 places a layer's width apart, which caches and store buffers serve
- * badly: 62 ms against 1.7 ms single-thread for 256 channels against 128 (4x the values),
- * measured on a 2.8 GHz Xeon.
- */
-export function winogradWeightsPanels(
-  w: usize, u: usize, cout: i32, cin: i32, scratch: usize, p0: i32, p1: i32,
-): void {
-  const coutP = roundUp(cout, MR);
-  const posStride = <usize> (coutP * cin) << 2;
-  const tmp = (scratch + 15) & ~(<usize> 15);
-  const tmpPos = <usize> (CB * MR) << 2;
-  const third: f64 = 1.0 / 3.0;
-  const fifteenth: f64 = 1.0 / 15.0;
-  for (let panel = p0; panel < p1; panel++) {
-    for (let ci0 = 0; ci0 < cin; ci0 += CB) {
-      const nb = min(CB, cin - ci0);
-      // Two output channels at a time, one to each f64x2 lane (the same operations as
-      // transformOne's, so the same values); channels past cout (the last panel's padding) one
-      // at a time, stored as +0 (zero taps would give -0 at some positions).
-      for (let r = 0; r < MR; r += 2) {
-        const co = panel * MR + r;
-        for (let j = 0; j < nb; j++) {
-          const src = w + (<usize> ((co * cin + ci0 + j) * 9) << 2);
-          const dst = tmp + (<usize> (j * MR + r) << 2);
-          if (co + 1 < cout) {
-            transformPair(src, <usize> (cin * 9) << 2, dst, tmpPos);
-            continue;
-          }
-          for (let l = 0; l < 2; l++) {
-            const d = dst + (<usize> l << 2);
-            if (co + l < cout) transformOne(src, d, tmpPos, third, fifteenth);
-            else for (let p = 0; p < 36; p++) store<f32>(d + <usize> p * tmpPos, 0);
-          }
-        }
-      }
-      const out = u + (<usize> ((panel * cin + ci0) * MR) << 2);
-      const run = <usize> (nb * MR) << 2;
-      for (let p = 0; p < 36; p++) memory.copy(out + <usize> p * posStride, tmp + <usize> p * tmpPos, run);
-    }
-  }
-}
-
-/** Tap k of two channels' 3x3 taps (at src and src + next bytes) as f64x2. */
-// @ts-ignore: decorator
-@inline function tap2(src: usize, next: usize, k: usize): v128 {
-  const a = <f64> load<f32>(src + (k << 2));
-  return f64x2.replace_lane(f64x2.splat(a), 1, <f64> load<f32>(src + next + (k << 2)));
-}
-
-/**
- * transformOne for two channels at once, one per f64x2 lane: their U at dst (lane 0) and
- * dst + 4 (lane 1), position p at p * posStride.
- */
-// @ts-ignore: decorator
-@inline function transformPair(src: usize, next: usize, dst: usize, posStride: usize): void {
-  const third = f64x2.splat(1.0 / 3.0);
-  const fifteenth = f64x2.splat(1.0 / 15.0);
-  const two = f64x2.splat(2), four = f64x2.splat(4), eight = f64x2.splat(8), sixteen = f64x2.splat(16);
-  const g00 = tap2(src, next, 0), g01 = tap2(src, next, 1), g02 = tap2(src, next, 2);
-  const g10 = tap2(src, next, 3), g11 = tap2(src, next, 4), g12 = tap2(src, next, 5);
-  const g20 = tap2(src, next, 6), g21 = tap2(src, next, 7), g22 = tap2(src, next, 8);
-  rowOut2(dst, posStride, 0, g00, g01, g02, third, fifteenth, two, four, eight, sixteen);
-  rowOut2(dst, posStride, 1,
-    f64x2.mul(f64x2.add(f64x2.add(g00, g10), g20), third),
-    f64x2.mul(f64x2.add(f64x2.add(g01, g11), g21), third),
-    f64x2.mul(f64x2.add(f64x2.add(g02, g12), g22), third), third, fifteenth, two, four, eight, sixteen);
-  rowOut2(dst, posStride, 2,
-    f64x2.mul(f64x2.sub(f64x2.add(f64x2.neg(g00), g10), g20), third),
-    f64x2.mul(f64x2.sub(f64x2.add(f64x2.neg(g01), g11), g21), third),
-    f64x2.mul(f64x2.sub(f64x2.add(f64x2.neg(g02), g12), g22), third), third, fifteenth, two, four, eight, sixteen);
-  rowOut2(dst, posStride, 3,
-    f64x2.mul(f64x2.sub(f64x2.sub(f64x2.mul(f64x2.neg(sixteen), g00), f64x2.mul(eight, g10)), f64x2.mul(four, g20)), fifteenth),
-    f64x2.mul(f64x2.sub(f64x2.sub(f64x2.mul(f64x2.neg(sixteen), g01), f64x2.mul(eight, g11)), f64x2.mul(four, g21)), fifteenth),
-    f64x2.mul(f64x2.sub(f64x2.sub(f64x2.mul(f64x2.neg(sixteen), g02), f64x2.mul(eight, g12)), f64x2.mul(four, g22)), fifteenth),
-    third, fifteenth, two, four, eight, sixteen);
-  rowOut2(dst, posStride, 4,
-    f64x2.mul(f64x2.add(f64x2.sub(g00, f64x2.mul(two, g10)), f64x2.mul(four, g20)), fifteenth),
-    f64x2.mul(f64x2.add(f64x2.sub(g01, f64x2.mul(two, g11)), f64x2.mul(four, g21)), fifteenth),
-    f64x2.mul(f64x2.add(f64x2.sub(g02, f64x2.mul(two, g12)), f64x2.mul(four, g22)), fifteenth),
-    third, fifteenth, two, four, eight, sixteen);
-  rowOut2(dst, posStride, 5, g20, g21, g22, third, fifteenth, two, four, eight, sixteen);
-}
-
-/** rowOut for two channels: each value's lanes rounded to float32 and stored side by side. */
-// @ts-ignore: decorator
-@inline function rowOut2(
-  dst: usize, posStride: usize, i: i32, a: v128, b: v128, c: v128, third: v128, fifteenth: v128,
-  two: v128, four: v128, eight: v128, sixteen: v128,
-): void {
-  const base = dst + <usize> (i * 6) * posStride;
-  v128.store64_lane(base, f32x4.demote_f64x2_zero(a), 0);
-  v128.store64_lane(base + posStride, f32x4.demote_f64x2_zero(f64x2.mul(f64x2.add(f64x2.add(a, b), c), third)), 0);
-  v128.store64_lane(base + 2 * posStride, f32x4.demote_f64x2_zero(f64x2.mul(f64x2.sub(f64x2.add(f64x2.neg(a), b), c), third)), 0);
-  v128.store64_lane(base + 3 * posStride, f32x4.demote_f64x2_zero(f64x2.mul(f64x2.sub(f64x2.sub(f64x2.mul(f64x2.neg(sixteen), a), f64x2.mul(eight, b)), f64x2.mul(four, c)), fifteenth)), 0);
-  v128.store64_lane(base + 4 * posStride, f32x4.demote_f64x2_zero(f64x2.mul(f64x2.add(f64x2.sub(a, f64x2.mul(two, b)), f64x2.mul(four, c)), fifteenth)), 0);
-  v128.store64_lane(base + 5 * posStride, f32x4.demote_f64x2_zero(c), 0);
-}
-
-/** U = G g G^T of the 3x3 taps at `src`, position p stored at dst + p * posStride. */
-// @ts-ignore: decorator
-@inline function transformOne(src: usize, dst: usize, posStride: usize, third: f64, fifteenth: f64): void {
-  const g00 = <f64> load<f32>(src), g01 = <f64> load<f32>(src, 4), g02 = <f64> load<f32>(src, 8);
-  const g10 = <f64> load<f32>(src, 12), g11 = <f64> load<f32>(src, 16), g12 = <f64> load<f32>(src, 20);
-  const g20 = <f64> load<f32>(src, 24), g21 = <f64> load<f32>(src, 28), g22 = <f64> load<f32>(src, 32);
-  rowOut(dst, posStride, 0, g00, g01, g02, third, fifteenth);
-  rowOut(dst, posStride, 1, (g00 + g10 + g20) * third, (g01 + g11 + g21) * third,
-    (g02 + g12 + g22) * third, third, fifteenth);
-  rowOut(dst, posStride, 2, (-g00 + g10 - g20) * third, (-g01 + g11 - g21) * third,
-    (-g02 + g12 - g22) * third, third, fifteenth);
-  rowOut(dst, posStride, 3, (-16 * g00 - 8 * g10 - 4 * g20) * fifteenth,
-    (-16 * g01 - 8 * g11 - 4 * g21) * fifteenth, (-16 * g02 - 8 * g12 - 4 * g22) * fifteenth,
-    third, fifteenth);
-  rowOut(dst, posStride, 4, (g00 - 2 * g10 + 4 * g20) * fifteenth,
-    (g01 - 2 * g11 + 4 * g21) * fifteenth, (g02 - 2 * g12 + 4 * g22) * fifteenth,
-    third, fifteenth);
-  rowOut(dst, posStride, 5, g20, g21, g22, third, fifteenth);
-}
-
-/** Stores row i of (G g) G^T, from row (a, b, c) of G g, at positions i * 6 + k. */
-// @ts-ignore: decorator
-@inline function rowOut(
-  dst: usize, posStride: usize, i: i32, a: f64, b: f64, c: f64, third: f64, fifteenth: f64,
-): void {
-  const base = dst + <usize> (i * 6) * posStride;
-  store<f32>(base, <f32> a);
-  store<f32>(base + posStride, <f32> ((a + b + c) * third));
-  store<f32>(base + 2 * posStride, <f32> ((-a + b - c) * third));
-  store<f32>(base + 3 * posStride, <f32> ((-16 * a - 8 * b - 4 * c) * fifteenth));
-  store<f32>(base + 4 * posStride, <f32> ((a - 2 * b + 4 * c) * fifteenth));
-  store<f32>(base + 5 * posStride, <f32> c);
 }
 
 // @ts-ignore: decorator
@@ -299,6 +120,192 @@ export function winogradWeightsPanels(
 }
 
 /**
+ * The input transform of four tiles t .. t + 3 (of which `valid` are real tiles: lanes past them
+ * are zeros) of one channel of X (`channel`: its first frame's padded plane) into the four
+ * lanes of V at dst, position p at dst + p * vPos (bytes). Four tiles side by side in a tile
+ * row, inside X, take vector loads; others a lane-by-lane gather with the same arithmetic.
+ */
+// @ts-ignore: decorator
+@inline function inputTiles(
+  channel: usize, t: i32, valid: i32, tilesW: i32, tilesF: i32, framePlane: usize,
+  hp: i32, wp: i32, dst: usize, vPos: usize, tmp: usize, tmp2: usize,
+): void {
+  const c15 = v128.load32_splat(KV);
+  const c25 = v128.load32_splat(KV, 4);
+  const half = v128.load32_splat(KV, 8);
+  const two = v128.load32_splat(KV, 12);
+  const rowBytes = <usize> wp << 2;
+  const tf = t % tilesF;
+  const plane = channel + ((<usize> (t / tilesF) * framePlane) << 2);
+  const r0 = tf / tilesW * 4;
+  const c0 = tf % tilesW * 4;
+  // Rows of the patch (B^T along each row, into tmp), then columns (B^T down each column).
+  if (valid >= 4 && c0 + 18 <= wp && r0 + 6 <= hp) {
+    // Each row of the 6 x 18 patch as five loads (the last of two floats), transposed to the 6
+    // tile-lane vectors.
+    let src = plane + <usize> r0 * rowBytes + (<usize> c0 << 2);
+    for (let i = 0; i < 6; i++) {
+      const v0 = v128.load(src);
+      const v1 = v128.load(src, 16);
+      const v2 = v128.load(src, 32);
+      const v3 = v128.load(src, 48);
+      const v4 = v128.load64_zero(src, 64);
+      bt6(
+        col(v0, v1, v2, v3, 0), col(v0, v1, v2, v3, 1), col(v0, v1, v2, v3, 2),
+        col(v0, v1, v2, v3, 3), col(v1, v2, v3, v4, 0), col(v1, v2, v3, v4, 1),
+        tmp + <usize> (i * 96), 16, c15, c25, half, two,
+      );
+      src += rowBytes;
+    }
+  } else {
+    for (let l = 0; l < 4; l++) {
+      const lane = tmp2 + (<usize> l << 2);
+      const tl = t + l;
+      const tlf = tl % tilesF;
+      const r1 = tlf / tilesW * 4;
+      const c1 = tlf % tilesW * 4;
+      let src = channel + ((<usize> (tl / tilesF) * framePlane) << 2) + <usize> r1 * rowBytes +
+        (<usize> c1 << 2);
+      for (let i = 0; i < 6; i++) {
+        const d = lane + <usize> (i * 96);
+        for (let j = 0; j < 6; j++) {
+          const inside = l < valid && r1 + i < hp && c1 + j < wp;
+          store<f32>(d + (<usize> j << 4), inside ? load<f32>(src + (<usize> j << 2)) : 0);
+        }
+        src += rowBytes;
+      }
+    }
+    for (let i = 0; i < 6; i++) {
+      const d = tmp2 + <usize> (i * 96);
+      bt6(
+        v128.load(d), v128.load(d, 16), v128.load(d, 32), v128.load(d, 48), v128.load(d, 64),
+        v128.load(d, 80), tmp + <usize> (i * 96), 16, c15, c25, half, two,
+      );
+    }
+  }
+  for (let j = 0; j < 6; j++) {
+    const s = tmp + (<usize> j << 4);
+    bt6(
+      v128.load(s), v128.load(s, 96), v128.load(s, 192), v128.load(s, 288),
+      v128.load(s, 384), v128.load(s, 480), dst + <usize> j * vPos, 6 * vPos,
+      c15, c25, half, two,
+    );
+  }
+}
+
+/**
+ * The 36 products M[co][pos][tile] = U[pos] V[pos] for output channels [i0, i1) (multiples of
+ * MR) and ntP tiles: U with positions uPos bytes apart, V (depth cin, ntP tiles) with positions
+ * vPos apart, M's row of channel i0 at Mb (rows mRow bytes apart, positions ps apart).
+ */
+// @ts-ignore: decorator
+@inline function multiply(
+  u: usize, uPos: usize, v: usize, vPos: usize, Mb: usize, mRow: usize, ps: usize, cin: i32,
+  i0: i32, i1: i32, ntP: i32,
+): void {
+  for (let pos = 0; pos < 36; pos++) {
+    const a = u + <usize> pos * uPos;
+    const b = v + <usize> pos * vPos;
+    const c = Mb + <usize> pos * ps;
+    for (let i = i0; i < i1; i += MR) {
+      const pa = a + (<usize> (i * cin) << 2);
+      const pc = c + <usize> (i - i0) * mRow;
+      for (let j = 0; j < ntP; j += NR) {
+        microKernel(pa, b + (<usize> (j * cin) << 2), cin, pc + (<usize> j << 2), mRow, false, 0);
+      }
+    }
+  }
+}
+
+/**
+ * The output transform of tiles t .. t + nt - 1 for output channels [co0, co1): A^T along the
+ * rows of M (channel co0's row at Mb, rows mRow bytes apart, positions ps apart; into tmp),
+ * then down the columns (into tmp2), + bias (+ R) on the way to Y, four tiles to a vector.
+ */
+// @ts-ignore: decorator
+@inline function outputTiles(
+  Mb: usize, mRow: usize, ps: usize, bias: usize, res: usize, y: usize, ys: i32, co0: i32,
+  co1: i32, t: i32, nt: i32, tilesW: i32, tilesF: i32, h: i32, w: i32, tmp: usize, tmp2: usize,
+): void {
+  for (let co = co0; co < co1; co++) {
+    const bv = bias ? v128.load32_splat(bias + (<usize> co << 2)) : f32x4.splat(0);
+    const outChannel = <usize> co * <usize> ys;
+    const hw = <usize> h * <usize> w;
+    const mco = Mb + <usize> (co - co0) * mRow;
+    for (let g = 0; g < nt; g += 4) {
+      let src = mco + (<usize> g << 2);
+      for (let i = 0; i < 6; i++) {
+        at6(
+          v128.load(src), v128.load(src + ps), v128.load(src + 2 * ps), v128.load(src + 3 * ps),
+          v128.load(src + 4 * ps), v128.load(src + 5 * ps), tmp + <usize> (i * 64), 16,
+        );
+        src += 6 * ps;
+      }
+      for (let c = 0; c < 4; c++) {
+        const s = tmp + (<usize> c << 4);
+        at6(
+          v128.load(s), v128.load(s, 64), v128.load(s, 128), v128.load(s, 192), v128.load(s, 256),
+          v128.load(s, 320), tmp2 + (<usize> c << 4), 64,
+        );
+      }
+      const tg = t + g;
+      const tf = tg % tilesF;
+      const outPlane = outChannel + <usize> (tg / tilesF) * hw;
+      const r0 = tf / tilesW * 4;
+      const c0 = tf % tilesW * 4;
+      if (g + 4 <= nt && c0 + 16 <= w && r0 + 4 <= h) {
+        // Four whole tiles side by side: each output row transposed to four tiles' rows.
+        for (let r = 0; r < 4; r++) {
+          const o = tmp2 + <usize> (r * 64);
+          const o0 = v128.load(o);
+          const o1 = v128.load(o, 16);
+          const o2 = v128.load(o, 32);
+          const o3 = v128.load(o, 48);
+          let y0 = f32x4.add(col(o0, o1, o2, o3, 0), bv);
+          let y1 = f32x4.add(col(o0, o1, o2, o3, 1), bv);
+          let y2 = f32x4.add(col(o0, o1, o2, o3, 2), bv);
+          let y3 = f32x4.add(col(o0, o1, o2, o3, 3), bv);
+          const at = (outPlane + <usize> (r0 + r) * <usize> w + <usize> c0) << 2;
+          if (res) {
+            const rp = res + at;
+            y0 = f32x4.add(y0, v128.load(rp));
+            y1 = f32x4.add(y1, v128.load(rp, 16));
+            y2 = f32x4.add(y2, v128.load(rp, 32));
+            y3 = f32x4.add(y3, v128.load(rp, 48));
+          }
+          const yp = y + at;
+          v128.store(yp, y0);
+          v128.store(yp, y1, 16);
+          v128.store(yp, y2, 32);
+          v128.store(yp, y3, 48);
+        }
+        continue;
+      }
+      const b: f32 = bias ? load<f32>(bias + (<usize> co << 2)) : 0;
+      const lanes = min(4, nt - g);
+      for (let l = 0; l < lanes; l++) {
+        const tl = tg + l;
+        const tlf = tl % tilesF;
+        const lanePlane = outChannel + <usize> (tl / tilesF) * hw;
+        const r1 = tlf / tilesW * 4;
+        const c1 = tlf % tilesW * 4;
+        const rows = min(4, h - r1);
+        const cols = min(4, w - c1);
+        const lane = tmp2 + (<usize> l << 2);
+        for (let r = 0; r < rows; r++) {
+          const at = (lanePlane + <usize> (r1 + r) * <usize> w + <usize> c1) << 2;
+          for (let cc = 0; cc < cols; cc++) {
+            let v = load<f32>(lane + (<usize> (r * 4 + cc) << 4)) + b;
+            if (res) v += load<f32>(res + at + (<usize> cc << 2));
+            store<f32>(y + at + (<usize> cc << 2), v);
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
  * Output tiles [t0, t1) of the convolution of X (at `x`, [cin, frames, h + 2, w + 2], each frame
  * zero-padded) with the transformed weights `u` (winogradWeights) into Y (at `y`: channel co's
  * [frames, h, w] at co * ys floats), plus bias[co] when bias != 0, plus R (at `res`, laid out as
@@ -306,10 +313,10 @@ export function winogradWeightsPanels(
  * ceil(h / 4) x ceil(w / 4); `scratch` holds winogradScratchBytes(cout, cin) bytes of the calling
  * thread's own.
  *
- * Per block: V[pos][tile / NR][ci][tile % NR] (the GEMM's packed B), M[co][pos][tile] (so that
- * the output transform reads it in order). The transforms run four tiles to a vector; tiles
- * whose patch crosses the edge of X or Y, or that are not four side by side in a tile row, go
- * through a lane-by-lane gather or scatter with the same arithmetic.
+ * Per block of NB tiles: V[pos][tile / NR][ci][tile % NR] (the GEMM's packed B), M[co][pos][tile]
+ * (so that the output transform reads it in order), every output channel. Each block reads all
+ * of U: a call over few tiles is better split by output channels (winogradInput and
+ * winogradOutput).
  */
 export function winogradConv(
   x: usize, u: usize, bias: usize, res: usize, y: usize,
@@ -319,9 +326,6 @@ export function winogradConv(
   const tilesF = ((h + 3) >> 2) * tilesW;
   const framePlane = <usize> (h + 2) * <usize> (w + 2);
   const coutP = roundUp(cout, MR);
-  const hp = h + 2;
-  const wp = w + 2;
-  const rowBytes = <usize> wp << 2;
   const NB = blockTiles(cout, cin);
   const vPos = <usize> (cin * NB) << 2;
   const uPos = <usize> (coutP * cin) << 2;
@@ -330,168 +334,93 @@ export function winogradConv(
   const Mb = V + 36 * vPos;
   const tmp = Mb + <usize> coutP * mRow;
   const tmp2 = tmp + 36 * 16;
-  const c15 = v128.load32_splat(KV);
-  const c25 = v128.load32_splat(KV, 4);
-  const half = v128.load32_splat(KV, 8);
-  const two = v128.load32_splat(KV, 12);
   for (let tb = t0; tb < t1; tb += NB) {
     const nt = min(NB, t1 - tb);
     const ntP = roundUp(nt, NR);
-    // Input transform, four tiles to a vector: rows of the patch (B^T along each row, into tmp),
-    // then columns (B^T down each column, into V).
     for (let ci = 0; ci < cin; ci++) {
       const channel = x + ((<usize> ci * <usize> frames * framePlane) << 2);
       for (let g = 0; g < ntP; g += 4) {
-        const t = tb + g;
-        const tf = t % tilesF;
-        const plane = channel + ((<usize> (t / tilesF) * framePlane) << 2);
-        const r0 = tf / tilesW * 4;
-        const c0 = tf % tilesW * 4;
-        if (g + 4 <= nt && c0 + 18 <= wp && r0 + 6 <= hp) {
-          // Four tiles side by side in one tile row, inside X: each row of the 6 x 18 patch as
-          // five loads (the last of two floats), transposed to the 6 tile-lane vectors.
-          let src = plane + <usize> r0 * rowBytes + (<usize> c0 << 2);
-          for (let i = 0; i < 6; i++) {
-            const v0 = v128.load(src);
-            const v1 = v128.load(src, 16);
-            const v2 = v128.load(src, 32);
-            const v3 = v128.load(src, 48);
-            const v4 = v128.load64_zero(src, 64);
-            bt6(
-              col(v0, v1, v2, v3, 0), col(v0, v1, v2, v3, 1), col(v0, v1, v2, v3, 2),
-              col(v0, v1, v2, v3, 3), col(v1, v2, v3, v4, 0), col(v1, v2, v3, v4, 1),
-              tmp + <usize> (i * 96), 16, c15, c25, half, two,
-            );
-            src += rowBytes;
-          }
-        } else {
-          for (let l = 0; l < 4; l++) {
-            const lane = tmp2 + (<usize> l << 2);
-            const tl = tb + g + l;
-            const tlf = tl % tilesF;
-            const r1 = tlf / tilesW * 4;
-            const c1 = tlf % tilesW * 4;
-            let src = channel + ((<usize> (tl / tilesF) * framePlane) << 2) + <usize> r1 * rowBytes +
-              (<usize> c1 << 2);
-            for (let i = 0; i < 6; i++) {
-              const d = lane + <usize> (i * 96);
-              for (let j = 0; j < 6; j++) {
-                const inside = g + l < nt && r1 + i < hp && c1 + j < wp;
-                store<f32>(d + (<usize> j << 4), inside ? load<f32>(src + (<usize> j << 2)) : 0);
-              }
-              src += rowBytes;
-            }
-          }
-          for (let i = 0; i < 6; i++) {
-            const d = tmp2 + <usize> (i * 96);
-            bt6(
-              v128.load(d), v128.load(d, 16), v128.load(d, 32), v128.load(d, 48), v128.load(d, 64),
-              v128.load(d, 80), tmp + <usize> (i * 96), 16, c15, c25, half, two,
-            );
-          }
-        }
         const dst = V + (<usize> (((g >> 3) * cin + ci) * NR + (g & 4)) << 2);
-        for (let j = 0; j < 6; j++) {
-          const s = tmp + (<usize> j << 4);
-          bt6(
-            v128.load(s), v128.load(s, 96), v128.load(s, 192), v128.load(s, 288),
-            v128.load(s, 384), v128.load(s, 480), dst + <usize> j * vPos, 6 * vPos,
-            c15, c25, half, two,
-          );
-        }
+        inputTiles(channel, tb + g, nt - g, tilesW, tilesF, framePlane, h + 2, w + 2, dst, vPos, tmp, tmp2);
       }
     }
-    // M[co][pos] = U[pos] V[pos], Cout x ntP for each position.
-    for (let pos = 0; pos < 36; pos++) {
-      const a = u + <usize> pos * uPos;
-      const b = V + <usize> pos * vPos;
-      const c = Mb + (<usize> (pos * NB) << 2);
-      for (let i = 0; i < coutP; i += MR) {
-        const pa = a + (<usize> (i * cin) << 2);
-        const pc = c + <usize> i * mRow;
-        for (let j = 0; j < ntP; j += NR) {
-          microKernel(pa, b + (<usize> (j * cin) << 2), cin, pc + (<usize> j << 2), mRow, false, 0);
-        }
-      }
-    }
-    // Output transform, four tiles to a vector: A^T along the rows of M (into tmp), then down
-    // the columns (into tmp2), + bias (+ R) on the way to Y.
-    for (let co = 0; co < cout; co++) {
-      const bv = bias ? v128.load32_splat(bias + (<usize> co << 2)) : f32x4.splat(0);
-      const outChannel = <usize> co * <usize> ys;
-      const hw = <usize> h * <usize> w;
-      const mco = Mb + <usize> co * mRow;
-      const ps = <usize> NB << 2;
-      for (let g = 0; g < nt; g += 4) {
-        let src = mco + (<usize> g << 2);
-        for (let i = 0; i < 6; i++) {
-          at6(
-            v128.load(src), v128.load(src + ps), v128.load(src + 2 * ps), v128.load(src + 3 * ps),
-            v128.load(src + 4 * ps), v128.load(src + 5 * ps), tmp + <usize> (i * 64), 16,
-          );
-          src += 6 * ps;
-        }
-        for (let c = 0; c < 4; c++) {
-          const s = tmp + (<usize> c << 4);
-          at6(
-            v128.load(s), v128.load(s, 64), v128.load(s, 128), v128.load(s, 192), v128.load(s, 256),
-            v128.load(s, 320), tmp2 + (<usize> c << 4), 64,
-          );
-        }
-        const t = tb + g;
-        const tf = t % tilesF;
-        const outPlane = outChannel + <usize> (t / tilesF) * hw;
-        const r0 = tf / tilesW * 4;
-        const c0 = tf % tilesW * 4;
-        if (g + 4 <= nt && c0 + 16 <= w && r0 + 4 <= h) {
-          // Four whole tiles side by side: each output row transposed to four tiles' rows.
-          for (let r = 0; r < 4; r++) {
-            const o = tmp2 + <usize> (r * 64);
-            const o0 = v128.load(o);
-            const o1 = v128.load(o, 16);
-            const o2 = v128.load(o, 32);
-            const o3 = v128.load(o, 48);
-            let y0 = f32x4.add(col(o0, o1, o2, o3, 0), bv);
-            let y1 = f32x4.add(col(o0, o1, o2, o3, 1), bv);
-            let y2 = f32x4.add(col(o0, o1, o2, o3, 2), bv);
-            let y3 = f32x4.add(col(o0, o1, o2, o3, 3), bv);
-            const at = (outPlane + <usize> (r0 + r) * <usize> w + <usize> c0) << 2;
-            if (res) {
-              const rp = res + at;
-              y0 = f32x4.add(y0, v128.load(rp));
-              y1 = f32x4.add(y1, v128.load(rp, 16));
-              y2 = f32x4.add(y2, v128.load(rp, 32));
-              y3 = f32x4.add(y3, v128.load(rp, 48));
-            }
-            const yp = y + at;
-            v128.store(yp, y0);
-            v128.store(yp, y1, 16);
-            v128.store(yp, y2, 32);
-            v128.store(yp, y3, 48);
-          }
-          continue;
-        }
-        const b: f32 = bias ? load<f32>(bias + (<usize> co << 2)) : 0;
-        const lanes = min(4, nt - g);
-        for (let l = 0; l < lanes; l++) {
-          const tl = tb + g + l;
-          const tlf = tl % tilesF;
-          const lanePlane = outChannel + <usize> (tl / tilesF) * hw;
-          const r1 = tlf / tilesW * 4;
-          const c1 = tlf % tilesW * 4;
-          const rows = min(4, h - r1);
-          const cols = min(4, w - c1);
-          const lane = tmp2 + (<usize> l << 2);
-          for (let r = 0; r < rows; r++) {
-            const at = (lanePlane + <usize> (r1 + r) * <usize> w + <usize> c1) << 2;
-            for (let cc = 0; cc < cols; cc++) {
-              let v = load<f32>(lane + (<usize> (r * 4 + cc) << 4)) + b;
-              if (res) v += load<f32>(res + at + (<usize> cc << 2));
-              store<f32>(y + at + (<usize> cc << 2), v);
-            }
-          }
-        }
-      }
+    multiply(u, uPos, V, vPos, Mb, mRow, <usize> NB << 2, cin, 0, coutP, ntP);
+    outputTiles(Mb, mRow, <usize> NB << 2, bias, res, y, ys, 0, cout, tb, nt, tilesW, tilesF, h, w, tmp, tmp2);
+  }
+}
+
+// ---- Few tiles: two passes, split by output channels ---------------------------------------
+//
+// A call of few tiles (a video's deep layers: 3 frames of 16 x 16 are 48 tiles) split over
+// threads by tiles leaves each thread a sliver of N for every read of all of U (37 MB at 512
+// channels), so the products stream U from memory once per thread's piece at a few flops per
+// byte. Instead: winogradInput transforms every tile of the call once, split by input channels,
+// into one shared V; winogradOutput multiplies and transforms back a range of output channels
+// over all the tiles, so U is read once in all and each of its values serves every tile. The
+// arithmetic is winogradConv's, in the same order: the results are equal bit for bit.
+
+/** Bytes of winogradInput's V: `tiles` tiles (rounded up to NR) of `cin` channels. */
+export function winogradInputBytes(cin: i32, tiles: i32): i32 {
+  return 36 * cin * roundUp(tiles, NR) * 4;
+}
+
+/** Scratch bytes of one thread's winogradInput. */
+export function winogradInputScratchBytes(): i32 {
+  return 36 * 4 * 2 * 4 + 64;
+}
+
+/**
+ * Input channels [c0, c1) of V (at `v`, winogradInputBytes(cin, tiles)) for every tile of X
+ * (at `x`, [cin, frames, h + 2, w + 2], each frame zero-padded; tiles = frames ceil(h / 4)
+ * ceil(w / 4)), laid out as winogradConv's block of all the tiles: V[pos][tile / NR][ci][tile %
+ * NR], zeros past the last tile. `scratch`: winogradInputScratchBytes() bytes of the thread's own.
+ */
+export function winogradInput(
+  x: usize, v: usize, cin: i32, h: i32, w: i32, frames: i32, scratch: usize, c0: i32, c1: i32,
+): void {
+  const tilesW = (w + 3) >> 2;
+  const tilesF = ((h + 3) >> 2) * tilesW;
+  const tiles = frames * tilesF;
+  const ntP = roundUp(tiles, NR);
+  const framePlane = <usize> (h + 2) * <usize> (w + 2);
+  const vPos = <usize> (cin * ntP) << 2;
+  const tmp = (scratch + 15) & ~(<usize> 15);
+  const tmp2 = tmp + 36 * 16;
+  for (let ci = c0; ci < c1; ci++) {
+    const channel = x + ((<usize> ci * <usize> frames * framePlane) << 2);
+    for (let g = 0; g < ntP; g += 4) {
+      const dst = v + (<usize> (((g >> 3) * cin + ci) * NR + (g & 4)) << 2);
+      inputTiles(channel, g, tiles - g, tilesW, tilesF, framePlane, h + 2, w + 2, dst, vPos, tmp, tmp2);
     }
   }
+}
+
+/** Scratch bytes of one thread's winogradOutput over `panels` panels of MR output channels. */
+export function winogradOutputScratchBytes(panels: i32, tiles: i32): i32 {
+  return (panels * MR * 36 * roundUp(tiles, NR) + 36 * 4 * 2) * 4 + 64;
+}
+
+/**
+ * Panels [p0, p1) of MR output channels (ceil(cout / MR) of them) of the convolution whose
+ * input transform winogradInput wrote to `v`: M = U V for those channels over every tile, then
+ * the output transform into Y with bias and residual, as winogradConv does (the same arguments
+ * and layouts). `scratch`: winogradOutputScratchBytes(p1 - p0, tiles) bytes of the thread's own.
+ */
+export function winogradOutput(
+  v: usize, u: usize, bias: usize, res: usize, y: usize,
+  cin: i32, cout: i32, h: i32, w: i32, frames: i32, ys: i32, scratch: usize, p0: i32, p1: i32,
+): void {
+  const tilesW = (w + 3) >> 2;
+  const tilesF = ((h + 3) >> 2) * tilesW;
+  const tiles = frames * tilesF;
+  const ntP = roundUp(tiles, NR);
+  const vPos = <usize> (cin * ntP) << 2;
+  const uPos = <usize> (roundUp(cout, MR) * cin) << 2;
+  const mRow = <usize> (36 * ntP) << 2;
+  const Mb = (scratch + 15) & ~(<usize> 15);
+  const tmp = Mb + <usize> ((p1 - p0) * MR) * mRow;
+  const tmp2 = tmp + 36 * 16;
+  const i0 = p0 * MR;
+  multiply(u, uPos, v, vPos, Mb, mRow, <usize> ntP << 2, cin, i0, p1 * MR, ntP);
+  outputTiles(Mb, mRow, <usize> ntP << 2, bias, res, y, ys, i0, min(p1 * MR, cout), 0, tiles, tilesW, tilesF, h, w, tmp, tmp2);
 }

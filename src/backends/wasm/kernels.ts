@@ -138,6 +138,16 @@ export const KERNELS = {
     params: ["x", "stats", "channels", "frames", "spatial", "groups", "eps"],
     range: ["s0", "s1"],
   },
+  /**
+   * Float64 sums (pass 0) or sums of squared deviations from the mean at stats (pass 1) of part
+   * p of the channels of GroupNorm slot s, item s parts + p in [i0, i1), into `partials`.
+   */
+  groupNormPartials: {
+    params: [
+      "x", "stats", "partials", "channels", "frames", "spatial", "groups", "parts", "pass",
+    ],
+    range: ["i0", "i1"],
+  },
   /** y = GroupNorm(x) (then SiLU when act != 0) for the planes (b, c, f) in [p0, p1). */
   groupNormApply: {
     params: [
@@ -204,11 +214,9 @@ export const KERNELS = {
   /** RMS norm (+ SiLU) of x [B, C, P] into y: items [i0, i1) of 16 positions of a batch item. */
   rmsNormRows: { params: ["x", "y", "gamma", "channels", "positions", "silu"], range: ["i0", "i1"] },
 
-  // ---- asm/winograd.ts
+  // ---- asm/winograd_weights.ts
   /** Bytes of a layer's transformed weights (winogradWeights). */
   winogradWeightsBytes: { params: ["cout", "cin"], returns: "number" },
-  /** Scratch bytes of one thread's winogradConv. */
-  winogradScratchBytes: { params: ["cout", "cin"], returns: "number" },
   /** Torch-layout 3x3 weights w[cout, cin, 3, 3] at `w` -> Winograd weights at `u`. */
   winogradWeights: { params: ["w", "u", "cout", "cin"] },
   /** Output channels [co0, co1) of winogradWeights (up to cout rounded up to 6). */
@@ -223,6 +231,10 @@ export const KERNELS = {
   },
   /** Scratch bytes of one thread's winogradWeightsPanels. */
   winogradWeightsScratchBytes: { params: [], returns: "number" },
+
+  // ---- asm/winograd.ts
+  /** Scratch bytes of one thread's winogradConv. */
+  winogradScratchBytes: { params: ["cout", "cin"], returns: "number" },
   /**
    * 3x3 stride-1 convolution, output tiles [t0, t1) (4x4 tiles, row-major over frames x
    * ceil(h / 4) x ceil(w / 4)): Y at `y` (channel co's [frames, h, w] at co * ys floats) =
@@ -235,6 +247,30 @@ export const KERNELS = {
       "x", "u", "bias", "res", "y",
       "cin", "cout", "h", "w", "frames", "ys", "t0", "t1", "scratch",
     ],
+  },
+  /** Bytes of winogradInput's transformed tiles: all `tiles` tiles of `cin` channels. */
+  winogradInputBytes: { params: ["cin", "tiles"], returns: "number" },
+  /** Scratch bytes of one thread's winogradInput. */
+  winogradInputScratchBytes: { params: [], returns: "number" },
+  /**
+   * Input channels [c0, c1) of the input transform of every tile of X (winogradConv's X) into
+   * `v` (winogradInputBytes), for winogradOutput.
+   */
+  winogradInput: {
+    params: ["x", "v", "cin", "h", "w", "frames", "scratch"],
+    range: ["c0", "c1"],
+  },
+  /** Scratch bytes of one thread's winogradOutput over `panels` panels of 6 output channels. */
+  winogradOutputScratchBytes: { params: ["panels", "tiles"], returns: "number" },
+  /**
+   * Panels [p0, p1) of 6 output channels of winogradConv over every tile, from winogradInput's
+   * `v`: the same Y, bit for bit, with U read once for all the tiles.
+   */
+  winogradOutput: {
+    params: [
+      "v", "u", "bias", "res", "y", "cin", "cout", "h", "w", "frames", "ys", "scratch",
+    ],
+    range: ["p0", "p1"],
   },
 } as const satisfies Record<string, KernelDecl>;
 

@@ -9,6 +9,6 @@
  * @module
  */
 import type { ConvOptions, ConvWeights, Tensor } from "../ops.d.ts";
-import type { WasmRuntime } from "./runtime.d.ts";
+import { type WasmRuntime } from "./runtime.d.ts";
 /** A convolution (the op interface's `conv`). */
 export declare function conv(rt: WasmRuntime, xIn: Tensor, w: ConvWeights, opts: ConvOptions): Tensor;

@@ -124,6 +124,14 @@ export declare const KERNELS: {
         readonly params: readonly ["x", "stats", "channels", "frames", "spatial", "groups", "eps"];
         readonly range: readonly ["s0", "s1"];
     };
+    /**
+     * Float64 sums (pass 0) or sums of squared deviations from the mean at stats (pass 1) of part
+     * p of the channels of GroupNorm slot s, item s parts + p in [i0, i1), into `partials`.
+     */
+    readonly groupNormPartials: {
+        readonly params: readonly ["x", "stats", "partials", "channels", "frames", "spatial", "groups", "parts", "pass"];
+        readonly range: readonly ["i0", "i1"];
+    };
     /** y = GroupNorm(x) (then SiLU when act != 0) for the planes (b, c, f) in [p0, p1). */
     readonly groupNormApply: {
         readonly params: readonly ["x", "y", "stats", "gammaBeta", "channels", "frames", "spatial", "groups", "act"];
@@ -200,11 +208,6 @@ export declare const KERNELS: {
         readonly params: readonly ["cout", "cin"];
         readonly returns: "number";
     };
-    /** Scratch bytes of one thread's winogradConv. */
-    readonly winogradScratchBytes: {
-        readonly params: readonly ["cout", "cin"];
-        readonly returns: "number";
-    };
     /** Torch-layout 3x3 weights w[cout, cin, 3, 3] at `w` -> Winograd weights at `u`. */
     readonly winogradWeights: {
         readonly params: readonly ["w", "u", "cout", "cin"];
@@ -227,6 +230,11 @@ export declare const KERNELS: {
         readonly params: readonly [];
         readonly returns: "number";
     };
+    /** Scratch bytes of one thread's winogradConv. */
+    readonly winogradScratchBytes: {
+        readonly params: readonly ["cout", "cin"];
+        readonly returns: "number";
+    };
     /**
      * 3x3 stride-1 convolution, output tiles [t0, t1) (4x4 tiles, row-major over frames x
      * ceil(h / 4) x ceil(w / 4)): Y at `y` (channel co's [frames, h, w] at co * ys floats) =
@@ -236,6 +244,37 @@ export declare const KERNELS: {
      */
     readonly winogradConv: {
         readonly params: readonly ["x", "u", "bias", "res", "y", "cin", "cout", "h", "w", "frames", "ys", "t0", "t1", "scratch"];
+    };
+    /** Bytes of winogradInput's transformed tiles: all `tiles` tiles of `cin` channels. */
+    readonly winogradInputBytes: {
+        readonly params: readonly ["cin", "tiles"];
+        readonly returns: "number";
+    };
+    /** Scratch bytes of one thread's winogradInput. */
+    readonly winogradInputScratchBytes: {
+        readonly params: readonly [];
+        readonly returns: "number";
+    };
+    /**
+     * Input channels [c0, c1) of the input transform of every tile of X (winogradConv's X) into
+     * `v` (winogradInputBytes), for winogradOutput.
+     */
+    readonly winogradInput: {
+        readonly params: readonly ["x", "v", "cin", "h", "w", "frames", "scratch"];
+        readonly range: readonly ["c0", "c1"];
+    };
+    /** Scratch bytes of one thread's winogradOutput over `panels` panels of 6 output channels. */
+    readonly winogradOutputScratchBytes: {
+        readonly params: readonly ["panels", "tiles"];
+        readonly returns: "number";
+    };
+    /**
+     * Panels [p0, p1) of 6 output channels of winogradConv over every tile, from winogradInput's
+     * `v`: the same Y, bit for bit, with U read once for all the tiles.
+     */
+    readonly winogradOutput: {
+        readonly params: readonly ["v", "u", "bias", "res", "y", "cin", "cout", "h", "w", "frames", "ys", "scratch"];
+        readonly range: readonly ["p0", "p1"];
     };
 };
 type Decls = typeof KERNELS;

@@ -2,7 +2,8 @@
 // @ts-nocheck
 /**
  * GroupNorm on the WebAssembly backend (asm/nn.ts): statistics in float64 per (batch, frame or
- * clip, group), and the standalone normalisation (+ SiLU) that convolutions do not fuse.
+ * clip, group), split by channels where there are too few slots to share over the threads,
+ * and the standalone normalisation (+ SiLU) that convolutions do not fuse.
  * @module
  */
 import type { FusedNorm, GroupNormOptions, Tensor } from "../ops.d.ts";
