@@ -11202,14 +11202,18 @@ var Tokenizer = class {
   /**
    * Latent frames per step when a whole video clip of `frames` frames of `pixels` pixels runs
    * through the streaming engine, or 0 when it runs in one pass:
-   * clips up to twice STEP_PIXEL_FRAMES run whole; larger ones step by step, as many latent
-   * frames a step as fit that budget (the results are the same; see encodeFrames). Probes (tests) and
-   * windowed tokenizers always take one pass per window.
+   * clips up to twice STEP_PIXEL_FRAMES, or of one step's latent frames, run whole; larger ones
+   * step by step, as many latent frames a step as fit that budget (the results are the same; see
+   * encodeFrames). Probes (tests) and windowed tokenizers always take one pass per window.
    */
   #stepsOf(pixels, frames, probe) {
     if (!this.#video() || this.window !== null || probe) return 0;
     if (frames * pixels <= 2 * STEP_PIXEL_FRAMES) return 0;
-    return Math.max(1, Math.floor(STEP_PIXEL_FRAMES / (this.temporalCompression * pixels)));
+    const perStep = Math.max(
+      1,
+      Math.floor(STEP_PIXEL_FRAMES / (this.temporalCompression * pixels))
+    );
+    return 1 + (frames - 1) / this.temporalCompression <= perStep ? 0 : perStep;
   }
   #checkTokens(input) {
     if (this.fsqLevels) {

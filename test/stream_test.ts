@@ -526,3 +526,28 @@ Deno.test("a stream whose carried state passes the WebAssembly parkedBytes budge
     /parkedBytes must be a number >= 0, got -1/,
   );
 });
+
+Deno.test("a one-frame clip over a step's pixels runs in one pass, parking nothing", async () => {
+  // 1 x 1024 x 2304 is over twice the engine's step budget (16 x 256 x 256 pixel-frames), so a
+  // longer clip of it would stream; with one frame the stream is one step, which would also
+  // park every causal layer's carried frames (for one 4K frame of the official width,
+  // gigabytes). That one pass equals the stream is tested above ("three chunkings").
+  const dir = new URL("CV4x8x8/", FIXTURES);
+  const tok = await loadTokenizer({
+    encoder: new URL("encoder.safetensors", dir).pathname,
+    decoder: new URL("decoder.safetensors", dir).pathname,
+    model: "CV4x8x8",
+    backend: "wasm",
+    wasm: { threads: 2, winogradCacheBytes: 0 },
+  });
+  try {
+    const input = clip(1, 1024, 2304, 7);
+    const { latent } = await tok.encode(input);
+    assert.equal(tok.memoryStats().peakParked, 0, "the encode parked nothing");
+    const rec = await tok.decode(latent!);
+    assert.equal(tok.memoryStats().peakParked, 0, "the decode parked nothing");
+    assert.deepEqual(rec.shape, input.shape);
+  } finally {
+    await tok.dispose();
+  }
+});
