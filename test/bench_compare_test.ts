@@ -73,8 +73,8 @@ Deno.test("compare: subprocess results are read, ratios printed, and a failure s
   const ref = await Deno.makeTempDir(), onnx = await Deno.makeTempDir();
   const modules = await Deno.makeTempDir();
   // An export exists: the ONNX columns run node on it instead of exporting.
-  await Deno.mkdir(`${onnx}/CI8x8_1x3x256x256`);
-  await Deno.writeTextFile(`${onnx}/CI8x8_1x3x256x256/decoder.onnx`, "");
+  await Deno.mkdir(`${onnx}/CI8x8`);
+  await Deno.writeTextFile(`${onnx}/CI8x8/decoder.onnx`, "");
   const lines: string[] = [];
   const common = ["--compare", "--cases", "CI8x8:1x3x256x256", "--reference", ref, "--shims", ref];
   const results = await runCompare([
