@@ -191,6 +191,45 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a pool closed while its idle workers restart lets the process exit",
+  ...GPU_TEST,
+  async fn() {
+    // The workers stop when idle; the next launch restarts them in the background, and the
+    // backend is destroyed before they are up. Before the fix they then waited for a job
+    // forever, and the process never exited.
+    const backend = import.meta.resolve("../src/backends/wasm/backend.ts");
+    const script = await Deno.makeTempFile({ suffix: ".ts" });
+    await Deno.writeTextFile(
+      script,
+      `import { WasmOps } from ${JSON.stringify(backend)};
+const ops = await WasmOps.create({ threads: 2, idleMs: 30 });
+const run = () => ops.read(ops.avgPool(ops.upload({
+  data: new Float32Array(24 * 5 * 16 * 16), shape: [1, 24, 5, 16, 16] }), "time"));
+await run();
+await new Promise((r) => setTimeout(r, 150));
+await run();
+ops.destroy();
+console.log("destroyed");
+`,
+    );
+    try {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", script],
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(60_000),
+      }).output();
+      const text = new TextDecoder().decode(out.stdout);
+      assert.match(text, /destroyed/, new TextDecoder().decode(out.stderr));
+      assert.equal(out.signal, null, "the process exited by itself, not killed by the timeout");
+      assert.equal(out.code, 0);
+    } finally {
+      await Deno.remove(script);
+    }
+  },
+});
+
+Deno.test({
   name: "Winograd convolutions a band of rows at a time give the numbers of whole frames",
   ...GPU_TEST,
   async fn() {

@@ -176,7 +176,8 @@ export class ThreadPool {
           })
         ));
         if (this.#closed) {
-          workers.forEach((w) => w.terminate());
+          // Closed while they started: they wait for a job, and must be told to quit.
+          this.#quit(workers);
           return;
         }
         this.#workers = workers;
@@ -191,13 +192,21 @@ export class ThreadPool {
 
   #stop(): void {
     if (!this.#workers.length) return;
+    this.#quit(this.#workers);
+    this.#workers = [];
+    this.#ready = 0;
+  }
+
+  /**
+   * Ends `workers`. Each must be woken with QUIT set first: terminate() alone leaves a worker
+   * blocked in Atomics.wait, and the process could not exit.
+   */
+  #quit(workers: Worker[]): void {
     const ctrl = this.#ctrl();
     Atomics.store(ctrl, QUIT, 1);
     Atomics.add(ctrl, GEN, 1);
     Atomics.notify(ctrl, GEN);
-    for (const w of this.#workers) w.terminate();
-    this.#workers = [];
-    this.#ready = 0;
+    for (const w of workers) w.terminate();
   }
 
   /**
