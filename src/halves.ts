@@ -86,14 +86,22 @@ async function encodeTokens(
   }
 }
 
-/** Tokens (a latent, or FSQ indices when `fsqLevels` is set) through the decoder `run`. */
+/**
+ * Tokens (a latent, or FSQ indices when `fsqLevels` is set) through the decoder `run`; the
+ * pixels are read into `into(size)` when given (a stream's reused array), else a new array.
+ */
 export function decodePass(
   on: PassContext,
   run: Network,
   input: HostTensor,
   fsqLevels: number[] | null,
+  into?: (size: number) => Float32Array,
 ): Promise<HostTensor> {
-  return freeingOnFailure(on.ops, () => decodePixels(on.ops, run, input, fsqLevels), on.failed);
+  return freeingOnFailure(
+    on.ops,
+    () => decodePixels(on.ops, run, input, fsqLevels, into),
+    on.failed,
+  );
 }
 
 async function decodePixels(
@@ -101,6 +109,7 @@ async function decodePixels(
   run: Network,
   input: HostTensor,
   fsqLevels: number[] | null,
+  into?: (size: number) => Float32Array,
 ): Promise<HostTensor> {
   const uploaded = ops.upload(input);
   let z = uploaded;
@@ -108,7 +117,7 @@ async function decodePixels(
   try {
     if (fsqLevels) z = ops.fsqDequantize(uploaded, { levels: fsqLevels });
     y = await run(ops, z);
-    return await ops.read(y);
+    return await ops.read(y, into?.(y.shape.reduce((a, b) => a * b, 1)));
   } finally {
     ops.release(uploaded);
     if (z !== uploaded) ops.release(z);

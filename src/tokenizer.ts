@@ -413,10 +413,11 @@ export class Tokenizer {
     if (!this.#video()) throw new Error("Cannot stream: this is an image tokenizer");
     const perStep = checkPerStep(options);
     checkIterable(pieces, "decode");
+    const reuse = options.reuseOutput === true;
     async function* tokensOf(items: typeof pieces): AsyncGenerator<HostTensor> {
       for await (const item of items) yield tokenTensor(item);
     }
-    yield* decodeFrames(this.#streamHost(), decoder as Video, tokensOf(pieces), perStep);
+    yield* decodeFrames(this.#streamHost(), decoder as Video, tokensOf(pieces), perStep, reuse);
   }
 
   /** What the streaming engine needs of this tokenizer. */

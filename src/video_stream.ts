@@ -5,16 +5,18 @@
  * The engine cuts the input into the network's temporal steps (the encoder: frame 0, then tc
  * frames per latent frame; the decoder: one latent frame at a time) and runs each step through
  * the network's stream (src/models/video.ts), whose causal layers carry what later frames read.
- * Host memory holds at most one step's frames plus the piece being cut; the backend holds one
- * step's activations plus the carried state (every temporal attention's keys and values grow by
- * one latent frame per step; the rest is a few frames per layer).
+ * Host memory holds one step's frames (gathered in one buffer reused step after step:
+ * step_frames.ts) plus the piece being cut; the backend holds one step's activations plus the
+ * carried state (every temporal attention's keys and values grow by one latent frame per step;
+ * the rest is a few frames per layer).
  * @module
  */
 
 import type { Backend, Ops } from "./backends/ops.ts";
 import { decodePass, encodePass } from "./halves.ts";
 import type { NetworkStream } from "./models/video.ts";
-import { checkSameFrameShape, concatTime, sliceTime } from "./media/windows.ts";
+import { checkSameFrameShape, sliceTime } from "./media/windows.ts";
+import { StepFrames } from "./step_frames.ts";
 import { fmtShape, type HostTensor } from "./types.ts";
 
 /** One latent frame's tokens from a stream, and the input frames it covers. */
@@ -130,16 +132,15 @@ export async function* encodeFrames(
   checkIterable(pieces, "encode");
   const tc = host.temporalCompression;
   let stream: NetworkStream | null = null;
-  let pending: HostTensor | null = null;
+  const held = new StepFrames(2);
   let first: HostTensor | null = null;
   let start = 0;
-  /** Runs the first `count` pending frames and yields their latent frames one by one. */
-  async function* run(count: number): AsyncGenerator<FrameTokens> {
-    const frames: number = pending!.shape[2];
-    const input: HostTensor = count === frames ? pending! : sliceTime(pending!, 0, count);
-    pending = count === frames ? null : sliceTime(pending!, count, frames);
+  /** Runs the held frames and yields their latent frames one by one. */
+  async function* run(): AsyncGenerator<FrameTokens> {
+    const count = held.count;
     stream ??= encoder.stream(host.device("encode"));
-    const out = await encodeStep(host, stream, input);
+    const out = await encodeStep(host, stream, held.tensor());
+    held.clear();
     const latents = start === 0 ? 1 : count / tc;
     for (let j = 0; j < latents; j++) {
       const end = start === 0 ? 1 : start + tc;
@@ -154,11 +155,13 @@ export async function* encodeFrames(
       // Every piece continues the first one's frames (the carried state has their size).
       if (first) checkSameFrameShape(first, clip);
       first ??= shapeOnly(clip);
-      pending = pending ? concatTime([pending, clip]) : clip;
       const need = () => start === 0 ? 1 : latentPerStep * tc;
-      while (pending && pending.shape[2] >= need()) yield* run(need());
+      for (let at = 0; at < clip.shape[2];) {
+        at += held.take(clip, at, need());
+        if (held.count === need()) yield* run();
+      }
     }
-    const left = (pending as HostTensor | null)?.shape[2] ?? 0;
+    const left = held.count;
     if (left % tc !== 0) {
       throw new Error(
         `Cannot encode: the stream ended ${
@@ -166,7 +169,7 @@ export async function* encodeFrames(
         } frame(s) into a latent frame of ${tc}; a video has 1 + k x ${tc} frames`,
       );
     }
-    if (left) yield* run(left);
+    if (left) yield* run();
     if (start === 0) throw new Error("Cannot encode: the stream had no frames");
   } finally {
     if (stream) await releaseLater(host, stream);
@@ -204,28 +207,34 @@ function encodeStep(
  * Decodes tokens arriving in pieces (latents [B, C, t, h, w] or indices [B, t, h, w], any t),
  * yielding each latent frame's pixel frames (one for latent frame 0, tc for every later one) as
  * soon as they are final; together they equal decoding the whole latent at once. After latent
- * frame 0 the network runs `latentPerStep` latent frames at a time (same results).
+ * frame 0 the network runs `latentPerStep` latent frames at a time (same results). With
+ * `reuseOutput`, every step's pixels are read into one array, overwritten by the next step.
  */
 export async function* decodeFrames(
   host: StreamHost,
   decoder: StreamingNetwork,
   pieces: AsyncIterable<HostTensor> | Iterable<HostTensor>,
   latentPerStep = 1,
+  reuseOutput = false,
 ): AsyncGenerator<HostTensor> {
   checkIterable(pieces, "decode");
   const axis = host.fsqLevels ? 1 : 2;
   const tc = host.temporalCompression;
   let stream: NetworkStream | null = null;
-  let pending: HostTensor | null = null;
+  const held = new StepFrames(axis);
   let first: HostTensor | null = null;
   let started = false;
-  /** Runs the first `count` pending latent frames and yields their pixel frames. */
-  async function* run(count: number): AsyncGenerator<HostTensor> {
-    const t: number = pending!.shape[axis];
-    const input = count === t ? pending! : sliceTime(pending!, 0, count, axis);
-    pending = count === t ? null : sliceTime(pending!, count, t, axis);
+  let output = new Float32Array(0);
+  // A new array only when a step's size changes (after the first step, and at a short last one).
+  const into = reuseOutput
+    ? (size: number) => output.length === size ? output : (output = new Float32Array(size))
+    : undefined;
+  /** Runs the held latent frames and yields their pixel frames. */
+  async function* run(): AsyncGenerator<HostTensor> {
+    const count = held.count;
     stream ??= decoder.stream(host.device("decode"));
-    const out = await decodeStep(host, stream, input);
+    const out = await decodeStep(host, stream, held.tensor(), into);
+    held.clear();
     if (!started || count === 1) yield out;
     else for (let j = 0; j < count; j++) yield sliceTime(out, j * tc, (j + 1) * tc);
     started = true;
@@ -235,21 +244,24 @@ export async function* decodeFrames(
       host.checkTokens(piece);
       if (first) checkSameFrameShape(first, piece, axis);
       first ??= shapeOnly(piece);
-      pending = pending ? concatTime([pending, piece], axis) : piece;
       const need = () => started ? latentPerStep : 1;
-      while (pending && pending.shape[axis] >= need()) yield* run(need());
+      for (let at = 0; at < piece.shape[axis];) {
+        at += held.take(piece, at, need());
+        if (held.count === need()) yield* run();
+      }
     }
-    if (pending) yield* run((pending as HostTensor).shape[axis]);
+    if (held.count) yield* run();
   } finally {
     if (stream) await releaseLater(host, stream);
   }
 }
 
-/** One decoder step on the backend: upload, dequantize, run, read. */
+/** One decoder step on the backend: upload, dequantize, run, read (into `into(size)`). */
 function decodeStep(
   host: StreamHost,
   stream: NetworkStream,
   input: HostTensor,
+  into?: (size: number) => Float32Array,
 ): Promise<HostTensor> {
   return host.serial(() =>
     decodePass(
@@ -257,6 +269,7 @@ function decodeStep(
       (ops, z) => stream.step(ops, z),
       input,
       host.fsqLevels,
+      into,
     )
   );
 }

@@ -159,6 +159,18 @@ Deno.test("framesToTensor / tensorToFrames: [-1, 1] channels-first and back, the
   // Out of range values clamp; 0.5 rounds up as (x * 255 + 0.5) truncated.
   const edge = tensorToFrames({ data: new Float32Array([-2, 2, 0]), shape: [1, 3, 1, 1] })[0];
   assert.deepEqual([...edge.data], [0, 255, 128]);
+  // Into arrays a stream reuses: the same values, in the same arrays; another size, a new one.
+  const into = new Float32Array(45);
+  const t2 = framesToTensor([img], false, into);
+  assert.equal(t2.data, into);
+  assert.deepEqual([...into], [...t.data]);
+  assert.notEqual(framesToTensor([img], false, new Float32Array(44)).data.length, 44);
+  const pool: Uint8Array[] = [];
+  const first = tensorToFrames(v, pool);
+  const second = tensorToFrames(v, pool);
+  assert.deepEqual([pool.length, second[0].data, second[1].data], [2, pool[0], pool[1]]);
+  assert.equal(second[1].data, first[1].data);
+  assert.deepEqual([...second[1].data], [...pattern(5, 3, 9).data]);
 });
 
 Deno.test("planOutputs: file or directory, defaults beside inputs, clashes refused", () => {
@@ -468,6 +480,14 @@ Deno.test({
       const info = await probeVideo(`${dir}/v.mp4`);
       const frames: RgbImage[] = [];
       for await (const f of readVideoFrames(`${dir}/v.mp4`, info)) frames.push(f);
+      // With `reuse`: one array, refilled frame after frame, with the same pixels.
+      const arrays = new Set<Uint8Array>();
+      let n = 0;
+      for await (const f of readVideoFrames(`${dir}/v.mp4`, info, Infinity, true)) {
+        arrays.add(f.data);
+        assert.deepEqual(f.data, frames[n++].data, `frame ${n - 1} read into the reused array`);
+      }
+      assert.deepEqual([n, arrays.size], [11, 1]);
       frames.push(frames[10], frames[10]);
       const whole = await tok.encode(framesToTensor(frames, true));
       assert.deepEqual([...tokens.data], [...whole.indices!.data]);

@@ -99,6 +99,14 @@ for (const variant of VIDEO_VARIANTS) {
         const parts = [];
         for await (const d of tok.decodeFrames([tokensOf(whole)])) parts.push(d);
         assert.deepEqual(parts.map((p) => p.shape[2]), [1, tc, tc]);
+        // reuseOutput: the same pixels, and the two steps of tc frames in one array.
+        const reused: HostTensor[] = [], arrays: unknown[] = [];
+        for await (const d of tok.decodeFrames([tokensOf(whole)], { reuseOutput: true })) {
+          arrays.push(d.data);
+          reused.push({ data: d.data.slice(), shape: d.shape });
+        }
+        assert.equal(arrays[1], arrays[2], "latent frames 1 and 2 read into one array");
+        assert.deepEqual(concatTime(reused).data, concatTime(parts).data);
         assertClose(
           concatTime(parts).data,
           decoded.data,
@@ -491,6 +499,29 @@ kernelTest(
     }
   },
 );
+
+for (const backend of BACKENDS) {
+  backendTest(
+    "read() into an array refuses one of another size or type, saying both",
+    backend,
+    async (ops) => {
+      const t = ops.upload({ data: new Float32Array([1, 2, 3, 4]), shape: [1, 1, 1, 2, 2] });
+      try {
+        await assert.rejects(
+          ops.read(t, new Float32Array(3)),
+          /Cannot read a tensor of 4 f32 values into a Float32Array of 3/,
+        );
+        await assert.rejects(ops.read(t, new Int32Array(4)), /into an Int32Array of 4/);
+        const into = new Float32Array(4);
+        const r = await ops.read(t, into);
+        assert.equal(r.data, into);
+        assert.deepEqual([...into], [1, 2, 3, 4]);
+      } finally {
+        ops.release(t);
+      }
+    },
+  );
+}
 
 Deno.test("a stream whose carried state passes the WebAssembly parkedBytes budget fails clearly, holding nothing parked or in the heap", async () => {
   const dir = new URL("CV4x8x8/", FIXTURES);

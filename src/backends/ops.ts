@@ -161,8 +161,12 @@ export interface Ops {
   readonly name: string;
   /** Copies a host tensor to the backend. */
   upload(t: HostTensor): Tensor;
-  /** Waits for pending work, copies a tensor back to the host. */
-  read(t: Tensor): Promise<HostTensor>;
+  /**
+   * Waits for pending work, copies a tensor back to the host: into `into` when given (of the
+   * tensor's size and host type: Int32Array for i32, else Float32Array), so that a stream's
+   * steps can reuse one array instead of making one a step; else into a new array.
+   */
+  read(t: Tensor, into?: Float32Array | Int32Array): Promise<HostTensor>;
   /** Returns a tensor's storage for reuse. Using it afterwards is an error. */
   release(t: Tensor): void;
 
@@ -250,6 +254,28 @@ export interface MemoryStats {
   peakParkedAllocated: number;
   /** Highest `inUse + parked` at one moment since the last `resetPeak()`. */
   peakHeld: number;
+}
+
+/**
+ * The array `Ops.read` fills: `into`, checked against the tensor's `size` and host type, or a
+ * new one.
+ */
+export function readTarget(
+  into: Float32Array | Int32Array | undefined,
+  size: number,
+  dtype: "f32" | "i32",
+): Float32Array | Int32Array {
+  if (!into) return dtype === "i32" ? new Int32Array(size) : new Float32Array(size);
+  const want = dtype === "i32" ? Int32Array : Float32Array;
+  if (!(into instanceof want) || into.length !== size) {
+    const name = into.constructor.name;
+    throw new Error(
+      `Cannot read a tensor of ${size} ${dtype} values into ${
+        /^[AEIOU]/.test(name) ? "an" : "a"
+      } ${name} of ${into.length}`,
+    );
+  }
+  return into;
 }
 
 /** Memory stats of nothing held: every count 0. */

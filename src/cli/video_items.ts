@@ -53,7 +53,9 @@ export async function encodeWhole(
 ): Promise<EncodedVideo> {
   const meta = clipMeta();
   const timing = { readMs: 0 };
-  const clip = paddedFrames(readVideoFrames(input, info), tok, pad, meta, false, timing);
+  // Each frame is converted before the next is read: one array for them all.
+  const frames = readVideoFrames(input, info, Infinity, true);
+  const clip = paddedFrames(frames, tok, pad, meta, false, timing);
   const parts: HostTensor[] = [];
   let waited = 0, t0 = performance.now();
   for await (const chunk of tok.encodeFrames(clip)) {
@@ -119,13 +121,14 @@ export async function* decodedVideo(
   if (info.window == null) {
     // Pixel frames of the whole latent, less the copies of the last frame added at the end.
     const keep = 1 + (total - 1) * tc - after;
-    const latentFrames = function* () {
-      for (let t = 0; t < total; t++) yield sliceTime(tokens, t, t + 1, axis);
-    };
     let n = 0, t0 = performance.now();
-    for await (const decoded of tok.decodeFrames(latentFrames())) {
+    // The caller writes each frame out before it asks for the next: the steps' pixels and
+    // frames reuse the same arrays (no garbage per step).
+    const pool: Uint8Array[] = [];
+    // The engine steps through the latent one latent frame at a time.
+    for await (const decoded of tok.decodeFrames([tokens], { reuseOutput: true })) {
       timing.decodeMs += performance.now() - t0;
-      for (const frame of windowFrames(decoded, { pad: [0, 0], crop })) {
+      for (const frame of windowFrames(decoded, { pad: [0, 0], crop }, pool)) {
         if (n++ < keep) yield frame;
       }
       t0 = performance.now();
@@ -184,9 +187,11 @@ export async function reconstructWhole(
     }
   };
   let frames = 0, waited = 0, t0 = performance.now();
-  for await (const decoded of tok.decodeFrames(tokens())) {
+  // `onFrame` is done with each frame before the next: the steps reuse the same arrays.
+  const pool: Uint8Array[] = [];
+  for await (const decoded of tok.decodeFrames(tokens(), { reuseOutput: true })) {
     waited += performance.now() - t0;
-    for (const rec of windowFrames(decoded, { pad: [0, 0], crop: meta.crop! })) {
+    for (const rec of windowFrames(decoded, { pad: [0, 0], crop: meta.crop! }, pool)) {
       // Frames come out in order, each after its input went in; once the originals are all
       // taken, what is left are the copies of the last frame added at the end.
       const original = meta.originals.shift();

@@ -123,7 +123,8 @@ export function clipMeta(): ClipMeta {
  * 1 + k x tc frames; it is padded only at its end, by repeating its last frame, because a
  * streamed source (ffmpeg decoding a file) tells its frame count only when it ends: frames
  * added at the start would have to be known before the first one goes in. `meta` records the
- * count, the padding and the crop.
+ * count, the padding and the crop. Every frame is written into the same tensor, valid until the
+ * next frame is asked for (the engine copies or uploads each before it takes the next).
  */
 export async function* paddedFrames(
   frames: AsyncIterable<RgbImage>,
@@ -141,7 +142,7 @@ export async function* paddedFrames(
     meta.crop ??= p.crop;
     meta.count++;
     if (keepOriginals) meta.originals.push(frame);
-    last = framesToTensor([p.image], false);
+    last = framesToTensor([p.image], false, last?.data as Float32Array | undefined);
     timing.readMs += performance.now() - t0;
     yield last;
     t0 = performance.now();
@@ -152,14 +153,18 @@ export async function* paddedFrames(
   for (let i = 0; i < meta.endPad; i++) yield last!;
 }
 
-/** The frames of a decoded window, with its time padding and space padding cropped off. */
+/**
+ * The frames of a decoded window, with its time padding and space padding cropped off; with
+ * `pool`, in arrays reused from call to call (tensorToFrames) where no crop copies them.
+ */
 export function windowFrames(
   decoded: HostTensor,
   meta: Pick<WindowMeta, "pad" | "crop">,
+  pool?: Uint8Array[],
 ): RgbImage[] {
   const t = decoded.shape[2];
   const kept = meta.pad[0] || meta.pad[1]
     ? sliceTime(decoded, meta.pad[0], t - meta.pad[1])
     : decoded;
-  return tensorToFrames(kept).map((f) => cropImage(f, meta.crop));
+  return tensorToFrames(kept, pool).map((f) => cropImage(f, meta.crop));
 }

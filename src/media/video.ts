@@ -89,12 +89,15 @@ export async function probeVideo(path: string): Promise<VideoInfo> {
 
 /**
  * The frames of a video as 8-bit RGB, decoded by ffmpeg as they are consumed. Stopping early
- * (break, or an error downstream) kills the decoder.
+ * (break, or an error downstream) kills the decoder. With `reuse`, every frame is read into the
+ * same array, valid until the next frame is asked for: for a consumer that converts each frame
+ * before it takes the next, a long video then makes no garbage per frame.
  */
 export async function* readVideoFrames(
   path: string,
   info: VideoInfo,
   maxFrames = Infinity,
+  reuse = false,
 ): AsyncGenerator<RgbImage> {
   await requireFfmpeg();
   const child = new Deno.Command("ffmpeg", {
@@ -124,7 +127,7 @@ export async function* readVideoFrames(
             throw new Error(`Video "${path}" has more than ${maxFrames} frames`);
           }
           yield { width: info.width, height: info.height, data: frame };
-          frame = new Uint8Array(size);
+          if (!reuse) frame = new Uint8Array(size);
           filled = 0;
         }
       }

@@ -127,9 +127,10 @@ export class WasmOps implements Backend {
     return this.#bands.over(t.shape) ? this.#bands.upload(t) : this.#rt.upload(t);
   }
 
-  read(t: Tensor): Promise<HostTensor> {
-    if (t instanceof WasmBandedTensor) return Promise.resolve(this.#bands.read(t));
-    return Promise.resolve(this.#rt.read(t));
+  // deno-lint-ignore require-await
+  async read(t: Tensor, into?: Float32Array | Int32Array): Promise<HostTensor> {
+    // Async so that a refused `into` rejects, as on WebGPU, rather than throwing.
+    return t instanceof WasmBandedTensor ? this.#bands.read(t, into) : this.#rt.read(t, into);
   }
 
   release(t: Tensor): void {

@@ -14,6 +14,7 @@
  */
 
 import type { FrameRange, Tensor } from "../ops.ts";
+import { readTarget } from "../ops.ts";
 import type { JoinFramesGeometry } from "../geometry.ts";
 import {
   type BandPlan,
@@ -266,11 +267,11 @@ export class WasmBands implements BandStore<Tensor>, BandRouting<Tensor> {
   }
 
   /** A banded tensor copied out whole. */
-  read(t: WasmBandedTensor): HostTensor {
+  read(t: WasmBandedTensor, into?: Float32Array | Int32Array): HostTensor {
     const [, frames, rows] = planeView(t.shape);
-    const words = new Int32Array(numel(t.shape));
+    const data = readTarget(into, numel(t.shape), t.dtype);
+    const words = new Int32Array(data.buffer, data.byteOffset, data.length);
     copyRows(this.#heap(), t, [0, frames], [0, rows], { words, at: 0, frames, t0: 0 });
-    const data = t.dtype === "i32" ? words : new Float32Array(words.buffer);
     return { data, shape: [...t.shape] };
   }
 

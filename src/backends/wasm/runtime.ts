@@ -9,6 +9,7 @@
  */
 
 import type { ConvWeights, KernelProfile, Tensor } from "../ops.ts";
+import { readTarget } from "../ops.ts";
 import { fmtShape, type HostTensor, numel } from "../../types.ts";
 import {
   type CpuKernels,
@@ -261,11 +262,16 @@ export class WasmRuntime {
   }
 
   /** Copies a tensor out of the heap. */
-  read(t: Tensor): HostTensor {
+  read(t: Tensor, into?: Float32Array | Int32Array): HostTensor {
     const w = this.stored(t);
-    if (w instanceof ParkedTensor) return this.#readParked(w);
-    const bytes = new Uint8Array(this.heap.memory.buffer, w.ptr, w.size * 4).slice();
-    const data = w.dtype === "i32" ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer);
+    if (w instanceof ParkedTensor) return this.#readParked(w, into);
+    const data = readTarget(into, w.size, w.dtype);
+    const memory = this.heap.memory.buffer;
+    data.set(
+      w.dtype === "i32"
+        ? new Int32Array(memory, w.ptr, w.size)
+        : new Float32Array(memory, w.ptr, w.size),
+    );
     return { data, shape: [...w.shape] };
   }
 
@@ -279,11 +285,11 @@ export class WasmRuntime {
     this.#dropTransformed(w);
   }
 
-  #readParked(t: ParkedTensor): HostTensor {
+  #readParked(t: ParkedTensor, into?: Float32Array | Int32Array): HostTensor {
     const [b, c, frames, h, w] = t.shape;
-    const words = new Int32Array(t.size);
+    const data = readTarget(into, t.size, t.dtype);
+    const words = new Int32Array(data.buffer, data.byteOffset, data.length);
     this.parking.copyOut(t, 0, frames, b * c, h * w, words, 0, frames * h * w);
-    const data = t.dtype === "i32" ? words : new Float32Array(words.buffer);
     return { data, shape: [...t.shape] };
   }
 

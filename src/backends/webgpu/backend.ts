@@ -171,8 +171,8 @@ export class WebGpuOps implements Backend {
     return this.#bands.over(t.shape) ? this.#bands.upload(t) : this.#rt.upload(t);
   }
 
-  read(t: Tensor): Promise<HostTensor> {
-    return t instanceof BandedTensor ? this.#bands.read(t) : this.#rt.read(t);
+  read(t: Tensor, into?: Float32Array | Int32Array): Promise<HostTensor> {
+    return t instanceof BandedTensor ? this.#bands.read(t, into) : this.#rt.read(t, into);
   }
 
   release(t: Tensor): void {

@@ -21,6 +21,7 @@
  */
 
 import type { ConvOptions, FrameRange, Tensor } from "../ops.ts";
+import { readTarget } from "../ops.ts";
 import { fmtShape, type HostTensor, numel } from "../../types.ts";
 import {
   bandedConv,
@@ -219,12 +220,11 @@ export class RowBands implements BandStore<AnyGpuTensor>, BandRouting<AnyGpuTens
   }
 
   /** A banded tensor read back whole. */
-  async read(t: BandedTensor): Promise<HostTensor> {
+  async read(t: BandedTensor, into?: Float32Array | Int32Array): Promise<HostTensor> {
     const [planes, frames, rows, width] = planeView(t.shape);
     const parts = [];
     for (const b of t.bands) parts.push(await this.rt.read(b));
-    const Ctor = t.dtype === "i32" ? Int32Array : Float32Array;
-    const data = new Ctor(numel(t.shape));
+    const data = readTarget(into, numel(t.shape), t.dtype);
     parts.forEach((part, i) => {
       const n = planeView(part.shape)[2];
       for (let q = 0; q < planes * frames; q++) {

@@ -12,6 +12,7 @@
  */
 
 import type { KernelProfile, MemoryStats, Tensor } from "../ops.ts";
+import { readTarget } from "../ops.ts";
 import { fmtShape, type HostTensor, numel } from "../../types.ts";
 import { acquireGpu, type DeviceOptions, type GpuContext } from "./device.ts";
 import { BufferPool, sizeClass } from "./pool.ts";
@@ -206,7 +207,7 @@ export class GpuRuntime {
   }
 
   /** Submits pending work, waits for it and copies the tensor back. */
-  async read(t: Tensor): Promise<HostTensor> {
+  async read(t: Tensor, into?: Float32Array | Int32Array): Promise<HostTensor> {
     const g = this.tensor(t);
     // Readback buffers are recycled by size class like storage buffers.
     const size = sizeClass(g.bytes);
@@ -222,12 +223,16 @@ export class GpuRuntime {
       await this.flush();
       await staging.mapAsync(GPUMapMode.READ);
       mapped = true;
-      const copy = staging.getMappedRange(0, g.bytes).slice(0);
-      const data = g.element === "i32"
-        ? new Int32Array(copy)
-        : g.element === "f16"
-        ? fromF16(copy, numel(g.shape))
-        : new Float32Array(copy);
+      const n = numel(g.shape);
+      const data = readTarget(into, n, g.element === "i32" ? "i32" : "f32");
+      const range = staging.getMappedRange(0, g.bytes);
+      data.set(
+        g.element === "i32"
+          ? new Int32Array(range, 0, n)
+          : g.element === "f16"
+          ? fromF16(range, n)
+          : new Float32Array(range, 0, n),
+      );
       return { data, shape: [...g.shape] };
     } finally {
       if (mapped) staging.unmap();
