@@ -109,27 +109,24 @@ export async function* readVideoFrames(
   trackChild(child);
   const stderr = new Response(child.stderr).text();
   const size = info.width * info.height * 3;
-  const reader = child.stdout.getReader();
+  // Bytes go straight into the frame (a BYOB read hands the same memory back as a new view),
+  // so reading makes no chunk arrays for the collector.
+  const reader = child.stdout.getReader({ mode: "byob" });
   let frame = new Uint8Array(size), filled = 0, count = 0;
   let finished = false;
   try {
     while (true) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      let offset = 0;
-      while (offset < value.length) {
-        const n = Math.min(size - filled, value.length - offset);
-        frame.set(value.subarray(offset, offset + n), filled);
-        filled += n;
-        offset += n;
-        if (filled === size) {
-          if (count++ >= maxFrames) {
-            throw new Error(`Video "${path}" has more than ${maxFrames} frames`);
-          }
-          yield { width: info.width, height: info.height, data: frame };
-          if (!reuse) frame = new Uint8Array(size);
-          filled = 0;
+      const { value, done } = await reader.read(frame.subarray(filled));
+      if (done || !value) break;
+      frame = new Uint8Array(value.buffer, 0, size);
+      filled += value.byteLength;
+      if (filled === size) {
+        if (count++ >= maxFrames) {
+          throw new Error(`Video "${path}" has more than ${maxFrames} frames`);
         }
+        yield { width: info.width, height: info.height, data: frame };
+        if (!reuse) frame = new Uint8Array(size);
+        filled = 0;
       }
     }
     const status = await child.status;

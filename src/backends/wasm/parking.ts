@@ -34,12 +34,16 @@ import type { JoinFramesGeometry } from "../geometry.ts";
 import { BlockAllocator, type BlockSpace } from "./blocks.ts";
 
 const PAGE = 4096;
-/** The buffer grows in steps of this (resizing is a system call). */
-const STEP = 16 << 20;
 /**
  * It shrinks only to give back at least this much, or everything: bytes given back are zero
  * pages again, faulted in anew when it grows (a band's worth, each time, if it followed every
  * free at the top).
+ *
+ * V8 zeroes what a resize gives back, which touches (faults in) every page of it, used or not.
+ * So the buffer grows to the blocks' top page by page, leaving no slack that was never touched
+ * (in 16 MiB steps, the slack above a 360p stream's last block, 11 MiB, was touched only as the
+ * stream ended, and set the process's peak), and everything is given back by `transfer(0)`,
+ * which touches nothing.
  */
 const SHRINK_SLACK = 128 << 20;
 /** The most address space the parked memory reserves (it takes memory only as it grows). */
@@ -146,15 +150,17 @@ export class ParkedMemory implements BlockSpace {
       );
     }
     const buffer = this.buffer;
-    if (end > buffer.byteLength) buffer.resize(Math.min(this.maxBytes, roundUp(end, STEP)));
+    if (end > buffer.byteLength) buffer.resize(Math.min(this.maxBytes, roundUp(end, PAGE)));
   }
 
   shrink(end: number): void {
-    const to = roundUp(end, STEP), have = this.#buffer?.byteLength ?? 0;
-    if (have - to >= SHRINK_SLACK || (end === 0 && have > 0)) this.#buffer!.resize(to);
+    const to = roundUp(end, PAGE), have = this.#buffer?.byteLength ?? 0;
+    // Nothing left: a fresh buffer of no bytes, the old one's memory unmapped untouched.
+    if (end === 0 && have > 0) this.#buffer = this.#buffer!.transfer(0);
+    else if (have - to >= SHRINK_SLACK) this.#buffer!.resize(to);
   }
 
-  /** Bytes the buffer holds now (the top of the blocks, rounded, and slack above it). */
+  /** Bytes the buffer holds now (the top of the blocks to the page, and any slack above it). */
   get byteLength(): number {
     return this.#buffer?.byteLength ?? 0;
   }
@@ -178,7 +184,7 @@ export class ParkingLot {
   ) {
     // Room for free blocks between live ones, and for pages' rounding.
     const reserve = budget * 1.5 + 256 * 2 ** 20;
-    this.#memory = new ParkedMemory(Math.min(MAX_RESERVED, roundUp(reserve, STEP)));
+    this.#memory = new ParkedMemory(Math.min(MAX_RESERVED, roundUp(reserve, PAGE)));
     // Blocks in whole pages, not the heap's size classes (up to an eighth more): a stream asks
     // for the same sizes step after step anyway, and the attention caches, which grow a block a
     // step, then take their bytes and no more.
