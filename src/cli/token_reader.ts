@@ -92,6 +92,7 @@ export class VideoTokens {
   readonly info: TokenInfo;
   readonly shape: number[];
   #scratch = new Uint8Array(0);
+  #out: Float32Array | Int32Array | null = null;
 
   constructor(
     private readonly reader: ByteReader,
@@ -103,15 +104,25 @@ export class VideoTokens {
     this.total = this.shape[this.info.discrete ? 1 : 2];
   }
 
-  /** Latent frames [t0, t1): [1, C, t1 - t0, h, w] (F32) or [1, t1 - t0, h, w] (I32). */
-  async frames(t0: number, t1: number): Promise<HostTensor> {
+  /**
+   * Latent frames [t0, t1): [1, C, t1 - t0, h, w] (F32) or [1, t1 - t0, h, w] (I32). With
+   * `reuse`, into the array the last call of that size returned (the caller is done with it):
+   * a fresh 0.9 MB array per 720p latent frame would be garbage the collector lets pile up.
+   */
+  async frames(t0: number, t1: number, reuse = false): Promise<HostTensor> {
     const { info, shape, total } = this;
     const { tensor, dataStart } = this.header;
     const size = ELEMENT_BYTES[tensor.dtype];
     const [h, w] = shape.slice(-2);
     const n = t1 - t0, plane = h * w;
     const channels = info.discrete ? 1 : shape[1];
-    const data = info.discrete ? new Int32Array(n * plane) : new Float32Array(channels * n * plane);
+    const length = channels * n * plane;
+    const data = reuse && this.#out?.length === length
+      ? this.#out
+      : info.discrete
+      ? new Int32Array(length)
+      : new Float32Array(length);
+    if (reuse) this.#out = data;
     // One read per channel: channel c's planes t0..t1 are contiguous in the file.
     const bytes = n * plane * size;
     if (this.#scratch.length < bytes) this.#scratch = new Uint8Array(bytes);

@@ -119,8 +119,11 @@ export async function encodeWindows(
 export interface LatentFrames {
   /** Latent frames in all (T). */
   readonly total: number;
-  /** Latent frames [t0, t1), as the tokens' tensor sliced along time. */
-  frames(t0: number, t1: number): Promise<HostTensor>;
+  /**
+   * Latent frames [t0, t1), as the tokens' tensor sliced along time; with `reuse`, possibly in
+   * the array an earlier call returned (the caller is done with it by then).
+   */
+  frames(t0: number, t1: number, reuse?: boolean): Promise<HostTensor>;
 }
 
 /** A tensor in memory as LatentFrames. */
@@ -172,7 +175,8 @@ export async function* decodedVideo(
   const latentWindow = 1 + (info.window - 1) / tc;
   for (let t = 0; t < total; t += latentWindow) {
     const end = Math.min(total, t + latentWindow);
-    const window = await source.frames(t, end);
+    // Decoded before the next window is read: its array can be reused.
+    const window = await source.frames(t, end, true);
     const t0 = performance.now();
     const decoded = await tok.decode(window);
     timing.decodeMs += performance.now() - t0;
@@ -181,9 +185,12 @@ export async function* decodedVideo(
   }
 }
 
-/** Each latent frame of `source`, read as it is asked for. */
+/**
+ * Each latent frame of `source`, read as it is asked for, in one reused array: decodeFrames
+ * copies each piece into its step before it asks for the next.
+ */
 async function* latentFrames(source: LatentFrames): AsyncGenerator<HostTensor> {
-  for (let t = 0; t < source.total; t++) yield await source.frames(t, t + 1);
+  for (let t = 0; t < source.total; t++) yield await source.frames(t, t + 1, true);
 }
 
 /** What a video's reconstruction reports. */
