@@ -23,6 +23,7 @@ import {
   readTokenInfo,
 } from "../src/cli/token_reader.ts";
 import { encodeWhole, encodeWindows } from "../src/cli/video_items.ts";
+import { encodeItem } from "../src/cli/media.ts";
 import { probeVideo } from "../src/media/video.ts";
 import { loadTokenizer } from "../mod.ts";
 
@@ -179,7 +180,7 @@ Deno.test("TokenFileWriter removes its spool and its half-written output after a
     Deno.mkdirSync(`${dir}/b.safetensors`);
     const second = await TokenFileWriter.open(`${dir}/b.safetensors`, true);
     for (let i = 0; i < 3; i++) await second.add(chunk(true, 1, i));
-    await assert.rejects(() => second.finish(videoInfo(true, 3)));
+    await assert.rejects(() => second.finish(videoInfo(true, 3)), /rename/);
     await second.abort();
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["b.safetensors"]);
     assert.ok(Deno.statSync(`${dir}/b.safetensors`).isDirectory);
@@ -447,4 +448,58 @@ Deno.test("a 300-frame 720p latent (276 MB) is written and read back in a subpro
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name:
+    "encodeItem removes the spool and the temporary token file when the output cannot be committed at the end",
+  ignore: !HAS_FFMPEG,
+  ...GPU_TEST,
+  async fn() {
+    const dir = Deno.makeTempDirSync();
+    const tok = await loadTokenizer({
+      encoder: fixture("DV4x8x8", "encoder"),
+      decoder: fixture("DV4x8x8", "decoder"),
+      model: "DV4x8x8",
+      backend: "wasm",
+      wasm: { threads: 1 },
+    });
+    try {
+      const video = `${dir}/v.mp4`;
+      const ff = new Deno.Command("ffmpeg", {
+        args: [
+          "-v",
+          "error",
+          "-f",
+          "lavfi",
+          "-i",
+          "testsrc=size=32x32:rate=8",
+          "-frames:v",
+          "11",
+          video,
+        ],
+      }).outputSync();
+      assert.ok(ff.success);
+      // The output's name is taken by a directory: the whole clip is encoded and spooled, and
+      // the rename at the end fails.
+      Deno.mkdirSync(`${dir}/v.safetensors`);
+      const opts = { pad: "reflect" as const, quality: 95, progress: false };
+      await assert.rejects(() => encodeItem(tok, video, `${dir}/v.safetensors`, opts), /rename/);
+      assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+        "v.mp4",
+        "v.safetensors",
+      ]);
+      // And with a free name, the same call writes the file and leaves nothing else.
+      const report = await encodeItem(tok, video, `${dir}/w.safetensors`, opts);
+      assert.deepEqual(report.tokens, [1, 4, 4, 4]);
+      assert.deepEqual(
+        [...Deno.readDirSync(dir)].map((e) => e.name).sort(),
+        ["v.mp4", "v.safetensors", "w.safetensors"],
+      );
+      assert.equal(readTokenFile(Deno.readFileSync(`${dir}/w.safetensors`), "w").info.frames, 11);
+    } finally {
+      await tok.dispose();
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
 });
