@@ -25,7 +25,6 @@ import {
   isDirectory,
   planOutputs,
   type ProtectedFile,
-  readInput,
   refuseExisting,
   refuseOverwrites,
   STDIO,
@@ -39,7 +38,8 @@ import {
   mediaKind,
   type MediaOptions,
 } from "./media.ts";
-import { readTokenFile, type TokenInfo } from "./tokens.ts";
+import type { TokenInfo } from "./tokens.ts";
+import { readTokenInfo } from "./token_reader.ts";
 import { describeFile, formatInfo } from "./info.ts";
 import { cleanUpOnSignals, writeFileAtomic } from "./cleanup.ts";
 import { ProgressBar } from "./progress.ts";
@@ -262,9 +262,9 @@ async function encodeCommand(p: Parsed): Promise<number> {
 
 async function decodeCommand(p: Parsed): Promise<number> {
   const inputs = expandInputs(p.positionals);
-  // One file read at a time: only its metadata is kept until the item runs.
+  // Only each file's header is read (checked): its tokens are read when the item runs.
   const infos: TokenInfo[] = [];
-  for (const i of inputs) infos.push(readTokenFile(await readInput(i), i).info);
+  for (const i of inputs) infos.push(await readTokenInfo(i));
   const format = p.values.format as string | undefined;
   const outputs = planOutputs(
     inputs,

@@ -12,7 +12,6 @@
 
 import type { Tokenizer } from "../tokenizer.ts";
 import type { HostTensor } from "../types.ts";
-import { concatTime } from "../media/windows.ts";
 import { QualityMeter } from "../media/metrics.ts";
 import {
   decodeImage,
@@ -26,6 +25,8 @@ import { type Crop, cropImage, padImage, type PadMode } from "../media/pad.ts";
 import { framesToTensor, tensorToFrames } from "../media/tensor.ts";
 import { isVideoPath, probeVideo, VideoWriter } from "../media/video.ts";
 import { encodeTokenFile, readTokenFile, type TokenInfo } from "./tokens.ts";
+import { bytesReader, fileReader, openTokenFile, type VideoTokens } from "./token_reader.ts";
+import { TokenFileWriter } from "./token_writer.ts";
 import { commitTemp, discardTemp, tempPathFor } from "./cleanup.ts";
 import { readInput, STDIO, writeOutput } from "./outputs.ts";
 import { decodeImageClip, encodeImageClip, takesImageClips } from "../models/wan/images.ts";
@@ -187,28 +188,31 @@ export async function encodeItem(
   const info = await probeVideo(input);
   const bar = new ProgressBar(`encode ${input}`, info.frames, "frames", opts.progress);
   const run = tok.window === null ? encodeWhole : encodeWindows;
+  // Each chunk's tokens go to disk as they come out (token_writer.ts): never all in memory.
+  const writer = await TokenFileWriter.open(output, tok.discrete);
   let encoded: EncodedVideo;
   try {
-    encoded = await run(tok, input, info, opts.pad, (n) => bar.tick(n));
+    encoded = await run(tok, input, info, opts.pad, (n) => bar.tick(n), (t) => writer.add(t));
+    await writer.finish({
+      ...baseInfo(tok, input, encoded.crop),
+      frames: encoded.frames,
+      window: tok.window,
+      fps: info.fps,
+      lastWindowPad: encoded.pad,
+    });
+  } catch (err) {
+    await writer.abort();
+    throw err;
   } finally {
     bar.finish();
   }
-  const tokens = concatTime(encoded.parts, tok.discrete ? 1 : 2);
-  const tokenInfo: TokenInfo = {
-    ...baseInfo(tok, input, encoded.crop),
-    frames: encoded.frames,
-    window: tok.window,
-    fps: info.fps,
-    lastWindowPad: encoded.pad,
-  };
-  await writeOutput(output, encodeTokenFile({ info: tokenInfo, tokens }));
   return report(
     input,
     output,
     "video",
     info,
     encoded.frames,
-    tokens,
+    { data: new Float32Array(0), shape: writer.shape },
     null,
     encoded.encodeMs,
     null,
@@ -224,10 +228,14 @@ export async function decodeItem(
   opts: MediaOptions,
 ): Promise<ItemReport> {
   const start = performance.now();
-  const { info, tokens } = readTokenFile(await readInput(input), input);
-  checkTokenModel(tok, info, input);
+  // Only the header is read here; a video's latent frames are read as the decoder asks for them.
+  const reader = input === STDIO ? bytesReader(await readInput(input)) : await fileReader(input);
+  const { header, video } = await openTokenFile(reader, input);
+  const info = header.info;
   const crop = info.crop;
-  if (info.kind === "image") {
+  if (!video) {
+    checkTokenModel(tok, info, input);
+    const { tokens } = readTokenFile(await readInput(input), input);
     const t0 = performance.now();
     const decoded = await imageOf(tok, tokens);
     const decodeMs = performance.now() - t0;
@@ -235,6 +243,24 @@ export async function decodeItem(
     await writeImageFile(output, img, opts, info.sourceFormat);
     return report(input, output, "image", img, 1, tokens, null, null, decodeMs, start);
   }
+  try {
+    return await decodeVideoItem(tok, input, output, opts, video, start);
+  } finally {
+    video.close();
+  }
+}
+
+/** Decodes a video token file, read a chunk at a time, to a video. */
+async function decodeVideoItem(
+  tok: Tokenizer,
+  input: string,
+  output: string,
+  opts: MediaOptions,
+  tokens: VideoTokens,
+  start: number,
+): Promise<ItemReport> {
+  const info = tokens.info, crop = info.crop;
+  checkTokenModel(tok, info, input);
   if (mediaKind(output) !== "video") {
     throw new Error(`"${input}" holds video tokens; write them to a video file, not "${output}"`);
   }
@@ -258,7 +284,8 @@ export async function decodeItem(
   } finally {
     bar.finish();
   }
-  return report(input, output, "video", crop, frames, tokens, null, null, timing.decodeMs, start);
+  const shape = { data: new Float32Array(0), shape: tokens.shape };
+  return report(input, output, "video", crop, frames, shape, null, null, timing.decodeMs, start);
 }
 
 /** Whether a token file was made by a model like the loaded one. */

@@ -21,7 +21,9 @@
 import {
   encodeSafetensors,
   parseSafetensors,
-  type SafetensorsFile,
+  parseSafetensorsHeader,
+  type SafetensorsEntry,
+  type SafetensorsHeader,
 } from "../weights/safetensors.ts";
 import type { HostTensor } from "../types.ts";
 import type { Crop } from "../media/pad.ts";
@@ -68,6 +70,18 @@ export interface TokenFile {
 /** The bytes of a token file. */
 export function encodeTokenFile(file: TokenFile): Uint8Array {
   const { info, tokens } = file;
+  const name = info.discrete ? "indices" : "latent";
+  const tensor = info.discrete
+    ? { dtype: "I32" as const, shape: tokens.shape, data: tokens.data as Int32Array }
+    : { dtype: "F32" as const, shape: tokens.shape, data: tokens.data as Float32Array };
+  return encodeSafetensors({ [name]: tensor }, tokenMetadata(info, tokens.shape));
+}
+
+/**
+ * The `__metadata__` of a token file of tokens of `shape`: also what the streaming writer
+ * (token_writer.ts) puts in its header, so that both write the same bytes.
+ */
+export function tokenMetadata(info: TokenInfo, shape: number[]): Record<string, string> {
   const meta: Record<string, string> = {
     format: TOKEN_FORMAT,
     model: info.model,
@@ -78,7 +92,7 @@ export function encodeTokenFile(file: TokenFile): Uint8Array {
     source: info.source,
     source_format: info.sourceFormat,
     crop: JSON.stringify(info.crop),
-    shape: JSON.stringify(tokens.shape),
+    shape: JSON.stringify(shape),
   };
   if (info.kind === "video") {
     meta.frames = String(info.frames);
@@ -86,11 +100,7 @@ export function encodeTokenFile(file: TokenFile): Uint8Array {
     meta.fps = String(info.fps);
     meta.last_window_pad = JSON.stringify(info.lastWindowPad ?? [0, 0]);
   }
-  const name = info.discrete ? "indices" : "latent";
-  const tensor = info.discrete
-    ? { dtype: "I32" as const, shape: tokens.shape, data: tokens.data as Int32Array }
-    : { dtype: "F32" as const, shape: tokens.shape, data: tokens.data as Float32Array };
-  return encodeSafetensors({ [name]: tensor }, meta);
+  return meta;
 }
 
 /**
@@ -99,8 +109,28 @@ export function encodeTokenFile(file: TokenFile): Uint8Array {
  * or a checkpoint given instead is named as such.
  */
 export function readTokenFile(bytes: Uint8Array, source: string): TokenFile {
+  const { info, tensor } = tokenHeaderOf(bytes, bytes.length, source);
+  const file = parseSafetensors(bytes, source);
+  const data = info.discrete ? file.int32(tensor.name) : file.float32(tensor.name);
+  return { info, tokens: { data, shape: tensor.shape } };
+}
+
+/** A token file's checked header: what it holds, its one tensor, and where its data starts. */
+export interface TokenHeader {
+  info: TokenInfo;
+  tensor: SafetensorsEntry;
+  /** Byte offset of the data section in the file. */
+  dataStart: number;
+}
+
+/**
+ * The checks of `readTokenFile` on the header alone: `head` is the file's first bytes (the
+ * header whole; see parseSafetensorsHeader), `fileLength` its size, against which every offset
+ * is checked, so that a truncated file fails here before any data is read.
+ */
+export function tokenHeaderOf(head: Uint8Array, fileLength: number, source: string): TokenHeader {
   const notTokens = `"${source}" is not a token file written by cosmos encode`;
-  const other = otherFileKind(bytes);
+  const other = otherFileKind(head);
   if (other?.media) {
     throw new Error(
       `"${source}" is ${other.what}, not a token file: decode takes the .safetensors files that cosmos encode writes (cosmos encode "${source}" makes one)`,
@@ -111,9 +141,9 @@ export function readTokenFile(bytes: Uint8Array, source: string): TokenFile {
       `"${source}" is ${other.what}, not a token file: pass a checkpoint as --encoder or --decoder`,
     );
   }
-  let file: SafetensorsFile;
+  let file: SafetensorsHeader;
   try {
-    file = parseSafetensors(bytes, source);
+    file = parseSafetensorsHeader(head, fileLength, source);
   } catch (err) {
     const detail = (err as Error).message.replace(
       /^Invalid safetensors file "(?:[^"\\]|\\.)*": /,
@@ -131,13 +161,14 @@ export function readTokenFile(bytes: Uint8Array, source: string): TokenFile {
       }`,
     );
   }
-  const fail = (what: string): never => {
-    throw new Error(`Token file "${source}" is damaged: ${what}`);
-  };
-  const { info, tensor } = tokenInfoOf(file.metadata, file.entries, fail);
-  const data = info.discrete ? file.int32(tensor.name) : file.float32(tensor.name);
-  return { info, tokens: { data, shape: tensor.shape } };
+  const { info, tensor } = tokenInfoOf(file.metadata, file.entries, damaged(source));
+  return { info, tensor, dataStart: file.dataStart };
 }
+
+/** Throws "Token file "x" is damaged: ...". */
+export const damaged = (source: string) => (what: string): never => {
+  throw new Error(`Token file "${source}" is damaged: ${what}`);
+};
 
 /**
  * What a file that is not safetensors is, from its first bytes: the images and videos a user

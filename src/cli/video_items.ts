@@ -27,9 +27,15 @@ import type { TokenInfo } from "./tokens.ts";
 export const tokensOf = (r: { latent?: HostTensor; indices?: HostTensor }) =>
   (r.latent ?? r.indices)!;
 
-/** A video's tokens (small: kept until the file is written whole) and its bookkeeping. */
+/** Receives each chunk's tokens (a latent frame, or a window) as it comes out, in order. */
+export type OnTokens = (tokens: HostTensor) => Promise<void>;
+
+/** A video's bookkeeping once its tokens are all out. */
 export interface EncodedVideo {
-  /** The tokens of each chunk (latent frame or window), in order. */
+  /**
+   * The tokens of each chunk, in order, when no `onTokens` took them (the dataset tool keeps a
+   * clip's tokens); else empty.
+   */
   parts: HostTensor[];
   /** Original frames. */
   frames: number;
@@ -50,17 +56,19 @@ export async function encodeWhole(
   info: VideoInfo,
   pad: PadMode,
   onFrames: (n: number) => void,
+  onTokens?: OnTokens,
 ): Promise<EncodedVideo> {
+  const parts: HostTensor[] = [];
+  const take = onTokens ?? ((t: HostTensor) => Promise.resolve(void parts.push(t)));
   const meta = clipMeta();
   const timing = { readMs: 0 };
   // Each frame is converted before the next is read: one array for them all.
   const frames = readVideoFrames(input, info, Infinity, true);
   const clip = paddedFrames(frames, tok, pad, meta, false, timing);
-  const parts: HostTensor[] = [];
   let waited = 0, t0 = performance.now();
   for await (const chunk of tok.encodeFrames(clip)) {
     waited += performance.now() - t0;
-    parts.push(tokensOf(chunk));
+    await take(tokensOf(chunk));
     // Input frames past the original count are the copies of the last one added at the end.
     const [first, end] = chunk.frames;
     onFrames(Math.max(0, Math.min(end, meta.count) - Math.min(first, meta.count)));
@@ -82,17 +90,19 @@ export async function encodeWindows(
   info: VideoInfo,
   pad: PadMode,
   onFrames: (n: number) => void,
+  onTokens?: OnTokens,
 ): Promise<EncodedVideo> {
+  const parts: HostTensor[] = [];
+  const take = onTokens ?? ((t: HostTensor) => Promise.resolve(void parts.push(t)));
   const queue: WindowMeta[] = [];
   const timing = { readMs: 0 };
   const clips = paddedWindows(readVideoFrames(input, info), tok, pad, queue, false, timing);
-  const parts: HostTensor[] = [];
   let frames = 0, lastPad: [number, number] = [0, 0], crop: Crop | null = null;
   let waited = 0, t0 = performance.now();
   for await (const chunk of tok.encodeStream(clips)) {
     waited += performance.now() - t0;
     const meta = queue.shift()!;
-    parts.push(tokensOf(chunk));
+    await take(tokensOf(chunk));
     frames += meta.count;
     lastPad = meta.pad;
     crop = meta.crop;
@@ -103,18 +113,42 @@ export async function encodeWindows(
 }
 
 /**
+ * A video's latent frames read as they are asked for: a token file's (token_reader.ts), never
+ * whole, or a tensor in memory.
+ */
+export interface LatentFrames {
+  /** Latent frames in all (T). */
+  readonly total: number;
+  /**
+   * Latent frames [t0, t1), as the tokens' tensor sliced along time; with `reuse`, possibly in
+   * the array an earlier call returned (the caller is done with it by then).
+   */
+  frames(t0: number, t1: number, reuse?: boolean): Promise<HostTensor>;
+}
+
+/** A tensor in memory as LatentFrames. */
+function tensorFrames(tokens: HostTensor, axis: number): LatentFrames {
+  return {
+    total: tokens.shape[axis],
+    frames: (t0, t1) => Promise.resolve(sliceTime(tokens, t0, t1, axis)),
+  };
+}
+
+/**
  * The frames of a token file's video, cropped, its time padding dropped, as they are decoded:
  * a clip encoded whole goes through `decodeFrames` one latent frame at a time (exactly the
- * whole latent, memory flat in its length); windows are decoded one by one, each on its own.
+ * whole latent, memory flat in its length), each read only when the engine asks for it;
+ * windows are read and decoded one by one, each on its own.
  */
 export async function* decodedVideo(
   tok: Tokenizer,
   info: TokenInfo,
-  tokens: HostTensor,
+  tokens: HostTensor | LatentFrames,
   timing: { decodeMs: number },
 ): AsyncGenerator<RgbImage> {
   const axis = info.discrete ? 1 : 2;
-  const total = tokens.shape[axis];
+  const source = "data" in tokens ? tensorFrames(tokens, axis) : tokens;
+  const total = source.total;
   const tc = info.temporalCompression;
   const [before, after] = info.lastWindowPad ?? [0, 0];
   const crop = info.crop;
@@ -125,8 +159,10 @@ export async function* decodedVideo(
     // The caller writes each frame out before it asks for the next: the steps' pixels and
     // frames reuse the same arrays (no garbage per step).
     const pool: Uint8Array[] = [];
-    // The engine steps through the latent one latent frame at a time.
-    for await (const decoded of tok.decodeFrames([tokens], { reuseOutput: true })) {
+    // A tensor in memory goes in whole, as before; a file one latent frame at a time, read
+    // when the engine asks for it.
+    const pieces = "data" in tokens ? [tokens] : latentFrames(source);
+    for await (const decoded of tok.decodeFrames(pieces, { reuseOutput: true })) {
       timing.decodeMs += performance.now() - t0;
       for (const frame of windowFrames(decoded, { pad: [0, 0], crop }, pool)) {
         if (n++ < keep) yield frame;
@@ -139,12 +175,22 @@ export async function* decodedVideo(
   const latentWindow = 1 + (info.window - 1) / tc;
   for (let t = 0; t < total; t += latentWindow) {
     const end = Math.min(total, t + latentWindow);
+    // Decoded before the next window is read: its array can be reused.
+    const window = await source.frames(t, end, true);
     const t0 = performance.now();
-    const decoded = await tok.decode(sliceTime(tokens, t, end, axis));
+    const decoded = await tok.decode(window);
     timing.decodeMs += performance.now() - t0;
     const pad: [number, number] = end === total ? [before, after] : [0, 0];
     yield* windowFrames(decoded, { pad, crop });
   }
+}
+
+/**
+ * Each latent frame of `source`, read as it is asked for, in one reused array: decodeFrames
+ * copies each piece into its step before it asks for the next.
+ */
+async function* latentFrames(source: LatentFrames): AsyncGenerator<HostTensor> {
+  for (let t = 0; t < source.total; t++) yield await source.frames(t, t + 1, true);
 }
 
 /** What a video's reconstruction reports. */

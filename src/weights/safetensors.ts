@@ -70,8 +70,8 @@ const DTYPE_SIZE: Record<SafetensorsDtype, number> = {
 };
 const FLOAT_DTYPES: ReadonlySet<string> = new Set(["F32", "F16", "BF16"]);
 
-/** The reference implementation's limit on the header size. */
-const MAX_HEADER_BYTES = 100_000_000;
+/** The reference implementation's limit on the header size, in bytes. */
+export const MAX_HEADER_BYTES = 100_000_000;
 
 /** Renders any JSON value for an error message (`undefined` included). */
 function show(value: unknown): string {
@@ -232,11 +232,35 @@ class ParsedSafetensors implements SafetensorsFile {
  * ```
  */
 export function parseSafetensors(bytes: Uint8Array, source = "<bytes>"): SafetensorsFile {
+  const { metadata, entries, dataStart } = parseSafetensorsHeader(bytes, bytes.length, source);
+  return new ParsedSafetensors(source, metadata, entries, bytes.subarray(dataStart));
+}
+
+/** What `parseSafetensorsHeader` reads: the header, and where the data section starts. */
+export type SafetensorsHeader = Pick<SafetensorsFile, "metadata" | "entries"> & {
+  /** Byte offset of the data section in the file (8 + the header length). */
+  dataStart: number;
+};
+
+/**
+ * Parses and validates the header of a safetensors file of `fileLength` bytes, with the checks
+ * and messages of `parseSafetensors` (which calls it), so that a reader taking tensors from the
+ * file piece by piece reads only its first bytes, `bytes`: at least the 8 of the header length,
+ * and the whole header when the checks accept its length (at most 100 MB, inside the file).
+ * Every offset is checked against `fileLength`.
+ */
+export function parseSafetensorsHeader(
+  bytes: Uint8Array,
+  fileLength: number,
+  source = "<bytes>",
+): SafetensorsHeader {
   const fail = (detail: string): never => {
     throw new Error(`Invalid safetensors file ${show(source)}: ${detail}`);
   };
 
-  if (bytes.length < 8) fail(`file has ${bytes.length} bytes, too short for the header length`);
+  if (fileLength < 8 || bytes.length < 8) {
+    fail(`file has ${fileLength} bytes, too short for the header length`);
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   // Compare as a BigInt first: a u64 may not fit in a double exactly.
   const headerLength64 = view.getBigUint64(0, true);
@@ -244,13 +268,14 @@ export function parseSafetensors(bytes: Uint8Array, source = "<bytes>"): Safeten
     fail(`oversized header: ${headerLength64} bytes, the limit is ${MAX_HEADER_BYTES}`);
   }
   const headerLength = Number(headerLength64);
-  if (8 + headerLength > bytes.length) {
+  if (8 + headerLength > fileLength) {
     fail(
       `truncated header: header length is ${headerLength} bytes ` +
-        `but only ${bytes.length - 8} bytes follow`,
+        `but only ${fileLength - 8} bytes follow`,
     );
   }
 
+  if (8 + headerLength > bytes.length) throw new Error("parseSafetensorsHeader: bytes end early");
   let text = "";
   try {
     // ignoreBOM keeps a byte order mark in the text, so that JSON.parse rejects it as the
@@ -281,7 +306,7 @@ export function parseSafetensors(bytes: Uint8Array, source = "<bytes>"): Safeten
     }
   }
 
-  const dataLength = bytes.length - 8 - headerLength;
+  const dataLength = fileLength - 8 - headerLength;
   const entries = new Map<string, SafetensorsEntry>();
   for (const [name, info] of Object.entries(fields)) {
     if (name === "__metadata__") continue;
@@ -350,7 +375,7 @@ export function parseSafetensors(bytes: Uint8Array, source = "<bytes>"): Safeten
     }
   }
 
-  return new ParsedSafetensors(source, metadata, entries, bytes.subarray(8 + headerLength));
+  return { metadata, entries, dataStart: 8 + headerLength };
 }
 
 /** Typed array `encodeSafetensors` expects for each dtype (F16/BF16 as raw bits). */
