@@ -285,6 +285,24 @@ function joinFramesGeometry(parts) {
   };
 }
 
+// src/backends/ops.ts
+function readTarget(into, size, dtype) {
+  if (!into) return dtype === "i32" ? new Int32Array(size) : new Float32Array(size);
+  const want = dtype === "i32" ? Int32Array : Float32Array;
+  if (!(into instanceof want) || into.length !== size) {
+    const name = into.constructor.name;
+    throw new Error(
+      `Cannot read a tensor of ${size} ${dtype} values into ${/^[AEIOU]/.test(name) ? "an" : "a"} ${name} of ${into.length}`
+    );
+  }
+  return into;
+}
+function noMemory() {
+  const stats = { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
+  const parked = { parked: 0, peakParked: 0, parkedAllocated: 0, peakParkedAllocated: 0 };
+  return { ...stats, ...parked, peakHeld: 0 };
+}
+
 // src/backends/webgpu/precision.ts
 var PRECISIONS = ["f32", "f16"];
 var ELEMENT_BYTES = { f32: 4, f16: 2, i32: 4 };
@@ -521,13 +539,6 @@ async function acquireGpu(options = {}) {
       maxComputeInvocationsPerWorkgroup: dl.maxComputeInvocationsPerWorkgroup
     }
   };
-}
-
-// src/backends/ops.ts
-function noMemory() {
-  const stats = { inUse: 0, allocated: 0, peakInUse: 0, peakAllocated: 0, created: 0 };
-  const parked = { parked: 0, peakParked: 0, parkedAllocated: 0, peakParkedAllocated: 0 };
-  return { ...stats, ...parked, peakHeld: 0 };
 }
 
 // src/backends/webgpu/pool.ts
@@ -1301,7 +1312,7 @@ var GpuRuntime = class _GpuRuntime {
     return g;
   }
   /** Submits pending work, waits for it and copies the tensor back. */
-  async read(t) {
+  async read(t, into) {
     const g = this.tensor(t);
     const size = sizeClass(g.bytes);
     const staging = this.#staging.get(size)?.pop() ?? this.#device.createBuffer({
@@ -1316,8 +1327,12 @@ var GpuRuntime = class _GpuRuntime {
       await this.flush();
       await staging.mapAsync(GPUMapMode.READ);
       mapped = true;
-      const copy = staging.getMappedRange(0, g.bytes).slice(0);
-      const data = g.element === "i32" ? new Int32Array(copy) : g.element === "f16" ? fromF16(copy, numel(g.shape)) : new Float32Array(copy);
+      const n = numel(g.shape);
+      const data = readTarget(into, n, g.element === "i32" ? "i32" : "f32");
+      const range = staging.getMappedRange(0, g.bytes);
+      data.set(
+        g.element === "i32" ? new Int32Array(range, 0, n) : g.element === "f16" ? fromF16(range, n) : new Float32Array(range, 0, n)
+      );
       return { data, shape: [...g.shape] };
     } finally {
       if (mapped) staging.unmap();
@@ -3001,12 +3016,11 @@ var RowBands = class {
     });
   }
   /** A banded tensor read back whole. */
-  async read(t) {
+  async read(t, into) {
     const [planes, frames, rows, width] = planeView(t.shape);
     const parts = [];
     for (const b of t.bands) parts.push(await this.rt.read(b));
-    const Ctor = t.dtype === "i32" ? Int32Array : Float32Array;
-    const data = new Ctor(numel(t.shape));
+    const data = readTarget(into, numel(t.shape), t.dtype);
     parts.forEach((part, i) => {
       const n = planeView(part.shape)[2];
       for (let q = 0; q < planes * frames; q++) {
@@ -3176,8 +3190,8 @@ var WebGpuOps = class _WebGpuOps {
   upload(t) {
     return this.#bands.over(t.shape) ? this.#bands.upload(t) : this.#rt.upload(t);
   }
-  read(t) {
-    return t instanceof BandedTensor ? this.#bands.read(t) : this.#rt.read(t);
+  read(t, into) {
+    return t instanceof BandedTensor ? this.#bands.read(t, into) : this.#rt.read(t, into);
   }
   release(t) {
     if (t instanceof BandedTensor) this.#bands.release(t);
@@ -3455,7 +3469,6 @@ var BlockAllocator = class {
 
 // src/backends/wasm/parking.ts
 var PAGE = 4096;
-var STEP = 16 << 20;
 var SHRINK_SLACK = 128 << 20;
 var MAX_RESERVED = 2 ** 40;
 var EMPTY = new Int32Array(0);
@@ -3528,13 +3541,14 @@ var ParkedMemory = class {
       );
     }
     const buffer = this.buffer;
-    if (end > buffer.byteLength) buffer.resize(Math.min(this.maxBytes, roundUp(end, STEP)));
+    if (end > buffer.byteLength) buffer.resize(Math.min(this.maxBytes, roundUp(end, PAGE)));
   }
   shrink(end) {
-    const to = roundUp(end, STEP), have = this.#buffer?.byteLength ?? 0;
-    if (have - to >= SHRINK_SLACK || end === 0 && have > 0) this.#buffer.resize(to);
+    const to = roundUp(end, PAGE), have = this.#buffer?.byteLength ?? 0;
+    if (end === 0 && have > 0) this.#buffer = this.#buffer.transfer(0);
+    else if (have - to >= SHRINK_SLACK) this.#buffer.resize(to);
   }
-  /** Bytes the buffer holds now (the top of the blocks, rounded, and slack above it). */
+  /** Bytes the buffer holds now (the top of the blocks to the page, and any slack above it). */
   get byteLength() {
     return this.#buffer?.byteLength ?? 0;
   }
@@ -3553,7 +3567,7 @@ var ParkingLot = class {
     this.onHeld = onHeld;
     this.scopes = scopes;
     const reserve = budget * 1.5 + 256 * 2 ** 20;
-    this.#memory = new ParkedMemory(Math.min(MAX_RESERVED, roundUp(reserve, STEP)));
+    this.#memory = new ParkedMemory(Math.min(MAX_RESERVED, roundUp(reserve, PAGE)));
     this.#blocks = new BlockAllocator(
       0,
       this.#memory,
@@ -3883,11 +3897,11 @@ var WasmBands = class {
     });
   }
   /** A banded tensor copied out whole. */
-  read(t) {
+  read(t, into) {
     const [, frames, rows] = planeView(t.shape);
-    const words = new Int32Array(numel(t.shape));
+    const data = readTarget(into, numel(t.shape), t.dtype);
+    const words = new Int32Array(data.buffer, data.byteOffset, data.length);
     copyRows(this.#heap(), t, [0, frames], [0, rows], { words, at: 0, frames, t0: 0 });
-    const data = t.dtype === "i32" ? words : new Float32Array(words.buffer);
     return { data, shape: [...t.shape] };
   }
   /**
@@ -4708,7 +4722,7 @@ var ThreadPool = class _ThreadPool {
           })
         ));
         if (this.#closed) {
-          workers.forEach((w) => w.terminate());
+          this.#quit(workers);
           return;
         }
         this.#workers = workers;
@@ -4722,13 +4736,20 @@ var ThreadPool = class _ThreadPool {
   }
   #stop() {
     if (!this.#workers.length) return;
+    this.#quit(this.#workers);
+    this.#workers = [];
+    this.#ready = 0;
+  }
+  /**
+   * Ends `workers`. Each must be woken with QUIT set first: terminate() alone leaves a worker
+   * blocked in Atomics.wait, and the process could not exit.
+   */
+  #quit(workers) {
     const ctrl = this.#ctrl();
     Atomics.store(ctrl, QUIT, 1);
     Atomics.add(ctrl, GEN, 1);
     Atomics.notify(ctrl, GEN);
-    for (const w of this.#workers) w.terminate();
-    this.#workers = [];
-    this.#ready = 0;
+    for (const w of workers) w.terminate();
   }
   /**
    * Runs `kernel(...args, start, end)` over [0, total) in chunks of `chunk` items, on every
@@ -5037,11 +5058,14 @@ var WasmRuntime = class _WasmRuntime {
     return w;
   }
   /** Copies a tensor out of the heap. */
-  read(t) {
+  read(t, into) {
     const w = this.stored(t);
-    if (w instanceof ParkedTensor) return this.#readParked(w);
-    const bytes = new Uint8Array(this.heap.memory.buffer, w.ptr, w.size * 4).slice();
-    const data = w.dtype === "i32" ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer);
+    if (w instanceof ParkedTensor) return this.#readParked(w, into);
+    const data = readTarget(into, w.size, w.dtype);
+    const memory = this.heap.memory.buffer;
+    data.set(
+      w.dtype === "i32" ? new Int32Array(memory, w.ptr, w.size) : new Float32Array(memory, w.ptr, w.size)
+    );
     return { data, shape: [...w.shape] };
   }
   /** Returns a tensor's block (and its cached Winograd weights, if any) to the heap. */
@@ -5053,11 +5077,11 @@ var WasmRuntime = class _WasmRuntime {
     this.heap.free(w.ptr);
     this.#dropTransformed(w);
   }
-  #readParked(t) {
+  #readParked(t, into) {
     const [b, c, frames, h, w] = t.shape;
-    const words = new Int32Array(t.size);
+    const data = readTarget(into, t.size, t.dtype);
+    const words = new Int32Array(data.buffer, data.byteOffset, data.length);
     this.parking.copyOut(t, 0, frames, b * c, h * w, words, 0, frames * h * w);
-    const data = t.dtype === "i32" ? words : new Float32Array(words.buffer);
     return { data, shape: [...t.shape] };
   }
   // ---- the Winograd weight cache -------------------------------------------------------
@@ -5983,9 +6007,9 @@ var WasmOps = class _WasmOps {
   upload(t) {
     return this.#bands.over(t.shape) ? this.#bands.upload(t) : this.#rt.upload(t);
   }
-  read(t) {
-    if (t instanceof WasmBandedTensor) return Promise.resolve(this.#bands.read(t));
-    return Promise.resolve(this.#rt.read(t));
+  // deno-lint-ignore require-await
+  async read(t, into) {
+    return t instanceof WasmBandedTensor ? this.#bands.read(t, into) : this.#rt.read(t, into);
   }
   release(t) {
     if (t instanceof WasmBandedTensor) this.#bands.release(t);
@@ -6331,21 +6355,28 @@ var ParsedSafetensors = class {
   }
 };
 function parseSafetensors(bytes, source = "<bytes>") {
+  const { metadata, entries, dataStart } = parseSafetensorsHeader(bytes, bytes.length, source);
+  return new ParsedSafetensors(source, metadata, entries, bytes.subarray(dataStart));
+}
+function parseSafetensorsHeader(bytes, fileLength, source = "<bytes>") {
   const fail3 = (detail) => {
     throw new Error(`Invalid safetensors file ${show(source)}: ${detail}`);
   };
-  if (bytes.length < 8) fail3(`file has ${bytes.length} bytes, too short for the header length`);
+  if (fileLength < 8 || bytes.length < 8) {
+    fail3(`file has ${fileLength} bytes, too short for the header length`);
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength64 = view.getBigUint64(0, true);
   if (headerLength64 > BigInt(MAX_HEADER_BYTES)) {
     fail3(`oversized header: ${headerLength64} bytes, the limit is ${MAX_HEADER_BYTES}`);
   }
   const headerLength = Number(headerLength64);
-  if (8 + headerLength > bytes.length) {
+  if (8 + headerLength > fileLength) {
     fail3(
-      `truncated header: header length is ${headerLength} bytes but only ${bytes.length - 8} bytes follow`
+      `truncated header: header length is ${headerLength} bytes but only ${fileLength - 8} bytes follow`
     );
   }
+  if (8 + headerLength > bytes.length) throw new Error("parseSafetensorsHeader: bytes end early");
   let text = "";
   try {
     text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes.subarray(8, 8 + headerLength));
@@ -6371,7 +6402,7 @@ function parseSafetensors(bytes, source = "<bytes>") {
       metadata[key] = value;
     }
   }
-  const dataLength = bytes.length - 8 - headerLength;
+  const dataLength = fileLength - 8 - headerLength;
   const entries = /* @__PURE__ */ new Map();
   for (const [name, info] of Object.entries(fields)) {
     if (name === "__metadata__") continue;
@@ -6423,7 +6454,7 @@ function parseSafetensors(bytes, source = "<bytes>") {
       );
     }
   }
-  return new ParsedSafetensors(source, metadata, entries, bytes.subarray(8 + headerLength));
+  return { metadata, entries, dataStart: 8 + headerLength };
 }
 var DTYPE_ARRAY = {
   F32: Float32Array,
@@ -10540,17 +10571,21 @@ async function encodeTokens(ops, run, input, fsqLevels) {
     if (z) ops.release(z);
   }
 }
-function decodePass(on, run, input, fsqLevels) {
-  return freeingOnFailure(on.ops, () => decodePixels(on.ops, run, input, fsqLevels), on.failed);
+function decodePass(on, run, input, fsqLevels, into) {
+  return freeingOnFailure(
+    on.ops,
+    () => decodePixels(on.ops, run, input, fsqLevels, into),
+    on.failed
+  );
 }
-async function decodePixels(ops, run, input, fsqLevels) {
+async function decodePixels(ops, run, input, fsqLevels, into) {
   const uploaded = ops.upload(input);
   let z = uploaded;
   let y = null;
   try {
     if (fsqLevels) z = ops.fsqDequantize(uploaded, { levels: fsqLevels });
     y = await run(ops, z);
-    return await ops.read(y);
+    return await ops.read(y, into?.(y.shape.reduce((a, b) => a * b, 1)));
   } finally {
     ops.release(uploaded);
     if (z !== uploaded) ops.release(z);
@@ -10866,6 +10901,82 @@ function checkIndicesInput(t, codebookSize, video = false) {
   }
 }
 
+// src/step_frames.ts
+var StepFrames = class {
+  constructor(timeAxis) {
+    this.timeAxis = timeAxis;
+  }
+  timeAxis;
+  #data = null;
+  /** Frames the buffer holds at most (the step being gathered). */
+  #capacity = 0;
+  #count = 0;
+  /** The held frames' shape, time excepted (from the first piece taken since a clear). */
+  #shape = [];
+  /** A piece that is exactly one step, held as it is instead of copied. */
+  #whole = null;
+  /** Frames held. */
+  get count() {
+    return this.#whole ? this.#whole.shape[this.timeAxis] : this.#count;
+  }
+  /**
+   * Takes frames of `piece` from `from` on, as many as fit a step of `capacity` frames, and
+   * returns how many it took. Every piece since the last `clear` must have the same frame shape
+   * (the caller checks it, for its own message).
+   */
+  take(piece, from, capacity) {
+    const axis = this.timeAxis, frames = piece.shape[axis];
+    if (this.count === 0 && from === 0 && frames === capacity) {
+      this.#whole = piece;
+      return frames;
+    }
+    const outer = piece.shape.slice(0, axis).reduce((a, b) => a * b, 1);
+    const inner = piece.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const size = outer * capacity * inner;
+    const Ctor = piece.data.constructor;
+    if (this.#count === 0) {
+      if (this.#data?.length !== size || this.#data.constructor !== Ctor) {
+        this.#data = new Ctor(size);
+      }
+      this.#capacity = capacity;
+      this.#shape = [...piece.shape];
+    }
+    const n = Math.min(this.#capacity - this.#count, frames - from);
+    const data = this.#data;
+    for (let o = 0; o < outer; o++) {
+      const src = piece.data.subarray((o * frames + from) * inner, (o * frames + from + n) * inner);
+      data.set(src, (o * this.#capacity + this.#count) * inner);
+    }
+    this.#count += n;
+    return n;
+  }
+  /**
+   * The held frames as one tensor. A full step is the buffer itself, valid until the next
+   * `take` after a `clear`: the engine uploads it before it gathers the next step. A shorter
+   * one (a clip's last step) is a compact copy.
+   */
+  tensor() {
+    if (this.#whole) return this.#whole;
+    const axis = this.timeAxis, n = this.#count;
+    const shape = [...this.#shape.slice(0, axis), n, ...this.#shape.slice(axis + 1)];
+    if (n === this.#capacity) return { data: this.#data, shape };
+    const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
+    const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const Ctor = this.#data.constructor;
+    const data = new Ctor(outer * n * inner);
+    for (let o = 0; o < outer; o++) {
+      const from = o * this.#capacity * inner;
+      data.set(this.#data.subarray(from, from + n * inner), o * n * inner);
+    }
+    return { data, shape };
+  }
+  /** Empties the step (the buffer stays, for the next one). */
+  clear() {
+    this.#count = 0;
+    this.#whole = null;
+  }
+};
+
 // src/video_stream.ts
 function checkIterable(pieces, what) {
   const it = pieces;
@@ -10911,15 +11022,14 @@ async function* encodeFrames(host, encoder, pieces, latentPerStep = 1) {
   checkIterable(pieces, "encode");
   const tc = host.temporalCompression;
   let stream = null;
-  let pending = null;
+  const held = new StepFrames(2);
   let first = null;
   let start = 0;
-  async function* run(count2) {
-    const frames = pending.shape[2];
-    const input = count2 === frames ? pending : sliceTime(pending, 0, count2);
-    pending = count2 === frames ? null : sliceTime(pending, count2, frames);
+  async function* run() {
+    const count2 = held.count;
     stream ??= encoder.stream(host.device("encode"));
-    const out = await encodeStep(host, stream, input);
+    const out = await encodeStep(host, stream, held.tensor());
+    held.clear();
     const latents = start === 0 ? 1 : count2 / tc;
     for (let j = 0; j < latents; j++) {
       const end = start === 0 ? 1 : start + tc;
@@ -10933,17 +11043,19 @@ async function* encodeFrames(host, encoder, pieces, latentPerStep = 1) {
       host.checkPixels(clip);
       if (first) checkSameFrameShape(first, clip);
       first ??= shapeOnly(clip);
-      pending = pending ? concatTime([pending, clip]) : clip;
       const need2 = () => start === 0 ? 1 : latentPerStep * tc;
-      while (pending && pending.shape[2] >= need2()) yield* run(need2());
+      for (let at = 0; at < clip.shape[2]; ) {
+        at += held.take(clip, at, need2());
+        if (held.count === need2()) yield* run();
+      }
     }
-    const left = pending?.shape[2] ?? 0;
+    const left = held.count;
     if (left % tc !== 0) {
       throw new Error(
         `Cannot encode: the stream ended ${left % tc} frame(s) into a latent frame of ${tc}; a video has 1 + k x ${tc} frames`
       );
     }
-    if (left) yield* run(left);
+    if (left) yield* run();
     if (start === 0) throw new Error("Cannot encode: the stream had no frames");
   } finally {
     if (stream) await releaseLater(host, stream);
@@ -10964,20 +11076,21 @@ function encodeStep(host, stream, input) {
     )
   );
 }
-async function* decodeFrames(host, decoder, pieces, latentPerStep = 1) {
+async function* decodeFrames(host, decoder, pieces, latentPerStep = 1, reuseOutput = false) {
   checkIterable(pieces, "decode");
   const axis = host.fsqLevels ? 1 : 2;
   const tc = host.temporalCompression;
   let stream = null;
-  let pending = null;
+  const held = new StepFrames(axis);
   let first = null;
   let started = false;
-  async function* run(count2) {
-    const t = pending.shape[axis];
-    const input = count2 === t ? pending : sliceTime(pending, 0, count2, axis);
-    pending = count2 === t ? null : sliceTime(pending, count2, t, axis);
+  let output = new Float32Array(0);
+  const into = reuseOutput ? (size) => output.length === size ? output : output = new Float32Array(size) : void 0;
+  async function* run() {
+    const count2 = held.count;
     stream ??= decoder.stream(host.device("decode"));
-    const out = await decodeStep(host, stream, input);
+    const out = await decodeStep(host, stream, held.tensor(), into);
+    held.clear();
     if (!started || count2 === 1) yield out;
     else for (let j = 0; j < count2; j++) yield sliceTime(out, j * tc, (j + 1) * tc);
     started = true;
@@ -10987,22 +11100,25 @@ async function* decodeFrames(host, decoder, pieces, latentPerStep = 1) {
       host.checkTokens(piece);
       if (first) checkSameFrameShape(first, piece, axis);
       first ??= shapeOnly(piece);
-      pending = pending ? concatTime([pending, piece], axis) : piece;
       const need2 = () => started ? latentPerStep : 1;
-      while (pending && pending.shape[axis] >= need2()) yield* run(need2());
+      for (let at = 0; at < piece.shape[axis]; ) {
+        at += held.take(piece, at, need2());
+        if (held.count === need2()) yield* run();
+      }
     }
-    if (pending) yield* run(pending.shape[axis]);
+    if (held.count) yield* run();
   } finally {
     if (stream) await releaseLater(host, stream);
   }
 }
-function decodeStep(host, stream, input) {
+function decodeStep(host, stream, input, into) {
   return host.serial(
     () => decodePass(
       { ops: host.device("decode"), failed: () => stream.release() },
       (ops, z) => stream.step(ops, z),
       input,
-      host.fsqLevels
+      host.fsqLevels,
+      into
     )
   );
 }
@@ -11321,10 +11437,11 @@ var Tokenizer = class {
     if (!this.#video()) throw new Error("Cannot stream: this is an image tokenizer");
     const perStep = checkPerStep(options);
     checkIterable(pieces, "decode");
+    const reuse = options.reuseOutput === true;
     async function* tokensOf(items) {
       for await (const item of items) yield tokenTensor(item);
     }
-    yield* decodeFrames(this.#streamHost(), decoder, tokensOf(pieces), perStep);
+    yield* decodeFrames(this.#streamHost(), decoder, tokensOf(pieces), perStep, reuse);
   }
   /** What the streaming engine needs of this tokenizer. */
   #streamHost() {
@@ -12492,10 +12609,10 @@ function cropImage(img, crop) {
 }
 
 // src/media/tensor.ts
-function framesToTensor(frames, video) {
+function framesToTensor(frames, video, into) {
   const { width, height } = frames[0];
   const plane = width * height, t = frames.length;
-  const data = new Float32Array(3 * t * plane);
+  const data = into?.length === 3 * t * plane ? into : new Float32Array(3 * t * plane);
   frames.forEach((f, ti) => {
     if (f.width !== width || f.height !== height) {
       throw new Error(`Frame ${ti} is ${f.width}x${f.height}, not ${width}x${height}`);
@@ -12506,14 +12623,15 @@ function framesToTensor(frames, video) {
   });
   return { data, shape: video ? [1, 3, t, height, width] : [1, 3, height, width] };
 }
-function tensorToFrames(t) {
+function tensorToFrames(t, pool) {
   const video = t.shape.length === 5;
   const [height, width] = t.shape.slice(-2);
   const frames = video ? t.shape[2] : 1;
   const plane = width * height;
   const out = [];
   for (let ti = 0; ti < frames; ti++) {
-    const data = new Uint8Array(plane * 3);
+    const data = pool?.[ti]?.length === plane * 3 ? pool[ti] : new Uint8Array(plane * 3);
+    if (pool) pool[ti] = data;
     for (let c = 0; c < 3; c++) {
       const base = (c * frames + ti) * plane;
       for (let p = 0; p < plane; p++) {

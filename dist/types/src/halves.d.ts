@@ -26,5 +26,8 @@ export interface PassContext {
 }
 /** Pixels through the encoder `run`, quantized with `fsqLevels` when the tokenizer has them. */
 export declare function encodePass(on: PassContext, run: Network, input: HostTensor, fsqLevels: number[] | null): Promise<PassTokens>;
-/** Tokens (a latent, or FSQ indices when `fsqLevels` is set) through the decoder `run`. */
-export declare function decodePass(on: PassContext, run: Network, input: HostTensor, fsqLevels: number[] | null): Promise<HostTensor>;
+/**
+ * Tokens (a latent, or FSQ indices when `fsqLevels` is set) through the decoder `run`; the
+ * pixels are read into `into(size)` when given (a stream's reused array), else a new array.
+ */
+export declare function decodePass(on: PassContext, run: Network, input: HostTensor, fsqLevels: number[] | null, into?: (size: number) => Float32Array): Promise<HostTensor>;

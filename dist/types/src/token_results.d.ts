@@ -29,6 +29,13 @@ export interface StreamOptions {
      * larger products (faster) and more memory per step; the results are the same.
      */
     latentFramesPerStep?: number;
+    /**
+     * `decodeFrames`: yield every step's pixels in one array that the next step overwrites (copy
+     * what you keep) instead of a new array a step, so that a long clip makes no garbage per step
+     * (the collector's timing then cannot move the process's peak memory). The CLI and the server
+     * write each frame out before they ask for the next. Default false.
+     */
+    reuseOutput?: boolean;
 }
 export declare function checkPerStep(options: StreamOptions): number;
 /** Joins per-window results along time. */

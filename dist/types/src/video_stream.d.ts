@@ -7,9 +7,10 @@
  * The engine cuts the input into the network's temporal steps (the encoder: frame 0, then tc
  * frames per latent frame; the decoder: one latent frame at a time) and runs each step through
  * the network's stream (src/models/video.ts), whose causal layers carry what later frames read.
- * Host memory holds at most one step's frames plus the piece being cut; the backend holds one
- * step's activations plus the carried state (every temporal attention's keys and values grow by
- * one latent frame per step; the rest is a few frames per layer).
+ * Host memory holds one step's frames (gathered in one buffer reused step after step:
+ * step_frames.ts) plus the piece being cut; the backend holds one step's activations plus the
+ * carried state (every temporal attention's keys and values grow by one latent frame per step;
+ * the rest is a few frames per layer).
  * @module
  */
 import type { Backend, Ops } from "./backends/ops.d.ts";
@@ -67,6 +68,7 @@ export declare function encodeFrames(host: StreamHost, encoder: StreamingNetwork
  * Decodes tokens arriving in pieces (latents [B, C, t, h, w] or indices [B, t, h, w], any t),
  * yielding each latent frame's pixel frames (one for latent frame 0, tc for every later one) as
  * soon as they are final; together they equal decoding the whole latent at once. After latent
- * frame 0 the network runs `latentPerStep` latent frames at a time (same results).
+ * frame 0 the network runs `latentPerStep` latent frames at a time (same results). With
+ * `reuseOutput`, every step's pixels are read into one array, overwritten by the next step.
  */
-export declare function decodeFrames(host: StreamHost, decoder: StreamingNetwork, pieces: AsyncIterable<HostTensor> | Iterable<HostTensor>, latentPerStep?: number): AsyncGenerator<HostTensor>;
+export declare function decodeFrames(host: StreamHost, decoder: StreamingNetwork, pieces: AsyncIterable<HostTensor> | Iterable<HostTensor>, latentPerStep?: number, reuseOutput?: boolean): AsyncGenerator<HostTensor>;

@@ -148,8 +148,12 @@ export interface Ops {
     readonly name: string;
     /** Copies a host tensor to the backend. */
     upload(t: HostTensor): Tensor;
-    /** Waits for pending work, copies a tensor back to the host. */
-    read(t: Tensor): Promise<HostTensor>;
+    /**
+     * Waits for pending work, copies a tensor back to the host: into `into` when given (of the
+     * tensor's size and host type: Int32Array for i32, else Float32Array), so that a stream's
+     * steps can reuse one array instead of making one a step; else into a new array.
+     */
+    read(t: Tensor, into?: Float32Array | Int32Array): Promise<HostTensor>;
     /** Returns a tensor's storage for reuse. Using it afterwards is an error. */
     release(t: Tensor): void;
     /**
@@ -239,6 +243,11 @@ export interface MemoryStats {
     /** Highest `inUse + parked` at one moment since the last `resetPeak()`. */
     peakHeld: number;
 }
+/**
+ * The array `Ops.read` fills: `into`, checked against the tensor's `size` and host type, or a
+ * new one.
+ */
+export declare function readTarget(into: Float32Array | Int32Array | undefined, size: number, dtype: "f32" | "i32"): Float32Array | Int32Array;
 /** Memory stats of nothing held: every count 0. */
 export declare function noMemory(): MemoryStats;
 /** Time spent per kernel family while profiling. */

@@ -9,11 +9,14 @@ import type { HostTensor } from "../types.d.ts";
 import type { RgbImage } from "./image.d.ts";
 /**
  * Frames of one size to a tensor with values in [-1, 1]: one image gives [1, 3, H, W]; with
- * `video`, frames give [1, 3, T, H, W].
+ * `video`, frames give [1, 3, T, H, W]. Written into `into` when it has the size (a stream's
+ * reused array), else into a new array.
  */
-export declare function framesToTensor(frames: RgbImage[], video: boolean): HostTensor;
+export declare function framesToTensor(frames: RgbImage[], video: boolean, into?: Float32Array): HostTensor;
 /**
  * A [1, 3, H, W] or [1, 3, T, H, W] tensor back to 0..255 frames the way the reference's
- * tensor2numpy does: (x + 1) / 2, clamped to [0, 1], times 255, plus 0.5, truncated.
+ * tensor2numpy does: (x + 1) / 2, clamped to [0, 1], times 255, plus 0.5, truncated. With
+ * `pool`, frame i is written into `pool[i]` when that has the size (else a new array, kept
+ * there for the next call): a stream's frames then reuse the same arrays step after step.
  */
-export declare function tensorToFrames(t: HostTensor): RgbImage[];
+export declare function tensorToFrames(t: HostTensor, pool?: Uint8Array[]): RgbImage[];

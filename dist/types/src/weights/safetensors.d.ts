@@ -58,6 +58,8 @@ export interface SafetensorsFile {
     /** The tensor's bytes, as a view into the parsed buffer (no copy). */
     raw(name: string): Uint8Array;
 }
+/** The reference implementation's limit on the header size, in bytes. */
+export declare const MAX_HEADER_BYTES = 100000000;
 /**
  * Exact IEEE 754 binary16 to number conversion, including subnormals, infinities and NaN.
  * Every half value is exactly representable in f32 and f64, so no rounding happens.
@@ -105,6 +107,19 @@ export declare function bf16ToF32(bits: number): number;
  * ```
  */
 export declare function parseSafetensors(bytes: Uint8Array, source?: string): SafetensorsFile;
+/** What `parseSafetensorsHeader` reads: the header, and where the data section starts. */
+export type SafetensorsHeader = Pick<SafetensorsFile, "metadata" | "entries"> & {
+    /** Byte offset of the data section in the file (8 + the header length). */
+    dataStart: number;
+};
+/**
+ * Parses and validates the header of a safetensors file of `fileLength` bytes, with the checks
+ * and messages of `parseSafetensors` (which calls it), so that a reader taking tensors from the
+ * file piece by piece reads only its first bytes, `bytes`: at least the 8 of the header length,
+ * and the whole header when the checks accept its length (at most 100 MB, inside the file).
+ * Every offset is checked against `fileLength`.
+ */
+export declare function parseSafetensorsHeader(bytes: Uint8Array, fileLength: number, source?: string): SafetensorsHeader;
 /**
  * Encodes tensors as a safetensors file. Tensors are laid out contiguously in the given order;
  * the header JSON is padded with spaces to a multiple of 8 bytes, like the reference writer, and

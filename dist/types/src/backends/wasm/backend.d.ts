@@ -42,7 +42,7 @@ export declare class WasmOps implements Backend {
     /** Ops that have run in row bands so far (tests, the bench). */
     get bandedOps(): number;
     upload(t: HostTensor): Tensor;
-    read(t: Tensor): Promise<HostTensor>;
+    read(t: Tensor, into?: Float32Array | Int32Array): Promise<HostTensor>;
     release(t: Tensor): void;
     memoryStats(): MemoryStats;
     resetPeak(): void;

@@ -56,7 +56,7 @@ export declare class WasmBands implements BandStore<Tensor>, BandRouting<Tensor>
     /** A host tensor over the budget, held in bands. */
     upload(t: HostTensor): WasmBandedTensor;
     /** A banded tensor copied out whole. */
-    read(t: WasmBandedTensor): HostTensor;
+    read(t: WasmBandedTensor, into?: Float32Array | Int32Array): HostTensor;
     /**
      * Ops.joinFrames where a part is banded or the result is over the budget: the result parked
      * whole with `park` (a stream's carried frames), else in the heap or (over the budget) in bands.

@@ -93,7 +93,7 @@ export declare class ParkedMemory implements BlockSpace {
     get buffer(): ArrayBuffer;
     grow(end: number, what: string): void;
     shrink(end: number): void;
-    /** Bytes the buffer holds now (the top of the blocks, rounded, and slack above it). */
+    /** Bytes the buffer holds now (the top of the blocks to the page, and any slack above it). */
     get byteLength(): number;
 }
 /** The parked tensors' memory and the bytes they hold. */

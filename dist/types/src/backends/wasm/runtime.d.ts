@@ -67,7 +67,7 @@ export declare class WasmRuntime {
     /** Copies a host tensor into the heap. */
     upload(t: HostTensor): WasmTensor;
     /** Copies a tensor out of the heap. */
-    read(t: Tensor): HostTensor;
+    read(t: Tensor, into?: Float32Array | Int32Array): HostTensor;
     /** Returns a tensor's block (and its cached Winograd weights, if any) to the heap. */
     release(t: Tensor): void;
     /**

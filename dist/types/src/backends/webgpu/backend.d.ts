@@ -67,7 +67,7 @@ export declare class WebGpuOps implements Backend {
     /** The buffer pool (its counters are `memoryStats`). */
     get pool(): BufferPool;
     upload(t: HostTensor): Tensor;
-    read(t: Tensor): Promise<HostTensor>;
+    read(t: Tensor, into?: Float32Array | Int32Array): Promise<HostTensor>;
     release(t: Tensor): void;
     /** Bytes of the buffer pool: in use, allocated, and their peaks. */
     memoryStats(): MemoryStats;

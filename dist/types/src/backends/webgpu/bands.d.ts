@@ -84,7 +84,7 @@ export declare class RowBands implements BandStore<AnyGpuTensor>, BandRouting<An
     /** A host tensor over the budget, uploaded in bands. */
     upload(t: HostTensor): AnyGpuTensor;
     /** A banded tensor read back whole. */
-    read(t: BandedTensor): Promise<HostTensor>;
+    read(t: BandedTensor, into?: Float32Array | Int32Array): Promise<HostTensor>;
     /** A convolution in output row bands (bands.ts's bandedConv). */
     conv(x: AnyGpuTensor, opts: ConvOptions, g: ConvRows, run: (x: GpuTensor, opts: ConvOptions) => GpuTensor): AnyGpuTensor;
     /** An op mapping rows to rows, run per output band on its input window (bandedRowMap). */

@@ -92,7 +92,7 @@ export declare class GpuRuntime {
     /** Copies a host tensor into a new GPU tensor. */
     upload(t: HostTensor): GpuTensor;
     /** Submits pending work, waits for it and copies the tensor back. */
-    read(t: Tensor): Promise<HostTensor>;
+    read(t: Tensor, into?: Float32Array | Int32Array): Promise<HostTensor>;
     /** Returns a tensor's buffer to the pool; the tensor may not be used again. */
     release(t: Tensor): void;
     /** The pool's byte counters. */
