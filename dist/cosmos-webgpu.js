@@ -6249,15 +6249,50 @@ async function createBackend(choice, options = {}) {
   };
 }
 
+// src/weights/elements.ts
+var DTYPE_BYTES = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8, U8: 1 };
+function f16ToF32(bits) {
+  const sign = bits & 32768 ? -1 : 1;
+  const exponent = bits >> 10 & 31;
+  const mantissa = bits & 1023;
+  if (exponent === 0) return sign * mantissa * 2 ** -24;
+  if (exponent === 31) return mantissa ? NaN : sign * Infinity;
+  return sign * (1024 + mantissa) * 2 ** (exponent - 25);
+}
+var scratchF32 = new Float32Array(1);
+var scratchU32 = new Uint32Array(scratchF32.buffer);
+var LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+function decodeElements(bytes, dtype, out, at, outOfRange) {
+  const count2 = bytes.length / DTYPE_BYTES[dtype];
+  if ((dtype === "F32" || dtype === "I32") && LITTLE_ENDIAN) {
+    new Uint8Array(out.buffer, out.byteOffset + 4 * at, 4 * count2).set(bytes);
+    return;
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (dtype === "F32") {
+    for (let i = 0; i < count2; i++) {
+      out[at + i] = view.getFloat32(i * 4, true);
+    }
+  } else if (dtype === "I32") {
+    for (let i = 0; i < count2; i++) out[at + i] = view.getInt32(i * 4, true);
+  } else if (dtype === "F16") {
+    for (let i = 0; i < count2; i++) out[at + i] = f16ToF32(view.getUint16(i * 2, true));
+  } else if (dtype === "BF16") {
+    const bits = new Uint32Array(out.buffer, out.byteOffset + 4 * at, count2);
+    for (let i = 0; i < count2; i++) bits[i] = view.getUint16(i * 2, true) << 16;
+  } else if (dtype === "U8") {
+    for (let i = 0; i < count2; i++) out[at + i] = view.getUint8(i);
+  } else {
+    for (let i = 0; i < count2; i++) {
+      const value = view.getBigInt64(i * 8, true);
+      if (value < -0x80000000n || value > 0x7fffffffn) outOfRange(value, i);
+      out[at + i] = Number(value);
+    }
+  }
+}
+
 // src/weights/safetensors.ts
-var DTYPE_SIZE = {
-  F32: 4,
-  F16: 2,
-  BF16: 2,
-  I32: 4,
-  I64: 8,
-  U8: 1
-};
+var DTYPE_SIZE = DTYPE_BYTES;
 var FLOAT_DTYPES = /* @__PURE__ */ new Set(["F32", "F16", "BF16"]);
 var MAX_HEADER_BYTES = 1e8;
 function show(value) {
@@ -6272,19 +6307,12 @@ function isPlainObject(value) {
 function isNonNegativeInteger(value) {
   return Number.isSafeInteger(value) && value >= 0;
 }
+function bytesOf(view) {
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
 function elementCount(shape) {
   return shape.reduce((n, d) => n * d, 1);
 }
-function f16ToF32(bits) {
-  const sign = bits & 32768 ? -1 : 1;
-  const exponent = bits >> 10 & 31;
-  const mantissa = bits & 1023;
-  if (exponent === 0) return sign * mantissa * 2 ** -24;
-  if (exponent === 31) return mantissa ? NaN : sign * Infinity;
-  return sign * (1024 + mantissa) * 2 ** (exponent - 25);
-}
-var scratchF32 = new Float32Array(1);
-var scratchU32 = new Uint32Array(scratchF32.buffer);
 var ParsedSafetensors = class {
   constructor(source, metadata, entries, data) {
     this.source = source;
@@ -6307,14 +6335,9 @@ var ParsedSafetensors = class {
       );
     }
     const out = new Float32Array((entry.end - entry.begin) / DTYPE_SIZE[entry.dtype]);
-    if (entry.dtype === "F32") {
-      for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
-    } else if (entry.dtype === "F16") {
-      for (let i = 0; i < out.length; i++) out[i] = f16ToF32(view.getUint16(i * 2, true));
-    } else {
-      const bits = new Uint32Array(out.buffer);
-      for (let i = 0; i < out.length; i++) bits[i] = view.getUint16(i * 2, true) << 16;
-    }
+    decodeElements(bytesOf(view), entry.dtype, out, 0, () => {
+      throw new Error("unreachable: floats are never narrowed");
+    });
     return out;
   }
   int32(name) {
@@ -6325,21 +6348,11 @@ var ParsedSafetensors = class {
       );
     }
     const out = new Int32Array((entry.end - entry.begin) / DTYPE_SIZE[entry.dtype]);
-    if (entry.dtype === "I32") {
-      for (let i = 0; i < out.length; i++) out[i] = view.getInt32(i * 4, true);
-    } else if (entry.dtype === "U8") {
-      for (let i = 0; i < out.length; i++) out[i] = view.getUint8(i);
-    } else {
-      for (let i = 0; i < out.length; i++) {
-        const value = view.getBigInt64(i * 8, true);
-        if (value < -0x80000000n || value > 0x7fffffffn) {
-          throw new Error(
-            `Cannot narrow tensor ${show(name)} in ${show(this.source)} to int32: value ${value} at index ${i} is out of range`
-          );
-        }
-        out[i] = Number(value);
-      }
-    }
+    decodeElements(bytesOf(view), entry.dtype, out, 0, (value, i) => {
+      throw new Error(
+        `Cannot narrow tensor ${show(name)} in ${show(this.source)} to int32: value ${value} at index ${i} is out of range`
+      );
+    });
     return out;
   }
   raw(name) {
@@ -6532,7 +6545,7 @@ function encodeSafetensors(tensors, metadata) {
 }
 
 // src/weights/pickle.ts
-var DTYPE_BYTES = {
+var DTYPE_BYTES2 = {
   F32: 4,
   F16: 2,
   BF16: 2,
@@ -7391,7 +7404,7 @@ function readLayout(zip, source, read) {
         return known;
       }
       const entry = zip.entry(record) ?? fail3(`data.pkl references missing record "${record}"`);
-      const bytes = numel2 * DTYPE_BYTES[type.dtype];
+      const bytes = numel2 * DTYPE_BYTES2[type.dtype];
       if (entry.size !== bytes) {
         fail3(
           `record "${record}" has ${entry.size} bytes, but data.pkl says it holds ${numel2} ${type.dtype} values (${bytes} bytes)`
@@ -7533,7 +7546,7 @@ function gather(t, raw) {
   }[t.storage.dtype];
   const { shape, stride } = t;
   const n = shape.reduce((a, b) => a * b, 1);
-  if (t.storage.dtype === "F32" && LITTLE_ENDIAN && isContiguous(t)) {
+  if (t.storage.dtype === "F32" && LITTLE_ENDIAN2 && isContiguous(t)) {
     return new Float32Array(raw.slice(4 * t.offset, 4 * (t.offset + n)).buffer);
   }
   const out = new Float32Array(n);
@@ -7553,7 +7566,7 @@ function gather(t, raw) {
   }
   return out;
 }
-var LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+var LITTLE_ENDIAN2 = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 function isContiguous({ shape, stride }) {
   let expect = 1;
   for (let d = shape.length - 1; d >= 0; d--) {
@@ -9105,7 +9118,7 @@ function checkSameFrameShape(a, b, timeAxis = 2) {
 
 // src/weights/checkpoint.ts
 var ARCHITECTURE_BUFFERS = /(^|\.)(wavelets|_arange|patch_size_buffer|_levels|_basis|implicit_codebook)$/;
-var LITTLE_ENDIAN2 = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+var LITTLE_ENDIAN3 = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 function safetensorsSource(file) {
   return {
     source: file.source,
@@ -9113,7 +9126,7 @@ function safetensorsSource(file) {
     names: () => [...file.entries.keys()],
     shape: (name) => file.entries.get(name)?.shape,
     float32: (name) => {
-      if (LITTLE_ENDIAN2 && file.entries.get(name)?.dtype === "F32") {
+      if (LITTLE_ENDIAN3 && file.entries.get(name)?.dtype === "F32") {
         const raw = file.raw(name);
         if (raw.byteOffset % 4 === 0) {
           return new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4);

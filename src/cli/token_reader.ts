@@ -10,9 +10,9 @@
  */
 
 import type { HostTensor } from "../types.ts";
-import { bf16ToF32, f16ToF32, MAX_HEADER_BYTES } from "../weights/safetensors.ts";
+import { MAX_HEADER_BYTES } from "../weights/safetensors.ts";
+import { decodeElements, DTYPE_BYTES } from "../weights/elements.ts";
 import { damaged, type TokenHeader, tokenHeaderOf, type TokenInfo } from "./tokens.ts";
-import { LITTLE_ENDIAN } from "./token_writer.ts";
 import { readInput, STDIO } from "./outputs.ts";
 
 /** Random access to a file's bytes: a file on disk, or bytes already in memory (stdin). */
@@ -83,8 +83,6 @@ export async function readTokenHeader(reader: ByteReader, source: string): Promi
   return tokenHeaderOf(head, reader.size, source);
 }
 
-const ELEMENT_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8, U8: 1 };
-
 /** A video token file's latent frames, read from the file as they are asked for. */
 export class VideoTokens {
   /** Latent frames in the file (T). */
@@ -112,7 +110,7 @@ export class VideoTokens {
   async frames(t0: number, t1: number, reuse = false): Promise<HostTensor> {
     const { info, shape, total } = this;
     const { tensor, dataStart } = this.header;
-    const size = ELEMENT_BYTES[tensor.dtype];
+    const size = DTYPE_BYTES[tensor.dtype as keyof typeof DTYPE_BYTES];
     const [h, w] = shape.slice(-2);
     const n = t1 - t0, plane = h * w;
     const channels = info.discrete ? 1 : shape[1];
@@ -130,42 +128,16 @@ export class VideoTokens {
     for (let c = 0; c < channels; c++) {
       const offset = dataStart + tensor.begin + (c * total + t0) * plane * size;
       await this.reader.read(offset, into);
-      this.#convert(into, tensor.dtype, data, c * n * plane);
+      decodeElements(
+        into,
+        tensor.dtype,
+        data,
+        c * n * plane,
+        (value) => damaged(this.source)(`index ${value} is out of the int32 range`),
+      );
     }
     const out = info.discrete ? [1, n, h, w] : [1, channels, n, h, w];
     return { data, shape: out };
-  }
-
-  /** Elements of `dtype` in `bytes` (little-endian) into `out` from `at`. */
-  #convert(bytes: Uint8Array, dtype: string, out: Float32Array | Int32Array, at: number): void {
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const count = bytes.length / ELEMENT_BYTES[dtype];
-    if ((dtype === "F32" || dtype === "I32") && LITTLE_ENDIAN) {
-      // The file's bit patterns as they are (NaN payloads kept); scratch is 4-byte aligned.
-      const Ctor = dtype === "F32" ? Float32Array : Int32Array;
-      out.set(new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, count), at);
-      return;
-    }
-    for (let i = 0; i < count; i++) {
-      out[at + i] = dtype === "F32"
-        ? view.getFloat32(i * 4, true)
-        : dtype === "I32"
-        ? view.getInt32(i * 4, true)
-        : dtype === "F16"
-        ? f16ToF32(view.getUint16(i * 2, true))
-        : dtype === "BF16"
-        ? bf16ToF32(view.getUint16(i * 2, true))
-        : dtype === "U8"
-        ? view.getUint8(i)
-        : this.#narrow(view.getBigInt64(i * 8, true));
-    }
-  }
-
-  #narrow(value: bigint): number {
-    if (value < -0x80000000n || value > 0x7fffffffn) {
-      damaged(this.source)(`index ${value} is out of the int32 range`);
-    }
-    return Number(value);
   }
 
   close(): void {

@@ -15,9 +15,7 @@ import type { HostTensor } from "../types.ts";
 import { type TokenInfo, tokenMetadata } from "./tokens.ts";
 import { commitTemp, discardTemp, tempPathFor } from "./cleanup.ts";
 import { STDIO } from "./outputs.ts";
-
-/** Whether this machine stores numbers little-endian, as safetensors does (x86 and ARM do). */
-export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+import { LITTLE_ENDIAN } from "../weights/elements.ts";
 
 /** Most bytes copied from the spool to the output in one read and write. */
 export const COPY_BYTES = 4 << 20;

@@ -25,6 +25,10 @@
  * @module
  */
 
+import { decodeElements, DTYPE_BYTES } from "./elements.ts";
+
+export { bf16ToF32, f16ToF32 } from "./elements.ts";
+
 /** The tensor element types this reader and writer support. */
 export type SafetensorsDtype = "F32" | "F16" | "BF16" | "I32" | "I64" | "U8";
 
@@ -60,14 +64,7 @@ export interface SafetensorsFile {
   raw(name: string): Uint8Array;
 }
 
-const DTYPE_SIZE: Record<SafetensorsDtype, number> = {
-  F32: 4,
-  F16: 2,
-  BF16: 2,
-  I32: 4,
-  I64: 8,
-  U8: 1,
-};
+const DTYPE_SIZE: Record<SafetensorsDtype, number> = DTYPE_BYTES;
 const FLOAT_DTYPES: ReadonlySet<string> = new Set(["F32", "F16", "BF16"]);
 
 /** The reference implementation's limit on the header size, in bytes. */
@@ -91,47 +88,12 @@ function isNonNegativeInteger(value: unknown): value is number {
 }
 
 /** Product of the dimensions; `[]` is a scalar with one element. */
+function bytesOf(view: DataView): Uint8Array {
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
+
 function elementCount(shape: number[]): number {
   return shape.reduce((n, d) => n * d, 1);
-}
-
-/**
- * Exact IEEE 754 binary16 to number conversion, including subnormals, infinities and NaN.
- * Every half value is exactly representable in f32 and f64, so no rounding happens.
- *
- * @example
- * ```ts
- * import { f16ToF32 } from "@cosmos/webgpu/safetensors";
- * import assert from "node:assert/strict";
- * assert.equal(f16ToF32(0x3c00), 1);
- * assert.equal(f16ToF32(0x0001), 2 ** -24); // the smallest subnormal
- * ```
- */
-export function f16ToF32(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exponent = (bits >> 10) & 0x1f;
-  const mantissa = bits & 0x3ff;
-  if (exponent === 0) return sign * mantissa * 2 ** -24; // zero or subnormal
-  if (exponent === 0x1f) return mantissa ? NaN : sign * Infinity;
-  return sign * (0x400 + mantissa) * 2 ** (exponent - 25);
-}
-
-const scratchF32 = new Float32Array(1);
-const scratchU32 = new Uint32Array(scratchF32.buffer);
-
-/**
- * bfloat16 to number: bfloat16 is the upper half of an f32, so shift and reinterpret.
- *
- * @example
- * ```ts
- * import { bf16ToF32 } from "@cosmos/webgpu/safetensors";
- * import assert from "node:assert/strict";
- * assert.equal(bf16ToF32(0x3fc0), 1.5);
- * ```
- */
-export function bf16ToF32(bits: number): number {
-  scratchU32[0] = (bits & 0xffff) << 16;
-  return scratchF32[0];
 }
 
 class ParsedSafetensors implements SafetensorsFile {
@@ -154,15 +116,9 @@ class ParsedSafetensors implements SafetensorsFile {
       );
     }
     const out = new Float32Array((entry.end - entry.begin) / DTYPE_SIZE[entry.dtype]);
-    if (entry.dtype === "F32") {
-      for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
-    } else if (entry.dtype === "F16") {
-      for (let i = 0; i < out.length; i++) out[i] = f16ToF32(view.getUint16(i * 2, true));
-    } else {
-      // Write the f32 bit patterns directly, which also keeps NaN payloads intact.
-      const bits = new Uint32Array(out.buffer);
-      for (let i = 0; i < out.length; i++) bits[i] = view.getUint16(i * 2, true) << 16;
-    }
+    decodeElements(bytesOf(view), entry.dtype, out, 0, () => {
+      throw new Error("unreachable: floats are never narrowed");
+    });
     return out;
   }
 
@@ -176,22 +132,12 @@ class ParsedSafetensors implements SafetensorsFile {
       );
     }
     const out = new Int32Array((entry.end - entry.begin) / DTYPE_SIZE[entry.dtype]);
-    if (entry.dtype === "I32") {
-      for (let i = 0; i < out.length; i++) out[i] = view.getInt32(i * 4, true);
-    } else if (entry.dtype === "U8") {
-      for (let i = 0; i < out.length; i++) out[i] = view.getUint8(i);
-    } else {
-      for (let i = 0; i < out.length; i++) {
-        const value = view.getBigInt64(i * 8, true);
-        if (value < -0x80000000n || value > 0x7fffffffn) {
-          throw new Error(
-            `Cannot narrow tensor ${show(name)} in ${show(this.source)} to int32: ` +
-              `value ${value} at index ${i} is out of range`,
-          );
-        }
-        out[i] = Number(value);
-      }
-    }
+    decodeElements(bytesOf(view), entry.dtype, out, 0, (value, i) => {
+      throw new Error(
+        `Cannot narrow tensor ${show(name)} in ${show(this.source)} to int32: ` +
+          `value ${value} at index ${i} is out of range`,
+      );
+    });
     return out;
   }
 

@@ -26,6 +26,7 @@
  * ```
  * @module
  */
+export { bf16ToF32, f16ToF32 } from "./elements.d.ts";
 /** The tensor element types this reader and writer support. */
 export type SafetensorsDtype = "F32" | "F16" | "BF16" | "I32" | "I64" | "U8";
 /** One tensor's header entry. `begin`/`end` are byte offsets relative to the data section. */
@@ -60,30 +61,6 @@ export interface SafetensorsFile {
 }
 /** The reference implementation's limit on the header size, in bytes. */
 export declare const MAX_HEADER_BYTES = 100000000;
-/**
- * Exact IEEE 754 binary16 to number conversion, including subnormals, infinities and NaN.
- * Every half value is exactly representable in f32 and f64, so no rounding happens.
- *
- * @example
- * ```ts
- * import { f16ToF32 } from "@cosmos/webgpu/safetensors";
- * import assert from "node:assert/strict";
- * assert.equal(f16ToF32(0x3c00), 1);
- * assert.equal(f16ToF32(0x0001), 2 ** -24); // the smallest subnormal
- * ```
- */
-export declare function f16ToF32(bits: number): number;
-/**
- * bfloat16 to number: bfloat16 is the upper half of an f32, so shift and reinterpret.
- *
- * @example
- * ```ts
- * import { bf16ToF32 } from "@cosmos/webgpu/safetensors";
- * import assert from "node:assert/strict";
- * assert.equal(bf16ToF32(0x3fc0), 1.5);
- * ```
- */
-export declare function bf16ToF32(bits: number): number;
 /**
  * Parses and validates a safetensors file. Tensor data is not copied: the returned object reads
  * from `bytes`, so the caller must not modify them afterwards.
