@@ -6477,6 +6477,14 @@ var DTYPE_ARRAY = {
   I64: BigInt64Array,
   U8: Uint8Array
 };
+function headerBytes(header) {
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const length = Math.ceil(json.length / 8) * 8;
+  const head = new Uint8Array(8 + length).fill(32);
+  new DataView(head.buffer).setBigUint64(0, BigInt(length), true);
+  head.set(json, 8);
+  return head;
+}
 function encodeSafetensors(tensors, metadata) {
   const header = {};
   if (metadata !== void 0) {
@@ -6509,14 +6517,11 @@ function encodeSafetensors(tensors, metadata) {
     header[name] = { dtype, shape, data_offsets: [offset, end] };
     offset = end;
   }
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const headerLength = Math.ceil(json.length / 8) * 8;
-  const out = new Uint8Array(8 + headerLength + offset);
+  const head = headerBytes(header);
+  const out = new Uint8Array(head.length + offset);
   const view = new DataView(out.buffer);
-  view.setBigUint64(0, BigInt(headerLength), true);
-  out.set(json, 8);
-  out.fill(32, 8 + json.length, 8 + headerLength);
-  let pos = 8 + headerLength;
+  out.set(head);
+  let pos = head.length;
   for (const { dtype, data: tensorData } of Object.values(tensors)) {
     const data = dtype === "F32" ? new Uint32Array(tensorData.buffer, tensorData.byteOffset, tensorData.length) : tensorData;
     for (let i = 0; i < data.length; i++, pos += DTYPE_SIZE[dtype]) {

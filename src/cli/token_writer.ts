@@ -16,6 +16,7 @@ import { type TokenInfo, tokenMetadata } from "./tokens.ts";
 import { commitTemp, discardTemp, tempPathFor } from "./cleanup.ts";
 import { STDIO } from "./outputs.ts";
 import { LITTLE_ENDIAN } from "../weights/elements.ts";
+import { headerBytes } from "../weights/safetensors.ts";
 
 /** Most bytes copied from the spool to the output in one read and write. */
 export const COPY_BYTES = 4 << 20;
@@ -124,12 +125,7 @@ export class TokenFileWriter {
         data_offsets: [0, this.#spooled],
       },
     };
-    // As encodeSafetensors writes it: the length, then the JSON padded with spaces to 8 bytes.
-    const json = new TextEncoder().encode(JSON.stringify(header));
-    const length = Math.ceil(json.length / 8) * 8;
-    const head = new Uint8Array(8 + length).fill(0x20);
-    new DataView(head.buffer).setBigUint64(0, BigInt(length), true);
-    head.set(json, 8);
+    const head = headerBytes(header);
 
     const toStdout = this.final === STDIO;
     const out = toStdout ? null : (this.#output = tempPathFor(this.final));

@@ -335,6 +335,19 @@ const DTYPE_ARRAY = {
 } as const;
 
 /**
+ * The start of a safetensors file: the header's length (u64, little-endian), then the header's
+ * JSON padded with spaces to a multiple of 8 bytes. The data section follows it.
+ */
+export function headerBytes(header: Record<string, unknown>): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const length = Math.ceil(json.length / 8) * 8;
+  const head = new Uint8Array(8 + length).fill(0x20);
+  new DataView(head.buffer).setBigUint64(0, BigInt(length), true);
+  head.set(json, 8);
+  return head;
+}
+
+/**
  * Encodes tensors as a safetensors file. Tensors are laid out contiguously in the given order;
  * the header JSON is padded with spaces to a multiple of 8 bytes, like the reference writer, and
  * has a `__metadata__` entry only when `metadata` is given.
@@ -400,15 +413,12 @@ export function encodeSafetensors(
     offset = end;
   }
 
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const headerLength = Math.ceil(json.length / 8) * 8;
-  const out = new Uint8Array(8 + headerLength + offset);
+  const head = headerBytes(header);
+  const out = new Uint8Array(head.length + offset);
   const view = new DataView(out.buffer);
-  view.setBigUint64(0, BigInt(headerLength), true);
-  out.set(json, 8);
-  out.fill(0x20, 8 + json.length, 8 + headerLength); // space padding
+  out.set(head);
 
-  let pos = 8 + headerLength;
+  let pos = head.length;
   for (const { dtype, data: tensorData } of Object.values(tensors)) {
     // F32 is written from its bit patterns so that NaN payloads survive.
     const data = dtype === "F32"

@@ -98,6 +98,11 @@ export type SafetensorsHeader = Pick<SafetensorsFile, "metadata" | "entries"> & 
  */
 export declare function parseSafetensorsHeader(bytes: Uint8Array, fileLength: number, source?: string): SafetensorsHeader;
 /**
+ * The start of a safetensors file: the header's length (u64, little-endian), then the header's
+ * JSON padded with spaces to a multiple of 8 bytes. The data section follows it.
+ */
+export declare function headerBytes(header: Record<string, unknown>): Uint8Array;
+/**
  * Encodes tensors as a safetensors file. Tensors are laid out contiguously in the given order;
  * the header JSON is padded with spaces to a multiple of 8 bytes, like the reference writer, and
  * has a `__metadata__` entry only when `metadata` is given.
